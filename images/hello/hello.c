@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hello.elf: the smallest guest that exercises Umbra's ELF64 boot contract
+ * (include/umbra/bootinfo.h) and its basic devices. In order, it
+ *   1. checks the boot magic in RSI and the boot info's magic and version;
+ *   2. prints a greeting, the command line and the memory map on COM1;
+ *   3. probes QEMU's fw_cfg;
+ *   4. installs its own IDT (exceptions 0-31, PIT timer on vector 32), remaps
+ *      the 8259 PIC, runs the PIT at 100 Hz and waits in hlt for 3 ticks;
+ *   5. exits through the debug-exit port with N from "exit=N".
+ * "fault=ud" raises #UD after the greeting (reported, exit 0x7e);
+ * "fault=triple" raises #UD with an empty IDT (the VMM sees a triple fault).
+ */
+#include <stdint.h>
+
+#include <umbra/bootinfo.h>
+
+#include "fwcfg.h"
+#include "io.h"
+#include "lib.h"
+#include "print.h"
+#include "uart.h"
+
+/* ---- IDT -------------------------------------------------------------- */
+
+#define KERNEL_CS 0x08		  /* the boot contract's 64-bit code segment */
+#define IDT_TYPE_INTR_GATE 0x0e	  /* 64-bit interrupt gate: clears IF */
+#define IDT_ATTR_PRESENT 0x80
+#define NR_EXCEPTIONS 32
+#define TIMER_VECTOR 32		  /* IRQ0 after the PIC remap */
+#define IDT_ENTRIES (TIMER_VECTOR + 1)
+
+struct idt_gate {
+	uint16_t offset_lo;
+	uint16_t selector;
+	uint8_t ist;
+	uint8_t type_attr;
+	uint16_t offset_mid;
+	uint32_t offset_hi;
+	uint32_t reserved;
+} __attribute__((packed));
+
+struct idt_ptr {
+	uint16_t limit;
+	uint64_t base;
+} __attribute__((packed));
+
+/* What exc_common in start.S hands to exception_handler(). */
+struct exc_frame {
+	uint64_t vector;
+	uint64_t error_code;
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
+};
+
+extern const uint64_t exc_stubs[NR_EXCEPTIONS];
+void timer_stub(void);
+
+static struct idt_gate idt[IDT_ENTRIES] __attribute__((aligned(16)));
+
+static void idt_set_gate(unsigned vec, uint64_t handler)
+{
+	struct idt_gate *g = &idt[vec];
+
+	g->offset_lo = (uint16_t)handler;
+	g->selector = KERNEL_CS;
+	g->ist = 0;
+	g->type_attr = IDT_ATTR_PRESENT | IDT_TYPE_INTR_GATE; /* DPL 0 */
+	g->offset_mid = (uint16_t)(handler >> 16);
+	g->offset_hi = (uint32_t)(handler >> 32);
+	g->reserved = 0;
+}
+
+static void idt_load(const void *base, uint16_t limit)
+{
+	struct idt_ptr p = { .limit = limit, .base = (uint64_t)base };
+
+	__asm__ volatile("lidt %0" : : "m"(p) : "memory");
+}
+
+static void idt_init(void)
+{
+	unsigned vec;
+
+	for (vec = 0; vec < NR_EXCEPTIONS; vec++)
+		idt_set_gate(vec, exc_stubs[vec]);
+	idt_set_gate(TIMER_VECTOR, (uint64_t)timer_stub);
+	idt_load(idt, sizeof(idt) - 1);
+}
+
+/* Called from exc_common with interrupts off; reports and leaves the VM. */
+__attribute__((noreturn)) void exception_handler(const struct exc_frame *f);
+void exception_handler(const struct exc_frame *f)
+{
+	kprintf("exception %u at rip 0x%llx err 0x%llx\n", (unsigned)f->vector,
+		(unsigned long long)f->rip, (unsigned long long)f->error_code);
+	debug_exit(EXIT_EXCEPTION);
+}
+
+/* ---- 8259 PIC and 8253/8254 PIT ---------------------------------------- */
+
+#define PIC1_CMD 0x20
+#define PIC1_DATA 0x21
+#define PIC2_CMD 0xa0
+#define PIC2_DATA 0xa1
+#define PIC_ICW1_INIT_ICW4 0x11	  /* init, edge triggered, cascade, ICW4 follows */
+#define PIC_ICW4_8086 0x01
+#define PIC1_VECTOR_BASE 0x20
+#define PIC2_VECTOR_BASE 0x28
+#define PIC1_ICW3_SLAVE_ON_IRQ2 0x04 /* bit mask of the cascade input */
+#define PIC2_ICW3_CASCADE_ID 0x02
+#define PIC_EOI 0x20		  /* non-specific end of interrupt */
+#define PIC1_MASK_ALL_BUT_IRQ0 0xfe
+#define PIC_MASK_ALL 0xff
+
+#define PIT_CH0_DATA 0x40
+#define PIT_CMD 0x43
+#define PIT_CMD_CH0_LOHI_RATEGEN 0x34 /* channel 0, lobyte/hibyte, mode 2 */
+#define PIT_HZ 1193182
+#define TIMER_HZ 100
+#define PIT_DIVISOR ((PIT_HZ + TIMER_HZ / 2) / TIMER_HZ) /* 11932 */
+#define TIMER_TICKS_WANTED 3
+
+static volatile unsigned timer_ticks;
+
+/* Called from timer_stub in start.S. */
+void timer_handler(void);
+void timer_handler(void)
+{
+	timer_ticks++;
+	outb(PIC1_CMD, PIC_EOI);
+}
+
+static void pic_init(void)
+{
+	outb(PIC1_CMD, PIC_ICW1_INIT_ICW4);
+	outb(PIC2_CMD, PIC_ICW1_INIT_ICW4);
+	outb(PIC1_DATA, PIC1_VECTOR_BASE);	/* ICW2 */
+	outb(PIC2_DATA, PIC2_VECTOR_BASE);
+	outb(PIC1_DATA, PIC1_ICW3_SLAVE_ON_IRQ2); /* ICW3 */
+	outb(PIC2_DATA, PIC2_ICW3_CASCADE_ID);
+	outb(PIC1_DATA, PIC_ICW4_8086);		/* ICW4 */
+	outb(PIC2_DATA, PIC_ICW4_8086);
+	outb(PIC1_DATA, PIC1_MASK_ALL_BUT_IRQ0);	/* OCW1: masks */
+	outb(PIC2_DATA, PIC_MASK_ALL);
+}
+
+static void pit_init(void)
+{
+	outb(PIT_CMD, PIT_CMD_CH0_LOHI_RATEGEN);
+	outb(PIT_CH0_DATA, PIT_DIVISOR & 0xff);
+	outb(PIT_CH0_DATA, PIT_DIVISOR >> 8);
+}
+
+static void wait_for_ticks(unsigned n)
+{
+	/*
+	 * "sti; hlt" back to back: sti's one-instruction interrupt shadow means
+	 * a tick cannot slip in between the check and the hlt and be missed.
+	 */
+	while (timer_ticks < n)
+		__asm__ volatile("sti; hlt" : : : "memory");
+	cpu_cli();
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void print_memory_map(const struct umbra_boot_info *info)
+{
+	uint32_t i, n = info->nr_mem;
+
+	kprintf("memory: %llu MiB in %u ranges\n",
+		(unsigned long long)(info->ram_size >> 20), (unsigned)n);
+	if (n > UMBRA_BOOT_MAX_MEM_ENTRIES)
+		n = UMBRA_BOOT_MAX_MEM_ENTRIES;
+	for (i = 0; i < n; i++) {
+		const struct umbra_mem_entry *e = &info->mem[i];
+
+		kprintf("  [0x%llx-0x%llx] %s\n", (unsigned long long)e->addr,
+			(unsigned long long)(e->addr + e->len - 1),
+			e->type == UMBRA_MEM_RAM ? "ram" : "reserved");
+	}
+}
+
+void hello_main(const struct umbra_boot_info *info, uint64_t magic);
+void hello_main(const struct umbra_boot_info *info, uint64_t magic)
+{
+	const char *cmdline;
+
+	uart_init();
+	if (magic != UMBRA_BOOT_MAGIC) {
+		kprintf("bad boot magic 0x%llx\n", (unsigned long long)magic);
+		debug_exit(EXIT_BAD_BOOT);
+	}
+	if (!info || info->magic != UMBRA_BOOT_MAGIC ||
+	    info->version != UMBRA_BOOT_INFO_VERSION) {
+		kprintf("bad boot info at 0x%llx\n",
+			(unsigned long long)(uintptr_t)info);
+		debug_exit(EXIT_BAD_BOOT);
+	}
+	cmdline = info->cmdline ? (const char *)(uintptr_t)info->cmdline : "";
+
+	kprintf("hello from umbra guest\n");
+	if (cmdline_is(cmdline, "fault", "ud")) {
+		idt_init();
+		__asm__ volatile("ud2");
+	}
+	if (cmdline_is(cmdline, "fault", "triple")) {
+		idt_load(0, 0); /* #UD -> #GP -> #DF -> shutdown */
+		__asm__ volatile("ud2");
+	}
+
+	kprintf("cmdline: %s\n", cmdline);
+	print_memory_map(info);
+	fwcfg_report();
+
+	idt_init();
+	pic_init();
+	pit_init();
+	wait_for_ticks(TIMER_TICKS_WANTED);
+	/*
+	 * Print the count waited for, not timer_ticks: a tick pending at the
+	 * last iretq may already have been taken, and the output must not
+	 * depend on timing.
+	 */
+	kprintf("timer: %u ticks\n", TIMER_TICKS_WANTED);
+
+	kprintf("bye\n");
+	debug_exit(cmdline_exit_code(cmdline));
+}

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for the small stop/reset devices: debug-exit, i8042, the ACPI
+ * PM1a control register and the 0xcf9 reset control register.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "devices/acpi_pm.h"
+#include "devices/bus.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/reset_ctl.h"
+
+/* ---- fake host: records request_stop ---------------------------------------- */
+
+struct stops {
+	int calls;
+	enum vm_stop_reason why;
+	int status;
+};
+
+static struct stops stops;
+
+static void fake_request_stop(void *opaque, enum vm_stop_reason why, int status)
+{
+	struct stops *s = opaque;
+
+	s->calls++;
+	s->why = why;
+	s->status = status;
+}
+
+static const struct dev_host host = { .opaque = &stops, .request_stop = fake_request_stop };
+
+static struct bus bus;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&stops, 0, sizeof(stops));
+	memset(&bus, 0, sizeof(bus));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bus_destroy(&bus);
+	return 0;
+}
+
+static void out(u64 port, u32 val, unsigned len)
+{
+	u8 buf[4];
+
+	dev_data_put(buf, len, val);
+	assert_true(bus_access(&bus, port, buf, len, true));
+}
+
+static u32 in(u64 port, unsigned len)
+{
+	u8 buf[4] = { 0x5a, 0x5a, 0x5a, 0x5a };
+
+	assert_true(bus_access(&bus, port, buf, len, false));
+	return (u32)dev_data_get(buf, len);
+}
+
+static void expect_stop(enum vm_stop_reason why, int status)
+{
+	assert_int_equal(stops.calls, 1);
+	assert_int_equal(stops.why, why);
+	assert_int_equal(stops.status, status);
+	memset(&stops, 0, sizeof(stops));
+}
+
+/* ---- debug-exit -------------------------------------------------------------- */
+
+static void test_debug_exit_status(void **state)
+{
+	struct device *dev = debug_exit_create(&host);
+
+	(void)state;
+	assert_non_null(dev);
+	assert_int_equal(bus_register(&bus, DEBUG_EXIT_DEFAULT_PORT, 1, dev), 0);
+	out(0x501, 0x00, 1);
+	expect_stop(VM_STOP_GUEST_STATUS, 1);
+	out(0x501, 0x10, 1);
+	expect_stop(VM_STOP_GUEST_STATUS, 0x21);
+	out(0x501, 0x7f, 1);
+	expect_stop(VM_STOP_GUEST_STATUS, 0xff);
+	out(0x501, 0x80, 1); /* the VMM's 8-bit exit status will be 1 */
+	expect_stop(VM_STOP_GUEST_STATUS, 0x101);
+	assert_int_equal(in(0x501, 1), 0xff);
+	assert_int_equal(stops.calls, 0); /* reads have no effect */
+}
+
+static void test_debug_exit_wide(void **state)
+{
+	struct device *dev = debug_exit_create(&host);
+
+	(void)state;
+	assert_non_null(dev);
+	assert_int_equal(bus_register(&bus, 0xf4, 4, dev), 0);
+	out(0xf4, 0x1234, 2);
+	expect_stop(VM_STOP_GUEST_STATUS, 0x2469);
+	out(0xf4, 0x00abcdef, 4);
+	expect_stop(VM_STOP_GUEST_STATUS, 0x01579bdf);
+	assert_int_equal(in(0xf4, 4), 0xffffffff);
+	assert_int_equal(in(0xf4, 2), 0xffff);
+}
+
+static void test_debug_exit_no_callback(void **state)
+{
+	struct device *dev = debug_exit_create(&(struct dev_host){ 0 });
+	u8 v = 1;
+
+	(void)state;
+	assert_non_null(dev);
+	dev->ops->write(dev, 0, &v, 1); /* no request_stop: nothing happens */
+	dev->ops->destroy(dev);
+}
+
+/* ---- i8042 -------------------------------------------------------------------- */
+
+#define KBD_DATA 0x60
+#define KBD_STATUS 0x64
+#define KBD_CMD 0x64
+
+static void i8042_setup(void)
+{
+	struct device *dev = i8042_create(&host);
+
+	assert_non_null(dev);
+	assert_int_equal(bus_register(&bus, I8042_IO_BASE, I8042_IO_LEN, dev), 0);
+}
+
+static void test_i8042_status_and_unused(void **state)
+{
+	(void)state;
+	i8042_setup();
+	assert_int_equal(in(KBD_STATUS, 1), 0x1c); /* SYS | CMD | KEYLOCK, OBF clear */
+	assert_int_equal(in(0x61, 1), 0xff);
+	assert_int_equal(in(0x62, 1), 0xff);
+	assert_int_equal(in(0x63, 1), 0xff);
+	out(0x61, 0x00, 1); /* ignored */
+	assert_false(bus_access(&bus, 0x65, &(u8){ 0 }, 1, false));
+	assert_int_equal(stops.calls, 0);
+}
+
+static void test_i8042_reset_pulse(void **state)
+{
+	(void)state;
+	i8042_setup();
+	out(KBD_CMD, 0xfe, 1);
+	expect_stop(VM_STOP_RESET, 0);
+	out(KBD_CMD, 0xfc, 1); /* another pulse that includes line 0 */
+	expect_stop(VM_STOP_RESET, 0);
+	out(KBD_CMD, 0xff, 1); /* pulses nothing */
+	out(KBD_CMD, 0xfd, 1); /* line 1 only */
+	assert_int_equal(stops.calls, 0);
+}
+
+static void test_i8042_self_test(void **state)
+{
+	(void)state;
+	i8042_setup();
+	out(KBD_CMD, 0xaa, 1);
+	assert_int_equal(in(KBD_STATUS, 1), 0x1d); /* OBF */
+	assert_int_equal(in(KBD_DATA, 1), 0x55);
+	assert_int_equal(in(KBD_STATUS, 1), 0x1c);
+	out(KBD_CMD, 0xab, 1); /* keyboard interface test */
+	assert_int_equal(in(KBD_DATA, 1), 0x00);
+	assert_int_equal(stops.calls, 0);
+}
+
+static void test_i8042_command_byte(void **state)
+{
+	(void)state;
+	i8042_setup();
+	out(KBD_CMD, 0x20, 1);
+	assert_int_equal(in(KBD_DATA, 1), 0x45);
+	out(KBD_CMD, 0x60, 1);
+	out(KBD_DATA, 0x65, 1);
+	assert_int_equal(in(KBD_STATUS, 1), 0x14); /* last write was data */
+	out(KBD_CMD, 0x20, 1);
+	assert_int_equal(in(KBD_STATUS, 1), 0x1d);
+	assert_int_equal(in(KBD_DATA, 1), 0x65);
+	out(KBD_CMD, 0xad, 1);
+	out(KBD_CMD, 0x20, 1);
+	assert_int_equal(in(KBD_DATA, 1), 0x75);
+	out(KBD_CMD, 0xae, 1);
+	out(KBD_CMD, 0x20, 1);
+	assert_int_equal(in(KBD_DATA, 1), 0x65);
+	/* A data write with no pending command goes to the (absent) keyboard. */
+	out(KBD_DATA, 0xf2, 1);
+	assert_int_equal(in(KBD_STATUS, 1) & 0x01, 0);
+	out(KBD_CMD, 0x20, 1);
+	assert_int_equal(in(KBD_DATA, 1), 0x65);
+	/* Unknown commands are ignored and cancel a pending parameter. */
+	out(KBD_CMD, 0x60, 1);
+	out(KBD_CMD, 0xc0, 1);
+	out(KBD_DATA, 0x00, 1);
+	out(KBD_CMD, 0x20, 1);
+	assert_int_equal(in(KBD_DATA, 1), 0x65);
+	assert_int_equal(stops.calls, 0);
+}
+
+static void test_i8042_output_port(void **state)
+{
+	(void)state;
+	i8042_setup();
+	out(KBD_CMD, 0xd0, 1);
+	assert_int_equal(in(KBD_DATA, 1), 0x03);
+	out(KBD_CMD, 0xd1, 1);
+	out(KBD_DATA, 0xdf, 1); /* reset line high: no reset */
+	assert_int_equal(stops.calls, 0);
+	out(KBD_CMD, 0xd0, 1);
+	assert_int_equal(in(KBD_DATA, 1), 0xdf);
+	out(KBD_CMD, 0xd1, 1);
+	out(KBD_DATA, 0xde, 1); /* bit 0 clear: reset */
+	expect_stop(VM_STOP_RESET, 0);
+	/* The same byte without the 0xd1 prefix is just a keyboard byte. */
+	out(KBD_DATA, 0xde, 1);
+	assert_int_equal(stops.calls, 0);
+}
+
+static void test_i8042_reset_op(void **state)
+{
+	(void)state;
+	i8042_setup();
+	out(KBD_CMD, 0x60, 1);
+	out(KBD_DATA, 0x00, 1);
+	out(KBD_CMD, 0xaa, 1);
+	bus_reset(&bus);
+	assert_int_equal(in(KBD_STATUS, 1), 0x1c);
+	out(KBD_CMD, 0x20, 1);
+	assert_int_equal(in(KBD_DATA, 1), 0x45);
+}
+
+/* ---- ACPI PM1a control -------------------------------------------------------- */
+
+static void test_acpi_poweroff_ports(void **state)
+{
+	struct device *q35 = acpi_pm_create(&host), *bochs = acpi_pm_create(&host);
+
+	(void)state;
+	assert_non_null(q35);
+	assert_non_null(bochs);
+	assert_int_equal(bus_register(&bus, ACPI_PM1A_CNT_Q35, ACPI_PM1A_CNT_LEN, q35), 0);
+	assert_int_equal(bus_register(&bus, ACPI_PM1A_CNT_BOCHS, ACPI_PM1A_CNT_LEN, bochs), 0);
+
+	out(0x604, 0x2000, 2);
+	expect_stop(VM_STOP_POWEROFF, 0);
+	out(0xb004, 0x2000, 2);
+	expect_stop(VM_STOP_POWEROFF, 0);
+	out(0x604, 0x3400, 2); /* SLP_TYP 5 | SLP_EN: still off */
+	expect_stop(VM_STOP_POWEROFF, 0);
+
+	/* Without SLP_EN: stored, no stop; SLP_EN reads 0. */
+	out(0x604, 0x1401, 2);
+	assert_int_equal(stops.calls, 0);
+	assert_int_equal(in(0x604, 2), 0x1401);
+	assert_int_equal(in(0xb004, 2), 0x0000);
+	assert_int_equal(in(0x605, 1), 0x14);
+
+	/* A byte write to the high half can set SLP_EN. */
+	out(0x605, 0x20, 1);
+	expect_stop(VM_STOP_POWEROFF, 0);
+	assert_int_equal(in(0x604, 2), 0x0001);
+	bus_reset(&bus);
+	assert_int_equal(in(0x604, 2), 0x0000);
+}
+
+/* ---- 0xcf9 reset control ------------------------------------------------------ */
+
+static void test_reset_ctl(void **state)
+{
+	struct device *dev = reset_ctl_create(&host);
+
+	(void)state;
+	assert_non_null(dev);
+	assert_int_equal(bus_register(&bus, RESET_CTL_PORT, RESET_CTL_LEN, dev), 0);
+	assert_int_equal(in(0xcf9, 1), 0x00);
+	/* Linux reboot=pci: 0x02 first (no reset), then 0x06. */
+	out(0xcf9, 0x02, 1);
+	assert_int_equal(stops.calls, 0);
+	assert_int_equal(in(0xcf9, 1), 0x02);
+	out(0xcf9, 0x06, 1);
+	expect_stop(VM_STOP_RESET, 0);
+	assert_int_equal(in(0xcf9, 1), 0x02); /* RST_CPU reads 0 */
+	out(0xcf9, 0x04, 1); /* soft reset */
+	expect_stop(VM_STOP_RESET, 0);
+	out(0xcf9, 0x0a, 1); /* FULL_RST | SYS_RST without RST_CPU */
+	assert_int_equal(stops.calls, 0);
+	assert_int_equal(in(0xcf9, 1), 0x0a);
+	out(0xcf9, 0xf1, 1); /* reserved bits are not stored */
+	assert_int_equal(in(0xcf9, 1), 0x00);
+	assert_int_equal(stops.calls, 0);
+	/* PCI CONFIG_ADDRESS next door is not ours. */
+	assert_null(bus_find(&bus, 0xcf8));
+	assert_null(bus_find(&bus, 0xcfa));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_debug_exit_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_exit_wide, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_exit_no_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_i8042_status_and_unused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_i8042_reset_pulse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_i8042_self_test, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_i8042_command_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_i8042_output_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_i8042_reset_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_poweroff_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_ctl, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
