@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * decode/: instruction decoding with capstone. No KVM dependency: callers
+ * hand in the bytes they fetched through the guest's page tables.
+ *
+ * LIMITATION: this is the first piece only, used to describe an instruction
+ * the guest could not run (RIP, bytes, disassembly). Emulation of the
+ * whitelist in shared/DESIGN.md ("decode/") comes with shadow mode.
+ */
+#ifndef UMBRA_DECODE_DECODE_H
+#define UMBRA_DECODE_DECODE_H
+
+#include "umbra/types.h"
+
+enum decode_mode { DECODE_16, DECODE_32, DECODE_64 };
+
+/* The decode mode of a code segment from its L and D/B bits. */
+static inline enum decode_mode decode_mode_of(int cs_l, int cs_db)
+{
+	return cs_l ? DECODE_64 : cs_db ? DECODE_32 : DECODE_16;
+}
+
+struct decoded_insn {
+	unsigned len;	      /* bytes, 1..15 */
+	char mnemonic[32];
+	char operands[160]; /* capstone's op_str size */
+};
+
+/*
+ * Decode the first instruction in `code[0..len)` located at `rip`.
+ * Returns 0, or -EINVAL when the bytes are not a valid instruction or
+ * -ENOMEM/-EIO when capstone cannot be set up.
+ */
+int decode_one(const u8 *code, size_t len, u64 rip, enum decode_mode mode,
+	       struct decoded_insn *out) __must_check;
+
+/*
+ * Describe the instruction at `rip` for an error message:
+ * "0f 01 ca  clac" or "ff ff  (invalid instruction)". Always NUL-terminates.
+ */
+void decode_describe(const u8 *code, size_t len, u64 rip, enum decode_mode mode, char *buf,
+		     size_t buflen);
+
+#endif /* UMBRA_DECODE_DECODE_H */

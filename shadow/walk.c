@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest page-table walker (see walk.h for the interface).
+ *
+ * What the CPU does to translate a gva, and therefore what this file does,
+ * in order (SDM Vol. 3A §4.5 for the walk, §4.6 for access rights, §4.7 for
+ * the error code, §4.8 for the accessed and dirty flags):
+ *
+ *  1. Pick the translation: paging off means the gva is the gpa; otherwise
+ *     the control registers must select the paging mode we were given.
+ *  2. Find the gpte for this level: the root table comes from CR3, each
+ *     lower table from the gpte above; the gva bits for the level index it.
+ *  3. Read the gpte from guest memory. A table outside guest RAM ends the
+ *     walk with WALK_BAD_GPA: no #PF models it, the caller decides.
+ *  4. P = 0: a not-present #PF (error code P = 0).
+ *  5. A reserved bit set: a #PF with P = 1 and RSVD = 1. Reserved are the
+ *     address bits at and above MAXPHYADDR, NX while EFER.NXE = 0, PS in a
+ *     PML4E, and the address bits below a large page's base but above PAT.
+ *  6. Accumulate the access rights: R/W and U/S are ANDed over the levels,
+ *     XD (NX) is ORed.
+ *  7. Stop at the leaf: a PTE, or a PDE / PDPTE with PS = 1.
+ *  8. Check the access against the accumulated rights: U/S, R/W with CR0.WP,
+ *     NX, SMEP and SMAP. A violation is a #PF with P = 1.
+ *  9. Compose the #PF error code: P and RSVD from above, W and U/S from the
+ *     access, I/D for a fetch only when EFER.NXE = 1 or CR4.SMEP = 1.
+ * 10. Form the gpa: the page base from the leaf plus the gva's offset bits.
+ * 11. Set A in every gpte used and D in the leaf for a write, atomically,
+ *     as the CPU's locked updates do.
+ *
+ * Choice for 11: the SDM lets a CPU set A bits on a walk that then faults;
+ * we set A/D only when the whole walk succeeds (as KVM's walker does), so a
+ * faulting walk never writes guest memory. A guest cannot tell the
+ * difference through any architectural guarantee.
+ *
+ * LIMITATION: protection keys (CR4.PKE/PKS, PFERR_PK) and shadow-stack
+ * accesses (CET, PFERR_SS) are not checked.
+ * LIMITATION: implicit supervisor accesses (descriptor-table reads made at
+ * CPL3, which SMAP checks whatever RFLAGS.AC says) are not modelled.
+ * LIMITATION: 1 GiB pages are taken as supported (CPUID.80000001H:EDX[26]);
+ * on a CPU without them PDPTE.PS = 1 would be a reserved-bit fault.
+ * LIMITATION: gptes are 8 bytes; 32-bit paging (4-byte gptes) is later work.
+ */
+#include "shadow/walk.h"
+
+#include "umbra/log.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "gptes are read as host integers");
+_Static_assert(WALK_OK == 0 && WALK_FAULT > 0 && WALK_BAD_GPA > 0 && WALK_UNSUPPORTED_MODE > 0,
+	       "walk results are >= 0");
+
+/* The rights a translation accumulates, in their PTE bit positions (item 6). */
+#define RIGHTS_AND_MASK (PTE_RW | PTE_US) /* allowed only if set at every level */
+#define RIGHTS_OR_MASK PTE_NX /* denied if set at any level */
+
+const struct paging_mode paging_mode_4level = {
+	.name = "4-level",
+	.levels = 4,
+	.bits_per_level = 9,
+	.entry_size = sizeof(u64),
+	.va_bits = 48,
+	.large_levels = (1u << PG_LEVEL_2M) | (1u << PG_LEVEL_1G),
+	.addr_mask = PTE_ADDR_MASK(X86_MAXPHYADDR_MAX),
+	/* PS (bit 7) must be 0 in a PML4E (SDM Table 4-15). */
+	.rsvd = { [PG_LEVEL_PML4] = PTE_PS },
+	/* Address bits between PAT (bit 12) and the page base (Tables 4-16, 4-18). */
+	.rsvd_large = { [PG_LEVEL_2M] = PTE_RSVD_2M_MASK, [PG_LEVEL_1G] = PTE_RSVD_1G_MASK },
+};
+
+/* Item 1: the mode CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57 select (§4.1.1). */
+const struct paging_mode *paging_mode_select(const struct walk_ctl *ctl)
+{
+	if (!(ctl->cr0 & CR0_PG))
+		return NULL;
+	if ((ctl->cr4 & CR4_PAE) && (ctl->efer & EFER_LMA) && !(ctl->cr4 & CR4_LA57))
+		return &paging_mode_4level;
+	return NULL; /* 32-bit paging, PAE paging or 5-level paging */
+}
+
+/* Item 2: the gva bits below the part that `level` translates. */
+static unsigned level_shift(const struct paging_mode *mode, unsigned level)
+{
+	return PAGE_SHIFT + mode->bits_per_level * (level - 1);
+}
+
+/* Item 2: where the gpte for `gva` at `level` lives in the table at `table`. */
+static gpa_t gpte_gpa_of(const struct paging_mode *mode, gpa_t table, gva_t gva, unsigned level)
+{
+	u64 index = (gva.v >> level_shift(mode, level)) & ((1ull << mode->bits_per_level) - 1);
+
+	return gpa(table.v + index * mode->entry_size);
+}
+
+/* Item 3: read one gpte; false if it is not in guest RAM. */
+static bool read_gpte(const struct walk_mem *mem, gpa_t where, u64 *gpte)
+{
+	const u64 *gptep = mem->gpa_to_hva(mem->opaque, where, sizeof(*gptep));
+
+	if (!gptep)
+		return false;
+	/* One aligned 8-byte load, as the CPU reads a paging-structure entry. */
+	*gpte = __atomic_load_n(gptep, __ATOMIC_ACQUIRE);
+	return true;
+}
+
+/* Item 7: does this gpte map a page larger than 4 KiB? */
+static bool is_large(const struct paging_mode *mode, unsigned level, u64 gpte)
+{
+	return (mode->large_levels & (1u << level)) && (gpte & PTE_PS);
+}
+
+/* Item 7: does the walk end at this gpte? Level 1 always does. */
+static bool is_leaf(const struct paging_mode *mode, unsigned level, u64 gpte)
+{
+	return level == PG_LEVEL_4K || is_large(mode, level, gpte);
+}
+
+/* Item 5: the bits that must be 0 in this present gpte (§4.5.4, Tables 4-15 to 4-20). */
+static u64 rsvd_bits(const struct paging_mode *mode, const struct walk_ctl *ctl,
+		     unsigned level, u64 gpte)
+{
+	u64 rsvd = mode->addr_mask & ~PTE_ADDR_MASK(ctl->maxphyaddr);
+
+	if (!(ctl->efer & EFER_NXE))
+		rsvd |= PTE_NX;
+	if (is_large(mode, level, gpte))
+		rsvd |= mode->rsvd_large[level];
+	else
+		rsvd |= mode->rsvd[level];
+	return rsvd;
+}
+
+/* Item 6: fold one more level into the rights accumulated above it. */
+static u64 accumulate_rights(u64 rights, u64 gpte)
+{
+	return (rights & gpte & RIGHTS_AND_MASK) | ((rights | gpte) & RIGHTS_OR_MASK);
+}
+
+/*
+ * Item 8: would the CPU refuse `access` to a page with these rights?
+ * SDM Vol. 3A §4.6.1. A "user-mode address" has U/S = 1 at every level.
+ */
+static bool permission_fault(u64 rights, u32 access, const struct walk_ctl *ctl)
+{
+	bool user_page = rights & PTE_US;
+	bool writable = rights & PTE_RW;
+	bool nx = (rights & PTE_NX) && (ctl->efer & EFER_NXE);
+	bool write = access & ACC_WRITE;
+	bool fetch = access & ACC_FETCH;
+
+	if (access & ACC_USER) {
+		/* CPL3: user pages only; R/W counts whatever CR0.WP says. */
+		return !user_page || (write && !writable) || (fetch && nx);
+	}
+	/* Supervisor write: R/W counts only with CR0.WP = 1. */
+	if (write && !writable && (ctl->cr0 & CR0_WP))
+		return true;
+	if (fetch)
+		return nx || (user_page && (ctl->cr4 & CR4_SMEP));
+	/* Supervisor data access to a user page: SMAP unless RFLAGS.AC = 1. */
+	return user_page && (ctl->cr4 & CR4_SMAP) && !(access & ACC_AC_SET);
+}
+
+/* Items 4, 5, 8 and 9: fill walk->fault as a #PF for the access being walked. */
+static enum walk_result raise_pf(struct guest_walk *walk, const struct walk_ctl *ctl, u32 pferr)
+{
+	if (walk->access & ACC_WRITE)
+		pferr |= PFERR_WRITE;
+	if (walk->access & ACC_USER)
+		pferr |= PFERR_USER;
+	/* §4.7: I/D is reported only with CR4.SMEP = 1, or PAE/4-level paging and NXE = 1. */
+	if ((walk->access & ACC_FETCH) && ((ctl->efer & EFER_NXE) || (ctl->cr4 & CR4_SMEP)))
+		pferr |= PFERR_FETCH;
+	walk->fault = (struct walk_fault){ .vector = X86_EXC_PF, .error_code = pferr, .cr2 = walk->gva };
+	return WALK_FAULT;
+}
+
+/*
+ * Item 10: page base from the leaf gpte plus the gva's offset within the
+ * page. Item 5 has already refused address bits at or above MAXPHYADDR.
+ */
+static gpa_t leaf_gpa(const struct paging_mode *mode, const struct guest_walk *walk)
+{
+	u64 offset_mask = walk_level_page_size(mode, walk->level) - 1;
+	u64 base = walk->gpte[walk->level] & mode->addr_mask;
+
+	return gpa((base & ~offset_mask) | (walk->gva.v & offset_mask));
+}
+
+/*
+ * Items 2 to 10: walk from the root to the leaf, stopping at the first
+ * missing or malformed gpte, then check the access. Writes nothing.
+ */
+static enum walk_result walk_tables(struct guest_walk *walk, const struct paging_mode *mode,
+				    const struct walk_mem *mem, const struct walk_ctl *ctl)
+{
+	u64 addr_mask = mode->addr_mask & PTE_ADDR_MASK(ctl->maxphyaddr);
+	gpa_t table = gpa(ctl->cr3 & addr_mask); /* PCID, PWT/PCD, no-flush dropped */
+	u64 rights = RIGHTS_AND_MASK; /* nothing is denied above the root */
+	unsigned level;
+
+	for (level = mode->levels;; level--) {
+		u64 gpte;
+
+		walk->level = level;
+		walk->table_gfn[level] = gpa_to_gfn(table);
+		walk->gpte_gpa[level] = gpte_gpa_of(mode, table, walk->gva, level);
+		if (!read_gpte(mem, walk->gpte_gpa[level], &gpte))
+			return WALK_BAD_GPA;
+		walk->gpte[level] = gpte;
+		if (!(gpte & PTE_P))
+			return raise_pf(walk, ctl, 0);
+		if (gpte & rsvd_bits(mode, ctl, level, gpte))
+			return raise_pf(walk, ctl, PFERR_PRESENT | PFERR_RSVD);
+		rights = accumulate_rights(rights, gpte);
+		walk->rights_at[level] = rights;
+		if (is_leaf(mode, level, gpte))
+			break;
+		table = gpa(gpte & addr_mask);
+	}
+	walk->rights = rights;
+	if (permission_fault(rights, walk->access, ctl))
+		return raise_pf(walk, ctl, PFERR_PRESENT);
+	walk->gpa = leaf_gpa(mode, walk);
+	return WALK_OK;
+}
+
+/*
+ * Item 11: record a gpte we just updated at every level that read the same
+ * gpa (a table referenced twice in one walk, e.g. a recursive PML4E).
+ */
+static void record_gpte(struct guest_walk *walk, const struct paging_mode *mode, gpa_t where,
+			u64 gpte)
+{
+	unsigned level;
+
+	for (level = walk->level; level <= mode->levels; level++)
+		if (walk->gpte_gpa[level].v == where.v)
+			walk->gpte[level] = gpte;
+}
+
+/*
+ * Item 11: set A in every gpte of a successful walk, root first, and D in
+ * the leaf for a write (§4.8). Each update is a compare-and-swap against
+ * the value the walk read, so a gpte another vCPU rewrote meanwhile is not
+ * clobbered: we return false and the caller walks again, as the CPU would
+ * see the new entry. Bits already set are not written again.
+ */
+static bool set_ad_bits(struct guest_walk *walk, const struct paging_mode *mode,
+			const struct walk_mem *mem)
+{
+	unsigned level;
+
+	for (level = mode->levels; level >= walk->level; level--) {
+		u64 old = walk->gpte[level];
+		u64 new = old | PTE_A;
+		u64 *gptep;
+
+		if (level == walk->level && (walk->access & ACC_WRITE))
+			new |= PTE_D; /* only the entry that maps the page */
+		if (new == old)
+			continue;
+		gptep = mem->gpa_to_hva(mem->opaque, walk->gpte_gpa[level], sizeof(*gptep));
+		if (!gptep ||
+		    !__atomic_compare_exchange_n(gptep, &old, new, false, __ATOMIC_SEQ_CST,
+						 __ATOMIC_SEQ_CST))
+			return false;
+		record_gpte(walk, mode, walk->gpte_gpa[level], new);
+	}
+	return true;
+}
+
+/* Item 1 (and the driver of 2 to 11). */
+enum walk_result walk_guest(const struct paging_mode *mode, const struct walk_mem *mem,
+			    const struct walk_ctl *ctl, gva_t gva, u32 access, u32 flags,
+			    struct guest_walk *walk)
+{
+	enum walk_result r;
+
+	BUG_ON((access & ACC_WRITE) && (access & ACC_FETCH));
+	BUG_ON(ctl->maxphyaddr <= PAGE_SHIFT || ctl->maxphyaddr > X86_MAXPHYADDR_MAX);
+
+	*walk = (struct guest_walk){ .gva = gva, .access = access };
+	if (!(ctl->cr0 & CR0_PG)) {
+		/* Paging off: linear address = physical address, nothing denied. */
+		walk->gpa = gpa(gva.v);
+		walk->rights = RIGHTS_AND_MASK;
+		return WALK_OK;
+	}
+	if (!mode || mode != paging_mode_select(ctl))
+		return WALK_UNSUPPORTED_MODE;
+
+	do {
+		*walk = (struct guest_walk){ .gva = gva, .access = access };
+		r = walk_tables(walk, mode, mem, ctl);
+	} while (r == WALK_OK && (flags & WALK_SET_AD) && !set_ad_bits(walk, mode, mem));
+	return r;
+}

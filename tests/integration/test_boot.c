@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Integration tests: run the umbra binary ($UMBRA, default build/san/umbra)
+ * on the images under $IMAGES (default images/) and check what the guest
+ * printed and the exit status. Tests that need /dev/kvm skip with a message
+ * when it is missing or not accessible; the bad-input tests always run
+ * (umbra checks options and images before it opens /dev/kvm).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_TIMEOUT_S 120
+#define OUT_MAX (64 * 1024)
+
+struct result {
+	int status; /* exit status, or -1 if killed by a signal / timed out */
+	char out[OUT_MAX];
+	char err[OUT_MAX];
+};
+
+static const char *umbra_bin(void)
+{
+	const char *b = getenv("UMBRA");
+
+	return b ? b : "build/san/umbra";
+}
+
+static void image_path(char *buf, size_t len, const char *name)
+{
+	const char *dir = getenv("IMAGES");
+
+	snprintf(buf, len, "%s/%s", dir ? dir : "images", name);
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
+/* Run umbra with NULL-terminated `argv` (argv[0] ignored); stdin is /dev/null. */
+static void run_umbra(struct result *r, char *const argv[])
+{
+	char outp[] = "/tmp/umbra-test-out-XXXXXX", errp[] = "/tmp/umbra-test-err-XXXXXX";
+	int ofd = mkstemp(outp), efd = mkstemp(errp), wst = 0;
+	time_t deadline = time(NULL) + RUN_TIMEOUT_S;
+	pid_t pid;
+
+	assert_true(ofd >= 0 && efd >= 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+
+		dup2(in, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execv(umbra_bin(), argv);
+		_exit(127);
+	}
+	for (;;) {
+		pid_t w = waitpid(pid, &wst, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (time(NULL) > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &wst, 0);
+			fail_msg("umbra did not finish within %d s", RUN_TIMEOUT_S);
+		}
+		usleep(10000);
+	}
+	r->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+	slurp(outp, r->out, sizeof(r->out));
+	slurp(errp, r->err, sizeof(r->err));
+	close(ofd);
+	close(efd);
+	unlink(outp);
+	unlink(errp);
+	if (r->status == -1)
+		fail_msg("umbra was killed by signal %d; stderr:\n%s", WTERMSIG(wst), r->err);
+}
+
+static struct result *new_result(void)
+{
+	struct result *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	return r;
+}
+
+#define assert_contains(hay, needle)                                                   \
+	do {                                                                           \
+		if (!strstr((hay), (needle)))                                          \
+			fail_msg("expected \"%s\" in output:\n%s", (needle), (hay));  \
+	} while (0)
+
+static bool kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+#define NEED_KVM()                                                                        \
+	do {                                                                              \
+		if (!kvm_usable()) {                                                      \
+			print_message("SKIP: /dev/kvm is not available (%s)\n", strerror(errno)); \
+			skip();                                                           \
+		}                                                                         \
+	} while (0)
+
+/* ---- guest runs (need KVM) ------------------------------------------------- */
+
+static void test_hello_hw(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=hw", "--cmdline", "console=ttyS0 exit=5", img,
+				 NULL });
+	assert_contains(r->out, "hello from umbra guest\n");
+	assert_contains(r->out, "cmdline: console=ttyS0 exit=5\n");
+	assert_contains(r->out, "  [0x0-0x9fbff] ram\n");
+	assert_contains(r->out, "  [0x100000-0x1fffffff] ram\n");
+	assert_contains(r->out, "fw_cfg: QEMU\nfw_cfg: cpus 1 ram 512 MiB\n");
+	assert_contains(r->out, "timer: 3 ticks\n");
+	assert_contains(r->out, "bye\n");
+	assert_int_equal(r->status, (5 << 1) | 1);
+	free(r);
+}
+
+static void test_hello_default_status(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", img, NULL });
+	assert_contains(r->out, "cmdline: \n");
+	assert_int_equal(r->status, 1);
+	free(r);
+}
+
+/* More than 3 GiB of RAM: the PCI hole splits it and the rest sits above 4 GiB. */
+static void test_hello_pci_hole(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--mem", "5G", img, NULL });
+	assert_contains(r->out, "  [0x100000-0xbfffffff] ram\n");
+	assert_contains(r->out, "  [0x100000000-0x17fffffff] ram\n");
+	assert_contains(r->out, "fw_cfg: cpus 1 ram 5120 MiB\n");
+	assert_int_equal(r->status, 1);
+	free(r);
+}
+
+static void test_guest_exception(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--cmdline", "fault=ud", img, NULL });
+	assert_contains(r->out, "exception 6 at rip 0x");
+	assert_int_equal(r->status, (0x7e << 1 | 1) & 0xff);
+	free(r);
+}
+
+static void test_triple_fault(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--cmdline", "fault=triple", img, NULL });
+	assert_contains(r->out, "hello from umbra guest\n");
+	assert_contains(r->err, "triple fault");
+	assert_contains(r->err, "ud2");
+	assert_int_equal(r->status, 8);
+	free(r);
+}
+
+static void check_multiboot(const char *name)
+{
+	struct result *r = new_result();
+	char img[512], initrd[] = "/tmp/umbra-test-initrd-XXXXXX";
+	int fd = mkstemp(initrd);
+	static const char content[] = "first line of the module\nsecond line\n";
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, sizeof(content) - 1), (ssize_t)sizeof(content) - 1);
+	close(fd);
+	image_path(img, sizeof(img), name);
+	run_umbra(r, (char *[]){ "umbra", "run", "--mem=256M", "--cmdline", "exit=3 hello=world",
+				 "--initrd", initrd, img, NULL });
+	unlink(initrd);
+	assert_contains(r->out, "hello from multiboot guest\nmagic ok\n");
+	assert_contains(r->out, "mem_lower 639 KiB mem_upper 261120 KiB\n");
+	assert_contains(r->out, "cmdline: exit=3 hello=world\n");
+	assert_contains(r->out, "mods: 1\n");
+	assert_contains(r->out, "mod 0: 37 bytes: first line of the module\n");
+	assert_contains(r->out, "mod 0 string: /tmp/umbra-test-initrd-");
+	assert_contains(r->out, "mmap: 4 entries\n  0x0 0x9fc00 type 1\n  0x9fc00 0x400 type 2\n");
+	assert_contains(r->out, "  0x100000 0xff00000 type 1\n");
+	assert_contains(r->out, "fw_cfg: QEMU\nfw_cfg: cpus 1 ram 256 MiB\n");
+	assert_contains(r->out, "bye\n");
+	assert_int_equal(r->status, 7);
+	free(r);
+}
+
+static void test_multiboot_elf(void **state)
+{
+	(void)state;
+	NEED_KVM();
+	check_multiboot("mboot/mboot.elf");
+}
+
+static void test_multiboot_aout(void **state)
+{
+	(void)state;
+	NEED_KVM();
+	check_multiboot("mboot/mboot-aout.elf");
+}
+
+static void test_stats_json(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--stats=json", img, NULL });
+	assert_int_equal(r->status, 1);
+	assert_contains(r->err, "{\"mode\": \"hw\"");
+	assert_contains(r->err, "\"exits\": {");
+	assert_contains(r->err, "\"io\": ");
+	assert_contains(r->err, "\"exit_status\": 1");
+	free(r);
+}
+
+/* Unknown ports read as all-ones and are counted; --trace logs them. */
+static void test_trace_unknown_port(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--debug-exit-port=none", "--trace", "--stats", img,
+				 NULL });
+	/* Without debug-exit the image falls back to the i8042 reset: status 0. */
+	assert_int_equal(r->status, 0);
+	assert_contains(r->err, "pio out port 0x00f4 size 1 value 0x0");
+	assert_contains(r->err, "unknown pio          1\n");
+	free(r);
+}
+
+/* ---- bad input (no KVM needed) ----------------------------------------------- */
+
+static void expect_error(char *const argv[], int status, const char *msg)
+{
+	struct result *r = new_result();
+
+	run_umbra(r, argv);
+	assert_int_equal(r->status, status);
+	assert_contains(r->err, msg);
+	/* One clear line, no sanitizer report or stack dump. */
+	assert_null(strchr(strchr(r->err, '\n') + 1, '\n'));
+	free(r);
+}
+
+static void test_missing_file(void **state)
+{
+	(void)state;
+	expect_error((char *[]){ "umbra", "run", "/nonexistent/kernel.elf", NULL }, 4,
+		     "/nonexistent/kernel.elf: cannot open image: No such file or directory");
+}
+
+static char *write_temp(const void *data, size_t len)
+{
+	static char path[64];
+	int fd;
+
+	strcpy(path, "/tmp/umbra-test-img-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+static void *read_image(const char *name, size_t *len)
+{
+	char img[512];
+	FILE *f;
+	void *buf = malloc(1 << 20);
+
+	image_path(img, sizeof(img), name);
+	f = fopen(img, "rb");
+	assert_non_null(f);
+	*len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	return buf;
+}
+
+static void test_not_elf(void **state)
+{
+	static const char text[] = "#!/bin/sh\necho this is not a kernel\n";
+	char *p = write_temp(text, sizeof(text));
+
+	(void)state;
+	expect_error((char *[]){ "umbra", "run", p, NULL }, 4, "not a kernel image");
+	unlink(p);
+}
+
+static void test_truncated_elf(void **state)
+{
+	size_t len;
+	void *buf = read_image("hello/hello.elf", &len);
+	char *p;
+
+	(void)state;
+	p = write_temp(buf, 100); /* inside the program header table */
+	expect_error((char *[]){ "umbra", "run", p, NULL }, 4, "truncated");
+	unlink(p);
+	p = write_temp(buf, 40); /* inside the ELF header */
+	expect_error((char *[]){ "umbra", "run", p, NULL }, 4, "truncated ELF header (40 bytes)");
+	unlink(p);
+	free(buf);
+}
+
+/* Move hello.elf's first segment to 1 GiB: outside a 64 MiB guest. */
+static void test_segment_outside_ram(void **state)
+{
+	size_t len;
+	unsigned char *buf = read_image("hello/hello.elf", &len);
+	uint64_t phoff, paddr = 0x40000000;
+	char *p;
+
+	(void)state;
+	memcpy(&phoff, buf + 32, 8);		 /* e_phoff */
+	memcpy(buf + phoff + 24, &paddr, 8);	 /* phdr[0].p_paddr */
+	p = write_temp(buf, len);
+	expect_error((char *[]){ "umbra", "run", "--mem", "64M", p, NULL }, 4, "outside guest RAM");
+	unlink(p);
+	free(buf);
+}
+
+static void test_bad_options(void **state)
+{
+	char img[512];
+
+	(void)state;
+	image_path(img, sizeof(img), "hello/hello.elf");
+	expect_error((char *[]){ "umbra", "run", "--mem", "0", img, NULL }, 2, "--mem: '0' is out of range");
+	expect_error((char *[]){ "umbra", "run", "--mem", "999T", img, NULL }, 2,
+		     "--mem: '999T' is out of range");
+	expect_error((char *[]){ "umbra", "run", "--mem", "lots", img, NULL }, 2, "is not a size");
+	expect_error((char *[]){ "umbra", "run", "--frobnicate", img, NULL }, 2,
+		     "unknown option '--frobnicate'");
+	expect_error((char *[]){ "umbra", "run", NULL }, 2, "no IMAGE given");
+	expect_error((char *[]){ "umbra", "run", "--mmu=shadow", img, NULL }, 14,
+		     "shadow mode is not implemented yet");
+	expect_error((char *[]){ "umbra", "run", "--debug-exit-port=0x3f8", img, NULL }, 2,
+		     "another device is there");
+}
+
+static void test_help_version(void **state)
+{
+	struct result *r = new_result();
+
+	(void)state;
+	run_umbra(r, (char *[]){ "umbra", "--help", NULL });
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, "Usage: umbra run [OPTIONS] IMAGE");
+	assert_contains(r->out, "Exit status:");
+	run_umbra(r, (char *[]){ "umbra", "--version", NULL });
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, "umbra ");
+	free(r);
+}
+
+/* /dev/kvm not accessible: run umbra as an unprivileged user (needs root). */
+static void test_kvm_not_accessible(void **state)
+{
+	struct result *r = new_result();
+	char img[512], cmd[2048];
+	FILE *f;
+
+	(void)state;
+	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK)) {
+		print_message("SKIP: needs root and setpriv to drop privileges\n");
+		free(r);
+		skip();
+	}
+	image_path(img, sizeof(img), "hello/hello.elf");
+	/* Copies in /tmp so that the unprivileged user can reach them. */
+	snprintf(cmd, sizeof(cmd),
+		 "d=$(mktemp -d) && cp '%s' \"$d/umbra\" && cp '%s' \"$d/k.elf\" && chmod -R a+rX \"$d\" && "
+		 "setpriv --reuid=65534 --regid=65534 --clear-groups \"$d/umbra\" run \"$d/k.elf\" 2>&1; "
+		 "echo \"status=$?\"; rm -rf \"$d\"",
+		 umbra_bin(), img);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	r->out[fread(r->out, 1, sizeof(r->out) - 1, f)] = '\0';
+	pclose(f);
+	assert_contains(r->out, "cannot open /dev/kvm: Permission denied");
+	assert_contains(r->out, "status=6\n");
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_help_version),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_not_elf),
+		cmocka_unit_test(test_truncated_elf),
+		cmocka_unit_test(test_segment_outside_ram),
+		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_kvm_not_accessible),
+		cmocka_unit_test(test_hello_hw),
+		cmocka_unit_test(test_hello_default_status),
+		cmocka_unit_test(test_hello_pci_hole),
+		cmocka_unit_test(test_guest_exception),
+		cmocka_unit_test(test_triple_fault),
+		cmocka_unit_test(test_multiboot_elf),
+		cmocka_unit_test(test_multiboot_aout),
+		cmocka_unit_test(test_stats_json),
+		cmocka_unit_test(test_trace_unknown_port),
+	};
+
+	return cmocka_run_group_tests_name("integration: umbra runs images", tests, NULL, NULL);
+}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Boot image dispatch and helpers shared by the loaders (vmm/boot.h).
+ *
+ * 1. Tell the image format by content: a Multiboot header wins, as with
+ *    QEMU's -kernel; otherwise an ELF64 x86-64 file; anything else is refused.
+ * 2. Place segments in guest RAM with bounds checks that cannot overflow.
+ * 3. Write the boot GDT both entry modes use.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "umbra/bootinfo.h"
+#include "vmm/boot.h"
+
+void boot_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Item 1. */
+int boot_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out, char *err,
+	      size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (multiboot_detect(in->image, in->image_size))
+		return multiboot_load(mem, in, out, err, errlen);
+	if (elf64_detect(in->image, in->image_size))
+		return elf64_load(mem, in, out, err, errlen);
+	if (in->image_size >= 4 && !memcmp(in->image, "\177ELF", 4))
+		boot_err(err, errlen, "ELF file is not a 64-bit x86-64 kernel and has no Multiboot header");
+	else
+		boot_err(err, errlen, "not a kernel image: no ELF magic and no Multiboot header");
+	return -EINVAL;
+}
+
+/* Item 2. */
+int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 memsz, char *err,
+	       size_t errlen)
+{
+	u8 *dst;
+
+	if (filesz > memsz) {
+		boot_err(err, errlen, "segment at 0x%llx has file size above its memory size",
+			 (unsigned long long)paddr);
+		return -EINVAL;
+	}
+	if (paddr < UMBRA_BOOT_AREA_END) {
+		boot_err(err, errlen,
+			 "segment at 0x%llx overlaps the boot area below 0x%llx (load kernels at 1 MiB or above)",
+			 (unsigned long long)paddr, (unsigned long long)UMBRA_BOOT_AREA_END);
+		return -EINVAL;
+	}
+	dst = gpa_to_hva(mem, gpa(paddr), memsz);
+	if (!dst) {
+		boot_err(err, errlen,
+			 "segment [0x%llx, +0x%llx) lies outside guest RAM (%llu MiB; see --mem)",
+			 (unsigned long long)paddr, (unsigned long long)memsz,
+			 (unsigned long long)(mem->ram_bytes >> 20));
+		return -EINVAL;
+	}
+	memcpy(dst, src, filesz);
+	memset(dst + filesz, 0, memsz - filesz);
+	return 0;
+}
+
+/* Item 3. Descriptor encodings: Intel SDM Vol. 3A §3.4.5. */
+#define GDT_CODE64 0x00af9a000000ffffull /* P, DPL0, code RX, L=1, G */
+#define GDT_CODE32 0x00cf9a000000ffffull /* P, DPL0, code RX, D=1, G, 4 GiB */
+#define GDT_DATA 0x00cf92000000ffffull	 /* P, DPL0, data RW, B=1, G, 4 GiB */
+
+void boot_write_gdt(struct guest_mem *mem, bool long_mode)
+{
+	u64 *gdt = gpa_to_hva(mem, gpa(UMBRA_BOOT_GDT), BOOT_GDT_ENTRIES * 8);
+
+	gdt[0] = 0;
+	gdt[BOOT_SEL_CODE / 8] = long_mode ? GDT_CODE64 : GDT_CODE32;
+	gdt[BOOT_SEL_DATA / 8] = GDT_DATA;
+	gdt[3] = long_mode ? GDT_CODE32 : 0;
+}

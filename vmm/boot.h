@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Boot loaders: turn an image file into guest memory contents plus the CPU
+ * state to start from. Loaders never touch KVM: they write into struct
+ * guest_mem and describe the entry state in struct boot_state, which the
+ * vCPU setup applies. That keeps them testable with no /dev/kvm.
+ *
+ * Formats, told apart by content (never by file name):
+ *   - Multiboot v1 (a header in the first 8 KiB): loaded as QEMU's -kernel
+ *     does, entered in 32-bit protected mode (vmm/load_multiboot.c);
+ *   - ELF64 x86-64: Umbra's boot contract, entered in long mode
+ *     (vmm/load_elf.c, include/umbra/bootinfo.h).
+ */
+#ifndef UMBRA_VMM_BOOT_H
+#define UMBRA_VMM_BOOT_H
+
+#include "umbra/types.h"
+#include "vmm/memory.h"
+
+enum boot_cpu_mode {
+	BOOT_LONG64, /* long mode, paging on, CR3 = boot_state.cr3 */
+	BOOT_PROT32, /* 32-bit protected mode, paging off */
+};
+
+/* Flat segments the boot GDT provides (at UMBRA_BOOT_GDT). */
+#define BOOT_SEL_CODE 0x08 /* 64-bit code for BOOT_LONG64, 32-bit for BOOT_PROT32 */
+#define BOOT_SEL_DATA 0x10
+#define BOOT_GDT_ENTRIES 4
+
+struct boot_state {
+	const char *format; /* "elf64", "multiboot-elf", "multiboot-aout" */
+	enum boot_cpu_mode mode;
+	u64 rip, rsp, rflags;
+	u64 rax, rbx, rdi, rsi;
+	u64 cr3;	/* BOOT_LONG64 only */
+	bool nx;	/* set EFER.NXE (BOOT_LONG64) */
+	u64 load_start, load_end; /* gpa span of the kernel image */
+};
+
+struct boot_input {
+	const char *image_name; /* for messages */
+	const u8 *image;
+	size_t image_size;
+	const char *cmdline; /* never NULL ("" when none) */
+	const char *initrd_name;
+	const u8 *initrd; /* NULL when none */
+	size_t initrd_size;
+	bool cpu_has_nx; /* from the CPUID the guest will see */
+};
+
+/*
+ * Load `in` into `mem` and fill `out`. Returns 0, or -EINVAL with a one-line
+ * reason (without the file name) in `err` when the image is malformed or does
+ * not fit the guest's memory.
+ */
+int boot_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out, char *err,
+	      size_t errlen) __must_check;
+
+/* Per-format loaders, used by boot_load and by the unit tests. */
+bool multiboot_detect(const u8 *image, size_t size);
+int multiboot_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out,
+		   char *err, size_t errlen) __must_check;
+bool elf64_detect(const u8 *image, size_t size);
+int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out, char *err,
+	       size_t errlen) __must_check;
+
+/* Shared helpers (vmm/boot.c). */
+void boot_err(char *err, size_t errlen, const char *fmt, ...) __printf(3, 4);
+/* Copy one ELF segment (file bytes + zeroed tail) into RAM, checking bounds. */
+int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 memsz, char *err,
+	       size_t errlen) __must_check;
+/* Write the flat boot GDT; `long_mode` picks a 64-bit or 32-bit code segment. */
+void boot_write_gdt(struct guest_mem *mem, bool long_mode);
+
+#endif /* UMBRA_VMM_BOOT_H */

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest-physical memory: the PC layout and the host mapping behind it.
+ *
+ * Layout for --mem SIZE (all RAM comes from one host mapping of SIZE bytes,
+ * where host offset == gpa below 4 GiB):
+ *
+ *   [0, 640K)            RAM            (the top 1 KiB is reported reserved: EBDA)
+ *   [640K, 896K)         hole           VGA and option-ROM space: unbacked, so
+ *                                       accesses exit as MMIO (unknown, all-ones)
+ *   [896K, 1M)           ROM            read-only to the guest, VMM-filled (BIOS area)
+ *   [1M, min(SIZE, 3G))  RAM
+ *   [3G, 4G)             PCI hole       LAPIC, IOAPIC, future MMIO devices
+ *   [4G, 4G + SIZE - 3G) RAM            only when SIZE > 3 GiB
+ *
+ * The 384 KiB of host mapping under the 640K-1M hole is simply not used, as
+ * on a real PC the RAM behind that window is hidden.
+ */
+#ifndef UMBRA_VMM_MEMORY_H
+#define UMBRA_VMM_MEMORY_H
+
+#include "umbra/bootinfo.h"
+#include "umbra/types.h"
+
+#define MEM_LOW_RAM_END 0xa0000ull	 /* 640 KiB */
+#define MEM_EBDA_START 0x9fc00ull	 /* top 1 KiB of low RAM, reserved */
+#define MEM_ROM_START 0xe0000ull	 /* BIOS area Linux scans for tables */
+#define MEM_ROM_END 0x100000ull
+#define MEM_HIGH_START 0x100000ull	 /* 1 MiB */
+#define MEM_PCI_HOLE_START (3 * GiB)
+#define MEM_4G (4 * GiB)
+
+enum mem_kind { MEM_RAM, MEM_ROM };
+
+struct mem_region {
+	gpa_t base;
+	u64 size;
+	u8 *hva;
+	enum mem_kind kind;
+};
+
+#define MEM_MAX_REGIONS 4
+
+struct guest_mem {
+	u64 ram_bytes;	  /* --mem: bytes of RAM the guest was given */
+	u8 *ram;	  /* host mapping of ram_bytes */
+	u8 *rom;	  /* host mapping of the ROM window */
+	u64 low_ram_end;  /* end of RAM below the PCI hole */
+	u64 high_ram_end; /* end of RAM above 4 GiB, 0 if none */
+	struct mem_region regions[MEM_MAX_REGIONS];
+	unsigned nr_regions;
+};
+
+/*
+ * Map `ram_bytes` of anonymous memory (MAP_NORESERVE: untouched RAM costs
+ * nothing) and lay it out. Returns 0 or -errno; on error nothing is mapped.
+ */
+int guest_mem_init(struct guest_mem *mem, u64 ram_bytes) __must_check;
+void guest_mem_destroy(struct guest_mem *mem);
+
+/*
+ * The host address of [gpa, gpa+len) if that whole range lies in one RAM
+ * region (ROM too when `rom_ok`), else NULL. This is the only bounds check
+ * between a guest-supplied address and host memory: use it for every access.
+ */
+void *gpa_to_hva_kind(const struct guest_mem *mem, gpa_t gpa, u64 len, bool rom_ok);
+static inline void *gpa_to_hva(const struct guest_mem *mem, gpa_t gpa, u64 len)
+{
+	return gpa_to_hva_kind(mem, gpa, len, false);
+}
+
+/* Bytes of RAM the guest can address (the hole hides a little of --mem). */
+u64 guest_mem_usable(const struct guest_mem *mem);
+
+/*
+ * Fill `out` with the memory map (e820 numbering), sorted by address.
+ * Returns the number of entries (at most `max`).
+ */
+unsigned guest_mem_map(const struct guest_mem *mem, struct umbra_mem_entry *out, unsigned max);
+
+#endif /* UMBRA_VMM_MEMORY_H */

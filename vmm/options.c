@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Command-line parsing (vmm/options.h).
+ *
+ *   umbra --help | --version
+ *   umbra run [OPTIONS] IMAGE
+ *
+ * Every option accepts both "--opt=value" and "--opt value". The parser is
+ * hand-written rather than getopt_long so that it keeps no global state (the
+ * unit tests call it many times) and so that every error names the option.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/options.h"
+
+static const char usage_text[] =
+	"Usage: umbra run [OPTIONS] IMAGE\n"
+	"       umbra --help | --version\n"
+	"\n"
+	"Run an x86-64 guest under KVM. IMAGE is a Multiboot (v1) kernel, loaded as\n"
+	"QEMU's -kernel does, or a 64-bit ELF kernel entered by Umbra's boot contract\n"
+	"(include/umbra/bootinfo.h).\n"
+	"\n"
+	"Options:\n"
+	"  --mmu=hw|shadow      who virtualizes the guest MMU (default hw; shadow mode\n"
+	"                       is not implemented yet)\n"
+	"  --mem SIZE           guest RAM, e.g. 512M, 4G (default 512M; 2M to 1T)\n"
+	"  --cmdline STR        kernel command line\n"
+	"  --initrd FILE        initial ramdisk (Multiboot module 1 for Multiboot kernels)\n"
+	"  --stats[=text|json]  print exit counts and wall time at exit (to stderr)\n"
+	"  --stats-file FILE    write the statistics to FILE instead of stderr\n"
+	"  --trace[=FILE]       log unknown port and MMIO accesses (to stderr or FILE)\n"
+	"  --debug-exit-port N  port of the isa-debug-exit device (default 0xf4;\n"
+	"                       'none' removes it)\n"
+	"  -v, --verbose        more messages (repeat for debug output)\n"
+	"  -h, --help           this help\n"
+	"  -V, --version        print the version\n"
+	"\n"
+	"Console: COM1 is wired to stdin/stdout. When stdin is a terminal it is put in\n"
+	"raw mode; type Ctrl-A x to stop the VM.\n"
+	"\n"
+	"Exit status:\n"
+	"  0   the guest powered off or reset\n"
+	"  odd the guest's own status through the debug-exit device: (v << 1) | 1\n"
+	"  2   bad command line          4   bad or missing image\n"
+	"  6   /dev/kvm unavailable       8   guest triple fault\n"
+	"  10  instruction not emulated   12  internal error\n"
+	"  14  feature not implemented    16  stopped by a signal or Ctrl-A x\n";
+
+const char *options_usage(void)
+{
+	return usage_text;
+}
+
+int options_parse_size(const char *s, u64 *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno == ERANGE)
+		return -ERANGE;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (~0ull >> shift))
+		return -ERANGE;
+	*out = (u64)v << shift;
+	return 0;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __printf(3, 4);
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Match argv[*i] against "--name" / "--name=value". For options that take a
+ * value, the value comes after '=' or from the next argument. Returns the
+ * value (or "" for a flag without '='), NULL if argv[*i] is not this option.
+ * *missing is set when a required value is absent.
+ */
+static const char *match(int argc, char **argv, int *i, const char *name, bool takes_value,
+			 bool *missing)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(a, name, n))
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0')
+		return NULL;
+	if (!takes_value)
+		return "";
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return "";
+	}
+	return argv[++*i];
+}
+
+static enum options_result parse_run(int argc, char **argv, int i, struct umbra_options *o,
+				     char *err, size_t errlen)
+{
+	for (; i < argc; i++) {
+		const char *a = argv[i], *v;
+		bool missing = false;
+
+		if (a[0] != '-' || !strcmp(a, "-")) {
+			if (o->image) {
+				set_err(err, errlen, "unexpected argument '%s' (one IMAGE only)", a);
+				return OPTIONS_ERROR;
+			}
+			o->image = a;
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			if (i + 1 < argc && !o->image)
+				o->image = argv[++i];
+			if (i + 1 < argc) {
+				set_err(err, errlen, "unexpected argument '%s'", argv[i + 1]);
+				return OPTIONS_ERROR;
+			}
+			break;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return OPTIONS_HELP;
+		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			o->verbose++;
+			continue;
+		}
+		if ((v = match(argc, argv, &i, "--mmu", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (!strcmp(v, "hw"))
+				o->mmu = MMU_HW;
+			else if (!strcmp(v, "shadow"))
+				o->mmu = MMU_SHADOW;
+			else {
+				set_err(err, errlen, "--mmu: expected 'hw' or 'shadow', got '%s'", v);
+				return OPTIONS_ERROR;
+			}
+		} else if ((v = match(argc, argv, &i, "--mem", true, &missing))) {
+			int r;
+
+			if (missing)
+				goto need_value;
+			r = options_parse_size(v, &o->mem_bytes);
+			if (r == -EINVAL) {
+				set_err(err, errlen, "--mem: '%s' is not a size (try 512M or 4G)", v);
+				return OPTIONS_ERROR;
+			}
+			if (r || o->mem_bytes < UMBRA_MIN_MEM || o->mem_bytes > UMBRA_MAX_MEM) {
+				set_err(err, errlen, "--mem: '%s' is out of range (2M to 1T)", v);
+				return OPTIONS_ERROR;
+			}
+		} else if ((v = match(argc, argv, &i, "--cmdline", true, &missing))) {
+			if (missing)
+				goto need_value;
+			o->cmdline = v;
+		} else if ((v = match(argc, argv, &i, "--initrd", true, &missing))) {
+			if (missing || !*v)
+				goto need_value;
+			o->initrd = v;
+		} else if ((v = match(argc, argv, &i, "--stats-file", true, &missing))) {
+			if (missing || !*v)
+				goto need_value;
+			o->stats_file = v;
+			if (o->stats == STATS_NONE)
+				o->stats = STATS_TEXT;
+		} else if ((v = match(argc, argv, &i, "--stats", false, &missing))) {
+			if (!*v || !strcmp(v, "text"))
+				o->stats = STATS_TEXT;
+			else if (!strcmp(v, "json"))
+				o->stats = STATS_JSON;
+			else {
+				set_err(err, errlen, "--stats: expected 'text' or 'json', got '%s'", v);
+				return OPTIONS_ERROR;
+			}
+		} else if ((v = match(argc, argv, &i, "--trace", false, &missing))) {
+			o->trace = true;
+			o->trace_file = *v ? v : NULL;
+		} else if ((v = match(argc, argv, &i, "--debug-exit-port", true, &missing))) {
+			char *end;
+			unsigned long port;
+
+			if (missing)
+				goto need_value;
+			if (!strcmp(v, "none")) {
+				o->debug_exit_port = -1;
+				continue;
+			}
+			errno = 0;
+			port = strtoul(v, &end, 0);
+			if (!*v || *end || errno || port > 0xffff) {
+				set_err(err, errlen, "--debug-exit-port: '%s' is not a port (0-0xffff or none)", v);
+				return OPTIONS_ERROR;
+			}
+			o->debug_exit_port = (int)port;
+		} else {
+			set_err(err, errlen, "unknown option '%s' (try umbra --help)", a);
+			return OPTIONS_ERROR;
+		}
+		continue;
+need_value:
+		set_err(err, errlen, "option '%s' needs a value", a);
+		return OPTIONS_ERROR;
+	}
+	if (!o->image) {
+		set_err(err, errlen, "no IMAGE given (usage: umbra run [OPTIONS] IMAGE)");
+		return OPTIONS_ERROR;
+	}
+	return OPTIONS_RUN;
+}
+
+enum options_result options_parse(int argc, char **argv, struct umbra_options *o, char *err,
+				  size_t errlen)
+{
+	*o = (struct umbra_options){
+		.mmu = MMU_HW,
+		.mem_bytes = UMBRA_DEFAULT_MEM,
+		.stats = STATS_NONE,
+		.debug_exit_port = UMBRA_DEFAULT_DEBUG_EXIT_PORT,
+	};
+	if (errlen)
+		err[0] = '\0';
+	if (argc < 2) {
+		set_err(err, errlen, "no command given (usage: umbra run [OPTIONS] IMAGE; try --help)");
+		return OPTIONS_ERROR;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
+		return OPTIONS_HELP;
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))
+		return OPTIONS_VERSION;
+	if (strcmp(argv[1], "run")) {
+		if (argv[1][0] == '-')
+			set_err(err, errlen, "unknown option '%s' (try umbra --help)", argv[1]);
+		else
+			set_err(err, errlen, "unknown command '%s' (the command is 'run')", argv[1]);
+		return OPTIONS_ERROR;
+	}
+	return parse_run(argc, argv, 2, o, err, errlen);
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Command-line parsing for `umbra`. Pure: no I/O besides formatting an error
+ * message into the caller's buffer, so cmocka tests it directly.
+ */
+#ifndef UMBRA_VMM_OPTIONS_H
+#define UMBRA_VMM_OPTIONS_H
+
+#include "umbra/types.h"
+
+enum mmu_mode { MMU_HW, MMU_SHADOW };
+enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
+
+#define UMBRA_DEFAULT_MEM (512 * MiB)
+#define UMBRA_MIN_MEM (2 * MiB)
+#define UMBRA_MAX_MEM (1 * TiB)
+#define UMBRA_DEFAULT_DEBUG_EXIT_PORT 0xf4
+
+struct umbra_options {
+	enum mmu_mode mmu;
+	u64 mem_bytes;
+	const char *cmdline;	 /* NULL: empty */
+	const char *initrd;	 /* NULL: none */
+	const char *image;
+	enum stats_format stats;
+	const char *stats_file;	 /* NULL: stderr */
+	bool trace;
+	const char *trace_file;	 /* NULL: stderr */
+	int debug_exit_port;	 /* -1: no debug-exit device */
+	int verbose;		 /* -v count */
+};
+
+enum options_result {
+	OPTIONS_RUN,	 /* run the VM described by the options */
+	OPTIONS_HELP,	 /* print umbra_usage() and exit 0 */
+	OPTIONS_VERSION, /* print the version and exit 0 */
+	OPTIONS_ERROR,	 /* err holds a one-line message; exit UMBRA_EXIT_USAGE */
+};
+
+/* Parse argv into *o (defaults first). On OPTIONS_ERROR `err` says why. */
+enum options_result options_parse(int argc, char **argv, struct umbra_options *o, char *err,
+				  size_t errlen);
+
+/*
+ * Parse a size like "512M", "4G", "65536", "1.5G" is refused. Suffixes K, M,
+ * G, T (powers of 1024, optional trailing "iB" or "B"). Returns 0 or -EINVAL
+ * (syntax) / -ERANGE (overflow).
+ */
+int options_parse_size(const char *s, u64 *out);
+
+/* The --help text. */
+const char *options_usage(void);
+
+#endif /* UMBRA_VMM_OPTIONS_H */

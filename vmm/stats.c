@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+/* Run statistics output (vmm/stats.h). */
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "vmm/stats.h"
+
+static const char *const exit_names[] = {
+	[KVM_EXIT_UNKNOWN] = "unknown",
+	[KVM_EXIT_EXCEPTION] = "exception",
+	[KVM_EXIT_IO] = "io",
+	[KVM_EXIT_HYPERCALL] = "hypercall",
+	[KVM_EXIT_DEBUG] = "debug",
+	[KVM_EXIT_HLT] = "hlt",
+	[KVM_EXIT_MMIO] = "mmio",
+	[KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
+	[KVM_EXIT_SHUTDOWN] = "shutdown",
+	[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
+	[KVM_EXIT_INTR] = "intr",
+	[KVM_EXIT_SET_TPR] = "set_tpr",
+	[KVM_EXIT_TPR_ACCESS] = "tpr_access",
+	[KVM_EXIT_NMI] = "nmi",
+	[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
+	[KVM_EXIT_SYSTEM_EVENT] = "system_event",
+	[KVM_EXIT_X86_RDMSR] = "rdmsr",
+	[KVM_EXIT_X86_WRMSR] = "wrmsr",
+};
+
+const char *stats_exit_name(unsigned reason, char *buf, size_t len)
+{
+	if (reason < sizeof(exit_names) / sizeof(exit_names[0]) && exit_names[reason])
+		return exit_names[reason];
+	snprintf(buf, len, "reason-%u", reason);
+	return buf;
+}
+
+double stats_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static u64 total_exits(const struct stats *st)
+{
+	u64 sum = st->exits_other;
+
+	for (unsigned i = 0; i < STATS_MAX_EXIT_REASON; i++)
+		sum += st->exits[i];
+	return sum;
+}
+
+void stats_print_text(const struct stats *st, FILE *f, const char *mode, const char *image,
+		      int exit_status)
+{
+	double wall = st->t_end - st->t_start;
+	char buf[32];
+
+	fprintf(f, "umbra stats: mode %s, image %s, exit status %d\n", mode, image, exit_status);
+	fprintf(f, "  wall time            %.6f s\n", wall);
+	fprintf(f, "  vm exits             %llu (%.0f/s)\n", (unsigned long long)total_exits(st),
+		wall > 0 ? (double)total_exits(st) / wall : 0.0);
+	for (unsigned i = 0; i < STATS_MAX_EXIT_REASON; i++)
+		if (st->exits[i])
+			fprintf(f, "    %-18s %llu\n", stats_exit_name(i, buf, sizeof(buf)),
+				(unsigned long long)st->exits[i]);
+	if (st->exits_other)
+		fprintf(f, "    %-18s %llu\n", "other", (unsigned long long)st->exits_other);
+	fprintf(f, "  unknown pio          %llu\n", (unsigned long long)st->pio_unknown);
+	fprintf(f, "  unknown mmio         %llu\n", (unsigned long long)st->mmio_unknown);
+	fprintf(f, "  emulated insns       %llu\n", (unsigned long long)st->emulated);
+}
+
+/* `mode` and `image` are printed as JSON strings: escape what JSON requires. */
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+void stats_print_json(const struct stats *st, FILE *f, const char *mode, const char *image,
+		      int exit_status)
+{
+	bool first = true;
+	char buf[32];
+
+	fputs("{\"mode\": ", f);
+	json_string(f, mode);
+	fputs(", \"image\": ", f);
+	json_string(f, image);
+	fprintf(f, ", \"exit_status\": %d, \"wall_time_s\": %.6f, \"exits_total\": %llu, \"exits\": {",
+		exit_status, st->t_end - st->t_start, (unsigned long long)total_exits(st));
+	for (unsigned i = 0; i < STATS_MAX_EXIT_REASON; i++) {
+		if (!st->exits[i])
+			continue;
+		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", stats_exit_name(i, buf, sizeof(buf)),
+			(unsigned long long)st->exits[i]);
+		first = false;
+	}
+	if (st->exits_other)
+		fprintf(f, "%s\"other\": %llu", first ? "" : ", ", (unsigned long long)st->exits_other);
+	fprintf(f, "}, \"pio_unknown\": %llu, \"mmio_unknown\": %llu, \"emulated\": %llu}\n",
+		(unsigned long long)st->pio_unknown, (unsigned long long)st->mmio_unknown,
+		(unsigned long long)st->emulated);
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Run statistics: exit counts by reason, unknown device accesses, wall time.
+ * Printed at exit with --stats (text) or --stats=json.
+ */
+#ifndef UMBRA_VMM_STATS_H
+#define UMBRA_VMM_STATS_H
+
+#include <stdio.h>
+
+#include "umbra/types.h"
+
+#define STATS_MAX_EXIT_REASON 64
+
+struct stats {
+	u64 exits[STATS_MAX_EXIT_REASON]; /* indexed by KVM_EXIT_* */
+	u64 exits_other;		  /* reasons >= STATS_MAX_EXIT_REASON */
+	u64 pio_unknown, mmio_unknown;	  /* accesses nothing claimed */
+	u64 pio_bytes_out;		  /* console bytes etc., all ports */
+	u64 emulated;			  /* instructions the VMM emulated */
+	double t_start, t_end;		  /* CLOCK_MONOTONIC seconds */
+};
+
+/* Print `st` to `f`. `mode` and `image` label the run; `exit_status` is umbra's. */
+void stats_print_text(const struct stats *st, FILE *f, const char *mode, const char *image,
+		      int exit_status);
+void stats_print_json(const struct stats *st, FILE *f, const char *mode, const char *image,
+		      int exit_status);
+/* Name of a KVM exit reason ("io", "mmio", "shutdown", ...), "reason-N" otherwise. */
+const char *stats_exit_name(unsigned reason, char *buf, size_t len);
+double stats_now(void);
+
+#endif /* UMBRA_VMM_STATS_H */

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The vCPU: creation, the boot CPU state, and the run loop.
+ *
+ * 1. Create the vCPU, map its kvm_run page, give it the CPUID KVM supports,
+ *    and put the LAPIC in virtual-wire mode (LINT0 ExtINT, LINT1 NMI) as
+ *    firmware leaves it, so the PIC's interrupts reach the CPU.
+ * 2. Apply the loader's struct boot_state (long mode or 32-bit protected
+ *    mode) with KVM_SET_SREGS/KVM_SET_REGS, once, before the first run.
+ * 3. The run loop: KVM_RUN with KVM_CAP_SYNC_REGS, so the registers of every
+ *    exit are in kvm_run with no extra ioctl; one handler per exit reason;
+ *    an exit we do not understand dumps the registers and code and stops.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "decode/decode.h"
+#include "shadow/walk.h"
+#include "shadow/x86.h"
+#include "umbra/bootinfo.h"
+#include "umbra/log.h"
+#include "vmm/exitcode.h"
+#include "vmm/vm.h"
+
+#define CPUID_MAX_ENTRIES 256
+#define CPUID_EXT_FEATURES 0x80000001u
+#define CPUID_80000001_EDX_NX (1u << 20)
+/* LAPIC register offsets and LVT delivery modes: Intel SDM Vol. 3A §10.5.1. */
+#define APIC_LVT0 0x350
+#define APIC_LVT1 0x360
+#define APIC_LVT_DM_MASK (7u << 8)
+#define APIC_LVT_DM_NMI (4u << 8)
+#define APIC_LVT_DM_EXTINT (7u << 8)
+#define APIC_LVT_MASKED (1u << 16)
+
+/* Item 1. */
+static int setup_cpuid(struct vm *vm)
+{
+	struct kvm_cpuid2 *cpuid;
+	int r = 0;
+
+	cpuid = calloc(1, sizeof(*cpuid) + CPUID_MAX_ENTRIES * sizeof(cpuid->entries[0]));
+	if (!cpuid)
+		return UMBRA_EXIT_INTERNAL;
+	cpuid->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+		pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		r = UMBRA_EXIT_NO_KVM;
+		goto out;
+	}
+	for (u32 i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)
+			vm->cpu_has_nx = cpuid->entries[i].edx & CPUID_80000001_EDX_NX;
+	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0) {
+		pr_err("KVM_SET_CPUID2: %s", strerror(errno));
+		r = UMBRA_EXIT_INTERNAL;
+	}
+out:
+	free(cpuid);
+	return r;
+}
+
+static u32 lapic_reg(struct kvm_lapic_state *s, unsigned off, const u32 *set)
+{
+	u32 *p = (u32 *)(void *)&s->regs[off];
+
+	if (set)
+		*p = *set;
+	return *p;
+}
+
+static int setup_lapic(struct vm *vm)
+{
+	struct kvm_lapic_state s;
+	u32 lvt0, lvt1;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_LAPIC, &s) < 0) {
+		pr_err("KVM_GET_LAPIC: %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	lvt0 = (lapic_reg(&s, APIC_LVT0, NULL) & ~(APIC_LVT_DM_MASK | APIC_LVT_MASKED)) |
+	       APIC_LVT_DM_EXTINT;
+	lvt1 = (lapic_reg(&s, APIC_LVT1, NULL) & ~(APIC_LVT_DM_MASK | APIC_LVT_MASKED)) |
+	       APIC_LVT_DM_NMI;
+	lapic_reg(&s, APIC_LVT0, &lvt0);
+	lapic_reg(&s, APIC_LVT1, &lvt1);
+	if (ioctl(vm->vcpu_fd, KVM_SET_LAPIC, &s) < 0) {
+		pr_err("KVM_SET_LAPIC: %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+/* Item 2. */
+static void flat_segment(struct kvm_segment *seg, u16 sel, bool code, bool long_mode)
+{
+	*seg = (struct kvm_segment){
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = sel,
+		.type = code ? 0xb : 0x3, /* execute/read accessed, read/write accessed */
+		.present = 1,
+		.dpl = 0,
+		.db = code && long_mode ? 0 : 1,
+		.s = 1,
+		.l = code && long_mode,
+		.g = 1,
+	};
+}
+
+static int set_boot_state(struct vm *vm)
+{
+	const struct boot_state *bs = &vm->boot;
+	bool lm = bs->mode == BOOT_LONG64;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = {
+		.rip = bs->rip, .rsp = bs->rsp, .rflags = bs->rflags,
+		.rax = bs->rax, .rbx = bs->rbx, .rdi = bs->rdi, .rsi = bs->rsi,
+	};
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
+		pr_err("KVM_GET_SREGS: %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	flat_segment(&sregs.cs, BOOT_SEL_CODE, true, lm);
+	flat_segment(&sregs.ds, BOOT_SEL_DATA, false, lm);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.gdt.base = UMBRA_BOOT_GDT;
+	sregs.gdt.limit = BOOT_GDT_ENTRIES * 8 - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	if (lm) {
+		sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+		sregs.cr3 = bs->cr3;
+		sregs.cr4 = CR4_PAE;
+		sregs.efer = EFER_LME | EFER_LMA | EFER_SCE | (bs->nx ? EFER_NXE : 0);
+	} else {
+		sregs.cr0 = CR0_PE | CR0_ET;
+		sregs.cr3 = 0;
+		sregs.cr4 = 0;
+		sregs.efer = 0;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
+		pr_err("setting the boot CPU state: %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+int vcpu_setup(struct vm *vm)
+{
+	int sz, r;
+
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0) {
+		pr_err("KVM_CREATE_VCPU: %s", strerror(errno));
+		return UMBRA_EXIT_NO_KVM;
+	}
+	sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (sz < (int)sizeof(struct kvm_run)) {
+		pr_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	vm->run = mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		pr_err("mmap of kvm_run: %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	vm->run_size = (size_t)sz;
+	r = setup_cpuid(vm);
+	if (!r)
+		r = setup_lapic(vm);
+	if (!r)
+		r = set_boot_state(vm);
+	return r;
+}
+
+void vcpu_teardown(struct vm *vm)
+{
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	vm->run = NULL;
+	vm->vcpu_fd = -1;
+}
+
+/* ---- Item 3: the run loop -------------------------------------------------- */
+
+enum exit_action {
+	EXIT_RESUME,   /* handled: run the guest again */
+	EXIT_SHUTDOWN, /* the VM stopped; vm->exit_code says how */
+	EXIT_FATAL,    /* vm_kill was called */
+};
+
+static const struct kvm_regs *regs_of(struct vm *vm)
+{
+	return &vm->run->s.regs.regs;
+}
+
+static const struct kvm_sregs *sregs_of(struct vm *vm)
+{
+	return &vm->run->s.regs.sregs;
+}
+
+/* gpa -> hva accessor for the walker: RAM and ROM are both readable. */
+static void *walk_gpa_to_hva(void *opaque, gpa_t a, size_t len)
+{
+	return gpa_to_hva_kind(opaque, a, len, true);
+}
+
+/*
+ * Copy up to `len` instruction bytes at the guest's CS:RIP through the
+ * guest's own page tables (peek: no A/D side effects). Returns the count.
+ */
+static size_t fetch_code(struct vm *vm, u8 *buf, size_t len)
+{
+	const struct kvm_sregs *s = sregs_of(vm);
+	u64 addr = s->cs.base + regs_of(vm)->rip;
+	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
+	struct walk_ctl ctl = { .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer,
+				.maxphyaddr = 52 };
+	size_t done = 0;
+
+	if (!(s->efer & EFER_LMA))
+		addr &= 0xffffffffu;
+	while (done < len) {
+		struct guest_walk w;
+		u64 chunk = MIN(len - done, PAGE_SIZE - ((addr + done) & ~PAGE_MASK));
+		const u8 *src;
+
+		if ((s->cr0 & CR0_PG) && !(s->efer & EFER_LMA))
+			break; /* LIMITATION: 32-bit paging is not walked yet */
+		if (walk_guest(&paging_mode_4level, &wm, &ctl, gva(addr + done), ACC_FETCH, 0, &w) !=
+		    WALK_OK)
+			break;
+		src = gpa_to_hva_kind(&vm->mem, w.gpa, chunk, true);
+		if (!src)
+			break;
+		memcpy(buf + done, src, chunk);
+		done += chunk;
+	}
+	return done;
+}
+
+/* Print registers and the code at RIP (kvmtool's show_registers/show_code). */
+static void dump_state(struct vm *vm)
+{
+	const struct kvm_regs *r = regs_of(vm);
+	const struct kvm_sregs *s = sregs_of(vm);
+	u8 code[16];
+	size_t n = fetch_code(vm, code, sizeof(code));
+	char text[128];
+
+	pr_err("  rip %016llx rsp %016llx rflags %08llx", r->rip, r->rsp, r->rflags);
+	pr_err("  rax %016llx rbx %016llx rcx %016llx rdx %016llx", r->rax, r->rbx, r->rcx, r->rdx);
+	pr_err("  rsi %016llx rdi %016llx rbp %016llx", r->rsi, r->rdi, r->rbp);
+	pr_err("  cr0 %08llx cr2 %016llx cr3 %016llx cr4 %08llx efer %llx", s->cr0, s->cr2, s->cr3,
+	       s->cr4, s->efer);
+	pr_err("  cs %04x (base %llx, l %d, db %d, dpl %d)", s->cs.selector, s->cs.base, s->cs.l, s->cs.db,
+	       s->cs.dpl);
+	if (n) {
+		decode_describe(code, n, s->cs.base + r->rip, decode_mode_of(s->cs.l, s->cs.db), text,
+				sizeof(text));
+		pr_err("  code at rip: %s", text);
+	} else {
+		pr_err("  code at rip: not readable (not mapped in the guest's page tables)");
+	}
+}
+
+static enum exit_action handle_io(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	u8 *data = (u8 *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* `count` > 1 for rep ins/outs: one access per element. */
+	for (u32 i = 0; i < run->io.count; i++, data += run->io.size) {
+		if (!bus_access(&vm->pio, run->io.port, data, run->io.size, is_write)) {
+			vm->stats.pio_unknown++;
+			if (vm->trace)
+				fprintf(vm->trace, "pio %s port 0x%04x size %u value 0x%llx rip 0x%llx\n",
+					is_write ? "out" : "in", run->io.port, run->io.size,
+					(unsigned long long)(is_write ? dev_data_get(data, run->io.size)
+								      : ~0ull >> (64 - 8 * run->io.size)),
+					regs_of(vm)->rip);
+		}
+	}
+	return vm->stop ? EXIT_SHUTDOWN : EXIT_RESUME;
+}
+
+static enum exit_action handle_mmio(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	bool is_write = run->mmio.is_write;
+	unsigned len = run->mmio.len;
+
+	if (len > sizeof(run->mmio.data)) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL, "MMIO access of %u bytes at 0x%llx", len,
+			run->mmio.phys_addr);
+		return EXIT_FATAL;
+	}
+	if (!bus_access(&vm->mmio, run->mmio.phys_addr, run->mmio.data, len, is_write)) {
+		vm->stats.mmio_unknown++;
+		if (vm->trace)
+			fprintf(vm->trace, "mmio %s addr 0x%llx size %u value 0x%llx rip 0x%llx\n",
+				is_write ? "write" : "read", run->mmio.phys_addr, len,
+				(unsigned long long)dev_data_get(run->mmio.data, len),
+				regs_of(vm)->rip);
+	}
+	return vm->stop ? EXIT_SHUTDOWN : EXIT_RESUME;
+}
+
+static enum exit_action handle_shutdown(struct vm *vm)
+{
+	vm_kill(vm, UMBRA_EXIT_TRIPLE_FAULT, "guest triple fault (shutdown) at rip 0x%llx",
+		regs_of(vm)->rip);
+	dump_state(vm);
+	return EXIT_FATAL;
+}
+
+static enum exit_action handle_internal_error(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+
+	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+		vm_kill(vm, UMBRA_EXIT_EMULATION,
+			"KVM could not emulate the instruction at rip 0x%llx (hw mode; "
+			"the VMM-side emulator is not written yet)",
+			regs_of(vm)->rip);
+	} else {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL, "KVM internal error, suberror %u, at rip 0x%llx",
+			run->internal.suberror, regs_of(vm)->rip);
+	}
+	dump_state(vm);
+	return EXIT_FATAL;
+}
+
+static enum exit_action handle_system_event(struct vm *vm)
+{
+	switch (vm->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_stop(vm, UMBRA_EXIT_OK);
+		return EXIT_SHUTDOWN;
+	default:
+		vm_kill(vm, UMBRA_EXIT_INTERNAL, "unexpected KVM system event %u",
+			vm->run->system_event.type);
+		return EXIT_FATAL;
+	}
+}
+
+static enum exit_action handle_unknown(struct vm *vm)
+{
+	char buf[32];
+
+	vm_kill(vm, UMBRA_EXIT_INTERNAL, "unexpected KVM exit '%s' at rip 0x%llx",
+		stats_exit_name(vm->run->exit_reason, buf, sizeof(buf)), regs_of(vm)->rip);
+	dump_state(vm);
+	return EXIT_FATAL;
+}
+
+static enum exit_action handle_exit(struct vm *vm)
+{
+	u32 reason = vm->run->exit_reason;
+
+	if (reason < STATS_MAX_EXIT_REASON)
+		vm->stats.exits[reason]++;
+	else
+		vm->stats.exits_other++;
+	switch (reason) {
+	case KVM_EXIT_IO:
+		return handle_io(vm);
+	case KVM_EXIT_MMIO:
+		return handle_mmio(vm);
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_HLT: /* with the in-kernel LAPIC hlt stays in KVM; resume if not */
+		return EXIT_RESUME;
+	case KVM_EXIT_SHUTDOWN:
+		return handle_shutdown(vm);
+	case KVM_EXIT_INTERNAL_ERROR:
+		return handle_internal_error(vm);
+	case KVM_EXIT_SYSTEM_EVENT:
+		return handle_system_event(vm);
+	case KVM_EXIT_FAIL_ENTRY:
+	default:
+		return handle_unknown(vm);
+	}
+}
+
+int vcpu_run_loop(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+
+	run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+	while (!vm->stop) {
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				/* A signal or stop request kicked us out; the loop test decides. */
+				run->immediate_exit = 0;
+				vm->stats.exits[KVM_EXIT_INTR]++;
+				continue;
+			}
+			vm_kill(vm, UMBRA_EXIT_INTERNAL, "KVM_RUN: %s", strerror(errno));
+			break;
+		}
+		if (handle_exit(vm) != EXIT_RESUME)
+			break;
+	}
+	return vm->exit_code;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * struct vm: everything one run of umbra owns, built by the ordered init
+ * table in vmm/init.c and torn down in reverse.
+ */
+#ifndef UMBRA_VMM_VM_H
+#define UMBRA_VMM_VM_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "devices/bus.h"
+#include "vmm/boot.h"
+#include "vmm/console.h"
+#include "vmm/memory.h"
+#include "vmm/options.h"
+#include "vmm/stats.h"
+
+struct kvm_run;
+
+struct vm {
+	const struct umbra_options *opts;
+	struct guest_mem mem;
+
+	/* Image files as read from disk (owned). */
+	u8 *image;
+	size_t image_size;
+	u8 *initrd;
+	size_t initrd_size;
+	struct boot_state boot;
+
+	/* KVM (vmm/kvm.c). */
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	bool cpu_has_nx;
+
+	/* Devices (vmm/devices.c). */
+	struct bus pio, mmio;
+	struct device *serial;
+	struct device *cmos;
+	struct device *fw_cfg;
+	struct dev_host dev_host;
+
+	struct console console;
+	struct stats stats;
+	FILE *trace;
+
+	/*
+	 * Stop request: set by devices (vCPU thread), the console escape (stdin
+	 * thread) or a signal handler, read by the run loop after every exit.
+	 * `exit_code` is umbra's status once stopped.
+	 */
+	volatile sig_atomic_t stop;
+	int exit_code;
+};
+
+/* Ask the run loop to stop with `code`; safe from any thread or a signal handler. */
+void vm_request_stop(struct vm *vm, int code);
+
+/* Report guest misbehaviour or a fatal condition: one line, then stop with `code`. */
+void vm_kill(struct vm *vm, int code, const char *fmt, ...) __printf(3, 4);
+
+/* Init steps (vmm/init.c runs them in order). Each returns 0 or an UMBRA_EXIT_* code. */
+int memory_setup(struct vm *vm);
+void memory_teardown(struct vm *vm);
+int image_setup(struct vm *vm);
+void image_teardown(struct vm *vm);
+int kvm_setup(struct vm *vm);
+void kvm_teardown(struct vm *vm);
+int devices_setup(struct vm *vm);
+void devices_teardown(struct vm *vm);
+int vcpu_setup(struct vm *vm);
+void vcpu_teardown(struct vm *vm);
+int console_setup(struct vm *vm);
+void console_teardown(struct vm *vm);
+
+/* Run the vCPU until the VM stops; returns umbra's exit status. */
+int vcpu_run_loop(struct vm *vm);
+
+/* Run a whole VM for `opts`; returns umbra's exit status (vmm/init.c). */
+int vmm_run(const struct umbra_options *opts);
+
+#endif /* UMBRA_VMM_VM_H */
