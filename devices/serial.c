@@ -63,6 +63,8 @@
  *    change sets the matching MSR delta bit (TERI on RI's falling edge).
  *    While in loopback the receiver is disconnected from the host:
  *    serial_receive() accepts nothing and serial_rx_ready() is false.
+ *    serial_rts() reports the RTS output pin as the far end sees it (MCR.RTS,
+ *    inactive in loopback); the host uses it for flow control.
  *
  * 8. DLL/DLM, LCR and SCR are stored and read back; the divisor and the line
  *    format have no effect on anything.
@@ -493,6 +495,18 @@ size_t serial_receive(struct device *dev, const u8 *buf, size_t len)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+/* Item 7. */
+bool serial_rts(struct device *dev)
+{
+	struct serial *s = to_serial(dev);
+	bool rts;
+
+	pthread_mutex_lock(&s->lock);
+	rts = (s->mcr & (MCR_RTS | MCR_LOOP)) == MCR_RTS;
+	pthread_mutex_unlock(&s->lock);
+	return rts;
 }
 
 bool serial_rx_ready(struct device *dev)

@@ -34,4 +34,11 @@ size_t serial_receive(struct device *dev, const u8 *buf, size_t len);
 /* Whether serial_receive() would accept at least one byte now. Thread-safe. */
 bool serial_rx_ready(struct device *dev);
 
+/*
+ * The RTS output as seen on the line: MCR.RTS, and never in loopback (the
+ * outputs are then wired back inside the chip). Thread-safe. A host that
+ * honours hardware flow control sends only while it is asserted.
+ */
+bool serial_rts(struct device *dev);
+
 #endif /* UMBRA_DEVICES_SERIAL_H */

@@ -57,6 +57,11 @@ int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 
 			 (unsigned long long)paddr, (unsigned long long)UMBRA_BOOT_AREA_END);
 		return -EINVAL;
 	}
+	if (paddr < MEM_LOW_RAM_END && (paddr >= MEM_EBDA_START || memsz > MEM_EBDA_START - paddr)) {
+		boot_err(err, errlen, "segment at 0x%llx overlaps the reserved EBDA at 0x%llx",
+			 (unsigned long long)paddr, (unsigned long long)MEM_EBDA_START);
+		return -EINVAL;
+	}
 	dst = gpa_to_hva(mem, gpa(paddr), memsz);
 	if (!dst) {
 		boot_err(err, errlen,

@@ -8,7 +8,8 @@
  *    teardown, exit(), and fatal signals (the handler restores, then lets
  *    the signal kill us as it would have).
  * 2. A reader thread feeds stdin to the UART, retrying while its FIFO is
- *    full, and watches for Ctrl-A x (Ctrl-A Ctrl-A sends one Ctrl-A).
+ *    full or the guest holds RTS low, and watches for Ctrl-A x (Ctrl-A
+ *    Ctrl-A sends one Ctrl-A).
  * 3. EOF on stdin only ends the reader: a guest may run on with no input.
  */
 #include <errno.h>
@@ -67,29 +68,29 @@ static int make_raw(struct console *c)
 }
 
 /* Item 2: the escape-sequence filter. */
-size_t console_filter(u8 *buf, size_t len, bool *pending, bool *quit)
+size_t console_filter(const u8 *in, size_t len, u8 *out, bool *pending, bool *quit)
 {
-	size_t out = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		u8 ch = buf[i];
+		u8 ch = in[i];
 
 		if (*pending) {
 			*pending = false;
 			if (ch == 'x' || ch == 'X') {
 				*quit = true;
-				return out;
+				return n;
 			}
 			if (ch != CONSOLE_ESCAPE)
-				buf[out++] = CONSOLE_ESCAPE;
-			buf[out++] = ch;
+				out[n++] = CONSOLE_ESCAPE;
+			out[n++] = ch;
 		} else if (ch == CONSOLE_ESCAPE) {
 			*pending = true;
 		} else {
-			buf[out++] = ch;
+			out[n++] = ch;
 		}
 	}
-	return out;
+	return n;
 }
 
 /* Wait up to `ms` for stdin or the wake pipe; returns false when woken to stop. */
@@ -111,7 +112,7 @@ static void *reader_main(void *arg)
 {
 	struct console *c = arg;
 	bool pending = false, quit = false;
-	u8 buf[256];
+	u8 buf[256], out[sizeof(buf) + 1];
 
 	for (;;) {
 		ssize_t n;
@@ -124,9 +125,14 @@ static void *reader_main(void *arg)
 			continue;
 		if (n <= 0)
 			return NULL;
-		len = c->raw ? console_filter(buf, (size_t)n, &pending, &quit) : (size_t)n;
+		if (c->raw) {
+			len = console_filter(buf, (size_t)n, out, &pending, &quit);
+		} else {
+			memcpy(out, buf, (size_t)n);
+			len = (size_t)n;
+		}
 		while (done < len) {
-			size_t k = c->deliver(c->opaque, buf + done, len - done);
+			size_t k = c->deliver(c->opaque, out + done, len - done);
 
 			done += k;
 			/* FIFO full: give the guest time to drain it. */
@@ -144,6 +150,15 @@ static size_t deliver_to_serial(void *opaque, const u8 *buf, size_t len)
 {
 	struct vm *vm = opaque;
 
+	/*
+	 * Hardware flow control: send only while the guest asserts RTS. The
+	 * UART leaves reset with RTS low and drivers raise it once the port is
+	 * set up; a byte sent before that (stdin from a file or a pipe is read
+	 * at once) would land in the power-on holding register and be wiped
+	 * when the driver enables or clears the FIFOs.
+	 */
+	if (!serial_rts(vm->serial))
+		return 0;
 	return serial_receive(vm->serial, buf, len);
 }
 
@@ -153,6 +168,7 @@ static void escape_pressed(void *opaque)
 
 	pr_info("stopped by Ctrl-A x");
 	vm_request_stop(vm, UMBRA_EXIT_SIGNAL);
+	vm_kick(vm);
 }
 
 int console_setup(struct vm *vm)

@@ -27,10 +27,12 @@ struct console {
 };
 
 /*
- * Scan `buf` for the escape sequence, given whether the previous byte was
- * the escape char (*pending). Bytes to forward are compacted into `buf`;
- * returns their count, and sets *quit when Ctrl-A x was seen. Pure, for tests.
+ * Scan `in[0..len)` for the escape sequence, given whether the previous byte
+ * was the escape char (*pending). Bytes to forward go to `out`, which must
+ * hold len + 1 bytes (a pending Ctrl-A followed by another char forwards
+ * both); returns their count, and sets *quit when Ctrl-A x was seen.
+ * Pure, for tests.
  */
-size_t console_filter(u8 *buf, size_t len, bool *pending, bool *quit);
+size_t console_filter(const u8 *in, size_t len, u8 *out, bool *pending, bool *quit);
 
 #endif /* UMBRA_VMM_CONSOLE_H */

@@ -54,6 +54,14 @@ void vm_request_stop(struct vm *vm, int code)
 		vm->run->immediate_exit = 1;
 }
 
+/* SIGUSR1 only interrupts KVM_RUN (EINTR); the stop flag says why. */
+#define KICK_SIGNAL SIGUSR1
+
+void vm_kick(struct vm *vm)
+{
+	pthread_kill(vm->vcpu_thread, KICK_SIGNAL);
+}
+
 void vm_kill(struct vm *vm, int code, const char *fmt, ...)
 {
 	char msg[512];
@@ -187,10 +195,19 @@ static void stop_signal(int sig)
 		vm_request_stop(current_vm, UMBRA_EXIT_SIGNAL);
 }
 
+static void kick_signal(int sig)
+{
+	(void)sig;
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa = { .sa_handler = stop_signal };
+	struct sigaction kick = { .sa_handler = kick_signal };
 
+	/* No SA_RESTART: a blocked KVM_RUN must return EINTR. */
+	sigemptyset(&kick.sa_mask);
+	sigaction(KICK_SIGNAL, &kick, NULL);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -240,6 +257,7 @@ int vmm_run(const struct umbra_options *opts)
 		}
 	}
 	current_vm = vm;
+	vm->vcpu_thread = pthread_self();
 	install_signals();
 	vm->stats.t_start = stats_now();
 	for (; done < ARRAY_SIZE(init_steps); done++) {

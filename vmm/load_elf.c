@@ -29,8 +29,12 @@ bool elf64_detect(const u8 *image, size_t size)
 	return size > EI_CLASS && !memcmp(image, ELFMAG, SELFMAG) && image[EI_CLASS] == ELFCLASS64;
 }
 
-/* Item 1. Returns the program header table or NULL with `err` set. */
-static const Elf64_Phdr *check_headers(const u8 *image, size_t size, char *err, size_t errlen)
+/*
+ * Item 1. Returns the program header table or NULL with `err` set. The table
+ * may sit at any offset a crafted file chooses, so callers copy each entry
+ * out with get_phdr() instead of dereferencing a possibly misaligned pointer.
+ */
+static const u8 *check_headers(const u8 *image, size_t size, char *err, size_t errlen)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
 
@@ -58,7 +62,15 @@ static const Elf64_Phdr *check_headers(const u8 *image, size_t size, char *err, 
 		boot_err(err, errlen, "truncated ELF file: program headers end beyond %zu bytes", size);
 		return NULL;
 	}
-	return (const Elf64_Phdr *)(image + eh->e_phoff);
+	return image + eh->e_phoff;
+}
+
+static Elf64_Phdr get_phdr(const u8 *table, unsigned i)
+{
+	Elf64_Phdr p;
+
+	memcpy(&p, table + (size_t)i * sizeof(p), sizeof(p));
+	return p;
 }
 
 /* Items 2 and 3. */
@@ -66,7 +78,7 @@ static int load_segments(struct guest_mem *mem, const u8 *image, size_t size,
 			 struct boot_state *bs, char *err, size_t errlen)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
-	const Elf64_Phdr *ph = check_headers(image, size, err, errlen);
+	const u8 *ph = check_headers(image, size, err, errlen);
 	bool entry_found = false;
 	unsigned loaded = 0;
 
@@ -74,13 +86,14 @@ static int load_segments(struct guest_mem *mem, const u8 *image, size_t size,
 		return -EINVAL;
 	bs->load_start = ~0ull;
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		const Elf64_Phdr *p = &ph[i];
+		const Elf64_Phdr seg = get_phdr(ph, i), *p = &seg;
 
 		if (p->p_type != PT_LOAD || p->p_memsz == 0)
 			continue;
 		if (p->p_offset > size || p->p_filesz > size - p->p_offset) {
-			boot_err(err, errlen, "truncated ELF file: segment %u needs bytes up to %llu of %zu",
-				 i, (unsigned long long)(p->p_offset + p->p_filesz), size);
+			boot_err(err, errlen,
+				 "truncated ELF file: segment %u needs bytes [0x%llx, +0x%llx) of a %zu-byte file",
+				 i, (unsigned long long)p->p_offset, (unsigned long long)p->p_filesz, size);
 			return -EINVAL;
 		}
 		if (boot_place(mem, p->p_paddr, image + p->p_offset, p->p_filesz, p->p_memsz, err,

@@ -6,6 +6,7 @@
 #ifndef UMBRA_VMM_VM_H
 #define UMBRA_VMM_VM_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -53,10 +54,17 @@ struct vm {
 	 */
 	volatile sig_atomic_t stop;
 	int exit_code;
+	pthread_t vcpu_thread; /* runs KVM_RUN; vm_kick() interrupts it */
 };
 
 /* Ask the run loop to stop with `code`; safe from any thread or a signal handler. */
 void vm_request_stop(struct vm *vm, int code);
+
+/*
+ * Make the vCPU thread leave KVM_RUN (a halted guest would otherwise keep it
+ * there): call after vm_request_stop from any other thread.
+ */
+void vm_kick(struct vm *vm);
 
 /* Report guest misbehaviour or a fatal condition: one line, then stop with `code`. */
 void vm_kill(struct vm *vm, int code, const char *fmt, ...) __printf(3, 4);

@@ -70,6 +70,24 @@ const char *cmdline_find(const char *cmdline, const char *key)
 	return NULL;
 }
 
+int cmdline_has_word(const char *cmdline, const char *word)
+{
+	size_t wlen = strlen(word);
+	const char *p = cmdline;
+
+	if (!cmdline)
+		return 0;
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (!memcmp(p, word, wlen) && is_word_end(p[wlen]))
+			return 1;
+		while (!is_word_end(*p))
+			p++;
+	}
+	return 0;
+}
+
 int cmdline_is(const char *cmdline, const char *key, const char *value)
 {
 	const char *v = cmdline_find(cmdline, key);

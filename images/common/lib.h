@@ -20,6 +20,8 @@ size_t strlen(const char *s);
  * runs to the next space or NUL.
  */
 const char *cmdline_find(const char *cmdline, const char *key);
+/* True if the command line has the bare word @word (not "word=..."). */
+int cmdline_has_word(const char *cmdline, const char *word);
 /* True if the value of "key=" is exactly @value. */
 int cmdline_is(const char *cmdline, const char *key, const char *value);
 /* The N of "exit=N" (decimal 0..127); 0 if absent or not a number in range. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Polled 16550 UART output on COM1. Only transmit is used: the image waits for
- * THRE (transmit holding register empty) before writing each byte. Lines end
- * in a bare '\n' so the VMM's console output can be compared line by line.
+ * 16550 UART on COM1. Transmit is polled: the image waits for THRE (transmit
+ * holding register empty) before writing each byte. Lines end in a bare '\n'
+ * so the VMM's console output can be compared line by line. Receive is read
+ * by the caller (uart_rx_ready/uart_getc), typically from the IRQ 4 handler
+ * after uart_enable_rx_irq().
  */
 #include "io.h"
 #include "uart.h"
@@ -10,6 +12,7 @@
 #define COM1_BASE 0x3f8
 
 /* Register offsets from the base (DLAB = 0 unless noted). */
+#define UART_RBR 0 /* receive buffer register (read) */
 #define UART_THR 0 /* transmit holding register (write) */
 #define UART_DLL 0 /* divisor latch low (DLAB = 1) */
 #define UART_IER 1 /* interrupt enable */
@@ -27,6 +30,8 @@
 #define UART_MCR_DTR 0x01
 #define UART_MCR_RTS 0x02
 #define UART_MCR_OUT2 0x08
+#define UART_IER_ERBFI 0x01 /* received data available interrupt */
+#define UART_LSR_DR 0x01   /* data ready: RBR holds a byte */
 #define UART_LSR_THRE 0x20 /* transmit holding register empty */
 
 #define UART_DIVISOR_115200 1
@@ -54,4 +59,20 @@ void uart_puts(const char *s)
 {
 	while (*s)
 		uart_putc(*s++);
+}
+
+int uart_rx_ready(void)
+{
+	return inb(COM1_BASE + UART_LSR) & UART_LSR_DR;
+}
+
+uint8_t uart_getc(void)
+{
+	return inb(COM1_BASE + UART_RBR);
+}
+
+void uart_enable_rx_irq(void)
+{
+	/* uart_init() already set MCR.OUT2, the gate from the UART to the PIC. */
+	outb(COM1_BASE + UART_IER, UART_IER_ERBFI);
 }

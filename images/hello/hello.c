@@ -7,7 +7,9 @@
  *   3. probes QEMU's fw_cfg;
  *   4. installs its own IDT (exceptions 0-31, PIT timer on vector 32), remaps
  *      the 8259 PIC, runs the PIT at 100 Hz and waits in hlt for 3 ticks;
- *   5. exits through the debug-exit port with N from "exit=N".
+ *   5. with the word "echo" on the command line: echoes serial input line
+ *      by line, taken through the UART's IRQ 4 (see echo_run());
+ *   6. exits through the debug-exit port with N from "exit=N".
  * "fault=ud" raises #UD after the greeting (reported, exit 0x7e);
  * "fault=triple" raises #UD with an empty IDT (the VMM sees a triple fault).
  */
@@ -28,7 +30,8 @@
 #define IDT_ATTR_PRESENT 0x80
 #define NR_EXCEPTIONS 32
 #define TIMER_VECTOR 32		  /* IRQ0 after the PIC remap */
-#define IDT_ENTRIES (TIMER_VECTOR + 1)
+#define UART_VECTOR 0x24	  /* IRQ4 (COM1) after the PIC remap */
+#define IDT_ENTRIES (UART_VECTOR + 1)
 
 struct idt_gate {
 	uint16_t offset_lo;
@@ -54,6 +57,7 @@ struct exc_frame {
 
 extern const uint64_t exc_stubs[NR_EXCEPTIONS];
 void timer_stub(void);
+void uart_stub(void);
 
 static struct idt_gate idt[IDT_ENTRIES] __attribute__((aligned(16)));
 
@@ -110,6 +114,7 @@ void exception_handler(const struct exc_frame *f)
 #define PIC2_ICW3_CASCADE_ID 0x02
 #define PIC_EOI 0x20		  /* non-specific end of interrupt */
 #define PIC1_MASK_ALL_BUT_IRQ0 0xfe
+#define PIC1_MASK_ALL_BUT_IRQ0_IRQ4 0xee
 #define PIC_MASK_ALL 0xff
 
 #define PIT_CH0_DATA 0x40
@@ -160,6 +165,81 @@ static void wait_for_ticks(unsigned n)
 	while (timer_ticks < n)
 		__asm__ volatile("sti; hlt" : : : "memory");
 	cpu_cli();
+}
+
+/* ---- "echo": serial input through IRQ 4 ---------------------------------- */
+
+#define ECHO_RING_SIZE 256 /* a power of two; the UART FIFO holds only 16 */
+#define ECHO_LINE_MAX 128  /* longer lines are cut */
+
+/*
+ * Bytes from the UART: the IRQ handler writes at echo_head, echo_run() reads
+ * at echo_tail with interrupts off. Both indices run freely and wrap.
+ */
+static volatile uint8_t echo_ring[ECHO_RING_SIZE];
+static volatile unsigned echo_head, echo_tail;
+static volatile unsigned echo_dropped; /* ring full: should never happen */
+static volatile unsigned uart_irqs;
+
+/* Called from uart_stub in start.S. */
+void uart_irq_handler(void);
+void uart_irq_handler(void)
+{
+	/*
+	 * Empty the receiver completely: the PIC is edge triggered, so the
+	 * next interrupt needs the line to drop (FIFO empty) and rise again.
+	 */
+	while (uart_rx_ready()) {
+		uint8_t c = uart_getc();
+
+		if (echo_head - echo_tail < ECHO_RING_SIZE)
+			echo_ring[echo_head++ % ECHO_RING_SIZE] = c;
+		else
+			echo_dropped++;
+	}
+	uart_irqs++;
+	outb(PIC1_CMD, PIC_EOI);
+}
+
+/*
+ * Print each received line as "echo: <line>" ('\r' ignored) until a line
+ * starting with 'q'. The output does not depend on timing: the IRQ count
+ * is only reported as "irqs ok" (at least one) or "no irqs".
+ */
+static void echo_run(void)
+{
+	char line[ECHO_LINE_MAX + 1];
+	unsigned len = 0;
+
+	idt_set_gate(UART_VECTOR, (uint64_t)uart_stub);
+	outb(PIC1_DATA, PIC1_MASK_ALL_BUT_IRQ0_IRQ4);
+	uart_enable_rx_irq(); /* after the unmask: data already waiting raises IRQ 4 */
+	kprintf("echo: ready\n");
+	for (;;) {
+		/* As in wait_for_ticks(): no interrupt is missed before hlt. */
+		__asm__ volatile("sti; hlt" : : : "memory");
+		cpu_cli();
+		while (echo_tail != echo_head) {
+			char c = (char)echo_ring[echo_tail++ % ECHO_RING_SIZE];
+
+			if (c == '\r')
+				continue;
+			if (c == 'q' && len == 0)
+				goto out;
+			if (c == '\n') {
+				line[len] = '\0';
+				kprintf("echo: %s\n", line);
+				len = 0;
+			} else if (len < ECHO_LINE_MAX) {
+				line[len++] = c;
+			}
+		}
+	}
+out:
+	kprintf("echo: bye\n");
+	if (echo_dropped)
+		kprintf("echo: %u bytes dropped\n", echo_dropped);
+	kprintf(uart_irqs ? "echo: irqs ok\n" : "echo: no irqs\n");
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -223,6 +303,8 @@ void hello_main(const struct umbra_boot_info *info, uint64_t magic)
 	 * depend on timing.
 	 */
 	kprintf("timer: %u ticks\n", TIMER_TICKS_WANTED);
+	if (cmdline_has_word(cmdline, "echo"))
+		echo_run();
 
 	kprintf("bye\n");
 	debug_exit(cmdline_exit_code(cmdline));

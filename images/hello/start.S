@@ -9,8 +9,8 @@
  *
  * The IDT stubs: exc_stub_<n> for the CPU exceptions 0-31 hand a frame to the
  * C exception_handler (which reports and exits, never returning), and
- * timer_stub for the PIT on vector 32 saves the caller-saved registers, calls
- * timer_handler and returns with iretq.
+ * timer_stub (PIT, vector 32) and uart_stub (COM1, vector 0x24) save the
+ * caller-saved registers, call their C handler and return with iretq.
  */
 
 	.section .text.start, "ax"
@@ -56,12 +56,16 @@ exc_common:
 	jmp	1b
 
 /*
- * PIT tick, vector 32. On entry the CPU has aligned RSP to 16 and pushed
- * 5 qwords (no error code); the 9 pushes below bring it back to a 16-byte
- * boundary for the call. Callee-saved registers are preserved by the C code.
+ * Hardware interrupt stubs: save the caller-saved registers, call a C
+ * handler and return with iretq. On entry the CPU has aligned RSP to 16 and
+ * pushed 5 qwords (no error code); the 9 pushes below bring it back to a
+ * 16-byte boundary for the call. Callee-saved registers are preserved by the
+ * C code. timer_stub: the PIT tick on vector 32; uart_stub: COM1 on vector
+ * 0x24 (IRQ 4, used by the "echo" mode only).
  */
-	.globl timer_stub
-timer_stub:
+.macro IRQ_STUB name, handler
+	.globl \name
+\name:
 	push	%rax
 	push	%rcx
 	push	%rdx
@@ -72,7 +76,7 @@ timer_stub:
 	push	%r10
 	push	%r11
 	cld
-	call	timer_handler
+	call	\handler
 	pop	%r11
 	pop	%r10
 	pop	%r9
@@ -83,6 +87,10 @@ timer_stub:
 	pop	%rcx
 	pop	%rax
 	iretq
+.endm
+
+	IRQ_STUB timer_stub, timer_handler
+	IRQ_STUB uart_stub, uart_irq_handler
 
 /* Addresses of the 32 exception stubs, for the C code that fills the IDT. */
 	.section .rodata

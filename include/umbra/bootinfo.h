@@ -11,8 +11,9 @@
  * CPU state at the entry point (e_entry, a physical = virtual address):
  *   - 64-bit long mode, CPL0. CR0 = PE|MP|ET|NE|WP|PG, CR4 = PAE,
  *     EFER = LME|LMA|SCE, plus EFER.NXE when CPUID reports NX.
- *   - CR3 = identity map of [0, max(4 GiB, top of RAM)) with 2 MiB pages,
- *     RWX, supervisor; the tables live in the boot area.
+ *   - CR3 = identity map of [0, min(max(4 GiB, top of RAM), 64 GiB)) with
+ *     2 MiB pages, RWX, supervisor; the tables live in the boot area. A
+ *     kernel given more RAM maps the rest itself.
  *   - GDT at UMBRA_BOOT_GDT: 0x08 = 64-bit code, 0x10 = flat data. CS = 0x08,
  *     DS = ES = SS = FS = GS = 0x10. IDT limit 0 (no handlers yet).
  *   - RFLAGS = 0x2 (IF = 0), RDI = physical address of struct umbra_boot_info,

@@ -59,21 +59,34 @@ static void slurp(const char *path, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-/* Run umbra with NULL-terminated `argv` (argv[0] ignored); stdin is /dev/null. */
-static void run_umbra(struct result *r, char *const argv[])
+/*
+ * Run umbra with NULL-terminated `argv` (argv[0] ignored). Its stdin is a
+ * file holding `input`, or /dev/null when `input` is NULL.
+ */
+static void run_umbra_input(struct result *r, char *const argv[], const char *input)
 {
 	char outp[] = "/tmp/umbra-test-out-XXXXXX", errp[] = "/tmp/umbra-test-err-XXXXXX";
-	int ofd = mkstemp(outp), efd = mkstemp(errp), wst = 0;
+	char inp[] = "/tmp/umbra-test-in-XXXXXX";
+	int ofd = mkstemp(outp), efd = mkstemp(errp), ifd, wst = 0;
 	time_t deadline = time(NULL) + RUN_TIMEOUT_S;
 	pid_t pid;
 
 	assert_true(ofd >= 0 && efd >= 0);
+	if (input) {
+		size_t len = strlen(input);
+
+		ifd = mkstemp(inp);
+		assert_true(ifd >= 0);
+		assert_int_equal(write(ifd, input, len), (ssize_t)len);
+		assert_int_equal(lseek(ifd, 0, SEEK_SET), 0);
+	} else {
+		ifd = open("/dev/null", O_RDONLY);
+		assert_true(ifd >= 0);
+	}
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-
-		dup2(in, 0);
+		dup2(ifd, 0);
 		dup2(ofd, 1);
 		dup2(efd, 2);
 		execv(umbra_bin(), argv);
@@ -96,10 +109,19 @@ static void run_umbra(struct result *r, char *const argv[])
 	slurp(errp, r->err, sizeof(r->err));
 	close(ofd);
 	close(efd);
+	close(ifd);
 	unlink(outp);
 	unlink(errp);
+	if (input)
+		unlink(inp);
 	if (r->status == -1)
 		fail_msg("umbra was killed by signal %d; stderr:\n%s", WTERMSIG(wst), r->err);
+}
+
+/* Run umbra with stdin from /dev/null. */
+static void run_umbra(struct result *r, char *const argv[])
+{
+	run_umbra_input(r, argv, NULL);
 }
 
 static struct result *new_result(void)
@@ -295,6 +317,77 @@ static void test_trace_unknown_port(void **state)
 	free(r);
 }
 
+/*
+ * Serial input end to end: host stdin -> console reader -> 16550 RX FIFO ->
+ * IRQ 4 through KVM's PIC -> the guest's handler (hello.elf "echo" mode).
+ */
+static void test_serial_echo(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra_input(r, (char *[]){ "umbra", "run", "--cmdline", "echo exit=2", img, NULL },
+			"hello world\nsecond line\nq\n");
+	assert_contains(r->out, "timer: 3 ticks\necho: ready\n");
+	assert_contains(r->out, "echo: ready\necho: hello world\necho: second line\n"
+				"echo: bye\necho: irqs ok\nbye\n");
+	assert_int_equal(r->status, (2 << 1) | 1);
+	free(r);
+}
+
+#define ECHO_LINES 200
+#define ECHO_LINE_LEN 70 /* without the '\n' */
+
+/*
+ * Far more input than the 16-byte FIFO holds: the reader must wait while it
+ * is full (and until the guest has set the UART up), and lose nothing.
+ */
+static void test_serial_echo_flow_control(void **state)
+{
+	struct result *r = new_result();
+	static const char fill[] = "abcdefghijklmnopqrstuvwxyz0123456789"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	static const char tail[] = "echo: bye\necho: irqs ok\nbye\n";
+	char img[512], *input, want[ECHO_LINE_LEN + 16];
+	const char *at;
+
+	(void)state;
+	NEED_KVM();
+	input = malloc(ECHO_LINES * (ECHO_LINE_LEN + 1) + sizeof("q\n"));
+	assert_non_null(input);
+	for (unsigned i = 0; i < ECHO_LINES; i++) {
+		char *p = input + i * (ECHO_LINE_LEN + 1);
+
+		/* "line NNN " and 61 filler characters, shifted from line to line. */
+		snprintf(p, ECHO_LINE_LEN + 1, "line %03u %s", i, fill + i % 10);
+		p[ECHO_LINE_LEN] = '\n';
+	}
+	strcpy(input + ECHO_LINES * (ECHO_LINE_LEN + 1), "q\n");
+	image_path(img, sizeof(img), "hello/hello.elf");
+	run_umbra_input(r, (char *[]){ "umbra", "run", "--cmdline", "echo exit=2", img, NULL }, input);
+
+	/* Right after "echo: ready": every line, whole and in order, then the end. */
+	at = strstr(r->out, "echo: ready\n");
+	if (!at)
+		fail_msg("no \"echo: ready\" in output:\n%s", r->out);
+	at += strlen("echo: ready\n");
+	for (unsigned i = 0; i < ECHO_LINES; i++) {
+		snprintf(want, sizeof(want), "echo: %.*s\n", ECHO_LINE_LEN,
+			 input + i * (ECHO_LINE_LEN + 1));
+		if (strncmp(at, want, strlen(want)))
+			fail_msg("line %u: expected %s at:\n%.300s", i, want, at);
+		at += strlen(want);
+	}
+	if (strncmp(at, tail, strlen(tail)))
+		fail_msg("expected\n%sat:\n%.300s", tail, at);
+	assert_int_equal(r->status, (2 << 1) | 1);
+	free(input);
+	free(r);
+}
+
 /* ---- bad input (no KVM needed) ----------------------------------------------- */
 
 static void expect_error(char *const argv[], int status, const char *msg)
@@ -468,6 +561,8 @@ int main(void)
 		cmocka_unit_test(test_multiboot_aout),
 		cmocka_unit_test(test_stats_json),
 		cmocka_unit_test(test_trace_unknown_port),
+		cmocka_unit_test(test_serial_echo),
+		cmocka_unit_test(test_serial_echo_flow_control),
 	};
 
 	return cmocka_run_group_tests_name("integration: umbra runs images", tests, NULL, NULL);

@@ -521,6 +521,24 @@ static void test_loopback_lines(void **state)
 	assert_int_equal(inb(f->dev, LSR), 0x60);
 }
 
+/* The RTS pin the host's flow control watches: MCR.RTS, never in loopback. */
+static void test_rts_pin(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_false(serial_rts(f->dev)); /* power-on: RTS low */
+	outb(f->dev, MCR, MCR_DTR | MCR_OUT2);
+	assert_false(serial_rts(f->dev));
+	outb(f->dev, MCR, MCR_DTR | MCR_RTS | MCR_OUT2);
+	assert_true(serial_rts(f->dev));
+	outb(f->dev, MCR, MCR_RTS | MCR_LOOP);
+	assert_false(serial_rts(f->dev));
+	outb(f->dev, MCR, MCR_RTS);
+	assert_true(serial_rts(f->dev));
+	f->dev->ops->reset(f->dev);
+	assert_false(serial_rts(f->dev));
+}
+
 static void test_on_the_bus(void **state)
 {
 	struct fixture *f = *state;
@@ -712,6 +730,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_irq_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modem_status_irq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rts_pin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_on_the_bus, setup, teardown),
 		cmocka_unit_test(test_null_callbacks),
 		cmocka_unit_test_setup_teardown(test_receive_races_reads, setup, teardown),
