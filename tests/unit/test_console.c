@@ -28,6 +28,15 @@ static void run(struct filt *f, const void *in, size_t len)
 	f->n = console_filter(in, len, f->buf, &f->pending, &f->quit);
 }
 
+/* The last run forwarded exactly want[0, n) and left this escape state. */
+static void expect_out(const struct filt *f, const void *want, size_t n, bool pending, bool quit)
+{
+	assert_int_equal(f->n, n);
+	assert_memory_equal(f->buf, want, n);
+	assert_int_equal(f->pending, pending);
+	assert_int_equal(f->quit, quit);
+}
+
 static void test_plain_bytes_pass(void **state)
 {
 	struct filt f = { 0 };
@@ -35,10 +44,7 @@ static void test_plain_bytes_pass(void **state)
 
 	(void)state;
 	run(&f, in, sizeof(in));
-	assert_int_equal(f.n, sizeof(in));
-	assert_memory_equal(f.buf, in, sizeof(in));
-	assert_false(f.pending);
-	assert_false(f.quit);
+	expect_out(&f, in, sizeof(in), false, false);
 }
 
 static void test_empty(void **state)
@@ -47,9 +53,7 @@ static void test_empty(void **state)
 
 	(void)state;
 	run(&f, "", 0);
-	assert_int_equal(f.n, 0);
-	assert_false(f.pending);
-	assert_false(f.quit);
+	expect_out(&f, "", 0, false, false);
 	/* A pending escape survives an empty read. */
 	f.pending = true;
 	run(&f, "", 0);
@@ -64,11 +68,8 @@ static void test_ctrl_a_x_quits(void **state)
 
 	(void)state;
 	run(&f, in, sizeof(in));
-	assert_true(f.quit);
 	/* Bytes before the escape are forwarded; nothing after it is. */
-	assert_int_equal(f.n, 2);
-	assert_memory_equal(f.buf, "ab", 2);
-	assert_false(f.pending);
+	expect_out(&f, "ab", 2, false, true);
 }
 
 static void test_ctrl_a_upper_x_quits(void **state)
@@ -90,10 +91,7 @@ static void test_ctrl_a_ctrl_a_sends_one(void **state)
 
 	(void)state;
 	run(&f, in, sizeof(in));
-	assert_int_equal(f.n, sizeof(want));
-	assert_memory_equal(f.buf, want, sizeof(want));
-	assert_false(f.quit);
-	assert_false(f.pending);
+	expect_out(&f, want, sizeof(want), false, false);
 }
 
 static void test_ctrl_a_other_sends_both(void **state)
@@ -104,10 +102,7 @@ static void test_ctrl_a_other_sends_both(void **state)
 
 	(void)state;
 	run(&f, in, sizeof(in));
-	assert_int_equal(f.n, sizeof(want));
-	assert_memory_equal(f.buf, want, sizeof(want));
-	assert_false(f.quit);
-	assert_false(f.pending);
+	expect_out(&f, want, sizeof(want), false, false);
 }
 
 static void test_ctrl_a_at_end_is_held(void **state)
@@ -117,10 +112,7 @@ static void test_ctrl_a_at_end_is_held(void **state)
 
 	(void)state;
 	run(&f, in, sizeof(in));
-	assert_int_equal(f.n, 1);
-	assert_int_equal(f.buf[0], 'k');
-	assert_true(f.pending);
-	assert_false(f.quit);
+	expect_out(&f, "k", 1, true, false);
 }
 
 static void test_split_escape_quits(void **state)
@@ -132,9 +124,7 @@ static void test_split_escape_quits(void **state)
 	assert_int_equal(f.n, 0);
 	assert_true(f.pending);
 	run(&f, "xyz", 3);
-	assert_true(f.quit);
-	assert_false(f.pending);
-	assert_int_equal(f.n, 0);
+	expect_out(&f, "", 0, false, true);
 }
 
 /*
@@ -151,10 +141,7 @@ static void test_split_escape_other_char(void **state)
 	assert_int_equal(f.n, 2);
 	assert_true(f.pending);
 	run(&f, "cd", 2);
-	assert_int_equal(f.n, 3);
-	assert_memory_equal(f.buf, want, sizeof(want));
-	assert_false(f.pending);
-	assert_false(f.quit);
+	expect_out(&f, want, 3, false, false);
 }
 
 static void test_split_escape_ctrl_a(void **state)
@@ -166,10 +153,7 @@ static void test_split_escape_ctrl_a(void **state)
 	assert_true(f.pending);
 	run(&f, "\x01\x01", 2);
 	/* The first byte completes Ctrl-A Ctrl-A; the second starts a new escape. */
-	assert_int_equal(f.n, 1);
-	assert_int_equal(f.buf[0], CTRL_A);
-	assert_true(f.pending);
-	assert_false(f.quit);
+	expect_out(&f, (const u8[]){ CTRL_A }, 1, true, false);
 	run(&f, "X", 1);
 	assert_true(f.quit);
 	assert_int_equal(f.n, 0);

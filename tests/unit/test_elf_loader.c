@@ -9,25 +9,11 @@
  * "zeroed" and "left alone" can be told apart. Every malformed image must be
  * refused with -EINVAL and a message saying why.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <elf.h>
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "umbra/bootinfo.h"
-#include "vmm/boot.h"
-#include "vmm/memory.h"
 
-#define RAM_SIZE     (64 * MiB)
-#define PREFILL_SIZE (8 * MiB)
-#define FILL	     0xaa
+#include "boot_env.h"
 
 #define KERNEL_PADDR  0x100000ull
 #define KERNEL_FILESZ 0x1800ull
@@ -45,15 +31,6 @@
 struct seg {
 	u32 type;
 	u64 vaddr, paddr, filesz, memsz;
-};
-
-struct env {
-	struct guest_mem mem;
-	u8 *img;
-	size_t size;
-	struct boot_input in;
-	struct boot_state bs;
-	char err[256];
 };
 
 /* Byte j of segment i's file contents. */
@@ -79,10 +56,7 @@ static u8 *build_elf64(const struct seg *s, unsigned n, u64 entry, size_t *size)
 	img = calloc(1, total);
 	assert_non_null(img);
 	eh = (Elf64_Ehdr *)img;
-	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS64;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
-	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	put_elf_ident(img, ELFCLASS64);
 	eh->e_type = ET_EXEC;
 	eh->e_machine = EM_X86_64;
 	eh->e_version = EV_CURRENT;
@@ -125,77 +99,30 @@ static Elf64_Phdr *phdr(struct env *e, unsigned i)
 /* Replace the image with a new one. */
 static void set_image(struct env *e, const struct seg *s, unsigned n, u64 entry)
 {
-	free(e->img);
-	e->img = build_elf64(s, n, entry, &e->size);
-	e->in.image = e->img;
-	e->in.image_size = e->size;
+	size_t size;
+	u8 *img = build_elf64(s, n, entry, &size);
+
+	env_set_image(e, img, size);
+}
+
+/* Move the (only) segment and the entry point to `a`. */
+static void move_segment(struct env *e, u64 a)
+{
+	phdr(e, 0)->p_paddr = a;
+	phdr(e, 0)->p_vaddr = a;
+	ehdr(e)->e_entry = a;
 }
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
 	const struct seg k = { PT_LOAD, KERNEL_PADDR, KERNEL_PADDR, KERNEL_FILESZ, KERNEL_MEMSZ };
+	struct env *e = env_new("test.elf");
 
-	if (!e || guest_mem_init(&e->mem, RAM_SIZE))
+	if (!e)
 		return -1;
-	memset(e->mem.ram, FILL, PREFILL_SIZE);
-	e->in.image_name = "test.elf";
-	e->in.cmdline = "";
 	set_image(e, &k, 1, KERNEL_ENTRY);
 	*state = e;
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-
-	guest_mem_destroy(&e->mem);
-	free(e->img);
-	free(e);
-	return 0;
-}
-
-static int load(struct env *e)
-{
-	e->err[0] = '\0';
-	return boot_load(&e->mem, &e->in, &e->bs, e->err, sizeof(e->err));
-}
-
-static void *ram(struct env *e, u64 a, u64 len)
-{
-	void *p = gpa_to_hva(&e->mem, gpa(a), len);
-
-	assert_non_null(p);
-	return p;
-}
-
-static u64 ram64(struct env *e, u64 a)
-{
-	u64 v;
-
-	memcpy(&v, ram(e, a, 8), 8);
-	return v;
-}
-
-static void expect_einval(struct env *e, const char *msg)
-{
-	int r = load(e);
-
-	if (r != -EINVAL)
-		fail_msg("expected -EINVAL ('%s'), got %d (err '%s')", msg, r, e->err);
-	if (!strstr(e->err, msg))
-		fail_msg("error '%s' does not contain '%s'", e->err, msg);
-}
-
-static void assert_filled(struct env *e, u64 a, u64 len, u8 v)
-{
-	const u8 *p = ram(e, a, len);
-
-	for (u64 i = 0; i < len; i++)
-		if (p[i] != v)
-			fail_msg("gpa 0x%llx: 0x%02x, expected 0x%02x", (unsigned long long)(a + i),
-				 p[i], v);
 }
 
 /* ---- good images ----------------------------------------------------------- */
@@ -383,32 +310,26 @@ static void test_identity_page_tables(void **state)
 
 static void test_identity_map_covers_high_ram(void **state)
 {
-	struct guest_mem big;
+	struct big_guest big;
 	struct env *e = *state;
-	struct boot_state bs;
-	char err[256];
 	const u64 pdpt = 0x11000, pd = 0x12000;
 	const struct umbra_boot_info *bi;
 
-	assert_int_equal(guest_mem_init(&big, 5 * GiB), 0);
-	assert_int_equal(boot_load(&big, &e->in, &bs, err, sizeof(err)), 0);
+	assert_int_equal(load_big(e, &big), 0);
 	/* RAM ends at 6 GiB: six page directories. */
-	for (u64 i = 0; i < 6; i++) {
-		u64 v;
-
-		memcpy(&v, gpa_to_hva(&big, gpa(pdpt + i * 8), 8), 8);
-		assert_int_equal(v, (pd + i * 0x1000) | P_PRESENT | P_RW);
-	}
-	assert_int_equal(*(u64 *)gpa_to_hva(&big, gpa(pdpt + 6 * 8), 8), 0);
-	assert_int_equal(*(u64 *)gpa_to_hva(&big, gpa(pd + 5 * 0x1000 + 511 * 8), 8),
+	for (u64 i = 0; i < 6; i++)
+		assert_int_equal(guest_u64(&big.mem, pdpt + i * 8),
+				 (pd + i * 0x1000) | P_PRESENT | P_RW);
+	assert_int_equal(guest_u64(&big.mem, pdpt + 6 * 8), 0);
+	assert_int_equal(guest_u64(&big.mem, pd + 5 * 0x1000 + 511 * 8),
 			 (6 * GiB - 2 * MiB) | P_PRESENT | P_RW | P_PS);
-	bi = gpa_to_hva(&big, gpa(UMBRA_BOOT_INFO), sizeof(*bi));
+	bi = guest_ptr(&big.mem, UMBRA_BOOT_INFO, sizeof(*bi));
 	assert_int_equal(bi->nr_mem, 5);
 	assert_int_equal(bi->mem[4].addr, 4 * GiB);
 	assert_int_equal(bi->mem[4].len, 2 * GiB);
 	assert_int_equal(bi->mem[4].type, UMBRA_MEM_RAM);
 	assert_int_equal(bi->ram_size, 0x9fc00 + 3 * GiB - 1 * MiB + 2 * GiB);
-	guest_mem_destroy(&big);
+	guest_mem_destroy(&big.mem);
 }
 
 static void test_gdt(void **state)
@@ -438,9 +359,7 @@ static void test_initrd(void **state)
 
 	for (size_t i = 0; i < sizeof(rd); i++)
 		rd[i] = (u8)(i * 13 + 5);
-	e->in.initrd = rd;
-	e->in.initrd_size = sizeof(rd);
-	e->in.initrd_name = "rd.img";
+	env_set_initrd(e, rd, sizeof(rd), "rd.img");
 	assert_int_equal(load(e), 0);
 	bi = ram(e, UMBRA_BOOT_INFO, sizeof(*bi));
 	/* The kernel ends at 0x102345: the initrd goes on the next page. */
@@ -448,8 +367,7 @@ static void test_initrd(void **state)
 	assert_int_equal(bi->initrd_size, sizeof(rd));
 	assert_memory_equal(ram(e, 0x103000, sizeof(rd)), rd, sizeof(rd));
 	assert_filled(e, 0x103000 + sizeof(rd), 0x100, FILL);
-	e->in.initrd = NULL;
-	e->in.initrd_size = 0;
+	env_clear_initrd(e);
 }
 
 static void test_initrd_fills_ram_exactly(void **state)
@@ -461,8 +379,7 @@ static void test_initrd_fills_ram_exactly(void **state)
 
 	assert_non_null(rd);
 	memset(rd, 0x3c, n + 1);
-	e->in.initrd = rd;
-	e->in.initrd_size = n;
+	env_set_initrd(e, rd, n, NULL);
 	assert_int_equal(load(e), 0);
 	bi = ram(e, UMBRA_BOOT_INFO, sizeof(*bi));
 	assert_int_equal(bi->initrd, 0x103000);
@@ -471,8 +388,7 @@ static void test_initrd_fills_ram_exactly(void **state)
 	e->in.initrd_size = n + 1;
 	expect_einval(e, "does not fit in RAM after the kernel at 0x103000");
 	free(rd);
-	e->in.initrd = NULL;
-	e->in.initrd_size = 0;
+	env_clear_initrd(e);
 }
 
 /* ---- malformed headers ------------------------------------------------------ */
@@ -558,14 +474,12 @@ static void test_phdrs_at_end_of_file(void **state)
 	memcpy(img, e->img, e->size);
 	memcpy(img + e->size, e->img + 64, sizeof(Elf64_Phdr));
 	((Elf64_Ehdr *)img)->e_phoff = e->size;
-	e->in.image = img;
-	e->in.image_size = e->size + sizeof(Elf64_Phdr);
+	env_use_image(e, img, e->size + sizeof(Elf64_Phdr));
 	assert_int_equal(load(e), 0);
 	assert_int_equal(e->bs.rip, KERNEL_ENTRY);
 	e->in.image_size--;
 	expect_einval(e, "program headers end beyond");
-	e->in.image = e->img;
-	e->in.image_size = e->size;
+	env_restore_image(e);
 	free(img);
 }
 
@@ -659,16 +573,12 @@ static void test_segment_in_boot_area(void **state)
 	set_image(e, &k, 1, 0x8000);
 	expect_einval(e, "segment at 0x8000 overlaps the boot area below 0x80000");
 	/* Ending inside the boot area is refused too, and so is a segment at 0. */
-	phdr(e, 0)->p_paddr = 0x7ff00;
-	phdr(e, 0)->p_vaddr = 0x7ff00;
-	ehdr(e)->e_entry = 0x7ff00;
+	move_segment(e, 0x7ff00);
 	expect_einval(e, "segment at 0x7ff00 overlaps the boot area");
 	phdr(e, 0)->p_paddr = 0;
 	expect_einval(e, "overlaps the boot area");
 	/* The first byte above the boot area is allowed. */
-	phdr(e, 0)->p_paddr = 0x80000;
-	phdr(e, 0)->p_vaddr = 0x80000;
-	ehdr(e)->e_entry = 0x80000;
+	move_segment(e, 0x80000);
 	assert_int_equal(load(e), 0);
 }
 
@@ -740,11 +650,11 @@ static void test_misaligned_phoff(void **state)
 	/* Move the program header table to an odd offset. */
 	memmove(img + 65, img + 64, sizeof(Elf64_Phdr));
 	((Elf64_Ehdr *)img)->e_phoff = 65;
-	e->in.image = img;
+	env_use_image(e, img, e->size);
 	r = load(e);
 	/* Either answer is acceptable; reaching here without UB is the test. */
 	assert_true(r == 0 || (r == -EINVAL && strstr(e->err, "align")));
-	e->in.image = e->img;
+	env_restore_image(e);
 	free(img);
 }
 
@@ -759,17 +669,13 @@ static void test_not_a_kernel(void **state)
 	srand(1234);
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (u8)rand();
-	e->in.image = junk;
-	e->in.image_size = sizeof(junk);
+	env_use_image(e, junk, sizeof(junk));
 	expect_einval(e, "not a kernel image: no ELF magic and no Multiboot header");
-	e->in.image = (const u8 *)script;
-	e->in.image_size = sizeof(script) - 1;
+	env_use_image(e, (const u8 *)script, sizeof(script) - 1);
 	expect_einval(e, "not a kernel image");
-	e->in.image = junk;
-	e->in.image_size = 0;
+	env_use_image(e, junk, 0);
 	expect_einval(e, "not a kernel image");
-	e->in.image = e->img;
-	e->in.image_size = e->size;
+	env_restore_image(e);
 }
 
 static void test_elf32_without_multiboot(void **state)
@@ -778,17 +684,12 @@ static void test_elf32_without_multiboot(void **state)
 	u8 img[256] = { 0 };
 	Elf32_Ehdr *eh = (Elf32_Ehdr *)img;
 
-	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS32;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
-	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	put_elf_ident(img, ELFCLASS32);
 	eh->e_type = ET_EXEC;
 	eh->e_machine = EM_386;
-	e->in.image = img;
-	e->in.image_size = sizeof(img);
+	env_use_image(e, img, sizeof(img));
 	expect_einval(e, "ELF file is not a 64-bit x86-64 kernel and has no Multiboot header");
-	e->in.image = e->img;
-	e->in.image_size = e->size;
+	env_restore_image(e);
 }
 
 /* A failed load leaves the boot state cleared, not half filled. */
@@ -805,7 +706,7 @@ static void test_failure_clears_state(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, env_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_detect),
 		T(test_one_segment),

@@ -9,25 +9,11 @@
  * "a.out kludge" image whose header gives the load addresses. Guest RAM is a
  * real 64 MiB struct guest_mem with its first 8 MiB pre-filled with 0xAA.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <elf.h>
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "umbra/bootinfo.h"
-#include "vmm/boot.h"
-#include "vmm/memory.h"
 
-#define RAM_SIZE     (64 * MiB)
-#define PREFILL_SIZE (8 * MiB)
-#define FILL	     0xaa
+#include "boot_env.h"
 
 /* Multiboot constants, from the specification. */
 #define MB_MAGIC	0x1badb002u
@@ -89,15 +75,6 @@ struct mb_mmap {
 #define AOUT_BSS_END (AOUT_LOAD + 0x5000u)
 #define AOUT_ENTRY   (AOUT_LOAD + 0x100u)
 
-struct env {
-	struct guest_mem mem;
-	u8 *img;
-	size_t size;
-	struct boot_input in;
-	struct boot_state bs;
-	char err[256];
-};
-
 static u8 file_byte(size_t off)
 {
 	return (u8)(off * 7 + 3);
@@ -122,15 +99,6 @@ static void set_flags(struct env *e, size_t off, u32 flags)
 	header_at(e, off)->checksum = -(MB_MAGIC + flags);
 }
 
-static void replace_image(struct env *e, u8 *img, size_t size)
-{
-	free(e->img);
-	e->img = img;
-	e->size = size;
-	e->in.image = img;
-	e->in.image_size = size;
-}
-
 /* A 32-bit i386 ELF executable with one PT_LOAD segment holding the header. */
 static void make_elf32(struct env *e, u32 paddr, u32 vaddr, u32 entry)
 {
@@ -142,10 +110,7 @@ static void make_elf32(struct env *e, u32 paddr, u32 vaddr, u32 entry)
 	assert_non_null(img);
 	for (size_t i = SEG_OFF; i < size; i++)
 		img[i] = file_byte(i);
-	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS32;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
-	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	put_elf_ident(img, ELFCLASS32);
 	eh->e_type = ET_EXEC;
 	eh->e_machine = EM_386;
 	eh->e_version = EV_CURRENT;
@@ -165,7 +130,7 @@ static void make_elf32(struct env *e, u32 paddr, u32 vaddr, u32 entry)
 		.p_align = 0x1000,
 	};
 	put_header(img, HDR_OFF, MBF_PAGE_ALIGN | MBF_MEMINFO);
-	replace_image(e, img, size);
+	env_set_image(e, img, size);
 }
 
 static Elf32_Ehdr *ehdr32(struct env *e)
@@ -198,7 +163,7 @@ static void make_aout(struct env *e)
 	for (size_t i = 0; i < AOUT_SIZE; i++)
 		img[i] = file_byte(i);
 	memcpy(img + AOUT_HOFF, &h, sizeof(h));
-	replace_image(e, img, AOUT_SIZE);
+	env_set_image(e, img, AOUT_SIZE);
 }
 
 static struct mbh *aout_hdr(struct env *e)
@@ -208,40 +173,13 @@ static struct mbh *aout_hdr(struct env *e)
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
+	struct env *e = env_new("mb.elf");
 
-	if (!e || guest_mem_init(&e->mem, RAM_SIZE))
+	if (!e)
 		return -1;
-	memset(e->mem.ram, FILL, PREFILL_SIZE);
-	e->in.image_name = "mb.elf";
-	e->in.cmdline = "";
 	make_elf32(e, KERNEL_PADDR, KERNEL_PADDR, KERNEL_ENTRY);
 	*state = e;
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-
-	guest_mem_destroy(&e->mem);
-	free(e->img);
-	free(e);
-	return 0;
-}
-
-static int load(struct env *e)
-{
-	e->err[0] = '\0';
-	return boot_load(&e->mem, &e->in, &e->bs, e->err, sizeof(e->err));
-}
-
-static void *ram(struct env *e, u64 a, u64 len)
-{
-	void *p = gpa_to_hva(&e->mem, gpa(a), len);
-
-	assert_non_null(p);
-	return p;
 }
 
 static const struct mbi *info(struct env *e)
@@ -249,24 +187,14 @@ static const struct mbi *info(struct env *e)
 	return ram(e, e->bs.rbx, sizeof(struct mbi));
 }
 
-static void expect_einval(struct env *e, const char *msg)
+/* The last load entered 32-bit protected mode the Multiboot way (§3.2) at `rip`. */
+static void assert_mb_entry(struct env *e, const char *format, u64 rip)
 {
-	int r = load(e);
-
-	if (r != -EINVAL)
-		fail_msg("expected -EINVAL ('%s'), got %d (err '%s')", msg, r, e->err);
-	if (!strstr(e->err, msg))
-		fail_msg("error '%s' does not contain '%s'", e->err, msg);
-}
-
-static void assert_filled(struct env *e, u64 a, u64 len, u8 v)
-{
-	const u8 *p = ram(e, a, len);
-
-	for (u64 i = 0; i < len; i++)
-		if (p[i] != v)
-			fail_msg("gpa 0x%llx: 0x%02x, expected 0x%02x", (unsigned long long)(a + i),
-				 p[i], v);
+	assert_string_equal(e->bs.format, format);
+	assert_int_equal(e->bs.mode, BOOT_PROT32);
+	assert_int_equal(e->bs.rax, MB_EAX_MAGIC);
+	assert_int_equal(e->bs.rbx, 0x2000);
+	assert_int_equal(e->bs.rip, rip);
 }
 
 static void assert_file_bytes_at(struct env *e, u64 a, size_t file_off, size_t len)
@@ -282,6 +210,20 @@ static void assert_file_bytes_at(struct env *e, u64 a, size_t file_off, size_t l
 
 /* ---- header search (§3.1.2: 4-byte aligned, inside the first 8192 bytes) ---- */
 
+/*
+ * Whether multiboot_detect() finds a lone header put at `off` of the zeroed
+ * 3 * MB_SEARCH bytes at `img`; the header is wiped again after.
+ */
+static bool detect_header_at(u8 *img, size_t off)
+{
+	bool found;
+
+	put_header(img, off, 0);
+	found = multiboot_detect(img, 3 * MB_SEARCH);
+	memset(img + off, 0, 12);
+	return found;
+}
+
 static void test_detect_positions(void **state)
 {
 	u8 *img = calloc(1, 3 * MB_SEARCH);
@@ -293,29 +235,17 @@ static void test_detect_positions(void **state)
 	assert_false(multiboot_detect(img, 11));
 	memset(img, 0, 16);
 	/* The last offset where all 12 bytes fit in the first 8 KiB. */
-	put_header(img, MB_SEARCH - 12, 0);
-	assert_true(multiboot_detect(img, 3 * MB_SEARCH));
-	memset(img + MB_SEARCH - 12, 0, 12);
+	assert_true(detect_header_at(img, MB_SEARCH - 12));
 	/*
 	 * The header must be "contained completely within the first 8192 bytes"
 	 * (§3.1.2); at 8184 or 8188 its checksum lies beyond (GRUB agrees).
 	 */
-	put_header(img, MB_SEARCH - 8, 0);
-	assert_false(multiboot_detect(img, 3 * MB_SEARCH));
-	memset(img + MB_SEARCH - 8, 0, 12);
-	put_header(img, MB_SEARCH - 4, 0);
-	assert_false(multiboot_detect(img, 3 * MB_SEARCH));
-	memset(img + MB_SEARCH - 4, 0, 12);
-	put_header(img, MB_SEARCH, 0);
-	assert_false(multiboot_detect(img, 3 * MB_SEARCH));
-	memset(img + MB_SEARCH, 0, 12);
-	put_header(img, 2 * MB_SEARCH, 0);
-	assert_false(multiboot_detect(img, 3 * MB_SEARCH));
-	memset(img + 2 * MB_SEARCH, 0, 12);
+	assert_false(detect_header_at(img, MB_SEARCH - 8));
+	assert_false(detect_header_at(img, MB_SEARCH - 4));
+	assert_false(detect_header_at(img, MB_SEARCH));
+	assert_false(detect_header_at(img, 2 * MB_SEARCH));
 	/* Not 4-byte aligned. */
-	put_header(img, 0x102, 0);
-	assert_false(multiboot_detect(img, 3 * MB_SEARCH));
-	memset(img + 0x102, 0, 12);
+	assert_false(detect_header_at(img, 0x102));
 	/* Bad checksum. */
 	put_header(img, 0x100, 0);
 	img[0x108] ^= 1;
@@ -345,11 +275,7 @@ static void test_elf_boot_state(void **state)
 	struct env *e = *state;
 
 	assert_int_equal(load(e), 0);
-	assert_string_equal(e->bs.format, "multiboot-elf");
-	assert_int_equal(e->bs.mode, BOOT_PROT32);
-	assert_int_equal(e->bs.rax, MB_EAX_MAGIC);
-	assert_int_equal(e->bs.rbx, 0x2000);
-	assert_int_equal(e->bs.rip, KERNEL_ENTRY);
+	assert_mb_entry(e, "multiboot-elf", KERNEL_ENTRY);
 	assert_int_equal(e->bs.rflags, 0x2); /* IF = 0 (§3.2) */
 	assert_int_equal(e->bs.load_start, KERNEL_PADDR);
 	assert_int_equal(e->bs.load_end, KERNEL_PADDR + SEG_MEMSZ);
@@ -439,24 +365,21 @@ static void test_info_mmap(void **state)
 static void test_info_5g(void **state)
 {
 	struct env *e = *state;
-	struct guest_mem big;
-	struct boot_state bs;
-	char err[256];
+	struct big_guest big;
 	const struct mbi *mbi;
 	const struct mb_mmap *m;
 
-	assert_int_equal(guest_mem_init(&big, 5 * GiB), 0);
-	assert_int_equal(boot_load(&big, &e->in, &bs, err, sizeof(err)), 0);
-	mbi = gpa_to_hva(&big, gpa(bs.rbx), sizeof(*mbi));
+	assert_int_equal(load_big(e, &big), 0);
+	mbi = guest_ptr(&big.mem, big.bs.rbx, sizeof(*mbi));
 	assert_int_equal(mbi->mem_upper, (3 * GiB - 1 * MiB) / KiB);
 	assert_int_equal(mbi->mmap_length, 5 * 24);
-	m = gpa_to_hva(&big, gpa(mbi->mmap_addr), mbi->mmap_length);
+	m = guest_ptr(&big.mem, mbi->mmap_addr, mbi->mmap_length);
 	/* The RAM above 4 GiB, with its 64-bit base split across the two halves. */
 	assert_int_equal(m[4].size, 20);
 	assert_int_equal(m[4].base, 4 * GiB);
 	assert_int_equal(m[4].len, 2 * GiB);
 	assert_int_equal(m[4].type, 1);
-	guest_mem_destroy(&big);
+	guest_mem_destroy(&big.mem);
 }
 
 static void test_initrd_module(void **state)
@@ -468,9 +391,7 @@ static void test_initrd_module(void **state)
 
 	for (size_t i = 0; i < sizeof(rd); i++)
 		rd[i] = (u8)(i * 11 + 1);
-	e->in.initrd = rd;
-	e->in.initrd_size = sizeof(rd);
-	e->in.initrd_name = "initrd.cpio";
+	env_set_initrd(e, rd, sizeof(rd), "initrd.cpio");
 	assert_int_equal(load(e), 0);
 	mbi = info(e);
 	assert_int_equal(mbi->flags, MBI_MEM | MBI_CMDLINE | MBI_MODS | MBI_MMAP | MBI_LOADER_NAME);
@@ -484,8 +405,7 @@ static void test_initrd_module(void **state)
 	assert_string_equal((const char *)ram(e, mod->string, 16), "initrd.cpio");
 	/* The loader name is still intact next to the module string. */
 	assert_memory_equal(ram(e, mbi->boot_loader_name, 6), "umbra ", 6);
-	e->in.initrd = NULL;
-	e->in.initrd_size = 0;
+	env_clear_initrd(e);
 }
 
 static void test_initrd_too_large(void **state)
@@ -495,15 +415,13 @@ static void test_initrd_too_large(void **state)
 	u8 *rd = calloc(1, n);
 
 	assert_non_null(rd);
-	e->in.initrd = rd;
-	e->in.initrd_size = n;
+	env_set_initrd(e, rd, n, NULL);
 	expect_einval(e, "does not fit in RAM after the kernel at 0x103000");
 	/* One byte less fits exactly. */
 	e->in.initrd_size = n - 1;
 	assert_int_equal(load(e), 0);
 	free(rd);
-	e->in.initrd = NULL;
-	e->in.initrd_size = 0;
+	env_clear_initrd(e);
 }
 
 static void test_cmdline_limit(void **state)
@@ -610,16 +528,13 @@ static void test_elf_segment_outside_ram(void **state)
 static void test_kernel_above_3g(void **state)
 {
 	struct env *e = *state;
-	struct guest_mem big;
-	struct boot_state bs;
-	char err[256];
+	struct big_guest big;
 
 	make_elf32(e, 0xc0000000u, 0xc0000000u, 0xc0000020u);
 	expect_einval(e, "lies outside guest RAM");
-	assert_int_equal(guest_mem_init(&big, 5 * GiB), 0);
-	assert_int_equal(boot_load(&big, &e->in, &bs, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "segment [0xc0000000, +0x2345) lies outside guest RAM"));
-	guest_mem_destroy(&big);
+	assert_int_equal(load_big(e, &big), -EINVAL);
+	assert_non_null(strstr(big.err, "segment [0xc0000000, +0x2345) lies outside guest RAM"));
+	guest_mem_destroy(&big.mem);
 }
 
 static void test_elf_entry_outside(void **state)
@@ -642,11 +557,7 @@ static void test_aout_load(void **state)
 	memset(ram(e, AOUT_LOAD, AOUT_BSS_END - AOUT_LOAD + 0x100), FILL,
 	       AOUT_BSS_END - AOUT_LOAD + 0x100);
 	assert_int_equal(load(e), 0);
-	assert_string_equal(e->bs.format, "multiboot-aout");
-	assert_int_equal(e->bs.mode, BOOT_PROT32);
-	assert_int_equal(e->bs.rax, MB_EAX_MAGIC);
-	assert_int_equal(e->bs.rbx, 0x2000);
-	assert_int_equal(e->bs.rip, AOUT_ENTRY);
+	assert_mb_entry(e, "multiboot-aout", AOUT_ENTRY);
 	assert_int_equal(e->bs.load_start, AOUT_LOAD);
 	assert_int_equal(e->bs.load_end, AOUT_BSS_END);
 	assert_file_bytes_at(e, AOUT_LOAD, 0, AOUT_SIZE);
@@ -693,16 +604,13 @@ static void test_aout_initrd_after_bss(void **state)
 	memset(rd, 0x42, sizeof(rd));
 	make_aout(e);
 	aout_hdr(e)->bss_end_addr = AOUT_BSS_END + 1;
-	e->in.initrd = rd;
-	e->in.initrd_size = sizeof(rd);
-	e->in.initrd_name = NULL;
+	env_set_initrd(e, rd, sizeof(rd), NULL);
 	assert_int_equal(load(e), 0);
 	mod = ram(e, info(e)->mods_addr, sizeof(*mod));
 	assert_int_equal(mod->mod_start, AOUT_BSS_END + 0x1000);
 	assert_int_equal(mod->mod_end, AOUT_BSS_END + 0x1000 + sizeof(rd));
 	assert_string_equal((const char *)ram(e, mod->string, 1), "");
-	e->in.initrd = NULL;
-	e->in.initrd_size = 0;
+	env_clear_initrd(e);
 }
 
 static void test_aout_header_before_load(void **state)
@@ -798,7 +706,7 @@ static void test_aout_kludge_wins_over_elf64(void **state)
 	memcpy(img, ELFMAG, SELFMAG);
 	img[EI_CLASS] = ELFCLASS64;
 	memcpy(img + 0x100, &h, sizeof(h));
-	replace_image(e, img, AOUT_SIZE);
+	env_set_image(e, img, AOUT_SIZE);
 	assert_int_equal(load(e), 0);
 	assert_string_equal(e->bs.format, "multiboot-aout");
 	assert_int_equal(e->bs.mode, BOOT_PROT32);
@@ -808,7 +716,7 @@ static void test_aout_kludge_wins_over_elf64(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, env_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_detect_positions),
 		T(test_detect_built_images),
