@@ -23,9 +23,9 @@
 
 #include "devices/acpi_pm.h"
 
-#define PM1_CNT_SCI_EN 0x0001
+#define PM1_CNT_SCI_EN	     0x0001
 #define PM1_CNT_SLP_TYP_MASK 0x1c00
-#define PM1_CNT_SLP_EN 0x2000 /* write-only */
+#define PM1_CNT_SLP_EN	     0x2000 /* write-only */
 
 #define PM1_CNT_FLOATING 0xff /* outside the register, per byte */
 
@@ -58,7 +58,7 @@ static void acpi_pm_write(struct device *dev, u64 off, const void *data, unsigne
 
 		if (byte >= ACPI_PM1A_CNT_LEN)
 			continue;
-		pm->pm1_cnt &= (u16)~(0xffu << (8 * byte));
+		pm->pm1_cnt &= (u16) ~(0xffu << (8 * byte));
 		pm->pm1_cnt |= (u16)(p[i] << (8 * byte));
 	}
 	if (!(pm->pm1_cnt & PM1_CNT_SLP_EN))

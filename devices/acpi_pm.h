@@ -14,9 +14,9 @@
 
 #include "devices/device.h"
 
-#define ACPI_PM1A_CNT_Q35 0x604	  /* QEMU q35 ICH9 PM base 0x600 + 4 */
+#define ACPI_PM1A_CNT_Q35   0x604  /* QEMU q35 ICH9 PM base 0x600 + 4 */
 #define ACPI_PM1A_CNT_BOCHS 0xb004 /* Bochs and old QEMU (PIIX4 PM base 0xb000 + 4) */
-#define ACPI_PM1A_CNT_LEN 2	   /* one 16-bit register */
+#define ACPI_PM1A_CNT_LEN   2	   /* one 16-bit register */
 
 /* Create the register; power-off goes to host->request_stop. NULL on ENOMEM. */
 struct device *acpi_pm_create(const struct dev_host *host);

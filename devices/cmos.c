@@ -48,40 +48,40 @@
 
 /* Offsets within the registered range. */
 #define CMOS_PORT_INDEX 0
-#define CMOS_PORT_DATA 1
+#define CMOS_PORT_DATA	1
 #define CMOS_INDEX_MASK 0x7f /* bit 7 of the index write is NMI disable */
-#define CMOS_FLOATING 0xff   /* what the write-only index port reads as */
+#define CMOS_FLOATING	0xff /* what the write-only index port reads as */
 
 /* Clock registers (item 2). */
-#define RTC_SECONDS 0x00
+#define RTC_SECONDS	  0x00
 #define RTC_SECONDS_ALARM 0x01
-#define RTC_MINUTES 0x02
+#define RTC_MINUTES	  0x02
 #define RTC_MINUTES_ALARM 0x03
-#define RTC_HOURS 0x04
-#define RTC_HOURS_ALARM 0x05
-#define RTC_DAY_OF_WEEK 0x06
-#define RTC_DAY_OF_MONTH 0x07
-#define RTC_MONTH 0x08
-#define RTC_YEAR 0x09
-#define RTC_REG_A 0x0a
-#define RTC_REG_B 0x0b
-#define RTC_REG_C 0x0c
-#define RTC_REG_D 0x0d
-#define RTC_CENTURY 0x32 /* IBM PC convention, also in the ACPI FADT */
+#define RTC_HOURS	  0x04
+#define RTC_HOURS_ALARM	  0x05
+#define RTC_DAY_OF_WEEK	  0x06
+#define RTC_DAY_OF_MONTH  0x07
+#define RTC_MONTH	  0x08
+#define RTC_YEAR	  0x09
+#define RTC_REG_A	  0x0a
+#define RTC_REG_B	  0x0b
+#define RTC_REG_C	  0x0c
+#define RTC_REG_D	  0x0d
+#define RTC_CENTURY	  0x32 /* IBM PC convention, also in the ACPI FADT */
 
 /* Register A. */
-#define REG_A_UIP 0x80	  /* update in progress: always reads 0 here */
-#define REG_A_RESET 0x26  /* DV = 010 (32.768 kHz), RS = 0110 (1024 Hz) */
+#define REG_A_UIP   0x80 /* update in progress: always reads 0 here */
+#define REG_A_RESET 0x26 /* DV = 010 (32.768 kHz), RS = 0110 (1024 Hz) */
 
 /* Register B. */
-#define REG_B_SET 0x80	/* freeze updates (stored, ignored) */
-#define REG_B_PIE 0x40	/* periodic interrupt enable (ignored) */
-#define REG_B_AIE 0x20	/* alarm interrupt enable (ignored) */
-#define REG_B_UIE 0x10	/* update-ended interrupt enable (ignored) */
-#define REG_B_SQWE 0x08 /* square wave enable (ignored) */
-#define REG_B_DM 0x04	/* data mode: 1 = binary, 0 = BCD */
-#define REG_B_24H 0x02	/* 1 = 24-hour mode, 0 = 12-hour */
-#define REG_B_DSE 0x01	/* daylight saving enable (ignored) */
+#define REG_B_SET   0x80 /* freeze updates (stored, ignored) */
+#define REG_B_PIE   0x40 /* periodic interrupt enable (ignored) */
+#define REG_B_AIE   0x20 /* alarm interrupt enable (ignored) */
+#define REG_B_UIE   0x10 /* update-ended interrupt enable (ignored) */
+#define REG_B_SQWE  0x08 /* square wave enable (ignored) */
+#define REG_B_DM    0x04 /* data mode: 1 = binary, 0 = BCD */
+#define REG_B_24H   0x02 /* 1 = 24-hour mode, 0 = 12-hour */
+#define REG_B_DSE   0x01 /* daylight saving enable (ignored) */
 #define REG_B_RESET REG_B_24H
 
 /* Register D. */
@@ -91,15 +91,15 @@
 #define RTC_HOURS_PM 0x80
 
 #define HOURS_PER_HALF_DAY 12
-#define TM_YEAR_BASE 1900 /* struct tm counts years from 1900 */
-#define YEARS_PER_CENTURY 100
+#define TM_YEAR_BASE	   1900 /* struct tm counts years from 1900 */
+#define YEARS_PER_CENTURY  100
 
 /* Memory-size units (QEMU hw/i386/pc.c). */
 #define CMOS_BASE_MEM_MAX_KIB 640
-#define CMOS_MEM_UNIT (64 * KiB)
-#define CMOS_EXT_MEM_START MiB	  /* extended memory starts at 1 MiB */
-#define CMOS_MEM_16M_START (16 * MiB)
-#define CMOS_MEM_16BIT_MAX 0xffff
+#define CMOS_MEM_UNIT	      (64 * KiB)
+#define CMOS_EXT_MEM_START    MiB /* extended memory starts at 1 MiB */
+#define CMOS_MEM_16M_START    (16 * MiB)
+#define CMOS_MEM_16BIT_MAX    0xffff
 
 struct cmos {
 	struct device dev; /* first: handlers cast back */
@@ -148,10 +148,8 @@ static bool is_clock_register(u8 index)
 	case RTC_DAY_OF_MONTH:
 	case RTC_MONTH:
 	case RTC_YEAR:
-	case RTC_CENTURY:
-		return true;
-	default:
-		return false;
+	case RTC_CENTURY: return true;
+	default: return false;
 	}
 }
 
@@ -166,22 +164,14 @@ static u8 read_clock(const struct cmos *c, u8 index)
 		return c->nvram[index];
 	year = (unsigned)tm.tm_year + TM_YEAR_BASE;
 	switch (index) {
-	case RTC_SECONDS:
-		return encode(c, (unsigned)tm.tm_sec);
-	case RTC_MINUTES:
-		return encode(c, (unsigned)tm.tm_min);
-	case RTC_HOURS:
-		return encode_hours(c, (unsigned)tm.tm_hour);
-	case RTC_DAY_OF_WEEK:
-		return encode(c, (unsigned)tm.tm_wday + 1);
-	case RTC_DAY_OF_MONTH:
-		return encode(c, (unsigned)tm.tm_mday);
-	case RTC_MONTH:
-		return encode(c, (unsigned)tm.tm_mon + 1);
-	case RTC_YEAR:
-		return encode(c, year % YEARS_PER_CENTURY);
-	default: /* RTC_CENTURY */
-		return encode(c, year / YEARS_PER_CENTURY);
+	case RTC_SECONDS: return encode(c, (unsigned)tm.tm_sec);
+	case RTC_MINUTES: return encode(c, (unsigned)tm.tm_min);
+	case RTC_HOURS: return encode_hours(c, (unsigned)tm.tm_hour);
+	case RTC_DAY_OF_WEEK: return encode(c, (unsigned)tm.tm_wday + 1);
+	case RTC_DAY_OF_MONTH: return encode(c, (unsigned)tm.tm_mday);
+	case RTC_MONTH: return encode(c, (unsigned)tm.tm_mon + 1);
+	case RTC_YEAR: return encode(c, year % YEARS_PER_CENTURY);
+	default: /* RTC_CENTURY */ return encode(c, year / YEARS_PER_CENTURY);
 	}
 }
 
@@ -192,29 +182,20 @@ static u8 read_data(const struct cmos *c)
 	if (is_clock_register(index) && c->dev.host.wall_time)
 		return read_clock(c, index);
 	switch (index) {
-	case RTC_REG_A:
-		return c->nvram[index] & ~REG_A_UIP;
-	case RTC_REG_C:
-		return 0;
-	case RTC_REG_D:
-		return REG_D_VRT;
-	default:
-		return c->nvram[index];
+	case RTC_REG_A: return c->nvram[index] & ~REG_A_UIP;
+	case RTC_REG_C: return 0;
+	case RTC_REG_D: return REG_D_VRT;
+	default: return c->nvram[index];
 	}
 }
 
 static void write_data(struct cmos *c, u8 val)
 {
 	switch (c->index) {
-	case RTC_REG_A:
-		c->nvram[RTC_REG_A] = val & ~REG_A_UIP;
-		break;
+	case RTC_REG_A: c->nvram[RTC_REG_A] = val & ~REG_A_UIP; break;
 	case RTC_REG_C:
-	case RTC_REG_D:
-		break; /* read-only */
-	default:
-		c->nvram[c->index] = val;
-		break;
+	case RTC_REG_D: break; /* read-only */
+	default: c->nvram[c->index] = val; break;
 	}
 }
 
@@ -294,15 +275,15 @@ void cmos_set_memory(struct device *dev, u64 below_4g_bytes, u64 above_4g_bytes)
 	set_le16(dev, CMOS_BASE_MEM_LO, CMOS_BASE_MEM_HI, val);
 
 	/* Extended memory: KiB above 1 MiB, as far as 16 bits reach (64 MiB). */
-	val = below_4g_bytes > CMOS_EXT_MEM_START ?
-		      (below_4g_bytes - CMOS_EXT_MEM_START) / KiB : 0;
+	val = below_4g_bytes > CMOS_EXT_MEM_START ? (below_4g_bytes - CMOS_EXT_MEM_START) / KiB : 0;
 	val = MIN(val, (u64)CMOS_MEM_16BIT_MAX);
 	set_le16(dev, CMOS_EXT_MEM_LO, CMOS_EXT_MEM_HI, val);
 	set_le16(dev, CMOS_EXT_MEM2_LO, CMOS_EXT_MEM2_HI, val);
 
 	/* Memory between 16 MiB and 4 GiB, in 64 KiB units. */
-	val = below_4g_bytes > CMOS_MEM_16M_START ?
-		      (below_4g_bytes - CMOS_MEM_16M_START) / CMOS_MEM_UNIT : 0;
+	val = below_4g_bytes > CMOS_MEM_16M_START
+		      ? (below_4g_bytes - CMOS_MEM_16M_START) / CMOS_MEM_UNIT
+		      : 0;
 	val = MIN(val, (u64)CMOS_MEM_16BIT_MAX);
 	set_le16(dev, CMOS_MEM_16M_LO, CMOS_MEM_16M_HI, val);
 

@@ -19,15 +19,14 @@
 
 #include "devices/debug_exit.h"
 
-#define DEBUG_EXIT_FLOATING 0xff /* what reads return, per byte */
-#define DEBUG_EXIT_STATUS_ODD 1	 /* low bit of every status */
+#define DEBUG_EXIT_FLOATING   0xff /* what reads return, per byte */
+#define DEBUG_EXIT_STATUS_ODD 1	   /* low bit of every status */
 
 struct debug_exit {
 	struct device dev; /* first: handlers cast back */
 };
 
-static void debug_exit_read(struct device *dev __unused, u64 off __unused, void *data,
-			    unsigned len)
+static void debug_exit_read(struct device *dev __unused, u64 off __unused, void *data, unsigned len)
 {
 	u8 *p = data;
 
@@ -36,8 +35,7 @@ static void debug_exit_read(struct device *dev __unused, u64 off __unused, void 
 }
 
 /* Item 1. */
-static void debug_exit_write(struct device *dev, u64 off __unused, const void *data,
-			     unsigned len)
+static void debug_exit_write(struct device *dev, u64 off __unused, const void *data, unsigned len)
 {
 	u32 v = (u32)dev_data_get(data, MIN(len, (unsigned)DEBUG_EXIT_MAX_WIDTH));
 	u32 status = (v << 1) | DEBUG_EXIT_STATUS_ODD;

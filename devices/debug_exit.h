@@ -11,9 +11,9 @@
 
 #include "devices/device.h"
 
-#define DEBUG_EXIT_DEFAULT_PORT 0x501 /* QEMU isa-debug-exit iobase default */
-#define DEBUG_EXIT_DEFAULT_WIDTH 1    /* QEMU isa-debug-exit iosize default */
-#define DEBUG_EXIT_MAX_WIDTH 4
+#define DEBUG_EXIT_DEFAULT_PORT	 0x501 /* QEMU isa-debug-exit iobase default */
+#define DEBUG_EXIT_DEFAULT_WIDTH 1     /* QEMU isa-debug-exit iosize default */
+#define DEBUG_EXIT_MAX_WIDTH	 4
 
 /* Create the device; it stops the VM through host->request_stop. NULL on ENOMEM. */
 struct device *debug_exit_create(const struct dev_host *host);

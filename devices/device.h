@@ -19,8 +19,8 @@ struct device;
 
 /* Why a device asks the VM to stop. */
 enum vm_stop_reason {
-	VM_STOP_POWEROFF, /* clean power-off: umbra exits 0 */
-	VM_STOP_RESET,	  /* reset request (i8042 0xFE, port 0xCF9): exits 0 */
+	VM_STOP_POWEROFF,     /* clean power-off: umbra exits 0 */
+	VM_STOP_RESET,	      /* reset request (i8042 0xFE, port 0xCF9): exits 0 */
 	VM_STOP_GUEST_STATUS, /* debug-exit: exits with the given status */
 };
 

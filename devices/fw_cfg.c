@@ -38,15 +38,15 @@
 #include "umbra/log.h"
 
 /* Offsets within the registered range. */
-#define FW_CFG_PORT_SELECTOR 0
-#define FW_CFG_PORT_DATA 1
+#define FW_CFG_PORT_SELECTOR  0
+#define FW_CFG_PORT_DATA      1
 #define FW_CFG_SELECTOR_WIDTH 2
-#define FW_CFG_DATA_WIDTH 1
-#define FW_CFG_FLOATING 0xff
-#define FW_CFG_PAST_END 0 /* what reads past an item's end return */
+#define FW_CFG_DATA_WIDTH     1
+#define FW_CFG_FLOATING	      0xff
+#define FW_CFG_PAST_END	      0 /* what reads past an item's end return */
 
 #define FW_CFG_SIGNATURE_BYTES "QEMU"
-#define FW_CFG_SIGNATURE_LEN 4
+#define FW_CFG_SIGNATURE_LEN   4
 
 struct fw_cfg_item {
 	u16 key;
@@ -202,8 +202,7 @@ static int add_defaults(struct device *dev)
 	static const u8 empty_file_dir[] = { 0, 0, 0, 0 }; /* big-endian count 0 */
 	int ret;
 
-	ret = fw_cfg_add_bytes(dev, FW_CFG_SIGNATURE, FW_CFG_SIGNATURE_BYTES,
-			       FW_CFG_SIGNATURE_LEN);
+	ret = fw_cfg_add_bytes(dev, FW_CFG_SIGNATURE, FW_CFG_SIGNATURE_BYTES, FW_CFG_SIGNATURE_LEN);
 	if (!ret)
 		ret = fw_cfg_add_u32(dev, FW_CFG_ID, FW_CFG_VERSION);
 	if (!ret)

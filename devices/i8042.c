@@ -48,44 +48,44 @@
 #include "devices/i8042.h"
 
 /* Offsets within the registered range. */
-#define I8042_DATA 0	/* port 0x60 */
-#define I8042_COMMAND 4 /* port 0x64, write */
-#define I8042_STATUS 4	/* port 0x64, read */
+#define I8042_DATA     0 /* port 0x60 */
+#define I8042_COMMAND  4 /* port 0x64, write */
+#define I8042_STATUS   4 /* port 0x64, read */
 #define I8042_FLOATING 0xff
 
 /* Status register (item 1). */
-#define STATUS_OBF 0x01	    /* output buffer full */
-#define STATUS_IBF 0x02	    /* input buffer full: never, we take bytes at once */
-#define STATUS_SYS 0x04	    /* system flag: self-test passed */
-#define STATUS_CMD 0x08	    /* last write was a command (port 0x64) */
+#define STATUS_OBF     0x01 /* output buffer full */
+#define STATUS_IBF     0x02 /* input buffer full: never, we take bytes at once */
+#define STATUS_SYS     0x04 /* system flag: self-test passed */
+#define STATUS_CMD     0x08 /* last write was a command (port 0x64) */
 #define STATUS_KEYLOCK 0x10 /* keyboard not inhibited */
-#define STATUS_RESET (STATUS_SYS | STATUS_CMD | STATUS_KEYLOCK)
+#define STATUS_RESET   (STATUS_SYS | STATUS_CMD | STATUS_KEYLOCK)
 
 /* Controller commands (item 3). */
-#define CMD_READ_CTR 0x20
-#define CMD_WRITE_CTR 0x60
-#define CMD_SELF_TEST 0xaa
-#define CMD_KBD_TEST 0xab
-#define CMD_KBD_DISABLE 0xad
-#define CMD_KBD_ENABLE 0xae
-#define CMD_READ_OUTPORT 0xd0
+#define CMD_READ_CTR	  0x20
+#define CMD_WRITE_CTR	  0x60
+#define CMD_SELF_TEST	  0xaa
+#define CMD_KBD_TEST	  0xab
+#define CMD_KBD_DISABLE	  0xad
+#define CMD_KBD_ENABLE	  0xae
+#define CMD_READ_OUTPORT  0xd0
 #define CMD_WRITE_OUTPORT 0xd1
-#define CMD_PULSE_FIRST 0xf0 /* 0xf0..0xff: pulse lines whose bit is clear */
+#define CMD_PULSE_FIRST	  0xf0 /* 0xf0..0xff: pulse lines whose bit is clear */
 
 #define SELF_TEST_OK 0x55
-#define KBD_TEST_OK 0x00
+#define KBD_TEST_OK  0x00
 
 /* Command byte (item 4). */
-#define CTR_KBD_INT 0x01
-#define CTR_SYS 0x04
+#define CTR_KBD_INT	0x01
+#define CTR_SYS		0x04
 #define CTR_KBD_DISABLE 0x10
-#define CTR_XLATE 0x40
-#define CTR_RESET (CTR_KBD_INT | CTR_SYS | CTR_XLATE)
+#define CTR_XLATE	0x40
+#define CTR_RESET	(CTR_KBD_INT | CTR_SYS | CTR_XLATE)
 
 /* Output port. Bit 0 is the CPU reset line, active low. */
 #define OUTPORT_RESET_N 0x01
-#define OUTPORT_A20 0x02
-#define OUTPORT_RESET (OUTPORT_RESET_N | OUTPORT_A20)
+#define OUTPORT_A20	0x02
+#define OUTPORT_RESET	(OUTPORT_RESET_N | OUTPORT_A20)
 
 /* The pulse-command bit for the reset line. */
 #define PULSE_RESET_N 0x01
@@ -126,33 +126,18 @@ static void write_command(struct i8042 *k, u8 cmd)
 		return;
 	}
 	switch (cmd) {
-	case CMD_READ_CTR:
-		put_output(k, k->ctr);
-		break;
-	case CMD_WRITE_CTR:
-		k->param = PARAM_CTR;
-		break;
+	case CMD_READ_CTR: put_output(k, k->ctr); break;
+	case CMD_WRITE_CTR: k->param = PARAM_CTR; break;
 	case CMD_SELF_TEST:
 		k->status |= STATUS_SYS;
 		put_output(k, SELF_TEST_OK);
 		break;
-	case CMD_KBD_TEST:
-		put_output(k, KBD_TEST_OK);
-		break;
-	case CMD_KBD_DISABLE:
-		k->ctr |= CTR_KBD_DISABLE;
-		break;
-	case CMD_KBD_ENABLE:
-		k->ctr &= ~CTR_KBD_DISABLE;
-		break;
-	case CMD_READ_OUTPORT:
-		put_output(k, k->outport);
-		break;
-	case CMD_WRITE_OUTPORT:
-		k->param = PARAM_OUTPORT;
-		break;
-	default:
-		break;
+	case CMD_KBD_TEST: put_output(k, KBD_TEST_OK); break;
+	case CMD_KBD_DISABLE: k->ctr |= CTR_KBD_DISABLE; break;
+	case CMD_KBD_ENABLE: k->ctr &= ~CTR_KBD_DISABLE; break;
+	case CMD_READ_OUTPORT: put_output(k, k->outport); break;
+	case CMD_WRITE_OUTPORT: k->param = PARAM_OUTPORT; break;
+	default: break;
 	}
 }
 
@@ -163,29 +148,22 @@ static void write_data(struct i8042 *k, u8 val)
 	k->status &= ~STATUS_CMD;
 	k->param = PARAM_NONE;
 	switch (param) {
-	case PARAM_CTR:
-		k->ctr = val;
-		break;
+	case PARAM_CTR: k->ctr = val; break;
 	case PARAM_OUTPORT:
 		k->outport = val;
 		if (!(val & OUTPORT_RESET_N))
 			request_reset(k);
 		break;
-	case PARAM_NONE:
-		break; /* a keyboard command: there is no keyboard */
+	case PARAM_NONE: break; /* a keyboard command: there is no keyboard */
 	}
 }
 
 static u8 read_reg(struct i8042 *k, u64 off)
 {
 	switch (off) {
-	case I8042_DATA:
-		k->status &= ~STATUS_OBF;
-		return k->outbuf;
-	case I8042_STATUS:
-		return k->status;
-	default:
-		return I8042_FLOATING;
+	case I8042_DATA: k->status &= ~STATUS_OBF; return k->outbuf;
+	case I8042_STATUS: return k->status;
+	default: return I8042_FLOATING;
 	}
 }
 

@@ -13,7 +13,7 @@
 #include "devices/device.h"
 
 #define I8042_IO_BASE 0x60 /* data port */
-#define I8042_IO_LEN 5	   /* 0x60..0x64; status/command is at 0x64 */
+#define I8042_IO_LEN  5	   /* 0x60..0x64; status/command is at 0x64 */
 
 /* Create the controller; resets go to host->request_stop. NULL on ENOMEM. */
 struct device *i8042_create(const struct dev_host *host);

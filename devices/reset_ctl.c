@@ -22,10 +22,10 @@
 
 #include "devices/reset_ctl.h"
 
-#define RST_CNT_SYS_RST 0x02
-#define RST_CNT_RST_CPU 0x04
+#define RST_CNT_SYS_RST	 0x02
+#define RST_CNT_RST_CPU	 0x04
 #define RST_CNT_FULL_RST 0x08
-#define RST_CNT_STORED (RST_CNT_SYS_RST | RST_CNT_FULL_RST)
+#define RST_CNT_STORED	 (RST_CNT_SYS_RST | RST_CNT_FULL_RST)
 
 #define RST_CNT_FLOATING 0xff /* outside the register, per byte */
 

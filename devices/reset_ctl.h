@@ -12,7 +12,7 @@
 #include "devices/device.h"
 
 #define RESET_CTL_PORT 0xcf9
-#define RESET_CTL_LEN 1
+#define RESET_CTL_LEN  1
 
 /* Create the register; resets go to host->request_stop. NULL on ENOMEM. */
 struct device *reset_ctl_create(const struct dev_host *host);

@@ -102,72 +102,72 @@
 /* IER bits. */
 #define IER_ERBFI 0x01 /* received data available (and timeout) */
 #define IER_ETBEI 0x02 /* transmit holding register empty */
-#define IER_ELSI 0x04  /* receiver line status */
+#define IER_ELSI  0x04 /* receiver line status */
 #define IER_EDSSI 0x08 /* modem status */
-#define IER_MASK 0x0f  /* bits 7:4 always read 0 */
+#define IER_MASK  0x0f /* bits 7:4 always read 0 */
 
 /* IIR: bit 0 clear means "a source is pending", bits 3:1 say which. */
-#define IIR_NO_INT 0x01
-#define IIR_MSI 0x00  /* modem status */
-#define IIR_THRI 0x02 /* THR empty */
-#define IIR_RDI 0x04  /* received data available */
-#define IIR_RLSI 0x06 /* receiver line status */
-#define IIR_CTI 0x0c  /* character timeout */
+#define IIR_NO_INT	 0x01
+#define IIR_MSI		 0x00 /* modem status */
+#define IIR_THRI	 0x02 /* THR empty */
+#define IIR_RDI		 0x04 /* received data available */
+#define IIR_RLSI	 0x06 /* receiver line status */
+#define IIR_CTI		 0x0c /* character timeout */
 #define IIR_FIFO_ENABLED 0xc0 /* bits 7:6 both set while FCR.FIFO_ENABLE */
 
 /* FCR bits. */
-#define FCR_FIFO_ENABLE 0x01
-#define FCR_CLEAR_RCVR 0x02 /* self-clearing */
-#define FCR_CLEAR_XMIT 0x04 /* self-clearing; our TX FIFO is always empty */
-#define FCR_DMA_MODE 0x08
-#define FCR_TRIGGER_MASK 0xc0
+#define FCR_FIFO_ENABLE	  0x01
+#define FCR_CLEAR_RCVR	  0x02 /* self-clearing */
+#define FCR_CLEAR_XMIT	  0x04 /* self-clearing; our TX FIFO is always empty */
+#define FCR_DMA_MODE	  0x08
+#define FCR_TRIGGER_MASK  0xc0
 #define FCR_TRIGGER_SHIFT 6
-#define FCR_STORED (FCR_FIFO_ENABLE | FCR_DMA_MODE | FCR_TRIGGER_MASK)
+#define FCR_STORED	  (FCR_FIFO_ENABLE | FCR_DMA_MODE | FCR_TRIGGER_MASK)
 
 /* LCR bits. */
 #define LCR_DLAB 0x80 /* divisor latch access */
 
 /* MCR bits. */
-#define MCR_DTR 0x01
-#define MCR_RTS 0x02
+#define MCR_DTR	 0x01
+#define MCR_RTS	 0x02
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08 /* on a PC: gates the UART interrupt to the PIC */
 #define MCR_LOOP 0x10
 #define MCR_MASK 0x1f /* bits 7:5 always read 0 */
 
 /* LSR bits. */
-#define LSR_DR 0x01   /* data ready */
-#define LSR_OE 0x02   /* overrun error */
-#define LSR_PE 0x04   /* parity error (never set) */
-#define LSR_FE 0x08   /* framing error (never set) */
-#define LSR_BI 0x10   /* break interrupt (never set) */
-#define LSR_THRE 0x20 /* THR empty */
-#define LSR_TEMT 0x40 /* transmitter empty */
+#define LSR_DR	   0x01 /* data ready */
+#define LSR_OE	   0x02 /* overrun error */
+#define LSR_PE	   0x04 /* parity error (never set) */
+#define LSR_FE	   0x08 /* framing error (never set) */
+#define LSR_BI	   0x10 /* break interrupt (never set) */
+#define LSR_THRE   0x20 /* THR empty */
+#define LSR_TEMT   0x40 /* transmitter empty */
 #define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
 
 /* MSR bits: deltas in 3:0, input lines in 7:4. */
-#define MSR_DCTS 0x01
-#define MSR_DDSR 0x02
-#define MSR_TERI 0x04 /* trailing edge of RI */
-#define MSR_DDCD 0x08
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI 0x40
-#define MSR_DCD 0x80
+#define MSR_DCTS      0x01
+#define MSR_DDSR      0x02
+#define MSR_TERI      0x04 /* trailing edge of RI */
+#define MSR_DDCD      0x08
+#define MSR_CTS	      0x10
+#define MSR_DSR	      0x20
+#define MSR_RI	      0x40
+#define MSR_DCD	      0x80
 #define MSR_CONNECTED (MSR_CTS | MSR_DSR | MSR_DCD) /* inputs outside loopback */
 
 /* What an unimplemented register offset reads as. */
 #define UART_FLOATING 0xff
 
 struct serial {
-	struct device dev; /* first: handlers cast back */
+	struct device dev;    /* first: handlers cast back */
 	pthread_mutex_t lock; /* guards everything below */
 	unsigned irq;
 	int irq_level; /* last level passed to set_irq */
 
 	u8 dll, dlm, ier, fcr, lcr, mcr, scr;
-	u8 lsr_errors; /* sticky LSR error bits, cleared by reading LSR */
-	u8 msr_delta;  /* MSR bits 3:0, cleared by reading MSR */
+	u8 lsr_errors;	   /* sticky LSR error bits, cleared by reading LSR */
+	u8 msr_delta;	   /* MSR bits 3:0, cleared by reading MSR */
 	bool thr_ipending; /* THR-empty interrupt not yet acknowledged */
 
 	u8 rx_fifo[SERIAL_FIFO_SIZE];
@@ -268,8 +268,7 @@ static u8 pending_iid(const struct serial *s)
 /* Item 6: recompute the line and tell the host only when it changes. */
 static void update_irq(struct serial *s)
 {
-	int level = pending_iid(s) != IIR_NO_INT && (s->mcr & MCR_OUT2) &&
-		    !(s->mcr & MCR_LOOP);
+	int level = pending_iid(s) != IIR_NO_INT && (s->mcr & MCR_OUT2) && !(s->mcr & MCR_LOOP);
 
 	if (level == s->irq_level)
 		return;
@@ -339,19 +338,15 @@ static u8 read_reg(struct serial *s, u64 off)
 	u8 val;
 
 	switch (off) {
-	case UART_RBR:
-		return dlab ? s->dll : rx_pop(s);
-	case UART_IER:
-		return dlab ? s->dlm : s->ier;
+	case UART_RBR: return dlab ? s->dll : rx_pop(s);
+	case UART_IER: return dlab ? s->dlm : s->ier;
 	case UART_IIR:
 		val = pending_iid(s);
 		if (val == IIR_THRI)
 			s->thr_ipending = false;
 		return val | (fifo_enabled(s) ? IIR_FIFO_ENABLED : 0);
-	case UART_LCR:
-		return s->lcr;
-	case UART_MCR:
-		return s->mcr;
+	case UART_LCR: return s->lcr;
+	case UART_MCR: return s->mcr;
 	case UART_LSR:
 		val = s->lsr_errors | LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0);
 		s->lsr_errors = 0;
@@ -360,10 +355,8 @@ static u8 read_reg(struct serial *s, u64 off)
 		val = modem_inputs(s->mcr) | s->msr_delta;
 		s->msr_delta = 0;
 		return val;
-	case UART_SCR:
-		return s->scr;
-	default:
-		return UART_FLOATING;
+	case UART_SCR: return s->scr;
+	default: return UART_FLOATING;
 	}
 }
 
@@ -384,20 +377,11 @@ static void write_reg(struct serial *s, u64 off, u8 val)
 		else
 			write_ier(s, val);
 		break;
-	case UART_FCR:
-		write_fcr(s, val);
-		break;
-	case UART_LCR:
-		s->lcr = val;
-		break;
-	case UART_MCR:
-		write_mcr(s, val);
-		break;
-	case UART_SCR:
-		s->scr = val;
-		break;
-	default: /* LSR and MSR writes are factory-test only: ignored */
-		break;
+	case UART_FCR: write_fcr(s, val); break;
+	case UART_LCR: s->lcr = val; break;
+	case UART_MCR: write_mcr(s, val); break;
+	case UART_SCR: s->scr = val; break;
+	default: /* LSR and MSR writes are factory-test only: ignored */ break;
 	}
 }
 

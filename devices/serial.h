@@ -11,8 +11,8 @@
 #include "devices/device.h"
 
 #define SERIAL_COM1_BASE 0x3f8 /* PC COM1 I/O base */
-#define SERIAL_COM1_IRQ 4      /* PC COM1 ISA IRQ line */
-#define SERIAL_IO_LEN 8	       /* eight byte-wide registers */
+#define SERIAL_COM1_IRQ	 4     /* PC COM1 ISA IRQ line */
+#define SERIAL_IO_LEN	 8     /* eight byte-wide registers */
 #define SERIAL_FIFO_SIZE 16    /* 16550A receive and transmit FIFO depth */
 
 /*

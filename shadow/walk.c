@@ -50,7 +50,7 @@ _Static_assert(WALK_OK == 0 && WALK_FAULT > 0 && WALK_BAD_GPA > 0 && WALK_UNSUPP
 
 /* The rights a translation accumulates, in their PTE bit positions (item 6). */
 #define RIGHTS_AND_MASK (PTE_RW | PTE_US) /* allowed only if set at every level */
-#define RIGHTS_OR_MASK PTE_NX /* denied if set at any level */
+#define RIGHTS_OR_MASK	PTE_NX		  /* denied if set at any level */
 
 const struct paging_mode paging_mode_4level = {
 	.name = "4-level",
@@ -115,8 +115,8 @@ static bool is_leaf(const struct paging_mode *mode, unsigned level, u64 gpte)
 }
 
 /* Item 5: the bits that must be 0 in this present gpte (§4.5.4, Tables 4-15 to 4-20). */
-static u64 rsvd_bits(const struct paging_mode *mode, const struct walk_ctl *ctl,
-		     unsigned level, u64 gpte)
+static u64 rsvd_bits(const struct paging_mode *mode, const struct walk_ctl *ctl, unsigned level,
+		     u64 gpte)
 {
 	u64 rsvd = mode->addr_mask & ~PTE_ADDR_MASK(ctl->maxphyaddr);
 
@@ -170,7 +170,8 @@ static enum walk_result raise_pf(struct guest_walk *walk, const struct walk_ctl 
 	/* §4.7: I/D is reported only with CR4.SMEP = 1, or PAE/4-level paging and NXE = 1. */
 	if ((walk->access & ACC_FETCH) && ((ctl->efer & EFER_NXE) || (ctl->cr4 & CR4_SMEP)))
 		pferr |= PFERR_FETCH;
-	walk->fault = (struct walk_fault){ .vector = X86_EXC_PF, .error_code = pferr, .cr2 = walk->gva };
+	walk->fault =
+		(struct walk_fault){ .vector = X86_EXC_PF, .error_code = pferr, .cr2 = walk->gva };
 	return WALK_FAULT;
 }
 
@@ -195,7 +196,7 @@ static enum walk_result walk_tables(struct guest_walk *walk, const struct paging
 {
 	u64 addr_mask = mode->addr_mask & PTE_ADDR_MASK(ctl->maxphyaddr);
 	gpa_t table = gpa(ctl->cr3 & addr_mask); /* PCID, PWT/PCD, no-flush dropped */
-	u64 rights = RIGHTS_AND_MASK; /* nothing is denied above the root */
+	u64 rights = RIGHTS_AND_MASK;		 /* nothing is denied above the root */
 	unsigned level;
 
 	for (level = mode->levels;; level--) {
@@ -260,9 +261,8 @@ static bool set_ad_bits(struct guest_walk *walk, const struct paging_mode *mode,
 		if (new == old)
 			continue;
 		gptep = mem->gpa_to_hva(mem->opaque, walk->gpte_gpa[level], sizeof(*gptep));
-		if (!gptep ||
-		    !__atomic_compare_exchange_n(gptep, &old, new, false, __ATOMIC_SEQ_CST,
-						 __ATOMIC_SEQ_CST))
+		if (!gptep || !__atomic_compare_exchange_n(gptep, &old, new, false,
+							   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 			return false;
 		record_gpte(walk, mode, walk->gpte_gpa[level], new);
 	}

@@ -22,9 +22,9 @@
 #include "shadow/x86.h"
 
 /* Levels are numbered from the leaf: 1 = PTE (4 KiB) ... 4 = PML4E. */
-#define PG_LEVEL_4K 1
-#define PG_LEVEL_2M 2
-#define PG_LEVEL_1G 3
+#define PG_LEVEL_4K   1
+#define PG_LEVEL_2M   2
+#define PG_LEVEL_1G   3
 #define PG_LEVEL_PML4 4
 /* The deepest walk supported; becomes 5 with LA57. Arrays are indexed by level. */
 #define WALK_MAX_LEVELS 4
@@ -36,12 +36,12 @@
  */
 struct paging_mode {
 	const char *name;
-	unsigned levels; /* the root table is at level `levels` */
+	unsigned levels;	 /* the root table is at level `levels` */
 	unsigned bits_per_level; /* gva index bits consumed per level (512 entries: 9) */
-	unsigned entry_size; /* bytes per gpte */
-	unsigned va_bits; /* gva bits translated; the rest are the caller's (canonical) */
-	u32 large_levels; /* bit L set: PS = 1 at level L maps a page */
-	u64 addr_mask; /* physical-address field of an entry before the MAXPHYADDR cut */
+	unsigned entry_size;	 /* bytes per gpte */
+	unsigned va_bits;	 /* gva bits translated; the rest are the caller's (canonical) */
+	u32 large_levels;	 /* bit L set: PS = 1 at level L maps a page */
+	u64 addr_mask;		 /* physical-address field of an entry before the MAXPHYADDR cut */
 	u64 rsvd[WALK_MAX_LEVELS + 1]; /* fixed reserved bits, PS = 0 form (level 1: the PTE) */
 	u64 rsvd_large[WALK_MAX_LEVELS + 1]; /* fixed reserved bits, PS = 1 form */
 };
@@ -70,20 +70,20 @@ struct walk_ctl {
 
 /* The access being translated: a bitmask. No bits: a supervisor data read. */
 #define ACC_WRITE (1u << 0) /* a write (never together with ACC_FETCH) */
-#define ACC_USER (1u << 1) /* made at CPL3 (user-mode access, SDM §4.6) */
+#define ACC_USER  (1u << 1) /* made at CPL3 (user-mode access, SDM §4.6) */
 #define ACC_FETCH (1u << 2) /* an instruction fetch */
 /* RFLAGS.AC = 1: under SMAP, explicit supervisor data accesses may touch user pages. */
 #define ACC_AC_SET (1u << 3)
 
 /* Walk flags. */
-#define WALK_PEEK 0u /* no side effects: guest memory is only read */
+#define WALK_PEEK   0u	      /* no side effects: guest memory is only read */
 #define WALK_SET_AD (1u << 0) /* set A/D bits as the CPU does, on success only */
 
 /* An exception ready for injection. */
 struct walk_fault {
-	u8 vector; /* X86_EXC_PF */
+	u8 vector;	/* X86_EXC_PF */
 	u32 error_code; /* PFERR_* */
-	gva_t cr2; /* the faulting gva */
+	gva_t cr2;	/* the faulting gva */
 };
 
 /*
@@ -103,19 +103,19 @@ struct guest_walk {
 	 */
 	unsigned level;
 	gfn_t table_gfn[WALK_MAX_LEVELS + 1]; /* the table read at this level */
-	gpa_t gpte_gpa[WALK_MAX_LEVELS + 1]; /* where its gpte lives */
-	u64 gpte[WALK_MAX_LEVELS + 1]; /* the gpte, as in memory after the walk */
-	u64 rights_at[WALK_MAX_LEVELS + 1]; /* rights accumulated down to this level */
-	u64 rights; /* rights of the whole translation (rights_at[level]) */
-	gpa_t gpa; /* WALK_OK: page base + offset */
+	gpa_t gpte_gpa[WALK_MAX_LEVELS + 1];  /* where its gpte lives */
+	u64 gpte[WALK_MAX_LEVELS + 1];	      /* the gpte, as in memory after the walk */
+	u64 rights_at[WALK_MAX_LEVELS + 1];   /* rights accumulated down to this level */
+	u64 rights;		 /* rights of the whole translation (rights_at[level]) */
+	gpa_t gpa;		 /* WALK_OK: page base + offset */
 	struct walk_fault fault; /* WALK_FAULT only */
 };
 
 /* Results, kept >= 0 so they never mix with -errno. */
 enum walk_result {
-	WALK_OK = 0, /* walk->gpa is the translation */
-	WALK_FAULT, /* the guest gets walk->fault */
-	WALK_BAD_GPA, /* a guest table (walk->table_gfn[walk->level]) is not guest RAM */
+	WALK_OK = 0,	       /* walk->gpa is the translation */
+	WALK_FAULT,	       /* the guest gets walk->fault */
+	WALK_BAD_GPA,	       /* a guest table (walk->table_gfn[walk->level]) is not guest RAM */
 	WALK_UNSUPPORTED_MODE, /* paging is on in a mode other than the one passed */
 };
 

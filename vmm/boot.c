@@ -34,7 +34,8 @@ int boot_load(struct guest_mem *mem, const struct boot_input *in, struct boot_st
 	if (elf64_detect(in->image, in->image_size))
 		return elf64_load(mem, in, out, err, errlen);
 	if (in->image_size >= 4 && !memcmp(in->image, "\177ELF", 4))
-		boot_err(err, errlen, "ELF file is not a 64-bit x86-64 kernel and has no Multiboot header");
+		boot_err(err, errlen,
+			 "ELF file is not a 64-bit x86-64 kernel and has no Multiboot header");
 	else
 		boot_err(err, errlen, "not a kernel image: no ELF magic and no Multiboot header");
 	return -EINVAL;
@@ -53,11 +54,13 @@ int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 
 	}
 	if (paddr < UMBRA_BOOT_AREA_END) {
 		boot_err(err, errlen,
-			 "segment at 0x%llx overlaps the boot area below 0x%llx (load kernels at 1 MiB or above)",
+			 "segment at 0x%llx overlaps the boot area below 0x%llx (load kernels at 1 "
+			 "MiB or above)",
 			 (unsigned long long)paddr, (unsigned long long)UMBRA_BOOT_AREA_END);
 		return -EINVAL;
 	}
-	if (paddr < MEM_LOW_RAM_END && (paddr >= MEM_EBDA_START || memsz > MEM_EBDA_START - paddr)) {
+	if (paddr < MEM_LOW_RAM_END &&
+	    (paddr >= MEM_EBDA_START || memsz > MEM_EBDA_START - paddr)) {
 		boot_err(err, errlen, "segment at 0x%llx overlaps the reserved EBDA at 0x%llx",
 			 (unsigned long long)paddr, (unsigned long long)MEM_EBDA_START);
 		return -EINVAL;
@@ -78,7 +81,7 @@ int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 
 /* Item 3. Descriptor encodings: Intel SDM Vol. 3A §3.4.5. */
 #define GDT_CODE64 0x00af9a000000ffffull /* P, DPL0, code RX, L=1, G */
 #define GDT_CODE32 0x00cf9a000000ffffull /* P, DPL0, code RX, D=1, G, 4 GiB */
-#define GDT_DATA 0x00cf92000000ffffull	 /* P, DPL0, data RW, B=1, G, 4 GiB */
+#define GDT_DATA   0x00cf92000000ffffull /* P, DPL0, data RW, B=1, G, 4 GiB */
 
 void boot_write_gdt(struct guest_mem *mem, bool long_mode)
 {

@@ -23,8 +23,8 @@ enum boot_cpu_mode {
 };
 
 /* Flat segments the boot GDT provides (at UMBRA_BOOT_GDT). */
-#define BOOT_SEL_CODE 0x08 /* 64-bit code for BOOT_LONG64, 32-bit for BOOT_PROT32 */
-#define BOOT_SEL_DATA 0x10
+#define BOOT_SEL_CODE	 0x08 /* 64-bit code for BOOT_LONG64, 32-bit for BOOT_PROT32 */
+#define BOOT_SEL_DATA	 0x10
 #define BOOT_GDT_ENTRIES 4
 
 struct boot_state {
@@ -32,8 +32,8 @@ struct boot_state {
 	enum boot_cpu_mode mode;
 	u64 rip, rsp, rflags;
 	u64 rax, rbx, rdi, rsi;
-	u64 cr3;	/* BOOT_LONG64 only */
-	bool nx;	/* set EFER.NXE (BOOT_LONG64) */
+	u64 cr3;		  /* BOOT_LONG64 only */
+	bool nx;		  /* set EFER.NXE (BOOT_LONG64) */
 	u64 load_start, load_end; /* gpa span of the kernel image */
 };
 
@@ -61,8 +61,8 @@ bool multiboot_detect(const u8 *image, size_t size);
 int multiboot_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out,
 		   char *err, size_t errlen) __must_check;
 bool elf64_detect(const u8 *image, size_t size);
-int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out, char *err,
-	       size_t errlen) __must_check;
+int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out,
+	       char *err, size_t errlen) __must_check;
 
 /* Shared helpers (vmm/boot.c). */
 void boot_err(char *err, size_t errlen, const char *fmt, ...) __printf(3, 4);

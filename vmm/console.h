@@ -15,10 +15,10 @@
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
 
 struct console {
-	bool raw;	    /* terminal settings changed; restore them */
+	bool raw; /* terminal settings changed; restore them */
 	bool thread_started;
 	pthread_t reader;
-	int wake_pipe[2];   /* written to stop the reader thread */
+	int wake_pipe[2]; /* written to stop the reader thread */
 	/* Deliver input to the guest; returns bytes accepted (0 when full). */
 	size_t (*deliver)(void *opaque, const u8 *buf, size_t len);
 	/* Called once when the user types the escape sequence. */

@@ -31,15 +31,15 @@
 #include "vmm/exitcode.h"
 #include "vmm/vm.h"
 
-#define COM1_PORT 0x3f8
-#define COM1_LEN 8
-#define COM1_IRQ 4
-#define I8042_PORT 0x60
-#define I8042_LEN 5 /* 0x60 data .. 0x64 status/command */
+#define COM1_PORT	  0x3f8
+#define COM1_LEN	  8
+#define COM1_IRQ	  4
+#define I8042_PORT	  0x60
+#define I8042_LEN	  5 /* 0x60 data .. 0x64 status/command */
 #define PM1A_CNT_QEMU_Q35 0x604
-#define PM1A_CNT_BOCHS 0xb004
-#define RESET_CTL_PORT 0xcf9
-#define DEBUG_EXIT_LEN 4 /* QEMU's iosize: 1, 2 or 4-byte writes */
+#define PM1A_CNT_BOCHS	  0xb004
+#define RESET_CTL_PORT	  0xcf9
+#define DEBUG_EXIT_LEN	  4 /* QEMU's iosize: 1, 2 or 4-byte writes */
 
 /* ---- host services lent to devices (struct dev_host) ---------------------- */
 

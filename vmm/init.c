@@ -32,12 +32,9 @@ struct init_step {
 };
 
 static const struct init_step init_steps[] = {
-	{ "memory", memory_setup, memory_teardown },
-	{ "image", image_setup, image_teardown },
-	{ "kvm", kvm_setup, kvm_teardown },
-	{ "devices", devices_setup, devices_teardown },
-	{ "vcpu", vcpu_setup, vcpu_teardown },
-	{ "console", console_setup, console_teardown },
+	{ "memory", memory_setup, memory_teardown }, { "image", image_setup, image_teardown },
+	{ "kvm", kvm_setup, kvm_teardown },	     { "devices", devices_setup, devices_teardown },
+	{ "vcpu", vcpu_setup, vcpu_teardown },	     { "console", console_setup, console_teardown },
 };
 
 /* The VM signal handlers stop; there is only one VM per process. */
@@ -126,7 +123,8 @@ static int read_file(const char *path, const char *what, u8 **out, size_t *size)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			pr_err("%s: cannot read %s: %s", path, what, n ? strerror(errno) : "short read");
+			pr_err("%s: cannot read %s: %s", path, what,
+			       n ? strerror(errno) : "short read");
 			goto fail;
 		}
 		done += (size_t)n;
@@ -229,9 +227,11 @@ static void print_stats(struct vm *vm, int status)
 		return;
 	}
 	if (o->stats == STATS_JSON)
-		stats_print_json(&vm->stats, f, o->mmu == MMU_HW ? "hw" : "shadow", o->image, status);
+		stats_print_json(&vm->stats, f, o->mmu == MMU_HW ? "hw" : "shadow", o->image,
+				 status);
 	else
-		stats_print_text(&vm->stats, f, o->mmu == MMU_HW ? "hw" : "shadow", o->image, status);
+		stats_print_text(&vm->stats, f, o->mmu == MMU_HW ? "hw" : "shadow", o->image,
+				 status);
 	if (f != stderr)
 		fclose(f);
 }

@@ -23,7 +23,7 @@
 
 #define KVM_DEV_PATH "/dev/kvm"
 /* KVM needs three pages of guest-physical space for VMX real-mode support. */
-#define KVM_TSS_GPA 0xfffbd000ull
+#define KVM_TSS_GPA	     0xfffbd000ull
 #define KVM_IDENTITY_MAP_GPA 0xfffbc000ull
 
 static const struct {
@@ -51,12 +51,14 @@ static int open_kvm(struct vm *vm)
 	}
 	v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (v != KVM_API_VERSION) {
-		pr_err("%s speaks KVM API version %d, umbra needs %d", KVM_DEV_PATH, v, KVM_API_VERSION);
+		pr_err("%s speaks KVM API version %d, umbra needs %d", KVM_DEV_PATH, v,
+		       KVM_API_VERSION);
 		return UMBRA_EXIT_NO_KVM;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-			pr_err("%s lacks %s, which umbra needs", KVM_DEV_PATH, required_caps[i].name);
+			pr_err("%s lacks %s, which umbra needs", KVM_DEV_PATH,
+			       required_caps[i].name);
 			return UMBRA_EXIT_NO_KVM;
 		}
 	}
@@ -84,7 +86,8 @@ static int add_memslots(struct vm *vm)
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
 			pr_err("KVM_SET_USER_MEMORY_REGION [0x%llx, +0x%llx): %s",
-			       (unsigned long long)r->base.v, (unsigned long long)r->size, strerror(errno));
+			       (unsigned long long)r->base.v, (unsigned long long)r->size,
+			       strerror(errno));
 			return UMBRA_EXIT_INTERNAL;
 		}
 	}

@@ -19,8 +19,8 @@
 #include "vmm/boot.h"
 
 /* The boot identity map covers at most this much (64 page directories). */
-#define BOOT_IDMAP_MAX (64 * GiB)
-#define BOOT_PDE_FLAGS (PTE_P | PTE_RW | PTE_PS)
+#define BOOT_IDMAP_MAX	 (64 * GiB)
+#define BOOT_PDE_FLAGS	 (PTE_P | PTE_RW | PTE_PS)
 #define BOOT_TABLE_FLAGS (PTE_P | PTE_RW)
 
 bool elf64_detect(const u8 *image, size_t size)
@@ -59,7 +59,8 @@ static const u8 *check_headers(const u8 *image, size_t size, char *err, size_t e
 		return NULL;
 	}
 	if (eh->e_phoff > size || (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum) {
-		boot_err(err, errlen, "truncated ELF file: program headers end beyond %zu bytes", size);
+		boot_err(err, errlen, "truncated ELF file: program headers end beyond %zu bytes",
+			 size);
 		return NULL;
 	}
 	return image + eh->e_phoff;
@@ -74,8 +75,8 @@ static Elf64_Phdr get_phdr(const u8 *table, unsigned i)
 }
 
 /* Items 2 and 3. */
-static int load_segments(struct guest_mem *mem, const u8 *image, size_t size,
-			 struct boot_state *bs, char *err, size_t errlen)
+static int load_segments(struct guest_mem *mem, const u8 *image, size_t size, struct boot_state *bs,
+			 char *err, size_t errlen)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
 	const u8 *ph = check_headers(image, size, err, errlen);
@@ -92,8 +93,10 @@ static int load_segments(struct guest_mem *mem, const u8 *image, size_t size,
 			continue;
 		if (p->p_offset > size || p->p_filesz > size - p->p_offset) {
 			boot_err(err, errlen,
-				 "truncated ELF file: segment %u needs bytes [0x%llx, +0x%llx) of a %zu-byte file",
-				 i, (unsigned long long)p->p_offset, (unsigned long long)p->p_filesz, size);
+				 "truncated ELF file: segment %u needs bytes [0x%llx, +0x%llx) of "
+				 "a %zu-byte file",
+				 i, (unsigned long long)p->p_offset,
+				 (unsigned long long)p->p_filesz, size);
 			return -EINVAL;
 		}
 		if (boot_place(mem, p->p_paddr, image + p->p_offset, p->p_filesz, p->p_memsz, err,
@@ -170,7 +173,8 @@ static int write_boot_info(struct guest_mem *mem, const struct boot_input *in,
 
 		if (!dst) {
 			boot_err(err, errlen,
-				 "initrd (%zu bytes) does not fit in RAM after the kernel at 0x%llx; raise --mem",
+				 "initrd (%zu bytes) does not fit in RAM after the kernel at "
+				 "0x%llx; raise --mem",
 				 in->initrd_size, (unsigned long long)at);
 			return -EINVAL;
 		}
@@ -181,8 +185,8 @@ static int write_boot_info(struct guest_mem *mem, const struct boot_input *in,
 	return 0;
 }
 
-int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *bs,
-	       char *err, size_t errlen)
+int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *bs, char *err,
+	       size_t errlen)
 {
 	u64 top = mem->high_ram_end ? mem->high_ram_end : MEM_4G;
 

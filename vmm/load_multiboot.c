@@ -27,27 +27,27 @@
 #include "vmm/boot.h"
 
 #define MB_HEADER_MAGIC 0x1badb002u
-#define MB_BOOT_MAGIC 0x2badb002u /* in EAX at entry */
+#define MB_BOOT_MAGIC	0x2badb002u /* in EAX at entry */
 #define MB_SEARCH_LIMIT 8192
 /* Header flags (requests from the kernel). Bits 0-15 are requirements. */
-#define MB_HF_PAGE_ALIGN (1u << 0)
-#define MB_HF_MEMORY_INFO (1u << 1)
-#define MB_HF_VIDEO_MODE (1u << 2)
-#define MB_HF_AOUT_KLUDGE (1u << 16)
+#define MB_HF_PAGE_ALIGN    (1u << 0)
+#define MB_HF_MEMORY_INFO   (1u << 1)
+#define MB_HF_VIDEO_MODE    (1u << 2)
+#define MB_HF_AOUT_KLUDGE   (1u << 16)
 #define MB_HF_REQUIRED_MASK 0xffffu
-#define MB_HF_SUPPORTED (MB_HF_PAGE_ALIGN | MB_HF_MEMORY_INFO)
+#define MB_HF_SUPPORTED	    (MB_HF_PAGE_ALIGN | MB_HF_MEMORY_INFO)
 /* Info flags (what the loader provides). */
-#define MB_INFO_MEMORY (1u << 0)
-#define MB_INFO_CMDLINE (1u << 2)
-#define MB_INFO_MODS (1u << 3)
-#define MB_INFO_MMAP (1u << 6)
+#define MB_INFO_MEMORY	    (1u << 0)
+#define MB_INFO_CMDLINE	    (1u << 2)
+#define MB_INFO_MODS	    (1u << 3)
+#define MB_INFO_MMAP	    (1u << 6)
 #define MB_INFO_LOADER_NAME (1u << 9)
 
 /* Where the boot information goes (all inside the boot area). */
-#define MB_INFO_GPA UMBRA_BOOT_INFO
-#define MB_MMAP_GPA (UMBRA_BOOT_INFO + 0x200)
+#define MB_INFO_GPA    UMBRA_BOOT_INFO
+#define MB_MMAP_GPA    (UMBRA_BOOT_INFO + 0x200)
 #define MB_CMDLINE_GPA UMBRA_BOOT_CMDLINE
-#define MB_MODS_GPA 0x4000ull
+#define MB_MODS_GPA    0x4000ull
 #define MB_STRINGS_GPA 0x5000ull /* loader name, module strings */
 #define MB_STRINGS_MAX 0x1000ull
 
@@ -115,7 +115,8 @@ static int load_aout(struct guest_mem *mem, const u8 *image, size_t size, size_t
 		return -EINVAL;
 	}
 	if (h->header_addr < h->load_addr || h->header_addr - h->load_addr > hoff) {
-		boot_err(err, errlen, "Multiboot header_addr 0x%x and load_addr 0x%x disagree with the file",
+		boot_err(err, errlen,
+			 "Multiboot header_addr 0x%x and load_addr 0x%x disagree with the file",
 			 h->header_addr, h->load_addr);
 		return -EINVAL;
 	}
@@ -126,14 +127,16 @@ static int load_aout(struct guest_mem *mem, const u8 *image, size_t size, size_t
 		return -EINVAL;
 	}
 	if (load_size > size - file_off) {
-		boot_err(err, errlen, "truncated kernel: Multiboot header asks for %llu bytes, file has %llu",
+		boot_err(err, errlen,
+			 "truncated kernel: Multiboot header asks for %llu bytes, file has %llu",
 			 (unsigned long long)load_size, (unsigned long long)(size - file_off));
 		return -EINVAL;
 	}
 	mem_size = load_size;
 	if (h->bss_end_addr) {
 		if (h->bss_end_addr < h->load_addr + load_size) {
-			boot_err(err, errlen, "Multiboot bss_end_addr is below the end of the load");
+			boot_err(err, errlen,
+				 "Multiboot bss_end_addr is below the end of the load");
 			return -EINVAL;
 		}
 		mem_size = (u64)h->bss_end_addr - h->load_addr;
@@ -163,13 +166,15 @@ static int load_elf32(struct guest_mem *mem, const u8 *image, size_t size, struc
 
 	if (size >= EI_NIDENT && image[EI_CLASS] == ELFCLASS64) {
 		boot_err(err, errlen,
-			 "Multiboot kernel is a 64-bit ELF without the address kludge (flag bit 16); "
+			 "Multiboot kernel is a 64-bit ELF without the address kludge (flag bit "
+			 "16); "
 			 "QEMU refuses it too");
 		return -EINVAL;
 	}
 	if (size < sizeof(*eh) || memcmp(image, ELFMAG, SELFMAG) || image[EI_CLASS] != ELFCLASS32 ||
 	    eh->e_machine != EM_386) {
-		boot_err(err, errlen, "Multiboot kernel without the address kludge must be a 32-bit i386 ELF");
+		boot_err(err, errlen,
+			 "Multiboot kernel without the address kludge must be a 32-bit i386 ELF");
 		return -EINVAL;
 	}
 	if (eh->e_phnum == 0 || eh->e_phentsize != sizeof(Elf32_Phdr) || eh->e_phoff > size ||
@@ -187,7 +192,8 @@ static int load_elf32(struct guest_mem *mem, const u8 *image, size_t size, struc
 		if (p->p_type != PT_LOAD || p->p_memsz == 0)
 			continue;
 		if (p->p_offset > size || p->p_filesz > size - p->p_offset) {
-			boot_err(err, errlen, "truncated ELF file: segment %u extends beyond the file", i);
+			boot_err(err, errlen,
+				 "truncated ELF file: segment %u extends beyond the file", i);
 			return -EINVAL;
 		}
 		if (boot_place(mem, p->p_paddr, image + p->p_offset, p->p_filesz, p->p_memsz, err,
@@ -203,8 +209,9 @@ static int load_elf32(struct guest_mem *mem, const u8 *image, size_t size, struc
 		}
 	}
 	if (!loaded || !entry_found) {
-		boot_err(err, errlen, loaded ? "ELF entry point 0x%x is not inside any loaded segment"
-					     : "ELF file has no PT_LOAD segment (entry 0x%x)",
+		boot_err(err, errlen,
+			 loaded ? "ELF entry point 0x%x is not inside any loaded segment"
+				: "ELF file has no PT_LOAD segment (entry 0x%x)",
 			 eh->e_entry);
 		return -EINVAL;
 	}
@@ -274,7 +281,8 @@ static int write_info(struct guest_mem *mem, const struct boot_input *in, struct
 
 		if (!dst || at + in->initrd_size > MEM_PCI_HOLE_START) {
 			boot_err(err, errlen,
-				 "initrd (%zu bytes) does not fit in RAM after the kernel at 0x%llx; raise --mem",
+				 "initrd (%zu bytes) does not fit in RAM after the kernel at "
+				 "0x%llx; raise --mem",
 				 in->initrd_size, (unsigned long long)at);
 			return -EINVAL;
 		}
@@ -308,7 +316,8 @@ int multiboot_load(struct guest_mem *mem, const struct boot_input *in, struct bo
 		return -EINVAL;
 	}
 	if (h->flags & MB_HF_VIDEO_MODE)
-		pr_warn("%s: Multiboot video mode request ignored (no framebuffer)", in->image_name);
+		pr_warn("%s: Multiboot video mode request ignored (no framebuffer)",
+			in->image_name);
 	if (h->flags & MB_HF_AOUT_KLUDGE)
 		r = load_aout(mem, in->image, in->image_size, (size_t)hoff, bs, err, errlen);
 	else

@@ -13,17 +13,10 @@ int main(int argc, char **argv)
 	char err[256];
 
 	switch (options_parse(argc, argv, &opts, err, sizeof(err))) {
-	case OPTIONS_HELP:
-		fputs(options_usage(), stdout);
-		return UMBRA_EXIT_OK;
-	case OPTIONS_VERSION:
-		printf("umbra %s\n", UMBRA_VERSION);
-		return UMBRA_EXIT_OK;
-	case OPTIONS_ERROR:
-		pr_err("%s", err);
-		return UMBRA_EXIT_USAGE;
-	case OPTIONS_RUN:
-		break;
+	case OPTIONS_HELP: fputs(options_usage(), stdout); return UMBRA_EXIT_OK;
+	case OPTIONS_VERSION: printf("umbra %s\n", UMBRA_VERSION); return UMBRA_EXIT_OK;
+	case OPTIONS_ERROR: pr_err("%s", err); return UMBRA_EXIT_USAGE;
+	case OPTIONS_RUN: break;
 	}
 	if (opts.verbose)
 		log_level = opts.verbose > 1 ? LOG_DEBUG : LOG_INFO;

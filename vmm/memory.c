@@ -28,8 +28,8 @@ int guest_mem_init(struct guest_mem *mem, u64 ram_bytes)
 	memset(mem, 0, sizeof(*mem));
 	if (ram_bytes < 2 * MiB)
 		return -EINVAL;
-	ram = mmap(NULL, ram_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
+	ram = mmap(NULL, ram_bytes, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ram == MAP_FAILED)
 		return -errno;
 	rom = mmap(NULL, rom_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -43,12 +43,13 @@ int guest_mem_init(struct guest_mem *mem, u64 ram_bytes)
 	mem->ram = ram;
 	mem->rom = rom;
 	mem->low_ram_end = MIN(ram_bytes, MEM_PCI_HOLE_START);
-	mem->high_ram_end = ram_bytes > MEM_PCI_HOLE_START ? MEM_4G + ram_bytes - MEM_PCI_HOLE_START : 0;
+	mem->high_ram_end =
+		ram_bytes > MEM_PCI_HOLE_START ? MEM_4G + ram_bytes - MEM_PCI_HOLE_START : 0;
 
 	add_region(mem, 0, MEM_LOW_RAM_END, mem->ram, MEM_RAM);
 	add_region(mem, MEM_ROM_START, rom_size, mem->rom, MEM_ROM);
-	add_region(mem, MEM_HIGH_START, mem->low_ram_end - MEM_HIGH_START, mem->ram + MEM_HIGH_START,
-		   MEM_RAM);
+	add_region(mem, MEM_HIGH_START, mem->low_ram_end - MEM_HIGH_START,
+		   mem->ram + MEM_HIGH_START, MEM_RAM);
 	if (mem->high_ram_end)
 		add_region(mem, MEM_4G, mem->high_ram_end - MEM_4G, mem->ram + MEM_PCI_HOLE_START,
 			   MEM_RAM);
@@ -73,7 +74,8 @@ void *gpa_to_hva_kind(const struct guest_mem *mem, gpa_t a, u64 len, bool rom_ok
 		if (r->kind == MEM_ROM && !rom_ok)
 			continue;
 		/* Written so that no sum can overflow: a and len are guest-controlled. */
-		if (a.v >= r->base.v && a.v - r->base.v <= r->size && len <= r->size - (a.v - r->base.v))
+		if (a.v >= r->base.v && a.v - r->base.v <= r->size &&
+		    len <= r->size - (a.v - r->base.v))
 			return r->hva + (a.v - r->base.v);
 	}
 	return NULL;

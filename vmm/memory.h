@@ -22,13 +22,13 @@
 #include "umbra/bootinfo.h"
 #include "umbra/types.h"
 
-#define MEM_LOW_RAM_END 0xa0000ull	 /* 640 KiB */
-#define MEM_EBDA_START 0x9fc00ull	 /* top 1 KiB of low RAM, reserved */
-#define MEM_ROM_START 0xe0000ull	 /* BIOS area Linux scans for tables */
-#define MEM_ROM_END 0x100000ull
-#define MEM_HIGH_START 0x100000ull	 /* 1 MiB */
+#define MEM_LOW_RAM_END	   0xa0000ull /* 640 KiB */
+#define MEM_EBDA_START	   0x9fc00ull /* top 1 KiB of low RAM, reserved */
+#define MEM_ROM_START	   0xe0000ull /* BIOS area Linux scans for tables */
+#define MEM_ROM_END	   0x100000ull
+#define MEM_HIGH_START	   0x100000ull /* 1 MiB */
 #define MEM_PCI_HOLE_START (3 * GiB)
-#define MEM_4G (4 * GiB)
+#define MEM_4G		   (4 * GiB)
 
 enum mem_kind { MEM_RAM, MEM_ROM };
 

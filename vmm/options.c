@@ -69,14 +69,28 @@ int options_parse_size(const char *s, u64 *out)
 	if (errno == ERANGE)
 		return -ERANGE;
 	switch (*end) {
-	case '\0':
+	case '\0': break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
 		break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default:
-		return -EINVAL;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	default: return -EINVAL;
 	}
 	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
 		end += strlen(end);
@@ -134,7 +148,8 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 
 		if (a[0] != '-' || !strcmp(a, "-")) {
 			if (o->image) {
-				set_err(err, errlen, "unexpected argument '%s' (one IMAGE only)", a);
+				set_err(err, errlen, "unexpected argument '%s' (one IMAGE only)",
+					a);
 				return OPTIONS_ERROR;
 			}
 			o->image = a;
@@ -163,7 +178,8 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 			else if (!strcmp(v, "shadow"))
 				o->mmu = MMU_SHADOW;
 			else {
-				set_err(err, errlen, "--mmu: expected 'hw' or 'shadow', got '%s'", v);
+				set_err(err, errlen, "--mmu: expected 'hw' or 'shadow', got '%s'",
+					v);
 				return OPTIONS_ERROR;
 			}
 		} else if ((v = match(argc, argv, &i, "--mem", true, &missing))) {
@@ -173,7 +189,8 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 				goto need_value;
 			r = options_parse_size(v, &o->mem_bytes);
 			if (r == -EINVAL) {
-				set_err(err, errlen, "--mem: '%s' is not a size (try 512M or 4G)", v);
+				set_err(err, errlen, "--mem: '%s' is not a size (try 512M or 4G)",
+					v);
 				return OPTIONS_ERROR;
 			}
 			if (r || o->mem_bytes < UMBRA_MIN_MEM || o->mem_bytes > UMBRA_MAX_MEM) {
@@ -200,7 +217,8 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 			else if (!strcmp(v, "json"))
 				o->stats = STATS_JSON;
 			else {
-				set_err(err, errlen, "--stats: expected 'text' or 'json', got '%s'", v);
+				set_err(err, errlen, "--stats: expected 'text' or 'json', got '%s'",
+					v);
 				return OPTIONS_ERROR;
 			}
 		} else if ((v = match(argc, argv, &i, "--trace", false, &missing))) {
@@ -219,7 +237,9 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 			errno = 0;
 			port = strtoul(v, &end, 0);
 			if (!*v || *end || errno || port > 0xffff) {
-				set_err(err, errlen, "--debug-exit-port: '%s' is not a port (0-0xffff or none)", v);
+				set_err(err, errlen,
+					"--debug-exit-port: '%s' is not a port (0-0xffff or none)",
+					v);
 				return OPTIONS_ERROR;
 			}
 			o->debug_exit_port = (int)port;
@@ -228,7 +248,7 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 			return OPTIONS_ERROR;
 		}
 		continue;
-need_value:
+	need_value:
 		set_err(err, errlen, "option '%s' needs a value", a);
 		return OPTIONS_ERROR;
 	}
@@ -251,7 +271,8 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 	if (errlen)
 		err[0] = '\0';
 	if (argc < 2) {
-		set_err(err, errlen, "no command given (usage: umbra run [OPTIONS] IMAGE; try --help)");
+		set_err(err, errlen,
+			"no command given (usage: umbra run [OPTIONS] IMAGE; try --help)");
 		return OPTIONS_ERROR;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
@@ -262,7 +283,8 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 		if (argv[1][0] == '-')
 			set_err(err, errlen, "unknown option '%s' (try umbra --help)", argv[1]);
 		else
-			set_err(err, errlen, "unknown command '%s' (the command is 'run')", argv[1]);
+			set_err(err, errlen, "unknown command '%s' (the command is 'run')",
+				argv[1]);
 		return OPTIONS_ERROR;
 	}
 	return parse_run(argc, argv, 2, o, err, errlen);

@@ -11,23 +11,23 @@
 enum mmu_mode { MMU_HW, MMU_SHADOW };
 enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 
-#define UMBRA_DEFAULT_MEM (512 * MiB)
-#define UMBRA_MIN_MEM (2 * MiB)
-#define UMBRA_MAX_MEM (1 * TiB)
+#define UMBRA_DEFAULT_MEM	      (512 * MiB)
+#define UMBRA_MIN_MEM		      (2 * MiB)
+#define UMBRA_MAX_MEM		      (1 * TiB)
 #define UMBRA_DEFAULT_DEBUG_EXIT_PORT 0xf4
 
 struct umbra_options {
 	enum mmu_mode mmu;
 	u64 mem_bytes;
-	const char *cmdline;	 /* NULL: empty */
-	const char *initrd;	 /* NULL: none */
+	const char *cmdline; /* NULL: empty */
+	const char *initrd;  /* NULL: none */
 	const char *image;
 	enum stats_format stats;
-	const char *stats_file;	 /* NULL: stderr */
+	const char *stats_file; /* NULL: stderr */
 	bool trace;
-	const char *trace_file;	 /* NULL: stderr */
-	int debug_exit_port;	 /* -1: no debug-exit device */
-	int verbose;		 /* -v count */
+	const char *trace_file; /* NULL: stderr */
+	int debug_exit_port;	/* -1: no debug-exit device */
+	int verbose;		/* -v count */
 };
 
 enum options_result {

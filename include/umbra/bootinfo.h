@@ -31,17 +31,17 @@
 
 #include <stdint.h>
 
-#define UMBRA_BOOT_MAGIC 0x554d425241424f4fULL /* "UMBRABOO" */
+#define UMBRA_BOOT_MAGIC	0x554d425241424f4fULL /* "UMBRABOO" */
 #define UMBRA_BOOT_INFO_VERSION 1
 
-#define UMBRA_BOOT_AREA_START 0x1000ULL
-#define UMBRA_BOOT_GDT 0x1000ULL	 /* 4 entries */
-#define UMBRA_BOOT_INFO 0x2000ULL	 /* struct umbra_boot_info + memory map */
-#define UMBRA_BOOT_CMDLINE 0x3000ULL	 /* NUL-terminated, < 4 KiB */
+#define UMBRA_BOOT_AREA_START  0x1000ULL
+#define UMBRA_BOOT_GDT	       0x1000ULL /* 4 entries */
+#define UMBRA_BOOT_INFO	       0x2000ULL /* struct umbra_boot_info + memory map */
+#define UMBRA_BOOT_CMDLINE     0x3000ULL /* NUL-terminated, < 4 KiB */
 #define UMBRA_BOOT_CMDLINE_MAX 4096
-#define UMBRA_BOOT_PGTABLE 0x10000ULL	 /* PML4, PDPT, then the PDs */
-#define UMBRA_BOOT_STACK_TOP 0x80000ULL
-#define UMBRA_BOOT_AREA_END 0x80000ULL
+#define UMBRA_BOOT_PGTABLE     0x10000ULL /* PML4, PDPT, then the PDs */
+#define UMBRA_BOOT_STACK_TOP   0x80000ULL
+#define UMBRA_BOOT_AREA_END    0x80000ULL
 
 /* Memory map entry types, numbered as in the e820 map. */
 enum umbra_mem_type {
@@ -59,13 +59,13 @@ struct umbra_mem_entry {
 #define UMBRA_BOOT_MAX_MEM_ENTRIES 16
 
 struct umbra_boot_info {
-	uint64_t magic;	   /* UMBRA_BOOT_MAGIC */
-	uint32_t version;  /* UMBRA_BOOT_INFO_VERSION */
-	uint32_t nr_mem;   /* entries used in mem[] */
-	uint64_t ram_size; /* bytes of RAM (sum of UMBRA_MEM_RAM entries) */
-	uint64_t cmdline;  /* gpa of the NUL-terminated command line */
+	uint64_t magic;	      /* UMBRA_BOOT_MAGIC */
+	uint32_t version;     /* UMBRA_BOOT_INFO_VERSION */
+	uint32_t nr_mem;      /* entries used in mem[] */
+	uint64_t ram_size;    /* bytes of RAM (sum of UMBRA_MEM_RAM entries) */
+	uint64_t cmdline;     /* gpa of the NUL-terminated command line */
 	uint64_t cmdline_len; /* bytes, without the NUL */
-	uint64_t initrd;   /* gpa of the initrd, 0 if none */
+	uint64_t initrd;      /* gpa of the initrd, 0 if none */
 	uint64_t initrd_size;
 	struct umbra_mem_entry mem[UMBRA_BOOT_MAX_MEM_ENTRIES];
 };

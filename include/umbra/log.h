@@ -20,26 +20,26 @@ void log_printf(enum log_level lvl, const char *fmt, ...) __printf(2, 3);
 void bug_report(const char *file, int line, const char *cond) __attribute__((noreturn));
 void warn_report(const char *file, int line, const char *cond);
 
-#define pr_err(...) log_printf(LOG_ERR, __VA_ARGS__)
-#define pr_warn(...) log_printf(LOG_WARN, __VA_ARGS__)
-#define pr_info(...) log_printf(LOG_INFO, __VA_ARGS__)
+#define pr_err(...)   log_printf(LOG_ERR, __VA_ARGS__)
+#define pr_warn(...)  log_printf(LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  log_printf(LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) log_printf(LOG_DEBUG, __VA_ARGS__)
 
-#define BUG_ON(cond)                                         \
-	do {                                                 \
-		if (cond)                                    \
+#define BUG_ON(cond)                                           \
+	do {                                                   \
+		if (cond)                                      \
 			bug_report(__FILE__, __LINE__, #cond); \
 	} while (0)
 
-#define WARN_ON_ONCE(cond)                                            \
-	({                                                            \
-		static bool warned_;                                  \
-		bool c_ = !!(cond);                                   \
-		if (c_ && !warned_) {                                 \
-			warned_ = true;                               \
-			warn_report(__FILE__, __LINE__, #cond);       \
-		}                                                     \
-		c_;                                                   \
+#define WARN_ON_ONCE(cond)                                      \
+	({                                                      \
+		static bool warned_;                            \
+		bool c_ = !!(cond);                             \
+		if (c_ && !warned_) {                           \
+			warned_ = true;                         \
+			warn_report(__FILE__, __LINE__, #cond); \
+		}                                               \
+		c_;                                             \
 	})
 
 #endif /* UMBRA_LOG_H */

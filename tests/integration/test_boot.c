@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #define RUN_TIMEOUT_S 120
-#define OUT_MAX (64 * 1024)
+#define OUT_MAX	      (64 * 1024)
 
 struct result {
 	int status; /* exit status, or -1 if killed by a signal / timed out */
@@ -132,10 +132,10 @@ static struct result *new_result(void)
 	return r;
 }
 
-#define assert_contains(hay, needle)                                                   \
-	do {                                                                           \
-		if (!strstr((hay), (needle)))                                          \
-			fail_msg("expected \"%s\" in output:\n%s", (needle), (hay));  \
+#define assert_contains(hay, needle)                                                 \
+	do {                                                                         \
+		if (!strstr((hay), (needle)))                                        \
+			fail_msg("expected \"%s\" in output:\n%s", (needle), (hay)); \
 	} while (0)
 
 static bool kvm_usable(void)
@@ -148,12 +148,12 @@ static bool kvm_usable(void)
 	return true;
 }
 
-#define NEED_KVM()                                                                        \
-	do {                                                                              \
-		if (!kvm_usable()) {                                                      \
+#define NEED_KVM()                                                                                \
+	do {                                                                                      \
+		if (!kvm_usable()) {                                                              \
 			print_message("SKIP: /dev/kvm is not available (%s)\n", strerror(errno)); \
-			skip();                                                           \
-		}                                                                         \
+			skip();                                                                   \
+		}                                                                                 \
 	} while (0)
 
 /* ---- guest runs (need KVM) ------------------------------------------------- */
@@ -166,8 +166,8 @@ static void test_hello_hw(void **state)
 	(void)state;
 	NEED_KVM();
 	image_path(img, sizeof(img), "hello/hello.elf");
-	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=hw", "--cmdline", "console=ttyS0 exit=5", img,
-				 NULL });
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=hw", "--cmdline", "console=ttyS0 exit=5",
+				 img, NULL });
 	assert_contains(r->out, "hello from umbra guest\n");
 	assert_contains(r->out, "cmdline: console=ttyS0 exit=5\n");
 	assert_contains(r->out, "  [0x0-0x9fbff] ram\n");
@@ -308,8 +308,8 @@ static void test_trace_unknown_port(void **state)
 	(void)state;
 	NEED_KVM();
 	image_path(img, sizeof(img), "hello/hello.elf");
-	run_umbra(r, (char *[]){ "umbra", "run", "--debug-exit-port=none", "--trace", "--stats", img,
-				 NULL });
+	run_umbra(r, (char *[]){ "umbra", "run", "--debug-exit-port=none", "--trace", "--stats",
+				 img, NULL });
 	/* Without debug-exit the image falls back to the i8042 reset: status 0. */
 	assert_int_equal(r->status, 0);
 	assert_contains(r->err, "pio out port 0x00f4 size 1 value 0x0");
@@ -338,7 +338,7 @@ static void test_serial_echo(void **state)
 	free(r);
 }
 
-#define ECHO_LINES 200
+#define ECHO_LINES    200
 #define ECHO_LINE_LEN 70 /* without the '\n' */
 
 /*
@@ -367,7 +367,8 @@ static void test_serial_echo_flow_control(void **state)
 	}
 	strcpy(input + ECHO_LINES * (ECHO_LINE_LEN + 1), "q\n");
 	image_path(img, sizeof(img), "hello/hello.elf");
-	run_umbra_input(r, (char *[]){ "umbra", "run", "--cmdline", "echo exit=2", img, NULL }, input);
+	run_umbra_input(r, (char *[]){ "umbra", "run", "--cmdline", "echo exit=2", img, NULL },
+			input);
 
 	/* Right after "echo: ready": every line, whole and in order, then the end. */
 	at = strstr(r->out, "echo: ready\n");
@@ -471,8 +472,8 @@ static void test_segment_outside_ram(void **state)
 	char *p;
 
 	(void)state;
-	memcpy(&phoff, buf + 32, 8);		 /* e_phoff */
-	memcpy(buf + phoff + 24, &paddr, 8);	 /* phdr[0].p_paddr */
+	memcpy(&phoff, buf + 32, 8);	     /* e_phoff */
+	memcpy(buf + phoff + 24, &paddr, 8); /* phdr[0].p_paddr */
 	p = write_temp(buf, len);
 	expect_error((char *[]){ "umbra", "run", "--mem", "64M", p, NULL }, 4, "outside guest RAM");
 	unlink(p);
@@ -485,7 +486,8 @@ static void test_bad_options(void **state)
 
 	(void)state;
 	image_path(img, sizeof(img), "hello/hello.elf");
-	expect_error((char *[]){ "umbra", "run", "--mem", "0", img, NULL }, 2, "--mem: '0' is out of range");
+	expect_error((char *[]){ "umbra", "run", "--mem", "0", img, NULL }, 2,
+		     "--mem: '0' is out of range");
 	expect_error((char *[]){ "umbra", "run", "--mem", "999T", img, NULL }, 2,
 		     "--mem: '999T' is out of range");
 	expect_error((char *[]){ "umbra", "run", "--mem", "lots", img, NULL }, 2, "is not a size");
@@ -529,8 +531,10 @@ static void test_kvm_not_accessible(void **state)
 	image_path(img, sizeof(img), "hello/hello.elf");
 	/* Copies in /tmp so that the unprivileged user can reach them. */
 	snprintf(cmd, sizeof(cmd),
-		 "d=$(mktemp -d) && cp '%s' \"$d/umbra\" && cp '%s' \"$d/k.elf\" && chmod -R a+rX \"$d\" && "
-		 "setpriv --reuid=65534 --regid=65534 --clear-groups \"$d/umbra\" run \"$d/k.elf\" 2>&1; "
+		 "d=$(mktemp -d) && cp '%s' \"$d/umbra\" && cp '%s' \"$d/k.elf\" && chmod -R a+rX "
+		 "\"$d\" && "
+		 "setpriv --reuid=65534 --regid=65534 --clear-groups \"$d/umbra\" run \"$d/k.elf\" "
+		 "2>&1; "
 		 "echo \"status=$?\"; rm -rf \"$d\"",
 		 umbra_bin(), img);
 	f = popen(cmd, "r");

@@ -9,24 +9,24 @@
 
 #include "devices/cmos.h"
 
-#define PORT_INDEX 0
-#define PORT_DATA 1
+#define PORT_INDEX  0
+#define PORT_DATA   1
 #define NMI_DISABLE 0x80
 
-#define REG_SEC 0x00
-#define REG_MIN 0x02
-#define REG_HOUR 0x04
-#define REG_WDAY 0x06
-#define REG_MDAY 0x07
-#define REG_MONTH 0x08
-#define REG_YEAR 0x09
-#define REG_A 0x0a
-#define REG_B 0x0b
-#define REG_C 0x0c
-#define REG_D 0x0d
+#define REG_SEC	    0x00
+#define REG_MIN	    0x02
+#define REG_HOUR    0x04
+#define REG_WDAY    0x06
+#define REG_MDAY    0x07
+#define REG_MONTH   0x08
+#define REG_YEAR    0x09
+#define REG_A	    0x0a
+#define REG_B	    0x0b
+#define REG_C	    0x0c
+#define REG_D	    0x0d
 #define REG_CENTURY 0x32
 
-#define B_DM 0x04  /* binary */
+#define B_DM  0x04 /* binary */
 #define B_24H 0x02 /* 24-hour */
 
 /* 2026-11-22 13:45:09 UTC, a Sunday. */
@@ -148,9 +148,9 @@ static void test_12h(void **state)
 {
 	struct device *dev = *state;
 
-	cmos_put(dev, REG_B, 0); /* BCD, 12-hour */
+	cmos_put(dev, REG_B, 0);			 /* BCD, 12-hour */
 	assert_int_equal(cmos_get(dev, REG_HOUR), 0x81); /* 1 PM */
-	cmos_put(dev, REG_B, B_DM); /* binary, 12-hour */
+	cmos_put(dev, REG_B, B_DM);			 /* binary, 12-hour */
 	assert_int_equal(cmos_get(dev, REG_HOUR), 0x81);
 
 	clock_.now = T_1999_12_31_000559; /* midnight hour: 12 AM */
@@ -291,7 +291,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_binary_24h, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_12h, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_writes_do_not_stick, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index_nmi_bit_and_wide_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_nmi_bit_and_wide_access, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_nvram_survives_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_sizes_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_sizes_small, setup, teardown),

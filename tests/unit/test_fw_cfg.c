@@ -12,7 +12,7 @@
 #include "devices/fw_cfg.h"
 
 #define PORT_SELECTOR 0x510
-#define PORT_DATA 0x511
+#define PORT_DATA     0x511
 
 struct fixture {
 	struct bus bus;
@@ -109,9 +109,8 @@ static void test_ram_size_and_cpus(void **state)
 
 	select_key(f, FW_CFG_RAM_SIZE);
 	read_bytes(f, buf, 9);
-	assert_memory_equal(buf,
-			    ((const u8[]){ 0x89, 0x67, 0x45, 0x23, 0x01, 0x00, 0x00, 0x00, 0x00 }),
-			    9);
+	assert_memory_equal(
+		buf, ((const u8[]){ 0x89, 0x67, 0x45, 0x23, 0x01, 0x00, 0x00, 0x00, 0x00 }), 9);
 	select_key(f, FW_CFG_NB_CPUS);
 	read_bytes(f, buf, 3);
 	assert_memory_equal(buf, ((const u8[]){ 0x02, 0x00, 0x00 }), 3);
@@ -206,7 +205,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ram_size_and_cpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reselect_resets_offset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_key_reads_zero, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_add_bytes_copies_and_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_bytes_copies_and_replaces, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_accesses, setup, teardown),
 	};
 

@@ -127,9 +127,9 @@ static void test_debug_exit_no_callback(void **state)
 
 /* ---- i8042 -------------------------------------------------------------------- */
 
-#define KBD_DATA 0x60
+#define KBD_DATA   0x60
 #define KBD_STATUS 0x64
-#define KBD_CMD 0x64
+#define KBD_CMD	   0x64
 
 static void i8042_setup(void)
 {
@@ -293,7 +293,7 @@ static void test_reset_ctl(void **state)
 	out(0xcf9, 0x06, 1);
 	expect_stop(VM_STOP_RESET, 0);
 	assert_int_equal(in(0xcf9, 1), 0x02); /* RST_CPU reads 0 */
-	out(0xcf9, 0x04, 1); /* soft reset */
+	out(0xcf9, 0x04, 1);		      /* soft reset */
 	expect_stop(VM_STOP_RESET, 0);
 	out(0xcf9, 0x0a, 1); /* FULL_RST | SYS_RST without RST_CPU */
 	assert_int_equal(stops.calls, 0);

@@ -28,21 +28,21 @@
 #define MSR 6
 #define SCR 7
 
-#define IER_ERBFI 0x01
-#define IER_ETBEI 0x02
-#define IER_ELSI 0x04
-#define IER_EDSSI 0x08
-#define LCR_DLAB 0x80
-#define LCR_8N1 0x03
-#define MCR_DTR 0x01
-#define MCR_RTS 0x02
-#define MCR_OUT1 0x04
-#define MCR_OUT2 0x08
-#define MCR_LOOP 0x10
-#define FCR_ENABLE 0x01
+#define IER_ERBFI    0x01
+#define IER_ETBEI    0x02
+#define IER_ELSI     0x04
+#define IER_EDSSI    0x08
+#define LCR_DLAB     0x80
+#define LCR_8N1	     0x03
+#define MCR_DTR	     0x01
+#define MCR_RTS	     0x02
+#define MCR_OUT1     0x04
+#define MCR_OUT2     0x08
+#define MCR_LOOP     0x10
+#define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
-#define FCR_TRIG_4 0x40
-#define FCR_TRIG_14 0xc0
+#define FCR_TRIG_4   0x40
+#define FCR_TRIG_14  0xc0
 
 #define TEST_IRQ 4
 
@@ -294,7 +294,7 @@ static void test_overrun_in_loopback(void **state)
 	outb(f->dev, MCR, MCR_LOOP);
 	for (int i = 0; i < 17; i++)
 		outb(f->dev, THR, (u8)(0x80 + i));
-	assert_int_equal(f->host.out_len, 0); /* loopback: nothing leaves */
+	assert_int_equal(f->host.out_len, 0);	  /* loopback: nothing leaves */
 	assert_int_equal(inb(f->dev, LSR), 0x63); /* DR | OE | THRE | TEMT */
 	assert_int_equal(inb(f->dev, LSR), 0x61); /* OE clears on read */
 	for (int i = 0; i < 16; i++)
@@ -654,7 +654,7 @@ static void test_receive_races_reads(void **state)
 struct blocker {
 	struct device *dev;
 	bool use_receive; /* else a register read */
-	bool done; /* accessed atomically */
+	bool done;	  /* accessed atomically */
 	size_t result;
 };
 

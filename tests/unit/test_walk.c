@@ -19,8 +19,8 @@
 
 #include "shadow/shadow.h"
 
-#define RAM_SIZE (4 * MiB)
-#define TABLE_POOL_GPA (1 * MiB) /* hand-built tables are allocated upwards from here */
+#define RAM_SIZE	(4 * MiB)
+#define TABLE_POOL_GPA	(1 * MiB) /* hand-built tables are allocated upwards from here */
 #define TEST_MAXPHYADDR 40
 #define OUTSIDE_RAM_GPA (2 * GiB) /* below MAXPHYADDR, beyond RAM_SIZE */
 
@@ -35,7 +35,7 @@
 #define GVA_1G 0x0000654321fedcbaull /* 1 GiB offset 0x21fedcba */
 
 #define TABLE_FLAGS (PTE_P | PTE_RW | PTE_US)
-#define LEAF_FLAGS (PTE_P | PTE_RW | PTE_US)
+#define LEAF_FLAGS  (PTE_P | PTE_RW | PTE_US)
 
 struct env {
 	u8 *ram;
@@ -659,8 +659,9 @@ static void test_ad_only_with_set_ad_flag(void **state)
 /* A peek changes no byte of guest memory, whatever the access and outcome. */
 static void test_peek_changes_nothing(void **state)
 {
-	static const u32 accesses[] = { 0, ACC_WRITE, ACC_FETCH, ACC_USER, ACC_USER | ACC_WRITE,
-					ACC_USER | ACC_FETCH };
+	static const u32 accesses[] = {
+		0, ACC_WRITE, ACC_FETCH, ACC_USER, ACC_USER | ACC_WRITE, ACC_USER | ACC_FETCH
+	};
 	struct env *env = *state;
 	struct guest_walk walk;
 	u8 *copy = malloc(RAM_SIZE);
@@ -737,15 +738,15 @@ static void test_paging_off_is_identity(void **state)
 
 	env->ctl.cr0 &= ~CR0_PG;
 	env->ctl.efer &= ~EFER_LMA;
-	assert_int_equal(walk_guest(NULL, &env->mem, &env->ctl, gva(0x12345678), ACC_USER | ACC_WRITE,
-				    WALK_SET_AD, &walk),
+	assert_int_equal(walk_guest(NULL, &env->mem, &env->ctl, gva(0x12345678),
+				    ACC_USER | ACC_WRITE, WALK_SET_AD, &walk),
 			 WALK_OK);
 	assert_int_equal(walk.gpa.v, 0x12345678);
 	assert_int_equal(walk.level, 0);
 	assert_int_equal(env->hva_calls, 0);
 	/* The mode argument is ignored with paging off. */
-	assert_int_equal(walk_guest(&paging_mode_4level, &env->mem, &env->ctl, gva(0xfee00000), ACC_FETCH,
-				    WALK_PEEK, &walk),
+	assert_int_equal(walk_guest(&paging_mode_4level, &env->mem, &env->ctl, gva(0xfee00000),
+				    ACC_FETCH, WALK_PEEK, &walk),
 			 WALK_OK);
 	assert_int_equal(walk.gpa.v, 0xfee00000);
 }
@@ -780,8 +781,7 @@ static void test_unsupported_modes(void **state)
 
 	/* A mode that does not match the registers. */
 	env->ctl = saved;
-	assert_int_equal(walk_guest(NULL, &env->mem, &env->ctl, gva(GVA_4K), 0,
-				    WALK_PEEK, &walk),
+	assert_int_equal(walk_guest(NULL, &env->mem, &env->ctl, gva(GVA_4K), 0, WALK_PEEK, &walk),
 			 WALK_UNSUPPORTED_MODE);
 	assert_int_equal(env->hva_calls, 0);
 }
