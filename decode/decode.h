@@ -3,9 +3,9 @@
  * decode/: instruction decoding with capstone. No KVM dependency: callers
  * hand in the bytes they fetched through the guest's page tables.
  *
- * LIMITATION: this is the first piece only, used to describe an instruction
- * the guest could not run (RIP, bytes, disassembly). Emulation of the
- * whitelist in shared/DESIGN.md ("decode/") comes with shadow mode.
+ * This file describes an instruction the guest could not run (RIP, bytes,
+ * disassembly). The emulator is decode/emulate.h (the hw-mode fallback so
+ * far); the shadow-mode whitelist of shared/DESIGN.md ("decode/") extends it.
  */
 #ifndef UMBRA_DECODE_DECODE_H
 #define UMBRA_DECODE_DECODE_H

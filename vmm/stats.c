@@ -2,6 +2,7 @@
 /* Run statistics output (vmm/stats.h). */
 #include <linux/kvm.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "vmm/stats.h"
@@ -33,6 +34,26 @@ const char *stats_exit_name(unsigned reason, char *buf, size_t len)
 		return exit_names[reason];
 	snprintf(buf, len, "reason-%u", reason);
 	return buf;
+}
+
+void stats_count_emulated(struct stats *st, const char *mnemonic)
+{
+	unsigned i;
+
+	st->emulated++;
+	for (i = 0; i < st->nr_emulated_by; i++) {
+		if (!strcmp(st->emulated_by[i].name, mnemonic)) {
+			st->emulated_by[i].count++;
+			return;
+		}
+	}
+	if (i == STATS_MAX_MNEMONICS) {
+		st->emulated_other++;
+		return;
+	}
+	snprintf(st->emulated_by[i].name, sizeof(st->emulated_by[i].name), "%s", mnemonic);
+	st->emulated_by[i].count = 1;
+	st->nr_emulated_by++;
 }
 
 double stats_now(void)
@@ -71,6 +92,11 @@ void stats_print_text(const struct stats *st, FILE *f, const char *mode, const c
 	fprintf(f, "  unknown pio          %llu\n", (unsigned long long)st->pio_unknown);
 	fprintf(f, "  unknown mmio         %llu\n", (unsigned long long)st->mmio_unknown);
 	fprintf(f, "  emulated insns       %llu\n", (unsigned long long)st->emulated);
+	for (unsigned i = 0; i < st->nr_emulated_by; i++)
+		fprintf(f, "    %-18s %llu\n", st->emulated_by[i].name,
+			(unsigned long long)st->emulated_by[i].count);
+	if (st->emulated_other)
+		fprintf(f, "    %-18s %llu\n", "other", (unsigned long long)st->emulated_other);
 }
 
 /* `mode` and `image` are printed as JSON strings: escape what JSON requires. */
@@ -111,7 +137,17 @@ void stats_print_json(const struct stats *st, FILE *f, const char *mode, const c
 	}
 	if (st->exits_other)
 		fprintf(f, "%s\"other\": %llu", first ? "" : ", ", (unsigned long long)st->exits_other);
-	fprintf(f, "}, \"pio_unknown\": %llu, \"mmio_unknown\": %llu, \"emulated\": %llu}\n",
+	fprintf(f, "}, \"pio_unknown\": %llu, \"mmio_unknown\": %llu, \"emulated_total\": %llu, "
+		   "\"emulated\": {",
 		(unsigned long long)st->pio_unknown, (unsigned long long)st->mmio_unknown,
 		(unsigned long long)st->emulated);
+	for (unsigned i = 0; i < st->nr_emulated_by; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		json_string(f, st->emulated_by[i].name);
+		fprintf(f, ": %llu", (unsigned long long)st->emulated_by[i].count);
+	}
+	if (st->emulated_other)
+		fprintf(f, "%s\"other\": %llu", st->nr_emulated_by ? ", " : "",
+			(unsigned long long)st->emulated_other);
+	fputs("}}\n", f);
 }

@@ -11,6 +11,13 @@
 #include "umbra/types.h"
 
 #define STATS_MAX_EXIT_REASON 64
+#define STATS_MAX_MNEMONICS 32 /* distinct emulated mnemonics; the rest count as "other" */
+
+/* Emulated instructions of one mnemonic (capstone's name: "clac", "int3"). */
+struct stats_mnemonic {
+	char name[24];
+	u64 count;
+};
 
 struct stats {
 	u64 exits[STATS_MAX_EXIT_REASON]; /* indexed by KVM_EXIT_* */
@@ -18,6 +25,9 @@ struct stats {
 	u64 pio_unknown, mmio_unknown;	  /* accesses nothing claimed */
 	u64 pio_bytes_out;		  /* console bytes etc., all ports */
 	u64 emulated;			  /* instructions the VMM emulated */
+	struct stats_mnemonic emulated_by[STATS_MAX_MNEMONICS]; /* in order of first use */
+	unsigned nr_emulated_by;
+	u64 emulated_other;		  /* mnemonics beyond STATS_MAX_MNEMONICS */
 	double t_start, t_end;		  /* CLOCK_MONOTONIC seconds */
 };
 
@@ -26,6 +36,8 @@ void stats_print_text(const struct stats *st, FILE *f, const char *mode, const c
 		      int exit_status);
 void stats_print_json(const struct stats *st, FILE *f, const char *mode, const char *image,
 		      int exit_status);
+/* Count one emulated instruction (total and per mnemonic). */
+void stats_count_emulated(struct stats *st, const char *mnemonic);
 /* Name of a KVM exit reason ("io", "mmio", "shutdown", ...), "reason-N" otherwise. */
 const char *stats_exit_name(unsigned reason, char *buf, size_t len);
 double stats_now(void);

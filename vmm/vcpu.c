@@ -24,6 +24,7 @@
 #include "shadow/x86.h"
 #include "umbra/bootinfo.h"
 #include "umbra/log.h"
+#include "vmm/emulate_glue.h"
 #include "vmm/exitcode.h"
 #include "vmm/vm.h"
 
@@ -325,15 +326,53 @@ static enum exit_action handle_shutdown(struct vm *vm)
 	return EXIT_FATAL;
 }
 
+/*
+ * KVM gave up on an instruction (on PVM hosts: every guest CPL0 instruction
+ * goes through KVM's emulator, which rejects some; shared/HOST.md). Emulate
+ * it in the VMM and resume; an instruction we do not know stops the VM with
+ * RIP, bytes and disassembly, never a silent skip.
+ */
 static enum exit_action handle_internal_error(struct vm *vm)
 {
 	struct kvm_run *run = vm->run;
+	u64 rip = regs_of(vm)->rip;
+	struct emu_report rep;
 
 	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
-		vm_kill(vm, UMBRA_EXIT_EMULATION,
-			"KVM could not emulate the instruction at rip 0x%llx (hw mode; "
-			"the VMM-side emulator is not written yet)",
-			regs_of(vm)->rip);
+		switch (vmm_emulate_insn(vm, &rep)) {
+		case EMU_DONE:
+			if (vm->trace && rep.faulted)
+				fprintf(vm->trace, "emulate %s rip 0x%llx: exception %u delivered\n",
+					rep.mnemonic, (unsigned long long)rip, rep.fault_vector);
+			else if (vm->trace)
+				fprintf(vm->trace, "emulate %s rip 0x%llx\n", rep.mnemonic,
+					(unsigned long long)rip);
+			return EXIT_RESUME;
+		case EMU_UNHANDLED_MEM:
+			vm_kill(vm, UMBRA_EXIT_EMULATION,
+				"the instruction at rip 0x%llx (%s) accesses memory that is not "
+				"guest RAM; the VMM does not emulate that",
+				regs_of(vm)->rip, rep.mnemonic);
+			break;
+		case EMU_TRIPLE_FAULT:
+			vm_kill(vm, UMBRA_EXIT_TRIPLE_FAULT,
+				"guest triple fault delivering a fault of the instruction at rip "
+				"0x%llx (%s)",
+				regs_of(vm)->rip, rep.mnemonic);
+			break;
+		case EMU_HOST_ERROR:
+			vm_kill(vm, UMBRA_EXIT_INTERNAL,
+				"host error emulating the instruction at rip 0x%llx (%s)",
+				regs_of(vm)->rip, rep.mnemonic);
+			break;
+		case EMU_UNKNOWN:
+		default:
+			vm_kill(vm, UMBRA_EXIT_EMULATION,
+				"neither KVM nor the VMM can emulate the instruction at rip 0x%llx "
+				"(hw mode)",
+				regs_of(vm)->rip);
+			break;
+		}
 	} else {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL, "KVM internal error, suberror %u, at rip 0x%llx",
 			run->internal.suberror, regs_of(vm)->rip);

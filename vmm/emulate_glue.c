@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The hw-mode instruction fallback (vmm/emulate_glue.h).
+ *
+ * 1. Fill a struct emu_cpu from kvm_run's sync regs (run->s.regs.regs and
+ *    .sregs, valid after every exit: vcpu_run_loop asks for both).
+ * 2. The emulator's callbacks: map a linear address through the guest's own
+ *    page tables with the walker (A/D set as the CPU would) and gpa_to_hva();
+ *    XCRs through KVM_GET_XCRS; TLB flushes; event delivery.
+ * 3. Write the new state back into the sync regs and mark them dirty, so the
+ *    next KVM_RUN loads them with no extra ioctl (KVM_CAP_SYNC_REGS).
+ *
+ * Event delivery (int n, int3 and every fault an emulated instruction
+ * raises) is done here, in the VMM, by emu_deliver_event(): it reads the
+ * guest IDT, GDT and TSS and builds the 64-bit frame; see deliver() for why
+ * not KVM_SET_VCPU_EVENTS.
+ *
+ * LIMITATION: stores of emulated instructions (movbe, cmpxchg16b, interrupt
+ * frames) are made from userspace. On hosts where KVM shadows the guest's
+ * page tables (HOST.md) a store into a page the guest uses as a page table
+ * would not be seen by KVM's shadow; none of these instructions is used on
+ * page tables by the guests we run.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "shadow/walk.h"
+#include "shadow/x86.h"
+#include "umbra/log.h"
+#include "vmm/emulate_glue.h"
+#include "vmm/vm.h"
+
+#define GUEST_MAXPHYADDR 52 /* as fetch_code() in vmm/vcpu.c */
+
+/* ---- item 1 -------------------------------------------------------------- */
+
+static void seg_from_kvm(struct emu_seg *e, const struct kvm_segment *k)
+{
+	*e = (struct emu_seg){ .base = k->base, .limit = k->limit, .sel = k->selector,
+			       .type = k->type, .s = k->s, .dpl = k->dpl, .present = k->present,
+			       .avl = k->avl, .l = k->l, .db = k->db, .g = k->g };
+}
+
+static void seg_to_kvm(struct kvm_segment *k, const struct emu_seg *e)
+{
+	k->base = e->base;
+	k->limit = e->limit;
+	k->selector = e->sel;
+	k->type = e->type;
+	k->s = e->s;
+	k->dpl = e->dpl;
+	k->present = e->present;
+	k->avl = e->avl;
+	k->l = e->l;
+	k->db = e->db;
+	k->g = e->g;
+	k->unusable = !e->present;
+}
+
+static void cpu_from_kvm(struct emu_cpu *c, const struct kvm_regs *r, const struct kvm_sregs *s)
+{
+	const u64 g[EMU_NR_GPRS] = {
+		[EMU_RAX] = r->rax, [EMU_RCX] = r->rcx, [EMU_RDX] = r->rdx, [EMU_RBX] = r->rbx,
+		[EMU_RSP] = r->rsp, [EMU_RBP] = r->rbp, [EMU_RSI] = r->rsi, [EMU_RDI] = r->rdi,
+		[EMU_R8] = r->r8,   [EMU_R9] = r->r9,   [EMU_R10] = r->r10, [EMU_R11] = r->r11,
+		[EMU_R12] = r->r12, [EMU_R13] = r->r13, [EMU_R14] = r->r14, [EMU_R15] = r->r15,
+	};
+
+	memset(c, 0, sizeof(*c));
+	memcpy(c->gpr, g, sizeof(g));
+	c->rip = r->rip;
+	c->rflags = r->rflags;
+	c->cr0 = s->cr0;
+	c->cr2 = s->cr2;
+	c->cr3 = s->cr3;
+	c->cr4 = s->cr4;
+	c->efer = s->efer;
+	seg_from_kvm(&c->cs, &s->cs);
+	seg_from_kvm(&c->ss, &s->ss);
+	c->fs_base = s->fs.base;
+	c->gs_base = s->gs.base;
+	c->gdt_base = s->gdt.base;
+	c->gdt_limit = s->gdt.limit;
+	c->idt_base = s->idt.base;
+	c->idt_limit = s->idt.limit;
+	c->tr_base = s->tr.base;
+	c->tr_limit = s->tr.limit;
+	c->tr_sel = s->tr.selector;
+}
+
+/* ---- item 3 -------------------------------------------------------------- */
+
+static void cpu_to_kvm(struct kvm_run *run, const struct emu_cpu *c)
+{
+	struct kvm_regs *r = &run->s.regs.regs;
+	struct kvm_sregs *s = &run->s.regs.sregs;
+
+	if (c->dirty & EMU_DIRTY_REGS) {
+		r->rax = c->gpr[EMU_RAX];
+		r->rcx = c->gpr[EMU_RCX];
+		r->rdx = c->gpr[EMU_RDX];
+		r->rbx = c->gpr[EMU_RBX];
+		r->rsp = c->gpr[EMU_RSP];
+		r->rbp = c->gpr[EMU_RBP];
+		r->rsi = c->gpr[EMU_RSI];
+		r->rdi = c->gpr[EMU_RDI];
+		r->r8 = c->gpr[EMU_R8];
+		r->r9 = c->gpr[EMU_R9];
+		r->r10 = c->gpr[EMU_R10];
+		r->r11 = c->gpr[EMU_R11];
+		r->r12 = c->gpr[EMU_R12];
+		r->r13 = c->gpr[EMU_R13];
+		r->r14 = c->gpr[EMU_R14];
+		r->r15 = c->gpr[EMU_R15];
+		r->rip = c->rip;
+		r->rflags = c->rflags;
+		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	}
+	if (c->dirty & EMU_DIRTY_SREGS) {
+		s->cr2 = c->cr2;
+		seg_to_kvm(&s->cs, &c->cs);
+		seg_to_kvm(&s->ss, &c->ss);
+		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+	}
+}
+
+/* ---- item 2: the callbacks ----------------------------------------------- */
+
+static void *walk_gpa_to_hva(void *opaque, gpa_t a, size_t len)
+{
+	return gpa_to_hva_kind(opaque, a, len, true);
+}
+
+static enum emu_map_result map(void *opaque, u64 la, unsigned len, u32 access, void **hva,
+			       struct emu_event *fault)
+{
+	struct vm *vm = opaque;
+	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
+	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
+	struct walk_ctl ctl = { .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer,
+				.maxphyaddr = GUEST_MAXPHYADDR };
+	u32 acc = ((access & EMU_ACC_WRITE) ? ACC_WRITE : 0) |
+		  ((access & EMU_ACC_FETCH) ? ACC_FETCH : 0) |
+		  ((access & EMU_ACC_USER) ? ACC_USER : 0) | ((access & EMU_ACC_AC) ? ACC_AC_SET : 0);
+	struct guest_walk w;
+
+	switch (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_SET_AD, &w)) {
+	case WALK_OK:
+		break;
+	case WALK_FAULT:
+		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION, .vector = w.fault.vector,
+					     .has_error_code = true,
+					     .error_code = w.fault.error_code, .has_cr2 = true,
+					     .cr2 = w.fault.cr2.v };
+		return EMU_MAP_FAULT;
+	default:
+		return EMU_MAP_NOT_RAM;
+	}
+	/* Writes go to RAM only; reads and fetches may hit the ROM window. */
+	*hva = gpa_to_hva_kind(&vm->mem, w.gpa, len, !(access & EMU_ACC_WRITE));
+	return *hva ? EMU_MAP_OK : EMU_MAP_NOT_RAM;
+}
+
+static bool read_xcr(void *opaque, u32 index, u64 *value)
+{
+	struct vm *vm = opaque;
+	struct kvm_xcrs xcrs;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_XCRS, &xcrs) < 0) {
+		pr_err("KVM_GET_XCRS: %s", strerror(errno));
+		return false;
+	}
+	for (u32 i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++) {
+		if (xcrs.xcrs[i].xcr == index) {
+			*value = xcrs.xcrs[i].value;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * INVPCID of any type, done as a CR4.PGE toggle through two KVM_SET_SREGS.
+ *
+ * Why this is at least as strong as the instruction: architecturally, a
+ * change of CR4.PGE invalidates every TLB entry, global ones included, for
+ * every PCID (SDM Vol. 3A §4.10.4.1), a superset of what INVPCID types 0-3
+ * invalidate. In KVM, KVM_SET_SREGS with a different CR0/CR3/CR4/EFER
+ * resets the vCPU's MMU context and requests a guest TLB flush, which on a
+ * shadow-paging KVM (PVM here) also resynchronizes out-of-sync shadow pages.
+ * Simply re-setting the same CR3 would not do: KVM only resets the MMU when
+ * one of those registers actually changes. The second call restores CR4,
+ * so the guest sees no change; the sync sregs in kvm_run still hold it.
+ */
+static bool flush_tlb(void *opaque, unsigned type, u64 pcid, u64 la)
+{
+	struct vm *vm = opaque;
+	struct kvm_sregs s = vm->run->s.regs.sregs;
+
+	(void)type;
+	(void)pcid;
+	(void)la;
+	s.cr4 ^= CR4_PGE;
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0)
+		goto fail;
+	s.cr4 ^= CR4_PGE;
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0)
+		goto fail;
+	return true;
+fail:
+	pr_err("KVM_SET_SREGS (invpcid flush): %s", strerror(errno));
+	return false;
+}
+
+static const struct emu_ops *ops_for(struct vm *vm);
+
+/*
+ * Deliver an event raised by an emulated instruction: int n, int3, or a fault.
+ *
+ * Measured on our PVM hosts (kernel 6.18 kvm_pvm, images/emul.elf at CPL0):
+ * advancing RIP through the sync regs and then injecting with
+ * KVM_SET_VCPU_EVENTS (int3 as exception 3, int $0x80 as a soft interrupt)
+ * also gave the guest handler exact frames (RIP after the instruction, IST
+ * switch, IF cleared by the interrupt gate). We still build the frame here:
+ *  - injection costs a KVM_GET/SET_VCPU_EVENTS pair (~5 us each here), and
+ *    HOST.md asks for no ioctls on the trap path; this path needs none;
+ *  - it is not exact on VMX hosts, where KVM injects a soft interrupt with
+ *    the instruction length of the last VM exit, not of our instruction;
+ *  - the gate-DPL check (#GP(n*8+2)), nested faults and #DF/triple-fault
+ *    rules must be the VMM's anyway, and this way one unit-tested path
+ *    (decode/emulate.c) delivers every event.
+ */
+static enum emu_result deliver(void *opaque, struct emu_cpu *cpu, const struct emu_event *ev)
+{
+	return emu_deliver_event(cpu, ops_for(opaque), ev);
+}
+
+static const struct emu_ops *ops_for(struct vm *vm)
+{
+	static struct emu_ops ops = {
+		.map = map, .read_xcr = read_xcr, .flush_tlb = flush_tlb, .deliver = deliver,
+	};
+
+	ops.opaque = vm;
+	return &ops;
+}
+
+enum emu_result vmm_emulate_insn(struct vm *vm, struct emu_report *rep)
+{
+	struct emu_cpu cpu;
+	enum emu_result r;
+
+	cpu_from_kvm(&cpu, &vm->run->s.regs.regs, &vm->run->s.regs.sregs);
+	r = emu_insn(&cpu, ops_for(vm), rep);
+	if (r != EMU_DONE)
+		return r;
+	cpu_to_kvm(vm->run, &cpu);
+	stats_count_emulated(&vm->stats, rep->mnemonic);
+	return EMU_DONE;
+}
