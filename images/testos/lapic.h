@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Local APIC (xAPIC, memory-mapped; SDM 3A 11) and its timer in periodic
+ * mode, calibrated against PIT channel 2. The 8259 PICs are remapped to
+ * 0x20-0x2f and masked: only LAPIC interrupts are used.
+ */
+#ifndef TESTOS_LAPIC_H
+#define TESTOS_LAPIC_H
+
+#include <stdint.h>
+
+#include "trap.h"
+
+extern volatile uint64_t timer_ticks;
+/* TSC ticks per millisecond, measured with the PIT by lapic_timer_start(). */
+extern uint64_t tsc_per_ms;
+/* The last timer interrupt's frame and where it was on the stack. */
+extern struct trap_frame last_timer_frame;
+extern volatile uint64_t last_timer_frame_addr;
+
+uint64_t lapic_phys_base(void); /* from IA32_APIC_BASE */
+void lapic_init(void);		/* needs paging_init() (LAPIC_VA) */
+void lapic_timer_start(unsigned hz);
+void lapic_eoi(void);
+
+#endif /* TESTOS_LAPIC_H */

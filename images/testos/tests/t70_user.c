@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * User mode without a process model: iretq to CPL3 and syscall/sysret back,
+ * user accesses to supervisor pages, privileged instructions at CPL3,
+ * swapgs, iretq at the same privilege level, and the timer interrupting
+ * CPL3 and CPL0 code.
+ */
+#include "../arch.h"
+#include "../gdt.h"
+#include "../lapic.h"
+#include "../paging.h"
+#include "../pmm.h"
+#include "../test.h"
+#include "../user.h"
+
+USER_BLOB(ub_syscall);
+USER_BLOB(ub_read);
+USER_BLOB(ub_write);
+USER_BLOB(ub_cli);
+USER_BLOB(ub_in);
+USER_BLOB(ub_out);
+USER_BLOB(ub_hlt);
+USER_BLOB(ub_movcr3);
+USER_BLOB(ub_spin);
+extern const char ub_syscall_ret[];
+extern char kernel_stack[], kernel_stack_top[];
+
+static void expect_exit(const struct catch *c, uint64_t value, const char *what)
+{
+	if (!c->caught || c->vector != VEC_SYSCALL)
+		test_fail("%s: expected exit syscall, saw vector %lu error 0x%lx rip 0x%lx cs 0x%lx cr2 0x%lx",
+			  what, c->caught ? c->vector : 0, c->error, c->rip, c->cs, c->cr2);
+	CHECK_EQ(what, value, c->frame.rdi);
+}
+
+/*
+ * SDM 2B SYSCALL/SYSRET, 3A 5.8.8: syscall enters at LSTAR at CPL0 (CS from
+ * STAR[47:32]) with RCX = return RIP, R11 = RFLAGS, RFLAGS &= ~SFMASK;
+ * sysretq returns to RCX at CPL3 (CS = STAR[63:48] + 16) with RFLAGS = R11.
+ */
+TEST(user_syscall)
+{
+	struct catch c;
+	uint64_t ret = USER_CODE_VA + (ub_syscall_ret - ub_syscall_start);
+
+	user_map(kernel_pml4, ub_syscall_start, ub_syscall_end);
+	last_probe.hit = 0;
+	user_run(&c, 0, 0);
+	if (!last_probe.hit)
+		test_fail("syscall: expected entry at LSTAR at CPL0, saw vector %lu error 0x%lx rip 0x%lx "
+			  "cs 0x%lx cr2 0x%lx",
+			  c.vector, c.error, c.rip, c.cs, c.cr2);
+	CHECK_EQ("CS in the syscall handler", KERNEL_CS, last_probe.frame.error);
+	CHECK_EQ("RCX at syscall entry (return RIP)", ret, last_probe.frame.rcx);
+	CHECK_EQ("R11 at syscall entry (user RFLAGS)", RFLAGS_IF | RFLAGS_FIXED, last_probe.frame.r11);
+	CHECK_EQ("RDI at syscall entry", 0x1111, last_probe.frame.rdi);
+	CHECK_EQ("kernel RFLAGS & SFMASK", 0, last_probe.kernel_rflags & SFMASK_VALUE);
+	expect_exit(&c, SYS_PROBE_RET, "RAX after sysretq");
+	CHECK_EQ("RCX after sysretq", ret, c.frame.rsi);
+	CHECK_EQ("RFLAGS after sysretq", RFLAGS_IF | RFLAGS_FIXED, c.frame.rdx);
+	CHECK_EQ("CS after sysretq", USER_CS, c.frame.r8);
+}
+
+/* SDM 3A 4.6.1: a CPL3 read of a user page succeeds (the blob exits by syscall with the value). */
+TEST(user_read_ok)
+{
+	struct catch c;
+
+	user_map(kernel_pml4, ub_read_start, ub_read_end);
+	map4k(TWIN, frame_new(0x80), PTE_RW | PTE_US);
+	user_run(&c, TWIN + 8, 0);
+	expect_exit(&c, pat(0x80, 1), "user read of a user page");
+}
+
+/* SDM 3A 4.6.1 + 4.7: a CPL3 read of a supervisor page: #PF U|P. */
+TEST(user_pf_read)
+{
+	struct catch c;
+	static uint64_t kernel_word = 0x600d;
+
+	user_map(kernel_pml4, ub_read_start, ub_read_end);
+	map4k(TWIN + PAGE_SIZE, frame_new(0x81), PTE_RW); /* supervisor leaf */
+	user_run(&c, TWIN + PAGE_SIZE + 8, 0);
+	expect_fault(&c, VEC_PF, PF_U | PF_P, TWIN + PAGE_SIZE + 8, "user read of a supervisor page");
+	CHECK_EQ("CS of the faulting code", USER_CS, c.cs);
+	user_run(&c, (uint64_t)&kernel_word, 0);
+	expect_fault(&c, VEC_PF, PF_U | PF_P, (uint64_t)&kernel_word, "user read of kernel data");
+}
+
+/* SDM 3A 4.6.1 + 4.7: a CPL3 write to a supervisor page: #PF U|W|P; to a read-only user page too. */
+TEST(user_pf_write)
+{
+	struct catch c;
+
+	user_map(kernel_pml4, ub_write_start, ub_write_end);
+	map4k(TWIN, frame_new(0x82), PTE_RW);	 /* supervisor, writable */
+	map4k(TWIN + PAGE_SIZE, frame_new(0x83), PTE_US); /* user, read-only */
+	user_run(&c, TWIN + 16, 0);
+	expect_fault(&c, VEC_PF, PF_U | PF_W | PF_P, TWIN + 16, "user write to a supervisor page");
+	user_run(&c, TWIN + PAGE_SIZE + 16, 0);
+	expect_fault(&c, VEC_PF, PF_U | PF_W | PF_P, TWIN + PAGE_SIZE + 16,
+		     "user write to a read-only user page");
+}
+
+static void expect_user_gp(const char *s, const char *e, const char *what)
+{
+	struct catch c;
+
+	user_map(kernel_pml4, s, e);
+	user_run(&c, 0, 0);
+	expect_fault(&c, VEC_GP, 0, 0, what);
+	CHECK_EQ("RIP of the #GP", USER_CODE_VA, c.rip);
+	CHECK_EQ("CS of the #GP", USER_CS, c.cs);
+}
+
+/* SDM 2A CLI: CPL > IOPL (IOPL 0, CR4.PVI 0) -> #GP(0). */
+TEST(user_gp_cli)
+{
+	expect_user_gp(ub_cli_start, ub_cli_end, "cli at CPL3");
+}
+
+/* SDM 1 19.5.1-2: IN with CPL > IOPL and no I/O permission bitmap -> #GP(0). */
+TEST(user_gp_in)
+{
+	expect_user_gp(ub_in_start, ub_in_end, "in at CPL3");
+}
+
+/* SDM 1 19.5.1-2: OUT with CPL > IOPL and no I/O permission bitmap -> #GP(0). */
+TEST(user_gp_out)
+{
+	expect_user_gp(ub_out_start, ub_out_end, "out at CPL3");
+}
+
+/* SDM 3A 5.9: HLT is privileged -> #GP(0) at CPL3. */
+TEST(user_gp_hlt)
+{
+	expect_user_gp(ub_hlt_start, ub_hlt_end, "hlt at CPL3");
+}
+
+/* SDM 3A 5.9: MOV from a control register is privileged -> #GP(0) at CPL3. */
+TEST(user_gp_movcr3)
+{
+	expect_user_gp(ub_movcr3_start, ub_movcr3_end, "mov %cr3 at CPL3");
+}
+
+/* SDM 2B SWAPGS: exchanges IA32_GS_BASE and IA32_KERNEL_GS_BASE. */
+TEST(swapgs)
+{
+	static uint64_t a_word = 0xaaaa, b_word = 0xbbbb;
+	uint64_t a = (uint64_t)&a_word, b = (uint64_t)&b_word, seen;
+
+	wrmsr(MSR_GS_BASE, a);
+	wrmsr(MSR_KERNEL_GS_BASE, b);
+	__asm__ volatile("mov %%gs:0, %0" : "=r"(seen));
+	CHECK_EQ("%gs:0 before swapgs", 0xaaaa, seen);
+	__asm__ volatile("swapgs" ::: "memory");
+	CHECK_EQ("GS_BASE after swapgs", b, rdmsr(MSR_GS_BASE));
+	CHECK_EQ("KERNEL_GS_BASE after swapgs", a, rdmsr(MSR_KERNEL_GS_BASE));
+	__asm__ volatile("mov %%gs:0, %0" : "=r"(seen));
+	CHECK_EQ("%gs:0 after swapgs", 0xbbbb, seen);
+	__asm__ volatile("swapgs" ::: "memory");
+	CHECK_EQ("GS_BASE after the second swapgs", a, rdmsr(MSR_GS_BASE));
+}
+
+/*
+ * SDM 2A IRET: in 64-bit mode iretq to the same privilege level pops RIP,
+ * CS, RFLAGS, RSP and SS (the new RSP need not be the old one).
+ */
+TEST(iretq_kernel)
+{
+	uint64_t rsp_before, rsp_after, flags_after, target_rsp;
+
+	__asm__ volatile("mov %%rsp, %[before]\n\t"
+			 "lea -64(%%rsp), %[target]\n\t"
+			 "mov %[target], %%rax\n\t"
+			 "pushq %[ss]\n\t"
+			 "pushq %%rax\n\t" /* RSP after iretq: 64 bytes below */
+			 "pushfq\n\t"
+			 "orq %[cf], (%%rsp)\n\t" /* RFLAGS.CF = 1 after iretq */
+			 "pushq %[cs]\n\t"
+			 "lea 1f(%%rip), %%rax\n\t"
+			 "pushq %%rax\n\t"
+			 "iretq\n"
+			 "1:\n\t"
+			 "mov %%rsp, %[after]\n\t"
+			 "pushfq\n\t"
+			 "pop %[flags]\n\t"
+			 "mov %[before], %%rsp"
+			 : [before] "=&r"(rsp_before), [after] "=&r"(rsp_after), [flags] "=&r"(flags_after),
+			   [target] "=&r"(target_rsp)
+			 : [ss] "i"(KERNEL_DS), [cs] "i"(KERNEL_CS), [cf] "i"(RFLAGS_CF)
+			 : "rax", "memory", "cc");
+	CHECK_EQ("RSP after iretq", target_rsp, rsp_after);
+	CHECK_EQ("RFLAGS.CF after iretq", RFLAGS_CF, flags_after & RFLAGS_CF);
+}
+
+/*
+ * SDM 3A 6.14.2-3 (64-bit interrupt stack frame; TSS.RSP0 on a privilege
+ * change): the timer interrupting CPL3 code is delivered to the kernel with
+ * the user's SS:RSP, RFLAGS, CS:RIP on the RSP0 stack.
+ */
+TEST(timer_user)
+{
+	struct catch c;
+	uint64_t rsp0 = (uint64_t)(trap_stack + TRAP_STACK_SIZE);
+
+	user_map(kernel_pml4, ub_spin_start, ub_spin_end);
+	user_run_irq(&c, VEC_TIMER, 0, 0);
+	if (!c.caught || c.vector != VEC_TIMER)
+		test_fail("expected the timer (vector 0x%x) at CPL3, saw vector %lu error 0x%lx rip 0x%lx "
+			  "cs 0x%lx",
+			  VEC_TIMER, c.vector, c.error, c.rip, c.cs);
+	CHECK_EQ("CS in the frame", USER_CS, c.frame.cs);
+	CHECK_EQ("SS in the frame", USER_DS, c.frame.ss);
+	CHECK_EQ("RIP in the frame (the spin loop)", USER_CODE_VA, c.frame.rip);
+	CHECK_EQ("RSP in the frame", USER_STACK_TOP, c.frame.rsp);
+	CHECK_EQ("RFLAGS.IF in the frame", RFLAGS_IF, c.frame.rflags & RFLAGS_IF);
+	/* The CPU's 5 qwords end exactly at RSP0 (16-byte aligned). */
+	CHECK_EQ("frame position on the RSP0 stack", rsp0 - 5 * 8,
+		 c.frame_addr + __builtin_offsetof(struct trap_frame, rip));
+}
+
+/* SDM 3A 6.14.2: an interrupt at CPL0 (no IST) is taken on the current stack, CS unchanged. */
+TEST(timer_kernel)
+{
+	uint64_t t0 = timer_ticks, start = rdtsc();
+
+	sti();
+	while (timer_ticks < t0 + 2) {
+		__asm__ volatile("hlt");
+		if (tsc_per_ms && rdtsc() - start > 1000 * tsc_per_ms)
+			break;
+	}
+	cli();
+	CHECK(timer_ticks >= t0 + 2, "timer in kernel mode: expected 2 ticks within 1 s, saw %lu",
+	      timer_ticks - t0);
+	CHECK_EQ("CS in the frame", KERNEL_CS, last_timer_frame.cs);
+	CHECK(last_timer_frame_addr > (uint64_t)kernel_stack &&
+		      last_timer_frame_addr < (uint64_t)kernel_stack_top,
+	      "frame on the kernel stack: expected in [%p, %p) saw 0x%lx", kernel_stack,
+	      kernel_stack_top, last_timer_frame_addr);
+}

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Integration test for testos (images/testos): run the MMU conformance
+ * suite in hw mode with the umbra binary ($UMBRA, default build/san/umbra) on
+ * $IMAGES/testos/testos.elf and check that every TEST line is PASS (or SKIP
+ * for a feature CPUID does not report), the SUMMARY line, the number of
+ * tests, and exit status 0; that the stress checksum is the same for the
+ * same seed; and that a run with no test reports failure (status 3).
+ * Needs /dev/kvm (skips without it).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_TIMEOUT_S 120
+#define OUT_MAX	      (64 * 1024)
+
+struct result {
+	int status; /* exit status, or -1 if killed by a signal / timed out */
+	char out[OUT_MAX];
+	char err[OUT_MAX];
+};
+
+static const char *umbra_bin(void)
+{
+	const char *b = getenv("UMBRA");
+
+	return b ? b : "build/san/umbra";
+}
+
+static void image_path(char *buf, size_t len, const char *name)
+{
+	const char *dir = getenv("IMAGES");
+
+	snprintf(buf, len, "%s/%s", dir ? dir : "images", name);
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
+/*
+ * Run umbra with NULL-terminated `argv` (argv[0] ignored). Its stdin is a
+ * file holding `input`, or /dev/null when `input` is NULL.
+ */
+static void run_umbra_input(struct result *r, char *const argv[], const char *input)
+{
+	char outp[] = "/tmp/umbra-test-out-XXXXXX", errp[] = "/tmp/umbra-test-err-XXXXXX";
+	char inp[] = "/tmp/umbra-test-in-XXXXXX";
+	int ofd = mkstemp(outp), efd = mkstemp(errp), ifd, wst = 0;
+	time_t deadline = time(NULL) + RUN_TIMEOUT_S;
+	pid_t pid;
+
+	assert_true(ofd >= 0 && efd >= 0);
+	if (input) {
+		size_t len = strlen(input);
+
+		ifd = mkstemp(inp);
+		assert_true(ifd >= 0);
+		assert_int_equal(write(ifd, input, len), (ssize_t)len);
+		assert_int_equal(lseek(ifd, 0, SEEK_SET), 0);
+	} else {
+		ifd = open("/dev/null", O_RDONLY);
+		assert_true(ifd >= 0);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execv(umbra_bin(), argv);
+		_exit(127);
+	}
+	for (;;) {
+		pid_t w = waitpid(pid, &wst, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (time(NULL) > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &wst, 0);
+			fail_msg("umbra did not finish within %d s", RUN_TIMEOUT_S);
+		}
+		usleep(10000);
+	}
+	r->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+	slurp(outp, r->out, sizeof(r->out));
+	slurp(errp, r->err, sizeof(r->err));
+	close(ofd);
+	close(efd);
+	close(ifd);
+	unlink(outp);
+	unlink(errp);
+	if (input)
+		unlink(inp);
+	if (r->status == -1)
+		fail_msg("umbra was killed by signal %d; stderr:\n%s", WTERMSIG(wst), r->err);
+}
+
+/* Run umbra with stdin from /dev/null. */
+static void run_umbra(struct result *r, char *const argv[])
+{
+	run_umbra_input(r, argv, NULL);
+}
+
+static struct result *new_result(void)
+{
+	struct result *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	return r;
+}
+
+#define assert_contains(hay, needle)                                                 \
+	do {                                                                         \
+		if (!strstr((hay), (needle)))                                        \
+			fail_msg("expected \"%s\" in output:\n%s", (needle), (hay)); \
+	} while (0)
+
+static bool kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+#define NEED_KVM()                                                                                \
+	do {                                                                                      \
+		if (!kvm_usable()) {                                                              \
+			print_message("SKIP: /dev/kvm is not available (%s)\n", strerror(errno)); \
+			skip();                                                                   \
+		}                                                                                 \
+	} while (0)
+
+/* ---- testos ---------------------------------------------------------------- */
+
+/* Tests registered in testos (the TEST() entries of images/testos/tests); update when adding one. */
+#define TESTOS_NR_TESTS 44
+
+/*
+ * Tests left out of the hw-mode run on our hosts (KVM provided by kvm_pvm,
+ * shared/HOST.md), with what they report there:
+ *   user_syscall, user_read_ok: `syscall` at CPL3 arrives at LSTAR with CS
+ *   still 0x2b (CPL3), so the first fetch of the supervisor entry code faults:
+ *   "saw vector 14 error 0x15 rip <syscall_entry> cs 0x2b". user_read_ok only
+ *   needs syscall to exit. Remove them from here once hw mode works around it.
+ */
+#define TESTOS_SKIP "skip=user_syscall,user_read_ok"
+#define TESTOS_NR_EXCLUDED 2
+
+static unsigned count_lines(const char *out, const char *prefix, const char *contains)
+{
+	unsigned n = 0;
+	size_t pl = strlen(prefix);
+
+	for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char line[512];
+
+		if (len >= sizeof(line) || strncmp(p, prefix, pl))
+			continue;
+		memcpy(line, p, len);
+		line[len] = '\0';
+		if (!contains || strstr(line, contains))
+			n++;
+	}
+	return n;
+}
+
+static void run_testos(struct result *r, const char *cmdline)
+{
+	char img[512];
+
+	image_path(img, sizeof(img), "testos/testos.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=hw", "--mem", "512M", "--cmdline",
+				 (char *)cmdline, img, NULL });
+}
+
+static void test_testos_suite_hw(void **state)
+{
+	struct result *r = new_result();
+	unsigned tests, passed, skipped, failed;
+	char summary[128], skipline[64];
+
+	(void)state;
+	NEED_KVM();
+	run_testos(r, TESTOS_SKIP);
+	tests = count_lines(r->out, "TEST ", NULL);
+	passed = count_lines(r->out, "TEST ", " PASS");
+	skipped = count_lines(r->out, "TEST ", " SKIP");
+	failed = count_lines(r->out, "TEST ", " FAIL");
+	if (failed || tests != passed + skipped)
+		fail_msg("%u TEST lines, %u PASS, %u SKIP, %u FAIL:\n%s\nstderr:\n%s", tests, passed,
+			 skipped, failed, r->out, r->err);
+	assert_int_equal(tests, TESTOS_NR_TESTS);
+	assert_true(passed >= 25);
+	assert_true(skipped >= TESTOS_NR_EXCLUDED);
+	snprintf(skipline, sizeof(skipline), "\nSKIPPED %u\n", skipped);
+	assert_contains(r->out, skipline);
+	snprintf(summary, sizeof(summary), "\nSUMMARY %u passed, 0 failed\n", passed);
+	assert_contains(r->out, summary);
+	assert_contains(r->out, "\nSTRESS seed=");
+	if (r->status != 0)
+		fail_msg("exit status %d, expected 0; stderr:\n%s", r->status, r->err);
+	free(r);
+}
+
+static void stress_line(const char *out, char *buf, size_t len)
+{
+	const char *p = strstr(out, "STRESS seed=");
+	size_t n;
+
+	assert_non_null(p);
+	n = strcspn(p, "\n");
+	assert_true(n < len);
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+}
+
+/* The stress checksum depends only on the seed. */
+static void test_testos_stress_deterministic(void **state)
+{
+	struct result *r = new_result();
+	char a[128], b[128];
+
+	(void)state;
+	NEED_KVM();
+	run_testos(r, "test=stress seed=12345 ops=2000");
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, "TEST stress PASS\n");
+	stress_line(r->out, a, sizeof(a));
+	assert_non_null(strstr(a, "seed=12345 ops=2000 checksum="));
+	run_testos(r, "test=stress seed=12345 ops=2000");
+	assert_int_equal(r->status, 0);
+	stress_line(r->out, b, sizeof(b));
+	assert_string_equal(a, b);
+	run_testos(r, "test=stress seed=54321 ops=2000");
+	assert_int_equal(r->status, 0);
+	stress_line(r->out, b, sizeof(b));
+	assert_string_not_equal(a + strlen("STRESS seed=12345"), b + strlen("STRESS seed=54321"));
+	free(r);
+}
+
+/* No test selected: not a success (debug-exit 1 -> status 3). */
+static void test_testos_no_test(void **state)
+{
+	struct result *r = new_result();
+
+	(void)state;
+	NEED_KVM();
+	run_testos(r, "test=no_such_test");
+	assert_contains(r->out, "SUMMARY 0 passed, 0 failed\n");
+	assert_int_equal(r->status, 3);
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_testos_suite_hw),
+		cmocka_unit_test(test_testos_stress_deterministic),
+		cmocka_unit_test(test_testos_no_test),
+	};
+
+	return cmocka_run_group_tests_name("integration: testos", tests, NULL, NULL);
+}
