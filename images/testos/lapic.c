@@ -29,6 +29,7 @@
 #define PIT_HZ 1193182
 
 volatile uint64_t timer_ticks;
+void (*timer_hook)(struct trap_frame *f);
 uint64_t tsc_per_ms;
 struct trap_frame last_timer_frame;
 volatile uint64_t last_timer_frame_addr;
@@ -63,6 +64,8 @@ static void timer_irq(struct trap_frame *f)
 	/* A test waiting for an interrupt in user mode. */
 	if ((f->cs & 3) == 3 && cur_catch && cur_catch->irq_vector == f->vector)
 		catch_event(f);
+	else if (timer_hook)
+		timer_hook(f); /* preemption (proc.c) */
 }
 
 static void spurious_irq(struct trap_frame *f)

@@ -12,6 +12,8 @@
 #include "trap.h"
 
 extern volatile uint64_t timer_ticks;
+/* Called by every timer interrupt after the EOI (the scheduler, proc.c). */
+extern void (*timer_hook)(struct trap_frame *f);
 /* TSC ticks per millisecond, measured with the PIT by lapic_timer_start(). */
 extern uint64_t tsc_per_ms;
 /* The last timer interrupt's frame and where it was on the stack. */

@@ -9,11 +9,13 @@
  *   4. own page tables (direct map of RAM, kernel image, LAPIC), CR3 switched
  *      away from the boot and early tables;
  *   5. syscall MSRs, LAPIC timer (periodic, 100 Hz, PIT-calibrated).
- * Command line: test=, skip=, times (test.h); seed=, ops= (stress test).
+ * Command line: test=, skip=, times (test.h); seed=, ops= (stress test);
+ * bench=, iters= (bench.h: run workloads instead of the tests).
  */
 #include <umbra/bootinfo.h>
 
 #include "arch.h"
+#include "bench.h"
 #include "console.h"
 #include "cpu.h"
 #include "gdt.h"
@@ -69,5 +71,7 @@ void kmain(uint64_t info_pa, uint64_t magic)
 	syscall_init();
 	lapic_init();
 	lapic_timer_start(TIMER_HZ);
+	if (cmdline_value(cmdline, "bench"))
+		bench_run(cmdline); /* the workloads instead of the tests (bench.h) */
 	tests_run(cmdline);
 }

@@ -9,6 +9,7 @@
 #include "lib.h"
 #include "paging.h"
 #include "pmm.h"
+#include "proc.h"
 #include "test.h"
 
 extern const struct test __tests_start[], __tests_end[];
@@ -137,6 +138,7 @@ static void restore_baseline(void)
 	wrmsr(MSR_GS_BASE, 0);
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
 	gdt_set_rsp0((uint64_t)(trap_stack + TRAP_STACK_SIZE));
+	proc_reset(); /* no process survives a test */
 	as_clear_user(kernel_pml4);
 	((uint64_t *)phys_to_virt(kernel_pml4))[SELFMAP_SLOT] = 0;
 	flush_tlb_all();

@@ -28,6 +28,7 @@ static struct idt_gate idt[256] __attribute__((aligned(16)));
 static irq_handler_t irq_handlers[256];
 struct catch *volatile cur_catch;
 int (*pf_hook)(struct trap_frame *f);
+int (*user_fault_hook)(struct trap_frame *f);
 
 extern const uint64_t exc_stubs[32]; /* entry.S */
 extern char timer_stub[], spurious_stub[];
@@ -55,6 +56,13 @@ void idt_init(void)
 	set_gate(VEC_TIMER, (uint64_t)timer_stub, 0);
 	set_gate(VEC_SPURIOUS, (uint64_t)spurious_stub, 0);
 	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+/* An interrupt gate of privilege @dpl: with 3, `int @vec` is allowed from CPL3 (SDM 3A 6.12.1.1). */
+void idt_set_gate_dpl(unsigned vec, uint64_t addr, unsigned dpl)
+{
+	set_gate(vec, addr, 0);
+	idt[vec].type_attr |= (dpl & 3) << 5;
 }
 
 void irq_set_handler(unsigned vector, irq_handler_t h)
@@ -125,6 +133,8 @@ void trap_dispatch(struct trap_frame *f)
 		return;
 	}
 	if (f->vector == VEC_PF && pf_hook && pf_hook(f))
+		return;
+	if ((f->cs & 3) == 3 && user_fault_hook && user_fault_hook(f))
 		return;
 	if (catch_event(f))
 		return;

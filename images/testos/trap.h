@@ -62,6 +62,9 @@ void idt_init(void);
 void irq_set_handler(unsigned vector, irq_handler_t h);
 /* A #PF hook (demand paging): returns 1 when it resolved the fault. */
 extern int (*pf_hook)(struct trap_frame *f);
+/* Exceptions from CPL3 after pf_hook (the process model): returns 1 when it handled @f. */
+extern int (*user_fault_hook)(struct trap_frame *f);
+void idt_set_gate_dpl(unsigned vec, uint64_t addr, unsigned dpl);
 
 void trap_dispatch(struct trap_frame *f);
 void trap_print(const char *what, const struct trap_frame *f);

@@ -32,6 +32,8 @@ struct syscall_probe {
 extern struct syscall_probe last_probe;
 
 void syscall_init(void);
+/* The process model's calls (proc.c): returns 1 when it handled @f (then iretq). */
+extern int (*syscall_hook)(struct trap_frame *f);
 int syscall_dispatch(struct trap_frame *f);
 
 #define USER_BLOB(name) extern const char name##_start[], name##_end[]

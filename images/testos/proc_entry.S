@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Entry paths of the process model (proc.h):
+ *   - proc_int80_stub: `int $0x80` from CPL3 (a DPL3 interrupt gate, IF
+ *     cleared on entry): the same frame as every other vector (trap.h),
+ *     then trap_dispatch(), which runs the system call (vector 0x80);
+ *   - proc_enter_frame(frame): iretq through a saved trap frame, the first
+ *     entry of the scheduler loop into a process.
+ */
+	.text
+	.code64
+
+.macro SAVE_GPRS
+	push	%rax
+	push	%rbx
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%rbp
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+.endm
+
+	.globl proc_int80_stub, proc_enter_frame
+proc_int80_stub:
+	pushq	$0
+	pushq	$0x80
+	SAVE_GPRS
+	mov	%rsp, %rdi
+	cld
+	call	trap_dispatch
+	mov	%rsp, %rdi
+	/* fall through: return through the (possibly switched) frame */
+
+/* proc_enter_frame(struct trap_frame *f): load every register from @f and iretq. */
+proc_enter_frame:
+	mov	%rdi, %rsp
+	pop	%r15
+	pop	%r14
+	pop	%r13
+	pop	%r12
+	pop	%r11
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rbp
+	pop	%rdi
+	pop	%rsi
+	pop	%rdx
+	pop	%rcx
+	pop	%rbx
+	pop	%rax
+	add	$16, %rsp		/* vector, error code */
+	iretq
+
+	.section .note.GNU-stack, "", @progbits

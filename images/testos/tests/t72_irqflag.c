@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The interrupt flag at CPL0 (IOPL 0, so CPL <= IOPL): CLI/STI (SDM 2A CLI,
+ * 2B STI), PUSHF/POPF (SDM 2B: at CPL0 POPF loads IF), nested
+ * save/disable/restore sections, and maskable-interrupt delivery (SDM 3A
+ * 6.8.1: IF=0 masks INTR; the LAPIC holds the request in the IRR, SDM 3A
+ * 11.8.4). The tests wait for the periodic 100 Hz LAPIC timer to expire
+ * while IF=0 (its IRR bit set), so each takes at most ~10 ms of waiting.
+ */
+#include "../arch.h"
+#include "../lapic.h"
+#include "../paging.h"
+#include "../test.h"
+
+/* LAPIC IRR: 8 32-bit registers at 0x200 + 0x10 * (vector / 32) (SDM 3A table 11-1). */
+#define LAPIC_IRR 0x200
+
+static int timer_irr(void)
+{
+	uint32_t w = *(volatile uint32_t *)(LAPIC_VA + LAPIC_IRR + 0x10 * (VEC_TIMER / 32));
+
+	return (w >> (VEC_TIMER % 32)) & 1;
+}
+
+static uint64_t if_now(void)
+{
+	return read_rflags() & RFLAGS_IF;
+}
+
+/*
+ * With IF=0: spin until the timer's request is pending in the IRR (at most
+ * 200 ms), checking that no tick is delivered meanwhile.
+ */
+static void wait_timer_pending(const char *where)
+{
+	uint64_t t0 = timer_ticks, start = rdtsc(), limit = (tsc_per_ms ? tsc_per_ms : 1000000) * 200;
+
+	while (!timer_irr()) {
+		if (rdtsc() - start > limit)
+			test_fail("%s: expected the timer request pending in the IRR within 200 ms, saw "
+				  "IRR bit clear (ticks %lu -> %lu)",
+				  where, t0, timer_ticks);
+	}
+	CHECK_EQ("IF while waiting for the timer", 0, if_now());
+	if (timer_ticks != t0)
+		test_fail("%s: expected no timer interrupt with IF=0, saw %lu delivered", where,
+			  timer_ticks - t0);
+}
+
+/* SDM 2A CLI: IF := 0 (CPL <= IOPL); PUSHF stores RFLAGS with IF = 0. */
+TEST(irqflag_pushf_cli)
+{
+	uint64_t fl;
+
+	sti();
+	__asm__ volatile("cli\n\tpushfq\n\tpop %0" : "=r"(fl) : : "memory");
+	CHECK_EQ("RFLAGS.IF pushed after cli", 0, fl & RFLAGS_IF);
+	CHECK_EQ("RFLAGS reserved bit 1 pushed after cli", RFLAGS_FIXED, fl & RFLAGS_FIXED);
+}
+
+/* SDM 2B STI: IF := 1 (CPL <= IOPL); PUSHF stores RFLAGS with IF = 1. */
+TEST(irqflag_pushf_sti)
+{
+	uint64_t fl;
+
+	cli();
+	__asm__ volatile("sti\n\tpushfq\n\tpop %0\n\tcli" : "=r"(fl) : : "memory");
+	CHECK_EQ("RFLAGS.IF pushed after sti", RFLAGS_IF, fl & RFLAGS_IF);
+}
+
+/* SDM 2B POPF: at CPL0 (CPL <= IOPL) POPFQ loads IF from the stack, both ways; CF loads too. */
+TEST(irqflag_popf)
+{
+	uint64_t off = RFLAGS_FIXED | RFLAGS_CF, on = RFLAGS_FIXED | RFLAGS_IF, fl;
+
+	/* IF=1 -> popf of a word with IF=0 (and CF=1). */
+	sti();
+	__asm__ volatile("push %1\n\tpopfq\n\tpushfq\n\tpop %0" : "=r"(fl) : "r"(off) : "memory", "cc");
+	CHECK_EQ("RFLAGS.IF after popf of IF=0 (was 1)", 0, fl & RFLAGS_IF);
+	CHECK_EQ("RFLAGS.CF after popf of CF=1", RFLAGS_CF, fl & RFLAGS_CF);
+	/* IF=0 -> popf of a word with IF=1 (and CF=0). */
+	__asm__ volatile("push %1\n\tpopfq\n\tpushfq\n\tpop %0\n\tcli" : "=r"(fl) : "r"(on)
+			 : "memory", "cc");
+	CHECK_EQ("RFLAGS.IF after popf of IF=1 (was 0)", RFLAGS_IF, fl & RFLAGS_IF);
+	CHECK_EQ("RFLAGS.CF after popf of CF=0", 0, fl & RFLAGS_CF);
+	/* A flags word saved with IF=0 restores IF=0 while IF=1, and IF=1 while IF=0. */
+	cli();
+	uint64_t saved_off = read_rflags();
+
+	sti();
+	uint64_t saved_on = read_rflags();
+
+	write_rflags(saved_off);
+	CHECK_EQ("IF after restoring a word saved with IF=0", 0, if_now());
+	write_rflags(saved_on);
+	fl = read_rflags();
+	cli();
+	CHECK_EQ("IF after restoring a word saved with IF=1", RFLAGS_IF, fl & RFLAGS_IF);
+}
+
+/* Linux's local_irq_save / local_irq_restore: pushf; pop; cli / push; popf. */
+static inline uint64_t irq_save(void)
+{
+	uint64_t fl;
+
+	__asm__ volatile("pushfq\n\tpop %0\n\tcli" : "=r"(fl) : : "memory");
+	return fl;
+}
+
+static inline void irq_restore(uint64_t fl)
+{
+	__asm__ volatile("push %0\n\tpopfq" : : "r"(fl) : "memory", "cc");
+}
+
+/*
+ * Three nested save/disable sections: the inner restores put back IF=0, so
+ * an expired timer stays pending (IRR) and undelivered until the outermost
+ * restore sets IF again; POPF has no interrupt shadow (only STI and MOV/POP
+ * SS do, SDM 3A 6.8.3), so it is delivered right after it (checked with
+ * a short bounded wait, the SDM giving no exact boundary).
+ */
+TEST(irqflag_nested)
+{
+	uint64_t f1, f2, f3, t0;
+
+	sti();
+	f1 = irq_save();
+	CHECK_EQ("IF inside level 1", 0, if_now());
+	f2 = irq_save();
+	CHECK_EQ("IF inside level 2", 0, if_now());
+	f3 = irq_save();
+	CHECK_EQ("IF inside level 3", 0, if_now());
+	CHECK_EQ("saved IF, level 1", RFLAGS_IF, f1 & RFLAGS_IF);
+	CHECK_EQ("saved IF, level 2", 0, f2 & RFLAGS_IF);
+	CHECK_EQ("saved IF, level 3", 0, f3 & RFLAGS_IF);
+	t0 = timer_ticks;
+	wait_timer_pending("inside level 3");
+	irq_restore(f3);
+	CHECK_EQ("IF after restoring level 3", 0, if_now());
+	CHECK_EQ("ticks after restoring level 3", t0, timer_ticks);
+	CHECK_EQ("timer still pending after restoring level 3", 1, timer_irr());
+	irq_restore(f2);
+	CHECK_EQ("IF after restoring level 2", 0, if_now());
+	CHECK_EQ("ticks after restoring level 2", t0, timer_ticks);
+	CHECK_EQ("timer still pending after restoring level 2", 1, timer_irr());
+	irq_restore(f1);
+	uint64_t fl = read_rflags(), t1;
+
+	for (int spins = 1000; (t1 = timer_ticks) == t0 && spins; spins--)
+		;
+	cli();
+	CHECK_EQ("IF after restoring level 1", RFLAGS_IF, fl & RFLAGS_IF);
+	CHECK_EQ("ticks after the outermost restore (the pending one delivered)", t0 + 1, t1);
+}
+
+/*
+ * SDM 2B STI: with IF=0 before it, STI inhibits maskable interrupts on the
+ * boundary after it (until the next instruction completes). A timer request
+ * pending in the IRR is not taken before the instruction after STI; it is
+ * taken after it, with the return RIP at or past that instruction's end.
+ */
+TEST(irqflag_pending_delivery)
+{
+	uint64_t t0, in_shadow, after, spins = 1000;
+	extern const char irqflag_shadow_end[], irqflag_wait_end[];
+
+	cli();
+	wait_timer_pending("before sti");
+	t0 = timer_ticks;
+	__asm__ volatile("sti\n\t"
+			 "mov timer_ticks(%%rip), %[shadow]\n\t" /* in the STI shadow */
+			 ".globl irqflag_shadow_end\n"
+			 "irqflag_shadow_end:\n"
+			 "1:\n\t"
+			 "mov timer_ticks(%%rip), %[after]\n\t"
+			 "cmp %[t0], %[after]\n\t"
+			 "jne 2f\n\t"
+			 "dec %[spins]\n\t"
+			 "jnz 1b\n"
+			 "2:\n\t"
+			 ".globl irqflag_wait_end\n"
+			 "irqflag_wait_end:\n\t"
+			 "cli"
+			 : [shadow] "=&r"(in_shadow), [after] "=&r"(after), [spins] "+r"(spins)
+			 : [t0] "r"(t0)
+			 : "memory", "cc");
+	CHECK_EQ("ticks read by the instruction after sti (interrupt shadow)", t0, in_shadow);
+	CHECK_EQ("ticks after the shadow (the pending interrupt delivered)", t0 + 1, after);
+	CHECK(last_timer_frame.rip >= (uint64_t)irqflag_shadow_end &&
+		      last_timer_frame.rip <= (uint64_t)irqflag_wait_end,
+	      "interrupt return RIP: expected in [%p, %p] (after the shadowed instruction), saw 0x%lx",
+	      irqflag_shadow_end, irqflag_wait_end, last_timer_frame.rip);
+}
+
+/*
+ * sti; hlt with a request pending: the STI shadow keeps the interrupt off
+ * the boundary before HLT, HLT halts, and the interrupt wakes it at once
+ * with the return RIP after the HLT (SDM 2A HLT: resumes with the
+ * instruction following HLT after the handler).
+ */
+TEST(irqflag_sti_hlt)
+{
+	uint64_t t0, t1;
+	extern const char irqflag_after_hlt[];
+
+	cli();
+	wait_timer_pending("before sti; hlt");
+	t0 = timer_ticks;
+	__asm__ volatile("sti\n\t"
+			 "hlt\n\t"
+			 ".globl irqflag_after_hlt\n"
+			 "irqflag_after_hlt:\n\t"
+			 "cli\n\t"
+			 "mov timer_ticks(%%rip), %0"
+			 : "=r"(t1)
+			 :
+			 : "memory");
+	CHECK_EQ("ticks after sti; hlt (woken by the pending interrupt, no later tick)", t0 + 1, t1);
+	CHECK_EQ("interrupt return RIP (the instruction after hlt)", (uint64_t)irqflag_after_hlt,
+		 last_timer_frame.rip);
+}
