@@ -16,11 +16,11 @@
 #define X86_MAX_INSN_LEN 15
 
 /* Items 1 and 2. */
-int decode_one(const u8 *code, size_t len, u64 rip, enum decode_mode mode,
-	       struct decoded_insn *out)
+int decode_one(const u8 *code, size_t len, u64 rip, enum decode_mode mode, struct decoded_insn *out)
 {
-	static const cs_mode modes[] = { [DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32,
-					 [DECODE_64] = CS_MODE_64 };
+	static const cs_mode modes[] = {
+		[DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32, [DECODE_64] = CS_MODE_64
+	};
 	csh handle;
 	cs_insn *insn;
 	size_t n;
@@ -55,8 +55,8 @@ void decode_describe(const u8 *code, size_t len, u64 rip, enum decode_mode mode,
 		pos += (size_t)snprintf(buf + pos, buflen - pos, "%s%02x", i ? " " : "", code[i]);
 	if (pos < buflen) {
 		if (ok)
-			snprintf(buf + pos, buflen - pos, "  %s%s%s", d.mnemonic, d.operands[0] ? " " : "",
-				 d.operands);
+			snprintf(buf + pos, buflen - pos, "  %s%s%s", d.mnemonic,
+				 d.operands[0] ? " " : "", d.operands);
 		else
 			snprintf(buf + pos, buflen - pos, "  (invalid instruction)");
 	}

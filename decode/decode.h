@@ -21,7 +21,7 @@ static inline enum decode_mode decode_mode_of(int cs_l, int cs_db)
 }
 
 struct decoded_insn {
-	unsigned len;	      /* bytes, 1..15 */
+	unsigned len; /* bytes, 1..15 */
 	char mnemonic[32];
 	char operands[160]; /* capstone's op_str size */
 };

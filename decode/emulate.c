@@ -29,17 +29,17 @@
 #include "shadow/x86.h"
 
 #define X86_MAX_INSN_LEN 15
-#define PREFIX_LOCK 0xf0
+#define PREFIX_LOCK	 0xf0
 
 /* IDT gate and segment descriptor fields (SDM Vol. 3A §3.4.5, §6.14.1). */
-#define IDT_ENTRY_SIZE 16
-#define GATE_TYPE_INTR64 0xe
-#define GATE_TYPE_TRAP64 0xf
-#define DESC_TYPE_CODE (1u << 3)	  /* in the 4-bit type field, S = 1 */
+#define IDT_ENTRY_SIZE	     16
+#define GATE_TYPE_INTR64     0xe
+#define GATE_TYPE_TRAP64     0xf
+#define DESC_TYPE_CODE	     (1u << 3) /* in the 4-bit type field, S = 1 */
 #define DESC_TYPE_CONFORMING (1u << 2) /* code segments */
-#define SEL_RPL_MASK 3u
-#define SEL_TI (1u << 2)
-#define SEL_INDEX_MASK (~7u)
+#define SEL_RPL_MASK	     3u
+#define SEL_TI		     (1u << 2)
+#define SEL_INDEX_MASK	     (~7u)
 /* Error code of a fault that names an IDT vector (SDM Vol. 3A §6.13). */
 #define ERR_EXT (1u << 0)
 #define ERR_IDT (1u << 1)
@@ -62,11 +62,13 @@ static bool is_canonical(u64 la)
 
 static struct emu_event exception(u8 vector, bool has_err, u32 err)
 {
-	return (struct emu_event){ .kind = EMU_EV_EXCEPTION, .vector = vector,
-				   .has_error_code = has_err, .error_code = err };
+	return (struct emu_event){ .kind = EMU_EV_EXCEPTION,
+				   .vector = vector,
+				   .has_error_code = has_err,
+				   .error_code = err };
 }
 
-#define EXC_UD() exception(X86_EXC_UD, false, 0)
+#define EXC_UD()  exception(X86_EXC_UD, false, 0)
 #define EXC_GP(e) exception(X86_EXC_GP, true, (e))
 #define EXC_SS(e) exception(X86_EXC_SS, true, (e))
 #define EXC_NP(e) exception(X86_EXC_NP, true, (e))
@@ -140,27 +142,27 @@ struct reg_slot {
 #define R64(cs, g) [X86_REG_##cs] = { g, 8, 0, 1 }
 #define R32(cs, g) [X86_REG_##cs] = { g, 4, 0, 1 }
 #define R16(cs, g) [X86_REG_##cs] = { g, 2, 0, 1 }
-#define R8(cs, g) [X86_REG_##cs] = { g, 1, 0, 1 }
+#define R8(cs, g)  [X86_REG_##cs] = { g, 1, 0, 1 }
 #define R8H(cs, g) [X86_REG_##cs] = { g, 1, 1, 1 }
 
 static const struct reg_slot reg_slots[X86_REG_ENDING] = {
-	R64(RAX, EMU_RAX), R64(RCX, EMU_RCX), R64(RDX, EMU_RDX), R64(RBX, EMU_RBX),
-	R64(RSP, EMU_RSP), R64(RBP, EMU_RBP), R64(RSI, EMU_RSI), R64(RDI, EMU_RDI),
-	R64(R8, EMU_R8), R64(R9, EMU_R9), R64(R10, EMU_R10), R64(R11, EMU_R11),
-	R64(R12, EMU_R12), R64(R13, EMU_R13), R64(R14, EMU_R14), R64(R15, EMU_R15),
-	R32(EAX, EMU_RAX), R32(ECX, EMU_RCX), R32(EDX, EMU_RDX), R32(EBX, EMU_RBX),
-	R32(ESP, EMU_RSP), R32(EBP, EMU_RBP), R32(ESI, EMU_RSI), R32(EDI, EMU_RDI),
-	R32(R8D, EMU_R8), R32(R9D, EMU_R9), R32(R10D, EMU_R10), R32(R11D, EMU_R11),
+	R64(RAX, EMU_RAX),  R64(RCX, EMU_RCX),	R64(RDX, EMU_RDX),  R64(RBX, EMU_RBX),
+	R64(RSP, EMU_RSP),  R64(RBP, EMU_RBP),	R64(RSI, EMU_RSI),  R64(RDI, EMU_RDI),
+	R64(R8, EMU_R8),    R64(R9, EMU_R9),	R64(R10, EMU_R10),  R64(R11, EMU_R11),
+	R64(R12, EMU_R12),  R64(R13, EMU_R13),	R64(R14, EMU_R14),  R64(R15, EMU_R15),
+	R32(EAX, EMU_RAX),  R32(ECX, EMU_RCX),	R32(EDX, EMU_RDX),  R32(EBX, EMU_RBX),
+	R32(ESP, EMU_RSP),  R32(EBP, EMU_RBP),	R32(ESI, EMU_RSI),  R32(EDI, EMU_RDI),
+	R32(R8D, EMU_R8),   R32(R9D, EMU_R9),	R32(R10D, EMU_R10), R32(R11D, EMU_R11),
 	R32(R12D, EMU_R12), R32(R13D, EMU_R13), R32(R14D, EMU_R14), R32(R15D, EMU_R15),
-	R16(AX, EMU_RAX), R16(CX, EMU_RCX), R16(DX, EMU_RDX), R16(BX, EMU_RBX),
-	R16(SP, EMU_RSP), R16(BP, EMU_RBP), R16(SI, EMU_RSI), R16(DI, EMU_RDI),
-	R16(R8W, EMU_R8), R16(R9W, EMU_R9), R16(R10W, EMU_R10), R16(R11W, EMU_R11),
+	R16(AX, EMU_RAX),   R16(CX, EMU_RCX),	R16(DX, EMU_RDX),   R16(BX, EMU_RBX),
+	R16(SP, EMU_RSP),   R16(BP, EMU_RBP),	R16(SI, EMU_RSI),   R16(DI, EMU_RDI),
+	R16(R8W, EMU_R8),   R16(R9W, EMU_R9),	R16(R10W, EMU_R10), R16(R11W, EMU_R11),
 	R16(R12W, EMU_R12), R16(R13W, EMU_R13), R16(R14W, EMU_R14), R16(R15W, EMU_R15),
-	R8(AL, EMU_RAX), R8(CL, EMU_RCX), R8(DL, EMU_RDX), R8(BL, EMU_RBX),
-	R8(SPL, EMU_RSP), R8(BPL, EMU_RBP), R8(SIL, EMU_RSI), R8(DIL, EMU_RDI),
-	R8(R8B, EMU_R8), R8(R9B, EMU_R9), R8(R10B, EMU_R10), R8(R11B, EMU_R11),
-	R8(R12B, EMU_R12), R8(R13B, EMU_R13), R8(R14B, EMU_R14), R8(R15B, EMU_R15),
-	R8H(AH, EMU_RAX), R8H(CH, EMU_RCX), R8H(DH, EMU_RDX), R8H(BH, EMU_RBX),
+	R8(AL, EMU_RAX),    R8(CL, EMU_RCX),	R8(DL, EMU_RDX),    R8(BL, EMU_RBX),
+	R8(SPL, EMU_RSP),   R8(BPL, EMU_RBP),	R8(SIL, EMU_RSI),   R8(DIL, EMU_RDI),
+	R8(R8B, EMU_R8),    R8(R9B, EMU_R9),	R8(R10B, EMU_R10),  R8(R11B, EMU_R11),
+	R8(R12B, EMU_R12),  R8(R13B, EMU_R13),	R8(R14B, EMU_R14),  R8(R15B, EMU_R15),
+	R8H(AH, EMU_RAX),   R8H(CH, EMU_RCX),	R8H(DH, EMU_RDX),   R8H(BH, EMU_RBX),
 };
 
 static const struct reg_slot *slot_of(x86_reg reg)
@@ -296,12 +298,9 @@ static enum step do_xgetbv(struct insn_ctx *c)
 static u64 bswap_n(u64 v, unsigned size)
 {
 	switch (size) {
-	case 2:
-		return __builtin_bswap16((u16)v);
-	case 4:
-		return __builtin_bswap32((u32)v);
-	default:
-		return __builtin_bswap64(v);
+	case 2: return __builtin_bswap16((u16)v);
+	case 4: return __builtin_bswap32((u32)v);
+	default: return __builtin_bswap64(v);
 	}
 }
 
@@ -490,14 +489,10 @@ static enum exc_class class_of(const struct emu_event *ev)
 	case X86_EXC_TS:
 	case X86_EXC_NP:
 	case X86_EXC_SS:
-	case X86_EXC_GP:
-		return EXC_CONTRIBUTORY;
-	case X86_EXC_PF:
-		return EXC_PAGE_FAULT;
-	case X86_EXC_DF:
-		return EXC_DOUBLE;
-	default:
-		return EXC_BENIGN;
+	case X86_EXC_GP: return EXC_CONTRIBUTORY;
+	case X86_EXC_PF: return EXC_PAGE_FAULT;
+	case X86_EXC_DF: return EXC_DOUBLE;
+	default: return EXC_BENIGN;
 	}
 }
 
@@ -512,10 +507,8 @@ static bool is_fault_class(const struct emu_event *ev)
 	case X86_EXC_BP:
 	case X86_EXC_OF:
 	case X86_EXC_DF:
-	case X86_EXC_MC:
-		return false;
-	default:
-		return true;
+	case X86_EXC_MC: return false;
+	default: return true;
 	}
 }
 
@@ -636,8 +629,13 @@ static enum step deliver_once(struct insn_ctx *c, const struct emu_event *ev)
 
 	/* Commit: the new CS:RIP, SS:RSP and RFLAGS. */
 	if (new_cpl != cpl) {
-		cpu->ss = (struct emu_seg){ .sel = (u16)new_cpl, .dpl = (u8)new_cpl, .type = 3,
-					    .s = 1, .present = 1, .db = 1, .g = 1,
+		cpu->ss = (struct emu_seg){ .sel = (u16)new_cpl,
+					    .dpl = (u8)new_cpl,
+					    .type = 3,
+					    .s = 1,
+					    .present = 1,
+					    .db = 1,
+					    .g = 1,
 					    .limit = 0xffffffff };
 	}
 	set_code_seg(&cpu->cs, sel, desc, new_cpl);
@@ -735,30 +733,20 @@ static enum step dispatch(struct insn_ctx *c)
 {
 	unsigned id = c->insn->id;
 
-	if (c->x86->prefix[0] == PREFIX_LOCK && id != X86_INS_CMPXCHG16B &&
-	    id != X86_INS_CMPXCHG8B)
+	if (c->x86->prefix[0] == PREFIX_LOCK && id != X86_INS_CMPXCHG16B && id != X86_INS_CMPXCHG8B)
 		return raise(c, EXC_UD());
 	switch (id) {
-	case X86_INS_CLAC:
-		return do_clac_stac(c, false);
-	case X86_INS_STAC:
-		return do_clac_stac(c, true);
-	case X86_INS_XGETBV:
-		return do_xgetbv(c);
-	case X86_INS_MOVBE:
-		return do_movbe(c);
-	case X86_INS_CMPXCHG16B:
-		return do_cmpxchg_wide(c, 16);
-	case X86_INS_CMPXCHG8B:
-		return do_cmpxchg_wide(c, 8);
+	case X86_INS_CLAC: return do_clac_stac(c, false);
+	case X86_INS_STAC: return do_clac_stac(c, true);
+	case X86_INS_XGETBV: return do_xgetbv(c);
+	case X86_INS_MOVBE: return do_movbe(c);
+	case X86_INS_CMPXCHG16B: return do_cmpxchg_wide(c, 16);
+	case X86_INS_CMPXCHG8B: return do_cmpxchg_wide(c, 8);
 	case X86_INS_CLFLUSH:
 	case X86_INS_CLFLUSHOPT:
-	case X86_INS_CLWB:
-		return do_cache_line(c);
-	case X86_INS_INVPCID:
-		return do_invpcid(c);
-	default:
-		return STEP_UNKNOWN;
+	case X86_INS_CLWB: return do_cache_line(c);
+	case X86_INS_INVPCID: return do_invpcid(c);
+	default: return STEP_UNKNOWN;
 	}
 }
 
@@ -803,7 +791,8 @@ enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops, struct 
 
 	if (insn->id == X86_INS_INT || insn->id == X86_INS_INT3) {
 		/* int n / int3: the frame holds the next RIP; the gate DPL is checked. */
-		struct emu_event ev = { .kind = EMU_EV_SOFT_INT, .insn_len = insn->size,
+		struct emu_event ev = { .kind = EMU_EV_SOFT_INT,
+					.insn_len = insn->size,
 					.vector = insn->id == X86_INS_INT3
 							  ? X86_EXC_BP
 							  : (u8)c.x86->operands[0].imm };
@@ -839,12 +828,9 @@ enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops, struct 
 		rep->fault_vector = c.fault.vector;
 		/* A fault leaves the state as before the instruction (CR2 aside). */
 		return deliver(ops, cpu, &c.fault);
-	case STEP_NOT_RAM:
-		return EMU_UNHANDLED_MEM;
-	case STEP_HOST_ERROR:
-		return EMU_HOST_ERROR;
+	case STEP_NOT_RAM: return EMU_UNHANDLED_MEM;
+	case STEP_HOST_ERROR: return EMU_HOST_ERROR;
 	case STEP_UNKNOWN:
-	default:
-		return EMU_UNKNOWN;
+	default: return EMU_UNKNOWN;
 	}
 }

@@ -34,8 +34,22 @@
 
 /* General registers in x86 encoding order (SDM Vol. 2A Table 2-2). */
 enum emu_gpr {
-	EMU_RAX, EMU_RCX, EMU_RDX, EMU_RBX, EMU_RSP, EMU_RBP, EMU_RSI, EMU_RDI,
-	EMU_R8, EMU_R9, EMU_R10, EMU_R11, EMU_R12, EMU_R13, EMU_R14, EMU_R15,
+	EMU_RAX,
+	EMU_RCX,
+	EMU_RDX,
+	EMU_RBX,
+	EMU_RSP,
+	EMU_RBP,
+	EMU_RSI,
+	EMU_RDI,
+	EMU_R8,
+	EMU_R9,
+	EMU_R10,
+	EMU_R11,
+	EMU_R12,
+	EMU_R13,
+	EMU_R14,
+	EMU_R15,
 	EMU_NR_GPRS
 };
 
@@ -62,14 +76,14 @@ struct emu_cpu {
 	u32 dirty;
 };
 
-#define EMU_DIRTY_REGS (1u << 0)  /* gpr, rip, rflags */
+#define EMU_DIRTY_REGS	(1u << 0) /* gpr, rip, rflags */
 #define EMU_DIRTY_SREGS (1u << 1) /* cr2, cs, ss */
 
 /* A memory access, as the callbacks see it. */
-#define EMU_ACC_WRITE (1u << 0)	   /* a write (read-modify-write included) */
-#define EMU_ACC_FETCH (1u << 1)	   /* an instruction fetch */
-#define EMU_ACC_USER (1u << 2)	   /* made at CPL3 (a user-mode access) */
-#define EMU_ACC_AC (1u << 3)	   /* explicit access with RFLAGS.AC = 1 (SMAP override) */
+#define EMU_ACC_WRITE (1u << 0) /* a write (read-modify-write included) */
+#define EMU_ACC_FETCH (1u << 1) /* an instruction fetch */
+#define EMU_ACC_USER  (1u << 2) /* made at CPL3 (a user-mode access) */
+#define EMU_ACC_AC    (1u << 3) /* explicit access with RFLAGS.AC = 1 (SMAP override) */
 
 /* An exception or interrupt to deliver to the guest. */
 enum emu_event_kind {
@@ -83,7 +97,7 @@ struct emu_event {
 	bool has_error_code;
 	u32 error_code;
 	bool has_cr2;
-	u64 cr2; /* #PF: the faulting linear address */
+	u64 cr2;	   /* #PF: the faulting linear address */
 	unsigned insn_len; /* EMU_EV_SOFT_INT: the instruction's length */
 };
 
@@ -98,8 +112,8 @@ enum emu_result {
 
 enum emu_map_result {
 	EMU_MAP_OK = 0,
-	EMU_MAP_FAULT,	   /* *fault is the #PF to deliver */
-	EMU_MAP_NOT_RAM,   /* the translation is fine but the gpa is not RAM */
+	EMU_MAP_FAULT,	 /* *fault is the #PF to deliver */
+	EMU_MAP_NOT_RAM, /* the translation is fine but the gpa is not RAM */
 };
 
 struct emu_ops {
@@ -141,8 +155,8 @@ struct emu_report {
  * next state (cpu->dirty says what changed); on any other result *cpu is
  * unchanged and the caller stops the VM.
  */
-enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops, struct emu_report *rep)
-	__must_check;
+enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops,
+			 struct emu_report *rep) __must_check;
 
 /*
  * Deliver an event through the guest's IDT exactly as the CPU does in IA-32e

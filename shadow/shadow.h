@@ -30,15 +30,21 @@
  *   shadow/walk.h  the guest page-table walker, also the reference oracle the
  *                  shadow tables are tested against
  *
- * LIMITATION: the shadow page cache, rmap, write protection and roots come in a later issue.
+ *   shadow/mmu.h   the shadow MMU proper: the interface the VMM uses
+ *                  (create, fault, PT writes, CR3, invalidation, statistics)
  *
- * For now this header only gathers the walker and the architectural
- * definitions; nothing here allocates or owns memory.
+ * Internal to shadow/ (never included by the VMM):
+ *   shadow/sp.h        union sp_role, spte bits, struct shadow_page,
+ *                      for_each_shadow_entry
+ *   shadow/internal.h  struct shadow_mmu and the map of the .c files:
+ *                      mmu.c pool.c sp_cache.c rmap.c spte.c fault.c
+ *                      pt_write.c root.c stats.c
  */
 #ifndef UMBRA_SHADOW_SHADOW_H
 #define UMBRA_SHADOW_SHADOW_H
 
 #include "shadow/x86.h"
 #include "shadow/walk.h"
+#include "shadow/mmu.h"
 
 #endif /* UMBRA_SHADOW_SHADOW_H */

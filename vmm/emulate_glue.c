@@ -38,9 +38,17 @@
 
 static void seg_from_kvm(struct emu_seg *e, const struct kvm_segment *k)
 {
-	*e = (struct emu_seg){ .base = k->base, .limit = k->limit, .sel = k->selector,
-			       .type = k->type, .s = k->s, .dpl = k->dpl, .present = k->present,
-			       .avl = k->avl, .l = k->l, .db = k->db, .g = k->g };
+	*e = (struct emu_seg){ .base = k->base,
+			       .limit = k->limit,
+			       .sel = k->selector,
+			       .type = k->type,
+			       .s = k->s,
+			       .dpl = k->dpl,
+			       .present = k->present,
+			       .avl = k->avl,
+			       .l = k->l,
+			       .db = k->db,
+			       .g = k->g };
 }
 
 static void seg_to_kvm(struct kvm_segment *k, const struct emu_seg *e)
@@ -64,7 +72,7 @@ static void cpu_from_kvm(struct emu_cpu *c, const struct kvm_regs *r, const stru
 	const u64 g[EMU_NR_GPRS] = {
 		[EMU_RAX] = r->rax, [EMU_RCX] = r->rcx, [EMU_RDX] = r->rdx, [EMU_RBX] = r->rbx,
 		[EMU_RSP] = r->rsp, [EMU_RBP] = r->rbp, [EMU_RSI] = r->rsi, [EMU_RDI] = r->rdi,
-		[EMU_R8] = r->r8,   [EMU_R9] = r->r9,   [EMU_R10] = r->r10, [EMU_R11] = r->r11,
+		[EMU_R8] = r->r8,   [EMU_R9] = r->r9,	[EMU_R10] = r->r10, [EMU_R11] = r->r11,
 		[EMU_R12] = r->r12, [EMU_R13] = r->r13, [EMU_R14] = r->r14, [EMU_R15] = r->r15,
 	};
 
@@ -139,24 +147,28 @@ static enum emu_map_result map(void *opaque, u64 la, unsigned len, u32 access, v
 	struct vm *vm = opaque;
 	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
 	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
-	struct walk_ctl ctl = { .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer,
+	struct walk_ctl ctl = { .cr0 = s->cr0,
+				.cr3 = s->cr3,
+				.cr4 = s->cr4,
+				.efer = s->efer,
 				.maxphyaddr = GUEST_MAXPHYADDR };
 	u32 acc = ((access & EMU_ACC_WRITE) ? ACC_WRITE : 0) |
 		  ((access & EMU_ACC_FETCH) ? ACC_FETCH : 0) |
-		  ((access & EMU_ACC_USER) ? ACC_USER : 0) | ((access & EMU_ACC_AC) ? ACC_AC_SET : 0);
+		  ((access & EMU_ACC_USER) ? ACC_USER : 0) |
+		  ((access & EMU_ACC_AC) ? ACC_AC_SET : 0);
 	struct guest_walk w;
 
 	switch (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_SET_AD, &w)) {
-	case WALK_OK:
-		break;
+	case WALK_OK: break;
 	case WALK_FAULT:
-		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION, .vector = w.fault.vector,
+		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION,
+					     .vector = w.fault.vector,
 					     .has_error_code = true,
-					     .error_code = w.fault.error_code, .has_cr2 = true,
+					     .error_code = w.fault.error_code,
+					     .has_cr2 = true,
 					     .cr2 = w.fault.cr2.v };
 		return EMU_MAP_FAULT;
-	default:
-		return EMU_MAP_NOT_RAM;
+	default: return EMU_MAP_NOT_RAM;
 	}
 	/* Writes go to RAM only; reads and fetches may hit the ROM window. */
 	*hva = gpa_to_hva_kind(&vm->mem, w.gpa, len, !(access & EMU_ACC_WRITE));
@@ -240,7 +252,10 @@ static enum emu_result deliver(void *opaque, struct emu_cpu *cpu, const struct e
 static const struct emu_ops *ops_for(struct vm *vm)
 {
 	static struct emu_ops ops = {
-		.map = map, .read_xcr = read_xcr, .flush_tlb = flush_tlb, .deliver = deliver,
+		.map = map,
+		.read_xcr = read_xcr,
+		.flush_tlb = flush_tlb,
+		.deliver = deliver,
 	};
 
 	ops.opaque = vm;

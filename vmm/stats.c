@@ -126,19 +126,22 @@ void stats_print_json(const struct stats *st, FILE *f, const char *mode, const c
 	json_string(f, mode);
 	fputs(", \"image\": ", f);
 	json_string(f, image);
-	fprintf(f, ", \"exit_status\": %d, \"wall_time_s\": %.6f, \"exits_total\": %llu, \"exits\": {",
+	fprintf(f,
+		", \"exit_status\": %d, \"wall_time_s\": %.6f, \"exits_total\": %llu, \"exits\": {",
 		exit_status, st->t_end - st->t_start, (unsigned long long)total_exits(st));
 	for (unsigned i = 0; i < STATS_MAX_EXIT_REASON; i++) {
 		if (!st->exits[i])
 			continue;
-		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", stats_exit_name(i, buf, sizeof(buf)),
-			(unsigned long long)st->exits[i]);
+		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ",
+			stats_exit_name(i, buf, sizeof(buf)), (unsigned long long)st->exits[i]);
 		first = false;
 	}
 	if (st->exits_other)
-		fprintf(f, "%s\"other\": %llu", first ? "" : ", ", (unsigned long long)st->exits_other);
-	fprintf(f, "}, \"pio_unknown\": %llu, \"mmio_unknown\": %llu, \"emulated_total\": %llu, "
-		   "\"emulated\": {",
+		fprintf(f, "%s\"other\": %llu", first ? "" : ", ",
+			(unsigned long long)st->exits_other);
+	fprintf(f,
+		"}, \"pio_unknown\": %llu, \"mmio_unknown\": %llu, \"emulated_total\": %llu, "
+		"\"emulated\": {",
 		(unsigned long long)st->pio_unknown, (unsigned long long)st->mmio_unknown,
 		(unsigned long long)st->emulated);
 	for (unsigned i = 0; i < st->nr_emulated_by; i++) {

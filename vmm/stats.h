@@ -11,7 +11,7 @@
 #include "umbra/types.h"
 
 #define STATS_MAX_EXIT_REASON 64
-#define STATS_MAX_MNEMONICS 32 /* distinct emulated mnemonics; the rest count as "other" */
+#define STATS_MAX_MNEMONICS   32 /* distinct emulated mnemonics; the rest count as "other" */
 
 /* Emulated instructions of one mnemonic (capstone's name: "clac", "int3"). */
 struct stats_mnemonic {
@@ -27,8 +27,8 @@ struct stats {
 	u64 emulated;			  /* instructions the VMM emulated */
 	struct stats_mnemonic emulated_by[STATS_MAX_MNEMONICS]; /* in order of first use */
 	unsigned nr_emulated_by;
-	u64 emulated_other;		  /* mnemonics beyond STATS_MAX_MNEMONICS */
-	double t_start, t_end;		  /* CLOCK_MONOTONIC seconds */
+	u64 emulated_other;    /* mnemonics beyond STATS_MAX_MNEMONICS */
+	double t_start, t_end; /* CLOCK_MONOTONIC seconds */
 };
 
 /* Print `st` to `f`. `mode` and `image` label the run; `exit_status` is umbra's. */

@@ -28,16 +28,16 @@
 #include "vmm/exitcode.h"
 #include "vmm/vm.h"
 
-#define CPUID_MAX_ENTRIES 256
-#define CPUID_EXT_FEATURES 0x80000001u
+#define CPUID_MAX_ENTRIES     256
+#define CPUID_EXT_FEATURES    0x80000001u
 #define CPUID_80000001_EDX_NX (1u << 20)
 /* LAPIC register offsets and LVT delivery modes: Intel SDM Vol. 3A §10.5.1. */
-#define APIC_LVT0 0x350
-#define APIC_LVT1 0x360
-#define APIC_LVT_DM_MASK (7u << 8)
-#define APIC_LVT_DM_NMI (4u << 8)
+#define APIC_LVT0	   0x350
+#define APIC_LVT1	   0x360
+#define APIC_LVT_DM_MASK   (7u << 8)
+#define APIC_LVT_DM_NMI	   (4u << 8)
 #define APIC_LVT_DM_EXTINT (7u << 8)
-#define APIC_LVT_MASKED (1u << 16)
+#define APIC_LVT_MASKED	   (1u << 16)
 
 /* Item 1. */
 static int setup_cpuid(struct vm *vm)
@@ -120,8 +120,13 @@ static int set_boot_state(struct vm *vm)
 	bool lm = bs->mode == BOOT_LONG64;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs = {
-		.rip = bs->rip, .rsp = bs->rsp, .rflags = bs->rflags,
-		.rax = bs->rax, .rbx = bs->rbx, .rdi = bs->rdi, .rsi = bs->rsi,
+		.rip = bs->rip,
+		.rsp = bs->rsp,
+		.rflags = bs->rflags,
+		.rax = bs->rax,
+		.rbx = bs->rbx,
+		.rdi = bs->rdi,
+		.rsi = bs->rsi,
 	};
 
 	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
@@ -146,7 +151,8 @@ static int set_boot_state(struct vm *vm)
 		sregs.cr4 = 0;
 		sregs.efer = 0;
 	}
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
 		pr_err("setting the boot CPU state: %s", strerror(errno));
 		return UMBRA_EXIT_INTERNAL;
 	}
@@ -225,8 +231,9 @@ static size_t fetch_code(struct vm *vm, u8 *buf, size_t len)
 	const struct kvm_sregs *s = sregs_of(vm);
 	u64 addr = s->cs.base + regs_of(vm)->rip;
 	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
-	struct walk_ctl ctl = { .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer,
-				.maxphyaddr = 52 };
+	struct walk_ctl ctl = {
+		.cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer, .maxphyaddr = 52
+	};
 	size_t done = 0;
 
 	if (!(s->efer & EFER_LMA))
@@ -238,8 +245,8 @@ static size_t fetch_code(struct vm *vm, u8 *buf, size_t len)
 
 		if ((s->cr0 & CR0_PG) && !(s->efer & EFER_LMA))
 			break; /* LIMITATION: 32-bit paging is not walked yet */
-		if (walk_guest(&paging_mode_4level, &wm, &ctl, gva(addr + done), ACC_FETCH, 0, &w) !=
-		    WALK_OK)
+		if (walk_guest(&paging_mode_4level, &wm, &ctl, gva(addr + done), ACC_FETCH, 0,
+			       &w) != WALK_OK)
 			break;
 		src = gpa_to_hva_kind(&vm->mem, w.gpa, chunk, true);
 		if (!src)
@@ -264,11 +271,11 @@ static void dump_state(struct vm *vm)
 	pr_err("  rsi %016llx rdi %016llx rbp %016llx", r->rsi, r->rdi, r->rbp);
 	pr_err("  cr0 %08llx cr2 %016llx cr3 %016llx cr4 %08llx efer %llx", s->cr0, s->cr2, s->cr3,
 	       s->cr4, s->efer);
-	pr_err("  cs %04x (base %llx, l %d, db %d, dpl %d)", s->cs.selector, s->cs.base, s->cs.l, s->cs.db,
-	       s->cs.dpl);
+	pr_err("  cs %04x (base %llx, l %d, db %d, dpl %d)", s->cs.selector, s->cs.base, s->cs.l,
+	       s->cs.db, s->cs.dpl);
 	if (n) {
-		decode_describe(code, n, s->cs.base + r->rip, decode_mode_of(s->cs.l, s->cs.db), text,
-				sizeof(text));
+		decode_describe(code, n, s->cs.base + r->rip, decode_mode_of(s->cs.l, s->cs.db),
+				text, sizeof(text));
 		pr_err("  code at rip: %s", text);
 	} else {
 		pr_err("  code at rip: not readable (not mapped in the guest's page tables)");
@@ -286,10 +293,14 @@ static enum exit_action handle_io(struct vm *vm)
 		if (!bus_access(&vm->pio, run->io.port, data, run->io.size, is_write)) {
 			vm->stats.pio_unknown++;
 			if (vm->trace)
-				fprintf(vm->trace, "pio %s port 0x%04x size %u value 0x%llx rip 0x%llx\n",
+				fprintf(vm->trace,
+					"pio %s port 0x%04x size %u value 0x%llx rip 0x%llx\n",
 					is_write ? "out" : "in", run->io.port, run->io.size,
-					(unsigned long long)(is_write ? dev_data_get(data, run->io.size)
-								      : ~0ull >> (64 - 8 * run->io.size)),
+					(unsigned long long)(is_write
+								     ? dev_data_get(data,
+										    run->io.size)
+								     : ~0ull >> (64 -
+										 8 * run->io.size)),
 					regs_of(vm)->rip);
 		}
 	}
@@ -342,7 +353,8 @@ static enum exit_action handle_internal_error(struct vm *vm)
 		switch (vmm_emulate_insn(vm, &rep)) {
 		case EMU_DONE:
 			if (vm->trace && rep.faulted)
-				fprintf(vm->trace, "emulate %s rip 0x%llx: exception %u delivered\n",
+				fprintf(vm->trace,
+					"emulate %s rip 0x%llx: exception %u delivered\n",
 					rep.mnemonic, (unsigned long long)rip, rep.fault_vector);
 			else if (vm->trace)
 				fprintf(vm->trace, "emulate %s rip 0x%llx\n", rep.mnemonic,
@@ -385,9 +397,7 @@ static enum exit_action handle_system_event(struct vm *vm)
 {
 	switch (vm->run->system_event.type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(vm, UMBRA_EXIT_OK);
-		return EXIT_SHUTDOWN;
+	case KVM_SYSTEM_EVENT_RESET: vm_request_stop(vm, UMBRA_EXIT_OK); return EXIT_SHUTDOWN;
 	default:
 		vm_kill(vm, UMBRA_EXIT_INTERNAL, "unexpected KVM system event %u",
 			vm->run->system_event.type);
@@ -414,22 +424,16 @@ static enum exit_action handle_exit(struct vm *vm)
 	else
 		vm->stats.exits_other++;
 	switch (reason) {
-	case KVM_EXIT_IO:
-		return handle_io(vm);
-	case KVM_EXIT_MMIO:
-		return handle_mmio(vm);
+	case KVM_EXIT_IO: return handle_io(vm);
+	case KVM_EXIT_MMIO: return handle_mmio(vm);
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_HLT: /* with the in-kernel LAPIC hlt stays in KVM; resume if not */
 		return EXIT_RESUME;
-	case KVM_EXIT_SHUTDOWN:
-		return handle_shutdown(vm);
-	case KVM_EXIT_INTERNAL_ERROR:
-		return handle_internal_error(vm);
-	case KVM_EXIT_SYSTEM_EVENT:
-		return handle_system_event(vm);
+	case KVM_EXIT_SHUTDOWN: return handle_shutdown(vm);
+	case KVM_EXIT_INTERNAL_ERROR: return handle_internal_error(vm);
+	case KVM_EXIT_SYSTEM_EVENT: return handle_system_event(vm);
 	case KVM_EXIT_FAIL_ENTRY:
-	default:
-		return handle_unknown(vm);
+	default: return handle_unknown(vm);
 	}
 }
 

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define RUN_TIMEOUT_S 120
-#define OUT_MAX (64 * 1024)
+#define OUT_MAX	      (64 * 1024)
 
 struct result {
 	int status; /* exit status, or -1 if killed by a signal / timed out */
@@ -133,10 +133,10 @@ static struct result *new_result(void)
 	return r;
 }
 
-#define assert_contains(hay, needle)                                                   \
-	do {                                                                           \
-		if (!strstr((hay), (needle)))                                          \
-			fail_msg("expected \"%s\" in output:\n%s", (needle), (hay));  \
+#define assert_contains(hay, needle)                                                 \
+	do {                                                                         \
+		if (!strstr((hay), (needle)))                                        \
+			fail_msg("expected \"%s\" in output:\n%s", (needle), (hay)); \
 	} while (0)
 
 static bool kvm_usable(void)
@@ -149,12 +149,12 @@ static bool kvm_usable(void)
 	return true;
 }
 
-#define NEED_KVM()                                                                        \
-	do {                                                                              \
-		if (!kvm_usable()) {                                                      \
+#define NEED_KVM()                                                                                \
+	do {                                                                                      \
+		if (!kvm_usable()) {                                                              \
 			print_message("SKIP: /dev/kvm is not available (%s)\n", strerror(errno)); \
-			skip();                                                           \
-		}                                                                         \
+			skip();                                                                   \
+		}                                                                                 \
 	} while (0)
 
 /* ---- helpers ----------------------------------------------------------------- */

@@ -161,7 +161,8 @@ static bool kvm_usable(void)
 
 /* ---- testos ---------------------------------------------------------------- */
 
-/* Tests registered in testos (the TEST() entries of images/testos/tests); update when adding one. */
+/* Tests registered in testos (the TEST() entries of images/testos/tests); update when adding one.
+ */
 #define TESTOS_NR_TESTS 57
 
 /*
@@ -175,7 +176,7 @@ static bool kvm_usable(void)
  *   DPL3 gate: "saw the process killed by vector 6 error 0x0 at rip <the
  *   int>" (the process model's own calls use int3 there, images/testos/proc.h).
  */
-#define TESTOS_SKIP "skip=user_syscall,user_read_ok,proc_int80"
+#define TESTOS_SKIP	   "skip=user_syscall,user_read_ok,proc_int80"
 #define TESTOS_NR_EXCLUDED 3
 
 static unsigned count_lines(const char *out, const char *prefix, const char *contains)
@@ -221,8 +222,8 @@ static void test_testos_suite_hw(void **state)
 	skipped = count_lines(r->out, "TEST ", " SKIP");
 	failed = count_lines(r->out, "TEST ", " FAIL");
 	if (failed || tests != passed + skipped)
-		fail_msg("%u TEST lines, %u PASS, %u SKIP, %u FAIL:\n%s\nstderr:\n%s", tests, passed,
-			 skipped, failed, r->out, r->err);
+		fail_msg("%u TEST lines, %u PASS, %u SKIP, %u FAIL:\n%s\nstderr:\n%s", tests,
+			 passed, skipped, failed, r->out, r->err);
 	assert_int_equal(tests, TESTOS_NR_TESTS);
 	assert_true(passed >= 25);
 	assert_true(skipped >= TESTOS_NR_EXCLUDED);
@@ -325,15 +326,17 @@ static unsigned long bench_line(const char *out, const char *name, unsigned long
 	num = end + 1;
 	cycles = strtoul(num, &end, 10);
 	if (!all_digits(num, (size_t)(end - num)) || end != l + n)
-		fail_msg("BENCH %s: cycles per iteration not a decimal integer: \"%.*s\"", name, (int)n,
-			 l);
+		fail_msg("BENCH %s: cycles per iteration not a decimal integer: \"%.*s\"", name,
+			 (int)n, l);
 	assert_int_equal(seen_iters, iters);
 	if (cycles == 0)
-		fail_msg("BENCH %s: expected a positive cycle count, saw \"%.*s\"", name, (int)n, l);
+		fail_msg("BENCH %s: expected a positive cycle count, saw \"%.*s\"", name, (int)n,
+			 l);
 	return cycles;
 }
 
-/* bench=compute,mmap iters=32: both lines in order, the compute result line, no tests run, exit 0. */
+/* bench=compute,mmap iters=32: both lines in order, the compute result line, no tests run, exit 0.
+ */
 static void test_testos_bench_compute_mmap(void **state)
 {
 	struct result *r = new_result();

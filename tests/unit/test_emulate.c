@@ -25,40 +25,40 @@
 #include "shadow/walk.h"
 #include "shadow/x86.h"
 
-#define RAM_SIZE (4 * MiB)
-#define TABLE_POOL_GPA (1 * MiB)
+#define RAM_SIZE	(4 * MiB)
+#define TABLE_POOL_GPA	(1 * MiB)
 #define TEST_MAXPHYADDR 40
 
 /* Guest-virtual layout: each page below maps to its own gpa. */
-#define CODE_VA 0x400000ull   /* user+supervisor, RX */
-#define DATA_VA 0x600000ull   /* two pages, RW, user */
-#define STACK_VA 0x700000ull  /* RW, user: the interrupted code's stack */
-#define IDT_VA 0x800000ull    /* supervisor-only system tables */
-#define GDT_VA 0x801000ull
-#define TSS_VA 0x802000ull
-#define KSTACK_VA 0x900000ull /* TSS.RSP0 stack */
-#define IST_VA 0x910000ull    /* TSS.IST1 stack */
-#define RO_VA 0xa00000ull     /* present, read-only */
+#define CODE_VA	    0x400000ull /* user+supervisor, RX */
+#define DATA_VA	    0x600000ull /* two pages, RW, user */
+#define STACK_VA    0x700000ull /* RW, user: the interrupted code's stack */
+#define IDT_VA	    0x800000ull /* supervisor-only system tables */
+#define GDT_VA	    0x801000ull
+#define TSS_VA	    0x802000ull
+#define KSTACK_VA   0x900000ull /* TSS.RSP0 stack */
+#define IST_VA	    0x910000ull /* TSS.IST1 stack */
+#define RO_VA	    0xa00000ull /* present, read-only */
 #define UNMAPPED_VA 0xb00000ull
 
-#define CODE_GPA 0x10000ull
-#define DATA_GPA 0x20000ull
-#define STACK_GPA 0x30000ull
-#define IDT_GPA 0x40000ull
-#define GDT_GPA 0x41000ull
-#define TSS_GPA 0x42000ull
+#define CODE_GPA   0x10000ull
+#define DATA_GPA   0x20000ull
+#define STACK_GPA  0x30000ull
+#define IDT_GPA	   0x40000ull
+#define GDT_GPA	   0x41000ull
+#define TSS_GPA	   0x42000ull
 #define KSTACK_GPA 0x50000ull
-#define IST_GPA 0x51000ull
-#define RO_GPA 0x60000ull
+#define IST_GPA	   0x51000ull
+#define RO_GPA	   0x60000ull
 
-#define SEL_KCODE 0x08
-#define SEL_KDATA 0x10
-#define SEL_UCODE 0x2b /* index 5, RPL 3 */
-#define SEL_UDATA 0x23 /* index 4, RPL 3 */
-#define SEL_TSS 0x30
+#define SEL_KCODE	0x08
+#define SEL_KDATA	0x10
+#define SEL_UCODE	0x2b /* index 5, RPL 3 */
+#define SEL_UDATA	0x23 /* index 4, RPL 3 */
+#define SEL_TSS		0x30
 #define GDT_CODE64_DPL0 0x00af9a000000ffffull
-#define GDT_DATA_DPL0 0x00cf92000000ffffull
-#define GDT_DATA_DPL3 0x00cff2000000ffffull
+#define GDT_DATA_DPL0	0x00cf92000000ffffull
+#define GDT_DATA_DPL3	0x00cff2000000ffffull
 #define GDT_CODE64_DPL3 0x00affa000000ffffull
 
 #define HANDLER_BP 0x401000ull /* handler addresses only end up in RIP */
@@ -77,7 +77,7 @@ struct env {
 	struct walk_mem mem;
 	struct emu_cpu cpu;
 	struct emu_ops ops;
-	unsigned delivered;	    /* ops->deliver calls */
+	unsigned delivered; /* ops->deliver calls */
 	struct emu_event last_event;
 	unsigned flushes;
 	unsigned flush_type;
@@ -120,12 +120,16 @@ static void map_4k(struct env *env, u64 va, u64 pa, u64 flags)
 
 static void *at_va(struct env *env, u64 va)
 {
-	struct walk_ctl ctl = { .cr0 = env->cpu.cr0, .cr3 = env->cpu.cr3, .cr4 = env->cpu.cr4,
-				.efer = env->cpu.efer, .maxphyaddr = TEST_MAXPHYADDR };
+	struct walk_ctl ctl = { .cr0 = env->cpu.cr0,
+				.cr3 = env->cpu.cr3,
+				.cr4 = env->cpu.cr4,
+				.efer = env->cpu.efer,
+				.maxphyaddr = TEST_MAXPHYADDR };
 	struct guest_walk w;
 
-	assert_int_equal(walk_guest(&paging_mode_4level, &env->mem, &ctl, gva(va), 0, WALK_PEEK, &w),
-			 WALK_OK);
+	assert_int_equal(
+		walk_guest(&paging_mode_4level, &env->mem, &ctl, gva(va), 0, WALK_PEEK, &w),
+		WALK_OK);
 	return env->ram + w.gpa.v;
 }
 
@@ -148,11 +152,15 @@ static enum emu_map_result fake_map(void *opaque, u64 la, unsigned len, u32 acce
 				    struct emu_event *fault)
 {
 	struct env *env = opaque;
-	struct walk_ctl ctl = { .cr0 = env->cpu.cr0, .cr3 = env->cpu.cr3, .cr4 = env->cpu.cr4,
-				.efer = env->cpu.efer, .maxphyaddr = TEST_MAXPHYADDR };
+	struct walk_ctl ctl = { .cr0 = env->cpu.cr0,
+				.cr3 = env->cpu.cr3,
+				.cr4 = env->cpu.cr4,
+				.efer = env->cpu.efer,
+				.maxphyaddr = TEST_MAXPHYADDR };
 	u32 acc = ((access & EMU_ACC_WRITE) ? ACC_WRITE : 0) |
 		  ((access & EMU_ACC_FETCH) ? ACC_FETCH : 0) |
-		  ((access & EMU_ACC_USER) ? ACC_USER : 0) | ((access & EMU_ACC_AC) ? ACC_AC_SET : 0);
+		  ((access & EMU_ACC_USER) ? ACC_USER : 0) |
+		  ((access & EMU_ACC_AC) ? ACC_AC_SET : 0);
 	struct guest_walk w;
 
 	assert_true(((la + len - 1) ^ la) < PAGE_SIZE); /* never across a page */
@@ -161,12 +169,14 @@ static enum emu_map_result fake_map(void *opaque, u64 la, unsigned len, u32 acce
 		*hva = ram_gpa_to_hva(env, w.gpa, len);
 		return *hva ? EMU_MAP_OK : EMU_MAP_NOT_RAM;
 	case WALK_FAULT:
-		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION, .vector = w.fault.vector,
-					     .has_error_code = true, .error_code = w.fault.error_code,
-					     .has_cr2 = true, .cr2 = w.fault.cr2.v };
+		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION,
+					     .vector = w.fault.vector,
+					     .has_error_code = true,
+					     .error_code = w.fault.error_code,
+					     .has_cr2 = true,
+					     .cr2 = w.fault.cr2.v };
 		return EMU_MAP_FAULT;
-	default:
-		return EMU_MAP_NOT_RAM;
+	default: return EMU_MAP_NOT_RAM;
 	}
 }
 
@@ -227,13 +237,27 @@ static int setup(void **state)
 		.cr0 = CR0_PE | CR0_PG | CR0_WP | CR0_ET | CR0_NE,
 		.cr4 = CR4_PAE | CR4_OSXSAVE,
 		.efer = EFER_LME | EFER_LMA | EFER_NXE | EFER_SCE,
-		.cs = { .sel = SEL_KCODE, .type = 0xb, .s = 1, .present = 1, .l = 1, .g = 1,
+		.cs = { .sel = SEL_KCODE,
+			.type = 0xb,
+			.s = 1,
+			.present = 1,
+			.l = 1,
+			.g = 1,
 			.limit = 0xffffffff },
-		.ss = { .sel = SEL_KDATA, .type = 0x3, .s = 1, .present = 1, .db = 1, .g = 1,
+		.ss = { .sel = SEL_KDATA,
+			.type = 0x3,
+			.s = 1,
+			.present = 1,
+			.db = 1,
+			.g = 1,
 			.limit = 0xffffffff },
-		.gdt_base = GDT_VA, .gdt_limit = 8 * 8 - 1,
-		.idt_base = IDT_VA, .idt_limit = 256 * 16 - 1,
-		.tr_base = TSS_VA, .tr_limit = 103, .tr_sel = SEL_TSS,
+		.gdt_base = GDT_VA,
+		.gdt_limit = 8 * 8 - 1,
+		.idt_base = IDT_VA,
+		.idt_limit = 256 * 16 - 1,
+		.tr_base = TSS_VA,
+		.tr_limit = 103,
+		.tr_sel = SEL_TSS,
 	};
 	env->cpu.gpr[EMU_RSP] = STACK_VA + PAGE_SIZE - 8; /* not 16-aligned on purpose */
 	env->cpu.cr3 = alloc_table(env).v;
@@ -265,8 +289,11 @@ static int setup(void **state)
 	set_gate(env, 0x80, HANDLER_80, 0xe, 3, 1);
 	set_gate(env, 0x81, HANDLER_81, 0xe, 0, 0);
 
-	env->ops = (struct emu_ops){ .opaque = env, .map = fake_map, .read_xcr = fake_read_xcr,
-				     .flush_tlb = fake_flush_tlb, .deliver = fake_deliver };
+	env->ops = (struct emu_ops){ .opaque = env,
+				     .map = fake_map,
+				     .read_xcr = fake_read_xcr,
+				     .flush_tlb = fake_flush_tlb,
+				     .deliver = fake_deliver };
 	*state = env;
 	return 0;
 }
@@ -287,15 +314,27 @@ static enum emu_result run(struct env *env, const u8 *code, size_t len, struct e
 	return emu_insn(&env->cpu, &env->ops, rep);
 }
 
-#define RUN(env, rep, ...)                                                          \
+#define RUN(env, rep, ...) \
 	run((env), (const u8[]){ __VA_ARGS__ }, sizeof((const u8[]){ __VA_ARGS__ }), (rep))
 
 static void to_user(struct env *env)
 {
-	env->cpu.cs = (struct emu_seg){ .sel = SEL_UCODE, .type = 0xb, .s = 1, .dpl = 3,
-					.present = 1, .l = 1, .g = 1, .limit = 0xffffffff };
-	env->cpu.ss = (struct emu_seg){ .sel = SEL_UDATA, .type = 0x3, .s = 1, .dpl = 3,
-					.present = 1, .db = 1, .g = 1, .limit = 0xffffffff };
+	env->cpu.cs = (struct emu_seg){ .sel = SEL_UCODE,
+					.type = 0xb,
+					.s = 1,
+					.dpl = 3,
+					.present = 1,
+					.l = 1,
+					.g = 1,
+					.limit = 0xffffffff };
+	env->cpu.ss = (struct emu_seg){ .sel = SEL_UDATA,
+					.type = 0x3,
+					.s = 1,
+					.dpl = 3,
+					.present = 1,
+					.db = 1,
+					.g = 1,
+					.limit = 0xffffffff };
 }
 
 /*
@@ -613,7 +652,8 @@ static void test_movbe_pf_user_readonly(void **state)
 	assert_int_equal(RUN(env, &rep, 0x0f, 0x38, 0xf1, 0x07), EMU_DONE);
 	assert_int_equal(env->cpu.rip, HANDLER_PF);
 	assert_int_equal(env->cpu.cr2, RO_VA);
-	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), PFERR_PRESENT | PFERR_WRITE | PFERR_USER);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]),
+			 PFERR_PRESENT | PFERR_WRITE | PFERR_USER);
 }
 
 /* A split store whose second page faults writes nothing. */
@@ -716,7 +756,8 @@ static void test_cmpxchg16b_readonly_pf(void **state)
 	before = env->cpu;
 	assert_int_equal(RUN(env, &rep, 0xf0, 0x48, 0x0f, 0xc7, 0x0f), EMU_DONE);
 	assert_int_equal(env->cpu.cr2, RO_VA);
-	assert_fault_at_cpl0(env, &before, X86_EXC_PF, HANDLER_PF, true, PFERR_PRESENT | PFERR_WRITE);
+	assert_fault_at_cpl0(env, &before, X86_EXC_PF, HANDLER_PF, true,
+			     PFERR_PRESENT | PFERR_WRITE);
 }
 
 static void test_cmpxchg8b(void **state)

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shadow fault path: a real #PF taken by the guest becomes sptes, or a
+ * verdict for the VMM (shadow_fault, mmu.h).
+ *
+ * This file, in the order a fault goes through it:
+ *  1. walk the guest tables with the guest's access, setting A (and D for a
+ *     write) as the CPU would (walk.c, WALK_SET_AD). The walk decides every
+ *     guest #PF: the shadow never maps more than the guest allows, so a
+ *     fault the walk approves is ours to fix;
+ *  2. a reserved PML4 slot (the monitor): a guest that maps anything there
+ *     is refused (SHADOW_MONITOR_CONFLICT);
+ *  3. a gpa that is not RAM: SHADOW_MMIO, nothing is mapped;
+ *  4. from the root down, at each level find or create the sp the guest
+ *     entry leads to and link it (spte.c item 4 decides which: an indirect
+ *     sp shadowing the next guest table, or a direct sp for a slice of a
+ *     guest large page), replacing a link whose role went stale;
+ *  5. install the leaf spte (spte.c item 5: view rules, SMEP/SMAP, dirty-bit
+ *     emulation, write-protection);
+ *  6. a write the guest may make but the spte refuses because the page is a
+ *     shadowed guest table: SHADOW_EMULATE_PT_WRITE. A kernel-view access
+ *     to a guest-user page under SMAP that the walk allowed (RFLAGS.AC = 1):
+ *     SHADOW_EMULATE_ACCESS.
+ */
+#include "shadow/internal.h"
+
+#include "umbra/log.h"
+
+/*
+ * Item 1: a guest table outside RAM. The CPU would read whatever the bus
+ * returns for it; we take it as all ones, which has reserved bits set
+ * (MAXPHYADDR < 52), so the guest gets #PF with P = 1 and RSVD = 1.
+ * LIMITATION: no guest can rely on this; a real CPU may read other values.
+ */
+static u32 bad_table_pferr(const struct shadow_mmu *mmu, u32 access)
+{
+	u32 pferr = PFERR_PRESENT | PFERR_RSVD;
+
+	if (access & ACC_WRITE)
+		pferr |= PFERR_WRITE;
+	if (access & ACC_USER)
+		pferr |= PFERR_USER;
+	if ((access & ACC_FETCH) && ((mmu->ctl.efer & EFER_NXE) || (mmu->ctl.cr4 & CR4_SMEP)))
+		pferr |= PFERR_FETCH;
+	return pferr;
+}
+
+/*
+ * Item 4: from the root of `view` down to the level-1 sp for gva, linking
+ * what is missing. Returns that sp. Eviction may clear the live root while
+ * we allocate (pool.c item 5b): then we start again from the root, which
+ * terminates because a wiped pool has room for a whole path.
+ */
+static struct shadow_page *fetch_path(struct shadow_mmu *mmu, const struct guest_walk *walk,
+				      enum shadow_view view)
+{
+	struct shadow_page *sp;
+	unsigned level;
+	u32 gen;
+
+retry:
+	sp = root_get(mmu, view);
+	mmu->busy_root = sp;
+	gen = mmu->wipe_gen;
+	for (level = PG_LEVEL_PML4; level > PG_LEVEL_4K; level--) {
+		unsigned index = gva_index(walk->gva, level);
+		struct shadow_page *child;
+		union sp_role child_role;
+		gfn_t child_gfn;
+		bool created;
+		u64 spte;
+
+		/* A fault walked through this guest table: it is in use, not flooded. */
+		if (!sp->role.direct)
+			sp->write_flood_count = 0;
+		if (!child_for_gpte(mmu, sp->role, sp->gfn, index, walk->gpte[level], &child_gfn,
+				    &child_role))
+			BUG_ON(1); /* the walk just went through it and set A */
+		spte = sp->spt[index];
+		if (spte_present(spte)) {
+			child = spte_to_child(mmu, spte);
+			if (child->gfn.v == child_gfn.v && child->role.word == child_role.word) {
+				sp = child;
+				continue;
+			}
+			/*
+			 * The link is stale: the walk changed the gpte (it just set
+			 * D in a large gpte, so the dirty direct sp replaces the
+			 * clean one). Everything else is kept in sync by PT writes.
+			 */
+			spte_zap(mmu, sp, index);
+		}
+		child = sp_get(mmu, child_gfn, child_role, &created);
+		if (mmu->wipe_gen != gen)
+			goto retry;
+		sp_link(mmu, sp, index, child);
+		sp = child;
+	}
+	return sp;
+}
+
+/* Items 1 to 6. */
+static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 access,
+					 enum shadow_view view, struct shadow_fault_info *info)
+{
+	const struct paging_mode *mode = paging_mode_select(&mmu->ctl);
+	bool paging = mmu->ctl.cr0 & CR0_PG;
+	struct guest_walk walk;
+	enum walk_result wr;
+	struct shadow_page *sp;
+	unsigned index;
+	u64 rights, spte, old;
+	bool dirty;
+	gfn_t leaf_gfn;
+
+	if (paging && !mode)
+		return SHADOW_UNSUPPORTED;
+
+	/* Item 1: the guest's verdict, with A/D set as the CPU sets them. */
+	wr = walk_guest(mode, &mmu->cfg.mem, &mmu->ctl, gva, access, WALK_SET_AD, &walk);
+
+	/*
+	 * Item 2: the monitor's slots are never the guest's. With paging off
+	 * the guest's identity map covers every slot, so any access there is
+	 * a conflict (it cannot happen with 32-bit linear addresses and the
+	 * hypervisor hole, PML4 index 256).
+	 */
+	if (mmu->reserved[gva_index(gva, PG_LEVEL_PML4)] &&
+	    (!paging || (walk.gpte[PG_LEVEL_PML4] & PTE_P)))
+		return SHADOW_MONITOR_CONFLICT;
+
+	switch (wr) {
+	case WALK_OK: break;
+	case WALK_FAULT:
+		info->error_code = walk.fault.error_code;
+		info->cr2 = walk.fault.cr2;
+		return SHADOW_GUEST_FAULT;
+	case WALK_BAD_GPA:
+		info->error_code = bad_table_pferr(mmu, access);
+		info->cr2 = gva;
+		return SHADOW_GUEST_FAULT;
+	default: return SHADOW_UNSUPPORTED;
+	}
+
+	/* Item 3. */
+	if (!gfn_is_ram(mmu, gpa_to_gfn(walk.gpa))) {
+		info->gpa = walk.gpa;
+		return SHADOW_MMIO;
+	}
+
+	/* Item 4. */
+	sp = fetch_path(mmu, &walk, view);
+
+	/*
+	 * Item 5. Inside a guest large page the direct sp's role carries the
+	 * page's rights and whether its gpte is dirty; otherwise the rights
+	 * are those the gptes above gave (the role) folded with the leaf gpte,
+	 * which is exactly what the walk accumulated.
+	 */
+	index = gva_index(gva, PG_LEVEL_4K);
+	if (sp->role.direct) {
+		rights = acc_to_rights(sp->role.access);
+		dirty = !sp->role.clean;
+		leaf_gfn = gfn(sp->gfn.v + index);
+	} else {
+		u64 gpte = walk.gpte[PG_LEVEL_4K];
+
+		sp->write_flood_count = 0;
+		rights = gpte_rights(acc_to_rights(sp->role.access), gpte);
+		BUG_ON(rights != walk.rights);
+		/* Dirty-bit emulation: writable only once the CPU would not set D. */
+		dirty = gpte & PTE_D;
+		leaf_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+	}
+	BUG_ON(leaf_gfn.v != gpa_to_gfn(walk.gpa).v);
+	spte = make_leaf_spte(mmu, sp->role, rights, dirty, leaf_gfn);
+	if (!spte) {
+		/* Item 6: allowed, but this view may not map it (SMAP). */
+		info->gpa = walk.gpa;
+		return SHADOW_EMULATE_ACCESS;
+	}
+	old = sp->spt[index];
+	leaf_spte_set(mmu, sp, index, spte);
+
+	/* Item 6: a write to a guest table is emulated, then shadow_pt_write. */
+	if ((access & ACC_WRITE) && !(spte & PTE_RW)) {
+		BUG_ON(!(spte & SPTE_GUEST_WRITABLE)); /* the walk allowed it and set D */
+		info->gpa = walk.gpa;
+		return SHADOW_EMULATE_PT_WRITE;
+	}
+	if (old == spte)
+		mmu->stats.faults_spurious++;
+	return SHADOW_FIXED;
+}
+
+/* The entry point (mmu.h). */
+enum shadow_fault_result shadow_fault(struct shadow_mmu *mmu, gva_t gva, u32 access,
+				      enum shadow_view view, struct shadow_fault_info *info)
+{
+	enum shadow_fault_result r;
+
+	BUG_ON(view >= SHADOW_NR_VIEWS);
+	*info = (struct shadow_fault_info){ .cr2 = gva };
+	mmu->stats.faults++;
+	r = do_fault(mmu, gva, access, view, info);
+	switch (r) {
+	case SHADOW_FIXED: mmu->stats.faults_fixed++; break;
+	case SHADOW_GUEST_FAULT: mmu->stats.faults_guest++; break;
+	case SHADOW_EMULATE_PT_WRITE: mmu->stats.faults_pt_write++; break;
+	case SHADOW_MMIO: mmu->stats.faults_mmio++; break;
+	case SHADOW_MONITOR_CONFLICT: mmu->stats.faults_monitor_conflict++; break;
+	case SHADOW_EMULATE_ACCESS: mmu->stats.faults_emulate_access++; break;
+	case SHADOW_UNSUPPORTED: mmu->stats.faults_unsupported++; break;
+	}
+	op_end(mmu);
+	return r;
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shadow MMU's private state and the functions its files share
+ * (internal to shadow/; the VMM includes shadow/mmu.h only).
+ *
+ * Files, one job each:
+ *   mmu.c       create/destroy, mode changes
+ *   pool.c      the page allocator over the pool, the root LRU, eviction
+ *   sp_cache.c  the hash of sps by (gfn, role), parent links, zapping
+ *   rmap.c      gfn -> leaf sptes, shadow counts, write-protection
+ *   spte.c      gpte -> spte: the rules of the views, reserved bits, roles
+ *   fault.c     shadow_fault
+ *   pt_write.c  shadow_pt_write and write-flood detection
+ *   root.c      roots, CR3, views, monitor slots, invalidation, translate
+ *   stats.c     counters, and the end of every public operation
+ *
+ * Every store into a shadow table goes through spte_store() (the writer);
+ * every public operation ends with op_end() (flush, then commit).
+ */
+#ifndef UMBRA_SHADOW_INTERNAL_H
+#define UMBRA_SHADOW_INTERNAL_H
+
+#include "shadow/mmu.h"
+#include "shadow/sp.h"
+#include "shadow/walk.h"
+
+/* rmap.c: one leaf spte mapping a gfn. */
+struct rmap_ref {
+	struct shadow_page *sp;
+	u32 index;
+};
+
+/* rmap.c: what we know about one gfn. Freed when both counts reach 0. */
+struct gfn_info {
+	gfn_t gfn;
+	struct gfn_info *next; /* hash chain */
+	u32 shadow_count;      /* indirect sps shadowing this gfn (all roles) */
+	u32 nr_rmap, rmap_cap; /* leaf sptes mapping this gfn */
+	struct rmap_ref *rmap;
+};
+
+struct shadow_mmu {
+	struct shadow_config cfg;
+	struct walk_ctl ctl; /* the guest's CR0/CR3/CR4/EFER as last told */
+
+	/* pool.c */
+	struct shadow_page *sps; /* one per pool page, by page index */
+	u32 *free_stack;	 /* indices of free pool pages */
+	u64 nr_free;
+	struct shadow_page *root_lru_head, *root_lru_tail;
+	u32 wipe_gen;		       /* bumped when eviction had to clear a live root */
+	struct shadow_page *busy_root; /* the live root being filled, wiped last */
+
+	/* sp_cache.c */
+	struct shadow_page **sp_hash;
+	u64 sp_hash_mask;
+
+	/* rmap.c */
+	struct gfn_info **gfn_hash;
+	u64 gfn_hash_mask;
+
+	/* root.c */
+	struct shadow_page *cur_root[SHADOW_NR_VIEWS]; /* NULL: resolve on next use */
+	bool reserved[SPTE_PER_PAGE];
+	u64 reserved_pml4e[SPTE_PER_PAGE];
+
+	/* pt_write.c */
+	u32 pt_write_seq;
+
+	/* stats.c */
+	bool need_flush_all; /* an spte lost rights or a table was unlinked */
+	struct shadow_stats stats;
+};
+
+/* The one place a shadow table is written (HOST.md: the shadow writer). */
+static inline void spte_store(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index,
+			      u64 val)
+{
+	mmu->stats.stores++;
+	mmu->cfg.writer.store(mmu->cfg.writer.opaque, mpa(sp->mpa.v + index * sizeof(u64)),
+			      &sp->spt[index], val);
+}
+
+static inline bool is_root_sp(const struct shadow_page *sp)
+{
+	return sp->role.level == PG_LEVEL_PML4;
+}
+
+/* Is the entry at `index` of `sp` a monitor slot, never the guest's? */
+static inline bool is_monitor_slot(const struct shadow_mmu *mmu, const struct shadow_page *sp,
+				   unsigned index)
+{
+	return is_root_sp(sp) && mmu->reserved[index];
+}
+
+/* pool.c */
+int pool_init(struct shadow_mmu *mmu) __must_check;
+void pool_fini(struct shadow_mmu *mmu);
+struct shadow_page *pool_alloc(struct shadow_mmu *mmu);
+void pool_free(struct shadow_mmu *mmu, struct shadow_page *sp);
+struct shadow_page *sp_from_mpa(const struct shadow_mmu *mmu, u64 addr);
+void root_lru_add(struct shadow_mmu *mmu, struct shadow_page *sp);
+void root_lru_del(struct shadow_mmu *mmu, struct shadow_page *sp);
+void root_lru_touch(struct shadow_mmu *mmu, struct shadow_page *sp);
+
+/* sp_cache.c */
+int sp_cache_init(struct shadow_mmu *mmu) __must_check;
+void sp_cache_fini(struct shadow_mmu *mmu);
+struct shadow_page *sp_lookup(struct shadow_mmu *mmu, gfn_t gfn, union sp_role role);
+struct shadow_page *sp_get(struct shadow_mmu *mmu, gfn_t gfn, union sp_role role, bool *created);
+struct shadow_page *sp_bucket(struct shadow_mmu *mmu, gfn_t gfn);
+void sp_link(struct shadow_mmu *mmu, struct shadow_page *parent, unsigned index,
+	     struct shadow_page *child);
+void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp);
+void spte_zap(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index);
+void sp_zap_children(struct shadow_mmu *mmu, struct shadow_page *sp);
+struct shadow_page *spte_to_child(const struct shadow_mmu *mmu, u64 spte);
+
+/* rmap.c */
+int rmap_init(struct shadow_mmu *mmu) __must_check;
+void rmap_fini(struct shadow_mmu *mmu);
+void rmap_add(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsigned index);
+void rmap_remove(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsigned index);
+bool gfn_is_shadowed(const struct shadow_mmu *mmu, gfn_t gfn);
+void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn);
+void gfn_shadow_put(struct shadow_mmu *mmu, gfn_t gfn);
+void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index, u64 spte);
+
+/* spte.c */
+u32 rights_to_acc(u64 rights);
+u64 acc_to_rights(u32 acc);
+u64 gpte_rights(u64 rights_above, u64 gpte);
+union sp_role mode_role(const struct shadow_mmu *mmu, enum shadow_view view);
+u64 gpte_rsvd_bits(const struct shadow_mmu *mmu, unsigned level, u64 gpte, bool nxe);
+bool gpte_is_large(unsigned level, u64 gpte);
+bool gfn_is_ram(const struct shadow_mmu *mmu, gfn_t gfn);
+u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights, bool dirty,
+		   gfn_t gfn);
+bool child_for_gpte(const struct shadow_mmu *mmu, union sp_role parent_role, gfn_t parent_gfn,
+		    unsigned index, u64 gpte, gfn_t *child_gfn, union sp_role *child_role);
+
+/* root.c */
+struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view);
+bool root_is_live(const struct shadow_mmu *mmu, const struct shadow_page *sp);
+
+/* stats.c */
+void op_end(struct shadow_mmu *mmu);
+
+#endif /* UMBRA_SHADOW_INTERNAL_H */

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shadow MMU: the interface the VMM uses (shared/DESIGN.md, "The shadow
+ * MMU"; glossary in shadow/shadow.h).
+ *
+ * The guest runs deprivileged at real CPL3 and the real CR3 always holds a
+ * shadow root built here: a 4-level table that maps gva directly to mpa
+ * (guest RAM sits at mpa == gpa, so a leaf spte holds the gpa of the guest
+ * page). Shadow tables are kept *in sync* with the guest's tables: every
+ * guest table page that is shadowed is write-protected in every root, and
+ * the VMM reports each emulated write to one (shadow_pt_write), so no spte
+ * is ever stale and a CR3 switch or invlpg needs no resync, only a real TLB
+ * flush (the flush callback).
+ *
+ * Two roots per guest CR3 ("views"):
+ *   kernel  the guest is at virtual CPL0: guest-supervisor and guest-user
+ *           pages are both mapped with real U=1 (the guest kernel runs at
+ *           real CPL3), with the guest's SMEP/SMAP rules applied;
+ *   user    the guest is at virtual CPL3: guest-supervisor pages are never
+ *           mapped.
+ *
+ * Memory: every shadow table page comes from one pool given at creation
+ * (a KVM memslot in the VMM: each page has an mpa and an hva). When the pool
+ * is exhausted, roots and shadow pages are evicted, least recently used
+ * first, and rebuilt on demand: the library never fails for lack of pool.
+ *
+ * Stores: every store into a shadow table goes through the shadow writer
+ * (struct shadow_writer), batched per operation. On hosts where KVM shadows
+ * the VM's own page tables (shared/HOST.md) the VMM must have the vCPU
+ * replay them; the library only assumes the writer updates the hva copy
+ * before returning, so its own reads see its stores.
+ *
+ * The monitor: the VMM may reserve PML4 slots for itself (the hypervisor
+ * hole 0xffff800000000000-0xffff87ffffffffff is PML4 index 256). Every root
+ * carries the VMM's fixed entries there; a guest that maps anything in a
+ * reserved slot gets SHADOW_MONITOR_CONFLICT from the fault path.
+ *
+ * Threading: a struct shadow_mmu is used by one vCPU thread; no locking.
+ */
+#ifndef UMBRA_SHADOW_MMU_H
+#define UMBRA_SHADOW_MMU_H
+
+#include "shadow/walk.h"
+#include "umbra/types.h"
+
+struct shadow_mmu;
+
+enum shadow_view { SHADOW_VIEW_KERNEL = 0, SHADOW_VIEW_USER = 1 };
+#define SHADOW_NR_VIEWS 2
+
+/* The pool: nr_pages contiguous 4 KiB pages, at mpa `base` and hva `hva`. */
+struct shadow_pool {
+	mpa_t base;
+	void *hva;
+	u64 nr_pages;
+};
+
+/*
+ * The shadow writer. `store` must write `val` at `sptep` (an hva inside the
+ * pool, whose mpa is `spte_mpa`) before it returns; it may also queue the
+ * store for the vCPU to replay. `commit` closes the batch of one operation
+ * (one shadow_fault, shadow_pt_write, shadow_set_cr3, ...): the VMM applies
+ * queued stores before the guest runs again. `commit` may be NULL.
+ */
+struct shadow_writer {
+	void *opaque;
+	void (*store)(void *opaque, mpa_t spte_mpa, u64 *sptep, u64 val);
+	void (*commit)(void *opaque);
+};
+
+/*
+ * Real-TLB flushes the VMM must perform before the guest runs again, because
+ * sptes were removed or had permissions reduced. SHADOW_FLUSH_GVA names one
+ * gva in the current root; SHADOW_FLUSH_ALL everything (including global).
+ */
+enum shadow_flush_kind { SHADOW_FLUSH_GVA, SHADOW_FLUSH_ALL };
+struct shadow_flusher {
+	void *opaque;
+	void (*flush)(void *opaque, enum shadow_flush_kind kind, gva_t gva);
+};
+
+struct shadow_config {
+	struct walk_mem mem;	     /* guest RAM: gpa -> hva, NULL if not RAM */
+	struct shadow_pool pool;     /* where shadow tables live */
+	struct shadow_writer writer; /* how stores into them are made */
+	struct shadow_flusher flusher;
+	unsigned maxphyaddr; /* guest MAXPHYADDR, for reserved-bit checks */
+};
+
+/*
+ * Create an MMU over `cfg` (copied). Returns NULL on allocation failure, a
+ * pool < 8 pages, or an unaligned pool. The guest mode starts as 4-level
+ * paging with CR0.WP = 1 and EFER.NXE = 1 (CR3 = 0) until shadow_set_mode
+ * and shadow_set_cr3 say otherwise. With CR0.PG = 0 the roots map gva ==
+ * gpa (identity). Leaf sptes may carry NX: the host runs with EFER.NXE = 1.
+ */
+struct shadow_mmu *shadow_create(const struct shadow_config *cfg);
+void shadow_destroy(struct shadow_mmu *mmu);
+
+/*
+ * Reserve PML4 slot `index` for the VMM: every root, existing and future,
+ * carries `pml4e` there (the VMM makes it supervisor-only). Returns 0 or
+ * -EINVAL for a bad index or an index already reserved.
+ */
+int shadow_reserve_pml4(struct shadow_mmu *mmu, unsigned index, u64 pml4e) __must_check;
+
+/*
+ * Mode bits that change what a gpte means: CR0.WP, CR0.PG, CR4.PAE/PGE/
+ * PCIDE/SMEP/SMAP, EFER.NXE/LMA. Changing any of them that is part of the
+ * role makes new roots; old ones stay cached and become reachable again if
+ * the mode returns. Only 4-level paging is shadowed (paging_mode_select).
+ * After a change the VMM reloads the root with shadow_switch_view (or
+ * shadow_set_cr3): the current roots may no longer be the mode's.
+ */
+void shadow_set_mode(struct shadow_mmu *mmu, u64 cr0, u64 cr4, u64 efer);
+
+/*
+ * The guest wrote CR3 (and the VMM emulated it). Returns the mpa of the
+ * root to load in the real CR3 for `view`, building it if needed. A CR3
+ * write with CR4.PCIDE=1 and bit 63 set does not flush; otherwise the VMM
+ * flushes the real TLB for that PCID (the shadow stays in sync either way).
+ */
+mpa_t shadow_set_cr3(struct shadow_mmu *mmu, u64 cr3, enum shadow_view view);
+
+/* The root for the current CR3 in `view` (the guest changed virtual CPL). */
+mpa_t shadow_switch_view(struct shadow_mmu *mmu, enum shadow_view view);
+
+enum shadow_fault_result {
+	SHADOW_FIXED = 0,	 /* sptes installed: retry the access */
+	SHADOW_GUEST_FAULT,	 /* reflect #PF: info.error_code, info.cr2 */
+	SHADOW_EMULATE_PT_WRITE, /* a write to a write-protected guest table at info.gpa:
+				    emulate it, then call shadow_pt_write */
+	SHADOW_MMIO,		 /* the gva maps a gpa that is not RAM (info.gpa): emulate */
+	SHADOW_MONITOR_CONFLICT, /* the guest mapped a reserved PML4 slot: stop the VM */
+	/* Added after the first version of this header: */
+	SHADOW_EMULATE_ACCESS, /* the guest may make this access but the view cannot map
+				  the page: a kernel-view data access to a guest-user page
+				  with CR4.SMAP = 1 and RFLAGS.AC = 1, or a kernel-view fetch
+				  from a guest-user page with SMAP = 1 and SMEP = 0 (SMAP
+				  does not cover fetches): emulate the instruction against
+				  info.gpa (guest RAM) */
+	SHADOW_UNSUPPORTED,    /* paging is on in a mode other than 4-level (32-bit, PAE,
+				  5-level): not shadowed, stop the VM */
+};
+
+struct shadow_fault_info {
+	u32 error_code; /* SHADOW_GUEST_FAULT: PFERR_* for the guest */
+	gva_t cr2;	/* SHADOW_GUEST_FAULT: the guest's CR2 */
+	gpa_t gpa;	/* SHADOW_EMULATE_PT_WRITE, SHADOW_MMIO */
+};
+
+/*
+ * A real #PF at `gva` in `view`. `access` is ACC_* (walk.h) as the guest
+ * would have made it: ACC_USER iff the view is user, ACC_WRITE/ACC_FETCH
+ * from the real error code, ACC_AC_SET if the guest's virtual RFLAGS.AC is
+ * set. Walks the guest tables (setting A/D as the CPU would) and either
+ * installs sptes or says what the VMM must do.
+ */
+enum shadow_fault_result shadow_fault(struct shadow_mmu *mmu, gva_t gva, u32 access,
+				      enum shadow_view view, struct shadow_fault_info *info);
+
+/*
+ * The VMM emulated a guest write of `len` bytes (1..8, or 16 for
+ * cmpxchg16b) at `gpa`, which lies in a write-protected guest table; `old`
+ * and `new` are the bytes before and after. Updates (or zaps) every spte
+ * that shadows the written gptes, and counts the write for flood detection:
+ * a table written repeatedly without being walked is unshadowed.
+ * Contract: the VMM calls this for *every* write it makes into guest memory
+ * that lands on a gfn the library shadows as a table, whatever produced the
+ * write (an emulated instruction after SHADOW_EMULATE_PT_WRITE, an emulated
+ * SHADOW_EMULATE_ACCESS or MMIO-adjacent instruction, the VMM's own writes,
+ * device DMA); otherwise sptes go stale.
+ */
+void shadow_pt_write(struct shadow_mmu *mmu, gpa_t gpa, unsigned len, const void *old,
+		     const void *new_bytes);
+
+/* invlpg gva (all views, all roots of the current PCID). */
+void shadow_invlpg(struct shadow_mmu *mmu, gva_t gva);
+/* invpcid types 0-3 (SDM Vol. 2A INVPCID). */
+void shadow_invpcid(struct shadow_mmu *mmu, unsigned type, u16 pcid, gva_t gva);
+enum shadow_flush_scope { SHADOW_FLUSH_NONGLOBAL, SHADOW_FLUSH_EVERYTHING };
+void shadow_flush(struct shadow_mmu *mmu, enum shadow_flush_scope scope);
+
+/* Counters (DESIGN.md "Statistics"). All monotonic except the *_live ones. */
+struct shadow_stats {
+	u64 faults;	     /* shadow_fault calls */
+	u64 faults_fixed;    /* ... that installed sptes */
+	u64 faults_guest;    /* ... reflected to the guest */
+	u64 faults_pt_write; /* ... writes to write-protected tables */
+	u64 faults_mmio;
+	u64 faults_spurious; /* ... already fixed (another view or a racing fill) */
+	u64 sp_live, sp_created, sp_zapped;
+	u64 rmap_live;	      /* leaf sptes in the reverse map */
+	u64 write_protects;   /* gfns write-protected when first shadowed */
+	u64 pt_writes;	      /* shadow_pt_write calls */
+	u64 pt_write_updates; /* sptes updated in place by a PT write */
+	u64 pt_write_zaps;    /* sptes zapped by a PT write */
+	u64 unshadows;	      /* tables unshadowed by write-flood detection */
+	u64 root_hits, root_misses;
+	u64 roots_live;
+	u64 evictions; /* shadow pages freed to refill the pool */
+	u64 flushes;   /* invlpg/invpcid/flush calls */
+	u64 stores;    /* stores through the shadow writer */
+	/* Added after the first version of this header: */
+	u64 faults_emulate_access; /* SHADOW_EMULATE_ACCESS results (SMAP) */
+	u64 faults_monitor_conflict;
+	u64 faults_unsupported;
+};
+
+const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);
+
+/*
+ * For tests and the oracle: translate `gva` through the live shadow root of
+ * `view` exactly as the MMU would (real CPL3 for both views, since the guest
+ * runs there). Returns true and the mapped mpa and the effective rights
+ * (PTE_RW, PTE_US, PTE_NX accumulated as the hardware does) if mapped.
+ * False for a view with no current root and for a reserved (monitor) slot.
+ */
+bool shadow_translate(const struct shadow_mmu *mmu, enum shadow_view view, gva_t gva, mpa_t *mpa,
+		      u64 *rights);
+
+#endif /* UMBRA_SHADOW_MMU_H */

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest writes to shadowed guest tables (shadow_pt_write, mmu.h).
+ *
+ * A guest table that is shadowed is write-protected in every root, so each
+ * guest write to it traps; the VMM emulates the write and tells us here.
+ * This is what keeps the shadow in sync without any resync on CR3 loads.
+ *
+ * This file:
+ *  1. split the write into the gptes it touches (1..8 bytes, or 16 for
+ *     cmpxchg16b, possibly unaligned or across a page);
+ *  2. find every sp that shadows the written gfn, in every role (one hash
+ *     bucket, sp_cache.c item 1);
+ *  3. write-flood detection: count writes per sp since a fault last walked
+ *     through it (fault.c resets the count); at WRITE_FLOOD_THRESHOLD the sp
+ *     is unshadowed (zapped): the guest is using the page as something else
+ *     (a freed table reused as data, or a table it fills without using).
+ *     Zapping its last sp lifts the write-protection of the gfn (rmap.c);
+ *     the next access rebuilds whatever is still a table;
+ *  4. for each written gpte, bring the spte in line with the new gpte:
+ *     - leaf level: recompute the spte exactly as a fault would (spte.c),
+ *       also when the gpte becomes present with A = 1 (a prefault, saving
+ *       the demand fault); otherwise zap it;
+ *     - upper levels: keep the link if the new gpte still leads to the
+ *       same child (only A/D or ignored bits changed), else zap the link
+ *       and its subtree (always correct; the next fault rebuilds).
+ *     The monitor's slots of a root are never touched.
+ */
+#include "shadow/internal.h"
+
+#include <string.h>
+
+#include "umbra/log.h"
+
+/* Item 3: writes without an intervening fault after which an sp is unshadowed. */
+#define WRITE_FLOOD_THRESHOLD 3
+
+/* Item 4: the gpte now at index `index` of the guest table sp shadows (0 if unreadable). */
+static u64 read_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, unsigned index)
+{
+	const u64 *gptep = mmu->cfg.mem.gpa_to_hva(
+		mmu->cfg.mem.opaque, gpa(gfn_to_gpa(sp->gfn).v + index * sizeof(u64)), sizeof(u64));
+
+	return gptep ? __atomic_load_n(gptep, __ATOMIC_ACQUIRE) : 0;
+}
+
+/*
+ * Item 4, leaf level: the spte a fault would install for this gpte now, or
+ * 0 when a fault is needed first (not present, reserved bits, A = 0, not
+ * RAM, or not mappable in this view).
+ */
+static u64 leaf_for_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, u64 gpte)
+{
+	gfn_t leaf_gfn;
+
+	if (!(gpte & PTE_P) || !(gpte & PTE_A) ||
+	    gpte_rsvd_bits(mmu, PG_LEVEL_4K, gpte, sp->role.efer_nx))
+		return 0;
+	leaf_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+	if (!gfn_is_ram(mmu, leaf_gfn))
+		return 0;
+	return make_leaf_spte(mmu, sp->role, gpte_rights(acc_to_rights(sp->role.access), gpte),
+			      gpte & PTE_D, leaf_gfn);
+}
+
+/* Item 4. */
+static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index)
+{
+	u64 gpte = read_gpte(mmu, sp, index);
+	u64 spte = sp->spt[index];
+	struct shadow_page *child;
+	union sp_role child_role;
+	gfn_t child_gfn;
+
+	if (is_monitor_slot(mmu, sp, index))
+		return;
+	if (sp->role.level == PG_LEVEL_4K) {
+		u64 new_spte = leaf_for_gpte(mmu, sp, gpte);
+
+		if (new_spte == spte)
+			return;
+		leaf_spte_set(mmu, sp, index, new_spte);
+		if (new_spte)
+			mmu->stats.pt_write_updates++;
+		else
+			mmu->stats.pt_write_zaps++;
+		return;
+	}
+	if (!spte_present(spte))
+		return; /* nothing linked: the next fault builds it */
+	child = spte_to_child(mmu, spte);
+	if (child_for_gpte(mmu, sp->role, sp->gfn, index, gpte, &child_gfn, &child_role) &&
+	    child_gfn.v == child->gfn.v && child_role.word == child->role.word)
+		return;
+	spte_zap(mmu, sp, index);
+	mmu->stats.pt_write_zaps++;
+}
+
+/*
+ * Items 2 to 4 for the gptes first..last (indices) of the guest table at
+ * `table_gfn`. Zapping can free other sps of the same bucket, so after one
+ * we rescan from the head; pt_write_stamp marks the sps already done.
+ */
+static void write_table(struct shadow_mmu *mmu, gfn_t table_gfn, unsigned first, unsigned last,
+			bool changed)
+{
+	struct shadow_page *sp;
+	unsigned i;
+
+restart:
+	for (sp = sp_bucket(mmu, table_gfn); sp; sp = sp->hash_next) {
+		u64 zapped = mmu->stats.sp_zapped;
+
+		if (sp->gfn.v != table_gfn.v || sp->role.direct ||
+		    sp->pt_write_stamp == mmu->pt_write_seq)
+			continue;
+		sp->pt_write_stamp = mmu->pt_write_seq;
+		/* Item 3. A live root is never unshadowed: the guest runs on it. */
+		if (++sp->write_flood_count >= WRITE_FLOOD_THRESHOLD && !root_is_live(mmu, sp)) {
+			sp_zap(mmu, sp);
+			mmu->stats.unshadows++;
+			goto restart;
+		}
+		if (changed)
+			for (i = first; i <= last; i++)
+				update_spte(mmu, sp, i);
+		if (mmu->stats.sp_zapped != zapped)
+			goto restart;
+	}
+}
+
+/* Item 1 (the entry point, mmu.h). */
+void shadow_pt_write(struct shadow_mmu *mmu, gpa_t where, unsigned len, const void *old,
+		     const void *new_bytes)
+{
+	u64 first, last, page;
+	bool changed;
+
+	BUG_ON(len == 0 || len > 16);
+	mmu->stats.pt_writes++;
+	if (++mmu->pt_write_seq == 0)
+		mmu->pt_write_seq = 1; /* 0 is the stamp of a fresh sp */
+	changed = memcmp(old, new_bytes, len) != 0;
+	first = ALIGN_DOWN(where.v, sizeof(u64));
+	last = ALIGN_DOWN(where.v + len - 1, sizeof(u64));
+	for (page = ALIGN_DOWN(first, PAGE_SIZE); page <= last; page += PAGE_SIZE) {
+		u64 lo = MAX(first, page), hi = MIN(last, page + PAGE_SIZE - sizeof(u64));
+
+		write_table(mmu, gpa_to_gfn(gpa(page)), (lo - page) / sizeof(u64),
+			    (hi - page) / sizeof(u64), changed);
+	}
+	op_end(mmu);
+}

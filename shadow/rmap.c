@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reverse map and write-protection, per gfn.
+ *
+ * This file:
+ *  1. a hash of struct gfn_info by gfn, created on first use and freed when
+ *     the gfn is neither shadowed nor mapped;
+ *  2. the rmap: gfn -> every leaf spte (sp, index) that maps it, in every
+ *     root and view;
+ *  3. shadow counts: how many indirect sps shadow a gfn as a guest table.
+ *     When the count goes 0 -> 1 the gfn is write-protected: RW is cleared
+ *     in every leaf spte of its rmap (and the real TLB flushed), so every
+ *     guest write to one of its tables traps, also through the guest's own
+ *     data mappings of it (e.g. the kernel's direct map) in any root;
+ *  4. when the count goes back to 0 (the last sp shadowing it was zapped or
+ *     unshadowed), restore RW where only write-protection had taken it
+ *     (SPTE_GUEST_WRITABLE, sp.h): an upgrade, so no flush;
+ *  5. install a leaf spte, keeping the rmap in step.
+ */
+#include "shadow/internal.h"
+
+#include <stdlib.h>
+
+#include "umbra/log.h"
+
+/* Item 1. */
+int rmap_init(struct shadow_mmu *mmu)
+{
+	u64 buckets = 256;
+
+	while (buckets < 4 * mmu->cfg.pool.nr_pages)
+		buckets <<= 1;
+	mmu->gfn_hash = calloc(buckets, sizeof(*mmu->gfn_hash));
+	if (!mmu->gfn_hash)
+		return -1;
+	mmu->gfn_hash_mask = buckets - 1;
+	return 0;
+}
+
+void rmap_fini(struct shadow_mmu *mmu)
+{
+	u64 b;
+
+	if (!mmu->gfn_hash)
+		return;
+	for (b = 0; b <= mmu->gfn_hash_mask; b++) {
+		struct gfn_info *info = mmu->gfn_hash[b];
+
+		while (info) {
+			struct gfn_info *next = info->next;
+
+			free(info->rmap);
+			free(info);
+			info = next;
+		}
+	}
+	free(mmu->gfn_hash);
+}
+
+static struct gfn_info **gfn_bucket(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	return &mmu->gfn_hash[((gfn.v * 0x9e3779b97f4a7c15ull) >> 28) & mmu->gfn_hash_mask];
+}
+
+/* Item 1. */
+static struct gfn_info *gfn_info_find(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct gfn_info *info;
+
+	for (info = *gfn_bucket(mmu, gfn); info; info = info->next)
+		if (info->gfn.v == gfn.v)
+			return info;
+	return NULL;
+}
+
+/* Item 1. LIMITATION: host malloc failure here is fatal (BUG_ON). */
+static struct gfn_info *gfn_info_get(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct gfn_info *info = gfn_info_find(mmu, gfn);
+	struct gfn_info **bucket;
+
+	if (info)
+		return info;
+	info = calloc(1, sizeof(*info));
+	BUG_ON(!info);
+	info->gfn = gfn;
+	bucket = gfn_bucket(mmu, gfn);
+	info->next = *bucket;
+	*bucket = info;
+	return info;
+}
+
+/* Item 1. */
+static void gfn_info_put(struct shadow_mmu *mmu, struct gfn_info *info)
+{
+	struct gfn_info **pp;
+
+	if (info->shadow_count || info->nr_rmap)
+		return;
+	for (pp = gfn_bucket(mmu, info->gfn); *pp != info; pp = &(*pp)->next)
+		BUG_ON(!*pp);
+	*pp = info->next;
+	free(info->rmap);
+	free(info);
+}
+
+/* Item 2. */
+void rmap_add(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsigned index)
+{
+	struct gfn_info *info = gfn_info_get(mmu, gfn);
+
+	if (info->nr_rmap == info->rmap_cap) {
+		u32 cap = info->rmap_cap ? 2 * info->rmap_cap : 4;
+		struct rmap_ref *r = realloc(info->rmap, cap * sizeof(*r));
+
+		BUG_ON(!r); /* LIMITATION: host malloc failure is fatal */
+		info->rmap = r;
+		info->rmap_cap = cap;
+	}
+	info->rmap[info->nr_rmap++] = (struct rmap_ref){ .sp = sp, .index = index };
+	mmu->stats.rmap_live++;
+}
+
+/* Item 2. */
+void rmap_remove(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsigned index)
+{
+	struct gfn_info *info = gfn_info_find(mmu, gfn);
+	u32 i;
+
+	BUG_ON(!info);
+	for (i = 0; i < info->nr_rmap; i++) {
+		if (info->rmap[i].sp == sp && info->rmap[i].index == index) {
+			info->rmap[i] = info->rmap[--info->nr_rmap];
+			mmu->stats.rmap_live--;
+			gfn_info_put(mmu, info);
+			return;
+		}
+	}
+	BUG_ON(1); /* every present leaf spte is in the rmap of its gfn */
+}
+
+/* Item 3. */
+bool gfn_is_shadowed(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	const struct gfn_info *info = gfn_info_find(mmu, gfn);
+
+	return info && info->shadow_count;
+}
+
+/* Item 3: one more indirect sp shadows gfn; the first write-protects it. */
+void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct gfn_info *info = gfn_info_get(mmu, gfn);
+	u32 i;
+
+	if (info->shadow_count++)
+		return;
+	mmu->stats.write_protects++;
+	for (i = 0; i < info->nr_rmap; i++) {
+		struct rmap_ref r = info->rmap[i];
+		u64 spte = r.sp->spt[r.index];
+
+		if (spte & PTE_RW) {
+			/* SPTE_GUEST_WRITABLE stays: only write-protection took RW. */
+			spte_store(mmu, r.sp, r.index, spte & ~PTE_RW);
+			mmu->need_flush_all = true;
+		}
+	}
+}
+
+/* Items 3 and 4: one sp fewer shadows gfn; the last lifts the write-protection. */
+void gfn_shadow_put(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct gfn_info *info = gfn_info_find(mmu, gfn);
+	u32 i;
+
+	BUG_ON(!info || !info->shadow_count);
+	if (--info->shadow_count) {
+		return;
+	}
+	for (i = 0; i < info->nr_rmap; i++) {
+		struct rmap_ref r = info->rmap[i];
+		u64 spte = r.sp->spt[r.index];
+
+		if ((spte & SPTE_GUEST_WRITABLE) && !(spte & PTE_RW))
+			spte_store(mmu, r.sp, r.index, spte | PTE_RW);
+	}
+	gfn_info_put(mmu, info);
+}
+
+/*
+ * Item 5: set the leaf spte sp->spt[index] (level 1) to `spte` (present or
+ * 0), moving it between rmaps as its gfn changes. Flags a TLB flush when a
+ * translation loses rights or changes target; installing or widening one
+ * needs none (the CPU does not cache not-present entries, and a stale
+ * read-only entry only causes a spurious fault, SDM Vol. 3A §4.10.4.3).
+ * LIMITATION: the flush is always SHADOW_FLUSH_ALL: an sp can be linked
+ * from several places (shared guest tables), so the gvas an spte
+ * translates are not known without a reverse walk up the parent links.
+ */
+void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index, u64 spte)
+{
+	u64 old = sp->spt[index];
+	const u64 kept = PTE_RW | PTE_US; /* rights that must not shrink without a flush */
+
+	BUG_ON(sp->role.level != PG_LEVEL_4K);
+	if (old == spte)
+		return;
+	if (spte_present(old)) {
+		if (!spte_present(spte) || spte_to_gfn(old).v != spte_to_gfn(spte).v ||
+		    (old & kept & ~spte) || ((spte & PTE_NX) && !(old & PTE_NX)))
+			mmu->need_flush_all = true;
+		if (!spte_present(spte) || spte_to_gfn(old).v != spte_to_gfn(spte).v)
+			rmap_remove(mmu, spte_to_gfn(old), sp, index);
+	}
+	spte_store(mmu, sp, index, spte);
+	if (spte_present(spte) && (!spte_present(old) || spte_to_gfn(old).v != spte_to_gfn(spte).v))
+		rmap_add(mmu, spte_to_gfn(spte), sp, index);
+}

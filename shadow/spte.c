@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * From gptes to sptes: the rules of the views, written once and used by both
+ * the fault path (fault.c) and the PT-write path (pt_write.c), so that an
+ * spte recomputed after a guest write is exactly the one a fault would have
+ * installed.
+ *
+ * This file:
+ *  1. rights: convert between PTE_RW/PTE_US/PTE_NX and SP_ACC_*, and fold a
+ *     gpte into the rights accumulated above it (SDM Vol. 3A §4.6.1);
+ *  2. the role of a root for the current mode and a view;
+ *  3. gpte checks: reserved bits (§4.5.4), large pages, is a gfn RAM;
+ *  4. the child an upper gpte leads to: an indirect sp for a guest table, or
+ *     a direct sp for part of a guest large page;
+ *  5. the leaf spte for a guest page in a view: the view rules, SMEP/SMAP,
+ *     dirty-bit emulation and write-protection of shadowed gfns.
+ */
+#include "shadow/internal.h"
+
+#include "umbra/log.h"
+
+/* Item 1. */
+u32 rights_to_acc(u64 rights)
+{
+	return ((rights & PTE_RW) ? SP_ACC_W : 0) | ((rights & PTE_US) ? SP_ACC_U : 0) |
+	       ((rights & PTE_NX) ? SP_ACC_NX : 0);
+}
+
+/* Item 1. */
+u64 acc_to_rights(u32 acc)
+{
+	return ((acc & SP_ACC_W) ? PTE_RW : 0) | ((acc & SP_ACC_U) ? PTE_US : 0) |
+	       ((acc & SP_ACC_NX) ? PTE_NX : 0);
+}
+
+/* Item 1: R/W and U/S are ANDed over the levels, NX is ORed (§4.6.1). */
+u64 gpte_rights(u64 rights_above, u64 gpte)
+{
+	return (rights_above & gpte & (PTE_RW | PTE_US)) | ((rights_above | gpte) & PTE_NX);
+}
+
+/*
+ * Item 2: the mode bits of a role. The user view ignores the bits that only
+ * change supervisor accesses (CR0.WP, SMEP, SMAP): see union sp_role.
+ */
+union sp_role mode_role(const struct shadow_mmu *mmu, enum shadow_view view)
+{
+	union sp_role role = { .word = 0 };
+
+	role.view = view;
+	role.efer_nx = !!(mmu->ctl.efer & EFER_NXE);
+	if (view == SHADOW_VIEW_KERNEL) {
+		role.cr0_wp = !!(mmu->ctl.cr0 & CR0_WP);
+		role.cr4_smep = !!(mmu->ctl.cr4 & CR4_SMEP);
+		role.cr4_smap = !!(mmu->ctl.cr4 & CR4_SMAP);
+	}
+	return role;
+}
+
+/* Item 3: does a gpte at `level` map a page (PS = 1 in a PDE or PDPTE)? */
+bool gpte_is_large(unsigned level, u64 gpte)
+{
+	return (level == PG_LEVEL_2M || level == PG_LEVEL_1G) && (gpte & PTE_PS);
+}
+
+/*
+ * Item 3: the bits set in `gpte` that must be 0 (the walker's rule, walk.c
+ * item 5: MAXPHYADDR, NX without NXE, PS in a PML4E, large-page low bits).
+ */
+u64 gpte_rsvd_bits(const struct shadow_mmu *mmu, unsigned level, u64 gpte, bool nxe)
+{
+	const struct paging_mode *mode = &paging_mode_4level;
+	u64 rsvd = mode->addr_mask & ~PTE_ADDR_MASK(mmu->ctl.maxphyaddr);
+
+	if (!nxe)
+		rsvd |= PTE_NX;
+	rsvd |= gpte_is_large(level, gpte) ? mode->rsvd_large[level] : mode->rsvd[level];
+	return gpte & rsvd;
+}
+
+/* Item 3: is the guest frame RAM (else it is MMIO or a hole)? */
+bool gfn_is_ram(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	return mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, gfn_to_gpa(gfn), PAGE_SIZE) != NULL;
+}
+
+/*
+ * Item 4: the sp that the spte at `index` of a sp (role `parent_role`, gfn
+ * `parent_gfn`, level >= 2) must point to, given the gpte there now (ignored
+ * for a direct parent). False if the gpte gives no child: not present,
+ * reserved bits, or A = 0 (the CPU would set A on the first use, so a child
+ * linked without it would let the guest use the gpte behind the CPU's back).
+ */
+bool child_for_gpte(const struct shadow_mmu *mmu, union sp_role parent_role, gfn_t parent_gfn,
+		    unsigned index, u64 gpte, gfn_t *child_gfn, union sp_role *child_role)
+{
+	unsigned level = parent_role.level;
+	u64 pages = 1ull << (SPTE_INDEX_BITS * (level - 1)); /* 4 KiB pages under one spte */
+	union sp_role role = parent_role;
+	u64 rights;
+
+	BUG_ON(level < PG_LEVEL_2M);
+	role.level = level - 1;
+	if (parent_role.direct) {
+		/* Inside a guest large page (or paging off): same rights, next slice. */
+		*child_gfn = gfn(parent_gfn.v + index * pages);
+		*child_role = role;
+		return true;
+	}
+	if (!(gpte & PTE_P) || !(gpte & PTE_A) ||
+	    gpte_rsvd_bits(mmu, level, gpte, parent_role.efer_nx))
+		return false;
+	rights = gpte_rights(acc_to_rights(parent_role.access), gpte);
+	if (gpte_is_large(level, gpte)) {
+		/*
+		 * Dirty-bit emulation for a large page: its direct sps are
+		 * read-only until the large gpte has D = 1 (role.clean).
+		 */
+		role.clean = !(gpte & PTE_D);
+		role.direct = 1;
+		*child_gfn = gfn(((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT) &
+				 ~(pages - 1));
+	} else {
+		*child_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+	}
+	role.access = rights_to_acc(rights);
+	*child_role = role;
+	return true;
+}
+
+/*
+ * Item 5: the leaf spte mapping `gfn` with the guest's accumulated `rights`
+ * (PTE_RW/US/NX) in the view and mode of `role`, or 0 if the view may not map
+ * it at all. `dirty`: the gpte that maps the page has D = 1.
+ *
+ *   user view    only guest-user pages (U/S = 1 at every level); R/W and NX
+ *                as the guest says (user accesses ignore CR0.WP).
+ *   kernel view  every page, with real U/S = 1 (the guest kernel runs at
+ *                real CPL3). Supervisor writes ignore R/W when CR0.WP = 0.
+ *                SMEP: a guest-user page gets NX (the guest kernel may not
+ *                execute it). SMAP: a guest-user page is not mapped at all,
+ *                since whether the kernel may touch it depends on RFLAGS.AC
+ *                at the time of each access; fault.c sends such accesses to
+ *                the walker.
+ * LIMITATION: with SMAP on, every guest-kernel access to a user page (e.g.
+ * copy_to_user) traps to the VMM and is emulated (SHADOW_EMULATE_ACCESS):
+ * one trap per access, not per page. A role bit for RFLAGS.AC, switched by
+ * the VMM on stac/clac, would remove that cost. With SMAP on and SMEP off a
+ * guest-kernel instruction fetch from a user page is SHADOW_EMULATE_ACCESS
+ * as well (Linux enables both, or neither).
+ *
+ * Then, for a writable result:
+ *   dirty-bit emulation  not writable until the gpte has D = 1: the first
+ *                write faults, the walker sets D (as the CPU would) and the
+ *                spte is upgraded;
+ *   write-protection     not writable while the gfn is shadowed as a guest
+ *                table, so every write to a guest table traps.
+ * SPTE_GUEST_WRITABLE records that only write-protection took RW away.
+ */
+u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights, bool dirty,
+		   gfn_t gfn)
+{
+	bool user_page = rights & PTE_US;
+	bool writable, nx;
+	u64 spte;
+
+	if (role.view == SHADOW_VIEW_USER) {
+		if (!user_page)
+			return 0;
+		writable = rights & PTE_RW;
+		nx = role.efer_nx && (rights & PTE_NX);
+	} else {
+		if (user_page && role.cr4_smap)
+			return 0;
+		writable = (rights & PTE_RW) || !role.cr0_wp;
+		nx = (role.efer_nx && (rights & PTE_NX)) || (user_page && role.cr4_smep);
+	}
+	spte = gfn_to_gpa(gfn).v | SPTE_LEAF_BITS; /* mpa == gpa for guest RAM */
+	if (nx)
+		spte |= PTE_NX;
+	if (writable && dirty) {
+		spte |= SPTE_GUEST_WRITABLE;
+		if (!gfn_is_shadowed(mmu, gfn))
+			spte |= PTE_RW;
+	}
+	return spte;
+}

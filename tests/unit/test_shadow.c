@@ -1,0 +1,1066 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the shadow MMU (shadow/ (all files), interface shadow/mmu.h).
+ *
+ * The fixture: a malloc'd "guest RAM" (gpa 0 = byte 0; gpas at and above
+ * RAM_SIZE are not RAM, i.e. MMIO), guest page tables built by hand in it,
+ * a malloc'd shadow pool that claims to sit at mpa POOL_MPA (1 TiB, above
+ * guest RAM), a shadow writer that stores directly and counts, and a
+ * flusher that records its calls. Each check that a translation is right
+ * goes through shadow_translate and the guest walker (the oracle).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shadow/shadow.h"
+
+#define RAM_SIZE	(8 * MiB)
+#define TABLE_POOL_GPA	(4 * MiB) /* hand-built tables are allocated upwards from here */
+#define TEST_MAXPHYADDR 40
+#define POOL_MPA	(1 * TiB)
+#define POOL_PAGES	256
+#define MMIO_GPA	(3 * GiB) /* below MAXPHYADDR, not RAM */
+
+#define DATA_GPA  0x123000ull
+#define DATA2_GPA 0x156000ull
+#define GVA_4K	  0x00007f1234567abcull
+#define GVA_B	  0x00007f1234568000ull /* same PT as GVA_4K */
+#define GVA_2M	  0x0000123456789abcull
+#define GVA_1G	  0x0000654321fedcbaull
+#define GVA_MON	  0xffff800000001000ull /* PML4 index 256 */
+
+#define TABLE_FLAGS (PTE_P | PTE_RW | PTE_US)
+#define USER_RW	    (PTE_P | PTE_RW | PTE_US)
+#define SUPER_RW    (PTE_P | PTE_RW)
+
+#define CR0_DEFAULT  (CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG)
+#define CR4_DEFAULT  CR4_PAE
+#define EFER_DEFAULT (EFER_LME | EFER_LMA | EFER_NXE)
+
+struct env {
+	u8 *ram;
+	gpa_t next_table;
+	u64 cr3;
+	struct walk_ctl ctl; /* the oracle's view of the guest */
+	void *pool;
+	u64 pool_pages;
+	struct shadow_mmu *mmu;
+	/* writer */
+	u64 stores, commits;
+	/* flusher */
+	u64 flush_all, flush_gva;
+	gva_t last_flush_gva;
+};
+
+static void *test_gpa_to_hva(void *opaque, gpa_t where, size_t len)
+{
+	struct env *env = opaque;
+
+	if (where.v >= RAM_SIZE || len > RAM_SIZE - where.v)
+		return NULL;
+	return env->ram + where.v;
+}
+
+static void test_store(void *opaque, mpa_t spte_mpa, u64 *sptep, u64 val)
+{
+	struct env *env = opaque;
+
+	/* The writer is told the right mpa for the hva it stores to. */
+	assert_int_equal(spte_mpa.v - POOL_MPA, (u8 *)sptep - (u8 *)env->pool);
+	assert_true(spte_mpa.v - POOL_MPA < env->pool_pages * PAGE_SIZE);
+	*sptep = val;
+	env->stores++;
+}
+
+static void test_commit(void *opaque)
+{
+	struct env *env = opaque;
+
+	env->commits++;
+}
+
+static void test_flush(void *opaque, enum shadow_flush_kind kind, gva_t where)
+{
+	struct env *env = opaque;
+
+	if (kind == SHADOW_FLUSH_ALL) {
+		env->flush_all++;
+	} else {
+		env->flush_gva++;
+		env->last_flush_gva = where;
+	}
+}
+
+/* ---- guest tables ------------------------------------------------------- */
+
+static gpa_t alloc_table(struct env *env)
+{
+	gpa_t table = env->next_table;
+
+	assert_true(table.v + PAGE_SIZE <= RAM_SIZE);
+	env->next_table = gpa(table.v + PAGE_SIZE);
+	memset(env->ram + table.v, 0, PAGE_SIZE);
+	return table;
+}
+
+static unsigned index_at(u64 va, unsigned level)
+{
+	return (va >> (PAGE_SHIFT + 9 * (level - 1))) & 511;
+}
+
+static u64 *gptep_at(struct env *env, gpa_t table, unsigned index)
+{
+	return (u64 *)(env->ram + table.v) + index;
+}
+
+/* The gpte for `va` at `level` in the tables at env->cr3, creating tables above it. */
+static u64 *gptep_for(struct env *env, u64 va, unsigned level)
+{
+	gpa_t table = gpa(env->cr3 & PTE_ADDR_MASK(TEST_MAXPHYADDR));
+	unsigned l;
+
+	for (l = PG_LEVEL_PML4; l > level; l--) {
+		u64 *gptep = gptep_at(env, table, index_at(va, l));
+
+		if (!(*gptep & PTE_P))
+			*gptep = alloc_table(env).v | TABLE_FLAGS;
+		table = gpa(*gptep & PTE_ADDR_MASK(TEST_MAXPHYADDR));
+	}
+	return gptep_at(env, table, index_at(va, level));
+}
+
+static gpa_t gpa_of_gptep(struct env *env, const u64 *gptep)
+{
+	return gpa((u64)((const u8 *)gptep - env->ram));
+}
+
+static u64 *map_4k(struct env *env, u64 va, u64 pa, u64 flags)
+{
+	u64 *gptep = gptep_for(env, va, PG_LEVEL_4K);
+
+	*gptep = pa | flags;
+	return gptep;
+}
+
+/* The guest stores `val` in a gpte; the VMM emulates it and tells the MMU. */
+static void guest_write_gpte(struct env *env, u64 *gptep, u64 val)
+{
+	u64 old = *gptep;
+
+	*gptep = val;
+	shadow_pt_write(env->mmu, gpa_of_gptep(env, gptep), sizeof(val), &old, &val);
+}
+
+static u64 new_address_space(struct env *env)
+{
+	env->cr3 = alloc_table(env).v;
+	return env->cr3;
+}
+
+/* ---- MMU helpers -------------------------------------------------------- */
+
+static const struct shadow_stats *stats(struct env *env)
+{
+	return shadow_get_stats(env->mmu);
+}
+
+static u32 view_access(enum shadow_view view, u32 access)
+{
+	return view == SHADOW_VIEW_USER ? access | ACC_USER : access;
+}
+
+static enum shadow_fault_result fault(struct env *env, u64 va, u32 access, enum shadow_view view,
+				      struct shadow_fault_info *info)
+{
+	struct shadow_fault_info local;
+
+	return shadow_fault(env->mmu, gva(va), view_access(view, access), view,
+			    info ? info : &local);
+}
+
+static void set_cr3(struct env *env, u64 cr3, enum shadow_view view)
+{
+	env->cr3 = cr3;
+	env->ctl.cr3 = cr3;
+	(void)shadow_set_cr3(env->mmu, cr3, view);
+}
+
+static void set_mode(struct env *env, u64 cr0, u64 cr4, u64 efer)
+{
+	env->ctl.cr0 = cr0;
+	env->ctl.cr4 = cr4;
+	env->ctl.efer = efer;
+	shadow_set_mode(env->mmu, cr0, cr4, efer);
+}
+
+/*
+ * The oracle: whatever the shadow maps at `va` in `view`, the guest maps to
+ * the same gpa and allows every access the spte allows (never wider).
+ */
+static void assert_agrees(struct env *env, u64 va, enum shadow_view view)
+{
+	struct guest_walk walk;
+	mpa_t where;
+	u64 rights;
+
+	if (!shadow_translate(env->mmu, view, gva(va), &where, &rights))
+		return;
+	assert_true(rights & PTE_US); /* the guest runs at real CPL3 */
+	assert_int_equal(walk_guest(paging_mode_select(&env->ctl),
+				    &(struct walk_mem){ env, test_gpa_to_hva }, &env->ctl, gva(va),
+				    view_access(view, 0), WALK_PEEK, &walk),
+			 WALK_OK);
+	assert_int_equal(walk.gpa.v, where.v);
+	if (rights & PTE_RW) {
+		assert_int_equal(walk_guest(paging_mode_select(&env->ctl),
+					    &(struct walk_mem){ env, test_gpa_to_hva }, &env->ctl,
+					    gva(va), view_access(view, ACC_WRITE), WALK_PEEK,
+					    &walk),
+				 WALK_OK);
+		if (walk.level) /* paging on: the page is dirty before it is writable */
+			assert_true(walk.gpte[walk.level] & PTE_D);
+	}
+	if (!(rights & PTE_NX))
+		assert_int_equal(walk_guest(paging_mode_select(&env->ctl),
+					    &(struct walk_mem){ env, test_gpa_to_hva }, &env->ctl,
+					    gva(va), view_access(view, ACC_FETCH), WALK_PEEK,
+					    &walk),
+				 WALK_OK);
+}
+
+static void expect_mapped(struct env *env, u64 va, enum shadow_view view, u64 expect_gpa,
+			  u64 expect_rights)
+{
+	mpa_t where;
+	u64 rights;
+
+	assert_true(shadow_translate(env->mmu, view, gva(va), &where, &rights));
+	assert_int_equal(where.v, expect_gpa);
+	assert_int_equal(rights, expect_rights);
+	assert_agrees(env, va, view);
+}
+
+static void expect_unmapped(struct env *env, u64 va, enum shadow_view view)
+{
+	mpa_t where;
+	u64 rights;
+
+	assert_false(shadow_translate(env->mmu, view, gva(va), &where, &rights));
+}
+
+static struct shadow_mmu *make_mmu(struct env *env, u64 pool_pages)
+{
+	struct shadow_config cfg = {
+		.mem = { .opaque = env, .gpa_to_hva = test_gpa_to_hva },
+		.pool = { .base = mpa(POOL_MPA), .hva = env->pool, .nr_pages = pool_pages },
+		.writer = { .opaque = env, .store = test_store, .commit = test_commit },
+		.flusher = { .opaque = env, .flush = test_flush },
+		.maxphyaddr = TEST_MAXPHYADDR,
+	};
+
+	env->pool_pages = pool_pages;
+	return shadow_create(&cfg);
+}
+
+static int setup_pool(void **state, u64 pool_pages)
+{
+	struct env *env = calloc(1, sizeof(*env));
+
+	if (!env)
+		return -1;
+	env->ram = aligned_alloc(PAGE_SIZE, RAM_SIZE);
+	env->pool = aligned_alloc(PAGE_SIZE, pool_pages * PAGE_SIZE);
+	if (!env->ram || !env->pool)
+		return -1;
+	memset(env->ram, 0, RAM_SIZE);
+	/* Garbage in the pool: allocation must zero what it hands out. */
+	memset(env->pool, 0xa5, pool_pages * PAGE_SIZE);
+	env->next_table = gpa(TABLE_POOL_GPA);
+	env->mmu = make_mmu(env, pool_pages);
+	if (!env->mmu)
+		return -1;
+	env->ctl = (struct walk_ctl){ .cr0 = CR0_DEFAULT,
+				      .cr4 = CR4_DEFAULT,
+				      .efer = EFER_DEFAULT,
+				      .maxphyaddr = TEST_MAXPHYADDR };
+	set_mode(env, CR0_DEFAULT, CR4_DEFAULT, EFER_DEFAULT);
+	set_cr3(env, new_address_space(env), SHADOW_VIEW_KERNEL);
+	*state = env;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_pool(state, POOL_PAGES);
+}
+
+static int setup_tiny(void **state)
+{
+	return setup_pool(state, 16);
+}
+
+static int teardown(void **state)
+{
+	struct env *env = *state;
+
+	shadow_destroy(env->mmu);
+	free(env->pool);
+	free(env->ram);
+	free(env);
+	return 0;
+}
+
+/* ---- fills --------------------------------------------------------------- */
+
+static void test_create_rejects_bad_config(void **state)
+{
+	struct env *env = *state;
+
+	assert_null(make_mmu(env, 7));
+	env->pool_pages = POOL_PAGES;
+}
+
+static void test_fill_4k_both_views(void **state)
+{
+	struct env *env = *state;
+	struct shadow_fault_info info;
+
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_USER, &info), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_USER, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+	/* The kernel view kept its own. */
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+
+	/* A second fault on a mapped page changes nothing. */
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_USER, &info), SHADOW_FIXED);
+	assert_int_equal(stats(env)->faults_spurious, 1);
+	assert_int_equal(stats(env)->faults, 3);
+	assert_int_equal(stats(env)->faults_fixed, 3);
+	/* Two roots, and a PDPT, PD and PT below each. */
+	assert_int_equal(stats(env)->sp_live, 8);
+	assert_int_equal(stats(env)->rmap_live, 2);
+	assert_true(stats(env)->stores > 0);
+	assert_int_equal(stats(env)->stores, env->stores);
+	assert_true(env->commits >= 3);
+}
+
+static void test_a_bits_set(void **state)
+{
+	struct env *env = *state;
+	unsigned level;
+
+	u64 *pte = map_4k(env, GVA_4K, DATA_GPA, USER_RW);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	for (level = PG_LEVEL_PML4; level > PG_LEVEL_4K; level--)
+		assert_true(*gptep_for(env, GVA_4K, level) & PTE_A);
+	assert_true(*pte & PTE_A);
+	assert_false(*pte & PTE_D); /* a read */
+}
+
+static void test_large_2m_and_1g(void **state)
+{
+	struct env *env = *state;
+	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+	u64 *pdpte = gptep_for(env, GVA_1G, PG_LEVEL_1G);
+
+	*pde = 0x200000 | USER_RW | PTE_PS | PTE_D;
+	*pdpte = 0 | USER_RW | PTE_PS | PTE_D;
+	assert_int_equal(fault(env, GVA_2M, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, 0x200000 + 0x189abc, PTE_RW | PTE_US);
+	/* Another 4 KiB of the same 2 MiB page: same direct sp, one more leaf. */
+	assert_int_equal(fault(env, GVA_2M + 0x1000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_2M + 0x1000, SHADOW_VIEW_KERNEL, 0x200000 + 0x18aabc,
+		      PTE_RW | PTE_US);
+
+	/* 1 GiB at gpa 0: offset 0x21fedcba is beyond our RAM, so use one inside it. */
+	assert_int_equal(fault(env, GVA_1G, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_MMIO);
+	assert_int_equal(fault(env, (GVA_1G & ~(GiB - 1)) + 0x345678, 0, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_FIXED);
+	expect_mapped(env, (GVA_1G & ~(GiB - 1)) + 0x345678, SHADOW_VIEW_KERNEL, 0x345678,
+		      PTE_RW | PTE_US);
+}
+
+static void test_large_page_dirty_tracking(void **state)
+{
+	struct env *env = *state;
+	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+
+	*pde = 0x200000 | USER_RW | PTE_PS;
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, 0x389abc, PTE_US);
+	assert_false(*pde & PTE_D);
+	assert_int_equal(fault(env, GVA_2M, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_true(*pde & PTE_D);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, 0x389abc, PTE_RW | PTE_US);
+	/* The guest cleans the page: every writable spte of it goes. */
+	guest_write_gpte(env, pde, *pde & ~PTE_D);
+	expect_unmapped(env, GVA_2M, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, 0x389abc, PTE_US);
+}
+
+static void test_paging_off_identity(void **state)
+{
+	struct env *env = *state;
+
+	set_mode(env, CR0_PE | CR0_ET, 0, 0);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, 0x345678, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, 0x345678, SHADOW_VIEW_KERNEL, 0x345678, PTE_RW | PTE_US);
+	assert_int_equal(fault(env, MMIO_GPA, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_MMIO);
+}
+
+/* ---- guest faults and views --------------------------------------------- */
+
+static void test_user_view_never_maps_supervisor(void **state)
+{
+	struct env *env = *state;
+	struct shadow_fault_info info;
+
+	map_4k(env, GVA_4K, DATA_GPA, SUPER_RW | PTE_D);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_USER, &info), SHADOW_GUEST_FAULT);
+	assert_int_equal(info.error_code, PFERR_USER | PFERR_PRESENT);
+	assert_int_equal(info.cr2.v, GVA_4K);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_USER);
+	/* The kernel view maps it, with real U=1. */
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_USER);
+	assert_int_equal(stats(env)->faults_guest, 1);
+}
+
+static void test_guest_not_present(void **state)
+{
+	struct env *env = *state;
+	struct shadow_fault_info info;
+
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_GUEST_FAULT);
+	assert_int_equal(info.error_code, 0);
+	assert_int_equal(info.cr2.v, GVA_4K);
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_GUEST_FAULT);
+	assert_int_equal(info.error_code, PFERR_WRITE);
+	/* A read-only page refuses the write (CR0.WP = 1). */
+	map_4k(env, GVA_4K, DATA_GPA, PTE_P | PTE_US | PTE_D);
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_GUEST_FAULT);
+	assert_int_equal(info.error_code, PFERR_WRITE | PFERR_PRESENT);
+}
+
+static void test_mmio(void **state)
+{
+	struct env *env = *state;
+	struct shadow_fault_info info;
+
+	map_4k(env, GVA_4K, MMIO_GPA, SUPER_RW | PTE_D);
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_KERNEL, &info), SHADOW_MMIO);
+	assert_int_equal(info.gpa.v, MMIO_GPA + 0xabc);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->faults_mmio, 1);
+}
+
+static void test_smep_smap_kernel_view(void **state)
+{
+	struct env *env = *state;
+	struct shadow_fault_info info;
+
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	map_4k(env, GVA_B, DATA2_GPA, SUPER_RW | PTE_D);
+
+	/* SMEP: a guest-user page is mapped NX in the kernel view. */
+	set_mode(env, CR0_DEFAULT, CR4_DEFAULT | CR4_SMEP, EFER_DEFAULT);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US | PTE_NX);
+	assert_int_equal(fault(env, GVA_4K, ACC_FETCH, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_GUEST_FAULT);
+	assert_int_equal(info.error_code, PFERR_PRESENT | PFERR_FETCH);
+	/* A supervisor page stays executable. */
+	assert_int_equal(fault(env, GVA_B, ACC_FETCH, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	expect_mapped(env, GVA_B, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
+	/* The user view ignores SMEP. */
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, GVA_4K, ACC_FETCH, SHADOW_VIEW_USER, &info), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_USER, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+
+	/* SMAP: guest-user pages are not mapped in the kernel view at all. */
+	set_mode(env, CR0_DEFAULT, CR4_DEFAULT | CR4_SMAP, EFER_DEFAULT);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_GUEST_FAULT);
+	assert_int_equal(info.error_code, PFERR_PRESENT);
+	assert_int_equal(fault(env, GVA_4K, ACC_AC_SET | ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_EMULATE_ACCESS);
+	assert_int_equal(info.gpa.v, DATA_GPA + 0xabc);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_B, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	/* The user view's root did not change with SMEP/SMAP. */
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_USER, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+}
+
+static void test_cr0_wp_off_kernel_writes_read_only(void **state)
+{
+	struct env *env = *state;
+
+	map_4k(env, GVA_4K, DATA_GPA, PTE_P | PTE_US);
+	set_mode(env, CR0_DEFAULT & ~CR0_WP, CR4_DEFAULT, EFER_DEFAULT);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_US); /* clean */
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+	/* The user view still refuses the write. */
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_USER, NULL), SHADOW_GUEST_FAULT);
+}
+
+/* ---- dirty bits, write-protection, PT writes ----------------------------- */
+
+static void test_dirty_bit_emulation(void **state)
+{
+	struct env *env = *state;
+	u64 *pte = map_4k(env, GVA_4K, DATA_GPA, USER_RW);
+
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_US);
+	assert_true(*pte & PTE_A);
+	assert_false(*pte & PTE_D);
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_true(*pte & PTE_D);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+	/* The guest cleans it (page writeback): read-only again at once. */
+	guest_write_gpte(env, pte, *pte & ~PTE_D);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_US);
+	assert_int_equal(stats(env)->pt_write_updates, 1);
+}
+
+/* The gpa of the PT that maps GVA_4K. */
+static gpa_t pt_of_gva_4k(struct env *env)
+{
+	return gpa_of_gptep(env, gptep_for(env, GVA_4K, PG_LEVEL_4K) - index_at(GVA_4K, 1));
+}
+
+static void test_write_protect_direct_map(void **state)
+{
+	struct env *env = *state;
+	struct shadow_fault_info info;
+	gpa_t pt;
+	u64 alias = 0x0000400000000000ull; /* the guest's own data mapping of its PT */
+	mpa_t where;
+	u64 rights;
+
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	pt = pt_of_gva_4k(env);
+	map_4k(env, alias, pt.v, SUPER_RW | PTE_D | PTE_A);
+	/* The alias is mapped writable first, while nothing is shadowed. */
+	assert_int_equal(fault(env, alias, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_RW | PTE_US);
+	u64 flushes = env->flush_all;
+
+	/* Shadowing the PT write-protects every mapping of it, with a flush. */
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_US);
+	assert_true(env->flush_all > flushes);
+	assert_true(stats(env)->write_protects >= 1);
+
+	/* A guest write through the alias is a PT write to emulate. */
+	assert_int_equal(
+		fault(env, alias + 8 * index_at(GVA_4K, 1), ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+		SHADOW_EMULATE_PT_WRITE);
+	assert_int_equal(info.gpa.v, pt.v + 8 * index_at(GVA_4K, 1));
+	assert_int_equal(stats(env)->faults_pt_write, 1);
+	/* Reads through it still work. */
+	assert_true(shadow_translate(env->mmu, SHADOW_VIEW_KERNEL, gva(alias), &where, &rights));
+
+	/* A new mapping of the shadowed PT, made afterwards, is read-only too. */
+	map_4k(env, alias + 0x1000, pt.v, SUPER_RW | PTE_D | PTE_A);
+	assert_int_equal(fault(env, alias + 0x1000, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_EMULATE_PT_WRITE);
+	expect_mapped(env, alias + 0x1000, SHADOW_VIEW_KERNEL, pt.v, PTE_US);
+}
+
+static void test_pt_write_unmap_and_retarget(void **state)
+{
+	struct env *env = *state;
+	u64 *pte = map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	u64 flushes;
+
+	map_4k(env, GVA_B, DATA2_GPA, USER_RW | PTE_D);
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+
+	/* Change the target: the spte follows (A = 1, so no new fault needed). */
+	flushes = env->flush_all;
+	guest_write_gpte(env, pte, DATA2_GPA | USER_RW | PTE_D | PTE_A);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA2_GPA + 0xabc, PTE_RW | PTE_US);
+	assert_true(env->flush_all > flushes);
+
+	/* Unmap: the spte goes, and the real TLB is flushed. */
+	flushes = env->flush_all;
+	guest_write_gpte(env, pte, 0);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_true(env->flush_all > flushes);
+	assert_int_equal(stats(env)->pt_writes, 2);
+	assert_int_equal(stats(env)->pt_write_updates, 1);
+	assert_int_equal(stats(env)->pt_write_zaps, 1);
+	assert_int_equal(stats(env)->rmap_live, 0);
+
+	/*
+	 * A new present gpte with A = 1 is prefaulted. (A fault through the PT
+	 * first, or this third write in a row would unshadow it as flooded.)
+	 */
+	assert_int_equal(fault(env, GVA_B, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	guest_write_gpte(env, pte, DATA_GPA | USER_RW | PTE_A);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_US);
+}
+
+static void test_pt_write_upper_level(void **state)
+{
+	struct env *env = *state;
+	u64 *pde;
+	u64 saved;
+
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	map_4k(env, GVA_B, DATA2_GPA, USER_RW | PTE_D);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, GVA_B, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	pde = gptep_for(env, GVA_4K, PG_LEVEL_2M);
+	saved = *pde;
+	/* Only A/D-type bits change: the link stays. */
+	guest_write_gpte(env, pde, saved | PTE_D);
+	expect_mapped(env, GVA_B, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
+	/* Unlinking the PT drops the subtree; its PT is no longer shadowed. */
+	guest_write_gpte(env, pde, 0);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	expect_unmapped(env, GVA_B, SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->rmap_live, 0);
+	/* Relink: faults rebuild it. */
+	guest_write_gpte(env, pde, saved);
+	assert_int_equal(fault(env, GVA_B, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_B, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
+}
+
+static void test_write_flood_unshadows(void **state)
+{
+	struct env *env = *state;
+	u64 alias = 0x0000400000000000ull;
+	u64 *pte;
+	gpa_t pt;
+	unsigned i;
+
+	pte = map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	pt = pt_of_gva_4k(env);
+	map_4k(env, alias, pt.v, SUPER_RW | PTE_D | PTE_A);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, alias, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_US); /* write-protected */
+
+	/* The guest reuses the page as data: writes with no fault through it. */
+	for (i = 0; i < 3; i++) {
+		u64 junk = 0x1111111111111111ull * (i + 1) & ~PTE_P;
+
+		guest_write_gpte(env, pte + 1 + i, junk);
+	}
+	assert_int_equal(stats(env)->unshadows, 1);
+	/* Write-protection lifted: the alias is writable again, at once. */
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_RW | PTE_US);
+	assert_int_equal(fault(env, alias, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	/* And GVA_4K lost its shadow, rebuilt (and re-protected) on demand. */
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_US);
+}
+
+static void test_flood_counter_reset_by_use(void **state)
+{
+	struct env *env = *state;
+	u64 *pte = map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	unsigned i;
+
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+		guest_write_gpte(env, pte, (i & 1 ? DATA_GPA : DATA2_GPA) | USER_RW | PTE_D);
+	}
+	assert_int_equal(stats(env)->unshadows, 0);
+}
+
+/* ---- roots ----------------------------------------------------------------- */
+
+static void test_cr3_switch_hits_and_reuse(void **state)
+{
+	struct env *env = *state;
+	u64 cr3_a = env->cr3, cr3_b;
+	mpa_t root_a, root_b, again;
+	u64 hits, misses;
+
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	root_a = shadow_set_cr3(env->mmu, cr3_a, SHADOW_VIEW_KERNEL);
+	hits = stats(env)->root_hits;
+	misses = stats(env)->root_misses;
+
+	cr3_b = new_address_space(env);
+	map_4k(env, GVA_4K, DATA2_GPA, USER_RW | PTE_D);
+	set_cr3(env, cr3_b, SHADOW_VIEW_KERNEL);
+	root_b = shadow_set_cr3(env->mmu, cr3_b, SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->root_misses, misses + 1);
+	assert_true(root_a.v != root_b.v);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA2_GPA + 0xabc, PTE_RW | PTE_US);
+
+	/* Back to A, with a PCID and the no-flush bit: the same root, still filled. */
+	set_mode(env, CR0_DEFAULT, CR4_DEFAULT | CR4_PCIDE, EFER_DEFAULT);
+	env->cr3 = cr3_a;
+	env->ctl.cr3 = cr3_a | 5 | CR3_NOFLUSH;
+	again = shadow_set_cr3(env->mmu, cr3_a | 5 | CR3_NOFLUSH, SHADOW_VIEW_KERNEL);
+	assert_int_equal(again.v, root_a.v);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+	assert_true(stats(env)->root_hits > hits);
+	assert_int_equal(stats(env)->roots_live, 2);
+
+	/* The root of a view is shadow_switch_view's answer too. */
+	assert_int_equal(shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL).v, root_a.v);
+	assert_true(shadow_switch_view(env->mmu, SHADOW_VIEW_USER).v != root_a.v);
+	assert_int_equal(stats(env)->roots_live, 3);
+}
+
+static void test_pt_write_in_non_current_root(void **state)
+{
+	struct env *env = *state;
+	u64 cr3_a = env->cr3;
+	u64 *pte = map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	set_cr3(env, new_address_space(env), SHADOW_VIEW_KERNEL);
+	/* While B runs, A's process gets its page unmapped (e.g. by the kernel). */
+	guest_write_gpte(env, pte, 0);
+	set_cr3(env, cr3_a, SHADOW_VIEW_KERNEL);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+}
+
+static void test_reserved_pml4_slot(void **state)
+{
+	struct env *env = *state;
+	const u64 monitor_pml4e = 0x7654321000ull | PTE_P | PTE_RW;
+	struct shadow_fault_info info;
+	mpa_t root;
+	u64 *root_hva;
+
+	root = shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	assert_int_equal(shadow_reserve_pml4(env->mmu, 256, monitor_pml4e), 0);
+	assert_int_equal(shadow_reserve_pml4(env->mmu, 256, monitor_pml4e), -EINVAL);
+	assert_int_equal(shadow_reserve_pml4(env->mmu, 512, monitor_pml4e), -EINVAL);
+	/* An existing root got the entry ... */
+	root_hva = (u64 *)((u8 *)env->pool + (root.v - POOL_MPA));
+	assert_int_equal(root_hva[256], monitor_pml4e);
+	/* ... and so does a new one. */
+	set_cr3(env, new_address_space(env), SHADOW_VIEW_USER);
+	root = shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	root_hva = (u64 *)((u8 *)env->pool + (root.v - POOL_MPA));
+	assert_int_equal(root_hva[256], monitor_pml4e);
+
+	/* Nothing mapped there by the guest: its own #PF. */
+	assert_int_equal(fault(env, GVA_MON, 0, SHADOW_VIEW_USER, &info), SHADOW_GUEST_FAULT);
+	/* The guest maps the slot: refused. */
+	map_4k(env, GVA_MON, DATA_GPA, USER_RW | PTE_D);
+	assert_int_equal(fault(env, GVA_MON, 0, SHADOW_VIEW_USER, &info), SHADOW_MONITOR_CONFLICT);
+	assert_int_equal(fault(env, GVA_MON, 0, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_MONITOR_CONFLICT);
+	/* A PT write into that PML4 slot never touches the monitor's entry. */
+	guest_write_gpte(env, gptep_for(env, GVA_MON, PG_LEVEL_PML4), 0);
+	assert_int_equal(root_hva[256], monitor_pml4e);
+	assert_int_equal(stats(env)->faults_monitor_conflict, 2);
+}
+
+static void test_invalidation_asks_flusher(void **state)
+{
+	struct env *env = *state;
+	u64 all = env->flush_all;
+
+	shadow_invlpg(env->mmu, gva(GVA_4K));
+	assert_int_equal(env->flush_gva, 1);
+	assert_int_equal(env->last_flush_gva.v, GVA_4K);
+	shadow_invpcid(env->mmu, 0, 0, gva(GVA_B));
+	assert_int_equal(env->flush_gva, 2);
+	assert_int_equal(env->last_flush_gva.v, GVA_B);
+	shadow_invpcid(env->mmu, 1, 7, gva(0));
+	assert_int_equal(env->flush_all, all + 1);
+	shadow_flush(env->mmu, SHADOW_FLUSH_NONGLOBAL);
+	shadow_flush(env->mmu, SHADOW_FLUSH_EVERYTHING);
+	assert_int_equal(env->flush_all, all + 3);
+	assert_int_equal(stats(env)->flushes, 5);
+}
+
+/* ---- eviction -------------------------------------------------------------- */
+
+#define EVICT_SPACES 12
+#define EVICT_PAGES  6
+
+static u64 evict_gva(unsigned page)
+{
+	/* Spread over different PDPTs, PDs and PTs so each needs its own tables. */
+	return ((u64)(page + 1) << 39) | ((u64)page << 30) | ((u64)page << 21) | ((u64)page << 12);
+}
+
+static void test_eviction_tiny_pool(void **state)
+{
+	struct env *env = *state;
+	u64 cr3s[EVICT_SPACES];
+	unsigned s, p, round;
+
+	for (s = 0; s < EVICT_SPACES; s++) {
+		cr3s[s] = new_address_space(env);
+		for (p = 0; p < EVICT_PAGES; p++)
+			map_4k(env, evict_gva(p), DATA_GPA + ((s * EVICT_PAGES + p) << PAGE_SHIFT),
+			       USER_RW | PTE_D);
+	}
+	for (round = 0; round < 3; round++) {
+		for (s = 0; s < EVICT_SPACES; s++) {
+			enum shadow_view view = (s + round) & 1;
+
+			set_cr3(env, cr3s[s], view);
+			for (p = 0; p < EVICT_PAGES; p++) {
+				u64 va = evict_gva(p);
+				u64 expect = DATA_GPA + ((s * EVICT_PAGES + p) << PAGE_SHIFT);
+				unsigned q;
+
+				assert_int_equal(fault(env, va, ACC_WRITE, view, NULL),
+						 SHADOW_FIXED);
+				expect_mapped(env, va, view, expect, PTE_RW | PTE_US);
+				/* Whatever else is still mapped is still right. */
+				for (q = 0; q < EVICT_PAGES; q++) {
+					assert_agrees(env, evict_gva(q), SHADOW_VIEW_KERNEL);
+					assert_agrees(env, evict_gva(q), SHADOW_VIEW_USER);
+				}
+			}
+		}
+	}
+	assert_true(stats(env)->evictions > 0);
+	assert_true(stats(env)->sp_live <= 16);
+	assert_int_equal(stats(env)->sp_created - stats(env)->sp_zapped, stats(env)->sp_live);
+}
+
+/* ---- a random walk through all of the above ---------------------------- */
+
+#define RND_SPACES 3
+#define RND_GVAS   24
+#define RND_OPS	   20000
+
+static u64 rnd_state;
+
+static u64 rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+/* Gvas sharing and not sharing tables, in two PML4 slots. */
+static u64 rnd_gva(unsigned i)
+{
+	return ((u64)(i % 2) << 39) | ((u64)(i / 12) << 30) | ((u64)((i / 4) % 3) << 21) |
+	       ((u64)(i % 4) << 12) | 0x10;
+}
+
+static u64 rnd_flags(void)
+{
+	u64 f = PTE_P;
+
+	f |= (rnd() & 1) ? PTE_RW : 0;
+	f |= (rnd() & 3) ? PTE_US : 0;
+	f |= (rnd() & 1) ? PTE_A : 0;
+	f |= (rnd() & 1) ? PTE_D : 0;
+	f |= (rnd() & 3) ? 0 : PTE_NX;
+	return f;
+}
+
+static void check_all(struct env *env)
+{
+	unsigned i;
+
+	for (i = 0; i < RND_GVAS; i++) {
+		assert_agrees(env, rnd_gva(i), SHADOW_VIEW_KERNEL);
+		assert_agrees(env, rnd_gva(i), SHADOW_VIEW_USER);
+	}
+}
+
+static void random_ops(struct env *env)
+{
+	u64 cr3s[RND_SPACES];
+	gpa_t tables[64];
+	u64 saved[RND_SPACES][RND_GVAS] = { { 0 } };
+	unsigned nr_tables = 0, s, i, op;
+
+	for (s = 0; s < RND_SPACES; s++) {
+		env->cr3 = cr3s[s] = new_address_space(env);
+		tables[nr_tables++] = gpa(cr3s[s]);
+		for (i = 0; i < RND_GVAS; i++) {
+			u64 *pte = gptep_for(env, rnd_gva(i), PG_LEVEL_4K);
+
+			*pte = 0;
+			if (i % 4 == 0 && nr_tables < ARRAY_SIZE(tables))
+				tables[nr_tables++] =
+					gpa_of_gptep(env, pte - index_at(rnd_gva(i), 1));
+		}
+	}
+	set_cr3(env, cr3s[0], SHADOW_VIEW_KERNEL);
+	for (op = 0; op < RND_OPS; op++) {
+		unsigned kind = rnd() % 16;
+		u64 va = rnd_gva(rnd() % RND_GVAS);
+		enum shadow_view view = rnd() & 1;
+
+		if (kind < 6) {
+			u32 access = (u32[]){ 0, ACC_WRITE, ACC_FETCH,
+					      ACC_WRITE | ACC_AC_SET }[rnd() % 4];
+			struct shadow_fault_info info;
+
+			enum shadow_fault_result r;
+			mpa_t where;
+			u64 rights;
+
+			(void)shadow_switch_view(env->mmu, view);
+			r = fault(env, va, access, view, &info);
+			/* Progress: a fixed access does not fault again. */
+			if (r == SHADOW_FIXED) {
+				assert_true(
+					shadow_translate(env->mmu, view, gva(va), &where, &rights));
+				if (access & ACC_WRITE)
+					assert_true(rights & PTE_RW);
+				if (access & ACC_FETCH)
+					assert_false(rights & PTE_NX);
+			}
+			if (r == SHADOW_EMULATE_PT_WRITE)
+				assert_true(
+					shadow_translate(env->mmu, view, gva(va), &where, &rights));
+		} else if (kind < 9) {
+			/* Map a data page, or a guest table as data. */
+			u64 target = (rnd() % 4) ? DATA_GPA + (rnd() % 64) * PAGE_SIZE
+						 : tables[rnd() % nr_tables].v;
+
+			guest_write_gpte(env, gptep_for(env, va, PG_LEVEL_4K),
+					 target | rnd_flags());
+		} else if (kind < 10) {
+			guest_write_gpte(env, gptep_for(env, va, PG_LEVEL_4K), 0);
+		} else if (kind < 11) {
+			/* Flip an upper gpte: cut, restore, or make it a 2 MiB page. */
+			u64 *pde = gptep_for(env, va, PG_LEVEL_2M);
+			unsigned slot = (unsigned)((va >> 21) % RND_GVAS);
+
+			if ((*pde & PTE_P) && !(*pde & PTE_PS)) {
+				saved[(env->cr3 - cr3s[0]) % RND_SPACES][slot] = *pde;
+				u64 choice = rnd() % 3;
+
+				/* Unlink, a 2 MiB page, or a table reused at another level. */
+				guest_write_gpte(env, pde,
+						 choice == 0   ? 0
+						 : choice == 1 ? 0x200000 | PTE_PS | rnd_flags()
+							       : tables[rnd() % nr_tables].v |
+									 rnd_flags());
+			} else if (saved[(env->cr3 - cr3s[0]) % RND_SPACES][slot]) {
+				guest_write_gpte(env, pde,
+						 saved[(env->cr3 - cr3s[0]) % RND_SPACES][slot]);
+			}
+		} else if (kind < 13) {
+			set_cr3(env, cr3s[rnd() % RND_SPACES], view);
+		} else if (kind < 14) {
+			u64 cr0 = CR0_DEFAULT & ~((rnd() & 3) ? 0 : CR0_WP);
+			u64 cr4 = CR4_DEFAULT | ((rnd() & 1) ? CR4_SMEP : 0) |
+				  ((rnd() & 1) ? CR4_SMAP : 0);
+
+			set_mode(env, cr0, cr4, EFER_DEFAULT);
+			(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+			(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+		} else if (kind < 15) {
+			shadow_invlpg(env->mmu, gva(va));
+		} else {
+			shadow_flush(env->mmu, SHADOW_FLUSH_NONGLOBAL);
+		}
+		check_all(env);
+		assert_int_equal(stats(env)->sp_created - stats(env)->sp_zapped,
+				 stats(env)->sp_live);
+	}
+	print_message(
+		"faults %lu fixed %lu guest %lu ptw %lu mmio %lu smap %lu | sp %lu/%lu "
+		"rmap %lu wp %lu | pt_writes %lu upd %lu zaps %lu unshadow %lu | roots %lu/%lu "
+		"live %lu evict %lu stores %lu\n",
+		stats(env)->faults, stats(env)->faults_fixed, stats(env)->faults_guest,
+		stats(env)->faults_pt_write, stats(env)->faults_mmio,
+		stats(env)->faults_emulate_access, stats(env)->sp_live, stats(env)->sp_created,
+		stats(env)->rmap_live, stats(env)->write_protects, stats(env)->pt_writes,
+		stats(env)->pt_write_updates, stats(env)->pt_write_zaps, stats(env)->unshadows,
+		stats(env)->root_hits, stats(env)->root_misses, stats(env)->roots_live,
+		stats(env)->evictions, stats(env)->stores);
+}
+
+/* SHADOW_SEED=n in the environment replays another random walk. */
+static u64 seed_or(u64 fallback)
+{
+	const char *env_seed = getenv("SHADOW_SEED");
+	u64 seed = env_seed ? strtoull(env_seed, NULL, 0) : fallback;
+
+	print_message("seed %#lx\n", seed);
+	return seed ? seed : 1;
+}
+
+static void test_random_ops_agree_with_walker(void **state)
+{
+	rnd_state = seed_or(0x2545f4914f6cdd1dull);
+	random_ops(*state);
+}
+
+static void test_random_ops_tiny_pool(void **state)
+{
+	rnd_state = seed_or(0x9e3779b97f4a7c15ull);
+	random_ops(*state);
+	assert_true(stats((struct env *)*state)->evictions > 0);
+}
+
+int main(void)
+{
+#define T(fn)  cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TT(fn) cmocka_unit_test_setup_teardown(fn, setup_tiny, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_create_rejects_bad_config),
+		T(test_fill_4k_both_views),
+		T(test_a_bits_set),
+		T(test_large_2m_and_1g),
+		T(test_large_page_dirty_tracking),
+		T(test_paging_off_identity),
+		T(test_user_view_never_maps_supervisor),
+		T(test_guest_not_present),
+		T(test_mmio),
+		T(test_smep_smap_kernel_view),
+		T(test_cr0_wp_off_kernel_writes_read_only),
+		T(test_dirty_bit_emulation),
+		T(test_write_protect_direct_map),
+		T(test_pt_write_unmap_and_retarget),
+		T(test_pt_write_upper_level),
+		T(test_write_flood_unshadows),
+		T(test_flood_counter_reset_by_use),
+		T(test_cr3_switch_hits_and_reuse),
+		T(test_pt_write_in_non_current_root),
+		T(test_reserved_pml4_slot),
+		T(test_invalidation_asks_flusher),
+		TT(test_eviction_tiny_pool),
+		T(test_random_ops_agree_with_walker),
+		TT(test_random_ops_tiny_pool),
+	};
+
+	return cmocka_run_group_tests_name("shadow", tests, NULL, NULL);
+}
