@@ -21,6 +21,7 @@
 
 #include "umbra/log.h"
 #include "vmm/exitcode.h"
+#include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
 
 #define IMAGE_MAX_SIZE (1 * GiB)
@@ -32,9 +33,13 @@ struct init_step {
 };
 
 static const struct init_step init_steps[] = {
-	{ "memory", memory_setup, memory_teardown }, { "image", image_setup, image_teardown },
-	{ "kvm", kvm_setup, kvm_teardown },	     { "devices", devices_setup, devices_teardown },
-	{ "vcpu", vcpu_setup, vcpu_teardown },	     { "console", console_setup, console_teardown },
+	{ "memory", memory_setup, memory_teardown },
+	{ "image", image_setup, image_teardown },
+	{ "kvm", kvm_setup, kvm_teardown },
+	{ "devices", devices_setup, devices_teardown },
+	{ "vcpu", vcpu_setup, vcpu_teardown },
+	{ "shadow", shadow_mode_setup, shadow_mode_teardown },
+	{ "console", console_setup, console_teardown },
 };
 
 /* The VM signal handlers stop; there is only one VM per process. */

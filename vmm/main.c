@@ -20,9 +20,5 @@ int main(int argc, char **argv)
 	}
 	if (opts.verbose)
 		log_level = opts.verbose > 1 ? LOG_DEBUG : LOG_INFO;
-	if (opts.mmu == MMU_SHADOW) {
-		pr_err("--mmu=shadow: shadow mode is not implemented yet (issue 5); use --mmu=hw");
-		return UMBRA_EXIT_UNSUPPORTED;
-	}
 	return vmm_run(&opts);
 }

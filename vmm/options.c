@@ -27,7 +27,9 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  --mmu=hw|shadow      who virtualizes the guest MMU (default hw; shadow mode\n"
-	"                       is not implemented yet)\n"
+	"                       is a first milestone: see README.md)\n"
+	"  --shadow-pool SIZE   memory for shadow page tables in shadow mode (default\n"
+	"                       16M; a multiple of 2M, 2M to 1020M)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 4G (default 512M; 2M to 1T)\n"
 	"  --cmdline STR        kernel command line\n"
 	"  --initrd FILE        initial ramdisk (Multiboot module 1 for Multiboot kernels)\n"
@@ -182,6 +184,19 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 					v);
 				return OPTIONS_ERROR;
 			}
+		} else if ((v = match(argc, argv, &i, "--shadow-pool", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (options_parse_size(v, &o->shadow_pool_bytes) ||
+			    o->shadow_pool_bytes < UMBRA_MIN_SHADOW_POOL ||
+			    o->shadow_pool_bytes > UMBRA_MAX_SHADOW_POOL ||
+			    o->shadow_pool_bytes % UMBRA_MIN_SHADOW_POOL) {
+				set_err(err, errlen,
+					"--shadow-pool: '%s' is not a multiple of 2M from 2M to "
+					"1020M",
+					v);
+				return OPTIONS_ERROR;
+			}
 		} else if ((v = match(argc, argv, &i, "--mem", true, &missing))) {
 			int r;
 
@@ -264,6 +279,7 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 {
 	*o = (struct umbra_options){
 		.mmu = MMU_HW,
+		.shadow_pool_bytes = UMBRA_DEFAULT_SHADOW_POOL,
 		.mem_bytes = UMBRA_DEFAULT_MEM,
 		.stats = STATS_NONE,
 		.debug_exit_port = UMBRA_DEFAULT_DEBUG_EXIT_PORT,

@@ -15,12 +15,17 @@ enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 #define UMBRA_MIN_MEM		      (2 * MiB)
 #define UMBRA_MAX_MEM		      (1 * TiB)
 #define UMBRA_DEFAULT_DEBUG_EXIT_PORT 0xf4
+/* Shadow pool: mapped with 2 MiB pages in one monitor PD (vmm/monitor.h). */
+#define UMBRA_DEFAULT_SHADOW_POOL (16 * MiB)
+#define UMBRA_MIN_SHADOW_POOL	  (2 * MiB)
+#define UMBRA_MAX_SHADOW_POOL	  (1020 * MiB)
 
 struct umbra_options {
 	enum mmu_mode mmu;
 	u64 mem_bytes;
-	const char *cmdline; /* NULL: empty */
-	const char *initrd;  /* NULL: none */
+	u64 shadow_pool_bytes; /* --shadow-pool */
+	const char *cmdline;   /* NULL: empty */
+	const char *initrd;    /* NULL: none */
 	const char *image;
 	enum stats_format stats;
 	const char *stats_file; /* NULL: stderr */

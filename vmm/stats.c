@@ -73,6 +73,82 @@ static u64 total_exits(const struct stats *st)
 	return sum;
 }
 
+static u64 total_traps(const struct stats *st)
+{
+	u64 sum = 0;
+
+	for (unsigned v = 0; v < STATS_NR_VECTORS; v++)
+		sum += st->traps[v];
+	return sum;
+}
+
+/* The shadow MMU's counters, one name and value each, for both formats. */
+#define SHADOW_COUNTERS(X)                                                                     \
+	X(faults)                                                                              \
+	X(faults_fixed) X(faults_guest) X(faults_pt_write) X(faults_mmio) X(faults_spurious)   \
+		X(faults_emulate_access) X(faults_monitor_conflict) X(faults_unsupported)      \
+			X(sp_live) X(sp_created) X(sp_zapped) X(rmap_live) X(write_protects)   \
+				X(pt_writes) X(pt_write_updates) X(pt_write_zaps) X(unshadows) \
+					X(root_hits) X(root_misses) X(roots_live) X(evictions) \
+						X(flushes) X(stores)
+
+static void print_shadow_text(const struct stats *st, FILE *f, double wall)
+{
+	u64 traps = total_traps(st);
+
+	fprintf(f, "  shadow traps         %llu (%.0f/s)\n", (unsigned long long)traps,
+		wall > 0 ? (double)traps / wall : 0.0);
+	for (unsigned v = 0; v < STATS_NR_VECTORS; v++)
+		if (st->traps[v])
+			fprintf(f, "    vector %-11u %llu (%.1f us each in the VMM)\n", v,
+				(unsigned long long)st->traps[v],
+				st->trap_time[v] * 1e6 / (double)st->traps[v]);
+	fprintf(f, "  reflected            %llu\n", (unsigned long long)st->reflected);
+	fprintf(f, "  guest port I/O       %llu\n", (unsigned long long)st->guest_io);
+	fprintf(f, "  emulated PT writes   %llu\n", (unsigned long long)st->emulated_pt_writes);
+	fprintf(f, "  emulated MMIO stores %llu\n", (unsigned long long)st->emulated_mmio);
+	fprintf(f, "  stores replayed      %llu\n", (unsigned long long)st->shadow_stores_replayed);
+	fprintf(f, "  shadow MMU\n");
+#define X(name) fprintf(f, "    %-18s %llu\n", #name, (unsigned long long)st->shadow.name);
+	SHADOW_COUNTERS(X)
+#undef X
+}
+
+static void print_shadow_json(const struct stats *st, FILE *f, double wall)
+{
+	bool first = true;
+	u64 traps = total_traps(st);
+
+	fprintf(f, ", \"shadow\": {\"traps_total\": %llu, \"traps_per_s\": %.0f, \"traps\": {",
+		(unsigned long long)traps, wall > 0 ? (double)traps / wall : 0.0);
+	for (unsigned v = 0; v < STATS_NR_VECTORS; v++) {
+		if (!st->traps[v])
+			continue;
+		fprintf(f, "%s\"%u\": %llu", first ? "" : ", ", v,
+			(unsigned long long)st->traps[v]);
+		first = false;
+	}
+	fputs("}, \"trap_us\": {", f);
+	first = true;
+	for (unsigned v = 0; v < STATS_NR_VECTORS; v++) {
+		if (!st->traps[v])
+			continue;
+		fprintf(f, "%s\"%u\": %.1f", first ? "" : ", ", v,
+			st->trap_time[v] * 1e6 / (double)st->traps[v]);
+		first = false;
+	}
+	fprintf(f,
+		"}, \"reflected\": %llu, \"guest_io\": %llu, \"emulated_pt_writes\": %llu, "
+		"\"emulated_mmio\": %llu, \"stores_replayed\": %llu",
+		(unsigned long long)st->reflected, (unsigned long long)st->guest_io,
+		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->shadow_stores_replayed);
+#define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
+	SHADOW_COUNTERS(X)
+#undef X
+	fputc('}', f);
+}
+
 void stats_print_text(const struct stats *st, FILE *f, const char *mode, const char *image,
 		      int exit_status)
 {
@@ -97,6 +173,8 @@ void stats_print_text(const struct stats *st, FILE *f, const char *mode, const c
 			(unsigned long long)st->emulated_by[i].count);
 	if (st->emulated_other)
 		fprintf(f, "    %-18s %llu\n", "other", (unsigned long long)st->emulated_other);
+	if (st->have_shadow)
+		print_shadow_text(st, f, wall);
 }
 
 /* `mode` and `image` are printed as JSON strings: escape what JSON requires. */
@@ -152,5 +230,8 @@ void stats_print_json(const struct stats *st, FILE *f, const char *mode, const c
 	if (st->emulated_other)
 		fprintf(f, "%s\"other\": %llu", st->nr_emulated_by ? ", " : "",
 			(unsigned long long)st->emulated_other);
-	fputs("}}\n", f);
+	fputc('}', f);
+	if (st->have_shadow)
+		print_shadow_json(st, f, st->t_end - st->t_start);
+	fputs("}\n", f);
 }

@@ -8,9 +8,11 @@
 
 #include <stdio.h>
 
+#include "shadow/mmu.h"
 #include "umbra/types.h"
 
 #define STATS_MAX_EXIT_REASON 64
+#define STATS_NR_VECTORS      256
 #define STATS_MAX_MNEMONICS   32 /* distinct emulated mnemonics; the rest count as "other" */
 
 /* Emulated instructions of one mnemonic (capstone's name: "clac", "int3"). */
@@ -29,6 +31,18 @@ struct stats {
 	unsigned nr_emulated_by;
 	u64 emulated_other;    /* mnemonics beyond STATS_MAX_MNEMONICS */
 	double t_start, t_end; /* CLOCK_MONOTONIC seconds */
+
+	/* Shadow mode (vmm/shadow_mode.c); all zero in hw mode. */
+	u64 traps[STATS_NR_VECTORS];	    /* monitor traps by vector */
+	double trap_time[STATS_NR_VECTORS]; /* seconds in the VMM handling them */
+	u64 reflected;			    /* exceptions to reflect into the guest */
+	u64 guest_io;			    /* the guest's own port accesses */
+	u64 emulated_pt_writes;		    /* stores emulated into write-protected tables */
+	u64 emulated_mmio;		    /* stores emulated to MMIO */
+	u64 emulated_ram_stores;	    /* other emulated stores (SMAP view cases) */
+	u64 shadow_stores_replayed;	    /* shadow-table stores applied by the vCPU */
+	bool have_shadow;		    /* `shadow` holds the MMU's final counters */
+	struct shadow_stats shadow;
 };
 
 /* Print `st` to `f`. `mode` and `image` label the run; `exit_status` is umbra's. */

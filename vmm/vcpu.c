@@ -10,6 +10,8 @@
  * 3. The run loop: KVM_RUN with KVM_CAP_SYNC_REGS, so the registers of every
  *    exit are in kvm_run with no extra ioctl; one handler per exit reason;
  *    an exit we do not understand dumps the registers and code and stops.
+ *    In shadow mode port I/O exits carry the monitor's traps and go to
+ *    vmm/shadow_mode.c first (handle_shadow_exit).
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -26,6 +28,7 @@
 #include "umbra/log.h"
 #include "vmm/emulate_glue.h"
 #include "vmm/exitcode.h"
+#include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
 
 #define CPUID_MAX_ENTRIES     256
@@ -415,6 +418,37 @@ static enum exit_action handle_unknown(struct vm *vm)
 	return EXIT_FATAL;
 }
 
+/*
+ * Shadow mode: port I/O carries the monitor's traps (vmm/shadow_mode.c);
+ * CPL0 code is the monitor's, so an emulation failure there is our bug.
+ */
+static enum exit_action handle_shadow_exit(struct vm *vm, u32 reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO:
+		switch (shadow_mode_io_exit(vm)) {
+		case SHADOW_EXIT_RESUME: return EXIT_RESUME;
+		case SHADOW_EXIT_GUEST_IO: return handle_io(vm);
+		case SHADOW_EXIT_STOP:
+		default:
+			return vm->exit_code == UMBRA_EXIT_OK && vm->stop ? EXIT_SHUTDOWN
+									  : EXIT_FATAL;
+		}
+	case KVM_EXIT_MMIO: return handle_mmio(vm);
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_HLT: return EXIT_RESUME;
+	case KVM_EXIT_SHUTDOWN: return handle_shutdown(vm);
+	case KVM_EXIT_SYSTEM_EVENT: return handle_system_event(vm);
+	case KVM_EXIT_INTERNAL_ERROR:
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: KVM internal error (suberror %u) at rip 0x%llx, cs 0x%x",
+			vm->run->internal.suberror, regs_of(vm)->rip, sregs_of(vm)->cs.selector);
+		dump_state(vm);
+		return EXIT_FATAL;
+	default: return handle_unknown(vm);
+	}
+}
+
 static enum exit_action handle_exit(struct vm *vm)
 {
 	u32 reason = vm->run->exit_reason;
@@ -423,6 +457,8 @@ static enum exit_action handle_exit(struct vm *vm)
 		vm->stats.exits[reason]++;
 	else
 		vm->stats.exits_other++;
+	if (vm->shadow)
+		return handle_shadow_exit(vm, reason);
 	switch (reason) {
 	case KVM_EXIT_IO: return handle_io(vm);
 	case KVM_EXIT_MMIO: return handle_mmio(vm);

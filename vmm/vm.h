@@ -18,6 +18,7 @@
 #include "vmm/stats.h"
 
 struct kvm_run;
+struct shadow_mode;
 
 struct vm {
 	const struct umbra_options *opts;
@@ -42,6 +43,9 @@ struct vm {
 	struct device *cmos;
 	struct device *fw_cfg;
 	struct dev_host dev_host;
+
+	/* Shadow mode (vmm/shadow_mode.c); NULL in hw mode. */
+	struct shadow_mode *shadow;
 
 	struct console console;
 	struct stats stats;

@@ -217,6 +217,28 @@ static void test_mmu(void **state)
 	assert_int_equal(p.o.mmu, MMU_HW);
 }
 
+static void test_shadow_pool(void **state)
+{
+	struct parsed p = PARSE("run", "img");
+
+	(void)state;
+	assert_int_equal(p.o.shadow_pool_bytes, UMBRA_DEFAULT_SHADOW_POOL);
+	p = PARSE("run", "--shadow-pool", "64M", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_int_equal(p.o.shadow_pool_bytes, 64 * MiB);
+	p = PARSE("run", "--shadow-pool=2M", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_int_equal(p.o.shadow_pool_bytes, 2 * MiB);
+	p = PARSE("run", "--shadow-pool", "3M", "img");
+	assert_int_equal(p.r, OPTIONS_ERROR);
+	p = PARSE("run", "--shadow-pool", "1G", "img");
+	assert_int_equal(p.r, OPTIONS_ERROR);
+	p = PARSE("run", "--shadow-pool", "0", "img");
+	assert_int_equal(p.r, OPTIONS_ERROR);
+	p = PARSE("run", "--shadow-pool", "lots", "img");
+	assert_int_equal(p.r, OPTIONS_ERROR);
+}
+
 static void test_mmu_bad(void **state)
 {
 	struct parsed p = PARSE("run", "--mmu=bad", "img");
@@ -607,6 +629,7 @@ int main(void)
 		T(test_missing_value),
 		T(test_mmu),
 		T(test_mmu_bad),
+		T(test_shadow_pool),
 		T(test_mem_sizes),
 		T(test_mem_out_of_range),
 		T(test_mem_not_a_size),

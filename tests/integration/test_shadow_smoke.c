@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Integration test for shadow mode's first milestone (issue 5): run
+ * images/shadow_smoke in hw mode and in shadow mode with the umbra binary
+ * ($UMBRA, default build/san/umbra) and check
+ *  - the guest's checks all pass in both modes and the console output is
+ *    identical (the project's first oracle), with the same exit status;
+ *  - in shadow mode, --stats=json shows shadow fills (#PF traps, shadow
+ *    faults fixed) and the emulated writes to write-protected guest tables,
+ *    one of which updated an spte in place that the guest then read through
+ *    (a PTE changed by the shadow MMU is seen by the guest);
+ *  - a guest #PF before the guest has an IDT stops with status 8 in both
+ *    modes, and shadow mode names it;
+ *  - shadow mode refuses a Multiboot kernel (paging off) with status 14.
+ * Needs /dev/kvm (skips without it). The run helpers are test_boot.c's.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_TIMEOUT_S 120
+#define OUT_MAX	      (64 * 1024)
+
+struct result {
+	int status; /* exit status, or -1 if killed by a signal / timed out */
+	char out[OUT_MAX];
+	char err[OUT_MAX];
+};
+
+static const char *umbra_bin(void)
+{
+	const char *b = getenv("UMBRA");
+
+	return b ? b : "build/san/umbra";
+}
+
+static void image_path(char *buf, size_t len, const char *name)
+{
+	const char *dir = getenv("IMAGES");
+
+	snprintf(buf, len, "%s/%s", dir ? dir : "images", name);
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
+/*
+ * Run umbra with NULL-terminated `argv` (argv[0] ignored). Its stdin is a
+ * file holding `input`, or /dev/null when `input` is NULL.
+ */
+static void run_umbra_input(struct result *r, char *const argv[], const char *input)
+{
+	char outp[] = "/tmp/umbra-test-out-XXXXXX", errp[] = "/tmp/umbra-test-err-XXXXXX";
+	char inp[] = "/tmp/umbra-test-in-XXXXXX";
+	int ofd = mkstemp(outp), efd = mkstemp(errp), ifd, wst = 0;
+	time_t deadline = time(NULL) + RUN_TIMEOUT_S;
+	pid_t pid;
+
+	assert_true(ofd >= 0 && efd >= 0);
+	if (input) {
+		size_t len = strlen(input);
+
+		ifd = mkstemp(inp);
+		assert_true(ifd >= 0);
+		assert_int_equal(write(ifd, input, len), (ssize_t)len);
+		assert_int_equal(lseek(ifd, 0, SEEK_SET), 0);
+	} else {
+		ifd = open("/dev/null", O_RDONLY);
+		assert_true(ifd >= 0);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execv(umbra_bin(), argv);
+		_exit(127);
+	}
+	for (;;) {
+		pid_t w = waitpid(pid, &wst, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (time(NULL) > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &wst, 0);
+			fail_msg("umbra did not finish within %d s", RUN_TIMEOUT_S);
+		}
+		usleep(10000);
+	}
+	r->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+	slurp(outp, r->out, sizeof(r->out));
+	slurp(errp, r->err, sizeof(r->err));
+	close(ofd);
+	close(efd);
+	close(ifd);
+	unlink(outp);
+	unlink(errp);
+	if (input)
+		unlink(inp);
+	if (r->status == -1)
+		fail_msg("umbra was killed by signal %d; stderr:\n%s", WTERMSIG(wst), r->err);
+}
+
+/* Run umbra with stdin from /dev/null. */
+static void run_umbra(struct result *r, char *const argv[])
+{
+	run_umbra_input(r, argv, NULL);
+}
+
+static struct result *new_result(void)
+{
+	struct result *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	return r;
+}
+
+#define assert_contains(hay, needle)                                                 \
+	do {                                                                         \
+		if (!strstr((hay), (needle)))                                        \
+			fail_msg("expected \"%s\" in output:\n%s", (needle), (hay)); \
+	} while (0)
+
+static bool kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+#define NEED_KVM()                                                                                \
+	do {                                                                                      \
+		if (!kvm_usable()) {                                                              \
+			print_message("SKIP: /dev/kvm is not available (%s)\n", strerror(errno)); \
+			skip();                                                                   \
+		}                                                                                 \
+	} while (0)
+
+/* ---- shadow-mode runs ------------------------------------------------------- */
+
+/* The value of `"key": N` in a JSON text (first occurrence), or -1. */
+static long long json_number(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(json, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+static void run_smoke(struct result *r, const char *mmu, const char *cmdline)
+{
+	char img[512], mmu_opt[32];
+
+	image_path(img, sizeof(img), "shadow_smoke/shadow_smoke.elf");
+	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
+	run_umbra(r, (char *[]){ "umbra", "run", mmu_opt, "--stats=json", "--cmdline",
+				 (char *)cmdline, img, NULL });
+}
+
+static void test_smoke_both_modes(void **state)
+{
+	struct result *hw = new_result(), *sh = new_result();
+	const char *stats;
+
+	(void)state;
+	NEED_KVM();
+	run_smoke(hw, "hw", "exit=0");
+	run_smoke(sh, "shadow", "exit=0");
+	/* The guest's own checks, then the oracle: identical output and status. */
+	assert_contains(hw->out, "shadow smoke: all checks passed\n");
+	assert_contains(sh->out, "touched 2048 pages (8 MiB) at 0x1000000, checksum 0x");
+	assert_contains(sh->out, "PTE rewritten -> frame B: read 0xbbbb0000bbbb0002, ok\n");
+	assert_contains(sh->out,
+			"second PTE made present -> frame C: read 0xcccc0000cccc0003, ok\n");
+	assert_contains(sh->out, "shadow smoke: all checks passed\n");
+	assert_string_equal(sh->out, hw->out);
+	assert_int_equal(hw->status, 1); /* debug-exit 0: (0 << 1) | 1 */
+	assert_int_equal(sh->status, hw->status);
+
+	/* The shadow path was really taken. */
+	stats = strstr(sh->err, "\"shadow\": {");
+	if (!stats)
+		fail_msg("no shadow statistics in:\n%s", sh->err);
+	assert_true(json_number(stats, "14") >= 2048); /* #PF traps: one fill per touched page */
+	assert_true(json_number(stats, "faults_fixed") >= 2048);
+	assert_int_equal(json_number(stats, "faults_pt_write"), 3);
+	assert_int_equal(json_number(stats, "emulated_pt_writes"), 3);
+	assert_int_equal(json_number(stats, "pt_writes"), 3);
+	assert_true(json_number(stats, "pt_write_updates") >= 1);
+	assert_true(json_number(stats, "stores_replayed") > 0);
+	assert_int_equal(json_number(stats, "faults_guest"), 0);
+	assert_contains(sh->err, "\"emulated\": {\"mov\": 3}");
+	assert_contains(sh->err, "\"mode\": \"shadow\"");
+	free(hw);
+	free(sh);
+}
+
+static void test_smoke_guest_fault_without_idt(void **state)
+{
+	struct result *hw = new_result(), *sh = new_result();
+
+	(void)state;
+	NEED_KVM();
+	run_smoke(hw, "hw", "fault=pf");
+	run_smoke(sh, "shadow", "fault=pf");
+	assert_int_equal(hw->status, 8);
+	assert_int_equal(sh->status, 8);
+	assert_string_equal(sh->out, hw->out);
+	assert_contains(sh->out, "reading unmapped 0x50000000000\n");
+	assert_contains(sh->err, "guest fault before its IDT is set: vector 14, error code 0x0, "
+				 "cr2 0x50000000000, at rip 0x");
+	free(hw);
+	free(sh);
+}
+
+static void test_shadow_refuses_multiboot(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "mboot/mboot.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", img, NULL });
+	assert_int_equal(r->status, 14);
+	assert_contains(r->err, "shadow mode boots ELF64 kernels only so far");
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_smoke_both_modes),
+		cmocka_unit_test(test_smoke_guest_fault_without_idt),
+		cmocka_unit_test(test_shadow_refuses_multiboot),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the shadow-mode monitor's memory (vmm/monitor.c): where it
+ * is placed, the descriptors, gates and stubs it writes, its page tables,
+ * and the stack the tail consumes (stores, terminator, root, RBX, frame).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "shadow/x86.h"
+#include "vmm/monitor.h"
+
+static u64 rd64(const struct monitor *m, u64 off)
+{
+	u64 v;
+
+	memcpy(&v, m->region + off, 8);
+	return v;
+}
+
+static void test_placement(void **state)
+{
+	struct monitor m;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 16 * MiB), 0);
+	assert_int_equal(m.region_mpa.v, 4 * GiB); /* never in or below the PCI hole */
+	assert_int_equal(m.pool_mpa.v, 4 * GiB + MON_REGION_SIZE);
+	monitor_destroy(&m);
+	assert_int_equal(monitor_create(&m, 5 * GiB + 4096, 2 * MiB), 0);
+	assert_int_equal(m.region_mpa.v, 6 * GiB); /* the next 1 GiB boundary above RAM */
+	monitor_destroy(&m);
+	assert_int_not_equal(monitor_create(&m, 512 * MiB, 3 * MiB), 0);
+}
+
+static void test_tables_and_stubs(void **state)
+{
+	struct monitor m;
+	unsigned v;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
+	/* GDT: DPL0 code, DPL3 data and code (DPL in bits 45-46). */
+	assert_int_equal((rd64(&m, MON_SEL_CODE) >> 45) & 3, 0);
+	assert_int_equal((rd64(&m, MON_SEL_UCODE & ~3u) >> 45) & 3, 3);
+	assert_int_equal((rd64(&m, MON_SEL_UDATA & ~3u) >> 45) & 3, 3);
+	/* TSS.RSP0 is the top of the monitor stack. */
+	assert_true(rd64(&m, MON_OFF_TSS + 4) == monitor_gva(MON_OFF_STACK_TOP));
+	/* Gate 14 points at stub 14, DPL0 interrupt gate. */
+	{
+		const u8 *g = m.region + MON_OFF_IDT + 16 * 14;
+		u64 off = (u64)g[0] | (u64)g[1] << 8 | (u64)g[6] << 16 | (u64)g[7] << 24 |
+			  (u64)g[8] << 32 | (u64)g[9] << 40 | (u64)g[10] << 48 | (u64)g[11] << 56;
+
+		assert_true(off == monitor_gva(MON_OFF_STUBS + 14 * MON_STUB_SIZE));
+		assert_int_equal(g[5], 0x8e);
+	}
+	/* Stub: out %al, $port; jmp tail. */
+	assert_int_equal(m.region[MON_OFF_STUBS + 3 * MON_STUB_SIZE], 0xe6);
+	assert_int_equal(m.region[MON_OFF_STUBS + 3 * MON_STUB_SIZE + 1], MON_TRAP_PORT);
+	/* The exit RIP at or just after the `out` names the stub. */
+	assert_true(monitor_stub_vector(monitor_gva(MON_OFF_STUBS + 14 * MON_STUB_SIZE), &v));
+	assert_int_equal(v, 14);
+	assert_true(monitor_stub_vector(monitor_gva(MON_OFF_STUBS + 255 * MON_STUB_SIZE + 2), &v));
+	assert_int_equal(v, 255);
+	assert_false(monitor_stub_vector(monitor_gva(MON_OFF_TAIL), &v));
+	/* Page tables: supervisor-only PML4E, PD[0] the region, PD[1..] the pool. */
+	assert_false(monitor_pml4e(&m) & PTE_US);
+	assert_true((monitor_pml4e(&m) & ~0xfffull) == m.region_mpa.v + MON_OFF_PDPT);
+	assert_true(rd64(&m, MON_OFF_PD) == (m.region_mpa.v | PTE_P | PTE_RW | PTE_PS));
+	assert_true((rd64(&m, MON_OFF_PD + 16) & ~(PTE_NX | 0xfffull)) == m.pool_mpa.v + 2 * MiB);
+	assert_true(rd64(&m, MON_OFF_PD + 24) == 0);
+	monitor_destroy(&m);
+}
+
+static void test_prepare_return(void **state)
+{
+	struct monitor m;
+	u64 rsp, off;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 2 * MiB), 0);
+	monitor_frame(&m)->rip = 0x123456;
+	monitor_queue_store(&m, mpa(m.pool_mpa.v + 0x1008), 0xabc007);
+	monitor_queue_store(&m, mpa(m.pool_mpa.v + 0x2000), 0xdef003);
+	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
+	off = rsp - MON_GVA;
+	/* Ascending from RSP: pair, pair, 0, root, rbx, frame. */
+	assert_true(rd64(&m, off) == MON_POOL_GVA + 0x1008);
+	assert_true(rd64(&m, off + 8) == 0xabc007);
+	assert_true(rd64(&m, off + 16) == MON_POOL_GVA + 0x2000);
+	assert_true(rd64(&m, off + 24) == 0xdef003);
+	assert_true(rd64(&m, off + 32) == 0);
+	assert_true(rd64(&m, off + 40) == 0x5000); /* a new root: loaded */
+	assert_true(rd64(&m, off + 48) == 0x77);
+	assert_true(rd64(&m, off + 56) == 0x123456); /* the frame's RIP */
+	assert_int_equal(off + 56, MON_OFF_STACK_TOP - sizeof(struct mon_frame));
+	/* Same root, nothing queued: CR3 kept. */
+	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
+	assert_true(rd64(&m, rsp - MON_GVA) == 0);
+	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0);
+	/* A flush reloads the same root. */
+	m.need_flush = true;
+	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
+	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0x5000);
+	assert_false(m.need_flush);
+	/* The RSP the CPU leaves after a trap, with and without an error code. */
+	assert_true(monitor_trap_rsp(14) == monitor_gva(MON_OFF_STACK_TOP) - 48);
+	assert_true(monitor_trap_rsp(3) == monitor_gva(MON_OFF_STACK_TOP) - 40);
+	monitor_destroy(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_placement),
+		cmocka_unit_test(test_tables_and_stubs),
+		cmocka_unit_test(test_prepare_return),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The shadow-mode monitor's memory (vmm/monitor.h).
+ *
+ * 1. Place and map the region and the shadow pool above guest RAM.
+ * 2. Build the real GDT and 64-bit TSS.
+ * 3. Build the IDT and the 256 one-instruction stubs.
+ * 4. Write the tail, the only monitor code that does real work at CPL0.
+ * 5. Build the monitor's own page tables (PML4 slot 256 of every root).
+ * 6. The command buffer: queue shadow-table stores, lay the stack out for
+ *    the tail on the way back to the guest.
+ *
+ * Invariants:
+ *  - The region and the pool are never mapped by the guest's own tables:
+ *    they lie above every gpa the guest has RAM at, and the shadow MMU
+ *    refuses guest mappings in the reserved PML4 slot.
+ *  - Every store into a pool page after the guest first ran is also queued
+ *    and replayed by the vCPU (shared/HOST.md: KVM shadows the VM's tables
+ *    and sees only the vCPU's writes); the hva store only keeps our copy
+ *    in step for the shadow library.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "shadow/x86.h"
+#include "vmm/monitor.h"
+
+/* Descriptor encodings: Intel SDM Vol. 3A §3.4.5, §7.2.3 (64-bit TSS). */
+#define GDT_CODE64_DPL0 0x00af9a000000ffffull /* P, DPL0, code RX, L=1, G */
+#define GDT_DATA_DPL0	0x00cf92000000ffffull /* P, DPL0, data RW, G */
+#define GDT_DATA_DPL3	0x00cff2000000ffffull /* P, DPL3, data RW, G */
+#define GDT_CODE64_DPL3 0x00affa000000ffffull /* P, DPL3, code RX, L=1, G */
+#define TSS_TYPE_AVAIL	0x9ull		      /* 64-bit TSS, available */
+#define DESC_P		(1ull << 47)
+#define TSS_SIZE	104u
+#define TSS_LIMIT	MON_TSS_LIMIT
+#define TSS_OFF_RSP0	4u
+#define TSS_OFF_IOMAP	102u
+/* IDT gate (SDM Vol. 3A §6.14.1): P, DPL0, 64-bit interrupt gate (clears IF). */
+#define IDT_GATE_INTR_DPL0 0x8eu
+
+_Static_assert(MON_OFF_TSS + TSS_LIMIT + 1 <= MON_OFF_STACK_BASE, "TSS and I/O bitmap overlap");
+_Static_assert(MON_OFF_TAIL >= MON_OFF_STUBS + MON_NR_VECTORS * MON_STUB_SIZE, "stubs overlap");
+
+/* x86 encodings used by the stubs and the tail. */
+#define OP_OUT_IMM8_AL 0xe6 /* out %al, $imm8 */
+#define OP_JMP_REL32   0xe9
+#define OP_NOP	       0x90
+
+/* Item 1. */
+static void *map_anon(u64 bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void put64(u8 *p, u64 v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void put32(u8 *p, u32 v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void put16(u8 *p, u16 v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* Item 2. */
+static void build_gdt_tss(struct monitor *mon)
+{
+	u8 *gdt = mon->region + MON_OFF_GDT;
+	u8 *tss = mon->region + MON_OFF_TSS;
+	u64 tss_base = monitor_gva(MON_OFF_TSS);
+
+	put64(gdt + MON_SEL_CODE, GDT_CODE64_DPL0);
+	put64(gdt + MON_SEL_DATA, GDT_DATA_DPL0);
+	put64(gdt + (MON_SEL_UDATA & ~3u), GDT_DATA_DPL3);
+	put64(gdt + (MON_SEL_UCODE & ~3u), GDT_CODE64_DPL3);
+	/* The 16-byte TSS descriptor: limit, base[23:0], type, P, base[31:24]; base[63:32]. */
+	put64(gdt + MON_SEL_TSS, TSS_LIMIT | ((tss_base & 0xffffffull) << 16) |
+					 (TSS_TYPE_AVAIL << 40) | DESC_P |
+					 (((tss_base >> 24) & 0xffull) << 56));
+	put64(gdt + MON_SEL_TSS + 8, tss_base >> 32);
+	/* RSP0: where the CPU switches to on a trap from CPL3. No IST yet. */
+	put64(tss + TSS_OFF_RSP0, monitor_gva(MON_OFF_STACK_TOP));
+	/*
+	 * The I/O permission bitmap (SDM Vol. 1 §19.5.2): right after the TSS,
+	 * all zero (every port allowed) and closed by an 0xff byte. At real CPL3
+	 * with IOPL 0 the CPU consults it, so this makes every guest port access
+	 * exit to the VMM as KVM_EXIT_IO instead of #GP; the VMM enforces the
+	 * virtual CPL there (measured: with no bitmap, `out %dx` at CPL3 takes
+	 * #GP on our PVM hosts, the CPU checking natively).
+	 */
+	put16(tss + TSS_OFF_IOMAP, TSS_SIZE);
+	memset(tss + TSS_SIZE, 0, 8192);
+	tss[TSS_SIZE + 8192] = 0xff;
+}
+
+/* Item 3. */
+static void build_idt_stubs(struct monitor *mon)
+{
+	u64 tail = monitor_gva(MON_OFF_TAIL);
+
+	for (unsigned v = 0; v < MON_NR_VECTORS; v++) {
+		u8 *gate = mon->region + MON_OFF_IDT + 16 * v;
+		u8 *stub = mon->region + MON_OFF_STUBS + MON_STUB_SIZE * v;
+		u64 at = monitor_gva(MON_OFF_STUBS + MON_STUB_SIZE * v);
+
+		put16(gate, (u16)at);
+		put16(gate + 2, MON_SEL_CODE);
+		gate[4] = 0; /* IST */
+		gate[5] = IDT_GATE_INTR_DPL0;
+		put16(gate + 6, (u16)(at >> 16));
+		put32(gate + 8, (u32)(at >> 32));
+		put32(gate + 12, 0);
+		/*
+		 * stub v: `out %al, $MON_TRAP_PORT` (2 bytes) exits to the VMM, which
+		 * knows v from RIP; `jmp tail` (5 bytes) is where the vCPU goes if the
+		 * host completes the `out` by advancing RIP past it instead of
+		 * honouring the RIP the VMM set.
+		 */
+		stub[0] = OP_OUT_IMM8_AL;
+		stub[1] = MON_TRAP_PORT;
+		stub[2] = OP_JMP_REL32;
+		put32(stub + 3, (u32)(tail - (at + 7)));
+		stub[7] = OP_NOP;
+	}
+}
+
+/*
+ * Item 4: the tail. Entered at CPL0 with RSP at the stack prepared by
+ * monitor_prepare_return (ascending): pairs [gva, value]..., 0, root, rbx,
+ * iret frame. Clobbers only RBX, which it restores. Per store it runs four
+ * instructions; with nothing queued, seven in all.
+ *
+ *   0:  5b          1: pop  %rbx             gva of the next store, 0 ends
+ *   1:  48 85 db       test %rbx,%rbx
+ *   4:  74 04          jz   2f
+ *   6:  8f 03          pop  (%rbx)           the store itself, made by the vCPU
+ *   8:  eb f6          jmp  1b
+ *   10: 5b          2: pop  %rbx             the root to load, 0 keeps CR3
+ *   11: 48 85 db       test %rbx,%rbx
+ *   14: 74 03          jz   3f
+ *   16: 0f 22 db       mov  %rbx,%cr3        also flushes the (non-global) TLB
+ *   19: 5b          3: pop  %rbx             the guest's RBX
+ *   20: 48 cf          iretq                 to the guest, real CPL3
+ */
+static const u8 tail_code[] = {
+	0x5b, 0x48, 0x85, 0xdb, 0x74, 0x04, 0x8f, 0x03, 0xeb, 0xf6, 0x5b,
+	0x48, 0x85, 0xdb, 0x74, 0x03, 0x0f, 0x22, 0xdb, 0x5b, 0x48, 0xcf,
+};
+
+/* Item 5: PML4 slot 256 -> PDPT -> PD; PD[0] maps the region, PD[1..] the pool. */
+static void build_tables(struct monitor *mon)
+{
+	u8 *pdpt = mon->region + MON_OFF_PDPT;
+	u8 *pd = mon->region + MON_OFF_PD;
+	u64 pd_mpa = mon->region_mpa.v + MON_OFF_PD;
+
+	put64(pdpt, pd_mpa | PTE_P | PTE_RW);
+	put64(pd, mon->region_mpa.v | PTE_P | PTE_RW | PTE_PS);
+	for (u64 i = 0; i < mon->pool_bytes / (2 * MiB); i++)
+		put64(pd + 8 * (1 + i),
+		      (mon->pool_mpa.v + i * 2 * MiB) | PTE_P | PTE_RW | PTE_PS | PTE_NX);
+}
+
+int monitor_create(struct monitor *mon, u64 ram_top, u64 pool_bytes)
+{
+	memset(mon, 0, sizeof(*mon));
+	if (!pool_bytes || pool_bytes % (2 * MiB) || pool_bytes > 510 * 2 * MiB)
+		return -EINVAL;
+	mon->region = map_anon(MON_REGION_SIZE);
+	mon->pool = map_anon(pool_bytes);
+	mon->queue = calloc(MON_QUEUE_MAX, sizeof(*mon->queue));
+	if (!mon->region || !mon->pool || !mon->queue) {
+		monitor_destroy(mon);
+		return -ENOMEM;
+	}
+	mon->region_mpa = mpa(ALIGN_UP(MAX(ram_top, 4 * GiB), MON_MPA_ALIGN));
+	mon->pool_mpa = mpa(mon->region_mpa.v + MON_REGION_SIZE);
+	mon->pool_bytes = pool_bytes;
+	build_gdt_tss(mon);
+	build_idt_stubs(mon);
+	memcpy(mon->region + MON_OFF_TAIL, tail_code, sizeof(tail_code));
+	build_tables(mon);
+	return 0;
+}
+
+void monitor_destroy(struct monitor *mon)
+{
+	if (mon->region)
+		munmap(mon->region, MON_REGION_SIZE);
+	if (mon->pool)
+		munmap(mon->pool, mon->pool_bytes ? mon->pool_bytes : 0);
+	free(mon->queue);
+	memset(mon, 0, sizeof(*mon));
+}
+
+u64 monitor_pml4e(const struct monitor *mon)
+{
+	/* Supervisor-only (U/S = 0): the guest at real CPL3 can never reach it. */
+	return (mon->region_mpa.v + MON_OFF_PDPT) | PTE_P | PTE_RW;
+}
+
+/* Item 6. */
+void monitor_queue_store(struct monitor *mon, mpa_t spte_mpa, u64 val)
+{
+	if (mon->nr_queued == MON_QUEUE_MAX) {
+		mon->overflow = true;
+		return;
+	}
+	mon->queue[mon->nr_queued][0] = MON_POOL_GVA + (spte_mpa.v - mon->pool_mpa.v);
+	mon->queue[mon->nr_queued][1] = val;
+	mon->nr_queued++;
+}
+
+struct mon_frame *monitor_frame(const struct monitor *mon)
+{
+	return (struct mon_frame *)(void *)(mon->region + MON_OFF_STACK_TOP -
+					    sizeof(struct mon_frame));
+}
+
+u64 monitor_error_code(const struct monitor *mon)
+{
+	u64 v;
+
+	memcpy(&v, mon->region + MON_OFF_STACK_TOP - sizeof(struct mon_frame) - 8, 8);
+	return v;
+}
+
+bool monitor_vector_has_error_code(unsigned vector)
+{
+	switch (vector) {
+	case X86_EXC_DF:
+	case X86_EXC_TS:
+	case X86_EXC_NP:
+	case X86_EXC_SS:
+	case X86_EXC_GP:
+	case X86_EXC_PF:
+	case X86_EXC_AC:
+	case X86_EXC_CP:
+	case 29: /* #VC */
+	case 30: /* #SX */ return true;
+	default: return false;
+	}
+}
+
+bool monitor_stub_vector(u64 rip, unsigned *vector)
+{
+	u64 base = monitor_gva(MON_OFF_STUBS);
+
+	if (rip < base || rip >= base + MON_NR_VECTORS * MON_STUB_SIZE)
+		return false;
+	*vector = (unsigned)((rip - base) / MON_STUB_SIZE);
+	return true;
+}
+
+u64 monitor_trap_rsp(unsigned vector)
+{
+	return monitor_gva(MON_OFF_STACK_TOP) - sizeof(struct mon_frame) -
+	       (monitor_vector_has_error_code(vector) ? 8 : 0);
+}
+
+u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx)
+{
+	u64 off = MON_OFF_STACK_TOP - sizeof(struct mon_frame);
+	bool load = root.v != mon->loaded_root.v || mon->need_flush;
+
+	/* The frame stays where the CPU pushed it; below it, top down: */
+	off -= 8;
+	put64(mon->region + off, guest_rbx);
+	off -= 8;
+	put64(mon->region + off, load ? root.v : 0);
+	off -= 8;
+	put64(mon->region + off, 0); /* terminator: no spte lives at gva 0 */
+	off -= 16 * (u64)mon->nr_queued;
+	memcpy(mon->region + off, mon->queue, 16 * (size_t)mon->nr_queued);
+	mon->nr_queued = 0;
+	mon->need_flush = false;
+	if (load)
+		mon->loaded_root = root;
+	return monitor_gva(off);
+}

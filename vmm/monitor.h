@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shadow-mode monitor: the machine memory above guest RAM that holds the
+ * real descriptor tables, trap stubs, monitor stack and the shadow pool
+ * (shared/DESIGN.md, "Shadow mode, end to end"). This file only lays the
+ * memory out and builds its contents; it knows nothing of KVM (the memslots
+ * are added by vmm/shadow_mode.c), so it can be unit-tested.
+ *
+ * Machine memory (mpa) and where the monitor maps it (gva, PML4 slot 256 of
+ * every shadow root, supervisor-only):
+ *
+ *   mpa MON_MPA = first 1 GiB boundary at or above max(top of RAM, 4 GiB)
+ *   [MON_MPA, +2 MiB)        monitor region   gva MON_GVA, one 2 MiB page, RWX
+ *   [MON_MPA + 2 MiB, +pool) shadow pool      gva MON_POOL_GVA, 2 MiB pages, RW, NX
+ *
+ * Monitor region layout (offsets):
+ *   0x0000  GDT (MON_GDT_ENTRIES entries)
+ *   0x1000  IDT: 256 interrupt gates, DPL 0, to the stubs
+ *   0x2000  stubs: 256 x 8 bytes, stub v = `out %al, $MON_TRAP_PORT; jmp tail`
+ *   0x2800  the tail (see monitor.c)
+ *   0x3000  PDPT and 0x4000 PD of the monitor's own mapping
+ *   0x5000  the 64-bit TSS, followed by an I/O permission bitmap that allows
+ *           every port (see build_gdt_tss in monitor.c)
+ *   0x10000-0x50000 the monitor stack (TSS.RSP0 = top), which also carries
+ *           the command buffer of queued shadow-table stores
+ *
+ * The trap round trip:
+ *  1. The guest (real CPL3) takes exception or interrupt v; the CPU switches
+ *     to TSS.RSP0 and pushes SS, RSP, RFLAGS, CS, RIP (+ error code) there,
+ *     then runs stub v at CPL0: `out` exits to the VMM (KVM_EXIT_IO).
+ *  2. The VMM finds v from the exit RIP (it is inside stub v), reads the
+ *     frame through the region's hva and the registers from the sync regs.
+ *  3. Before resuming, monitor_prepare_return() rewrites the stack: the iret
+ *     frame at the top, below it the guest's RBX, the root to load (0: keep),
+ *     a 0 terminator, and below that the queued (gva, value) store pairs;
+ *     the VMM sets RSP to the lowest pair and RIP to the tail.
+ *  4. The tail (CPL0, emulated by KVM on PVM hosts: keep it short) pops and
+ *     applies each store, loads CR3 when asked, restores RBX and iretqs.
+ */
+#ifndef UMBRA_VMM_MONITOR_H
+#define UMBRA_VMM_MONITOR_H
+
+#include "umbra/types.h"
+
+#define MON_PML4_SLOT	256u
+#define MON_GVA		0xffff800000000000ull /* PML4 slot 256: the hypervisor hole */
+#define MON_REGION_SIZE (2 * MiB)
+#define MON_POOL_GVA	(MON_GVA + MON_REGION_SIZE)
+#define MON_MPA_ALIGN	(1 * GiB)
+
+#define MON_OFF_GDT	   0x0000u
+#define MON_OFF_TSS	   0x5000u
+#define MON_OFF_IDT	   0x1000u
+#define MON_OFF_STUBS	   0x2000u
+#define MON_STUB_SIZE	   8u
+#define MON_OFF_TAIL	   0x2800u
+#define MON_OFF_PDPT	   0x3000u
+#define MON_OFF_PD	   0x4000u
+#define MON_TSS_LIMIT	   (104u + 8192u) /* TSS + bitmap of 65536 ports + 0xff byte */
+#define MON_OFF_STACK_BASE 0x10000u
+#define MON_OFF_STACK_TOP  0x50000u
+#define MON_NR_VECTORS	   256u
+
+/* The real GDT. The guest runs on the DPL3 pair; the monitor on the DPL0 pair. */
+#define MON_SEL_CODE	0x08u /* 64-bit code, DPL0 */
+#define MON_SEL_DATA	0x10u /* data, DPL0 */
+#define MON_SEL_UDATA	0x23u /* data, DPL3 (index 4, RPL 3): the guest's real SS */
+#define MON_SEL_UCODE	0x2bu /* 64-bit code, DPL3 (index 5, RPL 3): the guest's real CS */
+#define MON_SEL_TSS	0x30u /* 64-bit TSS (16-byte descriptor, indexes 6-7) */
+#define MON_GDT_ENTRIES 8u
+
+/* The port every stub's `out` uses; the exit's CPL tells it from guest I/O. */
+#define MON_TRAP_PORT 0xef
+
+/* Stores the tail can apply in one pass (the stack minus the fixed part). */
+#define MON_QUEUE_MAX ((MON_OFF_STACK_TOP - MON_OFF_STACK_BASE - 64) / 16)
+
+/* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */
+struct mon_frame {
+	u64 rip, cs, rflags, rsp, ss;
+};
+
+struct monitor {
+	u8 *region; /* hva of the region (owned) */
+	mpa_t region_mpa;
+	u8 *pool; /* hva of the shadow pool (owned) */
+	mpa_t pool_mpa;
+	u64 pool_bytes;
+	/* Stores queued since the last return, applied by the tail in order. */
+	u64 (*queue)[2]; /* [gva of the spte, value], MON_QUEUE_MAX entries */
+	unsigned nr_queued;
+	bool overflow;	   /* more than MON_QUEUE_MAX stores in one batch */
+	bool need_flush;   /* reload CR3 on return: a TLB flush was asked for */
+	mpa_t loaded_root; /* what the real CR3 holds */
+};
+
+/*
+ * Map the region and the pool (anonymous, owned by *mon) above `ram_top`
+ * (the end of guest RAM), and build the GDT, TSS, IDT, stubs, tail and the
+ * monitor's page tables. Returns 0 or -errno; on error nothing is left mapped.
+ */
+int monitor_create(struct monitor *mon, u64 ram_top, u64 pool_bytes) __must_check;
+void monitor_destroy(struct monitor *mon);
+
+/* The PML4 entry that maps the monitor (supervisor-only), for shadow_reserve_pml4. */
+u64 monitor_pml4e(const struct monitor *mon);
+
+/* Queue one store into the pool at `spte_mpa` for the tail. */
+void monitor_queue_store(struct monitor *mon, mpa_t spte_mpa, u64 val);
+
+/* The frame the CPU pushed at the top of the monitor stack (hva). */
+struct mon_frame *monitor_frame(const struct monitor *mon);
+/* The error code below it (valid only for vectors that push one). */
+u64 monitor_error_code(const struct monitor *mon);
+/* Whether the CPU pushes an error code for exception `vector` (SDM Vol. 3A §6.13). */
+bool monitor_vector_has_error_code(unsigned vector);
+
+/*
+ * If `rip` (the exit's RIP) lies in a stub, set *vector and return true.
+ * Both the `out` itself and the instruction after it count: hosts differ
+ * in whether the exit reports RIP before or after the `out`.
+ */
+bool monitor_stub_vector(u64 rip, unsigned *vector);
+
+/* The RSP the CPU leaves after pushing a frame for `vector` (error code included). */
+u64 monitor_trap_rsp(unsigned vector);
+
+/*
+ * Lay out the stack for the tail (step 3 above): the frame *monitor_frame()
+ * as it is now, `guest_rbx`, CR3 := `root` if it differs from what the real
+ * CR3 holds or a flush was asked for, and the queued stores; empties the
+ * queue. Returns the RSP (a gva) to start the tail with.
+ */
+u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx);
+
+static inline u64 monitor_gva(u64 off)
+{
+	return MON_GVA + off;
+}
+
+#endif /* UMBRA_VMM_MONITOR_H */

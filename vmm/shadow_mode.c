@@ -1,0 +1,624 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shadow mode: set-up and trap dispatch (vmm/shadow_mode.h).
+ *
+ * 1. Set-up: the monitor region and pool (vmm/monitor.c) as two memslots
+ *    above guest RAM; the shadow MMU over the pool, with a writer that
+ *    stores to the hva copy and queues the store for the vCPU, and the
+ *    monitor reserved in PML4 slot 256 of every root.
+ * 2. Boot: the virtual CPU starts as the ELF boot contract says (virtual
+ *    CPL0, CR3 = the boot identity tables, IF = 0); the real vCPU starts in
+ *    the monitor's tail, which applies the queued stores and iretqs to the
+ *    entry point at real CPL3 on the kernel-view root.
+ * 3. Trap dispatch: the stub's `out` exit names the vector; #PF goes to the
+ *    shadow MMU, #GP/#UD to the decoder, other exceptions are reflected
+ *    into the guest's IDT.
+ * 4. Return: monitor_prepare_return lays out the tail's stack; the VMM
+ *    sets RSP, RIP and RBX through the sync regs (no other ioctl).
+ * 5. Guest port I/O (an exit at real CPL3): allowed at virtual CPL0 only.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "decode/decode.h"
+#include "shadow/walk.h"
+#include "shadow/x86.h"
+#include "umbra/log.h"
+#include "vmm/exitcode.h"
+#include "vmm/shadow_mode.h"
+#include "vmm/shadow_store.h"
+#include "vmm/vm.h"
+
+#define GUEST_MAXPHYADDR 52 /* as vmm/vcpu.c and vmm/emulate_glue.c */
+#define CODE_FETCH_MAX	 15 /* the longest x86 instruction */
+
+/* ---- item 1: set-up -------------------------------------------------------- */
+
+static void *walk_gpa_to_hva(void *opaque, gpa_t a, size_t len)
+{
+	return gpa_to_hva_kind(opaque, a, len, true);
+}
+
+/* Guest RAM only (no ROM): what the shadow MMU may map writable. */
+static void *shadow_gpa_to_hva(void *opaque, gpa_t a, size_t len)
+{
+	return gpa_to_hva(opaque, a, len);
+}
+
+/*
+ * The shadow writer: keep the hva copy current (the library reads its own
+ * stores back) and queue the store for the tail. Before the guest first ran
+ * KVM has never seen the pool as page tables, but the boot stores are queued
+ * all the same: one path, and the replay is harmless.
+ */
+static void writer_store(void *opaque, mpa_t spte_mpa, u64 *sptep, u64 val)
+{
+	struct shadow_mode *sm = opaque;
+
+	__atomic_store_n(sptep, val, __ATOMIC_RELEASE);
+	monitor_queue_store(&sm->mon, spte_mpa, val);
+}
+
+/*
+ * The flusher: any flush is done by reloading CR3 in the tail, which
+ * flushes every non-global translation (no spte is global: the monitor's
+ * entries do not use G, and the library maps guest pages without it in
+ * this milestone). LIMITATION: SHADOW_FLUSH_GVA is widened to a full flush.
+ */
+static void flusher_flush(void *opaque, enum shadow_flush_kind kind, gva_t gva)
+{
+	struct shadow_mode *sm = opaque;
+
+	(void)kind;
+	(void)gva;
+	sm->mon.need_flush = true;
+}
+
+static int add_memslot(struct vm *vm, u32 slot, mpa_t base, u64 size, void *hva)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = base.v,
+		.memory_size = size,
+		.userspace_addr = (u64)(uintptr_t)hva,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		pr_err("KVM_SET_USER_MEMORY_REGION (shadow mode) [0x%llx, +0x%llx): %s",
+		       (unsigned long long)base.v, (unsigned long long)size, strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+/* ---- item 2: boot ----------------------------------------------------------- */
+
+/* The virtual CPU at the ELF entry point (include/umbra/bootinfo.h). */
+static void virt_boot_state(struct vm *vm, struct vcpu_virt *v)
+{
+	const struct boot_state *bs = &vm->boot;
+
+	memset(v, 0, sizeof(*v));
+	v->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+	v->cr3 = bs->cr3;
+	v->cr4 = CR4_PAE;
+	v->efer = EFER_LME | EFER_LMA | EFER_SCE | (bs->nx ? EFER_NXE : 0);
+	v->cpl = 0;
+	v->rflags_if = bs->rflags & RFLAGS_IF;
+	v->gdtr = (struct vdtr){ .base = UMBRA_BOOT_GDT, .limit = BOOT_GDT_ENTRIES * 8 - 1 };
+	v->idtr = (struct vdtr){ .base = 0, .limit = 0 };
+	v->cs = BOOT_SEL_CODE;
+	v->ss = v->ds = v->es = v->fs = v->gs = BOOT_SEL_DATA;
+	v->pat = 0x0007040600070406ull; /* the reset value (SDM Vol. 3A §11.12.4) */
+}
+
+static void kvm_seg(struct kvm_segment *s, u16 sel, bool code, unsigned dpl)
+{
+	*s = (struct kvm_segment){
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = sel,
+		.type = code ? 0xb : 0x3,
+		.present = 1,
+		.dpl = (u8)dpl,
+		.db = !code,
+		.s = 1,
+		.l = code,
+		.g = 1,
+	};
+}
+
+/*
+ * The real vCPU's first state: CPL0 in the tail on the monitor stack, with
+ * the real GDT/IDT/TSS loaded and CR3 = the kernel-view root. Its iretq
+ * enters the guest at real CPL3 (CS/SS = the DPL3 pair).
+ */
+static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r;
+	struct mon_frame *f = monitor_frame(&sm->mon);
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0 || ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0) {
+		pr_err("KVM_GET_SREGS/REGS (shadow mode boot): %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	kvm_seg(&s.cs, MON_SEL_CODE, true, 0);
+	kvm_seg(&s.ss, MON_SEL_DATA, false, 0);
+	/* Data segments are ignored in 64-bit mode except FS/GS bases; give them
+	 * the DPL3 selector so iretq to CPL3 keeps them (SDM Vol. 3A §6.14.3). */
+	kvm_seg(&s.ds, MON_SEL_UDATA, false, 3);
+	s.es = s.fs = s.gs = s.ds;
+	s.tr = (struct kvm_segment){ .base = monitor_gva(MON_OFF_TSS),
+				     .limit = MON_TSS_LIMIT,
+				     .selector = MON_SEL_TSS,
+				     .type = 0xb, /* 64-bit TSS, busy */
+				     .present = 1 };
+	s.ldt = (struct kvm_segment){ .unusable = 1 };
+	s.gdt.base = monitor_gva(MON_OFF_GDT);
+	s.gdt.limit = MON_GDT_ENTRIES * 8 - 1;
+	s.idt.base = monitor_gva(MON_OFF_IDT);
+	s.idt.limit = MON_NR_VECTORS * 16 - 1;
+	s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+	s.cr4 = CR4_PAE;
+	s.efer = EFER_LME | EFER_LMA | EFER_SCE | EFER_NXE;
+	s.cr3 = sm->root.v;
+	sm->mon.loaded_root = sm->root;
+
+	/* The frame the tail's iretq consumes: the guest entry at real CPL3. */
+	*f = (struct mon_frame){ .rip = vm->boot.rip,
+				 .cs = MON_SEL_UCODE,
+				 .rflags =
+					 RFLAGS_FIXED | RFLAGS_IF, /* real IF is always 1 at CPL3 */
+				 .rsp = vm->boot.rsp,
+				 .ss = MON_SEL_UDATA };
+	sm->guest_rbx = r.rbx;
+	r.rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
+	r.rip = monitor_gva(MON_OFF_TAIL);
+	r.rflags = RFLAGS_FIXED; /* IF = 0 in the monitor */
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0 || ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0) {
+		pr_err("KVM_SET_SREGS/REGS (shadow mode boot): %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+int shadow_mode_setup(struct vm *vm)
+{
+	struct shadow_mode *sm;
+	u64 ram_top = MAX(vm->mem.low_ram_end, vm->mem.high_ram_end);
+	int r;
+
+	if (vm->opts->mmu != MMU_SHADOW)
+		return 0;
+	if (vm->boot.mode != BOOT_LONG64) {
+		pr_err("%s: shadow mode boots ELF64 kernels only so far (this is a %s kernel, "
+		       "entered with paging off); use --mmu=hw",
+		       vm->opts->image, vm->boot.format);
+		return UMBRA_EXIT_UNSUPPORTED;
+	}
+	sm = calloc(1, sizeof(*sm));
+	if (!sm)
+		return UMBRA_EXIT_INTERNAL;
+	vm->shadow = sm;
+	r = monitor_create(&sm->mon, ram_top, vm->opts->shadow_pool_bytes);
+	if (r) {
+		pr_err("cannot map the shadow-mode monitor and pool: %s", strerror(-r));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	r = add_memslot(vm, vm->mem.nr_regions, sm->mon.region_mpa, MON_REGION_SIZE,
+			sm->mon.region);
+	if (!r)
+		r = add_memslot(vm, vm->mem.nr_regions + 1, sm->mon.pool_mpa, sm->mon.pool_bytes,
+				sm->mon.pool);
+	if (r)
+		return r;
+
+	struct shadow_config cfg = {
+		.mem = { .opaque = &vm->mem, .gpa_to_hva = shadow_gpa_to_hva },
+		.pool = { .base = sm->mon.pool_mpa,
+			  .hva = sm->mon.pool,
+			  .nr_pages = sm->mon.pool_bytes / PAGE_SIZE },
+		.writer = { .opaque = sm, .store = writer_store, .commit = NULL },
+		.flusher = { .opaque = sm, .flush = flusher_flush },
+		.maxphyaddr = GUEST_MAXPHYADDR,
+	};
+	sm->mmu = shadow_create(&cfg);
+	if (!sm->mmu) {
+		pr_err("shadow_create failed (out of memory?)");
+		return UMBRA_EXIT_INTERNAL;
+	}
+	if (shadow_reserve_pml4(sm->mmu, MON_PML4_SLOT, monitor_pml4e(&sm->mon))) {
+		pr_err("shadow_reserve_pml4(%u) failed", MON_PML4_SLOT);
+		return UMBRA_EXIT_INTERNAL;
+	}
+	virt_boot_state(vm, &sm->virt);
+	shadow_set_mode(sm->mmu, sm->virt.cr0, sm->virt.cr4, sm->virt.efer);
+	sm->view = SHADOW_VIEW_KERNEL;
+	sm->root = shadow_set_cr3(sm->mmu, sm->virt.cr3, sm->view);
+	pr_info("shadow mode: monitor at mpa 0x%llx (gva 0x%llx), pool %llu MiB at mpa 0x%llx",
+		(unsigned long long)sm->mon.region_mpa.v, (unsigned long long)MON_GVA,
+		(unsigned long long)(sm->mon.pool_bytes >> 20),
+		(unsigned long long)sm->mon.pool_mpa.v);
+	return real_boot_state(vm, sm);
+}
+
+void shadow_mode_teardown(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	if (!sm)
+		return;
+	if (sm->mmu) {
+		shadow_mode_collect_stats(vm);
+		shadow_destroy(sm->mmu);
+	}
+	monitor_destroy(&sm->mon);
+	free(sm);
+	vm->shadow = NULL;
+}
+
+void shadow_mode_collect_stats(struct vm *vm)
+{
+	if (vm->shadow && vm->shadow->mmu) {
+		vm->stats.shadow = *shadow_get_stats(vm->shadow->mmu);
+		vm->stats.have_shadow = true;
+	}
+}
+
+/* ---- guest memory through the guest's own tables ----------------------------- */
+
+static struct walk_ctl virt_walk_ctl(const struct vcpu_virt *v)
+{
+	return (struct walk_ctl){ .cr0 = v->cr0,
+				  .cr3 = v->cr3,
+				  .cr4 = v->cr4,
+				  .efer = v->efer,
+				  .maxphyaddr = GUEST_MAXPHYADDR };
+}
+
+/* Copy up to `len` code bytes at gva `rip` (peek: no A/D updates). Returns the count. */
+static size_t fetch_guest_code(struct vm *vm, u64 rip, u8 *buf, size_t len)
+{
+	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
+	struct walk_ctl ctl = virt_walk_ctl(&vm->shadow->virt);
+	size_t done = 0;
+
+	while (done < len) {
+		struct guest_walk w;
+		u64 chunk = MIN(len - done, PAGE_SIZE - ((rip + done) & ~PAGE_MASK));
+		const u8 *src;
+
+		if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(rip + done), ACC_FETCH,
+			       WALK_PEEK, &w) != WALK_OK)
+			break;
+		src = gpa_to_hva_kind(&vm->mem, w.gpa, chunk, true);
+		if (!src)
+			break;
+		memcpy(buf + done, src, chunk);
+		done += chunk;
+	}
+	return done;
+}
+
+/* "48 89 03  mov qword ptr [rbx], rax" for messages. */
+static void describe_at(struct vm *vm, u64 rip, char *buf, size_t len, char *mnemonic, size_t mlen)
+{
+	u8 code[CODE_FETCH_MAX];
+	size_t n = fetch_guest_code(vm, rip, code, sizeof(code));
+	struct decoded_insn d;
+
+	snprintf(mnemonic, mlen, "?");
+	if (!n) {
+		snprintf(buf, len, "(code not readable through the guest's page tables)");
+		return;
+	}
+	decode_describe(code, n, rip, DECODE_64, buf, len);
+	if (!decode_one(code, n, rip, DECODE_64, &d))
+		snprintf(mnemonic, mlen, "%s", d.mnemonic);
+}
+
+/* ---- item 3: trap dispatch ---------------------------------------------------- */
+
+/* The guest's general registers at the trap (RSP from the frame, RBX saved). */
+static void guest_gprs(struct vm *vm, u64 gpr[EMU_NR_GPRS])
+{
+	const struct kvm_regs *r = &vm->run->s.regs.regs;
+	const struct mon_frame *f = monitor_frame(&vm->shadow->mon);
+	const u64 g[EMU_NR_GPRS] = {
+		[EMU_RAX] = r->rax, [EMU_RCX] = r->rcx,
+		[EMU_RDX] = r->rdx, [EMU_RBX] = vm->shadow->guest_rbx,
+		[EMU_RSP] = f->rsp, [EMU_RBP] = r->rbp,
+		[EMU_RSI] = r->rsi, [EMU_RDI] = r->rdi,
+		[EMU_R8] = r->r8,   [EMU_R9] = r->r9,
+		[EMU_R10] = r->r10, [EMU_R11] = r->r11,
+		[EMU_R12] = r->r12, [EMU_R13] = r->r13,
+		[EMU_R14] = r->r14, [EMU_R15] = r->r15,
+	};
+
+	memcpy(gpr, g, sizeof(g));
+}
+
+/*
+ * Reflect exception `vector` into the guest's IDT. This milestone cannot
+ * emulate `lidt` yet, so a guest never has an IDT here and every exception
+ * that must be reflected stops the VM the way hw mode does with an empty
+ * IDT (a triple fault, status 8).
+ * LIMITATION: delivery through the guest IDT (frame with the virtual CS/SS,
+ * IST, switch to the kernel view) comes with the lidt/iretq emulation; the
+ * exact path will be emu_deliver_event() against the virtual CPU state.
+ */
+static enum shadow_exit reflect_exception(struct vm *vm, unsigned vector, bool has_error_code,
+					  u32 error_code, u64 cr2, u64 rip)
+{
+	struct vcpu_virt *v = &vm->shadow->virt;
+
+	vm->stats.reflected++;
+	if (v->idtr.limit == 0) {
+		vm_kill(vm, UMBRA_EXIT_TRIPLE_FAULT,
+			"shadow mode: guest fault before its IDT is set: vector %u, error code "
+			"%s0x%x, cr2 0x%llx, at rip 0x%llx",
+			vector, has_error_code ? "" : "(none) ", error_code,
+			(unsigned long long)cr2, (unsigned long long)rip);
+		return SHADOW_EXIT_STOP;
+	}
+	vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+		"shadow mode: reflecting vector %u into the guest IDT at rip 0x%llx is not "
+		"implemented yet",
+		vector, (unsigned long long)rip);
+	return SHADOW_EXIT_STOP;
+}
+
+static enum shadow_exit stop_not_emulated(struct vm *vm, u64 rip, const char *why)
+{
+	char text[160], mnemonic[32];
+
+	describe_at(vm, rip, text, sizeof(text), mnemonic, sizeof(mnemonic));
+	vm_kill(vm, UMBRA_EXIT_EMULATION, "shadow mode: %s at rip 0x%llx not emulated yet%s%s: %s",
+		mnemonic, (unsigned long long)rip, why[0] ? " " : "", why, text);
+	return SHADOW_EXIT_STOP;
+}
+
+/*
+ * Emulate the store at the frame's RIP after shadow_fault said the guest may
+ * make it but the shadow cannot let it through (a write-protected guest
+ * table, MMIO, or an SMAP view case). Writes go to guest RAM with
+ * shadow_pt_write (mmu.h contract), or to the MMIO bus.
+ */
+static enum shadow_exit emulate_store(struct vm *vm, enum shadow_fault_result why)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct mon_frame *f = monitor_frame(&sm->mon);
+	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
+	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
+	struct walk_ctl ctl = virt_walk_ctl(&sm->virt);
+	u64 gpr[EMU_NR_GPRS];
+	u8 code[CODE_FETCH_MAX];
+	size_t n = fetch_guest_code(vm, f->rip, code, sizeof(code));
+	struct store_insn st;
+	struct guest_walk w;
+	u32 access = ACC_WRITE | (sm->view == SHADOW_VIEW_USER ? ACC_USER : 0) |
+		     ((f->rflags & RFLAGS_AC) ? ACC_AC_SET : 0);
+	u8 *hva;
+
+	guest_gprs(vm, gpr);
+	switch (store_decode(code, n, f->rip, gpr, s->fs.base, s->gs.base, &st)) {
+	case STORE_OK: break;
+	case STORE_NOT_A_STORE:
+	default:
+		return stop_not_emulated(vm, f->rip,
+					 why == SHADOW_MMIO ? "(MMIO access)"
+					 : why == SHADOW_EMULATE_PT_WRITE
+						 ? "(write to a guest page table)"
+						 : "(access the shadow view cannot map)");
+	}
+	if ((st.gva & ~PAGE_MASK) + st.len > PAGE_SIZE)
+		return stop_not_emulated(vm, f->rip, "(a store across a page boundary)");
+	switch (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(st.gva), access, WALK_SET_AD,
+			   &w)) {
+	case WALK_OK: break;
+	case WALK_FAULT:
+		return reflect_exception(vm, X86_EXC_PF, true, w.fault.error_code, w.fault.cr2.v,
+					 f->rip);
+	default: return stop_not_emulated(vm, f->rip, "(guest page table outside RAM)");
+	}
+	hva = gpa_to_hva(&vm->mem, w.gpa, st.len);
+	if (hva) {
+		u8 old[8];
+
+		memcpy(old, hva, st.len);
+		memcpy(hva, st.value, st.len);
+		shadow_pt_write(sm->mmu, w.gpa, st.len, old, st.value);
+		if (why == SHADOW_EMULATE_PT_WRITE)
+			vm->stats.emulated_pt_writes++;
+		else
+			vm->stats.emulated_ram_stores++;
+	} else {
+		if (!bus_access(&vm->mmio, w.gpa.v, st.value, st.len, true))
+			vm->stats.mmio_unknown++;
+		vm->stats.emulated_mmio++;
+	}
+	stats_count_emulated(&vm->stats, st.mnemonic);
+	f->rip += st.insn_len;
+	return vm->stop ? SHADOW_EXIT_STOP : SHADOW_EXIT_RESUME;
+}
+
+static enum shadow_exit handle_pf(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct mon_frame *f = monitor_frame(&sm->mon);
+	u64 err = monitor_error_code(&sm->mon);
+	u64 cr2 = vm->run->s.regs.sregs.cr2; /* the real CR2 the #PF set */
+	struct shadow_fault_info info;
+	enum shadow_fault_result res;
+	u32 access;
+
+	if (err & PFERR_RSVD) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: reserved-bit #PF at gva 0x%llx (rip 0x%llx): a shadow "
+			"table entry is malformed",
+			(unsigned long long)cr2, (unsigned long long)f->rip);
+		return SHADOW_EXIT_STOP;
+	}
+	/*
+	 * Invariant: a fault shadow_fault() fixed does not come back at once
+	 * (bounded, so a lost store never hangs the VM). Emulated accesses may
+	 * legitimately repeat (a loop storing to MMIO), so only FIXED counts.
+	 */
+	if (f->rip == sm->last_pf_rip && cr2 == sm->last_pf_cr2 && err == sm->last_pf_err) {
+		if (++sm->pf_repeats >= SHADOW_PF_REPEAT_MAX) {
+			vm_kill(vm, UMBRA_EXIT_INTERNAL,
+				"shadow mode: the same #PF (gva 0x%llx, error code 0x%llx) at rip "
+				"0x%llx came back %u times after being fixed",
+				(unsigned long long)cr2, (unsigned long long)err,
+				(unsigned long long)f->rip, sm->pf_repeats);
+			return SHADOW_EXIT_STOP;
+		}
+	} else {
+		sm->last_pf_rip = f->rip;
+		sm->last_pf_cr2 = cr2;
+		sm->last_pf_err = err;
+		sm->pf_repeats = 0;
+	}
+	/* The access as the guest made it: user iff the guest is at virtual CPL3. */
+	access = (sm->view == SHADOW_VIEW_USER ? ACC_USER : 0) |
+		 ((err & PFERR_WRITE) ? ACC_WRITE : 0) | ((err & PFERR_FETCH) ? ACC_FETCH : 0) |
+		 ((f->rflags & RFLAGS_AC) ? ACC_AC_SET : 0);
+	res = shadow_fault(sm->mmu, gva(cr2), access, sm->view, &info);
+	if (res != SHADOW_FIXED)
+		sm->last_pf_rip = ~0ull; /* only a fault that was *fixed* must not repeat */
+	switch (res) {
+	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
+	case SHADOW_GUEST_FAULT:
+		sm->virt.cr2 = info.cr2.v;
+		return reflect_exception(vm, X86_EXC_PF, true, info.error_code, info.cr2.v, f->rip);
+	case SHADOW_EMULATE_PT_WRITE: return emulate_store(vm, SHADOW_EMULATE_PT_WRITE);
+	case SHADOW_MMIO:
+	case SHADOW_EMULATE_ACCESS:
+		if (!(access & ACC_WRITE))
+			return stop_not_emulated(vm, f->rip, "(a read of MMIO or through SMAP)");
+		return emulate_store(vm, SHADOW_MMIO);
+	case SHADOW_MONITOR_CONFLICT:
+		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+			"shadow mode: the guest maps gva 0x%llx in the range the monitor reserves "
+			"(0x%llx-0x%llx), at rip 0x%llx",
+			(unsigned long long)cr2, (unsigned long long)MON_GVA,
+			(unsigned long long)(MON_GVA + (1ull << 39) - 1),
+			(unsigned long long)f->rip);
+		return SHADOW_EXIT_STOP;
+	case SHADOW_UNSUPPORTED:
+	default:
+		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+			"shadow mode: the guest's paging mode is not shadowed (4-level only), at "
+			"rip 0x%llx",
+			(unsigned long long)f->rip);
+		return SHADOW_EXIT_STOP;
+	}
+}
+
+/* Item 4: back to the guest through the tail. */
+static enum shadow_exit resume_guest(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct kvm_regs *r = &vm->run->s.regs.regs;
+
+	if (sm->mon.overflow) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: more than %u shadow-table stores in one trap (LIMITATION: "
+			"the command buffer is not split yet)",
+			(unsigned)MON_QUEUE_MAX);
+		return SHADOW_EXIT_STOP;
+	}
+	vm->stats.shadow_stores_replayed += sm->mon.nr_queued;
+	r->rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
+	r->rbx = sm->guest_rbx;
+	r->rip = monitor_gva(MON_OFF_TAIL);
+	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	return SHADOW_EXIT_RESUME;
+}
+
+static enum shadow_exit trap(struct vm *vm, unsigned vector)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct kvm_regs *r = &vm->run->s.regs.regs;
+	const struct mon_frame *f = monitor_frame(&sm->mon);
+	enum shadow_exit res;
+	double t0 = stats_now();
+
+	vm->stats.traps[vector]++;
+	/*
+	 * Invariant: the monitor itself never faults. A trap taken at CPL0 would
+	 * push its frame below the command buffer, not at the top of the stack,
+	 * and its CS would be the monitor's.
+	 */
+	if (r->rsp != monitor_trap_rsp(vector) || f->cs != MON_SEL_UCODE) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: vector %u taken inside the monitor (rip 0x%llx, cs 0x%llx, "
+			"rsp 0x%llx)",
+			vector, (unsigned long long)f->rip, (unsigned long long)f->cs,
+			(unsigned long long)r->rsp);
+		return SHADOW_EXIT_STOP;
+	}
+	sm->guest_rbx = r->rbx;
+	if (vector == X86_EXC_PF) {
+		res = handle_pf(vm);
+	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD) {
+		/* LIMITATION: privileged instructions come with decode/'s whitelist. */
+		res = stop_not_emulated(vm, f->rip, "");
+	} else if (vector < 32) {
+		bool has = monitor_vector_has_error_code(vector);
+
+		res = reflect_exception(vm, vector, has,
+					has ? (u32)monitor_error_code(&sm->mon) : 0, 0, f->rip);
+	} else {
+		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+			"shadow mode: external interrupt vector %u at rip 0x%llx: interrupt "
+			"delivery is not implemented yet",
+			vector, (unsigned long long)f->rip);
+		res = SHADOW_EXIT_STOP;
+	}
+	if (res == SHADOW_EXIT_RESUME)
+		res = resume_guest(vm);
+	vm->stats.trap_time[vector] += stats_now() - t0;
+	if (vm->trace)
+		fprintf(vm->trace, "trap %u rip 0x%llx cr3 0x%llx cr2 0x%llx -> %s\n", vector,
+			(unsigned long long)f->rip, (unsigned long long)sm->virt.cr3,
+			(unsigned long long)vm->run->s.regs.sregs.cr2,
+			res == SHADOW_EXIT_RESUME ? "resume" : "stop");
+	return res;
+}
+
+/* Items 3 and 5. */
+enum shadow_exit shadow_mode_io_exit(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct kvm_run *run = vm->run;
+	const struct kvm_sregs *s = &run->s.regs.sregs;
+	unsigned vector;
+
+	if (s->cs.dpl == 0) {
+		/* Real CPL0: only the monitor runs there, and only a stub does `out`. */
+		if (run->io.port != MON_TRAP_PORT || run->io.direction != KVM_EXIT_IO_OUT ||
+		    !monitor_stub_vector(run->s.regs.regs.rip, &vector)) {
+			vm_kill(vm, UMBRA_EXIT_INTERNAL,
+				"shadow mode: port 0x%x accessed at CPL0 outside a stub (rip "
+				"0x%llx)",
+				run->io.port, run->s.regs.regs.rip);
+			return SHADOW_EXIT_STOP;
+		}
+		return trap(vm, vector);
+	}
+	/*
+	 * The guest's own port access, at real CPL3 (PVM lets it through whatever
+	 * IOPL says, shared/HOST.md). Allowed at virtual CPL0.
+	 * LIMITATION: virtual IOPL and the guest TSS I/O bitmap are not checked.
+	 */
+	vm->stats.guest_io++;
+	if (sm->virt.cpl == 0)
+		return SHADOW_EXIT_GUEST_IO;
+	return reflect_exception(vm, X86_EXC_GP, true, 0, 0, run->s.regs.regs.rip);
+}
