@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every integration test shares: run the umbra binary ($UMBRA, default
+ * build/san/umbra) on an image under $IMAGES (default images/) with a
+ * timeout, capture its stdout, stderr and exit status, and skip cleanly when
+ * /dev/kvm is missing. Included by each tests/integration/test_*.c (one
+ * cmocka program each), so every helper is static and may go unused.
+ */
+#ifndef UMBRA_TESTS_RUN_UMBRA_H
+#define UMBRA_TESTS_RUN_UMBRA_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_TIMEOUT_S 120
+#define OUT_MAX	      (64 * 1024)
+
+struct result {
+	int status; /* exit status, or -1 if killed by a signal / timed out */
+	char out[OUT_MAX];
+	char err[OUT_MAX];
+};
+
+static __attribute__((unused)) const char *umbra_bin(void)
+{
+	const char *b = getenv("UMBRA");
+
+	return b ? b : "build/san/umbra";
+}
+
+static __attribute__((unused)) void image_path(char *buf, size_t len, const char *name)
+{
+	const char *dir = getenv("IMAGES");
+
+	snprintf(buf, len, "%s/%s", dir ? dir : "images", name);
+}
+
+static __attribute__((unused)) void slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
+/*
+ * Run umbra with NULL-terminated `argv` (argv[0] ignored). Its stdin is a
+ * file holding `input`, or /dev/null when `input` is NULL.
+ */
+static __attribute__((unused)) void run_umbra_input(struct result *r, char *const argv[],
+						    const char *input)
+{
+	char outp[] = "/tmp/umbra-test-out-XXXXXX", errp[] = "/tmp/umbra-test-err-XXXXXX";
+	char inp[] = "/tmp/umbra-test-in-XXXXXX";
+	int ofd = mkstemp(outp), efd = mkstemp(errp), ifd, wst = 0;
+	time_t deadline = time(NULL) + RUN_TIMEOUT_S;
+	pid_t pid;
+
+	assert_true(ofd >= 0 && efd >= 0);
+	if (input) {
+		size_t len = strlen(input);
+
+		ifd = mkstemp(inp);
+		assert_true(ifd >= 0);
+		assert_int_equal(write(ifd, input, len), (ssize_t)len);
+		assert_int_equal(lseek(ifd, 0, SEEK_SET), 0);
+	} else {
+		ifd = open("/dev/null", O_RDONLY);
+		assert_true(ifd >= 0);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execv(umbra_bin(), argv);
+		_exit(127);
+	}
+	for (;;) {
+		pid_t w = waitpid(pid, &wst, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (time(NULL) > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &wst, 0);
+			fail_msg("umbra did not finish within %d s", RUN_TIMEOUT_S);
+		}
+		usleep(10000);
+	}
+	r->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+	slurp(outp, r->out, sizeof(r->out));
+	slurp(errp, r->err, sizeof(r->err));
+	close(ofd);
+	close(efd);
+	close(ifd);
+	unlink(outp);
+	unlink(errp);
+	if (input)
+		unlink(inp);
+	if (r->status == -1)
+		fail_msg("umbra was killed by signal %d; stderr:\n%s", WTERMSIG(wst), r->err);
+}
+
+/* Run umbra with stdin from /dev/null. */
+static __attribute__((unused)) void run_umbra(struct result *r, char *const argv[])
+{
+	run_umbra_input(r, argv, NULL);
+}
+
+static __attribute__((unused)) struct result *new_result(void)
+{
+	struct result *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	return r;
+}
+
+#define assert_contains(hay, needle)                                                 \
+	do {                                                                         \
+		if (!strstr((hay), (needle)))                                        \
+			fail_msg("expected \"%s\" in output:\n%s", (needle), (hay)); \
+	} while (0)
+
+static __attribute__((unused)) bool kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+#define NEED_KVM()                                                                                \
+	do {                                                                                      \
+		if (!kvm_usable()) {                                                              \
+			print_message("SKIP: /dev/kvm is not available (%s)\n", strerror(errno)); \
+			skip();                                                                   \
+		}                                                                                 \
+	} while (0)
+
+#endif /* UMBRA_TESTS_RUN_UMBRA_H */
