@@ -29,19 +29,14 @@
 #include "shadow/x86.h"
 #include "umbra/log.h"
 #include "vmm/exitcode.h"
+#include "vmm/guest_access.h"
 #include "vmm/shadow_mode.h"
 #include "vmm/shadow_store.h"
 #include "vmm/vm.h"
 
-#define GUEST_MAXPHYADDR 52 /* as vmm/vcpu.c and vmm/emulate_glue.c */
-#define CODE_FETCH_MAX	 15 /* the longest x86 instruction */
+#define CODE_FETCH_MAX 15 /* the longest x86 instruction */
 
 /* ---- item 1: set-up -------------------------------------------------------- */
-
-static void *walk_gpa_to_hva(void *opaque, gpa_t a, size_t len)
-{
-	return gpa_to_hva_kind(opaque, a, len, true);
-}
 
 /* Guest RAM only (no ROM): what the shadow MMU may map writable. */
 static void *shadow_gpa_to_hva(void *opaque, gpa_t a, size_t len)
@@ -284,25 +279,9 @@ static struct walk_ctl virt_walk_ctl(const struct vcpu_virt *v)
 /* Copy up to `len` code bytes at gva `rip` (peek: no A/D updates). Returns the count. */
 static size_t fetch_guest_code(struct vm *vm, u64 rip, u8 *buf, size_t len)
 {
-	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
 	struct walk_ctl ctl = virt_walk_ctl(&vm->shadow->virt);
-	size_t done = 0;
 
-	while (done < len) {
-		struct guest_walk w;
-		u64 chunk = MIN(len - done, PAGE_SIZE - ((rip + done) & ~PAGE_MASK));
-		const u8 *src;
-
-		if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(rip + done), ACC_FETCH,
-			       WALK_PEEK, &w) != WALK_OK)
-			break;
-		src = gpa_to_hva_kind(&vm->mem, w.gpa, chunk, true);
-		if (!src)
-			break;
-		memcpy(buf + done, src, chunk);
-		done += chunk;
-	}
-	return done;
+	return guest_read_virt(&vm->mem, &ctl, rip, buf, len, ACC_FETCH);
 }
 
 /* "48 89 03  mov qword ptr [rbx], rax" for messages. */
@@ -394,7 +373,7 @@ static enum shadow_exit emulate_store(struct vm *vm, enum shadow_fault_result wh
 	struct shadow_mode *sm = vm->shadow;
 	struct mon_frame *f = monitor_frame(&sm->mon);
 	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
-	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
+	struct walk_mem wm = guest_walk_mem(&vm->mem);
 	struct walk_ctl ctl = virt_walk_ctl(&sm->virt);
 	u64 gpr[EMU_NR_GPRS];
 	u8 code[CODE_FETCH_MAX];

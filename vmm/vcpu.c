@@ -28,6 +28,7 @@
 #include "umbra/log.h"
 #include "vmm/emulate_glue.h"
 #include "vmm/exitcode.h"
+#include "vmm/guest_access.h"
 #include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
 
@@ -219,12 +220,6 @@ static const struct kvm_sregs *sregs_of(struct vm *vm)
 	return &vm->run->s.regs.sregs;
 }
 
-/* gpa -> hva accessor for the walker: RAM and ROM are both readable. */
-static void *walk_gpa_to_hva(void *opaque, gpa_t a, size_t len)
-{
-	return gpa_to_hva_kind(opaque, a, len, true);
-}
-
 /*
  * Copy up to `len` instruction bytes at the guest's CS:RIP through the
  * guest's own page tables (peek: no A/D side effects). Returns the count.
@@ -233,31 +228,15 @@ static size_t fetch_code(struct vm *vm, u8 *buf, size_t len)
 {
 	const struct kvm_sregs *s = sregs_of(vm);
 	u64 addr = s->cs.base + regs_of(vm)->rip;
-	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
-	struct walk_ctl ctl = {
-		.cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer, .maxphyaddr = 52
-	};
-	size_t done = 0;
+	struct walk_ctl ctl = { .cr0 = s->cr0,
+				.cr3 = s->cr3,
+				.cr4 = s->cr4,
+				.efer = s->efer,
+				.maxphyaddr = GUEST_MAXPHYADDR };
 
 	if (!(s->efer & EFER_LMA))
 		addr &= 0xffffffffu;
-	while (done < len) {
-		struct guest_walk w;
-		u64 chunk = MIN(len - done, PAGE_SIZE - ((addr + done) & ~PAGE_MASK));
-		const u8 *src;
-
-		if ((s->cr0 & CR0_PG) && !(s->efer & EFER_LMA))
-			break; /* LIMITATION: 32-bit paging is not walked yet */
-		if (walk_guest(&paging_mode_4level, &wm, &ctl, gva(addr + done), ACC_FETCH, 0,
-			       &w) != WALK_OK)
-			break;
-		src = gpa_to_hva_kind(&vm->mem, w.gpa, chunk, true);
-		if (!src)
-			break;
-		memcpy(buf + done, src, chunk);
-		done += chunk;
-	}
-	return done;
+	return guest_read_virt(&vm->mem, &ctl, addr, buf, len, ACC_FETCH);
 }
 
 /* Print registers and the code at RIP (kvmtool's show_registers/show_code). */

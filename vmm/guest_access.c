@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+/* Guest-virtual reads through the guest's page tables (vmm/guest_access.h). */
+#include <string.h>
+
+#include "vmm/guest_access.h"
+
+static void *ram_or_rom(void *opaque, gpa_t a, size_t len)
+{
+	return gpa_to_hva_kind(opaque, a, len, true);
+}
+
+struct walk_mem guest_walk_mem(struct guest_mem *mem)
+{
+	return (struct walk_mem){ .opaque = mem, .gpa_to_hva = ram_or_rom };
+}
+
+size_t guest_read_virt(struct guest_mem *mem, const struct walk_ctl *ctl, u64 gva, void *buf,
+		       size_t len, u32 access)
+{
+	struct walk_mem wm = guest_walk_mem(mem);
+	const struct paging_mode *mode = paging_mode_select(ctl);
+	size_t done = 0;
+
+	while (done < len) {
+		struct guest_walk w;
+		u64 chunk = MIN(len - done, PAGE_SIZE - ((gva + done) & ~PAGE_MASK));
+		const u8 *src;
+
+		if (walk_guest(mode, &wm, ctl, (gva_t){ gva + done }, access, WALK_PEEK, &w) !=
+		    WALK_OK)
+			break;
+		src = gpa_to_hva_kind(mem, w.gpa, chunk, true);
+		if (!src)
+			break;
+		memcpy((u8 *)buf + done, src, chunk);
+		done += chunk;
+	}
+	return done;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading guest memory by guest-virtual address, through the guest's own
+ * page tables, for the VMM's diagnostics and emulation (both modes).
+ */
+#ifndef UMBRA_VMM_GUEST_ACCESS_H
+#define UMBRA_VMM_GUEST_ACCESS_H
+
+#include "shadow/walk.h"
+#include "vmm/memory.h"
+
+/*
+ * The MAXPHYADDR the guest's reserved-bit checks use. LIMITATION: fixed at the
+ * architectural maximum rather than read from the CPUID the guest sees.
+ */
+#define GUEST_MAXPHYADDR 52
+
+/* The walker's view of guest memory: RAM and the ROM window are both readable. */
+struct walk_mem guest_walk_mem(struct guest_mem *mem);
+
+/*
+ * Copy up to `len` bytes at `gva` into `buf`, page by page through the guest
+ * tables described by `ctl` (peek: no A/D side effects), checking `access`
+ * (ACC_*). Stops at the first byte that does not translate or is not
+ * RAM/ROM. Returns the number of bytes copied.
+ */
+size_t guest_read_virt(struct guest_mem *mem, const struct walk_ctl *ctl, u64 gva, void *buf,
+		       size_t len, u32 access);
+
+#endif /* UMBRA_VMM_GUEST_ACCESS_H */
