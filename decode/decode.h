@@ -4,8 +4,8 @@
  * hand in the bytes they fetched through the guest's page tables.
  *
  * This file describes an instruction the guest could not run (RIP, bytes,
- * disassembly). The emulator is decode/emulate.h (the hw-mode fallback so
- * far); the shadow-mode whitelist of shared/DESIGN.md ("decode/") extends it.
+ * disassembly). The emulator is decode/emulate.h: the hw-mode fallback and
+ * the shadow-mode whitelist of shared/DESIGN.md ("decode/").
  */
 #ifndef UMBRA_DECODE_DECODE_H
 #define UMBRA_DECODE_DECODE_H

@@ -5,12 +5,13 @@
  * It works on an abstract CPU state (struct emu_cpu) and reaches guest
  * memory and the rest of the machine only through callbacks (struct
  * emu_ops), so it knows nothing of KVM and the unit tests drive it against
- * a fake CPU and a malloc'd guest RAM. The VMM fills emu_cpu from kvm_run's
- * sync regs and implements the callbacks with the guest walker
- * (vmm/emulate_glue.c).
+ * a fake CPU and a malloc'd guest RAM.
  *
- * Used in hw mode for the instructions KVM's own emulator rejects at guest
- * CPL0 on PVM hosts (shared/HOST.md). Emulated (64-bit mode only):
+ * Two users, told apart by emu_cpu.mode:
+ *
+ * EMU_MODE_HW: the hw-mode fallback for the instructions KVM's own emulator
+ * rejects at guest CPL0 on PVM hosts (shared/HOST.md). The VMM fills emu_cpu
+ * from kvm_run's sync regs (vmm/emulate_glue.c). Emulated (64-bit mode only):
  *   int n, int3           delivered through the guest IDT (emu_deliver_event)
  *   clac, stac            RFLAGS.AC, CPL0 only
  *   xgetbv                EDX:EAX = XCR[ECX]
@@ -18,14 +19,43 @@
  *   cmpxchg8b/16b         atomic on host memory, with or without lock
  *   clflush/clflushopt/clwb  no architectural effect beyond the translation
  *   invpcid               types 0-3, through ops->flush_tlb
- * Everything else returns EMU_UNKNOWN, and the VMM stops the VM.
+ *
+ * EMU_MODE_SHADOW: the guest kernel runs at real CPL3 and every field of
+ * emu_cpu below "system state" is the *virtual* state the VMM keeps (the
+ * real registers belong to the monitor). The emulator then also runs the
+ * shadow-mode whitelist of shared/DESIGN.md, on the virtual state:
+ *   privileged (decode/emulate_priv.c): mov to/from cr0/cr2/cr3/cr4/cr8,
+ *     clts, lmsw, smsw, invlpg, wbinvd, invd, hlt, cli, sti, pushf, popf,
+ *     rdmsr, wrmsr, xsetbv, swapgs
+ *   system (decode/emulate_sys.c): lgdt, lidt, lldt, ltr, sgdt, sidt, sldt,
+ *     str, mov to ds/es/fs/gs/ss, pop ds/es/fs/gs/ss, iretq, sysret(q),
+ *     ret far (lret/lretq), jmp far, and emu_syscall_entry() for a guest
+ *     syscall
+ *   memory writes to write-protected page tables and MMIO
+ *     (decode/emulate_mem.c): mov (every form, movabs), movs/stos with and
+ *     without rep, xchg, cmpxchg, cmpxchg8b/16b, and add/adc/sub/sbb/and/or/
+ *     xor/inc/dec/neg/not/xadd/bts/btr/btc on memory, locked or not
+ * and every store is reported through ops->write, once per store with its
+ * full width, with the gpa and the bytes before and after. Shadow mode also
+ * runs 32-bit protected-mode code (legacy or compatibility mode: CS.L = 0,
+ * CS.D = 1), where a Multiboot kernel starts and switches to long mode
+ * (CR0.PG with EFER.LME sets EFER.LMA; a far jump enters 64-bit code).
+ *
+ * Everything else returns EMU_UNKNOWN, and the VMM stops the VM with
+ * emu_report.code (the bytes) and decode_describe().
  *
  * LIMITATION: xsave/xrstor are not emulated (their standard/compacted
  * formats, XSTATE_BV/XCOMP_BV checks and init optimization need more than a
  * copy through KVM_GET_XSAVE/KVM_SET_XSAVE to be exact).
- * LIMITATION: legacy and compatibility mode (CS.L = 0) are not emulated.
+ * LIMITATION: hw mode emulates 64-bit code only; shadow mode also 32-bit
+ * protected mode, but not real mode, 16-bit code or 16-bit stacks, segment
+ * limits are not checked, and an exception raised outside IA-32e mode
+ * cannot be delivered (legacy IDT format): the emulator returns EMU_UNKNOWN
+ * with rep.faulted set and the VMM stops the VM.
  * LIMITATION: RFLAGS.TF single-step traps after an emulated instruction are
  * not raised.
+ * LIMITATION: a locked read-modify-write in shadow mode is atomic only
+ * because the guest's one vCPU is stopped while the VMM emulates.
  */
 #ifndef UMBRA_DECODE_EMULATE_H
 #define UMBRA_DECODE_EMULATE_H
@@ -62,22 +92,88 @@ struct emu_seg {
 	u8 s, dpl, present, avl, l, db, g;
 };
 
-/* The guest CPU state the emulator reads and changes. */
+enum emu_mode {
+	EMU_MODE_HW = 0, /* hw mode: system state is the vCPU's own (the default) */
+	EMU_MODE_SHADOW, /* shadow mode: system state is virtual; whitelist enabled */
+};
+
+/*
+ * Shadow-mode virtual state that has no place in hw mode's emu_cpu (there
+ * KVM keeps it). The VMM owns it between traps and passes it in each time.
+ */
+struct emu_virt {
+	/* Data segment selectors (SDM Vol. 3A §3.4.2); in 64-bit mode their bases are 0. */
+	u16 ds_sel, es_sel, fs_sel, gs_sel;
+	/* DS and ES bases, used in 32-bit protected mode (FS/GS: emu_cpu.fs_base/gs_base). */
+	u64 ds_base, es_base;
+	/* LDTR (SDM Vol. 3A §2.4.2): selector and the cached base and limit. */
+	u16 ldtr_sel;
+	u64 ldtr_base;
+	u32 ldtr_limit;
+	/* CR8: the task-priority register, bits 3:0 (SDM Vol. 3A §10.8.6.1). */
+	u64 cr8;
+	/*
+	 * Debug registers as the guest set them (SDM Vol. 3A §17.2).
+	 * LIMITATION: they are kept, not armed: guest breakpoints never fire.
+	 */
+	u64 dr[4], dr6, dr7;
+	/* MSRs (SDM Vol. 4 Table 2-2) kept by the VMM; see emu_msr_index. */
+	u64 kernel_gs_base, star, lstar, cstar, sfmask, pat, tsc_aux;
+	/* Capabilities of the virtual CPU (its CPUID), set once by the VMM. */
+	u64 cr4_valid; /* CR4 bits a MOV to CR4 may set; others #GP(0) */
+	u8 maxphyaddr; /* physical-address width: CR3 bits 62:maxphyaddr are reserved */
+	/*
+	 * STI blocking (SDM Vol. 3A §6.8.3): set by an sti that turned IF from 0
+	 * to 1, cleared by the next emulated instruction. While set the VMM must
+	 * not deliver an interrupt until the guest has run one more instruction.
+	 */
+	bool int_shadow;
+	/*
+	 * At most this many iterations of a rep movs/stos per emu_insn (0: 64).
+	 * An unfinished one leaves RIP on the instruction with RCX, RSI, RDI
+	 * exact (SDM Vol. 2B REP), so resuming the guest re-runs it.
+	 */
+	unsigned rep_limit;
+};
+
+/*
+ * The guest CPU state the emulator reads and changes, in two groups:
+ *
+ * 1. Registers the vCPU really has: gpr, rip and the arithmetic/control
+ *    bits of rflags. In shadow mode too, these are the guest's own.
+ * 2. System state. In hw mode the vCPU's real registers. In shadow mode the
+ *    *virtual* state the VMM keeps (the real ones hold the monitor's): the
+ *    virtual CPL is cs.sel's RPL (= cs.dpl), rflags.IF and rflags.IOPL are
+ *    the virtual IF and IOPL (the VMM merges them into the guest's real
+ *    RFLAGS image, where IF = 1 and IOPL = 0 always), and CR0/2/3/4, EFER,
+ *    CS/SS, the bases, GDTR/IDTR/TR and `virt` are what the guest last set.
+ */
 struct emu_cpu {
+	/* 1. */
 	u64 gpr[EMU_NR_GPRS];
 	u64 rip, rflags;
+	/* 2. */
+	enum emu_mode mode;
 	u64 cr0, cr2, cr3, cr4, efer;
 	struct emu_seg cs, ss;
 	u64 fs_base, gs_base;
 	u64 gdt_base, idt_base, tr_base; /* linear addresses */
 	u32 gdt_limit, idt_limit, tr_limit;
 	u16 tr_sel;
+	struct emu_virt virt; /* EMU_MODE_SHADOW only */
 	/* Set by the emulator: what it changed (EMU_DIRTY_*), for write-back. */
 	u32 dirty;
 };
 
 #define EMU_DIRTY_REGS	(1u << 0) /* gpr, rip, rflags */
 #define EMU_DIRTY_SREGS (1u << 1) /* cr2, cs, ss */
+#define EMU_DIRTY_VIRT	(1u << 2) /* shadow mode: any other system state or virt */
+
+/* CR4 bits a shadow-mode virtual CPU offers when virt.cr4_valid is 0. */
+#define EMU_CR4_VALID_DEFAULT                                                                     \
+	(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | \
+	 CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE |        \
+	 CR4_SMEP | CR4_SMAP)
 
 /* A memory access, as the callbacks see it. */
 #define EMU_ACC_WRITE (1u << 0) /* a write (read-modify-write included) */
@@ -116,6 +212,45 @@ enum emu_map_result {
 	EMU_MAP_NOT_RAM, /* the translation is fine but the gpa is not RAM */
 };
 
+/* Types of ops->flush_tlb: INVPCID's 0-3 (SDM Vol. 2A INVPCID), then INVLPG. */
+enum emu_flush {
+	EMU_FLUSH_ADDR = 0,	     /* one address in one PCID, globals kept */
+	EMU_FLUSH_PCID = 1,	     /* one PCID, globals kept */
+	EMU_FLUSH_ALL_GLOBAL = 2,    /* everything, globals included */
+	EMU_FLUSH_ALL_NONGLOBAL = 3, /* everything but globals */
+	EMU_FLUSH_INVLPG = 4,	     /* one address, current PCID, globals too (SDM INVLPG) */
+};
+
+/*
+ * One store of an emulated instruction, reported once with its full width
+ * (the VMM turns it into a shadow_pt_write or an MMIO write). It crosses a
+ * page at most once, so it has one or two pieces, each in RAM or not.
+ */
+#define EMU_WRITE_MAX 64 /* the longest store: a 48-byte exception frame */
+
+struct emu_piece {
+	gpa_t gpa;    /* where the piece's first byte lives */
+	void *hva;    /* its bytes in the VMM; NULL when the gpa is not RAM (MMIO) */
+	unsigned off; /* offset of the piece within old/new */
+	unsigned len; /* bytes */
+};
+
+struct emu_write {
+	u64 la;	      /* linear address of the first byte */
+	unsigned len; /* 1..EMU_WRITE_MAX */
+	unsigned npieces;
+	struct emu_piece piece[2];
+	u8 old_bytes[EMU_WRITE_MAX]; /* memory before the store; 0 in pieces not in RAM */
+	u8 new_bytes[EMU_WRITE_MAX]; /* what the instruction stores */
+};
+
+/* What ops->msr says about an MSR that is not in struct emu_cpu. */
+enum emu_msr_result {
+	EMU_MSR_OK = 0,	    /* read or written (virtual in the VMM, or forwarded) */
+	EMU_MSR_GP,	    /* unknown MSR or a value it refuses: #GP(0) */
+	EMU_MSR_HOST_ERROR, /* forwarding failed */
+};
+
 struct emu_ops {
 	void *opaque;
 	/*
@@ -129,9 +264,8 @@ struct emu_ops {
 	/* XCR[index] into *value; false if the XCR does not exist (#GP). */
 	bool (*read_xcr)(void *opaque, u32 index, u64 *value);
 	/*
-	 * Invalidate guest translations at least as strongly as INVPCID of
-	 * `type` (0: one address in one PCID, 1: one PCID, 2: all incl. global,
-	 * 3: all but global). Returns false on a host error.
+	 * Invalidate guest translations at least as strongly as `type`
+	 * (enum emu_flush). Returns false on a host error.
 	 */
 	bool (*flush_tlb)(void *opaque, unsigned type, u64 pcid, u64 la);
 	/*
@@ -140,23 +274,94 @@ struct emu_ops {
 	 * injection instead where that is exact. Returns EMU_DONE or an error.
 	 */
 	enum emu_result (*deliver)(void *opaque, struct emu_cpu *cpu, const struct emu_event *ev);
+
+	/*
+	 * Shadow mode: the callbacks below; hw mode leaves them NULL. With
+	 * map_phys set, every access (fetches too) goes through it and `map`
+	 * is not called; mmio_read and write must be set with it; msr and
+	 * write_xcr may be NULL (every such MSR or XCR is then #GP(0)).
+	 *
+	 * map_phys: like map, but for any gpa: *gpa always, *hva only when the
+	 * gpa is RAM (else NULL: MMIO). EMU_MAP_NOT_RAM is not used.
+	 */
+	enum emu_map_result (*map_phys)(void *opaque, u64 la, unsigned len, u32 access, gpa_t *gpa,
+					void **hva, struct emu_event *fault);
+	/* Read `len` bytes at a gpa that is not RAM (MMIO). false: stop the VM. */
+	bool (*mmio_read)(void *opaque, gpa_t gpa, void *buf, unsigned len);
+	/*
+	 * Make one store: every piece is translated and nothing has been
+	 * written yet. The callback writes the bytes (emu_write_apply() does it
+	 * for RAM pieces) and tells the shadow MMU and the devices. false: stop
+	 * the VM (EMU_UNHANDLED_MEM).
+	 */
+	bool (*write)(void *opaque, const struct emu_write *w);
+	/*
+	 * rdmsr/wrmsr of an MSR that struct emu_cpu does not hold (the ones it
+	 * holds are listed at emu_msr_index). The callback decides which are
+	 * virtual, which are forwarded, and which do not exist (EMU_MSR_GP).
+	 */
+	enum emu_msr_result (*msr)(void *opaque, u32 index, bool write, u64 *value);
+	/* xsetbv: set XCR[index]; false if the value or index is invalid (#GP(0)). */
+	bool (*write_xcr)(void *opaque, u32 index, u64 value);
 };
 
-/* What emu_insn did, for statistics and error messages. */
+/* The MSRs emu_cpu holds in shadow mode (SDM Vol. 4 Table 2-2). */
+enum emu_msr_index {
+	EMU_MSR_PAT = 0x277,
+	EMU_MSR_EFER = 0xc0000080,
+	EMU_MSR_STAR = 0xc0000081,
+	EMU_MSR_LSTAR = 0xc0000082,
+	EMU_MSR_CSTAR = 0xc0000083,
+	EMU_MSR_SFMASK = 0xc0000084,
+	EMU_MSR_FS_BASE = 0xc0000100,
+	EMU_MSR_GS_BASE = 0xc0000101,
+	EMU_MSR_KERNEL_GS_BASE = 0xc0000102,
+	EMU_MSR_TSC_AUX = 0xc0000103,
+};
+
+/*
+ * What an instruction asks of the VMM after EMU_DONE (emu_report.notes).
+ * Shadow mode only.
+ */
+#define EMU_NOTE_CR3	     (1u << 0) /* CR3 loaded: shadow_set_cr3 (see cr3_noflush) */
+#define EMU_NOTE_PAGING_MODE (1u << 1) /* CR0/CR4/EFER paging bits changed: shadow_set_mode */
+#define EMU_NOTE_CPL	     (1u << 2) /* the virtual CPL changed: switch the view */
+#define EMU_NOTE_HALT	     (1u << 3) /* hlt: wait for an interrupt (RIP is past the hlt) */
+#define EMU_NOTE_IF_SET	     (1u << 4) /* virtual IF went 0 -> 1: deliver what is pending */
+#define EMU_NOTE_TPR	     (1u << 5) /* CR8 written: update the LAPIC TPR */
+#define EMU_NOTE_REP_PARTIAL (1u << 6) /* a rep string stopped at rep_limit: resume re-runs it */
+#define EMU_NOTE_TABLES	     (1u << 7) /* GDTR/IDTR/LDTR/TR or a segment changed */
+#define EMU_NOTE_CODE_MODE   (1u << 8) /* CS.L or CS.D changed: 64-bit, compat, 32-bit code */
+
+#define EMU_MAX_INSN_LEN 15 /* SDM Vol. 2A §2.3.11 */
+
+/* What emu_insn did, for statistics, the VMM's follow-up and error messages. */
 struct emu_report {
 	char mnemonic[32]; /* capstone's mnemonic, "" if the bytes did not decode */
 	bool faulted;	   /* the instruction raised an exception instead of completing */
 	u8 fault_vector;
+	u32 notes;		   /* EMU_NOTE_* */
+	bool cr3_noflush;	   /* EMU_NOTE_CR3 with bit 63 set (PCID kept, SDM §4.10.4.1) */
+	u8 code[EMU_MAX_INSN_LEN]; /* the bytes fetched at RIP, for decode_describe() */
+	unsigned code_len;
 };
 
 /*
  * Emulate the instruction at cpu->rip (linear cpu->cs.base + rip), fetching
  * its bytes through ops->map. On EMU_DONE the state in *cpu is the guest's
- * next state (cpu->dirty says what changed); on any other result *cpu is
- * unchanged and the caller stops the VM.
+ * next state (cpu->dirty says what changed, rep->notes what the VMM must
+ * do); on any other result *cpu is unchanged and the caller stops the VM.
  */
 enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops,
 			 struct emu_report *rep) __must_check;
+
+/*
+ * As emu_insn, with the instruction's bytes given instead of fetched: for
+ * an instruction the VMM patched out of guest code (pushf/popf replaced by
+ * a trapping one, shared/DESIGN.md) and keeps the original bytes of.
+ */
+enum emu_result emu_insn_bytes(struct emu_cpu *cpu, const struct emu_ops *ops, const u8 *code,
+			       unsigned len, struct emu_report *rep) __must_check;
 
 /*
  * Deliver an event through the guest's IDT exactly as the CPU does in IA-32e
@@ -168,6 +373,20 @@ enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops,
  */
 enum emu_result emu_deliver_event(struct emu_cpu *cpu, const struct emu_ops *ops,
 				  const struct emu_event *ev) __must_check;
+
+/*
+ * Shadow mode: the guest executed `syscall` (insn_len bytes at cpu->rip),
+ * which trapped to the VMM. Apply its effect on the virtual state exactly
+ * (SDM Vol. 2B SYSCALL): RCX = next RIP, R11 = RFLAGS, RFLAGS &= ~SFMASK
+ * (RF cleared), CS = STAR[47:32], SS = STAR[47:32] + 8, RIP = LSTAR, virtual
+ * CPL 0. #UD (delivered) when EFER.SCE = 0 or outside 64-bit mode.
+ * rep->notes gets EMU_NOTE_CPL when the CPL changed.
+ */
+enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops, unsigned insn_len,
+				  struct emu_report *rep) __must_check;
+
+/* Store w->new_bytes into the RAM pieces of `w`; false if a piece is not RAM. */
+bool emu_write_apply(const struct emu_write *w);
 
 /* The CPL: CS.DPL in protected mode (CS.RPL = CS.DPL outside conforming code). */
 static inline unsigned emu_cpl(const struct emu_cpu *cpu)

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals shared by the emulator's files (not for use outside decode/):
+ *   decode/emulate.c       fetch, decode, dispatch, memory, operands
+ *   decode/emulate_event.c event delivery through the IDT, descriptors
+ *   decode/emulate_common.c the instructions of both modes (hw-mode list)
+ *   decode/emulate_priv.c  control registers, MSRs, IF, hlt, swapgs, ...
+ *   decode/emulate_sys.c   descriptor tables, segment loads
+ *   decode/emulate_xfer.c  iretq, sysret, far ret/jmp, syscall entry
+ *   decode/emulate_mem.c   the memory-write whitelist (mov, string ops, RMW)
+ *   decode/flags.c         RFLAGS arithmetic flags
+ */
+#ifndef UMBRA_DECODE_EMULATE_INTERNAL_H
+#define UMBRA_DECODE_EMULATE_INTERNAL_H
+
+#include <capstone/capstone.h>
+
+#include "decode/emulate.h"
+
+#define PREFIX_LOCK  0xf0
+#define PREFIX_REP   0xf3 /* rep / repe */
+#define PREFIX_REPNE 0xf2
+
+/* Segment selectors (SDM Vol. 3A §3.4.2, Figure 3-6). */
+#define SEL_RPL_MASK   3u
+#define SEL_TI	       (1u << 2) /* 1: the LDT */
+#define SEL_INDEX_MASK (~7u)
+#define SEL_ERR_MASK   0xfffcu /* the selector bits an error code carries */
+
+/* Segment descriptor fields, as bits of the low 8 bytes (SDM Vol. 3A §3.4.5). */
+#define DESC_TYPE_SHIFT 40
+#define DESC_TYPE_MASK	(0xfull << DESC_TYPE_SHIFT)
+#define DESC_S		(1ull << 44) /* 1: code or data, 0: system */
+#define DESC_DPL_SHIFT	45
+#define DESC_P		(1ull << 47)
+#define DESC_AVL	(1ull << 52)
+#define DESC_L		(1ull << 53)
+#define DESC_DB		(1ull << 54)
+#define DESC_G		(1ull << 55)
+/* The 4-bit type field of a code or data descriptor (S = 1), Table 3-1. */
+#define DESC_TYPE_ACCESSED   (1u << 0)
+#define DESC_TYPE_WRITABLE   (1u << 1) /* data */
+#define DESC_TYPE_READABLE   (1u << 1) /* code */
+#define DESC_TYPE_CONFORMING (1u << 2) /* code */
+#define DESC_TYPE_CODE	     (1u << 3)
+/* System descriptor types in IA-32e mode (S = 0), Table 3-2. */
+#define SYS_TYPE_LDT	   0x2
+#define SYS_TYPE_TSS_AVAIL 0x9
+#define SYS_TYPE_TSS_BUSY  0xb
+#define SYS_TYPE_BUSY_BIT  (1u << 1) /* available -> busy */
+
+/* How an instruction step ended. */
+enum step { STEP_DONE, STEP_FAULT, STEP_UNKNOWN, STEP_NOT_RAM, STEP_HOST_ERROR };
+
+struct insn_ctx {
+	struct emu_cpu *cpu; /* the working copy */
+	const struct emu_ops *ops;
+	const cs_insn *insn;
+	const cs_x86 *x86;
+	u64 next_rip;
+	bool keep_rip;		   /* the handler set cpu->rip itself (iretq, sysret, rep) */
+	bool fault_after_progress; /* a fault keeps the work done (rep iterations) */
+	u32 notes;		   /* EMU_NOTE_* for the report */
+	bool cr3_noflush;
+	struct emu_event fault; /* set when a handler returns STEP_FAULT */
+};
+
+/* A translated memory operand: one or two pieces. */
+struct mem_ref {
+	u64 la;
+	unsigned len;
+	unsigned npieces;
+	struct emu_piece piece[2];
+};
+
+/* A capstone register: which GPR, its width in bytes, and whether it is AH..BH. */
+struct reg_slot {
+	u8 gpr, size, high8, valid;
+};
+
+/* decode/emulate.c: helpers for the handlers. */
+unsigned emu_cpl_of(const struct emu_cpu *cpu);
+/* 64-bit mode (IA-32e with CS.L = 1); otherwise 32-bit protected mode (shadow mode only). */
+bool emu_long64(const struct emu_cpu *cpu);
+/* The base of segment register `seg` (DS for X86_REG_INVALID callers pass DS). */
+u64 emu_seg_base(const struct emu_cpu *cpu, x86_reg seg);
+/* The linear address of [RSP + delta, +len) on the stack: #SS(0) if non-canonical. */
+enum step emu_stack_la(struct insn_ctx *c, s64 delta, unsigned len, u64 *la);
+/* RSP = sp (ESP, zero-extended, outside 64-bit mode). */
+void emu_set_sp(struct emu_cpu *cpu, u64 sp);
+bool emu_is_canonical(u64 la);
+struct emu_event emu_exception(u8 vector, bool has_err, u32 err);
+#define EXC_UD()  emu_exception(X86_EXC_UD, false, 0)
+#define EXC_GP(e) emu_exception(X86_EXC_GP, true, (e))
+#define EXC_SS(e) emu_exception(X86_EXC_SS, true, (e))
+#define EXC_NP(e) emu_exception(X86_EXC_NP, true, (e))
+#define EXC_TS(e) emu_exception(X86_EXC_TS, true, (e))
+enum step emu_raise(struct insn_ctx *c, struct emu_event ev);
+u32 emu_data_access(const struct emu_cpu *cpu, u32 acc);
+const cs_x86_op *emu_op(struct insn_ctx *c, unsigned i);
+const struct reg_slot *emu_slot_of(x86_reg reg);
+u64 emu_reg_get(const struct emu_cpu *cpu, const struct reg_slot *s);
+void emu_reg_set(struct emu_cpu *cpu, const struct reg_slot *s, u64 v);
+enum step emu_operand_la(struct insn_ctx *c, const cs_x86_op *op, u64 *la);
+/* Translate [la, la+len) for `acc` (EMU_ACC_*, data_access applied by the caller). */
+enum step emu_mem_map(struct insn_ctx *c, u64 la, unsigned len, u32 acc, struct mem_ref *m);
+enum step emu_mem_load(struct insn_ctx *c, const struct mem_ref *m, void *buf);
+/* One store of m->len bytes, reported once (ops->write in shadow mode). */
+enum step emu_mem_store(struct insn_ctx *c, const struct mem_ref *m, const void *buf);
+/* Translate, then load/store: the common cases. */
+enum step emu_mem_read(struct insn_ctx *c, u64 la, void *buf, unsigned len, u32 acc);
+enum step emu_mem_write(struct insn_ctx *c, u64 la, const void *buf, unsigned len, u32 acc);
+/* An implicit supervisor read of a system structure (IDT, GDT, LDT, TSS). */
+enum step emu_sys_read(struct insn_ctx *c, u64 la, void *buf, unsigned len);
+/* decode/emulate_event.c. Read the 8-byte descriptor of `sel` from the GDT or LDT: #GP(sel) beyond
+ * the limit. */
+enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la);
+/* Fill an emu_seg from a code or data descriptor; sel's RPL as given. */
+void emu_seg_from_desc(struct emu_seg *seg, u16 sel, u64 desc);
+
+/* EMU_NOTE_CPL and EMU_NOTE_CODE_MODE for a change of CS from `before` to `after`. */
+u32 emu_transition_notes(const struct emu_cpu *before, const struct emu_cpu *after);
+
+/* decode/emulate_common.c: both modes; one handler per instruction, STEP_UNKNOWN if not its. */
+enum step emu_dispatch_common(struct insn_ctx *c);
+/* decode/emulate_priv.c */
+enum step emu_dispatch_priv(struct insn_ctx *c);
+/* decode/emulate_sys.c */
+enum step emu_dispatch_sys(struct insn_ctx *c);
+/* Load `sel` into *ss as SS at privilege `cpl` (SDM Vol. 2B MOV): #GP/#SS(sel). */
+enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg *ss);
+/* decode/emulate_xfer.c */
+enum step emu_dispatch_xfer(struct insn_ctx *c);
+/* decode/emulate_mem.c */
+enum step emu_dispatch_mem(struct insn_ctx *c);
+/* The instructions that accept LOCK on a memory destination (SDM Vol. 2A LOCK). */
+bool emu_lockable(unsigned insn_id);
+
+#endif /* UMBRA_DECODE_EMULATE_INTERNAL_H */

@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shadow mode: the instructions whose memory access lands on a
+ * write-protected guest page table or on MMIO (decode/emulate.h,
+ * EMU_MODE_SHADOW; shared/DESIGN.md "decode/"). Each store goes out once,
+ * with its full width, through emu_mem_store (ops->write in shadow mode).
+ *
+ * 1. mov in every form with a memory operand: r/m <- r, m <- imm, r <- m
+ *    (an MMIO read), movabs with a 64-bit offset.
+ * 2. movs/stos, with and without rep, at most virt.rep_limit iterations per
+ *    call (SDM Vol. 2B REP: RCX, RSI, RDI exact after each iteration; a
+ *    fault or the limit leaves RIP on the instruction).
+ * 3. xchg, cmpxchg.
+ * 4. Read-modify-write arithmetic on memory, locked or not: add, adc, sub,
+ *    sbb, and, or, xor, inc, dec, neg, not, xadd, bts, btr, btc, and the
+ *    read-only cmp, test, bt; flags from decode/flags.c.
+ *
+ * In 32-bit protected mode (shadow mode) the same instructions run with
+ * segment bases and 4 GiB wrap-around. LIMITATION: segment limits are not
+ * checked there.
+ */
+#include <string.h>
+
+#include "decode/emulate_internal.h"
+#include "decode/flags.h"
+#include "shadow/x86.h"
+
+#define OPSIZE_16 0x66
+#define REX_W	  0x8
+#define SEG_FS	  0x64 /* segment-override prefixes */
+#define SEG_GS	  0x65
+/* String opcodes (SDM Vol. 2B MOVS, STOS): the byte form and the word/dword/qword form. */
+#define OP_MOVSB 0xa4
+#define OP_MOVS	 0xa5
+#define OP_STOSB 0xaa
+#define OP_STOS	 0xab
+/* Iterations of one rep string per call when virt.rep_limit is 0. */
+#define REP_LIMIT_DEFAULT 64
+
+bool emu_lockable(unsigned id)
+{
+	switch (id) {
+	case X86_INS_ADD:
+	case X86_INS_ADC:
+	case X86_INS_AND:
+	case X86_INS_BTC:
+	case X86_INS_BTR:
+	case X86_INS_BTS:
+	case X86_INS_CMPXCHG:
+	case X86_INS_CMPXCHG8B:
+	case X86_INS_CMPXCHG16B:
+	case X86_INS_DEC:
+	case X86_INS_INC:
+	case X86_INS_NEG:
+	case X86_INS_NOT:
+	case X86_INS_OR:
+	case X86_INS_SBB:
+	case X86_INS_SUB:
+	case X86_INS_XOR:
+	case X86_INS_XADD:
+	case X86_INS_XCHG: return true;
+	default: return false;
+	}
+}
+
+/* The value of a register or immediate operand, truncated to `size`. */
+static bool value_of(struct insn_ctx *c, const cs_x86_op *op, unsigned size, u64 *v)
+{
+	const struct reg_slot *s;
+
+	if (op->type == X86_OP_IMM) {
+		*v = flags_trunc((u64)op->imm, size);
+		return true;
+	}
+	if (op->type == X86_OP_REG && (s = emu_slot_of(op->reg))) {
+		*v = flags_trunc(emu_reg_get(c->cpu, s), size);
+		return true;
+	}
+	return false;
+}
+
+static bool valid_size(unsigned size)
+{
+	return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+/* ---- item 1: mov --------------------------------------------------------- */
+
+static enum step do_mov(struct insn_ctx *c)
+{
+	const cs_x86_op *dst = emu_op(c, 0), *src = emu_op(c, 1);
+	const struct reg_slot *s;
+	enum step st;
+	u64 la, v = 0;
+
+	if (!dst || !src)
+		return STEP_UNKNOWN;
+	if (dst->type == X86_OP_MEM) {
+		unsigned size = dst->size;
+
+		if (!valid_size(size) || !value_of(c, src, size, &v))
+			return STEP_UNKNOWN;
+		st = emu_operand_la(c, dst, &la);
+		if (st != STEP_DONE)
+			return st;
+		return emu_mem_write(c, la, &v, size, emu_data_access(c->cpu, 0));
+	}
+	if (dst->type != X86_OP_REG || src->type != X86_OP_MEM || !(s = emu_slot_of(dst->reg)))
+		return STEP_UNKNOWN;
+	st = emu_operand_la(c, src, &la);
+	if (st != STEP_DONE)
+		return st;
+	st = emu_mem_read(c, la, &v, s->size, emu_data_access(c->cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	emu_reg_set(c->cpu, s, v);
+	return STEP_DONE;
+}
+
+/* ---- item 2: movs, stos -------------------------------------------------- */
+
+static u64 addr_mask(struct insn_ctx *c)
+{
+	return c->x86->addr_size == 4 ? 0xffffffffull : ~0ull;
+}
+
+/* Write an index register at the address size (a 32-bit write zero-extends). */
+static void set_index(struct insn_ctx *c, enum emu_gpr r, u64 v)
+{
+	c->cpu->gpr[r] = v & addr_mask(c);
+}
+
+static enum step do_string(struct insn_ctx *c, bool movs)
+{
+	struct emu_cpu *cpu = c->cpu;
+	u8 opc = c->x86->opcode[0];
+	bool rep = c->x86->prefix[0] == PREFIX_REP || c->x86->prefix[0] == PREFIX_REPNE;
+	unsigned size = (opc == OP_MOVSB || opc == OP_STOSB) ? 1
+			: (c->x86->rex & REX_W)		     ? 8
+			: c->x86->prefix[2] == OPSIZE_16     ? 2
+							     : 4;
+	unsigned limit = cpu->virt.rep_limit ? cpu->virt.rep_limit : REP_LIMIT_DEFAULT;
+	bool l64 = emu_long64(cpu);
+	x86_reg src_seg = c->x86->prefix[1] == SEG_FS	? X86_REG_FS
+			  : c->x86->prefix[1] == SEG_GS ? X86_REG_GS
+							: X86_REG_DS;
+	/* 64-bit mode: only an FS/GS override has a base; the destination is ES:RDI. */
+	u64 src_base = (l64 && src_seg == X86_REG_DS) ? 0 : emu_seg_base(cpu, src_seg);
+	u64 dst_base = l64 ? 0 : emu_seg_base(cpu, X86_REG_ES);
+	s64 step = (cpu->rflags & RFLAGS_DF) ? -(s64)size : (s64)size;
+	u64 mask = addr_mask(c);
+	unsigned done = 0;
+
+	if (movs ? (opc != OP_MOVSB && opc != OP_MOVS) : (opc != OP_STOSB && opc != OP_STOS))
+		return STEP_UNKNOWN; /* an SSE movsd, not the string instruction */
+	while (!rep || (cpu->gpr[EMU_RCX] & mask) != 0) {
+		u64 dst = dst_base + (cpu->gpr[EMU_RDI] & mask), v = cpu->gpr[EMU_RAX];
+		enum step st;
+
+		if (rep && done == limit) {
+			c->keep_rip = true;
+			c->notes |= EMU_NOTE_REP_PARTIAL;
+			return STEP_DONE;
+		}
+		/* Iterations already done stay done if this one faults (SDM Vol. 2B REP). */
+		c->fault_after_progress = done > 0;
+		if (movs) {
+			u64 src = src_base + (cpu->gpr[EMU_RSI] & mask);
+
+			if (!l64)
+				src = (u32)src;
+			else if (!emu_is_canonical(src) || !emu_is_canonical(src + size - 1))
+				return emu_raise(c, EXC_GP(0));
+			st = emu_mem_read(c, src, &v, size, emu_data_access(cpu, 0));
+			if (st != STEP_DONE)
+				return st;
+		}
+		if (!l64)
+			dst = (u32)dst;
+		else if (!emu_is_canonical(dst) || !emu_is_canonical(dst + size - 1))
+			return emu_raise(c, EXC_GP(0));
+		st = emu_mem_write(c, dst, &v, size, emu_data_access(cpu, 0));
+		if (st != STEP_DONE)
+			return st;
+		set_index(c, EMU_RDI, cpu->gpr[EMU_RDI] + (u64)step);
+		if (movs)
+			set_index(c, EMU_RSI, cpu->gpr[EMU_RSI] + (u64)step);
+		cpu->dirty |= EMU_DIRTY_REGS;
+		if (!rep)
+			break;
+		set_index(c, EMU_RCX, cpu->gpr[EMU_RCX] - 1);
+		done++;
+	}
+	return STEP_DONE;
+}
+
+/* ---- items 3, 4: read-modify-write --------------------------------------- */
+
+/* The memory destination (operand 0) of a read-modify-write, mapped and read. */
+struct rmw {
+	struct mem_ref m;
+	unsigned size;
+	u64 old;
+};
+
+static enum step rmw_begin(struct insn_ctx *c, const cs_x86_op *op, s64 bit_disp, bool write,
+			   struct rmw *r)
+{
+	enum step st;
+	u64 la;
+
+	if (!op || op->type != X86_OP_MEM || !valid_size(op->size))
+		return STEP_UNKNOWN;
+	r->size = op->size;
+	r->old = 0;
+	st = emu_operand_la(c, op, &la);
+	if (st != STEP_DONE)
+		return st;
+	if (bit_disp) {
+		la += (u64)bit_disp;
+		if (!emu_long64(c->cpu))
+			la = (u32)la;
+		else if (!emu_is_canonical(la))
+			return emu_raise(c, EXC_GP(0));
+	}
+	st = emu_mem_map(c, la, r->size, emu_data_access(c->cpu, write ? EMU_ACC_WRITE : 0), &r->m);
+	if (st != STEP_DONE)
+		return st;
+	return emu_mem_load(c, &r->m, &r->old);
+}
+
+static enum step rmw_end(struct insn_ctx *c, const struct rmw *r, u64 v)
+{
+	return emu_mem_store(c, &r->m, &v);
+}
+
+/* add/adc/sub/sbb/and/or/xor/cmp/test m, r/imm */
+static enum step do_alu(struct insn_ctx *c, unsigned id)
+{
+	const cs_x86_op *src = emu_op(c, 1);
+	u64 *fl = &c->cpu->rflags, cf = (*fl & RFLAGS_CF) ? 1 : 0, b, res;
+	bool store = id != X86_INS_CMP && id != X86_INS_TEST;
+	struct rmw r;
+	enum step st;
+
+	if (!src)
+		return STEP_UNKNOWN;
+	st = rmw_begin(c, emu_op(c, 0), 0, store, &r);
+	if (st != STEP_DONE)
+		return st;
+	if (!value_of(c, src, r.size, &b))
+		return STEP_UNKNOWN;
+	switch (id) {
+	case X86_INS_ADD: res = flags_add(r.old, b, 0, r.size, fl); break;
+	case X86_INS_ADC: res = flags_add(r.old, b, (unsigned)cf, r.size, fl); break;
+	case X86_INS_SUB:
+	case X86_INS_CMP: res = flags_sub(r.old, b, 0, r.size, fl); break;
+	case X86_INS_SBB: res = flags_sub(r.old, b, (unsigned)cf, r.size, fl); break;
+	case X86_INS_AND:
+	case X86_INS_TEST: res = flags_logic(r.old & b, r.size, fl); break;
+	case X86_INS_OR: res = flags_logic(r.old | b, r.size, fl); break;
+	default: res = flags_logic(r.old ^ b, r.size, fl); break;
+	}
+	return store ? rmw_end(c, &r, res) : STEP_DONE;
+}
+
+/* inc/dec/neg/not m */
+static enum step do_unary(struct insn_ctx *c, unsigned id)
+{
+	u64 *fl = &c->cpu->rflags, res;
+	struct rmw r;
+	enum step st = rmw_begin(c, emu_op(c, 0), 0, true, &r);
+
+	if (st != STEP_DONE)
+		return st;
+	switch (id) {
+	case X86_INS_INC: res = flags_inc(r.old, r.size, fl); break;
+	case X86_INS_DEC: res = flags_dec(r.old, r.size, fl); break;
+	case X86_INS_NEG: res = flags_neg(r.old, r.size, fl); break;
+	default: res = flags_trunc(~r.old, r.size); break; /* not: no flags */
+	}
+	return rmw_end(c, &r, res);
+}
+
+/* The register operand `i` (not AH..BH mixed with wider sizes), or NULL. */
+static const struct reg_slot *reg_op(struct insn_ctx *c, unsigned i)
+{
+	const cs_x86_op *op = emu_op(c, i);
+
+	return op && op->type == X86_OP_REG ? emu_slot_of(op->reg) : NULL;
+}
+
+/* xchg m, r (or r, m): always locked; no flags (SDM Vol. 2B XCHG). */
+static enum step do_xchg(struct insn_ctx *c)
+{
+	bool mem_first = emu_op(c, 0) && emu_op(c, 0)->type == X86_OP_MEM;
+	const struct reg_slot *s = reg_op(c, mem_first ? 1 : 0);
+	struct rmw r;
+	enum step st;
+
+	if (!s)
+		return STEP_UNKNOWN;
+	st = rmw_begin(c, emu_op(c, mem_first ? 0 : 1), 0, true, &r);
+	if (st != STEP_DONE)
+		return st;
+	st = rmw_end(c, &r, emu_reg_get(c->cpu, s));
+	if (st == STEP_DONE)
+		emu_reg_set(c->cpu, s, r.old);
+	return st;
+}
+
+/*
+ * cmpxchg m, r (SDM Vol. 2A CMPXCHG): flags of cmp accumulator, m; equal:
+ * m = r; else the accumulator = m and m is written back unchanged.
+ */
+static enum step do_cmpxchg(struct insn_ctx *c)
+{
+	const struct reg_slot *s = reg_op(c, 1), *acc;
+	static const struct reg_slot accs[9] = {
+		[1] = { EMU_RAX, 1, 0, 1 },
+		[2] = { EMU_RAX, 2, 0, 1 },
+		[4] = { EMU_RAX, 4, 0, 1 },
+		[8] = { EMU_RAX, 8, 0, 1 },
+	};
+	struct rmw r;
+	enum step st;
+	u64 a;
+
+	if (!s)
+		return STEP_UNKNOWN;
+	st = rmw_begin(c, emu_op(c, 0), 0, true, &r);
+	if (st != STEP_DONE)
+		return st;
+	acc = &accs[r.size];
+	a = emu_reg_get(c->cpu, acc);
+	flags_sub(a, r.old, 0, r.size, &c->cpu->rflags);
+	if (a == r.old)
+		return rmw_end(c, &r, emu_reg_get(c->cpu, s));
+	st = rmw_end(c, &r, r.old);
+	if (st == STEP_DONE)
+		emu_reg_set(c->cpu, acc, r.old);
+	return st;
+}
+
+/* xadd m, r: m = m + r, r = old m; flags of the add (SDM Vol. 2B XADD). */
+static enum step do_xadd(struct insn_ctx *c)
+{
+	const struct reg_slot *s = reg_op(c, 1);
+	struct rmw r;
+	enum step st;
+	u64 sum;
+
+	if (!s)
+		return STEP_UNKNOWN;
+	st = rmw_begin(c, emu_op(c, 0), 0, true, &r);
+	if (st != STEP_DONE)
+		return st;
+	sum = flags_add(r.old, flags_trunc(emu_reg_get(c->cpu, s), r.size), 0, r.size,
+			&c->cpu->rflags);
+	st = rmw_end(c, &r, sum);
+	if (st == STEP_DONE)
+		emu_reg_set(c->cpu, s, r.old);
+	return st;
+}
+
+/*
+ * bt/bts/btr/btc m, r/imm (SDM Vol. 2A BT): CF = the selected bit; an
+ * immediate offset is taken modulo the operand width, a register offset is
+ * signed and may select a bit outside the operand (bit-string addressing,
+ * Vol. 1 §3.5.1). ZF is kept; OF, SF, AF, PF are left as they were.
+ */
+static enum step do_bit(struct insn_ctx *c, unsigned id)
+{
+	const cs_x86_op *mem = emu_op(c, 0), *src = emu_op(c, 1);
+	unsigned bits, bit;
+	s64 disp = 0;
+	struct rmw r;
+	enum step st;
+	u64 res;
+
+	if (!mem || !src || mem->type != X86_OP_MEM || !valid_size(mem->size) || mem->size == 1)
+		return STEP_UNKNOWN;
+	bits = 8 * mem->size;
+	if (src->type == X86_OP_IMM) {
+		bit = (unsigned)src->imm & (bits - 1);
+	} else {
+		const struct reg_slot *s = reg_op(c, 1);
+		s64 off;
+
+		if (!s)
+			return STEP_UNKNOWN;
+		off = s->size == 8   ? (s64)emu_reg_get(c->cpu, s)
+		      : s->size == 4 ? (s32)emu_reg_get(c->cpu, s)
+				     : (s16)emu_reg_get(c->cpu, s);
+		/* Arithmetic shift: floor division by the width, for negative offsets too. */
+		disp = (off >> __builtin_ctz(bits)) * (s64)mem->size;
+		bit = (unsigned)(off & (bits - 1));
+	}
+	st = rmw_begin(c, mem, disp, id != X86_INS_BT, &r);
+	if (st != STEP_DONE)
+		return st;
+	c->cpu->rflags =
+		(r.old >> bit) & 1 ? c->cpu->rflags | RFLAGS_CF : c->cpu->rflags & ~RFLAGS_CF;
+	switch (id) {
+	case X86_INS_BTS: res = r.old | (1ull << bit); break;
+	case X86_INS_BTR: res = r.old & ~(1ull << bit); break;
+	case X86_INS_BTC: res = r.old ^ (1ull << bit); break;
+	default: return STEP_DONE; /* bt */
+	}
+	return rmw_end(c, &r, res);
+}
+
+static bool has_mem_operand(struct insn_ctx *c)
+{
+	for (unsigned i = 0; i < c->x86->op_count; i++)
+		if (c->x86->operands[i].type == X86_OP_MEM)
+			return true;
+	return false;
+}
+
+enum step emu_dispatch_mem(struct insn_ctx *c)
+{
+	unsigned id = c->insn->id;
+
+	switch (id) {
+	case X86_INS_MOVSB:
+	case X86_INS_MOVSW:
+	case X86_INS_MOVSD:
+	case X86_INS_MOVSQ: return do_string(c, true);
+	case X86_INS_STOSB:
+	case X86_INS_STOSW:
+	case X86_INS_STOSD:
+	case X86_INS_STOSQ: return do_string(c, false);
+	default: break;
+	}
+	/* Everything below touches memory through an explicit operand. */
+	if (!has_mem_operand(c))
+		return STEP_UNKNOWN;
+	switch (id) {
+	case X86_INS_MOV:
+	case X86_INS_MOVABS: return do_mov(c);
+	case X86_INS_ADD:
+	case X86_INS_ADC:
+	case X86_INS_SUB:
+	case X86_INS_SBB:
+	case X86_INS_AND:
+	case X86_INS_OR:
+	case X86_INS_XOR:
+	case X86_INS_CMP:
+	case X86_INS_TEST: return emu_op(c, 0)->type == X86_OP_MEM ? do_alu(c, id) : STEP_UNKNOWN;
+	case X86_INS_INC:
+	case X86_INS_DEC:
+	case X86_INS_NEG:
+	case X86_INS_NOT: return do_unary(c, id);
+	case X86_INS_XCHG: return do_xchg(c);
+	case X86_INS_CMPXCHG: return do_cmpxchg(c);
+	case X86_INS_XADD: return do_xadd(c);
+	case X86_INS_BT:
+	case X86_INS_BTS:
+	case X86_INS_BTR:
+	case X86_INS_BTC: return do_bit(c, id);
+	default: return STEP_UNKNOWN;
+	}
+}

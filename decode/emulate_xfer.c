@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shadow mode: privilege and mode transfers on the virtual state
+ * (decode/emulate.h, EMU_MODE_SHADOW). The virtual CPL is the RPL of the
+ * virtual CS; the core reports every change of it (EMU_NOTE_CPL) so the VMM
+ * switches views, and every change of CS.L/CS.D (EMU_NOTE_CODE_MODE).
+ *
+ * 1. iretq to the same or an outer privilege level (SDM Vol. 2A IRET,
+ *    IA-32e mode): pops RIP, CS, RFLAGS, RSP, SS.
+ * 2. sysret (SDM Vol. 2B SYSRET) and emu_syscall_entry (SDM Vol. 2B SYSCALL).
+ * 3. Far transfers to code segments: ret far (lret/lretq, same or outer
+ *    level) and jmp far (direct and m16:32/m16:64), which is how a 32-bit
+ *    kernel enters 64-bit code after enabling IA-32e mode (SDM Vol. 3A
+ *    §9.8.5). Call gates and task switches are not emulated.
+ *
+ * LIMITATION: a return to an outer level does not null DS/ES/FS/GS that the
+ * new CPL may not use (64-bit kernels keep them null).
+ */
+#include <string.h>
+
+#include "decode/emulate_internal.h"
+#include "shadow/x86.h"
+
+/* What SYSRET puts in RFLAGS from R11 (SDM Vol. 2B SYSRET: R11 & 3C7FD7H | 2). */
+#define SYSRET_RFLAGS_MASK 0x3c7fd7ull
+/* STAR fields (SDM Vol. 3A §5.8.8). */
+#define STAR_SYSCALL_CS_SHIFT 32
+#define STAR_SYSRET_CS_SHIFT  48
+/* RFLAGS bits IRET may load at CPL0 in IA-32e mode (SDM Vol. 2A IRET). */
+#define IRET_MASK                                                                            \
+	(RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_TF | RFLAGS_IF | \
+	 RFLAGS_DF | RFLAGS_OF | RFLAGS_IOPL_MASK | RFLAGS_NT | RFLAGS_RF | RFLAGS_AC |      \
+	 RFLAGS_VIF | RFLAGS_VIP | RFLAGS_ID)
+#define OPSIZE_16 0x66
+#define REX_W	  0x8
+
+static bool is_cpl0(struct insn_ctx *c)
+{
+	return emu_cpl_of(c->cpu) == 0;
+}
+
+static unsigned iopl_of(const struct emu_cpu *cpu)
+{
+	return (unsigned)((cpu->rflags & RFLAGS_IOPL_MASK) >> RFLAGS_IOPL_SHIFT);
+}
+
+static unsigned desc_type(u64 desc)
+{
+	return (unsigned)((desc & DESC_TYPE_MASK) >> DESC_TYPE_SHIFT);
+}
+
+static unsigned desc_dpl(u64 desc)
+{
+	return (desc >> DESC_DPL_SHIFT) & 3;
+}
+
+/* A flat 64-bit code segment or flat data segment, as SYSCALL/SYSRET load them. */
+static struct emu_seg flat_seg(u16 sel, unsigned dpl, bool code, bool l)
+{
+	return (struct emu_seg){ .sel = sel,
+				 .type = code ? 0xb : 0x3,
+				 .s = 1,
+				 .dpl = (u8)dpl,
+				 .present = 1,
+				 .l = l,
+				 .db = !l,
+				 .g = 1,
+				 .limit = 0xffffffff };
+}
+
+/* ---- item 1: iretq ------------------------------------------------------- */
+
+/* The code segment iretq returns to: #GP(sel)/#NP(sel) as SDM Vol. 2A IRET. */
+static enum step iret_code_seg(struct insn_ctx *c, u16 sel, struct emu_seg *cs)
+{
+	unsigned cpl = emu_cpl_of(c->cpu), rpl = sel & SEL_RPL_MASK, type;
+	u32 err = sel & SEL_ERR_MASK;
+	enum step st;
+	u64 desc, la;
+
+	if (!(sel & ~SEL_RPL_MASK))
+		return emu_raise(c, EXC_GP(0));
+	st = emu_read_desc(c, sel, &desc, &la);
+	if (st != STEP_DONE)
+		return st;
+	type = desc_type(desc);
+	if (!(desc & DESC_S) || !(type & DESC_TYPE_CODE) || rpl < cpl)
+		return emu_raise(c, EXC_GP(err));
+	if ((type & DESC_TYPE_CONFORMING) ? desc_dpl(desc) > rpl : desc_dpl(desc) != rpl)
+		return emu_raise(c, EXC_GP(err));
+	if ((desc & DESC_L) && (desc & DESC_DB))
+		return emu_raise(c, EXC_GP(err)); /* L = D = 1 is reserved */
+	if (!(desc & DESC_P))
+		return emu_raise(c, EXC_NP(err));
+	emu_seg_from_desc(cs, sel, desc);
+	if (cs->l)
+		cs->base = 0; /* 64-bit code: no base (SDM Vol. 3A §3.4.4) */
+	return STEP_DONE;
+}
+
+/*
+ * iretq (SDM Vol. 2A IRET, IA-32e mode): #GP(0) with RFLAGS.NT = 1; pop
+ * RIP, CS, RFLAGS, RSP, SS; return to CS.RPL >= CPL; RFLAGS loaded under
+ * the CPL/IOPL rules (IOPL, VIF, VIP at CPL0 only; IF if CPL <= IOPL).
+ */
+static enum step do_iretq(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	unsigned cpl = emu_cpl_of(cpu), new_cpl;
+	u64 rsp = cpu->gpr[EMU_RSP], frame[5], mask = IRET_MASK, old = cpu->rflags;
+	struct emu_seg cs, ss;
+	enum step st;
+	u16 cs_sel, ss_sel;
+
+	if (!(c->x86->rex & REX_W) || !emu_long64(cpu))
+		return STEP_UNKNOWN; /* iretd: not used by 64-bit kernels */
+	if (cpu->rflags & RFLAGS_NT)
+		return emu_raise(c, EXC_GP(0));
+	if (!emu_is_canonical(rsp) || !emu_is_canonical(rsp + sizeof(frame) - 1))
+		return emu_raise(c, EXC_SS(0));
+	st = emu_mem_read(c, rsp, frame, sizeof(frame), emu_data_access(cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	cs_sel = (u16)frame[1];
+	ss_sel = (u16)frame[4];
+	st = iret_code_seg(c, cs_sel, &cs);
+	if (st != STEP_DONE)
+		return st;
+	new_cpl = cs_sel & SEL_RPL_MASK;
+	if (cs.l && !emu_is_canonical(frame[0]))
+		return emu_raise(c, EXC_GP(0));
+	/* IA-32e mode always pops SS:RSP; a null SS only for 64-bit code below CPL3. */
+	if (!(ss_sel & ~SEL_RPL_MASK) && (!cs.l || new_cpl == 3))
+		return emu_raise(c, EXC_GP(0));
+	if ((ss_sel & SEL_RPL_MASK) != new_cpl)
+		return emu_raise(c, EXC_GP(ss_sel & SEL_ERR_MASK));
+	st = emu_load_ss(c, ss_sel, new_cpl, &ss);
+	if (st != STEP_DONE)
+		return st;
+
+	if (cpl > 0)
+		mask &= ~(RFLAGS_IOPL_MASK | RFLAGS_VIF | RFLAGS_VIP);
+	if (cpl > iopl_of(cpu))
+		mask &= ~RFLAGS_IF;
+	cpu->rflags = (old & ~mask) | (frame[2] & mask) | RFLAGS_FIXED;
+	cpu->rip = cs.l ? frame[0] : (u32)frame[0];
+	cpu->cs = cs;
+	cpu->ss = ss;
+	cpu->gpr[EMU_RSP] = frame[3];
+	c->keep_rip = true;
+	if (!(old & RFLAGS_IF) && (cpu->rflags & RFLAGS_IF))
+		c->notes |= EMU_NOTE_IF_SET;
+	return STEP_DONE;
+}
+
+/* ---- item 2: sysret, syscall --------------------------------------------- */
+
+/*
+ * sysret (SDM Vol. 2B SYSRET): #UD if EFER.SCE = 0, #GP(0) at CPL > 0 or,
+ * for sysretq, a non-canonical RCX. To CPL3: CS = STAR[63:48] + 16 (sysretq)
+ * or STAR[63:48] (32-bit), SS = STAR[63:48] + 8, RFLAGS from R11.
+ */
+static enum step do_sysret(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	bool q = c->x86->rex & REX_W;
+	u16 base = (u16)(cpu->virt.star >> STAR_SYSRET_CS_SHIFT);
+	u64 old = cpu->rflags;
+
+	if (!(cpu->efer & EFER_SCE) || !emu_long64(cpu))
+		return emu_raise(c, EXC_UD());
+	if (!is_cpl0(c))
+		return emu_raise(c, EXC_GP(0));
+	if (q && !emu_is_canonical(cpu->gpr[EMU_RCX]))
+		return emu_raise(c, EXC_GP(0));
+	cpu->rip = q ? cpu->gpr[EMU_RCX] : (u32)cpu->gpr[EMU_RCX];
+	cpu->rflags = (cpu->gpr[EMU_R11] & SYSRET_RFLAGS_MASK) | RFLAGS_FIXED;
+	cpu->cs = flat_seg((u16)((q ? base + 16 : base) | 3), 3, true, q);
+	cpu->ss = flat_seg((u16)((base + 8) | 3), 3, false, false);
+	c->keep_rip = true;
+	if (!(old & RFLAGS_IF) && (cpu->rflags & RFLAGS_IF))
+		c->notes |= EMU_NOTE_IF_SET;
+	return STEP_DONE;
+}
+
+enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops, unsigned insn_len,
+				  struct emu_report *rep)
+{
+	u16 sel = (u16)(cpu->virt.star >> STAR_SYSCALL_CS_SHIFT) & SEL_ERR_MASK;
+	unsigned cpl = emu_cpl_of(cpu);
+
+	memset(rep, 0, sizeof(*rep));
+	memcpy(rep->mnemonic, "syscall", sizeof("syscall"));
+	if (!(cpu->efer & EFER_SCE) || !(cpu->efer & EFER_LMA) || !cpu->cs.l) {
+		struct emu_event ud = EXC_UD();
+		enum emu_result r;
+
+		rep->faulted = true;
+		rep->fault_vector = X86_EXC_UD;
+		r = ops->deliver(ops->opaque, cpu, &ud);
+		if (r == EMU_DONE && emu_cpl_of(cpu) != cpl)
+			rep->notes |= EMU_NOTE_CPL;
+		return r;
+	}
+	cpu->gpr[EMU_RCX] = cpu->rip + insn_len;
+	cpu->gpr[EMU_R11] = cpu->rflags & ~RFLAGS_RF;
+	cpu->rflags &= ~(cpu->virt.sfmask | RFLAGS_RF);
+	cpu->rflags |= RFLAGS_FIXED;
+	cpu->cs = flat_seg(sel, 0, true, true);
+	cpu->ss = flat_seg((u16)(sel + 8), 0, false, false);
+	cpu->rip = cpu->virt.lstar;
+	cpu->virt.int_shadow = false;
+	cpu->dirty |= EMU_DIRTY_REGS | EMU_DIRTY_SREGS | EMU_DIRTY_VIRT;
+	if (cpl != 0)
+		rep->notes |= EMU_NOTE_CPL;
+	return EMU_DONE;
+}
+
+/* ---- item 3: far transfers ---------------------------------------------- */
+
+/* Far return/jump operand size: 64 with REX.W, 16 with 66h, else 32 (SDM Vol. 2B RET). */
+static unsigned far_opsize(struct insn_ctx *c)
+{
+	return (c->x86->rex & REX_W) ? 8 : c->x86->prefix[2] == OPSIZE_16 ? 2 : 4;
+}
+
+/* The new RIP of a far transfer into `cs`: #GP(0) if non-canonical for 64-bit code. */
+static enum step far_target(struct insn_ctx *c, const struct emu_seg *cs, u64 ip, u64 *rip)
+{
+	if (cs->l && (c->cpu->efer & EFER_LMA)) {
+		if (!emu_is_canonical(ip))
+			return emu_raise(c, EXC_GP(0));
+		*rip = ip;
+	} else {
+		*rip = (u32)ip; /* LIMITATION: the CS limit is not checked */
+	}
+	return STEP_DONE;
+}
+
+/*
+ * ret far [imm16] (SDM Vol. 2B RET, protected mode): pop IP and CS; to the
+ * same level, done; to an outer level (CS.RPL > CPL) also pop SP and SS.
+ * imm16 bytes are released from each stack.
+ */
+static enum step do_retf(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	const cs_x86_op *imm = emu_op(c, 0);
+	unsigned size = far_opsize(c), cpl = emu_cpl_of(cpu), new_cpl;
+	u64 release = imm && imm->type == X86_OP_IMM ? (u16)imm->imm : 0;
+	u64 ip = 0, sel = 0, new_sp = 0, new_ss = 0, la, rip;
+	struct emu_seg cs, ss = cpu->ss;
+	enum step st = emu_stack_la(c, 0, 2 * size, &la);
+
+	if (st == STEP_DONE)
+		st = emu_mem_read(c, la, &ip, size, emu_data_access(cpu, 0));
+	if (st == STEP_DONE)
+		st = emu_mem_read(c, la + size, &sel, size, emu_data_access(cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	st = iret_code_seg(c, (u16)sel, &cs);
+	if (st != STEP_DONE)
+		return st;
+	new_cpl = sel & SEL_RPL_MASK;
+	new_sp = cpu->gpr[EMU_RSP] + 2 * size + release;
+	if (new_cpl > cpl) {
+		st = emu_stack_la(c, (s64)(2 * size + release), 2 * size, &la);
+		if (st == STEP_DONE)
+			st = emu_mem_read(c, la, &new_sp, size, emu_data_access(cpu, 0));
+		if (st == STEP_DONE)
+			st = emu_mem_read(c, la + size, &new_ss, size, emu_data_access(cpu, 0));
+		if (st != STEP_DONE)
+			return st;
+		if (((u16)new_ss & SEL_RPL_MASK) != new_cpl)
+			return emu_raise(c, EXC_GP((u16)new_ss & SEL_ERR_MASK));
+		st = emu_load_ss(c, (u16)new_ss, new_cpl, &ss);
+		if (st != STEP_DONE)
+			return st;
+		new_sp += release;
+	}
+	st = far_target(c, &cs, ip, &rip);
+	if (st != STEP_DONE)
+		return st;
+	cpu->cs = cs;
+	cpu->ss = ss;
+	cpu->rip = rip;
+	emu_set_sp(cpu, new_sp);
+	c->keep_rip = true;
+	return STEP_DONE;
+}
+
+/*
+ * jmp far to a code segment (SDM Vol. 2A JMP, protected mode): conforming
+ * code needs DPL <= CPL, non-conforming RPL <= CPL and DPL = CPL; CS gets
+ * RPL = CPL. Direct ptr16:32 (protected mode) or m16:16/32/64.
+ * LIMITATION: call gates, task gates and TSS selectors stop the VM.
+ */
+static enum step do_ljmp(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	const cs_x86_op *op0 = emu_op(c, 0), *op1 = emu_op(c, 1);
+	unsigned cpl = emu_cpl_of(cpu), type;
+	u64 ip = 0, desc, la, rip;
+	struct emu_seg cs;
+	enum step st;
+	u16 sel = 0;
+	u32 err;
+
+	if (op0 && op1 && op0->type == X86_OP_IMM && op1->type == X86_OP_IMM) {
+		sel = (u16)op0->imm;
+		ip = (u64)op1->imm;
+	} else if (op0 && op0->type == X86_OP_MEM) {
+		unsigned size = far_opsize(c);
+
+		st = emu_operand_la(c, op0, &la);
+		if (st == STEP_DONE)
+			st = emu_mem_read(c, la, &ip, size, emu_data_access(cpu, 0));
+		if (st == STEP_DONE)
+			st = emu_mem_read(c, la + size, &sel, sizeof(sel), emu_data_access(cpu, 0));
+		if (st != STEP_DONE)
+			return st;
+	} else {
+		return STEP_UNKNOWN;
+	}
+	err = sel & SEL_ERR_MASK;
+	if (!(sel & ~SEL_RPL_MASK))
+		return emu_raise(c, EXC_GP(0));
+	st = emu_read_desc(c, sel, &desc, &la);
+	if (st != STEP_DONE)
+		return st;
+	type = desc_type(desc);
+	if (!(desc & DESC_S))
+		return STEP_UNKNOWN; /* a gate or TSS */
+	if (!(type & DESC_TYPE_CODE))
+		return emu_raise(c, EXC_GP(err));
+	if ((type & DESC_TYPE_CONFORMING) ? desc_dpl(desc) > cpl
+					  : (sel & SEL_RPL_MASK) > cpl || desc_dpl(desc) != cpl)
+		return emu_raise(c, EXC_GP(err));
+	if ((cpu->efer & EFER_LMA) && (desc & DESC_L) && (desc & DESC_DB))
+		return emu_raise(c, EXC_GP(err));
+	if (!(desc & DESC_P))
+		return emu_raise(c, EXC_NP(err));
+	emu_seg_from_desc(&cs, (u16)((sel & ~SEL_RPL_MASK) | cpl), desc);
+	if (!(cpu->efer & EFER_LMA))
+		cs.l = 0; /* L is ignored outside IA-32e mode */
+	if (cs.l)
+		cs.base = 0;
+	st = far_target(c, &cs, ip, &rip);
+	if (st != STEP_DONE)
+		return st;
+	cpu->cs = cs;
+	cpu->rip = rip;
+	c->keep_rip = true;
+	return STEP_DONE;
+}
+
+enum step emu_dispatch_xfer(struct insn_ctx *c)
+{
+	switch (c->insn->id) {
+	case X86_INS_IRETQ: return do_iretq(c);
+	case X86_INS_SYSRET: return do_sysret(c);
+	case X86_INS_RETF:
+	case X86_INS_RETFQ: return do_retf(c);
+	case X86_INS_LJMP: return do_ljmp(c);
+	default: return STEP_UNKNOWN;
+	}
+}
