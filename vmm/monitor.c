@@ -42,6 +42,7 @@
 #define IDT_GATE_INTR_DPL0 0x8eu
 
 _Static_assert(MON_OFF_TSS + TSS_LIMIT + 1 <= MON_OFF_STACK_BASE, "TSS and I/O bitmap overlap");
+_Static_assert(MON_OFF_IDLE >= MON_OFF_TAIL + 32, "tail and idle loop overlap");
 _Static_assert(MON_OFF_TAIL >= MON_OFF_STUBS + MON_NR_VECTORS * MON_STUB_SIZE, "stubs overlap");
 
 /* x86 encodings used by the stubs and the tail. */
@@ -157,6 +158,24 @@ static const u8 tail_code[] = {
 	0x48, 0x85, 0xdb, 0x74, 0x03, 0x0f, 0x22, 0xdb, 0x5b, 0x48, 0xcf,
 };
 
+/*
+ * The idle loop, entered by the tail's iretq (CPL0, IF=1, RSP = the top of
+ * the monitor stack) while the guest waits in an emulated `hlt`. KVM halts
+ * the vCPU in the kernel (in-kernel LAPIC/PIC): no exit and no ioctl per
+ * wake-up. An interrupt pushes its frame at the top of the stack, where
+ * monitor_frame() finds it, and its stub exits to the VMM.
+ *
+ *   0: f4       1: hlt
+ *   1: eb fd       jmp 1b
+ */
+static const u8 idle_code[] = { 0xf4, 0xeb, 0xfd };
+_Static_assert(sizeof(idle_code) == MON_IDLE_SIZE, "idle loop size");
+
+bool monitor_is_idle_rip(u64 rip)
+{
+	return rip >= monitor_gva(MON_OFF_IDLE) && rip < monitor_gva(MON_OFF_IDLE + MON_IDLE_SIZE);
+}
+
 /* Item 5: PML4 slot 256 -> PDPT -> PD; PD[0] maps the region, PD[1..] the pool. */
 static void build_tables(struct monitor *mon)
 {
@@ -189,6 +208,7 @@ int monitor_create(struct monitor *mon, u64 ram_top, u64 pool_bytes)
 	build_gdt_tss(mon);
 	build_idt_stubs(mon);
 	memcpy(mon->region + MON_OFF_TAIL, tail_code, sizeof(tail_code));
+	memcpy(mon->region + MON_OFF_IDLE, idle_code, sizeof(idle_code));
 	build_tables(mon);
 	return 0;
 }

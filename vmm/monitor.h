@@ -18,6 +18,8 @@
  *   0x1000  IDT: 256 interrupt gates, DPL 0, to the stubs
  *   0x2000  stubs: 256 x 8 bytes, stub v = `out %al, $MON_TRAP_PORT; jmp tail`
  *   0x2800  the tail (see monitor.c)
+ *   0x2880  the idle loop `hlt; jmp .-1` (CPL0, IF=1): where the vCPU waits
+ *           while the guest is in an emulated `hlt` (vmm/shadow_event.c)
  *   0x3000  PDPT and 0x4000 PD of the monitor's own mapping
  *   0x5000  the 64-bit TSS, followed by an I/O permission bitmap that allows
  *           every port (see build_gdt_tss in monitor.c)
@@ -54,6 +56,8 @@
 #define MON_OFF_STUBS	   0x2000u
 #define MON_STUB_SIZE	   8u
 #define MON_OFF_TAIL	   0x2800u
+#define MON_OFF_IDLE	   0x2880u /* `hlt; jmp .-1`: a halted guest waits here */
+#define MON_IDLE_SIZE	   3u
 #define MON_OFF_PDPT	   0x3000u
 #define MON_OFF_PD	   0x4000u
 #define MON_TSS_LIMIT	   (104u + 8192u) /* TSS + bitmap of 65536 ports + 0xff byte */
@@ -132,6 +136,9 @@ u64 monitor_trap_rsp(unsigned vector);
  * queue. Returns the RSP (a gva) to start the tail with.
  */
 u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx);
+
+/* Whether `rip` lies in the idle loop (a wake-up frame's RIP). */
+bool monitor_is_idle_rip(u64 rip);
 
 static inline u64 monitor_gva(u64 off)
 {

@@ -10,9 +10,12 @@
  *    CPL0, CR3 = the boot identity tables, IF = 0); the real vCPU starts in
  *    the monitor's tail, which applies the queued stores and iretqs to the
  *    entry point at real CPL3 on the kernel-view root.
- * 3. Trap dispatch: the stub's `out` exit names the vector; #PF goes to the
- *    shadow MMU, #GP/#UD to the decoder, other exceptions are reflected
- *    into the guest's IDT.
+ * 3. Trap dispatch: the stub's `out` exit names the vector; the virtual CPU
+ *    is loaded (vmm/shadow_cpu.c); #PF goes to the shadow MMU, #GP/#UD and
+ *    the accesses the shadow cannot let through to decode/'s emulator
+ *    (vmm/shadow_emu.c), other exceptions and interrupts to the guest IDT
+ *    (vmm/shadow_event.c); then pending interrupts are delivered, and a
+ *    guest in hlt parks in the monitor's idle loop.
  * 4. Return: monitor_prepare_return lays out the tail's stack; the VMM
  *    sets RSP, RIP and RBX through the sync regs (no other ioctl).
  * 5. Guest port I/O (an exit at real CPL3): allowed at virtual CPL0 only.
@@ -24,17 +27,17 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "decode/decode.h"
 #include "shadow/walk.h"
 #include "shadow/x86.h"
 #include "umbra/log.h"
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
 #include "vmm/shadow_mode.h"
-#include "vmm/shadow_store.h"
+#include "vmm/shadow_cpu.h"
+#include "vmm/shadow_emu.h"
+#include "vmm/shadow_event.h"
 #include "vmm/vm.h"
 
-#define CODE_FETCH_MAX 15 /* the longest x86 instruction */
 
 /* ---- item 1: set-up -------------------------------------------------------- */
 
@@ -91,25 +94,6 @@ static int add_memslot(struct vm *vm, u32 slot, mpa_t base, u64 size, void *hva)
 }
 
 /* ---- item 2: boot ----------------------------------------------------------- */
-
-/* The virtual CPU at the ELF entry point (include/umbra/bootinfo.h). */
-static void virt_boot_state(struct vm *vm, struct vcpu_virt *v)
-{
-	const struct boot_state *bs = &vm->boot;
-
-	memset(v, 0, sizeof(*v));
-	v->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-	v->cr3 = bs->cr3;
-	v->cr4 = CR4_PAE;
-	v->efer = EFER_LME | EFER_LMA | EFER_SCE | (bs->nx ? EFER_NXE : 0);
-	v->cpl = 0;
-	v->rflags_if = bs->rflags & RFLAGS_IF;
-	v->gdtr = (struct vdtr){ .base = UMBRA_BOOT_GDT, .limit = BOOT_GDT_ENTRIES * 8 - 1 };
-	v->idtr = (struct vdtr){ .base = 0, .limit = 0 };
-	v->cs = BOOT_SEL_CODE;
-	v->ss = v->ds = v->es = v->fs = v->gs = BOOT_SEL_DATA;
-	v->pat = 0x0007040600070406ull; /* the reset value (SDM Vol. 3A §11.12.4) */
-}
 
 static void kvm_seg(struct kvm_segment *s, u16 sel, bool code, unsigned dpl)
 {
@@ -231,10 +215,11 @@ int shadow_mode_setup(struct vm *vm)
 		pr_err("shadow_reserve_pml4(%u) failed", MON_PML4_SLOT);
 		return UMBRA_EXIT_INTERNAL;
 	}
-	virt_boot_state(vm, &sm->virt);
-	shadow_set_mode(sm->mmu, sm->virt.cr0, sm->virt.cr4, sm->virt.efer);
+	shadow_cpu_boot(&sm->cpu, &vm->boot);
+	sm->xcr0 = 1; /* x87 only: the reset value */
+	shadow_set_mode(sm->mmu, sm->cpu.cr0, sm->cpu.cr4, sm->cpu.efer);
 	sm->view = SHADOW_VIEW_KERNEL;
-	sm->root = shadow_set_cr3(sm->mmu, sm->virt.cr3, sm->view);
+	sm->root = shadow_set_cr3(sm->mmu, sm->cpu.cr3, sm->view);
 	pr_info("shadow mode: monitor at mpa 0x%llx (gva 0x%llx), pool %llu MiB at mpa 0x%llx",
 		(unsigned long long)sm->mon.region_mpa.v, (unsigned long long)MON_GVA,
 		(unsigned long long)(sm->mon.pool_bytes >> 20),
@@ -265,165 +250,70 @@ void shadow_mode_collect_stats(struct vm *vm)
 	}
 }
 
-/* ---- guest memory through the guest's own tables ----------------------------- */
-
-static struct walk_ctl virt_walk_ctl(const struct vcpu_virt *v)
-{
-	return (struct walk_ctl){ .cr0 = v->cr0,
-				  .cr3 = v->cr3,
-				  .cr4 = v->cr4,
-				  .efer = v->efer,
-				  .maxphyaddr = GUEST_MAXPHYADDR };
-}
-
-/* Copy up to `len` code bytes at gva `rip` (peek: no A/D updates). Returns the count. */
-static size_t fetch_guest_code(struct vm *vm, u64 rip, u8 *buf, size_t len)
-{
-	struct walk_ctl ctl = virt_walk_ctl(&vm->shadow->virt);
-
-	return guest_read_virt(&vm->mem, &ctl, rip, buf, len, ACC_FETCH);
-}
-
-/* "48 89 03  mov qword ptr [rbx], rax" for messages. */
-static void describe_at(struct vm *vm, u64 rip, char *buf, size_t len, char *mnemonic, size_t mlen)
-{
-	u8 code[CODE_FETCH_MAX];
-	size_t n = fetch_guest_code(vm, rip, code, sizeof(code));
-	struct decoded_insn d;
-
-	snprintf(mnemonic, mlen, "?");
-	if (!n) {
-		snprintf(buf, len, "(code not readable through the guest's page tables)");
-		return;
-	}
-	decode_describe(code, n, rip, DECODE_64, buf, len);
-	if (!decode_one(code, n, rip, DECODE_64, &d))
-		snprintf(mnemonic, mlen, "%s", d.mnemonic);
-}
-
 /* ---- item 3: trap dispatch ---------------------------------------------------- */
 
-/* The guest's general registers at the trap (RSP from the frame, RBX saved). */
-static void guest_gprs(struct vm *vm, u64 gpr[EMU_NR_GPRS])
+static bool is_ud_insn(const char *mnemonic)
 {
-	const struct kvm_regs *r = &vm->run->s.regs.regs;
-	const struct mon_frame *f = monitor_frame(&vm->shadow->mon);
-	const u64 g[EMU_NR_GPRS] = {
-		[EMU_RAX] = r->rax, [EMU_RCX] = r->rcx,
-		[EMU_RDX] = r->rdx, [EMU_RBX] = vm->shadow->guest_rbx,
-		[EMU_RSP] = f->rsp, [EMU_RBP] = r->rbp,
-		[EMU_RSI] = r->rsi, [EMU_RDI] = r->rdi,
-		[EMU_R8] = r->r8,   [EMU_R9] = r->r9,
-		[EMU_R10] = r->r10, [EMU_R11] = r->r11,
-		[EMU_R12] = r->r12, [EMU_R13] = r->r13,
-		[EMU_R14] = r->r14, [EMU_R15] = r->r15,
-	};
-
-	memcpy(gpr, g, sizeof(g));
+	return !strcmp(mnemonic, "ud0") || !strcmp(mnemonic, "ud1") || !strcmp(mnemonic, "ud2");
 }
 
-/*
- * Reflect exception `vector` into the guest's IDT. This milestone cannot
- * emulate `lidt` yet, so a guest never has an IDT here and every exception
- * that must be reflected stops the VM the way hw mode does with an empty
- * IDT (a triple fault, status 8).
- * LIMITATION: delivery through the guest IDT (frame with the virtual CS/SS,
- * IST, switch to the kernel view) comes with the lidt/iretq emulation; the
- * exact path will be emu_deliver_event() against the virtual CPU state.
- */
-static enum shadow_exit reflect_exception(struct vm *vm, unsigned vector, bool has_error_code,
-					  u32 error_code, u64 cr2, u64 rip)
+/* What an emulated instruction asks for beyond the MMU (shadow_emu.c did that). */
+static enum shadow_exit after_insn(struct vm *vm, const struct emu_report *rep, u64 rip)
 {
-	struct vcpu_virt *v = &vm->shadow->virt;
-
-	vm->stats.reflected++;
-	if (v->idtr.limit == 0) {
-		vm_kill(vm, UMBRA_EXIT_TRIPLE_FAULT,
-			"shadow mode: guest fault before its IDT is set: vector %u, error code "
-			"%s0x%x, cr2 0x%llx, at rip 0x%llx",
-			vector, has_error_code ? "" : "(none) ", error_code,
-			(unsigned long long)cr2, (unsigned long long)rip);
+	if (rep->notes & EMU_NOTE_CODE_MODE) {
+		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+			"shadow mode: %s at rip 0x%llx leaves 64-bit code: the monitor runs 64-bit "
+			"guests only so far",
+			rep->mnemonic, (unsigned long long)rip);
 		return SHADOW_EXIT_STOP;
 	}
-	vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
-		"shadow mode: reflecting vector %u into the guest IDT at rip 0x%llx is not "
-		"implemented yet",
-		vector, (unsigned long long)rip);
-	return SHADOW_EXIT_STOP;
-}
-
-static enum shadow_exit stop_not_emulated(struct vm *vm, u64 rip, const char *why)
-{
-	char text[160], mnemonic[32];
-
-	describe_at(vm, rip, text, sizeof(text), mnemonic, sizeof(mnemonic));
-	vm_kill(vm, UMBRA_EXIT_EMULATION, "shadow mode: %s at rip 0x%llx not emulated yet%s%s: %s",
-		mnemonic, (unsigned long long)rip, why[0] ? " " : "", why, text);
-	return SHADOW_EXIT_STOP;
+	if (rep->notes & EMU_NOTE_HALT)
+		shadow_halt(vm);
+	/* EMU_NOTE_IF_SET: shadow_event_finish delivers what is pending. */
+	/* LIMITATION: EMU_NOTE_TPR: CR8 is kept, not forwarded to the LAPIC. */
+	return vm->stop ? SHADOW_EXIT_STOP : SHADOW_EXIT_RESUME;
 }
 
 /*
- * Emulate the store at the frame's RIP after shadow_fault said the guest may
- * make it but the shadow cannot let it through (a write-protected guest
- * table, MMIO, or an SMAP view case). Writes go to guest RAM with
- * shadow_pt_write (mmu.h contract), or to the MMIO bus.
+ * #GP or #UD: a privileged or sensitive instruction of the deprivileged
+ * guest, emulated on the virtual CPU. A ud0/ud1/ud2 is the guest's own #UD.
  */
-static enum shadow_exit emulate_store(struct vm *vm, enum shadow_fault_result why)
+static enum shadow_exit handle_insn_trap(struct vm *vm, unsigned vector)
 {
-	struct shadow_mode *sm = vm->shadow;
-	struct mon_frame *f = monitor_frame(&sm->mon);
-	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
-	struct walk_mem wm = guest_walk_mem(&vm->mem);
-	struct walk_ctl ctl = virt_walk_ctl(&sm->virt);
-	u64 gpr[EMU_NR_GPRS];
-	u8 code[CODE_FETCH_MAX];
-	size_t n = fetch_guest_code(vm, f->rip, code, sizeof(code));
-	struct store_insn st;
-	struct guest_walk w;
-	u32 access = ACC_WRITE | (sm->view == SHADOW_VIEW_USER ? ACC_USER : 0) |
-		     ((f->rflags & RFLAGS_AC) ? ACC_AC_SET : 0);
-	u8 *hva;
+	u64 rip = vm->shadow->cpu.rip;
+	struct emu_report rep;
+	enum emu_result r = shadow_emu_insn(vm, &rep);
 
-	guest_gprs(vm, gpr);
-	switch (store_decode(code, n, f->rip, gpr, s->fs.base, s->gs.base, &st)) {
-	case STORE_OK: break;
-	case STORE_NOT_A_STORE:
-	default:
-		return stop_not_emulated(vm, f->rip,
-					 why == SHADOW_MMIO ? "(MMIO access)"
-					 : why == SHADOW_EMULATE_PT_WRITE
-						 ? "(write to a guest page table)"
-						 : "(access the shadow view cannot map)");
+	if (r == EMU_UNKNOWN && vector == X86_EXC_UD && is_ud_insn(rep.mnemonic))
+		return shadow_reflect_exception(vm, X86_EXC_UD, false, 0, false, 0);
+	if (r != EMU_DONE) {
+		shadow_emu_stop(vm, r, &rep, rip);
+		return SHADOW_EXIT_STOP;
 	}
-	if ((st.gva & ~PAGE_MASK) + st.len > PAGE_SIZE)
-		return stop_not_emulated(vm, f->rip, "(a store across a page boundary)");
-	switch (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(st.gva), access, WALK_SET_AD,
-			   &w)) {
-	case WALK_OK: break;
-	case WALK_FAULT:
-		return reflect_exception(vm, X86_EXC_PF, true, w.fault.error_code, w.fault.cr2.v,
-					 f->rip);
-	default: return stop_not_emulated(vm, f->rip, "(guest page table outside RAM)");
-	}
-	hva = gpa_to_hva(&vm->mem, w.gpa, st.len);
-	if (hva) {
-		u8 old[8];
+	return after_insn(vm, &rep, rip);
+}
 
-		memcpy(old, hva, st.len);
-		memcpy(hva, st.value, st.len);
-		shadow_pt_write(sm->mmu, w.gpa, st.len, old, st.value);
-		if (why == SHADOW_EMULATE_PT_WRITE)
-			vm->stats.emulated_pt_writes++;
-		else
-			vm->stats.emulated_ram_stores++;
-	} else {
-		if (!bus_access(&vm->mmio, w.gpa.v, st.value, st.len, true))
-			vm->stats.mmio_unknown++;
-		vm->stats.emulated_mmio++;
+/*
+ * The access at the frame's RIP that shadow_fault said the guest may make
+ * but the shadow cannot let through (a write-protected guest table, MMIO,
+ * an SMAP view case): emulated; every store goes through shadow_pt_write or
+ * the MMIO bus (shadow_emu.c, item 2).
+ */
+static enum shadow_exit emulate_access(struct vm *vm, enum shadow_fault_result why)
+{
+	u64 rip = vm->shadow->cpu.rip;
+	struct emu_report rep;
+	enum emu_result r = shadow_emu_insn(vm, &rep);
+
+	if (r != EMU_DONE) {
+		shadow_emu_stop(vm, r, &rep, rip);
+		return SHADOW_EXIT_STOP;
 	}
-	stats_count_emulated(&vm->stats, st.mnemonic);
-	f->rip += st.insn_len;
-	return vm->stop ? SHADOW_EXIT_STOP : SHADOW_EXIT_RESUME;
+	if (why == SHADOW_EMULATE_PT_WRITE)
+		vm->stats.emulated_pt_writes++;
+	else if (why == SHADOW_EMULATE_ACCESS)
+		vm->stats.emulated_ram_stores++;
+	return after_insn(vm, &rep, rip);
 }
 
 static enum shadow_exit handle_pf(struct vm *vm)
@@ -473,14 +363,11 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
 	case SHADOW_GUEST_FAULT:
-		sm->virt.cr2 = info.cr2.v;
-		return reflect_exception(vm, X86_EXC_PF, true, info.error_code, info.cr2.v, f->rip);
-	case SHADOW_EMULATE_PT_WRITE: return emulate_store(vm, SHADOW_EMULATE_PT_WRITE);
+		return shadow_reflect_exception(vm, X86_EXC_PF, true, info.error_code, true,
+						info.cr2.v);
+	case SHADOW_EMULATE_PT_WRITE:
 	case SHADOW_MMIO:
-	case SHADOW_EMULATE_ACCESS:
-		if (!(access & ACC_WRITE))
-			return stop_not_emulated(vm, f->rip, "(a read of MMIO or through SMAP)");
-		return emulate_store(vm, SHADOW_MMIO);
+	case SHADOW_EMULATE_ACCESS: return emulate_access(vm, res);
 	case SHADOW_MONITOR_CONFLICT:
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
 			"shadow mode: the guest maps gva 0x%llx in the range the monitor reserves "
@@ -527,14 +414,19 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	const struct mon_frame *f = monitor_frame(&sm->mon);
 	enum shadow_exit res;
 	double t0 = stats_now();
+	bool woke;
 
 	vm->stats.traps[vector]++;
+	/* An interrupt that ends a hlt: the frame is the idle loop's, the guest's is parked. */
+	woke = shadow_event_wake(vm);
 	/*
 	 * Invariant: the monitor itself never faults. A trap taken at CPL0 would
 	 * push its frame below the command buffer, not at the top of the stack,
-	 * and its CS would be the monitor's.
+	 * and its CS would be the monitor's (only the idle loop takes
+	 * interrupts at CPL0, and never an exception).
 	 */
-	if (r->rsp != monitor_trap_rsp(vector) || f->cs != MON_SEL_UCODE) {
+	if (r->rsp != monitor_trap_rsp(vector) ||
+	    (woke ? vector < 32 : f->cs != MON_SEL_UCODE)) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,
 			"shadow mode: vector %u taken inside the monitor (rip 0x%llx, cs 0x%llx, "
 			"rsp 0x%llx)",
@@ -543,31 +435,34 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		return SHADOW_EXIT_STOP;
 	}
 	sm->guest_rbx = r->rbx;
+	shadow_cpu_load(sm, vm->run);
 	if (vector == X86_EXC_PF) {
 		res = handle_pf(vm);
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD) {
-		/* LIMITATION: privileged instructions come with decode/'s whitelist. */
-		res = stop_not_emulated(vm, f->rip, "");
+		res = handle_insn_trap(vm, vector);
 	} else if (vector < 32) {
 		bool has = monitor_vector_has_error_code(vector);
 
-		res = reflect_exception(vm, vector, has,
-					has ? (u32)monitor_error_code(&sm->mon) : 0, 0, f->rip);
+		res = shadow_reflect_exception(vm, vector, has,
+					       has ? (u32)monitor_error_code(&sm->mon) : 0, false,
+					       0);
 	} else {
-		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
-			"shadow mode: external interrupt vector %u at rip 0x%llx: interrupt "
-			"delivery is not implemented yet",
-			vector, (unsigned long long)f->rip);
-		res = SHADOW_EXIT_STOP;
+		shadow_interrupt(vm, vector);
+		res = SHADOW_EXIT_RESUME;
 	}
 	if (res == SHADOW_EXIT_RESUME)
+		res = shadow_event_finish(vm);
+	if (res == SHADOW_EXIT_RESUME) {
+		shadow_cpu_store(sm, vm->run);
+		shadow_event_leave(vm);
 		res = resume_guest(vm);
+	}
 	vm->stats.trap_time[vector] += stats_now() - t0;
 	if (vm->trace)
 		fprintf(vm->trace, "trap %u rip 0x%llx cr3 0x%llx cr2 0x%llx -> %s\n", vector,
-			(unsigned long long)f->rip, (unsigned long long)sm->virt.cr3,
+			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.cr3,
 			(unsigned long long)vm->run->s.regs.sregs.cr2,
-			res == SHADOW_EXIT_RESUME ? "resume" : "stop");
+			res == SHADOW_EXIT_RESUME ? (sm->halted ? "halt" : "resume") : "stop");
 	return res;
 }
 
@@ -597,7 +492,12 @@ enum shadow_exit shadow_mode_io_exit(struct vm *vm)
 	 * LIMITATION: virtual IOPL and the guest TSS I/O bitmap are not checked.
 	 */
 	vm->stats.guest_io++;
-	if (sm->virt.cpl == 0)
+	if (emu_cpl(&sm->cpu) == 0)
 		return SHADOW_EXIT_GUEST_IO;
-	return reflect_exception(vm, X86_EXC_GP, true, 0, 0, run->s.regs.regs.rip);
+	/* LIMITATION: the #GP(0) a real CPU gives guest user code is not reflected yet. */
+	vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+		"shadow mode: guest user code accessed port 0x%x at rip 0x%llx: reflecting its "
+		"#GP is not implemented yet",
+		run->io.port, (unsigned long long)run->s.regs.regs.rip);
+	return SHADOW_EXIT_STOP;
 }

@@ -5,25 +5,27 @@
  * CR3; every trap comes to the VMM through a stub's `out` and is dispatched
  * here (vmm/shadow_mode.c). shared/DESIGN.md, "Shadow mode, end to end".
  *
- * What this milestone handles (everything else stops the VM with a clear
- * message, never a hang):
- *   #PF                 shadow_fault(): fill; a guest #PF; emulate a plain
- *                       `mov` store to a write-protected guest table or to
- *                       MMIO (vmm/shadow_store.c)
+ * Trap dispatch (everything not listed stops the VM with a clear message
+ * and a documented status, never a hang):
+ *   #PF                 shadow_fault(): fill; a guest #PF reflected; a store
+ *                       to a write-protected guest table, MMIO or an SMAP
+ *                       view case emulated by decode/ (vmm/shadow_emu.c)
+ *   #GP, #UD            decode/'s shadow whitelist on the virtual CPU
+ *                       (vmm/shadow_emu.c); ud0/ud1/ud2 reflect #UD; any
+ *                       other unknown instruction stops with status 10
+ *   other exceptions    reflected into the guest IDT (vmm/shadow_event.c)
+ *   interrupts (>= 32)  reflected when the virtual IF allows, else held
+ *                       pending; an emulated hlt idles in the monitor
  *   port I/O            allowed at virtual CPL0, else a guest #GP(0)
- *   #GP, #UD            stop with status 10 naming the instruction
- *   other exceptions    a guest exception
- *   interrupts (>= 32)  stop with status 14 (not delivered yet)
- * A guest exception stops with status 8 ("guest fault before its IDT is
- * set"): without `lidt` emulated no guest has an IDT yet. LIMITATION:
- * reflection into the guest IDT comes with the privileged instructions.
+ * The virtual CPU state is decode/'s struct emu_cpu (with its emu_virt):
+ * one source of truth, handed to the emulator as is (vmm/shadow_cpu.c).
  */
 #ifndef UMBRA_VMM_SHADOW_MODE_H
 #define UMBRA_VMM_SHADOW_MODE_H
 
 #include "shadow/mmu.h"
 #include "vmm/monitor.h"
-#include "vmm/vcpu_virt.h"
+#include "decode/emulate.h"
 
 /*
  * Identical consecutive #PFs (same RIP, gva, error code) after which shadow
@@ -37,13 +39,26 @@ struct vm;
 struct shadow_mode {
 	struct monitor mon;
 	struct shadow_mmu *mmu;
-	struct vcpu_virt virt;
-	enum shadow_view view; /* SHADOW_VIEW_KERNEL iff virt.cpl == 0 */
+	/*
+	 * The guest's virtual CPU (vmm/shadow_cpu.h). Between traps only the
+	 * system state and the virtual IF/IOPL in rflags are meaningful; the
+	 * GPRs, RIP and the other flags are loaded from the real vCPU at each
+	 * trap and written back after it.
+	 */
+	struct emu_cpu cpu;
+	u64 xcr0;	       /* the guest's XCR0 (virtual; the real one is the host's) */
+	enum shadow_view view; /* SHADOW_VIEW_KERNEL iff emu_cpl(&cpu) == 0 */
 	mpa_t root;	       /* the root the guest must run on after this trap */
 	u64 guest_rbx;	       /* the guest's RBX at the trap (the tail clobbers RBX) */
 	/* The last #PF, to catch a fault the vCPU keeps taking after a fix. */
 	u64 last_pf_rip, last_pf_cr2, last_pf_err;
 	unsigned pf_repeats;
+	/* Interrupts taken while the virtual IF was 0 (vmm/shadow_event.c). */
+	u64 pending[4];	       /* bitmap by vector (32-255) */
+	u64 int_shadow_rip;    /* cpu.virt.int_shadow: the RIP just after the sti */
+	bool want_halt;	       /* this trap emulated a hlt (vmm/shadow_event.c) */
+	bool halted;	       /* the vCPU sits in the monitor's idle loop */
+	struct mon_frame halt_frame; /* the guest's frame while halted */
 };
 
 /* Init step (after "vcpu"): a no-op in hw mode. Returns 0 or an UMBRA_EXIT_* code. */

@@ -103,7 +103,10 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 			fprintf(f, "    vector %-11u %llu (%.1f us each in the VMM)\n", v,
 				(unsigned long long)st->traps[v],
 				st->trap_time[v] * 1e6 / (double)st->traps[v]);
-	fprintf(f, "  reflected            %llu\n", (unsigned long long)st->reflected);
+	fprintf(f, "  reflected events     %llu\n", (unsigned long long)st->reflected);
+	fprintf(f, "  interrupts delivered %llu (%llu held while IF=0)\n",
+		(unsigned long long)st->irq_delivered, (unsigned long long)st->irq_deferred);
+	fprintf(f, "  halts                %llu\n", (unsigned long long)st->halts);
 	fprintf(f, "  guest port I/O       %llu\n", (unsigned long long)st->guest_io);
 	fprintf(f, "  emulated PT writes   %llu\n", (unsigned long long)st->emulated_pt_writes);
 	fprintf(f, "  emulated MMIO stores %llu\n", (unsigned long long)st->emulated_mmio);
@@ -138,9 +141,12 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		first = false;
 	}
 	fprintf(f,
-		"}, \"reflected\": %llu, \"guest_io\": %llu, \"emulated_pt_writes\": %llu, "
+		"}, \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
+		"\"halts\": %llu, \"guest_io\": %llu, \"emulated_pt_writes\": %llu, "
 		"\"emulated_mmio\": %llu, \"stores_replayed\": %llu",
-		(unsigned long long)st->reflected, (unsigned long long)st->guest_io,
+		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
+		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
+		(unsigned long long)st->guest_io,
 		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
 		(unsigned long long)st->shadow_stores_replayed);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);

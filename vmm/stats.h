@@ -35,7 +35,10 @@ struct stats {
 	/* Shadow mode (vmm/shadow_mode.c); all zero in hw mode. */
 	u64 traps[STATS_NR_VECTORS];	    /* monitor traps by vector */
 	double trap_time[STATS_NR_VECTORS]; /* seconds in the VMM handling them */
-	u64 reflected;			    /* exceptions to reflect into the guest */
+	u64 reflected;			    /* events delivered through the guest IDT */
+	u64 irq_delivered;		    /* external interrupts delivered to the guest */
+	u64 irq_deferred;		    /* ... that arrived with the virtual IF = 0 */
+	u64 halts;			    /* emulated hlt that idled the vCPU */
 	u64 guest_io;			    /* the guest's own port accesses */
 	u64 emulated_pt_writes;		    /* stores emulated into write-protected tables */
 	u64 emulated_mmio;		    /* stores emulated to MMIO */

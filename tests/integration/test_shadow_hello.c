@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Integration test for shadow mode on images/hello (issue 5): the same
+ * command line in hw mode and in shadow mode must give the same console
+ * output and the same exit status, for
+ *  - the default run (lidt, PIC/PIT set-up, sti/hlt waits for 3 timer
+ *    interrupts reflected into the guest IDT, iretq emulated), and exit=5;
+ *  - fault=ud: the guest's own #UD handler gets the exception;
+ *  - fault=triple: #UD with an empty IDT shuts the guest down (status 8);
+ *  - echo with serial input: IRQ 4 from the UART, delivered while the guest
+ *    waits in hlt, the lines echoed back.
+ * In shadow mode --stats=json must show the traps by vector, the reflected
+ * events and the emulated instructions by mnemonic.
+ * Needs /dev/kvm (skips without it).
+ */
+#include "run_umbra.h"
+
+static void run_hello(struct result *r, const char *mmu, const char *cmdline, const char *input)
+{
+	char img[512], mmu_opt[32];
+
+	image_path(img, sizeof(img), "hello/hello.elf");
+	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
+	run_umbra_input(r,
+			(char *[]){ "umbra", "run", mmu_opt, "--stats=json", "--cmdline",
+				    (char *)cmdline, img, NULL },
+			input);
+}
+
+/* Run both modes; assert identical output and status; return the shadow run. */
+static struct result *both_modes(const char *cmdline, const char *input, int want_status)
+{
+	struct result *hw = new_result(), *sh = new_result();
+
+	run_hello(hw, "hw", cmdline, input);
+	run_hello(sh, "shadow", cmdline, input);
+	if (strcmp(sh->out, hw->out))
+		fail_msg("'%s': output differs\n--- hw:\n%s\n--- shadow:\n%s\n--- shadow stderr:\n%s",
+			 cmdline, hw->out, sh->out, sh->err);
+	assert_int_equal(hw->status, want_status);
+	assert_int_equal(sh->status, hw->status);
+	free(hw);
+	return sh;
+}
+
+static void test_hello_default(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = both_modes("", NULL, 1);
+	assert_contains(sh->out, "timer: 3 ticks\nbye\n");
+	/* The shadow path was really taken: traps, reflected timer ticks, emulation. */
+	assert_contains(sh->err, "\"mode\": \"shadow\"");
+	assert_contains(sh->err, "\"13\": ");  /* #GP traps (lidt, sti, hlt, iretq, cli) */
+	assert_contains(sh->err, "\"32\": ");  /* timer interrupts on the real IDT */
+	assert_contains(sh->err, "\"lidt\": 1");
+	assert_contains(sh->err, "\"iretq\": 3");
+	assert_contains(sh->err, "\"irq_delivered\": 3");
+	free(sh);
+	sh = both_modes("exit=5", NULL, (5 << 1) | 1);
+	free(sh);
+}
+
+static void test_hello_fault_ud(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = both_modes("fault=ud", NULL, (0x7e << 1) | 1);
+	assert_contains(sh->out, "exception 6 at rip 0x");
+	assert_contains(sh->err, "\"reflected\": 1,");
+	free(sh);
+}
+
+static void test_hello_fault_triple(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = both_modes("fault=triple", NULL, 8);
+	assert_contains(sh->err, "guest fault before its IDT is set: vector 6");
+	free(sh);
+}
+
+static void test_hello_echo(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = both_modes("echo exit=2", "hello world\nsecond line\nq\n", (2 << 1) | 1);
+	assert_contains(sh->out, "echo: ready\necho: hello world\necho: second line\n"
+				 "echo: bye\necho: irqs ok\nbye\n");
+	assert_contains(sh->err, "\"36\": "); /* IRQ 4 (COM1) on the real IDT */
+	free(sh);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hello_default),
+		cmocka_unit_test(test_hello_fault_ud),
+		cmocka_unit_test(test_hello_fault_triple),
+		cmocka_unit_test(test_hello_echo),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

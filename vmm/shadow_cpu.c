@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The shadow-mode virtual CPU (vmm/shadow_cpu.h).
+ *
+ * 1. Boot: the state the ELF64 boot contract promises (long mode, paging on
+ *    with the boot identity tables, the flat boot GDT, virtual CPL0).
+ * 2. Load at a trap: GPRs from the sync regs (RBX saved by the trap path),
+ *    RIP/RSP/RFLAGS from the frame the CPU pushed on the monitor stack;
+ *    the virtual IF/IOPL replace the real ones.
+ * 3. Store: the reverse; the real IF is 1 and IOPL 0 whatever the guest set.
+ */
+#include <linux/kvm.h>
+#include <string.h>
+
+#include "shadow/x86.h"
+#include "vmm/boot.h"
+#include "vmm/guest_access.h"
+#include "vmm/shadow_cpu.h"
+#include "vmm/shadow_mode.h"
+#include "umbra/bootinfo.h"
+
+/* Item 1. */
+void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs)
+{
+	memset(c, 0, sizeof(*c));
+	c->mode = EMU_MODE_SHADOW;
+	c->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+	c->cr3 = bs->cr3;
+	c->cr4 = CR4_PAE;
+	c->efer = EFER_LME | EFER_LMA | EFER_SCE | (bs->nx ? EFER_NXE : 0);
+	c->rflags = RFLAGS_FIXED | (bs->rflags & SHADOW_VIRT_FLAGS);
+	c->rip = bs->rip;
+	/* The boot GDT's flat 64-bit code and data segments, ring 0. */
+	c->cs = (struct emu_seg){ .sel = BOOT_SEL_CODE, .limit = 0xffffffff, .type = 0xb,
+				  .s = 1, .present = 1, .l = 1, .g = 1 };
+	c->ss = (struct emu_seg){ .sel = BOOT_SEL_DATA, .limit = 0xffffffff, .type = 0x3,
+				  .s = 1, .present = 1, .db = 1, .g = 1 };
+	c->gdt_base = UMBRA_BOOT_GDT;
+	c->gdt_limit = BOOT_GDT_ENTRIES * 8 - 1;
+	c->virt.ds_sel = c->virt.es_sel = c->virt.fs_sel = c->virt.gs_sel = BOOT_SEL_DATA;
+	c->virt.pat = 0x0007040600070406ull; /* the reset value (SDM Vol. 3A §11.12.4) */
+	c->virt.maxphyaddr = GUEST_MAXPHYADDR;
+}
+
+/* Item 2. */
+void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
+{
+	const struct kvm_regs *r = &run->s.regs.regs;
+	const struct mon_frame *f = monitor_frame(&sm->mon);
+	struct emu_cpu *c = &sm->cpu;
+	const u64 g[EMU_NR_GPRS] = {
+		[EMU_RAX] = r->rax, [EMU_RCX] = r->rcx, [EMU_RDX] = r->rdx,
+		[EMU_RBX] = sm->guest_rbx, [EMU_RSP] = f->rsp, [EMU_RBP] = r->rbp,
+		[EMU_RSI] = r->rsi, [EMU_RDI] = r->rdi, [EMU_R8] = r->r8,
+		[EMU_R9] = r->r9,   [EMU_R10] = r->r10, [EMU_R11] = r->r11,
+		[EMU_R12] = r->r12, [EMU_R13] = r->r13, [EMU_R14] = r->r14,
+		[EMU_R15] = r->r15,
+	};
+
+	memcpy(c->gpr, g, sizeof(g));
+	c->rip = f->rip;
+	c->rflags = (f->rflags & ~SHADOW_VIRT_FLAGS) | (c->rflags & SHADOW_VIRT_FLAGS);
+	c->dirty = 0;
+}
+
+/* Item 3. */
+void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
+{
+	struct kvm_regs *r = &run->s.regs.regs;
+	struct kvm_sregs *s = &run->s.regs.sregs;
+	struct mon_frame *f = monitor_frame(&sm->mon);
+	const struct emu_cpu *c = &sm->cpu;
+
+	r->rax = c->gpr[EMU_RAX];
+	r->rcx = c->gpr[EMU_RCX];
+	r->rdx = c->gpr[EMU_RDX];
+	sm->guest_rbx = c->gpr[EMU_RBX];
+	r->rbp = c->gpr[EMU_RBP];
+	r->rsi = c->gpr[EMU_RSI];
+	r->rdi = c->gpr[EMU_RDI];
+	r->r8 = c->gpr[EMU_R8];
+	r->r9 = c->gpr[EMU_R9];
+	r->r10 = c->gpr[EMU_R10];
+	r->r11 = c->gpr[EMU_R11];
+	r->r12 = c->gpr[EMU_R12];
+	r->r13 = c->gpr[EMU_R13];
+	r->r14 = c->gpr[EMU_R14];
+	r->r15 = c->gpr[EMU_R15];
+	run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	f->rip = c->rip;
+	f->rsp = c->gpr[EMU_RSP];
+	f->rflags = (c->rflags & ~SHADOW_VIRT_FLAGS) | RFLAGS_IF | RFLAGS_FIXED;
+	f->cs = MON_SEL_UCODE;
+	f->ss = MON_SEL_UDATA;
+	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base) {
+		s->fs.base = c->fs_base;
+		s->gs.base = c->gs_base;
+		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+	}
+}
+
+struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c)
+{
+	return (struct walk_ctl){ .cr0 = c->cr0,
+				  .cr3 = c->cr3,
+				  .cr4 = c->cr4,
+				  .efer = c->efer,
+				  .maxphyaddr = GUEST_MAXPHYADDR };
+}

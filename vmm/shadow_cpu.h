@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest's virtual CPU in shadow mode (shared/DESIGN.md, "Virtual CPU
+ * state kept by the VMM"), kept as decode/'s struct emu_cpu in
+ * struct shadow_mode: the emulator reads and changes it directly, so there
+ * is one copy of the virtual state and no translation between two.
+ *
+ * Invariants (between traps):
+ *  - cpu.mode == EMU_MODE_SHADOW; emu_cpl(&cpu) is 0 or 3 and the live
+ *    shadow view is SHADOW_VIEW_KERNEL iff it is 0.
+ *  - cpu.cs/ss are what the guest would see (ring-0 or ring-3 selectors);
+ *    the real CS/SS are always the monitor's DPL3 pair.
+ *  - cpu.rflags holds the virtual IF and IOPL (SHADOW_VIRT_FLAGS); the real
+ *    RFLAGS at CPL3 always has IF=1, IOPL=0 (shared/HOST.md). Every other
+ *    flag, the GPRs and RIP live in the real vCPU and are loaded at a trap.
+ *  - cpu.fs_base/gs_base equal the real FS/GS bases.
+ */
+#ifndef UMBRA_VMM_SHADOW_CPU_H
+#define UMBRA_VMM_SHADOW_CPU_H
+
+#include "decode/emulate.h"
+#include "shadow/walk.h"
+
+#define SHADOW_VIRT_FLAGS (RFLAGS_IF | RFLAGS_IOPL_MASK)
+
+struct boot_state;
+struct kvm_run;
+struct shadow_mode;
+
+/* The virtual CPU at an ELF64 entry point (include/umbra/bootinfo.h). */
+void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs);
+
+/* At a trap: the guest's GPRs, RIP and flags from the real vCPU and the frame. */
+void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run);
+
+/*
+ * After emulation or delivery: the GPRs, RIP and flags back into the real
+ * vCPU (sync regs, RBX as sm->guest_rbx) and the frame the tail returns
+ * through; FS/GS bases into the sync sregs when they changed.
+ */
+void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run);
+
+/* The guest's paging registers, for the walker. */
+struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c);
+
+#endif /* UMBRA_VMM_SHADOW_CPU_H */

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The emulator's callbacks in shadow mode and their follow-up
+ * (vmm/shadow_emu.h).
+ *
+ * 1. map_phys: translate through the guest's tables as the virtual CPU
+ *    sees them (virtual CR0/CR3/CR4/EFER), setting A/D as the CPU would;
+ *    writes go to RAM only, reads and fetches may hit the ROM window, and
+ *    anything else is MMIO.
+ * 2. write: one call per store of the instruction (or of an exception
+ *    frame). RAM pieces are written from here, which is safe because guest
+ *    RAM is never one of the VM's real page tables in shadow mode (the
+ *    shadow pool is), and then told to the shadow MMU with shadow_pt_write,
+ *    as mmu.h requires for every VMM write into guest memory (a no-op for
+ *    a gfn that is not a shadowed table). Pieces that are not RAM go to the
+ *    MMIO bus.
+ * 3. flush_tlb: invlpg/invpcid to the shadow MMU, whose flusher asks the
+ *    tail to reload CR3.
+ * 4. XCR0 is virtual (the real one stays the host's); no MSR beyond those
+ *    emu_cpu holds exists yet (LIMITATION: rdmsr/wrmsr of any other MSR,
+ *    APIC_BASE and TSC included, is #GP(0); forwarding one would cost an
+ *    ioctl on the trap path).
+ * 5. After an instruction or an event: CR3 -> shadow_set_cr3, paging mode
+ *    -> shadow_set_mode, CPL -> the other view.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "decode/decode.h"
+#include "shadow/x86.h"
+#include "umbra/log.h"
+#include "vmm/exitcode.h"
+#include "vmm/guest_access.h"
+#include "vmm/shadow_cpu.h"
+#include "vmm/shadow_emu.h"
+#include "vmm/shadow_mode.h"
+#include "vmm/vm.h"
+
+#define PT_WRITE_CHUNK 16 /* the most shadow_pt_write takes at once */
+
+static const struct emu_ops *ops_for(struct vm *vm);
+
+/* Item 1. */
+static enum emu_map_result map_phys(void *opaque, u64 la, unsigned len, u32 access, gpa_t *gpa,
+				    void **hva, struct emu_event *fault)
+{
+	struct vm *vm = opaque;
+	struct walk_mem wm = guest_walk_mem(&vm->mem);
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&vm->shadow->cpu);
+	u32 acc = ((access & EMU_ACC_WRITE) ? ACC_WRITE : 0) |
+		  ((access & EMU_ACC_FETCH) ? ACC_FETCH : 0) |
+		  ((access & EMU_ACC_USER) ? ACC_USER : 0) |
+		  ((access & EMU_ACC_AC) ? ACC_AC_SET : 0);
+	struct guest_walk w;
+
+	switch (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_SET_AD, &w)) {
+	case WALK_OK: break;
+	case WALK_FAULT:
+		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION,
+					     .vector = w.fault.vector,
+					     .has_error_code = true,
+					     .error_code = w.fault.error_code,
+					     .has_cr2 = true,
+					     .cr2 = w.fault.cr2.v };
+		return EMU_MAP_FAULT;
+	default: return EMU_MAP_NOT_RAM; /* a guest table outside RAM */
+	}
+	*gpa = w.gpa;
+	*hva = gpa_to_hva_kind(&vm->mem, w.gpa, len, !(access & EMU_ACC_WRITE));
+	return EMU_MAP_OK;
+}
+
+static bool mmio_read(void *opaque, gpa_t a, void *buf, unsigned len)
+{
+	struct vm *vm = opaque;
+
+	if (!bus_access(&vm->mmio, a.v, buf, len, false)) {
+		memset(buf, 0xff, len); /* nothing there: the bus floats */
+		vm->stats.mmio_unknown++;
+	}
+	return true;
+}
+
+/* Item 2. */
+static bool write_store(void *opaque, const struct emu_write *w)
+{
+	struct vm *vm = opaque;
+	struct shadow_mode *sm = vm->shadow;
+
+	for (unsigned i = 0; i < w->npieces; i++) {
+		const struct emu_piece *p = &w->piece[i];
+		const u8 *old = w->old_bytes + p->off, *new_bytes = w->new_bytes + p->off;
+
+		if (!p->hva) {
+			u8 data[8];
+
+			if (p->len > sizeof(data))
+				return false; /* no device register is wider */
+			memcpy(data, new_bytes, p->len);
+			if (!bus_access(&vm->mmio, p->gpa.v, data, p->len, true))
+				vm->stats.mmio_unknown++;
+			vm->stats.emulated_mmio++;
+			continue;
+		}
+		memcpy(p->hva, new_bytes, p->len);
+		for (unsigned off = 0; off < p->len; off += PT_WRITE_CHUNK)
+			shadow_pt_write(sm->mmu, gpa(p->gpa.v + off), MIN(PT_WRITE_CHUNK, p->len - off),
+					old + off, new_bytes + off);
+	}
+	return true;
+}
+
+/* Item 3. */
+static bool flush_tlb(void *opaque, unsigned type, u64 pcid, u64 la)
+{
+	struct vm *vm = opaque;
+
+	if (type == EMU_FLUSH_INVLPG)
+		shadow_invlpg(vm->shadow->mmu, gva(la));
+	else
+		shadow_invpcid(vm->shadow->mmu, type, (u16)pcid, gva(la));
+	return true;
+}
+
+/* Item 4. */
+static bool read_xcr(void *opaque, u32 index, u64 *value)
+{
+	struct vm *vm = opaque;
+
+	if (index != 0)
+		return false;
+	*value = vm->shadow->xcr0;
+	return true;
+}
+
+/* x87 must stay set; SSE is the only other state a kernel-built guest may enable. */
+static bool write_xcr(void *opaque, u32 index, u64 value)
+{
+	struct vm *vm = opaque;
+
+	if (index != 0 || !(value & 1) || (value & ~3ull))
+		return false;
+	vm->shadow->xcr0 = value;
+	return true;
+}
+
+static enum emu_msr_result msr(void *opaque, u32 index, bool is_write, u64 *value)
+{
+	(void)opaque;
+	(void)index;
+	(void)is_write;
+	(void)value;
+	return EMU_MSR_GP;
+}
+
+/* Item 5. */
+static void follow_cpu(struct vm *vm, u32 notes, bool cr3_noflush, unsigned old_cpl)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct emu_cpu *c = &sm->cpu;
+
+	if (emu_cpl(c) != old_cpl)
+		notes |= EMU_NOTE_CPL;
+	if (notes & EMU_NOTE_CPL)
+		sm->view = emu_cpl(c) == 0 ? SHADOW_VIEW_KERNEL : SHADOW_VIEW_USER;
+	if (notes & EMU_NOTE_PAGING_MODE)
+		shadow_set_mode(sm->mmu, c->cr0, c->cr4, c->efer);
+	if (notes & EMU_NOTE_CR3) {
+		sm->root = shadow_set_cr3(sm->mmu, c->cr3, sm->view);
+		if (!cr3_noflush)
+			sm->mon.need_flush = true;
+	} else if (notes & (EMU_NOTE_PAGING_MODE | EMU_NOTE_CPL)) {
+		sm->root = shadow_switch_view(sm->mmu, sm->view);
+	}
+}
+
+static enum emu_result deliver(void *opaque, struct emu_cpu *cpu, const struct emu_event *ev)
+{
+	struct vm *vm = opaque;
+
+	vm->stats.reflected++;
+	return emu_deliver_event(cpu, ops_for(vm), ev);
+}
+
+static const struct emu_ops *ops_for(struct vm *vm)
+{
+	static struct emu_ops ops = {
+		.flush_tlb = flush_tlb,
+		.deliver = deliver,
+		.map_phys = map_phys,
+		.mmio_read = mmio_read,
+		.write = write_store,
+		.msr = msr,
+		.read_xcr = read_xcr,
+		.write_xcr = write_xcr,
+	};
+
+	ops.opaque = vm;
+	return &ops;
+}
+
+enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep)
+{
+	struct shadow_mode *sm = vm->shadow;
+	unsigned old_cpl = emu_cpl(&sm->cpu);
+	enum emu_result r;
+
+	sm->cpu.virt.rep_limit = 0;
+	r = emu_insn(&sm->cpu, ops_for(vm), rep);
+	if (r != EMU_DONE)
+		return r;
+	stats_count_emulated(&vm->stats, rep->mnemonic);
+	follow_cpu(vm, rep->notes, rep->cr3_noflush, old_cpl);
+	if (sm->cpu.virt.int_shadow)
+		sm->int_shadow_rip = sm->cpu.rip; /* an sti: blocking ends past the next insn */
+	return EMU_DONE;
+}
+
+enum emu_result shadow_emu_deliver(struct vm *vm, const struct emu_event *ev)
+{
+	struct shadow_mode *sm = vm->shadow;
+	unsigned old_cpl = emu_cpl(&sm->cpu);
+	enum emu_result r = deliver(vm, &sm->cpu, ev);
+
+	if (r == EMU_DONE)
+		follow_cpu(vm, 0, false, old_cpl);
+	return r;
+}
+
+void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *rep, u64 rip)
+{
+	char text[160];
+	const char *mnemonic = rep->mnemonic[0] ? rep->mnemonic : "?";
+
+	if (rep->code_len)
+		decode_describe(rep->code, rep->code_len, rip, DECODE_64, text, sizeof(text));
+	else
+		snprintf(text, sizeof(text), "(code not readable through the guest's page tables)");
+	switch (r) {
+	case EMU_UNKNOWN:
+		vm_kill(vm, UMBRA_EXIT_EMULATION, "shadow mode: %s at rip 0x%llx not emulated: %s",
+			mnemonic, (unsigned long long)rip, text);
+		break;
+	case EMU_UNHANDLED_MEM:
+		vm_kill(vm, UMBRA_EXIT_EMULATION,
+			"shadow mode: %s at rip 0x%llx accesses memory that is neither RAM nor a "
+			"device it can reach: %s",
+			mnemonic, (unsigned long long)rip, text);
+		break;
+	case EMU_TRIPLE_FAULT:
+		vm_kill(vm, UMBRA_EXIT_TRIPLE_FAULT,
+			"shadow mode: guest triple fault (a fault while delivering #DF) at rip "
+			"0x%llx",
+			(unsigned long long)rip);
+		break;
+	case EMU_HOST_ERROR:
+	case EMU_DONE:
+	default:
+		vm_kill(vm, UMBRA_EXIT_INTERNAL, "shadow mode: emulating %s at rip 0x%llx failed",
+			mnemonic, (unsigned long long)rip);
+		break;
+	}
+}

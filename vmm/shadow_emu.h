@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * decode/'s emulator on the shadow-mode virtual CPU (vmm/shadow_emu.c): the
+ * emu_ops callbacks (guest memory through the guest's own tables, every
+ * store told to the shadow MMU or sent to the MMIO bus, TLB flushes to the
+ * shadow MMU, virtual XCR0) and what the VMM does after an instruction or
+ * an event changed CR3, the paging mode or the virtual CPL.
+ */
+#ifndef UMBRA_VMM_SHADOW_EMU_H
+#define UMBRA_VMM_SHADOW_EMU_H
+
+#include "decode/emulate.h"
+
+struct vm;
+
+/*
+ * Emulate the instruction at the guest's RIP (sm->cpu, loaded for this
+ * trap). On EMU_DONE: counts it by mnemonic in vm->stats and applies the
+ * CR3/PAGING_MODE/CPL notes to the shadow MMU (the caller handles HALT and
+ * IF_SET, vmm/shadow_event.c; CODE_MODE, 32-bit code, it stops the VM).
+ * Any other result leaves sm->cpu as it was.
+ */
+enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep) __must_check;
+
+/* Deliver `ev` through the guest IDT (emu_deliver_event), then follow a CPL change. */
+enum emu_result shadow_emu_deliver(struct vm *vm, const struct emu_event *ev) __must_check;
+
+/*
+ * Stop the VM after a result other than EMU_DONE for the instruction at
+ * `rip`: EMU_UNKNOWN and EMU_UNHANDLED_MEM with status 10 naming the
+ * instruction (mnemonic, bytes, disassembly), EMU_TRIPLE_FAULT with 8,
+ * anything else with 12.
+ */
+void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *rep, u64 rip);
+
+#endif /* UMBRA_VMM_SHADOW_EMU_H */
