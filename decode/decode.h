@@ -6,6 +6,8 @@
  * This file describes an instruction the guest could not run (RIP, bytes,
  * disassembly). The emulator is decode/emulate.h: the hw-mode fallback and
  * the shadow-mode whitelist of shared/DESIGN.md ("decode/").
+ * decode/scan.h and decode/patch.h find and int3-patch the sensitive
+ * instructions x86 does not trap (pushf/popf) in guest kernel code pages.
  */
 #ifndef UMBRA_DECODE_DECODE_H
 #define UMBRA_DECODE_DECODE_H

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The patch table (decode/patch.h): int3 over each sensitive instruction
+ * the scan found, and the way back from a trap to the original bytes.
+ *
+ * 1. Pages by gfn in a chained hash; sites sorted by offset in each page.
+ * 2. Apply: check every new site's byte first, then write them all.
+ * 3. Look up by gpa; an address that is no patch is the guest's int3.
+ * 4. Undo: original first bytes back, page record freed.
+ * 5. Fix up a buffer read from patched pages.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode/patch.h"
+
+/* Item 1. */
+static unsigned hash_gfn(gfn_t f)
+{
+	return (unsigned)((f.v * 0x9e3779b97f4a7c15ull) >> (64 - PATCH_HASH_BITS));
+}
+
+void patch_table_init(struct patch_table *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void patch_table_destroy(struct patch_table *t)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(t->chains); i++) {
+		struct patch_page *p = t->chains[i], *n;
+
+		for (; p; p = n) {
+			n = p->next;
+			free(p->sites);
+			free(p);
+		}
+	}
+	patch_table_init(t);
+}
+
+/* Item 1. The record of frame `f`, or NULL. */
+static struct patch_page *find_page(const struct patch_table *t, gfn_t f)
+{
+	struct patch_page *p = t->chains[hash_gfn(f)];
+
+	while (p && p->gfn.v != f.v)
+		p = p->next;
+	return p;
+}
+
+bool patch_page_known(const struct patch_table *t, gfn_t f)
+{
+	return find_page(t, f) != NULL;
+}
+
+/* Item 1. Binary search for the patch at page offset `off`. */
+static const struct patch_site *find_site(const struct patch_page *p, unsigned off)
+{
+	unsigned lo = 0, hi = p->nsites;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (p->sites[mid].off == off)
+			return &p->sites[mid];
+		if (p->sites[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Item 2. Is this site of the scan one to apply now? */
+static bool is_new(const struct patch_page *p, const struct scan_site *s)
+{
+	return !s->conflict && !(p && find_site(p, s->off));
+}
+
+/* Item 2. */
+int patch_page_apply(struct patch_table *t, gfn_t f, const struct scan_result *res, u8 *copy)
+{
+	struct patch_page *p = find_page(t, f);
+	struct patch_site *merged;
+	unsigned nnew = 0, i, j, k;
+
+	if (p && p->mode != res->mode)
+		return -EINVAL;
+	for (i = 0; i < res->nsites; i++) {
+		const struct scan_site *s = &res->sites[i];
+
+		if (!is_new(p, s))
+			continue;
+		if (copy[s->off] != s->orig[0])
+			return -ESTALE;
+		nnew++;
+	}
+	if (!nnew)
+		return 0;
+
+	/* Merge the old sites and the new ones (both sorted) into a new array. */
+	merged = malloc(((p ? p->nsites : 0) + nnew) * sizeof(*merged));
+	if (!merged)
+		return -ENOMEM;
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p) {
+			free(merged);
+			return -ENOMEM;
+		}
+		p->gfn = f;
+		p->mode = res->mode;
+		p->next = t->chains[hash_gfn(f)];
+		t->chains[hash_gfn(f)] = p;
+		t->npages++;
+	}
+	for (i = j = k = 0; i < p->nsites || j < res->nsites;) {
+		const struct scan_site *s = j < res->nsites ? &res->sites[j] : NULL;
+
+		if (s && !is_new(p, s)) {
+			j++;
+			continue;
+		}
+		if (i < p->nsites && (!s || p->sites[i].off < s->off)) {
+			merged[k++] = p->sites[i++];
+			continue;
+		}
+		merged[k].off = s->off;
+		merged[k].len = s->len;
+		merged[k].kind = s->kind;
+		memcpy(merged[k].orig, s->orig, sizeof(s->orig));
+		copy[s->off] = PATCH_INT3;
+		k++;
+		j++;
+	}
+	free(p->sites);
+	p->sites = merged;
+	p->nsites = p->cap = k;
+	t->nsites += nnew;
+	return (int)nnew;
+}
+
+/* Item 3. */
+const struct patch_site *patch_lookup(const struct patch_table *t, gpa_t addr)
+{
+	const struct patch_page *p = find_page(t, gpa_to_gfn(addr));
+
+	return p ? find_site(p, (unsigned)(addr.v & ~PAGE_MASK)) : NULL;
+}
+
+/* Item 3. */
+enum patch_trap patch_classify_int3(const struct patch_table *t, gpa_t int3_gpa,
+				    const struct patch_site **site)
+{
+	const struct patch_site *s = patch_lookup(t, int3_gpa);
+
+	if (site)
+		*site = s;
+	return s ? PATCH_TRAP_OURS : PATCH_TRAP_GUEST;
+}
+
+/* Item 4. */
+unsigned patch_page_undo(struct patch_table *t, gfn_t f, u8 *copy)
+{
+	struct patch_page **link = &t->chains[hash_gfn(f)];
+	struct patch_page *p;
+	unsigned n;
+
+	while (*link && (*link)->gfn.v != f.v)
+		link = &(*link)->next;
+	p = *link;
+	if (!p)
+		return 0;
+	n = p->nsites;
+	for (unsigned i = 0; copy && i < n; i++)
+		copy[p->sites[i].off] = p->sites[i].orig[0];
+	*link = p->next;
+	t->npages--;
+	t->nsites -= n;
+	free(p->sites);
+	free(p);
+	return n;
+}
+
+/* Item 5. */
+void patch_read_fixup(const struct patch_table *t, gpa_t addr, u8 *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		u64 a = addr.v + done;
+		size_t off = a & ~PAGE_MASK;
+		size_t chunk = MIN(len - done, PAGE_SIZE - off);
+		const struct patch_page *p = find_page(t, gpa_to_gfn(gpa(a)));
+
+		for (unsigned i = 0; p && i < p->nsites; i++)
+			if (p->sites[i].off >= off && p->sites[i].off < off + chunk)
+				buf[done + p->sites[i].off - off] = p->sites[i].orig[0];
+		done += chunk;
+	}
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * decode/patch: turn the sites decode/scan.h found into traps, and map a
+ * trap back to the instruction it replaced (the PATM half of VirtualBox raw
+ * mode's CSAM/PATM pair, reduced to a one-byte trap; shared/DESIGN.md).
+ *
+ * The patch is int3 (0xcc) over the first byte of the instruction:
+ *  - it is one byte, like pushf/popf themselves (9c/9d), so it never
+ *    overwrites the next instruction, which may be a branch target. ud2
+ *    (0f 0b) would clobber the byte after a one-byte pushf;
+ *  - a patched instruction of more bytes (66 9c, 48 9d, 0f 01 /0 sgdt)
+ *    keeps its tail bytes, which are never run: the trap comes first and
+ *    the emulator moves RIP past the whole original instruction;
+ *  - it raises #BP, which the monitor's IDT routes to the VMM. Its gate must
+ *    have DPL 3 (the guest kernel runs at real CPL3, and int3 through a DPL 0
+ *    gate is #GP). #BP is a trap: the pushed RIP is the byte *after* the
+ *    int3, so the VMM looks up RIP - 1.
+ * The price: the guest may use int3 itself (kprobes, text_poke_bp, its own
+ * debugger, int3 padding). patch_classify_int3() tells the two apart: only
+ * an address in the table is ours; any other #BP is reflected to the guest.
+ *
+ * The table is keyed by gfn and page offset (a gpa), not by gva: the
+ * patched bytes belong to the frame, which every gva that maps it in the
+ * kernel view shares, and the scan depends only on the frame's bytes and
+ * the code mode. The VMM translates the trapping RIP - 1 to a gpa first.
+ *
+ * Responsibilities:
+ *  1. The table: pages by gfn in a chained hash, sites per page sorted by
+ *     offset.
+ *  2. Apply a scan result to the page copy the guest will run: int3 on each
+ *     site not applied before and not in conflict; record it.
+ *  3. Look up a trap address: ours (the original bytes and length) or the
+ *     guest's own int3.
+ *  4. Undo a page: the original bytes back in the copy, the record dropped
+ *     (the guest wrote the page; it will be rescanned).
+ *  5. Undo patches in a buffer read from a patched page, for the VMM's own
+ *     reads of guest code (dumps, emulated reads).
+ *
+ * LIMITATION: the guest reads its own patched code as int3 (x86 without EPT
+ * has no execute-only mapping), as it did under VirtualBox raw mode. Linux
+ * reads its text in ftrace's and text_poke's sanity checks; those reads must
+ * be made to trap and emulated with patch_read_fixup() if they matter.
+ * LIMITATION: an indirect jump to an offset of an executable patched page
+ * that no scan reached runs unscanned (decode/scan.h). A fix that keeps the
+ * mechanism: fill every byte no scan reached with int3 as well, so the jump
+ * traps here, is not ours by patch_lookup, and the VMM rescans from there;
+ * the cost is that data inside code pages (rare in Linux .text) reads as
+ * 0xcc. Not done yet.
+ */
+#ifndef UMBRA_DECODE_PATCH_H
+#define UMBRA_DECODE_PATCH_H
+
+#include "decode/scan.h"
+#include "umbra/types.h"
+
+#define PATCH_INT3	 0xccu /* the patch byte (SDM Vol. 2A INT3) */
+#define PATCH_HASH_BITS	 10    /* 1024 chains: ~5 pages each for 20 MiB of kernel text */
+
+/* One applied patch. */
+struct patch_site {
+	u16 off;
+	u8 len;
+	u8 kind; /* enum scan_kind */
+	u8 orig[SCAN_INSN_MAX];
+};
+
+struct patch_page {
+	gfn_t gfn;
+	enum decode_mode mode;
+	struct patch_site *sites; /* sorted by off */
+	unsigned nsites, cap;
+	struct patch_page *next; /* hash chain */
+};
+
+struct patch_table {
+	struct patch_page *chains[1u << PATCH_HASH_BITS];
+	unsigned npages;
+	u64 nsites; /* patches in place, for --stats */
+};
+
+/* What an int3 trap is. */
+enum patch_trap {
+	PATCH_TRAP_OURS = 0, /* a patch: emulate site->orig with emu_insn_bytes() */
+	PATCH_TRAP_GUEST,    /* the guest's own int3: reflect #BP to the guest */
+};
+
+/* Item 1. An empty table; patch_table_destroy() frees every page record. */
+void patch_table_init(struct patch_table *t);
+void patch_table_destroy(struct patch_table *t);
+
+/*
+ * Item 2. Patch `copy`, the 4096 bytes of frame `gfn` as the guest will run
+ * them, with every site of `res` not applied before and not in conflict.
+ * Sites already applied are left alone (incremental scans re-apply only
+ * what is new). A new site's byte in `copy` must still be its original
+ * byte.
+ *
+ * Returns the number of patches newly applied (>= 0), -ENOMEM, -EINVAL when
+ * the page was patched from a scan in another code mode, or -ESTALE when a
+ * byte in `copy` is not what the scan saw (the page changed: undo and
+ * rescan). On error nothing was changed.
+ */
+int patch_page_apply(struct patch_table *t, gfn_t gfn, const struct scan_result *res,
+		     u8 *copy) __must_check;
+
+/* Item 3. The patch whose int3 is at `addr`, or NULL. */
+const struct patch_site *patch_lookup(const struct patch_table *t, gpa_t addr);
+
+/*
+ * Item 3. Classify a #BP: `int3_gpa` is the gpa of the int3 byte, that is,
+ * of the trapping RIP - 1 (translate RIP - 1, not RIP: they may be on
+ * different pages). *site gets the patch when it is ours (may be NULL).
+ */
+enum patch_trap patch_classify_int3(const struct patch_table *t, gpa_t int3_gpa,
+				    const struct patch_site **site);
+
+/*
+ * Item 4. Write the original byte of every patch on frame `gfn` back into
+ * `copy` (NULL: only forget them, for a copy the VMM discards), and forget
+ * the page. Afterwards `copy` is byte for byte the page the guest wrote, so
+ * the VMM applies the guest's store to it and scans it again. Returns the
+ * number of patches undone (0 if the page had none).
+ */
+unsigned patch_page_undo(struct patch_table *t, gfn_t gfn, u8 *copy);
+
+/* Is frame `gfn` patched (has a record)? */
+bool patch_page_known(const struct patch_table *t, gfn_t gfn);
+
+/*
+ * Item 5. `buf` holds `len` bytes read from guest-physical `addr` on, some
+ * of them possibly patched: put the original bytes back.
+ */
+void patch_read_fixup(const struct patch_table *t, gpa_t addr, u8 *buf, size_t len);
+
+#endif /* UMBRA_DECODE_PATCH_H */

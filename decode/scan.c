@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Scanning one page of guest kernel code for the sensitive instructions x86
+ * does not trap (decode/scan.h; the idea is VirtualBox raw mode's CSAM).
+ *
+ * 1. Start, free and query a per-page result.
+ * 2. Recursive descent: a work list of entry offsets; from each, a linear
+ *    sweep that stops at an unconditional transfer, at the page end, at an
+ *    offset already swept, or at bytes that do not decode. Direct in-page
+ *    targets of jumps, branches and calls join the work list.
+ * 3. Classify each instruction (capstone's id and operands) and record the
+ *    sensitive ones as sites, sorted by offset, with their original bytes.
+ * 4. The page end: the decoder sees the page followed by the caller's bytes
+ *    of the next page, so an instruction that straddles decodes whole; if
+ *    those bytes are missing its offset is remembered as pending_straddle.
+ * 5. After each scan, mark the sites whose patch byte would land inside
+ *    another reachable instruction that is not patched itself.
+ */
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode/scan.h"
+
+/* The scratch state of one scan_code_page_add_entry() call. */
+struct sweep {
+	csh cs;
+	cs_insn *insn;
+	u8 buf[SCAN_PAGE_SIZE + SCAN_INSN_MAX]; /* the page, then the next page's bytes */
+	unsigned buf_len;
+	u16 work[SCAN_PAGE_SIZE]; /* each offset is queued at most once per call */
+	unsigned nwork;
+	u8 queued[SCAN_PAGE_SIZE / 8];
+	unsigned new_sites;
+};
+
+enum flow { FLOW_NEXT, FLOW_STOP };
+
+/* Item 1. */
+void scan_result_init(struct scan_result *res, gva_t page_gva, enum decode_mode mode, u32 kinds)
+{
+	memset(res, 0, sizeof(*res));
+	res->gva = page_gva;
+	res->mode = mode;
+	res->kinds = kinds;
+	res->pending_straddle = SCAN_ENTRY_NONE;
+}
+
+/* Item 1. */
+void scan_result_free(struct scan_result *res)
+{
+	free(res->sites);
+	scan_result_init(res, res->gva, res->mode, res->kinds);
+}
+
+/* Item 1. Sites are sorted by offset: binary search. */
+const struct scan_site *scan_find_site(const struct scan_result *res, unsigned off)
+{
+	unsigned lo = 0, hi = res->nsites;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (res->sites[mid].off == off)
+			return &res->sites[mid];
+		if (res->sites[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const char *scan_kind_name(enum scan_kind kind)
+{
+	static const char *const names[SCAN_NR_KINDS] = {
+		[SCAN_KIND_PUSHF] = "pushf",	     [SCAN_KIND_POPF] = "popf",
+		[SCAN_KIND_SYSDESC] = "sysdesc",     [SCAN_KIND_SREG_READ] = "sreg-read",
+		[SCAN_KIND_SEGCHECK] = "segcheck",
+	};
+
+	return (unsigned)kind < SCAN_NR_KINDS ? names[kind] : "?";
+}
+
+/* Item 2. Queue an in-page offset not yet swept nor queued. */
+static void queue(struct sweep *s, const struct scan_result *res, u64 off)
+{
+	if (off >= SCAN_PAGE_SIZE || res->insn_len[off] || (s->queued[off / 8] & (1u << (off % 8))))
+		return;
+	s->queued[off / 8] |= (u8)(1u << (off % 8));
+	s->work[s->nwork++] = (u16)off;
+}
+
+static bool in_group(const cs_insn *insn, u8 group)
+{
+	for (unsigned i = 0; i < insn->detail->groups_count; i++)
+		if (insn->detail->groups[i] == group)
+			return true;
+	return false;
+}
+
+/* Item 2. Where control goes after `insn`; *target gets a direct target. */
+static enum flow control_flow(const cs_insn *insn, bool *has_target, u64 *target)
+{
+	const cs_x86 *x = &insn->detail->x86;
+
+	*has_target = false;
+	switch (insn->id) {
+	case X86_INS_RET:
+	case X86_INS_RETF:
+	case X86_INS_RETFQ:
+	case X86_INS_IRET:
+	case X86_INS_IRETD:
+	case X86_INS_IRETQ:
+	case X86_INS_SYSRET:
+	case X86_INS_SYSEXIT:
+	case X86_INS_LJMP: /* a new CS: not this page's code in the same mode */
+		return FLOW_STOP;
+	case X86_INS_LCALL:
+		return FLOW_NEXT;
+	default:
+		break;
+	}
+	if (in_group(insn, CS_GRP_JUMP) || in_group(insn, CS_GRP_CALL) ||
+	    in_group(insn, CS_GRP_BRANCH_RELATIVE)) {
+		if (x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
+			*has_target = true;
+			*target = (u64)x->operands[0].imm;
+		}
+		if (insn->id == X86_INS_JMP)
+			return FLOW_STOP;
+	}
+	return FLOW_NEXT;
+}
+
+/* Item 3. The kind of a sensitive instruction, or -1. */
+static int classify(const cs_insn *insn)
+{
+	const cs_x86 *x = &insn->detail->x86;
+
+	switch (insn->id) {
+	case X86_INS_PUSHF:
+	case X86_INS_PUSHFD:
+	case X86_INS_PUSHFQ:
+		return SCAN_KIND_PUSHF;
+	case X86_INS_POPF:
+	case X86_INS_POPFD:
+	case X86_INS_POPFQ:
+		return SCAN_KIND_POPF;
+	case X86_INS_SGDT:
+	case X86_INS_SIDT:
+	case X86_INS_SLDT:
+	case X86_INS_STR:
+	case X86_INS_SMSW:
+		return SCAN_KIND_SYSDESC;
+	case X86_INS_LAR:
+	case X86_INS_LSL:
+	case X86_INS_VERR:
+	case X86_INS_VERW:
+		return SCAN_KIND_SEGCHECK;
+	case X86_INS_PUSH: /* push %cs / push %ss (0e, 16) */
+		if (x->op_count == 1 && x->operands[0].type == X86_OP_REG &&
+		    (x->operands[0].reg == X86_REG_CS || x->operands[0].reg == X86_REG_SS))
+			return SCAN_KIND_SREG_READ;
+		return -1;
+	case X86_INS_MOV: /* mov %cs/%ss, r/m (8c /1, 8c /2) */
+		if (x->op_count == 2 && x->operands[1].type == X86_OP_REG &&
+		    (x->operands[1].reg == X86_REG_CS || x->operands[1].reg == X86_REG_SS))
+			return SCAN_KIND_SREG_READ;
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+/* Item 3. Insert a site, keeping sites[] sorted by offset. */
+static int add_site(struct scan_result *res, struct sweep *s, unsigned off, unsigned len, int kind)
+{
+	unsigned i;
+
+	if (res->nsites == res->cap) {
+		unsigned cap = res->cap ? res->cap * 2 : 16;
+		struct scan_site *n = realloc(res->sites, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		res->sites = n;
+		res->cap = cap;
+	}
+	for (i = res->nsites; i > 0 && res->sites[i - 1].off > off; i--)
+		res->sites[i] = res->sites[i - 1];
+	memset(&res->sites[i], 0, sizeof(res->sites[i]));
+	res->sites[i].off = (u16)off;
+	res->sites[i].len = (u8)len;
+	res->sites[i].kind = (u8)kind;
+	memcpy(res->sites[i].orig, s->buf + off, len);
+	res->nsites++;
+	s->new_sites++;
+	return 0;
+}
+
+/* Items 2-4. Linear sweep from `off` until the flow stops. */
+static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
+{
+	u64 wrap = res->mode == DECODE_64 ? ~0ull : res->mode == DECODE_32 ? 0xffffffffull : 0xffffull;
+
+	while (off < SCAN_PAGE_SIZE && !res->insn_len[off]) {
+		const u8 *code = s->buf + off;
+		size_t size = s->buf_len - off;
+		u64 addr = res->gva.v + off;
+		bool has_target;
+		u64 target;
+		unsigned len;
+		int kind, r;
+		enum flow flow;
+
+		if (!cs_disasm_iter(s->cs, &code, &size, &addr, s->insn)) {
+			/* Item 4: too few bytes left may be a straddle, not garbage. */
+			if (off + SCAN_INSN_MAX > s->buf_len) {
+				if (res->pending_straddle == SCAN_ENTRY_NONE ||
+				    off < res->pending_straddle)
+					res->pending_straddle = (u16)off;
+			} else {
+				res->ninvalid++;
+			}
+			return 0;
+		}
+		len = s->insn->size;
+		res->insn_len[off] = (u8)len;
+		res->ninsns++;
+		if (off + len > SCAN_PAGE_SIZE && off + len - SCAN_PAGE_SIZE > res->next_used)
+			res->next_used = off + len - SCAN_PAGE_SIZE;
+		if (res->pending_straddle == off)
+			res->pending_straddle = SCAN_ENTRY_NONE;
+
+		kind = classify(s->insn);
+		if (kind >= 0 && (res->kinds & SCAN_KIND_BIT(kind))) {
+			r = add_site(res, s, off, len, kind);
+			if (r)
+				return r;
+		}
+		flow = control_flow(s->insn, &has_target, &target);
+		if (has_target)
+			queue(s, res, (target - res->gva.v) & wrap);
+		if (flow == FLOW_STOP)
+			return 0;
+		off += len;
+	}
+	return 0;
+}
+
+/*
+ * Item 5. A site conflicts when its first byte lies strictly inside another
+ * recorded instruction that is not a site: writing int3 there would change
+ * that instruction when it runs from its own start. Inside another *site*
+ * it is harmless, since that one never runs from the page (it traps first).
+ */
+static void mark_conflicts(struct scan_result *res)
+{
+	res->nconflicts = 0;
+	for (unsigned i = 0; i < res->nsites; i++)
+		res->sites[i].conflict = false;
+	for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++) {
+		unsigned end;
+
+		if (!res->insn_len[o] || scan_find_site(res, o))
+			continue;
+		end = MIN(o + res->insn_len[o], SCAN_PAGE_SIZE);
+		for (unsigned b = o + 1; b < end; b++) {
+			struct scan_site *site = (struct scan_site *)scan_find_site(res, b);
+
+			if (site && !site->conflict) {
+				site->conflict = true;
+				res->nconflicts++;
+			}
+		}
+	}
+}
+
+/* Items 2-5. */
+int scan_code_page_add_entry(struct scan_result *res, const u8 *page, const u8 *next,
+			     unsigned next_len, const u16 *entries, unsigned nentries)
+{
+	static const cs_mode modes[] = {
+		[DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32, [DECODE_64] = CS_MODE_64
+	};
+	struct sweep *s;
+	int r = 0;
+
+	for (unsigned i = 0; i < nentries; i++)
+		if (entries[i] >= SCAN_PAGE_SIZE)
+			return -EINVAL;
+	if (next_len > SCAN_INSN_MAX || (next_len && !next))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (cs_open(CS_ARCH_X86, modes[res->mode], &s->cs) != CS_ERR_OK) {
+		free(s);
+		return -EIO;
+	}
+	cs_option(s->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	s->insn = cs_malloc(s->cs);
+	if (!s->insn) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(s->buf, page, SCAN_PAGE_SIZE);
+	if (next_len)
+		memcpy(s->buf + SCAN_PAGE_SIZE, next, next_len);
+	s->buf_len = SCAN_PAGE_SIZE + next_len;
+
+	for (unsigned i = 0; i < nentries; i++)
+		queue(s, res, entries[i]);
+	while (s->nwork && r == 0)
+		r = sweep_from(res, s, s->work[--s->nwork]);
+	mark_conflicts(res);
+	cs_free(s->insn, 1);
+out:
+	cs_close(&s->cs);
+	if (r == 0)
+		r = (int)s->new_sites;
+	free(s);
+	return r;
+}
+
+int scan_code_page(struct scan_result *res, const u8 *page, const u8 *next, unsigned next_len,
+		   gva_t page_gva, enum decode_mode mode, u32 kinds, u16 entry)
+{
+	int r;
+
+	scan_result_init(res, page_gva, mode, kinds);
+	r = scan_code_page_add_entry(res, page, next, next_len, &entry, 1);
+	if (r < 0)
+		scan_result_free(res);
+	return r;
+}

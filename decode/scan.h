@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * decode/scan: find the sensitive instructions x86 does not trap in one
+ * page of guest kernel code, so that decode/patch.h can replace each by a
+ * trapping int3 (shared/DESIGN.md, "The instructions x86 does not trap").
+ *
+ * The technique is VirtualBox raw mode's: its CSAM (code scanning and
+ * analysis manager) disassembled guest ring-0 code pages before they ran,
+ * following the control flow from the address that faulted, and its PATM
+ * (patch manager) replaced the instructions that misbehave at a lower ring.
+ * We keep the idea, not their code, and only the one-byte trap patch.
+ *
+ * Why only *reachable* code: a page of kernel text also holds jump tables,
+ * strings, alignment padding, and immediates whose bytes look like opcodes
+ * (`mov $0x9c,%eax` is b8 9c 00 00 00). A linear sweep of the whole page
+ * would "find" a pushf in them and corrupt the code by patching it. So the
+ * scan is recursive descent: starting at the known instruction starts (the
+ * faulting RIP at least), it sweeps linearly until an unconditional
+ * transfer, and queues the in-page targets of direct jumps, branches and
+ * calls. Only bytes reached that way are ever called instructions.
+ *
+ * Which instructions are sensitive (enum scan_kind, chosen by a mask):
+ *   PUSHF   pushf/pushfd/pushfq, every operand size (9c, 66 9c, REX 9c):
+ *           at CPL3 with the host's IF=1, IOPL=0 it shows the wrong IF and
+ *           IOPL. Always patched.
+ *   POPF    popf/popfd/popfq (9d, 66 9d, 48 9d): at CPL3 it silently keeps
+ *           IF and IOPL. Always patched.
+ *   SYSDESC sgdt/sidt/sldt/str/smsw: they reveal the monitor's tables and
+ *           CR0. UMIP makes them fault; patch only on a host without UMIP.
+ *           decode/emulate already emulates all five.
+ *   SREG_READ  mov %cs/%ss,r/m (8c /1, 8c /2) and push %cs/%ss (0e, 16,
+ *           32-bit code only): they show RPL 3. Found, but not in the
+ *           default mask, because decode/emulate does not emulate them yet
+ *           (a patched one would stop the VM instead of misreporting an RPL
+ *           that Linux never looks at).
+ *   SEGCHECK   lar/lsl/verr/verw: their result depends on the CPL. Same
+ *           status as SREG_READ.
+ * cli/sti, in/out, hlt, iret, sysret and the other privileged instructions
+ * fault at CPL3 on their own and need no patch.
+ *
+ * Responsibilities:
+ *  1. Keep a per-page result that grows with each new entry point
+ *     (incremental: a later entry never changes what an earlier one found,
+ *     it only adds instructions and sites).
+ *  2. Recursive descent over the page: linear sweep from each start until
+ *     an unconditional transfer, queueing direct in-page targets.
+ *  3. Classify each reached instruction and record the sensitive ones as
+ *     patch sites with their original bytes.
+ *  4. Instructions that straddle into the next page: decode them with the
+ *     caller's bytes of that page, or leave them pending when it is absent.
+ *  5. Mark sites that cannot be patched because their first byte is also
+ *     inside another reachable instruction (overlapping code).
+ *
+ * LIMITATION: indirect jumps and calls (jump tables, function pointers,
+ * returns) are not followed. Code reached only that way is scanned when it
+ * first runs: while the page is still non-executable in the kernel view,
+ * the fetch traps and the VMM calls scan_code_page_add_entry() with that
+ * offset. But x86 has no per-byte execute permission: once the patched page
+ * is executable, an indirect jump to an offset never reached before runs
+ * its bytes unscanned. The VMM should therefore seed each scan with every
+ * start it knows (the faulting RIP, IDT handlers, syscall entry, return
+ * addresses on the stack) and see decode/patch.h for the options.
+ * LIMITATION: a direct call is assumed to return (the sweep continues after
+ * it); a call to a noreturn function followed by data would be swept. ud2,
+ * ud1 and int3 are also swept past, because Linux resumes after them (WARN,
+ * text_poke_bp). A wrong guess shows up as an overlap (item 5) at worst.
+ * LIMITATION: the code mode (64/32/16-bit) is the one the page was scanned
+ * in; a page run in two modes needs one result per mode.
+ */
+#ifndef UMBRA_DECODE_SCAN_H
+#define UMBRA_DECODE_SCAN_H
+
+#include "decode/decode.h"
+#include "umbra/types.h"
+
+#define SCAN_PAGE_SIZE	  4096u
+#define SCAN_INSN_MAX	  15u /* SDM Vol. 2A §2.3.11 */
+#define SCAN_NEXT_MAX	  (SCAN_INSN_MAX - 1) /* bytes of the next page one instruction can use */
+#define SCAN_ENTRY_NONE	  0xffffu
+
+enum scan_kind {
+	SCAN_KIND_PUSHF = 0,
+	SCAN_KIND_POPF,
+	SCAN_KIND_SYSDESC,
+	SCAN_KIND_SREG_READ,
+	SCAN_KIND_SEGCHECK,
+	SCAN_NR_KINDS
+};
+
+#define SCAN_KIND_BIT(k) (1u << (k))
+/* What a host with UMIP needs patched (and decode/emulate emulates). */
+#define SCAN_KINDS_DEFAULT (SCAN_KIND_BIT(SCAN_KIND_PUSHF) | SCAN_KIND_BIT(SCAN_KIND_POPF))
+/* A host without UMIP: sgdt/sidt/sldt/str/smsw too. */
+#define SCAN_KINDS_NO_UMIP (SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SYSDESC))
+
+/* One sensitive instruction: the patch goes on its first byte, off. */
+struct scan_site {
+	u16 off;		/* offset in the page of the instruction's first byte */
+	u8 len;			/* 1..15; off + len may pass the page end (item 4) */
+	u8 kind;		/* enum scan_kind */
+	bool conflict;		/* item 5: byte off is inside another reachable, unpatched insn */
+	u8 orig[SCAN_INSN_MAX]; /* the original instruction bytes, len of them */
+};
+
+/*
+ * Everything known about one page. Build it with scan_result_init(), grow
+ * it with scan_code_page_add_entry(), free it with scan_result_free().
+ *
+ * Invariants:
+ *  - insn_len[o] != 0 iff an instruction starting at offset o was reached
+ *    from an entry; it is that instruction's length.
+ *  - For every recorded instruction, its fall-through successor (unless it
+ *    is an unconditional transfer) and its direct in-page targets are
+ *    recorded too, or lie past the page end, or did not decode.
+ *  - sites[] is sorted by off, one per recorded sensitive instruction whose
+ *    kind is in `kinds`.
+ */
+struct scan_result {
+	gva_t gva; /* the page's first byte (page-aligned) */
+	enum decode_mode mode;
+	u32 kinds; /* SCAN_KIND_BIT mask of what is recorded as a site */
+	u8 insn_len[SCAN_PAGE_SIZE];
+	struct scan_site *sites;
+	unsigned nsites, cap;
+	unsigned ninsns;     /* recorded instructions */
+	unsigned nconflicts; /* sites with conflict set */
+	unsigned next_used;  /* bytes of the next page read by recorded instructions */
+	/*
+	 * The first offset whose instruction ran past the page end when the
+	 * next page's bytes were not given (SCAN_ENTRY_NONE if none). The VMM
+	 * re-adds it as an entry once the next page is mapped.
+	 */
+	u16 pending_straddle;
+	unsigned ninvalid; /* reached offsets whose bytes are not an instruction */
+};
+
+/* Item 1. Start an empty result. `page_gva` must be page-aligned. */
+void scan_result_init(struct scan_result *res, gva_t page_gva, enum decode_mode mode, u32 kinds);
+void scan_result_free(struct scan_result *res);
+
+/*
+ * Items 1-5. Scan the page from `nentries` entry offsets (each < 4096) and
+ * add what is found to `res`.
+ *
+ * `page` is the page's 4096 *original* bytes (never the patched copy);
+ * `next`, `next_len` (0..15, `next` may be NULL when 0) the first bytes of
+ * the following page if it is mapped. The bytes must be those of every
+ * earlier call on `res`: a page the guest rewrote is scanned into a fresh
+ * result.
+ *
+ * Returns the number of new sites (>= 0), or -ENOMEM / -EIO (capstone could
+ * not be set up) / -EINVAL (an entry outside the page). On error `res` holds
+ * what was found before the failure and stays usable.
+ */
+int scan_code_page_add_entry(struct scan_result *res, const u8 *page, const u8 *next,
+			     unsigned next_len, const u16 *entries, unsigned nentries) __must_check;
+
+/*
+ * Convenience for the first scan of a page: init + add_entry with one entry.
+ * On error `res` is freed (empty) again.
+ */
+int scan_code_page(struct scan_result *res, const u8 *page, const u8 *next, unsigned next_len,
+		   gva_t page_gva, enum decode_mode mode, u32 kinds, u16 entry) __must_check;
+
+/* Is offset `off` the start of an instruction reached so far? */
+static inline bool scan_is_insn_start(const struct scan_result *res, unsigned off)
+{
+	return off < SCAN_PAGE_SIZE && res->insn_len[off] != 0;
+}
+
+/* The site at offset `off`, or NULL. */
+const struct scan_site *scan_find_site(const struct scan_result *res, unsigned off);
+
+/* "pushf", "popf", ... for statistics and messages. */
+const char *scan_kind_name(enum scan_kind kind);
+
+#endif /* UMBRA_DECODE_SCAN_H */

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the patch table (decode/patch.c): apply a scan to a page
+ * copy, look traps up, tell our int3 from the guest's, undo byte-exact,
+ * rescan after a guest write, incremental apply without re-patching.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode/patch.h"
+
+#define PAGE_GVA 0xffffffff81000000ull
+#define PAGE_GFN 0x1234ull
+
+static u8 orig[SCAN_PAGE_SIZE], copy[SCAN_PAGE_SIZE];
+static struct scan_result res;
+static struct patch_table table;
+
+/* Irq save/restore, a guest int3, data after ret; filler 0x9c (data). */
+static const u8 code[] = {
+	0x9c,		  /* 0: pushf */
+	0x58,		  /* 1: pop %rax */
+	0xfa,		  /* 2: cli */
+	0xcc,		  /* 3: int3 (the guest's own) */
+	0x50,		  /* 4: push %rax */
+	0x48, 0x9d,	  /* 5: popfq */
+	0xc3,		  /* 7: ret */
+	0x9d,		  /* 8: data */
+};
+
+static gpa_t at(unsigned off)
+{
+	return gpa((PAGE_GFN << PAGE_SHIFT) + off);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(orig, 0x9c, sizeof(orig));
+	memcpy(orig, code, sizeof(code));
+	memcpy(copy, orig, sizeof(copy));
+	patch_table_init(&table);
+	assert_int_equal(scan_code_page(&res, orig, NULL, 0, gva(PAGE_GVA), DECODE_64,
+					SCAN_KINDS_DEFAULT, 0),
+			 2);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	scan_result_free(&res);
+	patch_table_destroy(&table);
+	return 0;
+}
+
+static void test_round_trip(void **state)
+{
+	const struct patch_site *s;
+
+	(void)state;
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 2);
+	/* Only the first byte of each site changed. */
+	for (unsigned i = 0; i < SCAN_PAGE_SIZE; i++)
+		assert_int_equal(copy[i], i == 0 || i == 5 ? PATCH_INT3 : orig[i]);
+	assert_int_equal(table.nsites, 2);
+	assert_int_equal(table.npages, 1);
+
+	s = patch_lookup(&table, at(5));
+	assert_non_null(s);
+	assert_int_equal(s->len, 2);
+	assert_memory_equal(s->orig, ((const u8[]){ 0x48, 0x9d }), 2);
+	assert_int_equal(s->kind, SCAN_KIND_POPF);
+	s = patch_lookup(&table, at(0));
+	assert_non_null(s);
+	assert_int_equal(s->len, 1);
+	assert_int_equal(s->orig[0], 0x9c);
+	assert_null(patch_lookup(&table, at(6)));
+	assert_null(patch_lookup(&table, at(8)));
+	assert_null(patch_lookup(&table, gpa(at(0).v + PAGE_SIZE)));
+
+	assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN), copy), 2);
+	assert_memory_equal(copy, orig, SCAN_PAGE_SIZE);
+	assert_int_equal(table.nsites, 0);
+	assert_int_equal(table.npages, 0);
+	assert_false(patch_page_known(&table, gfn(PAGE_GFN)));
+	assert_null(patch_lookup(&table, at(0)));
+	assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN), copy), 0);
+}
+
+static void test_guest_int3(void **state)
+{
+	const struct patch_site *s = (const struct patch_site *)1;
+
+	(void)state;
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 2);
+	/* #BP with RIP = 4: the int3 at 3 was in the original code. */
+	assert_int_equal(patch_classify_int3(&table, at(4 - 1), &s), PATCH_TRAP_GUEST);
+	assert_null(s);
+	/* #BP with RIP = 6: our patch at 5. */
+	assert_int_equal(patch_classify_int3(&table, at(6 - 1), &s), PATCH_TRAP_OURS);
+	assert_non_null(s);
+	assert_int_equal(s->off, 5);
+	assert_int_equal(patch_classify_int3(&table, at(1 - 1), NULL), PATCH_TRAP_OURS);
+}
+
+/* A second scan adds entries: only the new site is applied. */
+static void test_incremental_apply(void **state)
+{
+	static const u8 fn_b[] = { 0x66, 0x9c, 0xc3 }; /* 20: pushfw; ret */
+	u8 before[SCAN_PAGE_SIZE];
+	u16 e = 0x20;
+
+	(void)state;
+	memcpy(orig + 0x20, fn_b, sizeof(fn_b));
+	memcpy(copy + 0x20, fn_b, sizeof(fn_b));
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 2);
+	memcpy(before, copy, sizeof(before));
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 0);
+	assert_memory_equal(copy, before, SCAN_PAGE_SIZE);
+
+	assert_int_equal(scan_code_page_add_entry(&res, orig, NULL, 0, &e, 1), 1);
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 1);
+	assert_int_equal(copy[0x20], PATCH_INT3);
+	assert_int_equal(copy[0x21], 0x9c);
+	assert_int_equal(table.nsites, 3);
+	assert_int_equal(patch_lookup(&table, at(0x20))->len, 2);
+	assert_non_null(patch_lookup(&table, at(5)));
+
+	assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN), copy), 3);
+	assert_memory_equal(copy, orig, SCAN_PAGE_SIZE);
+}
+
+/* The guest rewrites its code: undo, apply the store, scan afresh. */
+static void test_rescan_after_guest_write(void **state)
+{
+	static const u8 new_code[] = {
+		0x90,		  /* 0: nop (was pushf) */
+		0xeb, 0x0d,	  /* 1: jmp 0x10 */
+	};
+	static const u8 new_target[] = { 0x9d, 0xc3 }; /* 10: popf; ret */
+
+	(void)state;
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 2);
+	/* The write-tracking trap: give the original bytes back first. */
+	assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN), copy), 2);
+	assert_memory_equal(copy, orig, SCAN_PAGE_SIZE);
+	/* The guest's store, then a fresh scan from the same entry. */
+	memcpy(copy, new_code, sizeof(new_code));
+	memcpy(copy + 0x10, new_target, sizeof(new_target));
+	memcpy(orig, copy, sizeof(orig));
+	scan_result_free(&res);
+	assert_int_equal(scan_code_page(&res, orig, NULL, 0, gva(PAGE_GVA), DECODE_64,
+					SCAN_KINDS_DEFAULT, 0),
+			 1);
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 1);
+	assert_null(patch_lookup(&table, at(0)));
+	assert_null(patch_lookup(&table, at(5))); /* old code is dead now */
+	assert_int_equal(patch_lookup(&table, at(0x10))->orig[0], 0x9d);
+	assert_int_equal(copy[0], 0x90);
+	assert_int_equal(copy[0x10], PATCH_INT3);
+}
+
+/* A copy that does not hold the scanned bytes is refused, unchanged. */
+static void test_stale_and_mode(void **state)
+{
+	struct scan_result r32;
+
+	(void)state;
+	copy[5] = 0x90;
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), -ESTALE);
+	assert_int_equal(copy[0], 0x9c);
+	assert_false(patch_page_known(&table, gfn(PAGE_GFN)));
+	copy[5] = 0x48;
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 2);
+
+	/* The same frame scanned as 32-bit code: refused. */
+	assert_int_equal(scan_code_page(&r32, orig, NULL, 0, gva(PAGE_GVA), DECODE_32,
+					SCAN_KINDS_DEFAULT, 0),
+			 2); /* 48 is dec %eax in 32-bit code, then popfl */
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &r32, copy), -EINVAL);
+	scan_result_free(&r32);
+}
+
+/* Conflicting sites are not patched. */
+static void test_conflict_not_applied(void **state)
+{
+	static const u8 overlap[] = { 0xb8, 0x9c, 0xc3, 0x90, 0x90, 0xc3 }; /* see test_scan.c */
+	u16 e;
+
+	(void)state;
+	memcpy(orig + 0x30, overlap, sizeof(overlap));
+	memcpy(copy + 0x30, overlap, sizeof(overlap));
+	e = 0x30;
+	assert_int_equal(scan_code_page_add_entry(&res, orig, NULL, 0, &e, 1), 0);
+	e = 0x31;
+	assert_int_equal(scan_code_page_add_entry(&res, orig, NULL, 0, &e, 1), 1);
+	assert_int_equal(res.nconflicts, 1);
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 2);
+	assert_int_equal(copy[0x31], 0x9c);
+	assert_null(patch_lookup(&table, at(0x31)));
+}
+
+/* A site straddling into the next frame: the patch byte is on this one. */
+static void test_straddling_site(void **state)
+{
+	static const u8 next[] = { 0x9c, 0xc3 }; /* 66 | 9c: pushfw across the page end */
+	struct scan_result r;
+	const struct patch_site *s;
+
+	(void)state;
+	orig[0xfff] = 0x66;
+	memcpy(copy, orig, sizeof(copy));
+	assert_int_equal(scan_code_page(&r, orig, next, sizeof(next), gva(PAGE_GVA), DECODE_64,
+					SCAN_KINDS_DEFAULT, 0xfff),
+			 1);
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &r, copy), 1);
+	assert_int_equal(copy[0xfff], PATCH_INT3);
+	s = patch_lookup(&table, at(0xfff));
+	assert_non_null(s);
+	assert_int_equal(s->len, 2);
+	assert_memory_equal(s->orig, ((const u8[]){ 0x66, 0x9c }), 2);
+	scan_result_free(&r);
+}
+
+/* Many frames (hash chains), lookups, reads across a page boundary. */
+static void test_many_pages_and_read_fixup(void **state)
+{
+	u8 *copies = malloc(300 * SCAN_PAGE_SIZE);
+	u8 buf[16];
+
+	(void)state;
+	assert_non_null(copies);
+	for (unsigned i = 0; i < 300; i++) {
+		memcpy(copies + i * SCAN_PAGE_SIZE, orig, SCAN_PAGE_SIZE);
+		assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN + i * 1024), &res,
+						  copies + i * SCAN_PAGE_SIZE),
+				 2);
+	}
+	assert_int_equal(table.npages, 300);
+	assert_int_equal(table.nsites, 600);
+	for (unsigned i = 0; i < 300; i++)
+		assert_non_null(patch_lookup(&table, gpa(((PAGE_GFN + i * 1024) << PAGE_SHIFT) + 5)));
+	for (unsigned i = 0; i < 300; i += 2)
+		assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN + i * 1024),
+						 copies + i * SCAN_PAGE_SIZE),
+				 2);
+	assert_int_equal(table.npages, 150);
+	for (unsigned i = 0; i < 300; i++)
+		assert_int_equal(patch_page_known(&table, gfn(PAGE_GFN + i * 1024)), i % 2 == 1);
+
+	/* A read of bytes 0..7 of the patched frame gives the original back. */
+	memcpy(buf, copies + SCAN_PAGE_SIZE, 8);
+	assert_int_equal(buf[0], PATCH_INT3);
+	patch_read_fixup(&table, gpa((PAGE_GFN + 1024) << PAGE_SHIFT), buf, 8);
+	assert_memory_equal(buf, orig, 8);
+	free(copies);
+
+	/* Across a page end: last 4 bytes of one frame, first 4 of a patched one. */
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 2);
+	memcpy(buf, orig + SCAN_PAGE_SIZE - 4, 4);
+	memcpy(buf + 4, copy, 4);
+	patch_read_fixup(&table, gpa((PAGE_GFN << PAGE_SHIFT) - 4), buf, 8);
+	assert_memory_equal(buf + 4, orig, 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_int3, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incremental_apply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rescan_after_guest_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_and_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_not_applied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_straddling_site, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_pages_and_read_fixup, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for code-page scanning (decode/scan.c): hand-assembled pages
+ * (each byte array is commented with its disassembly), placed in a page
+ * whose every other byte is 0x9c (pushf), so that any byte the scan sweeps
+ * by mistake shows up as a wrong site. Then a property test: random pages
+ * and entries against an oracle that walks the same pages with capstone on
+ * its own.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode/scan.h"
+
+#define PAGE_GVA 0xffffffff81234000ull
+#define FILLER	 0x9c /* pushf: a wrongly swept filler byte becomes a site */
+
+static u8 page[SCAN_PAGE_SIZE];
+
+static void fill_page(const u8 *code, size_t len, unsigned at)
+{
+	memset(page, FILLER, sizeof(page));
+	memcpy(page + at, code, len);
+}
+
+static struct scan_result *scan(enum decode_mode mode, u32 kinds, const u8 *next, unsigned next_len,
+				u16 entry, int expect_new)
+{
+	struct scan_result *res = malloc(sizeof(*res));
+
+	assert_non_null(res);
+	assert_int_equal(scan_code_page(res, page, next, next_len, gva(PAGE_GVA), mode, kinds, entry),
+			 expect_new);
+	return res;
+}
+
+static void done(struct scan_result *res)
+{
+	scan_result_free(res);
+	free(res);
+}
+
+static void assert_site(const struct scan_result *res, unsigned i, unsigned off, unsigned len,
+			enum scan_kind kind)
+{
+	assert_true(i < res->nsites);
+	assert_int_equal(res->sites[i].off, off);
+	assert_int_equal(res->sites[i].len, len);
+	assert_int_equal(res->sites[i].kind, kind);
+	assert_false(res->sites[i].conflict);
+}
+
+/* The Linux irq save/restore shape. */
+static void test_irq_save_restore(void **state)
+{
+	static const u8 code[] = {
+		0x9c,		  /* 0: pushf */
+		0x58,		  /* 1: pop %rax */
+		0xfa,		  /* 2: cli */
+		0x48, 0x89, 0xc7, /* 3: mov %rax,%rdi */
+		0x50,		  /* 6: push %rax */
+		0x9d,		  /* 7: popf */
+		0xc3,		  /* 8: ret */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 2);
+	assert_int_equal(res->nsites, 2);
+	assert_site(res, 0, 0, 1, SCAN_KIND_PUSHF);
+	assert_site(res, 1, 7, 1, SCAN_KIND_POPF);
+	assert_int_equal(res->sites[0].orig[0], 0x9c);
+	assert_int_equal(res->sites[1].orig[0], 0x9d);
+	assert_int_equal(res->ninsns, 7);
+	assert_true(scan_is_insn_start(res, 3));
+	assert_false(scan_is_insn_start(res, 4));
+	assert_false(scan_is_insn_start(res, 9)); /* data after ret */
+	assert_int_equal(res->nconflicts, 0);
+	assert_int_equal(res->pending_straddle, SCAN_ENTRY_NONE);
+	assert_ptr_equal(scan_find_site(res, 7), &res->sites[1]);
+	assert_null(scan_find_site(res, 8));
+	done(res);
+}
+
+/* 0x9c/0x9d inside an immediate and in data jumped over are not sites. */
+static void test_branches_around_data(void **state)
+{
+	static const u8 code[] = {
+		0xb8, 0x9c, 0x00, 0x00, 0x00, /* 0: mov $0x9c,%eax */
+		0xeb, 0x03,		      /* 5: jmp 0xa */
+		0x9c, 0x9d, 0x9c,	      /* 7: data */
+		0x74, 0x02,		      /* a: je 0xe */
+		0x9d,			      /* c: popf */
+		0xc3,			      /* d: ret */
+		0x9c,			      /* e: pushf */
+		0xc3,			      /* f: ret */
+		0x9d, 0x9d,		      /* 10: data after ret */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 2);
+	assert_int_equal(res->nsites, 2);
+	assert_site(res, 0, 0xc, 1, SCAN_KIND_POPF);
+	assert_site(res, 1, 0xe, 1, SCAN_KIND_PUSHF);
+	assert_false(scan_is_insn_start(res, 1));
+	assert_false(scan_is_insn_start(res, 7));
+	assert_int_equal(res->ninsns, 7);
+	done(res);
+}
+
+/* A direct call's in-page target is scanned; the bytes between are not. */
+static void test_call_and_backward_branch(void **state)
+{
+	static const u8 code[] = {
+		0xe8, 0x0b, 0x00, 0x00, 0x00, /* 0: call 0x10 */
+		0xc3,			      /* 5: ret */
+		/* 6..f: filler (pushf bytes: data) */
+	};
+	static const u8 callee[] = {
+		0x9d,	    /* 10: popf */
+		0x75, 0xfd, /* 11: jne 0x10 (backward) */
+		0xe9, 0x00, 0x10, 0x00, 0x00, /* 13: jmp +0x1000 (out of the page) */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	memcpy(page + 0x10, callee, sizeof(callee));
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 1);
+	assert_int_equal(res->nsites, 1);
+	assert_site(res, 0, 0x10, 1, SCAN_KIND_POPF);
+	assert_int_equal(res->ninsns, 5);
+	assert_false(scan_is_insn_start(res, 6));
+	assert_false(scan_is_insn_start(res, 0x18)); /* after the jmp */
+	done(res);
+}
+
+/* Operand-size and REX forms, 64-bit and 32-bit code. */
+static void test_operand_sizes(void **state)
+{
+	static const u8 code64[] = {
+		0x66, 0x9c, /* 0: pushfw */
+		0x48, 0x9d, /* 2: popfq (REX.W) */
+		0x41, 0x9c, /* 4: pushfq (REX.B, ignored) */
+		0x66, 0x9d, /* 6: popfw */
+		0xc3,	    /* 8: ret */
+	};
+	static const u8 code32[] = {
+		0x9c,	    /* 0: pushfl */
+		0x66, 0x9d, /* 1: popfw */
+		0x9d,	    /* 3: popfl */
+		0xc3,	    /* 4: ret */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(code64, sizeof(code64), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 4);
+	assert_site(res, 0, 0, 2, SCAN_KIND_PUSHF);
+	assert_site(res, 1, 2, 2, SCAN_KIND_POPF);
+	assert_site(res, 2, 4, 2, SCAN_KIND_PUSHF);
+	assert_site(res, 3, 6, 2, SCAN_KIND_POPF);
+	assert_memory_equal(res->sites[1].orig, ((const u8[]){ 0x48, 0x9d }), 2);
+	done(res);
+
+	fill_page(code32, sizeof(code32), 0);
+	res = scan(DECODE_32, SCAN_KINDS_DEFAULT, NULL, 0, 0, 3);
+	assert_site(res, 0, 0, 1, SCAN_KIND_PUSHF);
+	assert_site(res, 1, 1, 2, SCAN_KIND_POPF);
+	assert_site(res, 2, 3, 1, SCAN_KIND_POPF);
+	done(res);
+}
+
+/* The kind mask: descriptor-table reads and segment reads are opt-in. */
+static void test_kinds(void **state)
+{
+	static const u8 code[] = {
+		0x0f, 0x01, 0x04, 0x24, /* 0: sgdt (%rsp) */
+		0x0f, 0x01, 0xe0,	/* 4: smsw %eax */
+		0x8c, 0xc8,		/* 7: mov %cs,%eax */
+		0x0f, 0x03, 0xc1,	/* 9: lsl %ecx,%eax */
+		0x8c, 0xd8,		/* c: mov %ds,%eax (not sensitive) */
+		0xc3,			/* e: ret */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+	assert_int_equal(res->ninsns, 6);
+	done(res);
+
+	res = scan(DECODE_64, SCAN_KINDS_NO_UMIP, NULL, 0, 0, 2);
+	assert_site(res, 0, 0, 4, SCAN_KIND_SYSDESC);
+	assert_site(res, 1, 4, 3, SCAN_KIND_SYSDESC);
+	done(res);
+
+	res = scan(DECODE_64, SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_KIND_BIT(SCAN_KIND_SEGCHECK),
+		   NULL, 0, 0, 2);
+	assert_site(res, 0, 7, 2, SCAN_KIND_SREG_READ);
+	assert_site(res, 1, 9, 3, SCAN_KIND_SEGCHECK);
+	done(res);
+	assert_string_equal(scan_kind_name(SCAN_KIND_POPF), "popf");
+}
+
+/* A 10-byte instruction straddling the page end, with and without the next page. */
+static void test_straddle(void **state)
+{
+	static const u8 tail[] = {
+		0x90,			      /* ff8: nop */
+		0x90,			      /* ff9: nop */
+		0x48, 0xb8, 0x9c, 0x9d, 0x9c, 0x9d, /* ffa: movabs $0x9d9c..,%rax (6 bytes here) */
+	};
+	static const u8 next[] = { 0x9c, 0x9d, 0x9c, 0x9d, /* the movabs's last 4 bytes */
+				   0x9c, 0xc3 };	  /* then code of the next page */
+	struct scan_result *res;
+	u16 e = 0xffa;
+
+	(void)state;
+	fill_page(tail, sizeof(tail), 0xff8);
+	/* Next page not mapped: the movabs is pending, nothing is invented. */
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0xff8, 0);
+	assert_int_equal(res->ninsns, 2);
+	assert_int_equal(res->pending_straddle, 0xffa);
+	assert_int_equal(res->next_used, 0);
+	/* Later the next page is mapped: re-adding the pending offset decodes it. */
+	assert_int_equal(scan_code_page_add_entry(res, page, next, sizeof(next), &e, 1), 0);
+	assert_int_equal(res->insn_len[0xffa], 10);
+	assert_int_equal(res->pending_straddle, SCAN_ENTRY_NONE);
+	assert_int_equal(res->next_used, 4);
+	assert_int_equal(res->nsites, 0); /* the next page's pushf is its own scan's */
+	done(res);
+}
+
+/* A sensitive instruction straddling: 66 at 0xfff, 9c on the next page. */
+static void test_straddle_site(void **state)
+{
+	static const u8 tail[] = { 0x90, 0x66 }; /* ffe: nop; fff: pushfw (66 | 9c) */
+	static const u8 next[] = { 0x9c, 0xc3 };
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(tail, sizeof(tail), 0xffe);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, next, sizeof(next), 0xffe, 1);
+	assert_site(res, 0, 0xfff, 2, SCAN_KIND_PUSHF);
+	assert_memory_equal(res->sites[0].orig, ((const u8[]){ 0x66, 0x9c }), 2);
+	assert_int_equal(res->next_used, 1);
+	done(res);
+}
+
+/* A guest int3 is not a site, and the sweep goes on past it. */
+static void test_guest_int3(void **state)
+{
+	static const u8 code[] = {
+		0xcc, /* 0: int3 (the guest's) */
+		0x9c, /* 1: pushf */
+		0x0f, 0x0b, /* 2: ud2 (Linux WARN resumes after it) */
+		0x9d, /* 4: popf */
+		0xc3, /* 5: ret */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 2);
+	assert_site(res, 0, 1, 1, SCAN_KIND_PUSHF);
+	assert_site(res, 1, 4, 1, SCAN_KIND_POPF);
+	assert_null(scan_find_site(res, 0));
+	done(res);
+}
+
+/* Later entries extend a result; known entries add nothing. */
+static void test_incremental(void **state)
+{
+	static const u8 fn_a[] = { 0x9c, 0x58, 0xc3 }; /* 0: pushf; pop %rax; ret */
+	static const u8 fn_b[] = { 0x50, 0x9d, 0xc3 }; /* 40: push %rax; popf; ret */
+	struct scan_result *res;
+	u16 e[] = { 0x40, 0x40, 1 };
+
+	(void)state;
+	fill_page(fn_a, sizeof(fn_a), 0);
+	memcpy(page + 0x40, fn_b, sizeof(fn_b));
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 1);
+	assert_int_equal(res->nsites, 1);
+	assert_int_equal(scan_code_page_add_entry(res, page, NULL, 0, e, 2), 1);
+	assert_int_equal(res->nsites, 2);
+	assert_site(res, 0, 0, 1, SCAN_KIND_PUSHF);
+	assert_site(res, 1, 0x41, 1, SCAN_KIND_POPF);
+	/* Known starts: nothing new. Offset 1 is a known start too. */
+	assert_int_equal(scan_code_page_add_entry(res, page, NULL, 0, e, 3), 0);
+	assert_int_equal(res->ninsns, 6);
+	/* Entries outside the page are refused. */
+	e[0] = 4096;
+	assert_int_equal(scan_code_page_add_entry(res, page, NULL, 0, e, 1), -EINVAL);
+	done(res);
+}
+
+/* Overlapping code: a pushf inside an immediate that also runs as an insn. */
+static void test_overlap_conflict(void **state)
+{
+	static const u8 code[] = {
+		0xb8, 0x9c, 0xc3, 0x90, 0x90, /* 0: mov $0x9090c39c,%eax; from 1: pushf; ret */
+		0xc3,			      /* 5: ret */
+		0x66, 0x9c,		      /* 6: pushfw; from 7: pushfq */
+		0xc3,			      /* 8: ret */
+	};
+	struct scan_result *res;
+	u16 e[] = { 1, 6, 7 };
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+	assert_int_equal(scan_code_page_add_entry(res, page, NULL, 0, e, 3), 3);
+	assert_int_equal(res->nsites, 3);
+	assert_int_equal(res->sites[0].off, 1);
+	assert_true(res->sites[0].conflict); /* int3 at 1 would change the mov */
+	assert_site(res, 1, 6, 2, SCAN_KIND_PUSHF);
+	assert_site(res, 2, 7, 1, SCAN_KIND_PUSHF); /* inside a site: harmless */
+	assert_int_equal(res->nconflicts, 1);
+	done(res);
+}
+
+/* ---- property test -------------------------------------------------------- */
+
+static u64 rng_state;
+
+static u32 rnd(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (u32)(rng_state >> 33);
+}
+
+/*
+ * The oracle: reachable starts by capstone text alone (mnemonics and the
+ * printed target), independent of scan.c's use of ids and groups.
+ */
+/* "bnd jmp", "notrack jmp", "rep ret": the last word is the instruction. */
+static const char *base_mnemonic(const char *m)
+{
+	const char *sp = strrchr(m, ' ');
+
+	return sp ? sp + 1 : m;
+}
+
+static bool oracle_stops(const char *m)
+{
+	m = base_mnemonic(m);
+	return !strncmp(m, "ret", 3) || !strncmp(m, "iret", 4) || !strcmp(m, "ljmp") ||
+	       !strncmp(m, "sysret", 6) || !strcmp(m, "sysexit") || !strcmp(m, "jmp");
+}
+
+static bool oracle_target(const cs_insn *in, u64 *target)
+{
+	const char *m = base_mnemonic(in->mnemonic);
+	char *end;
+
+	if (m[0] != 'j' && strncmp(m, "loop", 4) && strcmp(m, "call") && strcmp(m, "xbegin"))
+		return false;
+	if (strncmp(in->op_str, "0x", 2))
+		return false; /* indirect */
+	*target = strtoull(in->op_str, &end, 16);
+	return *end == '\0';
+}
+
+static void oracle(csh cs, const u8 *buf, size_t buf_len, enum decode_mode mode, const u16 *entries,
+		   unsigned n, u8 *reach_len)
+{
+	static u16 work[SCAN_PAGE_SIZE * 2];
+	unsigned nwork = 0;
+	u64 wrap = mode == DECODE_64 ? ~0ull : 0xffffffffull;
+
+	memset(reach_len, 0, SCAN_PAGE_SIZE);
+	for (unsigned i = 0; i < n; i++)
+		work[nwork++] = entries[i];
+	while (nwork) {
+		unsigned off = work[--nwork];
+
+		while (off < SCAN_PAGE_SIZE && !reach_len[off]) {
+			cs_insn *in;
+			u64 t;
+
+			if (cs_disasm(cs, buf + off, buf_len - off, PAGE_GVA + off, 1, &in) != 1)
+				break;
+			reach_len[off] = (u8)in->size;
+			if (oracle_target(in, &t) && ((t - PAGE_GVA) & wrap) < SCAN_PAGE_SIZE &&
+			    nwork < ARRAY_SIZE(work))
+				work[nwork++] = (u16)((t - PAGE_GVA) & wrap);
+			if (oracle_stops(in->mnemonic)) {
+				cs_free(in, 1);
+				break;
+			}
+			off += in->size;
+			cs_free(in, 1);
+		}
+	}
+}
+
+static void test_property_random_pages(void **state)
+{
+	static u8 buf[SCAN_PAGE_SIZE + SCAN_INSN_MAX];
+	static u8 reach_len[SCAN_PAGE_SIZE];
+	struct scan_result *res = malloc(sizeof(*res));
+	unsigned total_sites = 0;
+
+	(void)state;
+	assert_non_null(res);
+	rng_state = 0x5eed;
+	for (int iter = 0; iter < 200; iter++) {
+		enum decode_mode mode = iter & 1 ? DECODE_32 : DECODE_64;
+		csh cs;
+		u16 entries[8];
+		unsigned n = 1 + rnd() % 8, half = n / 2;
+
+		assert_int_equal(cs_open(CS_ARCH_X86, mode == DECODE_64 ? CS_MODE_64 : CS_MODE_32, &cs),
+				 CS_ERR_OK);
+		/* Random bytes, one in eight a pushf/popf. */
+		for (unsigned i = 0; i < sizeof(buf); i++)
+			buf[i] = rnd() % 8 == 0 ? (u8)(0x9c + rnd() % 2) : (u8)rnd();
+		for (unsigned i = 0; i < n; i++)
+			entries[i] = (u16)(rnd() % SCAN_PAGE_SIZE);
+
+		/* Scan in two steps (incremental) ... */
+		scan_result_init(res, gva(PAGE_GVA), mode, SCAN_KINDS_DEFAULT);
+		assert_true(scan_code_page_add_entry(res, buf, buf + SCAN_PAGE_SIZE, SCAN_INSN_MAX,
+						     entries, half) >= 0);
+		assert_true(scan_code_page_add_entry(res, buf, buf + SCAN_PAGE_SIZE, SCAN_INSN_MAX,
+						     entries + half, n - half) >= 0);
+		/* ... and compare with the oracle run from all entries at once. */
+		oracle(cs, buf, sizeof(buf), mode, entries, n, reach_len);
+		for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
+			if (res->insn_len[o] != reach_len[o])
+				fail_msg("iter %d mode %d: offset %#x: scan len %u, oracle len %u", iter,
+					 mode, o, res->insn_len[o], reach_len[o]);
+		for (unsigned i = 0; i < res->nsites; i++) {
+			const struct scan_site *s = &res->sites[i];
+			cs_insn *in;
+
+			assert_int_equal(res->insn_len[s->off], s->len);
+			assert_memory_equal(s->orig, buf + s->off, s->len);
+			assert_int_equal(cs_disasm(cs, s->orig, s->len, PAGE_GVA + s->off, 1, &in), 1);
+			assert_int_equal(in->size, s->len);
+			assert_true(!strncmp(in->mnemonic, "pushf", 5) || !strncmp(in->mnemonic, "popf", 4));
+			cs_free(in, 1);
+			if (i)
+				assert_true(res->sites[i - 1].off < s->off);
+		}
+		/* Every reachable pushf/popf is a site. */
+		for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++) {
+			cs_insn *in;
+
+			if (!reach_len[o])
+				continue;
+			assert_int_equal(cs_disasm(cs, buf + o, sizeof(buf) - o, PAGE_GVA + o, 1, &in), 1);
+			if (!strncmp(in->mnemonic, "pushf", 5) || !strncmp(in->mnemonic, "popf", 4))
+				assert_non_null(scan_find_site(res, o));
+			cs_free(in, 1);
+		}
+		total_sites += res->nsites;
+		scan_result_free(res);
+		cs_close(&cs);
+	}
+	assert_true(total_sites > 50); /* the test did exercise sites */
+	free(res);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_irq_save_restore),
+		cmocka_unit_test(test_branches_around_data),
+		cmocka_unit_test(test_call_and_backward_branch),
+		cmocka_unit_test(test_operand_sizes),
+		cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_straddle),
+		cmocka_unit_test(test_straddle_site),
+		cmocka_unit_test(test_guest_int3),
+		cmocka_unit_test(test_incremental),
+		cmocka_unit_test(test_overlap_conflict),
+		cmocka_unit_test(test_property_random_pages),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
