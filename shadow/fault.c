@@ -10,7 +10,9 @@
  *     fault the walk approves is ours to fix;
  *  2. a reserved PML4 slot (the monitor): a guest that maps anything there
  *     is refused (SHADOW_MONITOR_CONFLICT);
- *  3. a gpa that is not RAM: SHADOW_MMIO, nothing is mapped;
+ *  3. a gpa that is not RAM: SHADOW_MMIO, nothing is mapped, unless it is
+ *     in a direct-MMIO range of the config, which is mapped like RAM
+ *     (spte.c item 6);
  *  4. from the root down, at each level find or create the sp the guest
  *     entry leads to and link it (spte.c item 4 decides which: an indirect
  *     sp shadowing the next guest table, or a direct sp for a slice of a
@@ -110,7 +112,7 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 	struct shadow_page *sp;
 	unsigned index;
 	u64 rights, spte, old;
-	bool dirty;
+	bool dirty, mmio_direct = false;
 	gfn_t leaf_gfn;
 
 	if (paging && !mode)
@@ -144,8 +146,11 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 
 	/* Item 3. */
 	if (!gfn_is_ram(mmu, gpa_to_gfn(walk.gpa))) {
-		info->gpa = walk.gpa;
-		return SHADOW_MMIO;
+		mmio_direct = gfn_is_mmio_direct(mmu, gpa_to_gfn(walk.gpa));
+		if (!mmio_direct) {
+			info->gpa = walk.gpa;
+			return SHADOW_MMIO;
+		}
 	}
 
 	/* Item 4. */
@@ -173,7 +178,12 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 		leaf_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
 	}
 	BUG_ON(leaf_gfn.v != gpa_to_gfn(walk.gpa).v);
-	spte = make_leaf_spte(mmu, sp->role, rights, dirty, leaf_gfn);
+	if (mmio_direct)
+		spte = make_mmio_leaf_spte(mmu, sp->role, rights, dirty, leaf_gfn,
+					   sp->role.direct ? walk.level : PG_LEVEL_4K,
+					   walk.gpte[walk.level]);
+	else
+		spte = make_leaf_spte(mmu, sp->role, rights, dirty, leaf_gfn);
 	if (!spte) {
 		/* Item 6: allowed, but this view may not map it (SMAP). */
 		info->gpa = walk.gpa;
@@ -190,6 +200,8 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 	}
 	if (old == spte)
 		mmu->stats.faults_spurious++;
+	if (mmio_direct)
+		mmu->stats.faults_mmio_direct++;
 	return SHADOW_FIXED;
 }
 

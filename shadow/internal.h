@@ -136,6 +136,9 @@ bool gpte_is_large(unsigned level, u64 gpte);
 bool gfn_is_ram(const struct shadow_mmu *mmu, gfn_t gfn);
 u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights, bool dirty,
 		   gfn_t gfn);
+bool gfn_is_mmio_direct(const struct shadow_mmu *mmu, gfn_t gfn);
+u64 make_mmio_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights, bool dirty,
+			gfn_t gfn, unsigned level, u64 gpte);
 bool child_for_gpte(const struct shadow_mmu *mmu, union sp_role parent_role, gfn_t parent_gfn,
 		    unsigned index, u64 gpte, gfn_t *child_gfn, union sp_role *child_role);
 

@@ -18,6 +18,30 @@
 
 #include "umbra/log.h"
 
+/*
+ * Item 1: direct-MMIO ranges (mmu.h) are page-aligned, non-empty, below
+ * MAXPHYADDR, and not RAM. Only the first and last page are checked against
+ * RAM (bounded work whatever the size): ranges are device windows, and
+ * guest RAM in the VMM never has a hole only partly covered by one.
+ */
+static bool mmio_ranges_ok(const struct shadow_config *cfg)
+{
+	if (cfg->nr_mmio_direct > SHADOW_MAX_MMIO_DIRECT)
+		return false;
+	for (unsigned i = 0; i < cfg->nr_mmio_direct; i++) {
+		const struct shadow_mmio_range *r = &cfg->mmio_direct[i];
+		u64 last = r->base.v + r->size - PAGE_SIZE;
+
+		if (!r->size || ((r->base.v | r->size) & (PAGE_SIZE - 1)) ||
+		    r->base.v + r->size < r->base.v ||
+		    (cfg->maxphyaddr < 64 && r->base.v + r->size > (1ull << cfg->maxphyaddr)) ||
+		    cfg->mem.gpa_to_hva(cfg->mem.opaque, r->base, PAGE_SIZE) ||
+		    cfg->mem.gpa_to_hva(cfg->mem.opaque, gpa(last), PAGE_SIZE))
+			return false;
+	}
+	return true;
+}
+
 /* Item 1. */
 struct shadow_mmu *shadow_create(const struct shadow_config *cfg)
 {
@@ -26,7 +50,8 @@ struct shadow_mmu *shadow_create(const struct shadow_config *cfg)
 	if (!cfg || !cfg->mem.gpa_to_hva || !cfg->writer.store || !cfg->pool.hva ||
 	    cfg->pool.nr_pages < 8 || cfg->pool.nr_pages > UINT32_MAX ||
 	    (cfg->pool.base.v & (PAGE_SIZE - 1)) || ((uintptr_t)cfg->pool.hva & (PAGE_SIZE - 1)) ||
-	    cfg->maxphyaddr <= PAGE_SHIFT || cfg->maxphyaddr > X86_MAXPHYADDR_MAX)
+	    cfg->maxphyaddr <= PAGE_SHIFT || cfg->maxphyaddr > X86_MAXPHYADDR_MAX ||
+	    !mmio_ranges_ok(cfg))
 		return NULL;
 	mmu = calloc(1, sizeof(*mmu));
 	if (!mmu)

@@ -79,12 +79,37 @@ struct shadow_flusher {
 	void (*flush)(void *opaque, enum shadow_flush_kind kind, gva_t gva);
 };
 
+/*
+ * Direct MMIO: a guest-physical range that is not RAM but that the vCPU's
+ * own accesses reach at mpa == gpa (in the VMM: KVM's in-kernel LAPIC and
+ * IOAPIC, which only the vCPU's accesses can drive). A guest mapping of a
+ * page in such a range is shadowed like RAM (mpa == gpa, the guest's rights)
+ * instead of returning SHADOW_MMIO, with these differences:
+ *   - the leaf spte carries the gpte's caching bits (PWT, PCD, and PAT for
+ *     a 4 KiB gpte; inside a guest large page always PWT|PCD, i.e. UC,
+ *     since the direct sp's role does not record the large gpte's bits);
+ *   - it is never write-protected and never in the reverse map (no guest
+ *     table can live there: a walk through a non-RAM table is a guest #PF
+ *     with RSVD, fault.c item 1);
+ *   - it is marked SPTE_MMIO_DIRECT (sp.h).
+ * Ranges are page-aligned, at most SHADOW_MAX_MMIO_DIRECT, and must not
+ * overlap guest RAM (shadow_create refuses the config otherwise).
+ */
+#define SHADOW_MAX_MMIO_DIRECT 4
+struct shadow_mmio_range {
+	gpa_t base;
+	u64 size; /* bytes, a multiple of 4 KiB, > 0 */
+};
+
 struct shadow_config {
 	struct walk_mem mem;	     /* guest RAM: gpa -> hva, NULL if not RAM */
 	struct shadow_pool pool;     /* where shadow tables live */
 	struct shadow_writer writer; /* how stores into them are made */
 	struct shadow_flusher flusher;
 	unsigned maxphyaddr; /* guest MAXPHYADDR, for reserved-bit checks */
+	/* Added after the first version of this header (zero: none): */
+	unsigned nr_mmio_direct;
+	struct shadow_mmio_range mmio_direct[SHADOW_MAX_MMIO_DIRECT];
 };
 
 /*
@@ -130,7 +155,8 @@ enum shadow_fault_result {
 	SHADOW_GUEST_FAULT,	 /* reflect #PF: info.error_code, info.cr2 */
 	SHADOW_EMULATE_PT_WRITE, /* a write to a write-protected guest table at info.gpa:
 				    emulate it, then call shadow_pt_write */
-	SHADOW_MMIO,		 /* the gva maps a gpa that is not RAM (info.gpa): emulate */
+	SHADOW_MMIO,		 /* the gva maps a gpa that is not RAM nor direct MMIO
+				    (info.gpa): emulate */
 	SHADOW_MONITOR_CONFLICT, /* the guest mapped a reserved PML4 slot: stop the VM */
 	/* Added after the first version of this header: */
 	SHADOW_EMULATE_ACCESS, /* the guest may make this access but the view cannot map
@@ -205,6 +231,7 @@ struct shadow_stats {
 	u64 faults_emulate_access; /* SHADOW_EMULATE_ACCESS results (SMAP) */
 	u64 faults_monitor_conflict;
 	u64 faults_unsupported;
+	u64 faults_mmio_direct; /* ... fixed by mapping a direct-MMIO page (config) */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

@@ -47,7 +47,7 @@ static u64 read_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp,
 /*
  * Item 4, leaf level: the spte a fault would install for this gpte now, or
  * 0 when a fault is needed first (not present, reserved bits, A = 0, not
- * RAM, or not mappable in this view).
+ * RAM nor direct MMIO, or not mappable in this view).
  */
 static u64 leaf_for_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, u64 gpte)
 {
@@ -57,8 +57,13 @@ static u64 leaf_for_gpte(const struct shadow_mmu *mmu, const struct shadow_page 
 	    gpte_rsvd_bits(mmu, PG_LEVEL_4K, gpte, sp->role.efer_nx))
 		return 0;
 	leaf_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
-	if (!gfn_is_ram(mmu, leaf_gfn))
-		return 0;
+	if (!gfn_is_ram(mmu, leaf_gfn)) {
+		if (!gfn_is_mmio_direct(mmu, leaf_gfn))
+			return 0;
+		return make_mmio_leaf_spte(mmu, sp->role,
+					   gpte_rights(acc_to_rights(sp->role.access), gpte),
+					   gpte & PTE_D, leaf_gfn, PG_LEVEL_4K, gpte);
+	}
 	return make_leaf_spte(mmu, sp->role, gpte_rights(acc_to_rights(sp->role.access), gpte),
 			      gpte & PTE_D, leaf_gfn);
 }

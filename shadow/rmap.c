@@ -202,18 +202,24 @@ void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned inde
 {
 	u64 old = sp->spt[index];
 	const u64 kept = PTE_RW | PTE_US; /* rights that must not shrink without a flush */
+	bool same_rmap;
 
 	BUG_ON(sp->role.level != PG_LEVEL_4K);
 	if (old == spte)
 		return;
+	/* A direct-MMIO spte is never in the rmap (sp.h, SPTE_MMIO_DIRECT). */
+	same_rmap = spte_in_rmap(old) && spte_in_rmap(spte) &&
+		    spte_to_gfn(old).v == spte_to_gfn(spte).v;
 	if (spte_present(old)) {
+		/* A change of caching bits (direct MMIO only) is flushed too. */
 		if (!spte_present(spte) || spte_to_gfn(old).v != spte_to_gfn(spte).v ||
-		    (old & kept & ~spte) || ((spte & PTE_NX) && !(old & PTE_NX)))
+		    (old & kept & ~spte) || ((spte & PTE_NX) && !(old & PTE_NX)) ||
+		    ((old ^ spte) & (PTE_PWT | PTE_PCD | PTE_PAT)))
 			mmu->need_flush_all = true;
-		if (!spte_present(spte) || spte_to_gfn(old).v != spte_to_gfn(spte).v)
+		if (spte_in_rmap(old) && !same_rmap)
 			rmap_remove(mmu, spte_to_gfn(old), sp, index);
 	}
 	spte_store(mmu, sp, index, spte);
-	if (spte_present(spte) && (!spte_present(old) || spte_to_gfn(old).v != spte_to_gfn(spte).v))
+	if (spte_in_rmap(spte) && !same_rmap)
 		rmap_add(mmu, spte_to_gfn(spte), sp, index);
 }

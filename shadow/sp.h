@@ -115,7 +115,15 @@ _Static_assert(sizeof(union sp_role) == sizeof(u32), "a role is one word");
  */
 #define SPTE_GUEST_WRITABLE_BIT 9
 #define SPTE_GUEST_WRITABLE	(1ull << SPTE_GUEST_WRITABLE_BIT)
-#define SPTE_SW_MASK		SPTE_GUEST_WRITABLE
+/*
+ * SPTE_MMIO_DIRECT: a present leaf mapping a direct-MMIO gpa (mmu.h, struct
+ * shadow_mmio_range), not RAM. Invariant: such an spte is never in the
+ * reverse map (rmap.c) and so never write-protected; spte_in_rmap() is the
+ * one test every rmap add/remove uses.
+ */
+#define SPTE_MMIO_DIRECT_BIT 10
+#define SPTE_MMIO_DIRECT     (1ull << SPTE_MMIO_DIRECT_BIT)
+#define SPTE_SW_MASK	     (SPTE_GUEST_WRITABLE | SPTE_MMIO_DIRECT)
 
 _Static_assert((SPTE_SW_MASK & ~PTE_AVL_LOW_MASK) == 0, "software spte bits are CPU-ignored bits");
 _Static_assert((SPTE_SW_MASK & (PTE_FLAGS_LOW_MASK | SPTE_ADDR_MASK | PTE_NX | PTE_PKEY_MASK)) == 0,
@@ -124,6 +132,12 @@ _Static_assert((SPTE_SW_MASK & (PTE_FLAGS_LOW_MASK | SPTE_ADDR_MASK | PTE_NX | P
 static inline bool spte_present(u64 spte)
 {
 	return spte & PTE_P;
+}
+
+/* Is this leaf spte one the reverse map holds (present, guest RAM)? */
+static inline bool spte_in_rmap(u64 spte)
+{
+	return spte_present(spte) && !(spte & SPTE_MMIO_DIRECT);
 }
 
 static inline u64 spte_to_addr(u64 spte)

@@ -158,7 +158,8 @@ static void unlink_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 		mmu->need_flush_all = true;
 	}
 	if (sp->role.level == PG_LEVEL_4K) {
-		rmap_remove(mmu, spte_to_gfn(spte), sp, index);
+		if (spte_in_rmap(spte)) /* not a direct-MMIO leaf */
+			rmap_remove(mmu, spte_to_gfn(spte), sp, index);
 	} else {
 		struct shadow_page *child = spte_to_child(mmu, spte);
 

@@ -13,7 +13,9 @@
  *  4. the child an upper gpte leads to: an indirect sp for a guest table, or
  *     a direct sp for part of a guest large page;
  *  5. the leaf spte for a guest page in a view: the view rules, SMEP/SMAP,
- *     dirty-bit emulation and write-protection of shadowed gfns.
+ *     dirty-bit emulation and write-protection of shadowed gfns;
+ *  6. direct MMIO (mmu.h, struct shadow_mmio_range): is a gfn in a
+ *     configured range, and its leaf spte (item 5 plus caching bits).
  */
 #include "shadow/internal.h"
 
@@ -82,6 +84,20 @@ u64 gpte_rsvd_bits(const struct shadow_mmu *mmu, unsigned level, u64 gpte, bool 
 bool gfn_is_ram(const struct shadow_mmu *mmu, gfn_t gfn)
 {
 	return mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, gfn_to_gpa(gfn), PAGE_SIZE) != NULL;
+}
+
+/* Item 6: is the (non-RAM) guest frame in a direct-MMIO range of the config? */
+bool gfn_is_mmio_direct(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	u64 a = gfn_to_gpa(gfn).v;
+
+	for (unsigned i = 0; i < mmu->cfg.nr_mmio_direct; i++) {
+		const struct shadow_mmio_range *r = &mmu->cfg.mmio_direct[i];
+
+		if (a >= r->base.v && a - r->base.v < r->size)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -184,4 +200,22 @@ u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights,
 			spte |= PTE_RW;
 	}
 	return spte;
+}
+
+/*
+ * Item 6: the leaf spte for a direct-MMIO gfn: item 5's rights (never
+ * write-protected: a non-RAM gfn is never a shadowed table), marked
+ * SPTE_MMIO_DIRECT, with the caching bits of `gpte`, the guest entry at
+ * `level` that maps the page. Inside a guest large page (`level` > 1, or a
+ * direct sp) the spte is UC (PWT|PCD): see mmu.h. 0 if the view may not map
+ * it (as item 5).
+ */
+u64 make_mmio_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights, bool dirty,
+			gfn_t gfn, unsigned level, u64 gpte)
+{
+	u64 spte = make_leaf_spte(mmu, role, rights, dirty, gfn);
+	u64 cache = level == PG_LEVEL_4K ? gpte & (PTE_PWT | PTE_PCD | PTE_PAT) : PTE_PWT | PTE_PCD;
+
+	BUG_ON(gfn_is_shadowed(mmu, gfn));
+	return spte ? spte | SPTE_MMIO_DIRECT | cache : 0;
 }

@@ -105,5 +105,5 @@ struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c)
 				  .cr3 = c->cr3,
 				  .cr4 = c->cr4,
 				  .efer = c->efer,
-				  .maxphyaddr = GUEST_MAXPHYADDR };
+				  .maxphyaddr = c->virt.maxphyaddr };
 }

@@ -16,10 +16,9 @@
  *    MMIO bus.
  * 3. flush_tlb: invlpg/invpcid to the shadow MMU, whose flusher asks the
  *    tail to reload CR3.
- * 4. XCR0 is virtual (the real one stays the host's); no MSR beyond those
- *    emu_cpu holds exists yet (LIMITATION: rdmsr/wrmsr of any other MSR,
- *    APIC_BASE and TSC included, is #GP(0); forwarding one would cost an
- *    ioctl on the trap path).
+ * 4. XCR0 is virtual (the real one stays the host's); the MSRs emu_cpu
+ *    does not hold are vmm/shadow_msr.c's (a snapshot taken at set-up,
+ *    never an ioctl on the trap path; its table gives the policy).
  * 5. After an instruction or an event: CR3 -> shadow_set_cr3, paging mode
  *    -> shadow_set_mode, CPL -> the other view.
  */
@@ -34,6 +33,7 @@
 #include "vmm/shadow_cpu.h"
 #include "vmm/shadow_emu.h"
 #include "vmm/shadow_mode.h"
+#include "vmm/shadow_msr.h"
 #include "vmm/vm.h"
 
 #define PT_WRITE_CHUNK 16 /* the most shadow_pt_write takes at once */
@@ -146,11 +146,7 @@ static bool write_xcr(void *opaque, u32 index, u64 value)
 
 static enum emu_msr_result msr(void *opaque, u32 index, bool is_write, u64 *value)
 {
-	(void)opaque;
-	(void)index;
-	(void)is_write;
-	(void)value;
-	return EMU_MSR_GP;
+	return shadow_msr_access(opaque, index, is_write, value);
 }
 
 /* Item 5. */
@@ -232,6 +228,8 @@ void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *
 	char text[160];
 	const char *mnemonic = rep->mnemonic[0] ? rep->mnemonic : "?";
 
+	if (vm->stop)
+		return; /* a callback already stopped the VM and said why (shadow_msr.c) */
 	if (rep->code_len)
 		decode_describe(rep->code, rep->code_len, rip, DECODE_64, text, sizeof(text));
 	else

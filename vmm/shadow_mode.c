@@ -3,9 +3,10 @@
  * Shadow mode: set-up and trap dispatch (vmm/shadow_mode.h).
  *
  * 1. Set-up: the monitor region and pool (vmm/monitor.c) as two memslots
- *    above guest RAM; the shadow MMU over the pool, with a writer that
- *    stores to the hva copy and queues the store for the vCPU, and the
- *    monitor reserved in PML4 slot 256 of every root.
+ *    above guest RAM; the virtual MSRs' snapshot (vmm/shadow_msr.c); the
+ *    shadow MMU over the pool, with a writer that stores to the hva copy
+ *    and queues the store for the vCPU, the monitor reserved in PML4 slot
+ *    256 of every root, and the LAPIC and IOAPIC pages as direct MMIO.
  * 2. Boot: the virtual CPU starts as the ELF boot contract says (virtual
  *    CPL0, CR3 = the boot identity tables, IF = 0); the real vCPU starts in
  *    the monitor's tail, which applies the queued stores and iretqs to the
@@ -197,6 +198,17 @@ int shadow_mode_setup(struct vm *vm)
 	if (r)
 		return r;
 
+	/* The virtual MSRs first: the LAPIC's gpa comes from APIC_BASE. */
+	r = shadow_msr_snapshot(vm, &sm->msrs);
+	if (r)
+		return r;
+	/*
+	 * KVM's in-kernel LAPIC and IOAPIC answer only the vCPU's own accesses,
+	 * so the shadow maps their pages at mpa == gpa (direct MMIO, mmu.h):
+	 * the guest's loads and stores reach them without a trap to the VMM.
+	 * APIC_BASE cannot move in shadow mode (shadow_msr.c), so the range
+	 * stays right for the whole run.
+	 */
 	struct shadow_config cfg = {
 		.mem = { .opaque = &vm->mem, .gpa_to_hva = shadow_gpa_to_hva },
 		.pool = { .base = sm->mon.pool_mpa,
@@ -204,7 +216,11 @@ int shadow_mode_setup(struct vm *vm)
 			  .nr_pages = sm->mon.pool_bytes / PAGE_SIZE },
 		.writer = { .opaque = sm, .store = writer_store, .commit = NULL },
 		.flusher = { .opaque = sm, .flush = flusher_flush },
-		.maxphyaddr = GUEST_MAXPHYADDR,
+		/* Reserved address bits as the guest's CPUID says. */
+		.maxphyaddr = vm->guest_maxphyaddr,
+		.nr_mmio_direct = 2,
+		.mmio_direct = { { .base = gpa(shadow_msr_apic_gpa(&sm->msrs)), .size = PAGE_SIZE },
+				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE } },
 	};
 	sm->mmu = shadow_create(&cfg);
 	if (!sm->mmu) {
@@ -216,6 +232,7 @@ int shadow_mode_setup(struct vm *vm)
 		return UMBRA_EXIT_INTERNAL;
 	}
 	shadow_cpu_boot(&sm->cpu, &vm->boot);
+	sm->cpu.virt.maxphyaddr = vm->guest_maxphyaddr;
 	sm->xcr0 = 1; /* x87 only: the reset value */
 	shadow_set_mode(sm->mmu, sm->cpu.cr0, sm->cpu.cr4, sm->cpu.efer);
 	sm->view = SHADOW_VIEW_KERNEL;

@@ -26,6 +26,7 @@
 #include "shadow/mmu.h"
 #include "vmm/monitor.h"
 #include "decode/emulate.h"
+#include "vmm/shadow_msr.h"
 
 /*
  * Identical consecutive #PFs (same RIP, gva, error code) after which shadow
@@ -47,6 +48,7 @@ struct shadow_mode {
 	 */
 	struct emu_cpu cpu;
 	u64 xcr0;	       /* the guest's XCR0 (virtual; the real one is the host's) */
+	struct shadow_msrs msrs; /* the other virtual MSRs (vmm/shadow_msr.c) */
 	enum shadow_view view; /* SHADOW_VIEW_KERNEL iff emu_cpl(&cpu) == 0 */
 	mpa_t root;	       /* the root the guest must run on after this trap */
 	u64 guest_rbx;	       /* the guest's RBX at the trap (the tail clobbers RBX) */

@@ -87,6 +87,7 @@ static u64 total_traps(const struct stats *st)
 	X(faults)                                                                              \
 	X(faults_fixed) X(faults_guest) X(faults_pt_write) X(faults_mmio) X(faults_spurious)   \
 		X(faults_emulate_access) X(faults_monitor_conflict) X(faults_unsupported)      \
+		X(faults_mmio_direct)                                                          \
 			X(sp_live) X(sp_created) X(sp_zapped) X(rmap_live) X(write_protects)   \
 				X(pt_writes) X(pt_write_updates) X(pt_write_zaps) X(unshadows) \
 					X(root_hits) X(root_misses) X(roots_live) X(evictions) \

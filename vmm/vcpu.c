@@ -35,6 +35,8 @@
 #define CPUID_MAX_ENTRIES     256
 #define CPUID_EXT_FEATURES    0x80000001u
 #define CPUID_80000001_EDX_NX (1u << 20)
+#define CPUID_ADDR_SIZES      0x80000008u
+#define CPUID_DEFAULT_MAXPA   36 /* without leaf 0x80000008 (SDM Vol. 3A §4.1.4) */
 /* LAPIC register offsets and LVT delivery modes: Intel SDM Vol. 3A §10.5.1. */
 #define APIC_LVT0	   0x350
 #define APIC_LVT1	   0x360
@@ -58,9 +60,14 @@ static int setup_cpuid(struct vm *vm)
 		r = UMBRA_EXIT_NO_KVM;
 		goto out;
 	}
-	for (u32 i = 0; i < cpuid->nent; i++)
+	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;
+	for (u32 i = 0; i < cpuid->nent; i++) {
 		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)
 			vm->cpu_has_nx = cpuid->entries[i].edx & CPUID_80000001_EDX_NX;
+		if (cpuid->entries[i].function == CPUID_ADDR_SIZES &&
+		    (cpuid->entries[i].eax & 0xff))
+			vm->guest_maxphyaddr = cpuid->entries[i].eax & 0xff;
+	}
 	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0) {
 		pr_err("KVM_SET_CPUID2: %s", strerror(errno));
 		r = UMBRA_EXIT_INTERNAL;

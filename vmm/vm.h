@@ -36,6 +36,8 @@ struct vm {
 	struct kvm_run *run;
 	size_t run_size;
 	bool cpu_has_nx;
+	/* MAXPHYADDR in the CPUID the guest sees (0x80000008 EAX[7:0]; 36 without the leaf) */
+	unsigned guest_maxphyaddr;
 
 	/* Devices (vmm/devices.c). */
 	struct bus pio, mmio;

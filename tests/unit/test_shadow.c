@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "shadow/shadow.h"
+#include "shadow/sp.h" /* SPTE_MMIO_DIRECT, to check the spte itself */
 
 #define RAM_SIZE	(8 * MiB)
 #define TABLE_POOL_GPA	(4 * MiB) /* hand-built tables are allocated upwards from here */
@@ -471,6 +472,131 @@ static void test_mmio(void **state)
 	assert_int_equal(info.gpa.v, MMIO_GPA + 0xabc);
 	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
 	assert_int_equal(stats(env)->faults_mmio, 1);
+}
+
+/* Recreate env->mmu over the same pool with direct-MMIO ranges (mmu.h). */
+static void remake_with_mmio_direct(struct env *env, unsigned nr,
+				    const struct shadow_mmio_range *ranges)
+{
+	struct shadow_config cfg = {
+		.mem = { .opaque = env, .gpa_to_hva = test_gpa_to_hva },
+		.pool = { .base = mpa(POOL_MPA), .hva = env->pool, .nr_pages = env->pool_pages },
+		.writer = { .opaque = env, .store = test_store, .commit = test_commit },
+		.flusher = { .opaque = env, .flush = test_flush },
+		.maxphyaddr = TEST_MAXPHYADDR,
+		.nr_mmio_direct = nr,
+	};
+
+	memcpy(cfg.mmio_direct, ranges, nr * sizeof(*ranges));
+	shadow_destroy(env->mmu);
+	env->mmu = shadow_create(&cfg);
+	assert_non_null(env->mmu);
+	set_mode(env, CR0_DEFAULT, CR4_DEFAULT, EFER_DEFAULT);
+	set_cr3(env, env->cr3, SHADOW_VIEW_KERNEL);
+}
+
+/* The spte the current kernel-view root holds for `va` (a 4 KiB mapping). */
+static u64 leaf_spte_of(struct env *env, u64 va)
+{
+	mpa_t where;
+	u64 rights;
+	u64 table = 0;
+
+	assert_true(shadow_translate(env->mmu, SHADOW_VIEW_KERNEL, gva(va), &where, &rights));
+	/* Walk the shadow from the root by hand: every table is in the pool. */
+	table = shadow_set_cr3(env->mmu, env->cr3, SHADOW_VIEW_KERNEL).v;
+	for (unsigned l = PG_LEVEL_PML4; l >= PG_LEVEL_4K; l--) {
+		u64 e = ((u64 *)((u8 *)env->pool + (table - POOL_MPA)))[index_at(va, l)];
+
+		if (l == PG_LEVEL_4K)
+			return e;
+		table = e & PTE_ADDR_MASK(52);
+	}
+	return 0;
+}
+
+/*
+ * Direct MMIO (mmu.h): a configured non-RAM range is mapped at mpa == gpa
+ * with the gpte's caching bits, never enters the rmap, survives PT writes
+ * and zaps, while other non-RAM gpas stay SHADOW_MMIO; bad ranges are
+ * refused.
+ */
+static void test_mmio_direct(void **state)
+{
+	struct env *env = *state;
+	const struct shadow_mmio_range lapic = { .base = gpa(MMIO_GPA), .size = PAGE_SIZE };
+	struct shadow_mmio_range bad[] = {
+		{ .base = gpa(MMIO_GPA + 1), .size = PAGE_SIZE }, /* unaligned */
+		{ .base = gpa(DATA_GPA), .size = PAGE_SIZE },	  /* RAM */
+		{ .base = gpa(MMIO_GPA), .size = 0 },		  /* empty */
+		{ .base = gpa(1ull << TEST_MAXPHYADDR), .size = PAGE_SIZE }, /* beyond MAXPHYADDR */
+	};
+	struct shadow_config cfg = {
+		.mem = { .opaque = env, .gpa_to_hva = test_gpa_to_hva },
+		.pool = { .base = mpa(POOL_MPA), .hva = env->pool, .nr_pages = env->pool_pages },
+		.writer = { .opaque = env, .store = test_store, .commit = test_commit },
+		.flusher = { .opaque = env, .flush = test_flush },
+		.maxphyaddr = TEST_MAXPHYADDR,
+		.nr_mmio_direct = 1,
+	};
+	struct shadow_fault_info info;
+	u64 *pte, spte, flushes, zapped;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cfg.mmio_direct[0] = bad[i];
+		assert_null(shadow_create(&cfg));
+	}
+	cfg.nr_mmio_direct = SHADOW_MAX_MMIO_DIRECT + 1;
+	assert_null(shadow_create(&cfg));
+
+	remake_with_mmio_direct(env, 1, &lapic);
+	pte = map_4k(env, GVA_4K, MMIO_GPA, SUPER_RW | PTE_PCD | PTE_PWT | PTE_D);
+	map_4k(env, GVA_B, MMIO_GPA + PAGE_SIZE, SUPER_RW | PTE_D); /* just past the range */
+
+	/* Mapped like RAM, the vCPU reaches the device itself: no SHADOW_MMIO. */
+	assert_int_equal(fault(env, GVA_4K, ACC_WRITE, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, MMIO_GPA + 0xabc, PTE_RW | PTE_US);
+	spte = leaf_spte_of(env, GVA_4K);
+	assert_int_equal(spte & (PTE_PCD | PTE_PWT | PTE_PAT), PTE_PCD | PTE_PWT);
+	assert_true(spte & SPTE_MMIO_DIRECT);
+	assert_int_equal(stats(env)->rmap_live, 0);
+	assert_int_equal(stats(env)->faults_mmio_direct, 1);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_USER); /* a supervisor page */
+
+	/* Outside the range: still the VMM's MMIO. */
+	assert_int_equal(fault(env, GVA_B, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_MMIO);
+	assert_int_equal(info.gpa.v, MMIO_GPA + PAGE_SIZE);
+
+	/* A PT write that changes only the caching bits updates the spte and flushes. */
+	flushes = env->flush_all;
+	guest_write_gpte(env, pte, MMIO_GPA | SUPER_RW | PTE_PCD | PTE_D | PTE_A);
+	spte = leaf_spte_of(env, GVA_4K);
+	assert_int_equal(spte & (PTE_PCD | PTE_PWT | PTE_PAT), PTE_PCD);
+	assert_true(env->flush_all > flushes);
+	/* (A fault through the PT between writes, or the third would unshadow it as flooded.) */
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+
+	/* Retargeted to RAM: the spte enters the rmap; back to MMIO: it leaves it. */
+	guest_write_gpte(env, pte, DATA_GPA | SUPER_RW | PTE_D | PTE_A);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+	assert_int_equal(stats(env)->rmap_live, 1);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	guest_write_gpte(env, pte, MMIO_GPA | SUPER_RW | PTE_D | PTE_A);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, MMIO_GPA + 0xabc, PTE_RW | PTE_US);
+	assert_int_equal(stats(env)->rmap_live, 0);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+
+	/* Unmapped, then the whole table zapped: nothing to take out of the rmap. */
+	guest_write_gpte(env, pte, 0);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_GUEST_FAULT);
+	*pte = MMIO_GPA | SUPER_RW | PTE_D | PTE_A;
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	zapped = stats(env)->sp_zapped;
+	guest_write_gpte(env, gptep_for(env, GVA_4K, PG_LEVEL_2M), 0); /* the PDE: the PT goes */
+	assert_true(stats(env)->sp_zapped > zapped);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->rmap_live, 0);
 }
 
 static void test_smep_smap_kernel_view(void **state)
@@ -1045,6 +1171,7 @@ int main(void)
 		T(test_user_view_never_maps_supervisor),
 		T(test_guest_not_present),
 		T(test_mmio),
+		T(test_mmio_direct),
 		T(test_smep_smap_kernel_view),
 		T(test_cr0_wp_off_kernel_writes_read_only),
 		T(test_dirty_bit_emulation),

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shadow mode's virtual MSRs (vmm/shadow_msr.h).
+ *
+ * The guest kernel runs at real CPL3, so every rdmsr/wrmsr traps (#GP) and
+ * is emulated. The MSRs struct emu_cpu holds (EFER, the syscall MSRs, the
+ * segment bases, PAT, TSC_AUX: decode/emulate.h, emu_msr_index) never get
+ * here. For the others, forwarding to KVM would cost a KVM_GET/SET_MSRS
+ * ioctl per access on the trap path (HOST.md: ~5 us each, and the trap path
+ * makes no ioctl but KVM_RUN), so the few a kernel reads are snapshotted
+ * from the vCPU once, at set-up, and served from here:
+ *
+ *   MSR                    read            write
+ *   ---------------------  --------------  ---------------------------------------
+ *   IA32_APIC_BASE  0x1b   the snapshot    reserved bits set: #GP(0); the same
+ *                                          base, EN and EXTD: accepted (BSP is
+ *                                          kept as snapshotted); any other value:
+ *                                          the VM stops (LIMITATION: KVM's LAPIC
+ *                                          cannot be moved, disabled or switched
+ *                                          to x2APIC without an ioctl)
+ *   IA32_MTRRCAP    0xfe   the snapshot    #GP(0) (read-only, SDM Vol. 4 2-2)
+ *   IA32_MISC_ENABLE 0x1a0 the snapshot    the snapshot's value: accepted; any
+ *                                          other: the VM stops (LIMITATION)
+ *   IA32_MTRR_DEF_TYPE 0x2ff the last     reserved bits or an undefined type:
+ *                          value written   #GP(0); else kept (LIMITATION: memory
+ *                          (first: the     types are not applied; guest RAM is the
+ *                          snapshot)       host's write-back memory)
+ *   IA32_TSC        0x10   #GP(0): rdtsc runs natively at CPL3; a kernel that
+ *                          reads or writes the MSR is not supported yet
+ *   anything else          #GP(0)          #GP(0)
+ *
+ * An MSR KVM would not give at the snapshot is absent: #GP(0) like the rest.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "umbra/log.h"
+#include "vmm/exitcode.h"
+#include "vmm/shadow_mode.h"
+#include "vmm/shadow_msr.h"
+#include "vmm/vm.h"
+
+#define APIC_BASE_DEFAULT 0xfee00000ull
+/* MTRR_DEF_TYPE: type in bits 7:0, FE bit 10, E bit 11; the rest is reserved. */
+#define MTRR_DEF_TYPE_VALID_MASK 0xcffull
+
+/* One MSR from the vCPU; false if KVM does not know it (one ioctl per MSR: set-up only). */
+static bool get_one(struct vm *vm, u32 index, struct shadow_msr_val *out)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} buf;
+
+	memset(&buf, 0, sizeof(buf));
+	buf.hdr.nmsrs = 1;
+	buf.e.index = index;
+	/* KVM_GET_MSRS returns the number of MSRs read: 1, or 0 for an unknown one. */
+	out->present = ioctl(vm->vcpu_fd, KVM_GET_MSRS, &buf) == 1;
+	out->value = out->present ? buf.e.data : 0;
+	return out->present;
+}
+
+int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
+{
+	memset(m, 0, sizeof(*m));
+	get_one(vm, MSR_IA32_MTRRCAP, &m->mtrrcap);
+	get_one(vm, MSR_IA32_MISC_ENABLE, &m->misc_enable);
+	get_one(vm, MSR_IA32_MTRR_DEF_TYPE, &m->mtrr_def_type);
+	/* The in-kernel LAPIC always has an APIC_BASE; without it nothing works. */
+	if (!get_one(vm, MSR_IA32_APIC_BASE, &m->apic_base)) {
+		pr_err("KVM_GET_MSRS(IA32_APIC_BASE) at shadow-mode set-up: %s", strerror(errno));
+		return UMBRA_EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+u64 shadow_msr_apic_gpa(const struct shadow_msrs *m)
+{
+	return m->apic_base.present ? m->apic_base.value & ~0xfffull : APIC_BASE_DEFAULT;
+}
+
+/* A write that keeps `v` equal to the snapshot in `keep`; else stop (LIMITATION). */
+static enum emu_msr_result write_same(struct vm *vm, const char *name, u32 index, u64 old, u64 v,
+				      u64 keep)
+{
+	if (!((old ^ v) & keep))
+		return EMU_MSR_OK;
+	vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+		"shadow mode: wrmsr %s (0x%x) from 0x%llx to 0x%llx at rip 0x%llx: shadow mode "
+		"cannot change this MSR (LIMITATION: it is a snapshot of KVM's vCPU)",
+		name, index, (unsigned long long)old, (unsigned long long)v,
+		(unsigned long long)vm->shadow->cpu.rip);
+	return EMU_MSR_HOST_ERROR;
+}
+
+static bool valid_mtrr_type(u64 t)
+{
+	return t == 0 || t == 1 || t == 4 || t == 5 || t == 6; /* UC WC WT WP WB */
+}
+
+enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 *value)
+{
+	struct shadow_msrs *m = &vm->shadow->msrs;
+	struct shadow_msr_val *reg;
+
+	switch (index) {
+	case MSR_IA32_APIC_BASE: reg = &m->apic_base; break;
+	case MSR_IA32_MTRRCAP: reg = &m->mtrrcap; break;
+	case MSR_IA32_MISC_ENABLE: reg = &m->misc_enable; break;
+	case MSR_IA32_MTRR_DEF_TYPE: reg = &m->mtrr_def_type; break;
+	default: return EMU_MSR_GP;
+	}
+	if (!reg->present)
+		return EMU_MSR_GP;
+	if (!write) {
+		*value = reg->value;
+		return EMU_MSR_OK;
+	}
+	switch (index) {
+	case MSR_IA32_APIC_BASE: {
+		/* Bits 0-7 and 9 are reserved, and every bit from MAXPHYADDR up. */
+		u64 maxpa = vm->shadow->cpu.virt.maxphyaddr;
+		u64 rsvd = 0x2ffull | (maxpa < 64 ? ~0ull << maxpa : 0);
+
+		if (*value & rsvd)
+			return EMU_MSR_GP;
+		return write_same(vm, "IA32_APIC_BASE", index, reg->value, *value,
+				  ~0xfffull | APIC_BASE_EN | APIC_BASE_EXTD);
+	}
+	case MSR_IA32_MISC_ENABLE:
+		return write_same(vm, "IA32_MISC_ENABLE", index, reg->value, *value, ~0ull);
+	case MSR_IA32_MTRR_DEF_TYPE:
+		if ((*value & ~MTRR_DEF_TYPE_VALID_MASK) || !valid_mtrr_type(*value & 0xff))
+			return EMU_MSR_GP;
+		reg->value = *value;
+		return EMU_MSR_OK;
+	default: return EMU_MSR_GP; /* MTRRCAP is read-only */
+	}
+}

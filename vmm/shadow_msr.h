@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shadow mode's MSRs beyond those struct emu_cpu holds (vmm/shadow_msr.c):
+ * a snapshot of the host vCPU's values taken once at VM start, served as
+ * virtual MSRs from then on, so rdmsr/wrmsr never cost an ioctl on the trap
+ * path. The policy, MSR by MSR, is the table in shadow_msr.c.
+ */
+#ifndef UMBRA_VMM_SHADOW_MSR_H
+#define UMBRA_VMM_SHADOW_MSR_H
+
+#include "decode/emulate.h"
+#include "umbra/types.h"
+
+struct vm;
+
+#define MSR_IA32_APIC_BASE     0x1bu
+#define MSR_IA32_MTRRCAP       0xfeu
+#define MSR_IA32_MISC_ENABLE   0x1a0u
+#define MSR_IA32_MTRR_DEF_TYPE 0x2ffu
+
+#define APIC_BASE_BSP  (1ull << 8)
+#define APIC_BASE_EXTD (1ull << 10)
+#define APIC_BASE_EN   (1ull << 11)
+
+/* One virtual MSR: `present` iff KVM gave it a value at the snapshot. */
+struct shadow_msr_val {
+	bool present;
+	u64 value;
+};
+
+struct shadow_msrs {
+	struct shadow_msr_val apic_base, mtrrcap, misc_enable, mtrr_def_type;
+};
+
+/*
+ * Take the snapshot with KVM_GET_MSRS (set-up only, never on the trap
+ * path). An MSR KVM refuses is left absent: the guest's rdmsr of it is
+ * #GP(0), as with every MSR not in the table. Returns 0 or UMBRA_EXIT_*.
+ */
+int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m) __must_check;
+
+/*
+ * The emulator's ops->msr in shadow mode (decode/emulate.h). A write the
+ * policy cannot honour stops the VM with a message naming the MSR and the
+ * values, and returns EMU_MSR_HOST_ERROR.
+ */
+enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 *value);
+
+/* The guest-physical LAPIC page the snapshot names (APIC_BASE, else the reset 0xfee00000). */
+u64 shadow_msr_apic_gpa(const struct shadow_msrs *m);
+
+#endif /* UMBRA_VMM_SHADOW_MSR_H */
