@@ -254,3 +254,24 @@ enum step emu_dispatch_common(struct insn_ctx *c)
 	default: return STEP_UNKNOWN;
 	}
 }
+
+/* Read a 16-bit register-or-memory source operand (a selector, an msw). */
+enum step emu_read_rm16(struct insn_ctx *c, const cs_x86_op *op, u16 *v)
+{
+	const struct reg_slot *s;
+	enum step st;
+	u64 la;
+
+	if (!op)
+		return STEP_UNKNOWN;
+	if (op->type == X86_OP_REG) {
+		if (!(s = emu_slot_of(op->reg)))
+			return STEP_UNKNOWN;
+		*v = (u16)emu_reg_get(c->cpu, s);
+		return STEP_DONE;
+	}
+	st = emu_operand_la(c, op, &la);
+	if (st != STEP_DONE)
+		return st;
+	return emu_mem_read(c, la, v, sizeof(*v), emu_data_access(c->cpu, 0));
+}

@@ -109,6 +109,8 @@ enum step emu_mem_load(struct insn_ctx *c, const struct mem_ref *m, void *buf);
 enum step emu_mem_store(struct insn_ctx *c, const struct mem_ref *m, const void *buf);
 /* Translate, then load/store: the common cases. */
 enum step emu_mem_read(struct insn_ctx *c, u64 la, void *buf, unsigned len, u32 acc);
+/* A 16-bit register or memory source operand (selectors, lmsw). */
+enum step emu_read_rm16(struct insn_ctx *c, const cs_x86_op *op, u16 *v);
 enum step emu_mem_write(struct insn_ctx *c, u64 la, const void *buf, unsigned len, u32 acc);
 /* An implicit supervisor read of a system structure (IDT, GDT, LDT, TSS). */
 enum step emu_sys_read(struct insn_ctx *c, u64 la, void *buf, unsigned len);

@@ -224,27 +224,6 @@ static enum step do_clts(struct insn_ctx *c)
 	return STEP_DONE;
 }
 
-/* Read a 16-bit register-or-memory source operand. */
-static enum step read_rm16(struct insn_ctx *c, const cs_x86_op *op, u16 *v)
-{
-	const struct reg_slot *s;
-	enum step st;
-	u64 la;
-
-	if (!op)
-		return STEP_UNKNOWN;
-	if (op->type == X86_OP_REG) {
-		if (!(s = emu_slot_of(op->reg)))
-			return STEP_UNKNOWN;
-		*v = (u16)emu_reg_get(c->cpu, s);
-		return STEP_DONE;
-	}
-	st = emu_operand_la(c, op, &la);
-	if (st != STEP_DONE)
-		return st;
-	return emu_mem_read(c, la, v, sizeof(*v), emu_data_access(c->cpu, 0));
-}
-
 /* lmsw r/m16: CR0 bits 3:0, PE can be set but not cleared (SDM Vol. 2A LMSW). */
 static enum step do_lmsw(struct insn_ctx *c)
 {
@@ -253,7 +232,7 @@ static enum step do_lmsw(struct insn_ctx *c)
 
 	if (!is_cpl0(c))
 		return emu_raise(c, EXC_GP(0));
-	st = read_rm16(c, emu_op(c, 0), &v);
+	st = emu_read_rm16(c, emu_op(c, 0), &v);
 	if (st != STEP_DONE)
 		return st;
 	c->cpu->cr0 = (c->cpu->cr0 & ~(LMSW_BITS & ~CR0_PE)) | (v & LMSW_BITS);

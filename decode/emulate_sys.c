@@ -133,27 +133,6 @@ static enum step do_sldt_str(struct insn_ctx *c, u16 sel)
 	return emu_mem_write(c, la, &sel, sizeof(sel), emu_data_access(c->cpu, 0));
 }
 
-/* Read a 16-bit selector from a register or memory operand. */
-static enum step read_sel(struct insn_ctx *c, const cs_x86_op *op, u16 *sel)
-{
-	const struct reg_slot *s;
-	enum step st;
-	u64 la;
-
-	if (!op)
-		return STEP_UNKNOWN;
-	if (op->type == X86_OP_REG) {
-		if (!(s = emu_slot_of(op->reg)))
-			return STEP_UNKNOWN;
-		*sel = (u16)emu_reg_get(c->cpu, s);
-		return STEP_DONE;
-	}
-	st = emu_operand_la(c, op, &la);
-	if (st != STEP_DONE)
-		return st;
-	return emu_mem_read(c, la, sel, sizeof(*sel), emu_data_access(c->cpu, 0));
-}
-
 /*
  * The 16-byte GDT system descriptor `sel` names, for lldt/ltr: #GP(sel)
  * for an LDT selector, beyond the GDT limit, the wrong type or a bad high
@@ -198,7 +177,7 @@ static enum step do_lldt(struct insn_ctx *c)
 
 	if (!is_cpl0(c))
 		return emu_raise(c, EXC_GP(0));
-	st = read_sel(c, emu_op(c, 0), &sel);
+	st = emu_read_rm16(c, emu_op(c, 0), &sel);
 	if (st != STEP_DONE)
 		return st;
 	if (!(sel & ~SEL_RPL_MASK & ~SEL_TI)) {
@@ -227,7 +206,7 @@ static enum step do_ltr(struct insn_ctx *c)
 
 	if (!is_cpl0(c))
 		return emu_raise(c, EXC_GP(0));
-	st = read_sel(c, emu_op(c, 0), &sel);
+	st = emu_read_rm16(c, emu_op(c, 0), &sel);
 	if (st != STEP_DONE)
 		return st;
 	if (!(sel & SEL_INDEX_MASK))
@@ -352,7 +331,7 @@ static enum step do_mov_sreg(struct insn_ctx *c)
 	enum step st;
 	u16 sel;
 
-	st = read_sel(c, emu_op(c, 1), &sel);
+	st = emu_read_rm16(c, emu_op(c, 1), &sel);
 	if (st != STEP_DONE)
 		return st;
 	return load_sreg(c, emu_op(c, 0)->reg, sel);
