@@ -198,6 +198,11 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 		info->gpa = walk.gpa;
 		return SHADOW_EMULATE_PT_WRITE;
 	}
+	/* The execution gate (mmu.h): the guest may fetch, the VMM must scan first. */
+	if ((access & ACC_FETCH) && (spte & SPTE_EXEC_GATED) && (spte & PTE_NX)) {
+		info->gpa = walk.gpa;
+		return SHADOW_EXEC_UNSCANNED;
+	}
 	if (old == spte)
 		mmu->stats.faults_spurious++;
 	if (mmio_direct)
@@ -223,6 +228,7 @@ enum shadow_fault_result shadow_fault(struct shadow_mmu *mmu, gva_t gva, u32 acc
 	case SHADOW_MONITOR_CONFLICT: mmu->stats.faults_monitor_conflict++; break;
 	case SHADOW_EMULATE_ACCESS: mmu->stats.faults_emulate_access++; break;
 	case SHADOW_UNSUPPORTED: mmu->stats.faults_unsupported++; break;
+	case SHADOW_EXEC_UNSCANNED: mmu->stats.faults_exec_unscanned++; break;
 	}
 	op_end(mmu);
 	return r;

@@ -35,6 +35,7 @@ struct gfn_info {
 	gfn_t gfn;
 	struct gfn_info *next; /* hash chain */
 	u32 shadow_count;      /* indirect sps shadowing this gfn (all roles) */
+	bool exec_approved;    /* shadow_exec_approve (holds one shadow_count) */
 	u32 nr_rmap, rmap_cap; /* leaf sptes mapping this gfn */
 	struct rmap_ref *rmap;
 };
@@ -122,6 +123,7 @@ void rmap_fini(struct shadow_mmu *mmu);
 void rmap_add(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsigned index);
 void rmap_remove(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsigned index);
 bool gfn_is_shadowed(const struct shadow_mmu *mmu, gfn_t gfn);
+bool gfn_is_exec_approved(const struct shadow_mmu *mmu, gfn_t gfn);
 void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn);
 void gfn_shadow_put(struct shadow_mmu *mmu, gfn_t gfn);
 void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index, u64 spte);

@@ -110,6 +110,14 @@ struct shadow_config {
 	/* Added after the first version of this header (zero: none): */
 	unsigned nr_mmio_direct;
 	struct shadow_mmio_range mmio_direct[SHADOW_MAX_MMIO_DIRECT];
+	/*
+	 * Execution gate (DESIGN.md, "The instructions x86 does not trap"):
+	 * when true, a kernel-view leaf spte of a RAM gfn the guest may execute
+	 * carries NX until the VMM approves the gfn (shadow_exec_approve,
+	 * after scanning and patching it); a kernel-view fetch there is
+	 * SHADOW_EXEC_UNSCANNED. The user view is never gated.
+	 */
+	bool exec_gate;
 };
 
 /*
@@ -167,6 +175,10 @@ enum shadow_fault_result {
 				  info.gpa (guest RAM) */
 	SHADOW_UNSUPPORTED,    /* paging is on in a mode other than 4-level (32-bit, PAE,
 				  5-level): not shadowed, stop the VM */
+	SHADOW_EXEC_UNSCANNED, /* (exec_gate only) a kernel-view fetch the guest may make
+				  from RAM gfn info.gpa not yet approved for execution:
+				  the spte is installed (NX); scan the frame, then
+				  shadow_exec_approve and retry */
 };
 
 struct shadow_fault_info {
@@ -200,6 +212,19 @@ enum shadow_fault_result shadow_fault(struct shadow_mmu *mmu, gva_t gva, u32 acc
 void shadow_pt_write(struct shadow_mmu *mmu, gpa_t gpa, unsigned len, const void *old,
 		     const void *new_bytes);
 
+/*
+ * Execution gate (shadow_config.exec_gate). shadow_exec_approve: the VMM has
+ * scanned (and patched) RAM frame `gfn`: drop the gate's NX from every
+ * kernel-view spte of it, and write-track it from now on exactly like a
+ * guest page table (every guest write to it is SHADOW_EMULATE_PT_WRITE, and
+ * the VMM's emulated writes go through shadow_pt_write as usual). Idempotent.
+ * shadow_exec_revoke: the guest is about to write the frame (its code may
+ * change): put the gate's NX back and stop tracking it. Returns whether the
+ * gfn was approved (false: nothing done).
+ */
+void shadow_exec_approve(struct shadow_mmu *mmu, gfn_t gfn);
+bool shadow_exec_revoke(struct shadow_mmu *mmu, gfn_t gfn);
+
 /* invlpg gva (all views, all roots of the current PCID). */
 void shadow_invlpg(struct shadow_mmu *mmu, gva_t gva);
 /* invpcid types 0-3 (SDM Vol. 2A INVPCID). */
@@ -232,6 +257,8 @@ struct shadow_stats {
 	u64 faults_monitor_conflict;
 	u64 faults_unsupported;
 	u64 faults_mmio_direct; /* ... fixed by mapping a direct-MMIO page (config) */
+	u64 faults_exec_unscanned; /* SHADOW_EXEC_UNSCANNED results (exec_gate) */
+	u64 exec_approves, exec_revokes;
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

@@ -15,7 +15,8 @@
  *  4. when the count goes back to 0 (the last sp shadowing it was zapped or
  *     unshadowed), restore RW where only write-protection had taken it
  *     (SPTE_GUEST_WRITABLE, sp.h): an upgrade, so no flush;
- *  5. install a leaf spte, keeping the rmap in step.
+ *  5. install a leaf spte, keeping the rmap in step;
+ *  6. the execution gate: approve/revoke a gfn (mmu.h).
  */
 #include "shadow/internal.h"
 
@@ -147,6 +148,13 @@ bool gfn_is_shadowed(const struct shadow_mmu *mmu, gfn_t gfn)
 	return info && info->shadow_count;
 }
 
+bool gfn_is_exec_approved(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	const struct gfn_info *info = gfn_info_find(mmu, gfn);
+
+	return info && info->exec_approved;
+}
+
 /* Item 3: one more indirect sp shadows gfn; the first write-protects it. */
 void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn)
 {
@@ -222,4 +230,54 @@ void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned inde
 	spte_store(mmu, sp, index, spte);
 	if (spte_in_rmap(spte) && !same_rmap)
 		rmap_add(mmu, spte_to_gfn(spte), sp, index);
+}
+
+/*
+ * Item 6 (mmu.h, execution gate): approve or revoke a gfn for kernel-view
+ * execution. An approved gfn holds one shadow count, so it is write-tracked
+ * by items 3 and 4 like a guest table; the gate's NX is exactly the sptes
+ * with SPTE_EXEC_GATED (sp.h).
+ */
+void shadow_exec_approve(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct gfn_info *info;
+	u32 i;
+
+	if (gfn_is_exec_approved(mmu, gfn))
+		return;
+	gfn_shadow_get(mmu, gfn);
+	info = gfn_info_find(mmu, gfn);
+	info->exec_approved = true;
+	mmu->stats.exec_approves++;
+	for (i = 0; i < info->nr_rmap; i++) {
+		struct rmap_ref r = info->rmap[i];
+		u64 spte = r.sp->spt[r.index];
+
+		if ((spte & SPTE_EXEC_GATED) && (spte & PTE_NX))
+			spte_store(mmu, r.sp, r.index, spte & ~PTE_NX); /* an upgrade: no flush */
+	}
+	op_end(mmu);
+}
+
+bool shadow_exec_revoke(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct gfn_info *info = gfn_info_find(mmu, gfn);
+	u32 i;
+
+	if (!info || !info->exec_approved)
+		return false;
+	info->exec_approved = false;
+	mmu->stats.exec_revokes++;
+	for (i = 0; i < info->nr_rmap; i++) {
+		struct rmap_ref r = info->rmap[i];
+		u64 spte = r.sp->spt[r.index];
+
+		if ((spte & SPTE_EXEC_GATED) && !(spte & PTE_NX)) {
+			spte_store(mmu, r.sp, r.index, spte | PTE_NX);
+			mmu->need_flush_all = true;
+		}
+	}
+	gfn_shadow_put(mmu, gfn); /* may free info */
+	op_end(mmu);
+	return true;
 }

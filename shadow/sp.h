@@ -123,7 +123,16 @@ _Static_assert(sizeof(union sp_role) == sizeof(u32), "a role is one word");
  */
 #define SPTE_MMIO_DIRECT_BIT 10
 #define SPTE_MMIO_DIRECT     (1ull << SPTE_MMIO_DIRECT_BIT)
-#define SPTE_SW_MASK	     (SPTE_GUEST_WRITABLE | SPTE_MMIO_DIRECT)
+/*
+ * SPTE_EXEC_GATED: a kernel-view leaf of a RAM gfn the guest may execute
+ * but that carries PTE_NX only because the VMM has not approved the gfn for
+ * execution yet (mmu.h, shadow_config.exec_gate). shadow_exec_approve()
+ * clears PTE_NX on exactly these sptes, shadow_exec_revoke() sets it back.
+ * Invariant: set only in kernel-view leaf sptes computed with exec_gate on.
+ */
+#define SPTE_EXEC_GATED_BIT 11
+#define SPTE_EXEC_GATED	    (1ull << SPTE_EXEC_GATED_BIT)
+#define SPTE_SW_MASK	     (SPTE_GUEST_WRITABLE | SPTE_MMIO_DIRECT | SPTE_EXEC_GATED)
 
 _Static_assert((SPTE_SW_MASK & ~PTE_AVL_LOW_MASK) == 0, "software spte bits are CPU-ignored bits");
 _Static_assert((SPTE_SW_MASK & (PTE_FLAGS_LOW_MASK | SPTE_ADDR_MASK | PTE_NX | PTE_PKEY_MASK)) == 0,

@@ -194,6 +194,12 @@ u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights,
 	spte = gfn_to_gpa(gfn).v | SPTE_LEAF_BITS; /* mpa == gpa for guest RAM */
 	if (nx)
 		spte |= PTE_NX;
+	/* The execution gate (mmu.h): NX until the VMM approves the frame. */
+	else if (mmu->cfg.exec_gate && role.view == SHADOW_VIEW_KERNEL && gfn_is_ram(mmu, gfn)) {
+		spte |= SPTE_EXEC_GATED;
+		if (!gfn_is_exec_approved(mmu, gfn))
+			spte |= PTE_NX;
+	}
 	if (writable && dirty) {
 		spte |= SPTE_GUEST_WRITABLE;
 		if (!gfn_is_shadowed(mmu, gfn))

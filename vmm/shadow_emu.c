@@ -21,6 +21,12 @@
  *    never an ioctl on the trap path; its table gives the policy).
  * 5. After an instruction or an event: CR3 -> shadow_set_cr3, paging mode
  *    -> shadow_set_mode, CPL -> the other view.
+ * 6. Patched code (decode/patch.h, vmm/shadow_mode.c scans it): an
+ *    instruction whose first byte is one of our int3 patches is emulated
+ *    from the original bytes the patch table keeps; a store into a scanned
+ *    code frame (write-tracked by the shadow MMU) first puts the frame's
+ *    original bytes back and revokes its execution approval, so the next
+ *    kernel fetch there rescans it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -81,6 +87,25 @@ static bool mmio_read(void *opaque, gpa_t a, void *buf, unsigned len)
 	return true;
 }
 
+/*
+ * Item 6: the guest writes frame `a` lies in. If it was scanned and approved
+ * for execution, restore its original bytes and forget its patches before
+ * the store lands; the shadow MMU gates it again (NX in the kernel view).
+ */
+static void unpatch_frame(struct vm *vm, gpa_t a)
+{
+	struct shadow_mode *sm = vm->shadow;
+	gfn_t g = gpa_to_gfn(a);
+	void *page;
+
+	if (!shadow_exec_revoke(sm->mmu, g))
+		return;
+	page = gpa_to_hva(&vm->mem, gfn_to_gpa(g), PAGE_SIZE);
+	vm->stats.code_page_writes++;
+	if (page)
+		(void)patch_page_undo(&sm->patches, g, page);
+}
+
 /* Item 2. */
 static bool write_store(void *opaque, const struct emu_write *w)
 {
@@ -102,6 +127,9 @@ static bool write_store(void *opaque, const struct emu_write *w)
 			vm->stats.emulated_mmio++;
 			continue;
 		}
+		unpatch_frame(vm, p->gpa);
+		if (((p->gpa.v + p->len - 1) >> PAGE_SHIFT) != (p->gpa.v >> PAGE_SHIFT))
+			unpatch_frame(vm, gpa(p->gpa.v + p->len - 1));
 		memcpy(p->hva, new_bytes, p->len);
 		for (unsigned off = 0; off < p->len; off += PT_WRITE_CHUNK)
 			shadow_pt_write(sm->mmu, gpa(p->gpa.v + off), MIN(PT_WRITE_CHUNK, p->len - off),
@@ -195,14 +223,47 @@ static const struct emu_ops *ops_for(struct vm *vm)
 	return &ops;
 }
 
+/* Item 6: our patch at `la` (the guest fetching there), or NULL. */
+static const struct patch_site *patch_at(struct vm *vm, u64 la)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct walk_mem wm;
+	struct walk_ctl ctl;
+	struct guest_walk w;
+	u32 acc = ACC_FETCH | (emu_cpl(&sm->cpu) == 3 ? ACC_USER : 0);
+
+	if (!sm->patches.nsites)
+		return NULL;
+	wm = guest_walk_mem(&vm->mem);
+	ctl = shadow_cpu_walk_ctl(&sm->cpu);
+	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_PEEK, &w) !=
+	    WALK_OK)
+		return NULL;
+	return patch_lookup(&sm->patches, w.gpa);
+}
+
+bool shadow_emu_is_patch(struct vm *vm, u64 la)
+{
+	return patch_at(vm, la) != NULL;
+}
+
 enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep)
 {
 	struct shadow_mode *sm = vm->shadow;
 	unsigned old_cpl = emu_cpl(&sm->cpu);
+	const struct patch_site *site = patch_at(vm, sm->cpu.cs.base + sm->cpu.rip);
 	enum emu_result r;
 
 	sm->cpu.virt.rep_limit = 0;
-	r = emu_insn(&sm->cpu, ops_for(vm), rep);
+	if (site) {
+		u8 code[SCAN_INSN_MAX];
+
+		memcpy(code, site->orig, site->len); /* the emulated write may undo the site */
+		vm->stats.patch_traps++;
+		r = emu_insn_bytes(&sm->cpu, ops_for(vm), code, site->len, rep);
+	} else {
+		r = emu_insn(&sm->cpu, ops_for(vm), rep);
+	}
 	if (r != EMU_DONE)
 		return r;
 	stats_count_emulated(&vm->stats, rep->mnemonic);

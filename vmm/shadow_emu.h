@@ -19,8 +19,13 @@ struct vm;
  * CR3/PAGING_MODE/CPL notes to the shadow MMU (the caller handles HALT and
  * IF_SET, vmm/shadow_event.c; CODE_MODE, 32-bit code, it stops the VM).
  * Any other result leaves sm->cpu as it was.
+ * When the byte at RIP is one of the VMM's int3 patches (decode/patch.h),
+ * the original instruction is emulated instead (emu_insn_bytes).
  */
 enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep) __must_check;
+
+/* Is the byte at linear address `la` (a guest fetch there) one of our int3 patches? */
+bool shadow_emu_is_patch(struct vm *vm, u64 la);
 
 /* Deliver `ev` through the guest IDT (emu_deliver_event), then follow a CPL change. */
 enum emu_result shadow_emu_deliver(struct vm *vm, const struct emu_event *ev) __must_check;

@@ -20,6 +20,33 @@
  * 4. Return: monitor_prepare_return lays out the tail's stack; the VMM
  *    sets RSP, RIP and RBX through the sync regs (no other ioctl).
  * 5. Guest port I/O (an exit at real CPL3): allowed at virtual CPL0 only.
+ * 6. Code scanning and patching (shared/DESIGN.md, "The instructions x86
+ *    does not trap"): the guest kernel runs at real CPL3, where this host's
+ *    pushf shows IF=1 and popf keeps IF. The shadow MMU gates execution
+ *    (shadow_config.exec_gate): a guest RAM frame is NX in the kernel view
+ *    until scanned. The first kernel fetch from it is SHADOW_EXEC_UNSCANNED:
+ *    the frame is scanned by recursive descent (decode/scan.h) from the
+ *    faulting offset and every guest IDT handler and LSTAR inside it, each
+ *    pushf/popf reached is replaced by int3 *in guest RAM* (mpa == gpa:
+ *    the guest runs its own frame; the table keeps the originals), and the
+ *    frame is approved: executable and write-tracked. Our int3 traps as
+ *    #GP(vector 3, IDT) through the monitor's DPL0 #BP gate, with RIP on
+ *    the int3, and shadow_emu_insn emulates the original instruction
+ *    exactly on the virtual CPU (vmm/shadow_emu.c item 6); a #BP (should a
+ *    host deliver one through the DPL0 gate anyway) is looked up at RIP - 1.
+ *    The guest's own int3 keeps going to the emulator (a software
+ *    interrupt through the guest IDT, with its gate DPL check), as before.
+ *    A guest store into an approved frame is emulated; it puts the
+ *    original bytes back and revokes the approval first (rescan on next
+ *    fetch).
+ *    LIMITATION: the guest reads its patched code as 0xcc (decode/patch.h).
+ *    LIMITATION: code reached only through indirect jumps/calls on an
+ *    already approved frame runs unscanned (decode/scan.h); instructions
+ *    straddling into the next page are not followed (no `next` bytes).
+ *    LIMITATION: VMM writes into guest RAM other than emulated guest
+ *    stores (device DMA) do not revoke an approved frame.
+ *    LIMITATION: a frame that mixes code and frequently written data
+ *    ping-pongs between scan and revoke (correct, slow).
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -218,10 +245,12 @@ int shadow_mode_setup(struct vm *vm)
 		.flusher = { .opaque = sm, .flush = flusher_flush },
 		/* Reserved address bits as the guest's CPUID says. */
 		.maxphyaddr = vm->guest_maxphyaddr,
+		.exec_gate = true, /* item 6 */
 		.nr_mmio_direct = 2,
 		.mmio_direct = { { .base = gpa(shadow_msr_apic_gpa(&sm->msrs)), .size = PAGE_SIZE },
 				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE } },
 	};
+	patch_table_init(&sm->patches);
 	sm->mmu = shadow_create(&cfg);
 	if (!sm->mmu) {
 		pr_err("shadow_create failed (out of memory?)");
@@ -254,6 +283,7 @@ void shadow_mode_teardown(struct vm *vm)
 		shadow_mode_collect_stats(vm);
 		shadow_destroy(sm->mmu);
 	}
+	patch_table_destroy(&sm->patches);
 	monitor_destroy(&sm->mon);
 	free(sm);
 	vm->shadow = NULL;
@@ -263,6 +293,7 @@ void shadow_mode_collect_stats(struct vm *vm)
 {
 	if (vm->shadow && vm->shadow->mmu) {
 		vm->stats.shadow = *shadow_get_stats(vm->shadow->mmu);
+		vm->stats.patches_live = vm->shadow->patches.nsites;
 		vm->stats.have_shadow = true;
 	}
 }
@@ -333,6 +364,102 @@ static enum shadow_exit emulate_access(struct vm *vm, enum shadow_fault_result w
 	return after_insn(vm, &rep, rip);
 }
 
+/* ---- item 6: code scanning and patching ----------------------------------------- */
+
+#define SCAN_MAX_ENTRIES 64
+
+/* Add the offset of `la` to `entries` if the guest maps it to frame `g`. */
+static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la, u16 *entries,
+		      unsigned *n)
+{
+	struct walk_mem wm = guest_walk_mem(&vm->mem);
+	struct guest_walk w;
+
+	if (*n >= SCAN_MAX_ENTRIES ||
+	    walk_guest(paging_mode_select(ctl), &wm, ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
+		    WALK_OK ||
+	    gpa_to_gfn(w.gpa).v != g.v)
+		return;
+	for (unsigned i = 0; i < *n; i++)
+		if (entries[i] == (u16)(la & (PAGE_SIZE - 1)))
+			return;
+	entries[(*n)++] = (u16)(la & (PAGE_SIZE - 1));
+}
+
+/*
+ * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
+ * not yet scanned. The frame holds its original bytes (an unapproved frame
+ * has no patches: revocation undoes them). Scan, patch, approve.
+ */
+static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
+	gfn_t g = gpa_to_gfn(at);
+	u8 *page = gpa_to_hva(&vm->mem, gfn_to_gpa(g), PAGE_SIZE);
+	u16 entries[SCAN_MAX_ENTRIES];
+	unsigned n = 0;
+	struct scan_result res;
+	int r;
+
+	if (!page) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL, "shadow mode: code frame 0x%llx is not RAM",
+			(unsigned long long)at.v);
+		return SHADOW_EXIT_STOP;
+	}
+	entries[n++] = (u16)(la & (PAGE_SIZE - 1));
+	/* Known starts the fault cannot tell us about: the guest's IDT handlers, LSTAR. */
+	if (sm->cpu.idt_limit >= 15) {
+		u8 idt[256 * 16];
+		size_t len = guest_read_virt(&vm->mem, &ctl, sm->cpu.idt_base, idt,
+					     MIN((size_t)sm->cpu.idt_limit + 1, sizeof(idt)), 0);
+
+		for (size_t o = 0; o + 16 <= len; o += 16) {
+			const u8 *e = idt + o;
+			u64 h = (u64)e[0] | (u64)e[1] << 8 | (u64)e[6] << 16 | (u64)e[7] << 24 |
+				(u64)e[8] << 32 | (u64)e[9] << 40 | (u64)e[10] << 48 |
+				(u64)e[11] << 56;
+
+			if (e[5] & 0x80) /* P */
+				add_entry(vm, &ctl, g, h, entries, &n);
+		}
+	}
+	if (sm->cpu.virt.lstar)
+		add_entry(vm, &ctl, g, sm->cpu.virt.lstar, entries, &n);
+	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)), DECODE_64, SCAN_KINDS_DEFAULT);
+	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
+	if (r >= 0)
+		r = patch_page_apply(&sm->patches, g, &res, page);
+	scan_result_free(&res);
+	if (r < 0) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: scanning/patching code frame 0x%llx (rip 0x%llx) failed: %s",
+			(unsigned long long)gfn_to_gpa(g).v, (unsigned long long)la,
+			strerror(-r));
+		return SHADOW_EXIT_STOP;
+	}
+	vm->stats.code_pages_scanned++;
+	vm->stats.patches_applied += (u64)r;
+	shadow_exec_approve(sm->mmu, g);
+	return SHADOW_EXIT_RESUME;
+}
+
+/*
+ * A #BP: ours if RIP - 1 is a patch (a host that delivers int3 through the
+ * DPL0 gate as #BP): back up onto the int3 and emulate the original.
+ * Otherwise the guest's own breakpoint, reflected as before.
+ */
+static enum shadow_exit handle_bp(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	if (shadow_emu_is_patch(vm, sm->cpu.rip - 1)) {
+		sm->cpu.rip--;
+		return handle_insn_trap(vm, X86_EXC_BP);
+	}
+	return shadow_reflect_exception(vm, X86_EXC_BP, false, 0, false, 0);
+}
+
 static enum shadow_exit handle_pf(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -393,6 +520,7 @@ static enum shadow_exit handle_pf(struct vm *vm)
 			(unsigned long long)(MON_GVA + (1ull << 39) - 1),
 			(unsigned long long)f->rip);
 		return SHADOW_EXIT_STOP;
+	case SHADOW_EXEC_UNSCANNED: return scan_code_frame(vm, info.gpa, cr2);
 	case SHADOW_UNSUPPORTED:
 	default:
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
@@ -457,6 +585,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		res = handle_pf(vm);
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD) {
 		res = handle_insn_trap(vm, vector);
+	} else if (vector == X86_EXC_BP) {
+		res = handle_bp(vm);
 	} else if (vector < 32) {
 		bool has = monitor_vector_has_error_code(vector);
 

@@ -26,6 +26,7 @@
 #include "shadow/mmu.h"
 #include "vmm/monitor.h"
 #include "decode/emulate.h"
+#include "decode/patch.h"
 #include "vmm/shadow_msr.h"
 
 /*
@@ -61,6 +62,8 @@ struct shadow_mode {
 	bool want_halt;	       /* this trap emulated a hlt (vmm/shadow_event.c) */
 	bool halted;	       /* the vCPU sits in the monitor's idle loop */
 	struct mon_frame halt_frame; /* the guest's frame while halted */
+	/* int3 patches over pushf/popf in guest kernel code (decode/patch.h). */
+	struct patch_table patches;
 };
 
 /* Init step (after "vcpu"): a no-op in hw mode. Returns 0 or an UMBRA_EXIT_* code. */

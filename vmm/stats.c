@@ -87,7 +87,8 @@ static u64 total_traps(const struct stats *st)
 	X(faults)                                                                              \
 	X(faults_fixed) X(faults_guest) X(faults_pt_write) X(faults_mmio) X(faults_spurious)   \
 		X(faults_emulate_access) X(faults_monitor_conflict) X(faults_unsupported)      \
-		X(faults_mmio_direct)                                                          \
+		X(faults_mmio_direct) X(faults_exec_unscanned) X(exec_approves)                \
+		X(exec_revokes)                                                                \
 			X(sp_live) X(sp_created) X(sp_zapped) X(rmap_live) X(write_protects)   \
 				X(pt_writes) X(pt_write_updates) X(pt_write_zaps) X(unshadows) \
 					X(root_hits) X(root_misses) X(roots_live) X(evictions) \
@@ -112,6 +113,11 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  emulated PT writes   %llu\n", (unsigned long long)st->emulated_pt_writes);
 	fprintf(f, "  emulated MMIO stores %llu\n", (unsigned long long)st->emulated_mmio);
 	fprintf(f, "  stores replayed      %llu\n", (unsigned long long)st->shadow_stores_replayed);
+	fprintf(f, "  code pages scanned   %llu (%llu rewritten by the guest)\n",
+		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes);
+	fprintf(f, "  patches              %llu applied, %llu in place, %llu traps emulated\n",
+		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
+		(unsigned long long)st->patch_traps);
 	fprintf(f, "  shadow MMU\n");
 #define X(name) fprintf(f, "    %-18s %llu\n", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
@@ -144,12 +150,17 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 	fprintf(f,
 		"}, \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
 		"\"halts\": %llu, \"guest_io\": %llu, \"emulated_pt_writes\": %llu, "
-		"\"emulated_mmio\": %llu, \"stores_replayed\": %llu",
+		"\"emulated_mmio\": %llu, \"stores_replayed\": %llu, \"code_pages_scanned\": %llu, "
+		"\"code_page_writes\": %llu, \"patches_applied\": %llu, \"patches_live\": %llu, "
+		"\"patch_traps\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io,
 		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
-		(unsigned long long)st->shadow_stores_replayed);
+		(unsigned long long)st->shadow_stores_replayed,
+		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes,
+		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
+		(unsigned long long)st->patch_traps);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X

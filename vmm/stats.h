@@ -44,6 +44,12 @@ struct stats {
 	u64 emulated_mmio;		    /* stores emulated to MMIO */
 	u64 emulated_ram_stores;	    /* other emulated stores (SMAP view cases) */
 	u64 shadow_stores_replayed;	    /* shadow-table stores applied by the vCPU */
+	/* Code scanning and patching (decode/scan.h, decode/patch.h). */
+	u64 code_pages_scanned; /* kernel code frames scanned before their first run */
+	u64 code_page_writes;	/* ... that the guest then wrote (patches undone) */
+	u64 patches_applied;	/* int3 patches written over pushf/popf */
+	u64 patches_live;	/* ... still in place at the end */
+	u64 patch_traps;	/* patched instructions that trapped and were emulated */
 	bool have_shadow;		    /* `shadow` holds the MMU's final counters */
 	struct shadow_stats shadow;
 };

@@ -1157,6 +1157,83 @@ static void test_random_ops_tiny_pool(void **state)
 	assert_true(stats((struct env *)*state)->evictions > 0);
 }
 
+/*
+ * The execution gate (mmu.h, exec_gate): kernel-view sptes of guest RAM
+ * are NX until the frame is approved; a kernel fetch there is
+ * SHADOW_EXEC_UNSCANNED; approval drops NX and write-tracks the frame
+ * (writes are SHADOW_EMULATE_PT_WRITE); revocation undoes both. The user
+ * view is never gated, and a guest-NX page stays NX.
+ */
+static void test_exec_gate(void **state)
+{
+	struct env *env = *state;
+	struct shadow_config cfg = {
+		.mem = { .opaque = env, .gpa_to_hva = test_gpa_to_hva },
+		.pool = { .base = mpa(POOL_MPA), .hva = env->pool, .nr_pages = env->pool_pages },
+		.writer = { .opaque = env, .store = test_store, .commit = test_commit },
+		.flusher = { .opaque = env, .flush = test_flush },
+		.maxphyaddr = TEST_MAXPHYADDR,
+		.exec_gate = true,
+	};
+	struct shadow_fault_info info;
+	mpa_t where;
+	u64 rights, flushes;
+
+	const u64 PG_4K = GVA_4K & ~0xfffull;
+
+	shadow_destroy(env->mmu);
+	env->mmu = shadow_create(&cfg);
+	assert_non_null(env->mmu);
+	set_mode(env, CR0_DEFAULT, CR4_DEFAULT, EFER_DEFAULT);
+	set_cr3(env, env->cr3, SHADOW_VIEW_KERNEL);
+	map_4k(env, PG_4K, DATA_GPA, USER_RW | PTE_D | PTE_A);
+	map_4k(env, GVA_B, DATA_GPA + PAGE_SIZE, SUPER_RW | PTE_D | PTE_A | PTE_NX);
+
+	/* A read maps the page, NX, writable: nothing is approved yet. */
+	assert_int_equal(fault(env, PG_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_true(shadow_translate(env->mmu, SHADOW_VIEW_KERNEL, gva(PG_4K), &where, &rights));
+	assert_int_equal(rights & (PTE_NX | PTE_RW), PTE_NX | PTE_RW);
+	/* A kernel fetch is for the VMM to scan. */
+	assert_int_equal(fault(env, PG_4K + 0x10, ACC_FETCH, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_EXEC_UNSCANNED);
+	assert_int_equal(info.gpa.v, DATA_GPA + 0x10);
+	assert_int_equal(stats(env)->faults_exec_unscanned, 1);
+	/* The user view is not gated. */
+	assert_int_equal(fault(env, PG_4K, ACC_FETCH, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+	assert_true(shadow_translate(env->mmu, SHADOW_VIEW_USER, gva(PG_4K), &where, &rights));
+	assert_int_equal(rights & PTE_NX, 0);
+
+	/* Approved: executable, and write-tracked in every view. */
+	flushes = env->flush_all;
+	shadow_exec_approve(env->mmu, gfn(DATA_GPA >> PAGE_SHIFT));
+	shadow_exec_approve(env->mmu, gfn(DATA_GPA >> PAGE_SHIFT)); /* idempotent */
+	assert_true(env->flush_all > flushes);
+	assert_true(shadow_translate(env->mmu, SHADOW_VIEW_KERNEL, gva(PG_4K), &where, &rights));
+	assert_int_equal(rights & (PTE_NX | PTE_RW), 0);
+	assert_true(shadow_translate(env->mmu, SHADOW_VIEW_USER, gva(PG_4K), &where, &rights));
+	assert_int_equal(rights & PTE_RW, 0);
+	assert_int_equal(fault(env, PG_4K + 8, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_EMULATE_PT_WRITE);
+	assert_int_equal(info.gpa.v, DATA_GPA + 8);
+	assert_int_equal(fault(env, PG_4K, ACC_FETCH, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+
+	/* A guest-NX page is a guest #PF on fetch, never a scan. */
+	assert_int_equal(fault(env, GVA_B, ACC_FETCH, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_GUEST_FAULT);
+
+	/* Revoked: NX again (with a flush), writable again. */
+	flushes = env->flush_all;
+	assert_true(shadow_exec_revoke(env->mmu, gfn(DATA_GPA >> PAGE_SHIFT)));
+	assert_false(shadow_exec_revoke(env->mmu, gfn(DATA_GPA >> PAGE_SHIFT)));
+	assert_true(env->flush_all > flushes);
+	assert_true(shadow_translate(env->mmu, SHADOW_VIEW_KERNEL, gva(PG_4K), &where, &rights));
+	assert_int_equal(rights & (PTE_NX | PTE_RW), PTE_NX | PTE_RW);
+	assert_int_equal(fault(env, PG_4K, ACC_FETCH, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_EXEC_UNSCANNED);
+	assert_int_equal(stats(env)->exec_approves, 1);
+	assert_int_equal(stats(env)->exec_revokes, 1);
+}
+
 int main(void)
 {
 #define T(fn)  cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1184,6 +1261,7 @@ int main(void)
 		T(test_pt_write_in_non_current_root),
 		T(test_reserved_pml4_slot),
 		T(test_invalidation_asks_flusher),
+		T(test_exec_gate),
 		TT(test_eviction_tiny_pool),
 		T(test_random_ops_agree_with_walker),
 		TT(test_random_ops_tiny_pool),
