@@ -82,61 +82,74 @@ u64 shadow_msr_apic_gpa(const struct shadow_msrs *m)
 	return m->apic_base.present ? m->apic_base.value & ~0xfffull : APIC_BASE_DEFAULT;
 }
 
-/* A write that keeps `v` equal to the snapshot in `keep`; else stop (LIMITATION). */
-static enum emu_msr_result write_same(struct vm *vm, const char *name, u32 index, u64 old, u64 v,
-				      u64 keep)
-{
-	if (!((old ^ v) & keep))
-		return EMU_MSR_OK;
-	vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
-		"shadow mode: wrmsr %s (0x%x) from 0x%llx to 0x%llx at rip 0x%llx: shadow mode "
-		"cannot change this MSR (LIMITATION: it is a snapshot of KVM's vCPU)",
-		name, index, (unsigned long long)old, (unsigned long long)v,
-		(unsigned long long)vm->shadow->cpu.rip);
-	return EMU_MSR_HOST_ERROR;
-}
-
 static bool valid_mtrr_type(u64 t)
 {
 	return t == 0 || t == 1 || t == 4 || t == 5 || t == 6; /* UC WC WT WP WB */
 }
 
-enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 *value)
+/* The virtual MSR `index` names in `m`, or NULL if it is not in the table. */
+static struct shadow_msr_val *msr_slot(struct shadow_msrs *m, u32 index)
 {
-	struct shadow_msrs *m = &vm->shadow->msrs;
-	struct shadow_msr_val *reg;
-
 	switch (index) {
-	case MSR_IA32_APIC_BASE: reg = &m->apic_base; break;
-	case MSR_IA32_MTRRCAP: reg = &m->mtrrcap; break;
-	case MSR_IA32_MISC_ENABLE: reg = &m->misc_enable; break;
-	case MSR_IA32_MTRR_DEF_TYPE: reg = &m->mtrr_def_type; break;
-	default: return EMU_MSR_GP;
+	case MSR_IA32_APIC_BASE: return &m->apic_base;
+	case MSR_IA32_MTRRCAP: return &m->mtrrcap;
+	case MSR_IA32_MISC_ENABLE: return &m->misc_enable;
+	case MSR_IA32_MTRR_DEF_TYPE: return &m->mtrr_def_type;
+	default: return NULL;
 	}
-	if (!reg->present)
-		return EMU_MSR_GP;
+}
+
+/* A write that keeps `v` equal to the snapshot `old` in `keep`; else stop (LIMITATION). */
+static enum shadow_msr_result write_same(u64 old, u64 v, u64 keep)
+{
+	return (old ^ v) & keep ? SHADOW_MSR_STOP : SHADOW_MSR_OK;
+}
+
+enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphyaddr, u32 index,
+					 bool write, u64 *value)
+{
+	struct shadow_msr_val *reg = msr_slot(m, index);
+
+	if (!reg || !reg->present)
+		return SHADOW_MSR_GP;
 	if (!write) {
 		*value = reg->value;
-		return EMU_MSR_OK;
+		return SHADOW_MSR_OK;
 	}
 	switch (index) {
 	case MSR_IA32_APIC_BASE: {
 		/* Bits 0-7 and 9 are reserved, and every bit from MAXPHYADDR up. */
-		u64 maxpa = vm->shadow->cpu.virt.maxphyaddr;
-		u64 rsvd = 0x2ffull | (maxpa < 64 ? ~0ull << maxpa : 0);
+		u64 rsvd = 0x2ffull | (maxphyaddr < 64 ? ~0ull << maxphyaddr : 0);
 
 		if (*value & rsvd)
-			return EMU_MSR_GP;
-		return write_same(vm, "IA32_APIC_BASE", index, reg->value, *value,
-				  ~0xfffull | APIC_BASE_EN | APIC_BASE_EXTD);
+			return SHADOW_MSR_GP;
+		return write_same(reg->value, *value, ~0xfffull | APIC_BASE_EN | APIC_BASE_EXTD);
 	}
 	case MSR_IA32_MISC_ENABLE:
-		return write_same(vm, "IA32_MISC_ENABLE", index, reg->value, *value, ~0ull);
+		return write_same(reg->value, *value, ~0ull);
 	case MSR_IA32_MTRR_DEF_TYPE:
 		if ((*value & ~MTRR_DEF_TYPE_VALID_MASK) || !valid_mtrr_type(*value & 0xff))
-			return EMU_MSR_GP;
+			return SHADOW_MSR_GP;
 		reg->value = *value;
-		return EMU_MSR_OK;
-	default: return EMU_MSR_GP; /* MTRRCAP is read-only */
+		return SHADOW_MSR_OK;
+	default: return SHADOW_MSR_GP; /* MTRRCAP is read-only */
 	}
+}
+
+enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 *value)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	switch (shadow_msr_policy(&sm->msrs, sm->cpu.virt.maxphyaddr, index, write, value)) {
+	case SHADOW_MSR_OK: return EMU_MSR_OK;
+	case SHADOW_MSR_GP: return EMU_MSR_GP;
+	case SHADOW_MSR_STOP: break;
+	}
+	vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+		"shadow mode: wrmsr %s (0x%x) from 0x%llx to 0x%llx at rip 0x%llx: shadow mode "
+		"cannot change this MSR (LIMITATION: it is a snapshot of KVM's vCPU)",
+		index == MSR_IA32_APIC_BASE ? "IA32_APIC_BASE" : "IA32_MISC_ENABLE", index,
+		(unsigned long long)msr_slot(&sm->msrs, index)->value, (unsigned long long)*value,
+		(unsigned long long)sm->cpu.rip);
+	return EMU_MSR_HOST_ERROR;
 }

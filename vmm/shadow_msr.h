@@ -39,6 +39,22 @@ struct shadow_msrs {
  */
 int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m) __must_check;
 
+/* What the policy makes of one access (shadow_msr_policy). */
+enum shadow_msr_result {
+	SHADOW_MSR_OK,	 /* read (*value set) or written */
+	SHADOW_MSR_GP,	 /* not in the table, absent, or a refused value: #GP(0) */
+	SHADOW_MSR_STOP, /* a write shadow mode cannot honour: the VM must stop */
+};
+
+/*
+ * The policy of the table in shadow_msr.c, on the snapshot `m` alone (no
+ * ioctl, no struct vm): `maxphyaddr` is the guest's physical-address width
+ * (APIC_BASE's reserved bits). A kept write (MTRR_DEF_TYPE) updates `m`;
+ * on SHADOW_MSR_STOP, `m` is unchanged.
+ */
+enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphyaddr, u32 index,
+					 bool write, u64 *value);
+
 /*
  * The emulator's ops->msr in shadow mode (decode/emulate.h). A write the
  * policy cannot honour stops the VM with a message naming the MSR and the
