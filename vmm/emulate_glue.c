@@ -30,9 +30,8 @@
 #include "shadow/x86.h"
 #include "umbra/log.h"
 #include "vmm/emulate_glue.h"
+#include "vmm/guest_access.h"
 #include "vmm/vm.h"
-
-#define GUEST_MAXPHYADDR 52 /* as fetch_code() in vmm/vcpu.c */
 
 /* ---- item 1 -------------------------------------------------------------- */
 
@@ -136,43 +135,23 @@ static void cpu_to_kvm(struct kvm_run *run, const struct emu_cpu *c)
 
 /* ---- item 2: the callbacks ----------------------------------------------- */
 
-static void *walk_gpa_to_hva(void *opaque, gpa_t a, size_t len)
-{
-	return gpa_to_hva_kind(opaque, a, len, true);
-}
-
 static enum emu_map_result map(void *opaque, u64 la, unsigned len, u32 access, void **hva,
 			       struct emu_event *fault)
 {
 	struct vm *vm = opaque;
 	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
-	struct walk_mem wm = { .opaque = &vm->mem, .gpa_to_hva = walk_gpa_to_hva };
 	struct walk_ctl ctl = { .cr0 = s->cr0,
 				.cr3 = s->cr3,
 				.cr4 = s->cr4,
 				.efer = s->efer,
 				.maxphyaddr = GUEST_MAXPHYADDR };
-	u32 acc = ((access & EMU_ACC_WRITE) ? ACC_WRITE : 0) |
-		  ((access & EMU_ACC_FETCH) ? ACC_FETCH : 0) |
-		  ((access & EMU_ACC_USER) ? ACC_USER : 0) |
-		  ((access & EMU_ACC_AC) ? ACC_AC_SET : 0);
-	struct guest_walk w;
+	enum emu_map_result r;
+	gpa_t gpa;
 
-	switch (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_SET_AD, &w)) {
-	case WALK_OK: break;
-	case WALK_FAULT:
-		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION,
-					     .vector = w.fault.vector,
-					     .has_error_code = true,
-					     .error_code = w.fault.error_code,
-					     .has_cr2 = true,
-					     .cr2 = w.fault.cr2.v };
-		return EMU_MAP_FAULT;
-	default: return EMU_MAP_NOT_RAM;
-	}
-	/* Writes go to RAM only; reads and fetches may hit the ROM window. */
-	*hva = gpa_to_hva_kind(&vm->mem, w.gpa, len, !(access & EMU_ACC_WRITE));
-	return *hva ? EMU_MAP_OK : EMU_MAP_NOT_RAM;
+	r = guest_translate_emu(&vm->mem, &ctl, la, len, access, &gpa, hva, fault);
+	if (r == EMU_MAP_OK && !*hva)
+		return EMU_MAP_NOT_RAM; /* hw mode: the VMM emulates RAM operands only */
+	return r;
 }
 
 static bool read_xcr(void *opaque, u32 index, u64 *value)

@@ -37,3 +37,33 @@ size_t guest_read_virt(struct guest_mem *mem, const struct walk_ctl *ctl, u64 gv
 	}
 	return done;
 }
+
+enum emu_map_result guest_translate_emu(struct guest_mem *mem, const struct walk_ctl *ctl, u64 la,
+					unsigned len, u32 emu_access, gpa_t *gpa, void **hva,
+					struct emu_event *fault)
+{
+	struct walk_mem wm = guest_walk_mem(mem);
+	u32 acc = ((emu_access & EMU_ACC_WRITE) ? ACC_WRITE : 0) |
+		  ((emu_access & EMU_ACC_FETCH) ? ACC_FETCH : 0) |
+		  ((emu_access & EMU_ACC_USER) ? ACC_USER : 0) |
+		  ((emu_access & EMU_ACC_AC) ? ACC_AC_SET : 0);
+	struct guest_walk w;
+
+	switch (walk_guest(paging_mode_select(ctl), &wm, ctl, (gva_t){ la }, acc, WALK_SET_AD,
+			   &w)) {
+	case WALK_OK: break;
+	case WALK_FAULT:
+		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION,
+					     .vector = w.fault.vector,
+					     .has_error_code = true,
+					     .error_code = w.fault.error_code,
+					     .has_cr2 = true,
+					     .cr2 = w.fault.cr2.v };
+		return EMU_MAP_FAULT;
+	default: return EMU_MAP_NOT_RAM; /* a guest table outside RAM */
+	}
+	*gpa = w.gpa;
+	/* Writes go to RAM only; reads and fetches may hit the ROM window. */
+	*hva = gpa_to_hva_kind(mem, w.gpa, len, !(emu_access & EMU_ACC_WRITE));
+	return EMU_MAP_OK;
+}

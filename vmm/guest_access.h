@@ -6,6 +6,7 @@
 #ifndef UMBRA_VMM_GUEST_ACCESS_H
 #define UMBRA_VMM_GUEST_ACCESS_H
 
+#include "decode/emulate.h"
 #include "shadow/walk.h"
 #include "vmm/memory.h"
 
@@ -26,5 +27,17 @@ struct walk_mem guest_walk_mem(struct guest_mem *mem);
  */
 size_t guest_read_virt(struct guest_mem *mem, const struct walk_ctl *ctl, u64 gva, void *buf,
 		       size_t len, u32 access);
+
+/*
+ * Translate the emulator's linear address `la` for an access of kind
+ * `emu_access` (EMU_ACC_*) through the guest tables described by `ctl`,
+ * setting A/D bits as the CPU would. EMU_MAP_OK: *gpa and *hva (NULL when the
+ * gpa is not RAM, or is the ROM window and the access writes). EMU_MAP_FAULT:
+ * *fault is the guest #PF to deliver. EMU_MAP_NOT_RAM: a guest table lies
+ * outside RAM.
+ */
+enum emu_map_result guest_translate_emu(struct guest_mem *mem, const struct walk_ctl *ctl, u64 la,
+					unsigned len, u32 emu_access, gpa_t *gpa, void **hva,
+					struct emu_event *fault);
 
 #endif /* UMBRA_VMM_GUEST_ACCESS_H */

@@ -51,29 +51,9 @@ static enum emu_map_result map_phys(void *opaque, u64 la, unsigned len, u32 acce
 				    void **hva, struct emu_event *fault)
 {
 	struct vm *vm = opaque;
-	struct walk_mem wm = guest_walk_mem(&vm->mem);
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&vm->shadow->cpu);
-	u32 acc = ((access & EMU_ACC_WRITE) ? ACC_WRITE : 0) |
-		  ((access & EMU_ACC_FETCH) ? ACC_FETCH : 0) |
-		  ((access & EMU_ACC_USER) ? ACC_USER : 0) |
-		  ((access & EMU_ACC_AC) ? ACC_AC_SET : 0);
-	struct guest_walk w;
 
-	switch (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_SET_AD, &w)) {
-	case WALK_OK: break;
-	case WALK_FAULT:
-		*fault = (struct emu_event){ .kind = EMU_EV_EXCEPTION,
-					     .vector = w.fault.vector,
-					     .has_error_code = true,
-					     .error_code = w.fault.error_code,
-					     .has_cr2 = true,
-					     .cr2 = w.fault.cr2.v };
-		return EMU_MAP_FAULT;
-	default: return EMU_MAP_NOT_RAM; /* a guest table outside RAM */
-	}
-	*gpa = w.gpa;
-	*hva = gpa_to_hva_kind(&vm->mem, w.gpa, len, !(access & EMU_ACC_WRITE));
-	return EMU_MAP_OK;
+	return guest_translate_emu(&vm->mem, &ctl, la, len, access, gpa, hva, fault);
 }
 
 static bool mmio_read(void *opaque, gpa_t a, void *buf, unsigned len)
@@ -132,8 +112,9 @@ static bool write_store(void *opaque, const struct emu_write *w)
 			unpatch_frame(vm, gpa(p->gpa.v + p->len - 1));
 		memcpy(p->hva, new_bytes, p->len);
 		for (unsigned off = 0; off < p->len; off += PT_WRITE_CHUNK)
-			shadow_pt_write(sm->mmu, gpa(p->gpa.v + off), MIN(PT_WRITE_CHUNK, p->len - off),
-					old + off, new_bytes + off);
+			shadow_pt_write(sm->mmu, gpa(p->gpa.v + off),
+					MIN(PT_WRITE_CHUNK, p->len - off), old + off,
+					new_bytes + off);
 	}
 	return true;
 }
@@ -236,8 +217,7 @@ static const struct patch_site *patch_at(struct vm *vm, u64 la)
 		return NULL;
 	wm = guest_walk_mem(&vm->mem);
 	ctl = shadow_cpu_walk_ctl(&sm->cpu);
-	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_PEEK, &w) !=
-	    WALK_OK)
+	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_PEEK, &w) != WALK_OK)
 		return NULL;
 	return patch_lookup(&sm->patches, w.gpa);
 }
