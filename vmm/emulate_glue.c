@@ -144,7 +144,7 @@ static enum emu_map_result map(void *opaque, u64 la, unsigned len, u32 access, v
 				.cr3 = s->cr3,
 				.cr4 = s->cr4,
 				.efer = s->efer,
-				.maxphyaddr = GUEST_MAXPHYADDR };
+				.maxphyaddr = vm->guest_maxphyaddr };
 	enum emu_map_result r;
 	gpa_t gpa;
 

@@ -10,12 +10,6 @@
 #include "shadow/walk.h"
 #include "vmm/memory.h"
 
-/*
- * The MAXPHYADDR the guest's reserved-bit checks use. LIMITATION: fixed at the
- * architectural maximum rather than read from the CPUID the guest sees.
- */
-#define GUEST_MAXPHYADDR 52
-
 /* The walker's view of guest memory: RAM and the ROM window are both readable. */
 struct walk_mem guest_walk_mem(struct guest_mem *mem);
 

@@ -20,7 +20,7 @@
 #include "umbra/bootinfo.h"
 
 /* Item 1. */
-void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs)
+void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned maxphyaddr)
 {
 	memset(c, 0, sizeof(*c));
 	c->mode = EMU_MODE_SHADOW;
@@ -31,15 +31,25 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs)
 	c->rflags = RFLAGS_FIXED | (bs->rflags & SHADOW_VIRT_FLAGS);
 	c->rip = bs->rip;
 	/* The boot GDT's flat 64-bit code and data segments, ring 0. */
-	c->cs = (struct emu_seg){ .sel = BOOT_SEL_CODE, .limit = 0xffffffff, .type = 0xb,
-				  .s = 1, .present = 1, .l = 1, .g = 1 };
-	c->ss = (struct emu_seg){ .sel = BOOT_SEL_DATA, .limit = 0xffffffff, .type = 0x3,
-				  .s = 1, .present = 1, .db = 1, .g = 1 };
+	c->cs = (struct emu_seg){ .sel = BOOT_SEL_CODE,
+				  .limit = 0xffffffff,
+				  .type = 0xb,
+				  .s = 1,
+				  .present = 1,
+				  .l = 1,
+				  .g = 1 };
+	c->ss = (struct emu_seg){ .sel = BOOT_SEL_DATA,
+				  .limit = 0xffffffff,
+				  .type = 0x3,
+				  .s = 1,
+				  .present = 1,
+				  .db = 1,
+				  .g = 1 };
 	c->gdt_base = UMBRA_BOOT_GDT;
 	c->gdt_limit = BOOT_GDT_ENTRIES * 8 - 1;
 	c->virt.ds_sel = c->virt.es_sel = c->virt.fs_sel = c->virt.gs_sel = BOOT_SEL_DATA;
 	c->virt.pat = 0x0007040600070406ull; /* the reset value (SDM Vol. 3A §11.12.4) */
-	c->virt.maxphyaddr = GUEST_MAXPHYADDR;
+	c->virt.maxphyaddr = maxphyaddr;
 }
 
 /* Item 2. */
@@ -49,11 +59,11 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 	const struct mon_frame *f = monitor_frame(&sm->mon);
 	struct emu_cpu *c = &sm->cpu;
 	const u64 g[EMU_NR_GPRS] = {
-		[EMU_RAX] = r->rax, [EMU_RCX] = r->rcx, [EMU_RDX] = r->rdx,
+		[EMU_RAX] = r->rax,	   [EMU_RCX] = r->rcx, [EMU_RDX] = r->rdx,
 		[EMU_RBX] = sm->guest_rbx, [EMU_RSP] = f->rsp, [EMU_RBP] = r->rbp,
-		[EMU_RSI] = r->rsi, [EMU_RDI] = r->rdi, [EMU_R8] = r->r8,
-		[EMU_R9] = r->r9,   [EMU_R10] = r->r10, [EMU_R11] = r->r11,
-		[EMU_R12] = r->r12, [EMU_R13] = r->r13, [EMU_R14] = r->r14,
+		[EMU_RSI] = r->rsi,	   [EMU_RDI] = r->rdi, [EMU_R8] = r->r8,
+		[EMU_R9] = r->r9,	   [EMU_R10] = r->r10, [EMU_R11] = r->r11,
+		[EMU_R12] = r->r12,	   [EMU_R13] = r->r13, [EMU_R14] = r->r14,
 		[EMU_R15] = r->r15,
 	};
 

@@ -27,8 +27,11 @@ struct boot_state;
 struct kvm_run;
 struct shadow_mode;
 
-/* The virtual CPU at an ELF64 entry point (include/umbra/bootinfo.h). */
-void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs);
+/*
+ * The virtual CPU at an ELF64 entry point (include/umbra/bootinfo.h), with
+ * the MAXPHYADDR the guest's CPUID reports.
+ */
+void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned maxphyaddr);
 
 /* At a trap: the guest's GPRs, RIP and flags from the real vCPU and the frame. */
 void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run);

@@ -66,7 +66,6 @@
 #include "vmm/shadow_event.h"
 #include "vmm/vm.h"
 
-
 /* ---- item 1: set-up -------------------------------------------------------- */
 
 /* Guest RAM only (no ROM): what the shadow MMU may map writable. */
@@ -260,8 +259,7 @@ int shadow_mode_setup(struct vm *vm)
 		pr_err("shadow_reserve_pml4(%u) failed", MON_PML4_SLOT);
 		return UMBRA_EXIT_INTERNAL;
 	}
-	shadow_cpu_boot(&sm->cpu, &vm->boot);
-	sm->cpu.virt.maxphyaddr = vm->guest_maxphyaddr;
+	shadow_cpu_boot(&sm->cpu, &vm->boot, vm->guest_maxphyaddr);
 	sm->xcr0 = 1; /* x87 only: the reset value */
 	shadow_set_mode(sm->mmu, sm->cpu.cr0, sm->cpu.cr4, sm->cpu.efer);
 	sm->view = SHADOW_VIEW_KERNEL;
@@ -434,8 +432,7 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 	if (r < 0) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,
 			"shadow mode: scanning/patching code frame 0x%llx (rip 0x%llx) failed: %s",
-			(unsigned long long)gfn_to_gpa(g).v, (unsigned long long)la,
-			strerror(-r));
+			(unsigned long long)gfn_to_gpa(g).v, (unsigned long long)la, strerror(-r));
 		return SHADOW_EXIT_STOP;
 	}
 	vm->stats.code_pages_scanned++;
@@ -570,8 +567,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	 * and its CS would be the monitor's (only the idle loop takes
 	 * interrupts at CPL0, and never an exception).
 	 */
-	if (r->rsp != monitor_trap_rsp(vector) ||
-	    (woke ? vector < 32 : f->cs != MON_SEL_UCODE)) {
+	if (r->rsp != monitor_trap_rsp(vector) || (woke ? vector < 32 : f->cs != MON_SEL_UCODE)) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,
 			"shadow mode: vector %u taken inside the monitor (rip 0x%llx, cs 0x%llx, "
 			"rsp 0x%llx)",
@@ -590,9 +586,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector < 32) {
 		bool has = monitor_vector_has_error_code(vector);
 
-		res = shadow_reflect_exception(vm, vector, has,
-					       has ? (u32)monitor_error_code(&sm->mon) : 0, false,
-					       0);
+		res = shadow_reflect_exception(
+			vm, vector, has, has ? (u32)monitor_error_code(&sm->mon) : 0, false, 0);
 	} else {
 		shadow_interrupt(vm, vector);
 		res = SHADOW_EXIT_RESUME;

@@ -239,7 +239,7 @@ static size_t fetch_code(struct vm *vm, u8 *buf, size_t len)
 				.cr3 = s->cr3,
 				.cr4 = s->cr4,
 				.efer = s->efer,
-				.maxphyaddr = GUEST_MAXPHYADDR };
+				.maxphyaddr = vm->guest_maxphyaddr };
 
 	if (!(s->efer & EFER_LMA))
 		addr &= 0xffffffffu;
