@@ -42,41 +42,7 @@ spurious_stub:
 	pushq	$0xff
 	jmp	trap_common
 
-.macro SAVE_GPRS
-	push	%rax
-	push	%rbx
-	push	%rcx
-	push	%rdx
-	push	%rsi
-	push	%rdi
-	push	%rbp
-	push	%r8
-	push	%r9
-	push	%r10
-	push	%r11
-	push	%r12
-	push	%r13
-	push	%r14
-	push	%r15
-.endm
-
-.macro RESTORE_GPRS
-	pop	%r15
-	pop	%r14
-	pop	%r13
-	pop	%r12
-	pop	%r11
-	pop	%r10
-	pop	%r9
-	pop	%r8
-	pop	%rbp
-	pop	%rdi
-	pop	%rsi
-	pop	%rdx
-	pop	%rcx
-	pop	%rbx
-	pop	%rax
-.endm
+#include "gprs.h"
 
 /*
  * The CPU aligned RSP to 16 before pushing its 5 qwords (SDM 3A 6.14.2);

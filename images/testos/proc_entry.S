@@ -10,23 +10,7 @@
 	.text
 	.code64
 
-.macro SAVE_GPRS
-	push	%rax
-	push	%rbx
-	push	%rcx
-	push	%rdx
-	push	%rsi
-	push	%rdi
-	push	%rbp
-	push	%r8
-	push	%r9
-	push	%r10
-	push	%r11
-	push	%r12
-	push	%r13
-	push	%r14
-	push	%r15
-.endm
+#include "gprs.h"
 
 	.globl proc_int80_stub, proc_enter_frame
 proc_int80_stub:
