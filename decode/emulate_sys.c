@@ -110,7 +110,8 @@ static enum step do_sgdt_sidt(struct insn_ctx *c, bool idt)
 }
 
 /* sldt/str r/m16: a register gets the selector zero-extended, memory 16 bits; UMIP. */
-static enum step do_sldt_str(struct insn_ctx *c, u16 sel)
+/* Store selector `sel` to operand 0: a register zero-extended, memory 16 bits. */
+static enum step store_selector(struct insn_ctx *c, u16 sel)
 {
 	const cs_x86_op *op = emu_op(c, 0);
 	const struct reg_slot *s;
@@ -119,8 +120,6 @@ static enum step do_sldt_str(struct insn_ctx *c, u16 sel)
 
 	if (!op)
 		return STEP_UNKNOWN;
-	if (!is_cpl0(c) && (c->cpu->cr4 & CR4_UMIP))
-		return emu_raise(c, EXC_GP(0));
 	if (op->type == X86_OP_REG) {
 		if (!(s = emu_slot_of(op->reg)))
 			return STEP_UNKNOWN;
@@ -131,6 +130,13 @@ static enum step do_sldt_str(struct insn_ctx *c, u16 sel)
 	if (st != STEP_DONE)
 		return st;
 	return emu_mem_write(c, la, &sel, sizeof(sel), emu_data_access(c->cpu, 0));
+}
+
+static enum step do_sldt_str(struct insn_ctx *c, u16 sel)
+{
+	if (!is_cpl0(c) && (c->cpu->cr4 & CR4_UMIP))
+		return emu_raise(c, EXC_GP(0));
+	return store_selector(c, sel);
 }
 
 /*
@@ -359,6 +365,29 @@ static enum step do_pop_sreg(struct insn_ctx *c)
 	return st;
 }
 
+/*
+ * mov r/m, sreg (8C /r): the guest's own selector, which a deprivileged
+ * guest cannot read natively (its real CS/SS are the monitor's or the
+ * host's). A register destination gets it zero-extended, memory 16 bits
+ * (SDM Vol. 2B MOV), as sldt/str do.
+ */
+static enum step do_mov_from_sreg(struct insn_ctx *c, x86_reg which)
+{
+	const struct emu_cpu *cpu = c->cpu;
+	u16 sel;
+
+	switch (which) {
+	case X86_REG_CS: sel = cpu->cs.sel; break;
+	case X86_REG_SS: sel = cpu->ss.sel; break;
+	case X86_REG_DS: sel = cpu->virt.ds_sel; break;
+	case X86_REG_ES: sel = cpu->virt.es_sel; break;
+	case X86_REG_FS: sel = cpu->virt.fs_sel; break;
+	case X86_REG_GS: sel = cpu->virt.gs_sel; break;
+	default: return STEP_UNKNOWN;
+	}
+	return store_selector(c, sel);
+}
+
 enum step emu_dispatch_sys(struct insn_ctx *c)
 {
 	const cs_x86_op *op0 = emu_op(c, 0);
@@ -375,6 +404,9 @@ enum step emu_dispatch_sys(struct insn_ctx *c)
 	case X86_INS_MOV:
 		if (op0 && op0->type == X86_OP_REG && is_data_sreg(op0->reg))
 			return do_mov_sreg(c);
+		if (c->insn->detail->x86.op_count == 2 && emu_op(c, 1)->type == X86_OP_REG &&
+		    (is_data_sreg(emu_op(c, 1)->reg) || emu_op(c, 1)->reg == X86_REG_CS))
+			return do_mov_from_sreg(c, emu_op(c, 1)->reg);
 		return STEP_UNKNOWN;
 	case X86_INS_POP:
 		if (op0 && op0->type == X86_OP_REG && is_data_sreg(op0->reg))

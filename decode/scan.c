@@ -51,6 +51,7 @@ void scan_result_init(struct scan_result *res, gva_t page_gva, enum decode_mode 
 void scan_result_free(struct scan_result *res)
 {
 	free(res->sites);
+	free(res->exits);
 	scan_result_init(res, res->gva, res->mode, res->kinds);
 }
 
@@ -77,7 +78,7 @@ const char *scan_kind_name(enum scan_kind kind)
 	static const char *const names[SCAN_NR_KINDS] = {
 		[SCAN_KIND_PUSHF] = "pushf",	     [SCAN_KIND_POPF] = "popf",
 		[SCAN_KIND_SYSDESC] = "sysdesc",     [SCAN_KIND_SREG_READ] = "sreg-read",
-		[SCAN_KIND_SEGCHECK] = "segcheck",
+		[SCAN_KIND_SEGCHECK] = "segcheck",   [SCAN_KIND_IRET] = "iret",
 	};
 
 	return (unsigned)kind < SCAN_NR_KINDS ? names[kind] : "?";
@@ -159,6 +160,10 @@ static int classify(const cs_insn *insn)
 	case X86_INS_VERR:
 	case X86_INS_VERW:
 		return SCAN_KIND_SEGCHECK;
+	case X86_INS_IRET:
+	case X86_INS_IRETD:
+	case X86_INS_IRETQ:
+		return SCAN_KIND_IRET;
 	case X86_INS_PUSH: /* push %cs / push %ss (0e, 16) */
 		if (x->op_count == 1 && x->operands[0].type == X86_OP_REG &&
 		    (x->operands[0].reg == X86_REG_CS || x->operands[0].reg == X86_REG_SS))
@@ -200,6 +205,25 @@ static int add_site(struct scan_result *res, struct sweep *s, unsigned off, unsi
 	return 0;
 }
 
+/* Record `la`, outside the page, as an exit (scan_result.exits); -ENOMEM. */
+static int add_exit(struct scan_result *res, u64 la)
+{
+	for (unsigned i = 0; i < res->nexits; i++)
+		if (res->exits[i] == la)
+			return 0;
+	if (res->nexits == res->exits_cap) {
+		unsigned cap = res->exits_cap ? 2 * res->exits_cap : 16;
+		u64 *p = realloc(res->exits, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		res->exits = p;
+		res->exits_cap = cap;
+	}
+	res->exits[res->nexits++] = la;
+	return 0;
+}
+
 /* Items 2-4. Linear sweep from `off` until the flow stops. */
 static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 {
@@ -223,6 +247,10 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 					res->pending_straddle = (u16)off;
 			} else {
 				res->ninvalid++;
+				if (res->kinds & SCAN_OPT_LINEAR) {
+					off++;
+					continue;
+				}
 			}
 			return 0;
 		}
@@ -241,12 +269,19 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 				return r;
 		}
 		flow = control_flow(s->insn, &has_target, &target);
-		if (has_target)
-			queue(s, res, (target - res->gva.v) & wrap);
-		if (flow == FLOW_STOP)
+		if (has_target) {
+			u64 t = (target - res->gva.v) & wrap;
+
+			if (t >= SCAN_PAGE_SIZE && (r = add_exit(res, target & wrap)))
+				return r;
+			queue(s, res, t);
+		}
+		if (flow == FLOW_STOP && !(res->kinds & SCAN_OPT_LINEAR))
 			return 0;
 		off += len;
 	}
+	if (off >= SCAN_PAGE_SIZE)
+		return add_exit(res, (res->gva.v + off) & wrap); /* falls into the next page */
 	return 0;
 }
 

@@ -29,13 +29,17 @@
  *           CR0. UMIP makes them fault; patch only on a host without UMIP.
  *           decode/emulate already emulates all five.
  *   SREG_READ  mov %cs/%ss,r/m (8c /1, 8c /2) and push %cs/%ss (0e, 16,
- *           32-bit code only): they show RPL 3. Found, but not in the
- *           default mask, because decode/emulate does not emulate them yet
- *           (a patched one would stop the VM instead of misreporting an RPL
- *           that Linux never looks at).
- *   SEGCHECK   lar/lsl/verr/verw: their result depends on the CPL. Same
- *           status as SREG_READ.
- * cli/sti, in/out, hlt, iret, sysret and the other privileged instructions
+ *           32-bit code only): they show the real selectors (RPL 3; on
+ *           PVM hosts the host's own 0x33/0x2b). decode/emulate emulates
+ *           the mov forms; shadow mode patches them.
+ *   SEGCHECK   lar/lsl/verr/verw: their result depends on the CPL. Found,
+ *           not patched by anyone yet (not emulated).
+ *   IRET    iret/iretd/iretq (cf, 48 cf): at CPL3 an iretq to a CPL3
+ *           selector the host's GDT holds completes natively, so a guest
+ *           kernel's return to user mode would never trap. On PVM hosts
+ *           CPL3 runs on the host's GDT, where Linux's user selectors 0x33
+ *           and 0x2b are valid: patched in shadow mode.
+ * cli/sti, in/out, hlt, sysret and the other privileged instructions
  * fault at CPL3 on their own and need no patch.
  *
  * Responsibilities:
@@ -84,12 +88,24 @@ enum scan_kind {
 	SCAN_KIND_SYSDESC,
 	SCAN_KIND_SREG_READ,
 	SCAN_KIND_SEGCHECK,
+	SCAN_KIND_IRET,
 	SCAN_NR_KINDS
 };
 
 #define SCAN_KIND_BIT(k) (1u << (k))
 /* What a host with UMIP needs patched (and decode/emulate emulates). */
 #define SCAN_KINDS_DEFAULT (SCAN_KIND_BIT(SCAN_KIND_PUSHF) | SCAN_KIND_BIT(SCAN_KIND_POPF))
+/*
+ * Not a kind: an option in the same mask. Linear sweep: a sweep does not
+ * stop at an unconditional transfer or an undecodable byte but goes on to
+ * the page end, as a disassembler does, so the functions that follow an
+ * entry (reached later through function pointers, which no scan can see)
+ * are scanned too. Compiled x86-64 code keeps no data in its text (jump
+ * tables live in .rodata), so after ret/jmp the next byte starts padding or
+ * code; a page that mixes code and data does not suit it.
+ */
+#define SCAN_OPT_LINEAR (1u << 31)
+
 /* A host without UMIP: sgdt/sidt/sldt/str/smsw too. */
 #define SCAN_KINDS_NO_UMIP (SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SYSDESC))
 
@@ -132,6 +148,14 @@ struct scan_result {
 	 */
 	u16 pending_straddle;
 	unsigned ninvalid; /* reached offsets whose bytes are not an instruction */
+	/*
+	 * Where recorded code leaves the page for another one: direct jump and
+	 * call targets outside it, and the fall-through past its end (linear
+	 * addresses, each once). The VMM makes them scan entries of their own
+	 * pages, so code reached across pages is scanned before it runs.
+	 */
+	u64 *exits;
+	unsigned nexits, exits_cap;
 };
 
 /* Item 1. Start an empty result. `page_gva` must be page-aligned. */

@@ -37,11 +37,17 @@
 #define TSS_SIZE	104u
 #define TSS_LIMIT	MON_TSS_LIMIT
 #define TSS_OFF_RSP0	4u
+#define TSS_OFF_IST1	36u
 #define TSS_OFF_IOMAP	102u
 /* IDT gate (SDM Vol. 3A §6.14.1): P, DPL0, 64-bit interrupt gate (clears IF). */
 #define IDT_GATE_INTR_DPL0 0x8eu
 
-_Static_assert(MON_OFF_TSS + TSS_LIMIT + 1 <= MON_OFF_STACK_BASE, "TSS and I/O bitmap overlap");
+_Static_assert(MON_OFF_TSS + TSS_LIMIT + 1 <= MON_OFF_PT, "TSS and I/O bitmap overlap");
+_Static_assert(MON_OFF_SYSCALL + PAGE_SIZE <= MON_OFF_STACK_BASE, "syscall page and stack overlap");
+_Static_assert(MON_SEL_CODE >> 3 >= MON_GDT_FIRST && MON_SEL_DATA >> 3 >= MON_GDT_FIRST &&
+		       MON_SEL_UCODE >> 3 >= MON_GDT_FIRST && MON_SEL_UDATA >> 3 >= MON_GDT_FIRST &&
+		       MON_SEL_TSS >> 3 >= MON_GDT_FIRST && (MON_SEL_TSS >> 3) + 2 <= MON_GDT_ENTRIES,
+	       "monitor selectors below MON_GDT_FIRST");
 _Static_assert(MON_OFF_IDLE >= MON_OFF_TAIL + 32, "tail and idle loop overlap");
 _Static_assert(MON_OFF_TAIL >= MON_OFF_STUBS + MON_NR_VECTORS * MON_STUB_SIZE, "stubs overlap");
 
@@ -89,8 +95,10 @@ static void build_gdt_tss(struct monitor *mon)
 					 (TSS_TYPE_AVAIL << 40) | DESC_P |
 					 (((tss_base >> 24) & 0xffull) << 56));
 	put64(gdt + MON_SEL_TSS + 8, tss_base >> 32);
-	/* RSP0: where the CPU switches to on a trap from CPL3. No IST yet. */
+	/* RSP0: where the CPU switches to on a trap from CPL3. IST1: the same
+	 * stack, for #UD at CPL0 (a syscall arriving at CPL0 on VMX hosts). */
 	put64(tss + TSS_OFF_RSP0, monitor_gva(MON_OFF_STACK_TOP));
+	put64(tss + TSS_OFF_IST1, monitor_gva(MON_OFF_STACK_TOP));
 	/*
 	 * The I/O permission bitmap (SDM Vol. 1 §19.5.2): right after the TSS,
 	 * all zero (every port allowed) and closed by an 0xff byte. At real CPL3
@@ -116,7 +124,7 @@ static void build_idt_stubs(struct monitor *mon)
 
 		put16(gate, (u16)at);
 		put16(gate + 2, MON_SEL_CODE);
-		gate[4] = 0; /* IST */
+		gate[4] = v == X86_EXC_UD ? 1 : 0; /* IST1 for #UD: the syscall entry */
 		gate[5] = IDT_GATE_INTR_DPL0;
 		put16(gate + 6, (u16)(at >> 16));
 		put32(gate + 8, (u32)(at >> 32));
@@ -176,15 +184,27 @@ bool monitor_is_idle_rip(u64 rip)
 	return rip >= monitor_gva(MON_OFF_IDLE) && rip < monitor_gva(MON_OFF_IDLE + MON_IDLE_SIZE);
 }
 
-/* Item 5: PML4 slot 256 -> PDPT -> PD; PD[0] maps the region, PD[1..] the pool. */
+/*
+ * Item 5: PML4 slot 256 -> PDPT -> PD; PD[0] -> PT maps the region in 4 KiB
+ * pages, PD[1..] the pool in 2 MiB pages. The upper levels allow user
+ * access so that the syscall entry page can; every other leaf is
+ * supervisor-only, so guest code at real CPL3 reaches nothing else.
+ */
 static void build_tables(struct monitor *mon)
 {
 	u8 *pdpt = mon->region + MON_OFF_PDPT;
 	u8 *pd = mon->region + MON_OFF_PD;
+	u8 *pt = mon->region + MON_OFF_PT;
 	u64 pd_mpa = mon->region_mpa.v + MON_OFF_PD;
 
-	put64(pdpt, pd_mpa | PTE_P | PTE_RW);
-	put64(pd, mon->region_mpa.v | PTE_P | PTE_RW | PTE_PS);
+	put64(pdpt, pd_mpa | PTE_P | PTE_RW | PTE_US);
+	put64(pd, (mon->region_mpa.v + MON_OFF_PT) | PTE_P | PTE_RW | PTE_US);
+	for (u64 i = 0; i < MON_REGION_SIZE / PAGE_SIZE; i++) {
+		u64 off = i * PAGE_SIZE;
+
+		put64(pt + 8 * i, (mon->region_mpa.v + off) | PTE_P |
+					  (off == MON_OFF_SYSCALL ? PTE_US : PTE_RW));
+	}
 	for (u64 i = 0; i < mon->pool_bytes / (2 * MiB); i++)
 		put64(pd + 8 * (1 + i),
 		      (mon->pool_mpa.v + i * 2 * MiB) | PTE_P | PTE_RW | PTE_PS | PTE_NX);
@@ -209,6 +229,9 @@ int monitor_create(struct monitor *mon, u64 ram_top, u64 pool_bytes)
 	build_idt_stubs(mon);
 	memcpy(mon->region + MON_OFF_TAIL, tail_code, sizeof(tail_code));
 	memcpy(mon->region + MON_OFF_IDLE, idle_code, sizeof(idle_code));
+	/* The syscall entry page: `ud2` at the entry, int3 filling the rest. */
+	memset(mon->region + MON_OFF_SYSCALL, 0xcc, PAGE_SIZE);
+	memcpy(mon->region + MON_OFF_SYSCALL, (const u8[]){ 0x0f, 0x0b }, 2);
 	build_tables(mon);
 	return 0;
 }
@@ -225,8 +248,46 @@ void monitor_destroy(struct monitor *mon)
 
 u64 monitor_pml4e(const struct monitor *mon)
 {
-	/* Supervisor-only (U/S = 0): the guest at real CPL3 can never reach it. */
-	return (mon->region_mpa.v + MON_OFF_PDPT) | PTE_P | PTE_RW;
+	/* U/S = 1 here; the leaves decide (build_tables): only the syscall page is U. */
+	return (mon->region_mpa.v + MON_OFF_PDPT) | PTE_P | PTE_RW | PTE_US;
+}
+
+/* A flat DPL3 descriptor: 64-bit or 32-bit code, or data (SDM Vol. 3A §3.4.5). */
+static u64 user_desc(bool code, bool l)
+{
+	if (!code)
+		return GDT_DATA_DPL3;
+	return l ? GDT_CODE64_DPL3 : 0x00cffa000000ffffull; /* 32-bit code, D=1 */
+}
+
+static bool gdt_slot_ok(u16 sel)
+{
+	unsigned idx = sel >> 3;
+
+	return idx != 0 && !(sel & 4) && idx < MON_GDT_FIRST;
+}
+
+void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u16 ss,
+			   u16 *real_cs, u16 *real_ss)
+{
+	u8 *gdt = mon->region + MON_OFF_GDT;
+	bool ok = user && gdt_slot_ok(cs) && gdt_slot_ok(ss) && (cs >> 3) != (ss >> 3);
+
+	if (mon->user_cs && (!ok || mon->user_cs != cs))
+		put64(gdt + (mon->user_cs & ~7u), 0);
+	if (mon->user_ss && (!ok || mon->user_ss != ss))
+		put64(gdt + (mon->user_ss & ~7u), 0);
+	mon->user_cs = mon->user_ss = 0;
+	*real_cs = MON_SEL_UCODE;
+	*real_ss = MON_SEL_UDATA;
+	/* The I/O bitmap: all ports for the kernel, none (no bitmap) for user code. */
+	put16(mon->region + MON_OFF_TSS + TSS_OFF_IOMAP, user ? 0xffff : TSS_SIZE);
+	if (!ok)
+		return;
+	put64(gdt + (cs & ~7u), user_desc(true, cs_l));
+	put64(gdt + (ss & ~7u), user_desc(false, false));
+	mon->user_cs = *real_cs = (u16)(cs | 3);
+	mon->user_ss = *real_ss = (u16)(ss | 3);
 }
 
 /* Item 6. */

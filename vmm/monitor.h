@@ -20,9 +20,12 @@
  *   0x2800  the tail (see monitor.c)
  *   0x2880  the idle loop `hlt; jmp .-1` (CPL0, IF=1): where the vCPU waits
  *           while the guest is in an emulated `hlt` (vmm/shadow_event.c)
- *   0x3000  PDPT and 0x4000 PD of the monitor's own mapping
+ *   0x3000  PDPT, 0x4000 PD and 0x8000 PT of the monitor's own mapping
  *   0x5000  the 64-bit TSS, followed by an I/O permission bitmap that allows
  *           every port (see build_gdt_tss in monitor.c)
+ *   0x9000  the syscall entry page, the only monitor page user-accessible
+ *           (U=1, read-only, executable): the real LSTAR points at its
+ *           `ud2` (see "The syscall entry" below)
  *   0x10000-0x50000 the monitor stack (TSS.RSP0 = top), which also carries
  *           the command buffer of queued shadow-table stores
  *
@@ -38,14 +41,36 @@
  *     the VMM sets RSP to the lowest pair and RIP to the tail.
  *  4. The tail (CPL0, emulated by KVM on PVM hosts: keep it short) pops and
  *     applies each store, loads CR3 when asked, restores RBX and iretqs.
+ *
+ * The syscall entry (shared/HOST.md): a guest `syscall` runs with the real
+ * LSTAR = MON_SYSCALL_GVA. On PVM hosts it arrives there still at CPL3, so
+ * the page is user-executable; it holds `ud2`, whose #UD brings the vCPU
+ * into the ordinary trap path above (vector 6, frame RIP = MON_SYSCALL_GVA,
+ * RCX/R11 as the CPU set them). Where it arrives at CPL0 (VMX hosts) the
+ * #UD gate's IST puts the frame at the same place. A guest that jumps to
+ * the page instead gets exactly a syscall's entry, nothing more.
+ *
+ * Port I/O: while the guest kernel runs, the TSS's I/O bitmap allows every
+ * port, so its accesses exit to the VMM as KVM_EXIT_IO; while guest user
+ * code runs, the bitmap is switched off (its base past the TSS limit), so
+ * every user access is a #GP the VMM checks against the guest's own IOPL
+ * and TSS bitmap (monitor_set_user_segs does both switches).
+ *
+ * Selectors: every monitor descriptor sits at GDT index 40 or above, where
+ * guests keep none (Linux's GDT has 32 entries), so a guest's own `iretq`,
+ * `lret` or segment load at real CPL3 finds nothing there and faults into
+ * the emulator instead of completing natively with the wrong privilege.
+ * The guest kernel runs on MON_SEL_UCODE/UDATA; guest user code runs on its
+ * own user selectors, installed at their indexes only while it runs
+ * (monitor_set_user_segs), so `mov %cs` in user mode reads what it should.
  */
 #ifndef UMBRA_VMM_MONITOR_H
 #define UMBRA_VMM_MONITOR_H
 
 #include "umbra/types.h"
 
-#define MON_PML4_SLOT	256u
-#define MON_GVA		0xffff800000000000ull /* PML4 slot 256: the hypervisor hole */
+#define MON_PML4_SLOT	257u
+#define MON_GVA		0xffff808000000000ull /* PML4 slot 257, in the hypervisor hole */
 #define MON_REGION_SIZE (2 * MiB)
 #define MON_POOL_GVA	(MON_GVA + MON_REGION_SIZE)
 #define MON_MPA_ALIGN	(1 * GiB)
@@ -60,18 +85,26 @@
 #define MON_IDLE_SIZE	   3u
 #define MON_OFF_PDPT	   0x3000u
 #define MON_OFF_PD	   0x4000u
+#define MON_OFF_PT	   0x8000u
+#define MON_OFF_SYSCALL	   0x9000u /* the syscall entry page (U=1) */
+#define MON_SYSCALL_GVA	   (MON_GVA + MON_OFF_SYSCALL) /* `ud2`: LSTAR */
 #define MON_TSS_LIMIT	   (104u + 8192u) /* TSS + bitmap of 65536 ports + 0xff byte */
 #define MON_OFF_STACK_BASE 0x10000u
 #define MON_OFF_STACK_TOP  0x50000u
 #define MON_NR_VECTORS	   256u
 
 /* The real GDT. The guest runs on the DPL3 pair; the monitor on the DPL0 pair. */
-#define MON_SEL_CODE	0x08u /* 64-bit code, DPL0 */
-#define MON_SEL_DATA	0x10u /* data, DPL0 */
-#define MON_SEL_UDATA	0x23u /* data, DPL3 (index 4, RPL 3): the guest's real SS */
-#define MON_SEL_UCODE	0x2bu /* 64-bit code, DPL3 (index 5, RPL 3): the guest's real CS */
-#define MON_SEL_TSS	0x30u /* 64-bit TSS (16-byte descriptor, indexes 6-7) */
-#define MON_GDT_ENTRIES 8u
+#define MON_SEL_CODE	0x140u /* 64-bit code, DPL0 (index 40) */
+#define MON_SEL_DATA	0x148u /* data, DPL0 (index 41) */
+#define MON_SEL_UDATA	0x153u /* data, DPL3 (index 42, RPL 3): the guest's real SS */
+#define MON_SEL_UCODE	0x15bu /* 64-bit code, DPL3 (index 43, RPL 3): the guest's real CS */
+#define MON_SEL_TSS	0x160u /* 64-bit TSS (16-byte descriptor, indexes 44-45) */
+#define MON_GDT_ENTRIES 46u
+#define MON_GDT_FIRST	40u /* guests' own selectors must stay below this index */
+
+/* The real syscall MSRs (KVM_SET_MSRS at set-up): entry at MON_SYSCALL_GVA. */
+#define MON_STAR   ((u64)MON_SEL_CODE << 32)
+#define MON_SFMASK 0x47700ull /* TF, DF, IF, IOPL, AC, NT, as Linux sets it */
 
 /* The port every stub's `out` uses; the exit's CPL tells it from guest I/O. */
 #define MON_TRAP_PORT 0xef
@@ -96,6 +129,8 @@ struct monitor {
 	bool overflow;	   /* more than MON_QUEUE_MAX stores in one batch */
 	bool need_flush;   /* reload CR3 on return: a TLB flush was asked for */
 	mpa_t loaded_root; /* what the real CR3 holds */
+	/* Guest user selectors installed in the real GDT (0: none), see above. */
+	u16 user_cs, user_ss;
 };
 
 /*
@@ -136,6 +171,22 @@ u64 monitor_trap_rsp(unsigned vector);
  * queue. Returns the RSP (a gva) to start the tail with.
  */
 u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx);
+
+/*
+ * The real CS and SS to run guest code on: the monitor's DPL3 pair for the
+ * guest kernel (`user` false), else the guest's own user selectors `cs`/`ss`
+ * (descriptors: `cs_l` 64-bit code, else 32-bit), which this installs as
+ * flat DPL3 descriptors at their GDT indexes and removes again when the
+ * guest kernel runs. A selector the real GDT cannot host (index 0, an LDT
+ * selector, or an index of the monitor's own) falls back to the monitor's
+ * pair: `mov %cs` then reads 0x15b (LIMITATION, rare: no known guest).
+ * It also turns the real I/O bitmap off for user code and on for the kernel.
+ * (On PVM hosts CPL3 runs on the host's GDT and `mov %cs` shows the host's
+ * selector whatever this installs; the descriptors matter where the host
+ * honours the VM's GDT.)
+ */
+void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u16 ss,
+			   u16 *real_cs, u16 *real_ss);
 
 /* Whether `rip` lies in the idle loop (a wake-up frame's RIP). */
 bool monitor_is_idle_rip(u64 rip);

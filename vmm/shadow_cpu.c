@@ -100,8 +100,14 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	f->rip = c->rip;
 	f->rsp = c->gpr[EMU_RSP];
 	f->rflags = (c->rflags & ~SHADOW_VIRT_FLAGS) | RFLAGS_IF | RFLAGS_FIXED;
-	f->cs = MON_SEL_UCODE;
-	f->ss = MON_SEL_UDATA;
+	{
+		u16 cs, ss;
+
+		monitor_set_user_segs(&sm->mon, emu_cpl(c) == 3, c->cs.sel, c->cs.l, c->ss.sel,
+				      &cs, &ss);
+		f->cs = cs;
+		f->ss = ss;
+	}
 	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base) {
 		s->fs.base = c->fs_base;
 		s->gs.base = c->gs_base;

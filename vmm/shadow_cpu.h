@@ -9,7 +9,8 @@
  *  - cpu.mode == EMU_MODE_SHADOW; emu_cpl(&cpu) is 0 or 3 and the live
  *    shadow view is SHADOW_VIEW_KERNEL iff it is 0.
  *  - cpu.cs/ss are what the guest would see (ring-0 or ring-3 selectors);
- *    the real CS/SS are always the monitor's DPL3 pair.
+ *    the real CS/SS are the monitor's DPL3 pair at virtual CPL0 and the
+ *    guest's own user selectors at virtual CPL3 (monitor_set_user_segs).
  *  - cpu.rflags holds the virtual IF and IOPL (SHADOW_VIRT_FLAGS); the real
  *    RFLAGS at CPL3 always has IF=1, IOPL=0 (shared/HOST.md). Every other
  *    flag, the GPRs and RIP live in the real vCPU and are loaded at a trap.

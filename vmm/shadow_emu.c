@@ -72,7 +72,7 @@ static bool mmio_read(void *opaque, gpa_t a, void *buf, unsigned len)
  * for execution, restore its original bytes and forget its patches before
  * the store lands; the shadow MMU gates it again (NX in the kernel view).
  */
-static void unpatch_frame(struct vm *vm, gpa_t a)
+static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 {
 	struct shadow_mode *sm = vm->shadow;
 	gfn_t g = gpa_to_gfn(a);
@@ -81,9 +81,37 @@ static void unpatch_frame(struct vm *vm, gpa_t a)
 	if (!shadow_exec_revoke(sm->mmu, g))
 		return;
 	page = gpa_to_hva(&vm->mem, gfn_to_gpa(g), PAGE_SIZE);
-	vm->stats.code_page_writes++;
+	if (vm->trace)
+		fprintf(vm->trace, "revoke gfn 0x%llx (%s)\n", (unsigned long long)g.v,
+			guest_write ? "guest write" : "new entry");
+	if (guest_write)
+		vm->stats.code_page_writes++;
+	else
+		vm->stats.code_page_rescans++;
 	if (page)
 		(void)patch_page_undo(&sm->patches, g, page);
+}
+
+/*
+ * Item 6: `la` is kernel code the guest enters or may reach (an event
+ * handler, LSTAR, a branch out of a scanned page). The first time, if its
+ * frame was approved without la as a scan entry, revoke it: the next fetch
+ * rescans the frame from all its known entries (vmm/code_entries.h).
+ */
+void shadow_learn_entry(struct vm *vm, u64 la)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct walk_mem wm;
+	struct walk_ctl ctl;
+	struct guest_walk w;
+
+	if (code_entries_add(&sm->code_entries, la) != 1)
+		return; /* known, or out of memory: scanning stays as complete as before */
+	wm = guest_walk_mem(&vm->mem);
+	ctl = shadow_cpu_walk_ctl(&sm->cpu);
+	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) ==
+	    WALK_OK)
+		unpatch_frame(vm, w.gpa, false);
 }
 
 /* Item 2. */
@@ -107,9 +135,9 @@ static bool write_store(void *opaque, const struct emu_write *w)
 			vm->stats.emulated_mmio++;
 			continue;
 		}
-		unpatch_frame(vm, p->gpa);
+		unpatch_frame(vm, p->gpa, true);
 		if (((p->gpa.v + p->len - 1) >> PAGE_SHIFT) != (p->gpa.v >> PAGE_SHIFT))
-			unpatch_frame(vm, gpa(p->gpa.v + p->len - 1));
+			unpatch_frame(vm, gpa(p->gpa.v + p->len - 1), true);
 		memcpy(p->hva, new_bytes, p->len);
 		for (unsigned off = 0; off < p->len; off += PT_WRITE_CHUNK)
 			shadow_pt_write(sm->mmu, gpa(p->gpa.v + off),
@@ -253,14 +281,43 @@ enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep)
 	return EMU_DONE;
 }
 
+/*
+ * The guest ran `syscall` (2 bytes) and the CPU went to the monitor's entry
+ * (vmm/monitor.h): RCX holds the next RIP and R11 the flags the CPU saw,
+ * with the real IF/IOPL, which the virtual ones replace.
+ */
+#define SYSCALL_LEN 2u
+
+enum emu_result shadow_emu_syscall(struct vm *vm, struct emu_report *rep)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	unsigned old_cpl = emu_cpl(c);
+	enum emu_result r;
+
+	c->rip = c->gpr[EMU_RCX] - SYSCALL_LEN;
+	c->rflags = (c->gpr[EMU_R11] & ~SHADOW_VIRT_FLAGS) | (c->rflags & SHADOW_VIRT_FLAGS);
+	r = emu_syscall_entry(c, ops_for(vm), SYSCALL_LEN, rep);
+	if (r != EMU_DONE)
+		return r;
+	stats_count_emulated(&vm->stats, rep->mnemonic);
+	follow_cpu(vm, rep->notes, false, old_cpl);
+	if (emu_cpl(c) == 0)
+		shadow_learn_entry(vm, c->cs.base + c->rip);
+	return EMU_DONE;
+}
+
 enum emu_result shadow_emu_deliver(struct vm *vm, const struct emu_event *ev)
 {
 	struct shadow_mode *sm = vm->shadow;
 	unsigned old_cpl = emu_cpl(&sm->cpu);
 	enum emu_result r = deliver(vm, &sm->cpu, ev);
 
-	if (r == EMU_DONE)
+	if (r == EMU_DONE) {
 		follow_cpu(vm, 0, false, old_cpl);
+		if (emu_cpl(&sm->cpu) == 0)
+			shadow_learn_entry(vm, sm->cpu.cs.base + sm->cpu.rip);
+	}
 	return r;
 }
 

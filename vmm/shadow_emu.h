@@ -24,11 +24,24 @@ struct vm;
  */
 enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep) __must_check;
 
+/*
+ * Kernel code at linear address `la` is an entry point (vmm/code_entries.h):
+ * learn it, and make its frame rescan if it was approved without it.
+ */
+void shadow_learn_entry(struct vm *vm, u64 la);
+
 /* Is the byte at linear address `la` (a guest fetch there) one of our int3 patches? */
 bool shadow_emu_is_patch(struct vm *vm, u64 la);
 
 /* Deliver `ev` through the guest IDT (emu_deliver_event), then follow a CPL change. */
 enum emu_result shadow_emu_deliver(struct vm *vm, const struct emu_event *ev) __must_check;
+
+/*
+ * A trap at the monitor's syscall entry (vmm/monitor.h): the guest's
+ * `syscall` as emu_syscall_entry defines it, from the RCX/R11 the CPU set;
+ * then the view follows the new CPL.
+ */
+enum emu_result shadow_emu_syscall(struct vm *vm, struct emu_report *rep) __must_check;
 
 /*
  * Stop the VM after a result other than EMU_DONE for the instruction at

@@ -138,6 +138,24 @@ static void kvm_seg(struct kvm_segment *s, u16 sel, bool code, unsigned dpl)
 	};
 }
 
+/* The real syscall MSRs: every guest `syscall` lands on the monitor's entry. */
+static int set_syscall_msrs(struct vm *vm)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[3];
+	} m = { .hdr = { .nmsrs = 3 },
+		.e = { { .index = EMU_MSR_STAR, .data = MON_STAR },
+		       { .index = EMU_MSR_LSTAR, .data = MON_SYSCALL_GVA },
+		       { .index = EMU_MSR_SFMASK, .data = MON_SFMASK } } };
+
+	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m) != 3) {
+		pr_err("KVM_SET_MSRS (shadow mode syscall entry) failed: %s", strerror(errno));
+		return UMBRA_EXIT_NO_KVM;
+	}
+	return 0;
+}
+
 /*
  * The real vCPU's first state: CPL0 in the tail on the monitor stack, with
  * the real GDT/IDT/TSS loaded and CR3 = the kernel-view root. Its iretq
@@ -190,7 +208,7 @@ static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
 		pr_err("KVM_SET_SREGS/REGS (shadow mode boot): %s", strerror(errno));
 		return UMBRA_EXIT_INTERNAL;
 	}
-	return 0;
+	return set_syscall_msrs(vm);
 }
 
 int shadow_mode_setup(struct vm *vm)
@@ -250,6 +268,7 @@ int shadow_mode_setup(struct vm *vm)
 				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE } },
 	};
 	patch_table_init(&sm->patches);
+	code_entries_init(&sm->code_entries);
 	sm->mmu = shadow_create(&cfg);
 	if (!sm->mmu) {
 		pr_err("shadow_create failed (out of memory?)");
@@ -282,6 +301,7 @@ void shadow_mode_teardown(struct vm *vm)
 		shadow_destroy(sm->mmu);
 	}
 	patch_table_destroy(&sm->patches);
+	code_entries_destroy(&sm->code_entries);
 	monitor_destroy(&sm->mon);
 	free(sm);
 	vm->shadow = NULL;
@@ -320,6 +340,70 @@ static enum shadow_exit after_insn(struct vm *vm, const struct emu_report *rep, 
 	return vm->stop ? SHADOW_EXIT_STOP : SHADOW_EXIT_RESUME;
 }
 
+static bool guest_io_allowed(struct vm *vm, u16 port, unsigned size);
+
+/*
+ * Item 5: guest user code's in/out, which #GPs at real CPL3 while the real
+ * I/O bitmap is off. Returns false if the instruction at RIP is not one
+ * (the emulator then sees it). Allowed as the CPU would allow it: the
+ * access is made and RIP moves past it; refused: the guest's #GP(0).
+ * LIMITATION: ins/outs from user code stop the VM (status 14).
+ */
+static bool user_port_io(struct vm *vm, enum shadow_exit *res)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
+	u8 b[4] = { 0 };
+	unsigned i = 0, size, len;
+	bool opsize16 = false, is_out, imm;
+	u16 port;
+	u8 data[4] = { 0 };
+
+	if (guest_read_virt(&vm->mem, &ctl, c->cs.base + c->rip, b, sizeof(b), ACC_USER | ACC_FETCH) <
+	    2)
+		return false;
+	if (b[i] == 0x66) {
+		opsize16 = true;
+		i++;
+	}
+	if (b[i] >= 0x6c && b[i] <= 0x6f) {
+		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+			"shadow mode: ins/outs from guest user code at rip 0x%llx is not emulated",
+			(unsigned long long)c->rip);
+		*res = SHADOW_EXIT_STOP;
+		return true;
+	}
+	if ((b[i] & 0xf4) != 0xe4) /* e4-e7 (imm8 port), ec-ef (DX port) */
+		return false;
+	imm = !(b[i] & 0x08);
+	is_out = b[i] & 0x02;
+	size = !(b[i] & 0x01) ? 1 : opsize16 ? 2 : 4;
+	port = imm ? b[i + 1] : (u16)c->gpr[EMU_RDX];
+	len = i + 1 + (imm ? 1 : 0);
+	vm->stats.guest_io++;
+	if (!guest_io_allowed(vm, port, size)) {
+		vm->stats.guest_io_denied++;
+		*res = shadow_reflect_exception(vm, X86_EXC_GP, true, 0, false, 0);
+		return true;
+	}
+	memcpy(data, &c->gpr[EMU_RAX], size);
+	if (!bus_access(&vm->pio, port, data, size, is_out)) {
+		vm->stats.pio_unknown++;
+		if (!is_out)
+			memset(data, 0xff, size);
+	}
+	if (!is_out) {
+		u32 v = 0;
+
+		memcpy(&v, data, size);
+		c->gpr[EMU_RAX] = size == 4 ? v : (c->gpr[EMU_RAX] & ~((1ull << (8 * size)) - 1)) | v;
+	}
+	c->rip += len;
+	*res = SHADOW_EXIT_RESUME;
+	return true;
+}
+
 /*
  * #GP or #UD: a privileged or sensitive instruction of the deprivileged
  * guest, emulated on the virtual CPU. A ud0/ud1/ud2 is the guest's own #UD.
@@ -328,7 +412,12 @@ static enum shadow_exit handle_insn_trap(struct vm *vm, unsigned vector)
 {
 	u64 rip = vm->shadow->cpu.rip;
 	struct emu_report rep;
-	enum emu_result r = shadow_emu_insn(vm, &rep);
+	enum emu_result r;
+	enum shadow_exit io_res;
+
+	if (vector == X86_EXC_GP && emu_cpl(&vm->shadow->cpu) == 3 && user_port_io(vm, &io_res))
+		return io_res;
+	r = shadow_emu_insn(vm, &rep);
 
 	if (r == EMU_UNKNOWN && vector == X86_EXC_UD && is_ud_insn(rep.mnemonic))
 		return shadow_reflect_exception(vm, X86_EXC_UD, false, 0, false, 0);
@@ -364,7 +453,18 @@ static enum shadow_exit emulate_access(struct vm *vm, enum shadow_fault_result w
 
 /* ---- item 6: code scanning and patching ----------------------------------------- */
 
-#define SCAN_MAX_ENTRIES 64
+#define SCAN_MAX_ENTRIES 1024
+/*
+ * What kernel code gets patched (decode/scan.h): pushf/popf; reads of
+ * CS/SS, which at real CPL3 show the real selectors (on PVM hosts the
+ * host's own 0x33 and 0x2b), not the guest's ring-0 ones; and iretq, which
+ * on PVM hosts completes natively when it returns to selectors the host's
+ * GDT holds (Linux's user CS/SS are the host's), so the virtual CPL and the
+ * view would never change.
+ */
+#define SHADOW_SCAN_KINDS                                                                    \
+	(SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ) |                           \
+	 SCAN_KIND_BIT(SCAN_KIND_IRET) | SCAN_OPT_LINEAR)
 
 /* Add the offset of `la` to `entries` if the guest maps it to frame `g`. */
 static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la, u16 *entries,
@@ -424,10 +524,24 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 	}
 	if (sm->cpu.virt.lstar)
 		add_entry(vm, &ctl, g, sm->cpu.virt.lstar, entries, &n);
-	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)), DECODE_64, SCAN_KINDS_DEFAULT);
+	/* Every entry learnt in this page (LIMITATION: past SCAN_MAX_ENTRIES, dropped). */
+	{
+		u16 known[SCAN_MAX_ENTRIES];
+		u64 page_la = la & ~(u64)(PAGE_SIZE - 1);
+		unsigned k = MIN(code_entries_in_page(&sm->code_entries, page_la, known,
+							SCAN_MAX_ENTRIES),
+				 SCAN_MAX_ENTRIES);
+
+		for (unsigned i = 0; i < k; i++)
+			add_entry(vm, &ctl, g, page_la + known[i], entries, &n);
+	}
+	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)), DECODE_64, SHADOW_SCAN_KINDS);
 	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
 	if (r >= 0)
 		r = patch_page_apply(&sm->patches, g, &res, page);
+	/* Code this page branches or falls into: entries of their own pages. */
+	for (unsigned i = 0; r >= 0 && i < res.nexits; i++)
+		shadow_learn_entry(vm, res.exits[i]);
 	scan_result_free(&res);
 	if (r < 0) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,
@@ -437,6 +551,9 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 	}
 	vm->stats.code_pages_scanned++;
 	vm->stats.patches_applied += (u64)r;
+	if (vm->trace)
+		fprintf(vm->trace, "scan gfn 0x%llx la 0x%llx entries %u patches %d\n",
+			(unsigned long long)g.v, (unsigned long long)la, n, r);
 	shadow_exec_approve(sm->mmu, g);
 	return SHADOW_EXIT_RESUME;
 }
@@ -528,6 +645,30 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	}
 }
 
+/*
+ * The guest's syscall (vmm/monitor.h, "The syscall entry"). On hosts where
+ * it arrives at CPL0 the #UD gate's IST put the frame where trap() expects.
+ */
+static bool at_syscall_entry(unsigned vector, const struct mon_frame *f)
+{
+	return vector == X86_EXC_UD && f->rip == MON_SYSCALL_GVA;
+}
+
+static enum shadow_exit handle_syscall(struct vm *vm)
+{
+	u64 rip = vm->shadow->cpu.gpr[EMU_RCX] - 2;
+	struct emu_report rep;
+	enum emu_result r;
+
+	vm->stats.syscalls++;
+	r = shadow_emu_syscall(vm, &rep);
+	if (r != EMU_DONE) {
+		shadow_emu_stop(vm, r, &rep, rip);
+		return SHADOW_EXIT_STOP;
+	}
+	return SHADOW_EXIT_RESUME;
+}
+
 /* Item 4: back to the guest through the tail. */
 static enum shadow_exit resume_guest(struct vm *vm)
 {
@@ -567,7 +708,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	 * and its CS would be the monitor's (only the idle loop takes
 	 * interrupts at CPL0, and never an exception).
 	 */
-	if (r->rsp != monitor_trap_rsp(vector) || (woke ? vector < 32 : f->cs != MON_SEL_UCODE)) {
+	if (r->rsp != monitor_trap_rsp(vector) ||
+	    (woke ? vector < 32 : (f->cs & 3) != 3 && !at_syscall_entry(vector, f))) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,
 			"shadow mode: vector %u taken inside the monitor (rip 0x%llx, cs 0x%llx, "
 			"rsp 0x%llx)",
@@ -579,7 +721,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	shadow_cpu_load(sm, vm->run);
 	if (vector == X86_EXC_PF) {
 		res = handle_pf(vm);
-	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD) {
+	} else if (vector == X86_EXC_UD && f->rip == MON_SYSCALL_GVA) {
+		res = handle_syscall(vm);
+	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD || vector == X86_EXC_NP) {
 		res = handle_insn_trap(vm, vector);
 	} else if (vector == X86_EXC_BP) {
 		res = handle_bp(vm);
@@ -608,6 +752,38 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	return res;
 }
 
+/*
+ * Item 5: may the guest, at its virtual CPL, access `size` ports from `port`?
+ * SDM Vol. 1 §19.5: yes if CPL <= IOPL; else every bit for those ports in
+ * the I/O permission bitmap of its TSS must be 0, and a bitmap that is
+ * absent or too short for them refuses.
+ */
+#define TSS64_IOMAP_BASE 102u
+
+static bool guest_io_allowed(struct vm *vm, u16 port, unsigned size)
+{
+	const struct emu_cpu *c = &vm->shadow->cpu;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
+	unsigned iopl = (unsigned)((c->rflags & RFLAGS_IOPL_MASK) >> RFLAGS_IOPL_SHIFT);
+	u16 base;
+	u8 bits[2];
+	u64 off;
+	unsigned want;
+
+	if (emu_cpl(c) <= iopl)
+		return true;
+	if (c->tr_limit < TSS64_IOMAP_BASE + 1 ||
+	    guest_read_virt(&vm->mem, &ctl, c->tr_base + TSS64_IOMAP_BASE, &base, 2, 0) != 2)
+		return false;
+	off = (u64)base + port / 8;
+	/* The CPU always reads two bytes (SDM Vol. 1 §19.5.2). */
+	if (off + 1 > c->tr_limit ||
+	    guest_read_virt(&vm->mem, &ctl, c->tr_base + off, bits, 2, 0) != 2)
+		return false;
+	want = ((1u << size) - 1) << (port % 8);
+	return !(((unsigned)bits[0] | (unsigned)bits[1] << 8) & want);
+}
+
 /* Items 3 and 5. */
 enum shadow_exit shadow_mode_io_exit(struct vm *vm)
 {
@@ -629,17 +805,16 @@ enum shadow_exit shadow_mode_io_exit(struct vm *vm)
 		return trap(vm, vector);
 	}
 	/*
-	 * The guest's own port access, at real CPL3 (PVM lets it through whatever
-	 * IOPL says, shared/HOST.md). Allowed at virtual CPL0.
-	 * LIMITATION: virtual IOPL and the guest TSS I/O bitmap are not checked.
+	 * The guest kernel's own port access, at real CPL3 (the I/O bitmap
+	 * lets it exit, vmm/monitor.h). Guest user code never gets here: its
+	 * accesses are #GP traps (user_port_io). Checked all the same.
 	 */
 	vm->stats.guest_io++;
-	if (emu_cpl(&sm->cpu) == 0)
+	if (guest_io_allowed(vm, run->io.port, run->io.size))
 		return SHADOW_EXIT_GUEST_IO;
-	/* LIMITATION: the #GP(0) a real CPU gives guest user code is not reflected yet. */
-	vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
-		"shadow mode: guest user code accessed port 0x%x at rip 0x%llx: reflecting its "
-		"#GP is not implemented yet",
-		run->io.port, (unsigned long long)run->s.regs.regs.rip);
+	vm_kill(vm, UMBRA_EXIT_INTERNAL,
+		"shadow mode: port 0x%x accessed by the guest at virtual CPL%u (rip 0x%llx) "
+		"with the real I/O bitmap on",
+		run->io.port, emu_cpl(&sm->cpu), (unsigned long long)run->s.regs.regs.rip);
 	return SHADOW_EXIT_STOP;
 }

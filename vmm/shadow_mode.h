@@ -16,7 +16,13 @@
  *   other exceptions    reflected into the guest IDT (vmm/shadow_event.c)
  *   interrupts (>= 32)  reflected when the virtual IF allows, else held
  *                       pending; an emulated hlt idles in the monitor
- *   port I/O            allowed at virtual CPL0, else a guest #GP(0)
+ *   #NP                 the emulator too: a guest iretq/segment load that
+ *                       found no descriptor in the real GDT (vmm/monitor.h)
+ *   #UD at the monitor's syscall entry: the guest's syscall (emulated entry)
+ *   port I/O            the guest kernel's exits to the VMM; guest user
+ *                       code's is a #GP (no real I/O bitmap then), checked
+ *                       as the CPU would (virtual CPL, IOPL, the guest
+ *                       TSS's I/O bitmap): done, or the guest's #GP(0)
  * The virtual CPU state is decode/'s struct emu_cpu (with its emu_virt):
  * one source of truth, handed to the emulator as is (vmm/shadow_cpu.c).
  */
@@ -27,6 +33,7 @@
 #include "vmm/monitor.h"
 #include "decode/emulate.h"
 #include "decode/patch.h"
+#include "vmm/code_entries.h"
 #include "vmm/shadow_msr.h"
 
 /*
@@ -62,6 +69,12 @@ struct shadow_mode {
 	bool want_halt;	       /* this trap emulated a hlt (vmm/shadow_event.c) */
 	bool halted;	       /* the vCPU sits in the monitor's idle loop */
 	struct mon_frame halt_frame; /* the guest's frame while halted */
+	/*
+	 * Kernel code entry points learnt so far (vmm/code_entries.h): a frame
+	 * approved before one of them was known is rescanned from it
+	 * (shadow_learn_entry, vmm/shadow_emu.c item 6).
+	 */
+	struct code_entries code_entries;
 	/* int3 patches over pushf/popf in guest kernel code (decode/patch.h). */
 	struct patch_table patches;
 };

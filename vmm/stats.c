@@ -109,12 +109,15 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  interrupts delivered %llu (%llu held while IF=0)\n",
 		(unsigned long long)st->irq_delivered, (unsigned long long)st->irq_deferred);
 	fprintf(f, "  halts                %llu\n", (unsigned long long)st->halts);
-	fprintf(f, "  guest port I/O       %llu\n", (unsigned long long)st->guest_io);
+	fprintf(f, "  guest port I/O       %llu (%llu refused with #GP)\n",
+		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied);
+	fprintf(f, "  guest syscalls       %llu\n", (unsigned long long)st->syscalls);
 	fprintf(f, "  emulated PT writes   %llu\n", (unsigned long long)st->emulated_pt_writes);
 	fprintf(f, "  emulated MMIO stores %llu\n", (unsigned long long)st->emulated_mmio);
 	fprintf(f, "  stores replayed      %llu\n", (unsigned long long)st->shadow_stores_replayed);
-	fprintf(f, "  code pages scanned   %llu (%llu rewritten by the guest)\n",
-		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes);
+	fprintf(f, "  code pages scanned   %llu (%llu rewritten by the guest, %llu new entries)\n",
+		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes,
+		(unsigned long long)st->code_page_rescans);
 	fprintf(f, "  patches              %llu applied, %llu in place, %llu traps emulated\n",
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
 		(unsigned long long)st->patch_traps);
@@ -149,17 +152,18 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 	}
 	fprintf(f,
 		"}, \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
-		"\"halts\": %llu, \"guest_io\": %llu, \"emulated_pt_writes\": %llu, "
+		"\"halts\": %llu, \"guest_io\": %llu, \"guest_io_denied\": %llu, "
+		"\"syscalls\": %llu, \"emulated_pt_writes\": %llu, "
 		"\"emulated_mmio\": %llu, \"stores_replayed\": %llu, \"code_pages_scanned\": %llu, "
-		"\"code_page_writes\": %llu, \"patches_applied\": %llu, \"patches_live\": %llu, "
+		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"patches_applied\": %llu, \"patches_live\": %llu, "
 		"\"patch_traps\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
-		(unsigned long long)st->guest_io,
-		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
+		(unsigned long long)st->syscalls, (unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
 		(unsigned long long)st->shadow_stores_replayed,
 		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes,
-		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
+		(unsigned long long)st->code_page_rescans, (unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
 		(unsigned long long)st->patch_traps);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)

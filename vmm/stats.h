@@ -40,6 +40,8 @@ struct stats {
 	u64 irq_deferred;		    /* ... that arrived with the virtual IF = 0 */
 	u64 halts;			    /* emulated hlt that idled the vCPU */
 	u64 guest_io;			    /* the guest's own port accesses */
+	u64 guest_io_denied;		    /* ... refused (#GP) by virtual CPL/IOPL/bitmap */
+	u64 syscalls;			    /* guest syscalls through the monitor's entry */
 	u64 emulated_pt_writes;		    /* stores emulated into write-protected tables */
 	u64 emulated_mmio;		    /* stores emulated to MMIO */
 	u64 emulated_ram_stores;	    /* other emulated stores (SMAP view cases) */
@@ -47,6 +49,7 @@ struct stats {
 	/* Code scanning and patching (decode/scan.h, decode/patch.h). */
 	u64 code_pages_scanned; /* kernel code frames scanned before their first run */
 	u64 code_page_writes;	/* ... that the guest then wrote (patches undone) */
+	u64 code_page_rescans;	/* ... rescanned for an entry point found later */
 	u64 patches_applied;	/* int3 patches written over pushf/popf */
 	u64 patches_live;	/* ... still in place at the end */
 	u64 patch_traps;	/* patched instructions that trapped and were emulated */

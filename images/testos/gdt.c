@@ -29,7 +29,7 @@ struct tss64 {
 #define KCODE (SEG_LIMIT_4G | SEG_A | SEG_RW | SEG_CODE | SEG_S | SEG_P | SEG_L | SEG_G)
 #define KDATA (SEG_LIMIT_4G | SEG_A | SEG_RW | SEG_S | SEG_P | SEG_DB | SEG_G)
 
-static uint64_t gdt[8] __attribute__((aligned(16)));
+static uint64_t gdt[10] __attribute__((aligned(16)));
 static struct tss64 tss __attribute__((aligned(16)));
 uint64_t cpu_rsp0;
 

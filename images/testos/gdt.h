@@ -8,12 +8,18 @@
 #ifndef TESTOS_GDT_H
 #define TESTOS_GDT_H
 
+/*
+ * The selector values are Linux's (__KERNEL_CS 0x10 aside: ours is 0x08):
+ * user code 0x33 and data 0x2b. Any values would do on bare hardware; these
+ * are also what a host running user code on its own selectors (PVM) shows
+ * to `mov %cs` in user mode, so the user tests read the same in every mode.
+ */
 #define KERNEL_CS 0x08
 #define KERNEL_DS 0x10
-#define USER_CS32 0x18 /* 32-bit user code: only the base of sysret's selectors */
-#define USER_DS (0x20 | 3)
-#define USER_CS (0x28 | 3)
-#define TSS_SEL 0x30
+#define USER_CS32 0x20 /* 32-bit user code: only the base of sysret's selectors */
+#define USER_DS (0x28 | 3)
+#define USER_CS (0x30 | 3)
+#define TSS_SEL 0x40
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 

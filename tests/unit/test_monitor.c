@@ -45,7 +45,7 @@ static void test_tables_and_stubs(void **state)
 
 	(void)state;
 	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	/* GDT: DPL0 code, DPL3 data and code (DPL in bits 45-46). */
+	/* GDT: DPL0 code, DPL3 data and code (DPL in bits 45-46), no user pair yet. */
 	assert_int_equal((rd64(&m, MON_SEL_CODE) >> 45) & 3, 0);
 	assert_int_equal((rd64(&m, MON_SEL_UCODE & ~3u) >> 45) & 3, 3);
 	assert_int_equal((rd64(&m, MON_SEL_UDATA & ~3u) >> 45) & 3, 3);
@@ -69,10 +69,23 @@ static void test_tables_and_stubs(void **state)
 	assert_true(monitor_stub_vector(monitor_gva(MON_OFF_STUBS + 255 * MON_STUB_SIZE + 2), &v));
 	assert_int_equal(v, 255);
 	assert_false(monitor_stub_vector(monitor_gva(MON_OFF_TAIL), &v));
-	/* Page tables: supervisor-only PML4E, PD[0] the region, PD[1..] the pool. */
-	assert_false(monitor_pml4e(&m) & PTE_US);
+	/*
+	 * Page tables: PD[0] -> PT maps the region in 4 KiB pages, supervisor-
+	 * only but for the read-only syscall entry page; PD[1..] the pool.
+	 */
 	assert_true((monitor_pml4e(&m) & ~0xfffull) == m.region_mpa.v + MON_OFF_PDPT);
-	assert_true(rd64(&m, MON_OFF_PD) == (m.region_mpa.v | PTE_P | PTE_RW | PTE_PS));
+	assert_true(rd64(&m, MON_OFF_PD) == ((m.region_mpa.v + MON_OFF_PT) | PTE_P | PTE_RW | PTE_US));
+	for (u64 off = 0; off < MON_REGION_SIZE; off += PAGE_SIZE) {
+		u64 pte = rd64(&m, MON_OFF_PT + 8 * (off / PAGE_SIZE));
+
+		assert_true((pte & ~0xfffull) == m.region_mpa.v + off);
+		assert_int_equal(!!(pte & PTE_US), off == MON_OFF_SYSCALL);
+		assert_int_equal(!!(pte & PTE_RW), off != MON_OFF_SYSCALL);
+	}
+	/* The syscall entry is `ud2`; every monitor selector lies above the guests'. */
+	assert_int_equal(m.region[MON_OFF_SYSCALL], 0x0f);
+	assert_int_equal(m.region[MON_OFF_SYSCALL + 1], 0x0b);
+	assert_true(MON_SEL_UCODE >> 3 >= MON_GDT_FIRST && MON_SEL_TSS >> 3 >= MON_GDT_FIRST);
 	assert_true((rd64(&m, MON_OFF_PD + 16) & ~(PTE_NX | 0xfffull)) == m.pool_mpa.v + 2 * MiB);
 	assert_true(rd64(&m, MON_OFF_PD + 24) == 0);
 	monitor_destroy(&m);
@@ -115,12 +128,46 @@ static void test_prepare_return(void **state)
 	monitor_destroy(&m);
 }
 
+/* Guest user selectors come and go in the real GDT with the I/O bitmap. */
+static void test_user_segs(void **state)
+{
+	struct monitor m;
+	u16 cs, ss, iomap;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 2 * MiB), 0);
+	/* User mode on Linux's selectors: installed DPL3, the bitmap switched off. */
+	monitor_set_user_segs(&m, true, 0x33, true, 0x2b, &cs, &ss);
+	assert_int_equal(cs, 0x33);
+	assert_int_equal(ss, 0x2b);
+	assert_int_equal((rd64(&m, 0x30) >> 45) & 3, 3);
+	assert_true(rd64(&m, 0x30) & (1ull << 53)); /* L: 64-bit code */
+	assert_int_equal((rd64(&m, 0x28) >> 45) & 3, 3);
+	memcpy(&iomap, m.region + MON_OFF_TSS + 102, 2);
+	assert_true(iomap > MON_TSS_LIMIT);
+	/* Back in the kernel: gone again, the kernel pair, every port allowed. */
+	monitor_set_user_segs(&m, false, 0x08, true, 0x10, &cs, &ss);
+	assert_int_equal(cs, MON_SEL_UCODE);
+	assert_int_equal(ss, MON_SEL_UDATA);
+	assert_true(rd64(&m, 0x30) == 0 && rd64(&m, 0x28) == 0);
+	memcpy(&iomap, m.region + MON_OFF_TSS + 102, 2);
+	assert_int_equal(iomap, 104);
+	/* A selector the real GDT cannot host (LDT, or the monitor's range): the pair. */
+	monitor_set_user_segs(&m, true, 0x37, true, 0x2b, &cs, &ss);
+	assert_int_equal(cs, MON_SEL_UCODE);
+	monitor_set_user_segs(&m, true, MON_SEL_UCODE, true, 0x2b, &cs, &ss);
+	assert_int_equal(cs, MON_SEL_UCODE);
+	assert_true(rd64(&m, 0x28) == 0);
+	monitor_destroy(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_placement),
 		cmocka_unit_test(test_tables_and_stubs),
 		cmocka_unit_test(test_prepare_return),
+		cmocka_unit_test(test_user_segs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -119,6 +119,71 @@ static void test_branches_around_data(void **state)
 	done(res);
 }
 
+/*
+ * Exits: a direct jump or call that leaves the page and the fall-through
+ * past its end are reported once each, as linear addresses.
+ */
+static void test_exits(void **state)
+{
+	static const u8 code[] = {
+		0xe8, 0xfb, 0x0f, 0x00, 0x00, /* 0: call PAGE+0x1000 (next page) */
+		0xe8, 0xf6, 0x0f, 0x00, 0x00, /* 5: call PAGE+0x1000 again */
+		0x74, 0x02,		      /* a: je 0xe */
+		0xeb, 0xf0,		      /* c: jmp -16 (previous page) */
+		0xc3,			      /* e: ret */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+	assert_int_equal(res->nexits, 2);
+	assert_true(res->exits[0] == PAGE_GVA + 0x1000);
+	assert_true(res->exits[1] == PAGE_GVA - 2);
+	done(res);
+	/* Straight-line code at the page end falls into the next page. */
+	memset(page, 0x90, sizeof(page));
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, SCAN_PAGE_SIZE - 4, 0);
+	assert_int_equal(res->nexits, 1);
+	assert_true(res->exits[0] == PAGE_GVA + SCAN_PAGE_SIZE);
+	done(res);
+}
+
+/*
+ * SCAN_OPT_LINEAR goes on past ret/jmp to the functions after it (reached
+ * only through function pointers), and past a byte that does not decode.
+ */
+static void test_linear(void **state)
+{
+	static const u8 code[] = {
+		0xc3,		    /* 0: ret */
+		0x90, 0x90,	    /* 1: padding */
+		0x9c,		    /* 3: pushf, a function nobody branches to */
+		0xc3,		    /* 4: ret */
+		0x06,		    /* 5: not an instruction in 64-bit mode */
+		0x48, 0xcf,	    /* 6: iretq */
+		0x8c, 0xc8,	    /* 8: mov %cs,%eax */
+		0xc3,		    /* a: ret */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	memset(page + sizeof(code), 0x90, sizeof(page) - sizeof(code));
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+	assert_int_equal(res->nsites, 0); /* recursive descent stops at the ret */
+	done(res);
+	res = scan(DECODE_64,
+		   SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_IRET) |
+			   SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_OPT_LINEAR,
+		   NULL, 0, 0, 3);
+	assert_site(res, 0, 3, 1, SCAN_KIND_PUSHF);
+	assert_site(res, 1, 6, 2, SCAN_KIND_IRET);
+	assert_site(res, 2, 8, 2, SCAN_KIND_SREG_READ);
+	assert_int_equal(res->ninvalid, 1);
+	done(res);
+}
+
 /* A direct call's in-page target is scanned; the bytes between are not. */
 static void test_call_and_backward_branch(void **state)
 {
@@ -479,6 +544,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_irq_save_restore),
 		cmocka_unit_test(test_branches_around_data),
+		cmocka_unit_test(test_exits),
+		cmocka_unit_test(test_linear),
 		cmocka_unit_test(test_call_and_backward_branch),
 		cmocka_unit_test(test_operand_sizes),
 		cmocka_unit_test(test_kinds),
