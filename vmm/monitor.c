@@ -6,7 +6,7 @@
  * 2. Build the real GDT and 64-bit TSS.
  * 3. Build the IDT and the 256 one-instruction stubs.
  * 4. Write the tail, the only monitor code that does real work at CPL0.
- * 5. Build the monitor's own page tables (PML4 slot 256 of every root).
+ * 5. Build the monitor's own page tables (PML4 slot MON_PML4_SLOT of every root).
  * 6. The command buffer: queue shadow-table stores, lay the stack out for
  *    the tail on the way back to the guest.
  *
@@ -161,6 +161,16 @@ static void build_idt_stubs(struct monitor *mon)
  *   19: 5b          3: pop  %rbx             the guest's RBX
  *   20: 48 cf          iretq                 to the guest, real CPL3
  */
+/*
+ * The tail's other entry, MON_OFF_TAIL_CR8 (5 bytes before it): loads the
+ * TPR first, for a return that changes it.
+ *
+ *   -5: 5b           pop  %rbx
+ *   -4: 44 0f 22 c3  mov  %rbx,%cr8
+ */
+static const u8 tail_cr8_code[] = { 0x5b, 0x44, 0x0f, 0x22, 0xc3 };
+_Static_assert(MON_OFF_TAIL_CR8 + sizeof(tail_cr8_code) == MON_OFF_TAIL, "tail entries");
+
 static const u8 tail_code[] = {
 	0x5b, 0x48, 0x85, 0xdb, 0x74, 0x04, 0x8f, 0x03, 0xeb, 0xf6, 0x5b,
 	0x48, 0x85, 0xdb, 0x74, 0x03, 0x0f, 0x22, 0xdb, 0x5b, 0x48, 0xcf,
@@ -185,7 +195,7 @@ bool monitor_is_idle_rip(u64 rip)
 }
 
 /*
- * Item 5: PML4 slot 256 -> PDPT -> PD; PD[0] -> PT maps the region in 4 KiB
+ * Item 5: PML4 slot MON_PML4_SLOT -> PDPT -> PD; PD[0] -> PT maps the region in 4 KiB
  * pages, PD[1..] the pool in 2 MiB pages. The upper levels allow user
  * access so that the syscall entry page can; every other leaf is
  * supervisor-only, so guest code at real CPL3 reaches nothing else.
@@ -227,6 +237,7 @@ int monitor_create(struct monitor *mon, u64 ram_top, u64 pool_bytes)
 	mon->pool_bytes = pool_bytes;
 	build_gdt_tss(mon);
 	build_idt_stubs(mon);
+	memcpy(mon->region + MON_OFF_TAIL_CR8, tail_cr8_code, sizeof(tail_cr8_code));
 	memcpy(mon->region + MON_OFF_TAIL, tail_code, sizeof(tail_code));
 	memcpy(mon->region + MON_OFF_IDLE, idle_code, sizeof(idle_code));
 	/* The syscall entry page: `ud2` at the entry, int3 filling the rest. */
@@ -367,5 +378,12 @@ u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx)
 	mon->need_flush = false;
 	if (load)
 		mon->loaded_root = root;
+	mon->tail_entry = monitor_gva(MON_OFF_TAIL);
+	if (mon->want_tpr != mon->tpr) {
+		off -= 8;
+		put64(mon->region + off, mon->want_tpr);
+		mon->tpr = mon->want_tpr;
+		mon->tail_entry = monitor_gva(MON_OFF_TAIL_CR8);
+	}
 	return monitor_gva(off);
 }

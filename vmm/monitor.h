@@ -6,11 +6,11 @@
  * memory out and builds its contents; it knows nothing of KVM (the memslots
  * are added by vmm/shadow_mode.c), so it can be unit-tested.
  *
- * Machine memory (mpa) and where the monitor maps it (gva, PML4 slot 256 of
+ * Machine memory (mpa) and where the monitor maps it (gva, PML4 slot MON_PML4_SLOT of
  * every shadow root, supervisor-only):
  *
  *   mpa MON_MPA = first 1 GiB boundary at or above max(top of RAM, 4 GiB)
- *   [MON_MPA, +2 MiB)        monitor region   gva MON_GVA, one 2 MiB page, RWX
+ *   [MON_MPA, +2 MiB)        monitor region   gva MON_GVA, 4 KiB pages, RWX
  *   [MON_MPA + 2 MiB, +pool) shadow pool      gva MON_POOL_GVA, 2 MiB pages, RW, NX
  *
  * Monitor region layout (offsets):
@@ -69,6 +69,11 @@
 
 #include "umbra/types.h"
 
+/*
+ * Slot 257, inside the hole Linux leaves for hypervisors (slots 256-271):
+ * slot 256 itself faults not-present at real CPL3 on our PVM hosts
+ * (measured: the host keeps it), which the syscall entry page must not.
+ */
 #define MON_PML4_SLOT	257u
 #define MON_GVA		0xffff808000000000ull /* PML4 slot 257, in the hypervisor hole */
 #define MON_REGION_SIZE (2 * MiB)
@@ -80,7 +85,8 @@
 #define MON_OFF_IDT	   0x1000u
 #define MON_OFF_STUBS	   0x2000u
 #define MON_STUB_SIZE	   8u
-#define MON_OFF_TAIL	   0x2800u
+#define MON_OFF_TAIL_CR8   0x2800u /* `pop %rbx; mov %rbx,%cr8`, then the tail */
+#define MON_OFF_TAIL	   0x2805u
 #define MON_OFF_IDLE	   0x2880u /* `hlt; jmp .-1`: a halted guest waits here */
 #define MON_IDLE_SIZE	   3u
 #define MON_OFF_PDPT	   0x3000u
@@ -129,6 +135,14 @@ struct monitor {
 	bool overflow;	   /* more than MON_QUEUE_MAX stores in one batch */
 	bool need_flush;   /* reload CR3 on return: a TLB flush was asked for */
 	mpa_t loaded_root; /* what the real CR3 holds */
+	/*
+	 * The real TPR (CR8): what the LAPIC holds and what the next return
+	 * must load (the VMM masks fixed interrupts with it while the guest's
+	 * virtual IF is 0, vmm/shadow_event.c). tail_entry: where
+	 * monitor_prepare_return said the vCPU must start.
+	 */
+	u8 tpr, want_tpr;
+	u64 tail_entry;
 	/* Guest user selectors installed in the real GDT (0: none), see above. */
 	u16 user_cs, user_ss;
 };
@@ -167,8 +181,9 @@ u64 monitor_trap_rsp(unsigned vector);
 /*
  * Lay out the stack for the tail (step 3 above): the frame *monitor_frame()
  * as it is now, `guest_rbx`, CR3 := `root` if it differs from what the real
- * CR3 holds or a flush was asked for, and the queued stores; empties the
- * queue. Returns the RSP (a gva) to start the tail with.
+ * CR3 holds or a flush was asked for, the queued stores, and CR8 := want_tpr
+ * below them when it differs from tpr; empties the queue. Returns the RSP
+ * (a gva) to start the tail with, and sets tail_entry to the RIP.
  */
 u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx);
 

@@ -6,9 +6,12 @@
  *    the virtual CPU, so the guest's frame carries its own ring-0 or
  *    ring-3 selectors, its error code and CR2. A guest with no IDT yet
  *    (limit 0) stops at once with status 8 and a message naming the fault.
- * 2. Interrupts: the guest runs at real CPL3 with real IF=1, so every
- *    interrupt reaches the monitor's stub. Its vector goes into a pending
- *    set; it is delivered when the virtual IF is 1 and no sti shadow is in
+ * 2. Interrupts: the guest runs at real CPL3 with real IF=1. While the
+ *    virtual IF is 0 the real TPR is 15 (vmm/shadow_mode.c, resume_guest),
+ *    so fixed interrupts stay in the LAPIC's IRR as on hardware; those that
+ *    still reach the monitor's stub (ExtINT from the PIC, or one taken just
+ *    before the TPR rose) go into a pending set; one is delivered when the
+ *    virtual IF is 1 and no sti shadow is in
  *    force (SDM Vol. 3A §6.8.3), at once or after the instruction that sets
  *    IF again (sti, popf, iretq: all trap and are emulated). The PIC or
  *    LAPIC has already been acknowledged; EOI stays the guest's job.

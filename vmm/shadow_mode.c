@@ -202,7 +202,7 @@ static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
 				 .ss = MON_SEL_UDATA };
 	sm->guest_rbx = r.rbx;
 	r.rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
-	r.rip = monitor_gva(MON_OFF_TAIL);
+	r.rip = sm->mon.tail_entry;
 	r.rflags = RFLAGS_FIXED; /* IF = 0 in the monitor */
 	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0 || ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0) {
 		pr_err("KVM_SET_SREGS/REGS (shadow mode boot): %s", strerror(errno));
@@ -683,9 +683,18 @@ static enum shadow_exit resume_guest(struct vm *vm)
 		return SHADOW_EXIT_STOP;
 	}
 	vm->stats.shadow_stores_replayed += sm->mon.nr_queued;
+	/*
+	 * While the virtual IF is 0, the real TPR masks every fixed interrupt,
+	 * so the LAPIC keeps them in its IRR as it would on hardware (the
+	 * guest may look there) instead of the vCPU taking them at real CPL3.
+	 * ExtINT from the PIC ignores the TPR: still held in software.
+	 * LIMITATION: the guest's own TPR is taken to be 0 (Linux and testos
+	 * leave it so), and it reads 15 << 4 through the LAPIC page meanwhile.
+	 */
+	sm->mon.want_tpr = (sm->cpu.rflags & RFLAGS_IF) || sm->halted ? 0 : 15;
 	r->rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
 	r->rbx = sm->guest_rbx;
-	r->rip = monitor_gva(MON_OFF_TAIL);
+	r->rip = sm->mon.tail_entry;
 	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	return SHADOW_EXIT_RESUME;
 }

@@ -122,6 +122,17 @@ static void test_prepare_return(void **state)
 	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
 	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0x5000);
 	assert_false(m.need_flush);
+	/* A TPR change enters through the CR8 entry with the value lowest; once. */
+	assert_true(m.tail_entry == monitor_gva(MON_OFF_TAIL));
+	m.want_tpr = 15;
+	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
+	assert_true(m.tail_entry == monitor_gva(MON_OFF_TAIL_CR8));
+	assert_true(rd64(&m, rsp - MON_GVA) == 15);
+	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0); /* then the store terminator */
+	assert_int_equal(m.region[MON_OFF_TAIL_CR8], 0x5b);		/* pop %rbx */
+	assert_int_equal(m.region[MON_OFF_TAIL_CR8 + 4], 0xc3);	/* mov %rbx,%cr8 */
+	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
+	assert_true(m.tail_entry == monitor_gva(MON_OFF_TAIL));
 	/* The RSP the CPU leaves after a trap, with and without an error code. */
 	assert_true(monitor_trap_rsp(14) == monitor_gva(MON_OFF_STACK_TOP) - 48);
 	assert_true(monitor_trap_rsp(3) == monitor_gva(MON_OFF_STACK_TOP) - 40);
