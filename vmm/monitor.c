@@ -32,6 +32,7 @@
 #define GDT_DATA_DPL0	0x00cf92000000ffffull /* P, DPL0, data RW, G */
 #define GDT_DATA_DPL3	0x00cff2000000ffffull /* P, DPL3, data RW, G */
 #define GDT_CODE64_DPL3 0x00affa000000ffffull /* P, DPL3, code RX, L=1, G */
+#define GDT_CODE32_DPL3 0x00cffa000000ffffull /* P, DPL3, code RX, D=1, G */
 #define TSS_TYPE_AVAIL	0x9ull		      /* 64-bit TSS, available */
 #define DESC_P		(1ull << 47)
 #define TSS_SIZE	104u
@@ -46,7 +47,8 @@ _Static_assert(MON_OFF_TSS + TSS_LIMIT + 1 <= MON_OFF_PT, "TSS and I/O bitmap ov
 _Static_assert(MON_OFF_SYSCALL + PAGE_SIZE <= MON_OFF_STACK_BASE, "syscall page and stack overlap");
 _Static_assert(MON_SEL_CODE >> 3 >= MON_GDT_FIRST && MON_SEL_DATA >> 3 >= MON_GDT_FIRST &&
 		       MON_SEL_UCODE >> 3 >= MON_GDT_FIRST && MON_SEL_UDATA >> 3 >= MON_GDT_FIRST &&
-		       MON_SEL_TSS >> 3 >= MON_GDT_FIRST && (MON_SEL_TSS >> 3) + 2 <= MON_GDT_ENTRIES,
+		       MON_SEL_TSS >> 3 >= MON_GDT_FIRST && (MON_SEL_TSS >> 3) + 2 <= MON_GDT_ENTRIES &&
+		       MON_SEL_UCODE32 >> 3 >= MON_GDT_FIRST && MON_SEL_UCODE32 >> 3 < MON_GDT_ENTRIES,
 	       "monitor selectors below MON_GDT_FIRST");
 _Static_assert(MON_OFF_IDLE >= MON_OFF_TAIL + 32, "tail and idle loop overlap");
 _Static_assert(MON_OFF_TAIL >= MON_OFF_STUBS + MON_NR_VECTORS * MON_STUB_SIZE, "stubs overlap");
@@ -90,6 +92,7 @@ static void build_gdt_tss(struct monitor *mon)
 	put64(gdt + MON_SEL_DATA, GDT_DATA_DPL0);
 	put64(gdt + (MON_SEL_UDATA & ~3u), GDT_DATA_DPL3);
 	put64(gdt + (MON_SEL_UCODE & ~3u), GDT_CODE64_DPL3);
+	put64(gdt + (MON_SEL_UCODE32 & ~3u), GDT_CODE32_DPL3);
 	/* The 16-byte TSS descriptor: limit, base[23:0], type, P, base[31:24]; base[63:32]. */
 	put64(gdt + MON_SEL_TSS, TSS_LIMIT | ((tss_base & 0xffffffull) << 16) |
 					 (TSS_TYPE_AVAIL << 40) | DESC_P |
@@ -268,7 +271,7 @@ static u64 user_desc(bool code, bool l)
 {
 	if (!code)
 		return GDT_DATA_DPL3;
-	return l ? GDT_CODE64_DPL3 : 0x00cffa000000ffffull; /* 32-bit code, D=1 */
+	return l ? GDT_CODE64_DPL3 : GDT_CODE32_DPL3;
 }
 
 static bool gdt_slot_ok(u16 sel)
@@ -289,7 +292,7 @@ void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u1
 	if (mon->user_ss && (!ok || mon->user_ss != ss))
 		put64(gdt + (mon->user_ss & ~7u), 0);
 	mon->user_cs = mon->user_ss = 0;
-	*real_cs = MON_SEL_UCODE;
+	*real_cs = cs_l ? MON_SEL_UCODE : MON_SEL_UCODE32;
 	*real_ss = MON_SEL_UDATA;
 	/* The I/O bitmap: all ports for the kernel, none (no bitmap) for user code. */
 	put16(mon->region + MON_OFF_TSS + TSS_OFF_IOMAP, user ? 0xffff : TSS_SIZE);

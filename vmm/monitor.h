@@ -105,7 +105,8 @@
 #define MON_SEL_UDATA	0x153u /* data, DPL3 (index 42, RPL 3): the guest's real SS */
 #define MON_SEL_UCODE	0x15bu /* 64-bit code, DPL3 (index 43, RPL 3): the guest's real CS */
 #define MON_SEL_TSS	0x160u /* 64-bit TSS (16-byte descriptor, indexes 44-45) */
-#define MON_GDT_ENTRIES 46u
+#define MON_SEL_UCODE32 0x173u /* 32-bit code, DPL3 (index 46): a guest kernel in 32-bit code */
+#define MON_GDT_ENTRIES 47u
 #define MON_GDT_FIRST	40u /* guests' own selectors must stay below this index */
 
 /* The real syscall MSRs (KVM_SET_MSRS at set-up): entry at MON_SYSCALL_GVA. */
@@ -189,7 +190,9 @@ u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx);
 
 /*
  * The real CS and SS to run guest code on: the monitor's DPL3 pair for the
- * guest kernel (`user` false), else the guest's own user selectors `cs`/`ss`
+ * guest kernel (`user` false; its 32-bit code segment when `cs_l` is false:
+ * a Multiboot kernel before long mode runs in compatibility mode), else the
+ * guest's own user selectors `cs`/`ss`
  * (descriptors: `cs_l` 64-bit code, else 32-bit), which this installs as
  * flat DPL3 descriptors at their GDT indexes and removes again when the
  * guest kernel runs. A selector the real GDT cannot host (index 0, an LDT

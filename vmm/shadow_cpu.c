@@ -3,7 +3,8 @@
  * The shadow-mode virtual CPU (vmm/shadow_cpu.h).
  *
  * 1. Boot: the state the ELF64 boot contract promises (long mode, paging on
- *    with the boot identity tables, the flat boot GDT, virtual CPL0).
+ *    with the boot identity tables, the flat boot GDT, virtual CPL0), or
+ *    Multiboot's (32-bit protected mode, paging off, the same GDT).
  * 2. Load at a trap: GPRs from the sync regs (RBX saved by the trap path),
  *    RIP/RSP/RFLAGS from the frame the CPU pushed on the monitor stack;
  *    the virtual IF/IOPL replace the real ones.
@@ -22,21 +23,29 @@
 /* Item 1. */
 void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned maxphyaddr)
 {
+	bool lm = bs->mode == BOOT_LONG64;
+
 	memset(c, 0, sizeof(*c));
 	c->mode = EMU_MODE_SHADOW;
-	c->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-	c->cr3 = bs->cr3;
-	c->cr4 = CR4_PAE;
-	c->efer = EFER_LME | EFER_LMA | EFER_SCE | (bs->nx ? EFER_NXE : 0);
+	if (lm) {
+		c->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+		c->cr3 = bs->cr3;
+		c->cr4 = CR4_PAE;
+		c->efer = EFER_LME | EFER_LMA | EFER_SCE | (bs->nx ? EFER_NXE : 0);
+	} else {
+		/* Multiboot (spec 3.2): protected mode, paging off, as QEMU leaves it. */
+		c->cr0 = CR0_PE | CR0_ET;
+	}
 	c->rflags = RFLAGS_FIXED | (bs->rflags & SHADOW_VIRT_FLAGS);
 	c->rip = bs->rip;
-	/* The boot GDT's flat 64-bit code and data segments, ring 0. */
+	/* The boot GDT's flat code (64-bit, or 32-bit for Multiboot) and data, ring 0. */
 	c->cs = (struct emu_seg){ .sel = BOOT_SEL_CODE,
 				  .limit = 0xffffffff,
 				  .type = 0xb,
 				  .s = 1,
 				  .present = 1,
-				  .l = 1,
+				  .l = lm,
+				  .db = !lm,
 				  .g = 1 };
 	c->ss = (struct emu_seg){ .sel = BOOT_SEL_DATA,
 				  .limit = 0xffffffff,

@@ -17,7 +17,7 @@ struct vm;
  * Emulate the instruction at the guest's RIP (sm->cpu, loaded for this
  * trap). On EMU_DONE: counts it by mnemonic in vm->stats and applies the
  * CR3/PAGING_MODE/CPL notes to the shadow MMU (the caller handles HALT and
- * IF_SET, vmm/shadow_event.c; CODE_MODE, 32-bit code, it stops the VM).
+ * IF_SET, vmm/shadow_event.c; CODE_MODE needs nothing: the real CS follows).
  * Any other result leaves sm->cpu as it was.
  * When the byte at RIP is one of the VMM's int3 patches (decode/patch.h),
  * the original instruction is emulated instead (emu_insn_bytes).

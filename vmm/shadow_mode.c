@@ -195,7 +195,7 @@ static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
 
 	/* The frame the tail's iretq consumes: the guest entry at real CPL3. */
 	*f = (struct mon_frame){ .rip = vm->boot.rip,
-				 .cs = MON_SEL_UCODE,
+				 .cs = sm->cpu.cs.l ? MON_SEL_UCODE : MON_SEL_UCODE32,
 				 .rflags =
 					 RFLAGS_FIXED | RFLAGS_IF, /* real IF is always 1 at CPL3 */
 				 .rsp = vm->boot.rsp,
@@ -219,12 +219,6 @@ int shadow_mode_setup(struct vm *vm)
 
 	if (vm->opts->mmu != MMU_SHADOW)
 		return 0;
-	if (vm->boot.mode != BOOT_LONG64) {
-		pr_err("%s: shadow mode boots ELF64 kernels only so far (this is a %s kernel, "
-		       "entered with paging off); use --mmu=hw",
-		       vm->opts->image, vm->boot.format);
-		return UMBRA_EXIT_UNSUPPORTED;
-	}
 	sm = calloc(1, sizeof(*sm));
 	if (!sm)
 		return UMBRA_EXIT_INTERNAL;
@@ -326,13 +320,8 @@ static bool is_ud_insn(const char *mnemonic)
 /* What an emulated instruction asks for beyond the MMU (shadow_emu.c did that). */
 static enum shadow_exit after_insn(struct vm *vm, const struct emu_report *rep, u64 rip)
 {
-	if (rep->notes & EMU_NOTE_CODE_MODE) {
-		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
-			"shadow mode: %s at rip 0x%llx leaves 64-bit code: the monitor runs 64-bit "
-			"guests only so far",
-			rep->mnemonic, (unsigned long long)rip);
-		return SHADOW_EXIT_STOP;
-	}
+	/* EMU_NOTE_CODE_MODE: shadow_cpu_store picks the real 64-bit or 32-bit CS. */
+	(void)rip;
 	if (rep->notes & EMU_NOTE_HALT)
 		shadow_halt(vm);
 	/* EMU_NOTE_IF_SET: shadow_event_finish delivers what is pending. */
@@ -535,7 +524,9 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 		for (unsigned i = 0; i < k; i++)
 			add_entry(vm, &ctl, g, page_la + known[i], entries, &n);
 	}
-	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)), DECODE_64, SHADOW_SCAN_KINDS);
+	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)),
+			 sm->cpu.cs.l ? DECODE_64 : sm->cpu.cs.db ? DECODE_32 : DECODE_16,
+			 SHADOW_SCAN_KINDS);
 	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
 	if (r >= 0)
 		r = patch_page_apply(&sm->patches, g, &res, page);

@@ -112,6 +112,8 @@ static void print_mmap(const struct mb_info *mbi)
 }
 
 void mboot_main(uint32_t magic, const struct mb_info *mbi);
+/* start.S: switch to long mode, print a line from 64-bit code, debug-exit(code). */
+__attribute__((noreturn)) void long_mode_exit(unsigned code);
 void mboot_main(uint32_t magic, const struct mb_info *mbi)
 {
 	const char *cmdline = "";
@@ -138,5 +140,7 @@ void mboot_main(uint32_t magic, const struct mb_info *mbi)
 	fwcfg_report();
 
 	kprintf("bye\n");
+	if (cmdline_has_word(cmdline, "longmode"))
+		long_mode_exit(cmdline_exit_code(cmdline));
 	debug_exit(cmdline_exit_code(cmdline));
 }

@@ -54,7 +54,78 @@ _start:
 	hlt
 	jmp	1b
 
+/*
+ * long_mode_exit(code): the guest's own move to long mode, as a 64-bit
+ * Multiboot kernel makes it (SDM Vol. 3A §10.8.5): identity tables for the
+ * first 1 GiB (2 MiB pages), CR4.PAE, CR3, EFER.LME with wrmsr, CR0.PG, and
+ * a far jump to a 64-bit code segment, which prints "long mode ok" on the
+ * UART and leaves through isa-debug-exit with `code`. Never returns.
+ */
+	.globl long_mode_exit
+long_mode_exit:
+	mov	4(%esp), %ebp		/* the exit code, kept across the switch */
+	mov	$lm_pdpt + 3, %eax	/* P | RW */
+	mov	%eax, lm_pml4
+	mov	$lm_pd + 3, %eax
+	mov	%eax, lm_pdpt
+	xor	%ecx, %ecx
+1:	mov	%ecx, %eax
+	shl	$21, %eax
+	or	$0x83, %eax		/* P | RW | PS */
+	mov	%eax, lm_pd(,%ecx,8)
+	inc	%ecx
+	cmp	$512, %ecx
+	jb	1b
+	lgdt	lm_gdtr
+	mov	%cr4, %eax
+	or	$0x20, %eax		/* PAE */
+	mov	%eax, %cr4
+	mov	$lm_pml4, %eax
+	mov	%eax, %cr3
+	mov	$0xc0000080, %ecx	/* EFER */
+	rdmsr
+	or	$0x100, %eax		/* LME */
+	wrmsr
+	mov	%cr0, %eax
+	or	$0x80000000, %eax	/* PG: now LMA = 1 */
+	mov	%eax, %cr0
+	ljmp	$0x08, $lm64
+
+	.code64
+lm64:
+	mov	$0x10, %eax
+	mov	%eax, %ds
+	mov	%eax, %ss
+	lea	lm_msg(%rip), %rsi
+	mov	$0x3f8, %edx
+2:	lodsb
+	test	%al, %al
+	jz	3f
+	out	%al, %dx
+	jmp	2b
+3:	mov	%ebp, %eax
+	out	%al, $0xf4		/* isa-debug-exit: status (code << 1) | 1 */
+4:	cli
+	hlt
+	jmp	4b
+
+	.section .rodata
+lm_msg:
+	.asciz	"long mode ok\n"
+	.balign 8
+lm_gdt:
+	.quad	0
+	.quad	0x00af9a000000ffff	/* 0x08: 64-bit code, DPL0 */
+	.quad	0x00cf92000000ffff	/* 0x10: data, DPL0 */
+lm_gdtr:
+	.word	3 * 8 - 1
+	.long	lm_gdt
+
 	.section .bss
+	.balign 4096
+lm_pml4: .space	4096
+lm_pdpt: .space	4096
+lm_pd:	.space	4096
 	.balign 16
 	.space	16384
 stack_top:

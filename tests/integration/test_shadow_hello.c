@@ -8,18 +8,23 @@
  *  - fault=ud: the guest's own #UD handler gets the exception;
  *  - fault=triple: #UD with an empty IDT shuts the guest down (status 8);
  *  - echo with serial input: IRQ 4 from the UART, delivered while the guest
- *    waits in hlt, the lines echoed back.
+ *    waits in hlt, the lines echoed back;
+ * and for images/mboot (Multiboot: 32-bit protected mode, paging off, run in
+ * compatibility mode on the direct root), both header variants, and the
+ * guest's own switch to long mode (`longmode`: CR4.PAE, CR3, EFER.LME by
+ * wrmsr, CR0.PG and a far jump to 64-bit code, all emulated in shadow mode).
  * In shadow mode --stats=json must show the traps by vector, the reflected
  * events and the emulated instructions by mnemonic.
  * Needs /dev/kvm (skips without it).
  */
 #include "run_umbra.h"
 
-static void run_hello(struct result *r, const char *mmu, const char *cmdline, const char *input)
+static void run_image(struct result *r, const char *mmu, const char *image, const char *cmdline,
+		      const char *input)
 {
 	char img[512], mmu_opt[32];
 
-	image_path(img, sizeof(img), "hello/hello.elf");
+	image_path(img, sizeof(img), image);
 	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
 	run_umbra_input(r,
 			(char *[]){ "umbra", "run", mmu_opt, "--stats=json", "--cmdline",
@@ -28,19 +33,26 @@ static void run_hello(struct result *r, const char *mmu, const char *cmdline, co
 }
 
 /* Run both modes; assert identical output and status; return the shadow run. */
-static struct result *both_modes(const char *cmdline, const char *input, int want_status)
+static struct result *image_both_modes(const char *image, const char *cmdline, const char *input,
+				       int want_status)
 {
 	struct result *hw = new_result(), *sh = new_result();
 
-	run_hello(hw, "hw", cmdline, input);
-	run_hello(sh, "shadow", cmdline, input);
+	run_image(hw, "hw", image, cmdline, input);
+	run_image(sh, "shadow", image, cmdline, input);
 	if (strcmp(sh->out, hw->out))
-		fail_msg("'%s': output differs\n--- hw:\n%s\n--- shadow:\n%s\n--- shadow stderr:\n%s",
-			 cmdline, hw->out, sh->out, sh->err);
+		fail_msg("%s '%s': output differs\n--- hw:\n%s\n--- shadow:\n%s\n--- shadow "
+			 "stderr:\n%s",
+			 image, cmdline, hw->out, sh->out, sh->err);
 	assert_int_equal(hw->status, want_status);
 	assert_int_equal(sh->status, hw->status);
 	free(hw);
 	return sh;
+}
+
+static struct result *both_modes(const char *cmdline, const char *input, int want_status)
+{
+	return image_both_modes("hello/hello.elf", cmdline, input, want_status);
 }
 
 static void test_hello_default(void **state)
@@ -99,6 +111,35 @@ static void test_hello_echo(void **state)
 	free(sh);
 }
 
+static void test_mboot(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = image_both_modes("mboot/mboot.elf", "exit=2", NULL, (2 << 1) | 1);
+	assert_contains(sh->out, "magic ok\n");
+	assert_contains(sh->err, "\"mode\": \"shadow\"");
+	free(sh);
+	sh = image_both_modes("mboot/mboot-aout.elf", "", NULL, 1);
+	assert_contains(sh->out, "bye\n");
+	free(sh);
+}
+
+static void test_mboot_long_mode(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = image_both_modes("mboot/mboot.elf", "longmode exit=3", NULL, (3 << 1) | 1);
+	assert_contains(sh->out, "bye\nlong mode ok\n");
+	/* The switch was emulated: EFER by wrmsr, the far jump into 64-bit code. */
+	assert_contains(sh->err, "\"wrmsr\": 1");
+	assert_contains(sh->err, "\"ljmp\": 1");
+	free(sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -106,6 +147,8 @@ int main(void)
 		cmocka_unit_test(test_hello_fault_ud),
 		cmocka_unit_test(test_hello_fault_triple),
 		cmocka_unit_test(test_hello_echo),
+		cmocka_unit_test(test_mboot),
+		cmocka_unit_test(test_mboot_long_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

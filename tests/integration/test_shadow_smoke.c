@@ -11,7 +11,6 @@
  *    (a PTE changed by the shadow MMU is seen by the guest);
  *  - a guest #PF before the guest has an IDT stops with status 8 in both
  *    modes, and shadow mode names it;
- *  - shadow mode refuses a Multiboot kernel (paging off) with status 14.
  * Needs /dev/kvm (skips without it). The run helpers are test_boot.c's.
  */
 #include "run_umbra.h"
@@ -95,26 +94,11 @@ static void test_smoke_guest_fault_without_idt(void **state)
 	free(sh);
 }
 
-static void test_shadow_refuses_multiboot(void **state)
-{
-	struct result *r = new_result();
-	char img[512];
-
-	(void)state;
-	NEED_KVM();
-	image_path(img, sizeof(img), "mboot/mboot.elf");
-	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", img, NULL });
-	assert_int_equal(r->status, 14);
-	assert_contains(r->err, "shadow mode boots ELF64 kernels only so far");
-	free(r);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_smoke_both_modes),
 		cmocka_unit_test(test_smoke_guest_fault_without_idt),
-		cmocka_unit_test(test_shadow_refuses_multiboot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
