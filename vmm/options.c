@@ -26,8 +26,9 @@ static const char usage_text[] =
 	"(include/umbra/bootinfo.h).\n"
 	"\n"
 	"Options:\n"
-	"  --mmu=hw|shadow      who virtualizes the guest MMU (default hw; shadow mode\n"
-	"                       is a first milestone: see README.md)\n"
+	"  --mmu=shadow|hw      who virtualizes the guest MMU: shadow (default) runs the\n"
+	"                       guest deprivileged on Umbra's shadow page tables; hw\n"
+	"                       leaves paging to KVM (see README.md)\n"
 	"  --shadow-pool SIZE   memory for shadow page tables in shadow mode (default\n"
 	"                       16M; a multiple of 2M, 2M to 1020M)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 4G (default 512M; 2M to 1T)\n"
@@ -278,7 +279,7 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 				  size_t errlen)
 {
 	*o = (struct umbra_options){
-		.mmu = MMU_HW,
+		.mmu = MMU_SHADOW, /* shared/DESIGN.md: the mode this VMM is about */
 		.shadow_pool_bytes = UMBRA_DEFAULT_SHADOW_POOL,
 		.mem_bytes = UMBRA_DEFAULT_MEM,
 		.stats = STATS_NONE,

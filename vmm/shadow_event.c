@@ -30,8 +30,11 @@
  * ordinary instruction outside its whitelist), the interrupt is delivered
  * one instruction early.
  */
+#include "decode/decode.h"
 #include "shadow/x86.h"
 #include "vmm/exitcode.h"
+#include "vmm/guest_access.h"
+#include "vmm/shadow_cpu.h"
 #include "vmm/shadow_emu.h"
 #include "vmm/shadow_event.h"
 #include "vmm/vm.h"
@@ -54,12 +57,22 @@ enum shadow_exit shadow_reflect_exception(struct vm *vm, unsigned vector, bool h
 	struct emu_report rep = { 0 };
 
 	if (sm->cpu.idt_limit == 0) {
+		struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
+		u8 code[16];
+		size_t n = guest_read_virt(&vm->mem, &ctl, sm->cpu.cs.base + rip, code, sizeof(code),
+					   ACC_FETCH);
+		char text[160] = "(code not readable)";
+
+		if (n)
+			decode_describe(code, n, rip,
+					sm->cpu.cs.l ? DECODE_64 : sm->cpu.cs.db ? DECODE_32 : DECODE_16,
+					text, sizeof(text));
 		vm->stats.reflected++;
 		vm_kill(vm, UMBRA_EXIT_TRIPLE_FAULT,
 			"shadow mode: guest fault before its IDT is set: vector %u, error code "
-			"%s0x%x, cr2 0x%llx, at rip 0x%llx",
+			"%s0x%x, cr2 0x%llx, at rip 0x%llx: %s (a triple fault on hardware)",
 			vector, has_error_code ? "" : "(none) ", error_code,
-			(unsigned long long)cr2, (unsigned long long)rip);
+			(unsigned long long)cr2, (unsigned long long)rip, text);
 		return SHADOW_EXIT_STOP;
 	}
 	if (has_cr2)
@@ -78,15 +91,22 @@ static bool any_pending(const struct shadow_mode *sm)
 	return sm->pending[0] | sm->pending[1] | sm->pending[2] | sm->pending[3];
 }
 
-/* The highest pending vector (the LAPIC's order), removed from the set. */
+/* The highest pending vector (the LAPIC's order), taken once from the set. */
 static unsigned take_pending(struct shadow_mode *sm)
 {
 	for (unsigned w = 4; w-- > 0;) {
 		if (sm->pending[w]) {
 			unsigned bit = 63u - (unsigned)__builtin_clzll(sm->pending[w]);
 
-			sm->pending[w] &= ~(1ull << bit);
-			return w * 64 + bit;
+			unsigned v = w * 64 + bit;
+
+			if (sm->pending_n[v] <= 1) {
+				sm->pending_n[v] = 0;
+				sm->pending[w] &= ~(1ull << bit);
+			} else {
+				sm->pending_n[v]--;
+			}
+			return v;
 		}
 	}
 	return 0;
@@ -112,6 +132,8 @@ void shadow_interrupt(struct vm *vm, unsigned vector)
 	if (!can_deliver(sm))
 		vm->stats.irq_deferred++;
 	sm->pending[vector / 64] |= 1ull << (vector % 64);
+	if (sm->pending_n[vector] < UINT16_MAX)
+		sm->pending_n[vector]++;
 }
 
 /* Item 3. */

@@ -65,6 +65,15 @@ struct shadow_mode {
 	unsigned pf_repeats;
 	/* Interrupts taken while the virtual IF was 0 (vmm/shadow_event.c). */
 	u64 pending[4];	       /* bitmap by vector (32-255) */
+	/*
+	 * How many times each pending vector was taken. The CPU acknowledged
+	 * each one at the PIC or LAPIC, and each must reach the guest so that
+	 * its EOIs balance those acknowledgements: the PIC's non-specific EOI
+	 * clears the highest in-service bit, which need not be the guest's
+	 * vector, and a coalesced one would leave an ISR bit set for good,
+	 * blocking every lower-priority IRQ (seen: serial input stalled).
+	 */
+	u16 pending_n[256];
 	u64 int_shadow_rip;    /* cpu.virt.int_shadow: the RIP just after the sti */
 	bool want_halt;	       /* this trap emulated a hlt (vmm/shadow_event.c) */
 	bool halted;	       /* the vCPU sits in the monitor's idle loop */

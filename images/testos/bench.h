@@ -4,7 +4,7 @@
  * workloads instead of the test suite, in the order given, then powers off
  * (exit 0); iters=<n> overrides every workload's default iteration count.
  * Each prints exactly one line
- *     BENCH <name> <iterations> <guest-cycles-per-iteration>
+ *     BENCH <name> <iterations> <guest-cycles-per-iteration, two decimals>
  * (guest TSC cycles, integer), and may print other lines that do not start
  * with "BENCH ". An unknown name, or a workload that cannot run, prints an
  * error and exits through debug-exit 1 (umbra status 3).

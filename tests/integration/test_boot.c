@@ -142,7 +142,7 @@ static void test_stats_json(void **state)
 	(void)state;
 	NEED_KVM();
 	image_path(img, sizeof(img), "hello/hello.elf");
-	run_umbra(r, (char *[]){ "umbra", "run", "--stats=json", img, NULL });
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=hw", "--stats=json", img, NULL });
 	assert_int_equal(r->status, 1);
 	assert_contains(r->err, "{\"mode\": \"hw\"");
 	assert_contains(r->err, "\"exits\": {");

@@ -63,7 +63,7 @@ static void test_defaults(void **state)
 
 	(void)state;
 	assert_int_equal(p.r, OPTIONS_RUN);
-	assert_int_equal(p.o.mmu, MMU_HW);
+	assert_int_equal(p.o.mmu, MMU_SHADOW); /* the default */
 	assert_int_equal(p.o.mem_bytes, 512 * MiB);
 	assert_null(p.o.cmdline);
 	assert_null(p.o.initrd);
@@ -95,7 +95,7 @@ static void test_usage_text(void **state)
 
 	(void)state;
 	assert_non_null(strstr(u, "Usage: umbra run [OPTIONS] IMAGE"));
-	assert_non_null(strstr(u, "--mmu=hw|shadow"));
+	assert_non_null(strstr(u, "--mmu=shadow|hw"));
 	assert_non_null(strstr(u, "--debug-exit-port"));
 	assert_non_null(strstr(u, "Ctrl-A x"));
 }
