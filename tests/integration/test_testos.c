@@ -151,8 +151,9 @@ static bool all_digits(const char *s, size_t n)
 }
 
 /*
- * The line "BENCH <name> <iters> <cycles-per-iteration>\n" (two decimal
- * integers, the second > 0): checks its format and returns the cycles.
+ * The line "BENCH <name> <iters> <cycles-per-iteration>\n" (a decimal
+ * integer, then a positive number with exactly two decimals): checks its
+ * format and returns the whole cycles.
  */
 static unsigned long bench_line(const char *out, const char *name, unsigned long iters)
 {
@@ -177,11 +178,13 @@ static unsigned long bench_line(const char *out, const char *name, unsigned long
 		fail_msg("BENCH %s: iterations not a decimal integer: \"%.*s\"", name, (int)n, l);
 	num = end + 1;
 	cycles = strtoul(num, &end, 10);
-	if (!all_digits(num, (size_t)(end - num)) || end != l + n)
-		fail_msg("BENCH %s: cycles per iteration not a decimal integer: \"%.*s\"", name,
-			 (int)n, l);
+	if (!all_digits(num, (size_t)(end - num)) || *end != '.' || end + 3 != l + n ||
+	    !all_digits(end + 1, 2))
+		fail_msg("BENCH %s: cycles per iteration not a number with two decimals: "
+			 "\"%.*s\"",
+			 name, (int)n, l);
 	assert_int_equal(seen_iters, iters);
-	if (cycles == 0)
+	if (cycles == 0 && !strncmp(end, ".00", 3))
 		fail_msg("BENCH %s: expected a positive cycle count, saw \"%.*s\"", name, (int)n,
 			 l);
 	return cycles;
