@@ -257,9 +257,16 @@ int shadow_mode_setup(struct vm *vm)
 		/* Reserved address bits as the guest's CPUID says. */
 		.maxphyaddr = vm->guest_maxphyaddr,
 		.exec_gate = true, /* item 6 */
-		.nr_mmio_direct = 2,
+		.nr_mmio_direct = 3,
 		.mmio_direct = { { .base = gpa(shadow_msr_apic_gpa(&sm->msrs)), .size = PAGE_SIZE },
-				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE } },
+				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE },
+				 /*
+				  * The BIOS area Linux scans for tables byte by byte: its
+				  * read-only memslot answers the vCPU directly (a write
+				  * exits as MMIO and is dropped, as ROM would drop it).
+				  */
+				 { .base = gpa(MEM_ROM_START),
+				   .size = MEM_ROM_END - MEM_ROM_START } },
 	};
 	patch_table_init(&sm->patches);
 	code_entries_init(&sm->code_entries);
