@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vmm/host_probe.h"
 #include "vmm/stats.h"
 
 static const char *const exit_names[] = {
@@ -93,6 +94,33 @@ static u64 total_traps(const struct stats *st)
 				X(pt_writes) X(pt_write_updates) X(pt_write_zaps) X(unshadows) \
 					X(root_hits) X(root_misses) X(roots_live) X(evictions) \
 						X(flushes) X(stores)
+
+/* "name" or "name (note)". */
+static void print_strategy_text(FILE *f, const char *what, const char *name, const char *note)
+{
+	fprintf(f, "    %-18s %s%s%s%s\n", what, name, note ? " (" : "", note ? note : "",
+		note ? ")" : "");
+}
+
+static void print_host_text(const struct stats *st, FILE *f)
+{
+	const struct host_probe *p = st->host;
+	const struct shadow_strategy *s = st->strategy;
+
+	fprintf(f, "  host probe           %.1f ms: iopl3 %s, pt_stores_seen %s, syscall_cpl ",
+		p->probe_ms, host_answer_name(p->iopl3), host_answer_name(p->pt_stores_seen));
+	if (p->syscall_cpl < 0)
+		fputs("unknown\n", f);
+	else
+		fprintf(f, "%d\n", p->syscall_cpl);
+	if (p->note[0])
+		fprintf(f, "    %-18s %s\n", "undecided", p->note);
+	print_strategy_text(f, "sensitive insns", shadow_sensitive_name(s->sensitive),
+			    s->sensitive_note);
+	print_strategy_text(f, "shadow stores", shadow_stores_name(s->stores), s->stores_note);
+	print_strategy_text(f, "syscall entry", shadow_syscall_entry_name(s->syscall_entry),
+			    s->syscall_note);
+}
 
 static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 {
@@ -195,6 +223,8 @@ void stats_print_text(const struct stats *st, FILE *f, const char *mode, const c
 			(unsigned long long)st->emulated_by[i].count);
 	if (st->emulated_other)
 		fprintf(f, "    %-18s %llu\n", "other", (unsigned long long)st->emulated_other);
+	if (st->host && st->strategy)
+		print_host_text(st, f);
 	if (st->have_shadow)
 		print_shadow_text(st, f, wall);
 }
@@ -214,6 +244,51 @@ static void json_string(FILE *f, const char *s)
 			fputc(c, f);
 	}
 	fputc('"', f);
+}
+
+static void json_answer(FILE *f, enum host_answer a)
+{
+	fputs(a == HOST_YES ? "true" : a == HOST_NO ? "false" : "null", f);
+}
+
+/* A string, or null for NULL. */
+static void json_string_or_null(FILE *f, const char *s)
+{
+	if (s)
+		json_string(f, s);
+	else
+		fputs("null", f);
+}
+
+/* The "host" object: the probe's answers (null: unknown) and the strategy chosen. */
+static void print_host_json(const struct stats *st, FILE *f)
+{
+	const struct host_probe *p = st->host;
+	const struct shadow_strategy *s = st->strategy;
+
+	fputs(", \"host\": {\"iopl3\": ", f);
+	json_answer(f, p->iopl3);
+	fputs(", \"pt_stores_seen\": ", f);
+	json_answer(f, p->pt_stores_seen);
+	if (p->syscall_cpl < 0)
+		fputs(", \"syscall_cpl\": null", f);
+	else
+		fprintf(f, ", \"syscall_cpl\": %d", p->syscall_cpl);
+	fprintf(f, ", \"probe_ms\": %.3f, \"undecided\": ", p->probe_ms);
+	json_string(f, p->note);
+	fputs(", \"sensitive\": ", f);
+	json_string(f, shadow_sensitive_name(s->sensitive));
+	fputs(", \"sensitive_note\": ", f);
+	json_string_or_null(f, s->sensitive_note);
+	fputs(", \"shadow_stores\": ", f);
+	json_string(f, shadow_stores_name(s->stores));
+	fputs(", \"shadow_stores_note\": ", f);
+	json_string_or_null(f, s->stores_note);
+	fputs(", \"syscall_entry\": ", f);
+	json_string(f, shadow_syscall_entry_name(s->syscall_entry));
+	fputs(", \"syscall_entry_note\": ", f);
+	json_string_or_null(f, s->syscall_note);
+	fputc('}', f);
 }
 
 void stats_print_json(const struct stats *st, FILE *f, const char *mode, const char *image,
@@ -253,6 +328,8 @@ void stats_print_json(const struct stats *st, FILE *f, const char *mode, const c
 		fprintf(f, "%s\"other\": %llu", st->nr_emulated_by ? ", " : "",
 			(unsigned long long)st->emulated_other);
 	fputc('}', f);
+	if (st->host && st->strategy)
+		print_host_json(st, f);
 	if (st->have_shadow)
 		print_shadow_json(st, f, st->t_end - st->t_start);
 	fputs("}\n", f);

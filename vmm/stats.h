@@ -11,6 +11,9 @@
 #include "shadow/mmu.h"
 #include "umbra/types.h"
 
+struct host_probe;
+struct shadow_strategy;
+
 #define STATS_MAX_EXIT_REASON 64
 #define STATS_NR_VECTORS      256
 #define STATS_MAX_MNEMONICS   32 /* distinct emulated mnemonics; the rest count as "other" */
@@ -53,7 +56,10 @@ struct stats {
 	u64 patches_applied;	/* int3 patches written over pushf/popf */
 	u64 patches_live;	/* ... still in place at the end */
 	u64 patch_traps;	/* patched instructions that trapped and were emulated */
-	bool have_shadow;		    /* `shadow` holds the MMU's final counters */
+	/* The start-up host probe (vmm/host_probe.h), in struct vm; NULL in hw mode. */
+	const struct host_probe *host;
+	const struct shadow_strategy *strategy;
+	bool have_shadow; /* `shadow` holds the MMU's final counters */
 	struct shadow_stats shadow;
 };
 

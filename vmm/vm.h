@@ -13,6 +13,7 @@
 #include "devices/bus.h"
 #include "vmm/boot.h"
 #include "vmm/console.h"
+#include "vmm/host_probe.h"
 #include "vmm/memory.h"
 #include "vmm/options.h"
 #include "vmm/stats.h"
@@ -45,6 +46,13 @@ struct vm {
 	struct device *cmos;
 	struct device *fw_cfg;
 	struct dev_host dev_host;
+
+	/*
+	 * The start-up host probe and the strategy it chose (vmm/host_probe.c;
+	 * shadow mode only: zero in hw mode, where stats.host stays NULL).
+	 */
+	struct host_probe host;
+	struct shadow_strategy strategy;
 
 	/* Shadow mode (vmm/shadow_mode.c); NULL in hw mode. */
 	struct shadow_mode *shadow;
