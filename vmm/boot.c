@@ -3,17 +3,23 @@
  * Boot image dispatch and helpers shared by the loaders (vmm/boot.h).
  *
  * 1. Tell the image format by content: a Multiboot header wins, as with
- *    QEMU's -kernel; otherwise an ELF64 x86-64 file; anything else is refused.
+ *    QEMU's -kernel; then a Linux bzImage (boot sector flag and "HdrS" setup
+ *    header); then an ELF64 x86-64 file; anything else is refused.
  * 2. Place segments in guest RAM with bounds checks that cannot overflow.
  * 3. Write the boot GDT both entry modes use.
+ * 4. Build the boot identity map the long-mode entries (ELF64, bzImage) use.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "shadow/x86.h"
 #include "umbra/bootinfo.h"
 #include "vmm/boot.h"
+
+#define BOOT_PDE_FLAGS	 (PTE_P | PTE_RW | PTE_PS)
+#define BOOT_TABLE_FLAGS (PTE_P | PTE_RW)
 
 void boot_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -31,13 +37,17 @@ int boot_load(struct guest_mem *mem, const struct boot_input *in, struct boot_st
 	memset(out, 0, sizeof(*out));
 	if (multiboot_detect(in->image, in->image_size))
 		return multiboot_load(mem, in, out, err, errlen);
+	if (bzimage_detect(in->image, in->image_size))
+		return bzimage_load(mem, in, out, err, errlen);
 	if (elf64_detect(in->image, in->image_size))
 		return elf64_load(mem, in, out, err, errlen);
 	if (in->image_size >= 4 && !memcmp(in->image, "\177ELF", 4))
 		boot_err(err, errlen,
 			 "ELF file is not a 64-bit x86-64 kernel and has no Multiboot header");
 	else
-		boot_err(err, errlen, "not a kernel image: no ELF magic and no Multiboot header");
+		boot_err(err, errlen,
+			 "not a kernel image: no ELF magic, no Multiboot header and no Linux "
+			 "bzImage setup header");
 	return -EINVAL;
 }
 
@@ -91,4 +101,29 @@ void boot_write_gdt(struct guest_mem *mem, bool long_mode)
 	gdt[BOOT_SEL_CODE / 8] = long_mode ? GDT_CODE64 : GDT_CODE32;
 	gdt[BOOT_SEL_DATA / 8] = GDT_DATA;
 	gdt[3] = long_mode ? GDT_CODE32 : 0;
+}
+
+/* Item 4: identity map [0, span) with 2 MiB pages; returns CR3. */
+u64 boot_identity_map(struct guest_mem *mem)
+{
+	u64 top = mem->high_ram_end ? mem->high_ram_end : MEM_4G;
+	u64 span = MIN(MAX(top, MEM_4G), BOOT_IDMAP_MAX);
+	u64 nr_pd = ALIGN_UP(span, GiB) / GiB;
+	u64 pml4_gpa = UMBRA_BOOT_PGTABLE, pdpt_gpa = pml4_gpa + PAGE_SIZE;
+	u64 pd_gpa = pdpt_gpa + PAGE_SIZE;
+	u64 *pml4 = gpa_to_hva(mem, gpa(pml4_gpa), PAGE_SIZE);
+	u64 *pdpt = gpa_to_hva(mem, gpa(pdpt_gpa), PAGE_SIZE);
+	u64 *pd = gpa_to_hva(mem, gpa(pd_gpa), nr_pd * PAGE_SIZE);
+
+	_Static_assert(UMBRA_BOOT_PGTABLE + (2 + BOOT_IDMAP_MAX / GiB) * PAGE_SIZE <=
+			       UMBRA_BOOT_STACK_TOP - 16 * KiB,
+		       "boot page tables must leave room for the boot stack");
+	memset(pml4, 0, PAGE_SIZE);
+	memset(pdpt, 0, PAGE_SIZE);
+	pml4[0] = pdpt_gpa | BOOT_TABLE_FLAGS;
+	for (u64 i = 0; i < nr_pd; i++)
+		pdpt[i] = (pd_gpa + i * PAGE_SIZE) | BOOT_TABLE_FLAGS;
+	for (u64 i = 0; i < nr_pd * 512; i++)
+		pd[i] = (i * 2 * MiB) | BOOT_PDE_FLAGS;
+	return pml4_gpa;
 }

@@ -8,6 +8,8 @@
  * Formats, told apart by content (never by file name):
  *   - Multiboot v1 (a header in the first 8 KiB): loaded as QEMU's -kernel
  *     does, entered in 32-bit protected mode (vmm/load_multiboot.c);
+ *   - Linux bzImage (boot protocol 2.12 or later): entered at its 64-bit
+ *     entry point in long mode with boot_params (vmm/load_bzimage.c);
  *   - ELF64 x86-64: Umbra's boot contract, entered in long mode
  *     (vmm/load_elf.c, include/umbra/bootinfo.h).
  */
@@ -28,7 +30,7 @@ enum boot_cpu_mode {
 #define BOOT_GDT_ENTRIES 4
 
 struct boot_state {
-	const char *format; /* "elf64", "multiboot-elf", "multiboot-aout" */
+	const char *format; /* "elf64", "bzimage", "multiboot-elf", "multiboot-aout" */
 	enum boot_cpu_mode mode;
 	u64 rip, rsp, rflags;
 	u64 rax, rbx, rdi, rsi;
@@ -60,6 +62,9 @@ int boot_load(struct guest_mem *mem, const struct boot_input *in, struct boot_st
 bool multiboot_detect(const u8 *image, size_t size);
 int multiboot_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out,
 		   char *err, size_t errlen) __must_check;
+bool bzimage_detect(const u8 *image, size_t size);
+int bzimage_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out,
+		 char *err, size_t errlen) __must_check;
 bool elf64_detect(const u8 *image, size_t size);
 int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *out,
 	       char *err, size_t errlen) __must_check;
@@ -71,5 +76,12 @@ int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 
 	       size_t errlen) __must_check;
 /* Write the flat boot GDT; `long_mode` picks a 64-bit or 32-bit code segment. */
 void boot_write_gdt(struct guest_mem *mem, bool long_mode);
+/*
+ * Write the boot page tables (at UMBRA_BOOT_PGTABLE): an identity map of
+ * [0, min(max(4 GiB, top of RAM), BOOT_IDMAP_MAX)) with 2 MiB pages, RWX,
+ * supervisor. Returns the CR3 value.
+ */
+#define BOOT_IDMAP_MAX (64 * GiB) /* 64 page directories */
+u64 boot_identity_map(struct guest_mem *mem);
 
 #endif /* UMBRA_VMM_BOOT_H */

@@ -7,8 +7,9 @@
  * 2. Copy each PT_LOAD segment to its physical address (p_paddr).
  * 3. Translate the entry point to a physical address when the kernel is
  *    linked high (p_vaddr != p_paddr).
- * 4. Build the boot area: GDT, identity-mapping page tables, command line,
- *    boot info with the memory map; place the initrd after the kernel.
+ * 4. Build the boot area: GDT, identity-mapping page tables (vmm/boot.c),
+ *    command line, boot info with the memory map; place the initrd after the
+ *    kernel.
  */
 #include <elf.h>
 #include <errno.h>
@@ -17,11 +18,6 @@
 #include "shadow/x86.h"
 #include "umbra/bootinfo.h"
 #include "vmm/boot.h"
-
-/* The boot identity map covers at most this much (64 page directories). */
-#define BOOT_IDMAP_MAX	 (64 * GiB)
-#define BOOT_PDE_FLAGS	 (PTE_P | PTE_RW | PTE_PS)
-#define BOOT_TABLE_FLAGS (PTE_P | PTE_RW)
 
 bool elf64_detect(const u8 *image, size_t size)
 {
@@ -122,29 +118,6 @@ static int load_segments(struct guest_mem *mem, const u8 *image, size_t size, st
 	return 0;
 }
 
-/* Item 4: identity map [0, span) with 2 MiB pages; returns CR3. */
-static u64 build_identity_map(struct guest_mem *mem, u64 span)
-{
-	u64 nr_pd = ALIGN_UP(span, GiB) / GiB;
-	u64 pml4_gpa = UMBRA_BOOT_PGTABLE, pdpt_gpa = pml4_gpa + PAGE_SIZE;
-	u64 pd_gpa = pdpt_gpa + PAGE_SIZE;
-	u64 *pml4 = gpa_to_hva(mem, gpa(pml4_gpa), PAGE_SIZE);
-	u64 *pdpt = gpa_to_hva(mem, gpa(pdpt_gpa), PAGE_SIZE);
-	u64 *pd = gpa_to_hva(mem, gpa(pd_gpa), nr_pd * PAGE_SIZE);
-
-	_Static_assert(UMBRA_BOOT_PGTABLE + (2 + BOOT_IDMAP_MAX / GiB) * PAGE_SIZE <=
-			       UMBRA_BOOT_STACK_TOP - 16 * KiB,
-		       "boot page tables must leave room for the boot stack");
-	memset(pml4, 0, PAGE_SIZE);
-	memset(pdpt, 0, PAGE_SIZE);
-	pml4[0] = pdpt_gpa | BOOT_TABLE_FLAGS;
-	for (u64 i = 0; i < nr_pd; i++)
-		pdpt[i] = (pd_gpa + i * PAGE_SIZE) | BOOT_TABLE_FLAGS;
-	for (u64 i = 0; i < nr_pd * 512; i++)
-		pd[i] = (i * 2 * MiB) | BOOT_PDE_FLAGS;
-	return pml4_gpa;
-}
-
 static int write_boot_info(struct guest_mem *mem, const struct boot_input *in,
 			   struct boot_state *bs, char *err, size_t errlen)
 {
@@ -188,8 +161,6 @@ static int write_boot_info(struct guest_mem *mem, const struct boot_input *in,
 int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_state *bs, char *err,
 	       size_t errlen)
 {
-	u64 top = mem->high_ram_end ? mem->high_ram_end : MEM_4G;
-
 	if (load_segments(mem, in->image, in->image_size, bs, err, errlen))
 		return -EINVAL;
 	if (write_boot_info(mem, in, bs, err, errlen))
@@ -197,7 +168,7 @@ int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_s
 	boot_write_gdt(mem, true);
 	bs->format = "elf64";
 	bs->mode = BOOT_LONG64;
-	bs->cr3 = build_identity_map(mem, MIN(MAX(top, MEM_4G), BOOT_IDMAP_MAX));
+	bs->cr3 = boot_identity_map(mem);
 	bs->nx = in->cpu_has_nx;
 	bs->rsp = UMBRA_BOOT_STACK_TOP;
 	bs->rflags = RFLAGS_FIXED;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The fixture shared by the boot loader unit tests, test_elf_loader.c and
- * test_multiboot_loader.c (and included by those two only).
+ * The fixture shared by the boot loader unit tests, test_elf_loader.c,
+ * test_multiboot_loader.c and test_load_bzimage.c (and included by those only).
  *
  * A struct env is one guest and one kernel image to boot into it:
  *   - mem:  a real struct guest_mem of RAM_SIZE (64 MiB) whose first

@@ -670,7 +670,8 @@ static void test_not_a_kernel(void **state)
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (u8)rand();
 	env_use_image(e, junk, sizeof(junk));
-	expect_einval(e, "not a kernel image: no ELF magic and no Multiboot header");
+	expect_einval(e, "not a kernel image: no ELF magic, no Multiboot header and no Linux "
+			 "bzImage setup header");
 	env_use_image(e, (const u8 *)script, sizeof(script) - 1);
 	expect_einval(e, "not a kernel image");
 	env_use_image(e, junk, 0);
