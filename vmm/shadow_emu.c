@@ -28,8 +28,10 @@
  *    original bytes back and revokes its execution approval, so the next
  *    kernel fetch there rescans it.
  */
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "decode/decode.h"
 #include "shadow/x86.h"
@@ -170,13 +172,37 @@ static bool read_xcr(void *opaque, u32 index, u64 *value)
 	return true;
 }
 
-/* x87 must stay set; SSE is the only other state a kernel-built guest may enable. */
+/*
+ * XCR0 as xsetbv checks it (SDM Vol. 2B XSETBV, Vol. 1 §13.3): only bits
+ * CPUID.(0xd,0) reports, x87 set, AVX only with SSE, the three AVX-512
+ * bits together and only with AVX. The real XCR0 stays the host's, a
+ * superset: the guest's own xsave masks pick what it saves.
+ */
+#define XCR0_X87     (1ull << 0)
+#define XCR0_SSE     (1ull << 1)
+#define XCR0_AVX     (1ull << 2)
+#define XCR0_AVX512  (7ull << 5)
+
 static bool write_xcr(void *opaque, u32 index, u64 value)
 {
 	struct vm *vm = opaque;
+	u64 avx512 = value & XCR0_AVX512;
 
-	if (index != 0 || !(value & 1) || (value & ~3ull))
+	if (index != 0 || !(value & XCR0_X87) || (value & ~(vm->guest_xcr0_mask | XCR0_X87)) ||
+	    ((value & XCR0_AVX) && !(value & XCR0_SSE)) ||
+	    (avx512 && (avx512 != XCR0_AVX512 || !(value & XCR0_AVX))))
 		return false;
+	/*
+	 * KVM's vCPU XCR0 is set too: CPUID.(0xd,0).EBX, the XSAVE area size
+	 * the guest checks against its own sum, follows it. An ioctl on the
+	 * trap path, but xsetbv runs once per CPU at boot.
+	 */
+	{
+		struct kvm_xcrs x = { .nr_xcrs = 1, .xcrs = { { .xcr = 0, .value = value } } };
+
+		if (ioctl(vm->vcpu_fd, KVM_SET_XCRS, &x) < 0)
+			return false;
+	}
 	vm->shadow->xcr0 = value;
 	return true;
 }

@@ -270,6 +270,7 @@ int shadow_mode_setup(struct vm *vm)
 	};
 	patch_table_init(&sm->patches);
 	code_entries_init(&sm->code_entries);
+	patch_copies_init(&sm->copies);
 	sm->mmu = shadow_create(&cfg);
 	if (!sm->mmu) {
 		pr_err("shadow_create failed (out of memory?)");
@@ -303,6 +304,7 @@ void shadow_mode_teardown(struct vm *vm)
 	}
 	patch_table_destroy(&sm->patches);
 	code_entries_destroy(&sm->code_entries);
+	patch_copies_destroy(&sm->copies);
 	monitor_destroy(&sm->mon);
 	free(sm);
 	vm->shadow = NULL;
@@ -531,12 +533,36 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 		for (unsigned i = 0; i < k; i++)
 			add_entry(vm, &ctl, g, page_la + known[i], entries, &n);
 	}
+	/* Copies of our patches the guest made (vmm/patch_copies.h): original bytes back. */
+	{
+		u8 copy[PAGE_SIZE];
+		unsigned fixed;
+
+		memcpy(copy, page, PAGE_SIZE);
+		fixed = patch_copies_restore(&sm->copies, copy);
+		for (unsigned o = 0; fixed && o < PAGE_SIZE; o++) {
+			if (copy[o] == page[o])
+				continue;
+			page[o] = copy[o];
+			shadow_pt_write(sm->mmu, gpa(gfn_to_gpa(g).v + o), 1, (const u8[]){ 0xcc },
+					&copy[o]);
+		}
+		vm->stats.patch_copies_restored += fixed;
+	}
 	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)),
 			 sm->cpu.cs.l ? DECODE_64 : sm->cpu.cs.db ? DECODE_32 : DECODE_16,
 			 SHADOW_SCAN_KINDS);
 	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
 	if (r >= 0)
 		r = patch_page_apply(&sm->patches, g, &res, page);
+	/* Remember every patch in place with its surroundings, for copies of it. */
+	for (unsigned i = 0; r >= 0 && i < res.nsites; i++) {
+		const struct patch_site *site =
+			patch_lookup(&sm->patches, gpa(gfn_to_gpa(g).v + res.sites[i].off));
+
+		if (site && patch_copies_add(&sm->copies, page, site->off, site->orig, site->len))
+			r = -ENOMEM;
+	}
 	/* Code this page branches or falls into: entries of their own pages. */
 	for (unsigned i = 0; r >= 0 && i < res.nexits; i++)
 		shadow_learn_entry(vm, res.exits[i]);

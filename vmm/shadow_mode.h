@@ -34,6 +34,7 @@
 #include "decode/emulate.h"
 #include "decode/patch.h"
 #include "vmm/code_entries.h"
+#include "vmm/patch_copies.h"
 #include "vmm/shadow_msr.h"
 
 /*
@@ -84,6 +85,8 @@ struct shadow_mode {
 	 * (shadow_learn_entry, vmm/shadow_emu.c item 6).
 	 */
 	struct code_entries code_entries;
+	/* Our patches with their surroundings, to recognise guest copies of them. */
+	struct patch_copies copies;
 	/* int3 patches over pushf/popf in guest kernel code (decode/patch.h). */
 	struct patch_table patches;
 };

@@ -25,6 +25,9 @@
  *                          value written   #GP(0); else kept (LIMITATION: memory
  *                          (first: the     types are not applied; guest RAM is the
  *                          snapshot)       host's write-back memory)
+ *   IA32_BIOS_SIGN_ID 0x8b the snapshot    accepted and ignored (Linux writes 0
+ *                          (microcode      before reading the revision back)
+ *                          revision)
  *   IA32_TSC        0x10   #GP(0): rdtsc runs natively at CPL3; a kernel that
  *                          reads or writes the MSR is not supported yet
  *   anything else          #GP(0)          #GP(0)
@@ -69,6 +72,7 @@ int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
 	get_one(vm, MSR_IA32_MTRRCAP, &m->mtrrcap);
 	get_one(vm, MSR_IA32_MISC_ENABLE, &m->misc_enable);
 	get_one(vm, MSR_IA32_MTRR_DEF_TYPE, &m->mtrr_def_type);
+	get_one(vm, MSR_IA32_BIOS_SIGN_ID, &m->bios_sign_id);
 	/* The in-kernel LAPIC always has an APIC_BASE; without it nothing works. */
 	if (!get_one(vm, MSR_IA32_APIC_BASE, &m->apic_base)) {
 		pr_err("KVM_GET_MSRS(IA32_APIC_BASE) at shadow-mode set-up: %s", strerror(errno));
@@ -95,6 +99,7 @@ static struct shadow_msr_val *msr_slot(struct shadow_msrs *m, u32 index)
 	case MSR_IA32_MTRRCAP: return &m->mtrrcap;
 	case MSR_IA32_MISC_ENABLE: return &m->misc_enable;
 	case MSR_IA32_MTRR_DEF_TYPE: return &m->mtrr_def_type;
+	case MSR_IA32_BIOS_SIGN_ID: return &m->bios_sign_id;
 	default: return NULL;
 	}
 }
@@ -127,6 +132,8 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 	}
 	case MSR_IA32_MISC_ENABLE:
 		return write_same(reg->value, *value, ~0ull);
+	case MSR_IA32_BIOS_SIGN_ID:
+		return SHADOW_MSR_OK; /* a write asks the CPU to refresh it: nothing to do */
 	case MSR_IA32_MTRR_DEF_TYPE:
 		if ((*value & ~MTRR_DEF_TYPE_VALID_MASK) || !valid_mtrr_type(*value & 0xff))
 			return SHADOW_MSR_GP;

@@ -14,6 +14,7 @@
 struct vm;
 
 #define MSR_IA32_APIC_BASE     0x1bu
+#define MSR_IA32_BIOS_SIGN_ID  0x8bu
 #define MSR_IA32_MTRRCAP       0xfeu
 #define MSR_IA32_MISC_ENABLE   0x1a0u
 #define MSR_IA32_MTRR_DEF_TYPE 0x2ffu
@@ -29,7 +30,7 @@ struct shadow_msr_val {
 };
 
 struct shadow_msrs {
-	struct shadow_msr_val apic_base, mtrrcap, misc_enable, mtrr_def_type;
+	struct shadow_msr_val apic_base, mtrrcap, misc_enable, mtrr_def_type, bios_sign_id;
 };
 
 /*

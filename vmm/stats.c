@@ -146,9 +146,11 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  code pages scanned   %llu (%llu rewritten by the guest, %llu new entries)\n",
 		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes,
 		(unsigned long long)st->code_page_rescans);
-	fprintf(f, "  patches              %llu applied, %llu in place, %llu traps emulated\n",
+	fprintf(f,
+		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
+		"guest copies restored\n",
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
-		(unsigned long long)st->patch_traps);
+		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored);
 	fprintf(f, "  shadow MMU\n");
 #define X(name) fprintf(f, "    %-18s %llu\n", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
@@ -184,7 +186,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"syscalls\": %llu, \"emulated_pt_writes\": %llu, "
 		"\"emulated_mmio\": %llu, \"stores_replayed\": %llu, \"code_pages_scanned\": %llu, "
 		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"patches_applied\": %llu, \"patches_live\": %llu, "
-		"\"patch_traps\": %llu",
+		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
@@ -192,7 +194,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->shadow_stores_replayed,
 		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes,
 		(unsigned long long)st->code_page_rescans, (unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
-		(unsigned long long)st->patch_traps);
+		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X

@@ -56,6 +56,7 @@ struct stats {
 	u64 patches_applied;	/* int3 patches written over pushf/popf */
 	u64 patches_live;	/* ... still in place at the end */
 	u64 patch_traps;	/* patched instructions that trapped and were emulated */
+	u64 patch_copies_restored; /* guest copies of our patches put back before a scan */
 	/* The start-up host probe (vmm/host_probe.h), in struct vm; NULL in hw mode. */
 	const struct host_probe *host;
 	const struct shadow_strategy *strategy;

@@ -45,6 +45,45 @@
 #define APIC_LVT_DM_EXTINT (7u << 8)
 #define APIC_LVT_MASKED	   (1u << 16)
 
+/*
+ * What shadow mode cannot honour yet is hidden from its guest (issue 6):
+ *  - KVM's paravirtual leaves 0x40000000-0x400000ff: kvmclock, async page
+ *    faults, PV EOI and the rest are MSRs the guest would write to KVM,
+ *    and in shadow mode its wrmsr reaches the VMM's virtual MSRs instead;
+ *  - x2APIC (CPUID.1:ECX[21]) and the TSC-deadline timer (CPUID.1:ECX[24]):
+ *    MSR interfaces to the LAPIC, same reason (the xAPIC page is mapped);
+ *  - MONITOR/MWAIT (CPUID.1:ECX[3]): privileged, not emulated;
+ *  - XSAVES (CPUID.(0xd,1):EAX[3]): privileged (IA32_XSS), not emulated;
+ *  - PKU (CPUID.7:ECX[3]): the guest's PKRU would be the real one.
+ */
+#define CPUID_1_ECX_MONITOR   (1u << 3)
+#define CPUID_1_ECX_X2APIC    (1u << 21)
+#define CPUID_1_ECX_TSC_DL    (1u << 24)
+#define CPUID_7_ECX_PKU	      (1u << 3)
+#define CPUID_D1_EAX_XSAVES   (1u << 3)
+#define CPUID_KVM_LEAF_FIRST  0x40000000u
+#define CPUID_KVM_LEAF_LAST   0x400000ffu
+
+static void hide_for_shadow(struct kvm_cpuid2 *cpuid)
+{
+	u32 n = 0;
+
+	for (u32 i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function >= CPUID_KVM_LEAF_FIRST && e->function <= CPUID_KVM_LEAF_LAST)
+			continue;
+		if (e->function == 1)
+			e->ecx &= ~(CPUID_1_ECX_MONITOR | CPUID_1_ECX_X2APIC | CPUID_1_ECX_TSC_DL);
+		if (e->function == 7 && e->index == 0)
+			e->ecx &= ~CPUID_7_ECX_PKU;
+		if (e->function == 0xd && e->index == 1)
+			e->eax &= ~CPUID_D1_EAX_XSAVES;
+		cpuid->entries[n++] = *e;
+	}
+	cpuid->nent = n;
+}
+
 /* Item 1. */
 static int setup_cpuid(struct vm *vm)
 {
@@ -60,10 +99,15 @@ static int setup_cpuid(struct vm *vm)
 		r = UMBRA_EXIT_NO_KVM;
 		goto out;
 	}
+	if (vm->opts->mmu == MMU_SHADOW)
+		hide_for_shadow(cpuid);
 	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;
 	for (u32 i = 0; i < cpuid->nent; i++) {
 		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)
 			vm->cpu_has_nx = cpuid->entries[i].edx & CPUID_80000001_EDX_NX;
+		if (cpuid->entries[i].function == 0xd && cpuid->entries[i].index == 0)
+			vm->guest_xcr0_mask =
+				cpuid->entries[i].eax | (u64)cpuid->entries[i].edx << 32;
 		if (cpuid->entries[i].function == CPUID_ADDR_SIZES &&
 		    (cpuid->entries[i].eax & 0xff))
 			vm->guest_maxphyaddr = cpuid->entries[i].eax & 0xff;

@@ -39,6 +39,7 @@ struct vm {
 	bool cpu_has_nx;
 	/* MAXPHYADDR in the CPUID the guest sees (0x80000008 EAX[7:0]; 36 without the leaf) */
 	unsigned guest_maxphyaddr;
+	u64 guest_xcr0_mask; /* CPUID.(0xd,0).EDX:EAX: the XCR0 bits the guest may set */
 
 	/* Devices (vmm/devices.c). */
 	struct bus pio, mmio;
