@@ -136,7 +136,7 @@ static enum flow control_flow(const cs_insn *insn, bool *has_target, u64 *target
 }
 
 /* Item 3. The kind of a sensitive instruction, or -1. */
-static int classify(const cs_insn *insn)
+static int classify(const cs_insn *insn, enum decode_mode mode)
 {
 	const cs_x86 *x = &insn->detail->x86;
 
@@ -160,10 +160,15 @@ static int classify(const cs_insn *insn)
 	case X86_INS_VERR:
 	case X86_INS_VERW:
 		return SCAN_KIND_SEGCHECK;
-	case X86_INS_IRET:
-	case X86_INS_IRETD:
 	case X86_INS_IRETQ:
 		return SCAN_KIND_IRET;
+	case X86_INS_IRET:
+	case X86_INS_IRETD:
+		/*
+		 * 64-bit kernels return with iretq (48 cf); a lone cf there is
+		 * far more often a byte of a displacement decoded out of step.
+		 */
+		return mode == DECODE_64 ? -1 : SCAN_KIND_IRET;
 	case X86_INS_PUSH: /* push %cs / push %ss (0e, 16) */
 		if (x->op_count == 1 && x->operands[0].type == X86_OP_REG &&
 		    (x->operands[0].reg == X86_REG_CS || x->operands[0].reg == X86_REG_SS))
@@ -247,11 +252,13 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 					res->pending_straddle = (u16)off;
 			} else {
 				res->ninvalid++;
-				if (res->kinds & SCAN_OPT_LINEAR) {
-					off++;
-					continue;
-				}
 			}
+			/*
+			 * Even a linear sweep stops here: past bytes that are not
+			 * code, the decode may be out of step with the real
+			 * instructions, and a "site" found there could be a byte in
+			 * the middle of one (seen: an iret inside a displacement).
+			 */
 			return 0;
 		}
 		len = s->insn->size;
@@ -262,7 +269,7 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 		if (res->pending_straddle == off)
 			res->pending_straddle = SCAN_ENTRY_NONE;
 
-		kind = classify(s->insn);
+		kind = classify(s->insn, res->mode);
 		if (kind >= 0 && (res->kinds & SCAN_KIND_BIT(kind))) {
 			r = add_site(res, s, off, len, kind);
 			if (r)

@@ -34,7 +34,8 @@
  *           the mov forms; shadow mode patches them.
  *   SEGCHECK   lar/lsl/verr/verw: their result depends on the CPL. Found,
  *           not patched by anyone yet (not emulated).
- *   IRET    iret/iretd/iretq (cf, 48 cf): at CPL3 an iretq to a CPL3
+ *   IRET    iretq (48 cf), and iret/iretd (cf) in 16/32-bit code only:
+ *           at CPL3 an iretq to a CPL3
  *           selector the host's GDT holds completes natively, so a guest
  *           kernel's return to user mode would never trap. On PVM hosts
  *           CPL3 runs on the host's GDT, where Linux's user selectors 0x33
@@ -97,8 +98,9 @@ enum scan_kind {
 #define SCAN_KINDS_DEFAULT (SCAN_KIND_BIT(SCAN_KIND_PUSHF) | SCAN_KIND_BIT(SCAN_KIND_POPF))
 /*
  * Not a kind: an option in the same mask. Linear sweep: a sweep does not
- * stop at an unconditional transfer or an undecodable byte but goes on to
- * the page end, as a disassembler does, so the functions that follow an
+ * stop at an unconditional transfer but goes on (to the page end or the
+ * first byte that does not decode), as a disassembler does, so the
+ * functions that follow an
  * entry (reached later through function pointers, which no scan can see)
  * are scanned too. Compiled x86-64 code keeps no data in its text (jump
  * tables live in .rodata), so after ret/jmp the next byte starts padding or

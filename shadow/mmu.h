@@ -213,6 +213,15 @@ void shadow_pt_write(struct shadow_mmu *mmu, gpa_t gpa, unsigned len, const void
 		     const void *new_bytes);
 
 /*
+ * Stop shadowing guest table `gfn` now (the VMM saw the guest write it with
+ * an instruction it cannot emulate: the page is data now), as write-flood
+ * detection would after a few writes. Returns whether the gfn is no longer
+ * write-protected, so that the guest's write can simply be retried: false
+ * while it is a table of a live root or an exec-approved frame.
+ */
+bool shadow_unshadow_gfn(struct shadow_mmu *mmu, gfn_t gfn);
+
+/*
  * Execution gate (shadow_config.exec_gate). shadow_exec_approve: the VMM has
  * scanned (and patched) RAM frame `gfn`: drop the gate's NX from every
  * kernel-view spte of it, and write-track it from now on exactly like a

@@ -156,3 +156,26 @@ void shadow_pt_write(struct shadow_mmu *mmu, gpa_t where, unsigned len, const vo
 	}
 	op_end(mmu);
 }
+
+/*
+ * shadow_unshadow_gfn (mmu.h): what write-flood detection does, on demand.
+ * A live root's sps stay (the guest runs on them), so the gfn may stay
+ * shadowed; an exec-approved frame stays write-tracked (the VMM revokes it).
+ */
+bool shadow_unshadow_gfn(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct shadow_page *sp;
+	bool done;
+
+restart:
+	for (sp = sp_bucket(mmu, gfn); sp; sp = sp->hash_next) {
+		if (sp->gfn.v != gfn.v || sp->role.direct || root_is_live(mmu, sp))
+			continue;
+		sp_zap(mmu, sp);
+		mmu->stats.unshadows++;
+		goto restart;
+	}
+	done = !gfn_is_shadowed(mmu, gfn);
+	op_end(mmu);
+	return done;
+}

@@ -77,8 +77,19 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 	};
 
 	memcpy(c->gpr, g, sizeof(g));
+	/*
+	 * The FS/GS bases as the guest left them: where the host lets CPL3 code
+	 * run wrfsbase/wrgsbase (PVM: the host's CR4.FSGSBASE), the guest kernel
+	 * sets them natively, and a null selector load may clear them.
+	 */
+	c->fs_base = run->s.regs.sregs.fs.base;
+	c->gs_base = run->s.regs.sregs.gs.base;
 	c->rip = f->rip;
-	c->rflags = (f->rflags & ~SHADOW_VIRT_FLAGS) | (c->rflags & SHADOW_VIRT_FLAGS);
+	{
+		u64 virt = shadow_virt_flags(emu_cpl(c));
+
+		c->rflags = (f->rflags & ~virt) | (c->rflags & virt);
+	}
 	c->dirty = 0;
 }
 
@@ -108,7 +119,7 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	f->rip = c->rip;
 	f->rsp = c->gpr[EMU_RSP];
-	f->rflags = (c->rflags & ~SHADOW_VIRT_FLAGS) | RFLAGS_IF | RFLAGS_FIXED;
+	f->rflags = (c->rflags & ~shadow_virt_flags(emu_cpl(c))) | RFLAGS_IF | RFLAGS_FIXED;
 	{
 		u16 cs, ss;
 

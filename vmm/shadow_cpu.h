@@ -11,10 +11,14 @@
  *  - cpu.cs/ss are what the guest would see (ring-0 or ring-3 selectors);
  *    the real CS/SS are the monitor's DPL3 pair at virtual CPL0 and the
  *    guest's own user selectors at virtual CPL3 (monitor_set_user_segs).
- *  - cpu.rflags holds the virtual IF and IOPL (SHADOW_VIRT_FLAGS); the real
+ *  - cpu.rflags holds the virtual IF and IOPL (and AC in the guest kernel:
+ *    shadow_virt_flags); the real
  *    RFLAGS at CPL3 always has IF=1, IOPL=0 (shared/HOST.md). Every other
  *    flag, the GPRs and RIP live in the real vCPU and are loaded at a trap.
- *  - cpu.fs_base/gs_base equal the real FS/GS bases.
+ *  - cpu.fs_base/gs_base equal the real FS/GS bases: loaded from the real
+ *    vCPU at each trap (the guest may change them natively: wrfsbase where
+ *    the host enables FSGSBASE at CPL3, null selector loads), stored back
+ *    when emulation changed them.
  */
 #ifndef UMBRA_VMM_SHADOW_CPU_H
 #define UMBRA_VMM_SHADOW_CPU_H
@@ -23,6 +27,18 @@
 #include "shadow/walk.h"
 
 #define SHADOW_VIRT_FLAGS (RFLAGS_IF | RFLAGS_IOPL_MASK)
+
+/*
+ * The flags kept only in the virtual CPU for code at virtual CPL `cpl`: IF
+ * and IOPL always; AC too for the guest kernel, where it only lifts SMAP
+ * (emulated by the shadow MMU's views), because at real CPL3 with the
+ * host's CR0.AM a real AC=1 turns on alignment checking (#AC on the first
+ * unaligned access, seen in Linux's strncpy_from_user).
+ */
+static inline u64 shadow_virt_flags(unsigned cpl)
+{
+	return SHADOW_VIRT_FLAGS | (cpl == 0 ? RFLAGS_AC : 0);
+}
 
 struct boot_state;
 struct kvm_run;

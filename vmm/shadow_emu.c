@@ -213,6 +213,21 @@ static enum emu_msr_result msr(void *opaque, u32 index, bool is_write, u64 *valu
 }
 
 /* Item 5. */
+/*
+ * The CR4 the shadow MMU works with: the guest's, without SMAP while the
+ * guest kernel runs with AC=1 (after stac), when SMAP does not apply to its
+ * explicit accesses. So the kernel view maps user pages for the span of a
+ * stac/clac section: copy_to_user and the like run natively (an xsave into
+ * a signal frame cannot be emulated), and each stac/clac costs a root
+ * switch from the cache instead of a trap per access.
+ */
+static u64 shadow_cr4(const struct emu_cpu *c)
+{
+	bool ac = emu_cpl(c) == 0 && (c->rflags & RFLAGS_AC);
+
+	return ac ? c->cr4 & ~CR4_SMAP : c->cr4;
+}
+
 static void follow_cpu(struct vm *vm, u32 notes, bool cr3_noflush, unsigned old_cpl)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -222,8 +237,12 @@ static void follow_cpu(struct vm *vm, u32 notes, bool cr3_noflush, unsigned old_
 		notes |= EMU_NOTE_CPL;
 	if (notes & EMU_NOTE_CPL)
 		sm->view = emu_cpl(c) == 0 ? SHADOW_VIEW_KERNEL : SHADOW_VIEW_USER;
-	if (notes & EMU_NOTE_PAGING_MODE)
-		shadow_set_mode(sm->mmu, c->cr0, c->cr4, c->efer);
+	if (shadow_cr4(c) != sm->shadow_cr4)
+		notes |= EMU_NOTE_PAGING_MODE;
+	if (notes & EMU_NOTE_PAGING_MODE) {
+		sm->shadow_cr4 = shadow_cr4(c);
+		shadow_set_mode(sm->mmu, c->cr0, sm->shadow_cr4, c->efer);
+	}
 	if (notes & EMU_NOTE_CR3) {
 		sm->root = shadow_set_cr3(sm->mmu, c->cr3, sm->view);
 		if (!cr3_noflush)
@@ -322,7 +341,8 @@ enum emu_result shadow_emu_syscall(struct vm *vm, struct emu_report *rep)
 	enum emu_result r;
 
 	c->rip = c->gpr[EMU_RCX] - SYSCALL_LEN;
-	c->rflags = (c->gpr[EMU_R11] & ~SHADOW_VIRT_FLAGS) | (c->rflags & SHADOW_VIRT_FLAGS);
+	c->rflags = (c->gpr[EMU_R11] & ~shadow_virt_flags(emu_cpl(c))) |
+		    (c->rflags & shadow_virt_flags(emu_cpl(c)));
 	r = emu_syscall_entry(c, ops_for(vm), SYSCALL_LEN, rep);
 	if (r != EMU_DONE)
 		return r;

@@ -282,7 +282,8 @@ int shadow_mode_setup(struct vm *vm)
 	}
 	shadow_cpu_boot(&sm->cpu, &vm->boot, vm->guest_maxphyaddr);
 	sm->xcr0 = 1; /* x87 only: the reset value */
-	shadow_set_mode(sm->mmu, sm->cpu.cr0, sm->cpu.cr4, sm->cpu.efer);
+	sm->shadow_cr4 = sm->cpu.cr4;
+	shadow_set_mode(sm->mmu, sm->cpu.cr0, sm->shadow_cr4, sm->cpu.efer);
 	sm->view = SHADOW_VIEW_KERNEL;
 	sm->root = shadow_set_cr3(sm->mmu, sm->cpu.cr3, sm->view);
 	pr_info("shadow mode: monitor at mpa 0x%llx (gva 0x%llx), pool %llu MiB at mpa 0x%llx",
@@ -432,12 +433,22 @@ static enum shadow_exit handle_insn_trap(struct vm *vm, unsigned vector)
  * an SMAP view case): emulated; every store goes through shadow_pt_write or
  * the MMIO bus (shadow_emu.c, item 2).
  */
-static enum shadow_exit emulate_access(struct vm *vm, enum shadow_fault_result why)
+static enum shadow_exit emulate_access(struct vm *vm, enum shadow_fault_result why, gpa_t at)
 {
 	u64 rip = vm->shadow->cpu.rip;
 	struct emu_report rep;
 	enum emu_result r = shadow_emu_insn(vm, &rep);
 
+	/*
+	 * A store to a write-protected guest table by an instruction decode/
+	 * does not know (xsave into a page that used to be a page table): the
+	 * page is data now. Stop shadowing it and let the guest retry natively.
+	 */
+	if (r == EMU_UNKNOWN && why == SHADOW_EMULATE_PT_WRITE &&
+	    shadow_unshadow_gfn(vm->shadow->mmu, gpa_to_gfn(at))) {
+		vm->stats.unshadowed_for_unknown++;
+		return SHADOW_EXIT_RESUME;
+	}
 	if (r != EMU_DONE) {
 		shadow_emu_stop(vm, r, &rep, rip);
 		return SHADOW_EXIT_STOP;
@@ -638,7 +649,7 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	/* The access as the guest made it: user iff the guest is at virtual CPL3. */
 	access = (sm->view == SHADOW_VIEW_USER ? ACC_USER : 0) |
 		 ((err & PFERR_WRITE) ? ACC_WRITE : 0) | ((err & PFERR_FETCH) ? ACC_FETCH : 0) |
-		 ((f->rflags & RFLAGS_AC) ? ACC_AC_SET : 0);
+		 ((sm->cpu.rflags & RFLAGS_AC) ? ACC_AC_SET : 0); /* the virtual AC */
 	res = shadow_fault(sm->mmu, gva(cr2), access, sm->view, &info);
 	if (res != SHADOW_FIXED)
 		sm->last_pf_rip = ~0ull; /* only a fault that was *fixed* must not repeat */
@@ -649,7 +660,7 @@ static enum shadow_exit handle_pf(struct vm *vm)
 						info.cr2.v);
 	case SHADOW_EMULATE_PT_WRITE:
 	case SHADOW_MMIO:
-	case SHADOW_EMULATE_ACCESS: return emulate_access(vm, res);
+	case SHADOW_EMULATE_ACCESS: return emulate_access(vm, res, info.gpa);
 	case SHADOW_MONITOR_CONFLICT:
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
 			"shadow mode: the guest maps gva 0x%llx in the range the monitor reserves "

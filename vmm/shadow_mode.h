@@ -59,6 +59,7 @@ struct shadow_mode {
 	u64 xcr0;	       /* the guest's XCR0 (virtual; the real one is the host's) */
 	struct shadow_msrs msrs; /* the other virtual MSRs (vmm/shadow_msr.c) */
 	enum shadow_view view; /* SHADOW_VIEW_KERNEL iff emu_cpl(&cpu) == 0 */
+	u64 shadow_cr4;	       /* the CR4 the shadow MMU was given (shadow_emu.c) */
 	mpa_t root;	       /* the root the guest must run on after this trap */
 	u64 guest_rbx;	       /* the guest's RBX at the trap (the tail clobbers RBX) */
 	/* The last #PF, to catch a fault the vCPU keeps taking after a fix. */

@@ -28,6 +28,12 @@
  *   IA32_BIOS_SIGN_ID 0x8b the snapshot    accepted and ignored (Linux writes 0
  *                          (microcode      before reading the revision back)
  *                          revision)
+ *   IA32_SPEC_CTRL  0x48   the last value  kept (LIMITATION: not applied to the
+ *                          written         real vCPU; the host's own mitigations
+ *                                          stay in force)
+ *   IA32_PRED_CMD   0x49   #GP(0) (write-  0 or 1 (IBPB) accepted, nothing done
+ *   IA32_FLUSH_CMD  0x10b  only)           (the same, L1D flush)
+ *   IA32_ARCH_CAPABILITIES 0x10a the snapshot  #GP(0) (read-only)
  *   IA32_TSC        0x10   #GP(0): rdtsc runs natively at CPL3; a kernel that
  *                          reads or writes the MSR is not supported yet
  *   anything else          #GP(0)          #GP(0)
@@ -73,6 +79,8 @@ int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
 	get_one(vm, MSR_IA32_MISC_ENABLE, &m->misc_enable);
 	get_one(vm, MSR_IA32_MTRR_DEF_TYPE, &m->mtrr_def_type);
 	get_one(vm, MSR_IA32_BIOS_SIGN_ID, &m->bios_sign_id);
+	get_one(vm, MSR_IA32_SPEC_CTRL, &m->spec_ctrl);
+	get_one(vm, MSR_IA32_ARCH_CAPS, &m->arch_caps);
 	/* The in-kernel LAPIC always has an APIC_BASE; without it nothing works. */
 	if (!get_one(vm, MSR_IA32_APIC_BASE, &m->apic_base)) {
 		pr_err("KVM_GET_MSRS(IA32_APIC_BASE) at shadow-mode set-up: %s", strerror(errno));
@@ -100,6 +108,8 @@ static struct shadow_msr_val *msr_slot(struct shadow_msrs *m, u32 index)
 	case MSR_IA32_MISC_ENABLE: return &m->misc_enable;
 	case MSR_IA32_MTRR_DEF_TYPE: return &m->mtrr_def_type;
 	case MSR_IA32_BIOS_SIGN_ID: return &m->bios_sign_id;
+	case MSR_IA32_SPEC_CTRL: return &m->spec_ctrl;
+	case MSR_IA32_ARCH_CAPS: return &m->arch_caps;
 	default: return NULL;
 	}
 }
@@ -115,6 +125,9 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 {
 	struct shadow_msr_val *reg = msr_slot(m, index);
 
+	/* The write-only command MSRs: a barrier or flush the host's own VM exit covers. */
+	if (index == MSR_IA32_PRED_CMD || index == MSR_IA32_FLUSH_CMD)
+		return write && *value <= 1 ? SHADOW_MSR_OK : SHADOW_MSR_GP;
 	if (!reg || !reg->present)
 		return SHADOW_MSR_GP;
 	if (!write) {
@@ -134,6 +147,9 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 		return write_same(reg->value, *value, ~0ull);
 	case MSR_IA32_BIOS_SIGN_ID:
 		return SHADOW_MSR_OK; /* a write asks the CPU to refresh it: nothing to do */
+	case MSR_IA32_SPEC_CTRL:
+		reg->value = *value;
+		return SHADOW_MSR_OK;
 	case MSR_IA32_MTRR_DEF_TYPE:
 		if ((*value & ~MTRR_DEF_TYPE_VALID_MASK) || !valid_mtrr_type(*value & 0xff))
 			return SHADOW_MSR_GP;

@@ -15,6 +15,10 @@ struct vm;
 
 #define MSR_IA32_APIC_BASE     0x1bu
 #define MSR_IA32_BIOS_SIGN_ID  0x8bu
+#define MSR_IA32_SPEC_CTRL     0x48u
+#define MSR_IA32_PRED_CMD      0x49u
+#define MSR_IA32_ARCH_CAPS     0x10au
+#define MSR_IA32_FLUSH_CMD     0x10bu
 #define MSR_IA32_MTRRCAP       0xfeu
 #define MSR_IA32_MISC_ENABLE   0x1a0u
 #define MSR_IA32_MTRR_DEF_TYPE 0x2ffu
@@ -31,6 +35,7 @@ struct shadow_msr_val {
 
 struct shadow_msrs {
 	struct shadow_msr_val apic_base, mtrrcap, misc_enable, mtrr_def_type, bios_sign_id;
+	struct shadow_msr_val spec_ctrl, arch_caps;
 };
 
 /*

@@ -84,6 +84,7 @@ static u64 total_traps(const struct stats *st)
 }
 
 /* The shadow MMU's counters, one name and value each, for both formats. */
+/* clang-format off */
 #define SHADOW_COUNTERS(X)                                                                     \
 	X(faults)                                                                              \
 	X(faults_fixed) X(faults_guest) X(faults_pt_write) X(faults_mmio) X(faults_spurious)   \
@@ -94,6 +95,7 @@ static u64 total_traps(const struct stats *st)
 				X(pt_writes) X(pt_write_updates) X(pt_write_zaps) X(unshadows) \
 					X(root_hits) X(root_misses) X(roots_live) X(evictions) \
 						X(flushes) X(stores)
+/* clang-format on */
 
 /* "name" or "name (note)". */
 static void print_strategy_text(FILE *f, const char *what, const char *name, const char *note)
@@ -142,9 +144,12 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  guest syscalls       %llu\n", (unsigned long long)st->syscalls);
 	fprintf(f, "  emulated PT writes   %llu\n", (unsigned long long)st->emulated_pt_writes);
 	fprintf(f, "  emulated MMIO stores %llu\n", (unsigned long long)st->emulated_mmio);
+	fprintf(f, "  tables unshadowed    %llu (stored to by an instruction not emulated)\n",
+		(unsigned long long)st->unshadowed_for_unknown);
 	fprintf(f, "  stores replayed      %llu\n", (unsigned long long)st->shadow_stores_replayed);
 	fprintf(f, "  code pages scanned   %llu (%llu rewritten by the guest, %llu new entries)\n",
-		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes,
+		(unsigned long long)st->code_pages_scanned,
+		(unsigned long long)st->code_page_writes,
 		(unsigned long long)st->code_page_rescans);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
@@ -184,16 +189,21 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"}, \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
 		"\"halts\": %llu, \"guest_io\": %llu, \"guest_io_denied\": %llu, "
 		"\"syscalls\": %llu, \"emulated_pt_writes\": %llu, "
-		"\"emulated_mmio\": %llu, \"stores_replayed\": %llu, \"code_pages_scanned\": %llu, "
-		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"patches_applied\": %llu, \"patches_live\": %llu, "
+		"\"emulated_mmio\": %llu, \"unshadowed_for_unknown\": %llu, \"stores_replayed\": "
+		"%llu, \"code_pages_scanned\": %llu, "
+		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"patches_applied\": "
+		"%llu, \"patches_live\": %llu, "
 		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
-		(unsigned long long)st->syscalls, (unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->syscalls, (unsigned long long)st->emulated_pt_writes,
+		(unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->unshadowed_for_unknown,
 		(unsigned long long)st->shadow_stores_replayed,
-		(unsigned long long)st->code_pages_scanned, (unsigned long long)st->code_page_writes,
-		(unsigned long long)st->code_page_rescans, (unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
+		(unsigned long long)st->code_pages_scanned,
+		(unsigned long long)st->code_page_writes, (unsigned long long)st->code_page_rescans,
+		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
 		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)

@@ -48,6 +48,7 @@ struct stats {
 	u64 emulated_pt_writes;		    /* stores emulated into write-protected tables */
 	u64 emulated_mmio;		    /* stores emulated to MMIO */
 	u64 emulated_ram_stores;	    /* other emulated stores (SMAP view cases) */
+	u64 unshadowed_for_unknown;	    /* tables unshadowed for a store decode/ lacks */
 	u64 shadow_stores_replayed;	    /* shadow-table stores applied by the vCPU */
 	/* Code scanning and patching (decode/scan.h, decode/patch.h). */
 	u64 code_pages_scanned; /* kernel code frames scanned before their first run */

@@ -151,7 +151,9 @@ static void test_exits(void **state)
 
 /*
  * SCAN_OPT_LINEAR goes on past ret/jmp to the functions after it (reached
- * only through function pointers), and past a byte that does not decode.
+ * only through function pointers), but stops at a byte that does not
+ * decode. In 64-bit code only iretq is an IRET site: a lone cf is taken for
+ * a displacement byte (a real kernel's `mov 0x113cf1d(%rip)` was hit).
  */
 static void test_linear(void **state)
 {
@@ -159,11 +161,13 @@ static void test_linear(void **state)
 		0xc3,		    /* 0: ret */
 		0x90, 0x90,	    /* 1: padding */
 		0x9c,		    /* 3: pushf, a function nobody branches to */
-		0xc3,		    /* 4: ret */
-		0x06,		    /* 5: not an instruction in 64-bit mode */
-		0x48, 0xcf,	    /* 6: iretq */
-		0x8c, 0xc8,	    /* 8: mov %cs,%eax */
-		0xc3,		    /* a: ret */
+		0xcf,		    /* 4: iretd: not a site in 64-bit code */
+		0x48, 0xcf,	    /* 5: iretq */
+		0x8c, 0xc8,	    /* 7: mov %cs,%eax */
+		0xc3,		    /* 9: ret */
+		0x06,		    /* a: not an instruction in 64-bit mode */
+		0x9d,		    /* b: popf, past it: not swept */
+		0xc3,		    /* c: ret */
 	};
 	struct scan_result *res;
 
@@ -178,9 +182,15 @@ static void test_linear(void **state)
 			   SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_OPT_LINEAR,
 		   NULL, 0, 0, 3);
 	assert_site(res, 0, 3, 1, SCAN_KIND_PUSHF);
-	assert_site(res, 1, 6, 2, SCAN_KIND_IRET);
-	assert_site(res, 2, 8, 2, SCAN_KIND_SREG_READ);
+	assert_site(res, 1, 5, 2, SCAN_KIND_IRET);
+	assert_site(res, 2, 7, 2, SCAN_KIND_SREG_READ);
 	assert_int_equal(res->ninvalid, 1);
+	assert_false(scan_is_insn_start(res, 0xb));
+	done(res);
+	/* In 32-bit code a lone cf is iret, a site (48 is `dec %eax` there). */
+	res = scan(DECODE_32, SCAN_KIND_BIT(SCAN_KIND_IRET) | SCAN_OPT_LINEAR, NULL, 0, 4, 2);
+	assert_site(res, 0, 4, 1, SCAN_KIND_IRET);
+	assert_site(res, 1, 6, 1, SCAN_KIND_IRET);
 	done(res);
 }
 
