@@ -378,3 +378,53 @@ int scan_code_page(struct scan_result *res, const u8 *page, const u8 *next, unsi
 		scan_result_free(res);
 	return r;
 }
+
+/*
+ * Item 6: where the first instruction of a page starts, from the bytes
+ * before it. x86 decoding resynchronises: decoded from each of the last
+ * `tail_len` bytes of the previous page on, most streams cross into the
+ * page at the same boundary. The winner must carry a clear majority, so a
+ * page whose predecessor holds data or a different alignment gives none.
+ */
+#define SYNC_MIN_VOTES_PCT 60
+
+int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned head_len,
+		     enum decode_mode mode)
+{
+	static const cs_mode modes[] = {
+		[DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32, [DECODE_64] = CS_MODE_64
+	};
+	u8 buf[64 + SCAN_INSN_MAX * 2];
+	unsigned votes[SCAN_INSN_MAX] = { 0 }, total = 0, best = 0;
+	csh cs;
+	cs_insn *insn;
+
+	if (!tail_len || tail_len > 64 || head_len > SCAN_INSN_MAX * 2)
+		return -1;
+	memcpy(buf, tail, tail_len);
+	memcpy(buf + tail_len, head, head_len);
+	if (cs_open(CS_ARCH_X86, modes[mode], &cs) != CS_ERR_OK)
+		return -1;
+	insn = cs_malloc(cs);
+	for (unsigned start = 0; insn && start < tail_len; start++) {
+		const u8 *code = buf + start;
+		size_t size = tail_len + head_len - start;
+		u64 addr = start;
+
+		while (addr < tail_len && cs_disasm_iter(cs, &code, &size, &addr, insn))
+			;
+		if (addr >= tail_len && addr - tail_len < SCAN_INSN_MAX) {
+			votes[addr - tail_len]++;
+			total++;
+		}
+	}
+	if (insn)
+		cs_free(insn, 1);
+	cs_close(&cs);
+	for (unsigned i = 1; i < SCAN_INSN_MAX; i++)
+		if (votes[i] > votes[best])
+			best = i;
+	if (!total || votes[best] * 100 < (unsigned)SYNC_MIN_VOTES_PCT * tail_len)
+		return -1;
+	return (int)best;
+}

@@ -197,6 +197,16 @@ static inline bool scan_is_insn_start(const struct scan_result *res, unsigned of
 /* The site at offset `off`, or NULL. */
 const struct scan_site *scan_find_site(const struct scan_result *res, unsigned off);
 
+/*
+ * Item 6. The offset (0..14) in a page where its first instruction starts,
+ * judged from the `tail_len` (<= 64) bytes that precede the page and the
+ * page's first `head_len` (<= 30) bytes: the boundary most decodings
+ * started in the tail agree on, if at least 60% of them do; else -1. The
+ * VMM uses it as a scan entry so a linear sweep covers the page's start.
+ */
+int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned head_len,
+		     enum decode_mode mode);
+
 /* "pushf", "popf", ... for statistics and messages. */
 const char *scan_kind_name(enum scan_kind kind);
 

@@ -533,6 +533,26 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 	}
 	if (sm->cpu.virt.lstar)
 		add_entry(vm, &ctl, g, sm->cpu.virt.lstar, entries, &n);
+	/*
+	 * Where the page's first instruction starts, from the end of the page
+	 * before it (decode/scan.h, scan_sync_offset): with the linear sweep,
+	 * that covers the functions before any other entry, which only
+	 * indirect calls reach (Linux's native_save_fl, a pushf).
+	 */
+	{
+		struct walk_mem wm = guest_walk_mem(&vm->mem);
+		struct guest_walk pw;
+		u64 page_la = la & ~(u64)(PAGE_SIZE - 1);
+		const u8 *prev;
+		int sync;
+
+		if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(page_la - PAGE_SIZE), ACC_FETCH,
+			       WALK_PEEK, &pw) == WALK_OK &&
+		    (prev = gpa_to_hva(&vm->mem, gfn_to_gpa(gpa_to_gfn(pw.gpa)), PAGE_SIZE)) &&
+		    (sync = scan_sync_offset(prev + PAGE_SIZE - 64, 64, page, 2 * SCAN_INSN_MAX,
+					     sm->cpu.cs.l ? DECODE_64 : DECODE_32)) >= 0)
+			add_entry(vm, &ctl, g, page_la + (u64)sync, entries, &n);
+	}
 	/* Every entry learnt in this page (LIMITATION: past SCAN_MAX_ENTRIES, dropped). */
 	{
 		u16 known[SCAN_MAX_ENTRIES];

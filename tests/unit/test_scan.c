@@ -194,6 +194,30 @@ static void test_linear(void **state)
 	done(res);
 }
 
+/*
+ * scan_sync_offset: 3-byte instructions (mov %rdi,%rax) run through the
+ * page boundary; the last one starts 1 byte before it, so the page's first
+ * instruction starts at offset 2, whatever byte the decoding starts from.
+ */
+static void test_sync_offset(void **state)
+{
+	u8 tail[64], head[30];
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(tail) + sizeof(head); i++) {
+		u8 b = (u8[]){ 0x48, 0x89, 0xf8 }[i % 3];
+
+		if (i < sizeof(tail))
+			tail[i] = b;
+		else
+			head[i - sizeof(tail)] = b;
+	}
+	assert_int_equal(tail[63], 0x48);
+	assert_int_equal(scan_sync_offset(tail, sizeof(tail), head, sizeof(head), DECODE_64), 2);
+	/* Nothing to judge from: no answer. */
+	assert_int_equal(scan_sync_offset(tail, 0, head, sizeof(head), DECODE_64), -1);
+}
+
 /* A direct call's in-page target is scanned; the bytes between are not. */
 static void test_call_and_backward_branch(void **state)
 {
@@ -556,6 +580,7 @@ int main(void)
 		cmocka_unit_test(test_branches_around_data),
 		cmocka_unit_test(test_exits),
 		cmocka_unit_test(test_linear),
+		cmocka_unit_test(test_sync_offset),
 		cmocka_unit_test(test_call_and_backward_branch),
 		cmocka_unit_test(test_operand_sizes),
 		cmocka_unit_test(test_kinds),
