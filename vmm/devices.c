@@ -9,9 +9,15 @@
  *   0x0f4          isa-debug-exit (--debug-exit-port) devices/debug_exit.c
  *   0x3f8-0x3ff    COM1 16550A, IRQ 4               devices/serial.c
  *   0x510-0x511    QEMU fw_cfg (legacy I/O)          devices/fw_cfg.c
+ *   0x600-0x603    ACPI PM1a event block (no events) devices/acpi_pm.c
  *   0x604, 0xb004  ACPI PM1a control (power-off)     devices/acpi_pm.c
  *   0xcf9          reset control                     devices/reset_ctl.c
  * Anything else is counted as unknown and, with --trace, logged.
+ *
+ * The machine is described to the guest by the CMOS memory sizes, fw_cfg,
+ * and the ACPI tables (vmm/acpi.c) that describe_machine() writes into the
+ * BIOS area for every image type: they name the PM1a ports above, the reset
+ * register 0xcf9, SCI IRQ 9, and the LAPIC/IOAPIC.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -28,6 +34,7 @@
 #include "devices/reset_ctl.h"
 #include "devices/serial.h"
 #include "umbra/log.h"
+#include "vmm/acpi.h"
 #include "vmm/exitcode.h"
 #include "vmm/vm.h"
 
@@ -36,6 +43,7 @@
 #define COM1_IRQ	  4
 #define I8042_PORT	  0x60
 #define I8042_LEN	  5 /* 0x60 data .. 0x64 status/command */
+#define NR_VCPUS	  1 /* the machine has one vCPU */
 #define PM1A_CNT_QEMU_Q35 0x604
 #define PM1A_CNT_BOCHS	  0xb004
 #define RESET_CTL_PORT	  0xcf9
@@ -121,11 +129,18 @@ static int describe_machine(struct vm *vm)
 {
 	u64 below = vm->mem.low_ram_end;
 	u64 above = vm->mem.high_ram_end ? vm->mem.high_ram_end - MEM_4G : 0;
+	int r;
 
 	cmos_set_memory(vm->cmos, below, above);
+	/* The ACPI tables (RSDP first) go in the BIOS area, for every image type. */
+	r = acpi_build(vm->mem.rom, MEM_ROM_START, MEM_ROM_END - MEM_ROM_START, NR_VCPUS);
+	if (r < 0) {
+		pr_err("cannot build the ACPI tables: %s", strerror(-r));
+		return UMBRA_EXIT_INTERNAL;
+	}
 	if (fw_cfg_add_u64(vm->fw_cfg, FW_CFG_RAM_SIZE, vm->mem.ram_bytes) ||
-	    fw_cfg_add_u16(vm->fw_cfg, FW_CFG_NB_CPUS, 1) ||
-	    fw_cfg_add_u16(vm->fw_cfg, FW_CFG_MAX_CPUS, 1)) {
+	    fw_cfg_add_u16(vm->fw_cfg, FW_CFG_NB_CPUS, NR_VCPUS) ||
+	    fw_cfg_add_u16(vm->fw_cfg, FW_CFG_MAX_CPUS, NR_VCPUS)) {
 		pr_err("fw_cfg: out of memory");
 		return UMBRA_EXIT_INTERNAL;
 	}
@@ -164,6 +179,9 @@ int devices_setup(struct vm *vm)
 		pr_err("cannot place acpi-pm at port 0x%x", PM1A_CNT_BOCHS);
 		return UMBRA_EXIT_INTERNAL;
 	}
+	if ((r = attach(vm, acpi_pm_evt_create(h), ACPI_PM1A_EVT_Q35, ACPI_PM1A_EVT_LEN,
+			"acpi-pm event block")))
+		return r;
 	if ((r = attach(vm, reset_ctl_create(h), RESET_CTL_PORT, 1, "reset control")))
 		return r;
 	if (vm->opts->debug_exit_port >= 0 &&

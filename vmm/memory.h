@@ -8,7 +8,8 @@
  *   [0, 640K)            RAM            (the top 1 KiB is reported reserved: EBDA)
  *   [640K, 896K)         hole           VGA and option-ROM space: unbacked, so
  *                                       accesses exit as MMIO (unknown, all-ones)
- *   [896K, 1M)           ROM            read-only to the guest, VMM-filled (BIOS area)
+ *   [896K, 1M)           ROM            read-only to the guest, VMM-filled (BIOS area):
+ *                                       the ACPI tables, RSDP at 0xe0000 (vmm/acpi.c)
  *   [1M, min(SIZE, 3G))  RAM
  *   [3G, 4G)             PCI hole       LAPIC, IOAPIC, future MMIO devices
  *   [4G, 4G + SIZE - 3G) RAM            only when SIZE > 3 GiB

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests for the small stop/reset devices: debug-exit, i8042, the ACPI
- * PM1a control register and the 0xcf9 reset control register.
+ * PM1a control register and event block, and the 0xcf9 reset control register.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -276,6 +276,31 @@ static void test_acpi_poweroff_ports(void **state)
 	assert_int_equal(in(0x604, 2), 0x0000);
 }
 
+/* The PM1a event block: status reads 0 whatever is written, enable is stored. */
+static void test_acpi_pm1_event_block(void **state)
+{
+	struct device *evt = acpi_pm_evt_create(&host);
+
+	(void)state;
+	assert_non_null(evt);
+	assert_int_equal(bus_register(&bus, ACPI_PM1A_EVT_Q35, ACPI_PM1A_EVT_LEN, evt), 0);
+	assert_int_equal(in(0x600, 4), 0x00000000);
+	out(0x600, 0xffff, 2); /* write-1-to-clear every status bit */
+	assert_int_equal(in(0x600, 2), 0x0000);
+	out(0x602, 0x0121, 2); /* PWRBTN_EN | GBL_EN | TMR_EN */
+	assert_int_equal(in(0x602, 2), 0x0121);
+	assert_int_equal(in(0x600, 4), 0x01210000);
+	out(0x603, 0x04, 1); /* RTC_EN in the high byte */
+	assert_int_equal(in(0x602, 2), 0x0421);
+	out(0x600, 0x00200000, 4); /* one dword: status ignored, enable stored */
+	assert_int_equal(in(0x600, 4), 0x00200000);
+	assert_int_equal(in(0x601, 1), 0x00);
+	assert_int_equal(stops.calls, 0);
+	bus_reset(&bus);
+	assert_int_equal(in(0x600, 4), 0x00000000);
+	assert_null(bus_find(&bus, 0x5ff));
+}
+
 /* ---- 0xcf9 reset control ------------------------------------------------------ */
 
 static void test_reset_ctl(void **state)
@@ -319,6 +344,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_i8042_output_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_i8042_reset_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acpi_poweroff_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_pm1_event_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_ctl, setup, teardown),
 	};
 
