@@ -19,6 +19,14 @@
  *   cmpxchg8b/16b         atomic on host memory, with or without lock
  *   clflush/clflushopt/clwb  no architectural effect beyond the translation
  *   invpcid               types 0-3, through ops->flush_tlb
+ *   popcnt                16/32/64 bits, register or memory source
+ *   wait/fwait            #NM if CR0.MP and CR0.TS, #MF for a pending x87
+ *                         exception (FSW.ES) with CR0.NE, else nothing
+ *   xsave, xsaveopt, xsavec, xrstor (REX.W forms; the others too when
+ *                         RFBM[0] = 0): through ops->get_xstate/put_xstate
+ *                         (decode/emulate_xsave.c); xsaves/xrstors are not
+ *                         (they stop the VM)
+ *   ldmxcsr, stmxcsr      MXCSR through the same callbacks
  *
  * EMU_MODE_SHADOW: the guest kernel runs at real CPL3 and every field of
  * emu_cpu below "system state" is the *virtual* state the VMM keeps (the
@@ -44,9 +52,10 @@
  * Everything else returns EMU_UNKNOWN, and the VMM stops the VM with
  * emu_report.code (the bytes) and decode_describe().
  *
- * LIMITATION: xsave/xrstor are not emulated (their standard/compacted
- * formats, XSTATE_BV/XCOMP_BV checks and init optimization need more than a
- * copy through KVM_GET_XSAVE/KVM_SET_XSAVE to be exact).
+ * LIMITATION: xsave/xsaveopt/xsavec/xrstor are hw mode only (shadow mode
+ * runs them natively at CPL3); xsaves/xrstors (supervisor state, IA32_XSS)
+ * are not emulated; xsaveopt uses the init optimization but never the
+ * modified one (allowed: SDM Vol. 1 §13.9).
  * LIMITATION: hw mode emulates 64-bit code only; shadow mode also 32-bit
  * protected mode, but not real mode, 16-bit code or 16-bit stacks, segment
  * limits are not checked, and an exception raised outside IA-32e mode
@@ -244,6 +253,26 @@ struct emu_write {
 	u8 new_bytes[EMU_WRITE_MAX]; /* what the instruction stores */
 };
 
+/*
+ * hw mode: the vCPU's XSAVE-managed state (decode/emulate_xsave.c), in the
+ * standard format of SDM Vol. 1 §13.4 as KVM_GET_XSAVE gives it: the legacy
+ * region (x87 and SSE, the FXSAVE64 layout), the header at 512 (XSTATE_BV
+ * there is the vCPU's XINUSE, with initial values stored for components
+ * whose bit is clear) and component i >= 2 at offset[i]. Its layout is the
+ * host CPU's CPUID leaf 0xd, which is what KVM uses.
+ */
+#define EMU_XSTATE_HEADER    512
+#define EMU_XSTATE_EXTENDED  576 /* the first byte of the extended region */
+#define EMU_XSTATE_MAX_COMPS 64
+
+struct emu_xstate {
+	u8 *area;
+	u32 size;			  /* bytes at area */
+	u32 offset[EMU_XSTATE_MAX_COMPS]; /* CPUID.(0xd,i).EBX: standard-format offset (i >= 2) */
+	u32 len[EMU_XSTATE_MAX_COMPS];	  /* CPUID.(0xd,i).EAX: size in bytes; 0: unknown */
+	u64 align64;			  /* bit i: CPUID.(0xd,i).ECX[1] (compacted alignment) */
+};
+
 /* What ops->msr says about an MSR that is not in struct emu_cpu. */
 enum emu_msr_result {
 	EMU_MSR_OK = 0,	    /* read or written (virtual in the VMM, or forwarded) */
@@ -274,6 +303,15 @@ struct emu_ops {
 	 * injection instead where that is exact. Returns EMU_DONE or an error.
 	 */
 	enum emu_result (*deliver)(void *opaque, struct emu_cpu *cpu, const struct emu_event *ev);
+	/*
+	 * hw mode, the xsave family and wait (NULL: those are not emulated).
+	 * get_xstate: the vCPU's current state in a buffer the VMM owns, read
+	 * afresh on each call; NULL on a host error. The emulator may change
+	 * the buffer and then, only when the instruction completes, calls
+	 * put_xstate to load it into the vCPU (false: a host error).
+	 */
+	struct emu_xstate *(*get_xstate)(void *opaque);
+	bool (*put_xstate)(void *opaque, const struct emu_xstate *xs);
 
 	/*
 	 * Shadow mode: the callbacks below; hw mode leaves them NULL. With

@@ -9,6 +9,8 @@
  *    reported store in shadow mode.
  * 4. clflush/clflushopt/clwb: a translation only.
  * 5. invpcid (ops->flush_tlb).
+ * 6. popcnt; wait/fwait (the x87 status word through ops->get_xstate).
+ * 7. The xsave family: decode/emulate_xsave.c.
  */
 #include <string.h>
 
@@ -238,6 +240,65 @@ static enum step do_invpcid(struct insn_ctx *c)
 	return STEP_DONE;
 }
 
+/*
+ * Item 6. popcnt r, r/m (SDM Vol. 2B POPCNT), 16/32/64 bits: the count of set
+ * bits; ZF = (source = 0), OF, SF, AF, CF and PF cleared. A 32-bit
+ * destination is zero-extended. Any CPL.
+ */
+static enum step do_popcnt(struct insn_ctx *c)
+{
+	const cs_x86_op *dst = emu_op(c, 0), *src = emu_op(c, 1);
+	const struct reg_slot *d, *s;
+	enum step st;
+	u64 v = 0, la;
+
+	if (!dst || !src || dst->type != X86_OP_REG || !(d = emu_slot_of(dst->reg)) || d->high8 ||
+	    d->size < 2)
+		return STEP_UNKNOWN;
+	if (src->type == X86_OP_REG) {
+		if (!(s = emu_slot_of(src->reg)) || s->size != d->size)
+			return STEP_UNKNOWN;
+		v = emu_reg_get(c->cpu, s);
+	} else {
+		st = emu_operand_la(c, src, &la);
+		if (st != STEP_DONE)
+			return st;
+		st = emu_mem_read(c, la, &v, d->size, emu_data_access(c->cpu, 0));
+		if (st != STEP_DONE)
+			return st;
+	}
+	emu_reg_set(c->cpu, d, (u64)__builtin_popcountll(v));
+	c->cpu->rflags &= ~(RFLAGS_OF | RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_CF | RFLAGS_PF);
+	if (!v)
+		c->cpu->rflags |= RFLAGS_ZF;
+	return STEP_DONE;
+}
+
+#define FSW_ES (1u << 7) /* x87 error summary: an unmasked exception is pending */
+
+/*
+ * Item 6. wait/fwait (SDM Vol. 2B WAIT/FWAIT): #NM if CR0.MP and CR0.TS are
+ * both 1; #MF if an unmasked x87 exception is pending (FSW.ES) and CR0.NE =
+ * 1 (with CR0.NE = 0 the legacy FERR# path is not emulated: stop); else
+ * nothing. Any CPL.
+ */
+static enum step do_wait(struct insn_ctx *c)
+{
+	enum step st;
+	u16 fsw;
+
+	if ((c->cpu->cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS))
+		return emu_raise(c, emu_exception(X86_EXC_NM, false, 0));
+	st = emu_x87_fsw(c, &fsw);
+	if (st != STEP_DONE)
+		return st;
+	if (!(fsw & FSW_ES))
+		return STEP_DONE;
+	if (!(c->cpu->cr0 & CR0_NE))
+		return STEP_UNKNOWN;
+	return emu_raise(c, emu_exception(X86_EXC_MF, false, 0));
+}
+
 enum step emu_dispatch_common(struct insn_ctx *c)
 {
 	switch (c->insn->id) {
@@ -251,7 +312,9 @@ enum step emu_dispatch_common(struct insn_ctx *c)
 	case X86_INS_CLFLUSHOPT:
 	case X86_INS_CLWB: return do_cache_line(c);
 	case X86_INS_INVPCID: return do_invpcid(c);
-	default: return STEP_UNKNOWN;
+	case X86_INS_POPCNT: return do_popcnt(c);
+	case X86_INS_WAIT: return do_wait(c);
+	default: return emu_dispatch_xsave(c);
 	}
 }
 

@@ -8,6 +8,7 @@
  *   decode/emulate_sys.c   descriptor tables, segment loads
  *   decode/emulate_xfer.c  iretq, sysret, far ret/jmp, syscall entry
  *   decode/emulate_mem.c   the memory-write whitelist (mov, string ops, RMW)
+ *   decode/emulate_xsave.c xsave, xsaveopt, xsavec, xrstor (hw mode)
  *   decode/flags.c         RFLAGS arithmetic flags
  */
 #ifndef UMBRA_DECODE_EMULATE_INTERNAL_H
@@ -125,6 +126,10 @@ u32 emu_transition_notes(const struct emu_cpu *before, const struct emu_cpu *aft
 
 /* decode/emulate_common.c: both modes; one handler per instruction, STEP_UNKNOWN if not its. */
 enum step emu_dispatch_common(struct insn_ctx *c);
+/* decode/emulate_xsave.c: the xsave family, hw mode (ops->get_xstate set). */
+enum step emu_dispatch_xsave(struct insn_ctx *c);
+/* The x87 status word of the vCPU, for wait (false: no xstate callback or a host error). */
+enum step emu_x87_fsw(struct insn_ctx *c, u16 *fsw);
 /* decode/emulate_priv.c */
 enum step emu_dispatch_priv(struct insn_ctx *c);
 /* decode/emulate_sys.c */

@@ -6,7 +6,8 @@
  *    .sregs, valid after every exit: vcpu_run_loop asks for both).
  * 2. The emulator's callbacks: map a linear address through the guest's own
  *    page tables with the walker (A/D set as the CPU would) and gpa_to_hva();
- *    XCRs through KVM_GET_XCRS; TLB flushes; event delivery.
+ *    XCRs through KVM_GET_XCRS; TLB flushes; event delivery; the XSAVE
+ *    state through KVM_GET_XSAVE(2)/KVM_SET_XSAVE (xstate_get/xstate_put).
  * 3. Write the new state back into the sync regs and mark them dirty, so the
  *    next KVM_RUN loads them with no extra ioctl (KVM_CAP_SYNC_REGS).
  *
@@ -15,14 +16,16 @@
  * guest IDT, GDT and TSS and builds the 64-bit frame; see deliver() for why
  * not KVM_SET_VCPU_EVENTS.
  *
- * LIMITATION: stores of emulated instructions (movbe, cmpxchg16b, interrupt
- * frames) are made from userspace. On hosts where KVM shadows the guest's
- * page tables (HOST.md) a store into a page the guest uses as a page table
- * would not be seen by KVM's shadow; none of these instructions is used on
- * page tables by the guests we run.
+ * LIMITATION: stores of emulated instructions (movbe, cmpxchg16b, the xsave
+ * family, stmxcsr, interrupt frames) are made from userspace. On hosts
+ * where KVM shadows the guest's page tables (HOST.md) a store into a page
+ * the guest uses as a page table would not be seen by KVM's shadow; none of
+ * these instructions is used on page tables by the guests we run.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -205,6 +208,74 @@ fail:
 	return false;
 }
 
+/*
+ * The vCPU's XSAVE state for the xsave family and wait, in the standard
+ * format KVM_GET_XSAVE returns (struct kvm_xsave.region, 4 KiB), or
+ * KVM_GET_XSAVE2 with the size KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) gives
+ * when the enabled components need more. Its component layout is the host's
+ * CPUID leaf 0xd, which is what KVM's uabi format uses. One buffer per
+ * process: Umbra runs one vCPU.
+ */
+static struct {
+	struct kvm_xsave *k;
+	size_t size; /* bytes of k */
+	bool xsave2;
+	struct emu_xstate xs;
+} xbuf;
+
+static bool xstate_init(struct vm *vm)
+{
+	unsigned a, b, c, d;
+	int r;
+
+	if (xbuf.k)
+		return true;
+	r = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	xbuf.xsave2 = r > (int)sizeof(struct kvm_xsave);
+	xbuf.size = xbuf.xsave2 ? (size_t)r : sizeof(struct kvm_xsave);
+	xbuf.k = calloc(1, xbuf.size);
+	if (!xbuf.k) {
+		pr_err("xsave state: out of memory");
+		return false;
+	}
+	xbuf.xs.area = (u8 *)xbuf.k->region;
+	xbuf.xs.size = (u32)xbuf.size;
+	for (unsigned i = 2; i < EMU_XSTATE_MAX_COMPS; i++) {
+		if (!__get_cpuid_count(0xd, i, &a, &b, &c, &d) || !a || (c & 1))
+			continue; /* absent, or a supervisor component (ECX[0]) */
+		xbuf.xs.len[i] = a;
+		xbuf.xs.offset[i] = b;
+		if (c & 2)
+			xbuf.xs.align64 |= 1ull << i;
+	}
+	return true;
+}
+
+static struct emu_xstate *xstate_get(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	if (!xstate_init(vm))
+		return NULL;
+	if (ioctl(vm->vcpu_fd, xbuf.xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xbuf.k) < 0) {
+		pr_err("%s: %s", xbuf.xsave2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE", strerror(errno));
+		return NULL;
+	}
+	return &xbuf.xs;
+}
+
+static bool xstate_put(void *opaque, const struct emu_xstate *xs)
+{
+	struct vm *vm = opaque;
+
+	(void)xs; /* it is xbuf.xs, whose area is xbuf.k */
+	if (ioctl(vm->vcpu_fd, KVM_SET_XSAVE, xbuf.k) < 0) {
+		pr_err("KVM_SET_XSAVE: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 static const struct emu_ops *ops_for(struct vm *vm);
 
 /*
@@ -235,6 +306,8 @@ static const struct emu_ops *ops_for(struct vm *vm)
 		.read_xcr = read_xcr,
 		.flush_tlb = flush_tlb,
 		.deliver = deliver,
+		.get_xstate = xstate_get,
+		.put_xstate = xstate_put,
 	};
 
 	ops.opaque = vm;

@@ -35,6 +35,9 @@ static const char usage_text[] =
 	"  --mem SIZE           guest RAM, e.g. 512M, 4G (default 512M; 2M to 1T)\n"
 	"  --cmdline STR        kernel command line\n"
 	"  --initrd FILE        initial ramdisk (Linux initrd; module 1 for Multiboot)\n"
+	"  --cpu=-FEAT[,-FEAT]  hide CPUID features from the guest, e.g.\n"
+	"                       --cpu=-xsave,-popcnt,-avx512f (names as in\n"
+	"                       /proc/cpuinfo; the table is in vmm/cpu_features.c)\n"
 	"  --stats[=text|json]  print exit counts and wall time at exit (to stderr)\n"
 	"  --stats-file FILE    write the statistics to FILE instead of stderr\n"
 	"  --trace[=FILE]       log unknown port and MMIO accesses (to stderr or FILE)\n"
@@ -222,6 +225,11 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 			if (missing || !*v)
 				goto need_value;
 			o->initrd = v;
+		} else if ((v = match(argc, argv, &i, "--cpu", true, &missing))) {
+			if (missing || !*v)
+				goto need_value;
+			if (!cpu_features_parse(v, &o->cpu_hide, err, errlen))
+				return OPTIONS_ERROR;
 		} else if ((v = match(argc, argv, &i, "--stats-file", true, &missing))) {
 			if (missing || !*v)
 				goto need_value;

@@ -7,6 +7,7 @@
 #define UMBRA_VMM_OPTIONS_H
 
 #include "umbra/types.h"
+#include "vmm/cpu_features.h"
 
 enum mmu_mode { MMU_HW, MMU_SHADOW };
 enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
@@ -30,9 +31,10 @@ struct umbra_options {
 	enum stats_format stats;
 	const char *stats_file; /* NULL: stderr */
 	bool trace;
-	const char *trace_file; /* NULL: stderr */
-	int debug_exit_port;	/* -1: no debug-exit device */
-	int verbose;		/* -v count */
+	const char *trace_file;	  /* NULL: stderr */
+	int debug_exit_port;	  /* -1: no debug-exit device */
+	int verbose;		  /* -v count */
+	struct cpu_hide cpu_hide; /* --cpu: CPUID features hidden from the guest */
 };
 
 enum options_result {

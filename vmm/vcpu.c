@@ -2,7 +2,8 @@
 /*
  * The vCPU: creation, the boot CPU state, and the run loop.
  *
- * 1. Create the vCPU, map its kvm_run page, give it the CPUID KVM supports,
+ * 1. Create the vCPU, map its kvm_run page, give it the CPUID KVM supports
+ *    (less what shadow mode and --cpu hide, vmm/cpu_features.c),
  *    and put the LAPIC in virtual-wire mode (LINT0 ExtINT, LINT1 NMI) as
  *    firmware leaves it, so the PIC's interrupts reach the CPU.
  * 2. Apply the loader's struct boot_state (long mode or 32-bit protected
@@ -26,6 +27,7 @@
 #include "shadow/x86.h"
 #include "umbra/bootinfo.h"
 #include "umbra/log.h"
+#include "vmm/cpu_features.h"
 #include "vmm/emulate_glue.h"
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
@@ -101,6 +103,8 @@ static int setup_cpuid(struct vm *vm)
 	}
 	if (vm->opts->mmu == MMU_SHADOW)
 		hide_for_shadow(cpuid);
+	/* --cpu, in both modes, after what shadow mode hides. */
+	cpu_features_apply(&vm->opts->cpu_hide, cpuid->entries, cpuid->nent);
 	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;
 	for (u32 i = 0; i < cpuid->nent; i++) {
 		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)

@@ -9,6 +9,10 @@
  * through the exact IDT path (emu_deliver_event), and the tests check the
  * frames it builds on the guest stack.
  *
+ * The xsave family and wait see a fake vCPU XSAVE state (env->xstate_vcpu,
+ * standard format, AVX at XSTATE_AVX_OFF): get_xstate hands out a copy and
+ * put_xstate stores the copy back, so a failed instruction changes nothing.
+ *
  * to_shadow() turns the fixture into a shadow-mode vCPU: EMU_MODE_SHADOW,
  * the map_phys/mmio_read/write/msr/write_xcr callbacks (recording every
  * store in env->writes), and an MMIO page at MMIO_VA.
@@ -82,6 +86,11 @@
 #define APIC_BASE_VALUE 0xfee00900ull
 #define MAX_WRITES	16
 
+/* The fake XSAVE state: legacy region, header, AVX (component 2) only (XCR0 = 7). */
+#define XSTATE_AVX_OFF 576
+#define XSTATE_AVX_LEN 256
+#define XSTATE_SIZE    (XSTATE_AVX_OFF + XSTATE_AVX_LEN)
+
 struct env {
 	u8 *ram;
 	gpa_t next_table;
@@ -102,6 +111,11 @@ struct env {
 	u32 xcr_index;
 	u64 xcr_value;
 	u64 root; /* the fixture's 4-level root, for tests that change CR3 */
+	/* xsave family: the vCPU's state, the copy handed out, and the calls */
+	u8 xstate_vcpu[XSTATE_SIZE];
+	u8 xstate_copy[XSTATE_SIZE];
+	struct emu_xstate xs;
+	unsigned xstate_gets, xstate_puts;
 };
 
 /* ---- guest memory and page tables ------------------------------------------ */
@@ -218,6 +232,48 @@ static inline bool fake_flush_tlb(void *opaque, unsigned type, u64 pcid, u64 la)
 	env->flush_pcid = pcid;
 	env->flush_la = la;
 	return true;
+}
+
+static inline struct emu_xstate *fake_get_xstate(void *opaque)
+{
+	struct env *env = opaque;
+
+	env->xstate_gets++;
+	memcpy(env->xstate_copy, env->xstate_vcpu, XSTATE_SIZE);
+	env->xs.area = env->xstate_copy;
+	return &env->xs;
+}
+
+static inline bool fake_put_xstate(void *opaque, const struct emu_xstate *xs)
+{
+	struct env *env = opaque;
+
+	assert_ptr_equal(xs, &env->xs);
+	env->xstate_puts++;
+	memcpy(env->xstate_vcpu, env->xstate_copy, XSTATE_SIZE);
+	return true;
+}
+
+/*
+ * The vCPU's initial XSAVE state: x87 and SSE in use (XSTATE_BV = 3) with
+ * recognizable bytes, FCW 037FH, MXCSR 1F80H, MXCSR_MASK FFFFH, AVX in its
+ * initial configuration (zeros, XINUSE[2] = 0).
+ */
+static inline void init_xstate(struct env *env)
+{
+	u8 *a = env->xstate_vcpu;
+
+	memset(a, 0, XSTATE_SIZE);
+	for (unsigned i = 32; i < 416; i++)
+		a[i] = (u8)i; /* ST0-7, XMM0-15 */
+	memcpy(a + 0, &(u16){ 0x037f }, 2);
+	memcpy(a + 8, &(u64){ 0xffffffff81000000ull }, 8); /* FIP */
+	memcpy(a + 24, &(u32){ 0x1f80 }, 4);
+	memcpy(a + 28, &(u32){ 0xffff }, 4);
+	memcpy(a + 512, &(u64){ 3 }, 8);
+	env->xs = (struct emu_xstate){ .size = XSTATE_SIZE };
+	env->xs.offset[2] = XSTATE_AVX_OFF;
+	env->xs.len[2] = XSTATE_AVX_LEN;
 }
 
 static inline enum emu_result fake_deliver(void *opaque, struct emu_cpu *cpu,
@@ -396,7 +452,10 @@ static inline int setup(void **state)
 				     .map = fake_map,
 				     .read_xcr = fake_read_xcr,
 				     .flush_tlb = fake_flush_tlb,
-				     .deliver = fake_deliver };
+				     .deliver = fake_deliver,
+				     .get_xstate = fake_get_xstate,
+				     .put_xstate = fake_put_xstate };
+	init_xstate(env);
 	*state = env;
 	return 0;
 }

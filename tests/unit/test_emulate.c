@@ -538,8 +538,8 @@ static void test_unknown_instruction(void **state)
 	assert_int_equal(RUN(env, &rep, 0xf4), EMU_UNKNOWN);
 	assert_string_equal(rep.mnemonic, "hlt");
 	assert_memory_equal(&env->cpu, &before, sizeof(before));
-	/* xrstor [rdi]: deliberately not emulated */
-	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x2f), EMU_UNKNOWN);
+	/* xrstors [rdi]: supervisor state, deliberately not emulated */
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xc7, 0x1f), EMU_UNKNOWN);
 	/* bytes that are no instruction */
 	assert_int_equal(RUN(env, &rep, 0xff, 0xff), EMU_UNKNOWN);
 	assert_memory_equal(&env->cpu, &before, sizeof(before));

@@ -600,6 +600,49 @@ static void test_dash_is_image(void **state)
 	assert_string_equal(p.o.image, "-");
 }
 
+/* ---- --cpu ---------------------------------------------------------------- */
+
+static void test_cpu(void **state)
+{
+	struct parsed p = PARSE("run", "--cpu=-xsave,-popcnt", "--cpu", "-avx512f", "k.elf");
+	struct parsed d = PARSE("run", "k.elf");
+
+	(void)state;
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_true(cpu_features_hidden(&p.o.cpu_hide, "xsave"));
+	assert_true(cpu_features_hidden(&p.o.cpu_hide, "popcnt"));
+	assert_true(cpu_features_hidden(&p.o.cpu_hide, "avx512f")); /* repeated --cpu adds */
+	assert_false(cpu_features_hidden(&p.o.cpu_hide, "avx"));
+	assert_false(cpu_features_hidden(&p.o.cpu_hide, "no-such-feature"));
+	/* the default hides nothing */
+	assert_int_equal(d.r, OPTIONS_RUN);
+	assert_false(cpu_features_hidden(&d.o.cpu_hide, "xsave"));
+	for (size_t i = 0; i < ARRAY_SIZE(d.o.cpu_hide.bits); i++)
+		assert_int_equal(d.o.cpu_hide.bits[i], 0);
+}
+
+static void test_cpu_bad(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	p = PARSE("run", "--cpu=-xsave,-bogus", "k.elf");
+	assert_error_mentions(&p, "--cpu", "'bogus'");
+	assert_error_mentions(&p, "-xsave,-bogus", NULL);
+	p = PARSE("run", "--cpu=xsave", "k.elf");
+	assert_error_mentions(&p, "--cpu", "'xsave'");
+	p = PARSE("run", "--cpu=+xsave", "k.elf");
+	assert_error_mentions(&p, "--cpu", "+xsave");
+	p = PARSE("run", "--cpu=-xsave,", "k.elf");
+	assert_error_mentions(&p, "--cpu", NULL);
+	p = PARSE("run", "--cpu=-", "k.elf");
+	assert_error_mentions(&p, "--cpu", NULL);
+	p = PARSE("run", "--cpu=", "k.elf");
+	assert_error_mentions(&p, "--cpu", NULL);
+	p = PARSE("run", "k.elf", "--cpu");
+	assert_error_mentions(&p, "--cpu", "needs a value");
+}
+
 /* A tiny error buffer is truncated, never overrun (ASan checks). */
 static void test_small_error_buffer(void **state)
 {
@@ -645,6 +688,8 @@ int main(void)
 		T(test_all_options),
 		T(test_dash_is_image),
 		T(test_small_error_buffer),
+		T(test_cpu),
+		T(test_cpu_bad),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

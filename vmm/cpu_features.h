@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * --cpu: CPUID features hidden from the guest (vmm/cpu_features.c). Names
+ * follow Linux's /proc/cpuinfo flags; each maps to one CPUID leaf,
+ * sub-leaf, register and bit. Parsing and masking are pure, for the unit
+ * tests; vmm/vcpu.c applies the mask to the CPUID it gives the vCPU.
+ */
+#ifndef UMBRA_VMM_CPU_FEATURES_H
+#define UMBRA_VMM_CPU_FEATURES_H
+
+#include <stddef.h>
+
+#include "umbra/types.h"
+
+#define CPU_FEATURES_MAX 128 /* table entries a cpu_hide can name */
+
+/* The features to hide: bit i is entry i of the table. */
+struct cpu_hide {
+	u64 bits[CPU_FEATURES_MAX / 64];
+};
+
+struct kvm_cpuid_entry2;
+
+/*
+ * Add the features of `spec` ("-xsave,-popcnt": a comma-separated list of
+ * -NAME) to *h. Returns false with a message naming the bad item in `err`
+ * for an unknown name or an item without '-'; *h is then unspecified.
+ */
+bool cpu_features_parse(const char *spec, struct cpu_hide *h, char *err, size_t errlen);
+
+/* Clear the bits of every hidden feature in the `n` entries (leaf and sub-leaf matched). */
+void cpu_features_apply(const struct cpu_hide *h, struct kvm_cpuid_entry2 *entries, u32 n);
+
+/* Is feature `name` hidden by *h (false for an unknown name)? */
+bool cpu_features_hidden(const struct cpu_hide *h, const char *name);
+
+#endif /* UMBRA_VMM_CPU_FEATURES_H */
