@@ -27,8 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RUN_TIMEOUT_S 120
-#define OUT_MAX	      (64 * 1024)
+#ifndef RUN_TIMEOUT_S
+#define RUN_TIMEOUT_S 120 /* a test file may define its own before including this */
+#endif
+#ifndef OUT_MAX
+#define OUT_MAX (64 * 1024)
+#endif
 
 struct result {
 	int status; /* exit status, or -1 if killed by a signal / timed out */
