@@ -54,6 +54,7 @@
 #include <string.h>
 
 #include "devices/acpi_pm.h"
+#include "umbra/le.h"
 #include "vmm/acpi.h"
 #include "vmm/memory.h"
 
@@ -157,24 +158,6 @@ static const u8 dsdt_aml[] = {
 };
 /* clang-format on */
 
-static void put16(u8 *p, size_t off, u16 v)
-{
-	p[off] = (u8)v;
-	p[off + 1] = (u8)(v >> 8);
-}
-
-static void put32(u8 *p, size_t off, u32 v)
-{
-	put16(p, off, (u16)v);
-	put16(p, off + 2, (u16)(v >> 16));
-}
-
-static void put64(u8 *p, size_t off, u64 v)
-{
-	put32(p, off, (u32)v);
-	put32(p, off + 4, (u32)(v >> 32));
-}
-
 /* The byte that makes `len` bytes from `p` (that byte counted as 0) sum to 0. */
 static u8 checksum(const u8 *p, size_t len)
 {
@@ -192,20 +175,20 @@ static void put_gas_io(u8 *p, size_t off, u8 bits, u8 access, u16 port)
 	p[off + 1] = bits;
 	p[off + 2] = 0; /* bit offset */
 	p[off + 3] = access;
-	put64(p, off + 4, port);
+	le_put64(p, off + 4, port);
 }
 
 /* Item 7: the common header; the checksum is set by finish(). */
 static void put_header(u8 *t, const char *sig, u32 len, u8 rev)
 {
 	memcpy(t + HDR_SIG, sig, 4);
-	put32(t, HDR_LEN, len);
+	le_put32(t, HDR_LEN, len);
 	t[HDR_REV] = rev;
 	memcpy(t + HDR_OEMID, ACPI_OEM_ID, 6);
 	memcpy(t + HDR_OEMTABLE, ACPI_OEM_TABLE_ID, 8);
-	put32(t, HDR_OEMREV, 1);
+	le_put32(t, HDR_OEMREV, 1);
 	memcpy(t + HDR_CREATOR, ACPI_CREATOR_ID, 4);
-	put32(t, HDR_CREV, 1);
+	le_put32(t, HDR_CREV, 1);
 }
 
 static void finish(u8 *t)
@@ -248,23 +231,23 @@ static void build_fadt(u8 *t, u32 facs, u32 dsdt)
 {
 	put_header(t, "FACP", FADT_LEN, FADT_REV);
 	t[FADT_MINOR_REV] = FADT_MINOR;
-	put32(t, FADT_FACS, facs);
-	put32(t, FADT_DSDT, dsdt);
-	put16(t, FADT_SCI_INT, ACPI_SCI_IRQ);
-	put32(t, FADT_PM1A_EVT, ACPI_PM1A_EVT_Q35);
-	put32(t, FADT_PM1A_CNT, ACPI_PM1A_CNT_Q35);
+	le_put32(t, FADT_FACS, facs);
+	le_put32(t, FADT_DSDT, dsdt);
+	le_put16(t, FADT_SCI_INT, ACPI_SCI_IRQ);
+	le_put32(t, FADT_PM1A_EVT, ACPI_PM1A_EVT_Q35);
+	le_put32(t, FADT_PM1A_CNT, ACPI_PM1A_CNT_Q35);
 	t[FADT_PM1_EVT_LEN] = ACPI_PM1A_EVT_LEN;
 	t[FADT_PM1_CNT_LEN] = ACPI_PM1A_CNT_LEN;
-	put16(t, FADT_P_LVL2_LAT, LVL2_NOT_SUPPORTED);
-	put16(t, FADT_P_LVL3_LAT, LVL3_NOT_SUPPORTED);
+	le_put16(t, FADT_P_LVL2_LAT, LVL2_NOT_SUPPORTED);
+	le_put16(t, FADT_P_LVL3_LAT, LVL3_NOT_SUPPORTED);
 	t[FADT_CENTURY] = CMOS_CENTURY;
-	put16(t, FADT_BOOT_ARCH, BOOT_ARCH_LEGACY | BOOT_ARCH_8042);
-	put32(t, FADT_FLAGS,
-	      FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
-		      FADT_F_FIX_RTC | FADT_F_RESET_REG);
+	le_put16(t, FADT_BOOT_ARCH, BOOT_ARCH_LEGACY | BOOT_ARCH_8042);
+	le_put32(t, FADT_FLAGS,
+		 FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
+			 FADT_F_FIX_RTC | FADT_F_RESET_REG);
 	put_gas_io(t, FADT_RESET_REG, 8, GAS_ACC_BYTE, ACPI_RESET_PORT);
 	t[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
-	put64(t, FADT_X_DSDT, dsdt);
+	le_put64(t, FADT_X_DSDT, dsdt);
 	put_gas_io(t, FADT_X_PM1A_EVT, 8 * ACPI_PM1A_EVT_LEN, GAS_ACC_WORD, ACPI_PM1A_EVT_Q35);
 	put_gas_io(t, FADT_X_PM1A_CNT, 8 * ACPI_PM1A_CNT_LEN, GAS_ACC_WORD, ACPI_PM1A_CNT_Q35);
 	finish(t);
@@ -282,8 +265,8 @@ static void put_iso(u8 *t, size_t off, u8 irq, u32 gsi, u16 flags)
 	t[off + 1] = 10;
 	t[off + 2] = 0; /* bus: ISA */
 	t[off + 3] = irq;
-	put32(t, off + 4, gsi);
-	put16(t, off + 8, flags);
+	le_put32(t, off + 4, gsi);
+	le_put16(t, off + 8, flags);
 }
 
 static void build_madt(u8 *t, unsigned nr_cpus)
@@ -291,29 +274,29 @@ static void build_madt(u8 *t, unsigned nr_cpus)
 	size_t off = ACPI_HDR_LEN;
 
 	put_header(t, "APIC", (u32)madt_len(nr_cpus), MADT_REV);
-	put32(t, off, ACPI_LAPIC_GPA);
-	put32(t, off + 4, MADT_PCAT_COMPAT);
+	le_put32(t, off, ACPI_LAPIC_GPA);
+	le_put32(t, off + 4, MADT_PCAT_COMPAT);
 	off += 8;
 	for (unsigned i = 0; i < nr_cpus; i++, off += 8) {
 		t[off] = MADT_LAPIC;
 		t[off + 1] = 8;
 		t[off + 2] = (u8)i; /* ACPI processor UID */
 		t[off + 3] = (u8)i; /* APIC ID */
-		put32(t, off + 4, MADT_LAPIC_ENABLED);
+		le_put32(t, off + 4, MADT_LAPIC_ENABLED);
 	}
 	t[off] = MADT_IOAPIC;
 	t[off + 1] = 12;
 	t[off + 2] = ACPI_IOAPIC_ID;
-	put32(t, off + 4, (u32)MEM_IOAPIC_GPA);
-	put32(t, off + 8, 0); /* GSI base */
+	le_put32(t, off + 4, (u32)MEM_IOAPIC_GPA);
+	le_put32(t, off + 8, 0); /* GSI base */
 	off += 12;
 	put_iso(t, off, ACPI_SCI_IRQ, ACPI_SCI_IRQ, MPS_INTI_HIGH_LEVEL);
 	off += 10;
 	t[off] = MADT_LAPIC_NMI;
 	t[off + 1] = 6;
 	t[off + 2] = MADT_ALL_CPUS;
-	put16(t, off + 3, 0); /* flags: conforms */
-	t[off + 5] = 1;	      /* LINT1 */
+	le_put16(t, off + 3, 0); /* flags: conforms */
+	t[off + 5] = 1;		 /* LINT1 */
 	finish(t);
 }
 
@@ -340,7 +323,7 @@ int acpi_build(u8 *buf, u64 base, size_t size, unsigned nr_cpus)
 	/* Item 4. */
 	t = buf + facs;
 	memcpy(t, "FACS", 4);
-	put32(t, 4, FACS_LEN);
+	le_put32(t, 4, FACS_LEN);
 	t[FACS_VER_OFF] = FACS_VERSION;
 
 	/* Item 5. */
@@ -355,13 +338,13 @@ int acpi_build(u8 *buf, u64 base, size_t size, unsigned nr_cpus)
 	/* Item 2. */
 	t = buf + rsdt;
 	put_header(t, "RSDT", ACPI_HDR_LEN + 2 * 4, 1);
-	put32(t, ACPI_HDR_LEN, gpa_of(&b, fadt));
-	put32(t, ACPI_HDR_LEN + 4, gpa_of(&b, madt));
+	le_put32(t, ACPI_HDR_LEN, gpa_of(&b, fadt));
+	le_put32(t, ACPI_HDR_LEN + 4, gpa_of(&b, madt));
 	finish(t);
 	t = buf + xsdt;
 	put_header(t, "XSDT", ACPI_HDR_LEN + 2 * 8, 1);
-	put64(t, ACPI_HDR_LEN, gpa_of(&b, fadt));
-	put64(t, ACPI_HDR_LEN + 8, gpa_of(&b, madt));
+	le_put64(t, ACPI_HDR_LEN, gpa_of(&b, fadt));
+	le_put64(t, ACPI_HDR_LEN + 8, gpa_of(&b, madt));
 	finish(t);
 
 	/* Item 1. */
@@ -369,9 +352,9 @@ int acpi_build(u8 *buf, u64 base, size_t size, unsigned nr_cpus)
 	memcpy(t, "RSD PTR ", 8);
 	memcpy(t + RSDP_OEMID, ACPI_OEM_ID, 6);
 	t[RSDP_REV] = 2;
-	put32(t, RSDP_RSDT, gpa_of(&b, rsdt));
-	put32(t, RSDP_LEN_OFF, ACPI_RSDP_LEN);
-	put64(t, RSDP_XSDT, gpa_of(&b, xsdt));
+	le_put32(t, RSDP_RSDT, gpa_of(&b, rsdt));
+	le_put32(t, RSDP_LEN_OFF, ACPI_RSDP_LEN);
+	le_put64(t, RSDP_XSDT, gpa_of(&b, xsdt));
 	t[RSDP_CSUM] = checksum(t, RSDP_V1_LEN);
 	t[RSDP_EXT_CSUM] = checksum(t, ACPI_RSDP_LEN);
 	return (int)b.used;

@@ -31,6 +31,7 @@
 
 #include "shadow/x86.h"
 #include "umbra/bootinfo.h"
+#include "umbra/le.h"
 #include "vmm/boot.h"
 
 /* Offsets into the image and into boot_params (the setup header sits at the same offset in both).
@@ -89,39 +90,11 @@ _Static_assert(BP_E820_TABLE + BP_E820_MAX * sizeof(struct boot_e820_entry) <= B
 	       "e820 table inside boot_params");
 _Static_assert(BZ_PARAMS_GPA + BP_SIZE <= BZ_CMDLINE_GPA, "boot_params before the command line");
 
-/* Little-endian reads from a buffer already known to hold the bytes. */
-static u16 get16(const u8 *p, size_t off)
-{
-	return (u16)(p[off] | p[off + 1] << 8);
-}
-
-static u32 get32(const u8 *p, size_t off)
-{
-	return (u32)get16(p, off) | (u32)get16(p, off + 2) << 16;
-}
-
-static u64 get64(const u8 *p, size_t off)
-{
-	return (u64)get32(p, off) | (u64)get32(p, off + 4) << 32;
-}
-
-static void put16(u8 *p, size_t off, u16 v)
-{
-	p[off] = (u8)v;
-	p[off + 1] = (u8)(v >> 8);
-}
-
-static void put32(u8 *p, size_t off, u32 v)
-{
-	put16(p, off, (u16)v);
-	put16(p, off + 2, (u16)(v >> 16));
-}
-
 /* Item 1. */
 bool bzimage_detect(const u8 *image, size_t size)
 {
-	return size >= BP_HEADER + 4 && get16(image, BP_BOOT_FLAG) == BZ_BOOT_FLAG &&
-	       get32(image, BP_HEADER) == BZ_HDR_MAGIC;
+	return size >= BP_HEADER + 4 && le_get16(image, BP_BOOT_FLAG) == BZ_BOOT_FLAG &&
+	       le_get32(image, BP_HEADER) == BZ_HDR_MAGIC;
 }
 
 struct bz_layout {
@@ -146,7 +119,7 @@ static int check_header(const u8 *img, size_t size, struct bz_layout *l, char *e
 			 l->hdr_end, size);
 		return -EINVAL;
 	}
-	version = get16(img, BP_VERSION);
+	version = le_get16(img, BP_VERSION);
 	if (version < BZ_MIN_VERSION) {
 		boot_err(err, errlen,
 			 "bzImage uses boot protocol %u.%02u; umbra needs 2.12 or later (Linux "
@@ -160,7 +133,7 @@ static int check_header(const u8 *img, size_t size, struct bz_layout *l, char *e
 			 version >> 8, version & 0xff, l->hdr_end - BP_HDR);
 		return -EINVAL;
 	}
-	if (!(get16(img, BP_XLOADFLAGS) & XLF_KERNEL_64)) {
+	if (!(le_get16(img, BP_XLOADFLAGS) & XLF_KERNEL_64)) {
 		boot_err(err, errlen,
 			 "bzImage has no 64-bit entry point (XLF_KERNEL_64 clear: a 32-bit "
 			 "kernel?)");
@@ -179,7 +152,7 @@ static int check_header(const u8 *img, size_t size, struct bz_layout *l, char *e
 			 sects, l->setup_size, size);
 		return -EINVAL;
 	}
-	syssize = (u64)get32(img, BP_SYSSIZE) * 16;
+	syssize = (u64)le_get32(img, BP_SYSSIZE) * 16;
 	if (syssize > size - l->setup_size) {
 		boot_err(
 			err, errlen,
@@ -189,7 +162,7 @@ static int check_header(const u8 *img, size_t size, struct bz_layout *l, char *e
 	}
 	/* Trailing bytes past syssize (signatures, padding) are loaded too, as other loaders do. */
 	l->kernel_size = size - l->setup_size;
-	l->init_size = MAX((u64)get32(img, BP_INIT_SIZE), l->kernel_size);
+	l->init_size = MAX((u64)le_get32(img, BP_INIT_SIZE), l->kernel_size);
 	return 0;
 }
 
@@ -203,7 +176,7 @@ static int check_header(const u8 *img, size_t size, struct bz_layout *l, char *e
 static int place_kernel(struct guest_mem *mem, const u8 *img, struct bz_layout *l, char *err,
 			size_t errlen)
 {
-	u64 pref = get64(img, BP_PREF_ADDRESS), align = get32(img, BP_KERNEL_ALIGNMENT);
+	u64 pref = le_get64(img, BP_PREF_ADDRESS), align = le_get32(img, BP_KERNEL_ALIGNMENT);
 	bool relocatable = img[BP_RELOCATABLE] != 0;
 	u64 end = mem->low_ram_end;
 
@@ -252,7 +225,7 @@ static u64 top_fit(u64 lo, u64 hi, u64 size)
 static int place_initrd(struct guest_mem *mem, const struct boot_input *in, const u8 *img,
 			const struct bz_layout *l, u8 *bp, char *err, size_t errlen)
 {
-	u64 max = get32(img, BP_INITRD_ADDR_MAX), lo = l->load + l->init_size, at, hi;
+	u64 max = le_get32(img, BP_INITRD_ADDR_MAX), lo = l->load + l->init_size, at, hi;
 
 	if (!in->initrd)
 		return 0;
@@ -262,7 +235,7 @@ static int place_initrd(struct guest_mem *mem, const struct boot_input *in, cons
 	hi = MIN(max + 1, mem->low_ram_end);
 	lo = ALIGN_UP(lo, PAGE_SIZE);
 	at = top_fit(lo, hi, in->initrd_size);
-	if (!at && (get16(img, BP_XLOADFLAGS) & XLF_ABOVE_4G) && mem->high_ram_end)
+	if (!at && (le_get16(img, BP_XLOADFLAGS) & XLF_ABOVE_4G) && mem->high_ram_end)
 		at = top_fit(MEM_4G, mem->high_ram_end, in->initrd_size);
 	if (!at) {
 		boot_err(
@@ -274,10 +247,10 @@ static int place_initrd(struct guest_mem *mem, const struct boot_input *in, cons
 		return -EINVAL;
 	}
 	memcpy(gpa_to_hva(mem, gpa(at), in->initrd_size), in->initrd, in->initrd_size);
-	put32(bp, BP_RAMDISK_IMAGE, (u32)at);
-	put32(bp, BP_EXT_RAMDISK_IMAGE, (u32)(at >> 32));
-	put32(bp, BP_RAMDISK_SIZE, (u32)in->initrd_size);
-	put32(bp, BP_EXT_RAMDISK_SIZE, (u32)((u64)in->initrd_size >> 32));
+	le_put32(bp, BP_RAMDISK_IMAGE, (u32)at);
+	le_put32(bp, BP_EXT_RAMDISK_IMAGE, (u32)(at >> 32));
+	le_put32(bp, BP_RAMDISK_SIZE, (u32)in->initrd_size);
+	le_put32(bp, BP_EXT_RAMDISK_SIZE, (u32)((u64)in->initrd_size >> 32));
 	return 0;
 }
 
@@ -287,7 +260,7 @@ static int write_params(struct guest_mem *mem, const struct boot_input *in, cons
 {
 	struct umbra_mem_entry map[UMBRA_BOOT_MAX_MEM_ENTRIES];
 	size_t cmdlen = strlen(in->cmdline);
-	u64 cmdmax = MIN((u64)get32(img, BP_CMDLINE_SIZE), (u64)UMBRA_BOOT_CMDLINE_MAX - 1);
+	u64 cmdmax = MIN((u64)le_get32(img, BP_CMDLINE_SIZE), (u64)UMBRA_BOOT_CMDLINE_MAX - 1);
 	unsigned n;
 
 	if (cmdlen > cmdmax) {
@@ -299,10 +272,10 @@ static int write_params(struct guest_mem *mem, const struct boot_input *in, cons
 	memcpy(bp + BP_HDR, img + BP_HDR, MIN(l->hdr_end, (size_t)BP_SIZE) - BP_HDR);
 	bp[BP_TYPE_OF_LOADER] = BZ_TYPE_UNDEFINED;
 	bp[BP_LOADFLAGS] |= BZ_CAN_USE_HEAP; /* LOADED_HIGH stays set (checked) */
-	put16(bp, BP_HEAP_END_PTR, BZ_HEAP_END_PTR);
+	le_put16(bp, BP_HEAP_END_PTR, BZ_HEAP_END_PTR);
 	memcpy(gpa_to_hva(mem, gpa(BZ_CMDLINE_GPA), cmdlen + 1), in->cmdline, cmdlen + 1);
-	put32(bp, BP_CMD_LINE_PTR, BZ_CMDLINE_GPA);
-	put32(bp, BP_EXT_CMD_LINE_PTR, 0);
+	le_put32(bp, BP_CMD_LINE_PTR, BZ_CMDLINE_GPA);
+	le_put32(bp, BP_EXT_CMD_LINE_PTR, 0);
 
 	n = guest_mem_map(mem, map, UMBRA_BOOT_MAX_MEM_ENTRIES);
 	_Static_assert(UMBRA_BOOT_MAX_MEM_ENTRIES <= BP_E820_MAX, "e820 table holds the map");
