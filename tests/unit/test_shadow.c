@@ -812,6 +812,28 @@ static void test_write_flood_unshadows(void **state)
 	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_US);
 }
 
+/* shadow_unshadow_gfn: what write flooding does, at once, on the VMM's word. */
+static void test_unshadow_gfn(void **state)
+{
+	struct env *env = *state;
+	u64 alias = 0x0000400000000000ull;
+	gpa_t pt;
+
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D);
+	pt = pt_of_gva_4k(env);
+	map_4k(env, alias, pt.v, SUPER_RW | PTE_D | PTE_A);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, alias, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_US); /* write-protected */
+	assert_true(shadow_unshadow_gfn(env->mmu, gpa_to_gfn(pt)));
+	assert_int_equal(stats(env)->unshadows, 1);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_RW | PTE_US);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	/* A gfn that is not a table: nothing to do, and true. */
+	assert_true(shadow_unshadow_gfn(env->mmu, gpa_to_gfn(gpa(DATA2_GPA))));
+	assert_int_equal(stats(env)->unshadows, 1);
+}
+
 static void test_flood_counter_reset_by_use(void **state)
 {
 	struct env *env = *state;
@@ -1256,6 +1278,7 @@ int main(void)
 		T(test_pt_write_unmap_and_retarget),
 		T(test_pt_write_upper_level),
 		T(test_write_flood_unshadows),
+		T(test_unshadow_gfn),
 		T(test_flood_counter_reset_by_use),
 		T(test_cr3_switch_hits_and_reuse),
 		T(test_pt_write_in_non_current_root),
