@@ -26,21 +26,7 @@ proc_int80_stub:
 /* proc_enter_frame(struct trap_frame *f): load every register from @f and iretq. */
 proc_enter_frame:
 	mov	%rdi, %rsp
-	pop	%r15
-	pop	%r14
-	pop	%r13
-	pop	%r12
-	pop	%r11
-	pop	%r10
-	pop	%r9
-	pop	%r8
-	pop	%rbp
-	pop	%rdi
-	pop	%rsi
-	pop	%rdx
-	pop	%rcx
-	pop	%rbx
-	pop	%rax
+	RESTORE_GPRS
 	add	$16, %rsp		/* vector, error code */
 	iretq
 
