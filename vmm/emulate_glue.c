@@ -32,6 +32,7 @@
 #include "shadow/walk.h"
 #include "shadow/x86.h"
 #include "umbra/log.h"
+#include "vmm/emu_regs.h"
 #include "vmm/emulate_glue.h"
 #include "vmm/guest_access.h"
 #include "vmm/vm.h"
@@ -71,15 +72,8 @@ static void seg_to_kvm(struct kvm_segment *k, const struct emu_seg *e)
 
 static void cpu_from_kvm(struct emu_cpu *c, const struct kvm_regs *r, const struct kvm_sregs *s)
 {
-	const u64 g[EMU_NR_GPRS] = {
-		[EMU_RAX] = r->rax, [EMU_RCX] = r->rcx, [EMU_RDX] = r->rdx, [EMU_RBX] = r->rbx,
-		[EMU_RSP] = r->rsp, [EMU_RBP] = r->rbp, [EMU_RSI] = r->rsi, [EMU_RDI] = r->rdi,
-		[EMU_R8] = r->r8,   [EMU_R9] = r->r9,	[EMU_R10] = r->r10, [EMU_R11] = r->r11,
-		[EMU_R12] = r->r12, [EMU_R13] = r->r13, [EMU_R14] = r->r14, [EMU_R15] = r->r15,
-	};
-
 	memset(c, 0, sizeof(*c));
-	memcpy(c->gpr, g, sizeof(g));
+	emu_gprs_from_kvm(c->gpr, r);
 	c->rip = r->rip;
 	c->rflags = r->rflags;
 	c->cr0 = s->cr0;
@@ -108,22 +102,7 @@ static void cpu_to_kvm(struct kvm_run *run, const struct emu_cpu *c)
 	struct kvm_sregs *s = &run->s.regs.sregs;
 
 	if (c->dirty & EMU_DIRTY_REGS) {
-		r->rax = c->gpr[EMU_RAX];
-		r->rcx = c->gpr[EMU_RCX];
-		r->rdx = c->gpr[EMU_RDX];
-		r->rbx = c->gpr[EMU_RBX];
-		r->rsp = c->gpr[EMU_RSP];
-		r->rbp = c->gpr[EMU_RBP];
-		r->rsi = c->gpr[EMU_RSI];
-		r->rdi = c->gpr[EMU_RDI];
-		r->r8 = c->gpr[EMU_R8];
-		r->r9 = c->gpr[EMU_R9];
-		r->r10 = c->gpr[EMU_R10];
-		r->r11 = c->gpr[EMU_R11];
-		r->r12 = c->gpr[EMU_R12];
-		r->r13 = c->gpr[EMU_R13];
-		r->r14 = c->gpr[EMU_R14];
-		r->r15 = c->gpr[EMU_R15];
+		emu_gprs_to_kvm(r, c->gpr);
 		r->rip = c->rip;
 		r->rflags = c->rflags;
 		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;

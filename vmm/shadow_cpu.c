@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "shadow/x86.h"
+#include "vmm/emu_regs.h"
 #include "vmm/boot.h"
 #include "vmm/guest_access.h"
 #include "vmm/shadow_cpu.h"
@@ -67,16 +68,11 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 	const struct kvm_regs *r = &run->s.regs.regs;
 	const struct mon_frame *f = monitor_frame(&sm->mon);
 	struct emu_cpu *c = &sm->cpu;
-	const u64 g[EMU_NR_GPRS] = {
-		[EMU_RAX] = r->rax,	   [EMU_RCX] = r->rcx, [EMU_RDX] = r->rdx,
-		[EMU_RBX] = sm->guest_rbx, [EMU_RSP] = f->rsp, [EMU_RBP] = r->rbp,
-		[EMU_RSI] = r->rsi,	   [EMU_RDI] = r->rdi, [EMU_R8] = r->r8,
-		[EMU_R9] = r->r9,	   [EMU_R10] = r->r10, [EMU_R11] = r->r11,
-		[EMU_R12] = r->r12,	   [EMU_R13] = r->r13, [EMU_R14] = r->r14,
-		[EMU_R15] = r->r15,
-	};
 
-	memcpy(c->gpr, g, sizeof(g));
+	/* RBX was saved by the trap path (the tail uses it); RSP is in the frame. */
+	emu_gprs_from_kvm(c->gpr, r);
+	c->gpr[EMU_RBX] = sm->guest_rbx;
+	c->gpr[EMU_RSP] = f->rsp;
 	/*
 	 * The FS/GS bases as the guest left them: where the host lets CPL3 code
 	 * run wrfsbase/wrgsbase (PVM: the host's CR4.FSGSBASE), the guest kernel
@@ -101,21 +97,13 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	struct mon_frame *f = monitor_frame(&sm->mon);
 	const struct emu_cpu *c = &sm->cpu;
 
-	r->rax = c->gpr[EMU_RAX];
-	r->rcx = c->gpr[EMU_RCX];
-	r->rdx = c->gpr[EMU_RDX];
+	/*
+	 * RBX and RSP as written here are the guest's; the return path
+	 * (resume_guest) then gives the vCPU the tail's stack and RBX, and the
+	 * tail restores the guest's from sm->guest_rbx and the frame.
+	 */
+	emu_gprs_to_kvm(r, c->gpr);
 	sm->guest_rbx = c->gpr[EMU_RBX];
-	r->rbp = c->gpr[EMU_RBP];
-	r->rsi = c->gpr[EMU_RSI];
-	r->rdi = c->gpr[EMU_RDI];
-	r->r8 = c->gpr[EMU_R8];
-	r->r9 = c->gpr[EMU_R9];
-	r->r10 = c->gpr[EMU_R10];
-	r->r11 = c->gpr[EMU_R11];
-	r->r12 = c->gpr[EMU_R12];
-	r->r13 = c->gpr[EMU_R13];
-	r->r14 = c->gpr[EMU_R14];
-	r->r15 = c->gpr[EMU_R15];
 	run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	f->rip = c->rip;
 	f->rsp = c->gpr[EMU_RSP];
@@ -123,8 +111,8 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	{
 		u16 cs, ss;
 
-		monitor_set_user_segs(&sm->mon, emu_cpl(c) == 3, c->cs.sel, c->cs.l, c->ss.sel,
-				      &cs, &ss);
+		monitor_set_user_segs(&sm->mon, emu_cpl(c) == 3, c->cs.sel, c->cs.l, c->ss.sel, &cs,
+				      &ss);
 		f->cs = cs;
 		f->ss = ss;
 	}
