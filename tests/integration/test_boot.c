@@ -348,6 +348,16 @@ static void test_bad_options(void **state)
 	expect_error((char *[]){ "umbra", "run", NULL }, 2, "no IMAGE given");
 	expect_error((char *[]){ "umbra", "run", "--mmu=shadow", "--shadow-pool", "3M", img, NULL },
 		     2, "--shadow-pool: '3M' is not a multiple of 2M");
+}
+
+/* A port clash is found when the machine is assembled, after /dev/kvm is open. */
+static void test_debug_exit_port_taken(void **state)
+{
+	char img[512];
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "hello/hello.elf");
 	expect_error((char *[]){ "umbra", "run", "--debug-exit-port=0x3f8", img, NULL }, 2,
 		     "another device is there");
 }
@@ -395,6 +405,11 @@ static void test_kvm_not_accessible(void **state)
 	FILE *f;
 
 	(void)state;
+	if (access("/dev/kvm", F_OK)) {
+		print_message("SKIP: /dev/kvm does not exist (%s)\n", strerror(errno));
+		free(r);
+		skip();
+	}
 	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK)) {
 		print_message("SKIP: needs root and setpriv to drop privileges\n");
 		free(r);
@@ -427,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_elf),
 		cmocka_unit_test(test_segment_outside_ram),
 		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_debug_exit_port_taken),
 		cmocka_unit_test(test_kvm_not_accessible),
 		cmocka_unit_test(test_hello_hw),
 		cmocka_unit_test(test_hello_default_status),
