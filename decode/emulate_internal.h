@@ -9,6 +9,7 @@
  *   decode/emulate_xfer.c  iretq, sysret, far ret/jmp, syscall entry
  *   decode/emulate_mem.c   the memory-write whitelist (mov, string ops, RMW)
  *   decode/emulate_xsave.c xsave, xsaveopt, xsavec, xrstor (hw mode)
+ *   decode/emulate_simd.c  SSE, AVX, MMX, run on the host CPU (hw mode)
  *   decode/flags.c         RFLAGS arithmetic flags
  */
 #ifndef UMBRA_DECODE_EMULATE_INTERNAL_H
@@ -128,6 +129,8 @@ u32 emu_transition_notes(const struct emu_cpu *before, const struct emu_cpu *aft
 enum step emu_dispatch_common(struct insn_ctx *c);
 /* decode/emulate_xsave.c: the xsave family, hw mode (ops->get_xstate set). */
 enum step emu_dispatch_xsave(struct insn_ctx *c);
+/* decode/emulate_simd.c: SSE/AVX/MMX run on the host, hw mode (ops->get_xstate set). */
+enum step emu_dispatch_simd(struct insn_ctx *c);
 /* The x87 status word of the vCPU, for wait (false: no xstate callback or a host error). */
 enum step emu_x87_fsw(struct insn_ctx *c, u16 *fsw);
 /* decode/emulate_priv.c */

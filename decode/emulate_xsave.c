@@ -489,6 +489,6 @@ enum step emu_dispatch_xsave(struct insn_ctx *c)
 	case X86_INS_XRSTOR64: return do_xrstor(c, true);
 	case X86_INS_LDMXCSR: return do_mxcsr(c, true);
 	case X86_INS_STMXCSR: return do_mxcsr(c, false);
-	default: return STEP_UNKNOWN;
+	default: return emu_dispatch_simd(c);
 	}
 }

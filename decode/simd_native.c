@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The native step of hw mode's SIMD fallback (decode/emulate_simd.c): run
+ * one rewritten SSE/AVX/MMX instruction on the host CPU with the guest's
+ * general registers, arithmetic flags and x87/SSE/AVX state loaded, then
+ * read them all back. KVM's own emulator does the same for the SSE moves it
+ * knows (its "fastop" and get/put_fpu paths run them on host registers).
+ *
+ * The stub below is the only code that may run between loading the guest's
+ * vector state and saving it again: the compiler uses SSE registers freely
+ * (memcpy, struct copies), so no C may run in that window. The host's own
+ * x87/SSE/AVX state is saved and restored around it (RFBM = 7; the stub
+ * never loads other components).
+ *
+ * A fault of the instruction (a misaligned movdqa, an unmasked SIMD
+ * exception, an instruction the host lacks) arrives as a signal; the
+ * handlers installed around the step turn it into a guest exception through
+ * siglongjmp, and the host state is then restored by simd_host_restore().
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "decode/simd_native.h"
+
+/* The stub's view of struct simd_native (offsets checked below). */
+#define SN_GPR	  0
+#define SN_RFLAGS 128
+#define SN_CODE	  136
+#define SN_GUEST  144
+#define SN_HOST	  152
+_Static_assert(offsetof(struct simd_native, gpr) == SN_GPR, "stub offsets");
+_Static_assert(offsetof(struct simd_native, rflags) == SN_RFLAGS, "stub offsets");
+_Static_assert(offsetof(struct simd_native, code) == SN_CODE, "stub offsets");
+_Static_assert(offsetof(struct simd_native, guest_area) == SN_GUEST, "stub offsets");
+_Static_assert(offsetof(struct simd_native, host_area) == SN_HOST, "stub offsets");
+
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+
+void umbra_simd_native_run(struct simd_native *sn);
+void umbra_simd_host_restore(void *host_area);
+
+/*
+ * RSP (gpr[4]) is never loaded: the instruction runs on the host's stack,
+ * and its memory operand was rewritten to a register that holds the address
+ * of the VMM's copy. The arithmetic flags (0x8d5) are the guest's; DF, IF
+ * and the rest stay the host's. Nothing between popfq and the instruction,
+ * or between the instruction and pushfq, changes the flags.
+ */
+__asm__(".text\n"
+	".globl umbra_simd_native_run\n"
+	".type umbra_simd_native_run, @function\n"
+	"umbra_simd_native_run:\n"
+	"	push %rbp\n"
+	"	push %rbx\n"
+	"	push %r12\n"
+	"	push %r13\n"
+	"	push %r14\n"
+	"	push %r15\n"
+	"	push %rdi\n" /* the context, at 8(%rsp) once the code address is pushed */
+	"	mov $7, %eax\n"
+	"	xor %edx, %edx\n"
+	"	mov " STR(
+		SN_HOST) "(%rdi), %rcx\n"
+			 "	xsave64 (%rcx)\n"
+			 "	mov " STR(
+				 SN_GUEST) "(%rdi), %rcx\n"
+					   "	xrstor64 (%rcx)\n"
+					   "	pushfq\n"
+					   "	pop %rax\n"
+					   "	and $~0x8d5, %rax\n"
+					   "	mov " STR(
+						   SN_RFLAGS) "(%rdi), %rcx\n"
+							      "	and $0x8d5, %rcx\n"
+							      "	or %rcx, %rax\n"
+							      "	push " STR(
+								      SN_CODE) "(%rdi)\n"
+									       "	push %rax\n"
+									       "	mov "
+									       "8(%rdi), %rcx\n"
+									       "	mov "
+									       "16(%rdi), %rdx\n"
+									       "	mov "
+									       "24(%rdi), %rbx\n"
+									       "	mov "
+									       "40(%rdi), %rbp\n"
+									       "	mov "
+									       "48(%rdi), %rsi\n"
+									       "	mov "
+									       "64(%rdi), %r8\n"
+									       "	mov "
+									       "72(%rdi), %r9\n"
+									       "	mov "
+									       "80(%rdi), %r10\n"
+									       "	mov "
+									       "88(%rdi), %r11\n"
+									       "	mov "
+									       "96(%rdi), %r12\n"
+									       "	mov "
+									       "104(%rdi), %r13\n"
+									       "	mov "
+									       "112(%rdi), %r14\n"
+									       "	mov "
+									       "120(%rdi), %r15\n"
+									       "	mov "
+									       "0(%rdi), %rax\n"
+									       "	mov "
+									       "56(%rdi), %rdi\n"
+									       "	popfq\n"
+									       "	call "
+									       "*(%rsp)\n" /* the
+											      instruction,
+											      then
+											      ret */
+									       "	pushfq\n"
+									       "	push %rdi\n" /* guest RDI at 0, flags at 8, code at 16, context at 24 */
+									       "	mov "
+									       "24(%rsp), %rdi\n"
+									       "	mov %rax, "
+									       "0(%rdi)\n"
+									       "	mov %rcx, "
+									       "8(%rdi)\n"
+									       "	mov %rdx, "
+									       "16(%rdi)\n"
+									       "	mov %rbx, "
+									       "24(%rdi)\n"
+									       "	mov %rbp, "
+									       "40(%rdi)\n"
+									       "	mov %rsi, "
+									       "48(%rdi)\n"
+									       "	mov %r8, "
+									       "64(%rdi)\n"
+									       "	mov %r9, "
+									       "72(%rdi)\n"
+									       "	mov %r10, "
+									       "80(%rdi)\n"
+									       "	mov %r11, "
+									       "88(%rdi)\n"
+									       "	mov %r12, "
+									       "96(%rdi)\n"
+									       "	mov %r13, "
+									       "104(%rdi)\n"
+									       "	mov %r14, "
+									       "112(%rdi)\n"
+									       "	mov %r15, "
+									       "120(%rdi)\n"
+									       "	pop %rax\n"
+									       "	mov %rax, "
+									       "56(%rdi)\n"
+									       "	pop %rax\n"
+									       "	mov "
+									       "%rax, " STR(
+										       SN_RFLAGS) "(%rdi)\n"
+												  "	mov $7, %eax\n"
+												  "	xor %edx, %edx\n"
+												  "	mov " STR(
+													  SN_GUEST) "(%rdi), %rcx\n"
+														    "	xsave64 (%rcx)\n"
+														    "	mov " STR(
+															    SN_HOST) "(%rdi), %rcx\n"
+																     "	xrstor64 (%rcx)\n"
+																     "	add $8, %rsp\n"
+																     "	pop %rdi\n"
+																     "	pop %r15\n"
+																     "	pop %r14\n"
+																     "	pop %r13\n"
+																     "	pop %r12\n"
+																     "	pop %rbx\n"
+																     "	pop %rbp\n"
+																     "	ret\n"
+																     ".size umbra_simd_native_run, . - umbra_simd_native_run\n"
+																     "\n"
+																     ".globl umbra_simd_host_restore\n"
+																     ".type umbra_simd_host_restore, @function\n"
+																     "umbra_simd_host_restore:\n"
+																     "	mov $7, %eax\n"
+																     "	xor %edx, %edx\n"
+																     "	xrstor64 (%rdi)\n"
+																     "	ret\n"
+																     ".size umbra_simd_host_restore, . - umbra_simd_host_restore\n");
+
+/* One page for the instruction copy: writable while it is filled, executable while it runs. */
+static u8 *code_page;
+
+static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
+#define NSIG_FAULT (sizeof(fault_signals) / sizeof(fault_signals[0]))
+
+/* One vCPU per process; the step is not reentrant. */
+static sigjmp_buf fault_jmp;
+
+static void on_fault(int sig)
+{
+	siglongjmp(fault_jmp, sig);
+}
+
+int simd_native_step(struct simd_native *sn, const u8 *insn, unsigned len)
+{
+	struct sigaction sa, old[NSIG_FAULT];
+	volatile int sig = 0;
+	unsigned i;
+
+	if (len + 1 > 64)
+		return -1;
+	if (!code_page) {
+		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			       0);
+
+		if (p == MAP_FAILED)
+			return -1;
+		code_page = p;
+	} else if (mprotect(code_page, 4096, PROT_READ | PROT_WRITE)) {
+		return -1;
+	}
+	memcpy(code_page, insn, len);
+	code_page[len] = 0xc3; /* ret */
+	if (mprotect(code_page, 4096, PROT_READ | PROT_EXEC))
+		return -1;
+	sn->code = (u64)(uintptr_t)code_page;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fault;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < NSIG_FAULT; i++)
+		sigaction(fault_signals[i], &sa, &old[i]);
+	/* savemask = 1: the signal stays blocked after a jump out of its handler otherwise. */
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig)
+		umbra_simd_native_run(sn);
+	else
+		umbra_simd_host_restore(sn->host_area);
+	for (i = 0; i < NSIG_FAULT; i++)
+		sigaction(fault_signals[i], &old[i], NULL);
+	return sig;
+}
