@@ -27,6 +27,10 @@
  *                         (decode/emulate_xsave.c); xsaves/xrstors are not
  *                         (they stop the VM)
  *   ldmxcsr, stmxcsr      MXCSR through the same callbacks
+ *   SSE*, AVX, AVX2, AVX-512, FMA, AES, SHA, MMX ...: run on the host CPU
+ *                         with the guest's registers and vector state
+ *                         (decode/emulate_simd.c, which says which are
+ *                         refused)
  *
  * EMU_MODE_SHADOW: the guest kernel runs at real CPL3 and every field of
  * emu_cpu below "system state" is the *virtual* state the VMM keeps (the

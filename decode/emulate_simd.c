@@ -9,25 +9,28 @@
  * would copy the SDM badly; instead the instruction runs on the host CPU,
  * which is exact by construction (hw mode's guest CPUID is the host's):
  *
- * 1. Accepted: capstone puts it in an SSE*, SSSE3, AVX, AVX2, FMA, F16C,
- *    AES, PCLMUL, SHA or MMX group (not AVX-512: no EVEX, k or zmm), every
- *    operand is a GPR other than RSP, an XMM/YMM/MM register, an immediate,
- *    or at most one memory operand addressed by GPRs (gathers, whose index
- *    is a vector, are not), and it is not one of the few with memory or
- *    side effects beyond its operands (maskmov*, fxsave/fxrstor,
+ * 1. Accepted: capstone puts it in an SSE*, SSSE3, AVX, AVX2, AVX-512,
+ *    FMA, F16C, AES, PCLMUL, SHA or MMX group; every operand is a GPR other
+ *    than RSP, an XMM/YMM/ZMM, opmask or MM register, an immediate, or at
+ *    most one memory operand addressed by GPRs (gathers and scatters, whose
+ *    index is a vector, are not), and it is not one of the few with memory
+ *    or side effects beyond its operands (maskmov*, fxsave/fxrstor,
  *    monitor/mwait). Anything else stays STEP_UNKNOWN and stops the VM.
  * 2. The checks the CPU makes before the instruction, on the guest's
- *    control registers rather than the host's (SDM Vol. 1 §13.2, Vol. 3A
- *    §2.5, Table 22-x of Vol. 2 exception classes): #UD if CR0.EM = 1 (not
- *    VEX) or CR4.OSFXSR = 0 (SSE); for VEX, #UD unless CR4.OSXSAVE = 1 and
- *    XCR0 enables SSE and AVX; #NM if CR0.TS = 1.
+ *    control registers rather than the host's (SDM Vol. 1 §13.2, Vol. 2
+ *    §2.4-2.8 exception classes): legacy SSE/MMX is #UD if CR0.EM = 1 or
+ *    CR4.OSFXSR = 0; VEX is #UD unless CR4.OSXSAVE = 1 and XCR0 enables SSE
+ *    and AVX; EVEX also needs opmask, ZMM_Hi256 and Hi16_ZMM in XCR0; all
+ *    are #NM if CR0.TS = 1. The native step loads and saves x87, SSE and
+ *    every vector component the guest's XCR0 enables.
  * 3. The memory operand is read from guest memory through the guest's
  *    page tables into a buffer placed at the same offset modulo 64, so that
  *    the alignment checks of movdqa/movaps/vmovdqa... fault natively
  *    exactly when they would in the guest. The instruction's ModRM is
  *    rewritten to address that buffer through a GPR the instruction does
- *    not use (mod = 00, no SIB, no displacement; REX.X/B and VEX.X/B
- *    cleared; segment and address-size prefixes dropped).
+ *    not use (mod = 00, no SIB, no displacement; the X and B extensions of
+ *    REX, VEX and EVEX cleared; segment and address-size prefixes dropped;
+ *    EVEX's compressed disp8*N goes too, capstone having scaled it).
  * 4. The instruction runs on the host (decode/simd_native.c) with the
  *    guest's GPRs, arithmetic flags and x87/SSE/AVX state loaded. A native
  *    fault becomes the guest's: #GP(0) for SIGSEGV/SIGBUS, #UD for SIGILL,
@@ -42,8 +45,12 @@
  * readable cannot exist on x86, so this changes nothing but the A bit,
  * which a store sets anyway). The read and the store are two accesses, not
  * one atomic one: fine for the SIMD instructions accepted, none of which is
- * locked.
+ * locked. A masked EVEX access is made in full: an element the mask
+ * excludes can raise a #PF the hardware would suppress. capstone 4.0.2
+ * decodes no EVEX memory operand whose index is r8-r15 (EVEX.X = 1):
+ * those stop the VM as unknown instructions.
  */
+#include <cpuid.h>
 #include <signal.h>
 #include <string.h>
 
@@ -55,15 +62,44 @@ _Static_assert(EMU_RAX == 0 && EMU_RCX == 1 && EMU_RDX == 2 && EMU_RBX == 3 && E
 		       EMU_RBP == 5 && EMU_RSI == 6 && EMU_RDI == 7 && EMU_R15 == 15,
 	       "simd_native takes the GPRs in encoding order");
 
-#define XFEATURE_SSE_AVX (3ull << 1)
-#define FLAGS_ARITH	 (RFLAGS_OF | RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_CF | RFLAGS_PF)
-#define LEGACY_LEN	 512
-#define LEG_MXCSR	 24
-#define MXCSR_INIT	 0x1f80
-#define AVX_OFFSET	 576 /* CPUID.(0xd,2).EBX on every x86 CPU with AVX */
-#define AVX_LEN		 256
-#define AREA_LEN	 (AVX_OFFSET + AVX_LEN)
-#define MAX_OPERAND	 32 /* a YMM register's worth */
+#define XF_LEGACY   0x3ull  /* x87, SSE: the legacy region */
+#define XF_AVX	    0x4ull  /* YMM upper halves */
+#define XF_AVX512   0xe0ull /* opmask, ZMM_Hi256, Hi16_ZMM */
+#define XF_SSE_AVX  0x6ull
+#define FLAGS_ARITH (RFLAGS_OF | RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_CF | RFLAGS_PF)
+#define LEGACY_LEN  512
+#define LEG_MXCSR   24
+#define MXCSR_INIT  0x1f80
+#define AREA_LEN    4096 /* components 0-7 end at 2688 in the standard format */
+#define MAX_OPERAND 64	 /* a ZMM register's worth */
+
+enum encoding { ENC_LEGACY, ENC_VEX, ENC_EVEX };
+
+/*
+ * Where the host's XSAVE puts components 2-7 (CPUID leaf 0xd): the native
+ * step loads the guest's state with the host's xrstor, so the guest's area
+ * (whose layout the VMM also took from the host's CPUID) must agree.
+ */
+static struct {
+	bool done;
+	u64 xcr0;
+	u32 offset[8], len[8];
+} host;
+
+static void host_layout(void)
+{
+	unsigned a, b, c, d;
+
+	if (host.done)
+		return;
+	host.done = true;
+	host.xcr0 = simd_host_xcr0();
+	for (unsigned i = 2; i < 8; i++)
+		if ((host.xcr0 & (1ull << i)) && __get_cpuid_count(0xd, i, &a, &b, &c, &d)) {
+			host.len[i] = a;
+			host.offset[i] = b;
+		}
+}
 
 /* Item 1. */
 static bool simd_group(const cs_insn *insn)
@@ -86,8 +122,8 @@ static bool simd_group(const cs_insn *insn)
 		case X86_GRP_AES:
 		case X86_GRP_PCLMUL:
 		case X86_GRP_SHA:
-		case X86_GRP_MMX: simd = true; break;
 		case X86_GRP_AVX512:
+		case X86_GRP_MMX: simd = true; break;
 		case X86_GRP_3DNOW:
 		case X86_GRP_FMA4:
 		case X86_GRP_SSE4A: return false;
@@ -116,8 +152,10 @@ static bool simd_group(const cs_insn *insn)
 
 static bool vector_reg(x86_reg r)
 {
-	return (r >= X86_REG_XMM0 && r <= X86_REG_XMM15) ||
-	       (r >= X86_REG_YMM0 && r <= X86_REG_YMM15) || (r >= X86_REG_MM0 && r <= X86_REG_MM7);
+	return (r >= X86_REG_XMM0 && r <= X86_REG_XMM31) ||
+	       (r >= X86_REG_YMM0 && r <= X86_REG_YMM31) ||
+	       (r >= X86_REG_ZMM0 && r <= X86_REG_ZMM31) || (r >= X86_REG_K0 && r <= X86_REG_K7) ||
+	       (r >= X86_REG_MM0 && r <= X86_REG_MM7);
 }
 
 /* Mark the GPR behind capstone register `r` in *used; false for one the native step cannot take. */
@@ -166,7 +204,7 @@ static bool simd_operands(struct insn_ctx *c, const cs_x86_op **mem, u32 *used)
 	return true;
 }
 
-static bool is_vex(const cs_insn *insn, unsigned *at)
+static enum encoding encoding_of(const cs_insn *insn)
 {
 	for (unsigned i = 0; i < insn->size; i++) {
 		switch (insn->bytes[i]) {
@@ -181,11 +219,13 @@ static bool is_vex(const cs_insn *insn, unsigned *at)
 		case 0x65:
 		case 0x66:
 		case 0x67: continue;
-		default: *at = i; return insn->bytes[i] == 0xc4 || insn->bytes[i] == 0xc5;
+		case 0xc4:
+		case 0xc5: return ENC_VEX;
+		case 0x62: return ENC_EVEX; /* 64-bit mode: never BOUND */
+		default: return ENC_LEGACY;
 		}
 	}
-	*at = insn->size;
-	return false;
+	return ENC_LEGACY;
 }
 
 /*
@@ -235,9 +275,10 @@ static unsigned rewrite(const cs_insn *insn, const cs_x86 *x86, unsigned base, u
 	}
 	if (i < mo && (b[i] & 0xf0) == 0x40) {
 		out[n++] = b[i++] & ~0x03; /* REX.X = REX.B = 0 */
-	} else if (i + 1 < mo && b[i] == 0xc4) {
+	} else if (i + 1 < mo && (b[i] == 0xc4 || b[i] == 0x62)) {
+		/* VEX byte 1 and EVEX P0 keep ~X and ~B in bits 6 and 5: set, no extension. */
 		out[n++] = b[i++];
-		out[n++] = b[i++] | 0x60; /* VEX.~X = VEX.~B = 1: no extension */
+		out[n++] = b[i++] | 0x60;
 	}
 	while (i < mo)
 		out[n++] = b[i++]; /* the rest of VEX, the opcode bytes */
@@ -273,40 +314,99 @@ static void put64(u8 *p, u64 v)
 	memcpy(p, &v, sizeof(v));
 }
 
+/*
+ * Item 2: the CPU's checks on the guest's CR0, CR4 and XCR0, and the
+ * components the native step must load and save (*rfbm).
+ */
+static enum step simd_checks(struct insn_ctx *c, enum encoding enc, u64 *rfbm)
+{
+	u64 xcr0 = XF_LEGACY;
+
+	if (enc == ENC_LEGACY) {
+		if ((c->cpu->cr0 & CR0_EM) || !(c->cpu->cr4 & CR4_OSFXSR))
+			return emu_raise(c, EXC_UD());
+	}
+	if (c->cpu->cr4 & CR4_OSXSAVE) {
+		if (!c->ops->read_xcr || !c->ops->read_xcr(c->ops->opaque, 0, &xcr0))
+			return STEP_UNKNOWN;
+	} else if (enc != ENC_LEGACY) {
+		return emu_raise(c, EXC_UD());
+	}
+	if ((enc == ENC_VEX && (xcr0 & XF_SSE_AVX) != XF_SSE_AVX) ||
+	    (enc == ENC_EVEX && (xcr0 & (XF_SSE_AVX | XF_AVX512)) != (XF_SSE_AVX | XF_AVX512)))
+		return emu_raise(c, EXC_UD());
+	if (c->cpu->cr0 & CR0_TS)
+		return emu_raise(c, emu_exception(X86_EXC_NM, false, 0));
+	/* Every enabled vector component: a legacy SSE instruction keeps the upper bits as they
+	 * are. */
+	*rfbm = XF_LEGACY | (xcr0 & (XF_AVX | XF_AVX512));
+	if ((*rfbm & host.xcr0) != *rfbm)
+		return STEP_UNKNOWN; /* the guest enabled a component the host lacks */
+	return STEP_DONE;
+}
+
+/* The guest's area in the host's layout: false if the VMM's layout differs. */
+static bool area_in(const struct emu_xstate *xs, u64 rfbm, u8 *area)
+{
+	u64 bv;
+
+	memset(area, 0, AREA_LEN);
+	memcpy(area, xs->area, LEGACY_LEN);
+	for (unsigned i = 2; i < 8; i++) {
+		if (!(rfbm & (1ull << i)))
+			continue;
+		if (xs->offset[i] != host.offset[i] || xs->len[i] != host.len[i] ||
+		    (u64)host.offset[i] + host.len[i] > MIN((u64)xs->size, (u64)AREA_LEN))
+			return false;
+		memcpy(area + host.offset[i], xs->area + host.offset[i], host.len[i]);
+	}
+	bv = get64(xs->area + EMU_XSTATE_HEADER);
+	put64(area + EMU_XSTATE_HEADER, bv & rfbm); /* XCOMP_BV = 0: the standard format */
+	return true;
+}
+
+static void area_out(struct emu_xstate *xs, u64 rfbm, const u8 *area)
+{
+	u64 bv = get64(xs->area + EMU_XSTATE_HEADER), gbv = get64(area + EMU_XSTATE_HEADER) & rfbm;
+	u32 mxcsr;
+
+	memcpy(xs->area, area, LEGACY_LEN);
+	for (unsigned i = 2; i < 8; i++)
+		if (rfbm & (1ull << i))
+			memcpy(xs->area + host.offset[i], area + host.offset[i], host.len[i]);
+	/* KVM_SET_XSAVE takes MXCSR only with SSE or AVX in XSTATE_BV (as in emulate_xsave.c). */
+	memcpy(&mxcsr, area + LEG_MXCSR, sizeof(mxcsr));
+	if (mxcsr != MXCSR_INIT && !(gbv & XF_SSE_AVX))
+		gbv |= 1ull << 1;
+	put64(xs->area + EMU_XSTATE_HEADER, (bv & ~rfbm) | gbv);
+}
+
 enum step emu_dispatch_simd(struct insn_ctx *c)
 {
 	static u8 guest_area[AREA_LEN] __attribute__((aligned(64)));
-	static u8 host_area[4096] __attribute__((aligned(64)));
-	static u8 buf[128] __attribute__((aligned(64)));
+	static u8 host_area[AREA_LEN] __attribute__((aligned(64)));
+	static u8 buf[192] __attribute__((aligned(64)));
 	static const u8 bases[] = { EMU_RSI, EMU_RDI, EMU_RBX, EMU_RDX, EMU_RCX, EMU_RAX };
 	const cs_x86_op *mem;
 	struct simd_native sn;
 	struct emu_xstate *xs;
 	struct mem_ref m;
 	u8 code[32], before[MAX_OPERAND];
-	unsigned len = c->insn->size, at, base = 0, off = 0, size = 0;
-	bool vex, store = false, mapped_write = false;
-	u64 la = 0, xcr0, bv, gbv;
-	u32 used, acc = 0, mxcsr;
+	unsigned len = c->insn->size, base = 0, off = 0, size = 0;
+	bool store = false, mapped_write = false;
+	u64 la = 0, rfbm = 0;
+	u32 used, acc = 0;
 	enum step st;
 	int sig;
 
 	if (c->cpu->mode != EMU_MODE_HW || !c->ops->get_xstate || !c->ops->put_xstate ||
-	    !emu_long64(c->cpu) || !simd_group(c->insn) || !simd_operands(c, &mem, &used))
+	    !emu_long64(c->cpu) || !simd_group(c->insn) || !simd_operands(c, &mem, &used) ||
+	    len > sizeof(code))
 		return STEP_UNKNOWN;
-
-	/* Item 2. */
-	vex = is_vex(c->insn, &at);
-	if (vex) {
-		if (!(c->cpu->cr4 & CR4_OSXSAVE) || !c->ops->read_xcr ||
-		    !c->ops->read_xcr(c->ops->opaque, 0, &xcr0) ||
-		    (xcr0 & XFEATURE_SSE_AVX) != XFEATURE_SSE_AVX)
-			return emu_raise(c, EXC_UD());
-	} else if ((c->cpu->cr0 & CR0_EM) || !(c->cpu->cr4 & CR4_OSFXSR)) {
-		return emu_raise(c, EXC_UD());
-	}
-	if (c->cpu->cr0 & CR0_TS)
-		return emu_raise(c, emu_exception(X86_EXC_NM, false, 0));
+	host_layout();
+	st = simd_checks(c, encoding_of(c->insn), &rfbm);
+	if (st != STEP_DONE)
+		return st;
 
 	/* Item 3. */
 	memcpy(code, c->insn->bytes, len);
@@ -341,15 +441,8 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	xs = c->ops->get_xstate(c->ops->opaque);
 	if (!xs)
 		return STEP_HOST_ERROR;
-	if (xs->size < EMU_XSTATE_EXTENDED ||
-	    (xs->len[2] && (xs->offset[2] != AVX_OFFSET || xs->size < AREA_LEN)))
+	if (xs->size < EMU_XSTATE_EXTENDED || !area_in(xs, rfbm, guest_area))
 		return STEP_UNKNOWN;
-	memset(guest_area, 0, sizeof(guest_area));
-	memcpy(guest_area, xs->area, LEGACY_LEN);
-	bv = get64(xs->area + EMU_XSTATE_HEADER);
-	put64(guest_area + EMU_XSTATE_HEADER, bv & 7); /* XCOMP_BV = 0: the standard format */
-	if (xs->len[2])
-		memcpy(guest_area + AVX_OFFSET, xs->area + AVX_OFFSET, AVX_LEN);
 
 	/* Item 4. */
 	memcpy(sn.gpr, c->cpu->gpr, sizeof(sn.gpr));
@@ -358,13 +451,17 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	sn.rflags = c->cpu->rflags;
 	sn.guest_area = guest_area;
 	sn.host_area = host_area;
+	sn.rfbm = rfbm;
 	sig = simd_native_step(&sn, code, len);
 	if (sig < 0)
 		return STEP_HOST_ERROR;
 	if (sig)
 		return native_fault(c, sig);
 
-	/* Item 5. */
+	/*
+	 * Item 5. capstone 4 marks some stores as reads (a masked EVEX store,
+	 * vmovdqu32 [m]{k}, ymm), hence the comparison.
+	 */
 	if (mem) {
 		store = mapped_write || memcmp(before, buf + off, size);
 		if (store && !mapped_write) {
@@ -382,16 +479,7 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	sn.gpr[EMU_RSP] = c->cpu->gpr[EMU_RSP];
 	memcpy(c->cpu->gpr, sn.gpr, sizeof(sn.gpr));
 	c->cpu->rflags = (c->cpu->rflags & ~FLAGS_ARITH) | (sn.rflags & FLAGS_ARITH);
-
-	memcpy(xs->area, guest_area, LEGACY_LEN);
-	gbv = get64(guest_area + EMU_XSTATE_HEADER) & 7;
-	/* KVM_SET_XSAVE takes MXCSR only with SSE or AVX in XSTATE_BV (as in emulate_xsave.c). */
-	memcpy(&mxcsr, guest_area + LEG_MXCSR, sizeof(mxcsr));
-	if (mxcsr != MXCSR_INIT && !(gbv & XFEATURE_SSE_AVX))
-		gbv |= 1ull << 1;
-	put64(xs->area + EMU_XSTATE_HEADER, (bv & ~7ull) | gbv);
-	if (xs->len[2])
-		memcpy(xs->area + AVX_OFFSET, guest_area + AVX_OFFSET, AVX_LEN);
+	area_out(xs, rfbm, guest_area);
 	if (!c->ops->put_xstate(c->ops->opaque, xs))
 		return STEP_HOST_ERROR;
 	return STEP_DONE;

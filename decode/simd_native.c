@@ -9,8 +9,7 @@
  * The stub below is the only code that may run between loading the guest's
  * vector state and saving it again: the compiler uses SSE registers freely
  * (memcpy, struct copies), so no C may run in that window. The host's own
- * x87/SSE/AVX state is saved and restored around it (RFBM = 7; the stub
- * never loads other components).
+ * state of the same components (sn->rfbm) is saved and restored around it.
  *
  * A fault of the instruction (a misaligned movdqa, an unmasked SIMD
  * exception, an instruction the host lacks) arrives as a signal; the
@@ -25,23 +24,22 @@
 
 #include "decode/simd_native.h"
 
-/* The stub's view of struct simd_native (offsets checked below). */
+/* The stub's view of struct simd_native: the offsets written in its code. */
 #define SN_GPR	  0
 #define SN_RFLAGS 128
 #define SN_CODE	  136
 #define SN_GUEST  144
 #define SN_HOST	  152
+#define SN_RFBM	  160
 _Static_assert(offsetof(struct simd_native, gpr) == SN_GPR, "stub offsets");
 _Static_assert(offsetof(struct simd_native, rflags) == SN_RFLAGS, "stub offsets");
 _Static_assert(offsetof(struct simd_native, code) == SN_CODE, "stub offsets");
 _Static_assert(offsetof(struct simd_native, guest_area) == SN_GUEST, "stub offsets");
 _Static_assert(offsetof(struct simd_native, host_area) == SN_HOST, "stub offsets");
-
-#define STR_(x) #x
-#define STR(x)	STR_(x)
+_Static_assert(offsetof(struct simd_native, rfbm) == SN_RFBM, "stub offsets");
 
 void umbra_simd_native_run(struct simd_native *sn);
-void umbra_simd_host_restore(void *host_area);
+void umbra_simd_host_restore(void *host_area, u64 rfbm);
 
 /*
  * RSP (gpr[4]) is never loaded: the instruction runs on the host's stack,
@@ -50,7 +48,9 @@ void umbra_simd_host_restore(void *host_area);
  * and the rest stay the host's. Nothing between popfq and the instruction,
  * or between the instruction and pushfq, changes the flags.
  */
-__asm__(".text\n"
+/* clang-format off */
+__asm__(
+	".text\n"
 	".globl umbra_simd_native_run\n"
 	".type umbra_simd_native_run, @function\n"
 	"umbra_simd_native_run:\n"
@@ -60,127 +60,86 @@ __asm__(".text\n"
 	"	push %r13\n"
 	"	push %r14\n"
 	"	push %r15\n"
-	"	push %rdi\n" /* the context, at 8(%rsp) once the code address is pushed */
-	"	mov $7, %eax\n"
-	"	xor %edx, %edx\n"
-	"	mov " STR(
-		SN_HOST) "(%rdi), %rcx\n"
-			 "	xsave64 (%rcx)\n"
-			 "	mov " STR(
-				 SN_GUEST) "(%rdi), %rcx\n"
-					   "	xrstor64 (%rcx)\n"
-					   "	pushfq\n"
-					   "	pop %rax\n"
-					   "	and $~0x8d5, %rax\n"
-					   "	mov " STR(
-						   SN_RFLAGS) "(%rdi), %rcx\n"
-							      "	and $0x8d5, %rcx\n"
-							      "	or %rcx, %rax\n"
-							      "	push " STR(
-								      SN_CODE) "(%rdi)\n"
-									       "	push %rax\n"
-									       "	mov "
-									       "8(%rdi), %rcx\n"
-									       "	mov "
-									       "16(%rdi), %rdx\n"
-									       "	mov "
-									       "24(%rdi), %rbx\n"
-									       "	mov "
-									       "40(%rdi), %rbp\n"
-									       "	mov "
-									       "48(%rdi), %rsi\n"
-									       "	mov "
-									       "64(%rdi), %r8\n"
-									       "	mov "
-									       "72(%rdi), %r9\n"
-									       "	mov "
-									       "80(%rdi), %r10\n"
-									       "	mov "
-									       "88(%rdi), %r11\n"
-									       "	mov "
-									       "96(%rdi), %r12\n"
-									       "	mov "
-									       "104(%rdi), %r13\n"
-									       "	mov "
-									       "112(%rdi), %r14\n"
-									       "	mov "
-									       "120(%rdi), %r15\n"
-									       "	mov "
-									       "0(%rdi), %rax\n"
-									       "	mov "
-									       "56(%rdi), %rdi\n"
-									       "	popfq\n"
-									       "	call "
-									       "*(%rsp)\n" /* the
-											      instruction,
-											      then
-											      ret */
-									       "	pushfq\n"
-									       "	push %rdi\n" /* guest RDI at 0, flags at 8, code at 16, context at 24 */
-									       "	mov "
-									       "24(%rsp), %rdi\n"
-									       "	mov %rax, "
-									       "0(%rdi)\n"
-									       "	mov %rcx, "
-									       "8(%rdi)\n"
-									       "	mov %rdx, "
-									       "16(%rdi)\n"
-									       "	mov %rbx, "
-									       "24(%rdi)\n"
-									       "	mov %rbp, "
-									       "40(%rdi)\n"
-									       "	mov %rsi, "
-									       "48(%rdi)\n"
-									       "	mov %r8, "
-									       "64(%rdi)\n"
-									       "	mov %r9, "
-									       "72(%rdi)\n"
-									       "	mov %r10, "
-									       "80(%rdi)\n"
-									       "	mov %r11, "
-									       "88(%rdi)\n"
-									       "	mov %r12, "
-									       "96(%rdi)\n"
-									       "	mov %r13, "
-									       "104(%rdi)\n"
-									       "	mov %r14, "
-									       "112(%rdi)\n"
-									       "	mov %r15, "
-									       "120(%rdi)\n"
-									       "	pop %rax\n"
-									       "	mov %rax, "
-									       "56(%rdi)\n"
-									       "	pop %rax\n"
-									       "	mov "
-									       "%rax, " STR(
-										       SN_RFLAGS) "(%rdi)\n"
-												  "	mov $7, %eax\n"
-												  "	xor %edx, %edx\n"
-												  "	mov " STR(
-													  SN_GUEST) "(%rdi), %rcx\n"
-														    "	xsave64 (%rcx)\n"
-														    "	mov " STR(
-															    SN_HOST) "(%rdi), %rcx\n"
-																     "	xrstor64 (%rcx)\n"
-																     "	add $8, %rsp\n"
-																     "	pop %rdi\n"
-																     "	pop %r15\n"
-																     "	pop %r14\n"
-																     "	pop %r13\n"
-																     "	pop %r12\n"
-																     "	pop %rbx\n"
-																     "	pop %rbp\n"
-																     "	ret\n"
-																     ".size umbra_simd_native_run, . - umbra_simd_native_run\n"
-																     "\n"
-																     ".globl umbra_simd_host_restore\n"
-																     ".type umbra_simd_host_restore, @function\n"
-																     "umbra_simd_host_restore:\n"
-																     "	mov $7, %eax\n"
-																     "	xor %edx, %edx\n"
-																     "	xrstor64 (%rdi)\n"
-																     "	ret\n"
-																     ".size umbra_simd_host_restore, . - umbra_simd_host_restore\n");
+	"	push %rdi\n"			/* the context */
+	"	mov 160(%rdi), %eax\n"		/* RFBM, EDX:EAX */
+	"	mov 164(%rdi), %edx\n"
+	"	mov 152(%rdi), %rcx\n"
+	"	xsave64 (%rcx)\n"		/* the host's state out */
+	"	mov 144(%rdi), %rcx\n"
+	"	xrstor64 (%rcx)\n"		/* the guest's in */
+	"	pushfq\n"
+	"	pop %rax\n"
+	"	and $~0x8d5, %rax\n"
+	"	mov 128(%rdi), %rcx\n"
+	"	and $0x8d5, %rcx\n"
+	"	or %rcx, %rax\n"
+	"	push 136(%rdi)\n"		/* the code address */
+	"	push %rax\n"			/* the flags to run with */
+	"	mov 8(%rdi), %rcx\n"
+	"	mov 16(%rdi), %rdx\n"
+	"	mov 24(%rdi), %rbx\n"
+	"	mov 40(%rdi), %rbp\n"
+	"	mov 48(%rdi), %rsi\n"
+	"	mov 64(%rdi), %r8\n"
+	"	mov 72(%rdi), %r9\n"
+	"	mov 80(%rdi), %r10\n"
+	"	mov 88(%rdi), %r11\n"
+	"	mov 96(%rdi), %r12\n"
+	"	mov 104(%rdi), %r13\n"
+	"	mov 112(%rdi), %r14\n"
+	"	mov 120(%rdi), %r15\n"
+	"	mov 0(%rdi), %rax\n"
+	"	mov 56(%rdi), %rdi\n"
+	"	popfq\n"
+	"	call *(%rsp)\n"			/* the instruction, then ret */
+	"	pushfq\n"
+	"	push %rdi\n"			/* RDI at 0, flags at 8, code at 16, context at 24 */
+	"	mov 24(%rsp), %rdi\n"
+	"	mov %rax, 0(%rdi)\n"
+	"	mov %rcx, 8(%rdi)\n"
+	"	mov %rdx, 16(%rdi)\n"
+	"	mov %rbx, 24(%rdi)\n"
+	"	mov %rbp, 40(%rdi)\n"
+	"	mov %rsi, 48(%rdi)\n"
+	"	mov %r8, 64(%rdi)\n"
+	"	mov %r9, 72(%rdi)\n"
+	"	mov %r10, 80(%rdi)\n"
+	"	mov %r11, 88(%rdi)\n"
+	"	mov %r12, 96(%rdi)\n"
+	"	mov %r13, 104(%rdi)\n"
+	"	mov %r14, 112(%rdi)\n"
+	"	mov %r15, 120(%rdi)\n"
+	"	pop %rax\n"
+	"	mov %rax, 56(%rdi)\n"
+	"	pop %rax\n"
+	"	mov %rax, 128(%rdi)\n"
+	"	mov 160(%rdi), %eax\n"
+	"	mov 164(%rdi), %edx\n"
+	"	mov 144(%rdi), %rcx\n"
+	"	xsave64 (%rcx)\n"		/* the guest's state out */
+	"	mov 152(%rdi), %rcx\n"
+	"	xrstor64 (%rcx)\n"		/* the host's back */
+	"	add $8, %rsp\n"
+	"	pop %rdi\n"
+	"	pop %r15\n"
+	"	pop %r14\n"
+	"	pop %r13\n"
+	"	pop %r12\n"
+	"	pop %rbx\n"
+	"	pop %rbp\n"
+	"	ret\n"
+	".size umbra_simd_native_run, . - umbra_simd_native_run\n"
+	"\n"
+	".globl umbra_simd_host_restore\n"
+	".type umbra_simd_host_restore, @function\n"
+	"umbra_simd_host_restore:\n"		/* (area, rfbm) */
+	"	mov %esi, %eax\n"
+	"	shr $32, %rsi\n"
+	"	mov %esi, %edx\n"
+	"	xrstor64 (%rdi)\n"
+	"	ret\n"
+	".size umbra_simd_host_restore, . - umbra_simd_host_restore\n");
+/* clang-format on */
 
 /* One page for the instruction copy: writable while it is filled, executable while it runs. */
 static u8 *code_page;
@@ -194,6 +153,14 @@ static sigjmp_buf fault_jmp;
 static void on_fault(int sig)
 {
 	siglongjmp(fault_jmp, sig);
+}
+
+u64 simd_host_xcr0(void)
+{
+	u32 lo, hi;
+
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((u64)hi << 32) | lo;
 }
 
 int simd_native_step(struct simd_native *sn, const u8 *insn, unsigned len)
@@ -230,7 +197,7 @@ int simd_native_step(struct simd_native *sn, const u8 *insn, unsigned len)
 	if (!sig)
 		umbra_simd_native_run(sn);
 	else
-		umbra_simd_host_restore(sn->host_area);
+		umbra_simd_host_restore(sn->host_area, sn->rfbm);
 	for (i = 0; i < NSIG_FAULT; i++)
 		sigaction(fault_signals[i], &old[i], NULL);
 	return sig;

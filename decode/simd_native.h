@@ -14,10 +14,13 @@ struct simd_native {
 		      */
 	u64 code;    /* set by simd_native_step */
 	/*
-	 * Standard-format XSAVE areas, 64-byte aligned: the guest's x87, SSE
-	 * and AVX state (in and out; XCOMP_BV = 0), and room to save the host's.
+	 * Standard-format XSAVE areas, 64-byte aligned: the guest's state of the
+	 * components in rfbm (in and out; XCOMP_BV = 0), and room to save the
+	 * host's.
 	 */
 	void *guest_area, *host_area;
+	u64 rfbm; /* the components loaded and saved: x87 and SSE, and AVX, opmask and ZMM if used
+		   */
 };
 
 /*
@@ -28,5 +31,8 @@ struct simd_native {
  * the code address), or -1 on a host error (no executable page).
  */
 int simd_native_step(struct simd_native *sn, const u8 *insn, unsigned len);
+
+/* The host's XCR0 (the components its XSAVE area can hold). */
+u64 simd_host_xcr0(void);
 
 #endif /* UMBRA_DECODE_SIMD_NATIVE_H */
