@@ -11,7 +11,9 @@
  * 5. invpcid (ops->flush_tlb).
  * 6. popcnt; wait/fwait (the x87 status word through ops->get_xstate).
  * 7. The xsave family: decode/emulate_xsave.c.
+ * 8. rdrand/rdseed: the host's own random numbers.
  */
+#include <cpuid.h>
 #include <string.h>
 
 #include "decode/emulate_internal.h"
@@ -299,6 +301,39 @@ static enum step do_wait(struct insn_ctx *c)
 	return emu_raise(c, emu_exception(X86_EXC_MF, false, 0));
 }
 
+/*
+ * Item 8. rdrand/rdseed (SDM Vol. 2B RDRAND, RDSEED): a random value and
+ * CF = 1, or 0 and CF = 0 when none is ready (the guest retries); OF, SF,
+ * ZF, AF and PF cleared. The value comes from the host CPU's instruction,
+ * so its quality is the hardware's; a host without it gives the guest #UD,
+ * as a CPU without the feature would (in hw mode the guest's CPUID is the
+ * host's). Any CPL; 16/32/64-bit register destinations.
+ */
+static enum step do_rdrand(struct insn_ctx *c, bool seed)
+{
+	const cs_x86_op *dst = emu_op(c, 0);
+	const struct reg_slot *d;
+	unsigned a, b, cx, dx;
+	unsigned long long v = 0;
+	unsigned char ok = 0;
+
+	if (!dst || dst->type != X86_OP_REG || !(d = emu_slot_of(dst->reg)) || d->high8 ||
+	    d->size < 2)
+		return STEP_UNKNOWN;
+	if (seed ? !__get_cpuid_count(7, 0, &a, &b, &cx, &dx) || !(b & (1u << 18))
+		 : !__get_cpuid(1, &a, &b, &cx, &dx) || !(cx & (1u << 30)))
+		return emu_raise(c, EXC_UD());
+	if (seed)
+		__asm__ volatile("rdseed %0; setc %1" : "=r"(v), "=qm"(ok) : : "cc");
+	else
+		__asm__ volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok) : : "cc");
+	emu_reg_set(c->cpu, d, ok ? v : 0);
+	c->cpu->rflags &= ~(RFLAGS_OF | RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_CF | RFLAGS_PF);
+	if (ok)
+		c->cpu->rflags |= RFLAGS_CF;
+	return STEP_DONE;
+}
+
 enum step emu_dispatch_common(struct insn_ctx *c)
 {
 	switch (c->insn->id) {
@@ -314,6 +349,8 @@ enum step emu_dispatch_common(struct insn_ctx *c)
 	case X86_INS_INVPCID: return do_invpcid(c);
 	case X86_INS_POPCNT: return do_popcnt(c);
 	case X86_INS_WAIT: return do_wait(c);
+	case X86_INS_RDRAND: return do_rdrand(c, false);
+	case X86_INS_RDSEED: return do_rdrand(c, true);
 	default: return emu_dispatch_xsave(c);
 	}
 }

@@ -5,6 +5,8 @@
  * tests/unit/emu_env.h and its fake vCPU XSAVE state (XCR0 = 7: x87, SSE,
  * AVX at offset 576).
  */
+#include <cpuid.h>
+
 #include "emu_env.h"
 
 #define HANDLER_NM 0x401500ull
@@ -599,12 +601,61 @@ static void test_xsaves_not_emulated(void **state)
 	assert_int_equal(RUN(env, &rep, 0x9b), EMU_UNKNOWN);
 }
 
+/* ---- rdrand / rdseed --------------------------------------------------------- */
+
+static bool host_cpuid_bit(unsigned leaf, unsigned reg, unsigned bit)
+{
+	unsigned r[4];
+
+	if (!__get_cpuid_count(leaf, 0, &r[0], &r[1], &r[2], &r[3]))
+		return false;
+	return (r[reg] >> bit) & 1;
+}
+
+/* Two draws differ, CF says success, the other arithmetic flags are cleared. */
+static void test_rdrand_rdseed(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 first;
+
+	if (!host_cpuid_bit(1, 2, 30)) {
+		print_message("SKIP: the host has no RDRAND\n");
+		skip();
+	}
+	env->cpu.rflags |= RFLAGS_ZF | RFLAGS_OF;
+	/* rdrand rax, until it succeeds (the SDM's retry loop) */
+	for (unsigned i = 0; i < 10; i++) {
+		env->cpu.rip = CODE_VA;
+		assert_int_equal(RUN(env, &rep, 0x48, 0x0f, 0xc7, 0xf0), EMU_DONE);
+		if (env->cpu.rflags & RFLAGS_CF)
+			break;
+	}
+	assert_string_equal(rep.mnemonic, "rdrand");
+	assert_true(env->cpu.rflags & RFLAGS_CF);
+	assert_int_equal(env->cpu.rflags & (RFLAGS_ZF | RFLAGS_OF), 0);
+	assert_int_equal(env->cpu.rip, CODE_VA + 4);
+	first = env->cpu.gpr[EMU_RAX];
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0x48, 0x0f, 0xc7, 0xf0), EMU_DONE);
+	assert_true(!(env->cpu.rflags & RFLAGS_CF) || env->cpu.gpr[EMU_RAX] != first);
+
+	/* rdseed cx: a 16-bit destination keeps bits 63:16 */
+	if (host_cpuid_bit(7, 1, 18)) {
+		env->cpu.rip = CODE_VA;
+		env->cpu.gpr[EMU_RCX] = 0x1111222233330000ull;
+		assert_int_equal(RUN(env, &rep, 0x66, 0x0f, 0xc7, 0xf9), EMU_DONE);
+		assert_int_equal(env->cpu.gpr[EMU_RCX] >> 16, 0x111122223333ull);
+	}
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_popcnt_64),
+		T(test_rdrand_rdseed),
 		T(test_popcnt_32_16_zero),
 		T(test_popcnt_memory),
 		T(test_wait_noop),
