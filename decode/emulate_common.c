@@ -12,6 +12,7 @@
  * 6. popcnt; wait/fwait (the x87 status word through ops->get_xstate).
  * 7. The xsave family: decode/emulate_xsave.c.
  * 8. rdrand/rdseed: the host's own random numbers.
+ * 9. prefetch*: nothing; a prefetch never faults, whatever its address.
  */
 #include <cpuid.h>
 #include <string.h>
@@ -351,6 +352,12 @@ enum step emu_dispatch_common(struct insn_ctx *c)
 	case X86_INS_WAIT: return do_wait(c);
 	case X86_INS_RDRAND: return do_rdrand(c, false);
 	case X86_INS_RDSEED: return do_rdrand(c, true);
+	case X86_INS_PREFETCH:
+	case X86_INS_PREFETCHNTA:
+	case X86_INS_PREFETCHT0:
+	case X86_INS_PREFETCHT1:
+	case X86_INS_PREFETCHT2:
+	case X86_INS_PREFETCHW: return STEP_DONE; /* Item 9 */
 	default: return emu_dispatch_xsave(c);
 	}
 }

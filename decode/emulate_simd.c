@@ -145,7 +145,11 @@ static bool simd_group(const cs_insn *insn)
 	case X86_INS_MONITOR:
 	case X86_INS_MWAIT:
 	case X86_INS_LDMXCSR: /* decode/emulate_xsave.c */
-	case X86_INS_STMXCSR: return false;
+	case X86_INS_STMXCSR:
+	case X86_INS_PREFETCHNTA: /* decode/emulate_common.c: they never fault */
+	case X86_INS_PREFETCHT0:
+	case X86_INS_PREFETCHT1:
+	case X86_INS_PREFETCHT2: return false;
 	default: return simd;
 	}
 }
@@ -204,8 +208,14 @@ static bool simd_operands(struct insn_ctx *c, const cs_x86_op **mem, u32 *used)
 	return true;
 }
 
+/* The encoding, where AVX-512's VEX-encoded opmask instructions (kmov...) count as EVEX. */
 static enum encoding encoding_of(const cs_insn *insn)
 {
+	const cs_detail *d = insn->detail;
+
+	for (unsigned i = 0; i < d->groups_count; i++)
+		if (d->groups[i] == X86_GRP_AVX512)
+			return ENC_EVEX;
 	for (unsigned i = 0; i < insn->size; i++) {
 		switch (insn->bytes[i]) {
 		case 0xf0:

@@ -413,6 +413,30 @@ static void test_refused(void **state)
 	assert_int_equal(env->cpu.rip, CODE_VA);
 }
 
+/* prefetcht0 [UNMAPPED_VA]: no #PF, nothing at all (it never faults on hardware). */
+static void test_prefetch_never_faults(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.gpr[EMU_RDI] = UNMAPPED_VA;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x18, 0x0f), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, CODE_VA + 3);
+	assert_int_equal(env->xstate_puts, 0);
+}
+
+/* kmovw k1, eax is VEX-encoded but AVX-512: #UD while the guest's XCR0 lacks the opmask. */
+static void test_kmov_needs_opmask_state(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu before = env->cpu;
+
+	assert_int_equal(RUN(env, &rep, 0xc5, 0xf8, 0x92, 0xc8), EMU_DONE);
+	assert_fault_at_cpl0(env, &before, X86_EXC_UD, HANDLER_UD, false, 0);
+}
+
 /* Shadow mode never gets here: its guest kernel runs SIMD natively at CPL3. */
 static void test_hw_mode_only(void **state)
 {
@@ -588,6 +612,8 @@ int main(void)
 		S(test_guest_mxcsr_is_guests),
 		S(test_refused),
 		S(test_hw_mode_only),
+		S(test_prefetch_never_faults),
+		S(test_kmov_needs_opmask_state),
 		Z(test_evex_zmm_load),
 		Z(test_evex_masked_store),
 		Z(test_evex_extended_regs),
