@@ -45,8 +45,13 @@ static int open_kvm(struct vm *vm)
 
 	vm->kvm_fd = open(KVM_DEV_PATH, O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
-		pr_err("cannot open %s: %s%s", KVM_DEV_PATH, strerror(errno),
-		       errno == EACCES ? " (add yourself to the kvm group, or run as root)" : "");
+		int e = errno;
+
+		pr_err("cannot open %s: %s%s", KVM_DEV_PATH, strerror(e),
+		       e == EACCES   ? " (add yourself to the kvm group, or run as root)"
+		       : e == ENOENT ? " (this host offers no KVM: umbra needs kvm_intel, "
+				       "kvm_amd or kvm_pvm loaded)"
+				     : "");
 		return UMBRA_EXIT_NO_KVM;
 	}
 	v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
