@@ -35,9 +35,11 @@
  *    guest's GPRs, arithmetic flags and x87/SSE/AVX state loaded. A native
  *    fault becomes the guest's: #GP(0) for SIGSEGV/SIGBUS, #UD for SIGILL,
  *    #XM for SIGFPE (#UD if CR4.OSXMMEXCPT = 0).
- * 5. The buffer is stored back when capstone says the operand is written
- *    or its bytes changed (a write mapping is made then, which may raise the
- *    guest's #PF before anything is committed); then the GPRs, the
+ * 5. The buffer is stored back when the memory operand is the destination
+ *    (operand 0 in capstone's Intel order: every SIMD store, movnti and
+ *    pextr* included; capstone 4.0.2's access flags call them all reads) or
+ *    when its bytes changed anyway (a write mapping is made then, which may
+ *    raise the guest's #PF before anything is committed); then the GPRs, the
  *    arithmetic flags and the vector state (ops->put_xstate) are committed.
  *
  * LIMITATION: the memory operand is read in full even for an instruction
@@ -437,7 +439,7 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 		size = mem->size;
 		off = (unsigned)(la & 63);
 		acc = emu_data_access(c->cpu, 0);
-		mapped_write = (mem->access & CS_AC_WRITE) != 0;
+		mapped_write = mem == &c->x86->operands[0] || (mem->access & CS_AC_WRITE);
 		st = emu_mem_map(c, la, size, acc | (mapped_write ? EMU_ACC_WRITE : 0), &m);
 		if (st != STEP_DONE)
 			return st;
@@ -468,10 +470,7 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	if (sig)
 		return native_fault(c, sig);
 
-	/*
-	 * Item 5. capstone 4 marks some stores as reads (a masked EVEX store,
-	 * vmovdqu32 [m]{k}, ymm), hence the comparison.
-	 */
+	/* Item 5. */
 	if (mem) {
 		store = mapped_write || memcmp(before, buf + off, size);
 		if (store && !mapped_write) {

@@ -44,6 +44,19 @@ static bool all_bytes_equal(const u8 *p, u8 v, size_t n)
 	return true;
 }
 
+/* The leaf PTE that maps `va` (the fixture maps 4 KiB pages). */
+static u64 *pte_of(struct env *env, u64 va)
+{
+	u64 table = env->cpu.cr3;
+
+	for (unsigned level = 4; level > 1; level--) {
+		u64 e = ((u64 *)(env->ram + table))[(va >> (12 + 9 * (level - 1))) & 511];
+
+		table = e & PTE_ADDR_MASK(TEST_MAXPHYADDR);
+	}
+	return (u64 *)(env->ram + table) + ((va >> 12) & 511);
+}
+
 static void fill(u8 *p, unsigned n, u8 first)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -95,6 +108,32 @@ static void test_movdqu_store_disp8(void **state)
 	assert_int_equal(data(env, 8)[0], 0x55);
 	assert_int_equal(data(env, 25)[0], 0x55);
 	assert_int_equal(env->cpu.rip, CODE_VA + 5);
+}
+
+/*
+ * A store of the bytes already there is still a store: the page's D bit is
+ * set (capstone 4.0.2 calls the operand a read; operand 0 says otherwise).
+ */
+static void test_unchanged_store_sets_dirty(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 *pte = pte_of(env, DATA_VA);
+
+	*pte &= ~(PTE_D | PTE_A);
+	memcpy(data(env, 0x10), xmm(env, 2), 8);
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x8;
+	/* movq [rdi+8], xmm2 */
+	assert_int_equal(RUN(env, &rep, 0x66, 0x0f, 0xd6, 0x57, 0x08), EMU_DONE);
+	assert_string_equal(rep.mnemonic, "movq");
+	assert_true(*pte & PTE_D);
+
+	/* A load leaves D clear */
+	*pte &= ~(PTE_D | PTE_A);
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0x0f, 0x6f, 0x0f), EMU_DONE);
+	assert_true(*pte & PTE_A);
+	assert_false(*pte & PTE_D);
 }
 
 /* The buffer keeps the guest address's alignment: movdqa faults exactly when the guest's would. */
@@ -597,6 +636,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		S(test_movdqu_load_unaligned),
 		S(test_movdqu_store_disp8),
+		S(test_unchanged_store_sets_dirty),
 		S(test_movdqa_alignment),
 		S(test_vmovdqu_ymm_load),
 		S(test_vmovdqu_ymm_store_extended_regs),
