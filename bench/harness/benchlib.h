@@ -3,10 +3,11 @@
  * The benchmark harness's library (issue 7): the pure logic of `make bench`,
  * kept apart from the driver (main.c, run.c, plot.c) so that the unit tests
  * (tests/unit/test_bench.c) can check it without a VM:
- *   line.c     parse a guest's "BENCH <name> <iterations> <cycles/iteration>" line
+ *   line.c     parse a "BENCH <name> <iterations> <cycles | ns=ns>" line
  *   json.c     read named numbers out of umbra's --stats=json output
  *   summary.c  median and spread of N samples, ratios
- *   report.c   the Markdown table and the CSV file
+ *   script.c   the Linux guest's boot script, base64 for its command line
+ *   report.c   the Markdown tables and the CSV file
  */
 #ifndef UMBRA_BENCH_BENCHLIB_H
 #define UMBRA_BENCH_BENCHLIB_H
@@ -18,17 +19,24 @@
 
 #define BENCH_NAME_MAX 32
 
+enum bench_unit {
+	BENCH_CYCLES, /* guest TSC cycles per iteration (testos) */
+	BENCH_NS,     /* nanoseconds per iteration, CLOCK_MONOTONIC (ubench) */
+};
+
 struct bench_line {
 	char name[BENCH_NAME_MAX];
 	uint64_t iters;
-	double cycles_per_iter; /* guest TSC cycles, "D+" or "D+.D+" in the line */
+	double per_iter; /* "D+" or "D+.D+" in the line, in @unit */
+	enum bench_unit unit;
 };
 
 /*
  * Parse one line of guest output. Returns 0 and fills @out when @line is
- * exactly "BENCH <name> <iters> <cycles>" (iters a decimal integer > 0,
- * cycles a decimal integer or fraction "123.45"; a trailing
- * "\n" or "\r\n" is allowed), -1 for anything else.
+ * exactly "BENCH <name> <iters> <value>" (iters a decimal integer > 0, value
+ * a decimal integer or fraction "123.45": cycles per iteration, or, written
+ * "ns=123.45", nanoseconds per iteration; a trailing "\n" or "\r\n" is
+ * allowed), -1 for anything else.
  */
 int bench_parse_line(const char *line, struct bench_line *out);
 
@@ -56,12 +64,35 @@ double bench_spread_pct(const struct bench_summary *s);
 /* @num / @den, or NAN when @den is 0 or either is NAN. */
 double bench_ratio(double num, double den);
 
+/* ---- script.c ----------------------------------------------------------- */
+
+/* The console line the Linux guest prints first from userspace. */
+extern const char bench_userspace_marker[];
+
+/*
+ * @len bytes of @data in base64 (RFC 4648, padded, no line breaks) into
+ * @out, NUL-terminated. Returns the length written, or 0 when @cap is too
+ * small (including for the NUL).
+ */
+size_t bench_base64(const void *data, size_t len, char *out, size_t cap);
+
+/*
+ * The script a Linux boot runs: the marker line, then "/ubench -n N name"
+ * for each of the @n workloads (iters[i] 0: ubench's default). Returns its
+ * length, or -1 when it does not fit @cap or a name is not [a-z0-9_]+.
+ */
+int bench_linux_script(char *buf, size_t cap, const char *const *names, const uint64_t *iters,
+		       unsigned n);
+
 /* ---- report.c ------------------------------------------------------------ */
 
 /* The figures taken from umbra's --stats=json for each run (medians are shown). */
 enum bench_metric {
 	BM_EXITS,	/* exits_total */
 	BM_TRAPS,	/* shadow.traps_total */
+	BM_TRAP_PF,	/* shadow.traps.14: #PF traps (0 when absent but shadow ran) */
+	BM_TRAP_GP,	/* shadow.traps.13: #GP traps (sensitive instructions) */
+	BM_TRAP_BP,	/* shadow.traps.3: #BP traps (patched instructions) */
 	BM_FAULTS,	/* shadow.faults */
 	BM_PT_WRITES,	/* shadow.emulated_pt_writes */
 	BM_ROOT_SWITCH, /* shadow.root_hits + shadow.root_misses */
@@ -80,17 +111,31 @@ void bench_metrics_from_json(const char *json, double m[BM_COUNT]);
 struct bench_cell {
 	const char *status; /* NULL: it ran; else why not ("not runnable here: ...") */
 	uint64_t iters;
-	struct bench_summary cycles; /* guest cycles per iteration */
-	double metric[BM_COUNT];     /* medians over the runs; NAN = not applicable */
+	struct bench_summary per_iter; /* per iteration, in the report's unit */
+	double metric[BM_COUNT];       /* medians over the runs; NAN = not applicable */
+};
+
+/*
+ * One configuration's VM boots, when one boot runs all the workloads (the
+ * Linux guest): the event counts are the whole boot's, not a workload's.
+ */
+struct bench_boot {
+	const char *status;	   /* NULL: it booted; else why not */
+	struct bench_summary secs; /* VM start to the first userspace console line */
+	double metric[BM_COUNT];   /* medians over the boots */
 };
 
 struct bench_report {
+	const char *guest; /* "testos", "linux": the CSV's first column */
+	enum bench_unit unit;
 	unsigned nwork, nconf;
 	const char *const *work;      /* workload names */
 	const char *const *work_unit; /* what one iteration is, per workload */
 	const char *const *conf;      /* configuration names */
-	int shadow, hw;		      /* indexes of the two configurations of the ratio */
-	struct bench_cell *cells;     /* nwork * nconf, cells[w * nconf + c] */
+	/* Indexes of configurations in conf[] for the ratio columns; -1: none. */
+	int shadow, hw, tcg, native;
+	struct bench_cell *cells; /* nwork * nconf, cells[w * nconf + c] */
+	struct bench_boot *boot;  /* nconf boots, or NULL: a VM per workload and run */
 };
 
 static inline struct bench_cell *bench_cell(const struct bench_report *r, unsigned w, unsigned c)
@@ -98,13 +143,29 @@ static inline struct bench_cell *bench_cell(const struct bench_report *r, unsign
 	return &r->cells[w * r->nconf + c];
 }
 
+/*
+ * The ratio of the medians of workload @w in configurations @num and @den,
+ * or NAN when either index is negative or either cell did not run.
+ */
+double bench_cell_ratio(const struct bench_report *r, unsigned w, int num, int den);
+
 /* Write @s as one CSV field (RFC 4180: quoted when it holds , " CR LF or edge spaces). */
 void bench_csv_field(FILE *f, const char *s);
 /* Format @v into @buf: "n/a" for NAN, else with @decimals decimals. */
 const char *bench_fmt(char *buf, unsigned len, double v, int decimals);
-/* The CSV: a header line, then one line per workload and configuration. */
+/*
+ * The CSV: bench_write_csv_header() writes the header line, then
+ * bench_write_csv_rows() one line per workload and configuration of a report
+ * (so that several reports share one file); bench_write_csv() does both.
+ */
+void bench_write_csv_header(FILE *f);
+void bench_write_csv_rows(FILE *f, const struct bench_report *r);
 void bench_write_csv(FILE *f, const struct bench_report *r);
-/* The two Markdown tables: cycles per iteration, then the event counts. */
+/*
+ * The Markdown tables: time per iteration with the ratio columns, the ratios
+ * to native (when there is a native configuration), then the event counts
+ * per workload, or per configuration with the boot times when r->boot is set.
+ */
 void bench_write_markdown(FILE *f, const struct bench_report *r);
 
 #endif

@@ -1,37 +1,95 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The benchmark driver's parts that touch the system (issue 7): running one
- * workload in one umbra process (run.c) and drawing the plot with gnuplot
- * (plot.c). main.c strings them together; the pure logic is in benchlib.h.
+ * The benchmark driver's parts that touch the system (issue 7):
+ *   run.c     run one program (a VM, or ubench natively) with a time limit,
+ *             collecting its BENCH lines from its stdout
+ *   testos.c  testos's workloads: a VM per workload and run, under umbra
+ *   linux.c   ubench's workloads: one Linux boot per configuration and run
+ *             (umbra, QEMU), or ubench on the host (native)
+ *   qemu.c    find QEMU, installing it when we may
+ *   plot.c    the SVG plot, with gnuplot
+ * main.c strings them together; the pure logic is in benchlib.h.
  */
 #ifndef UMBRA_BENCH_DRIVER_H
 #define UMBRA_BENCH_DRIVER_H
 
 #include "bench/harness/benchlib.h"
 
+#define RUN_MAX_LINES 16
+#define MAX_RUNS      64
+
 struct run_spec {
-	const char *umbra, *image, *mmu, *mem;
-	const char *workload;
-	uint64_t iters;		/* 0: the guest's default */
-	unsigned timeout_s;	/* the VM is stopped (SIGTERM, then SIGKILL) after this */
-	const char *stats_path; /* where umbra writes --stats=json */
+	char *const *argv;	/* argv[0]: the program's path */
+	const char *err_path;	/* its stderr goes to this file */
+	const char *stats_path; /* umbra's --stats-file, read after the run; NULL: none */
+	unsigned timeout_s;	/* stopped (SIGTERM, then SIGKILL) after this */
+	/* Called for each BENCH line as it arrives (progress), or NULL. */
+	void (*on_line)(const struct bench_line *line, void *ctx);
+	void *ctx;
 };
 
 struct run_result {
-	char why[256]; /* empty when the run succeeded */
-	struct bench_line line;
-	double metric[BM_COUNT];
-	double wall_s; /* measured by the driver, around the whole umbra process */
+	char why[320]; /* empty when the program exited with status 0 in time */
+	unsigned nlines;
+	struct bench_line lines[RUN_MAX_LINES];
+	double metric[BM_COUNT]; /* from stats_path; all NAN without */
+	int have_stats;
+	int timed_out;
+	double wall_s;	 /* measured around the whole process */
+	double marker_s; /* when bench_userspace_marker came; NAN if it did not */
+	char last[160];	 /* the last non-empty console line, for the reasons */
 };
 
-/* Run one VM; returns 0 on success, -1 with @out->why set. */
-int run_umbra(const struct run_spec *spec, struct run_result *out);
+/* Run one program; returns 0 when it exited with status 0, else -1 with @out->why. */
+int run_program(const struct run_spec *spec, struct run_result *out);
 
-/* Whether @prog is an executable file in $PATH. */
+/* The BENCH line for workload @name in @res, or NULL. */
+const struct bench_line *run_line(const struct run_result *res, const char *name);
+
+/* Whether @prog is an executable file (a path, or a name in $PATH). */
 int have_program(const char *prog);
 
+/* The command-line options, shared by the guests' drivers. */
+struct bench_opts {
+	const char *umbra, *image, *mem, *out_dir;
+	const char *only, *only_conf, *guests; /* comma-separated lists; NULL: all */
+	const char *kernel, *initrd, *ubench, *qemu, *linux_mem;
+	unsigned runs, timeout_s, linux_timeout_s, hw_timeout_s;
+	int quick;
+};
+
+/* Whether @name is in the comma-separated @list (NULL: everything is). */
+int bench_selected(const char *list, const char *name);
+
+/* Run counts, for the progress lines on stderr. */
+struct progress {
+	unsigned done, total, failures;
+};
+
 /*
- * Draw @r's cycles per iteration (median with min/max error bars, log axis)
+ * A guest's part of the benchmark. setup() decides what can run and counts
+ * the runs into @p->total (returns -1 on a usage error), run() does run
+ * number @rep of everything, report() summarizes after the last run.
+ * A NULL report means the guest was not selected.
+ */
+struct guest_driver {
+	const char *name;      /* for --guests */
+	void (*list)(FILE *f); /* " name" per workload, for --help */
+	int (*setup)(const struct bench_opts *o, struct progress *p);
+	void (*run)(const struct bench_opts *o, unsigned rep, struct progress *p);
+	struct bench_report *(*report)(const struct bench_opts *o);
+};
+extern const struct guest_driver testos_driver, linux_driver;
+
+/*
+ * Find QEMU (@o->qemu). When it is missing and we are root, install Debian's
+ * qemu-system-x86 with apt-get. Returns NULL when it can run, else why not
+ * ("not runnable here: ...", a static string).
+ */
+const char *qemu_available(const struct bench_opts *o);
+
+/*
+ * Draw @r's time per iteration (median with min/max error bars, log axis)
  * into @svg with gnuplot, leaving its inputs in @dat and @script. Returns 0,
  * or -1 after printing why on stderr.
  */

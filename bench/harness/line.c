@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Parse the guest's "BENCH <name> <iterations> <cycles/iteration>" lines
- * (benchlib.h); testos prints the cycles with two decimals ("5.37").
+ * Parse the "BENCH <name> <iterations> <value>" lines (benchlib.h): testos
+ * prints guest TSC cycles per iteration with two decimals ("5.37"), ubench
+ * (bench/guest/ubench.c) nanoseconds per iteration marked "ns=5.37".
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,7 +71,12 @@ int bench_parse_line(const char *line, struct bench_line *out)
 	if (parse_u64(&p, &b.iters) || *p != ' ' || !b.iters)
 		return -1;
 	p++;
-	if (parse_decimal(&p, &b.cycles_per_iter))
+	b.unit = BENCH_CYCLES;
+	if (!strncmp(p, "ns=", 3)) {
+		b.unit = BENCH_NS;
+		p += 3;
+	}
+	if (parse_decimal(&p, &b.per_iter))
 		return -1;
 	if (*p == '\r')
 		p++;

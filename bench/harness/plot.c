@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The plot (driver.h): a gnuplot data file (one row per workload: median, min
- * and max cycles per iteration of every configuration, "-" where it did not
+ * and max time per iteration of every configuration, "-" where it did not
  * run), a gnuplot script drawing them as clustered bars with error bars on a
- * log axis, and gnuplot run on it to write an SVG.
+ * log axis, and gnuplot run on it to write an SVG. The unit (guest cycles or
+ * ns) is the report's.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -26,9 +27,9 @@ static int write_data(const struct bench_report *r, const char *dat)
 	for (unsigned w = 0; w < r->nwork; w++) {
 		fputs(r->work[w], f);
 		for (unsigned c = 0; c < r->nconf; c++) {
-			const struct bench_summary *s = &bench_cell(r, w, c)->cycles;
+			const struct bench_summary *s = &bench_cell(r, w, c)->per_iter;
 
-			/* Under 1 cycle cannot show on the log axis: drawn at 1. */
+			/* Under 1 (cycle or ns) cannot show on the log axis: drawn at 1. */
 			if (bench_cell(r, w, c)->status || !s->n)
 				fputs(" - - -", f);
 			else
@@ -60,12 +61,12 @@ static int write_script(const struct bench_report *r, const char *dat, const cha
 		"set yrange [1:*]\n"
 		"set offsets 0, 0, graph 0.08, 0\n"
 		"set format y '10^{%%L}'\n"
-		"set ylabel 'guest TSC cycles per iteration (log; lower is better)'\n"
+		"set ylabel '%s per iteration (log; lower is better)'\n"
 		"set grid ytics\n"
 		"set key outside right top vertical noenhanced\n"
 		"set xtics noenhanced\n"
 		"plot",
-		svg, title);
+		svg, title, r->unit == BENCH_NS ? "ns" : "guest TSC cycles");
 	/* Configurations with data get bars; the others a key entry saying why not. */
 	for (unsigned c = 0, n = 0, xtics = 0; c < r->nconf; c++) {
 		const char *why = NULL, *sep = n++ ? ", \\\n   " : "";
@@ -74,8 +75,7 @@ static int write_script(const struct bench_report *r, const char *dat, const cha
 			why = bench_cell(r, w, c)->status;
 		if (why) {
 			fprintf(f, "%s keyentry with boxes fs empty lc rgb 'gray' title '%s (%s)'",
-				sep, r->conf[c],
-				strncmp(why, "not runnable", 12) ? "failed" : "not runnable here");
+				sep, r->conf[c], strncmp(why, "failed", 6) ? "not run" : "failed");
 			continue;
 		}
 		fprintf(f, "%s '%s' using %u:%u:%u%s title '%s'", sep, dat, 2 + 3 * c, 3 + 3 * c,
@@ -103,7 +103,7 @@ int plot_svg(const struct bench_report *r, const char *dat, const char *script, 
 	for (unsigned i = 0; i < r->nwork * r->nconf; i++)
 		any |= !r->cells[i].status;
 	if (!any) {
-		fprintf(stderr, "umbra-bench: no configuration ran: no plot written\n");
+		fprintf(stderr, "umbra-bench: no configuration ran: no plot %s\n", svg);
 		return -1;
 	}
 	if (write_data(r, dat) || write_script(r, dat, script, svg, title)) {

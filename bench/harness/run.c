@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Run one workload in one umbra process (driver.h): umbra's stdout (the guest
- * console) is read through a pipe for the BENCH line, its stderr goes to a
- * file next to the stats, stdin is /dev/null, and a stuck VM is stopped after
- * the time limit. The statistics come from umbra's --stats=json file.
+ * Run one program (driver.h): a VM (umbra, QEMU) or ubench natively. Its
+ * stdout (a VM's console) is read through a pipe for the BENCH lines and the
+ * userspace marker, its stderr goes to a file, stdin is /dev/null, and a
+ * stuck one is stopped, with its process group, after the time limit. umbra's
+ * statistics come from its --stats=json file.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -74,20 +76,35 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* Feed the complete lines in @buf[0..*len) to the BENCH parser; keep the rest. */
+/* One console line (NUL-terminated, without its "\n"). */
+static void scan_line(char *line, const struct run_spec *spec, struct run_result *out, double t0)
+{
+	struct bench_line b;
+	size_t n = strlen(line);
+
+	if (n && line[n - 1] == '\r')
+		line[--n] = '\0';
+	if (n)
+		snprintf(out->last, sizeof(out->last), "%s", line);
+	if (isnan(out->marker_s) && !strcmp(line, bench_userspace_marker))
+		out->marker_s = now_s() - t0;
+	if (bench_parse_line(line, &b))
+		return;
+	if (spec->on_line)
+		spec->on_line(&b, spec->ctx);
+	if (out->nlines < RUN_MAX_LINES)
+		out->lines[out->nlines++] = b;
+}
+
+/* Feed the complete lines in @buf[0..*len) to scan_line(); keep the rest. */
 static void scan_lines(char *buf, size_t *len, const struct run_spec *spec, struct run_result *out,
-		       int *found)
+		       double t0)
 {
 	char *start = buf, *nl;
 
 	while ((nl = memchr(start, '\n', (size_t)(buf + *len - start)))) {
-		struct bench_line b;
-
 		*nl = '\0';
-		if (!bench_parse_line(start, &b) && !strcmp(b.name, spec->workload)) {
-			out->line = b;
-			*found = 1;
-		}
+		scan_line(start, spec, out, t0);
 		start = nl + 1;
 	}
 	*len = (size_t)(buf + *len - start);
@@ -96,40 +113,41 @@ static void scan_lines(char *buf, size_t *len, const struct run_spec *spec, stru
 		*len = 0;
 }
 
-static pid_t spawn(const struct run_spec *spec, int out_fd, const char *err_path)
+/* The running child's process group, for on_signal(); 0: none. */
+static volatile sig_atomic_t child_pgid;
+
+/* Ctrl-C or a kill of the driver stops the VM it is running too. */
+static void on_signal(int sig)
 {
-	char cmdline[128];
-	char *argv[13];
-	int i = 0;
+	if (child_pgid > 0)
+		kill(-(pid_t)child_pgid, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static pid_t spawn(const struct run_spec *spec, int out_fd)
+{
 	pid_t pid;
 
-	if (spec->iters)
-		snprintf(cmdline, sizeof(cmdline), "bench=%s iters=%llu", spec->workload,
-			 (unsigned long long)spec->iters);
-	else
-		snprintf(cmdline, sizeof(cmdline), "bench=%s", spec->workload);
-	argv[i++] = (char *)spec->umbra;
-	argv[i++] = (char *)"run";
-	argv[i++] = (char *)(strcmp(spec->mmu, "shadow") ? "--mmu=hw" : "--mmu=shadow");
-	argv[i++] = (char *)"--mem";
-	argv[i++] = (char *)spec->mem;
-	argv[i++] = (char *)"--stats=json";
-	argv[i++] = (char *)"--stats-file";
-	argv[i++] = (char *)spec->stats_path;
-	argv[i++] = (char *)"--cmdline";
-	argv[i++] = cmdline;
-	argv[i++] = (char *)spec->image;
-	argv[i] = NULL;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	pid = fork();
+	if (pid > 0) {
+		setpgid(pid, pid); /* as the child does: whichever runs first */
+		child_pgid = pid;
+	}
 	if (pid)
 		return pid;
 	int in = open("/dev/null", O_RDONLY);
-	int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int err = open(spec->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
+	/* Its own process group, so that a time-out stops its children too. */
+	setpgid(0, 0);
 	if (in < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err, 2) < 0)
 		_exit(127);
-	execv(spec->umbra, argv);
-	dprintf(2, "umbra-bench: cannot run %s: %s\n", spec->umbra, strerror(errno));
+	execvp(spec->argv[0], spec->argv);
+	dprintf(2, "umbra-bench: cannot run %s: %s\n", spec->argv[0], strerror(errno));
 	_exit(127);
 }
 
@@ -145,23 +163,33 @@ static void first_line(const char *path, char *buf, size_t len)
 	}
 }
 
-int run_umbra(const struct run_spec *spec, struct run_result *out)
+const struct bench_line *run_line(const struct run_result *res, const char *name)
 {
-	char err_path[4200], buf[4096], msg[160];
+	for (unsigned i = 0; i < res->nlines; i++)
+		if (!strcmp(res->lines[i].name, name))
+			return &res->lines[i];
+	return NULL;
+}
+
+int run_program(const struct run_spec *spec, struct run_result *out)
+{
+	char buf[4096], msg[200];
 	size_t len = 0;
-	int fds[2], found = 0, status, timed_out = 0;
+	int fds[2], status, timed_out = 0;
 	double t0 = now_s(), deadline = t0 + spec->timeout_s;
 	pid_t pid;
-	char *json;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(err_path, sizeof(err_path), "%s.stderr", spec->stats_path);
-	unlink(spec->stats_path);
+	out->marker_s = NAN;
+	for (unsigned m = 0; m < BM_COUNT; m++)
+		out->metric[m] = NAN;
+	if (spec->stats_path)
+		unlink(spec->stats_path);
 	if (pipe(fds)) {
 		snprintf(out->why, sizeof(out->why), "pipe: %s", strerror(errno));
 		return -1;
 	}
-	pid = spawn(spec, fds[1], err_path);
+	pid = spawn(spec, fds[1]);
 	close(fds[1]);
 	if (pid < 0) {
 		close(fds[0]);
@@ -175,12 +203,12 @@ int run_umbra(const struct run_spec *spec, struct run_result *out)
 
 		if (left <= 0 && !timed_out) {
 			timed_out = 1;
-			kill(pid, SIGTERM);
+			kill(-pid, SIGTERM);
 			deadline = now_s() + 5;
 			continue;
 		}
 		if (left <= 0) {
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 			break;
 		}
 		if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
@@ -189,38 +217,41 @@ int run_umbra(const struct run_spec *spec, struct run_result *out)
 		if (n <= 0)
 			break;
 		len += (size_t)n;
-		scan_lines(buf, &len, spec, out, &found);
+		scan_lines(buf, &len, spec, out, t0);
 	}
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	child_pgid = 0;
 	out->wall_s = now_s() - t0;
+	if (spec->stats_path) {
+		char *json = slurp(spec->stats_path);
+
+		if (json) {
+			bench_metrics_from_json(json, out->metric);
+			out->have_stats = 1;
+			free(json);
+		}
+	}
 	if (timed_out) {
-		snprintf(out->why, sizeof(out->why), "stopped after the %u s time limit",
-			 spec->timeout_s);
+		/* A VM that stopped on an error may sit there: its stderr says why. */
+		first_line(spec->err_path, msg, sizeof(msg));
+		snprintf(out->why, sizeof(out->why), "timed out after %u s%s%s%s", spec->timeout_s,
+			 *msg ? " (stderr: " : "", msg, *msg ? ")" : "");
+		out->timed_out = 1;
 		return -1;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		first_line(err_path, msg, sizeof(msg));
+		first_line(spec->err_path, msg, sizeof(msg));
 		if (WIFEXITED(status))
-			snprintf(out->why, sizeof(out->why), "umbra exited with status %d%s%s",
+			snprintf(out->why, sizeof(out->why), "%s exited with status %d%s%s",
+				 strrchr(spec->argv[0], '/') ? strrchr(spec->argv[0], '/') + 1
+							     : spec->argv[0],
 				 WEXITSTATUS(status), *msg ? ": " : "", msg);
 		else
-			snprintf(out->why, sizeof(out->why), "umbra killed by signal %d",
+			snprintf(out->why, sizeof(out->why), "killed by signal %d",
 				 WTERMSIG(status));
 		return -1;
 	}
-	if (!found) {
-		snprintf(out->why, sizeof(out->why), "the guest printed no 'BENCH %s' line",
-			 spec->workload);
-		return -1;
-	}
-	json = slurp(spec->stats_path);
-	if (!json) {
-		snprintf(out->why, sizeof(out->why), "no statistics in %s", spec->stats_path);
-		return -1;
-	}
-	bench_metrics_from_json(json, out->metric);
-	free(json);
 	return 0;
 }

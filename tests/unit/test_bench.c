@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for the benchmark harness's library (bench/harness/benchlib.h):
- * BENCH line parsing, number extraction from umbra's --stats=json (on output
- * captured from real runs), median/spread/ratio, CSV quoting, and the CSV and
- * Markdown writers on a small report.
+ * BENCH line parsing (testos's cycles and ubench's ns=), number extraction
+ * from umbra's --stats=json (on output captured from real runs),
+ * median/spread/ratio, the Linux boot script and its base64, CSV quoting, and
+ * the CSV and Markdown writers on small reports (one VM per workload as for
+ * testos; one boot per configuration with native, as for Linux).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,20 +54,52 @@ static void test_line_good(void **state)
 	assert_int_equal(bench_parse_line("BENCH fork 200 10293896", &b), 0);
 	assert_string_equal(b.name, "fork");
 	assert_int_equal(b.iters, 200);
-	assert_true(b.cycles_per_iter == 10293896.0);
+	assert_true(b.per_iter == 10293896.0);
 
 	assert_int_equal(bench_parse_line("BENCH compute 1073741824 5.37\n", &b), 0);
 	assert_string_equal(b.name, "compute");
 	assert_int_equal(b.iters, 1073741824ULL);
-	assert_true(fabs(b.cycles_per_iter - 5.37) < 1e-9);
+	assert_true(fabs(b.per_iter - 5.37) < 1e-9);
 
 	assert_int_equal(bench_parse_line("BENCH pf 65536 680394.00\r\n", &b), 0);
 	assert_string_equal(b.name, "pf");
-	assert_true(b.cycles_per_iter == 680394.0);
+	assert_true(b.per_iter == 680394.0);
 
 	assert_int_equal(bench_parse_line("BENCH x 18446744073709551615 0", &b), 0);
 	assert_int_equal(b.iters, UINT64_MAX);
-	assert_true(b.cycles_per_iter == 0.0);
+	assert_true(b.per_iter == 0.0);
+	assert_int_equal(b.unit, BENCH_CYCLES);
+}
+
+/* ubench's lines: nanoseconds per iteration, "ns=" before the number. */
+static void test_line_ns(void **state)
+{
+	struct bench_line b;
+
+	(void)state;
+	assert_int_equal(bench_parse_line("BENCH pf 65536 ns=15391.94\n", &b), 0);
+	assert_string_equal(b.name, "pf");
+	assert_int_equal(b.iters, 65536);
+	assert_int_equal(b.unit, BENCH_NS);
+	assert_true(fabs(b.per_iter - 15391.94) < 1e-9);
+
+	assert_int_equal(bench_parse_line("BENCH compute 1073741824 ns=1\r\n", &b), 0);
+	assert_int_equal(b.unit, BENCH_NS);
+	assert_true(b.per_iter == 1.0);
+
+	/* The unit is per line: a cycles line after an ns one is cycles again. */
+	assert_int_equal(bench_parse_line("BENCH fork 200 10293896", &b), 0);
+	assert_int_equal(b.unit, BENCH_CYCLES);
+
+	static const char *const bad[] = {
+		"BENCH pf 65536 ns=",	    "BENCH pf 65536 ns=-1", "BENCH pf 65536 ns= 5",
+		"BENCH pf 65536 ns=5.",	    "BENCH pf 65536 ns=.5", "BENCH pf 65536 NS=5",
+		"BENCH pf 65536 ns=5 ns=5", "BENCH pf 65536 ns5",   "BENCH pf 65536 cycles=5",
+		"BENCH pf 0 ns=5",	    "BENCH pf ns=5 65536",  "BENCH pf 65536 ns=ns=5",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (bench_parse_line(bad[i], &b) != -1)
+			fail_msg("accepted '%s'", bad[i]);
 }
 
 static void test_line_malformed(void **state)
@@ -96,7 +130,7 @@ static void test_line_malformed(void **state)
 		"BENCH a_name_much_longer_than_thirty_one_chars 1 1",
 		"bench fork: error: cannot create a process",
 	};
-	struct bench_line b = { .name = "untouched", .iters = 7, .cycles_per_iter = 7 };
+	struct bench_line b = { .name = "untouched", .iters = 7, .per_iter = 7 };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -190,12 +224,24 @@ static void test_metrics(void **state)
 	assert_true(fabs(m[BM_ROOT_HIT] - 100.0 * 1668 / 2073) < 1e-9);
 	assert_true(m[BM_EMULATED] == 3590);
 	assert_true(fabs(m[BM_WALL] - 0.36059) < 1e-9);
+	assert_true(m[BM_TRAP_PF] == 2424);
+	assert_true(m[BM_TRAP_GP] == 1035);
+	assert_true(m[BM_TRAP_BP] == 1236);
 
 	bench_metrics_from_json(hw_json, m);
 	assert_true(m[BM_EXITS] == 654);
 	assert_true(m[BM_EMULATED] == 0);
 	assert_true(isnan(m[BM_TRAPS]) && isnan(m[BM_FAULTS]) && isnan(m[BM_PT_WRITES]));
 	assert_true(isnan(m[BM_ROOT_SWITCH]) && isnan(m[BM_ROOT_HIT]));
+	assert_true(isnan(m[BM_TRAP_PF]) && isnan(m[BM_TRAP_GP]) && isnan(m[BM_TRAP_BP]));
+
+	/* Shadow mode lists only the vectors that trapped: the others are 0, not absent. */
+	bench_metrics_from_json("{\"exits_total\": 3, \"shadow\": {\"traps_total\": 5, "
+				"\"traps\": {\"14\": 5}}}",
+				m);
+	assert_true(m[BM_TRAPS] == 5 && m[BM_TRAP_PF] == 5);
+	assert_true(m[BM_TRAP_GP] == 0 && m[BM_TRAP_BP] == 0);
+	assert_true(isnan(m[BM_FAULTS]) && isnan(m[BM_WALL]));
 }
 
 /* ---- median, spread, ratio ------------------------------------------------ */
@@ -264,6 +310,70 @@ static void test_ratio(void **state)
 	assert_true(isnan(bench_ratio(2, NAN)));
 }
 
+/* ---- the Linux boot script ---------------------------------------------- */
+
+static void expect_b64(const char *in, const char *want)
+{
+	char out[64];
+
+	assert_int_equal(bench_base64(in, strlen(in), out, sizeof(out)), strlen(want));
+	assert_string_equal(out, want);
+}
+
+static void test_base64(void **state)
+{
+	char out[8], big[16];
+	const unsigned char bin[] = { 0xff, 0x00, 0xfe, 0x7f };
+
+	(void)state;
+	/* RFC 4648, section 10 */
+	expect_b64("", "");
+	expect_b64("f", "Zg==");
+	expect_b64("fo", "Zm8=");
+	expect_b64("foo", "Zm9v");
+	expect_b64("foob", "Zm9vYg==");
+	expect_b64("fooba", "Zm9vYmE=");
+	expect_b64("foobar", "Zm9vYmFy");
+	assert_int_equal(bench_base64(bin, sizeof(bin), big, sizeof(big)), 8);
+	assert_string_equal(big, "/wD+fw==");
+	/* The NUL needs room too. */
+	assert_int_equal(bench_base64(bin, sizeof(bin), out, sizeof(out)), 0);
+	assert_int_equal(bench_base64("foo", 3, out, 4), 0);
+	assert_int_equal(bench_base64("foo", 3, out, 5), 4);
+	assert_string_equal(out, "Zm9v");
+}
+
+static void test_linux_script(void **state)
+{
+	const char *const names[] = { "pf", "fork" };
+	const uint64_t iters[] = { 65536, 0 };
+	const char *const want = "echo UMBRA-USERSPACE-UP\n/ubench -n 65536 pf\n/ubench fork\n";
+	char buf[256], b64[256];
+	int len;
+
+	(void)state;
+	assert_string_equal(bench_userspace_marker, "UMBRA-USERSPACE-UP");
+	len = bench_linux_script(buf, sizeof(buf), names, iters, 2);
+	assert_int_equal(len, strlen(want));
+	assert_string_equal(buf, want);
+	/* What `base64 -w0` prints for it: what /init decodes with busybox base64 -d. */
+	assert_true(bench_base64(buf, (size_t)len, b64, sizeof(b64)) > 0);
+	assert_string_equal(b64, "ZWNobyBVTUJSQS1VU0VSU1BBQ0UtVVAKL3ViZW5jaCAtbiA2NTUzNiBwZgovdWJl"
+				 "bmNoIGZvcmsK");
+
+	assert_int_equal(bench_linux_script(buf, sizeof(buf), names, iters, 0),
+			 strlen("echo UMBRA-USERSPACE-UP\n"));
+	assert_int_equal(bench_linux_script(buf, strlen(want), names, iters, 2), -1); /* no NUL */
+	assert_int_equal(bench_linux_script(buf, strlen(want) + 1, names, iters, 2), strlen(want));
+	assert_int_equal(bench_linux_script(buf, 10, names, iters, 2), -1);
+
+	static const char *const bad[] = { "", "a;reboot", "A", "pf fork", "$(x)" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (bench_linux_script(buf, sizeof(buf), &bad[i], iters, 1) != -1)
+			fail_msg("accepted workload name '%s'", bad[i]);
+}
+
 /* ---- writers -------------------------------------------------------------- */
 
 /* What @fn writes, as a string (free it). */
@@ -319,34 +429,47 @@ static const char *const confs[] = { "umbra-shadow", "umbra-hw", "qemu" };
 
 static struct bench_report small_report(void)
 {
-	struct bench_report r = { .nwork = 2,
+	struct bench_report r = { .guest = "testos",
+				  .unit = BENCH_CYCLES,
+				  .nwork = 2,
 				  .nconf = 3,
 				  .work = works,
 				  .work_unit = units,
 				  .conf = confs,
 				  .shadow = 0,
 				  .hw = 1,
+				  .tcg = -1,
+				  .native = -1,
 				  .cells = cells };
 	const double fs[] = { 100, 120, 110 }, fh[] = { 400, 440 };
 
 	for (unsigned i = 0; i < 6; i++) {
 		cells[i].status = NULL;
-		cells[i].cycles = bench_summarize(NULL, 0);
+		cells[i].per_iter = bench_summarize(NULL, 0);
 		for (unsigned m = 0; m < BM_COUNT; m++)
 			cells[i].metric[m] = NAN;
 	}
-	bench_cell(&r, 0, 0)->cycles = bench_summarize(fs, 3);
+	bench_cell(&r, 0, 0)->per_iter = bench_summarize(fs, 3);
 	bench_cell(&r, 0, 0)->iters = 200;
 	bench_metrics_from_json(shadow_json, bench_cell(&r, 0, 0)->metric);
-	bench_cell(&r, 0, 1)->cycles = bench_summarize(fh, 2);
+	bench_cell(&r, 0, 1)->per_iter = bench_summarize(fh, 2);
 	bench_cell(&r, 0, 1)->iters = 200;
 	bench_metrics_from_json(hw_json, bench_cell(&r, 0, 1)->metric);
-	bench_cell(&r, 1, 0)->cycles = bench_summarize(fs, 1);
+	bench_cell(&r, 1, 0)->per_iter = bench_summarize(fs, 1);
 	bench_metrics_from_json(shadow_json, bench_cell(&r, 1, 0)->metric);
 	bench_cell(&r, 1, 1)->status = "failed: umbra exited with status 8";
 	bench_cell(&r, 0, 2)->status = "not runnable here: no \"qemu\", sorry";
 	bench_cell(&r, 1, 2)->status = "not runnable here: no \"qemu\", sorry";
 	return r;
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
 }
 
 static void test_write_csv(void **state)
@@ -356,25 +479,28 @@ static void test_write_csv(void **state)
 
 	(void)state;
 	CAPTURE(out, bench_write_csv(f, &r));
-	assert_non_null(strstr(out, "workload,iteration,config,status,runs,iters,cycles_median,"
-				    "cycles_min,cycles_max,spread_pct,ratio_shadow_hw,exits,"
-				    "shadow_traps,shadow_faults,pt_write_emulations,root_switches,"
+	assert_non_null(strstr(out, "guest,workload,iteration,config,status,runs,iters,unit,median,"
+				    "min,max,spread_pct,ratio_shadow_hw,ratio_shadow_qemu_tcg,"
+				    "ratio_to_native,boot_s,exits,shadow_traps,traps_pf,traps_gp,"
+				    "traps_bp,shadow_faults,pt_write_emulations,root_switches,"
 				    "root_hit_pct,emulated_insns,wall_s\n"));
-	assert_non_null(strstr(out,
-			       "\nfork,\"fork, exit\",umbra-shadow,ok,3,200,110.00,100.00,"
-			       "120.00,18.2,0.262,5374,4722,2424,1921,2073,80.5,3590,0.361\n"));
-	assert_non_null(strstr(out, "\nfork,\"fork, exit\",umbra-hw,ok,2,200,420.00,400.00,440.00,"
-				    "9.5,0.262,654,,,,,,0,1.095\n"));
-	assert_non_null(strstr(out, "\nfork,\"fork, exit\",qemu,\"not runnable here: no "
-				    "\"\"qemu\"\", sorry\",0,,,,,,0.262,,,,,,,,\n"));
-	assert_non_null(strstr(out, "\npf,page,umbra-hw,failed: umbra exited with status 8,0,,,,,,,"
-				    ",,,,,,,\n"));
+	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",umbra-shadow,ok,3,200,cycles,"
+				    "110.00,100.00,120.00,18.2,0.262,,,,5374,4722,2424,1035,1236,"
+				    "2424,1921,2073,80.5,3590,0.361\n"));
+	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",umbra-hw,ok,2,200,cycles,420.00,"
+				    "400.00,440.00,9.5,0.262,,,,654,,,,,,,,,0,1.095\n"));
+	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",qemu,\"not runnable here: no "
+				    "\"\"qemu\"\", sorry\",0,,cycles,,,,,0.262,,,,,,,,,,,,,,\n"));
+	assert_non_null(strstr(out, "\ntestos,pf,page,umbra-hw,failed: umbra exited with status "
+				    "8,0,,cycles,,,,,,,,,,,,,,,,,,,\n"));
 	/* 1 header + 2 workloads x 3 configurations */
-	size_t lines = 0;
+	assert_int_equal(count_lines(out), 7);
+	free(out);
 
-	for (const char *p = out; *p; p++)
-		lines += *p == '\n';
-	assert_int_equal(lines, 7);
+	/* Several reports share a file: the rows alone, no second header. */
+	CAPTURE(out, bench_write_csv_rows(f, &r));
+	assert_null(strstr(out, "guest,workload"));
+	assert_int_equal(count_lines(out), 6);
 	free(out);
 }
 
@@ -386,16 +512,175 @@ static void test_write_markdown(void **state)
 	(void)state;
 	CAPTURE(out, bench_write_markdown(f, &r));
 	assert_non_null(strstr(out, "| workload | one iteration | umbra-shadow | umbra-hw | qemu | "
-				    "shadow/hw |\n"));
+				    "shadow/hw |\n| --- | --- | ---: | ---: | ---: | ---: |\n"));
 	assert_non_null(strstr(out, "| fork | fork, exit | 110 ±18.2% | 420 ±9.5% | n/a [1] | "
 				    "0.26 |\n"));
 	assert_non_null(strstr(out, "| pf | page | 100 | n/a [2] | n/a [1] | n/a |\n"));
+	assert_non_null(strstr(out, "Median guest TSC cycles per iteration"));
 	assert_non_null(strstr(out, "[1] not runnable here: no \"qemu\", sorry\n"));
 	assert_non_null(strstr(out, "[2] failed: umbra exited with status 8\n"));
-	assert_non_null(strstr(out, "| fork | umbra-shadow | 5374 | 4722 | 2424 | 1921 | 2073 | "
-				    "80.5 | 3590 | 0.361 |\n"));
-	assert_non_null(strstr(out, "| fork | umbra-hw | 654 | - | - | - | - | - | 0 | 1.095 |\n"));
+	assert_non_null(strstr(out,
+			       "| workload | config | exits | shadow traps | #PF | #GP | #BP | "
+			       "shadow faults | PT-write emul. | root switches | root hit % | "
+			       "emulated insns | wall s |\n| --- | --- | ---: | ---: | ---: | "
+			       "---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"));
+	assert_non_null(strstr(out, "| fork | umbra-shadow | 5374 | 4722 | 2424 | 1035 | 1236 | "
+				    "2424 | 1921 | 2073 | 80.5 | 3590 | 0.361 |\n"));
+	assert_non_null(strstr(out, "| fork | umbra-hw | 654 | - | - | - | - | - | - | - | - | 0 | "
+				    "1.095 |\n"));
 	assert_null(strstr(out, "| pf | umbra-hw |")); /* no events for a failed cell */
+	assert_null(strstr(out, "/native"));	       /* no native configuration */
+	assert_null(strstr(out, "boot s"));	       /* a VM per workload, no boots */
+	free(out);
+
+	/* Nothing ran: every cell says why, and there are no counts to show. */
+	for (unsigned i = 0; i < 6; i++)
+		cells[i].status = "not runnable here: /dev/kvm is not available";
+	CAPTURE(out, bench_write_markdown(f, &r));
+	assert_non_null(strstr(out, "| pf | page | n/a [1] | n/a [1] | n/a [1] | n/a |\n"));
+	assert_non_null(strstr(out, "[1] not runnable here: /dev/kvm is not available\n"));
+	assert_null(strstr(out, "[2]"));
+	assert_non_null(strstr(out, "\nNo configuration ran: no event counts.\n"));
+	assert_null(strstr(out, "| workload | config |"));
+	free(out);
+}
+
+/*
+ * As for the Linux guest: one boot per configuration runs both workloads;
+ * hw timed out, qemu-tcg ran without umbra's counts, native has no boot.
+ */
+static struct bench_cell lcells[2 * 4];
+static struct bench_boot lboots[4];
+static const char *const lworks[] = { "pf", "compute" }, *const lunits[] = { "fault", "step" };
+static const char *const lconfs[] = { "umbra-shadow", "umbra-hw", "qemu-tcg", "native" };
+
+static struct bench_report linux_report(void)
+{
+	struct bench_report r = { .guest = "linux",
+				  .unit = BENCH_NS,
+				  .nwork = 2,
+				  .nconf = 4,
+				  .work = lworks,
+				  .work_unit = lunits,
+				  .conf = lconfs,
+				  .shadow = 0,
+				  .hw = 1,
+				  .tcg = 2,
+				  .native = 3,
+				  .cells = lcells,
+				  .boot = lboots };
+	const double pf_shadow[] = { 28000, 30000, 33000 }, pf_tcg[] = { 20000 },
+		     pf_native[] = { 10000 }, c_shadow[] = { 2 }, c_tcg[] = { 40 },
+		     c_native[] = { 1.6 }, boot_shadow[] = { 45, 47, 46 }, boot_tcg[] = { 30 };
+	static const char timeout[] = "failed: timed out after 60 s";
+
+	for (unsigned i = 0; i < 8; i++) {
+		lcells[i] = (struct bench_cell){ .per_iter = bench_summarize(NULL, 0) };
+		for (unsigned m = 0; m < BM_COUNT; m++)
+			lcells[i].metric[m] = NAN;
+	}
+	for (unsigned c = 0; c < 4; c++) {
+		lboots[c] = (struct bench_boot){ .secs = bench_summarize(NULL, 0) };
+		for (unsigned m = 0; m < BM_COUNT; m++)
+			lboots[c].metric[m] = NAN;
+	}
+	bench_cell(&r, 0, 0)->per_iter = bench_summarize(pf_shadow, 3);
+	bench_cell(&r, 0, 0)->iters = 65536;
+	bench_cell(&r, 0, 2)->per_iter = bench_summarize(pf_tcg, 1);
+	bench_cell(&r, 0, 3)->per_iter = bench_summarize(pf_native, 1);
+	bench_cell(&r, 1, 0)->per_iter = bench_summarize(c_shadow, 1);
+	bench_cell(&r, 1, 2)->per_iter = bench_summarize(c_tcg, 1);
+	bench_cell(&r, 1, 3)->per_iter = bench_summarize(c_native, 1);
+	bench_cell(&r, 0, 1)->status = timeout;
+	bench_cell(&r, 1, 1)->status = timeout;
+	lboots[0].secs = bench_summarize(boot_shadow, 3);
+	bench_metrics_from_json(shadow_json, lboots[0].metric);
+	lboots[1].status = timeout;
+	lboots[2].secs = bench_summarize(boot_tcg, 1);
+	lboots[2].metric[BM_WALL] = 120.5;
+	return r;
+}
+
+static void test_cell_ratio(void **state)
+{
+	struct bench_report r = linux_report();
+
+	(void)state;
+	assert_true(fabs(bench_cell_ratio(&r, 0, 0, 3) - 3.0) < 1e-9); /* shadow/native */
+	assert_true(fabs(bench_cell_ratio(&r, 0, 0, 2) - 1.5) < 1e-9); /* shadow/tcg */
+	assert_true(fabs(bench_cell_ratio(&r, 1, 2, 3) - 25.0) < 1e-9);
+	assert_true(bench_cell_ratio(&r, 0, 3, 3) == 1.0);
+	assert_true(isnan(bench_cell_ratio(&r, 0, 1, 3))); /* hw did not run */
+	assert_true(isnan(bench_cell_ratio(&r, 0, 0, 1)));
+	assert_true(isnan(bench_cell_ratio(&r, 0, -1, 3))); /* no such configuration */
+	assert_true(isnan(bench_cell_ratio(&r, 0, 0, -1)));
+
+	bench_cell(&r, 0, 3)->per_iter.median = 0; /* a 0 ns native time: no ratio */
+	assert_true(isnan(bench_cell_ratio(&r, 0, 0, 3)));
+}
+
+static void test_write_linux_csv(void **state)
+{
+	struct bench_report r = linux_report();
+	char *out = NULL;
+
+	(void)state;
+	CAPTURE(out, bench_write_csv_rows(f, &r));
+	/* Every row of a configuration carries its boot's time and counts. */
+	assert_non_null(strstr(out,
+			       "linux,pf,fault,umbra-shadow,ok,3,65536,ns,30000.00,28000.00,"
+			       "33000.00,16.7,,1.500,3.000,46.000,5374,4722,2424,1035,1236,2424,"
+			       "1921,2073,80.5,3590,0.361\n"));
+	assert_non_null(strstr(out,
+			       "\nlinux,compute,step,umbra-shadow,ok,1,,ns,2.00,2.00,2.00,0.0,,"
+			       "0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,2073,"
+			       "80.5,3590,0.361\n"));
+	assert_non_null(strstr(out, "\nlinux,pf,fault,umbra-hw,failed: timed out after 60 s,0,,ns,"
+				    ",,,,,1.500,,,,,,,,,,,,,\n"));
+	assert_non_null(strstr(out, "\nlinux,pf,fault,qemu-tcg,ok,1,,ns,20000.00,20000.00,20000.00,"
+				    "0.0,,1.500,2.000,30.000,,,,,,,,,,,120.500\n"));
+	assert_non_null(strstr(out, "\nlinux,pf,fault,native,ok,1,,ns,10000.00,10000.00,10000.00,"
+				    "0.0,,1.500,,,,,,,,,,,,,\n"));
+	assert_int_equal(count_lines(out), 8);
+	free(out);
+}
+
+static void test_write_linux_markdown(void **state)
+{
+	struct bench_report r = linux_report();
+	char *out = NULL;
+
+	(void)state;
+	CAPTURE(out, bench_write_markdown(f, &r));
+	assert_non_null(strstr(out,
+			       "| workload | one iteration | umbra-shadow | umbra-hw | qemu-tcg "
+			       "| native | shadow/hw | shadow/qemu-tcg |\n| --- | --- | ---: | "
+			       "---: | ---: | ---: | ---: | ---: |\n"));
+	assert_non_null(strstr(out, "| pf | fault | 30000 ±16.7% | n/a [1] | 20000 | 10000 | n/a | "
+				    "1.50 |\n"));
+	assert_non_null(strstr(out, "| compute | step | 2.00 | n/a [1] | 40.00 | 1.60 | n/a | "
+				    "0.05 |\n"));
+	assert_non_null(strstr(out, "Median nanoseconds per iteration"));
+	assert_non_null(strstr(out, "[1] failed: timed out after 60 s\n"));
+	/* Ratios to native: every other configuration, per workload. */
+	assert_non_null(strstr(out, "| workload | umbra-shadow/native | umbra-hw/native | "
+				    "qemu-tcg/native |\n| --- | ---: | ---: | ---: |\n"));
+	assert_non_null(strstr(out, "| pf | 3.00 | n/a | 2.00 |\n"));
+	assert_non_null(strstr(out, "| compute | 1.25 | n/a | 25.00 |\n"));
+	/* The boots: time and counts per configuration, none for native. */
+	assert_non_null(strstr(out, "| config | boot s | exits | shadow traps | #PF | #GP | #BP | "
+				    "shadow faults | PT-write emul. | root switches | root hit % | "
+				    "emulated insns | wall s |\n| --- | ---: | ---: |"));
+	assert_non_null(strstr(out, "| umbra-shadow | 46.0 | 5374 | 4722 | 2424 | 1035 | 1236 | "
+				    "2424 | 1921 | 2073 | 80.5 | 3590 | 0.361 |\n"));
+	assert_non_null(strstr(out,
+			       "| umbra-hw | n/a [1] | - | - | - | - | - | - | - | - | - | - | "
+			       "- |\n"));
+	assert_non_null(strstr(out, "| qemu-tcg | 30.0 | - | - | - | - | - | - | - | - | - | - | "
+				    "120.500 |\n"));
+	assert_null(strstr(out, "\n| native |"));	   /* no boot row */
+	assert_null(strstr(out, "[2]"));		   /* the boot's note is the cells' note */
+	assert_null(strstr(out, "| pf | umbra-shadow |")); /* no per-workload event table */
 	free(out);
 }
 
@@ -404,6 +689,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_good),
 		cmocka_unit_test(test_line_malformed),
+		cmocka_unit_test(test_line_ns),
 		cmocka_unit_test(test_json_found),
 		cmocka_unit_test(test_json_absent_or_bad),
 		cmocka_unit_test(test_metrics),
@@ -411,10 +697,15 @@ int main(void)
 		cmocka_unit_test(test_summary_even),
 		cmocka_unit_test(test_summary_one_and_none),
 		cmocka_unit_test(test_ratio),
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_linux_script),
 		cmocka_unit_test(test_csv_quoting),
 		cmocka_unit_test(test_fmt),
 		cmocka_unit_test(test_write_csv),
 		cmocka_unit_test(test_write_markdown),
+		cmocka_unit_test(test_cell_ratio),
+		cmocka_unit_test(test_write_linux_csv),
+		cmocka_unit_test(test_write_linux_markdown),
 	};
 
 	return cmocka_run_group_tests_name("bench", tests, NULL, NULL);
