@@ -484,6 +484,22 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 	rep->code_len = MIN(n, (unsigned)EMU_MAX_INSN_LEN);
 	memcpy(rep->code, code, rep->code_len);
 	if (cs_disasm(handle, code, n, cpu->rip, 1, &insn) != 1) {
+		unsigned raw = cpu->mode == EMU_MODE_HW ? emu_simd_raw_len(code, n) : 0;
+
+		if (raw) {
+			/* No mnemonic from capstone: name it by encoding, map and opcode. */
+			unsigned at = code[0] == 0x62 ? 4 : code[0] == 0xc4 ? 3 : 2;
+
+			snprintf(rep->mnemonic, sizeof(rep->mnemonic), "%s.map%u.%02x",
+				 code[0] == 0x62 ? "evex" : "vex",
+				 code[0] == 0xc5   ? 1u
+				 : code[0] == 0x62 ? (unsigned)(code[1] & 0x07)
+						   : (unsigned)(code[1] & 0x1f),
+				 (unsigned)code[at]);
+			c.next_rip = cpu->rip + raw;
+			st = emu_simd_raw(&c, code, raw);
+			goto finish;
+		}
 		if (!fetch_fault)
 			return EMU_UNKNOWN;
 		/* The instruction runs into a page that does not translate: its #PF. */
@@ -526,6 +542,7 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 
 	st = dispatch(&c);
 	cs_free(insn, 1);
+finish:
 	switch (st) {
 	case STEP_DONE:
 		if (!c.keep_rip)

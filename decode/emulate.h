@@ -380,8 +380,12 @@ enum emu_msr_index {
 
 /* What emu_insn did, for statistics, the VMM's follow-up and error messages. */
 struct emu_report {
-	char mnemonic[32]; /* capstone's mnemonic, "" if the bytes did not decode */
-	bool faulted;	   /* the instruction raised an exception instead of completing */
+	/*
+	 * capstone's mnemonic; "" if the bytes did not decode, or for a VEX/EVEX
+	 * instruction capstone does not know, "evex.map2.76" (encoding, map, opcode).
+	 */
+	char mnemonic[32];
+	bool faulted; /* the instruction raised an exception instead of completing */
 	u8 fault_vector;
 	u32 notes;		   /* EMU_NOTE_* */
 	bool cr3_noflush;	   /* EMU_NOTE_CR3 with bit 63 set (PCID kept, SDM §4.10.4.1) */

@@ -131,6 +131,12 @@ enum step emu_dispatch_common(struct insn_ctx *c);
 enum step emu_dispatch_xsave(struct insn_ctx *c);
 /* decode/emulate_simd.c: SSE/AVX/MMX run on the host, hw mode (ops->get_xstate set). */
 enum step emu_dispatch_simd(struct insn_ctx *c);
+/*
+ * Bytes capstone cannot decode: the length of a register-only VEX/EVEX
+ * instruction the SIMD fallback can run as it is (0: not one), and running it.
+ */
+unsigned emu_simd_raw_len(const u8 *code, unsigned n);
+enum step emu_simd_raw(struct insn_ctx *c, const u8 *code, unsigned len);
 /* The x87 status word of the vCPU, for wait (false: no xstate callback or a host error). */
 enum step emu_x87_fsw(struct insn_ctx *c, u16 *fsw);
 /* decode/emulate_priv.c */

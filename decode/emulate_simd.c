@@ -41,6 +41,9 @@
  *    when its bytes changed anyway (a write mapping is made then, which may
  *    raise the guest's #PF before anything is committed); then the GPRs, the
  *    arithmetic flags and the vector state (ops->put_xstate) are committed.
+ * 6. Register-only VEX/EVEX instructions capstone 4.0.2 cannot decode run
+ *    as they are, their length found from the encoding (emu_simd_raw_len,
+ *    below); with a memory operand they stay unknown.
  *
  * LIMITATION: the memory operand is read in full even for an instruction
  * that only stores to it (a store-only operand on a page that is not
@@ -49,8 +52,9 @@
  * one atomic one: fine for the SIMD instructions accepted, none of which is
  * locked. A masked EVEX access is made in full: an element the mask
  * excludes can raise a #PF the hardware would suppress. capstone 4.0.2
- * decodes no EVEX memory operand whose index is r8-r15 (EVEX.X = 1):
- * those stop the VM as unknown instructions.
+ * decodes no EVEX memory operand whose index is r8-r15 (EVEX.X = 1), nor
+ * many AVX-512VL, VAES, VPCLMULQDQ and GFNI forms: with a memory operand
+ * those stop the VM as unknown instructions (item 6 covers the rest).
  */
 #include <cpuid.h>
 #include <signal.h>
@@ -393,62 +397,31 @@ static void area_out(struct emu_xstate *xs, u64 rfbm, const u8 *area)
 	put64(xs->area + EMU_XSTATE_HEADER, (bv & ~rfbm) | gbv);
 }
 
-enum step emu_dispatch_simd(struct insn_ctx *c)
+/* The memory operand of one instruction, copied through the guest's page tables. */
+struct simd_mem {
+	u64 la;
+	unsigned base, off, size;
+	u32 acc;
+	bool mapped_write;
+	struct mem_ref m;
+	u8 before[MAX_OPERAND];
+};
+
+static u8 membuf[192] __attribute__((aligned(64)));
+
+/*
+ * Items 4 and 5: run `code` natively with the guest's state, then commit.
+ * `mem` (NULL: no memory operand) was loaded into membuf by the caller.
+ */
+static enum step simd_run(struct insn_ctx *c, u64 rfbm, const u8 *code, unsigned len,
+			  struct simd_mem *mem)
 {
 	static u8 guest_area[AREA_LEN] __attribute__((aligned(64)));
 	static u8 host_area[AREA_LEN] __attribute__((aligned(64)));
-	static u8 buf[192] __attribute__((aligned(64)));
-	static const u8 bases[] = { EMU_RSI, EMU_RDI, EMU_RBX, EMU_RDX, EMU_RCX, EMU_RAX };
-	const cs_x86_op *mem;
 	struct simd_native sn;
 	struct emu_xstate *xs;
-	struct mem_ref m;
-	u8 code[32], before[MAX_OPERAND];
-	unsigned len = c->insn->size, base = 0, off = 0, size = 0;
-	bool store = false, mapped_write = false;
-	u64 la = 0, rfbm = 0;
-	u32 used, acc = 0;
 	enum step st;
 	int sig;
-
-	if (c->cpu->mode != EMU_MODE_HW || !c->ops->get_xstate || !c->ops->put_xstate ||
-	    !emu_long64(c->cpu) || !simd_group(c->insn) || !simd_operands(c, &mem, &used) ||
-	    len > sizeof(code))
-		return STEP_UNKNOWN;
-	host_layout();
-	st = simd_checks(c, encoding_of(c->insn), &rfbm);
-	if (st != STEP_DONE)
-		return st;
-
-	/* Item 3. */
-	memcpy(code, c->insn->bytes, len);
-	if (mem) {
-		unsigned i;
-
-		for (i = 0; i < sizeof(bases) && (used & (1u << bases[i])); i++)
-			;
-		if (i == sizeof(bases))
-			return STEP_UNKNOWN;
-		base = bases[i];
-		len = rewrite(c->insn, c->x86, base, code);
-		if (!len)
-			return STEP_UNKNOWN;
-		st = emu_operand_la(c, mem, &la);
-		if (st != STEP_DONE)
-			return st;
-		size = mem->size;
-		off = (unsigned)(la & 63);
-		acc = emu_data_access(c->cpu, 0);
-		mapped_write = mem == &c->x86->operands[0] || (mem->access & CS_AC_WRITE);
-		st = emu_mem_map(c, la, size, acc | (mapped_write ? EMU_ACC_WRITE : 0), &m);
-		if (st != STEP_DONE)
-			return st;
-		memset(buf, 0, sizeof(buf));
-		st = emu_mem_load(c, &m, buf + off);
-		if (st != STEP_DONE)
-			return st;
-		memcpy(before, buf + off, size);
-	}
 
 	xs = c->ops->get_xstate(c->ops->opaque);
 	if (!xs)
@@ -459,7 +432,7 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	/* Item 4. */
 	memcpy(sn.gpr, c->cpu->gpr, sizeof(sn.gpr));
 	if (mem)
-		sn.gpr[base] = (u64)(uintptr_t)(buf + off);
+		sn.gpr[mem->base] = (u64)(uintptr_t)(membuf + mem->off);
 	sn.rflags = c->cpu->rflags;
 	sn.guest_area = guest_area;
 	sn.host_area = host_area;
@@ -472,18 +445,19 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 
 	/* Item 5. */
 	if (mem) {
-		store = mapped_write || memcmp(before, buf + off, size);
-		if (store && !mapped_write) {
-			st = emu_mem_map(c, la, size, acc | EMU_ACC_WRITE, &m);
+		bool store = mem->mapped_write || memcmp(mem->before, membuf + mem->off, mem->size);
+
+		if (store && !mem->mapped_write) {
+			st = emu_mem_map(c, mem->la, mem->size, mem->acc | EMU_ACC_WRITE, &mem->m);
 			if (st != STEP_DONE)
 				return st;
 		}
 		if (store) {
-			st = emu_mem_store(c, &m, buf + off);
+			st = emu_mem_store(c, &mem->m, membuf + mem->off);
 			if (st != STEP_DONE)
 				return st;
 		}
-		sn.gpr[base] = c->cpu->gpr[base];
+		sn.gpr[mem->base] = c->cpu->gpr[mem->base];
 	}
 	sn.gpr[EMU_RSP] = c->cpu->gpr[EMU_RSP];
 	memcpy(c->cpu->gpr, sn.gpr, sizeof(sn.gpr));
@@ -492,4 +466,161 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	if (!c->ops->put_xstate(c->ops->opaque, xs))
 		return STEP_HOST_ERROR;
 	return STEP_DONE;
+}
+
+static bool hw_simd_ready(const struct insn_ctx *c)
+{
+	return c->cpu->mode == EMU_MODE_HW && c->ops->get_xstate && c->ops->put_xstate &&
+	       emu_long64(c->cpu);
+}
+
+enum step emu_dispatch_simd(struct insn_ctx *c)
+{
+	static const u8 bases[] = { EMU_RSI, EMU_RDI, EMU_RBX, EMU_RDX, EMU_RCX, EMU_RAX };
+	const cs_x86_op *op;
+	struct simd_mem mem;
+	u8 code[32];
+	unsigned len = c->insn->size, i;
+	u64 rfbm = 0;
+	u32 used;
+	enum step st;
+
+	if (!hw_simd_ready(c) || !simd_group(c->insn) || !simd_operands(c, &op, &used) ||
+	    len > sizeof(code))
+		return STEP_UNKNOWN;
+	host_layout();
+	st = simd_checks(c, encoding_of(c->insn), &rfbm);
+	if (st != STEP_DONE)
+		return st;
+	memcpy(code, c->insn->bytes, len);
+	if (!op)
+		return simd_run(c, rfbm, code, len, NULL);
+
+	/* Item 3. */
+	for (i = 0; i < sizeof(bases) && (used & (1u << bases[i])); i++)
+		;
+	if (i == sizeof(bases))
+		return STEP_UNKNOWN;
+	mem.base = bases[i];
+	len = rewrite(c->insn, c->x86, mem.base, code);
+	if (!len)
+		return STEP_UNKNOWN;
+	st = emu_operand_la(c, op, &mem.la);
+	if (st != STEP_DONE)
+		return st;
+	mem.size = op->size;
+	mem.off = (unsigned)(mem.la & 63);
+	mem.acc = emu_data_access(c->cpu, 0);
+	mem.mapped_write = op == &c->x86->operands[0] || (op->access & CS_AC_WRITE);
+	st = emu_mem_map(c, mem.la, mem.size, mem.acc | (mem.mapped_write ? EMU_ACC_WRITE : 0),
+			 &mem.m);
+	if (st != STEP_DONE)
+		return st;
+	memset(membuf, 0, sizeof(membuf));
+	st = emu_mem_load(c, &mem.m, membuf + mem.off);
+	if (st != STEP_DONE)
+		return st;
+	memcpy(mem.before, membuf + mem.off, mem.size);
+	return simd_run(c, rfbm, code, len, &mem);
+}
+
+/*
+ * Item 6. Register-only VEX/EVEX instructions capstone 4.0.2 cannot decode
+ * (many AVX-512VL forms such as vprord and vpermi2d, which Linux's
+ * blake2s_compress_avx512 uses; VAES, VPCLMULQDQ and GFNI on YMM/ZMM;
+ * vbroadcasti128 ...). Without a memory operand nothing needs rewriting:
+ * the bytes run as they are, once their length is known from the
+ * encoding (SDM Vol. 2A §2.3, §2.7: prefix, opcode, ModRM with mod = 11,
+ * an imm8 for map 0F3A and for 0F 70-73, C2, C4-C6).
+ *
+ * A register field may name a GPR in the few opcodes that take one (moves
+ * to and from GPRs, inserts, extracts, mask moves, kmov; listed below,
+ * conservatively for all three maps); there a field that would name RSP is
+ * refused, since the native step runs on the VMM's stack. Anything else
+ * (legacy prefixes, maps 5-7, a memory operand) stays unknown.
+ */
+static bool takes_gpr(unsigned map, u8 op)
+{
+	switch (map) {
+	case 1:
+		return op == 0x2a || op == 0x2c || op == 0x2d || op == 0x50 || op == 0x6e ||
+		       (op >= 0x78 && op <= 0x7b) || op == 0x7e || op == 0x90 || op == 0x91 ||
+		       op == 0x92 || op == 0x93 || op == 0x98 || op == 0x99 || op == 0xc4 ||
+		       op == 0xc5 || op == 0xd7;
+	case 2: return op == 0x7a || op == 0x7b || op == 0x7c || op >= 0xf0;
+	case 3:
+		return (op >= 0x14 && op <= 0x17) || op == 0x20 || op == 0x22 || op == 0x30 ||
+		       op == 0x31 || op == 0x32 || op == 0x33 || op == 0xf0;
+	default: return true;
+	}
+}
+
+unsigned emu_simd_raw_len(const u8 *b, unsigned n)
+{
+	unsigned map, at, reg, rm, vvvv, len;
+	bool r, x, bb;
+	u8 op, modrm;
+
+	if (n < 4)
+		return 0;
+	switch (b[0]) {
+	case 0xc5:
+		map = 1;
+		r = !(b[1] & 0x80);
+		x = bb = false;
+		vvvv = (~b[1] >> 3) & 15;
+		at = 2;
+		break;
+	case 0xc4:
+		map = b[1] & 0x1f;
+		r = !(b[1] & 0x80);
+		x = !(b[1] & 0x40);
+		bb = !(b[1] & 0x20);
+		vvvv = (~b[2] >> 3) & 15;
+		at = 3;
+		break;
+	case 0x62:
+		if (n < 6 || (b[1] & 0x08) || !(b[2] & 0x04))
+			return 0;
+		map = b[1] & 0x07;
+		r = !(b[1] & 0x80);
+		x = !(b[1] & 0x40);
+		bb = !(b[1] & 0x20);
+		vvvv = (~b[2] >> 3) & 15;
+		at = 4;
+		break;
+	default: return 0;
+	}
+	if (map < 1 || map > 3 || at + 2 > n)
+		return 0;
+	op = b[at];
+	modrm = b[at + 1];
+	if ((modrm >> 6) != 3)
+		return 0;
+	len = at + 2;
+	if (map == 3 ||
+	    (map == 1 && ((op >= 0x70 && op <= 0x73) || op == 0xc2 || (op >= 0xc4 && op <= 0xc6))))
+		len++;
+	if (len > n)
+		return 0;
+	reg = ((modrm >> 3) & 7) | (r ? 8 : 0);
+	rm = (modrm & 7) | (bb ? 8 : 0) | (b[0] == 0x62 && x ? 16 : 0);
+	/* A GPR operand ignores EVEX.X and EVEX.V': compare the four bits that count. */
+	if (takes_gpr(map, op) && (reg == EMU_RSP || (rm & 15) == EMU_RSP || vvvv == EMU_RSP))
+		return 0;
+	return len;
+}
+
+enum step emu_simd_raw(struct insn_ctx *c, const u8 *code, unsigned len)
+{
+	u64 rfbm = 0;
+	enum step st;
+
+	if (!hw_simd_ready(c))
+		return STEP_UNKNOWN;
+	host_layout();
+	st = simd_checks(c, code[0] == 0x62 ? ENC_EVEX : ENC_VEX, &rfbm);
+	if (st != STEP_DONE)
+		return st;
+	return simd_run(c, rfbm, code, len, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include "emu_env.h"
 
+#include "decode/emulate_internal.h"
+
 #define HANDLER_NM  0x401500ull
 #define HANDLER_XM  0x401700ull
 #define FLAGS_ARITH (RFLAGS_OF | RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_CF | RFLAGS_PF)
@@ -628,6 +630,88 @@ static void test_evex_needs_xcr0(void **state)
 	assert_fault_at_cpl0(env, &before, X86_EXC_UD, HANDLER_UD, false, 0);
 }
 
+/* ---- bytes capstone 4.0.2 cannot decode (register-only VEX/EVEX) -------------- */
+
+static u32 ror32(u32 v, unsigned n)
+{
+	return (v >> n) | (v << (32 - n));
+}
+
+/* vprord xmm3, xmm3, 0x10 (EVEX.128, an imm8 in map 0F): every dword rotated by 16. */
+static void test_raw_vprord(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u32 in[4] = { 0x11223344, 0x55667788, 0x99aabbcc, 0xddeeff00 }, out[4];
+
+	NEED_AVX512();
+	memcpy(big.vcpu + 160 + 16 * 3, in, 16);
+	assert_int_equal(RUN(env, &rep, 0x62, 0xf1, 0x65, 0x08, 0x72, 0xc3, 0x10), EMU_DONE);
+	assert_string_equal(rep.mnemonic, "evex.map1.72");
+	memcpy(out, big.vcpu + 160 + 16 * 3, 16);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(out[i], ror32(in[i], 16));
+	assert_int_equal(env->cpu.rip, CODE_VA + 7);
+}
+
+/* vpternlogd zmm3, zmm2, zmm1, 0x96 (map 0F3A): zmm3 ^= zmm2 ^ zmm1, all 64 bytes. */
+static void test_raw_vpternlogd(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u8 want[16];
+
+	NEED_AVX512();
+	fill(big.vcpu + 160 + 16, 16, 0x01);		  /* xmm1 */
+	fill(big.vcpu + 160 + 32, 16, 0x40);		  /* xmm2 */
+	fill(big.vcpu + 160 + 48, 16, 0x90);		  /* xmm3 */
+	memset(big.vcpu + big.off[6] + 32 * 3, 0x77, 32); /* zmm3's bits 511:256 */
+	memset(big.vcpu + big.off[6] + 32 * 1, 0x0f, 32); /* zmm1's */
+	for (unsigned i = 0; i < 16; i++)
+		want[i] = (u8)((0x01 + i) ^ (0x40 + i) ^ (0x90 + i));
+	assert_int_equal(RUN(env, &rep, 0x62, 0xf3, 0x6d, 0x48, 0x25, 0xd9, 0x96), EMU_DONE);
+	assert_memory_equal(big.vcpu + 160 + 48, want, 16);
+	assert_true(all_bytes_equal(big.vcpu + big.off[6] + 32 * 3, 0x77 ^ 0x0f, 32));
+	assert_int_equal(env->cpu.rip, CODE_VA + 7);
+}
+
+/* Undecodable with a memory operand (vbroadcasti128 ymm1, [rdi]): not run. */
+static void test_raw_memory_refused(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0xc4, 0xe2, 0x7d, 0x5a, 0x0f }, 5), 0);
+	assert_int_equal(RUN(env, &rep, 0xc4, 0xe2, 0x7d, 0x5a, 0x0f), EMU_UNKNOWN);
+	assert_int_equal(env->cpu.rip, CODE_VA);
+}
+
+/* The length decoder: imm8 or not, truncated bytes, and no RSP where a GPR is taken. */
+static void test_raw_length(void **state)
+{
+	(void)state;
+	/* vpermi2d ymm8, ymm6, ymm7: map 0F38, no imm8 */
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x62, 0x72, 0x4d, 0x28, 0x76, 0xc7 }, 6),
+			 6);
+	/* vprord: map 0F opcode 72 has an imm8; one byte short is not enough */
+	assert_int_equal(
+		emu_simd_raw_len((const u8[]){ 0x62, 0xf1, 0x65, 0x08, 0x72, 0xc3, 0x10 }, 7), 7);
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x62, 0xf1, 0x65, 0x08, 0x72, 0xc3 }, 6),
+			 0);
+	/* vpbroadcastd xmm1, eax takes a GPR: fine; from esp: refused */
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x62, 0xf2, 0x7d, 0x08, 0x7c, 0xc8 }, 6),
+			 6);
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x62, 0xf2, 0x7d, 0x08, 0x7c, 0xcc }, 6),
+			 0);
+	/* ... also with EVEX.X set, which a GPR operand ignores */
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x62, 0xb2, 0x7d, 0x08, 0x7c, 0xcc }, 6),
+			 0);
+	/* a legacy prefix before VEX, and EVEX map 5 (FP16): not handled */
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x66, 0xc5, 0xf9, 0xef, 0xc0 }, 5), 0);
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x62, 0xf5, 0x7c, 0x48, 0x58, 0xc1 }, 6),
+			 0);
+}
+
 #define S(f) cmocka_unit_test_setup_teardown(f, setup_sse, teardown)
 #define Z(f) cmocka_unit_test_setup_teardown(f, setup_avx512, teardown)
 
@@ -658,6 +742,10 @@ int main(void)
 		Z(test_evex_masked_store),
 		Z(test_evex_extended_regs),
 		Z(test_evex_needs_xcr0),
+		Z(test_raw_vprord),
+		Z(test_raw_vpternlogd),
+		S(test_raw_memory_refused),
+		S(test_raw_length),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
