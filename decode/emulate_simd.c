@@ -63,6 +63,7 @@
 #include "decode/emulate_internal.h"
 #include "decode/simd_native.h"
 #include "shadow/x86.h"
+#include "umbra/le.h"
 
 _Static_assert(EMU_RAX == 0 && EMU_RCX == 1 && EMU_RDX == 2 && EMU_RBX == 3 && EMU_RSP == 4 &&
 		       EMU_RBP == 5 && EMU_RSI == 6 && EMU_RDI == 7 && EMU_R15 == 15,
@@ -317,19 +318,6 @@ static enum step native_fault(struct insn_ctx *c, int sig)
 	}
 }
 
-static u64 get64(const u8 *p)
-{
-	u64 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static void put64(u8 *p, u64 v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
 /*
  * Item 2: the CPU's checks on the guest's CR0, CR4 and XCR0, and the
  * components the native step must load and save (*rfbm).
@@ -376,14 +364,15 @@ static bool area_in(const struct emu_xstate *xs, u64 rfbm, u8 *area)
 			return false;
 		memcpy(area + host.offset[i], xs->area + host.offset[i], host.len[i]);
 	}
-	bv = get64(xs->area + EMU_XSTATE_HEADER);
-	put64(area + EMU_XSTATE_HEADER, bv & rfbm); /* XCOMP_BV = 0: the standard format */
+	bv = le_get64(xs->area, EMU_XSTATE_HEADER);
+	le_put64(area, EMU_XSTATE_HEADER, bv & rfbm); /* XCOMP_BV = 0: the standard format */
 	return true;
 }
 
 static void area_out(struct emu_xstate *xs, u64 rfbm, const u8 *area)
 {
-	u64 bv = get64(xs->area + EMU_XSTATE_HEADER), gbv = get64(area + EMU_XSTATE_HEADER) & rfbm;
+	u64 bv = le_get64(xs->area, EMU_XSTATE_HEADER),
+	    gbv = le_get64(area, EMU_XSTATE_HEADER) & rfbm;
 	u32 mxcsr;
 
 	memcpy(xs->area, area, LEGACY_LEN);
@@ -394,7 +383,7 @@ static void area_out(struct emu_xstate *xs, u64 rfbm, const u8 *area)
 	memcpy(&mxcsr, area + LEG_MXCSR, sizeof(mxcsr));
 	if (mxcsr != MXCSR_INIT && !(gbv & XF_SSE_AVX))
 		gbv |= 1ull << 1;
-	put64(xs->area + EMU_XSTATE_HEADER, (bv & ~rfbm) | gbv);
+	le_put64(xs->area, EMU_XSTATE_HEADER, (bv & ~rfbm) | gbv);
 }
 
 /* The memory operand of one instruction, copied through the guest's page tables. */
