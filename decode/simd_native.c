@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "decode/simd_native.h"
 
@@ -141,9 +142,50 @@ __asm__(
 	".size umbra_simd_host_restore, . - umbra_simd_host_restore\n");
 /* clang-format on */
 
-/* One page for the instruction copy: writable while it is filled, executable while it runs. */
-static u8 *code_page;
+/*
+ * The instruction copy: one page of a memfd mapped twice, writable at
+ * code_rw and executable at code_rx, so that no mapping is ever writable
+ * and executable and a step makes no system call to fill it.
+ */
+static u8 *code_rw, *code_rx;
 
+static bool code_init(void)
+{
+	void *rw, *rx;
+	int fd;
+
+	if (code_rx)
+		return true;
+	fd = memfd_create("umbra-simd", MFD_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (ftruncate(fd, 4096)) {
+		close(fd);
+		return false;
+	}
+	rw = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	rx = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	close(fd);
+	if (rw == MAP_FAILED || rx == MAP_FAILED) {
+		if (rw != MAP_FAILED)
+			munmap(rw, 4096);
+		if (rx != MAP_FAILED)
+			munmap(rx, 4096);
+		return false;
+	}
+	code_rw = rw;
+	code_rx = rx;
+	return true;
+}
+
+/*
+ * A fault of the instruction arrives as one of these signals. The handlers
+ * are installed around each step and the previous actions put back after
+ * it: others (the test framework, the sanitizers) install theirs at any
+ * time, so ours must not be assumed to stay. SA_NODEFER leaves the signal
+ * unblocked, so the jump out of the handler needs no signal mask saved or
+ * restored.
+ */
 static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
 #define NSIG_FAULT (sizeof(fault_signals) / sizeof(fault_signals[0]))
 
@@ -166,34 +208,22 @@ u64 simd_host_xcr0(void)
 int simd_native_step(struct simd_native *sn, const u8 *insn, unsigned len)
 {
 	struct sigaction sa, old[NSIG_FAULT];
-	volatile int sig = 0;
+	volatile int sig;
 	unsigned i;
 
-	if (len + 1 > 64)
+	if (len + 1 > 64 || !code_init())
 		return -1;
-	if (!code_page) {
-		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			       0);
-
-		if (p == MAP_FAILED)
-			return -1;
-		code_page = p;
-	} else if (mprotect(code_page, 4096, PROT_READ | PROT_WRITE)) {
-		return -1;
-	}
-	memcpy(code_page, insn, len);
-	code_page[len] = 0xc3; /* ret */
-	if (mprotect(code_page, 4096, PROT_READ | PROT_EXEC))
-		return -1;
-	sn->code = (u64)(uintptr_t)code_page;
+	memcpy(code_rw, insn, len);
+	code_rw[len] = 0xc3; /* ret */
+	sn->code = (u64)(uintptr_t)code_rx;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fault;
+	sa.sa_flags = SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < NSIG_FAULT; i++)
 		sigaction(fault_signals[i], &sa, &old[i]);
-	/* savemask = 1: the signal stays blocked after a jump out of its handler otherwise. */
-	sig = sigsetjmp(fault_jmp, 1);
+	sig = sigsetjmp(fault_jmp, 0);
 	if (!sig)
 		umbra_simd_native_run(sn);
 	else
