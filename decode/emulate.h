@@ -21,6 +21,9 @@
  *   invpcid               types 0-3, through ops->flush_tlb
  *   popcnt                16/32/64 bits, register or memory source
  *   rdrand, rdseed        the host CPU's values (#UD on a host without them)
+ *   prefetch*             nothing (never a fault)
+ *   ud0, ud2              #UD
+ *   verr, verw            ZF from the descriptor (no fault for the selector)
  *   wait/fwait            #NM if CR0.MP and CR0.TS, #MF for a pending x87
  *                         exception (FSW.ES) with CR0.NE, else nothing
  *   xsave, xsaveopt, xsavec, xrstor (REX.W forms; the others too when

@@ -13,6 +13,8 @@
  * 7. The xsave family: decode/emulate_xsave.c.
  * 8. rdrand/rdseed: the host's own random numbers.
  * 9. prefetch*: nothing; a prefetch never faults, whatever its address.
+ * 10. ud0/ud1/ud2: #UD in hw mode (Linux's BUG() and WARN() are ud2).
+ * 11. verr/verw: ZF from the descriptor's type and privilege.
  */
 #include <cpuid.h>
 #include <string.h>
@@ -335,6 +337,58 @@ static enum step do_rdrand(struct insn_ctx *c, bool seed)
 	return STEP_DONE;
 }
 
+/*
+ * Item 11. verr/verw (SDM Vol. 2B VERR/VERW): ZF = 1 if the segment the
+ * selector names can be read (verr) or written (verw) at the current CPL
+ * and the selector's RPL, else ZF = 0; never a fault for the selector
+ * itself (null, beyond the table's limit, a system segment: ZF = 0). A
+ * conforming code segment is readable whatever its DPL; code is never
+ * writable. The selector operand may be a register or memory. Linux
+ * executes verw only for its side effect of clearing CPU buffers (MDS),
+ * which an emulated verw does not have.
+ */
+static enum step do_verrw(struct insn_ctx *c, bool write)
+{
+	const struct emu_cpu *cpu = c->cpu;
+	unsigned cpl = emu_cpl_of(cpu), rpl, dpl, type;
+	bool ldt, ok = false;
+	u64 base, desc;
+	u32 limit;
+	u16 sel;
+	enum step st;
+
+	if (!(cpu->cr0 & CR0_PE))
+		return emu_raise(c, EXC_UD());
+	st = emu_read_rm16(c, emu_op(c, 0), &sel);
+	if (st != STEP_DONE)
+		return st;
+	ldt = sel & SEL_TI;
+	base = ldt ? cpu->virt.ldtr_base : cpu->gdt_base;
+	limit = ldt ? cpu->virt.ldtr_limit : cpu->gdt_limit;
+	if ((sel & SEL_INDEX_MASK) && (!ldt || (cpu->virt.ldtr_sel & SEL_INDEX_MASK)) &&
+	    (u32)(sel | 7) <= limit) {
+		st = emu_sys_read(c, base + (sel & SEL_INDEX_MASK), &desc, sizeof(desc));
+		if (st != STEP_DONE)
+			return st;
+		type = (unsigned)((desc & DESC_TYPE_MASK) >> DESC_TYPE_SHIFT);
+		dpl = (unsigned)(desc >> DESC_DPL_SHIFT) & 3;
+		rpl = sel & SEL_RPL_MASK;
+		if (desc & DESC_S) {
+			bool code = type & DESC_TYPE_CODE, priv = dpl >= cpl && dpl >= rpl;
+
+			if (write)
+				ok = !code && (type & DESC_TYPE_WRITABLE) && priv;
+			else if (code)
+				ok = (type & DESC_TYPE_READABLE) &&
+				     ((type & DESC_TYPE_CONFORMING) || priv);
+			else
+				ok = priv;
+		}
+	}
+	c->cpu->rflags = ok ? c->cpu->rflags | RFLAGS_ZF : c->cpu->rflags & ~RFLAGS_ZF;
+	return STEP_DONE;
+}
+
 enum step emu_dispatch_common(struct insn_ctx *c)
 {
 	switch (c->insn->id) {
@@ -358,6 +412,13 @@ enum step emu_dispatch_common(struct insn_ctx *c)
 	case X86_INS_PREFETCHT1:
 	case X86_INS_PREFETCHT2:
 	case X86_INS_PREFETCHW: return STEP_DONE; /* Item 9 */
+	case X86_INS_UD0:
+	case X86_INS_UD2B: /* ud1 */
+	case X86_INS_UD2:
+		/* Item 10. Shadow mode reflects the guest's own #UD itself (vmm/shadow_mode.c). */
+		return c->cpu->mode == EMU_MODE_HW ? emu_raise(c, EXC_UD()) : STEP_UNKNOWN;
+	case X86_INS_VERR: return do_verrw(c, false);
+	case X86_INS_VERW: return do_verrw(c, true);
 	default: return emu_dispatch_xsave(c);
 	}
 }

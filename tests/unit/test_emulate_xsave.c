@@ -649,6 +649,73 @@ static void test_rdrand_rdseed(void **state)
 	}
 }
 
+/* ---- ud0/ud1/ud2, verr/verw ------------------------------------------------- */
+
+static void test_ud2_ud1(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu before = env->cpu;
+
+	/* ud2: Linux's BUG()/WARN() */
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x0b), EMU_DONE);
+	assert_int_equal(rep.fault_vector, X86_EXC_UD);
+	assert_fault_at_cpl0(env, &before, X86_EXC_UD, HANDLER_UD, false, 0);
+	/* ud1 ecx, eax */
+	env->cpu = before;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xb9, 0xc8), EMU_DONE);
+	assert_fault_at_cpl0(env, &before, X86_EXC_UD, HANDLER_UD, false, 0);
+}
+
+/* verw/verr ax, cx: ZF for the fixture's GDT (0x08 code, 0x10 data, DPL0; 0x23 data, DPL3). */
+static bool verify(struct env *env, bool write, u16 sel)
+{
+	struct emu_report rep;
+
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RAX] = 0xffff0000u | sel;
+	if (write)
+		assert_int_equal(RUN(env, &rep, 0x0f, 0x00, 0xe8), EMU_DONE);
+	else
+		assert_int_equal(RUN(env, &rep, 0x0f, 0x00, 0xe0), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, CODE_VA + 3);
+	return env->cpu.rflags & RFLAGS_ZF;
+}
+
+static void test_verr_verw(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	assert_true(verify(env, true, SEL_KDATA));
+	assert_false(verify(env, true, SEL_KCODE));	/* code is never writable */
+	assert_true(verify(env, false, SEL_KCODE));	/* readable code */
+	assert_false(verify(env, true, 0));		/* null */
+	assert_false(verify(env, true, SEL_TSS));	/* a system segment */
+	assert_false(verify(env, true, 0x80));		/* beyond the GDT's limit: no #GP */
+	assert_false(verify(env, true, SEL_KDATA | 3)); /* RPL 3 > DPL 0 */
+	assert_true(verify(env, true, SEL_UDATA));
+
+	/* verw [rdi]: the selector from memory */
+	memcpy(env->ram + DATA_GPA, &(u16){ SEL_KDATA }, 2);
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	env->cpu.rflags &= ~RFLAGS_ZF;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x00, 0x2f), EMU_DONE);
+	assert_true(env->cpu.rflags & RFLAGS_ZF);
+}
+
+/* At CPL3 a DPL0 segment fails the check, a DPL3 one passes. */
+static void test_verw_cpl3(void **state)
+{
+	struct env *env = *state;
+
+	to_user(env);
+	assert_false(verify(env, true, SEL_KDATA));
+	assert_true(verify(env, true, SEL_UDATA));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -656,6 +723,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_popcnt_64),
 		T(test_rdrand_rdseed),
+		T(test_ud2_ud1),
+		T(test_verr_verw),
+		T(test_verw_cpl3),
 		T(test_popcnt_32_16_zero),
 		T(test_popcnt_memory),
 		T(test_wait_noop),
