@@ -526,6 +526,28 @@ static void with_note(char *buf, size_t len, const char *name, const char *note_
 		snprintf(buf, len, "%s", name);
 }
 
+/*
+ * hw mode: where a guest's syscall from user mode arrives still at CPL3
+ * (PVM, shared/HOST.md), the guest kernel's syscall entry runs at CPL3 and
+ * faults, so Linux cannot run a user program. For a Linux image the probe
+ * (a few ms) runs to say so before a long boot ends in a panic; hw mode
+ * uses none of its answers, so they are not reported.
+ */
+static int hw_user_mode_check(struct vm *vm)
+{
+	struct host_probe p;
+
+	if (!vm->boot.format || strcmp(vm->boot.format, "bzimage"))
+		return 0;
+	if (host_probe_run(vm->kvm_fd, &p))
+		return 0; /* a probe that fails only loses the warning */
+	if (p.syscall_cpl == 3)
+		pr_warn("hw mode on this host: a guest's syscall from user mode stays at CPL3 "
+			"(KVM here is PVM, see shared/HOST.md), so Linux cannot run user "
+			"programs: expect a panic when /init starts; --mmu=shadow runs them");
+	return 0;
+}
+
 int host_probe_setup(struct vm *vm)
 {
 	struct host_probe *p = &vm->host;
@@ -534,7 +556,7 @@ int host_probe_setup(struct vm *vm)
 	int r;
 
 	if (vm->opts->mmu != MMU_SHADOW)
-		return 0;
+		return hw_user_mode_check(vm);
 	r = host_probe_run(vm->kvm_fd, p);
 	if (r)
 		return r;

@@ -36,7 +36,7 @@ static const struct init_step init_steps[] = {
 	{ "memory", memory_setup, memory_teardown },
 	{ "image", image_setup, image_teardown },
 	{ "kvm", kvm_setup, kvm_teardown },
-	{ "host probe", host_probe_setup, NULL }, /* shadow mode only; needs kvm_fd */
+	{ "host probe", host_probe_setup, NULL }, /* shadow mode; hw mode: Linux only */
 	{ "devices", devices_setup, devices_teardown },
 	{ "vcpu", vcpu_setup, vcpu_teardown },
 	{ "shadow", shadow_mode_setup, shadow_mode_teardown },
