@@ -16,6 +16,7 @@
 #define RUN_TIMEOUT_S 1800
 #define OUT_MAX	      (256 * 1024)
 #include "run_umbra.h"
+#include "linux_images.h"
 
 static const char script[] =
 	"echo \"uname: $(uname -r)\"\n"
@@ -53,34 +54,6 @@ static void b64(const char *in, char *out, size_t outlen)
 		out[o++] = i + 2 < n ? t[v & 63] : '=';
 	}
 	out[o] = '\0';
-}
-
-/* The cached images, fetching them first if needed; false (with why) if unavailable. */
-static bool linux_images(char *bz, char *initrd, size_t len, char *why, size_t wlen)
-{
-	const char *cache = getenv("UMBRA_CACHE"), *home = getenv("HOME");
-	char dir[512], cmd[1200], img[512];
-	int st;
-
-	if (cache)
-		snprintf(dir, sizeof(dir), "%s", cache);
-	else
-		snprintf(dir, sizeof(dir), "%s/.cache/umbra/linux", home ? home : "/root");
-	snprintf(bz, len, "%s/bzImage", dir);
-	snprintf(initrd, len, "%s/initramfs.cpio.gz", dir);
-	/* fetch.sh is quick when everything is cached, and rebuilds what is stale. */
-	image_path(img, sizeof(img), "linux/fetch.sh");
-	snprintf(cmd, sizeof(cmd), "UMBRA_CACHE='%s' sh '%s' > /tmp/umbra-linux-fetch.log 2>&1",
-		 dir, img);
-	st = system(cmd);
-	if (st != 0 || access(bz, R_OK) || access(initrd, R_OK)) {
-		char log[4096] = "";
-
-		slurp("/tmp/umbra-linux-fetch.log", log, sizeof(log));
-		snprintf(why, wlen, "images/linux/fetch.sh failed (status %d): %.300s", st, log);
-		return false;
-	}
-	return true;
 }
 
 /*

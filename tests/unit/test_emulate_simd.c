@@ -8,6 +8,7 @@
 #include <cpuid.h>
 
 #include "emu_env.h"
+#include "emu_host_xstate.h"
 
 #include "decode/emulate_internal.h"
 
@@ -490,80 +491,13 @@ static void test_hw_mode_only(void **state)
 
 /* ---- AVX-512 (EVEX) ------------------------------------------------------------- */
 
-/*
- * A vCPU with AVX-512 enabled (XCR0 = 0xe7) needs an XSAVE area in the
- * host's layout of components 5-7; the fixture's is too small, so these
- * tests bring their own. They skip on a host without AVX-512F.
- */
-static struct {
-	u8 vcpu[4096], copy[4096];
-	struct emu_xstate xs;
-	u32 off[8];
-} big;
-
-static struct emu_xstate *big_get(void *opaque)
-{
-	(void)opaque;
-	memcpy(big.copy, big.vcpu, sizeof(big.copy));
-	big.xs.area = big.copy;
-	return &big.xs;
-}
-
-static bool big_put(void *opaque, const struct emu_xstate *xs)
-{
-	(void)opaque;
-	(void)xs;
-	memcpy(big.vcpu, big.copy, sizeof(big.vcpu));
-	return true;
-}
-
-static u64 xcr0_avx512 = 0xe7;
-
-static bool xcr_avx512(void *opaque, u32 index, u64 *value)
-{
-	(void)opaque;
-	*value = xcr0_avx512;
-	return index == 0;
-}
-
 static int setup_avx512(void **state)
 {
-	unsigned a, b, c, d;
-	struct env *env;
 	int r = setup_sse(state);
 
-	env = *state;
-	memset(&big, 0, sizeof(big));
-	xcr0_avx512 = 0xe7;
-	big.xs.size = sizeof(big.vcpu);
-	for (unsigned i = 2; i < 8; i++) {
-		if (!__get_cpuid_count(0xd, i, &a, &b, &c, &d))
-			continue;
-		big.xs.offset[i] = big.off[i] = b;
-		big.xs.len[i] = a;
-	}
-	memcpy(big.vcpu + 24, &(u32){ 0x1f80 }, 4);
-	memcpy(big.vcpu + 512, &(u64){ 0xe7 }, 8);
-	env->ops.get_xstate = big_get;
-	env->ops.put_xstate = big_put;
-	env->ops.read_xcr = xcr_avx512;
+	use_host_xstate(*state, 0xe7);
 	return r;
 }
-
-static bool host_has_avx512f(void)
-{
-	unsigned a, b, c, d;
-
-	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 16));
-}
-
-#define NEED_AVX512()                                                      \
-	do {                                                               \
-		if (!host_has_avx512f()) {                                 \
-			print_message("SKIP: the host has no AVX-512F\n"); \
-			skip();                                            \
-		}                                                          \
-	} while (0)
 
 /* vmovdqu64 zmm0, [rdi+0x40]: disp8*N (N = 64), the register spread over three components. */
 static void test_evex_zmm_load(void **state)
@@ -576,9 +510,10 @@ static void test_evex_zmm_load(void **state)
 	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x780;
 	assert_int_equal(RUN(env, &rep, 0x62, 0xf1, 0xfe, 0x48, 0x6f, 0x47, 0x01), EMU_DONE);
 	assert_string_equal(rep.mnemonic, "vmovdqu64");
-	assert_memory_equal(big.vcpu + 160, data(env, 0x7c0), 16);
-	assert_memory_equal(big.vcpu + big.off[2], data(env, 0x7d0), 16);
-	assert_memory_equal(big.vcpu + big.off[6], data(env, 0x7e0), 32); /* ZMM_Hi256 of zmm0 */
+	assert_memory_equal(host_xstate.vcpu + 160, data(env, 0x7c0), 16);
+	assert_memory_equal(host_xstate.vcpu + host_xstate.off[2], data(env, 0x7d0), 16);
+	assert_memory_equal(host_xstate.vcpu + host_xstate.off[6], data(env, 0x7e0),
+			    32); /* ZMM_Hi256 of zmm0 */
 }
 
 /* vmovdqu32 [rdi+0x40]{k1}, ymm1 with k1 = 0x0f: four dwords stored, the rest untouched. */
@@ -589,12 +524,12 @@ static void test_evex_masked_store(void **state)
 
 	NEED_AVX512();
 	memset(data(env, 0x840), 0xcc, 32);
-	fill(big.vcpu + 160 + 16, 16, 0x50);	    /* xmm1 */
-	fill(big.vcpu + big.off[2] + 16, 16, 0x60); /* ymm1's upper half */
-	big.vcpu[big.off[5] + 8] = 0x0f;	    /* k1 */
+	fill(host_xstate.vcpu + 160 + 16, 16, 0x50);		    /* xmm1 */
+	fill(host_xstate.vcpu + host_xstate.off[2] + 16, 16, 0x60); /* ymm1's upper half */
+	host_xstate.vcpu[host_xstate.off[5] + 8] = 0x0f;	    /* k1 */
 	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x800;
 	assert_int_equal(RUN(env, &rep, 0x62, 0xf1, 0x7e, 0x29, 0x7f, 0x4f, 0x02), EMU_DONE);
-	assert_memory_equal(data(env, 0x840), big.vcpu + 176, 16);
+	assert_memory_equal(data(env, 0x840), host_xstate.vcpu + 176, 16);
 	assert_true(all_bytes_equal(data(env, 0x850), 0xcc, 16));
 }
 
@@ -611,7 +546,7 @@ static void test_evex_extended_regs(void **state)
 	fill(data(env, 0x940), 64, 0x30);
 	env->cpu.gpr[EMU_R8] = DATA_VA + 0x900;
 	assert_int_equal(RUN(env, &rep, 0x62, 0xc1, 0xfe, 0x48, 0x6f, 0x48, 0x01), EMU_DONE);
-	assert_memory_equal(big.vcpu + big.off[7] + 64, data(env, 0x940), 64);
+	assert_memory_equal(host_xstate.vcpu + host_xstate.off[7] + 64, data(env, 0x940), 64);
 	assert_int_equal(env->cpu.gpr[EMU_R8], DATA_VA + 0x900);
 }
 
@@ -623,7 +558,7 @@ static void test_evex_needs_xcr0(void **state)
 	struct emu_cpu before;
 
 	NEED_AVX512();
-	xcr0_avx512 = 0x7;
+	host_xstate.xcr0 = 0x7;
 	env->cpu.gpr[EMU_RDI] = DATA_VA;
 	before = env->cpu;
 	assert_int_equal(RUN(env, &rep, 0x62, 0xf1, 0xfe, 0x48, 0x6f, 0x47, 0x01), EMU_DONE);
@@ -645,10 +580,10 @@ static void test_raw_vprord(void **state)
 	u32 in[4] = { 0x11223344, 0x55667788, 0x99aabbcc, 0xddeeff00 }, out[4];
 
 	NEED_AVX512();
-	memcpy(big.vcpu + 160 + 16 * 3, in, 16);
+	memcpy(host_xstate.vcpu + 160 + 16 * 3, in, 16);
 	assert_int_equal(RUN(env, &rep, 0x62, 0xf1, 0x65, 0x08, 0x72, 0xc3, 0x10), EMU_DONE);
 	assert_string_equal(rep.mnemonic, "evex.map1.72");
-	memcpy(out, big.vcpu + 160 + 16 * 3, 16);
+	memcpy(out, host_xstate.vcpu + 160 + 16 * 3, 16);
 	for (unsigned i = 0; i < 4; i++)
 		assert_int_equal(out[i], ror32(in[i], 16));
 	assert_int_equal(env->cpu.rip, CODE_VA + 7);
@@ -662,16 +597,17 @@ static void test_raw_vpternlogd(void **state)
 	u8 want[16];
 
 	NEED_AVX512();
-	fill(big.vcpu + 160 + 16, 16, 0x01);		  /* xmm1 */
-	fill(big.vcpu + 160 + 32, 16, 0x40);		  /* xmm2 */
-	fill(big.vcpu + 160 + 48, 16, 0x90);		  /* xmm3 */
-	memset(big.vcpu + big.off[6] + 32 * 3, 0x77, 32); /* zmm3's bits 511:256 */
-	memset(big.vcpu + big.off[6] + 32 * 1, 0x0f, 32); /* zmm1's */
+	fill(host_xstate.vcpu + 160 + 16, 16, 0x01);			  /* xmm1 */
+	fill(host_xstate.vcpu + 160 + 32, 16, 0x40);			  /* xmm2 */
+	fill(host_xstate.vcpu + 160 + 48, 16, 0x90);			  /* xmm3 */
+	memset(host_xstate.vcpu + host_xstate.off[6] + 32 * 3, 0x77, 32); /* zmm3's bits 511:256 */
+	memset(host_xstate.vcpu + host_xstate.off[6] + 32 * 1, 0x0f, 32); /* zmm1's */
 	for (unsigned i = 0; i < 16; i++)
 		want[i] = (u8)((0x01 + i) ^ (0x40 + i) ^ (0x90 + i));
 	assert_int_equal(RUN(env, &rep, 0x62, 0xf3, 0x6d, 0x48, 0x25, 0xd9, 0x96), EMU_DONE);
-	assert_memory_equal(big.vcpu + 160 + 48, want, 16);
-	assert_true(all_bytes_equal(big.vcpu + big.off[6] + 32 * 3, 0x77 ^ 0x0f, 32));
+	assert_memory_equal(host_xstate.vcpu + 160 + 48, want, 16);
+	assert_true(
+		all_bytes_equal(host_xstate.vcpu + host_xstate.off[6] + 32 * 3, 0x77 ^ 0x0f, 32));
 	assert_int_equal(env->cpu.rip, CODE_VA + 7);
 }
 
