@@ -24,6 +24,7 @@
  *   prefetch*             nothing (never a fault)
  *   ud0, ud2              #UD
  *   verr, verw            ZF from the descriptor (no fault for the selector)
+ *   monitor, mwait        their checks, then nothing: mwait wakes at once
  *   wait/fwait            #NM if CR0.MP and CR0.TS, #MF for a pending x87
  *                         exception (FSW.ES) with CR0.NE, else nothing
  *   xsave, xsaveopt, xsavec, xrstor (REX.W forms; the others too when

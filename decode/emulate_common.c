@@ -15,6 +15,7 @@
  * 9. prefetch*: nothing; a prefetch never faults, whatever its address.
  * 10. ud0/ud1/ud2: #UD in hw mode (Linux's BUG() and WARN() are ud2).
  * 11. verr/verw: ZF from the descriptor's type and privilege.
+ * 12. monitor/mwait in hw mode: the checks, then nothing (a wake-up at once).
  */
 #include <cpuid.h>
 #include <string.h>
@@ -389,6 +390,43 @@ static enum step do_verrw(struct insn_ctx *c, bool write)
 	return STEP_DONE;
 }
 
+/*
+ * Item 12. monitor/mwait (SDM Vol. 2B MONITOR, MWAIT), hw mode only: Linux
+ * idles with them on Intel CPUs that report MONITOR, which hw mode's guest
+ * sees (PVM does not filter its CPUID). #UD at CPL > 0 (the enabling MSR bit
+ * is not offered); monitor: #GP(0) for ECX != 0, a #PF if DS:RAX does not
+ * translate; mwait: #GP(0) for ECX bits beyond bit 0. Then mwait returns at
+ * once, the spurious wake-up the SDM allows: the guest's idle loop spins,
+ * each turn a trip through the VMM, instead of sleeping.
+ */
+static enum step do_monitor_mwait(struct insn_ctx *c, bool mwait)
+{
+	const struct emu_cpu *cpu = c->cpu;
+	struct mem_ref m;
+	x86_reg seg;
+	enum step st;
+	u64 la;
+
+	if (cpu->mode != EMU_MODE_HW)
+		return STEP_UNKNOWN;
+	if (emu_cpl_of(cpu) != 0)
+		return emu_raise(c, EXC_UD());
+	if (mwait)
+		return (u32)cpu->gpr[EMU_RCX] > 1 ? emu_raise(c, EXC_GP(0)) : STEP_DONE;
+	if ((u32)cpu->gpr[EMU_RCX])
+		return emu_raise(c, EXC_GP(0));
+	/* DS:RAX, or FS:/GS: with an override (the others have base 0 in 64-bit mode). */
+	seg = c->x86->prefix[1] == 0x64	  ? X86_REG_FS
+	      : c->x86->prefix[1] == 0x65 ? X86_REG_GS
+					  : X86_REG_DS;
+	la = emu_seg_base(cpu, seg) +
+	     (c->x86->addr_size == 4 ? (u32)cpu->gpr[EMU_RAX] : cpu->gpr[EMU_RAX]);
+	if (!emu_is_canonical(la))
+		return emu_raise(c, EXC_GP(0));
+	st = emu_mem_map(c, la, 1, emu_data_access(cpu, 0), &m);
+	return st == STEP_NOT_RAM ? STEP_DONE : st;
+}
+
 enum step emu_dispatch_common(struct insn_ctx *c)
 {
 	switch (c->insn->id) {
@@ -419,6 +457,8 @@ enum step emu_dispatch_common(struct insn_ctx *c)
 		return c->cpu->mode == EMU_MODE_HW ? emu_raise(c, EXC_UD()) : STEP_UNKNOWN;
 	case X86_INS_VERR: return do_verrw(c, false);
 	case X86_INS_VERW: return do_verrw(c, true);
+	case X86_INS_MONITOR: return do_monitor_mwait(c, false);
+	case X86_INS_MWAIT: return do_monitor_mwait(c, true);
 	default: return emu_dispatch_xsave(c);
 	}
 }

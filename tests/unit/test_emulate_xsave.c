@@ -716,6 +716,48 @@ static void test_verw_cpl3(void **state)
 	assert_true(verify(env, true, SEL_UDATA));
 }
 
+/* ---- monitor / mwait (hw mode) ------------------------------------------------ */
+
+static void test_monitor_mwait(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu before;
+
+	/* monitor: DS:RAX translates, ECX = 0: nothing else happens */
+	env->cpu.gpr[EMU_RAX] = DATA_VA + 0x40;
+	env->cpu.gpr[EMU_RCX] = 0;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x01, 0xc8), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, CODE_VA + 3);
+	/* mwait with ECX = 1 (interrupts break even with IF = 0): returns at once */
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RCX] = 1;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x01, 0xc9), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, CODE_VA + 3);
+
+	/* monitor on an unmapped address: #PF; with ECX != 0: #GP(0) */
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RAX] = UNMAPPED_VA;
+	env->cpu.gpr[EMU_RCX] = 0;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x01, 0xc8), EMU_DONE);
+	assert_int_equal(rep.fault_vector, X86_EXC_PF);
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RAX] = DATA_VA;
+	env->cpu.gpr[EMU_RCX] = 2;
+	before = env->cpu;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x01, 0xc8), EMU_DONE);
+	assert_fault_at_cpl0(env, &before, X86_EXC_GP, HANDLER_GP, true, 0);
+
+	/* At CPL3 both are #UD */
+	env->cpu = before;
+	to_user(env);
+	env->cpu.gpr[EMU_RCX] = 0;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x01, 0xc9), EMU_DONE);
+	assert_int_equal(rep.fault_vector, X86_EXC_UD);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -726,6 +768,7 @@ int main(void)
 		T(test_ud2_ud1),
 		T(test_verr_verw),
 		T(test_verw_cpl3),
+		T(test_monitor_mwait),
 		T(test_popcnt_32_16_zero),
 		T(test_popcnt_memory),
 		T(test_wait_noop),
