@@ -613,3 +613,8 @@ enum step emu_simd_raw(struct insn_ctx *c, const u8 *code, unsigned len)
 		return st;
 	return simd_run(c, rfbm, code, len, NULL);
 }
+
+void emu_simd_keep_handlers(void)
+{
+	simd_native_keep_handlers();
+}

@@ -179,22 +179,77 @@ static bool code_init(void)
 }
 
 /*
- * A fault of the instruction arrives as one of these signals. The handlers
- * are installed around each step and the previous actions put back after
- * it: others (the test framework, the sanitizers) install theirs at any
- * time, so ours must not be assumed to stay. SA_NODEFER leaves the signal
- * unblocked, so the jump out of the handler needs no signal mask saved or
- * restored.
+ * A fault of the instruction arrives as one of these signals, and the
+ * handler jumps out of it (SA_NODEFER leaves the signal unblocked, so no
+ * signal mask needs saving). Outside a step the handler passes the signal
+ * on to the action it replaced, so others' handlers (the sanitizers') and
+ * the default actions still work.
+ *
+ * By default the handlers are installed around each step and the previous
+ * actions put back after it: 8 system calls, most of a step's cost. A
+ * process that knows nobody will replace them later (the VMM) calls
+ * simd_native_keep_handlers() and they stay.
  */
 static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
 #define NSIG_FAULT (sizeof(fault_signals) / sizeof(fault_signals[0]))
 
+static struct sigaction chained[NSIG_FAULT];
+static bool kept;
+static volatile sig_atomic_t in_step;
 /* One vCPU per process; the step is not reentrant. */
 static sigjmp_buf fault_jmp;
 
-static void on_fault(int sig)
+static void on_fault(int sig, siginfo_t *info, void *uc)
 {
-	siglongjmp(fault_jmp, sig);
+	if (in_step) {
+		in_step = 0;
+		siglongjmp(fault_jmp, sig);
+	}
+	for (unsigned i = 0; i < NSIG_FAULT; i++) {
+		const struct sigaction *p = &chained[i];
+
+		if (fault_signals[i] != sig)
+			continue;
+		if (p->sa_flags & SA_SIGINFO) {
+			p->sa_sigaction(sig, info, uc);
+		} else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+			p->sa_handler(sig);
+		} else {
+			/* The default action: put it back; the fault happens again, without us. */
+			struct sigaction dfl = *p;
+
+			dfl.sa_handler = SIG_DFL;
+			sigaction(sig, &dfl, NULL);
+		}
+		return;
+	}
+}
+
+static void handlers_install(struct sigaction *old)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	for (unsigned i = 0; i < NSIG_FAULT; i++) {
+		struct sigaction prev;
+
+		if (sigaction(fault_signals[i], &sa, &prev))
+			continue;
+		if (old)
+			old[i] = prev;
+		/* Installing twice must not chain us to ourselves. */
+		if (!((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction == on_fault))
+			chained[i] = prev;
+	}
+}
+
+void simd_native_keep_handlers(void)
+{
+	handlers_install(NULL);
+	kept = true;
 }
 
 u64 simd_host_xcr0(void)
@@ -207,9 +262,8 @@ u64 simd_host_xcr0(void)
 
 int simd_native_step(struct simd_native *sn, const u8 *insn, unsigned len)
 {
-	struct sigaction sa, old[NSIG_FAULT];
+	struct sigaction old[NSIG_FAULT];
 	volatile int sig;
-	unsigned i;
 
 	if (len + 1 > 64 || !code_init())
 		return -1;
@@ -217,18 +271,18 @@ int simd_native_step(struct simd_native *sn, const u8 *insn, unsigned len)
 	code_rw[len] = 0xc3; /* ret */
 	sn->code = (u64)(uintptr_t)code_rx;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_fault;
-	sa.sa_flags = SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < NSIG_FAULT; i++)
-		sigaction(fault_signals[i], &sa, &old[i]);
+	if (!kept)
+		handlers_install(old);
 	sig = sigsetjmp(fault_jmp, 0);
-	if (!sig)
+	if (!sig) {
+		in_step = 1;
 		umbra_simd_native_run(sn);
-	else
+		in_step = 0;
+	} else {
 		umbra_simd_host_restore(sn->host_area, sn->rfbm);
-	for (i = 0; i < NSIG_FAULT; i++)
-		sigaction(fault_signals[i], &old[i], NULL);
+	}
+	if (!kept)
+		for (unsigned i = 0; i < NSIG_FAULT; i++)
+			sigaction(fault_signals[i], &old[i], NULL);
 	return sig;
 }

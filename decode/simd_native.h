@@ -32,6 +32,13 @@ struct simd_native {
  */
 int simd_native_step(struct simd_native *sn, const u8 *insn, unsigned len);
 
+/*
+ * Keep the fault handlers installed from now on (they pass on what is not
+ * theirs) instead of installing them around every step. Calling it again
+ * reinstalls them over whatever replaced them meanwhile.
+ */
+void simd_native_keep_handlers(void);
+
 /* The host's XCR0 (the components its XSAVE area can hold). */
 u64 simd_host_xcr0(void);
 

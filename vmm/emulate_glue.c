@@ -295,8 +295,15 @@ static const struct emu_ops *ops_for(struct vm *vm)
 
 enum emu_result vmm_emulate_insn(struct vm *vm, struct emu_report *rep)
 {
+	static bool handlers_kept;
 	struct emu_cpu cpu;
 	enum emu_result r;
+
+	/* Nothing in the VMM installs fault handlers later: the SIMD fallback's may stay. */
+	if (!handlers_kept) {
+		emu_simd_keep_handlers();
+		handlers_kept = true;
+	}
 
 	cpu_from_kvm(&cpu, &vm->run->s.regs.regs, &vm->run->s.regs.sregs);
 	r = emu_insn(&cpu, ops_for(vm), rep);

@@ -6,6 +6,7 @@
  * offset 576 of the fake vCPU's XSAVE area; XMMn at 160 + 16n).
  */
 #include <cpuid.h>
+#include <signal.h>
 
 #include "emu_env.h"
 #include "emu_host_xstate.h"
@@ -648,6 +649,50 @@ static void test_raw_length(void **state)
 			 0);
 }
 
+/* ---- the fault handlers ------------------------------------------------------------- */
+
+static sigjmp_buf theirs_jmp;
+static volatile int theirs_sig;
+
+static void their_handler(int sig)
+{
+	theirs_sig = sig;
+	siglongjmp(theirs_jmp, 1);
+}
+
+/*
+ * With the handlers kept, a fault outside a step goes on to the handler
+ * that was there before; a fault inside a step is still the guest's.
+ */
+static void test_kept_handlers_chain(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = their_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_NODEFER;
+	assert_int_equal(sigaction(SIGILL, &sa, &old), 0);
+	emu_simd_keep_handlers();
+	emu_simd_keep_handlers(); /* twice: still one link to theirs */
+
+	/* divps with divide-by-zero unmasked: #XM inside a step */
+	memcpy(env->xstate_vcpu + 24, &(u32){ 0x1f80 & ~(1u << 9) }, 4);
+	memset(xmm(env, 1), 0, 16);
+	set_gate(env, X86_EXC_XM, 0x401700ull, 0xe, 0, 0);
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x5e, 0xc1), EMU_DONE);
+	assert_int_equal(rep.fault_vector, X86_EXC_XM);
+
+	/* a SIGILL of our own, outside: theirs gets it */
+	theirs_sig = 0;
+	if (!sigsetjmp(theirs_jmp, 1))
+		raise(SIGILL);
+	assert_int_equal(theirs_sig, SIGILL);
+	sigaction(SIGILL, &old, NULL);
+}
+
 #define S(f) cmocka_unit_test_setup_teardown(f, setup_sse, teardown)
 #define Z(f) cmocka_unit_test_setup_teardown(f, setup_avx512, teardown)
 
@@ -682,6 +727,7 @@ int main(void)
 		Z(test_raw_vpternlogd),
 		S(test_raw_memory_refused),
 		S(test_raw_length),
+		S(test_kept_handlers_chain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
