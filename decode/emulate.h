@@ -402,7 +402,8 @@ struct emu_report {
  * faults with signal handlers, installed around each one unless this was
  * called: then they stay, passing on signals that are not theirs. For a
  * process where nobody replaces SIGSEGV/SIGBUS/SIGILL/SIGFPE handlers
- * afterwards (the VMM); it saves 8 system calls per instruction.
+ * afterwards (the VMM calls it at its first emulated instruction, after its
+ * console installed its own); it saves 8 system calls per instruction.
  */
 void emu_simd_keep_handlers(void);
 

@@ -210,6 +210,15 @@ static void on_fault(int sig, siginfo_t *info, void *uc)
 
 		if (fault_signals[i] != sig)
 			continue;
+		if (p->sa_flags & SA_RESETHAND) {
+			/* What the kernel would have done before calling it (vmm/console.c relies
+			 * on it). */
+			struct sigaction dfl;
+
+			memset(&dfl, 0, sizeof(dfl));
+			dfl.sa_handler = SIG_DFL;
+			sigaction(sig, &dfl, NULL);
+		}
 		if (p->sa_flags & SA_SIGINFO) {
 			p->sa_sigaction(sig, info, uc);
 		} else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {

@@ -690,6 +690,17 @@ static void test_kept_handlers_chain(void **state)
 	if (!sigsetjmp(theirs_jmp, 1))
 		raise(SIGILL);
 	assert_int_equal(theirs_sig, SIGILL);
+
+	/* theirs with SA_RESETHAND (vmm/console.c's): the default action is back when it runs */
+	sa.sa_flags = SA_NODEFER | SA_RESETHAND;
+	assert_int_equal(sigaction(SIGILL, &sa, NULL), 0);
+	emu_simd_keep_handlers();
+	theirs_sig = 0;
+	if (!sigsetjmp(theirs_jmp, 1))
+		raise(SIGILL);
+	assert_int_equal(theirs_sig, SIGILL);
+	assert_int_equal(sigaction(SIGILL, NULL, &sa), 0);
+	assert_ptr_equal(sa.sa_handler, SIG_DFL);
 	sigaction(SIGILL, &old, NULL);
 }
 
