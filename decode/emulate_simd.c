@@ -21,8 +21,8 @@
  *    §2.4-2.8 exception classes): legacy SSE/MMX is #UD if CR0.EM = 1 or
  *    CR4.OSFXSR = 0; VEX is #UD unless CR4.OSXSAVE = 1 and XCR0 enables SSE
  *    and AVX; EVEX also needs opmask, ZMM_Hi256 and Hi16_ZMM in XCR0; all
- *    are #NM if CR0.TS = 1. The native step loads and saves x87, SSE and
- *    every vector component the guest's XCR0 enables.
+ *    are #NM if CR0.TS = 1. The native step loads and saves x87 and SSE,
+ *    and for VEX and EVEX every vector component the guest's XCR0 enables.
  * 3. The memory operand is read from guest memory through the guest's
  *    page tables into a buffer placed at the same offset modulo 64, so that
  *    the alignment checks of movdqa/movaps/vmovdqa... fault natively
@@ -329,20 +329,24 @@ static enum step simd_checks(struct insn_ctx *c, enum encoding enc, u64 *rfbm)
 	if (enc == ENC_LEGACY) {
 		if ((c->cpu->cr0 & CR0_EM) || !(c->cpu->cr4 & CR4_OSFXSR))
 			return emu_raise(c, EXC_UD());
-	}
-	if (c->cpu->cr4 & CR4_OSXSAVE) {
+	} else {
+		/* XCR0 only matters to VEX and EVEX: one ioctl (KVM_GET_XCRS) fewer for SSE. */
+		if (!(c->cpu->cr4 & CR4_OSXSAVE))
+			return emu_raise(c, EXC_UD());
 		if (!c->ops->read_xcr || !c->ops->read_xcr(c->ops->opaque, 0, &xcr0))
 			return STEP_UNKNOWN;
-	} else if (enc != ENC_LEGACY) {
-		return emu_raise(c, EXC_UD());
+		if ((enc == ENC_VEX && (xcr0 & XF_SSE_AVX) != XF_SSE_AVX) ||
+		    (enc == ENC_EVEX &&
+		     (xcr0 & (XF_SSE_AVX | XF_AVX512)) != (XF_SSE_AVX | XF_AVX512)))
+			return emu_raise(c, EXC_UD());
 	}
-	if ((enc == ENC_VEX && (xcr0 & XF_SSE_AVX) != XF_SSE_AVX) ||
-	    (enc == ENC_EVEX && (xcr0 & (XF_SSE_AVX | XF_AVX512)) != (XF_SSE_AVX | XF_AVX512)))
-		return emu_raise(c, EXC_UD());
 	if (c->cpu->cr0 & CR0_TS)
 		return emu_raise(c, emu_exception(X86_EXC_NM, false, 0));
-	/* Every enabled vector component: a legacy SSE instruction keeps the upper bits as they
-	 * are. */
+	/*
+	 * Legacy SSE and MMX touch only the x87/SSE state (the upper bits of the
+	 * vector registers stay as they are, in the host's registers as in the
+	 * guest's area); VEX and EVEX get every component XCR0 enables.
+	 */
 	*rfbm = XF_LEGACY | (xcr0 & (XF_AVX | XF_AVX512));
 	if ((*rfbm & host.xcr0) != *rfbm)
 		return STEP_UNKNOWN; /* the guest enabled a component the host lacks */

@@ -97,6 +97,14 @@ static void test_movdqu_load_unaligned(void **state)
 	assert_int_equal(env->cpu.gpr[EMU_RDI], DATA_VA + 3);
 	assert_int_equal(env->xstate_puts, 1);
 	assert_true(xstate_bv(env) & 2);
+
+	/* A legacy SSE write keeps YMM1's upper half, and AVX in use, as they were. */
+	memset(ymm_high(env, 1), 0x5a, 16);
+	memcpy(env->xstate_vcpu + 512, &(u64){ 7 }, 8);
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0x0f, 0x6f, 0x0f), EMU_DONE);
+	assert_true(all_bytes_equal(ymm_high(env, 1), 0x5a, 16));
+	assert_int_equal(xstate_bv(env) & 7, 7);
 }
 
 static void test_movdqu_store_disp8(void **state)
