@@ -486,8 +486,18 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	if (st != STEP_DONE)
 		return st;
 	memcpy(code, c->insn->bytes, len);
-	if (!op)
+	if (!op) {
+		/*
+		 * The bytes run as they are: where capstone saw no memory operand,
+		 * the CPU must not see one either (a ModRM with mod != 3 would
+		 * address the VMM's memory with the guest's registers).
+		 */
+		unsigned mo = c->x86->encoding.modrm_offset;
+
+		if (mo && (mo >= len || (code[mo] >> 6) != 3))
+			return STEP_UNKNOWN;
 		return simd_run(c, rfbm, code, len, NULL);
+	}
 
 	/* Item 3. */
 	for (i = 0; i < sizeof(bases) && (used & (1u << bases[i])); i++)
@@ -588,7 +598,8 @@ unsigned emu_simd_raw_len(const u8 *b, unsigned n)
 		return 0;
 	op = b[at];
 	modrm = b[at + 1];
-	if ((modrm >> 6) != 3)
+	/* No memory operand, and none implied: (v)maskmovdqu stores at [RDI]. */
+	if ((modrm >> 6) != 3 || (map == 1 && op == 0xf7))
 		return 0;
 	len = at + 2;
 	if (map == 3 ||

@@ -651,6 +651,8 @@ static void test_raw_length(void **state)
 	/* ... also with EVEX.X set, which a GPR operand ignores */
 	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x62, 0xb2, 0x7d, 0x08, 0x7c, 0xcc }, 6),
 			 0);
+	/* vmaskmovdqu stores at [RDI] although its ModRM names registers: never raw */
+	assert_int_equal(emu_simd_raw_len((const u8[]){ 0xc5, 0xf9, 0xf7, 0xc1 }, 4), 0);
 	/* a legacy prefix before VEX, and EVEX map 5 (FP16): not handled */
 	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x66, 0xc5, 0xf9, 0xef, 0xc0 }, 5), 0);
 	assert_int_equal(emu_simd_raw_len((const u8[]){ 0x62, 0xf5, 0x7c, 0x48, 0x58, 0xc1 }, 6),
