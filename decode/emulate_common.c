@@ -352,9 +352,8 @@ static enum step do_verrw(struct insn_ctx *c, bool write)
 {
 	const struct emu_cpu *cpu = c->cpu;
 	unsigned cpl = emu_cpl_of(cpu), rpl, dpl, type;
-	bool ldt, ok = false;
-	u64 base, desc;
-	u32 limit;
+	bool ok = false;
+	u64 la, desc;
 	u16 sel;
 	enum step st;
 
@@ -363,12 +362,8 @@ static enum step do_verrw(struct insn_ctx *c, bool write)
 	st = emu_read_rm16(c, emu_op(c, 0), &sel);
 	if (st != STEP_DONE)
 		return st;
-	ldt = sel & SEL_TI;
-	base = ldt ? cpu->virt.ldtr_base : cpu->gdt_base;
-	limit = ldt ? cpu->virt.ldtr_limit : cpu->gdt_limit;
-	if ((sel & SEL_INDEX_MASK) && (!ldt || (cpu->virt.ldtr_sel & SEL_INDEX_MASK)) &&
-	    (u32)(sel | 7) <= limit) {
-		st = emu_sys_read(c, base + (sel & SEL_INDEX_MASK), &desc, sizeof(desc));
+	if ((sel & SEL_INDEX_MASK) && emu_desc_la(cpu, sel, &la)) {
+		st = emu_sys_read(c, la, &desc, sizeof(desc));
 		if (st != STEP_DONE)
 			return st;
 		type = (unsigned)((desc & DESC_TYPE_MASK) >> DESC_TYPE_SHIFT);

@@ -85,16 +85,22 @@ static void set_code_seg(struct emu_seg *cs, u16 sel, u64 desc, unsigned cpl)
  * its linear address: #GP(selector) beyond the table's limit or for an LDT
  * selector with no LDT loaded (SDM Vol. 3A §3.5.1).
  */
-enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la)
+bool emu_desc_la(const struct emu_cpu *cpu, u16 sel, u64 *desc_la)
 {
-	const struct emu_cpu *cpu = c->cpu;
 	bool ldt = sel & SEL_TI;
 	u64 base = ldt ? cpu->virt.ldtr_base : cpu->gdt_base;
 	u32 limit = ldt ? cpu->virt.ldtr_limit : cpu->gdt_limit;
 
 	if ((ldt && !(cpu->virt.ldtr_sel & SEL_INDEX_MASK)) || (u32)(sel | 7) > limit)
-		return emu_raise(c, EXC_GP(sel & SEL_ERR_MASK));
+		return false;
 	*desc_la = base + (sel & SEL_INDEX_MASK);
+	return true;
+}
+
+enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la)
+{
+	if (!emu_desc_la(c->cpu, sel, desc_la))
+		return emu_raise(c, EXC_GP(sel & SEL_ERR_MASK));
 	return emu_sys_read(c, *desc_la, desc, sizeof(*desc));
 }
 

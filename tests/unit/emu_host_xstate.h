@@ -68,6 +68,15 @@ static inline bool host_has_avx512f(void)
 	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 16));
 }
 
+/* The test process's own MXCSR: the fallback must leave it as it was. */
+static inline u32 host_mxcsr(void)
+{
+	u32 v;
+
+	__asm__ volatile("stmxcsr %0" : "=m"(v));
+	return v;
+}
+
 #define NEED_AVX512()                                                      \
 	do {                                                               \
 		if (!host_has_avx512f()) {                                 \

@@ -8,20 +8,10 @@
  * unchanged.
  */
 #include "emu_env.h"
+#include "xorshift.h"
 
 #define ITERATIONS 100000
 #define SEED	   0x5eed1234u
-
-static u32 rng_state;
-
-static u32 rnd(void)
-{
-	/* xorshift32: deterministic for a given SEED. */
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
 
 static u64 rnd64(void)
 {

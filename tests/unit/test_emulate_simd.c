@@ -392,14 +392,6 @@ static void test_control_register_checks(void **state)
 	assert_int_equal(env->xstate_puts, 0);
 }
 
-static u32 host_mxcsr(void)
-{
-	u32 v;
-
-	__asm__ volatile("stmxcsr %0" : "=m"(v));
-	return v;
-}
-
 /* An unmasked SIMD exception: #XM for the guest; the host's MXCSR is its own again. */
 static void test_simd_exception(void **state)
 {

@@ -11,19 +11,10 @@
  */
 #include "emu_env.h"
 #include "emu_host_xstate.h"
+#include "xorshift.h"
 
 #define ITERATIONS 50000
 #define SEED	   0x51d0f00du
-
-static u32 rng_state;
-
-static u32 rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
 
 /* The escapes that lead to SIMD opcodes, so that random bytes reach the fallback. */
 static const u8 starts[][4] = {
@@ -38,14 +29,6 @@ static const u8 starts[][4] = {
 	{ 1, 0x62 },
 	{ 2, 0x65, 0xc5 },
 };
-
-static u32 host_mxcsr(void)
-{
-	u32 v;
-
-	__asm__ volatile("stmxcsr %0" : "=m"(v));
-	return v;
-}
 
 static void test_simd_fuzz(void **state)
 {
