@@ -397,6 +397,21 @@ static void test_help_version(void **state)
 	free(r);
 }
 
+/* No /dev/kvm at all (a host without a KVM module): status 6 and what it means. */
+static void test_kvm_missing(void **state)
+{
+	char img[512];
+
+	(void)state;
+	if (!access("/dev/kvm", F_OK)) {
+		print_message("SKIP: this host has /dev/kvm\n");
+		skip();
+	}
+	image_path(img, sizeof(img), "hello/hello.elf");
+	expect_error((char *[]){ "umbra", "run", img, NULL }, 6,
+		     "cannot open /dev/kvm: No such file or directory (this host offers no KVM");
+}
+
 /* /dev/kvm not accessible: run umbra as an unprivileged user (needs root). */
 static void test_kvm_not_accessible(void **state)
 {
@@ -443,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_segment_outside_ram),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_debug_exit_port_taken),
+		cmocka_unit_test(test_kvm_missing),
 		cmocka_unit_test(test_kvm_not_accessible),
 		cmocka_unit_test(test_hello_hw),
 		cmocka_unit_test(test_hello_default_status),
