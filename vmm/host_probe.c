@@ -15,6 +15,7 @@
  * trip, a dozen emulated CPL0 instructions and ~10 ioctls; measured 2-12 ms
  * for the whole probe, creation and destruction included (2026-11-22).
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <linux/kvm.h>
@@ -441,6 +442,29 @@ static void scratch_run(struct scratch *s, struct host_probe *p, bool msrs_ok)
 	}
 }
 
+bool host_signature_is_tcg(u32 ebx, u32 ecx, u32 edx)
+{
+	char sig[13];
+
+	memcpy(sig, &ebx, 4);
+	memcpy(sig + 4, &ecx, 4);
+	memcpy(sig + 8, &edx, 4);
+	sig[12] = 0;
+	return !strcmp(sig, "TCGTCGTCGTCG");
+}
+
+/* The hypervisor this VMM itself runs under, if any (CPUID.1:ECX[31]). */
+static bool host_is_tcg(void)
+{
+	u32 a, b, c, d;
+
+	__cpuid(1, a, b, c, d);
+	if (!(c & (1u << 31)))
+		return false;
+	__cpuid(0x40000000, a, b, c, d);
+	return host_signature_is_tcg(b, c, d);
+}
+
 int host_probe_run(int kvm_fd, struct host_probe *out)
 {
 	struct scratch s = { .vm_fd = -1, .vcpu_fd = -1 };
@@ -459,6 +483,7 @@ int host_probe_run(int kvm_fd, struct host_probe *out)
 	if (!r)
 		scratch_run(&s, out, msrs_ok);
 	scratch_destroy(&s);
+	out->qemu_tcg = host_is_tcg();
 	out->probe_ms = (stats_now() - t0) * 1e3;
 	return r;
 }
@@ -468,6 +493,9 @@ int host_probe_run(int kvm_fd, struct host_probe *out)
 void host_probe_strategy(const struct host_probe *p, struct shadow_strategy *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->tpr_masking = !p->qemu_tcg;
+	if (p->qemu_tcg)
+		s->tpr_note = "the host is QEMU TCG, whose nested SVM aborts on guest CR8 writes";
 	/* Only patching is implemented; it is exact whatever the host does with IOPL. */
 	s->sensitive = SHADOW_SENSITIVE_PATCH;
 	if (p->iopl3 == HOST_YES)
@@ -574,5 +602,9 @@ int host_probe_setup(struct vm *vm)
 		 (unsigned long long)p->rflags, p->pt_before, p->pt_after, p->syscall_cs);
 	if (p->note[0])
 		pr_info("host probe: undecided: %s", p->note);
+	if (p->qemu_tcg)
+		pr_info("host probe: the host is QEMU TCG (tools/nested-kvm.sh): TPR masking off "
+			"(CR8 writes abort it), TR loaded as an available TSS (it reads the I/O "
+			"bitmap of no other)");
 	return 0;
 }

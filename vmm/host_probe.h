@@ -49,7 +49,16 @@ struct host_probe {
 	u64 rflags;		/* RFLAGS read by pushf at CPL3 */
 	u8 pt_before, pt_after; /* the byte read before and after the PTE store */
 	u16 syscall_cs;		/* CS read at LSTAR */
-	char note[160];		/* why a step is unknown ("" when all were decided) */
+	/*
+	 * This host is itself QEMU's TCG (CPUID 0x40000000 says "TCGTCGTCGTCG"):
+	 * a nested KVM there (tools/nested-kvm.sh), whose emulated SVM aborts
+	 * QEMU when a guest writes CR8 while a virtual interrupt is pending
+	 * (QEMU 7.2 and 10.0: tcg_handle_interrupt asserts the BQL is held),
+	 * and which #GPs port I/O at CPL3 unless TR's type is 9 (available;
+	 * hardware and LTR make it 11, busy), ignoring the I/O bitmap.
+	 */
+	bool qemu_tcg;
+	char note[160]; /* why a step is unknown ("" when all were decided) */
 };
 
 /*
@@ -76,6 +85,15 @@ struct shadow_strategy {
 	const char *stores_note;
 	enum shadow_syscall_entry syscall_entry;
 	const char *syscall_note;
+	/*
+	 * While the virtual IF is 0 the monitor raises the real TPR (CR8) so
+	 * that fixed interrupts wait in the LAPIC's IRR as on hardware
+	 * (vmm/shadow_event.c). Off only where writing CR8 breaks the host
+	 * (qemu_tcg): interrupts then reach the monitor and wait in software,
+	 * unseen in the IRR, and a periodic timer may tick once more.
+	 */
+	bool tpr_masking;
+	const char *tpr_note;
 };
 
 /*
@@ -94,6 +112,9 @@ const char *host_answer_name(enum host_answer a); /* "yes", "no", "unknown" */
 const char *shadow_sensitive_name(enum shadow_sensitive_strategy s);
 const char *shadow_stores_name(enum shadow_store_strategy s);
 const char *shadow_syscall_entry_name(enum shadow_syscall_entry e);
+
+/* Pure: does a CPUID 0x40000000 signature (EBX, ECX, EDX) name QEMU's TCG? */
+bool host_signature_is_tcg(u32 ebx, u32 ecx, u32 edx);
 
 /*
  * Init step (vmm/init.c, after "kvm"): in shadow mode, run the probe on

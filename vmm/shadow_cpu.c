@@ -119,6 +119,8 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base) {
 		s->fs.base = c->fs_base;
 		s->gs.base = c->gs_base;
+		/* KVM on SVM reports TR busy whatever was set (boot_vcpu in shadow_mode.c). */
+		s->tr.type = sm->tr_type;
 		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 	}
 }

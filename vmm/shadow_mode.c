@@ -180,7 +180,13 @@ static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
 	s.tr = (struct kvm_segment){ .base = monitor_gva(MON_OFF_TSS),
 				     .limit = MON_TSS_LIMIT,
 				     .selector = MON_SEL_TSS,
-				     .type = 0xb, /* 64-bit TSS, busy */
+				     /*
+				      * 64-bit TSS, busy, as LTR leaves it. QEMU's TCG reads
+				      * the I/O bitmap only of a TSS typed 9 (available) and
+				      * otherwise #GPs every port access at CPL3; its SVM
+				      * does not mind the type, so it gets 9 (host_probe.h).
+				      */
+				     .type = sm->tr_type,
 				     .present = 1 };
 	s.ldt = (struct kvm_segment){ .unusable = 1 };
 	s.gdt.base = monitor_gva(MON_OFF_GDT);
@@ -223,6 +229,7 @@ int shadow_mode_setup(struct vm *vm)
 	if (!sm)
 		return UMBRA_EXIT_INTERNAL;
 	vm->shadow = sm;
+	sm->tr_type = vm->host.qemu_tcg ? 0x9 : 0xb; /* real_boot_state */
 	r = monitor_create(&sm->mon, ram_top, vm->opts->shadow_pool_bytes);
 	if (r) {
 		pr_err("cannot map the shadow-mode monitor and pool: %s", strerror(-r));
@@ -745,8 +752,11 @@ static enum shadow_exit resume_guest(struct vm *vm)
 	 * ExtINT from the PIC ignores the TPR: still held in software.
 	 * LIMITATION: the guest's own TPR is taken to be 0 (Linux and testos
 	 * leave it so), and it reads 15 << 4 through the LAPIC page meanwhile.
+	 * Without tpr_masking (a host that breaks on CR8 writes) all of them
+	 * are held in software.
 	 */
-	sm->mon.want_tpr = (sm->cpu.rflags & RFLAGS_IF) || sm->halted ? 0 : 15;
+	sm->mon.want_tpr =
+		!vm->strategy.tpr_masking || (sm->cpu.rflags & RFLAGS_IF) || sm->halted ? 0 : 15;
 	r->rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
 	r->rbx = sm->guest_rbx;
 	r->rip = sm->mon.tail_entry;

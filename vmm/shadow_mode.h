@@ -62,6 +62,7 @@ struct shadow_mode {
 	u64 shadow_cr4;	       /* the CR4 the shadow MMU was given (shadow_emu.c) */
 	mpa_t root;	       /* the root the guest must run on after this trap */
 	u64 guest_rbx;	       /* the guest's RBX at the trap (the tail clobbers RBX) */
+	u8 tr_type;	       /* TR's type for KVM_SET_SREGS: 11, or 9 on QEMU TCG (boot) */
 	/* The last #PF, to catch a fault the vCPU keeps taking after a fix. */
 	u64 last_pf_rip, last_pf_cr2, last_pf_err;
 	unsigned pf_repeats;

@@ -122,6 +122,7 @@ static void print_host_text(const struct stats *st, FILE *f)
 	print_strategy_text(f, "shadow stores", shadow_stores_name(s->stores), s->stores_note);
 	print_strategy_text(f, "syscall entry", shadow_syscall_entry_name(s->syscall_entry),
 			    s->syscall_note);
+	print_strategy_text(f, "tpr masking", s->tpr_masking ? "on" : "off", s->tpr_note);
 }
 
 static void print_shadow_text(const struct stats *st, FILE *f, double wall)
@@ -300,6 +301,9 @@ static void print_host_json(const struct stats *st, FILE *f)
 	json_string(f, shadow_syscall_entry_name(s->syscall_entry));
 	fputs(", \"syscall_entry_note\": ", f);
 	json_string_or_null(f, s->syscall_note);
+	fprintf(f, ", \"qemu_tcg\": %s, \"tpr_masking\": %s, \"tpr_masking_note\": ",
+		p->qemu_tcg ? "true" : "false", s->tpr_masking ? "true" : "false");
+	json_string_or_null(f, s->tpr_note);
 	fputc('}', f);
 }
 

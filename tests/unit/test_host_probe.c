@@ -38,6 +38,10 @@ static void test_strategy_all_combinations(void **state)
 				memset(&s, 0x5a, sizeof(s)); /* every field must be set */
 				host_probe_strategy(&p, &s);
 
+				/* CR8 masking everywhere but under QEMU's TCG. */
+				assert_true(s.tpr_masking);
+				assert_null(s.tpr_note);
+
 				/* Patching always; the note only where IOPL=3 would do. */
 				assert_int_equal(s.sensitive, SHADOW_SENSITIVE_PATCH);
 				if (p.iopl3 == HOST_YES)
@@ -90,6 +94,37 @@ static void test_strategy_pvm_host(void **state)
 	assert_null(s.sensitive_note);
 	assert_null(s.stores_note);
 	assert_null(s.syscall_note);
+	assert_true(s.tpr_masking);
+	assert_null(s.tpr_note);
+}
+
+/* A nested KVM under QEMU's TCG (tools/nested-kvm.sh): CR8 is left alone. */
+static void test_strategy_tcg_host(void **state)
+{
+	struct host_probe p = { .iopl3 = HOST_YES,
+				.pt_stores_seen = HOST_YES,
+				.syscall_cpl = 0,
+				.qemu_tcg = true };
+	struct shadow_strategy s;
+
+	(void)state;
+	host_probe_strategy(&p, &s);
+	assert_false(s.tpr_masking);
+	assert_non_null(s.tpr_note);
+	assert_int_equal(s.syscall_entry, SHADOW_SYSCALL_CPL0);
+	p.qemu_tcg = false;
+	host_probe_strategy(&p, &s);
+	assert_true(s.tpr_masking);
+	assert_null(s.tpr_note);
+}
+
+/* CPUID 0x40000000's EBX, ECX, EDX spell the vendor in little-endian order. */
+static void test_signature_tcg(void **state)
+{
+	(void)state;
+	assert_true(host_signature_is_tcg(0x54474354, 0x43544743, 0x47435447)); /* TCGTCGTCGTCG */
+	assert_false(host_signature_is_tcg(0x4b4d564b, 0x564b4d56, 0x4d)); /* KVMKVMKVM */
+	assert_false(host_signature_is_tcg(0, 0, 0));
 }
 
 static void test_names(void **state)
@@ -312,6 +347,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strategy_all_combinations),
 		cmocka_unit_test(test_strategy_pvm_host),
+		cmocka_unit_test(test_strategy_tcg_host),
+		cmocka_unit_test(test_signature_tcg),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_decide_iopl3),
 		cmocka_unit_test(test_decide_pt),
