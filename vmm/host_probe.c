@@ -508,7 +508,7 @@ void host_probe_strategy(const struct host_probe *p, struct shadow_strategy *s)
 	case 3: s->syscall_entry = SHADOW_SYSCALL_CPL3; break;
 	case 0:
 		s->syscall_entry = SHADOW_SYSCALL_CPL0;
-		s->syscall_note = "handled through the #UD gate's IST, untested";
+		s->syscall_note = "through the #UD gate's IST; run on nested SVM only";
 		break;
 	default:
 		s->syscall_entry = SHADOW_SYSCALL_UNKNOWN;

@@ -116,13 +116,19 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		f->cs = cs;
 		f->ss = ss;
 	}
-	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base) {
+	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base || s->cr4 != shadow_real_cr4(sm)) {
 		s->fs.base = c->fs_base;
 		s->gs.base = c->gs_base;
+		s->cr4 = shadow_real_cr4(sm);
 		/* KVM on SVM reports TR busy whatever was set (boot_vcpu in shadow_mode.c). */
 		s->tr.type = sm->tr_type;
 		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 	}
+}
+
+u64 shadow_real_cr4(const struct shadow_mode *sm)
+{
+	return sm->real_cr4_fixed | (sm->cpu.cr4 & sm->real_cr4_mirror);
 }
 
 struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c)

@@ -63,4 +63,10 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run);
 /* The guest's paging registers, for the walker. */
 struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c);
 
+/*
+ * The CR4 the real vCPU runs with: sm->real_cr4_fixed plus the guest's own
+ * bits in sm->real_cr4_mirror. shadow_cpu_store syncs it when it changes.
+ */
+u64 shadow_real_cr4(const struct shadow_mode *sm);
+
 #endif /* UMBRA_VMM_SHADOW_CPU_H */

@@ -194,7 +194,7 @@ static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
 	s.idt.base = monitor_gva(MON_OFF_IDT);
 	s.idt.limit = MON_NR_VECTORS * 16 - 1;
 	s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-	s.cr4 = CR4_PAE;
+	s.cr4 = shadow_real_cr4(sm);
 	s.efer = EFER_LME | EFER_LMA | EFER_SCE | EFER_NXE;
 	s.cr3 = sm->root.v;
 	sm->mon.loaded_root = sm->root;
@@ -230,6 +230,18 @@ int shadow_mode_setup(struct vm *vm)
 		return UMBRA_EXIT_INTERNAL;
 	vm->shadow = sm;
 	sm->tr_type = vm->host.qemu_tcg ? 0x9 : 0xb; /* real_boot_state */
+	/*
+	 * Where CPL3 runs on the VM's own state (VMX, SVM: the probe's iopl3
+	 * is yes), the real CR4 decides whether the guest kernel's SSE, xsave
+	 * and rdfsbase work at real CPL3, so it carries the guest's own
+	 * choices, and UMIP makes sgdt & co. trap as DESIGN.md wants. On PVM
+	 * CPL3 runs on the host's CR4 and only PAE was ever measured there.
+	 */
+	sm->real_cr4_fixed = CR4_PAE;
+	if (vm->host.iopl3 == HOST_YES) {
+		sm->real_cr4_fixed |= vm->cpu_has_umip ? CR4_UMIP : 0;
+		sm->real_cr4_mirror = CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE | CR4_FSGSBASE;
+	}
 	r = monitor_create(&sm->mon, ram_top, vm->opts->shadow_pool_bytes);
 	if (r) {
 		pr_err("cannot map the shadow-mode monitor and pool: %s", strerror(-r));

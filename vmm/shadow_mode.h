@@ -63,6 +63,11 @@ struct shadow_mode {
 	mpa_t root;	       /* the root the guest must run on after this trap */
 	u64 guest_rbx;	       /* the guest's RBX at the trap (the tail clobbers RBX) */
 	u8 tr_type;	       /* TR's type for KVM_SET_SREGS: 11, or 9 on QEMU TCG (boot) */
+	/*
+	 * The real CR4: real_cr4_fixed, plus the guest's own CR4 bits in
+	 * real_cr4_mirror (shadow_real_cr4; set at boot, see shadow_mode.c).
+	 */
+	u64 real_cr4_fixed, real_cr4_mirror;
 	/* The last #PF, to catch a fault the vCPU keeps taking after a fix. */
 	u64 last_pf_rip, last_pf_cr2, last_pf_err;
 	unsigned pf_repeats;

@@ -25,6 +25,16 @@
  *                          value written   #GP(0); else kept (LIMITATION: memory
  *                          (first: the     types are not applied; guest RAM is the
  *                          snapshot)       host's write-back memory)
+ *   IA32_MTRR_PHYSBASEn    0 (as KVM       a type not UC/WC/WT/WP/WB, or bits 11:8
+ *    0x200 + 2n            gives a fresh   or from MAXPHYADDR up set: #GP(0); else
+ *   IA32_MTRR_PHYSMASKn    vCPU; not       kept (LIMITATION as for MTRR_DEF_TYPE);
+ *    0x201 + 2n            snapshotted),   PHYSMASK: bits 10:0 (11 is V) or from
+ *    (n < MTRRCAP.VCNT     then the last   MAXPHYADDR up set: #GP(0); else kept
+ *    and n < 16)           value written
+ *   IA32_MTRR_FIX64K_00000 0x250, FIX16K_80000 0x258, FIX16K_A0000 0x259,
+ *   FIX4K_C0000..FIX4K_F8000 0x268-0x26f (if MTRRCAP.FIX):
+ *                          the same        a byte that is not a valid type: #GP(0);
+ *                                          else kept (LIMITATION as above)
  *   IA32_BIOS_SIGN_ID 0x8b the snapshot    accepted and ignored (Linux writes 0
  *                          (microcode      before reading the revision back)
  *                          revision)
@@ -39,6 +49,9 @@
  *   anything else          #GP(0)          #GP(0)
  *
  * An MSR KVM would not give at the snapshot is absent: #GP(0) like the rest.
+ * The MTRRs exist only as MTRRCAP announces them: with MTRRCAP absent, or an
+ * n >= VCNT, or the fixed ones with FIX clear, they are #GP(0) too. Shadow
+ * mode keeps at most 16 variable-range pairs (SHADOW_MTRR_NVAR; KVM has 8).
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -54,6 +67,9 @@
 #define APIC_BASE_DEFAULT 0xfee00000ull
 /* MTRR_DEF_TYPE: type in bits 7:0, FE bit 10, E bit 11; the rest is reserved. */
 #define MTRR_DEF_TYPE_VALID_MASK 0xcffull
+/* PHYSBASE: type in bits 7:0, 11:8 reserved; PHYSMASK: V bit 11, 10:0 reserved. */
+#define MTRR_PHYSBASE_RSVD 0xf00ull
+#define MTRR_PHYSMASK_RSVD 0x7ffull
 
 /* One MSR from the vCPU; false if KVM does not know it (one ioctl per MSR: set-up only). */
 static bool get_one(struct vm *vm, u32 index, struct shadow_msr_val *out)
@@ -114,6 +130,78 @@ static struct shadow_msr_val *msr_slot(struct shadow_msrs *m, u32 index)
 	}
 }
 
+enum mtrr_kind { MTRR_PHYSBASE, MTRR_PHYSMASK, MTRR_FIXED };
+
+/* The MTRR `index` names in `m` if MTRRCAP announces it (its kind in `*kind`), else NULL. */
+static u64 *mtrr_slot(struct shadow_msrs *m, u32 index, enum mtrr_kind *kind)
+{
+	u64 cap = m->mtrrcap.value;
+	unsigned fix;
+
+	if (!m->mtrrcap.present)
+		return NULL;
+	if (index >= MSR_IA32_MTRR_PHYSBASE0 &&
+	    index < MSR_IA32_MTRR_PHYSBASE0 + 2 * SHADOW_MTRR_NVAR) {
+		u32 n = (index - MSR_IA32_MTRR_PHYSBASE0) / 2;
+
+		if (n >= (cap & MTRRCAP_VCNT_MASK))
+			return NULL;
+		*kind = index & 1 ? MTRR_PHYSMASK : MTRR_PHYSBASE;
+		return &m->mtrr_var[n][index & 1];
+	}
+	if (!(cap & MTRRCAP_FIX))
+		return NULL;
+	switch (index) {
+	case MSR_IA32_MTRR_FIX64K_00000: fix = 0; break;
+	case MSR_IA32_MTRR_FIX16K_80000: fix = 1; break;
+	case MSR_IA32_MTRR_FIX16K_A0000: fix = 2; break;
+	default:
+		if (index < MSR_IA32_MTRR_FIX4K_C0000 || index > MSR_IA32_MTRR_FIX4K_F8000)
+			return NULL;
+		fix = 3 + (index - MSR_IA32_MTRR_FIX4K_C0000);
+		break;
+	}
+	*kind = MTRR_FIXED;
+	return &m->mtrr_fix[fix];
+}
+
+/* Whether the SDM lets an MTRR of `kind` hold `v` (Vol. 3A 12.11.2.3, 12.11.2.2). */
+static bool mtrr_value_ok(enum mtrr_kind kind, unsigned maxphyaddr, u64 v)
+{
+	u64 above_pa = maxphyaddr < 64 ? ~0ull << maxphyaddr : 0;
+
+	switch (kind) {
+	case MTRR_PHYSBASE:
+		return !(v & (MTRR_PHYSBASE_RSVD | above_pa)) && valid_mtrr_type(v & 0xff);
+	case MTRR_PHYSMASK: return !(v & (MTRR_PHYSMASK_RSVD | above_pa));
+	case MTRR_FIXED:
+		for (unsigned shift = 0; shift < 64; shift += 8)
+			if (!valid_mtrr_type((v >> shift) & 0xff))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* An access to the MTRRs' table rows; #GP(0) for an MSR that is not one MTRRCAP announces. */
+static enum shadow_msr_result mtrr_access(struct shadow_msrs *m, unsigned maxphyaddr, u32 index,
+					  bool write, u64 *value)
+{
+	enum mtrr_kind kind;
+	u64 *mtrr = mtrr_slot(m, index, &kind);
+
+	if (!mtrr)
+		return SHADOW_MSR_GP;
+	if (!write) {
+		*value = *mtrr;
+		return SHADOW_MSR_OK;
+	}
+	if (!mtrr_value_ok(kind, maxphyaddr, *value))
+		return SHADOW_MSR_GP;
+	*mtrr = *value;
+	return SHADOW_MSR_OK;
+}
+
 /* A write that keeps `v` equal to the snapshot `old` in `keep`; else stop (LIMITATION). */
 static enum shadow_msr_result write_same(u64 old, u64 v, u64 keep)
 {
@@ -128,7 +216,9 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 	/* The write-only command MSRs: a barrier or flush the host's own VM exit covers. */
 	if (index == MSR_IA32_PRED_CMD || index == MSR_IA32_FLUSH_CMD)
 		return write && *value <= 1 ? SHADOW_MSR_OK : SHADOW_MSR_GP;
-	if (!reg || !reg->present)
+	if (!reg)
+		return mtrr_access(m, maxphyaddr, index, write, value);
+	if (!reg->present)
 		return SHADOW_MSR_GP;
 	if (!write) {
 		*value = reg->value;

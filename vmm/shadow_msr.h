@@ -23,6 +23,27 @@ struct vm;
 #define MSR_IA32_MISC_ENABLE   0x1a0u
 #define MSR_IA32_MTRR_DEF_TYPE 0x2ffu
 
+/* The MTRRs (SDM Vol. 3A 12.11): PHYSBASEn = 0x200 + 2n, PHYSMASKn = 0x201 + 2n. */
+#define MSR_IA32_MTRR_PHYSBASE0	   0x200u
+#define MSR_IA32_MTRR_FIX64K_00000 0x250u
+#define MSR_IA32_MTRR_FIX16K_80000 0x258u
+#define MSR_IA32_MTRR_FIX16K_A0000 0x259u
+#define MSR_IA32_MTRR_FIX4K_C0000  0x268u
+#define MSR_IA32_MTRR_FIX4K_F8000  0x26fu
+
+/* MTRRCAP: VCNT (the variable-range count) in bits 7:0, FIX (fixed ranges) bit 8. */
+#define MTRRCAP_VCNT_MASK 0xffull
+#define MTRRCAP_FIX	  (1ull << 8)
+
+/*
+ * The variable-range pairs shadow mode keeps. With a VCNT above this (KVM
+ * gives 8), only the first SHADOW_MTRR_NVAR pairs exist and the others are
+ * #GP(0); MTRRCAP still reads as snapshotted.
+ */
+#define SHADOW_MTRR_NVAR 16u
+/* The 11 fixed-range MTRRs: FIX64K_00000, FIX16K_80000/A0000, FIX4K_C0000..F8000. */
+#define SHADOW_MTRR_NFIX 11u
+
 #define APIC_BASE_BSP  (1ull << 8)
 #define APIC_BASE_EXTD (1ull << 10)
 #define APIC_BASE_EN   (1ull << 11)
@@ -36,6 +57,14 @@ struct shadow_msr_val {
 struct shadow_msrs {
 	struct shadow_msr_val apic_base, mtrrcap, misc_enable, mtrr_def_type, bios_sign_id;
 	struct shadow_msr_val spec_ctrl, arch_caps;
+	/*
+	 * The MTRRs, not snapshotted (0, as KVM gives a fresh vCPU) but present
+	 * as MTRRCAP says: mtrr_var[n] = { PHYSBASEn, PHYSMASKn } for n < VCNT
+	 * (and < SHADOW_MTRR_NVAR), mtrr_fix[] in MSR order if FIX is set; none
+	 * without MTRRCAP.
+	 */
+	u64 mtrr_var[SHADOW_MTRR_NVAR][2];
+	u64 mtrr_fix[SHADOW_MTRR_NFIX];
 };
 
 /*
@@ -55,8 +84,8 @@ enum shadow_msr_result {
 /*
  * The policy of the table in shadow_msr.c, on the snapshot `m` alone (no
  * ioctl, no struct vm): `maxphyaddr` is the guest's physical-address width
- * (APIC_BASE's reserved bits). A kept write (MTRR_DEF_TYPE) updates `m`;
- * on SHADOW_MSR_STOP, `m` is unchanged.
+ * (the reserved bits of APIC_BASE and the MTRRs). A kept write (MTRR_DEF_TYPE,
+ * SPEC_CTRL, the MTRRs) updates `m`; on SHADOW_MSR_STOP, `m` is unchanged.
  */
 enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphyaddr, u32 index,
 					 bool write, u64 *value);

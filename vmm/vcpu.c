@@ -56,15 +56,19 @@
  *    MSR interfaces to the LAPIC, same reason (the xAPIC page is mapped);
  *  - MONITOR/MWAIT (CPUID.1:ECX[3]): privileged, not emulated;
  *  - XSAVES (CPUID.(0xd,1):EAX[3]): privileged (IA32_XSS), not emulated;
- *  - PKU (CPUID.7:ECX[3]): the guest's PKRU would be the real one.
+ *  - PKU (CPUID.7:ECX[3]): the guest's PKRU would be the real one;
+ *  - LA57 (CPUID.7:ECX[16]): the shadow MMU walks 4-level tables only, and
+ *    Linux's decompressor turns 5-level paging on wherever CPUID offers it
+ *    (first seen on QEMU TCG's "max" CPU; Ice Lake and later servers too).
  */
-#define CPUID_1_ECX_MONITOR   (1u << 3)
-#define CPUID_1_ECX_X2APIC    (1u << 21)
-#define CPUID_1_ECX_TSC_DL    (1u << 24)
-#define CPUID_7_ECX_PKU	      (1u << 3)
-#define CPUID_D1_EAX_XSAVES   (1u << 3)
-#define CPUID_KVM_LEAF_FIRST  0x40000000u
-#define CPUID_KVM_LEAF_LAST   0x400000ffu
+#define CPUID_1_ECX_MONITOR  (1u << 3)
+#define CPUID_1_ECX_X2APIC   (1u << 21)
+#define CPUID_1_ECX_TSC_DL   (1u << 24)
+#define CPUID_7_ECX_PKU	     (1u << 3)
+#define CPUID_7_ECX_LA57     (1u << 16)
+#define CPUID_D1_EAX_XSAVES  (1u << 3)
+#define CPUID_KVM_LEAF_FIRST 0x40000000u
+#define CPUID_KVM_LEAF_LAST  0x400000ffu
 
 static void hide_for_shadow(struct kvm_cpuid2 *cpuid)
 {
@@ -78,7 +82,7 @@ static void hide_for_shadow(struct kvm_cpuid2 *cpuid)
 		if (e->function == 1)
 			e->ecx &= ~(CPUID_1_ECX_MONITOR | CPUID_1_ECX_X2APIC | CPUID_1_ECX_TSC_DL);
 		if (e->function == 7 && e->index == 0)
-			e->ecx &= ~CPUID_7_ECX_PKU;
+			e->ecx &= ~(CPUID_7_ECX_PKU | CPUID_7_ECX_LA57);
 		if (e->function == 0xd && e->index == 1)
 			e->eax &= ~CPUID_D1_EAX_XSAVES;
 		cpuid->entries[n++] = *e;
@@ -109,9 +113,11 @@ static int setup_cpuid(struct vm *vm)
 	for (u32 i = 0; i < cpuid->nent; i++) {
 		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)
 			vm->cpu_has_nx = cpuid->entries[i].edx & CPUID_80000001_EDX_NX;
+		if (cpuid->entries[i].function == 7 && cpuid->entries[i].index == 0)
+			vm->cpu_has_umip = cpuid->entries[i].ecx & (1u << 2);
 		if (cpuid->entries[i].function == 0xd && cpuid->entries[i].index == 0)
-			vm->guest_xcr0_mask =
-				cpuid->entries[i].eax | (u64)cpuid->entries[i].edx << 32;
+			vm->guest_xcr0_mask = cpuid->entries[i].eax | (u64)cpuid->entries[i].edx
+									      << 32;
 		if (cpuid->entries[i].function == CPUID_ADDR_SIZES &&
 		    (cpuid->entries[i].eax & 0xff))
 			vm->guest_maxphyaddr = cpuid->entries[i].eax & 0xff;

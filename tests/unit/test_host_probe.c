@@ -66,9 +66,9 @@ static void test_strategy_all_combinations(void **state)
 					break;
 				case 0:
 					assert_int_equal(s.syscall_entry, SHADOW_SYSCALL_CPL0);
-					assert_string_equal(s.syscall_note, "handled through the "
-									    "#UD gate's IST, "
-									    "untested");
+					assert_string_equal(s.syscall_note,
+							    "through the #UD gate's IST; run on "
+							    "nested SVM only");
 					break;
 				default:
 					assert_int_equal(s.syscall_entry, SHADOW_SYSCALL_UNKNOWN);
