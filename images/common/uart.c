@@ -76,3 +76,8 @@ void uart_enable_rx_irq(void)
 	/* uart_init() already set MCR.OUT2, the gate from the UART to the PIC. */
 	outb(COM1_BASE + UART_IER, UART_IER_ERBFI);
 }
+
+void uart_disable_rx_irq(void)
+{
+	outb(COM1_BASE + UART_IER, 0);
+}

@@ -16,5 +16,7 @@ uint8_t uart_getc(void);
 /* Enable the received-data interrupt (IER.ERBFI); IRQ 4 is raised while
  * data is waiting. */
 void uart_enable_rx_irq(void);
+/* Disable it again: received bytes wait in the UART (and the sender behind it). */
+void uart_disable_rx_irq(void);
 
 #endif /* IMAGES_UART_H */

@@ -178,7 +178,14 @@ static void wait_for_ticks(unsigned n)
  */
 static volatile uint8_t echo_ring[ECHO_RING_SIZE];
 static volatile unsigned echo_head, echo_tail;
-static volatile unsigned echo_dropped; /* ring full: should never happen */
+/*
+ * Set by the IRQ handler when the ring is full: it leaves the rest in the
+ * UART and turns the RX interrupt off; echo_run() turns it on again once it
+ * has drained the ring. Without this, a sender faster than the guest (a
+ * file on stdin, a slow guest CPU) refills the FIFO during each handler, the
+ * next interrupt comes at the handler's iretq, and the ring overflows.
+ */
+static volatile unsigned echo_throttled;
 static volatile unsigned uart_irqs;
 
 /* Called from uart_stub in start.S. */
@@ -190,12 +197,12 @@ void uart_irq_handler(void)
 	 * next interrupt needs the line to drop (FIFO empty) and rise again.
 	 */
 	while (uart_rx_ready()) {
-		uint8_t c = uart_getc();
-
-		if (echo_head - echo_tail < ECHO_RING_SIZE)
-			echo_ring[echo_head++ % ECHO_RING_SIZE] = c;
-		else
-			echo_dropped++;
+		if (echo_head - echo_tail >= ECHO_RING_SIZE) {
+			uart_disable_rx_irq(); /* the line drops: no edge is lost */
+			echo_throttled = 1;
+			break;
+		}
+		echo_ring[echo_head++ % ECHO_RING_SIZE] = uart_getc();
 	}
 	uart_irqs++;
 	outb(PIC1_CMD, PIC_EOI);
@@ -234,11 +241,13 @@ static void echo_run(void)
 				line[len++] = c;
 			}
 		}
+		if (echo_throttled) { /* drained: let the UART interrupt again */
+			echo_throttled = 0;
+			uart_enable_rx_irq();
+		}
 	}
 out:
 	kprintf("echo: bye\n");
-	if (echo_dropped)
-		kprintf("echo: %u bytes dropped\n", echo_dropped);
 	kprintf(uart_irqs ? "echo: irqs ok\n" : "echo: no irqs\n");
 }
 
