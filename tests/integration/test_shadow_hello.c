@@ -55,6 +55,19 @@ static struct result *both_modes(const char *cmdline, const char *input, int wan
 	return image_both_modes("hello/hello.elf", cmdline, input, want_status);
 }
 
+/* The number after `"key": ` in --stats=json output (fails if absent). */
+static unsigned long json_count(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(json, pat);
+	if (!p)
+		fail_msg("no \"%s\" in:\n%s", key, json);
+	return strtoul(p + strlen(pat), NULL, 10);
+}
+
 static void test_hello_default(void **state)
 {
 	struct result *sh;
@@ -68,8 +81,13 @@ static void test_hello_default(void **state)
 	assert_contains(sh->err, "\"13\": ");  /* #GP traps (lidt, sti, hlt, iretq, cli) */
 	assert_contains(sh->err, "\"32\": ");  /* timer interrupts on the real IDT */
 	assert_contains(sh->err, "\"lidt\": 1");
-	assert_contains(sh->err, "\"iretq\": 3");
-	assert_contains(sh->err, "\"irq_delivered\": 3");
+	/*
+	 * One iretq per tick delivered: 3, or more on a slow host, where ticks
+	 * pile up while the guest is held and come one after another at each
+	 * iretq before the loop's cli (seen on the nested SVM rig: 5).
+	 */
+	assert_true(json_count(sh->err, "iretq") >= 3);
+	assert_int_equal(json_count(sh->err, "irq_delivered"), json_count(sh->err, "iretq"));
 	free(sh);
 	sh = both_modes("exit=5", NULL, (5 << 1) | 1);
 	free(sh);
