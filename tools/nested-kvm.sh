@@ -15,7 +15,8 @@
 #
 # Exit status: the command's; 125 if the command did not report one (the
 # nested guest panicked, or the time ran out); 126 if the nested guest could
-# not be prepared (a package could not be fetched, QEMU is missing).
+# not be prepared (a package could not be fetched, QEMU is missing); 2 for a
+# bad command line.
 #
 # Downloads (apt-get download: the kernel package that linux-image-amd64
 # depends on, and busybox-static) go to $UMBRA_NESTED_CACHE, else
@@ -30,7 +31,7 @@ tcg_thread=${NESTED_TCG_THREAD:-multi}
 
 usage() {
 	sed -n '/^#   tools/,/^#   tools/s/^#   //p' "$0"
-	sed -n '/^# Exit status/,/^# not be prepared/s/^# //p' "$0"
+	sed -n '/^# Exit status/,/^# bad command line/s/^# //p' "$0"
 }
 die() {
 	printf '%s: %s\n' "$me" "$*" >&2
@@ -49,7 +50,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# -gt 0 ] || { usage >&2; exit 2; }
-case $limit in '' | *[!0-9]*) die "--timeout: '$limit' is not a number of seconds" ;; esac
+case $limit in '' | *[!0-9]*)
+	printf '%s: --timeout: %s is not a number of seconds\n' "$me" "$limit" >&2
+	exit 2
+	;;
+esac
 
 command -v qemu-system-x86_64 >/dev/null ||
 	die "qemu-system-x86_64 not found (apt-get install -y qemu-system-x86)"
