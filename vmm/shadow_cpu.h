@@ -56,7 +56,8 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run);
 /*
  * After emulation or delivery: the GPRs, RIP and flags back into the real
  * vCPU (sync regs, RBX as sm->guest_rbx) and the frame the tail returns
- * through; FS/GS bases into the sync sregs when they changed.
+ * through; FS/GS bases and the real CR4 (shadow_real_cr4) into the sync
+ * sregs when they changed, TR's type put back with them.
  */
 void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run);
 
