@@ -490,16 +490,36 @@ int host_probe_run(int kvm_fd, struct host_probe *out)
 
 /* ---- item 3: the strategy ------------------------------------------------- */
 
-void host_probe_strategy(const struct host_probe *p, struct shadow_strategy *s)
+int host_probe_strategy(const struct host_probe *p, enum sensitive_choice want,
+			struct shadow_strategy *s)
 {
+	int r = 0;
+
 	memset(s, 0, sizeof(*s));
-	s->tpr_masking = !p->qemu_tcg;
-	if (p->qemu_tcg)
-		s->tpr_note = "the host is QEMU TCG, whose nested SVM aborts on guest CR8 writes";
-	/* Only patching is implemented; it is exact whatever the host does with IOPL. */
-	s->sensitive = SHADOW_SENSITIVE_PATCH;
-	if (p->iopl3 == HOST_YES)
-		s->sensitive_note = "IOPL=3 native would be exact here: not implemented";
+	/*
+	 * IOPL 3 wherever the host honours it, unless the user asks for
+	 * patching (to compare the two on one host). Patching is exact on
+	 * every host; an unknown answer is not taken for a yes.
+	 */
+	if (want == SENSITIVE_IOPL3 && p->iopl3 != HOST_YES)
+		r = -1;
+	if (p->iopl3 == HOST_YES && want != SENSITIVE_PATCH) {
+		s->sensitive = SHADOW_SENSITIVE_IOPL3;
+	} else {
+		s->sensitive = SHADOW_SENSITIVE_PATCH;
+		if (p->iopl3 == HOST_YES)
+			s->sensitive_note = "--sensitive=patch: iopl3 would do here";
+	}
+	if (s->sensitive == SHADOW_SENSITIVE_IOPL3) {
+		/* The real IF masks interrupts: the TPR has nothing to add. */
+		s->tpr_masking = false;
+		s->tpr_note = "not needed: the guest kernel's own IF is the real one (iopl3)";
+	} else {
+		s->tpr_masking = !p->qemu_tcg;
+		if (p->qemu_tcg)
+			s->tpr_note = "the host is QEMU TCG, whose nested SVM aborts on guest CR8 "
+				      "writes";
+	}
 	/* Replaying through the vCPU is right on every host; direct stores only where seen. */
 	s->stores = SHADOW_STORES_REPLAY;
 	if (p->pt_stores_seen == HOST_YES)
@@ -516,6 +536,7 @@ void host_probe_strategy(const struct host_probe *p, struct shadow_strategy *s)
 				  "(the #UD gate's IST) is not";
 		break;
 	}
+	return r;
 }
 
 const char *host_answer_name(enum host_answer a)
@@ -525,8 +546,8 @@ const char *host_answer_name(enum host_answer a)
 
 const char *shadow_sensitive_name(enum shadow_sensitive_strategy s)
 {
-	(void)s; /* the only one implemented */
-	return "patch pushf/popf";
+	return s == SHADOW_SENSITIVE_IOPL3 ? "iopl3: cli/sti native, pushf/popf patched"
+					   : "patch pushf/popf";
 }
 
 const char *shadow_stores_name(enum shadow_store_strategy s)
@@ -588,7 +609,12 @@ int host_probe_setup(struct vm *vm)
 	r = host_probe_run(vm->kvm_fd, p);
 	if (r)
 		return r;
-	host_probe_strategy(p, s);
+	if (host_probe_strategy(p, vm->opts->sensitive, s)) {
+		pr_err("--sensitive=iopl3: this host does not keep IOPL 3 at CPL3 (probe: iopl3 "
+		       "%s; KVM on PVM never does): use --sensitive=patch or auto",
+		       host_answer_name(p->iopl3));
+		return UMBRA_EXIT_UNSUPPORTED;
+	}
 	vm->stats.host = p;
 	vm->stats.strategy = s;
 	with_note(sens, sizeof(sens), shadow_sensitive_name(s->sensitive), s->sensitive_note);

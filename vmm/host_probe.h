@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "umbra/types.h"
+#include "vmm/options.h"
 
 struct vm;
 
@@ -67,7 +68,15 @@ struct host_probe {
  * that is not (NULL: nothing to say).
  */
 enum shadow_sensitive_strategy {
-	SHADOW_SENSITIVE_PATCH, /* virtual IF; pushf/popf patched to int3 and emulated */
+	SHADOW_SENSITIVE_PATCH, /* virtual IF; cli/sti trap, pushf/popf patched to int3 */
+	/*
+	 * Where CPL3 honours IOPL (iopl3 yes: VMX, SVM), the guest kernel runs
+	 * at real IOPL 3 with its own IF in the real RFLAGS: cli and sti run
+	 * natively and the real IF masks interrupts as on hardware. pushf and
+	 * popf stay patched and emulated, so the guest kernel never sees the
+	 * real IOPL 3 and its popf sets its virtual IOPL exactly.
+	 */
+	SHADOW_SENSITIVE_IOPL3,
 };
 enum shadow_store_strategy {
 	SHADOW_STORES_REPLAY, /* the vCPU's CPL0 tail replays every shadow-table store */
@@ -104,8 +113,14 @@ struct shadow_strategy {
  */
 int host_probe_run(int kvm_fd, struct host_probe *out) __must_check;
 
-/* Pure: the strategy shadow mode uses on a host that answered *p. */
-void host_probe_strategy(const struct host_probe *p, struct shadow_strategy *s);
+/*
+ * Pure: the strategy shadow mode uses on a host that answered *p, with the
+ * user's --sensitive choice. Returns 0, or -1 when `want` is
+ * SENSITIVE_IOPL3 and the host did not answer iopl3 yes (*s is then the
+ * strategy AUTO would pick).
+ */
+int host_probe_strategy(const struct host_probe *p, enum sensitive_choice want,
+			struct shadow_strategy *s) __must_check;
 
 /* Names for --stats and the log line. */
 const char *host_answer_name(enum host_answer a); /* "yes", "no", "unknown" */

@@ -38,6 +38,11 @@ static const char usage_text[] =
 	"  --cpu=-FEAT[,-FEAT]  hide CPUID features from the guest, e.g.\n"
 	"                       --cpu=-xsave,-popcnt,-avx512f (names as in\n"
 	"                       /proc/cpuinfo; the table is in vmm/cpu_features.c)\n"
+	"  --sensitive=auto|patch|iopl3\n"
+	"                       shadow mode's cli/sti: iopl3 runs the guest kernel at\n"
+	"                       IOPL 3 so they run natively (VMX/SVM hosts only);\n"
+	"                       patch traps and emulates them (every host); auto\n"
+	"                       (default) takes iopl3 where the host allows it\n"
 	"  --stats[=text|json]  print exit counts and wall time at exit (to stderr)\n"
 	"  --stats-file FILE    write the statistics to FILE instead of stderr\n"
 	"  --trace[=FILE]       log unknown port and MMIO accesses (to stderr or FILE)\n"
@@ -230,6 +235,22 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 				goto need_value;
 			if (!cpu_features_parse(v, &o->cpu_hide, err, errlen))
 				return OPTIONS_ERROR;
+		} else if ((v = match(argc, argv, &i, "--sensitive", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (!strcmp(v, "auto"))
+				o->sensitive = SENSITIVE_AUTO;
+			else if (!strcmp(v, "patch"))
+				o->sensitive = SENSITIVE_PATCH;
+			else if (!strcmp(v, "iopl3"))
+				o->sensitive = SENSITIVE_IOPL3;
+			else {
+				set_err(err, errlen,
+					"--sensitive: expected 'auto', 'patch' or 'iopl3', got "
+					"'%s'",
+					v);
+				return OPTIONS_ERROR;
+			}
 		} else if ((v = match(argc, argv, &i, "--stats-file", true, &missing))) {
 			if (missing || !*v)
 				goto need_value;

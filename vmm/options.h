@@ -11,6 +11,11 @@
 
 enum mmu_mode { MMU_HW, MMU_SHADOW };
 enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
+/*
+ * --sensitive: how shadow mode handles cli/sti (vmm/host_probe.h). AUTO takes
+ * IOPL3 where the host probe says CPL3 honours IOPL=3 (VMX, SVM), else PATCH.
+ */
+enum sensitive_choice { SENSITIVE_AUTO, SENSITIVE_PATCH, SENSITIVE_IOPL3 };
 
 #define UMBRA_DEFAULT_MEM	      (512 * MiB)
 #define UMBRA_MIN_MEM		      (2 * MiB)
@@ -31,10 +36,11 @@ struct umbra_options {
 	enum stats_format stats;
 	const char *stats_file; /* NULL: stderr */
 	bool trace;
-	const char *trace_file;	  /* NULL: stderr */
-	int debug_exit_port;	  /* -1: no debug-exit device */
-	int verbose;		  /* -v count */
-	struct cpu_hide cpu_hide; /* --cpu: CPUID features hidden from the guest */
+	const char *trace_file;		 /* NULL: stderr */
+	int debug_exit_port;		 /* -1: no debug-exit device */
+	int verbose;			 /* -v count */
+	struct cpu_hide cpu_hide;	 /* --cpu: CPUID features hidden from the guest */
+	enum sensitive_choice sensitive; /* --sensitive */
 };
 
 enum options_result {

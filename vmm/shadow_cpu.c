@@ -7,8 +7,8 @@
  *    Multiboot's (32-bit protected mode, paging off, the same GDT).
  * 2. Load at a trap: GPRs from the sync regs (RBX saved by the trap path),
  *    RIP/RSP/RFLAGS from the frame the CPU pushed on the monitor stack;
- *    the virtual IF/IOPL replace the real ones.
- * 3. Store: the reverse; the real IF is 1 and IOPL 0 whatever the guest set.
+ *    the virtual flags replace the real ones (shadow_virt_flags).
+ * 3. Store: the reverse; the real IF and IOPL as shadow_real_rflags says.
  */
 #include <linux/kvm.h>
 #include <string.h>
@@ -82,7 +82,7 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 	c->gs_base = run->s.regs.sregs.gs.base;
 	c->rip = f->rip;
 	{
-		u64 virt = shadow_virt_flags(emu_cpl(c));
+		u64 virt = shadow_virt_flags(sm->iopl3, emu_cpl(c));
 
 		c->rflags = (f->rflags & ~virt) | (c->rflags & virt);
 	}
@@ -107,7 +107,7 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	f->rip = c->rip;
 	f->rsp = c->gpr[EMU_RSP];
-	f->rflags = (c->rflags & ~shadow_virt_flags(emu_cpl(c))) | RFLAGS_IF | RFLAGS_FIXED;
+	f->rflags = shadow_real_rflags(sm->iopl3, emu_cpl(c), c->rflags);
 	{
 		u16 cs, ss;
 

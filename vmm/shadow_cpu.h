@@ -11,10 +11,13 @@
  *  - cpu.cs/ss are what the guest would see (ring-0 or ring-3 selectors);
  *    the real CS/SS are the monitor's DPL3 pair at virtual CPL0 and the
  *    guest's own user selectors at virtual CPL3 (monitor_set_user_segs).
- *  - cpu.rflags holds the virtual IF and IOPL (and AC in the guest kernel:
- *    shadow_virt_flags); the real
- *    RFLAGS at CPL3 always has IF=1, IOPL=0 (shared/HOST.md). Every other
- *    flag, the GPRs and RIP live in the real vCPU and are loaded at a trap.
+ *  - cpu.rflags holds the virtual flags (shadow_virt_flags): IF and IOPL,
+ *    and AC in the guest kernel; there the real RFLAGS at CPL3 has IF=1,
+ *    IOPL=0 (PVM hosts can do nothing else, shared/HOST.md). Under the
+ *    iopl3 strategy (vmm/host_probe.h) the guest kernel's IF is not virtual
+ *    but the real one, and its real IOPL is 3 (shadow_real_rflags). Every
+ *    other flag, the GPRs and RIP live in the real vCPU and are loaded at a
+ *    trap.
  *  - cpu.fs_base/gs_base equal the real FS/GS bases: loaded from the real
  *    vCPU at each trap (the guest may change them natively: wrfsbase where
  *    the host enables FSGSBASE at CPL3, null selector loads), stored back
@@ -30,14 +33,33 @@
 
 /*
  * The flags kept only in the virtual CPU for code at virtual CPL `cpl`: IF
- * and IOPL always; AC too for the guest kernel, where it only lifts SMAP
+ * and IOPL; AC too for the guest kernel, where it only lifts SMAP
  * (emulated by the shadow MMU's views), because at real CPL3 with the
  * host's CR0.AM a real AC=1 turns on alignment checking (#AC on the first
- * unaligned access, seen in Linux's strncpy_from_user).
+ * unaligned access, seen in Linux's strncpy_from_user). With `iopl3` the
+ * guest kernel's IF is the real one, not virtual.
  */
-static inline u64 shadow_virt_flags(unsigned cpl)
+static inline u64 shadow_virt_flags(bool iopl3, unsigned cpl)
 {
-	return SHADOW_VIRT_FLAGS | (cpl == 0 ? RFLAGS_AC : 0);
+	if (cpl != 0)
+		return SHADOW_VIRT_FLAGS;
+	return RFLAGS_IOPL_MASK | RFLAGS_AC | (iopl3 ? 0 : RFLAGS_IF);
+}
+
+/*
+ * The real RFLAGS for the guest at virtual CPL `cpl` whose flags are
+ * `rflags`. User code runs with IF=1 and IOPL 0, so that its cli/sti and
+ * port I/O fault for the VMM to check against the virtual IOPL. The guest
+ * kernel: IF=1, IOPL 0 likewise, or under `iopl3` its own IF with IOPL 3,
+ * so that its cli/sti run natively and a real IF=0 holds interrupts back.
+ */
+static inline u64 shadow_real_rflags(bool iopl3, unsigned cpl, u64 rflags)
+{
+	u64 r = (rflags & ~shadow_virt_flags(iopl3, cpl)) | RFLAGS_FIXED;
+
+	if (iopl3 && cpl == 0)
+		return r | RFLAGS_IOPL_MASK;
+	return r | RFLAGS_IF;
 }
 
 struct boot_state;

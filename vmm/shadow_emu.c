@@ -178,10 +178,10 @@ static bool read_xcr(void *opaque, u32 index, u64 *value)
  * bits together and only with AVX. The real XCR0 stays the host's, a
  * superset: the guest's own xsave masks pick what it saves.
  */
-#define XCR0_X87     (1ull << 0)
-#define XCR0_SSE     (1ull << 1)
-#define XCR0_AVX     (1ull << 2)
-#define XCR0_AVX512  (7ull << 5)
+#define XCR0_X87    (1ull << 0)
+#define XCR0_SSE    (1ull << 1)
+#define XCR0_AVX    (1ull << 2)
+#define XCR0_AVX512 (7ull << 5)
 
 static bool write_xcr(void *opaque, u32 index, u64 value)
 {
@@ -341,8 +341,8 @@ enum emu_result shadow_emu_syscall(struct vm *vm, struct emu_report *rep)
 	enum emu_result r;
 
 	c->rip = c->gpr[EMU_RCX] - SYSCALL_LEN;
-	c->rflags = (c->gpr[EMU_R11] & ~shadow_virt_flags(emu_cpl(c))) |
-		    (c->rflags & shadow_virt_flags(emu_cpl(c)));
+	c->rflags = (c->gpr[EMU_R11] & ~shadow_virt_flags(sm->iopl3, emu_cpl(c))) |
+		    (c->rflags & shadow_virt_flags(sm->iopl3, emu_cpl(c)));
 	r = emu_syscall_entry(c, ops_for(vm), SYSCALL_LEN, rep);
 	if (r != EMU_DONE)
 		return r;

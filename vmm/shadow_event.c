@@ -6,7 +6,11 @@
  *    the virtual CPU, so the guest's frame carries its own ring-0 or
  *    ring-3 selectors, its error code and CR2. A guest with no IDT yet
  *    (limit 0) stops at once with status 8 and a message naming the fault.
- * 2. Interrupts: the guest runs at real CPL3 with real IF=1. While the
+ * 2. Interrupts: under the iopl3 strategy (VMX, SVM hosts) the guest
+ *    kernel's IF is the real one, so the CPU holds interrupts back itself
+ *    and one reaches the monitor only where the guest takes it; the rest
+ *    of this item is for the patch strategy (every host, PVM's only one).
+ *    The guest runs at real CPL3 with real IF=1. While the
  *    virtual IF is 0 the real TPR is 15 (vmm/shadow_mode.c, resume_guest),
  *    so fixed interrupts stay in the LAPIC's IRR as on hardware; those that
  *    still reach the monitor's stub (ExtINT from the PIC, or one taken just
@@ -59,13 +63,15 @@ enum shadow_exit shadow_reflect_exception(struct vm *vm, unsigned vector, bool h
 	if (sm->cpu.idt_limit == 0) {
 		struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
 		u8 code[16];
-		size_t n = guest_read_virt(&vm->mem, &ctl, sm->cpu.cs.base + rip, code, sizeof(code),
-					   ACC_FETCH);
+		size_t n = guest_read_virt(&vm->mem, &ctl, sm->cpu.cs.base + rip, code,
+					   sizeof(code), ACC_FETCH);
 		char text[160] = "(code not readable)";
 
 		if (n)
 			decode_describe(code, n, rip,
-					sm->cpu.cs.l ? DECODE_64 : sm->cpu.cs.db ? DECODE_32 : DECODE_16,
+					sm->cpu.cs.l	? DECODE_64
+					: sm->cpu.cs.db ? DECODE_32
+							: DECODE_16,
 					text, sizeof(text));
 		vm->stats.reflected++;
 		vm_kill(vm, UMBRA_EXIT_TRIPLE_FAULT,

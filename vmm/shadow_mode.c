@@ -202,8 +202,8 @@ static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
 	/* The frame the tail's iretq consumes: the guest entry at real CPL3. */
 	*f = (struct mon_frame){ .rip = vm->boot.rip,
 				 .cs = sm->cpu.cs.l ? MON_SEL_UCODE : MON_SEL_UCODE32,
-				 .rflags =
-					 RFLAGS_FIXED | RFLAGS_IF, /* real IF is always 1 at CPL3 */
+				 .rflags = shadow_real_rflags(sm->iopl3, emu_cpl(&sm->cpu),
+							      sm->cpu.rflags),
 				 .rsp = vm->boot.rsp,
 				 .ss = MON_SEL_UDATA };
 	sm->guest_rbx = r.rbx;
@@ -230,6 +230,7 @@ int shadow_mode_setup(struct vm *vm)
 		return UMBRA_EXIT_INTERNAL;
 	vm->shadow = sm;
 	sm->tr_type = vm->host.qemu_tcg ? 0x9 : 0xb; /* real_boot_state */
+	sm->iopl3 = vm->strategy.sensitive == SHADOW_SENSITIVE_IOPL3;
 	/*
 	 * Where CPL3 runs on the VM's own state (VMX, SVM: the probe's iopl3
 	 * is yes), the real CR4 decides whether the guest kernel's SSE, xsave
@@ -378,8 +379,8 @@ static bool user_port_io(struct vm *vm, enum shadow_exit *res)
 	u16 port;
 	u8 data[4] = { 0 };
 
-	if (guest_read_virt(&vm->mem, &ctl, c->cs.base + c->rip, b, sizeof(b), ACC_USER | ACC_FETCH) <
-	    2)
+	if (guest_read_virt(&vm->mem, &ctl, c->cs.base + c->rip, b, sizeof(b),
+			    ACC_USER | ACC_FETCH) < 2)
 		return false;
 	if (b[i] == 0x66) {
 		opsize16 = true;
@@ -415,7 +416,8 @@ static bool user_port_io(struct vm *vm, enum shadow_exit *res)
 		u32 v = 0;
 
 		memcpy(&v, data, size);
-		c->gpr[EMU_RAX] = size == 4 ? v : (c->gpr[EMU_RAX] & ~((1ull << (8 * size)) - 1)) | v;
+		c->gpr[EMU_RAX] =
+			size == 4 ? v : (c->gpr[EMU_RAX] & ~((1ull << (8 * size)) - 1)) | v;
 	}
 	c->rip += len;
 	*res = SHADOW_EXIT_RESUME;
@@ -490,9 +492,9 @@ static enum shadow_exit emulate_access(struct vm *vm, enum shadow_fault_result w
  * GDT holds (Linux's user CS/SS are the host's), so the virtual CPL and the
  * view would never change.
  */
-#define SHADOW_SCAN_KINDS                                                                    \
-	(SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ) |                           \
-	 SCAN_KIND_BIT(SCAN_KIND_IRET) | SCAN_OPT_LINEAR)
+#define SHADOW_SCAN_KINDS                                                                          \
+	(SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_KIND_BIT(SCAN_KIND_IRET) | \
+	 SCAN_OPT_LINEAR)
 
 /* Add the offset of `la` to `entries` if the guest maps it to frame `g`. */
 static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la, u16 *entries,
@@ -565,8 +567,8 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 		const u8 *prev;
 		int sync;
 
-		if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(page_la - PAGE_SIZE), ACC_FETCH,
-			       WALK_PEEK, &pw) == WALK_OK &&
+		if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(page_la - PAGE_SIZE),
+			       ACC_FETCH, WALK_PEEK, &pw) == WALK_OK &&
 		    (prev = gpa_to_hva(&vm->mem, gfn_to_gpa(gpa_to_gfn(pw.gpa)), PAGE_SIZE)) &&
 		    (sync = scan_sync_offset(prev + PAGE_SIZE - 64, 64, page, 2 * SCAN_INSN_MAX,
 					     sm->cpu.cs.l ? DECODE_64 : DECODE_32)) >= 0)
@@ -576,9 +578,9 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 	{
 		u16 known[SCAN_MAX_ENTRIES];
 		u64 page_la = la & ~(u64)(PAGE_SIZE - 1);
-		unsigned k = MIN(code_entries_in_page(&sm->code_entries, page_la, known,
-							SCAN_MAX_ENTRIES),
-				 SCAN_MAX_ENTRIES);
+		unsigned k = MIN(
+			code_entries_in_page(&sm->code_entries, page_la, known, SCAN_MAX_ENTRIES),
+			SCAN_MAX_ENTRIES);
 
 		for (unsigned i = 0; i < k; i++)
 			add_entry(vm, &ctl, g, page_la + known[i], entries, &n);
@@ -600,7 +602,9 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 		vm->stats.patch_copies_restored += fixed;
 	}
 	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)),
-			 sm->cpu.cs.l ? DECODE_64 : sm->cpu.cs.db ? DECODE_32 : DECODE_16,
+			 sm->cpu.cs.l	 ? DECODE_64
+			 : sm->cpu.cs.db ? DECODE_32
+					 : DECODE_16,
 			 SHADOW_SCAN_KINDS);
 	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
 	if (r >= 0)

@@ -56,13 +56,15 @@ struct shadow_mode {
 	 * trap and written back after it.
 	 */
 	struct emu_cpu cpu;
-	u64 xcr0;	       /* the guest's XCR0 (virtual; the real one is the host's) */
+	u64 xcr0;		 /* the guest's XCR0 (virtual; the real one is the host's) */
 	struct shadow_msrs msrs; /* the other virtual MSRs (vmm/shadow_msr.c) */
-	enum shadow_view view; /* SHADOW_VIEW_KERNEL iff emu_cpl(&cpu) == 0 */
-	u64 shadow_cr4;	       /* the CR4 the shadow MMU was given (shadow_emu.c) */
-	mpa_t root;	       /* the root the guest must run on after this trap */
-	u64 guest_rbx;	       /* the guest's RBX at the trap (the tail clobbers RBX) */
-	u8 tr_type;	       /* TR's type for KVM_SET_SREGS: 11, or 9 on QEMU TCG (boot) */
+	enum shadow_view view;	 /* SHADOW_VIEW_KERNEL iff emu_cpl(&cpu) == 0 */
+	u64 shadow_cr4;		 /* the CR4 the shadow MMU was given (shadow_emu.c) */
+	mpa_t root;		 /* the root the guest must run on after this trap */
+	u64 guest_rbx;		 /* the guest's RBX at the trap (the tail clobbers RBX) */
+	u8 tr_type;		 /* TR's type for KVM_SET_SREGS: 11, or 9 on QEMU TCG (boot) */
+	/* The iopl3 strategy (vmm/host_probe.h): the guest kernel's IF is the real one. */
+	bool iopl3;
 	/*
 	 * The real CR4: real_cr4_fixed, plus the guest's own CR4 bits in
 	 * real_cr4_mirror (shadow_real_cr4; set at boot, see shadow_mode.c).
@@ -72,7 +74,7 @@ struct shadow_mode {
 	u64 last_pf_rip, last_pf_cr2, last_pf_err;
 	unsigned pf_repeats;
 	/* Interrupts taken while the virtual IF was 0 (vmm/shadow_event.c). */
-	u64 pending[4];	       /* bitmap by vector (32-255) */
+	u64 pending[4]; /* bitmap by vector (32-255) */
 	/*
 	 * How many times each pending vector was taken. The CPU acknowledged
 	 * each one at the PIC or LAPIC, and each must reach the guest so that
@@ -82,9 +84,9 @@ struct shadow_mode {
 	 * blocking every lower-priority IRQ (seen: serial input stalled).
 	 */
 	u16 pending_n[256];
-	u64 int_shadow_rip;    /* cpu.virt.int_shadow: the RIP just after the sti */
-	bool want_halt;	       /* this trap emulated a hlt (vmm/shadow_event.c) */
-	bool halted;	       /* the vCPU sits in the monitor's idle loop */
+	u64 int_shadow_rip;	     /* cpu.virt.int_shadow: the RIP just after the sti */
+	bool want_halt;		     /* this trap emulated a hlt (vmm/shadow_event.c) */
+	bool halted;		     /* the vCPU sits in the monitor's idle loop */
 	struct mon_frame halt_frame; /* the guest's frame while halted */
 	/*
 	 * Kernel code entry points learnt so far (vmm/code_entries.h): a frame

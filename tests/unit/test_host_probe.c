@@ -36,20 +36,22 @@ static void test_strategy_all_combinations(void **state)
 				struct shadow_strategy s;
 
 				memset(&s, 0x5a, sizeof(s)); /* every field must be set */
-				host_probe_strategy(&p, &s);
+				assert_int_equal(host_probe_strategy(&p, SENSITIVE_AUTO, &s), 0);
 
-				/* CR8 masking everywhere but under QEMU's TCG. */
-				assert_true(s.tpr_masking);
-				assert_null(s.tpr_note);
-
-				/* Patching always; the note only where IOPL=3 would do. */
-				assert_int_equal(s.sensitive, SHADOW_SENSITIVE_PATCH);
-				if (p.iopl3 == HOST_YES)
-					assert_string_equal(s.sensitive_note,
-							    "IOPL=3 native would be exact here: "
-							    "not implemented");
-				else
-					assert_null(s.sensitive_note);
+				/*
+				 * IOPL 3 exactly where the host said yes (unknown is
+				 * not yes); CR8 masking wherever the IF is virtual.
+				 */
+				if (p.iopl3 == HOST_YES) {
+					assert_int_equal(s.sensitive, SHADOW_SENSITIVE_IOPL3);
+					assert_false(s.tpr_masking);
+					assert_non_null(s.tpr_note);
+				} else {
+					assert_int_equal(s.sensitive, SHADOW_SENSITIVE_PATCH);
+					assert_true(s.tpr_masking);
+					assert_null(s.tpr_note);
+				}
+				assert_null(s.sensitive_note);
 
 				/* Replay always (unknown included); the note only if seen. */
 				assert_int_equal(s.stores, SHADOW_STORES_REPLAY);
@@ -87,7 +89,7 @@ static void test_strategy_pvm_host(void **state)
 	struct shadow_strategy s;
 
 	(void)state;
-	host_probe_strategy(&p, &s);
+	assert_int_equal(host_probe_strategy(&p, SENSITIVE_AUTO, &s), 0);
 	assert_string_equal(shadow_sensitive_name(s.sensitive), "patch pushf/popf");
 	assert_string_equal(shadow_stores_name(s.stores), "vcpu replays shadow stores");
 	assert_string_equal(shadow_syscall_entry_name(s.syscall_entry), "cpl3 arrival");
@@ -101,21 +103,45 @@ static void test_strategy_pvm_host(void **state)
 /* A nested KVM under QEMU's TCG (tools/nested-kvm.sh): CR8 is left alone. */
 static void test_strategy_tcg_host(void **state)
 {
-	struct host_probe p = { .iopl3 = HOST_YES,
-				.pt_stores_seen = HOST_YES,
-				.syscall_cpl = 0,
-				.qemu_tcg = true };
+	struct host_probe p = {
+		.iopl3 = HOST_YES, .pt_stores_seen = HOST_YES, .syscall_cpl = 0, .qemu_tcg = true
+	};
 	struct shadow_strategy s;
 
 	(void)state;
-	host_probe_strategy(&p, &s);
+	assert_int_equal(host_probe_strategy(&p, SENSITIVE_PATCH, &s), 0);
 	assert_false(s.tpr_masking);
-	assert_non_null(s.tpr_note);
+	assert_string_equal(s.tpr_note,
+			    "the host is QEMU TCG, whose nested SVM aborts on guest CR8 writes");
 	assert_int_equal(s.syscall_entry, SHADOW_SYSCALL_CPL0);
 	p.qemu_tcg = false;
-	host_probe_strategy(&p, &s);
+	assert_int_equal(host_probe_strategy(&p, SENSITIVE_PATCH, &s), 0);
 	assert_true(s.tpr_masking);
 	assert_null(s.tpr_note);
+}
+
+/* --sensitive: patch is always possible; iopl3 only where the probe said yes. */
+static void test_strategy_sensitive_choice(void **state)
+{
+	struct host_probe p = { .iopl3 = HOST_YES, .syscall_cpl = 0 };
+	struct shadow_strategy s;
+
+	(void)state;
+	assert_int_equal(host_probe_strategy(&p, SENSITIVE_IOPL3, &s), 0);
+	assert_int_equal(s.sensitive, SHADOW_SENSITIVE_IOPL3);
+	assert_string_equal(shadow_sensitive_name(s.sensitive),
+			    "iopl3: cli/sti native, pushf/popf patched");
+	assert_int_equal(host_probe_strategy(&p, SENSITIVE_PATCH, &s), 0);
+	assert_int_equal(s.sensitive, SHADOW_SENSITIVE_PATCH);
+	assert_string_equal(s.sensitive_note, "--sensitive=patch: iopl3 would do here");
+	assert_true(s.tpr_masking);
+	for (int i = 0; i < 2; i++) {
+		p.iopl3 = i ? HOST_UNKNOWN : HOST_NO;
+		assert_int_equal(host_probe_strategy(&p, SENSITIVE_IOPL3, &s), -1);
+		assert_int_equal(s.sensitive, SHADOW_SENSITIVE_PATCH); /* what auto picks */
+		assert_int_equal(host_probe_strategy(&p, SENSITIVE_PATCH, &s), 0);
+		assert_null(s.sensitive_note);
+	}
 }
 
 /* CPUID 0x40000000's EBX, ECX, EDX spell the vendor in little-endian order. */
@@ -123,7 +149,7 @@ static void test_signature_tcg(void **state)
 {
 	(void)state;
 	assert_true(host_signature_is_tcg(0x54474354, 0x43544743, 0x47435447)); /* TCGTCGTCGTCG */
-	assert_false(host_signature_is_tcg(0x4b4d564b, 0x564b4d56, 0x4d)); /* KVMKVMKVM */
+	assert_false(host_signature_is_tcg(0x4b4d564b, 0x564b4d56, 0x4d));	/* KVMKVMKVM */
 	assert_false(host_signature_is_tcg(0, 0, 0));
 }
 
@@ -348,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_strategy_all_combinations),
 		cmocka_unit_test(test_strategy_pvm_host),
 		cmocka_unit_test(test_strategy_tcg_host),
+		cmocka_unit_test(test_strategy_sensitive_choice),
 		cmocka_unit_test(test_signature_tcg),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_decide_iopl3),

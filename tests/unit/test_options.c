@@ -217,6 +217,27 @@ static void test_mmu(void **state)
 	assert_int_equal(p.o.mmu, MMU_HW);
 }
 
+/* --sensitive: auto by default; patch and iopl3 by name; anything else named in the error. */
+static void test_sensitive(void **state)
+{
+	struct parsed p = PARSE("run", "img");
+
+	(void)state;
+	assert_int_equal(p.o.sensitive, SENSITIVE_AUTO);
+	p = PARSE("run", "--sensitive=patch", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_int_equal(p.o.sensitive, SENSITIVE_PATCH);
+	p = PARSE("run", "--sensitive", "iopl3", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_int_equal(p.o.sensitive, SENSITIVE_IOPL3);
+	p = PARSE("run", "--sensitive=iopl3", "--sensitive=auto", "img");
+	assert_int_equal(p.o.sensitive, SENSITIVE_AUTO);
+	p = PARSE("run", "--sensitive=iopl", "img");
+	assert_error_mentions(&p, "--sensitive", "'iopl'");
+	p = PARSE("run", "--sensitive", "img");
+	assert_int_equal(p.r, OPTIONS_ERROR); /* "img" is taken as the value */
+}
+
 static void test_shadow_pool(void **state)
 {
 	struct parsed p = PARSE("run", "img");
@@ -673,6 +694,7 @@ int main(void)
 		T(test_mmu),
 		T(test_mmu_bad),
 		T(test_shadow_pool),
+		T(test_sensitive),
 		T(test_mem_sizes),
 		T(test_mem_out_of_range),
 		T(test_mem_not_a_size),

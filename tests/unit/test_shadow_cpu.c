@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the split of RFLAGS between the virtual CPU and the real
+ * vCPU in shadow mode (vmm/shadow_cpu.h): which flags are virtual at each
+ * virtual CPL under each cli/sti strategy (vmm/host_probe.h), what the real
+ * RFLAGS is made of, and shadow_cpu_load/shadow_cpu_store carrying them
+ * through the monitor's trap frame (no KVM: a kvm_run and a monitor region
+ * in plain memory).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shadow/x86.h"
+#include "vmm/monitor.h"
+#include "vmm/shadow_cpu.h"
+#include "vmm/shadow_mode.h"
+
+#define IOPL3 RFLAGS_IOPL_MASK
+
+/* ---- which flags are virtual ------------------------------------------------ */
+
+static void test_virt_flags(void **state)
+{
+	(void)state;
+	/* Patching: IF and IOPL always; AC in the guest kernel only. */
+	assert_int_equal(shadow_virt_flags(false, 0), RFLAGS_IF | IOPL3 | RFLAGS_AC);
+	assert_int_equal(shadow_virt_flags(false, 3), RFLAGS_IF | IOPL3);
+	/* iopl3: the guest kernel's IF is the real one. */
+	assert_int_equal(shadow_virt_flags(true, 0), IOPL3 | RFLAGS_AC);
+	assert_int_equal(shadow_virt_flags(true, 3), RFLAGS_IF | IOPL3);
+}
+
+static void test_real_rflags(void **state)
+{
+	const u64 kernel_cli = RFLAGS_FIXED | RFLAGS_CF | RFLAGS_AC; /* IF=0, IOPL 0 */
+	const u64 user_iopl3 = RFLAGS_FIXED | RFLAGS_IF | IOPL3 | RFLAGS_ZF;
+
+	(void)state;
+	/* Patching: CPL3 runs with IF=1, IOPL 0, whatever the guest's flags say. */
+	assert_int_equal(shadow_real_rflags(false, 0, kernel_cli),
+			 RFLAGS_FIXED | RFLAGS_CF | RFLAGS_IF);
+	assert_int_equal(shadow_real_rflags(false, 3, user_iopl3),
+			 RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_IF);
+	/* iopl3: the kernel keeps IF=0 for real, at IOPL 3; AC stays virtual. */
+	assert_int_equal(shadow_real_rflags(true, 0, kernel_cli), RFLAGS_FIXED | RFLAGS_CF | IOPL3);
+	assert_int_equal(shadow_real_rflags(true, 0, kernel_cli | RFLAGS_IF),
+			 RFLAGS_FIXED | RFLAGS_CF | IOPL3 | RFLAGS_IF);
+	/* ... but user code never gets IOPL 3, even when the guest gave it that. */
+	assert_int_equal(shadow_real_rflags(true, 3, user_iopl3),
+			 RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_IF);
+	assert_int_equal(shadow_real_rflags(true, 3, RFLAGS_FIXED), RFLAGS_FIXED | RFLAGS_IF);
+}
+
+/* ---- load and store through the trap frame ---------------------------------- */
+
+struct env {
+	struct shadow_mode sm;
+	struct kvm_run run;
+};
+
+static int env_setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	e->sm.mon.region = calloc(1, MON_REGION_SIZE);
+	assert_non_null(e->sm.mon.region);
+	e->sm.real_cr4_fixed = CR4_PAE;
+	e->sm.tr_type = 0xb;
+	e->sm.cpu.mode = EMU_MODE_SHADOW;
+	e->sm.cpu.cs = (struct emu_seg){ .sel = 0x10, .type = 0xb, .s = 1, .present = 1, .l = 1 };
+	e->sm.cpu.ss = (struct emu_seg){ .sel = 0x18, .type = 0x3, .s = 1, .present = 1 };
+	*state = e;
+	return 0;
+}
+
+static int env_teardown(void **state)
+{
+	struct env *e = *state;
+
+	free(e->sm.mon.region);
+	free(e);
+	return 0;
+}
+
+/* The guest kernel ran `cli` natively (iopl3): the trap frame's IF=0 is its IF. */
+static void test_load_iopl3_kernel_if_is_real(void **state)
+{
+	struct env *e = *state;
+	struct mon_frame *f = monitor_frame(&e->sm.mon);
+
+	e->sm.iopl3 = true;
+	e->sm.cpu.rflags = RFLAGS_FIXED | RFLAGS_IF | RFLAGS_AC; /* virtual IOPL 0, AC 1 */
+	f->rflags = RFLAGS_FIXED | IOPL3 | RFLAGS_ZF;		 /* real: IF=0, IOPL 3, AC 0 */
+	shadow_cpu_load(&e->sm, &e->run);
+	assert_int_equal(e->sm.cpu.rflags, RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_AC);
+	/* And back: IF=0 and IOPL 3 for real, AC virtual only. */
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(f->rflags, RFLAGS_FIXED | RFLAGS_ZF | IOPL3);
+	/* An emulated popf set IF again: the real IF follows. */
+	e->sm.cpu.rflags |= RFLAGS_IF;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(f->rflags, RFLAGS_FIXED | RFLAGS_ZF | IOPL3 | RFLAGS_IF);
+}
+
+/* Patching: the frame's IF (always 1 at real CPL3) says nothing; the virtual IF stays. */
+static void test_load_patch_kernel_if_is_virtual(void **state)
+{
+	struct env *e = *state;
+	struct mon_frame *f = monitor_frame(&e->sm.mon);
+
+	e->sm.iopl3 = false;
+	e->sm.cpu.rflags = RFLAGS_FIXED; /* the guest kernel ran an emulated cli */
+	f->rflags = RFLAGS_FIXED | RFLAGS_IF | RFLAGS_CF;
+	shadow_cpu_load(&e->sm, &e->run);
+	assert_int_equal(e->sm.cpu.rflags, RFLAGS_FIXED | RFLAGS_CF);
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(f->rflags, RFLAGS_FIXED | RFLAGS_CF | RFLAGS_IF);
+}
+
+/* User code under iopl3: IF=1 and IOPL 0 for real; the virtual ones are kept. */
+static void test_user_under_iopl3(void **state)
+{
+	struct env *e = *state;
+	struct mon_frame *f = monitor_frame(&e->sm.mon);
+
+	e->sm.iopl3 = true;
+	e->sm.cpu.cs = (struct emu_seg){
+		.sel = 0x33, .type = 0xb, .s = 1, .dpl = 3, .present = 1, .l = 1
+	};
+	e->sm.cpu.ss = (struct emu_seg){ .sel = 0x2b, .type = 0x3, .s = 1, .dpl = 3, .present = 1 };
+	e->sm.cpu.rflags = RFLAGS_FIXED | RFLAGS_IF | IOPL3; /* a user process with iopl(3) */
+	f->rflags = RFLAGS_FIXED | RFLAGS_IF | RFLAGS_SF;
+	shadow_cpu_load(&e->sm, &e->run);
+	assert_int_equal(e->sm.cpu.rflags, RFLAGS_FIXED | RFLAGS_IF | IOPL3 | RFLAGS_SF);
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(f->rflags, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_SF);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_virt_flags),
+		cmocka_unit_test(test_real_rflags),
+		cmocka_unit_test_setup_teardown(test_load_iopl3_kernel_if_is_real, env_setup,
+						env_teardown),
+		cmocka_unit_test_setup_teardown(test_load_patch_kernel_if_is_virtual, env_setup,
+						env_teardown),
+		cmocka_unit_test_setup_teardown(test_user_under_iopl3, env_setup, env_teardown),
+	};
+
+	return cmocka_run_group_tests_name("shadow_cpu", tests, NULL, NULL);
+}
