@@ -9,6 +9,7 @@
  *   0x0f4          isa-debug-exit (--debug-exit-port) devices/debug_exit.c
  *   0x3f8-0x3ff    COM1 16550A, IRQ 4               devices/serial.c
  *   0x510-0x511    QEMU fw_cfg (legacy I/O)          devices/fw_cfg.c
+ *   0x520-0x523    stats marks (counter snapshots)   devices/stats_mark.c
  *   0x600-0x603    ACPI PM1a event block (no events) devices/acpi_pm.c
  *   0x604, 0xb004  ACPI PM1a control (power-off)     devices/acpi_pm.c
  *   0xcf9          reset control                     devices/reset_ctl.c
@@ -33,9 +34,11 @@
 #include "devices/i8042.h"
 #include "devices/reset_ctl.h"
 #include "devices/serial.h"
+#include "devices/stats_mark.h"
 #include "umbra/log.h"
 #include "vmm/acpi.h"
 #include "vmm/exitcode.h"
+#include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
 
 #define COM1_PORT	  0x3f8
@@ -103,6 +106,16 @@ static s64 host_wall_time(void *opaque)
 	return (s64)time(NULL);
 }
 
+/* A guest program marks a point of its run: snapshot the counters (vmm/stats.h). */
+static void host_stats_mark(void *opaque, u32 label)
+{
+	struct vm *vm = opaque;
+	struct shadow_stats mmu;
+
+	shadow_mode_snapshot_mmu(vm, &mmu);
+	stats_add_mark(&vm->stats, label, &mmu);
+}
+
 /* ---- creation --------------------------------------------------------------- */
 
 static int attach(struct vm *vm, struct device *dev, u64 base, u64 len, const char *what)
@@ -159,6 +172,7 @@ int devices_setup(struct vm *vm)
 		.console_write = host_console_write,
 		.request_stop = host_request_stop,
 		.wall_time = host_wall_time,
+		.stats_mark = host_stats_mark,
 	};
 	vm->serial = serial_create(h, COM1_IRQ);
 	if ((r = attach(vm, vm->serial, COM1_PORT, COM1_LEN, "serial (COM1)")))
@@ -183,6 +197,8 @@ int devices_setup(struct vm *vm)
 			"acpi-pm event block")))
 		return r;
 	if ((r = attach(vm, reset_ctl_create(h), RESET_CTL_PORT, 1, "reset control")))
+		return r;
+	if ((r = attach(vm, stats_mark_create(h), STATS_MARK_PORT, STATS_MARK_LEN, "stats marks")))
 		return r;
 	if (vm->opts->debug_exit_port >= 0 &&
 	    (r = attach(vm, debug_exit_create(h), (u64)vm->opts->debug_exit_port, DEBUG_EXIT_LEN,

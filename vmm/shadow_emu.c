@@ -82,6 +82,7 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 
 	if (!shadow_exec_revoke(sm->mmu, g))
 		return;
+	insn_starts_drop(&sm->starts, g);
 	page = gpa_to_hva(&vm->mem, gfn_to_gpa(g), PAGE_SIZE);
 	if (vm->trace)
 		fprintf(vm->trace, "revoke gfn 0x%llx (%s)\n", (unsigned long long)g.v,
@@ -111,9 +112,16 @@ void shadow_learn_entry(struct vm *vm, u64 la)
 		return; /* known, or out of memory: scanning stays as complete as before */
 	wm = guest_walk_mem(&vm->mem);
 	ctl = shadow_cpu_walk_ctl(&sm->cpu);
-	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) ==
+	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
 	    WALK_OK)
-		unpatch_frame(vm, w.gpa, false);
+		return;
+	/* Already an instruction of the frame's scan: a rescan would find nothing new. */
+	if (insn_starts_has(&sm->starts, gpa_to_gfn(w.gpa),
+			    (unsigned)(w.gpa.v & (PAGE_SIZE - 1)))) {
+		vm->stats.code_entries_known++;
+		return;
+	}
+	unpatch_frame(vm, w.gpa, false);
 }
 
 /* Item 2. */

@@ -291,6 +291,7 @@ int shadow_mode_setup(struct vm *vm)
 	patch_table_init(&sm->patches);
 	code_entries_init(&sm->code_entries);
 	patch_copies_init(&sm->copies);
+	insn_starts_init(&sm->starts);
 	sm->mmu = shadow_create(&cfg);
 	if (!sm->mmu) {
 		pr_err("shadow_create failed (out of memory?)");
@@ -326,6 +327,7 @@ void shadow_mode_teardown(struct vm *vm)
 	patch_table_destroy(&sm->patches);
 	code_entries_destroy(&sm->code_entries);
 	patch_copies_destroy(&sm->copies);
+	insn_starts_destroy(&sm->starts);
 	monitor_destroy(&sm->mon);
 	free(sm);
 	vm->shadow = NULL;
@@ -338,6 +340,14 @@ void shadow_mode_collect_stats(struct vm *vm)
 		vm->stats.patches_live = vm->shadow->patches.nsites;
 		vm->stats.have_shadow = true;
 	}
+}
+
+void shadow_mode_snapshot_mmu(struct vm *vm, struct shadow_stats *out)
+{
+	if (vm->shadow && vm->shadow->mmu)
+		*out = *shadow_get_stats(vm->shadow->mmu);
+	else
+		memset(out, 0, sizeof(*out));
 }
 
 /* ---- item 3: trap dispatch ---------------------------------------------------- */
@@ -519,7 +529,18 @@ static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la
  * not yet scanned. The frame holds its original bytes (an unapproved frame
  * has no patches: revocation undoes them). Scan, patch, approve.
  */
+static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0);
+
 static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
+{
+	double t0 = stats_now();
+	enum shadow_exit r = scan_code_frame_timed(vm, at, la, t0);
+
+	vm->stats.code_scan_time += stats_now() - t0;
+	return r;
+}
+
+static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
@@ -548,7 +569,12 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 				(u64)e[8] << 32 | (u64)e[9] << 40 | (u64)e[10] << 48 |
 				(u64)e[11] << 56;
 
-			if (e[5] & 0x80) /* P */
+			/*
+			 * Only handlers in the faulting page: one elsewhere that
+			 * maps this frame too (an alias) is learnt when it is
+			 * delivered to (shadow_learn_entry), which rescans then.
+			 */
+			if ((e[5] & 0x80) && (h >> PAGE_SHIFT) == (la >> PAGE_SHIFT)) /* P */
 				add_entry(vm, &ctl, g, h, entries, &n);
 		}
 	}
@@ -601,6 +627,7 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 		}
 		vm->stats.patch_copies_restored += fixed;
 	}
+	vm->stats.code_entry_time += stats_now() - t0;
 	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)),
 			 sm->cpu.cs.l	 ? DECODE_64
 			 : sm->cpu.cs.db ? DECODE_32
@@ -620,6 +647,9 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 	/* Code this page branches or falls into: entries of their own pages. */
 	for (unsigned i = 0; r >= 0 && i < res.nexits; i++)
 		shadow_learn_entry(vm, res.exits[i]);
+	/* Without the record (no memory), a new entry rescans the frame as before. */
+	if (r >= 0 && insn_starts_set(&sm->starts, g, res.insn_len))
+		insn_starts_drop(&sm->starts, g);
 	scan_result_free(&res);
 	if (r < 0) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,

@@ -34,6 +34,7 @@
 #include "decode/emulate.h"
 #include "decode/patch.h"
 #include "vmm/code_entries.h"
+#include "vmm/insn_starts.h"
 #include "vmm/patch_copies.h"
 #include "vmm/shadow_msr.h"
 
@@ -98,6 +99,8 @@ struct shadow_mode {
 	struct patch_copies copies;
 	/* int3 patches over pushf/popf in guest kernel code (decode/patch.h). */
 	struct patch_table patches;
+	/* Instruction starts of each approved frame (vmm/insn_starts.h). */
+	struct insn_starts starts;
 };
 
 /* Init step (after "vcpu"): a no-op in hw mode. Returns 0 or an UMBRA_EXIT_* code. */
@@ -115,5 +118,8 @@ enum shadow_exit shadow_mode_io_exit(struct vm *vm);
 
 /* Copy the shadow MMU counters into vm->stats (at the end of the run). */
 void shadow_mode_collect_stats(struct vm *vm);
+
+/* The shadow MMU's counters now into `out`; all zero when not in shadow mode. */
+void shadow_mode_snapshot_mmu(struct vm *vm, struct shadow_stats *out);
 
 #endif /* UMBRA_VMM_SHADOW_MODE_H */

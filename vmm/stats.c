@@ -83,6 +83,47 @@ static u64 total_traps(const struct stats *st)
 	return sum;
 }
 
+#define VECTOR_BP	 3
+#define VECTOR_UD	 6
+#define VECTOR_GP	 13
+#define VECTOR_PF	 14
+#define VECTOR_FIRST_IRQ 32 /* vectors below are exceptions (SDM Vol. 3A, 6.2) */
+
+void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
+{
+	struct stats_mark *m;
+	u64 irqs = 0;
+
+	if (st->nr_marks == STATS_MAX_MARKS) {
+		st->marks_dropped++;
+		return;
+	}
+	for (unsigned v = VECTOR_FIRST_IRQ; v < STATS_NR_VECTORS; v++)
+		irqs += st->traps[v];
+	m = &st->marks[st->nr_marks++];
+	*m = (struct stats_mark){
+		.label = label,
+		.t = stats_now(),
+		.exits = total_exits(st),
+		.traps = total_traps(st),
+		.traps_gp = st->traps[VECTOR_GP],
+		.traps_pf = st->traps[VECTOR_PF],
+		.traps_ud = st->traps[VECTOR_UD],
+		.traps_bp = st->traps[VECTOR_BP],
+		.traps_irq = irqs,
+		.emulated = st->emulated,
+		.emulated_pt_writes = st->emulated_pt_writes,
+		.patch_traps = st->patch_traps,
+		.syscalls = st->syscalls,
+	};
+	if (mmu) {
+		m->faults = mmu->faults;
+		m->pt_writes = mmu->pt_writes;
+		m->root_switches = mmu->root_hits + mmu->root_misses;
+		m->sp_created = mmu->sp_created;
+	}
+}
+
 /* The shadow MMU's counters, one name and value each, for both formats. */
 /* clang-format off */
 #define SHADOW_COUNTERS(X)                                                                     \
@@ -152,6 +193,10 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_pages_scanned,
 		(unsigned long long)st->code_page_writes,
 		(unsigned long long)st->code_page_rescans);
+	fprintf(f, "  code scan time       %.3f s (%.3f s gathering entries)\n", st->code_scan_time,
+		st->code_entry_time);
+	fprintf(f, "  entries found later  %llu already scanned (no rescan)\n",
+		(unsigned long long)st->code_entries_known);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
@@ -194,7 +239,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"%llu, \"code_pages_scanned\": %llu, "
 		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"patches_applied\": "
 		"%llu, \"patches_live\": %llu, "
-		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu",
+		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu, \"code_scan_time_s\": "
+		"%.6f, "
+		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
@@ -205,11 +252,32 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_pages_scanned,
 		(unsigned long long)st->code_page_writes, (unsigned long long)st->code_page_rescans,
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
-		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored);
+		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored,
+		st->code_scan_time, st->code_entry_time,
+		(unsigned long long)st->code_entries_known);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X
 	fputc('}', f);
+}
+
+/* One line per mark: its label and time, then what changed since the previous one. */
+static void print_marks_text(const struct stats *st, FILE *f)
+{
+	const struct stats_mark start = { .t = st->t_start };
+
+	fprintf(f, "  marks                %u (%llu dropped), differences from the previous\n",
+		st->nr_marks, (unsigned long long)st->marks_dropped);
+	for (unsigned i = 0; i < st->nr_marks; i++) {
+		const struct stats_mark *m = &st->marks[i], *prev = i ? m - 1 : &start;
+
+		fprintf(f, "    mark %-10u t %.6f s +%.6f s:", m->label, m->t - st->t_start,
+			m->t - prev->t);
+#define X(name, what) fprintf(f, " " #name " +%llu", (unsigned long long)(m->name - prev->name));
+		STATS_MARK_COUNTERS(X)
+#undef X
+		fputc('\n', f);
+	}
 }
 
 void stats_print_text(const struct stats *st, FILE *f, const char *mode, const char *image,
@@ -240,6 +308,8 @@ void stats_print_text(const struct stats *st, FILE *f, const char *mode, const c
 		print_host_text(st, f);
 	if (st->have_shadow)
 		print_shadow_text(st, f, wall);
+	if (st->nr_marks || st->marks_dropped)
+		print_marks_text(st, f);
 }
 
 /* `mode` and `image` are printed as JSON strings: escape what JSON requires. */
@@ -307,6 +377,26 @@ static void print_host_json(const struct stats *st, FILE *f)
 	fputc('}', f);
 }
 
+/*
+ * "marks": one object per mark, its counters as they were then (cumulative)
+ * and "t_s", seconds since the start of the run; always present.
+ */
+static void print_marks_json(const struct stats *st, FILE *f)
+{
+	fputs(", \"marks\": [", f);
+	for (unsigned i = 0; i < st->nr_marks; i++) {
+		const struct stats_mark *m = &st->marks[i];
+
+		fprintf(f, "%s{\"label\": %u, \"t_s\": %.6f", i ? ", " : "", m->label,
+			m->t - st->t_start);
+#define X(name, what) fprintf(f, ", \"" #name "\": %llu", (unsigned long long)m->name);
+		STATS_MARK_COUNTERS(X)
+#undef X
+		fputc('}', f);
+	}
+	fprintf(f, "], \"marks_dropped\": %llu", (unsigned long long)st->marks_dropped);
+}
+
 void stats_print_json(const struct stats *st, FILE *f, const char *mode, const char *image,
 		      int exit_status)
 {
@@ -348,5 +438,6 @@ void stats_print_json(const struct stats *st, FILE *f, const char *mode, const c
 		print_host_json(st, f);
 	if (st->have_shadow)
 		print_shadow_json(st, f, st->t_end - st->t_start);
+	print_marks_json(st, f);
 	fputs("}\n", f);
 }

@@ -18,6 +18,45 @@ struct shadow_strategy;
 #define STATS_NR_VECTORS      256
 #define STATS_MAX_MNEMONICS   32 /* distinct emulated mnemonics; the rest count as "other" */
 
+#define STATS_MAX_MARKS 512 /* marks kept; later ones are only counted as dropped */
+
+/*
+ * The counters a stats mark snapshots, in output order: X(name, what).
+ * Each is cumulative since the start of the run, so the events between two
+ * marks are the difference; the shadow-mode ones are 0 in hw mode.
+ */
+/* clang-format off */
+#define STATS_MARK_COUNTERS(X)                                                                 \
+	X(exits, "VM exits, every reason")                                                     \
+	X(traps, "monitor traps, every vector")                                                \
+	X(traps_gp, "... #GP (vector 13)")                                                     \
+	X(traps_pf, "... #PF (vector 14)")                                                     \
+	X(traps_ud, "... #UD (vector 6)")                                                      \
+	X(traps_bp, "... #BP (vector 3)")                                                      \
+	X(traps_irq, "... interrupts (vectors 32 and up)")                                     \
+	X(emulated, "instructions the VMM emulated")                                           \
+	X(emulated_pt_writes, "stores emulated into write-protected tables")                   \
+	X(patch_traps, "patched instructions that trapped")                                    \
+	X(syscalls, "guest syscalls through the monitor")                                      \
+	X(faults, "shadow MMU: shadow_fault calls")                                            \
+	X(pt_writes, "shadow MMU: guest page-table writes seen")                               \
+	X(root_switches, "shadow MMU: root_hits + root_misses")                                \
+	X(sp_created, "shadow MMU: shadow pages created")
+/* clang-format on */
+
+/*
+ * One guest-triggered snapshot (devices/stats_mark.c: the guest wrote `label`
+ * to port 0x520), taken while handling that port write: its own exit (and,
+ * in shadow mode, its own trap) is already counted.
+ */
+struct stats_mark {
+	u32 label;
+	double t; /* stats_now() */
+#define X(name, what) u64 name;
+	STATS_MARK_COUNTERS(X)
+#undef X
+};
+
 /* Emulated instructions of one mnemonic (capstone's name: "clac", "int3"). */
 struct stats_mnemonic {
 	char name[24];
@@ -51,18 +90,25 @@ struct stats {
 	u64 unshadowed_for_unknown;	    /* tables unshadowed for a store decode/ lacks */
 	u64 shadow_stores_replayed;	    /* shadow-table stores applied by the vCPU */
 	/* Code scanning and patching (decode/scan.h, decode/patch.h). */
-	u64 code_pages_scanned; /* kernel code frames scanned before their first run */
-	u64 code_page_writes;	/* ... that the guest then wrote (patches undone) */
-	u64 code_page_rescans;	/* ... rescanned for an entry point found later */
-	u64 patches_applied;	/* int3 patches written over pushf/popf */
-	u64 patches_live;	/* ... still in place at the end */
-	u64 patch_traps;	/* patched instructions that trapped and were emulated */
+	u64 code_pages_scanned;	   /* kernel code frames scanned before their first run */
+	u64 code_page_writes;	   /* ... that the guest then wrote (patches undone) */
+	u64 code_page_rescans;	   /* ... rescanned for an entry point found later */
+	double code_scan_time;	   /* seconds scanning code frames, entries gathered included */
+	double code_entry_time;	   /* ... of which gathering their entries (IDT, LSTAR, ...) */
+	u64 code_entries_known;	   /* entries found later that the last scan had covered */
+	u64 patches_applied;	   /* int3 patches written over pushf/popf */
+	u64 patches_live;	   /* ... still in place at the end */
+	u64 patch_traps;	   /* patched instructions that trapped and were emulated */
 	u64 patch_copies_restored; /* guest copies of our patches put back before a scan */
 	/* The start-up host probe (vmm/host_probe.h), in struct vm; NULL in hw mode. */
 	const struct host_probe *host;
 	const struct shadow_strategy *strategy;
 	bool have_shadow; /* `shadow` holds the MMU's final counters */
 	struct shadow_stats shadow;
+	/* Guest-triggered snapshots (stats_add_mark), in the order they came. */
+	struct stats_mark marks[STATS_MAX_MARKS];
+	unsigned nr_marks;
+	u64 marks_dropped; /* marks that came after STATS_MAX_MARKS */
 };
 
 /* Print `st` to `f`. `mode` and `image` label the run; `exit_status` is umbra's. */
@@ -70,6 +116,12 @@ void stats_print_text(const struct stats *st, FILE *f, const char *mode, const c
 		      int exit_status);
 void stats_print_json(const struct stats *st, FILE *f, const char *mode, const char *image,
 		      int exit_status);
+/*
+ * Record a mark labelled `label`: the time and st's counters, plus the shadow
+ * MMU's from `mmu` (NULL: none, as in hw mode). Beyond STATS_MAX_MARKS marks
+ * it only counts st->marks_dropped.
+ */
+void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu);
 /* Count one emulated instruction (total and per mnemonic). */
 void stats_count_emulated(struct stats *st, const char *mnemonic);
 /* Name of a KVM exit reason ("io", "mmio", "shutdown", ...), "reason-N" otherwise. */

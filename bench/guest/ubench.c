@@ -4,7 +4,7 @@
  * workloads run unchanged in every configuration (inside a Linux guest under
  * Umbra or QEMU, and natively on the host), so that their times compare.
  *
- *   ubench [-q] [-n ITERS] WORKLOAD...
+ *   ubench [-q] [-m] [-k FIRST] [-n ITERS] WORKLOAD...
  *
  * Each workload prints exactly one line, "BENCH <name> <iters> ns=<ns/iter>"
  * (bench/harness/line.c), timed with clock_gettime(CLOCK_MONOTONIC) around
@@ -12,12 +12,23 @@
  * after it, -q picks the (much smaller) quick counts; the defaults take about
  * 1-5 s each natively on the 2-CPU cloud VM they were tuned on. `ubench true`
  * exits at once: the program the exec workload runs.
+ *
+ * -m: stats marks, for per-workload event counts under umbra. The k-th
+ * workload named (from 0, in argv order; -k FIRST starts at FIRST) writes
+ * label 2k to umbra's stats-mark port (devices/stats_mark.c) just before its
+ * timed loop and 2k+1 just after it, so umbra's --stats=json "marks" bracket
+ * exactly what the BENCH line times. ubench first takes the port with
+ * ioperm() and reads it: without umbra's magic there (QEMU, a host, no
+ * permission) it marks nothing and carries on. stdout is unchanged; stderr
+ * gets "MARKS on" or "MARKS off". The harness gives -m only to runs in a VM:
+ * a native run must never touch a host's ports.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/io.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -51,6 +62,48 @@ static void *map_anon(size_t len)
 	return p;
 }
 
+/* ---- stats marks (-m) -------------------------------------------------------- */
+
+#define MARK_PORT  0x520      /* umbra's STATS_MARK_PORT */
+#define MARK_LEN   4	      /* ... STATS_MARK_LEN */
+#define MARK_MAGIC 0x52424d55 /* ... STATS_MARK_MAGIC: "UMBR" */
+
+static int marking;	/* -m, and umbra answered */
+static uint64_t mark_k; /* the running workload's index */
+
+/* Whether umbra's stats-mark port is there and ours (leaves it ours if so). */
+static int marks_available(void)
+{
+	if (ioperm(MARK_PORT, MARK_LEN, 1))
+		return 0;
+	if (inl(MARK_PORT) == MARK_MAGIC)
+		return 1;
+	ioperm(MARK_PORT, MARK_LEN, 0);
+	return 0;
+}
+
+static void mark(uint64_t label)
+{
+	if (marking)
+		outl((uint32_t)label, MARK_PORT);
+}
+
+/* The start of a timed loop: mark 2k, then read the clock. */
+static double loop_begin(void)
+{
+	mark(2 * mark_k);
+	return now_ns();
+}
+
+/* Its end: read the clock, then mark 2k+1; the elapsed ns since @t0. */
+static double loop_end(double t0)
+{
+	double t = now_ns() - t0;
+
+	mark(2 * mark_k + 1);
+	return t;
+}
+
 /* Keeps a result alive without a store the compiler could drop. */
 static volatile uint64_t sink;
 
@@ -60,11 +113,11 @@ static volatile uint64_t sink;
 static double w_pf(uint64_t n)
 {
 	volatile char *p = map_anon(n * PAGE);
-	double t0 = now_ns();
+	double t0 = loop_begin();
 
 	for (uint64_t i = 0; i < n; i++)
 		p[i * PAGE] = 1;
-	double t = now_ns() - t0;
+	double t = loop_end(t0);
 
 	munmap((void *)p, n * PAGE);
 	return t;
@@ -83,7 +136,7 @@ static void wait_child(pid_t pid)
 
 static double w_fork(uint64_t n)
 {
-	double t0 = now_ns();
+	double t0 = loop_begin();
 
 	for (uint64_t i = 0; i < n; i++) {
 		pid_t pid = fork();
@@ -94,7 +147,7 @@ static double w_fork(uint64_t n)
 			_exit(0);
 		wait_child(pid);
 	}
-	return now_ns() - t0;
+	return loop_end(t0);
 }
 
 /* fork + execve of ubench itself ("true": exits at once) + wait. */
@@ -102,7 +155,7 @@ static double w_exec(uint64_t n)
 {
 	char *const argv[] = { (char *)self, (char *)"true", NULL };
 	char *const envp[] = { NULL };
-	double t0 = now_ns();
+	double t0 = loop_begin();
 
 	for (uint64_t i = 0; i < n; i++) {
 		pid_t pid = fork();
@@ -115,7 +168,7 @@ static double w_exec(uint64_t n)
 		}
 		wait_child(pid);
 	}
-	return now_ns() - t0;
+	return loop_end(t0);
 }
 
 /* A byte to the child through one pipe, back through the other. */
@@ -139,14 +192,14 @@ static double w_pingpong(uint64_t n)
 		_exit(0);
 	}
 	close(to[0]), close(from[1]);
-	double t0 = now_ns();
+	double t0 = loop_begin();
 
 	for (uint64_t i = 0; i < n; i++) {
 		c = 1;
 		if (write(to[1], &c, 1) != 1 || read(from[0], &c, 1) != 1)
 			die("pipe round trip");
 	}
-	double t = now_ns() - t0;
+	double t = loop_end(t0);
 
 	c = 0; /* tells the child to exit */
 	if (write(to[1], &c, 1) != 1)
@@ -176,13 +229,13 @@ static double w_randread(uint64_t n)
 
 	for (size_t i = 0; i < len / 8; i += PAGE / 8)
 		buf[i] = i;
-	double t0 = now_ns();
+	double t0 = loop_begin();
 
 	for (uint64_t i = 0; i < n; i++) {
 		x = xorshift(x);
 		sum += buf[x & (words - 1)];
 	}
-	double t = now_ns() - t0;
+	double t = loop_end(t0);
 
 	sink = sum;
 	munmap(buf, len);
@@ -192,7 +245,7 @@ static double w_randread(uint64_t n)
 /* Map 64 pages, store to each, unmap. */
 static double w_mmap(uint64_t n)
 {
-	double t0 = now_ns();
+	double t0 = loop_begin();
 
 	for (uint64_t i = 0; i < n; i++) {
 		volatile char *p = map_anon(64 * PAGE);
@@ -202,20 +255,20 @@ static double w_mmap(uint64_t n)
 		if (munmap((void *)p, 64 * PAGE))
 			die("munmap");
 	}
-	return now_ns() - t0;
+	return loop_end(t0);
 }
 
 /* Registers only: one xorshift step and a multiply-add per iteration. */
 static double w_compute(uint64_t n)
 {
 	uint64_t x = 2463534242ULL, acc = 1;
-	double t0 = now_ns();
+	double t0 = loop_begin();
 
 	for (uint64_t i = 0; i < n; i++) {
 		x = xorshift(x);
 		acc = acc * 6364136223846793005ULL + x;
 	}
-	double t = now_ns() - t0;
+	double t = loop_end(t0);
 
 	sink = acc;
 	return t;
@@ -225,11 +278,11 @@ static double w_compute(uint64_t n)
 static double w_syscall(uint64_t n)
 {
 	uint64_t sum = 0;
-	double t0 = now_ns();
+	double t0 = loop_begin();
 
 	for (uint64_t i = 0; i < n; i++)
 		sum += (uint64_t)syscall(SYS_getppid);
-	double t = now_ns() - t0;
+	double t = loop_end(t0);
 
 	sink = sum;
 	return t;
@@ -253,8 +306,10 @@ static const struct workload {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ubench [-q] [-n ITERS] WORKLOAD...\n"
+	fprintf(f, "usage: ubench [-q] [-m] [-k FIRST] [-n ITERS] WORKLOAD...\n"
 		   "  -q        quick: far fewer iterations\n"
+		   "  -m        stats marks around each timed loop, under umbra only\n"
+		   "  -k FIRST  the first workload's index in the mark labels (default 0)\n"
 		   "  -n ITERS  iterations of the workloads named after it\n"
 		   "workloads (default iterations, quick):\n");
 	for (unsigned w = 0; w < NWORK; w++)
@@ -266,7 +321,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	uint64_t n = 0; /* 0: the workload's default */
-	int quick = 0, ran = 0;
+	int quick = 0, ran = 0, want_marks = 0;
 
 	self = argv[0];
 	if (argc == 2 && !strcmp(argv[1], "true"))
@@ -276,6 +331,21 @@ int main(int argc, char **argv)
 
 		if (!strcmp(argv[i], "-q")) {
 			quick = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "-m")) {
+			want_marks = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "-k") && i + 1 < argc) {
+			char *end;
+
+			errno = 0;
+			mark_k = strtoull(argv[++i], &end, 10);
+			if (errno || *end || argv[i][0] == '-' || mark_k > UINT32_MAX / 2 - 1) {
+				fprintf(stderr, "ubench: -k wants a number\n");
+				return 2;
+			}
 			continue;
 		}
 		if (!strcmp(argv[i], "-n") && i + 1 < argc) {
@@ -308,11 +378,17 @@ int main(int argc, char **argv)
 				(unsigned long long)wl->max);
 			return 2;
 		}
+		if (want_marks == 1) { /* once, before the first workload */
+			marking = marks_available();
+			fprintf(stderr, "MARKS %s\n", marking ? "on" : "off");
+			want_marks = 2;
+		}
 		double ns = wl->fn(iters);
 
 		printf("BENCH %s %llu ns=%.2f\n", wl->name, (unsigned long long)iters,
 		       ns / (double)iters);
 		fflush(stdout); /* one line as soon as it is known, even on a pipe */
+		mark_k++;
 		ran++;
 	}
 	if (!ran) {

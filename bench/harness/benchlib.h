@@ -4,7 +4,8 @@
  * kept apart from the driver (main.c, run.c, plot.c) so that the unit tests
  * (tests/unit/test_bench.c) can check it without a VM:
  *   line.c     parse a "BENCH <name> <iterations> <cycles | ns=ns>" line
- *   json.c     read named numbers out of umbra's --stats=json output
+ *   json.c     read named numbers and the stats marks out of umbra's
+ *              --stats=json output, and a workload's events between its marks
  *   summary.c  median and spread of N samples, ratios
  *   script.c   the Linux guest's boot script, base64 for its command line
  *   report.c   the Markdown tables and the CSV file
@@ -50,6 +51,37 @@ int bench_parse_line(const char *line, struct bench_line *out);
  */
 int bench_json_number(const char *json, const char *path, double *out);
 
+/*
+ * A stats mark (devices/stats_mark.c): ubench -m writes label 2k before the
+ * timed loop of the k-th workload and 2k+1 after it; umbra's --stats=json
+ * lists the counters at each mark in "marks", cumulative. Counters absent
+ * from the JSON are NAN.
+ */
+struct bench_mark {
+	uint32_t label;
+	double t_s;   /* seconds since the VM started */
+	double exits; /* VM exits, every reason */
+	double traps; /* shadow-mode monitor traps (0 in hw mode) */
+};
+
+/*
+ * The first @cap marks of the top-level "marks" array of @json into @out, in
+ * order. Returns how many it stored, or -1 when there is no "marks" array (an
+ * older umbra), an element is not an object with a "label" in 0..2^32-1, or
+ * the text is malformed.
+ */
+int bench_json_marks(const char *json, struct bench_mark *out, unsigned cap);
+
+/*
+ * Workload @k's events: @out gets the differences between the mark labelled
+ * 2k and the mark right after it, which must be labelled 2k+1 (label 2k,
+ * t_s and the counts being end minus start). The first such pair counts.
+ * Returns 0, or -1 when there is none (the workload died between them, or
+ * its guest did not mark).
+ */
+int bench_mark_delta(const struct bench_mark *marks, unsigned n, unsigned k,
+		     struct bench_mark *out);
+
 /* ---- summary.c ----------------------------------------------------------- */
 
 struct bench_summary {
@@ -78,11 +110,13 @@ size_t bench_base64(const void *data, size_t len, char *out, size_t cap);
 
 /*
  * The script a Linux boot runs: the marker line, then "/ubench -n N name"
- * for each of the @n workloads (iters[i] 0: ubench's default). Returns its
+ * for each of the @n workloads (iters[i] 0: ubench's default); with @marks,
+ * "/ubench -m -k i -n N name", so that the i-th workload's stats marks are
+ * labelled 2i and 2i+1 although each runs in its own ubench. Returns its
  * length, or -1 when it does not fit @cap or a name is not [a-z0-9_]+.
  */
 int bench_linux_script(char *buf, size_t cap, const char *const *names, const uint64_t *iters,
-		       unsigned n);
+		       unsigned n, int marks);
 
 /* ---- report.c ------------------------------------------------------------ */
 
@@ -113,6 +147,12 @@ struct bench_cell {
 	uint64_t iters;
 	struct bench_summary per_iter; /* per iteration, in the report's unit */
 	double metric[BM_COUNT];       /* medians over the runs; NAN = not applicable */
+	/*
+	 * Events per iteration between the workload's stats marks (ubench -m
+	 * under umbra, bench_mark_delta over the BENCH line's iterations), over
+	 * the runs; n = 0: no marks (QEMU, native, testos, an older umbra).
+	 */
+	struct bench_summary traps_op, exits_op;
 };
 
 /*
@@ -164,7 +204,8 @@ void bench_write_csv(FILE *f, const struct bench_report *r);
 /*
  * The Markdown tables: time per iteration with the ratio columns, the ratios
  * to native (when there is a native configuration), then the event counts
- * per workload, or per configuration with the boot times when r->boot is set.
+ * per workload, or per configuration with the boot times when r->boot is set,
+ * then, when any cell has them, the events per iteration from the stats marks.
  */
 void bench_write_markdown(FILE *f, const struct bench_report *r);
 

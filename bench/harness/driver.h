@@ -16,6 +16,7 @@
 #include "bench/harness/benchlib.h"
 
 #define RUN_MAX_LINES 16
+#define RUN_MAX_MARKS 64 /* ubench -m: 2 per workload */
 #define MAX_RUNS      64
 
 struct run_spec {
@@ -34,6 +35,8 @@ struct run_result {
 	struct bench_line lines[RUN_MAX_LINES];
 	double metric[BM_COUNT]; /* from stats_path; all NAN without */
 	int have_stats;
+	int nmarks; /* the stats marks in stats_path; 0 without, or from an older umbra */
+	struct bench_mark marks[RUN_MAX_MARKS];
 	int timed_out;
 	double wall_s;	 /* measured around the whole process */
 	double marker_s; /* when bench_userspace_marker came; NAN if it did not */

@@ -4,7 +4,10 @@
  * it walks the text once, following a dotted key path through nested objects,
  * and stops at the number it was asked for. Strings are compared raw (umbra's
  * keys need no escapes); arrays are skipped; nesting is limited to 32 levels.
+ * The "marks" array is read element by element: the scanner finds where it
+ * starts, and each element is an object searched like the whole text.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +20,7 @@ enum { SCAN_ERR = -1, SCAN_OK = 0, SCAN_FOUND = 1 };
 struct scan {
 	const char *p;
 	double val;
+	int locate; /* stop at the value found (s->p), whatever it is */
 };
 
 static void skip_ws(struct scan *s)
@@ -84,6 +88,8 @@ static int scan_object(struct scan *s, const char *want, unsigned depth)
 			return SCAN_ERR;
 		skip_ws(s);
 		if (want && len == comp && !memcmp(key, want, len)) {
+			if (!want[comp] && s->locate)
+				return SCAN_FOUND;
 			if (!want[comp])
 				return scan_number(s, &s->val) ? SCAN_ERR : SCAN_FOUND;
 			sub = want + comp + 1;
@@ -161,4 +167,67 @@ int bench_json_number(const char *json, const char *path, double *out)
 		return -1;
 	*out = s.val;
 	return 0;
+}
+
+/* Number @key of the object at @obj, or NAN. */
+static double member(const char *obj, const char *key)
+{
+	double v;
+
+	return bench_json_number(obj, key, &v) ? NAN : v;
+}
+
+int bench_json_marks(const char *json, struct bench_mark *out, unsigned cap)
+{
+	struct scan s = { .p = json, .locate = 1 };
+	unsigned n = 0;
+
+	if (!json)
+		return -1;
+	skip_ws(&s);
+	if (*s.p != '{' || scan_value(&s, "marks", 0) != SCAN_FOUND || *s.p != '[')
+		return -1;
+	s.p++;
+	skip_ws(&s);
+	if (*s.p == ']')
+		return 0;
+	for (;;) {
+		const char *obj = s.p;
+		double label;
+
+		if (*obj != '{' || scan_value(&s, NULL, 1))
+			return -1;
+		label = member(obj, "label");
+		if (!(label >= 0 && label <= UINT32_MAX) || label != floor(label))
+			return -1;
+		if (n < cap)
+			out[n++] = (struct bench_mark){ .label = (uint32_t)label,
+							.t_s = member(obj, "t_s"),
+							.exits = member(obj, "exits"),
+							.traps = member(obj, "traps") };
+		skip_ws(&s);
+		if (*s.p == ']')
+			return (int)n;
+		if (*s.p++ != ',')
+			return -1;
+		skip_ws(&s);
+	}
+}
+
+int bench_mark_delta(const struct bench_mark *marks, unsigned n, unsigned k, struct bench_mark *out)
+{
+	uint64_t start = 2 * (uint64_t)k;
+
+	for (unsigned i = 0; i + 1 < n; i++) {
+		const struct bench_mark *a = &marks[i], *b = &marks[i + 1];
+
+		if (a->label != start || b->label != start + 1)
+			continue;
+		*out = (struct bench_mark){ .label = a->label,
+					    .t_s = b->t_s - a->t_s,
+					    .exits = b->exits - a->exits,
+					    .traps = b->traps - a->traps };
+		return 0;
+	}
+	return -1;
 }

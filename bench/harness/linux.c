@@ -4,8 +4,10 @@
  * one boot per configuration and run does them all: Debian's kernel with the
  * initramfs plus /ubench (bench/mkinitrd.sh), a script on the kernel command
  * line (bench_linux_script) that prints the userspace marker first (the boot
- * time) and then runs ubench once per workload. "native" runs the same
- * ubench with the same iteration counts directly on the host.
+ * time) and then runs ubench once per workload, with -m: under umbra, each
+ * workload's stats marks (devices/stats_mark.c) give its own traps and exits
+ * per iteration. "native" runs the same ubench with the same iteration counts
+ * directly on the host, without -m: it never touches the host's ports.
  */
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +57,7 @@ static struct bench_cell cells[NWORK * NCONF];
 static struct bench_boot boots[NCONF];
 static double samples[NWORK][NCONF][MAX_RUNS], boot_s[NCONF][MAX_RUNS];
 static double met[NCONF][BM_COUNT][MAX_RUNS];
+static double traps_op[NWORK][NCONF][MAX_RUNS], exits_op[NWORK][NCONF][MAX_RUNS];
 static char why[NWORK][NCONF][400], boot_why[NCONF][400];
 static int gave_up[NCONF]; /* timed out once: its later runs are skipped */
 static char cmdline[2048], stats_path[4096], err_path[4200];
@@ -132,7 +135,7 @@ static int setup(const struct bench_opts *o, struct progress *p)
 		}
 	if (!nwork)
 		return 0;
-	len = bench_linux_script(script, sizeof(script), wnames, witers, nwork);
+	len = bench_linux_script(script, sizeof(script), wnames, witers, nwork, 1);
 	if (len < 0 || snprintf(cmdline, sizeof(cmdline), "%s umbra.run=", CMDLINE_BASE) < 0 ||
 	    !bench_base64(script, (size_t)len, cmdline + strlen(cmdline),
 			  sizeof(cmdline) - strlen(cmdline))) {
@@ -152,6 +155,7 @@ static int setup(const struct bench_opts *o, struct progress *p)
 
 			cell->status = st;
 			cell->per_iter = bench_summarize(NULL, 0);
+			cell->traps_op = cell->exits_op = bench_summarize(NULL, 0);
 			for (unsigned m = 0; m < BM_COUNT; m++)
 				cell->metric[m] = NAN;
 		}
@@ -245,11 +249,16 @@ static void run_one(const struct bench_opts *o, unsigned c, unsigned rep, struct
 		snprintf(reason, sizeof(reason), "%s", res.why);
 	for (unsigned w = 0; w < nwork; w++) {
 		const struct bench_line *b = run_line(&res, wnames[w]);
+		struct bench_mark d; /* the workload's events between its stats marks */
 
-		samples[w][c][rep] = NAN;
+		samples[w][c][rep] = traps_op[w][c][rep] = exits_op[w][c][rep] = NAN;
 		if (b && b->unit == BENCH_NS) {
 			samples[w][c][rep] = b->per_iter;
 			cells[w * NCONF + c].iters = b->iters;
+			if (!bench_mark_delta(res.marks, (unsigned)res.nmarks, w, &d)) {
+				traps_op[w][c][rep] = d.traps / (double)b->iters;
+				exits_op[w][c][rep] = d.exits / (double)b->iters;
+			}
 			got++;
 		} else {
 			snprintf(why[w][c], sizeof(why[w][c]), "failed: %.390s",
@@ -318,6 +327,8 @@ static struct bench_report *summarize(const struct bench_opts *o)
 			struct bench_cell *cell = &cells[w * NCONF + c];
 
 			cell->per_iter = bench_summarize(samples[w][c], o->runs);
+			cell->traps_op = bench_summarize(traps_op[w][c], o->runs);
+			cell->exits_op = bench_summarize(exits_op[w][c], o->runs);
 			if (!cell->per_iter.n)
 				cell->status = why[w][c]; /* every run failed: say why */
 		}

@@ -139,6 +139,12 @@ static const double *metrics_of(const struct bench_report *r, unsigned w, unsign
 	return cell->metric;
 }
 
+/* @cell's events per iteration @s (its traps_op or exits_op), or NAN when not measured. */
+static double per_op(const struct bench_cell *cell, const struct bench_summary *s)
+{
+	return cell->status || !s->n ? NAN : s->median;
+}
+
 void bench_write_csv_header(FILE *f)
 {
 	fputs("guest,workload,iteration,config,status,runs,iters,unit,median,min,max,spread_pct,"
@@ -146,7 +152,7 @@ void bench_write_csv_header(FILE *f)
 	      f);
 	for (unsigned m = 0; m < BM_COUNT; m++)
 		fprintf(f, ",%s", bench_metric_names[m]);
-	fputc('\n', f);
+	fputs(",traps_per_op,exits_per_op\n", f);
 }
 
 void bench_write_csv_rows(FILE *f, const struct bench_report *r)
@@ -182,6 +188,8 @@ void bench_write_csv_rows(FILE *f, const struct bench_report *r)
 			csv_num(f, r->boot && !cell->status ? r->boot[c].secs.median : NAN, 3);
 			for (unsigned m = 0; m < BM_COUNT; m++)
 				csv_num(f, met ? met[m] : NAN, metric_decimals[m]);
+			csv_num(f, per_op(cell, &cell->traps_op), 4);
+			csv_num(f, per_op(cell, &cell->exits_op), 4);
 			fputc('\n', f);
 		}
 	}
@@ -394,6 +402,73 @@ static void write_boot_table(FILE *f, const struct bench_report *r, struct notes
 	print_notes(f, ns);
 }
 
+/* Whether configuration @c has per-iteration counts from stats marks for any workload. */
+static int conf_has_marks(const struct bench_report *r, unsigned c)
+{
+	for (unsigned w = 0; w < r->nwork; w++) {
+		const struct bench_cell *cell = bench_cell(r, w, c);
+
+		if (!cell->status && (cell->traps_op.n || cell->exits_op.n))
+			return 1;
+	}
+	return 0;
+}
+
+/* An events-per-iteration figure: 3 significant digits below 100, else whole. */
+static const char *fmt_per_op(char *buf, unsigned len, const struct bench_summary *s)
+{
+	if (!s->n || isnan(s->median))
+		snprintf(buf, len, "-");
+	else if (s->median >= 100)
+		snprintf(buf, len, "%.0f", s->median);
+	else
+		snprintf(buf, len, "%.3g", s->median);
+	return buf;
+}
+
+/*
+ * The events between each workload's stats marks, per iteration: a traps/op
+ * and an exits/op column for each configuration that has them.
+ */
+static void write_marks_table(FILE *f, const struct bench_report *r)
+{
+	char b[64];
+	unsigned ncols = 0;
+
+	for (unsigned c = 0; c < r->nconf; c++)
+		ncols += conf_has_marks(r, c);
+	if (!ncols)
+		return;
+	fputs("\n| workload |", f);
+	for (unsigned c = 0; c < r->nconf; c++)
+		if (conf_has_marks(r, c))
+			fprintf(f, " %s traps/op | %s exits/op |", r->conf[c], r->conf[c]);
+	fputs("\n| --- |", f);
+	for (unsigned i = 0; i < 2 * ncols; i++)
+		fputs(" ---: |", f);
+	fputc('\n', f);
+	for (unsigned w = 0; w < r->nwork; w++) {
+		fprintf(f, "| %s |", r->work[w]);
+		for (unsigned c = 0; c < r->nconf; c++) {
+			const struct bench_cell *cell = bench_cell(r, w, c);
+			const struct bench_summary none = { 0, NAN, NAN, NAN };
+
+			if (!conf_has_marks(r, c))
+				continue;
+			fprintf(f, " %s |",
+				fmt_per_op(b, sizeof(b), cell->status ? &none : &cell->traps_op));
+			fprintf(f, " %s |",
+				fmt_per_op(b, sizeof(b), cell->status ? &none : &cell->exits_op));
+		}
+		fputc('\n', f);
+	}
+	fputs("\nEvents per iteration of each workload alone: umbra's counters at the stats "
+	      "marks ubench -m writes around its timed loop (port 0x520), the difference "
+	      "over the BENCH line's iterations, medians over the runs. traps: shadow-mode "
+	      "monitor traps (0 in hw mode); exits: VM exits ('-': no marks).\n",
+	      f);
+}
+
 void bench_write_markdown(FILE *f, const struct bench_report *r)
 {
 	struct notes ns = { calloc((size_t)(r->nwork + 1) * r->nconf + 1, sizeof(char *)), 0, 0 };
@@ -407,5 +482,6 @@ void bench_write_markdown(FILE *f, const struct bench_report *r)
 		write_boot_table(f, r, &ns);
 	else
 		write_event_table(f, r);
+	write_marks_table(f, r);
 	free(ns.text);
 }

@@ -230,6 +230,9 @@ int run_program(const struct run_spec *spec, struct run_result *out)
 		if (json) {
 			bench_metrics_from_json(json, out->metric);
 			out->have_stats = 1;
+			out->nmarks = bench_json_marks(json, out->marks, RUN_MAX_MARKS);
+			if (out->nmarks < 0)
+				out->nmarks = 0;
 			free(json);
 		}
 	}

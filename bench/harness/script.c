@@ -37,7 +37,7 @@ size_t bench_base64(const void *data, size_t len, char *out, size_t cap)
 }
 
 int bench_linux_script(char *buf, size_t cap, const char *const *names, const uint64_t *iters,
-		       unsigned n)
+		       unsigned n, int marks)
 {
 	size_t len;
 	int k = snprintf(buf, cap, "echo %s\n", bench_userspace_marker);
@@ -45,14 +45,21 @@ int bench_linux_script(char *buf, size_t cap, const char *const *names, const ui
 	if (k < 0 || (size_t)k >= cap)
 		return -1;
 	len = (size_t)k;
-	/* One process per workload: a crash in one still lets the others report. */
+	/*
+	 * One process per workload: a crash in one still lets the others report.
+	 * -k numbers their stats marks as if one ubench ran them all.
+	 */
 	for (unsigned i = 0; i < n; i++) {
+		char opt_m[32] = "", opt_n[32] = "";
+
 		if (strspn(names[i], "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(names[i]) ||
 		    !names[i][0])
 			return -1; /* nothing the shell would interpret */
-		k = iters[i] ? snprintf(buf + len, cap - len, "/ubench -n %llu %s\n",
-					(unsigned long long)iters[i], names[i])
-			     : snprintf(buf + len, cap - len, "/ubench %s\n", names[i]);
+		if (marks)
+			snprintf(opt_m, sizeof(opt_m), "-m -k %u ", i);
+		if (iters[i])
+			snprintf(opt_n, sizeof(opt_n), "-n %llu ", (unsigned long long)iters[i]);
+		k = snprintf(buf + len, cap - len, "/ubench %s%s%s\n", opt_m, opt_n, names[i]);
 		if (k < 0 || (size_t)k >= cap - len)
 			return -1;
 		len += (size_t)k;

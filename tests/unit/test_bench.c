@@ -3,8 +3,9 @@
  * Unit tests for the benchmark harness's library (bench/harness/benchlib.h):
  * BENCH line parsing (testos's cycles and ubench's ns=), number extraction
  * from umbra's --stats=json (on output captured from real runs),
- * median/spread/ratio, the Linux boot script and its base64, CSV quoting, and
- * the CSV and Markdown writers on small reports (one VM per workload as for
+ * median/spread/ratio, the Linux boot script and its base64, CSV quoting, the
+ * stats marks (parsing, a workload's events between its marks), and the CSV
+ * and Markdown writers on small reports (one VM per workload as for
  * testos; one boot per configuration with native, as for Linux).
  */
 #include <stdarg.h>
@@ -353,7 +354,7 @@ static void test_linux_script(void **state)
 
 	(void)state;
 	assert_string_equal(bench_userspace_marker, "UMBRA-USERSPACE-UP");
-	len = bench_linux_script(buf, sizeof(buf), names, iters, 2);
+	len = bench_linux_script(buf, sizeof(buf), names, iters, 2, 0);
 	assert_int_equal(len, strlen(want));
 	assert_string_equal(buf, want);
 	/* What `base64 -w0` prints for it: what /init decodes with busybox base64 -d. */
@@ -361,16 +362,18 @@ static void test_linux_script(void **state)
 	assert_string_equal(b64, "ZWNobyBVTUJSQS1VU0VSU1BBQ0UtVVAKL3ViZW5jaCAtbiA2NTUzNiBwZgovdWJl"
 				 "bmNoIGZvcmsK");
 
-	assert_int_equal(bench_linux_script(buf, sizeof(buf), names, iters, 0),
+	assert_int_equal(bench_linux_script(buf, sizeof(buf), names, iters, 0, 0),
 			 strlen("echo UMBRA-USERSPACE-UP\n"));
-	assert_int_equal(bench_linux_script(buf, strlen(want), names, iters, 2), -1); /* no NUL */
-	assert_int_equal(bench_linux_script(buf, strlen(want) + 1, names, iters, 2), strlen(want));
-	assert_int_equal(bench_linux_script(buf, 10, names, iters, 2), -1);
+	assert_int_equal(bench_linux_script(buf, strlen(want), names, iters, 2, 0),
+			 -1); /* no NUL */
+	assert_int_equal(bench_linux_script(buf, strlen(want) + 1, names, iters, 2, 0),
+			 strlen(want));
+	assert_int_equal(bench_linux_script(buf, 10, names, iters, 2, 0), -1);
 
 	static const char *const bad[] = { "", "a;reboot", "A", "pf fork", "$(x)" };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (bench_linux_script(buf, sizeof(buf), &bad[i], iters, 1) != -1)
+		if (bench_linux_script(buf, sizeof(buf), &bad[i], iters, 1, 1) != -1)
 			fail_msg("accepted workload name '%s'", bad[i]);
 }
 
@@ -479,20 +482,21 @@ static void test_write_csv(void **state)
 
 	(void)state;
 	CAPTURE(out, bench_write_csv(f, &r));
-	assert_non_null(strstr(out, "guest,workload,iteration,config,status,runs,iters,unit,median,"
-				    "min,max,spread_pct,ratio_shadow_hw,ratio_shadow_qemu_tcg,"
-				    "ratio_to_native,boot_s,exits,shadow_traps,traps_pf,traps_gp,"
-				    "traps_bp,shadow_faults,pt_write_emulations,root_switches,"
-				    "root_hit_pct,emulated_insns,wall_s\n"));
+	assert_non_null(strstr(out,
+			       "guest,workload,iteration,config,status,runs,iters,unit,median,"
+			       "min,max,spread_pct,ratio_shadow_hw,ratio_shadow_qemu_tcg,"
+			       "ratio_to_native,boot_s,exits,shadow_traps,traps_pf,traps_gp,"
+			       "traps_bp,shadow_faults,pt_write_emulations,root_switches,"
+			       "root_hit_pct,emulated_insns,wall_s,traps_per_op,exits_per_op\n"));
 	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",umbra-shadow,ok,3,200,cycles,"
 				    "110.00,100.00,120.00,18.2,0.262,,,,5374,4722,2424,1035,1236,"
-				    "2424,1921,2073,80.5,3590,0.361\n"));
+				    "2424,1921,2073,80.5,3590,0.361,,\n"));
 	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",umbra-hw,ok,2,200,cycles,420.00,"
-				    "400.00,440.00,9.5,0.262,,,,654,,,,,,,,,0,1.095\n"));
+				    "400.00,440.00,9.5,0.262,,,,654,,,,,,,,,0,1.095,,\n"));
 	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",qemu,\"not runnable here: no "
-				    "\"\"qemu\"\", sorry\",0,,cycles,,,,,0.262,,,,,,,,,,,,,,\n"));
+				    "\"\"qemu\"\", sorry\",0,,cycles,,,,,0.262,,,,,,,,,,,,,,,,\n"));
 	assert_non_null(strstr(out, "\ntestos,pf,page,umbra-hw,failed: umbra exited with status "
-				    "8,0,,cycles,,,,,,,,,,,,,,,,,,,\n"));
+				    "8,0,,cycles,,,,,,,,,,,,,,,,,,,,,\n"));
 	/* 1 header + 2 workloads x 3 configurations */
 	assert_int_equal(count_lines(out), 7);
 	free(out);
@@ -630,17 +634,17 @@ static void test_write_linux_csv(void **state)
 	assert_non_null(strstr(out,
 			       "linux,pf,fault,umbra-shadow,ok,3,65536,ns,30000.00,28000.00,"
 			       "33000.00,16.7,,1.500,3.000,46.000,5374,4722,2424,1035,1236,2424,"
-			       "1921,2073,80.5,3590,0.361\n"));
+			       "1921,2073,80.5,3590,0.361,,\n"));
 	assert_non_null(strstr(out,
 			       "\nlinux,compute,step,umbra-shadow,ok,1,,ns,2.00,2.00,2.00,0.0,,"
 			       "0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,2073,"
-			       "80.5,3590,0.361\n"));
+			       "80.5,3590,0.361,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,umbra-hw,failed: timed out after 60 s,0,,ns,"
-				    ",,,,,1.500,,,,,,,,,,,,,\n"));
+				    ",,,,,1.500,,,,,,,,,,,,,,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,qemu-tcg,ok,1,,ns,20000.00,20000.00,20000.00,"
-				    "0.0,,1.500,2.000,30.000,,,,,,,,,,,120.500\n"));
+				    "0.0,,1.500,2.000,30.000,,,,,,,,,,,120.500,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,native,ok,1,,ns,10000.00,10000.00,10000.00,"
-				    "0.0,,1.500,,,,,,,,,,,,,\n"));
+				    "0.0,,1.500,,,,,,,,,,,,,,,\n"));
 	assert_int_equal(count_lines(out), 8);
 	free(out);
 }
@@ -681,6 +685,158 @@ static void test_write_linux_markdown(void **state)
 	assert_null(strstr(out, "\n| native |"));	   /* no boot row */
 	assert_null(strstr(out, "[2]"));		   /* the boot's note is the cells' note */
 	assert_null(strstr(out, "| pf | umbra-shadow |")); /* no per-workload event table */
+	assert_null(strstr(out, "traps/op"));		   /* no stats marks: no table */
+	free(out);
+}
+
+/* ---- stats marks ------------------------------------------------------------ */
+
+static void test_linux_script_marks(void **state)
+{
+	const char *const names[] = { "pf", "fork" };
+	const uint64_t iters[] = { 65536, 0 };
+	const char *const want = "echo UMBRA-USERSPACE-UP\n/ubench -m -k 0 -n 65536 pf\n"
+				 "/ubench -m -k 1 fork\n";
+	char buf[256];
+
+	(void)state;
+	assert_int_equal(bench_linux_script(buf, sizeof(buf), names, iters, 2, 1), strlen(want));
+	assert_string_equal(buf, want);
+	assert_int_equal(bench_linux_script(buf, strlen(want), names, iters, 2, 1), -1);
+}
+
+/*
+ * The tail of a shadow-mode --stats=json with marks, as vmm/stats.c prints
+ * them (tests/unit/test_stats_mark.c checks that side): workloads 0 and 1
+ * of a boot, then a start mark whose workload died.
+ */
+static const char marks_json[] =
+	"{\"mode\": \"shadow\", \"exits_total\": 90000, \"shadow\": {\"traps_total\": 80000, "
+	"\"traps\": {\"14\": 70000}, \"faults\": 70000}, \"marks\": [{\"label\": 0, \"t_s\": "
+	"1.500000, \"exits\": 1000, \"traps\": 900, \"traps_gp\": 3, \"traps_pf\": 800, "
+	"\"traps_ud\": 0, \"traps_bp\": 1, \"traps_irq\": 13, \"emulated\": 8, "
+	"\"emulated_pt_writes\": 9, \"patch_traps\": 11, \"syscalls\": 12, \"faults\": 100, "
+	"\"pt_writes\": 200, \"root_switches\": 34, \"sp_created\": 50}, {\"label\": 1, "
+	"\"t_s\": 2.000000, \"exits\": 67000, \"traps\": 66436, \"faults\": 65636}, "
+	"{\"label\": 2, \"t_s\": 3.25, \"exits\": 67100, \"traps\": 66500}, {\"label\": 3, "
+	"\"t_s\": 4.5, \"exits\": 67300, \"traps\": 66600}, {\"label\": 4, \"t_s\": 5, "
+	"\"exits\": 67400, \"traps\": 66700}], \"marks_dropped\": 0}\n";
+
+static void test_json_marks(void **state)
+{
+	struct bench_mark m[8];
+	double v;
+
+	(void)state;
+	assert_int_equal(bench_json_marks(marks_json, m, 8), 5);
+	assert_int_equal(m[0].label, 0);
+	assert_true(m[0].t_s == 1.5);
+	assert_true(m[0].exits == 1000);
+	assert_true(m[0].traps == 900);
+	assert_int_equal(m[1].label, 1);
+	assert_true(m[1].exits == 67000 && m[1].traps == 66436);
+	assert_int_equal(m[4].label, 4);
+	assert_true(m[4].t_s == 5 && m[4].exits == 67400);
+	/* Only @cap stored; the other numbers are still found around the array. */
+	assert_int_equal(bench_json_marks(marks_json, m, 2), 2);
+	assert_int_equal(bench_json_marks(marks_json, m, 0), 0);
+	assert_int_equal(bench_json_number(marks_json, "marks_dropped", &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(bench_json_number(marks_json, "shadow.faults", &v), 0);
+	assert_true(v == 70000);
+
+	/* No marks: none printed, or an older umbra. */
+	assert_int_equal(bench_json_marks("{\"marks\": [], \"marks_dropped\": 3}", m, 8), 0);
+	assert_int_equal(bench_json_marks(shadow_json, m, 8), -1);
+	assert_int_equal(bench_json_marks(hw_json, m, 8), -1);
+	assert_int_equal(bench_json_marks(NULL, m, 8), -1);
+	/* A counter umbra did not print is NAN. */
+	assert_int_equal(bench_json_marks("{\"marks\": [{\"label\": 7}]}", m, 8), 1);
+	assert_int_equal(m[0].label, 7);
+	assert_true(isnan(m[0].exits) && isnan(m[0].traps) && isnan(m[0].t_s));
+
+	static const char *const bad[] = {
+		"{\"shadow\": {\"marks\": []}}", /* not at the top level */
+		"{\"marks\": 3}",
+		"{\"marks\": [1, 2]}",
+		"{\"marks\": [{\"t_s\": 1}]}", /* no label */
+		"{\"marks\": [{\"label\": -1}]}",
+		"{\"marks\": [{\"label\": 1.5}]}",
+		"{\"marks\": [{\"label\": 4294967296}]}",
+		"{\"marks\": [{\"label\": 1} {\"label\": 2}]}",
+		"{\"marks\": [{\"label\": 1}",
+		"[{\"label\": 1}]",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (bench_json_marks(bad[i], m, 8) != -1)
+			fail_msg("accepted marks in '%s'", bad[i]);
+}
+
+static void test_mark_delta(void **state)
+{
+	struct bench_mark m[8], d;
+	int n;
+
+	(void)state;
+	n = bench_json_marks(marks_json, m, 8);
+	assert_int_equal(n, 5);
+	assert_int_equal(bench_mark_delta(m, (unsigned)n, 0, &d), 0);
+	assert_int_equal(d.label, 0);
+	assert_true(d.exits == 66000 && d.traps == 65536 && d.t_s == 0.5);
+	assert_int_equal(bench_mark_delta(m, (unsigned)n, 1, &d), 0);
+	assert_int_equal(d.label, 2);
+	assert_true(d.exits == 200 && d.traps == 100 && d.t_s == 1.25);
+	/* Workload 2 started and never ended; 3 never marked. */
+	assert_int_equal(bench_mark_delta(m, (unsigned)n, 2, &d), -1);
+	assert_int_equal(bench_mark_delta(m, (unsigned)n, 3, &d), -1);
+	assert_int_equal(bench_mark_delta(m, 0, 0, &d), -1);
+
+	/* The end must come right after the start; the first such pair counts. */
+	const struct bench_mark odd[] = {
+		{ .label = 2, .exits = 10 }, { .label = 0, .exits = 20 },
+		{ .label = 3, .exits = 30 }, { .label = 2, .exits = 40 },
+		{ .label = 3, .exits = 45 }, { .label = 2, .exits = 50 },
+		{ .label = 3, .exits = 70 },
+	};
+
+	assert_int_equal(bench_mark_delta(odd, 7, 1, &d), 0);
+	assert_true(d.exits == 5);
+	assert_int_equal(bench_mark_delta(odd, 7, 0, &d), -1);
+}
+
+/* The Linux report with per-iteration counts for umbra-shadow's two workloads. */
+static void test_write_marks(void **state)
+{
+	struct bench_report r = linux_report();
+	const double pf_traps[] = { 1.5, 1.0, 1.02 }, pf_exits[] = { 1.1, 1.3, 1.2 },
+		     c_traps[] = { 0.0000123 }, c_exits[] = { 250 };
+	char *out = NULL;
+
+	(void)state;
+	bench_cell(&r, 0, 0)->traps_op = bench_summarize(pf_traps, 3);
+	bench_cell(&r, 0, 0)->exits_op = bench_summarize(pf_exits, 3);
+	bench_cell(&r, 1, 0)->traps_op = bench_summarize(c_traps, 1);
+	bench_cell(&r, 1, 0)->exits_op = bench_summarize(c_exits, 1);
+	/* A failed cell's counts are not shown (they cannot be there, but still). */
+	bench_cell(&r, 0, 1)->traps_op = bench_summarize(c_exits, 1);
+	CAPTURE(out, bench_write_markdown(f, &r));
+	assert_non_null(strstr(out, "\n| workload | umbra-shadow traps/op | umbra-shadow exits/op "
+				    "|\n| --- | ---: | ---: |\n| pf | 1.02 | 1.2 |\n| compute | "
+				    "1.23e-05 | 250 |\n"));
+	assert_non_null(strstr(out, "Events per iteration of each workload alone"));
+	assert_null(strstr(out, "umbra-hw traps/op"));
+	free(out);
+
+	CAPTURE(out, bench_write_csv_rows(f, &r));
+	assert_non_null(strstr(out, "linux,pf,fault,umbra-shadow,ok,3,65536,ns,30000.00,28000.00,"
+				    "33000.00,16.7,,1.500,3.000,46.000,5374,4722,2424,1035,1236,"
+				    "2424,1921,2073,80.5,3590,0.361,1.0200,1.2000\n"));
+	assert_non_null(strstr(out, "\nlinux,compute,step,umbra-shadow,ok,1,,ns,2.00,2.00,2.00,"
+				    "0.0,,0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,"
+				    "2073,80.5,3590,0.361,0.0000,250.0000\n"));
+	assert_non_null(strstr(out, "\nlinux,pf,fault,umbra-hw,failed: timed out after 60 s,0,,ns,"
+				    ",,,,,1.500,,,,,,,,,,,,,,,\n"));
 	free(out);
 }
 
@@ -706,6 +862,10 @@ int main(void)
 		cmocka_unit_test(test_cell_ratio),
 		cmocka_unit_test(test_write_linux_csv),
 		cmocka_unit_test(test_write_linux_markdown),
+		cmocka_unit_test(test_linux_script_marks),
+		cmocka_unit_test(test_json_marks),
+		cmocka_unit_test(test_mark_delta),
+		cmocka_unit_test(test_write_marks),
 	};
 
 	return cmocka_run_group_tests_name("bench", tests, NULL, NULL);
