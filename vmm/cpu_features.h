@@ -34,4 +34,11 @@ void cpu_features_apply(const struct cpu_hide *h, struct kvm_cpuid_entry2 *entri
 /* Is feature `name` hidden by *h (false for an unknown name)? */
 bool cpu_features_hidden(const struct cpu_hide *h, const char *name);
 
+/*
+ * Shadow mode's own hiding (vmm/cpu_features.c has the list and why): drop
+ * KVM's paravirtual leaves and clear what shadow mode cannot honour in
+ * place. Returns the new number of entries.
+ */
+u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent);
+
 #endif /* UMBRA_VMM_CPU_FEATURES_H */

@@ -47,49 +47,6 @@
 #define APIC_LVT_DM_EXTINT (7u << 8)
 #define APIC_LVT_MASKED	   (1u << 16)
 
-/*
- * What shadow mode cannot honour yet is hidden from its guest (issue 6):
- *  - KVM's paravirtual leaves 0x40000000-0x400000ff: kvmclock, async page
- *    faults, PV EOI and the rest are MSRs the guest would write to KVM,
- *    and in shadow mode its wrmsr reaches the VMM's virtual MSRs instead;
- *  - x2APIC (CPUID.1:ECX[21]) and the TSC-deadline timer (CPUID.1:ECX[24]):
- *    MSR interfaces to the LAPIC, same reason (the xAPIC page is mapped);
- *  - MONITOR/MWAIT (CPUID.1:ECX[3]): privileged, not emulated;
- *  - XSAVES (CPUID.(0xd,1):EAX[3]): privileged (IA32_XSS), not emulated;
- *  - PKU (CPUID.7:ECX[3]): the guest's PKRU would be the real one;
- *  - LA57 (CPUID.7:ECX[16]): the shadow MMU walks 4-level tables only, and
- *    Linux's decompressor turns 5-level paging on wherever CPUID offers it
- *    (first seen on QEMU TCG's "max" CPU; Ice Lake and later servers too).
- */
-#define CPUID_1_ECX_MONITOR  (1u << 3)
-#define CPUID_1_ECX_X2APIC   (1u << 21)
-#define CPUID_1_ECX_TSC_DL   (1u << 24)
-#define CPUID_7_ECX_PKU	     (1u << 3)
-#define CPUID_7_ECX_LA57     (1u << 16)
-#define CPUID_D1_EAX_XSAVES  (1u << 3)
-#define CPUID_KVM_LEAF_FIRST 0x40000000u
-#define CPUID_KVM_LEAF_LAST  0x400000ffu
-
-static void hide_for_shadow(struct kvm_cpuid2 *cpuid)
-{
-	u32 n = 0;
-
-	for (u32 i = 0; i < cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-
-		if (e->function >= CPUID_KVM_LEAF_FIRST && e->function <= CPUID_KVM_LEAF_LAST)
-			continue;
-		if (e->function == 1)
-			e->ecx &= ~(CPUID_1_ECX_MONITOR | CPUID_1_ECX_X2APIC | CPUID_1_ECX_TSC_DL);
-		if (e->function == 7 && e->index == 0)
-			e->ecx &= ~(CPUID_7_ECX_PKU | CPUID_7_ECX_LA57);
-		if (e->function == 0xd && e->index == 1)
-			e->eax &= ~CPUID_D1_EAX_XSAVES;
-		cpuid->entries[n++] = *e;
-	}
-	cpuid->nent = n;
-}
-
 /* Item 1. */
 static int setup_cpuid(struct vm *vm)
 {
@@ -106,7 +63,7 @@ static int setup_cpuid(struct vm *vm)
 		goto out;
 	}
 	if (vm->opts->mmu == MMU_SHADOW)
-		hide_for_shadow(cpuid);
+		cpuid->nent = cpu_features_hide_for_shadow(cpuid->entries, cpuid->nent);
 	/* --cpu, in both modes, after what shadow mode hides. */
 	cpu_features_apply(&vm->opts->cpu_hide, cpuid->entries, cpuid->nent);
 	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;

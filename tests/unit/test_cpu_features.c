@@ -92,10 +92,37 @@ static void test_parse_errors(void **state)
 	assert_false(cpu_features_hidden(&h, "xsave"));
 }
 
+/*
+ * Shadow mode's own hiding: KVM's paravirtual leaf goes; MONITOR, x2APIC and
+ * the TSC deadline timer (1:ECX), PKU and LA57 (7.0:ECX) and XSAVES (0xd.1:EAX)
+ * are cleared; nothing else changes.
+ */
+static void test_hide_for_shadow(void **state)
+{
+	struct kvm_cpuid_entry2 e[7];
+	u32 n;
+
+	(void)state;
+	fill(e, ARRAY_SIZE(e));
+	n = cpu_features_hide_for_shadow(e, ARRAY_SIZE(e));
+	assert_int_equal(n, 6);
+	for (u32 i = 0; i < n; i++)
+		assert_true(e[i].function < 0x40000000u || e[i].function > 0x400000ffu);
+	assert_int_equal(e[0].ecx, ONES & ~(1u << 3) & ~(1u << 21) & ~(1u << 24));
+	assert_int_equal(e[0].eax & e[0].ebx & e[0].edx, ONES);
+	assert_int_equal(e[1].ecx, ONES & ~(1u << 3) & ~(1u << 16)); /* la57 */
+	assert_int_equal(e[1].eax & e[1].ebx & e[1].edx, ONES);
+	assert_int_equal(e[2].ecx, ONES); /* 7.1 untouched */
+	assert_int_equal(e[3].eax, ONES);
+	assert_int_equal(e[4].eax, ONES & ~(1u << 3));
+	assert_int_equal(e[5].ecx & e[5].edx, ONES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apply),
+		cmocka_unit_test(test_hide_for_shadow),
 		cmocka_unit_test(test_apply_nothing),
 		cmocka_unit_test(test_parse_errors),
 	};

@@ -144,6 +144,29 @@ static void test_user_under_iopl3(void **state)
 	assert_int_equal(f->rflags, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_SF);
 }
 
+/* The real CR4: the fixed bits, plus the guest's own where they are mirrored. */
+static void test_real_cr4(void **state)
+{
+	struct env *e = *state;
+
+	e->sm.real_cr4_fixed = CR4_PAE | CR4_UMIP;
+	e->sm.real_cr4_mirror = CR4_OSFXSR | CR4_OSXSAVE;
+	e->sm.cpu.cr4 = CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_SMEP;
+	assert_int_equal(shadow_real_cr4(&e->sm), CR4_PAE | CR4_UMIP | CR4_OSFXSR);
+	/* PVM: nothing mirrored, the guest's CR4 never reaches the real one. */
+	e->sm.real_cr4_fixed = CR4_PAE;
+	e->sm.real_cr4_mirror = 0;
+	assert_int_equal(shadow_real_cr4(&e->sm), CR4_PAE);
+	/* A changed CR4 reaches KVM through the sync sregs, with TR's type. */
+	e->sm.real_cr4_mirror = CR4_OSFXSR;
+	e->sm.tr_type = 0x9;
+	e->run.s.regs.sregs.cr4 = CR4_PAE;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(e->run.s.regs.sregs.cr4, CR4_PAE | CR4_OSFXSR);
+	assert_int_equal(e->run.s.regs.sregs.tr.type, 0x9);
+	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +177,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_patch_kernel_if_is_virtual, env_setup,
 						env_teardown),
 		cmocka_unit_test_setup_teardown(test_user_under_iopl3, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_real_cr4, env_setup, env_teardown),
 	};
 
 	return cmocka_run_group_tests_name("shadow_cpu", tests, NULL, NULL);
