@@ -129,6 +129,8 @@ int patch_page_apply(struct patch_table *t, gfn_t f, const struct scan_result *r
 		}
 		merged[k].off = s->off;
 		merged[k].len = s->len;
+		merged[k].plen = 1;
+		merged[k].rewrite = false;
 		merged[k].kind = s->kind;
 		memcpy(merged[k].orig, s->orig, sizeof(s->orig));
 		copy[s->off] = PATCH_INT3;
@@ -142,12 +144,81 @@ int patch_page_apply(struct patch_table *t, gfn_t f, const struct scan_result *r
 	return (int)nnew;
 }
 
+/* Item 2b. */
+int patch_page_rewrite(struct patch_table *t, gfn_t f, enum decode_mode mode, unsigned off,
+		       const u8 *orig, const u8 *repl, unsigned len, u8 *copy)
+{
+	struct patch_page *p = find_page(t, f);
+	struct patch_site *sites;
+	unsigned i;
+
+	if (!len || len > SCAN_INSN_MAX || off + len > PAGE_SIZE || (p && p->mode != mode))
+		return -EINVAL;
+	for (i = 0; p && i < p->nsites; i++)
+		if (p->sites[i].off < off + len && off < p->sites[i].off + p->sites[i].plen)
+			return -EEXIST;
+	if (memcmp(copy + off, orig, len))
+		return -ESTALE;
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		p->gfn = f;
+		p->mode = mode;
+		p->next = t->chains[hash_gfn(f)];
+		t->chains[hash_gfn(f)] = p;
+		t->npages++;
+	}
+	sites = realloc(p->sites, (p->nsites + 1) * sizeof(*sites));
+	if (!sites)
+		return -ENOMEM; /* an empty new page record is harmless: undo drops it */
+	p->sites = sites;
+	for (i = p->nsites; i > 0 && sites[i - 1].off > off; i--)
+		sites[i] = sites[i - 1];
+	sites[i] = (struct patch_site){ .off = (u16)off,
+					.len = (u8)len,
+					.plen = (u8)len,
+					.kind = SCAN_KIND_PUSHF,
+					.rewrite = true };
+	memcpy(sites[i].orig, orig, len);
+	memcpy(copy + off, repl, len);
+	p->nsites++;
+	p->cap = p->nsites;
+	t->nsites++;
+	return 1;
+}
+
+unsigned patch_save_fl_site(const u8 *page, unsigned off, const u8 **repl)
+{
+	static const u8 head[] = { 0x9c, 0x58 }; /* pushf; pop %rax */
+	static const struct {
+		u8 len;
+		u8 nop[5], and_iopl[5];
+	} forms[] = {
+		{ 4, { 0x0f, 0x1f, 0x40, 0x00 }, { 0x66, 0x25, 0xff, 0xcf } },
+		{ 5, { 0x0f, 0x1f, 0x44, 0x00, 0x00 }, { 0x25, 0xff, 0xcf, 0xff, 0xff } },
+	};
+
+	if (off + sizeof(head) > PAGE_SIZE || memcmp(page + off, head, sizeof(head)))
+		return 0;
+	off += PATCH_SAVE_FL_NOP;
+	for (unsigned i = 0; i < ARRAY_SIZE(forms); i++) {
+		if (off + forms[i].len <= PAGE_SIZE &&
+		    !memcmp(page + off, forms[i].nop, forms[i].len)) {
+			*repl = forms[i].and_iopl;
+			return forms[i].len;
+		}
+	}
+	return 0;
+}
+
 /* Item 3. */
 const struct patch_site *patch_lookup(const struct patch_table *t, gpa_t addr)
 {
 	const struct patch_page *p = find_page(t, gpa_to_gfn(addr));
+	const struct patch_site *s = p ? find_site(p, (unsigned)(addr.v & ~PAGE_MASK)) : NULL;
 
-	return p ? find_site(p, (unsigned)(addr.v & ~PAGE_MASK)) : NULL;
+	return s && !s->rewrite ? s : NULL;
 }
 
 /* Item 3. */
@@ -175,7 +246,7 @@ unsigned patch_page_undo(struct patch_table *t, gfn_t f, u8 *copy)
 		return 0;
 	n = p->nsites;
 	for (unsigned i = 0; copy && i < n; i++)
-		copy[p->sites[i].off] = p->sites[i].orig[0];
+		memcpy(copy + p->sites[i].off, p->sites[i].orig, p->sites[i].plen);
 	*link = p->next;
 	t->npages--;
 	t->nsites -= n;
@@ -196,8 +267,9 @@ void patch_read_fixup(const struct patch_table *t, gpa_t addr, u8 *buf, size_t l
 		const struct patch_page *p = find_page(t, gpa_to_gfn(gpa(a)));
 
 		for (unsigned i = 0; p && i < p->nsites; i++)
-			if (p->sites[i].off >= off && p->sites[i].off < off + chunk)
-				buf[done + p->sites[i].off - off] = p->sites[i].orig[0];
+			for (unsigned b = 0; b < p->sites[i].plen; b++)
+				if (p->sites[i].off + b >= off && p->sites[i].off + b < off + chunk)
+					buf[done + p->sites[i].off + b - off] = p->sites[i].orig[b];
 		done += chunk;
 	}
 }

@@ -53,16 +53,35 @@
 #include "decode/scan.h"
 #include "umbra/types.h"
 
-#define PATCH_INT3	 0xccu /* the patch byte (SDM Vol. 2A INT3) */
-#define PATCH_HASH_BITS	 10    /* 1024 chains: ~5 pages each for 20 MiB of kernel text */
+#define PATCH_INT3	0xccu /* the patch byte (SDM Vol. 2A INT3) */
+#define PATCH_HASH_BITS 10    /* 1024 chains: ~5 pages each for 20 MiB of kernel text */
 
-/* One applied patch. */
+/*
+ * One applied patch: an int3 over the first byte of the instruction at
+ * `off` (plen 1), or a rewrite of the `plen` bytes from `off` on (a
+ * trap-free replacement, patch_page_rewrite; it never traps).
+ */
 struct patch_site {
 	u16 off;
-	u8 len;
-	u8 kind; /* enum scan_kind */
+	u8 len;	 /* the original instruction's length (int3: what to emulate) */
+	u8 plen; /* bytes changed from off on: orig[0..plen) is what they were */
+	u8 kind; /* enum scan_kind (a rewrite: the kind it stands for) */
+	bool rewrite;
 	u8 orig[SCAN_INSN_MAX];
 };
+
+/*
+ * Linux's paravirt save_fl site after its alternatives are applied:
+ * `pushf; pop %rax` then the kernel's nop that pads it to the length of the
+ * `call *pv_ops.irq.save_fl` it replaced (6 bytes with the RIP-relative
+ * call, 7 with the absolute one): a 4-byte `0f 1f 40 00` or a 5-byte
+ * `0f 1f 44 00 00`. Under shadow mode's iopl3 strategy the nop becomes an
+ * `and` of the same length that clears IOPL in the saved flags (`and
+ * $0xcfff, %ax`, or `and $0xffffcfff, %eax`, whose zero-extension is exact:
+ * RFLAGS' upper half is 0), so every instruction boundary stays where it
+ * was (patch_save_fl_site).
+ */
+#define PATCH_SAVE_FL_NOP 2u /* offset of the nop in the site */
 
 struct patch_page {
 	gfn_t gfn;
@@ -103,7 +122,23 @@ void patch_table_destroy(struct patch_table *t);
 int patch_page_apply(struct patch_table *t, gfn_t gfn, const struct scan_result *res,
 		     u8 *copy) __must_check;
 
-/* Item 3. The patch whose int3 is at `addr`, or NULL. */
+/*
+ * Item 2b. Record and apply a rewrite on frame `gfn`: the `len` (<= 8)
+ * bytes of `copy` from `off` on, which must be `orig`, become `repl`.
+ * Returns 1, -ESTALE (copy does not hold orig there), -EEXIST (another patch
+ * overlaps), -EINVAL (mode differs or past the page) or -ENOMEM.
+ */
+int patch_page_rewrite(struct patch_table *t, gfn_t gfn, enum decode_mode mode, unsigned off,
+		       const u8 *orig, const u8 *repl, unsigned len, u8 *copy) __must_check;
+
+/*
+ * Is there, at `off` of `page` (4096 bytes, original), a paravirt save_fl
+ * site (see above)? Returns the length of its nop (4 or 5), with *repl the
+ * bytes that replace it, or 0.
+ */
+unsigned patch_save_fl_site(const u8 *page, unsigned off, const u8 **repl);
+
+/* Item 3. The patch whose int3 is at `addr`, or NULL (rewrites are not traps). */
 const struct patch_site *patch_lookup(const struct patch_table *t, gpa_t addr);
 
 /*
@@ -115,7 +150,7 @@ enum patch_trap patch_classify_int3(const struct patch_table *t, gpa_t int3_gpa,
 				    const struct patch_site **site);
 
 /*
- * Item 4. Write the original byte of every patch on frame `gfn` back into
+ * Item 4. Write the original bytes of every patch on frame `gfn` back into
  * `copy` (NULL: only forget them, for a copy the VMM discards), and forget
  * the page. Afterwards `copy` is byte for byte the page the guest wrote, so
  * the VMM applies the guest's store to it and scans it again. Returns the

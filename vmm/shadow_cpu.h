@@ -14,8 +14,8 @@
  *  - cpu.rflags holds the virtual flags (shadow_virt_flags): IF and IOPL,
  *    and AC in the guest kernel; there the real RFLAGS at CPL3 has IF=1,
  *    IOPL=0 (PVM hosts can do nothing else, shared/HOST.md). Under the
- *    iopl3 strategy (vmm/host_probe.h) the guest kernel's IF is not virtual
- *    but the real one, and its real IOPL is 3 (shadow_real_rflags). Every
+ *    iopl3 strategy (vmm/host_probe.h) the guest kernel's IF and AC are not
+ *    virtual but the real ones, and its real IOPL is 3 (shadow_real_rflags). Every
  *    other flag, the GPRs and RIP live in the real vCPU and are loaded at a
  *    trap.
  *  - cpu.fs_base/gs_base equal the real FS/GS bases: loaded from the real
@@ -43,15 +43,22 @@ static inline u64 shadow_virt_flags(bool iopl3, unsigned cpl)
 {
 	if (cpl != 0)
 		return SHADOW_VIRT_FLAGS;
-	return RFLAGS_IOPL_MASK | RFLAGS_AC | (iopl3 ? 0 : RFLAGS_IF);
+	/*
+	 * iopl3 runs only where CPL3 runs on the VM's own state (VMX, SVM),
+	 * whose real CR0 is ours and has no AM: a real AC is harmless there,
+	 * so the kernel's IF and AC are both real, and a native pushf (the
+	 * save_fl rewrites, shadow_mode.c) shows them.
+	 */
+	return iopl3 ? RFLAGS_IOPL_MASK : RFLAGS_IOPL_MASK | RFLAGS_AC | RFLAGS_IF;
 }
 
 /*
  * The real RFLAGS for the guest at virtual CPL `cpl` whose flags are
  * `rflags`. User code runs with IF=1 and IOPL 0, so that its cli/sti and
  * port I/O fault for the VMM to check against the virtual IOPL. The guest
- * kernel: IF=1, IOPL 0 likewise, or under `iopl3` its own IF with IOPL 3,
- * so that its cli/sti run natively and a real IF=0 holds interrupts back.
+ * kernel: IF=1, IOPL 0 likewise, or under `iopl3` its own IF and AC with
+ * IOPL 3, so that its cli/sti run natively and a real IF=0 holds
+ * interrupts back.
  */
 static inline u64 shadow_real_rflags(bool iopl3, unsigned cpl, u64 rflags)
 {

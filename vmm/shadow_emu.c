@@ -96,6 +96,28 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 }
 
 /*
+ * Item 6: the save_fl rewrites clear IOPL in what the guest kernel's pushf
+ * saved, which is exact only while its IOPL is 0. The IOPL changes only by
+ * emulated instructions (popf, iretq, sysret are all patched or trap), so
+ * this check at the end of every trap sees each change before the guest
+ * runs on: undo every rewritten frame (each is rescanned on its next fetch,
+ * with int3 only) and rewrite no more.
+ */
+void shadow_emu_check_rewrites(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	if (!sm->rewrite_save_fl || emu_cpl(&sm->cpu) != 0 || !(sm->cpu.rflags & RFLAGS_IOPL_MASK))
+		return;
+	sm->rewrite_save_fl = false;
+	pr_info("shadow mode: the guest kernel set IOPL %u: its pushf sites trap again",
+		(unsigned)((sm->cpu.rflags & RFLAGS_IOPL_MASK) >> RFLAGS_IOPL_SHIFT));
+	for (unsigned i = 0; i < sm->nr_rewrite_gfns; i++)
+		unpatch_frame(vm, gfn_to_gpa(sm->rewrite_gfns[i]), false);
+	sm->nr_rewrite_gfns = 0;
+}
+
+/*
  * Item 6: `la` is kernel code the guest enters or may reach (an event
  * handler, LSTAR, a branch out of a scanned page). The first time, if its
  * frame was approved without la as a scan entry, revoke it: the next fetch

@@ -231,6 +231,7 @@ int shadow_mode_setup(struct vm *vm)
 	vm->shadow = sm;
 	sm->tr_type = vm->host.qemu_tcg ? 0x9 : 0xb; /* real_boot_state */
 	sm->iopl3 = vm->strategy.sensitive == SHADOW_SENSITIVE_IOPL3;
+	sm->rewrite_save_fl = sm->iopl3;
 	/*
 	 * Where CPL3 runs on the VM's own state (VMX, SVM: the probe's iopl3
 	 * is yes), the real CR4 decides whether the guest kernel's SSE, xsave
@@ -328,6 +329,7 @@ void shadow_mode_teardown(struct vm *vm)
 	code_entries_destroy(&sm->code_entries);
 	patch_copies_destroy(&sm->copies);
 	insn_starts_destroy(&sm->starts);
+	free(sm->rewrite_gfns);
 	monitor_destroy(&sm->mon);
 	free(sm);
 	vm->shadow = NULL;
@@ -531,6 +533,74 @@ static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la
  */
 static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0);
 
+/*
+ * Under iopl3, a pushf at one of Linux's paravirt save_fl sites need not
+ * trap: `pushf; pop %rax` runs natively and shows the guest's own IF and AC
+ * (both real under iopl3), and only IOPL reads 3 instead of the virtual 0,
+ * which the rewritten nop after it clears (decode/patch.h,
+ * patch_save_fl_site). Exact while the guest kernel's IOPL is 0 (checked
+ * at every trap: shadow_check_rewrites) and because the site's flags are
+ * dead: x86 compilers treat every inline asm as clobbering them. The sites
+ * are taken out of `res`, so that patch_page_apply leaves their pushf
+ * alone. Returns 0 or a negative errno.
+ */
+/* Does the scan see one instruction at [off, off + len), and no other start inside it? */
+static bool only_starts_at(const struct scan_result *res, unsigned off, unsigned len)
+{
+	if (!scan_is_insn_start(res, off))
+		return false;
+	for (unsigned b = 1; b < len; b++)
+		if (scan_is_insn_start(res, off + b))
+			return false;
+	return true;
+}
+
+static int rewrite_save_fl_sites(struct vm *vm, gfn_t g, struct scan_result *res, u8 *page)
+{
+	struct shadow_mode *sm = vm->shadow;
+	unsigned keep = 0, nrw = 0;
+	int r = 0;
+
+	for (unsigned i = 0; i < res->nsites; i++) {
+		const struct scan_site *site = &res->sites[i];
+		unsigned nop = site->off + PATCH_SAVE_FL_NOP, len;
+		const u8 *repl;
+
+		if (site->kind == SCAN_KIND_PUSHF && !site->conflict &&
+		    (len = patch_save_fl_site(page, site->off, &repl)) &&
+		    only_starts_at(res, nop, len)) {
+			u8 orig[SCAN_INSN_MAX];
+
+			memcpy(orig, page + nop, len);
+			r = patch_page_rewrite(&sm->patches, g, res->mode, nop, orig, repl, len,
+					       page);
+			if (r == 1) {
+				nrw++;
+				continue;
+			}
+			if (r != -EEXIST)
+				return r;
+			r = 0; /* already rewritten (or another patch there): keep the int3 */
+		}
+		res->sites[keep++] = res->sites[i];
+	}
+	res->nsites = keep;
+	if (nrw) {
+		vm->stats.save_fl_rewrites += nrw;
+		if (sm->nr_rewrite_gfns == sm->cap_rewrite_gfns) {
+			unsigned cap = sm->cap_rewrite_gfns ? 2 * sm->cap_rewrite_gfns : 256;
+			gfn_t *a = realloc(sm->rewrite_gfns, cap * sizeof(*a));
+
+			if (!a)
+				return -ENOMEM;
+			sm->rewrite_gfns = a;
+			sm->cap_rewrite_gfns = cap;
+		}
+		sm->rewrite_gfns[sm->nr_rewrite_gfns++] = g;
+	}
+	return r;
+}
+
 static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 {
 	double t0 = stats_now();
@@ -634,6 +704,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 					 : DECODE_16,
 			 SHADOW_SCAN_KINDS);
 	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
+	if (r >= 0 && sm->rewrite_save_fl)
+		r = rewrite_save_fl_sites(vm, g, &res, page);
 	if (r >= 0)
 		r = patch_page_apply(&sm->patches, g, &res, page);
 	/* Remember every patch in place with its surroundings, for copies of it. */
@@ -859,6 +931,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	if (res == SHADOW_EXIT_RESUME)
 		res = shadow_event_finish(vm);
 	if (res == SHADOW_EXIT_RESUME) {
+		shadow_emu_check_rewrites(vm);
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);
 		res = resume_guest(vm);

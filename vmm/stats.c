@@ -197,6 +197,8 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		st->code_entry_time);
 	fprintf(f, "  entries found later  %llu already scanned (no rescan)\n",
 		(unsigned long long)st->code_entries_known);
+	fprintf(f, "  save_fl rewrites     %llu (pushf sites that no longer trap)\n",
+		(unsigned long long)st->save_fl_rewrites);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
@@ -241,7 +243,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"%llu, \"patches_live\": %llu, "
 		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu, \"code_scan_time_s\": "
 		"%.6f, "
-		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu",
+		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu, \"save_fl_rewrites\": "
+		"%llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
@@ -253,8 +256,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_page_writes, (unsigned long long)st->code_page_rescans,
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
 		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored,
-		st->code_scan_time, st->code_entry_time,
-		(unsigned long long)st->code_entries_known);
+		st->code_scan_time, st->code_entry_time, (unsigned long long)st->code_entries_known,
+		(unsigned long long)st->save_fl_rewrites);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X

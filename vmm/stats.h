@@ -96,6 +96,7 @@ struct stats {
 	double code_scan_time;	   /* seconds scanning code frames, entries gathered included */
 	double code_entry_time;	   /* ... of which gathering their entries (IDT, LSTAR, ...) */
 	u64 code_entries_known;	   /* entries found later that the last scan had covered */
+	u64 save_fl_rewrites;	   /* paravirt save_fl sites rewritten to run without a trap */
 	u64 patches_applied;	   /* int3 patches written over pushf/popf */
 	u64 patches_live;	   /* ... still in place at the end */
 	u64 patch_traps;	   /* patched instructions that trapped and were emulated */

@@ -82,9 +82,21 @@ static void test_shadow_testos_whole_suite(void **state)
 	run_testos(sh, "shadow", tcg);
 	test_lines(hw->out, hw_lines, sizeof(hw_lines));
 	test_lines(sh->out, sh_lines, sizeof(sh_lines));
-	if (strcmp(hw_lines, sh_lines))
-		fail_msg("TEST lines differ\n--- hw:\n%s\n--- shadow:\n%s\n--- shadow stderr:\n%s",
-			 hw_lines, sh_lines, sh->err);
+	if (strcmp(hw_lines, sh_lines)) {
+		/* The first line that differs: whole dumps overflow cmocka's message. */
+		size_t i = 0, line = 0;
+
+		while (hw_lines[i] && hw_lines[i] == sh_lines[i])
+			i++;
+		while (i > 0 && hw_lines[i - 1] != '\n')
+			i--;
+		for (size_t k = 0; k < i; k++)
+			line += hw_lines[k] == '\n';
+		fail_msg(
+			"TEST lines differ from line %zu on\n--- hw:\n%.300s\n--- shadow:\n%.300s\n"
+			"--- shadow stderr:\n%.1500s",
+			line + 1, hw_lines + i, sh_lines + i, sh->err);
+	}
 	if (strstr(sh_lines, " FAIL"))
 		fail_msg("failures in both modes:\n%s", sh_lines);
 	assert_non_null(strstr(sh_lines, "TEST stress PASS"));

@@ -25,14 +25,14 @@ static struct patch_table table;
 
 /* Irq save/restore, a guest int3, data after ret; filler 0x9c (data). */
 static const u8 code[] = {
-	0x9c,		  /* 0: pushf */
-	0x58,		  /* 1: pop %rax */
-	0xfa,		  /* 2: cli */
-	0xcc,		  /* 3: int3 (the guest's own) */
-	0x50,		  /* 4: push %rax */
-	0x48, 0x9d,	  /* 5: popfq */
-	0xc3,		  /* 7: ret */
-	0x9d,		  /* 8: data */
+	0x9c,	    /* 0: pushf */
+	0x58,	    /* 1: pop %rax */
+	0xfa,	    /* 2: cli */
+	0xcc,	    /* 3: int3 (the guest's own) */
+	0x50,	    /* 4: push %rax */
+	0x48, 0x9d, /* 5: popfq */
+	0xc3,	    /* 7: ret */
+	0x9d,	    /* 8: data */
 };
 
 static gpa_t at(unsigned off)
@@ -142,8 +142,8 @@ static void test_incremental_apply(void **state)
 static void test_rescan_after_guest_write(void **state)
 {
 	static const u8 new_code[] = {
-		0x90,		  /* 0: nop (was pushf) */
-		0xeb, 0x0d,	  /* 1: jmp 0x10 */
+		0x90,	    /* 0: nop (was pushf) */
+		0xeb, 0x0d, /* 1: jmp 0x10 */
 	};
 	static const u8 new_target[] = { 0x9d, 0xc3 }; /* 10: popf; ret */
 
@@ -247,7 +247,8 @@ static void test_many_pages_and_read_fixup(void **state)
 	assert_int_equal(table.npages, 300);
 	assert_int_equal(table.nsites, 600);
 	for (unsigned i = 0; i < 300; i++)
-		assert_non_null(patch_lookup(&table, gpa(((PAGE_GFN + i * 1024) << PAGE_SHIFT) + 5)));
+		assert_non_null(
+			patch_lookup(&table, gpa(((PAGE_GFN + i * 1024) << PAGE_SHIFT) + 5)));
 	for (unsigned i = 0; i < 300; i += 2)
 		assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN + i * 1024),
 						 copies + i * SCAN_PAGE_SIZE),
@@ -271,6 +272,90 @@ static void test_many_pages_and_read_fixup(void **state)
 	assert_memory_equal(buf + 4, orig, 4);
 }
 
+/* Linux's paravirt save_fl sites after alternatives: pushf; pop %rax; nop4 or nop5. */
+static const u8 save_fl[] = { 0x9c, 0x58, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+static const u8 save_fl6[] = { 0x9c, 0x58, 0x0f, 0x1f, 0x40, 0x00 };
+
+static void test_save_fl_site(void **state)
+{
+	static const u8 and_eax[] = { 0x25, 0xff, 0xcf, 0xff, 0xff };
+	static const u8 and_ax[] = { 0x66, 0x25, 0xff, 0xcf };
+	u8 page[SCAN_PAGE_SIZE];
+	const u8 *repl = NULL;
+
+	(void)state;
+	memset(page, 0xcc, sizeof(page));
+	memcpy(page + 0x100, save_fl, sizeof(save_fl));
+	memcpy(page + 0x200, save_fl6, sizeof(save_fl6));
+	memcpy(page + SCAN_PAGE_SIZE - 6, save_fl, 6); /* its nop would run past the page */
+	assert_int_equal(patch_save_fl_site(page, 0x100, &repl), 5);
+	assert_memory_equal(repl, and_eax, 5);
+	assert_int_equal(patch_save_fl_site(page, 0x200, &repl), 4);
+	assert_memory_equal(repl, and_ax, 4);
+	assert_int_equal(patch_save_fl_site(page, 0x101, &repl), 0);
+	assert_int_equal(patch_save_fl_site(page, SCAN_PAGE_SIZE - 6, &repl), 0);
+	page[0x103] = 0x1e; /* not the kernel's nop */
+	assert_int_equal(patch_save_fl_site(page, 0x100, &repl), 0);
+	assert_int_equal(patch_save_fl_site(page, 0, &repl), 0); /* int3 filler */
+}
+
+/*
+ * A rewrite: recorded, never a trap, undone and read back byte-exact, and
+ * refused over another patch or over bytes that changed.
+ */
+static void test_rewrite(void **state)
+{
+	static const u8 repl[] = { 0x25, 0xff, 0xcf, 0xff, 0xff };
+	u8 buf[16];
+
+	(void)state;
+	memcpy(orig + 0x40, save_fl, sizeof(save_fl));
+	memcpy(copy, orig, sizeof(copy));
+	assert_int_equal(patch_page_apply(&table, gfn(PAGE_GFN), &res, copy), 2);
+	assert_int_equal(patch_page_rewrite(&table, gfn(PAGE_GFN), DECODE_64, 0x42, orig + 0x42,
+					    repl, sizeof(repl), copy),
+			 1);
+	assert_memory_equal(copy + 0x42, repl, sizeof(repl));
+	assert_memory_equal(copy + 0x40, save_fl, 2); /* pushf; pop stay native */
+	assert_int_equal(table.nsites, 3);
+	/* Not an int3 of ours: no lookup, and an int3 there would be the guest's. */
+	assert_null(patch_lookup(&table, at(0x42)));
+	assert_int_equal(patch_classify_int3(&table, at(0x42), NULL), PATCH_TRAP_GUEST);
+	/* Overlapping another patch, stale bytes, another mode, past the page: refused. */
+	assert_int_equal(patch_page_rewrite(&table, gfn(PAGE_GFN), DECODE_64, 0x44, copy + 0x44,
+					    repl, sizeof(repl), copy),
+			 -EEXIST);
+	assert_int_equal(
+		patch_page_rewrite(&table, gfn(PAGE_GFN), DECODE_64, 0x0, orig, repl, 1, copy),
+		-EEXIST);
+	assert_int_equal(patch_page_rewrite(&table, gfn(PAGE_GFN), DECODE_64, 0x80, save_fl, repl,
+					    sizeof(repl), copy),
+			 -ESTALE);
+	assert_int_equal(patch_page_rewrite(&table, gfn(PAGE_GFN), DECODE_32, 0x90, copy + 0x90,
+					    repl, sizeof(repl), copy),
+			 -EINVAL);
+	assert_int_equal(patch_page_rewrite(&table, gfn(PAGE_GFN), DECODE_64, SCAN_PAGE_SIZE - 2,
+					    copy + SCAN_PAGE_SIZE - 2, repl, sizeof(repl), copy),
+			 -EINVAL);
+	/* Reads see the original bytes, also a read that starts inside the rewrite. */
+	memcpy(buf, copy + 0x40, sizeof(buf));
+	patch_read_fixup(&table, at(0x40), buf, sizeof(buf));
+	assert_memory_equal(buf, orig + 0x40, sizeof(buf));
+	memcpy(buf, copy + 0x44, 4);
+	patch_read_fixup(&table, at(0x44), buf, 4);
+	assert_memory_equal(buf, orig + 0x44, 4);
+	/* The pages's undo puts every byte back. */
+	assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN), copy), 3);
+	assert_memory_equal(copy, orig, sizeof(copy));
+	/* A rewrite on a page no scan patched yet creates its record. */
+	assert_int_equal(patch_page_rewrite(&table, gfn(PAGE_GFN + 1), DECODE_64, 0x42, orig + 0x42,
+					    repl, sizeof(repl), copy),
+			 1);
+	assert_true(patch_page_known(&table, gfn(PAGE_GFN + 1)));
+	assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN + 1), copy), 1);
+	assert_memory_equal(copy, orig, sizeof(copy));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +367,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conflict_not_applied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_straddling_site, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_pages_and_read_fixup, setup, teardown),
+		cmocka_unit_test(test_save_fl_site),
+		cmocka_unit_test_setup_teardown(test_rewrite, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,8 +32,8 @@ static void test_virt_flags(void **state)
 	/* Patching: IF and IOPL always; AC in the guest kernel only. */
 	assert_int_equal(shadow_virt_flags(false, 0), RFLAGS_IF | IOPL3 | RFLAGS_AC);
 	assert_int_equal(shadow_virt_flags(false, 3), RFLAGS_IF | IOPL3);
-	/* iopl3: the guest kernel's IF is the real one. */
-	assert_int_equal(shadow_virt_flags(true, 0), IOPL3 | RFLAGS_AC);
+	/* iopl3: the guest kernel's IF and AC are the real ones. */
+	assert_int_equal(shadow_virt_flags(true, 0), IOPL3);
 	assert_int_equal(shadow_virt_flags(true, 3), RFLAGS_IF | IOPL3);
 }
 
@@ -48,10 +48,11 @@ static void test_real_rflags(void **state)
 			 RFLAGS_FIXED | RFLAGS_CF | RFLAGS_IF);
 	assert_int_equal(shadow_real_rflags(false, 3, user_iopl3),
 			 RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_IF);
-	/* iopl3: the kernel keeps IF=0 for real, at IOPL 3; AC stays virtual. */
-	assert_int_equal(shadow_real_rflags(true, 0, kernel_cli), RFLAGS_FIXED | RFLAGS_CF | IOPL3);
+	/* iopl3: the kernel keeps IF=0 and its AC for real, at IOPL 3. */
+	assert_int_equal(shadow_real_rflags(true, 0, kernel_cli),
+			 RFLAGS_FIXED | RFLAGS_CF | RFLAGS_AC | IOPL3);
 	assert_int_equal(shadow_real_rflags(true, 0, kernel_cli | RFLAGS_IF),
-			 RFLAGS_FIXED | RFLAGS_CF | IOPL3 | RFLAGS_IF);
+			 RFLAGS_FIXED | RFLAGS_CF | RFLAGS_AC | IOPL3 | RFLAGS_IF);
 	/* ... but user code never gets IOPL 3, even when the guest gave it that. */
 	assert_int_equal(shadow_real_rflags(true, 3, user_iopl3),
 			 RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_IF);
@@ -97,11 +98,12 @@ static void test_load_iopl3_kernel_if_is_real(void **state)
 	struct mon_frame *f = monitor_frame(&e->sm.mon);
 
 	e->sm.iopl3 = true;
-	e->sm.cpu.rflags = RFLAGS_FIXED | RFLAGS_IF | RFLAGS_AC; /* virtual IOPL 0, AC 1 */
-	f->rflags = RFLAGS_FIXED | IOPL3 | RFLAGS_ZF;		 /* real: IF=0, IOPL 3, AC 0 */
+	e->sm.cpu.rflags = RFLAGS_FIXED | RFLAGS_IF;		  /* virtual IOPL 0 */
+	f->rflags = RFLAGS_FIXED | IOPL3 | RFLAGS_ZF | RFLAGS_AC; /* real: IF=0, IOPL 3, AC 1 */
 	shadow_cpu_load(&e->sm, &e->run);
 	assert_int_equal(e->sm.cpu.rflags, RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_AC);
-	/* And back: IF=0 and IOPL 3 for real, AC virtual only. */
+	/* And back: IF=0, AC and IOPL 3 for real. */
+	e->sm.cpu.rflags &= ~RFLAGS_AC; /* an emulated clac */
 	shadow_cpu_store(&e->sm, &e->run);
 	assert_int_equal(f->rflags, RFLAGS_FIXED | RFLAGS_ZF | IOPL3);
 	/* An emulated popf set IF again: the real IF follows. */
