@@ -39,6 +39,8 @@ static const struct dev_host host = { .opaque = &stops, .request_stop = fake_req
 
 static struct bus bus;
 
+#include "bus_io.h" /* needs `bus` */
+
 static int setup(void **state)
 {
 	(void)state;
@@ -52,22 +54,6 @@ static int teardown(void **state)
 	(void)state;
 	bus_destroy(&bus);
 	return 0;
-}
-
-static void out(u64 port, u32 val, unsigned len)
-{
-	u8 buf[4];
-
-	dev_data_put(buf, len, val);
-	assert_true(bus_access(&bus, port, buf, len, true));
-}
-
-static u32 in(u64 port, unsigned len)
-{
-	u8 buf[4] = { 0x5a, 0x5a, 0x5a, 0x5a };
-
-	assert_true(bus_access(&bus, port, buf, len, false));
-	return (u32)dev_data_get(buf, len);
 }
 
 static void expect_stop(enum vm_stop_reason why, int status)

@@ -38,6 +38,8 @@ static void fake_stats_mark(void *opaque, u32 label)
 static const struct dev_host host = { .opaque = &marks, .stats_mark = fake_stats_mark };
 
 static struct bus bus;
+
+#include "bus_io.h"	/* needs `bus` */
 static struct stats st; /* large: not on the stack */
 
 static int setup(void **state)
@@ -54,22 +56,6 @@ static int teardown(void **state)
 	(void)state;
 	bus_destroy(&bus);
 	return 0;
-}
-
-static void out(u64 port, u32 val, unsigned len)
-{
-	u8 buf[4];
-
-	dev_data_put(buf, len, val);
-	assert_true(bus_access(&bus, port, buf, len, true));
-}
-
-static u32 in(u64 port, unsigned len)
-{
-	u8 buf[4] = { 0x5a, 0x5a, 0x5a, 0x5a };
-
-	assert_true(bus_access(&bus, port, buf, len, false));
-	return (u32)dev_data_get(buf, len);
 }
 
 static void place(void)
