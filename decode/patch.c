@@ -73,6 +73,21 @@ static const struct patch_site *find_site(const struct patch_page *p, unsigned o
 	return NULL;
 }
 
+/* Item 1. A new, empty record for frame `f`, linked into its chain; NULL on ENOMEM. */
+static struct patch_page *add_page(struct patch_table *t, gfn_t f, enum decode_mode mode)
+{
+	struct patch_page *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->gfn = f;
+	p->mode = mode;
+	p->next = t->chains[hash_gfn(f)];
+	t->chains[hash_gfn(f)] = p;
+	t->npages++;
+	return p;
+}
+
 /* Item 2. Is this site of the scan one to apply now? */
 static bool is_new(const struct patch_page *p, const struct scan_site *s)
 {
@@ -104,17 +119,9 @@ int patch_page_apply(struct patch_table *t, gfn_t f, const struct scan_result *r
 	merged = malloc(((p ? p->nsites : 0) + nnew) * sizeof(*merged));
 	if (!merged)
 		return -ENOMEM;
-	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p) {
-			free(merged);
-			return -ENOMEM;
-		}
-		p->gfn = f;
-		p->mode = res->mode;
-		p->next = t->chains[hash_gfn(f)];
-		t->chains[hash_gfn(f)] = p;
-		t->npages++;
+	if (!p && !(p = add_page(t, f, res->mode))) {
+		free(merged);
+		return -ENOMEM;
 	}
 	for (i = j = k = 0; i < p->nsites || j < res->nsites;) {
 		const struct scan_site *s = j < res->nsites ? &res->sites[j] : NULL;
@@ -159,16 +166,8 @@ int patch_page_rewrite(struct patch_table *t, gfn_t f, enum decode_mode mode, un
 			return -EEXIST;
 	if (memcmp(copy + off, orig, len))
 		return -ESTALE;
-	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		p->gfn = f;
-		p->mode = mode;
-		p->next = t->chains[hash_gfn(f)];
-		t->chains[hash_gfn(f)] = p;
-		t->npages++;
-	}
+	if (!p && !(p = add_page(t, f, mode)))
+		return -ENOMEM;
 	sites = realloc(p->sites, (p->nsites + 1) * sizeof(*sites));
 	if (!sites)
 		return -ENOMEM; /* an empty new page record is harmless: undo drops it */
@@ -210,6 +209,23 @@ unsigned patch_save_fl_site(const u8 *page, unsigned off, const u8 **repl)
 		}
 	}
 	return 0;
+}
+
+unsigned patch_rewrite_frames(const struct patch_table *t, gfn_t *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned b = 0; b < (1u << PATCH_HASH_BITS); b++)
+		for (const struct patch_page *p = t->chains[b]; p; p = p->next)
+			for (unsigned i = 0; i < p->nsites; i++) {
+				if (!p->sites[i].rewrite)
+					continue;
+				if (n < max)
+					out[n] = p->gfn;
+				n++;
+				break;
+			}
+	return n;
 }
 
 /* Item 3. */

@@ -138,6 +138,13 @@ int patch_page_rewrite(struct patch_table *t, gfn_t gfn, enum decode_mode mode, 
  */
 unsigned patch_save_fl_site(const u8 *page, unsigned off, const u8 **repl);
 
+/*
+ * Item 2b. The frames holding at least one rewrite, into `out` (at most
+ * `max` of them; `out` may be NULL when `max` is 0). Returns how many there
+ * are.
+ */
+unsigned patch_rewrite_frames(const struct patch_table *t, gfn_t *out, unsigned max);
+
 /* Item 3. The patch whose int3 is at `addr`, or NULL (rewrites are not traps). */
 const struct patch_site *patch_lookup(const struct patch_table *t, gpa_t addr);
 

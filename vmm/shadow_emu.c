@@ -30,6 +30,7 @@
  */
 #include <linux/kvm.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -103,18 +104,30 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
  * runs on: undo every rewritten frame (each is rescanned on its next fetch,
  * with int3 only) and rewrite no more.
  */
-void shadow_emu_check_rewrites(struct vm *vm)
+bool shadow_emu_check_rewrites(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
+	unsigned n;
+	gfn_t *frames;
 
 	if (!sm->rewrite_save_fl || emu_cpl(&sm->cpu) != 0 || !(sm->cpu.rflags & RFLAGS_IOPL_MASK))
-		return;
+		return true;
 	sm->rewrite_save_fl = false;
 	pr_info("shadow mode: the guest kernel set IOPL %u: its pushf sites trap again",
 		(unsigned)((sm->cpu.rflags & RFLAGS_IOPL_MASK) >> RFLAGS_IOPL_SHIFT));
-	for (unsigned i = 0; i < sm->nr_rewrite_gfns; i++)
-		unpatch_frame(vm, gfn_to_gpa(sm->rewrite_gfns[i]), false);
-	sm->nr_rewrite_gfns = 0;
+	/* Listed first: each undo drops its frame's record from the table. */
+	n = patch_rewrite_frames(&sm->patches, NULL, 0);
+	frames = calloc(n ? n : 1, sizeof(*frames));
+	if (!frames) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: out of memory undoing %u frames of save_fl rewrites", n);
+		return false;
+	}
+	n = patch_rewrite_frames(&sm->patches, frames, n);
+	for (unsigned i = 0; i < n; i++)
+		unpatch_frame(vm, gfn_to_gpa(frames[i]), false);
+	free(frames);
+	return true;
 }
 
 /*
@@ -371,8 +384,11 @@ enum emu_result shadow_emu_syscall(struct vm *vm, struct emu_report *rep)
 	enum emu_result r;
 
 	c->rip = c->gpr[EMU_RCX] - SYSCALL_LEN;
-	c->rflags = (c->gpr[EMU_R11] & ~shadow_virt_flags(sm->iopl3, emu_cpl(c))) |
-		    (c->rflags & shadow_virt_flags(sm->iopl3, emu_cpl(c)));
+	{
+		u64 virt = shadow_virt_flags(sm->iopl3, emu_cpl(c));
+
+		c->rflags = (c->gpr[EMU_R11] & ~virt) | (c->rflags & virt);
+	}
 	r = emu_syscall_entry(c, ops_for(vm), SYSCALL_LEN, rep);
 	if (r != EMU_DONE)
 		return r;

@@ -30,8 +30,11 @@ enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep) __must_ch
  */
 void shadow_learn_entry(struct vm *vm, u64 la);
 
-/* After a trap: undo every save_fl rewrite if the guest kernel's IOPL left 0. */
-void shadow_emu_check_rewrites(struct vm *vm);
+/*
+ * After a trap: undo every save_fl rewrite if the guest kernel's IOPL left 0.
+ * False when the VM was stopped (no memory to do it).
+ */
+bool shadow_emu_check_rewrites(struct vm *vm);
 
 /* Is the byte at linear address `la` (a guest fetch there) one of our int3 patches? */
 bool shadow_emu_is_patch(struct vm *vm, u64 la);

@@ -329,7 +329,6 @@ void shadow_mode_teardown(struct vm *vm)
 	code_entries_destroy(&sm->code_entries);
 	patch_copies_destroy(&sm->copies);
 	insn_starts_destroy(&sm->starts);
-	free(sm->rewrite_gfns);
 	monitor_destroy(&sm->mon);
 	free(sm);
 	vm->shadow = NULL;
@@ -526,24 +525,6 @@ static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la
 	entries[(*n)++] = (u16)(la & (PAGE_SIZE - 1));
 }
 
-/*
- * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
- * not yet scanned. The frame holds its original bytes (an unapproved frame
- * has no patches: revocation undoes them). Scan, patch, approve.
- */
-static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0);
-
-/*
- * Under iopl3, a pushf at one of Linux's paravirt save_fl sites need not
- * trap: `pushf; pop %rax` runs natively and shows the guest's own IF and AC
- * (both real under iopl3), and only IOPL reads 3 instead of the virtual 0,
- * which the rewritten nop after it clears (decode/patch.h,
- * patch_save_fl_site). Exact while the guest kernel's IOPL is 0 (checked
- * at every trap: shadow_check_rewrites) and because the site's flags are
- * dead: x86 compilers treat every inline asm as clobbering them. The sites
- * are taken out of `res`, so that patch_page_apply leaves their pushf
- * alone. Returns 0 or a negative errno.
- */
 /* Does the scan see one instruction at [off, off + len), and no other start inside it? */
 static bool only_starts_at(const struct scan_result *res, unsigned off, unsigned len)
 {
@@ -555,11 +536,21 @@ static bool only_starts_at(const struct scan_result *res, unsigned off, unsigned
 	return true;
 }
 
+/*
+ * Under iopl3, a pushf at one of Linux's paravirt save_fl sites need not
+ * trap: `pushf; pop %rax` runs natively and shows the guest's own IF and AC
+ * (both real under iopl3), and only IOPL reads 3 instead of the virtual 0,
+ * which the rewritten nop after it clears (decode/patch.h,
+ * patch_save_fl_site). Exact while the guest kernel's IOPL is 0 (checked
+ * at every trap: shadow_emu_check_rewrites) and because the site's flags are
+ * dead: x86 compilers treat every inline asm as clobbering them. The sites
+ * are taken out of `res`, so that patch_page_apply leaves their pushf
+ * alone. Returns 0 or a negative errno.
+ */
 static int rewrite_save_fl_sites(struct vm *vm, gfn_t g, struct scan_result *res, u8 *page)
 {
 	struct shadow_mode *sm = vm->shadow;
-	unsigned keep = 0, nrw = 0;
-	int r = 0;
+	unsigned keep = 0;
 
 	for (unsigned i = 0; i < res->nsites; i++) {
 		const struct scan_site *site = &res->sites[i];
@@ -570,46 +561,31 @@ static int rewrite_save_fl_sites(struct vm *vm, gfn_t g, struct scan_result *res
 		    (len = patch_save_fl_site(page, site->off, &repl)) &&
 		    only_starts_at(res, nop, len)) {
 			u8 orig[SCAN_INSN_MAX];
+			int r;
 
 			memcpy(orig, page + nop, len);
 			r = patch_page_rewrite(&sm->patches, g, res->mode, nop, orig, repl, len,
 					       page);
 			if (r == 1) {
-				nrw++;
+				vm->stats.save_fl_rewrites++;
 				continue;
 			}
 			if (r != -EEXIST)
 				return r;
-			r = 0; /* already rewritten (or another patch there): keep the int3 */
+			/* Already rewritten (or another patch there): keep the int3. */
 		}
 		res->sites[keep++] = res->sites[i];
 	}
 	res->nsites = keep;
-	if (nrw) {
-		vm->stats.save_fl_rewrites += nrw;
-		if (sm->nr_rewrite_gfns == sm->cap_rewrite_gfns) {
-			unsigned cap = sm->cap_rewrite_gfns ? 2 * sm->cap_rewrite_gfns : 256;
-			gfn_t *a = realloc(sm->rewrite_gfns, cap * sizeof(*a));
-
-			if (!a)
-				return -ENOMEM;
-			sm->rewrite_gfns = a;
-			sm->cap_rewrite_gfns = cap;
-		}
-		sm->rewrite_gfns[sm->nr_rewrite_gfns++] = g;
-	}
-	return r;
+	return 0;
 }
 
-static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
-{
-	double t0 = stats_now();
-	enum shadow_exit r = scan_code_frame_timed(vm, at, la, t0);
-
-	vm->stats.code_scan_time += stats_now() - t0;
-	return r;
-}
-
+/*
+ * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
+ * not yet scanned. The frame holds its original bytes (an unapproved frame
+ * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
+ * when the scan began (for --stats).
+ */
 static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -736,6 +712,16 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 			(unsigned long long)g.v, (unsigned long long)la, n, r);
 	shadow_exec_approve(sm->mmu, g);
 	return SHADOW_EXIT_RESUME;
+}
+
+/* scan_code_frame_timed, with its time counted for --stats. */
+static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
+{
+	double t0 = stats_now();
+	enum shadow_exit r = scan_code_frame_timed(vm, at, la, t0);
+
+	vm->stats.code_scan_time += stats_now() - t0;
+	return r;
 }
 
 /*
@@ -930,8 +916,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	}
 	if (res == SHADOW_EXIT_RESUME)
 		res = shadow_event_finish(vm);
+	if (res == SHADOW_EXIT_RESUME && !shadow_emu_check_rewrites(vm))
+		res = SHADOW_EXIT_STOP;
 	if (res == SHADOW_EXIT_RESUME) {
-		shadow_emu_check_rewrites(vm);
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);
 		res = resume_guest(vm);

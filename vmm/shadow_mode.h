@@ -102,14 +102,11 @@ struct shadow_mode {
 	/* Instruction starts of each approved frame (vmm/insn_starts.h). */
 	struct insn_starts starts;
 	/*
-	 * Paravirt save_fl sites rewritten to run without a trap (iopl3 only;
-	 * rewrite_save_fl_sites in shadow_mode.c): on while allowed, and the
-	 * frames that got one, to undo them all if the guest kernel's IOPL
-	 * ever leaves 0 (shadow_emu_check_rewrites).
+	 * Paravirt save_fl sites are rewritten to run without a trap (iopl3
+	 * only; rewrite_save_fl_sites in shadow_mode.c) until the guest
+	 * kernel's IOPL ever leaves 0 (shadow_emu_check_rewrites).
 	 */
 	bool rewrite_save_fl;
-	gfn_t *rewrite_gfns;
-	unsigned nr_rewrite_gfns, cap_rewrite_gfns;
 };
 
 /* Init step (after "vcpu"): a no-op in hw mode. Returns 0 or an UMBRA_EXIT_* code. */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "vmm/host_probe.h"
+#include "shadow/x86.h"
 #include "vmm/stats.h"
 
 static const char *const exit_names[] = {
@@ -83,10 +84,6 @@ static u64 total_traps(const struct stats *st)
 	return sum;
 }
 
-#define VECTOR_BP	 3
-#define VECTOR_UD	 6
-#define VECTOR_GP	 13
-#define VECTOR_PF	 14
 #define VECTOR_FIRST_IRQ 32 /* vectors below are exceptions (SDM Vol. 3A, 6.2) */
 
 void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
@@ -106,10 +103,10 @@ void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
 		.t = stats_now(),
 		.exits = total_exits(st),
 		.traps = total_traps(st),
-		.traps_gp = st->traps[VECTOR_GP],
-		.traps_pf = st->traps[VECTOR_PF],
-		.traps_ud = st->traps[VECTOR_UD],
-		.traps_bp = st->traps[VECTOR_BP],
+		.traps_gp = st->traps[X86_EXC_GP],
+		.traps_pf = st->traps[X86_EXC_PF],
+		.traps_ud = st->traps[X86_EXC_UD],
+		.traps_bp = st->traps[X86_EXC_BP],
 		.traps_irq = irqs,
 		.emulated = st->emulated,
 		.emulated_pt_writes = st->emulated_pt_writes,

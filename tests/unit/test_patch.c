@@ -318,6 +318,13 @@ static void test_rewrite(void **state)
 	assert_memory_equal(copy + 0x42, repl, sizeof(repl));
 	assert_memory_equal(copy + 0x40, save_fl, 2); /* pushf; pop stay native */
 	assert_int_equal(table.nsites, 3);
+	{
+		gfn_t frames[2] = { gfn(0), gfn(0) };
+
+		assert_int_equal(patch_rewrite_frames(&table, frames, 2), 1);
+		assert_int_equal(frames[0].v, PAGE_GFN);
+		assert_int_equal(patch_rewrite_frames(&table, NULL, 0), 1);
+	}
 	/* Not an int3 of ours: no lookup, and an int3 there would be the guest's. */
 	assert_null(patch_lookup(&table, at(0x42)));
 	assert_int_equal(patch_classify_int3(&table, at(0x42), NULL), PATCH_TRAP_GUEST);
@@ -347,6 +354,7 @@ static void test_rewrite(void **state)
 	/* The pages's undo puts every byte back. */
 	assert_int_equal(patch_page_undo(&table, gfn(PAGE_GFN), copy), 3);
 	assert_memory_equal(copy, orig, sizeof(copy));
+	assert_int_equal(patch_rewrite_frames(&table, NULL, 0), 0);
 	/* A rewrite on a page no scan patched yet creates its record. */
 	assert_int_equal(patch_page_rewrite(&table, gfn(PAGE_GFN + 1), DECODE_64, 0x42, orig + 0x42,
 					    repl, sizeof(repl), copy),
