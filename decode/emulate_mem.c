@@ -14,6 +14,11 @@
  * 4. Read-modify-write arithmetic on memory, locked or not: add, adc, sub,
  *    sbb, and, or, xor, inc, dec, neg, not, xadd, bts, btr, btc, and the
  *    read-only cmp, test, bt; flags from decode/flags.c.
+ * 5. The zeroing idiom xor/sub r, r (the same register, no memory): a trap
+ *    chain bridges over it (decode/chain.h: Linux's __get_user_8 is
+ *    `stac; mov (%rax),%rdx; xor %eax,%eax; clac`).
+ * 6. pop r (58+r): a load from the stack; a trap chain's bridge too
+ *    (Linux's local_irq_save is `pushf; pop %rax; cli`).
  *
  * In 32-bit protected mode (shadow mode) the same instructions run with
  * segment bases and 4 GiB wrap-around. LIMITATION: segment limits are not
@@ -410,6 +415,47 @@ static enum step do_bit(struct insn_ctx *c, unsigned id)
 	return rmw_end(c, &r, res);
 }
 
+/* Item 5: xor/sub r, r: r = 0 (32-bit forms zero-extend), flags of the operation. */
+static enum step do_zero_idiom(struct insn_ctx *c, unsigned id)
+{
+	const cs_x86_op *a = emu_op(c, 0), *b = emu_op(c, 1);
+	const struct reg_slot *s;
+
+	if (!a || !b || a->type != X86_OP_REG || b->type != X86_OP_REG || a->reg != b->reg ||
+	    !(s = emu_slot_of(a->reg)))
+		return STEP_UNKNOWN;
+	if (id == X86_INS_XOR)
+		flags_logic(0, s->size, &c->cpu->rflags);
+	else
+		flags_sub(emu_reg_get(c->cpu, s), emu_reg_get(c->cpu, s), 0, s->size,
+			  &c->cpu->rflags);
+	emu_reg_set(c->cpu, s, 0);
+	return STEP_DONE;
+}
+
+/* Item 6: pop r16/r32/r64 (SDM Vol. 2B POP). pop %rsp/%esp/%sp is left out (unknown). */
+static enum step do_pop_gpr(struct insn_ctx *c)
+{
+	const cs_x86_op *op = emu_op(c, 0);
+	const struct reg_slot *s;
+	struct emu_cpu *cpu = c->cpu;
+	u64 sp = cpu->gpr[EMU_RSP], v = 0, la;
+	enum step st;
+
+	if (!op || op->type != X86_OP_REG || !(s = emu_slot_of(op->reg)) || s->gpr == EMU_RSP ||
+	    s->high8 || s->size < 2)
+		return STEP_UNKNOWN;
+	st = emu_stack_la(c, 0, s->size, &la);
+	if (st != STEP_DONE)
+		return st;
+	st = emu_mem_read(c, la, &v, s->size, emu_data_access(cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	emu_set_sp(cpu, sp + s->size);
+	emu_reg_set(cpu, s, v);
+	return STEP_DONE;
+}
+
 static bool has_mem_operand(struct insn_ctx *c)
 {
 	for (unsigned i = 0; i < c->x86->op_count; i++)
@@ -431,11 +477,12 @@ enum step emu_dispatch_mem(struct insn_ctx *c)
 	case X86_INS_STOSW:
 	case X86_INS_STOSD:
 	case X86_INS_STOSQ: return do_string(c, false);
+	case X86_INS_POP: return do_pop_gpr(c);
 	default: break;
 	}
 	/* Everything below touches memory through an explicit operand. */
 	if (!has_mem_operand(c))
-		return STEP_UNKNOWN;
+		return id == X86_INS_XOR || id == X86_INS_SUB ? do_zero_idiom(c, id) : STEP_UNKNOWN;
 	switch (id) {
 	case X86_INS_MOV:
 	case X86_INS_MOVABS: return do_mov(c);

@@ -114,6 +114,8 @@ static void host_stats_mark(void *opaque, u32 label)
 
 	shadow_mode_snapshot_mmu(vm, &mmu);
 	stats_add_mark(&vm->stats, label, &mmu);
+	if (vm->trace) /* so that a trace splits by workload as the stats do */
+		fprintf(vm->trace, "mark %u\n", (unsigned)label);
 }
 
 /* ---- creation --------------------------------------------------------------- */

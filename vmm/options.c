@@ -43,9 +43,13 @@ static const char usage_text[] =
 	"                       IOPL 3 so they run natively (VMX/SVM hosts only);\n"
 	"                       patch traps and emulates them (every host); auto\n"
 	"                       (default) takes iopl3 where the host allows it\n"
+	"  --chain=on|off       shadow mode: emulate the trapping instructions that follow\n"
+	"                       one in the same trap (default on; off to measure it)\n"
 	"  --stats[=text|json]  print exit counts and wall time at exit (to stderr)\n"
 	"  --stats-file FILE    write the statistics to FILE instead of stderr\n"
-	"  --trace[=FILE]       log unknown port and MMIO accesses (to stderr or FILE)\n"
+	"  --trace[=FILE]       log unknown port and MMIO accesses, and in shadow mode\n"
+	"                       every trap, chained instruction and stats mark\n"
+	"                       (to stderr or FILE)\n"
 	"  --debug-exit-port N  port of the isa-debug-exit device (default 0xf4;\n"
 	"                       'none' removes it)\n"
 	"  -v, --verbose        more messages (repeat for debug output)\n"
@@ -251,6 +255,14 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 					v);
 				return OPTIONS_ERROR;
 			}
+		} else if ((v = match(argc, argv, &i, "--chain", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (strcmp(v, "on") && strcmp(v, "off")) {
+				set_err(err, errlen, "--chain: expected 'on' or 'off', got '%s'", v);
+				return OPTIONS_ERROR;
+			}
+			o->no_chain = !strcmp(v, "off");
 		} else if ((v = match(argc, argv, &i, "--stats-file", true, &missing))) {
 			if (missing || !*v)
 				goto need_value;

@@ -41,6 +41,7 @@ struct umbra_options {
 	int verbose;			 /* -v count */
 	struct cpu_hide cpu_hide;	 /* --cpu: CPUID features hidden from the guest */
 	enum sensitive_choice sensitive; /* --sensitive */
+	bool no_chain;			 /* --chain=off: one trap per trapping instruction */
 };
 
 enum options_result {

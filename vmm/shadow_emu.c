@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "decode/chain.h"
 #include "decode/decode.h"
 #include "shadow/x86.h"
 #include "umbra/log.h"
@@ -343,7 +344,7 @@ bool shadow_emu_is_patch(struct vm *vm, u64 la)
 	return patch_at(vm, la) != NULL;
 }
 
-enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep)
+enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chained)
 {
 	struct shadow_mode *sm = vm->shadow;
 	unsigned old_cpl = emu_cpl(&sm->cpu);
@@ -355,7 +356,8 @@ enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep)
 		u8 code[SCAN_INSN_MAX];
 
 		memcpy(code, site->orig, site->len); /* the emulated write may undo the site */
-		vm->stats.patch_traps++;
+		if (!chained)
+			vm->stats.patch_traps++;
 		r = emu_insn_bytes(&sm->cpu, ops_for(vm), code, site->len, rep);
 	} else {
 		r = emu_insn(&sm->cpu, ops_for(vm), rep);
@@ -367,6 +369,52 @@ enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep)
 	if (sm->cpu.virt.int_shadow)
 		sm->int_shadow_rip = sm->cpu.rip; /* an sti: blocking ends past the next insn */
 	return EMU_DONE;
+}
+
+/*
+ * How far shadow_emu_chain_next looks for the trap a bridge, nop or jump
+ * leads to: rseq's window is stac, nop, mov, mov, clac; the syscall exit
+ * swapgs, jmp, sysretq.
+ */
+#define CHAIN_LOOKAHEAD 6u
+
+enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct emu_cpu *c = &sm->cpu;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
+	u64 la = c->cs.base + c->rip;
+	unsigned flags = sm->iopl3 ? CHAIN_NATIVE_IRQFLAGS : 0;
+	enum chain_class first_cls = CHAIN_END;
+
+	if (emu_cpl(c) == 0 && (c->rflags & RFLAGS_AC))
+		flags |= CHAIN_USER_ACCESS;
+	for (unsigned k = 0; k < CHAIN_LOOKAHEAD; k++) {
+		u8 code[SCAN_INSN_MAX];
+		struct chain_insn in = { 0 };
+		enum chain_class cls;
+		/* A fetch at CPL0: the guest's NX and SMEP apply, as to the CPU's own. */
+		unsigned n = (unsigned)guest_read_virt(&vm->mem, &ctl, la, code, sizeof(code),
+						       ACC_FETCH);
+
+		if (n == 0)
+			return CHAIN_END;
+		if (code[0] == 0xcc && patch_at(vm, la))
+			cls = CHAIN_TRAP; /* pushf/popf/iretq... behind our int3: it traps */
+		else
+			cls = chain_classify(code, n, flags, &in);
+		if (k == 0) {
+			first_cls = cls;
+			*first = in;
+		}
+		if (cls == CHAIN_TRAP)
+			return first_cls;
+		if (cls == CHAIN_END)
+			return CHAIN_END;
+		/* A bridge, nop or jump: only worth taking if a trap follows. */
+		la += in.len + (cls == CHAIN_JUMP ? (u64)(s64)in.rel : 0);
+	}
+	return CHAIN_END;
 }
 
 /*

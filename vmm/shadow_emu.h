@@ -9,6 +9,7 @@
 #ifndef UMBRA_VMM_SHADOW_EMU_H
 #define UMBRA_VMM_SHADOW_EMU_H
 
+#include "decode/chain.h"
 #include "decode/emulate.h"
 
 struct vm;
@@ -21,8 +22,22 @@ struct vm;
  * Any other result leaves sm->cpu as it was.
  * When the byte at RIP is one of the VMM's int3 patches (decode/patch.h),
  * the original instruction is emulated instead (emu_insn_bytes).
+ * `chained`: the instruction did not trap itself, a chain took it in
+ * (shadow_emu_chain_next); it is then not counted as a patch trap.
  */
-enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep) __must_check;
+enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chained) __must_check;
+
+/*
+ * Trap chaining (decode/chain.h): what should a chain do with the
+ * instruction at the guest's RIP (described in *first)? CHAIN_TRAP: it
+ * would trap (one of decode/chain.h's, or an int3 patch): emulate it.
+ * CHAIN_BRIDGE: emulate it; CHAIN_NOP: skip it; CHAIN_JUMP: jump: in
+ * these three cases a trap follows within a few bridges, nops and jumps.
+ * CHAIN_END: resume the guest. Only the bytes are judged here (with the
+ * virtual AC and the strategy); the caller decides whether the state
+ * allows a chain at all.
+ */
+enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first);
 
 /*
  * Kernel code at linear address `la` is an entry point (vmm/code_entries.h):

@@ -154,7 +154,7 @@ static enum shadow_exit step_out_of_int_shadow(struct vm *vm)
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_report rep;
 	u64 rip = sm->cpu.rip;
-	enum emu_result r = shadow_emu_insn(vm, &rep);
+	enum emu_result r = shadow_emu_insn(vm, &rep, false);
 
 	switch (r) {
 	case EMU_DONE:

@@ -47,6 +47,11 @@
  *    stores (device DMA) do not revoke an approved frame.
  *    LIMITATION: a frame that mixes code and frequently written data
  *    ping-pongs between scan and revoke (correct, slow).
+ * 7. Trap chaining (decode/chain.h): after an emulated instruction or a
+ *    syscall entry, the guest kernel's next instructions that would trap
+ *    at once (swapgs; sysretq, swapgs; rdgsbase; swapgs, ...) are emulated
+ *    in the same trap, while nothing a trap would let happen in between
+ *    is waiting (chain_may_go_on).
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -436,6 +441,83 @@ static bool user_port_io(struct vm *vm, enum shadow_exit *res)
 }
 
 /*
+ * Item 7: at most this many instructions chained per trap, so that a guest
+ * running privileged instructions back to back still returns to the
+ * monitor's loop (signals, --timeout) now and then.
+ */
+#define CHAIN_MAX 16u
+
+/*
+ * May a chain take in another instruction after the one `rep` reports (NULL:
+ * at the start)? Not when a trap there would have let something happen
+ * first: the VM stopped or idles; the instruction faulted; it changed the
+ * paging or code mode, the TPR, or IF (held interrupts are due); an sti
+ * shadow is on; an interrupt is held for the guest; RFLAGS.TF asks for a
+ * #DB after each instruction. Only 64-bit code at virtual CPL0 chains.
+ */
+static bool chain_may_go_on(const struct vm *vm, const struct emu_report *rep)
+{
+	const struct shadow_mode *sm = vm->shadow;
+	const struct emu_cpu *c = &sm->cpu;
+
+	if (vm->stop || sm->halted || (rep && (rep->faulted || (rep->notes & ~EMU_NOTE_CR3))))
+		return false;
+	if (emu_cpl(c) != 0 || !c->cs.l || c->virt.int_shadow || (c->rflags & RFLAGS_TF))
+		return false;
+	for (unsigned i = 0; i < ARRAY_SIZE(sm->pending); i++)
+		if (sm->pending[i])
+			return false;
+	return true;
+}
+
+/*
+ * Item 7: just before the guest resumes, emulate what it would trap on
+ * next (decode/chain.h): after an emulated instruction, a syscall entry,
+ * or an event delivered to a handler that starts with clac. True if
+ * anything was chained (then *res is updated and the caller delivers what
+ * an IF change made due).
+ */
+static bool chain(struct vm *vm, enum shadow_exit *res)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct emu_report *last = NULL;
+	struct emu_report rep;
+	unsigned n;
+
+	if (vm->opts->no_chain)
+		return false;
+	for (n = 0; n < CHAIN_MAX && *res == SHADOW_EXIT_RESUME; n++) {
+		u64 rip = sm->cpu.rip;
+		struct chain_insn in;
+		enum chain_class cls;
+		enum emu_result r;
+
+		if (!chain_may_go_on(vm, last))
+			break;
+		cls = shadow_emu_chain_next(vm, &in);
+		if (cls == CHAIN_END)
+			break;
+		vm->stats.chained++;
+		if (cls == CHAIN_NOP || cls == CHAIN_JUMP) { /* no effect but on RIP */
+			sm->cpu.rip += in.len + (cls == CHAIN_JUMP ? (u64)(s64)in.rel : 0);
+			continue;
+		}
+		r = shadow_emu_insn(vm, &rep, true);
+		if (r != EMU_DONE) { /* as if it had trapped on its own */
+			shadow_emu_stop(vm, r, &rep, rip);
+			*res = SHADOW_EXIT_STOP;
+			break;
+		}
+		if (vm->trace)
+			fprintf(vm->trace, "chain %s rip 0x%llx\n", rep.mnemonic,
+				(unsigned long long)rip);
+		*res = after_insn(vm, &rep, rip);
+		last = &rep;
+	}
+	return n > 0;
+}
+
+/*
  * #GP or #UD: a privileged or sensitive instruction of the deprivileged
  * guest, emulated on the virtual CPU. A ud0/ud1/ud2 is the guest's own #UD.
  */
@@ -448,7 +530,7 @@ static enum shadow_exit handle_insn_trap(struct vm *vm, unsigned vector)
 
 	if (vector == X86_EXC_GP && emu_cpl(&vm->shadow->cpu) == 3 && user_port_io(vm, &io_res))
 		return io_res;
-	r = shadow_emu_insn(vm, &rep);
+	r = shadow_emu_insn(vm, &rep, false);
 
 	if (r == EMU_UNKNOWN && vector == X86_EXC_UD && is_ud_insn(rep.mnemonic))
 		return shadow_reflect_exception(vm, X86_EXC_UD, false, 0, false, 0);
@@ -469,7 +551,7 @@ static enum shadow_exit emulate_access(struct vm *vm, enum shadow_fault_result w
 {
 	u64 rip = vm->shadow->cpu.rip;
 	struct emu_report rep;
-	enum emu_result r = shadow_emu_insn(vm, &rep);
+	enum emu_result r = shadow_emu_insn(vm, &rep, false);
 
 	/*
 	 * A store to a write-protected guest table by an instruction decode/
@@ -915,6 +997,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		res = SHADOW_EXIT_RESUME;
 	}
 	if (res == SHADOW_EXIT_RESUME)
+		res = shadow_event_finish(vm);
+	if (res == SHADOW_EXIT_RESUME && chain(vm, &res) && res == SHADOW_EXIT_RESUME)
 		res = shadow_event_finish(vm);
 	if (res == SHADOW_EXIT_RESUME && !shadow_emu_check_rewrites(vm))
 		res = SHADOW_EXIT_STOP;

@@ -181,6 +181,8 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  guest port I/O       %llu (%llu refused with #GP)\n",
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied);
 	fprintf(f, "  guest syscalls       %llu\n", (unsigned long long)st->syscalls);
+	fprintf(f, "  chained              %llu (emulated after another, without a trap)\n",
+		(unsigned long long)st->chained);
 	fprintf(f, "  emulated PT writes   %llu\n", (unsigned long long)st->emulated_pt_writes);
 	fprintf(f, "  emulated MMIO stores %llu\n", (unsigned long long)st->emulated_mmio);
 	fprintf(f, "  tables unshadowed    %llu (stored to by an instruction not emulated)\n",
@@ -233,7 +235,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 	fprintf(f,
 		"}, \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
 		"\"halts\": %llu, \"guest_io\": %llu, \"guest_io_denied\": %llu, "
-		"\"syscalls\": %llu, \"emulated_pt_writes\": %llu, "
+		"\"syscalls\": %llu, \"chained\": %llu, \"emulated_pt_writes\": %llu, "
 		"\"emulated_mmio\": %llu, \"unshadowed_for_unknown\": %llu, \"stores_replayed\": "
 		"%llu, \"code_pages_scanned\": %llu, "
 		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"patches_applied\": "
@@ -245,8 +247,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
-		(unsigned long long)st->syscalls, (unsigned long long)st->emulated_pt_writes,
-		(unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->syscalls, (unsigned long long)st->chained,
+		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
 		(unsigned long long)st->unshadowed_for_unknown,
 		(unsigned long long)st->shadow_stores_replayed,
 		(unsigned long long)st->code_pages_scanned,

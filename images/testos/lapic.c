@@ -116,6 +116,25 @@ static uint32_t calibrate_10ms(void)
 	return 0xffffffff - lapic_read(LAPIC_TIMER_CUR);
 }
 
+void lapic_timer_stop(void)
+{
+	lapic_write(LAPIC_TIMER_INIT, 0); /* a count of 0 stops the timer (SDM 3A 11.5.4) */
+}
+
+void lapic_timer_one_shot(void)
+{
+	lapic_write(LAPIC_LVT_TIMER, VEC_TIMER);
+	lapic_write(LAPIC_TIMER_INIT, timer_count);
+}
+
+void lapic_timer_periodic(void)
+{
+	if (!timer_count) /* never started */
+		return;
+	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_PERIODIC | VEC_TIMER);
+	lapic_write(LAPIC_TIMER_INIT, timer_count);
+}
+
 void lapic_timer_start(unsigned hz)
 {
 	uint32_t per10ms = calibrate_10ms();

@@ -23,6 +23,15 @@ extern volatile uint64_t last_timer_frame_addr;
 uint64_t lapic_phys_base(void); /* from IA32_APIC_BASE */
 void lapic_init(void);		/* needs paging_init() (LAPIC_VA) */
 void lapic_timer_start(unsigned hz);
+/*
+ * For tests that count ticks exactly (tests/t72_irqflag.c): stop the timer
+ * (a request already in the IRR stays there), arm a single expiry one
+ * period from now, and go back to the periodic ticks of lapic_timer_start
+ * (the test runner does so after every test).
+ */
+void lapic_timer_stop(void);
+void lapic_timer_one_shot(void);
+void lapic_timer_periodic(void);
 void lapic_eoi(void);
 
 #endif /* TESTOS_LAPIC_H */

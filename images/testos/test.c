@@ -139,6 +139,7 @@ static void restore_baseline(void)
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
 	gdt_set_rsp0((uint64_t)(trap_stack + TRAP_STACK_SIZE));
 	proc_reset(); /* no process survives a test */
+	lapic_timer_periodic();
 	as_clear_user(kernel_pml4);
 	((uint64_t *)phys_to_virt(kernel_pml4))[SELFMAP_SLOT] = 0;
 	flush_tlb_all();

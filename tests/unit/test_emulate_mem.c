@@ -496,6 +496,57 @@ static void test_unknown_reports_bytes(void **state)
 	assert_memory_equal(&env->cpu, &before, sizeof(before));
 }
 
+/* xor/sub r, r: zero and the operation's flags; any other register-only ALU is unknown. */
+static void test_zero_idiom(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.gpr[EMU_RAX] = 0xffffffff12345678ull;
+	env->cpu.rflags = 0x2 | RFLAGS_CF | RFLAGS_OF | RFLAGS_SF | RFLAGS_AF;
+	assert_ok(env, RUN(env, &rep, 0x31, 0xc0), &rep, CODE_VA + 2); /* xor eax, eax */
+	assert_string_equal(rep.mnemonic, "xor");
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0); /* the 32-bit write zero-extends */
+	assert_int_equal(env->cpu.rflags, 0x2 | RFLAGS_ZF | RFLAGS_PF);
+	env->cpu.gpr[EMU_R9] = 5;
+	env->cpu.rflags = 0x2 | RFLAGS_CF;
+	assert_ok(env, RUN(env, &rep, 0x4d, 0x29, 0xc9), &rep, CODE_VA + 5); /* sub r9, r9 */
+	assert_int_equal(env->cpu.gpr[EMU_R9], 0);
+	assert_int_equal(env->cpu.rflags, 0x2 | RFLAGS_ZF | RFLAGS_PF);
+	env->cpu.gpr[EMU_RCX] = 0x1234;
+	assert_ok(env, RUN(env, &rep, 0x66, 0x31, 0xc9), &rep, CODE_VA + 8); /* xor cx, cx */
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0); /* 16 bits: the rest kept (was 0) */
+	env->cpu.gpr[EMU_RCX] = 0xaa55;
+	assert_ok(env, RUN(env, &rep, 0x30, 0xc9), &rep, CODE_VA + 10); /* xor cl, cl */
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0xaa00);
+	assert_int_equal(env->nwrites, 0);
+	/* Two registers, or another operation: not the idiom. */
+	assert_int_equal(RUN(env, &rep, 0x31, 0xd8), EMU_UNKNOWN); /* xor eax, ebx */
+	assert_int_equal(RUN(env, &rep, 0x21, 0xc0), EMU_UNKNOWN); /* and eax, eax */
+}
+
+/* pop r64/r16 from the stack; pop %rsp is left to the CPU (unknown). */
+static void test_pop_gpr(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 sp = STACK_VA + 0x100;
+
+	env->cpu.gpr[EMU_RSP] = sp;
+	poke64(env, sp, 0x1122334455667788ull);
+	poke64(env, sp + 8, 0xa5a5);
+	assert_ok(env, RUN(env, &rep, 0x58), &rep, CODE_VA + 1); /* pop %rax */
+	assert_string_equal(rep.mnemonic, "pop");
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0x1122334455667788ull);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], sp + 8);
+	env->cpu.gpr[EMU_R9] = ~0ull;
+	assert_ok(env, RUN(env, &rep, 0x66, 0x41, 0x59), &rep, CODE_VA + 4); /* pop %r9w */
+	assert_int_equal(env->cpu.gpr[EMU_R9], 0xffffffffffffa5a5ull);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], sp + 10);
+	assert_int_equal(env->nwrites, 0);
+	assert_int_equal(RUN(env, &rep, 0x5c), EMU_UNKNOWN); /* pop %rsp */
+}
+
 /* ---- movs, stos ------------------------------------------------------------- */
 
 static void test_stos(void **state)
@@ -894,6 +945,8 @@ int main(void)
 		T(test_mov_split_pf_writes_nothing),
 		T(test_mov_noncanonical_gp),
 		T(test_unknown_reports_bytes),
+		T(test_zero_idiom),
+		T(test_pop_gpr),
 		T(test_stos),
 		T(test_rep_stos_complete),
 		T(test_rep_stos_partial),

@@ -217,6 +217,23 @@ static void test_mmu(void **state)
 	assert_int_equal(p.o.mmu, MMU_HW);
 }
 
+/* --chain: on by default; on/off by name; anything else named in the error. */
+static void test_chain(void **state)
+{
+	struct parsed p = PARSE("run", "img");
+
+	(void)state;
+	assert_false(p.o.no_chain);
+	p = PARSE("run", "--chain=off", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_true(p.o.no_chain);
+	p = PARSE("run", "--chain=off", "--chain", "on", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_false(p.o.no_chain);
+	p = PARSE("run", "--chain=no", "img");
+	assert_error_mentions(&p, "--chain", "'no'");
+}
+
 /* --sensitive: auto by default; patch and iopl3 by name; anything else named in the error. */
 static void test_sensitive(void **state)
 {
@@ -695,6 +712,7 @@ int main(void)
 		T(test_mmu_bad),
 		T(test_shadow_pool),
 		T(test_sensitive),
+		T(test_chain),
 		T(test_mem_sizes),
 		T(test_mem_out_of_range),
 		T(test_mem_not_a_size),

@@ -163,6 +163,47 @@ TEST(swapgs)
 }
 
 /*
+ * Privileged instructions back to back, as Linux runs them: its
+ * __rdgsbase_inactive is `swapgs; rdgsbase; swapgs`, and the end of its
+ * syscall path `swapgs; sysretq`. Shadow mode emulates such a run in one
+ * trap (vmm/shadow_mode.c, trap chaining); the results must be those of
+ * one instruction at a time. SDM 2B RDFSBASE/RDGSBASE, WRFSBASE/WRGSBASE.
+ */
+#define CR4_FSGSBASE (1ULL << 16)
+
+TEST(swapgs_chain)
+{
+	uint32_t a, b, c, d;
+	uint64_t gs = 0x1111000, kgs = 0x2222000, v, cr4 = read_cr4(), cr3 = read_cr3(), r3;
+
+	cpuid(7, 0, &a, &b, &c, &d);
+	if (!(b & 1))
+		test_skip("CPUID.07H:EBX.FSGSBASE[0] = 0");
+	write_cr4(cr4 | CR4_FSGSBASE);
+	wrmsr(MSR_GS_BASE, gs);
+	wrmsr(MSR_KERNEL_GS_BASE, kgs);
+	__asm__ volatile("swapgs; rdgsbase %0; swapgs" : "=r"(v)::"memory");
+	CHECK_EQ("rdgsbase between two swapgs", kgs, v);
+	CHECK_EQ("GS_BASE after the pair", gs, rdmsr(MSR_GS_BASE));
+	__asm__ volatile("swapgs; wrgsbase %0; swapgs" ::"r"(0x3333000ULL) : "memory");
+	CHECK_EQ("KERNEL_GS_BASE after wrgsbase between two swapgs", 0x3333000,
+		 rdmsr(MSR_KERNEL_GS_BASE));
+	CHECK_EQ("GS_BASE after that pair", gs, rdmsr(MSR_GS_BASE));
+	/* A run of seven: swapgs, rdgsbase, swapgs, mov cr3 out and back in, rdmsr, swapgs. */
+	__asm__ volatile("swapgs; rdgsbase %0; swapgs; mov %%cr3, %1; mov %1, %%cr3; rdmsr; swapgs"
+			 : "=&r"(v), "=&r"(r3), "=a"(a), "=d"(d)
+			 : "c"(MSR_KERNEL_GS_BASE)
+			 : "memory");
+	CHECK_EQ("rdgsbase in a run of seven", 0x3333000, v);
+	CHECK_EQ("mov from cr3 in the run", cr3, r3);
+	CHECK_EQ("rdmsr KERNEL_GS_BASE in the run", 0x3333000, ((uint64_t)d << 32) | a);
+	CHECK_EQ("GS_BASE after the run's odd swapgs", 0x3333000, rdmsr(MSR_GS_BASE));
+	__asm__ volatile("swapgs" ::: "memory");
+	CHECK_EQ("GS_BASE back", gs, rdmsr(MSR_GS_BASE));
+	write_cr4(cr4);
+}
+
+/*
  * SDM 2A IRET: in 64-bit mode iretq to the same privilege level pops RIP,
  * CS, RFLAGS, RSP and SS (the new RSP need not be the old one).
  */

@@ -4,8 +4,11 @@
  * 2B STI), PUSHF/POPF (SDM 2B: at CPL0 POPF loads IF), nested
  * save/disable/restore sections, and maskable-interrupt delivery (SDM 3A
  * 6.8.1: IF=0 masks INTR; the LAPIC holds the request in the IRR, SDM 3A
- * 11.8.4). The tests wait for the periodic 100 Hz LAPIC timer to expire
- * while IF=0 (its IRR bit set), so each takes at most ~10 ms of waiting.
+ * 11.8.4). The tests wait for the LAPIC timer to expire while IF=0 (its IRR
+ * bit set), so each takes at most ~10 ms of waiting. They count ticks
+ * exactly, so the timer is stopped once a request is pending: on a slow
+ * host (nested, under TCG) the periodic timer could tick again before the
+ * test reads its counter; the runner restarts it after each test.
  */
 #include "../arch.h"
 #include "../lapic.h"
@@ -28,13 +31,18 @@ static uint64_t if_now(void)
 }
 
 /*
- * With IF=0: spin until the timer's request is pending in the IRR (at most
- * 200 ms), checking that no tick is delivered meanwhile.
+ * With IF=0: make exactly one timer request pending in the IRR and no
+ * later one due (stop the timer; if nothing is pending yet, arm one shot
+ * and spin until it expires, at most 200 ms), checking that no tick is
+ * delivered meanwhile.
  */
 static void wait_timer_pending(const char *where)
 {
 	uint64_t t0 = timer_ticks, start = rdtsc(), limit = (tsc_per_ms ? tsc_per_ms : 1000000) * 200;
 
+	lapic_timer_stop();
+	if (!timer_irr())
+		lapic_timer_one_shot();
 	while (!timer_irr()) {
 		if (rdtsc() - start > limit)
 			test_fail("%s: expected the timer request pending in the IRR within 200 ms, saw "

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * decode/chain: the instructions a trap chain may take in (decode/chain.h).
+ * Byte patterns, SDM Vol. 2 opcode map: 0f 01 /7 with mod=3 is the
+ * swapgs/rdtscp group, 0f 01 ca/cb clac/stac, 0f 20/22 mov cr (always a
+ * register operand: mod is ignored and taken as 3), f3 0f ae /0-/3 with
+ * mod=3 the fs/gs base group.
+ */
+#include "decode/chain.h"
+
+static bool is_rex(u8 b)
+{
+	return (b & 0xf0) == 0x40;
+}
+
+/*
+ * Bytes taken by a ModRM (and SIB, displacement) in 64-bit mode with a
+ * 64-bit address size, from the ModRM at m[0]; 0 if `avail` is too short.
+ */
+static unsigned modrm_len(const u8 *m, unsigned avail)
+{
+	unsigned mod, rm, n = 1;
+
+	if (avail < 1)
+		return 0;
+	mod = m[0] >> 6;
+	rm = m[0] & 7;
+	if (mod == 3)
+		return 1;
+	if (rm == 4) { /* SIB */
+		if (avail < 2)
+			return 0;
+		n++;
+		if (mod == 0 && (m[1] & 7) == 5)
+			n += 4; /* no base: disp32 */
+	} else if (mod == 0 && rm == 5) {
+		n += 4; /* RIP-relative disp32 */
+	}
+	if (mod == 1)
+		n += 1;
+	else if (mod == 2)
+		n += 4;
+	return n <= avail ? n : 0;
+}
+
+static enum chain_class found(enum chain_class k, unsigned n, unsigned avail,
+			      struct chain_insn *out)
+{
+	if (n > avail)
+		return CHAIN_END;
+	out->len = n;
+	return k;
+}
+
+/* The prefixes a chained instruction may carry, each at most once. */
+struct prefixes {
+	bool opsize, seg /* fs, gs */, cs /* 2e: only nops use it */, f3;
+	u8 rex; /* 0: none */
+};
+
+/* Parse the prefixes at code[0..avail); returns the opcode's index. */
+static unsigned parse_prefixes(const u8 *code, unsigned avail, struct prefixes *p)
+{
+	unsigned i = 0;
+
+	for (; i < avail; i++) {
+		u8 b = code[i];
+
+		if (b == 0x66 && !p->opsize)
+			p->opsize = true;
+		else if ((b == 0x64 || b == 0x65) && !p->seg)
+			p->seg = true;
+		else if (b == 0x2e && !p->cs)
+			p->cs = true;
+		else if (b == 0xf3 && !p->f3)
+			p->f3 = true;
+		else
+			break;
+	}
+	if (i < avail && is_rex(code[i]))
+		p->rex = code[i++];
+	return i;
+}
+
+/* 88/89/8a/8b /r and c6/c7 /0 with a memory operand: the bridge inside a stac window. */
+static enum chain_class mem_mov(const u8 *code, unsigned avail, unsigned i,
+				const struct prefixes *p, struct chain_insn *out)
+{
+	u8 op = code[i];
+	unsigned m, imm = 0;
+
+	if (p->f3 || p->cs || i + 1 >= avail || (code[i + 1] >> 6) == 3)
+		return CHAIN_END;
+	if (op == 0xc6 || op == 0xc7) {
+		if (((code[i + 1] >> 3) & 7) != 0)
+			return CHAIN_END;
+		imm = op == 0xc6 ? 1 : p->opsize ? 2 : 4;
+	}
+	m = modrm_len(code + i + 1, avail - i - 1);
+	return m ? found(CHAIN_BRIDGE, i + 1 + m + imm, avail, out) : CHAIN_END;
+}
+
+/*
+ * xor/sub with the same register as both operands (mod = 3, reg = rm, and
+ * REX.R = REX.B): the zeroing idiom decode/emulate_mem.c emulates.
+ */
+static enum chain_class zero_idiom(const u8 *code, unsigned avail, unsigned i,
+				   const struct prefixes *p, struct chain_insn *out)
+{
+	u8 m;
+
+	if (p->opsize || p->seg || p->cs || p->f3 || i + 1 >= avail)
+		return CHAIN_END;
+	m = code[i + 1];
+	if ((m >> 6) != 3 || ((m >> 3) & 7) != (m & 7) || !!(p->rex & 4) != !!(p->rex & 1))
+		return CHAIN_END;
+	return found(CHAIN_BRIDGE, i + 2, avail, out);
+}
+
+/* 0f xx at code[i]: the privileged two-byte opcodes, nops and the fs/gs base group. */
+static enum chain_class two_byte(const u8 *code, unsigned avail, unsigned i,
+				 const struct prefixes *p, struct chain_insn *out)
+{
+	bool legacy = p->opsize || p->seg || p->cs || p->f3;
+	u8 m;
+
+	if (i >= avail)
+		return CHAIN_END;
+	if (code[i] == 0x1f) { /* nop m (0f 1f /0): 66 and 2e are padding there */
+		unsigned n;
+
+		if (p->f3 || p->seg || i + 1 >= avail || ((code[i + 1] >> 3) & 7) != 0 ||
+		    (code[i + 1] >> 6) == 3) /* the register form: capstone rejects it, so do we */
+			return CHAIN_END;
+		n = modrm_len(code + i + 1, avail - i - 1);
+		return n ? found(CHAIN_NOP, i + 1 + n, avail, out) : CHAIN_END;
+	}
+	if (p->f3) { /* f3 [REX] 0f ae /0-/3, mod = 3: rd/wr fs/gs base */
+		if (p->opsize || p->seg || p->cs || code[i] != 0xae || i + 1 >= avail)
+			return CHAIN_END;
+		m = code[i + 1];
+		if ((m >> 6) != 3 || ((m >> 3) & 7) > 3)
+			return CHAIN_END;
+		return found(CHAIN_BRIDGE, i + 2, avail, out);
+	}
+	if (legacy)
+		return CHAIN_END;
+	switch (code[i]) {
+	case 0x07: /* sysret: REX.W returns to 64-bit code, without to 32-bit */
+		return found(CHAIN_TRAP, i + 1, avail, out);
+	case 0x30: /* wrmsr */
+	case 0x32: /* rdmsr */ return !p->rex ? found(CHAIN_TRAP, i + 1, avail, out) : CHAIN_END;
+	case 0x20: /* mov r64, crN (mod is ignored: always a register) */
+	case 0x22: /* mov crN, r64 */ return found(CHAIN_TRAP, i + 2, avail, out);
+	case 0xae: /* lfence */
+		return !p->rex && i + 1 < avail && code[i + 1] == 0xe8
+			       ? found(CHAIN_NOP, i + 2, avail, out)
+			       : CHAIN_END;
+	case 0x01:
+		if (p->rex || i + 1 >= avail)
+			return CHAIN_END;
+		m = code[i + 1];
+		if (m == 0xf8 || m == 0xca || m == 0xcb) /* swapgs, clac, stac */
+			return found(CHAIN_TRAP, i + 2, avail, out);
+		if ((m >> 6) != 3 && ((m >> 3) & 7) == 7) { /* invlpg m8 */
+			unsigned n = modrm_len(code + i + 1, avail - i - 1);
+
+			return n ? found(CHAIN_TRAP, i + 1 + n, avail, out) : CHAIN_END;
+		}
+		return CHAIN_END;
+	default: return CHAIN_END;
+	}
+}
+
+enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
+				struct chain_insn *out)
+{
+	struct prefixes p = { 0 };
+	unsigned i = parse_prefixes(code, avail, &p);
+	bool bare = i == 0; /* no prefix at all */
+	u8 op;
+
+	if (i >= avail)
+		return CHAIN_END;
+	op = code[i];
+	switch (op) {
+	case 0x0f: return two_byte(code, avail, i + 1, &p, out);
+	case 0x90: /* nop, 66 nop; with REX.B it is xchg, with f3 pause */
+		return !p.rex && !p.f3 && !p.seg && !p.cs ? found(CHAIN_NOP, i + 1, avail, out)
+							  : CHAIN_END;
+	case 0xf4: /* hlt */ return bare ? found(CHAIN_TRAP, 1, avail, out) : CHAIN_END;
+	case 0xfa: /* cli */
+	case 0xfb: /* sti */
+		return bare && !(flags & CHAIN_NATIVE_IRQFLAGS) ? found(CHAIN_TRAP, 1, avail, out)
+								: CHAIN_END;
+	case 0xcf: /* iretq needs REX.W; plain iret is 32-bit */
+		return i == 1 && (p.rex & 0x08) ? found(CHAIN_TRAP, 2, avail, out) : CHAIN_END;
+	case 0x88:
+	case 0x89:
+	case 0x8a:
+	case 0x8b:
+	case 0xc6:
+	case 0xc7: return flags & CHAIN_USER_ACCESS ? mem_mov(code, avail, i, &p, out) : CHAIN_END;
+	case 0x58: /* pop r64 (58+r; REX.B: r8-r15), but not pop %rsp */
+	case 0x59:
+	case 0x5a:
+	case 0x5b:
+	case 0x5c:
+	case 0x5d:
+	case 0x5e:
+	case 0x5f:
+		if (p.opsize || p.seg || p.cs || p.f3 || (op == 0x5c && !(p.rex & 1)))
+			return CHAIN_END;
+		return found(CHAIN_BRIDGE, i + 1, avail, out);
+	case 0x29: /* sub r/m, r */
+	case 0x2b: /* sub r, r/m */
+	case 0x31: /* xor r/m, r */
+	case 0x33: /* xor r, r/m */ return zero_idiom(code, avail, i, &p, out);
+	case 0xeb: /* jmp rel8 */
+		if (!bare || avail < 2)
+			return CHAIN_END;
+		out->rel = (s8)code[1];
+		return found(CHAIN_JUMP, 2, avail, out);
+	case 0xe9: /* jmp rel32 */
+		if (!bare || avail < 5)
+			return CHAIN_END;
+		out->rel = (s32)((u32)code[1] | (u32)code[2] << 8 | (u32)code[3] << 16 |
+				 (u32)code[4] << 24);
+		return found(CHAIN_JUMP, 5, avail, out);
+	default: return CHAIN_END;
+	}
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * decode/chain: which instruction, right after one the VMM has just
+ * emulated, would trap at once too, so that the VMM emulates it in the same
+ * trap ("trap chaining", vmm/shadow_mode.c).
+ *
+ * Why: on our hosts a trap costs tens of microseconds and the emulation a
+ * few, and Linux's kernel runs privileged instructions in pairs and runs:
+ * `swapgs; rdgsbase %rax; swapgs` to read the inactive GS base at every
+ * context switch, `swapgs` as the first instruction of the syscall entry
+ * and `swapgs; sysretq` at its end. Emulating the rest of such a run at
+ * the first trap removes the others.
+ *
+ * Exactness: the chained instruction is the one the guest executes next,
+ * read through the guest's own tables as a fetch, and emulated exactly as
+ * if it had trapped; the VMM stops a chain wherever a trap would have let
+ * something else happen in between (an interrupt it holds, an sti shadow, a
+ * change of CPL or paging mode, an exception). An external interrupt that
+ * arrives meanwhile is taken after the chain, as if it had come a few
+ * instructions later, which hardware allows.
+ *
+ * The classifier works on raw bytes of 64-bit code and knows a short,
+ * exact list; anything else (other prefixes included) ends the chain.
+ */
+#ifndef UMBRA_DECODE_CHAIN_H
+#define UMBRA_DECODE_CHAIN_H
+
+#include "umbra/types.h"
+
+enum chain_class {
+	CHAIN_END,  /* runs natively, or not one we know: the chain ends before it */
+	CHAIN_TRAP, /* traps at real CPL3 (privileged): worth emulating now */
+	/*
+	 * Runs natively at CPL3 and is simple to emulate: worth it only to
+	 * reach a CHAIN_TRAP a few instructions on. rd/wr fs/gs base always;
+	 * a mov to or from memory only inside a user-access window (below).
+	 */
+	CHAIN_BRIDGE,
+	CHAIN_NOP,  /* a nop (90, 0f 1f /0, with 66) or lfence: no state to change */
+	CHAIN_JUMP, /* jmp rel8/rel32: followed (Linux jumps over its alternatives' verw) */
+};
+
+/* The instruction classified. */
+struct chain_insn {
+	unsigned len; /* bytes, for every class but CHAIN_END */
+	s32 rel;      /* CHAIN_JUMP: the target is the next RIP + rel */
+};
+
+/* chain_classify's flags. */
+#define CHAIN_NATIVE_IRQFLAGS (1u << 0) /* cli/sti run natively (the iopl3 strategy) */
+/*
+ * The guest kernel runs with RFLAGS.AC = 1, between stac and clac: its
+ * plain movs to and from memory bridge to the clac. Linux's user accessors
+ * are such windows (rseq's `stac; mov; mov; clac`), so one trap serves
+ * both ends. Only mov with a memory operand (88, 89, 8a, 8b, c6 /0,
+ * c7 /0; prefixes 66, REX, fs/gs): the forms decode/emulate_mem.c emulates.
+ */
+#define CHAIN_USER_ACCESS (1u << 1)
+
+/*
+ * Classify the 64-bit instruction at code[0..avail) into *out.
+ *
+ * CHAIN_TRAP: swapgs, stac, clac, sysret(q), iretq, mov to/from cr0-cr8,
+ *   rdmsr, wrmsr, hlt, invlpg, and cli/sti without CHAIN_NATIVE_IRQFLAGS.
+ * CHAIN_BRIDGE: rdfsbase, rdgsbase, wrfsbase, wrgsbase (register forms);
+ *   the zeroing idiom xor/sub r, r (31, 33, 29, 2b with one register);
+ *   pop r64 but %rsp (Linux's local_irq_save: pushf; pop %rax; cli);
+ *   with CHAIN_USER_ACCESS the movs above.
+ * CHAIN_NOP, CHAIN_JUMP: as above, without prefixes but 66 for nops.
+ * int3 patch sites are the caller's to recognise (decode/patch.h).
+ */
+enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
+				struct chain_insn *out);
+
+#endif /* UMBRA_DECODE_CHAIN_H */

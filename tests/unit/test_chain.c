@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for decode/chain.c: which instruction after an emulated one a
+ * trap chain takes in. Each known pattern is checked against capstone's
+ * length and mnemonic, and random byte strings must never be classified as
+ * something capstone decodes differently.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode/chain.h"
+#include "decode/decode.h"
+#include "xorshift.h"
+
+struct case_ {
+	const char *bytes; /* hex, no spaces */
+	enum chain_class cls;
+	unsigned len;
+	const char *mnemonic; /* capstone's, for CHAIN_TRAP/BRIDGE */
+};
+
+static unsigned unhex(const char *s, u8 *out)
+{
+	unsigned n = 0;
+
+	for (; s[0] && s[1]; s += 2) {
+		unsigned v;
+
+		assert_int_equal(sscanf(s, "%2x", &v), 1);
+		out[n++] = (u8)v;
+	}
+	return n;
+}
+
+static void check(const struct case_ *k, unsigned flags)
+{
+	u8 code[32];
+	unsigned n = unhex(k->bytes, code), len;
+	struct chain_insn in = { 99, 0 };
+	enum chain_class cls = chain_classify(code, n, flags, &in);
+
+	if (cls != k->cls)
+		fail_msg("%s: class %d, want %d", k->bytes, cls, k->cls);
+	if (cls == CHAIN_END)
+		return;
+	len = in.len;
+	assert_int_equal(len, k->len);
+	{
+		struct decoded_insn d;
+
+		assert_int_equal(decode_one(code, n, 0, DECODE_64, &d), 0);
+		assert_int_equal(d.len, len);
+		assert_string_equal(d.mnemonic, k->mnemonic);
+		if (cls == CHAIN_JUMP) /* capstone shows the target, here from RIP 0 */
+			assert_int_equal(strtoull(d.operands, NULL, 16), (u64)((s64)len + in.rel));
+	}
+}
+
+static void test_traps(void **state)
+{
+	static const struct case_ cases[] = {
+		{ "0f01f8", CHAIN_TRAP, 3, "swapgs" },
+		{ "0f01ca", CHAIN_TRAP, 3, "clac" },
+		{ "0f01cb", CHAIN_TRAP, 3, "stac" },
+		{ "480f07", CHAIN_TRAP, 3, "sysret" }, /* capstone names both sysret */
+		{ "0f07", CHAIN_TRAP, 2, "sysret" },
+		{ "48cf", CHAIN_TRAP, 2, "iretq" },
+		{ "0f22d8", CHAIN_TRAP, 3, "mov" },   /* mov %rax,%cr3 */
+		{ "0f20e0", CHAIN_TRAP, 3, "mov" },   /* mov %cr4,%rax */
+		{ "440f22c0", CHAIN_TRAP, 4, "mov" }, /* mov %rax,%cr8 */
+		{ "0f30", CHAIN_TRAP, 2, "wrmsr" },
+		{ "0f32", CHAIN_TRAP, 2, "rdmsr" },
+		{ "f4", CHAIN_TRAP, 1, "hlt" },
+		{ "0f013f", CHAIN_TRAP, 3, "invlpg" },		 /* (%rdi) */
+		{ "0f017c2408", CHAIN_TRAP, 5, "invlpg" },	 /* 8(%rsp) */
+		{ "0f013d78563412", CHAIN_TRAP, 7, "invlpg" },	 /* rip-relative */
+		{ "0f01bf00100000", CHAIN_TRAP, 7, "invlpg" },	 /* 0x1000(%rdi) */
+		{ "0f013c2500100000", CHAIN_TRAP, 8, "invlpg" }, /* absolute, SIB no base */
+		{ "f3480faec8", CHAIN_BRIDGE, 5, "rdgsbase" },
+		{ "f30faec0", CHAIN_BRIDGE, 4, "rdfsbase" },
+		{ "f3480faedf", CHAIN_BRIDGE, 5, "wrgsbase" },
+		{ "f3490faed0", CHAIN_BRIDGE, 5, "wrfsbase" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check(&cases[i], 0);
+}
+
+static void test_irqflags(void **state)
+{
+	static const struct case_ trap[] = { { "fa", CHAIN_TRAP, 1, "cli" },
+					     { "fb", CHAIN_TRAP, 1, "sti" } };
+	static const struct case_ native[] = { { "fa", CHAIN_END, 0, NULL },
+					       { "fb", CHAIN_END, 0, NULL } };
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		check(&trap[i], 0);
+		check(&native[i], CHAIN_NATIVE_IRQFLAGS);
+	}
+}
+
+/* Native instructions, other forms of the same opcodes, and truncated bytes. */
+static void test_ends(void **state)
+{
+	static const char *const ends[] = {
+		"",		  /* nothing readable */
+		"9b",		  /* fwait */
+		"9c",		  /* pushf: only behind our int3 (the caller's) */
+		"cf",		  /* iret without REX.W: 32-bit */
+		"f348cf",	  /* prefixed iretq */
+		"0f01",		  /* truncated */
+		"0f01f9",	  /* rdtscp */
+		"0f01d0",	  /* xgetbv */
+		"0f0138",	  /* invlpg (%rax) truncated? no: complete, but see below */
+		"f30fae",	  /* truncated */
+		"f30faef0",	  /* /6 umonitor: not a base */
+		"f30fae00",	  /* memory form */
+		"660f01f8",	  /* prefixed swapgs */
+		"480f30",	  /* REX wrmsr */
+		"0f013c25001000", /* invlpg, disp32 truncated */
+		"0f22",		  /* truncated mov cr */
+		"48",		  /* lone REX */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		u8 code[32];
+		unsigned n = unhex(ends[i], code);
+		struct chain_insn in = { 99, 0 };
+		enum chain_class cls = chain_classify(code, n, CHAIN_USER_ACCESS, &in);
+
+		if (!strcmp(ends[i], "0f0138")) { /* the one complete invlpg here */
+			assert_int_equal(cls, CHAIN_TRAP);
+			assert_int_equal(in.len, 3);
+			continue;
+		}
+		if (cls != CHAIN_END)
+			fail_msg("%s: class %d, want CHAIN_END", ends[i], cls);
+	}
+}
+
+/* Nops and lfence: skipped, whatever the flags. */
+static void test_nops(void **state)
+{
+	static const struct case_ cases[] = {
+		{ "90", CHAIN_NOP, 1, "nop" },
+		{ "6690", CHAIN_NOP, 2, "nop" },
+		{ "0f1f00", CHAIN_NOP, 3, "nop" },
+		{ "0f1f4000", CHAIN_NOP, 4, "nop" },
+		{ "0f1f440000", CHAIN_NOP, 5, "nop" },
+		{ "660f1f440000", CHAIN_NOP, 6, "nop" },
+		{ "0f1f8000000000", CHAIN_NOP, 7, "nop" },
+		{ "0f1f840000000000", CHAIN_NOP, 8, "nop" },
+		{ "662e0f1f840000000000", CHAIN_NOP, 10, "nop" },
+		{ "0faee8", CHAIN_NOP, 3, "lfence" },
+		{ "4190", CHAIN_END, 0, NULL },	    /* xchg %eax,%r8d */
+		{ "f390", CHAIN_END, 0, NULL },	    /* pause */
+		{ "0f1f48", CHAIN_END, 0, NULL },   /* 0f 1f /1: not the nop */
+		{ "0faef0", CHAIN_END, 0, NULL },   /* mfence is not lfence */
+		{ "480faee8", CHAIN_END, 0, NULL }, /* REX lfence: unusual, end */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		check(&cases[i], 0);
+		check(&cases[i], CHAIN_USER_ACCESS | CHAIN_NATIVE_IRQFLAGS);
+	}
+}
+
+/* Memory movs bridge only inside a user-access window (CHAIN_USER_ACCESS). */
+static void test_user_access_movs(void **state)
+{
+	static const struct case_ cases[] = {
+		{ "890a", CHAIN_BRIDGE, 2, "mov" },		/* mov %ecx,(%rdx) */
+		{ "894a04", CHAIN_BRIDGE, 3, "mov" },		/* mov %ecx,4(%rdx) */
+		{ "488b07", CHAIN_BRIDGE, 3, "mov" },		/* mov (%rdi),%rax */
+		{ "8a4701", CHAIN_BRIDGE, 3, "mov" },		/* mov 1(%rdi),%al */
+		{ "66894702", CHAIN_BRIDGE, 4, "mov" },		/* mov %ax,2(%rdi) */
+		{ "8804240000", CHAIN_BRIDGE, 3, "mov" },	/* mov %al,(%rsp) */
+		{ "c60700", CHAIN_BRIDGE, 3, "mov" },		/* movb $0,(%rdi) */
+		{ "c7470800000000", CHAIN_BRIDGE, 7, "mov" },	/* movl $0,8(%rdi) */
+		{ "66c7070100", CHAIN_BRIDGE, 5, "mov" },	/* movw $1,(%rdi) */
+		{ "48c70700000000", CHAIN_BRIDGE, 7, "mov" },	/* movq $0,(%rdi) */
+		{ "658b0d7ca2da7e", CHAIN_BRIDGE, 7, "mov" },	/* mov %gs:rel(%rip),%ecx */
+		{ "4c8b8424c8000000", CHAIN_BRIDGE, 8, "mov" }, /* mov 0xc8(%rsp),%r8 */
+		{ "89c8", CHAIN_END, 0, NULL },			/* mov %ecx,%eax: no memory */
+		{ "c7c000000000", CHAIN_END, 0, NULL },		/* mov $0,%eax */
+		{ "c74f0800000000", CHAIN_END, 0, NULL },	/* c7 /1 */
+		{ "67890a", CHAIN_END, 0, NULL },		/* address-size prefix */
+		{ "f3890a", CHAIN_END, 0, NULL },		/* f3 */
+		{ "f0890a", CHAIN_END, 0, NULL },		/* lock */
+		{ "48a10000000000000000", CHAIN_END, 0, NULL }, /* movabs: not in the list */
+	};
+	u8 code[16];
+	struct chain_insn in;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check(&cases[i], CHAIN_USER_ACCESS);
+	/* Outside a window the same movs end the chain. */
+	assert_int_equal(chain_classify(code, unhex("890a", code), 0, &in), CHAIN_END);
+	assert_int_equal(chain_classify(code, unhex("c60700", code), 0, &in), CHAIN_END);
+}
+
+/* Direct jumps are followed; the zeroing idiom and pops bridge anywhere. */
+static void test_jumps_zeroing_pops(void **state)
+{
+	static const struct case_ cases[] = {
+		{ "eb07", CHAIN_JUMP, 2, "jmp" },
+		{ "ebfe", CHAIN_JUMP, 2, "jmp" }, /* to itself: the lookahead's limit ends it */
+		{ "e900000000", CHAIN_JUMP, 5, "jmp" },
+		{ "e9f0ffffff", CHAIN_JUMP, 5, "jmp" },
+		{ "e900010000", CHAIN_JUMP, 5, "jmp" },
+		{ "31c0", CHAIN_BRIDGE, 2, "xor" },   /* xor %eax,%eax */
+		{ "31c9", CHAIN_BRIDGE, 2, "xor" },   /* xor %ecx,%ecx */
+		{ "33d2", CHAIN_BRIDGE, 2, "xor" },   /* xor %edx,%edx */
+		{ "4531c0", CHAIN_BRIDGE, 3, "xor" }, /* xor %r8d,%r8d */
+		{ "4829ff", CHAIN_BRIDGE, 3, "sub" }, /* sub %rdi,%rdi */
+		{ "2bf6", CHAIN_BRIDGE, 2, "sub" },   /* sub %esi,%esi */
+		{ "58", CHAIN_BRIDGE, 1, "pop" },     /* pop %rax */
+		{ "415c", CHAIN_BRIDGE, 2, "pop" },   /* pop %r12 */
+		{ "5c", CHAIN_END, 0, NULL },	      /* pop %rsp */
+		{ "6658", CHAIN_END, 0, NULL },	      /* pop %ax */
+		{ "31d8", CHAIN_END, 0, NULL },	      /* xor %ebx,%eax: two registers */
+		{ "4431c0", CHAIN_END, 0, NULL },     /* xor %r8d,%eax */
+		{ "3107", CHAIN_END, 0, NULL },	      /* xor %eax,(%rdi): memory */
+		{ "6631c0", CHAIN_END, 0, NULL },     /* 16-bit: left out */
+		{ "66eb00", CHAIN_END, 0, NULL },     /* prefixed jmp */
+		{ "ff25", CHAIN_END, 0, NULL },	      /* indirect jmp */
+		{ "7405", CHAIN_END, 0, NULL },	      /* je: conditional */
+		{ "e9000000", CHAIN_END, 0, NULL },   /* truncated */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check(&cases[i], 0);
+}
+
+/*
+ * Random bytes, biased towards the interesting opcodes: whatever is
+ * classified must be what capstone decodes, with the same length.
+ */
+static void test_random_agrees_with_capstone(void **state)
+{
+	static const char *const ok[] = { "swapgs",   "clac",	  "stac",  "sysret",   "sysretq",
+					  "iretq",    "mov",	  "wrmsr", "rdmsr",    "hlt",
+					  "invlpg",   "cli",	  "sti",   "rdfsbase", "rdgsbase",
+					  "wrfsbase", "wrgsbase", "nop",   "lfence",   "jmp",
+					  "xor",      "sub",	  "pop" };
+	static const u8 first[] = { 0x0f, 0xf3, 0x48, 0x44, 0x41, 0xf4, 0xfa,
+				    0xcf, 0x66, 0x65, 0x2e, 0x89, 0x8b, 0xc7,
+				    0x90, 0xeb, 0xe9, 0x31, 0x29, 0x58, 0x5c };
+	unsigned classified = 0;
+
+	(void)state;
+	rng_state = 0x2545f491;
+	for (unsigned it = 0; it < 200000; it++) {
+		u8 code[16];
+		unsigned n = 1 + rnd() % 12, len;
+		struct chain_insn in = { 0, 0 };
+		enum chain_class cls;
+		struct decoded_insn d;
+		bool known = false;
+
+		for (unsigned i = 0; i < sizeof(code); i++)
+			code[i] = (u8)rnd();
+		code[0] = first[rnd() % sizeof(first)];
+		if (rnd() & 1)
+			code[1] = 0x0f;
+		if (rnd() % 4 == 0)
+			code[2] =
+				(u8[]){ 0x01, 0xae, 0x20, 0x22, 0x07, 0x30, 0x1f, 0x89 }[rnd() % 8];
+		cls = chain_classify(code, n, rnd() % 3, &in);
+		if (cls == CHAIN_END)
+			continue;
+		len = in.len;
+		classified++;
+		assert_true(len >= 1 && len <= n);
+		if (decode_one(code, n, 0, DECODE_64, &d) != 0)
+			fail_msg("classified %d (len %u of %u), capstone cannot decode %02x %02x "
+				 "%02x %02x %02x",
+				 cls, len, n, code[0], code[1], code[2], code[3], code[4]);
+		if (d.len != len)
+			fail_msg("%02x %02x %02x %02x: length %u, capstone %u (%s)", code[0],
+				 code[1], code[2], code[3], len, d.len, d.mnemonic);
+		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+			known |= !strcmp(d.mnemonic, ok[i]);
+		if (!known)
+			fail_msg("%02x %02x %02x %02x: classified %d, capstone says %s", code[0],
+				 code[1], code[2], code[3], cls, d.mnemonic);
+	}
+	assert_true(classified > 1000); /* the bias reached the patterns */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_traps),
+		cmocka_unit_test(test_irqflags),
+		cmocka_unit_test(test_ends),
+		cmocka_unit_test(test_nops),
+		cmocka_unit_test(test_user_access_movs),
+		cmocka_unit_test(test_jumps_zeroing_pops),
+		cmocka_unit_test(test_random_agrees_with_capstone),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
