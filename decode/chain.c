@@ -117,6 +117,29 @@ static enum chain_class zero_idiom(const u8 *code, unsigned avail, unsigned i,
 	return found(CHAIN_BRIDGE, i + 2, avail, out);
 }
 
+/*
+ * 83 /0 and 83 /5 ib (add, sub $imm8) on [rsp], [rsp + disp8/32]: a
+ * stack slot (SIB with base rsp and no index, REX.X and REX.B clear).
+ * Linux's sync_core builds its iretq frame with `addq $8,(%rsp)`.
+ */
+static enum chain_class stack_alu(const u8 *code, unsigned avail, unsigned i,
+				  const struct prefixes *p, struct chain_insn *out)
+{
+	u8 m, sib;
+	unsigned mod, n;
+
+	if (p->opsize || p->seg || p->cs || p->f3 || (p->rex & 3) || i + 2 >= avail)
+		return CHAIN_END;
+	m = code[i + 1];
+	sib = code[i + 2];
+	mod = m >> 6;
+	if (mod == 3 || (m & 7) != 4 || (((m >> 3) & 7) != 0 && ((m >> 3) & 7) != 5) ||
+	    sib != 0x24) /* scale 0, index 100 (none), base 100 (rsp) */
+		return CHAIN_END;
+	n = modrm_len(code + i + 1, avail - i - 1);
+	return n ? found(CHAIN_BRIDGE, i + 1 + n + 1, avail, out) : CHAIN_END;
+}
+
 /* 0f xx at code[i]: the privileged two-byte opcodes, nops and the fs/gs base group. */
 static enum chain_class two_byte(const u8 *code, unsigned avail, unsigned i,
 				 const struct prefixes *p, struct chain_insn *out)
@@ -201,6 +224,24 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	case 0x8b:
 	case 0xc6:
 	case 0xc7: return flags & CHAIN_USER_ACCESS ? mem_mov(code, avail, i, &p, out) : CHAIN_END;
+	case 0x50: /* push r64 (50+r; REX.B: r8-r15) */
+	case 0x51:
+	case 0x52:
+	case 0x53:
+	case 0x54:
+	case 0x55:
+	case 0x56:
+	case 0x57:
+		if (p.opsize || p.seg || p.cs || p.f3)
+			return CHAIN_END;
+		return found(CHAIN_BRIDGE, i + 1, avail, out);
+	case 0x6a: /* push imm8 */
+	case 0x68: /* push imm32 */
+		if (p.opsize || p.seg || p.cs || p.f3 || p.rex)
+			return CHAIN_END;
+		return found(CHAIN_BRIDGE, i + 1 + (op == 0x6a ? 1 : 4), avail, out);
+	case 0x83: /* add/sub $imm8 to a stack slot: [rsp] or [rsp + disp] */
+		return stack_alu(code, avail, i, &p, out);
 	case 0x58: /* pop r64 (58+r; REX.B: r8-r15), but not pop %rsp */
 	case 0x59:
 	case 0x5a:

@@ -65,6 +65,9 @@ struct chain_insn {
  * CHAIN_BRIDGE: rdfsbase, rdgsbase, wrfsbase, wrgsbase (register forms);
  *   the zeroing idiom xor/sub r, r (31, 33, 29, 2b with one register);
  *   pop r64 but %rsp (Linux's local_irq_save: pushf; pop %rax; cli);
+ *   push r64, push imm8/imm32, add/sub $imm8 to [rsp + disp] (Linux's
+ *   sync_core without SERIALIZE: mov %ss; push; push %rsp; addq $8,(%rsp);
+ *   pushfq; mov %cs; push; push $1f; iretq);
  *   with CHAIN_USER_ACCESS the movs above.
  * CHAIN_NOP, CHAIN_JUMP: as above, without prefixes but 66 for nops.
  * int3 patch sites are the caller's to recognise (decode/patch.h).

@@ -17,8 +17,9 @@
  * 5. The zeroing idiom xor/sub r, r (the same register, no memory): a trap
  *    chain bridges over it (decode/chain.h: Linux's __get_user_8 is
  *    `stac; mov (%rax),%rdx; xor %eax,%eax; clac`).
- * 6. pop r (58+r): a load from the stack; a trap chain's bridge too
- *    (Linux's local_irq_save is `pushf; pop %rax; cli`).
+ * 6. push r, push imm, pop r: stack stores and loads; a trap chain's
+ *    bridges too (Linux's local_irq_save is `pushf; pop %rax; cli`, and its
+ *    sync_core without SERIALIZE builds an iretq frame with pushes).
  *
  * In 32-bit protected mode (shadow mode) the same instructions run with
  * segment bases and 4 GiB wrap-around. LIMITATION: segment limits are not
@@ -433,6 +434,43 @@ static enum step do_zero_idiom(struct insn_ctx *c, unsigned id)
 	return STEP_DONE;
 }
 
+/*
+ * Item 6: push r16/r32/r64 and push imm8/imm16/imm32 (sign-extended to the
+ * operand size) (SDM Vol. 2B PUSH). push %rsp stores RSP as it was before
+ * the push; push m is left out (unknown).
+ */
+static enum step do_push(struct insn_ctx *c)
+{
+	const cs_x86_op *op = emu_op(c, 0);
+	struct emu_cpu *cpu = c->cpu;
+	const struct reg_slot *s;
+	unsigned size;
+	u64 v, la;
+	enum step st;
+
+	if (!op)
+		return STEP_UNKNOWN;
+	if (op->type == X86_OP_REG) {
+		if (!(s = emu_slot_of(op->reg)) || s->high8 || s->size < 2)
+			return STEP_UNKNOWN;
+		size = s->size;
+		v = emu_reg_get(cpu, s);
+	} else if (op->type == X86_OP_IMM && (op->size == 2 || op->size == 4 || op->size == 8)) {
+		size = op->size;
+		v = (u64)op->imm;
+	} else {
+		return STEP_UNKNOWN;
+	}
+	st = emu_stack_la(c, -(s64)size, size, &la);
+	if (st != STEP_DONE)
+		return st;
+	st = emu_mem_write(c, la, &v, size, emu_data_access(cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	emu_set_sp(cpu, cpu->gpr[EMU_RSP] - size);
+	return STEP_DONE;
+}
+
 /* Item 6: pop r16/r32/r64 (SDM Vol. 2B POP). pop %rsp/%esp/%sp is left out (unknown). */
 static enum step do_pop_gpr(struct insn_ctx *c)
 {
@@ -478,6 +516,7 @@ enum step emu_dispatch_mem(struct insn_ctx *c)
 	case X86_INS_STOSD:
 	case X86_INS_STOSQ: return do_string(c, false);
 	case X86_INS_POP: return do_pop_gpr(c);
+	case X86_INS_PUSH: return do_push(c);
 	default: break;
 	}
 	/* Everything below touches memory through an explicit operand. */

@@ -125,6 +125,9 @@ static void test_shadow_testos_whole_suite(void **state)
 	/* Guest syscalls came through the monitor's entry. */
 	assert_contains(sh->err, "\"syscalls\": ");
 	assert_null(strstr(sh->err, "\"syscalls\": 0,"));
+	/* Trap chaining took instructions in (swapgs_chain's runs, syscall exits, ...). */
+	assert_contains(sh->err, "\"chained\": ");
+	assert_null(strstr(sh->err, "\"chained\": 0,"));
 	/*
 	 * Timer ticks that came while the guest's IF was 0: held by the VMM
 	 * (patch), or never taken at all, the real IF being the guest's (iopl3).
@@ -167,11 +170,33 @@ static void test_shadow_testos_patch(void **state)
 	free(r);
 }
 
+/* --chain=off: one trap per trapping instruction, the same results (hw-vs-shadow above). */
+static void test_shadow_testos_unchained(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+	const char *cmdline = host_is_qemu_tcg() ? "skip=" TCG_TESTOS_SKIPS : "";
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "testos/testos.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--chain=off", "--mem", "512M",
+				 "--stats=json", "--cmdline", (char *)cmdline, img, NULL });
+	if (strstr(r->out, " FAIL"))
+		fail_msg("failures with --chain=off:\n%s\nstderr:\n%.3000s", r->out, r->err);
+	assert_contains(r->out, "TEST stress PASS");
+	assert_contains(r->out, "SUMMARY ");
+	assert_int_equal(r->status, 0);
+	assert_contains(r->err, "\"chained\": 0,");
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shadow_testos_whole_suite),
 		cmocka_unit_test(test_shadow_testos_patch),
+		cmocka_unit_test(test_shadow_testos_unchained),
 	};
 
 	return cmocka_run_group_tests_name("shadow_testos", tests, NULL, NULL);

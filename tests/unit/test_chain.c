@@ -220,24 +220,37 @@ static void test_jumps_zeroing_pops(void **state)
 		{ "e900000000", CHAIN_JUMP, 5, "jmp" },
 		{ "e9f0ffffff", CHAIN_JUMP, 5, "jmp" },
 		{ "e900010000", CHAIN_JUMP, 5, "jmp" },
-		{ "31c0", CHAIN_BRIDGE, 2, "xor" },   /* xor %eax,%eax */
-		{ "31c9", CHAIN_BRIDGE, 2, "xor" },   /* xor %ecx,%ecx */
-		{ "33d2", CHAIN_BRIDGE, 2, "xor" },   /* xor %edx,%edx */
-		{ "4531c0", CHAIN_BRIDGE, 3, "xor" }, /* xor %r8d,%r8d */
-		{ "4829ff", CHAIN_BRIDGE, 3, "sub" }, /* sub %rdi,%rdi */
-		{ "2bf6", CHAIN_BRIDGE, 2, "sub" },   /* sub %esi,%esi */
-		{ "58", CHAIN_BRIDGE, 1, "pop" },     /* pop %rax */
-		{ "415c", CHAIN_BRIDGE, 2, "pop" },   /* pop %r12 */
-		{ "5c", CHAIN_END, 0, NULL },	      /* pop %rsp */
-		{ "6658", CHAIN_END, 0, NULL },	      /* pop %ax */
-		{ "31d8", CHAIN_END, 0, NULL },	      /* xor %ebx,%eax: two registers */
-		{ "4431c0", CHAIN_END, 0, NULL },     /* xor %r8d,%eax */
-		{ "3107", CHAIN_END, 0, NULL },	      /* xor %eax,(%rdi): memory */
-		{ "6631c0", CHAIN_END, 0, NULL },     /* 16-bit: left out */
-		{ "66eb00", CHAIN_END, 0, NULL },     /* prefixed jmp */
-		{ "ff25", CHAIN_END, 0, NULL },	      /* indirect jmp */
-		{ "7405", CHAIN_END, 0, NULL },	      /* je: conditional */
-		{ "e9000000", CHAIN_END, 0, NULL },   /* truncated */
+		{ "31c0", CHAIN_BRIDGE, 2, "xor" },	    /* xor %eax,%eax */
+		{ "31c9", CHAIN_BRIDGE, 2, "xor" },	    /* xor %ecx,%ecx */
+		{ "33d2", CHAIN_BRIDGE, 2, "xor" },	    /* xor %edx,%edx */
+		{ "4531c0", CHAIN_BRIDGE, 3, "xor" },	    /* xor %r8d,%r8d */
+		{ "4829ff", CHAIN_BRIDGE, 3, "sub" },	    /* sub %rdi,%rdi */
+		{ "2bf6", CHAIN_BRIDGE, 2, "sub" },	    /* sub %esi,%esi */
+		{ "58", CHAIN_BRIDGE, 1, "pop" },	    /* pop %rax */
+		{ "415c", CHAIN_BRIDGE, 2, "pop" },	    /* pop %r12 */
+		{ "5c", CHAIN_END, 0, NULL },		    /* pop %rsp */
+		{ "50", CHAIN_BRIDGE, 1, "push" },	    /* push %rax */
+		{ "54", CHAIN_BRIDGE, 1, "push" },	    /* push %rsp */
+		{ "4157", CHAIN_BRIDGE, 2, "push" },	    /* push %r15 */
+		{ "6a01", CHAIN_BRIDGE, 2, "push" },	    /* push $1 */
+		{ "6878563412", CHAIN_BRIDGE, 5, "push" },  /* push $0x12345678 */
+		{ "4883042408", CHAIN_BRIDGE, 5, "add" },   /* addq $8,(%rsp) */
+		{ "4883442410f8", CHAIN_BRIDGE, 6, "add" }, /* addq $-8,0x10(%rsp) */
+		{ "48836c240808", CHAIN_BRIDGE, 6, "sub" }, /* subq $8,8(%rsp) */
+		{ "4883042008", CHAIN_END, 0, NULL },	    /* addq $8,(%rax,%riz): not rsp */
+		{ "48830c2408", CHAIN_END, 0, NULL },	    /* orq: not add/sub */
+		{ "4883c008", CHAIN_END, 0, NULL },	    /* add $8,%rax: a register */
+		{ "4983042408", CHAIN_END, 0, NULL },	    /* REX.B: r12 */
+		{ "6650", CHAIN_END, 0, NULL },		    /* push %ax */
+		{ "6658", CHAIN_END, 0, NULL },		    /* pop %ax */
+		{ "31d8", CHAIN_END, 0, NULL },		    /* xor %ebx,%eax: two registers */
+		{ "4431c0", CHAIN_END, 0, NULL },	    /* xor %r8d,%eax */
+		{ "3107", CHAIN_END, 0, NULL },		    /* xor %eax,(%rdi): memory */
+		{ "6631c0", CHAIN_END, 0, NULL },	    /* 16-bit: left out */
+		{ "66eb00", CHAIN_END, 0, NULL },	    /* prefixed jmp */
+		{ "ff25", CHAIN_END, 0, NULL },		    /* indirect jmp */
+		{ "7405", CHAIN_END, 0, NULL },		    /* je: conditional */
+		{ "e9000000", CHAIN_END, 0, NULL },	    /* truncated */
 	};
 
 	(void)state;
@@ -251,14 +264,15 @@ static void test_jumps_zeroing_pops(void **state)
  */
 static void test_random_agrees_with_capstone(void **state)
 {
-	static const char *const ok[] = { "swapgs",   "clac",	  "stac",  "sysret",   "sysretq",
-					  "iretq",    "mov",	  "wrmsr", "rdmsr",    "hlt",
-					  "invlpg",   "cli",	  "sti",   "rdfsbase", "rdgsbase",
-					  "wrfsbase", "wrgsbase", "nop",   "lfence",   "jmp",
-					  "xor",      "sub",	  "pop" };
-	static const u8 first[] = { 0x0f, 0xf3, 0x48, 0x44, 0x41, 0xf4, 0xfa,
-				    0xcf, 0x66, 0x65, 0x2e, 0x89, 0x8b, 0xc7,
-				    0x90, 0xeb, 0xe9, 0x31, 0x29, 0x58, 0x5c };
+	static const char *const ok[] = {
+		"swapgs",   "clac",	"stac",	    "sysret", "sysretq", "iretq", "mov",
+		"wrmsr",    "rdmsr",	"hlt",	    "invlpg", "cli",	 "sti",	  "rdfsbase",
+		"rdgsbase", "wrfsbase", "wrgsbase", "nop",    "lfence",	 "jmp",	  "xor",
+		"sub",	    "pop",	"push",	    "add",
+	};
+	static const u8 first[] = { 0x0f, 0xf3, 0x48, 0x44, 0x41, 0xf4, 0xfa, 0xcf,
+				    0x66, 0x65, 0x2e, 0x89, 0x8b, 0xc7, 0x90, 0xeb,
+				    0xe9, 0x31, 0x29, 0x58, 0x5c, 0x50, 0x6a, 0x83 };
 	unsigned classified = 0;
 
 	(void)state;

@@ -525,6 +525,31 @@ static void test_zero_idiom(void **state)
 	assert_int_equal(RUN(env, &rep, 0x21, 0xc0), EMU_UNKNOWN); /* and eax, eax */
 }
 
+/* push r64 (%rsp: its value before), push imm8/imm32 sign-extended; push m is unknown. */
+static void test_push(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 sp = STACK_VA + 0x100;
+
+	env->cpu.gpr[EMU_RSP] = sp;
+	env->cpu.gpr[EMU_RAX] = 0x1122334455667788ull;
+	assert_ok(env, RUN(env, &rep, 0x50), &rep, CODE_VA + 1); /* push %rax */
+	assert_string_equal(rep.mnemonic, "push");
+	assert_int_equal(env->cpu.gpr[EMU_RSP], sp - 8);
+	assert_int_equal(peek64(env, sp - 8), 0x1122334455667788ull);
+	assert_ok(env, RUN(env, &rep, 0x54), &rep, CODE_VA + 2); /* push %rsp */
+	assert_int_equal(peek64(env, sp - 16), sp - 8);
+	assert_ok(env, RUN(env, &rep, 0x6a, 0xf0), &rep, CODE_VA + 4); /* push $-16 */
+	assert_int_equal(peek64(env, sp - 24), (u64)-16);
+	assert_ok(env, RUN(env, &rep, 0x68, 0x78, 0x56, 0x34, 0x82), &rep, CODE_VA + 9);
+	assert_int_equal(peek64(env, sp - 32), 0xffffffff82345678ull);	/* push $imm32 */
+	assert_ok(env, RUN(env, &rep, 0x41, 0x57), &rep, CODE_VA + 11); /* push %r15 */
+	assert_int_equal(env->cpu.gpr[EMU_RSP], sp - 40);
+	assert_int_equal(env->nwrites, 5);
+	assert_int_equal(RUN(env, &rep, 0xff, 0x37), EMU_UNKNOWN); /* push (%rdi) */
+}
+
 /* pop r64/r16 from the stack; pop %rsp is left to the CPU (unknown). */
 static void test_pop_gpr(void **state)
 {
@@ -947,6 +972,7 @@ int main(void)
 		T(test_unknown_reports_bytes),
 		T(test_zero_idiom),
 		T(test_pop_gpr),
+		T(test_push),
 		T(test_stos),
 		T(test_rep_stos_complete),
 		T(test_rep_stos_partial),
