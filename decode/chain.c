@@ -58,6 +58,12 @@ struct prefixes {
 	u8 rex; /* 0: none */
 };
 
+/* Any legacy prefix (66, fs/gs, 2e, f3): most chained forms take none, only REX. */
+static bool has_legacy(const struct prefixes *p)
+{
+	return p->opsize || p->seg || p->cs || p->f3;
+}
+
 /* Parse the prefixes at code[0..avail); returns the opcode's index. */
 static unsigned parse_prefixes(const u8 *code, unsigned avail, struct prefixes *p)
 {
@@ -109,7 +115,7 @@ static enum chain_class zero_idiom(const u8 *code, unsigned avail, unsigned i,
 {
 	u8 m;
 
-	if (p->opsize || p->seg || p->cs || p->f3 || i + 1 >= avail)
+	if (has_legacy(p) || i + 1 >= avail)
 		return CHAIN_END;
 	m = code[i + 1];
 	if ((m >> 6) != 3 || ((m >> 3) & 7) != (m & 7) || !!(p->rex & 4) != !!(p->rex & 1))
@@ -128,7 +134,7 @@ static enum chain_class stack_alu(const u8 *code, unsigned avail, unsigned i,
 	u8 m, sib;
 	unsigned mod, n;
 
-	if (p->opsize || p->seg || p->cs || p->f3 || (p->rex & 3) || i + 2 >= avail)
+	if (has_legacy(p) || (p->rex & 3) || i + 2 >= avail)
 		return CHAIN_END;
 	m = code[i + 1];
 	sib = code[i + 2];
@@ -144,7 +150,7 @@ static enum chain_class stack_alu(const u8 *code, unsigned avail, unsigned i,
 static enum chain_class two_byte(const u8 *code, unsigned avail, unsigned i,
 				 const struct prefixes *p, struct chain_insn *out)
 {
-	bool legacy = p->opsize || p->seg || p->cs || p->f3;
+	bool legacy = has_legacy(p);
 	u8 m;
 
 	if (i >= avail)
@@ -232,12 +238,12 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	case 0x55:
 	case 0x56:
 	case 0x57:
-		if (p.opsize || p.seg || p.cs || p.f3)
+		if (has_legacy(&p))
 			return CHAIN_END;
 		return found(CHAIN_BRIDGE, i + 1, avail, out);
 	case 0x6a: /* push imm8 */
 	case 0x68: /* push imm32 */
-		if (p.opsize || p.seg || p.cs || p.f3 || p.rex)
+		if (has_legacy(&p) || p.rex)
 			return CHAIN_END;
 		return found(CHAIN_BRIDGE, i + 1 + (op == 0x6a ? 1 : 4), avail, out);
 	case 0x83: /* add/sub $imm8 to a stack slot: [rsp] or [rsp + disp] */
@@ -250,7 +256,7 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	case 0x5d:
 	case 0x5e:
 	case 0x5f:
-		if (p.opsize || p.seg || p.cs || p.f3 || (op == 0x5c && !(p.rex & 1)))
+		if (has_legacy(&p) || (op == 0x5c && !(p.rex & 1)))
 			return CHAIN_END;
 		return found(CHAIN_BRIDGE, i + 1, avail, out);
 	case 0x29: /* sub r/m, r */
