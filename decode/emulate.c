@@ -84,6 +84,20 @@ enum step emu_stack_la(struct insn_ctx *c, s64 delta, unsigned len, u64 *la)
 	return STEP_DONE;
 }
 
+enum step emu_push(struct insn_ctx *c, u64 v, unsigned size)
+{
+	u64 la;
+	enum step st = emu_stack_la(c, -(s64)size, size, &la);
+
+	if (st != STEP_DONE)
+		return st;
+	st = emu_mem_write(c, la, &v, size, emu_data_access(c->cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	emu_set_sp(c->cpu, c->cpu->gpr[EMU_RSP] - size);
+	return STEP_DONE;
+}
+
 void emu_set_sp(struct emu_cpu *cpu, u64 sp)
 {
 	cpu->gpr[EMU_RSP] = emu_long64(cpu) ? sp : (u32)sp;

@@ -445,8 +445,7 @@ static enum step do_push(struct insn_ctx *c)
 	struct emu_cpu *cpu = c->cpu;
 	const struct reg_slot *s;
 	unsigned size;
-	u64 v, la;
-	enum step st;
+	u64 v;
 
 	if (!op)
 		return STEP_UNKNOWN;
@@ -461,14 +460,7 @@ static enum step do_push(struct insn_ctx *c)
 	} else {
 		return STEP_UNKNOWN;
 	}
-	st = emu_stack_la(c, -(s64)size, size, &la);
-	if (st != STEP_DONE)
-		return st;
-	st = emu_mem_write(c, la, &v, size, emu_data_access(cpu, 0));
-	if (st != STEP_DONE)
-		return st;
-	emu_set_sp(cpu, cpu->gpr[EMU_RSP] - size);
-	return STEP_DONE;
+	return emu_push(c, v, size);
 }
 
 /* Item 6: pop r16/r32/r64 (SDM Vol. 2B POP). pop %rsp/%esp/%sp is left out (unknown). */

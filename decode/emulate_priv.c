@@ -337,18 +337,7 @@ static unsigned stack_opsize(struct insn_ctx *c)
 /* pushf: RFLAGS with VM and RF cleared, 8 bytes (2 with 66h) (SDM Vol. 2B PUSHF). */
 static enum step do_pushf(struct insn_ctx *c)
 {
-	struct emu_cpu *cpu = c->cpu;
-	unsigned size = stack_opsize(c);
-	u64 v = cpu->rflags & ~(RFLAGS_VM | RFLAGS_RF), la;
-	enum step st = emu_stack_la(c, -(s64)size, size, &la);
-
-	if (st != STEP_DONE)
-		return st;
-	st = emu_mem_write(c, la, &v, size, emu_data_access(cpu, 0));
-	if (st != STEP_DONE)
-		return st;
-	emu_set_sp(cpu, cpu->gpr[EMU_RSP] - size);
-	return STEP_DONE;
+	return emu_push(c, c->cpu->rflags & ~(RFLAGS_VM | RFLAGS_RF), stack_opsize(c));
 }
 
 /*
