@@ -209,6 +209,7 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	bool bare = i == 0; /* no prefix at all */
 	u8 op;
 
+	out->rel = 0;
 	if (i >= avail)
 		return CHAIN_END;
 	op = code[i];

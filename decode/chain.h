@@ -43,7 +43,7 @@ enum chain_class {
 /* The instruction classified. */
 struct chain_insn {
 	unsigned len; /* bytes, for every class but CHAIN_END */
-	s32 rel;      /* CHAIN_JUMP: the target is the next RIP + rel */
+	s32 rel;      /* CHAIN_JUMP: the target is the next RIP + rel; 0 for the others */
 };
 
 /* chain_classify's flags. */
@@ -74,5 +74,11 @@ struct chain_insn {
  */
 enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 				struct chain_insn *out);
+
+/* Where the guest goes after `in` at `ip` (a RIP or linear address): a jump's target, or past it. */
+static inline u64 chain_next_ip(u64 ip, const struct chain_insn *in)
+{
+	return ip + in->len + (u64)(s64)in->rel;
+}
 
 #endif /* UMBRA_DECODE_CHAIN_H */

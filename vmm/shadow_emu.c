@@ -391,7 +391,7 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 		flags |= CHAIN_USER_ACCESS;
 	for (unsigned k = 0; k < CHAIN_LOOKAHEAD; k++) {
 		u8 code[SCAN_INSN_MAX];
-		struct chain_insn in = { 0 };
+		struct chain_insn in = { 0, 0 }; /* an int3 patch site leaves it so */
 		enum chain_class cls;
 		/* A fetch at CPL0: the guest's NX and SMEP apply, as to the CPU's own. */
 		unsigned n = (unsigned)guest_read_virt(&vm->mem, &ctl, la, code, sizeof(code),
@@ -412,7 +412,7 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 		if (cls == CHAIN_END)
 			return CHAIN_END;
 		/* A bridge, nop or jump: only worth taking if a trap follows. */
-		la += in.len + (cls == CHAIN_JUMP ? (u64)(s64)in.rel : 0);
+		la = chain_next_ip(la, &in);
 	}
 	return CHAIN_END;
 }

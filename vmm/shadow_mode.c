@@ -47,11 +47,11 @@
  *    stores (device DMA) do not revoke an approved frame.
  *    LIMITATION: a frame that mixes code and frequently written data
  *    ping-pongs between scan and revoke (correct, slow).
- * 7. Trap chaining (decode/chain.h): after an emulated instruction or a
- *    syscall entry, the guest kernel's next instructions that would trap
- *    at once (swapgs; sysretq, swapgs; rdgsbase; swapgs, ...) are emulated
- *    in the same trap, while nothing a trap would let happen in between
- *    is waiting (chain_may_go_on).
+ * 7. Trap chaining (decode/chain.h): at the end of every trap, after
+ *    events are delivered, the guest kernel's next instructions that would
+ *    trap at once (swapgs; sysretq, swapgs; rdgsbase; swapgs, a handler's
+ *    clac, ...) are emulated in the same trap, while nothing a trap would
+ *    let happen in between is waiting (chain_may_go_on).
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -499,7 +499,7 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 			break;
 		vm->stats.chained++;
 		if (cls == CHAIN_NOP || cls == CHAIN_JUMP) { /* no effect but on RIP */
-			sm->cpu.rip += in.len + (cls == CHAIN_JUMP ? (u64)(s64)in.rel : 0);
+			sm->cpu.rip = chain_next_ip(sm->cpu.rip, &in);
 			continue;
 		}
 		r = shadow_emu_insn(vm, &rep, true);
