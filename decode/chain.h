@@ -75,7 +75,7 @@ struct chain_insn {
 enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 				struct chain_insn *out);
 
-/* Where the guest goes after `in` at `ip` (a RIP or linear address): a jump's target, or past it. */
+/* Where the guest goes after `in` at `ip` (RIP or linear): a jump's target, or past it. */
 static inline u64 chain_next_ip(u64 ip, const struct chain_insn *in)
 {
 	return ip + in->len + (u64)(s64)in->rel;
