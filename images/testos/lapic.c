@@ -144,6 +144,5 @@ void lapic_timer_start(unsigned hz)
 		timer_count = 1;
 	kprintf("lapic: timer %u ticks per 10 ms (div 16), %u Hz\n", per10ms, hz);
 	lapic_write(LAPIC_TIMER_DIV, LAPIC_DIV_16);
-	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_PERIODIC | VEC_TIMER);
-	lapic_write(LAPIC_TIMER_INIT, timer_count);
+	lapic_timer_periodic();
 }
