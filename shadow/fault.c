@@ -10,6 +10,9 @@
  *     fault the walk approves is ours to fix;
  *  2. a reserved PML4 slot (the monitor): a guest that maps anything there
  *     is refused (SHADOW_MONITOR_CONFLICT);
+ *  2b. the call window (mmu.h, shadow_set_window): where the guest's PD has
+ *     no entry, the kernel view links the VMM's PT instead of a guest #PF;
+ *     a guest mapping there is refused likewise;
  *  3. a gpa that is not RAM: SHADOW_MMIO, nothing is mapped, unless it is
  *     in a direct-MMIO range of the config, which is mapped like RAM
  *     (spte.c item 6);
@@ -48,13 +51,14 @@ static u32 bad_table_pferr(const struct shadow_mmu *mmu, u32 access)
 }
 
 /*
- * Item 4: from the root of `view` down to the level-1 sp for gva, linking
- * what is missing. Returns that sp. Eviction may clear the live root while
- * we allocate (pool.c item 5b): then we start again from the root, which
- * terminates because a wiped pool has room for a whole path.
+ * Item 4: from the root of `view` down to the sp at level `to` for gva
+ * (1: the leaf table), linking what is missing. Returns that sp. Eviction
+ * may clear the live root while we allocate (pool.c item 5b): then we start
+ * again from the root, which terminates because a wiped pool has room for a
+ * whole path.
  */
 static struct shadow_page *fetch_path(struct shadow_mmu *mmu, const struct guest_walk *walk,
-				      enum shadow_view view)
+				      enum shadow_view view, unsigned to)
 {
 	struct shadow_page *sp;
 	unsigned level;
@@ -64,7 +68,7 @@ retry:
 	sp = root_get(mmu, view);
 	mmu->busy_root = sp;
 	gen = mmu->wipe_gen;
-	for (level = PG_LEVEL_PML4; level > PG_LEVEL_4K; level--) {
+	for (level = PG_LEVEL_PML4; level > to; level--) {
 		unsigned index = gva_index(walk->gva, level);
 		struct shadow_page *child;
 		union sp_role child_role;
@@ -101,6 +105,48 @@ retry:
 	return sp;
 }
 
+/*
+ * Item 2b: a kernel-view fault in the call window. The guest's PML4E and
+ * PDPTE there must lead to tables (present, not large; A is set here as the
+ * CPU would) and its PDE must be empty: then the window is linked into the shadow of that PD.
+ * Anything else is the guest's own mapping (or none to hang the window
+ * on), refused. A fault with the window already linked is an access its
+ * PT does not allow (a write to code, a fetch from data): refused too.
+ */
+static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct guest_walk *walk,
+					     enum walk_result wr)
+{
+	struct shadow_page *sp;
+
+	if (wr != WALK_FAULT || walk->level != PG_LEVEL_2M || (walk->gpte[PG_LEVEL_2M] & PTE_P))
+		return SHADOW_MONITOR_CONFLICT;
+	for (unsigned level = PG_LEVEL_PML4; level > PG_LEVEL_2M; level--) {
+		u64 *gptep, gpte = walk->gpte[level];
+
+		if (!(gpte & PTE_P) || gpte_is_large(level, gpte) ||
+		    gpte_rsvd_bits(mmu, level, gpte, mmu->ctl.efer & EFER_NXE))
+			return SHADOW_MONITOR_CONFLICT;
+		if (gpte & PTE_A)
+			continue;
+		/* The CPU sets A in the entries it went through (SDM Vol. 3A §4.8). */
+		gptep = mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, walk->gpte_gpa[level],
+						sizeof(*gptep));
+		if (!gptep || !__atomic_compare_exchange_n(gptep, &gpte, gpte | PTE_A, false,
+							   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return SHADOW_MONITOR_CONFLICT; /* changed under us: not expected */
+		walk->gpte[level] = gpte | PTE_A;
+	}
+	sp = fetch_path(mmu, walk, SHADOW_VIEW_KERNEL, PG_LEVEL_2M);
+	if (sp->window)
+		return SHADOW_MONITOR_CONFLICT;
+	/* Nothing of the guest's is linked there: its PDE is not present. */
+	BUG_ON(spte_present(sp->spt[mmu->window.index]));
+	spte_store(mmu, sp, mmu->window.index, mmu->window.pde);
+	sp->window = true;
+	mmu->stats.window_links++;
+	return SHADOW_FIXED;
+}
+
 /* Items 1 to 6. */
 static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 access,
 					 enum shadow_view view, struct shadow_fault_info *info)
@@ -130,6 +176,8 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 	if (mmu->reserved[gva_index(gva, PG_LEVEL_PML4)] &&
 	    (!paging || (walk.gpte[PG_LEVEL_PML4] & PTE_P)))
 		return SHADOW_MONITOR_CONFLICT;
+	if (paging && view == SHADOW_VIEW_KERNEL && gva_in_window(mmu, gva))
+		return window_fault(mmu, &walk, wr);
 
 	switch (wr) {
 	case WALK_OK: break;
@@ -154,7 +202,7 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 	}
 
 	/* Item 4. */
-	sp = fetch_path(mmu, &walk, view);
+	sp = fetch_path(mmu, &walk, view, PG_LEVEL_4K);
 
 	/*
 	 * Item 5. Inside a guest large page the direct sp's role carries the

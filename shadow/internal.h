@@ -64,6 +64,12 @@ struct shadow_mmu {
 	struct shadow_page *cur_root[SHADOW_NR_VIEWS]; /* NULL: resolve on next use */
 	bool reserved[SPTE_PER_PAGE];
 	u64 reserved_pml4e[SPTE_PER_PAGE];
+	struct {
+		bool on;
+		gva_t gva;	/* 2 MiB aligned */
+		u64 pde;	/* what the kernel view's shadow PD holds there */
+		unsigned index; /* gva_index(gva, PG_LEVEL_2M) */
+	} window;
 
 	/* pt_write.c */
 	u32 pt_write_seq;
@@ -87,11 +93,20 @@ static inline bool is_root_sp(const struct shadow_page *sp)
 	return sp->role.level == PG_LEVEL_PML4;
 }
 
-/* Is the entry at `index` of `sp` a monitor slot, never the guest's? */
+/*
+ * Is the entry at `index` of `sp` the VMM's, never the guest's: a reserved
+ * PML4 slot of a root, or the call window linked into a shadow PD?
+ */
 static inline bool is_monitor_slot(const struct shadow_mmu *mmu, const struct shadow_page *sp,
 				   unsigned index)
 {
-	return is_root_sp(sp) && mmu->reserved[index];
+	return (is_root_sp(sp) && mmu->reserved[index]) ||
+	       (sp->window && index == mmu->window.index);
+}
+
+static inline bool gva_in_window(const struct shadow_mmu *mmu, gva_t gva)
+{
+	return mmu->window.on && (gva.v & ~(u64)(2 * MiB - 1)) == mmu->window.gva.v;
 }
 
 /* pool.c */

@@ -138,6 +138,22 @@ void shadow_destroy(struct shadow_mmu *mmu);
 int shadow_reserve_pml4(struct shadow_mmu *mmu, unsigned index, u64 pml4e) __must_check;
 
 /*
+ * The monitor's call window (vmm/monitor.h): 2 MiB of the guest kernel's own
+ * address space, in a hole its tables leave empty, where the VMM maps code
+ * that the guest kernel's patched sites call (a `call rel32` reaches only
+ * +-2 GiB, so a reserved PML4 slot is too far from kernel text). Unlike a
+ * reserved slot it lives inside a guest table: the guest's PML4E and PDPTE
+ * for `gva` must be present (with A set), and its PDE must be not present.
+ * The first kernel-view fault in the window then links `pde` (the VMM's
+ * own PT) into the kernel view's shadow of that PD, instead of a guest #PF.
+ * A guest that maps anything in the window (a present PDE, at the fault or
+ * later by a PT write) gets SHADOW_MONITOR_CONFLICT. The user view never
+ * has the window. Returns 0, or -EINVAL for an unaligned gva or a window
+ * already set.
+ */
+int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde) __must_check;
+
+/*
  * Mode bits that change what a gpte means: CR0.WP, CR0.PG, CR4.PAE/PGE/
  * PCIDE/SMEP/SMAP, EFER.NXE/LMA. Changing any of them that is part of the
  * role makes new roots; old ones stay cached and become reachable again if
@@ -165,7 +181,8 @@ enum shadow_fault_result {
 				    emulate it, then call shadow_pt_write */
 	SHADOW_MMIO,		 /* the gva maps a gpa that is not RAM nor direct MMIO
 				    (info.gpa): emulate */
-	SHADOW_MONITOR_CONFLICT, /* the guest mapped a reserved PML4 slot: stop the VM */
+	SHADOW_MONITOR_CONFLICT, /* the guest mapped a reserved PML4 slot or the call
+				    window: stop the VM */
 	/* Added after the first version of this header: */
 	SHADOW_EMULATE_ACCESS, /* the guest may make this access but the view cannot map
 				  the page: a kernel-view data access to a guest-user page
@@ -265,9 +282,10 @@ struct shadow_stats {
 	u64 faults_emulate_access; /* SHADOW_EMULATE_ACCESS results (SMAP) */
 	u64 faults_monitor_conflict;
 	u64 faults_unsupported;
-	u64 faults_mmio_direct; /* ... fixed by mapping a direct-MMIO page (config) */
+	u64 faults_mmio_direct;	   /* ... fixed by mapping a direct-MMIO page (config) */
 	u64 faults_exec_unscanned; /* SHADOW_EXEC_UNSCANNED results (exec_gate) */
 	u64 exec_approves, exec_revokes;
+	u64 window_links; /* the call window linked into a shadow PD (shadow_set_window) */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

@@ -77,6 +77,18 @@ static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 	union sp_role child_role;
 	gfn_t child_gfn;
 
+	/*
+	 * The guest maps something where the call window is linked: unlink it,
+	 * so that the next access there faults and is refused (fault.c item 2b).
+	 */
+	if (sp->window && index == mmu->window.index) {
+		if (gpte & PTE_P) {
+			spte_store(mmu, sp, index, 0);
+			sp->window = false;
+			mmu->need_flush_all = true;
+		}
+		return;
+	}
 	if (is_monitor_slot(mmu, sp, index))
 		return;
 	if (sp->role.level == PG_LEVEL_4K) {

@@ -18,6 +18,7 @@
  *     the PCID or the no-flush bit say; the cache is keyed on the table
  *     address alone, and the VMM flushes the real TLB as mmu.h says;
  *  4. shadow_reserve_pml4: monitor slots in every root, present and future;
+ *     shadow_set_window: the call window (linked by fault.c item 2b);
  *  5. invlpg / invpcid / flush: the sptes are never stale (sync model), so
  *     these only ask the flusher for the real TLB flush the guest asked
  *     for. Global pages: G is never set in an spte (sp.h): the VMM switches
@@ -116,6 +117,18 @@ int shadow_reserve_pml4(struct shadow_mmu *mmu, unsigned index, u64 pml4e)
 	return 0;
 }
 
+/* Item 4. */
+int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde)
+{
+	if (mmu->window.on || (gva.v & (2 * MiB - 1)))
+		return -EINVAL;
+	mmu->window.gva = gva;
+	mmu->window.pde = pde;
+	mmu->window.index = gva_index(gva, PG_LEVEL_2M);
+	mmu->window.on = true;
+	return 0;
+}
+
 /* Item 5. */
 void shadow_invlpg(struct shadow_mmu *mmu, gva_t gva)
 {
@@ -153,8 +166,8 @@ void shadow_flush(struct shadow_mmu *mmu, enum shadow_flush_scope scope)
 }
 
 /*
- * Item 6. Monitor slots are not the guest's and are not walked (their
- * tables are the VMM's, outside the pool): false there.
+ * Item 6. Monitor slots and the call window are not the guest's and are
+ * not walked (their tables are the VMM's, outside the pool): false there.
  */
 bool shadow_translate(const struct shadow_mmu *mmu, enum shadow_view view, gva_t gva, mpa_t *out,
 		      u64 *rights)
@@ -169,7 +182,7 @@ bool shadow_translate(const struct shadow_mmu *mmu, enum shadow_view view, gva_t
 	{
 		u64 spte = *it.sptep;
 
-		if (!spte_present(spte))
+		if (!spte_present(spte) || is_monitor_slot(mmu, it.sp, gva_index(gva, it.level)))
 			return false;
 		acc = gpte_rights(acc, spte); /* the CPU ANDs RW/US and ORs NX too */
 		if (it.level == PG_LEVEL_4K) {

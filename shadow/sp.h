@@ -132,7 +132,7 @@ _Static_assert(sizeof(union sp_role) == sizeof(u32), "a role is one word");
  */
 #define SPTE_EXEC_GATED_BIT 11
 #define SPTE_EXEC_GATED	    (1ull << SPTE_EXEC_GATED_BIT)
-#define SPTE_SW_MASK	     (SPTE_GUEST_WRITABLE | SPTE_MMIO_DIRECT | SPTE_EXEC_GATED)
+#define SPTE_SW_MASK	    (SPTE_GUEST_WRITABLE | SPTE_MMIO_DIRECT | SPTE_EXEC_GATED)
 
 _Static_assert((SPTE_SW_MASK & ~PTE_AVL_LOW_MASK) == 0, "software spte bits are CPU-ignored bits");
 _Static_assert((SPTE_SW_MASK & (PTE_FLAGS_LOW_MASK | SPTE_ADDR_MASK | PTE_NX | PTE_PKEY_MASK)) == 0,
@@ -186,6 +186,8 @@ struct shadow_page {
 	/* pt_write.c: writes since a fault last walked through this sp. */
 	u32 write_flood_count;
 	u32 pt_write_stamp; /* pt_write.c: visited in the current shadow_pt_write */
+	/* fault.c item 2b: a level-2 sp whose entry mmu->window.index is the call window. */
+	bool window;
 };
 
 /*

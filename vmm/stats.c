@@ -129,6 +129,7 @@ void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
 		X(faults_emulate_access) X(faults_monitor_conflict) X(faults_unsupported)      \
 		X(faults_mmio_direct) X(faults_exec_unscanned) X(exec_approves)                \
 		X(exec_revokes)                                                                \
+		X(window_links)                                                                \
 			X(sp_live) X(sp_created) X(sp_zapped) X(rmap_live) X(write_protects)   \
 				X(pt_writes) X(pt_write_updates) X(pt_write_zaps) X(unshadows) \
 					X(root_hits) X(root_misses) X(roots_live) X(evictions) \

@@ -29,13 +29,15 @@
 #define POOL_PAGES	256
 #define MMIO_GPA	(3 * GiB) /* below MAXPHYADDR, not RAM */
 
-#define DATA_GPA  0x123000ull
-#define DATA2_GPA 0x156000ull
-#define GVA_4K	  0x00007f1234567abcull
-#define GVA_B	  0x00007f1234568000ull /* same PT as GVA_4K */
-#define GVA_2M	  0x0000123456789abcull
-#define GVA_1G	  0x0000654321fedcbaull
-#define GVA_MON	  0xffff800000001000ull /* PML4 index 256 */
+#define DATA_GPA   0x123000ull
+#define DATA2_GPA  0x156000ull
+#define GVA_4K	   0x00007f1234567abcull
+#define GVA_B	   0x00007f1234568000ull /* same PT as GVA_4K */
+#define GVA_2M	   0x0000123456789abcull
+#define GVA_1G	   0x0000654321fedcbaull
+#define GVA_MON	   0xffff800000001000ull /* PML4 index 256 */
+#define GVA_WIN	   0xffffffffffe00000ull /* the call window: Linux's top 2 MiB hole */
+#define GVA_FIXMAP 0xffffffffff5fe000ull /* a neighbour in the window's guest PD */
 
 #define TABLE_FLAGS (PTE_P | PTE_RW | PTE_US)
 #define USER_RW	    (PTE_P | PTE_RW | PTE_US)
@@ -526,9 +528,9 @@ static void test_mmio_direct(void **state)
 	struct env *env = *state;
 	const struct shadow_mmio_range lapic = { .base = gpa(MMIO_GPA), .size = PAGE_SIZE };
 	struct shadow_mmio_range bad[] = {
-		{ .base = gpa(MMIO_GPA + 1), .size = PAGE_SIZE }, /* unaligned */
-		{ .base = gpa(DATA_GPA), .size = PAGE_SIZE },	  /* RAM */
-		{ .base = gpa(MMIO_GPA), .size = 0 },		  /* empty */
+		{ .base = gpa(MMIO_GPA + 1), .size = PAGE_SIZE },	     /* unaligned */
+		{ .base = gpa(DATA_GPA), .size = PAGE_SIZE },		     /* RAM */
+		{ .base = gpa(MMIO_GPA), .size = 0 },			     /* empty */
 		{ .base = gpa(1ull << TEST_MAXPHYADDR), .size = PAGE_SIZE }, /* beyond MAXPHYADDR */
 	};
 	struct shadow_config cfg = {
@@ -935,6 +937,100 @@ static void test_reserved_pml4_slot(void **state)
 	assert_int_equal(stats(env)->faults_monitor_conflict, 2);
 }
 
+/* The spte at `level` on the path to `va` in the live root of `view`, as the CPU reads it. */
+static u64 shadow_entry(struct env *env, u64 va, enum shadow_view view, unsigned level)
+{
+	u64 table = shadow_switch_view(env->mmu, view).v;
+
+	for (unsigned l = PG_LEVEL_PML4;; l--) {
+		u64 spte = ((u64 *)((u8 *)env->pool + (table - POOL_MPA)))[index_at(va, l)];
+
+		if (l == level)
+			return spte;
+		assert_true(spte & PTE_P);
+		table = spte & PTE_ADDR_MASK(52); /* the pool is above the guest MAXPHYADDR */
+	}
+}
+
+static void test_call_window(void **state)
+{
+	struct env *env = *state;
+	const u64 win_pde = 0x7654322000ull | PTE_P | PTE_RW | PTE_US;
+	struct shadow_fault_info info;
+	u64 *pml4e, *pdpte, *pde;
+
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN + PAGE_SIZE), win_pde), -EINVAL);
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde), 0);
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde), -EINVAL);
+
+	/* The guest's tables reach the window's PD (a fixmap page), without A above it. */
+	map_4k(env, GVA_FIXMAP, DATA_GPA, SUPER_RW | PTE_A | PTE_D);
+	pml4e = gptep_for(env, GVA_WIN, PG_LEVEL_PML4);
+	pdpte = gptep_for(env, GVA_WIN, PG_LEVEL_1G);
+	pde = gptep_for(env, GVA_WIN, PG_LEVEL_2M);
+	assert_false(*pml4e & PTE_A);
+	assert_false(*pde & PTE_P);
+
+	/* The user view never has the window: the guest's own #PF. */
+	assert_int_equal(fault(env, GVA_WIN, ACC_FETCH, SHADOW_VIEW_USER, &info),
+			 SHADOW_GUEST_FAULT);
+	/* The kernel view links it, setting A as the CPU would. */
+	assert_int_equal(fault(env, GVA_WIN + 0x10, ACC_FETCH, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_FIXED);
+	assert_true(*pml4e & PTE_A);
+	assert_true(*pdpte & PTE_A);
+	assert_int_equal(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_2M), win_pde);
+	assert_int_equal(stats(env)->window_links, 1);
+	/* It is not the guest's: translate says nothing is mapped there for the guest. */
+	expect_unmapped(env, GVA_WIN, SHADOW_VIEW_KERNEL);
+	/* The guest's neighbour in the same PD is shadowed as usual. */
+	assert_int_equal(fault(env, GVA_FIXMAP, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_FIXED);
+	expect_mapped(env, GVA_FIXMAP, SHADOW_VIEW_KERNEL, DATA_GPA, PTE_RW | PTE_US);
+	assert_int_equal(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_2M), win_pde);
+	/* A fault with the window linked is an access its PT refuses: no retry loop. */
+	assert_int_equal(fault(env, GVA_WIN, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_MONITOR_CONFLICT);
+
+	/* The guest unlinks the PD: the shadow PD goes, the window with it ... */
+	guest_write_gpte(env, pdpte, 0);
+	assert_false(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_1G) & PTE_P);
+	/* ... and comes back with the PD (a fresh sp: the mark was reset). */
+	guest_write_gpte(env, pdpte,
+			 (gpa_of_gptep(env, pde).v & ~(u64)(PAGE_SIZE - 1)) | TABLE_FLAGS | PTE_A);
+	assert_int_equal(fault(env, GVA_WIN, ACC_FETCH, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	assert_int_equal(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_2M), win_pde);
+	assert_int_equal(stats(env)->window_links, 2);
+
+	/* The guest maps a table of its own in the window: the link goes, access refused. */
+	guest_write_gpte(env, pde, alloc_table(env).v | TABLE_FLAGS);
+	assert_false(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_2M) & PTE_P);
+	assert_int_equal(fault(env, GVA_WIN, ACC_FETCH, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_MONITOR_CONFLICT);
+	/* Its own page there: refused too. */
+	map_4k(env, GVA_WIN, DATA2_GPA, SUPER_RW | PTE_A | PTE_D);
+	assert_int_equal(fault(env, GVA_WIN, 0, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_MONITOR_CONFLICT);
+	/* Eviction of everything never touches the VMM's entry (sp_zap skips it). */
+	set_cr3(env, new_address_space(env), SHADOW_VIEW_KERNEL);
+}
+
+static void test_call_window_no_tables(void **state)
+{
+	struct env *env = *state;
+	struct shadow_fault_info info;
+
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), PTE_P), 0);
+	/* No PDPT over the window: nothing to hang it on. */
+	assert_int_equal(fault(env, GVA_WIN, ACC_FETCH, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_MONITOR_CONFLICT);
+	/* A 1 GiB guest page over it: the guest's own mapping. */
+	*gptep_for(env, GVA_WIN, PG_LEVEL_1G) = (DATA_GPA & ~(GiB - 1)) | SUPER_RW | PTE_PS | PTE_A;
+	assert_int_equal(fault(env, GVA_WIN, 0, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_MONITOR_CONFLICT);
+	assert_int_equal(stats(env)->window_links, 0);
+}
+
 static void test_invalidation_asks_flusher(void **state)
 {
 	struct env *env = *state;
@@ -1283,6 +1379,8 @@ int main(void)
 		T(test_cr3_switch_hits_and_reuse),
 		T(test_pt_write_in_non_current_root),
 		T(test_reserved_pml4_slot),
+		T(test_call_window),
+		T(test_call_window_no_tables),
 		T(test_invalidation_asks_flusher),
 		T(test_exec_gate),
 		TT(test_eviction_tiny_pool),
