@@ -9,6 +9,7 @@
  * 5. Build the monitor's own page tables (PML4 slot MON_PML4_SLOT of every root).
  * 6. The command buffer: queue shadow-table stores, lay the stack out for
  *    the tail on the way back to the guest.
+ * 7. The call window's code, data and PT (monitor.h).
  *
  * Invariants:
  *  - The region and the pool are never mapped by the guest's own tables:
@@ -20,6 +21,7 @@
  *    in step for the shadow library.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -44,11 +46,15 @@
 #define IDT_GATE_INTR_DPL0 0x8eu
 
 _Static_assert(MON_OFF_TSS + TSS_LIMIT + 1 <= MON_OFF_PT, "TSS and I/O bitmap overlap");
-_Static_assert(MON_OFF_SYSCALL + PAGE_SIZE <= MON_OFF_STACK_BASE, "syscall page and stack overlap");
+_Static_assert(MON_OFF_SYSCALL + PAGE_SIZE <= MON_OFF_CALL_PT &&
+		       MON_OFF_CALL_DATA + PAGE_SIZE <= MON_OFF_STACK_BASE,
+	       "syscall page, call window and stack overlap");
 _Static_assert(MON_SEL_CODE >> 3 >= MON_GDT_FIRST && MON_SEL_DATA >> 3 >= MON_GDT_FIRST &&
 		       MON_SEL_UCODE >> 3 >= MON_GDT_FIRST && MON_SEL_UDATA >> 3 >= MON_GDT_FIRST &&
-		       MON_SEL_TSS >> 3 >= MON_GDT_FIRST && (MON_SEL_TSS >> 3) + 2 <= MON_GDT_ENTRIES &&
-		       MON_SEL_UCODE32 >> 3 >= MON_GDT_FIRST && MON_SEL_UCODE32 >> 3 < MON_GDT_ENTRIES,
+		       MON_SEL_TSS >> 3 >= MON_GDT_FIRST &&
+		       (MON_SEL_TSS >> 3) + 2 <= MON_GDT_ENTRIES &&
+		       MON_SEL_UCODE32 >> 3 >= MON_GDT_FIRST &&
+		       MON_SEL_UCODE32 >> 3 < MON_GDT_ENTRIES,
 	       "monitor selectors below MON_GDT_FIRST");
 _Static_assert(MON_OFF_IDLE >= MON_OFF_TAIL + 32, "tail and idle loop overlap");
 _Static_assert(MON_OFF_TAIL >= MON_OFF_STUBS + MON_NR_VECTORS * MON_STUB_SIZE, "stubs overlap");
@@ -223,6 +229,71 @@ static void build_tables(struct monitor *mon)
 		      (mon->pool_mpa.v + i * 2 * MiB) | PTE_P | PTE_RW | PTE_PS | PTE_NX);
 }
 
+/* Item 7: a RIP-relative disp32 from the instruction ending at code offset `next` to `data_off`. */
+static void put_rip_rel(u8 *code, unsigned at, unsigned next, unsigned data_off)
+{
+	put32(code + at, (u32)((MON_CALL_DATA_GVA + data_off) - (MON_CALL_GVA + next)));
+}
+
+/* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each function stands for). */
+static void build_call_window(struct monitor *mon)
+{
+	static const u8 irq_disable[] = {
+		0xc6, 0x05, 0, 0, 0, 0, 0x00, /* movb $0, vif(%rip) */
+		0xc3,			      /* ret */
+	};
+	static const u8 irq_enable[] = {
+		0xc6, 0x05, 0, 0, 0, 0, 0x01, /* 0x20 movb $1, vif(%rip) */
+		0x9c,			      /* 0x27 pushfq */
+		0x80, 0x3d, 0, 0, 0, 0, 0x00, /* 0x28 cmpb $0, pending(%rip) */
+		0x74, 0x02,		      /* 0x2f je 0x33 */
+		0x0f, 0x0b,		      /* 0x31 ud2: the VMM delivers what is held */
+		0x9d,			      /* 0x33 popfq */
+		0xc3,			      /* 0x34 ret */
+	};
+	static const u8 save_fl[] = {
+		0x9c,					  /* 0x40 pushfq (kept for the popfq) */
+		0x9c,					  /* 0x41 pushfq */
+		0x58,					  /* 0x42 pop %rax */
+		0x48, 0x25, 0xff, 0xcd, 0xfb, 0xff,	  /* 0x43 and $~(IF|IOPL|AC), %rax */
+		0x48, 0x0b, 0x05, 0,	0,    0,    0,	  /* 0x49 or virt_flags(%rip), %rax */
+		0x80, 0x3d, 0,	  0,	0,    0,    0x00, /* 0x50 cmpb $0, vif(%rip) */
+		0x74, 0x06,				  /* 0x57 je 0x5f */
+		0x48, 0x0d, 0x00, 0x02, 0x00, 0x00,	  /* 0x59 or $0x200 (IF), %rax */
+		0x9d,					  /* 0x5f popfq */
+		0xc3,					  /* 0x60 ret */
+	};
+	u8 *code = mon->region + MON_OFF_CALL_CODE;
+	u8 *pt = mon->region + MON_OFF_CALL_PT;
+	const unsigned vif = offsetof(struct mon_call_data, vif);
+
+	memset(code, 0xcc, PAGE_SIZE);
+	memcpy(code + MON_CALL_IRQ_DISABLE, irq_disable, sizeof(irq_disable));
+	put_rip_rel(code, MON_CALL_IRQ_DISABLE + 2, MON_CALL_IRQ_DISABLE + 7, vif);
+	memcpy(code + MON_CALL_IRQ_ENABLE, irq_enable, sizeof(irq_enable));
+	put_rip_rel(code, MON_CALL_IRQ_ENABLE + 2, MON_CALL_IRQ_ENABLE + 7, vif);
+	put_rip_rel(code, MON_CALL_IRQ_ENABLE + 0xa, MON_CALL_IRQ_ENABLE + 0xf,
+		    offsetof(struct mon_call_data, pending));
+	memcpy(code + MON_CALL_SAVE_FL, save_fl, sizeof(save_fl));
+	put_rip_rel(code, MON_CALL_SAVE_FL + 0xc, MON_CALL_SAVE_FL + 0x10,
+		    offsetof(struct mon_call_data, virt_flags));
+	put_rip_rel(code, MON_CALL_SAVE_FL + 0x12, MON_CALL_SAVE_FL + 0x17, vif);
+	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
+	memset(pt, 0, PAGE_SIZE);
+	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
+	put64(pt + 8, (mon->region_mpa.v + MON_OFF_CALL_DATA) | PTE_P | PTE_RW | PTE_US | PTE_NX);
+}
+
+u64 monitor_call_pde(const struct monitor *mon)
+{
+	return (mon->region_mpa.v + MON_OFF_CALL_PT) | PTE_P | PTE_RW | PTE_US;
+}
+
+struct mon_call_data *monitor_call_data(const struct monitor *mon)
+{
+	return (struct mon_call_data *)(mon->region + MON_OFF_CALL_DATA);
+}
+
 int monitor_create(struct monitor *mon, u64 ram_top, u64 pool_bytes)
 {
 	memset(mon, 0, sizeof(*mon));
@@ -247,6 +318,7 @@ int monitor_create(struct monitor *mon, u64 ram_top, u64 pool_bytes)
 	memset(mon->region + MON_OFF_SYSCALL, 0xcc, PAGE_SIZE);
 	memcpy(mon->region + MON_OFF_SYSCALL, (const u8[]){ 0x0f, 0x0b }, 2);
 	build_tables(mon);
+	build_call_window(mon);
 	return 0;
 }
 
@@ -281,8 +353,8 @@ static bool gdt_slot_ok(u16 sel)
 	return idx != 0 && !(sel & 4) && idx < MON_GDT_FIRST;
 }
 
-void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u16 ss,
-			   u16 *real_cs, u16 *real_ss)
+void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u16 ss, u16 *real_cs,
+			   u16 *real_ss)
 {
 	u8 *gdt = mon->region + MON_OFF_GDT;
 	bool ok = user && gdt_slot_ok(cs) && gdt_slot_ok(ss) && (cs >> 3) != (ss >> 3);

@@ -93,8 +93,11 @@
 #define MON_OFF_PD	   0x4000u
 #define MON_OFF_PT	   0x8000u
 #define MON_OFF_SYSCALL	   0x9000u /* the syscall entry page (U=1) */
+#define MON_OFF_CALL_PT	   0xa000u /* the call window's PT (see below) */
+#define MON_OFF_CALL_CODE  0xb000u
+#define MON_OFF_CALL_DATA  0xc000u
 #define MON_SYSCALL_GVA	   (MON_GVA + MON_OFF_SYSCALL) /* `ud2`: LSTAR */
-#define MON_TSS_LIMIT	   (104u + 8192u) /* TSS + bitmap of 65536 ports + 0xff byte */
+#define MON_TSS_LIMIT	   (104u + 8192u)	       /* TSS + bitmap of 65536 ports + 0xff byte */
 #define MON_OFF_STACK_BASE 0x10000u
 #define MON_OFF_STACK_TOP  0x50000u
 #define MON_NR_VECTORS	   256u
@@ -118,6 +121,54 @@
 
 /* Stores the tail can apply in one pass (the stack minus the fixed part). */
 #define MON_QUEUE_MAX ((MON_OFF_STACK_TOP - MON_OFF_STACK_BASE - 64) / 16)
+
+/*
+ * The call window (shared/DESIGN.md: "patch well-known sensitive sequences
+ * into calls to monitor code that run without trapping"). Linux's paravirt
+ * irq-flag sites, after its alternatives, are `cli`, `sti` or `pushf; pop
+ * %rax`, padded with a nop to the 6 or 7 bytes of the indirect call they
+ * replaced. Under the patch strategy each would trap (cli/sti) or need an
+ * int3 (pushf); the VMM rewrites a site into `call rel32` to a function
+ * here, which keeps the virtual IF in the data page instead. A rel32 call
+ * reaches +-2 GiB, so the window sits in the top 2 MiB of the address
+ * space, a hole Linux leaves unused (Documentation/arch/x86/x86_64/mm.rst),
+ * within reach of kernel text and modules. The shadow MMU links its PT into
+ * the kernel view only (shadow/mmu.h, shadow_set_window); at real U=1, since
+ * the guest kernel runs at real CPL3:
+ *   MON_CALL_GVA           code (read-only, executable): the functions below
+ *   MON_CALL_GVA + 0x1000  data (read-write, NX): struct mon_call_data
+ *
+ * The contract with the VMM (vmm/shadow_cpu.c): while the guest kernel runs,
+ * the data page holds its virtual IF; at every trap the VMM loads IF from
+ * it, and stores IF, the other virtual flags and "an interrupt is held"
+ * back before resuming. The guest kernel may write the page itself: all it
+ * can change that way is its own IF, which `sti` changes too.
+ *
+ * The functions keep every register and flag the replaced instructions
+ * keep (they save the arithmetic flags with pushf/popf, which at real CPL3
+ * change neither IF nor IOPL):
+ *   MON_CALL_IRQ_DISABLE  `cli`: vif = 0
+ *   MON_CALL_IRQ_ENABLE   `sti`: vif = 1; with an interrupt held, the `ud2`
+ *                         at MON_CALL_PENDING_UD2 traps and the VMM delivers
+ *                         it there (the sti's shadow has ended: the site's
+ *                         nop came after it, and the call replaced both)
+ *   MON_CALL_SAVE_FL      `pushf; pop %rax`: %rax = the real flags with IF,
+ *                         IOPL and AC replaced by the virtual ones
+ * LIMITATION: an interrupt that arrives while the vCPU is inside a function
+ * is delivered there (vIF 1): the guest's handler sees a RIP in the window.
+ */
+#define MON_CALL_GVA	     0xffffffffffe00000ull
+#define MON_CALL_DATA_GVA    (MON_CALL_GVA + 0x1000)
+#define MON_CALL_IRQ_DISABLE 0x00u
+#define MON_CALL_IRQ_ENABLE  0x20u
+#define MON_CALL_PENDING_UD2 0x31u
+#define MON_CALL_SAVE_FL     0x40u
+
+struct mon_call_data {
+	u64 virt_flags; /* IOPL and AC of the guest kernel's virtual RFLAGS */
+	u8 vif;		/* its virtual IF: 0 or 1 */
+	u8 pending;	/* 1: an interrupt is held for it */
+};
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */
 struct mon_frame {
@@ -203,8 +254,14 @@ u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx);
  * selector whatever this installs; the descriptors matter where the host
  * honours the VM's GDT.)
  */
-void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u16 ss,
-			   u16 *real_cs, u16 *real_ss);
+void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u16 ss, u16 *real_cs,
+			   u16 *real_ss);
+
+/* The PDE that maps the call window's PT (for shadow_set_window). */
+u64 monitor_call_pde(const struct monitor *mon);
+
+/* The call window's data page (hva). */
+struct mon_call_data *monitor_call_data(const struct monitor *mon);
 
 /* Whether `rip` lies in the idle loop (a wake-up frame's RIP). */
 bool monitor_is_idle_rip(u64 rip);

@@ -2,7 +2,8 @@
 /*
  * Unit tests for the shadow-mode monitor's memory (vmm/monitor.c): where it
  * is placed, the descriptors, gates and stubs it writes, its page tables,
- * and the stack the tail consumes (stores, terminator, root, RBX, frame).
+ * and the stack the tail consumes (stores, terminator, root, RBX, frame),
+ * and the call window's functions, disassembled by capstone.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <capstone/capstone.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shadow/x86.h"
@@ -74,7 +78,8 @@ static void test_tables_and_stubs(void **state)
 	 * only but for the read-only syscall entry page; PD[1..] the pool.
 	 */
 	assert_true((monitor_pml4e(&m) & ~0xfffull) == m.region_mpa.v + MON_OFF_PDPT);
-	assert_true(rd64(&m, MON_OFF_PD) == ((m.region_mpa.v + MON_OFF_PT) | PTE_P | PTE_RW | PTE_US));
+	assert_true(rd64(&m, MON_OFF_PD) ==
+		    ((m.region_mpa.v + MON_OFF_PT) | PTE_P | PTE_RW | PTE_US));
 	for (u64 off = 0; off < MON_REGION_SIZE; off += PAGE_SIZE) {
 		u64 pte = rd64(&m, MON_OFF_PT + 8 * (off / PAGE_SIZE));
 
@@ -128,9 +133,9 @@ static void test_prepare_return(void **state)
 	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
 	assert_true(m.tail_entry == monitor_gva(MON_OFF_TAIL_CR8));
 	assert_true(rd64(&m, rsp - MON_GVA) == 15);
-	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0); /* then the store terminator */
-	assert_int_equal(m.region[MON_OFF_TAIL_CR8], 0x5b);		/* pop %rbx */
-	assert_int_equal(m.region[MON_OFF_TAIL_CR8 + 4], 0xc3);	/* mov %rbx,%cr8 */
+	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0);		/* then the store terminator */
+	assert_int_equal(m.region[MON_OFF_TAIL_CR8], 0x5b);	/* pop %rbx */
+	assert_int_equal(m.region[MON_OFF_TAIL_CR8 + 4], 0xc3); /* mov %rbx,%cr8 */
 	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
 	assert_true(m.tail_entry == monitor_gva(MON_OFF_TAIL));
 	/* The RSP the CPU leaves after a trap, with and without an error code. */
@@ -172,13 +177,93 @@ static void test_user_segs(void **state)
 	monitor_destroy(&m);
 }
 
+/*
+ * The call window's function at code offset `off`, disassembled at its gva
+ * up to its `ret`, as "mnemonic operands" lines; RIP-relative operands are
+ * shown as the data-page field they reach.
+ */
+static void disasm_call(const struct monitor *m, unsigned off, char *out, size_t outlen)
+{
+	csh h;
+	cs_insn *insn;
+	size_t n, used = 0;
+	const u8 *code = m->region + MON_OFF_CALL_CODE;
+
+	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+	n = cs_disasm(h, code + off, PAGE_SIZE - off, MON_CALL_GVA + off, 0, &insn);
+	assert_true(n > 0);
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ops[160];
+		const char *rip = strstr(insn[i].op_str, "[rip + 0x");
+
+		snprintf(ops, sizeof(ops), "%s", insn[i].op_str);
+		if (rip) {
+			u64 disp = strtoull(rip + 9, NULL, 16);
+			u64 target = insn[i].address + insn[i].size + disp;
+			const char *end = strchr(rip, ']');
+
+			snprintf(ops, sizeof(ops), "%.*s[data+%llu]%s", (int)(rip - insn[i].op_str),
+				 insn[i].op_str, (unsigned long long)(target - MON_CALL_DATA_GVA),
+				 end + 1);
+		}
+		used += (size_t)snprintf(out + used, outlen - used, "%s %s;", insn[i].mnemonic,
+					 ops);
+		assert_true(used < outlen);
+		if (!strcmp(insn[i].mnemonic, "ret"))
+			break;
+	}
+	cs_free(insn, n);
+	cs_close(&h);
+}
+
+static void test_call_window(void **state)
+{
+	struct monitor m;
+	char text[1024], want[1024];
+	const unsigned vif = offsetof(struct mon_call_data, vif);
+	const unsigned pending = offsetof(struct mon_call_data, pending);
+	const unsigned flags = offsetof(struct mon_call_data, virt_flags);
+	const u64 *pt;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
+	disasm_call(&m, MON_CALL_IRQ_DISABLE, text, sizeof(text));
+	snprintf(want, sizeof(want), "mov byte ptr [data+%u], 0;ret ;", vif);
+	assert_string_equal(text, want);
+	disasm_call(&m, MON_CALL_IRQ_ENABLE, text, sizeof(text));
+	snprintf(want, sizeof(want),
+		 "mov byte ptr [data+%u], 1;pushfq ;cmp byte ptr [data+%u], 0;je 0x%llx;ud2 ;"
+		 "popfq ;ret ;",
+		 vif, pending, (unsigned long long)(MON_CALL_GVA + MON_CALL_PENDING_UD2 + 2));
+	assert_string_equal(text, want);
+	assert_int_equal(m.region[MON_OFF_CALL_CODE + MON_CALL_PENDING_UD2], 0x0f);
+	assert_int_equal(m.region[MON_OFF_CALL_CODE + MON_CALL_PENDING_UD2 + 1], 0x0b);
+	disasm_call(&m, MON_CALL_SAVE_FL, text, sizeof(text));
+	snprintf(want, sizeof(want),
+		 "pushfq ;pushfq ;pop rax;and rax, 0xfffffffffffbcdff;or rax, qword ptr "
+		 "[data+%u];cmp byte ptr [data+%u], 0;je 0x%llx;or rax, 0x200;popfq ;ret ;",
+		 flags, vif, (unsigned long long)(MON_CALL_GVA + MON_CALL_SAVE_FL + 0x1f));
+	assert_string_equal(text, want);
+	/* The mask is exactly the virtual flags of the guest kernel under patch. */
+	assert_int_equal(~0xfffffffffffbcdffull, RFLAGS_IF | RFLAGS_IOPL_MASK | RFLAGS_AC);
+	/* PT: code read-only and executable, data writable and NX, both user (real CPL3). */
+	pt = (const u64 *)(m.region + MON_OFF_CALL_PT);
+	assert_int_equal(pt[0], (m.region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
+	assert_int_equal(pt[1],
+			 (m.region_mpa.v + MON_OFF_CALL_DATA) | PTE_P | PTE_RW | PTE_US | PTE_NX);
+	assert_int_equal(pt[2], 0);
+	assert_int_equal(monitor_call_pde(&m) & ~0xfffull, m.region_mpa.v + MON_OFF_CALL_PT);
+	assert_true(monitor_call_data(&m) == (void *)(m.region + MON_OFF_CALL_DATA));
+	monitor_destroy(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_placement),
-		cmocka_unit_test(test_tables_and_stubs),
-		cmocka_unit_test(test_prepare_return),
-		cmocka_unit_test(test_user_segs),
+		cmocka_unit_test(test_placement),      cmocka_unit_test(test_tables_and_stubs),
+		cmocka_unit_test(test_prepare_return), cmocka_unit_test(test_user_segs),
+		cmocka_unit_test(test_call_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
