@@ -20,6 +20,10 @@
  * 6. push r, push imm, pop r: stack stores and loads; a trap chain's
  *    bridges too (Linux's local_irq_save is `pushf; pop %rax; cli`, and its
  *    sync_core without SERIALIZE builds an iretq frame with pushes).
+ * 7. nop in its forms (90, 66 90, 0f 1f /0 with a memory operand that is
+ *    never accessed): nothing. Linux pads its paravirt `sti` with one, and
+ *    the instruction after an emulated sti is emulated to end its shadow
+ *    exactly (vmm/shadow_event.c).
  *
  * In 32-bit protected mode (shadow mode) the same instructions run with
  * segment bases and 4 GiB wrap-around. LIMITATION: segment limits are not
@@ -509,6 +513,7 @@ enum step emu_dispatch_mem(struct insn_ctx *c)
 	case X86_INS_STOSQ: return do_string(c, false);
 	case X86_INS_POP: return do_pop_gpr(c);
 	case X86_INS_PUSH: return do_push(c);
+	case X86_INS_NOP: return STEP_DONE; /* item 7 (lock: #UD, emulate.c) */
 	default: break;
 	}
 	/* Everything below touches memory through an explicit operand. */

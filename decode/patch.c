@@ -211,6 +211,32 @@ unsigned patch_save_fl_site(const u8 *page, unsigned off, const u8 **repl)
 	return 0;
 }
 
+enum patch_pv_site patch_pv_site(const u8 *page, unsigned off, unsigned *len, unsigned *nop)
+{
+	static const struct {
+		u8 kind, head_len, nop_len;
+		u8 bytes[7];
+	} forms[] = {
+		{ PATCH_PV_IRQ_DISABLE, 1, 5, { 0xfa, 0x0f, 0x1f, 0x44, 0x00, 0x00 } },
+		{ PATCH_PV_IRQ_DISABLE, 1, 6, { 0xfa, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 } },
+		{ PATCH_PV_IRQ_ENABLE, 1, 5, { 0xfb, 0x0f, 0x1f, 0x44, 0x00, 0x00 } },
+		{ PATCH_PV_IRQ_ENABLE, 1, 6, { 0xfb, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 } },
+		{ PATCH_PV_SAVE_FL, 2, 4, { 0x9c, 0x58, 0x0f, 0x1f, 0x40, 0x00 } },
+		{ PATCH_PV_SAVE_FL, 2, 5, { 0x9c, 0x58, 0x0f, 0x1f, 0x44, 0x00, 0x00 } },
+	};
+
+	for (unsigned i = 0; i < ARRAY_SIZE(forms); i++) {
+		unsigned n = forms[i].head_len + forms[i].nop_len;
+
+		if (off + n <= PAGE_SIZE && !memcmp(page + off, forms[i].bytes, n)) {
+			*len = n;
+			*nop = forms[i].head_len;
+			return (enum patch_pv_site)forms[i].kind;
+		}
+	}
+	return PATCH_PV_NONE;
+}
+
 unsigned patch_rewrite_frames(const struct patch_table *t, gfn_t *out, unsigned max)
 {
 	unsigned n = 0;

@@ -139,6 +139,28 @@ int patch_page_rewrite(struct patch_table *t, gfn_t gfn, enum decode_mode mode, 
 unsigned patch_save_fl_site(const u8 *page, unsigned off, const u8 **repl);
 
 /*
+ * Linux's paravirt irq-flag sites as its alternatives leave them on bare
+ * metal: the native instruction(s), then the nop that pads them to the 6
+ * or 7 bytes of the indirect `call *pv_ops...` they replaced (Linux's
+ * x86_nops: 4, 5 or 6 bytes here). Under shadow mode's patch strategy the
+ * VMM rewrites such a site into a call to monitor code (vmm/monitor.h, the
+ * call window).
+ */
+enum patch_pv_site {
+	PATCH_PV_NONE = 0,
+	PATCH_PV_IRQ_DISABLE, /* cli */
+	PATCH_PV_IRQ_ENABLE,  /* sti */
+	PATCH_PV_SAVE_FL,     /* pushf; pop %rax */
+};
+
+/*
+ * Is there a paravirt irq-flag site at `off` of `page` (4096 bytes,
+ * original)? Returns its kind, with *len the site's length (6 or 7) and
+ * *nop the offset of its nop in it (1 or 2); PATCH_PV_NONE otherwise.
+ */
+enum patch_pv_site patch_pv_site(const u8 *page, unsigned off, unsigned *len, unsigned *nop);
+
+/*
  * Item 2b. The frames holding at least one rewrite, into `out` (at most
  * `max` of them; `out` may be NULL when `max` is 0). Returns how many there
  * are.

@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 
 #include "shadow/x86.h"
+#include "umbra/log.h"
 #include "vmm/monitor.h"
 
 /* Descriptor encodings: Intel SDM Vol. 3A §3.4.5, §7.2.3 (64-bit TSS). */
@@ -229,59 +230,105 @@ static void build_tables(struct monitor *mon)
 		      (mon->pool_mpa.v + i * 2 * MiB) | PTE_P | PTE_RW | PTE_PS | PTE_NX);
 }
 
-/* Item 7: a RIP-relative disp32 from the instruction ending at code offset `next` to `data_off`. */
-static void put_rip_rel(u8 *code, unsigned at, unsigned next, unsigned data_off)
+/* Item 7: a tiny emitter, so that no offset inside the code is counted by hand. */
+struct emit {
+	u8 *code; /* the code page */
+	unsigned at;
+};
+
+static void emit(struct emit *e, const u8 *bytes, unsigned n)
 {
-	put32(code + at, (u32)((MON_CALL_DATA_GVA + data_off) - (MON_CALL_GVA + next)));
+	if (n)
+		memcpy(e->code + e->at, bytes, n);
+	e->at += n;
 }
 
-/* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each function stands for). */
+/*
+ * `op` (its opcode and ModRM 05: [rip + disp32]), the disp32 reaching data
+ * field `field`, then `imm` bytes of immediate (the disp counts from the
+ * end of the whole instruction).
+ */
+static void emit_rip_rel(struct emit *e, const u8 *op, unsigned n, unsigned field, const u8 *imm,
+			 unsigned nimm)
+{
+	u64 next = MON_CALL_GVA + e->at + n + 4 + nimm;
+
+	emit(e, op, n);
+	put32(e->code + e->at, (u32)(MON_CALL_DATA_GVA + field - next));
+	e->at += 4;
+	emit(e, imm, nimm);
+}
+
+/*
+ * The prologue of every stand-in: save the flags (restored by the popfq
+ * before ret), and move the return address past the `pad` bytes of nop
+ * after the site's call, so that it returns to the end of the original
+ * site: an instruction boundary whatever becomes of the patch meanwhile.
+ */
+static void emit_prologue(struct emit *e, unsigned pad)
+{
+	emit(e, (const u8[]){ 0x9c }, 1);				   /* pushfq */
+	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, (u8)pad }, 6); /* addq $pad,8(%rsp) */
+}
+
+static void emit_epilogue(struct emit *e)
+{
+	emit(e, (const u8[]){ 0x9d, 0xc3 }, 2); /* popfq; ret */
+}
+
+/* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each stand-in does). */
 static void build_call_window(struct monitor *mon)
 {
-	static const u8 irq_disable[] = {
-		0xc6, 0x05, 0, 0, 0, 0, 0x00, /* movb $0, vif(%rip) */
-		0xc3,			      /* ret */
-	};
-	static const u8 irq_enable[] = {
-		0xc6, 0x05, 0, 0, 0, 0, 0x01, /* 0x20 movb $1, vif(%rip) */
-		0x9c,			      /* 0x27 pushfq */
-		0x80, 0x3d, 0, 0, 0, 0, 0x00, /* 0x28 cmpb $0, pending(%rip) */
-		0x74, 0x02,		      /* 0x2f je 0x33 */
-		0x0f, 0x0b,		      /* 0x31 ud2: the VMM delivers what is held */
-		0x9d,			      /* 0x33 popfq */
-		0xc3,			      /* 0x34 ret */
-	};
-	static const u8 save_fl[] = {
-		0x9c,					  /* 0x40 pushfq (kept for the popfq) */
-		0x9c,					  /* 0x41 pushfq */
-		0x58,					  /* 0x42 pop %rax */
-		0x48, 0x25, 0xff, 0xcd, 0xfb, 0xff,	  /* 0x43 and $~(IF|IOPL|AC), %rax */
-		0x48, 0x0b, 0x05, 0,	0,    0,    0,	  /* 0x49 or virt_flags(%rip), %rax */
-		0x80, 0x3d, 0,	  0,	0,    0,    0x00, /* 0x50 cmpb $0, vif(%rip) */
-		0x74, 0x06,				  /* 0x57 je 0x5f */
-		0x48, 0x0d, 0x00, 0x02, 0x00, 0x00,	  /* 0x59 or $0x200 (IF), %rax */
-		0x9d,					  /* 0x5f popfq */
-		0xc3,					  /* 0x60 ret */
-	};
-	u8 *code = mon->region + MON_OFF_CALL_CODE;
-	u8 *pt = mon->region + MON_OFF_CALL_PT;
+	static const u8 movb[] = { 0xc6, 0x05 }, cmpb[] = { 0x80, 0x3d },
+			or_rax[] = { 0x48, 0x0b, 0x05 };
 	const unsigned vif = offsetof(struct mon_call_data, vif);
+	u8 *pt = mon->region + MON_OFF_CALL_PT;
+	struct emit e = { .code = mon->region + MON_OFF_CALL_CODE };
 
-	memset(code, 0xcc, PAGE_SIZE);
-	memcpy(code + MON_CALL_IRQ_DISABLE, irq_disable, sizeof(irq_disable));
-	put_rip_rel(code, MON_CALL_IRQ_DISABLE + 2, MON_CALL_IRQ_DISABLE + 7, vif);
-	memcpy(code + MON_CALL_IRQ_ENABLE, irq_enable, sizeof(irq_enable));
-	put_rip_rel(code, MON_CALL_IRQ_ENABLE + 2, MON_CALL_IRQ_ENABLE + 7, vif);
-	put_rip_rel(code, MON_CALL_IRQ_ENABLE + 0xa, MON_CALL_IRQ_ENABLE + 0xf,
-		    offsetof(struct mon_call_data, pending));
-	memcpy(code + MON_CALL_SAVE_FL, save_fl, sizeof(save_fl));
-	put_rip_rel(code, MON_CALL_SAVE_FL + 0xc, MON_CALL_SAVE_FL + 0x10,
-		    offsetof(struct mon_call_data, virt_flags));
-	put_rip_rel(code, MON_CALL_SAVE_FL + 0x12, MON_CALL_SAVE_FL + 0x17, vif);
+	memset(e.code, 0xcc, PAGE_SIZE);
+	for (unsigned pad = 1; pad <= 2; pad++) {
+		e.at = monitor_call_entry(MON_CALL_IRQ_DISABLE, pad) - MON_CALL_GVA;
+		emit_prologue(&e, pad);
+		emit_rip_rel(&e, movb, 2, vif, (const u8[]){ 0 }, 1);
+		emit_epilogue(&e);
+
+		e.at = monitor_call_entry(MON_CALL_IRQ_ENABLE, pad) - MON_CALL_GVA;
+		emit_prologue(&e, pad);
+		emit_rip_rel(&e, movb, 2, vif, (const u8[]){ 1 }, 1);
+		emit_rip_rel(&e, cmpb, 2, offsetof(struct mon_call_data, pending),
+			     (const u8[]){ 0 }, 1);
+		emit(&e, (const u8[]){ 0x74, 0x02 }, 2); /* je: nothing held */
+		BUG_ON(e.at != monitor_call_entry(MON_CALL_IRQ_ENABLE, pad) - MON_CALL_GVA +
+				       MON_CALL_ENABLE_UD2);
+		emit(&e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM delivers what is held */
+		emit_epilogue(&e);
+
+		e.at = monitor_call_entry(MON_CALL_SAVE_FL, pad) - MON_CALL_GVA;
+		emit(&e, (const u8[]){ 0x9c }, 1);		     /* pushfq: the site's flags */
+		emit(&e, (const u8[]){ 0x48, 0x8b, 0x04, 0x24 }, 4); /* mov (%rsp), %rax */
+		emit(&e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, (u8)pad }, 6);
+		/* and $~(IF|IOPL|AC), %rax (sign-extended imm32) */
+		emit(&e, (const u8[]){ 0x48, 0x25, 0xff, 0xcd, 0xfb, 0xff }, 6);
+		emit_rip_rel(&e, or_rax, 3, offsetof(struct mon_call_data, virt_flags), NULL, 0);
+		emit_rip_rel(&e, cmpb, 2, vif, (const u8[]){ 0 }, 1);
+		emit(&e, (const u8[]){ 0x74, 0x06 }, 2);			 /* je: IF is 0 */
+		emit(&e, (const u8[]){ 0x48, 0x0d, 0x00, 0x02, 0x00, 0x00 }, 6); /* or $IF, %rax */
+		emit_epilogue(&e);
+		BUG_ON(e.at >
+		       monitor_call_entry(MON_CALL_SAVE_FL, pad) - MON_CALL_GVA + MON_CALL_SLOT);
+	}
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
 	put64(pt + 8, (mon->region_mpa.v + MON_OFF_CALL_DATA) | PTE_P | PTE_RW | PTE_US | PTE_NX);
+}
+
+bool monitor_call_is_pending_trap(u64 rip)
+{
+	for (unsigned pad = 1; pad <= 2; pad++)
+		if (rip == monitor_call_entry(MON_CALL_IRQ_ENABLE, pad) + MON_CALL_ENABLE_UD2)
+			return true;
+	return false;
 }
 
 u64 monitor_call_pde(const struct monitor *mon)

@@ -144,25 +144,38 @@
  * back before resuming. The guest kernel may write the page itself: all it
  * can change that way is its own IF, which `sti` changes too.
  *
- * The functions keep every register and flag the replaced instructions
- * keep (they save the arithmetic flags with pushf/popf, which at real CPL3
- * change neither IF nor IOPL):
+ * The stand-ins keep every register and flag the replaced instructions
+ * keep (they save the flags with pushfq and restore them with popfq, which
+ * at real CPL3 changes neither IF nor IOPL). Each comes twice, for sites
+ * whose call is followed by a nop of 1 or 2 bytes (monitor_call_entry), and
+ * returns past that nop: to the end of the original site, so that the
+ * guest is only ever at the original code's instruction boundaries (or in
+ * the window), whatever becomes of the patch meanwhile.
  *   MON_CALL_IRQ_DISABLE  `cli`: vif = 0
  *   MON_CALL_IRQ_ENABLE   `sti`: vif = 1; with an interrupt held, the `ud2`
- *                         at MON_CALL_PENDING_UD2 traps and the VMM delivers
- *                         it there (the sti's shadow has ended: the site's
- *                         nop came after it, and the call replaced both)
- *   MON_CALL_SAVE_FL      `pushf; pop %rax`: %rax = the real flags with IF,
- *                         IOPL and AC replaced by the virtual ones
- * LIMITATION: an interrupt that arrives while the vCPU is inside a function
- * is delivered there (vIF 1): the guest's handler sees a RIP in the window.
+ *                         at MON_CALL_ENABLE_UD2 traps: the VMM finishes the
+ *                         stand-in (its popfq; ret) and delivers it at the
+ *                         end of the site (the sti's shadow has ended: the
+ *                         site's nop came after it, and the call replaced both)
+ *   MON_CALL_SAVE_FL      `pushf; pop %rax`: %rax = the flags at the site
+ *                         with IF, IOPL and AC replaced by the virtual ones
+ * LIMITATION: an interrupt that arrives while the vCPU is inside a stand-in
+ * (with vIF 1) is delivered there: the guest's handler sees a RIP in the
+ * window, and returns there.
  */
 #define MON_CALL_GVA	     0xffffffffffe00000ull
 #define MON_CALL_DATA_GVA    (MON_CALL_GVA + 0x1000)
-#define MON_CALL_IRQ_DISABLE 0x00u
-#define MON_CALL_IRQ_ENABLE  0x20u
-#define MON_CALL_PENDING_UD2 0x31u
-#define MON_CALL_SAVE_FL     0x40u
+#define MON_CALL_SLOT	     0x40u /* bytes per stand-in and nop length */
+#define MON_CALL_IRQ_DISABLE 0x000u
+#define MON_CALL_IRQ_ENABLE  0x080u
+#define MON_CALL_SAVE_FL     0x100u
+#define MON_CALL_ENABLE_UD2  0x17u /* the ud2's offset in the sti stand-in */
+
+/* Where the stand-in at `fn` (MON_CALL_*) for a site with a `pad`-byte nop (1 or 2) starts. */
+static inline u64 monitor_call_entry(unsigned fn, unsigned pad)
+{
+	return MON_CALL_GVA + fn + (pad - 1) * MON_CALL_SLOT;
+}
 
 struct mon_call_data {
 	u64 virt_flags; /* IOPL and AC of the guest kernel's virtual RFLAGS */
@@ -262,6 +275,9 @@ u64 monitor_call_pde(const struct monitor *mon);
 
 /* The call window's data page (hva). */
 struct mon_call_data *monitor_call_data(const struct monitor *mon);
+
+/* Is `rip` (a trap's) the sti stand-in's ud2 (an interrupt held)? */
+bool monitor_call_is_pending_trap(u64 rip);
 
 /* Whether `rip` lies in the idle loop (a wake-up frame's RIP). */
 bool monitor_is_idle_rip(u64 rip);

@@ -45,6 +45,10 @@ static const char usage_text[] =
 	"                       (default) takes iopl3 where the host allows it\n"
 	"  --chain=on|off       shadow mode: emulate the trapping instructions that follow\n"
 	"                       one in the same trap (default on; off to measure it)\n"
+	"  --monitor-calls=on|off\n"
+	"                       shadow mode, patch strategy: rewrite Linux's paravirt\n"
+	"                       cli/sti/save_fl sites into calls to monitor code that\n"
+	"                       keeps the virtual IF without a trap (default on)\n"
 	"  --stats[=text|json]  print exit counts and wall time at exit (to stderr)\n"
 	"  --stats-file FILE    write the statistics to FILE instead of stderr\n"
 	"  --trace[=FILE]       log unknown port and MMIO accesses, and in shadow mode\n"
@@ -259,10 +263,20 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 			if (missing)
 				goto need_value;
 			if (strcmp(v, "on") && strcmp(v, "off")) {
-				set_err(err, errlen, "--chain: expected 'on' or 'off', got '%s'", v);
+				set_err(err, errlen, "--chain: expected 'on' or 'off', got '%s'",
+					v);
 				return OPTIONS_ERROR;
 			}
 			o->no_chain = !strcmp(v, "off");
+		} else if ((v = match(argc, argv, &i, "--monitor-calls", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (strcmp(v, "on") && strcmp(v, "off")) {
+				set_err(err, errlen,
+					"--monitor-calls: expected 'on' or 'off', got '%s'", v);
+				return OPTIONS_ERROR;
+			}
+			o->no_calls = !strcmp(v, "off");
 		} else if ((v = match(argc, argv, &i, "--stats-file", true, &missing))) {
 			if (missing || !*v)
 				goto need_value;

@@ -42,6 +42,7 @@ struct umbra_options {
 	struct cpu_hide cpu_hide;	 /* --cpu: CPUID features hidden from the guest */
 	enum sensitive_choice sensitive; /* --sensitive */
 	bool no_chain;			 /* --chain=off: one trap per trapping instruction */
+	bool no_calls; /* --monitor-calls=off: no paravirt site becomes a call (patch strategy) */
 };
 
 enum options_result {

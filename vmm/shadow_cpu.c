@@ -9,6 +9,10 @@
  *    RIP/RSP/RFLAGS from the frame the CPU pushed on the monitor stack;
  *    the virtual flags replace the real ones (shadow_virt_flags).
  * 3. Store: the reverse; the real IF and IOPL as shadow_real_rflags says.
+ *    With the call window (monitor.h), the guest kernel's virtual IF lives
+ *    in its data page while the guest runs: loaded from there at a trap,
+ *    stored back with the other virtual flags and whether an interrupt is
+ *    held (the sti stand-in traps only then).
  */
 #include <linux/kvm.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 #include "vmm/boot.h"
 #include "vmm/guest_access.h"
 #include "vmm/shadow_cpu.h"
+#include "vmm/shadow_event.h"
 #include "vmm/shadow_mode.h"
 #include "umbra/bootinfo.h"
 
@@ -86,6 +91,10 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 
 		c->rflags = (f->rflags & ~virt) | (c->rflags & virt);
 	}
+	/* The guest kernel may have changed its IF in the call window (monitor.h). */
+	if (sm->calls && emu_cpl(c) == 0)
+		c->rflags = (c->rflags & ~RFLAGS_IF) |
+			    (monitor_call_data(&sm->mon)->vif ? RFLAGS_IF : 0);
 	c->dirty = 0;
 }
 
@@ -108,6 +117,13 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	f->rip = c->rip;
 	f->rsp = c->gpr[EMU_RSP];
 	f->rflags = shadow_real_rflags(sm->iopl3, emu_cpl(c), c->rflags);
+	if (sm->calls) {
+		struct mon_call_data *d = monitor_call_data(&sm->mon);
+
+		d->vif = !!(c->rflags & RFLAGS_IF);
+		d->virt_flags = c->rflags & (RFLAGS_IOPL_MASK | RFLAGS_AC);
+		d->pending = shadow_event_any_pending(sm);
+	}
 	{
 		u16 cs, ss;
 

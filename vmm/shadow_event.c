@@ -97,6 +97,11 @@ static bool any_pending(const struct shadow_mode *sm)
 	return sm->pending[0] | sm->pending[1] | sm->pending[2] | sm->pending[3];
 }
 
+bool shadow_event_any_pending(const struct shadow_mode *sm)
+{
+	return any_pending(sm);
+}
+
 /* The highest pending vector (the LAPIC's order), taken once from the set. */
 static unsigned take_pending(struct shadow_mode *sm)
 {

@@ -42,4 +42,7 @@ void shadow_event_leave(struct vm *vm);
 /* At a trap whose frame is the idle loop's: put the guest's frame back. */
 bool shadow_event_wake(struct vm *vm);
 
+/* Is any interrupt held for the guest (taken, not yet delivered)? */
+bool shadow_event_any_pending(const struct shadow_mode *sm);
+
 #endif /* UMBRA_VMM_SHADOW_EVENT_H */

@@ -65,6 +65,7 @@
 #include "umbra/log.h"
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
+#include "umbra/le.h"
 #include "vmm/shadow_mode.h"
 #include "vmm/shadow_cpu.h"
 #include "vmm/shadow_emu.h"
@@ -237,6 +238,8 @@ int shadow_mode_setup(struct vm *vm)
 	sm->tr_type = vm->host.qemu_tcg ? 0x9 : 0xb; /* real_boot_state */
 	sm->iopl3 = vm->strategy.sensitive == SHADOW_SENSITIVE_IOPL3;
 	sm->rewrite_save_fl = sm->iopl3;
+	sm->calls = !sm->iopl3 && !vm->opts->no_calls;
+	vm->stats.calls_on = sm->calls;
 	/*
 	 * Where CPL3 runs on the VM's own state (VMX, SVM: the probe's iopl3
 	 * is yes), the real CR4 decides whether the guest kernel's SSE, xsave
@@ -305,6 +308,11 @@ int shadow_mode_setup(struct vm *vm)
 	}
 	if (shadow_reserve_pml4(sm->mmu, MON_PML4_SLOT, monitor_pml4e(&sm->mon))) {
 		pr_err("shadow_reserve_pml4(%u) failed", MON_PML4_SLOT);
+		return UMBRA_EXIT_INTERNAL;
+	}
+	if (sm->calls &&
+	    shadow_set_window(sm->mmu, gva(MON_CALL_GVA), monitor_call_pde(&sm->mon))) {
+		pr_err("shadow_set_window failed");
 		return UMBRA_EXIT_INTERNAL;
 	}
 	shadow_cpu_boot(&sm->cpu, &vm->boot, vm->guest_maxphyaddr);
@@ -662,6 +670,97 @@ static int rewrite_save_fl_sites(struct vm *vm, gfn_t g, struct scan_result *res
 	return 0;
 }
 
+/* The call window's stand-in for paravirt site `kind` (vmm/monitor.h). */
+static unsigned call_stand_in(enum patch_pv_site kind)
+{
+	switch (kind) {
+	case PATCH_PV_IRQ_DISABLE: return MON_CALL_IRQ_DISABLE;
+	case PATCH_PV_IRQ_ENABLE: return MON_CALL_IRQ_ENABLE;
+	default: return MON_CALL_SAVE_FL;
+	}
+}
+
+/*
+ * Are the instruction starts the scan found in [off, off + len) exactly
+ * those of the site: its instruction(s), then its nop at `nop`? Another
+ * start inside means some path decodes these bytes differently.
+ */
+static bool site_starts_ok(const struct scan_result *res, enum patch_pv_site kind, unsigned off,
+			   unsigned len, unsigned nop)
+{
+	for (unsigned b = off; b < off + len; b++) {
+		bool want =
+			b == off || b == off + nop || (kind == PATCH_PV_SAVE_FL && b == off + 1);
+
+		if (scan_is_insn_start(res, b) != want)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The patch strategy with the call window (sm->calls): every paravirt
+ * irq-flag site the scan decoded (decode/patch.h, patch_pv_site) becomes
+ * `call rel32` to its stand-in in the window, then a 1- or 2-byte nop that
+ * never runs: the stand-in returns past it, to the end of the original site
+ * (vmm/monitor.h), where the original had finished too (for sti: with its
+ * shadow over, the original nop having run). So the guest is never at an
+ * offset inside a site, even once the patch is undone. The rel32 is for the
+ * gva the page is fetched at (`page_la`).
+ * LIMITATION: a frame run at two gvas runs the calls of the first; Linux
+ * runs its text only at the kernel mapping once alternatives have written
+ * these sites (the direct map is NX). Sites' pushfs are taken out of `res`
+ * so that patch_page_apply leaves them alone. Returns 0 or a negative errno.
+ */
+static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u8 *page,
+			      u64 page_la)
+{
+	struct shadow_mode *sm = vm->shadow;
+	u64 covered[PAGE_SIZE / 64] = { 0 };
+	unsigned keep = 0;
+
+	if (res->mode != DECODE_64)
+		return 0;
+	for (unsigned off = 0; off < PAGE_SIZE; off++) {
+		unsigned len, nop;
+		enum patch_pv_site kind;
+		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
+		s64 rel;
+		int r;
+
+		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c) ||
+		    !scan_is_insn_start(res, off))
+			continue;
+		kind = patch_pv_site(page, off, &len, &nop);
+		if (kind == PATCH_PV_NONE || !site_starts_ok(res, kind, off, len, nop))
+			continue;
+		rel = (s64)(monitor_call_entry(call_stand_in(kind), len - 5) - (page_la + off + 5));
+		if (rel != (s32)rel)
+			continue; /* out of a rel32's reach: the site keeps trapping */
+		memcpy(orig, page + off, len);
+		repl[0] = 0xe8; /* call rel32 */
+		le_put32(repl, 1, (u32)rel);
+		if (len == 6)
+			repl[5] = 0x90;
+		else
+			memcpy(repl + 5, (const u8[]){ 0x66, 0x90 }, 2);
+		r = patch_page_rewrite(&sm->patches, g, res->mode, off, orig, repl, len, page);
+		if (r == -EEXIST)
+			continue; /* already rewritten, or another patch there */
+		if (r < 0)
+			return r;
+		vm->stats.call_sites[kind]++;
+		for (unsigned b = off; b < off + len; b++)
+			covered[b / 64] |= 1ull << (b % 64);
+		off += len - 1;
+	}
+	for (unsigned i = 0; i < res->nsites; i++)
+		if (!(covered[res->sites[i].off / 64] & (1ull << (res->sites[i].off % 64))))
+			res->sites[keep++] = res->sites[i];
+	res->nsites = keep;
+	return 0;
+}
+
 /*
  * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
  * not yet scanned. The frame holds its original bytes (an unapproved frame
@@ -764,6 +863,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
 	if (r >= 0 && sm->rewrite_save_fl)
 		r = rewrite_save_fl_sites(vm, g, &res, page);
+	if (r >= 0 && sm->calls)
+		r = rewrite_call_sites(vm, g, &res, page, la & ~(u64)(PAGE_SIZE - 1));
 	if (r >= 0)
 		r = patch_page_apply(&sm->patches, g, &res, page);
 	/* Remember every patch in place with its surroundings, for copies of it. */
@@ -875,6 +976,17 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	case SHADOW_MMIO:
 	case SHADOW_EMULATE_ACCESS: return emulate_access(vm, res, info.gpa);
 	case SHADOW_MONITOR_CONFLICT:
+		if (sm->calls && (cr2 & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA) {
+			vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+				"shadow mode: the guest maps gva 0x%llx in the monitor's call "
+				"window "
+				"(0x%llx-0x%llx, vmm/monitor.h), or its tables leave the window "
+				"nothing to hang on, at rip 0x%llx; run with --monitor-calls=off",
+				(unsigned long long)cr2, (unsigned long long)MON_CALL_GVA,
+				(unsigned long long)(MON_CALL_GVA + 2 * MiB - 1),
+				(unsigned long long)f->rip);
+			return SHADOW_EXIT_STOP;
+		}
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
 			"shadow mode: the guest maps gva 0x%llx in the range the monitor reserves "
 			"(0x%llx-0x%llx), at rip 0x%llx",
@@ -939,14 +1051,45 @@ static enum shadow_exit resume_guest(struct vm *vm)
 	 * LIMITATION: the guest's own TPR is taken to be 0 (Linux and testos
 	 * leave it so), and it reads 15 << 4 through the LAPIC page meanwhile.
 	 * Without tpr_masking (a host that breaks on CR8 writes) all of them
-	 * are held in software.
+	 * are held in software; so they are with the call window, where the
+	 * guest kernel changes its IF without a trap (only a trap could lower
+	 * the TPR again): the sti stand-in traps instead when one is held.
 	 */
 	sm->mon.want_tpr =
-		!vm->strategy.tpr_masking || (sm->cpu.rflags & RFLAGS_IF) || sm->halted ? 0 : 15;
+		!vm->strategy.tpr_masking || sm->calls || (sm->cpu.rflags & RFLAGS_IF) || sm->halted
+			? 0
+			: 15;
 	r->rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
 	r->rbx = sm->guest_rbx;
 	r->rip = sm->mon.tail_entry;
 	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	return SHADOW_EXIT_RESUME;
+}
+
+/*
+ * The sti stand-in's ud2: the guest kernel set its IF through the call
+ * window with an interrupt held (vmm/monitor.h). Finish the stand-in here,
+ * its `popfq; ret`, so that the interrupt is delivered (shadow_event_finish)
+ * at the end of the guest's site, as after the original `sti; nop`, and
+ * not inside the window.
+ */
+static enum shadow_exit call_pending_trap(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
+	const u64 virt = shadow_virt_flags(false, 0);
+	u64 top[2]; /* the flags pushfq saved at the site, the return address */
+
+	vm->stats.call_traps++;
+	if (guest_read_virt(&vm->mem, &ctl, sm->cpu.gpr[EMU_RSP], top, sizeof(top), 0) !=
+	    sizeof(top)) {
+		/* LIMITATION: the stack went (not seen): delivered inside the window. */
+		sm->cpu.rip += 2;
+		return SHADOW_EXIT_RESUME;
+	}
+	sm->cpu.rflags = (top[0] & ~virt) | (sm->cpu.rflags & virt) | RFLAGS_FIXED;
+	sm->cpu.gpr[EMU_RSP] += sizeof(top);
+	sm->cpu.rip = top[1];
 	return SHADOW_EXIT_RESUME;
 }
 
@@ -983,6 +1126,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		res = handle_pf(vm);
 	} else if (vector == X86_EXC_UD && f->rip == MON_SYSCALL_GVA) {
 		res = handle_syscall(vm);
+	} else if (vector == X86_EXC_UD && sm->calls && emu_cpl(&sm->cpu) == 0 &&
+		   monitor_call_is_pending_trap(f->rip)) {
+		res = call_pending_trap(vm);
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD || vector == X86_EXC_NP) {
 		res = handle_insn_trap(vm, vector);
 	} else if (vector == X86_EXC_BP) {

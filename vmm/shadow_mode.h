@@ -107,6 +107,13 @@ struct shadow_mode {
 	 * kernel's IOPL ever leaves 0 (shadow_emu_check_rewrites).
 	 */
 	bool rewrite_save_fl;
+	/*
+	 * The call window is in use (patch strategy, --monitor-calls=on):
+	 * paravirt irq-flag sites call monitor code, and while the guest kernel
+	 * runs its virtual IF lives in the window's data page (vmm/monitor.h;
+	 * loaded and stored by vmm/shadow_cpu.c).
+	 */
+	bool calls;
 };
 
 /* Init step (after "vcpu"): a no-op in hw mode. Returns 0 or an UMBRA_EXIT_* code. */

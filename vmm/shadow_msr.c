@@ -233,13 +233,10 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 			return SHADOW_MSR_GP;
 		return write_same(reg->value, *value, ~0xfffull | APIC_BASE_EN | APIC_BASE_EXTD);
 	}
-	case MSR_IA32_MISC_ENABLE:
-		return write_same(reg->value, *value, ~0ull);
+	case MSR_IA32_MISC_ENABLE: return write_same(reg->value, *value, ~0ull);
 	case MSR_IA32_BIOS_SIGN_ID:
 		return SHADOW_MSR_OK; /* a write asks the CPU to refresh it: nothing to do */
-	case MSR_IA32_SPEC_CTRL:
-		reg->value = *value;
-		return SHADOW_MSR_OK;
+	case MSR_IA32_SPEC_CTRL: reg->value = *value; return SHADOW_MSR_OK;
 	case MSR_IA32_MTRR_DEF_TYPE:
 		if ((*value & ~MTRR_DEF_TYPE_VALID_MASK) || !valid_mtrr_type(*value & 0xff))
 			return SHADOW_MSR_GP;

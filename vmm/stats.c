@@ -200,6 +200,12 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  save_fl rewrites     %llu (pushf sites that no longer trap)\n",
 		(unsigned long long)st->save_fl_rewrites);
 	fprintf(f,
+		"  monitor calls        %s: %llu cli, %llu sti, %llu save_fl sites; %llu traps "
+		"(an interrupt held at sti)\n",
+		st->calls_on ? "on" : "off", (unsigned long long)st->call_sites[1],
+		(unsigned long long)st->call_sites[2], (unsigned long long)st->call_sites[3],
+		(unsigned long long)st->call_traps);
+	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
@@ -244,7 +250,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu, \"code_scan_time_s\": "
 		"%.6f, "
 		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu, \"save_fl_rewrites\": "
-		"%llu",
+		"%llu, \"monitor_calls\": %s, \"call_sites\": {\"cli\": %llu, \"sti\": %llu, "
+		"\"save_fl\": %llu}, \"call_traps\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
@@ -257,7 +264,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
 		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored,
 		st->code_scan_time, st->code_entry_time, (unsigned long long)st->code_entries_known,
-		(unsigned long long)st->save_fl_rewrites);
+		(unsigned long long)st->save_fl_rewrites, st->calls_on ? "true" : "false",
+		(unsigned long long)st->call_sites[1], (unsigned long long)st->call_sites[2],
+		(unsigned long long)st->call_sites[3], (unsigned long long)st->call_traps);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X

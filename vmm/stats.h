@@ -91,13 +91,17 @@ struct stats {
 	u64 unshadowed_for_unknown; /* tables unshadowed for a store decode/ lacks */
 	u64 shadow_stores_replayed; /* shadow-table stores applied by the vCPU */
 	/* Code scanning and patching (decode/scan.h, decode/patch.h). */
-	u64 code_pages_scanned;	   /* kernel code frames scanned before their first run */
-	u64 code_page_writes;	   /* ... that the guest then wrote (patches undone) */
-	u64 code_page_rescans;	   /* ... rescanned for an entry point found later */
-	double code_scan_time;	   /* seconds scanning code frames, entries gathered included */
-	double code_entry_time;	   /* ... of which gathering their entries (IDT, LSTAR, ...) */
-	u64 code_entries_known;	   /* entries found later that the last scan had covered */
-	u64 save_fl_rewrites;	   /* paravirt save_fl sites rewritten to run without a trap */
+	u64 code_pages_scanned; /* kernel code frames scanned before their first run */
+	u64 code_page_writes;	/* ... that the guest then wrote (patches undone) */
+	u64 code_page_rescans;	/* ... rescanned for an entry point found later */
+	double code_scan_time;	/* seconds scanning code frames, entries gathered included */
+	double code_entry_time; /* ... of which gathering their entries (IDT, LSTAR, ...) */
+	u64 code_entries_known; /* entries found later that the last scan had covered */
+	u64 save_fl_rewrites;	/* paravirt save_fl sites rewritten to run without a trap */
+	/* --monitor-calls: paravirt sites rewritten into calls, by enum patch_pv_site. */
+	u64 call_sites[4];
+	u64 call_traps;		   /* the sti stand-in's ud2: an interrupt was held */
+	bool calls_on;		   /* the call window is in use */
 	u64 patches_applied;	   /* int3 patches written over pushf/popf */
 	u64 patches_live;	   /* ... still in place at the end */
 	u64 patch_traps;	   /* patched instructions that trapped and were emulated */

@@ -159,6 +159,8 @@ static void test_shadow_testos_patch(void **state)
 	if (strstr(r->out, " FAIL"))
 		fail_msg("failures with --sensitive=patch:\n%s\nstderr:\n%.3000s", r->out, r->err);
 	assert_contains(r->out, "TEST irqflag_popf PASS");
+	assert_contains(r->out, "TEST irqflag_pv_sites PASS");
+	assert_contains(r->out, "TEST irqflag_pv_pending PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
@@ -167,6 +169,40 @@ static void test_shadow_testos_patch(void **state)
 	assert_contains(r->err, "\"cli\": ");
 	assert_contains(r->err, "\"sti\": ");
 	assert_null(strstr(r->err, "\"irq_deferred\": 0,"));
+	/*
+	 * The paravirt sites of irqflag_pv_* became monitor calls, and the sti
+	 * stand-in trapped for the interrupt irqflag_pv_pending held.
+	 */
+	assert_contains(r->err, "\"monitor_calls\": true");
+	assert_contains(r->err, "\"call_sites\": {\"cli\": ");
+	assert_null(strstr(r->err, "\"call_sites\": {\"cli\": 0,"));
+	assert_null(strstr(r->err, "\"call_traps\": 0,"));
+	assert_null(strstr(r->err, "\"window_links\": 0,"));
+	free(r);
+}
+
+/* --sensitive=patch --monitor-calls=off: every paravirt site traps, the same results. */
+static void test_shadow_testos_patch_no_calls(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+	const char *cmdline =
+		host_is_qemu_tcg() ? "skip=" TCG_TESTOS_SKIPS "," TCG_PATCH_TESTOS_SKIPS : "";
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "testos/testos.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--sensitive=patch",
+				 "--monitor-calls=off", "--mem", "512M", "--stats=json",
+				 "--cmdline", (char *)cmdline, img, NULL });
+	if (strstr(r->out, " FAIL"))
+		fail_msg("failures with --monitor-calls=off:\n%s\nstderr:\n%.3000s", r->out,
+			 r->err);
+	assert_contains(r->out, "TEST irqflag_pv_pending PASS");
+	assert_contains(r->out, "SUMMARY ");
+	assert_int_equal(r->status, 0);
+	assert_contains(r->err, "\"monitor_calls\": false");
+	assert_contains(r->err, "\"call_sites\": {\"cli\": 0, \"sti\": 0, \"save_fl\": 0}");
 	free(r);
 }
 
@@ -196,6 +232,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shadow_testos_whole_suite),
 		cmocka_unit_test(test_shadow_testos_patch),
+		cmocka_unit_test(test_shadow_testos_patch_no_calls),
 		cmocka_unit_test(test_shadow_testos_unchained),
 	};
 

@@ -525,6 +525,25 @@ static void test_zero_idiom(void **state)
 	assert_int_equal(RUN(env, &rep, 0x21, 0xc0), EMU_UNKNOWN); /* and eax, eax */
 }
 
+/* nop, nopw, nopl with a memory operand: RIP moves, nothing is read or written. */
+static void test_nop(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 rflags = 0x2 | RFLAGS_CF;
+
+	env->cpu.rflags = rflags;
+	env->cpu.gpr[EMU_RAX] = 0xdead0000beefull; /* nopl 0(%rax,%rax) would fault there */
+	assert_ok(env, RUN(env, &rep, 0x90), &rep, CODE_VA + 1);
+	assert_string_equal(rep.mnemonic, "nop");
+	assert_ok(env, RUN(env, &rep, 0x66, 0x90), &rep, CODE_VA + 3);
+	assert_ok(env, RUN(env, &rep, 0x0f, 0x1f, 0x44, 0x00, 0x00), &rep, CODE_VA + 8);
+	assert_ok(env, RUN(env, &rep, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00), &rep, CODE_VA + 14);
+	assert_int_equal(env->cpu.rflags, rflags);
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0xdead0000beefull);
+	assert_int_equal(env->nwrites, 0);
+}
+
 /* push r64 (%rsp: its value before), push imm8/imm32 sign-extended; push m is unknown. */
 static void test_push(void **state)
 {
@@ -971,6 +990,7 @@ int main(void)
 		T(test_mov_noncanonical_gp),
 		T(test_unknown_reports_bytes),
 		T(test_zero_idiom),
+		T(test_nop),
 		T(test_pop_gpr),
 		T(test_push),
 		T(test_stos),

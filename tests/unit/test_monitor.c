@@ -228,23 +228,36 @@ static void test_call_window(void **state)
 
 	(void)state;
 	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	disasm_call(&m, MON_CALL_IRQ_DISABLE, text, sizeof(text));
-	snprintf(want, sizeof(want), "mov byte ptr [data+%u], 0;ret ;", vif);
-	assert_string_equal(text, want);
-	disasm_call(&m, MON_CALL_IRQ_ENABLE, text, sizeof(text));
-	snprintf(want, sizeof(want),
-		 "mov byte ptr [data+%u], 1;pushfq ;cmp byte ptr [data+%u], 0;je 0x%llx;ud2 ;"
-		 "popfq ;ret ;",
-		 vif, pending, (unsigned long long)(MON_CALL_GVA + MON_CALL_PENDING_UD2 + 2));
-	assert_string_equal(text, want);
-	assert_int_equal(m.region[MON_OFF_CALL_CODE + MON_CALL_PENDING_UD2], 0x0f);
-	assert_int_equal(m.region[MON_OFF_CALL_CODE + MON_CALL_PENDING_UD2 + 1], 0x0b);
-	disasm_call(&m, MON_CALL_SAVE_FL, text, sizeof(text));
-	snprintf(want, sizeof(want),
-		 "pushfq ;pushfq ;pop rax;and rax, 0xfffffffffffbcdff;or rax, qword ptr "
-		 "[data+%u];cmp byte ptr [data+%u], 0;je 0x%llx;or rax, 0x200;popfq ;ret ;",
-		 flags, vif, (unsigned long long)(MON_CALL_GVA + MON_CALL_SAVE_FL + 0x1f));
-	assert_string_equal(text, want);
+	for (unsigned pad = 1; pad <= 2; pad++) {
+		u64 entry = monitor_call_entry(MON_CALL_IRQ_DISABLE, pad);
+		const char *prologue = pad == 1 ? "pushfq ;add qword ptr [rsp + 8], 1;"
+						: "pushfq ;add qword ptr [rsp + 8], 2;";
+
+		disasm_call(&m, (unsigned)(entry - MON_CALL_GVA), text, sizeof(text));
+		snprintf(want, sizeof(want), "%smov byte ptr [data+%u], 0;popfq ;ret ;", prologue,
+			 vif);
+		assert_string_equal(text, want);
+
+		entry = monitor_call_entry(MON_CALL_IRQ_ENABLE, pad);
+		disasm_call(&m, (unsigned)(entry - MON_CALL_GVA), text, sizeof(text));
+		snprintf(want, sizeof(want),
+			 "%smov byte ptr [data+%u], 1;cmp byte ptr [data+%u], 0;je 0x%llx;ud2 ;"
+			 "popfq ;ret ;",
+			 prologue, vif, pending,
+			 (unsigned long long)(entry + MON_CALL_ENABLE_UD2 + 2));
+		assert_string_equal(text, want);
+		assert_true(monitor_call_is_pending_trap(entry + MON_CALL_ENABLE_UD2));
+		assert_false(monitor_call_is_pending_trap(entry + MON_CALL_ENABLE_UD2 + 2));
+
+		entry = monitor_call_entry(MON_CALL_SAVE_FL, pad);
+		disasm_call(&m, (unsigned)(entry - MON_CALL_GVA), text, sizeof(text));
+		snprintf(want, sizeof(want),
+			 "pushfq ;mov rax, qword ptr [rsp];add qword ptr [rsp + 8], %u;and rax, "
+			 "0xfffffffffffbcdff;or rax, qword ptr [data+%u];cmp byte ptr [data+%u], "
+			 "0;je 0x%llx;or rax, 0x200;popfq ;ret ;",
+			 pad, flags, vif, (unsigned long long)(entry + 0x27));
+		assert_string_equal(text, want);
+	}
 	/* The mask is exactly the virtual flags of the guest kernel under patch. */
 	assert_int_equal(~0xfffffffffffbcdffull, RFLAGS_IF | RFLAGS_IOPL_MASK | RFLAGS_AC);
 	/* PT: code read-only and executable, data writable and NX, both user (real CPL3). */

@@ -234,6 +234,25 @@ static void test_chain(void **state)
 	assert_error_mentions(&p, "--chain", "'no'");
 }
 
+/* --monitor-calls: on by default; on/off by name; anything else named in the error. */
+static void test_monitor_calls(void **state)
+{
+	struct parsed p = PARSE("run", "img");
+
+	(void)state;
+	assert_false(p.o.no_calls);
+	p = PARSE("run", "--monitor-calls=off", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_true(p.o.no_calls);
+	p = PARSE("run", "--monitor-calls=off", "--monitor-calls", "on", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_false(p.o.no_calls);
+	p = PARSE("run", "--monitor-calls=1", "img");
+	assert_error_mentions(&p, "--monitor-calls", "'1'");
+	p = PARSE("run", "--monitor-calls", "img"); /* the value is missing: img is no value */
+	assert_error_mentions(&p, "--monitor-calls", "'img'");
+}
+
 /* --sensitive: auto by default; patch and iopl3 by name; anything else named in the error. */
 static void test_sensitive(void **state)
 {
@@ -713,6 +732,7 @@ int main(void)
 		T(test_shadow_pool),
 		T(test_sensitive),
 		T(test_chain),
+		T(test_monitor_calls),
 		T(test_mem_sizes),
 		T(test_mem_out_of_range),
 		T(test_mem_not_a_size),

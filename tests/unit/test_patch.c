@@ -299,6 +299,43 @@ static void test_save_fl_site(void **state)
 	assert_int_equal(patch_save_fl_site(page, 0, &repl), 0); /* int3 filler */
 }
 
+/* The paravirt irq-flag sites the patch strategy turns into monitor calls. */
+static void test_pv_site(void **state)
+{
+	static const u8 cli6[] = { 0xfa, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	static const u8 sti7[] = { 0xfb, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	static const u8 sti_hlt[] = { 0xfb, 0xf4, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	u8 page[SCAN_PAGE_SIZE];
+	unsigned len = 0, nop = 0;
+
+	(void)state;
+	memset(page, 0xcc, sizeof(page));
+	memcpy(page + 0x100, save_fl, sizeof(save_fl));
+	memcpy(page + 0x200, save_fl6, sizeof(save_fl6));
+	memcpy(page + 0x300, cli6, sizeof(cli6));
+	memcpy(page + 0x400, sti7, sizeof(sti7));
+	memcpy(page + 0x500, sti_hlt, sizeof(sti_hlt));
+	memcpy(page + SCAN_PAGE_SIZE - 5, cli6, 5); /* its nop would run past the page */
+	assert_int_equal(patch_pv_site(page, 0x100, &len, &nop), PATCH_PV_SAVE_FL);
+	assert_int_equal(len, 7);
+	assert_int_equal(nop, 2);
+	assert_int_equal(patch_pv_site(page, 0x200, &len, &nop), PATCH_PV_SAVE_FL);
+	assert_int_equal(len, 6);
+	assert_int_equal(patch_pv_site(page, 0x300, &len, &nop), PATCH_PV_IRQ_DISABLE);
+	assert_int_equal(len, 6);
+	assert_int_equal(nop, 1);
+	assert_int_equal(patch_pv_site(page, 0x400, &len, &nop), PATCH_PV_IRQ_ENABLE);
+	assert_int_equal(len, 7);
+	assert_int_equal(nop, 1);
+	/* sti; hlt (native_safe_halt) is no site: the hlt is not padding. */
+	assert_int_equal(patch_pv_site(page, 0x500, &len, &nop), PATCH_PV_NONE);
+	assert_int_equal(patch_pv_site(page, 0x301, &len, &nop), PATCH_PV_NONE);
+	assert_int_equal(patch_pv_site(page, SCAN_PAGE_SIZE - 5, &len, &nop), PATCH_PV_NONE);
+	assert_int_equal(patch_pv_site(page, 0, &len, &nop), PATCH_PV_NONE);
+	page[0x303] = 0x1e; /* not the kernel's nop */
+	assert_int_equal(patch_pv_site(page, 0x300, &len, &nop), PATCH_PV_NONE);
+}
+
 /*
  * A rewrite: recorded, never a trap, undone and read back byte-exact, and
  * refused over another patch or over bytes that changed.
@@ -376,6 +413,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_straddling_site, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_pages_and_read_fixup, setup, teardown),
 		cmocka_unit_test(test_save_fl_site),
+		cmocka_unit_test(test_pv_site),
 		cmocka_unit_test_setup_teardown(test_rewrite, setup, teardown),
 	};
 

@@ -38,14 +38,16 @@ static uint64_t if_now(void)
  */
 static void wait_timer_pending(const char *where)
 {
-	uint64_t t0 = timer_ticks, start = rdtsc(), limit = (tsc_per_ms ? tsc_per_ms : 1000000) * 200;
+	uint64_t t0 = timer_ticks, start = rdtsc(),
+		 limit = (tsc_per_ms ? tsc_per_ms : 1000000) * 200;
 
 	lapic_timer_stop();
 	if (!timer_irr())
 		lapic_timer_one_shot();
 	while (!timer_irr()) {
 		if (rdtsc() - start > limit)
-			test_fail("%s: expected the timer request pending in the IRR within 200 ms, saw "
+			test_fail("%s: expected the timer request pending in the IRR within 200 "
+				  "ms, saw "
 				  "IRR bit clear (ticks %lu -> %lu)",
 				  where, t0, timer_ticks);
 	}
@@ -83,11 +85,16 @@ TEST(irqflag_popf)
 
 	/* IF=1 -> popf of a word with IF=0 (and CF=1). */
 	sti();
-	__asm__ volatile("push %1\n\tpopfq\n\tpushfq\n\tpop %0" : "=r"(fl) : "r"(off) : "memory", "cc");
+	__asm__ volatile("push %1\n\tpopfq\n\tpushfq\n\tpop %0"
+			 : "=r"(fl)
+			 : "r"(off)
+			 : "memory", "cc");
 	CHECK_EQ("RFLAGS.IF after popf of IF=0 (was 1)", 0, fl & RFLAGS_IF);
 	CHECK_EQ("RFLAGS.CF after popf of CF=1", RFLAGS_CF, fl & RFLAGS_CF);
 	/* IF=0 -> popf of a word with IF=1 (and CF=0). */
-	__asm__ volatile("push %1\n\tpopfq\n\tpushfq\n\tpop %0\n\tcli" : "=r"(fl) : "r"(on)
+	__asm__ volatile("push %1\n\tpopfq\n\tpushfq\n\tpop %0\n\tcli"
+			 : "=r"(fl)
+			 : "r"(on)
 			 : "memory", "cc");
 	CHECK_EQ("RFLAGS.IF after popf of IF=1 (was 0)", RFLAGS_IF, fl & RFLAGS_IF);
 	CHECK_EQ("RFLAGS.CF after popf of CF=0", 0, fl & RFLAGS_CF);
@@ -196,7 +203,8 @@ TEST(irqflag_pending_delivery)
 	CHECK_EQ("ticks after the shadow (the pending interrupt delivered)", t0 + 1, after);
 	CHECK(last_timer_frame.rip >= (uint64_t)irqflag_shadow_end &&
 		      last_timer_frame.rip <= (uint64_t)irqflag_wait_end,
-	      "interrupt return RIP: expected in [%p, %p] (after the shadowed instruction), saw 0x%lx",
+	      "interrupt return RIP: expected in [%p, %p] (after the shadowed instruction), saw "
+	      "0x%lx",
 	      irqflag_shadow_end, irqflag_wait_end, last_timer_frame.rip);
 }
 
@@ -223,7 +231,112 @@ TEST(irqflag_sti_hlt)
 			 : "=r"(t1)
 			 :
 			 : "memory");
-	CHECK_EQ("ticks after sti; hlt (woken by the pending interrupt, no later tick)", t0 + 1, t1);
+	CHECK_EQ("ticks after sti; hlt (woken by the pending interrupt, no later tick)", t0 + 1,
+		 t1);
 	CHECK_EQ("interrupt return RIP (the instruction after hlt)", (uint64_t)irqflag_after_hlt,
+		 last_timer_frame.rip);
+}
+
+/*
+ * Linux's paravirt irq-flag sites as its alternatives leave them on bare
+ * metal: cli, sti, or pushf; pop %rax, padded with a nop to the 6 or 7
+ * bytes of the indirect call they replaced. Shadow mode's patch strategy
+ * rewrites them into calls to monitor code (vmm/monitor.h, the call window):
+ * they must behave exactly as the instructions, in every mode. The bytes
+ * are spelt out so that the assembler cannot choose other nops.
+ */
+#define PV_CLI6	    ".byte 0xfa, 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+#define PV_CLI7	    ".byte 0xfa, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+#define PV_STI6	    ".byte 0xfb, 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+#define PV_STI7	    ".byte 0xfb, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+#define PV_SAVE_FL6 ".byte 0x9c, 0x58, 0x0f, 0x1f, 0x40, 0x00\n\t" /* %rax = RFLAGS */
+#define PV_SAVE_FL7 ".byte 0x9c, 0x58, 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+
+/* One site, then save_fl: the flags it left (CF set before, to see it kept). */
+#define PV_THEN_SAVE(site, save)                                                      \
+	({                                                                            \
+		uint64_t fl_;                                                         \
+		__asm__ volatile("stc\n\t" site save : "=a"(fl_) : : "memory", "cc"); \
+		fl_;                                                                  \
+	})
+
+TEST(irqflag_pv_sites)
+{
+	uint64_t fl, rbx = 0x1234567890abcdefull, rbx_after;
+	uint8_t cf;
+
+	sti();
+	fl = PV_THEN_SAVE(PV_CLI6, PV_SAVE_FL6);
+	CHECK_EQ("IF from save_fl (6) after cli (6)", 0, fl & RFLAGS_IF);
+	CHECK_EQ("CF kept through cli and save_fl", RFLAGS_CF, fl & RFLAGS_CF);
+	CHECK_EQ("IOPL from save_fl", 0, fl & RFLAGS_IOPL);
+	CHECK_EQ("reserved bit 1 from save_fl", RFLAGS_FIXED, fl & RFLAGS_FIXED);
+	fl = PV_THEN_SAVE(PV_STI7, PV_SAVE_FL7);
+	CHECK_EQ("IF from save_fl (7) after sti (7)", RFLAGS_IF, fl & RFLAGS_IF);
+	CHECK_EQ("CF kept through sti and save_fl", RFLAGS_CF, fl & RFLAGS_CF);
+	fl = PV_THEN_SAVE(PV_CLI7, PV_SAVE_FL7);
+	CHECK_EQ("IF from save_fl (7) after cli (7)", 0, fl & RFLAGS_IF);
+	fl = PV_THEN_SAVE(PV_STI6, PV_SAVE_FL6);
+	CHECK_EQ("IF from save_fl (6) after sti (6)", RFLAGS_IF, fl & RFLAGS_IF);
+	CHECK_EQ("IF as pushf sees it after the sites", RFLAGS_IF, if_now());
+	/* The sites keep CF clear too, and every register (here RBX, and RAX for cli/sti). */
+	__asm__ volatile("clc\n\t" PV_CLI6 "setc %0"
+			 : "=r"(cf), "=b"(rbx_after)
+			 : "b"(rbx)
+			 : "memory", "cc");
+	CHECK_EQ("CF kept clear through cli", 0, cf);
+	CHECK_EQ("RBX kept through cli", rbx, rbx_after);
+	CHECK_EQ("IF after cli (6)", 0, if_now());
+	{
+		uint64_t rax = 0x5555aaaa5555aaaaull, rax_after;
+
+		__asm__ volatile(PV_STI7 PV_CLI7 : "=a"(rax_after) : "a"(rax) : "memory");
+		CHECK_EQ("RAX kept through sti and cli", rax, rax_after);
+	}
+}
+
+/*
+ * With IF=0: exactly one timer expiry and none due after it (the periodic
+ * timer stopped, one one-shot armed), then a wait long enough for its
+ * interrupt to have reached the CPU: held in the LAPIC's IRR, or by the
+ * VMM in software where IF=0 is virtual and the TPR cannot mask (QEMU TCG,
+ * or a paravirt cli that ran without a trap). Unlike wait_timer_pending, it
+ * does not look at the IRR, so it holds in every mode.
+ */
+static void one_tick_held(const char *where)
+{
+	uint64_t t0 = timer_ticks, start = rdtsc(), wait = (tsc_per_ms ? tsc_per_ms : 1000000) * 50;
+
+	lapic_timer_stop();
+	lapic_timer_one_shot(); /* one period: 10 ms */
+	while (rdtsc() - start < wait)
+		;
+	if (timer_ticks != t0)
+		test_fail("%s: expected no timer interrupt with IF=0, saw %lu delivered", where,
+			  timer_ticks - t0);
+}
+
+/*
+ * A timer interrupt held while IF=0 is taken right after an sti site: its
+ * nop ends the sti's shadow, so the interrupt comes before the instruction
+ * after the site, with the return RIP at the site's end.
+ */
+TEST(irqflag_pv_pending)
+{
+	uint64_t t0, after;
+	extern const char irqflag_pv_site_end[];
+
+	__asm__ volatile(PV_CLI7 ::: "memory");
+	one_tick_held("after a cli site");
+	CHECK_EQ("IF after a cli site", 0, if_now());
+	t0 = timer_ticks;
+	__asm__ volatile(PV_STI6 ".globl irqflag_pv_site_end\n"
+				 "irqflag_pv_site_end:\n\t"
+				 "mov timer_ticks(%%rip), %0\n\t" PV_CLI6
+			 : "=r"(after)
+			 :
+			 : "memory");
+	CHECK_EQ("ticks right after the sti site (the held interrupt delivered)", t0 + 1, after);
+	CHECK_EQ("interrupt return RIP (the end of the sti site)", (uint64_t)irqflag_pv_site_end,
 		 last_timer_frame.rip);
 }
