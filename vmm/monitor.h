@@ -140,8 +140,8 @@
  *
  * The contract with the VMM (vmm/shadow_cpu.c): while the guest kernel runs,
  * the data page holds its virtual IF; at every trap the VMM loads IF from
- * it, and stores IF, the other virtual flags and "an interrupt is held"
- * back before resuming. The guest kernel may write the page itself: all it
+ * it, and stores IF, the other virtual flags and `pending` back before
+ * resuming. The guest kernel may write the page itself: all it
  * can change that way is its own IF, which `sti` changes too.
  *
  * The stand-ins keep every register and flag the replaced instructions
@@ -180,7 +180,7 @@ static inline u64 monitor_call_entry(unsigned fn, unsigned pad)
 struct mon_call_data {
 	u64 virt_flags; /* IOPL and AC of the guest kernel's virtual RFLAGS */
 	u8 vif;		/* its virtual IF: 0 or 1 */
-	u8 pending;	/* 1: an interrupt is held for it */
+	u8 pending;	/* 1: the sti stand-in must trap (an interrupt held, or the TPR masks) */
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */

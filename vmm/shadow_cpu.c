@@ -11,8 +11,7 @@
  * 3. Store: the reverse; the real IF and IOPL as shadow_real_rflags says.
  *    With the call window (monitor.h), the guest kernel's virtual IF lives
  *    in its data page while the guest runs: loaded from there at a trap,
- *    stored back with the other virtual flags and whether an interrupt is
- *    held (the sti stand-in traps only then).
+ *    stored back with the other virtual flags.
  */
 #include <linux/kvm.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 #include "vmm/boot.h"
 #include "vmm/guest_access.h"
 #include "vmm/shadow_cpu.h"
-#include "vmm/shadow_event.h"
 #include "vmm/shadow_mode.h"
 #include "umbra/bootinfo.h"
 
@@ -122,7 +120,7 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 
 		d->vif = !!(c->rflags & RFLAGS_IF);
 		d->virt_flags = c->rflags & (RFLAGS_IOPL_MASK | RFLAGS_AC);
-		d->pending = shadow_event_any_pending(sm);
+		/* d->pending: resume_guest (vmm/shadow_mode.c), once the TPR is known. */
 	}
 	{
 		u16 cs, ss;

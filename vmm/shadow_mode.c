@@ -1051,14 +1051,18 @@ static enum shadow_exit resume_guest(struct vm *vm)
 	 * LIMITATION: the guest's own TPR is taken to be 0 (Linux and testos
 	 * leave it so), and it reads 15 << 4 through the LAPIC page meanwhile.
 	 * Without tpr_masking (a host that breaks on CR8 writes) all of them
-	 * are held in software; so they are with the call window, where the
-	 * guest kernel changes its IF without a trap (only a trap could lower
-	 * the TPR again): the sti stand-in traps instead when one is held.
+	 * are held in software.
 	 */
 	sm->mon.want_tpr =
-		!vm->strategy.tpr_masking || sm->calls || (sm->cpu.rflags & RFLAGS_IF) || sm->halted
-			? 0
-			: 15;
+		!vm->strategy.tpr_masking || (sm->cpu.rflags & RFLAGS_IF) || sm->halted ? 0 : 15;
+	/*
+	 * With the call window the guest kernel sets its IF without a trap,
+	 * and only a trap lowers the TPR again: so the sti stand-in must trap
+	 * while the TPR masks, as well as when an interrupt is held here.
+	 */
+	if (sm->calls)
+		monitor_call_data(&sm->mon)->pending =
+			shadow_event_any_pending(sm) || sm->mon.want_tpr != 0;
 	r->rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
 	r->rbx = sm->guest_rbx;
 	r->rip = sm->mon.tail_entry;
