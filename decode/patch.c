@@ -237,6 +237,41 @@ enum patch_pv_site patch_pv_site(const u8 *page, unsigned off, unsigned *len, un
 	return PATCH_PV_NONE;
 }
 
+enum patch_pv_site patch_pv_body(const u8 *page, unsigned off, unsigned *len, unsigned *head,
+				 s32 *jmp_rel)
+{
+	static const u8 ret_int3[] = { 0xc3, 0xcc, 0xcc, 0xcc, 0xcc };
+	enum patch_pv_site kind;
+	unsigned h;
+
+	if (off + 2 > PAGE_SIZE)
+		return PATCH_PV_NONE;
+	if (page[off] == 0xfa || page[off] == 0xfb) {
+		kind = page[off] == 0xfa ? PATCH_PV_IRQ_DISABLE : PATCH_PV_IRQ_ENABLE;
+		h = 1;
+	} else if (page[off] == 0x9c && page[off + 1] == 0x58) {
+		kind = PATCH_PV_SAVE_FL;
+		h = 2;
+	} else {
+		return PATCH_PV_NONE;
+	}
+	if (off + h + 5 > PAGE_SIZE)
+		return PATCH_PV_NONE;
+	if (page[off + h] == 0xe9) {
+		u32 rel;
+
+		memcpy(&rel, page + off + h + 1, 4);
+		*jmp_rel = (s32)rel;
+	} else if (!memcmp(page + off + h, ret_int3, sizeof(ret_int3))) {
+		*jmp_rel = 0;
+	} else {
+		return PATCH_PV_NONE;
+	}
+	*len = h + 5;
+	*head = h;
+	return kind;
+}
+
 unsigned patch_rewrite_frames(const struct patch_table *t, gfn_t *out, unsigned max)
 {
 	unsigned n = 0;

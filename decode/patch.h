@@ -161,6 +161,18 @@ enum patch_pv_site {
 enum patch_pv_site patch_pv_site(const u8 *page, unsigned off, unsigned *len, unsigned *nop);
 
 /*
+ * Is there, at `off` of `page`, the body of one of Linux's native functions
+ * behind those paravirt ops (what a site calls before alternatives inline
+ * it, e.g. during text_poke_early): the same instruction(s), then a return,
+ * either `jmp __x86_return_thunk` (e9 rel32) or, once Linux's apply_returns
+ * has inlined the thunk, `ret` and four int3s? Returns its kind, with *len
+ * (the head and the 5 bytes of return), *head (1 or 2), and *jmp_rel the
+ * rel32 of the jmp (the caller checks it reaches a `ret`) or 0 for `ret`.
+ */
+enum patch_pv_site patch_pv_body(const u8 *page, unsigned off, unsigned *len, unsigned *head,
+				 s32 *jmp_rel);
+
+/*
  * Item 2b. The frames holding at least one rewrite, into `out` (at most
  * `max` of them; `out` may be NULL when `max` is 0). Returns how many there
  * are.

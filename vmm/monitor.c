@@ -286,7 +286,7 @@ static void build_call_window(struct monitor *mon)
 	struct emit e = { .code = mon->region + MON_OFF_CALL_CODE };
 
 	memset(e.code, 0xcc, PAGE_SIZE);
-	for (unsigned pad = 1; pad <= 2; pad++) {
+	for (unsigned pad = 0; pad <= MON_CALL_MAX_PAD; pad++) {
 		e.at = monitor_call_entry(MON_CALL_IRQ_DISABLE, pad) - MON_CALL_GVA;
 		emit_prologue(&e, pad);
 		emit_rip_rel(&e, movb, 2, vif, (const u8[]){ 0 }, 1);
@@ -325,7 +325,7 @@ static void build_call_window(struct monitor *mon)
 
 bool monitor_call_is_pending_trap(u64 rip)
 {
-	for (unsigned pad = 1; pad <= 2; pad++)
+	for (unsigned pad = 0; pad <= MON_CALL_MAX_PAD; pad++)
 		if (rip == monitor_call_entry(MON_CALL_IRQ_ENABLE, pad) + MON_CALL_ENABLE_UD2)
 			return true;
 	return false;

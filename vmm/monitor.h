@@ -146,11 +146,15 @@
  *
  * The stand-ins keep every register and flag the replaced instructions
  * keep (they save the flags with pushfq and restore them with popfq, which
- * at real CPL3 changes neither IF nor IOPL). Each comes twice, for sites
- * whose call is followed by a nop of 1 or 2 bytes (monitor_call_entry), and
- * returns past that nop: to the end of the original site, so that the
- * guest is only ever at the original code's instruction boundaries (or in
- * the window), whatever becomes of the patch meanwhile.
+ * at real CPL3 changes neither IF nor IOPL). Each comes three times
+ * (monitor_call_entry), by the bytes a site leaves after its rel32:
+ *  - 1 or 2 (a nop): reached by `call`, it returns past them, to the end of
+ *    the original site, so that the guest is only ever at the original
+ *    code's instruction boundaries (or in the window), whatever becomes of
+ *    the patch meanwhile;
+ *  - 0: reached by `jmp` from the body of Linux's native function (its
+ *    `cli; jmp __x86_return_thunk`, whose thunk is a plain `ret`), it
+ *    returns to that function's caller.
  *   MON_CALL_IRQ_DISABLE  `cli`: vif = 0
  *   MON_CALL_IRQ_ENABLE   `sti`: vif = 1; with an interrupt held, the `ud2`
  *                         at MON_CALL_ENABLE_UD2 traps: the VMM finishes the
@@ -165,16 +169,17 @@
  */
 #define MON_CALL_GVA	     0xffffffffffe00000ull
 #define MON_CALL_DATA_GVA    (MON_CALL_GVA + 0x1000)
-#define MON_CALL_SLOT	     0x40u /* bytes per stand-in and nop length */
+#define MON_CALL_SLOT	     0x40u /* bytes per stand-in and pad */
 #define MON_CALL_IRQ_DISABLE 0x000u
-#define MON_CALL_IRQ_ENABLE  0x080u
-#define MON_CALL_SAVE_FL     0x100u
+#define MON_CALL_IRQ_ENABLE  0x0c0u
+#define MON_CALL_SAVE_FL     0x180u
+#define MON_CALL_MAX_PAD     2u
 #define MON_CALL_ENABLE_UD2  0x17u /* the ud2's offset in the sti stand-in */
 
-/* Where the stand-in at `fn` (MON_CALL_*) for a site with a `pad`-byte nop (1 or 2) starts. */
+/* Where the stand-in at `fn` (MON_CALL_*) for `pad` bytes after the site's rel32 (0-2) starts. */
 static inline u64 monitor_call_entry(unsigned fn, unsigned pad)
 {
-	return MON_CALL_GVA + fn + (pad - 1) * MON_CALL_SLOT;
+	return MON_CALL_GVA + fn + pad * MON_CALL_SLOT;
 }
 
 struct mon_call_data {

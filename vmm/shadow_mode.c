@@ -682,8 +682,8 @@ static unsigned call_stand_in(enum patch_pv_site kind)
 
 /*
  * Are the instruction starts the scan found in [off, off + len) exactly
- * those of the site: its instruction(s), then its nop at `nop`? Another
- * start inside means some path decodes these bytes differently.
+ * those of the site: its instruction(s), then its nop (or return) at `nop`?
+ * Another start inside means some path decodes these bytes differently.
  */
 static bool site_starts_ok(const struct scan_result *res, enum patch_pv_site kind, unsigned off,
 			   unsigned len, unsigned nop)
@@ -705,13 +705,71 @@ static bool site_starts_ok(const struct scan_result *res, enum patch_pv_site kin
  * never runs: the stand-in returns past it, to the end of the original site
  * (vmm/monitor.h), where the original had finished too (for sti: with its
  * shadow over, the original nop having run). So the guest is never at an
- * offset inside a site, even once the patch is undone. The rel32 is for the
- * gva the page is fetched at (`page_la`).
+ * offset inside a site, even once the patch is undone. The native
+ * functions the sites call before alternatives inline them (patch_pv_body)
+ * become a `jmp` to the stand-in, which returns to their caller; an
+ * interrupt held at their sti is then taken after that return instead of
+ * before it, one instruction later. The rel32 is for the gva the page is
+ * fetched at (`page_la`).
  * LIMITATION: a frame run at two gvas runs the calls of the first; Linux
  * runs its text only at the kernel mapping once alternatives have written
  * these sites (the direct map is NX). Sites' pushfs are taken out of `res`
  * so that patch_page_apply leaves them alone. Returns 0 or a negative errno.
  */
+/*
+ * What the site at `off` of `page` (fetched at `page_la`) becomes, if it
+ * is one: *len bytes into `repl`. A paravirt site: `call` its stand-in,
+ * then its nop's length in nop (never run: the stand-in returns past it).
+ * A native function's body: `jmp` to the tail stand-in (pad 0), then int3s
+ * (never run), if its return is a plain `ret` (a thunk that does more,
+ * e.g. against SRSO, is not skipped: the body keeps trapping).
+ */
+static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result *res,
+					 const u8 *page, u64 page_la, unsigned off, u8 *repl,
+					 unsigned *len)
+{
+	unsigned nop, head, pad;
+	enum patch_pv_site kind = patch_pv_site(page, off, len, &nop);
+	bool body = false;
+	s32 jmp_rel = 0;
+	s64 rel;
+
+	if (kind != PATCH_PV_NONE) {
+		if (!site_starts_ok(res, kind, off, *len, nop))
+			return PATCH_PV_NONE;
+		pad = *len - 5;
+	} else {
+		kind = patch_pv_body(page, off, len, &head, &jmp_rel);
+		if (kind == PATCH_PV_NONE ||
+		    !site_starts_ok(res, kind, off, jmp_rel ? *len : head + 1, head))
+			return PATCH_PV_NONE;
+		if (jmp_rel) {
+			struct walk_ctl ctl = shadow_cpu_walk_ctl(&vm->shadow->cpu);
+			u8 insn = 0;
+
+			if (guest_read_virt(&vm->mem, &ctl,
+					    page_la + off + *len + (u64)(s64)jmp_rel, &insn, 1,
+					    ACC_FETCH) != 1 ||
+			    insn != 0xc3)
+				return PATCH_PV_NONE;
+		}
+		body = true;
+		pad = 0;
+	}
+	rel = (s64)(monitor_call_entry(call_stand_in(kind), pad) - (page_la + off + 5));
+	if (rel != (s32)rel)
+		return PATCH_PV_NONE; /* out of a rel32's reach: the site keeps trapping */
+	repl[0] = body ? 0xe9 : 0xe8; /* jmp / call rel32 */
+	le_put32(repl, 1, (u32)rel);
+	if (body)
+		memset(repl + 5, 0xcc, *len - 5);
+	else if (pad == 1)
+		repl[5] = 0x90;
+	else
+		memcpy(repl + 5, (const u8[]){ 0x66, 0x90 }, 2);
+	return kind;
+}
+
 static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u8 *page,
 			      u64 page_la)
 {
@@ -722,28 +780,18 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 	if (res->mode != DECODE_64)
 		return 0;
 	for (unsigned off = 0; off < PAGE_SIZE; off++) {
-		unsigned len, nop;
-		enum patch_pv_site kind;
 		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
-		s64 rel;
+		enum patch_pv_site kind;
+		unsigned len;
 		int r;
 
 		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		kind = patch_pv_site(page, off, &len, &nop);
-		if (kind == PATCH_PV_NONE || !site_starts_ok(res, kind, off, len, nop))
+		kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
+		if (kind == PATCH_PV_NONE)
 			continue;
-		rel = (s64)(monitor_call_entry(call_stand_in(kind), len - 5) - (page_la + off + 5));
-		if (rel != (s32)rel)
-			continue; /* out of a rel32's reach: the site keeps trapping */
 		memcpy(orig, page + off, len);
-		repl[0] = 0xe8; /* call rel32 */
-		le_put32(repl, 1, (u32)rel);
-		if (len == 6)
-			repl[5] = 0x90;
-		else
-			memcpy(repl + 5, (const u8[]){ 0x66, 0x90 }, 2);
 		r = patch_page_rewrite(&sm->patches, g, res->mode, off, orig, repl, len, page);
 		if (r == -EEXIST)
 			continue; /* already rewritten, or another patch there */

@@ -228,10 +228,11 @@ static void test_call_window(void **state)
 
 	(void)state;
 	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	for (unsigned pad = 1; pad <= 2; pad++) {
+	for (unsigned pad = 0; pad <= MON_CALL_MAX_PAD; pad++) {
 		u64 entry = monitor_call_entry(MON_CALL_IRQ_DISABLE, pad);
-		const char *prologue = pad == 1 ? "pushfq ;add qword ptr [rsp + 8], 1;"
-						: "pushfq ;add qword ptr [rsp + 8], 2;";
+		char prologue[64];
+
+		snprintf(prologue, sizeof(prologue), "pushfq ;add qword ptr [rsp + 8], %u;", pad);
 
 		disasm_call(&m, (unsigned)(entry - MON_CALL_GVA), text, sizeof(text));
 		snprintf(want, sizeof(want), "%smov byte ptr [data+%u], 0;popfq ;ret ;", prologue,

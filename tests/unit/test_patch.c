@@ -336,6 +336,41 @@ static void test_pv_site(void **state)
 	assert_int_equal(patch_pv_site(page, 0x300, &len, &nop), PATCH_PV_NONE);
 }
 
+/* The native functions behind those sites: a head, then jmp rel32 or ret + int3 x4. */
+static void test_pv_body(void **state)
+{
+	static const u8 save_fl_jmp[] = { 0x9c, 0x58, 0xe9, 0xb9, 0xbe, 0x3f, 0x00 };
+	static const u8 cli_ret[] = { 0xfa, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc };
+	static const u8 sti_jmp_back[] = { 0xfb, 0xe9, 0xf0, 0xff, 0xff, 0xff };
+	static const u8 cli_ret_short[] = { 0xfa, 0xc3, 0xcc, 0xcc, 0x90, 0x90 };
+	u8 page[SCAN_PAGE_SIZE];
+	unsigned len = 0, head = 0;
+	s32 rel = 1;
+
+	(void)state;
+	memset(page, 0xcc, sizeof(page));
+	memcpy(page + 0x30, save_fl_jmp, sizeof(save_fl_jmp)); /* Debian 6.1's native_save_fl */
+	memcpy(page + 0x80, cli_ret, sizeof(cli_ret));
+	memcpy(page + 0xc0, sti_jmp_back, sizeof(sti_jmp_back));
+	memcpy(page + 0x100, cli_ret_short, sizeof(cli_ret_short));
+	memcpy(page + SCAN_PAGE_SIZE - 5, cli_ret, 5);
+	assert_int_equal(patch_pv_body(page, 0x30, &len, &head, &rel), PATCH_PV_SAVE_FL);
+	assert_int_equal(len, 7);
+	assert_int_equal(head, 2);
+	assert_int_equal(rel, 0x3fbeb9);
+	assert_int_equal(patch_pv_body(page, 0x80, &len, &head, &rel), PATCH_PV_IRQ_DISABLE);
+	assert_int_equal(len, 6);
+	assert_int_equal(head, 1);
+	assert_int_equal(rel, 0);
+	assert_int_equal(patch_pv_body(page, 0xc0, &len, &head, &rel), PATCH_PV_IRQ_ENABLE);
+	assert_int_equal(rel, -16);
+	/* A ret without its four int3s is not the thunk's inlined form. */
+	assert_int_equal(patch_pv_body(page, 0x100, &len, &head, &rel), PATCH_PV_NONE);
+	assert_int_equal(patch_pv_body(page, SCAN_PAGE_SIZE - 5, &len, &head, &rel), PATCH_PV_NONE);
+	assert_int_equal(patch_pv_body(page, 0x31, &len, &head, &rel), PATCH_PV_NONE); /* pop */
+	assert_int_equal(patch_pv_body(page, 0, &len, &head, &rel), PATCH_PV_NONE);
+}
+
 /*
  * A rewrite: recorded, never a trap, undone and read back byte-exact, and
  * refused over another patch or over bytes that changed.
@@ -414,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_pages_and_read_fixup, setup, teardown),
 		cmocka_unit_test(test_save_fl_site),
 		cmocka_unit_test(test_pv_site),
+		cmocka_unit_test(test_pv_body),
 		cmocka_unit_test_setup_teardown(test_rewrite, setup, teardown),
 	};
 
