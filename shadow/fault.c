@@ -10,9 +10,9 @@
  *     fault the walk approves is ours to fix;
  *  2. a reserved PML4 slot (the monitor): a guest that maps anything there
  *     is refused (SHADOW_MONITOR_CONFLICT);
- *  2b. the call window (mmu.h, shadow_set_window): where the guest's PD has
- *     no entry, the kernel view links the VMM's PT instead of a guest #PF;
- *     a guest mapping there is refused likewise;
+ *  2b. the call window (mmu.h, shadow_set_window): where the guest's PDPT
+ *     or PD has no entry, the kernel view links the VMM's table instead of
+ *     a guest #PF; a guest mapping there is refused likewise;
  *  3. a gpa that is not RAM: SHADOW_MMIO, nothing is mapped, unless it is
  *     in a direct-MMIO range of the config, which is mapped like RAM
  *     (spte.c item 6);
@@ -106,21 +106,25 @@ retry:
 }
 
 /*
- * Item 2b: a kernel-view fault in the call window. The guest's PML4E and
- * PDPTE there must lead to tables (present, not large; A is set here as the
- * CPU would) and its PDE must be empty: then the window is linked into the shadow of that PD.
- * Anything else is the guest's own mapping (or none to hang the window
- * on), refused. A fault with the window already linked is an access its
- * PT does not allow (a write to code, a fetch from data): refused too.
+ * Item 2b: a kernel-view fault in the call window. The guest's tables must
+ * stop above the window's PT: a present PML4E (and PDPTE) leading to
+ * tables, then an entry that is not present, at level 3 or 2. The shadow
+ * of the table holding that entry links the window there (mmu.h). A walk
+ * that maps the address, or stops lower, is the guest's own mapping. A
+ * fault with the window already linked is an access its PT does not allow
+ * (a write to code, a fetch from data): refused too. A is set in the
+ * entries above as the CPU would (SDM Vol. 3A §4.8).
  */
 static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct guest_walk *walk,
 					     enum walk_result wr)
 {
+	unsigned at = walk->level; /* the level whose entry is not present */
 	struct shadow_page *sp;
+	unsigned index;
 
-	if (wr != WALK_FAULT || walk->level != PG_LEVEL_2M || (walk->gpte[PG_LEVEL_2M] & PTE_P))
+	if (wr != WALK_FAULT || (walk->gpte[at] & PTE_P) || at > PG_LEVEL_1G || at < PG_LEVEL_2M)
 		return SHADOW_MONITOR_CONFLICT;
-	for (unsigned level = PG_LEVEL_PML4; level > PG_LEVEL_2M; level--) {
+	for (unsigned level = PG_LEVEL_PML4; level > at; level--) {
 		u64 *gptep, gpte = walk->gpte[level];
 
 		if (!(gpte & PTE_P) || gpte_is_large(level, gpte) ||
@@ -128,7 +132,6 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 			return SHADOW_MONITOR_CONFLICT;
 		if (gpte & PTE_A)
 			continue;
-		/* The CPU sets A in the entries it went through (SDM Vol. 3A §4.8). */
 		gptep = mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, walk->gpte_gpa[level],
 						sizeof(*gptep));
 		if (!gptep || !__atomic_compare_exchange_n(gptep, &gpte, gpte | PTE_A, false,
@@ -136,12 +139,13 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 			return SHADOW_MONITOR_CONFLICT; /* changed under us: not expected */
 		walk->gpte[level] = gpte | PTE_A;
 	}
-	sp = fetch_path(mmu, walk, SHADOW_VIEW_KERNEL, PG_LEVEL_2M);
+	sp = fetch_path(mmu, walk, SHADOW_VIEW_KERNEL, at);
 	if (sp->window)
 		return SHADOW_MONITOR_CONFLICT;
-	/* Nothing of the guest's is linked there: its PDE is not present. */
-	BUG_ON(spte_present(sp->spt[mmu->window.index]));
-	spte_store(mmu, sp, mmu->window.index, mmu->window.pde);
+	index = gva_index(walk->gva, at);
+	/* Nothing of the guest's is linked there: its entry is not present. */
+	BUG_ON(spte_present(sp->spt[index]));
+	spte_store(mmu, sp, index, mmu->window.entry[at]);
 	sp->window = true;
 	mmu->stats.window_links++;
 	return SHADOW_FIXED;

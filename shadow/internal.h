@@ -66,9 +66,9 @@ struct shadow_mmu {
 	u64 reserved_pml4e[SPTE_PER_PAGE];
 	struct {
 		bool on;
-		gva_t gva;	/* 2 MiB aligned */
-		u64 pde;	/* what the kernel view's shadow PD holds there */
-		unsigned index; /* gva_index(gva, PG_LEVEL_2M) */
+		gva_t gva; /* 2 MiB aligned */
+		/* What a shadow table at level L holds there (2: the PT, 3: a PD leading to it). */
+		u64 entry[PG_LEVEL_1G + 1];
 	} window;
 
 	/* pt_write.c */
@@ -95,13 +95,13 @@ static inline bool is_root_sp(const struct shadow_page *sp)
 
 /*
  * Is the entry at `index` of `sp` the VMM's, never the guest's: a reserved
- * PML4 slot of a root, or the call window linked into a shadow PD?
+ * PML4 slot of a root, or the call window linked into a shadow PD or PDPT?
  */
 static inline bool is_monitor_slot(const struct shadow_mmu *mmu, const struct shadow_page *sp,
 				   unsigned index)
 {
 	return (is_root_sp(sp) && mmu->reserved[index]) ||
-	       (sp->window && index == mmu->window.index);
+	       (sp->window && index == gva_index(mmu->window.gva, sp->role.level));
 }
 
 static inline bool gva_in_window(const struct shadow_mmu *mmu, gva_t gva)

@@ -142,16 +142,17 @@ int shadow_reserve_pml4(struct shadow_mmu *mmu, unsigned index, u64 pml4e) __mus
  * address space, in a hole its tables leave empty, where the VMM maps code
  * that the guest kernel's patched sites call (a `call rel32` reaches only
  * +-2 GiB, so a reserved PML4 slot is too far from kernel text). Unlike a
- * reserved slot it lives inside a guest table: the guest's PML4E and PDPTE
- * for `gva` must be present (with A set), and its PDE must be not present.
- * The first kernel-view fault in the window then links `pde` (the VMM's
- * own PT) into the kernel view's shadow of that PD, instead of a guest #PF.
- * A guest that maps anything in the window (a present PDE, at the fault or
- * later by a PT write) gets SHADOW_MONITOR_CONFLICT. The user view never
- * has the window. Returns 0, or -EINVAL for an unaligned gva or a window
- * already set.
+ * reserved slot it lives inside the guest's tables: its PML4E for `gva`
+ * must be present, and below it the first entry that is not present (the
+ * PDPTE, or the PDE) is where the kernel view's shadow of that table links
+ * the VMM's own: `pdpte` (a PD whose entry for gva is `pde`) or `pde` (the
+ * window's PT). That happens at the first kernel-view fault in the window,
+ * instead of a guest #PF. A guest that maps anything in the window (at the
+ * fault, or later by a PT write, which unlinks it) gets
+ * SHADOW_MONITOR_CONFLICT. The user view never has the window. Returns 0,
+ * or -EINVAL for an unaligned gva or a window already set.
  */
-int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde) __must_check;
+int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde, u64 pdpte) __must_check;
 
 /*
  * Mode bits that change what a gpte means: CR0.WP, CR0.PG, CR4.PAE/PGE/
@@ -285,7 +286,7 @@ struct shadow_stats {
 	u64 faults_mmio_direct;	   /* ... fixed by mapping a direct-MMIO page (config) */
 	u64 faults_exec_unscanned; /* SHADOW_EXEC_UNSCANNED results (exec_gate) */
 	u64 exec_approves, exec_revokes;
-	u64 window_links; /* the call window linked into a shadow PD (shadow_set_window) */
+	u64 window_links; /* the call window linked into a shadow table (shadow_set_window) */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

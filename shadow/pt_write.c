@@ -81,7 +81,7 @@ static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 	 * The guest maps something where the call window is linked: unlink it,
 	 * so that the next access there faults and is refused (fault.c item 2b).
 	 */
-	if (sp->window && index == mmu->window.index) {
+	if (sp->window && index == gva_index(mmu->window.gva, sp->role.level)) {
 		if (gpte & PTE_P) {
 			spte_store(mmu, sp, index, 0);
 			sp->window = false;

@@ -118,13 +118,13 @@ int shadow_reserve_pml4(struct shadow_mmu *mmu, unsigned index, u64 pml4e)
 }
 
 /* Item 4. */
-int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde)
+int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde, u64 pdpte)
 {
 	if (mmu->window.on || (gva.v & (2 * MiB - 1)))
 		return -EINVAL;
 	mmu->window.gva = gva;
-	mmu->window.pde = pde;
-	mmu->window.index = gva_index(gva, PG_LEVEL_2M);
+	mmu->window.entry[PG_LEVEL_2M] = pde;
+	mmu->window.entry[PG_LEVEL_1G] = pdpte;
 	mmu->window.on = true;
 	return 0;
 }

@@ -186,7 +186,7 @@ struct shadow_page {
 	/* pt_write.c: writes since a fault last walked through this sp. */
 	u32 write_flood_count;
 	u32 pt_write_stamp; /* pt_write.c: visited in the current shadow_pt_write */
-	/* fault.c item 2b: a level-2 sp whose entry mmu->window.index is the call window. */
+	/* fault.c item 2b: the call window is linked at this sp's entry for the window's gva. */
 	bool window;
 };
 

@@ -30,8 +30,9 @@
 #define MEM_HIGH_START	   0x100000ull /* 1 MiB */
 #define MEM_PCI_HOLE_START (3 * GiB)
 #define MEM_4G		   (4 * GiB)
-#define MEM_IOAPIC_GPA	   0xfec00000ull /* KVM's in-kernel IOAPIC (KVM_IOAPIC_DEFAULT_BASE_ADDRESS) \
-					  */
+#define MEM_IOAPIC_GPA                                                            \
+	0xfec00000ull /* KVM's in-kernel IOAPIC (KVM_IOAPIC_DEFAULT_BASE_ADDRESS) \
+		       */
 
 enum mem_kind { MEM_RAM, MEM_ROM };
 

@@ -48,7 +48,7 @@
 
 _Static_assert(MON_OFF_TSS + TSS_LIMIT + 1 <= MON_OFF_PT, "TSS and I/O bitmap overlap");
 _Static_assert(MON_OFF_SYSCALL + PAGE_SIZE <= MON_OFF_CALL_PT &&
-		       MON_OFF_CALL_DATA + PAGE_SIZE <= MON_OFF_STACK_BASE,
+		       MON_OFF_CALL_PD + PAGE_SIZE <= MON_OFF_STACK_BASE,
 	       "syscall page, call window and stack overlap");
 _Static_assert(MON_SEL_CODE >> 3 >= MON_GDT_FIRST && MON_SEL_DATA >> 3 >= MON_GDT_FIRST &&
 		       MON_SEL_UCODE >> 3 >= MON_GDT_FIRST && MON_SEL_UDATA >> 3 >= MON_GDT_FIRST &&
@@ -321,6 +321,9 @@ static void build_call_window(struct monitor *mon)
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
 	put64(pt + 8, (mon->region_mpa.v + MON_OFF_CALL_DATA) | PTE_P | PTE_RW | PTE_US | PTE_NX);
+	memset(mon->region + MON_OFF_CALL_PD, 0, PAGE_SIZE);
+	put64(mon->region + MON_OFF_CALL_PD + 8 * ((MON_CALL_GVA >> 21) & 511),
+	      monitor_call_pde(mon));
 }
 
 bool monitor_call_is_pending_trap(u64 rip)
@@ -334,6 +337,11 @@ bool monitor_call_is_pending_trap(u64 rip)
 u64 monitor_call_pde(const struct monitor *mon)
 {
 	return (mon->region_mpa.v + MON_OFF_CALL_PT) | PTE_P | PTE_RW | PTE_US;
+}
+
+u64 monitor_call_pdpte(const struct monitor *mon)
+{
+	return (mon->region_mpa.v + MON_OFF_CALL_PD) | PTE_P | PTE_RW | PTE_US;
 }
 
 struct mon_call_data *monitor_call_data(const struct monitor *mon)

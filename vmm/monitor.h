@@ -96,6 +96,7 @@
 #define MON_OFF_CALL_PT	   0xa000u /* the call window's PT (see below) */
 #define MON_OFF_CALL_CODE  0xb000u
 #define MON_OFF_CALL_DATA  0xc000u
+#define MON_OFF_CALL_PD	   0xd000u /* a PD whose last entry is the window's PT */
 #define MON_SYSCALL_GVA	   (MON_GVA + MON_OFF_SYSCALL) /* `ud2`: LSTAR */
 #define MON_TSS_LIMIT	   (104u + 8192u)	       /* TSS + bitmap of 65536 ports + 0xff byte */
 #define MON_OFF_STACK_BASE 0x10000u
@@ -132,9 +133,9 @@
  * here, which keeps the virtual IF in the data page instead. A rel32 call
  * reaches +-2 GiB, so the window sits in the top 2 MiB of the address
  * space, a hole Linux leaves unused (Documentation/arch/x86/x86_64/mm.rst),
- * within reach of kernel text and modules. The shadow MMU links its PT into
- * the kernel view only (shadow/mmu.h, shadow_set_window); at real U=1, since
- * the guest kernel runs at real CPL3:
+ * within reach of kernel text and modules. The shadow MMU links its PT (or a
+ * PD over it) into the kernel view only (shadow/mmu.h, shadow_set_window);
+ * at real U=1, since the guest kernel runs at real CPL3:
  *   MON_CALL_GVA           code (read-only, executable): the functions below
  *   MON_CALL_GVA + 0x1000  data (read-write, NX): struct mon_call_data
  *
@@ -275,8 +276,13 @@ u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx);
 void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u16 ss, u16 *real_cs,
 			   u16 *real_ss);
 
-/* The PDE that maps the call window's PT (for shadow_set_window). */
+/*
+ * For shadow_set_window: the PDE that maps the call window's PT, and the
+ * PDPTE of a PD that holds only that PDE (for a guest whose PDPT has no
+ * entry over the window: testos).
+ */
 u64 monitor_call_pde(const struct monitor *mon);
+u64 monitor_call_pdpte(const struct monitor *mon);
 
 /* The call window's data page (hva). */
 struct mon_call_data *monitor_call_data(const struct monitor *mon);

@@ -310,11 +310,6 @@ int shadow_mode_setup(struct vm *vm)
 		pr_err("shadow_reserve_pml4(%u) failed", MON_PML4_SLOT);
 		return UMBRA_EXIT_INTERNAL;
 	}
-	if (sm->calls &&
-	    shadow_set_window(sm->mmu, gva(MON_CALL_GVA), monitor_call_pde(&sm->mon))) {
-		pr_err("shadow_set_window failed");
-		return UMBRA_EXIT_INTERNAL;
-	}
 	shadow_cpu_boot(&sm->cpu, &vm->boot, vm->guest_maxphyaddr);
 	sm->xcr0 = 1; /* x87 only: the reset value */
 	sm->shadow_cr4 = sm->cpu.cr4;
@@ -699,7 +694,8 @@ static bool site_starts_ok(const struct scan_result *res, enum patch_pv_site kin
 }
 
 /*
- * The patch strategy with the call window (sm->calls): every paravirt
+ * The patch strategy with the call window (sm->calls, claimed by the first
+ * site: sm->window_on): every paravirt
  * irq-flag site the scan decoded (decode/patch.h, patch_pv_site) becomes
  * `call rel32` to its stand-in in the window, then a 1- or 2-byte nop that
  * never runs: the stand-in returns past it, to the end of the original site
@@ -770,6 +766,37 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 	return kind;
 }
 
+/*
+ * The call window is claimed when the first site is about to be rewritten,
+ * not before: until then the guest may have the address space for itself
+ * (a guest with a recursive entry in PML4 slot 511 maps it). Claimed if the
+ * guest's current tables leave it empty (shadow/mmu.h, shadow_set_window);
+ * otherwise the sites keep trapping, and the next scan asks again.
+ */
+static bool claim_window(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
+	struct walk_mem wm = guest_walk_mem(&vm->mem);
+	struct guest_walk w;
+
+	if (sm->window_on)
+		return true;
+	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(MON_CALL_GVA), ACC_FETCH, WALK_PEEK,
+		       &w) != WALK_FAULT ||
+	    (w.level != PG_LEVEL_1G && w.level != PG_LEVEL_2M) || (w.gpte[w.level] & PTE_P))
+		return false;
+	if (shadow_set_window(sm->mmu, gva(MON_CALL_GVA), monitor_call_pde(&sm->mon),
+			      monitor_call_pdpte(&sm->mon)))
+		return false;
+	sm->window_on = true;
+	vm->stats.calls_window = true;
+	if (vm->trace)
+		fprintf(vm->trace, "call window claimed at 0x%llx\n",
+			(unsigned long long)MON_CALL_GVA);
+	return true;
+}
+
 static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u8 *page,
 			      u64 page_la)
 {
@@ -791,6 +818,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
 		if (kind == PATCH_PV_NONE)
 			continue;
+		if (!claim_window(vm))
+			break; /* the guest maps the window: every site keeps trapping */
 		memcpy(orig, page + off, len);
 		r = patch_page_rewrite(&sm->patches, g, res->mode, off, orig, repl, len, page);
 		if (r == -EEXIST)
@@ -1024,7 +1053,7 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	case SHADOW_MMIO:
 	case SHADOW_EMULATE_ACCESS: return emulate_access(vm, res, info.gpa);
 	case SHADOW_MONITOR_CONFLICT:
-		if (sm->calls && (cr2 & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA) {
+		if (sm->window_on && (cr2 & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA) {
 			vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
 				"shadow mode: the guest maps gva 0x%llx in the monitor's call "
 				"window "
@@ -1108,7 +1137,7 @@ static enum shadow_exit resume_guest(struct vm *vm)
 	 * and only a trap lowers the TPR again: so the sti stand-in must trap
 	 * while the TPR masks, as well as when an interrupt is held here.
 	 */
-	if (sm->calls)
+	if (sm->window_on)
 		monitor_call_data(&sm->mon)->pending =
 			shadow_event_any_pending(sm) || sm->mon.want_tpr != 0;
 	r->rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
@@ -1178,7 +1207,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		res = handle_pf(vm);
 	} else if (vector == X86_EXC_UD && f->rip == MON_SYSCALL_GVA) {
 		res = handle_syscall(vm);
-	} else if (vector == X86_EXC_UD && sm->calls && emu_cpl(&sm->cpu) == 0 &&
+	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_pending_trap(f->rip)) {
 		res = call_pending_trap(vm);
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD || vector == X86_EXC_NP) {

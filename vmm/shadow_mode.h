@@ -108,12 +108,14 @@ struct shadow_mode {
 	 */
 	bool rewrite_save_fl;
 	/*
-	 * The call window is in use (patch strategy, --monitor-calls=on):
-	 * paravirt irq-flag sites call monitor code, and while the guest kernel
-	 * runs its virtual IF lives in the window's data page (vmm/monitor.h;
-	 * loaded and stored by vmm/shadow_cpu.c).
+	 * Monitor calls (patch strategy, --monitor-calls=on): paravirt
+	 * irq-flag sites call monitor code in the call window once it is
+	 * claimed, and from then on, while the guest kernel runs, its virtual
+	 * IF lives in the window's data page (vmm/monitor.h; loaded and stored
+	 * by vmm/shadow_cpu.c).
 	 */
 	bool calls;
+	bool window_on; /* claimed (claim_window in shadow_mode.c): the sites may call it */
 };
 
 /* Init step (after "vcpu"): a no-op in hw mode. Returns 0 or an UMBRA_EXIT_* code. */

@@ -202,9 +202,11 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f,
 		"  monitor calls        %s: %llu cli, %llu sti, %llu save_fl sites; %llu traps "
 		"(an interrupt held at sti)\n",
-		st->calls_on ? "on" : "off", (unsigned long long)st->call_sites[1],
-		(unsigned long long)st->call_sites[2], (unsigned long long)st->call_sites[3],
-		(unsigned long long)st->call_traps);
+		!st->calls_on	   ? "off"
+		: st->calls_window ? "on"
+				   : "on (window not claimed)",
+		(unsigned long long)st->call_sites[1], (unsigned long long)st->call_sites[2],
+		(unsigned long long)st->call_sites[3], (unsigned long long)st->call_traps);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
@@ -250,7 +252,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu, \"code_scan_time_s\": "
 		"%.6f, "
 		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu, \"save_fl_rewrites\": "
-		"%llu, \"monitor_calls\": %s, \"call_sites\": {\"cli\": %llu, \"sti\": %llu, "
+		"%llu, \"monitor_calls\": %s, \"call_window\": %s, \"call_sites\": {\"cli\": %llu, "
+		"\"sti\": %llu, "
 		"\"save_fl\": %llu}, \"call_traps\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
@@ -265,8 +268,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored,
 		st->code_scan_time, st->code_entry_time, (unsigned long long)st->code_entries_known,
 		(unsigned long long)st->save_fl_rewrites, st->calls_on ? "true" : "false",
-		(unsigned long long)st->call_sites[1], (unsigned long long)st->call_sites[2],
-		(unsigned long long)st->call_sites[3], (unsigned long long)st->call_traps);
+		st->calls_window ? "true" : "false", (unsigned long long)st->call_sites[1],
+		(unsigned long long)st->call_sites[2], (unsigned long long)st->call_sites[3],
+		(unsigned long long)st->call_traps);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X

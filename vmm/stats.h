@@ -101,7 +101,8 @@ struct stats {
 	/* --monitor-calls: paravirt sites rewritten into calls, by enum patch_pv_site. */
 	u64 call_sites[4];
 	u64 call_traps;		   /* the sti stand-in's ud2: an interrupt was held */
-	bool calls_on;		   /* the call window is in use */
+	bool calls_on;		   /* --monitor-calls (and the patch strategy) */
+	bool calls_window;	   /* the call window was claimed */
 	u64 patches_applied;	   /* int3 patches written over pushf/popf */
 	u64 patches_live;	   /* ... still in place at the end */
 	u64 patch_traps;	   /* patched instructions that trapped and were emulated */

@@ -174,6 +174,7 @@ static void test_shadow_testos_patch(void **state)
 	 * stand-in trapped for the interrupt irqflag_pv_pending held.
 	 */
 	assert_contains(r->err, "\"monitor_calls\": true");
+	assert_contains(r->err, "\"call_window\": true");
 	assert_contains(r->err, "\"call_sites\": {\"cli\": ");
 	assert_null(strstr(r->err, "\"call_sites\": {\"cli\": 0,"));
 	assert_null(strstr(r->err, "\"call_traps\": 0,"));
@@ -202,6 +203,7 @@ static void test_shadow_testos_patch_no_calls(void **state)
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
 	assert_contains(r->err, "\"monitor_calls\": false");
+	assert_contains(r->err, "\"call_window\": false");
 	assert_contains(r->err, "\"call_sites\": {\"cli\": 0, \"sti\": 0, \"save_fl\": 0}");
 	free(r);
 }

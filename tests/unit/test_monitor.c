@@ -268,6 +268,10 @@ static void test_call_window(void **state)
 			 (m.region_mpa.v + MON_OFF_CALL_DATA) | PTE_P | PTE_RW | PTE_US | PTE_NX);
 	assert_int_equal(pt[2], 0);
 	assert_int_equal(monitor_call_pde(&m) & ~0xfffull, m.region_mpa.v + MON_OFF_CALL_PT);
+	/* The PD over it holds only the PT, at the window's index (511). */
+	assert_int_equal(monitor_call_pdpte(&m) & ~0xfffull, m.region_mpa.v + MON_OFF_CALL_PD);
+	assert_int_equal(rd64(&m, MON_OFF_CALL_PD + 8 * 511), monitor_call_pde(&m));
+	assert_int_equal(rd64(&m, MON_OFF_CALL_PD + 8 * 510), 0);
 	assert_true(monitor_call_data(&m) == (void *)(m.region + MON_OFF_CALL_DATA));
 	monitor_destroy(&m);
 }

@@ -956,12 +956,14 @@ static void test_call_window(void **state)
 {
 	struct env *env = *state;
 	const u64 win_pde = 0x7654322000ull | PTE_P | PTE_RW | PTE_US;
+	const u64 win_pdpte = 0x7654323000ull | PTE_P | PTE_RW | PTE_US;
 	struct shadow_fault_info info;
 	u64 *pml4e, *pdpte, *pde;
 
-	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN + PAGE_SIZE), win_pde), -EINVAL);
-	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde), 0);
-	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde), -EINVAL);
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN + PAGE_SIZE), win_pde, win_pdpte),
+			 -EINVAL);
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde, win_pdpte), 0);
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde, win_pdpte), -EINVAL);
 
 	/* The guest's tables reach the window's PD (a fixmap page), without A above it. */
 	map_4k(env, GVA_FIXMAP, DATA_GPA, SUPER_RW | PTE_A | PTE_D);
@@ -1018,17 +1020,32 @@ static void test_call_window(void **state)
 static void test_call_window_no_tables(void **state)
 {
 	struct env *env = *state;
+	const u64 win_pde = 0x7654322000ull | PTE_P | PTE_RW | PTE_US;
+	const u64 win_pdpte = 0x7654323000ull | PTE_P | PTE_RW | PTE_US;
 	struct shadow_fault_info info;
+	u64 *pdpte;
 
-	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), PTE_P), 0);
-	/* No PDPT over the window: nothing to hang it on. */
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde, win_pdpte), 0);
+	/* No PML4E over the window: nothing to hang it on. */
 	assert_int_equal(fault(env, GVA_WIN, ACC_FETCH, SHADOW_VIEW_KERNEL, &info),
 			 SHADOW_MONITOR_CONFLICT);
-	/* A 1 GiB guest page over it: the guest's own mapping. */
-	*gptep_for(env, GVA_WIN, PG_LEVEL_1G) = (DATA_GPA & ~(GiB - 1)) | SUPER_RW | PTE_PS | PTE_A;
+	/* A PDPT without an entry over it (testos): the VMM's PD is linked into its shadow. */
+	map_4k(env, 0xffffffff80000000ull, DATA_GPA, SUPER_RW | PTE_A | PTE_D);
+	pdpte = gptep_for(env, GVA_WIN, PG_LEVEL_1G);
+	assert_false(*pdpte & PTE_P);
+	assert_int_equal(fault(env, GVA_WIN, ACC_FETCH, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	assert_int_equal(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_1G), win_pdpte);
+	expect_unmapped(env, GVA_WIN, SHADOW_VIEW_KERNEL);
+	/* The kernel text beside it is the guest's as ever. */
+	assert_int_equal(fault(env, 0xffffffff80000000ull, 0, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_FIXED);
+	expect_mapped(env, 0xffffffff80000000ull, SHADOW_VIEW_KERNEL, DATA_GPA, PTE_RW | PTE_US);
+	/* The guest puts a 1 GiB page there: the link goes, and the access is refused. */
+	guest_write_gpte(env, pdpte, (DATA_GPA & ~(GiB - 1)) | SUPER_RW | PTE_PS | PTE_A);
+	assert_false(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_1G) & PTE_P);
 	assert_int_equal(fault(env, GVA_WIN, 0, SHADOW_VIEW_KERNEL, &info),
 			 SHADOW_MONITOR_CONFLICT);
-	assert_int_equal(stats(env)->window_links, 0);
+	assert_int_equal(stats(env)->window_links, 1);
 }
 
 static void test_invalidation_asks_flusher(void **state)
