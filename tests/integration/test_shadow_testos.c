@@ -141,23 +141,24 @@ static void test_shadow_testos_whole_suite(void **state)
 }
 
 /*
- * --sensitive=patch wherever KVM is: cli and sti trap and are emulated
- * against the virtual IF, as on PVM hosts; every test passes.
+ * testos with --sensitive=patch and --monitor-calls=`calls`: every test
+ * passes (on QEMU TCG without the tests run_umbra.h lists).
  */
-static void test_shadow_testos_patch(void **state)
+static void run_testos_patch(struct result *r, const char *calls)
 {
-	struct result *r = new_result();
-	char img[512];
+	char img[512], calls_opt[32];
 	const char *cmdline =
 		host_is_qemu_tcg() ? "skip=" TCG_TESTOS_SKIPS "," TCG_PATCH_TESTOS_SKIPS : "";
 
-	(void)state;
 	NEED_KVM();
 	image_path(img, sizeof(img), "testos/testos.elf");
-	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--sensitive=patch", "--mem",
-				 "512M", "--stats=json", "--cmdline", (char *)cmdline, img, NULL });
+	snprintf(calls_opt, sizeof(calls_opt), "--monitor-calls=%s", calls);
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--sensitive=patch", calls_opt,
+				 "--mem", "512M", "--stats=json", "--cmdline", (char *)cmdline, img,
+				 NULL });
 	if (strstr(r->out, " FAIL"))
-		fail_msg("failures with --sensitive=patch:\n%s\nstderr:\n%.3000s", r->out, r->err);
+		fail_msg("failures with --sensitive=patch %s:\n%s\nstderr:\n%.3000s", calls_opt,
+			 r->out, r->err);
 	assert_contains(r->out, "TEST irqflag_popf PASS");
 	assert_contains(r->out, "TEST irqflag_pv_sites PASS");
 	assert_contains(r->out, "TEST irqflag_pv_pending PASS");
@@ -169,10 +170,20 @@ static void test_shadow_testos_patch(void **state)
 	assert_contains(r->err, "\"cli\": ");
 	assert_contains(r->err, "\"sti\": ");
 	assert_null(strstr(r->err, "\"irq_deferred\": 0,"));
-	/*
-	 * The paravirt sites of irqflag_pv_* became monitor calls, and the sti
-	 * stand-in trapped for the interrupt irqflag_pv_pending held.
-	 */
+}
+
+/*
+ * --sensitive=patch wherever KVM is: cli and sti trap and are emulated
+ * against the virtual IF, as on PVM hosts; every test passes. The paravirt
+ * sites of irqflag_pv_* become monitor calls (the default), and the sti
+ * stand-in traps for the interrupt irqflag_pv_pending holds.
+ */
+static void test_shadow_testos_patch(void **state)
+{
+	struct result *r = new_result();
+
+	(void)state;
+	run_testos_patch(r, "on");
 	assert_contains(r->err, "\"monitor_calls\": true");
 	assert_contains(r->err, "\"call_window\": true");
 	assert_contains(r->err, "\"call_sites\": {\"cli\": ");
@@ -182,26 +193,13 @@ static void test_shadow_testos_patch(void **state)
 	free(r);
 }
 
-/* --sensitive=patch --monitor-calls=off: every paravirt site traps, the same results. */
+/* --monitor-calls=off: every paravirt site traps, the same results. */
 static void test_shadow_testos_patch_no_calls(void **state)
 {
 	struct result *r = new_result();
-	char img[512];
-	const char *cmdline =
-		host_is_qemu_tcg() ? "skip=" TCG_TESTOS_SKIPS "," TCG_PATCH_TESTOS_SKIPS : "";
 
 	(void)state;
-	NEED_KVM();
-	image_path(img, sizeof(img), "testos/testos.elf");
-	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--sensitive=patch",
-				 "--monitor-calls=off", "--mem", "512M", "--stats=json",
-				 "--cmdline", (char *)cmdline, img, NULL });
-	if (strstr(r->out, " FAIL"))
-		fail_msg("failures with --monitor-calls=off:\n%s\nstderr:\n%.3000s", r->out,
-			 r->err);
-	assert_contains(r->out, "TEST irqflag_pv_pending PASS");
-	assert_contains(r->out, "SUMMARY ");
-	assert_int_equal(r->status, 0);
+	run_testos_patch(r, "off");
 	assert_contains(r->err, "\"monitor_calls\": false");
 	assert_contains(r->err, "\"call_window\": false");
 	assert_contains(r->err, "\"call_sites\": {\"cli\": 0, \"sti\": 0, \"save_fl\": 0}");

@@ -217,40 +217,41 @@ static void test_mmu(void **state)
 	assert_int_equal(p.o.mmu, MMU_HW);
 }
 
-/* --chain: on by default; on/off by name; anything else named in the error. */
-static void test_chain(void **state)
+/*
+ * An on|off option `opt` whose "off" the parser records as a true bool at
+ * offset `off_at` of struct umbra_options: on by default, on/off by name,
+ * the last one wins, anything else (or no value) named in the error.
+ */
+static void check_on_off(const char *opt, size_t off_at)
 {
+	char eq_off[64], eq_bad[64];
 	struct parsed p = PARSE("run", "img");
 
-	(void)state;
-	assert_false(p.o.no_chain);
-	p = PARSE("run", "--chain=off", "img");
+	snprintf(eq_off, sizeof(eq_off), "%s=off", opt);
+	snprintf(eq_bad, sizeof(eq_bad), "%s=no", opt);
+	assert_false(*(bool *)((char *)&p.o + off_at));
+	p = PARSE("run", eq_off, "img");
 	assert_int_equal(p.r, OPTIONS_RUN);
-	assert_true(p.o.no_chain);
-	p = PARSE("run", "--chain=off", "--chain", "on", "img");
+	assert_true(*(bool *)((char *)&p.o + off_at));
+	p = PARSE("run", eq_off, opt, "on", "img");
 	assert_int_equal(p.r, OPTIONS_RUN);
-	assert_false(p.o.no_chain);
-	p = PARSE("run", "--chain=no", "img");
-	assert_error_mentions(&p, "--chain", "'no'");
+	assert_false(*(bool *)((char *)&p.o + off_at));
+	p = PARSE("run", eq_bad, "img");
+	assert_error_mentions(&p, opt, "'no'");
+	p = PARSE("run", opt, "img"); /* the value is missing: img is no value */
+	assert_error_mentions(&p, opt, "'img'");
 }
 
-/* --monitor-calls: on by default; on/off by name; anything else named in the error. */
+static void test_chain(void **state)
+{
+	(void)state;
+	check_on_off("--chain", offsetof(struct umbra_options, no_chain));
+}
+
 static void test_monitor_calls(void **state)
 {
-	struct parsed p = PARSE("run", "img");
-
 	(void)state;
-	assert_false(p.o.no_calls);
-	p = PARSE("run", "--monitor-calls=off", "img");
-	assert_int_equal(p.r, OPTIONS_RUN);
-	assert_true(p.o.no_calls);
-	p = PARSE("run", "--monitor-calls=off", "--monitor-calls", "on", "img");
-	assert_int_equal(p.r, OPTIONS_RUN);
-	assert_false(p.o.no_calls);
-	p = PARSE("run", "--monitor-calls=1", "img");
-	assert_error_mentions(&p, "--monitor-calls", "'1'");
-	p = PARSE("run", "--monitor-calls", "img"); /* the value is missing: img is no value */
-	assert_error_mentions(&p, "--monitor-calls", "'img'");
+	check_on_off("--monitor-calls", offsetof(struct umbra_options, no_calls));
 }
 
 /* --sensitive: auto by default; patch and iopl3 by name; anything else named in the error. */
