@@ -112,6 +112,8 @@ void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
 		.emulated_pt_writes = st->emulated_pt_writes,
 		.patch_traps = st->patch_traps,
 		.syscalls = st->syscalls,
+		.chained = st->chained,
+		.call_traps = st->call_traps,
 	};
 	if (mmu) {
 		m->faults = mmu->faults;

@@ -38,6 +38,8 @@ struct shadow_strategy;
 	X(emulated_pt_writes, "stores emulated into write-protected tables")                   \
 	X(patch_traps, "patched instructions that trapped")                                    \
 	X(syscalls, "guest syscalls through the monitor")                                      \
+	X(chained, "instructions emulated in a trap chain, no trap of their own")             \
+	X(call_traps, "monitor calls: sti stand-in traps (an interrupt held)")                 \
 	X(faults, "shadow MMU: shadow_fault calls")                                            \
 	X(pt_writes, "shadow MMU: guest page-table writes seen")                               \
 	X(root_switches, "shadow MMU: root_hits + root_misses")                                \

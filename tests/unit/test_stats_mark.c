@@ -137,6 +137,8 @@ static void count(u64 k)
 	st.emulated_pt_writes = 9 * k;
 	st.patch_traps = 11 * k;
 	st.syscalls = 12 * k;
+	st.chained = 13 * k;
+	st.call_traps = 14 * k;
 }
 
 static void test_snapshot_fields(void **state)
@@ -163,6 +165,8 @@ static void test_snapshot_fields(void **state)
 	assert_int_equal(m->emulated_pt_writes, 9);
 	assert_int_equal(m->patch_traps, 11);
 	assert_int_equal(m->syscalls, 12);
+	assert_int_equal(m->chained, 13);
+	assert_int_equal(m->call_traps, 14);
 	assert_int_equal(m->faults, 100);
 	assert_int_equal(m->pt_writes, 200);
 	assert_int_equal(m->root_switches, 34);
@@ -231,7 +235,8 @@ static void test_json_marks(void **state)
 		s, ", \"marks\": [{\"label\": 0, \"t_s\": 1.500000, \"exits\": 11, \"traps\": 28, "
 		   "\"traps_gp\": 3, \"traps_pf\": 4, \"traps_ud\": 2, \"traps_bp\": 1, "
 		   "\"traps_irq\": 13, \"emulated\": 8, \"emulated_pt_writes\": 9, "
-		   "\"patch_traps\": 11, \"syscalls\": 12, \"faults\": 100, \"pt_writes\": 200, "
+		   "\"patch_traps\": 11, \"syscalls\": 12, \"chained\": 13, \"call_traps\": 14, "
+		   "\"faults\": 100, \"pt_writes\": 200, "
 		   "\"root_switches\": 34, \"sp_created\": 50}, {\"label\": 1, \"t_s\": 4.250000, "
 		   "\"exits\": 33, \"traps\": 84, "));
 	assert_non_null(strstr(s, "\"faults\": 160, \"pt_writes\": 200, \"root_switches\": 34, "
@@ -270,7 +275,8 @@ static void test_text_marks(void **state)
 	assert_non_null(strstr(s, "    mark 1          t 4.250000 s +2.750000 s: exits +22 traps "
 				  "+56 traps_gp +6 traps_pf +8 traps_ud +4 traps_bp +2 traps_irq "
 				  "+26 emulated +16 emulated_pt_writes +18 patch_traps +22 "
-				  "syscalls +24 faults +60 pt_writes +0 root_switches +0 "
+				  "syscalls +24 chained +26 call_traps +28 faults +60 pt_writes +0 "
+				  "root_switches +0 "
 				  "sp_created +0\n"));
 	free(s);
 }
