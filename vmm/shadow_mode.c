@@ -1056,9 +1056,8 @@ static enum shadow_exit handle_pf(struct vm *vm)
 		if (sm->window_on && (cr2 & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA) {
 			vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
 				"shadow mode: the guest maps gva 0x%llx in the monitor's call "
-				"window "
-				"(0x%llx-0x%llx, vmm/monitor.h), or its tables leave the window "
-				"nothing to hang on, at rip 0x%llx; run with --monitor-calls=off",
+				"window (0x%llx-0x%llx, vmm/monitor.h) it lent, or the access "
+				"faulted there again, at rip 0x%llx; run with --monitor-calls=off",
 				(unsigned long long)cr2, (unsigned long long)MON_CALL_GVA,
 				(unsigned long long)(MON_CALL_GVA + 2 * MiB - 1),
 				(unsigned long long)f->rip);
