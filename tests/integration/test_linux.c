@@ -57,41 +57,29 @@ static void b64(const char *in, char *out, size_t outlen)
 }
 
 /*
- * hw mode runs Linux user programs only where a syscall from CPL3 reaches
- * CPL0. On PVM hosts it stays at CPL3 (shared/HOST.md), the kernel's entry
- * faults and /init dies: the host probe of a shadow-mode run says which.
+ * A shadow-mode run of hello with --stats=json (the caller frees it): its
+ * host probe says what this host does (the strategy, where a syscall from
+ * CPL3 lands).
  */
-static bool hw_user_mode_possible(void)
+static struct result *hello_stats(void)
 {
 	struct result *r = new_result();
 	char img[512];
-	bool ok;
 
 	image_path(img, sizeof(img), "hello/hello.elf");
 	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--stats=json", img, NULL });
-	ok = !strstr(r->err, "\"syscall_cpl\": 3");
-	free(r);
-	return ok;
+	return r;
 }
 
-static void test_linux_shadow_script(void **state)
+/*
+ * Boot Linux with the script in `mmu_opt` mode (and `extra`, an option or
+ * NULL) and check what it printed; returns the run for more checks.
+ */
+static struct result *run_script(const char *mmu_opt, const char *extra)
 {
 	struct result *r = new_result();
-	char bz[600], initrd[600], why[512], enc[4096], cmdline[4600], mmu_opt[32];
-	/* make check-slow runs the same test in hw mode: LINUX_MMU=hw. */
-	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
+	char bz[600], initrd[600], why[512], enc[4096], cmdline[4600];
 
-	(void)state;
-	NEED_KVM();
-	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
-	if (!strcmp(mmu, "hw") && !hw_user_mode_possible()) {
-		print_message(
-			"SKIP: hw mode cannot run Linux user programs on this host: a syscall "
-			"from user mode stays at CPL3 (KVM here is PVM, shared/HOST.md); the "
-			"hw-mode script test needs a VMX or SVM host\n");
-		free(r);
-		skip();
-	}
 	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
 		print_message("SKIP: the Linux images are not available: %s\n", why);
 		free(r);
@@ -100,8 +88,10 @@ static void test_linux_shadow_script(void **state)
 	b64(script, enc, sizeof(enc));
 	snprintf(cmdline, sizeof(cmdline),
 		 "console=ttyS0 reboot=k panic=-1 nopti pci=off quiet umbra.run=%s", enc);
-	run_umbra(r, (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G", "--stats=json",
-				 "--cmdline", cmdline, "--initrd", initrd, bz, NULL });
+	/* `extra` goes before the image (with none, "--mem=1G" stands in its place). */
+	run_umbra(r, (char *[]){ "umbra", "run", (char *)mmu_opt, "--mem", "1G", "--stats=json",
+				 "--cmdline", cmdline, "--initrd", initrd,
+				 extra ? (char *)extra : "--mem=1G", bz, NULL });
 	/* The guest's tty writes CR LF: compare lines without the CR. */
 	{
 		char *w = r->out;
@@ -122,8 +112,74 @@ static void test_linux_shadow_script(void **state)
 	if (!strstr(r->out, "dmesg-alarms: 0\n"))
 		fail_msg("alarming dmesg lines:\n%s", strstr(r->out, "dmesg-alarms:"));
 	assert_int_equal(r->status, 0); /* reboot -f: i8042 reset, umbra exits 0 */
+	return r;
+}
+
+static void test_linux_shadow_script(void **state)
+{
+	struct result *r;
+	char mmu_opt[32];
+	/* make check-slow runs the same test in hw mode: LINUX_MMU=hw. */
+	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
+
+	(void)state;
+	NEED_KVM();
+	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
+	if (!strcmp(mmu, "hw")) {
+		struct result *h = hello_stats();
+		/*
+		 * hw mode runs Linux user programs only where a syscall from CPL3
+		 * reaches CPL0. On PVM hosts it stays at CPL3 (shared/HOST.md), the
+		 * kernel's entry faults and /init dies.
+		 */
+		bool user_ok = !strstr(h->err, "\"syscall_cpl\": 3");
+
+		free(h);
+		if (!user_ok) {
+			print_message(
+				"SKIP: hw mode cannot run Linux user programs on this host: a "
+				"syscall from user mode stays at CPL3 (KVM here is PVM, "
+				"shared/HOST.md); the hw-mode script test needs a VMX or SVM "
+				"host\n");
+			skip();
+		}
+	}
+	r = run_script(mmu_opt, NULL);
 	if (!strcmp(mmu, "shadow"))
 		assert_contains(r->err, "\"syscalls\": "); /* through the monitor's entry */
+	free(r);
+}
+
+/*
+ * The patch strategy (PVM's) where the host's default is iopl3 (VMX, SVM):
+ * the same script, with Linux's paravirt irq-flag sites as monitor calls
+ * (README, "Monitor calls"). On a host whose default is patch already, the
+ * test above ran it.
+ */
+static void test_linux_patch_script(void **state)
+{
+	struct result *r, *h;
+	bool iopl3;
+
+	(void)state;
+	NEED_KVM();
+	if (getenv("LINUX_MMU") && strcmp(getenv("LINUX_MMU"), "shadow")) {
+		print_message("SKIP: LINUX_MMU=%s: the patch strategy is shadow mode's\n",
+			      getenv("LINUX_MMU"));
+		skip();
+	}
+	h = hello_stats();
+	iopl3 = strstr(h->err, "\"sensitive\": \"iopl3\"") != NULL;
+	free(h);
+	if (!iopl3) {
+		print_message(
+			"SKIP: this host's default strategy is patch: the test above ran it\n");
+		skip();
+	}
+	r = run_script("--mmu=shadow", "--sensitive=patch");
+	assert_contains(r->err, "\"sensitive\": \"patch");
+	assert_contains(r->err, "\"call_window\": true");
+	assert_null(strstr(r->err, "\"call_sites\": {\"cli\": 0,"));
 	free(r);
 }
 
@@ -131,6 +187,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linux_shadow_script),
+		cmocka_unit_test(test_linux_patch_script),
 	};
 
 	return cmocka_run_group_tests_name("linux", tests, NULL, NULL);
