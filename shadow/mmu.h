@@ -154,6 +154,9 @@ int shadow_reserve_pml4(struct shadow_mmu *mmu, unsigned index, u64 pml4e) __mus
  */
 int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde, u64 pdpte) __must_check;
 
+/* Unlink the call window everywhere and forget it (shadow_set_window may set it again). */
+void shadow_clear_window(struct shadow_mmu *mmu);
+
 /*
  * Mode bits that change what a gpte means: CR0.WP, CR0.PG, CR4.PAE/PGE/
  * PCIDE/SMEP/SMAP, EFER.NXE/LMA. Changing any of them that is part of the

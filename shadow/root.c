@@ -18,7 +18,8 @@
  *     the PCID or the no-flush bit say; the cache is keyed on the table
  *     address alone, and the VMM flushes the real TLB as mmu.h says;
  *  4. shadow_reserve_pml4: monitor slots in every root, present and future;
- *     shadow_set_window: the call window (linked by fault.c item 2b);
+ *     shadow_set_window: the call window (linked by fault.c item 2b), and
+ *     shadow_clear_window, which gives it back;
  *  5. invlpg / invpcid / flush: the sptes are never stale (sync model), so
  *     these only ask the flusher for the real TLB flush the guest asked
  *     for. Global pages: G is never set in an spte (sp.h): the VMM switches
@@ -127,6 +128,24 @@ int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde, u64 pdpte)
 	mmu->window.entry[PG_LEVEL_1G] = pdpte;
 	mmu->window.on = true;
 	return 0;
+}
+
+/* Item 4: every link of the window goes; the guest has the address space back. */
+void shadow_clear_window(struct shadow_mmu *mmu)
+{
+	if (!mmu->window.on)
+		return;
+	for (u64 i = 0; i < mmu->cfg.pool.nr_pages; i++) {
+		struct shadow_page *sp = &mmu->sps[i];
+
+		if (!sp->in_use || !sp->window)
+			continue;
+		spte_store(mmu, sp, gva_index(mmu->window.gva, sp->role.level), 0);
+		sp->window = false;
+		mmu->need_flush_all = true;
+	}
+	mmu->window.on = false;
+	op_end(mmu);
 }
 
 /* Item 5. */

@@ -143,7 +143,10 @@
  * the data page holds its virtual IF; at every trap the VMM loads IF from
  * it, and stores IF, the other virtual flags and `pending` back before
  * resuming. The guest kernel may write the page itself: all it
- * can change that way is its own IF, which `sti` changes too.
+ * can change that way is its own IF, which `sti` changes too. The window is
+ * lent, not reserved: claimed by the first site rewritten where the guest's
+ * tables leave it empty, and given back (every rewrite undone) when the
+ * guest maps it (vmm/shadow_mode.c: claim_window, withdraw_calls).
  *
  * The stand-ins keep every register and flag the replaced instructions
  * keep (they save the flags with pushfq and restore them with popfq, which

@@ -97,6 +97,28 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 		(void)patch_page_undo(&sm->patches, g, page);
 }
 
+/* Item 6: undo every frame with a rewrite; each is rescanned on its next fetch. */
+bool shadow_emu_undo_rewrites(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	unsigned n;
+	gfn_t *frames;
+
+	/* Listed first: each undo drops its frame's record from the table. */
+	n = patch_rewrite_frames(&sm->patches, NULL, 0);
+	frames = calloc(n ? n : 1, sizeof(*frames));
+	if (!frames) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: out of memory undoing %u frames of rewrites", n);
+		return false;
+	}
+	n = patch_rewrite_frames(&sm->patches, frames, n);
+	for (unsigned i = 0; i < n; i++)
+		unpatch_frame(vm, gfn_to_gpa(frames[i]), false);
+	free(frames);
+	return true;
+}
+
 /*
  * Item 6: the save_fl rewrites clear IOPL in what the guest kernel's pushf
  * saved, which is exact only while its IOPL is 0. The IOPL changes only by
@@ -108,27 +130,13 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 bool shadow_emu_check_rewrites(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
-	unsigned n;
-	gfn_t *frames;
 
 	if (!sm->rewrite_save_fl || emu_cpl(&sm->cpu) != 0 || !(sm->cpu.rflags & RFLAGS_IOPL_MASK))
 		return true;
 	sm->rewrite_save_fl = false;
 	pr_info("shadow mode: the guest kernel set IOPL %u: its pushf sites trap again",
 		(unsigned)((sm->cpu.rflags & RFLAGS_IOPL_MASK) >> RFLAGS_IOPL_SHIFT));
-	/* Listed first: each undo drops its frame's record from the table. */
-	n = patch_rewrite_frames(&sm->patches, NULL, 0);
-	frames = calloc(n ? n : 1, sizeof(*frames));
-	if (!frames) {
-		vm_kill(vm, UMBRA_EXIT_INTERNAL,
-			"shadow mode: out of memory undoing %u frames of save_fl rewrites", n);
-		return false;
-	}
-	n = patch_rewrite_frames(&sm->patches, frames, n);
-	for (unsigned i = 0; i < n; i++)
-		unpatch_frame(vm, gfn_to_gpa(frames[i]), false);
-	free(frames);
-	return true;
+	return shadow_emu_undo_rewrites(vm);
 }
 
 /*

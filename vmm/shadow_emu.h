@@ -51,6 +51,12 @@ void shadow_learn_entry(struct vm *vm, u64 la);
  */
 bool shadow_emu_check_rewrites(struct vm *vm);
 
+/*
+ * Undo every rewrite (save_fl's and the monitor calls'): each frame is
+ * rescanned on its next fetch. False when the VM was stopped (no memory).
+ */
+bool shadow_emu_undo_rewrites(struct vm *vm);
+
 /* Is the byte at linear address `la` (a guest fetch there) one of our int3 patches? */
 bool shadow_emu_is_patch(struct vm *vm, u64 la);
 

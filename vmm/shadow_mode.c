@@ -985,6 +985,78 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 }
 
 /*
+ * A vCPU at the first instruction of a stand-in (vmm/monitor.h), whose
+ * fetch faulted: do what the stand-in does, and return where it returns.
+ * False if RIP is anywhere else in the window (or the stack cannot be read).
+ */
+static bool finish_stand_in(struct vm *vm)
+{
+	static const unsigned fns[] = { MON_CALL_IRQ_DISABLE, MON_CALL_IRQ_ENABLE,
+					MON_CALL_SAVE_FL };
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
+	u64 ret;
+
+	for (unsigned f = 0; f < ARRAY_SIZE(fns); f++)
+		for (unsigned pad = 0; pad <= MON_CALL_MAX_PAD; pad++) {
+			if (c->rip != monitor_call_entry(fns[f], pad))
+				continue;
+			if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], &ret, sizeof(ret),
+					    0) != sizeof(ret))
+				return false;
+			if (fns[f] == MON_CALL_SAVE_FL)
+				c->gpr[EMU_RAX] =
+					c->rflags & ~(RFLAGS_VM | RFLAGS_RF); /* as pushf */
+			else if (fns[f] == MON_CALL_IRQ_DISABLE)
+				c->rflags &= ~RFLAGS_IF;
+			else
+				c->rflags |= RFLAGS_IF;
+			c->gpr[EMU_RSP] += sizeof(ret);
+			c->rip = ret + pad;
+			return true;
+		}
+	return false;
+}
+
+/*
+ * A fault in the call window that the shadow MMU refused: the guest maps
+ * it now (it lent the window while its tables left it empty), or the host
+ * does not run it (a stand-in's fetch faulted again). Give it back: the
+ * window goes, every rewrite is undone (each frame rescans, its sites
+ * trapping again), and the guest goes on as with --monitor-calls=off. A
+ * vCPU at a stand-in's first instruction finishes it here first.
+ * LIMITATION: a guest task interrupted inside a stand-in, whose stack holds
+ * a return address into the window, faults when it resumes.
+ */
+static enum shadow_exit withdraw_calls(struct vm *vm, u64 cr2)
+{
+	struct shadow_mode *sm = vm->shadow;
+	u64 rip = sm->cpu.rip;
+	bool in_window = (rip & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA;
+
+	if (in_window && !finish_stand_in(vm)) {
+		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+			"shadow mode: a fault at gva 0x%llx inside the monitor's call window "
+			"(0x%llx-0x%llx, vmm/monitor.h), at rip 0x%llx; run with "
+			"--monitor-calls=off",
+			(unsigned long long)cr2, (unsigned long long)MON_CALL_GVA,
+			(unsigned long long)(MON_CALL_GVA + 2 * MiB - 1), (unsigned long long)rip);
+		return SHADOW_EXIT_STOP;
+	}
+	shadow_clear_window(sm->mmu);
+	sm->window_on = false;
+	sm->calls = false;
+	vm->stats.call_withdrawals++;
+	pr_info("shadow mode: monitor calls withdrawn (%s, gva 0x%llx, rip 0x%llx): the paravirt "
+		"sites trap again",
+		in_window ? "the call window faulted"
+			  : "the guest uses the call window's addresses",
+		(unsigned long long)cr2, (unsigned long long)rip);
+	return shadow_emu_undo_rewrites(vm) ? SHADOW_EXIT_RESUME : SHADOW_EXIT_STOP;
+}
+
+/*
  * A #BP: ours if RIP - 1 is a patch (a host that delivers int3 through the
  * DPL0 gate as #BP): back up onto the int3 and emulate the original.
  * Otherwise the guest's own breakpoint, reflected as before.
@@ -1053,16 +1125,8 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	case SHADOW_MMIO:
 	case SHADOW_EMULATE_ACCESS: return emulate_access(vm, res, info.gpa);
 	case SHADOW_MONITOR_CONFLICT:
-		if (sm->window_on && (cr2 & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA) {
-			vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
-				"shadow mode: the guest maps gva 0x%llx in the monitor's call "
-				"window (0x%llx-0x%llx, vmm/monitor.h) it lent, or the access "
-				"faulted there again, at rip 0x%llx; run with --monitor-calls=off",
-				(unsigned long long)cr2, (unsigned long long)MON_CALL_GVA,
-				(unsigned long long)(MON_CALL_GVA + 2 * MiB - 1),
-				(unsigned long long)f->rip);
-			return SHADOW_EXIT_STOP;
-		}
+		if (sm->window_on && (cr2 & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA)
+			return withdraw_calls(vm, cr2);
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
 			"shadow mode: the guest maps gva 0x%llx in the range the monitor reserves "
 			"(0x%llx-0x%llx), at rip 0x%llx",

@@ -203,12 +203,13 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->save_fl_rewrites);
 	fprintf(f,
 		"  monitor calls        %s: %llu cli, %llu sti, %llu save_fl sites; %llu traps "
-		"(an interrupt held at sti)\n",
+		"(an interrupt held at sti); withdrawn %llu times\n",
 		!st->calls_on	   ? "off"
 		: st->calls_window ? "on"
 				   : "on (window not claimed)",
 		(unsigned long long)st->call_sites[1], (unsigned long long)st->call_sites[2],
-		(unsigned long long)st->call_sites[3], (unsigned long long)st->call_traps);
+		(unsigned long long)st->call_sites[3], (unsigned long long)st->call_traps,
+		(unsigned long long)st->call_withdrawals);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
@@ -256,7 +257,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu, \"save_fl_rewrites\": "
 		"%llu, \"monitor_calls\": %s, \"call_window\": %s, \"call_sites\": {\"cli\": %llu, "
 		"\"sti\": %llu, "
-		"\"save_fl\": %llu}, \"call_traps\": %llu",
+		"\"save_fl\": %llu}, \"call_traps\": %llu, \"call_withdrawals\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
@@ -272,7 +273,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->save_fl_rewrites, st->calls_on ? "true" : "false",
 		st->calls_window ? "true" : "false", (unsigned long long)st->call_sites[1],
 		(unsigned long long)st->call_sites[2], (unsigned long long)st->call_sites[3],
-		(unsigned long long)st->call_traps);
+		(unsigned long long)st->call_traps, (unsigned long long)st->call_withdrawals);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X

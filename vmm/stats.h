@@ -102,12 +102,13 @@ struct stats {
 	u64 save_fl_rewrites;	/* paravirt save_fl sites rewritten to run without a trap */
 	/* --monitor-calls: paravirt sites rewritten into calls, by enum patch_pv_site. */
 	u64 call_sites[4];
-	u64 call_traps;		   /* the sti stand-in's ud2: an interrupt was held */
-	bool calls_on;		   /* --monitor-calls (and the patch strategy) */
-	bool calls_window;	   /* the call window was claimed */
-	u64 patches_applied;	   /* int3 patches written over pushf/popf */
-	u64 patches_live;	   /* ... still in place at the end */
-	u64 patch_traps;	   /* patched instructions that trapped and were emulated */
+	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
+	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */
+	bool calls_on;	      /* --monitor-calls (and the patch strategy) */
+	bool calls_window;    /* the call window was claimed */
+	u64 patches_applied;  /* int3 patches written over pushf/popf */
+	u64 patches_live;     /* ... still in place at the end */
+	u64 patch_traps;      /* patched instructions that trapped and were emulated */
 	u64 patch_copies_restored; /* guest copies of our patches put back before a scan */
 	/* The start-up host probe (vmm/host_probe.h), in struct vm; NULL in hw mode. */
 	const struct host_probe *host;

@@ -1017,6 +1017,33 @@ static void test_call_window(void **state)
 	set_cr3(env, new_address_space(env), SHADOW_VIEW_KERNEL);
 }
 
+/* shadow_clear_window: every link goes, and the addresses are the guest's again. */
+static void test_call_window_clear(void **state)
+{
+	struct env *env = *state;
+	const u64 win_pde = 0x7654322000ull | PTE_P | PTE_RW | PTE_US;
+	const u64 win_pdpte = 0x7654323000ull | PTE_P | PTE_RW | PTE_US;
+	struct shadow_fault_info info;
+	u64 flushes = env->flush_all;
+
+	map_4k(env, GVA_FIXMAP, DATA_GPA, SUPER_RW | PTE_A | PTE_D);
+	shadow_clear_window(env->mmu); /* none set: nothing happens */
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde, win_pdpte), 0);
+	assert_int_equal(fault(env, GVA_WIN, ACC_FETCH, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	assert_int_equal(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_2M), win_pde);
+	shadow_clear_window(env->mmu);
+	assert_int_equal(shadow_entry(env, GVA_WIN, SHADOW_VIEW_KERNEL, PG_LEVEL_2M), 0);
+	assert_true(env->flush_all > flushes);
+	/* The guest's own #PF now, and its own mapping there is simply shadowed. */
+	assert_int_equal(fault(env, GVA_WIN, ACC_FETCH, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_GUEST_FAULT);
+	map_4k(env, GVA_WIN, DATA2_GPA, SUPER_RW | PTE_A | PTE_D);
+	assert_int_equal(fault(env, GVA_WIN, 0, SHADOW_VIEW_KERNEL, &info), SHADOW_FIXED);
+	expect_mapped(env, GVA_WIN, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
+	/* It may be set again. */
+	assert_int_equal(shadow_set_window(env->mmu, gva(GVA_WIN), win_pde, win_pdpte), 0);
+}
+
 static void test_call_window_no_tables(void **state)
 {
 	struct env *env = *state;
@@ -1398,6 +1425,7 @@ int main(void)
 		T(test_reserved_pml4_slot),
 		T(test_call_window),
 		T(test_call_window_no_tables),
+		T(test_call_window_clear),
 		T(test_invalidation_asks_flusher),
 		T(test_exec_gate),
 		TT(test_eviction_tiny_pool),

@@ -13,6 +13,7 @@
 #include "../arch.h"
 #include "../lapic.h"
 #include "../paging.h"
+#include "../pmm.h"
 #include "../test.h"
 
 /* LAPIC IRR: 8 32-bit registers at 0x200 + 0x10 * (vector / 32) (SDM 3A table 11-1). */
@@ -350,4 +351,33 @@ TEST(irqflag_pv_pending)
 	CHECK_EQ("ticks right after the sti site (the held interrupt delivered)", t0 + 1, after);
 	CHECK_EQ("interrupt return RIP (the end of the sti site)", (uint64_t)irqflag_pv_site_end,
 		 last_timer_frame.rip);
+}
+
+/*
+ * The top 2 MiB of the address space, where shadow mode's monitor calls
+ * lend themselves the call window while the guest's tables leave it empty,
+ * is the guest's as soon as it maps it: a page there holds what is written
+ * to it, and the paravirt sites behave as before (shadow mode gives the
+ * window back and lets them trap again: --stats, "withdrawn").
+ */
+TEST(irqflag_pv_top_2m)
+{
+	const uint64_t va = 0xffffffffffe00000ULL, word = 0x1122334455667788ULL;
+	uint64_t pa = pmm_alloc_zeroed(), fl;
+	volatile uint64_t *p = (volatile uint64_t *)va;
+
+	pt_map(kernel_pml4, va, pa, PTE_RW | PTE_NX, LVL_PT);
+	invlpg(va);
+	*p = word;
+	CHECK_EQ("a word written at the top 2 MiB, read back", word, *p);
+	CHECK_EQ("the same word through the direct map", word, *(volatile uint64_t *)phys_to_virt(pa));
+	sti();
+	fl = PV_THEN_SAVE(PV_CLI6, PV_SAVE_FL6);
+	CHECK_EQ("IF from save_fl after cli, with the top 2 MiB mapped", 0, fl & RFLAGS_IF);
+	fl = PV_THEN_SAVE(PV_STI7, PV_SAVE_FL7);
+	CHECK_EQ("IF from save_fl after sti, with the top 2 MiB mapped", RFLAGS_IF, fl & RFLAGS_IF);
+	cli();
+	*pt_entry(kernel_pml4, va, LVL_PT, 0) = 0;
+	invlpg(va);
+	pmm_free(pa);
 }
