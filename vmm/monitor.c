@@ -317,6 +317,11 @@ static void build_call_window(struct monitor *mon)
 		BUG_ON(e.at >
 		       monitor_call_entry(MON_CALL_SAVE_FL, pad) - MON_CALL_GVA + MON_CALL_SLOT);
 	}
+	e.at = monitor_call_entry(MON_CALL_SAVE_FL_IOPL3, 0) - MON_CALL_GVA;
+	emit(&e, (const u8[]){ 0x9c }, 1);		     /* pushfq: the site's flags */
+	emit(&e, (const u8[]){ 0x48, 0x8b, 0x04, 0x24 }, 4); /* mov (%rsp), %rax */
+	emit(&e, (const u8[]){ 0x48, 0x25, 0xff, 0xcf, 0xff, 0xff }, 6); /* and $~IOPL, %rax */
+	emit_epilogue(&e);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);

@@ -167,18 +167,24 @@
  *                         site's nop came after it, and the call replaced both)
  *   MON_CALL_SAVE_FL      `pushf; pop %rax`: %rax = the flags at the site
  *                         with IF, IOPL and AC replaced by the virtual ones
+ *   MON_CALL_SAVE_FL_IOPL3  the same under the iopl3 strategy, where the
+ *                         guest kernel's IF and AC are the real ones and only
+ *                         IOPL (real 3, virtual 0 while any rewrite stands:
+ *                         shadow_emu_check_rewrites) is cleared; pad 0 only,
+ *                         for the body of Linux's native_save_fl
  * LIMITATION: an interrupt that arrives while the vCPU is inside a stand-in
  * (with vIF 1) is delivered there: the guest's handler sees a RIP in the
  * window, and returns there.
  */
-#define MON_CALL_GVA	     0xffffffffffe00000ull
-#define MON_CALL_DATA_GVA    (MON_CALL_GVA + 0x1000)
-#define MON_CALL_SLOT	     0x40u /* bytes per stand-in and pad */
-#define MON_CALL_IRQ_DISABLE 0x000u
-#define MON_CALL_IRQ_ENABLE  0x0c0u
-#define MON_CALL_SAVE_FL     0x180u
-#define MON_CALL_MAX_PAD     2u
-#define MON_CALL_ENABLE_UD2  0x17u /* the ud2's offset in the sti stand-in */
+#define MON_CALL_GVA	       0xffffffffffe00000ull
+#define MON_CALL_DATA_GVA      (MON_CALL_GVA + 0x1000)
+#define MON_CALL_SLOT	       0x40u /* bytes per stand-in and pad */
+#define MON_CALL_IRQ_DISABLE   0x000u
+#define MON_CALL_IRQ_ENABLE    0x0c0u
+#define MON_CALL_SAVE_FL       0x180u
+#define MON_CALL_SAVE_FL_IOPL3 0x240u
+#define MON_CALL_MAX_PAD       2u
+#define MON_CALL_ENABLE_UD2    0x17u /* the ud2's offset in the sti stand-in */
 
 /* Where the stand-in at `fn` (MON_CALL_*) for `pad` bytes after the site's rel32 (0-2) starts. */
 static inline u64 monitor_call_entry(unsigned fn, unsigned pad)

@@ -90,7 +90,7 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 		c->rflags = (f->rflags & ~virt) | (c->rflags & virt);
 	}
 	/* The guest kernel may have changed its IF in the call window (monitor.h). */
-	if (sm->window_on && emu_cpl(c) == 0)
+	if (sm->window_on && !sm->iopl3 && emu_cpl(c) == 0)
 		c->rflags = (c->rflags & ~RFLAGS_IF) |
 			    (monitor_call_data(&sm->mon)->vif ? RFLAGS_IF : 0);
 	c->dirty = 0;
@@ -115,7 +115,7 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	f->rip = c->rip;
 	f->rsp = c->gpr[EMU_RSP];
 	f->rflags = shadow_real_rflags(sm->iopl3, emu_cpl(c), c->rflags);
-	if (sm->window_on) {
+	if (sm->window_on && !sm->iopl3) {
 		struct mon_call_data *d = monitor_call_data(&sm->mon);
 
 		d->vif = !!(c->rflags & RFLAGS_IF);

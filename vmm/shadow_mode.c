@@ -238,7 +238,7 @@ int shadow_mode_setup(struct vm *vm)
 	sm->tr_type = vm->host.qemu_tcg ? 0x9 : 0xb; /* real_boot_state */
 	sm->iopl3 = vm->strategy.sensitive == SHADOW_SENSITIVE_IOPL3;
 	sm->rewrite_save_fl = sm->iopl3;
-	sm->calls = !sm->iopl3 && !vm->opts->no_calls;
+	sm->calls = !vm->opts->no_calls;
 	vm->stats.calls_on = sm->calls;
 	/*
 	 * Where CPL3 runs on the VM's own state (VMX, SVM: the probe's iopl3
@@ -731,12 +731,13 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 	s64 rel;
 
 	if (kind != PATCH_PV_NONE) {
-		if (!site_starts_ok(res, kind, off, *len, nop))
+		/* Under iopl3 cli/sti run natively and save_fl sites have their `and`. */
+		if (vm->shadow->iopl3 || !site_starts_ok(res, kind, off, *len, nop))
 			return PATCH_PV_NONE;
 		pad = *len - 5;
 	} else {
 		kind = patch_pv_body(page, off, len, &head, &jmp_rel);
-		if (kind == PATCH_PV_NONE ||
+		if (kind == PATCH_PV_NONE || (vm->shadow->iopl3 && kind != PATCH_PV_SAVE_FL) ||
 		    !site_starts_ok(res, kind, off, jmp_rel ? *len : head + 1, head))
 			return PATCH_PV_NONE;
 		if (jmp_rel) {
@@ -752,7 +753,9 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 		body = true;
 		pad = 0;
 	}
-	rel = (s64)(monitor_call_entry(call_stand_in(kind), pad) - (page_la + off + 5));
+	rel = (s64)(monitor_call_entry(
+			    vm->shadow->iopl3 ? MON_CALL_SAVE_FL_IOPL3 : call_stand_in(kind), pad) -
+		    (page_la + off + 5));
 	if (rel != (s32)rel)
 		return PATCH_PV_NONE; /* out of a rel32's reach: the site keeps trapping */
 	repl[0] = body ? 0xe9 : 0xe8; /* jmp / call rel32 */
@@ -940,7 +943,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
 	if (r >= 0 && sm->rewrite_save_fl)
 		r = rewrite_save_fl_sites(vm, g, &res, page);
-	if (r >= 0 && sm->calls)
+	/* Under iopl3 only native_save_fl's body, as exact as the save_fl rewrites. */
+	if (r >= 0 && sm->calls && (!sm->iopl3 || sm->rewrite_save_fl))
 		r = rewrite_call_sites(vm, g, &res, page, la & ~(u64)(PAGE_SIZE - 1));
 	if (r >= 0)
 		r = patch_page_apply(&sm->patches, g, &res, page);
@@ -1200,7 +1204,7 @@ static enum shadow_exit resume_guest(struct vm *vm)
 	 * and only a trap lowers the TPR again: so the sti stand-in must trap
 	 * while the TPR masks, as well as when an interrupt is held here.
 	 */
-	if (sm->window_on)
+	if (sm->window_on && !sm->iopl3)
 		monitor_call_data(&sm->mon)->pending =
 			shadow_event_any_pending(sm) || sm->mon.want_tpr != 0;
 	r->rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);

@@ -259,6 +259,9 @@ static void test_call_window(void **state)
 			 pad, flags, vif, (unsigned long long)(entry + 0x27));
 		assert_string_equal(text, want);
 	}
+	disasm_call(&m, MON_CALL_SAVE_FL_IOPL3, text, sizeof(text));
+	assert_string_equal(text, "pushfq ;mov rax, qword ptr [rsp];and rax, 0xffffffffffffcfff;"
+				  "popfq ;ret ;");
 	/* The mask is exactly the virtual flags of the guest kernel under patch. */
 	assert_int_equal(~0xfffffffffffbcdffull, RFLAGS_IF | RFLAGS_IOPL_MASK | RFLAGS_AC);
 	/* PT: code read-only and executable, data writable and NX, both user (real CPL3). */
