@@ -202,7 +202,7 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  save_fl rewrites     %llu (pushf sites that no longer trap)\n",
 		(unsigned long long)st->save_fl_rewrites);
 	fprintf(f,
-		"  monitor calls        %s: %llu cli, %llu sti, %llu save_fl sites; %llu traps "
+		"  monitor calls        %s: %llu cli, %llu sti, %llu save_fl rewrites; %llu traps "
 		"(an interrupt held at sti); withdrawn %llu times\n",
 		!st->calls_on	   ? "off"
 		: st->calls_window ? "on"

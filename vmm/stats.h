@@ -100,7 +100,10 @@ struct stats {
 	double code_entry_time; /* ... of which gathering their entries (IDT, LSTAR, ...) */
 	u64 code_entries_known; /* entries found later that the last scan had covered */
 	u64 save_fl_rewrites;	/* paravirt save_fl sites rewritten to run without a trap */
-	/* --monitor-calls: paravirt sites rewritten into calls, by enum patch_pv_site. */
+	/*
+	 * --monitor-calls: rewrites into calls or jmps applied, by enum
+	 * patch_pv_site (a site whose page the guest wrote is rewritten again).
+	 */
 	u64 call_sites[4];
 	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
 	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */
