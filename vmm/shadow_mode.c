@@ -694,25 +694,6 @@ static bool site_starts_ok(const struct scan_result *res, enum patch_pv_site kin
 }
 
 /*
- * The patch strategy with the call window (sm->calls, claimed by the first
- * site: sm->window_on): every paravirt
- * irq-flag site the scan decoded (decode/patch.h, patch_pv_site) becomes
- * `call rel32` to its stand-in in the window, then a 1- or 2-byte nop that
- * never runs: the stand-in returns past it, to the end of the original site
- * (vmm/monitor.h), where the original had finished too (for sti: with its
- * shadow over, the original nop having run). So the guest is never at an
- * offset inside a site, even once the patch is undone. The native
- * functions the sites call before alternatives inline them (patch_pv_body)
- * become a `jmp` to the stand-in, which returns to their caller; an
- * interrupt held at their sti is then taken after that return instead of
- * before it, one instruction later. The rel32 is for the gva the page is
- * fetched at (`page_la`).
- * LIMITATION: a frame run at two gvas runs the calls of the first; Linux
- * runs its text only at the kernel mapping once alternatives have written
- * these sites (the direct map is NX). Sites' pushfs are taken out of `res`
- * so that patch_page_apply leaves them alone. Returns 0 or a negative errno.
- */
-/*
  * What the site at `off` of `page` (fetched at `page_la`) becomes, if it
  * is one: *len bytes into `repl`. A paravirt site: `call` its stand-in,
  * then its nop's length in nop (never run: the stand-in returns past it).
@@ -800,6 +781,24 @@ static bool claim_window(struct vm *vm)
 	return true;
 }
 
+/*
+ * Monitor calls (sm->calls; the window is claimed by the first site:
+ * sm->window_on): every paravirt irq-flag site the scan decoded
+ * (decode/patch.h, patch_pv_site) becomes `call rel32` to its stand-in in
+ * the window, then a 1- or 2-byte nop that never runs: the stand-in returns
+ * past it, to the end of the original site (vmm/monitor.h), where the
+ * original had finished too (for sti: with its shadow over, the original nop
+ * having run). So the guest is never at an offset inside a site, even once
+ * the patch is undone. The native functions the sites call before
+ * alternatives inline them (patch_pv_body) become a `jmp` to the stand-in,
+ * which returns to their caller; an interrupt held at their sti is then
+ * taken after that return instead of before it, one instruction later. The
+ * rel32 is for the gva the page is fetched at (`page_la`).
+ * LIMITATION: a frame run at two gvas runs the calls of the first; Linux
+ * runs its text only at the kernel mapping once alternatives have written
+ * these sites (the direct map is NX). Sites' pushfs are taken out of `res`
+ * so that patch_page_apply leaves them alone. Returns 0 or a negative errno.
+ */
 static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u8 *page,
 			      u64 page_la)
 {
