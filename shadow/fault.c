@@ -125,20 +125,14 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 	if (wr != WALK_FAULT || (walk->gpte[at] & PTE_P) || at > PG_LEVEL_1G || at < PG_LEVEL_2M)
 		return SHADOW_MONITOR_CONFLICT;
 	for (unsigned level = PG_LEVEL_PML4; level > at; level--) {
-		u64 *gptep, gpte = walk->gpte[level];
+		u64 gpte = walk->gpte[level];
 
 		if (!(gpte & PTE_P) || gpte_is_large(level, gpte) ||
 		    gpte_rsvd_bits(mmu, level, gpte, mmu->ctl.efer & EFER_NXE))
 			return SHADOW_MONITOR_CONFLICT;
-		if (gpte & PTE_A)
-			continue;
-		gptep = mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, walk->gpte_gpa[level],
-						sizeof(*gptep));
-		if (!gptep || !__atomic_compare_exchange_n(gptep, &gpte, gpte | PTE_A, false,
-							   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-			return SHADOW_MONITOR_CONFLICT; /* changed under us: not expected */
-		walk->gpte[level] = gpte | PTE_A;
 	}
+	if (!walk_set_accessed_above(paging_mode_select(&mmu->ctl), &mmu->cfg.mem, walk, at))
+		return SHADOW_MONITOR_CONFLICT; /* changed under us: not expected */
 	sp = fetch_path(mmu, walk, SHADOW_VIEW_KERNEL, at);
 	if (sp->window)
 		return SHADOW_MONITOR_CONFLICT;

@@ -239,6 +239,23 @@ static void record_gpte(struct guest_walk *walk, const struct paging_mode *mode,
 			walk->gpte[level] = gpte;
 }
 
+/* Item 11: one gpte of the walk becomes `new`, by compare-and-swap against what the walk read. */
+static bool cas_gpte(struct guest_walk *walk, const struct paging_mode *mode,
+		     const struct walk_mem *mem, unsigned level, u64 new)
+{
+	u64 old = walk->gpte[level];
+	u64 *gptep;
+
+	if (new == old)
+		return true;
+	gptep = mem->gpa_to_hva(mem->opaque, walk->gpte_gpa[level], sizeof(*gptep));
+	if (!gptep || !__atomic_compare_exchange_n(gptep, &old, new, false, __ATOMIC_SEQ_CST,
+						   __ATOMIC_SEQ_CST))
+		return false;
+	record_gpte(walk, mode, walk->gpte_gpa[level], new);
+	return true;
+}
+
 /*
  * Item 11: set A in every gpte of a successful walk, root first, and D in
  * the leaf for a write (§4.8). Each update is a compare-and-swap against
@@ -252,20 +269,23 @@ static bool set_ad_bits(struct guest_walk *walk, const struct paging_mode *mode,
 	unsigned level;
 
 	for (level = mode->levels; level >= walk->level; level--) {
-		u64 old = walk->gpte[level];
-		u64 new = old | PTE_A;
-		u64 *gptep;
+		u64 new = walk->gpte[level] | PTE_A;
 
 		if (level == walk->level && (walk->access & ACC_WRITE))
 			new |= PTE_D; /* only the entry that maps the page */
-		if (new == old)
-			continue;
-		gptep = mem->gpa_to_hva(mem->opaque, walk->gpte_gpa[level], sizeof(*gptep));
-		if (!gptep || !__atomic_compare_exchange_n(gptep, &old, new, false,
-							   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		if (!cas_gpte(walk, mode, mem, level, new))
 			return false;
-		record_gpte(walk, mode, walk->gpte_gpa[level], new);
 	}
+	return true;
+}
+
+/* Item 11, for a walk that faulted (walk.h). */
+bool walk_set_accessed_above(const struct paging_mode *mode, const struct walk_mem *mem,
+			     struct guest_walk *walk, unsigned level)
+{
+	for (unsigned l = mode->levels; l > level; l--)
+		if (!cas_gpte(walk, mode, mem, l, walk->gpte[l] | PTE_A))
+			return false;
 	return true;
 }
 

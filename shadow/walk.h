@@ -146,6 +146,15 @@ enum walk_result walk_guest(const struct paging_mode *mode, const struct walk_me
 			    const struct walk_ctl *ctl, gva_t gva, u32 access, u32 flags,
 			    struct guest_walk *walk) __must_check;
 
+/*
+ * Set A in the gptes `walk` read above `level` (root first), as the CPU does
+ * in the entries it goes through, each by compare-and-swap against the value
+ * the walk read (SDM Vol. 3A §4.8); for a walk that stopped at `level` with a
+ * fault. False if one changed meanwhile or is not RAM.
+ */
+bool walk_set_accessed_above(const struct paging_mode *mode, const struct walk_mem *mem,
+			     struct guest_walk *walk, unsigned level) __must_check;
+
 /* The size in bytes of the page an entry at `level` maps (4 KiB << 9*(level-1)). */
 static inline u64 walk_level_page_size(const struct paging_mode *mode, unsigned level)
 {
