@@ -698,8 +698,8 @@ static bool site_starts_ok(const struct scan_result *res, enum patch_pv_site kin
  * is one: *len bytes into `repl`. A paravirt site: `call` its stand-in,
  * then its nop's length in nop (never run: the stand-in returns past it).
  * A native function's body: `jmp` to the tail stand-in (pad 0), then int3s
- * (never run), if its return is a plain `ret` (a thunk that does more,
- * e.g. against SRSO, is not skipped: the body keeps trapping).
+ * (never run), once its return is `ret` and int3s (a body that still ends
+ * in `jmp __x86_return_thunk` keeps trapping: see below).
  */
 static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result *res,
 					 const u8 *page, u64 page_la, unsigned off, u8 *repl,
@@ -718,19 +718,16 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 		pad = *len - 5;
 	} else {
 		kind = patch_pv_body(page, off, len, &head, &jmp_rel);
-		if (kind == PATCH_PV_NONE || (vm->shadow->iopl3 && kind != PATCH_PV_SAVE_FL) ||
-		    !site_starts_ok(res, kind, off, jmp_rel ? *len : head + 1, head))
+		/*
+		 * Only the form whose return Linux's apply_returns has already
+		 * inlined (`ret`, int3s): while the body still ends in `jmp
+		 * __x86_return_thunk`, apply_returns reads that jmp back to check
+		 * it, and our bytes there made it WARN (seen on the rig).
+		 */
+		if (kind == PATCH_PV_NONE || page[off + head] != 0xc3 ||
+		    (vm->shadow->iopl3 && kind != PATCH_PV_SAVE_FL) ||
+		    !site_starts_ok(res, kind, off, head + 1, head))
 			return PATCH_PV_NONE;
-		if (jmp_rel) {
-			struct walk_ctl ctl = shadow_cpu_walk_ctl(&vm->shadow->cpu);
-			u8 insn = 0;
-
-			if (guest_read_virt(&vm->mem, &ctl,
-					    page_la + off + *len + (u64)(s64)jmp_rel, &insn, 1,
-					    ACC_FETCH) != 1 ||
-			    insn != 0xc3)
-				return PATCH_PV_NONE;
-		}
 		body = true;
 		pad = 0;
 	}
