@@ -230,17 +230,37 @@ static void build_tables(struct monitor *mon)
 		      (mon->pool_mpa.v + i * 2 * MiB) | PTE_P | PTE_RW | PTE_PS | PTE_NX);
 }
 
-/* Item 7: a tiny emitter, so that no offset inside the code is counted by hand. */
+/*
+ * Item 7: a tiny emitter, so that no offset inside the code is counted by
+ * hand. It also records the stage (monitor.h) at each instruction it starts.
+ */
 struct emit {
-	u8 *code; /* the code page */
+	u8 *code;  /* the code page */
+	u8 *stage; /* struct monitor's call_stage */
 	unsigned at;
+	enum mon_call_stage cur;
 };
 
-static void emit(struct emit *e, const u8 *bytes, unsigned n)
+static void emit_bytes(struct emit *e, const u8 *bytes, unsigned n)
 {
 	if (n)
 		memcpy(e->code + e->at, bytes, n);
 	e->at += n;
+}
+
+/* One instruction. */
+static void emit(struct emit *e, const u8 *bytes, unsigned n)
+{
+	BUG_ON(e->at >= MON_CALL_CODE_END);
+	e->stage[e->at] = (u8)e->cur;
+	emit_bytes(e, bytes, n);
+}
+
+/* A stand-in starts at `fn` for `pad`. */
+static void emit_start(struct emit *e, unsigned fn, unsigned pad)
+{
+	e->at = (unsigned)(monitor_call_entry(fn, pad) - MON_CALL_GVA);
+	e->cur = MON_CALL_AT_ENTRY;
 }
 
 /*
@@ -256,24 +276,31 @@ static void emit_rip_rel(struct emit *e, const u8 *op, unsigned n, unsigned fiel
 	emit(e, op, n);
 	put32(e->code + e->at, (u32)(MON_CALL_DATA_GVA + field - next));
 	e->at += 4;
-	emit(e, imm, nimm);
+	emit_bytes(e, imm, nimm);
+}
+
+static void emit_pushfq(struct emit *e)
+{
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq: the site's flags */
+	e->cur = MON_CALL_FLAGS_SAVED;
 }
 
 /*
- * The prologue of every stand-in: save the flags (restored by the popfq
- * before ret), and move the return address past the `pad` bytes of nop
- * after the site's call, so that it returns to the end of the original
- * site: an instruction boundary whatever becomes of the patch meanwhile.
+ * Move the return address past the `pad` bytes of nop after the site's
+ * call, so that the stand-in returns to the end of the original site: an
+ * instruction boundary whatever becomes of the patch meanwhile.
  */
-static void emit_prologue(struct emit *e, unsigned pad)
+static void emit_add_pad(struct emit *e, unsigned pad)
 {
-	emit(e, (const u8[]){ 0x9c }, 1);				   /* pushfq */
 	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, (u8)pad }, 6); /* addq $pad,8(%rsp) */
+	e->cur = MON_CALL_RETURN_SET;
 }
 
 static void emit_epilogue(struct emit *e)
 {
-	emit(e, (const u8[]){ 0x9d, 0xc3 }, 2); /* popfq; ret */
+	emit(e, (const u8[]){ 0x9d }, 1); /* popfq */
+	e->cur = MON_CALL_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
 }
 
 /* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each stand-in does). */
@@ -283,17 +310,20 @@ static void build_call_window(struct monitor *mon)
 			or_rax[] = { 0x48, 0x0b, 0x05 };
 	const unsigned vif = offsetof(struct mon_call_data, vif);
 	u8 *pt = mon->region + MON_OFF_CALL_PT;
-	struct emit e = { .code = mon->region + MON_OFF_CALL_CODE };
+	struct emit e = { .code = mon->region + MON_OFF_CALL_CODE, .stage = mon->call_stage };
 
 	memset(e.code, 0xcc, PAGE_SIZE);
+	memset(mon->call_stage, 0, sizeof(mon->call_stage));
 	for (unsigned pad = 0; pad <= MON_CALL_MAX_PAD; pad++) {
-		e.at = monitor_call_entry(MON_CALL_IRQ_DISABLE, pad) - MON_CALL_GVA;
-		emit_prologue(&e, pad);
+		emit_start(&e, MON_CALL_IRQ_DISABLE, pad);
+		emit_pushfq(&e);
+		emit_add_pad(&e, pad);
 		emit_rip_rel(&e, movb, 2, vif, (const u8[]){ 0 }, 1);
 		emit_epilogue(&e);
 
-		e.at = monitor_call_entry(MON_CALL_IRQ_ENABLE, pad) - MON_CALL_GVA;
-		emit_prologue(&e, pad);
+		emit_start(&e, MON_CALL_IRQ_ENABLE, pad);
+		emit_pushfq(&e);
+		emit_add_pad(&e, pad);
 		emit_rip_rel(&e, movb, 2, vif, (const u8[]){ 1 }, 1);
 		emit_rip_rel(&e, cmpb, 2, offsetof(struct mon_call_data, pending),
 			     (const u8[]){ 0 }, 1);
@@ -303,10 +333,10 @@ static void build_call_window(struct monitor *mon)
 		emit(&e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM delivers what is held */
 		emit_epilogue(&e);
 
-		e.at = monitor_call_entry(MON_CALL_SAVE_FL, pad) - MON_CALL_GVA;
-		emit(&e, (const u8[]){ 0x9c }, 1);		     /* pushfq: the site's flags */
+		emit_start(&e, MON_CALL_SAVE_FL, pad);
+		emit_pushfq(&e);
 		emit(&e, (const u8[]){ 0x48, 0x8b, 0x04, 0x24 }, 4); /* mov (%rsp), %rax */
-		emit(&e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, (u8)pad }, 6);
+		emit_add_pad(&e, pad);
 		/* and $~(IF|IOPL|AC), %rax (sign-extended imm32) */
 		emit(&e, (const u8[]){ 0x48, 0x25, 0xff, 0xcd, 0xfb, 0xff }, 6);
 		emit_rip_rel(&e, or_rax, 3, offsetof(struct mon_call_data, virt_flags), NULL, 0);
@@ -317,9 +347,9 @@ static void build_call_window(struct monitor *mon)
 		BUG_ON(e.at >
 		       monitor_call_entry(MON_CALL_SAVE_FL, pad) - MON_CALL_GVA + MON_CALL_SLOT);
 	}
-	e.at = monitor_call_entry(MON_CALL_SAVE_FL_IOPL3, 0) - MON_CALL_GVA;
-	emit(&e, (const u8[]){ 0x9c }, 1);		     /* pushfq: the site's flags */
-	emit(&e, (const u8[]){ 0x48, 0x8b, 0x04, 0x24 }, 4); /* mov (%rsp), %rax */
+	emit_start(&e, MON_CALL_SAVE_FL_IOPL3, 0);
+	emit_pushfq(&e);
+	emit(&e, (const u8[]){ 0x48, 0x8b, 0x04, 0x24 }, 4);		 /* mov (%rsp), %rax */
 	emit(&e, (const u8[]){ 0x48, 0x25, 0xff, 0xcf, 0xff, 0xff }, 6); /* and $~IOPL, %rax */
 	emit_epilogue(&e);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
@@ -329,6 +359,20 @@ static void build_call_window(struct monitor *mon)
 	memset(mon->region + MON_OFF_CALL_PD, 0, PAGE_SIZE);
 	put64(mon->region + MON_OFF_CALL_PD + 8 * ((MON_CALL_GVA >> 21) & 511),
 	      monitor_call_pde(mon));
+}
+
+bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_point *p)
+{
+	u64 off = rip - MON_CALL_GVA, slot;
+
+	if (rip < MON_CALL_GVA || off >= MON_CALL_CODE_END || !mon->call_stage[off])
+		return false;
+	/* Three slots per function, one per pad (monitor_call_entry); the iopl3 one has pad 0. */
+	slot = off / MON_CALL_SLOT;
+	p->fn = (unsigned)(slot / 3 * 3 * MON_CALL_SLOT);
+	p->pad = (unsigned)(slot % 3);
+	p->stage = (enum mon_call_stage)mon->call_stage[off];
+	return true;
 }
 
 bool monitor_call_is_pending_trap(u64 rip)

@@ -172,9 +172,10 @@
  *                         IOPL (real 3, virtual 0 while any rewrite stands:
  *                         shadow_emu_check_rewrites) is cleared; pad 0 only,
  *                         for the body of Linux's native_save_fl
- * LIMITATION: an interrupt that arrives while the vCPU is inside a stand-in
- * (with vIF 1) is delivered there: the guest's handler sees a RIP in the
- * window, and returns there.
+ * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
+ * stack) is never delivered there: the VMM finishes the stand-in first
+ * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
+ * for had completed, so the guest never sees a RIP in the window.
  */
 #define MON_CALL_GVA	       0xffffffffffe00000ull
 #define MON_CALL_DATA_GVA      (MON_CALL_GVA + 0x1000)
@@ -185,6 +186,26 @@
 #define MON_CALL_SAVE_FL_IOPL3 0x240u
 #define MON_CALL_MAX_PAD       2u
 #define MON_CALL_ENABLE_UD2    0x17u /* the ud2's offset in the sti stand-in */
+#define MON_CALL_CODE_END      (MON_CALL_SAVE_FL_IOPL3 + MON_CALL_SLOT)
+
+/*
+ * Where a vCPU stands inside a stand-in, so that the VMM can finish one
+ * without running it. Every stand-in passes through these stages in this
+ * order (AT_ENTRY's pad already added for none of them), and touches the
+ * stack in no other way.
+ */
+enum mon_call_stage {
+	MON_CALL_AT_ENTRY = 1, /* [rsp]: the return address (its pad not yet added) */
+	MON_CALL_FLAGS_SAVED,  /* [rsp]: the site's flags, [rsp+8]: the return address */
+	MON_CALL_RETURN_SET,   /* the same, with the pad added to the return address */
+	MON_CALL_AT_RET,       /* popfq done, at the ret: [rsp] the final return address */
+};
+
+struct mon_call_point {
+	unsigned fn;  /* MON_CALL_* */
+	unsigned pad; /* 0-2 */
+	enum mon_call_stage stage;
+};
 
 /* Where the stand-in at `fn` (MON_CALL_*) for `pad` bytes after the site's rel32 (0-2) starts. */
 static inline u64 monitor_call_entry(unsigned fn, unsigned pad)
@@ -225,6 +246,8 @@ struct monitor {
 	u64 tail_entry;
 	/* Guest user selectors installed in the real GDT (0: none), see above. */
 	u16 user_cs, user_ss;
+	/* Per byte of the call window's code: the stage of an instruction starting there, or 0. */
+	u8 call_stage[MON_CALL_CODE_END];
 };
 
 /*
@@ -298,6 +321,9 @@ struct mon_call_data *monitor_call_data(const struct monitor *mon);
 
 /* Is `rip` (a trap's) the sti stand-in's ud2 (an interrupt held)? */
 bool monitor_call_is_pending_trap(u64 rip);
+
+/* If `rip` is an instruction boundary of a stand-in, say which, and where in it. */
+bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_point *p);
 
 /* Whether `rip` lies in the idle loop (a wake-up frame's RIP). */
 bool monitor_is_idle_rip(u64 rip);

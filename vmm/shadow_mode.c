@@ -984,39 +984,71 @@ static enum shadow_exit scan_code_frame(struct vm *vm, gpa_t at, u64 la)
 	return r;
 }
 
+static bool in_call_window(u64 gva)
+{
+	return (gva & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA;
+}
+
 /*
- * A vCPU at the first instruction of a stand-in (vmm/monitor.h), whose
- * fetch faulted: do what the stand-in does, and return where it returns.
- * False if RIP is anywhere else in the window (or the stack cannot be read).
+ * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
+ * boundaries: do what the rest of it does, as if the instruction it stands
+ * for had completed, and leave the vCPU where the stand-in returns. Used
+ * when a trap lands there (an interrupt, a fault on its stack, the fetch of
+ * a window being withdrawn), so that nothing is delivered to the guest with
+ * a RIP in the window. False if RIP is no stand-in's boundary or the stack
+ * cannot be read; then nothing changed.
  */
 static bool finish_stand_in(struct vm *vm)
 {
-	static const unsigned fns[] = { MON_CALL_IRQ_DISABLE, MON_CALL_IRQ_ENABLE,
-					MON_CALL_SAVE_FL };
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
-	u64 ret;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	struct mon_call_point p;
+	u64 top[2], site_flags, ret, flags;
+	unsigned words;
 
-	for (unsigned f = 0; f < ARRAY_SIZE(fns); f++)
-		for (unsigned pad = 0; pad <= MON_CALL_MAX_PAD; pad++) {
-			if (c->rip != monitor_call_entry(fns[f], pad))
-				continue;
-			if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], &ret, sizeof(ret),
-					    0) != sizeof(ret))
-				return false;
-			if (fns[f] == MON_CALL_SAVE_FL)
-				c->gpr[EMU_RAX] =
-					c->rflags & ~(RFLAGS_VM | RFLAGS_RF); /* as pushf */
-			else if (fns[f] == MON_CALL_IRQ_DISABLE)
-				c->rflags &= ~RFLAGS_IF;
-			else
-				c->rflags |= RFLAGS_IF;
-			c->gpr[EMU_RSP] += sizeof(ret);
-			c->rip = ret + pad;
-			return true;
-		}
-	return false;
+	if (!monitor_call_point(&sm->mon, c->rip, &p))
+		return false;
+	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
+	if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], top, words * sizeof(u64), 0) !=
+	    words * sizeof(u64))
+		return false;
+	switch (p.stage) {
+	case MON_CALL_AT_ENTRY:
+		site_flags = c->rflags;
+		ret = top[0] + p.pad;
+		break;
+	case MON_CALL_FLAGS_SAVED:
+		site_flags = top[0];
+		ret = top[1] + p.pad;
+		break;
+	case MON_CALL_RETURN_SET:
+		site_flags = top[0];
+		ret = top[1];
+		break;
+	default: /* MON_CALL_AT_RET: the flags are back, RAX is final */
+		site_flags = c->rflags;
+		ret = top[0];
+		break;
+	}
+	/* The site's arithmetic flags (the stand-in's own and/cmp changed the live ones). */
+	flags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	if (p.stage != MON_CALL_AT_RET) {
+		if (p.fn == MON_CALL_IRQ_DISABLE)
+			flags &= ~RFLAGS_IF;
+		else if (p.fn == MON_CALL_IRQ_ENABLE)
+			flags |= RFLAGS_IF;
+		else if (p.fn == MON_CALL_SAVE_FL)
+			c->gpr[EMU_RAX] = flags & ~(RFLAGS_VM | RFLAGS_RF); /* as pushf */
+		else /* MON_CALL_SAVE_FL_IOPL3: the real flags, IOPL cleared */
+			c->gpr[EMU_RAX] = (site_flags | RFLAGS_FIXED) &
+					  ~(RFLAGS_VM | RFLAGS_RF | RFLAGS_IOPL_MASK);
+	}
+	c->rflags = flags;
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+	c->rip = ret;
+	return true;
 }
 
 /*
@@ -1025,15 +1057,16 @@ static bool finish_stand_in(struct vm *vm)
  * does not run it (a stand-in's fetch faulted again). Give it back: the
  * window goes, every rewrite is undone (each frame rescans, its sites
  * trapping again), and the guest goes on as with --monitor-calls=off. A
- * vCPU at a stand-in's first instruction finishes it here first.
- * LIMITATION: a guest task interrupted inside a stand-in, whose stack holds
- * a return address into the window, faults when it resumes.
+ * vCPU inside a stand-in finishes it here first. No guest stack holds a
+ * return address into the window (nothing is delivered inside a stand-in)
+ * unless finish_stand_in could not read the stack at a trap: LIMITATION,
+ * such a task would fault when it resumes.
  */
 static enum shadow_exit withdraw_calls(struct vm *vm, u64 cr2)
 {
 	struct shadow_mode *sm = vm->shadow;
 	u64 rip = sm->cpu.rip;
-	bool in_window = (rip & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA;
+	bool in_window = in_call_window(rip);
 
 	if (in_window && !finish_stand_in(vm)) {
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
@@ -1125,7 +1158,7 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	case SHADOW_MMIO:
 	case SHADOW_EMULATE_ACCESS: return emulate_access(vm, res, info.gpa);
 	case SHADOW_MONITOR_CONFLICT:
-		if (sm->window_on && (cr2 & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA)
+		if (sm->window_on && in_call_window(cr2))
 			return withdraw_calls(vm, cr2);
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
 			"shadow mode: the guest maps gva 0x%llx in the range the monitor reserves "
@@ -1219,21 +1252,10 @@ static enum shadow_exit resume_guest(struct vm *vm)
  */
 static enum shadow_exit call_pending_trap(struct vm *vm)
 {
-	struct shadow_mode *sm = vm->shadow;
-	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
-	const u64 virt = shadow_virt_flags(false, 0);
-	u64 top[2]; /* the flags pushfq saved at the site, the return address */
-
 	vm->stats.call_traps++;
-	if (guest_read_virt(&vm->mem, &ctl, sm->cpu.gpr[EMU_RSP], top, sizeof(top), 0) !=
-	    sizeof(top)) {
-		/* LIMITATION: the stack went (not seen): delivered inside the window. */
-		sm->cpu.rip += 2;
-		return SHADOW_EXIT_RESUME;
-	}
-	sm->cpu.rflags = (top[0] & ~virt) | (sm->cpu.rflags & virt) | RFLAGS_FIXED;
-	sm->cpu.gpr[EMU_RSP] += sizeof(top);
-	sm->cpu.rip = top[1];
+	/* LIMITATION: the stack went (not seen): delivered inside the window. */
+	if (!finish_stand_in(vm))
+		vm->shadow->cpu.rip += 2;
 	return SHADOW_EXIT_RESUME;
 }
 
@@ -1286,6 +1308,14 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		shadow_interrupt(vm, vector);
 		res = SHADOW_EXIT_RESUME;
 	}
+	/*
+	 * Still inside a stand-in (an interrupt or a fault on its stack took
+	 * the vCPU there): finish it now, so that what is delivered next sees
+	 * the end of the guest's site, never a RIP in the window.
+	 */
+	if (res == SHADOW_EXIT_RESUME && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
+	    in_call_window(sm->cpu.rip))
+		finish_stand_in(vm);
 	if (res == SHADOW_EXIT_RESUME)
 		res = shadow_event_finish(vm);
 	if (res == SHADOW_EXIT_RESUME && chain(vm, &res) && res == SHADOW_EXIT_RESUME)

@@ -162,6 +162,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST irqflag_popf PASS");
 	assert_contains(r->out, "TEST irqflag_pv_sites PASS");
 	assert_contains(r->out, "TEST irqflag_pv_pending PASS");
+	assert_contains(r->out, "TEST irqflag_pv_ticks PASS");
 	assert_contains(r->out, "TEST irqflag_pv_top_2m PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");

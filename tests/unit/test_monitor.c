@@ -217,6 +217,47 @@ static void disasm_call(const struct monitor *m, unsigned off, char *out, size_t
 	cs_close(&h);
 }
 
+/*
+ * monitor_call_point at every instruction of the stand-in at `fn` for
+ * `pad`: its stage follows the pushfq, the return address's addq and the
+ * popfq as capstone reads them, and no byte inside an instruction counts.
+ */
+static void check_call_points(const struct monitor *m, unsigned fn, unsigned pad)
+{
+	u64 entry = monitor_call_entry(fn, pad);
+	unsigned off = (unsigned)(entry - MON_CALL_GVA);
+	enum mon_call_stage want = MON_CALL_AT_ENTRY;
+	struct mon_call_point p;
+	csh h;
+	cs_insn *insn;
+	size_t n;
+
+	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+	n = cs_disasm(h, m->region + MON_OFF_CALL_CODE + off, MON_CALL_SLOT, entry, 0, &insn);
+	assert_true(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(monitor_call_point(m, insn[i].address, &p));
+		assert_int_equal(p.fn, fn);
+		assert_int_equal(p.pad, pad);
+		assert_int_equal(p.stage, want);
+		for (unsigned b = 1; b < insn[i].size; b++)
+			assert_false(monitor_call_point(m, insn[i].address + b, &p));
+		if (!strcmp(insn[i].mnemonic, "pushfq"))
+			want = MON_CALL_FLAGS_SAVED;
+		else if (!strcmp(insn[i].mnemonic, "add") && strstr(insn[i].op_str, "[rsp + 8]"))
+			want = MON_CALL_RETURN_SET;
+		else if (!strcmp(insn[i].mnemonic, "popfq"))
+			want = MON_CALL_AT_RET;
+		if (!strcmp(insn[i].mnemonic, "ret")) {
+			assert_false(monitor_call_point(m, insn[i].address + 1, &p));
+			break;
+		}
+	}
+	assert_int_equal(want, MON_CALL_AT_RET);
+	cs_free(insn, n);
+	cs_close(&h);
+}
+
 static void test_call_window(void **state)
 {
 	struct monitor m;
@@ -258,6 +299,19 @@ static void test_call_window(void **state)
 			 "0;je 0x%llx;or rax, 0x200;popfq ;ret ;",
 			 pad, flags, vif, (unsigned long long)(entry + 0x27));
 		assert_string_equal(text, want);
+	}
+	for (unsigned pad = 0; pad <= MON_CALL_MAX_PAD; pad++) {
+		check_call_points(&m, MON_CALL_IRQ_DISABLE, pad);
+		check_call_points(&m, MON_CALL_IRQ_ENABLE, pad);
+		check_call_points(&m, MON_CALL_SAVE_FL, pad);
+	}
+	check_call_points(&m, MON_CALL_SAVE_FL_IOPL3, 0);
+	{
+		struct mon_call_point p;
+
+		assert_false(monitor_call_point(&m, MON_CALL_GVA - 1, &p));
+		assert_false(monitor_call_point(&m, MON_CALL_DATA_GVA, &p));
+		assert_false(monitor_call_point(&m, MON_CALL_GVA + MON_CALL_CODE_END, &p));
 	}
 	disasm_call(&m, MON_CALL_SAVE_FL_IOPL3, text, sizeof(text));
 	assert_string_equal(text, "pushfq ;mov rax, qword ptr [rsp];and rax, 0xffffffffffffcfff;"

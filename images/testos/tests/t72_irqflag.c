@@ -354,6 +354,50 @@ TEST(irqflag_pv_pending)
 }
 
 /*
+ * Timer interrupts while the paravirt sites run with IF=1: each one is
+ * taken at an instruction boundary of the guest's code, never inside the
+ * monitor code a site may call (shadow mode finishes a stand-in before
+ * delivering: vmm/shadow_mode.c, finish_stand_in), with IF=1 in its frame,
+ * and the sites' results stay exact around them.
+ */
+TEST(irqflag_pv_ticks)
+{
+	const uint64_t window = 0xffffffffffe00000ULL, want = 20;
+	uint64_t seen = 0, in_window = 0, if_clear = 0, bad_fl = 0, last_bad = 0;
+	uint64_t start = rdtsc(), limit = (tsc_per_ms ? tsc_per_ms : 1000000) * 3000;
+
+	lapic_timer_periodic();
+	sti();
+	while (seen < want && rdtsc() - start < limit) {
+		uint64_t t = timer_ticks, fl1, fl2;
+
+		__asm__ volatile(PV_SAVE_FL6
+				 "mov %%rax, %[fl1]\n\t" PV_CLI6 PV_STI7 PV_SAVE_FL7 PV_CLI7 PV_STI6
+				 : [fl1] "=&r"(fl1), "=a"(fl2)
+				 :
+				 : "memory", "cc");
+		if ((fl1 & fl2 & RFLAGS_IF) == 0)
+			bad_fl++;
+		if (timer_ticks == t)
+			continue;
+		seen++;
+		if (last_timer_frame.rip >= window) {
+			in_window++;
+			last_bad = last_timer_frame.rip;
+		}
+		if (!(last_timer_frame.rflags & RFLAGS_IF))
+			if_clear++;
+	}
+	cli();
+	CHECK(seen >= want, "expected %lu timer interrupts within 3 s, saw %lu", want, seen);
+	CHECK(in_window == 0,
+	      "%lu of %lu interrupts returned into the monitor's call window (last 0x%lx)",
+	      in_window, seen, last_bad);
+	CHECK_EQ("interrupt frames with IF=0", 0, if_clear);
+	CHECK_EQ("save_fl sites that saw IF=0 with IF=1", 0, bad_fl);
+}
+
+/*
  * The top 2 MiB of the address space, where shadow mode's monitor calls
  * lend themselves the call window while the guest's tables leave it empty,
  * is the guest's as soon as it maps it: a page there holds what is written
@@ -370,7 +414,8 @@ TEST(irqflag_pv_top_2m)
 	invlpg(va);
 	*p = word;
 	CHECK_EQ("a word written at the top 2 MiB, read back", word, *p);
-	CHECK_EQ("the same word through the direct map", word, *(volatile uint64_t *)phys_to_virt(pa));
+	CHECK_EQ("the same word through the direct map", word,
+		 *(volatile uint64_t *)phys_to_virt(pa));
 	sti();
 	fl = PV_THEN_SAVE(PV_CLI6, PV_SAVE_FL6);
 	CHECK_EQ("IF from save_fl after cli, with the top 2 MiB mapped", 0, fl & RFLAGS_IF);
