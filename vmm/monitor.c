@@ -251,7 +251,7 @@ static void emit_bytes(struct emit *e, const u8 *bytes, unsigned n)
 /* One instruction. */
 static void emit(struct emit *e, const u8 *bytes, unsigned n)
 {
-	BUG_ON(e->at >= MON_CALL_CODE_END);
+	BUG_ON(e->at + n > PAGE_SIZE);
 	e->stage[e->at] = (u8)e->cur;
 	emit_bytes(e, bytes, n);
 }
@@ -263,20 +263,52 @@ static void emit_start(struct emit *e, unsigned fn, unsigned pad)
 	e->cur = MON_CALL_AT_ENTRY;
 }
 
+/* Can an instruction in the window's code page reach `gva` with a disp32 or rel32? */
+static bool in_reach(u64 gva)
+{
+	s64 lo = (s64)(gva - (MON_CALL_GVA + PAGE_SIZE)), hi = (s64)(gva - MON_CALL_GVA);
+
+	return lo == (s32)lo && hi == (s32)hi;
+}
+
 /*
- * `op` (its opcode and ModRM 05: [rip + disp32]), the disp32 reaching data
- * field `field`, then `imm` bytes of immediate (the disp counts from the
- * end of the whole instruction).
+ * `op` (its opcode and ModRM 05: [rip + disp32]), the disp32 reaching
+ * `gva`, then `imm` bytes of immediate (the disp counts from the end of
+ * the whole instruction).
  */
-static void emit_rip_rel(struct emit *e, const u8 *op, unsigned n, unsigned field, const u8 *imm,
-			 unsigned nimm)
+static void emit_rip_rel_to(struct emit *e, const u8 *op, unsigned n, u64 gva, const u8 *imm,
+			    unsigned nimm)
 {
 	u64 next = MON_CALL_GVA + e->at + n + 4 + nimm;
 
+	BUG_ON(!in_reach(gva));
 	emit(e, op, n);
-	put32(e->code + e->at, (u32)(MON_CALL_DATA_GVA + field - next));
+	put32(e->code + e->at, (u32)(gva - next));
 	e->at += 4;
 	emit_bytes(e, imm, nimm);
+}
+
+/* The same, reaching data field `field`. */
+static void emit_rip_rel(struct emit *e, const u8 *op, unsigned n, unsigned field, const u8 *imm,
+			 unsigned nimm)
+{
+	emit_rip_rel_to(e, op, n, MON_CALL_DATA_GVA + field, imm, nimm);
+}
+
+/* A jcc rel8 whose target comes later: its offset, for emit_fixup. */
+static unsigned emit_jcc_fwd(struct emit *e, u8 opcode)
+{
+	unsigned at = e->at;
+
+	emit(e, (const u8[]){ opcode, 0 }, 2);
+	return at;
+}
+
+/* Point the jcc emitted at `at` here. */
+static void emit_fixup(struct emit *e, unsigned at)
+{
+	BUG_ON(e->at - (at + 2) > 127);
+	e->code[at + 1] = (u8)(e->at - (at + 2));
 }
 
 static void emit_pushfq(struct emit *e)
@@ -314,6 +346,7 @@ static void build_call_window(struct monitor *mon)
 
 	memset(e.code, 0xcc, PAGE_SIZE);
 	memset(mon->call_stage, 0, sizeof(mon->call_stage));
+	mon->nr_thunks = 0;
 	for (unsigned pad = 0; pad <= MON_CALL_MAX_PAD; pad++) {
 		emit_start(&e, MON_CALL_IRQ_DISABLE, pad);
 		emit_pushfq(&e);
@@ -361,17 +394,99 @@ static void build_call_window(struct monitor *mon)
 	      monitor_call_pde(mon));
 }
 
+/* A thunk (monitor.h, "Indirect sites") at code offset `base`. */
+static void emit_thunk(struct monitor *mon, const struct mon_call_thunk *t, unsigned base)
+{
+	static const u8 mov_rax[] = { 0x48, 0x8b, 0x05 }, cmp_rax[] = { 0x48, 0x3b, 0x05 },
+			and_rax[] = { 0x48, 0x23, 0x05 }, cmpb[] = { 0x80, 0x3d };
+	struct emit e = { .code = mon->region + MON_OFF_CALL_CODE, .stage = mon->call_stage };
+	const unsigned lit = base + MON_CALL_THUNK_SIZE - 24; /* target, mask, bytes */
+	const u64 lit_gva = MON_CALL_GVA + lit;
+	unsigned to_pop[3], n = 0, to_slow;
+
+	memset(e.code + base, 0xcc, MON_CALL_THUNK_SIZE);
+	e.at = base;
+	e.cur = MON_CALL_THUNK_AT_ENTRY;
+	emit(&e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e.cur = MON_CALL_THUNK_FLAGS_SAVED;
+	emit(&e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, 0x01 }, 6); /* addq $1,8(%rsp) */
+	e.cur = MON_CALL_THUNK_RETURN_SET;
+	emit(&e, (const u8[]){ 0x50 }, 1); /* push %rax */
+	e.cur = MON_CALL_THUNK_RAX_SAVED;
+	emit_rip_rel_to(&e, mov_rax, 3, t->slot, NULL, 0);
+	emit_rip_rel_to(&e, cmp_rax, 3, lit_gva, NULL, 0);
+	to_pop[n++] = emit_jcc_fwd(&e, 0x75);	       /* jne: another pointer */
+	emit(&e, (const u8[]){ 0x48, 0x8b, 0x00 }, 3); /* mov (%rax),%rax */
+	emit_rip_rel_to(&e, and_rax, 3, lit_gva + 8, NULL, 0);
+	emit_rip_rel_to(&e, cmp_rax, 3, lit_gva + 16, NULL, 0);
+	if (t->ret_byte) {
+		to_pop[n++] = emit_jcc_fwd(&e, 0x75); /* jne: another body */
+		emit_rip_rel_to(&e, cmpb, 2, t->ret_byte, (const u8[]){ 0xc3 }, 1);
+	}
+	while (n)
+		emit_fixup(&e, to_pop[--n]);
+	emit(&e, (const u8[]){ 0x58 }, 1); /* pop %rax (flags: the last cmp's) */
+	e.cur = MON_CALL_THUNK_RETURN_SET;
+	to_slow = emit_jcc_fwd(&e, 0x75);
+	emit(&e, (const u8[]){ 0x9d }, 1); /* popfq */
+	e.cur = MON_CALL_THUNK_AT_JMP;
+	{
+		u8 jmp[5] = { 0xe9 };
+
+		put32(jmp + 1, (u32)(monitor_call_entry(t->fn, 0) - (MON_CALL_GVA + e.at + 5)));
+		emit(&e, jmp, 5);
+	}
+	emit_fixup(&e, to_slow);
+	e.cur = MON_CALL_THUNK_RETURN_SET;
+	emit(&e, (const u8[]){ 0x9d }, 1); /* popfq */
+	e.cur = MON_CALL_THUNK_AT_JMP;
+	emit_rip_rel_to(&e, (const u8[]){ 0xff, 0x25 }, 2, t->slot, NULL, 0); /* jmp *slot */
+	BUG_ON(e.at > lit);
+	put64(e.code + lit, t->target);
+	put64(e.code + lit + 8, t->mask);
+	put64(e.code + lit + 16, t->bytes & t->mask);
+}
+
+int monitor_call_thunk(struct monitor *mon, const struct mon_call_thunk *t, u64 *entry)
+{
+	unsigned i;
+
+	for (i = 0; i < mon->nr_thunks; i++) {
+		const struct mon_call_thunk *o = &mon->thunks[i];
+
+		if (o->slot == t->slot && o->target == t->target && o->mask == t->mask &&
+		    ((o->bytes ^ t->bytes) & t->mask) == 0 && o->ret_byte == t->ret_byte &&
+		    o->fn == t->fn)
+			break;
+	}
+	if (i == mon->nr_thunks) {
+		if (!in_reach(t->slot) || (t->ret_byte && !in_reach(t->ret_byte)))
+			return -ERANGE;
+		if (i == MON_CALL_MAX_THUNKS)
+			return -ENOSPC;
+		emit_thunk(mon, t, MON_CALL_THUNKS + i * MON_CALL_THUNK_SIZE);
+		mon->thunks[mon->nr_thunks++] = *t;
+	}
+	*entry = MON_CALL_GVA + MON_CALL_THUNKS + i * MON_CALL_THUNK_SIZE;
+	return 0;
+}
+
 bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_point *p)
 {
 	u64 off = rip - MON_CALL_GVA, slot;
 
-	if (rip < MON_CALL_GVA || off >= MON_CALL_CODE_END || !mon->call_stage[off])
+	if (rip < MON_CALL_GVA || off >= PAGE_SIZE || !mon->call_stage[off])
 		return false;
+	p->stage = (enum mon_call_stage)mon->call_stage[off];
+	if (off >= MON_CALL_THUNKS) {
+		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
+		p->pad = 1;
+		return true;
+	}
 	/* Three slots per function, one per pad (monitor_call_entry); the iopl3 one has pad 0. */
 	slot = off / MON_CALL_SLOT;
 	p->fn = (unsigned)(slot / 3 * 3 * MON_CALL_SLOT);
 	p->pad = (unsigned)(slot % 3);
-	p->stage = (enum mon_call_stage)mon->call_stage[off];
 	return true;
 }
 

@@ -186,7 +186,34 @@
 #define MON_CALL_SAVE_FL_IOPL3 0x240u
 #define MON_CALL_MAX_PAD       2u
 #define MON_CALL_ENABLE_UD2    0x17u /* the ud2's offset in the sti stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_SAVE_FL_IOPL3 + MON_CALL_SLOT)
+#define MON_CALL_CODE_END      (MON_CALL_SAVE_FL_IOPL3 + MON_CALL_SLOT) /* of the stand-ins */
+
+/*
+ * Indirect sites. Before Linux's alternatives run (the first part of its
+ * boot) and in modules not yet patched, a paravirt irq-flag site is still
+ * `call *pv_ops+N(%rip)` (ff 15 disp32), and the op it calls is the native
+ * body (decode/patch.h, patch_pv_body), whose cli or sti traps. The VMM
+ * rewrites such a site into `call rel32` to a thunk, then one nop (never
+ * run). The thunk, in the code page after the stand-ins, re-checks at every
+ * call what made the rewrite right: that the pointer still holds the body's
+ * address, that the body still holds the same bytes, and (a body that ends
+ * in `jmp`) that the jmp still reaches a `ret`. Then it moves the return
+ * address past the nop and jumps to the stand-in (pad 0) for the body's
+ * kind; if anything changed, it jumps where the pointer says, returning to
+ * the end of the site: the original call, exactly.
+ *
+ *   pushfq; addq $1,8(%rsp); push %rax
+ *   mov slot(%rip),%rax; cmp target(%rip),%rax; jne 1f
+ *   mov (%rax),%rax; and mask(%rip),%rax; cmp bytes(%rip),%rax; jne 1f
+ *   [cmpb $0xc3,ret_byte(%rip)]                 a body that ends in jmp
+ *   1: pop %rax; jne 2f; popfq; jmp stand-in
+ *   2: popfq; jmp *slot(%rip)
+ *   target, mask, bytes: 8-byte literals at the end of the thunk
+ */
+#define MON_CALL_THUNKS	    MON_CALL_CODE_END /* the first thunk's offset */
+#define MON_CALL_THUNK_SIZE 0x80u
+#define MON_CALL_MAX_THUNKS ((PAGE_SIZE - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE)
+#define MON_CALL_THUNK_SITE 6u /* ff 15 disp32; rewritten: e8 rel32, nop */
 
 /*
  * Where a vCPU stands inside a stand-in, so that the VMM can finish one
@@ -199,12 +226,31 @@ enum mon_call_stage {
 	MON_CALL_FLAGS_SAVED,  /* [rsp]: the site's flags, [rsp+8]: the return address */
 	MON_CALL_RETURN_SET,   /* the same, with the pad added to the return address */
 	MON_CALL_AT_RET,       /* popfq done, at the ret: [rsp] the final return address */
+	/*
+	 * In a thunk, where nothing is done yet that counts: the VMM undoes
+	 * what is, and puts the vCPU back at the site's call.
+	 */
+	MON_CALL_THUNK_AT_ENTRY,    /* [rsp]: the return address (site + 5) */
+	MON_CALL_THUNK_FLAGS_SAVED, /* [rsp]: the site's flags, [rsp+8]: the return address */
+	MON_CALL_THUNK_RETURN_SET,  /* the same, the return address at the site's end */
+	MON_CALL_THUNK_RAX_SAVED,   /* [rsp]: the site's RAX, then as THUNK_RETURN_SET */
+	MON_CALL_THUNK_AT_JMP,	    /* [rsp]: the return address, at the site's end */
 };
 
 struct mon_call_point {
-	unsigned fn;  /* MON_CALL_* */
+	unsigned fn;  /* MON_CALL_*; a thunk's offset in the window for its stages */
 	unsigned pad; /* 0-2 */
 	enum mon_call_stage stage;
+};
+
+/* What a thunk checks and where it goes (see above). */
+struct mon_call_thunk {
+	u64 slot;   /* gva of the pointer the site calls through */
+	u64 target; /* what it held: the body's gva */
+	u64 bytes;  /* the body's first 8 bytes under `mask` (its head and return) */
+	u64 mask;
+	u64 ret_byte; /* gva of the `ret` the body's jmp reaches, 0 for a body that ends in ret */
+	unsigned fn;  /* the stand-in: MON_CALL_* */
 };
 
 /* Where the stand-in at `fn` (MON_CALL_*) for `pad` bytes after the site's rel32 (0-2) starts. */
@@ -247,7 +293,9 @@ struct monitor {
 	/* Guest user selectors installed in the real GDT (0: none), see above. */
 	u16 user_cs, user_ss;
 	/* Per byte of the call window's code: the stage of an instruction starting there, or 0. */
-	u8 call_stage[MON_CALL_CODE_END];
+	u8 call_stage[PAGE_SIZE];
+	struct mon_call_thunk thunks[MON_CALL_MAX_THUNKS];
+	unsigned nr_thunks;
 };
 
 /*
@@ -322,8 +370,15 @@ struct mon_call_data *monitor_call_data(const struct monitor *mon);
 /* Is `rip` (a trap's) the sti stand-in's ud2 (an interrupt held)? */
 bool monitor_call_is_pending_trap(u64 rip);
 
-/* If `rip` is an instruction boundary of a stand-in, say which, and where in it. */
+/* If `rip` is an instruction boundary of a stand-in or thunk, say which, and where in it. */
 bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_point *p);
+
+/*
+ * The thunk for `t` (an equal one if made before), its gva in *entry.
+ * Returns 0, -ERANGE if `slot` or `ret_byte` is out of a rel32's reach
+ * from the window, or -ENOSPC when MON_CALL_MAX_THUNKS are made.
+ */
+int monitor_call_thunk(struct monitor *mon, const struct mon_call_thunk *t, u64 *entry);
 
 /* Whether `rip` lies in the idle loop (a wake-up frame's RIP). */
 bool monitor_is_idle_rip(u64 rip);

@@ -748,6 +748,49 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 }
 
 /*
+ * An indirect site at `off` (vmm/monitor.h, "Indirect sites"): `call
+ * *slot(%rip)` alone at its instruction starts, whose pointer now reaches a
+ * native body, in a page fetched at `page_la`. Fills *t for its thunk
+ * (without its fn under iopl3: only save_fl bodies, as for the direct ones).
+ */
+static enum patch_pv_site plan_indirect_site(struct vm *vm, const struct scan_result *res,
+					     const u8 *page, u64 page_la, unsigned off,
+					     struct mon_call_thunk *t)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
+	u8 body[PAGE_SIZE] = { 0 };
+	unsigned len, head;
+	s32 jmp_rel;
+	u8 ret;
+	enum patch_pv_site kind;
+
+	if (off + MON_CALL_THUNK_SITE > PAGE_SIZE || page[off + 1] != 0x15)
+		return PATCH_PV_NONE;
+	for (unsigned b = off + 1; b < off + MON_CALL_THUNK_SITE; b++)
+		if (scan_is_insn_start(res, b))
+			return PATCH_PV_NONE;
+	t->slot = page_la + off + MON_CALL_THUNK_SITE + (u64)(s64)(s32)le_get32(page, off + 2);
+	if (guest_read_virt(&vm->mem, &ctl, t->slot, &t->target, 8, 0) != 8 ||
+	    guest_read_virt(&vm->mem, &ctl, t->target, body, 8, 0) != 8)
+		return PATCH_PV_NONE;
+	kind = patch_pv_body(body, 0, &len, &head, &jmp_rel);
+	if (kind == PATCH_PV_NONE || (sm->iopl3 && kind != PATCH_PV_SAVE_FL))
+		return PATCH_PV_NONE;
+	t->ret_byte = 0;
+	if (body[head] == 0xe9) {
+		/* Its return: a jmp that must reach a `ret` (Linux's return thunk). */
+		t->ret_byte = t->target + len + (u64)(s64)jmp_rel;
+		if (guest_read_virt(&vm->mem, &ctl, t->ret_byte, &ret, 1, 0) != 1 || ret != 0xc3)
+			return PATCH_PV_NONE;
+	}
+	memcpy(&t->bytes, body, 8);
+	t->mask = len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
+	t->fn = sm->iopl3 ? MON_CALL_SAVE_FL_IOPL3 : call_stand_in(kind);
+	return kind;
+}
+
+/*
  * The call window is claimed when the first site is about to be rewritten,
  * not before: until then the guest may have the address space for itself
  * (a guest with a recursive entry in PML4 slot 511 maps it). Claimed if the
@@ -811,14 +854,34 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		unsigned len;
 		int r;
 
-		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c) ||
+		bool indirect = page[off] == 0xff;
+		struct mon_call_thunk t;
+		u64 thunk;
+
+		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c && !indirect) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
+		if (indirect)
+			kind = plan_indirect_site(vm, res, page, page_la, off, &t);
+		else
+			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
 		if (kind == PATCH_PV_NONE)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
+		if (indirect) {
+			s64 rel;
+
+			if (monitor_call_thunk(&sm->mon, &t, &thunk))
+				continue; /* out of reach, or no room: the site keeps its call */
+			rel = (s64)(thunk - (page_la + off + 5));
+			if (rel != (s32)rel)
+				continue;
+			len = MON_CALL_THUNK_SITE;
+			repl[0] = 0xe8;
+			le_put32(repl, 1, (u32)rel);
+			repl[5] = 0x90;
+		}
 		memcpy(orig, page + off, len);
 		r = patch_page_rewrite(&sm->patches, g, res->mode, off, orig, repl, len, page);
 		if (r == -EEXIST)
@@ -826,6 +889,10 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		if (r < 0)
 			return r;
 		vm->stats.call_sites[kind]++;
+		if (indirect) {
+			vm->stats.call_indirect++;
+			vm->stats.call_thunks = sm->mon.nr_thunks;
+		}
 		for (unsigned b = off; b < off + len; b++)
 			covered[b / 64] |= 1ull << (b % 64);
 		off += len - 1;
@@ -990,15 +1057,51 @@ static bool in_call_window(u64 gva)
 }
 
 /*
+ * A vCPU inside a thunk (vmm/monitor.h, "Indirect sites") at `stage`: it
+ * has done nothing that counts, so undo what it did to the stack, RAX and
+ * the flags, and put it back at the site's call (an instruction boundary of
+ * the original code too: its `call *`), which it runs again.
+ */
+static bool undo_thunk(struct vm *vm, enum mon_call_stage stage)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	u64 top[3];
+	unsigned words = stage == MON_CALL_THUNK_RAX_SAVED ? 3
+			 : stage == MON_CALL_THUNK_FLAGS_SAVED || stage == MON_CALL_THUNK_RETURN_SET
+				 ? 2
+				 : 1;
+	/* How far the return address is past the site's start: the call, or the whole site. */
+	unsigned back = stage == MON_CALL_THUNK_AT_ENTRY || stage == MON_CALL_THUNK_FLAGS_SAVED
+				? 5
+				: MON_CALL_THUNK_SITE;
+
+	if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], top, words * sizeof(u64), 0) !=
+	    words * sizeof(u64))
+		return false;
+	if (words == 3)
+		c->gpr[EMU_RAX] = top[0];
+	if (words >= 2)
+		c->rflags = (top[words - 2] & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->rip = top[words - 1] - back;
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
  * when a trap lands there (an interrupt, a fault on its stack, the fetch of
  * a window being withdrawn), so that nothing is delivered to the guest with
- * a RIP in the window. False if RIP is no stand-in's boundary or the stack
- * cannot be read; then nothing changed.
+ * a RIP in the window. In a thunk, it undoes instead, if `may_undo` (not
+ * after a trap that made progress there: an emulated read would repeat
+ * forever). False if RIP is no boundary of either, or the stack cannot be
+ * read; then nothing changed.
  */
-static bool finish_stand_in(struct vm *vm)
+static bool finish_stand_in(struct vm *vm, bool may_undo)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
@@ -1010,6 +1113,8 @@ static bool finish_stand_in(struct vm *vm)
 
 	if (!monitor_call_point(&sm->mon, c->rip, &p))
 		return false;
+	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
+		return may_undo && undo_thunk(vm, p.stage);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
 	if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], top, words * sizeof(u64), 0) !=
 	    words * sizeof(u64))
@@ -1068,7 +1173,7 @@ static enum shadow_exit withdraw_calls(struct vm *vm, u64 cr2)
 	u64 rip = sm->cpu.rip;
 	bool in_window = in_call_window(rip);
 
-	if (in_window && !finish_stand_in(vm)) {
+	if (in_window && !finish_stand_in(vm, true)) {
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
 			"shadow mode: a fault at gva 0x%llx inside the monitor's call window "
 			"(0x%llx-0x%llx, vmm/monitor.h), at rip 0x%llx; run with "
@@ -1254,7 +1359,7 @@ static enum shadow_exit call_pending_trap(struct vm *vm)
 {
 	vm->stats.call_traps++;
 	/* LIMITATION: the stack went (not seen): delivered inside the window. */
-	if (!finish_stand_in(vm))
+	if (!finish_stand_in(vm, true))
 		vm->shadow->cpu.rip += 2;
 	return SHADOW_EXIT_RESUME;
 }
@@ -1267,6 +1372,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	enum shadow_exit res;
 	double t0 = stats_now();
 	bool woke;
+	u64 trap_rip;
 
 	vm->stats.traps[vector]++;
 	/* An interrupt that ends a hlt: the frame is the idle loop's, the guest's is parked. */
@@ -1288,6 +1394,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	}
 	sm->guest_rbx = r->rbx;
 	shadow_cpu_load(sm, vm->run);
+	trap_rip = sm->cpu.rip;
 	if (vector == X86_EXC_PF) {
 		res = handle_pf(vm);
 	} else if (vector == X86_EXC_UD && f->rip == MON_SYSCALL_GVA) {
@@ -1315,7 +1422,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	 */
 	if (res == SHADOW_EXIT_RESUME && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 	    in_call_window(sm->cpu.rip))
-		finish_stand_in(vm);
+		finish_stand_in(vm, vector >= 32 || sm->cpu.rip == trap_rip);
 	if (res == SHADOW_EXIT_RESUME)
 		res = shadow_event_finish(vm);
 	if (res == SHADOW_EXIT_RESUME && chain(vm, &res) && res == SHADOW_EXIT_RESUME)

@@ -202,13 +202,16 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  save_fl rewrites     %llu (pushf sites that no longer trap)\n",
 		(unsigned long long)st->save_fl_rewrites);
 	fprintf(f,
-		"  monitor calls        %s: %llu cli, %llu sti, %llu save_fl rewrites; %llu traps "
-		"(an interrupt held at sti); withdrawn %llu times\n",
+		"  monitor calls        %s: %llu cli, %llu sti, %llu save_fl rewrites (%llu of "
+		"them "
+		"indirect, through %llu thunks); %llu traps (an interrupt held at sti); withdrawn "
+		"%llu times\n",
 		!st->calls_on	   ? "off"
 		: st->calls_window ? "on"
 				   : "on (window not claimed)",
 		(unsigned long long)st->call_sites[1], (unsigned long long)st->call_sites[2],
-		(unsigned long long)st->call_sites[3], (unsigned long long)st->call_traps,
+		(unsigned long long)st->call_sites[3], (unsigned long long)st->call_indirect,
+		(unsigned long long)st->call_thunks, (unsigned long long)st->call_traps,
 		(unsigned long long)st->call_withdrawals);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
@@ -257,7 +260,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu, \"save_fl_rewrites\": "
 		"%llu, \"monitor_calls\": %s, \"call_window\": %s, \"call_sites\": {\"cli\": %llu, "
 		"\"sti\": %llu, "
-		"\"save_fl\": %llu}, \"call_traps\": %llu, \"call_withdrawals\": %llu",
+		"\"save_fl\": %llu}, \"call_indirect\": %llu, \"call_thunks\": %llu, "
+		"\"call_traps\": %llu, \"call_withdrawals\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
@@ -273,6 +277,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->save_fl_rewrites, st->calls_on ? "true" : "false",
 		st->calls_window ? "true" : "false", (unsigned long long)st->call_sites[1],
 		(unsigned long long)st->call_sites[2], (unsigned long long)st->call_sites[3],
+		(unsigned long long)st->call_indirect, (unsigned long long)st->call_thunks,
 		(unsigned long long)st->call_traps, (unsigned long long)st->call_withdrawals);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)

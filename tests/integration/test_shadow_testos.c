@@ -162,6 +162,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST irqflag_popf PASS");
 	assert_contains(r->out, "TEST irqflag_pv_sites PASS");
 	assert_contains(r->out, "TEST irqflag_pv_pending PASS");
+	assert_contains(r->out, "TEST irqflag_pv_indirect PASS");
 	assert_contains(r->out, "TEST irqflag_pv_ticks PASS");
 	assert_contains(r->out, "TEST irqflag_pv_top_2m PASS");
 	assert_contains(r->out, "TEST stress PASS");
@@ -192,6 +193,9 @@ static void test_shadow_testos_patch(void **state)
 	assert_contains(r->err, "\"call_sites\": {\"cli\": ");
 	assert_null(strstr(r->err, "\"call_sites\": {\"cli\": 0,"));
 	assert_null(strstr(r->err, "\"call_traps\": 0,"));
+	/* irqflag_pv_indirect's `call *` sites went through thunks. */
+	assert_null(strstr(r->err, "\"call_indirect\": 0,"));
+	assert_null(strstr(r->err, "\"call_thunks\": 0,"));
 	assert_null(strstr(r->err, "\"window_links\": 0,"));
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
 	assert_contains(r->err, "\"call_withdrawals\": 1");

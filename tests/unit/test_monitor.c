@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <capstone/capstone.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,12 +334,160 @@ static void test_call_window(void **state)
 	monitor_destroy(&m);
 }
 
+/*
+ * The thunk at `entry`, disassembled up to its `jmp qword ptr`, RIP-relative
+ * operands as absolute gvas; the stage of each instruction into `stages`.
+ */
+static void disasm_thunk(const struct monitor *m, u64 entry, char *out, size_t outlen,
+			 enum mon_call_stage *stages, unsigned *nstages)
+{
+	csh h;
+	cs_insn *insn;
+	size_t n, used = 0;
+	unsigned off = (unsigned)(entry - MON_CALL_GVA);
+
+	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+	n = cs_disasm(h, m->region + MON_OFF_CALL_CODE + off, MON_CALL_THUNK_SIZE, entry, 0, &insn);
+	assert_true(n > 0);
+	out[0] = 0;
+	*nstages = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ops[160];
+		const char *rip = strstr(insn[i].op_str, "[rip + 0x");
+		const char *neg = strstr(insn[i].op_str, "[rip - 0x");
+		struct mon_call_point p;
+
+		snprintf(ops, sizeof(ops), "%s", insn[i].op_str);
+		if (rip || neg) {
+			const char *at = rip ? rip : neg;
+			u64 disp = strtoull(at + 9, NULL, 16);
+			u64 next = insn[i].address + insn[i].size;
+			u64 target = rip ? next + disp : next - disp;
+
+			snprintf(ops, sizeof(ops), "%.*s[0x%llx]%s", (int)(at - insn[i].op_str),
+				 insn[i].op_str, (unsigned long long)target, strchr(at, ']') + 1);
+		}
+		used += (size_t)snprintf(out + used, outlen - used, "%s %s;", insn[i].mnemonic,
+					 ops);
+		assert_true(used < outlen);
+		assert_true(monitor_call_point(m, insn[i].address, &p));
+		assert_int_equal(p.fn, off);
+		stages[(*nstages)++] = p.stage;
+		for (unsigned b = 1; b < insn[i].size; b++)
+			assert_false(monitor_call_point(m, insn[i].address + b, &p));
+		if (!strcmp(insn[i].mnemonic, "jmp") && strstr(insn[i].op_str, "qword ptr"))
+			break;
+	}
+	cs_free(insn, n);
+	cs_close(&h);
+}
+
+static void test_call_thunks(void **state)
+{
+	struct monitor m;
+	struct mon_call_thunk t = {
+		.slot = 0xffffffff82a01230ull,
+		.target = 0xffffffff81001000ull,
+		.bytes = 0x000000001234e9faull, /* cli; jmp rel32 */
+		.mask = 0x0000ffffffffffffull,
+		.ret_byte = 0xffffffff81e00000ull,
+		.fn = MON_CALL_IRQ_DISABLE,
+	};
+	const u64 first = MON_CALL_GVA + MON_CALL_THUNKS;
+	const u64 lit = first + MON_CALL_THUNK_SIZE - 24;
+	char text[2048], want[2048];
+	enum mon_call_stage stages[32];
+	static const enum mon_call_stage want_stages[] = {
+		MON_CALL_THUNK_AT_ENTRY,   MON_CALL_THUNK_FLAGS_SAVED, MON_CALL_THUNK_RETURN_SET,
+		MON_CALL_THUNK_RAX_SAVED,  MON_CALL_THUNK_RAX_SAVED,   MON_CALL_THUNK_RAX_SAVED,
+		MON_CALL_THUNK_RAX_SAVED,  MON_CALL_THUNK_RAX_SAVED,   MON_CALL_THUNK_RAX_SAVED,
+		MON_CALL_THUNK_RAX_SAVED,  MON_CALL_THUNK_RAX_SAVED,   MON_CALL_THUNK_RAX_SAVED,
+		MON_CALL_THUNK_RETURN_SET, MON_CALL_THUNK_RETURN_SET,  MON_CALL_THUNK_AT_JMP,
+		MON_CALL_THUNK_RETURN_SET, MON_CALL_THUNK_AT_JMP,
+	};
+	unsigned n;
+	u64 entry, again, lit_at;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
+	assert_int_equal(monitor_call_thunk(&m, &t, &entry), 0);
+	assert_int_equal(entry, first);
+	disasm_thunk(&m, entry, text, sizeof(text), stages, &n);
+	{
+		/* Where the jne's land: the pop, and the slow path's popfq (the second). */
+		unsigned long long pop_at = 0, slow_at = 0;
+		csh h;
+		cs_insn *insn;
+		size_t k;
+
+		assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+		k = cs_disasm(h, m.region + MON_OFF_CALL_CODE + MON_CALL_THUNKS,
+			      MON_CALL_THUNK_SIZE, first, 0, &insn);
+		for (size_t i = 0, popfq = 0; i < k; i++) {
+			if (!strcmp(insn[i].mnemonic, "pop"))
+				pop_at = insn[i].address;
+			if (!strcmp(insn[i].mnemonic, "popfq") && popfq++ == 1)
+				slow_at = insn[i].address;
+		}
+		cs_free(insn, k);
+		cs_close(&h);
+		snprintf(want, sizeof(want),
+			 "pushfq ;add qword ptr [rsp + 8], 1;push rax;mov rax, qword ptr [0x%llx];"
+			 "cmp rax, qword ptr [0x%llx];jne 0x%llx;mov rax, qword ptr [rax];"
+			 "and rax, qword ptr [0x%llx];cmp rax, qword ptr [0x%llx];jne 0x%llx;"
+			 "cmp byte ptr [0x%llx], 0xc3;pop rax;jne 0x%llx;popfq ;jmp 0x%llx;popfq ;"
+			 "jmp qword ptr [0x%llx];",
+			 (unsigned long long)t.slot, (unsigned long long)lit, pop_at,
+			 (unsigned long long)lit + 8, (unsigned long long)lit + 16, pop_at,
+			 (unsigned long long)t.ret_byte, slow_at,
+			 (unsigned long long)monitor_call_entry(MON_CALL_IRQ_DISABLE, 0),
+			 (unsigned long long)t.slot);
+		assert_string_equal(text, want);
+	}
+	assert_int_equal(n, sizeof(want_stages) / sizeof(want_stages[0]));
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(stages[i], want_stages[i]);
+	/* The literals: the target, the mask, the bytes under it. */
+	lit_at = lit - MON_CALL_GVA;
+	assert_int_equal(rd64(&m, MON_OFF_CALL_CODE + lit_at), t.target);
+	assert_int_equal(rd64(&m, MON_OFF_CALL_CODE + lit_at + 8), t.mask);
+	assert_int_equal(rd64(&m, MON_OFF_CALL_CODE + lit_at + 16), t.bytes & t.mask);
+	/* The same thunk again (bytes outside the mask do not count); a new one for another. */
+	t.bytes |= 0xcc00000000000000ull;
+	assert_int_equal(monitor_call_thunk(&m, &t, &again), 0);
+	assert_int_equal(again, first);
+	t.ret_byte = 0; /* a body that ends in ret: no cmpb */
+	t.fn = MON_CALL_SAVE_FL;
+	assert_int_equal(monitor_call_thunk(&m, &t, &again), 0);
+	assert_int_equal(again, first + MON_CALL_THUNK_SIZE);
+	disasm_thunk(&m, again, text, sizeof(text), stages, &n);
+	assert_null(strstr(text, "cmp byte ptr"));
+	assert_non_null(strstr(text, "jmp 0x"));
+	assert_int_equal(n, sizeof(want_stages) / sizeof(want_stages[0]) - 2);
+	/* Out of a disp32's reach from the window; then the page full. */
+	t.slot = 0x00007fff00000000ull;
+	assert_int_equal(monitor_call_thunk(&m, &t, &again), -ERANGE);
+	t.slot = 0xffffffff82a01230ull;
+	t.ret_byte = 0xffff888000000000ull;
+	assert_int_equal(monitor_call_thunk(&m, &t, &again), -ERANGE);
+	t.ret_byte = 0;
+	for (unsigned i = 2; i < MON_CALL_MAX_THUNKS; i++) {
+		t.target += 0x40;
+		assert_int_equal(monitor_call_thunk(&m, &t, &again), 0);
+		assert_int_equal(again, first + i * MON_CALL_THUNK_SIZE);
+		assert_true(again + MON_CALL_THUNK_SIZE <= MON_CALL_GVA + PAGE_SIZE);
+	}
+	t.target += 0x40;
+	assert_int_equal(monitor_call_thunk(&m, &t, &again), -ENOSPC);
+	monitor_destroy(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_placement),      cmocka_unit_test(test_tables_and_stubs),
 		cmocka_unit_test(test_prepare_return), cmocka_unit_test(test_user_segs),
-		cmocka_unit_test(test_call_window),
+		cmocka_unit_test(test_call_window),    cmocka_unit_test(test_call_thunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

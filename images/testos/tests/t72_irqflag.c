@@ -354,10 +354,124 @@ TEST(irqflag_pv_pending)
 }
 
 /*
+ * Linux's paravirt irq-flag sites before its alternatives run: `call
+ * *slot(%rip)` through a pointer to a native body (cli, sti or pushf; pop
+ * %rax, then `jmp` to a return thunk, or `ret` and int3s). Shadow mode's
+ * monitor calls rewrite such a site into a call to a thunk that re-checks
+ * the pointer, the body and the return thunk at every call (vmm/monitor.h,
+ * "Indirect sites"): whatever the guest changes, the call must do what the
+ * original does.
+ */
+__asm__(".pushsection .text\n"
+	"pv_body_cli: .byte 0xfa, 0xe9\n\t.long pv_ret_thunk - (. + 4)\n"
+	"pv_body_sti: .byte 0xfb, 0xe9\n\t.long pv_ret_thunk - (. + 4)\n"
+	"pv_body_save_fl: .byte 0x9c, 0x58, 0xe9\n\t.long pv_ret_thunk - (. + 4)\n"
+	"pv_body_cli_ret: .byte 0xfa, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc\n"
+	".globl pv_ret_thunk\n"
+	"pv_ret_thunk: ret\n\t"
+	".fill 15, 1, 0xcc\n"
+	"pv_other: incq pv_other_ran(%rip)\n\t"
+	"ret\n"
+	".popsection\n"
+	".pushsection .data\n"
+	".balign 8\n"
+	".globl pv_slots, pv_other_ran\n"
+	"pv_slots: .quad pv_body_cli, pv_body_sti, pv_body_save_fl, pv_body_cli_ret, pv_other\n"
+	"pv_other_ran: .quad 0\n"
+	".popsection\n");
+extern uint64_t pv_slots[5];
+extern volatile uint64_t pv_other_ran;
+extern uint8_t pv_ret_thunk[];
+
+#define PV_ICALL_CLI	 "call *pv_slots(%%rip)\n\t"
+#define PV_ICALL_STI	 "call *pv_slots+8(%%rip)\n\t"
+#define PV_ICALL_SAVE_FL "call *pv_slots+16(%%rip)\n\t" /* %rax = RFLAGS */
+#define PV_ICALL_CLI_RET "call *pv_slots+24(%%rip)\n\t"
+
+/* Write `n` bytes of kernel text through the direct map, as Linux's text_poke does. */
+static void poke_text(void *at, const void *bytes, unsigned n)
+{
+	uint8_t *alias = phys_to_virt(kimg_to_phys(at));
+
+	for (unsigned i = 0; i < n; i++)
+		alias[i] = ((const uint8_t *)bytes)[i];
+	__asm__ volatile("" ::: "memory");
+}
+
+TEST(irqflag_pv_indirect)
+{
+	uint64_t fl, rbx = 0x0123456789abcdefull, rbx_after, rcx = 0xfedcba9876543210ull, rcx_after;
+	uint64_t slot0 = pv_slots[0];
+	uint8_t cf, byte;
+
+	sti();
+	fl = PV_THEN_SAVE(PV_ICALL_CLI, PV_ICALL_SAVE_FL);
+	CHECK_EQ("IF from an indirect save_fl after an indirect cli", 0, fl & RFLAGS_IF);
+	CHECK_EQ("CF kept through them", RFLAGS_CF, fl & RFLAGS_CF);
+	CHECK_EQ("IOPL from the indirect save_fl", 0, fl & RFLAGS_IOPL);
+	fl = PV_THEN_SAVE(PV_ICALL_STI, PV_ICALL_SAVE_FL);
+	CHECK_EQ("IF from an indirect save_fl after an indirect sti", RFLAGS_IF, fl & RFLAGS_IF);
+	fl = PV_THEN_SAVE(PV_ICALL_CLI_RET, PV_SAVE_FL6);
+	CHECK_EQ("IF after an indirect cli whose body ends in ret", 0, fl & RFLAGS_IF);
+	__asm__ volatile("clc\n\t" PV_ICALL_STI "setc %0"
+			 : "=r"(cf), "=b"(rbx_after), "=c"(rcx_after)
+			 : "b"(rbx), "c"(rcx)
+			 : "memory", "cc");
+	CHECK_EQ("CF kept clear through an indirect sti", 0, cf);
+	CHECK_EQ("RBX kept", rbx, rbx_after);
+	CHECK_EQ("RCX kept", rcx, rcx_after);
+	CHECK_EQ("IF after the indirect sti", RFLAGS_IF, if_now());
+
+	/* The pointer changed: the call goes where it says now. */
+	pv_slots[0] = pv_slots[4];
+	pv_other_ran = 0;
+	__asm__ volatile(PV_ICALL_CLI ::: "memory", "cc");
+	CHECK_EQ("the function the changed pointer names ran", 1, pv_other_ran);
+	CHECK_EQ("IF after it (no cli ran)", RFLAGS_IF, if_now());
+	pv_slots[0] = slot0;
+
+	/* The body changed: cli became sti. */
+	cli();
+	byte = 0xfb;
+	poke_text((void *)slot0, &byte, 1);
+	__asm__ volatile(PV_ICALL_CLI ::: "memory", "cc");
+	CHECK_EQ("IF after the call, its body now sti", RFLAGS_IF, if_now());
+	byte = 0xfa;
+	poke_text((void *)slot0, &byte, 1);
+	__asm__ volatile(PV_ICALL_CLI ::: "memory", "cc");
+	CHECK_EQ("IF after the call, its body cli again", 0, if_now());
+
+	/* The return thunk changed: it now counts before returning. */
+	{
+		uint8_t code[8] = { 0x48, 0xff, 0x05 }; /* incq disp32(%rip); ret */
+		int32_t disp = (int32_t)((uint64_t)&pv_other_ran - ((uint64_t)pv_ret_thunk + 7));
+		static const uint8_t orig[2] = { 0xc3, 0xcc };
+
+		__builtin_memcpy(code + 3, &disp, 4);
+		code[7] = 0xc3;
+		sti();
+		pv_other_ran = 0;
+		poke_text(pv_ret_thunk, code, sizeof(code));
+		__asm__ volatile(PV_ICALL_CLI ::: "memory", "cc");
+		CHECK_EQ("the changed return thunk ran", 1, pv_other_ran);
+		CHECK_EQ("IF after the call (its body cli)", 0, if_now());
+		poke_text(pv_ret_thunk, orig, sizeof(orig));
+		poke_text(pv_ret_thunk + 2,
+			  (const uint8_t[6]){ 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc }, 6);
+	}
+	sti();
+	fl = PV_THEN_SAVE(PV_ICALL_CLI, PV_ICALL_SAVE_FL);
+	CHECK_EQ("IF from an indirect save_fl after an indirect cli, all restored", 0,
+		 fl & RFLAGS_IF);
+	cli();
+}
+
+/*
  * Timer interrupts while the paravirt sites run with IF=1: each one is
  * taken at an instruction boundary of the guest's code, never inside the
- * monitor code a site may call (shadow mode finishes a stand-in before
- * delivering: vmm/shadow_mode.c, finish_stand_in), with IF=1 in its frame,
+ * monitor code a site may call (shadow mode finishes a stand-in, or puts a
+ * thunk back at its site, before delivering: vmm/shadow_mode.c,
+ * finish_stand_in), with IF=1 in its frame,
  * and the sites' results stay exact around them.
  */
 TEST(irqflag_pv_ticks)
@@ -371,8 +485,9 @@ TEST(irqflag_pv_ticks)
 	while (seen < want && rdtsc() - start < limit) {
 		uint64_t t = timer_ticks, fl1, fl2;
 
-		__asm__ volatile(PV_SAVE_FL6
-				 "mov %%rax, %[fl1]\n\t" PV_CLI6 PV_STI7 PV_SAVE_FL7 PV_CLI7 PV_STI6
+		__asm__ volatile(PV_SAVE_FL6 "mov %%rax, %[fl1]\n\t" PV_ICALL_SAVE_FL
+					     "and %%rax, %[fl1]\n\t" PV_CLI6 PV_STI7 PV_ICALL_CLI
+						     PV_ICALL_STI PV_SAVE_FL7 PV_CLI7 PV_STI6
 				 : [fl1] "=&r"(fl1), "=a"(fl2)
 				 :
 				 : "memory", "cc");
