@@ -455,8 +455,11 @@ static bool user_port_io(struct vm *vm, enum shadow_exit *res)
  * at the start)? Not when a trap there would have let something happen
  * first: the VM stopped or idles; the instruction faulted; it changed the
  * paging or code mode, the TPR, or IF (held interrupts are due); an sti
- * shadow is on; an interrupt is held for the guest; RFLAGS.TF asks for a
- * #DB after each instruction. Only 64-bit code at virtual CPL0 chains.
+ * shadow is on; an interrupt is held for the guest while its IF is 1 (with
+ * IF 0 a trap in between would hold it too: Linux's `swapgs; wrgsbase;
+ * swapgs` runs with interrupts off, where the call window's cli leaves
+ * ticks held in software); RFLAGS.TF asks for a #DB after each
+ * instruction. Only 64-bit code at virtual CPL0 chains.
  */
 static bool chain_may_go_on(const struct vm *vm, const struct emu_report *rep)
 {
@@ -467,10 +470,7 @@ static bool chain_may_go_on(const struct vm *vm, const struct emu_report *rep)
 		return false;
 	if (emu_cpl(c) != 0 || !c->cs.l || c->virt.int_shadow || (c->rflags & RFLAGS_TF))
 		return false;
-	for (unsigned i = 0; i < ARRAY_SIZE(sm->pending); i++)
-		if (sm->pending[i])
-			return false;
-	return true;
+	return !(c->rflags & RFLAGS_IF) || !shadow_event_any_pending(sm);
 }
 
 /*
