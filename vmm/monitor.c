@@ -394,6 +394,16 @@ static void build_call_window(struct monitor *mon)
 	      monitor_call_pde(mon));
 }
 
+/* jmp rel32 to `gva`. */
+static void emit_jmp(struct emit *e, u64 gva)
+{
+	u8 jmp[5] = { 0xe9 };
+
+	BUG_ON(!in_reach(gva));
+	put32(jmp + 1, (u32)(gva - (MON_CALL_GVA + e->at + 5)));
+	emit(e, jmp, 5);
+}
+
 /* A thunk (monitor.h, "Indirect sites") at code offset `base`. */
 static void emit_thunk(struct monitor *mon, const struct mon_call_thunk *t, unsigned base)
 {
@@ -409,14 +419,21 @@ static void emit_thunk(struct monitor *mon, const struct mon_call_thunk *t, unsi
 	e.cur = MON_CALL_THUNK_AT_ENTRY;
 	emit(&e, (const u8[]){ 0x9c }, 1); /* pushfq */
 	e.cur = MON_CALL_THUNK_FLAGS_SAVED;
-	emit(&e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, 0x01 }, 6); /* addq $1,8(%rsp) */
-	e.cur = MON_CALL_THUNK_RETURN_SET;
+	if (t->slot) {
+		emit(&e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, 0x01 },
+		     6); /* addq $1,8(%rsp) */
+		e.cur = MON_CALL_THUNK_RETURN_SET;
+	}
 	emit(&e, (const u8[]){ 0x50 }, 1); /* push %rax */
 	e.cur = MON_CALL_THUNK_RAX_SAVED;
-	emit_rip_rel_to(&e, mov_rax, 3, t->slot, NULL, 0);
-	emit_rip_rel_to(&e, cmp_rax, 3, lit_gva, NULL, 0);
-	to_pop[n++] = emit_jcc_fwd(&e, 0x75);	       /* jne: another pointer */
-	emit(&e, (const u8[]){ 0x48, 0x8b, 0x00 }, 3); /* mov (%rax),%rax */
+	if (t->slot) {
+		emit_rip_rel_to(&e, mov_rax, 3, t->slot, NULL, 0);
+		emit_rip_rel_to(&e, cmp_rax, 3, lit_gva, NULL, 0);
+		to_pop[n++] = emit_jcc_fwd(&e, 0x75);	       /* jne: another pointer */
+		emit(&e, (const u8[]){ 0x48, 0x8b, 0x00 }, 3); /* mov (%rax),%rax */
+	} else {
+		emit_rip_rel_to(&e, mov_rax, 3, t->target, NULL, 0); /* the body's bytes */
+	}
 	emit_rip_rel_to(&e, and_rax, 3, lit_gva + 8, NULL, 0);
 	emit_rip_rel_to(&e, cmp_rax, 3, lit_gva + 16, NULL, 0);
 	if (t->ret_byte) {
@@ -430,17 +447,16 @@ static void emit_thunk(struct monitor *mon, const struct mon_call_thunk *t, unsi
 	to_slow = emit_jcc_fwd(&e, 0x75);
 	emit(&e, (const u8[]){ 0x9d }, 1); /* popfq */
 	e.cur = MON_CALL_THUNK_AT_JMP;
-	{
-		u8 jmp[5] = { 0xe9 };
-
-		put32(jmp + 1, (u32)(monitor_call_entry(t->fn, 0) - (MON_CALL_GVA + e.at + 5)));
-		emit(&e, jmp, 5);
-	}
+	emit_jmp(&e, monitor_call_entry(t->fn, 0));
 	emit_fixup(&e, to_slow);
 	e.cur = MON_CALL_THUNK_RETURN_SET;
 	emit(&e, (const u8[]){ 0x9d }, 1); /* popfq */
 	e.cur = MON_CALL_THUNK_AT_JMP;
-	emit_rip_rel_to(&e, (const u8[]){ 0xff, 0x25 }, 2, t->slot, NULL, 0); /* jmp *slot */
+	if (t->slot)
+		emit_rip_rel_to(&e, (const u8[]){ 0xff, 0x25 }, 2, t->slot, NULL,
+				0); /* jmp *slot */
+	else
+		emit_jmp(&e, t->target);
 	BUG_ON(e.at > lit);
 	put64(e.code + lit, t->target);
 	put64(e.code + lit + 8, t->mask);
@@ -460,7 +476,8 @@ int monitor_call_thunk(struct monitor *mon, const struct mon_call_thunk *t, u64 
 			break;
 	}
 	if (i == mon->nr_thunks) {
-		if (!in_reach(t->slot) || (t->ret_byte && !in_reach(t->ret_byte)))
+		if ((t->slot && !in_reach(t->slot)) || !in_reach(t->target) ||
+		    (t->ret_byte && !in_reach(t->ret_byte)))
 			return -ERANGE;
 		if (i == MON_CALL_MAX_THUNKS)
 			return -ENOSPC;
@@ -480,7 +497,7 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	p->stage = (enum mon_call_stage)mon->call_stage[off];
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
-		p->pad = 1;
+		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
 		return true;
 	}
 	/* Three slots per function, one per pad (monitor_call_entry); the iopl3 one has pad 0. */

@@ -209,6 +209,14 @@
  *   1: pop %rax; jne 2f; popfq; jmp stand-in
  *   2: popfq; jmp *slot(%rip)
  *   target, mask, bytes: 8-byte literals at the end of the thunk
+ *
+ * Direct sites. Once Linux's apply_paravirt has run, and until its
+ * alternatives inline them, the same sites are `call body` (e8 rel32, then
+ * a nop): text_poke_early's own irq save/restore among them, for every one
+ * of the ~100k patches of a boot. Such a call becomes a call to a thunk
+ * without a pointer (`slot` 0): `mov body(%rip),%rax` reads the body's
+ * bytes, checked as above with its return; the slow path is `jmp body`.
+ * No pad to add: the call's return address is already the site's end.
  */
 #define MON_CALL_THUNKS	    MON_CALL_CODE_END /* the first thunk's offset */
 #define MON_CALL_THUNK_SIZE 0x80u
@@ -230,7 +238,7 @@ enum mon_call_stage {
 	 * In a thunk, where nothing is done yet that counts: the VMM undoes
 	 * what is, and puts the vCPU back at the site's call.
 	 */
-	MON_CALL_THUNK_AT_ENTRY,    /* [rsp]: the return address (site + 5) */
+	MON_CALL_THUNK_AT_ENTRY,    /* [rsp]: the return address (the site's call + 5) */
 	MON_CALL_THUNK_FLAGS_SAVED, /* [rsp]: the site's flags, [rsp+8]: the return address */
 	MON_CALL_THUNK_RETURN_SET,  /* the same, the return address at the site's end */
 	MON_CALL_THUNK_RAX_SAVED,   /* [rsp]: the site's RAX, then as THUNK_RETURN_SET */
@@ -239,13 +247,13 @@ enum mon_call_stage {
 
 struct mon_call_point {
 	unsigned fn;  /* MON_CALL_*; a thunk's offset in the window for its stages */
-	unsigned pad; /* 0-2 */
+	unsigned pad; /* 0-2; a thunk: 1 for an indirect site, 0 for a direct one */
 	enum mon_call_stage stage;
 };
 
 /* What a thunk checks and where it goes (see above). */
 struct mon_call_thunk {
-	u64 slot;   /* gva of the pointer the site calls through */
+	u64 slot;   /* gva of the pointer the site calls through; 0: a direct call */
 	u64 target; /* what it held: the body's gva */
 	u64 bytes;  /* the body's first 8 bytes under `mask` (its head and return) */
 	u64 mask;

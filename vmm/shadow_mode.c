@@ -748,44 +748,59 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 }
 
 /*
- * An indirect site at `off` (vmm/monitor.h, "Indirect sites"): `call
- * *slot(%rip)` alone at its instruction starts, whose pointer now reaches a
- * native body, in a page fetched at `page_la`. Fills *t for its thunk
- * (without its fn under iopl3: only save_fl bodies, as for the direct ones).
+ * A site at `off` that calls a native body (vmm/monitor.h, "Indirect
+ * sites", "Direct sites"): `call *slot(%rip)` or `call rel32`, alone at its
+ * instruction starts, in a page fetched at `page_la`, whose target is now a
+ * native body (decode/patch.h, patch_pv_body). Fills *t for its thunk
+ * (under iopl3 only save_fl bodies, as for the other rewrites) and *len.
  */
-static enum patch_pv_site plan_indirect_site(struct vm *vm, const struct scan_result *res,
-					     const u8 *page, u64 page_la, unsigned off,
-					     struct mon_call_thunk *t)
+static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_result *res,
+					  const u8 *page, u64 page_la, unsigned off,
+					  struct mon_call_thunk *t, unsigned *len)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
 	u8 body[PAGE_SIZE] = { 0 };
-	unsigned len, head;
+	unsigned body_len, head;
 	s32 jmp_rel;
 	u8 ret;
 	enum patch_pv_site kind;
 
-	if (off + MON_CALL_THUNK_SITE > PAGE_SIZE || page[off + 1] != 0x15)
+	if (page[off] == 0xff && off + 1 < PAGE_SIZE && page[off + 1] == 0x15)
+		*len = MON_CALL_THUNK_SITE;
+	else if (page[off] == 0xe8)
+		*len = 5;
+	else
 		return PATCH_PV_NONE;
-	for (unsigned b = off + 1; b < off + MON_CALL_THUNK_SITE; b++)
+	if (off + *len > PAGE_SIZE)
+		return PATCH_PV_NONE;
+	for (unsigned b = off + 1; b < off + *len; b++)
 		if (scan_is_insn_start(res, b))
 			return PATCH_PV_NONE;
-	t->slot = page_la + off + MON_CALL_THUNK_SITE + (u64)(s64)(s32)le_get32(page, off + 2);
-	if (guest_read_virt(&vm->mem, &ctl, t->slot, &t->target, 8, 0) != 8 ||
-	    guest_read_virt(&vm->mem, &ctl, t->target, body, 8, 0) != 8)
+	if (page[off] == 0xe8) {
+		t->slot = 0;
+		t->target = page_la + off + 5 + (u64)(s64)(s32)le_get32(page, off + 1);
+	} else {
+		t->slot = page_la + off + MON_CALL_THUNK_SITE +
+			  (u64)(s64)(s32)le_get32(page, off + 2);
+		if (guest_read_virt(&vm->mem, &ctl, t->slot, &t->target, 8, 0) != 8)
+			return PATCH_PV_NONE;
+	}
+	if (guest_read_virt(&vm->mem, &ctl, t->target, body, 8, ACC_FETCH) != 8)
 		return PATCH_PV_NONE;
-	kind = patch_pv_body(body, 0, &len, &head, &jmp_rel);
+	kind = patch_pv_body(body, 0, &body_len, &head, &jmp_rel);
 	if (kind == PATCH_PV_NONE || (sm->iopl3 && kind != PATCH_PV_SAVE_FL))
 		return PATCH_PV_NONE;
 	t->ret_byte = 0;
 	if (body[head] == 0xe9) {
 		/* Its return: a jmp that must reach a `ret` (Linux's return thunk). */
-		t->ret_byte = t->target + len + (u64)(s64)jmp_rel;
-		if (guest_read_virt(&vm->mem, &ctl, t->ret_byte, &ret, 1, 0) != 1 || ret != 0xc3)
+		t->ret_byte = t->target + body_len + (u64)(s64)jmp_rel;
+		if (guest_read_virt(&vm->mem, &ctl, t->ret_byte, &ret, 1, ACC_FETCH) != 1 ||
+		    ret != 0xc3)
 			return PATCH_PV_NONE;
 	}
 	memcpy(&t->bytes, body, 8);
-	t->mask = len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
+	t->mask = body_len >= 8 ? ~0ull : (1ull << (8 * body_len)) - 1;
 	t->fn = sm->iopl3 ? MON_CALL_SAVE_FL_IOPL3 : call_stand_in(kind);
 	return kind;
 }
@@ -854,22 +869,22 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		unsigned len;
 		int r;
 
-		bool indirect = page[off] == 0xff;
+		bool thunked = page[off] == 0xff || page[off] == 0xe8;
 		struct mon_call_thunk t;
 		u64 thunk;
 
-		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c && !indirect) ||
+		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		if (indirect)
-			kind = plan_indirect_site(vm, res, page, page_la, off, &t);
+		if (thunked)
+			kind = plan_thunk_site(vm, res, page, page_la, off, &t, &len);
 		else
 			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
 		if (kind == PATCH_PV_NONE)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
-		if (indirect) {
+		if (thunked) {
 			s64 rel;
 
 			if (monitor_call_thunk(&sm->mon, &t, &thunk))
@@ -877,10 +892,10 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			rel = (s64)(thunk - (page_la + off + 5));
 			if (rel != (s32)rel)
 				continue;
-			len = MON_CALL_THUNK_SITE;
 			repl[0] = 0xe8;
 			le_put32(repl, 1, (u32)rel);
-			repl[5] = 0x90;
+			if (len > 5)
+				repl[5] = 0x90; /* never run: the thunk returns past it */
 		}
 		memcpy(orig, page + off, len);
 		r = patch_page_rewrite(&sm->patches, g, res->mode, off, orig, repl, len, page);
@@ -889,8 +904,11 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		if (r < 0)
 			return r;
 		vm->stats.call_sites[kind]++;
-		if (indirect) {
-			vm->stats.call_indirect++;
+		if (thunked) {
+			if (t.slot)
+				vm->stats.call_indirect++;
+			else
+				vm->stats.call_direct++;
 			vm->stats.call_thunks = sm->mon.nr_thunks;
 		}
 		for (unsigned b = off; b < off + len; b++)
@@ -1060,9 +1078,9 @@ static bool in_call_window(u64 gva)
  * A vCPU inside a thunk (vmm/monitor.h, "Indirect sites") at `stage`: it
  * has done nothing that counts, so undo what it did to the stack, RAX and
  * the flags, and put it back at the site's call (an instruction boundary of
- * the original code too: its `call *`), which it runs again.
+ * the original code too: its `call`), which it runs again.
  */
-static bool undo_thunk(struct vm *vm, enum mon_call_stage stage)
+static bool undo_thunk(struct vm *vm, enum mon_call_stage stage, unsigned pad)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
@@ -1073,10 +1091,10 @@ static bool undo_thunk(struct vm *vm, enum mon_call_stage stage)
 			 : stage == MON_CALL_THUNK_FLAGS_SAVED || stage == MON_CALL_THUNK_RETURN_SET
 				 ? 2
 				 : 1;
-	/* How far the return address is past the site's start: the call, or the whole site. */
+	/* How far the return address is past the site's start: the call, then its pad. */
 	unsigned back = stage == MON_CALL_THUNK_AT_ENTRY || stage == MON_CALL_THUNK_FLAGS_SAVED
 				? 5
-				: MON_CALL_THUNK_SITE;
+				: 5 + pad;
 
 	if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], top, words * sizeof(u64), 0) !=
 	    words * sizeof(u64))
@@ -1114,7 +1132,7 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 	if (!monitor_call_point(&sm->mon, c->rip, &p))
 		return false;
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
-		return may_undo && undo_thunk(vm, p.stage);
+		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
 	if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], top, words * sizeof(u64), 0) !=
 	    words * sizeof(u64))

@@ -204,15 +204,15 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f,
 		"  monitor calls        %s: %llu cli, %llu sti, %llu save_fl rewrites (%llu of "
 		"them "
-		"indirect, through %llu thunks); %llu traps (an interrupt held at sti); withdrawn "
-		"%llu times\n",
+		"indirect and %llu direct calls, through %llu thunks); %llu traps (an interrupt "
+		"held at sti); withdrawn %llu times\n",
 		!st->calls_on	   ? "off"
 		: st->calls_window ? "on"
 				   : "on (window not claimed)",
 		(unsigned long long)st->call_sites[1], (unsigned long long)st->call_sites[2],
 		(unsigned long long)st->call_sites[3], (unsigned long long)st->call_indirect,
-		(unsigned long long)st->call_thunks, (unsigned long long)st->call_traps,
-		(unsigned long long)st->call_withdrawals);
+		(unsigned long long)st->call_direct, (unsigned long long)st->call_thunks,
+		(unsigned long long)st->call_traps, (unsigned long long)st->call_withdrawals);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
@@ -260,7 +260,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu, \"save_fl_rewrites\": "
 		"%llu, \"monitor_calls\": %s, \"call_window\": %s, \"call_sites\": {\"cli\": %llu, "
 		"\"sti\": %llu, "
-		"\"save_fl\": %llu}, \"call_indirect\": %llu, \"call_thunks\": %llu, "
+		"\"save_fl\": %llu}, \"call_indirect\": %llu, \"call_direct\": %llu, "
+		"\"call_thunks\": %llu, "
 		"\"call_traps\": %llu, \"call_withdrawals\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
@@ -277,8 +278,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->save_fl_rewrites, st->calls_on ? "true" : "false",
 		st->calls_window ? "true" : "false", (unsigned long long)st->call_sites[1],
 		(unsigned long long)st->call_sites[2], (unsigned long long)st->call_sites[3],
-		(unsigned long long)st->call_indirect, (unsigned long long)st->call_thunks,
-		(unsigned long long)st->call_traps, (unsigned long long)st->call_withdrawals);
+		(unsigned long long)st->call_indirect, (unsigned long long)st->call_direct,
+		(unsigned long long)st->call_thunks, (unsigned long long)st->call_traps,
+		(unsigned long long)st->call_withdrawals);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X

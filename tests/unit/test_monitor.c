@@ -335,7 +335,7 @@ static void test_call_window(void **state)
 }
 
 /*
- * The thunk at `entry`, disassembled up to its `jmp qword ptr`, RIP-relative
+ * The thunk at `entry`, disassembled up to its slow path's jmp, RIP-relative
  * operands as absolute gvas; the stage of each instruction into `stages`.
  */
 static void disasm_thunk(const struct monitor *m, u64 entry, char *out, size_t outlen,
@@ -344,7 +344,7 @@ static void disasm_thunk(const struct monitor *m, u64 entry, char *out, size_t o
 	csh h;
 	cs_insn *insn;
 	size_t n, used = 0;
-	unsigned off = (unsigned)(entry - MON_CALL_GVA);
+	unsigned off = (unsigned)(entry - MON_CALL_GVA), popfqs = 0;
 
 	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
 	n = cs_disasm(h, m->region + MON_OFF_CALL_CODE + off, MON_CALL_THUNK_SIZE, entry, 0, &insn);
@@ -375,7 +375,9 @@ static void disasm_thunk(const struct monitor *m, u64 entry, char *out, size_t o
 		stages[(*nstages)++] = p.stage;
 		for (unsigned b = 1; b < insn[i].size; b++)
 			assert_false(monitor_call_point(m, insn[i].address + b, &p));
-		if (!strcmp(insn[i].mnemonic, "jmp") && strstr(insn[i].op_str, "qword ptr"))
+		if (!strcmp(insn[i].mnemonic, "popfq"))
+			popfqs++;
+		else if (popfqs == 2) /* the slow path's jmp: the last instruction */
 			break;
 	}
 	cs_free(insn, n);
@@ -464,6 +466,41 @@ static void test_call_thunks(void **state)
 	assert_null(strstr(text, "cmp byte ptr"));
 	assert_non_null(strstr(text, "jmp 0x"));
 	assert_int_equal(n, sizeof(want_stages) / sizeof(want_stages[0]) - 2);
+	/* A direct site's thunk: the body's bytes read at the target, `jmp body` as slow path. */
+	{
+		struct mon_call_thunk d = t;
+
+		d.slot = 0;
+		d.ret_byte = 0xffffffff81e00000ull;
+		d.fn = MON_CALL_IRQ_ENABLE;
+		assert_int_equal(monitor_call_thunk(&m, &d, &again), 0);
+		assert_int_equal(again, first + 2 * MON_CALL_THUNK_SIZE);
+		disasm_thunk(&m, again, text, sizeof(text), stages, &n);
+		assert_null(strstr(text, "add qword ptr [rsp + 8]"));
+		snprintf(want, sizeof(want), "pushfq ;push rax;mov rax, qword ptr [0x%llx];",
+			 (unsigned long long)d.target);
+		assert_true(strncmp(text, want, strlen(want)) == 0);
+		assert_non_null(strstr(text, "cmp byte ptr [0xffffffff81e00000], 0xc3;"));
+		snprintf(want, sizeof(want), "popfq ;jmp 0x%llx;popfq ;",
+			 (unsigned long long)monitor_call_entry(MON_CALL_IRQ_ENABLE, 0));
+		assert_non_null(strstr(text, want));
+		/* The slow path: to the body. */
+		snprintf(want, sizeof(want), "jmp 0x%llx;", (unsigned long long)d.target);
+		assert_non_null(strstr(text, want));
+		assert_int_equal(stages[0], MON_CALL_THUNK_AT_ENTRY);
+		assert_int_equal(stages[1], MON_CALL_THUNK_FLAGS_SAVED);
+		assert_int_equal(stages[2], MON_CALL_THUNK_RAX_SAVED);
+		{
+			struct mon_call_point p;
+
+			assert_true(monitor_call_point(&m, again, &p));
+			assert_int_equal(p.pad, 0);
+			assert_true(monitor_call_point(&m, first, &p));
+			assert_int_equal(p.pad, 1);
+		}
+		d.target = 0x00007fff00001000ull; /* the body out of reach */
+		assert_int_equal(monitor_call_thunk(&m, &d, &again), -ERANGE);
+	}
 	/* Out of a disp32's reach from the window; then the page full. */
 	t.slot = 0x00007fff00000000ull;
 	assert_int_equal(monitor_call_thunk(&m, &t, &again), -ERANGE);
@@ -471,7 +508,7 @@ static void test_call_thunks(void **state)
 	t.ret_byte = 0xffff888000000000ull;
 	assert_int_equal(monitor_call_thunk(&m, &t, &again), -ERANGE);
 	t.ret_byte = 0;
-	for (unsigned i = 2; i < MON_CALL_MAX_THUNKS; i++) {
+	for (unsigned i = 3; i < MON_CALL_MAX_THUNKS; i++) {
 		t.target += 0x40;
 		assert_int_equal(monitor_call_thunk(&m, &t, &again), 0);
 		assert_int_equal(again, first + i * MON_CALL_THUNK_SIZE);

@@ -387,6 +387,11 @@ extern uint8_t pv_ret_thunk[];
 #define PV_ICALL_STI	 "call *pv_slots+8(%%rip)\n\t"
 #define PV_ICALL_SAVE_FL "call *pv_slots+16(%%rip)\n\t" /* %rax = RFLAGS */
 #define PV_ICALL_CLI_RET "call *pv_slots+24(%%rip)\n\t"
+/* The same bodies called directly, as after Linux's apply_paravirt (e8 rel32). */
+#define PV_DCALL_CLI	 "call pv_body_cli\n\t"
+#define PV_DCALL_STI	 "call pv_body_sti\n\t"
+#define PV_DCALL_SAVE_FL "call pv_body_save_fl\n\t"
+#define PV_DCALL_CLI_RET "call pv_body_cli_ret\n\t"
 
 /* Write `n` bytes of kernel text through the direct map, as Linux's text_poke does. */
 static void poke_text(void *at, const void *bytes, unsigned n)
@@ -421,6 +426,20 @@ TEST(irqflag_pv_indirect)
 	CHECK_EQ("RBX kept", rbx, rbx_after);
 	CHECK_EQ("RCX kept", rcx, rcx_after);
 	CHECK_EQ("IF after the indirect sti", RFLAGS_IF, if_now());
+	fl = PV_THEN_SAVE(PV_DCALL_CLI, PV_DCALL_SAVE_FL);
+	CHECK_EQ("IF from a direct save_fl after a direct cli", 0, fl & RFLAGS_IF);
+	CHECK_EQ("CF kept through them", RFLAGS_CF, fl & RFLAGS_CF);
+	fl = PV_THEN_SAVE(PV_DCALL_STI, PV_DCALL_SAVE_FL);
+	CHECK_EQ("IF from a direct save_fl after a direct sti", RFLAGS_IF, fl & RFLAGS_IF);
+	fl = PV_THEN_SAVE(PV_DCALL_CLI_RET, PV_SAVE_FL6);
+	CHECK_EQ("IF after a direct cli whose body ends in ret", 0, fl & RFLAGS_IF);
+	__asm__ volatile("clc\n\t" PV_DCALL_STI "setc %0"
+			 : "=r"(cf), "=b"(rbx_after), "=c"(rcx_after)
+			 : "b"(rbx), "c"(rcx)
+			 : "memory", "cc");
+	CHECK_EQ("CF kept clear through a direct sti", 0, cf);
+	CHECK_EQ("RBX kept (direct)", rbx, rbx_after);
+	CHECK_EQ("RCX kept (direct)", rcx, rcx_after);
 
 	/* The pointer changed: the call goes where it says now. */
 	pv_slots[0] = pv_slots[4];
@@ -436,6 +455,9 @@ TEST(irqflag_pv_indirect)
 	poke_text((void *)slot0, &byte, 1);
 	__asm__ volatile(PV_ICALL_CLI ::: "memory", "cc");
 	CHECK_EQ("IF after the call, its body now sti", RFLAGS_IF, if_now());
+	cli();
+	__asm__ volatile(PV_DCALL_CLI ::: "memory", "cc");
+	CHECK_EQ("IF after the direct call, its body now sti", RFLAGS_IF, if_now());
 	byte = 0xfa;
 	poke_text((void *)slot0, &byte, 1);
 	__asm__ volatile(PV_ICALL_CLI ::: "memory", "cc");
@@ -455,6 +477,10 @@ TEST(irqflag_pv_indirect)
 		__asm__ volatile(PV_ICALL_CLI ::: "memory", "cc");
 		CHECK_EQ("the changed return thunk ran", 1, pv_other_ran);
 		CHECK_EQ("IF after the call (its body cli)", 0, if_now());
+		sti();
+		__asm__ volatile(PV_DCALL_CLI ::: "memory", "cc");
+		CHECK_EQ("the changed return thunk ran (direct call)", 2, pv_other_ran);
+		CHECK_EQ("IF after the direct call (its body cli)", 0, if_now());
 		poke_text(pv_ret_thunk, orig, sizeof(orig));
 		poke_text(pv_ret_thunk + 2,
 			  (const uint8_t[6]){ 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc }, 6);
@@ -485,9 +511,11 @@ TEST(irqflag_pv_ticks)
 	while (seen < want && rdtsc() - start < limit) {
 		uint64_t t = timer_ticks, fl1, fl2;
 
-		__asm__ volatile(PV_SAVE_FL6 "mov %%rax, %[fl1]\n\t" PV_ICALL_SAVE_FL
-					     "and %%rax, %[fl1]\n\t" PV_CLI6 PV_STI7 PV_ICALL_CLI
-						     PV_ICALL_STI PV_SAVE_FL7 PV_CLI7 PV_STI6
+		__asm__ volatile(PV_SAVE_FL6
+				 "mov %%rax, %[fl1]\n\t" PV_ICALL_SAVE_FL
+				 "and %%rax, %[fl1]\n\t" PV_DCALL_SAVE_FL
+				 "and %%rax, %[fl1]\n\t" PV_CLI6 PV_STI7 PV_ICALL_CLI PV_ICALL_STI
+					 PV_DCALL_CLI PV_DCALL_STI PV_SAVE_FL7 PV_CLI7 PV_STI6
 				 : [fl1] "=&r"(fl1), "=a"(fl2)
 				 :
 				 : "memory", "cc");
