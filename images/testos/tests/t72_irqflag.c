@@ -403,43 +403,42 @@ static void poke_text(void *at, const void *bytes, unsigned n)
 	__asm__ volatile("" ::: "memory");
 }
 
+/*
+ * A cli, an sti, a save_fl and a cli whose body ends in ret, through one
+ * kind of call (`what`): IF as the bodies set it, CF and RBX/RCX kept.
+ */
+#define CHECK_PV_CALLS(what, CLI, STI, SAVE_FL, CLI_RET)                                        \
+	do {                                                                                    \
+		uint64_t fl_, rbx_ = 0x0123456789abcdefull, rbx_after_,                         \
+			      rcx_ = 0xfedcba9876543210ull, rcx_after_;                         \
+		uint8_t cf_;                                                                    \
+                                                                                                \
+		sti();                                                                          \
+		fl_ = PV_THEN_SAVE(CLI, SAVE_FL);                                               \
+		CHECK_EQ("IF from save_fl after cli, " what, 0, (fl_ & RFLAGS_IF));             \
+		CHECK_EQ("CF kept through them, " what, RFLAGS_CF, (fl_ & RFLAGS_CF));          \
+		CHECK_EQ("IOPL from save_fl, " what, 0, (fl_ & RFLAGS_IOPL));                   \
+		fl_ = PV_THEN_SAVE(STI, SAVE_FL);                                               \
+		CHECK_EQ("IF from save_fl after sti, " what, RFLAGS_IF, (fl_ & RFLAGS_IF));     \
+		fl_ = PV_THEN_SAVE(CLI_RET, PV_SAVE_FL6);                                       \
+		CHECK_EQ("IF after a cli whose body ends in ret, " what, 0, (fl_ & RFLAGS_IF)); \
+		__asm__ volatile("clc\n\t" STI "setc %0"                                        \
+				 : "=r"(cf_), "=b"(rbx_after_), "=c"(rcx_after_)                \
+				 : "b"(rbx_), "c"(rcx_)                                         \
+				 : "memory", "cc");                                             \
+		CHECK_EQ("CF kept clear through sti, " what, 0, cf_);                           \
+		CHECK_EQ("RBX kept, " what, rbx_, rbx_after_);                                  \
+		CHECK_EQ("RCX kept, " what, rcx_, rcx_after_);                                  \
+		CHECK_EQ("IF after sti, " what, RFLAGS_IF, if_now());                           \
+	} while (0)
+
 TEST(irqflag_pv_indirect)
 {
-	uint64_t fl, rbx = 0x0123456789abcdefull, rbx_after, rcx = 0xfedcba9876543210ull, rcx_after;
-	uint64_t slot0 = pv_slots[0];
-	uint8_t cf, byte;
+	uint64_t fl, slot0 = pv_slots[0];
+	uint8_t byte;
 
-	sti();
-	fl = PV_THEN_SAVE(PV_ICALL_CLI, PV_ICALL_SAVE_FL);
-	CHECK_EQ("IF from an indirect save_fl after an indirect cli", 0, fl & RFLAGS_IF);
-	CHECK_EQ("CF kept through them", RFLAGS_CF, fl & RFLAGS_CF);
-	CHECK_EQ("IOPL from the indirect save_fl", 0, fl & RFLAGS_IOPL);
-	fl = PV_THEN_SAVE(PV_ICALL_STI, PV_ICALL_SAVE_FL);
-	CHECK_EQ("IF from an indirect save_fl after an indirect sti", RFLAGS_IF, fl & RFLAGS_IF);
-	fl = PV_THEN_SAVE(PV_ICALL_CLI_RET, PV_SAVE_FL6);
-	CHECK_EQ("IF after an indirect cli whose body ends in ret", 0, fl & RFLAGS_IF);
-	__asm__ volatile("clc\n\t" PV_ICALL_STI "setc %0"
-			 : "=r"(cf), "=b"(rbx_after), "=c"(rcx_after)
-			 : "b"(rbx), "c"(rcx)
-			 : "memory", "cc");
-	CHECK_EQ("CF kept clear through an indirect sti", 0, cf);
-	CHECK_EQ("RBX kept", rbx, rbx_after);
-	CHECK_EQ("RCX kept", rcx, rcx_after);
-	CHECK_EQ("IF after the indirect sti", RFLAGS_IF, if_now());
-	fl = PV_THEN_SAVE(PV_DCALL_CLI, PV_DCALL_SAVE_FL);
-	CHECK_EQ("IF from a direct save_fl after a direct cli", 0, fl & RFLAGS_IF);
-	CHECK_EQ("CF kept through them", RFLAGS_CF, fl & RFLAGS_CF);
-	fl = PV_THEN_SAVE(PV_DCALL_STI, PV_DCALL_SAVE_FL);
-	CHECK_EQ("IF from a direct save_fl after a direct sti", RFLAGS_IF, fl & RFLAGS_IF);
-	fl = PV_THEN_SAVE(PV_DCALL_CLI_RET, PV_SAVE_FL6);
-	CHECK_EQ("IF after a direct cli whose body ends in ret", 0, fl & RFLAGS_IF);
-	__asm__ volatile("clc\n\t" PV_DCALL_STI "setc %0"
-			 : "=r"(cf), "=b"(rbx_after), "=c"(rcx_after)
-			 : "b"(rbx), "c"(rcx)
-			 : "memory", "cc");
-	CHECK_EQ("CF kept clear through a direct sti", 0, cf);
-	CHECK_EQ("RBX kept (direct)", rbx, rbx_after);
-	CHECK_EQ("RCX kept (direct)", rcx, rcx_after);
+	CHECK_PV_CALLS("indirect", PV_ICALL_CLI, PV_ICALL_STI, PV_ICALL_SAVE_FL, PV_ICALL_CLI_RET);
+	CHECK_PV_CALLS("direct", PV_DCALL_CLI, PV_DCALL_STI, PV_DCALL_SAVE_FL, PV_DCALL_CLI_RET);
 
 	/* The pointer changed: the call goes where it says now. */
 	pv_slots[0] = pv_slots[4];
