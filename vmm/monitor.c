@@ -385,6 +385,18 @@ static void build_call_window(struct monitor *mon)
 	emit(&e, (const u8[]){ 0x48, 0x8b, 0x04, 0x24 }, 4);		 /* mov (%rsp), %rax */
 	emit(&e, (const u8[]){ 0x48, 0x25, 0xff, 0xcf, 0xff, 0xff }, 6); /* and $~IOPL, %rax */
 	emit_epilogue(&e);
+	emit_start(&e, MON_CALL_RD_KGS, MON_CALL_KGS_PAD);
+	emit_pushfq(&e);
+	emit_add_pad(&e, MON_CALL_KGS_PAD);
+	emit_rip_rel(&e, (const u8[]){ 0x48, 0x8b, 0x05 }, 3, /* mov kgs(%rip),%rax */
+		     offsetof(struct mon_call_data, kernel_gs_base), NULL, 0);
+	emit_epilogue(&e);
+	emit_start(&e, MON_CALL_WR_KGS, MON_CALL_KGS_PAD);
+	emit_pushfq(&e);
+	emit_add_pad(&e, MON_CALL_KGS_PAD);
+	emit_rip_rel(&e, (const u8[]){ 0x48, 0x89, 0x3d }, 3, /* mov %rdi,kgs(%rip) */
+		     offsetof(struct mon_call_data, kernel_gs_base), NULL, 0);
+	emit_epilogue(&e);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
@@ -500,10 +512,15 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
 		return true;
 	}
-	/* Three slots per function, one per pad (monitor_call_entry); the iopl3 one has pad 0. */
+	/* Three slots per function, one per pad (monitor_call_entry), then one-slot ones. */
 	slot = off / MON_CALL_SLOT;
-	p->fn = (unsigned)(slot / 3 * 3 * MON_CALL_SLOT);
-	p->pad = (unsigned)(slot % 3);
+	if (off < MON_CALL_SAVE_FL_IOPL3) {
+		p->fn = (unsigned)(slot / 3 * 3 * MON_CALL_SLOT);
+		p->pad = (unsigned)(slot % 3);
+	} else {
+		p->fn = (unsigned)(slot * MON_CALL_SLOT);
+		p->pad = p->fn == MON_CALL_SAVE_FL_IOPL3 ? 0 : MON_CALL_KGS_PAD;
+	}
 	return true;
 }
 

@@ -172,6 +172,12 @@
  *                         IOPL (real 3, virtual 0 while any rewrite stands:
  *                         shadow_emu_check_rewrites) is cleared; pad 0 only,
  *                         for the body of Linux's native_save_fl
+ *   MON_CALL_RD_KGS       `swapgs; rdgsbase %rax; swapgs` (Linux's
+ *                         __rdgsbase_inactive, at every context switch):
+ *                         %rax = the virtual KERNEL_GS_BASE, which the data
+ *                         page holds while the guest kernel runs; pad 6 only
+ *   MON_CALL_WR_KGS       `swapgs; wrgsbase %rdi; swapgs` (__wrgsbase_inactive):
+ *                         the virtual KERNEL_GS_BASE = %rdi; pad 6 only
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -184,9 +190,12 @@
 #define MON_CALL_IRQ_ENABLE    0x0c0u
 #define MON_CALL_SAVE_FL       0x180u
 #define MON_CALL_SAVE_FL_IOPL3 0x240u
+#define MON_CALL_RD_KGS	       0x280u
+#define MON_CALL_WR_KGS	       0x2c0u
 #define MON_CALL_MAX_PAD       2u
+#define MON_CALL_KGS_PAD       6u    /* the 11 bytes of a gsbase site, less the call */
 #define MON_CALL_ENABLE_UD2    0x17u /* the ud2's offset in the sti stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_SAVE_FL_IOPL3 + MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_CODE_END      (MON_CALL_WR_KGS + MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -261,16 +270,21 @@ struct mon_call_thunk {
 	unsigned fn;  /* the stand-in: MON_CALL_* */
 };
 
-/* Where the stand-in at `fn` (MON_CALL_*) for `pad` bytes after the site's rel32 (0-2) starts. */
+/*
+ * Where the stand-in at `fn` (MON_CALL_*) for `pad` bytes after the site's
+ * rel32 (0-2; the iopl3 and gsbase ones have one pad and one slot) starts.
+ */
 static inline u64 monitor_call_entry(unsigned fn, unsigned pad)
 {
-	return MON_CALL_GVA + fn + pad * MON_CALL_SLOT;
+	return MON_CALL_GVA + fn + (fn < MON_CALL_SAVE_FL_IOPL3 ? pad * MON_CALL_SLOT : 0);
 }
 
 struct mon_call_data {
 	u64 virt_flags; /* IOPL and AC of the guest kernel's virtual RFLAGS */
 	u8 vif;		/* its virtual IF: 0 or 1 */
 	u8 pending;	/* 1: the sti stand-in must trap (an interrupt held, or the TPR masks) */
+	u8 pad_[6];
+	u64 kernel_gs_base; /* the guest's virtual KERNEL_GS_BASE (both strategies) */
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */

@@ -89,10 +89,19 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 
 		c->rflags = (f->rflags & ~virt) | (c->rflags & virt);
 	}
-	/* The guest kernel may have changed its IF in the call window (monitor.h). */
-	if (sm->window_on && !sm->iopl3 && emu_cpl(c) == 0)
-		c->rflags = (c->rflags & ~RFLAGS_IF) |
-			    (monitor_call_data(&sm->mon)->vif ? RFLAGS_IF : 0);
+	/*
+	 * The guest kernel may have changed its IF and KERNEL_GS_BASE in the
+	 * call window (monitor.h). Only it can: the window is in the kernel
+	 * view alone, and a trap from user mode comes before any return to the
+	 * kernel, whose store below refreshes the page.
+	 */
+	if (sm->window_on && emu_cpl(c) == 0) {
+		const struct mon_call_data *d = monitor_call_data(&sm->mon);
+
+		if (!sm->iopl3)
+			c->rflags = (c->rflags & ~RFLAGS_IF) | (d->vif ? RFLAGS_IF : 0);
+		c->virt.kernel_gs_base = d->kernel_gs_base;
+	}
 	c->dirty = 0;
 }
 
@@ -115,6 +124,8 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	f->rip = c->rip;
 	f->rsp = c->gpr[EMU_RSP];
 	f->rflags = shadow_real_rflags(sm->iopl3, emu_cpl(c), c->rflags);
+	if (sm->window_on)
+		monitor_call_data(&sm->mon)->kernel_gs_base = c->virt.kernel_gs_base;
 	if (sm->window_on && !sm->iopl3) {
 		struct mon_call_data *d = monitor_call_data(&sm->mon);
 

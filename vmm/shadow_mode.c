@@ -806,6 +806,45 @@ static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_resul
 }
 
 /*
+ * Linux's __rdgsbase_inactive and __wrgsbase_inactive (vmm/monitor.h,
+ * MON_CALL_RD_KGS/WR_KGS): `swapgs; rdgsbase %rax; swapgs` or `swapgs;
+ * wrgsbase %rdi; swapgs` at `off`, its three instructions the only starts
+ * the scan found there. Fills `repl` (`call` the stand-in, then a 6-byte
+ * nop that never runs) and *fn.
+ */
+#define GSBASE_SITE 11u
+
+static bool plan_gsbase_site(const struct scan_result *res, const u8 *page, u64 page_la,
+			     unsigned off, u8 *repl, unsigned *fn)
+{
+	static const u8 rd[GSBASE_SITE] = { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f,
+					    0xae, 0xc8, 0x0f, 0x01, 0xf8 },
+			wr[GSBASE_SITE] = { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f,
+					    0xae, 0xdf, 0x0f, 0x01, 0xf8 },
+			nop6[6] = { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	s64 rel;
+
+	if (off + GSBASE_SITE > PAGE_SIZE)
+		return false;
+	if (!memcmp(page + off, rd, GSBASE_SITE))
+		*fn = MON_CALL_RD_KGS;
+	else if (!memcmp(page + off, wr, GSBASE_SITE))
+		*fn = MON_CALL_WR_KGS;
+	else
+		return false;
+	for (unsigned b = off; b < off + GSBASE_SITE; b++)
+		if (scan_is_insn_start(res, b) != (b == off || b == off + 3 || b == off + 8))
+			return false;
+	rel = (s64)(monitor_call_entry(*fn, MON_CALL_KGS_PAD) - (page_la + off + 5));
+	if (rel != (s32)rel)
+		return false;
+	repl[0] = 0xe8;
+	le_put32(repl, 1, (u32)rel);
+	memcpy(repl + 5, nop6, sizeof(nop6));
+	return true;
+}
+
+/*
  * The call window is claimed when the first site is about to be rewritten,
  * not before: until then the guest may have the address space for itself
  * (a guest with a recursive entry in PML4 slot 511 maps it). Claimed if the
@@ -872,10 +911,28 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		bool thunked = page[off] == 0xff || page[off] == 0xe8;
 		struct mon_call_thunk t;
 		u64 thunk;
+		unsigned kgs_fn;
 
-		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c && !thunked) ||
+		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c && !thunked &&
+		     page[off] != 0x0f) ||
 		    !scan_is_insn_start(res, off))
 			continue;
+		if (page[off] == 0x0f) {
+			if (!plan_gsbase_site(res, page, page_la, off, repl, &kgs_fn))
+				continue;
+			if (!claim_window(vm))
+				break;
+			memcpy(orig, page + off, GSBASE_SITE);
+			r = patch_page_rewrite(&sm->patches, g, res->mode, off, orig, repl,
+					       GSBASE_SITE, page);
+			if (r == -EEXIST)
+				continue;
+			if (r < 0)
+				return r;
+			vm->stats.call_gsbase++;
+			off += GSBASE_SITE - 1;
+			continue;
+		}
 		if (thunked)
 			kind = plan_thunk_site(vm, res, page, page_la, off, &t, &len);
 		else
@@ -1164,6 +1221,10 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 			flags |= RFLAGS_IF;
 		else if (p.fn == MON_CALL_SAVE_FL)
 			c->gpr[EMU_RAX] = flags & ~(RFLAGS_VM | RFLAGS_RF); /* as pushf */
+		else if (p.fn == MON_CALL_RD_KGS) /* its mov may have run: the same value */
+			c->gpr[EMU_RAX] = c->virt.kernel_gs_base;
+		else if (p.fn == MON_CALL_WR_KGS)
+			c->virt.kernel_gs_base = c->gpr[EMU_RDI];
 		else /* MON_CALL_SAVE_FL_IOPL3: the real flags, IOPL cleared */
 			c->gpr[EMU_RAX] = (site_flags | RFLAGS_FIXED) &
 					  ~(RFLAGS_VM | RFLAGS_RF | RFLAGS_IOPL_MASK);

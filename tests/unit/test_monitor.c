@@ -307,6 +307,26 @@ static void test_call_window(void **state)
 		check_call_points(&m, MON_CALL_SAVE_FL, pad);
 	}
 	check_call_points(&m, MON_CALL_SAVE_FL_IOPL3, 0);
+	check_call_points(&m, MON_CALL_RD_KGS, MON_CALL_KGS_PAD);
+	check_call_points(&m, MON_CALL_WR_KGS, MON_CALL_KGS_PAD);
+	{
+		const unsigned kgs = offsetof(struct mon_call_data, kernel_gs_base);
+
+		disasm_call(&m, MON_CALL_RD_KGS, text, sizeof(text));
+		snprintf(want, sizeof(want),
+			 "pushfq ;add qword ptr [rsp + 8], 6;mov rax, qword ptr [data+%u];popfq "
+			 ";ret ;",
+			 kgs);
+		assert_string_equal(text, want);
+		disasm_call(&m, MON_CALL_WR_KGS, text, sizeof(text));
+		snprintf(want, sizeof(want),
+			 "pushfq ;add qword ptr [rsp + 8], 6;mov qword ptr [data+%u], rdi;popfq "
+			 ";ret ;",
+			 kgs);
+		assert_string_equal(text, want);
+		assert_int_equal(monitor_call_entry(MON_CALL_RD_KGS, MON_CALL_KGS_PAD),
+				 MON_CALL_GVA + MON_CALL_RD_KGS);
+	}
 	{
 		struct mon_call_point p;
 

@@ -28,7 +28,8 @@ extern char kernel_stack[], kernel_stack_top[];
 static void expect_exit(const struct catch *c, uint64_t value, const char *what)
 {
 	if (!c->caught || c->vector != VEC_SYSCALL)
-		test_fail("%s: expected exit syscall, saw vector %lu error 0x%lx rip 0x%lx cs 0x%lx cr2 0x%lx",
+		test_fail("%s: expected exit syscall, saw vector %lu error 0x%lx rip 0x%lx cs "
+			  "0x%lx cr2 0x%lx",
 			  what, c->caught ? c->vector : 0, c->error, c->rip, c->cs, c->cr2);
 	CHECK_EQ(what, value, c->frame.rdi);
 }
@@ -47,12 +48,14 @@ TEST(user_syscall)
 	last_probe.hit = 0;
 	user_run(&c, 0, 0);
 	if (!last_probe.hit)
-		test_fail("syscall: expected entry at LSTAR at CPL0, saw vector %lu error 0x%lx rip 0x%lx "
+		test_fail("syscall: expected entry at LSTAR at CPL0, saw vector %lu error 0x%lx "
+			  "rip 0x%lx "
 			  "cs 0x%lx cr2 0x%lx",
 			  c.vector, c.error, c.rip, c.cs, c.cr2);
 	CHECK_EQ("CS in the syscall handler", KERNEL_CS, last_probe.frame.error);
 	CHECK_EQ("RCX at syscall entry (return RIP)", ret, last_probe.frame.rcx);
-	CHECK_EQ("R11 at syscall entry (user RFLAGS)", RFLAGS_IF | RFLAGS_FIXED, last_probe.frame.r11);
+	CHECK_EQ("R11 at syscall entry (user RFLAGS)", RFLAGS_IF | RFLAGS_FIXED,
+		 last_probe.frame.r11);
 	CHECK_EQ("RDI at syscall entry", 0x1111, last_probe.frame.rdi);
 	CHECK_EQ("kernel RFLAGS & SFMASK", 0, last_probe.kernel_rflags & SFMASK_VALUE);
 	expect_exit(&c, SYS_PROBE_RET, "RAX after sysretq");
@@ -81,19 +84,21 @@ TEST(user_pf_read)
 	user_map(kernel_pml4, ub_read_start, ub_read_end);
 	map4k(TWIN + PAGE_SIZE, frame_new(0x81), PTE_RW); /* supervisor leaf */
 	user_run(&c, TWIN + PAGE_SIZE + 8, 0);
-	expect_fault(&c, VEC_PF, PF_U | PF_P, TWIN + PAGE_SIZE + 8, "user read of a supervisor page");
+	expect_fault(&c, VEC_PF, PF_U | PF_P, TWIN + PAGE_SIZE + 8,
+		     "user read of a supervisor page");
 	CHECK_EQ("CS of the faulting code", USER_CS, c.cs);
 	user_run(&c, (uint64_t)&kernel_word, 0);
 	expect_fault(&c, VEC_PF, PF_U | PF_P, (uint64_t)&kernel_word, "user read of kernel data");
 }
 
-/* SDM 3A 4.6.1 + 4.7: a CPL3 write to a supervisor page: #PF U|W|P; to a read-only user page too. */
+/* SDM 3A 4.6.1 + 4.7: a CPL3 write to a supervisor page: #PF U|W|P; to a read-only user page too.
+ */
 TEST(user_pf_write)
 {
 	struct catch c;
 
 	user_map(kernel_pml4, ub_write_start, ub_write_end);
-	map4k(TWIN, frame_new(0x82), PTE_RW);	 /* supervisor, writable */
+	map4k(TWIN, frame_new(0x82), PTE_RW);		  /* supervisor, writable */
 	map4k(TWIN + PAGE_SIZE, frame_new(0x83), PTE_US); /* user, read-only */
 	user_run(&c, TWIN + 16, 0);
 	expect_fault(&c, VEC_PF, PF_U | PF_W | PF_P, TWIN + 16, "user write to a supervisor page");
@@ -189,6 +194,22 @@ TEST(swapgs_chain)
 	CHECK_EQ("KERNEL_GS_BASE after wrgsbase between two swapgs", 0x3333000,
 		 rdmsr(MSR_KERNEL_GS_BASE));
 	CHECK_EQ("GS_BASE after that pair", gs, rdmsr(MSR_GS_BASE));
+	/*
+	 * Linux's own two, with its registers: shadow mode rewrites these
+	 * into calls to monitor code that keeps KERNEL_GS_BASE in the call
+	 * window (vmm/monitor.h, MON_CALL_RD_KGS/WR_KGS), which must agree
+	 * with rdmsr/wrmsr both ways.
+	 */
+	wrmsr(MSR_KERNEL_GS_BASE, 0x5555000);
+	__asm__ volatile("swapgs; rdgsbase %%rax; swapgs" : "=a"(v)::"memory");
+	CHECK_EQ("Linux's __rdgsbase_inactive after wrmsr", 0x5555000, v);
+	__asm__ volatile("swapgs; wrgsbase %%rdi; swapgs" ::"D"(0x6666000ULL) : "memory");
+	CHECK_EQ("rdmsr KERNEL_GS_BASE after Linux's __wrgsbase_inactive", 0x6666000,
+		 rdmsr(MSR_KERNEL_GS_BASE));
+	__asm__ volatile("swapgs; rdgsbase %%rax; swapgs" : "=a"(v)::"memory");
+	CHECK_EQ("and read back the same way", 0x6666000, v);
+	CHECK_EQ("GS_BASE after them", gs, rdmsr(MSR_GS_BASE));
+	wrmsr(MSR_KERNEL_GS_BASE, 0x3333000);
 	/* A run of seven: swapgs, rdgsbase, swapgs, mov cr3 out and back in, rdmsr, swapgs. */
 	__asm__ volatile("swapgs; rdgsbase %0; swapgs; mov %%cr3, %1; mov %1, %%cr3; rdmsr; swapgs"
 			 : "=&r"(v), "=&r"(r3), "=a"(a), "=d"(d)
@@ -227,8 +248,8 @@ TEST(iretq_kernel)
 			 "pushfq\n\t"
 			 "pop %[flags]\n\t"
 			 "mov %[before], %%rsp"
-			 : [before] "=&r"(rsp_before), [after] "=&r"(rsp_after), [flags] "=&r"(flags_after),
-			   [target] "=&r"(target_rsp)
+			 : [before] "=&r"(rsp_before), [after] "=&r"(rsp_after),
+			   [flags] "=&r"(flags_after), [target] "=&r"(target_rsp)
 			 : [ss] "i"(KERNEL_DS), [cs] "i"(KERNEL_CS), [cf] "i"(RFLAGS_CF)
 			 : "rax", "memory", "cc");
 	CHECK_EQ("RSP after iretq", target_rsp, rsp_after);
@@ -248,7 +269,8 @@ TEST(timer_user)
 	user_map(kernel_pml4, ub_spin_start, ub_spin_end);
 	user_run_irq(&c, VEC_TIMER, 0, 0);
 	if (!c.caught || c.vector != VEC_TIMER)
-		test_fail("expected the timer (vector 0x%x) at CPL3, saw vector %lu error 0x%lx rip 0x%lx "
+		test_fail("expected the timer (vector 0x%x) at CPL3, saw vector %lu error 0x%lx "
+			  "rip 0x%lx "
 			  "cs 0x%lx",
 			  VEC_TIMER, c.vector, c.error, c.rip, c.cs);
 	CHECK_EQ("CS in the frame", USER_CS, c.frame.cs);
