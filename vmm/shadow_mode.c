@@ -760,7 +760,7 @@ static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_resul
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
-	u8 body[PAGE_SIZE] = { 0 };
+	u8 body[PAGE_SIZE]; /* patch_pv_body's page: only the 8 bytes read below are looked at */
 	unsigned body_len, head;
 	s32 jmp_rel;
 	u8 ret;
@@ -810,37 +810,39 @@ static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_resul
  * MON_CALL_RD_KGS/WR_KGS): `swapgs; rdgsbase %rax; swapgs` or `swapgs;
  * wrgsbase %rdi; swapgs` at `off`, its three instructions the only starts
  * the scan found there. Fills `repl` (`call` the stand-in, then a 6-byte
- * nop that never runs) and *fn.
+ * nop that never runs) and *len.
  */
 #define GSBASE_SITE 11u
 
 static bool plan_gsbase_site(const struct scan_result *res, const u8 *page, u64 page_la,
-			     unsigned off, u8 *repl, unsigned *fn)
+			     unsigned off, u8 *repl, unsigned *len)
 {
 	static const u8 rd[GSBASE_SITE] = { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f,
 					    0xae, 0xc8, 0x0f, 0x01, 0xf8 },
 			wr[GSBASE_SITE] = { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f,
 					    0xae, 0xdf, 0x0f, 0x01, 0xf8 },
 			nop6[6] = { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	unsigned fn;
 	s64 rel;
 
 	if (off + GSBASE_SITE > PAGE_SIZE)
 		return false;
 	if (!memcmp(page + off, rd, GSBASE_SITE))
-		*fn = MON_CALL_RD_KGS;
+		fn = MON_CALL_RD_KGS;
 	else if (!memcmp(page + off, wr, GSBASE_SITE))
-		*fn = MON_CALL_WR_KGS;
+		fn = MON_CALL_WR_KGS;
 	else
 		return false;
 	for (unsigned b = off; b < off + GSBASE_SITE; b++)
 		if (scan_is_insn_start(res, b) != (b == off || b == off + 3 || b == off + 8))
 			return false;
-	rel = (s64)(monitor_call_entry(*fn, MON_CALL_KGS_PAD) - (page_la + off + 5));
+	rel = (s64)(monitor_call_entry(fn, MON_CALL_KGS_PAD) - (page_la + off + 5));
 	if (rel != (s32)rel)
 		return false;
 	repl[0] = 0xe8;
 	le_put32(repl, 1, (u32)rel);
 	memcpy(repl + 5, nop6, sizeof(nop6));
+	*len = GSBASE_SITE;
 	return true;
 }
 
@@ -904,44 +906,28 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		return 0;
 	for (unsigned off = 0; off < PAGE_SIZE; off++) {
 		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
-		enum patch_pv_site kind;
+		enum patch_pv_site kind = PATCH_PV_NONE;
+		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false;
+		struct mon_call_thunk t;
 		unsigned len;
 		int r;
 
-		bool thunked = page[off] == 0xff || page[off] == 0xe8;
-		struct mon_call_thunk t;
-		u64 thunk;
-		unsigned kgs_fn;
-
-		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c && !thunked &&
-		     page[off] != 0x0f) ||
+		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c &&
+		     page[off] != 0x0f && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		if (page[off] == 0x0f) {
-			if (!plan_gsbase_site(res, page, page_la, off, repl, &kgs_fn))
-				continue;
-			if (!claim_window(vm))
-				break;
-			memcpy(orig, page + off, GSBASE_SITE);
-			r = patch_page_rewrite(&sm->patches, g, res->mode, off, orig, repl,
-					       GSBASE_SITE, page);
-			if (r == -EEXIST)
-				continue;
-			if (r < 0)
-				return r;
-			vm->stats.call_gsbase++;
-			off += GSBASE_SITE - 1;
-			continue;
-		}
-		if (thunked)
+		if (page[off] == 0x0f)
+			gsbase = plan_gsbase_site(res, page, page_la, off, repl, &len);
+		else if (thunked)
 			kind = plan_thunk_site(vm, res, page, page_la, off, &t, &len);
 		else
 			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
-		if (kind == PATCH_PV_NONE)
+		if (kind == PATCH_PV_NONE && !gsbase)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
 		if (thunked) {
+			u64 thunk;
 			s64 rel;
 
 			if (monitor_call_thunk(&sm->mon, &t, &thunk))
@@ -960,7 +946,10 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			continue; /* already rewritten, or another patch there */
 		if (r < 0)
 			return r;
-		vm->stats.call_sites[kind]++;
+		if (gsbase)
+			vm->stats.call_gsbase++;
+		else
+			vm->stats.call_sites[kind]++;
 		if (thunked) {
 			if (t.slot)
 				vm->stats.call_indirect++;
@@ -1131,6 +1120,15 @@ static bool in_call_window(u64 gva)
 	return (gva & ~(u64)(2 * MiB - 1)) == MON_CALL_GVA;
 }
 
+/* The `words` qwords at the guest's RSP (the stack a stand-in or thunk built), into top[]. */
+static bool read_stack_top(struct vm *vm, u64 *top, unsigned words)
+{
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&vm->shadow->cpu);
+	size_t n = words * sizeof(u64);
+
+	return guest_read_virt(&vm->mem, &ctl, vm->shadow->cpu.gpr[EMU_RSP], top, n, 0) == n;
+}
+
 /*
  * A vCPU inside a thunk (vmm/monitor.h, "Indirect sites") at `stage`: it
  * has done nothing that counts, so undo what it did to the stack, RAX and
@@ -1141,7 +1139,6 @@ static bool undo_thunk(struct vm *vm, enum mon_call_stage stage, unsigned pad)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
-	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
 	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
 	u64 top[3];
 	unsigned words = stage == MON_CALL_THUNK_RAX_SAVED ? 3
@@ -1153,8 +1150,7 @@ static bool undo_thunk(struct vm *vm, enum mon_call_stage stage, unsigned pad)
 				? 5
 				: 5 + pad;
 
-	if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], top, words * sizeof(u64), 0) !=
-	    words * sizeof(u64))
+	if (!read_stack_top(vm, top, words))
 		return false;
 	if (words == 3)
 		c->gpr[EMU_RAX] = top[0];
@@ -1180,7 +1176,6 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
-	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
 	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
 	struct mon_call_point p;
 	u64 top[2], site_flags, ret, flags;
@@ -1191,8 +1186,7 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
-	if (guest_read_virt(&vm->mem, &ctl, c->gpr[EMU_RSP], top, words * sizeof(u64), 0) !=
-	    words * sizeof(u64))
+	if (!read_stack_top(vm, top, words))
 		return false;
 	switch (p.stage) {
 	case MON_CALL_AT_ENTRY:

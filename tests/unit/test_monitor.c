@@ -310,20 +310,23 @@ static void test_call_window(void **state)
 	check_call_points(&m, MON_CALL_RD_KGS, MON_CALL_KGS_PAD);
 	check_call_points(&m, MON_CALL_WR_KGS, MON_CALL_KGS_PAD);
 	{
-		const unsigned kgs = offsetof(struct mon_call_data, kernel_gs_base);
+		static const struct {
+			unsigned fn;
+			const char *before, *after; /* the mov, around its data field */
+		} kgs_calls[] = {
+			{ MON_CALL_RD_KGS, "mov rax, qword ptr [data+", "]" },
+			{ MON_CALL_WR_KGS, "mov qword ptr [data+", "], rdi" },
+		};
 
-		disasm_call(&m, MON_CALL_RD_KGS, text, sizeof(text));
-		snprintf(want, sizeof(want),
-			 "pushfq ;add qword ptr [rsp + 8], 6;mov rax, qword ptr [data+%u];popfq "
-			 ";ret ;",
-			 kgs);
-		assert_string_equal(text, want);
-		disasm_call(&m, MON_CALL_WR_KGS, text, sizeof(text));
-		snprintf(want, sizeof(want),
-			 "pushfq ;add qword ptr [rsp + 8], 6;mov qword ptr [data+%u], rdi;popfq "
-			 ";ret ;",
-			 kgs);
-		assert_string_equal(text, want);
+		for (unsigned i = 0; i < ARRAY_SIZE(kgs_calls); i++) {
+			disasm_call(&m, kgs_calls[i].fn, text, sizeof(text));
+			snprintf(want, sizeof(want),
+				 "pushfq ;add qword ptr [rsp + 8], 6;%s%u%s;popfq ;ret ;",
+				 kgs_calls[i].before,
+				 (unsigned)offsetof(struct mon_call_data, kernel_gs_base),
+				 kgs_calls[i].after);
+			assert_string_equal(text, want);
+		}
 		assert_int_equal(monitor_call_entry(MON_CALL_RD_KGS, MON_CALL_KGS_PAD),
 				 MON_CALL_GVA + MON_CALL_RD_KGS);
 	}
