@@ -53,12 +53,18 @@ const struct bench_line *run_line(const struct run_result *res, const char *name
 int have_program(const char *prog);
 
 /* The command-line options, shared by the guests' drivers. */
+/* At most this many --shadow-opt options. */
+#define MAX_SHADOW_OPTS 8
+
 struct bench_opts {
 	const char *umbra, *image, *mem, *out_dir;
 	const char *only, *only_conf, *guests; /* comma-separated lists; NULL: all */
 	const char *kernel, *initrd, *ubench, *qemu, *linux_mem;
 	unsigned runs, timeout_s, linux_timeout_s, hw_timeout_s;
 	int quick;
+	/* --shadow-opt: extra umbra options for umbra-shadow only, NULL-terminated. */
+	const char *shadow_opts[MAX_SHADOW_OPTS + 1];
+	unsigned nshadow_opts;
 };
 
 /* Whether @name is in the comma-separated @list (NULL: everything is). */

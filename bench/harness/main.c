@@ -50,6 +50,9 @@ static void usage(FILE *f)
 		"  --hw-timeout S        the same for umbra-hw and qemu-kvm, whose guest kernel\n"
 		"                        runs at CPL0 under KVM (on a host without VMX, KVM\n"
 		"                        emulates it; default 900; --quick: 60)\n"
+		"  --shadow-opt OPT      pass OPT to umbra in umbra-shadow runs only (e.g.\n"
+		"                        --shadow-opt=--sensitive=patch: PVM's strategy on a\n"
+		"                        host that would pick iopl3); repeatable\n"
 		"  --out-dir DIR         results directory (default bench/results)\n"
 		"workloads:\n");
 	for (unsigned g = 0; g < NGUEST; g++) {
@@ -91,7 +94,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		O_CONFIGS,
 		O_LMEM,
 		O_LTIMEOUT,
-		O_HWTIMEOUT
+		O_HWTIMEOUT,
+		O_SHADOWOPT
 	};
 	static const struct option lo[] = {
 		/* in the enum's order: --NAME of lo[c - O_UMBRA] */
@@ -112,6 +116,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "linux-mem", 1, 0, O_LMEM },
 		{ "linux-timeout", 1, 0, O_LTIMEOUT },
 		{ "hw-timeout", 1, 0, O_HWTIMEOUT },
+		{ "shadow-opt", 1, 0, O_SHADOWOPT },
 		{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -149,6 +154,16 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case O_TIMEOUT: num = &o->timeout_s; break;
 		case O_LTIMEOUT: num = &ltimeout; break;
 		case O_HWTIMEOUT: num = &hwtimeout; break;
+		case O_SHADOWOPT:
+			if (o->nshadow_opts == MAX_SHADOW_OPTS || optarg[0] != '-') {
+				fprintf(stderr,
+					"umbra-bench: --shadow-opt wants an umbra option "
+					"(at most %d), not '%s'\n",
+					MAX_SHADOW_OPTS, optarg);
+				return -1;
+			}
+			o->shadow_opts[o->nshadow_opts++] = optarg;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -285,7 +300,7 @@ int main(int argc, char **argv)
 {
 	struct bench_opts o;
 	struct progress p = { 0, 0, 0 };
-	char stamp[32], header[1024], cpu[128], title[256];
+	char stamp[32], header[1024], cpu[128], title[256], sopts[512] = "";
 	time_t t = time(NULL);
 	struct tm tm;
 	struct utsname uts;
@@ -324,12 +339,15 @@ int main(int argc, char **argv)
 	cpu_model(cpu, sizeof(cpu));
 	if (uname(&uts))
 		snprintf(uts.release, sizeof(uts.release), "?");
+	for (unsigned i = 0; i < o.nshadow_opts; i++)
+		snprintf(sopts + strlen(sopts), sizeof(sopts) - strlen(sopts), "%s%s",
+			 i ? " " : "; umbra-shadow with ", o.shadow_opts[i]);
 	snprintf(header, sizeof(header),
 		 "Umbra benchmarks, %04d-%02d-%02d %02d:%02d UTC, %ld CPUs (%s), host Linux %s; %u "
-		 "run%s per configuration%s.\n\n",
+		 "run%s per configuration%s%s.\n\n",
 		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 		 sysconf(_SC_NPROCESSORS_ONLN), cpu, uts.release, o.runs, o.runs > 1 ? "s" : "",
-		 o.quick ? ", QUICK (fewer iterations, short timeouts)" : "");
+		 o.quick ? ", QUICK (fewer iterations, short timeouts)" : "", sopts);
 	opts = &o;
 	md_header = header;
 	write_md(stdout);

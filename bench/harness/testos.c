@@ -99,12 +99,8 @@ static void run_one(const struct bench_opts *o, unsigned w, unsigned c, unsigned
 {
 	const struct workload *wl = &workloads[widx[w]];
 	char cmdline[128];
-	char *argv[] = { (char *)o->umbra,	 (char *)"run",
-			 (char *)mmu_opt[c],	 (char *)"--mem",
-			 (char *)o->mem,	 (char *)"--stats=json",
-			 (char *)"--stats-file", stats_path,
-			 (char *)"--cmdline",	 cmdline,
-			 (char *)o->image,	 NULL };
+	char *argv[16 + MAX_SHADOW_OPTS] = { (char *)o->umbra, (char *)"run", (char *)mmu_opt[c] };
+	unsigned n = 3;
 	struct run_spec spec = { .argv = argv,
 				 .err_path = err_path,
 				 .stats_path = stats_path,
@@ -113,6 +109,12 @@ static void run_one(const struct bench_opts *o, unsigned w, unsigned c, unsigned
 	const struct bench_line *line = NULL;
 	uint64_t iters = o->quick ? wl->quick_iters : 0;
 
+	for (unsigned k = 0; c == 0 && k < o->nshadow_opts; k++) /* mmu_opt[0]: shadow */
+		argv[n++] = (char *)o->shadow_opts[k];
+	argv[n++] = (char *)"--mem", argv[n++] = (char *)o->mem;
+	argv[n++] = (char *)"--stats=json", argv[n++] = (char *)"--stats-file";
+	argv[n++] = stats_path, argv[n++] = (char *)"--cmdline", argv[n++] = cmdline;
+	argv[n++] = (char *)o->image, argv[n] = NULL;
 	if (iters)
 		snprintf(cmdline, sizeof(cmdline), "bench=%s iters=%llu", wl->name,
 			 (unsigned long long)iters);
