@@ -446,6 +446,25 @@ enum emu_result emu_deliver_event(struct emu_cpu *cpu, const struct emu_ops *ops
 enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops, unsigned insn_len,
 				  struct emu_report *rep) __must_check;
 
+/*
+ * The linear address of `sel`'s descriptor in the GDT or LDT; false where
+ * a load of it would raise #GP (beyond the table's limit, no LDT).
+ */
+bool emu_desc_la(const struct emu_cpu *cpu, u16 sel, u64 *desc_la);
+
+/*
+ * Whether an iretq at virtual CPL0 in 64-bit mode, whose frame holds the
+ * current CS and SS selectors, passes its segment checks and loads exactly
+ * cpu->cs and cpu->ss again, when their descriptors are `cs_desc` and
+ * `ss_desc` (not read for a null SS). Then such an iretq changes nothing in
+ * the segment state (the emulator sets no accessed bit either): what the
+ * VMM's stand-in for Linux's sync_core relies on (vmm/call_sync.c).
+ */
+bool emu_iret_keeps_segs(const struct emu_cpu *cpu, u64 cs_desc, u64 ss_desc);
+
+/* Whether two cached segments hold the same fields. */
+bool emu_seg_equal(const struct emu_seg *a, const struct emu_seg *b);
+
 /* Store w->new_bytes into the RAM pieces of `w`; false if a piece is not RAM. */
 bool emu_write_apply(const struct emu_write *w);
 

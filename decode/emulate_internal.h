@@ -121,8 +121,6 @@ enum step emu_sys_read(struct insn_ctx *c, u64 la, void *buf, unsigned len);
 /* decode/emulate_event.c. Read the 8-byte descriptor of `sel` from the GDT or LDT: #GP(sel) beyond
  * the limit. */
 enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la);
-/* The linear address of `sel`'s descriptor; false where emu_read_desc raises #GP. */
-bool emu_desc_la(const struct emu_cpu *cpu, u16 sel, u64 *desc_la);
 /* Fill an emu_seg from a code or data descriptor; sel's RPL as given. */
 void emu_seg_from_desc(struct emu_seg *seg, u16 sel, u64 desc);
 

@@ -153,6 +153,42 @@ static enum step do_iretq(struct insn_ctx *c)
 	return STEP_DONE;
 }
 
+bool emu_seg_equal(const struct emu_seg *a, const struct emu_seg *b)
+{
+	return a->base == b->base && a->limit == b->limit && a->sel == b->sel &&
+	       a->type == b->type && a->s == b->s && a->dpl == b->dpl && a->present == b->present &&
+	       a->avl == b->avl && a->l == b->l && a->db == b->db && a->g == b->g;
+}
+
+/*
+ * do_iretq's segment checks (iret_code_seg, emu_load_ss) for a return to
+ * CPL0 64-bit code, the case where they can leave everything as it is.
+ */
+bool emu_iret_keeps_segs(const struct emu_cpu *cpu, u64 cs_desc, u64 ss_desc)
+{
+	u16 cs_sel = cpu->cs.sel, ss_sel = cpu->ss.sel;
+	struct emu_seg cs, ss;
+
+	if (emu_cpl_of(cpu) != 0 || !emu_long64(cpu) || !(cs_sel & ~SEL_RPL_MASK) ||
+	    (cs_sel & SEL_RPL_MASK) || (ss_sel & SEL_RPL_MASK))
+		return false;
+	if (!(cs_desc & DESC_S) || !(desc_type(cs_desc) & DESC_TYPE_CODE) || desc_dpl(cs_desc) ||
+	    !(cs_desc & DESC_L) || (cs_desc & DESC_DB) || !(cs_desc & DESC_P))
+		return false;
+	emu_seg_from_desc(&cs, cs_sel, cs_desc);
+	cs.base = 0;
+	if (!(ss_sel & ~SEL_RPL_MASK)) {
+		ss = (struct emu_seg){ .sel = ss_sel }; /* as emu_load_ss: null, DPL = CPL = 0 */
+	} else {
+		if (!(ss_desc & DESC_S) || (desc_type(ss_desc) & DESC_TYPE_CODE) ||
+		    !(desc_type(ss_desc) & DESC_TYPE_WRITABLE) || desc_dpl(ss_desc) ||
+		    !(ss_desc & DESC_P))
+			return false;
+		emu_seg_from_desc(&ss, ss_sel, ss_desc);
+	}
+	return emu_seg_equal(&cs, &cpu->cs) && emu_seg_equal(&ss, &cpu->ss);
+}
+
 /* ---- item 2: sysret, syscall --------------------------------------------- */
 
 /*

@@ -335,6 +335,49 @@ static void emit_epilogue(struct emit *e)
 	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
 }
 
+/* The sync stand-in (monitor.h, MON_CALL_SYNC). */
+static void emit_sync(struct emit *e)
+{
+	static const u8 mov_rax[] = { 0x48, 0x8b, 0x05 }, cmp_rax[] = { 0x48, 0x3b, 0x05 };
+	unsigned to_slow[3];
+
+	emit_start(e, MON_CALL_SYNC, MON_CALL_SYNC_PAD);
+	e->cur = MON_CALL_SYNC_AT_ENTRY;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = MON_CALL_SYNC_FLAGS_SAVED;
+	emit(e, (const u8[]){ 0x50 }, 1); /* push %rax */
+	e->cur = MON_CALL_SYNC_RAX_SAVED;
+	for (unsigned i = 0; i < 2; i++) { /* CS, then SS: the tables hold what was cached */
+		unsigned gva = i ? offsetof(struct mon_call_data, ss_desc_gva)
+				 : offsetof(struct mon_call_data, cs_desc_gva);
+
+		emit_rip_rel(e, mov_rax, 3, gva, NULL, 0);
+		emit(e, (const u8[]){ 0x48, 0x8b, 0x00 }, 3); /* mov (%rax),%rax */
+		emit_rip_rel(e, cmp_rax, 3, gva + 8, NULL, 0);
+		to_slow[i] = emit_jcc_fwd(e, 0x75); /* jne */
+	}
+	emit(e, (const u8[]){ 0xf6, 0x44, 0x24, 0x09, 0x40 }, 5); /* testb $NT>>8,9(%rsp) */
+	to_slow[2] = emit_jcc_fwd(e, 0x75); /* jne: NT set, the iretq would #GP */
+	/* addq $pad,16(%rsp): the return address past the whole site */
+	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x10, MON_CALL_SYNC_PAD }, 6);
+	e->cur = MON_CALL_SYNC_RAX_RETURN_SET;
+	emit(e, (const u8[]){ 0x48, 0x8d, 0x64, 0x24, 0x10 }, 5); /* lea 16(%rsp),%rsp */
+	e->cur = MON_CALL_SYNC_RETURN_SET;
+	/* RSP is the site's less 8 again, as it was at the original's addq $8,(%rsp). */
+	emit(e, (const u8[]){ 0x48, 0x89, 0xe0 }, 3);	    /* mov %rsp,%rax */
+	emit(e, (const u8[]){ 0x48, 0x83, 0xc0, 0x08 }, 4); /* add $8,%rax: its flags */
+	emit_rip_rel(e, (const u8[]){ 0x8b, 0x05 }, 2, offsetof(struct mon_call_data, kernel_cs),
+		     NULL, 0); /* mov kernel_cs(%rip),%eax */
+	e->cur = MON_CALL_SYNC_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	for (unsigned i = 0; i < 3; i++)
+		emit_fixup(e, to_slow[i]);
+	e->cur = MON_CALL_SYNC_RAX_SAVED;
+	BUG_ON(e->at != MON_CALL_SYNC + MON_CALL_SYNC_UD2);
+	emit(e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM runs the original */
+	BUG_ON(e->at > MON_CALL_CODE_END);
+}
+
 /* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each stand-in does). */
 static void build_call_window(struct monitor *mon)
 {
@@ -397,6 +440,7 @@ static void build_call_window(struct monitor *mon)
 	emit_rip_rel(&e, (const u8[]){ 0x48, 0x89, 0x3d }, 3, /* mov %rdi,kgs(%rip) */
 		     offsetof(struct mon_call_data, kernel_gs_base), NULL, 0);
 	emit_epilogue(&e);
+	emit_sync(&e);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
@@ -510,6 +554,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_SYNC) {
+		p->fn = MON_CALL_SYNC;
+		p->pad = MON_CALL_SYNC_PAD;
 		return true;
 	}
 	/* Three slots per function, one per pad (monitor_call_entry), then one-slot ones. */

@@ -178,6 +178,26 @@
  *                         page holds while the guest kernel runs; pad 6 only
  *   MON_CALL_WR_KGS       `swapgs; wrgsbase %rdi; swapgs` (__wrgsbase_inactive):
  *                         the virtual KERNEL_GS_BASE = %rdi; pad 6 only
+ *   MON_CALL_SYNC         Linux's sync_core without SERIALIZE, its iret_to_self:
+ *                         `mov %ss,%eax; push %rax; push %rsp; addq $8,(%rsp);
+ *                         pushfq; mov %cs,%eax; push %rax; push $1f; iretq; 1:`
+ *                         (20 bytes; the rewrite covers the first 15, pad 15:
+ *                         it returns to the end of all 20). An iretq to the
+ *                         same CS and SS changes nothing but RSP, RIP and the
+ *                         flags, *if* the descriptors it reloads are the ones
+ *                         cached: so the stand-in reads both from the guest's
+ *                         GDT, compares them with what the VMM put in the data
+ *                         page (vmm/call_sync.c: only descriptors an iretq
+ *                         would load unchanged, emu_iret_keeps_segs), and
+ *                         takes the ud2 at MON_CALL_SYNC_UD2 when either
+ *                         differs or RFLAGS.NT is set (the iretq would #GP).
+ *                         Then the VMM runs the original instructions. Else:
+ *                         %rax = the virtual CS, and the flags are those its
+ *                         `addq` leaves (the iretq reloads what pushfq saved
+ *                         right after it), from an `add` on the same value.
+ *                         The frame the original leaves below RSP is not
+ *                         written: the kernel runs without a red zone, so
+ *                         that memory is anybody's (an interrupt's) already.
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -193,9 +213,13 @@
 #define MON_CALL_RD_KGS	       0x280u
 #define MON_CALL_WR_KGS	       0x2c0u
 #define MON_CALL_MAX_PAD       2u
-#define MON_CALL_KGS_PAD       6u    /* the 11 bytes of a gsbase site, less the call */
-#define MON_CALL_ENABLE_UD2    0x17u /* the ud2's offset in the sti stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_WR_KGS + MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_KGS_PAD       6u     /* the 11 bytes of a gsbase site, less the call */
+#define MON_CALL_ENABLE_UD2    0x17u  /* the ud2's offset in the sti stand-in */
+#define MON_CALL_SYNC	       0x300u /* two slots */
+#define MON_CALL_SYNC_PAD      15u    /* to the end of the 20-byte site */
+#define MON_CALL_SYNC_SITE     20u
+#define MON_CALL_SYNC_UD2      0x48u /* the slow path's ud2, in the sync stand-in */
+#define MON_CALL_CODE_END      (MON_CALL_SYNC + 2 * MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -252,6 +276,17 @@ enum mon_call_stage {
 	MON_CALL_THUNK_RETURN_SET,  /* the same, the return address at the site's end */
 	MON_CALL_THUNK_RAX_SAVED,   /* [rsp]: the site's RAX, then as THUNK_RETURN_SET */
 	MON_CALL_THUNK_AT_JMP,	    /* [rsp]: the return address, at the site's end */
+	/*
+	 * In the sync stand-in: until its checks passed it has done nothing
+	 * that counts, and the VMM undoes it (the site's RAX and flags are on
+	 * its stack); once they passed, the VMM completes it.
+	 */
+	MON_CALL_SYNC_AT_ENTRY,	      /* [rsp]: the site's call + 5 */
+	MON_CALL_SYNC_FLAGS_SAVED,    /* [rsp]: the site's flags, then as AT_ENTRY */
+	MON_CALL_SYNC_RAX_SAVED,      /* [rsp]: the site's RAX, then as FLAGS_SAVED */
+	MON_CALL_SYNC_RAX_RETURN_SET, /* the same, the return address at the site's end */
+	MON_CALL_SYNC_RETURN_SET,     /* checked: [rsp] the site's end, RAX and flags not yet set */
+	MON_CALL_SYNC_AT_RET,	      /* [rsp]: the site's end; RAX and the flags final */
 };
 
 struct mon_call_point {
@@ -272,7 +307,7 @@ struct mon_call_thunk {
 
 /*
  * Where the stand-in at `fn` (MON_CALL_*) for `pad` bytes after the site's
- * rel32 (0-2; the iopl3 and gsbase ones have one pad and one slot) starts.
+ * rel32 (0-2; the iopl3, gsbase and sync ones have one pad) starts.
  */
 static inline u64 monitor_call_entry(unsigned fn, unsigned pad)
 {
@@ -285,6 +320,18 @@ struct mon_call_data {
 	u8 pending;	/* 1: the sti stand-in must trap (an interrupt held, or the TPR masks) */
 	u8 pad_[6];
 	u64 kernel_gs_base; /* the guest's virtual KERNEL_GS_BASE (both strategies) */
+	/*
+	 * For the sync stand-in (vmm/call_sync.c fills them): where the guest's
+	 * descriptor table holds the descriptor of its CS, and the value an
+	 * iretq would reload unchanged; the same for SS. A null SS needs no
+	 * descriptor: its gva is that of ss_desc itself. When no value would
+	 * do, cs_desc_gva is that of `zero` and cs_desc 1: the stand-in always
+	 * takes its slow path.
+	 */
+	u64 cs_desc_gva, cs_desc, ss_desc_gva, ss_desc;
+	u64 zero;
+	u32 kernel_cs; /* the virtual CS selector: what `mov %cs` reads */
+	u32 pad2_;
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */
@@ -391,6 +438,11 @@ struct mon_call_data *monitor_call_data(const struct monitor *mon);
 
 /* Is `rip` (a trap's) the sti stand-in's ud2 (an interrupt held)? */
 bool monitor_call_is_pending_trap(u64 rip);
+/* Is `rip` (a trap's) the sync stand-in's ud2 (its slow path)? */
+static inline bool monitor_call_is_sync_trap(u64 rip)
+{
+	return rip == MON_CALL_GVA + MON_CALL_SYNC + MON_CALL_SYNC_UD2;
+}
 
 /* If `rip` is an instruction boundary of a stand-in or thunk, say which, and where in it. */
 bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_point *p);

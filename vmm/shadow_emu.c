@@ -352,6 +352,21 @@ bool shadow_emu_is_patch(struct vm *vm, u64 la)
 	return patch_at(vm, la) != NULL;
 }
 
+/* After an instruction emulated with result `r`: the VMM's follow-up. */
+static enum emu_result insn_done(struct vm *vm, enum emu_result r, const struct emu_report *rep,
+				 unsigned old_cpl)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	if (r != EMU_DONE)
+		return r;
+	stats_count_emulated(&vm->stats, rep->mnemonic);
+	follow_cpu(vm, rep->notes, rep->cr3_noflush, old_cpl);
+	if (sm->cpu.virt.int_shadow)
+		sm->int_shadow_rip = sm->cpu.rip; /* an sti: blocking ends past the next insn */
+	return EMU_DONE;
+}
+
 enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chained)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -370,13 +385,17 @@ enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chai
 	} else {
 		r = emu_insn(&sm->cpu, ops_for(vm), rep);
 	}
-	if (r != EMU_DONE)
-		return r;
-	stats_count_emulated(&vm->stats, rep->mnemonic);
-	follow_cpu(vm, rep->notes, rep->cr3_noflush, old_cpl);
-	if (sm->cpu.virt.int_shadow)
-		sm->int_shadow_rip = sm->cpu.rip; /* an sti: blocking ends past the next insn */
-	return EMU_DONE;
+	return insn_done(vm, r, rep, old_cpl);
+}
+
+enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned len,
+				      struct emu_report *rep)
+{
+	struct shadow_mode *sm = vm->shadow;
+	unsigned old_cpl = emu_cpl(&sm->cpu);
+
+	sm->cpu.virt.rep_limit = 0;
+	return insn_done(vm, emu_insn_bytes(&sm->cpu, ops_for(vm), code, len, rep), rep, old_cpl);
 }
 
 /*

@@ -26,6 +26,13 @@ struct vm;
  * (shadow_emu_chain_next); it is then not counted as a patch trap.
  */
 enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chained) __must_check;
+/*
+ * The same for the instruction `code` (len bytes) at the guest's RIP, not
+ * fetched: one the VMM rewrote out of guest code and runs itself
+ * (vmm/call_sync.c).
+ */
+enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned len,
+				      struct emu_report *rep) __must_check;
 
 /*
  * Trap chaining (decode/chain.h): what should a chain do with the

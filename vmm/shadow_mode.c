@@ -60,6 +60,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "decode/flags.h"
 #include "shadow/walk.h"
 #include "shadow/x86.h"
 #include "umbra/log.h"
@@ -907,22 +908,24 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 	for (unsigned off = 0; off < PAGE_SIZE; off++) {
 		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
 		enum patch_pv_site kind = PATCH_PV_NONE;
-		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false;
+		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false, sync = false;
 		struct mon_call_thunk t;
 		unsigned len;
 		int r;
 
 		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c &&
-		     page[off] != 0x0f && !thunked) ||
+		     page[off] != 0x0f && page[off] != 0x8c && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
 		if (page[off] == 0x0f)
 			gsbase = plan_gsbase_site(res, page, page_la, off, repl, &len);
+		else if (page[off] == 0x8c)
+			sync = call_sync_plan(res, page, page_la, off, repl, &len);
 		else if (thunked)
 			kind = plan_thunk_site(vm, res, page, page_la, off, &t, &len);
 		else
 			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
-		if (kind == PATCH_PV_NONE && !gsbase)
+		if (kind == PATCH_PV_NONE && !gsbase && !sync)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
@@ -948,6 +951,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			return r;
 		if (gsbase)
 			vm->stats.call_gsbase++;
+		else if (sync)
+			vm->stats.call_sync++;
 		else
 			vm->stats.call_sites[kind]++;
 		if (thunked) {
@@ -1162,6 +1167,49 @@ static bool undo_thunk(struct vm *vm, enum mon_call_stage stage, unsigned pad)
 }
 
 /*
+ * A vCPU inside the sync stand-in (vmm/monitor.h, MON_CALL_SYNC) at
+ * `stage`. Before its checks passed: undo, if `may_undo`, putting back the
+ * site's RAX and flags and the vCPU at the site's call, which runs again
+ * (or, on the slow path, the original: vmm/call_sync.c). After: complete
+ * it, RAX the virtual CS and the flags those of the original's addq.
+ */
+static bool finish_sync(struct vm *vm, enum mon_call_stage stage, bool may_undo)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	unsigned words = stage == MON_CALL_SYNC_FLAGS_SAVED ? 2
+			 : stage == MON_CALL_SYNC_RAX_SAVED || stage == MON_CALL_SYNC_RAX_RETURN_SET
+				 ? 3
+				 : 1;
+	u64 top[3];
+
+	if (!read_stack_top(vm, top, words))
+		return false;
+	if (stage == MON_CALL_SYNC_RETURN_SET) {
+		u64 rflags = c->rflags;
+
+		flags_add(c->gpr[EMU_RSP], 8, 0, 8, &rflags); /* RSP: the site's less 8 */
+		c->rflags = rflags;
+		c->gpr[EMU_RAX] = c->cs.sel;
+	}
+	if (stage == MON_CALL_SYNC_RETURN_SET || stage == MON_CALL_SYNC_AT_RET) {
+		c->rip = top[0];
+		c->gpr[EMU_RSP] += 8;
+		return true;
+	}
+	if (!may_undo)
+		return false;
+	if (words == 3)
+		c->gpr[EMU_RAX] = top[0];
+	if (words >= 2)
+		c->rflags = (top[words - 2] & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->rip = top[words - 1] - (stage == MON_CALL_SYNC_RAX_RETURN_SET ? MON_CALL_SYNC_SITE : 5);
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -1183,6 +1231,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 
 	if (!monitor_call_point(&sm->mon, c->rip, &p))
 		return false;
+	if (p.fn == MON_CALL_SYNC)
+		return finish_sync(vm, p.stage, may_undo);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -1227,6 +1277,29 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 	c->gpr[EMU_RSP] += words * sizeof(u64);
 	c->rip = ret;
 	return true;
+}
+
+/*
+ * The sync stand-in's slow path (its ud2: a descriptor differs from the
+ * cached one, or NT is set), or a guest fault inside it: back to the site,
+ * and the original instructions run there (vmm/call_sync.c), raising what
+ * the real ones would.
+ */
+static enum shadow_exit sync_slow_path(struct vm *vm)
+{
+	struct mon_call_point p;
+
+	vm->stats.call_sync_slow++;
+	if (!monitor_call_point(&vm->shadow->mon, vm->shadow->cpu.rip, &p) ||
+	    p.fn != MON_CALL_SYNC || p.stage >= MON_CALL_SYNC_RETURN_SET ||
+	    !finish_sync(vm, p.stage, true)) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: the sync_core stand-in's stack could not be read (rsp "
+			"0x%llx)",
+			(unsigned long long)vm->shadow->cpu.gpr[EMU_RSP]);
+		return SHADOW_EXIT_STOP;
+	}
+	return call_sync_run_original(vm) ? SHADOW_EXIT_RESUME : SHADOW_EXIT_STOP;
 }
 
 /*
@@ -1330,6 +1403,9 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
 	case SHADOW_GUEST_FAULT:
+		/* The sync stand-in's reads and pushes: the original's fault, at its place. */
+		if (sm->window_on && f->rip - (MON_CALL_GVA + MON_CALL_SYNC) < 2 * MON_CALL_SLOT)
+			return sync_slow_path(vm);
 		return shadow_reflect_exception(vm, X86_EXC_PF, true, info.error_code, true,
 						info.cr2.v);
 	case SHADOW_EMULATE_PT_WRITE:
@@ -1475,6 +1551,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_pending_trap(f->rip)) {
 		res = call_pending_trap(vm);
+	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
+		   monitor_call_is_sync_trap(f->rip)) {
+		res = sync_slow_path(vm);
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD || vector == X86_EXC_NP) {
 		res = handle_insn_trap(vm, vector);
 	} else if (vector == X86_EXC_BP) {
@@ -1503,6 +1582,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	if (res == SHADOW_EXIT_RESUME && !shadow_emu_check_rewrites(vm))
 		res = SHADOW_EXIT_STOP;
 	if (res == SHADOW_EXIT_RESUME) {
+		if (vm->stats.call_sync && sm->window_on && emu_cpl(&sm->cpu) == 0)
+			call_sync_fill(vm);
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);
 		res = resume_guest(vm);

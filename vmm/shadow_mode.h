@@ -30,6 +30,7 @@
 #define UMBRA_VMM_SHADOW_MODE_H
 
 #include "shadow/mmu.h"
+#include "vmm/call_sync.h"
 #include "vmm/monitor.h"
 #include "decode/emulate.h"
 #include "decode/patch.h"
@@ -116,6 +117,7 @@ struct shadow_mode {
 	 */
 	bool calls;
 	bool window_on; /* claimed (claim_window in shadow_mode.c): the sites may call it */
+	struct call_sync_key sync_key; /* the sync stand-in's data (vmm/call_sync.c) */
 };
 
 /* Init step (after "vcpu"): a no-op in hw mode. Returns 0 or an UMBRA_EXIT_* code. */

@@ -105,10 +105,12 @@ struct stats {
 	 * patch_pv_site (a site whose page the guest wrote is rewritten again).
 	 */
 	u64 call_sites[4];
-	u64 call_indirect; /* of those, `call *` sites rewritten to call a thunk (vmm/monitor.h) */
-	u64 call_direct;   /* and `call body` sites rewritten so */
-	u64 call_gsbase;   /* `swapgs; rd/wrgsbase; swapgs` sites rewritten (vmm/monitor.h) */
-	u64 call_thunks;   /* thunks made */
+	u64 call_indirect;  /* of those, `call *` sites rewritten to call a thunk (vmm/monitor.h) */
+	u64 call_direct;    /* and `call body` sites rewritten so */
+	u64 call_gsbase;    /* `swapgs; rd/wrgsbase; swapgs` sites rewritten (vmm/monitor.h) */
+	u64 call_sync;	    /* sync_core's `iret` to self sites rewritten (vmm/call_sync.c) */
+	u64 call_sync_slow; /* ... calls that ran the original (the GDT or NT did not allow) */
+	u64 call_thunks;    /* thunks made */
 	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
 	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */
 	bool calls_on;	      /* --monitor-calls (and the patch strategy) */

@@ -180,6 +180,8 @@ static void test_linux_patch_script(void **state)
 	assert_contains(r->err, "\"sensitive\": \"patch");
 	assert_contains(r->err, "\"call_window\": true");
 	assert_null(strstr(r->err, "\"call_sites\": {\"cli\": 0,"));
+	/* Debian's kernel has five iret_to_self copies, text_poke_early's among them. */
+	assert_null(strstr(r->err, "\"call_sync\": 0,"));
 	free(r);
 }
 

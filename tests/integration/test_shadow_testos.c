@@ -165,6 +165,8 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST irqflag_pv_indirect PASS");
 	assert_contains(r->out, "TEST irqflag_pv_ticks PASS");
 	assert_contains(r->out, "TEST irqflag_pv_top_2m PASS");
+	assert_contains(r->out, "TEST sync_core_iret PASS");
+	assert_contains(r->out, "TEST sync_core_iret_checks PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
@@ -197,6 +199,9 @@ static void test_shadow_testos_patch(void **state)
 	assert_null(strstr(r->err, "\"call_indirect\": 0,"));
 	assert_null(strstr(r->err, "\"call_thunks\": 0,"));
 	assert_null(strstr(r->err, "\"window_links\": 0,"));
+	/* sync_core_iret's sites became calls; sync_core_iret_checks took the slow path twice. */
+	assert_null(strstr(r->err, "\"call_sync\": 0,"));
+	assert_contains(r->err, "\"call_sync_slow\": 2,");
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
 	assert_contains(r->err, "\"call_withdrawals\": 1");
 	free(r);

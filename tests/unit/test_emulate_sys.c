@@ -472,6 +472,67 @@ static void test_iretq_user_flags(void **state)
 	assert_int_equal(rep.notes, 0);
 }
 
+/*
+ * emu_iret_keeps_segs (the premise of the VMM's sync_core stand-in,
+ * vmm/call_sync.c) against do_iretq itself: with CS and SS loaded from the
+ * GDT by an iretq, then the GDT's CS or SS descriptor changed one bit at a
+ * time, whenever it says an iretq to the same selectors would keep both
+ * segments, an emulated one completes and keeps them.
+ */
+static void test_iret_keeps_segs(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	unsigned keeps_n = 0;
+
+	for (unsigned k = 0; k <= 128; k++) {
+		u64 cs = GDT_CODE64_DPL0, ss = GDT_DATA_DPL0;
+		struct emu_seg cs_before, ss_before;
+		enum emu_result r;
+		bool keeps;
+
+		reset_cpl0(env);
+		poke64(env, GDT_VA + SEL_KCODE, cs);
+		poke64(env, GDT_VA + SEL_KDATA, ss);
+		push_iret_frame(env, CODE_VA, SEL_KCODE, RFLAGS_FIXED, KSTACK_VA + 0x100,
+				SEL_KDATA);
+		assert_ok(env, RUN(env, &rep, 0x48, 0xcf), &rep, CODE_VA);
+		cs_before = env->cpu.cs;
+		ss_before = env->cpu.ss;
+		if (k < 64) /* k == 128: both unchanged */
+			cs ^= 1ull << k;
+		else if (k < 128)
+			ss ^= 1ull << (k - 64);
+		poke64(env, GDT_VA + SEL_KCODE, cs);
+		poke64(env, GDT_VA + SEL_KDATA, ss);
+		keeps = emu_iret_keeps_segs(&env->cpu, cs, ss);
+		push_iret_frame(env, CODE_VA, SEL_KCODE, RFLAGS_FIXED, KSTACK_VA + 0x100,
+				SEL_KDATA);
+		r = RUN(env, &rep, 0x48, 0xcf);
+		if (keeps) {
+			keeps_n++;
+			assert_int_equal(r, EMU_DONE);
+			assert_false(rep.faulted);
+			assert_true(emu_seg_equal(&env->cpu.cs, &cs_before));
+			assert_true(emu_seg_equal(&env->cpu.ss, &ss_before));
+		}
+		if (k == 128)
+			assert_true(keeps);
+	}
+	/* The base bits of 64-bit code are not cached: those flips keep CS. */
+	assert_true(keeps_n > 1);
+	poke64(env, GDT_VA + SEL_KCODE, GDT_CODE64_DPL0);
+	poke64(env, GDT_VA + SEL_KDATA, GDT_DATA_DPL0);
+	/* A null SS (as after an interrupt from CPL3) needs no descriptor; CPL3 never keeps. */
+	reset_cpl0(env);
+	push_iret_frame(env, CODE_VA, SEL_KCODE, RFLAGS_FIXED, KSTACK_VA + 0x100, 0);
+	assert_ok(env, RUN(env, &rep, 0x48, 0xcf), &rep, CODE_VA);
+	assert_int_equal(env->cpu.ss.sel, 0);
+	assert_true(emu_iret_keeps_segs(&env->cpu, GDT_CODE64_DPL0, ~0ull));
+	to_user(env);
+	assert_false(emu_iret_keeps_segs(&env->cpu, GDT_CODE64_DPL0, GDT_DATA_DPL0));
+}
+
 static void test_iretq_faults(void **state)
 {
 	struct env *env = *state;
@@ -740,6 +801,7 @@ int main(void)
 		T(test_iretq_same_level),
 		T(test_iretq_to_user),
 		T(test_iretq_user_flags),
+		T(test_iret_keeps_segs),
 		T(test_iretq_faults),
 		T(test_iretq_inner_level_gp),
 		T(test_iretq_stack_pf),

@@ -358,6 +358,77 @@ static void test_call_window(void **state)
 }
 
 /*
+ * The sync stand-in (monitor.h, MON_CALL_SYNC): its code as capstone reads
+ * it, the stage of each instruction, and the slow path's ud2 after its ret.
+ */
+static void test_call_sync(void **state)
+{
+	static const enum mon_call_stage stages[] = {
+		MON_CALL_SYNC_AT_ENTRY,	  MON_CALL_SYNC_FLAGS_SAVED,	MON_CALL_SYNC_RAX_SAVED,
+		MON_CALL_SYNC_RAX_SAVED,  MON_CALL_SYNC_RAX_SAVED,	MON_CALL_SYNC_RAX_SAVED,
+		MON_CALL_SYNC_RAX_SAVED,  MON_CALL_SYNC_RAX_SAVED,	MON_CALL_SYNC_RAX_SAVED,
+		MON_CALL_SYNC_RAX_SAVED,  MON_CALL_SYNC_RAX_SAVED,	MON_CALL_SYNC_RAX_SAVED,
+		MON_CALL_SYNC_RAX_SAVED,  MON_CALL_SYNC_RAX_RETURN_SET, MON_CALL_SYNC_RETURN_SET,
+		MON_CALL_SYNC_RETURN_SET, MON_CALL_SYNC_RETURN_SET,	MON_CALL_SYNC_AT_RET,
+		MON_CALL_SYNC_RAX_SAVED, /* the ud2 */
+	};
+	const unsigned cs = offsetof(struct mon_call_data, cs_desc_gva),
+		       ss = offsetof(struct mon_call_data, ss_desc_gva),
+		       kcs = offsetof(struct mon_call_data, kernel_cs);
+	const u64 entry = monitor_call_entry(MON_CALL_SYNC, MON_CALL_SYNC_PAD),
+		  ud2 = MON_CALL_GVA + MON_CALL_SYNC + MON_CALL_SYNC_UD2;
+	struct monitor m;
+	char text[1024], want[1024];
+	struct mon_call_point p;
+	csh h;
+	cs_insn *insn;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
+	assert_int_equal(entry, MON_CALL_GVA + MON_CALL_SYNC);
+	disasm_call(&m, MON_CALL_SYNC, text, sizeof(text));
+	snprintf(want, sizeof(want),
+		 "pushfq ;push rax;"
+		 "mov rax, qword ptr [data+%u];mov rax, qword ptr [rax];"
+		 "cmp rax, qword ptr [data+%u];jne 0x%llx;"
+		 "mov rax, qword ptr [data+%u];mov rax, qword ptr [rax];"
+		 "cmp rax, qword ptr [data+%u];jne 0x%llx;"
+		 "test byte ptr [rsp + 9], 0x40;jne 0x%llx;"
+		 "add qword ptr [rsp + 0x10], 0xf;lea rsp, [rsp + 0x10];"
+		 "mov rax, rsp;add rax, 8;mov eax, dword ptr [data+%u];ret ;",
+		 cs, cs + 8, (unsigned long long)ud2, ss, ss + 8, (unsigned long long)ud2,
+		 (unsigned long long)ud2, kcs);
+	assert_string_equal(text, want);
+	assert_true(monitor_call_is_sync_trap(ud2));
+	assert_false(monitor_call_is_sync_trap(ud2 - 1));
+	assert_false(monitor_call_is_pending_trap(ud2));
+	assert_int_equal(cs + 8, offsetof(struct mon_call_data, cs_desc));
+	assert_int_equal(ss + 8, offsetof(struct mon_call_data, ss_desc));
+
+	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+	n = cs_disasm(h, m.region + MON_OFF_CALL_CODE + MON_CALL_SYNC, 2 * MON_CALL_SLOT, entry,
+		      ARRAY_SIZE(stages), &insn);
+	assert_int_equal(n, ARRAY_SIZE(stages));
+	for (size_t i = 0; i < n; i++) {
+		assert_true(monitor_call_point(&m, insn[i].address, &p));
+		assert_int_equal(p.fn, MON_CALL_SYNC);
+		assert_int_equal(p.pad, MON_CALL_SYNC_PAD);
+		assert_int_equal(p.stage, stages[i]);
+		for (unsigned b = 1; b < insn[i].size; b++)
+			assert_false(monitor_call_point(&m, insn[i].address + b, &p));
+	}
+	assert_string_equal(insn[n - 1].mnemonic, "ud2");
+	assert_int_equal(insn[n - 1].address, ud2);
+	assert_false(monitor_call_point(&m, ud2 + 2, &p));
+	cs_free(insn, n);
+	cs_close(&h);
+	/* The thunks come after it. */
+	assert_true(MON_CALL_THUNKS >= MON_CALL_SYNC + 2 * MON_CALL_SLOT);
+	monitor_destroy(&m);
+}
+
+/*
  * The thunk at `entry`, disassembled up to its slow path's jmp, RIP-relative
  * operands as absolute gvas; the stage of each instruction into `stages`.
  */
@@ -548,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_placement),      cmocka_unit_test(test_tables_and_stubs),
 		cmocka_unit_test(test_prepare_return), cmocka_unit_test(test_user_segs),
 		cmocka_unit_test(test_call_window),    cmocka_unit_test(test_call_thunks),
+		cmocka_unit_test(test_call_sync),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The sync_core stand-in, VMM side (vmm/call_sync.h; the stand-in itself:
+ * vmm/monitor.h, MON_CALL_SYNC). Linux's sync_core, on a CPU without
+ * SERIALIZE, is iret_to_self: it builds an iret frame of the current state
+ * and returns to the next instruction through it, and text_poke_early does
+ * that after every patch (~100k times in a boot). Under shadow mode its
+ * `mov %ss` traps, the rest chains: one trap each. The stand-in takes none.
+ *
+ * 1. The site: the 20 bytes with %eax as the temporary (Debian's kernel
+ *    has five, all so), each instruction a start the scan found, and the
+ *    push's imm32 the address right after the iretq. The rewrite covers 15
+ *    bytes (decode/patch.h's limit): `call` + nops. The last 5 (the end of
+ *    the push and the iretq) keep their bytes and never run: the stand-in
+ *    returns past them, and an undo puts the vCPU back at the site's start.
+ * 2. The data page: before the guest kernel runs, the descriptors that an
+ *    iretq to its current CS and SS would reload without change
+ *    (emu_iret_keeps_segs), and where its tables hold them; recomputed only
+ *    when the tables' registers or the cached segments change. The stand-in
+ *    compares the tables' memory with them at each call.
+ * 3. The slow path (the stand-in's ud2, or a guest fault inside it): the
+ *    VMM puts the vCPU back at the site (vmm/shadow_mode.c) and emulates
+ *    the original instructions one by one, so that whatever the real ones
+ *    would raise (a #GP for a changed descriptor, a #PF on the stack) is
+ *    raised at the same instruction, with the same frame.
+ */
+#include <string.h>
+
+#include "umbra/le.h"
+#include "vmm/call_sync.h"
+#include "vmm/guest_access.h"
+#include "vmm/monitor.h"
+#include "vmm/shadow_cpu.h"
+#include "vmm/shadow_emu.h"
+#include "vmm/shadow_mode.h"
+#include "vmm/vm.h"
+
+/* Item 1: iret_to_self up to the push's imm32 (Linux, arch/x86/include/asm/sync_core.h). */
+static const u8 sync_head[] = {
+	0x8c, 0xd0,		      /* mov %ss,%eax */
+	0x50,			      /* push %rax */
+	0x54,			      /* push %rsp */
+	0x48, 0x83, 0x04, 0x24, 0x08, /* addq $8,(%rsp) */
+	0x9c,			      /* pushfq */
+	0x8c, 0xc8,		      /* mov %cs,%eax */
+	0x50,			      /* push %rax */
+	0x68,			      /* push $imm32 (then 4 bytes: the label after iretq) */
+};
+static const u8 sync_starts[] = { 0, 2, 3, 4, 9, 10, 12, 13, 18 }; /* and the end, 20 */
+
+bool call_sync_plan(const struct scan_result *res, const u8 *page, u64 page_la, unsigned off,
+		    u8 *repl, unsigned *len)
+{
+	static const u8 nops[CALL_SYNC_PATCH - 5] = { 0x66, 0x0f, 0x1f, 0x84, 0x00,
+						      0x00, 0x00, 0x00, 0x00, 0x90 };
+	const u8 *p = page + off;
+	u64 end = page_la + off + MON_CALL_SYNC_SITE;
+	unsigned k = 0;
+	s64 rel;
+
+	if (off + MON_CALL_SYNC_SITE > PAGE_SIZE || memcmp(p, sync_head, sizeof(sync_head)) ||
+	    p[18] != 0x48 || p[19] != 0xcf || (u64)(s64)(s32)le_get32(p, 14) != end)
+		return false;
+	for (unsigned b = 0; b < MON_CALL_SYNC_SITE; b++) {
+		bool start = k < sizeof(sync_starts) && sync_starts[k] == b;
+
+		if (scan_is_insn_start(res, off + b) != start)
+			return false;
+		k += start;
+	}
+	rel = (s64)(monitor_call_entry(MON_CALL_SYNC, MON_CALL_SYNC_PAD) - (page_la + off + 5));
+	if (rel != (s32)rel)
+		return false;
+	repl[0] = 0xe8;
+	le_put32(repl, 1, (u32)rel);
+	memcpy(repl + 5, nops, sizeof(nops));
+	*len = CALL_SYNC_PATCH;
+	return true;
+}
+
+/* Item 2. */
+static bool read_desc(struct vm *vm, u16 sel, u64 *la, u64 *desc)
+{
+	const struct emu_cpu *c = &vm->shadow->cpu;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
+
+	return emu_desc_la(c, sel, la) &&
+	       guest_read_virt(&vm->mem, &ctl, *la, desc, sizeof(*desc), 0) == sizeof(*desc);
+}
+
+#define DATA_GVA(field) (MON_CALL_DATA_GVA + offsetof(struct mon_call_data, field))
+
+void call_sync_fill(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct emu_cpu *c = &sm->cpu;
+	struct mon_call_data *d = monitor_call_data(&sm->mon);
+	struct call_sync_key *k = &sm->sync_key;
+	bool null_ss = !(c->ss.sel & ~3u);
+	u64 cs_la, cs_desc, ss_la = DATA_GVA(ss_desc), ss_desc = 0;
+
+	if (k->valid && k->gdt_base == c->gdt_base && k->gdt_limit == c->gdt_limit &&
+	    k->ldtr_sel == c->virt.ldtr_sel && k->ldtr_base == c->virt.ldtr_base &&
+	    k->ldtr_limit == c->virt.ldtr_limit && emu_seg_equal(&k->cs, &c->cs) &&
+	    emu_seg_equal(&k->ss, &c->ss))
+		return;
+	d->kernel_cs = c->cs.sel;
+	/* Until shown otherwise: the slow path (the `zero` field never holds 1). */
+	d->cs_desc_gva = DATA_GVA(zero);
+	d->cs_desc = 1;
+	d->zero = 0;
+	k->valid = false;
+	if (!read_desc(vm, c->cs.sel, &cs_la, &cs_desc) ||
+	    (!null_ss && !read_desc(vm, c->ss.sel, &ss_la, &ss_desc)) ||
+	    !emu_iret_keeps_segs(c, cs_desc, ss_desc))
+		return; /* not cached: asked again at the next trap */
+	d->cs_desc_gva = cs_la;
+	d->cs_desc = cs_desc;
+	d->ss_desc_gva = ss_la; /* a null SS: the field itself, which always matches */
+	d->ss_desc = ss_desc;
+	*k = (struct call_sync_key){ .valid = true,
+				     .gdt_base = c->gdt_base,
+				     .gdt_limit = c->gdt_limit,
+				     .ldtr_sel = c->virt.ldtr_sel,
+				     .ldtr_base = c->virt.ldtr_base,
+				     .ldtr_limit = c->virt.ldtr_limit,
+				     .cs = c->cs,
+				     .ss = c->ss };
+}
+
+/* Item 3. */
+bool call_sync_run_original(struct vm *vm)
+{
+	struct emu_cpu *c = &vm->shadow->cpu;
+	u64 site = c->rip;
+	u8 code[MON_CALL_SYNC_SITE];
+
+	memcpy(code, sync_head, sizeof(sync_head));
+	le_put32(code, 14, (u32)(site + MON_CALL_SYNC_SITE));
+	code[18] = 0x48;
+	code[19] = 0xcf;
+	for (unsigned i = 0; i < sizeof(sync_starts); i++) {
+		unsigned at = sync_starts[i],
+			 n = (i + 1 < sizeof(sync_starts) ? sync_starts[i + 1]
+							  : MON_CALL_SYNC_SITE) -
+			     at;
+		struct emu_report rep;
+		enum emu_result r;
+
+		r = shadow_emu_insn_bytes(vm, code + at, n, &rep);
+		if (r != EMU_DONE) {
+			shadow_emu_stop(vm, r, &rep, site + at);
+			return false;
+		}
+		if (rep.faulted)
+			return true; /* delivered: the guest is in its handler */
+	}
+	return true;
+}
