@@ -56,7 +56,6 @@ bool call_sync_plan(const struct scan_result *res, const u8 *page, u64 page_la, 
 	const u8 *p = page + off;
 	u64 end = page_la + off + MON_CALL_SYNC_SITE;
 	unsigned k = 0;
-	s64 rel;
 
 	if (off + MON_CALL_SYNC_SITE > PAGE_SIZE || memcmp(p, sync_head, sizeof(sync_head)) ||
 	    p[18] != 0x48 || p[19] != 0xcf || (u64)(s64)(s32)le_get32(p, 14) != end)
@@ -68,11 +67,9 @@ bool call_sync_plan(const struct scan_result *res, const u8 *page, u64 page_la, 
 			return false;
 		k += start;
 	}
-	rel = (s64)(monitor_call_entry(MON_CALL_SYNC, MON_CALL_SYNC_PAD) - (page_la + off + 5));
-	if (rel != (s32)rel)
+	if (!monitor_put_rel32(repl, 0xe8, page_la + off,
+			       monitor_call_entry(MON_CALL_SYNC, MON_CALL_SYNC_PAD)))
 		return false;
-	repl[0] = 0xe8;
-	le_put32(repl, 1, (u32)rel);
 	memcpy(repl + 5, nops, sizeof(nops));
 	*len = CALL_SYNC_PATCH;
 	return true;

@@ -67,6 +67,7 @@
 #ifndef UMBRA_VMM_MONITOR_H
 #define UMBRA_VMM_MONITOR_H
 
+#include "umbra/le.h"
 #include "umbra/types.h"
 
 /*
@@ -432,6 +433,21 @@ void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u1
  */
 u64 monitor_call_pde(const struct monitor *mon);
 u64 monitor_call_pdpte(const struct monitor *mon);
+
+/*
+ * Write `opcode` (e8 call, e9 jmp) with the rel32 from a site at gva `at`
+ * to `target` into insn[0..5); false if `target` is out of a rel32's reach.
+ */
+static inline bool monitor_put_rel32(u8 *insn, u8 opcode, u64 at, u64 target)
+{
+	s64 rel = (s64)(target - (at + 5));
+
+	if (rel != (s32)rel)
+		return false;
+	insn[0] = opcode;
+	le_put32(insn, 1, (u32)rel);
+	return true;
+}
 
 /* The call window's data page (hva). */
 struct mon_call_data *monitor_call_data(const struct monitor *mon);

@@ -710,7 +710,6 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 	enum patch_pv_site kind = patch_pv_site(page, off, len, &nop);
 	bool body = false;
 	s32 jmp_rel = 0;
-	s64 rel;
 
 	if (kind != PATCH_PV_NONE) {
 		/* Under iopl3 cli/sti run natively and save_fl sites have their `and`. */
@@ -732,13 +731,11 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 		body = true;
 		pad = 0;
 	}
-	rel = (s64)(monitor_call_entry(
-			    vm->shadow->iopl3 ? MON_CALL_SAVE_FL_IOPL3 : call_stand_in(kind), pad) -
-		    (page_la + off + 5));
-	if (rel != (s32)rel)
+	if (!monitor_put_rel32(repl, body ? 0xe9 : 0xe8, page_la + off,
+			       monitor_call_entry(vm->shadow->iopl3 ? MON_CALL_SAVE_FL_IOPL3
+								    : call_stand_in(kind),
+						  pad)))
 		return PATCH_PV_NONE; /* out of a rel32's reach: the site keeps trapping */
-	repl[0] = body ? 0xe9 : 0xe8; /* jmp / call rel32 */
-	le_put32(repl, 1, (u32)rel);
 	if (body)
 		memset(repl + 5, 0xcc, *len - 5);
 	else if (pad == 1)
@@ -824,7 +821,6 @@ static bool plan_gsbase_site(const struct scan_result *res, const u8 *page, u64 
 					    0xae, 0xdf, 0x0f, 0x01, 0xf8 },
 			nop6[6] = { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 	unsigned fn;
-	s64 rel;
 
 	if (off + GSBASE_SITE > PAGE_SIZE)
 		return false;
@@ -837,11 +833,8 @@ static bool plan_gsbase_site(const struct scan_result *res, const u8 *page, u64 
 	for (unsigned b = off; b < off + GSBASE_SITE; b++)
 		if (scan_is_insn_start(res, b) != (b == off || b == off + 3 || b == off + 8))
 			return false;
-	rel = (s64)(monitor_call_entry(fn, MON_CALL_KGS_PAD) - (page_la + off + 5));
-	if (rel != (s32)rel)
+	if (!monitor_put_rel32(repl, 0xe8, page_la + off, monitor_call_entry(fn, MON_CALL_KGS_PAD)))
 		return false;
-	repl[0] = 0xe8;
-	le_put32(repl, 1, (u32)rel);
 	memcpy(repl + 5, nop6, sizeof(nop6));
 	*len = GSBASE_SITE;
 	return true;
@@ -931,15 +924,10 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			break; /* the guest maps the window: every site keeps trapping */
 		if (thunked) {
 			u64 thunk;
-			s64 rel;
 
-			if (monitor_call_thunk(&sm->mon, &t, &thunk))
+			if (monitor_call_thunk(&sm->mon, &t, &thunk) ||
+			    !monitor_put_rel32(repl, 0xe8, page_la + off, thunk))
 				continue; /* out of reach, or no room: the site keeps its call */
-			rel = (s64)(thunk - (page_la + off + 5));
-			if (rel != (s32)rel)
-				continue;
-			repl[0] = 0xe8;
-			le_put32(repl, 1, (u32)rel);
 			if (len > 5)
 				repl[5] = 0x90; /* never run: the thunk returns past it */
 		}
