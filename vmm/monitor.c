@@ -519,6 +519,16 @@ static void emit_thunk(struct monitor *mon, const struct mon_call_thunk *t, unsi
 	put64(e.code + lit + 16, t->bytes & t->mask);
 }
 
+void monitor_call_thunk_rebytes(struct monitor *mon, unsigned i, u64 bytes)
+{
+	struct mon_call_thunk *t = &mon->thunks[i];
+	unsigned base = MON_CALL_THUNKS + i * MON_CALL_THUNK_SIZE;
+
+	BUG_ON(i >= mon->nr_thunks);
+	t->bytes = bytes & t->mask;
+	put64(mon->region + MON_OFF_CALL_CODE + base + MON_CALL_THUNK_SIZE - 8, t->bytes);
+}
+
 int monitor_call_thunk(struct monitor *mon, const struct mon_call_thunk *t, u64 *entry)
 {
 	unsigned i;
@@ -527,10 +537,12 @@ int monitor_call_thunk(struct monitor *mon, const struct mon_call_thunk *t, u64 
 		const struct mon_call_thunk *o = &mon->thunks[i];
 
 		if (o->slot == t->slot && o->target == t->target && o->mask == t->mask &&
-		    ((o->bytes ^ t->bytes) & t->mask) == 0 && o->ret_byte == t->ret_byte &&
+		    ((o->orig ^ t->orig) & t->mask) == 0 && o->ret_byte == t->ret_byte &&
 		    o->fn == t->fn)
 			break;
 	}
+	if (i < mon->nr_thunks && ((mon->thunks[i].bytes ^ t->bytes) & t->mask))
+		monitor_call_thunk_rebytes(mon, i, t->bytes); /* memory holds these now */
 	if (i == mon->nr_thunks) {
 		if ((t->slot && !in_reach(t->slot)) || !in_reach(t->target) ||
 		    (t->ret_byte && !in_reach(t->ret_byte)))

@@ -300,7 +300,8 @@ struct mon_call_point {
 struct mon_call_thunk {
 	u64 slot;   /* gva of the pointer the site calls through; 0: a direct call */
 	u64 target; /* what it held: the body's gva */
-	u64 bytes;  /* the body's first 8 bytes under `mask` (its head and return) */
+	u64 bytes;  /* the body's first 8 bytes under `mask` as memory holds them */
+	u64 orig;   /* ... as the guest wrote them (our own pushf patches undone) */
 	u64 mask;
 	u64 ret_byte; /* gva of the `ret` the body's jmp reaches, 0 for a body that ends in ret */
 	unsigned fn;  /* the stand-in: MON_CALL_* */
@@ -459,6 +460,12 @@ static inline bool monitor_call_is_sync_trap(u64 rip)
 {
 	return rip == MON_CALL_GVA + MON_CALL_SYNC + MON_CALL_SYNC_UD2;
 }
+
+/*
+ * Thunk `i`'s body now holds `bytes` in memory (under its mask): the VMM
+ * patched or unpatched the body's pushf, which the guest does not see.
+ */
+void monitor_call_thunk_rebytes(struct monitor *mon, unsigned i, u64 bytes);
 
 /* If `rip` is an instruction boundary of a stand-in or thunk, say which, and where in it. */
 bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_point *p);

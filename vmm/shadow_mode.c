@@ -746,6 +746,55 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 }
 
 /*
+ * The 8 bytes of guest code at `la` (within one page): `raw` as memory
+ * holds them, `orig` as the guest wrote them (the VMM's int3 patches over
+ * pushf undone, decode/patch.h). False if unmapped or not RAM.
+ */
+static bool read_code8(struct vm *vm, u64 la, u8 *raw, u8 *orig)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
+	struct walk_mem wm = guest_walk_mem(&vm->mem);
+	struct guest_walk w;
+	const u8 *hva;
+
+	if ((la & (PAGE_SIZE - 1)) > PAGE_SIZE - 8 ||
+	    walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
+		    WALK_OK ||
+	    !(hva = gpa_to_hva(&vm->mem, w.gpa, 8)))
+		return false;
+	memcpy(raw, hva, 8);
+	memcpy(orig, hva, 8);
+	patch_read_fixup(&sm->patches, w.gpa, orig, 8);
+	return true;
+}
+
+/*
+ * The VMM just patched (or scanned) the code page fetched at `page_la`,
+ * `page` its bytes in memory: a thunk whose body lies there compares
+ * memory, which now holds our pushf patch (or no longer does). Where the
+ * body is still what the guest wrote when the thunk was made, the thunk
+ * takes the new bytes; else it keeps the old ones and takes its slow path.
+ */
+static void refresh_thunks(struct vm *vm, gfn_t g, const u8 *page, u64 page_la)
+{
+	struct monitor *mon = &vm->shadow->mon;
+
+	for (unsigned i = 0; i < mon->nr_thunks; i++) {
+		const struct mon_call_thunk *t = &mon->thunks[i];
+		u64 off = t->target - page_la, raw, orig;
+
+		if (off > PAGE_SIZE - 8)
+			continue;
+		memcpy(&raw, page + off, 8);
+		orig = raw;
+		patch_read_fixup(&vm->shadow->patches, gpa(gfn_to_gpa(g).v + off), (u8 *)&orig, 8);
+		if (((orig ^ t->orig) & t->mask) == 0 && ((raw ^ t->bytes) & t->mask))
+			monitor_call_thunk_rebytes(mon, i, raw);
+	}
+}
+
+/*
  * A site at `off` that calls a native body (vmm/monitor.h, "Indirect
  * sites", "Direct sites"): `call *slot(%rip)` or `call rel32`, alone at its
  * instruction starts, in a page fetched at `page_la`, whose target is now a
@@ -759,6 +808,7 @@ static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_resul
 	struct shadow_mode *sm = vm->shadow;
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
 	u8 body[PAGE_SIZE]; /* patch_pv_body's page: only the 8 bytes read below are looked at */
+	u8 raw[8];
 	unsigned body_len, head;
 	s32 jmp_rel;
 	u8 ret;
@@ -784,7 +834,8 @@ static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_resul
 		if (guest_read_virt(&vm->mem, &ctl, t->slot, &t->target, 8, 0) != 8)
 			return PATCH_PV_NONE;
 	}
-	if (guest_read_virt(&vm->mem, &ctl, t->target, body, 8, ACC_FETCH) != 8)
+	/* Decoded as the guest wrote it; compared by the thunk as memory holds it. */
+	if (!read_code8(vm, t->target, raw, body))
 		return PATCH_PV_NONE;
 	kind = patch_pv_body(body, 0, &body_len, &head, &jmp_rel);
 	if (kind == PATCH_PV_NONE || (sm->iopl3 && kind != PATCH_PV_SAVE_FL))
@@ -797,8 +848,11 @@ static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_resul
 		    ret != 0xc3)
 			return PATCH_PV_NONE;
 	}
-	memcpy(&t->bytes, body, 8);
 	t->mask = body_len >= 8 ? ~0ull : (1ull << (8 * body_len)) - 1;
+	memcpy(&t->orig, body, 8);
+	memcpy(&t->bytes, raw, 8);
+	t->orig &= t->mask;
+	t->bytes &= t->mask;
 	t->fn = sm->iopl3 ? MON_CALL_SAVE_FL_IOPL3 : call_stand_in(kind);
 	return kind;
 }
@@ -1068,6 +1122,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 		r = rewrite_call_sites(vm, g, &res, page, la & ~(u64)(PAGE_SIZE - 1));
 	if (r >= 0)
 		r = patch_page_apply(&sm->patches, g, &res, page);
+	if (r >= 0)
+		refresh_thunks(vm, g, page, la & ~(u64)(PAGE_SIZE - 1));
 	/* Remember every patch in place with its surroundings, for copies of it. */
 	for (unsigned i = 0; r >= 0 && i < res.nsites; i++) {
 		const struct patch_site *site =

@@ -485,6 +485,7 @@ static void test_call_thunks(void **state)
 		.slot = 0xffffffff82a01230ull,
 		.target = 0xffffffff81001000ull,
 		.bytes = 0x000000001234e9faull, /* cli; jmp rel32 */
+		.orig = 0x000000001234e9faull,
 		.mask = 0x0000ffffffffffffull,
 		.ret_byte = 0xffffffff81e00000ull,
 		.fn = MON_CALL_IRQ_DISABLE,
@@ -552,6 +553,15 @@ static void test_call_thunks(void **state)
 	t.bytes |= 0xcc00000000000000ull;
 	assert_int_equal(monitor_call_thunk(&m, &t, &again), 0);
 	assert_int_equal(again, first);
+	/* Memory now holds a VMM patch in the body (the same orig): the literal follows it. */
+	t.bytes = 0x000000001234e9ccull;
+	assert_int_equal(monitor_call_thunk(&m, &t, &again), 0);
+	assert_int_equal(again, first);
+	assert_int_equal(rd64(&m, MON_OFF_CALL_CODE + lit_at + 16), t.bytes & t.mask);
+	monitor_call_thunk_rebytes(&m, 0, 0xff0000001234e9faull);
+	assert_int_equal(rd64(&m, MON_OFF_CALL_CODE + lit_at + 16), 0x000000001234e9faull);
+	assert_int_equal(m.thunks[0].bytes, 0x000000001234e9faull);
+	t.bytes = 0x000000001234e9faull;
 	t.ret_byte = 0; /* a body that ends in ret: no cmpb */
 	t.fn = MON_CALL_SAVE_FL;
 	assert_int_equal(monitor_call_thunk(&m, &t, &again), 0);
