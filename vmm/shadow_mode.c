@@ -745,6 +745,14 @@ static enum patch_pv_site plan_call_site(struct vm *vm, const struct scan_result
 	return kind;
 }
 
+/* The 8 bytes at `at` (`hva`): `raw` as memory holds them, `orig` as the guest wrote them. */
+static void code8(struct vm *vm, gpa_t at, const u8 *hva, void *raw, void *orig)
+{
+	memcpy(raw, hva, 8);
+	memcpy(orig, hva, 8);
+	patch_read_fixup(&vm->shadow->patches, at, orig, 8);
+}
+
 /*
  * The 8 bytes of guest code at `la` (within one page): `raw` as memory
  * holds them, `orig` as the guest wrote them (the VMM's int3 patches over
@@ -763,9 +771,7 @@ static bool read_code8(struct vm *vm, u64 la, u8 *raw, u8 *orig)
 		    WALK_OK ||
 	    !(hva = gpa_to_hva(&vm->mem, w.gpa, 8)))
 		return false;
-	memcpy(raw, hva, 8);
-	memcpy(orig, hva, 8);
-	patch_read_fixup(&sm->patches, w.gpa, orig, 8);
+	code8(vm, w.gpa, hva, raw, orig);
 	return true;
 }
 
@@ -786,9 +792,7 @@ static void refresh_thunks(struct vm *vm, gfn_t g, const u8 *page, u64 page_la)
 
 		if (off > PAGE_SIZE - 8)
 			continue;
-		memcpy(&raw, page + off, 8);
-		orig = raw;
-		patch_read_fixup(&vm->shadow->patches, gpa(gfn_to_gpa(g).v + off), (u8 *)&orig, 8);
+		code8(vm, gpa(gfn_to_gpa(g).v + off), page + off, &raw, &orig);
 		if (((orig ^ t->orig) & t->mask) == 0 && ((raw ^ t->bytes) & t->mask))
 			monitor_call_thunk_rebytes(mon, i, raw);
 	}
@@ -1179,6 +1183,26 @@ static bool read_stack_top(struct vm *vm, u64 *top, unsigned words)
 }
 
 /*
+ * Put a vCPU back at a site's start from a thunk or stand-in that saved
+ * what the site had: top[] the `words` qwords at RSP, the last the return
+ * address, `back` bytes past the site's start; before it the site's flags
+ * (words >= 2), and before those its RAX (words == 3).
+ */
+static void undo_to_site(struct vm *vm, const u64 *top, unsigned words, unsigned back)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+
+	if (words == 3)
+		c->gpr[EMU_RAX] = top[0];
+	if (words >= 2)
+		c->rflags = (top[words - 2] & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->rip = top[words - 1] - back;
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+}
+
+/*
  * A vCPU inside a thunk (vmm/monitor.h, "Indirect sites") at `stage`: it
  * has done nothing that counts, so undo what it did to the stack, RAX and
  * the flags, and put it back at the site's call (an instruction boundary of
@@ -1186,9 +1210,6 @@ static bool read_stack_top(struct vm *vm, u64 *top, unsigned words)
  */
 static bool undo_thunk(struct vm *vm, enum mon_call_stage stage, unsigned pad)
 {
-	struct shadow_mode *sm = vm->shadow;
-	struct emu_cpu *c = &sm->cpu;
-	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
 	u64 top[3];
 	unsigned words = stage == MON_CALL_THUNK_RAX_SAVED ? 3
 			 : stage == MON_CALL_THUNK_FLAGS_SAVED || stage == MON_CALL_THUNK_RETURN_SET
@@ -1201,12 +1222,7 @@ static bool undo_thunk(struct vm *vm, enum mon_call_stage stage, unsigned pad)
 
 	if (!read_stack_top(vm, top, words))
 		return false;
-	if (words == 3)
-		c->gpr[EMU_RAX] = top[0];
-	if (words >= 2)
-		c->rflags = (top[words - 2] & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
-	c->rip = top[words - 1] - back;
-	c->gpr[EMU_RSP] += words * sizeof(u64);
+	undo_to_site(vm, top, words, back);
 	return true;
 }
 
@@ -1219,9 +1235,7 @@ static bool undo_thunk(struct vm *vm, enum mon_call_stage stage, unsigned pad)
  */
 static bool finish_sync(struct vm *vm, enum mon_call_stage stage, bool may_undo)
 {
-	struct shadow_mode *sm = vm->shadow;
-	struct emu_cpu *c = &sm->cpu;
-	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	struct emu_cpu *c = &vm->shadow->cpu;
 	unsigned words = stage == MON_CALL_SYNC_FLAGS_SAVED ? 2
 			 : stage == MON_CALL_SYNC_RAX_SAVED || stage == MON_CALL_SYNC_RAX_RETURN_SET
 				 ? 3
@@ -1244,12 +1258,8 @@ static bool finish_sync(struct vm *vm, enum mon_call_stage stage, bool may_undo)
 	}
 	if (!may_undo)
 		return false;
-	if (words == 3)
-		c->gpr[EMU_RAX] = top[0];
-	if (words >= 2)
-		c->rflags = (top[words - 2] & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
-	c->rip = top[words - 1] - (stage == MON_CALL_SYNC_RAX_RETURN_SET ? MON_CALL_SYNC_SITE : 5);
-	c->gpr[EMU_RSP] += words * sizeof(u64);
+	undo_to_site(vm, top, words,
+		     stage == MON_CALL_SYNC_RAX_RETURN_SET ? MON_CALL_SYNC_SITE : 5);
 	return true;
 }
 
