@@ -192,7 +192,7 @@ static void build_argv(const struct bench_opts *o, const struct config *cf, char
 	switch (cf->kind) {
 	case UMBRA:
 		A(o->umbra), A("run"), A(cf->opt), A("--mem"), A(o->linux_mem);
-		for (unsigned k = 0; !cf->cpl0_via_kvm && k < o->nshadow_opts; k++)
+		for (unsigned k = 0; !strcmp(cf->name, "umbra-shadow") && k < o->nshadow_opts; k++)
 			A(o->shadow_opts[k]);
 		A("--stats=json"), A("--stats-file"), A(stats_path);
 		A("--cmdline"), A(cmdline), A("--initrd"), A(o->initrd), A(o->kernel);
