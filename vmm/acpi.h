@@ -6,7 +6,7 @@
  * no KVM and the unit tests check it directly (tests/unit/test_acpi.c).
  *
  * The VMM builds them once per VM into the read-only BIOS window (vmm/memory.h,
- * [MEM_ROM_START, MEM_ROM_END)), whatever the image type; only OSes that scan
+ * [MEM_BIOS_START, MEM_ROM_END)), whatever the image type; only OSes that scan
  * for an RSDP (Linux) ever look at them.
  */
 #ifndef UMBRA_VMM_ACPI_H

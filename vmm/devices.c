@@ -148,7 +148,8 @@ static int describe_machine(struct vm *vm)
 
 	cmos_set_memory(vm->cmos, below, above);
 	/* The ACPI tables (RSDP first) go in the BIOS area, for every image type. */
-	r = acpi_build(vm->mem.rom, MEM_ROM_START, MEM_ROM_END - MEM_ROM_START, NR_VCPUS);
+	r = acpi_build(vm->mem.rom + (MEM_BIOS_START - MEM_ROM_START), MEM_BIOS_START,
+		       MEM_ROM_END - MEM_BIOS_START, NR_VCPUS);
 	if (r < 0) {
 		pr_err("cannot build the ACPI tables: %s", strerror(-r));
 		return UMBRA_EXIT_INTERNAL;

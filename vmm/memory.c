@@ -39,6 +39,8 @@ int guest_mem_init(struct guest_mem *mem, u64 ram_bytes)
 		munmap(ram, ram_bytes);
 		return err;
 	}
+	/* The option-ROM space reads as all-ones, as it did unbacked (memory.h). */
+	memset(rom, 0xff, MEM_BIOS_START - MEM_ROM_START);
 	mem->ram_bytes = ram_bytes;
 	mem->ram = ram;
 	mem->rom = rom;
@@ -97,7 +99,7 @@ unsigned guest_mem_map(const struct guest_mem *mem, struct umbra_mem_entry *out,
 	struct umbra_mem_entry e[] = {
 		{ 0, MEM_EBDA_START, UMBRA_MEM_RAM, 0 },
 		{ MEM_EBDA_START, MEM_LOW_RAM_END - MEM_EBDA_START, UMBRA_MEM_RESERVED, 0 },
-		{ MEM_ROM_START, MEM_ROM_END - MEM_ROM_START, UMBRA_MEM_RESERVED, 0 },
+		{ MEM_BIOS_START, MEM_ROM_END - MEM_BIOS_START, UMBRA_MEM_RESERVED, 0 },
 		{ MEM_HIGH_START, mem->low_ram_end - MEM_HIGH_START, UMBRA_MEM_RAM, 0 },
 		{ MEM_4G, mem->high_ram_end - MEM_4G, UMBRA_MEM_RAM, 0 },
 	};

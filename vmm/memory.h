@@ -6,16 +6,23 @@
  * where host offset == gpa below 4 GiB):
  *
  *   [0, 640K)            RAM            (the top 1 KiB is reported reserved: EBDA)
- *   [640K, 896K)         hole           VGA and option-ROM space: unbacked, so
- *                                       accesses exit as MMIO (unknown, all-ones)
+ *   [640K, 768K)         hole           VGA: unbacked, so accesses exit as MMIO
+ *                                       (unknown, all-ones)
+ *   [768K, 896K)         ROM            option-ROM space, empty: all-ones, read-only
  *   [896K, 1M)           ROM            read-only to the guest, VMM-filled (BIOS area):
  *                                       the ACPI tables, RSDP at 0xe0000 (vmm/acpi.c)
  *   [1M, min(SIZE, 3G))  RAM
  *   [3G, 4G)             PCI hole       LAPIC, IOAPIC, future MMIO devices
  *   [4G, 4G + SIZE - 3G) RAM            only when SIZE > 3 GiB
  *
- * The 384 KiB of host mapping under the 640K-1M hole is simply not used, as
- * on a real PC the RAM behind that window is hidden.
+ * The 384 KiB of host mapping under the 640K-1M window is simply not used,
+ * as on a real PC the RAM behind that window is hidden.
+ *
+ * Why the option-ROM space is backed: Linux scans it in 16-byte steps for
+ * an iBFT (reserve_ibft_region) and in 2 KiB steps for ROM signatures
+ * (probe_roms). Unbacked, each of those ~16k reads was an MMIO exit; as a
+ * read-only memslot of 0xff bytes the guest reads the same all-ones without
+ * one, and a write still exits as MMIO and is dropped, as before.
  */
 #ifndef UMBRA_VMM_MEMORY_H
 #define UMBRA_VMM_MEMORY_H
@@ -25,7 +32,8 @@
 
 #define MEM_LOW_RAM_END	   0xa0000ull /* 640 KiB */
 #define MEM_EBDA_START	   0x9fc00ull /* top 1 KiB of low RAM, reserved */
-#define MEM_ROM_START	   0xe0000ull /* BIOS area Linux scans for tables */
+#define MEM_ROM_START	   0xc0000ull /* the read-only window: option-ROM space, then BIOS */
+#define MEM_BIOS_START	   0xe0000ull /* BIOS area Linux scans for tables */
 #define MEM_ROM_END	   0x100000ull
 #define MEM_HIGH_START	   0x100000ull /* 1 MiB */
 #define MEM_PCI_HOLE_START (3 * GiB)

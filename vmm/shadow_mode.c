@@ -291,9 +291,10 @@ int shadow_mode_setup(struct vm *vm)
 		.mmio_direct = { { .base = gpa(shadow_msr_apic_gpa(&sm->msrs)), .size = PAGE_SIZE },
 				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE },
 				 /*
-				  * The BIOS area Linux scans for tables byte by byte: its
-				  * read-only memslot answers the vCPU directly (a write
-				  * exits as MMIO and is dropped, as ROM would drop it).
+				  * The option-ROM space and BIOS area, which Linux scans
+				  * in 16-byte steps: their read-only memslot answers the
+				  * vCPU directly (a write exits as MMIO and is dropped, as
+				  * ROM would drop it).
 				  */
 				 { .base = gpa(MEM_ROM_START),
 				   .size = MEM_ROM_END - MEM_ROM_START } },

@@ -20,7 +20,8 @@
 /* PC layout constants, spelled out independently of memory.h. */
 #define LOW_END	   0xa0000ull /* 640 KiB */
 #define EBDA	   0x9fc00ull /* top 1 KiB of low RAM */
-#define ROM_START  0xe0000ull
+#define ROM_START  0xc0000ull /* the read-only window: option-ROM space... */
+#define BIOS_START 0xe0000ull /* ... then the BIOS area */
 #define ONE_MIB	   0x100000ull
 #define HOLE_START 0xc0000000ull /* 3 GiB */
 #define FOUR_GIB   0x100000000ull
@@ -50,7 +51,7 @@ static void test_layout_512m(void **state)
 	struct guest_mem m;
 	const struct region_want want[] = {
 		{ 0, LOW_END, 0, MEM_RAM },
-		{ ROM_START, 0x20000, 0, MEM_ROM },
+		{ ROM_START, 0x40000, 0, MEM_ROM },
 		{ ONE_MIB, 512 * MiB - ONE_MIB, ONE_MIB, MEM_RAM },
 	};
 
@@ -73,7 +74,7 @@ static void test_layout_3g_exactly(void **state)
 	struct guest_mem m;
 	const struct region_want want[] = {
 		{ 0, LOW_END, 0, MEM_RAM },
-		{ ROM_START, 0x20000, 0, MEM_ROM },
+		{ ROM_START, 0x40000, 0, MEM_ROM },
 		{ ONE_MIB, HOLE_START - ONE_MIB, ONE_MIB, MEM_RAM },
 	};
 
@@ -94,7 +95,7 @@ static void test_layout_5g(void **state)
 	struct guest_mem m;
 	const struct region_want want[] = {
 		{ 0, LOW_END, 0, MEM_RAM },
-		{ ROM_START, 0x20000, 0, MEM_ROM },
+		{ ROM_START, 0x40000, 0, MEM_ROM },
 		{ ONE_MIB, HOLE_START - ONE_MIB, ONE_MIB, MEM_RAM },
 		{ FOUR_GIB, 2 * GiB, HOLE_START, MEM_RAM },
 	};
@@ -179,10 +180,12 @@ static void test_hva_low_ram_edges(void **state)
 	/* From low RAM into the 640K hole. */
 	assert_null(gpa_to_hva(m, gpa(LOW_END - 1), 2));
 	assert_null(gpa_to_hva(m, gpa(0), LOW_END + 1));
-	/* The hole itself. */
+	/* The VGA hole is unbacked even for ROM users; the ROM is not RAM. */
 	assert_null(gpa_to_hva(m, gpa(LOW_END), 1));
-	assert_null(gpa_to_hva(m, gpa(0xc0000), 1));
-	assert_null(gpa_to_hva(m, gpa(ROM_START - 1), 1));
+	assert_null(gpa_to_hva_kind(m, gpa(LOW_END), 1, true));
+	assert_null(gpa_to_hva_kind(m, gpa(ROM_START - 1), 1, true));
+	assert_null(gpa_to_hva(m, gpa(ROM_START), 1));
+	assert_null(gpa_to_hva(m, gpa(BIOS_START - 1), 1));
 }
 
 static void test_hva_high_ram_edges(void **state)
@@ -205,15 +208,25 @@ static void test_hva_rom(void **state)
 {
 	struct guest_mem *m = *state;
 
+	const u8 *optrom;
+
 	assert_null(gpa_to_hva(m, gpa(ROM_START), 1));
 	assert_null(gpa_to_hva(m, gpa(ONE_MIB - 1), 1));
 	assert_null(gpa_to_hva_kind(m, gpa(ROM_START), 1, false));
 	assert_ptr_equal(gpa_to_hva_kind(m, gpa(ROM_START), 1, true), m->rom);
-	assert_ptr_equal(gpa_to_hva_kind(m, gpa(ROM_START), 0x20000, true), m->rom);
-	assert_ptr_equal(gpa_to_hva_kind(m, gpa(0xf0000), 0x10000, true), m->rom + 0x10000);
-	assert_ptr_equal(gpa_to_hva_kind(m, gpa(ONE_MIB - 1), 1, true), m->rom + 0x1ffff);
+	assert_ptr_equal(gpa_to_hva_kind(m, gpa(ROM_START), 0x40000, true), m->rom);
+	assert_ptr_equal(gpa_to_hva_kind(m, gpa(BIOS_START), 0x20000, true), m->rom + 0x20000);
+	assert_ptr_equal(gpa_to_hva_kind(m, gpa(0xf0000), 0x10000, true), m->rom + 0x30000);
+	assert_ptr_equal(gpa_to_hva_kind(m, gpa(ONE_MIB - 1), 1, true), m->rom + 0x3ffff);
 	assert_null(gpa_to_hva_kind(m, gpa(ROM_START - 1), 2, true));
-	assert_null(gpa_to_hva_kind(m, gpa(ROM_START), 0x20001, true));
+	assert_null(gpa_to_hva_kind(m, gpa(ROM_START), 0x40001, true));
+	/* The empty option-ROM space reads as all-ones, as the unbacked hole did. */
+	optrom = gpa_to_hva_kind(m, gpa(ROM_START), BIOS_START - ROM_START, true);
+	assert_non_null(optrom);
+	for (u64 i = 0; i < BIOS_START - ROM_START; i++)
+		if (optrom[i] != 0xff)
+			fail_msg("option-ROM byte at %#llx is %#x", (unsigned long long)(ROM_START + i),
+				 optrom[i]);
 	/* rom_ok still allows RAM. */
 	assert_ptr_equal(gpa_to_hva_kind(m, gpa(0x5000), 8, true), m->ram + 0x5000);
 }
@@ -284,7 +297,7 @@ static void test_map_512m(void **state)
 	assert_int_equal(guest_mem_map(&m, map, ARRAY_SIZE(map)), 4);
 	check_entry(&map[0], 0, EBDA, UMBRA_MEM_RAM);
 	check_entry(&map[1], EBDA, 0x400, UMBRA_MEM_RESERVED);
-	check_entry(&map[2], ROM_START, 0x20000, UMBRA_MEM_RESERVED);
+	check_entry(&map[2], BIOS_START, 0x20000, UMBRA_MEM_RESERVED);
 	check_entry(&map[3], ONE_MIB, 511 * MiB, UMBRA_MEM_RAM);
 	/* Untouched beyond the count. */
 	assert_int_equal(map[4].addr, 0xeeeeeeeeeeeeeeeeull);
@@ -307,7 +320,7 @@ static void test_map_5g(void **state)
 	assert_int_equal(guest_mem_map(&m, map, ARRAY_SIZE(map)), 5);
 	check_entry(&map[0], 0, EBDA, UMBRA_MEM_RAM);
 	check_entry(&map[1], EBDA, 0x400, UMBRA_MEM_RESERVED);
-	check_entry(&map[2], ROM_START, 0x20000, UMBRA_MEM_RESERVED);
+	check_entry(&map[2], BIOS_START, 0x20000, UMBRA_MEM_RESERVED);
 	check_entry(&map[3], ONE_MIB, HOLE_START - ONE_MIB, UMBRA_MEM_RAM);
 	check_entry(&map[4], FOUR_GIB, 2 * GiB, UMBRA_MEM_RAM);
 	/* Sorted and non-overlapping. */
