@@ -225,8 +225,8 @@ static void test_hva_rom(void **state)
 	assert_non_null(optrom);
 	for (u64 i = 0; i < BIOS_START - ROM_START; i++)
 		if (optrom[i] != 0xff)
-			fail_msg("option-ROM byte at %#llx is %#x", (unsigned long long)(ROM_START + i),
-				 optrom[i]);
+			fail_msg("option-ROM byte at %#llx is %#x",
+				 (unsigned long long)(ROM_START + i), optrom[i]);
 	/* rom_ok still allows RAM. */
 	assert_ptr_equal(gpa_to_hva_kind(m, gpa(0x5000), 8, true), m->ram + 0x5000);
 }
