@@ -25,7 +25,8 @@
  *  6. a write the guest may make but the spte refuses because the page is a
  *     shadowed guest table: SHADOW_EMULATE_PT_WRITE. A kernel-view access
  *     to a guest-user page under SMAP that the walk allowed (RFLAGS.AC = 1):
- *     SHADOW_EMULATE_ACCESS.
+ *     SHADOW_EMULATE_ACCESS;
+ *  7. a fault fixed: fill the neighbours a fault would fill now (prefetch.c).
  */
 #include "shadow/internal.h"
 
@@ -253,6 +254,8 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 		mmu->stats.faults_spurious++;
 	if (mmio_direct)
 		mmu->stats.faults_mmio_direct++;
+	/* Item 7. */
+	prefetch_around(mmu, sp, index);
 	return SHADOW_FIXED;
 }
 

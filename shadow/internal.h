@@ -11,6 +11,7 @@
  *   spte.c      gpte -> spte: the rules of the views, reserved bits, roles
  *   fault.c     shadow_fault
  *   pt_write.c  shadow_pt_write and write-flood detection
+ *   prefetch.c  filling a fixed fault's neighbours
  *   root.c      roots, CR3, views, monitor slots, invalidation, translate
  *   stats.c     counters, and the end of every public operation
  *
@@ -158,6 +159,11 @@ u64 make_mmio_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 ri
 			gfn_t gfn, unsigned level, u64 gpte);
 bool child_for_gpte(const struct shadow_mmu *mmu, union sp_role parent_role, gfn_t parent_gfn,
 		    unsigned index, u64 gpte, gfn_t *child_gfn, union sp_role *child_role);
+u64 sp_read_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, unsigned index);
+u64 leaf_spte_for_gpte(const struct shadow_mmu *mmu, union sp_role role, u64 gpte);
+
+/* prefetch.c */
+void prefetch_around(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index);
 
 /* root.c */
 struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view);

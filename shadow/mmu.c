@@ -51,7 +51,8 @@ struct shadow_mmu *shadow_create(const struct shadow_config *cfg)
 	    cfg->pool.nr_pages < 8 || cfg->pool.nr_pages > UINT32_MAX ||
 	    (cfg->pool.base.v & (PAGE_SIZE - 1)) || ((uintptr_t)cfg->pool.hva & (PAGE_SIZE - 1)) ||
 	    cfg->maxphyaddr <= PAGE_SHIFT || cfg->maxphyaddr > X86_MAXPHYADDR_MAX ||
-	    !mmio_ranges_ok(cfg))
+	    !mmio_ranges_ok(cfg) || cfg->prefetch > SPTE_PER_PAGE ||
+	    (cfg->prefetch & (cfg->prefetch - 1)))
 		return NULL;
 	mmu = calloc(1, sizeof(*mmu));
 	if (!mmu)

@@ -118,11 +118,17 @@ struct shadow_config {
 	 * SHADOW_EXEC_UNSCANNED. The user view is never gated.
 	 */
 	bool exec_gate;
+	/*
+	 * Prefetch (shadow/prefetch.c): after a fault fixes a 4 KiB leaf, also
+	 * fill the empty sptes of its aligned group of this many entries that a
+	 * fault would fill now. 0 or 1: off; otherwise a power of two <= 512.
+	 */
+	unsigned prefetch;
 };
 
 /*
  * Create an MMU over `cfg` (copied). Returns NULL on allocation failure, a
- * pool < 8 pages, or an unaligned pool. The guest mode starts as 4-level
+ * pool < 8 pages, an unaligned pool, or a bad prefetch. The guest mode starts as 4-level
  * paging with CR0.WP = 1 and EFER.NXE = 1 (CR3 = 0) until shadow_set_mode
  * and shadow_set_cr3 say otherwise. With CR0.PG = 0 the roots map gva ==
  * gpa (identity). Leaf sptes may carry NX: the host runs with EFER.NXE = 1.
@@ -290,6 +296,7 @@ struct shadow_stats {
 	u64 faults_exec_unscanned; /* SHADOW_EXEC_UNSCANNED results (exec_gate) */
 	u64 exec_approves, exec_revokes;
 	u64 window_links; /* the call window linked into a shadow table (shadow_set_window) */
+	u64 prefetched;	  /* leaf sptes filled beside a fixed fault (config prefetch) */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

@@ -35,43 +35,10 @@
 /* Item 3: writes without an intervening fault after which an sp is unshadowed. */
 #define WRITE_FLOOD_THRESHOLD 3
 
-/* Item 4: the gpte now at index `index` of the guest table sp shadows (0 if unreadable). */
-static u64 read_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, unsigned index)
-{
-	const u64 *gptep = mmu->cfg.mem.gpa_to_hva(
-		mmu->cfg.mem.opaque, gpa(gfn_to_gpa(sp->gfn).v + index * sizeof(u64)), sizeof(u64));
-
-	return gptep ? __atomic_load_n(gptep, __ATOMIC_ACQUIRE) : 0;
-}
-
-/*
- * Item 4, leaf level: the spte a fault would install for this gpte now, or
- * 0 when a fault is needed first (not present, reserved bits, A = 0, not
- * RAM nor direct MMIO, or not mappable in this view).
- */
-static u64 leaf_for_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, u64 gpte)
-{
-	gfn_t leaf_gfn;
-
-	if (!(gpte & PTE_P) || !(gpte & PTE_A) ||
-	    gpte_rsvd_bits(mmu, PG_LEVEL_4K, gpte, sp->role.efer_nx))
-		return 0;
-	leaf_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
-	if (!gfn_is_ram(mmu, leaf_gfn)) {
-		if (!gfn_is_mmio_direct(mmu, leaf_gfn))
-			return 0;
-		return make_mmio_leaf_spte(mmu, sp->role,
-					   gpte_rights(acc_to_rights(sp->role.access), gpte),
-					   gpte & PTE_D, leaf_gfn, PG_LEVEL_4K, gpte);
-	}
-	return make_leaf_spte(mmu, sp->role, gpte_rights(acc_to_rights(sp->role.access), gpte),
-			      gpte & PTE_D, leaf_gfn);
-}
-
 /* Item 4. */
 static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index)
 {
-	u64 gpte = read_gpte(mmu, sp, index);
+	u64 gpte = sp_read_gpte(mmu, sp, index);
 	u64 spte = sp->spt[index];
 	struct shadow_page *child;
 	union sp_role child_role;
@@ -92,7 +59,7 @@ static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 	if (is_monitor_slot(mmu, sp, index))
 		return;
 	if (sp->role.level == PG_LEVEL_4K) {
-		u64 new_spte = leaf_for_gpte(mmu, sp, gpte);
+		u64 new_spte = leaf_spte_for_gpte(mmu, sp->role, gpte);
 
 		if (new_spte == spte)
 			return;

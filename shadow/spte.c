@@ -15,7 +15,9 @@
  *  5. the leaf spte for a guest page in a view: the view rules, SMEP/SMAP,
  *     dirty-bit emulation and write-protection of shadowed gfns;
  *  6. direct MMIO (mmu.h, struct shadow_mmio_range): is a gfn in a
- *     configured range, and its leaf spte (item 5 plus caching bits).
+ *     configured range, and its leaf spte (item 5 plus caching bits);
+ *  7. the leaf spte a fault would install for a gpte as it is now, without
+ *     changing it (the PT-write path and prefetch), and reading that gpte.
  */
 #include "shadow/internal.h"
 
@@ -224,4 +226,40 @@ u64 make_mmio_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 ri
 
 	BUG_ON(gfn_is_shadowed(mmu, gfn));
 	return spte ? spte | SPTE_MMIO_DIRECT | cache : 0;
+}
+
+/* Item 7: the gpte now at index `index` of the guest table sp shadows (0 if unreadable). */
+u64 sp_read_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, unsigned index)
+{
+	const u64 *gptep = mmu->cfg.mem.gpa_to_hva(
+		mmu->cfg.mem.opaque, gpa(gfn_to_gpa(sp->gfn).v + index * sizeof(u64)), sizeof(u64));
+
+	return gptep ? __atomic_load_n(gptep, __ATOMIC_ACQUIRE) : 0;
+}
+
+/*
+ * Item 7: the spte a fault would install for leaf gpte `gpte` in a 4 KiB
+ * table of role `role` now, or 0 when a fault is needed first: not present,
+ * reserved bits, A = 0 (the fault's walk would set it, and the guest may
+ * read A = 0 as "not used since I cleared it"), not RAM nor direct MMIO, or
+ * not mappable in this view. A fault would give the same spte, since its
+ * walk changes nothing else for a read (a write sets D, which this spte
+ * then lacks: dirty-bit emulation makes it read-only until then).
+ */
+u64 leaf_spte_for_gpte(const struct shadow_mmu *mmu, union sp_role role, u64 gpte)
+{
+	u64 rights = gpte_rights(acc_to_rights(role.access), gpte);
+	gfn_t leaf_gfn;
+
+	if (!(gpte & PTE_P) || !(gpte & PTE_A) ||
+	    gpte_rsvd_bits(mmu, PG_LEVEL_4K, gpte, role.efer_nx))
+		return 0;
+	leaf_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+	if (!gfn_is_ram(mmu, leaf_gfn)) {
+		if (!gfn_is_mmio_direct(mmu, leaf_gfn))
+			return 0;
+		return make_mmio_leaf_spte(mmu, role, rights, gpte & PTE_D, leaf_gfn, PG_LEVEL_4K,
+					   gpte);
+	}
+	return make_leaf_spte(mmu, role, rights, gpte & PTE_D, leaf_gfn);
 }

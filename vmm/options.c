@@ -32,6 +32,9 @@ static const char usage_text[] =
 	"                       leaves paging to KVM (see README.md)\n"
 	"  --shadow-pool SIZE   memory for shadow page tables in shadow mode (default\n"
 	"                       16M; a multiple of 2M, 2M to 1020M)\n"
+	"  --shadow-prefetch N  shadow mode: a fault also fills the empty sptes of its\n"
+	"                       aligned group of N that the guest's tables allow (0 or\n"
+	"                       a power of two up to 512; default 8; 0 turns it off)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 4G (default 512M; 2M to 1T)\n"
 	"  --cmdline STR        kernel command line\n"
 	"  --initrd FILE        initial ramdisk (Linux initrd; module 1 for Multiboot)\n"
@@ -216,6 +219,23 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 					v);
 				return OPTIONS_ERROR;
 			}
+		} else if ((v = match(argc, argv, &i, "--shadow-prefetch", true, &missing))) {
+			char *end;
+			unsigned long n;
+
+			if (missing)
+				goto need_value;
+			errno = 0;
+			n = strtoul(v, &end, 10);
+			if (*v < '0' || *v > '9' || *end || errno ||
+			    n > UMBRA_MAX_SHADOW_PREFETCH || (n & (n - 1))) {
+				set_err(err, errlen,
+					"--shadow-prefetch: '%s' is not 0 or a power of two up to "
+					"512",
+					v);
+				return OPTIONS_ERROR;
+			}
+			o->shadow_prefetch = (unsigned)n;
 		} else if ((v = match(argc, argv, &i, "--mem", true, &missing))) {
 			int r;
 
@@ -338,6 +358,7 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 	*o = (struct umbra_options){
 		.mmu = MMU_SHADOW, /* shared/DESIGN.md: the mode this VMM is about */
 		.shadow_pool_bytes = UMBRA_DEFAULT_SHADOW_POOL,
+		.shadow_prefetch = UMBRA_DEFAULT_SHADOW_PREFETCH,
 		.mem_bytes = UMBRA_DEFAULT_MEM,
 		.stats = STATS_NONE,
 		.debug_exit_port = UMBRA_DEFAULT_DEBUG_EXIT_PORT,

@@ -25,13 +25,17 @@ enum sensitive_choice { SENSITIVE_AUTO, SENSITIVE_PATCH, SENSITIVE_IOPL3 };
 #define UMBRA_DEFAULT_SHADOW_POOL (16 * MiB)
 #define UMBRA_MIN_SHADOW_POOL	  (2 * MiB)
 #define UMBRA_MAX_SHADOW_POOL	  (1020 * MiB)
+/* Shadow prefetch group, in sptes (shadow/prefetch.c); KVM uses 8 too. */
+#define UMBRA_DEFAULT_SHADOW_PREFETCH 8
+#define UMBRA_MAX_SHADOW_PREFETCH     512
 
 struct umbra_options {
 	enum mmu_mode mmu;
 	u64 mem_bytes;
-	u64 shadow_pool_bytes; /* --shadow-pool */
-	const char *cmdline;   /* NULL: empty */
-	const char *initrd;    /* NULL: none */
+	u64 shadow_pool_bytes;	  /* --shadow-pool */
+	unsigned shadow_prefetch; /* --shadow-prefetch: 0 or a power of two <= 512 */
+	const char *cmdline;	  /* NULL: empty */
+	const char *initrd;	  /* NULL: none */
 	const char *image;
 	enum stats_format stats;
 	const char *stats_file; /* NULL: stderr */

@@ -287,6 +287,7 @@ int shadow_mode_setup(struct vm *vm)
 		/* Reserved address bits as the guest's CPUID says. */
 		.maxphyaddr = vm->guest_maxphyaddr,
 		.exec_gate = true, /* item 6 */
+		.prefetch = vm->opts->shadow_prefetch,
 		.nr_mmio_direct = 3,
 		.mmio_direct = { { .base = gpa(shadow_msr_apic_gpa(&sm->msrs)), .size = PAGE_SIZE },
 				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE },

@@ -27,6 +27,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const u64 pool_sizes[] = { 8, 12, 24, 48, 128, 512 };
+static const unsigned prefetch_groups[] = { 8, 0, 2, 512 }; /* 8: the VMM's default */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	cfg.pool_pages = pool_sizes[data[0] % ARRAY_SIZE(pool_sizes)];
+	cfg.prefetch = prefetch_groups[(data[0] >> 4) % ARRAY_SIZE(prefetch_groups)];
 	cfg.bytes = data + 1;
 	cfg.nr_bytes = size - 1;
 	cfg.prng_tail_ops = PRNG_TAIL_OPS;

@@ -1548,6 +1548,7 @@ struct harness *harness_create(const struct harness_config *cfg)
 		.writer = { h, writer_store, writer_commit },
 		.flusher = { h, flusher_flush },
 		.maxphyaddr = HARNESS_MAXPHYADDR,
+		.prefetch = h->cfg.prefetch,
 	};
 	h->mmu = shadow_create(&sc);
 	if (!h->mmu) {
@@ -1673,7 +1674,7 @@ void harness_print_summary(const struct harness *h, FILE *out)
 		"%llu), "
 		"sp live %llu created %llu zapped %llu, rmap %llu, wp %llu, pt writes %llu "
 		"(updates %llu zaps %llu), unshadows %llu, roots hit %llu miss %llu live %llu, "
-		"evictions %llu, flushes %llu, stores %llu\n",
+		"evictions %llu, flushes %llu, stores %llu, prefetched %llu\n",
 		(unsigned long long)s->faults, (unsigned long long)s->faults_fixed,
 		(unsigned long long)s->faults_guest, (unsigned long long)s->faults_pt_write,
 		(unsigned long long)s->faults_mmio, (unsigned long long)s->faults_spurious,
@@ -1684,5 +1685,5 @@ void harness_print_summary(const struct harness *h, FILE *out)
 		(unsigned long long)s->unshadows, (unsigned long long)s->root_hits,
 		(unsigned long long)s->root_misses, (unsigned long long)s->roots_live,
 		(unsigned long long)s->evictions, (unsigned long long)s->flushes,
-		(unsigned long long)s->stores);
+		(unsigned long long)s->stores, (unsigned long long)s->prefetched);
 }

@@ -56,6 +56,7 @@ struct harness_config {
 	size_t nr_bytes;
 	u64 prng_tail_ops; /* with bytes: then this many PRNG-driven steps, seeded by them */
 	u64 pool_pages;	   /* shadow pool size; >= 8 */
+	unsigned prefetch; /* the MMU's prefetch group (shadow_config; 0: off) */
 	unsigned full_check_every; /* full sweep every N steps (0: only at the end) */
 	unsigned samples_per_step; /* random window gvas checked after each step */
 	bool trace;		   /* print every operation to `log` */

@@ -297,6 +297,27 @@ static void test_shadow_pool(void **state)
 	assert_int_equal(p.r, OPTIONS_ERROR);
 }
 
+static void test_shadow_prefetch(void **state)
+{
+	static const char *const bad[] = { "3", "1024", "-8", " 8", "8x", "", "0x8", "lots" };
+	struct parsed p = PARSE("run", "img");
+
+	(void)state;
+	assert_int_equal(p.o.shadow_prefetch, UMBRA_DEFAULT_SHADOW_PREFETCH);
+	p = PARSE("run", "--shadow-prefetch", "0", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_int_equal(p.o.shadow_prefetch, 0);
+	p = PARSE("run", "--shadow-prefetch=512", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_int_equal(p.o.shadow_prefetch, 512);
+	p = PARSE("run", "--shadow-prefetch=1", "img");
+	assert_int_equal(p.o.shadow_prefetch, 1);
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		p = PARSE("run", "--shadow-prefetch", bad[i], "img");
+		assert_error_mentions(&p, "--shadow-prefetch", bad[i]);
+	}
+}
+
 static void test_mmu_bad(void **state)
 {
 	struct parsed p = PARSE("run", "--mmu=bad", "img");
@@ -731,6 +752,7 @@ int main(void)
 		T(test_mmu),
 		T(test_mmu_bad),
 		T(test_shadow_pool),
+		T(test_shadow_prefetch),
 		T(test_sensitive),
 		T(test_chain),
 		T(test_monitor_calls),

@@ -54,6 +54,8 @@ struct env {
 	struct walk_ctl ctl; /* the oracle's view of the guest */
 	void *pool;
 	u64 pool_pages;
+	unsigned prefetch; /* the config's prefetch group (0: off) */
+	u64 hole_gpa;	   /* if not 0: a 4 KiB page there is not RAM either */
 	struct shadow_mmu *mmu;
 	/* writer */
 	u64 stores, commits;
@@ -67,6 +69,8 @@ static void *test_gpa_to_hva(void *opaque, gpa_t where, size_t len)
 	struct env *env = opaque;
 
 	if (where.v >= RAM_SIZE || len > RAM_SIZE - where.v)
+		return NULL;
+	if (env->hole_gpa && where.v < env->hole_gpa + PAGE_SIZE && where.v + len > env->hole_gpa)
 		return NULL;
 	return env->ram + where.v;
 }
@@ -266,18 +270,20 @@ static struct shadow_mmu *make_mmu(struct env *env, u64 pool_pages)
 		.writer = { .opaque = env, .store = test_store, .commit = test_commit },
 		.flusher = { .opaque = env, .flush = test_flush },
 		.maxphyaddr = TEST_MAXPHYADDR,
+		.prefetch = env->prefetch,
 	};
 
 	env->pool_pages = pool_pages;
 	return shadow_create(&cfg);
 }
 
-static int setup_pool(void **state, u64 pool_pages)
+static int setup_pool(void **state, u64 pool_pages, unsigned prefetch)
 {
 	struct env *env = calloc(1, sizeof(*env));
 
 	if (!env)
 		return -1;
+	env->prefetch = prefetch;
 	env->ram = aligned_alloc(PAGE_SIZE, RAM_SIZE);
 	env->pool = aligned_alloc(PAGE_SIZE, pool_pages * PAGE_SIZE);
 	if (!env->ram || !env->pool)
@@ -301,12 +307,18 @@ static int setup_pool(void **state, u64 pool_pages)
 
 static int setup(void **state)
 {
-	return setup_pool(state, POOL_PAGES);
+	return setup_pool(state, POOL_PAGES, 0);
+}
+
+/* As setup, with the VMM's default prefetch group of 8. */
+static int setup_prefetch(void **state)
+{
+	return setup_pool(state, POOL_PAGES, 8);
 }
 
 static int setup_tiny(void **state)
 {
-	return setup_pool(state, 16);
+	return setup_pool(state, 16, 0);
 }
 
 static int teardown(void **state)
@@ -327,6 +339,11 @@ static void test_create_rejects_bad_config(void **state)
 	struct env *env = *state;
 
 	assert_null(make_mmu(env, 7));
+	env->prefetch = 3; /* not a power of two */
+	assert_null(make_mmu(env, POOL_PAGES));
+	env->prefetch = 1024; /* more than a table */
+	assert_null(make_mmu(env, POOL_PAGES));
+	env->prefetch = 0;
 	env->pool_pages = POOL_PAGES;
 }
 
@@ -1396,10 +1413,127 @@ static void test_exec_gate(void **state)
 	assert_int_equal(stats(env)->exec_revokes, 1);
 }
 
+/* ---- prefetch ------------------------------------------------------------ */
+
+#define GVA_GROUP 0x00007f1234560000ull /* PT index 352: a group of 8 starts there */
+#define PG(i)	  (GVA_GROUP + (u64)(i)*PAGE_SIZE)
+
+/*
+ * A fault fills the empty sptes of its group of 8 exactly where a fault
+ * would (present, A = 1, RAM, no reserved bits; writable only when dirty),
+ * never beyond the group, and never touches a present spte.
+ */
+static void test_prefetch_group(void **state)
+{
+	struct env *env = *state;
+	u64 *g[9];
+
+	g[0] = map_4k(env, PG(0), DATA_GPA, USER_RW | PTE_A | PTE_D);
+	g[1] = map_4k(env, PG(1), DATA_GPA + 0x1000, USER_RW | PTE_A); /* clean */
+	g[2] = map_4k(env, PG(2), DATA_GPA + 0x2000, USER_RW);	       /* A = 0 */
+	g[3] = map_4k(env, PG(3), DATA_GPA + 0x3000, USER_RW);	       /* the fault */
+	g[4] = gptep_for(env, PG(4), PG_LEVEL_4K);		       /* not present */
+	g[5] = map_4k(env, PG(5), MMIO_GPA, USER_RW | PTE_A | PTE_D);  /* not RAM */
+	g[6] = map_4k(env, PG(6), DATA_GPA + 0x6000, SUPER_RW | PTE_A | PTE_D);
+	g[7] = map_4k(env, PG(7), DATA_GPA + 0x7000, USER_RW | PTE_A | PTE_D | (1ull << 45));
+	g[8] = map_4k(env, PG(8), DATA_GPA + 0x8000, USER_RW | PTE_A | PTE_D); /* next group */
+
+	assert_int_equal(fault(env, PG(3), 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->faults, 1);
+	assert_int_equal(stats(env)->prefetched, 3);
+	expect_mapped(env, PG(0), SHADOW_VIEW_KERNEL, DATA_GPA, PTE_RW | PTE_US);
+	expect_mapped(env, PG(1), SHADOW_VIEW_KERNEL, DATA_GPA + 0x1000, PTE_US);
+	expect_unmapped(env, PG(2), SHADOW_VIEW_KERNEL);
+	assert_false(*g[2] & PTE_A); /* prefetch never sets A for the guest */
+	expect_mapped(env, PG(3), SHADOW_VIEW_KERNEL, DATA_GPA + 0x3000, PTE_US);
+	expect_unmapped(env, PG(4), SHADOW_VIEW_KERNEL);
+	expect_unmapped(env, PG(5), SHADOW_VIEW_KERNEL);
+	expect_mapped(env, PG(6), SHADOW_VIEW_KERNEL, DATA_GPA + 0x6000, PTE_RW | PTE_US);
+	expect_unmapped(env, PG(7), SHADOW_VIEW_KERNEL);
+	expect_unmapped(env, PG(8), SHADOW_VIEW_KERNEL);
+
+	/* A prefetched spte follows the guest's writes like any other. */
+	guest_write_gpte(env, g[0], 0);
+	expect_unmapped(env, PG(0), SHADOW_VIEW_KERNEL);
+	guest_write_gpte(env, g[1], *g[1] | PTE_D);
+	expect_mapped(env, PG(1), SHADOW_VIEW_KERNEL, DATA_GPA + 0x1000, PTE_RW | PTE_US);
+
+	/* A fault again in the group: present sptes are kept, nothing new is there. */
+	assert_int_equal(fault(env, PG(3), ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched, 3);
+	expect_mapped(env, PG(3), SHADOW_VIEW_KERNEL, DATA_GPA + 0x3000, PTE_RW | PTE_US);
+
+	/* The user view: the supervisor page is not its to map. */
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, PG(3), 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched, 4);
+	expect_mapped(env, PG(1), SHADOW_VIEW_USER, DATA_GPA + 0x1000, PTE_RW | PTE_US);
+	expect_unmapped(env, PG(0), SHADOW_VIEW_USER);
+	expect_unmapped(env, PG(6), SHADOW_VIEW_USER);
+}
+
+/* Without prefetch (setup), the same fault fills only its own spte. */
+static void test_prefetch_off(void **state)
+{
+	struct env *env = *state;
+
+	map_4k(env, PG(0), DATA_GPA, USER_RW | PTE_A | PTE_D);
+	map_4k(env, PG(3), DATA_GPA + 0x3000, USER_RW);
+	assert_int_equal(fault(env, PG(3), 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_unmapped(env, PG(0), SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->prefetched, 0);
+}
+
+/*
+ * Inside a guest large page every neighbour is the page's, with its rights:
+ * read-only while the large gpte is clean, writable once a write fault has
+ * made it dirty (the dirty direct sp is a new one, prefetched in turn).
+ */
+static void test_prefetch_large_page(void **state)
+{
+	struct env *env = *state;
+	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+	u64 base = GVA_2M & ~(u64)(2 * MiB - 1), at = base + 0x18a000; /* group 0x188000.. */
+
+	*pde = 0x200000 | USER_RW | PTE_PS;
+	assert_int_equal(fault(env, at, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched, 7);
+	for (unsigned i = 0; i < 8; i++)
+		expect_mapped(env, base + 0x188000 + i * PAGE_SIZE, SHADOW_VIEW_KERNEL,
+			      0x388000 + i * PAGE_SIZE, PTE_US);
+	expect_unmapped(env, base + 0x187000, SHADOW_VIEW_KERNEL);
+	expect_unmapped(env, base + 0x190000, SHADOW_VIEW_KERNEL);
+
+	assert_int_equal(fault(env, at, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_true(*pde & PTE_D);
+	assert_int_equal(stats(env)->prefetched, 14);
+	for (unsigned i = 0; i < 8; i++)
+		expect_mapped(env, base + 0x188000 + i * PAGE_SIZE, SHADOW_VIEW_KERNEL,
+			      0x388000 + i * PAGE_SIZE, PTE_RW | PTE_US);
+}
+
+/* A large page over a 4 KiB hole (as Linux's direct map over 640K-1M): RAM pages only. */
+static void test_prefetch_large_page_hole(void **state)
+{
+	struct env *env = *state;
+	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+	u64 base = GVA_2M & ~(u64)(2 * MiB - 1);
+
+	env->hole_gpa = 0x203000;
+	*pde = 0x200000 | USER_RW | PTE_PS | PTE_A | PTE_D;
+	assert_int_equal(fault(env, base + 0x1000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched, 6);
+	expect_mapped(env, base, SHADOW_VIEW_KERNEL, 0x200000, PTE_RW | PTE_US);
+	expect_unmapped(env, base + 0x3000, SHADOW_VIEW_KERNEL);
+	expect_mapped(env, base + 0x7000, SHADOW_VIEW_KERNEL, 0x207000, PTE_RW | PTE_US);
+	assert_int_equal(fault(env, base + 0x3000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_MMIO);
+}
+
 int main(void)
 {
 #define T(fn)  cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TT(fn) cmocka_unit_test_setup_teardown(fn, setup_tiny, teardown)
+#define TP(fn) cmocka_unit_test_setup_teardown(fn, setup_prefetch, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_create_rejects_bad_config),
 		T(test_fill_4k_both_views),
@@ -1428,6 +1562,10 @@ int main(void)
 		T(test_call_window_clear),
 		T(test_invalidation_asks_flusher),
 		T(test_exec_gate),
+		TP(test_prefetch_group),
+		T(test_prefetch_off),
+		TP(test_prefetch_large_page),
+		TP(test_prefetch_large_page_hole),
 		TT(test_eviction_tiny_pool),
 		T(test_random_ops_agree_with_walker),
 		TT(test_random_ops_tiny_pool),

@@ -33,6 +33,7 @@
 #define TINY_POOL_PAGES	 24   /* a few roots' worth: eviction all the time */
 #define FULL_CHECK_EVERY 64   /* a full sweep of the window; sampled checks every step */
 #define SAMPLES_PER_STEP 32
+#define PREFETCH	 8 /* the VMM's default group (vmm/options.h) */
 
 static u64 env_u64(const char *name, u64 def)
 {
@@ -60,6 +61,7 @@ static void run_diff(u64 pool_pages, u64 nr_ops)
 	struct harness_config cfg = {
 		.seed = env_u64("SHADOW_DIFF_SEED", DEFAULT_SEED),
 		.pool_pages = pool_pages,
+		.prefetch = PREFETCH,
 		.full_check_every = FULL_CHECK_EVERY,
 		.samples_per_step = SAMPLES_PER_STEP,
 		.trace = env_u64("SHADOW_DIFF_TRACE", 0) != 0,
@@ -98,7 +100,10 @@ static void test_diff_tiny_pool(void **state)
 	run_diff(TINY_POOL_PAGES, env_u64("SHADOW_DIFF_OPS", DEFAULT_OPS));
 }
 
-/* Other seeds, shorter: different interleavings of the same operations. */
+/*
+ * Other seeds, shorter: different interleavings of the same operations,
+ * without prefetch, with the default group and with a whole table.
+ */
 static void test_diff_more_seeds(void **state)
 {
 	static const u64 seeds[] = { 1, 2, 3, 4, 5, 6, 7, 0xdeadbeef };
@@ -111,6 +116,7 @@ static void test_diff_more_seeds(void **state)
 		struct harness_config cfg = {
 			.seed = seeds[i],
 			.pool_pages = i % 2 ? 64 : 512,
+			.prefetch = (unsigned[]){ 0, PREFETCH, 512 }[i % 3],
 			.full_check_every = FULL_CHECK_EVERY,
 			.samples_per_step = SAMPLES_PER_STEP,
 		};
@@ -120,8 +126,9 @@ static void test_diff_more_seeds(void **state)
 		assert_non_null(h);
 		r = harness_run(h, 10000);
 		if (r)
-			printf("shadow-diff: FAILED with seed %llu, pool %llu pages\n",
-			       (unsigned long long)cfg.seed, (unsigned long long)cfg.pool_pages);
+			printf("shadow-diff: FAILED with seed %llu, pool %llu pages, prefetch %u\n",
+			       (unsigned long long)cfg.seed, (unsigned long long)cfg.pool_pages,
+			       cfg.prefetch);
 		harness_destroy(h);
 		assert_int_equal(r, 0);
 	}
