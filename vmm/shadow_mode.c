@@ -1574,6 +1574,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	struct shadow_mode *sm = vm->shadow;
 	const struct kvm_regs *r = &vm->run->s.regs.regs;
 	const struct mon_frame *f = monitor_frame(&sm->mon);
+	struct shadow_trap_record *rec;
 	enum shadow_exit res;
 	double t0 = stats_now();
 	bool woke;
@@ -1600,6 +1601,12 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	sm->guest_rbx = r->rbx;
 	shadow_cpu_load(sm, vm->run);
 	trap_rip = sm->cpu.rip;
+	rec = &sm->recent[sm->recent_n++ % SHADOW_RECENT];
+	*rec = (struct shadow_trap_record){ .rip = trap_rip,
+					    .cr3 = sm->cpu.cr3,
+					    .cr2 = vm->run->s.regs.sregs.cr2,
+					    .vector = (u16)vector,
+					    .cpl = (u8)emu_cpl(&sm->cpu) };
 	if (vector == X86_EXC_PF) {
 		res = handle_pf(vm);
 	} else if (vector == X86_EXC_UD && f->rip == MON_SYSCALL_GVA) {
@@ -1645,6 +1652,13 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		res = resume_guest(vm);
 	}
 	vm->stats.trap_time[vector] += stats_now() - t0;
+	rec->next_rip = sm->cpu.rip;
+	rec->result = (u8)res;
+	/* A guest that died of a fault, or our own failure: what led there. */
+	if (res == SHADOW_EXIT_STOP &&
+	    (vm->exit_code == UMBRA_EXIT_TRIPLE_FAULT || vm->exit_code == UMBRA_EXIT_EMULATION ||
+	     vm->exit_code == UMBRA_EXIT_INTERNAL))
+		shadow_mode_dump_recent(vm);
 	if (vm->trace)
 		fprintf(vm->trace, "trap %u rip 0x%llx cr3 0x%llx cr2 0x%llx -> %s\n", vector,
 			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.cr3,
@@ -1718,4 +1732,31 @@ enum shadow_exit shadow_mode_io_exit(struct vm *vm)
 		"with the real I/O bitmap on",
 		run->io.port, emu_cpl(&sm->cpu), (unsigned long long)run->s.regs.regs.rip);
 	return SHADOW_EXIT_STOP;
+}
+
+/* shadow_mode.h: the flight recorder, oldest first. */
+void shadow_mode_dump_recent(struct vm *vm)
+{
+	static const char *const results[] = { "resume", "guest I/O", "stop" };
+	const struct shadow_mode *sm = vm->shadow;
+	u64 first;
+
+	if (!sm)
+		return;
+	pr_err("  the guest as of its last trap: rip %016llx cs %04x (virtual CPL%u) cr3 %llx "
+	       "rflags %08llx",
+	       (unsigned long long)sm->cpu.rip, sm->cpu.cs.sel, emu_cpl(&sm->cpu),
+	       (unsigned long long)sm->cpu.cr3, (unsigned long long)sm->cpu.rflags);
+	first = sm->recent_n > SHADOW_RECENT ? sm->recent_n - SHADOW_RECENT : 0;
+	pr_err("  its last %llu traps (of %llu), oldest first:",
+	       (unsigned long long)(sm->recent_n - first), (unsigned long long)sm->recent_n);
+	for (u64 i = first; i < sm->recent_n; i++) {
+		const struct shadow_trap_record *t = &sm->recent[i % SHADOW_RECENT];
+
+		pr_err("    vector %3u at rip %016llx (CPL%u, cr3 %llx, cr2 %llx) -> %s at %016llx",
+		       t->vector, (unsigned long long)t->rip, t->cpl, (unsigned long long)t->cr3,
+		       (unsigned long long)t->cr2,
+		       t->result < ARRAY_SIZE(results) ? results[t->result] : "?",
+		       (unsigned long long)t->next_rip);
+	}
 }

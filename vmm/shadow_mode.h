@@ -48,6 +48,8 @@
 
 struct vm;
 
+#define SHADOW_RECENT 16 /* traps the flight recorder keeps */
+
 struct shadow_mode {
 	struct monitor mon;
 	struct shadow_mmu *mmu;
@@ -118,6 +120,19 @@ struct shadow_mode {
 	bool calls;
 	bool window_on; /* claimed (claim_window in shadow_mode.c): the sites may call it */
 	struct call_sync_key sync_key; /* the sync stand-in's data (vmm/call_sync.c) */
+	/*
+	 * The flight recorder: the last SHADOW_RECENT traps, always kept (a
+	 * few stores per trap), printed when the VM dies of a fault nobody
+	 * traced (shadow_mode_dump_recent). recent_n counts every trap.
+	 */
+	struct shadow_trap_record {
+		u64 rip, next_rip; /* the guest's RIP at the trap, and where it went on */
+		u64 cr3, cr2;	   /* the guest's CR3; CR2 as the trap left it */
+		u16 vector;
+		u8 cpl;	   /* the guest's virtual CPL at the trap */
+		u8 result; /* enum shadow_exit */
+	} recent[SHADOW_RECENT];
+	u64 recent_n;
 };
 
 /* Init step (after "vcpu"): a no-op in hw mode. Returns 0 or an UMBRA_EXIT_* code. */
@@ -132,6 +147,13 @@ enum shadow_exit {
 
 /* A KVM_EXIT_IO in shadow mode: a monitor trap, or the guest's own port I/O. */
 enum shadow_exit shadow_mode_io_exit(struct vm *vm);
+
+/*
+ * After a fatal stop in shadow mode: the guest's virtual CPU as of its last
+ * trap (the real vCPU may be in reset state after a shutdown) and the last
+ * traps, oldest first, to stderr.
+ */
+void shadow_mode_dump_recent(struct vm *vm);
 
 /* Copy the shadow MMU counters into vm->stats (at the end of the run). */
 void shadow_mode_collect_stats(struct vm *vm);

@@ -280,6 +280,7 @@ static void dump_state(struct vm *vm)
 	} else {
 		pr_err("  code at rip: not readable (not mapped in the guest's page tables)");
 	}
+	shadow_mode_dump_recent(vm);
 }
 
 static enum exit_action handle_io(struct vm *vm)

@@ -6,7 +6,8 @@
  *  - the default run (lidt, PIC/PIT set-up, sti/hlt waits for 3 timer
  *    interrupts reflected into the guest IDT, iretq emulated), and exit=5;
  *  - fault=ud: the guest's own #UD handler gets the exception;
- *  - fault=triple: #UD with an empty IDT shuts the guest down (status 8);
+ *  - fault=triple: #UD with an empty IDT shuts the guest down (status 8), and
+ *    shadow mode prints its flight recorder (the last traps);
  *  - echo with serial input: IRQ 4 from the UART, delivered while the guest
  *    waits in hlt, the lines echoed back;
  * and for images/mboot (Multiboot: 32-bit protected mode, paging off, run in
@@ -113,6 +114,10 @@ static void test_hello_fault_triple(void **state)
 	NEED_KVM();
 	sh = both_modes("fault=triple", NULL, 8);
 	assert_contains(sh->err, "guest fault before its IDT is set: vector 6");
+	/* The flight recorder: the #UD trap that led there, and where the guest was. */
+	assert_contains(sh->err, "the guest as of its last trap: rip ");
+	assert_contains(sh->err, "traps (of ");
+	assert_contains(sh->err, "    vector   6 at rip ");
 	free(sh);
 }
 
