@@ -128,10 +128,11 @@ struct shadow_config {
 
 /*
  * Create an MMU over `cfg` (copied). Returns NULL on allocation failure, a
- * pool < 8 pages, an unaligned pool, or a bad prefetch. The guest mode starts as 4-level
- * paging with CR0.WP = 1 and EFER.NXE = 1 (CR3 = 0) until shadow_set_mode
- * and shadow_set_cr3 say otherwise. With CR0.PG = 0 the roots map gva ==
- * gpa (identity). Leaf sptes may carry NX: the host runs with EFER.NXE = 1.
+ * pool < 8 pages, an unaligned pool, or a bad prefetch. The guest mode
+ * starts as 4-level paging with CR0.WP = 1 and EFER.NXE = 1 (CR3 = 0) until
+ * shadow_set_mode and shadow_set_cr3 say otherwise. With CR0.PG = 0 the
+ * roots map gva == gpa (identity). Leaf sptes may carry NX: the host runs
+ * with EFER.NXE = 1.
  */
 struct shadow_mmu *shadow_create(const struct shadow_config *cfg);
 void shadow_destroy(struct shadow_mmu *mmu);
