@@ -129,6 +129,7 @@ enum bench_metric {
 	BM_TRAP_BP,	/* shadow.traps.3: #BP traps (patched instructions) */
 	BM_FAULTS,	/* shadow.faults */
 	BM_PT_WRITES,	/* shadow.emulated_pt_writes */
+	BM_STORES,	/* shadow.stores_replayed: shadow-table stores the vCPU made */
 	BM_ROOT_SWITCH, /* shadow.root_hits + shadow.root_misses */
 	BM_ROOT_HIT,	/* shadow.root_hits / BM_ROOT_SWITCH, percent */
 	BM_EMULATED,	/* emulated_total */

@@ -18,6 +18,7 @@ const char *const bench_metric_names[BM_COUNT] = {
 	[BM_TRAP_BP] = "traps_bp",
 	[BM_FAULTS] = "shadow_faults",
 	[BM_PT_WRITES] = "pt_write_emulations",
+	[BM_STORES] = "shadow_stores",
 	[BM_ROOT_SWITCH] = "root_switches",
 	[BM_ROOT_HIT] = "root_hit_pct",
 	[BM_EMULATED] = "emulated_insns",
@@ -33,6 +34,7 @@ static const char *const metric_titles[BM_COUNT] = {
 	[BM_TRAP_BP] = "#BP",
 	[BM_FAULTS] = "shadow faults",
 	[BM_PT_WRITES] = "PT-write emul.",
+	[BM_STORES] = "shadow stores",
 	[BM_ROOT_SWITCH] = "root switches",
 	[BM_ROOT_HIT] = "root hit %",
 	[BM_EMULATED] = "emulated insns",
@@ -67,6 +69,7 @@ void bench_metrics_from_json(const char *json, double m[BM_COUNT])
 	}
 	m[BM_FAULTS] = json_or_nan(json, "shadow.faults");
 	m[BM_PT_WRITES] = json_or_nan(json, "shadow.emulated_pt_writes");
+	m[BM_STORES] = json_or_nan(json, "shadow.stores_replayed");
 	m[BM_ROOT_SWITCH] = hits + misses; /* NAN when either is absent */
 	m[BM_ROOT_HIT] = bench_ratio(hits * 100.0, hits + misses);
 	m[BM_EMULATED] = json_or_nan(json, "emulated_total");

@@ -221,6 +221,7 @@ static void test_metrics(void **state)
 	assert_true(m[BM_TRAPS] == 4722);
 	assert_true(m[BM_FAULTS] == 2424);
 	assert_true(m[BM_PT_WRITES] == 1921);
+	assert_true(m[BM_STORES] == 4632);
 	assert_true(m[BM_ROOT_SWITCH] == 1668 + 405);
 	assert_true(fabs(m[BM_ROOT_HIT] - 100.0 * 1668 / 2073) < 1e-9);
 	assert_true(m[BM_EMULATED] == 3590);
@@ -233,6 +234,7 @@ static void test_metrics(void **state)
 	assert_true(m[BM_EXITS] == 654);
 	assert_true(m[BM_EMULATED] == 0);
 	assert_true(isnan(m[BM_TRAPS]) && isnan(m[BM_FAULTS]) && isnan(m[BM_PT_WRITES]));
+	assert_true(isnan(m[BM_STORES]));
 	assert_true(isnan(m[BM_ROOT_SWITCH]) && isnan(m[BM_ROOT_HIT]));
 	assert_true(isnan(m[BM_TRAP_PF]) && isnan(m[BM_TRAP_GP]) && isnan(m[BM_TRAP_BP]));
 
@@ -482,21 +484,22 @@ static void test_write_csv(void **state)
 
 	(void)state;
 	CAPTURE(out, bench_write_csv(f, &r));
-	assert_non_null(strstr(out,
-			       "guest,workload,iteration,config,status,runs,iters,unit,median,"
-			       "min,max,spread_pct,ratio_shadow_hw,ratio_shadow_qemu_tcg,"
-			       "ratio_to_native,boot_s,exits,shadow_traps,traps_pf,traps_gp,"
-			       "traps_bp,shadow_faults,pt_write_emulations,root_switches,"
-			       "root_hit_pct,emulated_insns,wall_s,traps_per_op,exits_per_op\n"));
+	assert_non_null(strstr(
+		out, "guest,workload,iteration,config,status,runs,iters,unit,median,"
+		     "min,max,spread_pct,ratio_shadow_hw,ratio_shadow_qemu_tcg,"
+		     "ratio_to_native,boot_s,exits,shadow_traps,traps_pf,traps_gp,"
+		     "traps_bp,shadow_faults,pt_write_emulations,shadow_stores,root_switches,"
+		     "root_hit_pct,emulated_insns,wall_s,traps_per_op,exits_per_op\n"));
 	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",umbra-shadow,ok,3,200,cycles,"
 				    "110.00,100.00,120.00,18.2,0.262,,,,5374,4722,2424,1035,1236,"
-				    "2424,1921,2073,80.5,3590,0.361,,\n"));
+				    "2424,1921,4632,2073,80.5,3590,0.361,,\n"));
 	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",umbra-hw,ok,2,200,cycles,420.00,"
-				    "400.00,440.00,9.5,0.262,,,,654,,,,,,,,,0,1.095,,\n"));
-	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",qemu,\"not runnable here: no "
-				    "\"\"qemu\"\", sorry\",0,,cycles,,,,,0.262,,,,,,,,,,,,,,,,\n"));
+				    "400.00,440.00,9.5,0.262,,,,654,,,,,,,,,,0,1.095,,\n"));
+	assert_non_null(strstr(out,
+			       "\ntestos,fork,\"fork, exit\",qemu,\"not runnable here: no "
+			       "\"\"qemu\"\", sorry\",0,,cycles,,,,,0.262,,,,,,,,,,,,,,,,,\n"));
 	assert_non_null(strstr(out, "\ntestos,pf,page,umbra-hw,failed: umbra exited with status "
-				    "8,0,,cycles,,,,,,,,,,,,,,,,,,,,,\n"));
+				    "8,0,,cycles,,,,,,,,,,,,,,,,,,,,,,\n"));
 	/* 1 header + 2 workloads x 3 configurations */
 	assert_int_equal(count_lines(out), 7);
 	free(out);
@@ -523,15 +526,17 @@ static void test_write_markdown(void **state)
 	assert_non_null(strstr(out, "Median guest TSC cycles per iteration"));
 	assert_non_null(strstr(out, "[1] not runnable here: no \"qemu\", sorry\n"));
 	assert_non_null(strstr(out, "[2] failed: umbra exited with status 8\n"));
-	assert_non_null(strstr(out,
-			       "| workload | config | exits | shadow traps | #PF | #GP | #BP | "
-			       "shadow faults | PT-write emul. | root switches | root hit % | "
-			       "emulated insns | wall s |\n| --- | --- | ---: | ---: | ---: | "
-			       "---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"));
+	assert_non_null(strstr(
+		out,
+		"| workload | config | exits | shadow traps | #PF | #GP | #BP | "
+		"shadow faults | PT-write emul. | shadow stores | root switches | root hit % | "
+		"emulated insns | wall s |\n| --- | --- | ---: | ---: | ---: | "
+		"---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"));
 	assert_non_null(strstr(out, "| fork | umbra-shadow | 5374 | 4722 | 2424 | 1035 | 1236 | "
-				    "2424 | 1921 | 2073 | 80.5 | 3590 | 0.361 |\n"));
-	assert_non_null(strstr(out, "| fork | umbra-hw | 654 | - | - | - | - | - | - | - | - | 0 | "
-				    "1.095 |\n"));
+				    "2424 | 1921 | 4632 | 2073 | 80.5 | 3590 | 0.361 |\n"));
+	assert_non_null(strstr(out,
+			       "| fork | umbra-hw | 654 | - | - | - | - | - | - | - | - | - | 0 | "
+			       "1.095 |\n"));
 	assert_null(strstr(out, "| pf | umbra-hw |")); /* no events for a failed cell */
 	assert_null(strstr(out, "/native"));	       /* no native configuration */
 	assert_null(strstr(out, "boot s"));	       /* a VM per workload, no boots */
@@ -634,17 +639,17 @@ static void test_write_linux_csv(void **state)
 	assert_non_null(strstr(out,
 			       "linux,pf,fault,umbra-shadow,ok,3,65536,ns,30000.00,28000.00,"
 			       "33000.00,16.7,,1.500,3.000,46.000,5374,4722,2424,1035,1236,2424,"
-			       "1921,2073,80.5,3590,0.361,,\n"));
+			       "1921,4632,2073,80.5,3590,0.361,,\n"));
 	assert_non_null(strstr(out,
 			       "\nlinux,compute,step,umbra-shadow,ok,1,,ns,2.00,2.00,2.00,0.0,,"
-			       "0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,2073,"
+			       "0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,4632,2073,"
 			       "80.5,3590,0.361,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,umbra-hw,failed: timed out after 60 s,0,,ns,"
-				    ",,,,,1.500,,,,,,,,,,,,,,,\n"));
+				    ",,,,,1.500,,,,,,,,,,,,,,,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,qemu-tcg,ok,1,,ns,20000.00,20000.00,20000.00,"
-				    "0.0,,1.500,2.000,30.000,,,,,,,,,,,120.500,,\n"));
+				    "0.0,,1.500,2.000,30.000,,,,,,,,,,,,120.500,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,native,ok,1,,ns,10000.00,10000.00,10000.00,"
-				    "0.0,,1.500,,,,,,,,,,,,,,,\n"));
+				    "0.0,,1.500,,,,,,,,,,,,,,,,\n"));
 	assert_int_equal(count_lines(out), 8);
 	free(out);
 }
@@ -672,16 +677,19 @@ static void test_write_linux_markdown(void **state)
 	assert_non_null(strstr(out, "| pf | 3.00 | n/a | 2.00 |\n"));
 	assert_non_null(strstr(out, "| compute | 1.25 | n/a | 25.00 |\n"));
 	/* The boots: time and counts per configuration, none for native. */
-	assert_non_null(strstr(out, "| config | boot s | exits | shadow traps | #PF | #GP | #BP | "
-				    "shadow faults | PT-write emul. | root switches | root hit % | "
-				    "emulated insns | wall s |\n| --- | ---: | ---: |"));
+	assert_non_null(strstr(
+		out,
+		"| config | boot s | exits | shadow traps | #PF | #GP | #BP | "
+		"shadow faults | PT-write emul. | shadow stores | root switches | root hit % | "
+		"emulated insns | wall s |\n| --- | ---: | ---: |"));
 	assert_non_null(strstr(out, "| umbra-shadow | 46.0 | 5374 | 4722 | 2424 | 1035 | 1236 | "
-				    "2424 | 1921 | 2073 | 80.5 | 3590 | 0.361 |\n"));
+				    "2424 | 1921 | 4632 | 2073 | 80.5 | 3590 | 0.361 |\n"));
 	assert_non_null(strstr(out,
 			       "| umbra-hw | n/a [1] | - | - | - | - | - | - | - | - | - | - | "
-			       "- |\n"));
-	assert_non_null(strstr(out, "| qemu-tcg | 30.0 | - | - | - | - | - | - | - | - | - | - | "
-				    "120.500 |\n"));
+			       "- | - |\n"));
+	assert_non_null(strstr(out,
+			       "| qemu-tcg | 30.0 | - | - | - | - | - | - | - | - | - | - | - | "
+			       "120.500 |\n"));
 	assert_null(strstr(out, "\n| native |"));	   /* no boot row */
 	assert_null(strstr(out, "[2]"));		   /* the boot's note is the cells' note */
 	assert_null(strstr(out, "| pf | umbra-shadow |")); /* no per-workload event table */
@@ -831,12 +839,13 @@ static void test_write_marks(void **state)
 	CAPTURE(out, bench_write_csv_rows(f, &r));
 	assert_non_null(strstr(out, "linux,pf,fault,umbra-shadow,ok,3,65536,ns,30000.00,28000.00,"
 				    "33000.00,16.7,,1.500,3.000,46.000,5374,4722,2424,1035,1236,"
-				    "2424,1921,2073,80.5,3590,0.361,1.0200,1.2000\n"));
-	assert_non_null(strstr(out, "\nlinux,compute,step,umbra-shadow,ok,1,,ns,2.00,2.00,2.00,"
-				    "0.0,,0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,"
-				    "2073,80.5,3590,0.361,0.0000,250.0000\n"));
+				    "2424,1921,4632,2073,80.5,3590,0.361,1.0200,1.2000\n"));
+	assert_non_null(strstr(out,
+			       "\nlinux,compute,step,umbra-shadow,ok,1,,ns,2.00,2.00,2.00,"
+			       "0.0,,0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,4632,"
+			       "2073,80.5,3590,0.361,0.0000,250.0000\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,umbra-hw,failed: timed out after 60 s,0,,ns,"
-				    ",,,,,1.500,,,,,,,,,,,,,,,\n"));
+				    ",,,,,1.500,,,,,,,,,,,,,,,,\n"));
 	free(out);
 }
 
