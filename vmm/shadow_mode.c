@@ -1596,6 +1596,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 			"rsp 0x%llx)",
 			vector, (unsigned long long)f->rip, (unsigned long long)f->cs,
 			(unsigned long long)r->rsp);
+		shadow_mode_dump_recent(vm); /* the traps before it */
 		return SHADOW_EXIT_STOP;
 	}
 	sm->guest_rbx = r->rbx;
