@@ -29,18 +29,23 @@ static long long json_number(const char *json, const char *key)
 	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
 }
 
-/* `prefetch`: the --shadow-prefetch value, or NULL for the default. */
+/* `prefetch`: the --shadow-prefetch value, or NULL for none (umbra's default, 8). */
 static void run_smoke_prefetch(struct result *r, const char *mmu, const char *cmdline,
 			       const char *prefetch)
 {
 	char img[512], mmu_opt[32], prefetch_opt[48];
+	char *argv[9] = { "umbra", "run", mmu_opt, "--stats=json", "--cmdline", (char *)cmdline };
+	unsigned n = 6;
 
 	image_path(img, sizeof(img), "shadow_smoke/shadow_smoke.elf");
 	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
-	snprintf(prefetch_opt, sizeof(prefetch_opt), "--shadow-prefetch=%s",
-		 prefetch ? prefetch : "8");
-	run_umbra(r, (char *[]){ "umbra", "run", mmu_opt, prefetch_opt, "--stats=json", "--cmdline",
-				 (char *)cmdline, img, NULL });
+	if (prefetch) {
+		snprintf(prefetch_opt, sizeof(prefetch_opt), "--shadow-prefetch=%s", prefetch);
+		argv[n++] = prefetch_opt;
+	}
+	argv[n++] = img;
+	argv[n] = NULL;
+	run_umbra(r, argv);
 }
 
 static void run_smoke(struct result *r, const char *mmu, const char *cmdline)
