@@ -23,7 +23,8 @@
  *  5. install the leaf spte (spte.c item 5: view rules, SMEP/SMAP, dirty-bit
  *     emulation, write-protection);
  *  6. a write the guest may make but the spte refuses because the page is a
- *     shadowed guest table: SHADOW_EMULATE_PT_WRITE. A kernel-view access
+ *     shadowed guest table: the table goes out of sync (unsync.c) where it
+ *     may, else SHADOW_EMULATE_PT_WRITE. A kernel-view access
  *     to a guest-user page under SMAP that the walk allowed (RFLAGS.AC = 1):
  *     SHADOW_EMULATE_ACCESS;
  *  7. a fault fixed: fill the neighbours a fault would fill now (prefetch.c).
@@ -239,11 +240,18 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 	old = sp->spt[index];
 	leaf_spte_set(mmu, sp, index, spte);
 
-	/* Item 6: a write to a guest table is emulated, then shadow_pt_write. */
+	/*
+	 * Item 6: a write to a guest table is emulated, then shadow_pt_write;
+	 * unless the table may go out of sync (unsync.c), which gives RW back
+	 * to this spte among others: the guest's write then runs as it is.
+	 */
 	if ((access & ACC_WRITE) && !(spte & PTE_RW)) {
 		BUG_ON(!(spte & SPTE_GUEST_WRITABLE)); /* the walk allowed it and set D */
-		info->gpa = walk.gpa;
-		return SHADOW_EMULATE_PT_WRITE;
+		if (!unsync_try(mmu, leaf_gfn)) {
+			info->gpa = walk.gpa;
+			return SHADOW_EMULATE_PT_WRITE;
+		}
+		BUG_ON(!(sp->spt[index] & PTE_RW));
 	}
 	/* The execution gate (mmu.h): the guest may fetch, the VMM must scan first. */
 	if ((access & ACC_FETCH) && (spte & SPTE_EXEC_GATED) && (spte & PTE_NX)) {

@@ -12,6 +12,7 @@
  *   fault.c     shadow_fault
  *   pt_write.c  shadow_pt_write and write-flood detection
  *   prefetch.c  filling a fixed fault's neighbours
+ *   unsync.c    leaf tables out of sync: their slots, snapshots and syncs
  *   root.c      roots, CR3, views, monitor slots, invalidation, translate
  *   stats.c     counters, and the end of every public operation
  *
@@ -37,6 +38,7 @@ struct gfn_info {
 	struct gfn_info *next; /* hash chain */
 	u32 shadow_count;      /* indirect sps shadowing this gfn (all roles) */
 	bool exec_approved;    /* shadow_exec_approve (holds one shadow_count) */
+	bool unsync;	       /* unsync.c: out of sync, so not write-protected */
 	u32 nr_rmap, rmap_cap; /* leaf sptes mapping this gfn */
 	struct rmap_ref *rmap;
 };
@@ -75,9 +77,26 @@ struct shadow_mmu {
 	/* pt_write.c */
 	u32 pt_write_seq;
 
+	/* unsync.c: cfg.unsync slots */
+	struct unsync_slot *unsync;
+	u64 unsync_clock;
+
 	/* stats.c */
 	bool need_flush_all; /* an spte lost rights or a table was unlinked */
 	struct shadow_stats stats;
+};
+
+/*
+ * unsync.c: one guest leaf table out of sync. `snap` holds the gptes its
+ * sptes were last brought in line with, `force` the entries a fault or a
+ * prefetch has filled since (from a gpte the snapshot may not hold).
+ */
+struct unsync_slot {
+	bool used;
+	gfn_t gfn;
+	u64 age; /* when it went out of sync: the oldest slot is recycled first */
+	u64 force[SPTE_PER_PAGE / 64];
+	u64 snap[SPTE_PER_PAGE];
 };
 
 /* The one place a shadow table is written (HOST.md: the shadow writer). */
@@ -140,9 +159,13 @@ void rmap_add(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsigne
 void rmap_remove(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsigned index);
 bool gfn_is_shadowed(const struct shadow_mmu *mmu, gfn_t gfn);
 bool gfn_is_exec_approved(const struct shadow_mmu *mmu, gfn_t gfn);
+bool gfn_is_write_protected(const struct shadow_mmu *mmu, gfn_t gfn);
+bool gfn_may_unsync(const struct shadow_mmu *mmu, gfn_t gfn);
+void gfn_set_unsync(struct shadow_mmu *mmu, gfn_t gfn, bool unsync);
 void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn);
 void gfn_shadow_put(struct shadow_mmu *mmu, gfn_t gfn);
 void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index, u64 spte);
+int leaf_spte_resync(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index, u64 gpte);
 
 /* spte.c */
 u32 rights_to_acc(u64 rights);
@@ -164,6 +187,16 @@ u64 leaf_spte_for_gpte(const struct shadow_mmu *mmu, union sp_role role, u64 gpt
 
 /* prefetch.c */
 void prefetch_around(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index);
+
+/* unsync.c */
+int unsync_init(struct shadow_mmu *mmu) __must_check;
+void unsync_fini(struct shadow_mmu *mmu);
+bool unsync_try(struct shadow_mmu *mmu, gfn_t gfn);
+void unsync_new_sp(struct shadow_mmu *mmu, struct shadow_page *sp);
+void unsync_end(struct shadow_mmu *mmu, gfn_t gfn);
+void unsync_forget(struct shadow_mmu *mmu, gfn_t gfn);
+void unsync_sync_all(struct shadow_mmu *mmu);
+void unsync_sync_gva(struct shadow_mmu *mmu, gva_t gva);
 
 /* root.c */
 struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view);

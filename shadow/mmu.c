@@ -7,7 +7,8 @@
  *     sp hash (sp_cache.c) and the gfn hash (rmap.c); the guest starts in
  *     4-level paging with CR0.WP and EFER.NXE (mmu.h);
  *  2. shadow_destroy: free the bookkeeping (the pool memory is the VMM's);
- *  3. shadow_set_mode: record CR0/CR4/EFER; when a bit that is part of a
+ *  3. shadow_set_mode: record CR0/CR4/EFER, syncing out-of-sync tables
+ *     (unsync.c) at a change that flushes; when a bit that is part of a
  *     role changes (or paging goes on or off), the current roots stop being
  *     current: the next shadow_switch_view / shadow_set_cr3 / shadow_fault
  *     picks the roots of the new mode (cached ones are reused).
@@ -52,7 +53,7 @@ struct shadow_mmu *shadow_create(const struct shadow_config *cfg)
 	    (cfg->pool.base.v & (PAGE_SIZE - 1)) || ((uintptr_t)cfg->pool.hva & (PAGE_SIZE - 1)) ||
 	    cfg->maxphyaddr <= PAGE_SHIFT || cfg->maxphyaddr > X86_MAXPHYADDR_MAX ||
 	    !mmio_ranges_ok(cfg) || cfg->prefetch > SPTE_PER_PAGE ||
-	    (cfg->prefetch & (cfg->prefetch - 1)))
+	    (cfg->prefetch & (cfg->prefetch - 1)) || cfg->unsync > SHADOW_MAX_UNSYNC)
 		return NULL;
 	mmu = calloc(1, sizeof(*mmu));
 	if (!mmu)
@@ -64,7 +65,7 @@ struct shadow_mmu *shadow_create(const struct shadow_config *cfg)
 		.efer = EFER_LME | EFER_LMA | EFER_NXE,
 		.maxphyaddr = cfg->maxphyaddr,
 	};
-	if (pool_init(mmu) || sp_cache_init(mmu) || rmap_init(mmu)) {
+	if (pool_init(mmu) || sp_cache_init(mmu) || rmap_init(mmu) || unsync_init(mmu)) {
 		shadow_destroy(mmu);
 		return NULL;
 	}
@@ -76,6 +77,7 @@ void shadow_destroy(struct shadow_mmu *mmu)
 {
 	if (!mmu)
 		return;
+	unsync_fini(mmu);
 	rmap_fini(mmu);
 	sp_cache_fini(mmu);
 	pool_fini(mmu);
@@ -102,6 +104,10 @@ void shadow_set_mode(struct shadow_mmu *mmu, u64 cr0, u64 cr4, u64 efer)
 	mmu->ctl.cr0 = cr0;
 	mmu->ctl.cr4 = cr4;
 	mmu->ctl.efer = efer;
+	/* Changes that flush the TLB (SDM Vol. 3A §4.10.4.1): not the VMM's SMAP switch. */
+	if (((old.cr0 ^ cr0) & CR0_PG) ||
+	    ((old.cr4 ^ cr4) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_PCIDE)))
+		unsync_sync_all(mmu);
 	for (v = 0; v < SHADOW_NR_VIEWS; v++)
 		if (!same_root(mmu, &old, v))
 			mmu->cur_root[v] = NULL;

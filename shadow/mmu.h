@@ -9,8 +9,15 @@
  * page). Shadow tables are kept *in sync* with the guest's tables: every
  * guest table page that is shadowed is write-protected in every root, and
  * the VMM reports each emulated write to one (shadow_pt_write), so no spte
- * is ever stale and a CR3 switch or invlpg needs no resync, only a real TLB
- * flush (the flush callback).
+ * is stale and a CR3 switch or invlpg needs only a real TLB flush (the
+ * flush callback). The exception (shadow_config.unsync, shadow/unsync.c):
+ * a guest leaf table (4 KiB PTEs) the guest writes may go *out of sync*:
+ * it is no longer write-protected, the guest's stores to it run without a
+ * trap, and its sptes are brought in line at the guest's next TLB flush
+ * (CR3 load, invlpg, invpcid, flush, or a mode change that flushes), the
+ * way a CPU's TLB may hold a translation until then (SDM Vol. 3A
+ * §4.10.4.3). A leaf spte is then either what the gpte says now or what it
+ * said at some point since the last flush that covered it.
  *
  * Two roots per guest CR3 ("views"):
  *   kernel  the guest is at virtual CPL0: guest-supervisor and guest-user
@@ -124,11 +131,19 @@ struct shadow_config {
 	 * fault would fill now. 0 or 1: off; otherwise a power of two <= 512.
 	 */
 	unsigned prefetch;
+	/*
+	 * Out-of-sync leaf tables (shadow/unsync.c): at most this many guest
+	 * 4 KiB tables at once (0: off, every table stays write-protected;
+	 * at most SHADOW_MAX_UNSYNC). Each costs a 4 KiB snapshot, and every
+	 * CR3 load compares them all with guest memory.
+	 */
+	unsigned unsync;
 };
+#define SHADOW_MAX_UNSYNC 64
 
 /*
  * Create an MMU over `cfg` (copied). Returns NULL on allocation failure, a
- * pool < 8 pages, an unaligned pool, or a bad prefetch. The guest mode
+ * pool < 8 pages, an unaligned pool, a bad prefetch or unsync. The guest mode
  * starts as 4-level paging with CR0.WP = 1 and EFER.NXE = 1 (CR3 = 0) until
  * shadow_set_mode and shadow_set_cr3 say otherwise. With CR0.PG = 0 the
  * roots map gva == gpa (identity). Leaf sptes may carry NX: the host runs
@@ -166,7 +181,10 @@ void shadow_clear_window(struct shadow_mmu *mmu);
 
 /*
  * Mode bits that change what a gpte means: CR0.WP, CR0.PG, CR4.PAE/PGE/
- * PCIDE/SMEP/SMAP, EFER.NXE/LMA. Changing any of them that is part of the
+ * PCIDE/SMEP/SMAP, EFER.NXE/LMA. A change of CR0.PG or CR4.PAE/PSE/PGE/
+ * PCIDE flushes the TLB (SDM Vol. 3A §4.10.4.1) and syncs every
+ * out-of-sync table; the others (e.g. the VMM's SMAP switch at stac/clac)
+ * do not. Changing any of them that is part of the
  * role makes new roots; old ones stay cached and become reachable again if
  * the mode returns. Only 4-level paging is shadowed (paging_mode_select).
  * After a change the VMM reloads the root with shadow_switch_view (or
@@ -178,7 +196,8 @@ void shadow_set_mode(struct shadow_mmu *mmu, u64 cr0, u64 cr4, u64 efer);
  * The guest wrote CR3 (and the VMM emulated it). Returns the mpa of the
  * root to load in the real CR3 for `view`, building it if needed. A CR3
  * write with CR4.PCIDE=1 and bit 63 set does not flush; otherwise the VMM
- * flushes the real TLB for that PCID (the shadow stays in sync either way).
+ * flushes the real TLB for that PCID. Out-of-sync tables are synced at
+ * every CR3 write, flushing or not (more than the CPU promises).
  */
 mpa_t shadow_set_cr3(struct shadow_mmu *mmu, u64 cr3, enum shadow_view view);
 
@@ -262,9 +281,13 @@ bool shadow_unshadow_gfn(struct shadow_mmu *mmu, gfn_t gfn);
 void shadow_exec_approve(struct shadow_mmu *mmu, gfn_t gfn);
 bool shadow_exec_revoke(struct shadow_mmu *mmu, gfn_t gfn);
 
-/* invlpg gva (all views, all roots of the current PCID). */
+/*
+ * invlpg gva (all views, all roots of the current PCID). Out-of-sync
+ * tables: the gptes at gva's PT index are synced in every one of them (the
+ * one that translates gva among them).
+ */
 void shadow_invlpg(struct shadow_mmu *mmu, gva_t gva);
-/* invpcid types 0-3 (SDM Vol. 2A INVPCID). */
+/* invpcid types 0-3 (SDM Vol. 2A INVPCID); all but a type 0 sync every out-of-sync table. */
 void shadow_invpcid(struct shadow_mmu *mmu, unsigned type, u16 pcid, gva_t gva);
 enum shadow_flush_scope { SHADOW_FLUSH_NONGLOBAL, SHADOW_FLUSH_EVERYTHING };
 void shadow_flush(struct shadow_mmu *mmu, enum shadow_flush_scope scope);
@@ -296,8 +319,13 @@ struct shadow_stats {
 	u64 faults_mmio_direct;	   /* ... fixed by mapping a direct-MMIO page (config) */
 	u64 faults_exec_unscanned; /* SHADOW_EXEC_UNSCANNED results (exec_gate) */
 	u64 exec_approves, exec_revokes;
-	u64 window_links; /* the call window linked into a shadow table (shadow_set_window) */
-	u64 prefetched;	  /* leaf sptes filled beside a fixed fault (config prefetch) */
+	u64 window_links;   /* the call window linked into a shadow table (shadow_set_window) */
+	u64 prefetched;	    /* leaf sptes filled beside a fixed fault (config prefetch) */
+	u64 unsyncs;	    /* guest leaf tables let out of sync (config unsync) */
+	u64 unsync_ends;    /* ... write-protected again (their slot was needed, or an
+			       upper-level use of the frame) */
+	u64 unsync_syncs;   /* TLB flushes that brought out-of-sync tables in line */
+	u64 unsync_updates; /* sptes those syncs changed */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

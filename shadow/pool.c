@@ -174,6 +174,7 @@ struct shadow_page *pool_alloc(struct shadow_mmu *mmu)
 	sp->write_flood_count = 0;
 	sp->pt_write_stamp = 0;
 	sp->window = false;
+	sp->unsync = NULL;
 	sp->hash_next = sp->lru_prev = sp->lru_next = NULL;
 	return sp;
 }

@@ -59,15 +59,10 @@ static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 	if (is_monitor_slot(mmu, sp, index))
 		return;
 	if (sp->role.level == PG_LEVEL_4K) {
-		u64 new_spte = leaf_spte_for_gpte(mmu, sp->role, gpte);
-
-		if (new_spte == spte)
-			return;
-		leaf_spte_set(mmu, sp, index, new_spte);
-		if (new_spte)
-			mmu->stats.pt_write_updates++;
-		else
-			mmu->stats.pt_write_zaps++;
+		switch (leaf_spte_resync(mmu, sp, index, gpte)) {
+		case 1: mmu->stats.pt_write_updates++; break;
+		case 2: mmu->stats.pt_write_zaps++; break;
+		}
 		return;
 	}
 	if (!spte_present(spte))
@@ -154,7 +149,7 @@ restart:
 		mmu->stats.unshadows++;
 		goto restart;
 	}
-	done = !gfn_is_shadowed(mmu, gfn);
+	done = !gfn_is_write_protected(mmu, gfn);
 	op_end(mmu);
 	return done;
 }

@@ -16,7 +16,9 @@
  *     unshadowed), restore RW where only write-protection had taken it
  *     (SPTE_GUEST_WRITABLE, sp.h): an upgrade, so no flush;
  *  5. install a leaf spte, keeping the rmap in step;
- *  6. the execution gate: approve/revoke a gfn (mmu.h).
+ *  6. the execution gate: approve/revoke a gfn (mmu.h);
+ *  7. out of sync (unsync.c): a shadowed gfn whose write-protection is
+ *     lifted while its tables are out of sync, and put back after.
  */
 #include "shadow/internal.h"
 
@@ -155,45 +157,96 @@ bool gfn_is_exec_approved(const struct shadow_mmu *mmu, gfn_t gfn)
 	return info && info->exec_approved;
 }
 
-/* Item 3: one more indirect sp shadows gfn; the first write-protects it. */
-void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn)
+/* Item 3: take RW from every spte mapping the gfn (SPTE_GUEST_WRITABLE stays). */
+static void write_protect(struct shadow_mmu *mmu, const struct gfn_info *info)
 {
-	struct gfn_info *info = gfn_info_get(mmu, gfn);
-	u32 i;
-
-	if (info->shadow_count++)
-		return;
-	mmu->stats.write_protects++;
-	for (i = 0; i < info->nr_rmap; i++) {
+	for (u32 i = 0; i < info->nr_rmap; i++) {
 		struct rmap_ref r = info->rmap[i];
 		u64 spte = r.sp->spt[r.index];
 
 		if (spte & PTE_RW) {
-			/* SPTE_GUEST_WRITABLE stays: only write-protection took RW. */
 			spte_store(mmu, r.sp, r.index, spte & ~PTE_RW);
 			mmu->need_flush_all = true;
 		}
 	}
 }
 
-/* Items 3 and 4: one sp fewer shadows gfn; the last lifts the write-protection. */
-void gfn_shadow_put(struct shadow_mmu *mmu, gfn_t gfn)
+/* Item 4: give RW back where only write-protection took it (an upgrade: no flush). */
+static void write_unprotect(struct shadow_mmu *mmu, const struct gfn_info *info)
 {
-	struct gfn_info *info = gfn_info_find(mmu, gfn);
-	u32 i;
-
-	BUG_ON(!info || !info->shadow_count);
-	if (--info->shadow_count) {
-		return;
-	}
-	for (i = 0; i < info->nr_rmap; i++) {
+	for (u32 i = 0; i < info->nr_rmap; i++) {
 		struct rmap_ref r = info->rmap[i];
 		u64 spte = r.sp->spt[r.index];
 
 		if ((spte & SPTE_GUEST_WRITABLE) && !(spte & PTE_RW))
 			spte_store(mmu, r.sp, r.index, spte | PTE_RW);
 	}
+}
+
+/* Item 3: one more indirect sp shadows gfn; the first write-protects it. */
+void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct gfn_info *info = gfn_info_get(mmu, gfn);
+
+	if (info->shadow_count++)
+		return;
+	mmu->stats.write_protects++;
+	write_protect(mmu, info);
+}
+
+/* Items 3 and 4: one sp fewer shadows gfn; the last lifts the write-protection. */
+void gfn_shadow_put(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct gfn_info *info = gfn_info_find(mmu, gfn);
+
+	BUG_ON(!info || !info->shadow_count);
+	if (--info->shadow_count) {
+		return;
+	}
+	if (info->unsync) {
+		/* Its last table went: nothing is out of sync any more (item 7). */
+		info->unsync = false;
+		unsync_forget(mmu, gfn);
+	} else {
+		write_unprotect(mmu, info);
+	}
 	gfn_info_put(mmu, info);
+}
+
+/*
+ * Item 7. Write-protected: shadowed as a table (or exec-approved), and not
+ * out of sync. make_leaf_spte asks this for every writable leaf.
+ */
+bool gfn_is_write_protected(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	const struct gfn_info *info = gfn_info_find(mmu, gfn);
+
+	return info && info->shadow_count && !info->unsync;
+}
+
+/*
+ * Item 7: may the gfn's tables go out of sync? Only a write-protected
+ * guest table: not an exec-approved frame, whose writes the VMM must see
+ * (it rescans the code). unsync.c checks the levels of its sps.
+ */
+bool gfn_may_unsync(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	const struct gfn_info *info = gfn_info_find(mmu, gfn);
+
+	return info && info->shadow_count && !info->unsync && !info->exec_approved;
+}
+
+/* Item 7: lift (unsync) or put back the write-protection of a shadowed gfn. */
+void gfn_set_unsync(struct shadow_mmu *mmu, gfn_t gfn, bool unsync)
+{
+	struct gfn_info *info = gfn_info_find(mmu, gfn);
+
+	BUG_ON(!info || !info->shadow_count || info->unsync == unsync);
+	info->unsync = unsync;
+	if (unsync)
+		write_unprotect(mmu, info);
+	else
+		write_protect(mmu, info);
 }
 
 /*
@@ -230,6 +283,24 @@ void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned inde
 	spte_store(mmu, sp, index, spte);
 	if (spte_in_rmap(spte) && !same_rmap)
 		rmap_add(mmu, spte_to_gfn(spte), sp, index);
+	/* The gpte it came from may not be the snapshot's: the next sync recomputes it. */
+	if (sp->unsync && spte)
+		sp->unsync->force[index / 64] |= 1ull << (index % 64);
+}
+
+/*
+ * Item 5: bring the leaf spte at `index` of indirect sp in line with its
+ * gpte `gpte` (spte.c item 7: 0 where a fault is needed first). Returns 0
+ * if it already was, 1 if it was updated, 2 if zapped.
+ */
+int leaf_spte_resync(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index, u64 gpte)
+{
+	u64 spte = leaf_spte_for_gpte(mmu, sp->role, gpte);
+
+	if (spte == sp->spt[index])
+		return 0;
+	leaf_spte_set(mmu, sp, index, spte);
+	return spte ? 1 : 2;
 }
 
 /*

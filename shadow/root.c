@@ -13,16 +13,17 @@
  *  2. "live" roots: the current root of each view. Eviction never frees a
  *     live root page (pool.c);
  *  3. shadow_set_cr3 / shadow_switch_view: look the root up (hit) or build
- *     it (miss). PCID: the shadow is kept in sync with every guest table,
- *     so a CR3 write never needs the shadow flushed or rebuilt, whatever
- *     the PCID or the no-flush bit say; the cache is keyed on the table
+ *     it (miss), after syncing the out-of-sync tables. PCID: the shadow
+ *     is otherwise in sync with every guest table, so a CR3 write never
+ *     needs the shadow flushed or rebuilt, whatever the PCID or the
+ *     no-flush bit say; the cache is keyed on the table
  *     address alone, and the VMM flushes the real TLB as mmu.h says;
  *  4. shadow_reserve_pml4: monitor slots in every root, present and future;
  *     shadow_set_window: the call window (linked by fault.c item 2b), and
  *     shadow_clear_window, which gives it back;
- *  5. invlpg / invpcid / flush: the sptes are never stale (sync model), so
- *     these only ask the flusher for the real TLB flush the guest asked
- *     for. Global pages: G is never set in an spte (sp.h): the VMM switches
+ *  5. invlpg / invpcid / flush: sync the out-of-sync tables (unsync.c;
+ *     the others are never stale), then ask the flusher for the real TLB
+ *     flush the guest asked for. Global pages: G is never set in an spte (sp.h): the VMM switches
  *     roots per view and per CR3, and a global real-TLB entry would survive
  *     those switches and leak one root's translation into another; so
  *     a "flush everything" and a "flush non-global" are the same flush;
@@ -77,6 +78,7 @@ mpa_t shadow_set_cr3(struct shadow_mmu *mmu, u64 cr3, enum shadow_view view)
 	struct shadow_page *root;
 
 	BUG_ON(view >= SHADOW_NR_VIEWS);
+	unsync_sync_all(mmu);
 	mmu->ctl.cr3 = cr3;
 	mmu->cur_root[SHADOW_VIEW_KERNEL] = mmu->cur_root[SHADOW_VIEW_USER] = NULL;
 	root = root_get(mmu, view);
@@ -152,6 +154,7 @@ void shadow_clear_window(struct shadow_mmu *mmu)
 void shadow_invlpg(struct shadow_mmu *mmu, gva_t gva)
 {
 	mmu->stats.flushes++;
+	unsync_sync_gva(mmu, gva);
 	if (mmu->cfg.flusher.flush)
 		mmu->cfg.flusher.flush(mmu->cfg.flusher.opaque, SHADOW_FLUSH_GVA, gva);
 	op_end(mmu);
@@ -168,6 +171,10 @@ void shadow_invpcid(struct shadow_mmu *mmu, unsigned type, u16 pcid, gva_t gva)
 	u16 cur_pcid = (mmu->ctl.cr4 & CR4_PCIDE) ? (mmu->ctl.cr3 & CR3_PCID_MASK) : 0;
 
 	mmu->stats.flushes++;
+	if (type == 0)
+		unsync_sync_gva(mmu, gva);
+	else
+		unsync_sync_all(mmu);
 	if (type == 0 && pcid == cur_pcid && mmu->cfg.flusher.flush)
 		mmu->cfg.flusher.flush(mmu->cfg.flusher.opaque, SHADOW_FLUSH_GVA, gva);
 	else
@@ -180,6 +187,7 @@ void shadow_flush(struct shadow_mmu *mmu, enum shadow_flush_scope scope)
 {
 	(void)scope;
 	mmu->stats.flushes++;
+	unsync_sync_all(mmu);
 	mmu->need_flush_all = true;
 	op_end(mmu);
 }

@@ -188,6 +188,8 @@ struct shadow_page {
 	u32 pt_write_stamp; /* pt_write.c: visited in the current shadow_pt_write */
 	/* fault.c item 2b: the call window is linked at this sp's entry for the window's gva. */
 	bool window;
+	/* unsync.c: the slot of this sp's gfn while it is out of sync (level 1 only), else NULL. */
+	struct unsync_slot *unsync;
 };
 
 /*

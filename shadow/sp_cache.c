@@ -84,14 +84,19 @@ struct shadow_page *sp_get(struct shadow_mmu *mmu, gfn_t gfn, union sp_role role
 	*created = false;
 	if (sp)
 		return sp;
+	/* An upper-level table of a frame out of sync: back in sync first (unsync.c item 3). */
+	if (!role.direct && role.level != PG_LEVEL_4K)
+		unsync_end(mmu, gfn);
 	sp = pool_alloc(mmu);
 	sp->gfn = gfn;
 	sp->role = role;
 	bucket = bucket_of(mmu, gfn);
 	sp->hash_next = *bucket;
 	*bucket = sp;
-	if (!role.direct)
+	if (!role.direct) {
 		gfn_shadow_get(mmu, gfn); /* write-protects gfn in every root */
+		unsync_new_sp(mmu, sp);	  /* ... unless it is out of sync: join it */
+	}
 	if (is_root_sp(sp)) {
 		root_lru_add(mmu, sp);
 		mmu->stats.roots_live++;

@@ -172,7 +172,8 @@ bool child_for_gpte(const struct shadow_mmu *mmu, union sp_role parent_role, gfn
  *                write faults, the walker sets D (as the CPU would) and the
  *                spte is upgraded;
  *   write-protection     not writable while the gfn is shadowed as a guest
- *                table, so every write to a guest table traps.
+ *                table (and in sync, unsync.c), so every write to a guest
+ *                table traps.
  * SPTE_GUEST_WRITABLE records that only write-protection took RW away.
  */
 u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights, bool dirty,
@@ -204,7 +205,7 @@ u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights,
 	}
 	if (writable && dirty) {
 		spte |= SPTE_GUEST_WRITABLE;
-		if (!gfn_is_shadowed(mmu, gfn))
+		if (!gfn_is_write_protected(mmu, gfn))
 			spte |= PTE_RW;
 	}
 	return spte;

@@ -35,6 +35,10 @@ static const char usage_text[] =
 	"  --shadow-prefetch N  shadow mode: a fault also fills the empty sptes of its\n"
 	"                       aligned group of N that the guest's tables allow (0 or\n"
 	"                       a power of two up to 512; default 8; 0 turns it off)\n"
+	"  --shadow-unsync N    shadow mode: up to N guest page tables (4K PTEs) may go\n"
+	"                       out of sync, so the guest writes them without a trap\n"
+	"                       and the shadow catches up at its next TLB flush (0 to\n"
+	"                       64; default 16; 0 keeps every table write-protected)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 4G (default 512M; 2M to 1T)\n"
 	"  --cmdline STR        kernel command line\n"
 	"  --initrd FILE        initial ramdisk (Linux initrd; module 1 for Multiboot)\n"
@@ -78,6 +82,22 @@ static const char usage_text[] =
 const char *options_usage(void)
 {
 	return usage_text;
+}
+
+/* A plain decimal number from 0 to `max` (no sign, space, base prefix or suffix). */
+static bool parse_decimal(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (*end || errno || n > max)
+		return false;
+	*out = (unsigned)n;
+	return true;
 }
 
 int options_parse_size(const char *s, u64 *out)
@@ -220,22 +240,29 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 				return OPTIONS_ERROR;
 			}
 		} else if ((v = match(argc, argv, &i, "--shadow-prefetch", true, &missing))) {
-			char *end;
-			unsigned long n;
+			unsigned n;
 
 			if (missing)
 				goto need_value;
-			errno = 0;
-			n = strtoul(v, &end, 10);
-			if (*v < '0' || *v > '9' || *end || errno ||
-			    n > UMBRA_MAX_SHADOW_PREFETCH || (n & (n - 1))) {
+			if (!parse_decimal(v, UMBRA_MAX_SHADOW_PREFETCH, &n) || (n & (n - 1))) {
 				set_err(err, errlen,
 					"--shadow-prefetch: '%s' is not 0 or a power of two up to "
 					"512",
 					v);
 				return OPTIONS_ERROR;
 			}
-			o->shadow_prefetch = (unsigned)n;
+			o->shadow_prefetch = n;
+		} else if ((v = match(argc, argv, &i, "--shadow-unsync", true, &missing))) {
+			unsigned n;
+
+			if (missing)
+				goto need_value;
+			if (!parse_decimal(v, UMBRA_MAX_SHADOW_UNSYNC, &n)) {
+				set_err(err, errlen,
+					"--shadow-unsync: '%s' is not a number from 0 to 64", v);
+				return OPTIONS_ERROR;
+			}
+			o->shadow_unsync = n;
 		} else if ((v = match(argc, argv, &i, "--mem", true, &missing))) {
 			int r;
 
@@ -359,6 +386,7 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 		.mmu = MMU_SHADOW, /* shared/DESIGN.md: the mode this VMM is about */
 		.shadow_pool_bytes = UMBRA_DEFAULT_SHADOW_POOL,
 		.shadow_prefetch = UMBRA_DEFAULT_SHADOW_PREFETCH,
+		.shadow_unsync = UMBRA_DEFAULT_SHADOW_UNSYNC,
 		.mem_bytes = UMBRA_DEFAULT_MEM,
 		.stats = STATS_NONE,
 		.debug_exit_port = UMBRA_DEFAULT_DEBUG_EXIT_PORT,

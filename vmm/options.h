@@ -28,12 +28,16 @@ enum sensitive_choice { SENSITIVE_AUTO, SENSITIVE_PATCH, SENSITIVE_IOPL3 };
 /* Shadow prefetch group, in sptes (shadow/prefetch.c); KVM uses 8 too. */
 #define UMBRA_DEFAULT_SHADOW_PREFETCH 8
 #define UMBRA_MAX_SHADOW_PREFETCH     512
+/* Out-of-sync guest leaf tables at once (shadow/unsync.c); SHADOW_MAX_UNSYNC. */
+#define UMBRA_DEFAULT_SHADOW_UNSYNC 16
+#define UMBRA_MAX_SHADOW_UNSYNC	    64
 
 struct umbra_options {
 	enum mmu_mode mmu;
 	u64 mem_bytes;
 	u64 shadow_pool_bytes;	  /* --shadow-pool */
 	unsigned shadow_prefetch; /* --shadow-prefetch: 0 or a power of two <= 512 */
+	unsigned shadow_unsync;	  /* --shadow-unsync: 0..64 */
 	const char *cmdline;	  /* NULL: empty */
 	const char *initrd;	  /* NULL: none */
 	const char *image;

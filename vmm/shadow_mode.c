@@ -73,6 +73,8 @@
 #include "vmm/shadow_event.h"
 #include "vmm/vm.h"
 
+_Static_assert(UMBRA_MAX_SHADOW_UNSYNC <= SHADOW_MAX_UNSYNC, "--shadow-unsync fits the library");
+
 /* ---- item 1: set-up -------------------------------------------------------- */
 
 /* Guest RAM only (no ROM): what the shadow MMU may map writable. */
@@ -288,6 +290,7 @@ int shadow_mode_setup(struct vm *vm)
 		.maxphyaddr = vm->guest_maxphyaddr,
 		.exec_gate = true, /* item 6 */
 		.prefetch = vm->opts->shadow_prefetch,
+		.unsync = vm->opts->shadow_unsync,
 		.nr_mmio_direct = 3,
 		.mmio_direct = { { .base = gpa(shadow_msr_apic_gpa(&sm->msrs)), .size = PAGE_SIZE },
 				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE },

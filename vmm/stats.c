@@ -135,7 +135,9 @@ void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
 			X(sp_live) X(sp_created) X(sp_zapped) X(rmap_live) X(write_protects)   \
 				X(pt_writes) X(pt_write_updates) X(pt_write_zaps) X(unshadows) \
 					X(root_hits) X(root_misses) X(roots_live) X(evictions) \
-						X(flushes) X(stores) X(prefetched)
+						X(flushes) X(stores) X(prefetched) X(unsyncs)  \
+							X(unsync_ends) X(unsync_syncs)  \
+								X(unsync_updates)
 /* clang-format on */
 
 /* "name" or "name (note)". */

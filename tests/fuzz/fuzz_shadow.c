@@ -6,6 +6,7 @@
  * report inside shadow/) aborts, so libFuzzer keeps the input as a crash.
  *
  * Input: byte 0 picks the pool size (tiny pools exercise eviction), the
+ * prefetch group (bits 4-5) and the out-of-sync slots (bits 6-7); the
  * rest drives the operations; each operation reads 1 to 4 bytes per choice.
  * When the bytes run out, PRNG_TAIL_OPS more operations follow from a PRNG
  * seeded with a hash of the input, so that even the short inputs libFuzzer
@@ -28,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const u64 pool_sizes[] = { 8, 12, 24, 48, 128, 512 };
 static const unsigned prefetch_groups[] = { 8, 0, 2, 512 }; /* 8: the VMM's default */
+static const unsigned unsync_slots[] = { 16, 0, 1, 64 };    /* 16: the VMM's default */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -39,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	cfg.pool_pages = pool_sizes[data[0] % ARRAY_SIZE(pool_sizes)];
 	cfg.prefetch = prefetch_groups[(data[0] >> 4) % ARRAY_SIZE(prefetch_groups)];
+	cfg.unsync = unsync_slots[(data[0] >> 6) % ARRAY_SIZE(unsync_slots)];
 	cfg.bytes = data + 1;
 	cfg.nr_bytes = size - 1;
 	cfg.prng_tail_ops = PRNG_TAIL_OPS;

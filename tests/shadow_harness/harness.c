@@ -9,7 +9,8 @@
  *     through the direct map, and guest accesses compared with the oracle;
  *  4. the model guest kernel: its page tables, edited only by guest stores;
  *  5. the operations, one function each, picked by weight;
- *  6. the check after every step;
+ *  6. the check after every step, and the TLB the oracle allows (stale
+ *     leaf translations until a flush, when the MMU has unsync on);
  *  7. set-up, the run loop and the summary.
  *
  * Guest-physical layout (gfns):
@@ -50,7 +51,8 @@
 #define WIN_PAGES (WIN_L4 * WIN_L3 * WIN_L2 * WIN_L1)
 
 #define MAX_TOUCHED 48
-#define NR_RECENT   32 /* recently mapped gvas: accesses prefer them */
+#define MAX_STALE   8192 /* ... at most: the model kernel flushes past 1024 (harness_step) */
+#define NR_RECENT   32	 /* recently mapped gvas: accesses prefer them */
 
 /* ---- operations ------------------------------------------------------------ */
 enum harness_op {
@@ -71,6 +73,7 @@ enum harness_op {
 	OP_SET_MODE,
 	OP_STAC_CLAC,
 	OP_MAP_MONITOR,
+	OP_REMAP,
 	NR_OPS
 };
 
@@ -95,6 +98,7 @@ static const struct {
 	[OP_SET_MODE] = { "set-mode", 25 },
 	[OP_STAC_CLAC] = { "stac-clac", 10 },
 	[OP_MAP_MONITOR] = { "map-monitor", 4 },
+	[OP_REMAP] = { "remap", 60 },
 };
 _Static_assert(NR_OPS <= ARRAY_SIZE(((struct harness_counts *)0)->ops), "ops[] too small");
 
@@ -139,9 +143,23 @@ struct harness {
 	bool failed;
 
 	struct harness_counts counts;
+
+	/*
+	 * 6. Older values of the qwords of table frames the guest stored to
+	 * since the last flush that covers them (only with cfg.unsync): what
+	 * a TLB may still translate with (SDM Vol. 3A §4.10.4).
+	 */
+	struct {
+		u64 gpa, val;
+	} stale[MAX_STALE];
+	unsigned nr_stale;
+	bool quiet; /* fail() only returns -1: trying a stale value */
 };
 
 static const struct paging_mode *mode4 = &paging_mode_4level;
+
+static bool passes_with_stale_leaf(struct harness *h, gva_t at, u32 acc,
+				   int (*check)(struct harness *, void *), void *arg);
 
 /*
  * One guest RAM buffer outlives the harness that used it, with a bitmap of
@@ -223,8 +241,12 @@ static u64 ram_read(struct harness *h, u64 where)
 	return __atomic_load_n((u64 *)(h->ram + where), __ATOMIC_RELAXED);
 }
 
+static void note_stale(struct harness *h, u64 where, u64 old);
+
 static void ram_write(struct harness *h, u64 where, u64 val)
 {
+	if (ram_read(h, where) != val)
+		note_stale(h, where, ram_read(h, where));
 	mark_dirty(where, 8);
 	__atomic_store_n((u64 *)(h->ram + where), val, __ATOMIC_RELAXED);
 }
@@ -371,7 +393,7 @@ static int __printf(4, 5)
 {
 	va_list ap;
 
-	if (h->failed)
+	if (h->failed || h->quiet)
 		return -1;
 	h->failed = true;
 	fprintf(h->log, "shadow-diff: VIOLATION seed=%llu step=%llu op=%s view=%s gva=%#llx: ",
@@ -477,8 +499,12 @@ static int set_view(struct harness *h, enum shadow_view view)
 	return 0;
 }
 
+static void forget_stale(struct harness *h, u64 where);
+
 static int load_cr3(struct harness *h, u64 cr3)
 {
+	/* The MMU syncs at every CR3 load, flushing or not (mmu.h): so the oracle expects it. */
+	h->nr_stale = 0;
 	h->ctl.cr3 = cr3 & ~CR3_NOFLUSH;
 	h->live_root = shadow_set_cr3(h->mmu, cr3, h->view);
 	if (!pool_hva(h, h->live_root.v) || (h->live_root.v & ~PAGE_MASK))
@@ -582,6 +608,27 @@ static u64 data_value(struct harness *h, u64 where)
 	}
 }
 
+/* An access that went through the shadow to mpa m: may the guest's tables make it? */
+struct access_done {
+	gva_t where;
+	u32 kind, acc;
+	u64 m;
+};
+
+static int access_allowed(struct harness *h, void *arg)
+{
+	const struct access_done *ad = arg;
+	struct walk_mem mem = { h, harness_gpa_to_hva };
+	struct guest_walk w;
+	u64 leaf;
+
+	if (walk_guest(mode4, &mem, &h->ctl, ad->where, ad->acc, WALK_PEEK, &w) != WALK_OK ||
+	    !gpa_is_ram(w.gpa.v, 8) || w.gpa.v != ad->m)
+		return -1;
+	leaf = ram_read(h, w.gpte_gpa[w.level].v);
+	return (leaf & PTE_A) && (!(ad->kind & ACC_WRITE) || (leaf & PTE_D)) ? 0 : -1;
+}
+
 /*
  * A guest access of `kind` (0 = read, ACC_WRITE or ACC_FETCH) at `where` in
  * `view`, made by the model CPU and compared with the oracle.
@@ -663,6 +710,17 @@ static int cpu_access(struct harness *h, gva_t where, u32 kind, enum shadow_view
 	}
 	if (outcome == SHADOW_MONITOR_CONFLICT)
 		return fail(h, where, view, "MONITOR_CONFLICT outside the reserved slot");
+	if (outcome == -1) {
+		/* Through a stale leaf (unsync): fine if an older gpte allowed it. */
+		struct access_done ad = { where, kind, acc, m };
+
+		if (access_allowed(h, &ad) &&
+		    passes_with_stale_leaf(h, where, acc, access_allowed, &ad)) {
+			if (kind & ACC_WRITE)
+				ram_write(h, m, data_value(h, m));
+			return 0;
+		}
+	}
 	switch (orc) {
 	case WALK_OK:
 		if (!gpa_is_ram(ow.gpa.v, 8)) {
@@ -777,6 +835,85 @@ static bool links_table(u64 gpte, unsigned level)
 	if ((level == 2 || level == 3) && (gpte & PTE_PS))
 		return false;
 	return frame_in_region(gpte_frame(gpte));
+}
+
+/*
+ * 6. The TLB the oracle allows: `old` was the qword at `where` until the
+ * guest stored over it. Only table frames matter (the region's; the fixed
+ * frames' tables are never leaf tables), and only with unsync on: in sync,
+ * the shadow follows every store at once.
+ */
+static void note_stale(struct harness *h, u64 where, u64 old)
+{
+	if (!h->cfg.unsync || !h->mmu || !frame_in_region(where >> PAGE_SHIFT))
+		return;
+	for (unsigned i = 0; i < h->nr_stale; i++)
+		if (h->stale[i].gpa == where && h->stale[i].val == old)
+			return;
+	if (h->nr_stale == MAX_STALE) {
+		fail(h, gva(0), h->view, "harness bug: more than %u stale gptes", MAX_STALE);
+		return;
+	}
+	h->stale[h->nr_stale].gpa = where;
+	h->stale[h->nr_stale++].val = old;
+}
+
+/* A flush that covers the gpte at `where`: its older values are gone. */
+static void forget_stale(struct harness *h, u64 where)
+{
+	for (unsigned i = 0; i < h->nr_stale;)
+		if (h->stale[i].gpa == where)
+			h->stale[i] = h->stale[--h->nr_stale];
+		else
+			i++;
+}
+
+/* The gpa of the 4 KiB leaf gpte that translates `at` now, or 0 (no leaf table on the way). */
+static u64 leaf_gpte_gpa(struct harness *h, gva_t at, u32 acc)
+{
+	struct walk_mem mem = { h, harness_gpa_to_hva };
+	struct guest_walk w;
+	enum walk_result r = walk_guest(mode4, &mem, &h->ctl, at, acc, WALK_PEEK, &w);
+
+	return (r == WALK_OK || r == WALK_FAULT) && w.level == PG_LEVEL_4K ? w.gpte_gpa[1].v : 0;
+}
+
+/*
+ * Does `check` pass (quietly) with the leaf gpte of `at` put back to one
+ * of its older values since the last flush that covered it? The value is
+ * poked raw (not a guest store) and restored after each try.
+ */
+static bool passes_with_stale_leaf(struct harness *h, gva_t at, u32 acc,
+				   int (*check)(struct harness *, void *), void *arg)
+{
+	u64 where = leaf_gpte_gpa(h, at, acc), now;
+	bool ok = false;
+
+	if (!where || !h->nr_stale)
+		return false;
+	now = ram_read(h, where);
+	h->quiet = true;
+	for (unsigned i = 0; i < h->nr_stale && !ok; i++) {
+		if (h->stale[i].gpa != where)
+			continue;
+		__atomic_store_n((u64 *)(h->ram + where), h->stale[i].val, __ATOMIC_RELAXED);
+		ok = check(h, arg) == 0;
+		__atomic_store_n((u64 *)(h->ram + where), now, __ATOMIC_RELAXED);
+	}
+	h->quiet = false;
+	if (ok)
+		h->counts.stale_ok++;
+	return ok;
+}
+
+/* The guest's invlpg: the architecture drops the translation of `at` (current tables). */
+static void guest_invlpg(struct harness *h, gva_t at)
+{
+	u64 where = leaf_gpte_gpa(h, at, 0);
+
+	if (where)
+		forget_stale(h, where);
+	shadow_invlpg(h->mmu, at);
 }
 
 /* Mark every region frame the window of any address space reaches. */
@@ -1052,7 +1189,7 @@ static int op_set_ad(struct harness *h)
 	if (cpu_store(h, where, gpte))
 		return -1;
 	if (chance(h, 50))
-		shadow_invlpg(h->mmu, at); /* the kernel flushes, as Linux does */
+		guest_invlpg(h, at); /* the kernel flushes, as Linux does */
 	return 0;
 }
 
@@ -1178,7 +1315,7 @@ static int op_invlpg(struct harness *h)
 	gva_t at = chance(h, 85) ? window_gva(h) : dm_gva(pick(h, RAM_GFNS) << PAGE_SHIFT);
 
 	trace(h, "gva %#llx", (unsigned long long)at.v);
-	shadow_invlpg(h->mmu, at);
+	guest_invlpg(h, at);
 	return 0;
 }
 
@@ -1188,7 +1325,17 @@ static int op_invpcid(struct harness *h)
 	u16 pcid = pick(h, 9);
 	gva_t at = window_gva(h);
 
+	u16 cur_pcid = (h->ctl.cr4 & CR4_PCIDE) ? (h->ctl.cr3 & CR3_PCID_MASK) : 0;
+
 	trace(h, "type %u pcid %u gva %#llx", type, pcid, (unsigned long long)at.v);
+	if (type == 0 && pcid == cur_pcid) {
+		u64 where = leaf_gpte_gpa(h, at, 0);
+
+		if (where)
+			forget_stale(h, where);
+	} else if (type != 0) {
+		h->nr_stale = 0; /* the MMU syncs everything at these (mmu.h) */
+	}
 	shadow_invpcid(h->mmu, type, pcid, at);
 	return 0;
 }
@@ -1199,12 +1346,15 @@ static int op_flush(struct harness *h)
 		pick(h, 2) ? SHADOW_FLUSH_EVERYTHING : SHADOW_FLUSH_NONGLOBAL;
 
 	trace(h, "%s", scope == SHADOW_FLUSH_EVERYTHING ? "everything" : "non-global");
+	h->nr_stale = 0;
 	shadow_flush(h->mmu, scope);
 	return 0;
 }
 
 static int op_set_mode(struct harness *h)
 {
+	u64 cr4 = h->ctl.cr4;
+
 	switch (pick(h, 6)) {
 	case 0: h->ctl.cr0 ^= CR0_WP; break;
 	case 1: h->ctl.cr4 ^= CR4_SMEP; break;
@@ -1219,6 +1369,9 @@ static int op_set_mode(struct harness *h)
 	}
 	trace(h, "cr0 %#llx cr4 %#llx efer %#llx", (unsigned long long)h->ctl.cr0,
 	      (unsigned long long)h->ctl.cr4, (unsigned long long)h->ctl.efer);
+	/* A CR4.PGE or PCIDE change flushes the TLB (SDM Vol. 3A §4.10.4.1). */
+	if ((cr4 ^ h->ctl.cr4) & (CR4_PGE | CR4_PCIDE))
+		h->nr_stale = 0;
 	shadow_set_mode(h->mmu, h->ctl.cr0, h->ctl.cr4, h->ctl.efer);
 	h->live_root = shadow_switch_view(h->mmu, h->view);
 	if (!pool_hva(h, h->live_root.v))
@@ -1291,6 +1444,52 @@ static int op_map_monitor(struct harness *h)
 			  pick(h, 2) ? SHADOW_VIEW_USER : SHADOW_VIEW_KERNEL);
 }
 
+/*
+ * Change the 4 KiB leaf gpte of a page the kernel mapped lately while the
+ * shadow may hold a translation for it, perhaps change it back, perhaps
+ * flush (invlpg, or a CR3 reload as Linux flushes), and use it again in
+ * between and after: the sequences that out-of-sync tables must get right
+ * (a translation stale until the flush, exact after it).
+ */
+static int op_remap(struct harness *h)
+{
+	unsigned n = pick(h, NR_RECENT);
+	gva_t at = h->recent[n];
+	enum shadow_view view = pick(h, 2) ? SHADOW_VIEW_USER : SHADOW_VIEW_KERNEL;
+	static const u32 kinds[] = { 0, 0, ACC_WRITE, ACC_FETCH };
+	u64 where, old, val;
+
+	if (h->recent_size[n] != PAGE_SIZE || !(where = kernel_gpte_gpa(h, at, 1)))
+		return 0;
+	old = ram_read(h, where);
+	switch (pick(h, 6)) {
+	case 0: val = 0; break;
+	case 1: val = old & ~PTE_RW; break;
+	case 2: val = old ^ PTE_US; break;
+	case 3: val = old & ~(PTE_A | PTE_D); break;
+	case 4: val = old | PTE_RW | PTE_A | PTE_D; break;
+	default: val = random_target_4k(h) | random_leaf_flags(h); break;
+	}
+	trace(h, "gva %#llx gpte@%#llx %#llx -> %#llx", (unsigned long long)at.v,
+	      (unsigned long long)where, (unsigned long long)old, (unsigned long long)val);
+	touch(h, at);
+	if (chance(h, 70) && cpu_access(h, at, kinds[pick(h, 4)], view))
+		return -1;
+	if (cpu_store(h, where, val) || cpu_access(h, at, kinds[pick(h, 4)], view))
+		return -1;
+	if (chance(h, 30) && (cpu_store(h, where, old) || cpu_access(h, at, 0, view)))
+		return -1;
+	switch (pick(h, 3)) {
+	case 0: guest_invlpg(h, at); break;
+	case 1:
+		if (load_cr3(h, h->ctl.cr3))
+			return -1;
+		break;
+	default: break; /* no flush: the check allows the old translation */
+	}
+	return cpu_access(h, at, kinds[pick(h, 4)], view);
+}
+
 static unsigned pick_op(struct harness *h)
 {
 	unsigned total = 0, op;
@@ -1327,6 +1526,7 @@ static int run_op(struct harness *h, unsigned op)
 	case OP_SET_MODE: return op_set_mode(h);
 	case OP_STAC_CLAC: return op_stac_clac(h);
 	case OP_MAP_MONITOR: return op_map_monitor(h);
+	case OP_REMAP: return op_remap(h);
 	}
 	return 0;
 }
@@ -1337,13 +1537,20 @@ static int run_op(struct harness *h, unsigned op)
  * The invariant for one gva in one view (DESIGN.md, correctness oracle):
  * a shadow translation equals the guest's with the same or fewer rights.
  */
+struct mapping {
+	gva_t at;
+	enum shadow_view view;
+	u32 acc;
+	u64 m, rights;
+};
+
+static int check_mapping(struct harness *h, void *arg);
+
 static int check_gva(struct harness *h, gva_t at, enum shadow_view view)
 {
-	struct walk_mem mem = { h, harness_gpa_to_hva };
 	/* SMAP pages are never mapped in the kernel view (EMULATE_ACCESS): AC = 0. */
 	u32 acc = view == SHADOW_VIEW_USER ? ACC_USER : 0;
-	struct guest_walk w;
-	u64 m = 0, rights = 0, leaf;
+	u64 m = 0, rights = 0;
 	bool mapped;
 
 	h->counts.gva_checks++;
@@ -1371,6 +1578,34 @@ static int check_gva(struct harness *h, gva_t at, enum shadow_view view)
 	h->counts.gva_checks_mapped++;
 	if (pt_index(at.v, 4) == HARNESS_MONITOR_SLOT)
 		return fail(h, at, view, "the reserved slot is reachable at CPL3");
+	{
+		struct mapping mp = { at, view, acc, m, rights };
+
+		h->quiet = true;
+		if (!check_mapping(h, &mp)) {
+			h->quiet = false;
+			return 0;
+		}
+		h->quiet = false;
+		if (passes_with_stale_leaf(h, at, acc, check_mapping, &mp))
+			return 0;
+		return check_mapping(h, &mp); /* reports */
+	}
+}
+
+/*
+ * The rest of check_gva: the shadow maps `at` to mpa m with `rights`; does
+ * the guest's walk agree, with the same or fewer rights?
+ */
+static int check_mapping(struct harness *h, void *arg)
+{
+	const struct mapping *mp = arg;
+	struct walk_mem mem = { h, harness_gpa_to_hva };
+	gva_t at = mp->at;
+	enum shadow_view view = mp->view;
+	u32 acc = mp->acc;
+	u64 m = mp->m, rights = mp->rights, leaf;
+	struct guest_walk w;
 
 	if (walk_guest(mode4, &mem, &h->ctl, at, acc, WALK_PEEK, &w) != WALK_OK)
 		return fail(h, at, view, "the shadow maps a gva the guest cannot read");
@@ -1549,6 +1784,7 @@ struct harness *harness_create(const struct harness_config *cfg)
 		.flusher = { h, flusher_flush },
 		.maxphyaddr = HARNESS_MAXPHYADDR,
 		.prefetch = h->cfg.prefetch,
+		.unsync = h->cfg.unsync,
 	};
 	h->mmu = shadow_create(&sc);
 	if (!h->mmu) {
@@ -1599,6 +1835,11 @@ int harness_step(struct harness *h)
 	if (h->tail && h->step >= h->tail_end)
 		return 0;
 	h->nr_touched = 0;
+	if (h->nr_stale > 1024) {
+		/* A kernel flushes now and then; this bounds the oracle's TLB model. */
+		h->nr_stale = 0;
+		shadow_flush(h->mmu, SHADOW_FLUSH_EVERYTHING);
+	}
 	op = pick_op(h);
 	h->op = op;
 	h->counts.ops[op]++;
@@ -1686,4 +1927,10 @@ void harness_print_summary(const struct harness *h, FILE *out)
 		(unsigned long long)s->root_misses, (unsigned long long)s->roots_live,
 		(unsigned long long)s->evictions, (unsigned long long)s->flushes,
 		(unsigned long long)s->stores, (unsigned long long)s->prefetched);
+	fprintf(out,
+		"  unsync %u: tables out of sync %llu, back in sync %llu, syncs %llu updating "
+		"%llu sptes; checks passed on a stale leaf %llu\n",
+		h->cfg.unsync, (unsigned long long)s->unsyncs, (unsigned long long)s->unsync_ends,
+		(unsigned long long)s->unsync_syncs, (unsigned long long)s->unsync_updates,
+		(unsigned long long)c->stale_ok);
 }

@@ -57,6 +57,12 @@ struct harness_config {
 	u64 prng_tail_ops; /* with bytes: then this many PRNG-driven steps, seeded by them */
 	u64 pool_pages;	   /* shadow pool size; >= 8 */
 	unsigned prefetch; /* the MMU's prefetch group (shadow_config; 0: off) */
+	/*
+	 * The MMU's out-of-sync tables (shadow_config.unsync; 0: off). When on,
+	 * the oracle models a TLB: a leaf translation may follow any value its
+	 * gpte had since the last guest flush that covered it.
+	 */
+	unsigned unsync;
 	unsigned full_check_every; /* full sweep every N steps (0: only at the end) */
 	unsigned samples_per_step; /* random window gvas checked after each step */
 	bool trace;		   /* print every operation to `log` */
@@ -72,6 +78,7 @@ struct harness_counts {
 		accesses_monitor, accesses_emulate;
 	u64 cpu_stores, cpu_store_faults, pt_writes;
 	u64 writer_stores, writer_commits, flushes_gva, flushes_all;
+	u64 stale_ok; /* checks that passed only with a stale leaf gpte (unsync) */
 };
 
 struct harness;

@@ -318,6 +318,27 @@ static void test_shadow_prefetch(void **state)
 	}
 }
 
+static void test_shadow_unsync(void **state)
+{
+	static const char *const bad[] = { "65", "-1", " 8", "8x", "", "0x8", "many" };
+	struct parsed p = PARSE("run", "img");
+
+	(void)state;
+	assert_int_equal(p.o.shadow_unsync, UMBRA_DEFAULT_SHADOW_UNSYNC);
+	p = PARSE("run", "--shadow-unsync", "0", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_int_equal(p.o.shadow_unsync, 0);
+	p = PARSE("run", "--shadow-unsync=64", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_int_equal(p.o.shadow_unsync, 64);
+	p = PARSE("run", "--shadow-unsync=3", "img");
+	assert_int_equal(p.o.shadow_unsync, 3);
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		p = PARSE("run", "--shadow-unsync", bad[i], "img");
+		assert_error_mentions(&p, "--shadow-unsync", bad[i]);
+	}
+}
+
 static void test_mmu_bad(void **state)
 {
 	struct parsed p = PARSE("run", "--mmu=bad", "img");
@@ -753,6 +774,7 @@ int main(void)
 		T(test_mmu_bad),
 		T(test_shadow_pool),
 		T(test_shadow_prefetch),
+		T(test_shadow_unsync),
 		T(test_sensitive),
 		T(test_chain),
 		T(test_monitor_calls),

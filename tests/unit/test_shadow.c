@@ -55,6 +55,7 @@ struct env {
 	void *pool;
 	u64 pool_pages;
 	unsigned prefetch; /* the config's prefetch group (0: off) */
+	unsigned unsync;   /* the config's out-of-sync tables (0: off) */
 	u64 hole_gpa;	   /* if not 0: a 4 KiB page there is not RAM either */
 	struct shadow_mmu *mmu;
 	/* writer */
@@ -242,8 +243,9 @@ static void assert_agrees(struct env *env, u64 va, enum shadow_view view)
 				 WALK_OK);
 }
 
-static void expect_mapped(struct env *env, u64 va, enum shadow_view view, u64 expect_gpa,
-			  u64 expect_rights)
+/* The shadow translates va so; the guest's tables may say otherwise (out of sync). */
+static void expect_stale(struct env *env, u64 va, enum shadow_view view, u64 expect_gpa,
+			 u64 expect_rights)
 {
 	mpa_t where;
 	u64 rights;
@@ -251,6 +253,13 @@ static void expect_mapped(struct env *env, u64 va, enum shadow_view view, u64 ex
 	assert_true(shadow_translate(env->mmu, view, gva(va), &where, &rights));
 	assert_int_equal(where.v, expect_gpa);
 	assert_int_equal(rights, expect_rights);
+}
+
+/* ... and the guest's tables agree. */
+static void expect_mapped(struct env *env, u64 va, enum shadow_view view, u64 expect_gpa,
+			  u64 expect_rights)
+{
+	expect_stale(env, va, view, expect_gpa, expect_rights);
 	assert_agrees(env, va, view);
 }
 
@@ -271,19 +280,21 @@ static struct shadow_mmu *make_mmu(struct env *env, u64 pool_pages)
 		.flusher = { .opaque = env, .flush = test_flush },
 		.maxphyaddr = TEST_MAXPHYADDR,
 		.prefetch = env->prefetch,
+		.unsync = env->unsync,
 	};
 
 	env->pool_pages = pool_pages;
 	return shadow_create(&cfg);
 }
 
-static int setup_pool(void **state, u64 pool_pages, unsigned prefetch)
+static int setup_env(void **state, u64 pool_pages, unsigned prefetch, unsigned unsync)
 {
 	struct env *env = calloc(1, sizeof(*env));
 
 	if (!env)
 		return -1;
 	env->prefetch = prefetch;
+	env->unsync = unsync;
 	env->ram = aligned_alloc(PAGE_SIZE, RAM_SIZE);
 	env->pool = aligned_alloc(PAGE_SIZE, pool_pages * PAGE_SIZE);
 	if (!env->ram || !env->pool)
@@ -303,6 +314,17 @@ static int setup_pool(void **state, u64 pool_pages, unsigned prefetch)
 	set_cr3(env, new_address_space(env), SHADOW_VIEW_KERNEL);
 	*state = env;
 	return 0;
+}
+
+static int setup_pool(void **state, u64 pool_pages, unsigned prefetch)
+{
+	return setup_env(state, pool_pages, prefetch, 0);
+}
+
+/* With one slot for an out-of-sync table, so that a second table recycles it. */
+static int setup_unsync(void **state)
+{
+	return setup_env(state, POOL_PAGES, 0, 1);
 }
 
 static int setup(void **state)
@@ -344,6 +366,9 @@ static void test_create_rejects_bad_config(void **state)
 	env->prefetch = 1024; /* more than a table */
 	assert_null(make_mmu(env, POOL_PAGES));
 	env->prefetch = 0;
+	env->unsync = SHADOW_MAX_UNSYNC + 1;
+	assert_null(make_mmu(env, POOL_PAGES));
+	env->unsync = 0;
 	env->pool_pages = POOL_PAGES;
 }
 
@@ -737,6 +762,105 @@ static void test_write_protect_direct_map(void **state)
 	assert_int_equal(fault(env, alias + 0x1000, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
 			 SHADOW_EMULATE_PT_WRITE);
 	expect_mapped(env, alias + 0x1000, SHADOW_VIEW_KERNEL, pt.v, PTE_US);
+}
+
+/*
+ * Out of sync (shadow/unsync.c): a guest write to a shadowed leaf table is
+ * let through instead of emulated; the spte stays as it was (a TLB may
+ * too) until the guest flushes: invlpg of the gva, or a CR3 load.
+ */
+static void test_unsync_leaf_table(void **state)
+{
+	struct env *env = *state;
+	struct shadow_fault_info info;
+	u64 va = GVA_4K & ~0xfffull, alias = 0x0000400000000000ull, *pte, *pte2;
+	gpa_t pt;
+	unsigned i = index_at(va, 1);
+
+	pte = map_4k(env, va, DATA_GPA, USER_RW | PTE_D | PTE_A);
+	pte2 = map_4k(env, va + 0x1000, DATA_GPA + 0x1000, USER_RW | PTE_D | PTE_A);
+	pt = gpa(gpa_of_gptep(env, pte).v & ~0xfffull);
+	map_4k(env, alias, pt.v, SUPER_RW | PTE_D | PTE_A);
+	assert_int_equal(fault(env, va, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, va + 0x1000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, alias, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_US); /* write-protected */
+
+	/* The write fault lets the table out of sync: fixed, and the alias is writable. */
+	assert_int_equal(fault(env, alias + 8 * i, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_FIXED);
+	assert_int_equal(stats(env)->unsyncs, 1);
+	assert_int_equal(stats(env)->faults_pt_write, 0);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_RW | PTE_US);
+
+	/* The guest's stores run natively: the sptes still say what the gptes said. */
+	*pte = 0;
+	*pte2 = (DATA_GPA + 0x5000) | USER_RW | PTE_A; /* another frame, clean */
+	expect_stale(env, va, SHADOW_VIEW_KERNEL, DATA_GPA, PTE_RW | PTE_US);
+	expect_stale(env, va + 0x1000, SHADOW_VIEW_KERNEL, DATA_GPA + 0x1000, PTE_RW | PTE_US);
+
+	/* invlpg syncs the gva's entry, and only what the guest asked for may be left stale. */
+	shadow_invlpg(env->mmu, gva(va));
+	expect_unmapped(env, va, SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->unsync_updates, 1);
+
+	/* A CR3 load syncs everything; the table stays out of sync for the next store. */
+	set_cr3(env, env->cr3, SHADOW_VIEW_KERNEL);
+	expect_mapped(env, va + 0x1000, SHADOW_VIEW_KERNEL, DATA_GPA + 0x5000, PTE_US);
+	assert_int_equal(stats(env)->unsync_updates, 2);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_RW | PTE_US);
+
+	/*
+	 * A fault fills an entry from the gpte in memory, which the snapshot
+	 * does not hold: when the guest puts the old value back, the next
+	 * flush must still catch it.
+	 */
+	*pte = (DATA_GPA + 0x7000) | USER_RW | PTE_A | PTE_D;
+	assert_int_equal(fault(env, va, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, va, SHADOW_VIEW_KERNEL, DATA_GPA + 0x7000, PTE_RW | PTE_US);
+	*pte = 0;
+	shadow_invlpg(env->mmu, gva(va));
+	expect_unmapped(env, va, SHADOW_VIEW_KERNEL);
+
+	/*
+	 * A second table needs the only slot: the first is synced and
+	 * write-protected again (its alias read-only).
+	 */
+	map_4k(env, va + 0x200000, DATA_GPA, USER_RW | PTE_D | PTE_A);
+	map_4k(env, alias + 0x1000,
+	       gpa_of_gptep(env, gptep_for(env, va + 0x200000, PG_LEVEL_4K)).v & ~0xfffull,
+	       SUPER_RW | PTE_D | PTE_A);
+	assert_int_equal(fault(env, va + 0x200000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	*pte2 = 0; /* a store the recycling sync must see */
+	assert_int_equal(fault(env, alias + 0x1000, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_FIXED);
+	assert_int_equal(stats(env)->unsyncs, 2);
+	assert_int_equal(stats(env)->unsync_ends, 1);
+	expect_unmapped(env, va + 0x1000, SHADOW_VIEW_KERNEL);
+	expect_mapped(env, alias, SHADOW_VIEW_KERNEL, pt.v, PTE_US);
+	/* Its next write takes the slot back, and the second table is synced in turn. */
+	assert_int_equal(fault(env, alias + 8 * i, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_FIXED);
+	assert_int_equal(stats(env)->unsyncs, 3);
+	assert_int_equal(stats(env)->unsync_ends, 2);
+	expect_mapped(env, alias + 0x1000, SHADOW_VIEW_KERNEL,
+		      gpa_of_gptep(env, gptep_for(env, va + 0x200000, PG_LEVEL_4K)).v & ~0xfffull,
+		      PTE_US);
+}
+
+/* A frame the guest also uses as an upper-level table never goes out of sync. */
+static void test_unsync_not_upper_levels(void **state)
+{
+	struct env *env = *state;
+	u64 alias = 0x0000400000000000ull;
+	gpa_t pd = gpa_of_gptep(env, gptep_for(env, GVA_4K, PG_LEVEL_2M) - index_at(GVA_4K, 2));
+
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_D | PTE_A);
+	map_4k(env, alias, pd.v, SUPER_RW | PTE_D | PTE_A);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, alias, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_EMULATE_PT_WRITE);
+	assert_int_equal(stats(env)->unsyncs, 0);
 }
 
 static void test_pt_write_unmap_and_retarget(void **state)
@@ -1562,6 +1686,9 @@ int main(void)
 		T(test_call_window_clear),
 		T(test_invalidation_asks_flusher),
 		T(test_exec_gate),
+		cmocka_unit_test_setup_teardown(test_unsync_leaf_table, setup_unsync, teardown),
+		cmocka_unit_test_setup_teardown(test_unsync_not_upper_levels, setup_unsync,
+						teardown),
 		TP(test_prefetch_group),
 		T(test_prefetch_off),
 		TP(test_prefetch_large_page),

@@ -33,7 +33,8 @@
 #define TINY_POOL_PAGES	 24   /* a few roots' worth: eviction all the time */
 #define FULL_CHECK_EVERY 64   /* a full sweep of the window; sampled checks every step */
 #define SAMPLES_PER_STEP 32
-#define PREFETCH	 8 /* the VMM's default group (vmm/options.h) */
+#define PREFETCH	 8  /* the VMM's default group (vmm/options.h) */
+#define UNSYNC		 16 /* the VMM's default out-of-sync tables (vmm/options.h) */
 
 static u64 env_u64(const char *name, u64 def)
 {
@@ -62,6 +63,7 @@ static void run_diff(u64 pool_pages, u64 nr_ops)
 		.seed = env_u64("SHADOW_DIFF_SEED", DEFAULT_SEED),
 		.pool_pages = pool_pages,
 		.prefetch = PREFETCH,
+		.unsync = (unsigned)env_u64("SHADOW_DIFF_UNSYNC", UNSYNC),
 		.full_check_every = FULL_CHECK_EVERY,
 		.samples_per_step = SAMPLES_PER_STEP,
 		.trace = env_u64("SHADOW_DIFF_TRACE", 0) != 0,
@@ -117,6 +119,8 @@ static void test_diff_more_seeds(void **state)
 			.seed = seeds[i],
 			.pool_pages = i % 2 ? 64 : 512,
 			.prefetch = (unsigned[]){ 0, PREFETCH, 512 }[i % 3],
+			/* 1: a slot recycled at nearly every table write; 0: all in sync. */
+			.unsync = (unsigned[]){ UNSYNC, 0, 1, 64 }[i % 4],
 			.full_check_every = FULL_CHECK_EVERY,
 			.samples_per_step = SAMPLES_PER_STEP,
 		};
@@ -126,9 +130,10 @@ static void test_diff_more_seeds(void **state)
 		assert_non_null(h);
 		r = harness_run(h, 10000);
 		if (r)
-			printf("shadow-diff: FAILED with seed %llu, pool %llu pages, prefetch %u\n",
+			printf("shadow-diff: FAILED with seed %llu, pool %llu pages, prefetch %u, "
+			       "unsync %u\n",
 			       (unsigned long long)cfg.seed, (unsigned long long)cfg.pool_pages,
-			       cfg.prefetch);
+			       cfg.prefetch, cfg.unsync);
 		harness_destroy(h);
 		assert_int_equal(r, 0);
 	}
