@@ -316,6 +316,8 @@ void shadow_exec_approve(struct shadow_mmu *mmu, gfn_t gfn)
 
 	if (gfn_is_exec_approved(mmu, gfn))
 		return;
+	/* Every write to approved code must trap: a table out of sync is synced and protected. */
+	unsync_end(mmu, gfn);
 	gfn_shadow_get(mmu, gfn);
 	info = gfn_info_find(mmu, gfn);
 	info->exec_approved = true;

@@ -848,6 +848,27 @@ static void test_unsync_leaf_table(void **state)
 		      PTE_US);
 }
 
+/* A table frame the VMM approves for execution is write-protected again (its code is tracked). */
+static void test_unsync_ends_at_exec_approve(void **state)
+{
+	struct env *env = *state;
+	u64 va = GVA_4K & ~0xfffull, alias = 0x0000400000000000ull;
+	u64 *pte = map_4k(env, va, DATA_GPA, USER_RW | PTE_D | PTE_A);
+	gpa_t pt = gpa(gpa_of_gptep(env, pte).v & ~0xfffull);
+
+	map_4k(env, alias, pt.v, SUPER_RW | PTE_D | PTE_A);
+	assert_int_equal(fault(env, va, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, alias, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->unsyncs, 1);
+	*pte = 0;
+	shadow_exec_approve(env->mmu, gpa_to_gfn(pt));
+	assert_int_equal(stats(env)->unsync_ends, 1);
+	expect_unmapped(env, va, SHADOW_VIEW_KERNEL); /* synced on the way */
+	assert_int_equal(fault(env, alias, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_EMULATE_PT_WRITE);
+	assert_int_equal(stats(env)->unsyncs, 1);
+}
+
 /* A frame the guest also uses as an upper-level table never goes out of sync. */
 static void test_unsync_not_upper_levels(void **state)
 {
@@ -1658,6 +1679,7 @@ int main(void)
 #define T(fn)  cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TT(fn) cmocka_unit_test_setup_teardown(fn, setup_tiny, teardown)
 #define TP(fn) cmocka_unit_test_setup_teardown(fn, setup_prefetch, teardown)
+#define TU(fn) cmocka_unit_test_setup_teardown(fn, setup_unsync, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_create_rejects_bad_config),
 		T(test_fill_4k_both_views),
@@ -1686,9 +1708,9 @@ int main(void)
 		T(test_call_window_clear),
 		T(test_invalidation_asks_flusher),
 		T(test_exec_gate),
-		cmocka_unit_test_setup_teardown(test_unsync_leaf_table, setup_unsync, teardown),
-		cmocka_unit_test_setup_teardown(test_unsync_not_upper_levels, setup_unsync,
-						teardown),
+		TU(test_unsync_leaf_table),
+		TU(test_unsync_not_upper_levels),
+		TU(test_unsync_ends_at_exec_approve),
 		TP(test_prefetch_group),
 		T(test_prefetch_off),
 		TP(test_prefetch_large_page),
