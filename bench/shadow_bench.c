@@ -11,6 +11,10 @@
  *                 target (the spte is updated or zapped in place)
  *  cr3 hit        shadow_set_cr3 between two cached roots
  *  cr3 miss       shadow_set_cr3 to a CR3 never seen: a new root
+ *  cr3 unsync     shadow_set_cr3 between two cached roots with NR_PT tables
+ *                 out of sync (shadow/unsync.c), unchanged since the last
+ *                 sync (a compare each), or with one gpte of one of them
+ *                 changed before each switch (one spte updated)
  *
  * Each figure is the median over RUNS runs of (time of the loop / ops).
  * The guest: one PML4 / PDPT / PD and NR_PT PTs mapping NR_PT * 512 4 KiB
@@ -37,6 +41,7 @@
 #define PT_GPA(i)     (0x10000ull + (i)*PAGE_SIZE)
 #define EXTRA_PML4(i) (0x100000ull + (i)*PAGE_SIZE) /* the CR3s of the miss case */
 #define DATA_GPA      (32 * MiB)		    /* targets of the 4 KiB mappings */
+#define ALIAS_PT_GPA  0x8000ull /* a PT mapping the PTs as data (PD entry NR_PT) */
 #define TABLE_FLAGS   (PTE_P | PTE_RW | PTE_US | PTE_A)
 #define LEAF_FLAGS    (PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D)
 
@@ -92,7 +97,7 @@ static gva_t page_gva(unsigned n)
 }
 
 /* The guest tables and a fresh MMU with the guest's CR3 loaded. */
-static void setup(struct bench *b)
+static void setup(struct bench *b, unsigned unsync)
 {
 	struct shadow_config cfg;
 	unsigned i;
@@ -106,6 +111,9 @@ static void setup(struct bench *b)
 		*gptep(b, PT_GPA(i / 512), i % 512) = (DATA_GPA + (u64)i * PAGE_SIZE) | LEAF_FLAGS;
 	for (i = 0; i < NR_ROOTS; i++)
 		*gptep(b, EXTRA_PML4(i), 0) = PDPT_GPA | TABLE_FLAGS;
+	*gptep(b, PD_GPA, NR_PT) = ALIAS_PT_GPA | TABLE_FLAGS;
+	for (i = 0; i < NR_PT; i++)
+		*gptep(b, ALIAS_PT_GPA, i) = PT_GPA(i) | LEAF_FLAGS;
 
 	cfg = (struct shadow_config){
 		.mem = { b, bench_gpa_to_hva },
@@ -113,6 +121,7 @@ static void setup(struct bench *b)
 		.writer = { b, bench_store, NULL },
 		.flusher = { b, bench_flush },
 		.maxphyaddr = MAXPHYADDR,
+		.unsync = unsync,
 	};
 	b->mmu = shadow_create(&cfg);
 	if (!b->mmu) {
@@ -148,7 +157,7 @@ static double run_fill(struct bench *b)
 	double t0, t1;
 	unsigned i;
 
-	setup(b);
+	setup(b, 0);
 	t0 = now_ns();
 	for (i = 0; i < NR_PAGES; i++)
 		must_fix(b, page_gva(i));
@@ -166,7 +175,7 @@ static double run_pt_write(struct bench *b, u64 *updates, u64 *zaps)
 	double total = 0;
 	unsigned round, pt, n = 0;
 
-	setup(b);
+	setup(b, 0);
 	for (pt = 0; pt < NR_PAGES; pt++)
 		must_fix(b, page_gva(pt));
 	for (round = 0; round < 64; round++) {
@@ -197,7 +206,7 @@ static double run_cr3_hit(struct bench *b)
 	double t0, t1;
 	unsigned i;
 
-	setup(b);
+	setup(b, 0);
 	b->sink += shadow_set_cr3(b->mmu, EXTRA_PML4(0), SHADOW_VIEW_KERNEL).v;
 	b->sink += shadow_set_cr3(b->mmu, PML4_GPA, SHADOW_VIEW_KERNEL).v;
 	t0 = now_ns();
@@ -216,13 +225,51 @@ static double run_cr3_miss(struct bench *b)
 	double t0, t1;
 	unsigned i;
 
-	setup(b);
+	setup(b, 0);
 	t0 = now_ns();
 	for (i = 0; i < NR_ROOTS; i++)
 		b->sink += shadow_set_cr3(b->mmu, EXTRA_PML4(i), SHADOW_VIEW_KERNEL).v;
 	t1 = now_ns();
 	teardown(b);
 	return (t1 - t0) / NR_ROOTS;
+}
+
+/*
+ * ns per CR3 switch between two cached roots with NR_PT tables out of sync;
+ * `store`: one gpte of one of them retargeted before each switch.
+ */
+static double run_cr3_unsync(struct bench *b, bool store)
+{
+	const unsigned n = 20000;
+	struct shadow_fault_info info;
+	double t0, t1;
+	unsigned i;
+
+	setup(b, NR_PT);
+	for (i = 0; i < NR_PT; i++)
+		must_fix(b, page_gva(i * 512));
+	for (i = 0; i < NR_PT; i++)
+		if (shadow_fault(b->mmu, page_gva(NR_PAGES + i), ACC_WRITE, SHADOW_VIEW_KERNEL,
+				 &info) != SHADOW_FIXED) {
+			fprintf(stderr, "shadow_bench: PT %u did not go out of sync\n", i);
+			exit(1);
+		}
+	b->sink += shadow_set_cr3(b->mmu, EXTRA_PML4(0), SHADOW_VIEW_KERNEL).v;
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		if (store)
+			*gptep(b, PT_GPA(i % NR_PT), 0) ^= 1ull << 20;
+		b->sink +=
+			shadow_set_cr3(b->mmu, i & 1 ? PML4_GPA : EXTRA_PML4(0), SHADOW_VIEW_KERNEL)
+				.v;
+	}
+	t1 = now_ns();
+	if (shadow_get_stats(b->mmu)->unsyncs != NR_PT) {
+		fprintf(stderr, "shadow_bench: tables went back in sync\n");
+		exit(1);
+	}
+	teardown(b);
+	return (t1 - t0) / n;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -241,7 +288,7 @@ static double median(double *v, unsigned n)
 int main(void)
 {
 	struct bench b = { 0 };
-	double fill[RUNS], ptw[RUNS], hit[RUNS], miss[RUNS];
+	double fill[RUNS], ptw[RUNS], hit[RUNS], miss[RUNS], uns[RUNS], uns_store[RUNS];
 	u64 updates = 0, zaps = 0;
 	unsigned r;
 
@@ -256,6 +303,8 @@ int main(void)
 		ptw[r] = run_pt_write(&b, &updates, &zaps);
 		hit[r] = run_cr3_hit(&b);
 		miss[r] = run_cr3_miss(&b);
+		uns[r] = run_cr3_unsync(&b, false);
+		uns_store[r] = run_cr3_unsync(&b, true);
 	}
 	printf("shadow MMU micro-benchmark: synthetic memory, -O2, median of %d runs\n", RUNS);
 	printf("%-36s %10s %10s\n", "operation", "ns/op", "ops/run");
@@ -264,6 +313,10 @@ int main(void)
 	printf("%-36s %10.0f %10d\n", "PT-write update", median(ptw, RUNS), 64 * NR_PT);
 	printf("%-36s %10.0f %10d\n", "CR3 switch, hit", median(hit, RUNS), 20000);
 	printf("%-36s %10.0f %10d\n", "CR3 switch, miss (new root)", median(miss, RUNS), NR_ROOTS);
+	printf("%-36s %10.0f %10d\n", "CR3 switch, 16 tables out of sync", median(uns, RUNS),
+	       20000);
+	printf("%-36s %10.0f %10d\n", "... one gpte changed before each", median(uns_store, RUNS),
+	       20000);
 	printf("(last PT-write run: %llu sptes updated in place, %llu zapped)\n",
 	       (unsigned long long)updates, (unsigned long long)zaps);
 	free(b.pool);
