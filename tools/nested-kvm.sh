@@ -57,7 +57,7 @@ case $limit in '' | *[!0-9]*)
 esac
 
 command -v qemu-system-x86_64 >/dev/null ||
-	die "qemu-system-x86_64 not found (apt-get install -y qemu-system-x86)"
+	die "qemu-system-x86_64 not found (apt-get install -y -t bookworm-backports qemu-system-x86; README.md)"
 [ "$(id -u)" = 0 ] || die "must run as root: the 9p share exports / with the caller's rights"
 
 cache=${UMBRA_NESTED_CACHE:-${HOME:?HOME is not set}/.cache/umbra/nested}

@@ -11,21 +11,20 @@
  *      into the boot PML4, reads through the new mapping, then rewrites the
  *      present PTE to another frame and reads again, then makes a second PTE
  *      present and reads through it. In shadow mode the boot PML4 and then
- *      the new PT are write-protected guest tables: each rewrite traps, the
- *      VMM emulates the `mov` and updates the spte (shadow_pt_write), and the
- *      read-back proves that a PTE changed by the shadow MMU is seen by the
- *      guest (the vCPU replays the spte store so KVM sees it, HOST.md);
+ *      the new PT are write-protected guest tables: the first rewrite of
+ *      each traps, and the VMM emulates the `mov` and updates the spte
+ *      (shadow_pt_write) or, for the PT, lets it go out of sync and syncs
+ *      it at the invlpg (shadow/unsync.c); the read-back proves that a PTE
+ *      changed by the shadow MMU is seen by the guest (the vCPU replays the
+ *      spte store so KVM sees it, HOST.md);
  *   4. with "fault=pf", reads an unmapped gva: with no IDT, hw mode triple
  *      faults and shadow mode stops with "guest fault before its IDT is
  *      set" (both status 8);
  *   5. exits through the debug-exit port with N from "exit=N".
  *
- * The PTE rewrite in step 3 changes a present entry without invlpg (which
- * is privileged). That is not architecturally safe on hardware with a TLB
- * that already holds the old translation; it is exact under Umbra's shadow
- * MMU (which flushes on every spte change it makes) and under KVM's shadow
- * MMU on our PVM hosts (write tracking). Once invlpg is emulated this guest
- * should add it.
+ * The PTE rewrite in step 3 changes a present entry, then flushes it with
+ * invlpg, as the architecture asks (SDM Vol. 3A §4.10.4): before the flush
+ * a CPU's TLB, or an out-of-sync shadow table, may still give the old frame.
  */
 #include <stdint.h>
 
@@ -113,8 +112,13 @@ static int own_page_tables(void)
 	set_pte(&pml4[PML4_INDEX(NEW_GVA)], (uint64_t)(uintptr_t)new_pdpt | PTE_P | PTE_RW);
 	ok += check("new mapping 0x40000000000 -> frame A", read64(NEW_GVA), MARK_A);
 
-	/* The PT is now a shadowed guest table: rewrite its present entry. */
+	/*
+	 * The PT is now a shadowed guest table: rewrite its present entry. A
+	 * CPU may keep using frame A from its TLB until the flush (SDM Vol. 3A
+	 * §4.10.4), and so may an out-of-sync shadow table (shadow/unsync.c).
+	 */
 	set_pte(&new_pt[0], (uint64_t)(uintptr_t)frame_b | PTE_P | PTE_RW | PTE_A);
+	__asm__ volatile("invlpg (%0)" : : "r"(NEW_GVA) : "memory");
 	ok += check("PTE rewritten -> frame B", read64(NEW_GVA), MARK_B);
 
 	/* A not-present entry of the same table made present. */
