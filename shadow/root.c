@@ -16,14 +16,15 @@
  *     it (miss), after syncing the out-of-sync tables. PCID: the shadow
  *     is otherwise in sync with every guest table, so a CR3 write never
  *     needs the shadow flushed or rebuilt, whatever the PCID or the
- *     no-flush bit say; the cache is keyed on the table
- *     address alone, and the VMM flushes the real TLB as mmu.h says;
+ *     no-flush bit say; the cache is keyed on the table address alone,
+ *     and the VMM flushes the real TLB as mmu.h says;
  *  4. shadow_reserve_pml4: monitor slots in every root, present and future;
  *     shadow_set_window: the call window (linked by fault.c item 2b), and
  *     shadow_clear_window, which gives it back;
  *  5. invlpg / invpcid / flush: sync the out-of-sync tables (unsync.c;
  *     the others are never stale), then ask the flusher for the real TLB
- *     flush the guest asked for. Global pages: G is never set in an spte (sp.h): the VMM switches
+ *     flush the guest asked for. Global pages: G is never set in an spte
+ *     (sp.h): the VMM switches
  *     roots per view and per CR3, and a global real-TLB entry would survive
  *     those switches and leak one root's translation into another; so
  *     a "flush everything" and a "flush non-global" are the same flush;

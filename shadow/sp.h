@@ -107,11 +107,13 @@ _Static_assert(sizeof(union sp_role) == sizeof(u32), "a role is one word");
  * Invariants:
  *  - only in present leaf sptes;
  *  - PTE_RW set => SPTE_GUEST_WRITABLE set;
- *  - SPTE_GUEST_WRITABLE set and PTE_RW clear => the gfn was shadowed as a
- *    guest table when the spte was last computed (write-protected); while
- *    the gfn stays shadowed, PTE_RW stays clear;
- *  - when the last indirect sp of a gfn goes, rmap.c restores PTE_RW on
- *    exactly the sptes of that gfn with SPTE_GUEST_WRITABLE (unprotect).
+ *  - SPTE_GUEST_WRITABLE set and PTE_RW clear => the gfn was write-protected
+ *    (shadowed as a guest table, and in sync) when the spte was last
+ *    computed; while the gfn stays write-protected, PTE_RW stays clear;
+ *  - when the last indirect sp of a gfn goes, or its tables go out of sync
+ *    (unsync.c), rmap.c restores PTE_RW on exactly the sptes of that gfn
+ *    with SPTE_GUEST_WRITABLE (unprotect), and takes it again when they
+ *    come back in sync.
  */
 #define SPTE_GUEST_WRITABLE_BIT 9
 #define SPTE_GUEST_WRITABLE	(1ull << SPTE_GUEST_WRITABLE_BIT)

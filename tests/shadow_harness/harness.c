@@ -906,13 +906,19 @@ static bool passes_with_stale_leaf(struct harness *h, gva_t at, u32 acc,
 	return ok;
 }
 
-/* The guest's invlpg: the architecture drops the translation of `at` (current tables). */
-static void guest_invlpg(struct harness *h, gva_t at)
+/* A flush of `at` (current tables): its translation is exact from now on. */
+static void forget_stale_gva(struct harness *h, gva_t at)
 {
 	u64 where = leaf_gpte_gpa(h, at, 0);
 
 	if (where)
 		forget_stale(h, where);
+}
+
+/* The guest's invlpg. */
+static void guest_invlpg(struct harness *h, gva_t at)
+{
+	forget_stale_gva(h, at);
 	shadow_invlpg(h->mmu, at);
 }
 
@@ -1324,15 +1330,11 @@ static int op_invpcid(struct harness *h)
 	unsigned type = pick(h, 4);
 	u16 pcid = pick(h, 9);
 	gva_t at = window_gva(h);
-
 	u16 cur_pcid = (h->ctl.cr4 & CR4_PCIDE) ? (h->ctl.cr3 & CR3_PCID_MASK) : 0;
 
 	trace(h, "type %u pcid %u gva %#llx", type, pcid, (unsigned long long)at.v);
 	if (type == 0 && pcid == cur_pcid) {
-		u64 where = leaf_gpte_gpa(h, at, 0);
-
-		if (where)
-			forget_stale(h, where);
+		forget_stale_gva(h, at);
 	} else if (type != 0) {
 		h->nr_stale = 0; /* the MMU syncs everything at these (mmu.h) */
 	}
