@@ -163,3 +163,39 @@ TEST(invpcid)
 	as_destroy(as1);
 	as_destroy(as2);
 }
+
+/*
+ * Many page tables changed between flushes: more than Umbra's shadow MMU
+ * lets go out of sync at once (16 by default, shadow/unsync.c), so its
+ * slots are recycled in the middle. Every change is visible after the
+ * flush that follows it (invlpg of each page, then one CR3 write), in
+ * whichever table it is.
+ */
+#define MANY_TABLES 40
+#define MANY_STRIDE (2ULL << 20) /* one page per PT */
+
+TEST(tlb_many_tables)
+{
+	uint64_t *pte[MANY_TABLES];
+
+	for (unsigned i = 0; i < MANY_TABLES; i++) {
+		uint64_t va = TWIN + i * MANY_STRIDE;
+
+		map4k(va, frame_new(0x100 + i), PTE_RW);
+		CHECK_EQ("first frame", pat(0x100 + i, 7), peek(va + 56));
+		pte[i] = kentry(va, LVL_PT);
+	}
+	for (unsigned i = 0; i < MANY_TABLES; i++)
+		*pte[i] = frame_new(0x200 + i) | PTE_P | PTE_RW;
+	for (unsigned i = 0; i < MANY_TABLES; i++) {
+		invlpg(TWIN + i * MANY_STRIDE);
+		CHECK_EQ("after PTE change + invlpg", pat(0x200 + i, 7),
+			 peek(TWIN + i * MANY_STRIDE + 56));
+	}
+	for (unsigned i = 0; i < MANY_TABLES; i++)
+		*pte[i] = frame_new(0x300 + i) | PTE_P | PTE_RW;
+	write_cr3(read_cr3());
+	for (unsigned i = 0; i < MANY_TABLES; i++)
+		CHECK_EQ("after PTE change + mov cr3", pat(0x300 + i, 7),
+			 peek(TWIN + i * MANY_STRIDE + 56));
+}
