@@ -129,6 +129,15 @@ static inline bool gva_in_window(const struct shadow_mmu *mmu, gva_t gva)
 	return mmu->window.on && (gva.v & ~(u64)(2 * MiB - 1)) == mmu->window.gva.v;
 }
 
+/*
+ * sp_cache.c: every indirect sp shadowing guest table `gfn_` (one per role),
+ * found in its hash bucket. The body may break, continue or goto.
+ */
+#define for_each_indirect_sp(mmu, gfn_, sp)                                 \
+	for ((sp) = sp_bucket((mmu), (gfn_)); (sp); (sp) = (sp)->hash_next) \
+		if ((sp)->gfn.v != (gfn_).v || (sp)->role.direct) {         \
+		} else
+
 /* pool.c */
 int pool_init(struct shadow_mmu *mmu) __must_check;
 void pool_fini(struct shadow_mmu *mmu);

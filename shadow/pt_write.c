@@ -87,11 +87,11 @@ static void write_table(struct shadow_mmu *mmu, gfn_t table_gfn, unsigned first,
 	unsigned i;
 
 restart:
-	for (sp = sp_bucket(mmu, table_gfn); sp; sp = sp->hash_next) {
+	for_each_indirect_sp(mmu, table_gfn, sp)
+	{
 		u64 zapped = mmu->stats.sp_zapped;
 
-		if (sp->gfn.v != table_gfn.v || sp->role.direct ||
-		    sp->pt_write_stamp == mmu->pt_write_seq)
+		if (sp->pt_write_stamp == mmu->pt_write_seq)
 			continue;
 		sp->pt_write_stamp = mmu->pt_write_seq;
 		/* Item 3. A live root is never unshadowed: the guest runs on it. */
@@ -142,8 +142,9 @@ bool shadow_unshadow_gfn(struct shadow_mmu *mmu, gfn_t gfn)
 	bool done;
 
 restart:
-	for (sp = sp_bucket(mmu, gfn); sp; sp = sp->hash_next) {
-		if (sp->gfn.v != gfn.v || sp->role.direct || root_is_live(mmu, sp))
+	for_each_indirect_sp(mmu, gfn, sp)
+	{
+		if (root_is_live(mmu, sp))
 			continue;
 		sp_zap(mmu, sp);
 		mmu->stats.unshadows++;

@@ -73,9 +73,9 @@ static const u64 *guest_table(const struct shadow_mmu *mmu, gfn_t gfn)
 /* Set every indirect sp of the slot's gfn to point at it (or at NULL). */
 static void link_sps(struct shadow_mmu *mmu, gfn_t gfn, struct unsync_slot *slot)
 {
-	for (struct shadow_page *sp = sp_bucket(mmu, gfn); sp; sp = sp->hash_next)
-		if (sp->gfn.v == gfn.v && !sp->role.direct)
-			sp->unsync = slot;
+	struct shadow_page *sp;
+
+	for_each_indirect_sp(mmu, gfn, sp) sp->unsync = slot;
 }
 
 /* Item 4: entries first..last of one slot. */
@@ -83,6 +83,7 @@ static void sync_slot(struct shadow_mmu *mmu, struct unsync_slot *slot, unsigned
 		      unsigned last)
 {
 	const u64 *table = guest_table(mmu, slot->gfn);
+	struct shadow_page *sp;
 	bool forced = false;
 
 	BUG_ON(!table); /* a shadowed table is RAM (fault.c item 1) */
@@ -98,10 +99,8 @@ static void sync_slot(struct shadow_mmu *mmu, struct unsync_slot *slot, unsigned
 		if (gpte == slot->snap[i] && !(slot->force[i / 64] & bit))
 			continue;
 		slot->snap[i] = gpte;
-		for (struct shadow_page *sp = sp_bucket(mmu, slot->gfn); sp; sp = sp->hash_next)
-			if (sp->gfn.v == slot->gfn.v && !sp->role.direct &&
-			    leaf_spte_resync(mmu, sp, i, gpte))
-				mmu->stats.unsync_updates++;
+		for_each_indirect_sp(mmu, slot->gfn, sp) if (leaf_spte_resync(mmu, sp, i, gpte))
+			mmu->stats.unsync_updates++;
 		slot->force[i / 64] &= ~bit; /* after: the resync itself sets it */
 	}
 }
@@ -120,13 +119,12 @@ static void end_slot(struct shadow_mmu *mmu, struct unsync_slot *slot)
 bool unsync_try(struct shadow_mmu *mmu, gfn_t gfn)
 {
 	struct unsync_slot *slot = NULL;
+	struct shadow_page *sp;
 	const u64 *table;
 
 	if (!mmu->cfg.unsync || !gfn_may_unsync(mmu, gfn))
 		return false;
-	for (struct shadow_page *sp = sp_bucket(mmu, gfn); sp; sp = sp->hash_next)
-		if (sp->gfn.v == gfn.v && !sp->role.direct && sp->role.level != PG_LEVEL_4K)
-			return false;
+	for_each_indirect_sp(mmu, gfn, sp) if (sp->role.level != PG_LEVEL_4K) return false;
 	table = guest_table(mmu, gfn);
 	if (!table)
 		return false;
@@ -158,25 +156,20 @@ bool unsync_try(struct shadow_mmu *mmu, gfn_t gfn)
 }
 
 /*
- * Item 3, from sp_get before it makes an indirect sp: a leaf table joins
- * its frame's slot (it is built by faults from memory as it is now); any
- * other level ends the slot first.
+ * Item 3, from sp_get: a new leaf table of a frame out of sync joins its
+ * slot (faults build it from memory as it is now). An upper-level one
+ * never finds a slot: sp_get ended it (unsync_end) before making the sp,
+ * since a sync must only ever meet leaf tables.
  */
 void unsync_new_sp(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	struct unsync_slot *slot;
-
-	if (sp->role.direct || !mmu->cfg.unsync || !(slot = slot_of(mmu, sp->gfn)))
-		return;
-	if (sp->role.level == PG_LEVEL_4K)
-		sp->unsync = slot;
-	else
-		end_slot(mmu, slot);
+	if (!sp->role.direct && sp->role.level == PG_LEVEL_4K)
+		sp->unsync = slot_of(mmu, sp->gfn);
 }
 
 void unsync_end(struct shadow_mmu *mmu, gfn_t gfn)
 {
-	struct unsync_slot *slot = mmu->cfg.unsync ? slot_of(mmu, gfn) : NULL;
+	struct unsync_slot *slot = slot_of(mmu, gfn);
 
 	if (slot)
 		end_slot(mmu, slot);
@@ -191,30 +184,28 @@ void unsync_forget(struct shadow_mmu *mmu, gfn_t gfn)
 	slot->used = false;
 }
 
-/* Item 4. */
-void unsync_sync_all(struct shadow_mmu *mmu)
+/* Item 4: entries first..last of every slot in use. */
+static void sync_slots(struct shadow_mmu *mmu, unsigned first, unsigned last)
 {
 	bool any = false;
 
 	for (unsigned i = 0; i < mmu->cfg.unsync; i++) {
 		if (!mmu->unsync[i].used)
 			continue;
-		sync_slot(mmu, &mmu->unsync[i], 0, SPTE_PER_PAGE - 1);
+		sync_slot(mmu, &mmu->unsync[i], first, last);
 		any = true;
 	}
 	mmu->stats.unsync_syncs += any;
 }
 
+void unsync_sync_all(struct shadow_mmu *mmu)
+{
+	sync_slots(mmu, 0, SPTE_PER_PAGE - 1);
+}
+
 void unsync_sync_gva(struct shadow_mmu *mmu, gva_t gva)
 {
 	unsigned index = gva_index(gva, PG_LEVEL_4K);
-	bool any = false;
 
-	for (unsigned i = 0; i < mmu->cfg.unsync; i++) {
-		if (!mmu->unsync[i].used)
-			continue;
-		sync_slot(mmu, &mmu->unsync[i], index, index);
-		any = true;
-	}
-	mmu->stats.unsync_syncs += any;
+	sync_slots(mmu, index, index);
 }

@@ -714,7 +714,8 @@ static int cpu_access(struct harness *h, gva_t where, u32 kind, enum shadow_view
 		/* Through a stale leaf (unsync): fine if an older gpte allowed it. */
 		struct access_done ad = { where, kind, acc, m };
 
-		if (access_allowed(h, &ad) &&
+		/* Only when the oracle holds older values: else no second walk per access. */
+		if (h->nr_stale && access_allowed(h, &ad) &&
 		    passes_with_stale_leaf(h, where, acc, access_allowed, &ad)) {
 			if (kind & ACC_WRITE)
 				ram_write(h, m, data_value(h, m));
