@@ -298,6 +298,14 @@ const struct patch_site *patch_lookup(const struct patch_table *t, gpa_t addr)
 	return s && !s->rewrite ? s : NULL;
 }
 
+const struct patch_site *patch_lookup_rewrite(const struct patch_table *t, gpa_t addr)
+{
+	const struct patch_page *p = find_page(t, gpa_to_gfn(addr));
+	const struct patch_site *s = p ? find_site(p, (unsigned)(addr.v & ~PAGE_MASK)) : NULL;
+
+	return s && s->rewrite ? s : NULL;
+}
+
 /* Item 3. */
 enum patch_trap patch_classify_int3(const struct patch_table *t, gpa_t int3_gpa,
 				    const struct patch_site **site)

@@ -181,6 +181,8 @@ unsigned patch_rewrite_frames(const struct patch_table *t, gfn_t *out, unsigned 
 
 /* Item 3. The patch whose int3 is at `addr`, or NULL (rewrites are not traps). */
 const struct patch_site *patch_lookup(const struct patch_table *t, gpa_t addr);
+/* Item 3. The rewrite that starts at `addr`, or NULL. */
+const struct patch_site *patch_lookup_rewrite(const struct patch_table *t, gpa_t addr);
 
 /*
  * Item 3. Classify a #BP: `int3_gpa` is the gpa of the int3 byte, that is,

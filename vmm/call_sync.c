@@ -102,6 +102,7 @@ void call_sync_fill(struct vm *vm)
 	    emu_seg_equal(&k->ss, &c->ss))
 		return;
 	d->kernel_cs = c->cs.sel;
+	d->kernel_ss = c->ss.sel;
 	/* Until shown otherwise: the slow path (the `zero` field never holds 1). */
 	d->cs_desc_gva = DATA_GVA(zero);
 	d->cs_desc = 1;

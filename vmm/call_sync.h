@@ -41,7 +41,11 @@ struct call_sync_key {
 bool call_sync_plan(const struct scan_result *res, const u8 *page, u64 page_la, unsigned off,
 		    u8 *repl, unsigned *len);
 
-/* Before the guest kernel runs: the data page's descriptors for its current CS and SS. */
+/*
+ * Before the guest kernel runs: the data page's descriptors for its current
+ * CS and SS, and their selectors (the iret stand-in's data too: it compares
+ * a frame's CS and SS with these, vmm/call_iret.h).
+ */
 void call_sync_fill(struct vm *vm);
 
 /*

@@ -378,6 +378,110 @@ static void emit_sync(struct emit *e)
 	BUG_ON(e->at > MON_CALL_CODE_END);
 }
 
+/* jne rel32 whose target comes later: its offset, for emit_fixup32. */
+static unsigned emit_jcc32_fwd(struct emit *e, u8 cc)
+{
+	unsigned at = e->at;
+
+	emit(e, (const u8[]){ 0x0f, cc, 0, 0, 0, 0 }, 6);
+	return at;
+}
+
+static void emit_fixup32(struct emit *e, unsigned at)
+{
+	put32(e->code + at + 2, e->at - (at + 6));
+}
+
+/*
+ * The flags of an iret frame the stand-in checks: IOPL, AC, TF, NT, VM,
+ * VIF, VIP. Not RF (set in the frame of every fault): it only suppresses
+ * instruction breakpoints, which shadow mode does not apply (the virtual
+ * debug registers are storage, decode/emulate_priv.c), and the CPU clears
+ * it after the first instruction at the target; popfq leaves it 0.
+ */
+#define IRET_CHECKED_FLAGS 0x1e7100u
+
+/* The iret stand-in (monitor.h, MON_CALL_IRET). */
+static void emit_iret(struct emit *e)
+{
+	static const u8 mov_rax[] = { 0x48, 0x8b, 0x05 }, cmp_rax[] = { 0x48, 0x3b, 0x05 },
+			mov_to[] = { 0x48, 0x89, 0x05 };
+	unsigned to_slow[9], n = 0, no_if;
+
+	emit_start(e, MON_CALL_IRET, 0);
+	e->cur = MON_CALL_IRET_AT_ENTRY;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = MON_CALL_IRET_FLAGS_SAVED;
+	emit(e, (const u8[]){ 0x50 }, 1); /* push %rax */
+	e->cur = MON_CALL_IRET_RAX_SAVED;
+	/* The frame from 0x18(%rsp): RIP, CS 0x20, RFLAGS 0x28, RSP 0x30, SS 0x38. */
+	for (unsigned i = 0; i < 2; i++) { /* the selectors: the virtual CS and SS */
+		emit_rip_rel(e, (const u8[]){ 0x8b, 0x05 }, 2,
+			     i ? offsetof(struct mon_call_data, kernel_ss)
+			       : offsetof(struct mon_call_data, kernel_cs),
+			     NULL, 0);
+		emit(e, (const u8[]){ 0x66, 0x39, 0x44, 0x24, i ? 0x38 : 0x20 }, 5); /* cmp %ax */
+		to_slow[n++] = emit_jcc32_fwd(e, 0x85);
+	}
+	for (unsigned i = 0; i < 2; i++) { /* their descriptors, as the sync stand-in */
+		unsigned gva = i ? offsetof(struct mon_call_data, ss_desc_gva)
+				 : offsetof(struct mon_call_data, cs_desc_gva);
+
+		emit_rip_rel(e, mov_rax, 3, gva, NULL, 0);
+		emit(e, (const u8[]){ 0x48, 0x8b, 0x00 }, 3); /* mov (%rax),%rax */
+		emit_rip_rel(e, cmp_rax, 3, gva + 8, NULL, 0);
+		to_slow[n++] = emit_jcc32_fwd(e, 0x85);
+	}
+	emit(e, (const u8[]){ 0xf6, 0x44, 0x24, 0x09, 0x40 }, 5); /* testb $NT>>8,9(%rsp) */
+	to_slow[n++] = emit_jcc32_fwd(e, 0x85);			  /* NT: the iretq would #GP */
+	emit(e, (const u8[]){ 0x48, 0x8b, 0x44, 0x24, 0x28 }, 5); /* mov 0x28(%rsp),%rax */
+	emit(e,
+	     (const u8[]){ 0x48, 0x25, IRET_CHECKED_FLAGS & 0xff, (IRET_CHECKED_FLAGS >> 8) & 0xff,
+			   IRET_CHECKED_FLAGS >> 16, 0 },
+	     6); /* and $IRET_CHECKED_FLAGS,%rax */
+	emit_rip_rel(e, cmp_rax, 3, offsetof(struct mon_call_data, virt_flags), NULL, 0);
+	to_slow[n++] = emit_jcc32_fwd(e, 0x85);
+	emit(e, (const u8[]){ 0xf6, 0x44, 0x24, 0x29, 0x02 }, 5); /* testb $IF>>8,0x29(%rsp) */
+	no_if = emit_jcc_fwd(e, 0x74);				  /* je: the frame keeps IF 0 */
+	emit_rip_rel(e, (const u8[]){ 0x80, 0x3d }, 2, offsetof(struct mon_call_data, pending),
+		     (const u8[]){ 0 }, 1); /* cmpb $0,pending(%rip) */
+	to_slow[n++] = emit_jcc32_fwd(e, 0x85);
+	emit_fixup(e, no_if);
+	/* RIP canonical: bits 63..47 all equal, so sar $47 leaves 0 or -1. */
+	emit(e, (const u8[]){ 0x48, 0x8b, 0x44, 0x24, 0x18 }, 5); /* mov 0x18(%rsp),%rax */
+	emit(e, (const u8[]){ 0x48, 0xc1, 0xf8, 0x2f }, 4);	  /* sar $47,%rax */
+	emit(e, (const u8[]){ 0x48, 0x83, 0xc0, 0x01 }, 4);	  /* add $1,%rax */
+	emit(e, (const u8[]){ 0x48, 0x83, 0xf8, 0x01 }, 4);	  /* cmp $1,%rax */
+	to_slow[n++] = emit_jcc32_fwd(e, 0x87);			  /* ja */
+	emit(e, (const u8[]){ 0x48, 0x8b, 0x44, 0x24, 0x18 }, 5); /* mov 0x18(%rsp),%rax */
+	emit_rip_rel(e, mov_to, 3, offsetof(struct mon_call_data, iret_rip), NULL, 0);
+	emit(e, (const u8[]){ 0x48, 0x8b, 0x44, 0x24, 0x30 }, 5); /* mov 0x30(%rsp),%rax */
+	emit_rip_rel(e, mov_to, 3, offsetof(struct mon_call_data, iret_rsp), NULL, 0);
+	emit(e, (const u8[]){ 0xff, 0x74, 0x24, 0x28 }, 4); /* pushq 0x28(%rsp) */
+	e->cur = MON_CALL_IRET_NEW_FLAGS;
+	emit(e, (const u8[]){ 0x81, 0x24, 0x24, 0xff, 0xff, 0xfb, 0xff }, 7); /* andl $~AC,(%rsp) */
+	emit(e, (const u8[]){ 0xf6, 0x44, 0x24, 0x01, 0x02 }, 5); /* testb $IF>>8,1(%rsp) */
+	emit_rip_rel(e, (const u8[]){ 0x0f, 0x95, 0x05 }, 3, offsetof(struct mon_call_data, vif),
+		     NULL, 0); /* setne vif(%rip) */
+	e->cur = MON_CALL_IRET_AT_POPFQ;
+	emit(e, (const u8[]){ 0x9d }, 1); /* popfq */
+	e->cur = MON_CALL_IRET_AT_POP_RAX;
+	emit(e, (const u8[]){ 0x58 }, 1); /* pop %rax */
+	e->cur = MON_CALL_IRET_AT_LOAD_RSP;
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x8b, 0x25 }, 3,
+		     offsetof(struct mon_call_data, iret_rsp), NULL,
+		     0); /* mov iret_rsp(%rip),%rsp */
+	e->cur = MON_CALL_IRET_AT_JMP;
+	emit_rip_rel(e, (const u8[]){ 0xff, 0x25 }, 2, offsetof(struct mon_call_data, iret_rip),
+		     NULL, 0); /* jmp *iret_rip(%rip) */
+	while (n)
+		emit_fixup32(e, to_slow[--n]);
+	e->cur = MON_CALL_IRET_RAX_SAVED;
+	BUG_ON(e->at != MON_CALL_IRET + MON_CALL_IRET_UD2);
+	emit(e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM emulates the iretq */
+	BUG_ON(e->at > MON_CALL_CODE_END);
+}
+
 /* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each stand-in does). */
 static void build_call_window(struct monitor *mon)
 {
@@ -441,6 +545,7 @@ static void build_call_window(struct monitor *mon)
 		     offsetof(struct mon_call_data, kernel_gs_base), NULL, 0);
 	emit_epilogue(&e);
 	emit_sync(&e);
+	emit_iret(&e);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
@@ -566,6 +671,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_IRET) {
+		p->fn = MON_CALL_IRET;
+		p->pad = 0;
 		return true;
 	}
 	if (off >= MON_CALL_SYNC) {

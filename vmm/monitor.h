@@ -199,6 +199,40 @@
  *                         The frame the original leaves below RSP is not
  *                         written: the kernel runs without a red zone, so
  *                         that memory is anybody's (an interrupt's) already.
+ *   MON_CALL_IRET         an `iretq` that returns to the guest kernel (Linux's
+ *                         native_irq_return_iret: every interrupt and
+ *                         exception taken in the kernel leaves through it):
+ *                         the 2-byte iretq and the 5-byte nopl that pads it to
+ *                         the next 16-byte boundary, which never runs, become
+ *                         `call rel32` and 2 bytes left as they were (pad 0:
+ *                         the stand-in never returns to the site). An iretq
+ *                         to the same CS and SS at virtual CPL0 changes RIP,
+ *                         RSP, RFLAGS and nothing else, if the descriptors it
+ *                         reloads are the cached ones (MON_CALL_SYNC's
+ *                         check, the same data). So the stand-in checks that
+ *                         the frame's CS and SS selectors are the virtual
+ *                         ones and the GDT still holds their descriptors;
+ *                         that NT is clear; that the frame's flags have the
+ *                         guest kernel's virtual IOPL and AC (a change of
+ *                         either is a change of view or of I/O rights) and
+ *                         no TF, NT, VM, VIF or VIP (RF, which every fault's
+ *                         frame has, is dropped: vmm/monitor.c says why);
+ *                         that no interrupt
+ *                         is held (`pending`) if the frame sets IF; and that
+ *                         the frame's RIP is canonical. If any check fails,
+ *                         its ud2 at MON_CALL_IRET_UD2 sends the VMM to
+ *                         emulate the iretq at the site. Else it copies the
+ *                         frame's RIP and RSP into the data page (iret_rip,
+ *                         iret_rsp), sets vif to the frame's IF, `popfq`s
+ *                         the frame's flags with AC cleared (the real AC of
+ *                         the guest kernel is 0; popfq at CPL3 keeps the
+ *                         real IF and IOPL), restores RAX, loads RSP and
+ *                         jumps to RIP through the data page. Nothing is
+ *                         written to guest memory but below the stack
+ *                         pointer it was called with. The iretq's NMI
+ *                         unblocking is nothing to miss: shadow mode has no
+ *                         NMI source (vmm/shadow_event.c). One vCPU: the
+ *                         data page's iret_rip/iret_rsp are nobody else's.
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -219,8 +253,11 @@
 #define MON_CALL_SYNC	       0x300u /* two slots */
 #define MON_CALL_SYNC_PAD      15u    /* to the end of the 20-byte site */
 #define MON_CALL_SYNC_SITE     20u
-#define MON_CALL_SYNC_UD2      0x48u /* the slow path's ud2, in the sync stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_SYNC + 2 * MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_SYNC_UD2      0x48u  /* the slow path's ud2, in the sync stand-in */
+#define MON_CALL_IRET	       0x380u /* four slots */
+#define MON_CALL_IRET_SITE     7u     /* iretq + the 5-byte nopl after it */
+#define MON_CALL_IRET_UD2      0xdeu  /* the slow path's ud2, in the iret stand-in */
+#define MON_CALL_CODE_END      (MON_CALL_IRET + 4 * MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -288,6 +325,20 @@ enum mon_call_stage {
 	MON_CALL_SYNC_RAX_RETURN_SET, /* the same, the return address at the site's end */
 	MON_CALL_SYNC_RETURN_SET,     /* checked: [rsp] the site's end, RAX and flags not yet set */
 	MON_CALL_SYNC_AT_RET,	      /* [rsp]: the site's end; RAX and the flags final */
+	/*
+	 * In the iret stand-in: until it sets vif it has done nothing that
+	 * counts (its stores to iret_rip/iret_rsp are scratch), and the VMM
+	 * undoes it; from then on the VMM completes it. The iret frame sits
+	 * above the return address throughout.
+	 */
+	MON_CALL_IRET_AT_ENTRY,	   /* [rsp]: the site's call + 5 */
+	MON_CALL_IRET_FLAGS_SAVED, /* [rsp]: the site's flags, then as AT_ENTRY */
+	MON_CALL_IRET_RAX_SAVED,   /* [rsp]: the site's RAX, then as FLAGS_SAVED */
+	MON_CALL_IRET_NEW_FLAGS,   /* [rsp]: the frame's flags, then as RAX_SAVED */
+	MON_CALL_IRET_AT_POPFQ,	   /* checked, vif set: [rsp] the flags to load (AC clear) */
+	MON_CALL_IRET_AT_POP_RAX,  /* [rsp]: the site's RAX; the flags final */
+	MON_CALL_IRET_AT_LOAD_RSP, /* RAX final: RSP := iret_rsp next */
+	MON_CALL_IRET_AT_JMP,	   /* RSP final: RIP := iret_rip next */
 };
 
 struct mon_call_point {
@@ -332,8 +383,9 @@ struct mon_call_data {
 	 */
 	u64 cs_desc_gva, cs_desc, ss_desc_gva, ss_desc;
 	u64 zero;
-	u32 kernel_cs; /* the virtual CS selector: what `mov %cs` reads */
-	u32 pad2_;
+	u32 kernel_cs;		/* the virtual CS selector: what `mov %cs` reads */
+	u32 kernel_ss;		/* the virtual SS selector (the iret stand-in's check) */
+	u64 iret_rip, iret_rsp; /* the iret stand-in's scratch: where it goes */
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */
@@ -455,6 +507,11 @@ struct mon_call_data *monitor_call_data(const struct monitor *mon);
 
 /* Is `rip` (a trap's) the sti stand-in's ud2 (an interrupt held)? */
 bool monitor_call_is_pending_trap(u64 rip);
+/* Is `rip` (a trap's) the iret stand-in's ud2 (its slow path)? */
+static inline bool monitor_call_is_iret_trap(u64 rip)
+{
+	return rip == MON_CALL_GVA + MON_CALL_IRET + MON_CALL_IRET_UD2;
+}
 /* Is `rip` (a trap's) the sync stand-in's ud2 (its slow path)? */
 static inline bool monitor_call_is_sync_trap(u64 rip)
 {

@@ -329,14 +329,20 @@ static const struct emu_ops *ops_for(struct vm *vm)
 	return &ops;
 }
 
-/* Item 6: our patch at `la` (the guest fetching there), or NULL. */
-static const struct patch_site *patch_at(struct vm *vm, u64 la)
+/*
+ * Item 6: our patch at `la` (the guest fetching there), or NULL: an int3,
+ * or with `iret` also the rewrite of an iretq into a call to its stand-in
+ * (vmm/call_iret.h), which the VMM emulates as the iretq it stands for
+ * when it is to run it in a trap (a chain, the stand-in's slow path).
+ */
+static const struct patch_site *patch_at(struct vm *vm, u64 la, bool iret)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct walk_mem wm;
 	struct walk_ctl ctl;
 	struct guest_walk w;
 	u32 acc = ACC_FETCH | (emu_cpl(&sm->cpu) == 3 ? ACC_USER : 0);
+	const struct patch_site *site;
 
 	if (!sm->patches.nsites)
 		return NULL;
@@ -344,12 +350,16 @@ static const struct patch_site *patch_at(struct vm *vm, u64 la)
 	ctl = shadow_cpu_walk_ctl(&sm->cpu);
 	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), acc, WALK_PEEK, &w) != WALK_OK)
 		return NULL;
-	return patch_lookup(&sm->patches, w.gpa);
+	site = patch_lookup(&sm->patches, w.gpa);
+	if (!site && iret && (site = patch_lookup_rewrite(&sm->patches, w.gpa)) &&
+	    !(site->len >= 2 && site->orig[0] == 0x48 && site->orig[1] == 0xcf))
+		site = NULL;
+	return site;
 }
 
 bool shadow_emu_is_patch(struct vm *vm, u64 la)
 {
-	return patch_at(vm, la) != NULL;
+	return patch_at(vm, la, false) != NULL;
 }
 
 /* After an instruction emulated with result `r`: the VMM's follow-up. */
@@ -371,7 +381,7 @@ enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chai
 {
 	struct shadow_mode *sm = vm->shadow;
 	unsigned old_cpl = emu_cpl(&sm->cpu);
-	const struct patch_site *site = patch_at(vm, sm->cpu.cs.base + sm->cpu.rip);
+	const struct patch_site *site = patch_at(vm, sm->cpu.cs.base + sm->cpu.rip, true);
 	enum emu_result r;
 
 	sm->cpu.virt.rep_limit = 0;
@@ -426,8 +436,9 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 
 		if (n == 0)
 			return CHAIN_END;
-		if (code[0] == 0xcc && patch_at(vm, la))
-			cls = CHAIN_TRAP; /* pushf/popf/iretq... behind our int3: it traps */
+		if ((code[0] == 0xcc || code[0] == 0xe8) && patch_at(vm, la, true))
+			cls = CHAIN_TRAP; /* pushf/popf/iretq... behind our int3 or call: as a trap
+					   */
 		else
 			cls = chain_classify(code, n, flags, &in);
 		if (k == 0) {

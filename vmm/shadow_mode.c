@@ -66,6 +66,7 @@
 #include "umbra/log.h"
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
+#include "vmm/call_iret.h"
 #include "umbra/le.h"
 #include "vmm/shadow_mode.h"
 #include "vmm/shadow_cpu.h"
@@ -964,24 +965,27 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 	for (unsigned off = 0; off < PAGE_SIZE; off++) {
 		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
 		enum patch_pv_site kind = PATCH_PV_NONE;
-		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false, sync = false;
+		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false, sync = false,
+		     iret = false;
 		struct mon_call_thunk t;
 		unsigned len;
 		int r;
 
 		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c &&
-		     page[off] != 0x0f && page[off] != 0x8c && !thunked) ||
+		     page[off] != 0x0f && page[off] != 0x8c && page[off] != 0x48 && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
 		if (page[off] == 0x0f)
 			gsbase = plan_gsbase_site(res, page, page_la, off, repl, &len);
 		else if (page[off] == 0x8c)
 			sync = call_sync_plan(res, page, page_la, off, repl, &len);
+		else if (page[off] == 0x48) /* under iopl3 the frame's IF would be real: not yet */
+			iret = !sm->iopl3 && call_iret_plan(res, page, page_la, off, repl, &len);
 		else if (thunked)
 			kind = plan_thunk_site(vm, res, page, page_la, off, &t, &len);
 		else
 			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
-		if (kind == PATCH_PV_NONE && !gsbase && !sync)
+		if (kind == PATCH_PV_NONE && !gsbase && !sync && !iret)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
@@ -1004,6 +1008,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			vm->stats.call_gsbase++;
 		else if (sync)
 			vm->stats.call_sync++;
+		else if (iret)
+			vm->stats.call_iret++;
 		else
 			vm->stats.call_sites[kind]++;
 		if (thunked) {
@@ -1269,6 +1275,49 @@ static bool finish_sync(struct vm *vm, enum mon_call_stage stage, bool may_undo)
 }
 
 /*
+ * A vCPU inside the iret stand-in (vmm/monitor.h, MON_CALL_IRET) at
+ * `stage`. Before it set vif: undo, if `may_undo`, putting back the site's
+ * RAX and flags and the vCPU at the site's call (the frame is untouched:
+ * the stand-in wrote only below it and to the data page). After: complete
+ * the iretq from what the stand-in left, the flags, RAX, then RSP and RIP
+ * from the data page (its virtual IF is vif, already loaded at the trap).
+ */
+static bool finish_iret(struct vm *vm, enum mon_call_stage stage, bool may_undo)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const struct mon_call_data *d = monitor_call_data(&sm->mon);
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	unsigned words = stage == MON_CALL_IRET_AT_POPFQ     ? 2
+			 : stage == MON_CALL_IRET_AT_POP_RAX ? 1
+			 : stage < MON_CALL_IRET_AT_POPFQ
+				 ? (unsigned)(stage - MON_CALL_IRET_AT_ENTRY) + 1
+				 : 0;
+	u64 top[4];
+
+	if (words && !read_stack_top(vm, top, words))
+		return false;
+	if (stage < MON_CALL_IRET_AT_POPFQ) {
+		if (!may_undo)
+			return false;
+		/* NEW_FLAGS: the frame's flags above the site's RAX, dropped. */
+		undo_to_site(vm, top + (words == 4), MIN(words, 3u), 5);
+		c->gpr[EMU_RSP] += words == 4 ? 8 : 0;
+		return true;
+	}
+	if (stage == MON_CALL_IRET_AT_POPFQ) {
+		c->rflags = (top[0] & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+		c->gpr[EMU_RAX] = top[1];
+	} else if (stage == MON_CALL_IRET_AT_POP_RAX) {
+		c->gpr[EMU_RAX] = top[0];
+	}
+	if (stage != MON_CALL_IRET_AT_JMP)
+		c->gpr[EMU_RSP] = d->iret_rsp;
+	c->rip = d->iret_rip;
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -1292,6 +1341,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 		return false;
 	if (p.fn == MON_CALL_SYNC)
 		return finish_sync(vm, p.stage, may_undo);
+	if (p.fn == MON_CALL_IRET)
+		return finish_iret(vm, p.stage, may_undo);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -1339,26 +1390,44 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 }
 
 /*
- * The sync stand-in's slow path (its ud2: a descriptor differs from the
- * cached one, or NT is set), or a guest fault inside it: back to the site,
- * and the original instructions run there (vmm/call_sync.c), raising what
- * the real ones would.
+ * A stand-in's slow path (its ud2: a check failed), or a guest fault inside
+ * it before its checks passed: back to the site, with what the site had
+ * (undo, stages before `done`), so that the original runs there, raising
+ * what it would. False (the VM stopped) if the vCPU is past its checks or
+ * the stack cannot be read.
  */
-static enum shadow_exit sync_slow_path(struct vm *vm)
+static bool slow_path_undo(struct vm *vm, unsigned fn, enum mon_call_stage done)
 {
+	struct shadow_mode *sm = vm->shadow;
 	struct mon_call_point p;
 
+	if (monitor_call_point(&sm->mon, sm->cpu.rip, &p) && p.fn == fn && p.stage < done &&
+	    (fn == MON_CALL_SYNC ? finish_sync(vm, p.stage, true) : finish_iret(vm, p.stage, true)))
+		return true;
+	vm_kill(vm, UMBRA_EXIT_INTERNAL,
+		"shadow mode: the %s stand-in faulted after its checks, or its stack could not be "
+		"read (rip 0x%llx, rsp 0x%llx)",
+		fn == MON_CALL_SYNC ? "sync_core" : "iret", (unsigned long long)sm->cpu.rip,
+		(unsigned long long)sm->cpu.gpr[EMU_RSP]);
+	return false;
+}
+
+/* The sync stand-in's: the original instructions, one by one (vmm/call_sync.c). */
+static enum shadow_exit sync_slow_path(struct vm *vm)
+{
 	vm->stats.call_sync_slow++;
-	if (!monitor_call_point(&vm->shadow->mon, vm->shadow->cpu.rip, &p) ||
-	    p.fn != MON_CALL_SYNC || p.stage >= MON_CALL_SYNC_RETURN_SET ||
-	    !finish_sync(vm, p.stage, true)) {
-		vm_kill(vm, UMBRA_EXIT_INTERNAL,
-			"shadow mode: the sync_core stand-in's stack could not be read (rsp "
-			"0x%llx)",
-			(unsigned long long)vm->shadow->cpu.gpr[EMU_RSP]);
+	if (!slow_path_undo(vm, MON_CALL_SYNC, MON_CALL_SYNC_RETURN_SET))
 		return SHADOW_EXIT_STOP;
-	}
 	return call_sync_run_original(vm) ? SHADOW_EXIT_RESUME : SHADOW_EXIT_STOP;
+}
+
+/* The iret stand-in's: the iretq (shadow_emu_insn reads the site's original bytes). */
+static enum shadow_exit iret_slow_path(struct vm *vm)
+{
+	vm->stats.call_iret_slow++;
+	if (!slow_path_undo(vm, MON_CALL_IRET, MON_CALL_IRET_AT_POPFQ))
+		return SHADOW_EXIT_STOP;
+	return handle_insn_trap(vm, X86_EXC_GP);
 }
 
 /*
@@ -1465,6 +1534,9 @@ static enum shadow_exit handle_pf(struct vm *vm)
 		/* The sync stand-in's reads and pushes: the original's fault, at its place. */
 		if (sm->window_on && f->rip - (MON_CALL_GVA + MON_CALL_SYNC) < 2 * MON_CALL_SLOT)
 			return sync_slow_path(vm);
+		/* The iret stand-in's: the iretq itself pushes nothing; it runs emulated. */
+		if (sm->window_on && f->rip - (MON_CALL_GVA + MON_CALL_IRET) < 4 * MON_CALL_SLOT)
+			return iret_slow_path(vm);
 		return shadow_reflect_exception(vm, X86_EXC_PF, true, info.error_code, true,
 						info.cr2.v);
 	case SHADOW_EMULATE_PT_WRITE:
@@ -1621,6 +1693,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_sync_trap(f->rip)) {
 		res = sync_slow_path(vm);
+	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
+		   monitor_call_is_iret_trap(f->rip)) {
+		res = iret_slow_path(vm);
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD || vector == X86_EXC_NP) {
 		res = handle_insn_trap(vm, vector);
 	} else if (vector == X86_EXC_BP) {
@@ -1649,7 +1724,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	if (res == SHADOW_EXIT_RESUME && !shadow_emu_check_rewrites(vm))
 		res = SHADOW_EXIT_STOP;
 	if (res == SHADOW_EXIT_RESUME) {
-		if (vm->stats.call_sync && sm->window_on && emu_cpl(&sm->cpu) == 0)
+		if ((vm->stats.call_sync || vm->stats.call_iret) && sm->window_on &&
+		    emu_cpl(&sm->cpu) == 0)
 			call_sync_fill(vm);
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);

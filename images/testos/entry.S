@@ -5,8 +5,9 @@
  *     the CPU pushes none (SDM 3A 6.13) and the vector, then trap_common;
  *   - timer_stub, spurious_stub: the LAPIC interrupts, same frame;
  *   - trap_common: saves every general register (struct trap_frame in
- *     trap.h), calls trap_dispatch(frame), restores and iretq's: a handler
- *     changes where execution resumes by editing the frame;
+ *     trap.h), calls trap_dispatch(frame), restores and iretq's at
+ *     trap_iret (Linux's layout of that iretq): a handler changes where
+ *     execution resumes by editing the frame;
  *   - syscall_entry (LSTAR): builds the same frame on the RSP0 stack (CS
  *     found at entry in the error slot) and returns with sysretq, or with
  *     iretq when syscall_dispatch asks for it (a catch resumed the kernel);
@@ -56,7 +57,21 @@ trap_common:
 	call	trap_dispatch
 	RESTORE_GPRS
 	add	$16, %rsp		/* vector, error code */
+	jmp	trap_iret
+
+/*
+ * Every return from a trap to the kernel or to user mode, laid out as
+ * Linux's native_irq_return_iret: the iretq, then the 5-byte nopl that pads
+ * it to a 16-byte boundary. Shadow mode rewrites that into a call to its
+ * iret stand-in (vmm/call_iret.h), so the test suite runs through it.
+ */
+	.p2align 4
+	.skip	9, 0xcc
+	.globl	trap_iret
+trap_iret:
 	iretq
+	.byte	0x0f, 0x1f, 0x44, 0x00, 0x00
+	.p2align 4
 
 /*
  * syscall (SDM 2B SYSCALL): RCX = user RIP, R11 = user RFLAGS, RFLAGS masked
@@ -90,7 +105,7 @@ syscall_entry:
 	sysretq
 1:	RESTORE_GPRS			/* frame edited for a return to the kernel */
 	add	$16, %rsp
-	iretq
+	jmp	trap_iret
 
 /* enter_user(rip, rsp, rdi, rsi): iretq to CPL3 with IF = 1 (SDM 3A 6.14.3). */
 	.globl enter_user

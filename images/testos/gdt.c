@@ -14,16 +14,16 @@ struct tss64 {
 } __attribute__((packed));
 
 /* Descriptor bits (SDM 3A 3.4.5) */
-#define SEG_A (1ULL << 40)	/* accessed */
-#define SEG_RW (1ULL << 41)	/* code: readable; data: writable */
-#define SEG_CODE (1ULL << 43)
-#define SEG_S (1ULL << 44)	/* code/data (not system) */
-#define SEG_DPL3 (3ULL << 45)
-#define SEG_P (1ULL << 47)
-#define SEG_L (1ULL << 53)	/* 64-bit code */
-#define SEG_DB (1ULL << 54)
-#define SEG_G (1ULL << 55)
-#define SEG_LIMIT_4G (0xffffULL | (0xfULL << 48))
+#define SEG_A	      (1ULL << 40) /* accessed */
+#define SEG_RW	      (1ULL << 41) /* code: readable; data: writable */
+#define SEG_CODE      (1ULL << 43)
+#define SEG_S	      (1ULL << 44) /* code/data (not system) */
+#define SEG_DPL3      (3ULL << 45)
+#define SEG_P	      (1ULL << 47)
+#define SEG_L	      (1ULL << 53) /* 64-bit code */
+#define SEG_DB	      (1ULL << 54)
+#define SEG_G	      (1ULL << 55)
+#define SEG_LIMIT_4G  (0xffffULL | (0xfULL << 48))
 #define SEG_TSS_AVAIL (0x9ULL << 40) /* 64-bit TSS, available */
 
 #define KCODE (SEG_LIMIT_4G | SEG_A | SEG_RW | SEG_CODE | SEG_S | SEG_P | SEG_L | SEG_G)
@@ -82,4 +82,19 @@ void gdt_init(void)
 			 :
 			 : "m"(gdtr), "i"(KERNEL_CS), "i"(KERNEL_DS), "i"(TSS_SEL)
 			 : "rax", "memory");
+}
+
+uint16_t gdt_free_slot(volatile uint64_t **gdt)
+{
+	struct __attribute__((packed)) {
+		uint16_t limit;
+		uint64_t base;
+	} gdtr;
+
+	__asm__ volatile("sgdt %0" : "=m"(gdtr));
+	*gdt = (volatile uint64_t *)gdtr.base;
+	for (uint16_t sel = 0x18; sel + 7u <= gdtr.limit; sel += 8)
+		if (sel != TSS_SEL && sel != TSS_SEL + 8 && (*gdt)[sel >> 3] == 0)
+			return sel;
+	return 0;
 }

@@ -17,9 +17,9 @@
 #define KERNEL_CS 0x08
 #define KERNEL_DS 0x10
 #define USER_CS32 0x20 /* 32-bit user code: only the base of sysret's selectors */
-#define USER_DS (0x28 | 3)
-#define USER_CS (0x30 | 3)
-#define TSS_SEL 0x40
+#define USER_DS	  (0x28 | 3)
+#define USER_CS	  (0x30 | 3)
+#define TSS_SEL	  0x40
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 
@@ -27,7 +27,6 @@
 #define IST_DF 1 /* #DF, NMI, #MC: always on a known-good stack */
 
 #define STAR_VALUE (((uint64_t)(USER_CS32 | 3) << 48) | ((uint64_t)KERNEL_CS << 32))
-
 
 /*
  * The kernel stack the CPU loads on an interrupt or exception from CPL3
@@ -41,6 +40,9 @@ void gdt_set_rsp0(uint64_t rsp0);
 extern char trap_stack[TRAP_STACK_SIZE];
 
 void gdt_init(void);
+/* A free (zero) slot of the live GDT, for a test's own descriptor, and the table in *gdt; 0 if
+ * none. */
+uint16_t gdt_free_slot(volatile uint64_t **gdt);
 #endif /* !__ASSEMBLER__ */
 
 #endif /* TESTOS_GDT_H */

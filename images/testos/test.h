@@ -22,9 +22,9 @@ struct test {
 	void (*fn)(void);
 };
 
-#define TEST(tname)                                                                          \
-	static void tname##_run(void);                                                       \
-	static const struct test tname##_desc                                                \
+#define TEST(tname)                                                                              \
+	static void tname##_run(void);                                                           \
+	static const struct test tname##_desc                                                    \
 		__attribute__((used, section(".tests"), aligned(16))) = { #tname, tname##_run }; \
 	static void tname##_run(void)
 
@@ -36,20 +36,27 @@ __attribute__((noreturn)) void test_skip(const char *why);
 int test_abort_from_trap(struct trap_frame *f);
 __attribute__((noreturn)) void tests_run(const char *cmdline);
 
-#define CHECK_EQ(what, expected, seen)                                                       \
-	do {                                                                                 \
-		uint64_t e_ = (uint64_t)(expected), s_ = (uint64_t)(seen);                   \
-		if (e_ != s_)                                                                \
-			test_fail("%s: expected 0x%lx saw 0x%lx", (what), e_, s_);           \
+#define CHECK_EQ(what, expected, seen)                                             \
+	do {                                                                       \
+		uint64_t e_ = (uint64_t)(expected), s_ = (uint64_t)(seen);         \
+		if (e_ != s_)                                                      \
+			test_fail("%s: expected 0x%lx saw 0x%lx", (what), e_, s_); \
 	} while (0)
-#define CHECK(cond, ...)                                                                     \
-	do {                                                                                 \
-		if (!(cond))                                                                 \
-			test_fail(__VA_ARGS__);                                              \
+#define CHECK(cond, ...)                        \
+	do {                                    \
+		if (!(cond))                    \
+			test_fail(__VA_ARGS__); \
 	} while (0)
 
+/*
+ * With IF=0: exactly one timer expiry, held (in the IRR or by the VMM),
+ * and none due after it (tests/t72_irqflag.c).
+ */
+void one_tick_held(const char *where);
+
 /* @c caught exception @vec with error code @err (and CR2 @cr2 for #PF). */
-void expect_fault(const struct catch *c, uint64_t vec, uint64_t err, uint64_t cr2, const char *what);
+void expect_fault(const struct catch *c, uint64_t vec, uint64_t err, uint64_t cr2,
+		  const char *what);
 void expect_no_fault(const struct catch *c, const char *what);
 
 /* The test window: a region of the user half each test may map freely (PML4 slot 32). */

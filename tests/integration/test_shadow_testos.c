@@ -167,6 +167,9 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST irqflag_pv_top_2m PASS");
 	assert_contains(r->out, "TEST sync_core_iret PASS");
 	assert_contains(r->out, "TEST sync_core_iret_checks PASS");
+	assert_contains(r->out, "TEST iret_kernel_return PASS");
+	assert_contains(r->out, "TEST iret_held_interrupt PASS");
+	assert_contains(r->out, "TEST iret_checks PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
@@ -202,6 +205,12 @@ static void test_shadow_testos_patch(void **state)
 	/* sync_core_iret's sites became calls; sync_core_iret_checks took the slow path. */
 	assert_null(strstr(r->err, "\"call_sync\": 0,"));
 	assert_null(strstr(r->err, "\"call_sync_slow\": 0,"));
+	/*
+	 * trap_iret became a call to the iret stand-in; returns to user mode,
+	 * iret_held_interrupt's and iret_checks' went the slow way.
+	 */
+	assert_null(strstr(r->err, "\"call_iret\": 0,"));
+	assert_null(strstr(r->err, "\"call_iret_slow\": 0,"));
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
 	assert_contains(r->err, "\"call_withdrawals\": 1");
 	free(r);

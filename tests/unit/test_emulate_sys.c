@@ -436,6 +436,25 @@ static void test_iretq_same_level(void **state)
 	assert_int_equal(rep.notes, EMU_NOTE_IF_SET); /* no CPL change */
 }
 
+/*
+ * A non-canonical RIP in the frame: #GP(0) at the iretq itself, nothing
+ * loaded (SDM Vol. 2A IRET; what the VMM's iret stand-in defers to).
+ */
+static void test_iretq_noncanonical_rip(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.rflags = RFLAGS_FIXED;
+	push_iret_frame(env, 0x0000800000000000ull, SEL_KCODE, RFLAGS_FIXED | RFLAGS_IF,
+			KSTACK_VA + 0x100, SEL_KDATA);
+	RUN(env, &rep, 0x48, 0xcf);
+	assert_fault(env, &rep, X86_EXC_GP, 0);
+	/* The #GP's frame names the iretq: [error code, RIP, ...] at the new RSP. */
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP] + 8), CODE_VA);
+	assert_int_equal(env->cpu.rflags & RFLAGS_IF, 0);
+}
+
 /* To CPL3: user CS/SS, the new virtual CPL reported; IOPL can be set from CPL0. */
 static void test_iretq_to_user(void **state)
 {
@@ -799,6 +818,7 @@ int main(void)
 		T(test_mov_ss),
 		T(test_pop_fs),
 		T(test_iretq_same_level),
+		T(test_iretq_noncanonical_rip),
 		T(test_iretq_to_user),
 		T(test_iretq_user_flags),
 		T(test_iret_keeps_segs),

@@ -86,28 +86,12 @@ TEST(sync_core_iret)
 		check_once("RAX after iret_to_self, in a loop with ticks", RFLAGS_IF);
 }
 
-/* A free GDT slot (zero), to load SS from; 0 if none. */
-static uint16_t free_gdt_slot(volatile uint64_t **gdt)
-{
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} gdtr;
-
-	__asm__ volatile("sgdt %0" : "=m"(gdtr));
-	*gdt = (volatile uint64_t *)gdtr.base;
-	for (uint16_t sel = 0x18; sel + 7u <= gdtr.limit; sel += 8)
-		if (sel != TSS_SEL && sel != TSS_SEL + 8 && (*gdt)[sel >> 3] == 0)
-			return sel;
-	return 0;
-}
-
 #define DESC_DPL3 (3ull << 45)
 
 TEST(sync_core_iret_checks)
 {
 	volatile uint64_t *gdt;
-	uint16_t alt = free_gdt_slot(&gdt);
+	uint16_t alt = gdt_free_slot(&gdt);
 	struct sync_out o = { 0 };
 	struct catch c;
 

@@ -304,7 +304,7 @@ TEST(irqflag_pv_sites)
  * or a paravirt cli that ran without a trap). Unlike wait_timer_pending, it
  * does not look at the IRR, so it holds in every mode.
  */
-static void one_tick_held(const char *where)
+void one_tick_held(const char *where)
 {
 	uint64_t t0 = timer_ticks, start = rdtsc(), wait = (tsc_per_ms ? tsc_per_ms : 1000000) * 50;
 
