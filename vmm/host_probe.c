@@ -515,10 +515,12 @@ int host_probe_strategy(const struct host_probe *p, enum sensitive_choice want,
 		s->tpr_masking = false;
 		s->tpr_note = "not needed: the guest kernel's own IF is the real one (iopl3)";
 	} else {
-		s->tpr_masking = !p->qemu_tcg;
+		s->tpr_masking = true;
+		s->tpr_by_ioctl = p->qemu_tcg;
 		if (p->qemu_tcg)
-			s->tpr_note = "the host is QEMU TCG, whose nested SVM aborts on guest CR8 "
-				      "writes";
+			s->tpr_note =
+				"set through KVM, not CR8: the host is QEMU TCG, whose nested "
+				"SVM aborts on guest CR8 writes";
 	}
 	/* Replaying through the vCPU is right on every host; direct stores only where seen. */
 	s->stores = SHADOW_STORES_REPLAY;
@@ -629,8 +631,9 @@ int host_probe_setup(struct vm *vm)
 	if (p->note[0])
 		pr_info("host probe: undecided: %s", p->note);
 	if (p->qemu_tcg)
-		pr_info("host probe: the host is QEMU TCG (tools/nested-kvm.sh): TPR masking off "
-			"(CR8 writes abort it), TR loaded as an available TSS (it reads the I/O "
-			"bitmap of no other)");
+		pr_info("host probe: the host is QEMU TCG (tools/nested-kvm.sh): the TPR set "
+			"through KVM (CR8 writes abort it), TR loaded as an available TSS (it "
+			"reads "
+			"the I/O bitmap of no other)");
 	return 0;
 }

@@ -95,13 +95,15 @@ struct shadow_strategy {
 	enum shadow_syscall_entry syscall_entry;
 	const char *syscall_note;
 	/*
-	 * While the virtual IF is 0 the monitor raises the real TPR (CR8) so
-	 * that fixed interrupts wait in the LAPIC's IRR as on hardware
-	 * (vmm/shadow_event.c). Off only where writing CR8 breaks the host
-	 * (qemu_tcg): interrupts then reach the monitor and wait in software,
-	 * unseen in the IRR, and a periodic timer may tick once more.
+	 * Under patch, the LAPIC timer's interrupts that come while the
+	 * virtual IF is 0 wait in the IRR as on hardware: the first one the
+	 * vCPU takes is put back there and the real TPR raised, until the
+	 * virtual IF is 1 (vmm/shadow_mode.c, resume_guest). Off under iopl3,
+	 * where the real IF holds them. tpr_by_ioctl: the TPR is lowered
+	 * through KVM's register state instead of a CR8 write in the
+	 * monitor's tail (qemu_tcg).
 	 */
-	bool tpr_masking;
+	bool tpr_masking, tpr_by_ioctl;
 	const char *tpr_note;
 };
 

@@ -1602,21 +1602,38 @@ static enum shadow_exit resume_guest(struct vm *vm)
 	}
 	vm->stats.shadow_stores_replayed += sm->mon.nr_queued;
 	/*
-	 * While the virtual IF is 0, the real TPR masks every fixed interrupt,
-	 * so the LAPIC keeps them in its IRR as it would on hardware (the
-	 * guest may look there) instead of the vCPU taking them at real CPL3.
-	 * ExtINT from the PIC ignores the TPR: still held in software.
+	 * TPR masking, lazily (tpr_masking: the patch strategy). While the
+	 * virtual IF is 0, the LAPIC timer's interrupt must wait in the IRR
+	 * as it would on hardware (the guest may look there). The TPR is not
+	 * raised when the virtual IF goes 0, only once the timer fires
+	 * meanwhile: the vCPU takes the interrupt at real CPL3, and the trap
+	 * puts it back in the IRR and raises the TPR in one KVM_SET_LAPIC
+	 * (trap(), vcpu_lapic_requeue); the TPR stays 15 until the virtual IF
+	 * is 1. So a window with IF 0 that no tick falls into costs nothing,
+	 * and the stand-ins that set IF (sti, iretq) need not trap at its
+	 * end. Other interrupts that come meanwhile are held in software
+	 * (shadow_interrupt): in service in the LAPIC, not pending
+	 * (LIMITATION; an ExtINT from the PIC cannot be put back at all).
 	 * LIMITATION: the guest's own TPR is taken to be 0 (Linux and testos
 	 * leave it so), and it reads 15 << 4 through the LAPIC page meanwhile.
-	 * Without tpr_masking (a host that breaks on CR8 writes) all of them
-	 * are held in software.
+	 * Under tpr_by_ioctl the TPR is lowered through KVM's register state
+	 * (sregs.cr8) instead of a CR8 write in the monitor's tail.
 	 */
-	sm->mon.want_tpr =
-		!vm->strategy.tpr_masking || (sm->cpu.rflags & RFLAGS_IF) || sm->halted ? 0 : 15;
+	sm->mon.want_tpr = vm->strategy.tpr_masking && !(sm->cpu.rflags & RFLAGS_IF) &&
+					   !sm->halted && sm->mon.tpr
+				   ? 15
+				   : 0;
+	if (vm->strategy.tpr_by_ioctl && sm->mon.want_tpr != sm->mon.tpr) {
+		vm->run->s.regs.sregs.cr8 = sm->mon.want_tpr;
+		vm->run->s.regs.sregs.tr.type = sm->tr_type; /* as shadow_cpu_store */
+		vm->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+		sm->mon.tpr = sm->mon.want_tpr;
+	}
 	/*
 	 * With the call window the guest kernel sets its IF without a trap,
-	 * and only a trap lowers the TPR again: so the sti stand-in must trap
-	 * while the TPR masks, as well as when an interrupt is held here.
+	 * and only a trap lowers the TPR again: so the sti and iret stand-ins
+	 * must trap while the TPR masks, as well as when an interrupt is held
+	 * here.
 	 */
 	if (sm->window_on && !sm->iopl3)
 		monitor_call_data(&sm->mon)->pending =
@@ -1706,7 +1723,15 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		res = shadow_reflect_exception(
 			vm, vector, has, has ? (u32)monitor_error_code(&sm->mon) : 0, false, 0);
 	} else {
-		shadow_interrupt(vm, vector);
+		/* A tick with the virtual IF 0: back to the IRR, the TPR up (resume_guest). */
+		if (vm->strategy.tpr_masking && !woke && !(sm->cpu.rflags & RFLAGS_IF) &&
+		    vcpu_lapic_requeue(vm, vector, 15)) {
+			sm->mon.tpr = 15;
+			vm->run->s.regs.sregs.cr8 = 15; /* as KVM_SET_LAPIC left it */
+			vm->stats.irq_requeued++;
+		} else {
+			shadow_interrupt(vm, vector);
+		}
 		res = SHADOW_EXIT_RESUME;
 	}
 	/*

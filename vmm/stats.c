@@ -180,8 +180,11 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 				(unsigned long long)st->traps[v],
 				st->trap_time[v] * 1e6 / (double)st->traps[v]);
 	fprintf(f, "  reflected events     %llu\n", (unsigned long long)st->reflected);
-	fprintf(f, "  interrupts delivered %llu (%llu held while IF=0)\n",
-		(unsigned long long)st->irq_delivered, (unsigned long long)st->irq_deferred);
+	fprintf(f,
+		"  interrupts delivered %llu (%llu held while IF=0); %llu put back in the IRR, "
+		"the TPR raised\n",
+		(unsigned long long)st->irq_delivered, (unsigned long long)st->irq_deferred,
+		(unsigned long long)st->irq_requeued);
 	fprintf(f, "  halts                %llu\n", (unsigned long long)st->halts);
 	fprintf(f, "  guest port I/O       %llu (%llu refused with #GP)\n",
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied);
@@ -255,6 +258,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 	}
 	fprintf(f,
 		"}, \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
+		"\"irq_requeued\": %llu, "
 		"\"halts\": %llu, \"guest_io\": %llu, \"guest_io_denied\": %llu, "
 		"\"syscalls\": %llu, \"chained\": %llu, \"emulated_pt_writes\": %llu, "
 		"\"emulated_mmio\": %llu, \"unshadowed_for_unknown\": %llu, \"stores_replayed\": "
@@ -271,10 +275,11 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"call_sync_slow\": %llu, \"call_iret\": %llu, \"call_iret_slow\": %llu, "
 		"\"call_traps\": %llu, \"call_withdrawals\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
-		(unsigned long long)st->irq_deferred, (unsigned long long)st->halts,
-		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied,
-		(unsigned long long)st->syscalls, (unsigned long long)st->chained,
-		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->irq_deferred, (unsigned long long)st->irq_requeued,
+		(unsigned long long)st->halts, (unsigned long long)st->guest_io,
+		(unsigned long long)st->guest_io_denied, (unsigned long long)st->syscalls,
+		(unsigned long long)st->chained, (unsigned long long)st->emulated_pt_writes,
+		(unsigned long long)st->emulated_mmio,
 		(unsigned long long)st->unshadowed_for_unknown,
 		(unsigned long long)st->shadow_stores_replayed,
 		(unsigned long long)st->code_pages_scanned,

@@ -82,14 +82,15 @@ struct stats {
 	u64 reflected;			    /* events delivered through the guest IDT */
 	u64 irq_delivered;		    /* external interrupts delivered to the guest */
 	u64 irq_deferred;		    /* ... that arrived with the virtual IF = 0 */
-	u64 halts;			    /* emulated hlt that idled the vCPU */
-	u64 guest_io;			    /* the guest's own port accesses */
-	u64 guest_io_denied;		    /* ... refused (#GP) by virtual CPL/IOPL/bitmap */
-	u64 syscalls;			    /* guest syscalls through the monitor's entry */
-	u64 chained;		 /* instructions emulated in a trap chain, no trap of their own */
-	u64 emulated_pt_writes;	 /* stores emulated into write-protected tables */
-	u64 emulated_mmio;	 /* stores emulated to MMIO */
-	u64 emulated_ram_stores; /* other emulated stores (SMAP view cases) */
+	u64 irq_requeued;    /* taken with the virtual IF = 0, put back in the IRR (TPR raised) */
+	u64 halts;	     /* emulated hlt that idled the vCPU */
+	u64 guest_io;	     /* the guest's own port accesses */
+	u64 guest_io_denied; /* ... refused (#GP) by virtual CPL/IOPL/bitmap */
+	u64 syscalls;	     /* guest syscalls through the monitor's entry */
+	u64 chained;	     /* instructions emulated in a trap chain, no trap of their own */
+	u64 emulated_pt_writes;	    /* stores emulated into write-protected tables */
+	u64 emulated_mmio;	    /* stores emulated to MMIO */
+	u64 emulated_ram_stores;    /* other emulated stores (SMAP view cases) */
 	u64 unshadowed_for_unknown; /* tables unshadowed for a store decode/ lacks */
 	u64 shadow_stores_replayed; /* shadow-table stores applied by the vCPU */
 	/* Code scanning and patching (decode/scan.h, decode/patch.h). */

@@ -40,6 +40,10 @@
 #define CPUID_ADDR_SIZES      0x80000008u
 #define CPUID_DEFAULT_MAXPA   36 /* without leaf 0x80000008 (SDM Vol. 3A §4.1.4) */
 /* LAPIC register offsets and LVT delivery modes: Intel SDM Vol. 3A §10.5.1. */
+#define APIC_TPR	   0x80
+#define APIC_ISR	   0x100 /* 8 registers, one per 32 vectors, 16 bytes apart */
+#define APIC_IRR	   0x200
+#define APIC_LVTT	   0x320
 #define APIC_LVT0	   0x350
 #define APIC_LVT1	   0x360
 #define APIC_LVT_DM_MASK   (7u << 8)
@@ -117,6 +121,33 @@ static int setup_lapic(struct vm *vm)
 		return UMBRA_EXIT_INTERNAL;
 	}
 	return 0;
+}
+
+bool vcpu_lapic_requeue(struct vm *vm, unsigned vector, u8 tpr)
+{
+	struct kvm_lapic_state s;
+	unsigned reg = 0x10 * (vector / 32);
+	u32 bit = 1u << (vector % 32), isr, irr, tpr_reg = (u32)tpr << 4;
+
+	if (vector > 255 || ioctl(vm->vcpu_fd, KVM_GET_LAPIC, &s) < 0)
+		return false;
+	/*
+	 * Only the LAPIC timer's own vector: KVM_SET_LAPIC restarts the timer
+	 * and drops an expiry not yet injected, which for any other vector
+	 * could be a one-shot expiry lost for good. The timer's just taken
+	 * has been injected, and the next is the guest's to arm.
+	 */
+	if ((lapic_reg(&s, APIC_LVTT, NULL) & 0xff) != vector)
+		return false;
+	isr = lapic_reg(&s, APIC_ISR + reg, NULL);
+	if (!(isr & bit))
+		return false;
+	isr &= ~bit;
+	irr = lapic_reg(&s, APIC_IRR + reg, NULL) | bit;
+	lapic_reg(&s, APIC_ISR + reg, &isr);
+	lapic_reg(&s, APIC_IRR + reg, &irr);
+	lapic_reg(&s, APIC_TPR, &tpr_reg);
+	return ioctl(vm->vcpu_fd, KVM_SET_LAPIC, &s) == 0;
 }
 
 /* Item 2. */

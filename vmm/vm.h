@@ -102,6 +102,16 @@ void console_teardown(struct vm *vm);
 /* Run the vCPU until the VM stops; returns umbra's exit status. */
 int vcpu_run_loop(struct vm *vm);
 
+/*
+ * For shadow mode's TPR masking (vmm/shadow_mode.c, resume_guest), through
+ * KVM_GET/SET_LAPIC: the LAPIC timer's interrupt `vector` that the vCPU has
+ * just taken, which the LAPIC holds in service, back in its IRR as if never
+ * accepted, and the TPR := `tpr` so that it waits there. False if `vector`
+ * is not the timer's, not in service, or an ioctl failed; then nothing
+ * changed.
+ */
+bool vcpu_lapic_requeue(struct vm *vm, unsigned vector, u8 tpr);
+
 /* Run a whole VM for `opts`; returns umbra's exit status (vmm/init.c). */
 int vmm_run(const struct umbra_options *opts);
 

@@ -189,18 +189,14 @@ static __attribute__((unused)) bool kvm_usable(void)
 /*
  * Whether this host is QEMU's TCG (CPUID 0x40000000 reads "TCGTCGTCGTCG"):
  * a nested KVM from tools/nested-kvm.sh. Its emulated CPU makes testos see
- * things no hardware does, so the testos tests leave these out there:
- *  - prot_rsvd (hw mode): TCG's reserved-bit #PF error code lacks P (0x8,
- *    not 0x9); left out in every mode, so that the TEST lines compare;
- *  - irqflag_nested, irqflag_pending_delivery, irqflag_sti_hlt (shadow
- *    mode with --sensitive=patch only): umbra turns TPR masking off on TCG
- *    (vmm/host_probe.h), so a tick that arrives with the virtual IF=0
- *    waits in software instead of the IRR, and the next one is not merged
- *    with it: one tick more. The default there (iopl3) keeps the IF real.
+ * things no hardware does, so the testos tests leave out prot_rsvd there
+ * (hw mode): TCG's reserved-bit #PF error code lacks P (0x8, not 0x9); left
+ * out in every mode, so that the TEST lines compare. (The irqflag_* tests
+ * that look at the IRR run there too: shadow mode's TPR masking sets the
+ * TPR through KVM there, vmm/host_probe.h.)
  */
-#define TCG_TESTOS_SKIPS       "prot_rsvd"
-#define TCG_TESTOS_NR_SKIPS    1
-#define TCG_PATCH_TESTOS_SKIPS "irqflag_nested,irqflag_pending_delivery,irqflag_sti_hlt"
+#define TCG_TESTOS_SKIPS    "prot_rsvd"
+#define TCG_TESTOS_NR_SKIPS 1
 
 static __attribute__((unused)) bool host_is_qemu_tcg(void)
 {

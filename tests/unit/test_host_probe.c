@@ -100,7 +100,7 @@ static void test_strategy_pvm_host(void **state)
 	assert_null(s.tpr_note);
 }
 
-/* A nested KVM under QEMU's TCG (tools/nested-kvm.sh): CR8 is left alone. */
+/* A nested KVM under QEMU's TCG (tools/nested-kvm.sh): the TPR set through KVM. */
 static void test_strategy_tcg_host(void **state)
 {
 	struct host_probe p = {
@@ -110,13 +110,15 @@ static void test_strategy_tcg_host(void **state)
 
 	(void)state;
 	assert_int_equal(host_probe_strategy(&p, SENSITIVE_PATCH, &s), 0);
-	assert_false(s.tpr_masking);
-	assert_string_equal(s.tpr_note,
-			    "the host is QEMU TCG, whose nested SVM aborts on guest CR8 writes");
+	assert_true(s.tpr_masking);
+	assert_true(s.tpr_by_ioctl);
+	assert_string_equal(s.tpr_note, "set through KVM, not CR8: the host is QEMU TCG, whose "
+					"nested SVM aborts on guest CR8 writes");
 	assert_int_equal(s.syscall_entry, SHADOW_SYSCALL_CPL0);
 	p.qemu_tcg = false;
 	assert_int_equal(host_probe_strategy(&p, SENSITIVE_PATCH, &s), 0);
 	assert_true(s.tpr_masking);
+	assert_false(s.tpr_by_ioctl);
 	assert_null(s.tpr_note);
 }
 
