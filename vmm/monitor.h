@@ -229,7 +229,11 @@
  *                         real IF and IOPL), restores RAX, loads RSP and
  *                         jumps to RIP through the data page. Nothing is
  *                         written to guest memory but below the stack
- *                         pointer it was called with. The iretq's NMI
+ *                         pointer it was called with (the site's call
+ *                         itself pushes there: LIMITATION, a frame at the
+ *                         very bottom of the mapped stack would fault on
+ *                         that push where the iretq does not; no Linux
+ *                         stack is so). The iretq's NMI
  *                         unblocking is nothing to miss: shadow mode has no
  *                         NMI source (vmm/shadow_event.c). One vCPU: the
  *                         data page's iret_rip/iret_rsp are nobody else's.
