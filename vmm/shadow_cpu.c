@@ -145,10 +145,15 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		s->fs.base = c->fs_base;
 		s->gs.base = c->gs_base;
 		s->cr4 = shadow_real_cr4(sm);
-		/* KVM on SVM reports TR busy whatever was set (real_boot_state, shadow_mode.c). */
-		s->tr.type = sm->tr_type;
-		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+		shadow_cpu_push_sregs(sm, run);
 	}
+}
+
+void shadow_cpu_push_sregs(const struct shadow_mode *sm, struct kvm_run *run)
+{
+	/* KVM on SVM reports TR busy whatever was set (real_boot_state, shadow_mode.c). */
+	run->s.regs.sregs.tr.type = sm->tr_type;
+	run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 }
 
 u64 shadow_real_cr4(const struct shadow_mode *sm)

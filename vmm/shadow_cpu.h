@@ -90,6 +90,9 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run);
  */
 void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run);
 
+/* Have KVM load the sync sregs as they stand at the next run, TR's type put back. */
+void shadow_cpu_push_sregs(const struct shadow_mode *sm, struct kvm_run *run);
+
 /* The guest's paging registers, for the walker. */
 struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c);
 

@@ -436,9 +436,9 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 
 		if (n == 0)
 			return CHAIN_END;
+		/* pushf/popf/iretq... behind our int3, or the iretq behind our call: a trap */
 		if ((code[0] == 0xcc || code[0] == 0xe8) && patch_at(vm, la, true))
-			cls = CHAIN_TRAP; /* pushf/popf/iretq... behind our int3 or call: as a trap
-					   */
+			cls = CHAIN_TRAP;
 		else
 			cls = chain_classify(code, n, flags, &in);
 		if (k == 0) {

@@ -1625,8 +1625,7 @@ static enum shadow_exit resume_guest(struct vm *vm)
 				   : 0;
 	if (vm->strategy.tpr_by_ioctl && sm->mon.want_tpr != sm->mon.tpr) {
 		vm->run->s.regs.sregs.cr8 = sm->mon.want_tpr;
-		vm->run->s.regs.sregs.tr.type = sm->tr_type; /* as shadow_cpu_store */
-		vm->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+		shadow_cpu_push_sregs(sm, vm->run);
 		sm->mon.tpr = sm->mon.want_tpr;
 	}
 	/*
@@ -1727,7 +1726,6 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		if (vm->strategy.tpr_masking && !woke && !(sm->cpu.rflags & RFLAGS_IF) &&
 		    vcpu_lapic_requeue(vm, vector, 15)) {
 			sm->mon.tpr = 15;
-			vm->run->s.regs.sregs.cr8 = 15; /* as KVM_SET_LAPIC left it */
 			vm->stats.irq_requeued++;
 		} else {
 			shadow_interrupt(vm, vector);

@@ -147,7 +147,11 @@ bool vcpu_lapic_requeue(struct vm *vm, unsigned vector, u8 tpr)
 	lapic_reg(&s, APIC_ISR + reg, &isr);
 	lapic_reg(&s, APIC_IRR + reg, &irr);
 	lapic_reg(&s, APIC_TPR, &tpr_reg);
-	return ioctl(vm->vcpu_fd, KVM_SET_LAPIC, &s) == 0;
+	if (ioctl(vm->vcpu_fd, KVM_SET_LAPIC, &s) < 0)
+		return false;
+	/* The sregs KVM reads back at the next exit: in step until then. */
+	vm->run->s.regs.sregs.cr8 = tpr;
+	return true;
 }
 
 /* Item 2. */

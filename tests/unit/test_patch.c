@@ -390,6 +390,13 @@ static void test_rewrite(void **state)
 	assert_memory_equal(copy + 0x42, repl, sizeof(repl));
 	assert_memory_equal(copy + 0x40, save_fl, 2); /* pushf; pop stay native */
 	assert_int_equal(table.nsites, 3);
+	/* A rewrite is no trap, but found as a rewrite at its start (and only there). */
+	assert_null(patch_lookup(&table, at(0x42)));
+	assert_non_null(patch_lookup_rewrite(&table, at(0x42)));
+	assert_memory_equal(patch_lookup_rewrite(&table, at(0x42))->orig, orig + 0x42,
+			    sizeof(repl));
+	assert_null(patch_lookup_rewrite(&table, at(0x43)));
+	assert_null(patch_lookup_rewrite(&table, at(0x40)));
 	{
 		gfn_t frames[2] = { gfn(0), gfn(0) };
 
