@@ -37,9 +37,11 @@
 #include "decode/chain.h"
 #include "decode/decode.h"
 #include "shadow/x86.h"
+#include "umbra/le.h"
 #include "umbra/log.h"
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
+#include "vmm/monitor.h"
 #include "vmm/shadow_cpu.h"
 #include "vmm/shadow_emu.h"
 #include "vmm/shadow_mode.h"
@@ -415,6 +417,16 @@ enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned le
  */
 #define CHAIN_LOOKAHEAD 6u
 
+/*
+ * Whether the `n` bytes fetched at `la` are a call to the iret stand-in
+ * (vmm/call_iret.h): only then is the walk to the patch table worth it.
+ */
+static bool calls_iret_stand_in(const u8 *code, unsigned n, u64 la)
+{
+	return n >= 5 && code[0] == 0xe8 &&
+	       la + 5 + (u64)(s64)(s32)le_get32(code, 1) == monitor_call_entry(MON_CALL_IRET, 0);
+}
+
 enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -437,7 +449,7 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 		if (n == 0)
 			return CHAIN_END;
 		/* pushf/popf/iretq... behind our int3, or the iretq behind our call: a trap */
-		if ((code[0] == 0xcc || code[0] == 0xe8) && patch_at(vm, la, true))
+		if ((code[0] == 0xcc || calls_iret_stand_in(code, n, la)) && patch_at(vm, la, true))
 			cls = CHAIN_TRAP;
 		else
 			cls = chain_classify(code, n, flags, &in);

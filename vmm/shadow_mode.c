@@ -1492,6 +1492,7 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	u64 cr2 = vm->run->s.regs.sregs.cr2; /* the real CR2 the #PF set */
 	struct shadow_fault_info info;
 	enum shadow_fault_result res;
+	struct mon_call_point p;
 	u32 access;
 
 	if (err & PFERR_RSVD) {
@@ -1531,12 +1532,13 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
 	case SHADOW_GUEST_FAULT:
-		/* The sync stand-in's reads and pushes: the original's fault, at its place. */
-		if (sm->window_on && f->rip - (MON_CALL_GVA + MON_CALL_SYNC) < 2 * MON_CALL_SLOT)
-			return sync_slow_path(vm);
-		/* The iret stand-in's: the iretq itself pushes nothing; it runs emulated. */
-		if (sm->window_on && f->rip - (MON_CALL_GVA + MON_CALL_IRET) < 4 * MON_CALL_SLOT)
-			return iret_slow_path(vm);
+		/*
+		 * The sync and iret stand-ins' reads and pushes: the original's
+		 * fault, at its place (the iretq itself pushes nothing).
+		 */
+		if (sm->window_on && monitor_call_point(&sm->mon, f->rip, &p) &&
+		    (p.fn == MON_CALL_SYNC || p.fn == MON_CALL_IRET))
+			return p.fn == MON_CALL_SYNC ? sync_slow_path(vm) : iret_slow_path(vm);
 		return shadow_reflect_exception(vm, X86_EXC_PF, true, info.error_code, true,
 						info.cr2.v);
 	case SHADOW_EMULATE_PT_WRITE:
