@@ -274,6 +274,29 @@ static enum step do_alu(struct insn_ctx *c, unsigned id)
 	return store ? rmw_end(c, &r, res) : STEP_DONE;
 }
 
+/*
+ * cmp r, m: the register less the memory operand (Linux's
+ * this_cpu_cmpxchg16b_emu reads its per-CPU words so, vmm/call_cx16.c).
+ * A read only; test r, m is test m, r to capstone.
+ */
+static enum step do_cmp_reg_mem(struct insn_ctx *c)
+{
+	const cs_x86_op *dst = emu_op(c, 0);
+	struct rmw r;
+	enum step st;
+	u64 a;
+
+	if (!dst || dst->type != X86_OP_REG)
+		return STEP_UNKNOWN;
+	st = rmw_begin(c, emu_op(c, 1), 0, false, &r);
+	if (st != STEP_DONE)
+		return st;
+	if (!value_of(c, dst, r.size, &a))
+		return STEP_UNKNOWN;
+	flags_sub(a, r.old, 0, r.size, &c->cpu->rflags);
+	return STEP_DONE;
+}
+
 /* inc/dec/neg/not m */
 static enum step do_unary(struct insn_ctx *c, unsigned id)
 {
@@ -529,8 +552,9 @@ enum step emu_dispatch_mem(struct insn_ctx *c)
 	case X86_INS_AND:
 	case X86_INS_OR:
 	case X86_INS_XOR:
-	case X86_INS_CMP:
 	case X86_INS_TEST: return emu_op(c, 0)->type == X86_OP_MEM ? do_alu(c, id) : STEP_UNKNOWN;
+	case X86_INS_CMP:
+		return emu_op(c, 0)->type == X86_OP_MEM ? do_alu(c, id) : do_cmp_reg_mem(c);
 	case X86_INS_INC:
 	case X86_INS_DEC:
 	case X86_INS_NEG:

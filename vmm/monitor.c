@@ -482,6 +482,43 @@ static void emit_iret(struct emit *e)
 	BUG_ON(e->at > MON_CALL_CODE_END);
 }
 
+/* The cmpxchg16b stand-in (monitor.h, MON_CALL_CX16), entered by the body's jmp. */
+static void emit_cx16(struct emit *e)
+{
+	unsigned to_fail;
+
+	emit_start(e, MON_CALL_CX16, 0);
+	e->cur = MON_CALL_CX16_AT_ENTRY;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = MON_CALL_CX16_FLAGS_SAVED;
+	emit(e, (const u8[]){ 0x52 }, 1); /* push %rdx */
+	e->cur = MON_CALL_CX16_RDX_SAVED;
+	emit(e, (const u8[]){ 0x50 }, 1); /* push %rax */
+	e->cur = MON_CALL_CX16_RAX_SAVED;
+	/* lock cmpxchg16b %gs:(%rsi): REX.W 0f c7 /1, ModRM 0e */
+	emit(e, (const u8[]){ 0xf0, 0x65, 0x48, 0x0f, 0xc7, 0x0e }, 6);
+	e->cur = MON_CALL_CX16_DONE;
+	emit(e, (const u8[]){ 0x58 }, 1); /* pop %rax */
+	e->cur = MON_CALL_CX16_RAX_BACK;
+	emit(e, (const u8[]){ 0x5a }, 1); /* pop %rdx */
+	e->cur = MON_CALL_CX16_AT_JNE;
+	to_fail = emit_jcc_fwd(e, 0x75); /* jne: not equal */
+	e->cur = MON_CALL_CX16_OK_POPFQ;
+	emit(e, (const u8[]){ 0x9d }, 1); /* popfq */
+	e->cur = MON_CALL_CX16_OK_SET;
+	emit(e, (const u8[]){ 0xb0, 0x01 }, 2); /* mov $1,%al */
+	e->cur = MON_CALL_CX16_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	emit_fixup(e, to_fail);
+	e->cur = MON_CALL_CX16_FAIL_POPFQ;
+	emit(e, (const u8[]){ 0x9d }, 1); /* popfq */
+	e->cur = MON_CALL_CX16_FAIL_SET;
+	emit(e, (const u8[]){ 0x30, 0xc0 }, 2); /* xor %al,%al */
+	e->cur = MON_CALL_CX16_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	BUG_ON(e->at > MON_CALL_CODE_END);
+}
+
 /* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each stand-in does). */
 static void build_call_window(struct monitor *mon)
 {
@@ -546,6 +583,7 @@ static void build_call_window(struct monitor *mon)
 	emit_epilogue(&e);
 	emit_sync(&e);
 	emit_iret(&e);
+	emit_cx16(&e);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
@@ -671,6 +709,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_CX16) {
+		p->fn = MON_CALL_CX16;
+		p->pad = 0;
 		return true;
 	}
 	if (off >= MON_CALL_IRET) {

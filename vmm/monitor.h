@@ -237,6 +237,33 @@
  *                         unblocking is nothing to miss: shadow mode has no
  *                         NMI source (vmm/shadow_event.c). One vCPU: the
  *                         data page's iret_rip/iret_rsp are nobody else's.
+ *   MON_CALL_CX16         the body of Linux's this_cpu_cmpxchg16b_emu, which
+ *                         SLUB's cmpxchg_double sites call until Linux's
+ *                         alternatives make them `cmpxchg16b` (thousands of
+ *                         calls in a boot, two traps each: the pushfq+cli
+ *                         chain and the popfq). The body's first 5 bytes
+ *                         become `jmp` here (vmm/call_cx16.c); the rest
+ *                         keeps its bytes and runs only on the slow path.
+ *                         The stand-in saves the flags, RDX and RAX, runs
+ *                         `lock cmpxchg16b %gs:(%rsi)`, which does at once
+ *                         what the body does with the interrupts off
+ *                         (compare RDX:RAX with the 16 bytes, store RCX:RBX
+ *                         if equal), restores RAX and RDX (cmpxchg16b loads
+ *                         them on failure; the body does not), then ends as
+ *                         the body does: `popfq; mov $1,%al` or `popfq; xor
+ *                         %al,%al`, and `ret` for the body's `jmp
+ *                         __x86_return_thunk` (whose thunk returns; its
+ *                         mitigations, if any, are skipped). The virtual
+ *                         IF is never touched: the body's cli and popfq
+ *                         leave it as it was. Where the two differ, a fault
+ *                         at the cmpxchg16b sends the VMM to run the body
+ *                         itself (its slow path, vmm/shadow_mode.c):
+ *                         cmpxchg16b needs a 16-byte-aligned operand (#GP),
+ *                         and it writes even when the compare fails, so a
+ *                         guest fault or a write-tracked page is also taken
+ *                         there. LIMITATION: on a failed compare the page
+ *                         is written (with what it held): its guest PTE's
+ *                         dirty bit gets set, as the body's would not.
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -261,7 +288,8 @@
 #define MON_CALL_IRET	       0x380u /* four slots */
 #define MON_CALL_IRET_SITE     7u     /* iretq + the 5-byte nopl after it */
 #define MON_CALL_IRET_UD2      0xdeu  /* the slow path's ud2, in the iret stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_IRET + 4 * MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_CX16	       0x480u /* one slot */
+#define MON_CALL_CODE_END      (MON_CALL_CX16 + MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -343,6 +371,24 @@ enum mon_call_stage {
 	MON_CALL_IRET_AT_POP_RAX,  /* [rsp]: the site's RAX; the flags final */
 	MON_CALL_IRET_AT_LOAD_RSP, /* RAX final: RSP := iret_rsp next */
 	MON_CALL_IRET_AT_JMP,	   /* RSP final: RIP := iret_rip next */
+	/*
+	 * In the cmpxchg16b stand-in: until its cmpxchg16b has run it has done
+	 * nothing that counts, and the VMM undoes it (back to the body's
+	 * start); from then on the VMM completes it. The return address into
+	 * the body's caller sits above what it pushed throughout.
+	 */
+	MON_CALL_CX16_AT_ENTRY,	   /* [rsp]: the return address */
+	MON_CALL_CX16_FLAGS_SAVED, /* [rsp]: the body's flags, then the return address */
+	MON_CALL_CX16_RDX_SAVED,   /* [rsp]: the body's RDX, then as FLAGS_SAVED */
+	MON_CALL_CX16_RAX_SAVED,   /* [rsp]: the body's RAX, then as RDX_SAVED: at the cmpxchg16b */
+	MON_CALL_CX16_DONE,	   /* compared (ZF: equal, stored): the stack as RAX_SAVED */
+	MON_CALL_CX16_RAX_BACK,	   /* RAX restored; [rsp]: RDX, then as FLAGS_SAVED */
+	MON_CALL_CX16_AT_JNE,	   /* RDX restored; [rsp]: the flags, the return address */
+	MON_CALL_CX16_OK_POPFQ,	   /* equal: the same stack, ZF's job done */
+	MON_CALL_CX16_OK_SET,	   /* equal, flags back: %al := 1 next */
+	MON_CALL_CX16_FAIL_POPFQ,  /* not equal: as OK_POPFQ */
+	MON_CALL_CX16_FAIL_SET,	   /* not equal, flags back: `xor %al,%al` next */
+	MON_CALL_CX16_AT_RET,	   /* all final: [rsp] the return address */
 };
 
 struct mon_call_point {

@@ -66,6 +66,7 @@
 #include "umbra/log.h"
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
+#include "vmm/call_cx16.h"
 #include "vmm/call_iret.h"
 #include "umbra/le.h"
 #include "vmm/shadow_mode.h"
@@ -243,6 +244,7 @@ int shadow_mode_setup(struct vm *vm)
 	sm->iopl3 = vm->strategy.sensitive == SHADOW_SENSITIVE_IOPL3;
 	sm->rewrite_save_fl = sm->iopl3;
 	sm->calls = !vm->opts->no_calls;
+	sm->cx16_ok = call_cx16_host_ok();
 	vm->stats.calls_on = sm->calls;
 	/*
 	 * Where CPL3 runs on the VM's own state (VMX, SVM: the probe's iopl3
@@ -966,7 +968,7 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
 		enum patch_pv_site kind = PATCH_PV_NONE;
 		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false, sync = false,
-		     iret = false;
+		     iret = false, cx16 = false;
 		struct mon_call_thunk t;
 		unsigned len;
 		int r;
@@ -983,9 +985,13 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			iret = !sm->iopl3 && call_iret_plan(res, page, page_la, off, repl, &len);
 		else if (thunked)
 			kind = plan_thunk_site(vm, res, page, page_la, off, &t, &len);
+		else if (page[off] == 0x9c && !sm->iopl3 && sm->cx16_ok &&
+			 (!sm->cx16_body || sm->cx16_body == page_la + off) &&
+			 call_cx16_plan(res, page, page_la, off, repl, &len))
+			cx16 = true; /* one body: an undo must know where it is */
 		else
 			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
-		if (kind == PATCH_PV_NONE && !gsbase && !sync && !iret)
+		if (kind == PATCH_PV_NONE && !gsbase && !sync && !iret && !cx16)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
@@ -1010,7 +1016,10 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			vm->stats.call_sync++;
 		else if (iret)
 			vm->stats.call_iret++;
-		else
+		else if (cx16) {
+			vm->stats.call_cx16++;
+			sm->cx16_body = page_la + off;
+		} else
 			vm->stats.call_sites[kind]++;
 		if (thunked) {
 			if (t.slot)
@@ -1318,6 +1327,63 @@ static bool finish_iret(struct vm *vm, enum mon_call_stage stage, bool may_undo)
 }
 
 /*
+ * The cmpxchg16b stand-in at `stage` (vmm/monitor.h, MON_CALL_CX16).
+ * Before its cmpxchg16b ran: undo it, if `may_undo`, the body's flags, RDX
+ * and RAX back from its stack and the vCPU at the body's start. After:
+ * complete it as the body ends, %al and the flags by the outcome (ZF while
+ * the stand-in still holds it there, then the path it took).
+ */
+static bool finish_cx16(struct vm *vm, enum mon_call_stage stage, bool may_undo)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	const u64 arith = RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF;
+	unsigned k; /* words it pushed still on the stack; the return address above them */
+	u64 top[4], flags, rdx, rax;
+
+	switch (stage) {
+	case MON_CALL_CX16_RAX_SAVED:
+	case MON_CALL_CX16_DONE: k = 3; break;
+	case MON_CALL_CX16_RDX_SAVED:
+	case MON_CALL_CX16_RAX_BACK: k = 2; break;
+	case MON_CALL_CX16_FLAGS_SAVED:
+	case MON_CALL_CX16_AT_JNE:
+	case MON_CALL_CX16_OK_POPFQ:
+	case MON_CALL_CX16_FAIL_POPFQ: k = 1; break;
+	default: k = 0; break; /* at entry, or its popfq done */
+	}
+	if (!read_stack_top(vm, top, k + 1))
+		return false;
+	flags = k ? top[k - 1] : c->rflags;
+	rdx = k >= 2 ? top[k - 2] : c->gpr[EMU_RDX];
+	rax = k == 3 ? top[0] : c->gpr[EMU_RAX];
+	flags = (flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	if (stage <= MON_CALL_CX16_RAX_SAVED) {
+		if (!may_undo || !sm->cx16_body)
+			return false;
+		c->rip = sm->cx16_body;
+	} else {
+		if (stage != MON_CALL_CX16_AT_RET) {
+			bool ok = stage == MON_CALL_CX16_OK_POPFQ ||
+				  stage == MON_CALL_CX16_OK_SET ||
+				  (stage <= MON_CALL_CX16_AT_JNE && (c->rflags & RFLAGS_ZF));
+
+			rax = (rax & ~0xffull) | ok;
+			if (!ok) /* xor %al,%al */
+				flags = (flags & ~arith) | RFLAGS_ZF | RFLAGS_PF;
+		}
+		c->rip = top[k];
+		k++; /* the return */
+	}
+	c->rflags = flags;
+	c->gpr[EMU_RDX] = rdx;
+	c->gpr[EMU_RAX] = rax;
+	c->gpr[EMU_RSP] += k * sizeof(u64);
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -1343,6 +1409,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 		return finish_sync(vm, p.stage, may_undo);
 	if (p.fn == MON_CALL_IRET)
 		return finish_iret(vm, p.stage, may_undo);
+	if (p.fn == MON_CALL_CX16)
+		return finish_cx16(vm, p.stage, may_undo);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -1402,13 +1470,17 @@ static bool slow_path_undo(struct vm *vm, unsigned fn, enum mon_call_stage done)
 	struct mon_call_point p;
 
 	if (monitor_call_point(&sm->mon, sm->cpu.rip, &p) && p.fn == fn && p.stage < done &&
-	    (fn == MON_CALL_SYNC ? finish_sync(vm, p.stage, true) : finish_iret(vm, p.stage, true)))
+	    (fn == MON_CALL_SYNC   ? finish_sync(vm, p.stage, true)
+	     : fn == MON_CALL_IRET ? finish_iret(vm, p.stage, true)
+				   : finish_cx16(vm, p.stage, true)))
 		return true;
 	vm_kill(vm, UMBRA_EXIT_INTERNAL,
 		"shadow mode: the %s stand-in faulted after its checks, or its stack could not be "
 		"read (rip 0x%llx, rsp 0x%llx)",
-		fn == MON_CALL_SYNC ? "sync_core" : "iret", (unsigned long long)sm->cpu.rip,
-		(unsigned long long)sm->cpu.gpr[EMU_RSP]);
+		fn == MON_CALL_SYNC   ? "sync_core"
+		: fn == MON_CALL_IRET ? "iret"
+				      : "cmpxchg16b",
+		(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
 	return false;
 }
 
@@ -1428,6 +1500,30 @@ static enum shadow_exit iret_slow_path(struct vm *vm)
 	if (!slow_path_undo(vm, MON_CALL_IRET, MON_CALL_IRET_AT_POPFQ))
 		return SHADOW_EXIT_STOP;
 	return handle_insn_trap(vm, X86_EXC_GP);
+}
+
+/*
+ * The cmpxchg16b stand-in's: a fault at its cmpxchg16b (an unaligned or
+ * non-canonical operand, a guest fault, a page the shadow MMU must see
+ * written) or at its pushes. Back to the body's start, whose head the VMM
+ * then emulates from the guest's bytes (vmm/call_cx16.h).
+ */
+static enum shadow_exit cx16_slow_path(struct vm *vm)
+{
+	vm->stats.call_cx16_slow++;
+	if (!slow_path_undo(vm, MON_CALL_CX16, MON_CALL_CX16_DONE))
+		return SHADOW_EXIT_STOP;
+	return call_cx16_run_original(vm, vm->shadow->cx16_body) ? SHADOW_EXIT_RESUME
+								 : SHADOW_EXIT_STOP;
+}
+
+/* Is `rip` in the cmpxchg16b stand-in (a trap there may need its slow path)? */
+static bool in_cx16(const struct shadow_mode *sm, u64 rip)
+{
+	struct mon_call_point p;
+
+	return sm->window_on && emu_cpl(&sm->cpu) == 0 && monitor_call_point(&sm->mon, rip, &p) &&
+	       p.fn == MON_CALL_CX16;
 }
 
 /*
@@ -1529,6 +1625,9 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	res = shadow_fault(sm->mmu, gva(cr2), access, sm->view, &info);
 	if (res != SHADOW_FIXED)
 		sm->last_pf_rip = ~0ull; /* only a fault that was *fixed* must not repeat */
+	/* The body does what the cmpxchg16b stand-in could not: emulated, or its fault raised. */
+	if (res != SHADOW_FIXED && res != SHADOW_MONITOR_CONFLICT && in_cx16(sm, f->rip))
+		return cx16_slow_path(vm);
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
 	case SHADOW_GUEST_FAULT:
@@ -1714,6 +1813,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_iret_trap(f->rip)) {
 		res = iret_slow_path(vm);
+	} else if (vector == X86_EXC_GP && in_cx16(sm, f->rip)) {
+		res = cx16_slow_path(
+			vm); /* its cmpxchg16b's operand: unaligned, or not canonical */
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD || vector == X86_EXC_NP) {
 		res = handle_insn_trap(vm, vector);
 	} else if (vector == X86_EXC_BP) {

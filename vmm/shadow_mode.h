@@ -121,6 +121,13 @@ struct shadow_mode {
 	bool window_on; /* claimed (claim_window in shadow_mode.c): the sites may call it */
 	struct call_sync_key sync_key; /* the sync stand-in's data (vmm/call_sync.c) */
 	/*
+	 * The cmpxchg16b stand-in (vmm/call_cx16.h): whether the host runs it,
+	 * and the gva of the one body rewritten to jump there (0: none yet),
+	 * where an undo puts the vCPU back.
+	 */
+	bool cx16_ok;
+	u64 cx16_body;
+	/*
 	 * The flight recorder: the last SHADOW_RECENT traps, always kept (a
 	 * few stores per trap), printed when the VM dies of a fault nobody
 	 * traced (shadow_mode_dump_recent). recent_n counts every trap.

@@ -113,6 +113,8 @@ struct stats {
 	u64 call_sync_slow; /* ... calls that ran the original (the GDT or NT did not allow) */
 	u64 call_iret;	    /* iretq sites rewritten (vmm/call_iret.c) */
 	u64 call_iret_slow; /* ... calls the VMM emulated (a check failed, or a fault inside) */
+	u64 call_cx16;	    /* this_cpu_cmpxchg16b_emu bodies rewritten (vmm/call_cx16.c) */
+	u64 call_cx16_slow; /* ... calls whose cmpxchg16b faulted: the VMM ran the body's head */
 	u64 call_thunks;    /* thunks made */
 	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
 	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */

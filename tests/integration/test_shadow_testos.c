@@ -169,6 +169,8 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST iret_kernel_return PASS");
 	assert_contains(r->out, "TEST iret_held_interrupt PASS");
 	assert_contains(r->out, "TEST iret_checks PASS");
+	assert_contains(r->out, "TEST cx16_emu PASS");
+	assert_contains(r->out, "TEST cx16_emu_fault PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
@@ -213,6 +215,12 @@ static void test_shadow_testos_patch(void **state)
 	 */
 	assert_null(strstr(r->err, "\"call_iret\": 0,"));
 	assert_null(strstr(r->err, "\"call_iret_slow\": 0,"));
+	/*
+	 * cx16_emu's body jumps to the cmpxchg16b stand-in; its unaligned
+	 * calls and cx16_emu_fault's went the slow way.
+	 */
+	assert_null(strstr(r->err, "\"call_cx16\": 0,"));
+	assert_null(strstr(r->err, "\"call_cx16_slow\": 0,"));
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
 	assert_contains(r->err, "\"call_withdrawals\": 1");
 	free(r);

@@ -968,6 +968,44 @@ static void test_cmp_test_read_only(void **state)
 	assert_int_equal(env->mmio_reads, 2);
 }
 
+/*
+ * cmp r, m (Linux's this_cpu_cmpxchg16b_emu, run by the VMM at its
+ * stand-in's slow path): the register less memory, a read only, %gs-based;
+ * a fault at the read is raised at the cmp.
+ */
+static void test_cmp_reg_mem(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.gs_base = DATA_VA - 0x1000;
+	env->cpu.gpr[EMU_RSI] = 0x1000;
+	poke64(env, DATA_VA, 0x1122334455667788ull);
+	env->cpu.gpr[EMU_RAX] = 0x1122334455667788ull;
+	env->cpu.rflags |= RFLAGS_CF;
+	assert_ok(env, RUN(env, &rep, 0x65, 0x48, 0x3b, 0x06), &rep,
+		  CODE_VA + 4); /* cmp rax, gs:[rsi] */
+	assert_int_equal(arith(env->cpu.rflags), RFLAGS_ZF | RFLAGS_PF);
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0x1122334455667788ull);
+	/* 1 - 2 (the second word, as the body's second cmp): borrow, sign, parity, AF. */
+	poke64(env, DATA_VA + 8, 2);
+	env->cpu.gpr[EMU_RDX] = 1;
+	assert_ok(env, RUN(env, &rep, 0x65, 0x48, 0x3b, 0x56, 0x08), &rep, CODE_VA + 9);
+	assert_int_equal(arith(env->cpu.rflags),
+			 RFLAGS_CF | RFLAGS_SF | RFLAGS_PF | RFLAGS_AF); /* as the host's cmp */
+	assert_int_equal(env->nwrites, 0);
+	/* Unmapped: the #PF is a read's, at the cmp. */
+	env->cpu.gs_base = UNMAPPED_VA;
+	env->cpu.gpr[EMU_RSI] = 0x10;
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0x65, 0x48, 0x3b, 0x06), EMU_DONE);
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_PF);
+	assert_int_equal(env->last_event.error_code & (PFERR_WRITE | PFERR_PRESENT), 0);
+	assert_int_equal(env->cpu.cr2, UNMAPPED_VA + 0x10);
+	assert_int_equal(env->cpu.rip, HANDLER_PF);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_shadow, teardown)
 
 int main(void)
@@ -1008,6 +1046,7 @@ int main(void)
 		T(test_lock_xadd),
 		T(test_bit_ops),
 		T(test_cmp_test_read_only),
+		T(test_cmp_reg_mem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
