@@ -180,11 +180,50 @@ void cpu_features_apply(const struct cpu_hide *h, struct kvm_cpuid_entry2 *entri
 	}
 }
 
+#define CPUID_KVM_LEAF_LAST	     0x400000ffu
+#define CPUID_1_ECX_HYPERVISOR	     (1u << 31)
+#define CPUID_KVM_SIGNATURE	     0x40000000u
+#define CPUID_KVM_FEATURES	     0x40000001u
+#define KVM_FEATURE_CLOCKSOURCE2     (1u << 3)
+#define KVM_FEATURE_CLOCK_STABLE_BIT (1u << 24)
+
+u32 cpu_features_kvm_clock(struct kvm_cpuid_entry2 *entries, u32 nent, bool *clock)
+{
+	bool signature = false;
+	u32 n = 0;
+
+	*clock = false;
+	for (u32 i = 0; i < nent; i++)
+		if (entries[i].function == CPUID_KVM_SIGNATURE &&
+		    entries[i].eax >= CPUID_KVM_FEATURES)
+			signature = true;
+	for (u32 i = 0; i < nent; i++) {
+		struct kvm_cpuid_entry2 *e = &entries[i];
+
+		if (e->function > CPUID_KVM_FEATURES && e->function <= CPUID_KVM_LEAF_LAST)
+			continue;
+		if (e->function == CPUID_KVM_SIGNATURE)
+			e->eax = CPUID_KVM_FEATURES; /* the last leaf */
+		if (e->function == CPUID_KVM_FEATURES) {
+			e->eax &= KVM_FEATURE_CLOCKSOURCE2 | KVM_FEATURE_CLOCK_STABLE_BIT;
+			e->ebx = e->ecx = e->edx = 0; /* no hints (REALTIME) either */
+			*clock = signature && (e->eax & KVM_FEATURE_CLOCKSOURCE2);
+		}
+		entries[n++] = *e;
+	}
+	for (u32 i = 0; i < n && *clock; i++)
+		if (entries[i].function == 1)
+			entries[i].ecx |= CPUID_1_ECX_HYPERVISOR;
+	return n;
+}
+
 /*
  * What shadow mode cannot honour yet is hidden from its guest (issue 6):
- *  - KVM's paravirtual leaves 0x40000000-0x400000ff: kvmclock, async page
- *    faults, PV EOI and the rest are MSRs the guest would write to KVM,
- *    and in shadow mode its wrmsr reaches the VMM's virtual MSRs instead;
+ *  - KVM's paravirtual features but kvmclock (cpu_features_kvm_clock has
+ *    already cut leaf 0x40000001 to it in both modes): async page faults,
+ *    PV EOI and the rest are MSRs the guest would write to KVM, and in
+ *    shadow mode its wrmsr reaches the VMM's virtual MSRs instead, which
+ *    forward only kvmclock's (vmm/shadow_msr.c);
  *  - x2APIC (CPUID.1:ECX[21]) and the TSC-deadline timer (CPUID.1:ECX[24]):
  *    MSR interfaces to the LAPIC, same reason (the xAPIC page is mapped);
  *  - MONITOR/MWAIT (CPUID.1:ECX[3]): privileged, not emulated;
@@ -194,15 +233,12 @@ void cpu_features_apply(const struct cpu_hide *h, struct kvm_cpuid_entry2 *entri
  *    Linux's decompressor turns 5-level paging on wherever CPUID offers it
  *    (first seen on QEMU TCG's "max" CPU; Ice Lake and later servers too).
  */
-#define CPUID_1_ECX_MONITOR  (1u << 3)
-#define CPUID_1_ECX_X2APIC   (1u << 21)
-#define CPUID_1_ECX_TSC_DL   (1u << 24)
-#define CPUID_7_ECX_PKU	     (1u << 3)
-#define CPUID_7_ECX_LA57     (1u << 16)
-#define CPUID_D1_EAX_XSAVES  (1u << 3)
-#define CPUID_KVM_LEAF_FIRST 0x40000000u
-#define CPUID_KVM_LEAF_LAST  0x400000ffu
-
+#define CPUID_1_ECX_MONITOR (1u << 3)
+#define CPUID_1_ECX_X2APIC  (1u << 21)
+#define CPUID_1_ECX_TSC_DL  (1u << 24)
+#define CPUID_7_ECX_PKU	    (1u << 3)
+#define CPUID_7_ECX_LA57    (1u << 16)
+#define CPUID_D1_EAX_XSAVES (1u << 3)
 u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent)
 {
 	u32 n = 0;
@@ -210,8 +246,10 @@ u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent)
 	for (u32 i = 0; i < nent; i++) {
 		struct kvm_cpuid_entry2 *e = &entries[i];
 
-		if (e->function >= CPUID_KVM_LEAF_FIRST && e->function <= CPUID_KVM_LEAF_LAST)
+		if (e->function > CPUID_KVM_FEATURES && e->function <= CPUID_KVM_LEAF_LAST)
 			continue;
+		if (e->function == CPUID_KVM_FEATURES)
+			e->eax &= KVM_FEATURE_CLOCKSOURCE2 | KVM_FEATURE_CLOCK_STABLE_BIT;
 		if (e->function == 1)
 			e->ecx &= ~(CPUID_1_ECX_MONITOR | CPUID_1_ECX_X2APIC | CPUID_1_ECX_TSC_DL);
 		if (e->function == 7 && e->index == 0)

@@ -35,9 +35,22 @@ void cpu_features_apply(const struct cpu_hide *h, struct kvm_cpuid_entry2 *entri
 bool cpu_features_hidden(const struct cpu_hide *h, const char *name);
 
 /*
+ * kvmclock, in both modes: KVM's paravirtual leaves cut to its feature
+ * leaf (0x40000001) with only CLOCKSOURCE2 and CLOCKSOURCE_STABLE_BIT (as
+ * KVM offers them), and CPUID.1:ECX's hypervisor bit set so that a guest
+ * looks there. Without a paravirtual clock Linux finds no TSC frequency on
+ * an AMD host without HPET or ACPI PM timer (its PIT calibration needs port
+ * reads far faster than an exit), marks the TSC unstable and keeps time in
+ * jiffies, which fall behind whenever ticks are held or merged. Returns the
+ * new number of entries; *clock: kvmclock offered (KVM's signature leaf and
+ * CLOCKSOURCE2 were there). `--cpu=-hypervisor` takes it back.
+ */
+u32 cpu_features_kvm_clock(struct kvm_cpuid_entry2 *entries, u32 nent, bool *clock);
+
+/*
  * Shadow mode's own hiding (vmm/cpu_features.c has the list and why): drop
- * KVM's paravirtual leaves and clear what shadow mode cannot honour in
- * place. Returns the new number of entries.
+ * KVM's paravirtual leaves but kvmclock's and clear what shadow mode cannot
+ * honour in place. Returns the new number of entries.
  */
 u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent);
 

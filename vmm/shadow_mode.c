@@ -1625,19 +1625,25 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	res = shadow_fault(sm->mmu, gva(cr2), access, sm->view, &info);
 	if (res != SHADOW_FIXED)
 		sm->last_pf_rip = ~0ull; /* only a fault that was *fixed* must not repeat */
-	/* The body does what the cmpxchg16b stand-in could not: emulated, or its fault raised. */
-	if (res != SHADOW_FIXED && res != SHADOW_MONITOR_CONFLICT && in_cx16(sm, f->rip))
-		return cx16_slow_path(vm);
+	/*
+	 * The sync, iret and cmpxchg16b stand-ins' pushes and reads, where the
+	 * shadow MMU did not fix the fault (a guest fault, a page it must see
+	 * written, MMIO): never delivered or emulated in the window. Their
+	 * slow paths run the original at its place, which raises or emulates
+	 * what it would (the iretq itself pushes nothing).
+	 */
+	if (res != SHADOW_FIXED && res != SHADOW_MONITOR_CONFLICT && sm->window_on &&
+	    emu_cpl(&sm->cpu) == 0 && monitor_call_point(&sm->mon, f->rip, &p)) {
+		if (p.fn == MON_CALL_SYNC)
+			return sync_slow_path(vm);
+		if (p.fn == MON_CALL_IRET)
+			return iret_slow_path(vm);
+		if (p.fn == MON_CALL_CX16)
+			return cx16_slow_path(vm);
+	}
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
 	case SHADOW_GUEST_FAULT:
-		/*
-		 * The sync and iret stand-ins' reads and pushes: the original's
-		 * fault, at its place (the iretq itself pushes nothing).
-		 */
-		if (sm->window_on && monitor_call_point(&sm->mon, f->rip, &p) &&
-		    (p.fn == MON_CALL_SYNC || p.fn == MON_CALL_IRET))
-			return p.fn == MON_CALL_SYNC ? sync_slow_path(vm) : iret_slow_path(vm);
 		return shadow_reflect_exception(vm, X86_EXC_PF, true, info.error_code, true,
 						info.cr2.v);
 	case SHADOW_EMULATE_PT_WRITE:

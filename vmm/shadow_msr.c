@@ -46,6 +46,13 @@
  *   IA32_ARCH_CAPABILITIES 0x10a the snapshot  #GP(0) (read-only)
  *   IA32_TSC        0x10   #GP(0): rdtsc runs natively at CPL3; a kernel that
  *                          reads or writes the MSR is not supported yet
+ *   MSR_KVM_WALL_CLOCK_NEW the last value  forwarded to KVM (KVM_SET_MSRS), which
+ *    0x4b564d00            written (first  writes its wall-clock structure into
+ *   MSR_KVM_SYSTEM_TIME_NEW  0)            guest RAM (the same gpa in its VM)
+ *    0x4b564d01                            and keeps the pvclock page there up
+ *                                          to date: kvmclock, present only when
+ *                                          the guest's CPUID offers it (vmm/
+ *                                          cpu_features.h); refused: #GP(0)
  *   anything else          #GP(0)          #GP(0)
  *
  * An MSR KVM would not give at the snapshot is absent: #GP(0) like the rest.
@@ -97,6 +104,8 @@ int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
 	get_one(vm, MSR_IA32_BIOS_SIGN_ID, &m->bios_sign_id);
 	get_one(vm, MSR_IA32_SPEC_CTRL, &m->spec_ctrl);
 	get_one(vm, MSR_IA32_ARCH_CAPS, &m->arch_caps);
+	/* Not read from KVM: 0 until the guest writes them, as on a fresh vCPU. */
+	m->kvm_wall_clock.present = m->kvm_system_time.present = vm->kvm_clock;
 	/* The in-kernel LAPIC always has an APIC_BASE; without it nothing works. */
 	if (!get_one(vm, MSR_IA32_APIC_BASE, &m->apic_base)) {
 		pr_err("KVM_GET_MSRS(IA32_APIC_BASE) at shadow-mode set-up: %s", strerror(errno));
@@ -126,6 +135,8 @@ static struct shadow_msr_val *msr_slot(struct shadow_msrs *m, u32 index)
 	case MSR_IA32_BIOS_SIGN_ID: return &m->bios_sign_id;
 	case MSR_IA32_SPEC_CTRL: return &m->spec_ctrl;
 	case MSR_IA32_ARCH_CAPS: return &m->arch_caps;
+	case MSR_KVM_WALL_CLOCK_NEW: return &m->kvm_wall_clock;
+	case MSR_KVM_SYSTEM_TIME_NEW: return &m->kvm_system_time;
 	default: return NULL;
 	}
 }
@@ -237,6 +248,8 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 	case MSR_IA32_BIOS_SIGN_ID:
 		return SHADOW_MSR_OK; /* a write asks the CPU to refresh it: nothing to do */
 	case MSR_IA32_SPEC_CTRL: reg->value = *value; return SHADOW_MSR_OK;
+	case MSR_KVM_WALL_CLOCK_NEW:
+	case MSR_KVM_SYSTEM_TIME_NEW: reg->value = *value; return SHADOW_MSR_FORWARD;
 	case MSR_IA32_MTRR_DEF_TYPE:
 		if ((*value & ~MTRR_DEF_TYPE_VALID_MASK) || !valid_mtrr_type(*value & 0xff))
 			return SHADOW_MSR_GP;
@@ -246,13 +259,35 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 	}
 }
 
+/* Write one MSR of the vCPU (kvmclock's, a few times per boot); false if KVM refused it. */
+static bool set_one(struct vm *vm, u32 index, u64 value)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} buf;
+
+	memset(&buf, 0, sizeof(buf));
+	buf.hdr.nmsrs = 1;
+	buf.e.index = index;
+	buf.e.data = value;
+	return ioctl(vm->vcpu_fd, KVM_SET_MSRS, &buf) == 1; /* the number written */
+}
+
 enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 *value)
 {
 	struct shadow_mode *sm = vm->shadow;
+	struct shadow_msr_val *reg = msr_slot(&sm->msrs, index),
+			      old = reg ? *reg : (struct shadow_msr_val){ 0 };
 
 	switch (shadow_msr_policy(&sm->msrs, sm->cpu.virt.maxphyaddr, index, write, value)) {
 	case SHADOW_MSR_OK: return EMU_MSR_OK;
 	case SHADOW_MSR_GP: return EMU_MSR_GP;
+	case SHADOW_MSR_FORWARD:
+		if (set_one(vm, index, *value))
+			return EMU_MSR_OK;
+		*reg = old;
+		return EMU_MSR_GP;
 	case SHADOW_MSR_STOP: break;
 	}
 	vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,

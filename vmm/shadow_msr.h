@@ -13,15 +13,17 @@
 
 struct vm;
 
-#define MSR_IA32_APIC_BASE     0x1bu
-#define MSR_IA32_BIOS_SIGN_ID  0x8bu
-#define MSR_IA32_SPEC_CTRL     0x48u
-#define MSR_IA32_PRED_CMD      0x49u
-#define MSR_IA32_ARCH_CAPS     0x10au
-#define MSR_IA32_FLUSH_CMD     0x10bu
-#define MSR_IA32_MTRRCAP       0xfeu
-#define MSR_IA32_MISC_ENABLE   0x1a0u
-#define MSR_IA32_MTRR_DEF_TYPE 0x2ffu
+#define MSR_IA32_APIC_BASE	0x1bu
+#define MSR_IA32_BIOS_SIGN_ID	0x8bu
+#define MSR_IA32_SPEC_CTRL	0x48u
+#define MSR_IA32_PRED_CMD	0x49u
+#define MSR_IA32_ARCH_CAPS	0x10au
+#define MSR_IA32_FLUSH_CMD	0x10bu
+#define MSR_IA32_MTRRCAP	0xfeu
+#define MSR_IA32_MISC_ENABLE	0x1a0u
+#define MSR_IA32_MTRR_DEF_TYPE	0x2ffu
+#define MSR_KVM_WALL_CLOCK_NEW	0x4b564d00u
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
 
 /* The MTRRs (SDM Vol. 3A 12.11): PHYSBASEn = 0x200 + 2n, PHYSMASKn = 0x201 + 2n. */
 #define MSR_IA32_MTRR_PHYSBASE0	   0x200u
@@ -57,6 +59,8 @@ struct shadow_msr_val {
 struct shadow_msrs {
 	struct shadow_msr_val apic_base, mtrrcap, misc_enable, mtrr_def_type, bios_sign_id;
 	struct shadow_msr_val spec_ctrl, arch_caps;
+	/* kvmclock's, present when the guest's CPUID offers it (struct vm's kvm_clock). */
+	struct shadow_msr_val kvm_wall_clock, kvm_system_time;
 	/*
 	 * The MTRRs, not snapshotted (0, as KVM gives a fresh vCPU) but present
 	 * as MTRRCAP says: mtrr_var[n] = { PHYSBASEn, PHYSMASKn } for n < VCNT
@@ -76,9 +80,10 @@ int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m) __must_check;
 
 /* What the policy makes of one access (shadow_msr_policy). */
 enum shadow_msr_result {
-	SHADOW_MSR_OK,	 /* read (*value set) or written */
-	SHADOW_MSR_GP,	 /* not in the table, absent, or a refused value: #GP(0) */
-	SHADOW_MSR_STOP, /* a write shadow mode cannot honour: the VM must stop */
+	SHADOW_MSR_OK,	    /* read (*value set) or written */
+	SHADOW_MSR_GP,	    /* not in the table, absent, or a refused value: #GP(0) */
+	SHADOW_MSR_STOP,    /* a write shadow mode cannot honour: the VM must stop */
+	SHADOW_MSR_FORWARD, /* a write KVM must see (kvmclock's): `m` holds it already */
 };
 
 /*

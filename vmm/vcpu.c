@@ -66,10 +66,12 @@ static int setup_cpuid(struct vm *vm)
 		r = UMBRA_EXIT_NO_KVM;
 		goto out;
 	}
+	cpuid->nent = cpu_features_kvm_clock(cpuid->entries, cpuid->nent, &vm->kvm_clock);
 	if (vm->opts->mmu == MMU_SHADOW)
 		cpuid->nent = cpu_features_hide_for_shadow(cpuid->entries, cpuid->nent);
 	/* --cpu, in both modes, after what shadow mode hides. */
 	cpu_features_apply(&vm->opts->cpu_hide, cpuid->entries, cpuid->nent);
+	vm->kvm_clock = vm->kvm_clock && !cpu_features_hidden(&vm->opts->cpu_hide, "hypervisor");
 	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;
 	for (u32 i = 0; i < cpuid->nent; i++) {
 		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)

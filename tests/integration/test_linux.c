@@ -4,14 +4,13 @@
  * cloud kernel and a busybox initramfs (images/linux/fetch.sh, cached in
  * $UMBRA_CACHE or ~/.cache/umbra/linux) boot with a script on the command
  * line (umbra.run=, base64) that prints the kernel release, the CPU count,
- * checks mount, runs 200 fork+exec, writes, copies and checksums 64 MiB
- * through tmpfs and looks for alarming dmesg lines; then `reboot -f` must
- * end umbra with status 0. If the packages cannot be fetched (no network,
- * no apt), the test says so and is skipped, not passed.
- * hw mode runs the same script in `make check-slow` (LINUX_MMU=hw; it takes
- * very long where KVM emulates guest CPL0 code). On PVM hosts hw mode cannot
- * run user programs at all (a syscall stays at CPL3, shared/HOST.md): there
- * the hw-mode test is skipped with that reason.
+ * the clocksource (kvmclock's, not jiffies: vmm/cpu_features.h), checks mount, runs 200 fork+exec,
+ * writes, copies and checksums 64 MiB through tmpfs and looks for alarming dmesg lines; then
+ * `reboot -f` must end umbra with status 0. If the packages cannot be fetched (no network, no apt),
+ * the test says so and is skipped, not passed. hw mode runs the same script in `make check-slow`
+ * (LINUX_MMU=hw; it takes very long where KVM emulates guest CPL0 code). On PVM hosts hw mode
+ * cannot run user programs at all (a syscall stays at CPL3, shared/HOST.md): there the hw-mode test
+ * is skipped with that reason.
  */
 #define RUN_TIMEOUT_S 1800
 #define OUT_MAX	      (256 * 1024)
@@ -21,6 +20,10 @@
 static const char script[] =
 	"echo \"uname: $(uname -r)\"\n"
 	"echo \"cpus: $(grep -c ^processor /proc/cpuinfo)\"\n"
+	/* kvm-clock (or the TSC it vouches for), not jiffies: Linux knows its TSC's rate. */
+	"echo \"clocksource: $(cat "
+	"/sys/devices/system/clocksource/clocksource0/current_clocksource)\"\n"
+	"dmesg | grep -q 'Marking TSC unstable' || echo 'tsc: stable'\n"
 	"mount | grep -q ' /proc ' && echo 'mount: proc ok'\n"
 	"i=0; while [ $i -lt 200 ]; do /bin/true || break; i=$((i+1)); done; echo \"forkexec: "
 	"$i\"\n"
@@ -106,6 +109,9 @@ static struct result *run_script(const char *mmu_opt, const char *extra)
 			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
 	assert_contains(r->out, "uname: 6.");
 	assert_contains(r->out, "cpus: 1\n");
+	if (!strstr(r->out, "clocksource: kvm-clock\n") && !strstr(r->out, "clocksource: tsc\n"))
+		fail_msg("the guest keeps time with %.40s", strstr(r->out, "clocksource:"));
+	assert_contains(r->out, "tsc: stable\n");
 	assert_contains(r->out, "mount: proc ok\n");
 	assert_contains(r->out, "forkexec: 200\n");
 	assert_contains(r->out, "tmpfs: 64 MiB checksum ok\n");
@@ -184,6 +190,8 @@ static void test_linux_patch_script(void **state)
 	assert_null(strstr(r->err, "\"call_sync\": 0,"));
 	/* native_irq_return_iret became a call to the iret stand-in. */
 	assert_null(strstr(r->err, "\"call_iret\": 0,"));
+	/* SLUB's this_cpu_cmpxchg16b_emu, before alternatives, jumped to its stand-in. */
+	assert_null(strstr(r->err, "\"call_cx16\": 0,"));
 	free(r);
 }
 

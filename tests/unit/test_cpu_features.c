@@ -93,9 +93,9 @@ static void test_parse_errors(void **state)
 }
 
 /*
- * Shadow mode's own hiding: KVM's paravirtual leaf goes; MONITOR, x2APIC and
- * the TSC deadline timer (1:ECX), PKU and LA57 (7.0:ECX) and XSAVES (0xd.1:EAX)
- * are cleared; nothing else changes.
+ * Shadow mode's own hiding: KVM's paravirtual features but kvmclock go;
+ * MONITOR, x2APIC and the TSC deadline timer (1:ECX), PKU and LA57 (7.0:ECX)
+ * and XSAVES (0xd.1:EAX) are cleared; nothing else changes.
  */
 static void test_hide_for_shadow(void **state)
 {
@@ -105,9 +105,9 @@ static void test_hide_for_shadow(void **state)
 	(void)state;
 	fill(e, ARRAY_SIZE(e));
 	n = cpu_features_hide_for_shadow(e, ARRAY_SIZE(e));
-	assert_int_equal(n, 6);
-	for (u32 i = 0; i < n; i++)
-		assert_true(e[i].function < 0x40000000u || e[i].function > 0x400000ffu);
+	assert_int_equal(n, 7);
+	assert_int_equal(e[6].function, 0x40000001u);
+	assert_int_equal(e[6].eax, (1u << 3) | (1u << 24)); /* CLOCKSOURCE2, STABLE_BIT */
 	assert_int_equal(e[0].ecx, ONES & ~(1u << 3) & ~(1u << 21) & ~(1u << 24));
 	assert_int_equal(e[0].eax & e[0].ebx & e[0].edx, ONES);
 	assert_int_equal(e[1].ecx, ONES & ~(1u << 3) & ~(1u << 16)); /* la57 */
@@ -118,12 +118,66 @@ static void test_hide_for_shadow(void **state)
 	assert_int_equal(e[5].ecx & e[5].edx, ONES);
 }
 
+/* A CPUID as KVM_GET_SUPPORTED_CPUID gives it: leaf 1, KVM's leaves 0x40000000-1 and 0x40000010. */
+static u32 kvm_leaves(struct kvm_cpuid_entry2 *e, u32 kvm_features)
+{
+	e[0] = (struct kvm_cpuid_entry2){ .function = 1, .ecx = 0x7ffafbff };
+	e[1] = (struct kvm_cpuid_entry2){ .function = 0x40000000u,
+					  .eax = 0x40000001u,
+					  .ebx = 0x4b4d564b, /* "KVMKVMKVM\0\0\0" */
+					  .ecx = 0x564b4d56,
+					  .edx = 0x4d };
+	e[2] = (struct kvm_cpuid_entry2){ .function = 0x40000001u,
+					  .eax = kvm_features,
+					  .edx = 1 /* KVM_HINTS_REALTIME */ };
+	e[3] = (struct kvm_cpuid_entry2){ .function = 0x40000010u, .eax = 123 };
+	e[4] = (struct kvm_cpuid_entry2){ .function = 0x80000001u, .edx = ONES };
+	return 5;
+}
+
+/*
+ * kvmclock in both modes: the hypervisor bit set, leaf 0x40000001 cut to
+ * CLOCKSOURCE2 and its stable bit (no hints), other paravirtual leaves gone,
+ * the signature kept and naming 0x40000001 as the last leaf.
+ */
+static void test_kvm_clock(void **state)
+{
+	struct kvm_cpuid_entry2 e[5];
+	bool clock;
+	u32 n;
+
+	(void)state;
+	n = cpu_features_kvm_clock(e, kvm_leaves(e, 0x01ffffffu), &clock);
+	assert_true(clock);
+	assert_int_equal(n, 4);
+	assert_int_equal(e[0].ecx, 0x7ffafbffu | (1u << 31));
+	assert_int_equal(e[1].function, 0x40000000u);
+	assert_int_equal(e[1].eax, 0x40000001u);
+	assert_int_equal(e[1].ebx, 0x4b4d564b);
+	assert_int_equal(e[2].eax, (1u << 3) | (1u << 24));
+	assert_int_equal(e[2].ebx | e[2].ecx | e[2].edx, 0);
+	assert_int_equal(e[3].function, 0x80000001u);
+	assert_int_equal(e[3].edx, ONES);
+
+	/* KVM without CLOCKSOURCE2 (only the old MSR pair): no clock, no hypervisor bit. */
+	n = cpu_features_kvm_clock(e, kvm_leaves(e, 1u << 0), &clock);
+	assert_false(clock);
+	assert_int_equal(e[0].ecx, 0x7ffafbffu);
+	assert_int_equal(e[2].eax, 0);
+
+	/* No signature leaf at all (a CPUID from elsewhere): nothing offered. */
+	n = kvm_leaves(e, 1u << 3);
+	e[1].function = 0x0000000du;
+	n = cpu_features_kvm_clock(e, n, &clock);
+	assert_false(clock);
+	assert_int_equal(e[0].ecx, 0x7ffafbffu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_apply),
-		cmocka_unit_test(test_hide_for_shadow),
-		cmocka_unit_test(test_apply_nothing),
+		cmocka_unit_test(test_apply),	     cmocka_unit_test(test_hide_for_shadow),
+		cmocka_unit_test(test_kvm_clock),    cmocka_unit_test(test_apply_nothing),
 		cmocka_unit_test(test_parse_errors),
 	};
 

@@ -20,8 +20,8 @@
 
 #define MAXPA 39u /* a typical guest physical-address width */
 
-#define SNAP_APIC_BASE     (0xfee00000ull | APIC_BASE_EN | APIC_BASE_BSP)
-#define SNAP_MTRRCAP       0x508ull
+#define SNAP_APIC_BASE	   (0xfee00000ull | APIC_BASE_EN | APIC_BASE_BSP)
+#define SNAP_MTRRCAP	   0x508ull
 #define SNAP_MISC_ENABLE   0x850089ull
 #define SNAP_MTRR_DEF_TYPE 0xc06ull /* E, FE, WB */
 
@@ -207,8 +207,9 @@ static void test_mtrr_def_type_kept(void **state)
 static void test_mtrr_def_type_bad_gp(void **state)
 {
 	static const u64 bad[] = {
-		0xc02, 0xc03, 0xc07, 0xcff, /* undefined types */
-		0xc06 | 0x100, 0xc06 | 0x200, /* reserved bits 8, 9 */
+		0xc02,		0xc03,
+		0xc07,		0xcff,		      /* undefined types */
+		0xc06 | 0x100,	0xc06 | 0x200,	      /* reserved bits 8, 9 */
 		0xc06 | 0x1000, 0xc06 | (1ull << 63), /* reserved bits 12 and up */
 	};
 
@@ -440,8 +441,14 @@ static void test_mtrr_without_mtrrcap_gp(void **state)
 
 static void test_unknown_msr_gp(void **state)
 {
-	static const u32 unknown[] = { 0x10 /* TSC */, 0x0, 0x1a, 0x1c, 0x210 /* MTRR_PHYSBASE8 */,
-				       0x277 /* PAT: not this table's */, 0xc0000080, 0xffffffff };
+	static const u32 unknown[] = { 0x10 /* TSC */,
+				       0x0,
+				       0x1a,
+				       0x1c,
+				       0x210 /* MTRR_PHYSBASE8 */,
+				       0x277 /* PAT: not this table's */,
+				       0xc0000080,
+				       0xffffffff };
 	struct shadow_msrs m = snapshot();
 	u64 v;
 
@@ -452,12 +459,40 @@ static void test_unknown_msr_gp(void **state)
 	}
 }
 
+/*
+ * kvmclock's MSRs: absent (#GP) unless the CPUID offers kvmclock; then a
+ * write is kept and forwarded (the VMM's KVM_SET_MSRS), a read returns it.
+ */
+static void test_kvm_clock_msrs(void **state)
+{
+	struct shadow_msrs m = snapshot();
+	u64 v;
+
+	(void)state;
+	assert_int_equal(rd(&m, MSR_KVM_SYSTEM_TIME_NEW, &v), SHADOW_MSR_GP);
+	assert_write_leaves(MSR_KVM_SYSTEM_TIME_NEW, 0x1001, SHADOW_MSR_GP);
+	assert_write_leaves(MSR_KVM_WALL_CLOCK_NEW, 0x2000, SHADOW_MSR_GP);
+	m.kvm_wall_clock.present = m.kvm_system_time.present = true;
+	assert_int_equal(rd(&m, MSR_KVM_SYSTEM_TIME_NEW, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 0); /* as on a fresh vCPU */
+	assert_int_equal(wr(&m, MSR_KVM_SYSTEM_TIME_NEW, 0x12345001), SHADOW_MSR_FORWARD);
+	assert_int_equal(wr(&m, MSR_KVM_WALL_CLOCK_NEW, 0x12346000), SHADOW_MSR_FORWARD);
+	assert_int_equal(rd(&m, MSR_KVM_SYSTEM_TIME_NEW, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 0x12345001);
+	assert_int_equal(rd(&m, MSR_KVM_WALL_CLOCK_NEW, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 0x12346000);
+	/* The old pair (KVM_FEATURE_CLOCKSOURCE, 0x11/0x12) is not offered. */
+	assert_int_equal(rd(&m, 0x11, &v), SHADOW_MSR_GP);
+	assert_int_equal(rd(&m, 0x12, &v), SHADOW_MSR_GP);
+}
+
 #define T(f) cmocka_unit_test(f)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_reads_return_snapshot),
+		T(test_kvm_clock_msrs),
 		T(test_absent_msr_is_gp),
 		T(test_apic_gpa),
 		T(test_apic_base_same_accepted),
