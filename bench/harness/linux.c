@@ -48,7 +48,7 @@ static const struct config {
 };
 #define NCONF (sizeof(configs) / sizeof(configs[0]))
 
-#define CMDLINE_BASE "console=ttyS0 reboot=k panic=-1 nopti pci=off quiet"
+#define CMDLINE_BASE "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet"
 
 static unsigned nwork, widx[NWORK];
 static const char *wnames[NWORK], *wunits[NWORK], *cnames[NCONF];
