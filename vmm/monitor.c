@@ -519,6 +519,23 @@ static void emit_cx16(struct emit *e)
 	BUG_ON(e->at > MON_CALL_CODE_END);
 }
 
+/* The SS stand-in (monitor.h, MON_CALL_SS_CMP). */
+static void emit_ss_cmp(struct emit *e)
+{
+	emit_start(e, MON_CALL_SS_CMP, 0);
+	e->cur = MON_CALL_SS_AT_ENTRY;
+	emit(e, (const u8[]){ 0x48, 0x83, 0x04, 0x24, MON_CALL_SS_PAD }, 5); /* addq $2,(%rsp) */
+	e->cur = MON_CALL_SS_RETURN_SET;
+	emit_rip_rel(e, (const u8[]){ 0x66, 0x8b, 0x05 }, 3,
+		     offsetof(struct mon_call_data, kernel_ss), NULL,
+		     0); /* mov kernel_ss(%rip),%ax */
+	e->cur = MON_CALL_SS_AX_SET;
+	emit(e, (const u8[]){ 0x66, 0x83, 0xf8, 0x18 }, 4); /* cmp $0x18,%ax */
+	e->cur = MON_CALL_SS_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	BUG_ON(e->at > MON_CALL_CODE_END);
+}
+
 /* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each stand-in does). */
 static void build_call_window(struct monitor *mon)
 {
@@ -584,6 +601,7 @@ static void build_call_window(struct monitor *mon)
 	emit_sync(&e);
 	emit_iret(&e);
 	emit_cx16(&e);
+	emit_ss_cmp(&e);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
@@ -709,6 +727,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_SS_CMP) {
+		p->fn = MON_CALL_SS_CMP;
+		p->pad = MON_CALL_SS_PAD;
 		return true;
 	}
 	if (off >= MON_CALL_CX16) {

@@ -264,6 +264,14 @@
  *                         there. LIMITATION: on a failed compare the page
  *                         is written (with what it held): its guest PTE's
  *                         dirty bit gets set, as the body's would not.
+ *   MON_CALL_SS_CMP       `mov %ss,%ax; cmp $0x18,%ax` (7 bytes: Linux's
+ *                         __switch_to on AMD CPUs, X86_BUG_SYSRET_SS_ATTRS,
+ *                         at every context switch; 0x18 is __KERNEL_DS): the
+ *                         return address past the cmp's last 2 bytes (pad
+ *                         2, never run), %ax := the virtual SS selector
+ *                         (kernel_ss, which the VMM keeps current whenever
+ *                         the guest kernel runs: only a trap changes SS),
+ *                         then the same cmp, whose flags are the site's.
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -289,7 +297,9 @@
 #define MON_CALL_IRET_SITE     7u     /* iretq + the 5-byte nopl after it */
 #define MON_CALL_IRET_UD2      0xdeu  /* the slow path's ud2, in the iret stand-in */
 #define MON_CALL_CX16	       0x480u /* one slot */
-#define MON_CALL_CODE_END      (MON_CALL_CX16 + MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_SS_CMP	       0x4c0u /* one slot */
+#define MON_CALL_SS_PAD	       2u     /* the cmp's last 2 bytes */
+#define MON_CALL_CODE_END      (MON_CALL_SS_CMP + MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -389,6 +399,11 @@ enum mon_call_stage {
 	MON_CALL_CX16_FAIL_POPFQ,  /* not equal: as OK_POPFQ */
 	MON_CALL_CX16_FAIL_SET,	   /* not equal, flags back: `xor %al,%al` next */
 	MON_CALL_CX16_AT_RET,	   /* all final: [rsp] the return address */
+	/* In the SS stand-in: the VMM completes it (it writes nothing but its return address). */
+	MON_CALL_SS_AT_ENTRY,	/* [rsp]: the site's call + 5 */
+	MON_CALL_SS_RETURN_SET, /* [rsp]: the site's end */
+	MON_CALL_SS_AX_SET,	/* %ax is the virtual SS: the cmp next */
+	MON_CALL_SS_AT_RET,	/* all final */
 };
 
 struct mon_call_point {

@@ -68,6 +68,7 @@
 #include "vmm/guest_access.h"
 #include "vmm/call_cx16.h"
 #include "vmm/call_iret.h"
+#include "vmm/call_ss.h"
 #include "umbra/le.h"
 #include "vmm/shadow_mode.h"
 #include "vmm/shadow_cpu.h"
@@ -968,13 +969,14 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
 		enum patch_pv_site kind = PATCH_PV_NONE;
 		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false, sync = false,
-		     iret = false, cx16 = false;
+		     iret = false, cx16 = false, ss = false;
 		struct mon_call_thunk t;
 		unsigned len;
 		int r;
 
 		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c &&
-		     page[off] != 0x0f && page[off] != 0x8c && page[off] != 0x48 && !thunked) ||
+		     page[off] != 0x0f && page[off] != 0x8c && page[off] != 0x48 &&
+		     page[off] != 0x66 && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
 		if (page[off] == 0x0f)
@@ -983,6 +985,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			sync = call_sync_plan(res, page, page_la, off, repl, &len);
 		else if (page[off] == 0x48) /* under iopl3 the frame's IF would be real: not yet */
 			iret = !sm->iopl3 && call_iret_plan(res, page, page_la, off, repl, &len);
+		else if (page[off] == 0x66)
+			ss = call_ss_plan(res, page, page_la, off, repl, &len);
 		else if (thunked)
 			kind = plan_thunk_site(vm, res, page, page_la, off, &t, &len);
 		else if (page[off] == 0x9c && !sm->iopl3 && sm->cx16_ok &&
@@ -991,7 +995,7 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			cx16 = true; /* one body: an undo must know where it is */
 		else
 			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
-		if (kind == PATCH_PV_NONE && !gsbase && !sync && !iret && !cx16)
+		if (kind == PATCH_PV_NONE && !gsbase && !sync && !iret && !cx16 && !ss)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
@@ -1019,7 +1023,9 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		else if (cx16) {
 			vm->stats.call_cx16++;
 			sm->cx16_body = page_la + off;
-		} else
+		} else if (ss)
+			vm->stats.call_ss++;
+		else
 			vm->stats.call_sites[kind]++;
 		if (thunked) {
 			if (t.slot)
@@ -1384,6 +1390,28 @@ static bool finish_cx16(struct vm *vm, enum mon_call_stage stage, bool may_undo)
 }
 
 /*
+ * The SS stand-in at `stage` (vmm/monitor.h, MON_CALL_SS_CMP): complete it,
+ * %ax the virtual SS and the flags its cmp with __KERNEL_DS leaves.
+ */
+static bool finish_ss(struct vm *vm, enum mon_call_stage stage)
+{
+	struct emu_cpu *c = &vm->shadow->cpu;
+	u64 ret;
+
+	if (!read_stack_top(vm, &ret, 1))
+		return false;
+	if (stage == MON_CALL_SS_AT_ENTRY)
+		ret += MON_CALL_SS_PAD;
+	if (stage < MON_CALL_SS_AX_SET)
+		c->gpr[EMU_RAX] = (c->gpr[EMU_RAX] & ~0xffffull) | c->ss.sel;
+	if (stage < MON_CALL_SS_AT_RET)
+		flags_sub(c->gpr[EMU_RAX] & 0xffff, 0x18, 0, 2, &c->rflags);
+	c->gpr[EMU_RSP] += sizeof(u64);
+	c->rip = ret;
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -1411,6 +1439,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 		return finish_iret(vm, p.stage, may_undo);
 	if (p.fn == MON_CALL_CX16)
 		return finish_cx16(vm, p.stage, may_undo);
+	if (p.fn == MON_CALL_SS_CMP)
+		return finish_ss(vm, p.stage);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -1857,8 +1887,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	if (res == SHADOW_EXIT_RESUME && !shadow_emu_check_rewrites(vm))
 		res = SHADOW_EXIT_STOP;
 	if (res == SHADOW_EXIT_RESUME) {
-		if ((vm->stats.call_sync || vm->stats.call_iret) && sm->window_on &&
-		    emu_cpl(&sm->cpu) == 0)
+		if ((vm->stats.call_sync || vm->stats.call_iret || vm->stats.call_ss) &&
+		    sm->window_on && emu_cpl(&sm->cpu) == 0)
 			call_sync_fill(vm);
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the SS stand-in (vmm/monitor.h, MON_CALL_SS_CMP) and its
+ * sites (vmm/call_ss.c): which sites are taken, the stand-in's code with
+ * the stage of each instruction, and the stand-in run natively from a copy
+ * of the window's pages: %ax must be the data page's kernel_ss, the rest
+ * of RAX kept, the flags those of `cmp $0x18,%ax` run here, and the return
+ * past the site's 2 bytes of pad.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <capstone/capstone.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "decode/scan.h"
+#include "shadow/x86.h"
+#include "vmm/call_ss.h"
+#include "vmm/monitor.h"
+
+/* Debian's __switch_to: mov %ss,%ax; cmp $0x18,%ax; je; mov $0x18,%eax; mov %eax,%ss. */
+static const u8 linux_site[] = { 0x66, 0x8c, 0xd0, 0x66, 0x83, 0xf8, 0x18, 0x74,
+				 0x07, 0xb8, 0x18, 0x00, 0x00, 0x00, 0x8e, 0xd0 };
+
+static bool plan(const u8 *bytes, unsigned n, unsigned off, u16 entry, u64 la, u8 *repl)
+{
+	static u8 page[PAGE_SIZE];
+	struct scan_result res;
+	unsigned len = 0;
+	bool ok;
+
+	memset(page, 0xcc, PAGE_SIZE);
+	memcpy(page + off, bytes, MIN(n, PAGE_SIZE - off));
+	scan_result_init(&res, gva(la), DECODE_64,
+			 SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ));
+	assert_true(scan_code_page_add_entry(&res, page, NULL, 0, &entry, 1) >= 0);
+	ok = call_ss_plan(&res, page, la, off, repl, &len);
+	scan_result_free(&res);
+	if (ok)
+		assert_int_equal(len, CALL_SS_SITE);
+	return ok;
+}
+
+static void test_ss_plan(void **state)
+{
+	const u64 la = 0xffffffff8102f000ull;
+	u8 site[sizeof(linux_site)], repl[16];
+	s32 rel;
+
+	(void)state;
+	assert_true(plan(linux_site, sizeof(linux_site), 0x407, 0x407, la, repl));
+	assert_int_equal(repl[0], 0xe8);
+	memcpy(&rel, repl + 1, 4);
+	assert_true(la + 0x407 + 5 + (u64)(s64)rel == MON_CALL_GVA + MON_CALL_SS_CMP);
+	assert_int_equal(repl[5], 0x66);
+	assert_int_equal(repl[6], 0x90);
+	/* Another selector compared, another register: not the site. */
+	memcpy(site, linux_site, sizeof(site));
+	site[6] = 0x10;
+	assert_false(plan(site, sizeof(site), 0x407, 0x407, la, repl));
+	memcpy(site, linux_site, sizeof(site));
+	site[2] = 0xd1; /* mov %ss,%cx */
+	assert_false(plan(site, sizeof(site), 0x407, 0x407, la, repl));
+	/* The scan reached it from inside: no start at the mov. */
+	assert_false(plan(linux_site, sizeof(linux_site), 0x407, 0x40a, la, repl));
+	/* At the page's end, whole; cut: no. */
+	assert_true(plan(linux_site, 7, PAGE_SIZE - 7, PAGE_SIZE - 7, la, repl));
+	assert_false(plan(linux_site, 6, PAGE_SIZE - 6, PAGE_SIZE - 6, la, repl));
+	/* Out of reach. */
+	assert_false(
+		plan(linux_site, sizeof(linux_site), 0x407, 0x407, 0x00007f0000000000ull, repl));
+}
+
+static void test_ss_code(void **state)
+{
+	static const enum mon_call_stage want[] = { MON_CALL_SS_AT_ENTRY, MON_CALL_SS_RETURN_SET,
+						    MON_CALL_SS_AX_SET, MON_CALL_SS_AT_RET };
+	const u64 entry = MON_CALL_GVA + MON_CALL_SS_CMP;
+	struct monitor m;
+	struct mon_call_point p;
+	char text[512], want_text[512];
+	size_t used = 0, n;
+	cs_insn *insn;
+	csh h;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
+	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+	n = cs_disasm(h, m.region + MON_OFF_CALL_CODE + MON_CALL_SS_CMP, MON_CALL_SLOT, entry, 4,
+		      &insn);
+	cs_close(&h);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(text + used, sizeof(text) - used, "%s %s;",
+					 insn[i].mnemonic, insn[i].op_str);
+	snprintf(want_text, sizeof(want_text),
+		 "add qword ptr [rsp], 2;mov ax, word ptr [rip + 0x%llx];cmp ax, 0x18;ret ;",
+		 (unsigned long long)(MON_CALL_DATA_GVA +
+				      offsetof(struct mon_call_data, kernel_ss) -
+				      (insn[1].address + insn[1].size)));
+	assert_string_equal(text, want_text);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(monitor_call_point(&m, insn[i].address, &p));
+		assert_int_equal(p.fn, MON_CALL_SS_CMP);
+		assert_int_equal(p.pad, MON_CALL_SS_PAD);
+		assert_int_equal(p.stage, want[i]);
+		for (unsigned b = 1; b < insn[i].size; b++)
+			assert_false(monitor_call_point(&m, insn[i].address + b, &p));
+	}
+	assert_true(MON_CALL_THUNKS >= MON_CALL_SS_CMP + MON_CALL_SLOT);
+	cs_free(insn, n);
+	monitor_destroy(&m);
+}
+
+/*
+ * ss_run(entry, rax, flags, out): RAX and the flags loaded, `call *entry`
+ * followed by 2 bytes the stand-in must skip (a ud2), then out = { RAX,
+ * the flags }.
+ */
+void ss_run(u64 entry, u64 rax, u64 flags, u64 *out);
+__asm__(".text\n"
+	".globl ss_run\n"
+	"ss_run:\n\t"
+	"mov %rsi, %rax\n\t"
+	"push %rdx\n\t"
+	"popfq\n\t"
+	"call *%rdi\n\t"
+	".byte 0x0f, 0x0b\n\t" /* the pad: never run */
+	"pushfq\n\t"
+	"pop %rdx\n\t"
+	"mov %rax, (%rcx)\n\t"
+	"mov %rdx, 8(%rcx)\n\t"
+	"ret\n");
+
+#define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+
+/* The flags `cmp $0x18,%ax` leaves here for `ax`, from `flags`. */
+static u64 host_cmp(u16 ax, u64 flags)
+{
+	__asm__ volatile("push %[f]\n\tpopfq\n\tcmp $0x18, %[ax]\n\tpushfq\n\tpop %[f]"
+			 : [f] "+r"(flags)
+			 : [ax] "r"(ax)
+			 : "cc");
+	return flags;
+}
+
+static void test_ss_run(void **state)
+{
+	static const u16 sels[] = { 0x18, 0x0, 0x10, 0x2b, 0x19, 0xffff, 0x8018 };
+	struct monitor m;
+	u8 *win;
+	struct mon_call_data *d;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
+	win = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(win != MAP_FAILED);
+	memcpy(win, m.region + MON_OFF_CALL_CODE, PAGE_SIZE);
+	monitor_destroy(&m);
+	d = (struct mon_call_data *)(win + PAGE_SIZE);
+	memset(d, 0, sizeof(*d));
+	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
+		static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_CF | RFLAGS_SF,
+					     0x202 | RFLAGS_ZF | RFLAGS_DF };
+
+		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+			u64 out[2], rax = 0x1122334455660000ull | (u64)(0xff00 ^ sels[i]),
+				    fl = flags[f];
+
+			d->kernel_ss = sels[i];
+			ss_run((u64)(uintptr_t)win + MON_CALL_SS_CMP, rax, fl, out);
+			assert_int_equal(out[0], (rax & ~0xffffull) | sels[i]);
+			assert_int_equal(out[1] & ARITH, host_cmp(sels[i], fl) & ARITH);
+		}
+	}
+	munmap(win, 2 * PAGE_SIZE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ss_plan),
+		cmocka_unit_test(test_ss_code),
+		cmocka_unit_test(test_ss_run),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
