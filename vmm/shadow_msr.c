@@ -78,8 +78,12 @@
 #define MTRR_PHYSBASE_RSVD 0xf00ull
 #define MTRR_PHYSMASK_RSVD 0x7ffull
 
-/* One MSR from the vCPU; false if KVM does not know it (one ioctl per MSR: set-up only). */
-static bool get_one(struct vm *vm, u32 index, struct shadow_msr_val *out)
+/*
+ * One MSR of the vCPU through KVM_GET_MSRS or KVM_SET_MSRS (`req`), which
+ * return the number of MSRs done: false for one KVM does not know or refuses.
+ * Never on the trap path but for kvmclock's few writes.
+ */
+static bool one_msr(struct vm *vm, unsigned long req, u32 index, u64 *value)
 {
 	struct {
 		struct kvm_msrs hdr;
@@ -89,9 +93,20 @@ static bool get_one(struct vm *vm, u32 index, struct shadow_msr_val *out)
 	memset(&buf, 0, sizeof(buf));
 	buf.hdr.nmsrs = 1;
 	buf.e.index = index;
-	/* KVM_GET_MSRS returns the number of MSRs read: 1, or 0 for an unknown one. */
-	out->present = ioctl(vm->vcpu_fd, KVM_GET_MSRS, &buf) == 1;
-	out->value = out->present ? buf.e.data : 0;
+	buf.e.data = *value;
+	if (ioctl(vm->vcpu_fd, req, &buf) != 1)
+		return false;
+	*value = buf.e.data;
+	return true;
+}
+
+/* One MSR from the vCPU for the snapshot; false if KVM does not know it. */
+static bool get_one(struct vm *vm, u32 index, struct shadow_msr_val *out)
+{
+	out->value = 0;
+	out->present = one_msr(vm, KVM_GET_MSRS, index, &out->value);
+	if (!out->present)
+		out->value = 0;
 	return out->present;
 }
 
@@ -259,21 +274,6 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 	}
 }
 
-/* Write one MSR of the vCPU (kvmclock's, a few times per boot); false if KVM refused it. */
-static bool set_one(struct vm *vm, u32 index, u64 value)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} buf;
-
-	memset(&buf, 0, sizeof(buf));
-	buf.hdr.nmsrs = 1;
-	buf.e.index = index;
-	buf.e.data = value;
-	return ioctl(vm->vcpu_fd, KVM_SET_MSRS, &buf) == 1; /* the number written */
-}
-
 enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 *value)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -284,7 +284,7 @@ enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 
 	case SHADOW_MSR_OK: return EMU_MSR_OK;
 	case SHADOW_MSR_GP: return EMU_MSR_GP;
 	case SHADOW_MSR_FORWARD:
-		if (set_one(vm, index, *value))
+		if (one_msr(vm, KVM_SET_MSRS, index, value))
 			return EMU_MSR_OK;
 		*reg = old;
 		return EMU_MSR_GP;

@@ -28,6 +28,7 @@
 
 #include "decode/scan.h"
 #include "shadow/x86.h"
+#include "tests/unit/standin.h"
 #include "tests/unit/xorshift.h"
 #include "umbra/types.h"
 #include "vmm/call_cx16.h"
@@ -117,7 +118,6 @@ static void test_cx16_plan(void **state)
 
 static void test_cx16_code(void **state)
 {
-	const u64 entry = MON_CALL_GVA + MON_CALL_CX16;
 	static const enum mon_call_stage want[] = {
 		MON_CALL_CX16_AT_ENTRY,	 MON_CALL_CX16_FLAGS_SAVED, MON_CALL_CX16_RDX_SAVED,
 		MON_CALL_CX16_RAX_SAVED, MON_CALL_CX16_DONE,	    MON_CALL_CX16_RAX_BACK,
@@ -125,37 +125,20 @@ static void test_cx16_code(void **state)
 		MON_CALL_CX16_AT_RET,	 MON_CALL_CX16_FAIL_POPFQ,  MON_CALL_CX16_FAIL_SET,
 		MON_CALL_CX16_AT_RET,
 	};
+	const size_t n = sizeof(want) / sizeof(want[0]);
 	struct monitor m;
-	struct mon_call_point p;
 	char text[1024], want_text[1024];
-	size_t used = 0, n;
 	cs_insn *insn;
-	csh h;
 
 	(void)state;
 	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
-	n = cs_disasm(h, m.region + MON_OFF_CALL_CODE + MON_CALL_CX16, MON_CALL_SLOT, entry, 13,
-		      &insn);
-	cs_close(&h);
-	assert_int_equal(n, 13);
-	for (size_t i = 0; i < n; i++)
-		used += (size_t)snprintf(text + used, sizeof(text) - used, "%s %s;",
-					 insn[i].mnemonic, insn[i].op_str);
+	standin_disasm(&m, MON_CALL_CX16, n, &insn, text, sizeof(text));
 	snprintf(want_text, sizeof(want_text),
 		 "pushfq ;push rdx;push rax;lock cmpxchg16b xmmword ptr gs:[rsi];pop rax;pop rdx;"
 		 "jne 0x%llx;popfq ;mov al, 1;ret ;popfq ;xor al, al;ret ;",
 		 (unsigned long long)insn[10].address); /* the jne: to the second popfq */
 	assert_string_equal(text, want_text);
-	for (size_t i = 0; i < n; i++) {
-		assert_true(monitor_call_point(&m, insn[i].address, &p));
-		assert_int_equal(p.fn, MON_CALL_CX16);
-		assert_int_equal(p.pad, 0);
-		assert_int_equal(p.stage, want[i]);
-		for (unsigned b = 1; b < insn[i].size; b++)
-			assert_false(monitor_call_point(&m, insn[i].address + b, &p));
-	}
-	assert_false(monitor_call_point(&m, insn[n - 1].address + 1, &p));
+	standin_stages(&m, insn, n, MON_CALL_CX16, 0, want);
 	assert_true(MON_CALL_THUNKS >= MON_CALL_CX16 + MON_CALL_SLOT);
 	cs_free(insn, n);
 	monitor_destroy(&m);

@@ -21,6 +21,7 @@
 
 #include "decode/scan.h"
 #include "shadow/x86.h"
+#include "tests/unit/standin.h"
 #include "vmm/call_ss.h"
 #include "vmm/monitor.h"
 
@@ -81,38 +82,21 @@ static void test_ss_code(void **state)
 {
 	static const enum mon_call_stage want[] = { MON_CALL_SS_AT_ENTRY, MON_CALL_SS_RETURN_SET,
 						    MON_CALL_SS_AX_SET, MON_CALL_SS_AT_RET };
-	const u64 entry = MON_CALL_GVA + MON_CALL_SS_CMP;
+	const size_t n = sizeof(want) / sizeof(want[0]);
 	struct monitor m;
-	struct mon_call_point p;
 	char text[512], want_text[512];
-	size_t used = 0, n;
 	cs_insn *insn;
-	csh h;
 
 	(void)state;
 	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
-	n = cs_disasm(h, m.region + MON_OFF_CALL_CODE + MON_CALL_SS_CMP, MON_CALL_SLOT, entry, 4,
-		      &insn);
-	cs_close(&h);
-	assert_int_equal(n, 4);
-	for (size_t i = 0; i < n; i++)
-		used += (size_t)snprintf(text + used, sizeof(text) - used, "%s %s;",
-					 insn[i].mnemonic, insn[i].op_str);
+	standin_disasm(&m, MON_CALL_SS_CMP, n, &insn, text, sizeof(text));
 	snprintf(want_text, sizeof(want_text),
 		 "add qword ptr [rsp], 2;mov ax, word ptr [rip + 0x%llx];cmp ax, 0x18;ret ;",
 		 (unsigned long long)(MON_CALL_DATA_GVA +
 				      offsetof(struct mon_call_data, kernel_ss) -
 				      (insn[1].address + insn[1].size)));
 	assert_string_equal(text, want_text);
-	for (size_t i = 0; i < n; i++) {
-		assert_true(monitor_call_point(&m, insn[i].address, &p));
-		assert_int_equal(p.fn, MON_CALL_SS_CMP);
-		assert_int_equal(p.pad, MON_CALL_SS_PAD);
-		assert_int_equal(p.stage, want[i]);
-		for (unsigned b = 1; b < insn[i].size; b++)
-			assert_false(monitor_call_point(&m, insn[i].address + b, &p));
-	}
+	standin_stages(&m, insn, n, MON_CALL_SS_CMP, MON_CALL_SS_PAD, want);
 	assert_true(MON_CALL_THUNKS >= MON_CALL_SS_CMP + MON_CALL_SLOT);
 	cs_free(insn, n);
 	monitor_destroy(&m);

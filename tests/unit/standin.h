@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the stand-ins' unit tests (tests/unit/test_call_*.c): a
+ * stand-in's code as capstone reads it, and the stage monitor_call_point
+ * gives each of its instructions. Include after cmocka.h.
+ */
+#ifndef UMBRA_TESTS_STANDIN_H
+#define UMBRA_TESTS_STANDIN_H
+
+#include <capstone/capstone.h>
+#include <stdio.h>
+
+#include "vmm/monitor.h"
+
+/*
+ * The `n` instructions of the stand-in at `fn` (pad 0's entry) in `m`'s
+ * window, into *insn (cs_free it), and as "mnemonic ops;" text into `text`.
+ */
+static inline void standin_disasm(const struct monitor *m, unsigned fn, size_t n, cs_insn **insn,
+				  char *text, size_t len)
+{
+	size_t used = 0;
+	csh h;
+
+	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &h), CS_ERR_OK);
+	assert_int_equal(cs_disasm(h, m->region + MON_OFF_CALL_CODE + fn, MON_CALL_SLOT,
+				   MON_CALL_GVA + fn, n, insn),
+			 n);
+	cs_close(&h);
+	text[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		used += (size_t)snprintf(text + used, len - used, "%s %s;", (*insn)[i].mnemonic,
+					 (*insn)[i].op_str);
+		assert_true(used < len);
+	}
+}
+
+/* Each instruction starts stage want[i] of `fn` with `pad`; no byte inside one is a point. */
+static inline void standin_stages(const struct monitor *m, const cs_insn *insn, size_t n,
+				  unsigned fn, unsigned pad, const enum mon_call_stage *want)
+{
+	struct mon_call_point p;
+
+	for (size_t i = 0; i < n; i++) {
+		assert_true(monitor_call_point(m, insn[i].address, &p));
+		assert_int_equal(p.fn, fn);
+		assert_int_equal(p.pad, pad);
+		assert_int_equal(p.stage, want[i]);
+		for (unsigned b = 1; b < insn[i].size; b++)
+			assert_false(monitor_call_point(m, insn[i].address + b, &p));
+	}
+	assert_false(monitor_call_point(m, insn[n - 1].address + insn[n - 1].size, &p) &&
+		     p.fn == fn);
+}
+
+#endif /* UMBRA_TESTS_STANDIN_H */
