@@ -184,8 +184,17 @@ void cpu_features_apply(const struct cpu_hide *h, struct kvm_cpuid_entry2 *entri
 #define CPUID_1_ECX_HYPERVISOR	     (1u << 31)
 #define CPUID_KVM_SIGNATURE	     0x40000000u
 #define CPUID_KVM_FEATURES	     0x40000001u
+#define KVM_FEATURE_NOP_IO_DELAY     (1u << 1)
 #define KVM_FEATURE_CLOCKSOURCE2     (1u << 3)
 #define KVM_FEATURE_CLOCK_STABLE_BIT (1u << 24)
+/*
+ * What the guest may see of KVM's features: kvmclock, and NOP_IO_DELAY (a
+ * promise that no port needs the delay of a write to port 0x80, true of
+ * every device here; Linux then skips those writes, each an exit to the
+ * VMM: two per PIT tick when the PIT drives Linux's ticks).
+ */
+#define KVM_FEATURES_KEPT \
+	(KVM_FEATURE_NOP_IO_DELAY | KVM_FEATURE_CLOCKSOURCE2 | KVM_FEATURE_CLOCK_STABLE_BIT)
 
 u32 cpu_features_kvm_clock(struct kvm_cpuid_entry2 *entries, u32 nent, bool *clock)
 {
@@ -205,7 +214,7 @@ u32 cpu_features_kvm_clock(struct kvm_cpuid_entry2 *entries, u32 nent, bool *clo
 		if (e->function == CPUID_KVM_SIGNATURE)
 			e->eax = CPUID_KVM_FEATURES; /* the last leaf */
 		if (e->function == CPUID_KVM_FEATURES) {
-			e->eax &= KVM_FEATURE_CLOCKSOURCE2 | KVM_FEATURE_CLOCK_STABLE_BIT;
+			e->eax &= KVM_FEATURES_KEPT;
 			e->ebx = e->ecx = e->edx = 0; /* no hints (REALTIME) either */
 			*clock = signature && (e->eax & KVM_FEATURE_CLOCKSOURCE2);
 		}
@@ -219,8 +228,9 @@ u32 cpu_features_kvm_clock(struct kvm_cpuid_entry2 *entries, u32 nent, bool *clo
 
 /*
  * What shadow mode cannot honour yet is hidden from its guest (issue 6):
- *  - KVM's paravirtual features but kvmclock (cpu_features_kvm_clock has
- *    already cut leaf 0x40000001 to it in both modes): async page faults,
+ *  - KVM's paravirtual features but kvmclock and NOP_IO_DELAY
+ *    (cpu_features_kvm_clock has already cut leaf 0x40000001 to them in
+ *    both modes): async page faults,
  *    PV EOI and the rest are MSRs the guest would write to KVM, and in
  *    shadow mode its wrmsr reaches the VMM's virtual MSRs instead, which
  *    forward only kvmclock's (vmm/shadow_msr.c);
@@ -249,7 +259,7 @@ u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent)
 		if (e->function > CPUID_KVM_FEATURES && e->function <= CPUID_KVM_LEAF_LAST)
 			continue;
 		if (e->function == CPUID_KVM_FEATURES)
-			e->eax &= KVM_FEATURE_CLOCKSOURCE2 | KVM_FEATURE_CLOCK_STABLE_BIT;
+			e->eax &= KVM_FEATURES_KEPT;
 		if (e->function == 1)
 			e->ecx &= ~(CPUID_1_ECX_MONITOR | CPUID_1_ECX_X2APIC | CPUID_1_ECX_TSC_DL);
 		if (e->function == 7 && e->index == 0)

@@ -36,8 +36,8 @@ bool cpu_features_hidden(const struct cpu_hide *h, const char *name);
 
 /*
  * kvmclock, in both modes: KVM's paravirtual leaves cut to its feature
- * leaf (0x40000001) with only CLOCKSOURCE2 and CLOCKSOURCE_STABLE_BIT (as
- * KVM offers them), and CPUID.1:ECX's hypervisor bit set so that a guest
+ * leaf (0x40000001) with only CLOCKSOURCE2, CLOCKSOURCE_STABLE_BIT and
+ * NOP_IO_DELAY (as KVM offers them), and CPUID.1:ECX's hypervisor bit set so that a guest
  * looks there. Without a paravirtual clock Linux finds no TSC frequency on
  * an AMD host without HPET or ACPI PM timer (its PIT calibration needs port
  * reads far faster than an exit), marks the TSC unstable and keeps time in

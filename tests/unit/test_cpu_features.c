@@ -107,7 +107,8 @@ static void test_hide_for_shadow(void **state)
 	n = cpu_features_hide_for_shadow(e, ARRAY_SIZE(e));
 	assert_int_equal(n, 7);
 	assert_int_equal(e[6].function, 0x40000001u);
-	assert_int_equal(e[6].eax, (1u << 3) | (1u << 24)); /* CLOCKSOURCE2, STABLE_BIT */
+	/* NOP_IO_DELAY, CLOCKSOURCE2, STABLE_BIT */
+	assert_int_equal(e[6].eax, (1u << 1) | (1u << 3) | (1u << 24));
 	assert_int_equal(e[0].ecx, ONES & ~(1u << 3) & ~(1u << 21) & ~(1u << 24));
 	assert_int_equal(e[0].eax & e[0].ebx & e[0].edx, ONES);
 	assert_int_equal(e[1].ecx, ONES & ~(1u << 3) & ~(1u << 16)); /* la57 */
@@ -137,7 +138,7 @@ static u32 kvm_leaves(struct kvm_cpuid_entry2 *e, u32 kvm_features)
 
 /*
  * kvmclock in both modes: the hypervisor bit set, leaf 0x40000001 cut to
- * CLOCKSOURCE2 and its stable bit (no hints), other paravirtual leaves gone,
+ * NOP_IO_DELAY, CLOCKSOURCE2 and its stable bit (no hints), other paravirtual leaves gone,
  * the signature kept and naming 0x40000001 as the last leaf.
  */
 static void test_kvm_clock(void **state)
@@ -154,7 +155,7 @@ static void test_kvm_clock(void **state)
 	assert_int_equal(e[1].function, 0x40000000u);
 	assert_int_equal(e[1].eax, 0x40000001u);
 	assert_int_equal(e[1].ebx, 0x4b4d564b);
-	assert_int_equal(e[2].eax, (1u << 3) | (1u << 24));
+	assert_int_equal(e[2].eax, (1u << 1) | (1u << 3) | (1u << 24));
 	assert_int_equal(e[2].ebx | e[2].ecx | e[2].edx, 0);
 	assert_int_equal(e[3].function, 0x80000001u);
 	assert_int_equal(e[3].edx, ONES);
