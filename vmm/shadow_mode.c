@@ -1850,8 +1850,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		   monitor_call_is_iret_trap(f->rip)) {
 		res = iret_slow_path(vm);
 	} else if (vector == X86_EXC_GP && in_cx16(sm, f->rip)) {
-		res = cx16_slow_path(
-			vm); /* its cmpxchg16b's operand: unaligned, or not canonical */
+		/* Its cmpxchg16b's operand: unaligned, or not canonical. */
+		res = cx16_slow_path(vm);
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD || vector == X86_EXC_NP) {
 		res = handle_insn_trap(vm, vector);
 	} else if (vector == X86_EXC_BP) {
