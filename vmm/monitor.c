@@ -602,6 +602,13 @@ static void build_call_window(struct monitor *mon)
 	emit_iret(&e);
 	emit_cx16(&e);
 	emit_ss_cmp(&e);
+	emit_start(&e, MON_CALL_RD_CR2, MON_CALL_CR2_PAD);
+	emit_pushfq(&e);
+	emit_add_pad(&e, MON_CALL_CR2_PAD);
+	emit_rip_rel(&e, (const u8[]){ 0x48, 0x8b, 0x05 }, 3, /* mov cr2(%rip),%rax */
+		     offsetof(struct mon_call_data, cr2), NULL, 0);
+	emit_epilogue(&e);
+	BUG_ON(e.at > MON_CALL_CODE_END);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
 	put64(pt, (mon->region_mpa.v + MON_OFF_CALL_CODE) | PTE_P | PTE_US);
@@ -727,6 +734,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_RD_CR2) {
+		p->fn = MON_CALL_RD_CR2;
+		p->pad = MON_CALL_CR2_PAD;
 		return true;
 	}
 	if (off >= MON_CALL_SS_CMP) {

@@ -272,6 +272,13 @@
  *                         (kernel_ss, which the VMM keeps current whenever
  *                         the guest kernel runs: only a trap changes SS),
  *                         then the same cmp, whose flags are the site's.
+ *   MON_CALL_RD_CR2       `mov %cr2,%rax` and the 3-byte nop that pads it to
+ *                         the 6 of the `call *pv_ops.mmu.read_cr2` Linux's
+ *                         alternatives replaced (exc_page_fault's first
+ *                         act, at every page fault the guest takes): %rax
+ *                         = the virtual CR2, which the data page holds
+ *                         while the guest kernel runs (only a trap changes
+ *                         it: a #PF delivered, a mov to CR2); pad 1 only
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -299,7 +306,9 @@
 #define MON_CALL_CX16	       0x480u /* one slot */
 #define MON_CALL_SS_CMP	       0x4c0u /* one slot */
 #define MON_CALL_SS_PAD	       2u     /* the cmp's last 2 bytes */
-#define MON_CALL_CODE_END      (MON_CALL_SS_CMP + MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_RD_CR2	       0x500u /* one slot */
+#define MON_CALL_CR2_PAD       1u     /* the site's 6 bytes, less the call */
+#define MON_CALL_CODE_END      (MON_CALL_RD_CR2 + MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -451,6 +460,7 @@ struct mon_call_data {
 	u32 kernel_cs;		/* the virtual CS selector: what `mov %cs` reads */
 	u32 kernel_ss;		/* the virtual SS selector (the iret stand-in's check) */
 	u64 iret_rip, iret_rsp; /* the iret stand-in's scratch: where it goes */
+	u64 cr2;		/* the guest's virtual CR2 (MON_CALL_RD_CR2) */
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */

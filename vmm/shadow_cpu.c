@@ -124,8 +124,10 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	f->rip = c->rip;
 	f->rsp = c->gpr[EMU_RSP];
 	f->rflags = shadow_real_rflags(sm->iopl3, emu_cpl(c), c->rflags);
-	if (sm->window_on)
+	if (sm->window_on) {
 		monitor_call_data(&sm->mon)->kernel_gs_base = c->virt.kernel_gs_base;
+		monitor_call_data(&sm->mon)->cr2 = c->cr2; /* read only by the CR2 stand-in */
+	}
 	if (sm->window_on && !sm->iopl3) {
 		struct mon_call_data *d = monitor_call_data(&sm->mon);
 

@@ -878,6 +878,7 @@ static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_resul
  * nop that never runs) and *len.
  */
 #define GSBASE_SITE 11u
+#define CR2_SITE    6u /* mov %cr2,%rax; nopl (%rax) */
 
 static bool plan_gsbase_site(const struct scan_result *res, const u8 *page, u64 page_la,
 			     unsigned off, u8 *repl, unsigned *len)
@@ -904,6 +905,28 @@ static bool plan_gsbase_site(const struct scan_result *res, const u8 *page, u64 
 		return false;
 	memcpy(repl + 5, nop6, sizeof(nop6));
 	*len = GSBASE_SITE;
+	return true;
+}
+
+/*
+ * A CR2 read at `off` (MON_CALL_RD_CR2): `mov %cr2,%rax` and Linux's 3-byte
+ * nop, each a start the scan found, nothing else: `call` and a nop.
+ */
+static bool plan_cr2_site(const struct scan_result *res, const u8 *page, u64 page_la, unsigned off,
+			  u8 *repl, unsigned *len)
+{
+	static const u8 site[CR2_SITE] = { 0x0f, 0x20, 0xd0, 0x0f, 0x1f, 0x00 };
+
+	if (off + CR2_SITE > PAGE_SIZE || memcmp(page + off, site, CR2_SITE))
+		return false;
+	for (unsigned b = off; b < off + CR2_SITE; b++)
+		if (scan_is_insn_start(res, b) != (b == off || b == off + 3))
+			return false;
+	if (!monitor_put_rel32(repl, 0xe8, page_la + off,
+			       monitor_call_entry(MON_CALL_RD_CR2, MON_CALL_CR2_PAD)))
+		return false;
+	repl[5] = 0x90; /* never run: the stand-in returns past it */
+	*len = CR2_SITE;
 	return true;
 }
 
@@ -969,7 +992,7 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
 		enum patch_pv_site kind = PATCH_PV_NONE;
 		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false, sync = false,
-		     iret = false, cx16 = false, ss = false;
+		     iret = false, cx16 = false, ss = false, cr2 = false;
 		struct mon_call_thunk t;
 		unsigned len;
 		int r;
@@ -979,9 +1002,10 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		     page[off] != 0x66 && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		if (page[off] == 0x0f)
-			gsbase = plan_gsbase_site(res, page, page_la, off, repl, &len);
-		else if (page[off] == 0x8c)
+		if (page[off] == 0x0f) {
+			cr2 = plan_cr2_site(res, page, page_la, off, repl, &len);
+			gsbase = !cr2 && plan_gsbase_site(res, page, page_la, off, repl, &len);
+		} else if (page[off] == 0x8c)
 			sync = call_sync_plan(res, page, page_la, off, repl, &len);
 		else if (page[off] == 0x48) /* under iopl3 the frame's IF would be real: not yet */
 			iret = !sm->iopl3 && call_iret_plan(res, page, page_la, off, repl, &len);
@@ -995,7 +1019,7 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			cx16 = true; /* one body: an undo must know where it is */
 		else
 			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
-		if (kind == PATCH_PV_NONE && !gsbase && !sync && !iret && !cx16 && !ss)
+		if (kind == PATCH_PV_NONE && !gsbase && !sync && !iret && !cx16 && !ss && !cr2)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
@@ -1025,6 +1049,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			sm->cx16_body = page_la + off;
 		} else if (ss)
 			vm->stats.call_ss++;
+		else if (cr2)
+			vm->stats.call_cr2++;
 		else
 			vm->stats.call_sites[kind]++;
 		if (thunked) {
@@ -1477,6 +1503,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 			c->gpr[EMU_RAX] = c->virt.kernel_gs_base;
 		else if (p.fn == MON_CALL_WR_KGS)
 			c->virt.kernel_gs_base = c->gpr[EMU_RDI];
+		else if (p.fn == MON_CALL_RD_CR2) /* its mov may have run: the same value */
+			c->gpr[EMU_RAX] = c->cr2;
 		else /* MON_CALL_SAVE_FL_IOPL3: the real flags, IOPL cleared */
 			c->gpr[EMU_RAX] = (site_flags | RFLAGS_FIXED) &
 					  ~(RFLAGS_VM | RFLAGS_RF | RFLAGS_IOPL_MASK);

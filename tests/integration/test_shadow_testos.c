@@ -172,6 +172,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST cx16_emu PASS");
 	assert_contains(r->out, "TEST cx16_emu_fault PASS");
 	assert_contains(r->out, "TEST ss_read_compare PASS");
+	assert_contains(r->out, "TEST cr2_read_site PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
@@ -222,6 +223,8 @@ static void test_shadow_testos_patch(void **state)
 	 */
 	assert_null(strstr(r->err, "\"call_cx16\": 0,"));
 	assert_null(strstr(r->err, "\"call_cx16_slow\": 0,"));
+	/* cr2_read_site's `mov %cr2,%rax; nopl` became a call to the CR2 stand-in. */
+	assert_null(strstr(r->err, "\"call_cr2\": 0,"));
 	/* ss_read_compare's `mov %ss; cmp` became a call to the SS stand-in. */
 	assert_null(strstr(r->err, "\"call_ss\": 0,"));
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
