@@ -76,9 +76,9 @@ const struct scan_site *scan_find_site(const struct scan_result *res, unsigned o
 const char *scan_kind_name(enum scan_kind kind)
 {
 	static const char *const names[SCAN_NR_KINDS] = {
-		[SCAN_KIND_PUSHF] = "pushf",	     [SCAN_KIND_POPF] = "popf",
-		[SCAN_KIND_SYSDESC] = "sysdesc",     [SCAN_KIND_SREG_READ] = "sreg-read",
-		[SCAN_KIND_SEGCHECK] = "segcheck",   [SCAN_KIND_IRET] = "iret",
+		[SCAN_KIND_PUSHF] = "pushf",	   [SCAN_KIND_POPF] = "popf",
+		[SCAN_KIND_SYSDESC] = "sysdesc",   [SCAN_KIND_SREG_READ] = "sreg-read",
+		[SCAN_KIND_SEGCHECK] = "segcheck", [SCAN_KIND_IRET] = "iret",
 	};
 
 	return (unsigned)kind < SCAN_NR_KINDS ? names[kind] : "?";
@@ -116,12 +116,9 @@ static enum flow control_flow(const cs_insn *insn, bool *has_target, u64 *target
 	case X86_INS_IRETQ:
 	case X86_INS_SYSRET:
 	case X86_INS_SYSEXIT:
-	case X86_INS_LJMP: /* a new CS: not this page's code in the same mode */
-		return FLOW_STOP;
-	case X86_INS_LCALL:
-		return FLOW_NEXT;
-	default:
-		break;
+	case X86_INS_LJMP: /* a new CS: not this page's code in the same mode */ return FLOW_STOP;
+	case X86_INS_LCALL: return FLOW_NEXT;
+	default: break;
 	}
 	if (in_group(insn, CS_GRP_JUMP) || in_group(insn, CS_GRP_CALL) ||
 	    in_group(insn, CS_GRP_BRANCH_RELATIVE)) {
@@ -143,25 +140,20 @@ static int classify(const cs_insn *insn, enum decode_mode mode)
 	switch (insn->id) {
 	case X86_INS_PUSHF:
 	case X86_INS_PUSHFD:
-	case X86_INS_PUSHFQ:
-		return SCAN_KIND_PUSHF;
+	case X86_INS_PUSHFQ: return SCAN_KIND_PUSHF;
 	case X86_INS_POPF:
 	case X86_INS_POPFD:
-	case X86_INS_POPFQ:
-		return SCAN_KIND_POPF;
+	case X86_INS_POPFQ: return SCAN_KIND_POPF;
 	case X86_INS_SGDT:
 	case X86_INS_SIDT:
 	case X86_INS_SLDT:
 	case X86_INS_STR:
-	case X86_INS_SMSW:
-		return SCAN_KIND_SYSDESC;
+	case X86_INS_SMSW: return SCAN_KIND_SYSDESC;
 	case X86_INS_LAR:
 	case X86_INS_LSL:
 	case X86_INS_VERR:
-	case X86_INS_VERW:
-		return SCAN_KIND_SEGCHECK;
-	case X86_INS_IRETQ:
-		return SCAN_KIND_IRET;
+	case X86_INS_VERW: return SCAN_KIND_SEGCHECK;
+	case X86_INS_IRETQ: return SCAN_KIND_IRET;
 	case X86_INS_IRET:
 	case X86_INS_IRETD:
 		/*
@@ -179,8 +171,7 @@ static int classify(const cs_insn *insn, enum decode_mode mode)
 		    (x->operands[1].reg == X86_REG_CS || x->operands[1].reg == X86_REG_SS))
 			return SCAN_KIND_SREG_READ;
 		return -1;
-	default:
-		return -1;
+	default: return -1;
 	}
 }
 
@@ -232,7 +223,9 @@ static int add_exit(struct scan_result *res, u64 la)
 /* Items 2-4. Linear sweep from `off` until the flow stops. */
 static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 {
-	u64 wrap = res->mode == DECODE_64 ? ~0ull : res->mode == DECODE_32 ? 0xffffffffull : 0xffffull;
+	u64 wrap = res->mode == DECODE_64   ? ~0ull
+		   : res->mode == DECODE_32 ? 0xffffffffull
+					    : 0xffffull;
 
 	while (off < SCAN_PAGE_SIZE && !res->insn_len[off]) {
 		const u8 *code = s->buf + off;
@@ -281,6 +274,8 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 
 			if (t >= SCAN_PAGE_SIZE && (r = add_exit(res, target & wrap)))
 				return r;
+			if (t < SCAN_PAGE_SIZE)
+				res->targets[t / 8] |= (u8)(1u << (t % 8));
 			queue(s, res, t);
 		}
 		if (flow == FLOW_STOP && !(res->kinds & SCAN_OPT_LINEAR))

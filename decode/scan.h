@@ -78,10 +78,10 @@
 #include "decode/decode.h"
 #include "umbra/types.h"
 
-#define SCAN_PAGE_SIZE	  4096u
-#define SCAN_INSN_MAX	  15u /* SDM Vol. 2A §2.3.11 */
-#define SCAN_NEXT_MAX	  (SCAN_INSN_MAX - 1) /* bytes of the next page one instruction can use */
-#define SCAN_ENTRY_NONE	  0xffffu
+#define SCAN_PAGE_SIZE	4096u
+#define SCAN_INSN_MAX	15u		    /* SDM Vol. 2A §2.3.11 */
+#define SCAN_NEXT_MAX	(SCAN_INSN_MAX - 1) /* bytes of the next page one instruction can use */
+#define SCAN_ENTRY_NONE 0xffffu
 
 enum scan_kind {
 	SCAN_KIND_PUSHF = 0,
@@ -138,6 +138,13 @@ struct scan_result {
 	enum decode_mode mode;
 	u32 kinds; /* SCAN_KIND_BIT mask of what is recorded as a site */
 	u8 insn_len[SCAN_PAGE_SIZE];
+	/*
+	 * Bit o: a direct jump, branch or call in the page goes to offset o,
+	 * so code arrives there other than by falling through (a rewrite must
+	 * not cover it). Entries are not counted: the VMM makes one of every
+	 * RIP it resumes at, the end of an emulated instruction included.
+	 */
+	u8 targets[SCAN_PAGE_SIZE / 8];
 	struct scan_site *sites;
 	unsigned nsites, cap;
 	unsigned ninsns;     /* recorded instructions */
@@ -192,6 +199,12 @@ int scan_code_page(struct scan_result *res, const u8 *page, const u8 *next, unsi
 static inline bool scan_is_insn_start(const struct scan_result *res, unsigned off)
 {
 	return off < SCAN_PAGE_SIZE && res->insn_len[off] != 0;
+}
+
+/* Is `off` the target of a direct transfer in the page (struct scan_result's targets)? */
+static inline bool scan_is_target(const struct scan_result *res, unsigned off)
+{
+	return off < SCAN_PAGE_SIZE && (res->targets[off / 8] & (1u << (off % 8)));
 }
 
 /* The site at offset `off`, or NULL. */

@@ -70,9 +70,12 @@ bool call_cx16_plan(const struct scan_result *res, const u8 *page, u64 page_la, 
 	if (off + CALL_CX16_BODY > PAGE_SIZE || !is_body(page + off) ||
 	    !scan_is_insn_start(res, off))
 		return false;
-	/* Inside the cmp the jmp's last bytes cover: no start the scan knows. */
-	for (unsigned b = 3; b < CALL_CX16_PATCH; b++)
-		if (scan_is_insn_start(res, off + b))
+	/*
+	 * Inside the cmp the jmp's last bytes cover: no start the scan knows;
+	 * and nothing arrives at the cli or the cmp but by falling through.
+	 */
+	for (unsigned b = 1; b < CALL_CX16_PATCH; b++)
+		if ((b >= 3 && scan_is_insn_start(res, off + b)) || scan_is_target(res, off + b))
 			return false;
 	if (!monitor_put_rel32(repl, 0xe9, page_la + off, MON_CALL_GVA + MON_CALL_CX16))
 		return false;

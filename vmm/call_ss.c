@@ -13,7 +13,8 @@ bool call_ss_plan(const struct scan_result *res, const u8 *page, u64 page_la, un
 	if (off + CALL_SS_SITE > PAGE_SIZE || memcmp(page + off, site, sizeof(site)))
 		return false;
 	for (unsigned b = 0; b < CALL_SS_SITE; b++)
-		if (scan_is_insn_start(res, off + b) != (b == 0 || b == 3))
+		if (scan_is_insn_start(res, off + b) != (b == 0 || b == 3) ||
+		    (b && scan_is_target(res, off + b))) /* only falling through reaches the cmp */
 			return false;
 	if (!monitor_put_rel32(repl, 0xe8, page_la + off,
 			       monitor_call_entry(MON_CALL_SS_CMP, MON_CALL_SS_PAD)))

@@ -919,8 +919,10 @@ static bool plan_cr2_site(const struct scan_result *res, const u8 *page, u64 pag
 
 	if (off + CR2_SITE > PAGE_SIZE || memcmp(page + off, site, CR2_SITE))
 		return false;
+	/* Nothing known arrives inside it but by falling through. */
 	for (unsigned b = off; b < off + CR2_SITE; b++)
-		if (scan_is_insn_start(res, b) != (b == off || b == off + 3))
+		if (scan_is_insn_start(res, b) != (b == off || b == off + 3) ||
+		    (b > off && scan_is_target(res, b)))
 			return false;
 	if (!monitor_put_rel32(repl, 0xe8, page_la + off,
 			       monitor_call_entry(MON_CALL_RD_CR2, MON_CALL_CR2_PAD)))
@@ -1575,13 +1577,13 @@ static enum shadow_exit cx16_slow_path(struct vm *vm)
 								 : SHADOW_EXIT_STOP;
 }
 
-/* Is `rip` in the cmpxchg16b stand-in (a trap there may need its slow path)? */
-static bool in_cx16(const struct shadow_mode *sm, u64 rip)
+/* Is `rip` in the stand-in `fn` (a trap there may need its own handling)? */
+static bool in_stand_in(const struct shadow_mode *sm, u64 rip, unsigned fn)
 {
 	struct mon_call_point p;
 
 	return sm->window_on && emu_cpl(&sm->cpu) == 0 && monitor_call_point(&sm->mon, rip, &p) &&
-	       p.fn == MON_CALL_CX16;
+	       p.fn == fn;
 }
 
 /*
@@ -1877,7 +1879,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_iret_trap(f->rip)) {
 		res = iret_slow_path(vm);
-	} else if (vector == X86_EXC_GP && in_cx16(sm, f->rip)) {
+	} else if (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_CX16)) {
 		/* Its cmpxchg16b's operand: unaligned, or not canonical. */
 		res = cx16_slow_path(vm);
 	} else if (vector == X86_EXC_GP || vector == X86_EXC_UD || vector == X86_EXC_NP) {

@@ -68,6 +68,7 @@ __asm__(".text\n"
 	"pop %rsi\n\t"
 	"mov %rax, (%rdx)\n\t"
 	"mov %rsi, 8(%rdx)\n\t"
+	"cld\n\t" /* the caller's C code wants DF 0 */
 	"ret\n");
 
 #define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)

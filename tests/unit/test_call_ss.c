@@ -68,6 +68,23 @@ static void test_ss_plan(void **state)
 	memcpy(site, linux_site, sizeof(site));
 	site[2] = 0xd1; /* mov %ss,%cx */
 	assert_false(plan(site, sizeof(site), 0x407, 0x407, la, repl));
+	/* A jne into it (to the cmp): refused, though every start is as expected. */
+	{
+		static u8 page[PAGE_SIZE];
+		struct scan_result res;
+		unsigned len;
+		u16 entry = 0x405;
+
+		memset(page, 0xcc, PAGE_SIZE);
+		memcpy(page + 0x405, (const u8[]){ 0x75, 0x03 }, 2); /* jne 0x40a */
+		memcpy(page + 0x407, linux_site, sizeof(linux_site));
+		scan_result_init(&res, gva(la), DECODE_64,
+				 SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ));
+		assert_true(scan_code_page_add_entry(&res, page, NULL, 0, &entry, 1) >= 0);
+		assert_true(scan_is_insn_start(&res, 0x407) && scan_is_insn_start(&res, 0x40a));
+		assert_false(call_ss_plan(&res, page, la, 0x407, repl, &len));
+		scan_result_free(&res);
+	}
 	/* The scan reached it from inside: no start at the mov. */
 	assert_false(plan(linux_site, sizeof(linux_site), 0x407, 0x40a, la, repl));
 	/* At the page's end, whole; cut: no. */
@@ -120,6 +137,7 @@ __asm__(".text\n"
 	"pop %rdx\n\t"
 	"mov %rax, (%rcx)\n\t"
 	"mov %rdx, 8(%rcx)\n\t"
+	"cld\n\t" /* the caller's C code wants DF 0 */
 	"ret\n");
 
 #define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)

@@ -37,8 +37,9 @@ static struct scan_result *scan(enum decode_mode mode, u32 kinds, const u8 *next
 	struct scan_result *res = malloc(sizeof(*res));
 
 	assert_non_null(res);
-	assert_int_equal(scan_code_page(res, page, next, next_len, gva(PAGE_GVA), mode, kinds, entry),
-			 expect_new);
+	assert_int_equal(
+		scan_code_page(res, page, next, next_len, gva(PAGE_GVA), mode, kinds, entry),
+		expect_new);
 	return res;
 }
 
@@ -116,6 +117,14 @@ static void test_branches_around_data(void **state)
 	assert_false(scan_is_insn_start(res, 1));
 	assert_false(scan_is_insn_start(res, 7));
 	assert_int_equal(res->ninsns, 7);
+	/* Targets: the jumps' destinations, not the entry nor what is only fallen into. */
+	assert_false(scan_is_target(res, 0));
+	assert_true(scan_is_target(res, 0xa));
+	assert_true(scan_is_target(res, 0xe));
+	assert_false(scan_is_target(res, 5));
+	assert_false(scan_is_target(res, 0xc));
+	assert_false(scan_is_target(res, 0xd));
+	assert_false(scan_is_target(res, 0xfff));
 	done(res);
 }
 
@@ -158,16 +167,16 @@ static void test_exits(void **state)
 static void test_linear(void **state)
 {
 	static const u8 code[] = {
-		0xc3,		    /* 0: ret */
-		0x90, 0x90,	    /* 1: padding */
-		0x9c,		    /* 3: pushf, a function nobody branches to */
-		0xcf,		    /* 4: iretd: not a site in 64-bit code */
-		0x48, 0xcf,	    /* 5: iretq */
-		0x8c, 0xc8,	    /* 7: mov %cs,%eax */
-		0xc3,		    /* 9: ret */
-		0x06,		    /* a: not an instruction in 64-bit mode */
-		0x9d,		    /* b: popf, past it: not swept */
-		0xc3,		    /* c: ret */
+		0xc3,	    /* 0: ret */
+		0x90, 0x90, /* 1: padding */
+		0x9c,	    /* 3: pushf, a function nobody branches to */
+		0xcf,	    /* 4: iretd: not a site in 64-bit code */
+		0x48, 0xcf, /* 5: iretq */
+		0x8c, 0xc8, /* 7: mov %cs,%eax */
+		0xc3,	    /* 9: ret */
+		0x06,	    /* a: not an instruction in 64-bit mode */
+		0x9d,	    /* b: popf, past it: not swept */
+		0xc3,	    /* c: ret */
 	};
 	struct scan_result *res;
 
@@ -224,11 +233,11 @@ static void test_call_and_backward_branch(void **state)
 	static const u8 code[] = {
 		0xe8, 0x0b, 0x00, 0x00, 0x00, /* 0: call 0x10 */
 		0xc3,			      /* 5: ret */
-		/* 6..f: filler (pushf bytes: data) */
+					      /* 6..f: filler (pushf bytes: data) */
 	};
 	static const u8 callee[] = {
-		0x9d,	    /* 10: popf */
-		0x75, 0xfd, /* 11: jne 0x10 (backward) */
+		0x9d,			      /* 10: popf */
+		0x75, 0xfd,		      /* 11: jne 0x10 (backward) */
 		0xe9, 0x00, 0x10, 0x00, 0x00, /* 13: jmp +0x1000 (out of the page) */
 	};
 	struct scan_result *res;
@@ -305,8 +314,9 @@ static void test_kinds(void **state)
 	assert_site(res, 1, 4, 3, SCAN_KIND_SYSDESC);
 	done(res);
 
-	res = scan(DECODE_64, SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_KIND_BIT(SCAN_KIND_SEGCHECK),
-		   NULL, 0, 0, 2);
+	res = scan(DECODE_64,
+		   SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_KIND_BIT(SCAN_KIND_SEGCHECK), NULL, 0,
+		   0, 2);
 	assert_site(res, 0, 7, 2, SCAN_KIND_SREG_READ);
 	assert_site(res, 1, 9, 3, SCAN_KIND_SEGCHECK);
 	done(res);
@@ -317,12 +327,12 @@ static void test_kinds(void **state)
 static void test_straddle(void **state)
 {
 	static const u8 tail[] = {
-		0x90,			      /* ff8: nop */
-		0x90,			      /* ff9: nop */
+		0x90,				    /* ff8: nop */
+		0x90,				    /* ff9: nop */
 		0x48, 0xb8, 0x9c, 0x9d, 0x9c, 0x9d, /* ffa: movabs $0x9d9c..,%rax (6 bytes here) */
 	};
 	static const u8 next[] = { 0x9c, 0x9d, 0x9c, 0x9d, /* the movabs's last 4 bytes */
-				   0x9c, 0xc3 };	  /* then code of the next page */
+				   0x9c, 0xc3 };	   /* then code of the next page */
 	struct scan_result *res;
 	u16 e = 0xffa;
 
@@ -362,11 +372,11 @@ static void test_straddle_site(void **state)
 static void test_guest_int3(void **state)
 {
 	static const u8 code[] = {
-		0xcc, /* 0: int3 (the guest's) */
-		0x9c, /* 1: pushf */
+		0xcc,	    /* 0: int3 (the guest's) */
+		0x9c,	    /* 1: pushf */
 		0x0f, 0x0b, /* 2: ud2 (Linux WARN resumes after it) */
-		0x9d, /* 4: popf */
-		0xc3, /* 5: ret */
+		0x9d,	    /* 4: popf */
+		0xc3,	    /* 5: ret */
 	};
 	struct scan_result *res;
 
@@ -521,8 +531,9 @@ static void test_property_random_pages(void **state)
 		u16 entries[8];
 		unsigned n = 1 + rnd() % 8, half = n / 2;
 
-		assert_int_equal(cs_open(CS_ARCH_X86, mode == DECODE_64 ? CS_MODE_64 : CS_MODE_32, &cs),
-				 CS_ERR_OK);
+		assert_int_equal(
+			cs_open(CS_ARCH_X86, mode == DECODE_64 ? CS_MODE_64 : CS_MODE_32, &cs),
+			CS_ERR_OK);
 		/* Random bytes, one in eight a pushf/popf. */
 		for (unsigned i = 0; i < sizeof(buf); i++)
 			buf[i] = rnd() % 8 == 0 ? (u8)(0x9c + rnd() % 2) : (u8)rnd();
@@ -539,17 +550,19 @@ static void test_property_random_pages(void **state)
 		oracle(cs, buf, sizeof(buf), mode, entries, n, reach_len);
 		for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
 			if (res->insn_len[o] != reach_len[o])
-				fail_msg("iter %d mode %d: offset %#x: scan len %u, oracle len %u", iter,
-					 mode, o, res->insn_len[o], reach_len[o]);
+				fail_msg("iter %d mode %d: offset %#x: scan len %u, oracle len %u",
+					 iter, mode, o, res->insn_len[o], reach_len[o]);
 		for (unsigned i = 0; i < res->nsites; i++) {
 			const struct scan_site *s = &res->sites[i];
 			cs_insn *in;
 
 			assert_int_equal(res->insn_len[s->off], s->len);
 			assert_memory_equal(s->orig, buf + s->off, s->len);
-			assert_int_equal(cs_disasm(cs, s->orig, s->len, PAGE_GVA + s->off, 1, &in), 1);
+			assert_int_equal(cs_disasm(cs, s->orig, s->len, PAGE_GVA + s->off, 1, &in),
+					 1);
 			assert_int_equal(in->size, s->len);
-			assert_true(!strncmp(in->mnemonic, "pushf", 5) || !strncmp(in->mnemonic, "popf", 4));
+			assert_true(!strncmp(in->mnemonic, "pushf", 5) ||
+				    !strncmp(in->mnemonic, "popf", 4));
 			cs_free(in, 1);
 			if (i)
 				assert_true(res->sites[i - 1].off < s->off);
@@ -560,7 +573,8 @@ static void test_property_random_pages(void **state)
 
 			if (!reach_len[o])
 				continue;
-			assert_int_equal(cs_disasm(cs, buf + o, sizeof(buf) - o, PAGE_GVA + o, 1, &in), 1);
+			assert_int_equal(
+				cs_disasm(cs, buf + o, sizeof(buf) - o, PAGE_GVA + o, 1, &in), 1);
 			if (!strncmp(in->mnemonic, "pushf", 5) || !strncmp(in->mnemonic, "popf", 4))
 				assert_non_null(scan_find_site(res, o));
 			cs_free(in, 1);
