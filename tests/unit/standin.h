@@ -9,6 +9,8 @@
 
 #include <capstone/capstone.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "vmm/monitor.h"
 
@@ -51,6 +53,27 @@ static inline void standin_stages(const struct monitor *m, const cs_insn *insn, 
 	}
 	assert_false(monitor_call_point(m, insn[n - 1].address + insn[n - 1].size, &p) &&
 		     p.fn == fn);
+}
+
+/*
+ * A copy of a fresh monitor's call window to run here: its code page, then
+ * a zeroed data page (*data). The stand-ins reach their data RIP-relatively
+ * and the caller's state through RSP, so they run anywhere. munmap 2 pages.
+ */
+static inline u8 *standin_window(struct mon_call_data **data)
+{
+	struct monitor m;
+	u8 *win;
+
+	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
+	win = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(win != MAP_FAILED);
+	memcpy(win, m.region + MON_OFF_CALL_CODE, PAGE_SIZE);
+	monitor_destroy(&m);
+	*data = (struct mon_call_data *)(win + PAGE_SIZE);
+	memset(*data, 0, sizeof(**data));
+	return win;
 }
 
 #endif /* UMBRA_TESTS_STANDIN_H */

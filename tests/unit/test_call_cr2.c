@@ -78,19 +78,11 @@ static void test_cr2_run(void **state)
 	static const u64 cr2s[] = { 0, 0xffffffffffffffffull, 0x00007f1234567ff8ull,
 				    0xffffc90000001000ull };
 	static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
-	struct monitor m;
 	struct mon_call_data *d;
 	u8 *win;
 
 	(void)state;
-	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	win = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(win != MAP_FAILED);
-	memcpy(win, m.region + MON_OFF_CALL_CODE, PAGE_SIZE);
-	monitor_destroy(&m);
-	d = (struct mon_call_data *)(win + PAGE_SIZE);
-	memset(d, 0, sizeof(*d));
+	win = standin_window(&d);
 	for (size_t i = 0; i < sizeof(cr2s) / sizeof(cr2s[0]); i++)
 		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
 			u64 out[2];

@@ -155,19 +155,11 @@ static u64 host_cmp(u16 ax, u64 flags)
 static void test_ss_run(void **state)
 {
 	static const u16 sels[] = { 0x18, 0x0, 0x10, 0x2b, 0x19, 0xffff, 0x8018 };
-	struct monitor m;
 	u8 *win;
 	struct mon_call_data *d;
 
 	(void)state;
-	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	win = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(win != MAP_FAILED);
-	memcpy(win, m.region + MON_OFF_CALL_CODE, PAGE_SIZE);
-	monitor_destroy(&m);
-	d = (struct mon_call_data *)(win + PAGE_SIZE);
-	memset(d, 0, sizeof(*d));
+	win = standin_window(&d);
 	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
 		static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_CF | RFLAGS_SF,
 					     0x202 | RFLAGS_ZF | RFLAGS_DF };
