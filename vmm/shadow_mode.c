@@ -68,7 +68,7 @@
 #include "vmm/guest_access.h"
 #include "vmm/call_cx16.h"
 #include "vmm/call_iret.h"
-#include "vmm/call_ss.h"
+#include "vmm/call_literal.h"
 #include "umbra/le.h"
 #include "vmm/shadow_mode.h"
 #include "vmm/shadow_cpu.h"
@@ -871,68 +871,6 @@ static enum patch_pv_site plan_thunk_site(struct vm *vm, const struct scan_resul
 }
 
 /*
- * Linux's __rdgsbase_inactive and __wrgsbase_inactive (vmm/monitor.h,
- * MON_CALL_RD_KGS/WR_KGS): `swapgs; rdgsbase %rax; swapgs` or `swapgs;
- * wrgsbase %rdi; swapgs` at `off`, its three instructions the only starts
- * the scan found there. Fills `repl` (`call` the stand-in, then a 6-byte
- * nop that never runs) and *len.
- */
-#define GSBASE_SITE 11u
-#define CR2_SITE    6u /* mov %cr2,%rax; nopl (%rax) */
-
-static bool plan_gsbase_site(const struct scan_result *res, const u8 *page, u64 page_la,
-			     unsigned off, u8 *repl, unsigned *len)
-{
-	static const u8 rd[GSBASE_SITE] = { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f,
-					    0xae, 0xc8, 0x0f, 0x01, 0xf8 },
-			wr[GSBASE_SITE] = { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f,
-					    0xae, 0xdf, 0x0f, 0x01, 0xf8 },
-			nop6[6] = { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
-	unsigned fn;
-
-	if (off + GSBASE_SITE > PAGE_SIZE)
-		return false;
-	if (!memcmp(page + off, rd, GSBASE_SITE))
-		fn = MON_CALL_RD_KGS;
-	else if (!memcmp(page + off, wr, GSBASE_SITE))
-		fn = MON_CALL_WR_KGS;
-	else
-		return false;
-	for (unsigned b = off; b < off + GSBASE_SITE; b++)
-		if (scan_is_insn_start(res, b) != (b == off || b == off + 3 || b == off + 8))
-			return false;
-	if (!monitor_put_rel32(repl, 0xe8, page_la + off, monitor_call_entry(fn, MON_CALL_KGS_PAD)))
-		return false;
-	memcpy(repl + 5, nop6, sizeof(nop6));
-	*len = GSBASE_SITE;
-	return true;
-}
-
-/*
- * A CR2 read at `off` (MON_CALL_RD_CR2): `mov %cr2,%rax` and Linux's 3-byte
- * nop, each a start the scan found, nothing else: `call` and a nop.
- */
-static bool plan_cr2_site(const struct scan_result *res, const u8 *page, u64 page_la, unsigned off,
-			  u8 *repl, unsigned *len)
-{
-	static const u8 site[CR2_SITE] = { 0x0f, 0x20, 0xd0, 0x0f, 0x1f, 0x00 };
-
-	if (off + CR2_SITE > PAGE_SIZE || memcmp(page + off, site, CR2_SITE))
-		return false;
-	/* Nothing known arrives inside it but by falling through. */
-	for (unsigned b = off; b < off + CR2_SITE; b++)
-		if (scan_is_insn_start(res, b) != (b == off || b == off + 3) ||
-		    (b > off && scan_is_target(res, b)))
-			return false;
-	if (!monitor_put_rel32(repl, 0xe8, page_la + off,
-			       monitor_call_entry(MON_CALL_RD_CR2, MON_CALL_CR2_PAD)))
-		return false;
-	repl[5] = 0x90; /* never run: the stand-in returns past it */
-	*len = CR2_SITE;
-	return true;
-}
-
-/*
  * The call window is claimed when the first site is about to be rewritten,
  * not before: until then the guest may have the address space for itself
  * (a guest with a recursive entry in PML4 slot 511 maps it). Claimed if the
@@ -993,8 +931,9 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 	for (unsigned off = 0; off < PAGE_SIZE; off++) {
 		u8 orig[SCAN_INSN_MAX], repl[SCAN_INSN_MAX];
 		enum patch_pv_site kind = PATCH_PV_NONE;
-		bool thunked = page[off] == 0xff || page[off] == 0xe8, gsbase = false, sync = false,
-		     iret = false, cx16 = false, ss = false, cr2 = false;
+		enum call_literal_kind lit = CALL_LIT_NONE;
+		bool thunked = page[off] == 0xff || page[off] == 0xe8, sync = false, iret = false,
+		     cx16 = false;
 		struct mon_call_thunk t;
 		unsigned len;
 		int r;
@@ -1004,15 +943,12 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		     page[off] != 0x66 && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		if (page[off] == 0x0f) {
-			cr2 = plan_cr2_site(res, page, page_la, off, repl, &len);
-			gsbase = !cr2 && plan_gsbase_site(res, page, page_la, off, repl, &len);
-		} else if (page[off] == 0x8c)
+		if (page[off] == 0x0f || page[off] == 0x66)
+			lit = call_literal_plan(res, page, page_la, off, repl, &len);
+		else if (page[off] == 0x8c)
 			sync = call_sync_plan(res, page, page_la, off, repl, &len);
 		else if (page[off] == 0x48) /* under iopl3 the frame's IF would be real: not yet */
 			iret = !sm->iopl3 && call_iret_plan(res, page, page_la, off, repl, &len);
-		else if (page[off] == 0x66)
-			ss = call_ss_plan(res, page, page_la, off, repl, &len);
 		else if (thunked)
 			kind = plan_thunk_site(vm, res, page, page_la, off, &t, &len);
 		else if (page[off] == 0x9c && !sm->iopl3 && sm->cx16_ok &&
@@ -1021,7 +957,7 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			cx16 = true; /* one body: an undo must know where it is */
 		else
 			kind = plan_call_site(vm, res, page, page_la, off, repl, &len);
-		if (kind == PATCH_PV_NONE && !gsbase && !sync && !iret && !cx16 && !ss && !cr2)
+		if (kind == PATCH_PV_NONE && lit == CALL_LIT_NONE && !sync && !iret && !cx16)
 			continue;
 		if (!claim_window(vm))
 			break; /* the guest maps the window: every site keeps trapping */
@@ -1040,8 +976,12 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			continue; /* already rewritten, or another patch there */
 		if (r < 0)
 			return r;
-		if (gsbase)
+		if (lit == CALL_LIT_RD_KGS || lit == CALL_LIT_WR_KGS)
 			vm->stats.call_gsbase++;
+		else if (lit == CALL_LIT_CR2)
+			vm->stats.call_cr2++;
+		else if (lit == CALL_LIT_SS)
+			vm->stats.call_ss++;
 		else if (sync)
 			vm->stats.call_sync++;
 		else if (iret)
@@ -1049,11 +989,7 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		else if (cx16) {
 			vm->stats.call_cx16++;
 			sm->cx16_body = page_la + off;
-		} else if (ss)
-			vm->stats.call_ss++;
-		else if (cr2)
-			vm->stats.call_cr2++;
-		else
+		} else
 			vm->stats.call_sites[kind]++;
 		if (thunked) {
 			if (t.slot)

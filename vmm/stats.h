@@ -115,7 +115,7 @@ struct stats {
 	u64 call_iret_slow; /* ... calls the VMM emulated (a check failed, or a fault inside) */
 	u64 call_cx16;	    /* this_cpu_cmpxchg16b_emu bodies rewritten (vmm/call_cx16.c) */
 	u64 call_cx16_slow; /* ... calls whose cmpxchg16b faulted: the VMM ran the body's head */
-	u64 call_ss;	    /* `mov %ss,%ax; cmp $0x18,%ax` sites rewritten (vmm/call_ss.c) */
+	u64 call_ss;	    /* `mov %ss,%ax; cmp $0x18,%ax` sites rewritten (vmm/call_literal.c) */
 	u64 call_cr2;	    /* `mov %cr2,%rax` sites rewritten (MON_CALL_RD_CR2) */
 	u64 call_thunks;    /* thunks made */
 	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */

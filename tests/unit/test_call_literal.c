@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for the SS stand-in (vmm/monitor.h, MON_CALL_SS_CMP) and its
- * sites (vmm/call_ss.c): which sites are taken, the stand-in's code with
- * the stage of each instruction, and the stand-in run natively from a copy
+ * sites (vmm/call_literal.c, with the gsbase and CR2 sites it also knows): which sites are taken,
+ * the stand-in's code with the stage of each instruction, and the stand-in run natively from a copy
  * of the window's pages: %ax must be the data page's kernel_ss, the rest
  * of RAX kept, the flags those of `cmp $0x18,%ax` run here, and the return
  * past the site's 2 bytes of pad.
@@ -22,7 +22,7 @@
 #include "decode/scan.h"
 #include "shadow/x86.h"
 #include "tests/unit/standin.h"
-#include "vmm/call_ss.h"
+#include "vmm/call_literal.h"
 #include "vmm/monitor.h"
 
 /* Debian's __switch_to: mov %ss,%ax; cmp $0x18,%ax; je; mov $0x18,%eax; mov %eax,%ss. */
@@ -41,10 +41,10 @@ static bool plan(const u8 *bytes, unsigned n, unsigned off, u16 entry, u64 la, u
 	scan_result_init(&res, gva(la), DECODE_64,
 			 SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ));
 	assert_true(scan_code_page_add_entry(&res, page, NULL, 0, &entry, 1) >= 0);
-	ok = call_ss_plan(&res, page, la, off, repl, &len);
+	ok = call_literal_plan(&res, page, la, off, repl, &len) == CALL_LIT_SS;
 	scan_result_free(&res);
 	if (ok)
-		assert_int_equal(len, CALL_SS_SITE);
+		assert_int_equal(len, 7);
 	return ok;
 }
 
@@ -82,7 +82,8 @@ static void test_ss_plan(void **state)
 				 SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ));
 		assert_true(scan_code_page_add_entry(&res, page, NULL, 0, &entry, 1) >= 0);
 		assert_true(scan_is_insn_start(&res, 0x407) && scan_is_insn_start(&res, 0x40a));
-		assert_false(call_ss_plan(&res, page, la, 0x407, repl, &len));
+		assert_int_equal(call_literal_plan(&res, page, la, 0x407, repl, &len),
+				 CALL_LIT_NONE);
 		scan_result_free(&res);
 	}
 	/* The scan reached it from inside: no start at the mov. */
@@ -93,6 +94,61 @@ static void test_ss_plan(void **state)
 	/* Out of reach. */
 	assert_false(
 		plan(linux_site, sizeof(linux_site), 0x407, 0x407, 0x00007f0000000000ull, repl));
+}
+
+/* The other literal sites: both gsbase forms and the CR2 read, each to its stand-in. */
+static void test_literal_others(void **state)
+{
+	static const struct {
+		u8 bytes[11];
+		unsigned len, fn, pad;
+		enum call_literal_kind kind;
+	} sites[] = {
+		{ { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f, 0xae, 0xc8, 0x0f, 0x01, 0xf8 },
+		  11,
+		  MON_CALL_RD_KGS,
+		  MON_CALL_KGS_PAD,
+		  CALL_LIT_RD_KGS },
+		{ { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f, 0xae, 0xdf, 0x0f, 0x01, 0xf8 },
+		  11,
+		  MON_CALL_WR_KGS,
+		  MON_CALL_KGS_PAD,
+		  CALL_LIT_WR_KGS },
+		{ { 0x0f, 0x20, 0xd0, 0x0f, 0x1f, 0x00 },
+		  6,
+		  MON_CALL_RD_CR2,
+		  MON_CALL_CR2_PAD,
+		  CALL_LIT_CR2 },
+	};
+	const u64 la = 0xffffffff81000000ull;
+	static u8 page[PAGE_SIZE];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sites) / sizeof(sites[0]); i++) {
+		struct scan_result res;
+		u8 repl[16];
+		unsigned len = 0;
+		u16 entry = 0x100;
+		s32 rel;
+
+		memset(page, 0xcc, PAGE_SIZE);
+		memcpy(page + 0x100, sites[i].bytes, sites[i].len);
+		scan_result_init(&res, gva(la), DECODE_64, SCAN_KINDS_DEFAULT);
+		assert_true(scan_code_page_add_entry(&res, page, NULL, 0, &entry, 1) >= 0);
+		assert_int_equal(call_literal_plan(&res, page, la, 0x100, repl, &len),
+				 sites[i].kind);
+		assert_int_equal(len, sites[i].len);
+		assert_int_equal(repl[0], 0xe8);
+		memcpy(&rel, repl + 1, 4);
+		assert_true(la + 0x100 + 5 + (u64)(s64)rel ==
+			    monitor_call_entry(sites[i].fn, sites[i].pad));
+		assert_int_equal(len - 5, sites[i].pad);
+		/* One byte off: not the site. */
+		page[0x100 + sites[i].len - 1] ^= 1;
+		assert_int_equal(call_literal_plan(&res, page, la, 0x100, repl, &len),
+				 CALL_LIT_NONE);
+		scan_result_free(&res);
+	}
 }
 
 static void test_ss_code(void **state)
@@ -181,6 +237,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ss_plan),
+		cmocka_unit_test(test_literal_others),
 		cmocka_unit_test(test_ss_code),
 		cmocka_unit_test(test_ss_run),
 	};

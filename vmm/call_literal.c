@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+/* Call sites matched byte for byte (vmm/call_literal.h). */
+#include <string.h>
+
+#include "umbra/log.h"
+#include "vmm/call_literal.h"
+#include "vmm/monitor.h"
+
+static const struct {
+	u8 bytes[11], len;
+	u16 starts; /* bit b: an instruction starts at byte b of the site */
+	u16 fn;	    /* MON_CALL_*, entered with the pad the site leaves after the call */
+} literals[] = {
+	[CALL_LIT_RD_KGS] = { { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f, 0xae, 0xc8, 0x0f, 0x01, 0xf8 },
+			      11,
+			      1u << 0 | 1u << 3 | 1u << 8,
+			      MON_CALL_RD_KGS },
+	[CALL_LIT_WR_KGS] = { { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f, 0xae, 0xdf, 0x0f, 0x01, 0xf8 },
+			      11,
+			      1u << 0 | 1u << 3 | 1u << 8,
+			      MON_CALL_WR_KGS },
+	[CALL_LIT_CR2] = { { 0x0f, 0x20, 0xd0, 0x0f, 0x1f, 0x00 },
+			   6,
+			   1u << 0 | 1u << 3,
+			   MON_CALL_RD_CR2 },
+	[CALL_LIT_SS] = { { 0x66, 0x8c, 0xd0, 0x66, 0x83, 0xf8, 0x18 },
+			  7,
+			  1u << 0 | 1u << 3,
+			  MON_CALL_SS_CMP },
+};
+
+/* Linux's x86 nops for 1, 2 and 6 bytes: the pads the sites leave. */
+static void put_nops(u8 *p, unsigned n)
+{
+	static const u8 nop1[] = { 0x90 }, nop2[] = { 0x66, 0x90 },
+			nop6[] = { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	const u8 *nop = n == 1 ? nop1 : n == 2 ? nop2 : nop6;
+
+	BUG_ON(n != 1 && n != 2 && n != 6);
+	memcpy(p, nop, n);
+}
+
+enum call_literal_kind call_literal_plan(const struct scan_result *res, const u8 *page, u64 page_la,
+					 unsigned off, u8 *repl, unsigned *len)
+{
+	for (unsigned k = 0; k < sizeof(literals) / sizeof(literals[0]); k++) {
+		const unsigned n = literals[k].len, pad = n - 5;
+		bool ok = off + n <= PAGE_SIZE && !memcmp(page + off, literals[k].bytes, n);
+
+		for (unsigned b = 0; ok && b < n; b++)
+			ok = scan_is_insn_start(res, off + b) ==
+				     !!(literals[k].starts & (1u << b)) &&
+			     (b == 0 || !scan_is_target(res, off + b));
+		if (!ok || !monitor_put_rel32(repl, 0xe8, page_la + off,
+					      monitor_call_entry(literals[k].fn, pad)))
+			continue;
+		put_nops(repl + 5, pad);
+		*len = n;
+		return (enum call_literal_kind)k;
+	}
+	return CALL_LIT_NONE;
+}

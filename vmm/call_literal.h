@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Call sites matched byte for byte (vmm/monitor.h has the stand-ins): a
+ * short sequence of Linux's that shadow mode would trap on, rewritten into
+ * `call rel32` to its stand-in, then nops that never run (the stand-in
+ * returns past them). Each is known by its bytes alone:
+ *  - CALL_LIT_RD_KGS, CALL_LIT_WR_KGS: `swapgs; rdgsbase %rax; swapgs` and
+ *    its `wrgsbase %rdi` twin (__rdgsbase_inactive/__wrgsbase_inactive, at
+ *    every context switch), 11 bytes;
+ *  - CALL_LIT_CR2: `mov %cr2,%rax` and the 3-byte nop that pads it to the
+ *    `call *pv_ops.mmu.read_cr2` Linux's alternatives replaced
+ *    (exc_page_fault's first act);
+ *  - CALL_LIT_SS: `mov %ss,%ax; cmp $0x18,%ax` (__KERNEL_DS), Linux's test
+ *    in __switch_to on AMD CPUs (X86_BUG_SYSRET_SS_ATTRS), at every context
+ *    switch; the reload that follows, only when SS is null, still traps.
+ */
+#ifndef UMBRA_VMM_CALL_LITERAL_H
+#define UMBRA_VMM_CALL_LITERAL_H
+
+#include "decode/scan.h"
+#include "umbra/types.h"
+
+enum call_literal_kind {
+	CALL_LIT_NONE = -1,
+	CALL_LIT_RD_KGS,
+	CALL_LIT_WR_KGS,
+	CALL_LIT_CR2,
+	CALL_LIT_SS,
+};
+
+/*
+ * Is there, at `off` of `page` (fetched at `page_la`), one of the sites
+ * above: its bytes wholly in the page, an instruction start the scan found
+ * at each of its instructions and nowhere else, and no in-page branch
+ * landing inside it (scan_is_target)? Then fill `repl` with the call and
+ * its nops, *len with the site's length, and return its kind.
+ */
+enum call_literal_kind call_literal_plan(const struct scan_result *res, const u8 *page, u64 page_la,
+					 unsigned off, u8 *repl, unsigned *len);
+
+#endif /* UMBRA_VMM_CALL_LITERAL_H */
