@@ -536,11 +536,26 @@ static void emit_ss_cmp(struct emit *e)
 	BUG_ON(e->at > MON_CALL_CODE_END);
 }
 
+/*
+ * A stand-in that moves one register to or from a data field (`op`: the
+ * 3 bytes of a RIP-relative mov), with the site's flags kept and the
+ * return past its `pad` (the gsbase and CR2 ones).
+ */
+static void emit_data_move(struct emit *e, unsigned fn, unsigned pad, const u8 *op, unsigned field)
+{
+	emit_start(e, fn, pad);
+	emit_pushfq(e);
+	emit_add_pad(e, pad);
+	emit_rip_rel(e, op, 3, field, NULL, 0);
+	emit_epilogue(e);
+}
+
 /* Item 7 (the encodings: SDM Vol. 2; monitor.h says what each stand-in does). */
 static void build_call_window(struct monitor *mon)
 {
 	static const u8 movb[] = { 0xc6, 0x05 }, cmpb[] = { 0x80, 0x3d },
 			or_rax[] = { 0x48, 0x0b, 0x05 };
+	static const u8 mov_rax_from[] = { 0x48, 0x8b, 0x05 }; /* mov field(%rip),%rax */
 	const unsigned vif = offsetof(struct mon_call_data, vif);
 	u8 *pt = mon->region + MON_OFF_CALL_PT;
 	struct emit e = { .code = mon->region + MON_OFF_CALL_CODE, .stage = mon->call_stage };
@@ -586,28 +601,16 @@ static void build_call_window(struct monitor *mon)
 	emit(&e, (const u8[]){ 0x48, 0x8b, 0x04, 0x24 }, 4);		 /* mov (%rsp), %rax */
 	emit(&e, (const u8[]){ 0x48, 0x25, 0xff, 0xcf, 0xff, 0xff }, 6); /* and $~IOPL, %rax */
 	emit_epilogue(&e);
-	emit_start(&e, MON_CALL_RD_KGS, MON_CALL_KGS_PAD);
-	emit_pushfq(&e);
-	emit_add_pad(&e, MON_CALL_KGS_PAD);
-	emit_rip_rel(&e, (const u8[]){ 0x48, 0x8b, 0x05 }, 3, /* mov kgs(%rip),%rax */
-		     offsetof(struct mon_call_data, kernel_gs_base), NULL, 0);
-	emit_epilogue(&e);
-	emit_start(&e, MON_CALL_WR_KGS, MON_CALL_KGS_PAD);
-	emit_pushfq(&e);
-	emit_add_pad(&e, MON_CALL_KGS_PAD);
-	emit_rip_rel(&e, (const u8[]){ 0x48, 0x89, 0x3d }, 3, /* mov %rdi,kgs(%rip) */
-		     offsetof(struct mon_call_data, kernel_gs_base), NULL, 0);
-	emit_epilogue(&e);
+	emit_data_move(&e, MON_CALL_RD_KGS, MON_CALL_KGS_PAD, mov_rax_from,
+		       offsetof(struct mon_call_data, kernel_gs_base));
+	emit_data_move(&e, MON_CALL_WR_KGS, MON_CALL_KGS_PAD, (const u8[]){ 0x48, 0x89, 0x3d },
+		       offsetof(struct mon_call_data, kernel_gs_base)); /* mov %rdi,field */
 	emit_sync(&e);
 	emit_iret(&e);
 	emit_cx16(&e);
 	emit_ss_cmp(&e);
-	emit_start(&e, MON_CALL_RD_CR2, MON_CALL_CR2_PAD);
-	emit_pushfq(&e);
-	emit_add_pad(&e, MON_CALL_CR2_PAD);
-	emit_rip_rel(&e, (const u8[]){ 0x48, 0x8b, 0x05 }, 3, /* mov cr2(%rip),%rax */
-		     offsetof(struct mon_call_data, cr2), NULL, 0);
-	emit_epilogue(&e);
+	emit_data_move(&e, MON_CALL_RD_CR2, MON_CALL_CR2_PAD, mov_rax_from,
+		       offsetof(struct mon_call_data, cr2));
 	BUG_ON(e.at > MON_CALL_CODE_END);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);

@@ -1308,7 +1308,6 @@ static bool finish_cx16(struct vm *vm, enum mon_call_stage stage, bool may_undo)
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
 	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
-	const u64 arith = RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF;
 	unsigned k; /* words it pushed still on the stack; the return address above them */
 	u64 top[4], flags, rdx, rax;
 
@@ -1340,8 +1339,8 @@ static bool finish_cx16(struct vm *vm, enum mon_call_stage stage, bool may_undo)
 				  (stage <= MON_CALL_CX16_AT_JNE && (c->rflags & RFLAGS_ZF));
 
 			rax = (rax & ~0xffull) | ok;
-			if (!ok) /* xor %al,%al */
-				flags = (flags & ~arith) | RFLAGS_ZF | RFLAGS_PF;
+			if (!ok)
+				flags_logic(0, 1, &flags); /* xor %al,%al */
 		}
 		c->rip = top[k];
 		k++; /* the return */
