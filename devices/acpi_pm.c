@@ -19,8 +19,9 @@
  * Guest-visible contract of the event device (ACPI 6.5, 4.8.3.1, PM1 Event
  * Grouping). Four bytes: PM1_STS at offset 0, PM1_EN at offset 2, 16 bits
  * each, any byte accessible on its own:
- *   PM1_STS   reads 0: there is no fixed event source (no power or sleep
- *             button, no PM timer, no RTC alarm, no global-lock release);
+ *   PM1_STS   reads 0: no fixed event source raises status (no power or
+ *             sleep button, no RTC alarm, no global-lock release; the PM
+ *             timer, devices/pm_timer.c, does not track TMR_STS);
  *             writes (write-1-to-clear) change nothing
  *   PM1_EN    stored and read back, so the enable bits the OS sets stick
  *
@@ -29,7 +30,7 @@
  *
  * LIMITATION: no suspend: the DSDT (vmm/acpi.c) offers only \_S5, and every
  *    SLP_TYP value means S5 (soft off).
- * LIMITATION: no PM timer, no GPE blocks.
+ * LIMITATION: no GPE blocks; the PM timer sets no TMR_STS (devices/pm_timer.c).
  */
 #include <stdlib.h>
 

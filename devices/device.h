@@ -38,6 +38,8 @@ struct dev_host {
 	void (*request_stop)(void *opaque, enum vm_stop_reason why, int status);
 	/* Host wall-clock time in seconds since the epoch (UTC). */
 	s64 (*wall_time)(void *opaque);
+	/* Host monotonic time in nanoseconds (CLOCK_MONOTONIC). */
+	u64 (*monotonic_ns)(void *opaque);
 	/* Snapshot the run statistics with guest-chosen `label` (devices/stats_mark.c). */
 	void (*stats_mark)(void *opaque, u32 label);
 };

@@ -19,7 +19,8 @@
  *      SCI_INT 9; SMI_CMD 0, so the machine is always in ACPI mode;
  *      PM1a_EVT_BLK port 0x600, 4 bytes (devices/acpi_pm.c: status reads 0,
  *      enable is stored); PM1a_CNT_BLK port 0x604, 2 bytes (SLP_EN powers
- *      off); no PM1b, PM2, PM timer or GPE blocks;
+ *      off); PM_TMR_BLK port 0x608, 4 bytes, a 24-bit count (TMR_VAL_EXT
+ *      clear; devices/pm_timer.c); no PM1b, PM2 or GPE blocks;
  *      C2/C3 latencies above the "not supported" thresholds (101, 1001);
  *      CENTURY 0x32 (devices/cmos.c);
  *      IAPC_BOOT_ARCH LEGACY_DEVICES | 8042 (the i8042 answers self-test);
@@ -54,6 +55,7 @@
 #include <string.h>
 
 #include "devices/acpi_pm.h"
+#include "devices/pm_timer.h"
 #include "umbra/le.h"
 #include "vmm/acpi.h"
 #include "vmm/memory.h"
@@ -92,8 +94,10 @@
 #define FADT_SCI_INT	   46
 #define FADT_PM1A_EVT	   56
 #define FADT_PM1A_CNT	   64
+#define FADT_PM_TMR	   76
 #define FADT_PM1_EVT_LEN   88
 #define FADT_PM1_CNT_LEN   89
+#define FADT_PM_TMR_LEN	   91
 #define FADT_P_LVL2_LAT	   96
 #define FADT_P_LVL3_LAT	   98
 #define FADT_CENTURY	   108
@@ -105,6 +109,7 @@
 #define FADT_X_DSDT	   140
 #define FADT_X_PM1A_EVT	   148
 #define FADT_X_PM1A_CNT	   172
+#define FADT_X_PM_TMR	   208
 #define LVL2_NOT_SUPPORTED 101	/* > 100: no C2 */
 #define LVL3_NOT_SUPPORTED 1001 /* > 1000: no C3 */
 #define CMOS_CENTURY	   0x32
@@ -121,6 +126,7 @@
 #define GAS_SYSTEM_IO 1
 #define GAS_ACC_BYTE  1
 #define GAS_ACC_WORD  2
+#define GAS_ACC_DWORD 3
 
 /* FACS (5.2.10). */
 #define FACS_LEN     64
@@ -238,6 +244,8 @@ static void build_fadt(u8 *t, u32 facs, u32 dsdt)
 	le_put32(t, FADT_PM1A_CNT, ACPI_PM1A_CNT_Q35);
 	t[FADT_PM1_EVT_LEN] = ACPI_PM1A_EVT_LEN;
 	t[FADT_PM1_CNT_LEN] = ACPI_PM1A_CNT_LEN;
+	le_put32(t, FADT_PM_TMR, ACPI_PM_TMR_Q35);
+	t[FADT_PM_TMR_LEN] = ACPI_PM_TMR_LEN;
 	le_put16(t, FADT_P_LVL2_LAT, LVL2_NOT_SUPPORTED);
 	le_put16(t, FADT_P_LVL3_LAT, LVL3_NOT_SUPPORTED);
 	t[FADT_CENTURY] = CMOS_CENTURY;
@@ -250,6 +258,7 @@ static void build_fadt(u8 *t, u32 facs, u32 dsdt)
 	le_put64(t, FADT_X_DSDT, dsdt);
 	put_gas_io(t, FADT_X_PM1A_EVT, 8 * ACPI_PM1A_EVT_LEN, GAS_ACC_WORD, ACPI_PM1A_EVT_Q35);
 	put_gas_io(t, FADT_X_PM1A_CNT, 8 * ACPI_PM1A_CNT_LEN, GAS_ACC_WORD, ACPI_PM1A_CNT_Q35);
+	put_gas_io(t, FADT_X_PM_TMR, 8 * ACPI_PM_TMR_LEN, GAS_ACC_DWORD, ACPI_PM_TMR_Q35);
 	finish(t);
 }
 

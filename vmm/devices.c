@@ -12,12 +12,13 @@
  *   0x520-0x523    stats marks (counter snapshots)   devices/stats_mark.c
  *   0x600-0x603    ACPI PM1a event block (no events) devices/acpi_pm.c
  *   0x604, 0xb004  ACPI PM1a control (power-off)     devices/acpi_pm.c
+ *   0x608-0x60b    ACPI PM timer (3.579545 MHz)      devices/pm_timer.c
  *   0xcf9          reset control                     devices/reset_ctl.c
  * Anything else is counted as unknown and, with --trace, logged.
  *
  * The machine is described to the guest by the CMOS memory sizes, fw_cfg,
  * and the ACPI tables (vmm/acpi.c) that describe_machine() writes into the
- * BIOS area for every image type: they name the PM1a ports above, the reset
+ * BIOS area for every image type: they name the PM1a ports and the PM timer above, the reset
  * register 0xcf9, SCI IRQ 9, and the LAPIC/IOAPIC.
  */
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/pm_timer.h"
 #include "devices/reset_ctl.h"
 #include "devices/serial.h"
 #include "devices/stats_mark.h"
@@ -106,6 +108,15 @@ static s64 host_wall_time(void *opaque)
 	return (s64)time(NULL);
 }
 
+static u64 host_monotonic_ns(void *opaque)
+{
+	struct timespec ts;
+
+	(void)opaque;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000000000ull + (u64)ts.tv_nsec;
+}
+
 /* A guest program marks a point of its run: snapshot the counters (vmm/stats.h). */
 static void host_stats_mark(void *opaque, u32 label)
 {
@@ -175,6 +186,7 @@ int devices_setup(struct vm *vm)
 		.console_write = host_console_write,
 		.request_stop = host_request_stop,
 		.wall_time = host_wall_time,
+		.monotonic_ns = host_monotonic_ns,
 		.stats_mark = host_stats_mark,
 	};
 	vm->serial = serial_create(h, COM1_IRQ);
@@ -198,6 +210,8 @@ int devices_setup(struct vm *vm)
 	}
 	if ((r = attach(vm, acpi_pm_evt_create(h), ACPI_PM1A_EVT_Q35, ACPI_PM1A_EVT_LEN,
 			"acpi-pm event block")))
+		return r;
+	if ((r = attach(vm, pm_timer_create(h), ACPI_PM_TMR_Q35, ACPI_PM_TMR_LEN, "acpi-pm timer")))
 		return r;
 	if ((r = attach(vm, reset_ctl_create(h), RESET_CTL_PORT, 1, "reset control")))
 		return r;

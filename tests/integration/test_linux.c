@@ -4,7 +4,8 @@
  * cloud kernel and a busybox initramfs (images/linux/fetch.sh, cached in
  * $UMBRA_CACHE or ~/.cache/umbra/linux) boot with a script on the command
  * line (umbra.run=, base64) that prints the kernel release, the CPU count,
- * the clocksource (kvmclock's, not jiffies: vmm/cpu_features.h), checks mount, runs 200 fork+exec,
+ * the clocksource (kvmclock's, not jiffies: vmm/cpu_features.h), that the ACPI PM timer was found
+ * and the LAPIC timer kept (devices/pm_timer.c), checks mount, runs 200 fork+exec,
  * writes, copies and checksums 64 MiB through tmpfs and looks for alarming dmesg lines; then
  * `reboot -f` must end umbra with status 0. If the packages cannot be fetched (no network, no apt),
  * the test says so and is skipped, not passed. hw mode runs the same script in `make check-slow`
@@ -24,6 +25,9 @@ static const char script[] =
 	"echo \"clocksource: $(cat "
 	"/sys/devices/system/clocksource/clocksource0/current_clocksource)\"\n"
 	"dmesg | grep -q 'could not calculate TSC khz' || echo 'tsc: rate known'\n"
+	/* The PM timer is the LAPIC calibration's reference: no jiffies check to fail. */
+	"dmesg | grep -q 'PM-Timer IO Port: 0x608' && echo 'pm-timer: found'\n"
+	"dmesg | grep -q 'APIC timer disabled' || echo 'lapic-timer: kept'\n"
 	"mount | grep -q ' /proc ' && echo 'mount: proc ok'\n"
 	"i=0; while [ $i -lt 200 ]; do /bin/true || break; i=$((i+1)); done; echo \"forkexec: "
 	"$i\"\n"
@@ -90,7 +94,8 @@ static struct result *run_script(const char *mmu_opt, const char *extra)
 	}
 	b64(script, enc, sizeof(enc));
 	snprintf(cmdline, sizeof(cmdline),
-		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s", enc);
+		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
+		 enc);
 	/* `extra` goes before the image (with none, "--mem=1G" stands in its place). */
 	run_umbra(r, (char *[]){ "umbra", "run", (char *)mmu_opt, "--mem", "1G", "--stats=json",
 				 "--cmdline", cmdline, "--initrd", initrd,
@@ -112,6 +117,8 @@ static struct result *run_script(const char *mmu_opt, const char *extra)
 	if (!strstr(r->out, "clocksource: kvm-clock\n") && !strstr(r->out, "clocksource: tsc\n"))
 		fail_msg("the guest keeps time with %.40s", strstr(r->out, "clocksource:"));
 	assert_contains(r->out, "tsc: rate known\n");
+	assert_contains(r->out, "pm-timer: found\n");
+	assert_contains(r->out, "lapic-timer: kept\n");
 	assert_contains(r->out, "mount: proc ok\n");
 	assert_contains(r->out, "forkexec: 200\n");
 	assert_contains(r->out, "tmpfs: 64 MiB checksum ok\n");

@@ -158,24 +158,26 @@ static void test_fadt(void **state)
 	assert_int_equal(rd32(f + 60), 0);     /* no PM1b */
 	assert_int_equal(rd32(f + 64), 0x604); /* PM1a_CNT_BLK */
 	assert_int_equal(rd32(f + 68), 0);
-	assert_int_equal(rd32(f + 76), 0);    /* no PM timer */
-	assert_int_equal(rd32(f + 80), 0);    /* no GPE0 */
-	assert_int_equal(f[88], 4);	      /* PM1_EVT_LEN */
-	assert_int_equal(f[89], 2);	      /* PM1_CNT_LEN */
-	assert_int_equal(f[91], 0);	      /* PM_TMR_LEN */
-	assert_true(rd16(f + 96) > 100);      /* no C2 */
-	assert_true(rd16(f + 98) > 1000);     /* no C3 */
-	assert_int_equal(f[108], 0x32);	      /* CMOS century */
-	assert_int_equal(rd16(f + 109), 0x3); /* LEGACY_DEVICES | 8042 */
-	assert_true(flags & (1u << 10));      /* RESET_REG_SUP */
-	assert_false(flags & (1u << 20));     /* not HW_REDUCED_ACPI */
-	assert_true(flags & (1u << 0));	      /* WBINVD */
-	check_gas_io(f + 116, 8, 1, 0xcf9);   /* RESET_REG */
-	assert_int_equal(f[128], 0x06);	      /* RESET_VALUE */
-	check_gas_io(f + 148, 32, 2, 0x600);  /* X_PM1a_EVT_BLK */
-	check_gas_io(f + 172, 16, 2, 0x604);  /* X_PM1a_CNT_BLK */
-	for (unsigned off = 208; off < 276; off++)
-		assert_int_equal(f[off], 0); /* X_PM_TMR, X_GPE0/1, sleep regs, hypervisor */
+	assert_int_equal(rd32(f + 76), 0x608); /* PM_TMR_BLK */
+	assert_int_equal(rd32(f + 80), 0);     /* no GPE0 */
+	assert_int_equal(f[88], 4);	       /* PM1_EVT_LEN */
+	assert_int_equal(f[89], 2);	       /* PM1_CNT_LEN */
+	assert_int_equal(f[91], 4);	       /* PM_TMR_LEN */
+	assert_false(flags & (1u << 8));       /* TMR_VAL_EXT clear: a 24-bit count */
+	assert_true(rd16(f + 96) > 100);       /* no C2 */
+	assert_true(rd16(f + 98) > 1000);      /* no C3 */
+	assert_int_equal(f[108], 0x32);	       /* CMOS century */
+	assert_int_equal(rd16(f + 109), 0x3);  /* LEGACY_DEVICES | 8042 */
+	assert_true(flags & (1u << 10));       /* RESET_REG_SUP */
+	assert_false(flags & (1u << 20));      /* not HW_REDUCED_ACPI */
+	assert_true(flags & (1u << 0));	       /* WBINVD */
+	check_gas_io(f + 116, 8, 1, 0xcf9);    /* RESET_REG */
+	assert_int_equal(f[128], 0x06);	       /* RESET_VALUE */
+	check_gas_io(f + 148, 32, 2, 0x600);   /* X_PM1a_EVT_BLK */
+	check_gas_io(f + 172, 16, 2, 0x604);   /* X_PM1a_CNT_BLK */
+	check_gas_io(f + 208, 32, 3, 0x608);   /* X_PM_TMR_BLK */
+	for (unsigned off = 220; off < 276; off++)
+		assert_int_equal(f[off], 0); /* X_GPE0/1, sleep regs, hypervisor */
 
 	/* FACS through FIRMWARE_CTRL only; DSDT through both fields. */
 	assert_int_equal(rd64(f + 132), 0);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests for the small stop/reset devices: debug-exit, i8042, the ACPI
- * PM1a control register and event block, and the 0xcf9 reset control register.
+ * PM1a control register and event block, the ACPI PM timer, and the 0xcf9
+ * reset control register.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include "devices/bus.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
+#include "devices/pm_timer.h"
 #include "devices/reset_ctl.h"
 
 /* ---- fake host: records request_stop ---------------------------------------- */
@@ -287,6 +289,76 @@ static void test_acpi_pm1_event_block(void **state)
 	assert_null(bus_find(&bus, 0x5ff));
 }
 
+/* ---- ACPI PM timer -------------------------------------------------------------- */
+
+static u64 fake_now_ns;
+
+static u64 fake_monotonic_ns(void *opaque)
+{
+	(void)opaque;
+	return fake_now_ns;
+}
+
+/* The count is floor(ns * 3579545 / 1e9) in 24 bits, exactly, however long the run. */
+static void test_pm_timer_count(void **state)
+{
+	static const u64 ns[] = { 0,
+				  279,
+				  280,
+				  999999999,
+				  1000000000,
+				  4686999999ull,
+				  5000000000ull,
+				  86400000000000ull,
+				  315576000000000000ull,
+				  0xffffffffffffffffull };
+
+	(void)state;
+	assert_int_equal(pm_timer_count(0), 0);
+	assert_int_equal(pm_timer_count(279), 0); /* one tick is 279.37 ns */
+	assert_int_equal(pm_timer_count(280), 1);
+	assert_int_equal(pm_timer_count(999999999), 3579544);
+	assert_int_equal(pm_timer_count(1000000000), 3579545);
+	/* 2^24 ticks are 4.687 s: 5 s is 17897725 ticks, which wraps. */
+	assert_int_equal(pm_timer_count(5000000000ull), 17897725 - 16777216);
+	for (unsigned i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		unsigned __int128 want = (unsigned __int128)ns[i] * ACPI_PM_TMR_HZ / 1000000000u;
+
+		assert_int_equal(pm_timer_count(ns[i]), (u32)(want & ACPI_PM_TMR_MASK));
+	}
+}
+
+/* The register counts from its creation by the host's clock; writes change nothing. */
+static void test_pm_timer_register(void **state)
+{
+	const struct dev_host clock = { .monotonic_ns = fake_monotonic_ns };
+	struct device *dev;
+
+	(void)state;
+	assert_null(pm_timer_create(&host)); /* no clock to count from */
+	fake_now_ns = 7000000000ull;
+	dev = pm_timer_create(&clock);
+	assert_non_null(dev);
+	assert_int_equal(bus_register(&bus, ACPI_PM_TMR_Q35, ACPI_PM_TMR_LEN, dev), 0);
+	assert_int_equal(in(0x608, 4), 0);
+	fake_now_ns += 1000000000ull;
+	assert_int_equal(in(0x608, 4), 3579545); /* 0x369e99 */
+	assert_int_equal(in(0x608, 1), 0x99);
+	assert_int_equal(in(0x609, 2), 0x369e);
+	assert_int_equal(in(0x60b, 1), 0x00); /* bits 31:24: no TMR_VAL_EXT */
+	out(0x608, 0, 4);
+	out(0x60a, 0xff, 1);
+	assert_int_equal(in(0x608, 4), 3579545);
+	bus_reset(&bus); /* the count runs on */
+	assert_int_equal(in(0x608, 4), 3579545);
+	fake_now_ns += 4000000000ull; /* 5 s in all: wrapped */
+	assert_int_equal(in(0x608, 4), 17897725 - 16777216);
+	fake_now_ns = 6000000000ull; /* a clock behind the start reads 0, not a huge count */
+	assert_int_equal(in(0x608, 4), 0);
+	assert_null(bus_find(&bus, 0x607));
+	assert_null(bus_find(&bus, 0x60c));
+}
+
 /* ---- 0xcf9 reset control ------------------------------------------------------ */
 
 static void test_reset_ctl(void **state)
@@ -331,6 +403,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_i8042_reset_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acpi_poweroff_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acpi_pm1_event_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pm_timer_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pm_timer_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_ctl, setup, teardown),
 	};
 
