@@ -515,16 +515,19 @@ static void oracle(csh cs, const u8 *buf, size_t buf_len, enum decode_mode mode,
 	}
 }
 
-static void test_property_random_pages(void **state)
+/*
+ * Random pages and entries against the oracle. `pad`: one byte in `pad` is
+ * int3 or nop, the bytes scan.c takes without capstone (0: as random).
+ */
+static void property_random_pages(unsigned pad, u64 seed)
 {
 	static u8 buf[SCAN_PAGE_SIZE + SCAN_INSN_MAX];
 	static u8 reach_len[SCAN_PAGE_SIZE];
 	struct scan_result *res = malloc(sizeof(*res));
 	unsigned total_sites = 0;
 
-	(void)state;
 	assert_non_null(res);
-	rng_state = 0x5eed;
+	rng_state = seed;
 	for (int iter = 0; iter < 200; iter++) {
 		enum decode_mode mode = iter & 1 ? DECODE_32 : DECODE_64;
 		csh cs;
@@ -534,9 +537,11 @@ static void test_property_random_pages(void **state)
 		assert_int_equal(
 			cs_open(CS_ARCH_X86, mode == DECODE_64 ? CS_MODE_64 : CS_MODE_32, &cs),
 			CS_ERR_OK);
-		/* Random bytes, one in eight a pushf/popf. */
+		/* Random bytes, one in eight a pushf/popf, one in `pad` int3 or nop. */
 		for (unsigned i = 0; i < sizeof(buf); i++)
-			buf[i] = rnd() % 8 == 0 ? (u8)(0x9c + rnd() % 2) : (u8)rnd();
+			buf[i] = pad && rnd() % pad == 0 ? (rnd() % 2 ? 0xcc : 0x90)
+				 : rnd() % 8 == 0	 ? (u8)(0x9c + rnd() % 2)
+							 : (u8)rnd();
 		for (unsigned i = 0; i < n; i++)
 			entries[i] = (u16)(rnd() % SCAN_PAGE_SIZE);
 
@@ -587,6 +592,105 @@ static void test_property_random_pages(void **state)
 	free(res);
 }
 
+static void test_property_random_pages(void **state)
+{
+	(void)state;
+	property_random_pages(0, 0x5eed);
+}
+
+/* The same with Linux's padding density (28% of its text is int3): the fast path. */
+static void test_property_padded_pages(void **state)
+{
+	(void)state;
+	property_random_pages(4, 0xcc90);
+}
+
+/*
+ * scan_sync_offset against the definition it replaced: decode from each
+ * start of the tail, instruction by instruction, to where the stream first
+ * reaches the page; the offset most streams reach wins with 60% of them.
+ */
+static int sync_reference(const u8 *tail, unsigned tail_len, const u8 *head, unsigned head_len,
+			  enum decode_mode mode)
+{
+	u8 buf[64 + 2 * SCAN_INSN_MAX];
+	unsigned votes[SCAN_INSN_MAX] = { 0 }, total = 0, best = 0;
+	csh cs;
+
+	if (!tail_len || tail_len > 64 || head_len > 2 * SCAN_INSN_MAX)
+		return -1;
+	memcpy(buf, tail, tail_len);
+	memcpy(buf + tail_len, head, head_len);
+	assert_int_equal(cs_open(CS_ARCH_X86, mode == DECODE_64 ? CS_MODE_64 : CS_MODE_32, &cs),
+			 CS_ERR_OK);
+	for (unsigned start = 0; start < tail_len; start++) {
+		unsigned at = start;
+		cs_insn *in;
+
+		while (at < tail_len &&
+		       cs_disasm(cs, buf + at, tail_len + head_len - at, at, 1, &in) == 1) {
+			at += in->size;
+			cs_free(in, 1);
+		}
+		if (at >= tail_len && at - tail_len < SCAN_INSN_MAX) {
+			votes[at - tail_len]++;
+			total++;
+		}
+	}
+	cs_close(&cs);
+	for (unsigned i = 1; i < SCAN_INSN_MAX; i++)
+		if (votes[i] > votes[best])
+			best = i;
+	return total && votes[best] * 100 >= 60 * tail_len ? (int)best : -1;
+}
+
+static void test_sync_offset_reference(void **state)
+{
+	u8 tail[64], head[2 * SCAN_INSN_MAX];
+	unsigned found = 0;
+
+	(void)state;
+	rng_state = 0x5e11c;
+	for (int iter = 0; iter < 3000; iter++) {
+		enum decode_mode mode = iter & 1 ? DECODE_32 : DECODE_64;
+		unsigned tail_len = 1 + rnd() % 64;
+
+		/*
+		 * Runs of one instruction (3-, 5- or 7-byte movs, int3 padding),
+		 * sometimes broken by random bytes, so that both answers and
+		 * refusals come up.
+		 */
+		static const u8 insns[][7] = {
+			{ 0x48, 0x89, 0xf8 },			      /* mov %rdi,%rax */
+			{ 0xb8, 0x01, 0x00, 0x00, 0x00 },	      /* mov $1,%eax */
+			{ 0x48, 0x8b, 0x84, 0x24, 0x10, 0, 0 },	      /* mov 0x10(%rsp),%rax */
+			{ 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc }, /* int3 padding */
+		};
+		static const unsigned lens[] = { 3, 5, 7, 7 };
+		unsigned k = rnd() % 4, noise = rnd() % 3;
+
+		for (unsigned i = 0; i < tail_len + sizeof(head); i++) {
+			u8 b = insns[k][(i + k) % lens[k]];
+
+			if (noise && rnd() % (noise * 16) == 0)
+				b = (u8)rnd();
+			if (i < tail_len)
+				tail[i] = b;
+			else
+				head[i - tail_len] = b;
+		}
+		{
+			int want = sync_reference(tail, tail_len, head, sizeof(head), mode);
+
+			assert_int_equal(scan_sync_offset(tail, tail_len, head, sizeof(head), mode),
+					 want);
+			found += want >= 0;
+		}
+	}
+	assert_true(found > 1000); /* answers, not only refusals */
+	assert_true(found < 3000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +708,8 @@ int main(void)
 		cmocka_unit_test(test_incremental),
 		cmocka_unit_test(test_overlap_conflict),
 		cmocka_unit_test(test_property_random_pages),
+		cmocka_unit_test(test_property_padded_pages),
+		cmocka_unit_test(test_sync_offset_reference),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
