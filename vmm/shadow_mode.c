@@ -1795,6 +1795,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	sm->guest_rbx = r->rbx;
 	shadow_cpu_load(sm, vm->run);
 	trap_rip = sm->cpu.rip;
+	if (vector < 32)
+		trap_sites_add(&vm->stats.sites, vector, trap_rip);
 	rec = &sm->recent[sm->recent_n++ % SHADOW_RECENT];
 	*rec = (struct shadow_trap_record){ .rip = trap_rip,
 					    .cr3 = sm->cpu.cr3,

@@ -168,6 +168,24 @@ static void print_host_text(const struct stats *st, FILE *f)
 	print_strategy_text(f, "tpr masking", s->tpr_masking ? "on" : "off", s->tpr_note);
 }
 
+/* The busiest exception sites: what --trace would show, without one. */
+static void print_sites_text(const struct stats *st, FILE *f)
+{
+	struct trap_site top[TRAP_SITES_TOP];
+	unsigned n = trap_sites_top(&st->sites, top, TRAP_SITES_TOP);
+
+	if (!n)
+		return;
+	fprintf(f,
+		"  busiest trap sites   %u of %u (exceptions only; %llu of %llu at sites not "
+		"kept)\n",
+		n, st->sites.used, (unsigned long long)st->sites.other,
+		(unsigned long long)st->sites.total);
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "    vector %-3u rip 0x%016llx %llu\n", (unsigned)top[i].vector,
+			(unsigned long long)top[i].rip, (unsigned long long)top[i].count);
+}
+
 static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 {
 	u64 traps = total_traps(st);
@@ -179,6 +197,7 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 			fprintf(f, "    vector %-11u %llu (%.1f us each in the VMM)\n", v,
 				(unsigned long long)st->traps[v],
 				st->trap_time[v] * 1e6 / (double)st->traps[v]);
+	print_sites_text(st, f);
 	fprintf(f, "  reflected events     %llu\n", (unsigned long long)st->reflected);
 	fprintf(f,
 		"  interrupts delivered %llu (%llu held while IF=0); %llu put back in the IRR, "
@@ -236,6 +255,21 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 #undef X
 }
 
+/* "trap_sites": the busiest exception sites, most traps first. */
+static void print_sites_json(const struct stats *st, FILE *f)
+{
+	struct trap_site top[TRAP_SITES_TOP];
+	unsigned n = trap_sites_top(&st->sites, top, TRAP_SITES_TOP);
+
+	fputs(", \"trap_sites\": [", f);
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "%s{\"vector\": %u, \"rip\": \"0x%llx\", \"count\": %llu}",
+			i ? ", " : "", (unsigned)top[i].vector, (unsigned long long)top[i].rip,
+			(unsigned long long)top[i].count);
+	fprintf(f, "], \"trap_sites_kept\": %u, \"trap_sites_other\": %llu", st->sites.used,
+		(unsigned long long)st->sites.other);
+}
+
 static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 {
 	bool first = true;
@@ -259,8 +293,10 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 			st->trap_time[v] * 1e6 / (double)st->traps[v]);
 		first = false;
 	}
+	fputs("}", f);
+	print_sites_json(st, f);
 	fprintf(f,
-		"}, \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
+		", \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
 		"\"irq_requeued\": %llu, "
 		"\"halts\": %llu, \"guest_io\": %llu, \"guest_io_denied\": %llu, "
 		"\"syscalls\": %llu, \"chained\": %llu, \"emulated_pt_writes\": %llu, "

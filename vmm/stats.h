@@ -10,6 +10,7 @@
 
 #include "shadow/mmu.h"
 #include "umbra/types.h"
+#include "vmm/trap_sites.h"
 
 struct host_probe;
 struct shadow_strategy;
@@ -79,6 +80,7 @@ struct stats {
 	/* Shadow mode (vmm/shadow_mode.c); all zero in hw mode. */
 	u64 traps[STATS_NR_VECTORS];	    /* monitor traps by vector */
 	double trap_time[STATS_NR_VECTORS]; /* seconds in the VMM handling them */
+	struct trap_sites sites;	    /* exceptions by (vector, guest RIP) */
 	u64 reflected;			    /* events delivered through the guest IDT */
 	u64 irq_delivered;		    /* external interrupts delivered to the guest */
 	u64 irq_deferred;		    /* ... that arrived with the virtual IF = 0 */
