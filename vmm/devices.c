@@ -18,8 +18,8 @@
  *
  * The machine is described to the guest by the CMOS memory sizes, fw_cfg,
  * and the ACPI tables (vmm/acpi.c) that describe_machine() writes into the
- * BIOS area for every image type: they name the PM1a ports and the PM timer above, the reset
- * register 0xcf9, SCI IRQ 9, and the LAPIC/IOAPIC.
+ * BIOS area for every image type: they name the PM1a ports and the PM timer
+ * above, the reset register 0xcf9, SCI IRQ 9, and the LAPIC/IOAPIC.
  */
 #include <errno.h>
 #include <linux/kvm.h>
