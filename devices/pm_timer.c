@@ -60,27 +60,15 @@ static void pm_timer_read(struct device *dev, u64 off, void *data, unsigned len)
 	}
 }
 
-/* Item 3. */
-static void pm_timer_write(struct device *dev, u64 off, const void *data, unsigned len)
-{
-	(void)dev, (void)off, (void)data, (void)len;
-}
-
-static void pm_timer_reset(struct device *dev)
-{
-	(void)dev;
-}
-
 static void pm_timer_destroy(struct device *dev)
 {
 	free((struct pm_timer *)dev);
 }
 
+/* Item 3: no write or reset handler, so the bus drops writes and a reset leaves the count. */
 static const struct dev_ops pm_timer_ops = {
 	.name = "acpi-pm-timer",
 	.read = pm_timer_read,
-	.write = pm_timer_write,
-	.reset = pm_timer_reset,
 	.destroy = pm_timer_destroy,
 };
 
