@@ -31,9 +31,6 @@
 #define RUNS	  5
 #define SYNC_TAIL 64
 #define SYNC_HEAD (2 * SCAN_INSN_MAX)
-#define SCAN_KINDS                                                                                 \
-	(SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_KIND_BIT(SCAN_KIND_IRET) | \
-	 SCAN_OPT_LINEAR) /* vmm/shadow_mode.c's SHADOW_SCAN_KINDS */
 #define MAX_PAGES (64 * 1024)
 
 struct code {
@@ -177,7 +174,7 @@ int main(int argc, char **argv)
 			t1 = now();
 			n = scan_code_page(&r, page, next ? page + SCAN_PAGE_SIZE : NULL,
 					   next ? SCAN_NEXT_MAX : 0, gva(c.gva[p]), DECODE_64,
-					   SCAN_KINDS, (u16)(sync > 0 ? sync : 0));
+					   SCAN_KINDS_SHADOW, (u16)(sync > 0 ? sync : 0));
 			scan_s += now() - t1;
 			sync_s += t1 - t0;
 			if (n < 0) {

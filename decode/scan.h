@@ -111,6 +111,19 @@ enum scan_kind {
 /* A host without UMIP: sgdt/sidt/sldt/str/smsw too. */
 #define SCAN_KINDS_NO_UMIP (SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SYSDESC))
 
+/*
+ * What shadow mode patches in guest kernel code (vmm/shadow_mode.c, and
+ * what `make bench-scan` measures): pushf/popf; reads of CS/SS, which at
+ * real CPL3 show the real selectors (on PVM hosts the host's own 0x33 and
+ * 0x2b), not the guest's ring-0 ones; and iretq, which on PVM hosts
+ * completes natively when it returns to selectors the host's GDT holds
+ * (Linux's user CS/SS are the host's), so the virtual CPL and the view
+ * would never change. With the linear sweep.
+ */
+#define SCAN_KINDS_SHADOW                                                                          \
+	(SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_KIND_BIT(SCAN_KIND_IRET) | \
+	 SCAN_OPT_LINEAR)
+
 /* One sensitive instruction: the patch goes on its first byte, off. */
 struct scan_site {
 	u16 off;		/* offset in the page of the instruction's first byte */

@@ -590,18 +590,6 @@ static enum shadow_exit emulate_access(struct vm *vm, enum shadow_fault_result w
 /* ---- item 6: code scanning and patching ----------------------------------------- */
 
 #define SCAN_MAX_ENTRIES 1024
-/*
- * What kernel code gets patched (decode/scan.h): pushf/popf; reads of
- * CS/SS, which at real CPL3 show the real selectors (on PVM hosts the
- * host's own 0x33 and 0x2b), not the guest's ring-0 ones; and iretq, which
- * on PVM hosts completes natively when it returns to selectors the host's
- * GDT holds (Linux's user CS/SS are the host's), so the virtual CPL and the
- * view would never change.
- */
-#define SHADOW_SCAN_KINDS                                                                          \
-	(SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_KIND_BIT(SCAN_KIND_IRET) | \
-	 SCAN_OPT_LINEAR)
-
 /* Add the offset of `la` to `entries` if the guest maps it to frame `g`. */
 static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la, u16 *entries,
 		      unsigned *n)
@@ -1107,7 +1095,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 			 sm->cpu.cs.l	 ? DECODE_64
 			 : sm->cpu.cs.db ? DECODE_32
 					 : DECODE_16,
-			 SHADOW_SCAN_KINDS);
+			 SCAN_KINDS_SHADOW);
 	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
 	if (r >= 0 && sm->rewrite_save_fl)
 		r = rewrite_save_fl_sites(vm, g, &res, page);
