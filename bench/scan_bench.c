@@ -13,12 +13,18 @@
  *         page's last 64 (where the page's first instruction starts)
  *  scan   scan_code_page() with shadow mode's kinds and the linear sweep,
  *         from that offset (or 0), with the next page's first 14 bytes
+ *  memo   the same scan into an empty scan memo (decode/scan.h, item 7):
+ *         what keeping the decodes costs on a first scan
+ *  rescan the page rewritten as Linux patches its text (one 5-byte
+ *         instruction turned into a 5-byte nop, or a nop into a jmp) and
+ *         scanned again, from scratch and with the memo of its first scan;
+ *         both must record the same, and the memo must decode less
  *
  * Printed: the pages, instructions and sites found, microseconds per page
  * for each step (the median over RUNS passes over all pages), and a digest
- * of everything the scans recorded (offsets, lengths, targets, sites and
- * exits): a change to the scanner that only makes it faster must leave the
- * digest as it was.
+ * of everything the first scans recorded (offsets, lengths, targets, sites
+ * and exits): a change to the scanner that only makes it faster must leave
+ * the digest as it was. The rescans have a digest of their own.
  */
 #include <elf.h>
 #include <stdio.h>
@@ -135,6 +141,25 @@ static u64 digest_result(u64 h, int sync, const struct scan_result *r)
 	return digest(h, &r->pending_straddle, sizeof(r->pending_straddle));
 }
 
+/*
+ * Rewrite one 5-byte instruction of a scanned page as text patching does:
+ * a 5-byte nop becomes `jmp .+0x40`, anything else the 5-byte nop. The
+ * last such instruction in the page; false if it has none.
+ */
+static bool rewrite_five(u8 *page, const struct scan_result *r)
+{
+	static const u8 nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	static const u8 jmp[5] = { 0xe9, 0x3b, 0x00, 0x00, 0x00 };
+
+	for (unsigned o = SCAN_PAGE_SIZE - 5; o-- > 0;) {
+		if (r->insn_len[o] != 5)
+			continue;
+		memcpy(page + o, memcmp(page + o, nop5, 5) ? nop5 : jmp, 5);
+		return true;
+	}
+	return false;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -142,24 +167,86 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static double scan_into(struct scan_result *r, const u8 *page, const struct code *c, unsigned p,
+			int sync, struct scan_memo *memo, int *n)
+{
+	bool next = p + 1 < c->npages && c->gva[p + 1] == c->gva[p] + SCAN_PAGE_SIZE;
+	u16 entry = (u16)(sync > 0 ? sync : 0);
+	double t0 = now();
+
+	scan_result_init(r, gva(c->gva[p]), DECODE_64, SCAN_KINDS_SHADOW);
+	*n = scan_code_page_add_entry_memo(
+		r, page, next ? c->bytes + (size_t)(p + 1) * SCAN_PAGE_SIZE : NULL,
+		next ? SCAN_NEXT_MAX : 0, &entry, 1, memo);
+	return now() - t0;
+}
+
+/*
+ * The memo and rescan steps for page `p`, whose plain scan is `first`:
+ * scan it into the memo (the same result as `first`, or fail), rewrite a
+ * copy, and rescan the copy without and with the memo (the same result, or
+ * fail). Adds the times and decodes up and the rescan to `rh`. Returns 1
+ * if the page was rewritten and rescanned, 0 if it has no 5-byte
+ * instruction, -1 on a failure (reported).
+ */
+static int rescan(const struct code *c, unsigned p, int sync, const struct scan_result *first,
+		  struct scan_memo *memo, u8 *copy, double *memo_s, double *full_s, double *re_s,
+		  u64 *rh, u64 *decodes_full, u64 *decodes_memo)
+{
+	const u8 *page = c->bytes + (size_t)p * SCAN_PAGE_SIZE;
+	struct scan_result a, b;
+	int na, nb;
+	bool same;
+
+	*memo_s += scan_into(&a, page, c, p, sync, memo, &na);
+	same = na >= 0 && digest_result(0, sync, &a) == digest_result(0, sync, first);
+	scan_result_free(&a);
+	if (!same) {
+		fprintf(stderr, "scan_bench: page %#llx: the scan into a memo differs\n",
+			(unsigned long long)c->gva[p]);
+		return -1;
+	}
+	memcpy(copy, page, SCAN_PAGE_SIZE);
+	if (!rewrite_five(copy, first))
+		return 0;
+	*full_s += scan_into(&a, copy, c, p, sync, NULL, &na);
+	*re_s += scan_into(&b, copy, c, p, sync, memo, &nb);
+	same = na >= 0 && nb >= 0 && digest_result(0, sync, &a) == digest_result(0, sync, &b);
+	*rh = digest_result(*rh, sync, &a);
+	*decodes_full += a.ndecodes;
+	*decodes_memo += b.ndecodes;
+	scan_result_free(&a);
+	scan_result_free(&b);
+	if (!same) {
+		fprintf(stderr, "scan_bench: page %#llx: the rescan with the memo differs\n",
+			(unsigned long long)c->gva[p]);
+		return -1;
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct code c;
-	double t_sync[RUNS], t_scan[RUNS];
+	double t_sync[RUNS], t_scan[RUNS], t_memo[RUNS], t_full[RUNS], t_re[RUNS];
 	u64 insns = 0, sites = 0, h = 0xcbf29ce484222325ull, first_h = 0;
+	u64 rh = 0, rewritten = 0, decodes_full = 0, decodes_memo = 0;
+	struct scan_memo *memo = scan_memo_new();
+	static u8 copy[SCAN_PAGE_SIZE];
 	const char *path = argc > 1 ? argv[1] : "/proc/self/exe";
 
 	if (argc > 2 || (argc == 2 && !strcmp(argv[1], "--help"))) {
 		fprintf(stderr, "usage: scan_bench [ELF64 file]   (default: this program)\n");
 		return 2;
 	}
-	if (load_code(path, &c))
+	if (!memo || load_code(path, &c))
 		return 1;
 	for (unsigned run = 0; run < RUNS; run++) {
-		double sync_s = 0, scan_s = 0;
+		double sync_s = 0, scan_s = 0, memo_s = 0, full_s = 0, re_s = 0;
 
 		h = 0xcbf29ce484222325ull;
-		insns = sites = 0;
+		rh = 0xcbf29ce484222325ull;
+		insns = sites = rewritten = decodes_full = decodes_memo = 0;
 		for (unsigned p = 0; p < c.npages; p++) {
 			const u8 *page = c.bytes + (size_t)p * SCAN_PAGE_SIZE;
 			bool next = p + 1 < c.npages && c.gva[p + 1] == c.gva[p] + SCAN_PAGE_SIZE;
@@ -185,10 +272,18 @@ int main(int argc, char **argv)
 			insns += r.ninsns;
 			sites += r.nsites;
 			h = digest_result(h, sync, &r);
+			n = rescan(&c, p, sync, &r, memo, copy, &memo_s, &full_s, &re_s, &rh,
+				   &decodes_full, &decodes_memo);
+			if (n < 0)
+				return 1;
+			rewritten += (u64)n;
 			scan_result_free(&r);
 		}
 		t_sync[run] = sync_s * 1e6 / c.npages;
 		t_scan[run] = scan_s * 1e6 / c.npages;
+		t_memo[run] = memo_s * 1e6 / c.npages;
+		t_full[run] = rewritten ? full_s * 1e6 / (double)rewritten : 0;
+		t_re[run] = rewritten ? re_s * 1e6 / (double)rewritten : 0;
 		if (run == 0)
 			first_h = h;
 		else if (h != first_h) {
@@ -198,6 +293,9 @@ int main(int argc, char **argv)
 	}
 	qsort(t_sync, RUNS, sizeof(double), cmp_double);
 	qsort(t_scan, RUNS, sizeof(double), cmp_double);
+	qsort(t_memo, RUNS, sizeof(double), cmp_double);
+	qsort(t_full, RUNS, sizeof(double), cmp_double);
+	qsort(t_re, RUNS, sizeof(double), cmp_double);
 	printf("scan_bench: %s: %u pages, %llu instructions, %llu sites, digest %016llx\n", path,
 	       c.npages, (unsigned long long)insns, (unsigned long long)sites,
 	       (unsigned long long)h);
@@ -205,5 +303,13 @@ int main(int argc, char **argv)
 	       t_sync[RUNS / 2], RUNS, t_sync[0], t_sync[RUNS - 1]);
 	printf("  scan   %8.1f us per page (median of %d runs; min %.1f, max %.1f)\n",
 	       t_scan[RUNS / 2], RUNS, t_scan[0], t_scan[RUNS - 1]);
+	printf("  memo   %8.1f us per page, the first scan into a scan memo\n", t_memo[RUNS / 2]);
+	printf("rescan after a 5-byte rewrite (%llu pages), digest %016llx:\n",
+	       (unsigned long long)rewritten, (unsigned long long)rh);
+	printf("  full   %8.1f us per page rewritten, %llu decodes\n", t_full[RUNS / 2],
+	       (unsigned long long)decodes_full);
+	printf("  memo   %8.1f us per page rewritten, %llu decodes (the same result)\n",
+	       t_re[RUNS / 2], (unsigned long long)decodes_memo);
+	scan_memo_free(memo);
 	return 0;
 }

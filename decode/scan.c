@@ -15,6 +15,9 @@
  *    those bytes are missing its offset is remembered as pending_straddle.
  * 5. After each scan, mark the sites whose patch byte would land inside
  *    another reachable instruction that is not patched itself.
+ * 6. scan_sync_offset: where a page's first instruction starts.
+ * 7. The scan memo: each offset's decode kept with the bytes it came from,
+ *    so that a rescan decodes only where those bytes changed.
  */
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -23,10 +26,44 @@
 
 #include "decode/scan.h"
 
+/* Item 7. What one offset decoded to, when a memo holds it. */
+struct memo_entry {
+	s32 delta; /* MEMO_TARGET: the direct target minus the instruction's address */
+	u8 len;	   /* 0 with MEMO_INVALID */
+	s8 kind;   /* classify()'s answer, before the kinds mask */
+	u8 flags;
+	u8 pad;
+};
+
+#define MEMO_DECODED (1u << 0) /* the entry holds this offset's decode */
+#define MEMO_INVALID (1u << 1) /* ... and capstone refused the bytes */
+#define MEMO_STOP    (1u << 2) /* control_flow() said FLOW_STOP */
+#define MEMO_TARGET  (1u << 3) /* ... and gave a direct target */
+
+#define SYNC_IN_MAX (64 + 2 * SCAN_INSN_MAX) /* scan_sync_offset's tail and head */
+
+struct scan_memo {
+	/* Key: decodes depend on the address (targets) and the mode. */
+	bool keyed;
+	gva_t gva;
+	enum decode_mode mode;
+	/* The bytes the entries were decoded from: the page, then the next page's. */
+	u8 buf[SCAN_PAGE_SIZE + SCAN_INSN_MAX];
+	unsigned buf_len;
+	struct memo_entry e[SCAN_PAGE_SIZE];
+	/* The last scan_sync_offset_memo() call and its answer. */
+	bool sync_valid;
+	enum decode_mode sync_mode;
+	unsigned sync_tail_len, sync_head_len;
+	u8 sync_in[SYNC_IN_MAX];
+	int sync_out;
+};
+
 /* The scratch state of one scan_code_page_add_entry() call. */
 struct sweep {
 	csh cs;
 	cs_insn *insn;
+	struct scan_memo *memo;			/* NULL: decode everything */
 	u8 buf[SCAN_PAGE_SIZE + SCAN_INSN_MAX]; /* the page, then the next page's bytes */
 	unsigned buf_len;
 	u16 work[SCAN_PAGE_SIZE]; /* each offset is queued at most once per call */
@@ -220,6 +257,65 @@ static int add_exit(struct scan_result *res, u64 la)
 	return 0;
 }
 
+/* One instruction as the sweep uses it (items 2 and 3). */
+struct decoded {
+	unsigned len;
+	int kind; /* classify() */
+	enum flow flow;
+	bool has_target;
+	u64 target;
+};
+
+/*
+ * Items 2, 3 and 7. Decode the instruction at `off`: from the memo when it
+ * holds this offset, else with capstone (and into the memo). False when the
+ * bytes there are not an instruction.
+ */
+static bool decode_at(struct scan_result *res, struct sweep *s, unsigned off, struct decoded *d)
+{
+	struct memo_entry *m = s->memo ? &s->memo->e[off] : NULL;
+	const u8 *code = s->buf + off;
+	size_t size = s->buf_len - off;
+	u64 addr = res->gva.v + off;
+
+	if (m && (m->flags & MEMO_DECODED)) {
+		res->nmemo++;
+		if (m->flags & MEMO_INVALID)
+			return false;
+		d->len = m->len;
+		d->kind = m->kind;
+		d->flow = m->flags & MEMO_STOP ? FLOW_STOP : FLOW_NEXT;
+		d->has_target = m->flags & MEMO_TARGET;
+		d->target = d->has_target ? addr + (u64)(s64)m->delta : 0;
+		return true;
+	}
+	res->ndecodes++;
+	if (!cs_disasm_iter(s->cs, &code, &size, &addr, s->insn)) {
+		if (m)
+			*m = (struct memo_entry){ .flags = MEMO_DECODED | MEMO_INVALID };
+		return false;
+	}
+	d->len = s->insn->size;
+	d->target = 0;
+	d->kind = classify(s->insn, res->mode);
+	d->flow = control_flow(s->insn, &d->has_target, &d->target);
+	if (m) {
+		s64 delta = (s64)(d->target - (res->gva.v + off));
+
+		/* A target too far to keep in 32 bits (not seen in practice) is not memoised. */
+		if (!d->has_target || (delta >= INT32_MIN && delta <= INT32_MAX))
+			*m = (struct memo_entry){
+				.delta = d->has_target ? (s32)delta : 0,
+				.len = (u8)d->len,
+				.kind = (s8)d->kind,
+				.flags =
+					(u8)(MEMO_DECODED | (d->flow == FLOW_STOP ? MEMO_STOP : 0) |
+					     (d->has_target ? MEMO_TARGET : 0)),
+			};
+	}
+	return true;
+}
+
 /* Items 2-4. Linear sweep from `off` until the flow stops. */
 static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 {
@@ -229,13 +325,9 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 
 	while (off < SCAN_PAGE_SIZE && !res->insn_len[off]) {
 		const u8 *code = s->buf + off;
-		size_t size = s->buf_len - off;
-		u64 addr = res->gva.v + off;
-		bool has_target;
-		u64 target;
+		struct decoded d;
 		unsigned len;
-		int kind, r;
-		enum flow flow;
+		int r;
 
 		/*
 		 * Fast path, exact: at an instruction start a cc byte is int3 and a
@@ -253,7 +345,7 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 			off++;
 			continue;
 		}
-		if (!cs_disasm_iter(s->cs, &code, &size, &addr, s->insn)) {
+		if (!decode_at(res, s, off, &d)) {
 			/* Item 4: too few bytes left may be a straddle, not garbage. */
 			if (off + SCAN_INSN_MAX > s->buf_len) {
 				if (res->pending_straddle == SCAN_ENTRY_NONE ||
@@ -270,7 +362,7 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 			 */
 			return 0;
 		}
-		len = s->insn->size;
+		len = d.len;
 		res->insn_len[off] = (u8)len;
 		res->ninsns++;
 		if (off + len > SCAN_PAGE_SIZE && off + len - SCAN_PAGE_SIZE > res->next_used)
@@ -278,23 +370,21 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 		if (res->pending_straddle == off)
 			res->pending_straddle = SCAN_ENTRY_NONE;
 
-		kind = classify(s->insn, res->mode);
-		if (kind >= 0 && (res->kinds & SCAN_KIND_BIT(kind))) {
-			r = add_site(res, s, off, len, kind);
+		if (d.kind >= 0 && (res->kinds & SCAN_KIND_BIT(d.kind))) {
+			r = add_site(res, s, off, len, d.kind);
 			if (r)
 				return r;
 		}
-		flow = control_flow(s->insn, &has_target, &target);
-		if (has_target) {
-			u64 t = (target - res->gva.v) & wrap;
+		if (d.has_target) {
+			u64 t = (d.target - res->gva.v) & wrap;
 
-			if (t >= SCAN_PAGE_SIZE && (r = add_exit(res, target & wrap)))
+			if (t >= SCAN_PAGE_SIZE && (r = add_exit(res, d.target & wrap)))
 				return r;
 			if (t < SCAN_PAGE_SIZE)
 				res->targets[t / 8] |= (u8)(1u << (t % 8));
 			queue(s, res, t);
 		}
-		if (flow == FLOW_STOP && !(res->kinds & SCAN_OPT_LINEAR))
+		if (d.flow == FLOW_STOP && !(res->kinds & SCAN_OPT_LINEAR))
 			return 0;
 		off += len;
 	}
@@ -331,9 +421,70 @@ static void mark_conflicts(struct scan_result *res)
 	}
 }
 
+/* Item 7. Forget the decodes at offsets [from, to) of the page. */
+static void memo_forget(struct scan_memo *m, long from, long to)
+{
+	from = MAX(from, 0L);
+	to = MIN(to, (long)SCAN_PAGE_SIZE);
+	for (long o = from; o < to; o++)
+		m->e[o].flags = 0;
+}
+
+/*
+ * Item 7. Make the memo hold only decodes still valid for the bytes in
+ * `s->buf` at `res`'s address and mode, then keep those bytes. The decode
+ * at o read at most bytes [o, o + SCAN_MEMO_WINDOW) of what existed, so it
+ * stands if those bytes, and where the buffer ended inside them, are the
+ * same.
+ */
+static void memo_sync(struct scan_memo *m, const struct scan_result *res, const struct sweep *s)
+{
+	unsigned common = MIN(m->buf_len, s->buf_len);
+
+	if (!m->keyed || m->gva.v != res->gva.v || m->mode != res->mode) {
+		memo_forget(m, 0, SCAN_PAGE_SIZE);
+		m->keyed = true;
+		m->gva = res->gva;
+		m->mode = res->mode;
+	} else {
+		for (unsigned c = 0; c < common; c += 64) {
+			unsigned n = MIN(64u, common - c);
+
+			if (!memcmp(m->buf + c, s->buf + c, n))
+				continue;
+			for (unsigned b = c; b < c + n; b++)
+				if (m->buf[b] != s->buf[b])
+					memo_forget(m, (long)b - SCAN_MEMO_WINDOW + 1, (long)b + 1);
+		}
+		/* The buffer ends elsewhere: windows that reach the shorter end. */
+		if (m->buf_len != s->buf_len)
+			memo_forget(m, (long)common - SCAN_MEMO_WINDOW + 1, SCAN_PAGE_SIZE);
+	}
+	memcpy(m->buf, s->buf, s->buf_len);
+	m->buf_len = s->buf_len;
+}
+
+struct scan_memo *scan_memo_new(void)
+{
+	return calloc(1, sizeof(struct scan_memo));
+}
+
+void scan_memo_free(struct scan_memo *memo)
+{
+	free(memo);
+}
+
 /* Items 2-5. */
 int scan_code_page_add_entry(struct scan_result *res, const u8 *page, const u8 *next,
 			     unsigned next_len, const u16 *entries, unsigned nentries)
+{
+	return scan_code_page_add_entry_memo(res, page, next, next_len, entries, nentries, NULL);
+}
+
+/* Items 2-5 and 7. */
+int scan_code_page_add_entry_memo(struct scan_result *res, const u8 *page, const u8 *next,
+				  unsigned next_len, const u16 *entries, unsigned nentries,
+				  struct scan_memo *memo)
 {
 	static const cs_mode modes[] = {
 		[DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32, [DECODE_64] = CS_MODE_64
@@ -363,6 +514,10 @@ int scan_code_page_add_entry(struct scan_result *res, const u8 *page, const u8 *
 	if (next_len)
 		memcpy(s->buf + SCAN_PAGE_SIZE, next, next_len);
 	s->buf_len = SCAN_PAGE_SIZE + next_len;
+	if (memo) {
+		memo_sync(memo, res, s);
+		s->memo = memo;
+	}
 
 	for (unsigned i = 0; i < nentries; i++)
 		queue(s, res, entries[i]);
@@ -455,4 +610,24 @@ int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned
 	if (!total || votes[best] * 100 < (unsigned)SYNC_MIN_VOTES_PCT * tail_len)
 		return -1;
 	return (int)best;
+}
+
+/* Items 6 and 7. */
+int scan_sync_offset_memo(struct scan_memo *memo, const u8 *tail, unsigned tail_len, const u8 *head,
+			  unsigned head_len, enum decode_mode mode)
+{
+	if (!memo || !tail_len || tail_len > SYNC_TAIL_MAX || head_len > SCAN_INSN_MAX * 2)
+		return scan_sync_offset(tail, tail_len, head, head_len, mode);
+	if (!memo->sync_valid || memo->sync_mode != mode || memo->sync_tail_len != tail_len ||
+	    memo->sync_head_len != head_len || memcmp(memo->sync_in, tail, tail_len) ||
+	    memcmp(memo->sync_in + tail_len, head, head_len)) {
+		memo->sync_out = scan_sync_offset(tail, tail_len, head, head_len, mode);
+		memo->sync_mode = mode;
+		memo->sync_tail_len = tail_len;
+		memo->sync_head_len = head_len;
+		memcpy(memo->sync_in, tail, tail_len);
+		memcpy(memo->sync_in + tail_len, head, head_len);
+		memo->sync_valid = true;
+	}
+	return memo->sync_out;
 }

@@ -55,6 +55,9 @@
  *     caller's bytes of that page, or leave them pending when it is absent.
  *  5. Mark sites that cannot be patched because their first byte is also
  *     inside another reachable instruction (overlapping code).
+ *  6. Find where a page's first instruction starts (scan_sync_offset).
+ *  7. Keep a page's decodes between its scans (struct scan_memo), so that
+ *     a rescan after the guest rewrote a few bytes decodes only those.
  *
  * LIMITATION: indirect jumps and calls (jump tables, function pointers,
  * returns) are not followed. Code reached only that way is scanned when it
@@ -161,6 +164,8 @@ struct scan_result {
 	struct scan_site *sites;
 	unsigned nsites, cap;
 	unsigned ninsns;     /* recorded instructions */
+	unsigned ndecodes;   /* instructions capstone decoded (not int3/nop, not from a memo) */
+	unsigned nmemo;	     /* instructions taken from a scan memo instead (item 7) */
 	unsigned nconflicts; /* sites with conflict set */
 	unsigned next_used;  /* bytes of the next page read by recorded instructions */
 	/*
@@ -202,6 +207,44 @@ int scan_code_page_add_entry(struct scan_result *res, const u8 *page, const u8 *
 			     unsigned next_len, const u16 *entries, unsigned nentries) __must_check;
 
 /*
+ * Item 7. A page's decodes, kept between its scans.
+ *
+ * Why: Linux rewrites its own text while it runs (alternatives, jump
+ * labels, static calls, ftrace), and shadow mode scans a frame from
+ * scratch again once the guest wrote it. About half of a Linux boot's
+ * ~3000 scans follow such a write, most of a few bytes, and each full scan
+ * is a capstone decode of every instruction in the page.
+ *
+ * What capstone says about offset o (length, kind, where control goes)
+ * depends only on the bytes [o, o + SCAN_MEMO_WINDOW) that exist, the
+ * page's address and the mode. A memo keeps each decode with the bytes it
+ * came from; a scan given the memo compares the page with those bytes,
+ * forgets the decodes whose window changed, and takes the others as they
+ * are. Exact by construction: nothing is trusted from the caller about
+ * what changed, and the result is the one a scan without the memo gives
+ * (test_scan and `make bench-scan` check that).
+ *
+ * A memo is keyed by the page's address and mode: a scan with others
+ * starts it afresh. One memo serves one page at a time.
+ */
+#define SCAN_MEMO_WINDOW (SCAN_INSN_MAX + 1) /* one byte of margin past the longest insn */
+
+struct scan_memo;
+
+/* A new empty memo (about 40 KiB), or NULL without memory. */
+struct scan_memo *scan_memo_new(void);
+void scan_memo_free(struct scan_memo *memo);
+
+/*
+ * scan_code_page_add_entry() with a memo (NULL: none). Same result; the
+ * memo ends up holding every decode the call made or kept, and the bytes
+ * they came from.
+ */
+int scan_code_page_add_entry_memo(struct scan_result *res, const u8 *page, const u8 *next,
+				  unsigned next_len, const u16 *entries, unsigned nentries,
+				  struct scan_memo *memo) __must_check;
+
+/*
  * Convenience for the first scan of a page: init + add_entry with one entry.
  * On error `res` is freed (empty) again.
  */
@@ -232,6 +275,14 @@ const struct scan_site *scan_find_site(const struct scan_result *res, unsigned o
  */
 int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned head_len,
 		     enum decode_mode mode);
+
+/*
+ * scan_sync_offset(), remembered in `memo` (item 7; NULL: none): the same
+ * answer, computed again only when the bytes or the mode differ from the
+ * memo's last call.
+ */
+int scan_sync_offset_memo(struct scan_memo *memo, const u8 *tail, unsigned tail_len, const u8 *head,
+			  unsigned head_len, enum decode_mode mode);
 
 /* "pushf", "popf", ... for statistics and messages. */
 const char *scan_kind_name(enum scan_kind kind);

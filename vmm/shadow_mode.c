@@ -311,6 +311,7 @@ int shadow_mode_setup(struct vm *vm)
 	code_entries_init(&sm->code_entries);
 	patch_copies_init(&sm->copies);
 	insn_starts_init(&sm->starts);
+	scan_memos_init(&sm->memos);
 	sm->mmu = shadow_create(&cfg);
 	if (!sm->mmu) {
 		pr_err("shadow_create failed (out of memory?)");
@@ -347,6 +348,7 @@ void shadow_mode_teardown(struct vm *vm)
 	code_entries_destroy(&sm->code_entries);
 	patch_copies_destroy(&sm->copies);
 	insn_starts_destroy(&sm->starts);
+	scan_memos_destroy(&sm->memos);
 	monitor_destroy(&sm->mon);
 	free(sm);
 	vm->shadow = NULL;
@@ -1012,6 +1014,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 	u16 entries[SCAN_MAX_ENTRIES];
 	unsigned n = 0;
 	struct scan_result res;
+	struct scan_memo *memo;
+	bool own_memo;
 	int r;
 
 	if (!page) {
@@ -1020,6 +1024,9 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 		return SHADOW_EXIT_STOP;
 	}
 	entries[n++] = (u16)(la & (PAGE_SIZE - 1));
+	/* The frame's decodes from its last scan, if kept (a rescan decodes only what changed). */
+	memo = scan_memos_get(&sm->memos, g, &own_memo);
+	vm->stats.code_scan_memo_own += own_memo;
 	/* Known starts the fault cannot tell us about: the guest's IDT handlers, LSTAR. */
 	if (sm->cpu.idt_limit >= 15) {
 		u8 idt[256 * 16];
@@ -1059,8 +1066,9 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 		if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(page_la - PAGE_SIZE),
 			       ACC_FETCH, WALK_PEEK, &pw) == WALK_OK &&
 		    (prev = gpa_to_hva(&vm->mem, gfn_to_gpa(gpa_to_gfn(pw.gpa)), PAGE_SIZE)) &&
-		    (sync = scan_sync_offset(prev + PAGE_SIZE - 64, 64, page, 2 * SCAN_INSN_MAX,
-					     sm->cpu.cs.l ? DECODE_64 : DECODE_32)) >= 0)
+		    (sync = scan_sync_offset_memo(memo, prev + PAGE_SIZE - 64, 64, page,
+						  2 * SCAN_INSN_MAX,
+						  sm->cpu.cs.l ? DECODE_64 : DECODE_32)) >= 0)
 			add_entry(vm, &ctl, g, page_la + (u64)sync, entries, &n);
 	}
 	/* Every entry learnt in this page (LIMITATION: past SCAN_MAX_ENTRIES, dropped). */
@@ -1096,7 +1104,9 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 			 : sm->cpu.cs.db ? DECODE_32
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
-	r = scan_code_page_add_entry(&res, page, NULL, 0, entries, n);
+	r = scan_code_page_add_entry_memo(&res, page, NULL, 0, entries, n, memo);
+	vm->stats.code_scan_decodes += res.ndecodes;
+	vm->stats.code_scan_memo_decodes += res.nmemo;
 	if (r >= 0 && sm->rewrite_save_fl)
 		r = rewrite_save_fl_sites(vm, g, &res, page);
 	/* Under iopl3 only native_save_fl's body, as exact as the save_fl rewrites. */

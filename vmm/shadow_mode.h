@@ -36,6 +36,7 @@
 #include "decode/patch.h"
 #include "vmm/code_entries.h"
 #include "vmm/insn_starts.h"
+#include "vmm/scan_memos.h"
 #include "vmm/patch_copies.h"
 #include "vmm/shadow_msr.h"
 
@@ -104,6 +105,8 @@ struct shadow_mode {
 	struct patch_table patches;
 	/* Instruction starts of each approved frame (vmm/insn_starts.h). */
 	struct insn_starts starts;
+	/* The decodes of recently scanned frames, for their rescans (vmm/scan_memos.h). */
+	struct scan_memos memos;
 	/*
 	 * Paravirt save_fl sites are rewritten to run without a trap (iopl3
 	 * only; rewrite_save_fl_sites in shadow_mode.c) until the guest

@@ -221,6 +221,12 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_page_rescans);
 	fprintf(f, "  code scan time       %.3f s (%.3f s gathering entries)\n", st->code_scan_time,
 		st->code_entry_time);
+	fprintf(f,
+		"  code scan decodes    %llu by capstone, %llu from scan memos (%llu scans found "
+		"their frame's)\n",
+		(unsigned long long)st->code_scan_decodes,
+		(unsigned long long)st->code_scan_memo_decodes,
+		(unsigned long long)st->code_scan_memo_own);
 	fprintf(f, "  entries found later  %llu already scanned (no rescan)\n",
 		(unsigned long long)st->code_entries_known);
 	fprintf(f, "  save_fl rewrites     %llu (pushf sites that no longer trap)\n",
@@ -306,7 +312,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"%llu, \"patches_live\": %llu, "
 		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu, \"code_scan_time_s\": "
 		"%.6f, "
-		"\"code_entry_time_s\": %.6f, \"code_entries_known\": %llu, \"save_fl_rewrites\": "
+		"\"code_entry_time_s\": %.6f, \"code_scan_decodes\": %llu, "
+		"\"code_scan_memo_decodes\": %llu, \"code_scan_memo_own\": %llu, "
+		"\"code_entries_known\": %llu, \"save_fl_rewrites\": "
 		"%llu, \"monitor_calls\": %s, \"call_window\": %s, \"call_sites\": {\"cli\": %llu, "
 		"\"sti\": %llu, "
 		"\"save_fl\": %llu}, \"call_indirect\": %llu, \"call_direct\": %llu, "
@@ -327,7 +335,10 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_page_writes, (unsigned long long)st->code_page_rescans,
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
 		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored,
-		st->code_scan_time, st->code_entry_time, (unsigned long long)st->code_entries_known,
+		st->code_scan_time, st->code_entry_time, (unsigned long long)st->code_scan_decodes,
+		(unsigned long long)st->code_scan_memo_decodes,
+		(unsigned long long)st->code_scan_memo_own,
+		(unsigned long long)st->code_entries_known,
 		(unsigned long long)st->save_fl_rewrites, st->calls_on ? "true" : "false",
 		st->calls_window ? "true" : "false", (unsigned long long)st->call_sites[1],
 		(unsigned long long)st->call_sites[2], (unsigned long long)st->call_sites[3],

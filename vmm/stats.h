@@ -96,13 +96,16 @@ struct stats {
 	u64 unshadowed_for_unknown; /* tables unshadowed for a store decode/ lacks */
 	u64 shadow_stores_replayed; /* shadow-table stores applied by the vCPU */
 	/* Code scanning and patching (decode/scan.h, decode/patch.h). */
-	u64 code_pages_scanned; /* kernel code frames scanned before their first run */
-	u64 code_page_writes;	/* ... that the guest then wrote (patches undone) */
-	u64 code_page_rescans;	/* ... rescanned for an entry point found later */
-	double code_scan_time;	/* seconds scanning code frames, entries gathered included */
-	double code_entry_time; /* ... of which gathering their entries (IDT, LSTAR, ...) */
-	u64 code_entries_known; /* entries found later that the last scan had covered */
-	u64 save_fl_rewrites;	/* paravirt save_fl sites rewritten to run without a trap */
+	u64 code_pages_scanned;	    /* kernel code frames scanned before their first run */
+	u64 code_page_writes;	    /* ... that the guest then wrote (patches undone) */
+	u64 code_page_rescans;	    /* ... rescanned for an entry point found later */
+	double code_scan_time;	    /* seconds scanning code frames, entries gathered included */
+	double code_entry_time;	    /* ... of which gathering their entries (IDT, LSTAR, ...) */
+	u64 code_scan_decodes;	    /* instructions the scans decoded with capstone */
+	u64 code_scan_memo_decodes; /* ... and took from the frame's scan memo instead */
+	u64 code_scan_memo_own;	    /* scans that found their frame's memo (vmm/scan_memos.h) */
+	u64 code_entries_known;	    /* entries found later that the last scan had covered */
+	u64 save_fl_rewrites;	    /* paravirt save_fl sites rewritten to run without a trap */
 	/*
 	 * --monitor-calls: rewrites into calls or jmps applied, by enum
 	 * patch_pv_site (a site whose page the guest wrote is rewritten again).

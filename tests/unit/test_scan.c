@@ -5,7 +5,8 @@
  * whose every other byte is 0x9c (pushf), so that any byte the scan sweeps
  * by mistake shows up as a wrong site. Then a property test: random pages
  * and entries against an oracle that walks the same pages with capstone on
- * its own.
+ * its own. Then the scan memo: rescans of rewritten pages through a memo
+ * against scans from scratch.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -691,6 +692,224 @@ static void test_sync_offset_reference(void **state)
 	assert_true(found < 3000);
 }
 
+/* ---- the scan memo (item 7) ---------------------------------------------- */
+
+/* Everything two scans recorded is the same (the decode counters aside). */
+static void assert_same_result(const struct scan_result *a, const struct scan_result *b, int iter)
+{
+	if (memcmp(a->insn_len, b->insn_len, sizeof(a->insn_len)))
+		for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
+			if (a->insn_len[o] != b->insn_len[o])
+				fail_msg("iter %d: offset %#x: len %u from scratch, %u with the "
+					 "memo",
+					 iter, o, a->insn_len[o], b->insn_len[o]);
+	assert_memory_equal(a->targets, b->targets, sizeof(a->targets));
+	assert_int_equal(a->nsites, b->nsites);
+	for (unsigned i = 0; i < a->nsites; i++) {
+		assert_int_equal(a->sites[i].off, b->sites[i].off);
+		assert_int_equal(a->sites[i].len, b->sites[i].len);
+		assert_int_equal(a->sites[i].kind, b->sites[i].kind);
+		assert_int_equal(a->sites[i].conflict, b->sites[i].conflict);
+		assert_memory_equal(a->sites[i].orig, b->sites[i].orig, a->sites[i].len);
+	}
+	assert_int_equal(a->ninsns, b->ninsns);
+	assert_int_equal(a->nconflicts, b->nconflicts);
+	assert_int_equal(a->next_used, b->next_used);
+	assert_int_equal(a->pending_straddle, b->pending_straddle);
+	assert_int_equal(a->ninvalid, b->ninvalid);
+	assert_int_equal(a->nexits, b->nexits);
+	if (a->nexits)
+		assert_memory_equal(a->exits, b->exits, a->nexits * sizeof(*a->exits));
+}
+
+/*
+ * Rewrite a page as Linux's text patching does (a few bytes anywhere, the
+ * next page's bytes included) or, now and then, change what the memo is
+ * keyed on or how many next-page bytes there are, and rescan it: through
+ * the memo of the earlier scans it must record exactly what a scan from
+ * scratch records, while decoding less.
+ */
+static void test_memo_rescan_property(void **state)
+{
+	static u8 buf[SCAN_PAGE_SIZE + SCAN_INSN_MAX];
+	struct scan_result *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct scan_memo *memo = scan_memo_new();
+	u64 decodes = 0, from_memo = 0, scratch_decodes = 0;
+	u64 page_gva = PAGE_GVA;
+	enum decode_mode mode = DECODE_64;
+	unsigned next_len = SCAN_INSN_MAX, n = 0;
+	u16 entries[8];
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(memo);
+	rng_state = 0x3e30;
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = rnd() % 4 == 0	  ? 0xcc
+			 : rnd() % 8 == 0 ? (u8)(0x9c + rnd() % 2)
+					  : (u8)rnd();
+	for (int iter = 0; iter < 400; iter++) {
+		unsigned what = rnd() % 16;
+
+		if (what == 0)
+			page_gva ^= (u64)SCAN_PAGE_SIZE << (rnd() % 8);
+		else if (what == 1)
+			mode = mode == DECODE_64 ? DECODE_32 : DECODE_64;
+		else if (what == 2)
+			next_len = rnd() % (SCAN_INSN_MAX + 1);
+		else if (what == 3) /* a new page altogether */
+			for (unsigned i = 0; i < sizeof(buf); i++)
+				buf[i] = (u8)rnd();
+		else {
+			/* One to three writes of 1-8 bytes, often near the page end. */
+			for (unsigned w = 1 + rnd() % 3; w > 0; w--) {
+				unsigned len = 1 + rnd() % 8,
+					 at = rnd() % 4 == 0 ? SCAN_PAGE_SIZE - 24 + rnd() % 32
+							     : rnd() % SCAN_PAGE_SIZE;
+
+				for (unsigned k = 0; k < len && at + k < sizeof(buf); k++)
+					buf[at + k] = (u8)rnd();
+			}
+		}
+		/* Entries mostly stay: a frame is rescanned from the entries it had. */
+		if (what == 4 || n == 0) {
+			n = 1 + rnd() % 8;
+			for (unsigned i = 0; i < n; i++)
+				entries[i] = (u16)(rnd() % SCAN_PAGE_SIZE);
+		}
+		scan_result_init(a, gva(page_gva), mode, SCAN_KINDS_SHADOW);
+		scan_result_init(b, gva(page_gva), mode, SCAN_KINDS_SHADOW);
+		assert_true(scan_code_page_add_entry(a, buf, buf + SCAN_PAGE_SIZE, next_len,
+						     entries, n) >= 0);
+		assert_true(scan_code_page_add_entry_memo(b, buf, buf + SCAN_PAGE_SIZE, next_len,
+							  entries, n, memo) >= 0);
+		assert_same_result(a, b, iter);
+		assert_int_equal(a->nmemo, 0);
+		assert_int_equal(a->ndecodes, b->ndecodes + b->nmemo);
+		scratch_decodes += a->ndecodes;
+		decodes += b->ndecodes;
+		from_memo += b->nmemo;
+		scan_result_free(a);
+		scan_result_free(b);
+	}
+	/* The memo did serve most decodes (the test would pass vacuously otherwise). */
+	print_message("memo rescans: %llu decodes from the memo, %llu by capstone\n",
+		      (unsigned long long)from_memo, (unsigned long long)decodes);
+	assert_true(from_memo > 2 * decodes);
+	assert_int_equal(decodes + from_memo, scratch_decodes);
+	scan_memo_free(memo);
+	free(a);
+	free(b);
+}
+
+/* A one-byte write forgets exactly the decodes whose window holds it. */
+static void test_memo_window(void **state)
+{
+	/* 48 8b 84 24 10 00 00 00   mov 0x10(%rsp),%rax, then int3 padding */
+	static const u8 mov[] = { 0x48, 0x8b, 0x84, 0x24, 0x10, 0x00, 0x00, 0x00 };
+	struct scan_memo *memo = scan_memo_new();
+	struct scan_result res;
+	u8 next[SCAN_NEXT_MAX];
+	u16 entry = 0x100;
+
+	(void)state;
+	assert_non_null(memo);
+	memset(page, 0xcc, sizeof(page));
+	for (unsigned o = 0x100; o < 0x200; o += sizeof(mov))
+		memcpy(page + o, mov, sizeof(mov));
+	page[0x200] = 0xc3; /* ret */
+	scan_result_init(&res, gva(PAGE_GVA), DECODE_64, SCAN_KINDS_DEFAULT);
+	assert_int_equal(scan_code_page_add_entry_memo(&res, page, NULL, 0, &entry, 1, memo), 0);
+	assert_int_equal(res.ndecodes, 33); /* 32 movs and the ret; the int3s are free */
+	scan_result_free(&res);
+
+	/* The same bytes: every decode from the memo. */
+	assert_int_equal(scan_code_page_add_entry_memo(&res, page, NULL, 0, &entry, 1, memo), 0);
+	assert_int_equal(res.ndecodes, 0);
+	assert_int_equal(res.nmemo, 33);
+	scan_result_free(&res);
+
+	/*
+	 * The displacement byte of the mov at 0x180 changes. The windows
+	 * (SCAN_MEMO_WINDOW = 16 bytes) that hold 0x184 are those of that mov
+	 * and the one at 0x178; they are decoded again, nothing else.
+	 */
+	page[0x184] = 0x20;
+	assert_int_equal(scan_code_page_add_entry_memo(&res, page, NULL, 0, &entry, 1, memo), 0);
+	assert_int_equal(res.ndecodes, 2);
+	assert_int_equal(res.nmemo, 31);
+	scan_result_free(&res);
+
+	/* Another address: the memo starts afresh. */
+	scan_result_init(&res, gva(PAGE_GVA + SCAN_PAGE_SIZE), DECODE_64, SCAN_KINDS_DEFAULT);
+	assert_int_equal(scan_code_page_add_entry_memo(&res, page, NULL, 0, &entry, 1, memo), 0);
+	assert_int_equal(res.ndecodes, 33);
+	scan_result_free(&res);
+	/*
+	 * A mov that straddles into the next page, decoded with its bytes,
+	 * then scanned without them: the decode read past where the buffer
+	 * now ends, so it is not reused (the scan leaves it pending).
+	 */
+	memset(page, 0xcc, sizeof(page));
+	memcpy(page + SCAN_PAGE_SIZE - 4, mov, 4);
+	memset(next, 0xcc, sizeof(next));
+	memcpy(next, mov + 4, 4);
+	entry = SCAN_PAGE_SIZE - 4;
+	assert_int_equal(
+		scan_code_page_add_entry_memo(&res, page, next, SCAN_NEXT_MAX, &entry, 1, memo), 0);
+	assert_int_equal(res.insn_len[SCAN_PAGE_SIZE - 4], 8);
+	assert_int_equal(res.pending_straddle, SCAN_ENTRY_NONE);
+	scan_result_free(&res);
+	assert_int_equal(scan_code_page_add_entry_memo(&res, page, NULL, 0, &entry, 1, memo), 0);
+	assert_int_equal(res.insn_len[SCAN_PAGE_SIZE - 4], 0);
+	assert_int_equal(res.pending_straddle, SCAN_PAGE_SIZE - 4);
+	assert_int_equal(res.ndecodes, 1);
+	scan_result_free(&res);
+	scan_memo_free(memo);
+}
+
+/* scan_sync_offset_memo answers as scan_sync_offset, through changes of every input. */
+static void test_memo_sync_offset(void **state)
+{
+	u8 tail[64], head[2 * SCAN_INSN_MAX];
+	struct scan_memo *memo = scan_memo_new();
+	enum decode_mode mode = DECODE_64;
+	unsigned tail_len = 64, head_len = sizeof(head), answers = 0;
+
+	(void)state;
+	assert_non_null(memo);
+	rng_state = 0x5f5f;
+	for (unsigned i = 0; i < sizeof(tail); i++)
+		tail[i] = (u8)(i % 3 ? 0x90 : 0x48);
+	memcpy(head, tail, sizeof(head));
+	for (int iter = 0; iter < 2000; iter++) {
+		unsigned what = rnd() % 8;
+
+		if (what == 0)
+			mode = mode == DECODE_64 ? DECODE_32 : DECODE_64;
+		else if (what == 1)
+			tail_len = 1 + rnd() % 64;
+		else if (what == 2)
+			head_len = rnd() % (sizeof(head) + 1);
+		else if (what == 3)
+			tail[rnd() % sizeof(tail)] = (u8)rnd();
+		else if (what == 4)
+			head[rnd() % sizeof(head)] = (u8)rnd();
+		/* else: the same call again */
+		{
+			int want = scan_sync_offset(tail, tail_len, head, head_len, mode);
+
+			assert_int_equal(
+				scan_sync_offset_memo(memo, tail, tail_len, head, head_len, mode),
+				want);
+			answers += want >= 0;
+		}
+	}
+	assert_true(answers > 100);
+	scan_memo_free(memo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -710,6 +929,9 @@ int main(void)
 		cmocka_unit_test(test_property_random_pages),
 		cmocka_unit_test(test_property_padded_pages),
 		cmocka_unit_test(test_sync_offset_reference),
+		cmocka_unit_test(test_memo_rescan_property),
+		cmocka_unit_test(test_memo_window),
+		cmocka_unit_test(test_memo_sync_offset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
