@@ -5,7 +5,7 @@
  * learnt when the guest enters kernel code there (an event handler, LSTAR),
  * or when scanned code branches or falls into another page. Shadow mode
  * scans a page from all of its entries, so code reached across pages or
- * through the IDT is scanned before it runs (vmm/shadow_mode.c, item 6).
+ * through the IDT is scanned before it runs (vmm/code_scan.c).
  *
  * Keyed by linear page address (entries are where the guest *fetches*).
  * Memory grows with the guest's code size, a few bytes per entry.

@@ -147,7 +147,8 @@
  * can change that way is its own IF, which `sti` changes too. The window is
  * lent, not reserved: claimed by the first site rewritten where the guest's
  * tables leave it empty, and given back (every rewrite undone) when the
- * guest maps it (vmm/shadow_mode.c: claim_window, withdraw_calls).
+ * guest maps it (vmm/code_scan.c: claim_window; vmm/shadow_mode.c:
+ * withdraw_calls).
  *
  * The stand-ins keep every register and flag the replaced instructions
  * keep (they save the flags with pushfq and restore them with popfq, which

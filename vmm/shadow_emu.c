@@ -21,7 +21,7 @@
  *    never an ioctl on the trap path; its table gives the policy).
  * 5. After an instruction or an event: CR3 -> shadow_set_cr3, paging mode
  *    -> shadow_set_mode, CPL -> the other view.
- * 6. Patched code (decode/patch.h, vmm/shadow_mode.c scans it): an
+ * 6. Patched code (decode/patch.h, vmm/code_scan.c scans it): an
  *    instruction whose first byte is one of our int3 patches is emulated
  *    from the original bytes the patch table keeps; a store into a scanned
  *    code frame (write-tracked by the shadow MMU) first puts the frame's

@@ -109,7 +109,7 @@ struct shadow_mode {
 	struct scan_memos memos;
 	/*
 	 * Paravirt save_fl sites are rewritten to run without a trap (iopl3
-	 * only; rewrite_save_fl_sites in shadow_mode.c) until the guest
+	 * only; rewrite_save_fl_sites in code_scan.c) until the guest
 	 * kernel's IOPL ever leaves 0 (shadow_emu_check_rewrites).
 	 */
 	bool rewrite_save_fl;
@@ -121,7 +121,7 @@ struct shadow_mode {
 	 * by vmm/shadow_cpu.c).
 	 */
 	bool calls;
-	bool window_on; /* claimed (claim_window in shadow_mode.c): the sites may call it */
+	bool window_on; /* claimed (claim_window in code_scan.c): the sites may call it */
 	struct call_sync_key sync_key; /* the sync stand-in's data (vmm/call_sync.c) */
 	/*
 	 * The cmpxchg16b stand-in (vmm/call_cx16.h): whether the host runs it,
