@@ -280,6 +280,8 @@ bool shadow_unshadow_gfn(struct shadow_mmu *mmu, gfn_t gfn);
  */
 void shadow_exec_approve(struct shadow_mmu *mmu, gfn_t gfn);
 bool shadow_exec_revoke(struct shadow_mmu *mmu, gfn_t gfn);
+/* Is `gfn` approved for execution now? */
+bool shadow_exec_approved(const struct shadow_mmu *mmu, gfn_t gfn);
 
 /*
  * invlpg gva (all views, all roots of the current PCID). Out-of-sync

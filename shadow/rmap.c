@@ -354,3 +354,8 @@ bool shadow_exec_revoke(struct shadow_mmu *mmu, gfn_t gfn)
 	op_end(mmu);
 	return true;
 }
+
+bool shadow_exec_approved(const struct shadow_mmu *mmu, gfn_t gfn)
+{
+	return gfn_is_exec_approved(mmu, gfn);
+}

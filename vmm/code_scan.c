@@ -474,6 +474,64 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
  * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
  * when the scan began (for --stats).
  */
+/* Scan-ahead's finished memos into the table (vmm/scan_ahead.h). */
+static void collect_ahead(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct scan_ahead_done done[SCAN_AHEAD_QUEUE];
+	unsigned n;
+
+	if (!sm->ahead)
+		return;
+	n = scan_ahead_collect(sm->ahead, done, SCAN_AHEAD_QUEUE);
+	for (unsigned i = 0; i < n; i++)
+		scan_memos_put(&sm->memos, done[i].gfn, done[i].memo);
+	vm->stats.scan_ahead_done += n;
+}
+
+/* The RAM frame the guest maps `la` to for a fetch, and its bytes; false if none. */
+static bool code_frame_at(struct vm *vm, const struct walk_ctl *ctl, u64 la, gfn_t *g,
+			  const u8 **hva)
+{
+	struct walk_mem wm = guest_walk_mem(&vm->mem);
+	struct guest_walk w;
+
+	if (walk_guest(paging_mode_select(ctl), &wm, ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
+	    WALK_OK)
+		return false;
+	*g = gpa_to_gfn(w.gpa);
+	*hva = gpa_to_hva(&vm->mem, gfn_to_gpa(*g), PAGE_SIZE);
+	return *hva != NULL;
+}
+
+/*
+ * Hand scan-ahead the pages around `page_la`, just scanned, that are
+ * neither approved nor in the memo table: where the next first fetches
+ * most likely are (vmm/scan_ahead.h). The page after it last, so that it
+ * is decoded first (the helper takes the newest request first).
+ */
+static void request_ahead(struct vm *vm, const struct walk_ctl *ctl, u64 page_la,
+			  enum decode_mode mode)
+{
+	static const int around[] = { -2, -1, 2, 1 };
+	struct shadow_mode *sm = vm->shadow;
+
+	if (!sm->ahead)
+		return;
+	for (unsigned i = 0; i < ARRAY_SIZE(around); i++) {
+		u64 la = page_la + (u64)(s64)around[i] * PAGE_SIZE;
+		struct scan_ahead_req req = { .page = gva(la), .mode = mode };
+		gfn_t prev;
+
+		if (!code_frame_at(vm, ctl, la, &req.gfn, &req.hva) ||
+		    shadow_exec_approved(sm->mmu, req.gfn) || scan_memos_has(&sm->memos, req.gfn))
+			continue;
+		if (!code_frame_at(vm, ctl, la - PAGE_SIZE, &prev, &req.prev_hva))
+			req.prev_hva = NULL;
+		vm->stats.scan_ahead_requests += scan_ahead_request(sm->ahead, &req);
+	}
+}
+
 static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -484,7 +542,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 	unsigned n = 0;
 	struct scan_result res;
 	struct scan_memo *memo;
-	bool own_memo;
+	bool own_memo, ahead_memo;
 	int r;
 
 	if (!page) {
@@ -494,8 +552,10 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 	}
 	entries[n++] = (u16)(la & (PAGE_SIZE - 1));
 	/* The frame's decodes from its last scan, if kept (a rescan decodes only what changed). */
-	memo = scan_memos_get(&sm->memos, g, &own_memo);
+	collect_ahead(vm);
+	memo = scan_memos_get(&sm->memos, g, &own_memo, &ahead_memo);
 	vm->stats.code_scan_memo_own += own_memo;
+	vm->stats.scan_ahead_used += ahead_memo;
 	/* Known starts the fault cannot tell us about: the guest's IDT handlers, LSTAR. */
 	if (sm->cpu.idt_limit >= 15) {
 		u8 idt[256 * 16];
@@ -612,6 +672,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 		fprintf(vm->trace, "scan gfn 0x%llx la 0x%llx entries %u patches %d\n",
 			(unsigned long long)g.v, (unsigned long long)la, n, r);
 	shadow_exec_approve(sm->mmu, g);
+	request_ahead(vm, &ctl, la & ~(u64)(PAGE_SIZE - 1), res.mode);
 	return SHADOW_EXIT_RESUME;
 }
 

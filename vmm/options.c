@@ -57,6 +57,9 @@ static const char usage_text[] =
 	"                       sites into calls to monitor code that keeps the virtual\n"
 	"                       IF without a trap (patch strategy; under iopl3 only\n"
 	"                       native_save_fl's pushf) (default on)\n"
+	"  --scan-ahead=on|off  shadow mode: a helper thread decodes the kernel code pages\n"
+	"                       around each one scanned before they run (default on\n"
+	"                       where the VMM may use two CPUs; off: one thread)\n"
 	"  --stats[=text|json]  print exit counts and wall time at exit (to stderr)\n"
 	"  --stats-file FILE    write the statistics to FILE instead of stderr\n"
 	"  --trace[=FILE]       log unknown port and MMIO accesses, and in shadow mode\n"
@@ -316,6 +319,15 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 				return OPTIONS_ERROR;
 			}
 			o->no_chain = !strcmp(v, "off");
+		} else if ((v = match(argc, argv, &i, "--scan-ahead", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (strcmp(v, "on") && strcmp(v, "off")) {
+				set_err(err, errlen,
+					"--scan-ahead: expected 'on' or 'off', got '%s'", v);
+				return OPTIONS_ERROR;
+			}
+			o->no_scan_ahead = !strcmp(v, "off");
 		} else if ((v = match(argc, argv, &i, "--monitor-calls", true, &missing))) {
 			if (missing)
 				goto need_value;

@@ -49,6 +49,7 @@ struct umbra_options {
 	int verbose;			 /* -v count */
 	struct cpu_hide cpu_hide;	 /* --cpu: CPUID features hidden from the guest */
 	enum sensitive_choice sensitive; /* --sensitive */
+	bool no_scan_ahead;		 /* --scan-ahead=off: no helper thread decodes code ahead */
 	bool no_chain;			 /* --chain=off: one trap per trapping instruction */
 	bool no_calls; /* --monitor-calls=off: no paravirt site becomes a call (patch strategy) */
 };

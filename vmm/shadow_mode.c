@@ -29,6 +29,7 @@
  *    let happen in between is waiting (chain_may_go_on).
  */
 #include <errno.h>
+#include <sched.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +206,16 @@ static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
 	return set_syscall_msrs(vm);
 }
 
+/* CPUs this process may run on (at least 1). */
+static int cpus_available(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	return MAX(CPU_COUNT(&set), 1);
+}
+
 int shadow_mode_setup(struct vm *vm)
 {
 	struct shadow_mode *sm;
@@ -288,6 +299,14 @@ int shadow_mode_setup(struct vm *vm)
 	patch_copies_init(&sm->copies);
 	insn_starts_init(&sm->starts);
 	scan_memos_init(&sm->memos);
+	/* The helper needs a CPU of its own: with one, it would only slow the vCPU down. */
+	if (!vm->opts->no_scan_ahead && cpus_available() < 2)
+		pr_info("shadow mode: scan-ahead off: the VMM may run on one CPU only");
+	else if (!vm->opts->no_scan_ahead && !(sm->ahead = scan_ahead_start()))
+		pr_warn("shadow mode: no scan-ahead thread (%s); code is scanned on first fetch "
+			"only",
+			strerror(errno));
+	vm->stats.scan_ahead_on = sm->ahead != NULL;
 	sm->mmu = shadow_create(&cfg);
 	if (!sm->mmu) {
 		pr_err("shadow_create failed (out of memory?)");
@@ -316,6 +335,9 @@ void shadow_mode_teardown(struct vm *vm)
 
 	if (!sm)
 		return;
+	/* First: the helper reads guest RAM and owns memos until it stops. */
+	scan_ahead_stop(sm->ahead);
+	sm->ahead = NULL;
 	if (sm->mmu) {
 		shadow_mode_collect_stats(vm);
 		shadow_destroy(sm->mmu);

@@ -36,6 +36,7 @@
 #include "decode/patch.h"
 #include "vmm/code_entries.h"
 #include "vmm/insn_starts.h"
+#include "vmm/scan_ahead.h"
 #include "vmm/scan_memos.h"
 #include "vmm/patch_copies.h"
 #include "vmm/shadow_msr.h"
@@ -107,6 +108,8 @@ struct shadow_mode {
 	struct insn_starts starts;
 	/* The decodes of recently scanned frames, for their rescans (vmm/scan_memos.h). */
 	struct scan_memos memos;
+	/* The helper that fills them ahead of first fetches (vmm/scan_ahead.h); NULL: off. */
+	struct scan_ahead *ahead;
 	/*
 	 * Paravirt save_fl sites are rewritten to run without a trap (iopl3
 	 * only; rewrite_save_fl_sites in code_scan.c) until the guest

@@ -104,6 +104,10 @@ struct stats {
 	u64 code_scan_decodes;	    /* instructions the scans decoded with capstone */
 	u64 code_scan_memo_decodes; /* ... and took from the frame's scan memo instead */
 	u64 code_scan_memo_own;	    /* scans that found their frame's memo (vmm/scan_memos.h) */
+	bool scan_ahead_on;	    /* --scan-ahead (vmm/scan_ahead.h) */
+	u64 scan_ahead_requests;    /* frames handed to the scan-ahead thread */
+	u64 scan_ahead_done;	    /* ... decoded into a memo and put in the table */
+	u64 scan_ahead_used;	    /* ... whose memo a scan then used */
 	u64 code_entries_known;	    /* entries found later that the last scan had covered */
 	u64 save_fl_rewrites;	    /* paravirt save_fl sites rewritten to run without a trap */
 	/*

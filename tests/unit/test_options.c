@@ -248,6 +248,12 @@ static void test_chain(void **state)
 	check_on_off("--chain", offsetof(struct umbra_options, no_chain));
 }
 
+static void test_scan_ahead(void **state)
+{
+	(void)state;
+	check_on_off("--scan-ahead", offsetof(struct umbra_options, no_scan_ahead));
+}
+
 static void test_monitor_calls(void **state)
 {
 	(void)state;
@@ -778,6 +784,7 @@ int main(void)
 		T(test_sensitive),
 		T(test_chain),
 		T(test_monitor_calls),
+		T(test_scan_ahead),
 		T(test_mem_sizes),
 		T(test_mem_out_of_range),
 		T(test_mem_not_a_size),
