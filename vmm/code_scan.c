@@ -474,8 +474,11 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
  * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
  * when the scan began (for --stats).
  */
-/* Scan-ahead's finished memos into the table (vmm/scan_ahead.h). */
-static void collect_ahead(struct vm *vm)
+/*
+ * Scan-ahead's finished memos into the table (vmm/scan_ahead.h), `g`'s
+ * included if the helper is on it now.
+ */
+static void collect_ahead(struct vm *vm, gfn_t g)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct scan_ahead_done done[SCAN_AHEAD_QUEUE];
@@ -483,6 +486,7 @@ static void collect_ahead(struct vm *vm)
 
 	if (!sm->ahead)
 		return;
+	vm->stats.scan_ahead_waits += scan_ahead_wait(sm->ahead, g);
 	n = scan_ahead_collect(sm->ahead, done, SCAN_AHEAD_QUEUE);
 	for (unsigned i = 0; i < n; i++)
 		scan_memos_put(&sm->memos, done[i].gfn, done[i].memo);
@@ -505,15 +509,15 @@ static bool code_frame_at(struct vm *vm, const struct walk_ctl *ctl, u64 la, gfn
 }
 
 /*
- * Hand scan-ahead the pages around `page_la`, just scanned, that are
- * neither approved nor in the memo table: where the next first fetches
+ * Hand scan-ahead the pages before and after `page_la`, just scanned, that
+ * are neither approved nor in the memo table: where the next first fetches
  * most likely are (vmm/scan_ahead.h). The page after it last, so that it
  * is decoded first (the helper takes the newest request first).
  */
 static void request_ahead(struct vm *vm, const struct walk_ctl *ctl, u64 page_la,
 			  enum decode_mode mode)
 {
-	static const int around[] = { -2, -1, 2, 1 };
+	static const int around[] = { -1, 1 };
 	struct shadow_mode *sm = vm->shadow;
 
 	if (!sm->ahead)
@@ -552,7 +556,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 	}
 	entries[n++] = (u16)(la & (PAGE_SIZE - 1));
 	/* The frame's decodes from its last scan, if kept (a rescan decodes only what changed). */
-	collect_ahead(vm);
+	collect_ahead(vm, g);
 	memo = scan_memos_get(&sm->memos, g, &own_memo, &ahead_memo);
 	vm->stats.code_scan_memo_own += own_memo;
 	vm->stats.scan_ahead_used += ahead_memo;

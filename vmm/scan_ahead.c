@@ -23,7 +23,7 @@
 struct scan_ahead {
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t work, idle;
+	pthread_cond_t work, idle, finished; /* finished: after each request */
 	bool stop;
 	bool busy; /* the helper is decoding a request */
 	gfn_t busy_gfn;
@@ -85,6 +85,8 @@ static void *helper_main(void *arg)
 			sa->done[sa->ndone++] = (struct scan_ahead_done){ r.gfn, memo };
 		else
 			scan_memo_free(memo);
+		sa->busy = false;
+		pthread_cond_broadcast(&sa->finished);
 	}
 	sa->busy = false;
 	pthread_cond_broadcast(&sa->idle);
@@ -103,12 +105,14 @@ struct scan_ahead *scan_ahead_start(void)
 	pthread_mutex_init(&sa->lock, NULL);
 	pthread_cond_init(&sa->work, NULL);
 	pthread_cond_init(&sa->idle, NULL);
+	pthread_cond_init(&sa->finished, NULL);
 	/* The helper must never take a signal meant for the vCPU thread (its kick). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = pthread_create(&sa->thread, NULL, helper_main, sa);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
+		pthread_cond_destroy(&sa->finished);
 		pthread_cond_destroy(&sa->idle);
 		pthread_cond_destroy(&sa->work);
 		pthread_mutex_destroy(&sa->lock);
@@ -130,6 +134,7 @@ void scan_ahead_stop(struct scan_ahead *sa)
 	pthread_join(sa->thread, NULL);
 	for (unsigned i = 0; i < sa->ndone; i++)
 		scan_memo_free(sa->done[i].memo);
+	pthread_cond_destroy(&sa->finished);
 	pthread_cond_destroy(&sa->idle);
 	pthread_cond_destroy(&sa->work);
 	pthread_mutex_destroy(&sa->lock);
@@ -169,6 +174,26 @@ unsigned scan_ahead_collect(struct scan_ahead *sa, struct scan_ahead_done *out, 
 	sa->ndone -= n;
 	pthread_mutex_unlock(&sa->lock);
 	return n;
+}
+
+bool scan_ahead_wait(struct scan_ahead *sa, gfn_t g)
+{
+	bool waited = false;
+
+	pthread_mutex_lock(&sa->lock);
+	for (unsigned i = 0; i < sa->nreq; i++)
+		if (sa->req[i].gfn.v == g.v) {
+			memmove(sa->req + i, sa->req + i + 1,
+				(sa->nreq - i - 1) * sizeof(sa->req[0]));
+			sa->nreq--;
+			break;
+		}
+	while (sa->busy && sa->busy_gfn.v == g.v) {
+		waited = true;
+		pthread_cond_wait(&sa->finished, &sa->lock);
+	}
+	pthread_mutex_unlock(&sa->lock);
+	return waited;
 }
 
 void scan_ahead_drain(struct scan_ahead *sa)

@@ -228,9 +228,11 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_scan_memo_decodes,
 		(unsigned long long)st->code_scan_memo_own);
 	fprintf(f,
-		"  scan-ahead           %s: %llu frames asked, %llu decoded, %llu used by a scan\n",
+		"  scan-ahead           %s: %llu frames asked, %llu decoded, %llu used by a scan "
+		"(%llu waited for)\n",
 		st->scan_ahead_on ? "on" : "off", (unsigned long long)st->scan_ahead_requests,
-		(unsigned long long)st->scan_ahead_done, (unsigned long long)st->scan_ahead_used);
+		(unsigned long long)st->scan_ahead_done, (unsigned long long)st->scan_ahead_used,
+		(unsigned long long)st->scan_ahead_waits);
 	fprintf(f, "  entries found later  %llu already scanned (no rescan)\n",
 		(unsigned long long)st->code_entries_known);
 	fprintf(f, "  save_fl rewrites     %llu (pushf sites that no longer trap)\n",
@@ -319,7 +321,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"code_entry_time_s\": %.6f, \"code_scan_decodes\": %llu, "
 		"\"code_scan_memo_decodes\": %llu, \"code_scan_memo_own\": %llu, "
 		"\"scan_ahead\": %s, \"scan_ahead_requests\": %llu, \"scan_ahead_done\": %llu, "
-		"\"scan_ahead_used\": %llu, "
+		"\"scan_ahead_used\": %llu, \"scan_ahead_waits\": %llu, "
 		"\"code_entries_known\": %llu, \"save_fl_rewrites\": "
 		"%llu, \"monitor_calls\": %s, \"call_window\": %s, \"call_sites\": {\"cli\": %llu, "
 		"\"sti\": %llu, "
@@ -346,6 +348,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_scan_memo_own, st->scan_ahead_on ? "true" : "false",
 		(unsigned long long)st->scan_ahead_requests,
 		(unsigned long long)st->scan_ahead_done, (unsigned long long)st->scan_ahead_used,
+		(unsigned long long)st->scan_ahead_waits,
 		(unsigned long long)st->code_entries_known,
 		(unsigned long long)st->save_fl_rewrites, st->calls_on ? "true" : "false",
 		st->calls_window ? "true" : "false", (unsigned long long)st->call_sites[1],

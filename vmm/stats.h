@@ -108,6 +108,7 @@ struct stats {
 	u64 scan_ahead_requests;    /* frames handed to the scan-ahead thread */
 	u64 scan_ahead_done;	    /* ... decoded into a memo and put in the table */
 	u64 scan_ahead_used;	    /* ... whose memo a scan then used */
+	u64 scan_ahead_waits;	    /* scans that waited for the helper to finish their frame */
 	u64 code_entries_known;	    /* entries found later that the last scan had covered */
 	u64 save_fl_rewrites;	    /* paravirt save_fl sites rewritten to run without a trap */
 	/*

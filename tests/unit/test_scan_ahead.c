@@ -188,13 +188,48 @@ static void test_no_duplicates(void **state)
 	scan_ahead_stop(sa);
 }
 
+/*
+ * scan_ahead_wait: once it returns, the helper has either finished the
+ * frame (its memo is ready to collect, no drain needed) or will never
+ * decode it (the request was dropped): nothing for it comes later.
+ */
+static void test_wait(void **state)
+{
+	struct scan_ahead *sa = scan_ahead_start();
+	struct scan_ahead_done done[SCAN_AHEAD_QUEUE];
+	unsigned got;
+
+	(void)state;
+	assert_non_null(sa);
+	fill();
+	for (u64 g = 100; g < 100 + SCAN_AHEAD_QUEUE; g++) {
+		struct scan_ahead_req req = req_for(g, pages[1], pages[0]);
+
+		assert_true(scan_ahead_request(sa, &req));
+	}
+	for (u64 g = 100; g < 100 + SCAN_AHEAD_QUEUE; g += 7) {
+		scan_ahead_wait(sa, (gfn_t){ g });
+		got = scan_ahead_collect(sa, done, SCAN_AHEAD_QUEUE);
+		for (unsigned i = 0; i < got; i++)
+			scan_memo_free(done[i].memo);
+		/* The helper is not on `g` any more, and `g` waits no more. */
+		assert_false(scan_ahead_wait(sa, (gfn_t){ g }));
+		scan_ahead_drain(sa);
+		got = scan_ahead_collect(sa, done, SCAN_AHEAD_QUEUE);
+		for (unsigned i = 0; i < got; i++) {
+			assert_int_not_equal(done[i].gfn.v, g);
+			scan_memo_free(done[i].memo);
+		}
+	}
+	scan_ahead_stop(sa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decoded_ahead),
-		cmocka_unit_test(test_exact),
-		cmocka_unit_test(test_stop_with_work),
-		cmocka_unit_test(test_no_duplicates),
+		cmocka_unit_test(test_decoded_ahead),  cmocka_unit_test(test_exact),
+		cmocka_unit_test(test_stop_with_work), cmocka_unit_test(test_no_duplicates),
+		cmocka_unit_test(test_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
