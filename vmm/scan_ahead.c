@@ -2,8 +2,9 @@
 /*
  * The scan-ahead helper thread (vmm/scan_ahead.h).
  *
- * 1. Queues: requests (a ring, newest first out) and finished memos, under
- *    one mutex; `work` wakes the helper, `idle` wakes scan_ahead_drain.
+ * 1. Queues: requests (newest first out, the oldest dropped when full) and
+ *    finished memos, under one mutex; `work` wakes the helper, `idle`
+ *    scan_ahead_drain, `finished` scan_ahead_wait.
  * 2. The helper: copy the page (and the previous page's tail), find where
  *    its first instruction starts, sweep it from there into a new memo with
  *    shadow mode's linear sweep, hand the memo back.
