@@ -76,6 +76,12 @@ static int grow(struct patch_copies *pc)
 	return 0;
 }
 
+/* struct patch_copies' `near` key of the int3 at `at`. */
+static unsigned near_key(const u8 *at)
+{
+	return (unsigned)at[-1] << 8 | at[1];
+}
+
 static bool has_context(unsigned off)
 {
 	return off >= PATCH_COPY_CONTEXT && off + PATCH_COPY_CONTEXT < SCAN_PAGE_SIZE;
@@ -101,6 +107,7 @@ int patch_copies_add(struct patch_copies *pc, const u8 *page, unsigned off, cons
 	memcpy(pc->slots[i].ctx, ctx, CTX_LEN);
 	pc->slots[i].orig0 = orig[0];
 	pc->n++;
+	pc->near[near_key(page + off) / 64] |= 1ull << (near_key(page + off) % 64);
 	return 0;
 }
 
@@ -115,7 +122,8 @@ unsigned patch_copies_restore(const struct patch_copies *pc, u8 *page)
 	for (unsigned off = PATCH_COPY_CONTEXT; has_context(off); off++) {
 		const struct patch_copy *c;
 
-		if (before[off] != PATCH_INT3)
+		if (before[off] != PATCH_INT3 || !(pc->near[near_key(before + off) / 64] &
+						   (1ull << (near_key(before + off) % 64))))
 			continue;
 		c = find(pc, before + off - PATCH_COPY_CONTEXT,
 			 hash_ctx(before + off - PATCH_COPY_CONTEXT));

@@ -26,6 +26,14 @@ struct patch_copy;
 struct patch_copies {
 	struct patch_copy *slots; /* open addressing on the context hash */
 	unsigned nslots, n;
+	/*
+	 * Bit (b << 8 | a): some patch remembered has byte b just before its
+	 * int3 and a just after. Why: Linux pads its text with int3, a
+	 * thousand 0xcc bytes in a typical page, and hashing the context of
+	 * each took as long as a rescan through its memo (20 us per page);
+	 * padding's neighbours are 0xcc, which no remembered patch has.
+	 */
+	u64 near[65536 / 64];
 };
 
 void patch_copies_init(struct patch_copies *pc);

@@ -50,6 +50,31 @@ static void test_copy_restored(void **state)
 	patch_copies_destroy(&pc);
 }
 
+/*
+ * Linux's shape: native_save_fl (`pushf; pop %rax; ret`, its pushf
+ * patched) right after int3 padding, in a page that is mostly padding. The
+ * copy is found among four thousand padding int3s (whose neighbours, 0xcc
+ * and 0xcc, no remembered patch has, so they are passed over unhashed).
+ */
+static void test_copy_among_padding(void **state)
+{
+	struct patch_copies pc;
+	const u8 pushf = 0x9c;
+
+	(void)state;
+	patch_copies_init(&pc);
+	memset(src, 0xcc, sizeof(src));
+	memcpy(src + 512, (const u8[]){ 0xcc, 0x58, 0xc3 }, 3);
+	assert_int_equal(patch_copies_add(&pc, src, 512, &pushf, 1), 0);
+	memcpy(dst, src, sizeof(dst));
+	assert_int_equal(patch_copies_restore(&pc, dst), 1);
+	assert_int_equal(dst[512], 0x9c);
+	for (unsigned o = 0; o < sizeof(dst); o++)
+		if (o < 512 || o > 514)
+			assert_int_equal(dst[o], 0xcc);
+	patch_copies_destroy(&pc);
+}
+
 /* Many patches: the table grows and keeps every one. */
 static void test_growth(void **state)
 {
@@ -75,6 +100,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_copy_restored),
+		cmocka_unit_test(test_copy_among_padding),
 		cmocka_unit_test(test_growth),
 	};
 
