@@ -159,6 +159,17 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* An `on|off` option's value into *off (true for off); false, with the error set, for another. */
+static bool parse_off(const char *name, const char *v, bool *off, char *err, size_t errlen)
+{
+	if (strcmp(v, "on") && strcmp(v, "off")) {
+		set_err(err, errlen, "%s: expected 'on' or 'off', got '%s'", name, v);
+		return false;
+	}
+	*off = !strcmp(v, "off");
+	return true;
+}
+
 /*
  * Match argv[*i] against "--name" / "--name=value". For options that take a
  * value, the value comes after '=' or from the next argument. Returns the
@@ -313,30 +324,18 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 		} else if ((v = match(argc, argv, &i, "--chain", true, &missing))) {
 			if (missing)
 				goto need_value;
-			if (strcmp(v, "on") && strcmp(v, "off")) {
-				set_err(err, errlen, "--chain: expected 'on' or 'off', got '%s'",
-					v);
+			if (!parse_off("--chain", v, &o->no_chain, err, errlen))
 				return OPTIONS_ERROR;
-			}
-			o->no_chain = !strcmp(v, "off");
 		} else if ((v = match(argc, argv, &i, "--scan-ahead", true, &missing))) {
 			if (missing)
 				goto need_value;
-			if (strcmp(v, "on") && strcmp(v, "off")) {
-				set_err(err, errlen,
-					"--scan-ahead: expected 'on' or 'off', got '%s'", v);
+			if (!parse_off("--scan-ahead", v, &o->no_scan_ahead, err, errlen))
 				return OPTIONS_ERROR;
-			}
-			o->no_scan_ahead = !strcmp(v, "off");
 		} else if ((v = match(argc, argv, &i, "--monitor-calls", true, &missing))) {
 			if (missing)
 				goto need_value;
-			if (strcmp(v, "on") && strcmp(v, "off")) {
-				set_err(err, errlen,
-					"--monitor-calls: expected 'on' or 'off', got '%s'", v);
+			if (!parse_off("--monitor-calls", v, &o->no_calls, err, errlen))
 				return OPTIONS_ERROR;
-			}
-			o->no_calls = !strcmp(v, "off");
 		} else if ((v = match(argc, argv, &i, "--stats-file", true, &missing))) {
 			if (missing || !*v)
 				goto need_value;
