@@ -13,6 +13,12 @@
 #
 #   tools/nested-kvm.sh [--mem SIZE] [--smp N] [--timeout SECS] [--] CMD [ARG...]
 #
+# With a terminal on stdin the command gets it, through the nested guest's
+# serial console: `tools/nested-kvm.sh -- make run` gives an interactive
+# shell. QEMU's own escape key is then Ctrl-] (Ctrl-] x quits QEMU), so that
+# Ctrl-A reaches the command (umbra's Ctrl-A x). Otherwise stdin is
+# /dev/null.
+#
 # Exit status: the command's; 125 if the command did not report one (the
 # nested guest panicked, or the time ran out); 126 if the nested guest could
 # not be prepared (a package could not be fetched, QEMU is missing); 2 for a
@@ -151,11 +157,18 @@ trap 'rm -rf "$work"' EXIT
 to=()
 [ "$limit" -gt 0 ] && to=(timeout --foreground "$limit")
 # -cpu max under TCG: an AMD CPU with SVM and nested paging, which kvm_amd needs.
-"${to[@]}" qemu-system-x86_64 -accel tcg,thread=$tcg_thread -cpu max -smp "$smp" -m "$mem" \
-	-nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$cache/initrd.gz" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 nested.run=$work/run.sh" \
-	-virtfs local,path=/,mount_tag=host,security_model=passthrough,multidevs=remap,id=host \
-	</dev/null | sed -u -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e '/^SeaBIOS\|^iPXE\|^Press Ctrl-B\|^Booting from/d' || true
+qemu=(qemu-system-x86_64 -accel tcg,thread=$tcg_thread -cpu max -smp "$smp" -m "$mem"
+	-nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$cache/initrd.gz"
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 nested.run=$work/run.sh"
+	-virtfs local,path=/,mount_tag=host,security_model=passthrough,multidevs=remap,id=host)
+if [ -t 0 ]; then
+	# Interactive: QEMU puts the terminal in raw mode; no filter (a prompt has no newline).
+	"${to[@]}" "${qemu[@]}" -echr 0x1d || true
+else
+	"${to[@]}" "${qemu[@]}" </dev/null |
+		sed -u -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' \
+			-e '/^SeaBIOS\|^iPXE\|^Press Ctrl-B\|^Booting from/d' || true
+fi
 if [ ! -s "$work/status" ]; then
 	printf '%s: the command reported no status (nested guest panic, or --timeout %s s)\n' \
 		"$me" "$limit" >&2
