@@ -133,6 +133,7 @@ enum bench_metric {
 	BM_ROOT_SWITCH, /* shadow.root_hits + shadow.root_misses */
 	BM_ROOT_HIT,	/* shadow.root_hits / BM_ROOT_SWITCH, percent */
 	BM_EMULATED,	/* emulated_total */
+	BM_SCAN,	/* shadow.code_scan_time_s: seconds scanning guest kernel code */
 	BM_WALL,	/* wall_time_s */
 	BM_COUNT
 };

@@ -22,6 +22,7 @@ const char *const bench_metric_names[BM_COUNT] = {
 	[BM_ROOT_SWITCH] = "root_switches",
 	[BM_ROOT_HIT] = "root_hit_pct",
 	[BM_EMULATED] = "emulated_insns",
+	[BM_SCAN] = "code_scan_s",
 	[BM_WALL] = "wall_s",
 };
 
@@ -38,6 +39,7 @@ static const char *const metric_titles[BM_COUNT] = {
 	[BM_ROOT_SWITCH] = "root switches",
 	[BM_ROOT_HIT] = "root hit %",
 	[BM_EMULATED] = "emulated insns",
+	[BM_SCAN] = "code scan s",
 	[BM_WALL] = "wall s",
 };
 
@@ -73,6 +75,7 @@ void bench_metrics_from_json(const char *json, double m[BM_COUNT])
 	m[BM_ROOT_SWITCH] = hits + misses; /* NAN when either is absent */
 	m[BM_ROOT_HIT] = bench_ratio(hits * 100.0, hits + misses);
 	m[BM_EMULATED] = json_or_nan(json, "emulated_total");
+	m[BM_SCAN] = json_or_nan(json, "shadow.code_scan_time_s");
 	m[BM_WALL] = json_or_nan(json, "wall_time_s");
 }
 
@@ -123,7 +126,7 @@ double bench_cell_ratio(const struct bench_report *r, unsigned w, int num, int d
 	return bench_ratio(a->per_iter.median, b->per_iter.median);
 }
 
-static const int metric_decimals[BM_COUNT] = { [BM_ROOT_HIT] = 1, [BM_WALL] = 3 };
+static const int metric_decimals[BM_COUNT] = { [BM_ROOT_HIT] = 1, [BM_SCAN] = 3, [BM_WALL] = 3 };
 
 static const char *unit_name(enum bench_unit u)
 {

@@ -24,7 +24,8 @@
 /*
  * Captured with `vmm/umbra run --mmu=shadow --mem 1G --stats=json --stats-file F
  * --cmdline bench=fork images/testos/testos.elf` (2026-11-22), trimmed: fewer
- * emulated mnemonics and shadow counters, the rest as umbra wrote it.
+ * emulated mnemonics and shadow counters, the rest as umbra wrote it, but
+ * for code_scan_time_s (written since 2026-12-05) added.
  */
 static const char shadow_json[] =
 	"{\"mode\": \"shadow\", \"image\": \"images/testos/testos.elf\", \"exit_status\": 0, "
@@ -37,7 +38,8 @@ static const char shadow_json[] =
 	"\"emulated_pt_writes\": 1921, \"stores_replayed\": 4632, \"faults\": 2424, "
 	"\"faults_fixed\": 483, \"faults_guest\": 1, \"faults_pt_write\": 1921, "
 	"\"sp_created\": 1027, \"pt_writes\": 16350, \"root_hits\": 1668, \"root_misses\": 405, "
-	"\"roots_live\": 7, \"evictions\": 0, \"flushes\": 0, \"stores\": 4633}}\n";
+	"\"roots_live\": 7, \"evictions\": 0, \"flushes\": 0, \"stores\": 4633, "
+	"\"code_scan_time_s\": 0.012345}}\n";
 
 /* The same workload in hw mode, untrimmed: no "shadow" object. */
 static const char hw_json[] =
@@ -229,12 +231,13 @@ static void test_metrics(void **state)
 	assert_true(m[BM_TRAP_PF] == 2424);
 	assert_true(m[BM_TRAP_GP] == 1035);
 	assert_true(m[BM_TRAP_BP] == 1236);
+	assert_true(fabs(m[BM_SCAN] - 0.012345) < 1e-9);
 
 	bench_metrics_from_json(hw_json, m);
 	assert_true(m[BM_EXITS] == 654);
 	assert_true(m[BM_EMULATED] == 0);
 	assert_true(isnan(m[BM_TRAPS]) && isnan(m[BM_FAULTS]) && isnan(m[BM_PT_WRITES]));
-	assert_true(isnan(m[BM_STORES]));
+	assert_true(isnan(m[BM_STORES]) && isnan(m[BM_SCAN]));
 	assert_true(isnan(m[BM_ROOT_SWITCH]) && isnan(m[BM_ROOT_HIT]));
 	assert_true(isnan(m[BM_TRAP_PF]) && isnan(m[BM_TRAP_GP]) && isnan(m[BM_TRAP_BP]));
 
@@ -489,17 +492,17 @@ static void test_write_csv(void **state)
 		     "min,max,spread_pct,ratio_shadow_hw,ratio_shadow_qemu_tcg,"
 		     "ratio_to_native,boot_s,exits,shadow_traps,traps_pf,traps_gp,"
 		     "traps_bp,shadow_faults,pt_write_emulations,shadow_stores,root_switches,"
-		     "root_hit_pct,emulated_insns,wall_s,traps_per_op,exits_per_op\n"));
+		     "root_hit_pct,emulated_insns,code_scan_s,wall_s,traps_per_op,exits_per_op\n"));
 	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",umbra-shadow,ok,3,200,cycles,"
 				    "110.00,100.00,120.00,18.2,0.262,,,,5374,4722,2424,1035,1236,"
-				    "2424,1921,4632,2073,80.5,3590,0.361,,\n"));
+				    "2424,1921,4632,2073,80.5,3590,0.012,0.361,,\n"));
 	assert_non_null(strstr(out, "\ntestos,fork,\"fork, exit\",umbra-hw,ok,2,200,cycles,420.00,"
-				    "400.00,440.00,9.5,0.262,,,,654,,,,,,,,,,0,1.095,,\n"));
+				    "400.00,440.00,9.5,0.262,,,,654,,,,,,,,,,0,,1.095,,\n"));
 	assert_non_null(strstr(out,
 			       "\ntestos,fork,\"fork, exit\",qemu,\"not runnable here: no "
-			       "\"\"qemu\"\", sorry\",0,,cycles,,,,,0.262,,,,,,,,,,,,,,,,,\n"));
+			       "\"\"qemu\"\", sorry\",0,,cycles,,,,,0.262,,,,,,,,,,,,,,,,,,\n"));
 	assert_non_null(strstr(out, "\ntestos,pf,page,umbra-hw,failed: umbra exited with status "
-				    "8,0,,cycles,,,,,,,,,,,,,,,,,,,,,,\n"));
+				    "8,0,,cycles,,,,,,,,,,,,,,,,,,,,,,,\n"));
 	/* 1 header + 2 workloads x 3 configurations */
 	assert_int_equal(count_lines(out), 7);
 	free(out);
@@ -530,13 +533,13 @@ static void test_write_markdown(void **state)
 		out,
 		"| workload | config | exits | shadow traps | #PF | #GP | #BP | "
 		"shadow faults | PT-write emul. | shadow stores | root switches | root hit % | "
-		"emulated insns | wall s |\n| --- | --- | ---: | ---: | ---: | "
-		"---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"));
+		"emulated insns | code scan s | wall s |\n| --- | --- | ---: | ---: | ---: | "
+		"---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"));
 	assert_non_null(strstr(out, "| fork | umbra-shadow | 5374 | 4722 | 2424 | 1035 | 1236 | "
-				    "2424 | 1921 | 4632 | 2073 | 80.5 | 3590 | 0.361 |\n"));
+				    "2424 | 1921 | 4632 | 2073 | 80.5 | 3590 | 0.012 | 0.361 |\n"));
 	assert_non_null(strstr(out,
 			       "| fork | umbra-hw | 654 | - | - | - | - | - | - | - | - | - | 0 | "
-			       "1.095 |\n"));
+			       "- | 1.095 |\n"));
 	assert_null(strstr(out, "| pf | umbra-hw |")); /* no events for a failed cell */
 	assert_null(strstr(out, "/native"));	       /* no native configuration */
 	assert_null(strstr(out, "boot s"));	       /* a VM per workload, no boots */
@@ -639,17 +642,17 @@ static void test_write_linux_csv(void **state)
 	assert_non_null(strstr(out,
 			       "linux,pf,fault,umbra-shadow,ok,3,65536,ns,30000.00,28000.00,"
 			       "33000.00,16.7,,1.500,3.000,46.000,5374,4722,2424,1035,1236,2424,"
-			       "1921,4632,2073,80.5,3590,0.361,,\n"));
+			       "1921,4632,2073,80.5,3590,0.012,0.361,,\n"));
 	assert_non_null(strstr(out,
 			       "\nlinux,compute,step,umbra-shadow,ok,1,,ns,2.00,2.00,2.00,0.0,,"
 			       "0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,4632,2073,"
-			       "80.5,3590,0.361,,\n"));
+			       "80.5,3590,0.012,0.361,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,umbra-hw,failed: timed out after 60 s,0,,ns,"
-				    ",,,,,1.500,,,,,,,,,,,,,,,,\n"));
+				    ",,,,,1.500,,,,,,,,,,,,,,,,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,qemu-tcg,ok,1,,ns,20000.00,20000.00,20000.00,"
-				    "0.0,,1.500,2.000,30.000,,,,,,,,,,,,120.500,,\n"));
+				    "0.0,,1.500,2.000,30.000,,,,,,,,,,,,,120.500,,\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,native,ok,1,,ns,10000.00,10000.00,10000.00,"
-				    "0.0,,1.500,,,,,,,,,,,,,,,,\n"));
+				    "0.0,,1.500,,,,,,,,,,,,,,,,,\n"));
 	assert_int_equal(count_lines(out), 8);
 	free(out);
 }
@@ -681,15 +684,15 @@ static void test_write_linux_markdown(void **state)
 		out,
 		"| config | boot s | exits | shadow traps | #PF | #GP | #BP | "
 		"shadow faults | PT-write emul. | shadow stores | root switches | root hit % | "
-		"emulated insns | wall s |\n| --- | ---: | ---: |"));
+		"emulated insns | code scan s | wall s |\n| --- | ---: | ---: |"));
 	assert_non_null(strstr(out, "| umbra-shadow | 46.0 | 5374 | 4722 | 2424 | 1035 | 1236 | "
-				    "2424 | 1921 | 4632 | 2073 | 80.5 | 3590 | 0.361 |\n"));
+				    "2424 | 1921 | 4632 | 2073 | 80.5 | 3590 | 0.012 | 0.361 |\n"));
 	assert_non_null(strstr(out,
 			       "| umbra-hw | n/a [1] | - | - | - | - | - | - | - | - | - | - | "
-			       "- | - |\n"));
+			       "- | - | - |\n"));
 	assert_non_null(strstr(out,
 			       "| qemu-tcg | 30.0 | - | - | - | - | - | - | - | - | - | - | - | "
-			       "120.500 |\n"));
+			       "- | 120.500 |\n"));
 	assert_null(strstr(out, "\n| native |"));	   /* no boot row */
 	assert_null(strstr(out, "[2]"));		   /* the boot's note is the cells' note */
 	assert_null(strstr(out, "| pf | umbra-shadow |")); /* no per-workload event table */
@@ -839,13 +842,13 @@ static void test_write_marks(void **state)
 	CAPTURE(out, bench_write_csv_rows(f, &r));
 	assert_non_null(strstr(out, "linux,pf,fault,umbra-shadow,ok,3,65536,ns,30000.00,28000.00,"
 				    "33000.00,16.7,,1.500,3.000,46.000,5374,4722,2424,1035,1236,"
-				    "2424,1921,4632,2073,80.5,3590,0.361,1.0200,1.2000\n"));
+				    "2424,1921,4632,2073,80.5,3590,0.012,0.361,1.0200,1.2000\n"));
 	assert_non_null(strstr(out,
 			       "\nlinux,compute,step,umbra-shadow,ok,1,,ns,2.00,2.00,2.00,"
 			       "0.0,,0.050,1.250,46.000,5374,4722,2424,1035,1236,2424,1921,4632,"
-			       "2073,80.5,3590,0.361,0.0000,250.0000\n"));
+			       "2073,80.5,3590,0.012,0.361,0.0000,250.0000\n"));
 	assert_non_null(strstr(out, "\nlinux,pf,fault,umbra-hw,failed: timed out after 60 s,0,,ns,"
-				    ",,,,,1.500,,,,,,,,,,,,,,,,\n"));
+				    ",,,,,1.500,,,,,,,,,,,,,,,,,\n"));
 	free(out);
 }
 
