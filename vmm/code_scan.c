@@ -469,12 +469,6 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 }
 
 /*
- * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
- * not yet scanned. The frame holds its original bytes (an unapproved frame
- * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
- * when the scan began (for --stats).
- */
-/*
  * Scan-ahead's finished memos into the table (vmm/scan_ahead.h), `g`'s
  * included if the helper is on it now.
  */
@@ -536,6 +530,12 @@ static void request_ahead(struct vm *vm, const struct walk_ctl *ctl, u64 page_la
 	}
 }
 
+/*
+ * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
+ * not yet scanned. The frame holds its original bytes (an unapproved frame
+ * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
+ * when the scan began (for --stats).
+ */
 static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0)
 {
 	struct shadow_mode *sm = vm->shadow;
