@@ -35,8 +35,6 @@
 #include "decode/scan.h"
 
 #define RUNS	  5
-#define SYNC_TAIL 64
-#define SYNC_HEAD (2 * SCAN_INSN_MAX)
 #define MAX_PAGES (64 * 1024)
 
 struct code {
@@ -167,6 +165,7 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Scan page `p` of `c`, its bytes at `page`, as the VMM does, from `sync`; the seconds taken. */
 static double scan_into(struct scan_result *r, const u8 *page, const struct code *c, unsigned p,
 			int sync, struct scan_memo *memo, int *n)
 {
@@ -249,21 +248,16 @@ int main(int argc, char **argv)
 		insns = sites = rewritten = decodes_full = decodes_memo = 0;
 		for (unsigned p = 0; p < c.npages; p++) {
 			const u8 *page = c.bytes + (size_t)p * SCAN_PAGE_SIZE;
-			bool next = p + 1 < c.npages && c.gva[p + 1] == c.gva[p] + SCAN_PAGE_SIZE;
 			bool prev = p > 0 && c.gva[p - 1] + SCAN_PAGE_SIZE == c.gva[p];
 			struct scan_result r;
-			double t0 = now(), t1;
-			int sync = prev ? scan_sync_offset(page - SYNC_TAIL, SYNC_TAIL, page,
-							   SYNC_HEAD, DECODE_64)
+			double t0 = now();
+			int sync = prev ? scan_sync_offset(page - SCAN_SYNC_TAIL, SCAN_SYNC_TAIL,
+							   page, SCAN_SYNC_HEAD, DECODE_64)
 					: -1;
 			int n;
 
-			t1 = now();
-			n = scan_code_page(&r, page, next ? page + SCAN_PAGE_SIZE : NULL,
-					   next ? SCAN_NEXT_MAX : 0, gva(c.gva[p]), DECODE_64,
-					   SCAN_KINDS_SHADOW, (u16)(sync > 0 ? sync : 0));
-			scan_s += now() - t1;
-			sync_s += t1 - t0;
+			sync_s += now() - t0;
+			scan_s += scan_into(&r, page, &c, p, sync, NULL, &n);
 			if (n < 0) {
 				fprintf(stderr, "scan_bench: page %#llx: scan failed (%d)\n",
 					(unsigned long long)c.gva[p], n);

@@ -40,8 +40,6 @@ struct memo_entry {
 #define MEMO_STOP    (1u << 2) /* control_flow() said FLOW_STOP */
 #define MEMO_TARGET  (1u << 3) /* ... and gave a direct target */
 
-#define SYNC_IN_MAX (64 + 2 * SCAN_INSN_MAX) /* scan_sync_offset's tail and head */
-
 struct scan_memo {
 	/* Key: decodes depend on the address (targets) and the mode. */
 	bool keyed;
@@ -55,7 +53,7 @@ struct scan_memo {
 	bool sync_valid;
 	enum decode_mode sync_mode;
 	unsigned sync_tail_len, sync_head_len;
-	u8 sync_in[SYNC_IN_MAX];
+	u8 sync_in[SCAN_SYNC_TAIL + SCAN_SYNC_HEAD];
 	int sync_out;
 };
 
@@ -561,7 +559,6 @@ int scan_code_page(struct scan_result *res, const u8 *page, const u8 *next, unsi
  * stream from its start took about tail_len * tail_len / 8.
  */
 #define SYNC_MIN_VOTES_PCT 60
-#define SYNC_TAIL_MAX	   64
 #define SYNC_NONE	   0xffffu
 
 int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned head_len,
@@ -570,13 +567,13 @@ int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned
 	static const cs_mode modes[] = {
 		[DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32, [DECODE_64] = CS_MODE_64
 	};
-	u8 buf[SYNC_TAIL_MAX + SCAN_INSN_MAX * 2];
-	u16 land[SYNC_TAIL_MAX];
+	u8 buf[SCAN_SYNC_TAIL + SCAN_SYNC_HEAD];
+	u16 land[SCAN_SYNC_TAIL];
 	unsigned votes[SCAN_INSN_MAX] = { 0 }, total = 0, best = 0;
 	csh cs;
 	cs_insn *insn;
 
-	if (!tail_len || tail_len > SYNC_TAIL_MAX || head_len > SCAN_INSN_MAX * 2)
+	if (!tail_len || tail_len > SCAN_SYNC_TAIL || head_len > SCAN_SYNC_HEAD)
 		return -1;
 	memcpy(buf, tail, tail_len);
 	memcpy(buf + tail_len, head, head_len);
@@ -616,7 +613,7 @@ int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned
 int scan_sync_offset_memo(struct scan_memo *memo, const u8 *tail, unsigned tail_len, const u8 *head,
 			  unsigned head_len, enum decode_mode mode)
 {
-	if (!memo || !tail_len || tail_len > SYNC_TAIL_MAX || head_len > SCAN_INSN_MAX * 2)
+	if (!memo || !tail_len || tail_len > SCAN_SYNC_TAIL || head_len > SCAN_SYNC_HEAD)
 		return scan_sync_offset(tail, tail_len, head, head_len, mode);
 	if (!memo->sync_valid || memo->sync_mode != mode || memo->sync_tail_len != tail_len ||
 	    memo->sync_head_len != head_len || memcmp(memo->sync_in, tail, tail_len) ||

@@ -268,11 +268,19 @@ const struct scan_site *scan_find_site(const struct scan_result *res, unsigned o
 
 /*
  * Item 6. The offset (0..14) in a page where its first instruction starts,
- * judged from the `tail_len` (<= 64) bytes that precede the page and the
- * page's first `head_len` (<= 30) bytes: the boundary most decodings
- * started in the tail agree on, if at least 60% of them do; else -1. The
- * VMM uses it as a scan entry so a linear sweep covers the page's start.
+ * judged from the `tail_len` (<= SCAN_SYNC_TAIL) bytes that precede the
+ * page and the page's first `head_len` (<= SCAN_SYNC_HEAD) bytes: the
+ * boundary most decodings started in the tail agree on, if at least 60% of
+ * them do; else -1. The VMM uses it as a scan entry so a linear sweep
+ * covers the page's start.
+ *
+ * The VMM asks with both at their largest (vmm/code_scan.c), and so do
+ * scan-ahead, whose memo must see the same question to answer the real
+ * scan (vmm/scan_ahead.c), and `make bench-scan`.
  */
+#define SCAN_SYNC_TAIL 64u
+#define SCAN_SYNC_HEAD (2 * SCAN_INSN_MAX)
+
 int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned head_len,
 		     enum decode_mode mode);
 

@@ -61,17 +61,29 @@
 #include "vmm/vm.h"
 
 #define SCAN_MAX_ENTRIES 1024
-/* Add the offset of `la` to `entries` if the guest maps it to frame `g`. */
-static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la, u16 *entries,
-		      unsigned *n)
+/* The RAM frame the guest maps `la` to for a fetch, and its bytes; false if none. */
+static bool code_frame_at(struct vm *vm, const struct walk_ctl *ctl, u64 la, gfn_t *g,
+			  const u8 **hva)
 {
 	struct walk_mem wm = guest_walk_mem(&vm->mem);
 	struct guest_walk w;
 
-	if (*n >= SCAN_MAX_ENTRIES ||
-	    walk_guest(paging_mode_select(ctl), &wm, ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
-		    WALK_OK ||
-	    gpa_to_gfn(w.gpa).v != g.v)
+	if (walk_guest(paging_mode_select(ctl), &wm, ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
+	    WALK_OK)
+		return false;
+	*g = gpa_to_gfn(w.gpa);
+	*hva = gpa_to_hva(&vm->mem, gfn_to_gpa(*g), PAGE_SIZE);
+	return *hva != NULL;
+}
+
+/* Add the offset of `la` to `entries` if the guest maps it to frame `g`. */
+static void add_entry(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la, u16 *entries,
+		      unsigned *n)
+{
+	gfn_t at;
+	const u8 *hva;
+
+	if (*n >= SCAN_MAX_ENTRIES || !code_frame_at(vm, ctl, la, &at, &hva) || at.v != g.v)
 		return;
 	for (unsigned i = 0; i < *n; i++)
 		if (entries[i] == (u16)(la & (PAGE_SIZE - 1)))
@@ -487,21 +499,6 @@ static void collect_ahead(struct vm *vm, gfn_t g)
 	vm->stats.scan_ahead_done += n;
 }
 
-/* The RAM frame the guest maps `la` to for a fetch, and its bytes; false if none. */
-static bool code_frame_at(struct vm *vm, const struct walk_ctl *ctl, u64 la, gfn_t *g,
-			  const u8 **hva)
-{
-	struct walk_mem wm = guest_walk_mem(&vm->mem);
-	struct guest_walk w;
-
-	if (walk_guest(paging_mode_select(ctl), &wm, ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
-	    WALK_OK)
-		return false;
-	*g = gpa_to_gfn(w.gpa);
-	*hva = gpa_to_hva(&vm->mem, gfn_to_gpa(*g), PAGE_SIZE);
-	return *hva != NULL;
-}
-
 /*
  * Hand scan-ahead the pages before and after `page_la`, just scanned, that
  * are neither approved nor in the memo table: where the next first fetches
@@ -590,17 +587,14 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 	 * indirect calls reach (Linux's native_save_fl, a pushf).
 	 */
 	{
-		struct walk_mem wm = guest_walk_mem(&vm->mem);
-		struct guest_walk pw;
 		u64 page_la = la & ~(u64)(PAGE_SIZE - 1);
+		gfn_t prev_g;
 		const u8 *prev;
 		int sync;
 
-		if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(page_la - PAGE_SIZE),
-			       ACC_FETCH, WALK_PEEK, &pw) == WALK_OK &&
-		    (prev = gpa_to_hva(&vm->mem, gfn_to_gpa(gpa_to_gfn(pw.gpa)), PAGE_SIZE)) &&
-		    (sync = scan_sync_offset_memo(memo, prev + PAGE_SIZE - 64, 64, page,
-						  2 * SCAN_INSN_MAX,
+		if (code_frame_at(vm, &ctl, page_la - PAGE_SIZE, &prev_g, &prev) &&
+		    (sync = scan_sync_offset_memo(memo, prev + PAGE_SIZE - SCAN_SYNC_TAIL,
+						  SCAN_SYNC_TAIL, page, SCAN_SYNC_HEAD,
 						  sm->cpu.cs.l ? DECODE_64 : DECODE_32)) >= 0)
 			add_entry(vm, &ctl, g, page_la + (u64)sync, entries, &n);
 	}

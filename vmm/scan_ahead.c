@@ -17,9 +17,7 @@
 
 #include "vmm/scan_ahead.h"
 
-#define DONE_MAX  SCAN_AHEAD_QUEUE
-#define SYNC_TAIL 64
-#define SYNC_HEAD (2 * SCAN_INSN_MAX)
+#define DONE_MAX SCAN_AHEAD_QUEUE
 
 struct scan_ahead {
 	pthread_t thread;
@@ -37,7 +35,7 @@ struct scan_ahead {
 /* Item 2, outside the lock. NULL without memory. */
 static struct scan_memo *decode_ahead(const struct scan_ahead_req *r)
 {
-	u8 page[SCAN_PAGE_SIZE], tail[SYNC_TAIL];
+	u8 page[SCAN_PAGE_SIZE], tail[SCAN_SYNC_TAIL];
 	struct scan_memo *memo = scan_memo_new();
 	struct scan_result res;
 	int sync = -1, err;
@@ -47,9 +45,10 @@ static struct scan_memo *decode_ahead(const struct scan_ahead_req *r)
 		return NULL;
 	memcpy(page, r->hva, sizeof(page));
 	if (r->prev_hva) {
-		memcpy(tail, r->prev_hva + SCAN_PAGE_SIZE - SYNC_TAIL, sizeof(tail));
+		memcpy(tail, r->prev_hva + SCAN_PAGE_SIZE - SCAN_SYNC_TAIL, sizeof(tail));
 		/* Into the memo too: the real scan asks the same question. */
-		sync = scan_sync_offset_memo(memo, tail, SYNC_TAIL, page, SYNC_HEAD, r->mode);
+		sync = scan_sync_offset_memo(memo, tail, SCAN_SYNC_TAIL, page, SCAN_SYNC_HEAD,
+					     r->mode);
 	}
 	entry = (u16)(sync > 0 ? sync : 0);
 	scan_result_init(&res, r->page, r->mode, SCAN_KINDS_SHADOW);
