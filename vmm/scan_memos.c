@@ -20,71 +20,64 @@ void scan_memos_destroy(struct scan_memos *t)
 	scan_memos_init(t);
 }
 
-/* `g`'s slot, or NULL; *lru gets the least recently used slot (an empty one first). */
-static struct scan_memo_slot *find(struct scan_memos *t, gfn_t g, struct scan_memo_slot **lru)
+/* `g`'s slot, or -1. */
+static int slot_of(const struct scan_memos *t, gfn_t g)
 {
-	*lru = &t->slot[0];
-	for (unsigned i = 0; i < SCAN_MEMOS_MAX; i++) {
-		struct scan_memo_slot *s = &t->slot[i];
+	for (unsigned i = 0; i < SCAN_MEMOS_MAX; i++)
+		if (t->slot[i].used && t->slot[i].gfn.v == g.v)
+			return (int)i;
+	return -1;
+}
 
-		if (s->used && s->gfn.v == g.v)
-			return s;
-		if (s->used < (*lru)->used)
-			*lru = s;
-	}
-	return NULL;
+/* The least recently used slot (an empty one first), among the guesses only if `guesses`. */
+static struct scan_memo_slot *oldest(struct scan_memos *t, bool guesses)
+{
+	struct scan_memo_slot *lru = NULL;
+
+	for (unsigned i = 0; i < SCAN_MEMOS_MAX; i++)
+		if ((!guesses || t->slot[i].ahead) && (!lru || t->slot[i].used < lru->used))
+			lru = &t->slot[i];
+	return lru;
+}
+
+/* Slot `s` is now `g`'s, just used; `ahead`: a guess (scan_memos_put). */
+static void claim(struct scan_memos *t, struct scan_memo_slot *s, gfn_t g, bool ahead)
+{
+	t->nahead = t->nahead - s->ahead + ahead;
+	s->gfn = g;
+	s->used = ++t->clock;
+	s->ahead = ahead;
 }
 
 struct scan_memo *scan_memos_get(struct scan_memos *t, gfn_t g, bool *own, bool *ahead)
 {
-	struct scan_memo_slot *lru, *s = find(t, g, &lru);
+	int i = slot_of(t, g);
+	struct scan_memo_slot *s = i >= 0 ? &t->slot[i] : oldest(t, false);
 
-	t->clock++;
-	*own = s != NULL;
-	*ahead = s && s->ahead;
-	if (s) {
-		s->used = t->clock;
-		t->nahead -= s->ahead;
-		s->ahead = false;
-		return s->memo;
-	}
-	if (!lru->memo && !(lru->memo = scan_memo_new()))
+	*own = i >= 0;
+	*ahead = *own && s->ahead;
+	if (!*own && !s->memo && !(s->memo = scan_memo_new()))
 		return NULL;
-	lru->gfn = g;
-	lru->used = t->clock;
-	t->nahead -= lru->ahead;
-	lru->ahead = false;
-	return lru->memo;
+	claim(t, s, g, false);
+	return s->memo;
 }
 
 bool scan_memos_has(const struct scan_memos *t, gfn_t g)
 {
-	for (unsigned i = 0; i < SCAN_MEMOS_MAX; i++)
-		if (t->slot[i].used && t->slot[i].gfn.v == g.v)
-			return true;
-	return false;
+	return slot_of(t, g) >= 0;
 }
 
 void scan_memos_put(struct scan_memos *t, gfn_t g, struct scan_memo *memo)
 {
-	struct scan_memo_slot *lru;
+	struct scan_memo_slot *s;
 
-	if (find(t, g, &lru)) {
+	if (slot_of(t, g) >= 0) {
 		scan_memo_free(memo);
 		return;
 	}
-	/* Guesses up to their share: the oldest guess makes room. */
-	if (t->nahead >= SCAN_MEMOS_AHEAD_MAX) {
-		lru = NULL;
-		for (unsigned i = 0; i < SCAN_MEMOS_MAX; i++)
-			if (t->slot[i].ahead && (!lru || t->slot[i].used < lru->used))
-				lru = &t->slot[i];
-	}
-	scan_memo_free(lru->memo);
-	t->nahead -= lru->ahead;
-	lru->memo = memo;
-	lru->gfn = g;
-	lru->used = ++t->clock;
-	lru->ahead = true;
-	t->nahead++;
+	/* Guesses up to their share: past it, the oldest guess makes room. */
+	s = oldest(t, t->nahead >= SCAN_MEMOS_AHEAD_MAX);
+	scan_memo_free(s->memo);
+	s->memo = memo;
+	claim(t, s, g, true);
 }
