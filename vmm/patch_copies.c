@@ -76,10 +76,20 @@ static int grow(struct patch_copies *pc)
 	return 0;
 }
 
-/* struct patch_copies' `near` key of the int3 at `at`. */
+/* struct patch_copies' `near` key of the int3 at `at`: the bytes either side of it. */
 static unsigned near_key(const u8 *at)
 {
 	return (unsigned)at[-1] << 8 | at[1];
+}
+
+static void near_set(struct patch_copies *pc, const u8 *at)
+{
+	pc->near[near_key(at) / 64] |= 1ull << (near_key(at) % 64);
+}
+
+static bool near_has(const struct patch_copies *pc, const u8 *at)
+{
+	return pc->near[near_key(at) / 64] & (1ull << (near_key(at) % 64));
 }
 
 static bool has_context(unsigned off)
@@ -107,7 +117,7 @@ int patch_copies_add(struct patch_copies *pc, const u8 *page, unsigned off, cons
 	memcpy(pc->slots[i].ctx, ctx, CTX_LEN);
 	pc->slots[i].orig0 = orig[0];
 	pc->n++;
-	pc->near[near_key(page + off) / 64] |= 1ull << (near_key(page + off) % 64);
+	near_set(pc, page + off);
 	return 0;
 }
 
@@ -122,8 +132,7 @@ unsigned patch_copies_restore(const struct patch_copies *pc, u8 *page)
 	for (unsigned off = PATCH_COPY_CONTEXT; has_context(off); off++) {
 		const struct patch_copy *c;
 
-		if (before[off] != PATCH_INT3 || !(pc->near[near_key(before + off) / 64] &
-						   (1ull << (near_key(before + off) % 64))))
+		if (before[off] != PATCH_INT3 || !near_has(pc, before + off))
 			continue;
 		c = find(pc, before + off - PATCH_COPY_CONTEXT,
 			 hash_ctx(before + off - PATCH_COPY_CONTEXT));
