@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "decode/scan.h"
+#include "tests/unit/scan_same.h"
 
 #define PAGE_GVA 0xffffffff81234000ull
 #define FILLER	 0x9c /* pushf: a wrongly swept filler byte becomes a site */
@@ -694,34 +695,6 @@ static void test_sync_offset_reference(void **state)
 
 /* ---- the scan memo (item 7) ---------------------------------------------- */
 
-/* Everything two scans recorded is the same (the decode counters aside). */
-static void assert_same_result(const struct scan_result *a, const struct scan_result *b, int iter)
-{
-	if (memcmp(a->insn_len, b->insn_len, sizeof(a->insn_len)))
-		for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
-			if (a->insn_len[o] != b->insn_len[o])
-				fail_msg("iter %d: offset %#x: len %u from scratch, %u with the "
-					 "memo",
-					 iter, o, a->insn_len[o], b->insn_len[o]);
-	assert_memory_equal(a->targets, b->targets, sizeof(a->targets));
-	assert_int_equal(a->nsites, b->nsites);
-	for (unsigned i = 0; i < a->nsites; i++) {
-		assert_int_equal(a->sites[i].off, b->sites[i].off);
-		assert_int_equal(a->sites[i].len, b->sites[i].len);
-		assert_int_equal(a->sites[i].kind, b->sites[i].kind);
-		assert_int_equal(a->sites[i].conflict, b->sites[i].conflict);
-		assert_memory_equal(a->sites[i].orig, b->sites[i].orig, a->sites[i].len);
-	}
-	assert_int_equal(a->ninsns, b->ninsns);
-	assert_int_equal(a->nconflicts, b->nconflicts);
-	assert_int_equal(a->next_used, b->next_used);
-	assert_int_equal(a->pending_straddle, b->pending_straddle);
-	assert_int_equal(a->ninvalid, b->ninvalid);
-	assert_int_equal(a->nexits, b->nexits);
-	if (a->nexits)
-		assert_memory_equal(a->exits, b->exits, a->nexits * sizeof(*a->exits));
-}
-
 /*
  * Rewrite a page as Linux's text patching does (a few bytes anywhere, the
  * next page's bytes included) or, now and then, change what the memo is
@@ -784,7 +757,7 @@ static void test_memo_rescan_property(void **state)
 						     entries, n) >= 0);
 		assert_true(scan_code_page_add_entry_memo(b, buf, buf + SCAN_PAGE_SIZE, next_len,
 							  entries, n, memo) >= 0);
-		assert_same_result(a, b, iter);
+		assert_same_scan(a, b, iter);
 		assert_int_equal(a->nmemo, 0);
 		assert_int_equal(a->ndecodes, b->ndecodes + b->nmemo);
 		scratch_decodes += a->ndecodes;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/unit/scan_same.h"
 #include "vmm/scan_ahead.h"
 
 #define PAGE_GVA 0xffffffff81234000ull
@@ -76,10 +77,10 @@ static void test_decoded_ahead(void **state)
 	req = req_for(7, pages[1], pages[0]);
 	memo = ahead_one(sa, &req);
 	/* The page starts with int3 padding: the sync offset is 0, the sweep reaches 0x100. */
-	assert_int_equal(scan_sync_offset_memo(memo, pages[0] + SCAN_PAGE_SIZE - 64, 64, pages[1],
-					       2 * SCAN_INSN_MAX, DECODE_64),
-			 scan_sync_offset(pages[0] + SCAN_PAGE_SIZE - 64, 64, pages[1],
-					  2 * SCAN_INSN_MAX, DECODE_64));
+	assert_int_equal(scan_sync_offset_memo(memo, pages[0] + SCAN_PAGE_SIZE - SCAN_SYNC_TAIL,
+					       SCAN_SYNC_TAIL, pages[1], SCAN_SYNC_HEAD, DECODE_64),
+			 scan_sync_offset(pages[0] + SCAN_PAGE_SIZE - SCAN_SYNC_TAIL,
+					  SCAN_SYNC_TAIL, pages[1], SCAN_SYNC_HEAD, DECODE_64));
 	scan(&res, pages[1], 0x180, memo);
 	assert_int_equal(res.ndecodes, 0);
 	assert_int_equal(res.nmemo, 17); /* from 0x180: 16 movs and the ret */
@@ -114,15 +115,7 @@ static void test_exact(void **state)
 		entry = (u16)((rng >> 8) % 64);
 		scan(&a, page, entry, NULL);
 		scan(&b, page, entry, memo);
-		assert_memory_equal(a.insn_len, b.insn_len, sizeof(a.insn_len));
-		assert_memory_equal(a.targets, b.targets, sizeof(a.targets));
-		assert_int_equal(a.nsites, b.nsites);
-		for (unsigned i = 0; i < a.nsites; i++) {
-			assert_int_equal(a.sites[i].off, b.sites[i].off);
-			assert_int_equal(a.sites[i].kind, b.sites[i].kind);
-		}
-		assert_int_equal(a.nexits, b.nexits);
-		assert_int_equal(a.ninvalid, b.ninvalid);
+		assert_same_scan(&a, &b, iter);
 		assert_int_equal(a.ndecodes, b.ndecodes + b.nmemo);
 		from_memo += b.nmemo;
 		scan_result_free(&a);
