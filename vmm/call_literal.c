@@ -7,26 +7,48 @@
 #include "vmm/monitor.h"
 
 static const struct {
+	enum call_literal_kind kind;
 	u8 bytes[11], len;
 	u16 starts; /* bit b: an instruction starts at byte b of the site */
 	u16 fn;	    /* MON_CALL_*, entered with the pad the site leaves after the call */
 } literals[] = {
-	[CALL_LIT_RD_KGS] = { { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f, 0xae, 0xc8, 0x0f, 0x01, 0xf8 },
-			      11,
-			      1u << 0 | 1u << 3 | 1u << 8,
-			      MON_CALL_RD_KGS },
-	[CALL_LIT_WR_KGS] = { { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f, 0xae, 0xdf, 0x0f, 0x01, 0xf8 },
-			      11,
-			      1u << 0 | 1u << 3 | 1u << 8,
-			      MON_CALL_WR_KGS },
-	[CALL_LIT_CR2] = { { 0x0f, 0x20, 0xd0, 0x0f, 0x1f, 0x00 },
-			   6,
-			   1u << 0 | 1u << 3,
-			   MON_CALL_RD_CR2 },
-	[CALL_LIT_SS] = { { 0x66, 0x8c, 0xd0, 0x66, 0x83, 0xf8, 0x18 },
-			  7,
-			  1u << 0 | 1u << 3,
-			  MON_CALL_SS_CMP },
+	{ CALL_LIT_RD_KGS,
+	  { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f, 0xae, 0xc8, 0x0f, 0x01, 0xf8 },
+	  11,
+	  1u << 0 | 1u << 3 | 1u << 8,
+	  MON_CALL_RD_KGS },
+	{ CALL_LIT_WR_KGS,
+	  { 0x0f, 0x01, 0xf8, 0xf3, 0x48, 0x0f, 0xae, 0xdf, 0x0f, 0x01, 0xf8 },
+	  11,
+	  1u << 0 | 1u << 3 | 1u << 8,
+	  MON_CALL_WR_KGS },
+	{ CALL_LIT_CR2,
+	  { 0x0f, 0x20, 0xd0, 0x0f, 0x1f, 0x00 },
+	  6,
+	  1u << 0 | 1u << 3,
+	  MON_CALL_RD_CR2 },
+	{ CALL_LIT_SS,
+	  { 0x66, 0x8c, 0xd0, 0x66, 0x83, 0xf8, 0x18 },
+	  7,
+	  1u << 0 | 1u << 3,
+	  MON_CALL_SS_CMP },
+	/* swapgs, then the 3-byte nop Linux's alternatives leave, its three 1-byte nops, or lfence.
+	 */
+	{ CALL_LIT_SWAPGS,
+	  { 0x0f, 0x01, 0xf8, 0x0f, 0x1f, 0x00 },
+	  6,
+	  1u << 0 | 1u << 3,
+	  MON_CALL_SWAPGS },
+	{ CALL_LIT_SWAPGS,
+	  { 0x0f, 0x01, 0xf8, 0x90, 0x90, 0x90 },
+	  6,
+	  1u << 0 | 1u << 3 | 1u << 4 | 1u << 5,
+	  MON_CALL_SWAPGS },
+	{ CALL_LIT_SWAPGS,
+	  { 0x0f, 0x01, 0xf8, 0x0f, 0xae, 0xe8 },
+	  6,
+	  1u << 0 | 1u << 3,
+	  MON_CALL_SWAPGS },
 };
 
 /* Linux's x86 nops for 1, 2 and 6 bytes: the pads the sites leave. */
@@ -56,7 +78,7 @@ enum call_literal_kind call_literal_plan(const struct scan_result *res, const u8
 			continue;
 		put_nops(repl + 5, pad);
 		*len = n;
-		return (enum call_literal_kind)k;
+		return literals[k].kind;
 	}
 	return CALL_LIT_NONE;
 }

@@ -13,6 +13,11 @@
  *  - CALL_LIT_SS: `mov %ss,%ax; cmp $0x18,%ax` (__KERNEL_DS), Linux's test
  *    in __switch_to on AMD CPUs (X86_BUG_SYSRET_SS_ATTRS), at every context
  *    switch; the reload that follows, only when SS is null, still traps.
+ *  - CALL_LIT_SWAPGS: `swapgs` and the nop or `lfence` after it (6 bytes:
+ *    Linux's error_entry from user mode, SWAPGS then
+ *    FENCE_SWAPGS_USER_ENTRY), at every interrupt and exception the guest
+ *    takes in user mode. Only where the caller knows rdgsbase/wrgsbase run
+ *    at real CPL3 (vmm/monitor.h, MON_CALL_SWAPGS).
  */
 #ifndef UMBRA_VMM_CALL_LITERAL_H
 #define UMBRA_VMM_CALL_LITERAL_H
@@ -26,6 +31,7 @@ enum call_literal_kind {
 	CALL_LIT_WR_KGS,
 	CALL_LIT_CR2,
 	CALL_LIT_SS,
+	CALL_LIT_SWAPGS,
 };
 
 /*

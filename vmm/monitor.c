@@ -536,6 +536,34 @@ static void emit_ss_cmp(struct emit *e)
 	BUG_ON(e->at > MON_CALL_CODE_END);
 }
 
+/* The swapgs stand-in (monitor.h, MON_CALL_SWAPGS). */
+static void emit_swapgs(struct emit *e)
+{
+	emit_start(e, MON_CALL_SWAPGS, 0);
+	e->cur = MON_CALL_SWAPGS_AT_ENTRY;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = MON_CALL_SWAPGS_FLAGS_SAVED;
+	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_SWAPGS_PAD },
+	     6); /* addq $pad,8(%rsp) */
+	e->cur = MON_CALL_SWAPGS_RETURN_SET;
+	emit(e, (const u8[]){ 0x50 }, 1); /* push %rax */
+	e->cur = MON_CALL_SWAPGS_RAX_SAVED;
+	emit(e, (const u8[]){ 0xf3, 0x48, 0x0f, 0xae, 0xc8 }, 5); /* rdgsbase %rax */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x87, 0x05 }, 3,
+		     offsetof(struct mon_call_data, kernel_gs_base), NULL,
+		     0); /* xchg %rax,kernel_gs_base(%rip) */
+	e->cur = MON_CALL_SWAPGS_EXCHANGED;
+	emit(e, (const u8[]){ 0xf3, 0x48, 0x0f, 0xae, 0xd8 }, 5); /* wrgsbase %rax */
+	e->cur = MON_CALL_SWAPGS_GS_SET;
+	emit(e, (const u8[]){ 0x58 }, 1); /* pop %rax */
+	e->cur = MON_CALL_SWAPGS_RAX_BACK;
+	emit(e, (const u8[]){ 0x0f, 0xae, 0xe8 }, 3); /* lfence */
+	emit(e, (const u8[]){ 0x9d }, 1);	      /* popfq */
+	e->cur = MON_CALL_SWAPGS_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	BUG_ON(e->at > MON_CALL_CODE_END);
+}
+
 /*
  * A stand-in that moves one register to or from a data field (`op`: the
  * 3 bytes of a RIP-relative mov), with the site's flags kept and the
@@ -611,6 +639,7 @@ static void build_call_window(struct monitor *mon)
 	emit_ss_cmp(&e);
 	emit_data_move(&e, MON_CALL_RD_CR2, MON_CALL_CR2_PAD, mov_rax_from,
 		       offsetof(struct mon_call_data, cr2));
+	emit_swapgs(&e);
 	BUG_ON(e.at > MON_CALL_CODE_END);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
@@ -737,6 +766,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_SWAPGS) {
+		p->fn = MON_CALL_SWAPGS;
+		p->pad = MON_CALL_SWAPGS_PAD;
 		return true;
 	}
 	if (off >= MON_CALL_RD_CR2) {

@@ -280,6 +280,21 @@
  *                         = the virtual CR2, which the data page holds
  *                         while the guest kernel runs (only a trap changes
  *                         it: a #PF delivered, a mov to CR2); pad 1 only
+ *   MON_CALL_SWAPGS       `swapgs` and the 3 bytes after it, a nop or
+ *                         `lfence` (Linux's error_entry from user mode, at
+ *                         every interrupt and exception the guest takes
+ *                         there: SWAPGS then FENCE_SWAPGS_USER_ENTRY): the
+ *                         real GS base and the data page's kernel_gs_base
+ *                         exchanged, through %rax (saved on the stack):
+ *                         `rdgsbase %rax; xchg %rax,kernel_gs_base(%rip);
+ *                         wrgsbase %rax`, then `lfence` (the site's, if it
+ *                         had one; harmless if not); pad 1 only. The real
+ *                         GS base is the guest's while its kernel runs
+ *                         (vmm/shadow_cpu.c), so this is swapgs exactly.
+ *                         Rewritten only while the guest's CR4.FSGSBASE is
+ *                         set, when its own rdgsbase runs natively too
+ *                         (vmm/code_scan.c); should the host still refuse
+ *                         the stand-in's (#UD), the VMM finishes it.
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -309,7 +324,9 @@
 #define MON_CALL_SS_PAD	       2u     /* the cmp's last 2 bytes */
 #define MON_CALL_RD_CR2	       0x500u /* one slot */
 #define MON_CALL_CR2_PAD       1u     /* the site's 6 bytes, less the call */
-#define MON_CALL_CODE_END      (MON_CALL_RD_CR2 + MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_SWAPGS	       0x540u /* one slot */
+#define MON_CALL_SWAPGS_PAD    1u     /* the site's 6 bytes, less the call */
+#define MON_CALL_CODE_END      (MON_CALL_SWAPGS + MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -414,6 +431,19 @@ enum mon_call_stage {
 	MON_CALL_SS_RETURN_SET, /* [rsp]: the site's end */
 	MON_CALL_SS_AX_SET,	/* %ax is the virtual SS: the cmp next */
 	MON_CALL_SS_AT_RET,	/* all final */
+	/*
+	 * In the swapgs stand-in: the VMM completes it. Until its xchg the
+	 * exchange has not begun; after it, the data page holds the new
+	 * kernel_gs_base and %rax the new GS base, not yet loaded.
+	 */
+	MON_CALL_SWAPGS_AT_ENTRY,    /* [rsp]: the site's call + 5 */
+	MON_CALL_SWAPGS_FLAGS_SAVED, /* [rsp]: the site's flags, then as AT_ENTRY */
+	MON_CALL_SWAPGS_RETURN_SET,  /* the same, the return address at the site's end */
+	MON_CALL_SWAPGS_RAX_SAVED,   /* [rsp]: the site's RAX, then as RETURN_SET */
+	MON_CALL_SWAPGS_EXCHANGED,   /* the data page swapped: GS base := %rax next */
+	MON_CALL_SWAPGS_GS_SET,	     /* the exchange done: the stack as RAX_SAVED */
+	MON_CALL_SWAPGS_RAX_BACK,    /* RAX final: [rsp] the flags, the site's end */
+	MON_CALL_SWAPGS_AT_RET,	     /* all final: [rsp] the site's end */
 };
 
 struct mon_call_point {

@@ -804,6 +804,45 @@ static bool finish_ss(struct vm *vm, enum mon_call_stage stage)
 }
 
 /*
+ * The swapgs stand-in at `stage` (vmm/monitor.h, MON_CALL_SWAPGS): complete
+ * the exchange of GS base and KERNEL_GS_BASE where it stands, restore RAX
+ * and the flags from its stack, and return to the site's end. The data
+ * page's kernel_gs_base is in c->virt already (shadow_cpu_load).
+ */
+static bool finish_swapgs(struct vm *vm, enum mon_call_stage stage)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	u64 top[3], site_flags, ret, t;
+	unsigned words = stage == MON_CALL_SWAPGS_AT_ENTRY || stage == MON_CALL_SWAPGS_AT_RET ? 1
+			 : stage >= MON_CALL_SWAPGS_RAX_SAVED && stage <= MON_CALL_SWAPGS_GS_SET
+				 ? 3
+				 : 2;
+
+	if (!read_stack_top(vm, top, words))
+		return false;
+	vm->stats.call_swapgs_slow++;
+	site_flags = words == 1 ? c->rflags : top[words - 2];
+	ret = top[words - 1];
+	if (stage < MON_CALL_SWAPGS_RETURN_SET)
+		ret += MON_CALL_SWAPGS_PAD;
+	if (stage < MON_CALL_SWAPGS_EXCHANGED) {
+		t = c->gs_base;
+		c->gs_base = c->virt.kernel_gs_base;
+		c->virt.kernel_gs_base = t;
+	} else if (stage == MON_CALL_SWAPGS_EXCHANGED) {
+		c->gs_base = c->gpr[EMU_RAX]; /* the xchg's: the old KERNEL_GS_BASE */
+	}
+	if (words == 3)
+		c->gpr[EMU_RAX] = top[0];
+	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+	c->rip = ret;
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -833,6 +872,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 		return finish_cx16(vm, p.stage, may_undo);
 	if (p.fn == MON_CALL_SS_CMP)
 		return finish_ss(vm, p.stage);
+	if (p.fn == MON_CALL_SWAPGS)
+		return finish_swapgs(vm, p.stage);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -939,6 +980,23 @@ static enum shadow_exit cx16_slow_path(struct vm *vm)
 		return SHADOW_EXIT_STOP;
 	return call_cx16_run_original(vm, vm->shadow->cx16_body) ? SHADOW_EXIT_RESUME
 								 : SHADOW_EXIT_STOP;
+}
+
+/*
+ * A trap inside the swapgs stand-in that the swapgs it stands for would not
+ * have taken: a fault on its stack, or the host refusing its rdgsbase or
+ * wrgsbase (#UD). The VMM completes it instead (finish_swapgs).
+ */
+static enum shadow_exit swapgs_finish_trap(struct vm *vm)
+{
+	if (finish_stand_in(vm, false))
+		return SHADOW_EXIT_RESUME;
+	vm_kill(vm, UMBRA_EXIT_INTERNAL,
+		"shadow mode: the swapgs stand-in's stack could not be read (rip 0x%llx, rsp "
+		"0x%llx)",
+		(unsigned long long)vm->shadow->cpu.rip,
+		(unsigned long long)vm->shadow->cpu.gpr[EMU_RSP]);
+	return SHADOW_EXIT_STOP;
 }
 
 /* Is `rip` in the stand-in `fn` (a trap there may need its own handling)? */
@@ -1064,6 +1122,9 @@ static enum shadow_exit handle_pf(struct vm *vm)
 			return iret_slow_path(vm);
 		if (p.fn == MON_CALL_CX16)
 			return cx16_slow_path(vm);
+		/* The swapgs stand-in's pushes: the swapgs it stands for pushes nothing. */
+		if (p.fn == MON_CALL_SWAPGS)
+			return swapgs_finish_trap(vm);
 	}
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
@@ -1245,6 +1306,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_iret_trap(f->rip)) {
 		res = iret_slow_path(vm);
+	} else if (vector == X86_EXC_UD && in_stand_in(sm, f->rip, MON_CALL_SWAPGS)) {
+		res = swapgs_finish_trap(vm); /* rdgsbase/wrgsbase refused at real CPL3 */
 	} else if (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_CX16)) {
 		/* Its cmpxchg16b's operand: unaligned, or not canonical. */
 		res = cx16_slow_path(vm);

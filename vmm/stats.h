@@ -127,7 +127,9 @@ struct stats {
 	u64 call_cx16_slow; /* ... calls whose cmpxchg16b faulted: the VMM ran the body's head */
 	u64 call_ss;	    /* `mov %ss,%ax; cmp $0x18,%ax` sites rewritten (vmm/call_literal.c) */
 	u64 call_cr2;	    /* `mov %cr2,%rax` sites rewritten (MON_CALL_RD_CR2) */
-	u64 call_thunks;    /* thunks made */
+	u64 call_swapgs;    /* `swapgs; nop` sites rewritten (MON_CALL_SWAPGS) */
+	u64 call_swapgs_slow; /* swapgs stand-ins the VMM finished (a trap landed inside) */
+	u64 call_thunks;      /* thunks made */
 	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
 	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */
 	bool calls_on;	      /* --monitor-calls (and the patch strategy) */

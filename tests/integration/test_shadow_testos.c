@@ -173,6 +173,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST cx16_emu_fault PASS");
 	assert_contains(r->out, "TEST ss_read_compare PASS");
 	assert_contains(r->out, "TEST cr2_read_site PASS");
+	assert_contains(r->out, "TEST swapgs_site PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
@@ -227,6 +228,8 @@ static void test_shadow_testos_patch(void **state)
 	assert_null(strstr(r->err, "\"call_cr2\": 0,"));
 	/* ss_read_compare's `mov %ss; cmp` became a call to the SS stand-in. */
 	assert_null(strstr(r->err, "\"call_ss\": 0,"));
+	/* swapgs_site's three `swapgs; nop` forms became calls to the swapgs stand-in. */
+	assert_null(strstr(r->err, "\"call_swapgs\": 0,"));
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
 	assert_contains(r->err, "\"call_withdrawals\": 1");
 	free(r);

@@ -96,7 +96,7 @@ static void test_ss_plan(void **state)
 		plan(linux_site, sizeof(linux_site), 0x407, 0x407, 0x00007f0000000000ull, repl));
 }
 
-/* The other literal sites: both gsbase forms and the CR2 read, each to its stand-in. */
+/* The other literal sites: both gsbase forms, the CR2 read and swapgs, each to its stand-in. */
 static void test_literal_others(void **state)
 {
 	static const struct {
@@ -119,6 +119,22 @@ static void test_literal_others(void **state)
 		  MON_CALL_RD_CR2,
 		  MON_CALL_CR2_PAD,
 		  CALL_LIT_CR2 },
+		/* swapgs and the nop or lfence after it: error_entry's three forms. */
+		{ { 0x0f, 0x01, 0xf8, 0x0f, 0x1f, 0x00 },
+		  6,
+		  MON_CALL_SWAPGS,
+		  MON_CALL_SWAPGS_PAD,
+		  CALL_LIT_SWAPGS },
+		{ { 0x0f, 0x01, 0xf8, 0x90, 0x90, 0x90 },
+		  6,
+		  MON_CALL_SWAPGS,
+		  MON_CALL_SWAPGS_PAD,
+		  CALL_LIT_SWAPGS },
+		{ { 0x0f, 0x01, 0xf8, 0x0f, 0xae, 0xe8 },
+		  6,
+		  MON_CALL_SWAPGS,
+		  MON_CALL_SWAPGS_PAD,
+		  CALL_LIT_SWAPGS },
 	};
 	const u64 la = 0xffffffff81000000ull;
 	static u8 page[PAGE_SIZE];

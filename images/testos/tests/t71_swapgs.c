@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `swapgs` and the 3 bytes after it, a nop or `lfence`, as Linux's
+ * error_entry has them (SWAPGS, then FENCE_SWAPGS_USER_ENTRY) at every
+ * interrupt and exception taken in user mode. Shadow mode rewrites each
+ * into a call to a stand-in that exchanges the real GS base with the
+ * KERNEL_GS_BASE kept in its data page (vmm/monitor.h, MON_CALL_SWAPGS),
+ * if CR4.FSGSBASE is set when their page is first run; elsewhere they run
+ * as they are. Either way GS base and KERNEL_GS_BASE must be exchanged as
+ * swapgs exchanges them (SDM Vol. 2B SWAPGS): as rdmsr, rdgsbase and %gs:
+ * accesses see them, with RAX and the flags kept, and with ticks landing
+ * inside the stand-in (100000 pairs: a few land there on the rig).
+ */
+#include "../arch.h"
+#include "../test.h"
+
+#define CR4_FSGSBASE (1ULL << 16)
+#define ARITH	     0x8d5ul /* CF PF AF ZF SF OF */
+
+/*
+ * The three forms, alone in a page of their own, so that the page is
+ * first run (and scanned) after the test has set CR4.FSGSBASE.
+ */
+void t77_swapgs_nopl(void), t77_swapgs_nop90(void), t77_swapgs_lfence(void);
+__asm__(".pushsection .text.t77_swapgs, \"ax\"\n"
+	".balign 4096\n"
+	"t77_swapgs_nopl:\n\t"
+	".byte 0x0f, 0x01, 0xf8\n\t" /* swapgs */
+	".byte 0x0f, 0x1f, 0x00\n\t" /* nopl (%rax) */
+	"ret\n"
+	"t77_swapgs_nop90:\n\t"
+	".byte 0x0f, 0x01, 0xf8\n\t" /* swapgs */
+	".byte 0x90, 0x90, 0x90\n\t" /* nop; nop; nop */
+	"ret\n"
+	"t77_swapgs_lfence:\n\t"
+	".byte 0x0f, 0x01, 0xf8\n\t" /* swapgs */
+	".byte 0x0f, 0xae, 0xe8\n\t" /* lfence */
+	"ret\n"
+	".balign 4096\n"
+	".popsection\n");
+
+/* Call `site` with RAX and the flags set; return RAX after it, the flags in *flags. */
+static uint64_t run_site(void (*site)(void), uint64_t rax, uint64_t in_flags, uint64_t *flags)
+{
+	uint64_t fl = in_flags;
+
+	__asm__ volatile("push %[f]\n\tpopfq\n\tcall *%[s]\n\tpushfq\n\tpop %[f]\n\tcld"
+			 : [f] "+r"(fl), "+a"(rax)
+			 : [s] "r"(site)
+			 : "memory", "cc");
+	*flags = fl;
+	return rax;
+}
+
+static uint64_t gs_word(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("mov %%gs:0, %0" : "=r"(v));
+	return v;
+}
+
+static uint64_t rdgsbase(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("rdgsbase %0" : "=r"(v));
+	return v;
+}
+
+/* After a swap: GS base `gs` (whose first word is `word`), KERNEL_GS_BASE `kgs`. */
+static void gs_check(const char *what, uint64_t gs, uint64_t kgs, uint64_t word)
+{
+	CHECK_EQ(what, gs, rdmsr(MSR_GS_BASE));
+	CHECK_EQ(what, kgs, rdmsr(MSR_KERNEL_GS_BASE));
+	CHECK_EQ(what, gs, rdgsbase());
+	CHECK_EQ(what, word, gs_word());
+}
+
+TEST(swapgs_site)
+{
+	static uint64_t a_word = 0xaaaa, b_words[2] = { 0xbbbb, 0xcccc };
+	static void (*const sites[])(void) = { t77_swapgs_nopl, t77_swapgs_nop90,
+					       t77_swapgs_lfence };
+	static const char *const names[] = { "swapgs; nopl", "swapgs; nop x3", "swapgs; lfence" };
+	const uint64_t a = (uint64_t)&a_word, b = (uint64_t)&b_words[0];
+	uint32_t ea, eb, ec, ed;
+
+	cpuid(7, 0, &ea, &eb, &ec, &ed);
+	if (!(eb & 1))
+		test_skip("CPUID.07H:EBX.FSGSBASE[0] = 0");
+	write_cr4(read_cr4() | CR4_FSGSBASE);
+	wrmsr(MSR_GS_BASE, a);
+	wrmsr(MSR_KERNEL_GS_BASE, b);
+	for (unsigned s = 0; s < 3; s++) {
+		static const uint64_t in_flags[] = { 0x2, 0x2 | ARITH, 0x2 | 0x400 /* DF */ | 0x1 };
+
+		for (unsigned f = 0; f < 3; f++) {
+			uint64_t fl, rax = 0x1122334455667788ull ^ (s << 8 | f);
+
+			CHECK_EQ(names[s], rax, run_site(sites[s], rax, in_flags[f], &fl));
+			CHECK_EQ(names[s], in_flags[f] & (ARITH | 0x400), fl & (ARITH | 0x400));
+			gs_check(names[s], b, a, 0xbbbb);
+			CHECK_EQ(names[s], ~rax, run_site(sites[s], ~rax, in_flags[f], &fl));
+			gs_check(names[s], a, b, 0xaaaa);
+		}
+	}
+	/* A wrmsr between two swaps: the stand-in's copy must follow it. */
+	wrmsr(MSR_KERNEL_GS_BASE, b + 8);
+	t77_swapgs_nopl();
+	gs_check("after wrmsr KERNEL_GS_BASE", b + 8, a, 0xcccc);
+	t77_swapgs_nopl();
+	wrmsr(MSR_KERNEL_GS_BASE, b);
+	sti();
+	for (unsigned i = 0; i < 100000; i++) {
+		t77_swapgs_nopl();
+		if (gs_word() != 0xbbbb)
+			test_fail("in a loop with ticks, iteration %u: %%gs:0 0x%lx after one swap",
+				  i, gs_word());
+		t77_swapgs_lfence();
+		if (gs_word() != 0xaaaa)
+			test_fail("in a loop with ticks, iteration %u: %%gs:0 0x%lx after two", i,
+				  gs_word());
+	}
+	gs_check("after the loop", a, b, 0xaaaa);
+}
