@@ -262,6 +262,8 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 		mmu->stats.faults_spurious++;
 	if (mmio_direct)
 		mmu->stats.faults_mmio_direct++;
+	if (sp->role.direct && paging)
+		mmu->stats.faults_fixed_large++;
 	/* Item 7. */
 	prefetch_around(mmu, sp, index);
 	return SHADOW_FIXED;

@@ -328,6 +328,11 @@ struct shadow_stats {
 			       upper-level use of the frame) */
 	u64 unsync_syncs;   /* TLB flushes that brought out-of-sync tables in line */
 	u64 unsync_updates; /* sptes those syncs changed */
+	/*
+	 * Fixed faults in a slice of a guest large page (a direct sp, paging
+	 * on): what a large spte, which this MMU never makes, could have saved.
+	 */
+	u64 faults_fixed_large;
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

@@ -137,7 +137,8 @@ void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
 					X(root_hits) X(root_misses) X(roots_live) X(evictions) \
 						X(flushes) X(stores) X(prefetched) X(unsyncs)  \
 							X(unsync_ends) X(unsync_syncs)  \
-								X(unsync_updates)
+								X(unsync_updates) \
+									X(faults_fixed_large)
 /* clang-format on */
 
 /* "name" or "name (note)". */

@@ -436,6 +436,12 @@ static void test_large_2m_and_1g(void **state)
 			 SHADOW_FIXED);
 	expect_mapped(env, (GVA_1G & ~(GiB - 1)) + 0x345678, SHADOW_VIEW_KERNEL, 0x345678,
 		      PTE_RW | PTE_US);
+	/* Each fixed fault was in a guest large page: what a large spte could have saved. */
+	assert_int_equal(stats(env)->faults_fixed_large, 3);
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->faults_fixed_large, 3);
+	assert_int_equal(stats(env)->faults_fixed, 4);
 }
 
 static void test_large_page_dirty_tracking(void **state)
