@@ -2,11 +2,18 @@
 /*
  * decode/chain: the instructions a trap chain may take in (decode/chain.h).
  * Byte patterns, SDM Vol. 2 opcode map: 0f 01 /7 with mod=3 is the
- * swapgs/rdtscp group, 0f 01 ca/cb clac/stac, 0f 20/22 mov cr (always a
+ * swapgs/rdtscp group, 0f 01 ca/cb clac/stac, 8e /r the segment loads
+ * (reg 0 ES, 1 CS, 2 SS, 3 DS, 4 FS, 5 GS), 0f 20/22 mov cr (always a
  * register operand: mod is ignored and taken as 3), f3 0f ae /0-/3 with
  * mod=3 the fs/gs base group.
  */
 #include "decode/chain.h"
+
+/* The ModRM reg of `mov r, Sreg` (8e): ES 0, DS 3, FS 4, GS 5 (not CS 1, SS 2; 6-7 invalid). */
+static bool sreg_loadable(unsigned reg)
+{
+	return reg == 0 || (reg >= 3 && reg <= 5);
+}
 
 static bool is_rex(u8 b)
 {
@@ -223,6 +230,11 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	case 0xfb: /* sti */
 		return bare && !(flags & CHAIN_NATIVE_IRQFLAGS) ? found(CHAIN_TRAP, 1, avail, out)
 								: CHAIN_END;
+	case 0x8e: /* mov r16/r32, Sreg (mod = 3): ES, DS, FS, GS; not SS (its shadow), not CS */
+		if (!bare || i + 1 >= avail || (code[i + 1] >> 6) != 3 ||
+		    !sreg_loadable((code[i + 1] >> 3) & 7))
+			return CHAIN_END;
+		return found(CHAIN_TRAP, i + 2, avail, out);
 	case 0xcf: /* iretq needs REX.W; plain iret is 32-bit */
 		return i == 1 && (p.rex & 0x08) ? found(CHAIN_TRAP, 2, avail, out) : CHAIN_END;
 	case 0x88:

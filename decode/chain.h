@@ -61,7 +61,11 @@ struct chain_insn {
  * Classify the 64-bit instruction at code[0..avail) into *out.
  *
  * CHAIN_TRAP: swapgs, stac, clac, sysret(q), iretq, mov to/from cr0-cr8,
- *   rdmsr, wrmsr, hlt, invlpg, and cli/sti without CHAIN_NATIVE_IRQFLAGS.
+ *   rdmsr, wrmsr, hlt, invlpg, and cli/sti without CHAIN_NATIVE_IRQFLAGS;
+ *   a segment load from a register into ES, DS, FS or GS (8e, no prefix):
+ *   it traps unless the selector is null (the real GDT is the monitor's),
+ *   and Linux on CPUs without FSGSBASE runs `swapgs; mov %edi,%gs; swapgs`
+ *   (native_load_gs_index) at every context switch.
  * CHAIN_BRIDGE: rdfsbase, rdgsbase, wrfsbase, wrgsbase (register forms);
  *   the zeroing idiom xor/sub r, r (31, 33, 29, 2b with one register);
  *   pop r64 but %rsp (Linux's local_irq_save: pushf; pop %rax; cli);

@@ -141,6 +141,12 @@ struct emu_virt {
 	u64 cr4_valid; /* CR4 bits a MOV to CR4 may set; others #GP(0) */
 	u8 maxphyaddr; /* physical-address width: CR3 bits 62:maxphyaddr are reserved */
 	/*
+	 * A null selector loaded into FS or GS leaves its base as it was: AMD
+	 * CPUs without NullSelectorClearsBase (CPUID Fn8000_0021_EAX[6]; Linux's
+	 * X86_BUG_NULL_SEG). Intel's, and the default: the base becomes 0.
+	 */
+	bool null_sel_keeps_base;
+	/*
 	 * STI blocking (SDM Vol. 3A §6.8.3): set by an sti that turned IF from 0
 	 * to 1, cleared by the next emulated instruction. While set the VMM must
 	 * not deliver an interrupt until the guest has run one more instruction.

@@ -290,7 +290,12 @@ static enum step load_data_seg(struct insn_ctx *c, x86_reg which, u16 sel)
 			return emu_raise(c, EXC_NP(err));
 		base = ((desc >> 16) & 0xffffff) | ((desc >> 32) & 0xff000000);
 	}
-	/* In 64-bit mode only FS and GS use a base; a null selector gives base 0 (Intel). */
+	/*
+	 * In 64-bit mode only FS and GS use a base. A null selector gives base
+	 * 0 (Intel), or keeps it (null_sel_keeps_base: AMD).
+	 */
+	if (!(sel & ~SEL_RPL_MASK) && cpu->virt.null_sel_keeps_base)
+		base = which == X86_REG_FS ? cpu->fs_base : which == X86_REG_GS ? cpu->gs_base : 0;
 	switch (which) {
 	case X86_REG_DS:
 		cpu->virt.ds_sel = sel;

@@ -306,6 +306,7 @@ enum emu_result vmm_emulate_insn(struct vm *vm, struct emu_report *rep)
 	}
 
 	cpu_from_kvm(&cpu, &vm->run->s.regs.regs, &vm->run->s.regs.sregs);
+	cpu.virt.null_sel_keeps_base = vm->cpu_null_sel_keeps_base;
 	r = emu_insn(&cpu, ops_for(vm), rep);
 	if (r != EMU_DONE)
 		return r;

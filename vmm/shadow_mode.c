@@ -317,6 +317,7 @@ int shadow_mode_setup(struct vm *vm)
 		return UMBRA_EXIT_INTERNAL;
 	}
 	shadow_cpu_boot(&sm->cpu, &vm->boot, vm->guest_maxphyaddr);
+	sm->cpu.virt.null_sel_keeps_base = vm->cpu_null_sel_keeps_base;
 	sm->xcr0 = 1; /* x87 only: the reset value */
 	sm->shadow_cr4 = sm->cpu.cr4;
 	shadow_set_mode(sm->mmu, sm->cpu.cr0, sm->shadow_cr4, sm->cpu.efer);
@@ -469,14 +470,19 @@ static bool user_port_io(struct vm *vm, enum shadow_exit *res)
  * IF 0 a trap in between would hold it too: Linux's `swapgs; wrgsbase;
  * swapgs` runs with interrupts off, where the call window's cli leaves
  * ticks held in software); RFLAGS.TF asks for a #DB after each
- * instruction. Only 64-bit code at virtual CPL0 chains.
+ * instruction. Only 64-bit code at virtual CPL0 chains. A segment load
+ * (EMU_NOTE_TABLES: the chain's only source of it is `mov r, Sreg`) may
+ * be followed: the next emulated instruction sees the emulator's segments,
+ * and shadow_cpu_store gives the vCPU the bases at the end, as after a trap
+ * (Linux's native_load_gs_index: `swapgs; mov %edi,%gs; swapgs`).
  */
 static bool chain_may_go_on(const struct vm *vm, const struct emu_report *rep)
 {
 	const struct shadow_mode *sm = vm->shadow;
 	const struct emu_cpu *c = &sm->cpu;
 
-	if (vm->stop || sm->halted || (rep && (rep->faulted || (rep->notes & ~EMU_NOTE_CR3))))
+	if (vm->stop || sm->halted ||
+	    (rep && (rep->faulted || (rep->notes & ~(EMU_NOTE_CR3 | EMU_NOTE_TABLES)))))
 		return false;
 	if (emu_cpl(c) != 0 || !c->cs.l || c->virt.int_shadow || (c->rflags & RFLAGS_TF))
 		return false;

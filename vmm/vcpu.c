@@ -52,6 +52,27 @@
 #define APIC_LVT_MASKED	   (1u << 16)
 
 /* Item 1. */
+/*
+ * Does a null selector load keep the FS/GS base on the CPU these entries
+ * describe? AMD's and Hygon's do, unless Fn8000_0021_EAX[6]
+ * (NullSelectorClearsBase; AMD APM Vol. 3, CPUID) says it clears it.
+ */
+static bool cpuid_null_sel_keeps_base(const struct kvm_cpuid_entry2 *e, u32 n)
+{
+	bool amd = false, clears = false;
+
+	for (u32 i = 0; i < n; i++) {
+		if (e[i].function == 0)
+			amd = (e[i].ebx == 0x68747541 && e[i].edx == 0x69746e65 &&
+			       e[i].ecx == 0x444d4163) || /* "AuthenticAMD" */
+			      (e[i].ebx == 0x6f677948 && e[i].edx == 0x6e65476e &&
+			       e[i].ecx == 0x656e6975); /* "HygonGenuine" */
+		if (e[i].function == 0x80000021)
+			clears = e[i].eax & (1u << 6);
+	}
+	return amd && !clears;
+}
+
 static int setup_cpuid(struct vm *vm)
 {
 	struct kvm_cpuid2 *cpuid;
@@ -73,6 +94,7 @@ static int setup_cpuid(struct vm *vm)
 	cpu_features_apply(&vm->opts->cpu_hide, cpuid->entries, cpuid->nent);
 	vm->kvm_clock = vm->kvm_clock && !cpu_features_hidden(&vm->opts->cpu_hide, "hypervisor");
 	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;
+	vm->cpu_null_sel_keeps_base = cpuid_null_sel_keeps_base(cpuid->entries, cpuid->nent);
 	for (u32 i = 0; i < cpuid->nent; i++) {
 		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)
 			vm->cpu_has_nx = cpuid->entries[i].edx & CPUID_80000001_EDX_NX;

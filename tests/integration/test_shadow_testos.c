@@ -174,6 +174,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST ss_read_compare PASS");
 	assert_contains(r->out, "TEST cr2_read_site PASS");
 	assert_contains(r->out, "TEST swapgs_site PASS");
+	assert_contains(r->out, "TEST load_gs_index PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);

@@ -85,6 +85,10 @@ static void test_traps(void **state)
 		{ "0f013d78563412", CHAIN_TRAP, 7, "invlpg" },	 /* rip-relative */
 		{ "0f01bf00100000", CHAIN_TRAP, 7, "invlpg" },	 /* 0x1000(%rdi) */
 		{ "0f013c2500100000", CHAIN_TRAP, 8, "invlpg" }, /* absolute, SIB no base */
+		{ "8eef", CHAIN_TRAP, 2, "mov" },		 /* mov %edi,%gs */
+		{ "8ee2", CHAIN_TRAP, 2, "mov" },		 /* mov %edx,%fs */
+		{ "8ed8", CHAIN_TRAP, 2, "mov" },		 /* mov %eax,%ds */
+		{ "8ec0", CHAIN_TRAP, 2, "mov" },		 /* mov %eax,%es */
 		{ "f3480faec8", CHAIN_BRIDGE, 5, "rdgsbase" },
 		{ "f30faec0", CHAIN_BRIDGE, 4, "rdfsbase" },
 		{ "f3480faedf", CHAIN_BRIDGE, 5, "wrgsbase" },
@@ -131,6 +135,13 @@ static void test_ends(void **state)
 		"0f013c25001000", /* invlpg, disp32 truncated */
 		"0f22",		  /* truncated mov cr */
 		"48",		  /* lone REX */
+		"8ed0",		  /* mov %eax,%ss: its shadow holds interrupts */
+		"8ec8",		  /* mov %eax,%cs: #UD */
+		"8ef0",		  /* reg 6: #UD */
+		"8e28",		  /* mov (%rax),%gs: a memory operand */
+		"668eef",	  /* prefixed */
+		"418eef",	  /* REX */
+		"8e",		  /* truncated */
 	};
 
 	(void)state;

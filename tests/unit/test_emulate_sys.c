@@ -312,6 +312,23 @@ static void test_mov_data_segs(void **state)
 	env->cpu.gpr[EMU_RAX] = SEL_KCODE;
 	assert_ok(env, RUN(env, &rep, 0x8e, 0xd8), &rep, CODE_VA + 10);
 	assert_int_equal(env->cpu.virt.ds_sel, SEL_KCODE);
+	/*
+	 * An AMD CPU without NullSelectorClearsBase: a null selector (RPL 3
+	 * too) leaves the FS and GS bases alone; a non-null one still loads.
+	 */
+	env->cpu.virt.null_sel_keeps_base = true;
+	env->cpu.gs_base = 0x6000;
+	env->cpu.fs_base = 0x7000;
+	env->cpu.gpr[EMU_RDI] = 3;
+	assert_ok(env, RUN(env, &rep, 0x8e, 0xef), &rep, CODE_VA + 12); /* mov gs, edi */
+	assert_int_equal(env->cpu.virt.gs_sel, 3);
+	assert_int_equal(env->cpu.gs_base, 0x6000);
+	env->cpu.gpr[EMU_RDI] = 0;
+	assert_ok(env, RUN(env, &rep, 0x8e, 0xe7), &rep, CODE_VA + 14); /* mov fs, edi */
+	assert_int_equal(env->cpu.fs_base, 0x7000);
+	env->cpu.gpr[EMU_RAX] = SEL_FS_DATA;
+	assert_ok(env, RUN(env, &rep, 0x8e, 0xe8), &rep, CODE_VA + 16); /* mov gs, eax */
+	assert_int_equal(env->cpu.gs_base, FS_DATA_BASE);
 }
 
 static void test_mov_data_seg_faults(void **state)

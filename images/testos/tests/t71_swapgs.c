@@ -12,6 +12,7 @@
  * inside the stand-in (100000 pairs: a few land there on the rig).
  */
 #include "../arch.h"
+#include "../gdt.h"
 #include "../test.h"
 
 #define CR4_FSGSBASE (1ULL << 16)
@@ -123,4 +124,48 @@ TEST(swapgs_site)
 				  gs_word());
 	}
 	gs_check("after the loop", a, b, 0xaaaa);
+}
+
+/*
+ * Linux's native_load_gs_index without FSGSBASE, at every context switch
+ * on such CPUs: `swapgs; mov %edi,%gs; swapgs` (with Linux's 3-byte nop
+ * after the mov), interrupts off. Shadow mode emulates the three in one
+ * trap (trap chaining, decode/chain.h). The selector and base go to the
+ * user's side, KERNEL_GS_BASE, and the kernel's GS base stays (the
+ * selector is not read back: shadow mode leaves the real DS/ES/FS/GS
+ * selectors alone, and `mov %gs,%ax` runs natively, LIMITATION). The null
+ * selector comes after USER_DS, as Linux loads them on AMD CPUs, so its
+ * base is 0 on both vendors' rules.
+ */
+void t78_load_gs_index(uint64_t sel);
+__asm__(".text\n"
+	".globl t78_load_gs_index\n"
+	"t78_load_gs_index:\n\t"
+	"pushfq\n\t"
+	"cli\n\t"
+	".byte 0x0f, 0x01, 0xf8\n\t" /* swapgs */
+	"mov %edi, %gs\n\t"
+	".byte 0x90, 0x90, 0x90\n\t"
+	".byte 0x0f, 0x01, 0xf8\n\t" /* swapgs */
+	"popfq\n\t"
+	"ret\n");
+
+TEST(load_gs_index)
+{
+	static uint64_t k_word = 0x1234;
+	const uint64_t k = (uint64_t)&k_word;
+
+	wrmsr(MSR_GS_BASE, k);
+	wrmsr(MSR_KERNEL_GS_BASE, 0x777000);
+	sti();
+	for (unsigned i = 0; i < 5000; i++) {
+		t78_load_gs_index(USER_DS);
+		CHECK_EQ("KERNEL_GS_BASE after loading USER_DS", 0, rdmsr(MSR_KERNEL_GS_BASE));
+		CHECK_EQ("GS base after loading USER_DS", k, rdmsr(MSR_GS_BASE));
+		CHECK_EQ("%gs:0 after loading USER_DS", 0x1234, gs_word());
+		t78_load_gs_index(0);
+		CHECK_EQ("KERNEL_GS_BASE after loading 0", 0, rdmsr(MSR_KERNEL_GS_BASE));
+		CHECK_EQ("GS base after loading 0", k, rdmsr(MSR_GS_BASE));
+		wrmsr(MSR_KERNEL_GS_BASE, 0x777000 + i);
+	}
 }
