@@ -414,12 +414,12 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 		     page[off] != 0x66 && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		if (page[off] == 0x0f || page[off] == 0x66)
+		if (page[off] == 0x0f || page[off] == 0x66) {
 			lit = call_literal_plan(res, page, page_la, off, repl, &len);
-		/* The swapgs stand-in's rdgsbase runs at real CPL3 where the guest's own does. */
-		if (lit == CALL_LIT_SWAPGS && !(sm->cpu.cr4 & CR4_FSGSBASE))
-			lit = CALL_LIT_NONE;
-		else if (page[off] == 0x8c)
+			/* The swapgs stand-in's rdgsbase runs where the guest's does. */
+			if (lit == CALL_LIT_SWAPGS && !(sm->cpu.cr4 & CR4_FSGSBASE))
+				lit = CALL_LIT_NONE;
+		} else if (page[off] == 0x8c)
 			sync = call_sync_plan(res, page, page_la, off, repl, &len);
 		else if (page[off] == 0x48) /* under iopl3 the frame's IF would be real: not yet */
 			iret = !sm->iopl3 && call_iret_plan(res, page, page_la, off, repl, &len);
