@@ -55,6 +55,37 @@ static inline void standin_stages(const struct monitor *m, const cs_insn *insn, 
 		     p.fn == fn);
 }
 
+/* Write into text[len] what the stand-in's instructions `insn` must read as. */
+typedef void standin_text_fn(const cs_insn *insn, char *text, size_t len);
+
+/* The disp32 of RIP-relative instruction `in` when it reaches data field `field`. */
+static inline unsigned long long standin_disp(const cs_insn *in, size_t field)
+{
+	return (unsigned long long)(MON_CALL_DATA_GVA + field - (in->address + in->size));
+}
+
+/*
+ * The one-slot stand-in at `fn` in a fresh monitor: its `n` instructions
+ * read as `expect` says, each starts stage want[i] of `fn` with `pad`, and
+ * the thunks start after its slot.
+ */
+static inline void standin_check_code(unsigned fn, unsigned pad, const enum mon_call_stage *want,
+				      size_t n, standin_text_fn *expect)
+{
+	struct monitor m;
+	char text[1024], want_text[1024];
+	cs_insn *insn;
+
+	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
+	standin_disasm(&m, fn, n, &insn, text, sizeof(text));
+	expect(insn, want_text, sizeof(want_text));
+	assert_string_equal(text, want_text);
+	standin_stages(&m, insn, n, fn, pad, want);
+	assert_true(MON_CALL_THUNKS >= fn + MON_CALL_SLOT);
+	cs_free(insn, n);
+	monitor_destroy(&m);
+}
+
 /*
  * A copy of a fresh monitor's call window to run here: its code page, then
  * a zeroed data page (*data). The stand-ins reach their data RIP-relatively

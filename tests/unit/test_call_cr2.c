@@ -21,32 +21,26 @@
 #include "tests/unit/standin.h"
 #include "vmm/monitor.h"
 
+static void cr2_text(const cs_insn *insn, char *text, size_t len)
+{
+	snprintf(
+		text, len,
+		"pushfq ;add qword ptr [rsp + 8], 1;mov rax, qword ptr [rip + 0x%llx];popfq ;ret ;",
+		standin_disp(&insn[2], offsetof(struct mon_call_data, cr2)));
+}
+
 static void test_cr2_code(void **state)
 {
 	/* The mov and the popfq at RETURN_SET: a trap there is finished with RAX from the VMM. */
 	static const enum mon_call_stage want[] = { MON_CALL_AT_ENTRY, MON_CALL_FLAGS_SAVED,
 						    MON_CALL_RETURN_SET, MON_CALL_RETURN_SET,
 						    MON_CALL_AT_RET };
-	const size_t n = sizeof(want) / sizeof(want[0]);
-	struct monitor m;
-	char text[512], want_text[512];
-	cs_insn *insn;
 
 	(void)state;
-	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	standin_disasm(&m, MON_CALL_RD_CR2, n, &insn, text, sizeof(text));
-	snprintf(
-		want_text, sizeof(want_text),
-		"pushfq ;add qword ptr [rsp + 8], 1;mov rax, qword ptr [rip + 0x%llx];popfq ;ret ;",
-		(unsigned long long)(MON_CALL_DATA_GVA + offsetof(struct mon_call_data, cr2) -
-				     (insn[2].address + insn[2].size)));
-	assert_string_equal(text, want_text);
-	standin_stages(&m, insn, n, MON_CALL_RD_CR2, MON_CALL_CR2_PAD, want);
-	assert_true(MON_CALL_THUNKS >= MON_CALL_RD_CR2 + MON_CALL_SLOT);
+	standin_check_code(MON_CALL_RD_CR2, MON_CALL_CR2_PAD, want, sizeof(want) / sizeof(want[0]),
+			   cr2_text);
 	assert_int_equal(monitor_call_entry(MON_CALL_RD_CR2, MON_CALL_CR2_PAD),
 			 MON_CALL_GVA + MON_CALL_RD_CR2);
-	cs_free(insn, n);
-	monitor_destroy(&m);
 }
 
 /*

@@ -116,6 +116,14 @@ static void test_cx16_plan(void **state)
 
 /* ---- the stand-in's code --------------------------------------------------- */
 
+static void cx16_text(const cs_insn *insn, char *text, size_t len)
+{
+	snprintf(text, len,
+		 "pushfq ;push rdx;push rax;lock cmpxchg16b xmmword ptr gs:[rsi];pop rax;pop rdx;"
+		 "jne 0x%llx;popfq ;mov al, 1;ret ;popfq ;xor al, al;ret ;",
+		 (unsigned long long)insn[10].address); /* the jne: to the second popfq */
+}
+
 static void test_cx16_code(void **state)
 {
 	static const enum mon_call_stage want[] = {
@@ -125,23 +133,9 @@ static void test_cx16_code(void **state)
 		MON_CALL_CX16_AT_RET,	 MON_CALL_CX16_FAIL_POPFQ,  MON_CALL_CX16_FAIL_SET,
 		MON_CALL_CX16_AT_RET,
 	};
-	const size_t n = sizeof(want) / sizeof(want[0]);
-	struct monitor m;
-	char text[1024], want_text[1024];
-	cs_insn *insn;
 
 	(void)state;
-	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	standin_disasm(&m, MON_CALL_CX16, n, &insn, text, sizeof(text));
-	snprintf(want_text, sizeof(want_text),
-		 "pushfq ;push rdx;push rax;lock cmpxchg16b xmmword ptr gs:[rsi];pop rax;pop rdx;"
-		 "jne 0x%llx;popfq ;mov al, 1;ret ;popfq ;xor al, al;ret ;",
-		 (unsigned long long)insn[10].address); /* the jne: to the second popfq */
-	assert_string_equal(text, want_text);
-	standin_stages(&m, insn, n, MON_CALL_CX16, 0, want);
-	assert_true(MON_CALL_THUNKS >= MON_CALL_CX16 + MON_CALL_SLOT);
-	cs_free(insn, n);
-	monitor_destroy(&m);
+	standin_check_code(MON_CALL_CX16, 0, want, sizeof(want) / sizeof(want[0]), cx16_text);
 }
 
 /* ---- the stand-in, run ----------------------------------------------------- */

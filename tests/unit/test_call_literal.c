@@ -167,28 +167,21 @@ static void test_literal_others(void **state)
 	}
 }
 
+static void ss_text(const cs_insn *insn, char *text, size_t len)
+{
+	snprintf(text, len,
+		 "add qword ptr [rsp], 2;mov ax, word ptr [rip + 0x%llx];cmp ax, 0x18;ret ;",
+		 standin_disp(&insn[1], offsetof(struct mon_call_data, kernel_ss)));
+}
+
 static void test_ss_code(void **state)
 {
 	static const enum mon_call_stage want[] = { MON_CALL_SS_AT_ENTRY, MON_CALL_SS_RETURN_SET,
 						    MON_CALL_SS_AX_SET, MON_CALL_SS_AT_RET };
-	const size_t n = sizeof(want) / sizeof(want[0]);
-	struct monitor m;
-	char text[512], want_text[512];
-	cs_insn *insn;
 
 	(void)state;
-	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	standin_disasm(&m, MON_CALL_SS_CMP, n, &insn, text, sizeof(text));
-	snprintf(want_text, sizeof(want_text),
-		 "add qword ptr [rsp], 2;mov ax, word ptr [rip + 0x%llx];cmp ax, 0x18;ret ;",
-		 (unsigned long long)(MON_CALL_DATA_GVA +
-				      offsetof(struct mon_call_data, kernel_ss) -
-				      (insn[1].address + insn[1].size)));
-	assert_string_equal(text, want_text);
-	standin_stages(&m, insn, n, MON_CALL_SS_CMP, MON_CALL_SS_PAD, want);
-	assert_true(MON_CALL_THUNKS >= MON_CALL_SS_CMP + MON_CALL_SLOT);
-	cs_free(insn, n);
-	monitor_destroy(&m);
+	standin_check_code(MON_CALL_SS_CMP, MON_CALL_SS_PAD, want, sizeof(want) / sizeof(want[0]),
+			   ss_text);
 }
 
 /*

@@ -28,6 +28,14 @@
 #define HWCAP2_FSGSBASE (1u << 1) /* Linux's asm/hwcap2.h */
 #endif
 
+static void swapgs_text(const cs_insn *insn, char *text, size_t len)
+{
+	snprintf(text, len,
+		 "pushfq ;add qword ptr [rsp + 8], 1;push rax;rdgsbase rax;xchg qword ptr [rip + "
+		 "0x%llx], rax;wrgsbase rax;pop rax;lfence ;popfq ;ret ;",
+		 standin_disp(&insn[4], offsetof(struct mon_call_data, kernel_gs_base)));
+}
+
 static void test_swapgs_code(void **state)
 {
 	static const enum mon_call_stage want[] = {
@@ -36,27 +44,12 @@ static void test_swapgs_code(void **state)
 		MON_CALL_SWAPGS_GS_SET,	   MON_CALL_SWAPGS_RAX_BACK,	MON_CALL_SWAPGS_RAX_BACK,
 		MON_CALL_SWAPGS_AT_RET,
 	};
-	const size_t n = sizeof(want) / sizeof(want[0]);
-	struct monitor m;
-	char text[512], want_text[512];
-	cs_insn *insn;
 
 	(void)state;
-	assert_int_equal(monitor_create(&m, 512 * MiB, 4 * MiB), 0);
-	standin_disasm(&m, MON_CALL_SWAPGS, n, &insn, text, sizeof(text));
-	snprintf(want_text, sizeof(want_text),
-		 "pushfq ;add qword ptr [rsp + 8], 1;push rax;rdgsbase rax;xchg qword ptr [rip + "
-		 "0x%llx], rax;wrgsbase rax;pop rax;lfence ;popfq ;ret ;",
-		 (unsigned long long)(MON_CALL_DATA_GVA +
-				      offsetof(struct mon_call_data, kernel_gs_base) -
-				      (insn[4].address + insn[4].size)));
-	assert_string_equal(text, want_text);
-	standin_stages(&m, insn, n, MON_CALL_SWAPGS, MON_CALL_SWAPGS_PAD, want);
-	assert_true(MON_CALL_THUNKS >= MON_CALL_SWAPGS + MON_CALL_SLOT);
+	standin_check_code(MON_CALL_SWAPGS, MON_CALL_SWAPGS_PAD, want,
+			   sizeof(want) / sizeof(want[0]), swapgs_text);
 	assert_int_equal(monitor_call_entry(MON_CALL_SWAPGS, MON_CALL_SWAPGS_PAD),
 			 MON_CALL_GVA + MON_CALL_SWAPGS);
-	cs_free(insn, n);
-	monitor_destroy(&m);
 }
 
 /*
