@@ -18,6 +18,9 @@
  *    FENCE_SWAPGS_USER_ENTRY), at every interrupt and exception the guest
  *    takes in user mode. Only where the caller knows rdgsbase/wrgsbase run
  *    at real CPL3 (vmm/monitor.h, MON_CALL_SWAPGS).
+ *  - CALL_LIT_LOAD_GS: `swapgs; mov %edi,%gs; <nop3 or mfence>; swapgs`
+ *    (Linux's asm_load_gs_index, 11 bytes), at every context switch where
+ *    the guest lacks FSGSBASE (MON_CALL_LOAD_GS).
  */
 #ifndef UMBRA_VMM_CALL_LITERAL_H
 #define UMBRA_VMM_CALL_LITERAL_H
@@ -32,6 +35,7 @@ enum call_literal_kind {
 	CALL_LIT_CR2,
 	CALL_LIT_SS,
 	CALL_LIT_SWAPGS,
+	CALL_LIT_LOAD_GS,
 };
 
 /*

@@ -458,6 +458,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			vm->stats.call_ss++;
 		else if (lit == CALL_LIT_SWAPGS)
 			vm->stats.call_swapgs++;
+		else if (lit == CALL_LIT_LOAD_GS)
+			vm->stats.call_load_gs++;
 		else if (sync)
 			vm->stats.call_sync++;
 		else if (iret)

@@ -564,6 +564,42 @@ static void emit_swapgs(struct emit *e)
 	BUG_ON(e->at > MON_CALL_CODE_END);
 }
 
+/* The load_gs stand-in (monitor.h, MON_CALL_LOAD_GS). */
+static void emit_load_gs(struct emit *e)
+{
+	unsigned to_slow, keep;
+
+	emit_start(e, MON_CALL_LOAD_GS, 0);
+	e->cur = MON_CALL_LOAD_GS_AT_ENTRY;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = MON_CALL_LOAD_GS_FLAGS_SAVED;
+	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_LOAD_GS_SITE - 5 },
+	     6); /* addq $pad,8(%rsp) */
+	e->cur = MON_CALL_LOAD_GS_RETURN_SET;
+	emit(e, (const u8[]){ 0x66, 0xf7, 0xc7, 0xfc, 0xff }, 5); /* test $0xfffc,%di */
+	to_slow = emit_jcc_fwd(e, 0x75);			  /* jnz: not null */
+	emit_rip_rel(e, (const u8[]){ 0x66, 0x89, 0x3d }, 3, offsetof(struct mon_call_data, gs_sel),
+		     NULL, 0); /* mov %di,gs_sel(%rip) */
+	e->cur = MON_CALL_LOAD_GS_SEL_SET;
+	emit_rip_rel(e, (const u8[]){ 0x80, 0x3d }, 2, offsetof(struct mon_call_data, null_clears),
+		     (const u8[]){ 0 }, 1); /* cmpb $0,null_clears(%rip) */
+	keep = emit_jcc_fwd(e, 0x74);	    /* je: the base stays */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0xc7, 0x05 }, 3,
+		     offsetof(struct mon_call_data, kernel_gs_base), (const u8[]){ 0, 0, 0, 0 },
+		     4); /* movq $0,kernel_gs_base(%rip) */
+	emit_fixup(e, keep);
+	e->cur = MON_CALL_LOAD_GS_DONE;
+	emit(e, (const u8[]){ 0x0f, 0xae, 0xf0 }, 3); /* mfence (the site's, if it had one) */
+	emit(e, (const u8[]){ 0x9d }, 1);	      /* popfq */
+	e->cur = MON_CALL_LOAD_GS_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	emit_fixup(e, to_slow);
+	e->cur = MON_CALL_LOAD_GS_RETURN_SET;
+	BUG_ON(e->at != MON_CALL_LOAD_GS + MON_CALL_LOAD_GS_UD2);
+	emit(e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM runs the original */
+	BUG_ON(e->at > MON_CALL_CODE_END);
+}
+
 /*
  * A stand-in that moves one register to or from a data field (`op`: the
  * 3 bytes of a RIP-relative mov), with the site's flags kept and the
@@ -640,6 +676,7 @@ static void build_call_window(struct monitor *mon)
 	emit_data_move(&e, MON_CALL_RD_CR2, MON_CALL_CR2_PAD, mov_rax_from,
 		       offsetof(struct mon_call_data, cr2));
 	emit_swapgs(&e);
+	emit_load_gs(&e);
 	BUG_ON(e.at > MON_CALL_CODE_END);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
@@ -766,6 +803,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_LOAD_GS) {
+		p->fn = MON_CALL_LOAD_GS;
+		p->pad = MON_CALL_LOAD_GS_SITE - 5;
 		return true;
 	}
 	if (off >= MON_CALL_SWAPGS) {

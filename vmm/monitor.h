@@ -295,6 +295,22 @@
  *                         set, when its own rdgsbase runs natively too
  *                         (vmm/code_scan.c); should the host still refuse
  *                         the stand-in's (#UD), the VMM finishes it.
+ *   MON_CALL_LOAD_GS      `swapgs; mov %edi,%gs; <3-byte nop or mfence>;
+ *                         swapgs` (Linux's asm_load_gs_index, which
+ *                         switches the user's GS at every context switch
+ *                         on CPUs without FSGSBASE): with a null selector
+ *                         (%di & ~3 = 0) all it does is set the virtual GS
+ *                         selector and, where the CPU clears the base of a
+ *                         null load (Intel), the user's base, KERNEL_GS_BASE
+ *                         while the swaps last; the kernel's GS base comes
+ *                         back as it was. So the stand-in stores %di in the
+ *                         data page's gs_sel, zeroes kernel_gs_base if
+ *                         null_clears, and returns past the 11 bytes (pad
+ *                         6). Any other selector takes the ud2 at
+ *                         MON_CALL_LOAD_GS_UD2: the VMM puts the vCPU back
+ *                         at the site, whose original instructions it
+ *                         emulates (a descriptor to read, checks, faults).
+ *                         Needs no FSGSBASE: it never touches a real base.
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -326,7 +342,10 @@
 #define MON_CALL_CR2_PAD       1u     /* the site's 6 bytes, less the call */
 #define MON_CALL_SWAPGS	       0x540u /* one slot */
 #define MON_CALL_SWAPGS_PAD    1u     /* the site's 6 bytes, less the call */
-#define MON_CALL_CODE_END      (MON_CALL_SWAPGS + MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_LOAD_GS       0x580u /* one slot */
+#define MON_CALL_LOAD_GS_SITE  11u    /* the site's bytes; the pad is 6 */
+#define MON_CALL_LOAD_GS_UD2   0x2eu  /* the slow path's ud2, in the load_gs stand-in */
+#define MON_CALL_CODE_END      (MON_CALL_LOAD_GS + MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -444,6 +463,16 @@ enum mon_call_stage {
 	MON_CALL_SWAPGS_GS_SET,	     /* the exchange done: the stack as RAX_SAVED */
 	MON_CALL_SWAPGS_RAX_BACK,    /* RAX final: [rsp] the flags, the site's end */
 	MON_CALL_SWAPGS_AT_RET,	     /* all final: [rsp] the site's end */
+	/*
+	 * In the load_gs stand-in: the VMM completes it for a null selector
+	 * and undoes it (back to the site) for any other, whose check fails.
+	 */
+	MON_CALL_LOAD_GS_AT_ENTRY,    /* [rsp]: the site's call + 5 */
+	MON_CALL_LOAD_GS_FLAGS_SAVED, /* [rsp]: the site's flags, then as AT_ENTRY */
+	MON_CALL_LOAD_GS_RETURN_SET,  /* the same, the return address at the site's end */
+	MON_CALL_LOAD_GS_SEL_SET,     /* null: gs_sel stored, kernel_gs_base next */
+	MON_CALL_LOAD_GS_DONE,	      /* the data page final: popfq next */
+	MON_CALL_LOAD_GS_AT_RET,      /* all final: [rsp] the site's end */
 };
 
 struct mon_call_point {
@@ -492,6 +521,8 @@ struct mon_call_data {
 	u32 kernel_ss;		/* the virtual SS selector (the iret stand-in's check) */
 	u64 iret_rip, iret_rsp; /* the iret stand-in's scratch: where it goes */
 	u64 cr2;		/* the guest's virtual CR2 (MON_CALL_RD_CR2) */
+	u16 gs_sel;		/* the virtual GS selector (MON_CALL_LOAD_GS writes it) */
+	u8 null_clears;		/* 1: a null GS load clears the base (Intel) */
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */
@@ -617,6 +648,11 @@ bool monitor_call_is_pending_trap(u64 rip);
 static inline bool monitor_call_is_iret_trap(u64 rip)
 {
 	return rip == MON_CALL_GVA + MON_CALL_IRET + MON_CALL_IRET_UD2;
+}
+/* Is `rip` (a trap's) the load_gs stand-in's ud2 (a selector not null)? */
+static inline bool monitor_call_is_load_gs_trap(u64 rip)
+{
+	return rip == MON_CALL_GVA + MON_CALL_LOAD_GS + MON_CALL_LOAD_GS_UD2;
 }
 /* Is `rip` (a trap's) the sync stand-in's ud2 (its slow path)? */
 static inline bool monitor_call_is_sync_trap(u64 rip)

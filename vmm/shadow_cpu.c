@@ -90,7 +90,7 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 		c->rflags = (f->rflags & ~virt) | (c->rflags & virt);
 	}
 	/*
-	 * The guest kernel may have changed its IF and KERNEL_GS_BASE in the
+	 * The guest kernel may have changed its IF, KERNEL_GS_BASE and GS selector in the
 	 * call window (monitor.h). Only it can: the window is in the kernel
 	 * view alone, and a trap from user mode comes before any return to the
 	 * kernel, whose store below refreshes the page.
@@ -101,6 +101,7 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 		if (!sm->iopl3)
 			c->rflags = (c->rflags & ~RFLAGS_IF) | (d->vif ? RFLAGS_IF : 0);
 		c->virt.kernel_gs_base = d->kernel_gs_base;
+		c->virt.gs_sel = d->gs_sel; /* the load_gs stand-in's */
 	}
 	c->dirty = 0;
 }
@@ -127,6 +128,8 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	if (sm->window_on) {
 		monitor_call_data(&sm->mon)->kernel_gs_base = c->virt.kernel_gs_base;
 		monitor_call_data(&sm->mon)->cr2 = c->cr2; /* read only by the CR2 stand-in */
+		monitor_call_data(&sm->mon)->gs_sel = c->virt.gs_sel;
+		monitor_call_data(&sm->mon)->null_clears = !c->virt.null_sel_keeps_base;
 	}
 	if (sm->window_on && !sm->iopl3) {
 		struct mon_call_data *d = monitor_call_data(&sm->mon);

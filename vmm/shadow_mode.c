@@ -849,6 +849,43 @@ static bool finish_swapgs(struct vm *vm, enum mon_call_stage stage)
 }
 
 /*
+ * The load_gs stand-in at `stage` (vmm/monitor.h, MON_CALL_LOAD_GS). With a
+ * null selector in %di: complete it (the GS selector, and KERNEL_GS_BASE 0
+ * where a null load clears the base) and return to the site's end. With
+ * any other, whose check fails, nothing was done: back to the site's start
+ * with its flags (load_gs_slow_path runs the original from there).
+ */
+static bool finish_load_gs(struct vm *vm, enum mon_call_stage stage)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	const u16 sel = (u16)c->gpr[EMU_RDI];
+	unsigned words =
+		stage == MON_CALL_LOAD_GS_AT_ENTRY || stage == MON_CALL_LOAD_GS_AT_RET ? 1 : 2;
+	u64 top[2], site_flags, ret;
+
+	if (!read_stack_top(vm, top, words))
+		return false;
+	site_flags = words == 1 ? c->rflags : top[0];
+	ret = top[words - 1];
+	if (stage < MON_CALL_LOAD_GS_RETURN_SET)
+		ret += MON_CALL_LOAD_GS_SITE - 5;
+	if (sel & 0xfffc) { /* not null: an index, whatever the RPL */
+		BUG_ON(stage > MON_CALL_LOAD_GS_RETURN_SET); /* its check let only null through */
+		ret -= MON_CALL_LOAD_GS_SITE;
+	} else {
+		c->virt.gs_sel = sel;
+		if (!c->virt.null_sel_keeps_base)
+			c->virt.kernel_gs_base = 0;
+	}
+	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+	c->rip = ret;
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -880,6 +917,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 		return finish_ss(vm, p.stage);
 	if (p.fn == MON_CALL_SWAPGS)
 		return finish_swapgs(vm, p.stage);
+	if (p.fn == MON_CALL_LOAD_GS)
+		return finish_load_gs(vm, p.stage);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -1003,6 +1042,44 @@ static enum shadow_exit swapgs_finish_trap(struct vm *vm)
 		(unsigned long long)vm->shadow->cpu.rip,
 		(unsigned long long)vm->shadow->cpu.gpr[EMU_RSP]);
 	return SHADOW_EXIT_STOP;
+}
+
+/*
+ * The load_gs stand-in's ud2 (a selector not null), or a guest fault on its
+ * stack: back to the site (finish_load_gs), then its first two
+ * instructions, `swapgs; mov %edi,%gs`, emulated from the literal's bytes.
+ * The vCPU goes on at the third, whose bytes the rewrite kept: its nop
+ * runs, its swapgs traps or is chained. A fault at the mov is delivered
+ * there, as on hardware (Linux's fixup then jumps back into the kept tail).
+ */
+static enum shadow_exit load_gs_slow_path(struct vm *vm)
+{
+	static const u8 head[] = { 0x0f, 0x01, 0xf8, 0x8e, 0xef }; /* swapgs; mov %edi,%gs */
+	struct shadow_mode *sm = vm->shadow;
+
+	if (!finish_stand_in(vm, true)) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: the load_gs stand-in's stack could not be read (rip 0x%llx, "
+			"rsp 0x%llx)",
+			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
+		return SHADOW_EXIT_STOP;
+	}
+	if (sm->cpu.gpr[EMU_RDI] & 0xfffc) { /* still at the site's start: run its head */
+		vm->stats.call_load_gs_slow++;
+		for (unsigned at = 0; at < sizeof(head); at += 3) {
+			const u64 rip = sm->cpu.rip;
+			struct emu_report rep;
+			enum emu_result r = shadow_emu_insn_bytes(vm, head + at, at ? 2 : 3, &rep);
+
+			if (r != EMU_DONE) {
+				shadow_emu_stop(vm, r, &rep, rip);
+				return SHADOW_EXIT_STOP;
+			}
+			if (rep.faulted)
+				break; /* delivered: the guest is in its handler */
+		}
+	}
+	return SHADOW_EXIT_RESUME;
 }
 
 /* Is `rip` in the stand-in `fn` (a trap there may need its own handling)? */
@@ -1131,6 +1208,8 @@ static enum shadow_exit handle_pf(struct vm *vm)
 		/* The swapgs stand-in's pushes: the swapgs it stands for pushes nothing. */
 		if (p.fn == MON_CALL_SWAPGS)
 			return swapgs_finish_trap(vm);
+		if (p.fn == MON_CALL_LOAD_GS)
+			return load_gs_slow_path(vm);
 	}
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
@@ -1312,6 +1391,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_iret_trap(f->rip)) {
 		res = iret_slow_path(vm);
+	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
+		   monitor_call_is_load_gs_trap(f->rip)) {
+		res = load_gs_slow_path(vm);
 	} else if (vector == X86_EXC_UD && in_stand_in(sm, f->rip, MON_CALL_SWAPGS)) {
 		res = swapgs_finish_trap(vm); /* rdgsbase/wrgsbase refused at real CPL3 */
 	} else if (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_CX16)) {

@@ -128,15 +128,17 @@ struct stats {
 	u64 call_ss;	    /* `mov %ss,%ax; cmp $0x18,%ax` sites rewritten (vmm/call_literal.c) */
 	u64 call_cr2;	    /* `mov %cr2,%rax` sites rewritten (MON_CALL_RD_CR2) */
 	u64 call_swapgs;    /* `swapgs; nop` sites rewritten (MON_CALL_SWAPGS) */
-	u64 call_swapgs_slow; /* swapgs stand-ins the VMM finished (a trap landed inside) */
-	u64 call_thunks;      /* thunks made */
-	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
-	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */
-	bool calls_on;	      /* --monitor-calls (and the patch strategy) */
-	bool calls_window;    /* the call window was claimed */
-	u64 patches_applied;  /* int3 patches written over pushf/popf */
-	u64 patches_live;     /* ... still in place at the end */
-	u64 patch_traps;      /* patched instructions that trapped and were emulated */
+	u64 call_swapgs_slow;  /* swapgs stand-ins the VMM finished (a trap landed inside) */
+	u64 call_load_gs;      /* asm_load_gs_index sites rewritten (MON_CALL_LOAD_GS) */
+	u64 call_load_gs_slow; /* ... calls with a selector not null: the original emulated */
+	u64 call_thunks;       /* thunks made */
+	u64 call_withdrawals;  /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
+	u64 call_traps;	       /* the sti stand-in's ud2: an interrupt was held */
+	bool calls_on;	       /* --monitor-calls (and the patch strategy) */
+	bool calls_window;     /* the call window was claimed */
+	u64 patches_applied;   /* int3 patches written over pushf/popf */
+	u64 patches_live;      /* ... still in place at the end */
+	u64 patch_traps;       /* patched instructions that trapped and were emulated */
 	u64 patch_copies_restored; /* guest copies of our patches put back before a scan */
 	/* The start-up host probe (vmm/host_probe.h), in struct vm; NULL in hw mode. */
 	const struct host_probe *host;

@@ -231,6 +231,12 @@ static void test_shadow_testos_patch(void **state)
 	assert_null(strstr(r->err, "\"call_ss\": 0,"));
 	/* swapgs_site's three `swapgs; nop` forms became calls to the swapgs stand-in. */
 	assert_null(strstr(r->err, "\"call_swapgs\": 0,"));
+	/*
+	 * load_gs_index's `swapgs; mov %edi,%gs; nop3; swapgs` became a call to
+	 * the load_gs stand-in; its USER_DS loads took the slow path.
+	 */
+	assert_null(strstr(r->err, "\"call_load_gs\": 0,"));
+	assert_null(strstr(r->err, "\"call_load_gs_slow\": 0,"));
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
 	assert_contains(r->err, "\"call_withdrawals\": 1");
 	free(r);

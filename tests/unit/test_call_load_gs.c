@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the load_gs stand-in (vmm/monitor.h, MON_CALL_LOAD_GS) and
+ * its site (vmm/call_literal.c): the site's forms, the tail it keeps, the
+ * stand-in's code with the stage of each instruction, and the stand-in run
+ * natively from a copy of the window's pages with null selectors: the data
+ * page's gs_sel set, kernel_gs_base zeroed only where null loads clear it,
+ * RAX, RDI and the flags kept, and the return past the site's 11 bytes. It
+ * touches no real segment register, so it runs on any host.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <capstone/capstone.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "decode/scan.h"
+#include "shadow/x86.h"
+#include "tests/unit/standin.h"
+#include "vmm/call_literal.h"
+#include "vmm/monitor.h"
+
+/* Debian 6.1's asm_load_gs_index, its runtime form, then `jmp` to the return thunk. */
+static const u8 site_nopl[] = { 0x0f, 0x01, 0xf8, 0x8e, 0xef, 0x0f, 0x1f, 0x00,
+				0x0f, 0x01, 0xf8, 0xe9, 0,    0,    0,	  0 };
+
+/* Plan `bytes` at 0x100 of a page entered at `entries`; the kind, or CALL_LIT_NONE. */
+static enum call_literal_kind plan(const u8 *bytes, unsigned n, const u16 *entries, unsigned ne,
+				   u8 *repl, unsigned *len)
+{
+	static u8 page[PAGE_SIZE];
+	const u64 la = 0xffffffff81c01000ull;
+	struct scan_result res;
+	enum call_literal_kind k;
+
+	memset(page, 0xcc, PAGE_SIZE);
+	memcpy(page + 0x100, bytes, n);
+	/* At 0x180: a `jmp` back to the byte after the mov (the fixup's `jmp 2b`). */
+	page[0x180] = 0xeb;
+	page[0x181] = (u8)(0x105 - 0x182);
+	scan_result_init(&res, gva(la), DECODE_64, SCAN_KINDS_DEFAULT);
+	assert_true(scan_code_page_add_entry(&res, page, NULL, 0, entries, ne) >= 0);
+	k = call_literal_plan(&res, page, la, 0x100, repl, len);
+	scan_result_free(&res);
+	return k;
+}
+
+static void test_load_gs_plan(void **state)
+{
+	static const u8 middles[][3] = { { 0x0f, 0x1f, 0x00 },
+					 { 0x90, 0x90, 0x90 },
+					 { 0x0f, 0xae, 0xf0 } };
+	const u16 entry = 0x100, both[] = { 0x100, 0x180 };
+	u8 site[sizeof(site_nopl)], repl[16];
+	unsigned len = 0;
+	s32 rel;
+
+	(void)state;
+	for (unsigned m = 0; m < 3; m++) {
+		memcpy(site, site_nopl, sizeof(site));
+		memcpy(site + 5, middles[m], 3);
+		assert_int_equal(plan(site, sizeof(site), &entry, 1, repl, &len), CALL_LIT_LOAD_GS);
+		assert_int_equal(len, MON_CALL_LOAD_GS_SITE);
+		assert_int_equal(repl[0], 0xe8);
+		memcpy(&rel, repl + 1, 4);
+		assert_true(0xffffffff81c01100ull + 5 + (u64)(s64)rel ==
+			    MON_CALL_GVA + MON_CALL_LOAD_GS);
+		/* The tail is the original's: a jump into it runs the nop and the swapgs. */
+		assert_memory_equal(repl + 5, site + 5, 6);
+		/* So a branch to the byte after the mov is allowed. */
+		assert_int_equal(plan(site, sizeof(site), both, 2, repl, &len), CALL_LIT_LOAD_GS);
+	}
+	/* Another register than %edi, or SS: not the site. */
+	memcpy(site, site_nopl, sizeof(site));
+	site[4] = 0xe8; /* mov %eax,%gs */
+	assert_int_equal(plan(site, sizeof(site), &entry, 1, repl, &len), CALL_LIT_NONE);
+	memcpy(site, site_nopl, sizeof(site));
+	site[4] = 0xd7; /* mov %edi,%ss */
+	assert_int_equal(plan(site, sizeof(site), &entry, 1, repl, &len), CALL_LIT_NONE);
+}
+
+static void load_gs_text(const cs_insn *insn, char *text, size_t len)
+{
+	snprintf(text, len,
+		 "pushfq ;add qword ptr [rsp + 8], 6;test di, 0xfffc;jne 0x%llx;"
+		 "mov word ptr [rip + 0x%llx], di;cmp byte ptr [rip + 0x%llx], 0;je 0x%llx;"
+		 "mov qword ptr [rip + 0x%llx], 0;mfence ;popfq ;ret ;ud2 ;",
+		 (unsigned long long)(MON_CALL_GVA + MON_CALL_LOAD_GS + MON_CALL_LOAD_GS_UD2),
+		 standin_disp(&insn[4], offsetof(struct mon_call_data, gs_sel)),
+		 standin_disp(&insn[5], offsetof(struct mon_call_data, null_clears)),
+		 (unsigned long long)insn[8].address,
+		 standin_disp(&insn[7], offsetof(struct mon_call_data, kernel_gs_base)));
+}
+
+static void test_load_gs_code(void **state)
+{
+	static const enum mon_call_stage want[] = {
+		MON_CALL_LOAD_GS_AT_ENTRY,   MON_CALL_LOAD_GS_FLAGS_SAVED,
+		MON_CALL_LOAD_GS_RETURN_SET, MON_CALL_LOAD_GS_RETURN_SET,
+		MON_CALL_LOAD_GS_RETURN_SET, MON_CALL_LOAD_GS_SEL_SET,
+		MON_CALL_LOAD_GS_SEL_SET,    MON_CALL_LOAD_GS_SEL_SET,
+		MON_CALL_LOAD_GS_DONE,	     MON_CALL_LOAD_GS_DONE,
+		MON_CALL_LOAD_GS_AT_RET,     MON_CALL_LOAD_GS_RETURN_SET,
+	};
+
+	(void)state;
+	standin_check_code(MON_CALL_LOAD_GS, MON_CALL_LOAD_GS_SITE - 5, want,
+			   sizeof(want) / sizeof(want[0]), load_gs_text);
+	assert_true(monitor_call_is_load_gs_trap(MON_CALL_GVA + MON_CALL_LOAD_GS +
+						 MON_CALL_LOAD_GS_UD2));
+}
+
+/*
+ * load_gs_run(entry, sel, flags, out): RDI := sel, RAX := ~sel, the flags
+ * loaded, `call *entry` followed by the 6 bytes the stand-in must skip
+ * (int3s), then out = { RAX, RDI, the flags }.
+ */
+void load_gs_run(u64 entry, u64 sel, u64 flags, u64 *out);
+__asm__(".text\n"
+	".globl load_gs_run\n"
+	"load_gs_run:\n\t"
+	"push %rdi\n\t"
+	"mov %rsi, %rax\n\t"
+	"not %rax\n\t"
+	"mov %rdi, %r8\n\t"
+	"mov %rsi, %rdi\n\t"
+	"push %rdx\n\t"
+	"popfq\n\t"
+	"call *%r8\n\t"
+	".byte 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc\n\t" /* the tail: never run */
+	"pushfq\n\t"
+	"pop %rdx\n\t"
+	"mov %rax, (%rcx)\n\t"
+	"mov %rdi, 8(%rcx)\n\t"
+	"mov %rdx, 16(%rcx)\n\t"
+	"pop %rdi\n\t"
+	"cld\n\t" /* the caller's C code wants DF 0 */
+	"ret\n");
+
+#define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+
+static void test_load_gs_run(void **state)
+{
+	static const u64 sels[] = { 0, 3, 0xffffffffffff0000ull, 0x1234567800000002ull };
+	static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
+	struct mon_call_data *d;
+	u8 *win;
+
+	(void)state;
+	win = standin_window(&d);
+	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
+		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+			for (unsigned clears = 0; clears < 2; clears++) {
+				u64 out[3];
+
+				d->gs_sel = 0x2b;
+				d->kernel_gs_base = 0x7f0000001000ull;
+				d->null_clears = (u8)clears;
+				load_gs_run((u64)(uintptr_t)win + MON_CALL_LOAD_GS, sels[i],
+					    flags[f], out);
+				assert_int_equal(d->gs_sel, (u16)sels[i]);
+				assert_int_equal(d->kernel_gs_base, clears ? 0 : 0x7f0000001000ull);
+				assert_int_equal(out[0], ~sels[i]);
+				assert_int_equal(out[1], sels[i]);
+				assert_int_equal(out[2] & (ARITH | RFLAGS_DF),
+						 flags[f] & (ARITH | RFLAGS_DF));
+			}
+	munmap(win, 2 * PAGE_SIZE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_load_gs_plan),
+		cmocka_unit_test(test_load_gs_code),
+		cmocka_unit_test(test_load_gs_run),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
