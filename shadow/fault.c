@@ -16,6 +16,8 @@
  *  3. a gpa that is not RAM: SHADOW_MMIO, nothing is mapped, unless it is
  *     in a direct-MMIO range of the config, which is mapped like RAM
  *     (spte.c item 6);
+ *  4b. a guest large page whose 2 MiB frame may be mapped whole: one
+ *     2 MiB spte (sp.h) in the level-2 sp, and nothing below;
  *  4. from the root down, at each level find or create the sp the guest
  *     entry leads to and link it (spte.c item 4 decides which: an indirect
  *     sp shadowing the next guest table, or a direct sp for a slice of a
@@ -86,8 +88,9 @@ retry:
 			BUG_ON(1); /* the walk just went through it and set A */
 		spte = sp->spt[index];
 		if (spte_present(spte)) {
-			child = spte_to_child(mmu, spte);
-			if (child->gfn.v == child_gfn.v && child->role.word == child_role.word) {
+			child = spte_is_leaf(level, spte) ? NULL : spte_to_child(mmu, spte);
+			if (child && child->gfn.v == child_gfn.v &&
+			    child->role.word == child_role.word) {
 				sp = child;
 				continue;
 			}
@@ -95,6 +98,8 @@ retry:
 			 * The link is stale: the walk changed the gpte (it just set
 			 * D in a large gpte, so the dirty direct sp replaces the
 			 * clean one). Everything else is kept in sync by PT writes.
+			 * Or a 2 MiB leaf is there and this fault needs the 4 KiB
+			 * tables below it (item 4b said no this time).
 			 */
 			spte_zap(mmu, sp, index);
 		}
@@ -145,6 +150,53 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 	sp->window = true;
 	mmu->stats.window_links++;
 	return SHADOW_FIXED;
+}
+
+/*
+ * Item 4b: map the guest large page's 2 MiB frame holding walk->gpa with
+ * one spte, where that is exact: the frame is RAM from end to end (one
+ * region, so mpa == gpa is contiguous), none of its gfns is write-tracked
+ * (a 2 MiB spte cannot trap writes to one 4 KiB page of it: rmap.c item
+ * 8), and the spte needs no execution gate (the gate is per 4 KiB frame;
+ * Linux maps its direct map NX, so that is where this pays). The spte is
+ * what item 5 gives the frame's first gfn, with PS: the rights and the
+ * dirty-bit emulation of the large gpte. A 4 KiB table already linked there
+ * (the frame was tracked then) is replaced. False: map 4 KiB (item 4).
+ */
+static bool map_large(struct shadow_mmu *mmu, const struct guest_walk *walk, enum shadow_view view,
+		      u32 access)
+{
+	gfn_t frame = gfn(gpa_to_gfn(walk->gpa).v & ~(u64)(SPTE_PER_PAGE - 1));
+	struct shadow_page *sp;
+	unsigned index;
+	u64 spte, old;
+
+	if (!mmu->cfg.large_pages || walk->level < PG_LEVEL_2M ||
+	    !mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, gfn_to_gpa(frame), 2 * MiB) ||
+	    frame_is_tracked(mmu, frame))
+		return false;
+	sp = fetch_path(mmu, walk, view, PG_LEVEL_2M);
+	/* fetch_path may have shadowed a guest table in this frame. */
+	if (frame_is_tracked(mmu, frame))
+		return false;
+	spte = make_leaf_spte(mmu, sp->role, walk->rights, walk->gpte[walk->level] & PTE_D, frame);
+	if (!spte || (spte & SPTE_EXEC_GATED))
+		return false;
+	spte |= PTE_PS;
+	/* The walk set D for a write, and no gfn of the frame is write-protected. */
+	BUG_ON((access & ACC_WRITE) && !(spte & PTE_RW));
+	index = gva_index(walk->gva, PG_LEVEL_2M);
+	old = sp->spt[index];
+	if (spte_present(old) && !(old & PTE_PS)) {
+		spte_zap(mmu, sp, index);
+		old = 0;
+	}
+	leaf_spte_set(mmu, sp, index, spte);
+	if (old == spte)
+		mmu->stats.faults_spurious++;
+	mmu->stats.large_maps++;
+	mmu->stats.faults_fixed_large++;
+	return true;
 }
 
 /* Items 1 to 6. */
@@ -200,6 +252,10 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 			return SHADOW_MMIO;
 		}
 	}
+
+	/* Item 4b. */
+	if (paging && !mmio_direct && map_large(mmu, &walk, view, access))
+		return SHADOW_FIXED;
 
 	/* Item 4. */
 	sp = fetch_path(mmu, &walk, view, PG_LEVEL_4K);

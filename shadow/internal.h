@@ -32,13 +32,19 @@ struct rmap_ref {
 	u32 index;
 };
 
-/* rmap.c: what we know about one gfn. Freed when both counts reach 0. */
+/* rmap.c: what we know about one gfn. Freed when its counts all reach 0. */
 struct gfn_info {
 	gfn_t gfn;
 	struct gfn_info *next; /* hash chain */
 	u32 shadow_count;      /* indirect sps shadowing this gfn (all roles) */
 	bool exec_approved;    /* shadow_exec_approve (holds one shadow_count) */
 	bool unsync;	       /* unsync.c: out of sync, so not write-protected */
+	/*
+	 * On the info of a 2 MiB frame's first gfn only: how many gfns of the
+	 * frame have shadow_count > 0. While it is not 0 no large spte maps
+	 * the frame (sp.h), so every write to a tracked gfn still traps.
+	 */
+	u32 frame_tracked;
 	u32 nr_rmap, rmap_cap; /* leaf sptes mapping this gfn */
 	struct rmap_ref *rmap;
 };
@@ -169,6 +175,7 @@ void rmap_remove(struct shadow_mmu *mmu, gfn_t gfn, struct shadow_page *sp, unsi
 bool gfn_is_shadowed(const struct shadow_mmu *mmu, gfn_t gfn);
 bool gfn_is_exec_approved(const struct shadow_mmu *mmu, gfn_t gfn);
 bool gfn_is_write_protected(const struct shadow_mmu *mmu, gfn_t gfn);
+bool frame_is_tracked(const struct shadow_mmu *mmu, gfn_t gfn);
 bool gfn_may_unsync(const struct shadow_mmu *mmu, gfn_t gfn);
 void gfn_set_unsync(struct shadow_mmu *mmu, gfn_t gfn, bool unsync);
 void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn);

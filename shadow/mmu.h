@@ -138,6 +138,13 @@ struct shadow_config {
 	 * CR3 load compares them all with guest memory.
 	 */
 	unsigned unsync;
+	/*
+	 * Large sptes (sp.h, fault.c item 4b): map a whole 2 MiB frame of a
+	 * guest 2 MiB or 1 GiB page with one spte where that is exact (RAM from
+	 * end to end, no write-tracked gfn in it, no execution gate needed).
+	 * false: every guest page is mapped 4 KiB at a time.
+	 */
+	bool large_pages;
 };
 #define SHADOW_MAX_UNSYNC 64
 
@@ -329,10 +336,12 @@ struct shadow_stats {
 	u64 unsync_syncs;   /* TLB flushes that brought out-of-sync tables in line */
 	u64 unsync_updates; /* sptes those syncs changed */
 	/*
-	 * Fixed faults in a slice of a guest large page (a direct sp, paging
-	 * on): what a large spte, which this MMU never makes, could have saved.
+	 * Fixed faults inside a guest large page (paging on), by a 2 MiB spte
+	 * or in a direct sp of 4 KiB sptes.
 	 */
 	u64 faults_fixed_large;
+	u64 large_maps; /* 2 MiB sptes installed (config large_pages) */
+	u64 large_zaps; /* ... zapped because a gfn of their frame became tracked */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

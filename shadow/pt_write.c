@@ -23,7 +23,8 @@
  *       the demand fault); otherwise zap it;
  *     - upper levels: keep the link if the new gpte still leads to the
  *       same child (only A/D or ignored bits changed), else zap the link
- *       and its subtree (always correct; the next fault rebuilds).
+ *       and its subtree (always correct; the next fault rebuilds). A 2 MiB
+ *       leaf (sp.h) is zapped.
  *     The monitor's slots of a root are never touched.
  */
 #include "shadow/internal.h"
@@ -67,6 +68,12 @@ static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 	}
 	if (!spte_present(spte))
 		return; /* nothing linked: the next fault builds it */
+	if (spte & PTE_PS) {
+		/* A 2 MiB leaf (sp.h): whatever changed, the next fault maps it again. */
+		spte_zap(mmu, sp, index);
+		mmu->stats.pt_write_zaps++;
+		return;
+	}
 	child = spte_to_child(mmu, spte);
 	if (child_for_gpte(mmu, sp->role, sp->gfn, index, gpte, &child_gfn, &child_role) &&
 	    child_gfn.v == child->gfn.v && child_role.word == child->role.word)

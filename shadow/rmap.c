@@ -18,7 +18,14 @@
  *  5. install a leaf spte, keeping the rmap in step;
  *  6. the execution gate: approve/revoke a gfn (mmu.h);
  *  7. out of sync (unsync.c): a shadowed gfn whose write-protection is
- *     lifted while its tables are out of sync, and put back after.
+ *     lifted while its tables are out of sync, and put back after;
+ *  8. 2 MiB frames (large sptes, sp.h): a count per frame of its tracked
+ *     gfns; the first one zaps every large spte mapping the frame, since
+ *     a 2 MiB spte cannot be write-protected for one of its 4 KiB pages.
+ *
+ * A large spte is in the rmap of its frame's first gfn. The loops of items
+ * 3, 4, 6 and 7 only run over the rmap of a tracked gfn, which item 8 has
+ * emptied of large sptes: they meet 4 KiB leaves only.
  */
 #include "shadow/internal.h"
 
@@ -98,7 +105,7 @@ static void gfn_info_put(struct shadow_mmu *mmu, struct gfn_info *info)
 {
 	struct gfn_info **pp;
 
-	if (info->shadow_count || info->nr_rmap)
+	if (info->shadow_count || info->nr_rmap || info->frame_tracked)
 		return;
 	for (pp = gfn_bucket(mmu, info->gfn); *pp != info; pp = &(*pp)->next)
 		BUG_ON(!*pp);
@@ -164,6 +171,7 @@ static void write_protect(struct shadow_mmu *mmu, const struct gfn_info *info)
 		struct rmap_ref r = info->rmap[i];
 		u64 spte = r.sp->spt[r.index];
 
+		BUG_ON(r.sp->role.level != PG_LEVEL_4K); /* item 8 */
 		if (spte & PTE_RW) {
 			spte_store(mmu, r.sp, r.index, spte & ~PTE_RW);
 			mmu->need_flush_all = true;
@@ -178,9 +186,55 @@ static void write_unprotect(struct shadow_mmu *mmu, const struct gfn_info *info)
 		struct rmap_ref r = info->rmap[i];
 		u64 spte = r.sp->spt[r.index];
 
+		BUG_ON(r.sp->role.level != PG_LEVEL_4K); /* item 8 */
 		if ((spte & SPTE_GUEST_WRITABLE) && !(spte & PTE_RW))
 			spte_store(mmu, r.sp, r.index, spte | PTE_RW);
 	}
+}
+
+/* Item 8: the info of the 2 MiB frame holding gfn (its first gfn's). */
+static gfn_t frame_of(gfn_t g)
+{
+	return gfn(g.v & ~(u64)(SPTE_PER_PAGE - 1));
+}
+
+/* Item 8: does any gfn of the 2 MiB frame holding gfn have shadow_count > 0? */
+bool frame_is_tracked(const struct shadow_mmu *mmu, gfn_t g)
+{
+	const struct gfn_info *info = gfn_info_find(mmu, frame_of(g));
+
+	return info && info->frame_tracked;
+}
+
+/*
+ * Item 8: a gfn of the frame becomes tracked. The first zaps the frame's
+ * large sptes (the next faults map it 4 KiB at a time); the count is taken
+ * first, so the frame's info outlives the rmap_removes of the zaps.
+ */
+static void frame_track(struct shadow_mmu *mmu, gfn_t g)
+{
+	struct gfn_info *info = gfn_info_get(mmu, frame_of(g));
+
+	if (info->frame_tracked++)
+		return;
+	for (u32 i = info->nr_rmap; i-- > 0;) {
+		struct rmap_ref r = info->rmap[i];
+
+		if (r.sp->role.level == PG_LEVEL_4K)
+			continue;
+		spte_zap(mmu, r.sp, r.index); /* removes rmap[i]: the loop runs down */
+		mmu->stats.large_zaps++;
+	}
+}
+
+/* Item 8: a gfn of the frame is no longer tracked (`held`: its own info, put by the caller). */
+static void frame_untrack(struct shadow_mmu *mmu, gfn_t g, const struct gfn_info *held)
+{
+	struct gfn_info *info = gfn_info_find(mmu, frame_of(g));
+
+	BUG_ON(!info || !info->frame_tracked);
+	if (--info->frame_tracked == 0 && info != held)
+		gfn_info_put(mmu, info);
 }
 
 /* Item 3: one more indirect sp shadows gfn; the first write-protects it. */
@@ -191,6 +245,7 @@ void gfn_shadow_get(struct shadow_mmu *mmu, gfn_t gfn)
 	if (info->shadow_count++)
 		return;
 	mmu->stats.write_protects++;
+	frame_track(mmu, gfn);
 	write_protect(mmu, info);
 }
 
@@ -210,6 +265,7 @@ void gfn_shadow_put(struct shadow_mmu *mmu, gfn_t gfn)
 	} else {
 		write_unprotect(mmu, info);
 	}
+	frame_untrack(mmu, gfn, info);
 	gfn_info_put(mmu, info);
 }
 
@@ -250,8 +306,9 @@ void gfn_set_unsync(struct shadow_mmu *mmu, gfn_t gfn, bool unsync)
 }
 
 /*
- * Item 5: set the leaf spte sp->spt[index] (level 1) to `spte` (present or
- * 0), moving it between rmaps as its gfn changes. Flags a TLB flush when a
+ * Item 5: set the leaf spte sp->spt[index] (level 1, or a 2 MiB leaf at
+ * level 2: sp.h) to `spte` (present or 0), moving it between rmaps as its
+ * gfn changes. Flags a TLB flush when a
  * translation loses rights or changes target; installing or widening one
  * needs none (the CPU does not cache not-present entries, and a stale
  * read-only entry only causes a spurious fault, SDM Vol. 3A §4.10.4.3).
@@ -265,7 +322,10 @@ void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned inde
 	const u64 kept = PTE_RW | PTE_US; /* rights that must not shrink without a flush */
 	bool same_rmap;
 
-	BUG_ON(sp->role.level != PG_LEVEL_4K);
+	/* At level 2 only a 2 MiB leaf, replacing nothing or another one. */
+	BUG_ON(sp->role.level != PG_LEVEL_4K &&
+	       (sp->role.level != PG_LEVEL_2M || (spte_present(old) && !(old & PTE_PS)) ||
+		(spte_present(spte) && !(spte & PTE_PS))));
 	if (old == spte)
 		return;
 	/* A direct-MMIO spte is never in the rmap (sp.h, SPTE_MMIO_DIRECT). */
@@ -326,6 +386,7 @@ void shadow_exec_approve(struct shadow_mmu *mmu, gfn_t gfn)
 		struct rmap_ref r = info->rmap[i];
 		u64 spte = r.sp->spt[r.index];
 
+		BUG_ON(r.sp->role.level != PG_LEVEL_4K); /* item 8 */
 		if ((spte & SPTE_EXEC_GATED) && (spte & PTE_NX))
 			spte_store(mmu, r.sp, r.index, spte & ~PTE_NX); /* an upgrade: no flush */
 	}

@@ -213,8 +213,10 @@ bool shadow_translate(const struct shadow_mmu *mmu, enum shadow_view view, gva_t
 		if (!spte_present(spte) || is_monitor_slot(mmu, it.sp, gva_index(gva, it.level)))
 			return false;
 		acc = gpte_rights(acc, spte); /* the CPU ANDs RW/US and ORs NX too */
-		if (it.level == PG_LEVEL_4K) {
-			*out = mpa(spte_to_addr(spte) | (gva.v & (PAGE_SIZE - 1)));
+		if (spte_is_leaf(it.level, spte)) {
+			u64 size = it.level == PG_LEVEL_4K ? PAGE_SIZE : 2 * MiB;
+
+			*out = mpa(spte_to_addr(spte) | (gva.v & (size - 1)));
 			*rights = acc;
 			return true;
 		}

@@ -89,11 +89,16 @@ _Static_assert(sizeof(union sp_role) == sizeof(u32), "a role is one word");
  * the same), a leaf spte has D as well, US always (the guest runs at real
  * CPL3 in both views) and never G (root.c: the VMM switches roots per view
  * and per CR3 and flushes the real TLB itself, so a global translation would
- * leak one root's mapping into another). PS is never set: guest large pages
- * are mapped by direct sps of 4 KiB sptes.
- * LIMITATION: no large sptes, although mpa == gpa would allow them where a
- * whole guest 2 MiB / 1 GiB page is RAM and holds no shadowed table; a
- * guest direct map costs one fill per 4 KiB (DESIGN.md, trap budget).
+ * leak one root's mapping into another).
+ *
+ * PS is set only in a 2 MiB leaf (a "large spte", fault.c item 4b): an
+ * entry of a level-2 sp that maps a whole 2 MiB frame of a guest 2 MiB or
+ * 1 GiB page, where mpa == gpa makes the backing contiguous. A guest 1 GiB
+ * page gets 2 MiB leaves in direct level-2 sps (never a 1 GiB spte).
+ * Invariants: a large spte's frame is RAM from end to end and holds no
+ * write-tracked gfn (rmap.c, frame_tracked), and it never carries
+ * SPTE_EXEC_GATED; it is in the rmap of its frame's first gfn.
+ * Elsewhere guest large pages are mapped by direct sps of 4 KiB sptes.
  */
 #define SPTE_ADDR_MASK	  PTE_ADDR_MASK(X86_MAXPHYADDR_MAX)
 #define SPTE_NONLEAF_BITS (PTE_P | PTE_RW | PTE_US | PTE_A)
@@ -159,6 +164,12 @@ static inline u64 spte_to_addr(u64 spte)
 static inline gfn_t spte_to_gfn(u64 spte)
 {
 	return gfn(spte_to_addr(spte) >> PAGE_SHIFT);
+}
+
+/* Does the present spte at `level` map a page (a 4 KiB or a 2 MiB leaf), not a table? */
+static inline bool spte_is_leaf(unsigned level, u64 spte)
+{
+	return level == PG_LEVEL_4K || (spte & PTE_PS);
 }
 
 /* The index of the entry translating `gva` in a table at `level`. */

@@ -9,7 +9,7 @@
  *     hashed, its gfn write-protected if it shadows a guest table, added to
  *     the root LRU if it is a root;
  *  3. link a child into a parent spte, recording the parent link;
- *  4. zap one spte: a leaf leaves the rmap, a non-leaf drops the child's
+ *  4. zap one spte: a leaf (4 KiB or 2 MiB) leaves the rmap, a non-leaf drops the child's
  *     parent link and frees the child when that was its last parent;
  *  5. zap an sp: clear every spte that points at it (its parent links),
  *     zap its own sptes (item 4, without storing into a page being freed),
@@ -128,8 +128,10 @@ void sp_link(struct shadow_mmu *mmu, struct shadow_page *parent, unsigned index,
 /* Item 4: the sp a present non-leaf spte points at. */
 struct shadow_page *spte_to_child(const struct shadow_mmu *mmu, u64 spte)
 {
-	struct shadow_page *child = sp_from_mpa(mmu, spte_to_addr(spte));
+	struct shadow_page *child;
 
+	BUG_ON(spte & PTE_PS); /* a 2 MiB leaf points at guest RAM, not at an sp */
+	child = sp_from_mpa(mmu, spte_to_addr(spte));
 	BUG_ON(!child->in_use);
 	return child;
 }
@@ -162,7 +164,7 @@ static void unlink_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 		spte_store(mmu, sp, index, 0);
 		mmu->need_flush_all = true;
 	}
-	if (sp->role.level == PG_LEVEL_4K) {
+	if (spte_is_leaf(sp->role.level, spte)) {
 		if (spte_in_rmap(spte)) /* not a direct-MMIO leaf */
 			rmap_remove(mmu, spte_to_gfn(spte), sp, index);
 	} else {

@@ -39,6 +39,9 @@ static const char usage_text[] =
 	"                       out of sync, so the guest writes them without a trap\n"
 	"                       and the shadow catches up at its next TLB flush (0 to\n"
 	"                       64; default 16; 0 keeps every table write-protected)\n"
+	"  --shadow-large on|off shadow mode: map a guest large page's 2M frames with\n"
+	"                       2M sptes where that is exact (no guest page table\n"
+	"                       and no unscanned code in the frame; default on)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 4G (default 512M; 2M to 1T)\n"
 	"  --cmdline STR        kernel command line\n"
 	"  --initrd FILE        initial ramdisk (Linux initrd; module 1 for Multiboot)\n"
@@ -277,6 +280,14 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 				return OPTIONS_ERROR;
 			}
 			o->shadow_unsync = n;
+		} else if ((v = match(argc, argv, &i, "--shadow-large", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (strcmp(v, "on") && strcmp(v, "off")) {
+				set_err(err, errlen, "--shadow-large: '%s' is not on or off", v);
+				return OPTIONS_ERROR;
+			}
+			o->shadow_large = !strcmp(v, "on");
 		} else if ((v = match(argc, argv, &i, "--mem", true, &missing))) {
 			int r;
 
@@ -398,6 +409,7 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 		.shadow_pool_bytes = UMBRA_DEFAULT_SHADOW_POOL,
 		.shadow_prefetch = UMBRA_DEFAULT_SHADOW_PREFETCH,
 		.shadow_unsync = UMBRA_DEFAULT_SHADOW_UNSYNC,
+		.shadow_large = true,
 		.mem_bytes = UMBRA_DEFAULT_MEM,
 		.stats = STATS_NONE,
 		.debug_exit_port = UMBRA_DEFAULT_DEBUG_EXIT_PORT,

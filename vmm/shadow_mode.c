@@ -282,6 +282,7 @@ int shadow_mode_setup(struct vm *vm)
 		.exec_gate = true, /* item 6 */
 		.prefetch = vm->opts->shadow_prefetch,
 		.unsync = vm->opts->shadow_unsync,
+		.large_pages = vm->opts->shadow_large,
 		.nr_mmio_direct = 3,
 		.mmio_direct = { { .base = gpa(shadow_msr_apic_gpa(&sm->msrs)), .size = PAGE_SIZE },
 				 { .base = gpa(MEM_IOAPIC_GPA), .size = PAGE_SIZE },

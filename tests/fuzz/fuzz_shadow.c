@@ -42,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.pool_pages = pool_sizes[data[0] % ARRAY_SIZE(pool_sizes)];
 	cfg.prefetch = prefetch_groups[(data[0] >> 4) % ARRAY_SIZE(prefetch_groups)];
 	cfg.unsync = unsync_slots[(data[0] >> 6) % ARRAY_SIZE(unsync_slots)];
+	cfg.large = !(data[0] & 0x08); /* on (the VMM's default) unless bit 3 */
 	cfg.bytes = data + 1;
 	cfg.nr_bytes = size - 1;
 	cfg.prng_tail_ops = PRNG_TAIL_OPS;

@@ -63,6 +63,7 @@ struct harness_config {
 	 * gpte had since the last guest flush that covered it.
 	 */
 	unsigned unsync;
+	bool large; /* the MMU's 2 MiB sptes (shadow_config.large_pages; the VMM's default: on) */
 	unsigned full_check_every; /* full sweep every N steps (0: only at the end) */
 	unsigned samples_per_step; /* random window gvas checked after each step */
 	bool trace;		   /* print every operation to `log` */

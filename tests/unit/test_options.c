@@ -345,6 +345,25 @@ static void test_shadow_unsync(void **state)
 	}
 }
 
+static void test_shadow_large(void **state)
+{
+	static const char *const bad[] = { "yes", "1", "", "ON", "of" };
+	struct parsed p = PARSE("run", "img");
+
+	(void)state;
+	assert_true(p.o.shadow_large);
+	p = PARSE("run", "--shadow-large", "off", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_false(p.o.shadow_large);
+	p = PARSE("run", "--shadow-large=on", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_true(p.o.shadow_large);
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		p = PARSE("run", "--shadow-large", bad[i], "img");
+		assert_error_mentions(&p, "--shadow-large", bad[i]);
+	}
+}
+
 static void test_mmu_bad(void **state)
 {
 	struct parsed p = PARSE("run", "--mmu=bad", "img");
@@ -781,6 +800,7 @@ int main(void)
 		T(test_shadow_pool),
 		T(test_shadow_prefetch),
 		T(test_shadow_unsync),
+		T(test_shadow_large),
 		T(test_sensitive),
 		T(test_chain),
 		T(test_monitor_calls),

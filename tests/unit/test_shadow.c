@@ -56,6 +56,8 @@ struct env {
 	u64 pool_pages;
 	unsigned prefetch; /* the config's prefetch group (0: off) */
 	unsigned unsync;   /* the config's out-of-sync tables (0: off) */
+	bool large;	   /* the config's 2 MiB sptes */
+	bool exec_gate;	   /* the config's execution gate */
 	u64 hole_gpa;	   /* if not 0: a 4 KiB page there is not RAM either */
 	struct shadow_mmu *mmu;
 	/* writer */
@@ -281,6 +283,8 @@ static struct shadow_mmu *make_mmu(struct env *env, u64 pool_pages)
 		.maxphyaddr = TEST_MAXPHYADDR,
 		.prefetch = env->prefetch,
 		.unsync = env->unsync,
+		.large_pages = env->large,
+		.exec_gate = env->exec_gate,
 	};
 
 	env->pool_pages = pool_pages;
@@ -436,8 +440,9 @@ static void test_large_2m_and_1g(void **state)
 			 SHADOW_FIXED);
 	expect_mapped(env, (GVA_1G & ~(GiB - 1)) + 0x345678, SHADOW_VIEW_KERNEL, 0x345678,
 		      PTE_RW | PTE_US);
-	/* Each fixed fault was in a guest large page: what a large spte could have saved. */
+	/* Each fixed fault was in a guest large page, mapped 4 KiB at a time (config). */
 	assert_int_equal(stats(env)->faults_fixed_large, 3);
+	assert_int_equal(stats(env)->large_maps, 0);
 	map_4k(env, GVA_4K, DATA_GPA, USER_RW);
 	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	assert_int_equal(stats(env)->faults_fixed_large, 3);
@@ -461,6 +466,194 @@ static void test_large_page_dirty_tracking(void **state)
 	expect_unmapped(env, GVA_2M, SHADOW_VIEW_KERNEL);
 	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, 0x389abc, PTE_US);
+}
+
+/*
+ * 2 MiB sptes (config large_pages, fault.c item 4b). The MMU is made again
+ * with them on (and the execution gate as asked); the tables stay.
+ */
+static void use_large(struct env *env, bool exec_gate)
+{
+	shadow_destroy(env->mmu);
+	env->large = true;
+	env->exec_gate = exec_gate;
+	env->mmu = make_mmu(env, env->pool_pages);
+	assert_non_null(env->mmu);
+	set_mode(env, CR0_DEFAULT, CR4_DEFAULT, EFER_DEFAULT);
+	set_cr3(env, env->cr3, SHADOW_VIEW_KERNEL);
+}
+
+/* The spte at level 2 that translates va in the kernel view's root (0: none there). */
+static u64 spte_at_2m(struct env *env, u64 va)
+{
+	mpa_t root = shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	u64 table = root.v;
+
+	for (unsigned level = PG_LEVEL_PML4; level > PG_LEVEL_2M; level--) {
+		u64 spte = ((u64 *)env->pool)[(table - POOL_MPA) / 8 + index_at(va, level)];
+
+		if (!(spte & PTE_P))
+			return 0;
+		table = spte & PTE_ADDR_MASK(X86_MAXPHYADDR_MAX);
+	}
+	return ((u64 *)env->pool)[(table - POOL_MPA) / 8 + index_at(va, PG_LEVEL_2M)];
+}
+
+/* One fault maps the whole 2 MiB frame; the next 511 pages need none. */
+static void test_large_spte_maps_frame(void **state)
+{
+	struct env *env = *state;
+	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+	u64 faults;
+
+	use_large(env, false);
+	*pde = 0x200000 | USER_RW | PTE_PS | PTE_D | PTE_NX;
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->large_maps, 1);
+	assert_int_equal(stats(env)->faults_fixed_large, 1);
+	assert_true(spte_at_2m(env, GVA_2M) & PTE_PS);
+	faults = stats(env)->faults;
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, 0x389abc, PTE_RW | PTE_US | PTE_NX);
+	expect_mapped(env, GVA_2M & ~(2 * MiB - 1), SHADOW_VIEW_KERNEL, 0x200000,
+		      PTE_RW | PTE_US | PTE_NX);
+	expect_mapped(env, (GVA_2M | (2 * MiB - 1)), SHADOW_VIEW_KERNEL, 0x3fffff,
+		      PTE_RW | PTE_US | PTE_NX);
+	assert_int_equal(stats(env)->faults, faults);
+	assert_int_equal(stats(env)->rmap_live, 1);
+	/* The user view gets its own, with the guest's rights. */
+	assert_int_equal(fault(env, GVA_2M, ACC_WRITE, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->large_maps, 2);
+	/* The guest points the PDE elsewhere: the PT write zaps both. */
+	guest_write_gpte(env, pde, 0x600000 | USER_RW | PTE_PS | PTE_D | PTE_NX);
+	expect_unmapped(env, GVA_2M, SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->rmap_live, 0);
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, 0x789abc, PTE_RW | PTE_US | PTE_NX);
+}
+
+/* A 1 GiB guest page gets 2 MiB sptes in a direct level-2 sp, frame by frame. */
+static void test_large_spte_in_1g_page(void **state)
+{
+	struct env *env = *state;
+	u64 *pdpte = gptep_for(env, GVA_1G, PG_LEVEL_1G);
+	u64 base = GVA_1G & ~(GiB - 1);
+
+	use_large(env, false);
+	*pdpte = 0 | SUPER_RW | PTE_PS | PTE_D | PTE_NX;
+	assert_int_equal(fault(env, base + 0x345678, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_FIXED);
+	assert_true(spte_at_2m(env, base + 0x345678) & PTE_PS);
+	expect_mapped(env, base + 0x201000, SHADOW_VIEW_KERNEL, 0x201000, PTE_RW | PTE_US | PTE_NX);
+	/* The frame at 0 is not all RAM here: one 4 KiB page is a hole. */
+	env->hole_gpa = 0x1ff000;
+	assert_int_equal(fault(env, base + 0x1000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_false(spte_at_2m(env, base + 0x1000) & PTE_PS);
+	expect_unmapped(env, base + 0x2000, SHADOW_VIEW_KERNEL);
+	/* Beyond RAM: MMIO, not mapped at all. */
+	assert_int_equal(fault(env, base + 0x21fedcba, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_MMIO);
+	assert_int_equal(stats(env)->large_maps, 1);
+}
+
+/* A clean large page is read-only until the write fault sets D, as in 4 KiB. */
+static void test_large_spte_dirty_tracking(void **state)
+{
+	struct env *env = *state;
+	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+
+	use_large(env, false);
+	*pde = 0x200000 | USER_RW | PTE_PS | PTE_NX;
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_2M + 0x5000, SHADOW_VIEW_KERNEL, 0x38eabc, PTE_US | PTE_NX);
+	assert_false(*pde & PTE_D);
+	assert_int_equal(fault(env, GVA_2M + 0x5000, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_FIXED);
+	assert_true(*pde & PTE_D);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, 0x389abc, PTE_RW | PTE_US | PTE_NX);
+	assert_int_equal(stats(env)->large_maps, 2);
+	assert_int_equal(stats(env)->rmap_live, 1);
+	guest_write_gpte(env, pde, *pde & ~PTE_D);
+	expect_unmapped(env, GVA_2M, SHADOW_VIEW_KERNEL);
+}
+
+/*
+ * A guest table in the frame: no 2 MiB spte while it is shadowed (writes to
+ * it must trap), the one there is zapped when it becomes shadowed, and the
+ * frame is mapped whole again once it is not.
+ */
+static void test_large_spte_and_guest_tables(void **state)
+{
+	struct env *env = *state;
+	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+	struct shadow_fault_info info;
+	u64 pt, table_va;
+
+	use_large(env, false);
+	*pde = 0x200000 | SUPER_RW | PTE_PS | PTE_D | PTE_NX;
+	assert_int_equal(fault(env, GVA_2M, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->large_maps, 1);
+
+	/* The guest builds tables for GVA_4K at gpa 0x201000 and up, and uses them. */
+	env->next_table = gpa(0x201000);
+	map_4k(env, GVA_4K, DATA_GPA, SUPER_RW | PTE_D);
+	pt = gpa_of_gptep(env, gptep_for(env, GVA_4K, PG_LEVEL_4K)).v & ~0xfffull;
+	assert_true(pt > 0x201000 && pt < 0x210000); /* its PDPT and PD came first */
+	table_va = (GVA_2M & ~(2 * MiB - 1)) + (pt - 0x200000);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->large_zaps, 1);
+	expect_unmapped(env, GVA_2M, SHADOW_VIEW_KERNEL);
+
+	/* Now the frame is mapped 4 KiB at a time, and a write to the PT traps. */
+	assert_int_equal(fault(env, GVA_2M, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_false(spte_at_2m(env, GVA_2M) & PTE_PS);
+	assert_int_equal(fault(env, table_va, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_EMULATE_PT_WRITE);
+	assert_int_equal(info.gpa.v, pt);
+	expect_mapped(env, table_va, SHADOW_VIEW_KERNEL, pt, PTE_US | PTE_NX);
+	assert_int_equal(stats(env)->large_maps, 1);
+
+	/*
+	 * The tables are given up (a new address space, outside the frame, and
+	 * their top one unshadowed takes the rest with it): the next fault in
+	 * the frame maps it whole again.
+	 */
+	env->next_table = gpa(5 * MiB);
+	set_cr3(env, new_address_space(env), SHADOW_VIEW_KERNEL);
+	*gptep_for(env, GVA_2M, PG_LEVEL_2M) = 0x200000 | SUPER_RW | PTE_PS | PTE_D | PTE_NX;
+	assert_true(shadow_unshadow_gfn(env->mmu, gfn(0x201)));
+	assert_int_equal(fault(env, GVA_2M + 0x3000, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL),
+			 SHADOW_FIXED);
+	assert_int_equal(stats(env)->large_maps, 2);
+	expect_mapped(env, table_va, SHADOW_VIEW_KERNEL, pt, PTE_RW | PTE_US | PTE_NX);
+}
+
+/*
+ * Executable kernel pages need the gate's per-4 KiB approval, so they are
+ * never mapped 2 MiB at a time; guest-NX pages and the user view are.
+ */
+static void test_large_spte_exec_gate(void **state)
+{
+	struct env *env = *state;
+	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+
+	use_large(env, true);
+	*pde = 0x200000 | USER_RW | PTE_PS | PTE_D;
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_false(spte_at_2m(env, GVA_2M) & PTE_PS);
+	assert_int_equal(stats(env)->large_maps, 0);
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->large_maps, 1);
+	expect_mapped(env, GVA_2M + 0x10000, SHADOW_VIEW_USER, 0x399abc, PTE_RW | PTE_US);
+	/* An approved frame is write-tracked: the user view's 2 MiB spte goes. */
+	shadow_exec_approve(env->mmu, gfn(0x389));
+	assert_int_equal(stats(env)->large_zaps, 1);
+	expect_unmapped(env, GVA_2M + 0x10000, SHADOW_VIEW_USER);
+	guest_write_gpte(env, pde, *pde | PTE_NX);
+	assert_int_equal(fault(env, GVA_2M + 0x10000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->large_maps, 1); /* still tracked: 4 KiB */
+	assert_true(shadow_exec_revoke(env->mmu, gfn(0x389)));
+	assert_int_equal(fault(env, GVA_2M + 0x20000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->large_maps, 2);
+	assert_true(spte_at_2m(env, GVA_2M) & PTE_PS);
 }
 
 static void test_paging_off_identity(void **state)
@@ -1692,6 +1885,11 @@ int main(void)
 		T(test_a_bits_set),
 		T(test_large_2m_and_1g),
 		T(test_large_page_dirty_tracking),
+		T(test_large_spte_maps_frame),
+		T(test_large_spte_in_1g_page),
+		T(test_large_spte_dirty_tracking),
+		T(test_large_spte_and_guest_tables),
+		T(test_large_spte_exec_gate),
 		T(test_paging_off_identity),
 		T(test_user_view_never_maps_supervisor),
 		T(test_guest_not_present),
