@@ -171,15 +171,25 @@ static bool map_large(struct shadow_mmu *mmu, const struct guest_walk *walk, enu
 	unsigned index;
 	u64 spte, old;
 
-	if (!mmu->cfg.large_pages || walk->level < PG_LEVEL_2M ||
-	    !mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, gfn_to_gpa(frame), 2 * MiB) ||
-	    frame_is_tracked(mmu, frame))
+	if (!mmu->cfg.large_pages || walk->level < PG_LEVEL_2M)
 		return false;
+	if (!mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, gfn_to_gpa(frame), 2 * MiB)) {
+		mmu->stats.large_not_ram++;
+		return false;
+	}
+	if (frame_is_tracked(mmu, frame)) {
+		mmu->stats.large_tracked++;
+		return false;
+	}
 	sp = fetch_path(mmu, walk, view, PG_LEVEL_2M);
 	/* fetch_path may have shadowed a guest table in this frame. */
-	if (frame_is_tracked(mmu, frame))
+	if (frame_is_tracked(mmu, frame)) {
+		mmu->stats.large_tracked++;
 		return false;
+	}
 	spte = make_leaf_spte(mmu, sp->role, walk->rights, walk->gpte[walk->level] & PTE_D, frame);
+	if (spte & SPTE_EXEC_GATED)
+		mmu->stats.large_gated++;
 	if (!spte || (spte & SPTE_EXEC_GATED))
 		return false;
 	spte |= PTE_PS;

@@ -548,6 +548,7 @@ static void test_large_spte_in_1g_page(void **state)
 	env->hole_gpa = 0x1ff000;
 	assert_int_equal(fault(env, base + 0x1000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	assert_false(spte_at_2m(env, base + 0x1000) & PTE_PS);
+	assert_int_equal(stats(env)->large_not_ram, 1);
 	expect_unmapped(env, base + 0x2000, SHADOW_VIEW_KERNEL);
 	/* Beyond RAM: MMIO, not mapped at all. */
 	assert_int_equal(fault(env, base + 0x21fedcba, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_MMIO);
@@ -605,6 +606,7 @@ static void test_large_spte_and_guest_tables(void **state)
 	/* Now the frame is mapped 4 KiB at a time, and a write to the PT traps. */
 	assert_int_equal(fault(env, GVA_2M, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	assert_false(spte_at_2m(env, GVA_2M) & PTE_PS);
+	assert_int_equal(stats(env)->large_tracked, 1);
 	assert_int_equal(fault(env, table_va, ACC_WRITE, SHADOW_VIEW_KERNEL, &info),
 			 SHADOW_EMULATE_PT_WRITE);
 	assert_int_equal(info.gpa.v, pt);
@@ -640,6 +642,7 @@ static void test_large_spte_exec_gate(void **state)
 	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	assert_false(spte_at_2m(env, GVA_2M) & PTE_PS);
 	assert_int_equal(stats(env)->large_maps, 0);
+	assert_int_equal(stats(env)->large_gated, 1);
 	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
 	assert_int_equal(stats(env)->large_maps, 1);
 	expect_mapped(env, GVA_2M + 0x10000, SHADOW_VIEW_USER, 0x399abc, PTE_RW | PTE_US);
