@@ -342,7 +342,11 @@ struct shadow_stats {
 	u64 faults_fixed_large;
 	u64 large_maps; /* 2 MiB sptes installed (config large_pages) */
 	u64 large_zaps; /* ... zapped because a gfn of their frame became tracked */
-	/* Faults in guest large pages mapped 4 KiB at a time, by why no 2 MiB spte: */
+	/*
+	 * Faults in guest large pages (paging on, config large_pages) that got
+	 * no 2 MiB spte, by why; writes to guest tables through the kernel's
+	 * direct map count as large_tracked too.
+	 */
 	u64 large_not_ram; /* the frame is not RAM from end to end */
 	u64 large_tracked; /* a gfn of the frame is write-tracked (a guest table, approved code) */
 	u64 large_gated;   /* the page is kernel-executable: the execution gate is per 4 KiB */
