@@ -166,7 +166,7 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 static bool map_large(struct shadow_mmu *mmu, const struct guest_walk *walk, enum shadow_view view,
 		      u32 access)
 {
-	gfn_t frame = gfn(gpa_to_gfn(walk->gpa).v & ~(u64)(SPTE_PER_PAGE - 1));
+	gfn_t frame = gfn_frame(gpa_to_gfn(walk->gpa));
 	struct shadow_page *sp;
 	unsigned index;
 	u64 spte, old;
@@ -177,12 +177,8 @@ static bool map_large(struct shadow_mmu *mmu, const struct guest_walk *walk, enu
 		mmu->stats.large_not_ram++;
 		return false;
 	}
-	if (frame_is_tracked(mmu, frame)) {
-		mmu->stats.large_tracked++;
-		return false;
-	}
 	sp = fetch_path(mmu, walk, view, PG_LEVEL_2M);
-	/* fetch_path may have shadowed a guest table in this frame. */
+	/* After fetch_path, which may shadow a guest table in this frame. */
 	if (frame_is_tracked(mmu, frame)) {
 		mmu->stats.large_tracked++;
 		return false;

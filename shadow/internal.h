@@ -130,6 +130,12 @@ static inline bool is_monitor_slot(const struct shadow_mmu *mmu, const struct sh
 	       (sp->window && index == gva_index(mmu->window.gva, sp->role.level));
 }
 
+/* The first gfn of the 2 MiB frame holding `g` (rmap.c item 8 keeps its counts there). */
+static inline gfn_t gfn_frame(gfn_t g)
+{
+	return gfn(g.v & ~(u64)(SPTE_PER_PAGE - 1));
+}
+
 static inline bool gva_in_window(const struct shadow_mmu *mmu, gva_t gva)
 {
 	return mmu->window.on && (gva.v & ~(u64)(2 * MiB - 1)) == mmu->window.gva.v;

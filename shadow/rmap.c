@@ -192,16 +192,10 @@ static void write_unprotect(struct shadow_mmu *mmu, const struct gfn_info *info)
 	}
 }
 
-/* Item 8: the info of the 2 MiB frame holding gfn (its first gfn's). */
-static gfn_t frame_of(gfn_t g)
-{
-	return gfn(g.v & ~(u64)(SPTE_PER_PAGE - 1));
-}
-
 /* Item 8: does any gfn of the 2 MiB frame holding gfn have shadow_count > 0? */
 bool frame_is_tracked(const struct shadow_mmu *mmu, gfn_t g)
 {
-	const struct gfn_info *info = gfn_info_find(mmu, frame_of(g));
+	const struct gfn_info *info = gfn_info_find(mmu, gfn_frame(g));
 
 	return info && info->frame_tracked;
 }
@@ -213,7 +207,7 @@ bool frame_is_tracked(const struct shadow_mmu *mmu, gfn_t g)
  */
 static void frame_track(struct shadow_mmu *mmu, gfn_t g)
 {
-	struct gfn_info *info = gfn_info_get(mmu, frame_of(g));
+	struct gfn_info *info = gfn_info_get(mmu, gfn_frame(g));
 
 	if (info->frame_tracked++)
 		return;
@@ -230,7 +224,7 @@ static void frame_track(struct shadow_mmu *mmu, gfn_t g)
 /* Item 8: a gfn of the frame is no longer tracked (`held`: its own info, put by the caller). */
 static void frame_untrack(struct shadow_mmu *mmu, gfn_t g, const struct gfn_info *held)
 {
-	struct gfn_info *info = gfn_info_find(mmu, frame_of(g));
+	struct gfn_info *info = gfn_info_find(mmu, gfn_frame(g));
 
 	BUG_ON(!info || !info->frame_tracked);
 	if (--info->frame_tracked == 0 && info != held)

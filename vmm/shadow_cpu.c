@@ -126,17 +126,17 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	f->rsp = c->gpr[EMU_RSP];
 	f->rflags = shadow_real_rflags(sm->iopl3, emu_cpl(c), c->rflags);
 	if (sm->window_on) {
-		monitor_call_data(&sm->mon)->kernel_gs_base = c->virt.kernel_gs_base;
-		monitor_call_data(&sm->mon)->cr2 = c->cr2; /* read only by the CR2 stand-in */
-		monitor_call_data(&sm->mon)->gs_sel = c->virt.gs_sel;
-		monitor_call_data(&sm->mon)->null_clears = !c->virt.null_sel_keeps_base;
-	}
-	if (sm->window_on && !sm->iopl3) {
 		struct mon_call_data *d = monitor_call_data(&sm->mon);
 
-		d->vif = !!(c->rflags & RFLAGS_IF);
-		d->virt_flags = c->rflags & (RFLAGS_IOPL_MASK | RFLAGS_AC);
-		/* d->pending: resume_guest (vmm/shadow_mode.c), once the TPR is known. */
+		d->kernel_gs_base = c->virt.kernel_gs_base;
+		d->cr2 = c->cr2; /* read only by the CR2 stand-in */
+		d->gs_sel = c->virt.gs_sel;
+		d->null_clears = !c->virt.null_sel_keeps_base;
+		if (!sm->iopl3) {
+			d->vif = !!(c->rflags & RFLAGS_IF);
+			d->virt_flags = c->rflags & (RFLAGS_IOPL_MASK | RFLAGS_AC);
+			/* d->pending: resume_guest (vmm/shadow_mode.c), once the TPR is known. */
+		}
 	}
 	{
 		u16 cs, ss;

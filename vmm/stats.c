@@ -138,12 +138,8 @@ void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
 						X(flushes) X(stores) X(prefetched) X(unsyncs)  \
 							X(unsync_ends) X(unsync_syncs)  \
 								X(unsync_updates) \
-									X(faults_fixed_large) \
-										X(large_maps) \
-										X(large_zaps) \
-										X(large_not_ram) \
-										X(large_tracked) \
-										X(large_gated)
+	X(faults_fixed_large) X(large_maps) X(large_zaps) X(large_not_ram) X(large_tracked)    \
+		X(large_gated)
 /* clang-format on */
 
 /* "name" or "name (note)". */

@@ -51,7 +51,6 @@
 #define APIC_LVT_DM_EXTINT (7u << 8)
 #define APIC_LVT_MASKED	   (1u << 16)
 
-/* Item 1. */
 /*
  * Does a null selector load keep the FS/GS base on the CPU these entries
  * describe? AMD's and Hygon's do, unless Fn8000_0021_EAX[6]
@@ -73,6 +72,7 @@ static bool cpuid_null_sel_keeps_base(const struct kvm_cpuid_entry2 *e, u32 n)
 	return amd && !clears;
 }
 
+/* Item 1. */
 static int setup_cpuid(struct vm *vm)
 {
 	struct kvm_cpuid2 *cpuid;

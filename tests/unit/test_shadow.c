@@ -469,13 +469,13 @@ static void test_large_page_dirty_tracking(void **state)
 }
 
 /*
- * 2 MiB sptes (config large_pages, fault.c item 4b). The MMU is made again
- * with them on (and the execution gate as asked); the tables stay.
+ * The MMU made again with 2 MiB sptes (config large_pages, fault.c item 4b)
+ * and the execution gate as asked; the guest's tables stay.
  */
-static void use_large(struct env *env, bool exec_gate)
+static void remake_mmu(struct env *env, bool large, bool exec_gate)
 {
 	shadow_destroy(env->mmu);
-	env->large = true;
+	env->large = large;
 	env->exec_gate = exec_gate;
 	env->mmu = make_mmu(env, env->pool_pages);
 	assert_non_null(env->mmu);
@@ -506,7 +506,7 @@ static void test_large_spte_maps_frame(void **state)
 	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
 	u64 faults;
 
-	use_large(env, false);
+	remake_mmu(env, true, false);
 	*pde = 0x200000 | USER_RW | PTE_PS | PTE_D | PTE_NX;
 	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	assert_int_equal(stats(env)->large_maps, 1);
@@ -538,7 +538,7 @@ static void test_large_spte_in_1g_page(void **state)
 	u64 *pdpte = gptep_for(env, GVA_1G, PG_LEVEL_1G);
 	u64 base = GVA_1G & ~(GiB - 1);
 
-	use_large(env, false);
+	remake_mmu(env, true, false);
 	*pdpte = 0 | SUPER_RW | PTE_PS | PTE_D | PTE_NX;
 	assert_int_equal(fault(env, base + 0x345678, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL),
 			 SHADOW_FIXED);
@@ -561,7 +561,7 @@ static void test_large_spte_dirty_tracking(void **state)
 	struct env *env = *state;
 	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
 
-	use_large(env, false);
+	remake_mmu(env, true, false);
 	*pde = 0x200000 | USER_RW | PTE_PS | PTE_NX;
 	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	expect_mapped(env, GVA_2M + 0x5000, SHADOW_VIEW_KERNEL, 0x38eabc, PTE_US | PTE_NX);
@@ -588,7 +588,7 @@ static void test_large_spte_and_guest_tables(void **state)
 	struct shadow_fault_info info;
 	u64 pt, table_va;
 
-	use_large(env, false);
+	remake_mmu(env, true, false);
 	*pde = 0x200000 | SUPER_RW | PTE_PS | PTE_D | PTE_NX;
 	assert_int_equal(fault(env, GVA_2M, ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	assert_int_equal(stats(env)->large_maps, 1);
@@ -637,7 +637,7 @@ static void test_large_spte_exec_gate(void **state)
 	struct env *env = *state;
 	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
 
-	use_large(env, true);
+	remake_mmu(env, true, true);
 	*pde = 0x200000 | USER_RW | PTE_PS | PTE_D;
 	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	assert_false(spte_at_2m(env, GVA_2M) & PTE_PS);
@@ -1693,25 +1693,13 @@ static void test_random_ops_tiny_pool(void **state)
 static void test_exec_gate(void **state)
 {
 	struct env *env = *state;
-	struct shadow_config cfg = {
-		.mem = { .opaque = env, .gpa_to_hva = test_gpa_to_hva },
-		.pool = { .base = mpa(POOL_MPA), .hva = env->pool, .nr_pages = env->pool_pages },
-		.writer = { .opaque = env, .store = test_store, .commit = test_commit },
-		.flusher = { .opaque = env, .flush = test_flush },
-		.maxphyaddr = TEST_MAXPHYADDR,
-		.exec_gate = true,
-	};
 	struct shadow_fault_info info;
 	mpa_t where;
 	u64 rights, flushes;
 
 	const u64 PG_4K = GVA_4K & ~0xfffull;
 
-	shadow_destroy(env->mmu);
-	env->mmu = shadow_create(&cfg);
-	assert_non_null(env->mmu);
-	set_mode(env, CR0_DEFAULT, CR4_DEFAULT, EFER_DEFAULT);
-	set_cr3(env, env->cr3, SHADOW_VIEW_KERNEL);
+	remake_mmu(env, false, true);
 	map_4k(env, PG_4K, DATA_GPA, USER_RW | PTE_D | PTE_A);
 	map_4k(env, GVA_B, DATA_GPA + PAGE_SIZE, SUPER_RW | PTE_D | PTE_A | PTE_NX);
 
