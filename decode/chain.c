@@ -8,6 +8,7 @@
  * mod=3 the fs/gs base group.
  */
 #include "decode/chain.h"
+#include "decode/flags.h"
 
 /* The ModRM reg of `mov r, Sreg` (8e): ES 0, DS 3, FS 4, GS 5 (not CS 1, SS 2; 6-7 invalid). */
 static bool sreg_loadable(unsigned reg)
@@ -153,8 +154,108 @@ static enum chain_class stack_alu(const u8 *code, unsigned avail, unsigned i,
 	return n ? found(CHAIN_BRIDGE, i + 1 + n + 1, avail, out) : CHAIN_END;
 }
 
+/*
+ * The register forms a user copy runs between stac and clac (chain.h):
+ * mov r, r; cmp/test with registers and an immediate. 32- or 64-bit
+ * operands (REX.W), no legacy prefix. Sets out->compare for cmp/test.
+ */
+static enum chain_class reg_form(const u8 *code, unsigned avail, unsigned i,
+				 const struct prefixes *p, struct chain_insn *out)
+{
+	u8 op = code[i], m;
+	unsigned imm = 0;
+
+	if (has_legacy(p))
+		return CHAIN_END;
+	if (op == 0x3d) /* cmp eax/rax, imm32 */
+		return out->compare = out->sets_flags = true,
+		       found(CHAIN_BRIDGE, i + 5, avail, out);
+	if (i + 1 >= avail)
+		return CHAIN_END;
+	m = code[i + 1];
+	if ((m >> 6) != 3)
+		return CHAIN_END;
+	switch (op) {
+	case 0x89:
+	case 0x8b: return found(CHAIN_BRIDGE, i + 2, avail, out); /* mov r, r */
+	case 0x39:
+	case 0x3b:
+	case 0x85: break; /* cmp r, r; test r, r */
+	case 0x83:	  /* cmp r, imm8 */
+	case 0x81:	  /* cmp r, imm32 */
+		if (((m >> 3) & 7) != 7)
+			return CHAIN_END;
+		imm = op == 0x83 ? 1 : 4;
+		break;
+	case 0xf7: /* test r, imm32 */
+		if (((m >> 3) & 7) != 0)
+			return CHAIN_END;
+		imm = 4;
+		break;
+	default: return CHAIN_END;
+	}
+	out->compare = out->sets_flags = true;
+	return found(CHAIN_BRIDGE, i + 2 + imm, avail, out);
+}
+
+/* The little-endian signed immediate of `n` (1 or 4) bytes at b. */
+static s64 imm_at(const u8 *b, unsigned n)
+{
+	if (n == 1)
+		return (s8)b[0];
+	return (s32)((u32)b[0] | (u32)b[1] << 8 | (u32)b[2] << 16 | (u32)b[3] << 24);
+}
+
+bool chain_compare(const u8 *code, unsigned avail, const u64 gpr[16], u64 *rflags)
+{
+	struct prefixes p = { 0 };
+	unsigned i = parse_prefixes(code, avail, &p), size, reg, rm;
+	struct chain_insn in = { 0 };
+	u64 a, b;
+	u8 op;
+
+	if (i >= avail || reg_form(code, avail, i, &p, &in) != CHAIN_BRIDGE || !in.compare)
+		return false;
+	size = (p.rex & 8) ? 8 : 4;
+	op = code[i];
+	if (op == 0x3d) {
+		a = gpr[0];
+		b = (u64)imm_at(code + i + 1, 4);
+	} else {
+		reg = ((code[i + 1] >> 3) & 7) | ((p.rex & 4) ? 8 : 0);
+		rm = (code[i + 1] & 7) | ((p.rex & 1) ? 8 : 0);
+		a = gpr[rm];
+		b = op == 0x83		       ? (u64)imm_at(code + i + 2, 1)
+		    : op == 0x81 || op == 0xf7 ? (u64)imm_at(code + i + 2, 4)
+					       : gpr[reg];
+		if (op == 0x3b) { /* cmp r, r/m: the reg field is the minuend */
+			u64 t = a;
+
+			a = b;
+			b = t;
+		}
+	}
+	a = flags_trunc(a, size);
+	b = flags_trunc(b, size);
+	if (op == 0x85 || op == 0xf7)
+		flags_logic(a & b, size, rflags);
+	else
+		flags_sub(a, b, 0, size, rflags);
+	return true;
+}
+
+/* f3 [REX.W] a4/a5: rep movsb, rep movsd, rep movsq. */
+static enum chain_class rep_movs(const u8 *code, unsigned avail, unsigned i,
+				 const struct prefixes *p, struct chain_insn *out)
+{
+	if (!p->f3 || p->opsize || p->seg || p->cs || (p->rex & 7))
+		return CHAIN_END;
+	out->rep_size = code[i] == 0xa4 ? 1 : (p->rex & 8) ? 8 : 4;
+	return found(CHAIN_BRIDGE, i + 1, avail, out);
+}
+
 /* 0f xx at code[i]: the privileged two-byte opcodes, nops and the fs/gs base group. */
-static enum chain_class two_byte(const u8 *code, unsigned avail, unsigned i,
+static enum chain_class two_byte(const u8 *code, unsigned avail, unsigned i, unsigned flags,
 				 const struct prefixes *p, struct chain_insn *out)
 {
 	bool legacy = has_legacy(p);
@@ -181,6 +282,13 @@ static enum chain_class two_byte(const u8 *code, unsigned avail, unsigned i,
 	}
 	if (legacy)
 		return CHAIN_END;
+	if ((code[i] & 0xf0) == 0x80) { /* jcc rel32 */
+		if (!(flags & CHAIN_USER_ACCESS) || p->rex || i + 5 > avail)
+			return CHAIN_END;
+		out->cc = code[i] & 0xf;
+		out->rel = (s32)imm_at(code + i + 1, 4);
+		return found(CHAIN_BRANCH, i + 5, avail, out);
+	}
 	switch (code[i]) {
 	case 0x07: /* sysret: REX.W returns to 64-bit code, without to 32-bit */
 		return found(CHAIN_TRAP, i + 1, avail, out);
@@ -217,11 +325,30 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	u8 op;
 
 	out->rel = 0;
+	out->cc = out->rep_size = 0;
+	out->compare = out->sets_flags = false;
 	if (i >= avail)
 		return CHAIN_END;
 	op = code[i];
+	if ((op & 0xf0) == 0x70) { /* jcc rel8 */
+		if (!(flags & CHAIN_USER_ACCESS) || !bare || avail < 2)
+			return CHAIN_END;
+		out->cc = op & 0xf;
+		out->rel = (s8)code[1];
+		return found(CHAIN_BRANCH, 2, avail, out);
+	}
 	switch (op) {
-	case 0x0f: return two_byte(code, avail, i + 1, &p, out);
+	case 0x0f: return two_byte(code, avail, i + 1, flags, &p, out);
+	case 0xa4: /* rep movsb */
+	case 0xa5: /* rep movsd/movsq */
+		return flags & CHAIN_USER_ACCESS ? rep_movs(code, avail, i, &p, out) : CHAIN_END;
+	case 0x39: /* cmp r/m, r */
+	case 0x3b: /* cmp r, r/m */
+	case 0x3d: /* cmp eax, imm32 */
+	case 0x81: /* cmp r/m, imm32 */
+	case 0x85: /* test r/m, r */
+	case 0xf7: /* test r/m, imm32 */
+		return flags & CHAIN_USER_ACCESS ? reg_form(code, avail, i, &p, out) : CHAIN_END;
 	case 0x90: /* nop, 66 nop; with REX.B it is xchg, with f3 pause */
 		return !p.rex && !p.f3 && !p.seg && !p.cs ? found(CHAIN_NOP, i + 1, avail, out)
 							  : CHAIN_END;
@@ -242,7 +369,12 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	case 0x8a:
 	case 0x8b:
 	case 0xc6:
-	case 0xc7: return flags & CHAIN_USER_ACCESS ? mem_mov(code, avail, i, &p, out) : CHAIN_END;
+	case 0xc7:
+		if (!(flags & CHAIN_USER_ACCESS))
+			return CHAIN_END;
+		if ((op == 0x89 || op == 0x8b) && i + 1 < avail && (code[i + 1] >> 6) == 3)
+			return reg_form(code, avail, i, &p, out);
+		return mem_mov(code, avail, i, &p, out);
 	case 0x50: /* push r64 (50+r; REX.B: r8-r15) */
 	case 0x51:
 	case 0x52:
@@ -259,7 +391,11 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 		if (has_legacy(&p) || p.rex)
 			return CHAIN_END;
 		return found(CHAIN_BRIDGE, i + 1 + (op == 0x6a ? 1 : 4), avail, out);
-	case 0x83: /* add/sub $imm8 to a stack slot: [rsp] or [rsp + disp] */
+	case 0x83: /* add/sub $imm8 to a stack slot: [rsp] or [rsp + disp]; cmp r, imm8 */
+		if (i + 1 < avail && (code[i + 1] >> 6) == 3)
+			return flags & CHAIN_USER_ACCESS ? reg_form(code, avail, i, &p, out)
+							 : CHAIN_END;
+		out->sets_flags = true;
 		return stack_alu(code, avail, i, &p, out);
 	case 0x58: /* pop r64 (58+r; REX.B: r8-r15), but not pop %rsp */
 	case 0x59:
@@ -275,7 +411,9 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	case 0x29: /* sub r/m, r */
 	case 0x2b: /* sub r, r/m */
 	case 0x31: /* xor r/m, r */
-	case 0x33: /* xor r, r/m */ return zero_idiom(code, avail, i, &p, out);
+	case 0x33: /* xor r, r/m */
+		out->sets_flags = true;
+		return zero_idiom(code, avail, i, &p, out);
 	case 0xeb: /* jmp rel8 */
 		if (!bare || avail < 2)
 			return CHAIN_END;
@@ -284,8 +422,7 @@ enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 	case 0xe9: /* jmp rel32 */
 		if (!bare || avail < 5)
 			return CHAIN_END;
-		out->rel = (s32)((u32)code[1] | (u32)code[2] << 8 | (u32)code[3] << 16 |
-				 (u32)code[4] << 24);
+		out->rel = (s32)imm_at(code + 1, 4);
 		return found(CHAIN_JUMP, 5, avail, out);
 	default: return CHAIN_END;
 	}

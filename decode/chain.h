@@ -38,12 +38,23 @@ enum chain_class {
 	CHAIN_BRIDGE,
 	CHAIN_NOP,  /* a nop (90, 0f 1f /0, with 66) or lfence: no state to change */
 	CHAIN_JUMP, /* jmp rel8/rel32: followed (Linux jumps over its alternatives' verw) */
+	/*
+	 * jcc rel8/rel32 inside a user-access window: followed to where the
+	 * flags send it (flags_cond), or the chain ends where they are not
+	 * known yet. Linux's copy_user_enhanced_fast_string tests the length
+	 * (`cmp $64,%edx; jb`) between its stac and its rep movsb.
+	 */
+	CHAIN_BRANCH,
 };
 
 /* The instruction classified. */
 struct chain_insn {
-	unsigned len; /* bytes, for every class but CHAIN_END */
-	s32 rel;      /* CHAIN_JUMP: the target is the next RIP + rel; 0 for the others */
+	unsigned len;	 /* bytes, for every class but CHAIN_END */
+	s32 rel;	 /* CHAIN_JUMP, CHAIN_BRANCH (if taken): the target is the next RIP + rel */
+	u8 cc;		 /* CHAIN_BRANCH: the condition, 0-15 (decode/flags.h flags_cond) */
+	u8 rep_size;	 /* a rep movs bridge: its element size (1, 4, 8); 0 for the others */
+	bool compare;	 /* a cmp/test bridge: only the flags change (chain_compare) */
+	bool sets_flags; /* a bridge that writes the status flags (compares included) */
 };
 
 /* chain_classify's flags. */
@@ -72,17 +83,36 @@ struct chain_insn {
  *   push r64, push imm8/imm32, add/sub $imm8 to [rsp + disp] (Linux's
  *   sync_core without SERIALIZE: mov %ss; push; push %rsp; addq $8,(%rsp);
  *   pushfq; mov %cs; push; push $1f; iretq);
- *   with CHAIN_USER_ACCESS the movs above.
+ *   with CHAIN_USER_ACCESS the movs above, and what a user copy runs
+ *   between its stac and its clac: mov r, r (89, 8b, mod = 3); cmp r, imm
+ *   (83 /7, 81 /7, 3d), cmp r, r (39, 3b), test r, r (85) and test r, imm
+ *   (f7 /0), register forms with REX only; rep movsb, rep movsd,
+ *   rep movsq (f3 [REX.W] a4/a5). The caller caps how much a chained rep
+ *   movs may copy: past that, it runs natively and only the clac traps.
+ * CHAIN_BRANCH: with CHAIN_USER_ACCESS, jcc rel8 (70-7f) and rel32
+ *   (0f 80-8f), no prefixes.
  * CHAIN_NOP, CHAIN_JUMP: as above, without prefixes but 66 for nops.
  * int3 patch sites are the caller's to recognise (decode/patch.h).
  */
 enum chain_class chain_classify(const u8 *code, unsigned avail, unsigned flags,
 				struct chain_insn *out);
 
-/* Where the guest goes after `in` at `ip` (RIP or linear): a jump's target, or past it. */
+/*
+ * Where the guest goes after `in` at `ip` (RIP or linear): a jump's target,
+ * or past it. A branch taken is a jump; one not taken has rel 0 (the
+ * caller, who knows the flags, clears it).
+ */
 static inline u64 chain_next_ip(u64 ip, const struct chain_insn *in)
 {
 	return ip + in->len + (u64)(s64)in->rel;
 }
+
+/*
+ * For a compare bridge (in->compare) at code[0..avail): the status flags it
+ * leaves in *rflags when the registers hold gpr[] (in the encoding's order,
+ * RAX = 0 ... R15 = 15). False, *rflags untouched, for anything else. A
+ * trap chain looks ahead through `cmp; jcc` with it before either runs.
+ */
+bool chain_compare(const u8 *code, unsigned avail, const u64 gpr[16], u64 *rflags);
 
 #endif /* UMBRA_DECODE_CHAIN_H */

@@ -9,7 +9,9 @@
  *    (an MMIO read), movabs with a 64-bit offset.
  * 2. movs/stos, with and without rep, at most virt.rep_limit iterations per
  *    call (SDM Vol. 2B REP: RCX, RSI, RDI exact after each iteration; a
- *    fault or the limit leaves RIP on the instruction).
+ *    fault or the limit leaves RIP on the instruction). A forward rep movs
+ *    in 64-bit mode copies RAM to RAM in chunks (movs_chunk), so that a
+ *    chained user copy costs a few stores, not one per byte.
  * 3. xchg, cmpxchg.
  * 4. Read-modify-write arithmetic on memory, locked or not: add, adc, sub,
  *    sbb, and, or, xor, inc, dec, neg, not, xadd, bts, btr, btc, and the
@@ -24,6 +26,10 @@
  *    never accessed): nothing. Linux pads its paravirt `sti` with one, and
  *    the instruction after an emulated sti is emulated to end its shadow
  *    exactly (vmm/shadow_event.c).
+ * 8. The register forms of mov (r <- r, r <- imm), cmp and test (registers
+ *    and an immediate, flags only): a trap chain's bridges inside a user
+ *    copy (decode/chain.h: `stac; cmp $64,%edx; jb; mov %edx,%ecx;
+ *    rep movsb; xor %eax,%eax; clac`).
  *
  * In 32-bit protected mode (shadow mode) the same instructions run with
  * segment bases and 4 GiB wrap-around. LIMITATION: segment limits are not
@@ -140,6 +146,56 @@ static void set_index(struct insn_ctx *c, enum emu_gpr r, u64 v)
 	c->cpu->gpr[r] = v & addr_mask(c);
 }
 
+/* Do [a, a+len) and [b, b+len) share a byte? */
+static bool overlaps(const void *a, const void *b, u64 len)
+{
+	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+	return x < y + len && y < x + len;
+}
+
+/*
+ * Item 2's chunks: up to `max` elements of a forward rep movs at once, one
+ * load and one store of at most EMU_WRITE_MAX bytes within one page of
+ * the source and one of the destination; *n = the elements copied. *n = 0
+ * where a chunk would not be exact, and the caller copies one element:
+ * one element or less fits before a page ends; either side is not RAM
+ * (each MMIO access has its own effect); or the two overlap in memory
+ * (where a forward copy repeats a pattern that memcpy would not). A fault
+ * can only come at the chunk's first element, as it would one by one: each
+ * side's translation is one page's, and the source is mapped first.
+ */
+static enum step movs_chunk(struct insn_ctx *c, u64 src, u64 dst, unsigned size, u64 max,
+			    unsigned *n)
+{
+	u64 bytes = MIN(max * size, (u64)EMU_WRITE_MAX);
+	u32 acc = emu_data_access(c->cpu, 0);
+	struct mem_ref ms, md;
+	u8 buf[EMU_WRITE_MAX];
+	enum step st;
+
+	*n = 0;
+	bytes = MIN(bytes, PAGE_SIZE - (src & ~PAGE_MASK));
+	bytes = MIN(bytes, PAGE_SIZE - (dst & ~PAGE_MASK));
+	bytes -= bytes % size;
+	if (bytes <= size)
+		return STEP_DONE;
+	st = emu_mem_map(c, src, (unsigned)bytes, acc, &ms);
+	if (st != STEP_DONE)
+		return st;
+	st = emu_mem_map(c, dst, (unsigned)bytes, acc | EMU_ACC_WRITE, &md);
+	if (st != STEP_DONE)
+		return st;
+	if (!ms.piece[0].hva || !md.piece[0].hva ||
+	    overlaps(ms.piece[0].hva, md.piece[0].hva, bytes))
+		return STEP_DONE;
+	memcpy(buf, ms.piece[0].hva, bytes);
+	st = emu_mem_store(c, &md, buf);
+	if (st == STEP_DONE)
+		*n = (unsigned)(bytes / size);
+	return st;
+}
+
 static enum step do_string(struct insn_ctx *c, bool movs)
 {
 	struct emu_cpu *cpu = c->cpu;
@@ -181,6 +237,23 @@ static enum step do_string(struct insn_ctx *c, bool movs)
 				src = (u32)src;
 			else if (!emu_is_canonical(src) || !emu_is_canonical(src + size - 1))
 				return emu_raise(c, EXC_GP(0));
+			if (rep && l64 && step > 0 && mask == ~0ull && emu_is_canonical(dst) &&
+			    emu_is_canonical(dst + size - 1)) {
+				unsigned n;
+
+				st = movs_chunk(c, src, dst, size,
+						MIN(cpu->gpr[EMU_RCX], (u64)(limit - done)), &n);
+				if (st != STEP_DONE)
+					return st;
+				if (n) {
+					set_index(c, EMU_RDI, cpu->gpr[EMU_RDI] + (u64)n * size);
+					set_index(c, EMU_RSI, cpu->gpr[EMU_RSI] + (u64)n * size);
+					set_index(c, EMU_RCX, cpu->gpr[EMU_RCX] - n);
+					cpu->dirty |= EMU_DIRTY_REGS;
+					done += n;
+					continue;
+				}
+			}
 			st = emu_mem_read(c, src, &v, size, emu_data_access(cpu, 0));
 			if (st != STEP_DONE)
 				return st;
@@ -513,6 +586,28 @@ static enum step do_pop_gpr(struct insn_ctx *c)
 	return STEP_DONE;
 }
 
+/* Item 8: mov r, r/imm; cmp and test of a register with a register or an immediate. */
+static enum step do_reg_form(struct insn_ctx *c, unsigned id)
+{
+	const cs_x86_op *a = emu_op(c, 0), *b = emu_op(c, 1);
+	const struct reg_slot *s;
+	u64 va, vb;
+
+	if (!a || !b || a->type != X86_OP_REG || !(s = emu_slot_of(a->reg)) ||
+	    !value_of(c, b, s->size, &vb))
+		return STEP_UNKNOWN;
+	if (id == X86_INS_MOV) {
+		emu_reg_set(c->cpu, s, vb);
+		return STEP_DONE;
+	}
+	va = flags_trunc(emu_reg_get(c->cpu, s), s->size);
+	if (id == X86_INS_CMP)
+		flags_sub(va, vb, 0, s->size, &c->cpu->rflags);
+	else
+		flags_logic(va & vb, s->size, &c->cpu->rflags);
+	return STEP_DONE;
+}
+
 static bool has_mem_operand(struct insn_ctx *c)
 {
 	for (unsigned i = 0; i < c->x86->op_count; i++)
@@ -540,8 +635,16 @@ enum step emu_dispatch_mem(struct insn_ctx *c)
 	default: break;
 	}
 	/* Everything below touches memory through an explicit operand. */
-	if (!has_mem_operand(c))
-		return id == X86_INS_XOR || id == X86_INS_SUB ? do_zero_idiom(c, id) : STEP_UNKNOWN;
+	if (!has_mem_operand(c)) {
+		switch (id) {
+		case X86_INS_XOR:
+		case X86_INS_SUB: return do_zero_idiom(c, id);
+		case X86_INS_MOV:
+		case X86_INS_CMP:
+		case X86_INS_TEST: return do_reg_form(c, id);
+		default: return STEP_UNKNOWN;
+		}
+	}
 	switch (id) {
 	case X86_INS_MOV:
 	case X86_INS_MOVABS: return do_mov(c);

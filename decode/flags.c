@@ -10,6 +10,8 @@
  *    bit and into bit 3, signed overflow when the inputs differ in sign and
  *    the result's sign differs from the minuend's.
  * 4. The logic family (and, or, xor): CF = OF = 0.
+ * 5. The conditions of Jcc/SETcc/CMOVcc read from the flags: a trap chain
+ *    follows a conditional jump with them (decode/chain.h).
  */
 #include "decode/flags.h"
 #include "shadow/x86.h"
@@ -115,4 +117,23 @@ u64 flags_logic(u64 result, unsigned size, u64 *rflags)
 
 	set_flags(rflags, FLAGS_ARITH_MASK, result_flags(r, size));
 	return r;
+}
+
+/* Item 5. Even conditions are the flag test, odd ones its negation. */
+bool flags_cond(u64 rflags, unsigned cc)
+{
+	bool cf = rflags & RFLAGS_CF, zf = rflags & RFLAGS_ZF, sf = rflags & RFLAGS_SF,
+	     of = rflags & RFLAGS_OF, pf = rflags & RFLAGS_PF, t;
+
+	switch ((cc & 15) >> 1) {
+	case 0: t = of; break;
+	case 1: t = cf; break;
+	case 2: t = zf; break;
+	case 3: t = cf || zf; break;
+	case 4: t = sf; break;
+	case 5: t = pf; break;
+	case 6: t = sf != of; break;
+	default: t = zf || sf != of; break;
+	}
+	return (cc & 1) ? !t : t;
 }

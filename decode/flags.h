@@ -30,4 +30,11 @@ u64 flags_neg(u64 a, unsigned size, u64 *rflags);
 /* and/or/xor/test: CF = OF = 0, AF = 0 (undefined: cleared as hardware does), PF/ZF/SF. */
 u64 flags_logic(u64 result, unsigned size, u64 *rflags);
 
+/*
+ * Whether condition `cc` (0-15, the low nibble of Jcc/SETcc/CMOVcc: o, no,
+ * b, ae, e, ne, be, a, s, ns, p, np, l, ge, le, g; SDM Vol. 1 Table B-1)
+ * holds for these flags.
+ */
+bool flags_cond(u64 rflags, unsigned cc);
+
 #endif /* UMBRA_DECODE_FLAGS_H */

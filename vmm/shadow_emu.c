@@ -36,6 +36,7 @@
 
 #include "decode/chain.h"
 #include "decode/decode.h"
+#include "decode/flags.h"
 #include "shadow/x86.h"
 #include "umbra/le.h"
 #include "umbra/log.h"
@@ -379,6 +380,15 @@ static enum emu_result insn_done(struct vm *vm, enum emu_result r, const struct 
 	return EMU_DONE;
 }
 
+/*
+ * The most a chained rep movs may copy, in bytes: past that it runs
+ * natively and only the clac after it traps. Emulated, it costs one store
+ * per 64 bytes (decode/emulate_mem.c's chunks), so a copy this size costs
+ * less than the trap it saves (tens of microseconds on our hosts,
+ * shared/HOST.md). Linux's urandom reads copy 64 bytes per copy_to_user.
+ */
+#define CHAIN_COPY_MAX 1024u
+
 enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chained)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -386,7 +396,8 @@ enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chai
 	const struct patch_site *site = patch_at(vm, sm->cpu.cs.base + sm->cpu.rip, true);
 	enum emu_result r;
 
-	sm->cpu.virt.rep_limit = 0;
+	/* A chained rep movs copies at most CHAIN_COPY_MAX bytes: all in this call. */
+	sm->cpu.virt.rep_limit = chained ? CHAIN_COPY_MAX : 0;
 	if (site) {
 		u8 code[SCAN_INSN_MAX];
 
@@ -413,7 +424,8 @@ enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned le
 /*
  * How far shadow_emu_chain_next looks for the trap a bridge, nop or jump
  * leads to: rseq's window is stac, nop, mov, mov, clac; the syscall exit
- * swapgs, jmp, sysretq.
+ * swapgs, jmp, sysretq; copy_user_enhanced_fast_string's stac, cmp, jb,
+ * mov, rep movsb, xor, clac.
  */
 #define CHAIN_LOOKAHEAD 6u
 
@@ -427,6 +439,31 @@ static bool calls_iret_stand_in(const u8 *code, unsigned n, u64 la)
 	       la + 5 + (u64)(s64)(s32)le_get32(code, 1) == monitor_call_entry(MON_CALL_IRET, 0);
 }
 
+/*
+ * shadow_emu_chain_next's view of the flags at the instruction it looks
+ * at: the vCPU's for the first, then what the compares on the way leave
+ * while the registers they read are still the vCPU's. Unknown after any
+ * other bridge that sets flags or after a register write.
+ */
+struct lookahead_flags {
+	u64 rflags;
+	bool known;	  /* rflags holds the flags here */
+	bool regs_as_now; /* no bridge so far wrote a register */
+};
+
+/* Account for bridge `in` (its bytes at code[0..n)) on the way. */
+static void lookahead_bridge(struct lookahead_flags *f, const struct emu_cpu *c, const u8 *code,
+			     unsigned n, const struct chain_insn *in)
+{
+	if (in->compare) {
+		f->known = f->regs_as_now && chain_compare(code, n, c->gpr, &f->rflags);
+		return;
+	}
+	f->regs_as_now = false; /* every other bridge may write a register or RSP */
+	if (in->sets_flags)
+		f->known = false;
+}
+
 enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -435,12 +472,13 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 	u64 la = c->cs.base + c->rip;
 	unsigned flags = sm->iopl3 ? CHAIN_NATIVE_IRQFLAGS : 0;
 	enum chain_class first_cls = CHAIN_END;
+	struct lookahead_flags fl = { .rflags = c->rflags, .known = true, .regs_as_now = true };
 
 	if (emu_cpl(c) == 0 && (c->rflags & RFLAGS_AC))
 		flags |= CHAIN_USER_ACCESS;
 	for (unsigned k = 0; k < CHAIN_LOOKAHEAD; k++) {
 		u8 code[SCAN_INSN_MAX];
-		struct chain_insn in = { 0, 0 }; /* an int3 patch site leaves it so */
+		struct chain_insn in = { 0 }; /* an int3 patch site leaves it so */
 		enum chain_class cls;
 		/* A fetch at CPL0: the guest's NX and SMEP apply, as to the CPU's own. */
 		unsigned n = (unsigned)guest_read_virt(&vm->mem, &ctl, la, code, sizeof(code),
@@ -453,6 +491,17 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 			cls = CHAIN_TRAP;
 		else
 			cls = chain_classify(code, n, flags, &in);
+		if (cls == CHAIN_BRANCH) {
+			if (!fl.known) /* the way on depends on flags not computed yet */
+				return CHAIN_END;
+			if (!flags_cond(fl.rflags, in.cc))
+				in.rel = 0;
+		} else if (cls == CHAIN_BRIDGE) {
+			/* Too long a copy runs natively (RCX is known only here, at k = 0). */
+			if (k == 0 && in.rep_size && c->gpr[EMU_RCX] > CHAIN_COPY_MAX / in.rep_size)
+				return CHAIN_END;
+			lookahead_bridge(&fl, c, code, n, &in);
+		}
 		if (k == 0) {
 			first_cls = cls;
 			*first = in;
@@ -461,8 +510,10 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 			return first_cls;
 		if (cls == CHAIN_END)
 			return CHAIN_END;
-		/* A bridge, nop or jump: only worth taking if a trap follows. */
+		/* A bridge, nop, jump or branch: only worth taking if a trap follows. */
 		la = chain_next_ip(la, &in);
+		if ((u64)((s64)(la << 16) >> 16) != la) /* not canonical: the jump faults */
+			return CHAIN_END;
 	}
 	return CHAIN_END;
 }

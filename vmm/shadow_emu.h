@@ -38,11 +38,13 @@ enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned le
  * Trap chaining (decode/chain.h): what should a chain do with the
  * instruction at the guest's RIP (described in *first)? CHAIN_TRAP: it
  * would trap (one of decode/chain.h's, or an int3 patch): emulate it.
- * CHAIN_BRIDGE: emulate it; CHAIN_NOP: skip it; CHAIN_JUMP: jump: in
- * these three cases a trap follows within a few bridges, nops and jumps.
+ * CHAIN_BRIDGE: emulate it; CHAIN_NOP: skip it; CHAIN_JUMP: jump;
+ * CHAIN_BRANCH: go to chain_next_ip(*first), resolved here by the flags:
+ * in these cases a trap follows within a few bridges, nops and jumps.
  * CHAIN_END: resume the guest. Only the bytes are judged here (with the
- * virtual AC and the strategy); the caller decides whether the state
- * allows a chain at all.
+ * virtual AC, the strategy, the flags a branch reads, and RCX for a rep
+ * movs, which ends the chain past CHAIN_COPY_MAX bytes); the caller
+ * decides whether the state allows a chain at all.
  */
 enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first);
 

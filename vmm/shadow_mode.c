@@ -518,7 +518,8 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 		if (cls == CHAIN_END)
 			break;
 		vm->stats.chained++;
-		if (cls == CHAIN_NOP || cls == CHAIN_JUMP) { /* no effect but on RIP */
+		/* No effect but on RIP (a branch comes resolved by its flags). */
+		if (cls == CHAIN_NOP || cls == CHAIN_JUMP || cls == CHAIN_BRANCH) {
 			sm->cpu.rip = chain_next_ip(sm->cpu.rip, &in);
 			continue;
 		}

@@ -43,7 +43,7 @@ static void check(const struct case_ *k, unsigned flags)
 {
 	u8 code[32];
 	unsigned n = unhex(k->bytes, code), len;
-	struct chain_insn in = { 99, 77 }; /* both must be overwritten */
+	struct chain_insn in = { .len = 99, .rel = 77 }; /* both must be overwritten */
 	enum chain_class cls = chain_classify(code, n, flags, &in);
 
 	if (cls != k->cls)
@@ -58,7 +58,7 @@ static void check(const struct case_ *k, unsigned flags)
 		assert_int_equal(decode_one(code, n, 0, DECODE_64, &d), 0);
 		assert_int_equal(d.len, len);
 		assert_string_equal(d.mnemonic, k->mnemonic);
-		if (cls == CHAIN_JUMP) /* capstone shows the target, here from RIP 0 */
+		if (cls == CHAIN_JUMP || cls == CHAIN_BRANCH) /* capstone shows the target */
 			assert_int_equal(strtoull(d.operands, NULL, 16), chain_next_ip(0, &in));
 		else
 			assert_int_equal(in.rel, 0);
@@ -148,7 +148,7 @@ static void test_ends(void **state)
 	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
 		u8 code[32];
 		unsigned n = unhex(ends[i], code);
-		struct chain_insn in = { 99, 0 };
+		struct chain_insn in = { .len = 99 };
 		enum chain_class cls = chain_classify(code, n, CHAIN_USER_ACCESS, &in);
 
 		if (!strcmp(ends[i], "0f0138")) { /* the one complete invlpg here */
@@ -205,7 +205,7 @@ static void test_user_access_movs(void **state)
 		{ "48c70700000000", CHAIN_BRIDGE, 7, "mov" },	/* movq $0,(%rdi) */
 		{ "658b0d7ca2da7e", CHAIN_BRIDGE, 7, "mov" },	/* mov %gs:rel(%rip),%ecx */
 		{ "4c8b8424c8000000", CHAIN_BRIDGE, 8, "mov" }, /* mov 0xc8(%rsp),%r8 */
-		{ "89c8", CHAIN_END, 0, NULL },			/* mov %ecx,%eax: no memory */
+		{ "89c8", CHAIN_BRIDGE, 2, "mov" },		/* mov %ecx,%eax: a register */
 		{ "c7c000000000", CHAIN_END, 0, NULL },		/* mov $0,%eax */
 		{ "c74f0800000000", CHAIN_END, 0, NULL },	/* c7 /1 */
 		{ "67890a", CHAIN_END, 0, NULL },		/* address-size prefix */
@@ -272,20 +272,146 @@ static void test_jumps_zeroing_pops(void **state)
 }
 
 /*
+ * Inside a user-access window: what Linux's copy_user_enhanced_fast_string
+ * runs between stac and clac (`cmp $64,%edx; jb; mov %edx,%ecx; rep movsb;
+ * xor %eax,%eax`), and the neighbouring forms; outside one, none of them.
+ */
+static void test_user_copy_window(void **state)
+{
+	static const struct case_ cases[] = {
+		{ "83fa40", CHAIN_BRIDGE, 3, "cmp" },	     /* cmp $64,%edx */
+		{ "4883fa40", CHAIN_BRIDGE, 4, "cmp" },	     /* cmp $64,%rdx */
+		{ "4983f840", CHAIN_BRIDGE, 4, "cmp" },	     /* cmp $64,%r8 */
+		{ "81fa00100000", CHAIN_BRIDGE, 6, "cmp" },  /* cmp $4096,%edx */
+		{ "3d00010000", CHAIN_BRIDGE, 5, "cmp" },    /* cmp $256,%eax */
+		{ "39d1", CHAIN_BRIDGE, 2, "cmp" },	     /* cmp %edx,%ecx */
+		{ "483bd1", CHAIN_BRIDGE, 3, "cmp" },	     /* cmp %rcx,%rdx */
+		{ "85d2", CHAIN_BRIDGE, 2, "test" },	     /* test %edx,%edx */
+		{ "f7c207000000", CHAIN_BRIDGE, 6, "test" }, /* test $7,%edx */
+		{ "89d1", CHAIN_BRIDGE, 2, "mov" },	     /* mov %edx,%ecx */
+		{ "4c8bc2", CHAIN_BRIDGE, 3, "mov" },	     /* mov %rdx,%r8 */
+		{ "f3a4", CHAIN_BRIDGE, 2, "rep movsb" },    /* rep movsb */
+		{ "f3a5", CHAIN_BRIDGE, 2, "rep movsd" },    /* rep movsd */
+		{ "f348a5", CHAIN_BRIDGE, 3, "rep movsq" },  /* rep movsq */
+		{ "7248", CHAIN_BRANCH, 2, "jb" },	     /* jb .+0x4a */
+		{ "74fe", CHAIN_BRANCH, 2, "je" },	     /* je to itself */
+		{ "7f10", CHAIN_BRANCH, 2, "jg" },
+		{ "0f8210000000", CHAIN_BRANCH, 6, "jb" },  /* jb rel32 */
+		{ "0f85f0ffffff", CHAIN_BRANCH, 6, "jne" }, /* backwards */
+		{ "83e207", CHAIN_END, 0, NULL },	    /* and $7,%edx: not a compare */
+		{ "83c201", CHAIN_END, 0, NULL },	    /* add $1,%edx */
+		{ "6683fa40", CHAIN_END, 0, NULL },	    /* 16-bit */
+		{ "803a00", CHAIN_END, 0, NULL },	    /* cmpb $0,(%rdx): memory */
+		{ "3b0a", CHAIN_END, 0, NULL },		    /* cmp (%rdx),%ecx: memory */
+		{ "f7d2", CHAIN_END, 0, NULL },		    /* not %edx: f7 /2 */
+		{ "a4", CHAIN_END, 0, NULL },		    /* movsb without rep */
+		{ "f2a4", CHAIN_END, 0, NULL },		    /* repne */
+		{ "f3aa", CHAIN_END, 0, NULL },		    /* rep stosb: not a copy */
+		{ "66f3a5", CHAIN_END, 0, NULL },	    /* rep movsw */
+		{ "f3490fa5", CHAIN_END, 0, NULL },	    /* not movs at all */
+		{ "6672fe", CHAIN_END, 0, NULL },	    /* prefixed jcc */
+		{ "480f8210000000", CHAIN_END, 0, NULL },   /* REX jcc */
+		{ "0f821000", CHAIN_END, 0, NULL },	    /* truncated */
+		{ "e310", CHAIN_END, 0, NULL },		    /* jrcxz: not a flags branch */
+	};
+	static const char *const outside[] = { "83fa40", "89d1",	 "f3a4",
+					       "7248",	 "0f8210000000", "85d2" };
+	u8 code[16];
+	struct chain_insn in;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check(&cases[i], CHAIN_USER_ACCESS);
+	for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++)
+		assert_int_equal(chain_classify(code, unhex(outside[i], code), 0, &in), CHAIN_END);
+	/* What the lookahead needs: the branch's condition, the copy's element, the flags. */
+	assert_int_equal(chain_classify(code, unhex("7248", code), CHAIN_USER_ACCESS, &in),
+			 CHAIN_BRANCH);
+	assert_int_equal(in.cc, 2);
+	assert_int_equal(in.rel, 0x48);
+	assert_int_equal(chain_classify(code, unhex("f348a5", code), CHAIN_USER_ACCESS, &in),
+			 CHAIN_BRIDGE);
+	assert_int_equal(in.rep_size, 8);
+	assert_false(in.sets_flags);
+	assert_int_equal(chain_classify(code, unhex("31c0", code), CHAIN_USER_ACCESS, &in),
+			 CHAIN_BRIDGE);
+	assert_true(in.sets_flags);
+	assert_false(in.compare);
+	assert_int_equal(chain_classify(code, unhex("89d1", code), CHAIN_USER_ACCESS, &in),
+			 CHAIN_BRIDGE);
+	assert_false(in.sets_flags || in.compare || in.rep_size);
+}
+
+/* The flags chain_compare computes for each form, from the registers given. */
+static void test_compare_flags(void **state)
+{
+	static const struct {
+		const char *bytes;
+		u64 rax, rcx, rdx, r8;
+		u64 want; /* FLAGS_ARITH_MASK bits */
+	} cases[] = {
+		/* cmp $64,%edx with 16, 64, 100 in edx: below, equal, above */
+		{ "83fa40", 0, 0, 16, 0, 0x80 | 0x01 }, /* SF CF: 16 - 64 = 0xffffffd0 */
+		{ "83fa40", 0, 0, 64, 0, 0x40 | 0x04 }, /* ZF PF */
+		{ "83fa40", 0, 0, 100, 0, 0x04 },	/* 36 = 0b100100: PF */
+		/* only the low 32 bits count without REX.W; with it, all 64 */
+		{ "83fa40", 0, 0, 0x100000010ull, 0, 0x80 | 0x01 },
+		{ "4883fa40", 0, 0, 0x100000010ull, 0, 0 },	   /* 0xffffffd0 */
+		{ "4983f840", 0, 0, 0, 64, 0x40 | 0x04 },	   /* REX.B: r8 */
+		{ "3d40000000", 64, 0, 0, 0, 0x40 | 0x04 },	   /* cmp $64,%eax */
+		{ "39d1", 0, 1, 2, 0, 0x80 | 0x10 | 0x04 | 0x01 }, /* cmp %edx,%ecx: 1 - 2 */
+		{ "3bd1", 0, 1, 2, 0, 0 },			   /* cmp %ecx,%edx: 2 - 1 */
+		{ "85d2", 0, 0, 0, 0, 0x40 | 0x04 },		   /* test %edx,%edx: 0 */
+		{ "f7c207000000", 0, 0, 8, 0, 0x40 | 0x04 },	   /* test $7,%edx: 8 & 7 */
+		{ "f7c207000000", 0, 0, 0x81, 0, 0x00 },	   /* 1: odd parity */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		u8 code[16];
+		unsigned n = unhex(cases[i].bytes, code);
+		u64 gpr[16] = { 0 }, fl = 0x2;
+
+		gpr[0] = cases[i].rax;
+		gpr[1] = cases[i].rcx;
+		gpr[2] = cases[i].rdx;
+		gpr[8] = cases[i].r8;
+		assert_true(chain_compare(code, n, gpr, &fl));
+		if ((fl & 0x8d5) != cases[i].want)
+			fail_msg("%s: flags %#llx, want %#llx", cases[i].bytes,
+				 (unsigned long long)(fl & 0x8d5),
+				 (unsigned long long)cases[i].want);
+	}
+	{
+		u8 code[16];
+		u64 gpr[16] = { 0 }, fl = 0x2;
+
+		/* Not a compare: false, flags untouched. */
+		assert_false(chain_compare(code, unhex("89d1", code), gpr, &fl));
+		assert_false(chain_compare(code, unhex("31c0", code), gpr, &fl));
+		assert_int_equal(fl, 0x2);
+	}
+}
+
+/*
  * Random bytes, biased towards the interesting opcodes: whatever is
  * classified must be what capstone decodes, with the same length.
  */
 static void test_random_agrees_with_capstone(void **state)
 {
 	static const char *const ok[] = {
-		"swapgs",   "clac",	"stac",	    "sysret", "sysretq", "iretq", "mov",
-		"wrmsr",    "rdmsr",	"hlt",	    "invlpg", "cli",	 "sti",	  "rdfsbase",
-		"rdgsbase", "wrfsbase", "wrgsbase", "nop",    "lfence",	 "jmp",	  "xor",
-		"sub",	    "pop",	"push",	    "add",
+		"swapgs",    "clac",	  "stac",     "sysret", "sysretq", "iretq", "mov",
+		"wrmsr",     "rdmsr",	  "hlt",      "invlpg", "cli",	   "sti",   "rdfsbase",
+		"rdgsbase",  "wrfsbase",  "wrgsbase", "nop",	"lfence",  "jmp",   "xor",
+		"sub",	     "pop",	  "push",     "add",	"cmp",	   "test",  "rep movsb",
+		"rep movsd", "rep movsq", "jo",	      "jno",	"jb",	   "jae",   "je",
+		"jne",	     "jbe",	  "ja",	      "js",	"jns",	   "jp",    "jnp",
+		"jl",	     "jge",	  "jle",      "jg",
 	};
-	static const u8 first[] = { 0x0f, 0xf3, 0x48, 0x44, 0x41, 0xf4, 0xfa, 0xcf,
-				    0x66, 0x65, 0x2e, 0x89, 0x8b, 0xc7, 0x90, 0xeb,
-				    0xe9, 0x31, 0x29, 0x58, 0x5c, 0x50, 0x6a, 0x83 };
+	static const u8 first[] = { 0x0f, 0xf3, 0x48, 0x44, 0x41, 0xf4, 0xfa, 0xcf, 0x66,
+				    0x65, 0x2e, 0x89, 0x8b, 0xc7, 0x90, 0xeb, 0xe9, 0x31,
+				    0x29, 0x58, 0x5c, 0x50, 0x6a, 0x83, 0x72, 0x7f, 0x3d,
+				    0x39, 0x3b, 0x85, 0x81, 0xf7, 0xa4, 0xa5 };
 	unsigned classified = 0;
 
 	(void)state;
@@ -293,7 +419,7 @@ static void test_random_agrees_with_capstone(void **state)
 	for (unsigned it = 0; it < 200000; it++) {
 		u8 code[16];
 		unsigned n = 1 + rnd() % 12, len;
-		struct chain_insn in = { 0, 0 };
+		struct chain_insn in = { 0 };
 		enum chain_class cls;
 		struct decoded_insn d;
 		bool known = false;
@@ -324,6 +450,15 @@ static void test_random_agrees_with_capstone(void **state)
 		if (!known)
 			fail_msg("%02x %02x %02x %02x: classified %d, capstone says %s", code[0],
 				 code[1], code[2], code[3], cls, d.mnemonic);
+		if (in.compare) {
+			static const u64 gpr[16];
+			u64 fl = 0;
+
+			assert_true(chain_compare(code, n, gpr, &fl));
+			assert_true(!strcmp(d.mnemonic, "cmp") || !strcmp(d.mnemonic, "test"));
+		}
+		if (in.rep_size)
+			assert_true(!strncmp(d.mnemonic, "rep movs", 8));
 	}
 	assert_true(classified > 1000); /* the bias reached the patterns */
 }
@@ -337,6 +472,8 @@ int main(void)
 		cmocka_unit_test(test_nops),
 		cmocka_unit_test(test_user_access_movs),
 		cmocka_unit_test(test_jumps_zeroing_pops),
+		cmocka_unit_test(test_user_copy_window),
+		cmocka_unit_test(test_compare_flags),
 		cmocka_unit_test(test_random_agrees_with_capstone),
 	};
 

@@ -480,17 +480,17 @@ static void test_mov_noncanonical_gp(void **state)
 	assert_int_equal(rep.fault_vector, X86_EXC_SS);
 }
 
-/* A register-only mov never traps: not ours, reported with its bytes. */
+/* A register-only add never traps nor bridges: not ours, reported with its bytes. */
 static void test_unknown_reports_bytes(void **state)
 {
 	struct env *env = *state;
 	struct emu_report rep;
 	struct emu_cpu before = env->cpu;
 
-	assert_int_equal(RUN(env, &rep, 0x48, 0x89, 0xd8), EMU_UNKNOWN); /* mov rax, rbx */
-	assert_string_equal(rep.mnemonic, "mov");
+	assert_int_equal(RUN(env, &rep, 0x48, 0x01, 0xd8), EMU_UNKNOWN); /* add rax, rbx */
+	assert_string_equal(rep.mnemonic, "add");
 	assert_true(rep.code_len >= 3);
-	assert_memory_equal(rep.code, ((const u8[]){ 0x48, 0x89, 0xd8 }), 3);
+	assert_memory_equal(rep.code, ((const u8[]){ 0x48, 0x01, 0xd8 }), 3);
 	/* xrstor [rdi]: not emulated. */
 	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x2f), EMU_UNKNOWN);
 	assert_memory_equal(&env->cpu, &before, sizeof(before));
@@ -523,6 +523,52 @@ static void test_zero_idiom(void **state)
 	/* Two registers, or another operation: not the idiom. */
 	assert_int_equal(RUN(env, &rep, 0x31, 0xd8), EMU_UNKNOWN); /* xor eax, ebx */
 	assert_int_equal(RUN(env, &rep, 0x21, 0xc0), EMU_UNKNOWN); /* and eax, eax */
+}
+
+/*
+ * Item 8: the register forms a chain bridges in a user copy. mov writes
+ * the register (32 bits zero-extend, 8 and 16 keep the rest) and no flags;
+ * cmp and test set the flags from the registers and leave them alone.
+ */
+static void test_register_forms(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 rip = CODE_VA;
+
+#define STEP(len, ...) (assert_ok(env, RUN(env, &rep, __VA_ARGS__), &rep, rip += (len)))
+	env->cpu.gpr[EMU_RDX] = 0xffffffff00000040ull;
+	env->cpu.gpr[EMU_RCX] = ~0ull;
+	env->cpu.rflags = 0x2 | RFLAGS_CF;
+	STEP(2, 0x89, 0xd1); /* mov %edx,%ecx */
+	assert_string_equal(rep.mnemonic, "mov");
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0x40);
+	assert_int_equal(env->cpu.rflags, 0x2 | RFLAGS_CF);
+	STEP(3, 0x83, 0xfa, 0x40); /* cmp $64,%edx: equal */
+	assert_string_equal(rep.mnemonic, "cmp");
+	assert_int_equal(env->cpu.rflags, 0x2 | RFLAGS_ZF | RFLAGS_PF);
+	assert_int_equal(env->cpu.gpr[EMU_RDX], 0xffffffff00000040ull);
+	STEP(4, 0x48, 0x83, 0xfa, 0x41); /* cmp $65,%rdx: 64-bit, no borrow */
+	assert_false(env->cpu.rflags & RFLAGS_CF);
+	STEP(3, 0x83, 0xfa, 0x41); /* cmp $65,%edx: 32-bit, a borrow */
+	assert_true(env->cpu.rflags & RFLAGS_CF);
+	STEP(2, 0x85, 0xd2); /* test %edx,%edx */
+	assert_string_equal(rep.mnemonic, "test");
+	assert_int_equal(env->cpu.rflags, 0x2);
+	STEP(3, 0x49, 0x8b, 0xc2); /* mov %r10,%rax */
+	assert_int_equal(env->cpu.gpr[EMU_RAX], env->cpu.gpr[EMU_R10]);
+	env->cpu.gpr[EMU_RBX] = 0x1234;
+	STEP(2, 0x88, 0xdf); /* mov %bl,%bh */
+	assert_int_equal(env->cpu.gpr[EMU_RBX], 0x3434);
+	STEP(5, 0xb8, 0x78, 0x56, 0x34, 0x12); /* mov $0x12345678,%eax */
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0x12345678);
+	STEP(5, 0x3d, 0x79, 0x56, 0x34, 0x12); /* cmp $0x12345679,%eax */
+	assert_true(env->cpu.rflags & RFLAGS_CF);
+	assert_true(env->cpu.rflags & RFLAGS_SF);
+	STEP(6, 0xf7, 0xc0, 0x00, 0x00, 0x00, 0x80); /* test $0x80000000,%eax */
+	assert_true(env->cpu.rflags & RFLAGS_ZF);
+#undef STEP
+	assert_int_equal(env->nwrites, 0);
 }
 
 /* nop, nopw, nopl with a memory operand: RIP moves, nothing is read or written. */
@@ -704,7 +750,7 @@ static void test_rep_movs(void **state)
 	assert_int_equal(env->cpu.gpr[EMU_RSI], DATA_VA + 0x108);
 	assert_int_equal(env->cpu.gpr[EMU_RDI], DATA_VA + 0x208);
 	assert_int_equal(env->cpu.gpr[EMU_RCX], 0);
-	assert_int_equal(env->nwrites, 8);
+	assert_one_write(env, DATA_VA + 0x200, 8, 0, 0x0102030405060708ull); /* one chunk */
 	/* movsq, no rep: one qword. */
 	env->nwrites = 0;
 	env->cpu.gpr[EMU_RSI] = DATA_VA + 0x100;
@@ -718,8 +764,115 @@ static void test_rep_movs(void **state)
 	env->cpu.gpr[EMU_RCX] = 2;
 	assert_ok(env, RUN(env, &rep, 0xf3, 0xa5), &rep, CODE_VA + 6);
 	assert_int_equal(peek64(env, DATA_VA + 0x300), 0x0102030405060708ull);
-	assert_int_equal(env->nwrites, 2);
-	assert_int_equal(env->writes[0].len, 4);
+	assert_one_write(env, DATA_VA + 0x300, 8, 0, 0x0102030405060708ull);
+}
+
+/* Fill [la, la+len) with a pattern that tells each byte apart. */
+static void pattern_at(struct env *env, u64 la, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++)
+		env->ram[DATA_GPA + (la - DATA_VA) + i] = (u8)(i * 7 + 3);
+}
+
+/*
+ * A forward rep movs goes in chunks of at most EMU_WRITE_MAX bytes that
+ * end where either side's page does: 200 bytes from 0x30 before the end of
+ * the first page to the second go out as stores of 48 (to the source's
+ * page end), 64, 64 and 24 bytes, each a whole number of elements.
+ */
+static void test_rep_movs_chunks(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 src = DATA_VA + PAGE_SIZE - 0x30, dst = DATA_VA + 0x100;
+
+	pattern_at(env, src, 200);
+	env->cpu.virt.rep_limit = 200;
+	env->cpu.gpr[EMU_RSI] = src;
+	env->cpu.gpr[EMU_RDI] = dst;
+	env->cpu.gpr[EMU_RCX] = 200;
+	assert_ok(env, RUN(env, &rep, 0xf3, 0xa4), &rep, CODE_VA + 2);
+	assert_int_equal(
+		memcmp(env->ram + DATA_GPA + 0x100, env->ram + DATA_GPA + PAGE_SIZE - 0x30, 200),
+		0);
+	assert_int_equal(env->nwrites, 4);
+	assert_int_equal(env->writes[0].len, 48);
+	assert_int_equal(env->writes[1].len, 64);
+	assert_int_equal(env->writes[3].len, 24);
+	assert_int_equal(env->writes[3].la, dst + 176);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0);
+	assert_int_equal(env->cpu.gpr[EMU_RSI], src + 200);
+	assert_int_equal(env->cpu.gpr[EMU_RDI], dst + 200);
+	/*
+	 * rep movsq whose source page ends 4 bytes into its second element:
+	 * the first (alone before the page end) and the straddler go one by
+	 * one, the last three as one chunk.
+	 */
+	env->nwrites = 0;
+	pattern_at(env, DATA_VA + PAGE_SIZE - 12, 40);
+	env->cpu.gpr[EMU_RSI] = DATA_VA + PAGE_SIZE - 12;
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x400;
+	env->cpu.gpr[EMU_RCX] = 5;
+	assert_ok(env, RUN(env, &rep, 0xf3, 0x48, 0xa5), &rep, CODE_VA + 5);
+	assert_int_equal(env->nwrites, 3);
+	assert_int_equal(env->writes[1].len, 8);
+	assert_int_equal(env->writes[2].len, 24);
+	assert_int_equal(
+		memcmp(env->ram + DATA_GPA + 0x400, env->ram + DATA_GPA + PAGE_SIZE - 12, 40), 0);
+	/* rep_limit counts elements, chunks or not. */
+	env->nwrites = 0;
+	env->cpu.virt.rep_limit = 10;
+	env->cpu.gpr[EMU_RSI] = DATA_VA;
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x800;
+	env->cpu.gpr[EMU_RCX] = 100;
+	assert_ok(env, RUN(env, &rep, 0xf3, 0xa4), &rep, CODE_VA + 5); /* RIP stays */
+	assert_int_equal(rep.notes, EMU_NOTE_REP_PARTIAL);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 90);
+	assert_int_equal(env->cpu.gpr[EMU_RSI], DATA_VA + 10);
+}
+
+/* Overlapping, the destination just above the source: byte by byte, as the CPU repeats it. */
+static void test_rep_movs_overlap(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	data_at(env, 0x100, 0xab);
+	env->cpu.gpr[EMU_RSI] = DATA_VA + 0x100;
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x101;
+	env->cpu.gpr[EMU_RCX] = 16;
+	assert_ok(env, RUN(env, &rep, 0xf3, 0xa4), &rep, CODE_VA + 2);
+	for (unsigned i = 0; i <= 16; i++)
+		assert_int_equal(env->ram[DATA_GPA + 0x100 + i], 0xab);
+	assert_int_equal(env->nwrites, 16);
+}
+
+/*
+ * A chunked copy that runs into an unmapped page: the bytes before it are
+ * copied, RCX/RSI/RDI stop exactly at the page, and the #PF names its first
+ * byte, as the element-by-element copy would.
+ */
+static void test_rep_movs_fault_midway(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 end = DATA_VA + 2 * PAGE_SIZE;
+
+	pattern_at(env, DATA_VA, 100);
+	env->cpu.gpr[EMU_RSI] = DATA_VA;
+	env->cpu.gpr[EMU_RDI] = end - 40;
+	env->cpu.gpr[EMU_RCX] = 100;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0xa4), EMU_DONE);
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_PF);
+	assert_int_equal(env->last_event.error_code, PFERR_WRITE);
+	assert_int_equal(env->cpu.cr2, end);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 60);
+	assert_int_equal(env->cpu.gpr[EMU_RSI], DATA_VA + 40);
+	assert_int_equal(env->cpu.gpr[EMU_RDI], end);
+	assert_int_equal(memcmp(env->ram + DATA_GPA + 2 * PAGE_SIZE - 40, env->ram + DATA_GPA, 40),
+			 0);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP] + 8), CODE_VA); /* frame RIP */
 }
 
 /* ---- xchg, cmpxchg ---------------------------------------------------------- */
@@ -1036,6 +1189,10 @@ int main(void)
 		T(test_rep_stos_partial),
 		T(test_rep_stos_fault_midway),
 		T(test_rep_movs),
+		T(test_rep_movs_chunks),
+		T(test_register_forms),
+		T(test_rep_movs_overlap),
+		T(test_rep_movs_fault_midway),
 		T(test_xchg),
 		T(test_cmpxchg),
 		T(test_cmpxchg16b_shadow),
