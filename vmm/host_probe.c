@@ -59,15 +59,21 @@ static const u8 probe_code[] = {
 	0x0f, 0x0b,					/* 0x1d ud2: to pt_trap */
 	0x0f, 0xb6, 0x04, 0x25, 0x00, 0x00, 0x01, 0x00, /* movzbl HP_PROBE_VA, %eax */
 	0xe6, 0x12,					/* out %al, $HP_PORT_PT_AFTER */
-	/* 0x29 step syscall (CPL3) */
+	/*
+	 * 0x29 step fsgsbase (CPL3; CR4.FSGSBASE is 0): a #UD goes to
+	 * pt_trap, whose frame RIP tells it apart from step pt's
+	 */
+	0xf3, 0x48, 0x0f, 0xae, 0xc8, /* rdgsbase %rax */
+	0xe7, 0x14,		      /* out %eax, $HP_PORT_FSGSBASE */
+	/* 0x30 step syscall (CPL3) */
 	0x0f, 0x05, /* syscall */
 	0x0f, 0x0b, /* ud2 (never reached: LSTAR does not return) */
-	/* 0x2d LSTAR (CPL0 on VMX/SVM hosts, CPL3 on PVM) */
+	/* 0x34 LSTAR (CPL0 on VMX/SVM hosts, CPL3 on PVM) */
 	0x8c, 0xc8, /* mov %cs, %eax: RPL == CPL */
 	0xe7, 0x13, /* out %eax, $HP_PORT_SYSCALL */
 	0x0f, 0x0b, /* ud2 (the VMM does not run the vCPU again) */
 	/*
-	 * 0x33 pt_trap: the #UD handler (CPL0), the monitor's round trip in
+	 * 0x3a pt_trap: the #UD handler (CPL0), the monitor's round trip in
 	 * small: exit to the VMM (which stores the PTE), reload CR3, iretq
 	 * past the ud2. The VMM checks the frame's RIP: a #UD anywhere else
 	 * is an unexpected exception.
@@ -186,10 +192,10 @@ struct scratch {
 	size_t run_size;
 };
 
-enum probe_step { STEP_IOPL3, STEP_PT, STEP_SYSCALL, STEP_DONE };
+enum probe_step { STEP_IOPL3, STEP_PT, STEP_FSGSBASE, STEP_SYSCALL, STEP_DONE };
 
-static const char *const step_names[] = { "iopl3", "pt", "syscall" };
-static const unsigned step_entry[] = { HP_OFF_IOPL3, HP_OFF_PT, HP_OFF_SYSCALL };
+static const char *const step_names[] = { "iopl3", "pt", "fsgsbase", "syscall" };
+static const unsigned step_entry[] = { HP_OFF_IOPL3, HP_OFF_PT, HP_OFF_FSGSBASE, HP_OFF_SYSCALL };
 
 static void note(struct host_probe *p, const char *fmt, ...) __printf(2, 3);
 static void note(struct host_probe *p, const char *fmt, ...)
@@ -404,6 +410,17 @@ static void scratch_run(struct scratch *s, struct host_probe *p, bool msrs_ok)
 			step = STEP_PT;
 			break;
 		case HP_PORT_PT_BEFORE:
+			if (step == STEP_FSGSBASE &&
+			    frame_rip(s->mem, HP_PT_VECTOR) == HP_CODE + HP_OFF_FSGSBASE) {
+				p->cpl3_fsgsbase = HOST_NO; /* #UD: the guest's CR4 applies */
+				step = STEP_SYSCALL;
+				if (step < last && !restart_at(s, step)) {
+					note(p, "%s: KVM_SET_REGS: %s", step_names[step],
+					     strerror(errno));
+					return;
+				}
+				break;
+			}
 			if (frame_rip(s->mem, HP_PT_VECTOR) != HP_CODE + HP_OFF_PT_UD2) {
 				v = HP_PT_VECTOR; /* a #UD elsewhere: see HP_PORT_EXC */
 				goto exception;
@@ -418,6 +435,10 @@ static void scratch_run(struct scratch *s, struct host_probe *p, bool msrs_ok)
 				p->pt_stores_seen = host_probe_decide_pt(p->pt_before, p->pt_after);
 			if (p->pt_stores_seen == HOST_UNKNOWN)
 				note(p, "pt: read 0x%02x then 0x%02x", p->pt_before, p->pt_after);
+			step = STEP_FSGSBASE;
+			break;
+		case HP_PORT_FSGSBASE:
+			p->cpl3_fsgsbase = HOST_YES;
 			step = STEP_SYSCALL;
 			break;
 		case HP_PORT_SYSCALL:
@@ -473,7 +494,7 @@ int host_probe_run(int kvm_fd, struct host_probe *out)
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	out->iopl3 = out->pt_stores_seen = HOST_UNKNOWN;
+	out->iopl3 = out->pt_stores_seen = out->cpl3_fsgsbase = HOST_UNKNOWN;
 	out->syscall_cpl = -1;
 	r = scratch_create(kvm_fd, &s);
 	if (!r) {
@@ -622,10 +643,10 @@ int host_probe_setup(struct vm *vm)
 	with_note(sens, sizeof(sens), shadow_sensitive_name(s->sensitive), s->sensitive_note);
 	with_note(stores, sizeof(stores), shadow_stores_name(s->stores), s->stores_note);
 	with_note(sys, sizeof(sys), shadow_syscall_entry_name(s->syscall_entry), s->syscall_note);
-	pr_info("host probe (%.1f ms): iopl3 %s, pt_stores_seen %s, syscall_cpl %d: %s; %s; "
-		"syscall %s",
+	pr_info("host probe (%.1f ms): iopl3 %s, pt_stores_seen %s, syscall_cpl %d, "
+		"cpl3_fsgsbase %s: %s; %s; syscall %s",
 		p->probe_ms, host_answer_name(p->iopl3), host_answer_name(p->pt_stores_seen),
-		p->syscall_cpl, sens, stores, sys);
+		p->syscall_cpl, host_answer_name(p->cpl3_fsgsbase), sens, stores, sys);
 	pr_debug("host probe: RFLAGS 0x%llx at CPL3, read 0x%02x then 0x%02x, CS 0x%x at LSTAR",
 		 (unsigned long long)p->rflags, p->pt_before, p->pt_after, p->syscall_cs);
 	if (p->note[0])

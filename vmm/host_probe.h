@@ -45,6 +45,14 @@ struct host_probe {
 	enum host_answer pt_stores_seen;
 	/* The CPL at which `syscall` from CPL3 arrives at LSTAR: 0, 3, or -1 (unknown). */
 	int syscall_cpl;
+	/*
+	 * `rdgsbase` runs at CPL3 while the guest's CR4.FSGSBASE is 0: the
+	 * CPU's real CR4 applies there, not the guest's (a PVM host's own CR4
+	 * may have it; VMX/SVM give the guest its own CR4: no). Nothing uses
+	 * it yet: it says whether the monitor's stand-ins could use
+	 * rd/wrgsbase for a guest whose CPUID lacks FSGSBASE (README, swapgs).
+	 */
+	enum host_answer cpl3_fsgsbase;
 	double probe_ms; /* wall time of the whole probe, scratch VM creation included */
 	/* What the guest reported, for diagnostics (valid when the step got that far). */
 	u64 rflags;		/* RFLAGS read by pushf at CPL3 */
@@ -176,6 +184,7 @@ int host_probe_setup(struct vm *vm);
 #define HP_PORT_PT_BEFORE 0x11u /* 1 byte: read through HP_PROBE_VA (from pt_trap) */
 #define HP_PORT_PT_AFTER  0x12u /* 1 byte: the same after the store and CR3 reload */
 #define HP_PORT_SYSCALL	  0x13u /* 4 bytes: CS at LSTAR */
+#define HP_PORT_FSGSBASE  0x14u /* 4 bytes: rdgsbase ran at CPL3 (the value is not used) */
 #define HP_PORT_EXC	  0x1fu /* 1 byte: the vector of an unexpected exception */
 
 #define HP_PT_VECTOR   6u  /* #UD: its gate goes to pt_trap, not to a stub */
@@ -184,15 +193,16 @@ int host_probe_setup(struct vm *vm);
 #define HP_IRET_RFLAGS 0x3002ull /* IOPL=3, IF=0 */
 
 /* Offsets of the guest's entry points from HP_CODE (host_probe.c's code array). */
-#define HP_OFF_TO_USER 0x00u  /* CPL0: iretq to CPL3 at RBX with HP_IRET_RFLAGS */
-#define HP_OFF_IOPL3   0x11u  /* CPL3: step iopl3 */
-#define HP_OFF_PT      0x15u  /* CPL3: step pt */
-#define HP_OFF_PT_UD2  0x1du  /* ... its ud2, the RIP pt_trap's frame must show */
-#define HP_OFF_SYSCALL 0x29u  /* CPL3: step syscall */
-#define HP_OFF_LSTAR   0x2du  /* the syscall's arrival */
-#define HP_OFF_PT_TRAP 0x33u  /* CPL0: the #UD handler of step pt */
-#define HP_OFF_STUBS   0x100u /* exception stub v at HP_OFF_STUBS + v * HP_STUB_SIZE */
-#define HP_STUB_SIZE   8u
+#define HP_OFF_TO_USER	0x00u  /* CPL0: iretq to CPL3 at RBX with HP_IRET_RFLAGS */
+#define HP_OFF_IOPL3	0x11u  /* CPL3: step iopl3 */
+#define HP_OFF_PT	0x15u  /* CPL3: step pt */
+#define HP_OFF_PT_UD2	0x1du  /* ... its ud2, the RIP pt_trap's frame must show */
+#define HP_OFF_FSGSBASE 0x29u  /* CPL3: step fsgsbase (its rdgsbase: a #UD's frame RIP) */
+#define HP_OFF_SYSCALL	0x30u  /* CPL3: step syscall */
+#define HP_OFF_LSTAR	0x34u  /* the syscall's arrival */
+#define HP_OFF_PT_TRAP	0x3au  /* CPL0: the #UD handler of steps pt and fsgsbase */
+#define HP_OFF_STUBS	0x100u /* exception stub v at HP_OFF_STUBS + v * HP_STUB_SIZE */
+#define HP_STUB_SIZE	8u
 
 /* The syscall MSRs the probe sets (KVM_SET_MSRS). */
 #define HP_STAR	  ((0x18ull << 48) | ((u64)HP_SEL_KCODE << 32))

@@ -157,9 +157,10 @@ static void print_host_text(const struct stats *st, FILE *f)
 	fprintf(f, "  host probe           %.1f ms: iopl3 %s, pt_stores_seen %s, syscall_cpl ",
 		p->probe_ms, host_answer_name(p->iopl3), host_answer_name(p->pt_stores_seen));
 	if (p->syscall_cpl < 0)
-		fputs("unknown\n", f);
+		fputs("unknown", f);
 	else
-		fprintf(f, "%d\n", p->syscall_cpl);
+		fprintf(f, "%d", p->syscall_cpl);
+	fprintf(f, ", cpl3_fsgsbase %s\n", host_answer_name(p->cpl3_fsgsbase));
 	if (p->note[0])
 		fprintf(f, "    %-18s %s\n", "undecided", p->note);
 	print_strategy_text(f, "sensitive insns", shadow_sensitive_name(s->sensitive),
@@ -470,6 +471,8 @@ static void print_host_json(const struct stats *st, FILE *f)
 		fputs(", \"syscall_cpl\": null", f);
 	else
 		fprintf(f, ", \"syscall_cpl\": %d", p->syscall_cpl);
+	fputs(", \"cpl3_fsgsbase\": ", f);
+	json_answer(f, p->cpl3_fsgsbase);
 	fprintf(f, ", \"probe_ms\": %.3f, \"undecided\": ", p->probe_ms);
 	json_string(f, p->note);
 	fputs(", \"sensitive\": ", f);

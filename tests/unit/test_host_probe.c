@@ -321,6 +321,8 @@ static const struct {
 	{ HP_OFF_PT_UD2, "ud2", "" },
 	{ HP_OFF_PT_UD2 + 2, "movzx", "eax, byte ptr [0x10000]" },
 	{ HP_OFF_PT_UD2 + 10, "out", "0x12, al" },
+	{ HP_OFF_FSGSBASE, "rdgsbase", "rax" },
+	{ HP_OFF_FSGSBASE + 5, "out", "0x14, eax" },
 	{ HP_OFF_SYSCALL, "syscall", "" },
 	{ HP_OFF_LSTAR, "mov", "eax, cs" },
 	{ HP_OFF_LSTAR + 2, "out", "0x13, eax" },
@@ -360,11 +362,13 @@ static void test_build_code(void **state)
 	assert_int_equal(HP_PORT_PT_BEFORE, 0x11);
 	assert_int_equal(HP_PORT_PT_AFTER, 0x12);
 	assert_int_equal(HP_PORT_SYSCALL, 0x13);
+	assert_int_equal(HP_PORT_FSGSBASE, 0x14);
 	assert_int_equal(HP_LSTAR, HP_CODE + HP_OFF_LSTAR);
 	/* The code falls through from one step into the next. */
 	assert_int_equal(HP_OFF_IOPL3, HP_OFF_TO_USER + 17);
 	assert_int_equal(HP_OFF_PT, HP_OFF_IOPL3 + 4);
-	assert_int_equal(HP_OFF_SYSCALL, HP_OFF_PT_UD2 + 12);
+	assert_int_equal(HP_OFF_FSGSBASE, HP_OFF_PT_UD2 + 12);
+	assert_int_equal(HP_OFF_SYSCALL, HP_OFF_FSGSBASE + 7);
 	cs_free(insn, n);
 	cs_close(&cs);
 	free(mem);
