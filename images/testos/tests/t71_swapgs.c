@@ -135,10 +135,19 @@ TEST(swapgs_site)
  * selector is not read back: shadow mode leaves the real DS/ES/FS/GS
  * selectors alone, and `mov %gs,%ax` runs natively, LIMITATION). The null
  * selector comes after USER_DS, as Linux loads them on AMD CPUs, so its
- * base is 0 on both vendors' rules.
+ * base is 0 on both vendors' rules. The function has a page of its own:
+ * only a direct call from load_gs_index_run reaches it, so that page is
+ * first run (and scanned, and the site rewritten into the load_gs
+ * stand-in's call) from this test. Sharing a page with the tests before
+ * it, the page was scanned from their code, which does not reach it, and
+ * the site was rewritten only by a later rescan of that page, which came
+ * or not with the rest of the suite (with t73_ucopy's tests added, the
+ * whole suite ran one exec revoke and one rescan fewer, and none of its
+ * load_gs_index calls went through the stand-in).
  */
 void t78_load_gs_index(uint64_t sel);
-__asm__(".text\n"
+__asm__(".pushsection .text.t78_load_gs, \"ax\"\n"
+	".balign 4096\n"
 	".globl t78_load_gs_index\n"
 	"t78_load_gs_index:\n\t"
 	"pushfq\n\t"
@@ -148,7 +157,9 @@ __asm__(".text\n"
 	".byte 0x90, 0x90, 0x90\n\t"
 	".byte 0x0f, 0x01, 0xf8\n\t" /* swapgs */
 	"popfq\n\t"
-	"ret\n");
+	"ret\n"
+	".balign 4096\n"
+	".popsection\n");
 
 TEST(load_gs_index)
 {
