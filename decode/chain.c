@@ -5,7 +5,9 @@
  * swapgs/rdtscp group, 0f 01 ca/cb clac/stac, 8e /r the segment loads
  * (reg 0 ES, 1 CS, 2 SS, 3 DS, 4 FS, 5 GS), 0f 20/22 mov cr (always a
  * register operand: mod is ignored and taken as 3), f3 0f ae /0-/3 with
- * mod=3 the fs/gs base group.
+ * mod=3 the fs/gs base group; 70-7f and 0f 80-8f the jcc, their low
+ * nibble the condition; 83 /7, 81 /7, 3d, 39, 3b the cmp forms, 85 and
+ * f7 /0 the test forms; a4/a5 movs (f3: rep).
  */
 #include "decode/chain.h"
 #include "decode/flags.h"

@@ -36,27 +36,20 @@ static u64 native_cmp64(u64 a, u64 b, u8 cond[16])
 	return fl;
 }
 
-static u64 native_cmp32(u32 a, u32 b)
-{
-	u64 fl;
-
-	__asm__ volatile("cmp %[b], %[a]\n\tpushfq\n\tpop %[fl]"
-			 : [fl] "=r"(fl)
-			 : [a] "r"(a), [b] "r"(b)
-			 : "cc");
-	return fl;
-}
-
-static u64 native_test32(u32 a, u32 b)
-{
-	u64 fl;
-
-	__asm__ volatile("test %[b], %[a]\n\tpushfq\n\tpop %[fl]"
-			 : [fl] "=r"(fl)
-			 : [a] "r"(a), [b] "r"(b)
-			 : "cc");
-	return fl;
-}
+/* The flags `insn b, a` leaves at 32 bits (cmp, test). */
+#define NATIVE32(name, insn)                                               \
+	static u64 name(u32 a, u32 b)                                      \
+	{                                                                  \
+		u64 fl;                                                    \
+                                                                           \
+		__asm__ volatile(insn " %[b], %[a]\n\tpushfq\n\tpop %[fl]" \
+				 : [fl] "=r"(fl)                           \
+				 : [a] "r"(a), [b] "r"(b)                  \
+				 : "cc");                                  \
+		return fl;                                                 \
+	}
+NATIVE32(native_cmp32, "cmp")
+NATIVE32(native_test32, "test")
 
 static const u64 edges[] = { 0,
 			     1,
