@@ -115,4 +115,41 @@ static inline u64 chain_next_ip(u64 ip, const struct chain_insn *in)
  */
 bool chain_compare(const u8 *code, unsigned avail, const u64 gpr[16], u64 *rflags);
 
+/*
+ * The lookahead (decode/chain_ahead.c): is the instruction at s->la worth
+ * emulating now, because it traps, or because a trap follows within
+ * s->steps bridges, nops, jumps and branches? Returns the class of that
+ * first instruction (described in *first), or CHAIN_END.
+ *
+ * A branch is followed to where the flags send it, and comes back in
+ * *first resolved (rel 0 if not taken): for the first instruction they
+ * are s->rflags; later, those a compare on the way leaves, computed from
+ * s->gpr while no bridge before it wrote a register. Where they are not
+ * known the chain ends: the lookahead never guesses a way. A rep movs as
+ * the first instruction ends the chain if it would copy more than
+ * s->copy_max bytes (RCX is known only then).
+ */
+struct chain_code {
+	/*
+	 * Up to `n` bytes of code at linear address `la` into buf, as a fetch
+	 * at CPL0 would read them; returns how many (0: none). *patched: they
+	 * are one of the VMM's own patches that trap (an int3 site, a call to
+	 * a stand-in that must trap here), whatever the bytes look like.
+	 */
+	unsigned (*read)(void *opaque, u64 la, u8 *buf, unsigned n, bool *patched);
+	void *opaque;
+};
+
+struct chain_start {
+	u64 la;		/* the next instruction's linear address */
+	u64 rflags;	/* the vCPU's flags */
+	const u64 *gpr; /* its 16 GPRs, in the encoding's order */
+	unsigned flags; /* chain_classify's */
+	unsigned steps; /* how many instructions to look at, at most */
+	u64 copy_max;	/* bytes: a longer rep movs runs natively */
+};
+
+enum chain_class chain_lookahead(const struct chain_code *code, const struct chain_start *s,
+				 struct chain_insn *first);
+
 #endif /* UMBRA_DECODE_CHAIN_H */

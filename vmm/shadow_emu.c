@@ -36,7 +36,6 @@
 
 #include "decode/chain.h"
 #include "decode/decode.h"
-#include "decode/flags.h"
 #include "shadow/x86.h"
 #include "umbra/le.h"
 #include "umbra/log.h"
@@ -439,83 +438,40 @@ static bool calls_iret_stand_in(const u8 *code, unsigned n, u64 la)
 	       la + 5 + (u64)(s64)(s32)le_get32(code, 1) == monitor_call_entry(MON_CALL_IRET, 0);
 }
 
-/*
- * shadow_emu_chain_next's view of the flags at the instruction it looks
- * at: the vCPU's for the first, then what the compares on the way leave
- * while the registers they read are still the vCPU's. Unknown after any
- * other bridge that sets flags or after a register write.
- */
-struct lookahead_flags {
-	u64 rflags;
-	bool known;	  /* rflags holds the flags here */
-	bool regs_as_now; /* no bridge so far wrote a register */
+/* chain_lookahead's reader: the guest's code through its tables, and our patches that trap. */
+struct chain_reader {
+	struct vm *vm;
+	struct walk_ctl ctl;
 };
 
-/* Account for bridge `in` (its bytes at code[0..n)) on the way. */
-static void lookahead_bridge(struct lookahead_flags *f, const struct emu_cpu *c, const u8 *code,
-			     unsigned n, const struct chain_insn *in)
+static unsigned chain_read(void *opaque, u64 la, u8 *buf, unsigned n, bool *patched)
 {
-	if (in->compare) {
-		f->known = f->regs_as_now && chain_compare(code, n, c->gpr, &f->rflags);
-		return;
-	}
-	f->regs_as_now = false; /* every other bridge may write a register or RSP */
-	if (in->sets_flags)
-		f->known = false;
+	struct chain_reader *r = opaque;
+	/* A fetch at CPL0: the guest's NX and SMEP apply, as to the CPU's own. */
+	unsigned got = (unsigned)guest_read_virt(&r->vm->mem, &r->ctl, la, buf, n, ACC_FETCH);
+
+	/* pushf/popf/iretq... behind our int3, or the iretq behind our call: a trap */
+	*patched = got && (buf[0] == 0xcc || calls_iret_stand_in(buf, got, la)) &&
+		   patch_at(r->vm, la, true);
+	return got;
 }
 
 enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
 {
 	struct shadow_mode *sm = vm->shadow;
 	const struct emu_cpu *c = &sm->cpu;
-	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
-	u64 la = c->cs.base + c->rip;
-	unsigned flags = sm->iopl3 ? CHAIN_NATIVE_IRQFLAGS : 0;
-	enum chain_class first_cls = CHAIN_END;
-	struct lookahead_flags fl = { .rflags = c->rflags, .known = true, .regs_as_now = true };
+	struct chain_reader rd = { .vm = vm, .ctl = shadow_cpu_walk_ctl(c) };
+	struct chain_code code = { .read = chain_read, .opaque = &rd };
+	struct chain_start s = { .la = c->cs.base + c->rip,
+				 .rflags = c->rflags,
+				 .gpr = c->gpr,
+				 .flags = sm->iopl3 ? CHAIN_NATIVE_IRQFLAGS : 0,
+				 .steps = CHAIN_LOOKAHEAD,
+				 .copy_max = CHAIN_COPY_MAX };
 
 	if (emu_cpl(c) == 0 && (c->rflags & RFLAGS_AC))
-		flags |= CHAIN_USER_ACCESS;
-	for (unsigned k = 0; k < CHAIN_LOOKAHEAD; k++) {
-		u8 code[SCAN_INSN_MAX];
-		struct chain_insn in = { 0 }; /* an int3 patch site leaves it so */
-		enum chain_class cls;
-		/* A fetch at CPL0: the guest's NX and SMEP apply, as to the CPU's own. */
-		unsigned n = (unsigned)guest_read_virt(&vm->mem, &ctl, la, code, sizeof(code),
-						       ACC_FETCH);
-
-		if (n == 0)
-			return CHAIN_END;
-		/* pushf/popf/iretq... behind our int3, or the iretq behind our call: a trap */
-		if ((code[0] == 0xcc || calls_iret_stand_in(code, n, la)) && patch_at(vm, la, true))
-			cls = CHAIN_TRAP;
-		else
-			cls = chain_classify(code, n, flags, &in);
-		if (cls == CHAIN_BRANCH) {
-			if (!fl.known) /* the way on depends on flags not computed yet */
-				return CHAIN_END;
-			if (!flags_cond(fl.rflags, in.cc))
-				in.rel = 0;
-		} else if (cls == CHAIN_BRIDGE) {
-			/* Too long a copy runs natively (RCX is known only here, at k = 0). */
-			if (k == 0 && in.rep_size && c->gpr[EMU_RCX] > CHAIN_COPY_MAX / in.rep_size)
-				return CHAIN_END;
-			lookahead_bridge(&fl, c, code, n, &in);
-		}
-		if (k == 0) {
-			first_cls = cls;
-			*first = in;
-		}
-		if (cls == CHAIN_TRAP)
-			return first_cls;
-		if (cls == CHAIN_END)
-			return CHAIN_END;
-		/* A bridge, nop, jump or branch: only worth taking if a trap follows. */
-		la = chain_next_ip(la, &in);
-		if ((u64)((s64)(la << 16) >> 16) != la) /* not canonical: the jump faults */
-			return CHAIN_END;
-	}
-	return CHAIN_END;
+		s.flags |= CHAIN_USER_ACCESS;
+	return chain_lookahead(&code, &s, first);
 }
 
 /*

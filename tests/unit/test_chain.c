@@ -393,6 +393,213 @@ static void test_compare_flags(void **state)
 	}
 }
 
+/* ---- chain_lookahead ---------------------------------------------------- */
+
+#define CODE_LA 0xffffffff81000000ull /* where the fake code lives */
+
+/* Code for chain_lookahead: bytes at CODE_LA, one patched (trapping) address. */
+struct fake_code {
+	u8 bytes[256];
+	unsigned len;
+	u64 base;	     /* 0: CODE_LA */
+	u64 patched_la;	     /* 0: none */
+	bool clac_elsewhere; /* outside bytes[], a clac everywhere (as a wrapping walk would) */
+	unsigned reads;
+};
+
+static unsigned fake_read(void *opaque, u64 la, u8 *buf, unsigned n, bool *patched)
+{
+	struct fake_code *f = opaque;
+	u64 base = f->base ? f->base : CODE_LA;
+	unsigned got = 0;
+
+	f->reads++;
+	*patched = f->patched_la && la == f->patched_la;
+	if (la < base || la >= base + f->len) {
+		if (!f->clac_elsewhere || n < 3)
+			return 0;
+		memcpy(buf, (const u8[]){ 0x0f, 0x01, 0xca }, 3);
+		return 3;
+	}
+	got = (unsigned)MIN((u64)n, base + f->len - la);
+	memcpy(buf, f->bytes + (la - base), got);
+	return got;
+}
+
+/* Put hex bytes at offset `off`. */
+static void code_at(struct fake_code *f, unsigned off, const char *hex)
+{
+	unsigned n = unhex(hex, f->bytes + off);
+
+	if (off + n > f->len)
+		f->len = off + n;
+}
+
+/*
+ * Linux 6.1's copy_user_enhanced_fast_string after its stac (emulated: the
+ * trap), with copy_user_short_string at +0x4a (its first two
+ * instructions: mov %edx,%ecx; and $7,%edx, which is not a chain member).
+ */
+static void copy_user(struct fake_code *f)
+{
+	memset(f, 0, sizeof(*f));
+	code_at(f, 0,
+		"83fa40" /* +0  cmp $64,%edx */
+		"7245"	 /* +3  jb +0x45 (to +0x4a) */
+		"89d1"	 /* +5  mov %edx,%ecx */
+		"f3a4"	 /* +7  rep movsb */
+		"31c0"	 /* +9  xor %eax,%eax */
+		"0f01ca" /* +11 clac */
+		"c3");	 /* +14 ret */
+	code_at(f, 0x4a, "89d183e207");
+}
+
+static enum chain_class ahead(struct fake_code *f, unsigned off, u64 rflags, const u64 *gpr,
+			      struct chain_insn *first)
+{
+	struct chain_code code = { .read = fake_read, .opaque = f };
+	struct chain_start s = { .la = CODE_LA + off,
+				 .rflags = rflags,
+				 .gpr = gpr,
+				 .flags = CHAIN_USER_ACCESS,
+				 .steps = 6,
+				 .copy_max = 1024 };
+
+	return chain_lookahead(&code, &s, first);
+}
+
+#define CF 0x1ull
+
+/* From the cmp: a copy of 64 bytes or more runs on to the clac; a shorter one ends at once. */
+static void test_lookahead_copy_window(void **state)
+{
+	struct fake_code f;
+	struct chain_insn in;
+	u64 gpr[16] = { 0 };
+
+	(void)state;
+	copy_user(&f);
+	gpr[2] = 64; /* edx */
+	assert_int_equal(ahead(&f, 0, 0x2, gpr, &in), CHAIN_BRIDGE);
+	assert_true(in.compare);
+	assert_int_equal(in.len, 3);
+	gpr[2] = 1024 + 0xffffffff00000000ull; /* only edx counts */
+	assert_int_equal(ahead(&f, 0, 0x2, gpr, &in), CHAIN_BRIDGE);
+	/* 16 bytes: jb goes to the byte loop, which is not a chain: nothing worth emulating. */
+	gpr[2] = 16;
+	assert_int_equal(ahead(&f, 0, 0x2, gpr, &in), CHAIN_END);
+	/* At the jb, its own flags decide: CF = 0 falls through, resolved (rel 0). */
+	assert_int_equal(ahead(&f, 3, 0x2, gpr, &in), CHAIN_BRANCH);
+	assert_int_equal(in.rel, 0);
+	assert_int_equal(in.cc, 2);
+	assert_int_equal(ahead(&f, 3, 0x2 | CF, gpr, &in), CHAIN_END);
+}
+
+/* The copy's length is checked where RCX is known: when the rep movs is next. */
+static void test_lookahead_copy_cap(void **state)
+{
+	struct fake_code f;
+	struct chain_insn in;
+	u64 gpr[16] = { 0 };
+
+	(void)state;
+	copy_user(&f);
+	gpr[1] = 1024; /* rcx */
+	assert_int_equal(ahead(&f, 7, 0x2, gpr, &in), CHAIN_BRIDGE);
+	assert_int_equal(in.rep_size, 1);
+	gpr[1] = 1025;
+	assert_int_equal(ahead(&f, 7, 0x2, gpr, &in), CHAIN_END);
+	/* From the mov before it, RCX is not yet the length: looked past, not checked. */
+	assert_int_equal(ahead(&f, 5, 0x2, gpr, &in), CHAIN_BRIDGE);
+	/* rep movsq: elements of 8 bytes, the cap in bytes. */
+	code_at(&f, 0x80, "f348a50f01ca");
+	gpr[1] = 128;
+	assert_int_equal(ahead(&f, 0x80, 0x2, gpr, &in), CHAIN_BRIDGE);
+	assert_int_equal(in.rep_size, 8);
+	gpr[1] = 129;
+	assert_int_equal(ahead(&f, 0x80, 0x2, gpr, &in), CHAIN_END);
+}
+
+/*
+ * Flags the lookahead cannot know end the chain: a compare after a
+ * register was written on the way, or a branch after another bridge that
+ * sets flags.
+ */
+static void test_lookahead_unknown_flags(void **state)
+{
+	struct fake_code f;
+	struct chain_insn in;
+	u64 gpr[16] = { 0 };
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	code_at(&f, 0,
+		"89d1"	 /* mov %edx,%ecx */
+		"83f940" /* cmp $64,%ecx: ecx is not the vCPU's any more */
+		"7302"	 /* jae +2 */
+		"0f01ca");
+	assert_int_equal(ahead(&f, 0, 0x2, gpr, &in), CHAIN_END);
+	/* The same from the cmp, where ecx is the vCPU's: 0 < 64, jae not taken, clac. */
+	assert_int_equal(ahead(&f, 2, 0x2, gpr, &in), CHAIN_BRIDGE);
+	memset(&f, 0, sizeof(f));
+	code_at(&f, 0,
+		"31c0" /* xor %eax,%eax: flags set, not computed */
+		"7400" /* je +0 */
+		"0f01ca");
+	assert_int_equal(ahead(&f, 0, 0x2, gpr, &in), CHAIN_END);
+	/* Outside a user-access window a jcc is no member at all. */
+	{
+		struct chain_code code = { .read = fake_read, .opaque = &f };
+		struct chain_start s = {
+			.la = CODE_LA + 2, .rflags = 0x2, .gpr = gpr, .steps = 6, .copy_max = 1024
+		};
+
+		assert_int_equal(chain_lookahead(&code, &s, &in), CHAIN_END);
+	}
+}
+
+/* A patched site traps whatever its bytes; the steps and canonical addresses bound the walk. */
+static void test_lookahead_bounds(void **state)
+{
+	struct fake_code f;
+	struct chain_insn in;
+	u64 gpr[16] = { 0 };
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	code_at(&f, 0,
+		"90909090909090" /* seven nops */
+		"0f01ca");
+	assert_int_equal(ahead(&f, 0, 0x2, gpr, &in), CHAIN_END); /* the clac is 8th */
+	assert_int_equal(f.reads, 6);
+	assert_int_equal(ahead(&f, 2, 0x2, gpr, &in), CHAIN_NOP); /* now 6th */
+	f.patched_la = CODE_LA + 3;
+	assert_int_equal(ahead(&f, 0, 0x2, gpr, &in), CHAIN_NOP);
+	assert_int_equal(ahead(&f, 3, 0x2, gpr, &in), CHAIN_TRAP);
+	assert_int_equal(in.len, 0); /* a patch leaves it so */
+	/* A jump out of the canonical half ends the chain (the walk would wrap it). */
+	memset(&f, 0, sizeof(f));
+	f.base = 0x00007ffffffffff0ull;
+	f.clac_elsewhere = true;
+	code_at(&f, 0, "e910000000"); /* jmp to 0x0000800000000005 */
+	{
+		struct chain_code code = { .read = fake_read, .opaque = &f };
+		struct chain_start s = { .la = f.base,
+					 .rflags = 0x2,
+					 .gpr = gpr,
+					 .flags = CHAIN_USER_ACCESS,
+					 .steps = 6,
+					 .copy_max = 1024 };
+
+		assert_int_equal(chain_lookahead(&code, &s, &in), CHAIN_END);
+		code_at(&f, 0, "ebf0"); /* jmp back to base - 14: canonical, the clac there */
+		assert_int_equal(chain_lookahead(&code, &s, &in), CHAIN_JUMP);
+		f.clac_elsewhere = false;
+	}
+	/* Nothing readable: the end. */
+	assert_int_equal(ahead(&f, 0x100, 0x2, gpr, &in), CHAIN_END);
+}
+
 /*
  * Random bytes, biased towards the interesting opcodes: whatever is
  * classified must be what capstone decodes, with the same length.
@@ -473,6 +680,10 @@ int main(void)
 		cmocka_unit_test(test_user_access_movs),
 		cmocka_unit_test(test_jumps_zeroing_pops),
 		cmocka_unit_test(test_user_copy_window),
+		cmocka_unit_test(test_lookahead_copy_window),
+		cmocka_unit_test(test_lookahead_copy_cap),
+		cmocka_unit_test(test_lookahead_unknown_flags),
+		cmocka_unit_test(test_lookahead_bounds),
 		cmocka_unit_test(test_compare_flags),
 		cmocka_unit_test(test_random_agrees_with_capstone),
 	};
