@@ -246,6 +246,23 @@ bool chain_compare(const u8 *code, unsigned avail, const u64 gpr[16], u64 *rflag
 	return true;
 }
 
+bool chain_mov_reg(const u8 *code, unsigned avail, unsigned *dst, unsigned *src, unsigned *size)
+{
+	struct prefixes p = { 0 };
+	unsigned i = parse_prefixes(code, avail, &p), reg, rm;
+	struct chain_insn in = { 0 };
+
+	if (i >= avail || (code[i] != 0x89 && code[i] != 0x8b) ||
+	    reg_form(code, avail, i, &p, &in) != CHAIN_BRIDGE)
+		return false;
+	reg = ((code[i + 1] >> 3) & 7) | ((p.rex & 4) ? 8 : 0);
+	rm = (code[i + 1] & 7) | ((p.rex & 1) ? 8 : 0);
+	*dst = code[i] == 0x89 ? rm : reg; /* 89: r/m <- r; 8b: r <- r/m */
+	*src = code[i] == 0x89 ? reg : rm;
+	*size = (p.rex & 8) ? 8 : 4;
+	return true;
+}
+
 /* f3 [REX.W] a4/a5: rep movsb, rep movsd, rep movsq. */
 static enum chain_class rep_movs(const u8 *code, unsigned avail, unsigned i,
 				 const struct prefixes *p, struct chain_insn *out)

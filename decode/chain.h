@@ -116,6 +116,12 @@ static inline u64 chain_next_ip(u64 ip, const struct chain_insn *in)
 bool chain_compare(const u8 *code, unsigned avail, const u64 gpr[16], u64 *rflags);
 
 /*
+ * For a `mov r, r` bridge at code[0..avail): true, with the destination
+ * and source registers (encoding order) and the operand size (4 or 8).
+ */
+bool chain_mov_reg(const u8 *code, unsigned avail, unsigned *dst, unsigned *src, unsigned *size);
+
+/*
  * The lookahead (decode/chain_ahead.c): is the instruction at s->la worth
  * emulating now, because it traps, or because a trap follows within
  * s->steps bridges, nops, jumps and branches? Returns the class of that
@@ -125,9 +131,12 @@ bool chain_compare(const u8 *code, unsigned avail, const u64 gpr[16], u64 *rflag
  * *first resolved (rel 0 if not taken): for the first instruction they
  * are s->rflags; later, those a compare on the way leaves, computed from
  * s->gpr while no bridge before it wrote a register. Where they are not
- * known the chain ends: the lookahead never guesses a way. A rep movs as
- * the first instruction ends the chain if it would copy more than
- * s->copy_max bytes (RCX is known only then).
+ * known the chain ends: the lookahead never guesses a way. A rep movs ends
+ * the chain where it would copy more than s->copy_max bytes, if RCX is
+ * known there: the vCPU's, or set on the way by a `mov r, r` from a
+ * register that is still the vCPU's (Linux's `mov %edx,%ecx` before its
+ * rep movsb); where RCX is not known the copy is looked past and checked
+ * when it is next.
  */
 struct chain_code {
 	/*

@@ -18,15 +18,27 @@ struct ahead_flags {
 	u64 rflags;
 	bool known;	  /* rflags holds the flags here */
 	bool regs_as_now; /* no bridge so far wrote a register */
+	u64 rcx;	  /* RCX here, if rcx_known: a rep movs's count */
+	bool rcx_known;
 };
 
 /* Account for bridge `in` (its bytes at code[0..n)) on the way. */
 static void pass_bridge(struct ahead_flags *f, const u64 *gpr, const u8 *code, unsigned n,
 			const struct chain_insn *in)
 {
+	unsigned dst, src, size;
+
 	if (in->compare) {
 		f->known = f->regs_as_now && chain_compare(code, n, gpr, &f->rflags);
 		return;
+	}
+	if (chain_mov_reg(code, n, &dst, &src, &size)) {
+		if (dst == 1) { /* RCX: from a register still the vCPU's, or unknown */
+			f->rcx_known = f->regs_as_now;
+			f->rcx = flags_trunc(gpr[src], size);
+		}
+	} else {
+		f->rcx_known = false; /* other bridges may write it (rep movs, pop) */
 	}
 	f->regs_as_now = false; /* every other bridge may write a register or RSP */
 	if (in->sets_flags)
@@ -41,7 +53,11 @@ static bool canonical(u64 la)
 enum chain_class chain_lookahead(const struct chain_code *code, const struct chain_start *s,
 				 struct chain_insn *first)
 {
-	struct ahead_flags fl = { .rflags = s->rflags, .known = true, .regs_as_now = true };
+	struct ahead_flags fl = { .rflags = s->rflags,
+				  .known = true,
+				  .regs_as_now = true,
+				  .rcx = s->gpr[1],
+				  .rcx_known = true };
 	enum chain_class first_cls = CHAIN_END;
 	u64 la = s->la;
 
@@ -61,7 +77,7 @@ enum chain_class chain_lookahead(const struct chain_code *code, const struct cha
 			if (!flags_cond(fl.rflags, in.cc))
 				in.rel = 0;
 		} else if (cls == CHAIN_BRIDGE) {
-			if (k == 0 && in.rep_size && s->gpr[1] > s->copy_max / in.rep_size)
+			if (in.rep_size && fl.rcx_known && fl.rcx > s->copy_max / in.rep_size)
 				return CHAIN_END; /* too long a copy to emulate: it runs natively */
 			pass_bridge(&fl, s->gpr, bytes, n, &in);
 		}
