@@ -169,9 +169,10 @@ static enum chain_class reg_form(const u8 *code, unsigned avail, unsigned i,
 
 	if (has_legacy(p))
 		return CHAIN_END;
-	if (op == 0x3d) /* cmp eax/rax, imm32 */
-		return out->compare = out->sets_flags = true,
-		       found(CHAIN_BRIDGE, i + 5, avail, out);
+	if (op == 0x3d) { /* cmp eax/rax, imm32: no ModRM */
+		out->compare = out->sets_flags = true;
+		return found(CHAIN_BRIDGE, i + 5, avail, out);
+	}
 	if (i + 1 >= avail)
 		return CHAIN_END;
 	m = code[i + 1];
@@ -208,58 +209,83 @@ static s64 imm_at(const u8 *b, unsigned n)
 	return (s32)((u32)b[0] | (u32)b[1] << 8 | (u32)b[2] << 16 | (u32)b[3] << 24);
 }
 
-bool chain_compare(const u8 *code, unsigned avail, const u64 gpr[16], u64 *rflags)
+/* A register-form bridge (reg_form) decoded: its opcode, operand size and ModRM registers. */
+struct reg_insn {
+	struct chain_insn in;
+	unsigned i;	  /* the opcode's index */
+	u8 op;		  /* the opcode */
+	unsigned size;	  /* 4, or 8 with REX.W */
+	unsigned reg, rm; /* ModRM reg and r/m with REX.R/B (0 for 3d, which has none) */
+};
+
+static bool reg_insn_at(const u8 *code, unsigned avail, struct reg_insn *r)
 {
 	struct prefixes p = { 0 };
-	unsigned i = parse_prefixes(code, avail, &p), size, reg, rm;
-	struct chain_insn in = { 0 };
-	u64 a, b;
-	u8 op;
 
-	if (i >= avail || reg_form(code, avail, i, &p, &in) != CHAIN_BRIDGE || !in.compare)
+	r->i = parse_prefixes(code, avail, &p);
+	r->in = (struct chain_insn){ 0 };
+	if (r->i >= avail || reg_form(code, avail, r->i, &p, &r->in) != CHAIN_BRIDGE)
 		return false;
-	size = (p.rex & 8) ? 8 : 4;
-	op = code[i];
-	if (op == 0x3d) {
-		a = gpr[0];
-		b = (u64)imm_at(code + i + 1, 4);
-	} else {
-		reg = ((code[i + 1] >> 3) & 7) | ((p.rex & 4) ? 8 : 0);
-		rm = (code[i + 1] & 7) | ((p.rex & 1) ? 8 : 0);
-		a = gpr[rm];
-		b = op == 0x83		       ? (u64)imm_at(code + i + 2, 1)
-		    : op == 0x81 || op == 0xf7 ? (u64)imm_at(code + i + 2, 4)
-					       : gpr[reg];
-		if (op == 0x3b) { /* cmp r, r/m: the reg field is the minuend */
-			u64 t = a;
-
-			a = b;
-			b = t;
-		}
+	r->op = code[r->i];
+	r->size = (p.rex & 8) ? 8 : 4;
+	r->reg = r->rm = 0;
+	if (r->op != 0x3d) {
+		r->reg = ((code[r->i + 1] >> 3) & 7) | ((p.rex & 4) ? 8 : 0);
+		r->rm = (code[r->i + 1] & 7) | ((p.rex & 1) ? 8 : 0);
 	}
-	a = flags_trunc(a, size);
-	b = flags_trunc(b, size);
-	if (op == 0x85 || op == 0xf7)
-		flags_logic(a & b, size, rflags);
+	return true;
+}
+
+bool chain_compare(const u8 *code, unsigned avail, const u64 gpr[16], u64 *rflags)
+{
+	struct reg_insn r;
+	const u8 *imm;
+	u64 a, b;
+
+	if (!reg_insn_at(code, avail, &r) || !r.in.compare)
+		return false;
+	imm = code + r.i + (r.op == 0x3d ? 1 : 2);
+	switch (r.op) {
+	case 0x3d:
+		a = gpr[0];
+		b = (u64)imm_at(imm, 4);
+		break;
+	case 0x83:
+		a = gpr[r.rm];
+		b = (u64)imm_at(imm, 1);
+		break;
+	case 0x81:
+	case 0xf7:
+		a = gpr[r.rm];
+		b = (u64)imm_at(imm, 4);
+		break;
+	case 0x3b: /* cmp r, r/m: reg is the minuend */
+		a = gpr[r.reg];
+		b = gpr[r.rm];
+		break;
+	default: /* 39, 85: r/m, r */
+		a = gpr[r.rm];
+		b = gpr[r.reg];
+		break;
+	}
+	a = flags_trunc(a, r.size);
+	b = flags_trunc(b, r.size);
+	if (r.op == 0x85 || r.op == 0xf7)
+		flags_logic(a & b, r.size, rflags);
 	else
-		flags_sub(a, b, 0, size, rflags);
+		flags_sub(a, b, 0, r.size, rflags);
 	return true;
 }
 
 bool chain_mov_reg(const u8 *code, unsigned avail, unsigned *dst, unsigned *src, unsigned *size)
 {
-	struct prefixes p = { 0 };
-	unsigned i = parse_prefixes(code, avail, &p), reg, rm;
-	struct chain_insn in = { 0 };
+	struct reg_insn r;
 
-	if (i >= avail || (code[i] != 0x89 && code[i] != 0x8b) ||
-	    reg_form(code, avail, i, &p, &in) != CHAIN_BRIDGE)
+	if (!reg_insn_at(code, avail, &r) || (r.op != 0x89 && r.op != 0x8b))
 		return false;
-	reg = ((code[i + 1] >> 3) & 7) | ((p.rex & 4) ? 8 : 0);
-	rm = (code[i + 1] & 7) | ((p.rex & 1) ? 8 : 0);
-	*dst = code[i] == 0x89 ? rm : reg; /* 89: r/m <- r; 8b: r <- r/m */
-	*src = code[i] == 0x89 ? reg : rm;
-	*size = (p.rex & 8) ? 8 : 4;
+	*dst = r.op == 0x89 ? r.rm : r.reg; /* 89: r/m <- r; 8b: r <- r/m */
+	*src = r.op == 0x89 ? r.reg : r.rm;
+	*size = r.size;
 	return true;
 }
 

@@ -5,6 +5,7 @@
  * registers and flags from the caller's copy of the vCPU.
  */
 #include "decode/chain.h"
+#include "decode/emulate.h"
 #include "decode/flags.h"
 
 #define CHAIN_INSN_MAX 15u /* SDM Vol. 2A §2.3.11 */
@@ -43,11 +44,6 @@ static void pass_bridge(struct ahead_flags *f, const u64 *gpr, const u8 *code, u
 	f->regs_as_now = false; /* every other bridge may write a register or RSP */
 	if (in->sets_flags)
 		f->known = false;
-}
-
-static bool canonical(u64 la)
-{
-	return (u64)((s64)(la << 16) >> 16) == la;
 }
 
 enum chain_class chain_lookahead(const struct chain_code *code, const struct chain_start *s,
@@ -91,7 +87,7 @@ enum chain_class chain_lookahead(const struct chain_code *code, const struct cha
 			return CHAIN_END;
 		/* A bridge, nop, jump or branch: only worth taking if a trap follows. */
 		la = chain_next_ip(la, &in);
-		if (!canonical(la)) /* the jump itself faults; the walk would not see it */
+		if (!emu_is_canonical(la)) /* the jump itself faults; the walk would not see it */
 			return CHAIN_END;
 	}
 	return CHAIN_END;

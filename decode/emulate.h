@@ -474,6 +474,13 @@ bool emu_seg_equal(const struct emu_seg *a, const struct emu_seg *b);
 /* Store w->new_bytes into the RAM pieces of `w`; false if a piece is not RAM. */
 bool emu_write_apply(const struct emu_write *w);
 
+/*
+ * Is `la` a canonical 48-bit linear address (bits 63:47 all equal)? The
+ * emulator's #GP checks, and the trap chain's lookahead (decode/chain_ahead.c)
+ * for a jump's target.
+ */
+bool emu_is_canonical(u64 la);
+
 /* The CPL: CS.DPL in protected mode (CS.RPL = CS.DPL outside conforming code). */
 static inline unsigned emu_cpl(const struct emu_cpu *cpu)
 {

@@ -92,7 +92,6 @@ enum step emu_stack_la(struct insn_ctx *c, s64 delta, unsigned len, u64 *la);
 void emu_set_sp(struct emu_cpu *cpu, u64 sp);
 /* Push the low `size` bytes of v (a data write at the current CPL), then move RSP. */
 enum step emu_push(struct insn_ctx *c, u64 v, unsigned size);
-bool emu_is_canonical(u64 la);
 struct emu_event emu_exception(u8 vector, bool has_err, u32 err);
 #define EXC_UD()  emu_exception(X86_EXC_UD, false, 0)
 #define EXC_GP(e) emu_exception(X86_EXC_GP, true, (e))
