@@ -341,15 +341,23 @@ fail:
 	return UMBRA_EXIT_INTERNAL;
 }
 
-/* Start `step` afresh from CPL0 (the vCPU sits in an exception stub). */
-static bool restart_at(struct scratch *s, enum probe_step step)
+/*
+ * Start `step` afresh from CPL0, a trap having ended the one before (the
+ * vCPU sits in a trap handler); nothing to do once `last` is reached.
+ * False, with a note, if the vCPU's registers cannot be set.
+ */
+static bool restart_at(struct scratch *s, struct host_probe *p, enum probe_step step,
+		       enum probe_step last)
 {
-	struct kvm_regs r = { .rip = HP_CODE + HP_OFF_TO_USER,
-			      .rbx = HP_CODE + step_entry[step],
-			      .rsp = HP_KSTACK_TOP,
-			      .rflags = 2 };
+	struct kvm_regs r = { .rip = HP_CODE + HP_OFF_TO_USER, .rsp = HP_KSTACK_TOP, .rflags = 2 };
 
-	return ioctl(s->vcpu_fd, KVM_SET_REGS, &r) == 0;
+	if (step >= last)
+		return true;
+	r.rbx = HP_CODE + step_entry[step];
+	if (ioctl(s->vcpu_fd, KVM_SET_REGS, &r) == 0)
+		return true;
+	note(p, "%s: KVM_SET_REGS: %s", step_names[step], strerror(errno));
+	return false;
 }
 
 /*
@@ -380,6 +388,7 @@ static void scratch_run(struct scratch *s, struct host_probe *p, bool msrs_ok)
 	enum probe_step step = STEP_IOPL3;
 	enum probe_step last = msrs_ok ? STEP_DONE : STEP_SYSCALL;
 	bool have_before = false;
+	u64 ud_rip;
 
 	for (int runs = 0; step < last; runs++) {
 		struct kvm_run *run = s->run;
@@ -409,19 +418,16 @@ static void scratch_run(struct scratch *s, struct host_probe *p, bool msrs_ok)
 			p->iopl3 = host_probe_decide_iopl3(v);
 			step = STEP_PT;
 			break;
-		case HP_PORT_PT_BEFORE:
-			if (step == STEP_FSGSBASE &&
-			    frame_rip(s->mem, HP_PT_VECTOR) == HP_CODE + HP_OFF_FSGSBASE) {
+		case HP_PORT_PT_BEFORE: /* pt_trap: a #UD, step pt's ud2 or another */
+			ud_rip = frame_rip(s->mem, HP_PT_VECTOR);
+			if (step == STEP_FSGSBASE && ud_rip == HP_CODE + HP_OFF_FSGSBASE) {
 				p->cpl3_fsgsbase = HOST_NO; /* #UD: the guest's CR4 applies */
 				step = STEP_SYSCALL;
-				if (step < last && !restart_at(s, step)) {
-					note(p, "%s: KVM_SET_REGS: %s", step_names[step],
-					     strerror(errno));
+				if (!restart_at(s, p, step, last))
 					return;
-				}
 				break;
 			}
-			if (frame_rip(s->mem, HP_PT_VECTOR) != HP_CODE + HP_OFF_PT_UD2) {
+			if (ud_rip != HP_CODE + HP_OFF_PT_UD2) {
 				v = HP_PT_VECTOR; /* a #UD elsewhere: see HP_PORT_EXC */
 				goto exception;
 			}
@@ -451,10 +457,8 @@ static void scratch_run(struct scratch *s, struct host_probe *p, bool msrs_ok)
 			note(p, "%s: exception %u at rip 0x%llx", step_names[step], v & 0xff,
 			     (unsigned long long)frame_rip(s->mem, v & 0xff));
 			step++;
-			if (step < last && !restart_at(s, step)) {
-				note(p, "%s: KVM_SET_REGS: %s", step_names[step], strerror(errno));
+			if (!restart_at(s, p, step, last))
 				return;
-			}
 			break;
 		default:
 			note(p, "%s: unexpected out to port 0x%x", step_names[step], run->io.port);
