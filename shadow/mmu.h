@@ -252,6 +252,22 @@ enum shadow_fault_result shadow_fault(struct shadow_mmu *mmu, gva_t gva, u32 acc
 				      enum shadow_view view, struct shadow_fault_info *info);
 
 /*
+ * A prefault: what shadow_fault(gva, access, SHADOW_VIEW_USER) would do
+ * now, done only where the guest cannot tell it apart from that fault made
+ * later by its own access: the guest tables allow the access and already
+ * have every A bit, and D for a write, that the access would set. Nothing
+ * is written to guest memory and nothing is reported; any other outcome
+ * (a guest fault, MMIO, a guest table the write would have to go through)
+ * leaves it to the access's own fault. `access` must have ACC_USER.
+ * Returns whether sptes now map the access (counted in prefaults_fixed).
+ *
+ * For the VMM that has just delivered a guest #PF for a user access and
+ * sees the guest's handler return to the instruction: the fault that
+ * instruction takes at once on the empty spte is one trap it need not take.
+ */
+bool shadow_prefault(struct shadow_mmu *mmu, gva_t gva, u32 access);
+
+/*
  * The VMM emulated a guest write of `len` bytes (1..8, or 16 for
  * cmpxchg16b) at `gpa`, which lies in a write-protected guest table; `old`
  * and `new` are the bytes before and after. Updates (or zaps) every spte
@@ -350,6 +366,8 @@ struct shadow_stats {
 	u64 large_not_ram; /* the frame is not RAM from end to end */
 	u64 large_tracked; /* a gfn of the frame is write-tracked (a guest table, approved code) */
 	u64 large_gated;   /* the page is kernel-executable: the execution gate is per 4 KiB */
+	u64 prefaults;	   /* shadow_prefault calls */
+	u64 prefaults_fixed; /* ... that mapped the access */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

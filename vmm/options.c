@@ -43,6 +43,11 @@ static const char usage_text[] =
 	"                       shadow mode: map a guest large page's 2M frames with\n"
 	"                       2M sptes where that is exact (no guest page table\n"
 	"                       and no executable kernel page in the frame; default on)\n"
+	"  --shadow-prefault=on|off\n"
+	"                       shadow mode: when a guest #PF handler returns to the\n"
+	"                       user instruction that faulted, map the page it filled\n"
+	"                       in the same trap instead of taking a second fault\n"
+	"                       (default on; off to measure it)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 4G (default 512M; 2M to 1T)\n"
 	"  --cmdline STR        kernel command line\n"
 	"  --initrd FILE        initial ramdisk (Linux initrd; module 1 for Multiboot)\n"
@@ -333,6 +338,11 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 					v);
 				return OPTIONS_ERROR;
 			}
+		} else if ((v = match(argc, argv, &i, "--shadow-prefault", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (!parse_off("--shadow-prefault", v, &o->no_prefault, err, errlen))
+				return OPTIONS_ERROR;
 		} else if ((v = match(argc, argv, &i, "--chain", true, &missing))) {
 			if (missing)
 				goto need_value;

@@ -1216,6 +1216,12 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
 	case SHADOW_GUEST_FAULT:
+		if (sm->view == SHADOW_VIEW_USER && !vm->opts->no_prefault)
+			sm->prefault = (struct shadow_prefault_arm){ .armed = true,
+								     .rip = f->rip,
+								     .cr3 = sm->cpu.cr3,
+								     .cr2 = cr2,
+								     .access = access };
 		return shadow_reflect_exception(vm, X86_EXC_PF, true, info.error_code, true,
 						info.cr2.v);
 	case SHADOW_EMULATE_PT_WRITE:
@@ -1339,6 +1345,32 @@ static enum shadow_exit call_pending_trap(struct vm *vm)
 	return SHADOW_EXIT_RESUME;
 }
 
+/*
+ * The prefault. A user access that faults because its gpte is not present
+ * yet (demand paging, copy-on-write) costs three traps: the #PF we deliver,
+ * the return to user mode (its swapgs or iretq), and the #PF the access
+ * takes again on the still-empty spte. When this trap returns to user mode
+ * at the instruction whose #PF we delivered last, in the same address
+ * space, the handler has done its work, and the access comes at once: map
+ * it now (shadow_prefault, which does it only where the guest cannot tell
+ * the difference) and the third trap is not taken. Anywhere else (a signal
+ * handler, another process) nothing is done. Disarmed by the first return
+ * to user mode either way.
+ */
+static void prefault_on_return(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	if (emu_cpl(&sm->cpu) != 3)
+		return;
+	sm->prefault.armed = false;
+	/* Room for a fault's stores (a path and its prefetch group) in this trap's batch. */
+	if (sm->cpu.rip != sm->prefault.rip || sm->cpu.cr3 != sm->prefault.cr3 ||
+	    sm->mon.nr_queued + 64 > MON_QUEUE_MAX)
+		return;
+	shadow_prefault(sm->mmu, gva(sm->prefault.cr2), sm->prefault.access);
+}
+
 static enum shadow_exit trap(struct vm *vm, unsigned vector)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -1436,6 +1468,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	if (res == SHADOW_EXIT_RESUME && !shadow_emu_check_rewrites(vm))
 		res = SHADOW_EXIT_STOP;
 	if (res == SHADOW_EXIT_RESUME) {
+		if (sm->prefault.armed)
+			prefault_on_return(vm);
 		if ((vm->stats.call_sync || vm->stats.call_iret || vm->stats.call_ss) &&
 		    sm->window_on && emu_cpl(&sm->cpu) == 0)
 			call_sync_fill(vm);
@@ -1452,8 +1486,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	     vm->exit_code == UMBRA_EXIT_INTERNAL))
 		shadow_mode_dump_recent(vm);
 	if (vm->trace)
-		fprintf(vm->trace, "trap %u rip 0x%llx cr3 0x%llx cr2 0x%llx -> %s\n", vector,
-			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.cr3,
+		fprintf(vm->trace, "trap %u at 0x%llx rip 0x%llx cr3 0x%llx cr2 0x%llx -> %s\n",
+			vector, (unsigned long long)trap_rip, (unsigned long long)sm->cpu.rip,
+			(unsigned long long)sm->cpu.cr3,
 			(unsigned long long)vm->run->s.regs.sregs.cr2,
 			res == SHADOW_EXIT_RESUME ? (sm->halted ? "halt" : "resume") : "stop");
 	return res;

@@ -79,6 +79,16 @@ struct shadow_mode {
 	/* The last #PF, to catch a fault the vCPU keeps taking after a fix. */
 	u64 last_pf_rip, last_pf_cr2, last_pf_err;
 	unsigned pf_repeats;
+	/*
+	 * A guest #PF for a user access was delivered (vmm/shadow_mode.c,
+	 * prefault_on_return): where and how, so that the trap that returns
+	 * to that instruction can map the page the handler has just filled.
+	 */
+	struct shadow_prefault_arm {
+		bool armed;
+		u64 rip, cr3, cr2;
+		u32 access; /* ACC_* (shadow/walk.h) */
+	} prefault;
 	/* Interrupts taken while the virtual IF was 0 (vmm/shadow_event.c). */
 	u64 pending[4]; /* bitmap by vector (32-255) */
 	/*

@@ -18,6 +18,7 @@
 struct proc proc_table[PROC_MAX];
 struct proc_stats proc_stats;
 uint64_t (*proc_test_hook)(struct proc *p, uint64_t arg);
+uint64_t proc_fault_ad;
 
 static int inited;
 static int sched_active;     /* proc_run() is running: the hooks act */
@@ -248,6 +249,7 @@ void proc_reset(void)
 		proc_table[i].state = P_FREE;
 	}
 	memset(&proc_stats, 0, sizeof(proc_stats));
+	proc_fault_ad = 0;
 	proc_test_hook = NULL;
 }
 
@@ -515,6 +517,14 @@ static uint64_t sys_fork(struct proc *p, struct trap_frame *f)
 	return c->pid;
 }
 
+/* The A/D bits a PTE the #PF handler fills gets (proc_fault_ad, proc.h). */
+static uint64_t fault_ad(uint64_t error)
+{
+	if (proc_fault_ad != PROC_AD_LINUX)
+		return proc_fault_ad;
+	return PTE_A | ((error & PF_W) ? PTE_D : 0);
+}
+
 /*
  * #PF (and any other exception) from a process at CPL3: demand-zero and COW
  * faults are resolved; anything else kills the process.
@@ -540,7 +550,8 @@ static int proc_user_fault(struct trap_frame *f)
 				refcnt[pa >> 12] = 1;
 				/* Not present -> present: no invalidation needed (SDM 3A 4.10.4.3).
 				 */
-				*pte = pa | PTE_P | PTE_RW | PTE_US | user_nx();
+				*pte = pa | PTE_P | PTE_RW | PTE_US | user_nx() |
+				       fault_ad(f->error);
 				proc_stats.demand_faults++;
 				return 1;
 			}
@@ -548,7 +559,7 @@ static int proc_user_fault(struct trap_frame *f)
 				uint64_t old = e & PTE_ADDR;
 
 				if (refcnt[old >> 12] == 1) {
-					*pte = (e | PTE_RW) & ~PTE_COW;
+					*pte = ((e | PTE_RW) & ~PTE_COW) | fault_ad(f->error);
 					proc_stats.cow_reuses++;
 				} else {
 					uint64_t pa = pmm_alloc();
@@ -556,7 +567,8 @@ static int proc_user_fault(struct trap_frame *f)
 					copy_page(phys_to_virt(pa), phys_to_virt(old));
 					refcnt[old >> 12]--;
 					refcnt[pa >> 12] = 1;
-					*pte = pa | ((e & ~PTE_ADDR & ~PTE_COW) | PTE_RW);
+					*pte = pa | ((e & ~PTE_ADDR & ~PTE_COW) | PTE_RW) |
+					       fault_ad(f->error);
 					proc_stats.cow_copies++;
 				}
 				invlpg(page);

@@ -154,6 +154,15 @@ uint64_t proc_frame_of(struct proc *p, uint64_t va, uint64_t *pte);
 unsigned proc_refcount(uint64_t pa);
 /* Called by SYS_KHOOK with the calling process; tests set it. */
 extern uint64_t (*proc_test_hook)(struct proc *p, uint64_t arg);
+/*
+ * The A/D bits the #PF handler writes into the PTEs it fills (demand-zero
+ * and copy-on-write): 0 (the default) leaves both to the CPU's walk;
+ * PROC_AD_LINUX sets A, and D for a write fault, as Linux's handler does
+ * (x86's protection maps hold _PAGE_ACCESSED; a write fault's PTE is made
+ * dirty); any other value is ORed in as it is. proc_reset() sets it to 0.
+ */
+#define PROC_AD_LINUX (~0ULL)
+extern uint64_t proc_fault_ad;
 
 /* The system call handler of both entries; returns 0 when no process is running. */
 int proc_syscall(struct trap_frame *f);

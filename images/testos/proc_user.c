@@ -282,6 +282,53 @@ USER void u_mmap_demand(uint64_t len, uint64_t a1)
 	u_exit(0xe3);
 }
 
+/*
+ * A/D bits through demand faults (proc_fault_ad): of @pages fresh pages
+ * every third is written, the others only read (zero); khook(errors) lets
+ * the kernel check each PTE's A and D and returns the bad ones. Then a child
+ * writes word 7 of every page (each a copy-on-write fault) and checks its
+ * view; the parent checks that its own did not change. Status: the
+ * parent's errors | the child's status << 8 (0: all well).
+ */
+USER void u_ad_touch(uint64_t pages, uint64_t a1)
+{
+	volatile uint64_t *buf = u_mmap(pages * 4096);
+	uint64_t bad = 0, st = 0;
+	int64_t pid;
+
+	(void)a1;
+	if ((int64_t)buf == -1)
+		u_exit(0xe1);
+	for (uint64_t p = 0; p < pages; p++) {
+		if (p % 3 == 0)
+			buf[p * 512 + p % 512] = tag(0xad, p);
+		else
+			bad += buf[p * 512 + p % 512] != 0;
+	}
+	bad += sc(SYS_KHOOK, bad, (uint64_t)buf);
+	pid = u_fork();
+	if (pid == 0) {
+		uint64_t cb = 0;
+
+		for (uint64_t p = 0; p < pages; p++)
+			buf[p * 512 + 7] = tag(0xc1, p);
+		for (uint64_t p = 0; p < pages; p++) {
+			cb += buf[p * 512 + 7] != tag(0xc1, p);
+			if (p % 3 == 0 && p % 512 != 7)
+				cb += buf[p * 512 + p % 512] != tag(0xad, p);
+		}
+		u_exit(cb > 0x7f ? 0x7f : cb);
+	}
+	if (pid < 0)
+		u_exit(0xe2);
+	u_wait(&st);
+	for (uint64_t p = 0; p < pages; p++) {
+		bad += buf[p * 512 + p % 512] != (p % 3 == 0 ? tag(0xad, p) : 0);
+		bad += p % 512 != 7 && buf[p * 512 + 7] != 0;
+	}
+	u_exit((bad > 0xff ? 0xff : bad) | (st & 0xffff) << 8);
+}
+
 /* "hello from pid N\n" built on the stack (no string constants in utext), written. */
 USER void u_write(uint64_t a0, uint64_t a1)
 {

@@ -10,6 +10,7 @@ void u_cow(uint64_t a0, uint64_t a1);
 void u_tree(uint64_t maxdepth, uint64_t fan);
 void u_checksum(uint64_t deadline, uint64_t a1);
 void u_mmap_demand(uint64_t len, uint64_t a1);
+void u_ad_touch(uint64_t pages, uint64_t a1);
 void u_write(uint64_t a0, uint64_t a1);
 void u_forkloop(uint64_t iters, uint64_t a1);
 void u_pingpong(uint64_t iters, uint64_t a1);

@@ -158,8 +158,15 @@ static void test_linux_shadow_script(void **state)
 		}
 	}
 	r = run_script(mmu_opt, NULL);
-	if (!strcmp(mmu, "shadow"))
+	if (!strcmp(mmu, "shadow")) {
+		const char *pf = strstr(r->err, "\"prefaults_fixed\": ");
+
 		assert_contains(r->err, "\"syscalls\": "); /* through the monitor's entry */
+		/* Demand faults in user mode, mapped on the handler's return (--shadow-prefault).
+		 */
+		assert_non_null(pf);
+		assert_true(strtoull(pf + strlen("\"prefaults_fixed\": "), NULL, 10) > 0);
+	}
 	free(r);
 }
 

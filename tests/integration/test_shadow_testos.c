@@ -128,6 +128,12 @@ static void test_shadow_testos_whole_suite(void **state)
 	/* Trap chaining took instructions in (swapgs_chain's runs, syscall exits, ...). */
 	assert_contains(sh->err, "\"chained\": ");
 	assert_null(strstr(sh->err, "\"chained\": 0,"));
+	/* proc_fault_ad's Linux-like handler: its user faults mapped on the return (prefault). */
+	assert_contains(sh->out, "TEST proc_fault_ad PASS");
+	assert_contains(sh->err, "\"prefaults_fixed\": ");
+	assert_true(
+		strtoull(strstr(sh->err, "\"prefaults_fixed\": ") + strlen("\"prefaults_fixed\": "),
+			 NULL, 10) > 0);
 	/*
 	 * Timer ticks that came while the guest's IF was 0: held by the VMM
 	 * (patch), or never taken at all, the real IF being the guest's (iopl3).

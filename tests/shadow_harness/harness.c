@@ -74,6 +74,7 @@ enum harness_op {
 	OP_STAC_CLAC,
 	OP_MAP_MONITOR,
 	OP_REMAP,
+	OP_PREFAULT,
 	NR_OPS
 };
 
@@ -99,6 +100,7 @@ static const struct {
 	[OP_STAC_CLAC] = { "stac-clac", 10 },
 	[OP_MAP_MONITOR] = { "map-monitor", 4 },
 	[OP_REMAP] = { "remap", 60 },
+	[OP_PREFAULT] = { "prefault", 40 },
 };
 _Static_assert(NR_OPS <= ARRAY_SIZE(((struct harness_counts *)0)->ops), "ops[] too small");
 
@@ -1431,6 +1433,62 @@ static int op_access(struct harness *h)
 	return cpu_access(h, at, kind, view);
 }
 
+/*
+ * shadow_prefault of a user access where the kernel mapped lately (the VMM
+ * calls it when a guest #PF handler returns to the user instruction). It
+ * must write none of the gptes on the way (it runs only where the access
+ * would set no A/D bit), and what it maps must allow the access; the
+ * oracle checks the rest as for every touched gva.
+ */
+static int op_prefault(struct harness *h)
+{
+	static const u32 kinds[] = { 0, ACC_WRITE, ACC_WRITE, ACC_FETCH };
+	u32 kind = kinds[pick(h, ARRAY_SIZE(kinds))];
+	unsigned n = pick(h, NR_RECENT);
+	gva_t at = gva(h->recent[n].v + pick(h, h->recent_size[n] ? h->recent_size[n] / 8 : 1) * 8);
+	struct walk_mem mem = { h, harness_gpa_to_hva };
+	u64 before[WALK_MAX_LEVELS + 1] = { 0 };
+	struct guest_walk w;
+	u64 m, rights;
+	bool fixed;
+
+	if (set_view(h, SHADOW_VIEW_USER))
+		return -1;
+	touch(h, at);
+	trace(h, "user %s gva %#llx",
+	      kind == ACC_WRITE	  ? "write"
+	      : kind == ACC_FETCH ? "fetch"
+				  : "read",
+	      (unsigned long long)at.v);
+	/* The gptes a walk reads (as far as it gets), before and after. */
+	if (walk_guest(mode4, &mem, &h->ctl, at, kind | ACC_USER, WALK_PEEK, &w) ==
+	    WALK_UNSUPPORTED_MODE)
+		return 0;
+	for (unsigned l = 1; l <= WALK_MAX_LEVELS; l++)
+		if (w.gpte_gpa[l].v && gpa_is_ram(w.gpte_gpa[l].v, 8))
+			before[l] = ram_read(h, w.gpte_gpa[l].v);
+	fixed = shadow_prefault(h->mmu, at, kind | ACC_USER);
+	for (unsigned l = 1; l <= WALK_MAX_LEVELS; l++)
+		if (w.gpte_gpa[l].v && gpa_is_ram(w.gpte_gpa[l].v, 8) &&
+		    ram_read(h, w.gpte_gpa[l].v) != before[l])
+			return fail(h, at, SHADOW_VIEW_USER,
+				    "prefault wrote the level-%u gpte at gpa %#llx: %#llx -> %#llx",
+				    l, (unsigned long long)w.gpte_gpa[l].v,
+				    (unsigned long long)before[l],
+				    (unsigned long long)ram_read(h, w.gpte_gpa[l].v));
+	if (fixed) {
+		char why[128] = "";
+
+		h->counts.prefaults_fixed++;
+		if (!hw_walk(h, h->live_root, at, &m, &rights, why, sizeof(why)) ||
+		    !rights_allow(rights, kind))
+			return fail(h, at, SHADOW_VIEW_USER,
+				    "shadow_prefault said fixed, but the access does not pass%s%s",
+				    why[0] ? ": " : "", why);
+	}
+	return 0;
+}
+
 /* Point the reserved slot of the current address space at a window PDPT, then touch it. */
 static int op_map_monitor(struct harness *h)
 {
@@ -1530,6 +1588,7 @@ static int run_op(struct harness *h, unsigned op)
 	case OP_STAC_CLAC: return op_stac_clac(h);
 	case OP_MAP_MONITOR: return op_map_monitor(h);
 	case OP_REMAP: return op_remap(h);
+	case OP_PREFAULT: return op_prefault(h);
 	}
 	return 0;
 }
@@ -1935,8 +1994,9 @@ void harness_print_summary(const struct harness *h, FILE *out)
 		(unsigned long long)s->large_maps, (unsigned long long)s->large_zaps);
 	fprintf(out,
 		"  unsync %u: tables out of sync %llu, back in sync %llu, syncs %llu updating "
-		"%llu sptes; checks passed on a stale leaf %llu\n",
+		"%llu sptes; checks passed on a stale leaf %llu; prefaults %llu (mapped %llu)\n",
 		h->cfg.unsync, (unsigned long long)s->unsyncs, (unsigned long long)s->unsync_ends,
 		(unsigned long long)s->unsync_syncs, (unsigned long long)s->unsync_updates,
-		(unsigned long long)c->stale_ok);
+		(unsigned long long)c->stale_ok, (unsigned long long)s->prefaults,
+		(unsigned long long)c->prefaults_fixed);
 }

@@ -79,7 +79,8 @@ struct harness_counts {
 		accesses_monitor, accesses_emulate;
 	u64 cpu_stores, cpu_store_faults, pt_writes;
 	u64 writer_stores, writer_commits, flushes_gva, flushes_all;
-	u64 stale_ok; /* checks that passed only with a stale leaf gpte (unsync) */
+	u64 stale_ok;	     /* checks that passed only with a stale leaf gpte (unsync) */
+	u64 prefaults_fixed; /* shadow_prefault calls that mapped the access */
 };
 
 struct harness;

@@ -248,6 +248,12 @@ static void test_chain(void **state)
 	check_on_off("--chain", offsetof(struct umbra_options, no_chain));
 }
 
+static void test_shadow_prefault(void **state)
+{
+	(void)state;
+	check_on_off("--shadow-prefault", offsetof(struct umbra_options, no_prefault));
+}
+
 static void test_scan_ahead(void **state)
 {
 	(void)state;
@@ -803,6 +809,7 @@ int main(void)
 		T(test_shadow_large),
 		T(test_sensitive),
 		T(test_chain),
+		T(test_shadow_prefault),
 		T(test_monitor_calls),
 		T(test_scan_ahead),
 		T(test_mem_sizes),

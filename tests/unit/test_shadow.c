@@ -419,6 +419,89 @@ static void test_a_bits_set(void **state)
 	assert_false(*pte & PTE_D); /* a read */
 }
 
+static gpa_t pt_of_gva_4k(struct env *env);
+
+/* Every gpte above the leaf for va gets A, as an earlier walk would have left it. */
+static void set_accessed_above(struct env *env, u64 va)
+{
+	for (unsigned level = PG_LEVEL_PML4; level > PG_LEVEL_4K; level--)
+		*gptep_for(env, va, level) |= PTE_A;
+}
+
+/* The guest's tables at GVA_4K, to check that a prefault did not write them. */
+static void snapshot_path(struct env *env, u64 va, u64 out[5])
+{
+	for (unsigned level = PG_LEVEL_4K; level <= PG_LEVEL_PML4; level++)
+		out[level] = *gptep_for(env, va, level);
+}
+
+static void test_prefault(void **state)
+{
+	struct env *env = *state;
+	u64 before[5] = { 0 }, after[5] = { 0 };
+	u64 *pte;
+
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	/* Not present: the access's own fault decides (a guest #PF). */
+	assert_false(shadow_prefault(env->mmu, gva(GVA_4K), ACC_USER));
+	/* Present, but the walk would set A in the tables above: not now. */
+	pte = map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_A | PTE_D);
+	snapshot_path(env, GVA_4K, before);
+	assert_false(shadow_prefault(env->mmu, gva(GVA_4K), ACC_USER | ACC_WRITE));
+	snapshot_path(env, GVA_4K, after);
+	assert_memory_equal(before, after, sizeof(before));
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_USER);
+	/* A write to a page that is not dirty yet: the CPU would set D. */
+	set_accessed_above(env, GVA_4K);
+	*pte &= ~PTE_D;
+	snapshot_path(env, GVA_4K, before);
+	assert_false(shadow_prefault(env->mmu, gva(GVA_4K), ACC_USER | ACC_WRITE));
+	snapshot_path(env, GVA_4K, after);
+	assert_memory_equal(before, after, sizeof(before));
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_USER);
+	/* ... but a read may be mapped, read-only until D is set (dirty-bit emulation). */
+	assert_true(shadow_prefault(env->mmu, gva(GVA_4K), ACC_USER));
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_USER, DATA_GPA + 0xabc, PTE_US);
+	/* Dirty, as Linux's fault handler leaves a page it filled for a write. */
+	*pte |= PTE_D;
+	shadow_invlpg(env->mmu, gva(GVA_4K));
+	snapshot_path(env, GVA_4K, before);
+	assert_true(shadow_prefault(env->mmu, gva(GVA_4K), ACC_USER | ACC_WRITE));
+	snapshot_path(env, GVA_4K, after);
+	assert_memory_equal(before, after, sizeof(before));
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_USER, DATA_GPA + 0xabc, PTE_RW | PTE_US);
+	/* A supervisor page is never mapped for a user access. */
+	map_4k(env, GVA_B, DATA2_GPA, SUPER_RW | PTE_A | PTE_D);
+	assert_false(shadow_prefault(env->mmu, gva(GVA_B), ACC_USER));
+	expect_unmapped(env, GVA_B, SHADOW_VIEW_USER);
+	/* Only prefaults were made: no fault was counted. */
+	assert_int_equal(stats(env)->faults, 0);
+	assert_int_equal(stats(env)->prefaults, 6);
+	assert_int_equal(stats(env)->prefaults_fixed, 2);
+}
+
+/*
+ * A write to a page that is one of the guest's tables must reach
+ * pt_write.c: a prefault leaves it to the access (the spte stays
+ * read-only), and writes nothing.
+ */
+static void test_prefault_guest_table(void **state)
+{
+	struct env *env = *state;
+	gpa_t pt;
+
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_A | PTE_D);
+	set_accessed_above(env, GVA_4K);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+	/* GVA_B maps the PT that maps GVA_4K, which the fault above shadowed. */
+	pt = pt_of_gva_4k(env);
+	map_4k(env, GVA_B, pt.v, USER_RW | PTE_A | PTE_D);
+	assert_false(shadow_prefault(env->mmu, gva(GVA_B), ACC_USER | ACC_WRITE));
+	expect_mapped(env, GVA_B, SHADOW_VIEW_USER, pt.v, PTE_US);
+	assert_int_equal(stats(env)->prefaults_fixed, 0);
+}
+
 static void test_large_2m_and_1g(void **state)
 {
 	struct env *env = *state;
@@ -1552,6 +1635,30 @@ static void check_all(struct env *env)
 	}
 }
 
+/*
+ * A prefault among random operations: the guest's tables (all of them live
+ * in the table pool) are not written, and what it maps allows the access.
+ */
+static void random_prefault(struct env *env, u64 va, u32 access)
+{
+	size_t len = env->next_table.v - TABLE_POOL_GPA;
+	u8 *before = malloc(len);
+	mpa_t where;
+	u64 rights;
+
+	assert_non_null(before);
+	memcpy(before, env->ram + TABLE_POOL_GPA, len);
+	if (shadow_prefault(env->mmu, gva(va), access)) {
+		assert_true(shadow_translate(env->mmu, SHADOW_VIEW_USER, gva(va), &where, &rights));
+		if (access & ACC_WRITE)
+			assert_true(rights & PTE_RW);
+		if (access & ACC_FETCH)
+			assert_false(rights & PTE_NX);
+	}
+	assert_memory_equal(before, env->ram + TABLE_POOL_GPA, len);
+	free(before);
+}
+
 static void random_ops(struct env *env)
 {
 	u64 cr3s[RND_SPACES];
@@ -1587,6 +1694,10 @@ static void random_ops(struct env *env)
 			u64 rights;
 
 			(void)shadow_switch_view(env->mmu, view);
+			if (view == SHADOW_VIEW_USER && rnd() % 4 == 0) {
+				random_prefault(env, va, access | ACC_USER);
+				goto checks;
+			}
 			r = fault(env, va, access, view, &info);
 			/* Progress: a fixed access does not fault again. */
 			if (r == SHADOW_FIXED) {
@@ -1643,6 +1754,7 @@ static void random_ops(struct env *env)
 		} else {
 			shadow_flush(env->mmu, SHADOW_FLUSH_NONGLOBAL);
 		}
+	checks:
 		check_all(env);
 		assert_int_equal(stats(env)->sp_created - stats(env)->sp_zapped,
 				 stats(env)->sp_live);
@@ -1874,6 +1986,8 @@ int main(void)
 		T(test_create_rejects_bad_config),
 		T(test_fill_4k_both_views),
 		T(test_a_bits_set),
+		T(test_prefault),
+		T(test_prefault_guest_table),
 		T(test_large_2m_and_1g),
 		T(test_large_page_dirty_tracking),
 		T(test_large_spte_maps_frame),

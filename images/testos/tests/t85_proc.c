@@ -274,6 +274,64 @@ TEST(proc_mmap_demand)
 	check_no_leak();
 }
 
+#define AD_PAGES 64
+static uint64_t ad_bad;
+
+/* SYS_KHOOK of u_ad_touch: A on every page touched, D exactly on the written ones. */
+static uint64_t ad_hook(struct proc *p, uint64_t bad)
+{
+	(void)bad;
+	ad_bad = 0;
+	for (uint64_t i = 0; i < AD_PAGES; i++) {
+		uint64_t pte = 0;
+
+		if (proc_frame_of(p, PROC_MMAP_BASE + i * PAGE_SIZE, &pte) == ~0ULL) {
+			ad_bad++;
+			continue;
+		}
+		ad_bad += !(pte & PTE_A);
+		ad_bad += !!(pte & PTE_D) != (i % 3 == 0);
+	}
+	return ad_bad;
+}
+
+static void run_ad(uint64_t mode, const char *what)
+{
+	struct proc_result r;
+
+	proc_begin();
+	proc_fault_ad = mode;
+	ad_bad = ~0ULL;
+	proc_test_hook = ad_hook;
+	proc_spawn(u_ad_touch, AD_PAGES, 0, &r);
+	run_all();
+	expect_done(&r, what);
+	if (ad_bad)
+		test_fail("%s: expected A on every page touched and D on the written ones, saw %lu "
+			  "PTEs otherwise",
+			  what, ad_bad);
+	if (r.status)
+		test_fail("%s: expected status 0, saw 0x%lx (the parent's errors | the child's "
+			  "status << 8)",
+			  what, r.status);
+	CHECK_EQ("kills", 0, proc_stats.kills);
+	check_no_leak();
+}
+
+/*
+ * SDM 3A 4.8: the CPU sets A on a page's first access and D on its first
+ * write, whatever the handler left in the PTE. Demand-zero and COW faults
+ * whose handler leaves A and D to the CPU, sets both as Linux does (under
+ * shadow mode these are the faults the VMM maps on the handler's return,
+ * --shadow-prefault), or sets only A (the write's D still from the CPU).
+ */
+TEST(proc_fault_ad)
+{
+	run_ad(0, "A and D left to the CPU");
+	run_ad(PROC_AD_LINUX, "A, and D on a write fault, set by the handler");
+	run_ad(PTE_A, "A set by the handler, D left to the CPU");
+}
+
 /* write() from user space prints "hello from pid N"; a kernel buffer is refused. */
 TEST(proc_write)
 {
