@@ -211,4 +211,21 @@ void bench_write_csv(FILE *f, const struct bench_report *r);
  */
 void bench_write_markdown(FILE *f, const struct bench_report *r);
 
+/*
+ * A shadow-mode variant (variant.c): configuration @name ("shadow-" NAME)
+ * runs umbra-shadow with @opts added. bench_parse_variant() reads
+ * "NAME:OPT[ OPT...]" (NAME: lower-case letters, digits, dashes; each OPT
+ * "--name[=value]", separated by spaces, never --mmu) into @v; returns 0, or
+ * -1 with the reason in @err.
+ */
+#define BENCH_VARIANT_NAME_MAX 20
+#define BENCH_VARIANT_OPTS_MAX 8
+struct bench_variant {
+	char name[8 + BENCH_VARIANT_NAME_MAX];
+	char buf[256]; /* the options, split in place */
+	const char *opts[BENCH_VARIANT_OPTS_MAX + 1];
+	unsigned nopts;
+};
+int bench_parse_variant(const char *arg, struct bench_variant *v, char *err, size_t errlen);
+
 #endif

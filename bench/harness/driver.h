@@ -55,6 +55,8 @@ int have_program(const char *prog);
 /* The command-line options, shared by the guests' drivers. */
 /* At most this many --shadow-opt options. */
 #define MAX_SHADOW_OPTS 8
+/* At most this many --variant configurations. */
+#define MAX_VARIANTS 4
 
 struct bench_opts {
 	const char *umbra, *image, *mem, *out_dir;
@@ -65,6 +67,9 @@ struct bench_opts {
 	/* --shadow-opt: extra umbra options for umbra-shadow only, NULL-terminated. */
 	const char *shadow_opts[MAX_SHADOW_OPTS + 1];
 	unsigned nshadow_opts;
+	/* --variant: more shadow-mode configurations, after umbra-shadow in each table. */
+	struct bench_variant variants[MAX_VARIANTS];
+	unsigned nvariants;
 };
 
 /* Whether @name is in the comma-separated @list (NULL: everything is). */

@@ -34,26 +34,35 @@ static const struct workload {
 #define NWORK (sizeof(workloads) / sizeof(workloads[0]))
 
 enum kind { UMBRA, QEMU, NATIVE };
-static const struct config {
+struct config {
 	const char *name;
 	enum kind kind;
 	const char *opt;  /* umbra's --mmu=, QEMU's accelerator */
 	int cpl0_via_kvm; /* the guest kernel runs at CPL0 under KVM: --hw-timeout */
-} configs[] = {
-	{ "umbra-shadow", UMBRA, "--mmu=shadow", 0 },
-	{ "umbra-hw", UMBRA, "--mmu=hw", 1 },
-	{ "qemu-tcg", QEMU, "tcg", 0 },
-	{ "qemu-kvm", QEMU, "kvm", 1 },
-	{ "native", NATIVE, NULL, 0 },
+	/* umbra-shadow and its --variant configurations: the variant, or NULL. */
+	int shadow;
+	const struct bench_variant *variant;
 };
-#define NCONF (sizeof(configs) / sizeof(configs[0]))
+static const struct config base_configs[] = {
+	{ "umbra-shadow", UMBRA, "--mmu=shadow", 0, 1, NULL },
+	{ "umbra-hw", UMBRA, "--mmu=hw", 1, 0, NULL },
+	{ "qemu-tcg", QEMU, "tcg", 0, 0, NULL },
+	{ "qemu-kvm", QEMU, "kvm", 1, 0, NULL },
+	{ "native", NATIVE, NULL, 0, 0, NULL },
+};
+#define NBASE (sizeof(base_configs) / sizeof(base_configs[0]))
+#define NCONF (NBASE + MAX_VARIANTS) /* the arrays' size; nconf are in use */
+
+/* umbra-shadow, its variants right after it, then the others (setup()). */
+static struct config configs[NCONF];
+static unsigned nconf;
 
 #define CMDLINE_BASE "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet"
 
 static unsigned nwork, widx[NWORK];
 static const char *wnames[NWORK], *wunits[NWORK], *cnames[NCONF];
 static uint64_t witers[NWORK];
-static struct bench_cell cells[NWORK * NCONF];
+static struct bench_cell cells[NWORK * NCONF]; /* cells[w * nconf + c] */
 static struct bench_boot boots[NCONF];
 static double samples[NWORK][NCONF][MAX_RUNS], boot_s[NCONF][MAX_RUNS];
 static double met[NCONF][BM_COUNT][MAX_RUNS];
@@ -143,7 +152,14 @@ static int setup(const struct bench_opts *o, struct progress *p)
 			"umbra-bench: the Linux boot script does not fit the command line\n");
 		return -1;
 	}
-	for (unsigned c = 0; c < NCONF; c++) {
+	configs[nconf++] = base_configs[0];
+	for (unsigned v = 0; v < o->nvariants; v++)
+		configs[nconf++] =
+			(struct config){ o->variants[v].name, UMBRA, "--mmu=shadow", 0, 1,
+					 &o->variants[v] };
+	for (unsigned c = 1; c < NBASE; c++)
+		configs[nconf++] = base_configs[c];
+	for (unsigned c = 0; c < nconf; c++) {
 		const char *st = unrunnable(o, &configs[c]);
 
 		cnames[c] = configs[c].name;
@@ -151,7 +167,7 @@ static int setup(const struct bench_opts *o, struct progress *p)
 		for (unsigned m = 0; m < BM_COUNT; m++)
 			boots[c].metric[m] = NAN;
 		for (unsigned w = 0; w < nwork; w++) {
-			struct bench_cell *cell = &cells[w * NCONF + c];
+			struct bench_cell *cell = &cells[w * nconf + c];
 
 			cell->status = st;
 			cell->per_iter = bench_summarize(NULL, 0);
@@ -169,14 +185,14 @@ static int setup(const struct bench_opts *o, struct progress *p)
 	report = (struct bench_report){ .guest = "linux",
 					.unit = BENCH_NS,
 					.nwork = nwork,
-					.nconf = NCONF,
+					.nconf = nconf,
 					.work = wnames,
 					.work_unit = wunits,
 					.conf = cnames,
 					.shadow = 0,
-					.hw = 1,
-					.tcg = 2,
-					.native = 4,
+					.hw = (int)o->nvariants + 1,
+					.tcg = (int)o->nvariants + 2,
+					.native = (int)o->nvariants + 4,
 					.cells = cells,
 					.boot = boots };
 	return 0;
@@ -192,8 +208,10 @@ static void build_argv(const struct bench_opts *o, const struct config *cf, char
 	switch (cf->kind) {
 	case UMBRA:
 		A(o->umbra), A("run"), A(cf->opt), A("--mem"), A(o->linux_mem);
-		for (unsigned k = 0; !strcmp(cf->name, "umbra-shadow") && k < o->nshadow_opts; k++)
+		for (unsigned k = 0; cf->shadow && k < o->nshadow_opts; k++)
 			A(o->shadow_opts[k]);
+		for (unsigned k = 0; cf->variant && k < cf->variant->nopts; k++)
+			A(cf->variant->opts[k]);
 		A("--stats=json"), A("--stats-file"), A(stats_path);
 		A("--cmdline"), A(cmdline), A("--initrd"), A(o->initrd), A(o->kernel);
 		break;
@@ -227,7 +245,8 @@ static void on_line(const struct bench_line *b, void *ctx)
 static void run_one(const struct bench_opts *o, unsigned c, unsigned rep, struct progress *p)
 {
 	const struct config *cf = &configs[c];
-	char *args[32 + 3 * NWORK], nbuf[NWORK][24], reason[400];
+	char *args[32 + MAX_SHADOW_OPTS + BENCH_VARIANT_OPTS_MAX + 3 * NWORK], nbuf[NWORK][24],
+		reason[400];
 	struct run_spec spec = {
 		.argv = args,
 		.err_path = err_path,
@@ -256,7 +275,7 @@ static void run_one(const struct bench_opts *o, unsigned c, unsigned rep, struct
 		samples[w][c][rep] = traps_op[w][c][rep] = exits_op[w][c][rep] = NAN;
 		if (b && b->unit == BENCH_NS) {
 			samples[w][c][rep] = b->per_iter;
-			cells[w * NCONF + c].iters = b->iters;
+			cells[w * nconf + c].iters = b->iters;
 			if (!bench_mark_delta(res.marks, (unsigned)res.nmarks, w, &d)) {
 				traps_op[w][c][rep] = d.traps / (double)b->iters;
 				exits_op[w][c][rep] = d.exits / (double)b->iters;
@@ -308,8 +327,8 @@ static void run_one(const struct bench_opts *o, unsigned c, unsigned rep, struct
 /* Run @rep: one boot per configuration, in alternating order. */
 static void run(const struct bench_opts *o, unsigned rep, struct progress *p)
 {
-	for (unsigned k = 0; k < NCONF; k++) {
-		unsigned c = rep % 2 ? NCONF - 1 - k : k;
+	for (unsigned k = 0; k < nconf; k++) {
+		unsigned c = rep % 2 ? nconf - 1 - k : k;
 
 		if (nwork && !boots[c].status && !gave_up[c])
 			run_one(o, c, rep, p);
@@ -322,11 +341,11 @@ static struct bench_report *summarize(const struct bench_opts *o)
 		return NULL;
 	unlink(stats_path);
 	unlink(err_path);
-	for (unsigned c = 0; c < NCONF; c++) {
+	for (unsigned c = 0; c < nconf; c++) {
 		if (boots[c].status)
 			continue;
 		for (unsigned w = 0; w < nwork; w++) {
-			struct bench_cell *cell = &cells[w * NCONF + c];
+			struct bench_cell *cell = &cells[w * nconf + c];
 
 			cell->per_iter = bench_summarize(samples[w][c], o->runs);
 			cell->traps_op = bench_summarize(traps_op[w][c], o->runs);

@@ -40,7 +40,8 @@ static void usage(FILE *f)
 		"  --guests LIST         testos,linux (default both)\n"
 		"  --workloads LIST      a subset of the workloads, by name (both guests)\n"
 		"  --configs LIST        a subset of the configurations: umbra-shadow,\n"
-		"                        umbra-hw, qemu-tcg, qemu-kvm, native\n"
+		"                        umbra-hw, qemu-tcg, qemu-kvm, native, and the\n"
+		"                        variants' shadow-NAME\n"
 		"  --mem SIZE            testos's RAM (default 1G)\n"
 		"  --linux-mem SIZE      the Linux guest's RAM (default 2G)\n"
 		"  --timeout S           stop a testos VM after S seconds (default 600)\n"
@@ -53,6 +54,11 @@ static void usage(FILE *f)
 		"  --shadow-opt OPT      pass OPT to umbra in umbra-shadow runs only (e.g.\n"
 		"                        --shadow-opt=--sensitive=patch: PVM's strategy on a\n"
 		"                        host that would pick iopl3); repeatable\n"
+		"  --variant NAME:OPTS   one more configuration, shadow-NAME: umbra-shadow with\n"
+		"                        the umbra options OPTS added (space-separated), run\n"
+		"                        beside the others, e.g. --variant\n"
+		"                        'noprefault:--shadow-prefault=off' to measure what\n"
+		"                        one mechanism is worth; repeatable, up to 4\n"
 		"  --out-dir DIR         results directory (default bench/results)\n"
 		"workloads:\n");
 	for (unsigned g = 0; g < NGUEST; g++) {
@@ -95,7 +101,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		O_LMEM,
 		O_LTIMEOUT,
 		O_HWTIMEOUT,
-		O_SHADOWOPT
+		O_SHADOWOPT,
+		O_VARIANT
 	};
 	static const struct option lo[] = {
 		/* in the enum's order: --NAME of lo[c - O_UMBRA] */
@@ -117,6 +124,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "linux-timeout", 1, 0, O_LTIMEOUT },
 		{ "hw-timeout", 1, 0, O_HWTIMEOUT },
 		{ "shadow-opt", 1, 0, O_SHADOWOPT },
+		{ "variant", 1, 0, O_VARIANT },
 		{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -164,6 +172,28 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 			}
 			o->shadow_opts[o->nshadow_opts++] = optarg;
 			break;
+		case O_VARIANT: {
+			char err[400];
+
+			if (o->nvariants == MAX_VARIANTS) {
+				fprintf(stderr, "umbra-bench: at most %d --variant options\n",
+					MAX_VARIANTS);
+				return -1;
+			}
+			if (bench_parse_variant(optarg, &o->variants[o->nvariants], err,
+						sizeof(err))) {
+				fprintf(stderr, "umbra-bench: --variant %s\n", err);
+				return -1;
+			}
+			for (unsigned k = 0; k < o->nvariants; k++)
+				if (!strcmp(o->variants[k].name, o->variants[o->nvariants].name)) {
+					fprintf(stderr, "umbra-bench: --variant: %s twice\n",
+						o->variants[k].name);
+					return -1;
+				}
+			o->nvariants++;
+			break;
+		}
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -300,7 +330,7 @@ int main(int argc, char **argv)
 {
 	struct bench_opts o;
 	struct progress p = { 0, 0, 0 };
-	char stamp[32], header[1024], cpu[128], title[256], sopts[512] = "";
+	char stamp[32], header[2048], cpu[128], title[256], sopts[1024] = "";
 	time_t t = time(NULL);
 	struct tm tm;
 	struct utsname uts;
@@ -342,6 +372,14 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < o.nshadow_opts; i++)
 		snprintf(sopts + strlen(sopts), sizeof(sopts) - strlen(sopts), "%s%s",
 			 i ? " " : "; umbra-shadow with ", o.shadow_opts[i]);
+	for (unsigned i = 0; i < o.nvariants; i++) {
+		snprintf(sopts + strlen(sopts), sizeof(sopts) - strlen(sopts),
+			 "; %s: umbra-shadow with", o.variants[i].name);
+		for (unsigned k = 0; k < o.variants[i].nopts; k++)
+			snprintf(sopts + strlen(sopts), sizeof(sopts) - strlen(sopts), " %s",
+				 o.variants[i].opts[k]);
+	}
+
 	snprintf(header, sizeof(header),
 		 "Umbra benchmarks, %04d-%02d-%02d %02d:%02d UTC, %ld CPUs (%s), host Linux %s; %u "
 		 "run%s per configuration%s%s.\n\n",

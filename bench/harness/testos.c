@@ -28,13 +28,19 @@ static const struct workload {
 };
 #define NWORK (sizeof(workloads) / sizeof(workloads[0]))
 
-static const char *const conf_names[] = { "umbra-shadow", "umbra-hw" };
-static const char *const mmu_opt[] = { "--mmu=shadow", "--mmu=hw" };
-#define NCONF 2
+/*
+ * umbra-shadow, its --variant configurations, umbra-hw (setup()); shadow
+ * mode for all but the last. NCONF sizes the arrays; nconf are in use.
+ */
+#define NCONF (2 + MAX_VARIANTS)
+static const char *conf_names[NCONF];
+static const struct bench_variant *conf_variant[NCONF];
+static unsigned nconf;
+#define IS_HW(c) ((c) == nconf - 1)
 
 static unsigned nwork, widx[NWORK];
 static const char *wnames[NWORK], *wunits[NWORK];
-static struct bench_cell cells[NWORK * NCONF];
+static struct bench_cell cells[NWORK * NCONF]; /* cells[w * nconf + c] */
 static double samples[NWORK][NCONF][MAX_RUNS], met[NWORK][NCONF][BM_COUNT][MAX_RUNS];
 static char why[NWORK][NCONF][400];
 static char stats_path[4096], err_path[4200];
@@ -58,13 +64,19 @@ static int setup(const struct bench_opts *o, struct progress *p)
 		off = "not runnable here: /dev/kvm is not available";
 	else if (access(o->umbra, X_OK) || access(o->image, R_OK))
 		off = "not runnable here: umbra or testos is not built (run make)";
-	for (unsigned c = 0; c < NCONF; c++) {
+	conf_names[nconf++] = "umbra-shadow";
+	for (unsigned v = 0; v < o->nvariants; v++) {
+		conf_variant[nconf] = &o->variants[v];
+		conf_names[nconf++] = o->variants[v].name;
+	}
+	conf_names[nconf++] = "umbra-hw";
+	for (unsigned c = 0; c < nconf; c++) {
 		const char *st = off;
 
 		if (!bench_selected(o->only_conf, conf_names[c]))
 			st = "not selected (--configs)";
 		for (unsigned w = 0; w < nwork; w++) {
-			struct bench_cell *cell = &cells[w * NCONF + c];
+			struct bench_cell *cell = &cells[w * nconf + c];
 
 			cell->status = st;
 			cell->per_iter = bench_summarize(NULL, 0); /* no samples: NAN */
@@ -81,12 +93,12 @@ static int setup(const struct bench_opts *o, struct progress *p)
 	report = (struct bench_report){ .guest = "testos",
 					.unit = BENCH_CYCLES,
 					.nwork = nwork,
-					.nconf = NCONF,
+					.nconf = nconf,
 					.work = wnames,
 					.work_unit = wunits,
 					.conf = conf_names,
 					.shadow = 0,
-					.hw = 1,
+					.hw = (int)nconf - 1,
 					.tcg = -1,
 					.native = -1,
 					.cells = cells };
@@ -99,7 +111,9 @@ static void run_one(const struct bench_opts *o, unsigned w, unsigned c, unsigned
 {
 	const struct workload *wl = &workloads[widx[w]];
 	char cmdline[128];
-	char *argv[16 + MAX_SHADOW_OPTS] = { (char *)o->umbra, (char *)"run", (char *)mmu_opt[c] };
+	char *argv[16 + MAX_SHADOW_OPTS + BENCH_VARIANT_OPTS_MAX] = {
+		(char *)o->umbra, (char *)"run", (char *)(IS_HW(c) ? "--mmu=hw" : "--mmu=shadow")
+	};
 	unsigned n = 3;
 	struct run_spec spec = { .argv = argv,
 				 .err_path = err_path,
@@ -109,8 +123,10 @@ static void run_one(const struct bench_opts *o, unsigned w, unsigned c, unsigned
 	const struct bench_line *line = NULL;
 	uint64_t iters = o->quick ? wl->quick_iters : 0;
 
-	for (unsigned k = 0; c == 0 && k < o->nshadow_opts; k++) /* mmu_opt[0]: shadow */
+	for (unsigned k = 0; !IS_HW(c) && k < o->nshadow_opts; k++)
 		argv[n++] = (char *)o->shadow_opts[k];
+	for (unsigned k = 0; conf_variant[c] && k < conf_variant[c]->nopts; k++)
+		argv[n++] = (char *)conf_variant[c]->opts[k];
 	argv[n++] = (char *)"--mem", argv[n++] = (char *)o->mem;
 	argv[n++] = (char *)"--stats=json", argv[n++] = (char *)"--stats-file";
 	argv[n++] = stats_path, argv[n++] = (char *)"--cmdline", argv[n++] = cmdline;
@@ -139,7 +155,7 @@ static void run_one(const struct bench_opts *o, unsigned w, unsigned c, unsigned
 	samples[w][c][rep] = line->per_iter;
 	for (unsigned m = 0; m < BM_COUNT; m++)
 		met[w][c][m][rep] = res.metric[m];
-	cells[w * NCONF + c].iters = line->iters;
+	cells[w * nconf + c].iters = line->iters;
 	fprintf(stderr,
 		"[%u/%u] testos %-8s %-12s run %u/%u: %.2f cycles/iter x %llu, %.0f exits, "
 		"%.0f traps, %.1f s\n",
@@ -148,14 +164,14 @@ static void run_one(const struct bench_opts *o, unsigned w, unsigned c, unsigned
 		isnan(res.metric[BM_TRAPS]) ? 0 : res.metric[BM_TRAPS], res.wall_s);
 }
 
-/* Run @rep: each workload in both configurations, in alternating order. */
+/* Run @rep: each workload in every configuration, in alternating order. */
 static void run(const struct bench_opts *o, unsigned rep, struct progress *p)
 {
 	for (unsigned w = 0; w < nwork; w++)
-		for (unsigned k = 0; k < NCONF; k++) {
-			unsigned c = rep % 2 ? NCONF - 1 - k : k;
+		for (unsigned k = 0; k < nconf; k++) {
+			unsigned c = rep % 2 ? nconf - 1 - k : k;
 
-			if (!cells[w * NCONF + c].status)
+			if (!cells[w * nconf + c].status)
 				run_one(o, w, c, rep, p);
 		}
 }
@@ -167,8 +183,8 @@ static struct bench_report *summarize(const struct bench_opts *o)
 	unlink(stats_path);
 	unlink(err_path);
 	for (unsigned w = 0; w < nwork; w++) {
-		for (unsigned c = 0; c < NCONF; c++) {
-			struct bench_cell *cell = &cells[w * NCONF + c];
+		for (unsigned c = 0; c < nconf; c++) {
+			struct bench_cell *cell = &cells[w * nconf + c];
 
 			if (cell->status)
 				continue;

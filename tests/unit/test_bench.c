@@ -852,6 +852,60 @@ static void test_write_marks(void **state)
 	free(out);
 }
 
+/* --variant NAME:OPTS: the configuration's name and umbra's options. */
+static void test_variant(void **state)
+{
+	struct bench_variant v;
+	char err[400];
+
+	(void)state;
+	assert_int_equal(
+		bench_parse_variant("noprefault:--shadow-prefault=off", &v, err, sizeof(err)), 0);
+	assert_string_equal(v.name, "shadow-noprefault");
+	assert_int_equal(v.nopts, 1);
+	assert_string_equal(v.opts[0], "--shadow-prefault=off");
+	assert_null(v.opts[1]);
+	/* Spaces separate options; a value keeps its commas. */
+	assert_int_equal(bench_parse_variant("pvm-like:--cpu=-fsgsbase,-smap  --chain=off", &v, err,
+					     sizeof(err)),
+			 0);
+	assert_string_equal(v.name, "shadow-pvm-like");
+	assert_int_equal(v.nopts, 2);
+	assert_string_equal(v.opts[0], "--cpu=-fsgsbase,-smap");
+	assert_string_equal(v.opts[1], "--chain=off");
+	assert_null(v.opts[2]);
+}
+
+static void test_variant_bad(void **state)
+{
+	static const struct {
+		const char *arg, *says;
+	} bad[] = {
+		{ "--chain=off", "expected NAME:OPTS" },
+		{ ":--chain=off", "expected NAME:OPTS" },
+		{ "waytoolongforavariantname:--chain=off", "expected NAME:OPTS" },
+		{ "No:--chain=off", "lower-case" },
+		{ "a b:--chain=off", "lower-case" },
+		{ "x:", "no option" },
+		{ "x:   ", "no option" },
+		{ "x:chain=off", "'chain=off' is not an umbra option" },
+		{ "x:--", "'--' is not an umbra option" },
+		{ "x:--mmu=hw", "no --mmu" },
+		{ "x:--a --b --c --d --e --f --g --h --i", "at most 8" },
+	};
+	struct bench_variant v;
+	char err[400];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(bench_parse_variant(bad[i].arg, &v, err, sizeof(err)), -1);
+		if (!strstr(err, bad[i].says))
+			fail_msg("'%s': expected the error to say '%s', it says '%s'", bad[i].arg,
+				 bad[i].says, err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -878,6 +932,8 @@ int main(void)
 		cmocka_unit_test(test_json_marks),
 		cmocka_unit_test(test_mark_delta),
 		cmocka_unit_test(test_write_marks),
+		cmocka_unit_test(test_variant),
+		cmocka_unit_test(test_variant_bad),
 	};
 
 	return cmocka_run_group_tests_name("bench", tests, NULL, NULL);
