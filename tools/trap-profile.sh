@@ -92,7 +92,7 @@ total=$(wc -l <"$dir/sites.all")
 sort "$dir/sites.all" | uniq -c | sort -rn | head -n "$top" >"$dir/sites.top"
 
 # Name the kernel RIPs (ffffffff8...) in one awk pass over /proc/kallsyms.
-addrs=$(awk '$3 ~ /^0xffffffff[89a-f]/ { print $3 }' "$dir/sites.top" | sort -u | tr '\n' ' ')
+addrs=$(awk '$3 ~ /^0xffffffff[89a-e]/ { print $3 }' "$dir/sites.top" | sort -u | tr '\n' ' ')
 : >"$dir/syms"
 if [ -n "$addrs" ]; then
 	echo "$me: booting again to name $(echo $addrs | wc -w) kernel addresses" >&2
@@ -128,7 +128,8 @@ while read -r n vec rip; do
 	case $rip in
 	0xffffffffffe*) where="the call window (a stand-in's slow path)" ;;
 	0xffff8080*) where="the monitor (its syscall entry page)" ;;
-	0xffffffff[89a-f]*) where=$(awk -v a="$rip" '$1 == a { print $2 }' "$dir/syms") ;;
+	# A string comparison: some awks read 0x... as a (rounded) number.
+	0xffffffff[89a-f]*) where=$(awk -v a="$rip" '$1 "" == a "" { print $2; exit }' "$dir/syms") ;;
 	*) where="" ;;
 	esac
 	# Printed without leading zeros: 12 hex digits at most is the lower half.
