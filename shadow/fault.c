@@ -332,21 +332,10 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 }
 
 /*
- * Would WALK_SET_AD write nothing for this successful walk? A in every gpte
- * walked, and D in the one that maps the page for a write (walk.c item 11).
- */
-static bool walk_ad_already_set(const struct paging_mode *mode, const struct guest_walk *walk)
-{
-	for (unsigned level = mode->levels; level >= walk->level; level--)
-		if (!(walk->gpte[level] & PTE_A))
-			return false;
-	return !(walk->access & ACC_WRITE) || (walk->gpte[walk->level] & PTE_D);
-}
-
-/*
  * The prefault (mmu.h). The peek decides whether the guest would see any
  * difference between a fault now and one later: none when the walk
- * succeeds and sets no A/D bit, since then do_fault's walk writes nothing
+ * succeeds and would set no A/D bit (walk.c's own rule, the one
+ * WALK_SET_AD applies), since then do_fault's walk writes nothing
  * into guest memory and every spte it installs is what the access's own
  * fault would install. What else do_fault may do (shadow a table, let one
  * go out of sync, prefetch) is invisible to the guest, as for any fault.
@@ -360,7 +349,8 @@ bool shadow_prefault(struct shadow_mmu *mmu, gva_t gva, u32 access)
 
 	BUG_ON(!(access & ACC_USER));
 	mmu->stats.prefaults++;
-	if (!mode || walk_guest(mode, &mmu->cfg.mem, &mmu->ctl, gva, access, WALK_PEEK, &walk) ||
+	if (!mode ||
+	    walk_guest(mode, &mmu->cfg.mem, &mmu->ctl, gva, access, WALK_PEEK, &walk) != WALK_OK ||
 	    !walk_ad_already_set(mode, &walk))
 		return false;
 	fixed = do_fault(mmu, gva, access, SHADOW_VIEW_USER, &info) == SHADOW_FIXED;

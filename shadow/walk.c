@@ -257,9 +257,22 @@ static bool cas_gpte(struct guest_walk *walk, const struct paging_mode *mode,
 }
 
 /*
+ * Item 11: the gpte at `level` of a successful walk as the CPU leaves it:
+ * A set, and D too in the leaf for a write (§4.8).
+ */
+static u64 ad_target(const struct guest_walk *walk, unsigned level)
+{
+	u64 new = walk->gpte[level] | PTE_A;
+
+	if (level == walk->level && (walk->access & ACC_WRITE))
+		new |= PTE_D; /* only the entry that maps the page */
+	return new;
+}
+
+/*
  * Item 11: set A in every gpte of a successful walk, root first, and D in
- * the leaf for a write (§4.8). Each update is a compare-and-swap against
- * the value the walk read, so a gpte another vCPU rewrote meanwhile is not
+ * the leaf for a write. Each update is a compare-and-swap against the
+ * value the walk read, so a gpte another vCPU rewrote meanwhile is not
  * clobbered: we return false and the caller walks again, as the CPU would
  * see the new entry. Bits already set are not written again.
  */
@@ -268,14 +281,18 @@ static bool set_ad_bits(struct guest_walk *walk, const struct paging_mode *mode,
 {
 	unsigned level;
 
-	for (level = mode->levels; level >= walk->level; level--) {
-		u64 new = walk->gpte[level] | PTE_A;
-
-		if (level == walk->level && (walk->access & ACC_WRITE))
-			new |= PTE_D; /* only the entry that maps the page */
-		if (!cas_gpte(walk, mode, mem, level, new))
+	for (level = mode->levels; level >= walk->level; level--)
+		if (!cas_gpte(walk, mode, mem, level, ad_target(walk, level)))
 			return false;
-	}
+	return true;
+}
+
+/* Item 11, for a successful walk (walk.h). */
+bool walk_ad_already_set(const struct paging_mode *mode, const struct guest_walk *walk)
+{
+	for (unsigned level = mode->levels; level >= walk->level; level--)
+		if (ad_target(walk, level) != walk->gpte[level])
+			return false;
 	return true;
 }
 

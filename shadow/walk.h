@@ -155,6 +155,12 @@ enum walk_result walk_guest(const struct paging_mode *mode, const struct walk_me
 bool walk_set_accessed_above(const struct paging_mode *mode, const struct walk_mem *mem,
 			     struct guest_walk *walk, unsigned level) __must_check;
 
+/*
+ * For a successful walk: would WALK_SET_AD write nothing? True when every
+ * gpte walked already has A, and the leaf D for a write access.
+ */
+bool walk_ad_already_set(const struct paging_mode *mode, const struct guest_walk *walk);
+
 /* The size in bytes of the page an entry at `level` maps (4 KiB << 9*(level-1)). */
 static inline u64 walk_level_page_size(const struct paging_mode *mode, unsigned level)
 {

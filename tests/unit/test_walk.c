@@ -656,6 +656,31 @@ static void test_ad_only_with_set_ad_flag(void **state)
 	free(copy);
 }
 
+/* walk_ad_already_set: exactly when WALK_SET_AD would write nothing. */
+static void test_ad_already_set(void **state)
+{
+	struct env *env = *state;
+	const struct paging_mode *mode = paging_mode_select(&env->ctl);
+	struct guest_walk walk;
+	u64 *pte = map_4k(env, GVA_4K, DATA_4K_GPA, LEAF_FLAGS);
+
+	assert_int_equal(do_walk(env, &walk, GVA_4K, 0, WALK_PEEK), WALK_OK);
+	assert_false(walk_ad_already_set(mode, &walk));
+	/* A read sets A everywhere; then a read would set nothing, a write D in the leaf. */
+	assert_int_equal(do_walk(env, &walk, GVA_4K, 0, WALK_SET_AD), WALK_OK);
+	assert_int_equal(do_walk(env, &walk, GVA_4K, 0, WALK_PEEK), WALK_OK);
+	assert_true(walk_ad_already_set(mode, &walk));
+	assert_int_equal(do_walk(env, &walk, GVA_4K, ACC_WRITE, WALK_PEEK), WALK_OK);
+	assert_false(walk_ad_already_set(mode, &walk));
+	*pte |= PTE_D;
+	assert_int_equal(do_walk(env, &walk, GVA_4K, ACC_WRITE, WALK_PEEK), WALK_OK);
+	assert_true(walk_ad_already_set(mode, &walk));
+	/* A above the leaf counts as much as the leaf's own. */
+	*gptep_for(env, GVA_4K, PG_LEVEL_1G) &= ~PTE_A;
+	assert_int_equal(do_walk(env, &walk, GVA_4K, 0, WALK_PEEK), WALK_OK);
+	assert_false(walk_ad_already_set(mode, &walk));
+}
+
 /* A peek changes no byte of guest memory, whatever the access and outcome. */
 static void test_peek_changes_nothing(void **state)
 {
@@ -872,6 +897,7 @@ int main(void)
 		T(test_accessed_set_on_every_level),
 		T(test_dirty_only_on_write_to_leaf),
 		T(test_ad_only_with_set_ad_flag),
+		T(test_ad_already_set),
 		T(test_peek_changes_nothing),
 		T(test_faulting_walk_sets_nothing),
 		T(test_table_outside_ram_is_bad_gpa),
