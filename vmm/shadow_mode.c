@@ -1364,7 +1364,13 @@ static void prefault_on_return(struct vm *vm)
 	if (emu_cpl(&sm->cpu) != 3)
 		return;
 	sm->prefault.armed = false;
-	/* Room for a fault's stores (a path and its prefetch group) in this trap's batch. */
+	/*
+	 * The prefault's stores join this trap's batch, which resume_guest
+	 * refuses past MON_QUEUE_MAX: leave the fault to its own trap unless
+	 * this batch has room for a path and its prefetch group. A margin,
+	 * not a guarantee: a fault's stores are not bounded in general (an
+	 * eviction, stale pages cleared), in its own trap either.
+	 */
 	if (sm->cpu.rip != sm->prefault.rip || sm->cpu.cr3 != sm->prefault.cr3 ||
 	    sm->mon.nr_queued + 64 > MON_QUEUE_MAX)
 		return;

@@ -39,16 +39,14 @@ struct config {
 	enum kind kind;
 	const char *opt;  /* umbra's --mmu=, QEMU's accelerator */
 	int cpl0_via_kvm; /* the guest kernel runs at CPL0 under KVM: --hw-timeout */
-	/* umbra-shadow and its --variant configurations: the variant, or NULL. */
-	int shadow;
-	const struct bench_variant *variant;
+	const struct bench_variant *variant; /* a --variant configuration's, else NULL */
 };
 static const struct config base_configs[] = {
-	{ "umbra-shadow", UMBRA, "--mmu=shadow", 0, 1, NULL },
-	{ "umbra-hw", UMBRA, "--mmu=hw", 1, 0, NULL },
-	{ "qemu-tcg", QEMU, "tcg", 0, 0, NULL },
-	{ "qemu-kvm", QEMU, "kvm", 1, 0, NULL },
-	{ "native", NATIVE, NULL, 0, 0, NULL },
+	{ "umbra-shadow", UMBRA, "--mmu=shadow", 0, NULL },
+	{ "umbra-hw", UMBRA, "--mmu=hw", 1, NULL },
+	{ "qemu-tcg", QEMU, "tcg", 0, NULL },
+	{ "qemu-kvm", QEMU, "kvm", 1, NULL },
+	{ "native", NATIVE, NULL, 0, NULL },
 };
 #define NBASE (sizeof(base_configs) / sizeof(base_configs[0]))
 #define NCONF (NBASE + MAX_VARIANTS) /* the arrays' size; nconf are in use */
@@ -154,9 +152,8 @@ static int setup(const struct bench_opts *o, struct progress *p)
 	}
 	configs[nconf++] = base_configs[0];
 	for (unsigned v = 0; v < o->nvariants; v++)
-		configs[nconf++] =
-			(struct config){ o->variants[v].name, UMBRA, "--mmu=shadow", 0, 1,
-					 &o->variants[v] };
+		configs[nconf++] = (struct config){ o->variants[v].name, UMBRA, "--mmu=shadow", 0,
+						    &o->variants[v] };
 	for (unsigned c = 1; c < NBASE; c++)
 		configs[nconf++] = base_configs[c];
 	for (unsigned c = 0; c < nconf; c++) {
@@ -208,7 +205,8 @@ static void build_argv(const struct bench_opts *o, const struct config *cf, char
 	switch (cf->kind) {
 	case UMBRA:
 		A(o->umbra), A("run"), A(cf->opt), A("--mem"), A(o->linux_mem);
-		for (unsigned k = 0; cf->shadow && k < o->nshadow_opts; k++)
+		/* --shadow-opt: umbra-shadow and its variants. */
+		for (unsigned k = 0; !strcmp(cf->opt, "--mmu=shadow") && k < o->nshadow_opts; k++)
 			A(o->shadow_opts[k]);
 		for (unsigned k = 0; cf->variant && k < cf->variant->nopts; k++)
 			A(cf->variant->opts[k]);
