@@ -376,8 +376,8 @@ static bool capstone_ready(void)
 }
 
 /* Item 1: copy up to 15 bytes at CS:RIP; stops at the first page that does not translate. */
-static unsigned fetch(const struct emu_cpu *cpu, const struct emu_ops *ops, u8 *buf,
-		      struct emu_event *fault, bool *faulted)
+unsigned emu_fetch(const struct emu_cpu *cpu, const struct emu_ops *ops, u8 *buf,
+		   struct emu_event *fault, bool *faulted)
 {
 	u64 la = emu_long64(cpu) ? cpu->cs.base + cpu->rip : (u32)(cpu->cs.base + cpu->rip);
 	u32 acc = EMU_ACC_FETCH | (emu_cpl_of(cpu) == 3 ? EMU_ACC_USER : 0);
@@ -617,7 +617,7 @@ enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops, struct 
 
 	if (r != EMU_DONE)
 		return r;
-	n = fetch(cpu, ops, code, &fetch_fault, &fetch_faulted);
+	n = emu_fetch(cpu, ops, code, &fetch_fault, &fetch_faulted);
 	return run_code(cpu, ops, code, n, fetch_faulted ? &fetch_fault : NULL, rep);
 }
 

@@ -431,6 +431,21 @@ enum emu_result emu_insn_bytes(struct emu_cpu *cpu, const struct emu_ops *ops, c
 			       unsigned len, struct emu_report *rep) __must_check;
 
 /*
+ * The fast path (decode/emulate_fast.c): a few unprivileged 64-bit
+ * instructions run from their bytes without capstone, for a VMM that runs
+ * the guest ahead to its next trapping instruction: nop, nopl (%rax), jmp
+ * and jcc rel8/rel32, push r64, push imm8/imm32, call rel32, cld, the
+ * zeroing xor r, r, mov r64 to and from [rsp + disp8/32], test imm8 with
+ * the byte [rsp + disp8/32]; one REX prefix at most, no other. The bytes
+ * are fetched at RIP as emu_insn fetches them. Shadow mode only.
+ * EMU_FAST_DONE: *cpu is the state after it (as emu_insn leaves it).
+ * EMU_FAST_NO: not one of them, or it would fault, or it touches MMIO:
+ * nothing changed (the CPU runs it, and takes its fault, natively).
+ */
+enum emu_fast { EMU_FAST_NO, EMU_FAST_DONE };
+enum emu_fast emu_fast_insn(struct emu_cpu *cpu, const struct emu_ops *ops) __must_check;
+
+/*
  * Deliver an event through the guest's IDT exactly as the CPU does in IA-32e
  * mode (SDM Vol. 3A §6.12, §6.14): gate checks, stack switch to TSS.RSPn or
  * IST, the 64-bit frame (SS, RSP, RFLAGS, CS, RIP[, error code]), IF cleared

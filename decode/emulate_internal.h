@@ -81,6 +81,13 @@ struct reg_slot {
 };
 
 /* decode/emulate.c: helpers for the handlers. */
+/*
+ * The bytes at RIP through ops, as an instruction fetch (A bits set), up to
+ * EMU_MAX_INSN_LEN or the first page that does not translate (*faulted:
+ * its #PF in *fault).
+ */
+unsigned emu_fetch(const struct emu_cpu *cpu, const struct emu_ops *ops, u8 *buf,
+		   struct emu_event *fault, bool *faulted);
 unsigned emu_cpl_of(const struct emu_cpu *cpu);
 /* 64-bit mode (IA-32e with CS.L = 1); otherwise 32-bit protected mode (shadow mode only). */
 bool emu_long64(const struct emu_cpu *cpu);

@@ -61,6 +61,10 @@ static const char usage_text[] =
 	"                       (default) takes iopl3 where the host allows it\n"
 	"  --chain=on|off       shadow mode: emulate the trapping instructions that follow\n"
 	"                       one in the same trap (default on; off to measure it)\n"
+	"  --chain-entry=on|off shadow mode: after an interrupt or exception taken in user\n"
+	"                       mode, run the guest's entry code ahead in the VMM to its\n"
+	"                       next trapping instruction (Linux: error_entry's swapgs)\n"
+	"                       and chain it (default on; off to measure it)\n"
 	"  --monitor-calls=on|off\n"
 	"                       shadow mode: rewrite Linux's paravirt cli/sti/save_fl\n"
 	"                       sites into calls to monitor code that keeps the virtual\n"
@@ -342,6 +346,11 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 			if (missing)
 				goto need_value;
 			if (!parse_off("--shadow-prefault", v, &o->no_prefault, err, errlen))
+				return OPTIONS_ERROR;
+		} else if ((v = match(argc, argv, &i, "--chain-entry", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (!parse_off("--chain-entry", v, &o->no_chain_entry, err, errlen))
 				return OPTIONS_ERROR;
 		} else if ((v = match(argc, argv, &i, "--chain", true, &missing))) {
 			if (missing)

@@ -52,7 +52,8 @@ struct umbra_options {
 	enum sensitive_choice sensitive; /* --sensitive */
 	bool no_scan_ahead;		 /* --scan-ahead=off: no helper thread decodes code ahead */
 	bool no_chain;			 /* --chain=off: one trap per trapping instruction */
-	bool no_prefault; /* --shadow-prefault=off: a user #PF's retry faults again */
+	bool no_chain_entry; /* --chain-entry=off: no run-ahead after an entry from user mode */
+	bool no_prefault;    /* --shadow-prefault=off: a user #PF's retry faults again */
 	bool no_calls; /* --monitor-calls=off: no paravirt site becomes a call (patch strategy) */
 };
 

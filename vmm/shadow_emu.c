@@ -420,6 +420,11 @@ enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned le
 	return insn_done(vm, emu_insn_bytes(&sm->cpu, ops_for(vm), code, len, rep), rep, old_cpl);
 }
 
+bool shadow_emu_fast(struct vm *vm)
+{
+	return emu_fast_insn(&vm->shadow->cpu, ops_for(vm)) == EMU_FAST_DONE;
+}
+
 /*
  * How far shadow_emu_chain_next looks for the trap a bridge, nop or jump
  * leads to: rseq's window is stac, nop, mov, mov, clac; the syscall exit
@@ -512,8 +517,10 @@ enum emu_result shadow_emu_deliver(struct vm *vm, const struct emu_event *ev)
 
 	if (r == EMU_DONE) {
 		follow_cpu(vm, 0, false, old_cpl);
-		if (emu_cpl(&sm->cpu) == 0)
+		if (emu_cpl(&sm->cpu) == 0) {
 			shadow_learn_entry(vm, sm->cpu.cs.base + sm->cpu.rip);
+			sm->entered_kernel = old_cpl == 3;
+		}
 	}
 	return r;
 }

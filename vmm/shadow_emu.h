@@ -49,6 +49,13 @@ enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned le
 enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first);
 
 /*
+ * The instruction at the guest's RIP if decode's fast path takes it
+ * (emu_fast_insn: push, call, mov to and from the stack, ...): true if it
+ * ran; false, nothing changed, if it is not one of those or would fault.
+ */
+bool shadow_emu_fast(struct vm *vm);
+
+/*
  * Kernel code at linear address `la` is an entry point (vmm/code_entries.h):
  * learn it, and make its frame rescan if it was approved without it.
  */

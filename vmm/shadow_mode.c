@@ -490,20 +490,79 @@ static bool chain_may_go_on(const struct vm *vm, const struct emu_report *rep)
 	return !(c->rflags & RFLAGS_IF) || !shadow_event_any_pending(sm);
 }
 
+static bool in_call_window(u64 gva);
+
+/*
+ * Item 7, the entry run-ahead. An interrupt or exception taken in user
+ * mode enters the guest kernel at a handler that saves the registers and
+ * then swaps GS: Linux's error_entry runs `cld`, `call`, fifteen pushes,
+ * twelve `xor`s and `testb $3, CS(%rsp); je` before its `swapgs`, which
+ * traps unless the swapgs stand-in took it (the guest has FSGSBASE). The
+ * chain's lookahead does not see that far, and emu_insn, at about a
+ * microsecond an instruction, would cost what the trap does. So after such
+ * a delivery the VMM runs the handler ahead with decode's fast path
+ * (emu_fast_insn, exact per instruction) until an instruction it does not
+ * take, and the chain goes on from there: the swapgs is emulated in the
+ * same trap. Wherever it stops, the guest is where the CPU would have
+ * taken it by then, so a run-ahead that finds no trap costs only time;
+ * after AHEAD_GIVE_UP of those in a row, a handler is tried only once per
+ * AHEAD_RETRY entries (the guest's code may change).
+ */
+#define AHEAD_MAX     64u /* instructions per run-ahead (error_entry: 36 to its swapgs) */
+#define AHEAD_GIVE_UP 4u
+#define AHEAD_RETRY   1024u
+
+static bool run_ahead(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	u64 start = sm->cpu.rip;
+	struct ahead_memo *m = &sm->ahead_memo[(start >> 4) % SHADOW_AHEAD_MEMO];
+	unsigned n = 0;
+
+	if (m->rip == start && m->misses >= AHEAD_GIVE_UP && ++m->skips % AHEAD_RETRY)
+		return false;
+	vm->stats.ahead_tries++;
+	/* A call into the call window (a stand-in) ends it: the CPU runs that. */
+	while (n < AHEAD_MAX && !in_call_window(sm->cpu.rip) && shadow_emu_fast(vm))
+		n++;
+	vm->stats.ahead_insns += n;
+	if (vm->trace && n)
+		fprintf(vm->trace, "ahead %u rip 0x%llx -> 0x%llx\n", n, (unsigned long long)start,
+			(unsigned long long)sm->cpu.rip);
+	if (m->rip != start)
+		*m = (struct ahead_memo){ .rip = start };
+	return n > 0;
+}
+
+/* The run-ahead from `start` ended at an instruction the chain takes (true) or not. */
+static void ahead_result(struct vm *vm, u64 start, bool reached)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct ahead_memo *m = &sm->ahead_memo[(start >> 4) % SHADOW_AHEAD_MEMO];
+
+	if (reached)
+		vm->stats.ahead_runs++;
+	if (m->rip == start)
+		m->misses = reached ? 0 : (u8)MIN(m->misses + 1u, 255u);
+}
+
 /*
  * Item 7: just before the guest resumes, emulate what it would trap on
  * next (decode/chain.h): after an emulated instruction, a syscall entry,
- * or an event delivered to a handler that starts with clac. True if
- * anything was chained (then *res is updated and the caller delivers what
- * an IF change made due).
+ * or an event delivered to a handler that starts with clac, or after the
+ * entry run-ahead above. True if anything was chained (then *res is
+ * updated and the caller delivers what an IF change made due).
  */
 static bool chain(struct vm *vm, enum shadow_exit *res)
 {
 	struct shadow_mode *sm = vm->shadow;
 	const struct emu_report *last = NULL;
 	struct emu_report rep;
+	bool entry = sm->entered_kernel && !vm->opts->no_chain_entry, ahead = false;
+	u64 ahead_start = 0;
 	unsigned n;
 
+	sm->entered_kernel = false;
 	if (vm->opts->no_chain)
 		return false;
 	for (n = 0; n < CHAIN_MAX && *res == SHADOW_EXIT_RESUME; n++) {
@@ -515,8 +574,20 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 		if (!chain_may_go_on(vm, last))
 			break;
 		cls = shadow_emu_chain_next(vm, &in);
-		if (cls == CHAIN_END)
-			break;
+		if (ahead) {
+			ahead_result(vm, ahead_start, cls != CHAIN_END);
+			ahead = false;
+		}
+		if (cls == CHAIN_END) {
+			if (!entry)
+				break;
+			entry = false;
+			ahead_start = rip;
+			if (!run_ahead(vm))
+				break;
+			ahead = true;
+			continue;
+		}
 		vm->stats.chained++;
 		/* No effect but on RIP (a branch comes resolved by its flags). */
 		if (cls == CHAIN_NOP || cls == CHAIN_JUMP || cls == CHAIN_BRANCH) {

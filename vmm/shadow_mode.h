@@ -100,8 +100,21 @@ struct shadow_mode {
 	 * blocking every lower-priority IRQ (seen: serial input stalled).
 	 */
 	u16 pending_n[256];
-	u64 int_shadow_rip;	     /* cpu.virt.int_shadow: the RIP just after the sti */
-	bool want_halt;		     /* this trap emulated a hlt (vmm/shadow_event.c) */
+	u64 int_shadow_rip; /* cpu.virt.int_shadow: the RIP just after the sti */
+	bool want_halt;	    /* this trap emulated a hlt (vmm/shadow_event.c) */
+	/*
+	 * This trap delivered an event taken in user mode to the guest kernel
+	 * (shadow_emu_deliver): its chain may run the entry code ahead
+	 * (vmm/shadow_mode.c, item 7).
+	 */
+	bool entered_kernel;
+	/* Handlers whose run-ahead found no trap (item 7's run_ahead), by RIP. */
+#define SHADOW_AHEAD_MEMO 64u
+	struct ahead_memo {
+		u64 rip;
+		u8 misses; /* run-aheads in a row from rip that reached no trap */
+		u32 skips; /* entries since given up: one in AHEAD_RETRY tries again */
+	} ahead_memo[SHADOW_AHEAD_MEMO];
 	bool halted;		     /* the vCPU sits in the monitor's idle loop */
 	struct mon_frame halt_frame; /* the guest's frame while halted */
 	/*

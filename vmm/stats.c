@@ -213,6 +213,11 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  guest syscalls       %llu\n", (unsigned long long)st->syscalls);
 	fprintf(f, "  chained              %llu (emulated after another, without a trap)\n",
 		(unsigned long long)st->chained);
+	fprintf(f,
+		"  entry run-aheads     %llu of %llu reached a trap (%llu instructions run "
+		"ahead)\n",
+		(unsigned long long)st->ahead_runs, (unsigned long long)st->ahead_tries,
+		(unsigned long long)st->ahead_insns);
 	fprintf(f, "  emulated PT writes   %llu\n", (unsigned long long)st->emulated_pt_writes);
 	fprintf(f, "  emulated MMIO stores %llu\n", (unsigned long long)st->emulated_mmio);
 	fprintf(f, "  tables unshadowed    %llu (stored to by an instruction not emulated)\n",
@@ -317,7 +322,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		", \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
 		"\"irq_requeued\": %llu, "
 		"\"halts\": %llu, \"guest_io\": %llu, \"guest_io_denied\": %llu, "
-		"\"syscalls\": %llu, \"chained\": %llu, \"emulated_pt_writes\": %llu, "
+		"\"syscalls\": %llu, \"chained\": %llu, \"ahead_runs\": %llu, \"ahead_tries\": "
+		"%llu, "
+		"\"ahead_insns\": %llu, \"emulated_pt_writes\": %llu, "
 		"\"emulated_mmio\": %llu, \"unshadowed_for_unknown\": %llu, \"stores_replayed\": "
 		"%llu, \"code_pages_scanned\": %llu, "
 		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"patches_applied\": "
@@ -342,8 +349,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->irq_requeued,
 		(unsigned long long)st->halts, (unsigned long long)st->guest_io,
 		(unsigned long long)st->guest_io_denied, (unsigned long long)st->syscalls,
-		(unsigned long long)st->chained, (unsigned long long)st->emulated_pt_writes,
-		(unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->chained, (unsigned long long)st->ahead_runs,
+		(unsigned long long)st->ahead_tries, (unsigned long long)st->ahead_insns,
+		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
 		(unsigned long long)st->unshadowed_for_unknown,
 		(unsigned long long)st->shadow_stores_replayed,
 		(unsigned long long)st->code_pages_scanned,

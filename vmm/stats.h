@@ -90,6 +90,9 @@ struct stats {
 	u64 guest_io_denied; /* ... refused (#GP) by virtual CPL/IOPL/bitmap */
 	u64 syscalls;	     /* guest syscalls through the monitor's entry */
 	u64 chained;	     /* instructions emulated in a trap chain, no trap of their own */
+	u64 ahead_runs;	     /* entry run-aheads that reached a trapping instruction */
+	u64 ahead_tries;     /* entry run-aheads started (--chain-entry) */
+	u64 ahead_insns;     /* instructions they ran (decode's fast path), reached or not */
 	u64 emulated_pt_writes;	    /* stores emulated into write-protected tables */
 	u64 emulated_mmio;	    /* stores emulated to MMIO */
 	u64 emulated_ram_stores;    /* other emulated stores (SMAP view cases) */

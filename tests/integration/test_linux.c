@@ -29,6 +29,8 @@ static const char script[] =
 	"dmesg | grep -q 'PM-Timer IO Port: 0x608' && echo 'pm-timer: found'\n"
 	"dmesg | grep -q 'APIC timer disabled' || echo 'lapic-timer: kept'\n"
 	"mount | grep -q ' /proc ' && echo 'mount: proc ok'\n"
+	/* What --cpu hid is hidden (the test of our PVM hosts' CPU). */
+	"grep -qw fsgsbase /proc/cpuinfo || echo cpuinfo-no-fsgsbase\n"
 	"i=0; while [ $i -lt 200 ]; do /bin/true || break; i=$((i+1)); done; echo \"forkexec: "
 	"$i\"\n"
 	"dd if=/dev/urandom of=/tmp/big bs=1M count=64 2>/dev/null\n"
@@ -80,9 +82,10 @@ static struct result *hello_stats(void)
 
 /*
  * Boot Linux with the script in `mmu_opt` mode (and `extra`, an option or
- * NULL) and check what it printed; returns the run for more checks.
+ * NULL, and `extra2`, another) and check what it printed; returns the run
+ * for more checks.
  */
-static struct result *run_script(const char *mmu_opt, const char *extra)
+static struct result *run_script(const char *mmu_opt, const char *extra, const char *extra2)
 {
 	struct result *r = new_result();
 	char bz[600], initrd[600], why[512], enc[4096], cmdline[4600];
@@ -96,10 +99,11 @@ static struct result *run_script(const char *mmu_opt, const char *extra)
 	snprintf(cmdline, sizeof(cmdline),
 		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
 		 enc);
-	/* `extra` goes before the image (with none, "--mem=1G" stands in its place). */
+	/* The extras go before the image (for a missing one, "--mem=1G" stands in). */
 	run_umbra(r, (char *[]){ "umbra", "run", (char *)mmu_opt, "--mem", "1G", "--stats=json",
 				 "--cmdline", cmdline, "--initrd", initrd,
-				 extra ? (char *)extra : "--mem=1G", bz, NULL });
+				 extra ? (char *)extra : "--mem=1G",
+				 extra2 ? (char *)extra2 : "--mem=1G", bz, NULL });
 	/* The guest's tty writes CR LF: compare lines without the CR. */
 	{
 		char *w = r->out;
@@ -157,7 +161,7 @@ static void test_linux_shadow_script(void **state)
 			skip();
 		}
 	}
-	r = run_script(mmu_opt, NULL);
+	r = run_script(mmu_opt, NULL, NULL);
 	if (!strcmp(mmu, "shadow")) {
 		const char *pf = strstr(r->err, "\"prefaults_fixed\": ");
 
@@ -196,7 +200,7 @@ static void test_linux_patch_script(void **state)
 			"SKIP: this host's default strategy is patch: the test above ran it\n");
 		skip();
 	}
-	r = run_script("--mmu=shadow", "--sensitive=patch");
+	r = run_script("--mmu=shadow", "--sensitive=patch", NULL);
 	assert_contains(r->err, "\"sensitive\": \"patch");
 	assert_contains(r->err, "\"call_window\": true");
 	assert_null(strstr(r->err, "\"call_sites\": {\"cli\": 0,"));
@@ -209,11 +213,49 @@ static void test_linux_patch_script(void **state)
 	free(r);
 }
 
+/*
+ * The CPU of our PVM hosts (no FSGSBASE, no SMAP: README, "Shadow mode")
+ * where the host's default is iopl3 with a richer CPU: the patch strategy
+ * with those hidden. Without FSGSBASE the swapgs stand-in is off, so every
+ * entry from user mode reaches error_entry's swapgs, which the entry
+ * run-ahead chains (--chain-entry); without SMAP there is no stac/clac.
+ */
+static void test_linux_pvm_cpu_script(void **state)
+{
+	struct result *r, *h;
+	bool iopl3;
+	const char *runs;
+
+	(void)state;
+	NEED_KVM();
+	if (getenv("LINUX_MMU") && strcmp(getenv("LINUX_MMU"), "shadow")) {
+		print_message("SKIP: LINUX_MMU=%s: the patch strategy is shadow mode's\n",
+			      getenv("LINUX_MMU"));
+		skip();
+	}
+	h = hello_stats();
+	iopl3 = strstr(h->err, "\"sensitive\": \"iopl3") != NULL;
+	free(h);
+	if (!iopl3) {
+		print_message("SKIP: this host's default strategy is patch, on its own CPU: the "
+			      "first test ran it\n");
+		skip();
+	}
+	r = run_script("--mmu=shadow", "--sensitive=patch", "--cpu=-fsgsbase,-smap");
+	assert_contains(r->err, "\"sensitive\": \"patch");
+	assert_contains(r->out, "cpuinfo-no-fsgsbase\n");
+	runs = strstr(r->err, "\"ahead_runs\": ");
+	assert_non_null(runs);
+	assert_true(strtoull(runs + strlen("\"ahead_runs\": "), NULL, 10) > 0);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linux_shadow_script),
 		cmocka_unit_test(test_linux_patch_script),
+		cmocka_unit_test(test_linux_pvm_cpu_script),
 	};
 
 	return cmocka_run_group_tests_name("linux", tests, NULL, NULL);

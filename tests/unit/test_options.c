@@ -246,6 +246,7 @@ static void test_chain(void **state)
 {
 	(void)state;
 	check_on_off("--chain", offsetof(struct umbra_options, no_chain));
+	check_on_off("--chain-entry", offsetof(struct umbra_options, no_chain_entry));
 }
 
 static void test_shadow_prefault(void **state)
