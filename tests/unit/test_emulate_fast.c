@@ -51,13 +51,48 @@ static void assert_regs_equal(const struct emu_cpu *a, const struct emu_cpu *b)
 	assert_int_equal(a->virt.int_shadow, b->virt.int_shadow);
 }
 
+/*
+ * What an instruction here can change in RAM: the stack page (through
+ * ops->write, which records each store) and the tables (A/D bits). A
+ * snapshot holds both; every recorded store must be on the stack page.
+ */
+#define SNAP_SIZE (64 * KiB)
+
+static void snap(const struct env *env, u8 *buf)
+{
+	size_t tables = env->next_table.v - TABLE_POOL_GPA;
+
+	assert_true(tables + PAGE_SIZE <= SNAP_SIZE);
+	memcpy(buf, env->ram + TABLE_POOL_GPA, tables);
+	memcpy(buf + tables, env->ram + KSTACK_GPA, PAGE_SIZE);
+}
+
+static void restore(struct env *env, const u8 *buf)
+{
+	size_t tables = env->next_table.v - TABLE_POOL_GPA;
+
+	memcpy(env->ram + TABLE_POOL_GPA, buf, tables);
+	memcpy(env->ram + KSTACK_GPA, buf + tables, PAGE_SIZE);
+}
+
+static void assert_stores_on_stack(const struct env *env)
+{
+	for (unsigned i = 0; i < env->nwrites; i++)
+		for (unsigned p = 0; p < env->writes[i].npieces; p++)
+			assert_true(env->writes[i].piece[p].gpa.v >= KSTACK_GPA &&
+				    env->writes[i].piece[p].gpa.v + env->writes[i].piece[p].len <=
+					    KSTACK_GPA + PAGE_SIZE);
+}
+
 /* `code` from random state: the fast path and emu_insn agree on everything. */
 static void same_as_emulator(struct env *env, const u8 *code, unsigned len, u64 rsp)
 {
-	u8 *ram0 = malloc(RAM_SIZE), *ram_fast = malloc(RAM_SIZE);
+	u8 *ram0 = calloc(1, SNAP_SIZE), *ram_fast = calloc(1, SNAP_SIZE),
+	   *ram_emu = calloc(1, SNAP_SIZE);
 
 	assert_non_null(ram0);
 	assert_non_null(ram_fast);
+	assert_non_null(ram_emu);
 	for (unsigned t = 0; t < TRIALS; t++) {
 		struct emu_cpu cpu0, fast;
 		struct emu_report rep;
@@ -65,14 +100,15 @@ static void same_as_emulator(struct env *env, const u8 *code, unsigned len, u64 
 		randomize(env, rsp);
 		put_code(env, code, len);
 		cpu0 = env->cpu;
-		memcpy(ram0, env->ram, RAM_SIZE);
+		snap(env, ram0);
 		env->nwrites = 0;
 
 		fast = cpu0;
 		assert_int_equal(emu_fast_insn(&fast, &env->ops), EMU_FAST_DONE);
-		memcpy(ram_fast, env->ram, RAM_SIZE);
+		assert_stores_on_stack(env);
+		snap(env, ram_fast);
 
-		memcpy(env->ram, ram0, RAM_SIZE);
+		restore(env, ram0);
 		env->cpu = cpu0;
 		env->nwrites = 0;
 		{
@@ -84,10 +120,13 @@ static void same_as_emulator(struct env *env, const u8 *code, unsigned len, u64 
 		assert_false(rep.faulted);
 		assert_regs_equal(&fast, &env->cpu);
 		assert_true(fast.dirty & EMU_DIRTY_REGS);
-		assert_memory_equal(ram_fast, env->ram, RAM_SIZE);
+		assert_stores_on_stack(env);
+		snap(env, ram_emu);
+		assert_true(memcmp(ram_fast, ram_emu, SNAP_SIZE) == 0);
 	}
 	free(ram0);
 	free(ram_fast);
+	free(ram_emu);
 }
 
 #define SAME(env, rsp, ...)                                                                       \
@@ -101,9 +140,9 @@ static void same_as_emulator(struct env *env, const u8 *code, unsigned len, u64 
  */
 static void assert_same_but_tables(const u8 *ram0, const struct env *env)
 {
-	assert_memory_equal(ram0, env->ram, TABLE_POOL_GPA);
-	assert_memory_equal(ram0 + env->next_table.v, env->ram + env->next_table.v,
-			    RAM_SIZE - env->next_table.v);
+	assert_true(memcmp(ram0, env->ram, TABLE_POOL_GPA) == 0);
+	assert_true(memcmp(ram0 + env->next_table.v, env->ram + env->next_table.v,
+			   RAM_SIZE - env->next_table.v) == 0);
 }
 
 /* `code` is not the fast path's (or would fault): nothing changes. */
@@ -317,6 +356,77 @@ static void test_refused_faults(void **state)
 	REFUSED(env, MMIO_VA + 0x800, 0x50);
 }
 
+/*
+ * Random encodings around the fast path's opcodes (a prefix or none, then
+ * random ModRM, SIB, displacement and immediate bytes): whatever it takes
+ * must come out as emu_insn's, and whatever it refuses must change nothing.
+ * This is what catches a decode that takes a form it should not.
+ */
+static void test_random_encodings(void **state)
+{
+	static const u8 prefixes[] = { 0x40, 0x41, 0x44, 0x48, 0x49, 0x4c, 0x4d, 0x4a, 0x66, 0xf3 };
+	static const u8 ops[] = { 0x50, 0x53, 0x57, 0x6a, 0x68, 0x31, 0x33, 0x89, 0x8b, 0xf6 };
+	struct env *env = *state;
+	u8 *ram0 = calloc(1, SNAP_SIZE), *ram_fast = calloc(1, SNAP_SIZE),
+	   *ram_emu = calloc(1, SNAP_SIZE);
+	unsigned taken = 0;
+
+	assert_non_null(ram0);
+	assert_non_null(ram_fast);
+	assert_non_null(ram_emu);
+	to_shadow(env);
+	for (unsigned t = 0; t < 3000; t++) {
+		u8 code[EMU_MAX_INSN_LEN];
+		unsigned i = 0;
+		struct emu_cpu cpu0, fast;
+		struct emu_report rep;
+
+		for (unsigned k = 0; k < sizeof(code); k++)
+			code[k] = (u8)rnd();
+		if (rnd() & 1)
+			code[i++] = prefixes[rnd() % sizeof(prefixes)];
+		code[i++] = ops[rnd() % sizeof(ops)];
+		if (rnd() & 1) { /* often an [rsp + disp] operand, else fully random */
+			code[i] = (u8)((code[i] & 0x38) | (rnd() & 1 ? 0x44 : 0x84));
+			code[i + 1] = 0x24;
+			code[i + 2] = (u8)(rnd() % 0x40) - 0x20;
+			if (code[i] & 0x80) {
+				code[i + 3] = 0;
+				code[i + 4] = 0;
+				code[i + 5] = 0;
+			}
+		}
+		randomize(env, KSP);
+		put_code(env, code, sizeof(code));
+		cpu0 = env->cpu;
+		snap(env, ram0);
+		env->nwrites = 0;
+		fast = cpu0;
+		if (emu_fast_insn(&fast, &env->ops) == EMU_FAST_NO) {
+			assert_regs_equal(&cpu0, &fast);
+			assert_int_equal(env->nwrites, 0);
+			continue;
+		}
+		taken++;
+		assert_stores_on_stack(env);
+		snap(env, ram_fast);
+		restore(env, ram0);
+		env->cpu = cpu0;
+		env->nwrites = 0;
+		if (emu_insn(&env->cpu, &env->ops, &rep) != EMU_DONE || rep.faulted)
+			fail_msg("%02x %02x %02x %02x: taken by the fast path, not by emu_insn",
+				 code[0], code[1], code[2], code[3]);
+		assert_regs_equal(&fast, &env->cpu);
+		assert_stores_on_stack(env);
+		snap(env, ram_emu);
+		assert_true(memcmp(ram_fast, ram_emu, SNAP_SIZE) == 0);
+	}
+	assert_true(taken > 300); /* the generator reaches the forms */
+	free(ram0);
+	free(ram_fast);
+	free(ram_emu);
+}
+
 /* A push from user mode to a supervisor page faults: refused. */
 static void test_refused_user_to_supervisor(void **state)
 {
@@ -356,6 +466,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jcc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_encodings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_user_to_supervisor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hw_mode_refused, setup, teardown),
 	};
