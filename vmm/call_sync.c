@@ -126,6 +126,52 @@ void call_sync_fill(struct vm *vm)
 				     .ss = c->ss };
 }
 
+/*
+ * Whether loading GS with `sel` at virtual CPL0 through descriptor `desc`
+ * does nothing but set the selector and a base of 0 (SDM Vol. 3A §5.4.1,
+ * Vol. 2B MOV: a data segment, present, DPL >= RPL; accessed already, so
+ * the CPU writes nothing to the table).
+ */
+static bool loads_base0(u16 sel, u64 desc)
+{
+	const u64 base = ((desc >> 16) & 0xffffff) | ((desc >> 56) << 24);
+	const unsigned type = (unsigned)(desc >> 40) & 0xf, dpl = (unsigned)(desc >> 45) & 3;
+
+	return (desc & (1ull << 47)) && (desc & (1ull << 44)) && !(type & 8) && (type & 1) &&
+	       dpl >= (sel & 3u) && base == 0;
+}
+
+void call_load_gs_fill(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct emu_cpu *c = &sm->cpu;
+	struct mon_call_data *d = monitor_call_data(&sm->mon);
+	struct load_gs_key *k = &sm->load_gs_key;
+	const u16 sel = sm->load_gs_user_sel;
+	u64 la, desc;
+
+	if (k->valid && k->sel == sel && k->gdt_base == c->gdt_base && k->gdt_limit == c->gdt_limit)
+		return;
+	d->user_sel = sel;
+	d->user_sel_desc_gva = DATA_GVA(zero); /* until shown otherwise: the slow path */
+	d->user_sel_desc = 1;
+	d->zero = 0;
+	*k = (struct load_gs_key){
+		.valid = true, .sel = sel, .gdt_base = c->gdt_base, .gdt_limit = c->gdt_limit
+	};
+	/* Not the LDT's: its descriptor's place moves with LDTR, which this key does not hold. */
+	if (!(sel & 0xfffc) || (sel & 4))
+		return;
+	if (!read_desc(vm, sel, &la, &desc)) {
+		k->valid = false; /* not readable now: asked again at the next trap */
+		return;
+	}
+	if (!loads_base0(sel, desc))
+		return; /* the slow path for it, as long as the key holds */
+	d->user_sel_desc_gva = la;
+	d->user_sel_desc = desc;
+}
+
 /* Item 3. */
 bool call_sync_run_original(struct vm *vm)
 {

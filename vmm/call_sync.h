@@ -49,6 +49,14 @@ bool call_sync_plan(const struct scan_result *res, const u8 *page, u64 page_la, 
 void call_sync_fill(struct vm *vm);
 
 /*
+ * Before the guest kernel runs: the load_gs stand-in's non-null selector
+ * (the one its slow path loaded last) and, where loading it would only set
+ * the selector and a base of 0, its descriptor's place and value, which the
+ * stand-in compares with the live one (vmm/monitor.h, MON_CALL_LOAD_GS).
+ */
+void call_load_gs_fill(struct vm *vm);
+
+/*
  * The vCPU is at a rewritten site (RIP at its `call`): run the original
  * instructions there, as the CPU would, faults included. false: the VM
  * was stopped (an instruction could not be emulated).

@@ -567,7 +567,7 @@ static void emit_swapgs(struct emit *e)
 /* The load_gs stand-in (monitor.h, MON_CALL_LOAD_GS). */
 static void emit_load_gs(struct emit *e)
 {
-	unsigned to_slow, keep;
+	unsigned to_other, keep, done, to_slow, to_slow2;
 
 	emit_start(e, MON_CALL_LOAD_GS, 0);
 	e->cur = MON_CALL_LOAD_GS_AT_ENTRY;
@@ -577,7 +577,7 @@ static void emit_load_gs(struct emit *e)
 	     6); /* addq $pad,8(%rsp) */
 	e->cur = MON_CALL_LOAD_GS_RETURN_SET;
 	emit(e, (const u8[]){ 0x66, 0xf7, 0xc7, 0xfc, 0xff }, 5); /* test $0xfffc,%di */
-	to_slow = emit_jcc_fwd(e, 0x75);			  /* jnz: not null */
+	to_other = emit_jcc_fwd(e, 0x75);			  /* jnz: not null */
 	emit_rip_rel(e, (const u8[]){ 0x66, 0x89, 0x3d }, 3, offsetof(struct mon_call_data, gs_sel),
 		     NULL, 0); /* mov %di,gs_sel(%rip) */
 	e->cur = MON_CALL_LOAD_GS_SEL_SET;
@@ -589,11 +589,45 @@ static void emit_load_gs(struct emit *e)
 		     4); /* movq $0,kernel_gs_base(%rip) */
 	emit_fixup(e, keep);
 	e->cur = MON_CALL_LOAD_GS_DONE;
+	done = e->at;
 	emit(e, (const u8[]){ 0x0f, 0xae, 0xf0 }, 3); /* mfence (the site's, if it had one) */
 	emit(e, (const u8[]){ 0x9d }, 1);	      /* popfq */
 	e->cur = MON_CALL_LOAD_GS_AT_RET;
 	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+
+	/* Not null: user_sel, if its descriptor still holds the value checked. */
+	emit_fixup(e, to_other);
+	e->cur = MON_CALL_LOAD_GS_RETURN_SET;
+	emit_rip_rel(e, (const u8[]){ 0x66, 0x3b, 0x3d }, 3,
+		     offsetof(struct mon_call_data, user_sel), NULL,
+		     0);		 /* cmp user_sel(%rip),%di */
+	to_slow = emit_jcc_fwd(e, 0x75); /* jne */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x89, 0x3d }, 3,
+		     offsetof(struct mon_call_data, load_gs_rdi), NULL,
+		     0); /* mov %rdi,load_gs_rdi(%rip) */
+	e->cur = MON_CALL_LOAD_GS_RDI_SAVED;
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x8b, 0x3d }, 3,
+		     offsetof(struct mon_call_data, user_sel_desc_gva), NULL,
+		     0);			      /* mov user_sel_desc_gva(%rip),%rdi */
+	emit(e, (const u8[]){ 0x48, 0x8b, 0x3f }, 3); /* mov (%rdi),%rdi: the guest's table */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x3b, 0x3d }, 3,
+		     offsetof(struct mon_call_data, user_sel_desc), NULL,
+		     0); /* cmp user_sel_desc(%rip),%rdi */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x8b, 0x3d }, 3,
+		     offsetof(struct mon_call_data, load_gs_rdi), NULL,
+		     0); /* mov load_gs_rdi(%rip),%rdi */
+	e->cur = MON_CALL_LOAD_GS_RETURN_SET;
+	to_slow2 = emit_jcc_fwd(e, 0x75); /* jne: changed, or never checked */
+	emit_rip_rel(e, (const u8[]){ 0x66, 0x89, 0x3d }, 3, offsetof(struct mon_call_data, gs_sel),
+		     NULL, 0); /* mov %di,gs_sel(%rip) */
+	e->cur = MON_CALL_LOAD_GS_SEL_SET;
+	emit_rip_rel(e, (const u8[]){ 0x48, 0xc7, 0x05 }, 3,
+		     offsetof(struct mon_call_data, kernel_gs_base), (const u8[]){ 0, 0, 0, 0 },
+		     4); /* movq $0,kernel_gs_base(%rip): the descriptor's base */
+	e->cur = MON_CALL_LOAD_GS_DONE;
+	emit(e, (const u8[]){ 0xeb, (u8)(done - (e->at + 2)) }, 2); /* jmp to the mfence */
 	emit_fixup(e, to_slow);
+	emit_fixup(e, to_slow2);
 	e->cur = MON_CALL_LOAD_GS_RETURN_SET;
 	BUG_ON(e->at != MON_CALL_LOAD_GS + MON_CALL_LOAD_GS_UD2);
 	emit(e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM runs the original */

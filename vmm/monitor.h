@@ -306,7 +306,18 @@
  *                         back as it was. So the stand-in stores %di in the
  *                         data page's gs_sel, zeroes kernel_gs_base if
  *                         null_clears, and returns past the 11 bytes (pad
- *                         6). Any other selector takes the ud2 at
+ *                         6). Another selector is loaded there too if it
+ *                         is the data page's user_sel (the one the guest
+ *                         loaded last through the slow path: Linux's
+ *                         __USER_DS, which AMD CPUs load before the null
+ *                         one) and its descriptor in the guest's table,
+ *                         read there and then (through %rdi, kept in
+ *                         load_gs_rdi meanwhile), still holds the value
+ *                         the VMM found loadable with base 0
+ *                         (user_sel_desc at user_sel_desc_gva: present
+ *                         data, accessed, DPL >= RPL): then gs_sel := %di
+ *                         and kernel_gs_base := 0, exactly what the load
+ *                         does. Any other selector takes the ud2 at
  *                         MON_CALL_LOAD_GS_UD2: the VMM puts the vCPU back
  *                         at the site, whose original instructions it
  *                         emulates (a descriptor to read, checks, faults).
@@ -342,10 +353,10 @@
 #define MON_CALL_CR2_PAD       1u     /* the site's 6 bytes, less the call */
 #define MON_CALL_SWAPGS	       0x540u /* one slot */
 #define MON_CALL_SWAPGS_PAD    1u     /* the site's 6 bytes, less the call */
-#define MON_CALL_LOAD_GS       0x580u /* one slot */
+#define MON_CALL_LOAD_GS       0x580u /* two slots */
 #define MON_CALL_LOAD_GS_SITE  11u    /* the site's bytes; the pad is 6 */
-#define MON_CALL_LOAD_GS_UD2   0x2eu  /* the slow path's ud2, in the load_gs stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_LOAD_GS + MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_LOAD_GS_UD2   0x6cu  /* the slow path's ud2, in the load_gs stand-in */
+#define MON_CALL_CODE_END      (MON_CALL_LOAD_GS + 2 * MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -464,13 +475,15 @@ enum mon_call_stage {
 	MON_CALL_SWAPGS_RAX_BACK,    /* RAX final: [rsp] the flags, the site's end */
 	MON_CALL_SWAPGS_AT_RET,	     /* all final: [rsp] the site's end */
 	/*
-	 * In the load_gs stand-in: the VMM completes it for a null selector
-	 * and undoes it (back to the site) for any other, whose check fails.
+	 * In the load_gs stand-in: the VMM completes it for a null selector,
+	 * and for user_sel from SEL_SET on (its check passed); before that,
+	 * and for any other selector, it undoes it (back to the site).
 	 */
 	MON_CALL_LOAD_GS_AT_ENTRY,    /* [rsp]: the site's call + 5 */
 	MON_CALL_LOAD_GS_FLAGS_SAVED, /* [rsp]: the site's flags, then as AT_ENTRY */
 	MON_CALL_LOAD_GS_RETURN_SET,  /* the same, the return address at the site's end */
-	MON_CALL_LOAD_GS_SEL_SET,     /* null: gs_sel stored, kernel_gs_base next */
+	MON_CALL_LOAD_GS_RDI_SAVED,   /* as RETURN_SET, the site's RDI in load_gs_rdi */
+	MON_CALL_LOAD_GS_SEL_SET,     /* gs_sel stored, kernel_gs_base next (null: if it clears) */
 	MON_CALL_LOAD_GS_DONE,	      /* the data page final: popfq next */
 	MON_CALL_LOAD_GS_AT_RET,      /* all final: [rsp] the site's end */
 };
@@ -523,6 +536,17 @@ struct mon_call_data {
 	u64 cr2;		/* the guest's virtual CR2 (MON_CALL_RD_CR2) */
 	u16 gs_sel;		/* the virtual GS selector (MON_CALL_LOAD_GS writes it) */
 	u8 null_clears;		/* 1: a null GS load clears the base (Intel) */
+	u8 pad2_;
+	/*
+	 * The load_gs stand-in's non-null selector (vmm/call_sync.c fills
+	 * them, call_load_gs_fill): user_sel, and the value of its descriptor,
+	 * at user_sel_desc_gva, that the VMM found loadable with base 0. While
+	 * none is, user_sel_desc_gva is that of `zero` and user_sel_desc 1.
+	 */
+	u16 user_sel;
+	u16 pad3_;
+	u64 user_sel_desc_gva, user_sel_desc;
+	u64 load_gs_rdi; /* the stand-in's scratch: the site's RDI while it reads the table */
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */

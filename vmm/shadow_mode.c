@@ -925,32 +925,37 @@ static bool finish_swapgs(struct vm *vm, enum mon_call_stage stage)
 /*
  * The load_gs stand-in at `stage` (vmm/monitor.h, MON_CALL_LOAD_GS). With a
  * null selector in %di: complete it (the GS selector, and KERNEL_GS_BASE 0
- * where a null load clears the base) and return to the site's end. With
- * any other, whose check fails, nothing was done: back to the site's start
- * with its flags (load_gs_slow_path runs the original from there).
+ * where a null load clears the base) and return to the site's end; with
+ * user_sel past its check (SEL_SET on), the same with KERNEL_GS_BASE 0, the
+ * base of the descriptor it checked. Otherwise nothing was done: back to
+ * the site's start with its flags and RDI (load_gs_slow_path runs the
+ * original from there).
  */
 static bool finish_load_gs(struct vm *vm, enum mon_call_stage stage)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
 	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
-	const u16 sel = (u16)c->gpr[EMU_RDI];
 	unsigned words =
 		stage == MON_CALL_LOAD_GS_AT_ENTRY || stage == MON_CALL_LOAD_GS_AT_RET ? 1 : 2;
 	u64 top[2], site_flags, ret;
+	u16 sel;
 
 	if (!read_stack_top(vm, top, words))
 		return false;
+	if (stage == MON_CALL_LOAD_GS_RDI_SAVED) /* %rdi may hold the table's address */
+		c->gpr[EMU_RDI] = monitor_call_data(&sm->mon)->load_gs_rdi;
+	sel = (u16)c->gpr[EMU_RDI];
 	site_flags = words == 1 ? c->rflags : top[0];
 	ret = top[words - 1];
 	if (stage < MON_CALL_LOAD_GS_RETURN_SET)
 		ret += MON_CALL_LOAD_GS_SITE - 5;
-	if (sel & 0xfffc) { /* not null: an index, whatever the RPL */
-		BUG_ON(stage > MON_CALL_LOAD_GS_RETURN_SET); /* its check let only null through */
-		ret -= MON_CALL_LOAD_GS_SITE;
+	sm->load_gs_undone = (sel & 0xfffc) && stage < MON_CALL_LOAD_GS_SEL_SET;
+	if (sm->load_gs_undone) {
+		ret -= MON_CALL_LOAD_GS_SITE; /* not null, not (yet) past its check */
 	} else {
 		c->virt.gs_sel = sel;
-		if (!c->virt.null_sel_keeps_base)
+		if ((sel & 0xfffc) || !c->virt.null_sel_keeps_base)
 			c->virt.kernel_gs_base = 0;
 	}
 	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
@@ -1138,8 +1143,10 @@ static enum shadow_exit load_gs_slow_path(struct vm *vm)
 			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
 		return SHADOW_EXIT_STOP;
 	}
-	if (sm->cpu.gpr[EMU_RDI] & 0xfffc) { /* still at the site's start: run its head */
+	if (sm->load_gs_undone) { /* back at the site's start: run its head */
 		vm->stats.call_load_gs_slow++;
+		/* The stand-in may take this one itself from now on (call_load_gs_fill). */
+		sm->load_gs_user_sel = (u16)sm->cpu.gpr[EMU_RDI];
 		for (unsigned at = 0; at < sizeof(head); at += 3) {
 			const u64 rip = sm->cpu.rip;
 			struct emu_report rep;
@@ -1551,6 +1558,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		if ((vm->stats.call_sync || vm->stats.call_iret || vm->stats.call_ss) &&
 		    sm->window_on && emu_cpl(&sm->cpu) == 0)
 			call_sync_fill(vm);
+		if (vm->stats.call_load_gs && sm->window_on && emu_cpl(&sm->cpu) == 0)
+			call_load_gs_fill(vm);
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);
 		res = resume_guest(vm);

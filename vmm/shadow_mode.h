@@ -108,6 +108,19 @@ struct shadow_mode {
 	 * (vmm/shadow_mode.c, item 7).
 	 */
 	bool entered_kernel;
+	/*
+	 * The load_gs stand-in (vmm/monitor.h): the non-null selector its slow
+	 * path loaded last, which call_load_gs_fill lets the stand-in take;
+	 * and whether finish_load_gs last put the vCPU back at the site.
+	 */
+	u16 load_gs_user_sel;
+	bool load_gs_undone;
+	struct load_gs_key {
+		bool valid;
+		u16 sel;
+		u64 gdt_base;
+		u32 gdt_limit;
+	} load_gs_key;
 	/* Handlers whose run-ahead found no trap (item 7's run_ahead), by RIP. */
 #define SHADOW_AHEAD_MEMO 64u
 	struct ahead_memo {

@@ -179,4 +179,28 @@ TEST(load_gs_index)
 		CHECK_EQ("GS base after loading 0", k, rdmsr(MSR_GS_BASE));
 		wrmsr(MSR_KERNEL_GS_BASE, 0x777000 + i);
 	}
+	/*
+	 * The descriptor counts as it is at the load: with USER_DS's base set
+	 * to 0x5000 in place (shadow mode: the load_gs stand-in, which by now
+	 * loads USER_DS itself, sees the descriptor differ from the one it was
+	 * given and takes its slow path), then put back.
+	 */
+	{
+		volatile uint64_t *gdt;
+		uint64_t saved;
+
+		(void)gdt_free_slot(&gdt);
+		saved = gdt[USER_DS >> 3];
+		for (unsigned i = 0; i < 3; i++) {
+			gdt[USER_DS >> 3] = saved | (0x5000ull << 16);
+			t78_load_gs_index(USER_DS);
+			CHECK_EQ("KERNEL_GS_BASE after loading USER_DS based at 0x5000", 0x5000,
+				 rdmsr(MSR_KERNEL_GS_BASE));
+			gdt[USER_DS >> 3] = saved;
+			t78_load_gs_index(USER_DS);
+			CHECK_EQ("KERNEL_GS_BASE after loading USER_DS put back", 0,
+				 rdmsr(MSR_KERNEL_GS_BASE));
+			CHECK_EQ("GS base after both", k, rdmsr(MSR_GS_BASE));
+		}
+	}
 }
