@@ -144,67 +144,11 @@ static void test_load_gs_code(void **state)
 }
 
 /*
- * load_gs_run(entry, sel, flags, out): RDI := sel, RAX := ~sel, the flags
+ * load_gs_try(entry, sel, flags, out): RDI := sel, RAX := ~sel, the flags
  * loaded, `call *entry` followed by the 6 bytes the stand-in must skip
- * (int3s), then out = { RAX, RDI, the flags }.
- */
-void load_gs_run(u64 entry, u64 sel, u64 flags, u64 *out);
-__asm__(".text\n"
-	".globl load_gs_run\n"
-	"load_gs_run:\n\t"
-	"push %rdi\n\t"
-	"mov %rsi, %rax\n\t"
-	"not %rax\n\t"
-	"mov %rdi, %r8\n\t"
-	"mov %rsi, %rdi\n\t"
-	"push %rdx\n\t"
-	"popfq\n\t"
-	"call *%r8\n\t"
-	".byte 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc\n\t" /* the tail: never run */
-	"pushfq\n\t"
-	"pop %rdx\n\t"
-	"mov %rax, (%rcx)\n\t"
-	"mov %rdi, 8(%rcx)\n\t"
-	"mov %rdx, 16(%rcx)\n\t"
-	"pop %rdi\n\t"
-	"cld\n\t" /* the caller's C code wants DF 0 */
-	"ret\n");
-
-#define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
-
-static void test_load_gs_run(void **state)
-{
-	static const u64 sels[] = { 0, 3, 0xffffffffffff0000ull, 0x1234567800000002ull };
-	static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
-	struct mon_call_data *d;
-	u8 *win;
-
-	(void)state;
-	win = standin_window(&d);
-	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
-		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
-			for (unsigned clears = 0; clears < 2; clears++) {
-				u64 out[3];
-
-				d->gs_sel = 0x2b;
-				d->kernel_gs_base = 0x7f0000001000ull;
-				d->null_clears = (u8)clears;
-				load_gs_run((u64)(uintptr_t)win + MON_CALL_LOAD_GS, sels[i],
-					    flags[f], out);
-				assert_int_equal(d->gs_sel, (u16)sels[i]);
-				assert_int_equal(d->kernel_gs_base, clears ? 0 : 0x7f0000001000ull);
-				assert_int_equal(out[0], ~sels[i]);
-				assert_int_equal(out[1], sels[i]);
-				assert_int_equal(out[2] & (ARITH | RFLAGS_DF),
-						 flags[f] & (ARITH | RFLAGS_DF));
-			}
-	munmap(win, 2 * PAGE_SIZE);
-}
-
-/*
- * load_gs_try(entry, sel, flags, out): as load_gs_run, returning 0; where
- * the stand-in reaches its ud2, the SIGILL handler below notes the state
- * there and resumes at load_gs_recover, which returns 1.
+ * (int3s), then out = { RAX, RDI, the flags }, and 0 returned. Where the
+ * stand-in reaches its ud2, the SIGILL handler below notes the state there
+ * and resumes at load_gs_recover, which returns 1.
  */
 u64 load_gs_saved_rsp, load_gs_out;
 u64 load_gs_try(u64 entry, u64 sel, u64 flags, u64 *out);
@@ -238,6 +182,38 @@ __asm__(".text\n"
 	"pop %r15\n\tpop %r14\n\tpop %r13\n\tpop %r12\n\tpop %rbp\n\tpop %rbx\n\t"
 	"cld\n\t"
 	"ret\n");
+
+#define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+
+static void test_load_gs_run(void **state)
+{
+	static const u64 sels[] = { 0, 3, 0xffffffffffff0000ull, 0x1234567800000002ull };
+	static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
+	struct mon_call_data *d;
+	u8 *win;
+
+	(void)state;
+	win = standin_window(&d);
+	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
+		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+			for (unsigned clears = 0; clears < 2; clears++) {
+				u64 out[3];
+
+				d->gs_sel = 0x2b;
+				d->kernel_gs_base = 0x7f0000001000ull;
+				d->null_clears = (u8)clears;
+				assert_int_equal(load_gs_try((u64)(uintptr_t)win + MON_CALL_LOAD_GS,
+							     sels[i], flags[f], out),
+						 0);
+				assert_int_equal(d->gs_sel, (u16)sels[i]);
+				assert_int_equal(d->kernel_gs_base, clears ? 0 : 0x7f0000001000ull);
+				assert_int_equal(out[0], ~sels[i]);
+				assert_int_equal(out[1], sels[i]);
+				assert_int_equal(out[2] & (ARITH | RFLAGS_DF),
+						 flags[f] & (ARITH | RFLAGS_DF));
+			}
+	munmap(win, 2 * PAGE_SIZE);
+}
 
 /* The SIGILL: where, RDI there, and the stack (the site's flags, the return address). */
 static volatile u64 ill_rip, ill_rdi, ill_stack[2];
