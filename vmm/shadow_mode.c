@@ -559,7 +559,8 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 	struct shadow_mode *sm = vm->shadow;
 	const struct emu_report *last = NULL;
 	struct emu_report rep;
-	bool entry = sm->entered_kernel && !vm->opts->no_chain_entry, ahead = false;
+	bool entry = sm->entered_kernel && !vm->opts->no_chain_entry, ahead = false,
+	     ran_ahead = false;
 	u64 ahead_start = 0;
 	unsigned n;
 
@@ -586,7 +587,7 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 			ahead_start = rip;
 			if (!run_ahead(vm))
 				break;
-			ahead = true;
+			ahead = ran_ahead = true;
 			continue;
 		}
 		vm->stats.chained++;
@@ -607,6 +608,14 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 		*res = after_insn(vm, &rep, rip);
 		last = &rep;
 	}
+	/*
+	 * The guest goes on natively where the run-ahead (and the chain after
+	 * it) left it, maybe past a call into a frame whose scan never started
+	 * there, and whose caller's page, run only here, never gave it as an
+	 * exit: an entry to learn (item 6), as a handler is at its delivery.
+	 */
+	if (ran_ahead && emu_cpl(&sm->cpu) == 0 && !in_call_window(sm->cpu.rip))
+		shadow_learn_entry(vm, sm->cpu.cs.base + sm->cpu.rip);
 	return n > 0;
 }
 
