@@ -437,7 +437,8 @@ enum emu_result emu_insn_bytes(struct emu_cpu *cpu, const struct emu_ops *ops, c
  * and jcc rel8/rel32, push r64, push imm8/imm32, call rel32, cld, the
  * zeroing xor r, r, mov r64 to and from [rsp + disp8/32], test imm8 with
  * the byte [rsp + disp8/32]; one REX prefix at most, no other. The bytes
- * are fetched at RIP as emu_insn fetches them. Shadow mode only.
+ * are fetched at RIP as emu_insn fetches them. Shadow mode, 64-bit code at
+ * CPL0 only.
  * EMU_FAST_DONE: *cpu is the state after it (as emu_insn leaves it).
  * EMU_FAST_NO: not one of them, or it would fault, or it touches MMIO:
  * nothing changed (the CPU runs it, and takes its fault, natively).

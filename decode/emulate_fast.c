@@ -230,7 +230,9 @@ enum emu_fast emu_fast_insn(struct emu_cpu *cpu, const struct emu_ops *ops)
 	bool faulted;
 	unsigned n;
 
-	if (!emu_long64(cpu) || cpu->mode != EMU_MODE_SHADOW || !ops->map_phys)
+	/* CPL0: no alignment check (#AC) to mind, the only use of it (the entry run-ahead). */
+	if (!emu_long64(cpu) || cpu->mode != EMU_MODE_SHADOW || !ops->map_phys ||
+	    emu_cpl_of(cpu) != 0)
 		return EMU_FAST_NO;
 	/* As emu_insn fetches (A bits); a fetch that faults is the CPU's to take. */
 	n = emu_fetch(cpu, ops, code, &fault, &faulted);

@@ -427,8 +427,8 @@ static void test_random_encodings(void **state)
 	free(ram_emu);
 }
 
-/* A push from user mode to a supervisor page faults: refused. */
-static void test_refused_user_to_supervisor(void **state)
+/* User mode is not the fast path's (no #AC checks): even a push to a user page. */
+static void test_refused_user_mode(void **state)
 {
 	struct env *env = *state;
 	u8 *ram0 = malloc(RAM_SIZE);
@@ -436,11 +436,11 @@ static void test_refused_user_to_supervisor(void **state)
 	to_shadow(env);
 	to_user(env);
 	assert_non_null(ram0);
-	env->cpu.gpr[EMU_RSP] = KSP;
+	env->cpu.gpr[EMU_RSP] = STACK_VA + 0x800;
 	put_code(env, (const u8[]){ 0x50 }, 1);
 	memcpy(ram0, env->ram, RAM_SIZE);
 	assert_int_equal(emu_fast_insn(&env->cpu, &env->ops), EMU_FAST_NO);
-	assert_int_equal(env->cpu.gpr[EMU_RSP], KSP);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], STACK_VA + 0x800);
 	assert_same_but_tables(ram0, env);
 	free(ram0);
 }
@@ -467,7 +467,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_encodings, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refused_user_to_supervisor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_user_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hw_mode_refused, setup, teardown),
 	};
 
