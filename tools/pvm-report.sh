@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# What issues 6 and 7 still need from a host with /dev/kvm (our PVM machines
+# above all), measured in one command and written to one report:
+#
+#   tools/pvm-report.sh [--quick] [--out DIR]
+#
+#  1. the host: CPU model and the cpuinfo flags shadow mode cares about
+#     (fsgsbase, smap, smep, umip, pku, fsrm, pcid), kernel, whether
+#     /dev/kvm is PVM (the kvm_pvm module);
+#  2. shared/tools/hostprobe: probe, pt_visibility, pt_apply, syscall_probe
+#     (what an exit, a CPL0 instruction, a CR3 load cost here);
+#  3. umbra's own probe (`umbra run -v --stats`: strategy, iopl3,
+#     cpl3_fsgsbase, where a syscall from CPL3 lands);
+#  4. make bench-emu: the emulator's two paths, against the trap cost of 2;
+#  5. make bench QUICK=1 with the variants that show what each mechanism is
+#     worth here (entry run-ahead, prefault, chaining), both guests, every
+#     configuration that can run (README, "Benchmarks"): boot times to the
+#     first userspace line included;
+#  6. tools/trap-profile.sh of a pipe round trip and of an exec.
+#
+# --quick skips 5 (about half an hour on the rig; minutes on PVM) and 6.
+# Each step's output goes to DIR (default bench/results/pvm-report-DATE), and
+# DIR/report.md gathers them. A step that fails is reported as failed and
+# the others still run. Exit status: 0 if every step ran, 1 if one failed,
+# 2 on bad usage or without /dev/kvm (nothing to measure).
+set -u
+me=tools/pvm-report.sh
+quick=0
+out=
+usage() {
+	echo "usage: $me [--quick] [--out DIR]" >&2
+	exit 2
+}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1; shift ;;
+	--out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
+	--out=*) out=${1#--out=}; shift ;;
+	-h | --help) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) usage ;;
+	esac
+done
+cd "$(dirname "$0")/.." || exit 2
+[ -e /dev/kvm ] || { echo "$me: no /dev/kvm here: nothing to measure (run it on a KVM host)" >&2; exit 2; }
+[ -f Makefile ] || { echo "$me: run ./configure first" >&2; exit 2; }
+out=${out:-bench/results/pvm-report-$(date -u +%Y%m%d-%H%M)}
+mkdir -p "$out" || exit 2
+report=$out/report.md
+failed=0
+
+# step NAME COMMAND...: run it, its output in $out/NAME.txt, a line in the report.
+step() {
+	local name=$1 t0 rc
+	shift
+	echo "$me: $name: $*" >&2
+	t0=$(date +%s)
+	"$@" >"$out/$name.txt" 2>&1
+	rc=$?
+	printf '\n## %s (%s, status %d, %d s)\n\n```\n' "$name" "$*" "$rc" "$(($(date +%s) - t0))" >>"$report"
+	tail -n 60 "$out/$name.txt" >>"$report"
+	printf '```\n' >>"$report"
+	[ $rc -eq 0 ] || failed=1
+}
+
+{
+	echo "# Umbra on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "- commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+	echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs"
+	echo "- kernel: $(uname -r)"
+	echo "- flags shadow mode cares about: $(grep -m1 -o -w -E 'fsgsbase|smap|smep|umip|pku|fsrm|pcid|invpcid' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+	echo "- /dev/kvm: $(if grep -q '^kvm_pvm ' /proc/modules 2>/dev/null; then echo 'PVM (kvm_pvm)'; elif grep -q -E '^kvm_(intel|amd) ' /proc/modules 2>/dev/null; then echo 'VMX/SVM'; else echo 'present, module not named'; fi)"
+} >"$report"
+
+probe=../shared/tools/hostprobe
+if [ -d "$probe" ]; then
+	pd=$out/hostprobe
+	cp -r "$probe" "$pd"
+	step hostprobe-build make -C "$pd" all syscall_probe
+	step hostprobe bash -c "cd '$pd' && ./probe"
+	step pt_visibility bash -c "cd '$pd' && ./pt_visibility"
+	step pt_apply bash -c "cd '$pd' && ./pt_apply"
+	step syscall_probe bash -c "cd '$pd' && ./syscall_probe"
+else
+	printf '\n## hostprobe\n\nnot found at %s\n' "$probe" >>"$report"
+fi
+step build make -j"$(nproc)" vmm/umbra images build/rel/bench/umbra-bench build/rel/bench/ubench
+# hello ends through debug-exit with status 1, its success (README, "Exit status").
+step umbra-probe bash -c 'vmm/umbra run -v --mmu=shadow --stats images/hello/hello.elf 2>&1 |
+	grep -E "host probe|sensitive|exit status"; [ "${PIPESTATUS[0]}" -eq 1 ]'
+step bench-emu make bench-emu
+if [ $quick -eq 0 ]; then
+	step bench make bench QUICK=1 BENCH_ARGS="--linux-timeout 1800 --variant noentry:--chain-entry=off --variant noprefault:--shadow-prefault=off --variant nochain:--chain=off"
+	step profile-pingpong tools/trap-profile.sh -n 25 '/ubench -m -n 2000 pingpong'
+	step profile-exec tools/trap-profile.sh -n 25 '/ubench -m -n 100 exec'
+fi
+echo "$me: wrote $report" >&2
+exit $failed
