@@ -8,7 +8,9 @@
 #define UMBRA_TESTS_STANDIN_H
 
 #include <capstone/capstone.h>
+#include <signal.h>
 #include <stdio.h>
+#include <ucontext.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -106,6 +108,30 @@ static inline u8 *standin_window(struct mon_call_data **data)
 	*data = (struct mon_call_data *)(win + PAGE_SIZE);
 	memset(*data, 0, sizeof(**data));
 	return win;
+}
+
+/*
+ * A stand-in's ud2 run natively raises SIGILL: standin_on_sigill (install
+ * it with SA_SIGINFO) notes where, RDI, and the three words at the top of
+ * the stack, clears NT (a site may have set it), and resumes at
+ * standin_recover, which the test sets to code that unwinds its runner.
+ */
+static volatile u64 standin_ill_rip, standin_ill_rdi, standin_ill_stack[3];
+static void (*volatile standin_recover)(void);
+
+static inline void standin_on_sigill(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	const u64 *sp = (const u64 *)uc->uc_mcontext.gregs[REG_RSP];
+
+	(void)sig;
+	(void)si;
+	standin_ill_rip = (u64)uc->uc_mcontext.gregs[REG_RIP];
+	standin_ill_rdi = (u64)uc->uc_mcontext.gregs[REG_RDI];
+	for (unsigned i = 0; i < 3; i++)
+		standin_ill_stack[i] = sp[i];
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)standin_recover;
+	uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)(1ull << 14); /* NT */
 }
 
 #endif /* UMBRA_TESTS_STANDIN_H */

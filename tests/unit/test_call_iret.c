@@ -26,6 +26,7 @@
 
 #include "decode/scan.h"
 #include "shadow/x86.h"
+#include "tests/unit/standin.h"
 #include "vmm/call_iret.h"
 #include "vmm/monitor.h"
 
@@ -260,22 +261,9 @@ __asm__(".text\n"
 
 #define NT (1ull << 14)
 
-/* The SIGILL: where, and the stack the stand-in left (RAX, the site's flags, the return). */
-static volatile u64 ill_rip, ill_stack[3];
-
-static void on_sigill(int sig, siginfo_t *si, void *ctx)
-{
-	ucontext_t *uc = ctx;
-	const u64 *sp = (const u64 *)uc->uc_mcontext.gregs[REG_RSP];
-
-	(void)sig;
-	(void)si;
-	ill_rip = (u64)uc->uc_mcontext.gregs[REG_RIP];
-	for (unsigned i = 0; i < 3; i++)
-		ill_stack[i] = sp[i];
-	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)iret_recover;
-	uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)NT; /* the site may have set it */
-}
+/* The SIGILL (standin.h): the stack the stand-in left is RAX, the site's flags, the return. */
+#define ill_rip	  standin_ill_rip
+#define ill_stack standin_ill_stack
 
 struct iret_env {
 	u8 *win; /* the window's code page, then its data page */
@@ -326,8 +314,10 @@ static int iret_teardown(void **state)
  */
 static void iret_reset(struct iret_env *e)
 {
-	struct sigaction sa = { .sa_sigaction = on_sigill, .sa_flags = SA_SIGINFO | SA_ONSTACK };
+	struct sigaction sa = { .sa_sigaction = standin_on_sigill,
+				.sa_flags = SA_SIGINFO | SA_ONSTACK };
 
+	standin_recover = iret_recover;
 	assert_int_equal(sigaction(SIGILL, &sa, NULL), 0);
 	memset(e->d, 0, sizeof(*e->d));
 	e->descs[0] = 0x00af9b000000ffffull; /* 64-bit code, DPL0, accessed */

@@ -147,8 +147,8 @@ static void test_load_gs_code(void **state)
  * load_gs_try(entry, sel, flags, out): RDI := sel, RAX := ~sel, the flags
  * loaded, `call *entry` followed by the 6 bytes the stand-in must skip
  * (int3s), then out = { RAX, RDI, the flags }, and 0 returned. Where the
- * stand-in reaches its ud2, the SIGILL handler below notes the state there
- * and resumes at load_gs_recover, which returns 1.
+ * stand-in reaches its ud2, standin_on_sigill notes the state there and
+ * resumes at load_gs_recover, which returns 1.
  */
 u64 load_gs_saved_rsp, load_gs_out;
 u64 load_gs_try(u64 entry, u64 sel, u64 flags, u64 *out);
@@ -215,23 +215,6 @@ static void test_load_gs_run(void **state)
 	munmap(win, 2 * PAGE_SIZE);
 }
 
-/* The SIGILL: where, RDI there, and the stack (the site's flags, the return address). */
-static volatile u64 ill_rip, ill_rdi, ill_stack[2];
-
-static void on_sigill(int sig, siginfo_t *si, void *ctx)
-{
-	ucontext_t *uc = ctx;
-	const u64 *sp = (const u64 *)uc->uc_mcontext.gregs[REG_RSP];
-
-	(void)sig;
-	(void)si;
-	ill_rip = (u64)uc->uc_mcontext.gregs[REG_RIP];
-	ill_rdi = (u64)uc->uc_mcontext.gregs[REG_RDI];
-	ill_stack[0] = sp[0];
-	ill_stack[1] = sp[1];
-	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)load_gs_recover;
-}
-
 /*
  * A selector not null: loaded by the stand-in itself when it is user_sel
  * and its descriptor still holds user_sel_desc (gs_sel set, KERNEL_GS_BASE
@@ -245,13 +228,14 @@ static void test_load_gs_user_sel(void **state)
 	static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
 	const u64 good = 0x00cff3000000ffffull; /* Linux's __USER_DS: DPL 3 data, accessed */
 	const u64 changed[] = { good, good & ~(1ull << 40), good | 0x1000000ull, 1 };
-	struct sigaction sa = { .sa_sigaction = on_sigill, .sa_flags = SA_SIGINFO };
+	struct sigaction sa = { .sa_sigaction = standin_on_sigill, .sa_flags = SA_SIGINFO };
 	struct mon_call_data *d;
 	u64 live_desc;
 	u8 *win;
 
 	(void)state;
 	win = standin_window(&d);
+	standin_recover = load_gs_recover;
 	assert_int_equal(sigaction(SIGILL, &sa, NULL), 0);
 	for (size_t c = 0; c < sizeof(changed) / sizeof(changed[0]); c++)
 		for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
@@ -265,7 +249,7 @@ static void test_load_gs_user_sel(void **state)
 				d->user_sel_desc_gva = (u64)(uintptr_t)&live_desc;
 				d->user_sel_desc = good;
 				live_desc = changed[c];
-				ill_rip = 0;
+				standin_ill_rip = 0;
 				r = load_gs_try((u64)(uintptr_t)win + MON_CALL_LOAD_GS, sels[i],
 						flags[f], out);
 				assert_int_equal(live_desc, changed[c]); /* only read */
@@ -280,10 +264,11 @@ static void test_load_gs_user_sel(void **state)
 					continue;
 				}
 				assert_int_equal(r, 1);
-				assert_int_equal(ill_rip, (u64)(uintptr_t)win + MON_CALL_LOAD_GS +
-								  MON_CALL_LOAD_GS_UD2);
-				assert_int_equal(ill_rdi, sels[i]);
-				assert_int_equal(ill_stack[0] & (ARITH | RFLAGS_DF),
+				assert_int_equal(standin_ill_rip, (u64)(uintptr_t)win +
+									  MON_CALL_LOAD_GS +
+									  MON_CALL_LOAD_GS_UD2);
+				assert_int_equal(standin_ill_rdi, sels[i]);
+				assert_int_equal(standin_ill_stack[0] & (ARITH | RFLAGS_DF),
 						 flags[f] & (ARITH | RFLAGS_DF));
 				assert_int_equal(d->gs_sel, 0x10);
 				assert_int_equal(d->kernel_gs_base, 0x7f0000001000ull);
