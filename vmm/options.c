@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,11 +211,39 @@ static const char *match(int argc, char **argv, int *i, const char *name, bool t
 	return argv[++*i];
 }
 
+/* The `on|off` options of `run`: each sets its `no_` flag in struct umbra_options for off. */
+static const struct on_off_option {
+	const char *name;
+	size_t no_flag; /* offsetof a bool */
+} on_off_options[] = {
+	{ "--shadow-prefault", offsetof(struct umbra_options, no_prefault) },
+	{ "--chain-entry", offsetof(struct umbra_options, no_chain_entry) },
+	{ "--chain", offsetof(struct umbra_options, no_chain) },
+	{ "--scan-ahead", offsetof(struct umbra_options, no_scan_ahead) },
+	{ "--monitor-calls", offsetof(struct umbra_options, no_calls) },
+};
+
+/* match() for any of on_off_options: its value, and the option in *opt; NULL if none. */
+static const char *match_on_off(int argc, char **argv, int *i, const struct on_off_option **opt,
+				bool *missing)
+{
+	for (size_t k = 0; k < sizeof(on_off_options) / sizeof(on_off_options[0]); k++) {
+		const char *v = match(argc, argv, i, on_off_options[k].name, true, missing);
+
+		if (v) {
+			*opt = &on_off_options[k];
+			return v;
+		}
+	}
+	return NULL;
+}
+
 static enum options_result parse_run(int argc, char **argv, int i, struct umbra_options *o,
 				     char *err, size_t errlen)
 {
 	for (; i < argc; i++) {
 		const char *a = argv[i], *v;
+		const struct on_off_option *on_off;
 		bool missing = false;
 
 		if (a[0] != '-' || !strcmp(a, "-")) {
@@ -342,30 +371,11 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 					v);
 				return OPTIONS_ERROR;
 			}
-		} else if ((v = match(argc, argv, &i, "--shadow-prefault", true, &missing))) {
+		} else if ((v = match_on_off(argc, argv, &i, &on_off, &missing))) {
 			if (missing)
 				goto need_value;
-			if (!parse_off("--shadow-prefault", v, &o->no_prefault, err, errlen))
-				return OPTIONS_ERROR;
-		} else if ((v = match(argc, argv, &i, "--chain-entry", true, &missing))) {
-			if (missing)
-				goto need_value;
-			if (!parse_off("--chain-entry", v, &o->no_chain_entry, err, errlen))
-				return OPTIONS_ERROR;
-		} else if ((v = match(argc, argv, &i, "--chain", true, &missing))) {
-			if (missing)
-				goto need_value;
-			if (!parse_off("--chain", v, &o->no_chain, err, errlen))
-				return OPTIONS_ERROR;
-		} else if ((v = match(argc, argv, &i, "--scan-ahead", true, &missing))) {
-			if (missing)
-				goto need_value;
-			if (!parse_off("--scan-ahead", v, &o->no_scan_ahead, err, errlen))
-				return OPTIONS_ERROR;
-		} else if ((v = match(argc, argv, &i, "--monitor-calls", true, &missing))) {
-			if (missing)
-				goto need_value;
-			if (!parse_off("--monitor-calls", v, &o->no_calls, err, errlen))
+			if (!parse_off(on_off->name, v, (bool *)((char *)o + on_off->no_flag), err,
+				       errlen))
 				return OPTIONS_ERROR;
 		} else if ((v = match(argc, argv, &i, "--stats-file", true, &missing))) {
 			if (missing || !*v)
