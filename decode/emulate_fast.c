@@ -25,15 +25,6 @@
 #include "shadow/x86.h"
 #include "umbra/le.h"
 
-/* The decoded instruction. */
-struct fast_insn {
-	u8 rex; /* 0 if none */
-	u8 op;	/* the opcode byte (the second for 0f xx) */
-	bool two_byte;
-	unsigned modrm_at; /* index of the ModRM byte */
-	unsigned len;
-};
-
 /* A REX prefix's bits. */
 #define REX_W 8u
 #define REX_R 4u
@@ -63,40 +54,31 @@ static bool rsp_operand(const u8 *code, unsigned n, unsigned at, u8 rex, s32 *di
 	return true;
 }
 
-/* One 8-byte or 1-byte data access at la; STEP_DONE only for RAM. */
-static bool data_read(struct insn_ctx *c, u64 la, void *buf, unsigned len)
+/*
+ * One 8-byte or 1-byte data access at la, a read or a store of buf; false,
+ * nothing stored, if it would fault or a byte of it is not RAM (MMIO is
+ * emu_insn's, or the CPU's).
+ */
+static bool data_access(struct insn_ctx *c, u64 la, void *buf, unsigned len, bool write)
 {
 	struct mem_ref m;
 
 	if (!emu_is_canonical(la) || !emu_is_canonical(la + len - 1))
 		return false;
-	if (emu_mem_map(c, la, len, emu_data_access(c->cpu, 0), &m) != STEP_DONE)
-		return false;
-	for (unsigned i = 0; i < m.npieces; i++)
-		if (!m.piece[i].hva)
-			return false; /* MMIO: emu_insn's, or the CPU's */
-	return emu_mem_load(c, &m, buf) == STEP_DONE;
-}
-
-static bool data_write(struct insn_ctx *c, u64 la, const void *buf, unsigned len)
-{
-	struct mem_ref m;
-
-	if (!emu_is_canonical(la) || !emu_is_canonical(la + len - 1))
-		return false;
-	if (emu_mem_map(c, la, len, emu_data_access(c->cpu, EMU_ACC_WRITE), &m) != STEP_DONE)
+	if (emu_mem_map(c, la, len, emu_data_access(c->cpu, write ? EMU_ACC_WRITE : 0), &m) !=
+	    STEP_DONE)
 		return false;
 	for (unsigned i = 0; i < m.npieces; i++)
 		if (!m.piece[i].hva)
 			return false;
-	return emu_mem_store(c, &m, buf) == STEP_DONE;
+	return (write ? emu_mem_store(c, &m, buf) : emu_mem_load(c, &m, buf)) == STEP_DONE;
 }
 
 static bool push64(struct insn_ctx *c, u64 v)
 {
 	u64 sp = c->cpu->gpr[EMU_RSP] - 8;
 
-	if (!data_write(c, sp, &v, 8))
+	if (!data_access(c, sp, &v, 8, true))
 		return false;
 	c->cpu->gpr[EMU_RSP] = sp;
 	return true;
@@ -179,8 +161,9 @@ static bool run(struct insn_ctx *c, const u8 *code, unsigned n)
 		reg = ((code[i] >> 3) & 7) | (rex & REX_R ? 8 : 0);
 		c->next_rip += extra;
 		if (op == 0x89)
-			return data_write(c, cpu->gpr[EMU_RSP] + (u64)(s64)disp, &cpu->gpr[reg], 8);
-		if (!data_read(c, cpu->gpr[EMU_RSP] + (u64)(s64)disp, &v, 8))
+			return data_access(c, cpu->gpr[EMU_RSP] + (u64)(s64)disp, &cpu->gpr[reg], 8,
+					   true);
+		if (!data_access(c, cpu->gpr[EMU_RSP] + (u64)(s64)disp, &v, 8, false))
 			return false;
 		cpu->gpr[reg] = v;
 		return true;
@@ -190,7 +173,7 @@ static bool run(struct insn_ctx *c, const u8 *code, unsigned n)
 		if (rex || i >= n || ((code[i] >> 3) & 7) != 0 ||
 		    !rsp_operand(code, n, i, 0, &disp, &extra) || i + extra + 1 > n)
 			return false;
-		if (!data_read(c, cpu->gpr[EMU_RSP] + (u64)(s64)disp, &b, 1))
+		if (!data_access(c, cpu->gpr[EMU_RSP] + (u64)(s64)disp, &b, 1, false))
 			return false;
 		c->next_rip += extra + 1;
 		flags_logic(b & code[i + extra], 1, &cpu->rflags);
