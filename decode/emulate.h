@@ -484,6 +484,15 @@ bool emu_desc_la(const struct emu_cpu *cpu, u16 sel, u64 *desc_la);
  */
 bool emu_iret_keeps_segs(const struct emu_cpu *cpu, u64 cs_desc, u64 ss_desc);
 
+/*
+ * The checks of a load of DS, ES, FS or GS with the non-null selector `sel`
+ * through its descriptor `desc` at CPL `cpl` (SDM Vol. 2B MOV): 0 if it
+ * loads, with the descriptor's base in *base; else the exception it raises
+ * with the selector as error code (X86_EXC_GP or X86_EXC_NP). The table's
+ * accessed bit is the caller's (the emulator sets none).
+ */
+unsigned emu_data_seg_check(unsigned cpl, u16 sel, u64 desc, u64 *base);
+
 /* Whether two cached segments hold the same fields. */
 bool emu_seg_equal(const struct emu_seg *a, const struct emu_seg *b);
 

@@ -268,27 +268,39 @@ enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg 
  * else a data or readable code segment, with DPL >= max(CPL, RPL) unless
  * conforming code; #NP(sel) if not present.
  */
+unsigned emu_data_seg_check(unsigned cpl, u16 sel, u64 desc, u64 *base)
+{
+	unsigned rpl = sel & SEL_RPL_MASK, type = desc_type(desc);
+
+	if (!(desc & DESC_S) || ((type & DESC_TYPE_CODE) && !(type & DESC_TYPE_READABLE)))
+		return X86_EXC_GP;
+	if (!((type & DESC_TYPE_CODE) && (type & DESC_TYPE_CONFORMING)) &&
+	    (desc_dpl(desc) < cpl || desc_dpl(desc) < rpl))
+		return X86_EXC_GP;
+	if (!(desc & DESC_P))
+		return X86_EXC_NP;
+	*base = ((desc >> 16) & 0xffffff) | ((desc >> 32) & 0xff000000);
+	return 0;
+}
+
 static enum step load_data_seg(struct insn_ctx *c, x86_reg which, u16 sel)
 {
 	struct emu_cpu *cpu = c->cpu;
-	unsigned cpl = emu_cpl_of(cpu), rpl = sel & SEL_RPL_MASK, type;
 	u32 err = sel & SEL_ERR_MASK;
 	u64 desc = 0, la, base = 0;
 	enum step st;
 
 	if (sel & ~SEL_RPL_MASK) {
+		unsigned vector;
+
 		st = emu_read_desc(c, sel, &desc, &la);
 		if (st != STEP_DONE)
 			return st;
-		type = desc_type(desc);
-		if (!(desc & DESC_S) || ((type & DESC_TYPE_CODE) && !(type & DESC_TYPE_READABLE)))
+		vector = emu_data_seg_check(emu_cpl_of(cpu), sel, desc, &base);
+		if (vector == X86_EXC_GP)
 			return emu_raise(c, EXC_GP(err));
-		if (!((type & DESC_TYPE_CODE) && (type & DESC_TYPE_CONFORMING)) &&
-		    (desc_dpl(desc) < cpl || desc_dpl(desc) < rpl))
-			return emu_raise(c, EXC_GP(err));
-		if (!(desc & DESC_P))
+		if (vector == X86_EXC_NP)
 			return emu_raise(c, EXC_NP(err));
-		base = ((desc >> 16) & 0xffffff) | ((desc >> 32) & 0xff000000);
 	}
 	/*
 	 * In 64-bit mode only FS and GS use a base. A null selector gives base

@@ -128,17 +128,15 @@ void call_sync_fill(struct vm *vm)
 
 /*
  * Whether loading GS with `sel` at virtual CPL0 through descriptor `desc`
- * does nothing but set the selector and a base of 0 (SDM Vol. 3A §5.4.1,
- * Vol. 2B MOV: a data segment, present, DPL >= RPL; accessed already, so
- * the CPU writes nothing to the table).
+ * does nothing but set the selector and a base of 0: the load's checks
+ * pass (emu_data_seg_check), and it is a data segment (type bit 3 clear)
+ * accessed already (bit 0 set), so the CPU writes nothing to the table.
  */
 static bool loads_base0(u16 sel, u64 desc)
 {
-	const u64 base = ((desc >> 16) & 0xffffff) | ((desc >> 56) << 24);
-	const unsigned type = (unsigned)(desc >> 40) & 0xf, dpl = (unsigned)(desc >> 45) & 3;
+	u64 base;
 
-	return (desc & (1ull << 47)) && (desc & (1ull << 44)) && !(type & 8) && (type & 1) &&
-	       dpl >= (sel & 3u) && base == 0;
+	return emu_data_seg_check(0, sel, desc, &base) == 0 && base == 0 && ((desc >> 40) & 9) == 1;
 }
 
 void call_load_gs_fill(struct vm *vm)

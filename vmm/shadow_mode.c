@@ -513,11 +513,17 @@ static bool in_call_window(u64 gva);
 #define AHEAD_GIVE_UP 4u
 #define AHEAD_RETRY   1024u
 
+/* The memo slot of the handler at `start`. */
+static struct ahead_memo *ahead_slot(struct shadow_mode *sm, u64 start)
+{
+	return &sm->ahead_memo[(start >> 4) % SHADOW_AHEAD_MEMO];
+}
+
 static bool run_ahead(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
 	u64 start = sm->cpu.rip;
-	struct ahead_memo *m = &sm->ahead_memo[(start >> 4) % SHADOW_AHEAD_MEMO];
+	struct ahead_memo *m = ahead_slot(sm, start);
 	unsigned n = 0;
 
 	if (m->rip == start && m->misses >= AHEAD_GIVE_UP && ++m->skips % AHEAD_RETRY)
@@ -538,8 +544,7 @@ static bool run_ahead(struct vm *vm)
 /* The run-ahead from `start` ended at an instruction the chain takes (true) or not. */
 static void ahead_result(struct vm *vm, u64 start, bool reached)
 {
-	struct shadow_mode *sm = vm->shadow;
-	struct ahead_memo *m = &sm->ahead_memo[(start >> 4) % SHADOW_AHEAD_MEMO];
+	struct ahead_memo *m = ahead_slot(vm->shadow, start);
 
 	if (reached)
 		vm->stats.ahead_runs++;

@@ -132,6 +132,19 @@ static struct result *run_script(const char *mmu_opt, const char *extra, const c
 	return r;
 }
 
+/* A counter of --stats=json in `err`, which must be there. */
+static unsigned long long json_count(const char *err, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), "\"%s\": ", key);
+	p = strstr(err, k);
+	if (!p)
+		fail_msg("no %s in the statistics", key);
+	return strtoull(p + strlen(k), NULL, 10);
+}
+
 static void test_linux_shadow_script(void **state)
 {
 	struct result *r;
@@ -163,13 +176,10 @@ static void test_linux_shadow_script(void **state)
 	}
 	r = run_script(mmu_opt, NULL, NULL);
 	if (!strcmp(mmu, "shadow")) {
-		const char *pf = strstr(r->err, "\"prefaults_fixed\": ");
-
 		assert_contains(r->err, "\"syscalls\": "); /* through the monitor's entry */
 		/* Demand faults in user mode, mapped on the handler's return (--shadow-prefault).
 		 */
-		assert_non_null(pf);
-		assert_true(strtoull(pf + strlen("\"prefaults_fixed\": "), NULL, 10) > 0);
+		assert_true(json_count(r->err, "prefaults_fixed") > 0);
 	}
 	free(r);
 }
@@ -203,19 +213,6 @@ static void need_iopl3_host(void)
 			      "first test ran it\n");
 		skip();
 	}
-}
-
-/* A counter of --stats=json in `err`, which must be there. */
-static unsigned long long json_count(const char *err, const char *key)
-{
-	char k[64];
-	const char *p;
-
-	snprintf(k, sizeof(k), "\"%s\": ", key);
-	p = strstr(err, k);
-	if (!p)
-		fail_msg("no %s in the statistics", key);
-	return strtoull(p + strlen(k), NULL, 10);
 }
 
 static void test_linux_patch_script(void **state)

@@ -818,6 +818,29 @@ static void test_ljmp_mem64(void **state)
 	assert_fault(env, &rep, X86_EXC_GP, SEL_KCODE);
 }
 
+/* emu_data_seg_check, the rule mov to DS/ES/FS/GS uses, on its own (the load_gs stand-in's fill).
+ */
+static void test_data_seg_check(void **state)
+{
+	const u64 user_ds = 0x00cff3000000ffffull, kernel_ds = 0x00cf93000000ffffull;
+	u64 base = 1;
+
+	(void)state;
+	assert_int_equal(emu_data_seg_check(0, 0x2b, user_ds, &base), 0);
+	assert_int_equal(base, 0);
+	assert_int_equal(emu_data_seg_check(0, 0x2b, user_ds | (0x12345ull << 16), &base), 0);
+	assert_int_equal(base, 0x12345);
+	assert_int_equal(emu_data_seg_check(0, 0x18, kernel_ds, &base), 0);
+	assert_int_equal(emu_data_seg_check(3, 0x1b, kernel_ds, &base), X86_EXC_GP); /* DPL < CPL */
+	assert_int_equal(emu_data_seg_check(0, 0x1b, kernel_ds, &base), X86_EXC_GP); /* DPL < RPL */
+	assert_int_equal(emu_data_seg_check(0, 0x2b, user_ds & ~(1ull << 47), &base), X86_EXC_NP);
+	assert_int_equal(emu_data_seg_check(0, 0x2b, user_ds & ~(1ull << 44), &base), X86_EXC_GP);
+	/* Code: readable loads, execute-only does not; conforming ignores the DPL. */
+	assert_int_equal(emu_data_seg_check(0, 0x33, 0x00affa000000ffffull, &base), 0);
+	assert_int_equal(emu_data_seg_check(0, 0x33, 0x00aff8000000ffffull, &base), X86_EXC_GP);
+	assert_int_equal(emu_data_seg_check(3, 0x13, 0x00af9e000000ffffull, &base), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_shadow, teardown)
 
 int main(void)
@@ -832,6 +855,7 @@ int main(void)
 		T(test_ltr_null_gp),
 		T(test_mov_data_segs),
 		T(test_mov_data_seg_faults),
+		T(test_data_seg_check),
 		T(test_mov_ss),
 		T(test_pop_fs),
 		T(test_iretq_same_level),
