@@ -431,18 +431,10 @@ static void test_random_encodings(void **state)
 static void test_refused_user_mode(void **state)
 {
 	struct env *env = *state;
-	u8 *ram0 = malloc(RAM_SIZE);
 
 	to_shadow(env);
 	to_user(env);
-	assert_non_null(ram0);
-	env->cpu.gpr[EMU_RSP] = STACK_VA + 0x800;
-	put_code(env, (const u8[]){ 0x50 }, 1);
-	memcpy(ram0, env->ram, RAM_SIZE);
-	assert_int_equal(emu_fast_insn(&env->cpu, &env->ops), EMU_FAST_NO);
-	assert_int_equal(env->cpu.gpr[EMU_RSP], STACK_VA + 0x800);
-	assert_same_but_tables(ram0, env);
-	free(ram0);
+	REFUSED(env, STACK_VA + 0x800, 0x50);
 }
 
 /* hw mode has no fast path: every form is emu_insn's there. */
