@@ -1569,11 +1569,13 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	if (res == SHADOW_EXIT_RESUME) {
 		if (sm->prefault.armed)
 			prefault_on_return(vm);
-		if ((vm->stats.call_sync || vm->stats.call_iret || vm->stats.call_ss) &&
-		    sm->window_on && emu_cpl(&sm->cpu) == 0)
-			call_sync_fill(vm);
-		if (vm->stats.call_load_gs && sm->window_on && emu_cpl(&sm->cpu) == 0)
-			call_load_gs_fill(vm);
+		/* The stand-ins' descriptors, for a guest kernel about to run on. */
+		if (sm->window_on && emu_cpl(&sm->cpu) == 0) {
+			if (vm->stats.call_sync || vm->stats.call_iret || vm->stats.call_ss)
+				call_sync_fill(vm);
+			if (vm->stats.call_load_gs)
+				call_load_gs_fill(vm);
+		}
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);
 		res = resume_guest(vm);
