@@ -82,6 +82,16 @@ static const struct {
 	  1u << 0 | 1u << 3 | 1u << 5 | 1u << 8,
 	  MON_CALL_LOAD_GS,
 	  true },
+	/*
+	 * load_seg_legacy: `mov $__USER_DS,%edx; mov %edx,%fs; mov %eax,%fs`.
+	 * Its fixup for a bad selector zeroes the register and retries the mov.
+	 */
+	{ CALL_LIT_LOAD_FS,
+	  { 0xba, 0x2b, 0x00, 0x00, 0x00, 0x8e, 0xe2, 0x8e, 0xe0 },
+	  9,
+	  1u << 0 | 1u << 5 | 1u << 7,
+	  MON_CALL_LOAD_FS,
+	  true },
 };
 
 /* Linux's x86 nops for 1, 2 and 6 bytes: the pads the sites leave. */

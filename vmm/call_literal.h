@@ -21,6 +21,10 @@
  *  - CALL_LIT_LOAD_GS: `swapgs; mov %edi,%gs; <nop3 or mfence>; swapgs`
  *    (Linux's asm_load_gs_index, 11 bytes), at every context switch where
  *    the guest lacks FSGSBASE (MON_CALL_LOAD_GS).
+ *  - CALL_LIT_LOAD_FS: `mov $0x2b,%edx; mov %edx,%fs; mov %eax,%fs` (Linux's
+ *    load_seg_legacy on AMD CPUs, 9 bytes), at every context switch to a
+ *    task whose FS base is 0 where the guest lacks FSGSBASE
+ *    (MON_CALL_LOAD_FS).
  */
 #ifndef UMBRA_VMM_CALL_LITERAL_H
 #define UMBRA_VMM_CALL_LITERAL_H
@@ -36,6 +40,7 @@ enum call_literal_kind {
 	CALL_LIT_SS,
 	CALL_LIT_SWAPGS,
 	CALL_LIT_LOAD_GS,
+	CALL_LIT_LOAD_FS,
 };
 
 /*

@@ -411,10 +411,10 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 
 		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c &&
 		     page[off] != 0x0f && page[off] != 0x8c && page[off] != 0x48 &&
-		     page[off] != 0x66 && !thunked) ||
+		     page[off] != 0x66 && page[off] != 0xba && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		if (page[off] == 0x0f || page[off] == 0x66) {
+		if (page[off] == 0x0f || page[off] == 0x66 || page[off] == 0xba) {
 			lit = call_literal_plan(res, page, page_la, off, repl, &len);
 			/* The swapgs stand-in's rdgsbase runs where the guest's does. */
 			if (lit == CALL_LIT_SWAPGS && !(sm->cpu.cr4 & CR4_FSGSBASE))
@@ -460,6 +460,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			vm->stats.call_swapgs++;
 		else if (lit == CALL_LIT_LOAD_GS)
 			vm->stats.call_load_gs++;
+		else if (lit == CALL_LIT_LOAD_FS)
+			vm->stats.call_load_fs++;
 		else if (sync)
 			vm->stats.call_sync++;
 		else if (iret)

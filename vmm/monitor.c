@@ -634,6 +634,51 @@ static void emit_load_gs(struct emit *e)
 	BUG_ON(e->at > MON_CALL_CODE_END);
 }
 
+/* The load_fs stand-in (monitor.h, MON_CALL_LOAD_FS). */
+static void emit_load_fs(struct emit *e)
+{
+	unsigned to_slow[3];
+
+	emit_start(e, MON_CALL_LOAD_FS, 0);
+	e->cur = MON_CALL_LOAD_FS_AT_ENTRY;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = MON_CALL_LOAD_FS_FLAGS_SAVED;
+	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_LOAD_FS_SITE - 5 },
+	     6); /* addq $pad,8(%rsp) */
+	e->cur = MON_CALL_LOAD_FS_RETURN_SET;
+	emit_rip_rel(e, (const u8[]){ 0x66, 0x83, 0x3d }, 3,
+		     offsetof(struct mon_call_data, user_sel), (const u8[]){ 0x2b },
+		     1); /* cmpw $0x2b,user_sel(%rip) */
+	to_slow[0] = emit_jcc_fwd(e, 0x75);
+	emit(e, (const u8[]){ 0x66, 0xa9, 0xfc, 0xff }, 4); /* test $0xfffc,%ax */
+	to_slow[1] = emit_jcc_fwd(e, 0x75);		    /* jnz: the second load not null */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x8b, 0x15 }, 3,
+		     offsetof(struct mon_call_data, user_sel_desc_gva), NULL,
+		     0);			      /* mov user_sel_desc_gva(%rip),%rdx */
+	emit(e, (const u8[]){ 0x48, 0x8b, 0x12 }, 3); /* mov (%rdx),%rdx: the guest's table */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x3b, 0x15 }, 3,
+		     offsetof(struct mon_call_data, user_sel_desc), NULL,
+		     0);		    /* cmp user_sel_desc(%rip),%rdx */
+	to_slow[2] = emit_jcc_fwd(e, 0x75); /* jne: changed, or never checked */
+	e->cur = MON_CALL_LOAD_FS_CHECKED;
+	emit(e, (const u8[]){ 0xba, MON_SEL_UDATA & 0xff, MON_SEL_UDATA >> 8, 0, 0 },
+	     5);				/* mov $MON_SEL_UDATA,%edx */
+	emit(e, (const u8[]){ 0x8e, 0xe2 }, 2); /* mov %edx,%fs: base 0 */
+	e->cur = MON_CALL_LOAD_FS_BASE_ZERO;
+	emit(e, (const u8[]){ 0x8e, 0xe0 }, 2); /* mov %eax,%fs: the guest's null selector */
+	e->cur = MON_CALL_LOAD_FS_DONE;
+	emit(e, (const u8[]){ 0xba, 0x2b, 0, 0, 0 }, 5); /* mov $0x2b,%edx, as the site */
+	emit(e, (const u8[]){ 0x9d }, 1);		 /* popfq */
+	e->cur = MON_CALL_LOAD_FS_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	for (unsigned i = 0; i < 3; i++)
+		emit_fixup(e, to_slow[i]);
+	e->cur = MON_CALL_LOAD_FS_RETURN_SET;
+	BUG_ON(e->at != MON_CALL_LOAD_FS + MON_CALL_LOAD_FS_UD2);
+	emit(e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM runs the original */
+	BUG_ON(e->at > MON_CALL_LOAD_FS + MON_CALL_SLOT);
+}
+
 /*
  * A stand-in that moves one register to or from a data field (`op`: the
  * 3 bytes of a RIP-relative mov), with the site's flags kept and the
@@ -711,6 +756,7 @@ static void build_call_window(struct monitor *mon)
 		       offsetof(struct mon_call_data, cr2));
 	emit_swapgs(&e);
 	emit_load_gs(&e);
+	emit_load_fs(&e);
 	BUG_ON(e.at > MON_CALL_CODE_END);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
@@ -837,6 +883,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_LOAD_FS) {
+		p->fn = MON_CALL_LOAD_FS;
+		p->pad = MON_CALL_LOAD_FS_SITE - 5;
 		return true;
 	}
 	if (off >= MON_CALL_LOAD_GS) {

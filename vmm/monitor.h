@@ -322,6 +322,28 @@
  *                         at the site, whose original instructions it
  *                         emulates (a descriptor to read, checks, faults).
  *                         Needs no FSGSBASE: it never touches a real base.
+ *   MON_CALL_LOAD_FS      `mov $0x2b,%edx; mov %edx,%fs; mov %eax,%fs`
+ *                         (Linux's load_seg_legacy on AMD CPUs, at a
+ *                         context switch to a task whose FS base is 0,
+ *                         typically a kernel thread: __USER_DS, then the
+ *                         task's null selector), 9 bytes, pad 4, the tail
+ *                         kept (Linux's fixup for a bad selector retries
+ *                         the mov). With %ax null and 0x2b the data page's
+ *                         user_sel whose descriptor, read from the guest's
+ *                         table there and then (through %rdx, which the
+ *                         site sets anyway), still holds user_sel_desc (as
+ *                         for load_gs: loadable, accessed, base 0), the
+ *                         pair does nothing but leave FS null with base 0
+ *                         (AMD keeps the base a null load finds, Intel
+ *                         clears it: 0 either way). The stand-in does just
+ *                         that with real loads, MON_SEL_UDATA (base 0),
+ *                         then the guest's null selector, and sets %edx to
+ *                         0x2b. Otherwise its ud2 at MON_CALL_LOAD_FS_UD2:
+ *                         the VMM puts the vCPU after the site's first
+ *                         instruction, whose `mov %edx,%fs` it emulates.
+ *                         Needs no FSGSBASE; where the host refuses the
+ *                         real load of MON_SEL_UDATA (#GP), the VMM
+ *                         completes the stand-in instead.
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -356,7 +378,10 @@
 #define MON_CALL_LOAD_GS       0x580u /* two slots */
 #define MON_CALL_LOAD_GS_SITE  11u    /* the site's bytes; the pad is 6 */
 #define MON_CALL_LOAD_GS_UD2   0x6cu  /* the slow path's ud2, in the load_gs stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_LOAD_GS + 2 * MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_LOAD_FS       0x600u /* one slot */
+#define MON_CALL_LOAD_FS_SITE  9u     /* the site's bytes; the pad is 4 */
+#define MON_CALL_LOAD_FS_UD2   0x3au  /* the slow path's ud2, in the load_fs stand-in */
+#define MON_CALL_CODE_END      (MON_CALL_LOAD_FS + MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -486,6 +511,18 @@ enum mon_call_stage {
 	MON_CALL_LOAD_GS_SEL_SET,     /* gs_sel stored, kernel_gs_base next (null: if it clears) */
 	MON_CALL_LOAD_GS_DONE,	      /* the data page final: popfq next */
 	MON_CALL_LOAD_GS_AT_RET,      /* all final: [rsp] the site's end */
+	/*
+	 * In the load_fs stand-in: before its checks passed the VMM puts the
+	 * vCPU after the site's first instruction (%edx 0x2b, the site's
+	 * flags); from CHECKED on it completes it (FS null, base 0).
+	 */
+	MON_CALL_LOAD_FS_AT_ENTRY,    /* [rsp]: the site's call + 5 */
+	MON_CALL_LOAD_FS_FLAGS_SAVED, /* [rsp]: the site's flags, then as AT_ENTRY */
+	MON_CALL_LOAD_FS_RETURN_SET,  /* the same, the return address at the site's end */
+	MON_CALL_LOAD_FS_CHECKED,     /* checked: the real FS := MON_SEL_UDATA next */
+	MON_CALL_LOAD_FS_BASE_ZERO,   /* the real FS base 0: its null selector next */
+	MON_CALL_LOAD_FS_DONE,	      /* FS final: %edx := 0x2b, popfq next */
+	MON_CALL_LOAD_FS_AT_RET,      /* all final: [rsp] the site's end */
 };
 
 struct mon_call_point {
@@ -538,10 +575,10 @@ struct mon_call_data {
 	u8 null_clears;		/* 1: a null GS load clears the base (Intel) */
 	u8 pad2_;
 	/*
-	 * The load_gs stand-in's non-null selector (vmm/call_sync.c fills
-	 * them, call_load_gs_fill): user_sel, and the value of its descriptor,
-	 * at user_sel_desc_gva, that the VMM found loadable with base 0. While
-	 * none is, user_sel_desc_gva is that of `zero` and user_sel_desc 1.
+	 * The load_gs stand-in's non-null selector, and the load_fs one's
+	 * (vmm/call_sync.c fills them, call_load_gs_fill): user_sel, and the value of its
+	 * descriptor, at user_sel_desc_gva, that the VMM found loadable with base 0. While none is,
+	 * user_sel_desc_gva is that of `zero` and user_sel_desc 1.
 	 */
 	u16 user_sel;
 	u16 pad3_;
@@ -677,6 +714,11 @@ static inline bool monitor_call_is_iret_trap(u64 rip)
 static inline bool monitor_call_is_load_gs_trap(u64 rip)
 {
 	return rip == MON_CALL_GVA + MON_CALL_LOAD_GS + MON_CALL_LOAD_GS_UD2;
+}
+/* Is `rip` (a trap's) the load_fs stand-in's ud2 (its slow path)? */
+static inline bool monitor_call_is_load_fs_trap(u64 rip)
+{
+	return rip == MON_CALL_GVA + MON_CALL_LOAD_FS + MON_CALL_LOAD_FS_UD2;
 }
 /* Is `rip` (a trap's) the sync stand-in's ud2 (its slow path)? */
 static inline bool monitor_call_is_sync_trap(u64 rip)

@@ -979,6 +979,51 @@ static bool finish_load_gs(struct vm *vm, enum mon_call_stage stage)
 }
 
 /*
+ * The load_fs stand-in at `stage` (vmm/monitor.h, MON_CALL_LOAD_FS). Before
+ * its checks passed it has done nothing that counts: the vCPU goes after
+ * the site's first instruction (%edx 0x2b, the site's flags), where the
+ * kept tail's `mov %edx,%fs` comes next. From CHECKED on the load is known
+ * to pass: completed, FS null (%ax) with base 0, in the real register too,
+ * which may still hold the guest's old FS or MON_SEL_UDATA.
+ */
+static bool finish_load_fs(struct vm *vm, enum mon_call_stage stage)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	unsigned words =
+		stage == MON_CALL_LOAD_FS_AT_ENTRY || stage == MON_CALL_LOAD_FS_AT_RET ? 1 : 2;
+	u64 top[2], site_flags, ret;
+
+	if (!read_stack_top(vm, top, words))
+		return false;
+	site_flags = words == 1 ? c->rflags : top[0];
+	ret = top[words - 1];
+	if (stage < MON_CALL_LOAD_FS_RETURN_SET)
+		ret += MON_CALL_LOAD_FS_SITE - 5;
+	sm->load_fs_undone = stage < MON_CALL_LOAD_FS_CHECKED;
+	if (sm->load_fs_undone) {
+		ret -= MON_CALL_LOAD_FS_SITE - 5;
+	} else {
+		c->virt.fs_sel = (u16)c->gpr[EMU_RAX];
+		if (stage < MON_CALL_LOAD_FS_DONE) {
+			struct kvm_segment *fs = &vm->run->s.regs.sregs.fs;
+
+			c->fs_base = 0;
+			fs->selector = c->virt.fs_sel;
+			fs->base = 0;
+			shadow_cpu_push_sregs(sm, vm->run);
+			vm->stats.call_load_fs_finished++;
+		}
+	}
+	c->gpr[EMU_RDX] = 0x2b;
+	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+	c->rip = ret;
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -1012,6 +1057,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 		return finish_swapgs(vm, p.stage);
 	if (p.fn == MON_CALL_LOAD_GS)
 		return finish_load_gs(vm, p.stage);
+	if (p.fn == MON_CALL_LOAD_FS)
+		return finish_load_fs(vm, p.stage);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -1177,6 +1224,33 @@ static enum shadow_exit load_gs_slow_path(struct vm *vm)
 	return SHADOW_EXIT_RESUME;
 }
 
+/*
+ * The load_fs stand-in's ud2 (a check failed), a guest fault on its stack
+ * or at its read of the guest's table, or a trap at its real FS load (the
+ * host refusing MON_SEL_UDATA): finish_load_fs, which completes the last
+ * and puts the others after the site's first instruction. There the kept
+ * `mov %edx,%fs` is emulated at once, a fault delivered at it as on
+ * hardware; the null load after it runs natively or is chained.
+ */
+static enum shadow_exit load_fs_slow_path(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	if (!finish_stand_in(vm, true)) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: the load_fs stand-in's stack could not be read (rip 0x%llx, "
+			"rsp 0x%llx)",
+			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
+		return SHADOW_EXIT_STOP;
+	}
+	if (!sm->load_fs_undone)
+		return SHADOW_EXIT_RESUME;
+	vm->stats.call_load_fs_slow++;
+	/* The stand-in may take it itself from now on (call_load_gs_fill). */
+	sm->load_gs_user_sel = 0x2b;
+	return handle_insn_trap(vm, X86_EXC_GP);
+}
+
 /* Is `rip` in the stand-in `fn` (a trap there may need its own handling)? */
 static bool in_stand_in(const struct shadow_mode *sm, u64 rip, unsigned fn)
 {
@@ -1305,6 +1379,8 @@ static enum shadow_exit handle_pf(struct vm *vm)
 			return swapgs_finish_trap(vm);
 		if (p.fn == MON_CALL_LOAD_GS)
 			return load_gs_slow_path(vm);
+		if (p.fn == MON_CALL_LOAD_FS)
+			return load_fs_slow_path(vm);
 	}
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
@@ -1527,6 +1603,10 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_load_gs_trap(f->rip)) {
 		res = load_gs_slow_path(vm);
+	} else if ((vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
+		    monitor_call_is_load_fs_trap(f->rip)) ||
+		   (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_LOAD_FS))) {
+		res = load_fs_slow_path(vm);
 	} else if (vector == X86_EXC_UD && in_stand_in(sm, f->rip, MON_CALL_SWAPGS)) {
 		res = swapgs_finish_trap(vm); /* rdgsbase/wrgsbase refused at real CPL3 */
 	} else if (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_CX16)) {
@@ -1573,7 +1653,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		if (sm->window_on && emu_cpl(&sm->cpu) == 0) {
 			if (vm->stats.call_sync || vm->stats.call_iret || vm->stats.call_ss)
 				call_sync_fill(vm);
-			if (vm->stats.call_load_gs)
+			if (vm->stats.call_load_gs || vm->stats.call_load_fs)
 				call_load_gs_fill(vm);
 		}
 		shadow_cpu_store(sm, vm->run);

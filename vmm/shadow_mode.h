@@ -110,11 +110,14 @@ struct shadow_mode {
 	bool entered_kernel;
 	/*
 	 * The load_gs stand-in (vmm/monitor.h): the non-null selector its slow
-	 * path loaded last, which call_load_gs_fill lets the stand-in take;
+	 * path loaded last (or the load_fs one's, 0x2b), which call_load_gs_fill
+	 * lets both stand-ins take;
 	 * and whether finish_load_gs last put the vCPU back at the site.
 	 */
 	u16 load_gs_user_sel;
 	bool load_gs_undone;
+	/* Whether finish_load_fs last put the vCPU back in the site (not completed). */
+	bool load_fs_undone;
 	struct load_gs_key {
 		bool valid;
 		u16 sel;

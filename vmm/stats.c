@@ -252,7 +252,8 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		"held at sti); withdrawn %llu times; %llu gsbase sites; %llu sync_core sites (%llu "
 		"slow calls); %llu iretq sites (%llu emulated); %llu cmpxchg16b_emu bodies (%llu "
 		"slow calls); %llu SS compare sites; %llu CR2 read sites; %llu swapgs sites (%llu "
-		"finished by the VMM); %llu load_gs sites (%llu slow calls)\n",
+		"finished by the VMM); %llu load_gs sites (%llu slow calls); %llu load_fs sites "
+		"(%llu slow calls, %llu finished by the VMM)\n",
 		!st->calls_on	   ? "off"
 		: st->calls_window ? "on"
 				   : "on (window not claimed)",
@@ -266,7 +267,9 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->call_cx16_slow, (unsigned long long)st->call_ss,
 		(unsigned long long)st->call_cr2, (unsigned long long)st->call_swapgs,
 		(unsigned long long)st->call_swapgs_slow, (unsigned long long)st->call_load_gs,
-		(unsigned long long)st->call_load_gs_slow);
+		(unsigned long long)st->call_load_gs_slow, (unsigned long long)st->call_load_fs,
+		(unsigned long long)st->call_load_fs_slow,
+		(unsigned long long)st->call_load_fs_finished);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
@@ -343,7 +346,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"call_sync_slow\": %llu, \"call_iret\": %llu, \"call_iret_slow\": %llu, "
 		"\"call_cx16\": %llu, \"call_cx16_slow\": %llu, \"call_ss\": %llu, \"call_cr2\": "
 		"%llu, \"call_swapgs\": %llu, \"call_swapgs_slow\": %llu, \"call_load_gs\": %llu, "
-		"\"call_load_gs_slow\": %llu, "
+		"\"call_load_gs_slow\": %llu, \"call_load_fs\": %llu, \"call_load_fs_slow\": %llu, "
+		"\"call_load_fs_finished\": %llu, "
 		"\"call_traps\": %llu, \"call_withdrawals\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->irq_requeued,
@@ -376,7 +380,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->call_ss, (unsigned long long)st->call_cr2,
 		(unsigned long long)st->call_swapgs, (unsigned long long)st->call_swapgs_slow,
 		(unsigned long long)st->call_load_gs, (unsigned long long)st->call_load_gs_slow,
-		(unsigned long long)st->call_traps, (unsigned long long)st->call_withdrawals);
+		(unsigned long long)st->call_load_fs, (unsigned long long)st->call_load_fs_slow,
+		(unsigned long long)st->call_load_fs_finished, (unsigned long long)st->call_traps,
+		(unsigned long long)st->call_withdrawals);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)
 #undef X

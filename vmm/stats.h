@@ -134,14 +134,18 @@ struct stats {
 	u64 call_swapgs_slow;  /* swapgs stand-ins the VMM finished (a trap landed inside) */
 	u64 call_load_gs;      /* asm_load_gs_index sites rewritten (MON_CALL_LOAD_GS) */
 	u64 call_load_gs_slow; /* ... calls with a selector not null: the original emulated */
-	u64 call_thunks;       /* thunks made */
-	u64 call_withdrawals;  /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
-	u64 call_traps;	       /* the sti stand-in's ud2: an interrupt was held */
-	bool calls_on;	       /* --monitor-calls (and the patch strategy) */
-	bool calls_window;     /* the call window was claimed */
-	u64 patches_applied;   /* int3 patches written over pushf/popf */
-	u64 patches_live;      /* ... still in place at the end */
-	u64 patch_traps;       /* patched instructions that trapped and were emulated */
+	u64 call_load_fs;      /* load_seg_legacy's __USER_DS sites rewritten (MON_CALL_LOAD_FS) */
+	u64 call_load_fs_slow; /* ... calls its checks sent back: the site's mov emulated */
+	u64 call_load_fs_finished; /* ... calls the VMM completed (a trap inside; the host refused)
+				    */
+	u64 call_thunks;	   /* thunks made */
+	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
+	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */
+	bool calls_on;	      /* --monitor-calls (and the patch strategy) */
+	bool calls_window;    /* the call window was claimed */
+	u64 patches_applied;  /* int3 patches written over pushf/popf */
+	u64 patches_live;     /* ... still in place at the end */
+	u64 patch_traps;      /* patched instructions that trapped and were emulated */
 	u64 patch_copies_restored; /* guest copies of our patches put back before a scan */
 	/* The start-up host probe (vmm/host_probe.h), in struct vm; NULL in hw mode. */
 	const struct host_probe *host;

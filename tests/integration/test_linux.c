@@ -241,7 +241,8 @@ static void test_linux_patch_script(void **state)
  * with those hidden. Without FSGSBASE the swapgs stand-in is off, so every
  * entry from user mode reaches error_entry's swapgs, which the entry
  * run-ahead chains (--chain-entry), and asm_load_gs_index runs at every
- * context switch; without SMAP there is no stac/clac.
+ * context switch, as load_seg_legacy does for FS where the next task's
+ * FS base is 0; without SMAP there is no stac/clac.
  */
 static void test_linux_pvm_cpu_script(void **state)
 {
@@ -263,6 +264,15 @@ static void test_linux_pvm_cpu_script(void **state)
 	if (json_count(r->err, "call_load_gs_slow") >= 100)
 		fail_msg("the load_gs stand-in's slow path ran %llu times",
 			 json_count(r->err, "call_load_gs_slow"));
+	/*
+	 * load_seg_legacy's `mov $__USER_DS,%edx; mov %edx,%fs; mov %eax,%fs`
+	 * (a switch to a task whose FS base is 0) became the load_fs
+	 * stand-in's call, which takes it itself once USER_DS is known.
+	 */
+	assert_true(json_count(r->err, "call_load_fs") > 0);
+	if (json_count(r->err, "call_load_fs_slow") >= 100)
+		fail_msg("the load_fs stand-in's slow path ran %llu times",
+			 json_count(r->err, "call_load_fs_slow"));
 	free(r);
 }
 

@@ -181,6 +181,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST cr2_read_site PASS");
 	assert_contains(r->out, "TEST swapgs_site PASS");
 	assert_contains(r->out, "TEST load_gs_index PASS");
+	assert_contains(r->out, "TEST load_fs_user_ds PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
@@ -243,6 +244,13 @@ static void test_shadow_testos_patch(void **state)
 	 */
 	assert_null(strstr(r->err, "\"call_load_gs\": 0,"));
 	assert_null(strstr(r->err, "\"call_load_gs_slow\": 0,"));
+	/*
+	 * load_fs_user_ds's `mov $0x2b,%edx; mov %edx,%fs; mov %eax,%fs` became
+	 * a call to the load_fs stand-in; its changed descriptors took the slow
+	 * path.
+	 */
+	assert_null(strstr(r->err, "\"call_load_fs\": 0,"));
+	assert_null(strstr(r->err, "\"call_load_fs_slow\": 0,"));
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
 	assert_contains(r->err, "\"call_withdrawals\": 1");
 	free(r);

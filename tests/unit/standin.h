@@ -14,7 +14,34 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "decode/scan.h"
+#include "vmm/call_literal.h"
 #include "vmm/monitor.h"
+
+/*
+ * Plan `bytes` (a call literal's site) at 0x100 of a page entered at
+ * `entries`, with a `jmp` at 0x180 to 0x100 + `branch_to` (a branch into
+ * the site, seen where 0x180 is an entry); the kind, or CALL_LIT_NONE.
+ */
+static inline enum call_literal_kind standin_plan(const u8 *bytes, unsigned n, const u16 *entries,
+						  unsigned ne, unsigned branch_to, u8 *repl,
+						  unsigned *len)
+{
+	static u8 page[PAGE_SIZE];
+	const u64 la = 0xffffffff81c01000ull;
+	struct scan_result res;
+	enum call_literal_kind k;
+
+	memset(page, 0xcc, PAGE_SIZE);
+	memcpy(page + 0x100, bytes, n);
+	page[0x180] = 0xeb;
+	page[0x181] = (u8)(0x100 + branch_to - 0x182);
+	scan_result_init(&res, gva(la), DECODE_64, SCAN_KINDS_DEFAULT);
+	assert_true(scan_code_page_add_entry(&res, page, NULL, 0, entries, ne) >= 0);
+	k = call_literal_plan(&res, page, la, 0x100, repl, len);
+	scan_result_free(&res);
+	return k;
+}
 
 /*
  * The `n` instructions of the stand-in at `fn` (pad 0's entry) in `m`'s

@@ -33,27 +33,6 @@
 static const u8 site_nopl[] = { 0x0f, 0x01, 0xf8, 0x8e, 0xef, 0x0f, 0x1f, 0x00,
 				0x0f, 0x01, 0xf8, 0xe9, 0,    0,    0,	  0 };
 
-/* Plan `bytes` at 0x100 of a page entered at `entries`; the kind, or CALL_LIT_NONE. */
-static enum call_literal_kind plan(const u8 *bytes, unsigned n, const u16 *entries, unsigned ne,
-				   u8 *repl, unsigned *len)
-{
-	static u8 page[PAGE_SIZE];
-	const u64 la = 0xffffffff81c01000ull;
-	struct scan_result res;
-	enum call_literal_kind k;
-
-	memset(page, 0xcc, PAGE_SIZE);
-	memcpy(page + 0x100, bytes, n);
-	/* At 0x180: a `jmp` back to the byte after the mov (the fixup's `jmp 2b`). */
-	page[0x180] = 0xeb;
-	page[0x181] = (u8)(0x105 - 0x182);
-	scan_result_init(&res, gva(la), DECODE_64, SCAN_KINDS_DEFAULT);
-	assert_true(scan_code_page_add_entry(&res, page, NULL, 0, entries, ne) >= 0);
-	k = call_literal_plan(&res, page, la, 0x100, repl, len);
-	scan_result_free(&res);
-	return k;
-}
-
 static void test_load_gs_plan(void **state)
 {
 	static const u8 middles[][3] = { { 0x0f, 0x1f, 0x00 },
@@ -68,7 +47,8 @@ static void test_load_gs_plan(void **state)
 	for (unsigned m = 0; m < 3; m++) {
 		memcpy(site, site_nopl, sizeof(site));
 		memcpy(site + 5, middles[m], 3);
-		assert_int_equal(plan(site, sizeof(site), &entry, 1, repl, &len), CALL_LIT_LOAD_GS);
+		assert_int_equal(standin_plan(site, sizeof(site), &entry, 1, 5, repl, &len),
+				 CALL_LIT_LOAD_GS);
 		assert_int_equal(len, MON_CALL_LOAD_GS_SITE);
 		assert_int_equal(repl[0], 0xe8);
 		memcpy(&rel, repl + 1, 4);
@@ -77,15 +57,16 @@ static void test_load_gs_plan(void **state)
 		/* The tail is the original's: a jump into it runs the nop and the swapgs. */
 		assert_memory_equal(repl + 5, site + 5, 6);
 		/* So a branch to the byte after the mov is allowed. */
-		assert_int_equal(plan(site, sizeof(site), both, 2, repl, &len), CALL_LIT_LOAD_GS);
+		assert_int_equal(standin_plan(site, sizeof(site), both, 2, 5, repl, &len),
+				 CALL_LIT_LOAD_GS);
 	}
 	/* Another register than %edi, or SS: not the site. */
 	memcpy(site, site_nopl, sizeof(site));
 	site[4] = 0xe8; /* mov %eax,%gs */
-	assert_int_equal(plan(site, sizeof(site), &entry, 1, repl, &len), CALL_LIT_NONE);
+	assert_int_equal(standin_plan(site, sizeof(site), &entry, 1, 5, repl, &len), CALL_LIT_NONE);
 	memcpy(site, site_nopl, sizeof(site));
 	site[4] = 0xd7; /* mov %edi,%ss */
-	assert_int_equal(plan(site, sizeof(site), &entry, 1, repl, &len), CALL_LIT_NONE);
+	assert_int_equal(standin_plan(site, sizeof(site), &entry, 1, 5, repl, &len), CALL_LIT_NONE);
 }
 
 static void load_gs_text(const cs_insn *insn, char *text, size_t len)

@@ -204,3 +204,71 @@ TEST(load_gs_index)
 		}
 	}
 }
+
+/*
+ * Linux's load_seg_legacy on AMD CPUs, at a context switch to a task whose
+ * FS base is 0 (a kernel thread, a fresh exec): `mov $__USER_DS,%edx; mov
+ * %edx,%fs; mov %eax,%fs` with the task's null selector in %eax. Shadow
+ * mode rewrites it into a call to the load_fs stand-in (vmm/monitor.h,
+ * MON_CALL_LOAD_FS), which does it with real loads once the VMM has
+ * checked USER_DS's descriptor, and takes its slow path (the original
+ * emulated) when the descriptor in the table differs at the load. FS's
+ * base must be 0 after it on both vendors' rules for a null load, RDX
+ * 0x2b, and a descriptor changed in place must count: not present, the
+ * mov raises #NP; its A bit cleared, the load sets it again. The function
+ * has a page of its own, first run from this test (see t78_load_gs_index).
+ */
+#define VEC_NP 11
+
+uint64_t t79_load_fs_null(uint64_t sel);
+extern const char t79_load_fs_mov[];
+__asm__(".pushsection .text.t79_load_fs, \"ax\"\n"
+	".balign 4096\n"
+	".globl t79_load_fs_null, t79_load_fs_mov\n"
+	"t79_load_fs_null:\n\t"
+	"pushfq\n\t"
+	"cli\n\t"
+	"mov %edi, %eax\n\t"
+	"mov $0x2b, %edx\n"
+	"t79_load_fs_mov:\n\t"
+	"mov %edx, %fs\n\t"
+	"mov %eax, %fs\n\t"
+	"mov %rdx, %rax\n\t"
+	"popfq\n\t"
+	"ret\n"
+	".balign 4096\n"
+	".popsection\n");
+
+TEST(load_fs_user_ds)
+{
+	volatile uint64_t *gdt;
+	uint64_t saved;
+
+	sti();
+	for (unsigned i = 0; i < 5000; i++) {
+		wrmsr(MSR_FS_BASE, 0x7f0000001000ull + i);
+		CHECK_EQ("RDX after the site", 0x2b, t79_load_fs_null(i & 3));
+		CHECK_EQ("FS base after USER_DS, then null", 0, rdmsr(MSR_FS_BASE));
+	}
+	(void)gdt_free_slot(&gdt);
+	saved = gdt[USER_DS >> 3];
+	for (unsigned i = 0; i < 3; i++) {
+		struct catch c;
+
+		gdt[USER_DS >> 3] = saved & ~(1ull << 47); /* not present */
+		if (CATCH(&c))
+			(void)t79_load_fs_null(0);
+		catch_disarm();
+		gdt[USER_DS >> 3] = saved;
+		expect_fault(&c, VEC_NP, USER_DS & ~3u, 0, "USER_DS made not present in place");
+		CHECK_EQ("the #NP's RIP: the mov to FS", (uint64_t)t79_load_fs_mov, c.rip);
+		gdt[USER_DS >> 3] = saved & ~(1ull << 40); /* not accessed */
+		wrmsr(MSR_FS_BASE, 0x1000);
+		(void)t79_load_fs_null(0);
+		CHECK_EQ("USER_DS's A bit after the load", saved | (1ull << 40), gdt[USER_DS >> 3]);
+		CHECK_EQ("FS base after a load that set the A bit", 0, rdmsr(MSR_FS_BASE));
+		wrmsr(MSR_FS_BASE, 0x2000);
+		(void)t79_load_fs_null(3);
+		CHECK_EQ("FS base after USER_DS put back", 0, rdmsr(MSR_FS_BASE));
+	}
+}
