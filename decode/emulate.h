@@ -479,7 +479,7 @@ bool emu_desc_la(const struct emu_cpu *cpu, u16 sel, u64 *desc_la);
  * current CS and SS selectors, passes its segment checks and loads exactly
  * cpu->cs and cpu->ss again, when their descriptors are `cs_desc` and
  * `ss_desc` (not read for a null SS). Then such an iretq changes nothing in
- * the segment state (the emulator sets no accessed bit either): what the
+ * the segment state (the emulator's far transfers set no accessed bit): what the
  * VMM's stand-in for Linux's sync_core relies on (vmm/call_sync.c).
  */
 bool emu_iret_keeps_segs(const struct emu_cpu *cpu, u64 cs_desc, u64 ss_desc);
@@ -489,7 +489,7 @@ bool emu_iret_keeps_segs(const struct emu_cpu *cpu, u64 cs_desc, u64 ss_desc);
  * through its descriptor `desc` at CPL `cpl` (SDM Vol. 2B MOV): 0 if it
  * loads, with the descriptor's base in *base; else the exception it raises
  * with the selector as error code (X86_EXC_GP or X86_EXC_NP). The table's
- * accessed bit is the caller's (the emulator sets none).
+ * accessed bit is the caller's (the emulator's own loads set it).
  */
 unsigned emu_data_seg_check(unsigned cpl, u16 sel, u64 desc, u64 *base);
 

@@ -104,6 +104,15 @@ enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la)
 	return emu_sys_read(c, *desc_la, desc, sizeof(*desc));
 }
 
+enum step emu_set_desc_accessed(struct insn_ctx *c, u64 desc_la, u64 desc)
+{
+	u8 type = (u8)(desc >> DESC_TYPE_SHIFT) | DESC_TYPE_ACCESSED;
+
+	if (desc & ((u64)DESC_TYPE_ACCESSED << DESC_TYPE_SHIFT))
+		return STEP_DONE;
+	return emu_mem_write(c, desc_la + 5, &type, 1, 0);
+}
+
 /* Item 1. The cached form of a code or data descriptor (SDM Vol. 3A §3.4.5). */
 void emu_seg_from_desc(struct emu_seg *seg, u16 sel, u64 desc)
 {

@@ -127,6 +127,12 @@ enum step emu_sys_read(struct insn_ctx *c, u64 la, void *buf, unsigned len);
 /* decode/emulate_event.c. Read the 8-byte descriptor of `sel` from the GDT or LDT: #GP(sel) beyond
  * the limit. */
 enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la);
+/*
+ * Set the accessed bit of descriptor `desc`, read at `desc_la`, where it is
+ * clear: the CPU's write when a segment register is loaded from it (SDM
+ * Vol. 3A §3.4.5.1), one byte, an implicit supervisor access that may fault.
+ */
+enum step emu_set_desc_accessed(struct insn_ctx *c, u64 desc_la, u64 desc);
 /* Fill an emu_seg from a code or data descriptor; sel's RPL as given. */
 void emu_seg_from_desc(struct emu_seg *seg, u16 sel, u64 desc);
 
@@ -151,8 +157,12 @@ enum step emu_x87_fsw(struct insn_ctx *c, u16 *fsw);
 enum step emu_dispatch_priv(struct insn_ctx *c);
 /* decode/emulate_sys.c */
 enum step emu_dispatch_sys(struct insn_ctx *c);
-/* Load `sel` into *ss as SS at privilege `cpl` (SDM Vol. 2B MOV): #GP/#SS(sel). */
-enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg *ss);
+/*
+ * Load `sel` into *ss as SS at privilege `cpl` (SDM Vol. 2B MOV): #GP/#SS(sel);
+ * the descriptor's accessed bit set if `mark_accessed` (mov/pop, not far transfers).
+ */
+enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg *ss,
+		      bool mark_accessed);
 /* decode/emulate_xfer.c */
 enum step emu_dispatch_xfer(struct insn_ctx *c);
 /* decode/emulate_mem.c */

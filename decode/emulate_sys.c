@@ -14,7 +14,9 @@
  * Privilege transfers (iretq, sysret, far ret/jmp, syscall entry) are in
  * decode/emulate_xfer.c.
  *
- * LIMITATION: the accessed bit of a loaded data descriptor is not set.
+ * A load of DS/ES/FS/GS or of SS by mov/pop sets its descriptor's accessed
+ * bit, as the CPU does. LIMITATION: far transfers (iretq, far ret/jmp,
+ * sysret) set none (emu_iret_keeps_segs relies on it).
  */
 #include <string.h>
 
@@ -237,7 +239,8 @@ static enum step do_ltr(struct insn_ctx *c)
  * Load `sel` into SS (SDM Vol. 2B MOV): null only in 64-bit mode at CPL < 3
  * with RPL = CPL; else RPL = DPL = CPL and a writable data segment.
  */
-enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg *ss)
+enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg *ss,
+		      bool mark_accessed)
 {
 	u32 err = sel & SEL_ERR_MASK;
 	enum step st;
@@ -259,6 +262,12 @@ enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg 
 		return emu_raise(c, EXC_GP(err));
 	if (!(desc & DESC_P))
 		return emu_raise(c, EXC_SS(err));
+	if (mark_accessed) {
+		st = emu_set_desc_accessed(c, la, desc);
+		if (st != STEP_DONE)
+			return st;
+		desc |= (u64)DESC_TYPE_ACCESSED << DESC_TYPE_SHIFT; /* as the table holds it now */
+	}
 	emu_seg_from_desc(ss, sel, desc);
 	return STEP_DONE;
 }
@@ -301,6 +310,9 @@ static enum step load_data_seg(struct insn_ctx *c, x86_reg which, u16 sel)
 			return emu_raise(c, EXC_GP(err));
 		if (vector == X86_EXC_NP)
 			return emu_raise(c, EXC_NP(err));
+		st = emu_set_desc_accessed(c, la, desc);
+		if (st != STEP_DONE)
+			return st;
 	}
 	/*
 	 * In 64-bit mode only FS and GS use a base. A null selector gives base
@@ -336,7 +348,7 @@ static enum step load_sreg(struct insn_ctx *c, x86_reg which, u16 sel)
 	c->notes |= EMU_NOTE_TABLES;
 	if (which != X86_REG_SS)
 		return load_data_seg(c, which, sel);
-	st = emu_load_ss(c, sel, emu_cpl_of(c->cpu), &c->cpu->ss);
+	st = emu_load_ss(c, sel, emu_cpl_of(c->cpu), &c->cpu->ss, true);
 	if (st == STEP_DONE)
 		c->cpu->virt.int_shadow = true; /* MOV SS blocking (SDM Vol. 3A §6.8.3) */
 	return st;

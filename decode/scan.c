@@ -628,3 +628,26 @@ int scan_sync_offset_memo(struct scan_memo *memo, const u8 *tail, unsigned tail_
 	}
 	return memo->sync_out;
 }
+
+/* After the sweep: an FS prefix in what it recorded (decode/scan.h). */
+bool scan_has_fs_prefix(const struct scan_result *res, const u8 *page)
+{
+	for (unsigned off = 0; off < SCAN_PAGE_SIZE; off++) {
+		if (!scan_is_insn_start(res, off))
+			continue;
+		for (unsigned b = off;; b++) {
+			u8 p;
+
+			if (b >= SCAN_PAGE_SIZE)
+				return true;
+			p = page[b];
+			if (p == 0x64)
+				return true;
+			if (p != 0x26 && p != 0x2e && p != 0x36 && p != 0x3e && p != 0x65 &&
+			    p != 0x66 && p != 0x67 && p != 0xf0 && p != 0xf2 && p != 0xf3 &&
+			    !(res->mode == DECODE_64 && (p & 0xf0) == 0x40))
+				break; /* the opcode */
+		}
+	}
+	return false;
+}

@@ -175,7 +175,15 @@ static void test_prot_segment_bases(void **state)
 	env->cpu.gpr[EMU_RAX] = SEL_DATA_BASED;
 	assert_ok(env, RUN32(env, &rep, 0x8e, 0xd8), &rep, ENTRY32 + 2); /* mov ds, eax */
 	assert_int_equal(env->cpu.virt.ds_base, DATA_GPA);
+	/* The descriptor was not accessed: the load set its A bit (type 2 -> 3), one byte. */
+	assert_int_equal(env->nwrites, 1);
+	assert_int_equal(env->writes[0].la, GDT_GPA + SEL_DATA_BASED + 5);
+	assert_int_equal(env->writes[0].len, 1);
+	assert_int_equal(env->writes[0].new_bytes[0], 0x93);
+	assert_int_equal(env->ram[GDT_GPA + SEL_DATA_BASED + 5], 0x93);
+	env->nwrites = 0;
 	assert_ok(env, RUN32(env, &rep, 0x8e, 0xc0), &rep, ENTRY32 + 4); /* mov es, eax */
+	assert_int_equal(env->nwrites, 0); /* accessed now: nothing written */
 	/* mov [ebx], eax: DS.base + EBX. */
 	env->cpu.gpr[EMU_RBX] = 0x10;
 	env->cpu.gpr[EMU_RAX] = 0xcafe;

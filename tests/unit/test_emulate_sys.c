@@ -397,6 +397,48 @@ static void test_mov_ss(void **state)
 	assert_fault(env, &rep, X86_EXC_SS, SEL_NP_DATA);
 }
 
+/*
+ * A load sets its descriptor's accessed bit where it is clear (SDM Vol. 3A
+ * §3.4.5.1): one byte written, the type's; nothing where it is set, and
+ * nothing for a load that faults.
+ */
+static void test_seg_load_sets_accessed(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	const u64 fs_desc = data_desc(FS_DATA_BASE, 0, true);
+
+	more_gdt(env);
+	env->nwrites = 0;
+	env->cpu.gpr[EMU_RAX] = SEL_FS_DATA; /* type 2: not accessed */
+	assert_ok(env, RUN(env, &rep, 0x8e, 0xe0), &rep, CODE_VA + 2); /* mov fs, eax */
+	assert_int_equal(env->nwrites, 1);
+	assert_int_equal(env->writes[0].la, GDT_VA + SEL_FS_DATA + 5);
+	assert_int_equal(env->writes[0].len, 1);
+	assert_int_equal(gdt(env)[SEL_FS_DATA / 8], fs_desc | (1ull << 40));
+	assert_int_equal(env->cpu.fs_base, FS_DATA_BASE);
+	assert_ok(env, RUN(env, &rep, 0x8e, 0xe0), &rep, CODE_VA + 4); /* again: accessed */
+	assert_int_equal(env->nwrites, 1);
+	/* mov ss: the same. */
+	gdt(env)[SEL_FS_DATA / 8] = fs_desc;
+	assert_ok(env, RUN(env, &rep, 0x8e, 0xd0), &rep, CODE_VA + 6); /* mov ss, eax */
+	assert_int_equal(env->nwrites, 2);
+	assert_int_equal(gdt(env)[SEL_FS_DATA / 8], fs_desc | (1ull << 40));
+	assert_int_equal(env->cpu.ss.type, 3); /* the cache as the table holds it now */
+	/* A load that faults writes nothing: not present (#NP), DPL 0 at RPL 3 (#GP). */
+	reset_cpl0(env);
+	env->cpu.gpr[EMU_RAX] = SEL_NP_DATA;
+	assert_int_equal(RUN(env, &rep, 0x8e, 0xe0), EMU_DONE);
+	assert_fault(env, &rep, X86_EXC_NP, SEL_NP_DATA);
+	reset_cpl0(env);
+	gdt(env)[SEL_FS_DATA / 8] = fs_desc;
+	env->cpu.gpr[EMU_RAX] = SEL_FS_DATA | 3;
+	assert_int_equal(RUN(env, &rep, 0x8e, 0xe0), EMU_DONE);
+	assert_fault(env, &rep, X86_EXC_GP, SEL_FS_DATA);
+	assert_int_equal(gdt(env)[SEL_FS_DATA / 8], fs_desc);
+	assert_int_equal(gdt(env)[SEL_NP_DATA / 8], data_desc(0, 0, false));
+}
+
 static void test_pop_fs(void **state)
 {
 	struct env *env = *state;
@@ -857,6 +899,7 @@ int main(void)
 		T(test_mov_data_seg_faults),
 		T(test_data_seg_check),
 		T(test_mov_ss),
+		T(test_seg_load_sets_accessed),
 		T(test_pop_fs),
 		T(test_iretq_same_level),
 		T(test_iretq_noncanonical_rip),
