@@ -92,6 +92,16 @@ static const struct {
 	  1u << 0 | 1u << 5 | 1u << 7,
 	  MON_CALL_LOAD_FS,
 	  true },
+	/*
+	 * native_write_msr: `mov %esi,%eax; mov %edi,%ecx; wrmsr`, then the 2-byte
+	 * nop of its tracepoint's static key (a jmp while tracing: no match).
+	 */
+	{ CALL_LIT_WRMSR,
+	  { 0x89, 0xf0, 0x89, 0xf9, 0x0f, 0x30, 0x66, 0x90 },
+	  8,
+	  1u << 0 | 1u << 2 | 1u << 4 | 1u << 6,
+	  MON_CALL_WRMSR,
+	  true },
 };
 
 /* Linux's x86 nops for 1, 2 and 6 bytes: the pads the sites leave. */

@@ -25,6 +25,10 @@
  *    load_seg_legacy on AMD CPUs, 9 bytes), at every context switch to a
  *    task whose FS base is 0 where the guest lacks FSGSBASE
  *    (MON_CALL_LOAD_FS).
+ *  - CALL_LIT_WRMSR: `mov %esi,%eax; mov %edi,%ecx; wrmsr; <2-byte nop>`
+ *    (the body of Linux's native_write_msr, 8 bytes), where the FS base of
+ *    the next task is written at a context switch without FSGSBASE
+ *    (MON_CALL_WRMSR).
  */
 #ifndef UMBRA_VMM_CALL_LITERAL_H
 #define UMBRA_VMM_CALL_LITERAL_H
@@ -41,6 +45,7 @@ enum call_literal_kind {
 	CALL_LIT_SWAPGS,
 	CALL_LIT_LOAD_GS,
 	CALL_LIT_LOAD_FS,
+	CALL_LIT_WRMSR,
 };
 
 /*

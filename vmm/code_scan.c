@@ -411,10 +411,11 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 
 		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c &&
 		     page[off] != 0x0f && page[off] != 0x8c && page[off] != 0x48 &&
-		     page[off] != 0x66 && page[off] != 0xba && !thunked) ||
+		     page[off] != 0x66 && page[off] != 0xba && page[off] != 0x89 && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
-		if (page[off] == 0x0f || page[off] == 0x66 || page[off] == 0xba) {
+		if (page[off] == 0x0f || page[off] == 0x66 || page[off] == 0xba ||
+		    page[off] == 0x89) {
 			lit = call_literal_plan(res, page, page_la, off, repl, &len);
 			/* The swapgs stand-in's rdgsbase runs where the guest's does. */
 			if (lit == CALL_LIT_SWAPGS && !(sm->cpu.cr4 & CR4_FSGSBASE))
@@ -462,6 +463,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			vm->stats.call_load_gs++;
 		else if (lit == CALL_LIT_LOAD_FS)
 			vm->stats.call_load_fs++;
+		else if (lit == CALL_LIT_WRMSR)
+			vm->stats.call_wrmsr++;
 		else if (sync)
 			vm->stats.call_sync++;
 		else if (iret)
@@ -641,6 +644,12 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
 	r = scan_code_page_add_entry_memo(&res, page, NULL, 0, entries, n, memo);
+	if (r >= 0 && !sm->fs_prefix_seen && scan_has_fs_prefix(&res, page)) {
+		sm->fs_prefix_seen = true; /* the wrmsr stand-in defers no FS base from now on */
+		if (vm->trace)
+			fprintf(vm->trace, "scan la 0x%llx: an FS prefix\n",
+				(unsigned long long)la);
+	}
 	vm->stats.code_scan_decodes += res.ndecodes;
 	vm->stats.code_scan_memo_decodes += res.nmemo;
 	if (r >= 0 && sm->rewrite_save_fl)

@@ -679,6 +679,65 @@ static void emit_load_fs(struct emit *e)
 	BUG_ON(e->at > MON_CALL_LOAD_FS + MON_CALL_SLOT);
 }
 
+/* The wrmsr stand-in (monitor.h, MON_CALL_WRMSR). */
+static void emit_wrmsr(struct emit *e)
+{
+	const unsigned base_new = offsetof(struct mon_call_data, fs_base_new),
+		       scratch = offsetof(struct mon_call_data, fs_scratch),
+		       pending = offsetof(struct mon_call_data, fs_pending);
+	unsigned to_slow[3], to_slot1, to_done;
+
+	emit_start(e, MON_CALL_WRMSR, 0);
+	e->cur = MON_CALL_WRMSR_AT_ENTRY;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = MON_CALL_WRMSR_FLAGS_SAVED;
+	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_WRMSR_SITE - 5 },
+	     6); /* addq $pad,8(%rsp) */
+	e->cur = MON_CALL_WRMSR_RETURN_SET;
+	emit(e, (const u8[]){ 0x81, 0xff, 0x00, 0x01, 0x00, 0xc0 }, 6); /* cmp $MSR_FS_BASE,%edi */
+	to_slow[0] = emit_jcc_fwd(e, 0x75);
+	emit_rip_rel(e, (const u8[]){ 0x80, 0x3d }, 2, offsetof(struct mon_call_data, fs_defer),
+		     (const u8[]){ 0 }, 1); /* cmpb $0,fs_defer(%rip) */
+	to_slow[1] = emit_jcc_fwd(e, 0x74);
+	/* Canonical (48 bits): bits 63:47 all equal, so %edx + 0x8000 < 0x10000. */
+	emit_rip_rel(e, (const u8[]){ 0x89, 0x15 }, 2, scratch, NULL, 0); /* mov %edx,scratch */
+	emit_rip_rel(e, (const u8[]){ 0x81, 0x05 }, 2, scratch, (const u8[]){ 0x00, 0x80, 0, 0 },
+		     4); /* addl $0x8000,scratch */
+	emit_rip_rel(e, (const u8[]){ 0xf7, 0x05 }, 2, scratch, (const u8[]){ 0, 0, 0xff, 0xff },
+		     4); /* testl $0xffff0000,scratch */
+	to_slow[2] = emit_jcc_fwd(e, 0x75);
+	/* Fill the slot not published (fs_pending 1: slot 0 is), then publish it. */
+	emit_rip_rel(e, (const u8[]){ 0x80, 0x3d }, 2, pending, (const u8[]){ 1 },
+		     1); /* cmpb $1,fs_pending(%rip) */
+	to_slot1 = emit_jcc_fwd(e, 0x74);
+	emit_rip_rel(e, (const u8[]){ 0x89, 0x35 }, 2, base_new, NULL, 0);     /* mov %esi,[0].lo */
+	emit_rip_rel(e, (const u8[]){ 0x89, 0x15 }, 2, base_new + 4, NULL, 0); /* mov %edx,[0].hi */
+	emit_rip_rel(e, (const u8[]){ 0xc6, 0x05 }, 2, pending, (const u8[]){ 1 },
+		     1); /* movb $1,fs_pending */
+	e->cur = MON_CALL_WRMSR_PUBLISHED;
+	to_done = emit_jcc_fwd(e, 0xeb); /* jmp */
+	e->cur = MON_CALL_WRMSR_RETURN_SET;
+	emit_fixup(e, to_slot1);
+	emit_rip_rel(e, (const u8[]){ 0x89, 0x35 }, 2, base_new + 8, NULL, 0);	/* [1].lo */
+	emit_rip_rel(e, (const u8[]){ 0x89, 0x15 }, 2, base_new + 12, NULL, 0); /* [1].hi */
+	emit_rip_rel(e, (const u8[]){ 0xc6, 0x05 }, 2, pending, (const u8[]){ 2 },
+		     1); /* movb $2,fs_pending */
+	e->cur = MON_CALL_WRMSR_PUBLISHED;
+	emit_fixup(e, to_done);
+	emit(e, (const u8[]){ 0x89, 0xf0 }, 2); /* mov %esi,%eax, as the site */
+	emit(e, (const u8[]){ 0x89, 0xf9 }, 2); /* mov %edi,%ecx */
+	e->cur = MON_CALL_WRMSR_DONE;
+	emit(e, (const u8[]){ 0x9d }, 1); /* popfq */
+	e->cur = MON_CALL_WRMSR_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	e->cur = MON_CALL_WRMSR_RETURN_SET;
+	for (unsigned i = 0; i < 3; i++)
+		emit_fixup(e, to_slow[i]);
+	BUG_ON(e->at != MON_CALL_WRMSR + MON_CALL_WRMSR_UD2);
+	emit(e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM runs the original */
+	BUG_ON(e->at > MON_CALL_WRMSR + 2 * MON_CALL_SLOT);
+}
+
 /*
  * A stand-in that moves one register to or from a data field (`op`: the
  * 3 bytes of a RIP-relative mov), with the site's flags kept and the
@@ -757,6 +816,7 @@ static void build_call_window(struct monitor *mon)
 	emit_swapgs(&e);
 	emit_load_gs(&e);
 	emit_load_fs(&e);
+	emit_wrmsr(&e);
 	BUG_ON(e.at > MON_CALL_CODE_END);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
@@ -883,6 +943,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_WRMSR) {
+		p->fn = MON_CALL_WRMSR;
+		p->pad = MON_CALL_WRMSR_SITE - 5;
 		return true;
 	}
 	if (off >= MON_CALL_LOAD_FS) {

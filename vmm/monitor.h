@@ -344,6 +344,27 @@
  *                         Needs no FSGSBASE; where the host refuses the
  *                         real load of MON_SEL_UDATA (#GP), the VMM
  *                         completes the stand-in instead.
+ *   MON_CALL_WRMSR        `mov %esi,%eax; mov %edi,%ecx; wrmsr; <2-byte
+ *                         nop>` (the body of Linux's native_write_msr, its
+ *                         tracepoint off), 8 bytes, pad 3, the tail kept:
+ *                         for MSR_FS_BASE (%edi) and a value (%edx:%esi)
+ *                         canonical with 48 bits, while the data page's
+ *                         fs_defer is 1, the new base goes to the data
+ *                         page (fs_base_new, fs_pending) instead of the
+ *                         real FS, and the VMM loads it at the next trap.
+ *                         Linux writes the FS base of the next task there
+ *                         at a context switch on CPUs without FSGSBASE,
+ *                         and its kernel never reads that base: nothing
+ *                         at real CPL3 reads FS's base but an instruction
+ *                         with an FS prefix, or rdfsbase. So the VMM sets
+ *                         fs_defer only while the guest's CR4.FSGSBASE is
+ *                         clear and no guest kernel code it has scanned
+ *                         (vmm/code_scan.c) has an FS prefix; any return
+ *                         to user mode is a trap. Then %eax := %esi and
+ *                         %ecx := %edi, as the site. Any other MSR, or
+ *                         value, takes the ud2 at MON_CALL_WRMSR_UD2: the
+ *                         VMM emulates the three instructions from the
+ *                         site's start.
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -381,7 +402,10 @@
 #define MON_CALL_LOAD_FS       0x600u /* one slot */
 #define MON_CALL_LOAD_FS_SITE  9u     /* the site's bytes; the pad is 4 */
 #define MON_CALL_LOAD_FS_UD2   0x3au  /* the slow path's ud2, in the load_fs stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_LOAD_FS + MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_WRMSR	       0x640u /* two slots */
+#define MON_CALL_WRMSR_SITE    8u     /* the site's bytes; the pad is 3 */
+#define MON_CALL_WRMSR_UD2     0x6bu  /* the slow path's ud2, in the wrmsr stand-in */
+#define MON_CALL_CODE_END      (MON_CALL_WRMSR + 2 * MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -523,6 +547,17 @@ enum mon_call_stage {
 	MON_CALL_LOAD_FS_BASE_ZERO,   /* the real FS base 0: its null selector next */
 	MON_CALL_LOAD_FS_DONE,	      /* FS final: %edx := 0x2b, popfq next */
 	MON_CALL_LOAD_FS_AT_RET,      /* all final: [rsp] the site's end */
+	/*
+	 * In the wrmsr stand-in: until it publishes the new FS base it has
+	 * changed nothing that counts (no register), and the VMM undoes it
+	 * (back to the site's start); from PUBLISHED on it completes it.
+	 */
+	MON_CALL_WRMSR_AT_ENTRY,    /* [rsp]: the site's call + 5 */
+	MON_CALL_WRMSR_FLAGS_SAVED, /* [rsp]: the site's flags, then as AT_ENTRY */
+	MON_CALL_WRMSR_RETURN_SET,  /* the same, the return address at the site's end */
+	MON_CALL_WRMSR_PUBLISHED,   /* fs_pending names the new base: the site's movs next */
+	MON_CALL_WRMSR_DONE,	    /* EAX, ECX final: popfq next */
+	MON_CALL_WRMSR_AT_RET,	    /* all final: [rsp] the site's end */
 };
 
 struct mon_call_point {
@@ -584,6 +619,18 @@ struct mon_call_data {
 	u16 pad3_;
 	u64 user_sel_desc_gva, user_sel_desc;
 	u64 load_gs_rdi; /* the stand-in's scratch: the site's RDI while it reads the table */
+	/*
+	 * The wrmsr stand-in's FS base (MON_CALL_WRMSR): fs_pending 1 or 2
+	 * says fs_base_new[0] or [1] holds a value written since the last
+	 * trap, which the VMM loads then (vmm/shadow_cpu.c); the stand-in
+	 * fills the other slot and publishes it with one byte store, so a
+	 * trap in between finds a whole value. fs_defer: 1 while the VMM lets
+	 * it (no guest kernel code seen that could read FS's base).
+	 */
+	u64 fs_base_new[2];
+	u32 fs_scratch; /* the stand-in's: the value's high half, biased, for its check */
+	u8 fs_pending, fs_defer;
+	u8 pad4_[2];
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */
@@ -719,6 +766,11 @@ static inline bool monitor_call_is_load_gs_trap(u64 rip)
 static inline bool monitor_call_is_load_fs_trap(u64 rip)
 {
 	return rip == MON_CALL_GVA + MON_CALL_LOAD_FS + MON_CALL_LOAD_FS_UD2;
+}
+/* Is `rip` (a trap's) the wrmsr stand-in's ud2 (its slow path)? */
+static inline bool monitor_call_is_wrmsr_trap(u64 rip)
+{
+	return rip == MON_CALL_GVA + MON_CALL_WRMSR + MON_CALL_WRMSR_UD2;
 }
 /* Is `rip` (a trap's) the sync stand-in's ud2 (its slow path)? */
 static inline bool monitor_call_is_sync_trap(u64 rip)

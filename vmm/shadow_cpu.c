@@ -66,8 +66,10 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned ma
 }
 
 /* Item 2. */
-void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
+bool shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 {
+	bool fs_loaded = false;
+
 	const struct kvm_regs *r = &run->s.regs.regs;
 	const struct mon_frame *f = monitor_frame(&sm->mon);
 	struct emu_cpu *c = &sm->cpu;
@@ -90,20 +92,27 @@ void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 		c->rflags = (f->rflags & ~virt) | (c->rflags & virt);
 	}
 	/*
-	 * The guest kernel may have changed its IF, KERNEL_GS_BASE and GS selector in the
-	 * call window (monitor.h). Only it can: the window is in the kernel
+	 * The guest kernel may have changed its IF, KERNEL_GS_BASE, GS selector and FS
+	 * base in the call window (monitor.h). Only it can: the window is in the kernel
 	 * view alone, and a trap from user mode comes before any return to the
 	 * kernel, whose store below refreshes the page.
 	 */
 	if (sm->window_on && emu_cpl(c) == 0) {
-		const struct mon_call_data *d = monitor_call_data(&sm->mon);
+		struct mon_call_data *d = monitor_call_data(&sm->mon);
 
 		if (!sm->iopl3)
 			c->rflags = (c->rflags & ~RFLAGS_IF) | (d->vif ? RFLAGS_IF : 0);
 		c->virt.kernel_gs_base = d->kernel_gs_base;
 		c->virt.gs_sel = d->gs_sel; /* the load_gs stand-in's */
+		/* An FS base the wrmsr stand-in deferred: the real FS gets it at the store. */
+		if (d->fs_pending) {
+			c->fs_base = d->fs_base_new[(d->fs_pending - 1) & 1];
+			d->fs_pending = 0;
+			fs_loaded = true;
+		}
 	}
 	c->dirty = 0;
+	return fs_loaded;
 }
 
 /* Item 3. */
@@ -132,6 +141,9 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		d->cr2 = c->cr2; /* read only by the CR2 stand-in */
 		d->gs_sel = c->virt.gs_sel;
 		d->null_clears = !c->virt.null_sel_keeps_base;
+		/* Nothing at real CPL3 could see a deferred FS base (vmm/monitor.h,
+		 * MON_CALL_WRMSR). */
+		d->fs_defer = !sm->fs_prefix_seen && !(c->cr4 & CR4_FSGSBASE);
 		if (!sm->iopl3) {
 			d->vif = !!(c->rflags & RFLAGS_IF);
 			d->virt_flags = c->rflags & (RFLAGS_IOPL_MASK | RFLAGS_AC);

@@ -79,8 +79,12 @@ struct shadow_mode;
  */
 void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned maxphyaddr);
 
-/* At a trap: the guest's GPRs, RIP and flags from the real vCPU and the frame. */
-void shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run);
+/*
+ * At a trap: the guest's GPRs, RIP and flags from the real vCPU and the
+ * frame, and what the guest kernel changed in the call window's data page.
+ * True if that included an FS base the wrmsr stand-in deferred.
+ */
+bool shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run);
 
 /*
  * After emulation or delivery: the GPRs, RIP and flags back into the real

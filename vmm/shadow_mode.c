@@ -1024,6 +1024,40 @@ static bool finish_load_fs(struct vm *vm, enum mon_call_stage stage)
 }
 
 /*
+ * The wrmsr stand-in at `stage` (vmm/monitor.h, MON_CALL_WRMSR). Before it
+ * published the new FS base it has changed no register: back to the site's
+ * start with its flags (wrmsr_slow_path emulates the site from there). From
+ * PUBLISHED on: completed, EAX and ECX as the site's movs leave them; the
+ * base itself shadow_cpu_load took from the data page at this trap.
+ */
+static bool finish_wrmsr(struct vm *vm, enum mon_call_stage stage)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	unsigned words = stage == MON_CALL_WRMSR_AT_ENTRY || stage == MON_CALL_WRMSR_AT_RET ? 1 : 2;
+	u64 top[2], site_flags, ret;
+
+	if (!read_stack_top(vm, top, words))
+		return false;
+	site_flags = words == 1 ? c->rflags : top[0];
+	ret = top[words - 1];
+	if (stage < MON_CALL_WRMSR_RETURN_SET)
+		ret += MON_CALL_WRMSR_SITE - 5;
+	sm->wrmsr_undone = stage < MON_CALL_WRMSR_PUBLISHED;
+	if (sm->wrmsr_undone) {
+		ret -= MON_CALL_WRMSR_SITE;
+	} else {
+		c->gpr[EMU_RAX] = (u32)c->gpr[EMU_RSI];
+		c->gpr[EMU_RCX] = (u32)c->gpr[EMU_RDI];
+	}
+	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+	c->rip = ret;
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -1059,6 +1093,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 		return finish_load_gs(vm, p.stage);
 	if (p.fn == MON_CALL_LOAD_FS)
 		return finish_load_fs(vm, p.stage);
+	if (p.fn == MON_CALL_WRMSR)
+		return finish_wrmsr(vm, p.stage);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -1251,6 +1287,43 @@ static enum shadow_exit load_fs_slow_path(struct vm *vm)
 	return handle_insn_trap(vm, X86_EXC_GP);
 }
 
+/*
+ * The wrmsr stand-in's ud2 (another MSR, a value it does not take, or no
+ * deferring), or a guest fault on its stack: back to the site's start
+ * (finish_wrmsr), then its three instructions emulated from the literal's
+ * bytes, a fault delivered at the one that raised it. The vCPU goes on at
+ * the kept 2-byte nop.
+ */
+static enum shadow_exit wrmsr_slow_path(struct vm *vm)
+{
+	static const u8 site[] = { 0x89, 0xf0, 0x89, 0xf9, 0x0f, 0x30 };
+	struct shadow_mode *sm = vm->shadow;
+
+	if (!finish_stand_in(vm, true)) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: the wrmsr stand-in's stack could not be read (rip 0x%llx, "
+			"rsp 0x%llx)",
+			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
+		return SHADOW_EXIT_STOP;
+	}
+	if (!sm->wrmsr_undone)
+		return SHADOW_EXIT_RESUME;
+	vm->stats.call_wrmsr_slow++;
+	for (unsigned at = 0; at < sizeof(site); at += 2) {
+		const u64 rip = sm->cpu.rip;
+		struct emu_report rep;
+		enum emu_result r = shadow_emu_insn_bytes(vm, site + at, 2, &rep);
+
+		if (r != EMU_DONE) {
+			shadow_emu_stop(vm, r, &rep, rip);
+			return SHADOW_EXIT_STOP;
+		}
+		if (rep.faulted)
+			break; /* delivered: the guest is in its handler */
+	}
+	return SHADOW_EXIT_RESUME;
+}
+
 /* Is `rip` in the stand-in `fn` (a trap there may need its own handling)? */
 static bool in_stand_in(const struct shadow_mode *sm, u64 rip, unsigned fn)
 {
@@ -1381,6 +1454,8 @@ static enum shadow_exit handle_pf(struct vm *vm)
 			return load_gs_slow_path(vm);
 		if (p.fn == MON_CALL_LOAD_FS)
 			return load_fs_slow_path(vm);
+		if (p.fn == MON_CALL_WRMSR)
+			return wrmsr_slow_path(vm);
 	}
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
@@ -1577,7 +1652,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		return SHADOW_EXIT_STOP;
 	}
 	sm->guest_rbx = r->rbx;
-	shadow_cpu_load(sm, vm->run);
+	vm->stats.call_fs_base_loads += shadow_cpu_load(sm, vm->run);
 	trap_rip = sm->cpu.rip;
 	if (vector < 32)
 		trap_sites_add(&vm->stats.sites, vector, trap_rip);
@@ -1607,6 +1682,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		    monitor_call_is_load_fs_trap(f->rip)) ||
 		   (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_LOAD_FS))) {
 		res = load_fs_slow_path(vm);
+	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
+		   monitor_call_is_wrmsr_trap(f->rip)) {
+		res = wrmsr_slow_path(vm);
 	} else if (vector == X86_EXC_UD && in_stand_in(sm, f->rip, MON_CALL_SWAPGS)) {
 		res = swapgs_finish_trap(vm); /* rdgsbase/wrgsbase refused at real CPL3 */
 	} else if (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_CX16)) {

@@ -118,6 +118,13 @@ struct shadow_mode {
 	bool load_gs_undone;
 	/* Whether finish_load_fs last put the vCPU back in the site (not completed). */
 	bool load_fs_undone;
+	/* Whether finish_wrmsr last put the vCPU back at the site's start. */
+	bool wrmsr_undone;
+	/*
+	 * A guest kernel page with an FS prefix was scanned (vmm/code_scan.c):
+	 * the wrmsr stand-in may no longer defer an FS base (vmm/monitor.h).
+	 */
+	bool fs_prefix_seen;
 	struct load_gs_key {
 		bool valid;
 		u16 sel;

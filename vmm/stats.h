@@ -138,6 +138,9 @@ struct stats {
 	u64 call_load_fs_slow; /* ... calls its checks sent back: the site's mov emulated */
 	u64 call_load_fs_finished; /* ... calls the VMM completed (a trap inside; the host refused)
 				    */
+	u64 call_wrmsr;		   /* native_write_msr bodies rewritten (MON_CALL_WRMSR) */
+	u64 call_wrmsr_slow;	   /* ... calls it sent back: another MSR, or no deferring */
+	u64 call_fs_base_loads;	   /* FS bases it deferred, loaded by the VMM at the next trap */
 	u64 call_thunks;	   /* thunks made */
 	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
 	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */

@@ -45,6 +45,13 @@ BLOB ub_read
 	syscall
 END ub_read
 
+/* exit(*(u64 *)(FS.base + rdi)) */
+BLOB ub_fs_read
+	mov	%fs:(%rdi), %rdi
+	xor	%eax, %eax
+	syscall
+END ub_fs_read
+
 /* *(u64 *)rdi = 1 */
 BLOB ub_write
 	movq	$1, (%rdi)

@@ -273,6 +273,9 @@ static void test_linux_pvm_cpu_script(void **state)
 	if (json_count(r->err, "call_load_fs_slow") >= 100)
 		fail_msg("the load_fs stand-in's slow path ran %llu times",
 			 json_count(r->err, "call_load_fs_slow"));
+	/* native_write_msr's FS bases (the next task's) wait in the data page for a trap. */
+	assert_true(json_count(r->err, "call_wrmsr") > 0);
+	assert_true(json_count(r->err, "call_fs_base_loads") > 0);
 	free(r);
 }
 

@@ -182,6 +182,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST swapgs_site PASS");
 	assert_contains(r->out, "TEST load_gs_index PASS");
 	assert_contains(r->out, "TEST load_fs_user_ds PASS");
+	assert_contains(r->out, "TEST user_fs_base_site PASS");
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
@@ -251,6 +252,14 @@ static void test_shadow_testos_patch(void **state)
 	 */
 	assert_null(strstr(r->err, "\"call_load_fs\": 0,"));
 	assert_null(strstr(r->err, "\"call_load_fs_slow\": 0,"));
+	/*
+	 * user_fs_base_site's native_write_msr body became a call to the wrmsr
+	 * stand-in: FS bases deferred to the next trap, its other MSR and its
+	 * non-canonical value the slow way.
+	 */
+	assert_null(strstr(r->err, "\"call_wrmsr\": 0,"));
+	assert_null(strstr(r->err, "\"call_wrmsr_slow\": 0,"));
+	assert_null(strstr(r->err, "\"call_fs_base_loads\": 0,"));
 	/* irqflag_pv_top_2m mapped the window's addresses: given back once. */
 	assert_contains(r->err, "\"call_withdrawals\": 1");
 	free(r);

@@ -139,11 +139,12 @@ static inline u8 *standin_window(struct mon_call_data **data)
 
 /*
  * A stand-in's ud2 run natively raises SIGILL: standin_on_sigill (install
- * it with SA_SIGINFO) notes where, RDI, and the three words at the top of
+ * it with SA_SIGINFO) notes where, RDI, RAX, RCX, and the three words at the top of
  * the stack, clears NT (a site may have set it), and resumes at
  * standin_recover, which the test sets to code that unwinds its runner.
  */
-static volatile u64 standin_ill_rip, standin_ill_rdi, standin_ill_stack[3];
+static volatile u64 standin_ill_rip, standin_ill_rdi, standin_ill_rax, standin_ill_rcx,
+	standin_ill_stack[3];
 static void (*volatile standin_recover)(void);
 
 static inline void standin_on_sigill(int sig, siginfo_t *si, void *ctx)
@@ -155,6 +156,8 @@ static inline void standin_on_sigill(int sig, siginfo_t *si, void *ctx)
 	(void)si;
 	standin_ill_rip = (u64)uc->uc_mcontext.gregs[REG_RIP];
 	standin_ill_rdi = (u64)uc->uc_mcontext.gregs[REG_RDI];
+	standin_ill_rax = (u64)uc->uc_mcontext.gregs[REG_RAX];
+	standin_ill_rcx = (u64)uc->uc_mcontext.gregs[REG_RCX];
 	for (unsigned i = 0; i < 3; i++)
 		standin_ill_stack[i] = sp[i];
 	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)standin_recover;

@@ -325,6 +325,50 @@ static void test_kinds(void **state)
 	assert_string_equal(scan_kind_name(SCAN_KIND_POPF), "popf");
 }
 
+/*
+ * scan_has_fs_prefix: an FS prefix on a recorded instruction, behind other
+ * prefixes or a REX too; not a GS one, nor one in bytes the sweep never
+ * reached; prefixes up to the page's end count as one.
+ */
+static void test_fs_prefix(void **state)
+{
+	static const u8 gs_only[] = {
+		0x65, 0x48, 0x8b, 0x04, 0x25, 0x10, 0, 0, 0, /* 0: mov %gs:0x10,%rax */
+		0xc3,					     /* 9: ret */
+		0x64, 0x8b, 0x00, /* a: mov %fs:(%rax),%eax, never reached */
+	};
+	static const u8 fs_forms[][4] = {
+		{ 0x64, 0x8b, 0x00, 0xc3 }, /* mov %fs:(%rax),%eax */
+		{ 0x66, 0x64, 0x8b, 0x00 }, /* behind an operand-size prefix */
+		{ 0x48, 0x64, 0x8b, 0x00 }, /* behind a REX (which it voids) */
+	};
+	struct scan_result *res;
+	u8 next[16];
+
+	(void)state;
+	fill_page(gs_only, sizeof(gs_only), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+	assert_false(scan_has_fs_prefix(res, page));
+	done(res);
+	for (unsigned i = 0; i < sizeof(fs_forms) / sizeof(fs_forms[0]); i++) {
+		fill_page(fs_forms[i], sizeof(fs_forms[i]), 0);
+		page[4] = 0xc3;
+		res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+		assert_true(scan_has_fs_prefix(res, page));
+		done(res);
+	}
+	/* An instruction whose prefixes fill the page's last bytes (its opcode in the next). */
+	fill_page((const u8[]){ 0xeb, 0x7e }, 2, 0); /* jmp to 0x80 */
+	memset(page + 0x80, 0x90, SCAN_PAGE_SIZE - 0x80 - 2);
+	page[SCAN_PAGE_SIZE - 2] = 0x66;
+	page[SCAN_PAGE_SIZE - 1] = 0x66;
+	memcpy(next, (const u8[]){ 0x90, 0xc3 }, 2);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, next, 2, 0, 0);
+	assert_true(scan_is_insn_start(res, SCAN_PAGE_SIZE - 2));
+	assert_true(scan_has_fs_prefix(res, page));
+	done(res);
+}
+
 /* A 10-byte instruction straddling the page end, with and without the next page. */
 static void test_straddle(void **state)
 {
@@ -894,6 +938,7 @@ int main(void)
 		cmocka_unit_test(test_call_and_backward_branch),
 		cmocka_unit_test(test_operand_sizes),
 		cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_fs_prefix),
 		cmocka_unit_test(test_straddle),
 		cmocka_unit_test(test_straddle_site),
 		cmocka_unit_test(test_guest_int3),

@@ -15,6 +15,7 @@
 
 USER_BLOB(ub_syscall);
 USER_BLOB(ub_read);
+USER_BLOB(ub_fs_read);
 USER_BLOB(ub_write);
 USER_BLOB(ub_cli);
 USER_BLOB(ub_in);
@@ -302,4 +303,69 @@ TEST(timer_kernel)
 		      last_timer_frame_addr < (uint64_t)kernel_stack_top,
 	      "frame on the kernel stack: expected in [%p, %p) saw 0x%lx", kernel_stack,
 	      kernel_stack_top, last_timer_frame_addr);
+}
+
+/*
+ * The body of Linux's native_write_msr (its tracepoint off), where Linux
+ * writes the next task's FS base at a context switch on CPUs without
+ * FSGSBASE: `mov %esi,%eax; mov %edi,%ecx; wrmsr; xchg %ax,%ax`. Shadow
+ * mode rewrites it into a call to the wrmsr stand-in (vmm/monitor.h,
+ * MON_CALL_WRMSR), which keeps an FS base in its data page until the next
+ * trap, when the VMM loads it. Every way to see the base must see the new
+ * one: rdmsr, two writes with no trap between (the second wins), a fault
+ * that leaves it, another MSR through the same site, and user mode reading
+ * through FS after the return. A page of its own, first run from this test.
+ */
+void t70_write_msr(uint32_t msr, uint32_t lo, uint32_t hi);
+extern const char t70_write_msr_wrmsr[];
+__asm__(".pushsection .text.t70_wrmsr, \"ax\"\n"
+	".balign 4096\n"
+	".globl t70_write_msr, t70_write_msr_wrmsr\n"
+	"t70_write_msr:\n\t"
+	"mov %esi, %eax\n\t"
+	"mov %edi, %ecx\n"
+	"t70_write_msr_wrmsr:\n\t"
+	"wrmsr\n\t"
+	"xchg %ax, %ax\n\t"
+	"ret\n"
+	".balign 4096\n"
+	".popsection\n");
+
+static void write_fs_base(uint64_t v)
+{
+	t70_write_msr(MSR_FS_BASE, (uint32_t)v, (uint32_t)(v >> 32));
+}
+
+TEST(user_fs_base_site)
+{
+	const uint64_t kgs = rdmsr(MSR_KERNEL_GS_BASE);
+	struct catch c;
+
+	sti();
+	for (unsigned i = 0; i < 5000; i++) {
+		uint64_t v = 0x7f0000000000ull + ((uint64_t)i << 12);
+
+		write_fs_base(v);
+		if (i & 1) {
+			v = 0xffff800000001000ull + i;
+			write_fs_base(v);
+		}
+		CHECK_EQ("FS base after the site", v, rdmsr(MSR_FS_BASE));
+	}
+	t70_write_msr(MSR_KERNEL_GS_BASE, 0x1234000, 0);
+	CHECK_EQ("KERNEL_GS_BASE through the site", 0x1234000, rdmsr(MSR_KERNEL_GS_BASE));
+	wrmsr(MSR_KERNEL_GS_BASE, kgs);
+	write_fs_base(0x5000);
+	if (CATCH(&c))
+		write_fs_base(0x0000800000000000ull);
+	catch_disarm();
+	expect_fault(&c, VEC_GP, 0, 0, "a non-canonical FS base through the site");
+	CHECK_EQ("the #GP's RIP: the wrmsr", (uint64_t)t70_write_msr_wrmsr, c.rip);
+	CHECK_EQ("FS base after the #GP", 0x5000, rdmsr(MSR_FS_BASE));
+	user_map(kernel_pml4, ub_fs_read_start, ub_fs_read_end);
+	map4k(TWIN, frame_new(0x84), PTE_RW | PTE_US);
+	write_fs_base(TWIN);
+	user_run(&c, 8, 0);
+	expect_exit(&c, pat(0x84, 1), "a user read through FS after the site");
+	wrmsr(MSR_FS_BASE, 0);
 }
