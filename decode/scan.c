@@ -630,23 +630,53 @@ int scan_sync_offset_memo(struct scan_memo *memo, const u8 *tail, unsigned tail_
 }
 
 /* After the sweep: an FS prefix in what it recorded (decode/scan.h). */
-bool scan_has_fs_prefix(const struct scan_result *res, const u8 *page)
+/*
+ * Byte `b` of `page` and, past its end, of `next` (NULL: not known); -1 if
+ * not known.
+ */
+static int code_byte(const u8 *page, const u8 *next, unsigned b)
+{
+	if (b < SCAN_PAGE_SIZE)
+		return page[b];
+	return next && b < 2 * SCAN_PAGE_SIZE ? next[b - SCAN_PAGE_SIZE] : -1;
+}
+
+/*
+ * Is the instruction whose opcode is at `at` (with an f3 prefix if `f3`)
+ * rdfsbase or wrfsbase: f3 [REX.W] 0f ae /0 or /2, ModRM mod 3 (SDM Vol. 2B
+ * RDFSBASE/WRFSBASE)? A byte not known counts as one that makes it so.
+ */
+static bool is_fsbase_insn(const u8 *page, const u8 *next, unsigned at, bool f3)
+{
+	int op = code_byte(page, next, at), op2 = code_byte(page, next, at + 1),
+	    modrm = code_byte(page, next, at + 2);
+
+	if (!f3 || (op >= 0 && op != 0x0f) || (op2 >= 0 && op2 != 0xae))
+		return false;
+	return modrm < 0 ||
+	       ((modrm >> 6) == 3 && (((modrm >> 3) & 7) == 0 || ((modrm >> 3) & 7) == 2));
+}
+
+bool scan_has_fs_prefix(const struct scan_result *res, const u8 *page, const u8 *next)
 {
 	for (unsigned off = 0; off < SCAN_PAGE_SIZE; off++) {
+		bool f3 = false;
+
 		if (!scan_is_insn_start(res, off))
 			continue;
-		for (unsigned b = off;; b++) {
-			u8 p;
+		for (unsigned b = off; b < off + 15; b++) {
+			int p = code_byte(page, next, b);
 
-			if (b >= SCAN_PAGE_SIZE)
+			if (p < 0 || p == 0x64)
 				return true;
-			p = page[b];
-			if (p == 0x64)
-				return true;
+			f3 |= p == 0xf3;
 			if (p != 0x26 && p != 0x2e && p != 0x36 && p != 0x3e && p != 0x65 &&
 			    p != 0x66 && p != 0x67 && p != 0xf0 && p != 0xf2 && p != 0xf3 &&
-			    !(res->mode == DECODE_64 && (p & 0xf0) == 0x40))
+			    !(res->mode == DECODE_64 && (p & 0xf0) == 0x40)) {
+				if (is_fsbase_insn(page, next, b, f3))
+					return true;
 				break; /* the opcode */
+			}
 		}
 	}
 	return false;

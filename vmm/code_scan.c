@@ -545,6 +545,16 @@ static void request_ahead(struct vm *vm, const struct walk_ctl *ctl, u64 page_la
  * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
  * when the scan began (for --stats).
  */
+/* The bytes of the code page after the one at `la`, or NULL where it is not mapped. */
+static const u8 *next_code_page(struct vm *vm, const struct walk_ctl *ctl, u64 la)
+{
+	gfn_t g;
+	const u8 *next;
+
+	return code_frame_at(vm, ctl, (la & ~(u64)(PAGE_SIZE - 1)) + PAGE_SIZE, &g, &next) ? next
+											   : NULL;
+}
+
 static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -644,7 +654,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
 	r = scan_code_page_add_entry_memo(&res, page, NULL, 0, entries, n, memo);
-	if (r >= 0 && !sm->fs_prefix_seen && scan_has_fs_prefix(&res, page)) {
+	if (r >= 0 && !sm->fs_prefix_seen &&
+	    scan_has_fs_prefix(&res, page, next_code_page(vm, &ctl, la))) {
 		sm->fs_prefix_seen = true; /* the wrmsr stand-in defers no FS base from now on */
 		if (vm->trace)
 			fprintf(vm->trace, "scan la 0x%llx: an FS prefix\n",

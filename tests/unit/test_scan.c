@@ -341,6 +341,7 @@ static void test_fs_prefix(void **state)
 		{ 0x64, 0x8b, 0x00, 0xc3 }, /* mov %fs:(%rax),%eax */
 		{ 0x66, 0x64, 0x8b, 0x00 }, /* behind an operand-size prefix */
 		{ 0x48, 0x64, 0x8b, 0x00 }, /* behind a REX (which it voids) */
+		{ 0xf3, 0x48, 0x0f, 0xae }, /* rdfsbase %rax (ModRM c0 below) */
 	};
 	struct scan_result *res;
 	u8 next[16];
@@ -348,16 +349,28 @@ static void test_fs_prefix(void **state)
 	(void)state;
 	fill_page(gs_only, sizeof(gs_only), 0);
 	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
-	assert_false(scan_has_fs_prefix(res, page));
+	assert_false(scan_has_fs_prefix(res, page, NULL));
+	done(res);
+	/* rdgsbase/wrgsbase (/1, /3) and a plain 0f ae (lfence) are not FS's. */
+	fill_page((const u8[]){ 0xf3, 0x48, 0x0f, 0xae, 0xc8, 0xf3, 0x48, 0x0f, 0xae, 0xd8, 0x0f,
+				0xae, 0xe8, 0xc3 },
+		  14, 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+	assert_int_equal(res->ninsns, 4);
+	assert_false(scan_has_fs_prefix(res, page, NULL));
 	done(res);
 	for (unsigned i = 0; i < sizeof(fs_forms) / sizeof(fs_forms[0]); i++) {
 		fill_page(fs_forms[i], sizeof(fs_forms[i]), 0);
 		page[4] = 0xc3;
+		if (fs_forms[i][3] == 0xae) { /* rdfsbase %rax; wrfsbase %rax */
+			memcpy(page + 4, (const u8[]){ 0xc0, 0xf3, 0x48, 0x0f, 0xae, 0xd0, 0xc3 },
+			       7);
+		}
 		res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
-		assert_true(scan_has_fs_prefix(res, page));
+		assert_true(scan_has_fs_prefix(res, page, NULL));
 		done(res);
 	}
-	/* An instruction whose prefixes fill the page's last bytes (its opcode in the next). */
+	/* An instruction whose prefixes fill the page's last bytes (the rest in the next page). */
 	fill_page((const u8[]){ 0xeb, 0x7e }, 2, 0); /* jmp to 0x80 */
 	memset(page + 0x80, 0x90, SCAN_PAGE_SIZE - 0x80 - 2);
 	page[SCAN_PAGE_SIZE - 2] = 0x66;
@@ -365,7 +378,10 @@ static void test_fs_prefix(void **state)
 	memcpy(next, (const u8[]){ 0x90, 0xc3 }, 2);
 	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, next, 2, 0, 0);
 	assert_true(scan_is_insn_start(res, SCAN_PAGE_SIZE - 2));
-	assert_true(scan_has_fs_prefix(res, page));
+	assert_true(scan_has_fs_prefix(res, page, NULL));  /* its opcode not known */
+	assert_false(scan_has_fs_prefix(res, page, next)); /* a nop */
+	next[0] = 0x64;
+	assert_true(scan_has_fs_prefix(res, page, next)); /* an FS prefix after the 66s */
 	done(res);
 }
 
