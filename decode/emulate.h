@@ -493,6 +493,16 @@ bool emu_iret_keeps_segs(const struct emu_cpu *cpu, u64 cs_desc, u64 ss_desc);
  */
 unsigned emu_data_seg_check(unsigned cpl, u16 sel, u64 desc, u64 *base);
 
+/*
+ * The same for SS with the non-null `sel` (SDM Vol. 2B MOV): 0 if it loads;
+ * else X86_EXC_GP (RPL or DPL not CPL, not a writable data segment) or
+ * X86_EXC_SS (not present).
+ */
+unsigned emu_ss_seg_check(unsigned cpl, u16 sel, u64 desc);
+
+/* The cached form of a code or data descriptor (SDM Vol. 3A §3.4.5); sel's RPL as given. */
+void emu_seg_from_desc(struct emu_seg *seg, u16 sel, u64 desc);
+
 /* Whether two cached segments hold the same fields. */
 bool emu_seg_equal(const struct emu_seg *a, const struct emu_seg *b);
 

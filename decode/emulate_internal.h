@@ -133,8 +133,6 @@ enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la);
  * Vol. 3A §3.4.5.1), one byte, an implicit supervisor access that may fault.
  */
 enum step emu_set_desc_accessed(struct insn_ctx *c, u64 desc_la, u64 desc);
-/* Fill an emu_seg from a code or data descriptor; sel's RPL as given. */
-void emu_seg_from_desc(struct emu_seg *seg, u16 sel, u64 desc);
 
 /* EMU_NOTE_CPL and EMU_NOTE_CODE_MODE for a change of CS from `before` to `after`. */
 u32 emu_transition_notes(const struct emu_cpu *before, const struct emu_cpu *after);

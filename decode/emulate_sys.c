@@ -235,14 +235,23 @@ static enum step do_ltr(struct insn_ctx *c)
 
 /* ---- item 2: segment loads ----------------------------------------------- */
 
+unsigned emu_ss_seg_check(unsigned cpl, u16 sel, u64 desc)
+{
+	if ((sel & SEL_RPL_MASK) != cpl || !(desc & DESC_S) || (desc_type(desc) & DESC_TYPE_CODE) ||
+	    !(desc_type(desc) & DESC_TYPE_WRITABLE) || desc_dpl(desc) != cpl)
+		return X86_EXC_GP;
+	return desc & DESC_P ? 0 : X86_EXC_SS;
+}
+
 /*
  * Load `sel` into SS (SDM Vol. 2B MOV): null only in 64-bit mode at CPL < 3
- * with RPL = CPL; else RPL = DPL = CPL and a writable data segment.
+ * with RPL = CPL; else emu_ss_seg_check.
  */
 enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg *ss,
 		      bool mark_accessed)
 {
 	u32 err = sel & SEL_ERR_MASK;
+	unsigned vector;
 	enum step st;
 	u64 desc, la;
 
@@ -257,10 +266,10 @@ enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg 
 	st = emu_read_desc(c, sel, &desc, &la);
 	if (st != STEP_DONE)
 		return st;
-	if (!(desc & DESC_S) || (desc_type(desc) & DESC_TYPE_CODE) ||
-	    !(desc_type(desc) & DESC_TYPE_WRITABLE) || desc_dpl(desc) != cpl)
+	vector = emu_ss_seg_check(cpl, sel, desc);
+	if (vector == X86_EXC_GP)
 		return emu_raise(c, EXC_GP(err));
-	if (!(desc & DESC_P))
+	if (vector == X86_EXC_SS)
 		return emu_raise(c, EXC_SS(err));
 	if (mark_accessed) {
 		st = emu_set_desc_accessed(c, la, desc);

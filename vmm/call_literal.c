@@ -102,6 +102,13 @@ static const struct {
 	  1u << 0 | 1u << 2 | 1u << 4 | 1u << 6,
 	  MON_CALL_WRMSR,
 	  true },
+	/* __switch_to on AMD CPUs: `mov $__KERNEL_DS,%eax; mov %eax,%ss`. */
+	{ CALL_LIT_SS_LOAD,
+	  { 0xb8, 0x18, 0x00, 0x00, 0x00, 0x8e, 0xd0 },
+	  7,
+	  1u << 0 | 1u << 5,
+	  MON_CALL_SS_LOAD,
+	  true },
 };
 
 /* Linux's x86 nops for 1, 2 and 6 bytes: the pads the sites leave. */

@@ -29,6 +29,9 @@
  *    (the body of Linux's native_write_msr, 8 bytes), where the FS base of
  *    the next task is written at a context switch without FSGSBASE
  *    (MON_CALL_WRMSR).
+ *  - CALL_LIT_SS_LOAD: `mov $0x18,%eax; mov %eax,%ss` (Linux's reload of
+ *    __KERNEL_DS in __switch_to on AMD CPUs, 7 bytes), at a context switch
+ *    after an event from user mode (MON_CALL_SS_LOAD).
  */
 #ifndef UMBRA_VMM_CALL_LITERAL_H
 #define UMBRA_VMM_CALL_LITERAL_H
@@ -46,6 +49,7 @@ enum call_literal_kind {
 	CALL_LIT_LOAD_GS,
 	CALL_LIT_LOAD_FS,
 	CALL_LIT_WRMSR,
+	CALL_LIT_SS_LOAD,
 };
 
 /*

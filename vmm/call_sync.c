@@ -170,6 +170,35 @@ void call_load_gs_fill(struct vm *vm)
 	d->user_sel_desc = desc;
 }
 
+void call_ss_load_fill(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	const struct emu_cpu *c = &sm->cpu;
+	struct mon_call_data *d = monitor_call_data(&sm->mon);
+	struct ss_load_key *k = &sm->ss_load_key;
+	const u16 sel = 0x18; /* Linux's __KERNEL_DS: the literal's */
+	u64 la, desc;
+
+	if (k->valid && k->gdt_base == c->gdt_base && k->gdt_limit == c->gdt_limit)
+		return;
+	d->ss_key_gva = DATA_GVA(zero); /* until shown otherwise: the slow path */
+	d->ss_key_desc = 1;
+	d->zero = 0;
+	*k = (struct ss_load_key){ .valid = true,
+				   .gdt_base = c->gdt_base,
+				   .gdt_limit = c->gdt_limit };
+	if (!read_desc(vm, sel, &la, &desc)) {
+		k->valid = false; /* not readable now: asked again at the next trap */
+		return;
+	}
+	if (emu_ss_seg_check(0, sel, desc) || !((desc >> 40) & 1))
+		return; /* the slow path for it, as long as the key holds */
+	d->ss_key_gva = la;
+	d->ss_key_desc = desc;
+	k->loadable = true;
+	emu_seg_from_desc(&k->seg, sel, desc);
+}
+
 /* Item 3. */
 bool call_sync_run_original(struct vm *vm)
 {

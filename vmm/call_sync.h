@@ -57,6 +57,14 @@ void call_sync_fill(struct vm *vm);
 void call_load_gs_fill(struct vm *vm);
 
 /*
+ * The SS load stand-in's key (vmm/monitor.h, MON_CALL_SS_LOAD), on every
+ * trap back to the guest kernel: where __KERNEL_DS's descriptor is and the
+ * value it holds if that loads as SS at CPL0 and is accessed (so the load
+ * writes nothing to the table); else the slow path.
+ */
+void call_ss_load_fill(struct vm *vm);
+
+/*
  * The vCPU is at a rewritten site (RIP at its `call`): run the original
  * instructions there, as the CPU would, faults included. false: the VM
  * was stopped (an instruction could not be emulated).

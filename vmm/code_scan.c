@@ -411,14 +411,18 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 
 		if ((page[off] != 0xfa && page[off] != 0xfb && page[off] != 0x9c &&
 		     page[off] != 0x0f && page[off] != 0x8c && page[off] != 0x48 &&
-		     page[off] != 0x66 && page[off] != 0xba && page[off] != 0x89 && !thunked) ||
+		     page[off] != 0x66 && page[off] != 0xba && page[off] != 0x89 &&
+		     page[off] != 0xb8 && !thunked) ||
 		    !scan_is_insn_start(res, off))
 			continue;
 		if (page[off] == 0x0f || page[off] == 0x66 || page[off] == 0xba ||
-		    page[off] == 0x89) {
+		    page[off] == 0x89 || page[off] == 0xb8) {
 			lit = call_literal_plan(res, page, page_la, off, repl, &len);
 			/* The swapgs stand-in's rdgsbase runs where the guest's does. */
 			if (lit == CALL_LIT_SWAPGS && !(sm->cpu.cr4 & CR4_FSGSBASE))
+				lit = CALL_LIT_NONE;
+			/* The SS load stand-in reads the virtual IF, which iopl3 keeps real. */
+			if (lit == CALL_LIT_SS_LOAD && sm->iopl3)
 				lit = CALL_LIT_NONE;
 		} else if (page[off] == 0x8c)
 			sync = call_sync_plan(res, page, page_la, off, repl, &len);
@@ -465,6 +469,8 @@ static int rewrite_call_sites(struct vm *vm, gfn_t g, struct scan_result *res, u
 			vm->stats.call_load_fs++;
 		else if (lit == CALL_LIT_WRMSR)
 			vm->stats.call_wrmsr++;
+		else if (lit == CALL_LIT_SS_LOAD)
+			vm->stats.call_ss_load++;
 		else if (sync)
 			vm->stats.call_sync++;
 		else if (iret)

@@ -738,6 +738,52 @@ static void emit_wrmsr(struct emit *e)
 	BUG_ON(e->at > MON_CALL_WRMSR + 2 * MON_CALL_SLOT);
 }
 
+/* The SS load stand-in (monitor.h, MON_CALL_SS_LOAD). */
+static void emit_ss_load(struct emit *e)
+{
+	static const u8 mov_rax_from[] = { 0x48, 0x8b, 0x05 }, mov_rax_to[] = { 0x48, 0x89, 0x05 };
+	const unsigned key_gva = offsetof(struct mon_call_data, ss_key_gva),
+		       key_desc = offsetof(struct mon_call_data, ss_key_desc);
+	unsigned to_slow[2];
+
+	emit_start(e, MON_CALL_SS_LOAD, 0);
+	e->cur = MON_CALL_SS_LOAD_AT_ENTRY;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = MON_CALL_SS_LOAD_FLAGS_SAVED;
+	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_SS_LOAD_SITE - 5 },
+	     6); /* addq $pad,8(%rsp) */
+	e->cur = MON_CALL_SS_LOAD_RETURN_SET;
+	emit_rip_rel(e, (const u8[]){ 0x80, 0x3d }, 2, offsetof(struct mon_call_data, vif),
+		     (const u8[]){ 0 }, 1); /* cmpb $0,vif(%rip) */
+	to_slow[0] = emit_jcc_fwd(e, 0x75);
+	/* %rax is the site's to set: scratch until then. */
+	emit_rip_rel(e, mov_rax_from, 3, key_gva, NULL, 0); /* mov ss_key_gva(%rip),%rax */
+	emit(e, (const u8[]){ 0x48, 0x8b, 0x00 }, 3);	    /* mov (%rax),%rax: the guest's table */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x3b, 0x05 }, 3, key_desc, NULL,
+		     0); /* cmp ss_key_desc(%rip),%rax */
+	to_slow[1] = emit_jcc_fwd(e, 0x75);
+	emit_rip_rel(e, (const u8[]){ 0xc6, 0x05 }, 2, offsetof(struct mon_call_data, ss_loaded),
+		     (const u8[]){ 1 }, 1); /* movb $1,ss_loaded(%rip) */
+	e->cur = MON_CALL_SS_LOAD_LOADED;
+	emit_rip_rel(e, (const u8[]){ 0xc7, 0x05 }, 2, offsetof(struct mon_call_data, kernel_ss),
+		     (const u8[]){ 0x18, 0, 0, 0 }, 4); /* movl $0x18,kernel_ss(%rip) */
+	emit_rip_rel(e, mov_rax_from, 3, key_gva, NULL, 0);
+	emit_rip_rel(e, mov_rax_to, 3, offsetof(struct mon_call_data, ss_desc_gva), NULL, 0);
+	emit_rip_rel(e, mov_rax_from, 3, key_desc, NULL, 0);
+	emit_rip_rel(e, mov_rax_to, 3, offsetof(struct mon_call_data, ss_desc), NULL, 0);
+	e->cur = MON_CALL_SS_LOAD_DONE;
+	emit(e, (const u8[]){ 0xb8, 0x18, 0, 0, 0 }, 5); /* mov $0x18,%eax, as the site */
+	emit(e, (const u8[]){ 0x9d }, 1);		 /* popfq */
+	e->cur = MON_CALL_SS_LOAD_AT_RET;
+	emit(e, (const u8[]){ 0xc3 }, 1); /* ret */
+	e->cur = MON_CALL_SS_LOAD_RETURN_SET;
+	for (unsigned i = 0; i < 2; i++)
+		emit_fixup(e, to_slow[i]);
+	BUG_ON(e->at != MON_CALL_SS_LOAD + MON_CALL_SS_LOAD_UD2);
+	emit(e, (const u8[]){ 0x0f, 0x0b }, 2); /* ud2: the VMM emulates the mov */
+	BUG_ON(e->at > MON_CALL_SS_LOAD + 2 * MON_CALL_SLOT);
+}
+
 /*
  * A stand-in that moves one register to or from a data field (`op`: the
  * 3 bytes of a RIP-relative mov), with the site's flags kept and the
@@ -817,6 +863,7 @@ static void build_call_window(struct monitor *mon)
 	emit_load_gs(&e);
 	emit_load_fs(&e);
 	emit_wrmsr(&e);
+	emit_ss_load(&e);
 	BUG_ON(e.at > MON_CALL_CODE_END);
 	memset(mon->region + MON_OFF_CALL_DATA, 0, PAGE_SIZE);
 	memset(pt, 0, PAGE_SIZE);
@@ -943,6 +990,11 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 	if (off >= MON_CALL_THUNKS) {
 		p->fn = (unsigned)(off - (off - MON_CALL_THUNKS) % MON_CALL_THUNK_SIZE);
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
+		return true;
+	}
+	if (off >= MON_CALL_SS_LOAD) {
+		p->fn = MON_CALL_SS_LOAD;
+		p->pad = MON_CALL_SS_LOAD_SITE - 5;
 		return true;
 	}
 	if (off >= MON_CALL_WRMSR) {

@@ -365,6 +365,23 @@
  *                         value, takes the ud2 at MON_CALL_WRMSR_UD2: the
  *                         VMM emulates the three instructions from the
  *                         site's start.
+ *   MON_CALL_SS_LOAD      `mov $0x18,%eax; mov %eax,%ss` (Linux's reload of
+ *                         __KERNEL_DS in __switch_to on AMD CPUs, where SS
+ *                         is null after an interrupt or exception from user
+ *                         mode; after the SS stand-in's compare), 7 bytes,
+ *                         pad 2, the tail kept. The virtual SS lives in the
+ *                         VMM (the real one is MON_SEL_UDATA), so the load
+ *                         is bookkeeping: with the virtual IF 0 (no event
+ *                         can need the mov-SS shadow) and the descriptor
+ *                         in the guest's table still ss_key_desc, the
+ *                         stand-in sets ss_loaded, which the VMM turns into
+ *                         the virtual SS at the next trap, and in the
+ *                         meantime gives the SS, sync and iret stand-ins
+ *                         the new selector and descriptor (kernel_ss,
+ *                         ss_desc_gva, ss_desc); %eax := 0x18. Otherwise
+ *                         its ud2 at MON_CALL_SS_LOAD_UD2: the VMM emulates
+ *                         the kept `mov %eax,%ss`. Patch strategy only
+ *                         (under iopl3 the data page holds no virtual IF).
  * A trap taken inside a stand-in (an interrupt with vIF 1, a fault on its
  * stack) is never delivered there: the VMM finishes the stand-in first
  * (vmm/shadow_mode.c, finish_stand_in), as if the instruction it stands in
@@ -405,7 +422,10 @@
 #define MON_CALL_WRMSR	       0x640u /* two slots */
 #define MON_CALL_WRMSR_SITE    8u     /* the site's bytes; the pad is 3 */
 #define MON_CALL_WRMSR_UD2     0x6bu  /* the slow path's ud2, in the wrmsr stand-in */
-#define MON_CALL_CODE_END      (MON_CALL_WRMSR + 2 * MON_CALL_SLOT) /* of the stand-ins */
+#define MON_CALL_SS_LOAD       0x6c0u /* two slots */
+#define MON_CALL_SS_LOAD_SITE  7u     /* the site's bytes; the pad is 2 */
+#define MON_CALL_SS_LOAD_UD2   0x57u  /* the slow path's ud2, in the SS stand-in */
+#define MON_CALL_CODE_END      (MON_CALL_SS_LOAD + 2 * MON_CALL_SLOT) /* of the stand-ins */
 
 /*
  * Indirect sites. Before Linux's alternatives run (the first part of its
@@ -558,6 +578,17 @@ enum mon_call_stage {
 	MON_CALL_WRMSR_PUBLISHED,   /* fs_pending names the new base: the site's movs next */
 	MON_CALL_WRMSR_DONE,	    /* EAX, ECX final: popfq next */
 	MON_CALL_WRMSR_AT_RET,	    /* all final: [rsp] the site's end */
+	/*
+	 * In the SS load stand-in: until it sets ss_loaded the VMM puts the
+	 * vCPU after the site's first instruction (%eax 0x18); from LOADED on
+	 * it completes it (the virtual SS is __KERNEL_DS's, from the key).
+	 */
+	MON_CALL_SS_LOAD_AT_ENTRY,    /* [rsp]: the site's call + 5 */
+	MON_CALL_SS_LOAD_FLAGS_SAVED, /* [rsp]: the site's flags, then as AT_ENTRY */
+	MON_CALL_SS_LOAD_RETURN_SET,  /* the same, the return address at the site's end */
+	MON_CALL_SS_LOAD_LOADED,      /* ss_loaded set: the other stand-ins' fields next */
+	MON_CALL_SS_LOAD_DONE,	      /* %eax 0x18 next, then popfq */
+	MON_CALL_SS_LOAD_AT_RET,      /* all final: [rsp] the site's end */
 };
 
 struct mon_call_point {
@@ -630,7 +661,16 @@ struct mon_call_data {
 	u64 fs_base_new[2];
 	u32 fs_scratch; /* the stand-in's: the value's high half, biased, for its check */
 	u8 fs_pending, fs_defer;
-	u8 pad4_[2];
+	/*
+	 * The SS stand-in's (MON_CALL_SS_LOAD): where the guest's table holds
+	 * __KERNEL_DS's descriptor and the value the VMM found loadable as SS
+	 * at CPL0 and accessed (vmm/call_sync.c, call_ss_load_fill; else that
+	 * of `zero` and 1); ss_loaded: 1 once the stand-in loaded it, until
+	 * the VMM takes it into the virtual SS at the next trap.
+	 */
+	u8 ss_loaded;
+	u8 pad4_;
+	u64 ss_key_gva, ss_key_desc;
 };
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */
@@ -771,6 +811,11 @@ static inline bool monitor_call_is_load_fs_trap(u64 rip)
 static inline bool monitor_call_is_wrmsr_trap(u64 rip)
 {
 	return rip == MON_CALL_GVA + MON_CALL_WRMSR + MON_CALL_WRMSR_UD2;
+}
+/* Is `rip` (a trap's) the SS load stand-in's ud2 (its slow path)? */
+static inline bool monitor_call_is_ss_load_trap(u64 rip)
+{
+	return rip == MON_CALL_GVA + MON_CALL_SS_LOAD + MON_CALL_SS_LOAD_UD2;
 }
 /* Is `rip` (a trap's) the sync stand-in's ud2 (its slow path)? */
 static inline bool monitor_call_is_sync_trap(u64 rip)

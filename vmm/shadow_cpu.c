@@ -110,6 +110,12 @@ bool shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 			d->fs_pending = 0;
 			fs_loaded = true;
 		}
+		/* __KERNEL_DS, which the SS load stand-in checked against this key. */
+		if (d->ss_loaded) {
+			if (sm->ss_load_key.loadable)
+				c->ss = sm->ss_load_key.seg;
+			d->ss_loaded = 0;
+		}
 	}
 	c->dirty = 0;
 	return fs_loaded;

@@ -1058,6 +1058,38 @@ static bool finish_wrmsr(struct vm *vm, enum mon_call_stage stage)
 }
 
 /*
+ * The SS load stand-in at `stage` (vmm/monitor.h, MON_CALL_SS_LOAD). Before
+ * it set ss_loaded: after the site's first instruction (%eax 0x18, the
+ * site's flags), where the kept `mov %eax,%ss` comes next. From LOADED on:
+ * completed (shadow_cpu_load made __KERNEL_DS the virtual SS at this trap;
+ * call_sync_fill gives the other stand-ins their fields again).
+ */
+static bool finish_ss_load(struct vm *vm, enum mon_call_stage stage)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+	unsigned words =
+		stage == MON_CALL_SS_LOAD_AT_ENTRY || stage == MON_CALL_SS_LOAD_AT_RET ? 1 : 2;
+	u64 top[2], site_flags, ret;
+
+	if (!read_stack_top(vm, top, words))
+		return false;
+	site_flags = words == 1 ? c->rflags : top[0];
+	ret = top[words - 1];
+	if (stage < MON_CALL_SS_LOAD_RETURN_SET)
+		ret += MON_CALL_SS_LOAD_SITE - 5;
+	sm->ss_load_undone = stage < MON_CALL_SS_LOAD_LOADED;
+	if (sm->ss_load_undone)
+		ret -= MON_CALL_SS_LOAD_SITE - 5;
+	c->gpr[EMU_RAX] = 0x18;
+	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->gpr[EMU_RSP] += words * sizeof(u64);
+	c->rip = ret;
+	return true;
+}
+
+/*
  * A vCPU inside a stand-in (vmm/monitor.h), at any of its instruction
  * boundaries: do what the rest of it does, as if the instruction it stands
  * for had completed, and leave the vCPU where the stand-in returns. Used
@@ -1095,6 +1127,8 @@ static bool finish_stand_in(struct vm *vm, bool may_undo)
 		return finish_load_fs(vm, p.stage);
 	if (p.fn == MON_CALL_WRMSR)
 		return finish_wrmsr(vm, p.stage);
+	if (p.fn == MON_CALL_SS_LOAD)
+		return finish_ss_load(vm, p.stage);
 	if (p.stage >= MON_CALL_THUNK_AT_ENTRY)
 		return may_undo && undo_thunk(vm, p.stage, p.pad);
 	words = p.stage == MON_CALL_FLAGS_SAVED || p.stage == MON_CALL_RETURN_SET ? 2 : 1;
@@ -1282,8 +1316,9 @@ static enum shadow_exit load_fs_slow_path(struct vm *vm)
 	if (!sm->load_fs_undone)
 		return SHADOW_EXIT_RESUME;
 	vm->stats.call_load_fs_slow++;
-	/* The stand-in may take it itself from now on (call_load_gs_fill). */
+	/* The stand-in may take it itself from now on (call_load_gs_fill, asked again). */
 	sm->load_gs_user_sel = 0x2b;
+	sm->load_gs_key.valid = false;
 	return handle_insn_trap(vm, X86_EXC_GP);
 }
 
@@ -1322,6 +1357,31 @@ static enum shadow_exit wrmsr_slow_path(struct vm *vm)
 			break; /* delivered: the guest is in its handler */
 	}
 	return SHADOW_EXIT_RESUME;
+}
+
+/*
+ * The SS load stand-in's ud2 (the virtual IF 1, or __KERNEL_DS's descriptor
+ * not the key's), or a guest fault on its stack or at its read of the
+ * table: after the site's first instruction (finish_ss_load), then the kept
+ * `mov %eax,%ss` emulated there, a fault delivered at it as on hardware.
+ * The key is read again at this trap's end, should the table have changed.
+ */
+static enum shadow_exit ss_load_slow_path(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	if (!finish_stand_in(vm, true)) {
+		vm_kill(vm, UMBRA_EXIT_INTERNAL,
+			"shadow mode: the SS load stand-in's stack could not be read (rip 0x%llx, "
+			"rsp 0x%llx)",
+			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
+		return SHADOW_EXIT_STOP;
+	}
+	if (!sm->ss_load_undone)
+		return SHADOW_EXIT_RESUME;
+	vm->stats.call_ss_load_slow++;
+	sm->ss_load_key.valid = false;
+	return handle_insn_trap(vm, X86_EXC_GP);
 }
 
 /* Is `rip` in the stand-in `fn` (a trap there may need its own handling)? */
@@ -1456,6 +1516,8 @@ static enum shadow_exit handle_pf(struct vm *vm)
 			return load_fs_slow_path(vm);
 		if (p.fn == MON_CALL_WRMSR)
 			return wrmsr_slow_path(vm);
+		if (p.fn == MON_CALL_SS_LOAD)
+			return ss_load_slow_path(vm);
 	}
 	switch (res) {
 	case SHADOW_FIXED: return SHADOW_EXIT_RESUME;
@@ -1685,6 +1747,9 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
 		   monitor_call_is_wrmsr_trap(f->rip)) {
 		res = wrmsr_slow_path(vm);
+	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
+		   monitor_call_is_ss_load_trap(f->rip)) {
+		res = ss_load_slow_path(vm);
 	} else if (vector == X86_EXC_UD && in_stand_in(sm, f->rip, MON_CALL_SWAPGS)) {
 		res = swapgs_finish_trap(vm); /* rdgsbase/wrgsbase refused at real CPL3 */
 	} else if (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_CX16)) {
@@ -1733,6 +1798,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 				call_sync_fill(vm);
 			if (vm->stats.call_load_gs || vm->stats.call_load_fs)
 				call_load_gs_fill(vm);
+			if (vm->stats.call_ss_load)
+				call_ss_load_fill(vm);
 		}
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);

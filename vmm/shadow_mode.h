@@ -131,6 +131,19 @@ struct shadow_mode {
 		u64 gdt_base;
 		u32 gdt_limit;
 	} load_gs_key;
+	/*
+	 * The SS load stand-in's key (vmm/call_sync.c, call_ss_load_fill): the
+	 * GDT it was read from, and __KERNEL_DS as SS would hold it, which
+	 * shadow_cpu_load makes the virtual SS when the stand-in loaded it.
+	 * ss_load_undone: finish_ss_load last put the vCPU inside the site.
+	 */
+	struct ss_load_key {
+		bool valid, loadable;
+		u64 gdt_base;
+		u32 gdt_limit;
+		struct emu_seg seg;
+	} ss_load_key;
+	bool ss_load_undone;
 	/* Handlers whose run-ahead found no trap (item 7's run_ahead), by RIP. */
 #define SHADOW_AHEAD_MEMO 64u
 	struct ahead_memo {

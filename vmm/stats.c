@@ -254,7 +254,7 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		"slow calls); %llu SS compare sites; %llu CR2 read sites; %llu swapgs sites (%llu "
 		"finished by the VMM); %llu load_gs sites (%llu slow calls); %llu load_fs sites "
 		"(%llu slow calls, %llu finished by the VMM); %llu wrmsr sites (%llu slow calls, "
-		"%llu FS bases deferred to a trap)\n",
+		"%llu FS bases deferred to a trap); %llu SS reload sites (%llu slow calls)\n",
 		!st->calls_on	   ? "off"
 		: st->calls_window ? "on"
 				   : "on (window not claimed)",
@@ -271,8 +271,8 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->call_load_gs_slow, (unsigned long long)st->call_load_fs,
 		(unsigned long long)st->call_load_fs_slow,
 		(unsigned long long)st->call_load_fs_finished, (unsigned long long)st->call_wrmsr,
-		(unsigned long long)st->call_wrmsr_slow,
-		(unsigned long long)st->call_fs_base_loads);
+		(unsigned long long)st->call_wrmsr_slow, (unsigned long long)st->call_fs_base_loads,
+		(unsigned long long)st->call_ss_load, (unsigned long long)st->call_ss_load_slow);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
@@ -351,7 +351,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"%llu, \"call_swapgs\": %llu, \"call_swapgs_slow\": %llu, \"call_load_gs\": %llu, "
 		"\"call_load_gs_slow\": %llu, \"call_load_fs\": %llu, \"call_load_fs_slow\": %llu, "
 		"\"call_load_fs_finished\": %llu, \"call_wrmsr\": %llu, \"call_wrmsr_slow\": %llu, "
-		"\"call_fs_base_loads\": %llu, "
+		"\"call_fs_base_loads\": %llu, \"call_ss_load\": %llu, \"call_ss_load_slow\": "
+		"%llu, "
 		"\"call_traps\": %llu, \"call_withdrawals\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->irq_requeued,
@@ -387,6 +388,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->call_load_fs, (unsigned long long)st->call_load_fs_slow,
 		(unsigned long long)st->call_load_fs_finished, (unsigned long long)st->call_wrmsr,
 		(unsigned long long)st->call_wrmsr_slow, (unsigned long long)st->call_fs_base_loads,
+		(unsigned long long)st->call_ss_load, (unsigned long long)st->call_ss_load_slow,
 		(unsigned long long)st->call_traps, (unsigned long long)st->call_withdrawals);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);
 	SHADOW_COUNTERS(X)

@@ -141,6 +141,8 @@ struct stats {
 	u64 call_wrmsr;		   /* native_write_msr bodies rewritten (MON_CALL_WRMSR) */
 	u64 call_wrmsr_slow;	   /* ... calls it sent back: another MSR, or no deferring */
 	u64 call_fs_base_loads;	   /* FS bases it deferred, loaded by the VMM at the next trap */
+	u64 call_ss_load;	   /* __switch_to's SS reloads rewritten (MON_CALL_SS_LOAD) */
+	u64 call_ss_load_slow;	   /* ... calls it sent back: the mov emulated */
 	u64 call_thunks;	   /* thunks made */
 	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
 	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */

@@ -276,6 +276,8 @@ static void test_linux_pvm_cpu_script(void **state)
 	/* native_write_msr's FS bases (the next task's) wait in the data page for a trap. */
 	assert_true(json_count(r->err, "call_wrmsr") > 0);
 	assert_true(json_count(r->err, "call_fs_base_loads") > 0);
+	/* __switch_to's SS reload after an event from user mode: the SS load stand-in's. */
+	assert_true(json_count(r->err, "call_ss_load") > 0);
 	free(r);
 }
 

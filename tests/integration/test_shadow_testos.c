@@ -178,6 +178,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "TEST cx16_emu PASS");
 	assert_contains(r->out, "TEST cx16_emu_fault PASS");
 	assert_contains(r->out, "TEST ss_read_compare PASS");
+	assert_contains(r->out, "TEST ss_reload_site PASS");
 	assert_contains(r->out, "TEST cr2_read_site PASS");
 	assert_contains(r->out, "TEST swapgs_site PASS");
 	assert_contains(r->out, "TEST load_gs_index PASS");
@@ -237,6 +238,12 @@ static void test_shadow_testos_patch(void **state)
 	assert_null(strstr(r->err, "\"call_cr2\": 0,"));
 	/* ss_read_compare's `mov %ss; cmp` became a call to the SS stand-in. */
 	assert_null(strstr(r->err, "\"call_ss\": 0,"));
+	/*
+	 * ss_reload_site's `mov $0x18,%eax; mov %eax,%ss` became a call to the SS
+	 * load stand-in; its reloads with IF 1 and its #SS went the slow way.
+	 */
+	assert_null(strstr(r->err, "\"call_ss_load\": 0,"));
+	assert_null(strstr(r->err, "\"call_ss_load_slow\": 0,"));
 	/* swapgs_site's three `swapgs; nop` forms became calls to the swapgs stand-in. */
 	assert_null(strstr(r->err, "\"call_swapgs\": 0,"));
 	/*

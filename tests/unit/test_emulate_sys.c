@@ -410,7 +410,7 @@ static void test_seg_load_sets_accessed(void **state)
 
 	more_gdt(env);
 	env->nwrites = 0;
-	env->cpu.gpr[EMU_RAX] = SEL_FS_DATA; /* type 2: not accessed */
+	env->cpu.gpr[EMU_RAX] = SEL_FS_DATA;			       /* type 2: not accessed */
 	assert_ok(env, RUN(env, &rep, 0x8e, 0xe0), &rep, CODE_VA + 2); /* mov fs, eax */
 	assert_int_equal(env->nwrites, 1);
 	assert_int_equal(env->writes[0].la, GDT_VA + SEL_FS_DATA + 5);
@@ -883,6 +883,23 @@ static void test_data_seg_check(void **state)
 	assert_int_equal(emu_data_seg_check(3, 0x13, 0x00af9e000000ffffull, &base), 0);
 }
 
+/* emu_ss_seg_check: RPL = DPL = CPL, a writable data segment, present (else #SS). */
+static void test_ss_seg_check(void **state)
+{
+	const u64 user_ds = 0x00cff3000000ffffull, kernel_ds = 0x00cf93000000ffffull;
+
+	(void)state;
+	assert_int_equal(emu_ss_seg_check(0, 0x18, kernel_ds), 0);
+	assert_int_equal(emu_ss_seg_check(3, 0x2b, user_ds), 0);
+	assert_int_equal(emu_ss_seg_check(0, 0x1b, kernel_ds), X86_EXC_GP); /* RPL != CPL */
+	assert_int_equal(emu_ss_seg_check(0, 0x28, user_ds), X86_EXC_GP);   /* DPL != CPL */
+	assert_int_equal(emu_ss_seg_check(3, 0x1b, kernel_ds), X86_EXC_GP); /* DPL != CPL */
+	assert_int_equal(emu_ss_seg_check(0, 0x18, kernel_ds & ~(2ull << 40)), X86_EXC_GP); /* RO */
+	assert_int_equal(emu_ss_seg_check(0, 0x10, 0x00af9b000000ffffull), X86_EXC_GP); /* code */
+	assert_int_equal(emu_ss_seg_check(0, 0x18, kernel_ds & ~(1ull << 44)), X86_EXC_GP);
+	assert_int_equal(emu_ss_seg_check(0, 0x18, kernel_ds & ~(1ull << 47)), X86_EXC_SS);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_shadow, teardown)
 
 int main(void)
@@ -898,6 +915,7 @@ int main(void)
 		T(test_mov_data_segs),
 		T(test_mov_data_seg_faults),
 		T(test_data_seg_check),
+		T(test_ss_seg_check),
 		T(test_mov_ss),
 		T(test_seg_load_sets_accessed),
 		T(test_pop_fs),

@@ -61,3 +61,79 @@ TEST(ss_read_compare)
 	for (unsigned i = 0; i < 20000; i++)
 		ss_check("in a loop with ticks", KERNEL_DS, (uint64_t)i << 16 | 0x18);
 }
+
+/*
+ * Linux's reload that follows the compare when SS is not __KERNEL_DS (null
+ * after an interrupt or exception from user mode): `mov $0x18,%eax; mov
+ * %eax,%ss`, interrupts off. Shadow mode rewrites it into a call to the SS
+ * load stand-in (vmm/monitor.h, MON_CALL_SS_LOAD), which, with the virtual
+ * IF 0 and the descriptor at 0x18 as the VMM last read it, changes only the
+ * virtual SS. testos leaves 0x18 empty, so the test puts a copy of
+ * KERNEL_DS's descriptor there meanwhile. SS must read 0x18 after
+ * it, with IF 0 and with IF 1 (the stand-in's slow path), ticks coming
+ * between; a descriptor made not present in place must raise #SS(0x18) at
+ * the mov. A page of its own, first run from this test.
+ */
+#define VEC_SS 12
+
+void t75_ss_reload(void);
+extern const char t75_ss_reload_mov[];
+__asm__(".pushsection .text.t75_ss_reload, \"ax\"\n"
+	".balign 4096\n"
+	".globl t75_ss_reload, t75_ss_reload_mov\n"
+	"t75_ss_reload:\n\t"
+	"mov $0x18, %eax\n"
+	"t75_ss_reload_mov:\n\t"
+	"mov %eax, %ss\n\t"
+	"ret\n"
+	".balign 4096\n"
+	".popsection\n");
+
+static uint16_t ss_now(void)
+{
+	uint64_t fl;
+
+	return (uint16_t)t75_ss(0, &fl);
+}
+
+TEST(ss_reload_site)
+{
+	volatile uint64_t *gdt;
+	uint64_t saved;
+
+	(void)gdt_free_slot(&gdt);
+	saved = gdt[0x18 >> 3];
+	gdt[0x18 >> 3] = gdt[KERNEL_DS >> 3];
+	for (unsigned i = 0; i < 2000; i++) {
+		cli();
+		set_ss(0);
+		t75_ss_reload();
+		CHECK_EQ("SS after the reload, IF 0", 0x18, ss_now());
+		sti();
+		CHECK_EQ("SS after the reload, ticks since", 0x18, ss_now());
+		cli();
+		set_ss(0);
+		sti();
+		t75_ss_reload();
+		CHECK_EQ("SS after the reload, IF 1", 0x18, ss_now());
+		cli();
+		set_ss(KERNEL_DS);
+		sti();
+	}
+	{
+		struct catch c;
+
+		cli();
+		set_ss(0);
+		gdt[0x18 >> 3] = gdt[KERNEL_DS >> 3] & ~(1ull << 47); /* not present */
+		if (CATCH(&c))
+			t75_ss_reload();
+		catch_disarm();
+		set_ss(KERNEL_DS);
+		gdt[0x18 >> 3] = saved;
+		sti();
+		expect_fault(&c, VEC_SS, 0x18, 0, "0x18 made not present in place");
+		CHECK_EQ("the #SS's RIP: the mov to SS", (uint64_t)t75_ss_reload_mov, c.rip);
+	}
+	gdt[0x18 >> 3] = saved;
+}
