@@ -982,6 +982,21 @@ int monitor_call_thunk(struct monitor *mon, const struct mon_call_thunk *t, u64 
 
 bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_point *p)
 {
+	/* The stand-ins after the per-pad ones, last first: each has one pad. */
+	static const struct {
+		unsigned fn, pad;
+	} one_pad[] = {
+		{ MON_CALL_SS_LOAD, MON_CALL_SS_LOAD_SITE - 5 },
+		{ MON_CALL_WRMSR, MON_CALL_WRMSR_SITE - 5 },
+		{ MON_CALL_LOAD_FS, MON_CALL_LOAD_FS_SITE - 5 },
+		{ MON_CALL_LOAD_GS, MON_CALL_LOAD_GS_SITE - 5 },
+		{ MON_CALL_SWAPGS, MON_CALL_SWAPGS_PAD },
+		{ MON_CALL_RD_CR2, MON_CALL_CR2_PAD },
+		{ MON_CALL_SS_CMP, MON_CALL_SS_PAD },
+		{ MON_CALL_CX16, 0 },
+		{ MON_CALL_IRET, 0 },
+		{ MON_CALL_SYNC, MON_CALL_SYNC_PAD },
+	};
 	u64 off = rip - MON_CALL_GVA, slot;
 
 	if (rip < MON_CALL_GVA || off >= PAGE_SIZE || !mon->call_stage[off])
@@ -992,55 +1007,12 @@ bool monitor_call_point(const struct monitor *mon, u64 rip, struct mon_call_poin
 		p->pad = mon->thunks[(p->fn - MON_CALL_THUNKS) / MON_CALL_THUNK_SIZE].slot ? 1 : 0;
 		return true;
 	}
-	if (off >= MON_CALL_SS_LOAD) {
-		p->fn = MON_CALL_SS_LOAD;
-		p->pad = MON_CALL_SS_LOAD_SITE - 5;
-		return true;
-	}
-	if (off >= MON_CALL_WRMSR) {
-		p->fn = MON_CALL_WRMSR;
-		p->pad = MON_CALL_WRMSR_SITE - 5;
-		return true;
-	}
-	if (off >= MON_CALL_LOAD_FS) {
-		p->fn = MON_CALL_LOAD_FS;
-		p->pad = MON_CALL_LOAD_FS_SITE - 5;
-		return true;
-	}
-	if (off >= MON_CALL_LOAD_GS) {
-		p->fn = MON_CALL_LOAD_GS;
-		p->pad = MON_CALL_LOAD_GS_SITE - 5;
-		return true;
-	}
-	if (off >= MON_CALL_SWAPGS) {
-		p->fn = MON_CALL_SWAPGS;
-		p->pad = MON_CALL_SWAPGS_PAD;
-		return true;
-	}
-	if (off >= MON_CALL_RD_CR2) {
-		p->fn = MON_CALL_RD_CR2;
-		p->pad = MON_CALL_CR2_PAD;
-		return true;
-	}
-	if (off >= MON_CALL_SS_CMP) {
-		p->fn = MON_CALL_SS_CMP;
-		p->pad = MON_CALL_SS_PAD;
-		return true;
-	}
-	if (off >= MON_CALL_CX16) {
-		p->fn = MON_CALL_CX16;
-		p->pad = 0;
-		return true;
-	}
-	if (off >= MON_CALL_IRET) {
-		p->fn = MON_CALL_IRET;
-		p->pad = 0;
-		return true;
-	}
-	if (off >= MON_CALL_SYNC) {
-		p->fn = MON_CALL_SYNC;
-		p->pad = MON_CALL_SYNC_PAD;
-		return true;
+	for (unsigned i = 0; i < sizeof(one_pad) / sizeof(one_pad[0]); i++) {
+		if (off >= one_pad[i].fn) {
+			p->fn = one_pad[i].fn;
+			p->pad = one_pad[i].pad;
+			return true;
+		}
 	}
 	/* Three slots per function, one per pad (monitor_call_entry), then one-slot ones. */
 	slot = off / MON_CALL_SLOT;

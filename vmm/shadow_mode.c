@@ -937,6 +937,44 @@ static bool finish_swapgs(struct vm *vm, enum mon_call_stage stage)
 }
 
 /*
+ * The stack of a stand-in that begins `pushfq; addq $pad,8(%rsp)` (the
+ * load_gs, load_fs, wrmsr and SS load ones) at one of its stages: the
+ * return address alone at its first instruction and at its ret, else the
+ * site's flags above it. `pad_added`: the return address is the site's end
+ * already.
+ */
+struct stand_in_stack {
+	unsigned words;
+	u64 site_flags; /* the live flags where none are saved */
+	u64 site_end;
+};
+
+static bool read_stand_in_stack(struct vm *vm, bool one_word, bool pad_added, unsigned site_len,
+				struct stand_in_stack *st)
+{
+	u64 top[2];
+
+	st->words = one_word ? 1 : 2;
+	if (!read_stack_top(vm, top, st->words))
+		return false;
+	st->site_flags = one_word ? vm->shadow->cpu.rflags : top[0];
+	st->site_end = top[st->words - 1] + (pad_added ? 0 : site_len - 5);
+	return true;
+}
+
+/* Out of such a stand-in to `rip`: its words popped, the site's flags back (the virtual kept). */
+static void leave_stand_in(struct vm *vm, const struct stand_in_stack *st, u64 rip)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct emu_cpu *c = &sm->cpu;
+	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
+
+	c->rflags = (st->site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
+	c->gpr[EMU_RSP] += st->words * sizeof(u64);
+	c->rip = rip;
+}
+
+/*
  * The load_gs stand-in at `stage` (vmm/monitor.h, MON_CALL_LOAD_GS). With a
  * null selector in %di: complete it (the GS selector, and KERNEL_GS_BASE 0
  * where a null load clears the base) and return to the site's end; with
@@ -949,32 +987,24 @@ static bool finish_load_gs(struct vm *vm, enum mon_call_stage stage)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
-	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
-	unsigned words =
-		stage == MON_CALL_LOAD_GS_AT_ENTRY || stage == MON_CALL_LOAD_GS_AT_RET ? 1 : 2;
-	u64 top[2], site_flags, ret;
+	struct stand_in_stack st;
 	u16 sel;
 
-	if (!read_stack_top(vm, top, words))
+	if (!read_stand_in_stack(
+		    vm, stage == MON_CALL_LOAD_GS_AT_ENTRY || stage == MON_CALL_LOAD_GS_AT_RET,
+		    stage >= MON_CALL_LOAD_GS_RETURN_SET, MON_CALL_LOAD_GS_SITE, &st))
 		return false;
 	if (stage == MON_CALL_LOAD_GS_RDI_SAVED) /* %rdi may hold the table's address */
 		c->gpr[EMU_RDI] = monitor_call_data(&sm->mon)->load_gs_rdi;
 	sel = (u16)c->gpr[EMU_RDI];
-	site_flags = words == 1 ? c->rflags : top[0];
-	ret = top[words - 1];
-	if (stage < MON_CALL_LOAD_GS_RETURN_SET)
-		ret += MON_CALL_LOAD_GS_SITE - 5;
 	sm->load_gs_undone = (sel & 0xfffc) && stage < MON_CALL_LOAD_GS_SEL_SET;
-	if (sm->load_gs_undone) {
-		ret -= MON_CALL_LOAD_GS_SITE; /* not null, not (yet) past its check */
-	} else {
+	if (!sm->load_gs_undone) {
 		c->virt.gs_sel = sel;
 		if ((sel & 0xfffc) || !c->virt.null_sel_keeps_base)
 			c->virt.kernel_gs_base = 0;
 	}
-	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
-	c->gpr[EMU_RSP] += words * sizeof(u64);
-	c->rip = ret;
+	/* Not null, not (yet) past its check: the site's start. */
+	leave_stand_in(vm, &st, st.site_end - (sm->load_gs_undone ? MON_CALL_LOAD_GS_SITE : 0));
 	return true;
 }
 
@@ -990,21 +1020,14 @@ static bool finish_load_fs(struct vm *vm, enum mon_call_stage stage)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
-	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
-	unsigned words =
-		stage == MON_CALL_LOAD_FS_AT_ENTRY || stage == MON_CALL_LOAD_FS_AT_RET ? 1 : 2;
-	u64 top[2], site_flags, ret;
+	struct stand_in_stack st;
 
-	if (!read_stack_top(vm, top, words))
+	if (!read_stand_in_stack(
+		    vm, stage == MON_CALL_LOAD_FS_AT_ENTRY || stage == MON_CALL_LOAD_FS_AT_RET,
+		    stage >= MON_CALL_LOAD_FS_RETURN_SET, MON_CALL_LOAD_FS_SITE, &st))
 		return false;
-	site_flags = words == 1 ? c->rflags : top[0];
-	ret = top[words - 1];
-	if (stage < MON_CALL_LOAD_FS_RETURN_SET)
-		ret += MON_CALL_LOAD_FS_SITE - 5;
 	sm->load_fs_undone = stage < MON_CALL_LOAD_FS_CHECKED;
-	if (sm->load_fs_undone) {
-		ret -= MON_CALL_LOAD_FS_SITE - 5;
-	} else {
+	if (!sm->load_fs_undone) {
 		c->virt.fs_sel = (u16)c->gpr[EMU_RAX];
 		if (stage < MON_CALL_LOAD_FS_DONE) {
 			struct kvm_segment *fs = &vm->run->s.regs.sregs.fs;
@@ -1017,9 +1040,7 @@ static bool finish_load_fs(struct vm *vm, enum mon_call_stage stage)
 		}
 	}
 	c->gpr[EMU_RDX] = 0x2b;
-	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
-	c->gpr[EMU_RSP] += words * sizeof(u64);
-	c->rip = ret;
+	leave_stand_in(vm, &st, st.site_end - (sm->load_fs_undone ? MON_CALL_LOAD_FS_SITE - 5 : 0));
 	return true;
 }
 
@@ -1034,26 +1055,18 @@ static bool finish_wrmsr(struct vm *vm, enum mon_call_stage stage)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
-	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
-	unsigned words = stage == MON_CALL_WRMSR_AT_ENTRY || stage == MON_CALL_WRMSR_AT_RET ? 1 : 2;
-	u64 top[2], site_flags, ret;
+	struct stand_in_stack st;
 
-	if (!read_stack_top(vm, top, words))
+	if (!read_stand_in_stack(vm,
+				 stage == MON_CALL_WRMSR_AT_ENTRY || stage == MON_CALL_WRMSR_AT_RET,
+				 stage >= MON_CALL_WRMSR_RETURN_SET, MON_CALL_WRMSR_SITE, &st))
 		return false;
-	site_flags = words == 1 ? c->rflags : top[0];
-	ret = top[words - 1];
-	if (stage < MON_CALL_WRMSR_RETURN_SET)
-		ret += MON_CALL_WRMSR_SITE - 5;
 	sm->wrmsr_undone = stage < MON_CALL_WRMSR_PUBLISHED;
-	if (sm->wrmsr_undone) {
-		ret -= MON_CALL_WRMSR_SITE;
-	} else {
+	if (!sm->wrmsr_undone) {
 		c->gpr[EMU_RAX] = (u32)c->gpr[EMU_RSI];
 		c->gpr[EMU_RCX] = (u32)c->gpr[EMU_RDI];
 	}
-	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
-	c->gpr[EMU_RSP] += words * sizeof(u64);
-	c->rip = ret;
+	leave_stand_in(vm, &st, st.site_end - (sm->wrmsr_undone ? MON_CALL_WRMSR_SITE : 0));
 	return true;
 }
 
@@ -1067,25 +1080,15 @@ static bool finish_wrmsr(struct vm *vm, enum mon_call_stage stage)
 static bool finish_ss_load(struct vm *vm, enum mon_call_stage stage)
 {
 	struct shadow_mode *sm = vm->shadow;
-	struct emu_cpu *c = &sm->cpu;
-	const u64 virt = shadow_virt_flags(sm->iopl3, 0);
-	unsigned words =
-		stage == MON_CALL_SS_LOAD_AT_ENTRY || stage == MON_CALL_SS_LOAD_AT_RET ? 1 : 2;
-	u64 top[2], site_flags, ret;
+	struct stand_in_stack st;
 
-	if (!read_stack_top(vm, top, words))
+	if (!read_stand_in_stack(
+		    vm, stage == MON_CALL_SS_LOAD_AT_ENTRY || stage == MON_CALL_SS_LOAD_AT_RET,
+		    stage >= MON_CALL_SS_LOAD_RETURN_SET, MON_CALL_SS_LOAD_SITE, &st))
 		return false;
-	site_flags = words == 1 ? c->rflags : top[0];
-	ret = top[words - 1];
-	if (stage < MON_CALL_SS_LOAD_RETURN_SET)
-		ret += MON_CALL_SS_LOAD_SITE - 5;
 	sm->ss_load_undone = stage < MON_CALL_SS_LOAD_LOADED;
-	if (sm->ss_load_undone)
-		ret -= MON_CALL_SS_LOAD_SITE - 5;
-	c->gpr[EMU_RAX] = 0x18;
-	c->rflags = (site_flags & ~virt) | (c->rflags & virt) | RFLAGS_FIXED;
-	c->gpr[EMU_RSP] += words * sizeof(u64);
-	c->rip = ret;
+	sm->cpu.gpr[EMU_RAX] = 0x18;
+	leave_stand_in(vm, &st, st.site_end - (sm->ss_load_undone ? MON_CALL_SS_LOAD_SITE - 5 : 0));
 	return true;
 }
 
@@ -1238,20 +1241,54 @@ static enum shadow_exit cx16_slow_path(struct vm *vm)
 }
 
 /*
+ * finish_stand_in for a trap that needs it, or the VM stopped with a
+ * message naming the stand-in `name` (its stack could not be read).
+ */
+static bool finish_or_stop(struct vm *vm, const char *name, bool may_undo)
+{
+	const struct emu_cpu *c = &vm->shadow->cpu;
+
+	if (finish_stand_in(vm, may_undo))
+		return true;
+	vm_kill(vm, UMBRA_EXIT_INTERNAL,
+		"shadow mode: the %s stand-in's stack could not be read (rip 0x%llx, rsp 0x%llx)",
+		name, (unsigned long long)c->rip, (unsigned long long)c->gpr[EMU_RSP]);
+	return false;
+}
+
+/*
  * A trap inside the swapgs stand-in that the swapgs it stands for would not
  * have taken: a fault on its stack, or the host refusing its rdgsbase or
  * wrgsbase (#UD). The VMM completes it instead (finish_swapgs).
  */
 static enum shadow_exit swapgs_finish_trap(struct vm *vm)
 {
-	if (finish_stand_in(vm, false))
-		return SHADOW_EXIT_RESUME;
-	vm_kill(vm, UMBRA_EXIT_INTERNAL,
-		"shadow mode: the swapgs stand-in's stack could not be read (rip 0x%llx, rsp "
-		"0x%llx)",
-		(unsigned long long)vm->shadow->cpu.rip,
-		(unsigned long long)vm->shadow->cpu.gpr[EMU_RSP]);
-	return SHADOW_EXIT_STOP;
+	return finish_or_stop(vm, "swapgs", false) ? SHADOW_EXIT_RESUME : SHADOW_EXIT_STOP;
+}
+
+/*
+ * Emulate, from the vCPU's RIP on, the `n` instructions whose bytes `code`
+ * holds one after another (len[i] bytes each): a site's original
+ * instructions, which the rewrite no longer holds. A fault delivered ends
+ * them. False (the VM stopped) where one cannot be emulated.
+ */
+static bool emulate_site_bytes(struct vm *vm, const u8 *code, const u8 *len, unsigned n)
+{
+	struct shadow_mode *sm = vm->shadow;
+
+	for (unsigned i = 0, at = 0; i < n; at += len[i++]) {
+		const u64 rip = sm->cpu.rip;
+		struct emu_report rep;
+		enum emu_result r = shadow_emu_insn_bytes(vm, code + at, len[i], &rep);
+
+		if (r != EMU_DONE) {
+			shadow_emu_stop(vm, r, &rep, rip);
+			return false;
+		}
+		if (rep.faulted)
+			break; /* delivered: the guest is in its handler */
+	}
+	return true;
 }
 
 /*
@@ -1264,34 +1301,17 @@ static enum shadow_exit swapgs_finish_trap(struct vm *vm)
  */
 static enum shadow_exit load_gs_slow_path(struct vm *vm)
 {
-	static const u8 head[] = { 0x0f, 0x01, 0xf8, 0x8e, 0xef }; /* swapgs; mov %edi,%gs */
+	static const u8 head[] = { 0x0f, 0x01, 0xf8, 0x8e, 0xef }, len[] = { 3, 2 };
 	struct shadow_mode *sm = vm->shadow;
 
-	if (!finish_stand_in(vm, true)) {
-		vm_kill(vm, UMBRA_EXIT_INTERNAL,
-			"shadow mode: the load_gs stand-in's stack could not be read (rip 0x%llx, "
-			"rsp 0x%llx)",
-			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
+	if (!finish_or_stop(vm, "load_gs", true))
 		return SHADOW_EXIT_STOP;
-	}
-	if (sm->load_gs_undone) { /* back at the site's start: run its head */
-		vm->stats.call_load_gs_slow++;
-		/* The stand-in may take this one itself from now on (call_load_gs_fill). */
-		sm->load_gs_user_sel = (u16)sm->cpu.gpr[EMU_RDI];
-		for (unsigned at = 0; at < sizeof(head); at += 3) {
-			const u64 rip = sm->cpu.rip;
-			struct emu_report rep;
-			enum emu_result r = shadow_emu_insn_bytes(vm, head + at, at ? 2 : 3, &rep);
-
-			if (r != EMU_DONE) {
-				shadow_emu_stop(vm, r, &rep, rip);
-				return SHADOW_EXIT_STOP;
-			}
-			if (rep.faulted)
-				break; /* delivered: the guest is in its handler */
-		}
-	}
-	return SHADOW_EXIT_RESUME;
+	if (!sm->load_gs_undone)
+		return SHADOW_EXIT_RESUME;
+	vm->stats.call_load_gs_slow++;
+	/* The stand-in may take this one itself from now on (call_load_gs_fill). */
+	sm->load_gs_user_sel = (u16)sm->cpu.gpr[EMU_RDI];
+	return emulate_site_bytes(vm, head, len, 2) ? SHADOW_EXIT_RESUME : SHADOW_EXIT_STOP;
 }
 
 /*
@@ -1306,13 +1326,8 @@ static enum shadow_exit load_fs_slow_path(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
 
-	if (!finish_stand_in(vm, true)) {
-		vm_kill(vm, UMBRA_EXIT_INTERNAL,
-			"shadow mode: the load_fs stand-in's stack could not be read (rip 0x%llx, "
-			"rsp 0x%llx)",
-			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
+	if (!finish_or_stop(vm, "load_fs", true))
 		return SHADOW_EXIT_STOP;
-	}
 	if (!sm->load_fs_undone)
 		return SHADOW_EXIT_RESUME;
 	vm->stats.call_load_fs_slow++;
@@ -1331,32 +1346,15 @@ static enum shadow_exit load_fs_slow_path(struct vm *vm)
  */
 static enum shadow_exit wrmsr_slow_path(struct vm *vm)
 {
-	static const u8 site[] = { 0x89, 0xf0, 0x89, 0xf9, 0x0f, 0x30 };
+	static const u8 site[] = { 0x89, 0xf0, 0x89, 0xf9, 0x0f, 0x30 }, len[] = { 2, 2, 2 };
 	struct shadow_mode *sm = vm->shadow;
 
-	if (!finish_stand_in(vm, true)) {
-		vm_kill(vm, UMBRA_EXIT_INTERNAL,
-			"shadow mode: the wrmsr stand-in's stack could not be read (rip 0x%llx, "
-			"rsp 0x%llx)",
-			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
+	if (!finish_or_stop(vm, "wrmsr", true))
 		return SHADOW_EXIT_STOP;
-	}
 	if (!sm->wrmsr_undone)
 		return SHADOW_EXIT_RESUME;
 	vm->stats.call_wrmsr_slow++;
-	for (unsigned at = 0; at < sizeof(site); at += 2) {
-		const u64 rip = sm->cpu.rip;
-		struct emu_report rep;
-		enum emu_result r = shadow_emu_insn_bytes(vm, site + at, 2, &rep);
-
-		if (r != EMU_DONE) {
-			shadow_emu_stop(vm, r, &rep, rip);
-			return SHADOW_EXIT_STOP;
-		}
-		if (rep.faulted)
-			break; /* delivered: the guest is in its handler */
-	}
-	return SHADOW_EXIT_RESUME;
+	return emulate_site_bytes(vm, site, len, 3) ? SHADOW_EXIT_RESUME : SHADOW_EXIT_STOP;
 }
 
 /*
@@ -1370,13 +1368,8 @@ static enum shadow_exit ss_load_slow_path(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
 
-	if (!finish_stand_in(vm, true)) {
-		vm_kill(vm, UMBRA_EXIT_INTERNAL,
-			"shadow mode: the SS load stand-in's stack could not be read (rip 0x%llx, "
-			"rsp 0x%llx)",
-			(unsigned long long)sm->cpu.rip, (unsigned long long)sm->cpu.gpr[EMU_RSP]);
+	if (!finish_or_stop(vm, "SS load", true))
 		return SHADOW_EXIT_STOP;
-	}
 	if (!sm->ss_load_undone)
 		return SHADOW_EXIT_RESUME;
 	vm->stats.call_ss_load_slow++;

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "decode/scan.h"
+#include "shadow/x86.h"
 #include "vmm/call_literal.h"
 #include "vmm/monitor.h"
 
@@ -83,6 +84,39 @@ static inline void standin_stages(const struct monitor *m, const cs_insn *insn, 
 	}
 	assert_false(monitor_call_point(m, insn[n - 1].address + insn[n - 1].size, &p) &&
 		     p.fn == fn);
+}
+
+/*
+ * `bytes` (n of them, from a site's start) plan as call literal `kind` of
+ * `site_len` bytes: a call to the stand-in at `fn`, then the original's
+ * bytes (the literals whose tail is kept); with bytes[at] = `other`, as none.
+ */
+static inline void standin_check_plan(const u8 *bytes, unsigned n, enum call_literal_kind kind,
+				      unsigned fn, unsigned site_len)
+{
+	const u16 entry = 0x100;
+	u8 repl[16];
+	unsigned len = 0;
+	s32 rel;
+
+	assert_int_equal(standin_plan(bytes, n, &entry, 1, 0, repl, &len), kind);
+	assert_int_equal(len, site_len);
+	assert_int_equal(repl[0], 0xe8);
+	memcpy(&rel, repl + 1, 4);
+	assert_true(0xffffffff81c01100ull + 5 + (u64)(s64)rel == MON_CALL_GVA + fn);
+	assert_memory_equal(repl + 5, bytes + 5, site_len - 5);
+}
+
+static inline void standin_check_not_site(const u8 *bytes, unsigned n, unsigned at, u8 other)
+{
+	const u16 entry = 0x100;
+	u8 changed[32], repl[16];
+	unsigned len = 0;
+
+	assert_true(n <= sizeof(changed));
+	memcpy(changed, bytes, n);
+	changed[at] = other;
+	assert_int_equal(standin_plan(changed, n, &entry, 1, 0, repl, &len), CALL_LIT_NONE);
 }
 
 /* Write into text[len] what the stand-in's instructions `insn` must read as. */
@@ -162,6 +196,76 @@ static inline void standin_on_sigill(int sig, siginfo_t *si, void *ctx)
 		standin_ill_stack[i] = sp[i];
 	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)standin_recover;
 	uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)(1ull << 14); /* NT */
+}
+
+/*
+ * A stand-in run natively as a site's call would run it: standin_run(entry,
+ * pad, io) loads RAX, RCX, RDX, RDI, RSI and the flags from *io, enters the
+ * stand-in at `entry` with a return address `pad` bytes before
+ * standin_site_end (where the stand-in's own addq makes it return), and
+ * stores the six back into *io there; 0 returned. Where the stand-in reaches
+ * a ud2, standin_on_sigill (standin_recover = standin_run_recover) notes the
+ * state there and standin_run returns 1, *io as it was.
+ */
+struct standin_regs {
+	u64 rax, rcx, rdx, rdi, rsi, flags;
+};
+u64 standin_saved_rsp, standin_io;
+u64 standin_run(u64 entry, u64 pad, struct standin_regs *io);
+void standin_run_recover(void);
+extern const u8 standin_site_end[];
+__asm__(".text\n"
+	".globl standin_run, standin_run_recover, standin_site_end\n"
+	"standin_run:\n\t"
+	"push %rbx\n\tpush %rbp\n\tpush %r12\n\tpush %r13\n\tpush %r14\n\tpush %r15\n\t"
+	"mov %rsp, standin_saved_rsp(%rip)\n\t"
+	"mov %rdx, standin_io(%rip)\n\t"
+	"mov %rdi, %r12\n\t"
+	"lea standin_site_end(%rip), %r13\n\t"
+	"sub %rsi, %r13\n\t"
+	"mov %rdx, %r14\n\t"
+	"mov 0(%r14), %rax\n\t"
+	"mov 8(%r14), %rcx\n\t"
+	"mov 16(%r14), %rdx\n\t"
+	"mov 24(%r14), %rdi\n\t"
+	"mov 32(%r14), %rsi\n\t"
+	"push 40(%r14)\n\t"
+	"popfq\n\t"
+	"push %r13\n\t" /* the return address, as the site's call pushes it */
+	"jmp *%r12\n"
+	"standin_site_end:\n\t"
+	"pushfq\n\t"
+	"pop %r13\n\t"
+	"mov standin_io(%rip), %r14\n\t"
+	"mov %rax, 0(%r14)\n\t"
+	"mov %rcx, 8(%r14)\n\t"
+	"mov %rdx, 16(%r14)\n\t"
+	"mov %rdi, 24(%r14)\n\t"
+	"mov %rsi, 32(%r14)\n\t"
+	"mov %r13, 40(%r14)\n\t"
+	"xor %eax, %eax\n\t"
+	"jmp 1f\n"
+	"standin_run_recover:\n\t"
+	"mov standin_saved_rsp(%rip), %rsp\n\t"
+	"mov $1, %eax\n"
+	"1:\n\t"
+	"pop %r15\n\tpop %r14\n\tpop %r13\n\tpop %r12\n\tpop %rbp\n\tpop %rbx\n\t"
+	"cld\n\t"
+	"ret\n");
+
+/* The arithmetic flags and DF, which a stand-in keeps; three ways to have them. */
+#define STANDIN_ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+#define STANDIN_KEPT  (STANDIN_ARITH | RFLAGS_DF)
+const u64 standin_flag_sets[] = { 0x202, 0x202 | STANDIN_ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
+#define STANDIN_NR_FLAG_SETS 3
+
+/* Install standin_on_sigill, resuming at standin_run_recover. */
+static inline void standin_catch_ud2(void)
+{
+	struct sigaction sa = { .sa_sigaction = standin_on_sigill, .sa_flags = SA_SIGINFO };
+
+	standin_recover = standin_run_recover;
+	assert_int_equal(sigaction(SIGILL, &sa, NULL), 0);
 }
 
 #endif /* UMBRA_TESTS_STANDIN_H */

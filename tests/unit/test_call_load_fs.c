@@ -36,36 +36,23 @@ static const u8 site[] = { 0xba, 0x2b, 0x00, 0x00, 0x00, 0x8e, 0xe2, 0x8e, 0xe0,
 
 static void test_load_fs_plan(void **state)
 {
-	const u16 entry = 0x100, to_mov[] = { 0x100, 0x180 };
-	u8 bytes[sizeof(site)], repl[16];
+	const u16 to_mov[] = { 0x100, 0x180 };
+	u8 repl[16];
 	unsigned len = 0;
-	s32 rel;
 
 	(void)state;
-	assert_int_equal(standin_plan(site, sizeof(site), &entry, 1, 0, repl, &len),
-			 CALL_LIT_LOAD_FS);
-	assert_int_equal(len, MON_CALL_LOAD_FS_SITE);
-	assert_int_equal(repl[0], 0xe8);
-	memcpy(&rel, repl + 1, 4);
-	assert_true(0xffffffff81c01100ull + 5 + (u64)(s64)rel == MON_CALL_GVA + MON_CALL_LOAD_FS);
 	/* The tail is the original's: Linux's fixup retries `mov %edx,%fs` there. */
-	assert_memory_equal(repl + 5, site + 5, 4);
+	standin_check_plan(site, sizeof(site), CALL_LIT_LOAD_FS, MON_CALL_LOAD_FS,
+			   MON_CALL_LOAD_FS_SITE);
 	/* So a branch to either mov is allowed. */
 	for (unsigned at = 5; at <= 7; at += 2)
 		assert_int_equal(standin_plan(site, sizeof(site), to_mov, 2, at, repl, &len),
 				 CALL_LIT_LOAD_FS);
 	/* Another selector, register or segment register: not the site. */
-	for (unsigned k = 0; k < 4; k++) {
-		static const struct {
-			unsigned at;
-			u8 byte;
-		} change[] = { { 1, 0x23 }, { 6, 0xea }, { 8, 0xe8 }, { 8, 0xd0 } };
-
-		memcpy(bytes, site, sizeof(site));
-		bytes[change[k].at] = change[k].byte;
-		assert_int_equal(standin_plan(bytes, sizeof(bytes), &entry, 1, 0, repl, &len),
-				 CALL_LIT_NONE);
-	}
+	standin_check_not_site(site, sizeof(site), 1, 0x23);
+	standin_check_not_site(site, sizeof(site), 6, 0xea);
+	standin_check_not_site(site, sizeof(site), 8, 0xe8);
+	standin_check_not_site(site, sizeof(site), 8, 0xd0);
 }
 
 static void load_fs_text(const cs_insn *insn, char *text, size_t len)
@@ -164,8 +151,6 @@ __asm__(".text\n"
 	"cld\n\t"
 	"ret\n");
 
-#define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
-
 /*
  * A copy of the window whose stand-in loads this process's user data
  * selector where the monitor's loads MON_SEL_UDATA (both: data, DPL 3,
@@ -191,7 +176,6 @@ static u8 *fs_window(struct mon_call_data **d, u64 *live, u64 good)
 }
 
 static const u64 user_ds = 0x00cff3000000ffffull; /* Linux's __USER_DS: DPL 3 data, accessed */
-static const u64 flag_sets[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
 
 static void test_load_fs_run(void **state)
 {
@@ -203,16 +187,16 @@ static void test_load_fs_run(void **state)
 	(void)state;
 	win = fs_window(&d, &live, user_ds);
 	for (size_t i = 0; i < sizeof(raxes) / sizeof(raxes[0]); i++)
-		for (size_t f = 0; f < sizeof(flag_sets) / sizeof(flag_sets[0]); f++) {
+		for (size_t f = 0; f < STANDIN_NR_FLAG_SETS; f++) {
 			u64 out[5] = { 0 };
 
 			assert_int_equal(load_fs_try((u64)(uintptr_t)win + MON_CALL_LOAD_FS,
-						     raxes[i], flag_sets[f], out),
+						     raxes[i], standin_flag_sets[f], out),
 					 0);
 			assert_int_equal(out[0], raxes[i]);
 			assert_int_equal(out[1], 0x2b);
-			assert_int_equal(out[2] & (ARITH | RFLAGS_DF),
-					 flag_sets[f] & (ARITH | RFLAGS_DF));
+			assert_int_equal(out[2] & STANDIN_KEPT,
+					 standin_flag_sets[f] & STANDIN_KEPT);
 			assert_int_equal(out[3], (u16)raxes[i]); /* the null selector, RPL kept */
 			assert_int_equal(out[4], 0);		 /* base 0 */
 			assert_int_equal(live, user_ds);	 /* only read */
@@ -234,17 +218,16 @@ static void test_load_fs_slow(void **state)
 		{ "the A bit cleared", 0x2b, 0, 1ull << 40 },
 		{ "the descriptor never checked", 0x2b, 0, 0 },
 	};
-	struct sigaction sa = { .sa_sigaction = standin_on_sigill, .sa_flags = SA_SIGINFO };
 	struct mon_call_data *d;
 	u64 live;
 	u8 *win;
 
 	(void)state;
 	win = fs_window(&d, &live, user_ds);
-	standin_recover = load_fs_recover;
-	assert_int_equal(sigaction(SIGILL, &sa, NULL), 0);
+	standin_catch_ud2();
+	standin_recover = load_fs_recover; /* its own runner: FS back first */
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
-		for (size_t f = 0; f < sizeof(flag_sets) / sizeof(flag_sets[0]); f++) {
+		for (size_t f = 0; f < STANDIN_NR_FLAG_SETS; f++) {
 			const bool never = k == sizeof(cases) / sizeof(cases[0]) - 1;
 			u64 out[5] = { 0 }, base_before = 0;
 
@@ -258,13 +241,13 @@ static void test_load_fs_slow(void **state)
 			__asm__ volatile("mov %%fs:0, %0"
 					 : "=r"(base_before)); /* glibc's TCB self */
 			assert_int_equal(load_fs_try((u64)(uintptr_t)win + MON_CALL_LOAD_FS,
-						     cases[k].rax, flag_sets[f], out),
+						     cases[k].rax, standin_flag_sets[f], out),
 					 1);
 			assert_int_equal(standin_ill_rip, (u64)(uintptr_t)win + MON_CALL_LOAD_FS +
 								  MON_CALL_LOAD_FS_UD2);
 			/* The site's flags, then its end: what the VMM puts back. */
-			assert_int_equal(standin_ill_stack[0] & (ARITH | RFLAGS_DF),
-					 flag_sets[f] & (ARITH | RFLAGS_DF));
+			assert_int_equal(standin_ill_stack[0] & STANDIN_KEPT,
+					 standin_flag_sets[f] & STANDIN_KEPT);
 			assert_int_equal(standin_ill_stack[1], (u64)(uintptr_t)load_fs_site_end);
 			assert_int_equal(out[3], 0);	       /* FS as it was: null */
 			assert_int_equal(out[4], base_before); /* and the thread's base */

@@ -124,74 +124,33 @@ static void test_load_gs_code(void **state)
 						 MON_CALL_LOAD_GS_UD2));
 }
 
-/*
- * load_gs_try(entry, sel, flags, out): RDI := sel, RAX := ~sel, the flags
- * loaded, `call *entry` followed by the 6 bytes the stand-in must skip
- * (int3s), then out = { RAX, RDI, the flags }, and 0 returned. Where the
- * stand-in reaches its ud2, standin_on_sigill notes the state there and
- * resumes at load_gs_recover, which returns 1.
- */
-u64 load_gs_saved_rsp, load_gs_out;
-u64 load_gs_try(u64 entry, u64 sel, u64 flags, u64 *out);
-void load_gs_recover(void);
-__asm__(".text\n"
-	".globl load_gs_try, load_gs_recover\n"
-	"load_gs_try:\n\t"
-	"push %rbx\n\tpush %rbp\n\tpush %r12\n\tpush %r13\n\tpush %r14\n\tpush %r15\n\t"
-	"mov %rsp, load_gs_saved_rsp(%rip)\n\t"
-	"mov %rcx, load_gs_out(%rip)\n\t"
-	"mov %rsi, %rax\n\t"
-	"not %rax\n\t"
-	"mov %rdi, %r8\n\t"
-	"mov %rsi, %rdi\n\t"
-	"push %rdx\n\t"
-	"popfq\n\t"
-	"call *%r8\n\t"
-	".byte 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc\n\t" /* the tail: never run */
-	"pushfq\n\t"
-	"pop %rdx\n\t"
-	"mov load_gs_out(%rip), %rcx\n\t"
-	"mov %rax, (%rcx)\n\t"
-	"mov %rdi, 8(%rcx)\n\t"
-	"mov %rdx, 16(%rcx)\n\t"
-	"xor %eax, %eax\n\t"
-	"jmp 1f\n"
-	"load_gs_recover:\n\t"
-	"mov load_gs_saved_rsp(%rip), %rsp\n\t"
-	"mov $1, %eax\n"
-	"1:\n\t"
-	"pop %r15\n\tpop %r14\n\tpop %r13\n\tpop %r12\n\tpop %rbp\n\tpop %rbx\n\t"
-	"cld\n\t"
-	"ret\n");
-
-#define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
-
 static void test_load_gs_run(void **state)
 {
 	static const u64 sels[] = { 0, 3, 0xffffffffffff0000ull, 0x1234567800000002ull };
-	static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
 	struct mon_call_data *d;
 	u8 *win;
 
 	(void)state;
 	win = standin_window(&d);
 	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
-		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+		for (size_t f = 0; f < STANDIN_NR_FLAG_SETS; f++)
 			for (unsigned clears = 0; clears < 2; clears++) {
-				u64 out[3];
+				struct standin_regs io = { .rax = ~sels[i],
+							   .rdi = sels[i],
+							   .flags = standin_flag_sets[f] };
 
 				d->gs_sel = 0x2b;
 				d->kernel_gs_base = 0x7f0000001000ull;
 				d->null_clears = (u8)clears;
-				assert_int_equal(load_gs_try((u64)(uintptr_t)win + MON_CALL_LOAD_GS,
-							     sels[i], flags[f], out),
+				assert_int_equal(standin_run((u64)(uintptr_t)win + MON_CALL_LOAD_GS,
+							     MON_CALL_LOAD_GS_SITE - 5, &io),
 						 0);
 				assert_int_equal(d->gs_sel, (u16)sels[i]);
 				assert_int_equal(d->kernel_gs_base, clears ? 0 : 0x7f0000001000ull);
-				assert_int_equal(out[0], ~sels[i]);
-				assert_int_equal(out[1], sels[i]);
-				assert_int_equal(out[2] & (ARITH | RFLAGS_DF),
-						 flags[f] & (ARITH | RFLAGS_DF));
+				assert_int_equal(io.rax, ~sels[i]);
+				assert_int_equal(io.rdi, sels[i]);
+				assert_int_equal(io.flags & STANDIN_KEPT,
+						 standin_flag_sets[f] & STANDIN_KEPT);
 			}
 	munmap(win, 2 * PAGE_SIZE);
 }
@@ -206,23 +165,23 @@ static void test_load_gs_run(void **state)
 static void test_load_gs_user_sel(void **state)
 {
 	static const u64 sels[] = { 0x2b, 0xdead00000000002bull, 0x33, 0x28, 0x2f };
-	static const u64 flags[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
 	const u64 good = 0x00cff3000000ffffull; /* Linux's __USER_DS: DPL 3 data, accessed */
 	const u64 changed[] = { good, good & ~(1ull << 40), good | 0x1000000ull, 1 };
-	struct sigaction sa = { .sa_sigaction = standin_on_sigill, .sa_flags = SA_SIGINFO };
 	struct mon_call_data *d;
 	u64 live_desc;
 	u8 *win;
 
 	(void)state;
 	win = standin_window(&d);
-	standin_recover = load_gs_recover;
-	assert_int_equal(sigaction(SIGILL, &sa, NULL), 0);
+	standin_catch_ud2();
 	for (size_t c = 0; c < sizeof(changed) / sizeof(changed[0]); c++)
 		for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
-			for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+			for (size_t f = 0; f < STANDIN_NR_FLAG_SETS; f++) {
 				const bool take = c == 0 && (u16)sels[i] == 0x2b;
-				u64 out[3] = { 0 }, r;
+				struct standin_regs io = { .rax = ~sels[i],
+							   .rdi = sels[i],
+							   .flags = standin_flag_sets[f] };
+				u64 r;
 
 				d->gs_sel = 0x10;
 				d->kernel_gs_base = 0x7f0000001000ull;
@@ -231,17 +190,17 @@ static void test_load_gs_user_sel(void **state)
 				d->user_sel_desc = good;
 				live_desc = changed[c];
 				standin_ill_rip = 0;
-				r = load_gs_try((u64)(uintptr_t)win + MON_CALL_LOAD_GS, sels[i],
-						flags[f], out);
+				r = standin_run((u64)(uintptr_t)win + MON_CALL_LOAD_GS,
+						MON_CALL_LOAD_GS_SITE - 5, &io);
 				assert_int_equal(live_desc, changed[c]); /* only read */
 				if (take) {
 					assert_int_equal(r, 0);
 					assert_int_equal(d->gs_sel, 0x2b);
 					assert_int_equal(d->kernel_gs_base, 0);
-					assert_int_equal(out[0], ~sels[i]);
-					assert_int_equal(out[1], sels[i]);
-					assert_int_equal(out[2] & (ARITH | RFLAGS_DF),
-							 flags[f] & (ARITH | RFLAGS_DF));
+					assert_int_equal(io.rax, ~sels[i]);
+					assert_int_equal(io.rdi, sels[i]);
+					assert_int_equal(io.flags & STANDIN_KEPT,
+							 standin_flag_sets[f] & STANDIN_KEPT);
 					continue;
 				}
 				assert_int_equal(r, 1);
@@ -249,8 +208,10 @@ static void test_load_gs_user_sel(void **state)
 									  MON_CALL_LOAD_GS +
 									  MON_CALL_LOAD_GS_UD2);
 				assert_int_equal(standin_ill_rdi, sels[i]);
-				assert_int_equal(standin_ill_stack[0] & (ARITH | RFLAGS_DF),
-						 flags[f] & (ARITH | RFLAGS_DF));
+				assert_int_equal(standin_ill_stack[0] & STANDIN_KEPT,
+						 standin_flag_sets[f] & STANDIN_KEPT);
+				assert_int_equal(standin_ill_stack[1],
+						 (u64)(uintptr_t)standin_site_end);
 				assert_int_equal(d->gs_sel, 0x10);
 				assert_int_equal(d->kernel_gs_base, 0x7f0000001000ull);
 			}

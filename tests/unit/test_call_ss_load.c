@@ -33,33 +33,20 @@ static const u8 site[] = { 0xb8, 0x18, 0x00, 0x00, 0x00, 0x8e, 0xd0, 0xeb, 0x4a 
 
 static void test_ss_load_plan(void **state)
 {
-	const u16 entry = 0x100, to_mov[] = { 0x100, 0x180 };
-	u8 bytes[sizeof(site)], repl[16];
+	const u16 to_mov[] = { 0x100, 0x180 };
+	u8 repl[16];
 	unsigned len = 0;
-	s32 rel;
 
 	(void)state;
-	assert_int_equal(standin_plan(site, sizeof(site), &entry, 1, 0, repl, &len),
-			 CALL_LIT_SS_LOAD);
-	assert_int_equal(len, MON_CALL_SS_LOAD_SITE);
-	assert_int_equal(repl[0], 0xe8);
-	memcpy(&rel, repl + 1, 4);
-	assert_true(0xffffffff81c01100ull + 5 + (u64)(s64)rel == MON_CALL_GVA + MON_CALL_SS_LOAD);
-	assert_memory_equal(repl + 5, site + 5, 2); /* the mov, kept for the slow path */
+	/* The mov kept for the slow path, where a branch may land too. */
+	standin_check_plan(site, sizeof(site), CALL_LIT_SS_LOAD, MON_CALL_SS_LOAD,
+			   MON_CALL_SS_LOAD_SITE);
 	assert_int_equal(standin_plan(site, sizeof(site), to_mov, 2, 5, repl, &len),
 			 CALL_LIT_SS_LOAD);
 	/* Another selector, register, or segment register: not the site. */
-	for (unsigned k = 0; k < 3; k++) {
-		static const struct {
-			unsigned at;
-			u8 byte;
-		} change[] = { { 1, 0x10 }, { 6, 0xd1 }, { 6, 0xe0 } };
-
-		memcpy(bytes, site, sizeof(site));
-		bytes[change[k].at] = change[k].byte;
-		assert_int_equal(standin_plan(bytes, sizeof(bytes), &entry, 1, 0, repl, &len),
-				 CALL_LIT_NONE);
-	}
+	standin_check_not_site(site, sizeof(site), 1, 0x10);
+	standin_check_not_site(site, sizeof(site), 6, 0xd1);
+	standin_check_not_site(site, sizeof(site), 6, 0xe0);
 }
 
 static void ss_load_text(const cs_insn *insn, char *text, size_t len)
@@ -100,48 +87,6 @@ static void test_ss_load_code(void **state)
 						 MON_CALL_SS_LOAD_UD2));
 }
 
-/*
- * ss_load_try(entry, rax, flags, out): RAX as given, the flags loaded,
- * `call *entry` followed by the 2 bytes the stand-in must skip (int3s),
- * then out = { RAX, the flags } and 0 returned. Where the stand-in reaches
- * its ud2, standin_on_sigill notes the state there and resumes at
- * ss_load_recover, which returns 1.
- */
-u64 ss_load_saved_rsp, ss_load_out;
-u64 ss_load_try(u64 entry, u64 rax, u64 flags, u64 *out);
-void ss_load_recover(void);
-extern const u8 ss_load_site_end[];
-__asm__(".text\n"
-	".globl ss_load_try, ss_load_recover, ss_load_site_end\n"
-	"ss_load_try:\n\t"
-	"push %rbx\n\tpush %rbp\n\tpush %r12\n\tpush %r13\n\tpush %r14\n\tpush %r15\n\t"
-	"mov %rsp, ss_load_saved_rsp(%rip)\n\t"
-	"mov %rcx, ss_load_out(%rip)\n\t"
-	"mov %rdi, %r12\n\t"
-	"mov %rsi, %rax\n\t"
-	"push %rdx\n\t"
-	"popfq\n\t"
-	"call *%r12\n\t"
-	".byte 0xcc, 0xcc\n" /* the tail: never run */
-	"ss_load_site_end:\n\t"
-	"pushfq\n\t"
-	"pop %r14\n\t"
-	"mov ss_load_out(%rip), %rcx\n\t"
-	"mov %rax, (%rcx)\n\t"
-	"mov %r14, 8(%rcx)\n\t"
-	"xor %eax, %eax\n\t"
-	"jmp 1f\n"
-	"ss_load_recover:\n\t"
-	"mov ss_load_saved_rsp(%rip), %rsp\n\t"
-	"mov $1, %eax\n"
-	"1:\n\t"
-	"pop %r15\n\tpop %r14\n\tpop %r13\n\tpop %r12\n\tpop %rbp\n\tpop %rbx\n\t"
-	"cld\n\t"
-	"ret\n");
-
-#define ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
-
-static const u64 flag_sets[] = { 0x202, 0x202 | ARITH, 0x202 | RFLAGS_DF | RFLAGS_CF };
 static const u64 kernel_ds = 0x00cf93000000ffffull; /* Linux's __KERNEL_DS, accessed */
 
 /* The data page as the VMM leaves it: SS null (after an event from user mode). */
@@ -164,19 +109,20 @@ static void test_ss_load_run(void **state)
 
 	(void)state;
 	win = standin_window(&d);
-	for (size_t f = 0; f < sizeof(flag_sets) / sizeof(flag_sets[0]); f++) {
-		u64 out[2];
+	for (size_t f = 0; f < STANDIN_NR_FLAG_SETS; f++) {
+		struct standin_regs io = { .rax = 0xdead0000beef0000ull,
+					   .flags = standin_flag_sets[f] };
 
 		vmm_fill(d, &live);
-		assert_int_equal(ss_load_try((u64)(uintptr_t)win + MON_CALL_SS_LOAD,
-					     0xdead0000beef0000ull, flag_sets[f], out),
+		assert_int_equal(standin_run((u64)(uintptr_t)win + MON_CALL_SS_LOAD,
+					     MON_CALL_SS_LOAD_SITE - 5, &io),
 				 0);
 		assert_int_equal(d->ss_loaded, 1);
 		assert_int_equal(d->kernel_ss, 0x18);
 		assert_int_equal(d->ss_desc_gva, (u64)(uintptr_t)&live);
 		assert_int_equal(d->ss_desc, kernel_ds);
-		assert_int_equal(out[0], 0x18); /* mov $0x18,%eax clears the upper half */
-		assert_int_equal(out[1] & (ARITH | RFLAGS_DF), flag_sets[f] & (ARITH | RFLAGS_DF));
+		assert_int_equal(io.rax, 0x18); /* mov $0x18,%eax clears the upper half */
+		assert_int_equal(io.flags & STANDIN_KEPT, standin_flag_sets[f] & STANDIN_KEPT);
 		assert_int_equal(live, kernel_ds); /* only read */
 	}
 	munmap(win, 2 * PAGE_SIZE);
@@ -196,18 +142,16 @@ static void test_ss_load_slow(void **state)
 		{ "the A bit cleared", 0, 1ull << 40, false },
 		{ "the key not loadable", 0, 0, true },
 	};
-	struct sigaction sa = { .sa_sigaction = standin_on_sigill, .sa_flags = SA_SIGINFO };
 	struct mon_call_data *d;
 	u64 live;
 	u8 *win;
 
 	(void)state;
 	win = standin_window(&d);
-	standin_recover = ss_load_recover;
-	assert_int_equal(sigaction(SIGILL, &sa, NULL), 0);
+	standin_catch_ud2();
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
-		for (size_t f = 0; f < sizeof(flag_sets) / sizeof(flag_sets[0]); f++) {
-			u64 out[2];
+		for (size_t f = 0; f < STANDIN_NR_FLAG_SETS; f++) {
+			struct standin_regs io = { .rax = 0x77, .flags = standin_flag_sets[f] };
 
 			vmm_fill(d, &live);
 			d->vif = cases[k].vif;
@@ -217,8 +161,8 @@ static void test_ss_load_slow(void **state)
 				d->ss_key_desc = 1;
 			}
 			standin_ill_rip = 0;
-			assert_int_equal(ss_load_try((u64)(uintptr_t)win + MON_CALL_SS_LOAD, 0x77,
-						     flag_sets[f], out),
+			assert_int_equal(standin_run((u64)(uintptr_t)win + MON_CALL_SS_LOAD,
+						     MON_CALL_SS_LOAD_SITE - 5, &io),
 					 1);
 			assert_int_equal(standin_ill_rip, (u64)(uintptr_t)win + MON_CALL_SS_LOAD +
 								  MON_CALL_SS_LOAD_UD2);
@@ -226,9 +170,9 @@ static void test_ss_load_slow(void **state)
 			assert_int_equal(d->kernel_ss, 0);
 			assert_int_equal(d->ss_desc_gva, 0x1111);
 			assert_int_equal(d->ss_desc, 0x2222);
-			assert_int_equal(standin_ill_stack[0] & (ARITH | RFLAGS_DF),
-					 flag_sets[f] & (ARITH | RFLAGS_DF));
-			assert_int_equal(standin_ill_stack[1], (u64)(uintptr_t)ss_load_site_end);
+			assert_int_equal(standin_ill_stack[0] & STANDIN_KEPT,
+					 standin_flag_sets[f] & STANDIN_KEPT);
+			assert_int_equal(standin_ill_stack[1], (u64)(uintptr_t)standin_site_end);
 		}
 	signal(SIGILL, SIG_DFL);
 	munmap(win, 2 * PAGE_SIZE);
