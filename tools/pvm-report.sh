@@ -14,6 +14,10 @@
 #  3. umbra's own probe (`umbra run -v --stats`: strategy, iopl3,
 #     cpl3_fsgsbase, where a syscall from CPL3 lands);
 #  4. make bench-emu: the emulator's two paths, against the trap cost of 2;
+#     and the monitor's stand-ins in a Linux boot running execs and pipe
+#     round trips (umbra's --stats line: sites rewritten, slow calls, the
+#     ones the VMM finished: a host that refused the load_fs stand-in's
+#     real segment load would show there);
 #  5. make bench QUICK=1 with the variants that show what each mechanism is
 #     worth here (entry run-ahead, prefault, chaining), both guests, every
 #     configuration that can run (README, "Benchmarks"): boot times to the
@@ -91,6 +95,15 @@ step build make -j"$(nproc)" vmm/umbra images build/rel/bench/umbra-bench build/
 step umbra-probe bash -c 'vmm/umbra run -v --mmu=shadow --stats images/hello/hello.elf 2>&1 |
 	grep -E "host probe|sensitive|exit status"; [ "${PIPESTATUS[0]}" -eq 1 ]'
 step bench-emu make bench-emu
+# shellcheck disable=SC2016 # expanded by the inner bash
+step standins bash -c 'set -e; set -- $(sh images/linux/fetch.sh); d=$(mktemp -d)
+	trap "rm -rf $d" EXIT
+	sh bench/mkinitrd.sh "$2" build/rel/bench/ubench "$d/initrd.gz"
+	run=$(printf "%s\n" "/ubench -n 30 exec -n 1000 pingpong" | base64 -w0)
+	vmm/umbra run --mmu=shadow --mem 1G --stats --initrd "$d/initrd.gz" "$1" \
+		--cmdline "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=$run" \
+		2>"$d/stats" | grep -a "^BENCH"
+	grep -E "shadow traps|monitor calls" "$d/stats"'
 if [ $quick -eq 0 ]; then
 	step bench make bench QUICK=1 BENCH_ARGS="--linux-timeout 1800 --variant noentry:--chain-entry=off --variant noprefault:--shadow-prefault=off --variant nochain:--chain=off"
 	step profile-pingpong tools/trap-profile.sh -n 25 '/ubench -m -n 2000 pingpong'
