@@ -629,7 +629,7 @@ int scan_sync_offset_memo(struct scan_memo *memo, const u8 *tail, unsigned tail_
 	return memo->sync_out;
 }
 
-/* After the sweep: an FS prefix in what it recorded (decode/scan.h). */
+/* After the sweep: what it recorded that uses FS's base (decode/scan.h). */
 /*
  * Byte `b` of `page` and, past its end, of `next` (NULL: not known); -1 if
  * not known.
@@ -657,8 +657,10 @@ static bool is_fsbase_insn(const u8 *page, const u8 *next, unsigned at, bool f3)
 	       ((modrm >> 6) == 3 && (((modrm >> 3) & 7) == 0 || ((modrm >> 3) & 7) == 2));
 }
 
-bool scan_has_fs_prefix(const struct scan_result *res, const u8 *page, const u8 *next)
+unsigned scan_fs_uses(const struct scan_result *res, const u8 *page, const u8 *next)
 {
+	unsigned uses = 0;
+
 	for (unsigned off = 0; off < SCAN_PAGE_SIZE; off++) {
 		bool f3 = false;
 
@@ -667,17 +669,19 @@ bool scan_has_fs_prefix(const struct scan_result *res, const u8 *page, const u8 
 		for (unsigned b = off; b < off + 15; b++) {
 			int p = code_byte(page, next, b);
 
-			if (p < 0 || p == 0x64)
-				return true;
+			if (p < 0 || p == 0x64) {
+				uses |= SCAN_FS_PREFIX;
+				break;
+			}
 			f3 |= p == 0xf3;
 			if (p != 0x26 && p != 0x2e && p != 0x36 && p != 0x3e && p != 0x65 &&
 			    p != 0x66 && p != 0x67 && p != 0xf0 && p != 0xf2 && p != 0xf3 &&
 			    !(res->mode == DECODE_64 && (p & 0xf0) == 0x40)) {
 				if (is_fsbase_insn(page, next, b, f3))
-					return true;
+					uses |= SCAN_FS_BASE_INSN;
 				break; /* the opcode */
 			}
 		}
 	}
-	return false;
+	return uses;
 }

@@ -186,15 +186,18 @@ struct scan_result {
 };
 
 /*
- * Whether an instruction recorded in `res` (of `page`) has an FS segment
- * prefix (0x64) among its prefixes or is rdfsbase/wrfsbase, reading into
- * `next` (the next page's bytes) where it runs past the page's end (with
- * `next` NULL, such an instruction counts as one): code that could
+ * What the instructions recorded in `res` (of `page`) do with FS's base:
+ * SCAN_FS_PREFIX, one has an FS segment prefix (0x64) among its prefixes;
+ * SCAN_FS_BASE_INSN, one is rdfsbase or wrfsbase. Bytes past the page's end
+ * come from `next` (the next page's; with `next` NULL, an instruction whose
+ * prefixes run into it counts as the first). Code that could
  * read or write FS's base without a trap, which the VMM may
  * keep from the real register until its next trap while no code it has
  * scanned could (vmm/monitor.h, MON_CALL_WRMSR).
  */
-bool scan_has_fs_prefix(const struct scan_result *res, const u8 *page, const u8 *next);
+#define SCAN_FS_PREFIX	  1u
+#define SCAN_FS_BASE_INSN 2u
+unsigned scan_fs_uses(const struct scan_result *res, const u8 *page, const u8 *next);
 
 /* Item 1. Start an empty result. `page_gva` must be page-aligned. */
 void scan_result_init(struct scan_result *res, gva_t page_gva, enum decode_mode mode, u32 kinds);

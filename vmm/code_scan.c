@@ -660,12 +660,22 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
 	r = scan_code_page_add_entry_memo(&res, page, NULL, 0, entries, n, memo);
-	if (r >= 0 && !sm->fs_prefix_seen &&
-	    scan_has_fs_prefix(&res, page, next_code_page(vm, &ctl, la))) {
-		sm->fs_prefix_seen = true; /* the wrmsr stand-in defers no FS base from now on */
-		if (vm->trace)
-			fprintf(vm->trace, "scan la 0x%llx: an FS prefix\n",
-				(unsigned long long)la);
+	/*
+	 * Code that could see an FS base the wrmsr stand-in deferred: the
+	 * stand-in defers none from now on. rdfsbase and wrfsbase count only
+	 * where the host runs them at CPL3 (vmm/host_probe.h); elsewhere they
+	 * trap, and the VMM loads the base first.
+	 */
+	if (r >= 0 && !sm->fs_prefix_seen) {
+		unsigned uses = scan_fs_uses(&res, page, next_code_page(vm, &ctl, la));
+
+		if ((uses & SCAN_FS_PREFIX) ||
+		    ((uses & SCAN_FS_BASE_INSN) && vm->host.cpl3_fsgsbase != HOST_NO)) {
+			sm->fs_prefix_seen = true;
+			if (vm->trace)
+				fprintf(vm->trace, "scan la 0x%llx: FS's base used (%u)\n",
+					(unsigned long long)la, uses);
+		}
 	}
 	vm->stats.code_scan_decodes += res.ndecodes;
 	vm->stats.code_scan_memo_decodes += res.nmemo;

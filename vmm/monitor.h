@@ -359,8 +359,10 @@
  *                         with an FS prefix, or rdfsbase. So the VMM sets
  *                         fs_defer only while the guest's CR4.FSGSBASE is
  *                         clear and no guest kernel code it has scanned
- *                         (vmm/code_scan.c) has an FS prefix; any return
- *                         to user mode is a trap. Then %eax := %esi and
+ *                         (vmm/code_scan.c) has an FS prefix, or rdfsbase/
+ *                         wrfsbase where the host runs them at CPL3 (else
+ *                         they trap first); any return to user mode is a
+ *                         trap. Then %eax := %esi and
  *                         %ecx := %edi, as the site. Any other MSR, or
  *                         value, takes the ud2 at MON_CALL_WRMSR_UD2: the
  *                         VMM emulates the three instructions from the

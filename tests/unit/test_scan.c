@@ -326,7 +326,7 @@ static void test_kinds(void **state)
 }
 
 /*
- * scan_has_fs_prefix: an FS prefix on a recorded instruction, behind other
+ * scan_fs_uses: an FS prefix on a recorded instruction, behind other
  * prefixes or a REX too; not a GS one, nor one in bytes the sweep never
  * reached; prefixes up to the page's end count as one.
  */
@@ -349,7 +349,7 @@ static void test_fs_prefix(void **state)
 	(void)state;
 	fill_page(gs_only, sizeof(gs_only), 0);
 	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
-	assert_false(scan_has_fs_prefix(res, page, NULL));
+	assert_int_equal(scan_fs_uses(res, page, NULL), 0);
 	done(res);
 	/* rdgsbase/wrgsbase (/1, /3) and a plain 0f ae (lfence) are not FS's. */
 	fill_page((const u8[]){ 0xf3, 0x48, 0x0f, 0xae, 0xc8, 0xf3, 0x48, 0x0f, 0xae, 0xd8, 0x0f,
@@ -357,7 +357,7 @@ static void test_fs_prefix(void **state)
 		  14, 0);
 	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
 	assert_int_equal(res->ninsns, 4);
-	assert_false(scan_has_fs_prefix(res, page, NULL));
+	assert_int_equal(scan_fs_uses(res, page, NULL), 0);
 	done(res);
 	for (unsigned i = 0; i < sizeof(fs_forms) / sizeof(fs_forms[0]); i++) {
 		fill_page(fs_forms[i], sizeof(fs_forms[i]), 0);
@@ -367,7 +367,8 @@ static void test_fs_prefix(void **state)
 			       7);
 		}
 		res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
-		assert_true(scan_has_fs_prefix(res, page, NULL));
+		assert_int_equal(scan_fs_uses(res, page, NULL),
+				 fs_forms[i][3] == 0xae ? SCAN_FS_BASE_INSN : SCAN_FS_PREFIX);
 		done(res);
 	}
 	/* An instruction whose prefixes fill the page's last bytes (the rest in the next page). */
@@ -378,10 +379,10 @@ static void test_fs_prefix(void **state)
 	memcpy(next, (const u8[]){ 0x90, 0xc3 }, 2);
 	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, next, 2, 0, 0);
 	assert_true(scan_is_insn_start(res, SCAN_PAGE_SIZE - 2));
-	assert_true(scan_has_fs_prefix(res, page, NULL));  /* its opcode not known */
-	assert_false(scan_has_fs_prefix(res, page, next)); /* a nop */
+	assert_int_equal(scan_fs_uses(res, page, NULL), SCAN_FS_PREFIX); /* not known */
+	assert_int_equal(scan_fs_uses(res, page, next), 0);		 /* a nop */
 	next[0] = 0x64;
-	assert_true(scan_has_fs_prefix(res, page, next)); /* an FS prefix after the 66s */
+	assert_int_equal(scan_fs_uses(res, page, next), SCAN_FS_PREFIX); /* after the 66s */
 	done(res);
 }
 
