@@ -139,29 +139,45 @@ static bool loads_base0(u16 sel, u64 desc)
 	return emu_data_seg_check(0, sel, desc, &base) == 0 && base == 0 && ((desc >> 40) & 9) == 1;
 }
 
+/*
+ * Whether key `k` still holds for `sel` and the guest's GDT. If not, it is
+ * made to, and the data page's *gva and *desc (where the descriptor is, and
+ * the value the stand-in compares with the live one) are set to `zero`'s
+ * place and 1, which never match: the slow path, until the caller shows the
+ * descriptor will do. A caller that cannot read it drops the key again
+ * (valid false: asked again at the next trap).
+ */
+static bool desc_key_holds(struct vm *vm, struct desc_key *k, u16 sel, u64 *gva, u64 *desc)
+{
+	const struct emu_cpu *c = &vm->shadow->cpu;
+
+	if (k->valid && k->sel == sel && k->gdt_base == c->gdt_base && k->gdt_limit == c->gdt_limit)
+		return true;
+	*gva = DATA_GVA(zero);
+	*desc = 1;
+	monitor_call_data(&vm->shadow->mon)->zero = 0;
+	*k = (struct desc_key){
+		.valid = true, .sel = sel, .gdt_base = c->gdt_base, .gdt_limit = c->gdt_limit
+	};
+	return false;
+}
+
 void call_load_gs_fill(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
-	const struct emu_cpu *c = &sm->cpu;
 	struct mon_call_data *d = monitor_call_data(&sm->mon);
-	struct load_gs_key *k = &sm->load_gs_key;
+	struct desc_key *k = &sm->load_gs_key;
 	const u16 sel = sm->load_gs_user_sel;
 	u64 la, desc;
 
-	if (k->valid && k->sel == sel && k->gdt_base == c->gdt_base && k->gdt_limit == c->gdt_limit)
+	if (desc_key_holds(vm, k, sel, &d->user_sel_desc_gva, &d->user_sel_desc))
 		return;
 	d->user_sel = sel;
-	d->user_sel_desc_gva = DATA_GVA(zero); /* until shown otherwise: the slow path */
-	d->user_sel_desc = 1;
-	d->zero = 0;
-	*k = (struct load_gs_key){
-		.valid = true, .sel = sel, .gdt_base = c->gdt_base, .gdt_limit = c->gdt_limit
-	};
 	/* Not the LDT's: its descriptor's place moves with LDTR, which this key does not hold. */
 	if (!(sel & 0xfffc) || (sel & 4))
 		return;
 	if (!read_desc(vm, sel, &la, &desc)) {
-		k->valid = false; /* not readable now: asked again at the next trap */
+		k->valid = false;
 		return;
 	}
 	if (!loads_base0(sel, desc))
@@ -173,22 +189,16 @@ void call_load_gs_fill(struct vm *vm)
 void call_ss_load_fill(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
-	const struct emu_cpu *c = &sm->cpu;
 	struct mon_call_data *d = monitor_call_data(&sm->mon);
 	struct ss_load_key *k = &sm->ss_load_key;
 	const u16 sel = 0x18; /* Linux's __KERNEL_DS: the literal's */
 	u64 la, desc;
 
-	if (k->valid && k->gdt_base == c->gdt_base && k->gdt_limit == c->gdt_limit)
+	if (desc_key_holds(vm, &k->key, sel, &d->ss_key_gva, &d->ss_key_desc))
 		return;
-	d->ss_key_gva = DATA_GVA(zero); /* until shown otherwise: the slow path */
-	d->ss_key_desc = 1;
-	d->zero = 0;
-	*k = (struct ss_load_key){ .valid = true,
-				   .gdt_base = c->gdt_base,
-				   .gdt_limit = c->gdt_limit };
+	k->loadable = false;
 	if (!read_desc(vm, sel, &la, &desc)) {
-		k->valid = false; /* not readable now: asked again at the next trap */
+		k->key.valid = false;
 		return;
 	}
 	if (emu_ss_seg_check(0, sel, desc) || !((desc >> 40) & 1))

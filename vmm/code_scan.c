@@ -545,12 +545,6 @@ static void request_ahead(struct vm *vm, const struct walk_ctl *ctl, u64 page_la
 	}
 }
 
-/*
- * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
- * not yet scanned. The frame holds its original bytes (an unapproved frame
- * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
- * when the scan began (for --stats).
- */
 /* The bytes of the code page after the one at `la`, or NULL where it is not mapped. */
 static const u8 *next_code_page(struct vm *vm, const struct walk_ctl *ctl, u64 la)
 {
@@ -561,6 +555,12 @@ static const u8 *next_code_page(struct vm *vm, const struct walk_ctl *ctl, u64 l
 											   : NULL;
 }
 
+/*
+ * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
+ * not yet scanned. The frame holds its original bytes (an unapproved frame
+ * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
+ * when the scan began (for --stats).
+ */
 static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -666,12 +666,12 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 	 * where the host runs them at CPL3 (vmm/host_probe.h); elsewhere they
 	 * trap, and the VMM loads the base first.
 	 */
-	if (r >= 0 && !sm->fs_prefix_seen) {
+	if (r >= 0 && !sm->fs_base_seen) {
 		unsigned uses = scan_fs_uses(&res, page, next_code_page(vm, &ctl, la));
 
 		if ((uses & SCAN_FS_PREFIX) ||
 		    ((uses & SCAN_FS_BASE_INSN) && vm->host.cpl3_fsgsbase != HOST_NO)) {
-			sm->fs_prefix_seen = true;
+			sm->fs_base_seen = true;
 			if (vm->trace)
 				fprintf(vm->trace, "scan la 0x%llx: FS's base used (%u)\n",
 					(unsigned long long)la, uses);

@@ -68,11 +68,10 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned ma
 /* Item 2. */
 bool shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 {
-	bool fs_loaded = false;
-
 	const struct kvm_regs *r = &run->s.regs.regs;
 	const struct mon_frame *f = monitor_frame(&sm->mon);
 	struct emu_cpu *c = &sm->cpu;
+	bool fs_loaded = false;
 
 	/* RBX was saved by the trap path (the tail uses it); RSP is in the frame. */
 	emu_gprs_from_kvm(c->gpr, r);
@@ -147,9 +146,8 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		d->cr2 = c->cr2; /* read only by the CR2 stand-in */
 		d->gs_sel = c->virt.gs_sel;
 		d->null_clears = !c->virt.null_sel_keeps_base;
-		/* Nothing at real CPL3 could see a deferred FS base (vmm/monitor.h,
-		 * MON_CALL_WRMSR). */
-		d->fs_defer = !sm->fs_prefix_seen && !(c->cr4 & CR4_FSGSBASE);
+		/* Nothing at real CPL3 could see a deferred FS base (monitor.h, MON_CALL_WRMSR). */
+		d->fs_defer = !sm->fs_base_seen && !(c->cr4 & CR4_FSGSBASE);
 		if (!sm->iopl3) {
 			d->vif = !!(c->rflags & RFLAGS_IF);
 			d->virt_flags = c->rflags & (RFLAGS_IOPL_MASK | RFLAGS_AC);

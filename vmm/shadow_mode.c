@@ -1373,7 +1373,7 @@ static enum shadow_exit ss_load_slow_path(struct vm *vm)
 	if (!sm->ss_load_undone)
 		return SHADOW_EXIT_RESUME;
 	vm->stats.call_ss_load_slow++;
-	sm->ss_load_key.valid = false;
+	sm->ss_load_key.key.valid = false;
 	return handle_insn_trap(vm, X86_EXC_GP);
 }
 
@@ -1684,7 +1684,7 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	struct shadow_trap_record *rec;
 	enum shadow_exit res;
 	double t0 = stats_now();
-	bool woke;
+	bool woke, window_ud;
 	u64 trap_rip;
 
 	vm->stats.traps[vector]++;
@@ -1717,31 +1717,26 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 					    .cr2 = vm->run->s.regs.sregs.cr2,
 					    .vector = (u16)vector,
 					    .cpl = (u8)emu_cpl(&sm->cpu) };
+	/* A ud2 of the call window's, which the guest kernel reached in a stand-in. */
+	window_ud = vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0;
 	if (vector == X86_EXC_PF) {
 		res = handle_pf(vm);
 	} else if (vector == X86_EXC_UD && f->rip == MON_SYSCALL_GVA) {
 		res = handle_syscall(vm);
-	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
-		   monitor_call_is_pending_trap(f->rip)) {
+	} else if (window_ud && monitor_call_is_pending_trap(f->rip)) {
 		res = call_pending_trap(vm);
-	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
-		   monitor_call_is_sync_trap(f->rip)) {
+	} else if (window_ud && monitor_call_is_sync_trap(f->rip)) {
 		res = sync_slow_path(vm);
-	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
-		   monitor_call_is_iret_trap(f->rip)) {
+	} else if (window_ud && monitor_call_is_iret_trap(f->rip)) {
 		res = iret_slow_path(vm);
-	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
-		   monitor_call_is_load_gs_trap(f->rip)) {
+	} else if (window_ud && monitor_call_is_load_gs_trap(f->rip)) {
 		res = load_gs_slow_path(vm);
-	} else if ((vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
-		    monitor_call_is_load_fs_trap(f->rip)) ||
+	} else if ((window_ud && monitor_call_is_load_fs_trap(f->rip)) ||
 		   (vector == X86_EXC_GP && in_stand_in(sm, f->rip, MON_CALL_LOAD_FS))) {
 		res = load_fs_slow_path(vm);
-	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
-		   monitor_call_is_wrmsr_trap(f->rip)) {
+	} else if (window_ud && monitor_call_is_wrmsr_trap(f->rip)) {
 		res = wrmsr_slow_path(vm);
-	} else if (vector == X86_EXC_UD && sm->window_on && emu_cpl(&sm->cpu) == 0 &&
-		   monitor_call_is_ss_load_trap(f->rip)) {
+	} else if (window_ud && monitor_call_is_ss_load_trap(f->rip)) {
 		res = ss_load_slow_path(vm);
 	} else if (vector == X86_EXC_UD && in_stand_in(sm, f->rip, MON_CALL_SWAPGS)) {
 		res = swapgs_finish_trap(vm); /* rdgsbase/wrgsbase refused at real CPL3 */

@@ -121,11 +121,16 @@ struct shadow_mode {
 	/* Whether finish_wrmsr last put the vCPU back at the site's start. */
 	bool wrmsr_undone;
 	/*
-	 * A guest kernel page with an FS prefix was scanned (vmm/code_scan.c):
-	 * the wrmsr stand-in may no longer defer an FS base (vmm/monitor.h).
+	 * A guest kernel page was scanned that could see FS's base without a
+	 * trap (vmm/code_scan.c: an FS prefix, or rdfsbase/wrfsbase where the
+	 * host runs them): the wrmsr stand-in may no longer defer an FS base.
 	 */
-	bool fs_prefix_seen;
-	struct load_gs_key {
+	bool fs_base_seen;
+	/*
+	 * A stand-in's key over a descriptor in the guest's GDT (vmm/call_sync.c,
+	 * desc_key_holds): the selector and the GDT it was read for.
+	 */
+	struct desc_key {
 		bool valid;
 		u16 sel;
 		u64 gdt_base;
@@ -138,9 +143,8 @@ struct shadow_mode {
 	 * ss_load_undone: finish_ss_load last put the vCPU inside the site.
 	 */
 	struct ss_load_key {
-		bool valid, loadable;
-		u64 gdt_base;
-		u32 gdt_limit;
+		struct desc_key key;
+		bool loadable;
 		struct emu_seg seg;
 	} ss_load_key;
 	bool ss_load_undone;
