@@ -328,6 +328,28 @@ static void emit_add_pad(struct emit *e, unsigned pad)
 	e->cur = MON_CALL_RETURN_SET;
 }
 
+/*
+ * The start of a one-pad stand-in with stages of its own (swapgs, load_gs,
+ * load_fs, wrmsr, SS load): `pushfq; addq $pad,8(%rsp)` at its stages
+ * `at_entry` and the one after it; what follows is at the third, its
+ * RETURN_SET (each enum keeps the three in that order).
+ */
+static void emit_own_start(struct emit *e, unsigned fn, unsigned pad, enum mon_call_stage at_entry)
+{
+	emit_start(e, fn, 0);
+	e->cur = at_entry;
+	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
+	e->cur = at_entry + 1;
+	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, (u8)pad }, 6); /* addq $pad,8(%rsp) */
+	e->cur = at_entry + 2;
+}
+_Static_assert(MON_CALL_SWAPGS_RETURN_SET == MON_CALL_SWAPGS_AT_ENTRY + 2 &&
+		       MON_CALL_LOAD_GS_RETURN_SET == MON_CALL_LOAD_GS_AT_ENTRY + 2 &&
+		       MON_CALL_LOAD_FS_RETURN_SET == MON_CALL_LOAD_FS_AT_ENTRY + 2 &&
+		       MON_CALL_WRMSR_RETURN_SET == MON_CALL_WRMSR_AT_ENTRY + 2 &&
+		       MON_CALL_SS_LOAD_RETURN_SET == MON_CALL_SS_LOAD_AT_ENTRY + 2,
+	       "emit_own_start: AT_ENTRY, FLAGS_SAVED, RETURN_SET in a row");
+
 static void emit_epilogue(struct emit *e)
 {
 	emit(e, (const u8[]){ 0x9d }, 1); /* popfq */
@@ -539,13 +561,7 @@ static void emit_ss_cmp(struct emit *e)
 /* The swapgs stand-in (monitor.h, MON_CALL_SWAPGS). */
 static void emit_swapgs(struct emit *e)
 {
-	emit_start(e, MON_CALL_SWAPGS, 0);
-	e->cur = MON_CALL_SWAPGS_AT_ENTRY;
-	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
-	e->cur = MON_CALL_SWAPGS_FLAGS_SAVED;
-	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_SWAPGS_PAD },
-	     6); /* addq $pad,8(%rsp) */
-	e->cur = MON_CALL_SWAPGS_RETURN_SET;
+	emit_own_start(e, MON_CALL_SWAPGS, MON_CALL_SWAPGS_PAD, MON_CALL_SWAPGS_AT_ENTRY);
 	emit(e, (const u8[]){ 0x50 }, 1); /* push %rax */
 	e->cur = MON_CALL_SWAPGS_RAX_SAVED;
 	emit(e, (const u8[]){ 0xf3, 0x48, 0x0f, 0xae, 0xc8 }, 5); /* rdgsbase %rax */
@@ -569,13 +585,7 @@ static void emit_load_gs(struct emit *e)
 {
 	unsigned to_other, keep, done, to_slow, to_slow2;
 
-	emit_start(e, MON_CALL_LOAD_GS, 0);
-	e->cur = MON_CALL_LOAD_GS_AT_ENTRY;
-	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
-	e->cur = MON_CALL_LOAD_GS_FLAGS_SAVED;
-	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_LOAD_GS_SITE - 5 },
-	     6); /* addq $pad,8(%rsp) */
-	e->cur = MON_CALL_LOAD_GS_RETURN_SET;
+	emit_own_start(e, MON_CALL_LOAD_GS, MON_CALL_LOAD_GS_SITE - 5, MON_CALL_LOAD_GS_AT_ENTRY);
 	emit(e, (const u8[]){ 0x66, 0xf7, 0xc7, 0xfc, 0xff }, 5); /* test $0xfffc,%di */
 	to_other = emit_jcc_fwd(e, 0x75);			  /* jnz: not null */
 	emit_rip_rel(e, (const u8[]){ 0x66, 0x89, 0x3d }, 3, offsetof(struct mon_call_data, gs_sel),
@@ -639,13 +649,7 @@ static void emit_load_fs(struct emit *e)
 {
 	unsigned to_slow[3];
 
-	emit_start(e, MON_CALL_LOAD_FS, 0);
-	e->cur = MON_CALL_LOAD_FS_AT_ENTRY;
-	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
-	e->cur = MON_CALL_LOAD_FS_FLAGS_SAVED;
-	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_LOAD_FS_SITE - 5 },
-	     6); /* addq $pad,8(%rsp) */
-	e->cur = MON_CALL_LOAD_FS_RETURN_SET;
+	emit_own_start(e, MON_CALL_LOAD_FS, MON_CALL_LOAD_FS_SITE - 5, MON_CALL_LOAD_FS_AT_ENTRY);
 	emit_rip_rel(e, (const u8[]){ 0x66, 0x83, 0x3d }, 3,
 		     offsetof(struct mon_call_data, user_sel), (const u8[]){ 0x2b },
 		     1); /* cmpw $0x2b,user_sel(%rip) */
@@ -687,13 +691,7 @@ static void emit_wrmsr(struct emit *e)
 		       pending = offsetof(struct mon_call_data, fs_pending);
 	unsigned to_slow[3], to_slot1, to_done;
 
-	emit_start(e, MON_CALL_WRMSR, 0);
-	e->cur = MON_CALL_WRMSR_AT_ENTRY;
-	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
-	e->cur = MON_CALL_WRMSR_FLAGS_SAVED;
-	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_WRMSR_SITE - 5 },
-	     6); /* addq $pad,8(%rsp) */
-	e->cur = MON_CALL_WRMSR_RETURN_SET;
+	emit_own_start(e, MON_CALL_WRMSR, MON_CALL_WRMSR_SITE - 5, MON_CALL_WRMSR_AT_ENTRY);
 	emit(e, (const u8[]){ 0x81, 0xff, 0x00, 0x01, 0x00, 0xc0 }, 6); /* cmp $MSR_FS_BASE,%edi */
 	to_slow[0] = emit_jcc_fwd(e, 0x75);
 	emit_rip_rel(e, (const u8[]){ 0x80, 0x3d }, 2, offsetof(struct mon_call_data, fs_defer),
@@ -746,13 +744,7 @@ static void emit_ss_load(struct emit *e)
 		       key_desc = offsetof(struct mon_call_data, ss_key_desc);
 	unsigned to_slow[2];
 
-	emit_start(e, MON_CALL_SS_LOAD, 0);
-	e->cur = MON_CALL_SS_LOAD_AT_ENTRY;
-	emit(e, (const u8[]){ 0x9c }, 1); /* pushfq */
-	e->cur = MON_CALL_SS_LOAD_FLAGS_SAVED;
-	emit(e, (const u8[]){ 0x48, 0x83, 0x44, 0x24, 0x08, MON_CALL_SS_LOAD_SITE - 5 },
-	     6); /* addq $pad,8(%rsp) */
-	e->cur = MON_CALL_SS_LOAD_RETURN_SET;
+	emit_own_start(e, MON_CALL_SS_LOAD, MON_CALL_SS_LOAD_SITE - 5, MON_CALL_SS_LOAD_AT_ENTRY);
 	emit_rip_rel(e, (const u8[]){ 0x80, 0x3d }, 2, offsetof(struct mon_call_data, vif),
 		     (const u8[]){ 0 }, 1); /* cmpb $0,vif(%rip) */
 	to_slow[0] = emit_jcc_fwd(e, 0x75);
