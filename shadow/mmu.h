@@ -368,6 +368,7 @@ struct shadow_stats {
 	u64 large_gated;   /* the page is kernel-executable: the execution gate is per 4 KiB */
 	u64 prefaults;	   /* shadow_prefault calls */
 	u64 prefaults_fixed; /* ... that mapped the access */
+	u64 root_prefills;   /* a new root's entries linked to existing sps (root.c item 1b) */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

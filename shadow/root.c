@@ -10,6 +10,7 @@
  *     plus the root LRU (pool.c). With paging off the root is the direct
  *     sp of gfn 0 (the identity map). A root is created with the monitor's
  *     entries copied into its reserved slots;
+ *  1b. a new root's prefill: the entries whose child sp exists already;
  *  2. "live" roots: the current root of each view. Eviction never frees a
  *     live root page (pool.c);
  *  3. shadow_set_cr3 / shadow_switch_view: look the root up (hit) or build
@@ -42,6 +43,37 @@ bool root_is_live(const struct shadow_mmu *mmu, const struct shadow_page *sp)
 	return sp == mmu->cur_root[SHADOW_VIEW_KERNEL] || sp == mmu->cur_root[SHADOW_VIEW_USER];
 }
 
+/*
+ * Item 1b. Every Linux process's PML4 holds the same kernel half (copied
+ * from init_mm's), so a new address space's kernel-view root would fault
+ * once per kernel slot it uses (text, stack, per-CPU data, the direct map,
+ * vmemmap) right after its first CR3 load, each fault linking an sp that
+ * already exists. Those links are made here instead, as fetch_path would
+ * make them: the child is found from the gpte now (child_for_gpte, which
+ * wants A = 1, so the guest sees no difference: a fault's walk would set
+ * nothing), and only an sp in use is linked, which is in sync with its
+ * table like any other (upper-level sps never go out of sync). Nothing is
+ * allocated, so nothing is evicted. Reserved slots are the monitor's.
+ * Cost: one store per linked slot, against a trap per slot used.
+ */
+static void root_prefill(struct shadow_mmu *mmu, struct shadow_page *root)
+{
+	for (unsigned i = 0; i < SPTE_PER_PAGE; i++) {
+		struct shadow_page *child;
+		union sp_role role;
+		gfn_t g;
+
+		if (mmu->reserved[i] || !child_for_gpte(mmu, root->role, root->gfn, i,
+							sp_read_gpte(mmu, root, i), &g, &role))
+			continue;
+		child = sp_lookup(mmu, g, role);
+		if (!child)
+			continue;
+		sp_link(mmu, root, i, child);
+		mmu->stats.root_prefills++;
+	}
+}
+
 /* Item 1: the root for the current CR3 and mode in `view`; never NULL. */
 struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view)
 {
@@ -65,6 +97,8 @@ struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view)
 		for (i = 0; i < SPTE_PER_PAGE; i++)
 			if (mmu->reserved[i])
 				spte_store(mmu, root, i, mmu->reserved_pml4e[i]);
+		if (!role.direct)
+			root_prefill(mmu, root);
 	} else {
 		mmu->stats.root_hits++;
 	}

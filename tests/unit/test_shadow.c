@@ -1298,6 +1298,67 @@ static void test_flood_counter_reset_by_use(void **state)
 
 /* ---- roots ----------------------------------------------------------------- */
 
+/*
+ * A new address space that shares the kernel half (Linux copies init_mm's
+ * PML4 entries): its root links the shadow of each shared table at once,
+ * so the kernel runs on after the CR3 load without a fault per slot. A
+ * slot whose PML4E has A = 0 waits for its fault (whose walk sets A), and
+ * a slot whose table has no shadow yet is left alone (nothing allocated).
+ */
+#define GVA_KTEXT 0xffffffff81000000ull /* PML4 index 511 */
+#define GVA_KMAP  0xffff888000123000ull /* PML4 index 273 */
+#define GVA_KVM	  0xffffc90000001000ull /* PML4 index 402 */
+
+static void test_new_root_prefill(void **state)
+{
+	struct env *env = *state;
+	unsigned text = index_at(GVA_KTEXT, PG_LEVEL_PML4), map = index_at(GVA_KMAP, PG_LEVEL_PML4),
+		 vm = index_at(GVA_KVM, PG_LEVEL_PML4);
+	gpa_t pml4_a = gpa(env->cr3), pml4_b;
+	u64 faults, created;
+
+	map_4k(env, GVA_KTEXT, DATA_GPA, SUPER_RW | PTE_A | PTE_D);
+	map_4k(env, GVA_KMAP, DATA2_GPA, SUPER_RW | PTE_A | PTE_D);
+	map_4k(env, GVA_KVM, DATA2_GPA, SUPER_RW | PTE_A | PTE_D);
+	assert_int_equal(fault(env, GVA_KTEXT, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, GVA_KMAP, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	/* GVA_KVM's tables were never walked: no shadow of them, and A = 0 above. */
+	assert_true(*gptep_at(env, pml4_a, text) & PTE_A);
+	assert_false(*gptep_at(env, pml4_a, vm) & PTE_A);
+
+	pml4_b = gpa(new_address_space(env));
+	*gptep_at(env, pml4_b, text) = *gptep_at(env, pml4_a, text);
+	*gptep_at(env, pml4_b, map) = *gptep_at(env, pml4_a, map) & ~PTE_A;
+	*gptep_at(env, pml4_b, vm) = *gptep_at(env, pml4_a, vm) | PTE_A;
+	faults = stats(env)->faults;
+	created = stats(env)->sp_created;
+	set_cr3(env, pml4_b.v, SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->root_prefills, 1);
+	assert_int_equal(stats(env)->sp_created, created + 1); /* the root alone */
+	expect_mapped(env, GVA_KTEXT, SHADOW_VIEW_KERNEL, DATA_GPA, PTE_RW | PTE_US);
+	expect_unmapped(env, GVA_KMAP, SHADOW_VIEW_KERNEL);
+	expect_unmapped(env, GVA_KVM, SHADOW_VIEW_KERNEL);
+	assert_int_equal(stats(env)->faults, faults);
+
+	/* The A = 0 slot: its fault sets A, as the CPU would, and links the shared shadow. */
+	assert_int_equal(fault(env, GVA_KMAP, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_true(*gptep_at(env, pml4_b, map) & PTE_A);
+	expect_mapped(env, GVA_KMAP, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
+	/* The user view has no shadow of supervisor tables to link. */
+	set_cr3(env, pml4_b.v, SHADOW_VIEW_USER);
+	assert_int_equal(stats(env)->root_prefills, 1);
+	expect_unmapped(env, GVA_KTEXT, SHADOW_VIEW_USER);
+	/* A write to the shared table reaches both roots' view of it. */
+	guest_write_gpte(env, gptep_for(env, GVA_KTEXT, PG_LEVEL_4K),
+			 DATA2_GPA | SUPER_RW | PTE_A | PTE_D);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	assert_agrees(env, GVA_KTEXT, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_KTEXT, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_KTEXT, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
+	set_cr3(env, pml4_a.v, SHADOW_VIEW_KERNEL);
+	expect_mapped(env, GVA_KTEXT, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
+}
+
 static void test_cr3_switch_hits_and_reuse(void **state)
 {
 	struct env *env = *state;
@@ -2010,6 +2071,7 @@ int main(void)
 		T(test_unshadow_gfn),
 		T(test_flood_counter_reset_by_use),
 		T(test_cr3_switch_hits_and_reuse),
+		T(test_new_root_prefill),
 		T(test_pt_write_in_non_current_root),
 		T(test_reserved_pml4_slot),
 		T(test_call_window),
