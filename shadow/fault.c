@@ -29,7 +29,8 @@
  *     may, else SHADOW_EMULATE_PT_WRITE. A kernel-view access
  *     to a guest-user page under SMAP that the walk allowed (RFLAGS.AC = 1):
  *     SHADOW_EMULATE_ACCESS;
- *  7. a fault fixed: fill the neighbours a fault would fill now (prefetch.c).
+ *  7. a fault fixed: fill the neighbours a fault would fill now, and for
+ *     a kernel-view fault the same entry in the user view (prefetch.c).
  */
 #include "shadow/internal.h"
 
@@ -328,6 +329,7 @@ static enum shadow_fault_result do_fault(struct shadow_mmu *mmu, gva_t gva, u32 
 		mmu->stats.faults_fixed_large++;
 	/* Item 7. */
 	prefetch_around(mmu, sp, index);
+	prefetch_other_view(mmu, sp, index);
 	return SHADOW_FIXED;
 }
 

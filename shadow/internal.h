@@ -209,6 +209,7 @@ u64 leaf_spte_for_gpte(const struct shadow_mmu *mmu, union sp_role role, u64 gpt
 
 /* prefetch.c */
 void prefetch_around(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index);
+void prefetch_other_view(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index);
 
 /* unsync.c */
 int unsync_init(struct shadow_mmu *mmu) __must_check;

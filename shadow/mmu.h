@@ -128,7 +128,8 @@ struct shadow_config {
 	/*
 	 * Prefetch (shadow/prefetch.c): after a fault fixes a 4 KiB leaf, also
 	 * fill the empty sptes of its aligned group of this many entries that a
-	 * fault would fill now. 0 or 1: off; otherwise a power of two <= 512.
+	 * fault would fill now, and a kernel-view fault's own entry in the
+	 * user view's sp of the table. 0 or 1: off; else a power of two <= 512.
 	 */
 	unsigned prefetch;
 	/*
@@ -369,6 +370,7 @@ struct shadow_stats {
 	u64 prefaults;	   /* shadow_prefault calls */
 	u64 prefaults_fixed; /* ... that mapped the access */
 	u64 root_prefills;   /* a new root's entries linked to existing sps (root.c item 1b) */
+	u64 prefetched_other_view; /* a kernel-view fault's entry filled in the user view */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

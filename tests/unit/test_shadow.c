@@ -1980,6 +1980,54 @@ static void test_prefetch_group(void **state)
 	expect_unmapped(env, PG(6), SHADOW_VIEW_USER);
 }
 
+/*
+ * A kernel-view fault on a guest-user page also fills its entry in the
+ * user view's sp of the same table, where that sp exists, with what a
+ * fault there would give: the kernel writes a new stack's argv, the
+ * process reads it without a fault of its own. Not the other way. A
+ * supervisor page is not the user view's; a clean page is read-only there
+ * too; a present entry is left alone.
+ */
+static void test_prefetch_other_view(void **state)
+{
+	struct env *env = *state;
+
+	map_4k(env, PG(0), DATA_GPA, USER_RW | PTE_A | PTE_D);
+	map_4k(env, PG(16), DATA_GPA + 0x1000, USER_RW | PTE_D); /* A = 0: set by the walk */
+	map_4k(env, PG(24), DATA_GPA + 0x2000, USER_RW | PTE_A); /* clean */
+	map_4k(env, PG(32), DATA_GPA + 0x3000, SUPER_RW | PTE_A | PTE_D);
+	/* Both views shadow the table (a fault in each, in a group of its own). */
+	assert_int_equal(fault(env, PG(0), 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, PG(0), 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched_other_view, 0); /* present in both already */
+
+	/* Kernel view first: the user view has it with no fault of its own. */
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, PG(16), ACC_WRITE, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched_other_view, 1);
+	expect_mapped(env, PG(16), SHADOW_VIEW_USER, DATA_GPA + 0x1000, PTE_RW | PTE_US);
+	/* User view first: the kernel view is left to its own faults. */
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, PG(24), 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched_other_view, 1);
+	expect_unmapped(env, PG(24), SHADOW_VIEW_KERNEL);
+	/* A clean page, kernel first: read-only in the user view too. */
+	map_4k(env, PG(40), DATA_GPA + 0x4000, USER_RW | PTE_A);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, PG(40), 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched_other_view, 2);
+	expect_mapped(env, PG(40), SHADOW_VIEW_USER, DATA_GPA + 0x4000, PTE_US);
+	/* A supervisor page: nothing for the user view. */
+	assert_int_equal(fault(env, PG(32), 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->prefetched_other_view, 2);
+	expect_unmapped(env, PG(32), SHADOW_VIEW_USER);
+	/* The filled entry follows the guest's writes in both views. */
+	guest_write_gpte(env, gptep_for(env, PG(16), PG_LEVEL_4K), 0);
+	expect_unmapped(env, PG(16), SHADOW_VIEW_USER);
+	expect_unmapped(env, PG(16), SHADOW_VIEW_KERNEL);
+}
+
 /* Without prefetch (setup), the same fault fills only its own spte. */
 static void test_prefetch_off(void **state)
 {
@@ -1990,6 +2038,13 @@ static void test_prefetch_off(void **state)
 	assert_int_equal(fault(env, PG(3), 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
 	expect_unmapped(env, PG(0), SHADOW_VIEW_KERNEL);
 	assert_int_equal(stats(env)->prefetched, 0);
+	/* Nor the user view's entry (its sp of the table exists). */
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, PG(3), 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, PG(0), 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_unmapped(env, PG(0), SHADOW_VIEW_USER);
+	assert_int_equal(stats(env)->prefetched_other_view, 0);
 }
 
 /*
@@ -2083,6 +2138,7 @@ int main(void)
 		TU(test_unsync_not_upper_levels),
 		TU(test_unsync_ends_at_exec_approve),
 		TP(test_prefetch_group),
+		TP(test_prefetch_other_view),
 		T(test_prefetch_off),
 		TP(test_prefetch_large_page),
 		TP(test_prefetch_large_page_hole),
