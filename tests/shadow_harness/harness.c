@@ -1978,8 +1978,8 @@ void harness_print_summary(const struct harness *h, FILE *out)
 		"%llu), "
 		"sp live %llu created %llu zapped %llu, rmap %llu, wp %llu, pt writes %llu "
 		"(updates %llu zaps %llu), unshadows %llu, roots hit %llu miss %llu live %llu, "
-		"evictions %llu, flushes %llu, stores %llu, prefetched %llu, large maps %llu "
-		"zaps %llu\n",
+		"evictions %llu, flushes %llu, stores %llu, prefetched %llu (user view %llu), "
+		"root prefills %llu, large maps %llu zaps %llu\n",
 		(unsigned long long)s->faults, (unsigned long long)s->faults_fixed,
 		(unsigned long long)s->faults_guest, (unsigned long long)s->faults_pt_write,
 		(unsigned long long)s->faults_mmio, (unsigned long long)s->faults_spurious,
@@ -1991,6 +1991,7 @@ void harness_print_summary(const struct harness *h, FILE *out)
 		(unsigned long long)s->root_misses, (unsigned long long)s->roots_live,
 		(unsigned long long)s->evictions, (unsigned long long)s->flushes,
 		(unsigned long long)s->stores, (unsigned long long)s->prefetched,
+		(unsigned long long)s->prefetched_other_view, (unsigned long long)s->root_prefills,
 		(unsigned long long)s->large_maps, (unsigned long long)s->large_zaps);
 	fprintf(out,
 		"  unsync %u: tables out of sync %llu, back in sync %llu, syncs %llu updating "
