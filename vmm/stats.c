@@ -120,6 +120,8 @@ void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
 		m->pt_writes = mmu->pt_writes;
 		m->root_switches = mmu->root_hits + mmu->root_misses;
 		m->sp_created = mmu->sp_created;
+		m->faults_fixed = mmu->faults_fixed;
+		m->stores = mmu->stores;
 	}
 }
 

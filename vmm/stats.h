@@ -44,7 +44,9 @@ struct shadow_strategy;
 	X(faults, "shadow MMU: shadow_fault calls")                                            \
 	X(pt_writes, "shadow MMU: guest page-table writes seen")                               \
 	X(root_switches, "shadow MMU: root_hits + root_misses")                                \
-	X(sp_created, "shadow MMU: shadow pages created")
+	X(sp_created, "shadow MMU: shadow pages created")                                      \
+	X(faults_fixed, "shadow MMU: faults it fixed (hidden from the guest)")                 \
+	X(stores, "shadow MMU: stores into shadow tables (the vCPU replays each on PVM)")
 /* clang-format on */
 
 /*

@@ -209,9 +209,13 @@ static char *print(bool json)
 /* Two marks with known times: the JSON array holds their cumulative counters. */
 static void two_marks(void)
 {
-	struct shadow_stats mmu = {
-		.faults = 100, .pt_writes = 200, .root_hits = 30, .root_misses = 4, .sp_created = 50
-	};
+	struct shadow_stats mmu = { .faults = 100,
+				    .pt_writes = 200,
+				    .root_hits = 30,
+				    .root_misses = 4,
+				    .sp_created = 50,
+				    .faults_fixed = 70,
+				    .stores = 300 };
 
 	st.t_start = 1000.0;
 	st.t_end = 1010.0;
@@ -219,6 +223,7 @@ static void two_marks(void)
 	stats_add_mark(&st, 0, &mmu);
 	count(3);
 	mmu.faults = 160;
+	mmu.stores = 345;
 	stats_add_mark(&st, 1, &mmu);
 	st.marks[0].t = 1001.5;
 	st.marks[1].t = 1004.25;
@@ -237,10 +242,12 @@ static void test_json_marks(void **state)
 		   "\"traps_irq\": 13, \"emulated\": 8, \"emulated_pt_writes\": 9, "
 		   "\"patch_traps\": 11, \"syscalls\": 12, \"chained\": 13, \"call_traps\": 14, "
 		   "\"faults\": 100, \"pt_writes\": 200, "
-		   "\"root_switches\": 34, \"sp_created\": 50}, {\"label\": 1, \"t_s\": 4.250000, "
+		   "\"root_switches\": 34, \"sp_created\": 50, \"faults_fixed\": 70, "
+		   "\"stores\": 300}, {\"label\": 1, \"t_s\": 4.250000, "
 		   "\"exits\": 33, \"traps\": 84, "));
 	assert_non_null(strstr(s, "\"faults\": 160, \"pt_writes\": 200, \"root_switches\": 34, "
-				  "\"sp_created\": 50}], \"marks_dropped\": 0}\n"));
+				  "\"sp_created\": 50, \"faults_fixed\": 70, \"stores\": 345}], "
+				  "\"marks_dropped\": 0}\n"));
 	free(s);
 }
 
@@ -277,7 +284,7 @@ static void test_text_marks(void **state)
 				  "+26 emulated +16 emulated_pt_writes +18 patch_traps +22 "
 				  "syscalls +24 chained +26 call_traps +28 faults +60 pt_writes +0 "
 				  "root_switches +0 "
-				  "sp_created +0\n"));
+				  "sp_created +0 faults_fixed +0 stores +45\n"));
 	free(s);
 }
 
