@@ -371,6 +371,7 @@ struct shadow_stats {
 	u64 prefaults_fixed; /* ... that mapped the access */
 	u64 root_prefills;   /* a new root's entries linked to existing sps (root.c item 1b) */
 	u64 prefetched_other_view; /* a kernel-view fault's entry filled in the user view */
+	u64 unshadows_inactive; /* sps unshadowed at a write: no root of the current CR3 has them */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

@@ -11,6 +11,17 @@
  *     cmpxchg16b, possibly unaligned or across a page);
  *  2. find every sp that shadows the written gfn, in every role (one hash
  *     bucket, sp_cache.c item 1);
+ *  3a. a table no root of the current address space reaches is unshadowed
+ *     at its first write (unshadows_inactive): the guest is tearing down an
+ *     address space it left (exec's old mm, freed after the switch to the
+ *     new one), or reusing a freed table's page for something else (a new
+ *     table, data). Linux hardly ever writes a sleeping process's tables
+ *     (reclaim, ptrace), so a rebuild on demand when one runs again is the
+ *     rare cost; the common one saved is a trap per write until item 3
+ *     would see the flood. Every root of the current CR3 counts, in both
+ *     views and any mode, instantiated or not: a table the process's user
+ *     view alone shadows is its own, and the kernel writes it on its
+ *     behalf (a new PT linked into its PD);
  *  3. write-flood detection: count writes per sp since a fault last walked
  *     through it (fault.c resets the count); at WRITE_FLOOD_THRESHOLD the sp
  *     is unshadowed (zapped): the guest is using the page as something else
@@ -82,6 +93,36 @@ static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 	mmu->stats.pt_write_zaps++;
 }
 
+/* Item 3a: is sp a root of the current CR3, or under one (at most `up` levels)? */
+static bool sp_in_current_tree(const struct shadow_mmu *mmu, const struct shadow_page *sp,
+			       gfn_t cr3_gfn, unsigned up)
+{
+	if (is_root_sp(sp))
+		return sp->gfn.v == cr3_gfn.v;
+	for (u32 i = 0; up && i < sp->nr_parents; i++)
+		if (sp_in_current_tree(mmu, sp->parents[i].sp, cr3_gfn, up - 1))
+			return true;
+	return false;
+}
+
+/* Item 3a: no sp of table_gfn is in the current address space's trees. */
+static bool table_inactive(struct shadow_mmu *mmu, gfn_t table_gfn)
+{
+	gfn_t cr3_gfn = gfn((mmu->ctl.cr3 & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+	struct shadow_page *sp;
+	bool any = false;
+
+	if (!(mmu->ctl.cr0 & CR0_PG))
+		return false;
+	for_each_indirect_sp(mmu, table_gfn, sp)
+	{
+		if (sp_in_current_tree(mmu, sp, cr3_gfn, PG_LEVEL_PML4 - sp->role.level))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 /*
  * Items 2 to 4 for the gptes first..last (indices) of the guest table at
  * `table_gfn`. Zapping can free other sps of the same bucket, so after one
@@ -93,6 +134,17 @@ static void write_table(struct shadow_mmu *mmu, gfn_t table_gfn, unsigned first,
 	struct shadow_page *sp;
 	unsigned i;
 
+	/* Item 3a (no sp of it is a live root: those are in the current tree). */
+	if (table_inactive(mmu, table_gfn)) {
+	inactive:
+		for_each_indirect_sp(mmu, table_gfn, sp)
+		{
+			sp_zap(mmu, sp);
+			mmu->stats.unshadows_inactive++;
+			goto inactive;
+		}
+		return;
+	}
 restart:
 	for_each_indirect_sp(mmu, table_gfn, sp)
 	{

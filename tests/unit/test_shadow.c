@@ -1359,6 +1359,57 @@ static void test_new_root_prefill(void **state)
 	expect_mapped(env, GVA_KTEXT, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
 }
 
+/*
+ * A write to a table that no root of the current CR3 reaches unshadows it
+ * at once (exec's old address space torn down after the switch, a freed
+ * table's page reused). The current address space's tables stay shadowed
+ * and are updated in place: those it shares, and those only its user view
+ * shadows, whose root is not instantiated right after a CR3 load.
+ */
+static void test_inactive_table_write_unshadows(void **state)
+{
+	struct env *env = *state;
+	unsigned text = index_at(GVA_KTEXT, PG_LEVEL_PML4);
+	u64 cr3_a = env->cr3, cr3_b, *pte_a, *pte_shared, *pte_user, faults, zapped;
+
+	pte_a = map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_A | PTE_D);
+	pte_shared = map_4k(env, GVA_KTEXT, DATA_GPA, SUPER_RW | PTE_A | PTE_D);
+	pte_user = map_4k(env, GVA_2M, DATA_GPA, USER_RW | PTE_A | PTE_D);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(fault(env, GVA_KTEXT, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
+
+	/* B shares A's kernel half. */
+	cr3_b = new_address_space(env);
+	*gptep_at(env, gpa(cr3_b), text) = *gptep_at(env, gpa(cr3_a), text);
+	set_cr3(env, cr3_b, SHADOW_VIEW_KERNEL);
+	guest_write_gpte(env, pte_shared, DATA2_GPA | SUPER_RW | PTE_A | PTE_D);
+	assert_int_equal(stats(env)->unshadows_inactive, 0);
+	expect_mapped(env, GVA_KTEXT, SHADOW_VIEW_KERNEL, DATA2_GPA, PTE_RW | PTE_US);
+
+	/* A's own tables, written while B runs: unshadowed at the first write. */
+	zapped = stats(env)->sp_zapped;
+	guest_write_gpte(env, pte_a, DATA2_GPA | USER_RW | PTE_A | PTE_D);
+	assert_int_equal(stats(env)->unshadows_inactive, 1);
+	assert_int_equal(stats(env)->sp_zapped, zapped + 1);
+	guest_write_gpte(env, pte_a + 1, DATA_GPA | USER_RW | PTE_A | PTE_D);
+	assert_int_equal(stats(env)->unshadows_inactive, 1); /* nothing shadows it now */
+
+	/* Back on A, the kernel view current: rebuilt from the tables as they are now. */
+	set_cr3(env, cr3_a, SHADOW_VIEW_KERNEL);
+	expect_unmapped(env, GVA_4K, SHADOW_VIEW_KERNEL);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_4K, SHADOW_VIEW_KERNEL, DATA2_GPA + 0xabc, PTE_RW | PTE_US);
+	/* A table only A's user view shadows is A's: updated in place, no fault after. */
+	faults = stats(env)->faults;
+	guest_write_gpte(env, pte_user, DATA2_GPA | USER_RW | PTE_A | PTE_D);
+	assert_int_equal(stats(env)->unshadows_inactive, 1);
+	(void)shadow_switch_view(env->mmu, SHADOW_VIEW_USER);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_USER, DATA2_GPA + (GVA_2M & 0xfff), PTE_RW | PTE_US);
+	assert_int_equal(stats(env)->faults, faults);
+}
+
 static void test_cr3_switch_hits_and_reuse(void **state)
 {
 	struct env *env = *state;
@@ -2127,6 +2178,7 @@ int main(void)
 		T(test_flood_counter_reset_by_use),
 		T(test_cr3_switch_hits_and_reuse),
 		T(test_new_root_prefill),
+		T(test_inactive_table_write_unshadows),
 		T(test_pt_write_in_non_current_root),
 		T(test_reserved_pml4_slot),
 		T(test_call_window),
