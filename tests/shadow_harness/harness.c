@@ -1977,7 +1977,8 @@ void harness_print_summary(const struct harness *h, FILE *out)
 		"  shadow: faults %llu (fixed %llu guest %llu pt-write %llu mmio %llu spurious "
 		"%llu), "
 		"sp live %llu created %llu zapped %llu, rmap %llu, wp %llu, pt writes %llu "
-		"(updates %llu zaps %llu), unshadows %llu, roots hit %llu miss %llu live %llu, "
+		"(updates %llu zaps %llu), unshadows %llu (inactive %llu), roots hit %llu miss "
+		"%llu live %llu, "
 		"evictions %llu, flushes %llu, stores %llu, prefetched %llu (user view %llu), "
 		"root prefills %llu, large maps %llu zaps %llu\n",
 		(unsigned long long)s->faults, (unsigned long long)s->faults_fixed,
@@ -1987,12 +1988,13 @@ void harness_print_summary(const struct harness *h, FILE *out)
 		(unsigned long long)s->sp_zapped, (unsigned long long)s->rmap_live,
 		(unsigned long long)s->write_protects, (unsigned long long)s->pt_writes,
 		(unsigned long long)s->pt_write_updates, (unsigned long long)s->pt_write_zaps,
-		(unsigned long long)s->unshadows, (unsigned long long)s->root_hits,
-		(unsigned long long)s->root_misses, (unsigned long long)s->roots_live,
-		(unsigned long long)s->evictions, (unsigned long long)s->flushes,
-		(unsigned long long)s->stores, (unsigned long long)s->prefetched,
-		(unsigned long long)s->prefetched_other_view, (unsigned long long)s->root_prefills,
-		(unsigned long long)s->large_maps, (unsigned long long)s->large_zaps);
+		(unsigned long long)s->unshadows, (unsigned long long)s->unshadows_inactive,
+		(unsigned long long)s->root_hits, (unsigned long long)s->root_misses,
+		(unsigned long long)s->roots_live, (unsigned long long)s->evictions,
+		(unsigned long long)s->flushes, (unsigned long long)s->stores,
+		(unsigned long long)s->prefetched, (unsigned long long)s->prefetched_other_view,
+		(unsigned long long)s->root_prefills, (unsigned long long)s->large_maps,
+		(unsigned long long)s->large_zaps);
 	fprintf(out,
 		"  unsync %u: tables out of sync %llu, back in sync %llu, syncs %llu updating "
 		"%llu sptes; checks passed on a stale leaf %llu; prefaults %llu (mapped %llu)\n",
