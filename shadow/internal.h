@@ -55,8 +55,13 @@ struct shadow_mmu {
 
 	/* pool.c */
 	struct shadow_page *sps; /* one per pool page, by page index */
-	u32 *free_stack;	 /* indices of free pool pages */
-	u64 nr_free;
+	/*
+	 * Free pool pages, by index: clean ones (every entry 0) on top of the
+	 * stack from 0 up, dirty ones (a zapped sp's entries left in place,
+	 * pool.c item 3) from the top down. nr_free counts both.
+	 */
+	u32 *free_stack;
+	u64 nr_free, nr_free_dirty;
 	struct shadow_page *root_lru_head, *root_lru_tail;
 	u32 wipe_gen;		       /* bumped when eviction had to clear a live root */
 	struct shadow_page *busy_root; /* the live root being filled, wiped last */

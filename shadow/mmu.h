@@ -60,6 +60,13 @@ struct shadow_pool {
 	mpa_t base;
 	void *hva;
 	u64 nr_pages;
+	/*
+	 * Every byte of the pool is 0 at shadow_create (fresh anonymous
+	 * memory), and the host has never seen it as page tables: its pages
+	 * are handed out before any reused one (pool.c). False: each page is
+	 * zeroed through the writer at its first use, like a reused one.
+	 */
+	bool zeroed;
 };
 
 /*
@@ -372,6 +379,7 @@ struct shadow_stats {
 	u64 root_prefills;   /* a new root's entries linked to existing sps (root.c item 1b) */
 	u64 prefetched_other_view; /* a kernel-view fault's entry filled in the user view */
 	u64 unshadows_inactive; /* sps unshadowed at a write: no root of the current CR3 has them */
+	u64 pool_clears;	/* stores zeroing a reused pool page's entries (pool.c) */
 };
 
 const struct shadow_stats *shadow_get_stats(const struct shadow_mmu *mmu);

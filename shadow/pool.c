@@ -5,9 +5,10 @@
  * This file:
  *  1. set up one struct shadow_page per pool page (its hva and mpa) and a
  *     free list holding them all;
- *  2. allocate a page: pop the free list (evicting when it is empty) and
- *     zero the page through the shadow writer;
- *  3. free a page back to the free list;
+ *  2. allocate a page: a clean one (all entries 0) if there is one, else a
+ *     dirty one, zeroed through the shadow writer (evicting when none is
+ *     free);
+ *  3. free a page back to the free list, as clean or dirty;
  *  4. keep the roots in LRU order (most recently used first);
  *  5. evict when the pool is empty, never failing:
  *     a. zap the least recently used root that is not live (not the
@@ -27,8 +28,20 @@
  * LIMITATION: eviction works on whole roots (a per-sp LRU could keep the
  * hot part of a big address space); a guest whose two live roots alone
  * outgrow the pool is refilled from scratch each time the pool runs dry.
- * LIMITATION: freed pages are not cleared until they are reused, so a
- * page's stale contents cost stores on reallocation instead.
+ * Why clean pages first: a zapped sp's entries are left in its page (no
+ * store into a page being freed, sp_cache.c), and where the vCPU replays
+ * shadow stores (PVM, shared/HOST.md: ~6-8 us each) zeroing a reused page
+ * costs one store per entry left; KVM shadows the page as a table, so the
+ * VMM cannot clear it behind the vCPU's back. A page that was never used,
+ * or was emptied before it was freed, costs none. A pool given zeroed
+ * (shadow_pool.zeroed, the VMM's) starts clean, so a run that creates fewer
+ * sps than the pool has pages never clears one (`pool_clears` in --stats
+ * counts the stores it did take). Otherwise every page starts dirty. Which
+ * list a page is on only decides the order: pool_alloc zeroes whatever is
+ * not 0 in any page it hands out.
+ * LIMITATION: once the clean pages are used up, every allocation reuses a
+ * dirty page and pays for its entries; nothing cleans pages in the
+ * background (an idle vCPU could).
  */
 #include "shadow/internal.h"
 
@@ -55,6 +68,7 @@ int pool_init(struct shadow_mmu *mmu)
 		mmu->free_stack[pool->nr_pages - 1 - i] = (u32)i;
 	}
 	mmu->nr_free = pool->nr_pages;
+	mmu->nr_free_dirty = pool->zeroed ? 0 : pool->nr_pages;
 	return 0;
 }
 
@@ -164,11 +178,22 @@ struct shadow_page *pool_alloc(struct shadow_mmu *mmu)
 		mmu->stats.evictions += mmu->stats.sp_zapped - freed_before;
 		BUG_ON(!mmu->nr_free); /* a pool of >= 8 pages always has a non-root page */
 	}
-	sp = &mmu->sps[mmu->free_stack[--mmu->nr_free]];
+	if (mmu->nr_free > mmu->nr_free_dirty) {
+		/* The top clean page. */
+		sp = &mmu->sps[mmu->free_stack[--mmu->nr_free - mmu->nr_free_dirty]];
+		if (mmu->nr_free_dirty)
+			mmu->free_stack[mmu->nr_free - mmu->nr_free_dirty] =
+				mmu->free_stack[mmu->nr_free];
+	} else {
+		sp = &mmu->sps[mmu->free_stack[--mmu->nr_free]];
+		mmu->nr_free_dirty--;
+	}
 	BUG_ON(sp->in_use);
 	for (i = 0; i < SPTE_PER_PAGE; i++)
-		if (sp->spt[i])
+		if (sp->spt[i]) {
 			spte_store(mmu, sp, i, 0);
+			mmu->stats.pool_clears++;
+		}
 	sp->in_use = true;
 	sp->nr_parents = 0;
 	sp->write_flood_count = 0;
@@ -182,7 +207,23 @@ struct shadow_page *pool_alloc(struct shadow_mmu *mmu)
 /* Item 3: the page is unreachable (no parent, not a root any more). */
 void pool_free(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
+	u32 index = (u32)(sp - mmu->sps);
+	bool dirty = false;
+
 	BUG_ON(!sp->in_use || sp->nr_parents);
 	sp->in_use = false;
-	mmu->free_stack[mmu->nr_free++] = (u32)(sp - mmu->sps);
+	for (unsigned i = 0; i < SPTE_PER_PAGE && !dirty; i++)
+		dirty = sp->spt[i] != 0;
+	if (dirty) {
+		/* The dirty pages sit at the top of the array: after them. */
+		mmu->free_stack[mmu->nr_free++] = index;
+		mmu->nr_free_dirty++;
+	} else {
+		/* Below the dirty ones: the first of them moves up to make room. */
+		if (mmu->nr_free_dirty)
+			mmu->free_stack[mmu->nr_free] =
+				mmu->free_stack[mmu->nr_free - mmu->nr_free_dirty];
+		mmu->free_stack[mmu->nr_free - mmu->nr_free_dirty] = index;
+		mmu->nr_free++;
+	}
 }

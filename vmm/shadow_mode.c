@@ -274,7 +274,8 @@ int shadow_mode_setup(struct vm *vm)
 		.mem = { .opaque = &vm->mem, .gpa_to_hva = shadow_gpa_to_hva },
 		.pool = { .base = sm->mon.pool_mpa,
 			  .hva = sm->mon.pool,
-			  .nr_pages = sm->mon.pool_bytes / PAGE_SIZE },
+			  .nr_pages = sm->mon.pool_bytes / PAGE_SIZE,
+			  .zeroed = true /* map_anon: fresh anonymous memory */ },
 		.writer = { .opaque = sm, .store = writer_store, .commit = NULL },
 		.flusher = { .opaque = sm, .flush = flusher_flush },
 		/* Reserved address bits as the guest's CPUID says. */

@@ -58,6 +58,7 @@ struct env {
 	unsigned unsync;   /* the config's out-of-sync tables (0: off) */
 	bool large;	   /* the config's 2 MiB sptes */
 	bool exec_gate;	   /* the config's execution gate */
+	bool pool_zeroed;  /* the config's pool.zeroed (the pool is 0xa5 garbage otherwise) */
 	u64 hole_gpa;	   /* if not 0: a 4 KiB page there is not RAM either */
 	struct shadow_mmu *mmu;
 	/* writer */
@@ -277,7 +278,10 @@ static struct shadow_mmu *make_mmu(struct env *env, u64 pool_pages)
 {
 	struct shadow_config cfg = {
 		.mem = { .opaque = env, .gpa_to_hva = test_gpa_to_hva },
-		.pool = { .base = mpa(POOL_MPA), .hva = env->pool, .nr_pages = pool_pages },
+		.pool = { .base = mpa(POOL_MPA),
+			  .hva = env->pool,
+			  .nr_pages = pool_pages,
+			  .zeroed = env->pool_zeroed },
 		.writer = { .opaque = env, .store = test_store, .commit = test_commit },
 		.flusher = { .opaque = env, .flush = test_flush },
 		.maxphyaddr = TEST_MAXPHYADDR,
@@ -1410,6 +1414,44 @@ static void test_inactive_table_write_unshadows(void **state)
 	assert_int_equal(stats(env)->faults, faults);
 }
 
+/*
+ * A freed sp keeps its entries (no store into a page being freed), and
+ * zeroing them again costs a store each (a vCPU replay on PVM): the pool
+ * hands out pages that are already zero first.
+ */
+static void test_pool_clean_pages_first(void **state)
+{
+	struct env *env = *state;
+	u64 *pde;
+
+	/* A pool given zeroed, as the VMM's is. */
+	memset(env->pool, 0, env->pool_pages * PAGE_SIZE);
+	env->pool_zeroed = true;
+	remake_mmu(env, false, false);
+	map_4k(env, GVA_4K, DATA_GPA, USER_RW | PTE_A | PTE_D);
+	assert_int_equal(fault(env, GVA_4K, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	/* The guest unlinks the PT: its sp goes, its leaf left in the page. */
+	pde = gptep_for(env, GVA_4K, PG_LEVEL_2M);
+	guest_write_gpte(env, pde, 0);
+	assert_int_equal(stats(env)->sp_zapped, 1);
+	/* Three new sps come from pages never used: nothing to zero. */
+	map_4k(env, GVA_2M, DATA_GPA, USER_RW | PTE_A | PTE_D);
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_int_equal(stats(env)->sp_created, 7);
+	assert_int_equal(stats(env)->pool_clears, 0);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, DATA_GPA + (GVA_2M & 0xfff),
+		      PTE_RW | PTE_US);
+
+	/* A pool of garbage (not zeroed): every page is zeroed at its first use. */
+	memset(env->pool, 0xa5, env->pool_pages * PAGE_SIZE);
+	env->pool_zeroed = false;
+	remake_mmu(env, false, false);
+	assert_int_equal(stats(env)->pool_clears, SPTE_PER_PAGE); /* the root */
+	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	expect_mapped(env, GVA_2M, SHADOW_VIEW_KERNEL, DATA_GPA + (GVA_2M & 0xfff),
+		      PTE_RW | PTE_US);
+}
+
 static void test_cr3_switch_hits_and_reuse(void **state)
 {
 	struct env *env = *state;
@@ -1698,6 +1740,7 @@ static void test_eviction_tiny_pool(void **state)
 		}
 	}
 	assert_true(stats(env)->evictions > 0);
+	assert_true(stats(env)->pool_clears > 0); /* no clean page left: dirty ones zeroed */
 	assert_true(stats(env)->sp_live <= 16);
 	assert_int_equal(stats(env)->sp_created - stats(env)->sp_zapped, stats(env)->sp_live);
 }
@@ -2178,6 +2221,7 @@ int main(void)
 		T(test_flood_counter_reset_by_use),
 		T(test_cr3_switch_hits_and_reuse),
 		T(test_new_root_prefill),
+		T(test_pool_clean_pages_first),
 		T(test_inactive_table_write_unshadows),
 		T(test_pt_write_in_non_current_root),
 		T(test_reserved_pml4_slot),
