@@ -45,6 +45,10 @@ static const char usage_text[] =
 	"                       shadow mode: map a guest large page's 2M frames with\n"
 	"                       2M sptes where that is exact (no guest page table\n"
 	"                       and no executable kernel page in the frame; default on)\n"
+	"  --shadow-clean-first on|off\n"
+	"                       shadow mode: take never-used (zero) pool pages before\n"
+	"                       reused ones, whose old entries cost a store each to\n"
+	"                       clear (default on)\n"
 	"  --shadow-prefault=on|off\n"
 	"                       shadow mode: when a guest #PF handler returns to the\n"
 	"                       user instruction that faulted, map the page it filled\n"
@@ -328,6 +332,15 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 				return OPTIONS_ERROR;
 			}
 			o->shadow_large = !strcmp(v, "on");
+		} else if ((v = match(argc, argv, &i, "--shadow-clean-first", true, &missing))) {
+			if (missing)
+				goto need_value;
+			if (strcmp(v, "on") && strcmp(v, "off")) {
+				set_err(err, errlen, "--shadow-clean-first: '%s' is not on or off",
+					v);
+				return OPTIONS_ERROR;
+			}
+			o->shadow_clean_first = !strcmp(v, "on");
 		} else if ((v = match(argc, argv, &i, "--mem", true, &missing))) {
 			int r;
 
@@ -441,6 +454,7 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 		.shadow_prefetch = UMBRA_DEFAULT_SHADOW_PREFETCH,
 		.shadow_unsync = UMBRA_DEFAULT_SHADOW_UNSYNC,
 		.shadow_large = true,
+		.shadow_clean_first = true,
 		.mem_bytes = UMBRA_DEFAULT_MEM,
 		.stats = STATS_NONE,
 		.debug_exit_port = UMBRA_DEFAULT_DEBUG_EXIT_PORT,

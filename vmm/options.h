@@ -39,6 +39,7 @@ struct umbra_options {
 	unsigned shadow_prefetch; /* --shadow-prefetch: 0 or a power of two <= 512 */
 	unsigned shadow_unsync;	  /* --shadow-unsync: 0..64 */
 	bool shadow_large;	  /* --shadow-large on|off: 2 MiB sptes (default on) */
+	bool shadow_clean_first;  /* --shadow-clean-first on|off: zero pool pages first (on) */
 	const char *cmdline;	  /* NULL: empty */
 	const char *initrd;	  /* NULL: none */
 	const char *image;

@@ -275,7 +275,8 @@ int shadow_mode_setup(struct vm *vm)
 		.pool = { .base = sm->mon.pool_mpa,
 			  .hva = sm->mon.pool,
 			  .nr_pages = sm->mon.pool_bytes / PAGE_SIZE,
-			  .zeroed = true /* map_anon: fresh anonymous memory */ },
+			  /* map_anon: fresh anonymous memory; off: every page reused LIFO */
+			  .zeroed = vm->opts->shadow_clean_first },
 		.writer = { .opaque = sm, .store = writer_store, .commit = NULL },
 		.flusher = { .opaque = sm, .flush = flusher_flush },
 		/* Reserved address bits as the guest's CPUID says. */

@@ -359,6 +359,12 @@ static void test_shadow_large(void **state)
 
 	(void)state;
 	assert_true(p.o.shadow_large);
+	assert_true(p.o.shadow_clean_first);
+	p = PARSE("run", "--shadow-clean-first", "off", "img");
+	assert_int_equal(p.r, OPTIONS_RUN);
+	assert_false(p.o.shadow_clean_first);
+	p = PARSE("run", "--shadow-clean-first", "sometimes", "img");
+	assert_error_mentions(&p, "--shadow-clean-first", "sometimes");
 	p = PARSE("run", "--shadow-large", "off", "img");
 	assert_int_equal(p.r, OPTIONS_RUN);
 	assert_false(p.o.shadow_large);
