@@ -117,7 +117,7 @@ static void setup(struct bench *b, unsigned unsync)
 
 	cfg = (struct shadow_config){
 		.mem = { b, bench_gpa_to_hva },
-		.pool = { mpa(POOL_MPA), b->pool, POOL_PAGES },
+		.pool = { mpa(POOL_MPA), b->pool, POOL_PAGES, false /* aligned_alloc */ },
 		.writer = { b, bench_store, NULL },
 		.flusher = { b, bench_flush },
 		.maxphyaddr = MAXPHYADDR,

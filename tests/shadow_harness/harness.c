@@ -1841,7 +1841,7 @@ struct harness *harness_create(const struct harness_config *cfg)
 
 	sc = (struct shadow_config){
 		.mem = { h, harness_gpa_to_hva },
-		.pool = { mpa(HARNESS_POOL_MPA), h->pool, h->cfg.pool_pages },
+		.pool = { mpa(HARNESS_POOL_MPA), h->pool, h->cfg.pool_pages, false /* 0xcc */ },
 		.writer = { h, writer_store, writer_commit },
 		.flusher = { h, flusher_flush },
 		.maxphyaddr = HARNESS_MAXPHYADDR,
