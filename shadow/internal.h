@@ -56,12 +56,14 @@ struct shadow_mmu {
 	/* pool.c */
 	struct shadow_page *sps; /* one per pool page, by page index */
 	/*
-	 * Free pool pages, by index: clean ones (every entry 0) on top of the
-	 * stack from 0 up, dirty ones (a zapped sp's entries left in place,
-	 * pool.c item 3) from the top down. nr_free counts both.
+	 * Free pool pages, by index, in one array of nr_pages used from both
+	 * ends: the clean ones (every entry 0) are a stack from index 0 up, the
+	 * dirty ones (a zapped sp's entries left in place, pool.c item 3) a
+	 * stack from the last index down. Together they never hold more than
+	 * nr_pages, so the two never meet.
 	 */
 	u32 *free_stack;
-	u64 nr_free, nr_free_dirty;
+	u64 nr_free_clean, nr_free_dirty;
 	struct shadow_page *root_lru_head, *root_lru_tail;
 	u32 wipe_gen;		       /* bumped when eviction had to clear a live root */
 	struct shadow_page *busy_root; /* the live root being filled, wiped last */
@@ -117,6 +119,12 @@ static inline void spte_store(struct shadow_mmu *mmu, struct shadow_page *sp, un
 	mmu->stats.stores++;
 	mmu->cfg.writer.store(mmu->cfg.writer.opaque, mpa(sp->mpa.v + index * sizeof(u64)),
 			      &sp->spt[index], val);
+}
+
+/* The guest table frame CR3 points at (4-level paging: the PML4's). */
+static inline gfn_t cr3_table_gfn(const struct shadow_mmu *mmu)
+{
+	return gfn((mmu->ctl.cr3 & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
 }
 
 static inline bool is_root_sp(const struct shadow_page *sp)

@@ -64,10 +64,10 @@ int pool_init(struct shadow_mmu *mmu)
 
 		sp->spt = (u64 *)((u8 *)pool->hva + i * PAGE_SIZE);
 		sp->mpa = mpa(pool->base.v + i * PAGE_SIZE);
-		/* Pop order: page 0 first. */
-		mmu->free_stack[pool->nr_pages - 1 - i] = (u32)i;
+		/* Pop order, either stack: page 0 first. */
+		mmu->free_stack[pool->zeroed ? pool->nr_pages - 1 - i : i] = (u32)i;
 	}
-	mmu->nr_free = pool->nr_pages;
+	mmu->nr_free_clean = pool->zeroed ? pool->nr_pages : 0;
 	mmu->nr_free_dirty = pool->zeroed ? 0 : pool->nr_pages;
 	return 0;
 }
@@ -90,6 +90,12 @@ struct shadow_page *sp_from_mpa(const struct shadow_mmu *mmu, u64 addr)
 
 	BUG_ON(addr < mmu->cfg.pool.base.v || index >= mmu->cfg.pool.nr_pages);
 	return &mmu->sps[index];
+}
+
+/* Items 2 and 3: free pages, clean and dirty. */
+static u64 nr_free(const struct shadow_mmu *mmu)
+{
+	return mmu->nr_free_clean + mmu->nr_free_dirty;
 }
 
 /* Item 4. */
@@ -149,10 +155,10 @@ static void evict(struct shadow_mmu *mmu, struct shadow_page *busy)
 		}
 	}
 	/* b. Only live roots are left: their children go, the other one first. */
-	for (v = 0; v < SHADOW_NR_VIEWS && !mmu->nr_free; v++)
+	for (v = 0; v < SHADOW_NR_VIEWS && !nr_free(mmu); v++)
 		if (mmu->cur_root[v] && mmu->cur_root[v] != busy)
 			wipe_live_root(mmu, mmu->cur_root[v]);
-	if (!mmu->nr_free && busy)
+	if (!nr_free(mmu) && busy)
 		wipe_live_root(mmu, busy);
 }
 
@@ -171,23 +177,17 @@ struct shadow_page *pool_alloc(struct shadow_mmu *mmu)
 	struct shadow_page *sp;
 	unsigned i;
 
-	if (!mmu->nr_free) {
+	if (!nr_free(mmu)) {
 		u64 freed_before = mmu->stats.sp_zapped;
 
 		evict(mmu, mmu->busy_root);
 		mmu->stats.evictions += mmu->stats.sp_zapped - freed_before;
-		BUG_ON(!mmu->nr_free); /* a pool of >= 8 pages always has a non-root page */
+		BUG_ON(!nr_free(mmu)); /* a pool of >= 8 pages always has a non-root page */
 	}
-	if (mmu->nr_free > mmu->nr_free_dirty) {
-		/* The top clean page. */
-		sp = &mmu->sps[mmu->free_stack[--mmu->nr_free - mmu->nr_free_dirty]];
-		if (mmu->nr_free_dirty)
-			mmu->free_stack[mmu->nr_free - mmu->nr_free_dirty] =
-				mmu->free_stack[mmu->nr_free];
-	} else {
-		sp = &mmu->sps[mmu->free_stack[--mmu->nr_free]];
-		mmu->nr_free_dirty--;
-	}
+	if (mmu->nr_free_clean)
+		sp = &mmu->sps[mmu->free_stack[--mmu->nr_free_clean]];
+	else
+		sp = &mmu->sps[mmu->free_stack[mmu->cfg.pool.nr_pages - mmu->nr_free_dirty--]];
 	BUG_ON(sp->in_use);
 	for (i = 0; i < SPTE_PER_PAGE; i++)
 		if (sp->spt[i]) {
@@ -214,16 +214,8 @@ void pool_free(struct shadow_mmu *mmu, struct shadow_page *sp)
 	sp->in_use = false;
 	for (unsigned i = 0; i < SPTE_PER_PAGE && !dirty; i++)
 		dirty = sp->spt[i] != 0;
-	if (dirty) {
-		/* The dirty pages sit at the top of the array: after them. */
-		mmu->free_stack[mmu->nr_free++] = index;
-		mmu->nr_free_dirty++;
-	} else {
-		/* Below the dirty ones: the first of them moves up to make room. */
-		if (mmu->nr_free_dirty)
-			mmu->free_stack[mmu->nr_free] =
-				mmu->free_stack[mmu->nr_free - mmu->nr_free_dirty];
-		mmu->free_stack[mmu->nr_free - mmu->nr_free_dirty] = index;
-		mmu->nr_free++;
-	}
+	if (dirty)
+		mmu->free_stack[mmu->cfg.pool.nr_pages - ++mmu->nr_free_dirty] = index;
+	else
+		mmu->free_stack[mmu->nr_free_clean++] = index;
 }

@@ -94,13 +94,12 @@ static void update_spte(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned
 }
 
 /* Item 3a: is sp a root of the current CR3, or under one (at most `up` levels)? */
-static bool sp_in_current_tree(const struct shadow_mmu *mmu, const struct shadow_page *sp,
-			       gfn_t cr3_gfn, unsigned up)
+static bool sp_in_current_tree(const struct shadow_page *sp, gfn_t cr3_gfn, unsigned up)
 {
 	if (is_root_sp(sp))
 		return sp->gfn.v == cr3_gfn.v;
 	for (u32 i = 0; up && i < sp->nr_parents; i++)
-		if (sp_in_current_tree(mmu, sp->parents[i].sp, cr3_gfn, up - 1))
+		if (sp_in_current_tree(sp->parents[i].sp, cr3_gfn, up - 1))
 			return true;
 	return false;
 }
@@ -108,7 +107,7 @@ static bool sp_in_current_tree(const struct shadow_mmu *mmu, const struct shadow
 /* Item 3a: no sp of table_gfn is in the current address space's trees. */
 static bool table_inactive(struct shadow_mmu *mmu, gfn_t table_gfn)
 {
-	gfn_t cr3_gfn = gfn((mmu->ctl.cr3 & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+	gfn_t cr3_gfn = cr3_table_gfn(mmu);
 	struct shadow_page *sp;
 	bool any = false;
 
@@ -116,11 +115,32 @@ static bool table_inactive(struct shadow_mmu *mmu, gfn_t table_gfn)
 		return false;
 	for_each_indirect_sp(mmu, table_gfn, sp)
 	{
-		if (sp_in_current_tree(mmu, sp, cr3_gfn, PG_LEVEL_PML4 - sp->role.level))
+		if (sp_in_current_tree(sp, cr3_gfn, PG_LEVEL_PML4 - sp->role.level))
 			return false;
 		any = true;
 	}
 	return any;
+}
+
+/*
+ * Items 3 and 3a, and shadow_unshadow_gfn: zap every sp shadowing `gfn`
+ * but a live root (the guest runs on it). Returns how many went.
+ */
+static u64 unshadow_sps(struct shadow_mmu *mmu, gfn_t gfn)
+{
+	struct shadow_page *sp;
+	u64 n = 0;
+
+restart:
+	for_each_indirect_sp(mmu, gfn, sp)
+	{
+		if (root_is_live(mmu, sp))
+			continue;
+		sp_zap(mmu, sp);
+		n++;
+		goto restart; /* zapping can free other sps of the bucket */
+	}
+	return n;
 }
 
 /*
@@ -136,13 +156,7 @@ static void write_table(struct shadow_mmu *mmu, gfn_t table_gfn, unsigned first,
 
 	/* Item 3a (no sp of it is a live root: those are in the current tree). */
 	if (table_inactive(mmu, table_gfn)) {
-	inactive:
-		for_each_indirect_sp(mmu, table_gfn, sp)
-		{
-			sp_zap(mmu, sp);
-			mmu->stats.unshadows_inactive++;
-			goto inactive;
-		}
+		mmu->stats.unshadows_inactive += unshadow_sps(mmu, table_gfn);
 		return;
 	}
 restart:
@@ -197,18 +211,9 @@ void shadow_pt_write(struct shadow_mmu *mmu, gpa_t where, unsigned len, const vo
  */
 bool shadow_unshadow_gfn(struct shadow_mmu *mmu, gfn_t gfn)
 {
-	struct shadow_page *sp;
 	bool done;
 
-restart:
-	for_each_indirect_sp(mmu, gfn, sp)
-	{
-		if (root_is_live(mmu, sp))
-			continue;
-		sp_zap(mmu, sp);
-		mmu->stats.unshadows++;
-		goto restart;
-	}
+	mmu->stats.unshadows += unshadow_sps(mmu, gfn);
 	done = !gfn_is_write_protected(mmu, gfn);
 	op_end(mmu);
 	return done;

@@ -88,7 +88,7 @@ struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view)
 	role.level = PG_LEVEL_PML4;
 	role.access = SP_ACC_ALL;
 	if (mmu->ctl.cr0 & CR0_PG)
-		root_gfn = gfn((mmu->ctl.cr3 & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+		root_gfn = cr3_table_gfn(mmu);
 	else
 		role.direct = 1; /* paging off: gva == gpa, mapped like one huge page */
 	root = sp_get(mmu, root_gfn, role, &created);

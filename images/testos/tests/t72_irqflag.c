@@ -20,18 +20,22 @@
 #define LAPIC_IRR 0x200
 #define LAPIC_ISR 0x100
 
-static int timer_irr(void)
+/* The timer vector's bit in the LAPIC's IRR or ISR (`reg`). */
+static int timer_bit(unsigned reg)
 {
-	uint32_t w = *(volatile uint32_t *)(LAPIC_VA + LAPIC_IRR + 0x10 * (VEC_TIMER / 32));
+	uint32_t w = *(volatile uint32_t *)(LAPIC_VA + reg + 0x10 * (VEC_TIMER / 32));
 
 	return (w >> (VEC_TIMER % 32)) & 1;
 }
 
+static int timer_irr(void)
+{
+	return timer_bit(LAPIC_IRR);
+}
+
 static int timer_isr(void)
 {
-	uint32_t w = *(volatile uint32_t *)(LAPIC_VA + LAPIC_ISR + 0x10 * (VEC_TIMER / 32));
-
-	return (w >> (VEC_TIMER % 32)) & 1;
+	return timer_bit(LAPIC_ISR);
 }
 
 static uint64_t if_now(void)
