@@ -18,6 +18,7 @@
  * 6. scan_sync_offset: where a page's first instruction starts.
  * 7. The scan memo: each offset's decode kept with the bytes it came from,
  *    so that a rescan decodes only where those bytes changed.
+ * 8. scan_flow_from: where one instruction hands control on.
  */
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -479,14 +480,24 @@ int scan_code_page_add_entry(struct scan_result *res, const u8 *page, const u8 *
 	return scan_code_page_add_entry_memo(res, page, next, next_len, entries, nentries, NULL);
 }
 
+static const cs_mode cs_modes[] = {
+	[DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32, [DECODE_64] = CS_MODE_64
+};
+
+/* A capstone handle for `mode`, with operand details (which classify() reads). */
+static bool open_detail(enum decode_mode mode, csh *cs)
+{
+	if (cs_open(CS_ARCH_X86, cs_modes[mode], cs) != CS_ERR_OK)
+		return false;
+	cs_option(*cs, CS_OPT_DETAIL, CS_OPT_ON);
+	return true;
+}
+
 /* Items 2-5 and 7. */
 int scan_code_page_add_entry_memo(struct scan_result *res, const u8 *page, const u8 *next,
 				  unsigned next_len, const u16 *entries, unsigned nentries,
 				  struct scan_memo *memo)
 {
-	static const cs_mode modes[] = {
-		[DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32, [DECODE_64] = CS_MODE_64
-	};
 	struct sweep *s;
 	int r = 0;
 
@@ -498,11 +509,10 @@ int scan_code_page_add_entry_memo(struct scan_result *res, const u8 *page, const
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	if (cs_open(CS_ARCH_X86, modes[res->mode], &s->cs) != CS_ERR_OK) {
+	if (!open_detail(res->mode, &s->cs)) {
 		free(s);
 		return -EIO;
 	}
-	cs_option(s->cs, CS_OPT_DETAIL, CS_OPT_ON);
 	s->insn = cs_malloc(s->cs);
 	if (!s->insn) {
 		r = -ENOMEM;
@@ -564,9 +574,6 @@ int scan_code_page(struct scan_result *res, const u8 *page, const u8 *next, unsi
 int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned head_len,
 		     enum decode_mode mode)
 {
-	static const cs_mode modes[] = {
-		[DECODE_16] = CS_MODE_16, [DECODE_32] = CS_MODE_32, [DECODE_64] = CS_MODE_64
-	};
 	u8 buf[SCAN_SYNC_TAIL + SCAN_SYNC_HEAD];
 	u16 land[SCAN_SYNC_TAIL];
 	unsigned votes[SCAN_INSN_MAX] = { 0 }, total = 0, best = 0;
@@ -577,7 +584,7 @@ int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned
 		return -1;
 	memcpy(buf, tail, tail_len);
 	memcpy(buf + tail_len, head, head_len);
-	if (cs_open(CS_ARCH_X86, modes[mode], &cs) != CS_ERR_OK)
+	if (cs_open(CS_ARCH_X86, cs_modes[mode], &cs) != CS_ERR_OK)
 		return -1;
 	insn = cs_malloc(cs);
 	for (unsigned p = tail_len; insn && p-- > 0;) {
@@ -657,9 +664,42 @@ static bool is_fsbase_insn(const u8 *page, const u8 *next, unsigned at, bool f3)
 	       ((modrm >> 6) == 3 && (((modrm >> 3) & 7) == 0 || ((modrm >> 3) & 7) == 2));
 }
 
+/*
+ * Does the instruction at `off`, which has an FS prefix, address memory
+ * through FS? Its operands as capstone gives them: a memory operand with
+ * FS as its segment (a string instruction's source, too). One that is not
+ * an instruction raises #UD before any access; one whose bytes run into
+ * what is not known counts as one that does.
+ */
+static bool fs_operand(csh cs, cs_insn *insn, const u8 *page, const u8 *next, unsigned off)
+{
+	u8 buf[SCAN_INSN_MAX];
+	unsigned n = 0;
+	const u8 *code = buf;
+	size_t size;
+	u64 addr = off;
+
+	while (n < SCAN_INSN_MAX && code_byte(page, next, off + n) >= 0) {
+		buf[n] = (u8)code_byte(page, next, off + n);
+		n++;
+	}
+	size = n;
+	if (!cs_disasm_iter(cs, &code, &size, &addr, insn))
+		return n < SCAN_INSN_MAX;
+	for (unsigned i = 0; i < insn->detail->x86.op_count; i++) {
+		const cs_x86_op *op = &insn->detail->x86.operands[i];
+
+		if (op->type == X86_OP_MEM && op->mem.segment == X86_REG_FS)
+			return true;
+	}
+	return false;
+}
+
 unsigned scan_fs_uses(const struct scan_result *res, const u8 *page, const u8 *next)
 {
 	unsigned uses = 0;
+	csh cs = 0;
+	cs_insn *insn = NULL;
 
 	for (unsigned off = 0; off < SCAN_PAGE_SIZE; off++) {
 		bool f3 = false;
@@ -669,8 +709,16 @@ unsigned scan_fs_uses(const struct scan_result *res, const u8 *page, const u8 *n
 		for (unsigned b = off; b < off + 15; b++) {
 			int p = code_byte(page, next, b);
 
-			if (p < 0 || p == 0x64) {
+			if (p < 0) {
 				uses |= SCAN_FS_PREFIX;
+				break;
+			}
+			if (p == 0x64) {
+				/* Without a decoder to ask, the prefix counts. */
+				if (!insn && open_detail(res->mode, &cs))
+					insn = cs_malloc(cs);
+				if (!insn || fs_operand(cs, insn, page, next, off))
+					uses |= SCAN_FS_PREFIX;
 				break;
 			}
 			f3 |= p == 0xf3;
@@ -683,5 +731,34 @@ unsigned scan_fs_uses(const struct scan_result *res, const u8 *page, const u8 *n
 			}
 		}
 	}
+	if (insn)
+		cs_free(insn, 1);
+	if (cs)
+		cs_close(&cs);
 	return uses;
+}
+
+/* Item 8. */
+unsigned scan_flow_from(const u8 *code, unsigned len, u64 ip, enum decode_mode mode, u64 to[2])
+{
+	csh cs;
+	cs_insn *insn;
+	size_t size = MIN(len, SCAN_INSN_MAX);
+	u64 addr = ip, target;
+	bool has_target;
+	unsigned n = 0;
+
+	if (!open_detail(mode, &cs))
+		return 0;
+	insn = cs_malloc(cs);
+	if (insn && cs_disasm_iter(cs, &code, &size, &addr, insn)) {
+		if (control_flow(insn, &has_target, &target) == FLOW_NEXT)
+			to[n++] = ip + insn->size;
+		if (has_target)
+			to[n++] = target;
+	}
+	if (insn)
+		cs_free(insn, 1);
+	cs_close(&cs);
+	return n;
 }

@@ -58,6 +58,8 @@
  *  6. Find where a page's first instruction starts (scan_sync_offset).
  *  7. Keep a page's decodes between its scans (struct scan_memo), so that
  *     a rescan after the guest rewrote a few bytes decodes only those.
+ *  8. Where one instruction hands control on (scan_flow_from), for a
+ *     fetch that faulted inside an instruction straddling into the page.
  *
  * LIMITATION: indirect jumps and calls (jump tables, function pointers,
  * returns) are not followed. Code reached only that way is scanned when it
@@ -187,7 +189,8 @@ struct scan_result {
 
 /*
  * What the instructions recorded in `res` (of `page`) do with FS's base:
- * SCAN_FS_PREFIX, one has an FS segment prefix (0x64) among its prefixes;
+ * SCAN_FS_PREFIX, one has an FS segment prefix (0x64) among its prefixes
+ * and, as capstone decodes it, a memory operand FS addresses;
  * SCAN_FS_BASE_INSN, one is rdfsbase or wrfsbase. Bytes past the page's end
  * come from `next` (the next page's; with `next` NULL, an instruction whose
  * prefixes run into it counts as the first). Code that could
@@ -305,6 +308,21 @@ int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned
  */
 int scan_sync_offset_memo(struct scan_memo *memo, const u8 *tail, unsigned tail_len, const u8 *head,
 			  unsigned head_len, enum decode_mode mode);
+
+/*
+ * Item 8. Where the instruction at `ip` (bytes `code[0..len)`) hands
+ * control on: its fall-through unless it is an unconditional transfer, then
+ * its direct target. Fills `to` with up to two addresses and returns how
+ * many (0 if the bytes do not decode).
+ *
+ * Why: a fetch fault from an instruction that begins on one page and
+ * straddles into the next reports the next page's first byte as CR2, a
+ * byte *inside* the instruction. A sweep from there decodes the
+ * instruction's tail (immediates, displacements) as code, records
+ * instructions that are not there, and may patch bytes of the real one.
+ * The page's entries are where that instruction goes on.
+ */
+unsigned scan_flow_from(const u8 *code, unsigned len, u64 ip, enum decode_mode mode, u64 to[2]);
 
 /* "pushf", "popf", ... for statistics and messages. */
 const char *scan_kind_name(enum scan_kind kind);

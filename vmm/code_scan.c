@@ -556,12 +556,44 @@ static const u8 *next_code_page(struct vm *vm, const struct walk_ctl *ctl, u64 l
 }
 
 /*
- * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
- * not yet scanned. The frame holds its original bytes (an unapproved frame
- * has no patches: revocation undoes them). Scan, patch, approve. `t0`:
- * when the scan began (for --stats).
+ * The scan's entries from the fetch that faulted at `la` with the guest at
+ * `rip`: `la` itself, unless the instruction at `rip` began on an earlier
+ * page and straddles into this one. CR2 is then this page's first byte,
+ * inside that instruction, and a sweep from it would take the
+ * instruction's immediates for code (and might patch them); the entries
+ * are where the instruction goes on instead (decode/scan.h,
+ * scan_flow_from). Bytes that do not decode give none: the guest's #UD
+ * comes before anything in this page runs.
  */
-static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, double t0)
+static void fetch_entries(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u64 la, u64 rip,
+			  u16 *entries, unsigned *n)
+{
+	const struct emu_cpu *c = &vm->shadow->cpu;
+	u64 ip = rip + (c->cs.l ? 0 : c->cs.base); /* linear, as `la` */
+	u8 code[SCAN_INSN_MAX];
+	u64 to[2];
+	size_t len;
+	unsigned k;
+
+	if ((la >> PAGE_SHIFT) == (ip >> PAGE_SHIFT)) {
+		entries[(*n)++] = (u16)(la & (PAGE_SIZE - 1));
+		return;
+	}
+	len = guest_read_virt(&vm->mem, ctl, ip, code, sizeof(code), 0);
+	k = scan_flow_from(code, (unsigned)len, ip, decode_mode_of(c->cs.l, c->cs.db), to);
+	vm->stats.code_scan_straddles++;
+	for (unsigned i = 0; i < k; i++)
+		add_entry(vm, ctl, g, to[i], entries, n);
+}
+
+/*
+ * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
+ * not yet scanned, with its RIP at `rip` (on an earlier page when the
+ * instruction there straddles into this one). The frame holds its original bytes (an unapproved
+ * frame has no patches: revocation undoes them). Scan, patch, approve. `t0`: when the scan began
+ * (for --stats).
+ */
+static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u64 rip, double t0)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
@@ -579,7 +611,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 			(unsigned long long)at.v);
 		return SHADOW_EXIT_STOP;
 	}
-	entries[n++] = (u16)(la & (PAGE_SIZE - 1));
+	fetch_entries(vm, &ctl, g, la, rip, entries, &n);
 	/* The frame's decodes from its last scan, if kept (a rescan decodes only what changed). */
 	collect_ahead(vm, g);
 	memo = scan_memos_get(&sm->memos, g, &own_memo, &ahead_memo);
@@ -672,6 +704,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 		if ((uses & SCAN_FS_PREFIX) ||
 		    ((uses & SCAN_FS_BASE_INSN) && vm->host.cpl3_fsgsbase != HOST_NO)) {
 			sm->fs_base_seen = true;
+			vm->stats.fs_defer_stop_la = la;
+			vm->stats.fs_defer_stop_uses = uses;
 			if (vm->trace)
 				fprintf(vm->trace, "scan la 0x%llx: FS's base used (%u)\n",
 					(unsigned long long)la, uses);
@@ -720,10 +754,10 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, d
 }
 
 /* scan_code_frame_timed, with its time counted for --stats. */
-enum shadow_exit shadow_scan_code_frame(struct vm *vm, gpa_t at, u64 la)
+enum shadow_exit shadow_scan_code_frame(struct vm *vm, gpa_t at, u64 la, u64 rip)
 {
 	double t0 = stats_now();
-	enum shadow_exit r = scan_code_frame_timed(vm, at, la, t0);
+	enum shadow_exit r = scan_code_frame_timed(vm, at, la, rip, t0);
 
 	vm->stats.code_scan_time += stats_now() - t0;
 	return r;

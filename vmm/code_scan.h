@@ -18,6 +18,6 @@ struct vm;
  * patch and rewrite its sites, approve it. SHADOW_EXIT_STOP (vm_kill
  * called) if that failed.
  */
-enum shadow_exit shadow_scan_code_frame(struct vm *vm, gpa_t at, u64 la);
+enum shadow_exit shadow_scan_code_frame(struct vm *vm, gpa_t at, u64 la, u64 rip);
 
 #endif /* UMBRA_VMM_CODE_SCAN_H */

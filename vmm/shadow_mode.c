@@ -1538,7 +1538,7 @@ static enum shadow_exit handle_pf(struct vm *vm)
 			(unsigned long long)(MON_GVA + (1ull << 39) - 1),
 			(unsigned long long)f->rip);
 		return SHADOW_EXIT_STOP;
-	case SHADOW_EXEC_UNSCANNED: return shadow_scan_code_frame(vm, info.gpa, cr2);
+	case SHADOW_EXEC_UNSCANNED: return shadow_scan_code_frame(vm, info.gpa, cr2, f->rip);
 	case SHADOW_UNSUPPORTED:
 	default:
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,

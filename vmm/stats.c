@@ -225,10 +225,12 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  tables unshadowed    %llu (stored to by an instruction not emulated)\n",
 		(unsigned long long)st->unshadowed_for_unknown);
 	fprintf(f, "  stores replayed      %llu\n", (unsigned long long)st->shadow_stores_replayed);
-	fprintf(f, "  code pages scanned   %llu (%llu rewritten by the guest, %llu new entries)\n",
+	fprintf(f,
+		"  code pages scanned   %llu (%llu rewritten by the guest, %llu new entries, %llu "
+		"fetches straddling in)\n",
 		(unsigned long long)st->code_pages_scanned,
-		(unsigned long long)st->code_page_writes,
-		(unsigned long long)st->code_page_rescans);
+		(unsigned long long)st->code_page_writes, (unsigned long long)st->code_page_rescans,
+		(unsigned long long)st->code_scan_straddles);
 	fprintf(f, "  code scan time       %.3f s (%.3f s gathering entries)\n", st->code_scan_time,
 		st->code_entry_time);
 	fprintf(f,
@@ -275,6 +277,9 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->call_load_fs_finished, (unsigned long long)st->call_wrmsr,
 		(unsigned long long)st->call_wrmsr_slow, (unsigned long long)st->call_fs_base_loads,
 		(unsigned long long)st->call_ss_load, (unsigned long long)st->call_ss_load_slow);
+	if (st->fs_defer_stop_la)
+		fprintf(f, "  FS base deferring    stopped by the scan at la 0x%llx (uses %u)\n",
+			(unsigned long long)st->fs_defer_stop_la, st->fs_defer_stop_uses);
 	fprintf(f,
 		"  patches              %llu applied, %llu in place, %llu traps emulated, %llu "
 		"guest copies restored\n",
@@ -335,7 +340,9 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"ahead_insns\": %llu, \"emulated_pt_writes\": %llu, "
 		"\"emulated_mmio\": %llu, \"unshadowed_for_unknown\": %llu, \"stores_replayed\": "
 		"%llu, \"code_pages_scanned\": %llu, "
-		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"patches_applied\": "
+		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"code_scan_straddles\": "
+		"%llu, "
+		"\"patches_applied\": "
 		"%llu, \"patches_live\": %llu, "
 		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu, \"code_scan_time_s\": "
 		"%.6f, "
@@ -353,7 +360,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"%llu, \"call_swapgs\": %llu, \"call_swapgs_slow\": %llu, \"call_load_gs\": %llu, "
 		"\"call_load_gs_slow\": %llu, \"call_load_fs\": %llu, \"call_load_fs_slow\": %llu, "
 		"\"call_load_fs_finished\": %llu, \"call_wrmsr\": %llu, \"call_wrmsr_slow\": %llu, "
-		"\"call_fs_base_loads\": %llu, \"call_ss_load\": %llu, \"call_ss_load_slow\": "
+		"\"call_fs_base_loads\": %llu, \"fs_defer_stop_la\": \"0x%llx\", "
+		"\"fs_defer_stop_uses\": %u, \"call_ss_load\": %llu, \"call_ss_load_slow\": "
 		"%llu, "
 		"\"call_traps\": %llu, \"call_withdrawals\": %llu",
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
@@ -367,6 +375,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->shadow_stores_replayed,
 		(unsigned long long)st->code_pages_scanned,
 		(unsigned long long)st->code_page_writes, (unsigned long long)st->code_page_rescans,
+		(unsigned long long)st->code_scan_straddles,
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
 		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored,
 		st->code_scan_time, st->code_entry_time, (unsigned long long)st->code_scan_decodes,
@@ -390,6 +399,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->call_load_fs, (unsigned long long)st->call_load_fs_slow,
 		(unsigned long long)st->call_load_fs_finished, (unsigned long long)st->call_wrmsr,
 		(unsigned long long)st->call_wrmsr_slow, (unsigned long long)st->call_fs_base_loads,
+		(unsigned long long)st->fs_defer_stop_la, st->fs_defer_stop_uses,
 		(unsigned long long)st->call_ss_load, (unsigned long long)st->call_ss_load_slow,
 		(unsigned long long)st->call_traps, (unsigned long long)st->call_withdrawals);
 #define X(name) fprintf(f, ", \"%s\": %llu", #name, (unsigned long long)st->shadow.name);

@@ -104,6 +104,7 @@ struct stats {
 	u64 code_pages_scanned;	    /* kernel code frames scanned before their first run */
 	u64 code_page_writes;	    /* ... that the guest then wrote (patches undone) */
 	u64 code_page_rescans;	    /* ... rescanned for an entry point found later */
+	u64 code_scan_straddles;    /* scans begun by a fetch straddling in from the page before */
 	double code_scan_time;	    /* seconds scanning code frames, entries gathered included */
 	double code_entry_time;	    /* ... of which gathering their entries (IDT, LSTAR, ...) */
 	u64 code_scan_decodes;	    /* instructions the scans decoded with capstone */
@@ -143,16 +144,19 @@ struct stats {
 	u64 call_wrmsr;		   /* native_write_msr bodies rewritten (MON_CALL_WRMSR) */
 	u64 call_wrmsr_slow;	   /* ... calls it sent back: another MSR, or no deferring */
 	u64 call_fs_base_loads;	   /* FS bases it deferred, loaded by the VMM at the next trap */
-	u64 call_ss_load;	   /* __switch_to's SS reloads rewritten (MON_CALL_SS_LOAD) */
-	u64 call_ss_load_slow;	   /* ... calls it sent back: the mov emulated */
-	u64 call_thunks;	   /* thunks made */
-	u64 call_withdrawals; /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
-	u64 call_traps;	      /* the sti stand-in's ud2: an interrupt was held */
-	bool calls_on;	      /* --monitor-calls (and the patch strategy) */
-	bool calls_window;    /* the call window was claimed */
-	u64 patches_applied;  /* int3 patches written over pushf/popf */
-	u64 patches_live;     /* ... still in place at the end */
-	u64 patch_traps;      /* patched instructions that trapped and were emulated */
+	/* The scan that stopped the deferring: its fetch address and scan_fs_uses() (0: none). */
+	u64 fs_defer_stop_la;
+	unsigned fs_defer_stop_uses;
+	u64 call_ss_load;      /* __switch_to's SS reloads rewritten (MON_CALL_SS_LOAD) */
+	u64 call_ss_load_slow; /* ... calls it sent back: the mov emulated */
+	u64 call_thunks;       /* thunks made */
+	u64 call_withdrawals;  /* the call window given back (vmm/shadow_mode.c, withdraw_calls) */
+	u64 call_traps;	       /* the sti stand-in's ud2: an interrupt was held */
+	bool calls_on;	       /* --monitor-calls (and the patch strategy) */
+	bool calls_window;     /* the call window was claimed */
+	u64 patches_applied;   /* int3 patches written over pushf/popf */
+	u64 patches_live;      /* ... still in place at the end */
+	u64 patch_traps;       /* patched instructions that trapped and were emulated */
 	u64 patch_copies_restored; /* guest copies of our patches put back before a scan */
 	/* The start-up host probe (vmm/host_probe.h), in struct vm; NULL in hw mode. */
 	const struct host_probe *host;

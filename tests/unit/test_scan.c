@@ -381,9 +381,75 @@ static void test_fs_prefix(void **state)
 	assert_true(scan_is_insn_start(res, SCAN_PAGE_SIZE - 2));
 	assert_int_equal(scan_fs_uses(res, page, NULL), SCAN_FS_PREFIX); /* not known */
 	assert_int_equal(scan_fs_uses(res, page, next), 0);		 /* a nop */
-	next[0] = 0x64;
+	memcpy(next, (const u8[]){ 0x64, 0x8b, 0x00 }, 3); /* mov %fs:(%rax),%ax */
 	assert_int_equal(scan_fs_uses(res, page, next), SCAN_FS_PREFIX); /* after the 66s */
+	next[1] = 0xc3; /* ... but a ret: nothing through FS */
+	assert_int_equal(scan_fs_uses(res, page, next), 0);
+	page[SCAN_PAGE_SIZE - 1] = 0x64; /* an FS prefix, the rest not known */
+	assert_int_equal(scan_fs_uses(res, page, NULL), SCAN_FS_PREFIX);
 	done(res);
+}
+
+/*
+ * An FS prefix counts only where capstone finds a memory operand FS
+ * addresses: a string instruction's source does, a nop or a ret with the
+ * prefix (bytes a wrong sweep may have taken for code) does not.
+ */
+static void test_fs_prefix_operand(void **state)
+{
+	static const struct {
+		u8 code[4];
+		unsigned uses;
+	} forms[] = {
+		{ { 0x64, 0x90, 0xc3 }, 0 },			/* fs nop */
+		{ { 0x64, 0xc3 }, 0 },				/* fs ret */
+		{ { 0x64, 0x50, 0xc3 }, 0 },			/* fs push %rax: SS, not FS */
+		{ { 0x64, 0xa4, 0xc3 }, SCAN_FS_PREFIX },	/* fs movsb: reads %fs:(%rsi) */
+		{ { 0x64, 0x89, 0x18, 0xc3 }, SCAN_FS_PREFIX }, /* mov %ebx,%fs:(%rax) */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		fill_page(forms[i].code, sizeof(forms[i].code), 0);
+		res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+		assert_true(scan_is_insn_start(res, 0));
+		assert_int_equal(scan_fs_uses(res, page, NULL), forms[i].uses);
+		done(res);
+	}
+}
+
+/*
+ * scan_flow_from: a fall-through, a direct target, both, or neither. A
+ * movabs from 0xffd straddles into the next page with 9c/9d/fa/fb bytes
+ * (pushf, popf, cli, sti taken alone) in its immediate: the next page's
+ * entry is its end, 7 bytes in, never its first byte.
+ */
+static void test_flow_from(void **state)
+{
+	static const u8 movabs[] = { 0x48, 0xb8, 0x11, 0x9c, 0x9d, 0xfa, 0xfb, 0x9c, 0x9d, 0x64 };
+	static const u8 jmp[] = { 0xe9, 0x00, 0x01, 0x00, 0x00 };  /* jmp .+0x105 */
+	static const u8 call[] = { 0xe8, 0x00, 0x01, 0x00, 0x00 }; /* call .+0x105 */
+	static const u8 jcc[] = { 0x74, 0x10 };			   /* je .+0x12 */
+	static const u8 ret[] = { 0xc3 };
+	const u64 ip = PAGE_GVA + 0xffd;
+	u64 to[2];
+
+	(void)state;
+	assert_int_equal(scan_flow_from(movabs, sizeof(movabs), ip, DECODE_64, to), 1);
+	assert_int_equal(to[0], PAGE_GVA + 0x1007);
+	assert_int_equal(scan_flow_from(jmp, sizeof(jmp), ip, DECODE_64, to), 1);
+	assert_int_equal(to[0], ip + 0x105);
+	assert_int_equal(scan_flow_from(call, sizeof(call), ip, DECODE_64, to), 2);
+	assert_int_equal(to[0], ip + 5);
+	assert_int_equal(to[1], ip + 0x105);
+	assert_int_equal(scan_flow_from(jcc, sizeof(jcc), ip, DECODE_64, to), 2);
+	assert_int_equal(to[0], ip + 2);
+	assert_int_equal(to[1], ip + 0x12);
+	assert_int_equal(scan_flow_from(ret, sizeof(ret), ip, DECODE_64, to), 0);
+	/* Bytes cut short or not an instruction: nothing. */
+	assert_int_equal(scan_flow_from(movabs, 5, ip, DECODE_64, to), 0);
+	assert_int_equal(scan_flow_from((const u8[]){ 0x0f, 0xff, 0xff }, 1, ip, DECODE_64, to), 0);
 }
 
 /* A 10-byte instruction straddling the page end, with and without the next page. */
@@ -967,6 +1033,8 @@ int main(void)
 		cmocka_unit_test(test_memo_rescan_property),
 		cmocka_unit_test(test_memo_window),
 		cmocka_unit_test(test_memo_sync_offset),
+		cmocka_unit_test(test_fs_prefix_operand),
+		cmocka_unit_test(test_flow_from),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
