@@ -256,6 +256,41 @@ static int add_exit(struct scan_result *res, u64 la)
 	return 0;
 }
 
+/*
+ * Item 2. The length the CPU gives the instruction capstone decoded at
+ * `code` (`avail` bytes there), or 0 if that runs past them. Capstone
+ * 4.0.2 makes ud1 (0f b9) and ud0 (0f ff) two bytes, but both take a ModRM
+ * (Intel SDM Vol. 2B, UD): Linux resumes after a ud1 (UBSAN traps), and a
+ * sweep that went on two bytes in would decode the ModRM, SIB and
+ * displacement as code.
+ */
+static unsigned insn_size(const cs_insn *insn, const u8 *code, size_t avail, enum decode_mode mode)
+{
+	unsigned at = insn->size, mod, rm;
+	bool addr16, a67;
+
+	if ((insn->id != X86_INS_UD2B && insn->id != X86_INS_UD0) || at < 2)
+		return insn->size;
+	if (at >= avail)
+		return 0;
+	a67 = memchr(code, 0x67, at - 2) != NULL; /* among its prefixes */
+	mod = code[at] >> 6;
+	rm = code[at] & 7;
+	at++;
+	addr16 = mode == DECODE_16 ? !a67 : mode == DECODE_32 && a67;
+	if (mod == 3)
+		;
+	else if (addr16)
+		at += mod == 1 ? 1 : mod == 2 || rm == 6 ? 2 : 0;
+	else {
+		if (rm == 4 && at < avail && mod == 0 && (code[at] & 7) == 5)
+			at += 4; /* SIB with no base: disp32 */
+		at += rm == 4;
+		at += mod == 1 ? 1 : mod == 2 || (mod == 0 && rm == 5) ? 4 : 0;
+	}
+	return at <= avail && at <= SCAN_INSN_MAX ? at : 0;
+}
+
 /* One instruction as the sweep uses it (items 2 and 3). */
 struct decoded {
 	unsigned len;
@@ -289,12 +324,12 @@ static bool decode_at(struct scan_result *res, struct sweep *s, unsigned off, st
 		return true;
 	}
 	res->ndecodes++;
-	if (!cs_disasm_iter(s->cs, &code, &size, &addr, s->insn)) {
+	if (!cs_disasm_iter(s->cs, &code, &size, &addr, s->insn) ||
+	    !(d->len = insn_size(s->insn, s->buf + off, s->buf_len - off, res->mode))) {
 		if (m)
 			*m = (struct memo_entry){ .flags = MEMO_DECODED | MEMO_INVALID };
 		return false;
 	}
-	d->len = s->insn->size;
 	d->target = 0;
 	d->kind = classify(s->insn, res->mode);
 	d->flow = control_flow(s->insn, &d->has_target, &d->target);
@@ -591,11 +626,13 @@ int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned
 		const u8 *code = buf + p;
 		size_t size = tail_len + head_len - p;
 		u64 addr = p;
+		unsigned len;
 
-		if (!cs_disasm_iter(cs, &code, &size, &addr, insn))
+		if (!cs_disasm_iter(cs, &code, &size, &addr, insn) ||
+		    !(len = insn_size(insn, buf + p, tail_len + head_len - p, mode)))
 			land[p] = SYNC_NONE;
 		else
-			land[p] = addr >= tail_len ? (u16)addr : land[addr];
+			land[p] = p + len >= tail_len ? (u16)(p + len) : land[p + len];
 	}
 	for (unsigned start = 0; insn && start < tail_len; start++) {
 		unsigned at = land[start];
@@ -741,19 +778,21 @@ unsigned scan_fs_uses(const struct scan_result *res, const u8 *page, const u8 *n
 /* Item 8. */
 unsigned scan_flow_from(const u8 *code, unsigned len, u64 ip, enum decode_mode mode, u64 to[2])
 {
+	const u8 *start = code;
 	csh cs;
 	cs_insn *insn;
 	size_t size = MIN(len, SCAN_INSN_MAX);
 	u64 addr = ip, target;
 	bool has_target;
-	unsigned n = 0;
+	unsigned n = 0, ilen;
 
 	if (!open_detail(mode, &cs))
 		return 0;
 	insn = cs_malloc(cs);
-	if (insn && cs_disasm_iter(cs, &code, &size, &addr, insn)) {
+	if (insn && cs_disasm_iter(cs, &code, &size, &addr, insn) &&
+	    (ilen = insn_size(insn, start, MIN(len, SCAN_INSN_MAX), mode))) {
 		if (control_flow(insn, &has_target, &target) == FLOW_NEXT)
-			to[n++] = ip + insn->size;
+			to[n++] = ip + ilen;
 		if (has_target)
 			to[n++] = target;
 	}

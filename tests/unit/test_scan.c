@@ -381,7 +381,7 @@ static void test_fs_prefix(void **state)
 	assert_true(scan_is_insn_start(res, SCAN_PAGE_SIZE - 2));
 	assert_int_equal(scan_fs_uses(res, page, NULL), SCAN_FS_PREFIX); /* not known */
 	assert_int_equal(scan_fs_uses(res, page, next), 0);		 /* a nop */
-	memcpy(next, (const u8[]){ 0x64, 0x8b, 0x00 }, 3); /* mov %fs:(%rax),%ax */
+	memcpy(next, (const u8[]){ 0x64, 0x8b, 0x00 }, 3);		 /* mov %fs:(%rax),%ax */
 	assert_int_equal(scan_fs_uses(res, page, next), SCAN_FS_PREFIX); /* after the 66s */
 	next[1] = 0xc3; /* ... but a ret: nothing through FS */
 	assert_int_equal(scan_fs_uses(res, page, next), 0);
@@ -416,6 +416,49 @@ static void test_fs_prefix_operand(void **state)
 		assert_true(scan_is_insn_start(res, 0));
 		assert_int_equal(scan_fs_uses(res, page, NULL), forms[i].uses);
 		done(res);
+	}
+}
+
+/*
+ * ud1 (0f b9 /r) and ud0 (0f ff /r) take a ModRM, its SIB and displacement
+ * (capstone 4.0.2 makes them two bytes): the sweep goes on after all of
+ * them, and finds no pushf in the ModRM (9c) nor a popf in the disp32 (9d).
+ */
+static void test_ud1_length(void **state)
+{
+	static const u8 code[] = {
+		0x0f, 0xb9, 0x9c, 0x24, 0x9d, 0, 0, 0, /* 0: ud1 0x9d(%rsp),%ebx */
+		0x0f, 0xff, 0x9d, 0x9c, 0x9c, 0, 0,    /* 8: ud0 0x9c9c(%rbp),%ebx */
+		0x0f, 0xb9, 0xcc,		       /* f: ud1 %esp,%ecx (Linux's static calls) */
+		0x9c,				       /* 12: pushf */
+		0xc3,				       /* 13: ret */
+	};
+	struct scan_result *res;
+	u64 to[2];
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 1);
+	assert_int_equal(res->insn_len[0], 8);
+	assert_int_equal(res->insn_len[8], 7);
+	assert_int_equal(res->insn_len[0xf], 3);
+	assert_int_equal(res->nsites, 1);
+	assert_site(res, 0, 0x12, 1, SCAN_KIND_PUSHF);
+	done(res);
+	/* 16-bit addressing: mod 0, r/m 6 is a disp16. */
+	fill_page((const u8[]){ 0x0f, 0xb9, 0x1e, 0x9c, 0x9d, 0xc3 }, 6, 0);
+	res = scan(DECODE_16, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
+	assert_int_equal(res->insn_len[0], 5);
+	done(res);
+	/* Cut short: not an instruction yet (the sweep's straddle rule takes it from there). */
+	assert_int_equal(scan_flow_from(code, 5, PAGE_GVA, DECODE_64, to), 0);
+	assert_int_equal(scan_flow_from(code, 8, PAGE_GVA, DECODE_64, to), 1);
+	assert_int_equal(to[0], PAGE_GVA + 8);
+	/* The sync step counts its length too: the page starts 5 bytes into a ud1. */
+	{
+		static const u8 tail[] = { 0xcc, 0xcc, 0xcc, 0xcc, 0x0f, 0xb9, 0x9c };
+
+		assert_int_equal(scan_sync_offset(tail, sizeof(tail), code + 3, 15, DECODE_64), 5);
 	}
 }
 
@@ -611,6 +654,37 @@ static bool oracle_target(const cs_insn *in, u64 *target)
 	return *end == '\0';
 }
 
+/*
+ * ud1/ud0 as the CPU reads them: capstone's two bytes, then a ModRM with
+ * the SIB and displacement it asks for (32/64-bit addressing: the random
+ * pages are 32- or 64-bit code, and a 0x67 in 32-bit code makes it 16-bit).
+ * 0 when that runs past `avail`.
+ */
+static unsigned oracle_ud_len(const u8 *p, size_t avail, unsigned size, enum decode_mode mode)
+{
+	static const u8 disp32[4] = { 0, 1, 4, 0 }, disp16[4] = { 0, 1, 2, 0 };
+	bool a16 = mode == DECODE_32 && memchr(p, 0x67, size - 2);
+	unsigned n = size + 1;
+	u8 modrm;
+
+	if (n > avail)
+		return 0;
+	modrm = p[size];
+	if (modrm >> 6 == 3)
+		return n;
+	if (a16)
+		n += (modrm & 0xc7) == 0x06 ? 2 : disp16[modrm >> 6];
+	else {
+		n += (modrm & 0xc7) == 0x05 ? 4 : disp32[modrm >> 6];
+		if ((modrm & 7) == 4) {
+			if (size + 2 > avail)
+				return 0;
+			n += 1 + ((modrm >> 6) == 0 && (p[size + 1] & 7) == 5 ? 4 : 0);
+		}
+	}
+	return n <= avail && n <= SCAN_INSN_MAX ? n : 0;
+}
+
 static void oracle(csh cs, const u8 *buf, size_t buf_len, enum decode_mode mode, const u16 *entries,
 		   unsigned n, u8 *reach_len)
 {
@@ -628,9 +702,18 @@ static void oracle(csh cs, const u8 *buf, size_t buf_len, enum decode_mode mode,
 			cs_insn *in;
 			u64 t;
 
+			unsigned len;
+
 			if (cs_disasm(cs, buf + off, buf_len - off, PAGE_GVA + off, 1, &in) != 1)
 				break;
-			reach_len[off] = (u8)in->size;
+			len = in->size;
+			if (!strcmp(in->mnemonic, "ud2b") || !strcmp(in->mnemonic, "ud0"))
+				len = oracle_ud_len(buf + off, buf_len - off, in->size, mode);
+			if (!len) {
+				cs_free(in, 1);
+				break;
+			}
+			reach_len[off] = (u8)len;
 			if (oracle_target(in, &t) && ((t - PAGE_GVA) & wrap) < SCAN_PAGE_SIZE &&
 			    nwork < ARRAY_SIZE(work))
 				work[nwork++] = (u16)((t - PAGE_GVA) & wrap);
@@ -638,7 +721,7 @@ static void oracle(csh cs, const u8 *buf, size_t buf_len, enum decode_mode mode,
 				cs_free(in, 1);
 				break;
 			}
-			off += in->size;
+			off += len;
 			cs_free(in, 1);
 		}
 	}
@@ -1035,6 +1118,7 @@ int main(void)
 		cmocka_unit_test(test_memo_sync_offset),
 		cmocka_unit_test(test_fs_prefix_operand),
 		cmocka_unit_test(test_flow_from),
+		cmocka_unit_test(test_ud1_length),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
