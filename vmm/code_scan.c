@@ -33,8 +33,9 @@
  *
  * LIMITATION: the guest reads its patched code as 0xcc (decode/patch.h).
  * LIMITATION: code reached only through indirect jumps/calls on an
- * already approved frame runs unscanned (decode/scan.h); instructions
- * straddling into the next page are not followed (no `next` bytes).
+ * already approved frame runs unscanned (decode/scan.h). An instruction
+ * straddling into a next page not mapped when its page was scanned is not
+ * followed (its fall-through is learnt only if the fetch faults there).
  * LIMITATION: VMM writes into guest RAM other than emulated guest
  * stores (device DMA) do not revoke an approved frame.
  * LIMITATION: a frame that mixes code and frequently written data
@@ -612,6 +613,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	struct scan_result res;
 	struct scan_memo *memo;
 	bool own_memo, ahead_memo, first_known;
+	const u8 *next;
 	int r;
 
 	if (!page) {
@@ -702,7 +704,16 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 			 : sm->cpu.cs.db ? DECODE_32
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
-	r = scan_code_page_add_entry_memo(&res, page, NULL, 0, entries, n, memo);
+	/*
+	 * With the next page's first bytes, so that an instruction straddling
+	 * into it decodes whole and its fall-through becomes an entry there
+	 * (the exits below): code at that page's start that the sync guess
+	 * missed, once approved, would otherwise run unscanned when reached
+	 * this way.
+	 */
+	next = next_code_page(vm, &ctl, la);
+	r = scan_code_page_add_entry_memo(&res, page, next, next ? SCAN_INSN_MAX - 1 : 0, entries,
+					  n, memo);
 	/*
 	 * Code that could see an FS base the wrmsr stand-in deferred: the
 	 * stand-in defers none from now on. rdfsbase and wrfsbase count only
@@ -710,7 +721,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	 * trap, and the VMM loads the base first.
 	 */
 	if (r >= 0 && !sm->fs_base_seen) {
-		unsigned uses = scan_fs_uses(&res, page, next_code_page(vm, &ctl, la));
+		unsigned uses = scan_fs_uses(&res, page, next);
 
 		if ((uses & SCAN_FS_PREFIX) ||
 		    ((uses & SCAN_FS_BASE_INSN) && vm->host.cpl3_fsgsbase != HOST_NO)) {

@@ -190,6 +190,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->err, "\"sensitive\": \"patch pushf/popf\"");
 	/* straddle_into_new_page's movabs began its page's scan. */
 	assert_contains(r->out, "TEST straddle_into_new_page PASS");
+	assert_contains(r->out, "TEST straddle_into_approved_page PASS");
 	assert_null(strstr(r->err, "\"code_scan_straddles\": 0,"));
 	/* cli and sti trapped, and timer ticks came while the virtual IF was 0. */
 	assert_contains(r->err, "\"cli\": ");

@@ -9,6 +9,7 @@
  * them with int3 (decode/scan.h, scan_flow_from). RAX must come back as
  * the immediate, byte for byte, every time.
  */
+#include "../arch.h"
 #include "../test.h"
 
 #define STRADDLE_IMM 0x9d9c9d9c9d9c9d11ull
@@ -30,4 +31,45 @@ TEST(straddle_into_new_page)
 		 t71_straddle());
 	for (unsigned i = 0; i < 1000; i++)
 		CHECK_EQ("the same movabs again", STRADDLE_IMM, t71_straddle());
+}
+
+/*
+ * The same straddle into a page already approved, whose start no scan
+ * covered: t71_fall_b, at 0x100 in page B, runs first, and B's first
+ * bytes are not a sync guess either (page A's last 64 bytes are b8s,
+ * which decode in five phases: decode/scan.h, scan_sync_offset says
+ * none). Then t71_fall runs the movabs at the end of page A and falls
+ * into B's `pushfq; pop %rax; ret`. A's scan must decode the movabs with
+ * B's bytes and learn where it falls: B is rescanned from there, and its
+ * pushf shows the virtual IF. Run natively from an unscanned tail, it
+ * shows the real IF, always 1.
+ */
+uint64_t t71_fall(void);
+void t71_fall_b(void);
+__asm__(".pushsection .text.t71_fall, \"ax\"\n"
+	".balign 4096\n"
+	".fill 4096 - 3, 1, 0xb8\n"
+	".globl t71_fall, t71_fall_b\n"
+	"t71_fall:\n\t"
+	"movabs $0x9d9c9d9c9d9c9d11, %rax\n\t" /* ends 7 bytes into page B */
+	"pushfq\n\t"
+	"pop %rax\n\t"
+	"ret\n\t"
+	".fill 0x100 - 10, 1, 0xcc\n"
+	"t71_fall_b:\n\t"
+	"ret\n"
+	".balign 4096\n"
+	".popsection\n");
+
+TEST(straddle_into_approved_page)
+{
+	uint64_t fl;
+
+	t71_fall_b();
+	cli();
+	fl = t71_fall();
+	sti();
+	CHECK_EQ("IF seen by the pushf a straddling movabs falls into, IF 0", 0, fl & RFLAGS_IF);
+	fl = t71_fall();
+	CHECK_EQ("... with IF 1", RFLAGS_IF, fl & RFLAGS_IF);
 }
