@@ -15,6 +15,7 @@
  */
 #define RUN_TIMEOUT_S 1800
 #define OUT_MAX	      (256 * 1024)
+#include "decode/scan.h"
 #include "run_umbra.h"
 #include "linux_images.h"
 
@@ -276,6 +277,15 @@ static void test_linux_pvm_cpu_script(void **state)
 	/* native_write_msr's FS bases (the next task's) wait in the data page for a trap. */
 	assert_true(json_count(r->err, "call_wrmsr") > 0);
 	assert_true(json_count(r->err, "call_fs_base_loads") > 0);
+	/*
+	 * Debian's kernel has no instruction with an FS prefix: a scan that
+	 * finds one read bytes out of step (session 23 saw the deferring stop
+	 * once, before scans learnt where a straddling fetch lands).
+	 */
+	if (json_count(r->err, "fs_defer_stop_uses") & SCAN_FS_PREFIX)
+		fail_msg("a scan found an FS prefix in the guest kernel (fs_defer_stop_uses %llu; "
+			 "see fs_defer_stop_la in the stats)",
+			 json_count(r->err, "fs_defer_stop_uses"));
 	/* __switch_to's SS reload after an event from user mode: the SS load stand-in's. */
 	assert_true(json_count(r->err, "call_ss_load") > 0);
 	free(r);
