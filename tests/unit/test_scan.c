@@ -463,6 +463,40 @@ static void test_ud1_length(void **state)
 }
 
 /*
+ * Instructions capstone 4.0.2 does not decode, which Linux has: the sweep
+ * goes on after each (it stopped at the first), and finds the pushf and
+ * popf between them.
+ */
+static void test_unknown_to_capstone(void **state)
+{
+	static const u8 code[] = {
+		0x0f, 0x01, 0xe8,	      /* 0: serialize */
+		0x9c,			      /* 3: pushf */
+		0x0f, 0x01, 0xee,	      /* 4: rdpkru */
+		0x0f, 0x01, 0xef,	      /* 7: wrpkru */
+		0x66, 0x0f, 0xae, 0xf1,	      /* a: tpause %ecx */
+		0xf2, 0x0f, 0x01, 0xff,	      /* e: pvalidate */
+		0xc4, 0xe2, 0x78, 0x49, 0xc0, /* 12: tilerelease */
+		0x9d,			      /* 17: popf */
+		0xc3,			      /* 18: ret */
+	};
+	struct scan_result *res;
+	u64 to[2];
+
+	(void)state;
+	fill_page(code, sizeof(code), 0);
+	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 2);
+	assert_int_equal(res->insn_len[0xa], 4);
+	assert_int_equal(res->insn_len[0x12], 5);
+	assert_site(res, 0, 3, 1, SCAN_KIND_PUSHF);
+	assert_site(res, 1, 0x17, 1, SCAN_KIND_POPF);
+	assert_int_equal(res->ninvalid, 0);
+	done(res);
+	assert_int_equal(scan_flow_from(code, sizeof(code), PAGE_GVA, DECODE_64, to), 1);
+	assert_int_equal(to[0], PAGE_GVA + 3);
+}
+
+/*
  * scan_flow_from: a fall-through, a direct target, both, or neither. A
  * movabs from 0xffd straddles into the next page with 9c/9d/fa/fb bytes
  * (pushf, popf, cli, sti taken alone) in its immediate: the next page's
@@ -1119,6 +1153,7 @@ int main(void)
 		cmocka_unit_test(test_fs_prefix_operand),
 		cmocka_unit_test(test_flow_from),
 		cmocka_unit_test(test_ud1_length),
+		cmocka_unit_test(test_unknown_to_capstone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
