@@ -264,20 +264,32 @@ static int add_exit(struct scan_result *res, u64 la)
  * sweep that went on two bytes in would decode the ModRM, SIB and
  * displacement as code.
  */
+static unsigned modrm_end(const u8 *code, unsigned at, size_t avail, bool addr16);
+
 static unsigned insn_size(const cs_insn *insn, const u8 *code, size_t avail, enum decode_mode mode)
 {
-	unsigned at = insn->size, mod, rm;
-	bool addr16, a67;
+	unsigned at = insn->size;
+	bool a67;
 
 	if ((insn->id != X86_INS_UD2B && insn->id != X86_INS_UD0) || at < 2)
 		return insn->size;
+	a67 = memchr(code, 0x67, at - 2) != NULL; /* among its prefixes */
+	return modrm_end(code, at, avail, mode == DECODE_16 ? !a67 : mode == DECODE_32 && a67);
+}
+
+/*
+ * Where the ModRM at code[at] ends, with its SIB and displacement (16-bit
+ * addressing if `addr16`); 0 if that runs past `avail` or SCAN_INSN_MAX.
+ */
+static unsigned modrm_end(const u8 *code, unsigned at, size_t avail, bool addr16)
+{
+	unsigned mod, rm;
+
 	if (at >= avail)
 		return 0;
-	a67 = memchr(code, 0x67, at - 2) != NULL; /* among its prefixes */
 	mod = code[at] >> 6;
 	rm = code[at] & 7;
 	at++;
-	addr16 = mode == DECODE_16 ? !a67 : mode == DECODE_32 && a67;
 	if (mod == 3)
 		;
 	else if (addr16)
@@ -292,15 +304,40 @@ static unsigned insn_size(const cs_insn *insn, const u8 *code, size_t avail, enu
 }
 
 /*
+ * An EVEX (AVX-512) instruction in 64-bit code: 62, three payload bytes,
+ * the opcode, a ModRM with its SIB and displacement, and an imm8 for map 3
+ * and map 1's 70-73, c2, c4-c6 (Intel SDM Vol. 2A, 2.7). Its length, or 0.
+ * The compressed disp8 is still one byte.
+ */
+static unsigned evex_len(const u8 *code, size_t avail)
+{
+	unsigned map, end;
+	u8 op;
+
+	if (avail < 6 || code[0] != 0x62 || !(code[2] & 0x04))
+		return 0;
+	map = code[1] & 0x07;
+	if (map < 1 || map > 3)
+		return 0;
+	op = code[4];
+	end = modrm_end(code, 5, avail, false);
+	if (end && (map == 3 || (map == 1 && ((op >= 0x70 && op <= 0x73) || op == 0xc2 ||
+					      (op >= 0xc4 && op <= 0xc6)))))
+		end++;
+	return end <= avail && end <= SCAN_INSN_MAX ? end : 0;
+}
+
+/*
  * Item 2. Instructions capstone 4.0.2 does not decode that Linux has in its
  * text (Debian's 6.1 kernel: serialize in sync_core, rdpkru/wrpkru in
  * __switch_to and handle_mm_fault, SEV-SNP's rmpadjust/pvalidate, the
  * delay loops' monitorx/mwaitx/tpause, AMX's tilerelease): their length,
  * or 0. None is sensitive, and control goes on after each; without this a
  * sweep stopped there and left the rest of its page to other entries.
- * LIMITATION: EVEX (AVX-512) forms capstone lacks still stop a sweep.
+ * Linux's blake2s_compress_avx512 has ten EVEX (AVX-512) instructions
+ * capstone lacks, too (evex_len).
  */
-static unsigned unknown_len(const u8 *code, size_t avail)
+static unsigned unknown_len(const u8 *code, size_t avail, enum decode_mode mode)
 {
 	static const struct {
 		u8 len;
@@ -323,7 +360,7 @@ static unsigned unknown_len(const u8 *code, size_t avail)
 	if (avail >= 4 && (code[0] == 0x66 || code[0] == 0xf3 || code[0] == 0xf2) &&
 	    code[1] == 0x0f && code[2] == 0xae && (code[3] & 0xf8) == 0xf0)
 		return 4;
-	return 0;
+	return mode == DECODE_64 ? evex_len(code, avail) : 0;
 }
 
 /* One instruction as the sweep uses it (items 2 and 3). */
@@ -365,7 +402,7 @@ static bool decode_at(struct scan_result *res, struct sweep *s, unsigned off, st
 		d->kind = classify(s->insn, res->mode);
 		d->flow = control_flow(s->insn, &d->has_target, &d->target);
 	} else {
-		d->len = unknown_len(s->buf + off, s->buf_len - off);
+		d->len = unknown_len(s->buf + off, s->buf_len - off, res->mode);
 		d->kind = -1;
 		d->flow = FLOW_NEXT;
 		d->has_target = false;
@@ -672,7 +709,7 @@ int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned
 
 		len = cs_disasm_iter(cs, &code, &size, &addr, insn)
 			      ? insn_size(insn, buf + p, tail_len + head_len - p, mode)
-			      : unknown_len(buf + p, tail_len + head_len - p);
+			      : unknown_len(buf + p, tail_len + head_len - p, mode);
 		if (!len)
 			land[p] = SYNC_NONE;
 		else
@@ -839,7 +876,7 @@ unsigned scan_flow_from(const u8 *code, unsigned len, u64 ip, enum decode_mode m
 			to[n++] = ip + ilen;
 		if (has_target)
 			to[n++] = target;
-	} else if (insn && (ilen = unknown_len(start, MIN(len, SCAN_INSN_MAX)))) {
+	} else if (insn && (ilen = unknown_len(start, MIN(len, SCAN_INSN_MAX), mode))) {
 		to[n++] = ip + ilen;
 	}
 	if (insn)

@@ -463,22 +463,24 @@ static void test_ud1_length(void **state)
 }
 
 /*
- * Instructions capstone 4.0.2 does not decode, which Linux has: the sweep
- * goes on after each (it stopped at the first), and finds the pushf and
- * popf between them.
+ * Instructions capstone 4.0.2 does not decode, which Linux has (AVX-512
+ * ones among them): the sweep goes on after each (it stopped at the
+ * first), and finds the pushf and popf between them.
  */
 static void test_unknown_to_capstone(void **state)
 {
 	static const u8 code[] = {
-		0x0f, 0x01, 0xe8,	      /* 0: serialize */
-		0x9c,			      /* 3: pushf */
-		0x0f, 0x01, 0xee,	      /* 4: rdpkru */
-		0x0f, 0x01, 0xef,	      /* 7: wrpkru */
-		0x66, 0x0f, 0xae, 0xf1,	      /* a: tpause %ecx */
-		0xf2, 0x0f, 0x01, 0xff,	      /* e: pvalidate */
-		0xc4, 0xe2, 0x78, 0x49, 0xc0, /* 12: tilerelease */
-		0x9d,			      /* 17: popf */
-		0xc3,			      /* 18: ret */
+		0x0f, 0x01, 0xe8,			  /* 0: serialize */
+		0x9c,					  /* 3: pushf */
+		0x0f, 0x01, 0xee,			  /* 4: rdpkru */
+		0x0f, 0x01, 0xef,			  /* 7: wrpkru */
+		0x66, 0x0f, 0xae, 0xf1,			  /* a: tpause %ecx */
+		0xf2, 0x0f, 0x01, 0xff,			  /* e: pvalidate */
+		0xc4, 0xe2, 0x78, 0x49, 0xc0,		  /* 12: tilerelease */
+		0x62, 0xf1, 0x65, 0x08, 0x72, 0xc3, 0x10, /* 17: vprord $0x10,%xmm3,%xmm3 */
+		0x62, 0x72, 0x4d, 0x28, 0x76, 0xc7,	  /* 1e: vpermi2d %ymm7,%ymm6,%ymm8 */
+		0x9d,					  /* 24: popf */
+		0xc3,					  /* 25: ret */
 	};
 	struct scan_result *res;
 	u64 to[2];
@@ -489,7 +491,9 @@ static void test_unknown_to_capstone(void **state)
 	assert_int_equal(res->insn_len[0xa], 4);
 	assert_int_equal(res->insn_len[0x12], 5);
 	assert_site(res, 0, 3, 1, SCAN_KIND_PUSHF);
-	assert_site(res, 1, 0x17, 1, SCAN_KIND_POPF);
+	assert_int_equal(res->insn_len[0x17], 7);
+	assert_int_equal(res->insn_len[0x1e], 6);
+	assert_site(res, 1, 0x24, 1, SCAN_KIND_POPF);
 	assert_int_equal(res->ninvalid, 0);
 	done(res);
 	assert_int_equal(scan_flow_from(code, sizeof(code), PAGE_GVA, DECODE_64, to), 1);
@@ -719,6 +723,25 @@ static unsigned oracle_ud_len(const u8 *p, size_t avail, unsigned size, enum dec
 	return n <= avail && n <= SCAN_INSN_MAX ? n : 0;
 }
 
+/*
+ * An EVEX instruction capstone refuses, as the CPU reads it: 62 and three
+ * payload bytes (map 1-3 in the low bits of the first, bit 2 of the second
+ * set), the opcode, the ModRM's bytes, and an imm8 in map 3 and for map 1's
+ * shift-by-immediate and compare/shuffle opcodes. 0 if not one.
+ */
+static unsigned oracle_evex_len(const u8 *p, size_t avail)
+{
+	static const u8 map1_imm[] = { 0x70, 0x71, 0x72, 0x73, 0xc2, 0xc4, 0xc5, 0xc6 };
+	unsigned map, n;
+
+	if (avail < 6 || p[0] != 0x62 || !(p[2] & 4) || (map = p[1] & 7) < 1 || map > 3)
+		return 0;
+	n = oracle_ud_len(p, avail, 5, DECODE_64);
+	if (n && (map == 3 || (map == 1 && memchr(map1_imm, p[4], sizeof(map1_imm)))))
+		n++;
+	return n <= avail && n <= SCAN_INSN_MAX ? n : 0;
+}
+
 static void oracle(csh cs, const u8 *buf, size_t buf_len, enum decode_mode mode, const u16 *entries,
 		   unsigned n, u8 *reach_len)
 {
@@ -738,8 +761,15 @@ static void oracle(csh cs, const u8 *buf, size_t buf_len, enum decode_mode mode,
 
 			unsigned len;
 
-			if (cs_disasm(cs, buf + off, buf_len - off, PAGE_GVA + off, 1, &in) != 1)
-				break;
+			if (cs_disasm(cs, buf + off, buf_len - off, PAGE_GVA + off, 1, &in) != 1) {
+				len = mode == DECODE_64 ? oracle_evex_len(buf + off, buf_len - off)
+							: 0;
+				if (!len)
+					break;
+				reach_len[off] = (u8)len;
+				off += len;
+				continue;
+			}
 			len = in->size;
 			if (!strcmp(in->mnemonic, "ud2b") || !strcmp(in->mnemonic, "ud0"))
 				len = oracle_ud_len(buf + off, buf_len - off, in->size, mode);
@@ -824,8 +854,13 @@ static void property_random_pages(unsigned pad, u64 seed)
 
 			if (!reach_len[o])
 				continue;
-			assert_int_equal(
-				cs_disasm(cs, buf + o, sizeof(buf) - o, PAGE_GVA + o, 1, &in), 1);
+			if (cs_disasm(cs, buf + o, sizeof(buf) - o, PAGE_GVA + o, 1, &in) != 1) {
+				/* Only an EVEX form capstone lacks: never a site. */
+				assert_int_equal(reach_len[o],
+						 oracle_evex_len(buf + o, sizeof(buf) - o));
+				assert_null(scan_find_site(res, o));
+				continue;
+			}
 			if (!strncmp(in->mnemonic, "pushf", 5) || !strncmp(in->mnemonic, "popf", 4))
 				assert_non_null(scan_find_site(res, o));
 			cs_free(in, 1);
