@@ -577,7 +577,6 @@ static bool fetch_entries(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u6
 	u64 to[2];
 	size_t len;
 	unsigned k;
-
 	bool first_known = false;
 
 	if ((la >> PAGE_SHIFT) == (ip >> PAGE_SHIFT)) {
@@ -597,10 +596,10 @@ static bool fetch_entries(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u6
 
 /*
  * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
- * not yet scanned, with its RIP at `rip` (on an earlier page when the
- * instruction there straddles into this one). The frame holds its original bytes (an unapproved
- * frame has no patches: revocation undoes them). Scan, patch, approve. `t0`: when the scan began
- * (for --stats).
+ * not yet scanned, with its RIP at `rip` (on the page before when the
+ * instruction there straddles into this one). The frame holds its original
+ * bytes (an unapproved frame has no patches: revocation undoes them).
+ * Scan, patch, approve. `t0`: when the scan began (for --stats).
  */
 static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u64 rip, double t0)
 {
