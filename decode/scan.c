@@ -257,27 +257,6 @@ static int add_exit(struct scan_result *res, u64 la)
 }
 
 /*
- * Item 2. The length the CPU gives the instruction capstone decoded at
- * `code` (`avail` bytes there), or 0 if that runs past them. Capstone
- * 4.0.2 makes ud1 (0f b9) and ud0 (0f ff) two bytes, but both take a ModRM
- * (Intel SDM Vol. 2B, UD): Linux resumes after a ud1 (UBSAN traps), and a
- * sweep that went on two bytes in would decode the ModRM, SIB and
- * displacement as code.
- */
-static unsigned modrm_end(const u8 *code, unsigned at, size_t avail, bool addr16);
-
-static unsigned insn_size(const cs_insn *insn, const u8 *code, size_t avail, enum decode_mode mode)
-{
-	unsigned at = insn->size;
-	bool a67;
-
-	if ((insn->id != X86_INS_UD2B && insn->id != X86_INS_UD0) || at < 2)
-		return insn->size;
-	a67 = memchr(code, 0x67, at - 2) != NULL; /* among its prefixes */
-	return modrm_end(code, at, avail, mode == DECODE_16 ? !a67 : mode == DECODE_32 && a67);
-}
-
-/*
  * Where the ModRM at code[at] ends, with its SIB and displacement (16-bit
  * addressing if `addr16`); 0 if that runs past `avail` or SCAN_INSN_MAX.
  */
@@ -301,6 +280,25 @@ static unsigned modrm_end(const u8 *code, unsigned at, size_t avail, bool addr16
 		at += mod == 1 ? 1 : mod == 2 || (mod == 0 && rm == 5) ? 4 : 0;
 	}
 	return at <= avail && at <= SCAN_INSN_MAX ? at : 0;
+}
+
+/*
+ * Item 2. The length the CPU gives the instruction capstone decoded at
+ * `code` (`avail` bytes there), or 0 if that runs past them. Capstone
+ * 4.0.2 makes ud1 (0f b9) and ud0 (0f ff) two bytes, but both take a ModRM
+ * (Intel SDM Vol. 2B, UD): Linux resumes after a ud1 (UBSAN traps), and a
+ * sweep that went on two bytes in would decode the ModRM, SIB and
+ * displacement as code.
+ */
+static unsigned insn_size(const cs_insn *insn, const u8 *code, size_t avail, enum decode_mode mode)
+{
+	unsigned at = insn->size;
+	bool a67;
+
+	if ((insn->id != X86_INS_UD2B && insn->id != X86_INS_UD0) || at < 2)
+		return insn->size;
+	a67 = memchr(code, 0x67, at - 2) != NULL; /* among its prefixes */
+	return modrm_end(code, at, avail, mode == DECODE_16 ? !a67 : mode == DECODE_32 && a67);
 }
 
 /*
@@ -363,6 +361,23 @@ static unsigned unknown_len(const u8 *code, size_t avail, enum decode_mode mode)
 	return mode == DECODE_64 ? evex_len(code, avail) : 0;
 }
 
+/*
+ * Item 2. The instruction at `code` (`avail` bytes, at address `addr`) as
+ * the CPU reads it: capstone's decode into `insn`, its length corrected by
+ * insn_size, or where capstone refuses the bytes, unknown_len's length
+ * (*by_capstone false: `insn` holds nothing then). 0: not an instruction.
+ * The sweep, the sync step and scan_flow_from all take lengths from here.
+ */
+static unsigned decode_len(csh cs, cs_insn *insn, const u8 *code, size_t avail, u64 addr,
+			   enum decode_mode mode, bool *by_capstone)
+{
+	const u8 *p = code;
+	size_t size = avail;
+
+	*by_capstone = cs_disasm_iter(cs, &p, &size, &addr, insn);
+	return *by_capstone ? insn_size(insn, code, avail, mode) : unknown_len(code, avail, mode);
+}
+
 /* One instruction as the sweep uses it (items 2 and 3). */
 struct decoded {
 	unsigned len;
@@ -380,9 +395,8 @@ struct decoded {
 static bool decode_at(struct scan_result *res, struct sweep *s, unsigned off, struct decoded *d)
 {
 	struct memo_entry *m = s->memo ? &s->memo->e[off] : NULL;
-	const u8 *code = s->buf + off;
-	size_t size = s->buf_len - off;
 	u64 addr = res->gva.v + off;
+	bool by_capstone;
 
 	if (m && (m->flags & MEMO_DECODED)) {
 		res->nmemo++;
@@ -397,12 +411,12 @@ static bool decode_at(struct scan_result *res, struct sweep *s, unsigned off, st
 	}
 	res->ndecodes++;
 	d->target = 0;
-	if (cs_disasm_iter(s->cs, &code, &size, &addr, s->insn)) {
-		d->len = insn_size(s->insn, s->buf + off, s->buf_len - off, res->mode);
+	d->len = decode_len(s->cs, s->insn, s->buf + off, s->buf_len - off, addr, res->mode,
+			    &by_capstone);
+	if (by_capstone) {
 		d->kind = classify(s->insn, res->mode);
 		d->flow = control_flow(s->insn, &d->has_target, &d->target);
 	} else {
-		d->len = unknown_len(s->buf + off, s->buf_len - off, res->mode);
 		d->kind = -1;
 		d->flow = FLOW_NEXT;
 		d->has_target = false;
@@ -702,14 +716,10 @@ int scan_sync_offset(const u8 *tail, unsigned tail_len, const u8 *head, unsigned
 		return -1;
 	insn = cs_malloc(cs);
 	for (unsigned p = tail_len; insn && p-- > 0;) {
-		const u8 *code = buf + p;
-		size_t size = tail_len + head_len - p;
-		u64 addr = p;
-		unsigned len;
+		bool by_capstone;
+		unsigned len = decode_len(cs, insn, buf + p, tail_len + head_len - p, p, mode,
+					  &by_capstone);
 
-		len = cs_disasm_iter(cs, &code, &size, &addr, insn)
-			      ? insn_size(insn, buf + p, tail_len + head_len - p, mode)
-			      : unknown_len(buf + p, tail_len + head_len - p, mode);
 		if (!len)
 			land[p] = SYNC_NONE;
 		else
@@ -796,11 +806,10 @@ static bool fs_operand(csh cs, cs_insn *insn, const u8 *page, const u8 *next, un
 	const u8 *code = buf;
 	size_t size;
 	u64 addr = off;
+	int b;
 
-	while (n < SCAN_INSN_MAX && code_byte(page, next, off + n) >= 0) {
-		buf[n] = (u8)code_byte(page, next, off + n);
-		n++;
-	}
+	while (n < SCAN_INSN_MAX && (b = code_byte(page, next, off + n)) >= 0)
+		buf[n++] = (u8)b;
 	size = n;
 	if (!cs_disasm_iter(cs, &code, &size, &addr, insn))
 		return n < SCAN_INSN_MAX;
@@ -859,25 +868,22 @@ unsigned scan_fs_uses(const struct scan_result *res, const u8 *page, const u8 *n
 /* Item 8. */
 unsigned scan_flow_from(const u8 *code, unsigned len, u64 ip, enum decode_mode mode, u64 to[2])
 {
-	const u8 *start = code;
 	csh cs;
 	cs_insn *insn;
-	size_t size = MIN(len, SCAN_INSN_MAX);
-	u64 addr = ip, target;
-	bool has_target;
+	u64 target;
+	bool by_capstone, has_target = false;
 	unsigned n = 0, ilen;
 
 	if (!open_detail(mode, &cs))
 		return 0;
 	insn = cs_malloc(cs);
-	if (insn && cs_disasm_iter(cs, &code, &size, &addr, insn) &&
-	    (ilen = insn_size(insn, start, MIN(len, SCAN_INSN_MAX), mode))) {
-		if (control_flow(insn, &has_target, &target) == FLOW_NEXT)
+	if (insn &&
+	    (ilen = decode_len(cs, insn, code, MIN(len, SCAN_INSN_MAX), ip, mode, &by_capstone))) {
+		/* What capstone does not know is never a transfer (unknown_len). */
+		if (!by_capstone || control_flow(insn, &has_target, &target) == FLOW_NEXT)
 			to[n++] = ip + ilen;
 		if (has_target)
 			to[n++] = target;
-	} else if (insn && (ilen = unknown_len(start, MIN(len, SCAN_INSN_MAX), mode))) {
-		to[n++] = ip + ilen;
 	}
 	if (insn)
 		cs_free(insn, 1);

@@ -188,7 +188,7 @@ static void run_testos_patch(struct result *r, const char *calls)
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
 	assert_contains(r->err, "\"sensitive\": \"patch pushf/popf\"");
-	/* straddle_into_new_page's movabs began its page's scan. */
+	/* The straddle tests passed, and straddle_into_new_page's movabs began its page's scan. */
 	assert_contains(r->out, "TEST straddle_into_new_page PASS");
 	assert_contains(r->out, "TEST straddle_into_approved_page PASS");
 	assert_null(strstr(r->err, "\"code_scan_straddles\": 0,"));
