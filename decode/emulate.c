@@ -437,6 +437,8 @@ static enum step dispatch(struct insn_ctx *c)
 		st = emu_dispatch_xfer(c);
 	if (st == STEP_UNKNOWN)
 		st = emu_dispatch_mem(c);
+	if (st == STEP_UNKNOWN)
+		st = emu_dispatch_io(c);
 	return st;
 }
 

@@ -356,6 +356,13 @@ struct emu_ops {
 	enum emu_msr_result (*msr)(void *opaque, u32 index, bool write, u64 *value);
 	/* xsetbv: set XCR[index]; false if the value or index is invalid (#GP(0)). */
 	bool (*write_xcr)(void *opaque, u32 index, u64 value);
+	/*
+	 * in/out/ins/outs (decode/emulate_io.c): one access of `size` bytes at
+	 * `port`, which the emulator found the guest may make. Write data[] out,
+	 * or fill it in (a port nobody decodes reads as all ones). false: stop
+	 * the VM (EMU_HOST_ERROR). NULL: port instructions are EMU_UNKNOWN.
+	 */
+	bool (*pio)(void *opaque, u16 port, void *data, unsigned size, bool is_out);
 };
 
 /* The MSRs emu_cpu holds in shadow mode (SDM Vol. 4 Table 2-2). */
@@ -412,6 +419,15 @@ struct emu_report {
  * console installed its own); it saves 8 system calls per instruction.
  */
 void emu_simd_keep_handlers(void);
+
+/*
+ * May the guest, at its CPL, make an in/out of `size` bytes at `port` (SDM
+ * Vol. 1 §19.5: CPL <= IOPL, else the TSS's I/O permission bitmap)? Shadow
+ * mode; the bitmap is read through ops. A bitmap that does not translate
+ * refuses.
+ */
+bool emu_io_permitted(const struct emu_cpu *cpu, const struct emu_ops *ops, u16 port,
+		      unsigned size);
 
 /*
  * Emulate the instruction at cpu->rip (linear cpu->cs.base + rip), fetching

@@ -8,6 +8,7 @@
  *   decode/emulate_sys.c   descriptor tables, segment loads
  *   decode/emulate_xfer.c  iretq, sysret, far ret/jmp, syscall entry
  *   decode/emulate_mem.c   the memory-write whitelist (mov, string ops, RMW)
+ *   decode/emulate_io.c    in, out, ins, outs (guest user code's port access)
  *   decode/emulate_xsave.c xsave, xsaveopt, xsavec, xrstor (hw mode)
  *   decode/emulate_simd.c  SSE, AVX, MMX, run on the host CPU (hw mode)
  *   decode/flags.c         RFLAGS arithmetic flags
@@ -165,6 +166,8 @@ enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg 
 enum step emu_dispatch_xfer(struct insn_ctx *c);
 /* decode/emulate_mem.c */
 enum step emu_dispatch_mem(struct insn_ctx *c);
+/* decode/emulate_io.c: shadow mode. */
+enum step emu_dispatch_io(struct insn_ctx *c);
 /* The instructions that accept LOCK on a memory destination (SDM Vol. 2A LOCK). */
 bool emu_lockable(unsigned insn_id);
 

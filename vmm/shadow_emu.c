@@ -27,6 +27,9 @@
  *    code frame (write-tracked by the shadow MMU) first puts the frame's
  *    original bytes back and revokes its execution approval, so the next
  *    kernel fetch there rescans it.
+ * 7. pio: guest user code's in/out/ins/outs, which the emulator checked
+ *    against the virtual CPL, IOPL and the guest TSS's I/O bitmap, go to
+ *    the port bus (a port nobody decodes reads as all ones).
  */
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -69,6 +72,20 @@ static bool mmio_read(void *opaque, gpa_t a, void *buf, unsigned len)
 	if (!bus_access(&vm->mmio, a.v, buf, len, false)) {
 		memset(buf, 0xff, len); /* nothing there: the bus floats */
 		vm->stats.mmio_unknown++;
+	}
+	return true;
+}
+
+/* Item 7. */
+static bool pio(void *opaque, u16 port, void *data, unsigned size, bool is_out)
+{
+	struct vm *vm = opaque;
+
+	vm->stats.guest_io++;
+	if (!bus_access(&vm->pio, port, data, size, is_out)) {
+		vm->stats.pio_unknown++;
+		if (!is_out)
+			memset(data, 0xff, size);
 	}
 	return true;
 }
@@ -325,10 +342,16 @@ static const struct emu_ops *ops_for(struct vm *vm)
 		.msr = msr,
 		.read_xcr = read_xcr,
 		.write_xcr = write_xcr,
+		.pio = pio,
 	};
 
 	ops.opaque = vm;
 	return &ops;
+}
+
+bool shadow_emu_io_permitted(struct vm *vm, u16 port, unsigned size)
+{
+	return emu_io_permitted(&vm->shadow->cpu, ops_for(vm), port, size);
 }
 
 /*

@@ -77,6 +77,9 @@ bool shadow_emu_undo_rewrites(struct vm *vm);
 bool shadow_emu_is_patch(struct vm *vm, u64 la);
 
 /* Deliver `ev` through the guest IDT (emu_deliver_event), then follow a CPL change. */
+/* May the guest, at its virtual CPL, access `size` ports from `port` (emu_io_permitted)? */
+bool shadow_emu_io_permitted(struct vm *vm, u16 port, unsigned size);
+
 enum emu_result shadow_emu_deliver(struct vm *vm, const struct emu_event *ev) __must_check;
 
 /*

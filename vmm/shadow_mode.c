@@ -19,7 +19,10 @@
  *    guest in hlt parks in the monitor's idle loop.
  * 4. Return: monitor_prepare_return lays out the tail's stack; the VMM
  *    sets RSP, RIP and RBX through the sync regs (no other ioctl).
- * 5. Guest port I/O (an exit at real CPL3): allowed at virtual CPL0 only.
+ * 5. Guest port I/O. The guest kernel's is an exit at real CPL3 (the
+ *    real I/O bitmap lets it through at virtual CPL0 only); guest user
+ *    code's in/out/ins/outs are #GP traps, emulated with the virtual
+ *    CPL, IOPL and the guest TSS's bitmap (decode/emulate_io.c).
  * 6. Code scanning and patching: vmm/code_scan.c. A kernel fetch from a
  *    frame not yet scanned (SHADOW_EXEC_UNSCANNED) goes there.
  * 7. Trap chaining (decode/chain.h): at the end of every trap, after
@@ -380,6 +383,14 @@ static bool is_ud_insn(const char *mnemonic)
 	return !strcmp(mnemonic, "ud0") || !strcmp(mnemonic, "ud1") || !strcmp(mnemonic, "ud2");
 }
 
+/* in, out, ins, outs (capstone's names: insb, outsd, ...). */
+static bool is_port_insn(const char *mnemonic)
+{
+	return !strcmp(mnemonic, "in") || !strcmp(mnemonic, "out") ||
+	       (!strncmp(mnemonic, "ins", 3) && mnemonic[3] && !mnemonic[4]) ||
+	       (!strncmp(mnemonic, "outs", 4) && mnemonic[4] && !mnemonic[5]);
+}
+
 /* What an emulated instruction asks for beyond the MMU (shadow_emu.c did that). */
 static enum shadow_exit after_insn(struct vm *vm, const struct emu_report *rep, u64 rip)
 {
@@ -390,71 +401,6 @@ static enum shadow_exit after_insn(struct vm *vm, const struct emu_report *rep, 
 	/* EMU_NOTE_IF_SET: shadow_event_finish delivers what is pending. */
 	/* LIMITATION: EMU_NOTE_TPR: CR8 is kept, not forwarded to the LAPIC. */
 	return vm->stop ? SHADOW_EXIT_STOP : SHADOW_EXIT_RESUME;
-}
-
-static bool guest_io_allowed(struct vm *vm, u16 port, unsigned size);
-
-/*
- * Item 5: guest user code's in/out, which #GPs at real CPL3 while the real
- * I/O bitmap is off. Returns false if the instruction at RIP is not one
- * (the emulator then sees it). Allowed as the CPU would allow it: the
- * access is made and RIP moves past it; refused: the guest's #GP(0).
- * LIMITATION: ins/outs from user code stop the VM (status 14).
- */
-static bool user_port_io(struct vm *vm, enum shadow_exit *res)
-{
-	struct shadow_mode *sm = vm->shadow;
-	struct emu_cpu *c = &sm->cpu;
-	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
-	u8 b[4] = { 0 };
-	unsigned i = 0, size, len;
-	bool opsize16 = false, is_out, imm;
-	u16 port;
-	u8 data[4] = { 0 };
-
-	if (guest_read_virt(&vm->mem, &ctl, c->cs.base + c->rip, b, sizeof(b),
-			    ACC_USER | ACC_FETCH) < 2)
-		return false;
-	if (b[i] == 0x66) {
-		opsize16 = true;
-		i++;
-	}
-	if (b[i] >= 0x6c && b[i] <= 0x6f) {
-		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
-			"shadow mode: ins/outs from guest user code at rip 0x%llx is not emulated",
-			(unsigned long long)c->rip);
-		*res = SHADOW_EXIT_STOP;
-		return true;
-	}
-	if ((b[i] & 0xf4) != 0xe4) /* e4-e7 (imm8 port), ec-ef (DX port) */
-		return false;
-	imm = !(b[i] & 0x08);
-	is_out = b[i] & 0x02;
-	size = !(b[i] & 0x01) ? 1 : opsize16 ? 2 : 4;
-	port = imm ? b[i + 1] : (u16)c->gpr[EMU_RDX];
-	len = i + 1 + (imm ? 1 : 0);
-	vm->stats.guest_io++;
-	if (!guest_io_allowed(vm, port, size)) {
-		vm->stats.guest_io_denied++;
-		*res = shadow_reflect_exception(vm, X86_EXC_GP, true, 0, false, 0);
-		return true;
-	}
-	memcpy(data, &c->gpr[EMU_RAX], size);
-	if (!bus_access(&vm->pio, port, data, size, is_out)) {
-		vm->stats.pio_unknown++;
-		if (!is_out)
-			memset(data, 0xff, size);
-	}
-	if (!is_out) {
-		u32 v = 0;
-
-		memcpy(&v, data, size);
-		c->gpr[EMU_RAX] =
-			size == 4 ? v : (c->gpr[EMU_RAX] & ~((1ull << (8 * size)) - 1)) | v;
-	}
-	c->rip += len;
-	*res = SHADOW_EXIT_RESUME;
-	return true;
 }
 
 /*
@@ -635,11 +581,12 @@ static enum shadow_exit handle_insn_trap(struct vm *vm, unsigned vector)
 	u64 rip = vm->shadow->cpu.rip;
 	struct emu_report rep;
 	enum emu_result r;
-	enum shadow_exit io_res;
 
-	if (vector == X86_EXC_GP && emu_cpl(&vm->shadow->cpu) == 3 && user_port_io(vm, &io_res))
-		return io_res;
 	r = shadow_emu_insn(vm, &rep, false);
+	/* Item 5: a port access the guest's CPL, IOPL and I/O bitmap refuse. */
+	if (r == EMU_DONE && rep.faulted && rep.fault_vector == X86_EXC_GP &&
+	    is_port_insn(rep.mnemonic))
+		vm->stats.guest_io_denied++;
 
 	if (r == EMU_UNKNOWN && vector == X86_EXC_UD && is_ud_insn(rep.mnemonic))
 		return shadow_reflect_exception(vm, X86_EXC_UD, false, 0, false, 0);
@@ -1812,38 +1759,6 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	return res;
 }
 
-/*
- * Item 5: may the guest, at its virtual CPL, access `size` ports from `port`?
- * SDM Vol. 1 §19.5: yes if CPL <= IOPL; else every bit for those ports in
- * the I/O permission bitmap of its TSS must be 0, and a bitmap that is
- * absent or too short for them refuses.
- */
-#define TSS64_IOMAP_BASE 102u
-
-static bool guest_io_allowed(struct vm *vm, u16 port, unsigned size)
-{
-	const struct emu_cpu *c = &vm->shadow->cpu;
-	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
-	unsigned iopl = (unsigned)((c->rflags & RFLAGS_IOPL_MASK) >> RFLAGS_IOPL_SHIFT);
-	u16 base;
-	u8 bits[2];
-	u64 off;
-	unsigned want;
-
-	if (emu_cpl(c) <= iopl)
-		return true;
-	if (c->tr_limit < TSS64_IOMAP_BASE + 1 ||
-	    guest_read_virt(&vm->mem, &ctl, c->tr_base + TSS64_IOMAP_BASE, &base, 2, 0) != 2)
-		return false;
-	off = (u64)base + port / 8;
-	/* The CPU always reads two bytes (SDM Vol. 1 §19.5.2). */
-	if (off + 1 > c->tr_limit ||
-	    guest_read_virt(&vm->mem, &ctl, c->tr_base + off, bits, 2, 0) != 2)
-		return false;
-	want = ((1u << size) - 1) << (port % 8);
-	return !(((unsigned)bits[0] | (unsigned)bits[1] << 8) & want);
-}
-
 /* Items 3 and 5. */
 enum shadow_exit shadow_mode_io_exit(struct vm *vm)
 {
@@ -1867,10 +1782,11 @@ enum shadow_exit shadow_mode_io_exit(struct vm *vm)
 	/*
 	 * The guest kernel's own port access, at real CPL3 (the I/O bitmap
 	 * lets it exit, vmm/monitor.h). Guest user code never gets here: its
-	 * accesses are #GP traps (user_port_io). Checked all the same.
+	 * accesses are #GP traps that the emulator runs
+	 * (decode/emulate_io.c). Checked all the same.
 	 */
 	vm->stats.guest_io++;
-	if (guest_io_allowed(vm, run->io.port, run->io.size))
+	if (shadow_emu_io_permitted(vm, run->io.port, run->io.size))
 		return SHADOW_EXIT_GUEST_IO;
 	vm_kill(vm, UMBRA_EXIT_INTERNAL,
 		"shadow mode: port 0x%x accessed by the guest at virtual CPL%u (rip 0x%llx) "

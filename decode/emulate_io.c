@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shadow mode: the port instructions in, out, ins and outs (SDM Vol. 2A IN,
+ * INS; Vol. 2B OUT, OUTS), as guest user code runs them. The real I/O
+ * bitmap refuses every port while guest user code runs (vmm/monitor.h), so
+ * each one is a #GP trap that the VMM hands to the emulator; the port
+ * itself is ops->pio's.
+ *
+ * 1. The permission check (SDM Vol. 1 §19.5): allowed if CPL <= IOPL; else
+ *    every bit for the accessed ports in the TSS's I/O permission bitmap
+ *    must be 0. The CPU reads two bytes of the bitmap, and a bitmap that is
+ *    absent or ends before them refuses: #GP(0). Checked before anything
+ *    else, also for a rep string whose count is 0.
+ * 2. in and out, with an imm8 port or DX: 1, 2 or 4 bytes (REX.W does not
+ *    widen them); a 4-byte in zero-extends into RAX.
+ * 3. ins and outs, with and without rep (f3 or f2), at most
+ *    virt.rep_limit iterations per call, as emulate_mem.c's strings: RCX,
+ *    RSI and RDI are exact after each iteration, a fault keeps the
+ *    iterations done and the limit leaves RIP on the instruction. Each
+ *    iteration translates its memory operand before it touches the port,
+ *    so that a fault neither loses an input nor repeats an output. ins
+ *    writes ES:RDI (ES's base counts outside 64-bit mode only); outs reads
+ *    DS:RSI or the segment of an override.
+ */
+#include <string.h>
+
+#include "decode/emulate_internal.h"
+#include "shadow/x86.h"
+
+#define OPSIZE_16 0x66
+/* Segment-override prefixes (SDM Vol. 2A §2.1.1). */
+#define SEG_ES 0x26
+#define SEG_CS 0x2e
+#define SEG_SS 0x36
+#define SEG_FS 0x64
+#define SEG_GS 0x65
+/* The TSS's I/O map base field (SDM Vol. 3A §8.7, Figure 8-11). */
+#define TSS64_IOMAP_BASE 102u
+/* Iterations of one rep ins/outs per call when virt.rep_limit is 0. */
+#define IO_REP_LIMIT_DEFAULT 64
+
+/* Item 1. STEP_DONE with *ok set; STEP_FAULT if reading the bitmap faulted. */
+static enum step io_permitted(struct insn_ctx *c, u16 port, unsigned size, bool *ok)
+{
+	const struct emu_cpu *cpu = c->cpu;
+	unsigned iopl = (unsigned)((cpu->rflags & RFLAGS_IOPL_MASK) >> RFLAGS_IOPL_SHIFT);
+	u8 bits[2];
+	u16 base;
+	u64 off;
+	enum step st;
+
+	*ok = emu_cpl_of(cpu) <= iopl;
+	if (*ok)
+		return STEP_DONE;
+	if (cpu->tr_limit < TSS64_IOMAP_BASE + 1)
+		return STEP_DONE;
+	st = emu_sys_read(c, cpu->tr_base + TSS64_IOMAP_BASE, &base, sizeof(base));
+	if (st != STEP_DONE)
+		return st;
+	off = (u64)base + port / 8;
+	if (off + 1 > cpu->tr_limit)
+		return STEP_DONE;
+	st = emu_sys_read(c, cpu->tr_base + off, bits, sizeof(bits));
+	if (st != STEP_DONE)
+		return st;
+	*ok = !(((unsigned)bits[0] | (unsigned)bits[1] << 8) & (((1u << size) - 1) << (port % 8)));
+	return STEP_DONE;
+}
+
+bool emu_io_permitted(const struct emu_cpu *cpu, const struct emu_ops *ops, u16 port, unsigned size)
+{
+	struct emu_cpu work = *cpu;
+	struct insn_ctx c = { .cpu = &work, .ops = ops };
+	bool ok = false;
+
+	return io_permitted(&c, port, size, &ok) == STEP_DONE && ok;
+}
+
+/* Item 2. */
+static enum step do_in_out(struct insn_ctx *c, u8 opc, unsigned size)
+{
+	struct emu_cpu *cpu = c->cpu;
+	bool imm = !(opc & 0x08), out = opc & 0x02;
+	/* The imm8 port is the instruction's last byte. */
+	u16 port = imm ? c->insn->bytes[c->insn->size - 1] : (u16)cpu->gpr[EMU_RDX];
+	u8 data[4] = { 0 };
+	u32 v = 0;
+	enum step st;
+	bool ok;
+
+	st = io_permitted(c, port, size, &ok);
+	if (st != STEP_DONE)
+		return st;
+	if (!ok)
+		return emu_raise(c, EXC_GP(0));
+	memcpy(data, &cpu->gpr[EMU_RAX], size);
+	if (!c->ops->pio(c->ops->opaque, port, data, size, out))
+		return STEP_HOST_ERROR;
+	if (out)
+		return STEP_DONE;
+	memcpy(&v, data, size);
+	cpu->gpr[EMU_RAX] = size == 4 ? v : (cpu->gpr[EMU_RAX] & ~((1ull << (8 * size)) - 1)) | v;
+	cpu->dirty |= EMU_DIRTY_REGS;
+	return STEP_DONE;
+}
+
+/* An index or count register written at the address size (a 32-bit write zero-extends). */
+static void set_at_addr_size(struct insn_ctx *c, enum emu_gpr r, u64 v)
+{
+	u64 *g = &c->cpu->gpr[r];
+
+	switch (c->x86->addr_size) {
+	case 2: *g = (*g & ~0xffffull) | (v & 0xffff); break;
+	case 4: *g = v & 0xffffffffull; break;
+	default: *g = v; break;
+	}
+}
+
+static u64 addr_mask(const struct insn_ctx *c)
+{
+	return c->x86->addr_size == 2 ? 0xffffull : c->x86->addr_size == 4 ? 0xffffffffull : ~0ull;
+}
+
+/* outs's source segment: DS, or the override's. */
+static x86_reg outs_segment(const struct insn_ctx *c)
+{
+	switch (c->x86->prefix[1]) {
+	case SEG_ES: return X86_REG_ES;
+	case SEG_CS: return X86_REG_CS;
+	case SEG_SS: return X86_REG_SS;
+	case SEG_FS: return X86_REG_FS;
+	case SEG_GS: return X86_REG_GS;
+	default: return X86_REG_DS;
+	}
+}
+
+/* Item 3. */
+static enum step do_io_string(struct insn_ctx *c, bool out, unsigned size)
+{
+	struct emu_cpu *cpu = c->cpu;
+	bool rep = c->x86->prefix[0] == PREFIX_REP || c->x86->prefix[0] == PREFIX_REPNE;
+	unsigned limit = cpu->virt.rep_limit ? cpu->virt.rep_limit : IO_REP_LIMIT_DEFAULT;
+	bool l64 = emu_long64(cpu);
+	u16 port = (u16)cpu->gpr[EMU_RDX];
+	enum emu_gpr idx = out ? EMU_RSI : EMU_RDI;
+	x86_reg seg = out ? outs_segment(c) : X86_REG_ES;
+	/* 64-bit mode: only FS and GS have a base. */
+	u64 base = l64 && seg != X86_REG_FS && seg != X86_REG_GS ? 0 : emu_seg_base(cpu, seg);
+	s64 step = (cpu->rflags & RFLAGS_DF) ? -(s64)size : (s64)size;
+	u64 mask = addr_mask(c);
+	unsigned done = 0;
+	enum step st;
+	bool ok;
+
+	st = io_permitted(c, port, size, &ok);
+	if (st != STEP_DONE)
+		return st;
+	if (!ok)
+		return emu_raise(c, EXC_GP(0));
+	while (!rep || (cpu->gpr[EMU_RCX] & mask) != 0) {
+		u64 la = base + (cpu->gpr[idx] & mask);
+		u8 data[4] = { 0 };
+		struct mem_ref m;
+
+		if (rep && done == limit) {
+			c->keep_rip = true;
+			c->notes |= EMU_NOTE_REP_PARTIAL;
+			return STEP_DONE;
+		}
+		/* Iterations already done stay done if this one faults (SDM Vol. 2B REP). */
+		c->fault_after_progress = done > 0;
+		if (!l64)
+			la = (u32)la;
+		else if (!emu_is_canonical(la) || !emu_is_canonical(la + size - 1))
+			return emu_raise(c, EXC_GP(0));
+		st = emu_mem_map(c, la, size, emu_data_access(cpu, out ? 0 : EMU_ACC_WRITE), &m);
+		if (st != STEP_DONE)
+			return st;
+		if (out) {
+			st = emu_mem_load(c, &m, data);
+			if (st != STEP_DONE)
+				return st;
+			if (!c->ops->pio(c->ops->opaque, port, data, size, true))
+				return STEP_HOST_ERROR;
+		} else {
+			if (!c->ops->pio(c->ops->opaque, port, data, size, false))
+				return STEP_HOST_ERROR;
+			st = emu_mem_store(c, &m, data);
+			if (st != STEP_DONE)
+				return st;
+		}
+		set_at_addr_size(c, idx, cpu->gpr[idx] + (u64)step);
+		cpu->dirty |= EMU_DIRTY_REGS;
+		if (!rep)
+			break;
+		set_at_addr_size(c, EMU_RCX, cpu->gpr[EMU_RCX] - 1);
+		done++;
+	}
+	return STEP_DONE;
+}
+
+enum step emu_dispatch_io(struct insn_ctx *c)
+{
+	u8 opc = c->x86->opcode[0];
+	unsigned size = !(opc & 0x01) ? 1 : c->x86->prefix[2] == OPSIZE_16 ? 2 : 4;
+
+	switch (c->insn->id) {
+	case X86_INS_IN:
+	case X86_INS_OUT:
+		if ((opc & 0xf4) != 0xe4) /* e4-e7: imm8 port; ec-ef: DX */
+			return STEP_UNKNOWN;
+		break;
+	case X86_INS_INSB:
+	case X86_INS_INSW:
+	case X86_INS_INSD:
+	case X86_INS_OUTSB:
+	case X86_INS_OUTSW:
+	case X86_INS_OUTSD:
+		if (opc < 0x6c || opc > 0x6f)
+			return STEP_UNKNOWN;
+		break;
+	default: return STEP_UNKNOWN;
+	}
+	if (!c->ops->pio)
+		return STEP_UNKNOWN;
+	if (opc >= 0x6c && opc <= 0x6f)
+		return do_io_string(c, opc & 0x02, size);
+	return do_in_out(c, opc, size);
+}
