@@ -12,13 +12,21 @@
  *    and ops->write, which sees each store once with its gpa and bytes.
  * 4. Dispatch: the instructions of both modes (emulate_common.c), then in
  *    shadow mode the privileged ones (emulate_priv.c), the system ones
- *    (emulate_sys.c, emulate_xfer.c) and the memory-write whitelist
- *    (emulate_mem.c); each
+ *    (emulate_sys.c, emulate_xfer.c), the memory-write whitelist
+ *    (emulate_mem.c) and the port instructions (emulate_io.c); each
  *    handler checks its own CPL and prefix rules (SDM Vol. 2 entry of each
  *    instruction).
  * 5. Raise the exceptions an instruction causes through ops->deliver (the
  *    exact path is emu_deliver_event in emulate_event.c), and tell the VMM
  *    what changed (emu_report.notes).
+ * 6. Shadow mode: the single-step trap (SDM Vol. 3A §17.3.1.4). An
+ *    instruction that completes with RFLAGS.TF set at its start is
+ *    followed by a #DB with DR6.BS set, at the next instruction (a rep
+ *    string runs one iteration first, and RIP stays on it while any are
+ *    left). Not after a mov or pop to SS (the trap waits one instruction,
+ *    which runs natively with TF still set), nor after hlt; syscall traps
+ *    by its resulting TF, which SFMASK may clear (Xen's XSA-204); int n,
+ *    int3 and faults clear TF as they are delivered.
  *
  * Every handler works on a copy of the CPU state; the caller's copy is only
  * replaced when the whole instruction (or the delivery of its fault) is done.
@@ -484,7 +492,21 @@ static bool system_state_changed(const struct emu_cpu *a, const struct emu_cpu *
 	return memcmp((const u8 *)a + from, (const u8 *)b + from, to - from) != 0;
 }
 
-/* Items 1 (decode), 4 and 5 on `n` bytes of code at cpu->rip. */
+/*
+ * Item 6: does a completed instruction take the single-step trap? `before`
+ * is the state at its start, `after` at its end.
+ */
+static bool single_step_trap(const struct insn_ctx *c, const struct emu_cpu *before,
+			     const struct emu_cpu *after)
+{
+	if (before->mode != EMU_MODE_SHADOW || c->ss_loaded || (c->notes & EMU_NOTE_HALT))
+		return false;
+	if (c->insn_id == X86_INS_SYSCALL)
+		return after->rflags & RFLAGS_TF;
+	return before->rflags & RFLAGS_TF;
+}
+
+/* Items 1 (decode), 4, 5 and 6 on `n` bytes of code at cpu->rip. */
 static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, const u8 *code,
 				unsigned n, const struct emu_event *fetch_fault,
 				struct emu_report *rep)
@@ -525,6 +547,7 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 	/* The instruction's name without prefixes ("cmpxchg16b", not "lock cmpxchg16b"). */
 	snprintf(rep->mnemonic, sizeof(rep->mnemonic), "%s", cs_insn_name(handle, insn->id));
 	c.insn = insn;
+	c.insn_id = insn->id;
 	c.x86 = &insn->detail->x86;
 	c.next_rip = cpu->rip + insn->size;
 	/* STI blocking lasts until the instruction after the sti completes. */
@@ -558,6 +581,7 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 
 	st = dispatch(&c);
 	cs_free(insn, 1);
+	c.insn = NULL;
 finish:
 	switch (st) {
 	case STEP_DONE:
@@ -565,6 +589,14 @@ finish:
 			work.rip = emu_long64(cpu) ? c.next_rip : (u32)c.next_rip;
 		work.rflags &= ~RFLAGS_RF; /* the instruction completed (SDM §17.3.1.1) */
 		work.dirty |= EMU_DIRTY_REGS;
+		if (single_step_trap(&c, cpu, &work)) {
+			struct emu_event db = emu_exception(X86_EXC_DB, false, 0);
+
+			work.virt.dr6 |= DR6_BS;
+			r = deliver(ops, &work, &db);
+			if (r != EMU_DONE)
+				return r;
+		}
 		if (work.mode == EMU_MODE_SHADOW) {
 			if (system_state_changed(cpu, &work))
 				work.dirty |= EMU_DIRTY_VIRT;

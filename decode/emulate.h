@@ -147,6 +147,12 @@ struct emu_virt {
 	 */
 	bool null_sel_keeps_base;
 	/*
+	 * SYSCALL works in compatibility mode, entering at CSTAR: AMD's and
+	 * Hygon's CPUs (APM Vol. 3 SYSCALL; Linux's X86_FEATURE_SYSCALL32, its
+	 * 32-bit vDSO's way in). Intel's raise #UD there.
+	 */
+	bool syscall_compat;
+	/*
 	 * STI blocking (SDM Vol. 3A §6.8.3): set by an sti that turned IF from 0
 	 * to 1, cleared by the next emulated instruction. While set the VMM must
 	 * not deliver an interrupt until the guest has run one more instruction.
@@ -477,8 +483,10 @@ enum emu_result emu_deliver_event(struct emu_cpu *cpu, const struct emu_ops *ops
  * Shadow mode: the guest executed `syscall` (insn_len bytes at cpu->rip),
  * which trapped to the VMM. Apply its effect on the virtual state exactly
  * (SDM Vol. 2B SYSCALL): RCX = next RIP, R11 = RFLAGS, RFLAGS &= ~SFMASK
- * (RF cleared), CS = STAR[47:32], SS = STAR[47:32] + 8, RIP = LSTAR, virtual
- * CPL 0. #UD (delivered) when EFER.SCE = 0 or outside 64-bit mode.
+ * (RF cleared), CS = STAR[47:32], SS = STAR[47:32] + 8, RIP = LSTAR (CSTAR
+ * from compatibility mode, virt.syscall_compat), virtual CPL 0. #UD
+ * (delivered) when EFER.SCE = 0, outside IA-32e mode, or in compatibility
+ * mode without virt.syscall_compat.
  * rep->notes gets EMU_NOTE_CPL when the CPL changed.
  */
 enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops, unsigned insn_len,

@@ -59,12 +59,14 @@ struct insn_ctx {
 	struct emu_cpu *cpu; /* the working copy */
 	const struct emu_ops *ops;
 	const cs_insn *insn;
+	unsigned insn_id; /* insn->id, kept after insn is freed (0: raw SIMD bytes) */
 	const cs_x86 *x86;
 	u64 next_rip;
 	bool keep_rip;		   /* the handler set cpu->rip itself (iretq, sysret, rep) */
 	bool fault_after_progress; /* a fault keeps the work done (rep iterations) */
 	u32 notes;		   /* EMU_NOTE_* for the report */
 	bool cr3_noflush;
+	bool ss_loaded;		/* mov/pop to SS: debug exceptions wait one instruction */
 	struct emu_event fault; /* set when a handler returns STEP_FAULT */
 };
 

@@ -139,7 +139,10 @@ static enum step do_io_string(struct insn_ctx *c, bool out, unsigned size)
 {
 	struct emu_cpu *cpu = c->cpu;
 	bool rep = c->x86->prefix[0] == PREFIX_REP || c->x86->prefix[0] == PREFIX_REPNE;
-	unsigned limit = cpu->virt.rep_limit ? cpu->virt.rep_limit : IO_REP_LIMIT_DEFAULT;
+	/* Single-stepped (TF): one iteration, then the trap (emulate.c, item 6). */
+	unsigned limit = (cpu->rflags & RFLAGS_TF) ? 1
+			 : cpu->virt.rep_limit	   ? cpu->virt.rep_limit
+						   : IO_REP_LIMIT_DEFAULT;
 	bool l64 = emu_long64(cpu);
 	u16 port = (u16)cpu->gpr[EMU_RDX];
 	enum emu_gpr idx = out ? EMU_RSI : EMU_RDI;

@@ -205,7 +205,10 @@ static enum step do_string(struct insn_ctx *c, bool movs)
 			: (c->x86->rex & REX_W)		     ? 8
 			: c->x86->prefix[2] == OPSIZE_16     ? 2
 							     : 4;
-	unsigned limit = cpu->virt.rep_limit ? cpu->virt.rep_limit : REP_LIMIT_DEFAULT;
+	/* Single-stepped (TF): one iteration, then the trap (emulate.c, item 6). */
+	unsigned limit = (cpu->rflags & RFLAGS_TF) ? 1
+			 : cpu->virt.rep_limit	   ? cpu->virt.rep_limit
+						   : REP_LIMIT_DEFAULT;
 	bool l64 = emu_long64(cpu);
 	x86_reg src_seg = c->x86->prefix[1] == SEG_FS	? X86_REG_FS
 			  : c->x86->prefix[1] == SEG_GS ? X86_REG_GS

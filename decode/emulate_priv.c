@@ -51,8 +51,14 @@
 #define OPSIZE_16 0x66 /* operand-size prefix */
 
 /* Debug registers (SDM Vol. 3A §17.2.3, §17.2.4). */
-#define DR6_FIXED1	 0xfffe0ff0ull /* reserved bits that read as 1 */
-#define DR7_FIXED1	 0x400ull      /* bit 10 reads as 1 */
+/*
+ * Reserved bits that read as 1, with bit 16 (RTM, active low): the
+ * virtual CPU has no RTM debugging, so it reads 1 as it does on CPUs
+ * without it, whatever the guest writes (Linux writes 0 at boot, and its
+ * #DB handler would take a 0 there for an RTM event).
+ */
+#define DR6_FIXED1	 0xffff0ff0ull
+#define DR7_FIXED1	 0x400ull /* bit 10 reads as 1 */
 #define DR_HIGH_RESERVED GENMASK_ULL(63, 32)
 
 /* PAT entry types that exist (SDM Vol. 3A §11.12.2, Table 11-10): UC WC WT WP WB UC-. */

@@ -358,8 +358,10 @@ static enum step load_sreg(struct insn_ctx *c, x86_reg which, u16 sel)
 	if (which != X86_REG_SS)
 		return load_data_seg(c, which, sel);
 	st = emu_load_ss(c, sel, emu_cpl_of(c->cpu), &c->cpu->ss, true);
-	if (st == STEP_DONE)
+	if (st == STEP_DONE) {
 		c->cpu->virt.int_shadow = true; /* MOV SS blocking (SDM Vol. 3A §6.8.3) */
+		c->ss_loaded = true;
+	}
 	return st;
 }
 

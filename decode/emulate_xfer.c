@@ -7,7 +7,11 @@
  *
  * 1. iretq to the same or an outer privilege level (SDM Vol. 2A IRET,
  *    IA-32e mode): pops RIP, CS, RFLAGS, RSP, SS.
- * 2. sysret (SDM Vol. 2B SYSRET) and emu_syscall_entry (SDM Vol. 2B SYSCALL).
+ * 2. sysret (SDM Vol. 2B SYSRET) and syscall (SDM Vol. 2B SYSCALL), as
+ *    emu_syscall_entry for the VMM's syscall entry page and as an
+ *    instruction that trapped (#UD) at the guest's RIP. From compatibility
+ *    mode where the CPU allows it (AMD's): RCX is the 32-bit next EIP and
+ *    the entry is CSTAR.
  * 3. Far transfers to code segments: ret far (lret/lretq, same or outer
  *    level) and jmp far (direct and m16:32/m16:64), which is how a 32-bit
  *    kernel enters 64-bit code after enabling IA-32e mode (SDM Vol. 3A
@@ -219,15 +223,52 @@ static enum step do_sysret(struct insn_ctx *c)
 	return STEP_DONE;
 }
 
+/*
+ * SYSCALL's availability (SDM Vol. 2B SYSCALL; AMD APM Vol. 3 SYSCALL):
+ * EFER.SCE and IA-32e mode, in 64-bit code, or in compatibility mode on a
+ * CPU that allows it there (virt.syscall_compat: AMD's), which enters at
+ * CSTAR instead of LSTAR.
+ */
+static bool syscall_ok(const struct emu_cpu *cpu)
+{
+	return (cpu->efer & EFER_SCE) && (cpu->efer & EFER_LMA) &&
+	       (cpu->cs.l || cpu->virt.syscall_compat);
+}
+
+/* SYSCALL's effect, from the instruction at cpu->rip, `insn_len` bytes. */
+static void syscall_apply(struct emu_cpu *cpu, unsigned insn_len)
+{
+	u16 sel = (u16)(cpu->virt.star >> STAR_SYSCALL_CS_SHIFT) & SEL_ERR_MASK;
+	bool compat = !cpu->cs.l;
+
+	cpu->gpr[EMU_RCX] = compat ? (u32)(cpu->rip + insn_len) : cpu->rip + insn_len;
+	cpu->gpr[EMU_R11] = cpu->rflags & ~RFLAGS_RF;
+	cpu->rflags &= ~(cpu->virt.sfmask | RFLAGS_RF);
+	cpu->rflags |= RFLAGS_FIXED;
+	cpu->cs = flat_seg(sel, 0, true, true);
+	cpu->ss = flat_seg((u16)(sel + 8), 0, false, false);
+	cpu->rip = compat ? cpu->virt.cstar : cpu->virt.lstar;
+	cpu->virt.int_shadow = false;
+}
+
+/* The syscall instruction itself, where it trapped at the guest's RIP (a #UD). */
+static enum step do_syscall(struct insn_ctx *c)
+{
+	if (!syscall_ok(c->cpu))
+		return emu_raise(c, EXC_UD());
+	syscall_apply(c->cpu, c->insn->size);
+	c->keep_rip = true;
+	return STEP_DONE;
+}
+
 enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops, unsigned insn_len,
 				  struct emu_report *rep)
 {
-	u16 sel = (u16)(cpu->virt.star >> STAR_SYSCALL_CS_SHIFT) & SEL_ERR_MASK;
 	unsigned cpl = emu_cpl_of(cpu);
 
 	memset(rep, 0, sizeof(*rep));
 	memcpy(rep->mnemonic, "syscall", sizeof("syscall"));
-	if (!(cpu->efer & EFER_SCE) || !(cpu->efer & EFER_LMA) || !cpu->cs.l) {
+	if (!syscall_ok(cpu)) {
 		struct emu_event ud = EXC_UD();
 		enum emu_result r;
 
@@ -238,14 +279,7 @@ enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops
 			rep->notes |= EMU_NOTE_CPL;
 		return r;
 	}
-	cpu->gpr[EMU_RCX] = cpu->rip + insn_len;
-	cpu->gpr[EMU_R11] = cpu->rflags & ~RFLAGS_RF;
-	cpu->rflags &= ~(cpu->virt.sfmask | RFLAGS_RF);
-	cpu->rflags |= RFLAGS_FIXED;
-	cpu->cs = flat_seg(sel, 0, true, true);
-	cpu->ss = flat_seg((u16)(sel + 8), 0, false, false);
-	cpu->rip = cpu->virt.lstar;
-	cpu->virt.int_shadow = false;
+	syscall_apply(cpu, insn_len);
 	cpu->dirty |= EMU_DIRTY_REGS | EMU_DIRTY_SREGS | EMU_DIRTY_VIRT;
 	if (cpl != 0)
 		rep->notes |= EMU_NOTE_CPL;
@@ -395,6 +429,7 @@ enum step emu_dispatch_xfer(struct insn_ctx *c)
 	switch (c->insn->id) {
 	case X86_INS_IRETQ: return do_iretq(c);
 	case X86_INS_SYSRET: return do_sysret(c);
+	case X86_INS_SYSCALL: return do_syscall(c);
 	case X86_INS_RETF:
 	case X86_INS_RETFQ: return do_retf(c);
 	case X86_INS_LJMP: return do_ljmp(c);

@@ -163,6 +163,7 @@
 #define RFLAGS_ZF	  (1ull << 6)  /* zero */
 #define RFLAGS_SF	  (1ull << 7)  /* sign */
 #define RFLAGS_TF	  (1ull << 8)  /* trap (single step) */
+#define DR6_BS		  (1ull << 14) /* DR6: the #DB is a single-step trap (SDM Vol. 3A §17.2.3) */
 #define RFLAGS_IF	  (1ull << 9)  /* interrupt enable */
 #define RFLAGS_DF	  (1ull << 10) /* direction */
 #define RFLAGS_OF	  (1ull << 11) /* overflow */

@@ -24,8 +24,8 @@
  *   0x5000  the 64-bit TSS, followed by an I/O permission bitmap that allows
  *           every port (see build_gdt_tss in monitor.c)
  *   0x9000  the syscall entry page, the only monitor page user-accessible
- *           (U=1, read-only, executable): the real LSTAR points at its
- *           `ud2` (see "The syscall entry" below)
+ *           (U=1, read-only, executable): the real LSTAR and CSTAR point
+ *           at its `ud2` (see "The syscall entry" below)
  *   0x10000-0x50000 the monitor stack (TSS.RSP0 = top), which also carries
  *           the command buffer of queued shadow-table stores
  *

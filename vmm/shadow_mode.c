@@ -130,18 +130,26 @@ static void kvm_seg(struct kvm_segment *s, u16 sel, bool code, unsigned dpl)
 	};
 }
 
-/* The real syscall MSRs: every guest `syscall` lands on the monitor's entry. */
+/*
+ * The real syscall MSRs: every guest `syscall` lands on the monitor's entry,
+ * from 64-bit code (LSTAR) and, on AMD CPUs, from compatibility mode
+ * (CSTAR: a 32-bit process's vDSO). RCX then says where it came from and
+ * the virtual CS in which mode (shadow_emu_syscall). The real SYSENTER_CS
+ * stays 0, so a guest `sysenter` is a #GP (Intel) or #UD (AMD) the
+ * emulator decides on.
+ */
 static int set_syscall_msrs(struct vm *vm)
 {
 	struct {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[3];
-	} m = { .hdr = { .nmsrs = 3 },
+		struct kvm_msr_entry e[4];
+	} m = { .hdr = { .nmsrs = 4 },
 		.e = { { .index = EMU_MSR_STAR, .data = MON_STAR },
 		       { .index = EMU_MSR_LSTAR, .data = MON_SYSCALL_GVA },
+		       { .index = EMU_MSR_CSTAR, .data = MON_SYSCALL_GVA },
 		       { .index = EMU_MSR_SFMASK, .data = MON_SFMASK } } };
 
-	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m) != 3) {
+	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m) != 4) {
 		pr_err("KVM_SET_MSRS (shadow mode syscall entry) failed: %s", strerror(errno));
 		return UMBRA_EXIT_NO_KVM;
 	}
@@ -324,6 +332,7 @@ int shadow_mode_setup(struct vm *vm)
 	}
 	shadow_cpu_boot(&sm->cpu, &vm->boot, vm->guest_maxphyaddr);
 	sm->cpu.virt.null_sel_keeps_base = vm->cpu_null_sel_keeps_base;
+	sm->cpu.virt.syscall_compat = vm->cpu_syscall_compat;
 	sm->xcr0 = 1; /* x87 only: the reset value */
 	sm->shadow_cr4 = sm->cpu.cr4;
 	shadow_set_mode(sm->mmu, sm->cpu.cr0, sm->shadow_cr4, sm->cpu.efer);
@@ -1648,11 +1657,25 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	if (r->rsp != monitor_trap_rsp(vector) ||
 	    (woke ? vector < 32 : (f->cs & 3) != 3 && !at_syscall_entry(vector, f))) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,
-			"shadow mode: vector %u taken inside the monitor (rip 0x%llx, cs 0x%llx, "
-			"rsp 0x%llx)",
+			"shadow mode: vector %u taken inside the monitor (the frame: rip 0x%llx, "
+			"cs 0x%llx; the stub's rsp 0x%llx, expected 0x%llx)",
 			vector, (unsigned long long)f->rip, (unsigned long long)f->cs,
-			(unsigned long long)r->rsp);
+			(unsigned long long)r->rsp, (unsigned long long)monitor_trap_rsp(vector));
 		shadow_mode_dump_recent(vm); /* the traps before it */
+		{
+			/* What the CPU pushed where the stub ran (not the guest's frame). */
+			struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
+			const struct kvm_sregs *ks = &vm->run->s.regs.sregs;
+			u64 w[6] = { 0 };
+
+			if (guest_read_virt(&vm->mem, &ctl, r->rsp, w, sizeof(w), 0) == sizeof(w))
+				pr_err("  at the stub (rip 0x%llx, cs 0x%x): %016llx %016llx "
+				       "%016llx %016llx %016llx %016llx",
+				       (unsigned long long)r->rip, ks->cs.selector,
+				       (unsigned long long)w[0], (unsigned long long)w[1],
+				       (unsigned long long)w[2], (unsigned long long)w[3],
+				       (unsigned long long)w[4], (unsigned long long)w[5]);
+		}
 		return SHADOW_EXIT_STOP;
 	}
 	sm->guest_rbx = r->rbx;
@@ -1699,6 +1722,14 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	} else if (vector < 32) {
 		bool has = monitor_vector_has_error_code(vector);
 
+		/*
+		 * A single-step trap (the real debug registers arm nothing else,
+		 * decode/emulate.h): its RFLAGS image has TF. The guest's handler
+		 * reads DR6 for the cause (Linux: DR_STEP, TRAP_TRACE); an icebp
+		 * (int1) leaves it as it was.
+		 */
+		if (vector == X86_EXC_DB && (sm->cpu.rflags & RFLAGS_TF))
+			sm->cpu.virt.dr6 |= DR6_BS;
 		res = shadow_reflect_exception(
 			vm, vector, has, has ? (u32)monitor_error_code(&sm->mon) : 0, false, 0);
 	} else {

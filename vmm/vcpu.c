@@ -51,6 +51,18 @@
 #define APIC_LVT_DM_EXTINT (7u << 8)
 #define APIC_LVT_MASKED	   (1u << 16)
 
+/* Are these the entries of an AMD (or Hygon) CPU? */
+static bool cpuid_is_amd(const struct kvm_cpuid_entry2 *e, u32 n)
+{
+	for (u32 i = 0; i < n; i++)
+		if (e[i].function == 0)
+			return (e[i].ebx == 0x68747541 && e[i].edx == 0x69746e65 &&
+				e[i].ecx == 0x444d4163) || /* "AuthenticAMD" */
+			       (e[i].ebx == 0x6f677948 && e[i].edx == 0x6e65476e &&
+				e[i].ecx == 0x656e6975); /* "HygonGenuine" */
+	return false;
+}
+
 /*
  * Does a null selector load keep the FS/GS base on the CPU these entries
  * describe? AMD's and Hygon's do, unless Fn8000_0021_EAX[6]
@@ -58,18 +70,12 @@
  */
 static bool cpuid_null_sel_keeps_base(const struct kvm_cpuid_entry2 *e, u32 n)
 {
-	bool amd = false, clears = false;
+	bool clears = false;
 
-	for (u32 i = 0; i < n; i++) {
-		if (e[i].function == 0)
-			amd = (e[i].ebx == 0x68747541 && e[i].edx == 0x69746e65 &&
-			       e[i].ecx == 0x444d4163) || /* "AuthenticAMD" */
-			      (e[i].ebx == 0x6f677948 && e[i].edx == 0x6e65476e &&
-			       e[i].ecx == 0x656e6975); /* "HygonGenuine" */
+	for (u32 i = 0; i < n; i++)
 		if (e[i].function == 0x80000021)
 			clears = e[i].eax & (1u << 6);
-	}
-	return amd && !clears;
+	return cpuid_is_amd(e, n) && !clears;
 }
 
 /* Item 1. */
@@ -95,6 +101,7 @@ static int setup_cpuid(struct vm *vm)
 	vm->kvm_clock = vm->kvm_clock && !cpu_features_hidden(&vm->opts->cpu_hide, "hypervisor");
 	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;
 	vm->cpu_null_sel_keeps_base = cpuid_null_sel_keeps_base(cpuid->entries, cpuid->nent);
+	vm->cpu_syscall_compat = cpuid_is_amd(cpuid->entries, cpuid->nent);
 	for (u32 i = 0; i < cpuid->nent; i++) {
 		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)
 			vm->cpu_has_nx = cpuid->entries[i].edx & CPUID_80000001_EDX_NX;

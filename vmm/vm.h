@@ -40,7 +40,8 @@ struct vm {
 	bool cpu_has_umip; /* the guest CPUID offers UMIP (CPUID.7:ECX[2]) */
 	/* An AMD CPU without NullSelectorClearsBase (decode/emulate.h, null_sel_keeps_base) */
 	bool cpu_null_sel_keeps_base;
-	bool kvm_clock; /* ... and kvmclock (vmm/cpu_features.h, cpu_features_kvm_clock) */
+	bool cpu_syscall_compat; /* SYSCALL from compatibility mode (AMD), emu_virt */
+	bool kvm_clock;		 /* ... and kvmclock (vmm/cpu_features.h, cpu_features_kvm_clock) */
 	/* MAXPHYADDR in the CPUID the guest sees (0x80000008 EAX[7:0]; 36 without the leaf) */
 	unsigned guest_maxphyaddr;
 	u64 guest_xcr0_mask; /* CPUID.(0xd,0).EDX:EAX: the XCR0 bits the guest may set */

@@ -721,7 +721,11 @@ static void test_mov_dr(void **state)
 	assert_int_equal(env->cpu.gpr[EMU_RBX], 0x400);
 	assert_done(env, RUN(env, &rep, 0x0f, 0x21, 0xf3), &rep, CODE_VA + 15,
 		    3); /* mov rbx, dr6 */
-	assert_int_equal(env->cpu.gpr[EMU_RBX], 0xfffe0ff0);
+	assert_int_equal(env->cpu.gpr[EMU_RBX], 0xffff0ff0);
+	/* Bit 16 (RTM, active low) stays 1 after a write of 0, as Linux's boot makes. */
+	assert_done(env, RUN(env, &rep, 0x0f, 0x23, 0xf0), &rep, CODE_VA + 18, 3); /* mov dr6, rax */
+	assert_done(env, RUN(env, &rep, 0x0f, 0x21, 0xf3), &rep, CODE_VA + 21, 3); /* mov rbx, dr6 */
+	assert_int_equal(env->cpu.gpr[EMU_RBX], 0xffff0ff0);
 }
 
 static void test_mov_dr_faults(void **state)

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for the single-step trap of shadow mode's emulator
+ * (decode/emulate.c, item 6; SDM Vol. 3A §17.3.1.4): an emulated
+ * instruction that starts with RFLAGS.TF set is followed by a #DB at the
+ * next instruction, with DR6.BS set; a rep string runs one iteration
+ * first; popf that sets TF, mov to SS and a syscall whose SFMASK clears TF
+ * take none; a fault replaces it. Also syscall from compatibility mode
+ * (AMD's, through CSTAR) and as a trapped instruction. Fixture: emu_env.h
+ * with to_shadow().
+ */
+#include "emu_env.h"
+
+#define HANDLER_DB 0x401a00ull
+#define DR6_BS_BIT (1ull << 14)
+#define CSTAR_VA   0xffffffff81e00100ull
+#define LSTAR_VA   0xffffffff81e00000ull
+
+static bool fake_pio(void *opaque, u16 port, void *data, unsigned size, bool is_out)
+{
+	(void)opaque;
+	(void)port;
+	if (!is_out)
+		memset(data, 0x5a, size);
+	return true;
+}
+
+static int setup_step(void **state)
+{
+	int r = setup(state);
+	struct env *env = *state;
+
+	to_shadow(env);
+	env->ops.pio = fake_pio;
+	set_gate(env, X86_EXC_DB, HANDLER_DB, 0xe, 0, 0);
+	return r;
+}
+
+/*
+ * A #DB was delivered with the frame's RIP `rip` and the RFLAGS after the
+ * instruction (TF as `frame_tf`); the handler runs without TF; DR6.BS is set.
+ */
+static void assert_step_trap_tf(struct env *env, const struct emu_report *rep, u64 rip,
+				bool frame_tf)
+{
+	assert_false(rep->faulted);
+	assert_int_equal(env->last_event.vector, X86_EXC_DB);
+	assert_int_equal(env->cpu.rip, HANDLER_DB);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), rip); /* trap: no error code */
+	assert_int_equal(!!(peek64(env, env->cpu.gpr[EMU_RSP] + 16) & RFLAGS_TF), frame_tf);
+	assert_false(env->cpu.rflags & RFLAGS_TF);
+	assert_true(env->cpu.virt.dr6 & DR6_BS_BIT);
+}
+
+static void assert_step_trap(struct env *env, const struct emu_report *rep, u64 rip)
+{
+	assert_step_trap_tf(env, rep, rip, true);
+}
+
+static void test_step_after_emulated(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.rflags |= RFLAGS_TF;
+	env->cpu.gpr[EMU_RAX] = 7;
+	assert_int_equal(RUN(env, &rep, 0xe6, 0x80), EMU_DONE); /* out %al,$0x80 */
+	assert_step_trap(env, &rep, CODE_VA + 2);
+	assert_int_equal(env->delivered, 1);
+}
+
+/* Without TF nothing is delivered, and DR6 stays as it was. */
+static void test_no_step_without_tf(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	assert_int_equal(RUN(env, &rep, 0xe6, 0x80), EMU_DONE);
+	assert_int_equal(env->cpu.rip, CODE_VA + 2);
+	assert_int_equal(env->delivered, 0);
+	assert_int_equal(env->cpu.virt.dr6, 0);
+}
+
+/* rep stosb: one iteration, then the trap with RIP still on the instruction. */
+static void test_step_rep_one_iteration(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.rflags |= RFLAGS_TF;
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	env->cpu.gpr[EMU_RCX] = 3;
+	env->cpu.gpr[EMU_RAX] = 0x11;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0xaa), EMU_DONE);
+	assert_step_trap(env, &rep, CODE_VA);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 2);
+	assert_int_equal(env->cpu.gpr[EMU_RDI], DATA_VA + 1);
+	assert_int_equal(env->nwrites, 2); /* the byte, then the #DB frame */
+	/* The last iteration: the trap's RIP is past the instruction. */
+	env->cpu.rip = CODE_VA;
+	env->cpu.rflags |= RFLAGS_TF;
+	env->cpu.gpr[EMU_RCX] = 1;
+	env->cpu.gpr[EMU_RSP] = STACK_VA + PAGE_SIZE - 8;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0xaa), EMU_DONE);
+	assert_step_trap(env, &rep, CODE_VA + 2);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0);
+}
+
+/* popf that sets TF takes no trap; one that clears it (TF at its start) does. */
+static void test_step_popf(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 rsp = STACK_VA + 0x800;
+
+	env->cpu.gpr[EMU_RSP] = rsp;
+	poke64(env, rsp, RFLAGS_FIXED | RFLAGS_TF);
+	assert_int_equal(RUN(env, &rep, 0x9d), EMU_DONE);
+	assert_int_equal(env->delivered, 0);
+	assert_int_equal(env->cpu.rip, CODE_VA + 1);
+	assert_true(env->cpu.rflags & RFLAGS_TF);
+	poke64(env, env->cpu.gpr[EMU_RSP], RFLAGS_FIXED);
+	assert_int_equal(RUN(env, &rep, 0x9d), EMU_DONE);
+	assert_step_trap_tf(env, &rep, CODE_VA + 2, false);
+}
+
+/* mov to SS holds the trap back for one instruction (the guest runs that natively). */
+static void test_no_step_after_mov_ss(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.rflags |= RFLAGS_TF;
+	env->cpu.gpr[EMU_RAX] = SEL_KDATA;
+	assert_int_equal(RUN(env, &rep, 0x8e, 0xd0), EMU_DONE); /* mov %eax,%ss */
+	assert_int_equal(env->delivered, 0);
+	assert_int_equal(env->cpu.rip, CODE_VA + 2);
+}
+
+/* A faulting instruction delivers its fault, not the trap. */
+static void test_fault_not_step(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.rflags |= RFLAGS_TF;
+	env->cpu.gpr[EMU_RDI] = UNMAPPED_VA;
+	assert_int_equal(RUN(env, &rep, 0xaa), EMU_DONE); /* stosb */
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_PF);
+	assert_int_equal(env->delivered, 1);
+	assert_false(env->cpu.virt.dr6 & DR6_BS_BIT);
+}
+
+/* A 32-bit user code segment (compatibility mode). */
+static void to_compat_user(struct env *env)
+{
+	to_user(env);
+	env->cpu.cs.sel = 0x23;
+	env->cpu.cs.l = 0;
+	env->cpu.cs.db = 1;
+	env->cpu.rip = 0x8049000;
+	env->cpu.virt.lstar = LSTAR_VA;
+	env->cpu.virt.cstar = CSTAR_VA;
+	env->cpu.virt.sfmask = RFLAGS_IF | RFLAGS_TF | RFLAGS_DF;
+}
+
+/* syscall from compatibility mode: CSTAR, RCX the 32-bit next EIP (AMD's CPUs). */
+static void test_syscall_compat(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_compat_user(env);
+	env->cpu.virt.syscall_compat = true;
+	env->cpu.gpr[EMU_RCX] = 0xdead00000000ull;
+	assert_int_equal(emu_syscall_entry(&env->cpu, &env->ops, 2, &rep), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, CSTAR_VA);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0x8049002);
+	assert_true(env->cpu.cs.l);
+	assert_int_equal(env->cpu.cs.sel, SEL_KCODE);
+	assert_int_equal(emu_cpl(&env->cpu), 0);
+	assert_int_equal(rep.notes, EMU_NOTE_CPL);
+}
+
+/* Intel's CPUs: #UD there, by the entry page and as an instruction. */
+static void test_syscall_compat_ud(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_compat_user(env);
+	assert_int_equal(emu_syscall_entry(&env->cpu, &env->ops, 2, &rep), EMU_DONE);
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_UD);
+	to_compat_user(env);
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x05), EMU_DONE);
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_UD);
+	assert_int_equal(env->cpu.rip, HANDLER_UD);
+}
+
+/*
+ * syscall as a trapped instruction (64-bit): LSTAR; SFMASK clears TF, so no
+ * trap (the resulting TF decides, Xen's XSA-204); without TF in SFMASK the
+ * trap comes at LSTAR.
+ */
+static void test_syscall_insn_step(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_user(env);
+	env->cpu.rip = CODE_VA;
+	env->cpu.virt.lstar = LSTAR_VA;
+	env->cpu.virt.sfmask = RFLAGS_IF | RFLAGS_TF;
+	env->cpu.rflags |= RFLAGS_TF;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x05), EMU_DONE);
+	assert_int_equal(env->cpu.rip, LSTAR_VA);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], CODE_VA + 2);
+	assert_int_equal(env->delivered, 0);
+	assert_int_equal(rep.notes & EMU_NOTE_CPL, EMU_NOTE_CPL);
+
+	to_user(env);
+	env->cpu.rip = CODE_VA;
+	env->cpu.virt.sfmask = RFLAGS_IF;
+	env->cpu.rflags |= RFLAGS_TF;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x05), EMU_DONE);
+	assert_step_trap(env, &rep, LSTAR_VA);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_step, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_step_after_emulated),	T(test_no_step_without_tf),
+		T(test_step_rep_one_iteration), T(test_step_popf),
+		T(test_no_step_after_mov_ss),	T(test_fault_not_step),
+		T(test_syscall_compat),		T(test_syscall_compat_ud),
+		T(test_syscall_insn_step),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
