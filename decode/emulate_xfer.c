@@ -261,6 +261,18 @@ static enum step do_syscall(struct insn_ctx *c)
 	return STEP_DONE;
 }
 
+/*
+ * sysenter (SDM Vol. 2B SYSENTER): #UD in IA-32e mode on AMD's CPUs (APM
+ * Vol. 3); on Intel's #GP(0) while IA32_SYSENTER_CS[15:2] is 0, which the
+ * virtual CPU's always is (LIMITATION: it has no SYSENTER MSRs, and their
+ * writes are #GP(0), vmm/shadow_msr.c). A 32-bit process that uses it gets
+ * its fault, as it would there.
+ */
+static enum step do_sysenter(struct insn_ctx *c)
+{
+	return emu_raise(c, c->cpu->virt.syscall_compat ? EXC_UD() : EXC_GP(0));
+}
+
 enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops, unsigned insn_len,
 				  struct emu_report *rep)
 {
@@ -430,6 +442,7 @@ enum step emu_dispatch_xfer(struct insn_ctx *c)
 	case X86_INS_IRETQ: return do_iretq(c);
 	case X86_INS_SYSRET: return do_sysret(c);
 	case X86_INS_SYSCALL: return do_syscall(c);
+	case X86_INS_SYSENTER: return do_sysenter(c);
 	case X86_INS_RETF:
 	case X86_INS_RETFQ: return do_retf(c);
 	case X86_INS_LJMP: return do_ljmp(c);

@@ -162,9 +162,31 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		f->cs = cs;
 		f->ss = ss;
 	}
-	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base || s->cr4 != shadow_real_cr4(sm)) {
+	/*
+	 * The real GS selector shows the virtual one: `mov %gs` runs natively,
+	 * and Linux's context switch saves what it reads there (save_fsgs). A
+	 * 32-bit task's TLS selector read back as anything else is replaced by
+	 * a null one on the way back to it, and its GS base with 0. The
+	 * guest's GS loads never complete natively (the real GDT holds none
+	 * of its descriptors, and the load_gs stand-in keeps the real GS), so
+	 * the virtual selector is the truth. Its descriptor cache is a flat
+	 * DPL3 data segment (real_boot_state's) with the virtual base, whatever
+	 * the selector: a null one left by a native null load would have the
+	 * monitor's iretq to CPL3 null GS again (DPL < CPL, SDM Vol. 3A §6.14.3).
+	 */
+	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base ||
+	    s->gs.selector != c->virt.gs_sel || s->gs.unusable || s->gs.dpl != 3 ||
+	    s->cr4 != shadow_real_cr4(sm)) {
 		s->fs.base = c->fs_base;
-		s->gs.base = c->gs_base;
+		s->gs = (struct kvm_segment){ .base = c->gs_base,
+					      .limit = 0xffffffff,
+					      .selector = c->virt.gs_sel,
+					      .type = 0x3, /* data, read/write, accessed */
+					      .present = 1,
+					      .dpl = 3,
+					      .db = 1,
+					      .s = 1,
+					      .g = 1 };
 		s->cr4 = shadow_real_cr4(sm);
 		shadow_cpu_push_sregs(sm, run);
 	}

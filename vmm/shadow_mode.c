@@ -1679,7 +1679,19 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		return SHADOW_EXIT_STOP;
 	}
 	sm->guest_rbx = r->rbx;
-	vm->stats.call_fs_base_loads += shadow_cpu_load(sm, vm->run);
+	{
+		u64 kgs0 = sm->cpu.virt.kernel_gs_base;
+		u16 gsel0 = sm->cpu.virt.gs_sel;
+
+		vm->stats.call_fs_base_loads += shadow_cpu_load(sm, vm->run);
+		/* What the stand-ins changed without a trap (vmm/monitor.h, the data page). */
+		if (vm->trace &&
+		    (kgs0 != sm->cpu.virt.kernel_gs_base || gsel0 != sm->cpu.virt.gs_sel))
+			fprintf(vm->trace, "window kgs 0x%llx -> 0x%llx gs_sel 0x%x -> 0x%x\n",
+				(unsigned long long)kgs0,
+				(unsigned long long)sm->cpu.virt.kernel_gs_base, gsel0,
+				sm->cpu.virt.gs_sel);
+	}
 	trap_rip = sm->cpu.rip;
 	if (vector < 32)
 		trap_sites_add(&vm->stats.sites, vector, trap_rip);
@@ -1782,10 +1794,14 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 	     vm->exit_code == UMBRA_EXIT_INTERNAL))
 		shadow_mode_dump_recent(vm);
 	if (vm->trace)
-		fprintf(vm->trace, "trap %u at 0x%llx rip 0x%llx cr3 0x%llx cr2 0x%llx -> %s\n",
+		fprintf(vm->trace,
+			"trap %u at 0x%llx rip 0x%llx cr3 0x%llx cr2 0x%llx gs 0x%llx kgs 0x%llx "
+			"-> %s\n",
 			vector, (unsigned long long)trap_rip, (unsigned long long)sm->cpu.rip,
 			(unsigned long long)sm->cpu.cr3,
 			(unsigned long long)vm->run->s.regs.sregs.cr2,
+			(unsigned long long)sm->cpu.gs_base,
+			(unsigned long long)sm->cpu.virt.kernel_gs_base,
 			res == SHADOW_EXIT_RESUME ? (sm->halted ? "halt" : "resume") : "stop");
 	return res;
 }

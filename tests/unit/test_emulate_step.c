@@ -202,6 +202,27 @@ static void test_syscall_compat_ud(void **state)
 	assert_int_equal(env->cpu.rip, HANDLER_UD);
 }
 
+/* sysenter: #UD on AMD's CPUs, #GP(0) on Intel's (no SYSENTER_CS). */
+static void test_sysenter(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_compat_user(env);
+	env->cpu.rip = CODE_VA;
+	env->cpu.virt.syscall_compat = true;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x34), EMU_DONE);
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_UD);
+	to_compat_user(env);
+	env->cpu.rip = CODE_VA;
+	env->cpu.virt.syscall_compat = false;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x34), EMU_DONE);
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_GP);
+	assert_int_equal(env->last_event.error_code, 0);
+}
+
 /*
  * syscall as a trapped instruction (64-bit): LSTAR; SFMASK clears TF, so no
  * trap (the resulting TF decides, Xen's XSA-204); without TF in SFMASK the
@@ -240,7 +261,7 @@ int main(void)
 		T(test_step_rep_one_iteration), T(test_step_popf),
 		T(test_no_step_after_mov_ss),	T(test_fault_not_step),
 		T(test_syscall_compat),		T(test_syscall_compat_ud),
-		T(test_syscall_insn_step),
+		T(test_syscall_insn_step),	T(test_sysenter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -169,6 +169,43 @@ static void test_real_cr4(void **state)
 	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
 }
 
+/*
+ * The real GS shows the virtual selector (Linux saves what `mov %gs` reads
+ * at a context switch), with a flat DPL3 cache: a null one left by a native
+ * null load would have the tail's iretq to CPL3 null GS again.
+ */
+static void test_gs_selector_synced(void **state)
+{
+	struct env *e = *state;
+	struct kvm_segment *gs = &e->run.s.regs.sregs.gs;
+
+	/* A 32-bit task's TLS selector, after a native null load (unusable, DPL 0). */
+	e->sm.cpu.cs = (struct emu_seg){ .sel = 0x23, .type = 0xb, .s = 1, .dpl = 3, .present = 1 };
+	e->sm.cpu.ss = (struct emu_seg){ .sel = 0x2b, .type = 0x3, .s = 1, .dpl = 3, .present = 1 };
+	e->sm.cpu.virt.gs_sel = 0x63;
+	e->sm.cpu.gs_base = 0x9b69380;
+	*gs = (struct kvm_segment){ .selector = 0, .unusable = 1, .dpl = 0, .base = 0x9b69380 };
+	e->run.s.regs.sregs.cr4 = shadow_real_cr4(&e->sm);
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+	assert_int_equal(gs->selector, 0x63);
+	assert_int_equal(gs->base, 0x9b69380);
+	assert_int_equal(gs->dpl, 3);
+	assert_true(gs->present);
+	assert_false(gs->unusable);
+	/* In step: nothing to push. */
+	e->run.kvm_dirty_regs = 0;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_false(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+	/* A null virtual selector (a 64-bit task) with its base. */
+	e->sm.cpu.virt.gs_sel = 0;
+	e->sm.cpu.gs_base = 0;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(gs->selector, 0);
+	assert_int_equal(gs->dpl, 3);
+	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +217,7 @@ int main(void)
 						env_teardown),
 		cmocka_unit_test_setup_teardown(test_user_under_iopl3, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_real_cr4, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_gs_selector_synced, env_setup, env_teardown),
 	};
 
 	return cmocka_run_group_tests_name("shadow_cpu", tests, NULL, NULL);
