@@ -67,6 +67,17 @@ static enum step io_permitted(struct insn_ctx *c, u16 port, unsigned size, bool 
 	return STEP_DONE;
 }
 
+/* Item 1 for an instruction: STEP_DONE if allowed, else its #GP(0) (or the bitmap read's #PF). */
+static enum step io_check(struct insn_ctx *c, u16 port, unsigned size)
+{
+	bool ok;
+	enum step st = io_permitted(c, port, size, &ok);
+
+	if (st != STEP_DONE)
+		return st;
+	return ok ? STEP_DONE : emu_raise(c, EXC_GP(0));
+}
+
 bool emu_io_permitted(const struct emu_cpu *cpu, const struct emu_ops *ops, u16 port, unsigned size)
 {
 	struct emu_cpu work = *cpu;
@@ -85,14 +96,10 @@ static enum step do_in_out(struct insn_ctx *c, u8 opc, unsigned size)
 	u16 port = imm ? c->insn->bytes[c->insn->size - 1] : (u16)cpu->gpr[EMU_RDX];
 	u8 data[4] = { 0 };
 	u32 v = 0;
-	enum step st;
-	bool ok;
+	enum step st = io_check(c, port, size);
 
-	st = io_permitted(c, port, size, &ok);
 	if (st != STEP_DONE)
 		return st;
-	if (!ok)
-		return emu_raise(c, EXC_GP(0));
 	memcpy(data, &cpu->gpr[EMU_RAX], size);
 	if (!c->ops->pio(c->ops->opaque, port, data, size, out))
 		return STEP_HOST_ERROR;
@@ -152,14 +159,10 @@ static enum step do_io_string(struct insn_ctx *c, bool out, unsigned size)
 	s64 step = (cpu->rflags & RFLAGS_DF) ? -(s64)size : (s64)size;
 	u64 mask = addr_mask(c);
 	unsigned done = 0;
-	enum step st;
-	bool ok;
+	enum step st = io_check(c, port, size);
 
-	st = io_permitted(c, port, size, &ok);
 	if (st != STEP_DONE)
 		return st;
-	if (!ok)
-		return emu_raise(c, EXC_GP(0));
 	while (!rep || (cpu->gpr[EMU_RCX] & mask) != 0) {
 		u64 la = base + (cpu->gpr[idx] & mask);
 		u8 data[4] = { 0 };

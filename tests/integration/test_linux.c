@@ -146,16 +146,9 @@ static unsigned long long json_count(const char *err, const char *key)
 	return strtoull(p + strlen(k), NULL, 10);
 }
 
-static void test_linux_shadow_script(void **state)
+/* hw mode runs Linux user programs only where a syscall from CPL3 reaches CPL0: skip if not. */
+static void need_user_programs(const char *mmu)
 {
-	struct result *r;
-	char mmu_opt[32];
-	/* make check-slow runs the same test in hw mode: LINUX_MMU=hw. */
-	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
-
-	(void)state;
-	NEED_KVM();
-	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
 	if (!strcmp(mmu, "hw")) {
 		struct result *h = hello_stats();
 		/*
@@ -175,6 +168,19 @@ static void test_linux_shadow_script(void **state)
 			skip();
 		}
 	}
+}
+
+static void test_linux_shadow_script(void **state)
+{
+	struct result *r;
+	char mmu_opt[32];
+	/* make check-slow runs the same test in hw mode: LINUX_MMU=hw. */
+	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
+
+	(void)state;
+	NEED_KVM();
+	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
+	need_user_programs(mmu);
 	r = run_script(mmu_opt, NULL, NULL);
 	if (!strcmp(mmu, "shadow")) {
 		assert_contains(r->err, "\"syscalls\": "); /* through the monitor's entry */
@@ -291,13 +297,97 @@ static void test_linux_pvm_cpu_script(void **state)
 	free(r);
 }
 
+/*
+ * The probe programs (tests/guest/, build/probe/ by `make check`) in a copy
+ * of the guest's initramfs: single steps (8 instructions, and one over an
+ * emulated `out`), ioperm and string port I/O on the UART's scratch
+ * register, and a static 32-bit process (its vDSO syscall, int $0x80, TLS
+ * through %gs across context switches, threads) where a 32-bit toolchain
+ * built one. Shadow mode with our PVM hosts' CPU flags: without FSGSBASE
+ * Linux switches GS through the load_gs stand-in, which is where a 32-bit
+ * task's TLS went missing before session 24.
+ */
+static void test_linux_probe(void **state)
+{
+	static const char probe_script[] =
+		"/probe64\n"
+		"if [ -x /probe32 ]; then /probe32; else echo 'probe32: not built'; fi\n";
+	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
+	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
+	char bz[600], initrd[600], why[512], enc[1024], cmdline[1600], mkinitrd[512], p64[600],
+		p32[600], tmp[] = "/tmp/umbra-probe-XXXXXX", out1[640], out2[640], cmd[6000];
+	bool have32;
+	struct result *r;
+	char mmu_opt[32];
+
+	(void)state;
+	NEED_KVM();
+	need_user_programs(mmu);
+	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
+		print_message("SKIP: the Linux images are not available: %s\n", why);
+		skip();
+	}
+	snprintf(p64, sizeof(p64), "%s/probe64", dir);
+	snprintf(p32, sizeof(p32), "%s/probe32", dir);
+	if (access(p64, R_OK))
+		fail_msg("%s is missing (make probe-programs builds it)", p64);
+	have32 = !access(p32, R_OK);
+	if (!have32)
+		print_message("NOTE: no %s (no 32-bit toolchain): its part is skipped\n", p32);
+	image_path(mkinitrd, sizeof(mkinitrd), "../bench/mkinitrd.sh");
+	assert_non_null(mkdtemp(tmp));
+	snprintf(out1, sizeof(out1), "%s/a.cpio.gz", tmp);
+	snprintf(out2, sizeof(out2), "%s/b.cpio.gz", tmp);
+	snprintf(cmd, sizeof(cmd),
+		 "sh '%s' '%s' '%s' '%s' && { [ %d = 0 ] || sh '%s' '%s' '%s' '%s'; }", mkinitrd,
+		 initrd, p64, out1, have32, mkinitrd, out1, p32, out2);
+	if (system(cmd) != 0)
+		fail_msg("could not pack the probe programs: %s", cmd);
+	b64(probe_script, enc, sizeof(enc));
+	snprintf(cmdline, sizeof(cmdline),
+		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
+		 enc);
+	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
+	r = new_result();
+	run_umbra(r,
+		  (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G",
+			      !strcmp(mmu, "shadow") ? "--cpu=-fsgsbase,-smap" : "--mem=1G",
+			      "--cmdline", cmdline, "--initrd", have32 ? out2 : out1, bz, NULL });
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		print_message("could not remove %s\n", tmp);
+	if (!strstr(r->out, "UMBRA-EXIT: 0"))
+		fail_msg("the probe script did not finish; output tail:\n%s\nstderr:\n%.2000s",
+			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
+	{
+		static const char *const want[] = { "probe-step: ok", "probe-step-io: ok",
+						    "probe-ioperm: ok" };
+
+		for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			if (!strstr(r->out, want[i]))
+				fail_msg("no \"%s\" in the output:\n%s", want[i],
+					 strstr(r->out, "probe-") ? strstr(r->out, "probe-")
+								  : r->out);
+	}
+	if (have32 && !strstr(r->out, "probe32: ok"))
+		fail_msg("the 32-bit probe failed:\n%s",
+			 strstr(r->out, "probe32") ? strstr(r->out, "probe32") : r->out);
+	assert_int_equal(r->status, 0);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linux_shadow_script),
 		cmocka_unit_test(test_linux_patch_script),
 		cmocka_unit_test(test_linux_pvm_cpu_script),
+		cmocka_unit_test(test_linux_probe),
 	};
+
+	/* LINUX_TESTS=test_linux_probe (a glob) runs only those: a Linux boot is slow here. */
+	if (getenv("LINUX_TESTS"))
+		cmocka_set_test_filter(getenv("LINUX_TESTS"));
 
 	return cmocka_run_group_tests_name("linux", tests, NULL, NULL);
 }

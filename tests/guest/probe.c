@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A guest program for test_linux's probe test (tests/integration/test_linux.c):
+ * what a Linux process may do that a VMM must get exactly right, each
+ * printed as one line "probe-NAME: ok" (or what was seen instead).
+ *
+ *   step          PTRACE_SINGLESTEP through 8 instructions takes 8 steps
+ *                 (a lost or extra #DB, or a DR6 without BS, shows here)
+ *   step-io       one step over an `out` that the VMM emulates (shadow
+ *                 mode: a #GP trap) stops right after it
+ *   ioperm        in/out and rep outsb/insb on the UART's scratch register
+ *                 (port 0x3ff) after ioperm(); a port it did not allow
+ *                 raises SIGSEGV
+ *
+ * Static, built by the Makefile (build/probe/probe64) and packed into a copy
+ * of the guest's initramfs by the test.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SCR_PORT 0x3ff /* COM1's scratch register: reads back what was written */
+
+extern const char step_start[], step_end[], io_start[], io_end[];
+
+/* The child's code: stop for the tracer, then the two measured blocks. */
+static void traced_child(void)
+{
+	ptrace(PTRACE_TRACEME, 0, 0, 0);
+	raise(SIGSTOP);
+	__asm__ volatile(".globl step_start\n"
+			 "step_start:\n\t"
+			 "nop\n\t"
+			 "mov %%eax, %%eax\n\t"
+			 "inc %%ecx\n\t"
+			 "dec %%ecx\n\t"
+			 "xchg %%ax, %%ax\n\t"
+			 "lea 1(%%rdx), %%rdx\n\t"
+			 "nop\n\t"
+			 "nop\n"
+			 ".globl step_end\n"
+			 "step_end:\n\t"
+			 "nop\n"
+			 :
+			 :
+			 : "rax", "rcx", "rdx", "cc");
+	if (ioperm(0x80, 1, 1) == 0)
+		__asm__ volatile(".globl io_start\n"
+				 "io_start:\n\t"
+				 "outb %%al, $0x80\n"
+				 ".globl io_end\n"
+				 "io_end:\n\t"
+				 "nop\n" ::"a"(0));
+	_exit(0);
+}
+
+/* Single-step the child from `from` until `to`: the number of steps, or -1. */
+static long steps_between(pid_t pid, uintptr_t from, uintptr_t to)
+{
+	long n = -1;
+	int st;
+
+	for (long i = 0; i < 1000000; i++) {
+		struct user_regs_struct r;
+
+		if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0)
+			return -1;
+		if (r.rip == from)
+			n = 0;
+		else if (n >= 0)
+			n++;
+		if (r.rip == to)
+			return n;
+		if (ptrace(PTRACE_SINGLESTEP, pid, 0, 0) < 0 || waitpid(pid, &st, 0) < 0 ||
+		    !WIFSTOPPED(st))
+			return -1;
+	}
+	return -1;
+}
+
+static void probe_steps(void)
+{
+	pid_t pid = fork();
+	long a, b;
+	int st;
+
+	if (pid == 0)
+		traced_child();
+	waitpid(pid, &st, 0);
+	a = steps_between(pid, (uintptr_t)step_start, (uintptr_t)step_end);
+	/* The child's ioperm succeeds where ours does (the same kernel, root). */
+	b = ioperm(0x80, 1, 1) ? -2 : steps_between(pid, (uintptr_t)io_start, (uintptr_t)io_end);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	if (a == 8)
+		printf("probe-step: ok\n");
+	else
+		printf("probe-step: %ld steps for 8 instructions\n", a);
+	if (b == 1)
+		printf("probe-step-io: ok\n");
+	else if (b == -2)
+		printf("probe-step-io: ioperm: %s\n", strerror(errno));
+	else
+		printf("probe-step-io: %ld steps for 1 instruction\n", b);
+}
+
+static sigjmp_buf segv_jmp;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(segv_jmp, 1);
+}
+
+static void probe_ioperm(void)
+{
+	static const char msg[] = "abc";
+	unsigned char back[2] = { 0 }, v;
+	const char *src = msg;
+	unsigned char *dst = back;
+	unsigned long n;
+	volatile int segv = 0;
+
+	if (ioperm(SCR_PORT, 1, 1)) {
+		printf("probe-ioperm: ioperm: %s\n", strerror(errno));
+		return;
+	}
+	outb(0x5a, SCR_PORT);
+	v = inb(SCR_PORT);
+	n = 3;
+	__asm__ volatile("rep outsb" : "+S"(src), "+c"(n) : "d"(SCR_PORT) : "memory");
+	n = 2;
+	__asm__ volatile("rep insb" : "+D"(dst), "+c"(n) : "d"(SCR_PORT) : "memory");
+	signal(SIGSEGV, on_segv);
+	if (!sigsetjmp(segv_jmp, 1))
+		outb(0, SCR_PORT - 1); /* the line status register: not allowed */
+	else
+		segv = 1;
+	signal(SIGSEGV, SIG_DFL);
+	if (v == 0x5a && src == msg + 3 && back[0] == 'c' && back[1] == 'c' && dst == back + 2 &&
+	    segv)
+		printf("probe-ioperm: ok\n");
+	else
+		printf("probe-ioperm: read 0x%02x, outs %td, ins %02x %02x, denied port %s\n", v,
+		       src - msg, back[0], back[1], segv ? "faulted" : "did not fault");
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	probe_steps();
+	probe_ioperm();
+	return 0;
+}
