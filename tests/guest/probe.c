@@ -4,8 +4,9 @@
  * what a Linux process may do that a VMM must get exactly right, each
  * printed as one line "probe-NAME: ok" (or what was seen instead).
  *
- *   step          PTRACE_SINGLESTEP through 8 instructions takes 8 steps
- *                 (a lost or extra #DB, or a DR6 without BS, shows here)
+ *   step          PTRACE_SINGLESTEP through 8 instructions right after a
+ *                 syscall takes 8 steps (a lost or extra #DB, or a DR6
+ *                 without BS, shows here)
  *   step-io       one step over an `out` that the VMM emulates (shadow
  *                 mode: a #GP trap) stops right after it
  *   ioperm        in/out and rep outsb/insb on the UART's scratch register
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/io.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,12 +33,17 @@
 
 extern const char step_start[], step_end[], io_start[], io_end[];
 
-/* The child's code: stop for the tracer, then the two measured blocks. */
+/*
+ * The child's code: stop for the tracer with a kill(getpid(), SIGSTOP)
+ * syscall right before the first measured block, so that the first step is
+ * the one after a return from a syscall (where Linux's #DB handler needs
+ * DR6.BS), then the block over an `out`.
+ */
 static void traced_child(void)
 {
 	ptrace(PTRACE_TRACEME, 0, 0, 0);
-	raise(SIGSTOP);
-	__asm__ volatile(".globl step_start\n"
+	__asm__ volatile("syscall\n"
+			 ".globl step_start\n"
 			 "step_start:\n\t"
 			 "nop\n\t"
 			 "mov %%eax, %%eax\n\t"
@@ -50,8 +57,8 @@ static void traced_child(void)
 			 "step_end:\n\t"
 			 "nop\n"
 			 :
-			 :
-			 : "rax", "rcx", "rdx", "cc");
+			 : "a"(SYS_kill), "D"(getpid()), "S"(SIGSTOP)
+			 : "rcx", "rdx", "r11", "cc", "memory");
 	if (ioperm(0x80, 1, 1) == 0)
 		__asm__ volatile(".globl io_start\n"
 				 "io_start:\n\t"
