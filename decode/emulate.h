@@ -137,6 +137,7 @@ struct emu_virt {
 	u64 dr[4], dr6, dr7;
 	/* MSRs (SDM Vol. 4 Table 2-2) kept by the VMM; see emu_msr_index. */
 	u64 kernel_gs_base, star, lstar, cstar, sfmask, pat, tsc_aux;
+	u64 sysenter_cs, sysenter_esp, sysenter_eip;
 	/* Capabilities of the virtual CPU (its CPUID), set once by the VMM. */
 	u64 cr4_valid; /* CR4 bits a MOV to CR4 may set; others #GP(0) */
 	u8 maxphyaddr; /* physical-address width: CR3 bits 62:maxphyaddr are reserved */
@@ -373,6 +374,9 @@ struct emu_ops {
 
 /* The MSRs emu_cpu holds in shadow mode (SDM Vol. 4 Table 2-2). */
 enum emu_msr_index {
+	EMU_MSR_SYSENTER_CS = 0x174,
+	EMU_MSR_SYSENTER_ESP = 0x175,
+	EMU_MSR_SYSENTER_EIP = 0x176,
 	EMU_MSR_PAT = 0x277,
 	EMU_MSR_EFER = 0xc0000080,
 	EMU_MSR_STAR = 0xc0000081,

@@ -403,6 +403,9 @@ static u64 *held_msr(struct emu_cpu *cpu, u32 index)
 	case EMU_MSR_KERNEL_GS_BASE: return &cpu->virt.kernel_gs_base;
 	case EMU_MSR_TSC_AUX: return &cpu->virt.tsc_aux;
 	case EMU_MSR_PAT: return &cpu->virt.pat;
+	case EMU_MSR_SYSENTER_CS: return &cpu->virt.sysenter_cs;
+	case EMU_MSR_SYSENTER_ESP: return &cpu->virt.sysenter_esp;
+	case EMU_MSR_SYSENTER_EIP: return &cpu->virt.sysenter_eip;
 	default: return NULL;
 	}
 }
@@ -420,10 +423,13 @@ static bool held_msr_ok(struct insn_ctx *c, u32 index, u64 v)
 		return !((cpu->cr0 & CR0_PG) && ((v ^ cpu->efer) & EFER_LME));
 	case EMU_MSR_LSTAR:
 	case EMU_MSR_CSTAR:
+	case EMU_MSR_SYSENTER_ESP:
+	case EMU_MSR_SYSENTER_EIP:
 	case EMU_MSR_FS_BASE:
 	case EMU_MSR_GS_BASE:
 	case EMU_MSR_KERNEL_GS_BASE: return emu_is_canonical(v);
 	case EMU_MSR_SFMASK:
+	case EMU_MSR_SYSENTER_CS:
 	case EMU_MSR_TSC_AUX: return !(v >> 32);
 	case EMU_MSR_PAT: return pat_valid(v);
 	default: return true; /* STAR: any value */

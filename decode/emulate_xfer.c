@@ -262,15 +262,29 @@ static enum step do_syscall(struct insn_ctx *c)
 }
 
 /*
- * sysenter (SDM Vol. 2B SYSENTER): #UD in IA-32e mode on AMD's CPUs (APM
- * Vol. 3); on Intel's #GP(0) while IA32_SYSENTER_CS[15:2] is 0, which the
- * virtual CPU's always is (LIMITATION: it has no SYSENTER MSRs, and their
- * writes are #GP(0), vmm/shadow_msr.c). A 32-bit process that uses it gets
- * its fault, as it would there.
+ * sysenter (SDM Vol. 2B SYSENTER), Intel's way into the kernel for a 32-bit
+ * vDSO: #UD in IA-32e mode on AMD's CPUs (APM Vol. 3; virt.syscall_compat);
+ * #GP(0) while IA32_SYSENTER_CS[15:2] is 0. Else IF, RF (and VM) cleared,
+ * RSP = SYSENTER_ESP, RIP = SYSENTER_EIP, CS = SYSENTER_CS & ~3 (flat
+ * 64-bit code, DPL0), SS = CS + 8: virtual CPL 0. RCX and R11 keep their
+ * values; the guest saved what it needs in user mode.
  */
 static enum step do_sysenter(struct insn_ctx *c)
 {
-	return emu_raise(c, c->cpu->virt.syscall_compat ? EXC_UD() : EXC_GP(0));
+	struct emu_cpu *cpu = c->cpu;
+	u16 sel = (u16)cpu->virt.sysenter_cs & SEL_ERR_MASK;
+
+	if (cpu->virt.syscall_compat || !(cpu->efer & EFER_LMA))
+		return emu_raise(c, EXC_UD()); /* LIMITATION: legacy-mode sysenter: #UD */
+	if (!sel)
+		return emu_raise(c, EXC_GP(0));
+	cpu->rflags &= ~(RFLAGS_IF | RFLAGS_RF | RFLAGS_VM);
+	cpu->gpr[EMU_RSP] = cpu->virt.sysenter_esp;
+	cpu->rip = cpu->virt.sysenter_eip;
+	cpu->cs = flat_seg(sel, 0, true, true);
+	cpu->ss = flat_seg((u16)(sel + 8), 0, false, false);
+	c->keep_rip = true;
+	return STEP_DONE;
 }
 
 enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops, unsigned insn_len,

@@ -626,7 +626,10 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	memo = scan_memos_get(&sm->memos, g, &own_memo, &ahead_memo);
 	vm->stats.code_scan_memo_own += own_memo;
 	vm->stats.scan_ahead_used += ahead_memo;
-	/* Known starts the fault cannot tell us about: the guest's IDT handlers, LSTAR. */
+	/*
+	 * Known starts the fault cannot tell us about: the guest's IDT handlers,
+	 * LSTAR, and a 32-bit process's ways in, CSTAR and SYSENTER_EIP.
+	 */
 	if (sm->cpu.idt_limit >= 15) {
 		u8 idt[256 * 16];
 		size_t len = guest_read_virt(&vm->mem, &ctl, sm->cpu.idt_base, idt,
@@ -649,6 +652,10 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	}
 	if (sm->cpu.virt.lstar)
 		add_entry(vm, &ctl, g, sm->cpu.virt.lstar, entries, &n);
+	if (sm->cpu.virt.cstar)
+		add_entry(vm, &ctl, g, sm->cpu.virt.cstar, entries, &n);
+	if (sm->cpu.virt.sysenter_eip)
+		add_entry(vm, &ctl, g, sm->cpu.virt.sysenter_eip, entries, &n);
 	/*
 	 * Where the page's first instruction starts, from the end of the page
 	 * before it (decode/scan.h, scan_sync_offset): with the linear sweep,

@@ -397,6 +397,9 @@ static enum emu_result insn_done(struct vm *vm, enum emu_result r, const struct 
 		return r;
 	stats_count_emulated(&vm->stats, rep->mnemonic);
 	follow_cpu(vm, rep->notes, rep->cr3_noflush, old_cpl);
+	/* Into the kernel from user mode (int n, sysenter, a single-step #DB): an entry. */
+	if (old_cpl == 3 && emu_cpl(&sm->cpu) == 0)
+		shadow_learn_entry(vm, sm->cpu.cs.base + sm->cpu.rip);
 	if (sm->cpu.virt.int_shadow)
 		sm->int_shadow_rip = sm->cpu.rip; /* an sti: blocking ends past the next insn */
 	return EMU_DONE;

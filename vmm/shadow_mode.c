@@ -136,7 +136,7 @@ static void kvm_seg(struct kvm_segment *s, u16 sel, bool code, unsigned dpl)
  * (CSTAR: a 32-bit process's vDSO). RCX then says where it came from and
  * the virtual CS in which mode (shadow_emu_syscall). The real SYSENTER_CS
  * stays 0, so a guest `sysenter` is a #GP (Intel) or #UD (AMD) the
- * emulator decides on.
+ * emulator runs with the virtual SYSENTER MSRs.
  */
 static int set_syscall_msrs(struct vm *vm)
 {

@@ -202,7 +202,10 @@ static void test_syscall_compat_ud(void **state)
 	assert_int_equal(env->cpu.rip, HANDLER_UD);
 }
 
-/* sysenter: #UD on AMD's CPUs, #GP(0) on Intel's (no SYSENTER_CS). */
+/*
+ * sysenter from compatibility mode: #UD on AMD's CPUs; on Intel's #GP(0)
+ * until SYSENTER_CS is set (wrmsr), then the kernel's entry at CPL0.
+ */
 static void test_sysenter(void **state)
 {
 	struct env *env = *state;
@@ -221,6 +224,42 @@ static void test_sysenter(void **state)
 	assert_true(rep.faulted);
 	assert_int_equal(rep.fault_vector, X86_EXC_GP);
 	assert_int_equal(env->last_event.error_code, 0);
+
+	/* The MSRs, as Linux's syscall_init writes them (at CPL0). */
+	env->cpu.cs =
+		(struct emu_seg){ .sel = SEL_KCODE, .type = 0xb, .s = 1, .present = 1, .l = 1 };
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RCX] = 0x174;
+	env->cpu.gpr[EMU_RAX] = SEL_KCODE;
+	env->cpu.gpr[EMU_RDX] = 0;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x30), EMU_DONE); /* wrmsr */
+	assert_false(rep.faulted);
+	env->cpu.gpr[EMU_RCX] = 0x176;
+	env->cpu.gpr[EMU_RAX] = (u32)LSTAR_VA;
+	env->cpu.gpr[EMU_RDX] = LSTAR_VA >> 32;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x30), EMU_DONE);
+	env->cpu.gpr[EMU_RCX] = 0x175;
+	env->cpu.gpr[EMU_RAX] = (u32)(KSTACK_VA + PAGE_SIZE);
+	env->cpu.gpr[EMU_RDX] = 0;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x30), EMU_DONE);
+	assert_int_equal(env->cpu.virt.sysenter_cs, SEL_KCODE);
+	assert_int_equal(env->cpu.virt.sysenter_eip, LSTAR_VA);
+
+	to_compat_user(env);
+	env->cpu.rip = CODE_VA;
+	env->cpu.virt.syscall_compat = false;
+	env->cpu.gpr[EMU_RCX] = 0x1234;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x34), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, LSTAR_VA);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], KSTACK_VA + PAGE_SIZE);
+	assert_int_equal(env->cpu.cs.sel, SEL_KCODE);
+	assert_true(env->cpu.cs.l);
+	assert_int_equal(env->cpu.ss.sel, SEL_KCODE + 8);
+	assert_int_equal(emu_cpl(&env->cpu), 0);
+	assert_false(env->cpu.rflags & RFLAGS_IF);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0x1234);
+	assert_int_equal(rep.notes & EMU_NOTE_CPL, EMU_NOTE_CPL);
 }
 
 /*
