@@ -12,6 +12,9 @@
  *    With the call window (monitor.h), the guest kernel's virtual IF lives
  *    in its data page while the guest runs: loaded from there at a trap,
  *    stored back with the other virtual flags.
+ * 4. The data segment registers DS, ES and GS: the real ones carry the
+ *    virtual selectors (load_data_sels, shadow_cpu_store). LIMITATION: FS
+ *    does not (the load_fs and wrmsr stand-ins load it for real).
  */
 #include <linux/kvm.h>
 #include <string.h>
@@ -65,6 +68,49 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned ma
 	c->virt.maxphyaddr = maxphyaddr;
 }
 
+/*
+ * Item 4: DS and ES. A native `mov` reads the real selector (Linux's
+ * context switch saves DS and ES so), and 32-bit code addresses memory
+ * through them, so the real ones carry the virtual selectors, each with a
+ * flat DPL3 descriptor cache (an iretq to CPL3 keeps it) and the virtual
+ * base. A guest load completes natively only where the real GDT has the
+ * descriptor (a null selector; the user's own SS index while user code
+ * runs): the selector then differs from the one given, and is taken back
+ * as the virtual one.
+ */
+static void load_data_sels(struct shadow_mode *sm, const struct kvm_sregs *s)
+{
+	struct emu_cpu *c = &sm->cpu;
+
+	if (s->ds.selector != sm->real_ds_sel) {
+		c->virt.ds_sel = sm->real_ds_sel = s->ds.selector;
+		c->virt.ds_base = s->ds.base;
+	}
+	if (s->es.selector != sm->real_es_sel) {
+		c->virt.es_sel = sm->real_es_sel = s->es.selector;
+		c->virt.es_base = s->es.base;
+	}
+}
+
+/* A flat DPL3 data segment with selector `sel` and base `base` (item 4). */
+static struct kvm_segment flat_user_data(u16 sel, u64 base)
+{
+	return (struct kvm_segment){ .base = base,
+				     .limit = 0xffffffff,
+				     .selector = sel,
+				     .type = 0x3, /* data, read/write, accessed */
+				     .present = 1,
+				     .dpl = 3,
+				     .db = 1,
+				     .s = 1,
+				     .g = 1 };
+}
+
+static bool needs_sync(const struct kvm_segment *seg, u16 sel)
+{
+	return seg->selector != sel || seg->unusable || seg->dpl != 3 || !seg->present;
+}
+
 /* Item 2. */
 bool shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 {
@@ -116,6 +162,7 @@ bool shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 			d->ss_loaded = 0;
 		}
 	}
+	load_data_sels(sm, &run->s.regs.sregs);
 	c->dirty = 0;
 	return fs_loaded;
 }
@@ -173,20 +220,17 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 	 * DPL3 data segment (real_boot_state's) with the virtual base, whatever
 	 * the selector: a null one left by a native null load would have the
 	 * monitor's iretq to CPL3 null GS again (DPL < CPL, SDM Vol. 3A §6.14.3).
+	 * DS and ES likewise (item 4), which 32-bit code addresses through.
 	 */
 	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base ||
-	    s->gs.selector != c->virt.gs_sel || s->gs.unusable || s->gs.dpl != 3 ||
-	    s->cr4 != shadow_real_cr4(sm)) {
+	    needs_sync(&s->gs, c->virt.gs_sel) || needs_sync(&s->ds, c->virt.ds_sel) ||
+	    needs_sync(&s->es, c->virt.es_sel) || s->cr4 != shadow_real_cr4(sm)) {
 		s->fs.base = c->fs_base;
-		s->gs = (struct kvm_segment){ .base = c->gs_base,
-					      .limit = 0xffffffff,
-					      .selector = c->virt.gs_sel,
-					      .type = 0x3, /* data, read/write, accessed */
-					      .present = 1,
-					      .dpl = 3,
-					      .db = 1,
-					      .s = 1,
-					      .g = 1 };
+		s->gs = flat_user_data(c->virt.gs_sel, c->gs_base);
+		s->ds = flat_user_data(c->virt.ds_sel, c->virt.ds_base);
+		s->es = flat_user_data(c->virt.es_sel, c->virt.es_base);
+		sm->real_ds_sel = c->virt.ds_sel;
+		sm->real_es_sel = c->virt.es_sel;
 		s->cr4 = shadow_real_cr4(sm);
 		shadow_cpu_push_sregs(sm, run);
 	}

@@ -206,6 +206,41 @@ static void test_gs_selector_synced(void **state)
 	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
 }
 
+/*
+ * DS and ES carry the virtual selectors too; a selector the guest loaded
+ * natively (a null one, in the kernel's context switch) is taken back.
+ */
+static void test_ds_es_synced(void **state)
+{
+	struct env *e = *state;
+	struct kvm_sregs *s = &e->run.s.regs.sregs;
+
+	e->sm.cpu.virt.ds_sel = e->sm.cpu.virt.es_sel = 0x2b; /* a 32-bit task's __USER_DS */
+	s->cr4 = shadow_real_cr4(&e->sm);
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(s->ds.selector, 0x2b);
+	assert_int_equal(s->es.selector, 0x2b);
+	assert_int_equal(s->ds.dpl, 3);
+	assert_true(s->ds.present);
+	/* The kernel loads null into DS natively; ES is left. */
+	s->ds = (struct kvm_segment){ .selector = 0, .unusable = 1 };
+	shadow_cpu_load(&e->sm, &e->run);
+	assert_int_equal(e->sm.cpu.virt.ds_sel, 0);
+	assert_int_equal(e->sm.cpu.virt.es_sel, 0x2b);
+	/* The store gives the null DS a usable cache again, its selector kept. */
+	e->run.kvm_dirty_regs = 0;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(s->ds.selector, 0);
+	assert_false(s->ds.unusable);
+	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+	/* In step: nothing taken back, nothing pushed. */
+	shadow_cpu_load(&e->sm, &e->run);
+	assert_int_equal(e->sm.cpu.virt.ds_sel, 0);
+	e->run.kvm_dirty_regs = 0;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_false(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +253,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_user_under_iopl3, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_real_cr4, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_gs_selector_synced, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_ds_es_synced, env_setup, env_teardown),
 	};
 
 	return cmocka_run_group_tests_name("shadow_cpu", tests, NULL, NULL);
