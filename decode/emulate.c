@@ -129,6 +129,24 @@ u32 emu_data_access(const struct emu_cpu *cpu, u32 acc)
 	return acc;
 }
 
+unsigned emu_rep_limit(const struct emu_cpu *cpu, unsigned dflt)
+{
+	if (cpu->rflags & RFLAGS_TF)
+		return 1;
+	return cpu->virt.rep_limit ? cpu->virt.rep_limit : dflt;
+}
+
+bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit)
+{
+	if (rep && done == limit) {
+		c->keep_rip = true;
+		c->notes |= EMU_NOTE_REP_PARTIAL;
+		return true;
+	}
+	c->fault_after_progress = done > 0;
+	return false;
+}
+
 enum step emu_raise(struct insn_ctx *c, struct emu_event ev)
 {
 	c->fault = ev;

@@ -166,6 +166,18 @@ enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg 
 		      bool mark_accessed);
 /* decode/emulate_xfer.c */
 enum step emu_dispatch_xfer(struct insn_ctx *c);
+/*
+ * A rep string's iterations per call: one when single-stepped (TF, emulate.c
+ * item 6), else virt.rep_limit, else `dflt`.
+ */
+unsigned emu_rep_limit(const struct emu_cpu *cpu, unsigned dflt);
+/*
+ * Before iteration `done` of a rep string: true (and the instruction left
+ * for resuming: RIP kept, EMU_NOTE_REP_PARTIAL) once `limit` are done; else
+ * false, with a fault from here on keeping the iterations done (SDM Vol. 2B
+ * REP).
+ */
+bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit);
 /* decode/emulate_mem.c */
 enum step emu_dispatch_mem(struct insn_ctx *c);
 /* decode/emulate_io.c: shadow mode. */

@@ -146,10 +146,7 @@ static enum step do_io_string(struct insn_ctx *c, bool out, unsigned size)
 {
 	struct emu_cpu *cpu = c->cpu;
 	bool rep = c->x86->prefix[0] == PREFIX_REP || c->x86->prefix[0] == PREFIX_REPNE;
-	/* Single-stepped (TF): one iteration, then the trap (emulate.c, item 6). */
-	unsigned limit = (cpu->rflags & RFLAGS_TF) ? 1
-			 : cpu->virt.rep_limit	   ? cpu->virt.rep_limit
-						   : IO_REP_LIMIT_DEFAULT;
+	unsigned limit = emu_rep_limit(cpu, IO_REP_LIMIT_DEFAULT);
 	bool l64 = emu_long64(cpu);
 	u16 port = (u16)cpu->gpr[EMU_RDX];
 	enum emu_gpr idx = out ? EMU_RSI : EMU_RDI;
@@ -168,13 +165,8 @@ static enum step do_io_string(struct insn_ctx *c, bool out, unsigned size)
 		u8 data[4] = { 0 };
 		struct mem_ref m;
 
-		if (rep && done == limit) {
-			c->keep_rip = true;
-			c->notes |= EMU_NOTE_REP_PARTIAL;
+		if (emu_rep_pause(c, rep, done, limit))
 			return STEP_DONE;
-		}
-		/* Iterations already done stay done if this one faults (SDM Vol. 2B REP). */
-		c->fault_after_progress = done > 0;
 		if (!l64)
 			la = (u32)la;
 		else if (!emu_is_canonical(la) || !emu_is_canonical(la + size - 1))

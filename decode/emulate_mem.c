@@ -205,10 +205,7 @@ static enum step do_string(struct insn_ctx *c, bool movs)
 			: (c->x86->rex & REX_W)		     ? 8
 			: c->x86->prefix[2] == OPSIZE_16     ? 2
 							     : 4;
-	/* Single-stepped (TF): one iteration, then the trap (emulate.c, item 6). */
-	unsigned limit = (cpu->rflags & RFLAGS_TF) ? 1
-			 : cpu->virt.rep_limit	   ? cpu->virt.rep_limit
-						   : REP_LIMIT_DEFAULT;
+	unsigned limit = emu_rep_limit(cpu, REP_LIMIT_DEFAULT);
 	bool l64 = emu_long64(cpu);
 	x86_reg src_seg = c->x86->prefix[1] == SEG_FS	? X86_REG_FS
 			  : c->x86->prefix[1] == SEG_GS ? X86_REG_GS
@@ -226,13 +223,8 @@ static enum step do_string(struct insn_ctx *c, bool movs)
 		u64 dst = dst_base + (cpu->gpr[EMU_RDI] & mask), v = cpu->gpr[EMU_RAX];
 		enum step st;
 
-		if (rep && done == limit) {
-			c->keep_rip = true;
-			c->notes |= EMU_NOTE_REP_PARTIAL;
+		if (emu_rep_pause(c, rep, done, limit))
 			return STEP_DONE;
-		}
-		/* Iterations already done stay done if this one faults (SDM Vol. 2B REP). */
-		c->fault_after_progress = done > 0;
 		if (movs) {
 			u64 src = src_base + (cpu->gpr[EMU_RSI] & mask);
 
