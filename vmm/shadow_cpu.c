@@ -69,14 +69,15 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned ma
 }
 
 /*
- * Item 4: DS and ES. A native `mov` reads the real selector (Linux's
- * context switch saves DS and ES so), and 32-bit code addresses memory
- * through them, so the real ones carry the virtual selectors, each with a
- * flat DPL3 descriptor cache (an iretq to CPL3 keeps it) and the virtual
- * base. A guest load completes natively only where the real GDT has the
- * descriptor (a null selector; the user's own SS index while user code
- * runs): the selector then differs from the one given, and is taken back
- * as the virtual one.
+ * Item 4: DS, ES and GS. A native `mov` reads the real selector (Linux's
+ * context switch saves them so), and 32-bit code addresses memory through
+ * them, so the real ones carry the virtual selectors, each with a flat DPL3
+ * descriptor cache (an iretq to CPL3 keeps it) and the virtual base. A
+ * guest load completes natively only where the real GDT has the descriptor
+ * (a null selector, as Linux's startup loads into all of them; the user's
+ * own SS index while user code runs): the selector then differs from the
+ * one given, and is taken back as the virtual one. (GS's base is the real
+ * one already, shadow_cpu_load.)
  */
 static void load_data_sels(struct shadow_mode *sm, const struct kvm_sregs *s)
 {
@@ -90,6 +91,8 @@ static void load_data_sels(struct shadow_mode *sm, const struct kvm_sregs *s)
 		c->virt.es_sel = sm->real_es_sel = s->es.selector;
 		c->virt.es_base = s->es.base;
 	}
+	if (s->gs.selector != sm->real_gs_sel)
+		c->virt.gs_sel = sm->real_gs_sel = s->gs.selector;
 }
 
 /* A flat DPL3 data segment with selector `sel` and base `base` (item 4). */
@@ -136,6 +139,8 @@ bool shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 
 		c->rflags = (f->rflags & ~virt) | (c->rflags & virt);
 	}
+	/* Selectors the guest loaded natively; the window's GS selector, below, wins over them. */
+	load_data_sels(sm, &run->s.regs.sregs);
 	/*
 	 * The guest kernel may have changed its IF, KERNEL_GS_BASE, GS selector and FS
 	 * base in the call window (monitor.h). Only it can: the window is in the kernel
@@ -162,7 +167,6 @@ bool shadow_cpu_load(struct shadow_mode *sm, const struct kvm_run *run)
 			d->ss_loaded = 0;
 		}
 	}
-	load_data_sels(sm, &run->s.regs.sregs);
 	c->dirty = 0;
 	return fs_loaded;
 }
@@ -210,17 +214,12 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		f->ss = ss;
 	}
 	/*
-	 * The real GS selector shows the virtual one: `mov %gs` runs natively,
-	 * and Linux's context switch saves what it reads there (save_fsgs). A
-	 * 32-bit task's TLS selector read back as anything else is replaced by
-	 * a null one on the way back to it, and its GS base with 0. The
-	 * guest's GS loads never complete natively (the real GDT holds none
-	 * of its descriptors, and the load_gs stand-in keeps the real GS), so
-	 * the virtual selector is the truth. Its descriptor cache is a flat
-	 * DPL3 data segment (real_boot_state's) with the virtual base, whatever
-	 * the selector: a null one left by a native null load would have the
-	 * monitor's iretq to CPL3 null GS again (DPL < CPL, SDM Vol. 3A §6.14.3).
-	 * DS and ES likewise (item 4), which 32-bit code addresses through.
+	 * Item 4: the real DS, ES and GS show the virtual selectors. Linux's
+	 * context switch saves what a native `mov %gs` reads (save_fsgs): a
+	 * 32-bit task's TLS selector read back as anything else came back null
+	 * with base 0. The cache is flat DPL3 whatever the selector: a null one
+	 * left by a native null load would have the monitor's iretq to CPL3
+	 * null the register again (DPL < CPL, SDM Vol. 3A §6.14.3).
 	 */
 	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base ||
 	    needs_sync(&s->gs, c->virt.gs_sel) || needs_sync(&s->ds, c->virt.ds_sel) ||
@@ -231,6 +230,7 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		s->es = flat_user_data(c->virt.es_sel, c->virt.es_base);
 		sm->real_ds_sel = c->virt.ds_sel;
 		sm->real_es_sel = c->virt.es_sel;
+		sm->real_gs_sel = c->virt.gs_sel;
 		s->cr4 = shadow_real_cr4(sm);
 		shadow_cpu_push_sregs(sm, run);
 	}

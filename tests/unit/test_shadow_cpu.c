@@ -207,8 +207,9 @@ static void test_gs_selector_synced(void **state)
 }
 
 /*
- * DS and ES carry the virtual selectors too; a selector the guest loaded
- * natively (a null one, in the kernel's context switch) is taken back.
+ * DS, ES and GS carry the virtual selectors; a selector the guest loaded
+ * natively (a null one, in the kernel's context switch or startup) is taken
+ * back.
  */
 static void test_ds_es_synced(void **state)
 {
@@ -233,6 +234,18 @@ static void test_ds_es_synced(void **state)
 	assert_int_equal(s->ds.selector, 0);
 	assert_false(s->ds.unusable);
 	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+	/*
+	 * GS the same: Linux's startup loads null into it natively, and the
+	 * boot's selector must not come back.
+	 */
+	e->sm.cpu.virt.gs_sel = 0x10;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(s->gs.selector, 0x10);
+	s->gs = (struct kvm_segment){ .selector = 0, .unusable = 1 };
+	shadow_cpu_load(&e->sm, &e->run);
+	assert_int_equal(e->sm.cpu.virt.gs_sel, 0);
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(s->gs.selector, 0);
 	/* In step: nothing taken back, nothing pushed. */
 	shadow_cpu_load(&e->sm, &e->run);
 	assert_int_equal(e->sm.cpu.virt.ds_sel, 0);
