@@ -368,6 +368,16 @@ static inline bool fake_write_xcr(void *opaque, u32 index, u64 value)
 	return true;
 }
 
+/* A port bus for ops->pio: reads give 0x5a in every byte, writes go nowhere. */
+static inline bool fake_pio_pattern(void *opaque, u16 port, void *data, unsigned size, bool is_out)
+{
+	(void)opaque;
+	(void)port;
+	if (!is_out)
+		memset(data, 0x5a, size);
+	return true;
+}
+
 /* ---- fixture --------------------------------------------------------------- */
 
 static inline void set_gate(struct env *env, unsigned vec, u64 handler, unsigned type, unsigned dpl,

@@ -102,23 +102,13 @@ static void test_random_instructions(void **state)
 	assert_int_equal(counts[EMU_HOST_ERROR], 0);
 }
 
-/* The port bus: reads give a fixed pattern, writes go nowhere. */
-static bool fuzz_pio(void *opaque, u16 port, void *data, unsigned size, bool is_out)
-{
-	(void)opaque;
-	(void)port;
-	if (!is_out)
-		memset(data, 0x5a, size);
-	return true;
-}
-
 static int setup_shadow(void **state)
 {
 	int r = setup(state);
 	struct env *env = *state;
 
 	to_shadow(env);
-	env->ops.pio = fuzz_pio;
+	env->ops.pio = fake_pio_pattern;
 	return r;
 }
 

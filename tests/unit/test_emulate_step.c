@@ -16,22 +16,13 @@
 #define CSTAR_VA   0xffffffff81e00100ull
 #define LSTAR_VA   0xffffffff81e00000ull
 
-static bool fake_pio(void *opaque, u16 port, void *data, unsigned size, bool is_out)
-{
-	(void)opaque;
-	(void)port;
-	if (!is_out)
-		memset(data, 0x5a, size);
-	return true;
-}
-
 static int setup_step(void **state)
 {
 	int r = setup(state);
 	struct env *env = *state;
 
 	to_shadow(env);
-	env->ops.pio = fake_pio;
+	env->ops.pio = fake_pio_pattern;
 	set_gate(env, X86_EXC_DB, HANDLER_DB, 0xe, 0, 0);
 	return r;
 }
@@ -202,6 +193,18 @@ static void test_syscall_compat_ud(void **state)
 	assert_int_equal(env->cpu.rip, HANDLER_UD);
 }
 
+/* wrmsr of `v` to MSR `index` at the current RIP, which it must complete. */
+static void emulated_wrmsr(struct env *env, u32 index, u64 v)
+{
+	struct emu_report rep;
+
+	env->cpu.gpr[EMU_RCX] = index;
+	env->cpu.gpr[EMU_RAX] = (u32)v;
+	env->cpu.gpr[EMU_RDX] = v >> 32;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x30), EMU_DONE);
+	assert_false(rep.faulted);
+}
+
 /*
  * sysenter from compatibility mode: #UD on AMD's CPUs; on Intel's #GP(0)
  * until SYSENTER_CS is set (wrmsr), then the kernel's entry at CPL0.
@@ -229,19 +232,9 @@ static void test_sysenter(void **state)
 	env->cpu.cs =
 		(struct emu_seg){ .sel = SEL_KCODE, .type = 0xb, .s = 1, .present = 1, .l = 1 };
 	env->cpu.rip = CODE_VA;
-	env->cpu.gpr[EMU_RCX] = 0x174;
-	env->cpu.gpr[EMU_RAX] = SEL_KCODE;
-	env->cpu.gpr[EMU_RDX] = 0;
-	assert_int_equal(RUN(env, &rep, 0x0f, 0x30), EMU_DONE); /* wrmsr */
-	assert_false(rep.faulted);
-	env->cpu.gpr[EMU_RCX] = 0x176;
-	env->cpu.gpr[EMU_RAX] = (u32)LSTAR_VA;
-	env->cpu.gpr[EMU_RDX] = LSTAR_VA >> 32;
-	assert_int_equal(RUN(env, &rep, 0x0f, 0x30), EMU_DONE);
-	env->cpu.gpr[EMU_RCX] = 0x175;
-	env->cpu.gpr[EMU_RAX] = (u32)(KSTACK_VA + PAGE_SIZE);
-	env->cpu.gpr[EMU_RDX] = 0;
-	assert_int_equal(RUN(env, &rep, 0x0f, 0x30), EMU_DONE);
+	emulated_wrmsr(env, 0x174, SEL_KCODE);
+	emulated_wrmsr(env, 0x176, LSTAR_VA);
+	emulated_wrmsr(env, 0x175, KSTACK_VA + PAGE_SIZE);
 	assert_int_equal(env->cpu.virt.sysenter_cs, SEL_KCODE);
 	assert_int_equal(env->cpu.virt.sysenter_eip, LSTAR_VA);
 
