@@ -147,6 +147,49 @@ bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit)
 	return false;
 }
 
+u64 emu_addr_mask(const struct insn_ctx *c)
+{
+	return c->x86->addr_size == 2 ? 0xffffull : c->x86->addr_size == 4 ? 0xffffffffull : ~0ull;
+}
+
+void emu_set_at_addr_size(struct insn_ctx *c, enum emu_gpr r, u64 v)
+{
+	u64 *g = &c->cpu->gpr[r];
+
+	switch (c->x86->addr_size) {
+	case 2: *g = (*g & ~0xffffull) | (v & 0xffff); break;
+	case 4: *g = v & 0xffffffffull; break;
+	default: *g = v; break;
+	}
+}
+
+x86_reg emu_string_src_seg(const struct insn_ctx *c)
+{
+	switch (c->x86->prefix[1]) {
+	case SEG_ES: return X86_REG_ES;
+	case SEG_CS: return X86_REG_CS;
+	case SEG_SS: return X86_REG_SS;
+	case SEG_FS: return X86_REG_FS;
+	case SEG_GS: return X86_REG_GS;
+	default: return X86_REG_DS;
+	}
+}
+
+enum step emu_string_la(struct insn_ctx *c, x86_reg seg, enum emu_gpr idx, unsigned size, u64 *la)
+{
+	const struct emu_cpu *cpu = c->cpu;
+	u64 off = cpu->gpr[idx] & emu_addr_mask(c);
+
+	if (!emu_long64(cpu)) {
+		*la = (u32)(emu_seg_base(cpu, seg) + off);
+		return STEP_DONE;
+	}
+	*la = (seg == X86_REG_FS || seg == X86_REG_GS) ? emu_seg_base(cpu, seg) + off : off;
+	if (!emu_is_canonical(*la) || !emu_is_canonical(*la + size - 1))
+		return emu_raise(c, seg == X86_REG_SS ? EXC_SS(0) : EXC_GP(0));
+	return STEP_DONE;
+}
+
 enum step emu_raise(struct insn_ctx *c, struct emu_event ev)
 {
 	c->fault = ev;

@@ -23,6 +23,13 @@
 #define PREFIX_LOCK  0xf0
 #define PREFIX_REP   0xf3 /* rep / repe */
 #define PREFIX_REPNE 0xf2
+#define OPSIZE_16    0x66 /* the operand-size prefix, as cs_x86.prefix[2] holds it */
+/* Segment-override prefixes (SDM Vol. 2A §2.1.1), as cs_x86.prefix[1] holds them. */
+#define SEG_ES 0x26
+#define SEG_CS 0x2e
+#define SEG_SS 0x36
+#define SEG_FS 0x64
+#define SEG_GS 0x65
 
 /* Segment selectors (SDM Vol. 3A §3.4.2, Figure 3-6). */
 #define SEL_RPL_MASK   3u
@@ -178,6 +185,19 @@ unsigned emu_rep_limit(const struct emu_cpu *cpu, unsigned dflt);
  * REP).
  */
 bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit);
+/* The string instructions' index and count registers (SDM Vol. 1 §3.3.7, Vol. 2B REP). */
+/* The mask of the address size (16, 32 or 64 bits: a 67 prefix changes it). */
+u64 emu_addr_mask(const struct insn_ctx *c);
+/* Write index or count register r at the address size: 16 bits merge, 32 zero-extend. */
+void emu_set_at_addr_size(struct insn_ctx *c, enum emu_gpr r, u64 v);
+/* The source segment of movs/outs (rSI): DS, or the override's; rDI's is always ES. */
+x86_reg emu_string_src_seg(const struct insn_ctx *c);
+/*
+ * The linear address of the `size`-byte element at seg:idx: in 64-bit mode
+ * only FS and GS have a base, and a non-canonical element is #GP(0) (#SS(0)
+ * through SS); outside it the sum wraps at 4 GiB.
+ */
+enum step emu_string_la(struct insn_ctx *c, x86_reg seg, enum emu_gpr idx, unsigned size, u64 *la);
 /* decode/emulate_mem.c */
 enum step emu_dispatch_mem(struct insn_ctx *c);
 /* decode/emulate_io.c: shadow mode. */

@@ -27,13 +27,6 @@
 #include "decode/emulate_internal.h"
 #include "shadow/x86.h"
 
-#define OPSIZE_16 0x66
-/* Segment-override prefixes (SDM Vol. 2A §2.1.1). */
-#define SEG_ES 0x26
-#define SEG_CS 0x2e
-#define SEG_SS 0x36
-#define SEG_FS 0x64
-#define SEG_GS 0x65
 /* The TSS's I/O map base field (SDM Vol. 3A §8.7, Figure 8-11). */
 #define TSS64_IOMAP_BASE 102u
 /* Iterations of one rep ins/outs per call when virt.rep_limit is 0. */
@@ -123,66 +116,32 @@ static enum step do_in_out(struct insn_ctx *c, u8 opc, unsigned size)
 	return STEP_DONE;
 }
 
-/* An index or count register written at the address size (a 32-bit write zero-extends). */
-static void set_at_addr_size(struct insn_ctx *c, enum emu_gpr r, u64 v)
-{
-	u64 *g = &c->cpu->gpr[r];
-
-	switch (c->x86->addr_size) {
-	case 2: *g = (*g & ~0xffffull) | (v & 0xffff); break;
-	case 4: *g = v & 0xffffffffull; break;
-	default: *g = v; break;
-	}
-}
-
-static u64 addr_mask(const struct insn_ctx *c)
-{
-	return c->x86->addr_size == 2 ? 0xffffull : c->x86->addr_size == 4 ? 0xffffffffull : ~0ull;
-}
-
-/* outs's source segment: DS, or the override's. */
-static x86_reg outs_segment(const struct insn_ctx *c)
-{
-	switch (c->x86->prefix[1]) {
-	case SEG_ES: return X86_REG_ES;
-	case SEG_CS: return X86_REG_CS;
-	case SEG_SS: return X86_REG_SS;
-	case SEG_FS: return X86_REG_FS;
-	case SEG_GS: return X86_REG_GS;
-	default: return X86_REG_DS;
-	}
-}
-
 /* Item 3. */
 static enum step do_io_string(struct insn_ctx *c, bool out, unsigned size)
 {
 	struct emu_cpu *cpu = c->cpu;
 	bool rep = c->x86->prefix[0] == PREFIX_REP || c->x86->prefix[0] == PREFIX_REPNE;
 	unsigned limit = emu_rep_limit(cpu, IO_REP_LIMIT_DEFAULT);
-	bool l64 = emu_long64(cpu);
 	u16 port = (u16)cpu->gpr[EMU_RDX];
 	enum emu_gpr idx = out ? EMU_RSI : EMU_RDI;
-	x86_reg seg = out ? outs_segment(c) : X86_REG_ES;
-	/* 64-bit mode: only FS and GS have a base. */
-	u64 base = l64 && seg != X86_REG_FS && seg != X86_REG_GS ? 0 : emu_seg_base(cpu, seg);
+	x86_reg seg = out ? emu_string_src_seg(c) : X86_REG_ES;
 	s64 step = (cpu->rflags & RFLAGS_DF) ? -(s64)size : (s64)size;
-	u64 mask = addr_mask(c);
+	u64 mask = emu_addr_mask(c);
 	unsigned done = 0;
 	enum step st = io_check(c, port, size);
 
 	if (st != STEP_DONE)
 		return st;
 	while (!rep || (cpu->gpr[EMU_RCX] & mask) != 0) {
-		u64 la = base + (cpu->gpr[idx] & mask);
 		u8 data[4] = { 0 };
 		struct mem_ref m;
+		u64 la;
 
 		if (emu_rep_pause(c, rep, done, limit))
 			return STEP_DONE;
-		if (!l64)
-			la = (u32)la;
-		else if (!emu_is_canonical(la) || !emu_is_canonical(la + size - 1))
-			return emu_raise(c, EXC_GP(0));
+		st = emu_string_la(c, seg, idx, size, &la);
+		if (st != STEP_DONE)
+			return st;
 		st = emu_mem_map(c, la, size, emu_data_access(cpu, out ? 0 : EMU_ACC_WRITE), &m);
 		if (st != STEP_DONE)
 			return st;
@@ -199,11 +158,11 @@ static enum step do_io_string(struct insn_ctx *c, bool out, unsigned size)
 			if (st != STEP_DONE)
 				return st;
 		}
-		set_at_addr_size(c, idx, cpu->gpr[idx] + (u64)step);
+		emu_set_at_addr_size(c, idx, cpu->gpr[idx] + (u64)step);
 		cpu->dirty |= EMU_DIRTY_REGS;
 		if (!rep)
 			break;
-		set_at_addr_size(c, EMU_RCX, cpu->gpr[EMU_RCX] - 1);
+		emu_set_at_addr_size(c, EMU_RCX, cpu->gpr[EMU_RCX] - 1);
 		done++;
 	}
 	return STEP_DONE;

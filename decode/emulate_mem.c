@@ -41,10 +41,7 @@
 #include "decode/flags.h"
 #include "shadow/x86.h"
 
-#define OPSIZE_16 0x66
-#define REX_W	  0x8
-#define SEG_FS	  0x64 /* segment-override prefixes */
-#define SEG_GS	  0x65
+#define REX_W 0x8
 /* String opcodes (SDM Vol. 2B MOVS, STOS): the byte form and the word/dword/qword form. */
 #define OP_MOVSB 0xa4
 #define OP_MOVS	 0xa5
@@ -135,17 +132,6 @@ static enum step do_mov(struct insn_ctx *c)
 
 /* ---- item 2: movs, stos -------------------------------------------------- */
 
-static u64 addr_mask(struct insn_ctx *c)
-{
-	return c->x86->addr_size == 4 ? 0xffffffffull : ~0ull;
-}
-
-/* Write an index register at the address size (a 32-bit write zero-extends). */
-static void set_index(struct insn_ctx *c, enum emu_gpr r, u64 v)
-{
-	c->cpu->gpr[r] = v & addr_mask(c);
-}
-
 /* Do [a, a+len) and [b, b+len) share a byte? */
 static bool overlaps(const void *a, const void *b, u64 len)
 {
@@ -207,31 +193,26 @@ static enum step do_string(struct insn_ctx *c, bool movs)
 							     : 4;
 	unsigned limit = emu_rep_limit(cpu, REP_LIMIT_DEFAULT);
 	bool l64 = emu_long64(cpu);
-	x86_reg src_seg = c->x86->prefix[1] == SEG_FS	? X86_REG_FS
-			  : c->x86->prefix[1] == SEG_GS ? X86_REG_GS
-							: X86_REG_DS;
-	/* 64-bit mode: only an FS/GS override has a base; the destination is ES:RDI. */
-	u64 src_base = (l64 && src_seg == X86_REG_DS) ? 0 : emu_seg_base(cpu, src_seg);
-	u64 dst_base = l64 ? 0 : emu_seg_base(cpu, X86_REG_ES);
+	x86_reg src_seg = emu_string_src_seg(c);
 	s64 step = (cpu->rflags & RFLAGS_DF) ? -(s64)size : (s64)size;
-	u64 mask = addr_mask(c);
+	u64 mask = emu_addr_mask(c);
 	unsigned done = 0;
 
 	if (movs ? (opc != OP_MOVSB && opc != OP_MOVS) : (opc != OP_STOSB && opc != OP_STOS))
 		return STEP_UNKNOWN; /* an SSE movsd, not the string instruction */
 	while (!rep || (cpu->gpr[EMU_RCX] & mask) != 0) {
-		u64 dst = dst_base + (cpu->gpr[EMU_RDI] & mask), v = cpu->gpr[EMU_RAX];
+		u64 dst = cpu->gpr[EMU_RDI], v = cpu->gpr[EMU_RAX];
 		enum step st;
 
 		if (emu_rep_pause(c, rep, done, limit))
 			return STEP_DONE;
 		if (movs) {
-			u64 src = src_base + (cpu->gpr[EMU_RSI] & mask);
+			u64 src;
 
-			if (!l64)
-				src = (u32)src;
-			else if (!emu_is_canonical(src) || !emu_is_canonical(src + size - 1))
-				return emu_raise(c, EXC_GP(0));
+			st = emu_string_la(c, src_seg, EMU_RSI, size, &src);
+			if (st != STEP_DONE)
+				return st;
+			/* 64-bit addressing: ES has no base, dst is RDI. */
 			if (rep && l64 && step > 0 && mask == ~0ull && emu_is_canonical(dst) &&
 			    emu_is_canonical(dst + size - 1)) {
 				unsigned n;
@@ -241,9 +222,11 @@ static enum step do_string(struct insn_ctx *c, bool movs)
 				if (st != STEP_DONE)
 					return st;
 				if (n) {
-					set_index(c, EMU_RDI, cpu->gpr[EMU_RDI] + (u64)n * size);
-					set_index(c, EMU_RSI, cpu->gpr[EMU_RSI] + (u64)n * size);
-					set_index(c, EMU_RCX, cpu->gpr[EMU_RCX] - n);
+					emu_set_at_addr_size(c, EMU_RDI,
+							     cpu->gpr[EMU_RDI] + (u64)n * size);
+					emu_set_at_addr_size(c, EMU_RSI,
+							     cpu->gpr[EMU_RSI] + (u64)n * size);
+					emu_set_at_addr_size(c, EMU_RCX, cpu->gpr[EMU_RCX] - n);
 					cpu->dirty |= EMU_DIRTY_REGS;
 					done += n;
 					continue;
@@ -253,20 +236,20 @@ static enum step do_string(struct insn_ctx *c, bool movs)
 			if (st != STEP_DONE)
 				return st;
 		}
-		if (!l64)
-			dst = (u32)dst;
-		else if (!emu_is_canonical(dst) || !emu_is_canonical(dst + size - 1))
-			return emu_raise(c, EXC_GP(0));
+		/* The destination's checks come after the source's read, as in the CPU. */
+		st = emu_string_la(c, X86_REG_ES, EMU_RDI, size, &dst);
+		if (st != STEP_DONE)
+			return st;
 		st = emu_mem_write(c, dst, &v, size, emu_data_access(cpu, 0));
 		if (st != STEP_DONE)
 			return st;
-		set_index(c, EMU_RDI, cpu->gpr[EMU_RDI] + (u64)step);
+		emu_set_at_addr_size(c, EMU_RDI, cpu->gpr[EMU_RDI] + (u64)step);
 		if (movs)
-			set_index(c, EMU_RSI, cpu->gpr[EMU_RSI] + (u64)step);
+			emu_set_at_addr_size(c, EMU_RSI, cpu->gpr[EMU_RSI] + (u64)step);
 		cpu->dirty |= EMU_DIRTY_REGS;
 		if (!rep)
 			break;
-		set_index(c, EMU_RCX, cpu->gpr[EMU_RCX] - 1);
+		emu_set_at_addr_size(c, EMU_RCX, cpu->gpr[EMU_RCX] - 1);
 		done++;
 	}
 	return STEP_DONE;

@@ -48,7 +48,6 @@
 #define POPF_MASK                                                                            \
 	(RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_TF | RFLAGS_IF | \
 	 RFLAGS_DF | RFLAGS_OF | RFLAGS_IOPL_MASK | RFLAGS_NT | RFLAGS_AC | RFLAGS_ID)
-#define OPSIZE_16 0x66 /* operand-size prefix */
 
 /* Debug registers (SDM Vol. 3A §17.2.3, §17.2.4). */
 /*

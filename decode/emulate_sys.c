@@ -29,7 +29,6 @@
 #define BASE24_MASK	   0xffffffull /* lgdt/lidt with a 16-bit operand size */
 /* The high half of a 16-byte system descriptor: bits 12:8 of its dword 3 must be 0. */
 #define SYS_DESC_HIGH_TYPE_MASK (0x1full << 40)
-#define OPSIZE_16		0x66
 
 static bool is_cpl0(struct insn_ctx *c)
 {

@@ -877,6 +877,79 @@ static void test_rep_movs_fault_midway(void **state)
 
 /* ---- xchg, cmpxchg ---------------------------------------------------------- */
 
+/* 32-bit code (compatibility mode) whose DS and ES start at DATA_VA and DATA_VA + es_off. */
+static void to_compat_segments(struct env *env, u64 es_off)
+{
+	env->cpu.cs.l = 0;
+	env->cpu.cs.db = 1;
+	env->cpu.virt.ds_base = DATA_VA;
+	env->cpu.virt.es_base = DATA_VA + es_off;
+}
+
+/*
+ * A 67 prefix in 32-bit code: SI, DI and CX count in 16 bits, their upper
+ * bits stay, and an index wraps at 64 KiB (SDM Vol. 1 §3.3.7).
+ */
+static void test_string_addr16(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_compat_segments(env, 0);
+	poke64(env, DATA_VA + 0x100, 0x0807060504030201ull);
+	env->cpu.gpr[EMU_RSI] = 0x12340100;
+	env->cpu.gpr[EMU_RDI] = 0x56780200;
+	env->cpu.gpr[EMU_RCX] = 0x9abc0003; /* CX = 3 */
+	assert_ok(env, RUN(env, &rep, 0x67, 0xf3, 0xa4), &rep, CODE_VA + 3);
+	assert_int_equal(peek64(env, DATA_VA + 0x200) & 0xffffff, 0x030201);
+	assert_int_equal(peek64(env, DATA_VA + 0x200) >> 24, 0);
+	assert_int_equal(env->cpu.gpr[EMU_RSI], 0x12340103);
+	assert_int_equal(env->cpu.gpr[EMU_RDI], 0x56780203);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0x9abc0000);
+	/* DI = 0xffff: the store lands at ES:0xffff (ES based so that is DATA_VA + 0x1000), DI
+	 * wraps. */
+	env->cpu.virt.es_base = DATA_VA + 0x1000 - 0xffff;
+	env->cpu.gpr[EMU_RDI] = 0x1111ffff;
+	env->cpu.gpr[EMU_RAX] = 0x5a;
+	env->nwrites = 0;
+	assert_ok(env, RUN(env, &rep, 0x67, 0xaa), &rep, CODE_VA + 5);
+	assert_one_write(env, DATA_VA + 0x1000, 1, 0, 0x5a);
+	assert_int_equal(env->cpu.gpr[EMU_RDI], 0x11110000);
+}
+
+/*
+ * movs's source takes any segment override, and its base, outside 64-bit
+ * mode; the destination is always ES. In 64-bit mode an SS override's
+ * non-canonical source is #SS(0), not #GP(0).
+ */
+static void test_movs_segment_override(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_compat_segments(env, 0x800);
+	poke64(env, DATA_VA + 0x100, 0x1111111111111111ull); /* DS:0x100 */
+	poke64(env, DATA_VA + 0x900, 0x2222222222222222ull); /* ES:0x100 */
+	env->cpu.gpr[EMU_RSI] = 0x100;
+	env->cpu.gpr[EMU_RDI] = 0x200;
+	assert_ok(env, RUN(env, &rep, 0xa5), &rep, CODE_VA + 1); /* movsd ds:[esi] */
+	assert_one_write(env, DATA_VA + 0xa00, 4, 0, 0x11111111);
+	env->cpu.gpr[EMU_RSI] = 0x100;
+	env->cpu.gpr[EMU_RDI] = 0x200;
+	env->nwrites = 0;
+	assert_ok(env, RUN(env, &rep, 0x26, 0xa5), &rep, CODE_VA + 3); /* movsd es:[esi] */
+	assert_one_write(env, DATA_VA + 0xa00, 4, 0x11111111, 0x22222222);
+	/* 64-bit mode: an SS override, a non-canonical RSI. */
+	env->cpu.cs.l = 1;
+	env->cpu.cs.db = 0;
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RSI] = 0x0000800000000000ull;
+	set_gate(env, X86_EXC_SS, HANDLER_GP, 0xe, 0, 0);
+	assert_int_equal(RUN(env, &rep, 0x36, 0xa4), EMU_DONE);
+	assert_int_equal(rep.fault_vector, X86_EXC_SS);
+	assert_int_equal(env->last_event.error_code, 0);
+}
+
 static void test_xchg(void **state)
 {
 	struct env *env = *state;
@@ -1193,6 +1266,8 @@ int main(void)
 		T(test_register_forms),
 		T(test_rep_movs_overlap),
 		T(test_rep_movs_fault_midway),
+		T(test_string_addr16),
+		T(test_movs_segment_override),
 		T(test_xchg),
 		T(test_cmpxchg),
 		T(test_cmpxchg16b_shadow),
