@@ -586,14 +586,38 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 /*
  * #GP or #UD: a privileged or sensitive instruction of the deprivileged
  * guest, emulated on the virtual CPU. A ud0/ud1/ud2 is the guest's own #UD.
+ *
+ * In user mode (virtual CPL3) the guest runs at real CPL3 on its own pages
+ * and selectors, so what the real CPU refuses there the virtual CPU
+ * refuses too, except for what the emulator knows: port I/O and the IF
+ * instructions under the virtual IOPL, `int n` through the guest's IDT,
+ * segment loads from its GDT and LDT, iretq, sysenter. Any other user
+ * fault is the process's own (a misaligned movdqa, a non-canonical AVX
+ * access, an instruction this CPU lacks): the guest gets it with the real
+ * error code, and its kernel sends the signal, as on hardware. The guest
+ * kernel's unknown instructions still stop the VM: those may need the
+ * privilege the VMM took away.
  */
 static enum shadow_exit handle_insn_trap(struct vm *vm, unsigned vector)
 {
-	u64 rip = vm->shadow->cpu.rip;
+	struct shadow_mode *sm = vm->shadow;
+	u64 rip = sm->cpu.rip;
+	bool user = emu_cpl(&sm->cpu) == 3;
 	struct emu_report rep;
 	enum emu_result r;
 
 	r = shadow_emu_insn(vm, &rep, false);
+	if (r == EMU_UNKNOWN && user) {
+		bool has = vector != X86_EXC_UD;
+
+		vm->stats.user_faults_own++;
+		if (vm->trace)
+			fprintf(vm->trace, "user fault %u at rip 0x%llx (%s): the process's own\n",
+				vector, (unsigned long long)rip,
+				rep.mnemonic[0] ? rep.mnemonic : "?");
+		return shadow_reflect_exception(
+			vm, vector, has, has ? (u32)monitor_error_code(&sm->mon) : 0, false, 0);
+	}
 	/* Item 5: a port access the guest's CPL, IOPL and I/O bitmap refuse. */
 	if (r == EMU_DONE && rep.faulted && rep.fault_vector == X86_EXC_GP &&
 	    is_port_insn(rep.mnemonic))

@@ -213,6 +213,8 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  guest port I/O       %llu (%llu refused with #GP)\n",
 		(unsigned long long)st->guest_io, (unsigned long long)st->guest_io_denied);
 	fprintf(f, "  guest syscalls       %llu\n", (unsigned long long)st->syscalls);
+	fprintf(f, "  user faults, own     %llu (#GP/#UD/#NP of instructions not emulated)\n",
+		(unsigned long long)st->user_faults_own);
 	fprintf(f, "  chained              %llu (emulated after another, without a trap)\n",
 		(unsigned long long)st->chained);
 	fprintf(f,
@@ -335,7 +337,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		", \"reflected\": %llu, \"irq_delivered\": %llu, \"irq_deferred\": %llu, "
 		"\"irq_requeued\": %llu, "
 		"\"halts\": %llu, \"guest_io\": %llu, \"guest_io_denied\": %llu, "
-		"\"syscalls\": %llu, \"chained\": %llu, \"ahead_runs\": %llu, \"ahead_tries\": "
+		"\"user_faults_own\": %llu, \"syscalls\": %llu, \"chained\": %llu, \"ahead_runs\": "
+		"%llu, \"ahead_tries\": "
 		"%llu, "
 		"\"ahead_insns\": %llu, \"emulated_pt_writes\": %llu, "
 		"\"emulated_mmio\": %llu, \"unshadowed_for_unknown\": %llu, \"stores_replayed\": "
@@ -367,10 +370,11 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->reflected, (unsigned long long)st->irq_delivered,
 		(unsigned long long)st->irq_deferred, (unsigned long long)st->irq_requeued,
 		(unsigned long long)st->halts, (unsigned long long)st->guest_io,
-		(unsigned long long)st->guest_io_denied, (unsigned long long)st->syscalls,
-		(unsigned long long)st->chained, (unsigned long long)st->ahead_runs,
-		(unsigned long long)st->ahead_tries, (unsigned long long)st->ahead_insns,
-		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->guest_io_denied, (unsigned long long)st->user_faults_own,
+		(unsigned long long)st->syscalls, (unsigned long long)st->chained,
+		(unsigned long long)st->ahead_runs, (unsigned long long)st->ahead_tries,
+		(unsigned long long)st->ahead_insns, (unsigned long long)st->emulated_pt_writes,
+		(unsigned long long)st->emulated_mmio,
 		(unsigned long long)st->unshadowed_for_unknown,
 		(unsigned long long)st->shadow_stores_replayed,
 		(unsigned long long)st->code_pages_scanned,

@@ -12,6 +12,11 @@
  *   ioperm        in/out and rep outsb/insb on the UART's scratch register
  *                 (port 0x3ff) after ioperm(); a port it did not allow
  *                 raises SIGSEGV
+ *   faults        a process's own faults on instructions no VMM emulates
+ *                 reach it as signals, as on hardware: a misaligned movdqa
+ *                 and a non-canonical movups (#GP: SIGSEGV), an undefined
+ *                 opcode (#UD: SIGILL). Shadow mode stopped the whole VM
+ *                 ("not emulated") before session 25.
  *
  * Static, built by the Makefile (build/probe/probe64) and packed into a copy
  * of the guest's initramfs by the test.
@@ -160,10 +165,61 @@ static void probe_ioperm(void)
 		       src - msg, back[0], back[1], segv ? "faulted" : "did not fault");
 }
 
+static volatile int fault_sig, fault_code;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	fault_sig = sig;
+	fault_code = si->si_code;
+	siglongjmp(segv_jmp, 1);
+}
+
+/* Run one faulting instruction (by number); "SIGNO/CODE" of what it raised into buf. */
+static void fault_of(int which, char *buf, size_t len)
+{
+	static char data[64] __attribute__((aligned(16)));
+	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
+
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGILL, &sa, NULL);
+	fault_sig = 0;
+	if (!sigsetjmp(segv_jmp, 1)) {
+		if (which == 0) /* movdqa from an address not 16-byte aligned: #GP(0) */
+			__asm__ volatile("movdqa (%0),%%xmm0" ::"r"(data + 4) : "xmm0");
+		else if (which == 1) /* movups from a non-canonical address: #GP(0) */
+			__asm__ volatile("movups (%0),%%xmm0" ::"r"(0x8000000000000000ull)
+					 : "xmm0");
+		else /* 0f 04: no instruction in 64-bit mode, #UD */
+			__asm__ volatile(".byte 0x0f, 0x04");
+	}
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGILL, SIG_DFL);
+	snprintf(buf, len, "%d/%d", fault_sig, fault_code);
+}
+
+static void probe_faults(void)
+{
+	char a[16], b[16], c[16], want_gp[16], want_ud[16];
+
+	fault_of(0, a, sizeof(a));
+	fault_of(1, b, sizeof(b));
+	fault_of(2, c, sizeof(c));
+	snprintf(want_gp, sizeof(want_gp), "%d/%d", SIGSEGV, SI_KERNEL);
+	snprintf(want_ud, sizeof(want_ud), "%d/%d", SIGILL, ILL_ILLOPN);
+	if (!strcmp(a, want_gp) && !strcmp(b, want_gp) && !strcmp(c, want_ud))
+		printf("probe-faults: ok\n");
+	else
+		printf("probe-faults: movdqa %s, movups %s, 0f 04 %s (signal/si_code; want %s %s "
+		       "%s)\n",
+		       a, b, c, want_gp, want_gp, want_ud);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	probe_steps();
 	probe_ioperm();
+	probe_faults();
 	return 0;
 }

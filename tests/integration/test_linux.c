@@ -301,7 +301,8 @@ static void test_linux_pvm_cpu_script(void **state)
  * The probe programs (tests/guest/, build/probe/ by `make check`) in a copy
  * of the guest's initramfs: single steps (8 instructions, and one over an
  * emulated `out`), ioperm and string port I/O on the UART's scratch
- * register, and a static 32-bit process (its vDSO syscall, int $0x80, TLS
+ * register, a process's own #GP and #UD on instructions no VMM emulates
+ * (signals, not a stopped VM), and a static 32-bit process (its vDSO syscall, int $0x80, TLS
  * through %gs across context switches, threads) where a 32-bit toolchain
  * built one. Shadow mode with our PVM hosts' CPU flags: without FSGSBASE
  * Linux switches GS through the load_gs stand-in, which is where a 32-bit
@@ -361,7 +362,7 @@ static void test_linux_probe(void **state)
 			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
 	{
 		static const char *const want[] = { "probe-step: ok", "probe-step-io: ok",
-						    "probe-ioperm: ok" };
+						    "probe-ioperm: ok", "probe-faults: ok" };
 
 		for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 			if (!strstr(r->out, want[i]))
