@@ -388,6 +388,11 @@ enum emu_msr_index {
 	EMU_MSR_KERNEL_GS_BASE = 0xc0000102,
 	EMU_MSR_TSC_AUX = 0xc0000103,
 };
+/*
+ * IA32_TSC: not held; an emulated rdtsc/rdtscp reads the vCPU's TSC through
+ * ops->msr (shadow mode traps them only while the guest's CR4.TSD is set).
+ */
+#define EMU_MSR_TSC 0x10u
 
 /*
  * What an instruction asks of the VMM after EMU_DONE (emu_report.notes).

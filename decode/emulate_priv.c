@@ -10,7 +10,8 @@
  *    Registers); CR3, CR0/CR4/EFER changes are reported as EMU_NOTE_*.
  * 2. clts, lmsw, smsw (UMIP), invlpg, wbinvd, invd, hlt.
  * 3. The virtual IF and IOPL: cli, sti (with STI blocking), pushf, popf.
- * 4. rdmsr/wrmsr: the MSRs emu_cpu holds here, the rest through ops->msr.
+ * 4. rdmsr/wrmsr: the MSRs emu_cpu holds here, the rest through ops->msr;
+ *    rdtsc/rdtscp (#GP(0) at CPL > 0 under CR4.TSD), the TSC through it.
  * 5. xsetbv (ops->write_xcr) and swapgs.
  * 6. mov to/from DR0-DR7 (SDM Vol. 2B MOV—Move to/from Debug Registers) on
  *    the virtual debug registers; rd/wr{fs,gs}base (SDM Vol. 2B) when the
@@ -474,6 +475,31 @@ static enum step do_msr(struct insn_ctx *c, bool write)
 	return STEP_DONE;
 }
 
+/*
+ * rdtsc, rdtscp (SDM Vol. 2B): EDX:EAX the TSC, read through ops->msr;
+ * rdtscp also ECX = TSC_AUX[31:0]. Real CPL3 runs them natively unless the
+ * real CR4.TSD is set (the guest's, mirrored where the VMM sets the real
+ * CR4), so this runs them for the guest kernel then, and for user mode
+ * raises the #GP(0) hardware would.
+ */
+static enum step do_rdtsc(struct insn_ctx *c, bool aux)
+{
+	struct emu_cpu *cpu = c->cpu;
+	u64 tsc = 0;
+	enum emu_msr_result r;
+
+	if ((cpu->cr4 & CR4_TSD) && !is_cpl0(c))
+		return emu_raise(c, EXC_GP(0));
+	r = c->ops->msr ? c->ops->msr(c->ops->opaque, EMU_MSR_TSC, false, &tsc) : EMU_MSR_GP;
+	if (r != EMU_MSR_OK)
+		return STEP_HOST_ERROR; /* the VMM always has the vCPU's TSC */
+	cpu->gpr[EMU_RAX] = (u32)tsc;
+	cpu->gpr[EMU_RDX] = tsc >> 32;
+	if (aux)
+		cpu->gpr[EMU_RCX] = (u32)cpu->virt.tsc_aux;
+	return STEP_DONE;
+}
+
 /* ---- item 5 -------------------------------------------------------------- */
 
 /* xsetbv: #UD if CR4.OSXSAVE = 0; #GP(0) at CPL > 0 or for a refused value (SDM Vol. 2B). */
@@ -602,6 +628,8 @@ enum step emu_dispatch_priv(struct insn_ctx *c)
 	case X86_INS_POPFQ: return do_popf(c);
 	case X86_INS_RDMSR: return do_msr(c, false);
 	case X86_INS_WRMSR: return do_msr(c, true);
+	case X86_INS_RDTSC: return do_rdtsc(c, false);
+	case X86_INS_RDTSCP: return do_rdtsc(c, true);
 	case X86_INS_XSETBV: return do_xsetbv(c);
 	case X86_INS_SWAPGS: return do_swapgs(c);
 	default: return STEP_UNKNOWN;

@@ -44,8 +44,9 @@
  *   IA32_PRED_CMD   0x49   #GP(0) (write-  0 or 1 (IBPB) accepted, nothing done
  *   IA32_FLUSH_CMD  0x10b  only)           (the same, L1D flush)
  *   IA32_ARCH_CAPABILITIES 0x10a the snapshot  #GP(0) (read-only)
- *   IA32_TSC        0x10   #GP(0): rdtsc runs natively at CPL3; a kernel that
- *                          reads or writes the MSR is not supported yet
+ *   IA32_TSC        0x10   the vCPU's TSC  #GP(0) (LIMITATION: a kernel that
+ *                          (KVM_GET_MSRS), writes it is not supported)
+ *                          also for an emulated rdtsc (the guest's CR4.TSD)
  *   MSR_KVM_WALL_CLOCK_NEW the last value  forwarded to KVM (KVM_SET_MSRS), which
  *    0x4b564d00            written (first  writes its wall-clock structure into
  *   MSR_KVM_SYSTEM_TIME_NEW  0)            guest RAM (the same gpa in its VM)
@@ -280,6 +281,9 @@ enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 
 	struct shadow_msr_val *reg = msr_slot(&sm->msrs, index),
 			      old = reg ? *reg : (struct shadow_msr_val){ 0 };
 
+	/* The TSC moves: read it from the vCPU at the time of the access. */
+	if (index == EMU_MSR_TSC && !write)
+		return one_msr(vm, KVM_GET_MSRS, index, value) ? EMU_MSR_OK : EMU_MSR_HOST_ERROR;
 	switch (shadow_msr_policy(&sm->msrs, sm->cpu.virt.maxphyaddr, index, write, value)) {
 	case SHADOW_MSR_OK: return EMU_MSR_OK;
 	case SHADOW_MSR_GP: return EMU_MSR_GP;

@@ -17,6 +17,13 @@
  *                 and a non-canonical movups (#GP: SIGSEGV), an undefined
  *                 opcode (#UD: SIGILL). Shadow mode stopped the whole VM
  *                 ("not emulated") before session 25.
+ *   tsc           prctl(PR_SET_TSC, PR_TSC_SIGSEGV): rdtsc and rdtscp raise
+ *                 SIGSEGV, while the kernel's own clock (a clock_gettime
+ *                 syscall, whose kvmclock read is an rdtsc) still runs and
+ *                 moves forward; PR_TSC_ENABLE: rdtsc works again. Linux sets
+ *                 CR4.TSD for that task; shadow mode mirrors it into the
+ *                 real CR4 on VMX/SVM hosts (a LIMITATION on PVM, where CPL3
+ *                 runs on the host's CR4: "probe-tsc: rdtsc did not fault").
  *
  * Static, built by the Makefile (build/probe/probe64) and packed into a copy
  * of the guest's initramfs by the test.
@@ -28,6 +35,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/io.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -215,11 +224,59 @@ static void probe_faults(void)
 		       a, b, c, want_gp, want_gp, want_ud);
 }
 
+static unsigned long long rdtsc_now(int which)
+{
+	unsigned lo, hi, aux;
+
+	if (which)
+		__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+	else
+		__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (unsigned long long)hi << 32 | lo;
+}
+
+static void probe_tsc(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
+	volatile int faults = 0;
+	struct timespec t[4];
+	unsigned long long before = rdtsc_now(0), after;
+	volatile int mono = 1;
+
+	if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0)) {
+		printf("probe-tsc: PR_SET_TSC: %s\n", strerror(errno));
+		return;
+	}
+	sigaction(SIGSEGV, &sa, NULL);
+	for (int which = 0; which < 2; which++)
+		if (sigsetjmp(segv_jmp, 1))
+			faults++;
+		else
+			rdtsc_now(which);
+	signal(SIGSEGV, SIG_DFL);
+	for (int i = 0; i < 4; i++) {
+		syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &t[i]);
+		if (i && (t[i].tv_sec < t[i - 1].tv_sec ||
+			  (t[i].tv_sec == t[i - 1].tv_sec && t[i].tv_nsec < t[i - 1].tv_nsec)))
+			mono = 0;
+	}
+	prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+	after = rdtsc_now(0);
+	if (faults == 2 && mono && after > before)
+		printf("probe-tsc: ok\n");
+	else if (faults == 0 && mono && after > before)
+		printf("probe-tsc: rdtsc did not fault\n");
+	else
+		printf("probe-tsc: %d of 2 faulted, kernel clock %s, TSC %s\n", faults,
+		       mono ? "monotonic" : "went back", after > before ? "moved" : "did not move");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	probe_steps();
 	probe_ioperm();
 	probe_faults();
+	probe_tsc();
 	return 0;
 }

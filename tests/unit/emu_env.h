@@ -82,7 +82,8 @@
 #define MMIO_VA		0xc00000ull   /* shadow mode: maps MMIO_GPA, RW, supervisor */
 #define MMIO_GPA	0xfee00000ull /* beyond RAM: reads return MMIO_VALUE */
 #define MMIO_VALUE	0x1122334455667788ull
-#define MSR_APIC_BASE	0x1bu /* the fake ops->msr keeps this one */
+#define MSR_APIC_BASE	0x1bu		      /* the fake ops->msr keeps this one */
+#define FAKE_TSC	0x0000123489abcdefull /* ... and reads this as IA32_TSC */
 #define APIC_BASE_VALUE 0xfee00900ull
 #define MAX_WRITES	16
 
@@ -347,6 +348,10 @@ static inline enum emu_msr_result fake_msr(void *opaque, u32 index, bool write, 
 {
 	struct env *env = opaque;
 
+	if (index == EMU_MSR_TSC && !write) {
+		*value = FAKE_TSC;
+		return EMU_MSR_OK;
+	}
 	if (index != MSR_APIC_BASE)
 		return EMU_MSR_GP;
 	if (write)

@@ -644,6 +644,46 @@ static void test_msr_callback(void **state)
 	assert_int_equal(env->apic_base, 0xfee00800ull);
 }
 
+/*
+ * rdtsc, rdtscp: the TSC through ops->msr, TSC_AUX in ECX; under CR4.TSD
+ * (Linux's PR_SET_TSC) #GP(0) in user mode, the value in the kernel.
+ */
+static void test_rdtsc(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.cr4 |= CR4_TSD;
+	env->cpu.virt.tsc_aux = 0x1003;
+	env->cpu.gpr[EMU_RAX] = env->cpu.gpr[EMU_RDX] = env->cpu.gpr[EMU_RCX] = ~0ull;
+	assert_done(env, RUN(env, &rep, 0x0f, 0x31), &rep, CODE_VA, 2);
+	assert_string_equal(rep.mnemonic, "rdtsc");
+	assert_int_equal(env->cpu.gpr[EMU_RAX], (u32)FAKE_TSC);
+	assert_int_equal(env->cpu.gpr[EMU_RDX], FAKE_TSC >> 32);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], ~0ull);
+	assert_done(env, RUN(env, &rep, 0x0f, 0x01, 0xf9), &rep, CODE_VA + 2, 3);
+	assert_string_equal(rep.mnemonic, "rdtscp");
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0x1003);
+	/* User mode without TSD: allowed. */
+	env->cpu.cr4 &= ~CR4_TSD;
+	env->cpu.rip = CODE_VA;
+	to_user(env);
+	env->cpu.gpr[EMU_RAX] = 0;
+	assert_done(env, RUN(env, &rep, 0x0f, 0x31), &rep, CODE_VA, 2);
+	assert_int_equal(env->cpu.gpr[EMU_RAX], (u32)FAKE_TSC);
+	/* User mode with TSD: #GP(0), both. */
+	env->cpu.cr4 |= CR4_TSD;
+	env->cpu.gpr[EMU_RAX] = 0;
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x31), EMU_DONE);
+	assert_gp(env, &rep, 0);
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0);
+	env->cpu.rip = CODE_VA;
+	to_user(env);
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x01, 0xf9), EMU_DONE);
+	assert_gp(env, &rep, 0);
+}
+
 /* ---- xsetbv, swapgs, invpcid ------------------------------------------------ */
 
 static void test_xsetbv(void **state)
@@ -723,8 +763,10 @@ static void test_mov_dr(void **state)
 		    3); /* mov rbx, dr6 */
 	assert_int_equal(env->cpu.gpr[EMU_RBX], 0xffff0ff0);
 	/* Bit 16 (RTM, active low) stays 1 after a write of 0, as Linux's boot makes. */
-	assert_done(env, RUN(env, &rep, 0x0f, 0x23, 0xf0), &rep, CODE_VA + 18, 3); /* mov dr6, rax */
-	assert_done(env, RUN(env, &rep, 0x0f, 0x21, 0xf3), &rep, CODE_VA + 21, 3); /* mov rbx, dr6 */
+	assert_done(env, RUN(env, &rep, 0x0f, 0x23, 0xf0), &rep, CODE_VA + 18,
+		    3); /* mov dr6, rax */
+	assert_done(env, RUN(env, &rep, 0x0f, 0x21, 0xf3), &rep, CODE_VA + 21,
+		    3); /* mov rbx, dr6 */
 	assert_int_equal(env->cpu.gpr[EMU_RBX], 0xffff0ff0);
 }
 
@@ -808,6 +850,7 @@ int main(void)
 		T(test_msr_efer),
 		T(test_msr_gp),
 		T(test_msr_callback),
+		T(test_rdtsc),
 		T(test_xsetbv),
 		T(test_swapgs),
 		T(test_invpcid_shadow),
