@@ -245,7 +245,20 @@ void shadow_cpu_push_sregs(const struct shadow_mode *sm, struct kvm_run *run)
 
 u64 shadow_real_cr4(const struct shadow_mode *sm)
 {
-	return sm->real_cr4_fixed | (sm->cpu.cr4 & sm->real_cr4_mirror);
+	u64 cr4 = sm->real_cr4_fixed | (sm->cpu.cr4 & sm->real_cr4_mirror);
+
+	/*
+	 * TSD only while user mode runs: the guest kernel, at real CPL3 too,
+	 * must not trap on its own rdtsc. Linux reads kvmclock in a loop that
+	 * retries while the pvclock page's version moves, and KVM may update
+	 * that page at every re-entry after a trap (where the TSC is unstable,
+	 * as under TCG): a trapping rdtsc there never got out (the rig, session
+	 * 25). Every switch between user mode and the kernel passes through
+	 * the VMM (the view switch), which syncs CR4 then.
+	 */
+	if (emu_cpl(&sm->cpu) == 3)
+		cr4 |= sm->cpu.cr4 & sm->real_cr4_user_mirror;
+	return cr4;
 }
 
 struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c)

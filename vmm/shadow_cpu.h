@@ -102,7 +102,8 @@ struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c);
 
 /*
  * The CR4 the real vCPU runs with: sm->real_cr4_fixed plus the guest's own
- * bits in sm->real_cr4_mirror. shadow_cpu_store syncs it when it changes.
+ * bits in sm->real_cr4_mirror, and in user mode (virtual CPL3) those in
+ * sm->real_cr4_user_mirror. shadow_cpu_store syncs it when it changes.
  */
 u64 shadow_real_cr4(const struct shadow_mode *sm);
 

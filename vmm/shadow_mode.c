@@ -252,15 +252,15 @@ int shadow_mode_setup(struct vm *vm)
 	 * is yes), the real CR4 decides whether the guest kernel's SSE, xsave
 	 * and rdfsbase work at real CPL3, so it carries the guest's own
 	 * choices, and UMIP makes sgdt & co. trap as DESIGN.md wants. TSD
-	 * (Linux's PR_SET_TSC) makes a process's rdtsc fault as on hardware, and
-	 * the kernel's, at real CPL3 too, trap to be emulated meanwhile. On PVM
+	 * (Linux's PR_SET_TSC) makes a process's rdtsc fault as on hardware;
+	 * only in user mode (shadow_real_cr4 says why). On PVM
 	 * CPL3 runs on the host's CR4 and only PAE was ever measured there.
 	 */
 	sm->real_cr4_fixed = CR4_PAE;
 	if (vm->host.iopl3 == HOST_YES) {
 		sm->real_cr4_fixed |= vm->cpu_has_umip ? CR4_UMIP : 0;
-		sm->real_cr4_mirror =
-			CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE | CR4_FSGSBASE | CR4_TSD;
+		sm->real_cr4_mirror = CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE | CR4_FSGSBASE;
+		sm->real_cr4_user_mirror = CR4_TSD;
 	}
 	r = monitor_create(&sm->mon, ram_top, vm->opts->shadow_pool_bytes);
 	if (r) {

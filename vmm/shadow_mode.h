@@ -75,9 +75,10 @@ struct shadow_mode {
 	bool iopl3;
 	/*
 	 * The real CR4: real_cr4_fixed, plus the guest's own CR4 bits in
-	 * real_cr4_mirror (shadow_real_cr4; set at boot, see shadow_mode.c).
+	 * real_cr4_mirror, and in real_cr4_user_mirror while user mode runs
+	 * (shadow_real_cr4; set at boot, see shadow_mode.c).
 	 */
-	u64 real_cr4_fixed, real_cr4_mirror;
+	u64 real_cr4_fixed, real_cr4_mirror, real_cr4_user_mirror;
 	/* The last #PF, to catch a fault the vCPU keeps taking after a fix. */
 	u64 last_pf_rip, last_pf_cr2, last_pf_err;
 	unsigned pf_repeats;

@@ -167,6 +167,20 @@ static void test_real_cr4(void **state)
 	assert_int_equal(e->run.s.regs.sregs.cr4, CR4_PAE | CR4_OSFXSR);
 	assert_int_equal(e->run.s.regs.sregs.tr.type, 0x9);
 	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+	/*
+	 * TSD (PR_SET_TSC) in user mode only: the guest kernel's own rdtsc at
+	 * real CPL3 must not trap; a switch to user mode syncs it in.
+	 */
+	e->sm.real_cr4_user_mirror = CR4_TSD;
+	e->sm.cpu.cr4 |= CR4_TSD;
+	e->sm.cpu.cs.dpl = 0;
+	assert_int_equal(shadow_real_cr4(&e->sm), CR4_PAE | CR4_OSFXSR);
+	e->sm.cpu.cs.dpl = 3;
+	assert_int_equal(shadow_real_cr4(&e->sm), CR4_PAE | CR4_OSFXSR | CR4_TSD);
+	e->run.kvm_dirty_regs = 0;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(e->run.s.regs.sregs.cr4, CR4_PAE | CR4_OSFXSR | CR4_TSD);
+	assert_true(e->run.kvm_dirty_regs & KVM_SYNC_X86_SREGS);
 }
 
 /*
