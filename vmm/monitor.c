@@ -1123,6 +1123,17 @@ void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u1
 	mon->user_ss = *real_ss = (u16)(ss | 3);
 }
 
+bool monitor_set_cpunode(struct monitor *mon, u64 desc)
+{
+	/* P = 1, DPL = 3, S = 1, a data type (bit 43 clear): SDM Vol. 3A §3.4.5. */
+	const u64 mask = 1ull << 47 | 3ull << 45 | 1ull << 44 | 1ull << 43,
+		  want = 1ull << 47 | 3ull << 45 | 1ull << 44;
+	bool ok = (desc & mask) == want;
+
+	put64(mon->region + MON_OFF_GDT + MON_GDT_CPUNODE * 8, ok ? desc : 0);
+	return ok;
+}
+
 /* Item 6. */
 void monitor_queue_store(struct monitor *mon, mpa_t spte_mpa, u64 val)
 {

@@ -767,6 +767,18 @@ void monitor_set_user_segs(struct monitor *mon, bool user, u16 cs, bool cs_l, u1
 			   u16 *real_ss);
 
 /*
+ * Linux's per-CPU segment, GDT index 15 (selector 0x7b): its limit holds the
+ * CPU and node numbers, which the vDSO's getcpu reads with `lsl` at CPL3 on
+ * CPUs without RDPID, natively, so from the real GDT. This copies the
+ * guest's descriptor `desc` there if it is a present DPL3 data descriptor,
+ * else clears the slot; true if copied. (A guest whose user CS or SS sits
+ * at index 15 loses it while its user code runs: none known. On PVM hosts
+ * CPL3 runs on the host's GDT and `lsl` reads the host's own entry.)
+ */
+#define MON_GDT_CPUNODE 15u
+bool monitor_set_cpunode(struct monitor *mon, u64 desc);
+
+/*
  * For shadow_set_window: the PDE that maps the call window's PT, and the
  * PDPTE of a PD that holds only that PDE (for a guest whose PDPT has no
  * entry over the window: testos).

@@ -587,6 +587,30 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 }
 
 /*
+ * On the way to user mode under a GDT not seen yet: its per-CPU entry into
+ * the real GDT (monitor_set_cpunode), for the vDSO's `lsl`. Linux writes it
+ * once per CPU, before any process runs, so once per GDT base will do; a
+ * GDT not readable yet is tried again at the next return to user mode.
+ */
+static void sync_cpunode(struct vm *vm)
+{
+	struct shadow_mode *sm = vm->shadow;
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
+	u64 desc = 0;
+
+	if (sm->cpu.gdt_limit < MON_GDT_CPUNODE * 8 + 7) {
+		monitor_set_cpunode(&sm->mon, 0);
+		sm->cpunode_gdt = sm->cpu.gdt_base;
+		return;
+	}
+	if (guest_read_virt(&vm->mem, &ctl, sm->cpu.gdt_base + MON_GDT_CPUNODE * 8, &desc,
+			    sizeof(desc), 0) != sizeof(desc))
+		return;
+	monitor_set_cpunode(&sm->mon, desc);
+	sm->cpunode_gdt = sm->cpu.gdt_base;
+}
+
+/*
  * #GP or #UD: a privileged or sensitive instruction of the deprivileged
  * guest, emulated on the virtual CPU. A ud0/ud1/ud2 is the guest's own #UD.
  *
@@ -1810,6 +1834,8 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 			if (vm->stats.call_ss_load)
 				call_ss_load_fill(vm);
 		}
+		if (emu_cpl(&sm->cpu) == 3 && sm->cpunode_gdt != sm->cpu.gdt_base)
+			sync_cpunode(vm);
 		shadow_cpu_store(sm, vm->run);
 		shadow_event_leave(vm);
 		res = resume_guest(vm);

@@ -71,6 +71,8 @@ struct shadow_mode {
 	u8 tr_type;		 /* TR's type for KVM_SET_SREGS: 11, or 9 on QEMU TCG (boot) */
 	/* The DS, ES and GS selectors last given to the real vCPU (shadow_cpu.c, item 4). */
 	u16 real_ds_sel, real_es_sel, real_gs_sel;
+	/* The guest GDT base whose CPUNODE entry the real GDT holds (0: none yet). */
+	u64 cpunode_gdt;
 	/* The iopl3 strategy (vmm/host_probe.h): the guest kernel's IF is the real one. */
 	bool iopl3;
 	/*

@@ -24,6 +24,10 @@
  *                 CR4.TSD for that task; shadow mode mirrors it into the
  *                 real CR4 on VMX/SVM hosts (a LIMITATION on PVM, where CPL3
  *                 runs on the host's CR4: "probe-tsc: rdtsc did not fault").
+ *   cpunode       `lsl` of Linux's per-CPU segment (0x7b), the vDSO's getcpu
+ *                 on CPUs without RDPID, gives the CPU the getcpu syscall
+ *                 does (shadow mode copies that descriptor into the real
+ *                 GDT; on PVM, CPL3 reads the host's own entry: LIMITATION)
  *
  * Static, built by the Makefile (build/probe/probe64) and packed into a copy
  * of the guest's initramfs by the test.
@@ -271,6 +275,21 @@ static void probe_tsc(void)
 		       mono ? "monotonic" : "went back", after > before ? "moved" : "did not move");
 }
 
+static void probe_cpunode(void)
+{
+	unsigned limit = 0, cpu = ~0u;
+	unsigned char ok;
+
+	__asm__ volatile("lsl %2,%0; setz %1" : "=r"(limit), "=q"(ok) : "r"(0x7bu));
+	syscall(SYS_getcpu, &cpu, NULL, NULL);
+	if (ok && (limit & 0xfff) == cpu)
+		printf("probe-cpunode: ok\n");
+	else if (!ok)
+		printf("probe-cpunode: lsl failed (getcpu %u)\n", cpu);
+	else
+		printf("probe-cpunode: lsl says cpu %u, getcpu %u\n", limit & 0xfff, cpu);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -278,5 +297,6 @@ int main(void)
 	probe_ioperm();
 	probe_faults();
 	probe_tsc();
+	probe_cpunode();
 	return 0;
 }

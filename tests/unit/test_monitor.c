@@ -179,6 +179,30 @@ static void test_user_segs(void **state)
 }
 
 /*
+ * Linux's CPUNODE descriptor (setup_getcpu: CPU 3, node 1 in the limit,
+ * read-only data, DPL3) is copied to the real GDT's index 15; anything
+ * else there clears it.
+ */
+static void test_cpunode(void **state)
+{
+	const u64 linux_cpunode = 0x0040f10000001003ull; /* limit 0x1003, type 1, S, DPL3, P, D/B */
+	struct monitor m;
+
+	(void)state;
+	assert_int_equal(monitor_create(&m, 512 * MiB, 2 * MiB), 0);
+	assert_true(monitor_set_cpunode(&m, linux_cpunode));
+	assert_int_equal(rd64(&m, MON_GDT_CPUNODE * 8), linux_cpunode);
+	/* Not present; DPL0; a code segment; a system descriptor: none copied. */
+	assert_false(monitor_set_cpunode(&m, linux_cpunode & ~(1ull << 47)));
+	assert_int_equal(rd64(&m, MON_GDT_CPUNODE * 8), 0);
+	assert_false(monitor_set_cpunode(&m, linux_cpunode & ~(3ull << 45)));
+	assert_false(monitor_set_cpunode(&m, linux_cpunode | (1ull << 43)));
+	assert_false(monitor_set_cpunode(&m, linux_cpunode & ~(1ull << 44)));
+	assert_int_equal(rd64(&m, MON_GDT_CPUNODE * 8), 0);
+	monitor_destroy(&m);
+}
+
+/*
  * The call window's function at code offset `off`, disassembled at its gva
  * up to its `ret`, as "mnemonic operands" lines; RIP-relative operands are
  * shown as the data-page field they reach.
@@ -628,8 +652,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_placement),      cmocka_unit_test(test_tables_and_stubs),
 		cmocka_unit_test(test_prepare_return), cmocka_unit_test(test_user_segs),
-		cmocka_unit_test(test_call_window),    cmocka_unit_test(test_call_thunks),
-		cmocka_unit_test(test_call_sync),
+		cmocka_unit_test(test_cpunode),	       cmocka_unit_test(test_call_window),
+		cmocka_unit_test(test_call_thunks),    cmocka_unit_test(test_call_sync),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
