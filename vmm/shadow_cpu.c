@@ -12,9 +12,10 @@
  *    With the call window (monitor.h), the guest kernel's virtual IF lives
  *    in its data page while the guest runs: loaded from there at a trap,
  *    stored back with the other virtual flags.
- * 4. The data segment registers DS, ES and GS: the real ones carry the
- *    virtual selectors (load_data_sels, shadow_cpu_store). LIMITATION: FS
- *    does not (the load_fs and wrmsr stand-ins load it for real).
+ * 4. The data segment registers DS, ES, FS and GS: the real ones carry
+ *    the virtual selectors (load_data_sels, shadow_cpu_store). The load_fs
+ *    stand-in loads FS for real (a null selector, base 0), which the next
+ *    trap takes back as any native load.
  */
 #include <linux/kvm.h>
 #include <string.h>
@@ -91,6 +92,8 @@ static void load_data_sels(struct shadow_mode *sm, const struct kvm_sregs *s)
 		c->virt.es_sel = sm->real_es_sel = s->es.selector;
 		c->virt.es_base = s->es.base;
 	}
+	if (s->fs.selector != sm->real_fs_sel)
+		c->virt.fs_sel = sm->real_fs_sel = s->fs.selector;
 	if (s->gs.selector != sm->real_gs_sel)
 		c->virt.gs_sel = sm->real_gs_sel = s->gs.selector;
 }
@@ -214,22 +217,25 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		f->ss = ss;
 	}
 	/*
-	 * Item 4: the real DS, ES and GS show the virtual selectors. Linux's
+	 * Item 4: the real DS, ES, FS and GS show the virtual selectors. Linux's
 	 * context switch saves what a native `mov %gs` reads (save_fsgs): a
 	 * 32-bit task's TLS selector read back as anything else came back null
-	 * with base 0. The cache is flat DPL3 whatever the selector: a null one
+	 * with base 0; so would an LDT selector in FS (Wine's) before session
+	 * 25. The cache is flat DPL3 whatever the selector: a null one
 	 * left by a native null load would have the monitor's iretq to CPL3
 	 * null the register again (DPL < CPL, SDM Vol. 3A §6.14.3).
 	 */
 	if (s->fs.base != c->fs_base || s->gs.base != c->gs_base ||
-	    needs_sync(&s->gs, c->virt.gs_sel) || needs_sync(&s->ds, c->virt.ds_sel) ||
-	    needs_sync(&s->es, c->virt.es_sel) || s->cr4 != shadow_real_cr4(sm)) {
-		s->fs.base = c->fs_base;
+	    needs_sync(&s->fs, c->virt.fs_sel) || needs_sync(&s->gs, c->virt.gs_sel) ||
+	    needs_sync(&s->ds, c->virt.ds_sel) || needs_sync(&s->es, c->virt.es_sel) ||
+	    s->cr4 != shadow_real_cr4(sm)) {
+		s->fs = flat_user_data(c->virt.fs_sel, c->fs_base);
 		s->gs = flat_user_data(c->virt.gs_sel, c->gs_base);
 		s->ds = flat_user_data(c->virt.ds_sel, c->virt.ds_base);
 		s->es = flat_user_data(c->virt.es_sel, c->virt.es_base);
 		sm->real_ds_sel = c->virt.ds_sel;
 		sm->real_es_sel = c->virt.es_sel;
+		sm->real_fs_sel = c->virt.fs_sel;
 		sm->real_gs_sel = c->virt.gs_sel;
 		s->cr4 = shadow_real_cr4(sm);
 		shadow_cpu_push_sregs(sm, run);

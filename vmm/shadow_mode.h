@@ -69,8 +69,8 @@ struct shadow_mode {
 	mpa_t root;		 /* the root the guest must run on after this trap */
 	u64 guest_rbx;		 /* the guest's RBX at the trap (the tail clobbers RBX) */
 	u8 tr_type;		 /* TR's type for KVM_SET_SREGS: 11, or 9 on QEMU TCG (boot) */
-	/* The DS, ES and GS selectors last given to the real vCPU (shadow_cpu.c, item 4). */
-	u16 real_ds_sel, real_es_sel, real_gs_sel;
+	/* The DS, ES, FS and GS selectors last given to the real vCPU (shadow_cpu.c, item 4). */
+	u16 real_ds_sel, real_es_sel, real_fs_sel, real_gs_sel;
 	/* The guest GDT base whose CPUNODE entry the real GDT holds (0: none yet). */
 	u64 cpunode_gdt;
 	/* The iopl3 strategy (vmm/host_probe.h): the guest kernel's IF is the real one. */

@@ -260,6 +260,24 @@ static void test_ds_es_synced(void **state)
 	assert_int_equal(e->sm.cpu.virt.gs_sel, 0);
 	shadow_cpu_store(&e->sm, &e->run);
 	assert_int_equal(s->gs.selector, 0);
+	/*
+	 * FS too (session 25): a 32-bit process's LDT selector (Wine's TEB),
+	 * loaded through the emulator, reads back as itself; the load_fs
+	 * stand-in's native null load is taken back.
+	 */
+	e->sm.cpu.virt.fs_sel = 0x7;
+	e->sm.cpu.fs_base = 0x8049000;
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(s->fs.selector, 0x7);
+	assert_int_equal(s->fs.base, 0x8049000);
+	assert_int_equal(s->fs.dpl, 3);
+	s->fs = (struct kvm_segment){ .selector = 0, .unusable = 1 };
+	shadow_cpu_load(&e->sm, &e->run);
+	assert_int_equal(e->sm.cpu.virt.fs_sel, 0);
+	assert_int_equal(e->sm.cpu.fs_base, 0);
+	shadow_cpu_store(&e->sm, &e->run);
+	assert_int_equal(s->fs.selector, 0);
+	assert_false(s->fs.unusable);
 	/* In step: nothing taken back, nothing pushed. */
 	shadow_cpu_load(&e->sm, &e->run);
 	assert_int_equal(e->sm.cpu.virt.ds_sel, 0);
