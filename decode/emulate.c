@@ -614,12 +614,17 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 	/* STI blocking lasts until the instruction after the sti completes. */
 	work.virt.int_shadow = false;
 
-	if (insn->id == X86_INS_INT || insn->id == X86_INS_INT3) {
-		/* int n / int3: the frame holds the next RIP; the gate DPL is checked. */
+	if (insn->id == X86_INS_INT || insn->id == X86_INS_INT3 ||
+	    (insn->id == X86_INS_INTO && (cpu->rflags & RFLAGS_OF))) {
+		/*
+		 * int n / int3 / into with OF set (32-bit code only): the frame
+		 * holds the next RIP; the gate DPL is checked (SDM Vol. 2A INT n).
+		 */
 		struct emu_event ev = { .kind = EMU_EV_SOFT_INT,
 					.insn_len = insn->size,
-					.vector = insn->id == X86_INS_INT3
-							  ? X86_EXC_BP
+					.vector = insn->id == X86_INS_INT3 ? X86_EXC_BP
+						  : insn->id == X86_INS_INTO
+							  ? X86_EXC_OF
 							  : (u8)c.x86->operands[0].imm };
 		bool lock = c.x86->prefix[0] == PREFIX_LOCK;
 

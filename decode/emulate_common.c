@@ -445,6 +445,7 @@ enum step emu_dispatch_common(struct insn_ctx *c)
 	case X86_INS_PREFETCHT1:
 	case X86_INS_PREFETCHT2:
 	case X86_INS_PREFETCHW: return STEP_DONE; /* Item 9 */
+	case X86_INS_INTO: return STEP_DONE;	  /* OF clear (emu_insn delivers #OF when set) */
 	case X86_INS_UD0:
 	case X86_INS_UD2B: /* ud1 */
 	case X86_INS_UD2:

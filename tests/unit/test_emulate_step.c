@@ -284,16 +284,63 @@ static void test_syscall_insn_step(void **state)
 	assert_step_trap(env, &rep, LSTAR_VA);
 }
 
+/*
+ * into (32-bit code): with OF set a software interrupt, vector 4, through
+ * the gate's DPL check (a DPL0 gate: #GP(4 * 8 + 2)); with OF clear, nothing.
+ * Shadow mode traps it as #GP (the real IDT's gates are DPL0).
+ */
+static void test_into(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_compat_user(env);
+	env->cpu.rip = CODE_VA;
+	env->cpu.rflags &= ~RFLAGS_TF;
+	env->cpu.rflags |= RFLAGS_OF;
+	set_gate(env, X86_EXC_OF, HANDLER_81, 0xf, 3, 0);
+	assert_int_equal(RUN(env, &rep, 0xce), EMU_DONE);
+	assert_string_equal(rep.mnemonic, "into");
+	assert_false(rep.faulted);
+	assert_int_equal(env->last_event.kind, EMU_EV_SOFT_INT);
+	assert_int_equal(env->last_event.vector, X86_EXC_OF);
+	assert_int_equal(env->cpu.rip, HANDLER_81);
+	assert_true(env->cpu.cs.l);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), CODE_VA + 1); /* the next EIP */
+	/* A DPL0 gate: #GP with the vector's IDT error code. */
+	to_compat_user(env);
+	env->cpu.rip = CODE_VA;
+	env->cpu.rflags |= RFLAGS_OF;
+	set_gate(env, X86_EXC_OF, HANDLER_81, 0xf, 0, 0);
+	assert_int_equal(RUN(env, &rep, 0xce), EMU_DONE);
+	assert_int_equal(env->cpu.rip, HANDLER_GP);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), X86_EXC_OF * 8 + 2); /* error code */
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP] + 8), CODE_VA); /* the into's RIP */
+	/* OF clear: on to the next instruction. */
+	to_compat_user(env);
+	env->cpu.rip = CODE_VA;
+	env->cpu.rflags &= ~RFLAGS_OF;
+	assert_int_equal(RUN(env, &rep, 0xce), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, CODE_VA + 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_step, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_step_after_emulated),	T(test_no_step_without_tf),
-		T(test_step_rep_one_iteration), T(test_step_popf),
-		T(test_no_step_after_mov_ss),	T(test_fault_not_step),
-		T(test_syscall_compat),		T(test_syscall_compat_ud),
-		T(test_syscall_insn_step),	T(test_sysenter),
+		T(test_step_after_emulated),
+		T(test_no_step_without_tf),
+		T(test_step_rep_one_iteration),
+		T(test_step_popf),
+		T(test_no_step_after_mov_ss),
+		T(test_fault_not_step),
+		T(test_syscall_compat),
+		T(test_syscall_compat_ud),
+		T(test_syscall_insn_step),
+		T(test_sysenter),
+		T(test_into),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
