@@ -390,7 +390,8 @@ enum emu_msr_index {
 };
 /*
  * IA32_TSC: not held; an emulated rdtsc/rdtscp reads the vCPU's TSC through
- * ops->msr (shadow mode traps them only while the guest's CR4.TSD is set).
+ * ops->msr (shadow mode traps them only in user mode under the guest's
+ * CR4.TSD, where they fault).
  */
 #define EMU_MSR_TSC 0x10u
 

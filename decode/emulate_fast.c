@@ -25,12 +25,6 @@
 #include "shadow/x86.h"
 #include "umbra/le.h"
 
-/* A REX prefix's bits. */
-#define REX_W 8u
-#define REX_R 4u
-#define REX_X 2u
-#define REX_B 1u
-
 /*
  * The memory operand [rsp + disp8] or [rsp + disp32] (ModRM mod 1 or 2,
  * rm 100, SIB 0x24: no index, base RSP; REX.X and REX.B clear) at

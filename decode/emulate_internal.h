@@ -24,6 +24,11 @@
 #define PREFIX_REP   0xf3 /* rep / repe */
 #define PREFIX_REPNE 0xf2
 #define OPSIZE_16    0x66 /* the operand-size prefix, as cs_x86.prefix[2] holds it */
+/* A REX prefix's bits (cs_x86.rex). */
+#define REX_W 8u /* a 64-bit operand */
+#define REX_R 4u
+#define REX_X 2u
+#define REX_B 1u
 /* Segment-override prefixes (SDM Vol. 2A §2.1.1), as cs_x86.prefix[1] holds them. */
 #define SEG_ES 0x26
 #define SEG_CS 0x2e

@@ -41,7 +41,6 @@
 #include "decode/flags.h"
 #include "shadow/x86.h"
 
-#define REX_W 0x8
 /* String opcodes (SDM Vol. 2B MOVS, STOS): the byte form and the word/dword/qword form. */
 #define OP_MOVSB 0xa4
 #define OP_MOVS	 0xa5

@@ -478,9 +478,9 @@ static enum step do_msr(struct insn_ctx *c, bool write)
 /*
  * rdtsc, rdtscp (SDM Vol. 2B): EDX:EAX the TSC, read through ops->msr;
  * rdtscp also ECX = TSC_AUX[31:0]. Real CPL3 runs them natively unless the
- * real CR4.TSD is set (the guest's, mirrored where the VMM sets the real
- * CR4), so this runs them for the guest kernel then, and for user mode
- * raises the #GP(0) hardware would.
+ * real CR4.TSD is set, which shadow mode does in user mode under the
+ * guest's TSD: this then raises the #GP(0) hardware would. In the kernel
+ * they run here only when something else brought them to the emulator.
  */
 static enum step do_rdtsc(struct insn_ctx *c, bool aux)
 {

@@ -35,7 +35,6 @@
 	(RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_TF | RFLAGS_IF | \
 	 RFLAGS_DF | RFLAGS_OF | RFLAGS_IOPL_MASK | RFLAGS_NT | RFLAGS_RF | RFLAGS_AC |      \
 	 RFLAGS_VIF | RFLAGS_VIP | RFLAGS_ID)
-#define REX_W 0x8
 
 static bool is_cpl0(struct insn_ctx *c)
 {
