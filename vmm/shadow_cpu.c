@@ -70,15 +70,15 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned ma
 }
 
 /*
- * Item 4: DS, ES and GS. A native `mov` reads the real selector (Linux's
+ * Item 4: DS, ES, FS and GS. A native `mov` reads the real selector (Linux's
  * context switch saves them so), and 32-bit code addresses memory through
  * them, so the real ones carry the virtual selectors, each with a flat DPL3
  * descriptor cache (an iretq to CPL3 keeps it) and the virtual base. A
  * guest load completes natively only where the real GDT has the descriptor
  * (a null selector, as Linux's startup loads into all of them; the user's
  * own SS index while user code runs): the selector then differs from the
- * one given, and is taken back as the virtual one. (GS's base is the real
- * one already, shadow_cpu_load.)
+ * one given, and is taken back as the virtual one. (FS's and GS's bases are
+ * the real ones already, shadow_cpu_load.)
  */
 static void load_data_sels(struct shadow_mode *sm, const struct kvm_sregs *s)
 {

@@ -177,7 +177,7 @@ static int real_boot_state(struct vm *vm, struct shadow_mode *sm)
 	 * the DPL3 selector so iretq to CPL3 keeps them (SDM Vol. 3A §6.14.3). */
 	kvm_seg(&s.ds, MON_SEL_UDATA, false, 3);
 	s.es = s.fs = s.gs = s.ds;
-	/* Not a guest load: the first store gives DS and ES the virtual selectors. */
+	/* Not a guest load: the first store gives DS, ES, FS and GS the virtual selectors. */
 	sm->real_ds_sel = sm->real_es_sel = sm->real_fs_sel = sm->real_gs_sel = MON_SEL_UDATA;
 	s.tr = (struct kvm_segment){ .base = monitor_gva(MON_OFF_TSS),
 				     .limit = MON_TSS_LIMIT,

@@ -302,9 +302,10 @@ static void test_linux_pvm_cpu_script(void **state)
  * of the guest's initramfs: single steps (8 instructions, and one over an
  * emulated `out`), ioperm and string port I/O on the UART's scratch
  * register, a process's own #GP and #UD on instructions no VMM emulates
- * (signals, not a stopped VM), PR_SET_TSC's rdtsc fault, and a static 32-bit process (its vDSO
- * syscall, int $0x80, TLS through %gs across context switches, threads) where a 32-bit toolchain
- * built one. Shadow mode with our PVM hosts' CPU flags: without FSGSBASE
+ * (signals, not a stopped VM), PR_SET_TSC's rdtsc fault, `lsl` of the
+ * per-CPU segment, and a static 32-bit process (its vDSO syscall, int
+ * $0x80, TLS through %gs across context switches, threads) where a 32-bit
+ * toolchain built one. Shadow mode with our PVM hosts' CPU flags: without FSGSBASE
  * Linux switches GS through the load_gs stand-in, which is where a 32-bit
  * task's TLS went missing before session 24.
  */

@@ -143,14 +143,14 @@ static void test_fault_not_step(void **state)
 	assert_false(env->cpu.virt.dr6 & DR6_BS_BIT);
 }
 
-/* A 32-bit user code segment (compatibility mode). */
+/* A 32-bit user code segment (compatibility mode), at CODE_VA where RUN puts the code. */
 static void to_compat_user(struct env *env)
 {
 	to_user(env);
 	env->cpu.cs.sel = 0x23;
 	env->cpu.cs.l = 0;
 	env->cpu.cs.db = 1;
-	env->cpu.rip = 0x8049000;
+	env->cpu.rip = CODE_VA;
 	env->cpu.virt.lstar = LSTAR_VA;
 	env->cpu.virt.cstar = CSTAR_VA;
 	env->cpu.virt.sfmask = RFLAGS_IF | RFLAGS_TF | RFLAGS_DF;
@@ -168,7 +168,7 @@ static void test_syscall_compat(void **state)
 	assert_int_equal(emu_syscall_entry(&env->cpu, &env->ops, 2, &rep), EMU_DONE);
 	assert_false(rep.faulted);
 	assert_int_equal(env->cpu.rip, CSTAR_VA);
-	assert_int_equal(env->cpu.gpr[EMU_RCX], 0x8049002);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], CODE_VA + 2);
 	assert_true(env->cpu.cs.l);
 	assert_int_equal(env->cpu.cs.sel, SEL_KCODE);
 	assert_int_equal(emu_cpl(&env->cpu), 0);
@@ -186,7 +186,6 @@ static void test_syscall_compat_ud(void **state)
 	assert_true(rep.faulted);
 	assert_int_equal(rep.fault_vector, X86_EXC_UD);
 	to_compat_user(env);
-	env->cpu.rip = CODE_VA;
 	assert_int_equal(RUN(env, &rep, 0x0f, 0x05), EMU_DONE);
 	assert_true(rep.faulted);
 	assert_int_equal(rep.fault_vector, X86_EXC_UD);
@@ -205,6 +204,18 @@ static void emulated_wrmsr(struct env *env, u32 index, u64 v)
 	assert_false(rep.faulted);
 }
 
+/* sysenter in 32-bit user code that must fault, on an AMD CPU or not: its vector. */
+static unsigned sysenter_fault(struct env *env, bool amd)
+{
+	struct emu_report rep;
+
+	to_compat_user(env);
+	env->cpu.virt.syscall_compat = amd;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x34), EMU_DONE);
+	assert_true(rep.faulted);
+	return rep.fault_vector;
+}
+
 /*
  * sysenter from compatibility mode: #UD on AMD's CPUs; on Intel's #GP(0)
  * until SYSENTER_CS is set (wrmsr), then the kernel's entry at CPL0.
@@ -214,18 +225,8 @@ static void test_sysenter(void **state)
 	struct env *env = *state;
 	struct emu_report rep;
 
-	to_compat_user(env);
-	env->cpu.rip = CODE_VA;
-	env->cpu.virt.syscall_compat = true;
-	assert_int_equal(RUN(env, &rep, 0x0f, 0x34), EMU_DONE);
-	assert_true(rep.faulted);
-	assert_int_equal(rep.fault_vector, X86_EXC_UD);
-	to_compat_user(env);
-	env->cpu.rip = CODE_VA;
-	env->cpu.virt.syscall_compat = false;
-	assert_int_equal(RUN(env, &rep, 0x0f, 0x34), EMU_DONE);
-	assert_true(rep.faulted);
-	assert_int_equal(rep.fault_vector, X86_EXC_GP);
+	assert_int_equal(sysenter_fault(env, true), X86_EXC_UD);
+	assert_int_equal(sysenter_fault(env, false), X86_EXC_GP);
 	assert_int_equal(env->last_event.error_code, 0);
 
 	/* The MSRs, as Linux's syscall_init writes them (at CPL0). */
@@ -239,7 +240,6 @@ static void test_sysenter(void **state)
 	assert_int_equal(env->cpu.virt.sysenter_eip, LSTAR_VA);
 
 	to_compat_user(env);
-	env->cpu.rip = CODE_VA;
 	env->cpu.virt.syscall_compat = false;
 	env->cpu.gpr[EMU_RCX] = 0x1234;
 	assert_int_equal(RUN(env, &rep, 0x0f, 0x34), EMU_DONE);
@@ -295,7 +295,6 @@ static void test_into(void **state)
 	struct emu_report rep;
 
 	to_compat_user(env);
-	env->cpu.rip = CODE_VA;
 	env->cpu.rflags &= ~RFLAGS_TF;
 	env->cpu.rflags |= RFLAGS_OF;
 	set_gate(env, X86_EXC_OF, HANDLER_81, 0xf, 3, 0);
@@ -309,7 +308,6 @@ static void test_into(void **state)
 	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), CODE_VA + 1); /* the next EIP */
 	/* A DPL0 gate: #GP with the vector's IDT error code. */
 	to_compat_user(env);
-	env->cpu.rip = CODE_VA;
 	env->cpu.rflags |= RFLAGS_OF;
 	set_gate(env, X86_EXC_OF, HANDLER_81, 0xf, 0, 0);
 	assert_int_equal(RUN(env, &rep, 0xce), EMU_DONE);
@@ -318,7 +316,6 @@ static void test_into(void **state)
 	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP] + 8), CODE_VA); /* the into's RIP */
 	/* OF clear: on to the next instruction. */
 	to_compat_user(env);
-	env->cpu.rip = CODE_VA;
 	env->cpu.rflags &= ~RFLAGS_OF;
 	assert_int_equal(RUN(env, &rep, 0xce), EMU_DONE);
 	assert_false(rep.faulted);
