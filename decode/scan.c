@@ -19,6 +19,8 @@
  * 7. The scan memo: each offset's decode kept with the bytes it came from,
  *    so that a rescan decodes only where those bytes changed.
  * 8. scan_flow_from: where one instruction hands control on.
+ * 9. int3 covers: an int3 the guest wrote over an instruction's first byte
+ *    is swept as that instruction.
  */
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -89,6 +91,26 @@ void scan_result_free(struct scan_result *res)
 	free(res->sites);
 	free(res->exits);
 	scan_result_init(res, res->gva, res->mode, res->kinds);
+}
+
+/* Item 9. */
+bool scan_result_cover_int3(struct scan_result *res, unsigned off, unsigned len)
+{
+	if (off >= SCAN_PAGE_SIZE || len < 2 || len > SCAN_INSN_MAX)
+		return false;
+	res->int3_len[off] = (u8)len;
+	return true;
+}
+
+/* Item 9. */
+unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old_len)
+{
+	unsigned n = 0;
+
+	for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
+		n += page[o] == 0xcc && old_len[o] >= 2 &&
+		     scan_result_cover_int3(res, o, old_len[o]);
+	return n;
 }
 
 /* Item 1. Sites are sorted by offset: binary search. */
@@ -463,13 +485,16 @@ static int sweep_from(struct scan_result *res, struct sweep *s, unsigned off)
 		 * pads between functions and after every ret/jmp with int3: in
 		 * Debian's kernel text they are 61% of the instructions the sweep
 		 * meets, each a capstone decode otherwise (`make bench-scan`).
+		 * An int3 covering an instruction (item 9) is swept as it: the bytes
+		 * behind it are not decoded, and the sweep goes on after it.
 		 */
 		if (code[0] == 0xcc || code[0] == 0x90) {
-			res->insn_len[off] = 1;
+			len = code[0] == 0xcc && res->int3_len[off] > 1 ? res->int3_len[off] : 1;
+			res->insn_len[off] = (u8)len;
 			res->ninsns++;
 			if (res->pending_straddle == off)
 				res->pending_straddle = SCAN_ENTRY_NONE;
-			off++;
+			off += len;
 			continue;
 		}
 		if (!decode_at(res, s, off, &d)) {

@@ -60,6 +60,8 @@
  *     a rescan after the guest rewrote a few bytes decodes only those.
  *  8. Where one instruction hands control on (scan_flow_from), for a
  *     fetch that faulted inside an instruction straddling into the page.
+ *  9. A guest int3 written over the first byte of an instruction stands for
+ *     that whole instruction (scan_cover_int3s).
  *
  * LIMITATION: indirect jumps and calls (jump tables, function pointers,
  * returns) are not followed. Code reached only that way is scanned when it
@@ -71,9 +73,11 @@
  * start it knows (the faulting RIP, IDT handlers, syscall entry, return
  * addresses on the stack) and see decode/patch.h for the options.
  * LIMITATION: a direct call is assumed to return (the sweep continues after
- * it); a call to a noreturn function followed by data would be swept. ud2,
- * ud1 and int3 are also swept past, because Linux resumes after them (WARN,
- * text_poke_bp). A wrong guess shows up as an overlap (item 5) at worst.
+ * it); a call to a noreturn function followed by data would be swept. ud2
+ * and ud1 are also swept past, because Linux resumes after them (WARN,
+ * UBSAN), and so is an int3 (the padding between functions), one byte,
+ * unless item 9 knows the instruction it was written over. A wrong guess
+ * shows up as an overlap (item 5) at worst.
  * LIMITATION: the code mode (64/32/16-bit) is the one the page was scanned
  * in; a page run in two modes needs one result per mode.
  */
@@ -163,6 +167,11 @@ struct scan_result {
 	 * RIP it resumes at, the end of an emulated instruction included.
 	 */
 	u8 targets[SCAN_PAGE_SIZE / 8];
+	/*
+	 * Item 9, an input: int3_len[o] > 1 says that an int3 at o stands for
+	 * an instruction of that many bytes (scan_result_cover_int3).
+	 */
+	u8 int3_len[SCAN_PAGE_SIZE];
 	struct scan_site *sites;
 	unsigned nsites, cap;
 	unsigned ninsns;     /* recorded instructions */
@@ -207,6 +216,51 @@ void scan_result_init(struct scan_result *res, gva_t page_gva, enum decode_mode 
 void scan_result_free(struct scan_result *res);
 
 /*
+ * Item 9. Linux writes int3 over the first byte of an instruction in two
+ * places, and both resume after the whole instruction, never one byte on:
+ *  - text_poke_bp (ftrace, static calls, jump labels, optprobes) rewrites a
+ *    live instruction in three steps: int3 on its first byte, then the new
+ *    tail, then the new first byte. Its int3 handler meanwhile emulates
+ *    the new instruction (a call, jmp or nop: on at its end or target).
+ *  - kprobes leaves int3 on the probed instruction's first byte and runs a
+ *    copy of the instruction elsewhere, then goes on after it.
+ * The bytes behind such an int3 are the tail of the old instruction or,
+ * during text_poke_bp, half of the new one: not code. A sweep that went on
+ * one byte past the int3 would decode them, and might find a pushf in a
+ * call's displacement and patch it: the guest then reads back 0xcc where it
+ * wrote something else (text_poke's check: a BUG in the guest).
+ *
+ * So: declare, before the first scan_code_page_add_entry() on `res`, that
+ * an int3 at `off` stands for an instruction of `len` bytes (2..15). A sweep
+ * that meets byte 0xcc there records one instruction of `len` bytes, not a
+ * site, and goes on after it; a byte other than 0xcc there is decoded as
+ * usual. False if `off` or `len` is out of range.
+ *
+ * Which int3s: scan_cover_int3s() below. Elsewhere an int3 is one byte, as
+ * padding is, and the bytes after it are swept.
+ */
+bool scan_result_cover_int3(struct scan_result *res, unsigned off, unsigned len);
+
+/*
+ * Item 9. Declare on `res` the int3s of `page` (its 4096 bytes now) that
+ * cover an instruction: each 0xcc at an offset o where the page's previous
+ * scan found an instruction of old_len[o] >= 2 bytes (old_len: that scan's
+ * insn_len, kept by the caller; vmm/insn_starts.h). The int3 replaced the
+ * instruction's first byte since: Linux wrote it there. An int3 that was
+ * already covering one then stays covered (the previous scan swept it as
+ * that instruction), until the guest writes another byte on it. Returns
+ * how many were declared.
+ *
+ * Where it misjudges: a rewrite that moved instruction boundaries and left
+ * a padding int3 where an instruction used to start would have the bytes
+ * after it swept as one instruction, not decoded; a site among them would
+ * then be a conflict (item 5), left unpatched. Linux's own rewrites put
+ * padding int3s only inside the instruction they replace (static calls,
+ * returns, retpolines: `ret` or `jmp *%reg` then int3s).
+ */
+unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old_len);
+
+/*
  * Items 1-5. Scan the page from `nentries` entry offsets (each < 4096) and
  * add what is found to `res`.
  *
@@ -239,7 +293,8 @@ int scan_code_page_add_entry(struct scan_result *res, const u8 *page, const u8 *
  * forgets the decodes whose window changed, and takes the others as they
  * are. Exact by construction: nothing is trusted from the caller about
  * what changed, and the result is the one a scan without the memo gives
- * (test_scan and `make bench-scan` check that).
+ * (test_scan and `make bench-scan` check that), given the same int3 covers
+ * (item 9: inputs, declared on the result).
  *
  * A memo is keyed by the page's address and mode: a scan with others
  * starts it afresh. One memo serves one page at a time.

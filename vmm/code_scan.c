@@ -711,6 +711,17 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
 	/*
+	 * int3s the guest wrote over instructions since the frame's last scan
+	 * (text_poke_bp, kprobes: decode/scan.h item 9) are swept as those
+	 * instructions, from the lengths that scan recorded.
+	 */
+	{
+		u8 old_len[PAGE_SIZE];
+
+		if (insn_starts_lengths(&sm->starts, g, old_len))
+			vm->stats.code_scan_int3_covers += scan_cover_int3s(&res, page, old_len);
+	}
+	/*
 	 * With the next page's first bytes, so that an instruction straddling
 	 * into it decodes whole and its fall-through becomes an entry there
 	 * (the exits below): code at that page's start that the sync guess
@@ -740,6 +751,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 		}
 	}
 	vm->stats.code_scan_decodes += res.ndecodes;
+	vm->stats.code_scan_conflicts += res.nconflicts;
 	vm->stats.code_scan_memo_decodes += res.nmemo;
 	if (r >= 0 && sm->rewrite_save_fl)
 		r = rewrite_save_fl_sites(vm, g, &res, page);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Instruction starts of approved code frames (vmm/insn_starts.h): a chained
- * hash by gfn of one 512-byte bitmap per frame.
+ * hash by gfn of one record per frame, each instruction's length in the
+ * nibble of its first byte (2 KiB a frame).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,8 +15,15 @@
 struct insn_starts_page {
 	gfn_t gfn;
 	struct insn_starts_page *next;
-	u8 bits[FRAME_BYTES / 8];
+	bool retired;
+	u32 retire_seq; /* its entry in the ring, while retired */
+	u8 len4[FRAME_BYTES / 2];
 };
+
+static unsigned len_at(const struct insn_starts_page *p, unsigned off)
+{
+	return (p->len4[off / 2] >> (off % 2 * 4)) & 0xf;
+}
 
 static unsigned bucket(gfn_t g)
 {
@@ -55,19 +63,22 @@ int insn_starts_set(struct insn_starts *s, gfn_t g, const u8 *insn_len)
 {
 	struct insn_starts_page *p = find(s, g);
 
+	if (p && p->retired) {
+		p->retired = false; /* its ring entry no longer matches */
+		s->nretired--;
+	}
 	if (!p) {
 		p = malloc(sizeof(*p));
 		if (!p)
 			return -ENOMEM;
 		p->gfn = g;
+		p->retired = false;
 		p->next = s->chains[bucket(g)];
 		s->chains[bucket(g)] = p;
 		s->npages++;
 	}
-	memset(p->bits, 0, sizeof(p->bits));
-	for (unsigned o = 0; o < FRAME_BYTES; o++)
-		if (insn_len[o])
-			p->bits[o / 8] |= (u8)(1u << (o % 8));
+	for (unsigned o = 0; o < FRAME_BYTES; o += 2)
+		p->len4[o / 2] = (u8)(MIN(insn_len[o], 15u) | MIN(insn_len[o + 1], 15u) << 4);
 	return 0;
 }
 
@@ -78,7 +89,41 @@ bool insn_starts_has(const struct insn_starts *s, gfn_t g, unsigned off)
 	if (off >= FRAME_BYTES)
 		return false;
 	p = find(s, g);
-	return p && (p->bits[off / 8] >> (off % 8)) & 1;
+	return p && !p->retired && len_at(p, off);
+}
+
+void insn_starts_retire(struct insn_starts *s, gfn_t g)
+{
+	struct insn_starts_page *p = find(s, g);
+
+	if (!p || p->retired)
+		return;
+	/* The ring is full: its oldest entry goes, with its record if still that retirement. */
+	if (s->ring_len == INSN_STARTS_RETIRED_MAX) {
+		struct insn_starts_page *old = find(s, s->ring[s->ring_head].gfn);
+
+		if (old && old->retired && old->retire_seq == s->ring[s->ring_head].seq)
+			insn_starts_drop(s, old->gfn);
+		s->ring_head = (s->ring_head + 1) % INSN_STARTS_RETIRED_MAX;
+		s->ring_len--;
+	}
+	p->retired = true;
+	p->retire_seq = ++s->seq;
+	s->nretired++;
+	s->ring[(s->ring_head + s->ring_len) % INSN_STARTS_RETIRED_MAX].gfn = g;
+	s->ring[(s->ring_head + s->ring_len) % INSN_STARTS_RETIRED_MAX].seq = p->retire_seq;
+	s->ring_len++;
+}
+
+bool insn_starts_lengths(const struct insn_starts *s, gfn_t g, u8 *len)
+{
+	const struct insn_starts_page *p = find(s, g);
+
+	if (!p)
+		return false;
+	for (unsigned o = 0; o < FRAME_BYTES; o++)
+		len[o] = (u8)len_at(p, o);
+	return true;
 }
 
 void insn_starts_drop(struct insn_starts *s, gfn_t g)
@@ -88,6 +133,7 @@ void insn_starts_drop(struct insn_starts *s, gfn_t g)
 			struct insn_starts_page *dead = *pp;
 
 			*pp = dead->next;
+			s->nretired -= dead->retired;
 			free(dead);
 			s->npages--;
 			return;

@@ -13,35 +13,62 @@
  * patched. Such an entry keeps the frame approved. A Linux boot learns a
  * few thousand entries, and each rescan is a whole page through capstone.
  *
- * Invariant: a frame has a record iff it is approved (shadow_exec_approve
+ * Invariant: a frame has a live record iff it is approved (shadow_exec_approve
  * after its scan, until shadow_exec_revoke), and the record is that scan's.
+ *
+ * A revoked frame's record is retired, not dropped: it keeps the lengths
+ * of the instructions its last scan found, for the next scan of the frame
+ * to tell which int3s the guest wrote over them since (decode/scan.h item
+ * 9, scan_cover_int3s: text_poke_bp and kprobes). A retired record answers
+ * insn_starts_lengths() only. At most INSN_STARTS_RETIRED_MAX are kept,
+ * the oldest retired freed first: history for the frames rewritten lately,
+ * which are the ones rescanned soon.
  */
 #ifndef UMBRA_VMM_INSN_STARTS_H
 #define UMBRA_VMM_INSN_STARTS_H
 
 #include "umbra/types.h"
 
-#define INSN_STARTS_HASH_BITS 12
+#define INSN_STARTS_HASH_BITS	12
+#define INSN_STARTS_RETIRED_MAX 1024u
 
 struct insn_starts_page;
 
 struct insn_starts {
 	struct insn_starts_page *chains[1u << INSN_STARTS_HASH_BITS];
-	unsigned npages;
+	unsigned npages;   /* records, live and retired */
+	unsigned nretired; /* retired records */
+	/* Retirements, oldest first (a ring): a record is freed at its own. */
+	struct {
+		gfn_t gfn;
+		u32 seq;
+	} ring[INSN_STARTS_RETIRED_MAX];
+	unsigned ring_head, ring_len;
+	u32 seq;
 };
 
 void insn_starts_init(struct insn_starts *s);
 void insn_starts_destroy(struct insn_starts *s);
 
 /*
- * Record frame `g`'s instruction starts: offset o starts one iff
- * insn_len[o] != 0 (the 4096 entries of a scan result's insn_len). Replaces
- * an older record. Returns 0 or -ENOMEM (then `g` has no record).
+ * Record frame `g`'s instructions, live: offset o starts one of insn_len[o]
+ * bytes iff insn_len[o] != 0 (the 4096 entries of a scan result's
+ * insn_len, each at most 15). Replaces an older record, live or retired.
+ * Returns 0 or -ENOMEM (then `g` has no record).
  */
 int insn_starts_set(struct insn_starts *s, gfn_t g, const u8 *insn_len) __must_check;
 
-/* Does frame `g` have a record in which offset `off` starts an instruction? */
+/* Does frame `g` have a live record in which offset `off` starts an instruction? */
 bool insn_starts_has(const struct insn_starts *s, gfn_t g, unsigned off);
+
+/* Frame `g` is no longer approved: its live record, if any, is retired. */
+void insn_starts_retire(struct insn_starts *s, gfn_t g);
+
+/*
+ * The instruction lengths of frame `g`'s record, live or retired, into
+ * len[0..4096) (0: no instruction starts there); false if it has none.
+ */
+bool insn_starts_lengths(const struct insn_starts *s, gfn_t g, u8 *len);
 
 /* Forget frame `g` (no-op without a record). */
 void insn_starts_drop(struct insn_starts *s, gfn_t g);

@@ -103,7 +103,8 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 
 	if (!shadow_exec_revoke(sm->mmu, g))
 		return;
-	insn_starts_drop(&sm->starts, g);
+	/* Kept as history: which int3s the guest writes over its instructions. */
+	insn_starts_retire(&sm->starts, g);
 	page = gpa_to_hva(&vm->mem, gfn_to_gpa(g), PAGE_SIZE);
 	if (vm->trace)
 		fprintf(vm->trace, "revoke gfn 0x%llx (%s)\n", (unsigned long long)g.v,

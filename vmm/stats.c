@@ -233,6 +233,11 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_pages_scanned,
 		(unsigned long long)st->code_page_writes, (unsigned long long)st->code_page_rescans,
 		(unsigned long long)st->code_scan_straddles);
+	fprintf(f,
+		"  int3s over insns     %llu (text_poke_bp, kprobes: swept as the instruction)\n",
+		(unsigned long long)st->code_scan_int3_covers);
+	fprintf(f, "  sites in conflict    %llu (inside another instruction found: not patched)\n",
+		(unsigned long long)st->code_scan_conflicts);
 	fprintf(f, "  code scan time       %.3f s (%.3f s gathering entries)\n", st->code_scan_time,
 		st->code_entry_time);
 	fprintf(f,
@@ -344,7 +349,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"emulated_mmio\": %llu, \"unshadowed_for_unknown\": %llu, \"stores_replayed\": "
 		"%llu, \"code_pages_scanned\": %llu, "
 		"\"code_page_writes\": %llu, \"code_page_rescans\": %llu, \"code_scan_straddles\": "
-		"%llu, "
+		"%llu, \"code_scan_int3_covers\": %llu, \"code_scan_conflicts\": %llu, "
 		"\"patches_applied\": "
 		"%llu, \"patches_live\": %llu, "
 		"\"patch_traps\": %llu, \"patch_copies_restored\": %llu, \"code_scan_time_s\": "
@@ -380,6 +385,8 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->code_pages_scanned,
 		(unsigned long long)st->code_page_writes, (unsigned long long)st->code_page_rescans,
 		(unsigned long long)st->code_scan_straddles,
+		(unsigned long long)st->code_scan_int3_covers,
+		(unsigned long long)st->code_scan_conflicts,
 		(unsigned long long)st->patches_applied, (unsigned long long)st->patches_live,
 		(unsigned long long)st->patch_traps, (unsigned long long)st->patch_copies_restored,
 		st->code_scan_time, st->code_entry_time, (unsigned long long)st->code_scan_decodes,

@@ -106,6 +106,8 @@ struct stats {
 	u64 code_page_writes;	    /* ... that the guest then wrote (patches undone) */
 	u64 code_page_rescans;	    /* ... rescanned for an entry point found later */
 	u64 code_scan_straddles;    /* scans begun by a fetch straddling in from the page before */
+	u64 code_scan_int3_covers;  /* guest int3s swept as the instruction they replaced */
+	u64 code_scan_conflicts;    /* sites left unpatched: inside another instruction found */
 	double code_scan_time;	    /* seconds scanning code frames, entries gathered included */
 	double code_entry_time;	    /* ... of which gathering their entries (IDT, LSTAR, ...) */
 	u64 code_scan_decodes;	    /* instructions the scans decoded with capstone */

@@ -2,7 +2,8 @@
 /*
  * Unit tests for vmm/insn_starts.c: the instruction starts of approved code
  * frames, by which a later entry point that the last scan already covered
- * keeps its frame approved (no rescan).
+ * keeps its frame approved (no rescan), and the retired records of revoked
+ * frames, whose lengths tell the next scan which int3s cover instructions.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "decode/scan.h"
@@ -129,12 +131,110 @@ static void test_from_scan(void **state)
 	insn_starts_destroy(&s);
 }
 
+/*
+ * A revoked frame's record is retired: no longer a live instruction start
+ * (a new entry there must rescan), but its lengths stay for the next scan,
+ * which finds the int3s written over them (decode/scan.h item 9).
+ */
+static void test_retire_keeps_lengths(void **state)
+{
+	/* 0: nopl 0x0(%rax,%rax,1) (5 bytes, ftrace's); 5: push %rbp; 6: ret. */
+	static const u8 code[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x55, 0xc3 };
+	static u8 page[4096], len[4096];
+	struct scan_result res;
+	struct insn_starts s;
+
+	(void)state;
+	memset(page, 0xcc, sizeof(page));
+	memcpy(page, code, sizeof(code));
+	assert_true(scan_code_page(&res, page, NULL, 0, gva(0xffffffff81000000ull), DECODE_64,
+				   SCAN_KINDS_DEFAULT, 0) >= 0);
+	insn_starts_init(&s);
+	assert_false(insn_starts_lengths(&s, gfn(1), len));
+	assert_int_equal(insn_starts_set(&s, gfn(1), res.insn_len), 0);
+	scan_result_free(&res);
+	insn_starts_retire(&s, gfn(1));
+	insn_starts_retire(&s, gfn(1)); /* twice: one retirement */
+	assert_false(insn_starts_has(&s, gfn(1), 0));
+	assert_int_equal(s.nretired, 1);
+	assert_true(insn_starts_lengths(&s, gfn(1), len));
+	assert_int_equal(len[0], 5);
+	assert_int_equal(len[1], 0);
+	assert_int_equal(len[5], 1);
+	assert_int_equal(len[6], 1);
+
+	/* The guest's int3 on the nop, then its new tail: the rescan sweeps it as 5 bytes. */
+	page[0] = 0xcc;
+	memcpy(page + 1, (const u8[]){ 0x48, 0x9c, 0x11, 0x02 }, 4);
+	scan_result_init(&res, gva(0xffffffff81000000ull), DECODE_64, SCAN_KINDS_DEFAULT);
+	assert_int_equal(scan_cover_int3s(&res, page, len), 1);
+	assert_int_equal(scan_code_page_add_entry(&res, page, NULL, 0, (const u16[]){ 0 }, 1), 0);
+	assert_int_equal(res.insn_len[0], 5);
+	/* Live again with that scan's record. */
+	assert_int_equal(insn_starts_set(&s, gfn(1), res.insn_len), 0);
+	scan_result_free(&res);
+	assert_int_equal(s.nretired, 0);
+	assert_true(insn_starts_has(&s, gfn(1), 5));
+	assert_false(insn_starts_has(&s, gfn(1), 1));
+	insn_starts_retire(&s, gfn(1));
+	insn_starts_drop(&s, gfn(1));
+	assert_int_equal(s.nretired, 0);
+	assert_false(insn_starts_lengths(&s, gfn(1), len));
+	assert_int_equal(s.npages, 0);
+	insn_starts_destroy(&s);
+}
+
+/*
+ * At most INSN_STARTS_RETIRED_MAX retired records: the oldest retirement
+ * goes first. A record made live again in between is not freed by its old
+ * retirement, and one retired again counts from its new one.
+ */
+static void test_retired_bound(void **state)
+{
+	static const unsigned off = 8;
+	const unsigned max = INSN_STARTS_RETIRED_MAX;
+	static u8 len[4096];
+	struct insn_starts *s = malloc(sizeof(*s));
+
+	(void)state;
+	assert_non_null(s);
+	insn_starts_init(s);
+	lens_at(len, &off, 1);
+	for (u64 g = 0; g < max + 100; g++)
+		assert_int_equal(insn_starts_set(s, gfn(g), len), 0);
+	/* Frame 0 is retired first, made live, then retired again after all the others. */
+	insn_starts_retire(s, gfn(0));
+	assert_int_equal(insn_starts_set(s, gfn(0), len), 0);
+	for (u64 g = 1; g < max; g++)
+		insn_starts_retire(s, gfn(g));
+	/* The ring is full: frame 0's first retirement goes, freeing nothing (it is live). */
+	insn_starts_retire(s, gfn(0));
+	assert_int_equal(s->nretired, max);
+	assert_int_equal(s->npages, max + 100);
+	/* 50 more: frames 1..50, the oldest retired, are freed; frame 0 is now among the newest. */
+	for (u64 g = max; g < max + 50; g++)
+		insn_starts_retire(s, gfn(g));
+	assert_int_equal(s->nretired, max);
+	assert_int_equal(s->npages, max + 50);
+	assert_true(insn_starts_lengths(s, gfn(0), len));
+	for (u64 g = 1; g <= 50; g++)
+		assert_false(insn_starts_lengths(s, gfn(g), len));
+	assert_true(insn_starts_lengths(s, gfn(51), len));
+	assert_int_equal(len[off], 3);
+	/* Live records are never freed by retirements. */
+	for (u64 g = max + 50; g < max + 100; g++)
+		assert_true(insn_starts_has(s, gfn(g), off));
+	insn_starts_destroy(s);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),	  cmocka_unit_test(test_set_has_drop),
-		cmocka_unit_test(test_replace),	  cmocka_unit_test(test_many_frames),
-		cmocka_unit_test(test_from_scan),
+		cmocka_unit_test(test_empty),	      cmocka_unit_test(test_set_has_drop),
+		cmocka_unit_test(test_replace),	      cmocka_unit_test(test_many_frames),
+		cmocka_unit_test(test_from_scan),     cmocka_unit_test(test_retire_keeps_lengths),
+		cmocka_unit_test(test_retired_bound),
 	};
 
 	return cmocka_run_group_tests_name("insn_starts", tests, NULL, NULL);

@@ -989,8 +989,9 @@ static void test_memo_rescan_property(void **state)
 	u64 decodes = 0, from_memo = 0, scratch_decodes = 0;
 	u64 page_gva = PAGE_GVA;
 	enum decode_mode mode = DECODE_64;
-	unsigned next_len = SCAN_INSN_MAX, n = 0;
+	unsigned next_len = SCAN_INSN_MAX, n = 0, covered = 0;
 	u16 entries[8];
+	static u8 last_len[SCAN_PAGE_SIZE]; /* the last scan's instruction lengths */
 
 	(void)state;
 	assert_non_null(a);
@@ -1013,7 +1014,14 @@ static void test_memo_rescan_property(void **state)
 		else if (what == 3) /* a new page altogether */
 			for (unsigned i = 0; i < sizeof(buf); i++)
 				buf[i] = (u8)rnd();
-		else {
+		else if (what == 5 || what == 6) {
+			/* int3 on an instruction's first byte (text_poke_bp, kprobes). */
+			for (unsigned k = 0, o = rnd() % SCAN_PAGE_SIZE; k < SCAN_PAGE_SIZE; k++)
+				if (last_len[(o + k) % SCAN_PAGE_SIZE] > 1) {
+					buf[(o + k) % SCAN_PAGE_SIZE] = 0xcc;
+					break;
+				}
+		} else {
 			/* One to three writes of 1-8 bytes, often near the page end. */
 			for (unsigned w = 1 + rnd() % 3; w > 0; w--) {
 				unsigned len = 1 + rnd() % 8,
@@ -1032,11 +1040,17 @@ static void test_memo_rescan_property(void **state)
 		}
 		scan_result_init(a, gva(page_gva), mode, SCAN_KINDS_SHADOW);
 		scan_result_init(b, gva(page_gva), mode, SCAN_KINDS_SHADOW);
+		/* Both with the int3 covers the last scan gives (item 9), as the VMM does. */
+		assert_int_equal(scan_cover_int3s(a, buf, last_len),
+				 scan_cover_int3s(b, buf, last_len));
 		assert_true(scan_code_page_add_entry(a, buf, buf + SCAN_PAGE_SIZE, next_len,
 						     entries, n) >= 0);
 		assert_true(scan_code_page_add_entry_memo(b, buf, buf + SCAN_PAGE_SIZE, next_len,
 							  entries, n, memo) >= 0);
 		assert_same_scan(a, b, iter);
+		for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
+			covered += a->int3_len[o] && a->insn_len[o] > 1;
+		memcpy(last_len, a->insn_len, sizeof(last_len));
 		assert_int_equal(a->nmemo, 0);
 		assert_int_equal(a->ndecodes, b->ndecodes + b->nmemo);
 		scratch_decodes += a->ndecodes;
@@ -1050,9 +1064,161 @@ static void test_memo_rescan_property(void **state)
 		      (unsigned long long)from_memo, (unsigned long long)decodes);
 	assert_true(from_memo > 2 * decodes);
 	assert_int_equal(decodes + from_memo, scratch_decodes);
+	/* ... and swept int3s as the instructions they cover. */
+	print_message("memo rescans: %u covering int3s swept\n", covered);
+	assert_true(covered > 20);
 	scan_memo_free(memo);
 	free(a);
 	free(b);
+}
+
+/*
+ * Rescan `page` at PAGE_GVA from `entry` through `memo` as the VMM does:
+ * with the int3 covers that `old_len`, the last scan's insn_len, gives
+ * (item 9); then `old_len` becomes this scan's. The result stays in `res`.
+ */
+static void rescan(struct scan_result *res, struct scan_memo *memo, u8 *old_len, u16 entry,
+		   int expect_new)
+{
+	scan_result_init(res, gva(PAGE_GVA), DECODE_64, SCAN_KINDS_DEFAULT);
+	scan_cover_int3s(res, page, old_len);
+	assert_int_equal(scan_code_page_add_entry_memo(res, page, NULL, 0, &entry, 1, memo),
+			 expect_new);
+	memcpy(old_len, res->insn_len, SCAN_PAGE_SIZE);
+}
+
+/*
+ * Item 9: text_poke_bp's three steps on a function's 5-byte nop, as ftrace
+ * does them, each followed by a rescan. The new call's displacement holds
+ * 48 9c (pushfq): swept one byte past the int3, it would be a site, and its
+ * patch the 0xcc that text_poke's check reads back.
+ */
+static void test_int3_covers_text_poke_bp(void **state)
+{
+	static const u8 code[] = {
+		0x0f, 0x1f, 0x44, 0x00, 0x00, /* 100: nopl 0x0(%rax,%rax,1) (__fentry__) */
+		0x55,			      /* 105: push %rbp */
+		0x48, 0x89, 0xe5,	      /* 106: mov %rsp,%rbp */
+		0x5d,			      /* 109: pop %rbp */
+		0xc3,			      /* 10a: ret */
+	};
+	static const u8 tail[] = { 0x48, 0x9c, 0x11, 0x02 }; /* call 0x2119d4d: rel32 0x02119c48 */
+	struct scan_memo *memo = scan_memo_new();
+	static u8 old_len[SCAN_PAGE_SIZE];
+	struct scan_result res, *plain;
+
+	(void)state;
+	assert_non_null(memo);
+	memset(old_len, 0, sizeof(old_len));
+	fill_page(code, sizeof(code), 0x100);
+	rescan(&res, memo, old_len, 0x100, 0);
+	assert_int_equal(res.insn_len[0x100], 5);
+	scan_result_free(&res);
+
+	/* Step 1: int3 on the nop's first byte. It stands for the nop. */
+	page[0x100] = 0xcc;
+	rescan(&res, memo, old_len, 0x100, 0);
+	assert_int_equal(res.int3_len[0x100], 5);
+	assert_int_equal(res.insn_len[0x100], 5);
+	for (unsigned o = 0x101; o < 0x105; o++)
+		assert_false(scan_is_insn_start(&res, o));
+	assert_true(scan_is_insn_start(&res, 0x105));
+	assert_int_equal(res.ninsns, 5);
+	scan_result_free(&res);
+
+	/* Step 2: the call's tail. Still the int3 and what follows it, rescan after rescan. */
+	memcpy(page + 0x101, tail, sizeof(tail));
+	for (int i = 0; i < 2; i++) {
+		rescan(&res, memo, old_len, 0x100, 0);
+		assert_int_equal(res.insn_len[0x100], 5);
+		assert_int_equal(res.nsites, 0);
+		assert_true(scan_is_insn_start(&res, 0x106));
+		scan_result_free(&res);
+	}
+	/* What a scan without the history finds: the pushfq inside the call. */
+	plain = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0x100, 1);
+	assert_site(plain, 0, 0x101, 2, SCAN_KIND_PUSHF);
+	done(plain);
+
+	/* Step 3: the call's first byte. A call, the int3 covers nothing. */
+	page[0x100] = 0xe8;
+	rescan(&res, memo, old_len, 0x100, 0);
+	assert_int_equal(res.int3_len[0x100], 0);
+	assert_int_equal(res.insn_len[0x100], 5);
+	assert_int_equal(res.nsites, 0);
+	assert_int_equal(res.nexits, 1);
+	assert_int_equal(res.exits[0], PAGE_GVA + 0x105 + 0x02119c48);
+	scan_result_free(&res);
+
+	/* And back to the nop the same way (ftrace off): never a site. */
+	page[0x100] = 0xcc;
+	rescan(&res, memo, old_len, 0x100, 0);
+	assert_int_equal(res.insn_len[0x100], 5);
+	scan_result_free(&res);
+	memcpy(page + 0x101, code + 1, 4);
+	rescan(&res, memo, old_len, 0x100, 0);
+	assert_int_equal(res.insn_len[0x100], 5);
+	scan_result_free(&res);
+	page[0x100] = 0x0f;
+	rescan(&res, memo, old_len, 0x100, 0);
+	assert_int_equal(res.insn_len[0x100], 5);
+	assert_int_equal(res.int3_len[0x100], 0);
+	scan_result_free(&res);
+	scan_memo_free(memo);
+}
+
+/*
+ * Item 9: a kprobe's int3 stays covered through any number of rescans, and
+ * goes with the byte it replaced. An int3 over a one-byte instruction, or
+ * over bytes no scan reached, covers nothing.
+ */
+static void test_int3_covers_kprobe(void **state)
+{
+	static const u8 code[] = {
+		0x55,		  /* 100: push %rbp */
+		0x48, 0x89, 0xe5, /* 101: mov %rsp,%rbp */
+		0x5d,		  /* 104: pop %rbp */
+		0xc3,		  /* 105: ret */
+	};
+	static u8 old_len[SCAN_PAGE_SIZE];
+	struct scan_result res;
+
+	(void)state;
+	memset(old_len, 0, sizeof(old_len));
+	fill_page(code, sizeof(code), 0x100);
+	rescan(&res, NULL, old_len, 0x100, 0);
+	scan_result_free(&res);
+
+	page[0x101] = 0xcc; /* the probe on the mov */
+	page[0x100] = 0xcc; /* and one on the push: one byte, nothing to cover */
+	page[0x200] = 0xcc; /* never reached */
+	for (int i = 0; i < 3; i++) {
+		rescan(&res, NULL, old_len, 0x100, 0);
+		assert_int_equal(res.insn_len[0x100], 1);
+		assert_int_equal(res.insn_len[0x101], 3);
+		assert_false(scan_is_insn_start(&res, 0x102)); /* 89 e5 swept one byte on */
+		assert_int_equal(res.int3_len[0x200], 0);
+		assert_true(scan_is_insn_start(&res, 0x104));
+		scan_result_free(&res);
+	}
+	/* Disarmed: the mov again. */
+	page[0x101] = 0x48;
+	rescan(&res, NULL, old_len, 0x100, 0);
+	assert_int_equal(res.insn_len[0x101], 3);
+	assert_int_equal(res.int3_len[0x101], 0);
+	scan_result_free(&res);
+	/* Without the history (no earlier scan): one byte, and the bytes after it swept. */
+	page[0x101] = 0xcc;
+	memset(old_len, 0, sizeof(old_len));
+	rescan(&res, NULL, old_len, 0x100, 0);
+	assert_int_equal(res.insn_len[0x101], 1);
+	assert_true(scan_is_insn_start(&res, 0x102));
+	scan_result_free(&res);
+	/* The covers are inputs: range-checked. */
+	assert_false(scan_result_cover_int3(&res, SCAN_PAGE_SIZE, 5));
+	assert_false(scan_result_cover_int3(&res, 0, 1));
+	assert_false(scan_result_cover_int3(&res, 0, SCAN_INSN_MAX + 1));
+	assert_true(scan_result_cover_int3(&res, 0, 2));
 }
 
 /* A one-byte write forgets exactly the decodes whose window holds it. */
@@ -1184,6 +1350,8 @@ int main(void)
 		cmocka_unit_test(test_sync_offset_reference),
 		cmocka_unit_test(test_memo_rescan_property),
 		cmocka_unit_test(test_memo_window),
+		cmocka_unit_test(test_int3_covers_text_poke_bp),
+		cmocka_unit_test(test_int3_covers_kprobe),
 		cmocka_unit_test(test_memo_sync_offset),
 		cmocka_unit_test(test_fs_prefix_operand),
 		cmocka_unit_test(test_flow_from),
