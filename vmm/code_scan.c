@@ -611,7 +611,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	unsigned n = 0;
 	struct scan_result res;
 	struct scan_memo *memo;
-	bool own_memo, ahead_memo, first_known;
+	bool own_memo, ahead_memo, first_known, have_old;
+	u8 old_len[PAGE_SIZE];
 	const u8 *next;
 	int r;
 
@@ -688,13 +689,20 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 		for (unsigned i = 0; i < k; i++)
 			add_entry(vm, &ctl, g, page_la + known[i], entries, &n);
 	}
+	/*
+	 * The instruction lengths the frame's last scan found, if known: which
+	 * int3s the guest wrote over instructions since (text_poke_bp, kprobes:
+	 * decode/scan.h item 9), swept as those instructions, and never taken
+	 * for copies of our patches.
+	 */
+	have_old = insn_starts_lengths(&sm->starts, g, old_len);
 	/* Copies of our patches the guest made (vmm/patch_copies.h): original bytes back. */
 	{
 		u8 copy[PAGE_SIZE];
 		unsigned fixed;
 
 		memcpy(copy, page, PAGE_SIZE);
-		fixed = patch_copies_restore(&sm->copies, copy);
+		fixed = patch_copies_restore(&sm->copies, copy, have_old ? old_len : NULL);
 		for (unsigned o = 0; fixed && o < PAGE_SIZE; o++) {
 			if (copy[o] == page[o])
 				continue;
@@ -710,17 +718,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 			 : sm->cpu.cs.db ? DECODE_32
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
-	/*
-	 * int3s the guest wrote over instructions since the frame's last scan
-	 * (text_poke_bp, kprobes: decode/scan.h item 9) are swept as those
-	 * instructions, from the lengths that scan recorded.
-	 */
-	{
-		u8 old_len[PAGE_SIZE];
-
-		if (insn_starts_lengths(&sm->starts, g, old_len))
-			vm->stats.code_scan_int3_covers += scan_cover_int3s(&res, page, old_len);
-	}
+	if (have_old)
+		vm->stats.code_scan_int3_covers += scan_cover_int3s(&res, page, old_len);
 	/*
 	 * With the next page's first bytes, so that an instruction straddling
 	 * into it decodes whole and its fall-through becomes an entry there

@@ -82,11 +82,12 @@ static struct result *hello_stats(void)
 }
 
 /*
- * Boot Linux with the script in `mmu_opt` mode (and `extra`, an option or
- * NULL, and `extra2`, another) and check what it printed; returns the run
- * for more checks.
+ * Boot Linux with `text` as its script in `mmu_opt` mode (and `extra`, an
+ * option or NULL, and `extra2`, another); fails unless the script ran to
+ * its end. Returns the run, its output without CRs.
  */
-static struct result *run_script(const char *mmu_opt, const char *extra, const char *extra2)
+static struct result *boot_script(const char *text, const char *mmu_opt, const char *extra,
+				  const char *extra2)
 {
 	struct result *r = new_result();
 	char bz[600], initrd[600], why[512], enc[4096], cmdline[4600];
@@ -96,7 +97,7 @@ static struct result *run_script(const char *mmu_opt, const char *extra, const c
 		free(r);
 		skip();
 	}
-	b64(script, enc, sizeof(enc));
+	b64(text, enc, sizeof(enc));
 	snprintf(cmdline, sizeof(cmdline),
 		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
 		 enc);
@@ -117,6 +118,18 @@ static struct result *run_script(const char *mmu_opt, const char *extra, const c
 	if (!strstr(r->out, "UMBRA-EXIT: 0"))
 		fail_msg("the script did not finish; output tail:\n%s\nstderr:\n%.2000s",
 			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
+	return r;
+}
+
+/*
+ * Boot Linux with the script in `mmu_opt` mode (and `extra`, an option or
+ * NULL, and `extra2`, another) and check what it printed; returns the run
+ * for more checks.
+ */
+static struct result *run_script(const char *mmu_opt, const char *extra, const char *extra2)
+{
+	struct result *r = boot_script(script, mmu_opt, extra, extra2);
+
 	assert_contains(r->out, "uname: 6.");
 	assert_contains(r->out, "cpus: 1\n");
 	if (!strstr(r->out, "clocksource: kvm-clock\n") && !strstr(r->out, "clocksource: tsc\n"))
@@ -397,6 +410,71 @@ static void test_linux_probe(void **state)
 	free(r);
 }
 
+/* A counter the guest printed as "`key` N" in `out`; fails if it is not there. */
+static unsigned long guest_count(const char *out, const char *key)
+{
+	const char *p = strstr(out, key);
+
+	if (!p)
+		fail_msg("no \"%s\" in the output:\n%s", key, out);
+	return strtoul(p + strlen(key), NULL, 10);
+}
+
+/*
+ * Linux rewriting its own text while it runs, through tracefs: the function
+ * tracer on one function (text_poke_bp on its __fentry__ call), a kprobe
+ * there (an ftrace trampoline: a copy of ftrace_regs_caller, whose pushfq
+ * and popfq the guest copies from patched text) and a tracepoint (jump
+ * labels, text_poke_bp again). Each must see its events, and the kernel
+ * must not complain. Before session 26, shadow mode hit a BUG in
+ * __text_poke (the scan decoded the bytes behind text_poke_bp's int3 and
+ * patched one) and the kprobe's trampoline ran our int3 as the guest's
+ * own (README, "Runtime code patching").
+ */
+static void test_linux_tracing(void **state)
+{
+	static const char tracing[] =
+		"mount -t tracefs none /sys/kernel/tracing\n"
+		"cd /sys/kernel/tracing || exit 1\n"
+		"echo do_sys_openat2 > set_ftrace_filter && echo function > current_tracer\n"
+		"cat /proc/version > /dev/null; ls / > /dev/null\n"
+		"echo \"ftrace-hits: $(grep -c do_sys_openat2 trace)\"\n"
+		"echo nop > current_tracer; echo > set_ftrace_filter; echo > trace\n"
+		"echo 'p:myopen do_sys_openat2' > kprobe_events && echo 1 > "
+		"events/kprobes/myopen/enable\n"
+		"cat /proc/version > /dev/null; ls / > /dev/null\n"
+		"echo 0 > events/kprobes/myopen/enable\n"
+		"echo \"kprobe-hits: $(grep -c myopen trace)\"\n"
+		"echo > kprobe_events; echo > trace\n"
+		"echo 1 > events/sched/sched_process_exec/enable\n"
+		"/bin/true; /bin/true\n"
+		"echo 0 > events/sched/sched_process_exec/enable\n"
+		"echo \"tracepoint-hits: $(grep -c sched_process_exec trace)\"\n"
+		"echo \"tracing-alarms: $(dmesg | grep -i -E 'bug|oops|int3:' | grep -v 'host "
+		"bridge "
+		"windows from ACPI' | wc -l)\"\n";
+	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
+	char mmu_opt[32];
+	struct result *r;
+
+	(void)state;
+	NEED_KVM();
+	need_user_programs(mmu);
+	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
+	/* The patch strategy (our PVM hosts'), where the most of kernel text is patched. */
+	r = boot_script(tracing, mmu_opt, !strcmp(mmu, "shadow") ? "--sensitive=patch" : NULL,
+			NULL);
+	if (guest_count(r->out, "ftrace-hits: ") < 1 || guest_count(r->out, "kprobe-hits: ") < 2 ||
+	    guest_count(r->out, "tracepoint-hits: ") < 2 ||
+	    guest_count(r->out, "tracing-alarms: ") != 0)
+		fail_msg("tracing in the guest:\n%s", r->out);
+	if (!strcmp(mmu, "shadow"))
+		print_message("int3s swept as the instruction they replaced: %llu\n",
+			      json_count(r->err, "code_scan_int3_covers"));
+	assert_int_equal(r->status, 0);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_linux_patch_script),
 		cmocka_unit_test(test_linux_pvm_cpu_script),
 		cmocka_unit_test(test_linux_probe),
+		cmocka_unit_test(test_linux_tracing),
 	};
 
 	/* LINUX_TESTS=test_linux_probe (a glob) runs only those: a Linux boot is slow here. */
