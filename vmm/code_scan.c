@@ -595,6 +595,34 @@ static bool fetch_entries(struct vm *vm, const struct walk_ctl *ctl, gfn_t g, u6
 }
 
 /*
+ * --trace: each site the scan leaves unpatched because its first byte lies
+ * inside another instruction it found (decode/scan.h item 5), with that
+ * instruction, so that a wrong decode can be told from overlapping code.
+ */
+static void trace_conflicts(struct vm *vm, const struct scan_result *res, const u8 *page)
+{
+	for (unsigned i = 0; i < res->nsites; i++) {
+		const struct scan_site *site = &res->sites[i];
+		unsigned p = site->off;
+
+		if (!site->conflict)
+			continue;
+		/* The instruction it lies in starts at most 14 bytes before it. */
+		while (p > 0 && site->off - p < SCAN_INSN_MAX - 1 &&
+		       !(scan_is_insn_start(res, p - 1) &&
+			 p - 1 + res->insn_len[p - 1] > site->off && !scan_find_site(res, p - 1)))
+			p--;
+		p = p ? p - 1 : 0;
+		fprintf(vm->trace, "conflict la 0x%llx %s, inside the %u-byte insn at -%u:",
+			(unsigned long long)(res->gva.v + site->off), scan_kind_name(site->kind),
+			res->insn_len[p], site->off - p);
+		for (unsigned b = p; b < MIN(site->off + 4u, SCAN_PAGE_SIZE); b++)
+			fprintf(vm->trace, " %02x", page[b]);
+		fprintf(vm->trace, "\n");
+	}
+}
+
+/*
  * SHADOW_EXEC_UNSCANNED: the guest kernel fetches at `la` from frame `at`,
  * not yet scanned, with its RIP at `rip` (on the page before when the
  * instruction there straddles into this one). The frame holds its original
@@ -751,6 +779,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	}
 	vm->stats.code_scan_decodes += res.ndecodes;
 	vm->stats.code_scan_conflicts += res.nconflicts;
+	if (vm->trace && res.nconflicts)
+		trace_conflicts(vm, &res, page);
 	vm->stats.code_scan_memo_decodes += res.nmemo;
 	if (r >= 0 && sm->rewrite_save_fl)
 		r = rewrite_save_fl_sites(vm, g, &res, page);
