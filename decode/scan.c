@@ -102,13 +102,24 @@ bool scan_result_cover_int3(struct scan_result *res, unsigned off, unsigned len)
 	return true;
 }
 
+/* Item 9. Are the bytes after the old instruction at `o` as they were (or covering int3s)? */
+static bool after_unchanged(const u8 *page, const u8 *old_len, const u8 *old, unsigned o)
+{
+	unsigned end = MIN(o + old_len[o] + SCAN_COVER_AFTER, SCAN_PAGE_SIZE);
+
+	for (unsigned p = o + old_len[o]; p < end; p++)
+		if (page[p] != old[p] && !(page[p] == 0xcc && old_len[p] >= 2))
+			return false;
+	return true;
+}
+
 /* Item 9. */
-unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old_len)
+unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old_len, const u8 *old)
 {
 	unsigned n = 0;
 
 	for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
-		n += page[o] == 0xcc && old_len[o] >= 2 &&
+		n += page[o] == 0xcc && old_len[o] >= 2 && after_unchanged(page, old_len, old, o) &&
 		     scan_result_cover_int3(res, o, old_len[o]);
 	return n;
 }

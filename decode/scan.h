@@ -243,22 +243,25 @@ bool scan_result_cover_int3(struct scan_result *res, unsigned off, unsigned len)
 
 /*
  * Item 9. Declare on `res` the int3s of `page` (its 4096 bytes now) that
- * cover an instruction: each 0xcc at an offset o where the page's previous
- * scan found an instruction of old_len[o] >= 2 bytes (old_len: that scan's
- * insn_len, kept by the caller; vmm/insn_starts.h). The int3 replaced the
- * instruction's first byte since: Linux wrote it there. An int3 that was
- * already covering one then stays covered (the previous scan swept it as
- * that instruction), until the guest writes another byte on it. Returns
- * how many were declared.
+ * cover an instruction, from the page's previous scan: its insn_len
+ * (`old_len`) and the bytes it scanned (`old`), both kept by the caller
+ * (vmm/insn_starts.h). An int3 at o covers the instruction of old_len[o]
+ * >= 2 bytes that started there when the SCAN_COVER_AFTER bytes after that
+ * instruction (those in the page) are as they were, or are int3s that
+ * cover instructions themselves: Linux rewrote that one instruction, in
+ * place. An int3 that was covering one already stays covered (the previous
+ * scan swept it as that instruction). Returns how many were declared.
  *
- * Where it misjudges: a rewrite that moved instruction boundaries and left
- * a padding int3 where an instruction used to start would have the bytes
- * after it swept as one instruction, not decoded; a site among them would
- * then be a conflict (item 5), left unpatched. Linux's own rewrites put
- * padding int3s only inside the instruction they replace (static calls,
- * returns, retpolines: `ret` or `jmp *%reg` then int3s).
+ * Why the bytes after: a frame the guest freed and filled with other code
+ * (init text, then a BPF program or a module) keeps its last scan's history
+ * too, and its new int3 padding may fall where an instruction used to
+ * start; the bytes after it then differ, and the int3 is one byte. Linux's
+ * own rewrites put padding int3s only inside the instruction they replace
+ * (static calls, returns, retpolines: `ret` or `jmp *%reg`, then int3s).
  */
-unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old_len);
+#define SCAN_COVER_AFTER 4u
+unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old_len,
+			  const u8 *old);
 
 /*
  * Items 1-5. Scan the page from `nentries` entry offsets (each < 4096) and

@@ -640,7 +640,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	struct scan_result res;
 	struct scan_memo *memo;
 	bool own_memo, ahead_memo, first_known, have_old;
-	u8 old_len[PAGE_SIZE];
+	u8 old_len[PAGE_SIZE], old_bytes[PAGE_SIZE];
 	const u8 *next;
 	int r;
 
@@ -723,7 +723,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	 * decode/scan.h item 9), swept as those instructions, and never taken
 	 * for copies of our patches.
 	 */
-	have_old = insn_starts_lengths(&sm->starts, g, old_len);
+	have_old = insn_starts_history(&sm->starts, g, old_len, old_bytes);
 	/* Copies of our patches the guest made (vmm/patch_copies.h): original bytes back. */
 	{
 		u8 copy[PAGE_SIZE];
@@ -747,7 +747,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
 	if (have_old)
-		vm->stats.code_scan_int3_covers += scan_cover_int3s(&res, page, old_len);
+		vm->stats.code_scan_int3_covers += scan_cover_int3s(&res, page, old_len, old_bytes);
 	/*
 	 * With the next page's first bytes, so that an instruction straddling
 	 * into it decodes whole and its fall-through becomes an entry there

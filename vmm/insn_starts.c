@@ -2,7 +2,8 @@
 /*
  * Instruction starts of approved code frames (vmm/insn_starts.h): a chained
  * hash by gfn of one record per frame, each instruction's length in the
- * nibble of its first byte (2 KiB a frame).
+ * nibble of its first byte (2 KiB a frame), and a retired record's copy of
+ * its frame's bytes (4 KiB more).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ struct insn_starts_page {
 	struct insn_starts_page *next;
 	bool retired;
 	u32 retire_seq; /* its entry in the ring, while retired */
+	u8 *bytes;	/* retired: the frame's bytes then (FRAME_BYTES), else NULL */
 	u8 len4[FRAME_BYTES / 2];
 };
 
@@ -44,6 +46,7 @@ void insn_starts_destroy(struct insn_starts *s)
 		while (p) {
 			struct insn_starts_page *next = p->next;
 
+			free(p->bytes);
 			free(p);
 			p = next;
 		}
@@ -66,6 +69,8 @@ int insn_starts_set(struct insn_starts *s, gfn_t g, const u8 *insn_len)
 	if (p && p->retired) {
 		p->retired = false; /* its ring entry no longer matches */
 		s->nretired--;
+		free(p->bytes);
+		p->bytes = NULL;
 	}
 	if (!p) {
 		p = malloc(sizeof(*p));
@@ -73,6 +78,7 @@ int insn_starts_set(struct insn_starts *s, gfn_t g, const u8 *insn_len)
 			return -ENOMEM;
 		p->gfn = g;
 		p->retired = false;
+		p->bytes = NULL;
 		p->next = s->chains[bucket(g)];
 		s->chains[bucket(g)] = p;
 		s->npages++;
@@ -92,12 +98,17 @@ bool insn_starts_has(const struct insn_starts *s, gfn_t g, unsigned off)
 	return p && !p->retired && len_at(p, off);
 }
 
-void insn_starts_retire(struct insn_starts *s, gfn_t g)
+void insn_starts_retire(struct insn_starts *s, gfn_t g, const u8 *page)
 {
 	struct insn_starts_page *p = find(s, g);
 
 	if (!p || p->retired)
 		return;
+	if (!page || !(p->bytes = malloc(FRAME_BYTES))) {
+		insn_starts_drop(s, g); /* no history rather than one without its bytes */
+		return;
+	}
+	memcpy(p->bytes, page, FRAME_BYTES);
 	/* The ring is full: its oldest entry goes, with its record if still that retirement. */
 	if (s->ring_len == INSN_STARTS_RETIRED_MAX) {
 		struct insn_starts_page *old = find(s, s->ring[s->ring_head].gfn);
@@ -115,14 +126,15 @@ void insn_starts_retire(struct insn_starts *s, gfn_t g)
 	s->ring_len++;
 }
 
-bool insn_starts_lengths(const struct insn_starts *s, gfn_t g, u8 *len)
+bool insn_starts_history(const struct insn_starts *s, gfn_t g, u8 *len, u8 *bytes)
 {
 	const struct insn_starts_page *p = find(s, g);
 
-	if (!p)
+	if (!p || !p->retired)
 		return false;
 	for (unsigned o = 0; o < FRAME_BYTES; o++)
 		len[o] = (u8)len_at(p, o);
+	memcpy(bytes, p->bytes, FRAME_BYTES);
 	return true;
 }
 
@@ -134,6 +146,7 @@ void insn_starts_drop(struct insn_starts *s, gfn_t g)
 
 			*pp = dead->next;
 			s->nretired -= dead->retired;
+			free(dead->bytes);
 			free(dead);
 			s->npages--;
 			return;

@@ -17,12 +17,13 @@
  * after its scan, until shadow_exec_revoke), and the record is that scan's.
  *
  * A revoked frame's record is retired, not dropped: it keeps the lengths
- * of the instructions its last scan found, for the next scan of the frame
- * to tell which int3s the guest wrote over them since (decode/scan.h item
- * 9, scan_cover_int3s: text_poke_bp and kprobes). A retired record answers
- * insn_starts_lengths() only. At most INSN_STARTS_RETIRED_MAX are kept,
- * the oldest retired freed first: history for the frames rewritten lately,
- * which are the ones rescanned soon.
+ * of the instructions its last scan found and the frame's bytes as the
+ * guest was about to write them, for the next scan of the frame to tell
+ * which int3s the guest wrote over those instructions since (decode/scan.h
+ * item 9, scan_cover_int3s: text_poke_bp and kprobes). A retired record
+ * answers insn_starts_history() only. At most INSN_STARTS_RETIRED_MAX are
+ * kept, the oldest retired freed first: history for the frames rewritten
+ * lately, which are the ones rescanned soon.
  */
 #ifndef UMBRA_VMM_INSN_STARTS_H
 #define UMBRA_VMM_INSN_STARTS_H
@@ -61,14 +62,19 @@ int insn_starts_set(struct insn_starts *s, gfn_t g, const u8 *insn_len) __must_c
 /* Does frame `g` have a live record in which offset `off` starts an instruction? */
 bool insn_starts_has(const struct insn_starts *s, gfn_t g, unsigned off);
 
-/* Frame `g` is no longer approved: its live record, if any, is retired. */
-void insn_starts_retire(struct insn_starts *s, gfn_t g);
+/*
+ * Frame `g` is no longer approved: its live record, if any, is retired,
+ * with a copy of `page`, the frame's 4096 bytes as its scan saw them (our
+ * patches undone). Without memory (or `page`) the record is dropped.
+ */
+void insn_starts_retire(struct insn_starts *s, gfn_t g, const u8 *page);
 
 /*
- * The instruction lengths of frame `g`'s record, live or retired, into
- * len[0..4096) (0: no instruction starts there); false if it has none.
+ * Frame `g`'s retired record: the instruction lengths into len[0..4096)
+ * (0: no instruction starts there) and the bytes into bytes[0..4096);
+ * false if it has none (never scanned, approved, or forgotten).
  */
-bool insn_starts_lengths(const struct insn_starts *s, gfn_t g, u8 *len);
+bool insn_starts_history(const struct insn_starts *s, gfn_t g, u8 *len, u8 *bytes);
 
 /* Forget frame `g` (no-op without a record). */
 void insn_starts_drop(struct insn_starts *s, gfn_t g);

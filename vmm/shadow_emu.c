@@ -103,8 +103,6 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 
 	if (!shadow_exec_revoke(sm->mmu, g))
 		return;
-	/* Kept as history: which int3s the guest writes over its instructions. */
-	insn_starts_retire(&sm->starts, g);
 	page = gpa_to_hva(&vm->mem, gfn_to_gpa(g), PAGE_SIZE);
 	if (vm->trace)
 		fprintf(vm->trace, "revoke gfn 0x%llx (%s)\n", (unsigned long long)g.v,
@@ -115,6 +113,8 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 		vm->stats.code_page_rescans++;
 	if (page)
 		(void)patch_page_undo(&sm->patches, g, page);
+	/* Kept as history, with the bytes: which int3s the guest writes over its instructions. */
+	insn_starts_retire(&sm->starts, g, page);
 }
 
 /* Item 6: undo every frame with a rewrite; each is rescanned on its next fetch. */

@@ -140,7 +140,7 @@ static void test_retire_keeps_lengths(void **state)
 {
 	/* 0: nopl 0x0(%rax,%rax,1) (5 bytes, ftrace's); 5: push %rbp; 6: ret. */
 	static const u8 code[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x55, 0xc3 };
-	static u8 page[4096], len[4096];
+	static u8 page[4096], len[4096], old[4096];
 	struct scan_result res;
 	struct insn_starts s;
 
@@ -150,14 +150,16 @@ static void test_retire_keeps_lengths(void **state)
 	assert_true(scan_code_page(&res, page, NULL, 0, gva(0xffffffff81000000ull), DECODE_64,
 				   SCAN_KINDS_DEFAULT, 0) >= 0);
 	insn_starts_init(&s);
-	assert_false(insn_starts_lengths(&s, gfn(1), len));
+	assert_false(insn_starts_history(&s, gfn(1), len, old));
 	assert_int_equal(insn_starts_set(&s, gfn(1), res.insn_len), 0);
 	scan_result_free(&res);
-	insn_starts_retire(&s, gfn(1));
-	insn_starts_retire(&s, gfn(1)); /* twice: one retirement */
+	assert_false(insn_starts_history(&s, gfn(1), len, old)); /* live: no history */
+	insn_starts_retire(&s, gfn(1), page);
+	insn_starts_retire(&s, gfn(1), page); /* twice: one retirement */
 	assert_false(insn_starts_has(&s, gfn(1), 0));
 	assert_int_equal(s.nretired, 1);
-	assert_true(insn_starts_lengths(&s, gfn(1), len));
+	assert_true(insn_starts_history(&s, gfn(1), len, old));
+	assert_memory_equal(old, page, sizeof(page));
 	assert_int_equal(len[0], 5);
 	assert_int_equal(len[1], 0);
 	assert_int_equal(len[5], 1);
@@ -167,7 +169,7 @@ static void test_retire_keeps_lengths(void **state)
 	page[0] = 0xcc;
 	memcpy(page + 1, (const u8[]){ 0x48, 0x9c, 0x11, 0x02 }, 4);
 	scan_result_init(&res, gva(0xffffffff81000000ull), DECODE_64, SCAN_KINDS_DEFAULT);
-	assert_int_equal(scan_cover_int3s(&res, page, len), 1);
+	assert_int_equal(scan_cover_int3s(&res, page, len, old), 1);
 	assert_int_equal(scan_code_page_add_entry(&res, page, NULL, 0, (const u16[]){ 0 }, 1), 0);
 	assert_int_equal(res.insn_len[0], 5);
 	/* Live again with that scan's record. */
@@ -176,10 +178,14 @@ static void test_retire_keeps_lengths(void **state)
 	assert_int_equal(s.nretired, 0);
 	assert_true(insn_starts_has(&s, gfn(1), 5));
 	assert_false(insn_starts_has(&s, gfn(1), 1));
-	insn_starts_retire(&s, gfn(1));
+	insn_starts_retire(&s, gfn(1), page);
 	insn_starts_drop(&s, gfn(1));
 	assert_int_equal(s.nretired, 0);
-	assert_false(insn_starts_lengths(&s, gfn(1), len));
+	assert_false(insn_starts_history(&s, gfn(1), len, old));
+	/* Retired without the bytes: dropped, no history rather than half of one. */
+	assert_int_equal(insn_starts_set(&s, gfn(2), len), 0);
+	insn_starts_retire(&s, gfn(2), NULL);
+	assert_int_equal(s.npages, 0);
 	assert_int_equal(s.npages, 0);
 	insn_starts_destroy(&s);
 }
@@ -193,7 +199,7 @@ static void test_retired_bound(void **state)
 {
 	static const unsigned off = 8;
 	const unsigned max = INSN_STARTS_RETIRED_MAX;
-	static u8 len[4096];
+	static u8 len[4096], hist[4096];
 	struct insn_starts *s = malloc(sizeof(*s));
 
 	(void)state;
@@ -203,23 +209,23 @@ static void test_retired_bound(void **state)
 	for (u64 g = 0; g < max + 100; g++)
 		assert_int_equal(insn_starts_set(s, gfn(g), len), 0);
 	/* Frame 0 is retired first, made live, then retired again after all the others. */
-	insn_starts_retire(s, gfn(0));
+	insn_starts_retire(s, gfn(0), len);
 	assert_int_equal(insn_starts_set(s, gfn(0), len), 0);
 	for (u64 g = 1; g < max; g++)
-		insn_starts_retire(s, gfn(g));
+		insn_starts_retire(s, gfn(g), len);
 	/* The ring is full: frame 0's first retirement goes, freeing nothing (it is live). */
-	insn_starts_retire(s, gfn(0));
+	insn_starts_retire(s, gfn(0), len);
 	assert_int_equal(s->nretired, max);
 	assert_int_equal(s->npages, max + 100);
 	/* 50 more: frames 1..50, the oldest retired, are freed; frame 0 is now among the newest. */
 	for (u64 g = max; g < max + 50; g++)
-		insn_starts_retire(s, gfn(g));
+		insn_starts_retire(s, gfn(g), len);
 	assert_int_equal(s->nretired, max);
 	assert_int_equal(s->npages, max + 50);
-	assert_true(insn_starts_lengths(s, gfn(0), len));
+	assert_true(insn_starts_history(s, gfn(0), len, hist));
 	for (u64 g = 1; g <= 50; g++)
-		assert_false(insn_starts_lengths(s, gfn(g), len));
-	assert_true(insn_starts_lengths(s, gfn(51), len));
+		assert_false(insn_starts_history(s, gfn(g), len, hist));
+	assert_true(insn_starts_history(s, gfn(51), len, hist));
 	assert_int_equal(len[off], 3);
 	/* Live records are never freed by retirements. */
 	for (u64 g = max + 50; g < max + 100; g++)

@@ -991,7 +991,7 @@ static void test_memo_rescan_property(void **state)
 	enum decode_mode mode = DECODE_64;
 	unsigned next_len = SCAN_INSN_MAX, n = 0, covered = 0;
 	u16 entries[8];
-	static u8 last_len[SCAN_PAGE_SIZE]; /* the last scan's instruction lengths */
+	static u8 last_len[SCAN_PAGE_SIZE], last_buf[SCAN_PAGE_SIZE]; /* the last scan's */
 
 	(void)state;
 	assert_non_null(a);
@@ -1041,8 +1041,8 @@ static void test_memo_rescan_property(void **state)
 		scan_result_init(a, gva(page_gva), mode, SCAN_KINDS_SHADOW);
 		scan_result_init(b, gva(page_gva), mode, SCAN_KINDS_SHADOW);
 		/* Both with the int3 covers the last scan gives (item 9), as the VMM does. */
-		assert_int_equal(scan_cover_int3s(a, buf, last_len),
-				 scan_cover_int3s(b, buf, last_len));
+		assert_int_equal(scan_cover_int3s(a, buf, last_len, last_buf),
+				 scan_cover_int3s(b, buf, last_len, last_buf));
 		assert_true(scan_code_page_add_entry(a, buf, buf + SCAN_PAGE_SIZE, next_len,
 						     entries, n) >= 0);
 		assert_true(scan_code_page_add_entry_memo(b, buf, buf + SCAN_PAGE_SIZE, next_len,
@@ -1051,6 +1051,7 @@ static void test_memo_rescan_property(void **state)
 		for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
 			covered += a->int3_len[o] && a->insn_len[o] > 1;
 		memcpy(last_len, a->insn_len, sizeof(last_len));
+		memcpy(last_buf, buf, sizeof(last_buf));
 		assert_int_equal(a->nmemo, 0);
 		assert_int_equal(a->ndecodes, b->ndecodes + b->nmemo);
 		scratch_decodes += a->ndecodes;
@@ -1072,19 +1073,24 @@ static void test_memo_rescan_property(void **state)
 	free(b);
 }
 
+/* The last scan's bytes, for rescan(). */
+static u8 old_page[SCAN_PAGE_SIZE];
+
 /*
  * Rescan `page` at PAGE_GVA from `entry` through `memo` as the VMM does:
- * with the int3 covers that `old_len`, the last scan's insn_len, gives
- * (item 9); then `old_len` becomes this scan's. The result stays in `res`.
+ * with the int3 covers that `old_len`, the last scan's insn_len, and
+ * old_page give (item 9); then both become this scan's. The result stays
+ * in `res`.
  */
 static void rescan(struct scan_result *res, struct scan_memo *memo, u8 *old_len, u16 entry,
 		   int expect_new)
 {
 	scan_result_init(res, gva(PAGE_GVA), DECODE_64, SCAN_KINDS_DEFAULT);
-	scan_cover_int3s(res, page, old_len);
+	scan_cover_int3s(res, page, old_len, old_page);
 	assert_int_equal(scan_code_page_add_entry_memo(res, page, NULL, 0, &entry, 1, memo),
 			 expect_new);
 	memcpy(old_len, res->insn_len, SCAN_PAGE_SIZE);
+	memcpy(old_page, page, SCAN_PAGE_SIZE);
 }
 
 /*
@@ -1213,6 +1219,22 @@ static void test_int3_covers_kprobe(void **state)
 	rescan(&res, NULL, old_len, 0x100, 0);
 	assert_int_equal(res.insn_len[0x101], 1);
 	assert_true(scan_is_insn_start(&res, 0x102));
+	scan_result_free(&res);
+	/*
+	 * The frame freed and filled with other code: an int3 (its padding) where
+	 * the mov started, other bytes after where the mov ended. One byte.
+	 */
+	page[0x101] = 0x48;
+	rescan(&res, NULL, old_len, 0x100, 0); /* history: the mov at 0x101 */
+	assert_int_equal(res.insn_len[0x101], 3);
+	scan_result_free(&res);
+	page[0x101] = 0xcc;
+	page[0x104] = 0x31; /* xor %eax,%eax: 31 c0 */
+	page[0x105] = 0xc0;
+	page[0x106] = 0xc3;
+	rescan(&res, NULL, old_len, 0x100, 0);
+	assert_int_equal(res.int3_len[0x101], 0);
+	assert_int_equal(res.insn_len[0x101], 1);
 	scan_result_free(&res);
 	/* The covers are inputs: range-checked. */
 	assert_false(scan_result_cover_int3(&res, SCAN_PAGE_SIZE, 5));
