@@ -108,6 +108,15 @@ static void test_many_frames(void **state)
 	insn_starts_destroy(&s);
 }
 
+/* `code` at the start of `page`, int3 padding after it, scanned from offset 0 into `res`. */
+static void scan_code(const u8 *code, size_t n, u8 *page, struct scan_result *res)
+{
+	memset(page, 0xcc, 4096);
+	memcpy(page, code, n);
+	assert_true(scan_code_page(res, page, NULL, 0, gva(0xffffffff81000000ull), DECODE_64,
+				   SCAN_KINDS_DEFAULT, 0) >= 0);
+}
+
 /* What the VMM records is exactly what a real scan found (decode/scan.h). */
 static void test_from_scan(void **state)
 {
@@ -118,10 +127,7 @@ static void test_from_scan(void **state)
 	struct insn_starts s;
 
 	(void)state;
-	memset(page, 0xcc, sizeof(page));
-	memcpy(page, code, sizeof(code));
-	assert_true(scan_code_page(&res, page, NULL, 0, gva(0xffffffff81000000ull), DECODE_64,
-				   SCAN_KINDS_DEFAULT, 0) >= 0);
+	scan_code(code, sizeof(code), page, &res);
 	insn_starts_init(&s);
 	assert_int_equal(insn_starts_set(&s, gfn(1), res.insn_len), 0);
 	for (unsigned o = 0; o < 4; o++)
@@ -145,10 +151,7 @@ static void test_retire_keeps_lengths(void **state)
 	struct insn_starts s;
 
 	(void)state;
-	memset(page, 0xcc, sizeof(page));
-	memcpy(page, code, sizeof(code));
-	assert_true(scan_code_page(&res, page, NULL, 0, gva(0xffffffff81000000ull), DECODE_64,
-				   SCAN_KINDS_DEFAULT, 0) >= 0);
+	scan_code(code, sizeof(code), page, &res);
 	insn_starts_init(&s);
 	assert_false(insn_starts_history(&s, gfn(1), len, old));
 	assert_int_equal(insn_starts_set(&s, gfn(1), res.insn_len), 0);

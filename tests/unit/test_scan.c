@@ -1156,20 +1156,20 @@ static void test_int3_covers_text_poke_bp(void **state)
 	assert_int_equal(res.exits[0], PAGE_GVA + 0x105 + 0x02119c48);
 	scan_result_free(&res);
 
-	/* And back to the nop the same way (ftrace off): never a site. */
-	page[0x100] = 0xcc;
-	rescan(&res, memo, old_len, 0x100, 0);
-	assert_int_equal(res.insn_len[0x100], 5);
-	scan_result_free(&res);
-	memcpy(page + 0x101, code + 1, 4);
-	rescan(&res, memo, old_len, 0x100, 0);
-	assert_int_equal(res.insn_len[0x100], 5);
-	scan_result_free(&res);
-	page[0x100] = 0x0f;
-	rescan(&res, memo, old_len, 0x100, 0);
-	assert_int_equal(res.insn_len[0x100], 5);
-	assert_int_equal(res.int3_len[0x100], 0);
-	scan_result_free(&res);
+	/* And back to the nop the same way (ftrace off): one 5-byte instruction each time. */
+	for (int step = 1; step <= 3; step++) {
+		if (step == 1)
+			page[0x100] = 0xcc;
+		else if (step == 2)
+			memcpy(page + 0x101, code + 1, 4);
+		else
+			page[0x100] = 0x0f;
+		rescan(&res, memo, old_len, 0x100, 0);
+		assert_int_equal(res.insn_len[0x100], 5);
+		assert_int_equal(res.int3_len[0x100], step < 3 ? 5 : 0);
+		assert_int_equal(res.nsites, 0);
+		scan_result_free(&res);
+	}
 	scan_memo_free(memo);
 }
 
