@@ -25,7 +25,9 @@
  * A scan (shadow_scan_code_frame, at the end): its entries (the fetch, the
  * guest's IDT handlers and LSTAR in the page, where the page's first
  * instruction starts judging from the page before, every entry learnt in
- * the page: vmm/code_entries.h); guest copies of our patches put back
+ * the page: vmm/code_entries.h); the frame's last scan, if it was revoked
+ * since (vmm/insn_starts.h), for the int3s the guest wrote over its
+ * instructions (decode/scan.h item 9); guest copies of our patches put back
  * (vmm/patch_copies.h); the scan itself through the frame's scan memo
  * (vmm/scan_memos.h), so that a rescan decodes only what the guest
  * rewrote; then the save_fl and monitor-call rewrites (the helpers above
