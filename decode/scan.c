@@ -102,13 +102,14 @@ bool scan_result_cover_int3(struct scan_result *res, unsigned off, unsigned len)
 	return true;
 }
 
-/* Item 9. Are the bytes after the old instruction at `o` as they were (or covering int3s)? */
-static bool after_unchanged(const u8 *page, const u8 *old_len, const u8 *old, unsigned o)
+/*
+ * Item 9. Are bytes [from, to) of the page as they were, or int3s where
+ * instructions started (another probe, another text_poke_bp site)?
+ */
+static bool unchanged(const u8 *page, const u8 *old_len, const u8 *old, unsigned from, unsigned to)
 {
-	unsigned end = MIN(o + old_len[o] + SCAN_COVER_AFTER, SCAN_PAGE_SIZE);
-
-	for (unsigned p = o + old_len[o]; p < end; p++)
-		if (page[p] != old[p] && !(page[p] == 0xcc && old_len[p] >= 2))
+	for (unsigned p = from; p < MIN(to, SCAN_PAGE_SIZE); p++)
+		if (page[p] != old[p] && !(page[p] == 0xcc && old_len[p]))
 			return false;
 	return true;
 }
@@ -119,7 +120,11 @@ unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old
 	unsigned n = 0;
 
 	for (unsigned o = 0; o < SCAN_PAGE_SIZE; o++)
-		n += page[o] == 0xcc && old_len[o] >= 2 && after_unchanged(page, old_len, old, o) &&
+		n += page[o] == 0xcc && old_len[o] >= 2 &&
+		     unchanged(page, old_len, old,
+			       o > SCAN_COVER_CONTEXT ? o - SCAN_COVER_CONTEXT : 0, o) &&
+		     unchanged(page, old_len, old, o + old_len[o],
+			       o + old_len[o] + SCAN_COVER_CONTEXT) &&
 		     scan_result_cover_int3(res, o, old_len[o]);
 	return n;
 }

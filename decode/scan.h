@@ -246,20 +246,27 @@ bool scan_result_cover_int3(struct scan_result *res, unsigned off, unsigned len)
  * cover an instruction, from the page's previous scan: its insn_len
  * (`old_len`) and the bytes it scanned (`old`), both kept by the caller
  * (vmm/insn_starts.h). An int3 at o covers the instruction of old_len[o]
- * >= 2 bytes that started there when the SCAN_COVER_AFTER bytes after that
- * instruction (those in the page) are as they were, or are int3s that
- * cover instructions themselves: Linux rewrote that one instruction, in
- * place. An int3 that was covering one already stays covered (the previous
- * scan swept it as that instruction). Returns how many were declared.
+ * >= 2 bytes that started there when the SCAN_COVER_CONTEXT bytes before
+ * the int3 and after that instruction (those in the page) are as they were,
+ * or are int3s where instructions started: Linux rewrote that one
+ * instruction, in place, its first byte first. An int3 that was covering
+ * one already stays covered (the previous scan swept it as that
+ * instruction). Returns how many were declared.
  *
- * Why the bytes after: a frame the guest freed and filled with other code
- * (init text, then a BPF program or a module) keeps its last scan's history
- * too, and its new int3 padding may fall where an instruction used to
- * start; the bytes after it then differ, and the int3 is one byte. Linux's
- * own rewrites put padding int3s only inside the instruction they replace
- * (static calls, returns, retpolines: `ret` or `jmp *%reg`, then int3s).
+ * Why the bytes around: the int3 padding of a rewrite may fall where the
+ * previous scan had an instruction start, and that start may itself have
+ * been a decode out of step. Linux rewrites `jmp __x86_return_thunk` to
+ * `ret; int3; int3; int3; int3` at boot (retpolines and static calls
+ * likewise end in int3s), and a scan of the old bytes that had met the
+ * jmp's displacement out of step had a 2-byte "instruction" at its last
+ * byte: swept as 2 bytes, the new int3 there took the sweep past the `ud2`
+ * after it, out of step again (seen on the rig: a `pushf` found inside a
+ * `cmp`'s displacement, 101 times in one boot). There the byte before the
+ * int3 changed with it. And a frame the guest freed and filled with other
+ * code (init text, then a BPF program or a module) keeps its history too;
+ * the bytes around its new int3 padding differ from the old ones.
  */
-#define SCAN_COVER_AFTER 4u
+#define SCAN_COVER_CONTEXT 4u
 unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old_len,
 			  const u8 *old);
 

@@ -748,8 +748,16 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 			 : sm->cpu.cs.db ? DECODE_32
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
-	if (have_old)
-		vm->stats.code_scan_int3_covers += scan_cover_int3s(&res, page, old_len, old_bytes);
+	if (have_old) {
+		unsigned covers = scan_cover_int3s(&res, page, old_len, old_bytes);
+
+		vm->stats.code_scan_int3_covers += covers;
+		for (unsigned o = 0; vm->trace && covers && o < PAGE_SIZE; o++)
+			if (res.int3_len[o])
+				fprintf(vm->trace, "cover la 0x%llx: int3 for %u bytes, was %02x\n",
+					(unsigned long long)((la & ~(u64)(PAGE_SIZE - 1)) + o),
+					res.int3_len[o], old_bytes[o]);
+	}
 	/*
 	 * With the next page's first bytes, so that an instruction straddling
 	 * into it decodes whole and its fall-through becomes an entry there

@@ -1236,7 +1236,57 @@ static void test_int3_covers_kprobe(void **state)
 	assert_int_equal(res.int3_len[0x101], 0);
 	assert_int_equal(res.insn_len[0x101], 1);
 	scan_result_free(&res);
-	/* The covers are inputs: range-checked. */
+}
+
+/*
+ * Item 9, what the rig showed: Linux rewrites `jmp __x86_return_thunk` to
+ * `ret; int3 x 4` at boot. A previous scan that met the jmp's displacement
+ * out of step (here: entered at its last byte) had a 6-byte "instruction"
+ * there; the int3 now on that byte is padding, not a cover (the bytes
+ * before it changed too), and the sweep stays in step for the `test` after
+ * it.
+ */
+static void test_int3_padding_not_cover(void **state)
+{
+	static const u8 code[] = {
+		0x41, 0x5f,			    /* 100: pop %r15 */
+		0xe9, 0xc3, 0xa0, 0x3f, 0x00,	    /* 102: jmp __x86_return_thunk */
+		0x85, 0xdb,			    /* 107: test %ebx,%ebx */
+		0x0f, 0x85, 0x03, 0x02, 0x00, 0x00, /* 109: jne */
+		0xc3,				    /* 10f: ret */
+	};
+	static u8 old_len[SCAN_PAGE_SIZE];
+	struct scan_result res;
+
+	(void)state;
+	memset(old_len, 0, sizeof(old_len));
+	fill_page(code, sizeof(code), 0x100);
+	/* The old scan: in step from 0x100, and out of step from 0x106 (00 85 db 0f 85 03). */
+	scan_result_init(&res, gva(PAGE_GVA), DECODE_64, SCAN_KINDS_DEFAULT);
+	assert_true(scan_code_page_add_entry(&res, page, NULL, 0, (const u16[]){ 0x100, 0x106 },
+					     2) >= 0);
+	assert_int_equal(res.insn_len[0x106], 6);
+	memcpy(old_len, res.insn_len, sizeof(old_len));
+	memcpy(old_page, page, sizeof(old_page));
+	scan_result_free(&res);
+	/* apply_returns: ret; int3 x 4. */
+	memcpy(page + 0x102, (const u8[]){ 0xc3, 0xcc, 0xcc, 0xcc, 0xcc }, 5);
+	scan_result_init(&res, gva(PAGE_GVA), DECODE_64, SCAN_KINDS_SHADOW); /* linear, past ret */
+	assert_int_equal(scan_cover_int3s(&res, page, old_len, old_page), 0);
+	assert_true(scan_code_page_add_entry(&res, page, NULL, 0, (const u16[]){ 0x100 }, 1) >= 0);
+	assert_int_equal(res.insn_len[0x106], 1);
+	assert_true(scan_is_insn_start(&res, 0x107));
+	assert_true(scan_is_insn_start(&res, 0x109));
+	scan_result_free(&res);
+}
+
+/* Item 9: the covers are inputs, range-checked. */
+static void test_cover_input_checked(void **state)
+{
+	struct scan_result res;
+
+	(void)state;
+	scan_result_init(&res, gva(PAGE_GVA), DECODE_64, SCAN_KINDS_DEFAULT);
 	assert_false(scan_result_cover_int3(&res, SCAN_PAGE_SIZE, 5));
 	assert_false(scan_result_cover_int3(&res, 0, 1));
 	assert_false(scan_result_cover_int3(&res, 0, SCAN_INSN_MAX + 1));
@@ -1374,6 +1424,8 @@ int main(void)
 		cmocka_unit_test(test_memo_window),
 		cmocka_unit_test(test_int3_covers_text_poke_bp),
 		cmocka_unit_test(test_int3_covers_kprobe),
+		cmocka_unit_test(test_int3_padding_not_cover),
+		cmocka_unit_test(test_cover_input_checked),
 		cmocka_unit_test(test_memo_sync_offset),
 		cmocka_unit_test(test_fs_prefix_operand),
 		cmocka_unit_test(test_flow_from),
