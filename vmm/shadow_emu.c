@@ -90,16 +90,38 @@ static bool pio(void *opaque, u16 port, void *data, unsigned size, bool is_out)
 	return true;
 }
 
+/* Where the guest fetches linear `la` from, with its paging now; false if nowhere. */
+static bool fetch_gpa(struct vm *vm, u64 la, gpa_t *at)
+{
+	struct walk_mem wm = guest_walk_mem(&vm->mem);
+	struct walk_ctl ctl = shadow_cpu_walk_ctl(&vm->shadow->cpu);
+	struct guest_walk w;
+
+	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
+	    WALK_OK)
+		return false;
+	*at = w.gpa;
+	return true;
+}
+
 /*
  * Item 6: the guest writes frame `a` lies in. If it was scanned and approved
  * for execution, restore its original bytes and forget its patches before
  * the store lands; the shadow MMU gates it again (NX in the kernel view).
+ * Its scan's record is kept as history (vmm/insn_starts.h) unless the
+ * store's instruction, at linear `writer_la` (0: no store), is in the
+ * frame itself, as memcpy is when Linux
+ * patches a return thunk in memcpy's own page. Each of memcpy's stores is
+ * then followed by a rescan (memcpy goes on from the frame), and that scan
+ * sees an instruction half rewritten: its decode of the old jmp's last
+ * byte (out of step) is no history for the next store's int3s.
  */
-static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
+static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write, u64 writer_la)
 {
 	struct shadow_mode *sm = vm->shadow;
 	gfn_t g = gpa_to_gfn(a);
 	void *page;
+	gpa_t code;
 
 	if (!shadow_exec_revoke(sm->mmu, g))
 		return;
@@ -114,7 +136,10 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write)
 	if (page)
 		(void)patch_page_undo(&sm->patches, g, page);
 	/* Kept as history, with the bytes: which int3s the guest writes over its instructions. */
-	insn_starts_retire(&sm->starts, g, page);
+	if (writer_la && fetch_gpa(vm, writer_la, &code) && gpa_to_gfn(code).v == g.v)
+		insn_starts_drop(&sm->starts, g);
+	else
+		insn_starts_retire(&sm->starts, g, page);
 }
 
 /* Item 6: undo every frame with a rewrite; each is rescanned on its next fetch. */
@@ -134,7 +159,7 @@ bool shadow_emu_undo_rewrites(struct vm *vm)
 	}
 	n = patch_rewrite_frames(&sm->patches, frames, n);
 	for (unsigned i = 0; i < n; i++)
-		unpatch_frame(vm, gfn_to_gpa(frames[i]), false);
+		unpatch_frame(vm, gfn_to_gpa(frames[i]), false, 0);
 	free(frames);
 	return true;
 }
@@ -165,27 +190,22 @@ bool shadow_emu_check_rewrites(struct vm *vm)
  * frame was approved without la as a scan entry, revoke it: the next fetch
  * rescans the frame from all its known entries (vmm/code_entries.h).
  */
+
 void shadow_learn_entry(struct vm *vm, u64 la)
 {
 	struct shadow_mode *sm = vm->shadow;
-	struct walk_mem wm;
-	struct walk_ctl ctl;
-	struct guest_walk w;
+	gpa_t at;
 
 	if (code_entries_add(&sm->code_entries, la) != 1)
 		return; /* known, or out of memory: scanning stays as complete as before */
-	wm = guest_walk_mem(&vm->mem);
-	ctl = shadow_cpu_walk_ctl(&sm->cpu);
-	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
-	    WALK_OK)
+	if (!fetch_gpa(vm, la, &at))
 		return;
 	/* Already an instruction of the frame's scan: a rescan would find nothing new. */
-	if (insn_starts_has(&sm->starts, gpa_to_gfn(w.gpa),
-			    (unsigned)(w.gpa.v & (PAGE_SIZE - 1)))) {
+	if (insn_starts_has(&sm->starts, gpa_to_gfn(at), (unsigned)(at.v & (PAGE_SIZE - 1)))) {
 		vm->stats.code_entries_known++;
 		return;
 	}
-	unpatch_frame(vm, w.gpa, false);
+	unpatch_frame(vm, at, false, 0);
 }
 
 /* Item 2. */
@@ -193,6 +213,7 @@ static bool write_store(void *opaque, const struct emu_write *w)
 {
 	struct vm *vm = opaque;
 	struct shadow_mode *sm = vm->shadow;
+	u64 writer_la = sm->cpu.cs.base + sm->cpu.rip;
 
 	for (unsigned i = 0; i < w->npieces; i++) {
 		const struct emu_piece *p = &w->piece[i];
@@ -209,9 +230,9 @@ static bool write_store(void *opaque, const struct emu_write *w)
 			vm->stats.emulated_mmio++;
 			continue;
 		}
-		unpatch_frame(vm, p->gpa, true);
+		unpatch_frame(vm, p->gpa, true, writer_la);
 		if (((p->gpa.v + p->len - 1) >> PAGE_SHIFT) != (p->gpa.v >> PAGE_SHIFT))
-			unpatch_frame(vm, gpa(p->gpa.v + p->len - 1), true);
+			unpatch_frame(vm, gpa(p->gpa.v + p->len - 1), true, writer_la);
 		memcpy(p->hva, new_bytes, p->len);
 		for (unsigned off = 0; off < p->len; off += PT_WRITE_CHUNK)
 			shadow_pt_write(sm->mmu, gpa(p->gpa.v + off),
