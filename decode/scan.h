@@ -257,14 +257,15 @@ bool scan_result_cover_int3(struct scan_result *res, unsigned off, unsigned len)
  * previous scan had an instruction start, and that start may itself have
  * been a decode out of step. Linux rewrites `jmp __x86_return_thunk` to
  * `ret; int3; int3; int3; int3` at boot (retpolines and static calls
- * likewise end in int3s), and a scan of the old bytes that had met the
- * jmp's displacement out of step had a 2-byte "instruction" at its last
- * byte: swept as 2 bytes, the new int3 there took the sweep past the `ud2`
- * after it, out of step again (seen on the rig: a `pushf` found inside a
- * `cmp`'s displacement, 101 times in one boot). There the byte before the
- * int3 changed with it. And a frame the guest freed and filled with other
- * code (init text, then a BPF program or a module) keeps its history too;
- * the bytes around its new int3 padding differ from the old ones.
+ * likewise end in int3s); a scan that had met the jmp's displacement out of
+ * step, with an "instruction" at its last byte, would have the new int3
+ * there swept as that instruction, and the sweep go on out of step after
+ * it. There the bytes before the int3 changed with it. A frame the guest
+ * freed and filled with other code (init text, then a BPF program or a
+ * module) keeps its history too; the bytes around its new int3 padding
+ * differ from the old ones. The caller keeps no history from a scan that
+ * may have seen a rewrite half done (vmm/shadow_emu.c, unpatch_frame:
+ * memcpy rewriting its own page, seen on the rig).
  */
 #define SCAN_COVER_CONTEXT 4u
 unsigned scan_cover_int3s(struct scan_result *res, const u8 *page, const u8 *old_len,
