@@ -17,8 +17,8 @@
  * after its scan, until shadow_exec_revoke), and the record is that scan's.
  *
  * A revoked frame's record is retired, not dropped: it keeps the lengths
- * of the instructions its last scan found and the frame's bytes as the
- * guest was about to write them, for the next scan of the frame to tell
+ * of the instructions its last scan found and the frame's bytes before the
+ * guest's write, for the next scan of the frame to tell
  * which int3s the guest wrote over those instructions since (decode/scan.h
  * item 9, scan_cover_int3s: text_poke_bp and kprobes). A retired record
  * answers insn_starts_history() only. At most INSN_STARTS_RETIRED_MAX are
