@@ -719,35 +719,18 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 		for (unsigned i = 0; i < k; i++)
 			add_entry(vm, &ctl, g, page_la + known[i], entries, &n);
 	}
-	/*
-	 * The instruction lengths the frame's last scan found, if known: which
-	 * int3s the guest wrote over instructions since (text_poke_bp, kprobes:
-	 * decode/scan.h item 9), swept as those instructions, and never taken
-	 * for copies of our patches.
-	 */
-	have_old = insn_starts_history(&sm->starts, g, old_len, old_bytes);
-	/* Copies of our patches the guest made (vmm/patch_copies.h): original bytes back. */
-	{
-		u8 copy[PAGE_SIZE];
-		unsigned fixed;
-
-		memcpy(copy, page, PAGE_SIZE);
-		fixed = patch_copies_restore(&sm->copies, copy, have_old ? old_len : NULL);
-		for (unsigned o = 0; fixed && o < PAGE_SIZE; o++) {
-			if (copy[o] == page[o])
-				continue;
-			page[o] = copy[o];
-			shadow_pt_write(sm->mmu, gpa(gfn_to_gpa(g).v + o), 1, (const u8[]){ 0xcc },
-					&copy[o]);
-		}
-		vm->stats.patch_copies_restored += fixed;
-	}
-	vm->stats.code_entry_time += stats_now() - t0;
 	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)),
 			 sm->cpu.cs.l	 ? DECODE_64
 			 : sm->cpu.cs.db ? DECODE_32
 					 : DECODE_16,
 			 SCAN_KINDS_SHADOW);
+	/*
+	 * The frame's last scan, if it was revoked since: the int3s the guest
+	 * wrote over its instructions (text_poke_bp, kprobes: decode/scan.h
+	 * item 9) are swept as those instructions, and never taken for copies
+	 * of our patches.
+	 */
+	have_old = insn_starts_history(&sm->starts, g, old_len, old_bytes);
 	if (have_old) {
 		unsigned covers = scan_cover_int3s(&res, page, old_len, old_bytes);
 
@@ -758,6 +741,23 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 					(unsigned long long)((la & ~(u64)(PAGE_SIZE - 1)) + o),
 					res.int3_len[o], old_bytes[o]);
 	}
+	/* Copies of our patches the guest made (vmm/patch_copies.h): original bytes back. */
+	{
+		u8 copy[PAGE_SIZE];
+		unsigned fixed;
+
+		memcpy(copy, page, PAGE_SIZE);
+		fixed = patch_copies_restore(&sm->copies, copy, res.int3_len);
+		for (unsigned o = 0; fixed && o < PAGE_SIZE; o++) {
+			if (copy[o] == page[o])
+				continue;
+			page[o] = copy[o];
+			shadow_pt_write(sm->mmu, gpa(gfn_to_gpa(g).v + o), 1, (const u8[]){ 0xcc },
+					&copy[o]);
+		}
+		vm->stats.patch_copies_restored += fixed;
+	}
+	vm->stats.code_entry_time += stats_now() - t0;
 	/*
 	 * With the next page's first bytes, so that an instruction straddling
 	 * into it decodes whole and its fall-through becomes an entry there

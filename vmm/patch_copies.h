@@ -76,8 +76,8 @@ int patch_copies_add(struct patch_copies *pc, const u8 *page, unsigned off, cons
  * Put back the original first byte of every copied patch in `page`: a 0xcc
  * with both sides of a patch's, else one (the after side first), but not
  * on one side at an offset o with own[o] >= 2 (NULL: none), where the
- * guest's int3 covers an instruction (decode/scan.h, scan_cover_int3s'
- * old_len). The 0xcc bytes are matched against the page as it was on
+ * guest's int3 covers an instruction (decode/scan.h, a result's int3_len
+ * after scan_cover_int3s). The 0xcc bytes are matched against the page as it was on
  * entry, so adjacent copied patches are all found. Returns how many bytes
  * were restored.
  */
