@@ -2,8 +2,8 @@
 /*
  * Instruction starts of approved code frames (vmm/insn_starts.h): a chained
  * hash by gfn of one record per frame, each instruction's length in the
- * nibble of its first byte (2 KiB a frame), and a retired record's copy of
- * its frame's bytes (4 KiB more).
+ * nibble of its first byte (2 KiB a frame), and a retired record's history:
+ * such lengths and the frame's bytes (6 KiB more).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,18 +13,31 @@
 
 #define FRAME_BYTES 4096u
 
+/* History: a scan's lengths (nibbles) and the frame's bytes at its revocation. */
+struct insn_starts_history {
+	u8 len4[FRAME_BYTES / 2];
+	u8 bytes[FRAME_BYTES];
+};
+
 struct insn_starts_page {
 	gfn_t gfn;
 	struct insn_starts_page *next;
 	bool retired;
-	u32 retire_seq; /* its entry in the ring, while retired */
-	u8 *bytes;	/* retired: the frame's bytes then (FRAME_BYTES), else NULL */
-	u8 len4[FRAME_BYTES / 2];
+	bool self_revoked; /* its last revocation was a store by the frame's own code */
+	bool trusted;	   /* len4's scan did not follow such a revocation */
+	u32 retire_seq;	   /* its entry in the ring, while retired */
+	struct insn_starts_history *hist; /* NULL: none */
+	u8 len4[FRAME_BYTES / 2];	  /* the last scan's lengths */
 };
+
+static unsigned nibble(const u8 *len4, unsigned off)
+{
+	return (len4[off / 2] >> (off % 2 * 4)) & 0xf;
+}
 
 static unsigned len_at(const struct insn_starts_page *p, unsigned off)
 {
-	return (p->len4[off / 2] >> (off % 2 * 4)) & 0xf;
+	return nibble(p->len4, off);
 }
 
 static unsigned bucket(gfn_t g)
@@ -46,7 +59,7 @@ void insn_starts_destroy(struct insn_starts *s)
 		while (p) {
 			struct insn_starts_page *next = p->next;
 
-			free(p->bytes);
+			free(p->hist);
 			free(p);
 			p = next;
 		}
@@ -69,8 +82,6 @@ int insn_starts_set(struct insn_starts *s, gfn_t g, const u8 *insn_len)
 	if (p && p->retired) {
 		p->retired = false; /* its ring entry no longer matches */
 		s->nretired--;
-		free(p->bytes);
-		p->bytes = NULL;
 	}
 	if (!p) {
 		p = malloc(sizeof(*p));
@@ -78,10 +89,21 @@ int insn_starts_set(struct insn_starts *s, gfn_t g, const u8 *insn_len)
 			return -ENOMEM;
 		p->gfn = g;
 		p->retired = false;
-		p->bytes = NULL;
+		p->self_revoked = false;
+		p->hist = NULL;
 		p->next = s->chains[bucket(g)];
 		s->chains[bucket(g)] = p;
 		s->npages++;
+	}
+	/*
+	 * A scan right after the frame's own code wrote it may have seen a
+	 * rewrite half done: its lengths are not history. The history it
+	 * would replace stays until a scan that is.
+	 */
+	p->trusted = !p->self_revoked;
+	if (p->trusted) {
+		free(p->hist);
+		p->hist = NULL;
 	}
 	for (unsigned o = 0; o < FRAME_BYTES; o += 2)
 		p->len4[o / 2] = (u8)(MIN(insn_len[o], 15u) | MIN(insn_len[o + 1], 15u) << 4);
@@ -98,17 +120,21 @@ bool insn_starts_has(const struct insn_starts *s, gfn_t g, unsigned off)
 	return p && !p->retired && len_at(p, off);
 }
 
-void insn_starts_retire(struct insn_starts *s, gfn_t g, const u8 *page)
+void insn_starts_retire(struct insn_starts *s, gfn_t g, const u8 *page, bool self_write)
 {
 	struct insn_starts_page *p = find(s, g);
 
 	if (!p || p->retired)
 		return;
-	if (!page || !(p->bytes = malloc(FRAME_BYTES))) {
-		insn_starts_drop(s, g); /* no history rather than one without its bytes */
-		return;
+	if (p->trusted) {
+		if (!page || (!p->hist && !(p->hist = malloc(sizeof(*p->hist))))) {
+			insn_starts_drop(s, g); /* no history rather than one without its bytes */
+			return;
+		}
+		memcpy(p->hist->len4, p->len4, sizeof(p->len4));
+		memcpy(p->hist->bytes, page, FRAME_BYTES);
 	}
-	memcpy(p->bytes, page, FRAME_BYTES);
+	p->self_revoked = self_write;
 	/* The ring is full: its oldest entry goes, with its record if still that retirement. */
 	if (s->ring_len == INSN_STARTS_RETIRED_MAX) {
 		struct insn_starts_page *old = find(s, s->ring[s->ring_head].gfn);
@@ -130,11 +156,11 @@ bool insn_starts_history(const struct insn_starts *s, gfn_t g, u8 *len, u8 *byte
 {
 	const struct insn_starts_page *p = find(s, g);
 
-	if (!p || !p->retired)
+	if (!p || !p->retired || !p->hist)
 		return false;
 	for (unsigned o = 0; o < FRAME_BYTES; o++)
-		len[o] = (u8)len_at(p, o);
-	memcpy(bytes, p->bytes, FRAME_BYTES);
+		len[o] = (u8)nibble(p->hist->len4, o);
+	memcpy(bytes, p->hist->bytes, FRAME_BYTES);
 	return true;
 }
 
@@ -146,7 +172,7 @@ void insn_starts_drop(struct insn_starts *s, gfn_t g)
 
 			*pp = dead->next;
 			s->nretired -= dead->retired;
-			free(dead->bytes);
+			free(dead->hist);
 			free(dead);
 			s->npages--;
 			return;

@@ -63,16 +63,22 @@ int insn_starts_set(struct insn_starts *s, gfn_t g, const u8 *insn_len) __must_c
 bool insn_starts_has(const struct insn_starts *s, gfn_t g, unsigned off);
 
 /*
- * Frame `g` is no longer approved: its live record, if any, is retired,
- * with a copy of `page`, the frame's 4096 bytes as its scan saw them (our
- * patches undone). Without memory (or `page`) the record is dropped.
+ * Frame `g` is no longer approved: its live record, if any, is retired.
+ * Its lengths become the frame's history, with a copy of `page` (the
+ * frame's 4096 bytes, our patches undone), unless the scan that found them
+ * came right after a `self_write` retirement: a store by an instruction in
+ * the frame itself, as memcpy's when Linux patches memcpy's own page. That
+ * scan may have seen an instruction half rewritten (memcpy stores a 5-byte
+ * rewrite in two), and the history from before it stays. Without memory
+ * (or `page`) the record is dropped.
  */
-void insn_starts_retire(struct insn_starts *s, gfn_t g, const u8 *page);
+void insn_starts_retire(struct insn_starts *s, gfn_t g, const u8 *page, bool self_write);
 
 /*
- * Frame `g`'s retired record: the instruction lengths into len[0..4096)
- * (0: no instruction starts there) and the bytes into bytes[0..4096);
- * false if it has none (never scanned, approved, or forgotten).
+ * Frame `g`'s history, while it is retired: the instruction lengths into
+ * len[0..4096) (0: no instruction starts there) and the bytes into
+ * bytes[0..4096); false if it has none (never scanned, approved, forgotten,
+ * or only ever scanned right after its own code wrote it).
  */
 bool insn_starts_history(const struct insn_starts *s, gfn_t g, u8 *len, u8 *bytes);
 

@@ -108,13 +108,11 @@ static bool fetch_gpa(struct vm *vm, u64 la, gpa_t *at)
  * Item 6: the guest writes frame `a` lies in. If it was scanned and approved
  * for execution, restore its original bytes and forget its patches before
  * the store lands; the shadow MMU gates it again (NX in the kernel view).
- * Its scan's record is kept as history (vmm/insn_starts.h) unless the
- * store's instruction, at linear `writer_la` (0: no store), is in the
- * frame itself, as memcpy is when Linux
- * patches a return thunk in memcpy's own page. Each of memcpy's stores is
- * then followed by a rescan (memcpy goes on from the frame), and that scan
- * sees an instruction half rewritten: its decode of the old jmp's last
- * byte (out of step) is no history for the next store's int3s.
+ * Its scan's record is retired as history (vmm/insn_starts.h), telling
+ * whether the store's instruction, at linear `writer_la` (0: no store), is
+ * in the frame itself, as memcpy is when Linux patches memcpy's own page:
+ * memcpy goes on from the frame after each store, so the rescan then may
+ * see an instruction half rewritten.
  */
 static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write, u64 writer_la)
 {
@@ -136,10 +134,9 @@ static void unpatch_frame(struct vm *vm, gpa_t a, bool guest_write, u64 writer_l
 	if (page)
 		(void)patch_page_undo(&sm->patches, g, page);
 	/* Kept as history, with the bytes: which int3s the guest writes over its instructions. */
-	if (writer_la && fetch_gpa(vm, writer_la, &code) && gpa_to_gfn(code).v == g.v)
-		insn_starts_drop(&sm->starts, g);
-	else
-		insn_starts_retire(&sm->starts, g, page);
+	insn_starts_retire(&sm->starts, g, page,
+			   writer_la && fetch_gpa(vm, writer_la, &code) &&
+				   gpa_to_gfn(code).v == g.v);
 }
 
 /* Item 6: undo every frame with a rewrite; each is rescanned on its next fetch. */

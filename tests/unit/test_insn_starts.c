@@ -157,8 +157,8 @@ static void test_retire_keeps_lengths(void **state)
 	assert_int_equal(insn_starts_set(&s, gfn(1), res.insn_len), 0);
 	scan_result_free(&res);
 	assert_false(insn_starts_history(&s, gfn(1), len, old)); /* live: no history */
-	insn_starts_retire(&s, gfn(1), page);
-	insn_starts_retire(&s, gfn(1), page); /* twice: one retirement */
+	insn_starts_retire(&s, gfn(1), page, false);
+	insn_starts_retire(&s, gfn(1), page, false); /* twice: one retirement */
 	assert_false(insn_starts_has(&s, gfn(1), 0));
 	assert_int_equal(s.nretired, 1);
 	assert_true(insn_starts_history(&s, gfn(1), len, old));
@@ -181,13 +181,13 @@ static void test_retire_keeps_lengths(void **state)
 	assert_int_equal(s.nretired, 0);
 	assert_true(insn_starts_has(&s, gfn(1), 5));
 	assert_false(insn_starts_has(&s, gfn(1), 1));
-	insn_starts_retire(&s, gfn(1), page);
+	insn_starts_retire(&s, gfn(1), page, false);
 	insn_starts_drop(&s, gfn(1));
 	assert_int_equal(s.nretired, 0);
 	assert_false(insn_starts_history(&s, gfn(1), len, old));
 	/* Retired without the bytes: dropped, no history rather than half of one. */
 	assert_int_equal(insn_starts_set(&s, gfn(2), len), 0);
-	insn_starts_retire(&s, gfn(2), NULL);
+	insn_starts_retire(&s, gfn(2), NULL, false);
 	assert_int_equal(s.npages, 0);
 	assert_int_equal(s.npages, 0);
 	insn_starts_destroy(&s);
@@ -212,17 +212,17 @@ static void test_retired_bound(void **state)
 	for (u64 g = 0; g < max + 100; g++)
 		assert_int_equal(insn_starts_set(s, gfn(g), len), 0);
 	/* Frame 0 is retired first, made live, then retired again after all the others. */
-	insn_starts_retire(s, gfn(0), len);
+	insn_starts_retire(s, gfn(0), len, false);
 	assert_int_equal(insn_starts_set(s, gfn(0), len), 0);
 	for (u64 g = 1; g < max; g++)
-		insn_starts_retire(s, gfn(g), len);
+		insn_starts_retire(s, gfn(g), len, false);
 	/* The ring is full: frame 0's first retirement goes, freeing nothing (it is live). */
-	insn_starts_retire(s, gfn(0), len);
+	insn_starts_retire(s, gfn(0), len, false);
 	assert_int_equal(s->nretired, max);
 	assert_int_equal(s->npages, max + 100);
 	/* 50 more: frames 1..50, the oldest retired, are freed; frame 0 is now among the newest. */
 	for (u64 g = max; g < max + 50; g++)
-		insn_starts_retire(s, gfn(g), len);
+		insn_starts_retire(s, gfn(g), len, false);
 	assert_int_equal(s->nretired, max);
 	assert_int_equal(s->npages, max + 50);
 	assert_true(insn_starts_history(s, gfn(0), len, hist));
@@ -237,13 +237,71 @@ static void test_retired_bound(void **state)
 	free(s);
 }
 
+/*
+ * A scan right after the frame's own code wrote it (memcpy patching its own
+ * page) may have seen a rewrite half done: its lengths do not become the
+ * history; the history from before stays until a scan that did not follow
+ * such a write.
+ */
+static void test_self_write_keeps_history(void **state)
+{
+	static u8 page[4096], len[4096], hist[4096], bytes[4096];
+	struct insn_starts s;
+
+	(void)state;
+	insn_starts_init(&s);
+	memset(page, 0x90, sizeof(page));
+	memset(len, 0, sizeof(len));
+	len[0] = 5; /* jmp __x86_return_thunk, as first scanned */
+	assert_int_equal(insn_starts_set(&s, gfn(3), len), 0);
+	/* memcpy's first store: the history is that scan's, with the bytes before the store. */
+	page[0] = 0xe9;
+	insn_starts_retire(&s, gfn(3), page, true);
+	assert_true(insn_starts_history(&s, gfn(3), hist, bytes));
+	assert_int_equal(hist[0], 5);
+	assert_int_equal(bytes[0], 0xe9);
+	/* The rescan between the stores sees a 6-byte "instruction" at 4 (out of step). */
+	memset(len, 0, sizeof(len));
+	len[4] = 6;
+	assert_int_equal(insn_starts_set(&s, gfn(3), len), 0);
+	page[0] = 0xc3;
+	insn_starts_retire(&s, gfn(3), page, true); /* memcpy's second store */
+	assert_true(insn_starts_history(&s, gfn(3), hist, bytes));
+	assert_int_equal(hist[0], 5); /* still the history from before */
+	assert_int_equal(hist[4], 0);
+	assert_int_equal(bytes[0], 0xe9);
+	/* Scans after it, until one that follows no such store. */
+	assert_int_equal(insn_starts_set(&s, gfn(3), len), 0);
+	insn_starts_retire(&s, gfn(3), page, false);
+	assert_true(insn_starts_history(&s, gfn(3), hist, bytes));
+	assert_int_equal(hist[0], 5);
+	len[4] = 1;
+	assert_int_equal(insn_starts_set(&s, gfn(3), len), 0);
+	insn_starts_retire(&s, gfn(3), page, false);
+	assert_true(insn_starts_history(&s, gfn(3), hist, bytes));
+	assert_int_equal(hist[0], 0);
+	assert_int_equal(hist[4], 1);
+	assert_int_equal(bytes[0], 0xc3);
+	/* A first scan is history, whoever revokes it; the scan after its own store is not. */
+	assert_int_equal(insn_starts_set(&s, gfn(4), len), 0);
+	insn_starts_retire(&s, gfn(4), page, true);
+	assert_int_equal(insn_starts_set(&s, gfn(4), len), 0);
+	insn_starts_retire(&s, gfn(4), page, true);
+	assert_true(insn_starts_history(&s, gfn(4), hist, bytes)); /* the first scan's */
+	insn_starts_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),	      cmocka_unit_test(test_set_has_drop),
-		cmocka_unit_test(test_replace),	      cmocka_unit_test(test_many_frames),
-		cmocka_unit_test(test_from_scan),     cmocka_unit_test(test_retire_keeps_lengths),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_set_has_drop),
+		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_many_frames),
+		cmocka_unit_test(test_from_scan),
+		cmocka_unit_test(test_retire_keeps_lengths),
 		cmocka_unit_test(test_retired_bound),
+		cmocka_unit_test(test_self_write_keeps_history),
 	};
 
 	return cmocka_run_group_tests_name("insn_starts", tests, NULL, NULL);
