@@ -29,9 +29,10 @@
  *  - the caller names the offsets where the guest's own int3 stands for an
  *    instruction its frame's last scan found (decode/scan.h item 9), which
  *    are never taken for copies on one side.
- * In Debian's 6.1 text no instruction start but the sites themselves has a
- * site's 12 bytes on a side without 0xcc in them outside three places in
- * the entry and ftrace assembly that Linux never patches; with 24, none.
+ * In Debian's 6.1 text, three instruction starts besides the sites share a
+ * site's side without 0xcc in it, with 12 bytes or 24: copies of the same
+ * register-restoring macro in the entry and ftrace assembly, which Linux
+ * never patches. The longer side is for the code at large.
  */
 #ifndef UMBRA_VMM_PATCH_COPIES_H
 #define UMBRA_VMM_PATCH_COPIES_H
