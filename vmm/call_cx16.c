@@ -88,14 +88,12 @@ bool call_cx16_run_original(struct vm *vm, u64 body)
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_cpu *c = &sm->cpu;
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(c);
-	struct walk_mem wm = guest_walk_mem(&vm->mem);
-	struct guest_walk w;
+	gpa_t body_gpa;
 	u8 code[CALL_CX16_BODY];
 	const u8 *hva;
 
-	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(body), ACC_FETCH, WALK_PEEK, &w) !=
-		    WALK_OK ||
-	    !(hva = gpa_to_hva(&vm->mem, w.gpa, CALL_CX16_BODY))) {
+	if (!guest_fetch_gpa(&vm->mem, &ctl, body, &body_gpa) ||
+	    !(hva = gpa_to_hva(&vm->mem, body_gpa, CALL_CX16_BODY))) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,
 			"shadow mode: this_cpu_cmpxchg16b_emu at 0x%llx is no longer mapped, at "
 			"its stand-in's slow path",
@@ -103,7 +101,7 @@ bool call_cx16_run_original(struct vm *vm, u64 body)
 		return false;
 	}
 	memcpy(code, hva, sizeof(code));
-	patch_read_fixup(&sm->patches, w.gpa, code, sizeof(code)); /* the guest's bytes */
+	patch_read_fixup(&sm->patches, body_gpa, code, sizeof(code)); /* the guest's bytes */
 	/*
 	 * pushfq, cli and the first cmp: the instructions the rewrite covers.
 	 * From the jne on, the body's bytes are its own: it runs natively.

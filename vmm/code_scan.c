@@ -68,13 +68,11 @@
 static bool code_frame_at(struct vm *vm, const struct walk_ctl *ctl, u64 la, gfn_t *g,
 			  const u8 **hva)
 {
-	struct walk_mem wm = guest_walk_mem(&vm->mem);
-	struct guest_walk w;
+	gpa_t at;
 
-	if (walk_guest(paging_mode_select(ctl), &wm, ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
-	    WALK_OK)
+	if (!guest_fetch_gpa(&vm->mem, ctl, la, &at))
 		return false;
-	*g = gpa_to_gfn(w.gpa);
+	*g = gpa_to_gfn(at);
 	*hva = gpa_to_hva(&vm->mem, gfn_to_gpa(*g), PAGE_SIZE);
 	return *hva != NULL;
 }
@@ -245,16 +243,13 @@ static bool read_code8(struct vm *vm, u64 la, u8 *raw, u8 *orig)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
-	struct walk_mem wm = guest_walk_mem(&vm->mem);
-	struct guest_walk w;
+	gpa_t at;
 	const u8 *hva;
 
-	if ((la & (PAGE_SIZE - 1)) > PAGE_SIZE - 8 ||
-	    walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
-		    WALK_OK ||
-	    !(hva = gpa_to_hva(&vm->mem, w.gpa, 8)))
+	if ((la & (PAGE_SIZE - 1)) > PAGE_SIZE - 8 || !guest_fetch_gpa(&vm->mem, &ctl, la, &at) ||
+	    !(hva = gpa_to_hva(&vm->mem, at, 8)))
 		return false;
-	code8(vm, w.gpa, hva, raw, orig);
+	code8(vm, at, hva, raw, orig);
 	return true;
 }
 

@@ -14,6 +14,18 @@ struct walk_mem guest_walk_mem(struct guest_mem *mem)
 	return (struct walk_mem){ .opaque = mem, .gpa_to_hva = ram_or_rom };
 }
 
+bool guest_fetch_gpa(struct guest_mem *mem, const struct walk_ctl *ctl, u64 la, gpa_t *gpa)
+{
+	struct walk_mem wm = guest_walk_mem(mem);
+	struct guest_walk w;
+
+	if (walk_guest(paging_mode_select(ctl), &wm, ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
+	    WALK_OK)
+		return false;
+	*gpa = w.gpa;
+	return true;
+}
+
 size_t guest_read_virt(struct guest_mem *mem, const struct walk_ctl *ctl, u64 gva, void *buf,
 		       size_t len, u32 access)
 {

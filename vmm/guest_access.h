@@ -14,6 +14,13 @@
 struct walk_mem guest_walk_mem(struct guest_mem *mem);
 
 /*
+ * Where a fetch at linear `la` lands through the guest tables described by
+ * `ctl` (peek: no A/D side effects): its gpa into *gpa; false if it does
+ * not translate for a fetch.
+ */
+bool guest_fetch_gpa(struct guest_mem *mem, const struct walk_ctl *ctl, u64 la, gpa_t *gpa);
+
+/*
  * Copy up to `len` bytes at `gva` into `buf`, page by page through the guest
  * tables described by `ctl` (peek: no A/D side effects), checking `access`
  * (ACC_*). Stops at the first byte that does not translate or is not

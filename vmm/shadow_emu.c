@@ -93,15 +93,9 @@ static bool pio(void *opaque, u16 port, void *data, unsigned size, bool is_out)
 /* Where the guest fetches linear `la` from, with its paging now; false if nowhere. */
 static bool fetch_gpa(struct vm *vm, u64 la, gpa_t *at)
 {
-	struct walk_mem wm = guest_walk_mem(&vm->mem);
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&vm->shadow->cpu);
-	struct guest_walk w;
 
-	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(la), ACC_FETCH, WALK_PEEK, &w) !=
-	    WALK_OK)
-		return false;
-	*at = w.gpa;
-	return true;
+	return guest_fetch_gpa(&vm->mem, &ctl, la, at);
 }
 
 /*
