@@ -27,6 +27,14 @@
  *    which runs natively with TF still set), nor after hlt; syscall traps
  *    by its resulting TF, which SFMASK may clear (Xen's XSA-204); int n,
  *    int3 and faults clear TF as they are delivered.
+ * 7. Shadow mode: data breakpoints (decode/debugreg.h). An instruction
+ *    whose own reads or writes touch an enabled data breakpoint of the
+ *    virtual DR0-DR3 is followed by a #DB with DR6.Bn set, as the CPU's
+ *    would be for the same access at real CPL3.
+ * 8. Shadow mode: instruction breakpoints, before the instruction, unless
+ *    RFLAGS.RF is set. The VMM sets RF for an instruction that trapped
+ *    (the CPU checked its breakpoints already), so only the instructions
+ *    it runs ahead (chained) are checked here.
  *
  * Every handler works on a copy of the CPU state; the caller's copy is only
  * replaced when the whole instruction (or the delivery of its fault) is done.
@@ -38,6 +46,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "decode/debugreg.h"
 #include "decode/emulate_internal.h"
 #include "shadow/x86.h"
 
@@ -273,12 +282,27 @@ enum step emu_mem_store(struct insn_ctx *c, const struct mem_ref *m, const void 
 	return c->ops->write(c->ops->opaque, &w) ? STEP_DONE : STEP_NOT_RAM;
 }
 
+/*
+ * Item 7: note the data breakpoints an instruction's own access matches.
+ * Not the CPU's implicit reads of descriptor tables (emu_sys_read).
+ */
+static void note_data_hits(struct insn_ctx *c, u64 la, unsigned len, bool write)
+{
+	const struct emu_cpu *cpu = c->cpu;
+
+	if (cpu->mode == EMU_MODE_SHADOW && dr7_enabled(cpu->virt.dr7))
+		c->db_hits |= dr_data_hits(cpu->virt.dr, cpu->virt.dr7, la, len, write);
+}
+
 enum step emu_mem_read(struct insn_ctx *c, u64 la, void *buf, unsigned len, u32 acc)
 {
 	struct mem_ref m;
 	enum step st = emu_mem_map(c, la, len, acc, &m);
 
-	return st == STEP_DONE ? emu_mem_load(c, &m, buf) : st;
+	if (st != STEP_DONE)
+		return st;
+	note_data_hits(c, la, len, false);
+	return emu_mem_load(c, &m, buf);
 }
 
 enum step emu_mem_write(struct insn_ctx *c, u64 la, const void *buf, unsigned len, u32 acc)
@@ -286,12 +310,18 @@ enum step emu_mem_write(struct insn_ctx *c, u64 la, const void *buf, unsigned le
 	struct mem_ref m;
 	enum step st = emu_mem_map(c, la, len, acc | EMU_ACC_WRITE, &m);
 
-	return st == STEP_DONE ? emu_mem_store(c, &m, buf) : st;
+	if (st != STEP_DONE)
+		return st;
+	note_data_hits(c, la, len, true);
+	return emu_mem_store(c, &m, buf);
 }
 
 enum step emu_sys_read(struct insn_ctx *c, u64 la, void *buf, unsigned len)
 {
-	return emu_mem_read(c, la, buf, len, 0);
+	struct mem_ref m;
+	enum step st = emu_mem_map(c, la, len, 0, &m);
+
+	return st == STEP_DONE ? emu_mem_load(c, &m, buf) : st;
 }
 
 bool emu_write_apply(const struct emu_write *w)
@@ -655,10 +685,15 @@ finish:
 			work.rip = emu_long64(cpu) ? c.next_rip : (u32)c.next_rip;
 		work.rflags &= ~RFLAGS_RF; /* the instruction completed (SDM §17.3.1.1) */
 		work.dirty |= EMU_DIRTY_REGS;
-		if (single_step_trap(&c, cpu, &work)) {
+		if (c.db_hits && (c.ss_loaded || (c.notes & EMU_NOTE_HALT)))
+			c.db_hits =
+				0; /* LIMITATION: a trap held past mov ss, or across hlt, is lost */
+		if (c.db_hits || single_step_trap(&c, cpu, &work)) {
 			struct emu_event db = emu_exception(X86_EXC_DB, false, 0);
 
-			work.virt.dr6 |= DR6_BS;
+			/* One #DB reports both causes (SDM Vol. 3A §17.2.3). */
+			work.virt.dr6 |=
+				c.db_hits | (single_step_trap(&c, cpu, &work) ? DR6_BS : 0);
 			r = deliver(ops, &work, &db);
 			if (r != EMU_DONE)
 				return r;
@@ -707,6 +742,36 @@ static enum emu_result precheck(const struct emu_cpu *cpu, struct emu_report *re
 	return EMU_DONE;
 }
 
+/*
+ * Item 8: an instruction breakpoint at RIP, unless RF suppresses it, is a
+ * #DB fault before the instruction, even before its fetch (SDM Vol. 3A
+ * §17.3.1.1; the pushed RF stays 0: the guest's handler sets it to go on).
+ * True if it was taken; the result is in *r.
+ */
+static bool exec_breakpoint(struct emu_cpu *cpu, const struct emu_ops *ops, struct emu_report *rep,
+			    enum emu_result *r)
+{
+	struct emu_cpu before = *cpu;
+	struct emu_event db;
+	unsigned hits;
+
+	if (cpu->mode != EMU_MODE_SHADOW || (cpu->rflags & RFLAGS_RF) ||
+	    !dr7_enabled(cpu->virt.dr7))
+		return false;
+	hits = dr_exec_hits(cpu->virt.dr, cpu->virt.dr7, cpu->cs.base + cpu->rip);
+	if (!hits)
+		return false;
+	snprintf(rep->mnemonic, sizeof(rep->mnemonic), "breakpoint");
+	cpu->virt.dr6 |= hits;
+	db = emu_exception(X86_EXC_DB, false, 0);
+	*r = deliver(ops, cpu, &db);
+	if (*r == EMU_DONE) {
+		cpu->virt.int_shadow = false;
+		rep->notes |= emu_transition_notes(&before, cpu);
+	}
+	return true;
+}
+
 enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops, struct emu_report *rep)
 {
 	struct emu_event fetch_fault;
@@ -715,7 +780,7 @@ enum emu_result emu_insn(struct emu_cpu *cpu, const struct emu_ops *ops, struct 
 	enum emu_result r = precheck(cpu, rep);
 	unsigned n;
 
-	if (r != EMU_DONE)
+	if (r != EMU_DONE || exec_breakpoint(cpu, ops, rep, &r))
 		return r;
 	n = emu_fetch(cpu, ops, code, &fetch_fault, &fetch_faulted);
 	return run_code(cpu, ops, code, n, fetch_faulted ? &fetch_fault : NULL, rep);
@@ -726,7 +791,7 @@ enum emu_result emu_insn_bytes(struct emu_cpu *cpu, const struct emu_ops *ops, c
 {
 	enum emu_result r = precheck(cpu, rep);
 
-	if (r != EMU_DONE)
+	if (r != EMU_DONE || exec_breakpoint(cpu, ops, rep, &r))
 		return r;
 	return run_code(cpu, ops, code, MIN(len, (unsigned)EMU_MAX_INSN_LEN), NULL, rep);
 }

@@ -131,8 +131,9 @@ struct emu_virt {
 	/* CR8: the task-priority register, bits 3:0 (SDM Vol. 3A §10.8.6.1). */
 	u64 cr8;
 	/*
-	 * Debug registers as the guest set them (SDM Vol. 3A §17.2).
-	 * LIMITATION: they are kept, not armed: guest breakpoints never fire.
+	 * Debug registers as the guest set them (SDM Vol. 3A §17.2). Shadow
+	 * mode: the emulator applies DR0-DR3/DR7 to what it runs (emulate.c,
+	 * items 7 and 8) and the VMM arms the real ones for what runs natively.
 	 */
 	u64 dr[4], dr6, dr7;
 	/* MSRs (SDM Vol. 4 Table 2-2) kept by the VMM; see emu_msr_index. */

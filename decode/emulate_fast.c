@@ -20,6 +20,7 @@
  */
 #include <string.h>
 
+#include "decode/debugreg.h"
 #include "decode/emulate_internal.h"
 #include "decode/flags.h"
 #include "shadow/x86.h"
@@ -208,8 +209,9 @@ enum emu_fast emu_fast_insn(struct emu_cpu *cpu, const struct emu_ops *ops)
 	unsigned n;
 
 	/* CPL0: no alignment check (#AC) to mind, the only use of it (the entry run-ahead). */
+	/* Breakpoints armed: emu_insn's checks (emulate.c, items 7 and 8) apply. */
 	if (!emu_long64(cpu) || cpu->mode != EMU_MODE_SHADOW || !ops->map_phys ||
-	    emu_cpl_of(cpu) != 0)
+	    emu_cpl_of(cpu) != 0 || dr7_enabled(cpu->virt.dr7))
 		return EMU_FAST_NO;
 	/* As emu_insn fetches (A bits); a fetch that faults is the CPU's to take. */
 	n = emu_fetch(cpu, ops, code, &fault, &faulted);

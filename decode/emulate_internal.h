@@ -79,6 +79,7 @@ struct insn_ctx {
 	u32 notes;		   /* EMU_NOTE_* for the report */
 	bool cr3_noflush;
 	bool ss_loaded;		/* mov/pop to SS: debug exceptions wait one instruction */
+	unsigned db_hits;	/* data breakpoints its accesses matched (DR6 B0-B3) */
 	struct emu_event fault; /* set when a handler returns STEP_FAULT */
 };
 

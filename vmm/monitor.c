@@ -414,15 +414,6 @@ static void emit_fixup32(struct emit *e, unsigned at)
 	put32(e->code + at + 2, e->at - (at + 6));
 }
 
-/*
- * The flags of an iret frame the stand-in checks: IOPL, AC, TF, NT, VM,
- * VIF, VIP. Not RF (set in the frame of every fault): it only suppresses
- * instruction breakpoints, which shadow mode does not apply (the virtual
- * debug registers are storage, decode/emulate_priv.c), and the CPU clears
- * it after the first instruction at the target; popfq leaves it 0.
- */
-#define IRET_CHECKED_FLAGS 0x1e7100u
-
 /* The iret stand-in (monitor.h, MON_CALL_IRET). */
 static void emit_iret(struct emit *e)
 {
@@ -457,10 +448,9 @@ static void emit_iret(struct emit *e)
 	emit(e, (const u8[]){ 0xf6, 0x44, 0x24, 0x09, 0x40 }, 5); /* testb $NT>>8,9(%rsp) */
 	to_slow[n++] = emit_jcc32_fwd(e, 0x85);			  /* NT: the iretq would #GP */
 	emit(e, (const u8[]){ 0x48, 0x8b, 0x44, 0x24, 0x28 }, 5); /* mov 0x28(%rsp),%rax */
-	emit(e,
-	     (const u8[]){ 0x48, 0x25, IRET_CHECKED_FLAGS & 0xff, (IRET_CHECKED_FLAGS >> 8) & 0xff,
-			   IRET_CHECKED_FLAGS >> 16, 0 },
-	     6); /* and $IRET_CHECKED_FLAGS,%rax */
+	emit_rip_rel(e, (const u8[]){ 0x48, 0x23, 0x05 }, 3,
+		     offsetof(struct mon_call_data, iret_flags_mask), NULL,
+		     0); /* and iret_flags_mask(%rip),%rax */
 	emit_rip_rel(e, cmp_rax, 3, offsetof(struct mon_call_data, virt_flags), NULL, 0);
 	to_slow[n++] = emit_jcc32_fwd(e, 0x85);
 	emit(e, (const u8[]){ 0xf6, 0x44, 0x24, 0x29, 0x02 }, 5); /* testb $IF>>8,0x29(%rsp) */
@@ -1066,6 +1056,7 @@ int monitor_create(struct monitor *mon, u64 ram_top, u64 pool_bytes)
 	memcpy(mon->region + MON_OFF_SYSCALL, (const u8[]){ 0x0f, 0x0b }, 2);
 	build_tables(mon);
 	build_call_window(mon);
+	monitor_call_data(mon)->iret_flags_mask = MON_IRET_CHECKED_FLAGS;
 	return 0;
 }
 

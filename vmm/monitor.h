@@ -217,7 +217,8 @@
  *                         guest kernel's virtual IOPL and AC (a change of
  *                         either is a change of view or of I/O rights) and
  *                         no TF, NT, VM, VIF or VIP (RF, which every fault's
- *                         frame has, is dropped: vmm/monitor.c says why);
+ *                         frame has, is dropped unless an instruction
+ *                         breakpoint is armed: iret_flags_mask);
  *                         that no interrupt
  *                         is held (`pending`) if the frame sets IF; and that
  *                         the frame's RIP is canonical. If any check fails,
@@ -407,7 +408,7 @@
 #define MON_CALL_SYNC_UD2      0x48u  /* the slow path's ud2, in the sync stand-in */
 #define MON_CALL_IRET	       0x380u /* four slots */
 #define MON_CALL_IRET_SITE     7u     /* iretq + the 5-byte nopl after it */
-#define MON_CALL_IRET_UD2      0xdeu  /* the slow path's ud2, in the iret stand-in */
+#define MON_CALL_IRET_UD2      0xdfu  /* the slow path's ud2, in the iret stand-in */
 #define MON_CALL_CX16	       0x480u /* one slot */
 #define MON_CALL_SS_CMP	       0x4c0u /* one slot */
 #define MON_CALL_SS_PAD	       2u     /* the cmp's last 2 bytes */
@@ -673,7 +674,23 @@ struct mon_call_data {
 	u8 ss_loaded;
 	u8 pad4_;
 	u64 ss_key_gva, ss_key_desc;
+	/*
+	 * The flags of a frame the iret stand-in compares with virt_flags:
+	 * MON_IRET_CHECKED_FLAGS, and RF while the guest arms an instruction
+	 * breakpoint (vmm/shadow_cpu.c), so that a frame with RF takes the
+	 * slow path, whose real iretq keeps RF (the stand-in's popfq cannot
+	 * set it, and the breakpoint would fire again).
+	 */
+	u64 iret_flags_mask;
 };
+
+/*
+ * The flags of an iret frame the iret stand-in checks: IOPL, AC, TF, NT,
+ * VM, VIF, VIP. Not RF (set in the frame of every fault) unless an
+ * instruction breakpoint is armed (iret_flags_mask): RF only suppresses
+ * those, and the CPU clears it after the first instruction at the target.
+ */
+#define MON_IRET_CHECKED_FLAGS 0x1e7100ull
 
 /* The 64-bit iret frame as the CPU pushes it (SDM Vol. 3A §6.14.2). */
 struct mon_frame {

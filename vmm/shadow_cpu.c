@@ -20,6 +20,7 @@
 #include <linux/kvm.h>
 #include <string.h>
 
+#include "decode/debugreg.h"
 #include "shadow/x86.h"
 #include "vmm/emu_regs.h"
 #include "vmm/boot.h"
@@ -200,6 +201,8 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		d->cr2 = c->cr2; /* read only by the CR2 stand-in */
 		d->gs_sel = c->virt.gs_sel;
 		d->null_clears = !c->virt.null_sel_keeps_base;
+		d->iret_flags_mask =
+			MON_IRET_CHECKED_FLAGS | (dr_exec_armed(c->virt.dr7) ? RFLAGS_RF : 0);
 		/* Nothing at real CPL3 could see a deferred FS base (monitor.h, MON_CALL_WRMSR). */
 		d->fs_defer = !sm->fs_base_seen && !(c->cr4 & CR4_FSGSBASE);
 		if (!sm->iopl3) {

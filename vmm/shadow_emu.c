@@ -436,6 +436,13 @@ enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chai
 
 	/* A chained rep movs copies at most CHAIN_COPY_MAX bytes: all in this call. */
 	sm->cpu.virt.rep_limit = chained ? CHAIN_COPY_MAX : 0;
+	/*
+	 * An instruction that trapped passed its instruction breakpoints on
+	 * the CPU already (they come before any fault): RF tells the emulator
+	 * so (decode/emulate.c, item 8). One the chain runs ahead did not.
+	 */
+	if (!chained)
+		sm->cpu.rflags |= RFLAGS_RF;
 	if (site) {
 		u8 code[SCAN_INSN_MAX];
 
@@ -456,6 +463,8 @@ enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned le
 	unsigned old_cpl = emu_cpl(&sm->cpu);
 
 	sm->cpu.virt.rep_limit = 0;
+	sm->cpu.rflags |=
+		RFLAGS_RF; /* as shadow_emu_insn: the site's call passed its breakpoints */
 	return insn_done(vm, emu_insn_bytes(&sm->cpu, ops_for(vm), code, len, rep), rep, old_cpl);
 }
 

@@ -532,7 +532,11 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 	unsigned n;
 
 	sm->entered_kernel = false;
-	if (vm->opts->no_chain)
+	/*
+	 * The chain skips nops and jumps without the emulator: with a guest
+	 * breakpoint armed every instruction runs natively, where it fires.
+	 */
+	if (vm->opts->no_chain || shadow_dr_enabled(vm))
 		return false;
 	for (n = 0; n < CHAIN_MAX && *res == SHADOW_EXIT_RESUME; n++) {
 		u64 rip = sm->cpu.rip;
@@ -1632,6 +1636,7 @@ static enum shadow_exit resume_guest(struct vm *vm)
 	if (sm->window_on && !sm->iopl3)
 		monitor_call_data(&sm->mon)->pending =
 			shadow_event_any_pending(sm) || sm->mon.want_tpr != 0;
+	shadow_dr_arm(vm); /* the guest's breakpoints, when it changed them */
 	r->rsp = monitor_prepare_return(&sm->mon, sm->root, sm->guest_rbx);
 	r->rbx = sm->guest_rbx;
 	r->rip = sm->mon.tail_entry;
@@ -1788,13 +1793,15 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		bool has = monitor_vector_has_error_code(vector);
 
 		/*
-		 * A single-step trap (the real debug registers arm nothing else,
-		 * decode/emulate.h): its RFLAGS image has TF. The guest's handler
+		 * A single-step trap: its RFLAGS image has TF. The guest's handler
 		 * reads DR6 for the cause (Linux: DR_STEP, TRAP_TRACE); an icebp
 		 * (int1) leaves it as it was.
 		 */
 		if (vector == X86_EXC_DB && (sm->cpu.rflags & RFLAGS_TF))
 			sm->cpu.virt.dr6 |= DR6_BS;
+		/* Or one of the guest's breakpoints (vmm/shadow_debugreg.h, item 2). */
+		if (vector == X86_EXC_DB)
+			sm->cpu.virt.dr6 |= shadow_dr_hits(vm, f->rip, sm->cpu.rflags);
 		res = shadow_reflect_exception(
 			vm, vector, has, has ? (u32)monitor_error_code(&sm->mon) : 0, false, 0);
 	} else {

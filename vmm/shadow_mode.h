@@ -30,6 +30,7 @@
 #define UMBRA_VMM_SHADOW_MODE_H
 
 #include "shadow/mmu.h"
+#include "vmm/shadow_debugreg.h"
 #include "vmm/call_sync.h"
 #include "vmm/monitor.h"
 #include "decode/emulate.h"
@@ -73,6 +74,8 @@ struct shadow_mode {
 	u16 real_ds_sel, real_es_sel, real_fs_sel, real_gs_sel;
 	/* The guest GDT base whose CPUNODE entry the real GDT holds (0: none yet). */
 	u64 cpunode_gdt;
+	/* The real debug registers as last armed (vmm/shadow_debugreg.h). */
+	struct shadow_dr_state dr_armed;
 	/* The iopl3 strategy (vmm/host_probe.h): the guest kernel's IF is the real one. */
 	bool iopl3;
 	/*

@@ -91,6 +91,8 @@ struct stats {
 	u64 guest_io;	     /* the guest's own port accesses */
 	u64 guest_io_denied; /* ... refused (#GP) by virtual CPL/IOPL/bitmap */
 	u64 user_faults_own; /* user-mode #GP/#UD/#NP the emulator does not know: the guest's */
+	u64 dr_arms;	     /* the guest's breakpoints given to the real vCPU (shadow_debugreg) */
+	u64 dr_hits;	     /* real #DB from those breakpoints */
 	u64 syscalls;	     /* guest syscalls through the monitor's entry */
 	u64 chained;	     /* instructions emulated in a trap chain, no trap of their own */
 	u64 ahead_runs;	     /* entry run-aheads that reached a trapping instruction */

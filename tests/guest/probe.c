@@ -24,6 +24,11 @@
  *                 CR4.TSD for that task; shadow mode mirrors it into the
  *                 real CR4 on VMX/SVM hosts (a LIMITATION on PVM, where CPL3
  *                 runs on the host's CR4: "probe-tsc: rdtsc did not fault").
+ *   hwbp          hardware breakpoints through perf_event_open: a write
+ *                 watchpoint, an instruction breakpoint in user code and one
+ *                 in the kernel's getppid each count exactly the events made
+ *                 (shadow mode arms the guest's DR0-DR7 in the real vCPU
+ *                 since session 27; before, they never fired)
  *   cpunode       `lsl` of Linux's per-CPU segment (0x7b), the vDSO's getcpu
  *                 on CPUs without RDPID, gives the CPU the getcpu syscall
  *                 does (shadow mode copies that descriptor into the real
@@ -43,6 +48,8 @@
 #include <time.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <linux/hw_breakpoint.h>
+#include <linux/perf_event.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -290,6 +297,100 @@ static void probe_cpunode(void)
 		printf("probe-cpunode: lsl says cpu %u, getcpu %u\n", limit & 0xfff, cpu);
 }
 
+/* ---- hwbp ---------------------------------------------------------------- */
+
+static volatile int watched;
+
+__attribute__((noinline)) static int bp_target(int x)
+{
+	__asm__ volatile("" ::: "memory");
+	return x + 1;
+}
+
+/* A counting hardware breakpoint on this process (perf_event_open), or -1. */
+static int hw_breakpoint(unsigned type, unsigned long addr, unsigned len, int exclude_kernel)
+{
+	struct perf_event_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_BREAKPOINT;
+	a.size = sizeof(a);
+	a.bp_type = type;
+	a.bp_addr = addr;
+	a.bp_len = len;
+	a.exclude_kernel = exclude_kernel;
+	a.exclude_hv = 1;
+	return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+}
+
+static long long count_of(int fd)
+{
+	long long n = -1;
+
+	if (fd < 0 || read(fd, &n, sizeof(n)) != sizeof(n))
+		return -1;
+	close(fd);
+	return n;
+}
+
+/* The address of a kernel symbol from /proc/kallsyms (0: not found). */
+static unsigned long kernel_symbol(const char *name)
+{
+	char line[256], sym[200];
+	unsigned long addr = 0, a;
+	char t;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx %c %199s", &a, &t, sym) == 3 && !strcmp(sym, name)) {
+			addr = a;
+			break;
+		}
+	fclose(f);
+	return addr;
+}
+
+/*
+ * Hardware breakpoints through perf, as gdb's watchpoints and `perf record
+ * -e mem:` use them: a write watchpoint on a variable, an instruction
+ * breakpoint on a user function (its #DB is a fault: the kernel returns
+ * with RF set to run the instruction once), and an instruction breakpoint
+ * on the kernel's getppid (the guest kernel's own #DB, and its iretq with
+ * RF). Each must count exactly the events made.
+ */
+static void probe_hwbp(void)
+{
+	unsigned long sys_getppid = kernel_symbol("__x64_sys_getppid");
+	int wfd, xfd, kfd;
+	long long w, x, k;
+	int sum = 0;
+
+	wfd = hw_breakpoint(HW_BREAKPOINT_W, (unsigned long)&watched, HW_BREAKPOINT_LEN_4, 1);
+	if (wfd < 0) {
+		printf("probe-hwbp: perf_event_open: %s\n", strerror(errno));
+		return;
+	}
+	for (int i = 0; i < 100; i++)
+		watched = i;
+	w = count_of(wfd);
+	xfd = hw_breakpoint(HW_BREAKPOINT_X, (unsigned long)bp_target, sizeof(long), 1);
+	for (int i = 0; i < 50; i++)
+		sum = bp_target(sum);
+	x = count_of(xfd);
+	kfd = sys_getppid ? hw_breakpoint(HW_BREAKPOINT_X, sys_getppid, sizeof(long), 0) : -1;
+	for (int i = 0; i < 30; i++)
+		syscall(SYS_getppid);
+	k = count_of(kfd);
+	if (w == 100 && x == 50 && sum == 50 && k == 30)
+		printf("probe-hwbp: ok\n");
+	else
+		printf("probe-hwbp: write watchpoint %lld of 100, user breakpoint %lld of 50, "
+		       "kernel breakpoint %lld of 30%s\n",
+		       w, x, k, sys_getppid ? "" : " (no __x64_sys_getppid)");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -298,5 +399,6 @@ int main(void)
 	probe_faults();
 	probe_tsc();
 	probe_cpunode();
+	probe_hwbp();
 	return 0;
 }

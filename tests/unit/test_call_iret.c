@@ -154,7 +154,7 @@ static void test_iret_code(void **state)
 		 "mov rax, qword ptr [data+%u];mov rax, qword ptr [rax];"
 		 "cmp rax, qword ptr [data+%u];jne 0x%llx;"
 		 "test byte ptr [rsp + 9], 0x40;jne 0x%llx;"
-		 "mov rax, qword ptr [rsp + 0x28];and rax, 0x1e7100;"
+		 "mov rax, qword ptr [rsp + 0x28];and rax, qword ptr [data+%u];"
 		 "cmp rax, qword ptr [data+%u];jne 0x%llx;"
 		 "test byte ptr [rsp + 0x29], 2;je 0x%llx;cmp byte ptr [data+%u], 0;jne 0x%llx;"
 		 "mov rax, qword ptr [rsp + 0x18];sar rax, 0x2f;add rax, 1;cmp rax, 1;ja 0x%llx;"
@@ -165,14 +165,16 @@ static void test_iret_code(void **state)
 		 "popfq ;pop rax;mov rsp, qword ptr [data+%u];jmp qword ptr [data+%u];ud2 ;",
 		 DATA(kernel_cs), (unsigned long long)ud2, DATA(kernel_ss), (unsigned long long)ud2,
 		 DATA(cs_desc_gva), DATA(cs_desc), (unsigned long long)ud2, DATA(ss_desc_gva),
-		 DATA(ss_desc), (unsigned long long)ud2, (unsigned long long)ud2, DATA(virt_flags),
-		 (unsigned long long)ud2, (unsigned long long)(insn[26].address), DATA(pending),
-		 (unsigned long long)ud2, (unsigned long long)ud2, DATA(iret_rip), DATA(iret_rsp),
-		 DATA(vif), DATA(iret_rsp), DATA(iret_rip));
+		 DATA(ss_desc), (unsigned long long)ud2, (unsigned long long)ud2,
+		 DATA(iret_flags_mask), DATA(virt_flags), (unsigned long long)ud2,
+		 (unsigned long long)(insn[26].address), DATA(pending), (unsigned long long)ud2,
+		 (unsigned long long)ud2, DATA(iret_rip), DATA(iret_rsp), DATA(vif), DATA(iret_rsp),
+		 DATA(iret_rip));
 	assert_string_equal(text, want);
-	/* The flags checked: IOPL, AC, TF, NT, VM, VIF, VIP (not RF). */
-	assert_int_equal(0x1e7100, RFLAGS_IOPL_MASK | RFLAGS_AC | RFLAGS_TF | (1u << 14) |
-					   RFLAGS_VM | (1u << 19) | (1u << 20));
+	/* The flags checked: IOPL, AC, TF, NT, VM, VIF, VIP (RF only with a breakpoint). */
+	assert_int_equal(MON_IRET_CHECKED_FLAGS, RFLAGS_IOPL_MASK | RFLAGS_AC | RFLAGS_TF |
+							 (1u << 14) | RFLAGS_VM | (1u << 19) |
+							 (1u << 20));
 	/* Each instruction's stage: as each push, the vif store and each pop leave it. */
 	for (size_t i = 0; i < n; i++) {
 		const char *mn = insn[i].mnemonic;
@@ -324,6 +326,7 @@ static void iret_reset(struct iret_env *e)
 	e->descs[1] = 0x00cf93000000ffffull; /* data, DPL0, accessed */
 	e->d->kernel_cs = 0x10;
 	e->d->kernel_ss = 0x18;
+	e->d->iret_flags_mask = MON_IRET_CHECKED_FLAGS;
 	e->d->cs_desc_gva = (u64)(uintptr_t)&e->descs[0];
 	e->d->cs_desc = e->descs[0];
 	e->d->ss_desc_gva = (u64)(uintptr_t)&e->descs[1];
@@ -396,7 +399,7 @@ static void test_iret_run_fast(void **state)
 	iret_reset(e);
 	e->d->virt_flags = RFLAGS_IOPL_MASK | RFLAGS_AC;
 	expect_fast(e, iret_frame(e, 0x202 | RFLAGS_IOPL_MASK | RFLAGS_AC), 0x202, 1);
-	/* RF, as in a fault's frame: dropped (no instruction breakpoints in shadow mode). */
+	/* RF, as in a fault's frame: dropped while no instruction breakpoint is armed. */
 	iret_reset(e);
 	expect_fast(e, iret_frame(e, 0x202 | RFLAGS_RF), 0x202, 1);
 	/* A null SS, as Linux's after a return from user mode; CS and SS compared as 16 bits. */
@@ -425,6 +428,16 @@ static void test_iret_run_slow(void **state)
 		iret_reset(e);
 		expect_slow(e, iret_frame(e, 0x202 | bad_flags[i].flags), 0x202, bad_flags[i].why);
 	}
+	/*
+	 * RF with an instruction breakpoint armed: only the real iretq keeps it
+	 * (the stand-in's popfq clears it, and the breakpoint would fire again).
+	 */
+	iret_reset(e);
+	e->d->iret_flags_mask = MON_IRET_CHECKED_FLAGS | RFLAGS_RF;
+	expect_slow(e, iret_frame(e, 0x202 | RFLAGS_RF), 0x202, "RF, breakpoint armed");
+	iret_reset(e);
+	e->d->iret_flags_mask = MON_IRET_CHECKED_FLAGS | RFLAGS_RF;
+	expect_fast(e, iret_frame(e, 0x202), 0x202, 1); /* armed, but no RF: fast */
 	/* AC virtual 1, the frame's 0: a change of view. */
 	iret_reset(e);
 	e->d->virt_flags = RFLAGS_AC;

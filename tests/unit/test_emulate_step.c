@@ -322,6 +322,120 @@ static void test_into(void **state)
 	assert_int_equal(env->cpu.rip, CODE_VA + 1);
 }
 
+/* ---- breakpoints (decode/emulate.c, items 7 and 8) ----------------------- */
+
+#define DR7_L0	      (1ull << 0)
+#define DR7_L1	      (1ull << 2)
+#define DR7_RW0(rw)   ((u64)(rw) << 16)
+#define DR7_LEN0(len) ((u64)(len) << 18) /* 0: 1 byte, 1: 2, 3: 4, 2: 8 */
+#define DR6_B0	      (1ull << 0)
+#define DR6_B1	      (1ull << 1)
+
+/* A write that touches a write breakpoint's 4 aligned bytes: #DB after it, B0. */
+static void test_data_breakpoint_write(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.virt.dr[0] = DATA_VA + 5; /* LEN 4 covers DATA_VA+4..+7 */
+	env->cpu.virt.dr7 = DR7_L0 | DR7_RW0(1) | DR7_LEN0(3);
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 7; /* bytes +7..+10: one of them is watched */
+	env->cpu.gpr[EMU_RAX] = 0x11223344;
+	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE); /* mov %eax,(%rdi) */
+	assert_int_equal(env->delivered, 1);
+	assert_int_equal(env->last_event.vector, X86_EXC_DB);
+	assert_int_equal(env->cpu.rip, HANDLER_DB);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), CODE_VA + 2); /* a trap: after it */
+	assert_int_equal(env->cpu.virt.dr6, DR6_B0);
+	assert_int_equal((u32)peek64(env, DATA_VA + 7), 0x11223344); /* the store was made */
+}
+
+/* Not a byte of it, or a read of a write-only one: nothing. A read-or-write one: a read. */
+static void test_data_breakpoint_misses(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.virt.dr[0] = DATA_VA + 4;
+	env->cpu.virt.dr7 = DR7_L0 | DR7_RW0(1) | DR7_LEN0(3);
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 8;
+	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE);
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RDI] = DATA_VA; /* +0..+3: just below */
+	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE);
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 4;
+	assert_int_equal(RUN(env, &rep, 0x8b, 0x07), EMU_DONE); /* mov (%rdi),%eax */
+	assert_int_equal(env->delivered, 0);
+	/* Disabled (no L0/G0): nothing either. */
+	env->cpu.rip = CODE_VA;
+	env->cpu.virt.dr7 = DR7_RW0(3) | DR7_LEN0(3);
+	assert_int_equal(RUN(env, &rep, 0x8b, 0x07), EMU_DONE);
+	assert_int_equal(env->delivered, 0);
+	env->cpu.rip = CODE_VA;
+	env->cpu.virt.dr7 = DR7_L0 | DR7_RW0(3) | DR7_LEN0(3);
+	assert_int_equal(RUN(env, &rep, 0x8b, 0x07), EMU_DONE);
+	assert_int_equal(env->delivered, 1);
+	assert_int_equal(env->cpu.virt.dr6, DR6_B0);
+}
+
+/* A data breakpoint and TF on one instruction: one #DB reporting both. */
+static void test_data_breakpoint_and_step(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.virt.dr[0] = DATA_VA;
+	env->cpu.virt.dr7 = DR7_L0 | DR7_RW0(1);
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	env->cpu.rflags |= RFLAGS_TF;
+	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE);
+	assert_int_equal(env->delivered, 1);
+	assert_int_equal(env->cpu.virt.dr6, DR6_B0 | DR6_BS_BIT);
+}
+
+/*
+ * An instruction breakpoint: a #DB before the instruction (the frame's RIP
+ * is its own, RF clear in the frame), which does not run. With RF set it
+ * runs, and RF is clear after it.
+ */
+static void test_exec_breakpoint(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu start = env->cpu;
+
+	env->cpu.virt.dr[1] = CODE_VA;
+	env->cpu.virt.dr7 = DR7_L1; /* R/W1 00, LEN1 00: instruction */
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	env->cpu.gpr[EMU_RAX] = 0x55;
+	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE);
+	assert_int_equal(env->delivered, 1);
+	assert_int_equal(env->last_event.vector, X86_EXC_DB);
+	assert_int_equal(env->cpu.rip, HANDLER_DB);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), CODE_VA); /* a fault: before it */
+	assert_false(peek64(env, env->cpu.gpr[EMU_RSP] + 16) & RFLAGS_RF);
+	assert_int_equal(env->cpu.virt.dr6, DR6_B1);
+	assert_int_equal((u32)peek64(env, DATA_VA), 0); /* it did not run */
+	/* The handler's iretq sets RF: now it runs. */
+	env->cpu = start;
+	env->cpu.virt.dr[1] = CODE_VA;
+	env->cpu.virt.dr7 = DR7_L1;
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	env->cpu.gpr[EMU_RAX] = 0x55;
+	env->cpu.rflags |= RFLAGS_RF;
+	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE);
+	assert_int_equal(env->delivered, 1); /* none more */
+	assert_int_equal(env->cpu.rip, CODE_VA + 2);
+	assert_false(env->cpu.rflags & RFLAGS_RF);
+	assert_int_equal((u32)peek64(env, DATA_VA), 0x55);
+	/* A data breakpoint at the same address does not fire on the fetch. */
+	env->cpu.rip = CODE_VA;
+	env->cpu.virt.dr7 = DR7_L1 | (3ull << 20) | (3ull << 22); /* R/W1 11, LEN1 4 */
+	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE);
+	assert_int_equal(env->delivered, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_step, teardown)
 
 int main(void)
@@ -338,6 +452,10 @@ int main(void)
 		T(test_syscall_insn_step),
 		T(test_sysenter),
 		T(test_into),
+		T(test_data_breakpoint_write),
+		T(test_data_breakpoint_misses),
+		T(test_data_breakpoint_and_step),
+		T(test_exec_breakpoint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
