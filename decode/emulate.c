@@ -683,7 +683,8 @@ finish:
 	case STEP_DONE:
 		if (!c.keep_rip)
 			work.rip = emu_long64(cpu) ? c.next_rip : (u32)c.next_rip;
-		work.rflags &= ~RFLAGS_RF; /* the instruction completed (SDM §17.3.1.1) */
+		if (!c.rflags_loaded)
+			work.rflags &= ~RFLAGS_RF; /* the instruction completed (SDM §17.3.1.1) */
 		work.dirty |= EMU_DIRTY_REGS;
 		if (c.db_hits && (c.ss_loaded || (c.notes & EMU_NOTE_HALT)))
 			c.db_hits =

@@ -80,6 +80,7 @@ struct insn_ctx {
 	bool cr3_noflush;
 	bool ss_loaded;		/* mov/pop to SS: debug exceptions wait one instruction */
 	unsigned db_hits;	/* data breakpoints its accesses matched (DR6 B0-B3) */
+	bool rflags_loaded;	/* iret: RF comes from the frame, not cleared at the end */
 	struct emu_event fault; /* set when a handler returns STEP_FAULT */
 };
 

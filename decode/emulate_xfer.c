@@ -145,6 +145,7 @@ static enum step do_iretq(struct insn_ctx *c)
 	if (cpl > iopl_of(cpu))
 		mask &= ~RFLAGS_IF;
 	cpu->rflags = (old & ~mask) | (frame[2] & mask) | RFLAGS_FIXED;
+	c->rflags_loaded = true; /* RF as the frame has it: a #DB handler's way on */
 	cpu->rip = cs.l ? frame[0] : (u32)frame[0];
 	cpu->cs = cs;
 	cpu->ss = ss;

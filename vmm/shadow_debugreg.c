@@ -94,7 +94,7 @@ unsigned shadow_dr_hits(struct vm *vm, u64 rip, u64 rflags)
 	}
 	if (!(rflags & RFLAGS_RF))
 		hits = dr_exec_hits(v->dr, real7, rip);
-	if (!hits) {
+	if (!hits && !(rflags & RFLAGS_TF)) { /* with TF, the step's #DB */
 		for (unsigned n = 0; n < 4; n++)
 			if ((dr7_enabled(real7) & (1u << n)) && dr7_rw(real7, n) != DR7_RW_EXEC)
 				data |= 1u << n;

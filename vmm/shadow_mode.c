@@ -1802,8 +1802,23 @@ static enum shadow_exit trap(struct vm *vm, unsigned vector)
 		/* Or one of the guest's breakpoints (vmm/shadow_debugreg.h, item 2). */
 		if (vector == X86_EXC_DB)
 			sm->cpu.virt.dr6 |= shadow_dr_hits(vm, f->rip, sm->cpu.rflags);
-		res = shadow_reflect_exception(
-			vm, vector, has, has ? (u32)monitor_error_code(&sm->mon) : 0, false, 0);
+		/*
+		 * A data breakpoint that a stand-in's access fired (its stack
+		 * reads and writes are the guest's): delivered after the site,
+		 * as after the instruction it stands for, never inside the window.
+		 */
+		if (vector == X86_EXC_DB && sm->window_on && in_call_window(sm->cpu.rip) &&
+		    !finish_stand_in(vm, false)) {
+			vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
+				"shadow mode: a #DB inside the monitor's call window at rip 0x%llx "
+				"that cannot be finished; run with --monitor-calls=off",
+				(unsigned long long)sm->cpu.rip);
+			res = SHADOW_EXIT_STOP;
+		} else {
+			res = shadow_reflect_exception(vm, vector, has,
+						       has ? (u32)monitor_error_code(&sm->mon) : 0,
+						       false, 0);
+		}
 	} else {
 		/* A tick with the virtual IF 0: back to the IRR, the TPR up (resume_guest). */
 		if (vm->strategy.tpr_masking && !woke && !(sm->cpu.rflags & RFLAGS_IF) &&

@@ -319,7 +319,8 @@ static void test_linux_pvm_cpu_script(void **state)
  * per-CPU segment, hardware breakpoints through perf (a write watchpoint,
  * user and kernel instruction breakpoints), and a static 32-bit process (its vDSO syscall, int
  * $0x80, TLS through %gs across context switches, threads) where a 32-bit
- * toolchain built one. Shadow mode with our PVM hosts' CPU flags: without FSGSBASE
+ * toolchain built one. Shadow mode with our PVM hosts' CPU flags and
+ * strategy (--sensitive=patch: the stand-ins, as on PVM): without FSGSBASE
  * Linux switches GS through the load_gs stand-in, which is where a 32-bit
  * task's TLS went missing before session 24.
  */
@@ -368,6 +369,7 @@ static void test_linux_probe(void **state)
 	run_umbra(r,
 		  (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G",
 			      !strcmp(mmu, "shadow") ? "--cpu=-fsgsbase,-smap" : "--mem=1G",
+			      !strcmp(mmu, "shadow") ? "--sensitive=patch" : "--mem=1G",
 			      "--cmdline", cmdline, "--initrd", have32 ? out2 : out1, bz, NULL });
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)

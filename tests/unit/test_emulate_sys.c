@@ -496,6 +496,28 @@ static void test_iretq_same_level(void **state)
 }
 
 /*
+ * RF from the frame stays set after the iretq (SDM Vol. 2A IRET): a #DB
+ * handler sets it so that the instruction breakpoint it returns to does
+ * not fire again. Every other instruction clears RF as it completes.
+ */
+static void test_iretq_keeps_rf(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.rflags = RFLAGS_FIXED | RFLAGS_RF;
+	push_iret_frame(env, 0x401234, SEL_KCODE, RFLAGS_FIXED | RFLAGS_RF, KSTACK_VA + 0x100,
+			SEL_KDATA);
+	assert_ok(env, RUN(env, &rep, 0x48, 0xcf), &rep, 0x401234);
+	assert_int_equal(env->cpu.rflags, RFLAGS_FIXED | RFLAGS_RF);
+	push_iret_frame(env, 0x401234, SEL_KCODE, RFLAGS_FIXED, KSTACK_VA + 0x100, SEL_KDATA);
+	env->cpu.rip = CODE_VA;
+	env->cpu.rflags = RFLAGS_FIXED | RFLAGS_RF;
+	assert_ok(env, RUN(env, &rep, 0x48, 0xcf), &rep, 0x401234);
+	assert_int_equal(env->cpu.rflags, RFLAGS_FIXED);
+}
+
+/*
  * A non-canonical RIP in the frame: #GP(0) at the iretq itself, nothing
  * loaded (SDM Vol. 2A IRET; what the VMM's iret stand-in defers to).
  */
@@ -920,6 +942,7 @@ int main(void)
 		T(test_seg_load_sets_accessed),
 		T(test_pop_fs),
 		T(test_iretq_same_level),
+		T(test_iretq_keeps_rf),
 		T(test_iretq_noncanonical_rip),
 		T(test_iretq_to_user),
 		T(test_iretq_user_flags),
