@@ -100,7 +100,9 @@ unsigned shadow_dr_hits(struct vm *vm, u64 rip, u64 rflags)
 				data |= 1u << n;
 		hits = data;
 	}
-	if (hits)
+	if (hits) {
 		vm->stats.dr_hits++;
+		vm->stats.dr_hits_inferred++;
+	}
 	return hits;
 }

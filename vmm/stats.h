@@ -86,18 +86,19 @@ struct stats {
 	u64 reflected;			    /* events delivered through the guest IDT */
 	u64 irq_delivered;		    /* external interrupts delivered to the guest */
 	u64 irq_deferred;		    /* ... that arrived with the virtual IF = 0 */
-	u64 irq_requeued;    /* taken with the virtual IF = 0, put back in the IRR (TPR raised) */
-	u64 halts;	     /* emulated hlt that idled the vCPU */
-	u64 guest_io;	     /* the guest's own port accesses */
-	u64 guest_io_denied; /* ... refused (#GP) by virtual CPL/IOPL/bitmap */
-	u64 user_faults_own; /* user-mode #GP/#UD/#NP the emulator does not know: the guest's */
-	u64 dr_arms;	     /* the guest's breakpoints given to the real vCPU (shadow_debugreg) */
-	u64 dr_hits;	     /* real #DB from those breakpoints */
-	u64 syscalls;	     /* guest syscalls through the monitor's entry */
-	u64 chained;	     /* instructions emulated in a trap chain, no trap of their own */
-	u64 ahead_runs;	     /* entry run-aheads that reached a trapping instruction */
-	u64 ahead_tries;     /* entry run-aheads started (--chain-entry) */
-	u64 ahead_insns;     /* instructions they ran (decode's fast path), reached or not */
+	u64 irq_requeued;     /* taken with the virtual IF = 0, put back in the IRR (TPR raised) */
+	u64 halts;	      /* emulated hlt that idled the vCPU */
+	u64 guest_io;	      /* the guest's own port accesses */
+	u64 guest_io_denied;  /* ... refused (#GP) by virtual CPL/IOPL/bitmap */
+	u64 user_faults_own;  /* user-mode #GP/#UD/#NP the emulator does not know: the guest's */
+	u64 dr_arms;	      /* the guest's breakpoints given to the real vCPU (shadow_debugreg) */
+	u64 dr_hits;	      /* real #DB from those breakpoints */
+	u64 dr_hits_inferred; /* ... whose DR6 KVM did not report: worked out from the frame */
+	u64 syscalls;	      /* guest syscalls through the monitor's entry */
+	u64 chained;	      /* instructions emulated in a trap chain, no trap of their own */
+	u64 ahead_runs;	      /* entry run-aheads that reached a trapping instruction */
+	u64 ahead_tries;      /* entry run-aheads started (--chain-entry) */
+	u64 ahead_insns;      /* instructions they ran (decode's fast path), reached or not */
 	u64 emulated_pt_writes;	    /* stores emulated into write-protected tables */
 	u64 emulated_mmio;	    /* stores emulated to MMIO */
 	u64 emulated_ram_stores;    /* other emulated stores (SMAP view cases) */
