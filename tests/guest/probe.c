@@ -25,8 +25,9 @@
  *                 real CR4 on VMX/SVM hosts (a LIMITATION on PVM, where CPL3
  *                 runs on the host's CR4: "probe-tsc: rdtsc did not fault").
  *   hwbp          hardware breakpoints through perf_event_open: a write
- *                 watchpoint, an instruction breakpoint in user code and one
- *                 in the kernel's getppid each count exactly the events made
+ *                 watchpoint, an instruction breakpoint in user code, one
+ *                 in the kernel's getppid, and a watchpoint the kernel's
+ *                 put_user fires each count exactly the events made
  *                 (shadow mode arms the guest's DR0-DR7 in the real vCPU
  *                 since session 27; before, they never fired)
  *   cpunode       `lsl` of Linux's per-CPU segment (0x7b), the vDSO's getcpu
@@ -358,14 +359,17 @@ static unsigned long kernel_symbol(const char *name)
  * breakpoint on a user function (its #DB is a fault: the kernel returns
  * with RF set to run the instruction once), and an instruction breakpoint
  * on the kernel's getppid (the guest kernel's own #DB, and its iretq with
- * RF). Each must count exactly the events made.
+ * RF), and a watchpoint on a user variable that the kernel writes
+ * (getresuid's put_user: a #DB in the guest kernel). Each must count
+ * exactly the events made.
  */
 static void probe_hwbp(void)
 {
 	unsigned long sys_getppid = kernel_symbol("__x64_sys_getppid");
-	int wfd, xfd, kfd;
-	long long w, x, k;
+	int wfd, xfd, kfd, kwfd;
+	long long w, x, k, kw;
 	int sum = 0;
+	static unsigned ruid, euid, suid;
 
 	wfd = hw_breakpoint(HW_BREAKPOINT_W, (unsigned long)&watched, HW_BREAKPOINT_LEN_4, 1);
 	if (wfd < 0) {
@@ -383,12 +387,17 @@ static void probe_hwbp(void)
 	for (int i = 0; i < 30; i++)
 		syscall(SYS_getppid);
 	k = count_of(kfd);
-	if (w == 100 && x == 50 && sum == 50 && k == 30)
+	/* The kernel's own store: getresuid's put_user of the effective uid, one a call. */
+	kwfd = hw_breakpoint(HW_BREAKPOINT_W, (unsigned long)&euid, HW_BREAKPOINT_LEN_4, 0);
+	for (int i = 0; i < 20; i++)
+		syscall(SYS_getresuid, &ruid, &euid, &suid);
+	kw = count_of(kwfd);
+	if (w == 100 && x == 50 && sum == 50 && k == 30 && kw == 20)
 		printf("probe-hwbp: ok\n");
 	else
 		printf("probe-hwbp: write watchpoint %lld of 100, user breakpoint %lld of 50, "
-		       "kernel breakpoint %lld of 30%s\n",
-		       w, x, k, sys_getppid ? "" : " (no __x64_sys_getppid)");
+		       "kernel breakpoint %lld of 30%s, kernel store %lld of 20\n",
+		       w, x, k, sys_getppid ? "" : " (no __x64_sys_getppid)", kw);
 }
 
 int main(void)

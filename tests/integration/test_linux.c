@@ -316,8 +316,9 @@ static void test_linux_pvm_cpu_script(void **state)
  * emulated `out`), ioperm and string port I/O on the UART's scratch
  * register, a process's own #GP and #UD on instructions no VMM emulates
  * (signals, not a stopped VM), PR_SET_TSC's rdtsc fault, `lsl` of the
- * per-CPU segment, hardware breakpoints through perf (a write watchpoint,
- * user and kernel instruction breakpoints), and a static 32-bit process (its vDSO syscall, int
+ * per-CPU segment, hardware breakpoints through perf (write watchpoints
+ * fired by the process and by the kernel's put_user, user and kernel
+ * instruction breakpoints), and a static 32-bit process (its vDSO syscall, int
  * $0x80, TLS through %gs across context switches, threads) where a 32-bit
  * toolchain built one. Shadow mode with our PVM hosts' CPU flags and
  * strategy (--sensitive=patch: the stand-ins, as on PVM): without FSGSBASE
