@@ -686,9 +686,9 @@ finish:
 		if (!c.rflags_loaded)
 			work.rflags &= ~RFLAGS_RF; /* the instruction completed (SDM §17.3.1.1) */
 		work.dirty |= EMU_DIRTY_REGS;
-		if (c.db_hits && (c.ss_loaded || (c.notes & EMU_NOTE_HALT)))
-			c.db_hits =
-				0; /* LIMITATION: a trap held past mov ss, or across hlt, is lost */
+		/* LIMITATION: a data breakpoint's trap held past mov ss, or across hlt, is lost. */
+		if (c.ss_loaded || (c.notes & EMU_NOTE_HALT))
+			c.db_hits = 0;
 		if (c.db_hits || single_step_trap(&c, cpu, &work)) {
 			struct emu_event db = emu_exception(X86_EXC_DB, false, 0);
 

@@ -463,8 +463,8 @@ enum emu_result shadow_emu_insn_bytes(struct vm *vm, const u8 *code, unsigned le
 	unsigned old_cpl = emu_cpl(&sm->cpu);
 
 	sm->cpu.virt.rep_limit = 0;
-	sm->cpu.rflags |=
-		RFLAGS_RF; /* as shadow_emu_insn: the site's call passed its breakpoints */
+	/* As shadow_emu_insn: the site's call passed the instruction breakpoints. */
+	sm->cpu.rflags |= RFLAGS_RF;
 	return insn_done(vm, emu_insn_bytes(&sm->cpu, ops_for(vm), code, len, rep), rep, old_cpl);
 }
 
