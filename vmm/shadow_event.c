@@ -153,7 +153,11 @@ void shadow_halt(struct vm *vm)
 	vm->shadow->want_halt = true;
 }
 
-/* Run the instruction after sti now, so that its interrupt shadow ends exactly. */
+/*
+ * Run the instruction after sti now, so that its interrupt shadow ends
+ * exactly. LIMITATION: as an instruction that trapped (RF set), so a guest
+ * instruction breakpoint on it does not fire.
+ */
 static enum shadow_exit step_out_of_int_shadow(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
