@@ -17,10 +17,11 @@
  *    must not fire them), nor I/O breakpoints (LIMITATION: they need
  *    CR4.DE in the real CR4), nor DR7.GD (LIMITATION: not emulated).
  * 2. Report: at a real #DB, which breakpoints matched: the real DR6 as KVM
- *    reports it, or, where KVM's copy is stale (SVM does not intercept a
- *    guest's #DB), the instruction breakpoints at the frame's RIP, else
- *    the one enabled data breakpoint if there is only one (LIMITATION:
- *    with several, all enabled data breakpoints are reported).
+ *    reports it. Should it report none (KVM's copy may be stale where it
+ *    does not intercept a VM's own #DB, as SVM does not; the rig's nested
+ *    SVM always reported them), the instruction breakpoints at the frame's
+ *    RIP, else the enabled data breakpoints (LIMITATION: with several, all
+ *    are reported).
  */
 #ifndef UMBRA_VMM_SHADOW_DEBUGREG_H
 #define UMBRA_VMM_SHADOW_DEBUGREG_H
