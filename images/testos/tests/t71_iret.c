@@ -195,3 +195,34 @@ TEST(iret_checks)
 	gdt[alt >> 3] = 0;
 	sti();
 }
+
+/*
+ * RF in the frame: an instruction breakpoint on the iretq's target does not
+ * fire (the #DB handler's way on). Shadow mode's stand-in cannot load RF
+ * with its popfq, so with a breakpoint armed such a frame takes the slow
+ * path, whose emulated iretq keeps RF. Without RF, the #DB comes.
+ */
+TEST(iret_rf_past_breakpoint)
+{
+	struct catch c;
+	uint64_t out[3] = { 0 }, dr6;
+
+	__asm__ volatile("mov %0, %%dr0\n\tmov %1, %%dr7" ::"r"((uint64_t)t73_land), "r"(1ull)
+			 : "memory");
+	if (CATCH(&c))
+		t73_iret(make_frame((uint64_t)t73_land, KERNEL_CS, 0x002 | (1ull << 16), read_ss()),
+			 out);
+	catch_disarm();
+	if (!c.caught && CATCH(&c))
+		t73_iret(make_frame((uint64_t)t73_land, KERNEL_CS, 0x002, read_ss()), out);
+	catch_disarm();
+	__asm__ volatile("mov %%dr6, %0\n\tmov %1, %%dr7\n\tmov %2, %%dr6"
+			 : "=&r"(dr6)
+			 : "r"(0ull), "r"(0xffff0ff0ull)
+			 : "memory");
+	CHECK_EQ("RAX where the frame with RF landed", WITNESS, out[0]);
+	CHECK(c.caught && c.vector == VEC_DB && c.rip == (uint64_t)t73_land,
+	      "a frame without RF: no #DB at the target (caught %d, vector %lu, rip 0x%lx)",
+	      c.caught, c.vector, c.rip);
+	CHECK_EQ("DR6 B0", 1, dr6 & 1);
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The debug registers (SDM Vol. 3A §17.2-§17.3): a data breakpoint is a
+ * #DB after the access, with DR6.Bn; an instruction breakpoint a #DB before
+ * the instruction, with RF clear in its frame. Shadow mode arms the real
+ * vCPU's for what runs natively and checks what it emulates itself
+ * (vmm/shadow_debugreg.h, decode/debugreg.h): a store to a page table is
+ * such an instruction there (a write-protected table), native in hw mode,
+ * and must look the same. Each test leaves DR7 clear, whatever it saw.
+ */
+#include "../arch.h"
+#include "../paging.h"
+#include "../test.h"
+
+#define DR7_L0	      (1ull << 0)
+#define DR7_RW0_WRITE (1ull << 16)
+#define DR7_LEN0_8    (2ull << 18)
+#define DR6_CLEAR     0xffff0ff0ull
+#define DR6_B0	      (1ull << 0)
+#define DR6_BS	      (1ull << 14)
+#define RFLAGS_RF_BIT (1ull << 16)
+
+static void set_dr0_dr7(uint64_t dr0, uint64_t dr7)
+{
+	__asm__ volatile("mov %0, %%dr6\n\tmov %1, %%dr0\n\tmov %2, %%dr7" ::"r"(DR6_CLEAR),
+			 "r"(dr0), "r"(dr7)
+			 : "memory");
+}
+
+static uint64_t dr6_then_clear(void)
+{
+	uint64_t dr6;
+
+	__asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
+	__asm__ volatile("mov %0, %%dr7\n\tmov %1, %%dr6" ::"r"(0ull), "r"(DR6_CLEAR) : "memory");
+	return dr6;
+}
+
+static volatile uint64_t watched[4];
+
+TEST(dr_data_write)
+{
+	struct catch c;
+	uint64_t dr6;
+
+	set_dr0_dr7((uint64_t)&watched[2], DR7_L0 | DR7_RW0_WRITE | DR7_LEN0_8);
+	watched[1] = 1; /* the next word: nothing */
+	watched[3] = 3;
+	if (CATCH(&c))
+		watched[2] = 2;
+	catch_disarm();
+	dr6 = dr6_then_clear();
+	CHECK(c.caught, "no #DB for a store to the watched word");
+	CHECK_EQ("the #DB's vector", VEC_DB, c.vector);
+	CHECK_EQ("DR6 B0 (and no BS)", DR6_B0, dr6 & (DR6_B0 | DR6_BS));
+	CHECK_EQ("the store, made before the #DB", 2, watched[2]);
+}
+
+/* A store to a page-table entry: the VMM's own in shadow mode, the CPU's in hw mode. */
+TEST(dr_data_write_pte)
+{
+	struct catch c;
+	uint64_t *pte, dr6;
+
+	map4k(TWIN, frame_new(0xd7), PTE_RW);
+	/* A read through it first: shadow mode shadows the table and write-protects it. */
+	(void)peek(TWIN);
+	pte = kentry(TWIN, LVL_PT);
+	CHECK(pte, "no PTE for the test window");
+	set_dr0_dr7((uint64_t)pte, DR7_L0 | DR7_RW0_WRITE | DR7_LEN0_8);
+	if (CATCH(&c))
+		*(volatile uint64_t *)pte = *pte | (1ull << 9); /* an ignored bit */
+	catch_disarm();
+	dr6 = dr6_then_clear();
+	CHECK(c.caught, "no #DB for a store to the watched PTE");
+	CHECK_EQ("the #DB's vector", VEC_DB, c.vector);
+	CHECK_EQ("DR6 B0", DR6_B0, dr6 & DR6_B0);
+	CHECK_EQ("the PTE's bit 9, stored", 1ull << 9, *pte & (1ull << 9));
+}
+
+uint64_t t74_target(void);
+__asm__(".text\n"
+	".globl t74_target\n"
+	"t74_target:\n\t"
+	"mov $0x74, %eax\n\t"
+	"ret\n");
+
+TEST(dr_exec)
+{
+	struct catch c;
+	uint64_t dr6;
+	volatile uint64_t v = 0;
+
+	set_dr0_dr7((uint64_t)t74_target, DR7_L0); /* R/W0 00, LEN0 00: an instruction */
+	if (CATCH(&c))
+		v = t74_target();
+	catch_disarm();
+	dr6 = dr6_then_clear();
+	CHECK(c.caught, "no #DB at the breakpointed instruction (it returned 0x%lx)", v);
+	CHECK_EQ("the #DB's vector", VEC_DB, c.vector);
+	CHECK_EQ("the #DB's RIP: the instruction, not after it", (uint64_t)t74_target, c.rip);
+	CHECK_EQ("RF in the #DB's frame", 0, c.frame.rflags & RFLAGS_RF_BIT);
+	CHECK_EQ("DR6 B0", DR6_B0, dr6 & DR6_B0);
+}
