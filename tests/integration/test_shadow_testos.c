@@ -310,6 +310,33 @@ static void test_shadow_testos_unchained(void **state)
 	free(r);
 }
 
+/*
+ * --shadow-unsync 0: every guest page table stays write-protected, so every
+ * store to one is the VMM's, and the same results. testos's
+ * dr_data_write_pte then checks the emulator's data breakpoints (a #DB the
+ * VMM raises after its own store), which by default the CPU raises instead
+ * (the table out of sync).
+ */
+static void test_shadow_testos_write_protected(void **state)
+{
+	struct result *r = new_result();
+	char img[512];
+	const char *cmdline = host_is_qemu_tcg() ? "skip=" TCG_TESTOS_SKIPS : "";
+
+	(void)state;
+	NEED_KVM();
+	image_path(img, sizeof(img), "testos/testos.elf");
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--shadow-unsync", "0", "--mem",
+				 "512M", "--stats=json", "--cmdline", (char *)cmdline, img, NULL });
+	if (strstr(r->out, " FAIL"))
+		fail_msg("failures with --shadow-unsync 0:\n%s\nstderr:\n%.3000s", r->out, r->err);
+	assert_contains(r->out, "TEST dr_data_write_pte PASS");
+	assert_contains(r->out, "TEST stress PASS");
+	assert_contains(r->out, "SUMMARY ");
+	assert_int_equal(r->status, 0);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_shadow_testos_patch),
 		cmocka_unit_test(test_shadow_testos_patch_no_calls),
 		cmocka_unit_test(test_shadow_testos_unchained),
+		cmocka_unit_test(test_shadow_testos_write_protected),
 	};
 
 	return cmocka_run_group_tests_name("shadow_testos", tests, NULL, NULL);
