@@ -607,6 +607,7 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 	cs_insn *insn = NULL;
 	enum emu_result r;
 	enum step st;
+	bool step;
 
 	csh handle = emu_long64(cpu) ? cs_handle_64 : cs_handle_32;
 
@@ -689,12 +690,12 @@ finish:
 		/* LIMITATION: a data breakpoint's trap held past mov ss, or across hlt, is lost. */
 		if (c.ss_loaded || (c.notes & EMU_NOTE_HALT))
 			c.db_hits = 0;
-		if (c.db_hits || single_step_trap(&c, cpu, &work)) {
+		step = single_step_trap(&c, cpu, &work);
+		if (c.db_hits || step) {
 			struct emu_event db = emu_exception(X86_EXC_DB, false, 0);
 
 			/* One #DB reports both causes (SDM Vol. 3A §17.2.3). */
-			work.virt.dr6 |=
-				c.db_hits | (single_step_trap(&c, cpu, &work) ? DR6_BS : 0);
+			work.virt.dr6 |= c.db_hits | (step ? DR6_BS : 0);
 			r = deliver(ops, &work, &db);
 			if (r != EMU_DONE)
 				return r;
@@ -752,7 +753,6 @@ static enum emu_result precheck(const struct emu_cpu *cpu, struct emu_report *re
 static bool exec_breakpoint(struct emu_cpu *cpu, const struct emu_ops *ops, struct emu_report *rep,
 			    enum emu_result *r)
 {
-	struct emu_cpu before = *cpu;
 	struct emu_event db;
 	unsigned hits;
 
@@ -765,11 +765,9 @@ static bool exec_breakpoint(struct emu_cpu *cpu, const struct emu_ops *ops, stru
 	snprintf(rep->mnemonic, sizeof(rep->mnemonic), "breakpoint");
 	cpu->virt.dr6 |= hits;
 	db = emu_exception(X86_EXC_DB, false, 0);
-	*r = deliver(ops, cpu, &db);
-	if (*r == EMU_DONE) {
-		cpu->virt.int_shadow = false;
-		rep->notes |= emu_transition_notes(&before, cpu);
-	}
+	/* A fault before the instruction: rep->faulted tells callers the guest is in its handler.
+	 */
+	*r = deliver_fault(ops, cpu, &db, rep);
 	return true;
 }
 

@@ -79,30 +79,26 @@ unsigned shadow_dr_hits(struct vm *vm, u64 rip, u64 rflags)
 {
 	const struct emu_virt *v = &vm->shadow->cpu.virt;
 	u64 real7 = shadow_dr_real_dr7(v->dr, v->dr7);
-	unsigned hits = 0, data = 0;
+	unsigned on = dr7_enabled(real7), hits = 0;
 	struct kvm_debugregs d;
 
-	if (!dr7_enabled(real7))
+	if (!on)
 		return 0;
 	if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &d) == 0 && (d.dr6 & DR6_HITS_MASK)) {
 		hits = (unsigned)(d.dr6 & DR6_HITS_MASK);
 		d.dr6 = DR6_ACTIVE_LOW; /* the CPU leaves B0-B3 set: clear them for the next */
 		if (ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &d) < 0)
 			pr_warn("shadow mode: KVM_SET_DEBUGREGS (DR6) failed: %s", strerror(errno));
-		vm->stats.dr_hits++;
-		return hits;
+	} else {
+		if (!(rflags & RFLAGS_RF))
+			hits = dr_exec_hits(v->dr, real7, rip);
+		/* Else every enabled data breakpoint; with TF, the #DB is the step's. */
+		if (!hits && !(rflags & RFLAGS_TF))
+			for (unsigned n = 0; n < 4; n++)
+				if ((on & (1u << n)) && dr7_rw(real7, n) != DR7_RW_EXEC)
+					hits |= 1u << n;
+		vm->stats.dr_hits_inferred += hits != 0;
 	}
-	if (!(rflags & RFLAGS_RF))
-		hits = dr_exec_hits(v->dr, real7, rip);
-	if (!hits && !(rflags & RFLAGS_TF)) { /* with TF, the step's #DB */
-		for (unsigned n = 0; n < 4; n++)
-			if ((dr7_enabled(real7) & (1u << n)) && dr7_rw(real7, n) != DR7_RW_EXEC)
-				data |= 1u << n;
-		hits = data;
-	}
-	if (hits) {
-		vm->stats.dr_hits++;
-		vm->stats.dr_hits_inferred++;
-	}
+	vm->stats.dr_hits += hits != 0;
 	return hits;
 }

@@ -289,23 +289,35 @@ static void test_shadow_testos_patch_no_calls(void **state)
 	free(r);
 }
 
-/* --chain=off: one trap per trapping instruction, the same results (hw-vs-shadow above). */
-static void test_shadow_testos_unchained(void **state)
+/*
+ * The whole suite in shadow mode with one more option: it must pass as it
+ * does without. The result, for the caller's own checks.
+ */
+static struct result *suite_with(const char *opt)
 {
 	struct result *r = new_result();
 	char img[512];
 	const char *cmdline = host_is_qemu_tcg() ? "skip=" TCG_TESTOS_SKIPS : "";
 
-	(void)state;
-	NEED_KVM();
 	image_path(img, sizeof(img), "testos/testos.elf");
-	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--chain=off", "--mem", "512M",
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", (char *)opt, "--mem", "512M",
 				 "--stats=json", "--cmdline", (char *)cmdline, img, NULL });
 	if (strstr(r->out, " FAIL"))
-		fail_msg("failures with --chain=off:\n%s\nstderr:\n%.3000s", r->out, r->err);
+		fail_msg("failures with %s:\n%s\nstderr:\n%.3000s", opt, r->out, r->err);
 	assert_contains(r->out, "TEST stress PASS");
 	assert_contains(r->out, "SUMMARY ");
 	assert_int_equal(r->status, 0);
+	return r;
+}
+
+/* --chain=off: one trap per trapping instruction, the same results (hw-vs-shadow above). */
+static void test_shadow_testos_unchained(void **state)
+{
+	struct result *r;
+
+	(void)state;
+	NEED_KVM();
+	r = suite_with("--chain=off");
 	assert_contains(r->err, "\"chained\": 0,");
 	free(r);
 }
@@ -319,21 +331,12 @@ static void test_shadow_testos_unchained(void **state)
  */
 static void test_shadow_testos_write_protected(void **state)
 {
-	struct result *r = new_result();
-	char img[512];
-	const char *cmdline = host_is_qemu_tcg() ? "skip=" TCG_TESTOS_SKIPS : "";
+	struct result *r;
 
 	(void)state;
 	NEED_KVM();
-	image_path(img, sizeof(img), "testos/testos.elf");
-	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--shadow-unsync", "0", "--mem",
-				 "512M", "--stats=json", "--cmdline", (char *)cmdline, img, NULL });
-	if (strstr(r->out, " FAIL"))
-		fail_msg("failures with --shadow-unsync 0:\n%s\nstderr:\n%.3000s", r->out, r->err);
+	r = suite_with("--shadow-unsync=0");
 	assert_contains(r->out, "TEST dr_data_write_pte PASS");
-	assert_contains(r->out, "TEST stress PASS");
-	assert_contains(r->out, "SUMMARY ");
-	assert_int_equal(r->status, 0);
 	free(r);
 }
 
