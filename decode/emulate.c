@@ -30,7 +30,9 @@
  * 7. Shadow mode: data breakpoints (decode/debugreg.h). An instruction
  *    whose own reads or writes touch an enabled data breakpoint of the
  *    virtual DR0-DR3 is followed by a #DB with DR6.Bn set, as the CPU's
- *    would be for the same access at real CPL3.
+ *    would be for the same access at real CPL3; every form of access
+ *    counts (read-modify-write, cmpxchg16b, strings, ins/outs). A rep
+ *    string stops after the iteration that hit (RIP on it, RF set).
  * 8. Shadow mode: instruction breakpoints, before the instruction, unless
  *    RFLAGS.RF is set. The VMM sets RF for an instruction that trapped
  *    (the CPU checked its breakpoints already), so only the instructions
@@ -147,7 +149,11 @@ unsigned emu_rep_limit(const struct emu_cpu *cpu, unsigned dflt)
 
 bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit)
 {
-	if (rep && done == limit) {
+	/*
+	 * A data breakpoint hit by an iteration stops the string after it: the
+	 * #DB comes between iterations (SDM Vol. 3A §17.2.4), RIP on the string.
+	 */
+	if (rep && (done == limit || (done && c->db_hits))) {
 		c->keep_rip = true;
 		c->notes |= EMU_NOTE_REP_PARTIAL;
 		return true;
@@ -282,16 +288,19 @@ enum step emu_mem_store(struct insn_ctx *c, const struct mem_ref *m, const void 
 	return c->ops->write(c->ops->opaque, &w) ? STEP_DONE : STEP_NOT_RAM;
 }
 
-/*
- * Item 7: note the data breakpoints an instruction's own access matches.
- * Not the CPU's implicit reads of descriptor tables (emu_sys_read).
- */
-static void note_data_hits(struct insn_ctx *c, u64 la, unsigned len, bool write)
+unsigned emu_data_watched(const struct insn_ctx *c, u64 la, u64 len, bool write)
 {
 	const struct emu_cpu *cpu = c->cpu;
 
-	if (cpu->mode == EMU_MODE_SHADOW && dr7_enabled(cpu->virt.dr7))
-		c->db_hits |= dr_data_hits(cpu->virt.dr, cpu->virt.dr7, la, len, write);
+	if (cpu->mode != EMU_MODE_SHADOW || !dr7_enabled(cpu->virt.dr7) || !len)
+		return 0;
+	return dr_data_hits(cpu->virt.dr, cpu->virt.dr7, la, (unsigned)MIN(len, (u64)UINT32_MAX),
+			    write);
+}
+
+void emu_note_data_hits(struct insn_ctx *c, u64 la, unsigned len, bool write)
+{
+	c->db_hits |= emu_data_watched(c, la, len, write);
 }
 
 enum step emu_mem_read(struct insn_ctx *c, u64 la, void *buf, unsigned len, u32 acc)
@@ -301,7 +310,7 @@ enum step emu_mem_read(struct insn_ctx *c, u64 la, void *buf, unsigned len, u32 
 
 	if (st != STEP_DONE)
 		return st;
-	note_data_hits(c, la, len, false);
+	emu_note_data_hits(c, la, len, false);
 	return emu_mem_load(c, &m, buf);
 }
 
@@ -312,7 +321,7 @@ enum step emu_mem_write(struct insn_ctx *c, u64 la, const void *buf, unsigned le
 
 	if (st != STEP_DONE)
 		return st;
-	note_data_hits(c, la, len, true);
+	emu_note_data_hits(c, la, len, true);
 	return emu_mem_store(c, &m, buf);
 }
 
@@ -684,8 +693,16 @@ finish:
 	case STEP_DONE:
 		if (!c.keep_rip)
 			work.rip = emu_long64(cpu) ? c.next_rip : (u32)c.next_rip;
-		if (!c.rflags_loaded)
-			work.rflags &= ~RFLAGS_RF; /* the instruction completed (SDM §17.3.1.1) */
+		/*
+		 * RF: clear once the instruction completed (SDM Vol. 3A §17.3.1.1).
+		 * A rep string stopped between iterations has not: RF set keeps
+		 * its instruction breakpoint from firing again as it resumes, and
+		 * a trap or interrupt delivered now pushes it set, as the CPU's.
+		 */
+		if (c.notes & EMU_NOTE_REP_PARTIAL)
+			work.rflags |= RFLAGS_RF;
+		else if (!c.rflags_loaded)
+			work.rflags &= ~RFLAGS_RF;
 		work.dirty |= EMU_DIRTY_REGS;
 		/* LIMITATION: a data breakpoint's trap held past mov ss, or across hlt, is lost. */
 		if (c.ss_loaded || (c.notes & EMU_NOTE_HALT))

@@ -128,6 +128,7 @@ static enum step do_cmpxchg_wide(struct insn_ctx *c, unsigned size)
 	st = emu_mem_map(c, la, size, emu_data_access(c->cpu, EMU_ACC_WRITE), &m);
 	if (st != STEP_DONE)
 		return st;
+	emu_note_data_hits(c, la, size, true);
 	if (c->ops->map_phys) {
 		u64 old[2] = { 0, 0 }, want[2];
 		u64 expect[2] = { size == 16 ? g[EMU_RAX] : (g[EMU_RDX] << 32) | (u32)g[EMU_RAX],

@@ -141,6 +141,17 @@ enum step emu_read_rm16(struct insn_ctx *c, const cs_x86_op *op, u16 *v);
 enum step emu_mem_write(struct insn_ctx *c, u64 la, const void *buf, unsigned len, u32 acc);
 /* An implicit supervisor read of a system structure (IDT, GDT, LDT, TSS). */
 enum step emu_sys_read(struct insn_ctx *c, u64 la, void *buf, unsigned len);
+/*
+ * Item 7 (shadow mode): the enabled data breakpoints an access of `len`
+ * bytes at `la` touches (DR6 B0-B3; 0 in hw mode, where KVM has them), and
+ * noting them in c->db_hits for the #DB after the instruction. Every
+ * explicit data access of an instruction is noted: emu_mem_read and
+ * emu_mem_write do it; a handler that maps and loads or stores itself
+ * (read-modify-write, cmpxchg16b, string chunks, ins/outs) calls this.
+ * Not the CPU's implicit reads of descriptor tables (emu_sys_read).
+ */
+unsigned emu_data_watched(const struct insn_ctx *c, u64 la, u64 len, bool write);
+void emu_note_data_hits(struct insn_ctx *c, u64 la, unsigned len, bool write);
 /* decode/emulate_event.c. Read the 8-byte descriptor of `sel` from the GDT or LDT: #GP(sel) beyond
  * the limit. */
 enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la);

@@ -145,6 +145,7 @@ static enum step do_io_string(struct insn_ctx *c, bool out, unsigned size)
 		st = emu_mem_map(c, la, size, emu_data_access(cpu, out ? 0 : EMU_ACC_WRITE), &m);
 		if (st != STEP_DONE)
 			return st;
+		emu_note_data_hits(c, la, size, !out);
 		if (out) {
 			st = emu_mem_load(c, &m, data);
 			if (st != STEP_DONE)

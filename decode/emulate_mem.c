@@ -9,7 +9,9 @@
  *    (an MMIO read), movabs with a 64-bit offset.
  * 2. movs/stos, with and without rep, at most virt.rep_limit iterations per
  *    call (SDM Vol. 2B REP: RCX, RSI, RDI exact after each iteration; a
- *    fault or the limit leaves RIP on the instruction). A forward rep movs
+ *    fault, the limit or a data breakpoint's hit (its #DB comes after the
+ *    iteration, SDM Vol. 3A §17.2.4) leaves RIP on the instruction, with
+ *    RF set (§17.3.1.1: it has not completed). A forward rep movs
  *    in 64-bit mode copies RAM to RAM in chunks (movs_chunk), so that a
  *    chained user copy costs a few stores, not one per byte.
  * 3. xchg, cmpxchg.
@@ -146,7 +148,8 @@ static bool overlaps(const void *a, const void *b, u64 len)
  * where a chunk would not be exact, and the caller copies one element:
  * one element or less fits before a page ends; either side is not RAM
  * (each MMIO access has its own effect); or the two overlap in memory
- * (where a forward copy repeats a pattern that memcpy would not). A fault
+ * (where a forward copy repeats a pattern that memcpy would not). A chunk
+ * ends before an element that touches a data breakpoint (item 7). A fault
  * can only come at the chunk's first element, as it would one by one: each
  * side's translation is one page's, and the source is mapped first.
  */
@@ -163,6 +166,13 @@ static enum step movs_chunk(struct insn_ctx *c, u64 src, u64 dst, unsigned size,
 	bytes = MIN(bytes, PAGE_SIZE - (src & ~PAGE_MASK));
 	bytes = MIN(bytes, PAGE_SIZE - (dst & ~PAGE_MASK));
 	bytes -= bytes % size;
+	/*
+	 * A data breakpoint in it: only elements before the one that touches
+	 * it, which goes alone, so the string stops after it (item 2).
+	 */
+	while (bytes > size &&
+	       (emu_data_watched(c, src, bytes, false) || emu_data_watched(c, dst, bytes, true)))
+		bytes = bytes / 2 - (bytes / 2) % size;
 	if (bytes <= size)
 		return STEP_DONE;
 	st = emu_mem_map(c, src, (unsigned)bytes, acc, &ms);
@@ -286,6 +296,7 @@ static enum step rmw_begin(struct insn_ctx *c, const cs_x86_op *op, s64 bit_disp
 	st = emu_mem_map(c, la, r->size, emu_data_access(c->cpu, write ? EMU_ACC_WRITE : 0), &r->m);
 	if (st != STEP_DONE)
 		return st;
+	emu_note_data_hits(c, la, r->size, write);
 	return emu_mem_load(c, &r->m, &r->old);
 }
 

@@ -84,6 +84,8 @@ static void test_step_rep_one_iteration(void **state)
 	env->cpu.gpr[EMU_RAX] = 0x11;
 	assert_int_equal(RUN(env, &rep, 0xf3, 0xaa), EMU_DONE);
 	assert_step_trap(env, &rep, CODE_VA);
+	/* A trap after an iteration but the last pushes RF set (SDM Vol. 3A §17.3.1.1). */
+	assert_true(peek64(env, env->cpu.gpr[EMU_RSP] + 16) & RFLAGS_RF);
 	assert_int_equal(env->cpu.gpr[EMU_RCX], 2);
 	assert_int_equal(env->cpu.gpr[EMU_RDI], DATA_VA + 1);
 	assert_int_equal(env->nwrites, 2); /* the byte, then the #DB frame */
@@ -94,6 +96,7 @@ static void test_step_rep_one_iteration(void **state)
 	env->cpu.gpr[EMU_RSP] = STACK_VA + PAGE_SIZE - 8;
 	assert_int_equal(RUN(env, &rep, 0xf3, 0xaa), EMU_DONE);
 	assert_step_trap(env, &rep, CODE_VA + 2);
+	assert_false(peek64(env, env->cpu.gpr[EMU_RSP] + 16) & RFLAGS_RF);
 	assert_int_equal(env->cpu.gpr[EMU_RCX], 0);
 }
 
@@ -438,6 +441,179 @@ static void test_exec_breakpoint(void **state)
 	assert_int_equal(env->delivered, 1);
 }
 
+/* The #DB after a data breakpoint's hit: DR6 `hits`, the frame's RIP and RF. */
+static void assert_data_trap(struct env *env, u64 hits, u64 rip, bool frame_rf)
+{
+	assert_int_equal(env->delivered, 1);
+	assert_int_equal(env->last_event.vector, X86_EXC_DB);
+	assert_int_equal(env->cpu.rip, HANDLER_DB);
+	assert_int_equal(env->cpu.virt.dr6, hits);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), rip);
+	assert_int_equal(!!(peek64(env, env->cpu.gpr[EMU_RSP] + 16) & RFLAGS_RF), frame_rf);
+}
+
+/*
+ * Read-modify-write forms map and store by themselves (emulate_mem.c items
+ * 3 and 4, cmpxchg16b): their accesses count too. Linux clears a PTE with
+ * xchg and ages one with lock btr; both land on write-protected tables.
+ */
+static void test_data_breakpoint_rmw(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu start = env->cpu;
+	static const struct {
+		u8 code[6];
+		unsigned len;
+		u64 dr7;
+		bool hit;
+	} cases[] = {
+		/* xchg %rax,(%rdi) */
+		{ { 0x48, 0x87, 0x07 }, 3, DR7_L0 | DR7_RW0(1) | DR7_LEN0(2), true },
+		/* lock btr $5,(%rdi) */
+		{ { 0xf0, 0x48, 0x0f, 0xba, 0x37, 0x05 },
+		  6,
+		  DR7_L0 | DR7_RW0(1) | DR7_LEN0(2),
+		  true },
+		/* lock cmpxchg %rcx,(%rdi), failing: the CPU writes the old value back */
+		{ { 0xf0, 0x48, 0x0f, 0xb1, 0x0f }, 5, DR7_L0 | DR7_RW0(1) | DR7_LEN0(2), true },
+		/* lock cmpxchg16b (%rdi) */
+		{ { 0xf0, 0x48, 0x0f, 0xc7, 0x0f }, 5, DR7_L0 | DR7_RW0(1) | DR7_LEN0(2), true },
+		/* cmp %rax,(%rdi): a read, which a write breakpoint ignores ... */
+		{ { 0x48, 0x39, 0x07 }, 3, DR7_L0 | DR7_RW0(1) | DR7_LEN0(2), false },
+		/* ... and a read-or-write one takes */
+		{ { 0x48, 0x39, 0x07 }, 3, DR7_L0 | DR7_RW0(3) | DR7_LEN0(2), true },
+		/* add $1,(%rdi) 8 bytes below a 1-byte breakpoint: a miss */
+		{ { 0x48, 0x83, 0x07, 0x01 }, 4, DR7_L0 | DR7_RW0(3) | DR7_LEN0(0), false },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		env->cpu = start;
+		env->delivered = 0;
+		env->cpu.virt.dr[0] = cases[i].dr7 & DR7_LEN0(3) ? DATA_VA : DATA_VA + 8;
+		env->cpu.virt.dr7 = cases[i].dr7;
+		env->cpu.gpr[EMU_RDI] = DATA_VA;
+		env->cpu.gpr[EMU_RAX] = 0x1234;
+		poke64(env, DATA_VA, 0x5678);
+		assert_int_equal(run(env, cases[i].code, cases[i].len, &rep), EMU_DONE);
+		if (!cases[i].hit) {
+			assert_int_equal(env->delivered, 0);
+			assert_int_equal(env->cpu.rip, CODE_VA + cases[i].len);
+			continue;
+		}
+		assert_data_trap(env, DR6_B0, CODE_VA + cases[i].len, false);
+	}
+}
+
+/*
+ * A rep movsb whose destination holds a write breakpoint stops after the
+ * iteration that writes it (SDM Vol. 3A §17.2.4): RCX, RSI and RDI count
+ * that one, the frame's RIP is the instruction's, with RF set (it has not
+ * completed, §17.3.1.1), and nothing after it is copied. The chunks before
+ * it are still whole copies (a few stores, not one per byte).
+ */
+static void test_data_breakpoint_rep_movs(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	const u64 dst = DATA_VA + 0x100;
+
+	for (unsigned i = 0; i < 64; i++)
+		env->ram[DATA_GPA + i] = (u8)(i + 1);
+	env->cpu.virt.rep_limit = 4096;
+	env->cpu.virt.dr[0] = dst + 40;
+	env->cpu.virt.dr7 = DR7_L0 | DR7_RW0(1);
+	env->cpu.gpr[EMU_RSI] = DATA_VA;
+	env->cpu.gpr[EMU_RDI] = dst;
+	env->cpu.gpr[EMU_RCX] = 64;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0xa4), EMU_DONE);
+	assert_data_trap(env, DR6_B0, CODE_VA, true);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 64 - 41);
+	assert_int_equal(env->cpu.gpr[EMU_RSI], DATA_VA + 41);
+	assert_int_equal(env->cpu.gpr[EMU_RDI], dst + 41);
+	assert_int_equal(env->ram[DATA_GPA + 0x100 + 40], 41);
+	assert_int_equal(env->ram[DATA_GPA + 0x100 + 41], 0);
+	assert_in_range(env->nwrites, 3, 8); /* chunks, the byte at +40, the frame */
+	/* The handler returns with RF (as the frame has it): the copy goes on to its end. */
+	env->cpu.rip = CODE_VA;
+	env->cpu.rflags |= RFLAGS_RF;
+	env->cpu.virt.dr6 = 0;
+	env->cpu.gpr[EMU_RSP] = STACK_VA + PAGE_SIZE - 8;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0xa4), EMU_DONE);
+	assert_int_equal(env->delivered, 1);
+	assert_int_equal(env->cpu.rip, CODE_VA + 2);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0);
+	assert_false(env->cpu.rflags & RFLAGS_RF);
+	assert_memory_equal(env->ram + DATA_GPA + 0x100, env->ram + DATA_GPA, 64);
+}
+
+/* A read-or-write breakpoint on the source of rep movsq, and on rep stosb's last byte. */
+static void test_data_breakpoint_rep_source_last(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu start = env->cpu;
+
+	env->cpu.virt.dr[0] = DATA_VA + 16; /* the third qword */
+	env->cpu.virt.dr7 = DR7_L0 | DR7_RW0(3) | DR7_LEN0(2);
+	env->cpu.gpr[EMU_RSI] = DATA_VA;
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x200;
+	env->cpu.gpr[EMU_RCX] = 8;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0x48, 0xa5), EMU_DONE);
+	assert_data_trap(env, DR6_B0, CODE_VA, true);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 5);
+	/* The last iteration hits: the string is done, RIP past it, RF as it was (clear). */
+	env->cpu = start;
+	env->delivered = 0;
+	env->cpu.virt.dr[0] = DATA_VA + 2;
+	env->cpu.virt.dr7 = DR7_L0 | DR7_RW0(1);
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	env->cpu.gpr[EMU_RCX] = 3;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0xaa), EMU_DONE);
+	assert_data_trap(env, DR6_B0, CODE_VA + 2, false);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0);
+}
+
+/* rep insb into a watched byte: the same stop, after the iteration that stores it. */
+static void test_data_breakpoint_rep_ins(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.virt.dr[0] = DATA_VA + 3;
+	env->cpu.virt.dr7 = DR7_L0 | DR7_RW0(1);
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	env->cpu.gpr[EMU_RCX] = 8;
+	env->cpu.gpr[EMU_RDX] = 0x80;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0x6c), EMU_DONE);
+	assert_data_trap(env, DR6_B0, CODE_VA, true);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 4);
+	assert_int_equal(env->cpu.gpr[EMU_RDI], DATA_VA + 4);
+}
+
+/*
+ * A rep string stopped at its limit, with nothing delivered, resumes with
+ * RF set: an instruction breakpoint on it, which the CPU checked when it
+ * began, does not fire again when it runs on natively.
+ */
+static void test_rep_partial_sets_rf(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.virt.rep_limit = 6;
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	env->cpu.gpr[EMU_RCX] = 10;
+	assert_int_equal(RUN(env, &rep, 0xf3, 0xaa), EMU_DONE);
+	assert_int_equal(env->delivered, 0);
+	assert_int_equal(env->cpu.rip, CODE_VA);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 4);
+	assert_true(env->cpu.rflags & RFLAGS_RF);
+	assert_int_equal(RUN(env, &rep, 0xf3, 0xaa), EMU_DONE);
+	assert_int_equal(env->cpu.rip, CODE_VA + 2);
+	assert_false(env->cpu.rflags & RFLAGS_RF);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_step, teardown)
 
 int main(void)
@@ -458,6 +634,11 @@ int main(void)
 		T(test_data_breakpoint_misses),
 		T(test_data_breakpoint_and_step),
 		T(test_exec_breakpoint),
+		T(test_data_breakpoint_rmw),
+		T(test_data_breakpoint_rep_movs),
+		T(test_data_breakpoint_rep_source_last),
+		T(test_data_breakpoint_rep_ins),
+		T(test_rep_partial_sets_rf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

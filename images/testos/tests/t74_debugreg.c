@@ -102,3 +102,59 @@ TEST(dr_exec)
 	CHECK_EQ("RF in the #DB's frame", 0, c.frame.rflags & RFLAGS_RF_BIT);
 	CHECK_EQ("DR6 B0", DR6_B0, dr6 & DR6_B0);
 }
+
+/*
+ * A locked read-modify-write and a rep movsq onto watched page-table
+ * entries: under --shadow-unsync 0 shadow mode emulates both (a
+ * write-protected table), and each must report its hit as the CPU does.
+ * The string stops after the iteration that wrote the watched entry: RIP on
+ * it, RCX counting the rest, the entries after it untouched. Entries 1-3
+ * are not present (the values are ignored bits), so nothing is mapped.
+ */
+void t74_rep_movsq(void);
+__asm__(".text\n"
+	".globl t74_rep_movsq\n"
+	"t74_rep_movsq:\n\t"
+	"rep movsq\n\t"
+	"ret\n");
+
+TEST(dr_data_pte_rmw_string)
+{
+	static const uint64_t none[3] = { 1ull << 9, 2ull << 9, 3ull << 9 };
+	uint64_t src[4], *pte, dr6;
+	struct catch c;
+
+	map4k(TWIN, frame_new(0xd8), PTE_RW);
+	(void)peek(TWIN);
+	pte = kentry(TWIN, LVL_PT);
+	CHECK(pte, "no PTE for the test window");
+	set_dr0_dr7((uint64_t)pte, DR7_L0 | DR7_RW0_WRITE | DR7_LEN0_8);
+	if (CATCH(&c))
+		__asm__ volatile("lock btsq $9, %0" : "+m"(*pte));
+	catch_disarm();
+	dr6 = dr6_then_clear();
+	CHECK(c.caught, "no #DB for lock bts on the watched PTE");
+	CHECK_EQ("DR6 B0 after lock bts", DR6_B0, dr6 & DR6_B0);
+	CHECK_EQ("the PTE's bit 9, set", 1ull << 9, *pte & (1ull << 9));
+
+	src[0] = *pte;
+	for (int i = 0; i < 3; i++)
+		src[i + 1] = none[i];
+	set_dr0_dr7((uint64_t)&pte[1], DR7_L0 | DR7_RW0_WRITE | DR7_LEN0_8);
+	if (CATCH(&c)) {
+		uint64_t *s = src, *d = pte, n = 4;
+
+		__asm__ volatile("call t74_rep_movsq" : "+S"(s), "+D"(d), "+c"(n) : : "memory");
+	}
+	catch_disarm();
+	dr6 = dr6_then_clear();
+	CHECK(c.caught, "no #DB for rep movsq over the watched PTE");
+	CHECK_EQ("DR6 B0 after rep movsq", DR6_B0, dr6 & DR6_B0);
+	CHECK_EQ("the #DB's RIP: the string, not after it", (uint64_t)t74_rep_movsq, c.rip);
+	CHECK_EQ("RCX: the iterations left", 2, c.frame.rcx);
+	CHECK_EQ("the watched entry, written", none[0], pte[1]);
+	CHECK_EQ("the entry after it, untouched", 0, pte[2]);
+	pte[1] = 0;
+	pte[2] = 0;
+	pte[3] = 0;
+}
