@@ -37,6 +37,11 @@
  *    RFLAGS.RF is set. The VMM sets RF for an instruction that trapped
  *    (the CPU checked its breakpoints already), so only the instructions
  *    it runs ahead (chained) are checked here.
+ * 9. Shadow mode: general detect. A mov to or from a debug register while
+ *    DR7.GD is set is a #DB fault before it (emulate_priv.c); as it is
+ *    delivered DR6.BD is set, B0-B3 cleared (as KVM's emulator does), GD
+ *    cleared so that the handler may use the registers, and RF pushed set
+ *    (a fault other than an instruction breakpoint, §17.3.1.1).
  *
  * Every handler works on a copy of the CPU state; the caller's copy is only
  * replaced when the whole instruction (or the delivery of its fault) is done.
@@ -737,6 +742,12 @@ finish:
 			return r;
 		}
 		/* A fault leaves the state as before the instruction (CR2 aside). */
+		if (c.fault.kind == EMU_EV_EXCEPTION && c.fault.vector == X86_EXC_DB) {
+			/* Item 9: only general detect raises #DB as a fault here. */
+			cpu->virt.dr6 = (cpu->virt.dr6 & ~DR6_HITS_MASK) | DR6_BD;
+			cpu->virt.dr7 &= ~DR7_GD;
+			cpu->rflags |= RFLAGS_RF;
+		}
 		return deliver_fault(ops, cpu, &c.fault, rep);
 	case STEP_NOT_RAM: return EMU_UNHANDLED_MEM;
 	case STEP_HOST_ERROR: return EMU_HOST_ERROR;

@@ -541,7 +541,10 @@ static bool is_dr(const cs_x86_op *op)
 /*
  * mov drN, r / mov r, drN: #GP(0) at CPL > 0; DR4/DR5 are DR6/DR7 when
  * CR4.DE = 0 and #UD when CR4.DE = 1; DR8-15 #UD; #GP(0) for a 1 in bits
- * 63:32 of DR6/DR7. LIMITATION: DR7.GD (#DB on access) is not emulated.
+ * 63:32 of DR6/DR7. With DR7.GD set, a #DB fault instead, before the access
+ * (general detect, SDM Vol. 3A §17.2.4; its DR6.BD and the clearing of GD
+ * are made as it is delivered, emulate.c item 9). Every mov to or from a DR
+ * traps in shadow mode, so this is exact; the real DR7 never holds GD.
  */
 static enum step do_mov_dr(struct insn_ctx *c)
 {
@@ -558,6 +561,8 @@ static enum step do_mov_dr(struct insn_ctx *c)
 		return emu_raise(c, EXC_UD());
 	if (!is_cpl0(c))
 		return emu_raise(c, EXC_GP(0));
+	if (cpu->virt.dr7 & DR7_GD)
+		return emu_raise(c, emu_exception(X86_EXC_DB, false, 0));
 	if (n == 4 || n == 5)
 		n += 2; /* aliases of DR6 and DR7 */
 	dr = n < 4 ? &cpu->virt.dr[n] : n == 6 ? &cpu->virt.dr6 : &cpu->virt.dr7;

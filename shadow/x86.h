@@ -156,14 +156,16 @@
 /*
  * 4. RFLAGS (SDM Vol. 1 §3.4.3, Vol. 3A §2.3).
  */
-#define RFLAGS_CF	  (1ull << 0)  /* carry */
-#define RFLAGS_FIXED	  (1ull << 1)  /* reserved, always 1 */
-#define RFLAGS_PF	  (1ull << 2)  /* parity */
-#define RFLAGS_AF	  (1ull << 4)  /* auxiliary carry */
-#define RFLAGS_ZF	  (1ull << 6)  /* zero */
-#define RFLAGS_SF	  (1ull << 7)  /* sign */
-#define RFLAGS_TF	  (1ull << 8)  /* trap (single step) */
+#define RFLAGS_CF	  (1ull << 0) /* carry */
+#define RFLAGS_FIXED	  (1ull << 1) /* reserved, always 1 */
+#define RFLAGS_PF	  (1ull << 2) /* parity */
+#define RFLAGS_AF	  (1ull << 4) /* auxiliary carry */
+#define RFLAGS_ZF	  (1ull << 6) /* zero */
+#define RFLAGS_SF	  (1ull << 7) /* sign */
+#define RFLAGS_TF	  (1ull << 8) /* trap (single step) */
 #define DR6_BS		  (1ull << 14) /* DR6: the #DB is a single-step trap (SDM Vol. 3A §17.2.3) */
+#define DR6_BD		  (1ull << 13) /* DR6: the #DB is general detect (a mov to or from a DR) */
+#define DR7_GD		  (1ull << 13) /* DR7: #DB before any mov to or from a DR (§17.2.4) */
 #define RFLAGS_IF	  (1ull << 9)  /* interrupt enable */
 #define RFLAGS_DF	  (1ull << 10) /* direction */
 #define RFLAGS_OF	  (1ull << 11) /* overflow */

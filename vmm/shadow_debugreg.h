@@ -8,14 +8,16 @@
  * alike: the linear addresses are the guest's). An instruction breakpoint
  * is a #DB before the instruction unless RFLAGS.RF is set; a data
  * breakpoint a #DB after the access; DR6.B0-B3 say which. What the VMM
- * emulates is checked by the emulator (decode/emulate.c, items 7 and 8).
+ * emulates is checked by the emulator (decode/emulate.c, items 7 to 9).
  *
  * 1. Arm: before each resume, when the virtual DR0-DR3/DR7 changed, give
  *    the real vCPU the breakpoints it can carry (KVM_SET_DEBUGREGS): not
  *    those whose bytes touch the monitor's gva hole (the guest cannot map
  *    it, so they never fire for it, and the monitor's own accesses there
  *    must not fire them), nor I/O breakpoints (LIMITATION: they need
- *    CR4.DE in the real CR4), nor DR7.GD (LIMITATION: not emulated).
+ *    CR4.DE in the real CR4), nor DR7.GD: every guest mov to or from a
+ *    debug register traps, and the emulator does general detect
+ *    (decode/emulate.c item 9).
  * 2. Report: at a real #DB, which breakpoints matched: the real DR6 as KVM
  *    reports it. Should it report none (KVM's copy may be stale where it
  *    does not intercept a VM's own #DB, as SVM does not; the rig's nested

@@ -22,8 +22,10 @@ struct vm;
  * Any other result leaves sm->cpu as it was.
  * When the byte at RIP is one of the VMM's int3 patches (decode/patch.h),
  * the original instruction is emulated instead (emu_insn_bytes).
- * `chained`: the instruction did not trap itself, a chain took it in
- * (shadow_emu_chain_next); it is then not counted as a patch trap.
+ * `chained`: the instruction did not trap itself (a chain took it in,
+ * shadow_emu_chain_next, or the VMM runs the one after an sti to end its
+ * shadow); it is then not counted as a patch trap, and its instruction
+ * breakpoints are checked (RF is not set for it).
  */
 enum emu_result shadow_emu_insn(struct vm *vm, struct emu_report *rep, bool chained) __must_check;
 /*

@@ -155,15 +155,22 @@ void shadow_halt(struct vm *vm)
 
 /*
  * Run the instruction after sti now, so that its interrupt shadow ends
- * exactly. LIMITATION: as an instruction that trapped (RF set), so a guest
- * instruction breakpoint on it does not fire.
+ * exactly. It did not trap, so the CPU has not checked its instruction
+ * breakpoints: run it as the chain runs an instruction ahead, and the
+ * emulator checks them (decode/emulate.c item 8). It begins with RF clear,
+ * as the completed sti left it, whatever the interrupt's frame said: QEMU's
+ * TCG (since 9.1) pushes RF set for every hardware interrupt, which would
+ * hide the breakpoint.
  */
 static enum shadow_exit step_out_of_int_shadow(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
 	struct emu_report rep;
 	u64 rip = sm->cpu.rip;
-	enum emu_result r = shadow_emu_insn(vm, &rep, false);
+	enum emu_result r;
+
+	sm->cpu.rflags &= ~RFLAGS_RF;
+	r = shadow_emu_insn(vm, &rep, true);
 
 	switch (r) {
 	case EMU_DONE:

@@ -614,6 +614,48 @@ static void test_rep_partial_sets_rf(void **state)
 	assert_false(env->cpu.rflags & RFLAGS_RF);
 }
 
+/*
+ * General detect (SDM Vol. 3A §17.2.4): with DR7.GD set, a mov from or to
+ * a debug register is a #DB fault before it (its own RIP, RF set in the
+ * frame), DR6.BD set and B0-B3 cleared, GD cleared for the handler; the
+ * next mov goes through. #GP at CPL 3 comes first.
+ */
+static void test_general_detect(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu start;
+
+	env->cpu.virt.dr7 = DR7_GD | DR7_L0;
+	env->cpu.virt.dr6 = DR6_B1;
+	env->cpu.gpr[EMU_RAX] = 0x1234;
+	start = env->cpu;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x21, 0xc0), EMU_DONE); /* mov %dr0,%rax */
+	assert_true(rep.faulted);
+	assert_int_equal(env->last_event.vector, X86_EXC_DB);
+	assert_int_equal(env->cpu.rip, HANDLER_DB);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), CODE_VA);
+	assert_true(peek64(env, env->cpu.gpr[EMU_RSP] + 16) & RFLAGS_RF);
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0x1234);
+	assert_int_equal(env->cpu.virt.dr6, DR6_BD);
+	assert_int_equal(env->cpu.virt.dr7, DR7_L0);
+	/* The handler reads DR6: no #DB now. */
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x21, 0xf0), EMU_DONE); /* mov %dr6,%rax */
+	assert_int_equal(env->delivered, 1);
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0xffff0ff0ull | DR6_BD);
+	/* A write is detected as well; at CPL 3, #GP instead. */
+	env->cpu = start;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x23, 0xf8), EMU_DONE); /* mov %rax,%dr7 */
+	assert_int_equal(env->delivered, 2);
+	assert_int_equal(env->last_event.vector, X86_EXC_DB);
+	assert_int_equal(env->cpu.virt.dr7, DR7_L0);
+	env->cpu = start;
+	to_user(env);
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x21, 0xc0), EMU_DONE);
+	assert_int_equal(env->last_event.vector, X86_EXC_GP);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_step, teardown)
 
 int main(void)
@@ -639,6 +681,7 @@ int main(void)
 		T(test_data_breakpoint_rep_source_last),
 		T(test_data_breakpoint_rep_ins),
 		T(test_rep_partial_sets_rf),
+		T(test_general_detect),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -251,6 +251,52 @@ TEST(irqflag_sti_hlt)
 }
 
 /*
+ * sti with a request pending and an instruction breakpoint on the
+ * instruction after it: the STI shadow holds the interrupt, the breakpoint
+ * is a #DB before that instruction (its RIP, RF clear in the frame, DR6.B0),
+ * and its interrupt gate leaves IF clear, so the tick is still pending
+ * after it. In shadow mode under --sensitive=patch the sti traps, and the
+ * VMM runs the instruction after it itself to end the shadow: that must
+ * check the breakpoint as the CPU would (until session 28 it ran it as an
+ * instruction that trapped, RF set, and the breakpoint never fired).
+ */
+TEST(irqflag_sti_dr_exec)
+{
+	extern const char irqflag_sti_bp[];
+	struct catch c;
+	uint64_t dr6, t0;
+
+	cli();
+	wait_timer_pending("before sti with a breakpoint after it");
+	t0 = timer_ticks;
+	__asm__ volatile("mov %0, %%dr6\n\tmov %1, %%dr0\n\tmov %2, %%dr7" ::"r"(0xffff0ff0ull),
+			 "r"((uint64_t)irqflag_sti_bp), "r"(1ull) /* L0, R/W0 00: execution */
+			 : "memory");
+	if (CATCH(&c))
+		__asm__ volatile("sti\n\t"
+				 ".globl irqflag_sti_bp\n"
+				 "irqflag_sti_bp:\n\t"
+				 "nop\n\t"
+				 "cli" ::
+					 : "memory");
+	catch_disarm();
+	__asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
+	__asm__ volatile("mov %0, %%dr7\n\tmov %1, %%dr6" ::"r"(0ull), "r"(0xffff0ff0ull)
+			 : "memory");
+	CHECK(c.caught, "no #DB at the breakpoint on the instruction after sti");
+	CHECK_EQ("the #DB's vector", VEC_DB, c.vector);
+	CHECK_EQ("the #DB's RIP: the instruction after sti", (uint64_t)irqflag_sti_bp, c.rip);
+	CHECK_EQ("RF in the #DB's frame", 0, c.frame.rflags & (1ull << 16));
+	CHECK_EQ("DR6 B0", 1, dr6 & 1);
+	CHECK_EQ("IF after the #DB", 0, if_now());
+	CHECK_EQ("ticks before the next sti (the request held)", t0, timer_ticks);
+	sti();
+	__asm__ volatile("nop" ::: "memory");
+	cli();
+	CHECK_EQ("ticks after sti (the request delivered)", t0 + 1, timer_ticks);
+}
+
+/*
  * Linux's paravirt irq-flag sites as its alternatives leave them on bare
  * metal: cli, sti, or pushf; pop %rax, padded with a nop to the 6 or 7
  * bytes of the indirect call they replaced. Shadow mode's patch strategy

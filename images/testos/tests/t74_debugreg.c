@@ -106,10 +106,13 @@ TEST(dr_exec)
 /*
  * A locked read-modify-write and a rep movsq onto watched page-table
  * entries: under --shadow-unsync 0 shadow mode emulates both (a
- * write-protected table), and each must report its hit as the CPU does.
- * The string stops after the iteration that wrote the watched entry: RIP on
- * it, RCX counting the rest, the entries after it untouched. Entries 1-3
- * are not present (the values are ignored bits), so nothing is mapped.
+ * write-protected table), and each must report its hit as a CPU may.
+ * For the string that is a range (SDM Vol. 3A §17.3.1.2): after the
+ * iteration that wrote the watched entry, or on P6 and later after the one
+ * after it, RIP on the string and RCX counting the rest; QEMU's TCG (the
+ * nested rig's CPU) reports it after the last. Whichever, RCX must agree
+ * with the entries written. Entries 1-3 are not present (the values are
+ * ignored bits), so nothing is mapped.
  */
 void t74_rep_movsq(void);
 __asm__(".text\n"
@@ -117,11 +120,12 @@ __asm__(".text\n"
 	"t74_rep_movsq:\n\t"
 	"rep movsq\n\t"
 	"ret\n");
+#define T74_REP_MOVSQ_LEN 3 /* f3 48 a5 */
 
 TEST(dr_data_pte_rmw_string)
 {
 	static const uint64_t none[3] = { 1ull << 9, 2ull << 9, 3ull << 9 };
-	uint64_t src[4], *pte, dr6;
+	uint64_t src[4], *pte, dr6, left, rip_want;
 	struct catch c;
 
 	map4k(TWIN, frame_new(0xd8), PTE_RW);
@@ -150,11 +154,48 @@ TEST(dr_data_pte_rmw_string)
 	dr6 = dr6_then_clear();
 	CHECK(c.caught, "no #DB for rep movsq over the watched PTE");
 	CHECK_EQ("DR6 B0 after rep movsq", DR6_B0, dr6 & DR6_B0);
-	CHECK_EQ("the #DB's RIP: the string, not after it", (uint64_t)t74_rep_movsq, c.rip);
-	CHECK_EQ("RCX: the iterations left", 2, c.frame.rcx);
-	CHECK_EQ("the watched entry, written", none[0], pte[1]);
-	CHECK_EQ("the entry after it, untouched", 0, pte[2]);
+	left = c.frame.rcx;
+	CHECK(left <= 2, "RCX %lu at the #DB: before the watched entry was written", left);
+	rip_want = (uint64_t)t74_rep_movsq + (left ? 0 : T74_REP_MOVSQ_LEN);
+	CHECK_EQ("the #DB's RIP: the string while RCX is not 0, else after it", rip_want, c.rip);
+	for (uint64_t i = 1; i < 4; i++)
+		CHECK_EQ("an entry, written as far as RCX says", i < 4 - left ? none[i - 1] : 0,
+			 pte[i]);
 	pte[1] = 0;
 	pte[2] = 0;
 	pte[3] = 0;
+}
+
+/*
+ * General detect (SDM Vol. 3A §17.2.4): with DR7.GD set, a mov from a debug
+ * register is a #DB fault before it, with DR6.BD; the CPU clears GD as it
+ * delivers it, so the handler (and this test after it) may use them.
+ */
+#define DR7_GD_BIT (1ull << 13)
+#define DR6_BD	   (1ull << 13)
+
+uint64_t t74_read_dr0(void);
+__asm__(".text\n"
+	".globl t74_read_dr0\n"
+	"t74_read_dr0:\n\t"
+	"mov %dr0, %rax\n\t"
+	"ret\n");
+
+TEST(dr_general_detect)
+{
+	struct catch c;
+	uint64_t dr6, dr7;
+	volatile uint64_t v = 0;
+
+	set_dr0_dr7(0, DR7_GD_BIT);
+	if (CATCH(&c))
+		v = t74_read_dr0();
+	catch_disarm();
+	__asm__ volatile("mov %%dr7, %0" : "=r"(dr7));
+	dr6 = dr6_then_clear();
+	CHECK(c.caught, "no #DB for mov from DR0 with DR7.GD set (it read 0x%lx)", v);
+	CHECK_EQ("the #DB's vector", VEC_DB, c.vector);
+	CHECK_EQ("the #DB's RIP: the mov, not after it", (uint64_t)t74_read_dr0, c.rip);
+	CHECK_EQ("DR6.BD", DR6_BD, dr6 & DR6_BD);
+	CHECK_EQ("DR7.GD after the #DB", 0, dr7 & DR7_GD_BIT);
 }
