@@ -721,6 +721,7 @@ finish:
 			r = deliver(ops, &work, &db);
 			if (r != EMU_DONE)
 				return r;
+			rep->trapped = true;
 		}
 		if (work.mode == EMU_MODE_SHADOW) {
 			if (system_state_changed(cpu, &work))

@@ -70,8 +70,8 @@
  * limits are not checked, and an exception raised outside IA-32e mode
  * cannot be delivered (legacy IDT format): the emulator returns EMU_UNKNOWN
  * with rep.faulted set and the VMM stops the VM.
- * LIMITATION: RFLAGS.TF single-step traps after an emulated instruction are
- * not raised.
+ * LIMITATION: in hw mode, RFLAGS.TF single-step traps after an emulated
+ * instruction are not raised (shadow mode raises them, emulate.c item 6).
  * LIMITATION: a locked read-modify-write in shadow mode is atomic only
  * because the guest's one vCPU is stopped while the VMM emulates.
  */
@@ -421,11 +421,26 @@ struct emu_report {
 	char mnemonic[32];
 	bool faulted; /* the instruction raised an exception instead of completing */
 	u8 fault_vector;
+	/*
+	 * Shadow mode: it completed, and then a #DB was delivered (a data
+	 * breakpoint it hit, or TF's single step; emulate.c items 6 and 7).
+	 */
+	bool trapped;
 	u32 notes;		   /* EMU_NOTE_* */
 	bool cr3_noflush;	   /* EMU_NOTE_CR3 with bit 63 set (PCID kept, SDM §4.10.4.1) */
 	u8 code[EMU_MAX_INSN_LEN]; /* the bytes fetched at RIP, for decode_describe() */
 	unsigned code_len;
 };
+
+/*
+ * Whether the guest is in an exception handler after the instruction: it
+ * faulted, or a trap followed it. A caller that emulates a fixed sequence
+ * of instructions, or chains the next one, stops there.
+ */
+static inline bool emu_in_handler(const struct emu_report *rep)
+{
+	return rep->faulted || rep->trapped;
+}
 
 /*
  * hw mode's SIMD fallback runs instructions on the host and catches their

@@ -115,7 +115,7 @@ bool call_cx16_run_original(struct vm *vm, u64 body)
 			shadow_emu_stop(vm, r, &rep, body + at);
 			return false;
 		}
-		if (rep.faulted)
+		if (emu_in_handler(&rep))
 			return true; /* delivered: the guest is in its handler */
 	}
 	return true;

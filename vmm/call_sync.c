@@ -233,7 +233,7 @@ bool call_sync_run_original(struct vm *vm)
 			shadow_emu_stop(vm, r, &rep, site + at);
 			return false;
 		}
-		if (rep.faulted)
+		if (emu_in_handler(&rep))
 			return true; /* delivered: the guest is in its handler */
 	}
 	return true;

@@ -38,9 +38,11 @@ u64 shadow_dr_real_dr7(const u64 dr[4], u64 dr7)
 	return real;
 }
 
-bool shadow_dr_enabled(const struct vm *vm)
+bool shadow_dr_exec_at(const struct vm *vm)
 {
-	return dr7_enabled(vm->shadow->cpu.virt.dr7) != 0;
+	const struct emu_cpu *c = &vm->shadow->cpu;
+
+	return dr_exec_hits(c->virt.dr, c->virt.dr7, c->cs.base + c->rip) != 0;
 }
 
 /* Item 1. */

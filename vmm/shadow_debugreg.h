@@ -43,8 +43,8 @@ struct shadow_dr_state {
 
 /* Item 1. False (and a message once) if KVM refused. */
 bool shadow_dr_arm(struct vm *vm);
-/* Whether the virtual DR7 enables any breakpoint. */
-bool shadow_dr_enabled(const struct vm *vm);
+/* Whether an enabled instruction breakpoint is on the guest's CS:RIP (RF aside). */
+bool shadow_dr_exec_at(const struct vm *vm);
 /* Item 2: the DR6 B0-B3 bits of a real #DB at `rip` with RFLAGS `rflags` (its frame's). */
 unsigned shadow_dr_hits(struct vm *vm, u64 rip, u64 rflags);
 /* The real DR7 for virtual `dr`/`dr7` (item 1), for tests. */

@@ -427,7 +427,8 @@ static enum shadow_exit after_insn(struct vm *vm, const struct emu_report *rep, 
 /*
  * May a chain take in another instruction after the one `rep` reports (NULL:
  * at the start)? Not when a trap there would have let something happen
- * first: the VM stopped or idles; the instruction faulted; it changed the
+ * first: the VM stopped or idles; the instruction faulted, or a #DB
+ * followed it (emu_in_handler: the guest is in its handler); it changed the
  * paging or code mode, the TPR, or IF (held interrupts are due); an sti
  * shadow is on; an interrupt is held for the guest while its IF is 1 (with
  * IF 0 a trap in between would hold it too: Linux's `swapgs; wrgsbase;
@@ -445,7 +446,7 @@ static bool chain_may_go_on(const struct vm *vm, const struct emu_report *rep)
 	const struct emu_cpu *c = &sm->cpu;
 
 	if (vm->stop || sm->halted ||
-	    (rep && (rep->faulted || (rep->notes & ~(EMU_NOTE_CR3 | EMU_NOTE_TABLES)))))
+	    (rep && (emu_in_handler(rep) || (rep->notes & ~(EMU_NOTE_CR3 | EMU_NOTE_TABLES)))))
 		return false;
 	if (emu_cpl(c) != 0 || !c->cs.l || c->virt.int_shadow || (c->rflags & RFLAGS_TF))
 		return false;
@@ -532,11 +533,7 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 	unsigned n;
 
 	sm->entered_kernel = false;
-	/*
-	 * The chain skips nops and jumps without the emulator: with a guest
-	 * breakpoint armed every instruction runs natively, where it fires.
-	 */
-	if (vm->opts->no_chain || shadow_dr_enabled(vm))
+	if (vm->opts->no_chain)
 		return false;
 	for (n = 0; n < CHAIN_MAX && *res == SHADOW_EXIT_RESUME; n++) {
 		u64 rip = sm->cpu.rip;
@@ -561,6 +558,17 @@ static bool chain(struct vm *vm, enum shadow_exit *res)
 			ahead = ran_ahead = true;
 			continue;
 		}
+		/*
+		 * The guest's breakpoints hold in a chain as on the CPU: what it
+		 * emulates, the emulator checks (decode/emulate.c items 7 and 8,
+		 * and a #DB ends the chain, emu_in_handler); what it skips
+		 * without the emulator, a nop or a jump, is left to run natively
+		 * if an instruction breakpoint is on it (no RF: none of the
+		 * chain's instructions trapped).
+		 */
+		if ((cls == CHAIN_NOP || cls == CHAIN_JUMP || cls == CHAIN_BRANCH) &&
+		    shadow_dr_exec_at(vm))
+			break;
 		vm->stats.chained++;
 		/* No effect but on RIP (a branch comes resolved by its flags). */
 		if (cls == CHAIN_NOP || cls == CHAIN_JUMP || cls == CHAIN_BRANCH) {
@@ -1300,7 +1308,7 @@ static bool emulate_site_bytes(struct vm *vm, const u8 *code, const u8 *len, uns
 			shadow_emu_stop(vm, r, &rep, rip);
 			return false;
 		}
-		if (rep.faulted)
+		if (emu_in_handler(&rep))
 			break; /* delivered: the guest is in its handler */
 	}
 	return true;

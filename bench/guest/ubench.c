@@ -4,7 +4,7 @@
  * workloads run unchanged in every configuration (inside a Linux guest under
  * Umbra or QEMU, and natively on the host), so that their times compare.
  *
- *   ubench [-q] [-m] [-k FIRST] [-n ITERS] WORKLOAD...
+ *   ubench [-q] [-m] [-w] [-k FIRST] [-n ITERS] WORKLOAD...
  *
  * Each workload prints exactly one line, "BENCH <name> <iters> ns=<ns/iter>"
  * (bench/harness/line.c), timed with clock_gettime(CLOCK_MONOTONIC) around
@@ -23,8 +23,17 @@
  * it writes a mark (see marks_available). stdout is unchanged; stderr
  * gets "MARKS on" or "MARKS off". The harness gives -m only to runs in a VM:
  * a native run must never touch a host's ports.
+ *
+ * -w: a hardware watchpoint armed for the whole run (perf_event_open, a
+ * write breakpoint on a word no workload touches, inherited by the
+ * children), so that the same workloads measure what armed debug
+ * registers cost a VMM (shadow mode checks what it emulates against them,
+ * README "Hardware breakpoints"). stderr gets "WATCH on" or "WATCH off
+ * (reason)"; the BENCH lines are unchanged. Not given by the harness.
  */
 #include <errno.h>
+#include <linux/hw_breakpoint.h>
+#include <linux/perf_event.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -95,6 +104,30 @@ static void probe_fault(int sig)
  * the emulated CPU does not honour the TSS's I/O bitmap for the L2 guest.
  * Then there is no umbra to mark for.
  */
+/* ---- an armed watchpoint (-w) ------------------------------------------------ */
+
+static volatile uint64_t watch_word; /* never written: the watchpoint never fires */
+
+/* Arm a write watchpoint on watch_word for this process and its children. */
+static void arm_watchpoint(void)
+{
+	struct perf_event_attr a;
+	long fd;
+
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_BREAKPOINT;
+	a.size = sizeof(a);
+	a.bp_type = HW_BREAKPOINT_W;
+	a.bp_addr = (uintptr_t)&watch_word;
+	a.bp_len = HW_BREAKPOINT_LEN_8;
+	a.inherit = 1;
+	fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+	if (fd < 0)
+		fprintf(stderr, "WATCH off (%s)\n", strerror(errno));
+	else
+		fprintf(stderr, "WATCH on\n");
+}
+
 static int marks_available(void)
 {
 	struct sigaction sa = { .sa_handler = probe_fault }, old;
@@ -338,9 +371,10 @@ static const struct workload {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ubench [-q] [-m] [-k FIRST] [-n ITERS] WORKLOAD...\n"
+	fprintf(f, "usage: ubench [-q] [-m] [-w] [-k FIRST] [-n ITERS] WORKLOAD...\n"
 		   "  -q        quick: far fewer iterations\n"
 		   "  -m        stats marks around each timed loop, under umbra only\n"
+		   "  -w        a hardware watchpoint armed (on an unused word) all along\n"
 		   "  -k FIRST  the first workload's index in the mark labels (default 0)\n"
 		   "  -n ITERS  iterations of the workloads named after it\n"
 		   "workloads (default iterations, quick):\n");
@@ -367,6 +401,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "-m")) {
 			want_marks = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "-w")) {
+			arm_watchpoint();
 			continue;
 		}
 		if (!strcmp(argv[i], "-k") && i + 1 < argc) {

@@ -35,6 +35,9 @@ static void assert_step_trap_tf(struct env *env, const struct emu_report *rep, u
 				bool frame_tf)
 {
 	assert_false(rep->faulted);
+	assert_true(
+		rep->trapped); /* callers emulating a sequence stop: the guest is in its handler */
+	assert_true(emu_in_handler(rep));
 	assert_int_equal(env->last_event.vector, X86_EXC_DB);
 	assert_int_equal(env->cpu.rip, HANDLER_DB);
 	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), rip); /* trap: no error code */
@@ -69,6 +72,7 @@ static void test_no_step_without_tf(void **state)
 	assert_int_equal(RUN(env, &rep, 0xe6, 0x80), EMU_DONE);
 	assert_int_equal(env->cpu.rip, CODE_VA + 2);
 	assert_int_equal(env->delivered, 0);
+	assert_false(emu_in_handler(&rep));
 	assert_int_equal(env->cpu.virt.dr6, 0);
 }
 
@@ -346,6 +350,7 @@ static void test_data_breakpoint_write(void **state)
 	env->cpu.gpr[EMU_RAX] = 0x11223344;
 	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE); /* mov %eax,(%rdi) */
 	assert_int_equal(env->delivered, 1);
+	assert_true(rep.trapped && !rep.faulted);
 	assert_int_equal(env->last_event.vector, X86_EXC_DB);
 	assert_int_equal(env->cpu.rip, HANDLER_DB);
 	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), CODE_VA + 2); /* a trap: after it */

@@ -199,3 +199,43 @@ TEST(dr_general_detect)
 	CHECK_EQ("DR6.BD", DR6_BD, dr6 & DR6_BD);
 	CHECK_EQ("DR7.GD after the #DB", 0, dr7 & DR7_GD_BIT);
 }
+
+/*
+ * Instruction breakpoints inside a trap chain (vmm/shadow_mode.c item 7):
+ * in shadow mode the first `mov %cr0` traps and the VMM chains what
+ * follows in the same trap, skipping a nop without the emulator and
+ * emulating the next `mov %cr0`. A breakpoint on either must fire as on
+ * the CPU: before the instruction, RF clear in its frame.
+ */
+void t74_chain(void);
+extern const char t74_chain_nop[], t74_chain_mov[];
+__asm__(".text\n"
+	".globl t74_chain, t74_chain_nop, t74_chain_mov\n"
+	"t74_chain:\n\t"
+	"mov %cr0, %rax\n"
+	"t74_chain_nop:\n\t"
+	"nop\n"
+	"t74_chain_mov:\n\t"
+	"mov %cr0, %rax\n\t"
+	"ret\n");
+
+TEST(dr_exec_in_chain)
+{
+	const char *const at[2] = { t74_chain_nop, t74_chain_mov };
+
+	for (int i = 0; i < 2; i++) {
+		struct catch c;
+		uint64_t dr6;
+
+		set_dr0_dr7((uint64_t)at[i], DR7_L0);
+		if (CATCH(&c))
+			__asm__ volatile("call t74_chain" ::: "rax", "memory");
+		catch_disarm();
+		dr6 = dr6_then_clear();
+		CHECK(c.caught, "no #DB at breakpoint %d of the chain", i);
+		CHECK_EQ("the #DB's vector", VEC_DB, c.vector);
+		CHECK_EQ("the #DB's RIP: the instruction", (uint64_t)at[i], c.rip);
+		CHECK_EQ("RF in the #DB's frame", 0, c.frame.rflags & RFLAGS_RF_BIT);
+		CHECK_EQ("DR6 B0", DR6_B0, dr6 & DR6_B0);
+	}
+}
