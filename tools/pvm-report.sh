@@ -27,7 +27,10 @@
 #  6. tools/trap-profile.sh of a pipe round trip and of an exec;
 #  7. (before 5) test_linux_probe: the probe programs' lines, hardware
 #     breakpoints (session 27) among them, with the NOTEs of what this host
-#     does not let shadow mode honour.
+#     does not let shadow mode honour;
+#  8. (before 5) what an armed watchpoint costs (ubench -w: the traps of the
+#     same workloads without and with one), and testos's debug-register
+#     tests in both modes (session 28).
 #
 # --quick skips 5 (about half an hour on the rig; minutes on PVM) and 6.
 # Each step's output goes to DIR (default bench/results/pvm-report-DATE), and
@@ -100,25 +103,51 @@ step build make -j"$(nproc)" vmm/umbra images build/rel/bench/umbra-bench build/
 step umbra-probe bash -c 'vmm/umbra run -v --mmu=shadow --stats images/hello/hello.elf 2>&1 |
 	grep -E "host probe|sensitive|exit status"; [ "${PIPESTATUS[0]}" -eq 1 ]'
 step bench-emu make bench-emu
-# The monitor's stand-ins in a Linux boot running execs and pipe round trips:
-# its BENCH lines and umbra's --stats lines for traps and monitor calls.
-standins() {
-	local d run rc
+# A Linux boot in shadow mode that runs `/ubench ARGS` and prints its BENCH
+# (and WATCH) lines and umbra's --stats lines matching PATTERN.
+ubench_boot() {
+	local d run rc args=$1 pattern=$2
 	# shellcheck disable=SC2046 # two paths, no spaces
 	set -- $(sh images/linux/fetch.sh) && [ $# -eq 2 ] || return 1
 	d=$(mktemp -d) || return 1
-	run=$(printf '%s\n' '/ubench -n 30 exec -n 1000 pingpong' | base64 -w0)
+	run=$(printf '/ubench %s 2>&1\n' "$args" | base64 -w0)
 	sh bench/mkinitrd.sh "$2" build/rel/bench/ubench "$d/initrd.gz" &&
 		vmm/umbra run --mmu=shadow --mem 1G --stats --initrd "$d/initrd.gz" "$1" \
 			--cmdline "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=$run" \
-			2>"$d/stats" | grep -a '^BENCH' &&
-		grep -E 'shadow traps|monitor calls' "$d/stats"
+			2>"$d/stats" | grep -a -E '^(BENCH|WATCH)' &&
+		grep -E "$pattern" "$d/stats"
 	rc=$?
 	[ $rc -eq 0 ] || grep -a "^umbra" "$d/stats" | tail -n 5
 	rm -rf "$d"
 	return $rc
 }
-step standins standins
+# The monitor's stand-ins in a Linux boot running execs and pipe round trips:
+# its BENCH lines and umbra's --stats lines for traps and monitor calls.
+step standins ubench_boot '-n 30 exec -n 1000 pingpong' 'shadow traps|monitor calls'
+# What an armed hardware watchpoint costs shadow mode (session 28: trap
+# chaining stays on, the emulator checks what it runs): the same workloads
+# without and with one armed (ubench -w), the traps of each whole run.
+watch_cost() {
+	local w
+	for w in '' -w; do
+		echo "ubench $w:"
+		ubench_boot "$w -n 20000 syscall -n 1000 pingpong -n 50 fork" \
+			'shadow traps|chained|breakpoints' || return 1
+	done
+}
+step watch-cost watch_cost
+# testos's debug-register tests in shadow mode (patch) and hw mode: whether
+# this host's KVM takes a VM's breakpoints at all (the rig's did).
+testos_debugreg() {
+	local m
+	for m in '--mmu=shadow --sensitive=patch' --mmu=hw; do
+		echo "umbra run $m:"
+		# shellcheck disable=SC2086 # two words
+		vmm/umbra run $m --cmdline test=dr_,iret_rf,irqflag_sti_dr images/testos/testos.elf 2>&1 |
+			grep -a -E '^(TEST|SUMMARY)'
+	done
+}
+step testos-debugreg testos_debugreg
 # What a Linux process may do that PVM may not let shadow mode honour: the
 # probe programs' lines (single steps, ioperm, its own faults, PR_SET_TSC,
 # the per-CPU segment, hardware breakpoints, the 32-bit process).
