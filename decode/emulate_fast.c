@@ -16,7 +16,10 @@
  * Exactness: each form is decoded completely (any prefix but one REX, or a
  * ModRM other than the listed ones, is not ours) and completes or changes
  * nothing: every fault, a non-canonical address or target, and MMIO are
- * left to the CPU, which takes them natively when the guest runs it.
+ * left to the CPU, which takes them natively when the guest runs it. So are
+ * the guest's breakpoints: an instruction with an instruction breakpoint on
+ * it, or whose access touches a data breakpoint (decode/debugreg.h), is not
+ * ours; the CPU fires them when the guest runs it.
  */
 #include <string.h>
 
@@ -59,6 +62,8 @@ static bool data_access(struct insn_ctx *c, u64 la, void *buf, unsigned len, boo
 	struct mem_ref m;
 
 	if (!emu_is_canonical(la) || !emu_is_canonical(la + len - 1))
+		return false;
+	if (emu_data_watched(c, la, len, write)) /* before any store: one access per instruction */
 		return false;
 	if (emu_mem_map(c, la, len, emu_data_access(c->cpu, write ? EMU_ACC_WRITE : 0), &m) !=
 	    STEP_DONE)
@@ -209,9 +214,9 @@ enum emu_fast emu_fast_insn(struct emu_cpu *cpu, const struct emu_ops *ops)
 	unsigned n;
 
 	/* CPL0: no alignment check (#AC) to mind, the only use of it (the entry run-ahead). */
-	/* Breakpoints armed: emu_insn's checks (emulate.c, items 7 and 8) apply. */
 	if (!emu_long64(cpu) || cpu->mode != EMU_MODE_SHADOW || !ops->map_phys ||
-	    emu_cpl_of(cpu) != 0 || dr7_enabled(cpu->virt.dr7))
+	    emu_cpl_of(cpu) != 0 ||
+	    dr_exec_hits(cpu->virt.dr, cpu->virt.dr7, cpu->cs.base + cpu->rip))
 		return EMU_FAST_NO;
 	/* As emu_insn fetches (A bits); a fetch that faults is the CPU's to take. */
 	n = emu_fetch(cpu, ops, code, &fault, &faulted);

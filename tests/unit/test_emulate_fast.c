@@ -437,6 +437,43 @@ static void test_refused_user_mode(void **state)
 	REFUSED(env, STACK_VA + 0x800, 0x50);
 }
 
+/*
+ * Breakpoints armed: the fast path still runs what they do not touch, and
+ * leaves to the CPU an instruction with an instruction breakpoint on it or
+ * one whose access touches a data breakpoint, changing nothing.
+ */
+static void test_breakpoints(void **state)
+{
+	struct env *env = *state;
+	const u64 rip = CODE_VA + 0x100;
+	const u64 write8 = 1 | (1ull << 16) | (2ull << 18); /* L0, R/W0 01, LEN0 8 bytes */
+
+	to_shadow(env);
+	env->cpu.rip = rip;
+	env->cpu.gpr[EMU_RSP] = KSP;
+	put_code(env, (const u8[]){ 0x50 }, 1); /* push %rax */
+	env->cpu.virt.dr[0] = KSP + 0x100;
+	env->cpu.virt.dr7 = write8;
+	assert_int_equal(emu_fast_insn(&env->cpu, &env->ops), EMU_FAST_DONE);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], KSP - 8);
+	env->cpu.rip = rip;
+	env->cpu.gpr[EMU_RSP] = KSP;
+	env->nwrites = 0;
+	env->cpu.virt.dr[0] = KSP - 8; /* the slot the push writes */
+	assert_int_equal(emu_fast_insn(&env->cpu, &env->ops), EMU_FAST_NO);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], KSP);
+	assert_int_equal(env->nwrites, 0);
+	/* A read-or-write breakpoint sees the store too; one on the instruction stops it. */
+	env->cpu.virt.dr7 = 1 | (3ull << 16) | (2ull << 18);
+	assert_int_equal(emu_fast_insn(&env->cpu, &env->ops), EMU_FAST_NO);
+	env->cpu.virt.dr[0] = rip;
+	env->cpu.virt.dr7 = 1; /* R/W0 00: execution */
+	assert_int_equal(emu_fast_insn(&env->cpu, &env->ops), EMU_FAST_NO);
+	assert_int_equal(env->cpu.rip, rip);
+	env->cpu.virt.dr[0] = rip + 1;
+	assert_int_equal(emu_fast_insn(&env->cpu, &env->ops), EMU_FAST_DONE);
+}
+
 /* hw mode has no fast path: every form is emu_insn's there. */
 static void test_hw_mode_refused(void **state)
 {
@@ -461,6 +498,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random_encodings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_user_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hw_mode_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_breakpoints, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
