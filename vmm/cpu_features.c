@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shadow/x86.h"
 #include "vmm/cpu_features.h"
 
 enum cpuid_reg { EAX, EBX, ECX, EDX };
@@ -241,8 +242,18 @@ u32 cpu_features_kvm_clock(struct kvm_cpuid_entry2 *entries, u32 nent, bool *clo
  *  - PKU (CPUID.7:ECX[3]): the guest's PKRU would be the real one;
  *  - LA57 (CPUID.7:ECX[16]): the shadow MMU walks 4-level tables only, and
  *    Linux's decompressor turns 5-level paging on wherever CPUID offers it
- *    (first seen on QEMU TCG's "max" CPU; Ice Lake and later servers too).
+ *    (first seen on QEMU TCG's "max" CPU; Ice Lake and later servers too);
+ *  - VME (CPUID.1:EDX[1]): CR4.VME and CR4.PVI (a process's cli/sti on the
+ *    virtual VIF) are not emulated;
+ *  - DE (CPUID.1:EDX[2]): CR4.DE's I/O breakpoints are not (the real CR4
+ *    is not the guest's; README "Hardware breakpoints"). Without it DR4/DR5
+ *    alias DR6/DR7, which the emulator does.
+ * Linux clears CR4.VME, PVI and DE at boot (cpu_init), so neither is missed.
+ * The CR4 bits of what is hidden then fault as on such a CPU
+ * (cpu_features_cr4_valid).
  */
+#define CPUID_1_EDX_VME	    (1u << 1)
+#define CPUID_1_EDX_DE	    (1u << 2)
 #define CPUID_1_ECX_MONITOR (1u << 3)
 #define CPUID_1_ECX_X2APIC  (1u << 21)
 #define CPUID_1_ECX_TSC_DL  (1u << 24)
@@ -260,8 +271,10 @@ u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent)
 			continue;
 		if (e->function == CPUID_KVM_FEATURES)
 			e->eax &= KVM_FEATURES_KEPT;
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ecx &= ~(CPUID_1_ECX_MONITOR | CPUID_1_ECX_X2APIC | CPUID_1_ECX_TSC_DL);
+			e->edx &= ~(CPUID_1_EDX_VME | CPUID_1_EDX_DE);
+		}
 		if (e->function == 7 && e->index == 0)
 			e->ecx &= ~(CPUID_7_ECX_PKU | CPUID_7_ECX_LA57);
 		if (e->function == 0xd && e->index == 1)
@@ -269,4 +282,51 @@ u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent)
 		entries[n++] = *e;
 	}
 	return n;
+}
+
+/* Whether `e[0..n)` has leaf `fn`.`idx` with bit `bit` of register `reg` (0 EAX .. 3 EDX) set. */
+static bool cpuid_bit(const struct kvm_cpuid_entry2 *e, u32 n, u32 fn, u32 idx, unsigned reg,
+		      unsigned bit)
+{
+	for (u32 i = 0; i < n; i++) {
+		const u32 r[4] = { e[i].eax, e[i].ebx, e[i].ecx, e[i].edx };
+
+		if (e[i].function == fn && (fn != 7 || e[i].index == idx))
+			return (r[reg] >> bit) & 1;
+	}
+	return false;
+}
+
+u64 cpu_features_cr4_valid(const struct kvm_cpuid_entry2 *e, u32 n)
+{
+	/* Each CR4 bit and the CPUID bit that offers it (SDM Vol. 3A §2.5; Vol. 2A CPUID). */
+	static const struct {
+		u64 cr4;
+		u32 fn;
+		unsigned reg, bit; /* reg: 0 EAX, 1 EBX, 2 ECX, 3 EDX */
+	} by_cpuid[] = {
+		{ CR4_VME | CR4_PVI, 1, 3, 1 },
+		{ CR4_TSD, 1, 3, 4 },
+		{ CR4_DE, 1, 3, 2 },
+		{ CR4_PSE, 1, 3, 3 },
+		{ CR4_PAE, 1, 3, 6 },
+		{ CR4_MCE, 1, 3, 7 },
+		{ CR4_PGE, 1, 3, 13 },
+		{ CR4_OSFXSR, 1, 3, 24 },
+		{ CR4_OSXMMEXCPT, 1, 3, 25 },
+		{ CR4_PCIDE, 1, 2, 17 },
+		{ CR4_OSXSAVE, 1, 2, 26 },
+		{ CR4_FSGSBASE, 7, 1, 0 },
+		{ CR4_SMEP, 7, 1, 7 },
+		{ CR4_SMAP, 7, 1, 20 },
+		{ CR4_UMIP, 7, 2, 2 },
+		{ CR4_PKE, 7, 2, 3 },
+		{ CR4_LA57, 7, 2, 16 },
+	};
+	u64 valid = CR4_PCE; /* no CPUID bit: every 64-bit CPU has RDPMC */
+
+	for (size_t i = 0; i < sizeof(by_cpuid) / sizeof(by_cpuid[0]); i++)
+		if (cpuid_bit(e, n, by_cpuid[i].fn, 0, by_cpuid[i].reg, by_cpuid[i].bit))
+			valid |= by_cpuid[i].cr4;
+	return valid;
 }

@@ -54,4 +54,12 @@ u32 cpu_features_kvm_clock(struct kvm_cpuid_entry2 *entries, u32 nent, bool *clo
  */
 u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent);
 
+/*
+ * The CR4 bits the CPU these entries describe lets a MOV to CR4 set: each
+ * feature's bit where CPUID offers it, and PCE. Shadow mode's emulator
+ * raises #GP(0) for the others (emu_virt.cr4_valid), as KVM does from the
+ * guest's CPUID in hw mode.
+ */
+u64 cpu_features_cr4_valid(const struct kvm_cpuid_entry2 *entries, u32 nent);
+
 #endif /* UMBRA_VMM_CPU_FEATURES_H */

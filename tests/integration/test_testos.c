@@ -15,7 +15,7 @@
 
 /* Tests registered in testos (the TEST() entries of images/testos/tests); update when adding one.
  */
-#define TESTOS_NR_TESTS 93
+#define TESTOS_NR_TESTS 94
 
 /*
  * Tests left out of the hw-mode run on our hosts (KVM provided by kvm_pvm,

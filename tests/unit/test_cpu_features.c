@@ -94,8 +94,9 @@ static void test_parse_errors(void **state)
 
 /*
  * Shadow mode's own hiding: KVM's paravirtual features but kvmclock go;
- * MONITOR, x2APIC and the TSC deadline timer (1:ECX), PKU and LA57 (7.0:ECX)
- * and XSAVES (0xd.1:EAX) are cleared; nothing else changes.
+ * MONITOR, x2APIC and the TSC deadline timer (1:ECX), VME and DE (1:EDX),
+ * PKU and LA57 (7.0:ECX) and XSAVES (0xd.1:EAX) are cleared; nothing else
+ * changes.
  */
 static void test_hide_for_shadow(void **state)
 {
@@ -110,13 +111,61 @@ static void test_hide_for_shadow(void **state)
 	/* NOP_IO_DELAY, CLOCKSOURCE2, STABLE_BIT */
 	assert_int_equal(e[6].eax, (1u << 1) | (1u << 3) | (1u << 24));
 	assert_int_equal(e[0].ecx, ONES & ~(1u << 3) & ~(1u << 21) & ~(1u << 24));
-	assert_int_equal(e[0].eax & e[0].ebx & e[0].edx, ONES);
+	assert_int_equal(e[0].edx, ONES & ~(1u << 1) & ~(1u << 2));
+	assert_int_equal(e[0].eax & e[0].ebx, ONES);
 	assert_int_equal(e[1].ecx, ONES & ~(1u << 3) & ~(1u << 16)); /* la57 */
 	assert_int_equal(e[1].eax & e[1].ebx & e[1].edx, ONES);
 	assert_int_equal(e[2].ecx, ONES); /* 7.1 untouched */
 	assert_int_equal(e[3].eax, ONES);
 	assert_int_equal(e[4].eax, ONES & ~(1u << 3));
 	assert_int_equal(e[5].ecx & e[5].edx, ONES);
+}
+
+/*
+ * The CR4 bits a CPUID offers: with every bit set, all of CR4's features;
+ * then each feature's CPUID bit alone takes exactly its CR4 bits away,
+ * and a CPUID without leaf 7 offers none of leaf 7's.
+ */
+static void test_cr4_valid(void **state)
+{
+	/* fill()'s entry (0: leaf 1, 1: leaf 7.0), register (1 EBX, 2 ECX, 3 EDX), bit. */
+	static const struct {
+		unsigned entry, reg, bit;
+		u64 cr4;
+	} pairs[] = {
+		{ 0, 3, 1, (1u << 0) | (1u << 1) }, /* VME: CR4.VME and PVI */
+		{ 0, 3, 2, 1u << 3 },		    /* DE */
+		{ 0, 3, 4, 1u << 2 },		    /* TSC: CR4.TSD */
+		{ 0, 3, 13, 1u << 7 },		    /* PGE */
+		{ 0, 2, 17, 1u << 17 },		    /* PCID: CR4.PCIDE */
+		{ 0, 2, 26, 1u << 18 },		    /* XSAVE: CR4.OSXSAVE */
+		{ 1, 1, 0, 1u << 16 },		    /* FSGSBASE */
+		{ 1, 1, 7, 1u << 20 },		    /* SMEP */
+		{ 1, 1, 20, 1u << 21 },		    /* SMAP */
+		{ 1, 2, 2, 1u << 11 },		    /* UMIP */
+		{ 1, 2, 16, 1u << 12 },		    /* LA57 */
+	};
+	/* Bits 0-12 (VME to LA57), 16-18 (FSGSBASE, PCIDE, OSXSAVE), 20-22 (SMEP, SMAP, PKE). */
+	const u64 all = 0x1fffull | (7ull << 16) | (7ull << 20);
+	struct kvm_cpuid_entry2 e[7];
+
+	(void)state;
+	fill(e, ARRAY_SIZE(e));
+	assert_int_equal(cpu_features_cr4_valid(e, ARRAY_SIZE(e)), all);
+	for (unsigned i = 0; i < ARRAY_SIZE(pairs); i++) {
+		u32 *r;
+
+		fill(e, ARRAY_SIZE(e));
+		r = pairs[i].reg == 1	? &e[pairs[i].entry].ebx
+		    : pairs[i].reg == 2 ? &e[pairs[i].entry].ecx
+					: &e[pairs[i].entry].edx;
+		*r &= ~(1u << pairs[i].bit);
+		assert_int_equal(cpu_features_cr4_valid(e, ARRAY_SIZE(e)), all & ~pairs[i].cr4);
+	}
+	fill(e, ARRAY_SIZE(e));
+	e[1].function = e[2].function = 0x12345678u; /* no leaf 7 */
+	assert_int_equal(cpu_features_cr4_valid(e, ARRAY_SIZE(e)),
+			 all & ~(0x7ull << 20) & ~(1ull << 16) & ~(1ull << 11) & ~(1ull << 12));
 }
 
 /* A CPUID as KVM_GET_SUPPORTED_CPUID gives it: leaf 1, KVM's leaves 0x40000000-1 and 0x40000010. */
@@ -177,9 +226,9 @@ static void test_kvm_clock(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_apply),	     cmocka_unit_test(test_hide_for_shadow),
-		cmocka_unit_test(test_kvm_clock),    cmocka_unit_test(test_apply_nothing),
-		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_apply),	      cmocka_unit_test(test_hide_for_shadow),
+		cmocka_unit_test(test_cr4_valid),     cmocka_unit_test(test_kvm_clock),
+		cmocka_unit_test(test_apply_nothing), cmocka_unit_test(test_parse_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
