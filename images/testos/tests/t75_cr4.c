@@ -2,26 +2,17 @@
 /*
  * CR4 against CPUID (SDM Vol. 3A §2.5, Vol. 2B MOV to CR4): setting a CR4
  * bit whose feature CPUID does not offer is #GP(0), and CR4 keeps its
- * value. Shadow mode hides features it cannot honour (VME, DE, PKU, LA57:
+ * value. Shadow mode hides features it cannot honour (PKU among them:
  * vmm/cpu_features.c) and must then refuse their bits as such a CPU does;
- * hw mode's KVM does the same from the CPUID it was given. Only absent
- * features are tried: setting a present one could change what the rest of
- * the suite runs on.
+ * hw mode's KVM does the same from the CPUID it was given, for the bits
+ * listed here (its __cr4_reserved_bits). Not VME, PVI, TSD or DE: KVM lets
+ * those through whatever CPUID says, so the modes would differ (shadow mode
+ * refuses them; tests/unit/test_cpu_features.c). Only absent features are
+ * tried: setting a present one could change what the rest of the suite runs
+ * on; a CPU that offers all of them has nothing to refuse.
  */
 #include "../arch.h"
 #include "../test.h"
-
-#define CR4_VME_BIT	 (1ull << 0)
-#define CR4_PVI_BIT	 (1ull << 1)
-#define CR4_TSD_BIT	 (1ull << 2)
-#define CR4_DE_BIT	 (1ull << 3)
-#define CR4_UMIP_BIT	 (1ull << 11)
-#define CR4_FSGSBASE_BIT (1ull << 16)
-#define CR4_PCIDE_BIT	 (1ull << 17)
-#define CR4_OSXSAVE_BIT	 (1ull << 18)
-#define CR4_SMEP_BIT	 (1ull << 20)
-#define CR4_SMAP_BIT	 (1ull << 21)
-#define CR4_PKE_BIT	 (1ull << 22)
 
 /* A CR4 bit and the CPUID leaf, register (0 EAX .. 3 EDX) and bit that offer it. */
 struct cr4_feature {
@@ -31,12 +22,10 @@ struct cr4_feature {
 };
 
 static const struct cr4_feature features[] = {
-	{ "VME", CR4_VME_BIT, 1, 3, 1 },      { "PVI", CR4_PVI_BIT, 1, 3, 1 },
-	{ "TSD", CR4_TSD_BIT, 1, 3, 4 },      { "DE", CR4_DE_BIT, 1, 3, 2 },
-	{ "UMIP", CR4_UMIP_BIT, 7, 2, 2 },    { "FSGSBASE", CR4_FSGSBASE_BIT, 7, 1, 0 },
-	{ "PCIDE", CR4_PCIDE_BIT, 1, 2, 17 }, { "OSXSAVE", CR4_OSXSAVE_BIT, 1, 2, 26 },
-	{ "SMEP", CR4_SMEP_BIT, 7, 1, 7 },    { "SMAP", CR4_SMAP_BIT, 7, 1, 20 },
-	{ "PKE", CR4_PKE_BIT, 7, 2, 3 },
+	{ "UMIP", 1ull << 11, 7, 2, 2 },   { "FSGSBASE", 1ull << 16, 7, 1, 0 },
+	{ "PCIDE", 1ull << 17, 1, 2, 17 }, { "OSXSAVE", 1ull << 18, 1, 2, 26 },
+	{ "SMEP", 1ull << 20, 7, 1, 7 },   { "SMAP", 1ull << 21, 7, 1, 20 },
+	{ "PKE", 1ull << 22, 7, 2, 3 },
 };
 
 static int offered(const struct cr4_feature *f)
@@ -61,7 +50,6 @@ static void try_write_cr4(struct catch *c, uint64_t v)
 TEST(cr4_absent_feature_gp)
 {
 	uint64_t before = read_cr4();
-	unsigned tried = 0;
 
 	for (unsigned i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
 		const struct cr4_feature *f = &features[i];
@@ -69,7 +57,6 @@ TEST(cr4_absent_feature_gp)
 
 		if (offered(f) || (before & f->cr4))
 			continue;
-		tried++;
 		try_write_cr4(&c, before | f->cr4);
 		if (!c.caught)
 			write_cr4(before); /* take it back before failing */
@@ -78,6 +65,4 @@ TEST(cr4_absent_feature_gp)
 		CHECK_EQ("its error code", 0, c.error);
 		CHECK_EQ("CR4 after the #GP", before, read_cr4());
 	}
-	if (!tried)
-		test_skip("CPUID offers every CR4 feature tried here");
 }
