@@ -140,8 +140,9 @@ struct emu_virt {
 	u64 kernel_gs_base, star, lstar, cstar, sfmask, pat, tsc_aux;
 	u64 sysenter_cs, sysenter_esp, sysenter_eip;
 	/* Capabilities of the virtual CPU (its CPUID), set once by the VMM. */
-	u64 cr4_valid; /* CR4 bits a MOV to CR4 may set; others #GP(0) */
-	u8 maxphyaddr; /* physical-address width: CR3 bits 62:maxphyaddr are reserved */
+	u64 cr4_valid;	/* CR4 bits a MOV to CR4 may set; others #GP(0) */
+	u64 efer_valid; /* EFER bits a WRMSR may set (0: SCE, LME, LMA, NXE); others #GP(0) */
+	u8 maxphyaddr;	/* physical-address width: CR3 bits 62:maxphyaddr are reserved */
 	/*
 	 * A null selector loaded into FS or GS leaves its base as it was: AMD
 	 * CPUs without NullSelectorClearsBase (CPUID Fn8000_0021_EAX[6]; Linux's

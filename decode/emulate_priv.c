@@ -38,7 +38,10 @@
 #define CR8_TPR_MASK	  0xfull /* SDM Vol. 3A §10.8.6.1 */
 #define CR3_LOW_PCID_BITS GENMASK_ULL(11, 0)
 
-/* EFER bits the virtual CPU has (SDM Vol. 3A §2.2.1); LMA is read-only. */
+/*
+ * EFER bits the virtual CPU has (SDM Vol. 3A §2.2.1); LMA is read-only.
+ * virt.efer_valid narrows them to the guest's CPUID (NX, SYSCALL).
+ */
 #define EFER_VALID	 (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
 #define EFER_PAGING_BITS (EFER_LME | EFER_NXE)
 
@@ -417,7 +420,7 @@ static bool held_msr_ok(struct insn_ctx *c, u32 index, u64 v)
 
 	switch (index) {
 	case EMU_MSR_EFER:
-		if (v & ~EFER_VALID)
+		if (v & ~(cpu->virt.efer_valid ? cpu->virt.efer_valid : EFER_VALID))
 			return false;
 		/* LME cannot change while paging is on (§9.8.5). */
 		return !((cpu->cr0 & CR0_PG) && ((v ^ cpu->efer) & EFER_LME));

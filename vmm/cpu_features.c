@@ -330,3 +330,17 @@ u64 cpu_features_cr4_valid(const struct kvm_cpuid_entry2 *e, u32 n)
 			valid |= by_cpuid[i].cr4;
 	return valid;
 }
+
+u64 cpu_features_efer_valid(const struct kvm_cpuid_entry2 *e, u32 n)
+{
+	u64 valid = 0;
+
+	/* CPUID.80000001H:EDX: SYSCALL (11), NX (20), LM (29) (SDM Vol. 2A CPUID). */
+	if (cpuid_bit(e, n, 0x80000001u, 0, 3, 11))
+		valid |= EFER_SCE;
+	if (cpuid_bit(e, n, 0x80000001u, 0, 3, 20))
+		valid |= EFER_NXE;
+	if (cpuid_bit(e, n, 0x80000001u, 0, 3, 29))
+		valid |= EFER_LME | EFER_LMA;
+	return valid;
+}

@@ -61,5 +61,7 @@ u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent);
  * guest's CPUID in hw mode.
  */
 u64 cpu_features_cr4_valid(const struct kvm_cpuid_entry2 *entries, u32 nent);
+/* Likewise the EFER bits a WRMSR may set: SCE, NXE, LME/LMA where CPUID offers them. */
+u64 cpu_features_efer_valid(const struct kvm_cpuid_entry2 *entries, u32 nent);
 
 #endif /* UMBRA_VMM_CPU_FEATURES_H */

@@ -37,8 +37,9 @@ struct vm {
 	struct kvm_run *run;
 	size_t run_size;
 	bool cpu_has_nx;
-	bool cpu_has_umip; /* the guest CPUID offers UMIP (CPUID.7:ECX[2]) */
-	u64 cpu_cr4_valid; /* the CR4 bits its CPUID offers (cpu_features_cr4_valid) */
+	bool cpu_has_umip;  /* the guest CPUID offers UMIP (CPUID.7:ECX[2]) */
+	u64 cpu_cr4_valid;  /* the CR4 bits its CPUID offers (cpu_features_cr4_valid) */
+	u64 cpu_efer_valid; /* the EFER bits (cpu_features_efer_valid) */
 	/* An AMD CPU without NullSelectorClearsBase (decode/emulate.h, null_sel_keeps_base) */
 	bool cpu_null_sel_keeps_base;
 	bool cpu_syscall_compat; /* SYSCALL from compatibility mode (AMD), emu_virt */

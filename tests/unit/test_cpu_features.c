@@ -168,6 +168,22 @@ static void test_cr4_valid(void **state)
 			 all & ~(0x7ull << 20) & ~(1ull << 16) & ~(1ull << 11) & ~(1ull << 12));
 }
 
+/* EFER's bits from CPUID.80000001H:EDX: SYSCALL (SCE), NX (NXE), LM (LME, LMA). */
+static void test_efer_valid(void **state)
+{
+	struct kvm_cpuid_entry2 e[7];
+
+	(void)state;
+	fill(e, ARRAY_SIZE(e));
+	assert_int_equal(cpu_features_efer_valid(e, ARRAY_SIZE(e)),
+			 (1u << 0) | (1u << 8) | (1u << 10) | (1u << 11));
+	e[5].edx &= ~(1u << 20); /* no NX */
+	assert_int_equal(cpu_features_efer_valid(e, ARRAY_SIZE(e)),
+			 (1u << 0) | (1u << 8) | (1u << 10));
+	e[5].edx &= ~(1u << 11); /* no SYSCALL */
+	assert_int_equal(cpu_features_efer_valid(e, ARRAY_SIZE(e)), (1u << 8) | (1u << 10));
+}
+
 /* A CPUID as KVM_GET_SUPPORTED_CPUID gives it: leaf 1, KVM's leaves 0x40000000-1 and 0x40000010. */
 static u32 kvm_leaves(struct kvm_cpuid_entry2 *e, u32 kvm_features)
 {
@@ -226,9 +242,10 @@ static void test_kvm_clock(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_apply),	      cmocka_unit_test(test_hide_for_shadow),
-		cmocka_unit_test(test_cr4_valid),     cmocka_unit_test(test_kvm_clock),
-		cmocka_unit_test(test_apply_nothing), cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_apply),	     cmocka_unit_test(test_hide_for_shadow),
+		cmocka_unit_test(test_cr4_valid),    cmocka_unit_test(test_efer_valid),
+		cmocka_unit_test(test_kvm_clock),    cmocka_unit_test(test_apply_nothing),
+		cmocka_unit_test(test_parse_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

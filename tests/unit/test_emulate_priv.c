@@ -589,6 +589,32 @@ static void test_msr_efer(void **state)
 	assert_int_equal(env->cpu.efer, efer & ~(EFER_NXE | EFER_SCE));
 }
 
+/*
+ * The guest's CPUID narrows EFER (virt.efer_valid): SCE without SYSCALL is
+ * #GP(0), and a value without it is taken. (The fixture's tables use NX, so
+ * NXE stays.)
+ */
+static void test_msr_efer_cpuid(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 efer = env->cpu.efer & ~EFER_SCE;
+
+	env->cpu.efer = efer;
+	env->cpu.virt.efer_valid = EFER_NXE | EFER_LME | EFER_LMA;
+	assert_int_equal(wrmsr(env, EMU_MSR_EFER, efer | EFER_SCE, &rep), EMU_DONE);
+	assert_gp(env, &rep, 0);
+	assert_int_equal(env->cpu.efer, efer);
+	assert_int_equal(wrmsr(env, EMU_MSR_EFER, efer, &rep), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.efer, efer);
+	/* Without efer_valid, the emulator's own set: SCE is taken. */
+	env->cpu.virt.efer_valid = 0;
+	assert_int_equal(wrmsr(env, EMU_MSR_EFER, efer | EFER_SCE, &rep), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.efer, efer | EFER_SCE);
+}
+
 static void test_msr_gp(void **state)
 {
 	static const struct {
@@ -848,6 +874,7 @@ int main(void)
 		T(test_popf_patched_bytes),
 		T(test_msr_held),
 		T(test_msr_efer),
+		T(test_msr_efer_cpuid),
 		T(test_msr_gp),
 		T(test_msr_callback),
 		T(test_rdtsc),
