@@ -202,11 +202,15 @@ struct emu_cpu {
 #define EMU_DIRTY_SREGS (1u << 1) /* cr2, cs, ss */
 #define EMU_DIRTY_VIRT	(1u << 2) /* shadow mode: any other system state or virt */
 
-/* CR4 bits a shadow-mode virtual CPU offers when virt.cr4_valid is 0. */
-#define EMU_CR4_VALID_DEFAULT                                                                     \
-	(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | \
-	 CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE |        \
-	 CR4_SMEP | CR4_SMAP)
+/*
+ * CR4 bits a shadow-mode virtual CPU can honour (the VMM narrows them to the
+ * guest's CPUID in virt.cr4_valid; this set when that is 0). Not VME or PVI:
+ * virtual-8086 extensions and a process's cli/sti on VIF are not emulated.
+ * DE is: DR4/DR5 #UD (its I/O breakpoints are not; the VMM hides DE).
+ */
+#define EMU_CR4_VALID_DEFAULT                                                              \
+	(CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR | \
+	 CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP)
 
 /* A memory access, as the callbacks see it. */
 #define EMU_ACC_WRITE (1u << 0) /* a write (read-modify-write included) */

@@ -319,7 +319,8 @@ static enum step do_hlt(struct insn_ctx *c)
  * cli/sti in protected mode: allowed when CPL <= IOPL, else #GP(0) (SDM
  * Vol. 2A CLI, Vol. 2B STI). sti that sets IF blocks interrupts until the
  * next instruction completes (virt.int_shadow).
- * LIMITATION: CR4.PVI (VIF at CPL3) is not emulated; the VMM does not offer it.
+ * CR4.PVI (VIF at CPL3) is not emulated: EMU_CR4_VALID_DEFAULT leaves it out,
+ * and the VMM hides VME from the guest's CPUID.
  */
 static enum step do_cli_sti(struct insn_ctx *c, bool set)
 {

@@ -244,6 +244,8 @@ static void test_mov_cr4_gp(void **state)
 	const u64 cr4 = env->cpu.cr4;
 	const u64 bad[] = {
 		cr4 | CR4_VMXE,	    /* not offered by the virtual CPU */
+		cr4 | CR4_VME,	    /* not emulated (virtual-8086 extensions) */
+		cr4 | CR4_PVI,	    /* not emulated (VIF at CPL3) */
 		cr4 | (1ull << 32), /* reserved */
 		cr4 & ~CR4_PAE,	    /* IA-32e mode needs PAE */
 		cr4 | CR4_LA57,	    /* not offered; and no paging-depth change in IA-32e */
