@@ -722,6 +722,7 @@ finish:
 			if (r != EMU_DONE)
 				return r;
 			rep->trapped = true;
+			rep->db_hits = (u8)c.db_hits;
 		}
 		if (work.mode == EMU_MODE_SHADOW) {
 			if (system_state_changed(cpu, &work))
@@ -792,6 +793,7 @@ static bool exec_breakpoint(struct emu_cpu *cpu, const struct emu_ops *ops, stru
 	if (!hits)
 		return false;
 	snprintf(rep->mnemonic, sizeof(rep->mnemonic), "breakpoint");
+	rep->db_hits = (u8)hits;
 	cpu->virt.dr6 |= hits;
 	db = emu_exception(X86_EXC_DB, false, 0);
 	/* A fault before the instruction: rep->faulted tells callers the guest is in its handler.

@@ -431,6 +431,12 @@ struct emu_report {
 	 * breakpoint it hit, or TF's single step; emulate.c items 6 and 7).
 	 */
 	bool trapped;
+	/*
+	 * Shadow mode: the guest's breakpoints (DR6 B0-B3) whose #DB the
+	 * emulator raised itself, an instruction breakpoint before the
+	 * instruction or data breakpoints after it (emulate.c items 7, 8).
+	 */
+	u8 db_hits;
 	u32 notes;		   /* EMU_NOTE_* */
 	bool cr3_noflush;	   /* EMU_NOTE_CR3 with bit 63 set (PCID kept, SDM §4.10.4.1) */
 	u8 code[EMU_MAX_INSN_LEN]; /* the bytes fetched at RIP, for decode_describe() */

@@ -409,6 +409,7 @@ static enum emu_result insn_done(struct vm *vm, enum emu_result r, const struct 
 	if (r != EMU_DONE)
 		return r;
 	stats_count_emulated(&vm->stats, rep->mnemonic);
+	vm->stats.dr_hits_emulated += rep->db_hits != 0;
 	follow_cpu(vm, rep->notes, rep->cr3_noflush, old_cpl);
 	/* Into the kernel from user mode (int n, sysenter, a single-step #DB): an entry. */
 	if (old_cpl == 3 && emu_cpl(&sm->cpu) == 0)

@@ -215,11 +215,13 @@ static void print_shadow_text(const struct stats *st, FILE *f, double wall)
 	fprintf(f, "  guest syscalls       %llu\n", (unsigned long long)st->syscalls);
 	fprintf(f, "  user faults, own     %llu (#GP/#UD/#NP of instructions not emulated)\n",
 		(unsigned long long)st->user_faults_own);
-	if (st->dr_arms)
+	if (st->dr_arms || st->dr_hits_emulated)
 		fprintf(f,
-			"  hardware breakpoints %llu armed, %llu hit (%llu without DR6 from KVM)\n",
+			"  hardware breakpoints %llu armed, %llu hit (%llu without DR6 from KVM), "
+			"%llu hit in emulated instructions\n",
 			(unsigned long long)st->dr_arms, (unsigned long long)st->dr_hits,
-			(unsigned long long)st->dr_hits_inferred);
+			(unsigned long long)st->dr_hits_inferred,
+			(unsigned long long)st->dr_hits_emulated);
 	fprintf(f, "  chained              %llu (emulated after another, without a trap)\n",
 		(unsigned long long)st->chained);
 	fprintf(f,
@@ -348,7 +350,7 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		"\"irq_requeued\": %llu, "
 		"\"halts\": %llu, \"guest_io\": %llu, \"guest_io_denied\": %llu, "
 		"\"user_faults_own\": %llu, \"dr_arms\": %llu, \"dr_hits\": %llu, "
-		"\"dr_hits_inferred\": %llu, \"syscalls\": "
+		"\"dr_hits_inferred\": %llu, \"dr_hits_emulated\": %llu, \"syscalls\": "
 		"%llu, \"chained\": %llu, \"ahead_runs\": "
 		"%llu, \"ahead_tries\": "
 		"%llu, "
@@ -384,10 +386,11 @@ static void print_shadow_json(const struct stats *st, FILE *f, double wall)
 		(unsigned long long)st->halts, (unsigned long long)st->guest_io,
 		(unsigned long long)st->guest_io_denied, (unsigned long long)st->user_faults_own,
 		(unsigned long long)st->dr_arms, (unsigned long long)st->dr_hits,
-		(unsigned long long)st->dr_hits_inferred, (unsigned long long)st->syscalls,
-		(unsigned long long)st->chained, (unsigned long long)st->ahead_runs,
-		(unsigned long long)st->ahead_tries, (unsigned long long)st->ahead_insns,
-		(unsigned long long)st->emulated_pt_writes, (unsigned long long)st->emulated_mmio,
+		(unsigned long long)st->dr_hits_inferred, (unsigned long long)st->dr_hits_emulated,
+		(unsigned long long)st->syscalls, (unsigned long long)st->chained,
+		(unsigned long long)st->ahead_runs, (unsigned long long)st->ahead_tries,
+		(unsigned long long)st->ahead_insns, (unsigned long long)st->emulated_pt_writes,
+		(unsigned long long)st->emulated_mmio,
 		(unsigned long long)st->unshadowed_for_unknown,
 		(unsigned long long)st->shadow_stores_replayed,
 		(unsigned long long)st->code_pages_scanned,

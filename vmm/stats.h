@@ -94,6 +94,7 @@ struct stats {
 	u64 dr_arms;	      /* the guest's breakpoints given to the real vCPU (shadow_debugreg) */
 	u64 dr_hits;	      /* real #DB from those breakpoints */
 	u64 dr_hits_inferred; /* ... whose DR6 KVM did not report: worked out from the frame */
+	u64 dr_hits_emulated; /* #DB for them the emulator raised (what the VMM ran itself) */
 	u64 syscalls;	      /* guest syscalls through the monitor's entry */
 	u64 chained;	      /* instructions emulated in a trap chain, no trap of their own */
 	u64 ahead_runs;	      /* entry run-aheads that reached a trapping instruction */

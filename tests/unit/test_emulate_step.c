@@ -351,6 +351,7 @@ static void test_data_breakpoint_write(void **state)
 	assert_int_equal(RUN(env, &rep, 0x89, 0x07), EMU_DONE); /* mov %eax,(%rdi) */
 	assert_int_equal(env->delivered, 1);
 	assert_true(rep.trapped && !rep.faulted);
+	assert_int_equal(rep.db_hits, DR6_B0); /* for --stats: dr_hits_emulated */
 	assert_int_equal(env->last_event.vector, X86_EXC_DB);
 	assert_int_equal(env->cpu.rip, HANDLER_DB);
 	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), CODE_VA + 2); /* a trap: after it */
@@ -422,6 +423,7 @@ static void test_exec_breakpoint(void **state)
 	assert_int_equal(env->last_event.vector, X86_EXC_DB);
 	assert_true(rep.faulted); /* callers stop there: the guest is in its handler */
 	assert_int_equal(rep.fault_vector, X86_EXC_DB);
+	assert_int_equal(rep.db_hits, DR6_B1);
 	assert_int_equal(env->cpu.rip, HANDLER_DB);
 	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP]), CODE_VA); /* a fault: before it */
 	assert_false(peek64(env, env->cpu.gpr[EMU_RSP] + 16) & RFLAGS_RF);
