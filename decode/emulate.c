@@ -293,14 +293,13 @@ enum step emu_mem_store(struct insn_ctx *c, const struct mem_ref *m, const void 
 	return c->ops->write(c->ops->opaque, &w) ? STEP_DONE : STEP_NOT_RAM;
 }
 
-unsigned emu_data_watched(const struct insn_ctx *c, u64 la, u64 len, bool write)
+unsigned emu_data_watched(const struct insn_ctx *c, u64 la, unsigned len, bool write)
 {
 	const struct emu_cpu *cpu = c->cpu;
 
-	if (cpu->mode != EMU_MODE_SHADOW || !dr7_enabled(cpu->virt.dr7) || !len)
+	if (cpu->mode != EMU_MODE_SHADOW || !dr7_enabled(cpu->virt.dr7))
 		return 0;
-	return dr_data_hits(cpu->virt.dr, cpu->virt.dr7, la, (unsigned)MIN(len, (u64)UINT32_MAX),
-			    write);
+	return dr_data_hits(cpu->virt.dr, cpu->virt.dr7, la, len, write);
 }
 
 void emu_note_data_hits(struct insn_ctx *c, u64 la, unsigned len, bool write)

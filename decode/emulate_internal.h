@@ -150,7 +150,7 @@ enum step emu_sys_read(struct insn_ctx *c, u64 la, void *buf, unsigned len);
  * (read-modify-write, cmpxchg16b, string chunks, ins/outs) calls this.
  * Not the CPU's implicit reads of descriptor tables (emu_sys_read).
  */
-unsigned emu_data_watched(const struct insn_ctx *c, u64 la, u64 len, bool write);
+unsigned emu_data_watched(const struct insn_ctx *c, u64 la, unsigned len, bool write);
 void emu_note_data_hits(struct insn_ctx *c, u64 la, unsigned len, bool write);
 /* decode/emulate_event.c. Read the 8-byte descriptor of `sel` from the GDT or LDT: #GP(sel) beyond
  * the limit. */

@@ -170,8 +170,8 @@ static enum step movs_chunk(struct insn_ctx *c, u64 src, u64 dst, unsigned size,
 	 * A data breakpoint in it: only elements before the one that touches
 	 * it, which goes alone, so the string stops after it (item 2).
 	 */
-	while (bytes > size &&
-	       (emu_data_watched(c, src, bytes, false) || emu_data_watched(c, dst, bytes, true)))
+	while (bytes > size && (emu_data_watched(c, src, (unsigned)bytes, false) ||
+				emu_data_watched(c, dst, (unsigned)bytes, true)))
 		bytes = bytes / 2 - (bytes / 2) % size;
 	if (bytes <= size)
 		return STEP_DONE;

@@ -162,11 +162,18 @@ bool cpu_features_hidden(const struct cpu_hide *h, const char *name)
 	return i >= 0 && is_hidden(h, (size_t)i);
 }
 
+/* Whether entry `e` is the leaf (and sub-leaf, for 7 and 0xd) that holds feature `f`. */
+static bool entry_is(const struct kvm_cpuid_entry2 *e, const struct cpu_feature *f)
+{
+	bool has_subleaves = f->leaf == 7 || f->leaf == 0xd;
+
+	return e->function == f->leaf && (!has_subleaves || e->index == f->subleaf);
+}
+
 void cpu_features_apply(const struct cpu_hide *h, struct kvm_cpuid_entry2 *entries, u32 n)
 {
 	for (size_t i = 0; i < NFEATURES; i++) {
 		const struct cpu_feature *f = &features[i];
-		bool has_subleaves = f->leaf == 7 || f->leaf == 0xd;
 
 		if (!is_hidden(h, i))
 			continue;
@@ -174,9 +181,8 @@ void cpu_features_apply(const struct cpu_hide *h, struct kvm_cpuid_entry2 *entri
 			struct kvm_cpuid_entry2 *e = &entries[k];
 			u32 *regs[] = { &e->eax, &e->ebx, &e->ecx, &e->edx };
 
-			if (e->function != f->leaf || (has_subleaves && e->index != f->subleaf))
-				continue;
-			*regs[f->reg] &= ~(1u << f->bit);
+			if (entry_is(e, f))
+				*regs[f->reg] &= ~(1u << f->bit);
 		}
 	}
 }
@@ -284,63 +290,67 @@ u32 cpu_features_hide_for_shadow(struct kvm_cpuid_entry2 *entries, u32 nent)
 	return n;
 }
 
-/* Whether `e[0..n)` has leaf `fn`.`idx` with bit `bit` of register `reg` (0 EAX .. 3 EDX) set. */
-static bool cpuid_bit(const struct kvm_cpuid_entry2 *e, u32 n, u32 fn, u32 idx, unsigned reg,
-		      unsigned bit)
-{
-	for (u32 i = 0; i < n; i++) {
-		const u32 r[4] = { e[i].eax, e[i].ebx, e[i].ecx, e[i].edx };
+/*
+ * A control-register bit (CR4's, EFER's) and the CPUID feature that offers
+ * it, named as in /proc/cpuinfo for the reader; these are not in `features`,
+ * which lists what --cpu may hide.
+ */
+struct offered_bit {
+	u64 bit;
+	struct cpu_feature by;
+};
 
-		if (e[i].function == fn && (fn != 7 || e[i].index == idx))
-			return (r[reg] >> bit) & 1;
-	}
-	return false;
+/* The `bits` of `table` whose feature `e[0..n)` offers. */
+static u64 offered(const struct offered_bit *table, size_t len, const struct kvm_cpuid_entry2 *e,
+		   u32 n)
+{
+	u64 valid = 0;
+
+	for (size_t i = 0; i < len; i++)
+		for (u32 k = 0; k < n; k++) {
+			const u32 regs[] = { e[k].eax, e[k].ebx, e[k].ecx, e[k].edx };
+
+			if (entry_is(&e[k], &table[i].by) &&
+			    ((regs[table[i].by.reg] >> table[i].by.bit) & 1))
+				valid |= table[i].bit;
+		}
+	return valid;
 }
 
 u64 cpu_features_cr4_valid(const struct kvm_cpuid_entry2 *e, u32 n)
 {
 	/* Each CR4 bit and the CPUID bit that offers it (SDM Vol. 3A §2.5; Vol. 2A CPUID). */
-	static const struct {
-		u64 cr4;
-		u32 fn;
-		unsigned reg, bit; /* reg: 0 EAX, 1 EBX, 2 ECX, 3 EDX */
-	} by_cpuid[] = {
-		{ CR4_VME | CR4_PVI, 1, 3, 1 },
-		{ CR4_TSD, 1, 3, 4 },
-		{ CR4_DE, 1, 3, 2 },
-		{ CR4_PSE, 1, 3, 3 },
-		{ CR4_PAE, 1, 3, 6 },
-		{ CR4_MCE, 1, 3, 7 },
-		{ CR4_PGE, 1, 3, 13 },
-		{ CR4_OSFXSR, 1, 3, 24 },
-		{ CR4_OSXMMEXCPT, 1, 3, 25 },
-		{ CR4_PCIDE, 1, 2, 17 },
-		{ CR4_OSXSAVE, 1, 2, 26 },
-		{ CR4_FSGSBASE, 7, 1, 0 },
-		{ CR4_SMEP, 7, 1, 7 },
-		{ CR4_SMAP, 7, 1, 20 },
-		{ CR4_UMIP, 7, 2, 2 },
-		{ CR4_PKE, 7, 2, 3 },
-		{ CR4_LA57, 7, 2, 16 },
+	static const struct offered_bit cr4[] = {
+		{ CR4_VME | CR4_PVI, { "vme", 1, 0, EDX, 1 } },
+		{ CR4_TSD, { "tsc", 1, 0, EDX, 4 } },
+		{ CR4_DE, { "de", 1, 0, EDX, 2 } },
+		{ CR4_PSE, { "pse", 1, 0, EDX, 3 } },
+		{ CR4_PAE, { "pae", 1, 0, EDX, 6 } },
+		{ CR4_MCE, { "mce", 1, 0, EDX, 7 } },
+		{ CR4_PGE, { "pge", 1, 0, EDX, 13 } },
+		{ CR4_OSFXSR, { "fxsr", 1, 0, EDX, 24 } },
+		{ CR4_OSXMMEXCPT, { "sse", 1, 0, EDX, 25 } },
+		{ CR4_PCIDE, { "pcid", 1, 0, ECX, 17 } },
+		{ CR4_OSXSAVE, { "xsave", 1, 0, ECX, 26 } },
+		{ CR4_FSGSBASE, { "fsgsbase", 7, 0, EBX, 0 } },
+		{ CR4_SMEP, { "smep", 7, 0, EBX, 7 } },
+		{ CR4_SMAP, { "smap", 7, 0, EBX, 20 } },
+		{ CR4_UMIP, { "umip", 7, 0, ECX, 2 } },
+		{ CR4_PKE, { "pku", 7, 0, ECX, 3 } },
+		{ CR4_LA57, { "la57", 7, 0, ECX, 16 } },
 	};
-	u64 valid = CR4_PCE; /* no CPUID bit: every 64-bit CPU has RDPMC */
 
-	for (size_t i = 0; i < sizeof(by_cpuid) / sizeof(by_cpuid[0]); i++)
-		if (cpuid_bit(e, n, by_cpuid[i].fn, 0, by_cpuid[i].reg, by_cpuid[i].bit))
-			valid |= by_cpuid[i].cr4;
-	return valid;
+	/* PCE has no CPUID bit: every 64-bit CPU has RDPMC. */
+	return CR4_PCE | offered(cr4, sizeof(cr4) / sizeof(cr4[0]), e, n);
 }
 
 u64 cpu_features_efer_valid(const struct kvm_cpuid_entry2 *e, u32 n)
 {
-	u64 valid = 0;
+	static const struct offered_bit efer[] = {
+		{ EFER_SCE, { "syscall", 0x80000001u, 0, EDX, 11 } },
+		{ EFER_NXE, { "nx", 0x80000001u, 0, EDX, 20 } },
+		{ EFER_LME | EFER_LMA, { "lm", 0x80000001u, 0, EDX, 29 } },
+	};
 
-	/* CPUID.80000001H:EDX: SYSCALL (11), NX (20), LM (29) (SDM Vol. 2A CPUID). */
-	if (cpuid_bit(e, n, 0x80000001u, 0, 3, 11))
-		valid |= EFER_SCE;
-	if (cpuid_bit(e, n, 0x80000001u, 0, 3, 20))
-		valid |= EFER_NXE;
-	if (cpuid_bit(e, n, 0x80000001u, 0, 3, 29))
-		valid |= EFER_LME | EFER_LMA;
-	return valid;
+	return offered(efer, sizeof(efer) / sizeof(efer[0]), e, n);
 }

@@ -56,17 +56,29 @@ TEST(dr_data_write)
 	CHECK_EQ("the store, made before the #DB", 2, watched[2]);
 }
 
+/*
+ * The PTE of a fresh page (pattern `tag`) mapped at the test window, read
+ * through once first: shadow mode then shadows its table and write-protects
+ * it.
+ */
+static uint64_t *window_pte(uint64_t tag)
+{
+	uint64_t *pte;
+
+	map4k(TWIN, frame_new(tag), PTE_RW);
+	(void)peek(TWIN);
+	pte = kentry(TWIN, LVL_PT);
+	CHECK(pte, "no PTE for the test window");
+	return pte;
+}
+
 /* A store to a page-table entry: the VMM's own in shadow mode, the CPU's in hw mode. */
 TEST(dr_data_write_pte)
 {
 	struct catch c;
 	uint64_t *pte, dr6;
 
-	map4k(TWIN, frame_new(0xd7), PTE_RW);
-	/* A read through it first: shadow mode shadows the table and write-protects it. */
-	(void)peek(TWIN);
-	pte = kentry(TWIN, LVL_PT);
-	CHECK(pte, "no PTE for the test window");
+	pte = window_pte(0xd7);
 	set_dr0_dr7((uint64_t)pte, DR7_L0 | DR7_RW0_WRITE | DR7_LEN0_8);
 	if (CATCH(&c))
 		*(volatile uint64_t *)pte = *pte | (1ull << 9); /* an ignored bit */
@@ -128,10 +140,7 @@ TEST(dr_data_pte_rmw_string)
 	uint64_t src[4], *pte, dr6, left, rip_want;
 	struct catch c;
 
-	map4k(TWIN, frame_new(0xd8), PTE_RW);
-	(void)peek(TWIN);
-	pte = kentry(TWIN, LVL_PT);
-	CHECK(pte, "no PTE for the test window");
+	pte = window_pte(0xd7);
 	set_dr0_dr7((uint64_t)pte, DR7_L0 | DR7_RW0_WRITE | DR7_LEN0_8);
 	if (CATCH(&c))
 		__asm__ volatile("lock btsq $9, %0" : "+m"(*pte));
