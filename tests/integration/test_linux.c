@@ -325,6 +325,37 @@ static void test_linux_pvm_cpu_script(void **state)
  * Linux switches GS through the load_gs stand-in, which is where a 32-bit
  * task's TLS went missing before session 24.
  */
+/*
+ * A copy of the guest's initramfs `initrd` in the new directory `tmp` with
+ * the programs `progs` (NULL-terminated paths) added as /their-basenames
+ * (bench/mkinitrd.sh, once per program); its path into out.
+ */
+static void pack_initrd(const char *initrd, const char *const progs[], char tmp[], char *out,
+			size_t outlen)
+{
+	char mkinitrd[512], from[640], cmd[2400];
+
+	image_path(mkinitrd, sizeof(mkinitrd), "../bench/mkinitrd.sh");
+	assert_non_null(mkdtemp(tmp));
+	snprintf(from, sizeof(from), "%s", initrd);
+	for (unsigned i = 0; progs[i]; i++) {
+		snprintf(out, outlen, "%s/%u.cpio.gz", tmp, i);
+		snprintf(cmd, sizeof(cmd), "sh '%s' '%s' '%s' '%s'", mkinitrd, from, progs[i], out);
+		if (system(cmd) != 0)
+			fail_msg("could not pack the probe programs: %s", cmd);
+		snprintf(from, sizeof(from), "%s", out);
+	}
+}
+
+static void remove_dir(const char *tmp)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		print_message("could not remove %s\n", tmp);
+}
+
 static void test_linux_probe(void **state)
 {
 	static const char probe_script[] =
@@ -332,8 +363,8 @@ static void test_linux_probe(void **state)
 		"if [ -x /probe32 ]; then /probe32; else echo 'probe32: not built'; fi\n";
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
-	char bz[600], initrd[600], why[512], enc[1024], cmdline[1600], mkinitrd[512], p64[600],
-		p32[600], tmp[] = "/tmp/umbra-probe-XXXXXX", out1[640], out2[640], cmd[6000];
+	char bz[600], initrd[600], why[512], enc[1024], cmdline[1600], p64[600], p32[600],
+		tmp[] = "/tmp/umbra-probe-XXXXXX", packed[640];
 	bool have32;
 	struct result *r;
 	char mmu_opt[32];
@@ -352,29 +383,19 @@ static void test_linux_probe(void **state)
 	have32 = !access(p32, R_OK);
 	if (!have32)
 		print_message("NOTE: no %s (no 32-bit toolchain): its part is skipped\n", p32);
-	image_path(mkinitrd, sizeof(mkinitrd), "../bench/mkinitrd.sh");
-	assert_non_null(mkdtemp(tmp));
-	snprintf(out1, sizeof(out1), "%s/a.cpio.gz", tmp);
-	snprintf(out2, sizeof(out2), "%s/b.cpio.gz", tmp);
-	snprintf(cmd, sizeof(cmd),
-		 "sh '%s' '%s' '%s' '%s' && { [ %d = 0 ] || sh '%s' '%s' '%s' '%s'; }", mkinitrd,
-		 initrd, p64, out1, have32, mkinitrd, out1, p32, out2);
-	if (system(cmd) != 0)
-		fail_msg("could not pack the probe programs: %s", cmd);
+	pack_initrd(initrd, (const char *const[]){ p64, have32 ? p32 : NULL, NULL }, tmp, packed,
+		    sizeof(packed));
 	b64(probe_script, enc, sizeof(enc));
 	snprintf(cmdline, sizeof(cmdline),
 		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
 		 enc);
 	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
 	r = new_result();
-	run_umbra(r,
-		  (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G",
-			      !strcmp(mmu, "shadow") ? "--cpu=-fsgsbase,-smap" : "--mem=1G",
-			      !strcmp(mmu, "shadow") ? "--sensitive=patch" : "--mem=1G",
-			      "--cmdline", cmdline, "--initrd", have32 ? out2 : out1, bz, NULL });
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	if (system(cmd) != 0)
-		print_message("could not remove %s\n", tmp);
+	run_umbra(r, (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G",
+				 !strcmp(mmu, "shadow") ? "--cpu=-fsgsbase,-smap" : "--mem=1G",
+				 !strcmp(mmu, "shadow") ? "--sensitive=patch" : "--mem=1G",
+				 "--cmdline", cmdline, "--initrd", packed, bz, NULL });
+	remove_dir(tmp);
 	if (!strstr(r->out, "UMBRA-EXIT: 0"))
 		fail_msg("the probe script did not finish; output tail:\n%s\nstderr:\n%.2000s",
 			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
@@ -430,6 +451,90 @@ static void test_linux_probe(void **state)
 			 strstr(r->out, "probe32") ? strstr(r->out, "probe32") : r->out);
 	assert_int_equal(r->status, 0);
 	free(r);
+}
+
+/*
+ * Linux's memory manager on a process's page tables (tests/guest/mmprobe.c,
+ * build/probe/mmprobe): A and D bits the kernel clears and reads back
+ * (MADV_COLD and smaps, MADV_FREE and MADV_PAGEOUT), soft-dirty
+ * write-protection, mprotect, COW in both directions, a forced COW through
+ * /proc/self/mem, mremap, a split transparent huge page, compaction and
+ * KSM moving pages to other frames. Each checks that the process's view
+ * (the real CPU through the shadow tables) equals the kernel's
+ * (/proc/self/mem). `extra`: up to 4 umbra options, NULL-terminated.
+ */
+static void run_mmprobe(const char *const extra[])
+{
+	static const char *const names[] = {
+		"accessed", "softdirty", "lazyfree", "protect", "fork",
+		"procmem",  "remap",	 "thp",	     "compact", "ksm"
+	};
+	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
+	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
+	char bz[600], initrd[600], why[512], enc[64], cmdline[700], prog[600],
+		tmp[] = "/tmp/umbra-mmprobe-XXXXXX", packed[640], mmu_opt[32];
+	const char *opt[4] = { "--mem=1G", "--mem=1G", "--mem=1G", "--mem=1G" };
+	struct result *r;
+
+	NEED_KVM();
+	need_user_programs(mmu);
+	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
+		print_message("SKIP: the Linux images are not available: %s\n", why);
+		skip();
+	}
+	for (unsigned i = 0; i < 4 && extra[i]; i++)
+		opt[i] = extra[i]; /* the rest stay a repeated --mem=1G */
+	snprintf(prog, sizeof(prog), "%s/mmprobe", dir);
+	if (access(prog, R_OK))
+		fail_msg("%s is missing (make probe-programs builds it)", prog);
+	pack_initrd(initrd, (const char *const[]){ prog, NULL }, tmp, packed, sizeof(packed));
+	b64("/mmprobe\n", enc, sizeof(enc));
+	snprintf(cmdline, sizeof(cmdline),
+		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
+		 enc);
+	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
+	r = new_result();
+	run_umbra(r, (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G", "--stats=json",
+				 (char *)opt[0], (char *)opt[1], (char *)opt[2], (char *)opt[3],
+				 "--cmdline", cmdline, "--initrd", packed, bz, NULL });
+	remove_dir(tmp);
+	if (!strstr(r->out, "UMBRA-EXIT: 0"))
+		fail_msg("the mm probe did not finish; output tail:\n%s\nstderr:\n%.2000s",
+			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "probe-mm-%s: ok", names[i]);
+		if (!strstr(r->out, want))
+			fail_msg("no \"%s\" in the output:\n%s", want,
+				 strstr(r->out, "probe-mm") ? strstr(r->out, "probe-mm") : r->out);
+	}
+	assert_int_equal(r->status, 0);
+	free(r);
+}
+
+/* The mm probe with the host's defaults (in shadow mode: unsync, prefetch, 2M sptes). */
+static void test_linux_mm(void **state)
+{
+	(void)state;
+	run_mmprobe((const char *const[]){ NULL });
+}
+
+/*
+ * Shadow mode's other paths: every guest PTE store emulated (no unsync), no
+ * prefetch, and a guest 2M page as 4K sptes; a pool small enough that the
+ * probe's 64 MiB recycles shadow pages.
+ */
+static void test_linux_mm_sync(void **state)
+{
+	(void)state;
+	if (getenv("LINUX_MMU") && strcmp(getenv("LINUX_MMU"), "shadow")) {
+		print_message("SKIP: LINUX_MMU=%s: the options are shadow mode's\n",
+			      getenv("LINUX_MMU"));
+		skip();
+	}
+	run_mmprobe((const char *const[]){ "--shadow-unsync=0", "--shadow-prefetch=0",
+					   "--shadow-large=off", "--shadow-pool=4M", NULL });
 }
 
 /* A counter the guest printed as "`key` N" in `out`; fails if it is not there. */
@@ -504,6 +609,8 @@ int main(void)
 		cmocka_unit_test(test_linux_patch_script),
 		cmocka_unit_test(test_linux_pvm_cpu_script),
 		cmocka_unit_test(test_linux_probe),
+		cmocka_unit_test(test_linux_mm),
+		cmocka_unit_test(test_linux_mm_sync),
 		cmocka_unit_test(test_linux_tracing),
 	};
 

@@ -1,0 +1,710 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A guest program for test_linux's probe test: what Linux's memory manager
+ * does to a process's page tables that a shadow MMU must follow exactly,
+ * each printed as one line "probe-mm-NAME: ok" (or what was seen instead).
+ * A shadow MMU that keeps a stale spte, maps a clean gpte writable or a
+ * gpte with A = 0 at all, shows here as data a process reads wrongly or
+ * as an A/D bit the kernel never sees.
+ *
+ * The common oracle is "the process's view equals the kernel's": a word
+ * read through the process's own pointer (the real CPU, through the
+ * shadow tables) must equal the word pread() from /proc/self/mem (the
+ * kernel's walk of the guest page tables, then its direct map).
+ *
+ *   accessed   MADV_COLD clears A in the PTEs of 64 pages and flushes;
+ *              reading 16 of them and writing 8 more must make exactly
+ *              those 24 "Referenced" in smaps (a spte left mapped after A
+ *              was cleared, or a walk that does not set A, gives fewer)
+ *   softdirty  clear_refs 4 write-protects the PTEs and clears soft-dirty;
+ *              writing 3 of 16 pages must soft-dirty exactly those in
+ *              /proc/self/pagemap (a spte left writable gives none)
+ *   lazyfree   MADV_FREE cleans (D = 0) 32 written pages; 16 are written
+ *              again, which must set D in their PTEs; MADV_PAGEOUT then
+ *              discards the clean ones and must keep the 16 (a write that
+ *              does not set D loses the data)
+ *   protect    mprotect to read-only and PROT_NONE, munmap and a MAP_FIXED
+ *              mapping over written pages take effect at once
+ *   fork       after fork, private pages are copied on the first write in
+ *              either process and a MAP_SHARED page is the same in both
+ *   procmem    a write through /proc/self/mem to a read-only private page
+ *              shared with the parent (FOLL_FORCE breaks the COW) is what
+ *              the child then reads through its own pointer
+ *   remap      MADV_DONTNEED gives zero pages; mremap moves the pages (the
+ *              old range faults, the new one has the data)
+ *   thp        a 2 MiB transparent huge page, then mprotect and
+ *              MADV_DONTNEED of one 4 KiB page inside it (the kernel
+ *              splits the PMD), the neighbours keep data and rights
+ *   compact    64 MiB with every other 64 KiB unmapped, then
+ *              /proc/sys/vm/compact_memory: the pages the kernel migrated
+ *              (moved to another frame) keep their data in both views
+ *   ksm        identical MADV_MERGEABLE pages merged by ksmd (the PTEs
+ *              write-protected and pointed at one frame), then each
+ *              written: a COW copy per page, in both views
+ *
+ * Static, built by the Makefile (build/probe/mmprobe) and packed into a copy
+ * of the guest's initramfs by the test; run as root (clear_refs and pagemap
+ * , compaction, ksm).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096ul
+#define HUGE (2ul << 20)
+
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+static int mem_fd = -1;
+
+/* The word at p as the kernel sees it (its walk of the guest page tables). */
+static uint64_t kernel_word(const void *p)
+{
+	uint64_t v = 0;
+
+	if (pread(mem_fd, &v, sizeof(v), (off_t)(uintptr_t)p) != (ssize_t)sizeof(v))
+		return ~0ull ^ (uintptr_t)p; /* differs from what a pointer read gives */
+	return v;
+}
+
+static void kernel_store(void *p, uint64_t v)
+{
+	if (pwrite(mem_fd, &v, sizeof(v), (off_t)(uintptr_t)p) != (ssize_t)sizeof(v))
+		printf("mmprobe: pwrite /proc/self/mem at %p: %s\n", p, strerror(errno));
+}
+
+static uint64_t tag(uint64_t seed, size_t page)
+{
+	return seed * 0x9e3779b97f4a7c15ull ^ (page + 1) * 0xff51afd7ed558ccdull;
+}
+
+/* Write the pattern of `seed` to the first word of each of n pages. */
+static void fill(uint8_t *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		*(volatile uint64_t *)(p + i * PAGE) = tag(seed, i);
+}
+
+/*
+ * Check pages [first, first + n) of the area at p against the pattern of
+ * `seed` (0: zero pages) in both views; 0 if all agree, else describes the
+ * first mismatch in why.
+ */
+static int check_from(const uint8_t *p, size_t first, size_t n, uint64_t seed, char *why,
+		      size_t len)
+{
+	for (size_t i = first; i < first + n; i++) {
+		uint64_t want = seed ? tag(seed, i) : 0;
+		uint64_t u = *(const volatile uint64_t *)(p + i * PAGE);
+		uint64_t k = kernel_word(p + i * PAGE);
+
+		if (u != want || k != want) {
+			snprintf(why, len,
+				 "page %zu: process reads %#llx, kernel %#llx, want %#llx", i,
+				 (unsigned long long)u, (unsigned long long)k,
+				 (unsigned long long)want);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int check(const uint8_t *p, size_t n, uint64_t seed, char *why, size_t len)
+{
+	return check_from(p, 0, n, seed, why, len);
+}
+
+/*
+ * A forked child's own /proc/self/mem: the inherited descriptor is the
+ * parent's mm (the file was opened by the parent).
+ */
+static void reopen_mem(void)
+{
+	close(mem_fd);
+	mem_fd = open("/proc/self/mem", O_RDWR);
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* A number from a sysfs/procfs file, or -1. */
+static long read_number(const char *path)
+{
+	char buf[64] = { 0 };
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+/*
+ * `field` (e.g. "Referenced:") in kB of the smaps entry (the VMA) that
+ * holds p, or -1. Each probe's area is a VMA of its own: its mapping has
+ * MADV_NOHUGEPAGE or MADV_HUGEPAGE, which no neighbour has.
+ */
+static long smaps_kb(const void *p, const char *field)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long lo, hi, a = (unsigned long)(uintptr_t)p;
+	long kb = -1;
+	int in = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* A mapping's header line: no field name ("Size:") parses as "%lx-%lx". */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = lo <= a && a < hi;
+		else if (in && !strncmp(line, field, strlen(field))) {
+			kb = strtol(line + strlen(field), NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+/* A long from /proc/vmstat, or -1. */
+static long vmstat(const char *name)
+{
+	char line[128];
+	FILE *f = fopen("/proc/vmstat", "r");
+	long v = -1;
+	size_t n = strlen(name);
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ' ') {
+			v = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static uint8_t *map_pages(size_t n)
+{
+	void *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	/* 4 KiB PTEs: THP (always, in Debian's kernel) has its own probe. */
+	madvise(p, n * PAGE, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/* ---- faults --------------------------------------------------------------- */
+
+static sigjmp_buf fault_jmp;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(fault_jmp, 1);
+}
+
+/* Whether reading (write = 0) or writing the word at p raises SIGSEGV. */
+static int faults(volatile uint64_t *p, int write)
+{
+	struct sigaction sa = { .sa_handler = on_segv }, old;
+	volatile int faulted = 0;
+
+	sigaction(SIGSEGV, &sa, &old);
+	if (!sigsetjmp(fault_jmp, 1)) {
+		if (write)
+			*p = 0x5a5a;
+		else
+			(void)*p;
+	} else {
+		faulted = 1;
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	return faulted;
+}
+
+/* ---- the probes ----------------------------------------------------------- */
+
+static void probe_accessed(void)
+{
+	uint8_t *p = map_pages(64);
+	long r0, r1, r2;
+
+	if (!p) {
+		printf("probe-mm-accessed: mmap: %s\n", strerror(errno));
+		return;
+	}
+	fill(p, 64, 1);
+	/*
+	 * Not clear_refs 1: it leaves the TLB as it is, and a CPU need not
+	 * set A again through an entry it still holds. MADV_COLD clears A and
+	 * PG_referenced and flushes.
+	 */
+	if (madvise(p, 64 * PAGE, MADV_COLD)) {
+		printf("probe-mm-accessed: MADV_COLD: %s\n", strerror(errno));
+		return;
+	}
+	r0 = smaps_kb(p, "Referenced:");
+	for (size_t i = 0; i < 16; i++)
+		(void)*(volatile uint64_t *)(p + i * PAGE);
+	r1 = smaps_kb(p, "Referenced:");
+	for (size_t i = 16; i < 24; i++)
+		*(volatile uint64_t *)(p + i * PAGE) = i;
+	r2 = smaps_kb(p, "Referenced:");
+	if (r0 == 0 && r1 == 16 * 4 && r2 == 24 * 4)
+		printf("probe-mm-accessed: ok\n");
+	else
+		printf("probe-mm-accessed: Referenced %ld kB after MADV_COLD (want 0), %ld after "
+		       "16 reads (want 64), %ld after 8 writes (want 96)\n",
+		       r0, r1, r2);
+	munmap(p, 64 * PAGE);
+}
+
+static void probe_softdirty(void)
+{
+	static const size_t written[] = { 2, 5, 11 };
+	uint8_t *p = map_pages(16);
+	uint64_t pm[16];
+	int pfd;
+	char got[80] = "", want[80] = "";
+
+	if (!p) {
+		printf("probe-mm-softdirty: mmap: %s\n", strerror(errno));
+		return;
+	}
+	fill(p, 16, 2);
+	if (write_file("/proc/self/clear_refs", "4")) {
+		printf("probe-mm-softdirty: clear_refs 4: %s\n", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < 16; i++)
+		(void)*(volatile uint64_t *)(p + i * PAGE);
+	for (size_t i = 0; i < 3; i++)
+		*(volatile uint64_t *)(p + written[i] * PAGE) = ~tag(2, written[i]);
+	pfd = open("/proc/self/pagemap", O_RDONLY);
+	if (pfd < 0 ||
+	    pread(pfd, pm, sizeof(pm), (off_t)((uintptr_t)p / PAGE * 8)) != (ssize_t)sizeof(pm)) {
+		printf("probe-mm-softdirty: pagemap: %s\n", strerror(errno));
+		if (pfd >= 0)
+			close(pfd);
+		return;
+	}
+	close(pfd);
+	for (size_t i = 0; i < 16; i++) {
+		if (pm[i] >> 55 & 1)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), " %zu", i);
+	}
+	for (size_t i = 0; i < 3; i++)
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), " %zu", written[i]);
+	if (!strcmp(got, want))
+		printf("probe-mm-softdirty: ok\n");
+	else
+		printf("probe-mm-softdirty: soft-dirty pages:%s (want%s)\n", got[0] ? got : " none",
+		       want);
+	munmap(p, 16 * PAGE);
+}
+
+static void probe_lazyfree(void)
+{
+	enum { N = 32 };
+	uint8_t *p = map_pages(N);
+	size_t lost = 0, discarded = 0, kept = 0;
+	long freed0 = vmstat("pglazyfreed");
+
+	if (!p) {
+		printf("probe-mm-lazyfree: mmap: %s\n", strerror(errno));
+		return;
+	}
+	fill(p, N, 3);
+	if (madvise(p, N * PAGE, MADV_FREE)) {
+		printf("probe-mm-lazyfree: MADV_FREE: %s\n", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < N; i += 2)
+		*(volatile uint64_t *)(p + i * PAGE) = ~tag(3, i);
+	if (madvise(p, N * PAGE, MADV_PAGEOUT)) {
+		printf("probe-mm-lazyfree: MADV_PAGEOUT: %s\n", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < N; i++) {
+		uint64_t u = *(volatile uint64_t *)(p + i * PAGE);
+
+		if (i % 2 == 0)
+			lost += u != ~tag(3, i) || kernel_word(p + i * PAGE) != u;
+		else if (u == 0)
+			discarded++;
+		else
+			kept += u == tag(3, i);
+	}
+	if (!lost && discarded + kept == N / 2 && discarded)
+		printf("probe-mm-lazyfree: ok (%zu of %d clean pages discarded)\n", discarded,
+		       N / 2);
+	else
+		printf("probe-mm-lazyfree: %zu of %d written pages lost their data; of the clean "
+		       "ones %zu discarded, %zu kept (pglazyfreed %ld -> %ld)\n",
+		       lost, N / 2, discarded, kept, freed0, vmstat("pglazyfreed"));
+	munmap(p, N * PAGE);
+}
+
+static void probe_protect(void)
+{
+	uint8_t *p = map_pages(4);
+	char why[160] = "";
+
+	if (!p) {
+		printf("probe-mm-protect: mmap: %s\n", strerror(errno));
+		return;
+	}
+	fill(p, 4, 4);
+	mprotect(p, PAGE, PROT_READ);
+	mprotect(p + PAGE, PAGE, PROT_NONE);
+	munmap(p + 2 * PAGE, PAGE);
+	if (!faults((uint64_t *)p, 1))
+		snprintf(why, sizeof(why), "a write to a read-only page did not fault");
+	else if (faults((uint64_t *)p, 0) || *(volatile uint64_t *)p != tag(4, 0))
+		snprintf(why, sizeof(why), "the read-only page lost its data");
+	else if (!faults((uint64_t *)(p + PAGE), 0))
+		snprintf(why, sizeof(why), "a read of a PROT_NONE page did not fault");
+	else if (!faults((uint64_t *)(p + 2 * PAGE), 0))
+		snprintf(why, sizeof(why), "a read of an unmapped page did not fault");
+	else if (faults((uint64_t *)(p + 3 * PAGE), 1))
+		snprintf(why, sizeof(why), "a write to the writable neighbour faulted");
+	mprotect(p, 2 * PAGE, PROT_READ | PROT_WRITE);
+	if (!why[0] && (faults((uint64_t *)p, 1) || faults((uint64_t *)(p + PAGE), 1)))
+		snprintf(why, sizeof(why), "a write after mprotect back to read-write faulted");
+	if (!why[0] && *(volatile uint64_t *)(p + PAGE) != 0x5a5a)
+		snprintf(why, sizeof(why), "the page made writable again did not keep a write");
+	/* A fresh mapping over written pages reads zero. */
+	fill(p + 3 * PAGE, 1, 5);
+	if (!why[0] && mmap(p + 3 * PAGE, PAGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		snprintf(why, sizeof(why), "MAP_FIXED: %s", strerror(errno));
+	else if (!why[0] && check(p + 3 * PAGE, 1, 0, why, sizeof(why)) == 0)
+		why[0] = '\0';
+	if (why[0])
+		printf("probe-mm-protect: %s\n", why);
+	else
+		printf("probe-mm-protect: ok\n");
+	munmap(p, 4 * PAGE);
+}
+
+static void probe_fork(void)
+{
+	uint8_t *priv = map_pages(8);
+	uint8_t *shared =
+		mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int go[2], done[2], status = 0;
+	char why[160] = "", c = 0;
+	pid_t pid;
+
+	if (!priv || shared == MAP_FAILED || pipe(go) || pipe(done)) {
+		printf("probe-mm-fork: set-up: %s\n", strerror(errno));
+		return;
+	}
+	fill(priv, 8, 6);
+	*(volatile uint64_t *)shared = 1;
+	pid = fork();
+	if (pid == 0) {
+		/* The child writes pages 0-3 first; pages 4-7 after the parent has. */
+		reopen_mem();
+		fill(priv, 4, 7);
+		*(volatile uint64_t *)shared = 2;
+		if (write(done[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(10);
+		if (check(priv, 4, 7, why, sizeof(why)))
+			_exit(11);
+		/* The parent's writes to 4-7 must not show here. */
+		if (check_from(priv, 4, 4, 6, why, sizeof(why)))
+			_exit(12);
+		if (*(volatile uint64_t *)shared != 3)
+			_exit(13);
+		_exit(0);
+	}
+	if (pid < 0 || read(done[0], &c, 1) != 1) {
+		printf("probe-mm-fork: fork: %s\n", strerror(errno));
+		return;
+	}
+	if (check(priv, 8, 6, why, sizeof(why)))
+		; /* the child's writes showed in the parent */
+	else if (*(volatile uint64_t *)shared != 2)
+		snprintf(why, sizeof(why), "the shared page reads %llu in the parent, want 2",
+			 (unsigned long long)*(volatile uint64_t *)shared);
+	for (size_t i = 4; i < 8; i++)
+		*(volatile uint64_t *)(priv + i * PAGE) = tag(0x66, i);
+	*(volatile uint64_t *)shared = 3;
+	if (write(go[1], "x", 1) != 1 || waitpid(pid, &status, 0) != pid)
+		snprintf(why, sizeof(why), "lost the child: %s", strerror(errno));
+	else if (!why[0] && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		snprintf(why, sizeof(why),
+			 "the child saw the wrong data (status %#x: 11 private, "
+			 "12 untouched, 13 shared)",
+			 status);
+	if (why[0])
+		printf("probe-mm-fork: %s\n", why);
+	else
+		printf("probe-mm-fork: ok\n");
+	munmap(priv, 8 * PAGE);
+	munmap(shared, PAGE);
+	close(go[0]), close(go[1]), close(done[0]), close(done[1]);
+}
+
+static void probe_procmem(void)
+{
+	uint8_t *p = map_pages(2);
+	int status = 0;
+	pid_t pid;
+
+	if (!p) {
+		printf("probe-mm-procmem: mmap: %s\n", strerror(errno));
+		return;
+	}
+	fill(p, 2, 8);
+	mprotect(p, 2 * PAGE, PROT_READ);
+	pid = fork();
+	if (pid == 0) {
+		/* Read first, so the child's PTE (and a shadow spte) maps the shared frame. */
+		reopen_mem();
+		if (*(volatile uint64_t *)p != tag(8, 0))
+			_exit(20);
+		kernel_store(p, 0x1234);
+		if (*(volatile uint64_t *)p != 0x1234)
+			_exit(21); /* still reading the shared frame */
+		if (*(volatile uint64_t *)(p + PAGE) != tag(8, 1) || !faults((uint64_t *)p, 1))
+			_exit(22);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		printf("probe-mm-procmem: fork: %s\n", strerror(errno));
+	else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		printf("probe-mm-procmem: child status %#x (21: it read the old frame after the "
+		       "forced COW)\n",
+		       status);
+	else if (*(volatile uint64_t *)p != tag(8, 0) || kernel_word(p) != tag(8, 0))
+		printf("probe-mm-procmem: the child's forced write showed in the parent\n");
+	else
+		printf("probe-mm-procmem: ok\n");
+	munmap(p, 2 * PAGE);
+}
+
+static void probe_remap(void)
+{
+	uint8_t *p = map_pages(8), *q;
+	char why[160] = "";
+
+	if (!p) {
+		printf("probe-mm-remap: mmap: %s\n", strerror(errno));
+		return;
+	}
+	fill(p, 8, 9);
+	madvise(p, 2 * PAGE, MADV_DONTNEED);
+	if (!check(p, 2, 0, why, sizeof(why)) && !check_from(p, 2, 6, 9, why, sizeof(why))) {
+		/* Move pages 2-7 into a reserved range of our own; the old range must fault. */
+		void *dst = mmap(NULL, 12 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		q = dst == MAP_FAILED ? MAP_FAILED
+				      : mremap(p + 2 * PAGE, 6 * PAGE, 6 * PAGE,
+					       MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		if (q == MAP_FAILED)
+			snprintf(why, sizeof(why), "mremap: %s", strerror(errno));
+		else if (!faults((uint64_t *)(p + 2 * PAGE), 0))
+			snprintf(why, sizeof(why), "the range mremap moved from still reads");
+		else {
+			check_from(q - 2 * PAGE, 2, 6, 9, why, sizeof(why));
+			munmap(q, 12 * PAGE);
+		}
+	}
+	if (why[0])
+		printf("probe-mm-remap: %s\n", why);
+	else
+		printf("probe-mm-remap: ok\n");
+	munmap(p, 2 * PAGE);
+}
+
+static void probe_thp(void)
+{
+	uint8_t *raw =
+		mmap(NULL, 3 * HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *p, *hole;
+	char why[160] = "";
+	long huge_kb;
+
+	if (raw == MAP_FAILED) {
+		printf("probe-mm-thp: mmap: %s\n", strerror(errno));
+		return;
+	}
+	p = (uint8_t *)(((uintptr_t)raw + HUGE - 1) & ~(HUGE - 1));
+	madvise(p, HUGE, MADV_HUGEPAGE);
+	fill(p, HUGE / PAGE, 10);
+	huge_kb = smaps_kb(p, "AnonHugePages:");
+	if (check(p, HUGE / PAGE, 10, why, sizeof(why)))
+		;
+	else {
+		/* One read-only page in the middle: the PMD is split. */
+		hole = p + 300 * PAGE;
+		mprotect(hole, PAGE, PROT_READ);
+		if (!faults((uint64_t *)hole, 1))
+			snprintf(why, sizeof(why),
+				 "a write to the read-only 4 KiB page of the "
+				 "split huge page did not fault");
+		else if (faults((uint64_t *)(hole + PAGE), 1) ||
+			 faults((uint64_t *)(hole - PAGE), 1))
+			snprintf(why, sizeof(why), "a write next to it faulted");
+		else {
+			*(volatile uint64_t *)(hole + PAGE) = tag(10, 301);
+			*(volatile uint64_t *)(hole - PAGE) = tag(10, 299);
+			madvise(p + 100 * PAGE, PAGE, MADV_DONTNEED);
+			if (*(volatile uint64_t *)(p + 100 * PAGE) != 0)
+				snprintf(why, sizeof(why),
+					 "MADV_DONTNEED in the huge page: not zero");
+			else {
+				*(volatile uint64_t *)(p + 100 * PAGE) = tag(10, 100);
+				check(p, HUGE / PAGE, 10, why, sizeof(why));
+			}
+		}
+	}
+	if (why[0])
+		printf("probe-mm-thp: %s\n", why);
+	else if (huge_kb < 2048)
+		printf("probe-mm-thp: no huge page (AnonHugePages %ld kB)\n", huge_kb);
+	else
+		printf("probe-mm-thp: ok\n");
+	munmap(raw, 3 * HUGE);
+}
+
+static void probe_compact(void)
+{
+	enum { N = 16384, CHUNK = 16 }; /* 64 MiB, every other 64 KiB unmapped */
+	uint8_t *p = map_pages(N);
+	char why[160] = "";
+	long m0, m1;
+
+	if (!p) {
+		printf("probe-mm-compact: mmap: %s\n", strerror(errno));
+		return;
+	}
+	fill(p, N, 11);
+	for (size_t i = CHUNK; i < N; i += 2 * CHUNK)
+		munmap(p + i * PAGE, CHUNK * PAGE);
+	m0 = vmstat("pgmigrate_success");
+	if (write_file("/proc/sys/vm/compact_memory", "1")) {
+		printf("probe-mm-compact: compact_memory: %s\n", strerror(errno));
+		return;
+	}
+	m1 = vmstat("pgmigrate_success");
+	for (size_t i = 0; i < N && !why[0]; i += 2 * CHUNK) {
+		if (check_from(p, i, CHUNK, 11, why, sizeof(why)))
+			break;
+		/* A write through a stale spte would go to the old frame. */
+		for (size_t j = i; j < i + CHUNK && !why[0]; j++) {
+			*(volatile uint64_t *)(p + j * PAGE + 8) = j;
+			if (kernel_word(p + j * PAGE + 8) != j)
+				snprintf(why, sizeof(why),
+					 "page %zu: a write the kernel does not see", j);
+		}
+	}
+	if (why[0])
+		printf("probe-mm-compact: %s (%ld pages migrated)\n", why, m1 - m0);
+	else if (m1 - m0 <= 0)
+		printf("probe-mm-compact: no page migrated (pgmigrate_success %ld -> %ld)\n", m0,
+		       m1);
+	else
+		printf("probe-mm-compact: ok (%ld pages migrated)\n", m1 - m0);
+	for (size_t i = 0; i < N; i += 2 * CHUNK)
+		munmap(p + i * PAGE, CHUNK * PAGE);
+}
+
+static void probe_ksm(void)
+{
+	enum { N = 32 };
+	uint8_t *p = map_pages(N);
+	long sharing = 0;
+	char why[160] = "";
+
+	if (!p) {
+		printf("probe-mm-ksm: mmap: %s\n", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < N; i++)
+		memset(p + i * PAGE, 0x3c, PAGE);
+	if (madvise(p, N * PAGE, MADV_MERGEABLE) ||
+	    write_file("/sys/kernel/mm/ksm/pages_to_scan", "1000") ||
+	    write_file("/sys/kernel/mm/ksm/sleep_millisecs", "10") ||
+	    write_file("/sys/kernel/mm/ksm/run", "1")) {
+		printf("probe-mm-ksm: set-up: %s\n", strerror(errno));
+		return;
+	}
+	/* ksmd merges on its second pass (the first only checksums): give it 60 s. */
+	for (int t = 0; t < 600 && sharing < N - 1; t++) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+		/* This process's merged pages (Linux 6.1 has the count), else all of them. */
+		sharing = read_number("/proc/self/ksm_merging_pages");
+		if (sharing < 0)
+			sharing = read_number("/sys/kernel/mm/ksm/pages_sharing");
+	}
+	for (size_t i = 0; i < N && !why[0]; i++) {
+		if (*(volatile uint64_t *)(p + i * PAGE + 64) != 0x3c3c3c3c3c3c3c3cull)
+			snprintf(why, sizeof(why), "merged page %zu lost its data", i);
+		*(volatile uint64_t *)(p + i * PAGE) = tag(12, i);
+	}
+	if (!why[0])
+		check(p, N, 12, why, sizeof(why));
+	write_file("/sys/kernel/mm/ksm/run", "2"); /* unmerge and stop */
+	if (why[0])
+		printf("probe-mm-ksm: %s (%ld pages merged)\n", why, sharing);
+	else if (sharing < N - 1)
+		printf("probe-mm-ksm: ksmd merged %ld of %d pages in 60 s\n", sharing, N - 1);
+	else
+		printf("probe-mm-ksm: ok (%ld pages merged)\n", sharing);
+	munmap(p, N * PAGE);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	mem_fd = open("/proc/self/mem", O_RDWR);
+	if (mem_fd < 0) {
+		printf("probe-mm: /proc/self/mem: %s\n", strerror(errno));
+		return 1;
+	}
+	probe_accessed();
+	probe_softdirty();
+	probe_lazyfree();
+	probe_protect();
+	probe_fork();
+	probe_procmem();
+	probe_remap();
+	probe_thp();
+	probe_compact();
+	probe_ksm();
+	return 0;
+}
