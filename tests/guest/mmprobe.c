@@ -19,10 +19,10 @@
  *   softdirty  clear_refs 4 write-protects the PTEs and clears soft-dirty;
  *              writing 3 of 16 pages must soft-dirty exactly those in
  *              /proc/self/pagemap (a spte left writable gives none)
- *   lazyfree   MADV_FREE cleans (D = 0) 32 written pages; 16 are written
- *              again, which must set D in their PTEs; MADV_PAGEOUT then
- *              discards the clean ones and must keep the 16 (a write that
- *              does not set D loses the data)
+ *   lazyfree   MADV_FREE cleans (D = 0) 32 written pages; all are read,
+ *              then 16 written again, which must set D in their PTEs;
+ *              MADV_PAGEOUT then discards the clean ones and must keep the
+ *              16 (a write that does not set D loses the data)
  *   protect    mprotect to read-only and PROT_NONE, munmap and a MAP_FIXED
  *              mapping over written pages take effect at once
  *   fork       after fork, private pages are copied on the first write in
@@ -30,6 +30,11 @@
  *   procmem    a write through /proc/self/mem to a read-only private page
  *              shared with the parent (FOLL_FORCE breaks the COW) is what
  *              the child then reads through its own pointer
+ *   kernelview after fork, the kernel reads a page (copy_from_user) that the
+ *              process then writes, and the process reads a page the
+ *              kernel then writes (a COW break in kernel mode): each sees
+ *              the other's write (in shadow mode the guest kernel's view of
+ *              user pages is a root of its own)
  *   remap      MADV_DONTNEED gives zero pages; mremap moves the pages (the
  *              old range faults, the new one has the data)
  *   thp        a 2 MiB transparent huge page, then mprotect and
@@ -348,6 +353,13 @@ static void probe_lazyfree(void)
 		printf("probe-mm-lazyfree: MADV_FREE: %s\n", strerror(errno));
 		return;
 	}
+	/*
+	 * Read first: the PTEs get A = 1 with D = 0, so a write must set D
+	 * in a PTE the CPU already uses (a write that faults on a not-accessed
+	 * PTE sets both on the way).
+	 */
+	for (size_t i = 0; i < N; i++)
+		(void)*(volatile uint64_t *)(p + i * PAGE);
 	for (size_t i = 0; i < N; i += 2)
 		*(volatile uint64_t *)(p + i * PAGE) = ~tag(3, i);
 	if (madvise(p, N * PAGE, MADV_PAGEOUT)) {
@@ -512,6 +524,61 @@ static void probe_procmem(void)
 	else
 		printf("probe-mm-procmem: ok\n");
 	munmap(p, 2 * PAGE);
+}
+
+/*
+ * The kernel's accesses to user memory (copy_from_user, copy_to_user) go
+ * through the guest kernel's own view of the user pages (in shadow mode a
+ * root of its own): a COW break in one view must show in the other.
+ */
+static void probe_kernelview(void)
+{
+	uint8_t *p = map_pages(2);
+	int up[2], down[2], status = 0;
+	uint64_t a = 0, b = 0, v = 0x88;
+	pid_t pid;
+
+	if (!p || pipe(up) || pipe(down)) {
+		printf("probe-mm-kernelview: set-up: %s\n", strerror(errno));
+		return;
+	}
+	fill(p, 2, 13);
+	pid = fork();
+	if (pid == 0) {
+		/* The kernel reads page 0 (its view maps the shared frame); the process writes it.
+		 */
+		if (write(up[1], p, 8) != 8)
+			_exit(30);
+		*(volatile uint64_t *)p = 0x77;
+		if (write(up[1], p, 8) != 8)
+			_exit(31);
+		/* The process reads page 1; the kernel writes it (a COW break in kernel mode). */
+		if (*(volatile uint64_t *)(p + PAGE) != tag(13, 1))
+			_exit(32);
+		if (read(down[0], p + PAGE, 8) != 8)
+			_exit(33);
+		if (*(volatile uint64_t *)(p + PAGE) != 0x88)
+			_exit(34);
+		_exit(0);
+	}
+	if (pid < 0 || write(down[1], &v, 8) != 8 || read(up[0], &a, 8) != 8 ||
+	    read(up[0], &b, 8) != 8 || waitpid(pid, &status, 0) != pid)
+		printf("probe-mm-kernelview: child: %s\n", strerror(errno));
+	else if (a != tag(13, 0) || b != 0x77)
+		printf("probe-mm-kernelview: the kernel read %#llx after the process wrote 0x77 "
+		       "(before: %#llx, want %#llx)\n",
+		       (unsigned long long)b, (unsigned long long)a,
+		       (unsigned long long)tag(13, 0));
+	else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		printf("probe-mm-kernelview: child status %#x (34: it did not read what the kernel "
+		       "wrote)\n",
+		       status);
+	else if (*(volatile uint64_t *)p != tag(13, 0) || kernel_word(p + PAGE) != tag(13, 1))
+		printf("probe-mm-kernelview: the child's writes showed in the parent\n");
+	else
+		printf("probe-mm-kernelview: ok\n");
+	munmap(p, 2 * PAGE);
+	close(up[0]), close(up[1]), close(down[0]), close(down[1]);
 }
 
 static void probe_remap(void)
@@ -702,6 +769,7 @@ int main(void)
 	probe_protect();
 	probe_fork();
 	probe_procmem();
+	probe_kernelview();
 	probe_remap();
 	probe_thp();
 	probe_compact();

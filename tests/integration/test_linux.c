@@ -458,17 +458,17 @@ static void test_linux_probe(void **state)
  * build/probe/mmprobe): A and D bits the kernel clears and reads back
  * (MADV_COLD and smaps, MADV_FREE and MADV_PAGEOUT), soft-dirty
  * write-protection, mprotect, COW in both directions, a forced COW through
- * /proc/self/mem, mremap, a split transparent huge page, compaction and
+ * /proc/self/mem, a COW break in the kernel's view of user pages and in the
+ * process's, mremap, a split transparent huge page, compaction and
  * KSM moving pages to other frames. Each checks that the process's view
  * (the real CPU through the shadow tables) equals the kernel's
  * (/proc/self/mem). `extra`: up to 4 umbra options, NULL-terminated.
  */
 static void run_mmprobe(const char *const extra[])
 {
-	static const char *const names[] = {
-		"accessed", "softdirty", "lazyfree", "protect", "fork",
-		"procmem",  "remap",	 "thp",	     "compact", "ksm"
-	};
+	static const char *const names[] = { "accessed", "softdirty", "lazyfree",   "protect",
+					     "fork",	 "procmem",   "kernelview", "remap",
+					     "thp",	 "compact",   "ksm" };
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char bz[600], initrd[600], why[512], enc[64], cmdline[700], prog[600],
@@ -509,6 +509,9 @@ static void run_mmprobe(const char *const extra[])
 			fail_msg("no \"%s\" in the output:\n%s", want,
 				 strstr(r->out, "probe-mm") ? strstr(r->out, "probe-mm") : r->out);
 	}
+	/* What the kernel did (pages discarded, migrated, merged) shows in the log. */
+	print_message("%.*s", (int)(strstr(r->out, "UMBRA-EXIT") - strstr(r->out, "probe-mm")),
+		      strstr(r->out, "probe-mm"));
 	assert_int_equal(r->status, 0);
 	free(r);
 }
