@@ -40,6 +40,9 @@
  *   thp        a 2 MiB transparent huge page, then mprotect and
  *              MADV_DONTNEED of one 4 KiB page inside it (the kernel
  *              splits the PMD), the neighbours keep data and rights
+ *   hugetlb    two 2 MiB hugetlbfs pages (PS in the guest's PDEs from the
+ *              first fault), one copied by a COW after fork, then
+ *              mprotect
  *   compact    64 MiB with every other 64 KiB unmapped, then
  *              /proc/sys/vm/compact_memory: the pages the kernel migrated
  *              (moved to another frame) keep their data in both views
@@ -666,6 +669,74 @@ static void probe_thp(void)
 	munmap(raw, 3 * HUGE);
 }
 
+/*
+ * hugetlbfs: the guest maps 2 MiB pages with PS set in its PDEs from the
+ * start (no 4 KiB stage as with THP), and a COW after fork copies a whole
+ * 2 MiB page: the PDE is pointed at another 2 MiB frame.
+ */
+static void probe_hugetlb(void)
+{
+	enum { N = 2 * HUGE / PAGE };
+	uint8_t *p;
+	int status = 0;
+	char why[160] = "";
+	pid_t pid;
+
+	if (write_file("/proc/sys/vm/nr_hugepages", "4") ||
+	    read_number("/proc/sys/vm/nr_hugepages") < 3) {
+		printf("probe-mm-hugetlb: nr_hugepages: %s (%ld reserved)\n", strerror(errno),
+		       read_number("/proc/sys/vm/nr_hugepages"));
+		return;
+	}
+	p = mmap(NULL, 2 * HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+		 -1, 0);
+	if (p == MAP_FAILED) {
+		printf("probe-mm-hugetlb: mmap: %s\n", strerror(errno));
+		write_file("/proc/sys/vm/nr_hugepages", "0");
+		return;
+	}
+	/* Read one page first: the PDE then has A = 1 and D = 0 when the writes come. */
+	(void)*(volatile uint64_t *)(p + HUGE);
+	fill(p, N, 14);
+	if (check(p, N, 14, why, sizeof(why)) == 0) {
+		pid = fork();
+		if (pid == 0) {
+			/* The first 2 MiB page is copied on this write; the second stays shared. */
+			reopen_mem();
+			*(volatile uint64_t *)(p + 7 * PAGE) = 0x99;
+			if (*(volatile uint64_t *)(p + 7 * PAGE) != 0x99 ||
+			    kernel_word(p + 7 * PAGE) != 0x99)
+				_exit(40);
+			if (check_from(p, 8, N - 8, 14, why, sizeof(why)))
+				_exit(41);
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			snprintf(why, sizeof(why), "fork: %s", strerror(errno));
+		else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			snprintf(why, sizeof(why),
+				 "the child saw the wrong data after its COW copy "
+				 "(status %#x)",
+				 status);
+		else if (!check(p, N, 14, why, sizeof(why))) {
+			mprotect(p, HUGE, PROT_READ);
+			if (!faults((uint64_t *)(p + 5 * PAGE), 1))
+				snprintf(why, sizeof(why),
+					 "a write to the read-only 2 MiB page did "
+					 "not fault");
+			else if (faults((uint64_t *)(p + HUGE), 1))
+				snprintf(why, sizeof(why),
+					 "a write to the writable 2 MiB page faulted");
+		}
+	}
+	munmap(p, 2 * HUGE);
+	write_file("/proc/sys/vm/nr_hugepages", "0");
+	if (why[0])
+		printf("probe-mm-hugetlb: %s\n", why);
+	else
+		printf("probe-mm-hugetlb: ok\n");
+}
+
 static void probe_compact(void)
 {
 	enum { N = 16384, CHUNK = 16 }; /* 64 MiB, every other 64 KiB unmapped */
@@ -772,6 +843,7 @@ int main(void)
 	probe_kernelview();
 	probe_remap();
 	probe_thp();
+	probe_hugetlb();
 	probe_compact();
 	probe_ksm();
 	return 0;
