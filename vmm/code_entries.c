@@ -119,3 +119,19 @@ unsigned code_entries_in_page(const struct code_entries *ce, u64 page_la, u16 *o
 	memcpy(out, p->off, MIN(p->n, max) * sizeof(*out));
 	return p->n;
 }
+
+unsigned code_entries_idt_in_page(const u8 *idt, size_t len, u64 page_la, u64 *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (size_t o = 0; o + 16 <= len && n < max; o += 16) {
+		const u8 *e = idt + o;
+		/* The offset is split: bits 0-15 in bytes 0-1, 16-31 in 6-7, 32-63 in 8-11. */
+		u64 h = (u64)e[0] | (u64)e[1] << 8 | (u64)e[6] << 16 | (u64)e[7] << 24 |
+			(u64)e[8] << 32 | (u64)e[9] << 40 | (u64)e[10] << 48 | (u64)e[11] << 56;
+
+		if ((e[5] & 0x80) && (h >> PAGE_SHIFT) == (page_la >> PAGE_SHIFT)) /* P */
+			out[n++] = h;
+	}
+	return n;
+}

@@ -35,4 +35,12 @@ int code_entries_add(struct code_entries *ce, u64 la) __must_check;
  */
 unsigned code_entries_in_page(const struct code_entries *ce, u64 page_la, u16 *out, unsigned max);
 
+/*
+ * The handlers of the present gates of a 64-bit IDT image (`len` bytes,
+ * 16 per gate) that lie in the page at `page_la`: up to `max` of them into
+ * `out`, in vector order; returns how many were stored. Entries the CPU can
+ * reach with no fault to tell us of them.
+ */
+unsigned code_entries_idt_in_page(const u8 *idt, size_t len, u64 page_la, u64 *out, unsigned max);
+
 #endif /* UMBRA_VMM_CODE_ENTRIES_H */

@@ -658,23 +658,19 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	 */
 	if (sm->cpu.idt_limit >= 15) {
 		u8 idt[256 * 16];
+		u64 handlers[256];
 		size_t len = guest_read_virt(&vm->mem, &ctl, sm->cpu.idt_base, idt,
 					     MIN((size_t)sm->cpu.idt_limit + 1, sizeof(idt)), 0);
+		/*
+		 * Only handlers in the faulting page: one elsewhere that maps
+		 * this frame too (an alias) is learnt when it is delivered to
+		 * (shadow_learn_entry), which rescans then.
+		 */
+		unsigned k = code_entries_idt_in_page(idt, len, la & ~(u64)(PAGE_SIZE - 1),
+						      handlers, 256);
 
-		for (size_t o = 0; o + 16 <= len; o += 16) {
-			const u8 *e = idt + o;
-			u64 h = (u64)e[0] | (u64)e[1] << 8 | (u64)e[6] << 16 | (u64)e[7] << 24 |
-				(u64)e[8] << 32 | (u64)e[9] << 40 | (u64)e[10] << 48 |
-				(u64)e[11] << 56;
-
-			/*
-			 * Only handlers in the faulting page: one elsewhere that
-			 * maps this frame too (an alias) is learnt when it is
-			 * delivered to (shadow_learn_entry), which rescans then.
-			 */
-			if ((e[5] & 0x80) && (h >> PAGE_SHIFT) == (la >> PAGE_SHIFT)) /* P */
-				add_entry(vm, &ctl, g, h, entries, &n);
-		}
+		for (unsigned i = 0; i < k; i++)
+			add_entry(vm, &ctl, g, handlers[i], entries, &n);
 	}
 	if (sm->cpu.virt.lstar)
 		add_entry(vm, &ctl, g, sm->cpu.virt.lstar, entries, &n);
