@@ -35,6 +35,9 @@
  *              kernel then writes (a COW break in kernel mode): each sees
  *              the other's write (in shadow mode the guest kernel's view of
  *              user pages is a root of its own)
+ *   poketext   PTRACE_POKETEXT into a stopped child's text (a private file
+ *              mapping: the page-cache page is copied for the child only);
+ *              the child then runs the new code, the parent the old
  *   remap      MADV_DONTNEED gives zero pages; mremap moves the pages (the
  *              old range faults, the new one has the data)
  *   thp        a 2 MiB transparent huge page, then mprotect and
@@ -63,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -584,6 +588,60 @@ static void probe_kernelview(void)
 	close(up[0]), close(up[1]), close(down[0]), close(down[1]);
 }
 
+/* `mov $1,%eax; ret`: the word a debugger rewrites in probe_poketext. */
+__attribute__((noipa, aligned(64))) static int poke_target(void)
+{
+	return 1;
+}
+
+/*
+ * A debugger's breakpoint write: PTRACE_POKETEXT into a child's text, a
+ * private file mapping of this program, copies the page (a forced COW of
+ * page-cache memory) in the child only; the child must then execute the
+ * new code, and the parent the old.
+ */
+static void probe_poketext(void)
+{
+	int (*volatile fn)(void) = poke_target;
+	uintptr_t at = (uintptr_t)poke_target;
+	int status = 0;
+	long word;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (fn() != 1) /* the child's text mapped, old frame */
+			_exit(50);
+		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		raise(SIGSTOP);
+		_exit(fn());
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status)) {
+		printf("probe-mm-poketext: the child did not stop (status %#x): %s\n", status,
+		       strerror(errno));
+		return;
+	}
+	errno = 0;
+	word = ptrace(PTRACE_PEEKTEXT, pid, (void *)at, NULL);
+	if (errno || (word & 0xffffffffffff) != 0xc300000001b8) {
+		printf("probe-mm-poketext: poke_target is not mov $1,%%eax; ret (%#lx, %s)\n", word,
+		       strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		return;
+	}
+	if (ptrace(PTRACE_POKETEXT, pid, (void *)at, (void *)((word & ~0xff00l) | 0x0200)) ||
+	    ptrace(PTRACE_CONT, pid, NULL, NULL) || waitpid(pid, &status, 0) != pid)
+		printf("probe-mm-poketext: ptrace: %s\n", strerror(errno));
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 2)
+		printf("probe-mm-poketext: the child returned %d after the poke, want 2 (status "
+		       "%#x)\n",
+		       WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
+	else if (fn() != 1)
+		printf("probe-mm-poketext: the poke showed in the parent\n");
+	else
+		printf("probe-mm-poketext: ok\n");
+}
+
 static void probe_remap(void)
 {
 	uint8_t *p = map_pages(8), *q;
@@ -841,6 +899,7 @@ int main(void)
 	probe_fork();
 	probe_procmem();
 	probe_kernelview();
+	probe_poketext();
 	probe_remap();
 	probe_thp();
 	probe_hugetlb();

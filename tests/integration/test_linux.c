@@ -458,7 +458,8 @@ static void test_linux_probe(void **state)
  * build/probe/mmprobe): A and D bits the kernel clears and reads back
  * (MADV_COLD and smaps, MADV_FREE and MADV_PAGEOUT), soft-dirty
  * write-protection, mprotect, COW in both directions, a forced COW through
- * /proc/self/mem, a COW break in the kernel's view of user pages and in the
+ * /proc/self/mem, a debugger's PTRACE_POKETEXT into a child's text, a COW
+ * break in the kernel's view of user pages and in the
  * process's, mremap, a split transparent huge page, hugetlbfs pages (COW of
  * a 2 MiB page), compaction and
  * KSM moving pages to other frames. Each checks that the process's view
@@ -468,8 +469,9 @@ static void test_linux_probe(void **state)
 static void run_mmprobe(const char *const extra[])
 {
 	static const char *const names[] = { "accessed", "softdirty", "lazyfree",   "protect",
-					     "fork",	 "procmem",   "kernelview", "remap",
-					     "thp",	 "hugetlb",   "compact",    "ksm" };
+					     "fork",	 "procmem",   "kernelview", "poketext",
+					     "remap",	 "thp",	      "hugetlb",    "compact",
+					     "ksm" };
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char bz[600], initrd[600], why[512], enc[64], cmdline[700], prog[600],
