@@ -44,8 +44,8 @@
  *              MADV_DONTNEED of one 4 KiB page inside it (the kernel
  *              splits the PMD), the neighbours keep data and rights
  *   hugetlb    two 2 MiB hugetlbfs pages (PS in the guest's PDEs from the
- *              first fault), one copied by a COW after fork, then
- *              mprotect
+ *              first fault); after fork each process writes one, which
+ *              copies it for the writer only; then mprotect
  *   compact    64 MiB with every other 64 KiB unmapped, then
  *              /proc/sys/vm/compact_memory: the pages the kernel migrated
  *              (moved to another frame) keep their data in both views
@@ -740,8 +740,11 @@ static void probe_hugetlb(void)
 	char why[160] = "";
 	pid_t pid;
 
-	if (write_file("/proc/sys/vm/nr_hugepages", "4") ||
-	    read_number("/proc/sys/vm/nr_hugepages") < 3) {
+	int go[2];
+
+	/* Two mapped, and one COW copy in each process. */
+	if (write_file("/proc/sys/vm/nr_hugepages", "6") ||
+	    read_number("/proc/sys/vm/nr_hugepages") < 4 || pipe(go)) {
 		printf("probe-mm-hugetlb: nr_hugepages: %s (%ld reserved)\n", strerror(errno),
 		       read_number("/proc/sys/vm/nr_hugepages"));
 		return;
@@ -750,6 +753,7 @@ static void probe_hugetlb(void)
 		 -1, 0);
 	if (p == MAP_FAILED) {
 		printf("probe-mm-hugetlb: mmap: %s\n", strerror(errno));
+		close(go[0]), close(go[1]);
 		write_file("/proc/sys/vm/nr_hugepages", "0");
 		return;
 	}
@@ -757,10 +761,17 @@ static void probe_hugetlb(void)
 	(void)*(volatile uint64_t *)(p + HUGE);
 	fill(p, N, 14);
 	if (check(p, N, 14, why, sizeof(why)) == 0) {
+		char c;
+
 		pid = fork();
 		if (pid == 0) {
-			/* The first 2 MiB page is copied on this write; the second stays shared. */
+			/*
+			 * The first 2 MiB page is copied on this write; the second
+			 * must still read as before the parent's write to it.
+			 */
 			reopen_mem();
+			if (read(go[0], &c, 1) != 1)
+				_exit(42);
 			*(volatile uint64_t *)(p + 7 * PAGE) = 0x99;
 			if (*(volatile uint64_t *)(p + 7 * PAGE) != 0x99 ||
 			    kernel_word(p + 7 * PAGE) != 0x99)
@@ -769,25 +780,37 @@ static void probe_hugetlb(void)
 				_exit(41);
 			_exit(0);
 		}
-		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		/*
+		 * The parent's PDEs were write-protected by the fork: its write
+		 * to the second page copies it for the parent.
+		 */
+		*(volatile uint64_t *)(p + HUGE + 3 * PAGE) = 0xaa;
+		if (pid < 0 || write(go[1], "x", 1) != 1 || waitpid(pid, &status, 0) != pid)
 			snprintf(why, sizeof(why), "fork: %s", strerror(errno));
 		else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			snprintf(why, sizeof(why),
-				 "the child saw the wrong data after its COW copy "
-				 "(status %#x)",
+				 "the child saw the wrong data after the COW copies "
+				 "(status %#x: 41, the parent's write showed)",
 				 status);
-		else if (!check(p, N, 14, why, sizeof(why))) {
-			mprotect(p, HUGE, PROT_READ);
-			if (!faults((uint64_t *)(p + 5 * PAGE), 1))
+		else if (*(volatile uint64_t *)(p + HUGE + 3 * PAGE) != 0xaa ||
+			 kernel_word(p + HUGE + 3 * PAGE) != 0xaa)
+			snprintf(why, sizeof(why), "the parent lost its write to its COW copy");
+		else {
+			/* The word back as it was; then one 2 MiB page read-only. */
+			*(volatile uint64_t *)(p + HUGE + 3 * PAGE) = tag(14, 512 + 3);
+			if (check(p, N, 14, why, sizeof(why)))
+				; /* why says what differs */
+			else if (mprotect(p, HUGE, PROT_READ) ||
+				 !faults((uint64_t *)(p + 5 * PAGE), 1))
 				snprintf(why, sizeof(why),
-					 "a write to the read-only 2 MiB page did "
-					 "not fault");
+					 "a write to the read-only 2 MiB page did not fault");
 			else if (faults((uint64_t *)(p + HUGE), 1))
 				snprintf(why, sizeof(why),
 					 "a write to the writable 2 MiB page faulted");
 		}
 	}
 	munmap(p, 2 * HUGE);
+	close(go[0]), close(go[1]);
 	write_file("/proc/sys/vm/nr_hugepages", "0");
 	if (why[0])
 		printf("probe-mm-hugetlb: %s\n", why);
