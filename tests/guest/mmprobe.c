@@ -46,6 +46,10 @@
  *   hugetlb    two 2 MiB hugetlbfs pages (PS in the guest's PDEs from the
  *              first fault); after fork each process writes one, which
  *              copies it for the writer only; then mprotect
+ *   uffd       userfaultfd: missing pages filled by a handler thread
+ *              (UFFDIO_COPY), then write protection (UFFDIO_WRITEPROTECT):
+ *              three pages written, exactly three faults (a spte left
+ *              writable gives fewer)
  *   compact    64 MiB with every other 64 KiB unmapped, then
  *              /proc/sys/vm/compact_memory: the pages the kernel migrated
  *              (moved to another frame) keep their data in both views
@@ -66,7 +70,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -818,6 +826,121 @@ static void probe_hugetlb(void)
 		printf("probe-mm-hugetlb: ok\n");
 }
 
+/* ---- userfaultfd ----------------------------------------------------------- */
+
+struct uffd_handler {
+	int fd;
+	/* Counted before the fault is resolved: the faulting thread may read them then. */
+	volatile unsigned missing, wp;
+	volatile int err; /* the errno of a failed UFFDIO_COPY or UFFDIO_WRITEPROTECT */
+	uint64_t seed, base;
+};
+
+/*
+ * The handler thread: a missing page is filled with UFFDIO_COPY (the
+ * pattern of `seed`), a write-protect fault resolved by lifting the
+ * protection of that page. If that fails it says so in err and wakes the
+ * faulting thread, which faults again. Runs until cancelled.
+ */
+static void *uffd_serve(void *arg)
+{
+	struct uffd_handler *h = arg;
+	static uint8_t page[PAGE] __attribute__((aligned(PAGE)));
+	struct uffd_msg msg;
+
+	while (read(h->fd, &msg, sizeof(msg)) == sizeof(msg)) {
+		uint64_t at = msg.arg.pagefault.address & ~(PAGE - 1);
+
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+			struct uffdio_writeprotect wp = { .range = { at, PAGE }, .mode = 0 };
+
+			h->wp++;
+			if (ioctl(h->fd, UFFDIO_WRITEPROTECT, &wp))
+				h->err = errno;
+		} else {
+			struct uffdio_copy c = { .dst = at, .src = (uintptr_t)page, .len = PAGE };
+
+			memset(page, 0, PAGE);
+			*(uint64_t *)page = tag(h->seed, (at - h->base) / PAGE);
+			h->missing++;
+			if (ioctl(h->fd, UFFDIO_COPY, &c))
+				h->err = errno;
+		}
+		if (h->err) {
+			struct uffdio_range r = { at, PAGE };
+
+			ioctl(h->fd, UFFDIO_WAKE, &r);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * userfaultfd, as live migration's post-copy and CRIU use it: pages filled
+ * by another thread (UFFDIO_COPY installs the PTE the faulting thread then
+ * uses), and write protection that must raise exactly one fault per page
+ * written (UFFDIO_WRITEPROTECT clears RW in the PTEs and flushes).
+ */
+static void probe_uffd(void)
+{
+	enum { N = 8 };
+	struct uffd_handler h = { .seed = 15 };
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+	uint8_t *p = map_pages(N);
+	char why[160] = "";
+	pthread_t t;
+
+	h.fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	h.base = (uintptr_t)p;
+	if (!p || h.fd < 0 || ioctl(h.fd, UFFDIO_API, &api)) {
+		printf("probe-mm-uffd: userfaultfd: %s\n", strerror(errno));
+		return;
+	}
+	struct uffdio_register reg = { .range = { (uintptr_t)p, N * PAGE },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING |
+					       UFFDIO_REGISTER_MODE_WP };
+
+	if (ioctl(h.fd, UFFDIO_REGISTER, &reg) || pthread_create(&t, NULL, uffd_serve, &h)) {
+		printf("probe-mm-uffd: register: %s\n", strerror(errno));
+		close(h.fd);
+		return;
+	}
+	/* Missing pages, in order: the handler fills page i with tag(15, i). */
+	if (!check(p, N, 15, why, sizeof(why)) && h.missing != N)
+		snprintf(why, sizeof(why), "%u missing-page faults for %d pages", h.missing, N);
+	if (!why[0]) {
+		struct uffdio_writeprotect wp = { .range = { (uintptr_t)p, N * PAGE },
+						  .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+
+		/* Protect all, read all (no fault), write three: three faults. */
+		if (ioctl(h.fd, UFFDIO_WRITEPROTECT, &wp))
+			snprintf(why, sizeof(why), "UFFDIO_WRITEPROTECT: %s", strerror(errno));
+		else if (!check(p, N, 15, why, sizeof(why))) {
+			for (size_t i = 1; i < N; i += 3)
+				*(volatile uint64_t *)(p + i * PAGE) = tag(16, i);
+			if (h.wp != 3)
+				snprintf(why, sizeof(why),
+					 "%u write-protect faults for 3 pages written", h.wp);
+			else if (kernel_word(p + 4 * PAGE) != tag(16, 4) ||
+				 kernel_word(p + 5 * PAGE) != tag(15, 5))
+				snprintf(why, sizeof(why), "the writes after the faults were lost");
+		}
+	}
+	/* A read blocked on the fd keeps it open: cancel the thread, then close. */
+	pthread_cancel(t);
+	pthread_join(t, NULL);
+	munmap(p, N * PAGE);
+	close(h.fd);
+	if (h.err && !why[0])
+		snprintf(why, sizeof(why), "the handler's ioctl failed: %s", strerror(h.err));
+	if (why[0])
+		printf("probe-mm-uffd: %s\n", why);
+	else
+		printf("probe-mm-uffd: ok\n");
+}
+
 static void probe_compact(void)
 {
 	enum { N = 16384, CHUNK = 16 }; /* 64 MiB, every other 64 KiB unmapped */
@@ -926,6 +1049,7 @@ int main(void)
 	probe_remap();
 	probe_thp();
 	probe_hugetlb();
+	probe_uffd();
 	probe_compact();
 	probe_ksm();
 	return 0;

@@ -461,7 +461,8 @@ static void test_linux_probe(void **state)
  * /proc/self/mem, a debugger's PTRACE_POKETEXT into a child's text, a COW
  * break in the kernel's view of user pages and in the
  * process's, mremap, a split transparent huge page, hugetlbfs pages (COW of
- * a 2 MiB page), compaction and
+ * a 2 MiB page), userfaultfd (pages filled by another thread, write
+ * protection), compaction and
  * KSM moving pages to other frames. Each checks that the process's view
  * (the real CPU through the shadow tables) equals the kernel's
  * (/proc/self/mem). `extra`: up to 4 umbra options, NULL-terminated.
@@ -470,8 +471,8 @@ static void run_mmprobe(const char *const extra[])
 {
 	static const char *const names[] = { "accessed", "softdirty", "lazyfree",   "protect",
 					     "fork",	 "procmem",   "kernelview", "poketext",
-					     "remap",	 "thp",	      "hugetlb",    "compact",
-					     "ksm" };
+					     "remap",	 "thp",	      "hugetlb",    "uffd",
+					     "compact",	 "ksm" };
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char bz[600], initrd[600], why[512], enc[64], cmdline[700], prog[600],
