@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * A guest program for test_linux's probe test: what Linux's memory manager
+ * A guest program for test_linux's mm tests (tests/integration/test_linux.c,
+ * test_linux_mm and test_linux_mm_sync): what Linux's memory manager
  * does to a process's page tables that a shadow MMU must follow exactly,
  * each printed as one line "probe-mm-NAME: ok" (or what was seen instead).
  * A shadow MMU that keeps a stale spte, maps a clean gpte writable or a
@@ -58,8 +59,8 @@
  *              written: a COW copy per page, in both views
  *
  * Static, built by the Makefile (build/probe/mmprobe) and packed into a copy
- * of the guest's initramfs by the test; run as root (clear_refs and pagemap
- * , compaction, ksm).
+ * of the guest's initramfs by the test; run as root (pagemap's soft-dirty
+ * bits, hugetlbfs pages, compaction, ksm).
  */
 #include <errno.h>
 #include <fcntl.h>
