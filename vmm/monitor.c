@@ -1151,6 +1151,15 @@ u64 monitor_error_code(const struct monitor *mon)
 	return v;
 }
 
+void monitor_flush(void *opaque, enum shadow_flush_kind kind, gva_t gva)
+{
+	struct monitor *mon = opaque;
+
+	(void)kind;
+	(void)gva;
+	mon->need_flush = true;
+}
+
 bool monitor_vector_has_error_code(unsigned vector)
 {
 	switch (vector) {

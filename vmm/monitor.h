@@ -67,6 +67,7 @@
 #ifndef UMBRA_VMM_MONITOR_H
 #define UMBRA_VMM_MONITOR_H
 
+#include "shadow/mmu.h"
 #include "umbra/le.h"
 #include "umbra/types.h"
 
@@ -764,6 +765,14 @@ u64 monitor_trap_rsp(unsigned vector);
  * (a gva) to start the tail with, and sets tail_entry to the RIP.
  */
 u64 monitor_prepare_return(struct monitor *mon, mpa_t root, u64 guest_rbx);
+
+/*
+ * The shadow MMU's flusher (shadow/mmu.h; `opaque` is the monitor): any
+ * flush is a reload of CR3 in the next tail, which drops every non-global
+ * translation (no spte is global: the monitor's entries do not use G, nor
+ * do the library's). LIMITATION: SHADOW_FLUSH_GVA is widened to a full flush.
+ */
+void monitor_flush(void *opaque, enum shadow_flush_kind kind, gva_t gva);
 
 /*
  * The real CS and SS to run guest code on: the monitor's DPL3 pair for the

@@ -80,21 +80,6 @@ static void writer_store(void *opaque, mpa_t spte_mpa, u64 *sptep, u64 val)
 	monitor_queue_store(&sm->mon, spte_mpa, val);
 }
 
-/*
- * The flusher: any flush is done by reloading CR3 in the tail, which
- * flushes every non-global translation (no spte is global: the monitor's
- * entries do not use G, and the library maps guest pages without it in
- * this milestone). LIMITATION: SHADOW_FLUSH_GVA is widened to a full flush.
- */
-static void flusher_flush(void *opaque, enum shadow_flush_kind kind, gva_t gva)
-{
-	struct shadow_mode *sm = opaque;
-
-	(void)kind;
-	(void)gva;
-	sm->mon.need_flush = true;
-}
-
 static int add_memslot(struct vm *vm, u32 slot, mpa_t base, u64 size, void *hva)
 {
 	struct kvm_userspace_memory_region r = {
@@ -294,7 +279,7 @@ int shadow_mode_setup(struct vm *vm)
 			  /* map_anon: fresh anonymous memory; off: every page reused LIFO */
 			  .zeroed = vm->opts->shadow_clean_first },
 		.writer = { .opaque = sm, .store = writer_store, .commit = NULL },
-		.flusher = { .opaque = sm, .flush = flusher_flush },
+		.flusher = { .opaque = &sm->mon, .flush = monitor_flush },
 		/* Reserved address bits as the guest's CPUID says. */
 		.maxphyaddr = vm->guest_maxphyaddr,
 		.exec_gate = true, /* item 6 */

@@ -123,11 +123,16 @@ static void test_prepare_return(void **state)
 	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
 	assert_true(rd64(&m, rsp - MON_GVA) == 0);
 	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0);
-	/* A flush reloads the same root. */
-	m.need_flush = true;
+	/* A flush, of one gva or of all, reloads the same root; once. */
+	monitor_flush(&m, SHADOW_FLUSH_GVA, gva(0x7000));
 	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
 	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0x5000);
 	assert_false(m.need_flush);
+	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
+	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0);
+	monitor_flush(&m, SHADOW_FLUSH_ALL, gva(0));
+	rsp = monitor_prepare_return(&m, mpa(0x5000), 0x77);
+	assert_true(rd64(&m, rsp - MON_GVA + 8) == 0x5000);
 	/* A TPR change enters through the CR8 entry with the value lowest; once. */
 	assert_true(m.tail_entry == monitor_gva(MON_OFF_TAIL));
 	m.want_tpr = 15;
