@@ -311,21 +311,6 @@ static void test_linux_pvm_cpu_script(void **state)
 }
 
 /*
- * The probe programs (tests/guest/, build/probe/ by `make check`) in a copy
- * of the guest's initramfs: single steps (8 instructions, and one over an
- * emulated `out`), ioperm and string port I/O on the UART's scratch
- * register, a process's own #GP and #UD on instructions no VMM emulates
- * (signals, not a stopped VM), PR_SET_TSC's rdtsc fault, `lsl` of the
- * per-CPU segment, hardware breakpoints through perf (write watchpoints
- * fired by the process and by the kernel's put_user, user and kernel
- * instruction breakpoints), and a static 32-bit process (its vDSO syscall, int
- * $0x80, TLS through %gs across context switches, threads) where a 32-bit
- * toolchain built one. Shadow mode with our PVM hosts' CPU flags and
- * strategy (--sensitive=patch: the stand-ins, as on PVM): without FSGSBASE
- * Linux switches GS through the load_gs stand-in, which is where a 32-bit
- * task's TLS went missing before session 24.
- */
-/*
  * A copy of the guest's initramfs `initrd` in the new directory `tmp` with
  * the programs `progs` (NULL-terminated paths) added as /their-basenames
  * (bench/mkinitrd.sh, once per program); its path into out.
@@ -356,6 +341,21 @@ static void remove_dir(const char *tmp)
 		print_message("could not remove %s\n", tmp);
 }
 
+/*
+ * The probe programs (tests/guest/, build/probe/ by `make check`) in a copy
+ * of the guest's initramfs: single steps (8 instructions, and one over an
+ * emulated `out`), ioperm and string port I/O on the UART's scratch
+ * register, a process's own #GP and #UD on instructions no VMM emulates
+ * (signals, not a stopped VM), PR_SET_TSC's rdtsc fault, `lsl` of the
+ * per-CPU segment, hardware breakpoints through perf (write watchpoints
+ * fired by the process and by the kernel's put_user, user and kernel
+ * instruction breakpoints), and a static 32-bit process (its vDSO syscall, int
+ * $0x80, TLS through %gs across context switches, threads) where a 32-bit
+ * toolchain built one. Shadow mode with our PVM hosts' CPU flags and
+ * strategy (--sensitive=patch: the stand-ins, as on PVM): without FSGSBASE
+ * Linux switches GS through the load_gs stand-in, which is where a 32-bit
+ * task's TLS went missing before session 24.
+ */
 static void test_linux_probe(void **state)
 {
 	static const char probe_script[] =
@@ -458,14 +458,13 @@ static void test_linux_probe(void **state)
  * build/probe/mmprobe): A and D bits the kernel clears and reads back
  * (MADV_COLD and smaps, MADV_FREE and MADV_PAGEOUT), soft-dirty
  * write-protection, mprotect, COW in both directions, a forced COW through
- * /proc/self/mem, a debugger's PTRACE_POKETEXT into a child's text, a COW
- * break in the kernel's view of user pages and in the
- * process's, mremap, a split transparent huge page, hugetlbfs pages (COW of
- * a 2 MiB page), userfaultfd (pages filled by another thread, write
- * protection), compaction and
- * KSM moving pages to other frames. Each checks that the process's view
- * (the real CPU through the shadow tables) equals the kernel's
- * (/proc/self/mem). `extra`: up to 4 umbra options, NULL-terminated.
+ * /proc/self/mem, a debugger's PTRACE_POKETEXT into a child's text, COW
+ * breaks in the kernel's view of user pages and in the process's, mremap,
+ * a split transparent huge page, hugetlbfs pages (COW of a 2 MiB page),
+ * userfaultfd (pages filled by another thread, write protection), and
+ * compaction and KSM moving pages to other frames. Each checks that the
+ * process's view (the real CPU through the shadow tables) equals the
+ * kernel's (/proc/self/mem). `extra`: up to 4 umbra options, NULL-terminated.
  */
 static void run_mmprobe(const char *const extra[])
 {
