@@ -461,7 +461,7 @@ static void probe_fork(void)
 	*(volatile uint64_t *)shared = 1;
 	pid = fork();
 	if (pid == 0) {
-		/* The child writes pages 0-3 first; pages 4-7 after the parent has. */
+		/* The child writes pages 0-3; it reads 4-7 after the parent has written them. */
 		reopen_mem();
 		fill(priv, 4, 7);
 		*(volatile uint64_t *)shared = 2;
@@ -492,8 +492,8 @@ static void probe_fork(void)
 		snprintf(why, sizeof(why), "lost the child: %s", strerror(errno));
 	else if (!why[0] && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		snprintf(why, sizeof(why),
-			 "the child saw the wrong data (status %#x: 11 private, "
-			 "12 untouched, 13 shared)",
+			 "the child saw the wrong data (status %#x: 11 its own writes, "
+			 "12 the parent's, 13 the shared page)",
 			 status);
 	if (why[0])
 		printf("probe-mm-fork: %s\n", why);
