@@ -342,6 +342,46 @@ static void remove_dir(const char *tmp)
 }
 
 /*
+ * Boot Linux in LINUX_MMU's mode (shadow by default) with `progs`
+ * (NULL-terminated paths) added to a copy of its initramfs as
+ * /their-basenames, `text` as its script and `extra` (up to 4 umbra
+ * options, NULL-terminated) on umbra's command line; fails unless the
+ * script ran to its end (`what` names it). Skips where the images cannot be
+ * had. Returns the run, with --stats=json in its err.
+ */
+static struct result *boot_packed(const char *what, const char *text, const char *const progs[],
+				  const char *const extra[])
+{
+	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
+	char bz[600], initrd[600], why[512], enc[1024], cmdline[1700],
+		tmp[] = "/tmp/umbra-linux-XXXXXX", packed[640], mmu_opt[32];
+	const char *opt[4] = { "--mem=1G", "--mem=1G", "--mem=1G", "--mem=1G" };
+	struct result *r;
+
+	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
+		print_message("SKIP: the Linux images are not available: %s\n", why);
+		skip();
+	}
+	for (unsigned i = 0; i < 4 && extra[i]; i++)
+		opt[i] = extra[i]; /* the rest stay a repeated --mem=1G */
+	pack_initrd(initrd, progs, tmp, packed, sizeof(packed));
+	b64(text, enc, sizeof(enc));
+	snprintf(cmdline, sizeof(cmdline),
+		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
+		 enc);
+	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
+	r = new_result();
+	run_umbra(r, (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G", "--stats=json",
+				 (char *)opt[0], (char *)opt[1], (char *)opt[2], (char *)opt[3],
+				 "--cmdline", cmdline, "--initrd", packed, bz, NULL });
+	remove_dir(tmp);
+	if (!strstr(r->out, "UMBRA-EXIT: 0"))
+		fail_msg("the %s did not finish; output tail:\n%s\nstderr:\n%.2000s", what,
+			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
+	return r;
+}
+
+/*
  * The probe programs (tests/guest/, build/probe/ by `make check`) in a copy
  * of the guest's initramfs: single steps (8 instructions, and one over an
  * emulated `out`), ioperm and string port I/O on the UART's scratch
@@ -363,19 +403,13 @@ static void test_linux_probe(void **state)
 		"if [ -x /probe32 ]; then /probe32; else echo 'probe32: not built'; fi\n";
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
-	char bz[600], initrd[600], why[512], enc[1024], cmdline[1600], p64[600], p32[600],
-		tmp[] = "/tmp/umbra-probe-XXXXXX", packed[640];
+	char p64[600], p32[600];
 	bool have32;
 	struct result *r;
-	char mmu_opt[32];
 
 	(void)state;
 	NEED_KVM();
 	need_user_programs(mmu);
-	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
-		print_message("SKIP: the Linux images are not available: %s\n", why);
-		skip();
-	}
 	snprintf(p64, sizeof(p64), "%s/probe64", dir);
 	snprintf(p32, sizeof(p32), "%s/probe32", dir);
 	if (access(p64, R_OK))
@@ -383,22 +417,11 @@ static void test_linux_probe(void **state)
 	have32 = !access(p32, R_OK);
 	if (!have32)
 		print_message("NOTE: no %s (no 32-bit toolchain): its part is skipped\n", p32);
-	pack_initrd(initrd, (const char *const[]){ p64, have32 ? p32 : NULL, NULL }, tmp, packed,
-		    sizeof(packed));
-	b64(probe_script, enc, sizeof(enc));
-	snprintf(cmdline, sizeof(cmdline),
-		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
-		 enc);
-	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
-	r = new_result();
-	run_umbra(r, (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G",
-				 !strcmp(mmu, "shadow") ? "--cpu=-fsgsbase,-smap" : "--mem=1G",
-				 !strcmp(mmu, "shadow") ? "--sensitive=patch" : "--mem=1G",
-				 "--cmdline", cmdline, "--initrd", packed, bz, NULL });
-	remove_dir(tmp);
-	if (!strstr(r->out, "UMBRA-EXIT: 0"))
-		fail_msg("the probe script did not finish; output tail:\n%s\nstderr:\n%.2000s",
-			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
+	r = boot_packed("probe script", probe_script,
+			(const char *const[]){ p64, have32 ? p32 : NULL, NULL },
+			!strcmp(mmu, "shadow") ? (const char *const[]){ "--cpu=-fsgsbase,-smap",
+									"--sensitive=patch", NULL }
+					       : (const char *const[]){ NULL });
 	{
 		static const char *const want[] = { "probe-step: ok", "probe-step-io: ok",
 						    "probe-ioperm: ok", "probe-faults: ok" };
@@ -466,46 +489,6 @@ static void test_linux_probe(void **state)
  * process's view (the real CPU through the shadow tables) equals the
  * kernel's (/proc/self/mem). `extra`: up to 4 umbra options, NULL-terminated.
  */
-/*
- * Boot Linux in LINUX_MMU's mode (shadow by default) with `progs`
- * (NULL-terminated paths) added to a copy of its initramfs as
- * /their-basenames, `text` as its script and `extra` (up to 4 umbra
- * options, NULL-terminated) on umbra's command line; fails unless the
- * script ran to its end (`what` names it). Skips where the images cannot be
- * had. Returns the run, with --stats=json in its err.
- */
-static struct result *boot_packed(const char *what, const char *text, const char *const progs[],
-				  const char *const extra[])
-{
-	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
-	char bz[600], initrd[600], why[512], enc[1024], cmdline[1700],
-		tmp[] = "/tmp/umbra-linux-XXXXXX", packed[640], mmu_opt[32];
-	const char *opt[4] = { "--mem=1G", "--mem=1G", "--mem=1G", "--mem=1G" };
-	struct result *r;
-
-	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
-		print_message("SKIP: the Linux images are not available: %s\n", why);
-		skip();
-	}
-	for (unsigned i = 0; i < 4 && extra[i]; i++)
-		opt[i] = extra[i]; /* the rest stay a repeated --mem=1G */
-	pack_initrd(initrd, progs, tmp, packed, sizeof(packed));
-	b64(text, enc, sizeof(enc));
-	snprintf(cmdline, sizeof(cmdline),
-		 "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet umbra.run=%s",
-		 enc);
-	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
-	r = new_result();
-	run_umbra(r, (char *[]){ "umbra", "run", mmu_opt, "--mem", "1G", "--stats=json",
-				 (char *)opt[0], (char *)opt[1], (char *)opt[2], (char *)opt[3],
-				 "--cmdline", cmdline, "--initrd", packed, bz, NULL });
-	remove_dir(tmp);
-	if (!strstr(r->out, "UMBRA-EXIT: 0"))
-		fail_msg("the %s did not finish; output tail:\n%s\nstderr:\n%.2000s", what,
-			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
-	return r;
-}
-
 static void run_mmprobe(const char *const extra[])
 {
 	static const char *const names[] = { "accessed", "softdirty", "lazyfree",   "protect",
