@@ -243,7 +243,7 @@ int shadow_mode_setup(struct vm *vm)
 	 */
 	sm->real_cr4_fixed = CR4_PAE;
 	if (vm->host.iopl3 == HOST_YES) {
-		sm->real_cr4_fixed |= vm->cpu_has_umip ? CR4_UMIP : 0;
+		sm->real_cr4_fixed |= vm->cpu_cr4_valid & CR4_UMIP; /* as the guest CPUID says */
 		sm->real_cr4_mirror = CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE | CR4_FSGSBASE;
 		sm->real_cr4_user_mirror = CR4_TSD;
 	}

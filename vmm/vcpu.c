@@ -34,11 +34,9 @@
 #include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
 
-#define CPUID_MAX_ENTRIES     256
-#define CPUID_EXT_FEATURES    0x80000001u
-#define CPUID_80000001_EDX_NX (1u << 20)
-#define CPUID_ADDR_SIZES      0x80000008u
-#define CPUID_DEFAULT_MAXPA   36 /* without leaf 0x80000008 (SDM Vol. 3A §4.1.4) */
+#define CPUID_MAX_ENTRIES   256
+#define CPUID_ADDR_SIZES    0x80000008u
+#define CPUID_DEFAULT_MAXPA 36 /* without leaf 0x80000008 (SDM Vol. 3A §4.1.4) */
 /* LAPIC register offsets and LVT delivery modes: Intel SDM Vol. 3A §10.5.1. */
 #define APIC_TPR	   0x80
 #define APIC_ISR	   0x100 /* 8 registers, one per 32 vectors, 16 bytes apart */
@@ -105,10 +103,6 @@ static int setup_cpuid(struct vm *vm)
 	vm->cpu_cr4_valid = cpu_features_cr4_valid(cpuid->entries, cpuid->nent);
 	vm->cpu_efer_valid = cpu_features_efer_valid(cpuid->entries, cpuid->nent);
 	for (u32 i = 0; i < cpuid->nent; i++) {
-		if (cpuid->entries[i].function == CPUID_EXT_FEATURES)
-			vm->cpu_has_nx = cpuid->entries[i].edx & CPUID_80000001_EDX_NX;
-		if (cpuid->entries[i].function == 7 && cpuid->entries[i].index == 0)
-			vm->cpu_has_umip = cpuid->entries[i].ecx & (1u << 2);
 		if (cpuid->entries[i].function == 0xd && cpuid->entries[i].index == 0)
 			vm->guest_xcr0_mask = cpuid->entries[i].eax | (u64)cpuid->entries[i].edx
 									      << 32;

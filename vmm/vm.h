@@ -36,8 +36,6 @@ struct vm {
 	int kvm_fd, vm_fd, vcpu_fd;
 	struct kvm_run *run;
 	size_t run_size;
-	bool cpu_has_nx;
-	bool cpu_has_umip;  /* the guest CPUID offers UMIP (CPUID.7:ECX[2]) */
 	u64 cpu_cr4_valid;  /* the CR4 bits its CPUID offers (cpu_features_cr4_valid) */
 	u64 cpu_efer_valid; /* the EFER bits (cpu_features_efer_valid) */
 	/* An AMD CPU without NullSelectorClearsBase (decode/emulate.h, null_sel_keeps_base) */
