@@ -140,7 +140,7 @@ TEST(dr_data_pte_rmw_string)
 	uint64_t src[4], *pte, dr6, left, rip_want;
 	struct catch c;
 
-	pte = window_pte(0xd7);
+	pte = window_pte(0xd8);
 	set_dr0_dr7((uint64_t)pte, DR7_L0 | DR7_RW0_WRITE | DR7_LEN0_8);
 	if (CATCH(&c))
 		__asm__ volatile("lock btsq $9, %0" : "+m"(*pte));
