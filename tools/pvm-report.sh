@@ -32,9 +32,10 @@
 #     same workloads without and with one), and testos's debug-register
 #     tests in both modes (session 28);
 #  9. (before 5) test_linux_mm, test_linux_mm_sync and test_linux_modules
-#     (session 29): Linux's memory manager and kernel modules against the
-#     shadow MMU, where a late or missing TLB flush can show (the nested
-#     rig cannot show one: README, "Without /dev/kvm").
+#     (session 29), test_linux_swap (session 30): Linux's memory manager,
+#     swap and kernel modules against the shadow MMU, where a late or
+#     missing TLB flush can show (the nested rig cannot show one: README,
+#     "Without /dev/kvm").
 #
 # --quick skips 5 (about half an hour on the rig; minutes on PVM) and 6.
 # Each step's output goes to DIR (default bench/results/pvm-report-DATE), and
@@ -168,6 +169,9 @@ step linux-mm bash -c 'make build/san/tests/test_linux probe-programs >/dev/null
 step linux-modules bash -c 'make build/san/tests/test_linux >/dev/null &&
 	env UMBRA=vmm/umbra LINUX_TESTS=test_linux_modules build/san/tests/test_linux 2>&1 |
 	grep -a -E "module|NOTE|OK|FAIL|SKIP"; [ "${PIPESTATUS[0]}" -eq 0 ]'
+step linux-swap bash -c 'make build/san/tests/test_linux probe-programs >/dev/null &&
+	env UMBRA=vmm/umbra LINUX_TESTS=test_linux_swap build/san/tests/test_linux 2>&1 |
+	grep -a -E "swap|NOTE|OK|FAIL|SKIP"; [ "${PIPESTATUS[0]}" -eq 0 ]'
 if [ $quick -eq 0 ]; then
 	step bench make bench QUICK=1 BENCH_ARGS="--linux-timeout 1800 --variant noentry:--chain-entry=off --variant noprefault:--shadow-prefault=off --variant nochain:--chain=off --variant lifo:--shadow-clean-first=off"
 	step profile-pingpong tools/trap-profile.sh -n 25 '/ubench -m -n 2000 pingpong'

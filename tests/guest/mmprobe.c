@@ -58,9 +58,21 @@
  *              write-protected and pointed at one frame), then each
  *              written: a COW copy per page, in both views
  *
+ * `mmprobe swap` runs one more, alone, where the test has set up swap (a
+ * zram device; test_linux_swap):
+ *   swap       MADV_PAGEOUT swaps out 64 pages (pagemap must show each as
+ *              a swap entry), then half are written and half read, and
+ *              all swapped out and checked again; then a child confined to
+ *              a memory cgroup of 24 MiB writes and checks 64 MiB (half in
+ *              transparent huge pages, which reclaim splits) twice over,
+ *              so that reclaim ages A bits, unmaps and swaps out under it
+ *              all the time. A spte kept after its PTE became a swap entry
+ *              shows as a write the kernel never sees, or as a frame's old
+ *              data read back.
+ *
  * Static, built by the Makefile (build/probe/mmprobe) and packed into a copy
  * of the guest's initramfs by the test; run as root (pagemap's soft-dirty
- * bits, hugetlbfs pages, compaction, ksm).
+ * bits, hugetlbfs pages, compaction, ksm, memory cgroups).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +83,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -1031,13 +1044,168 @@ static void probe_ksm(void)
 	munmap(p, N * PAGE);
 }
 
-int main(void)
+/* ---- swap (mmprobe swap) ------------------------------------------------- */
+
+/* How many of the n pages at p pagemap shows as swapped out (bit 62), or -1. */
+static long swapped_pages(const uint8_t *p, size_t n)
+{
+	uint64_t pm[64];
+	long swapped = 0;
+	int pfd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (pfd < 0)
+		return -1;
+	for (size_t i = 0; i < n; i += 64) {
+		size_t m = n - i < 64 ? n - i : 64;
+
+		if (pread(pfd, pm, m * 8, (off_t)((uintptr_t)(p + i * PAGE) / PAGE * 8)) !=
+		    (ssize_t)(m * 8)) {
+			close(pfd);
+			return -1;
+		}
+		for (size_t j = 0; j < m; j++)
+			swapped += pm[j] >> 62 & 1;
+	}
+	close(pfd);
+	return swapped;
+}
+
+/* Part one: MADV_PAGEOUT, so every page's way out and back in is known. */
+static int swap_pageout(char *why, size_t len)
+{
+	enum { N = 64 };
+	uint8_t *p = map_pages(N);
+	long out;
+
+	if (!p)
+		return snprintf(why, len, "mmap: %s", strerror(errno)), -1;
+	fill(p, N, 12);
+	if (madvise(p, N * PAGE, MADV_PAGEOUT))
+		return snprintf(why, len, "MADV_PAGEOUT: %s", strerror(errno)), -1;
+	if ((out = swapped_pages(p, N)) != N)
+		return snprintf(why, len, "%ld of %d pages swapped out after MADV_PAGEOUT", out, N),
+		       -1;
+	/* Even pages: a write meets the swap entry; odd ones: a read. */
+	for (size_t i = 0; i < N; i += 2)
+		*(volatile uint64_t *)(p + i * PAGE) = tag(13, i);
+	for (size_t i = 1; i < N; i += 2)
+		if (*(volatile uint64_t *)(p + i * PAGE) != tag(12, i))
+			return snprintf(why, len, "page %zu: not its data after a swap-in", i), -1;
+	for (size_t i = 0; i < N; i++)
+		if (kernel_word(p + i * PAGE) != (i % 2 ? tag(12, i) : tag(13, i)))
+			return snprintf(why, len,
+					"page %zu: the kernel reads %#llx after a swap-in", i,
+					(unsigned long long)kernel_word(p + i * PAGE)),
+			       -1;
+	/* Out again: the written pages must go out with the new data. */
+	if (madvise(p, N * PAGE, MADV_PAGEOUT))
+		return snprintf(why, len, "MADV_PAGEOUT: %s", strerror(errno)), -1;
+	for (size_t i = 0; i < N; i++) {
+		uint64_t want = i % 2 ? tag(12, i) : tag(13, i);
+		uint64_t u = *(volatile uint64_t *)(p + i * PAGE);
+
+		if (u != want || kernel_word(p + i * PAGE) != want)
+			return snprintf(why, len,
+					"page %zu: process reads %#llx, kernel %#llx, want %#llx "
+					"(swapped out twice)",
+					i, (unsigned long long)u,
+					(unsigned long long)kernel_word(p + i * PAGE),
+					(unsigned long long)want),
+			       -1;
+	}
+	munmap(p, N * PAGE);
+	return 0;
+}
+
+/*
+ * Part two, in a forked child confined to a 24 MiB memory cgroup: 64 MiB
+ * written and checked in passes, so that each pass swaps most of it out
+ * and back in. Exits 0, or 1 after printing what went wrong.
+ */
+static void swap_pressure_child(void)
+{
+	enum { N = 16384, PASSES = 3 }; /* 64 MiB; the first half in THPs */
+	uint8_t *p;
+	char why[200] = "";
+
+	if (mkdir("/sys/fs/cgroup/mmprobe", 0755) && errno != EEXIST)
+		snprintf(why, sizeof(why), "mkdir /sys/fs/cgroup/mmprobe: %s", strerror(errno));
+	else if (write_file("/sys/fs/cgroup/mmprobe/memory.max", "24M") ||
+		 write_file("/sys/fs/cgroup/mmprobe/cgroup.procs", "0"))
+		snprintf(why, sizeof(why), "joining a 24M memory cgroup: %s", strerror(errno));
+	if (why[0]) {
+		printf("probe-mm-swap: %s\n", why);
+		_exit(1);
+	}
+	reopen_mem();
+	p = mmap(NULL, N * PAGE + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		printf("probe-mm-swap: mmap: %s\n", strerror(errno));
+		_exit(1);
+	}
+	p = (uint8_t *)(((uintptr_t)p + HUGE - 1) & ~(HUGE - 1));
+	madvise(p, N / 2 * PAGE, MADV_HUGEPAGE);
+	madvise(p + N / 2 * PAGE, N / 2 * PAGE, MADV_NOHUGEPAGE);
+	fill(p, N, 20);
+	for (unsigned pass = 1; pass <= PASSES && !why[0]; pass++) {
+		if (check(p, N, 19 + pass, why, sizeof(why)))
+			break;
+		fill(p, N, 20 + pass);
+	}
+	if (!why[0])
+		check(p, N, 20 + PASSES, why, sizeof(why));
+	if (why[0]) {
+		printf("probe-mm-swap: under memory pressure: %s\n", why);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+static void probe_swap(void)
+{
+	char why[200] = "";
+	long out0 = vmstat("pswpout"), in0 = vmstat("pswpin"), split0 = vmstat("thp_split_pmd");
+	int status;
+	pid_t pid;
+
+	if (read_number("/proc/sys/vm/swappiness") < 0 || swapped_pages(NULL, 0) < 0) {
+		printf("probe-mm-swap: no /proc/sys/vm or pagemap\n");
+		return;
+	}
+	if (swap_pageout(why, sizeof(why))) {
+		printf("probe-mm-swap: %s\n", why);
+		return;
+	}
+	pid = fork();
+	if (pid == 0)
+		swap_pressure_child();
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status)) {
+		if (pid < 0 || !WIFEXITED(status))
+			printf("probe-mm-swap: the memory-pressure child did not exit (status "
+			       "%#x)\n",
+			       pid < 0 ? -1 : status);
+		return;
+	}
+	printf("probe-mm-swap: ok (%ld pages swapped out, %ld in, %ld huge PMDs split)\n",
+	       vmstat("pswpout") - out0, vmstat("pswpin") - in0, vmstat("thp_split_pmd") - split0);
+}
+
+int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	mem_fd = open("/proc/self/mem", O_RDWR);
 	if (mem_fd < 0) {
 		printf("probe-mm: /proc/self/mem: %s\n", strerror(errno));
 		return 1;
+	}
+	if (argc > 1) {
+		if (strcmp(argv[1], "swap")) {
+			printf("usage: mmprobe [swap]\n");
+			return 2;
+		}
+		probe_swap();
+		return 0;
 	}
 	probe_accessed();
 	probe_softdirty();

@@ -556,6 +556,43 @@ static unsigned long guest_count(const char *out, const char *key)
 }
 
 /*
+ * Kernel modules from the package fetch.sh keeps beside the initramfs (in
+ * debs/), each copied to `dir`/NAME.ko; `paths` (NULL-terminated) are their
+ * paths under the package's kernel/ directory, e.g. "drivers/block/brd.ko".
+ * Skips the test, after removing `dir`, when the package or dpkg-deb is
+ * missing.
+ */
+static void extract_modules(const char *initrd, const char *dir, const char *const paths[])
+{
+	char cmd[3000];
+	size_t n;
+
+	n = (size_t)snprintf(cmd, sizeof(cmd),
+			     "deb=$(ls \"$(dirname '%s')\"/debs/linux-image-*.deb 2>/dev/null | "
+			     "sort -V | tail -n 1) && [ -n \"$deb\" ] && command -v dpkg-deb "
+			     ">/dev/null && dpkg-deb --fsys-tarfile \"$deb\" | tar -x -C '%s' "
+			     "--wildcards",
+			     initrd, dir);
+	for (unsigned i = 0; paths[i] && n < sizeof(cmd); i++)
+		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " '*/kernel/%s'", paths[i]);
+	for (unsigned i = 0; paths[i] && n < sizeof(cmd); i++) {
+		const char *base = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
+
+		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n,
+				      " && cp \"$(find '%s' -path '*/kernel/%s')\" '%s/%s'", dir,
+				      paths[i], dir, base);
+	}
+	assert_true(n < sizeof(cmd));
+	if (system(cmd) != 0) {
+		remove_dir(dir);
+		print_message("SKIP: no kernel package with the modules the test needs beside %s "
+			      "(or no dpkg-deb)\n",
+			      initrd);
+		skip();
+	}
+}
+
+/*
  * Kernel modules from Debian's package (brd, a RAM disk, and dummy, a
  * network device; no dependencies), loaded and unloaded ten times: module
  * text written into the vmalloc area and then run (in shadow mode the
@@ -584,8 +621,8 @@ static void test_linux_modules(void **state)
 		"echo \"module-alarms: $(dmesg | grep -i -E 'warn|bug|oops' | grep -v 'host bridge "
 		"windows from ACPI' | wc -l)\"\n";
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
-	char bz[600], initrd[600], why[512], tmp[] = "/tmp/umbra-modules-XXXXXX", cmd[2000],
-					     brd[640], dummy[640];
+	char bz[600], initrd[600], why[512], tmp[] = "/tmp/umbra-modules-XXXXXX", brd[640],
+					     dummy[640];
 	struct result *r;
 
 	(void)state;
@@ -595,22 +632,10 @@ static void test_linux_modules(void **state)
 		print_message("SKIP: the Linux images are not available: %s\n", why);
 		skip();
 	}
-	/* The kernel package fetch.sh keeps beside the initramfs, in debs/. */
 	assert_non_null(mkdtemp(tmp));
-	snprintf(cmd, sizeof(cmd),
-		 "deb=$(ls \"$(dirname '%s')\"/debs/linux-image-*.deb 2>/dev/null | sort -V | "
-		 "tail -n 1) && [ -n \"$deb\" ] && command -v dpkg-deb >/dev/null && "
-		 "dpkg-deb --fsys-tarfile \"$deb\" | tar -x -C '%s' --wildcards "
-		 "'*/drivers/block/brd.ko' '*/drivers/net/dummy.ko' && "
-		 "cp $(find '%s' -name brd.ko) $(find '%s' -name dummy.ko) '%s/'",
-		 initrd, tmp, tmp, tmp, tmp);
-	if (system(cmd) != 0) {
-		remove_dir(tmp);
-		print_message("SKIP: no kernel package with brd.ko and dummy.ko beside %s (or no "
-			      "dpkg-deb)\n",
-			      initrd);
-		skip();
-	}
+	extract_modules(
+		initrd, tmp,
+		(const char *const[]){ "drivers/block/brd.ko", "drivers/net/dummy.ko", NULL });
 	snprintf(brd, sizeof(brd), "%s/brd.ko", tmp);
 	snprintf(dummy, sizeof(dummy), "%s/dummy.ko", tmp);
 	/* Shadow mode with the patch strategy and our PVM hosts' CPU: module code is patched. */
@@ -624,6 +649,68 @@ static void test_linux_modules(void **state)
 	    guest_count(r->out, "module-alarms: ") != 0)
 		fail_msg("kernel modules in the guest:\n%s",
 			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0));
+	assert_int_equal(r->status, 0);
+	free(r);
+}
+
+/*
+ * Swap (mmprobe swap, tests/guest/mmprobe.c): a zram device from Debian's
+ * modules as the guest's swap, then pages swapped out by MADV_PAGEOUT and
+ * by reclaim in a 24 MiB memory cgroup, and swapped back in by reads and
+ * writes from the process and from the kernel (/proc/self/mem). Reclaim
+ * clears A bits, unmaps pages whose PTEs then hold swap entries, and splits
+ * transparent huge pages; a spte kept across any of it shows as lost or
+ * stale data. In shadow mode with our PVM hosts' strategy and CPU, as the
+ * module test (the defaults of the mm test are the rig's).
+ */
+static void test_linux_swap(void **state)
+{
+	static const char script_text[] =
+		"insmod /zsmalloc.ko && insmod /lzo-rle.ko && insmod /zram.ko num_devices=1 || "
+		"exit 1\n"
+		"echo 256M > /sys/block/zram0/disksize || exit 1\n"
+		"mkswap /dev/zram0 > /dev/null && swapon /dev/zram0 || exit 1\n"
+		"mount -t cgroup2 none /sys/fs/cgroup && "
+		"echo +memory > /sys/fs/cgroup/cgroup.subtree_control || exit 1\n"
+		"/mmprobe swap\n"
+		"echo \"swap-alarms: $(dmesg | grep -i -E 'warn|bug|oops' | grep -v 'host bridge "
+		"windows from ACPI' | wc -l)\"\n";
+	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
+	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
+	char bz[600], initrd[600], why[512], tmp[] = "/tmp/umbra-swap-XXXXXX", prog[600],
+					     mods[3][640];
+	struct result *r;
+
+	(void)state;
+	NEED_KVM();
+	need_user_programs(mmu);
+	snprintf(prog, sizeof(prog), "%s/mmprobe", dir);
+	if (access(prog, R_OK))
+		fail_msg("%s is missing (make probe-programs builds it)", prog);
+	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
+		print_message("SKIP: the Linux images are not available: %s\n", why);
+		skip();
+	}
+	assert_non_null(mkdtemp(tmp));
+	extract_modules(initrd, tmp,
+			(const char *const[]){ "mm/zsmalloc.ko", "crypto/lzo-rle.ko",
+					       "drivers/block/zram/zram.ko", NULL });
+	snprintf(mods[0], sizeof(mods[0]), "%s/zsmalloc.ko", tmp);
+	snprintf(mods[1], sizeof(mods[1]), "%s/lzo-rle.ko", tmp);
+	snprintf(mods[2], sizeof(mods[2]), "%s/zram.ko", tmp);
+	r = boot_packed("swap script", script_text,
+			(const char *const[]){ mods[0], mods[1], mods[2], prog, NULL },
+			!strcmp(mmu, "shadow")
+				? (const char *const[]){ "--sensitive=patch",
+							 "--cpu=-fsgsbase,-smap", NULL }
+				: (const char *const[]){ NULL });
+	remove_dir(tmp);
+	if (!strstr(r->out, "probe-mm-swap: ok") || guest_count(r->out, "swap-alarms: ") != 0)
+		fail_msg("swap in the guest:\n%s",
+			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0));
+	print_message("%.*s",
+		      (int)(strstr(r->out, "swap-alarms") - strstr(r->out, "probe-mm-swap")),
+		      strstr(r->out, "probe-mm-swap"));
 	assert_int_equal(r->status, 0);
 	free(r);
 }
@@ -693,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_linux_mm),
 		cmocka_unit_test(test_linux_mm_sync),
 		cmocka_unit_test(test_linux_modules),
+		cmocka_unit_test(test_linux_swap),
 		cmocka_unit_test(test_linux_tracing),
 	};
 
