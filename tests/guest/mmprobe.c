@@ -26,6 +26,11 @@
  *              16 (a write that does not set D loses the data)
  *   protect    mprotect to read-only and PROT_NONE, munmap and a MAP_FIXED
  *              mapping over written pages take effect at once
+ *   exec       code in an anonymous page runs once mprotect makes it
+ *              executable and faults once it makes it read-only (NX in the
+ *              PTE), while a neighbour keeps running; code rewritten in
+ *              place runs as rewritten; after fork a child that rewrites
+ *              the page runs its copy and the parent its own
  *   fork       after fork, private pages are copied on the first write in
  *              either process and a MAP_SHARED page is the same in both
  *   procmem    a write through /proc/self/mem to a read-only private page
@@ -44,6 +49,10 @@
  *   thp        a 2 MiB transparent huge page, then mprotect and
  *              MADV_DONTNEED of one 4 KiB page inside it (the kernel
  *              splits the PMD), the neighbours keep data and rights
+ *   collapse   512 pages mapped with 4 KiB PTEs, then MADV_COLLAPSE: the
+ *              kernel copies them into one 2 MiB page and replaces the page
+ *              table by a huge PMD; reads and writes must reach the new
+ *              page (a 4 KiB spte left from before writes to a freed frame)
  *   hugetlb    two 2 MiB hugetlbfs pages (PS in the guest's PDEs from the
  *              first fault); after fork each process writes one, which
  *              copies it for the writer only; then mprotect
@@ -101,6 +110,9 @@
 #endif
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
 #endif
 
 static int mem_fd = -1;
@@ -457,6 +469,81 @@ static void probe_protect(void)
 	munmap(p, 4 * PAGE);
 }
 
+/* Whether calling the function at p raises SIGSEGV; else its result in *ret. */
+static int call_faults(const void *p, int *ret)
+{
+	struct sigaction sa = { .sa_handler = on_segv }, old;
+	volatile int faulted = 0;
+
+	sigaction(SIGSEGV, &sa, &old);
+	if (!sigsetjmp(fault_jmp, 1))
+		*ret = ((int (*)(void))(uintptr_t)p)();
+	else
+		faulted = 1;
+	sigaction(SIGSEGV, &old, NULL);
+	return faulted;
+}
+
+/* Whether the function at p returns want (a fault or another value: no). */
+static int runs(const void *p, int want)
+{
+	int r = -1;
+
+	return !call_faults(p, &r) && r == want;
+}
+
+static void probe_exec(void)
+{
+	static const uint8_t code[] = { 0xb8, 0, 0, 0, 0, 0xc3 }; /* mov $imm32,%eax; ret */
+	uint8_t *p = map_pages(2);
+	char why[160] = "";
+	int status = 0;
+	pid_t pid;
+
+	if (!p) {
+		printf("probe-mm-exec: mmap: %s\n", strerror(errno));
+		return;
+	}
+	memcpy(p, code, sizeof(code));
+	memcpy(p + PAGE, code, sizeof(code));
+	p[1] = 42;
+	p[PAGE + 1] = 7;
+	if (mprotect(p, 2 * PAGE, PROT_READ | PROT_EXEC))
+		snprintf(why, sizeof(why), "mprotect RX: %s", strerror(errno));
+	else if (!runs(p, 42) || !runs(p + PAGE, 7))
+		snprintf(why, sizeof(why), "code in a page made executable did not run");
+	else if (mprotect(p, PAGE, PROT_READ) || runs(p, 42))
+		snprintf(why, sizeof(why), "code ran from a page made read-only (no NX)");
+	else if (!runs(p + PAGE, 7) || faults((uint64_t *)p, 0))
+		snprintf(why, sizeof(why),
+			 "mprotect of one page changed its neighbour or its reads");
+	else if (mprotect(p, PAGE, PROT_READ | PROT_WRITE) || (p[1] = 43, 0) ||
+		 mprotect(p, PAGE, PROT_READ | PROT_EXEC) || !runs(p, 43))
+		snprintf(why, sizeof(why), "code rewritten in place did not run as rewritten");
+	if (why[0]) {
+		printf("probe-mm-exec: %s\n", why);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		/* The child's copy: writable and executable at once, then run. */
+		if (mprotect(p, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC))
+			_exit(2);
+		p[1] = 44;
+		_exit(runs(p, 44) ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		snprintf(why, sizeof(why), "the child did not run its rewritten copy (status %#x)",
+			 status);
+	else if (!runs(p, 43))
+		snprintf(why, sizeof(why), "the child's rewrite reached the parent's code");
+	if (why[0])
+		printf("probe-mm-exec: %s\n", why);
+	else
+		printf("probe-mm-exec: ok\n");
+	munmap(p, 2 * PAGE);
+}
+
 static void probe_fork(void)
 {
 	uint8_t *priv = map_pages(8);
@@ -754,6 +841,51 @@ static void probe_thp(void)
  * start (no 4 KiB stage as with THP), and a COW after fork copies a whole
  * 2 MiB page: the PDE is pointed at another 2 MiB frame.
  */
+static void probe_collapse(void)
+{
+	enum { N = HUGE / PAGE };
+	uint8_t *raw =
+		mmap(NULL, 2 * HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *p;
+	char why[160] = "";
+	long before, after;
+
+	if (raw == MAP_FAILED) {
+		printf("probe-mm-collapse: mmap: %s\n", strerror(errno));
+		return;
+	}
+	p = (uint8_t *)(((uintptr_t)raw + HUGE - 1) & ~(HUGE - 1));
+	madvise(p, HUGE, MADV_NOHUGEPAGE);
+	fill(p, N, 14);
+	before = smaps_kb(p, "AnonHugePages:");
+	madvise(p, HUGE, MADV_HUGEPAGE);
+	if (madvise(p, HUGE, MADV_COLLAPSE)) {
+		printf("probe-mm-collapse: MADV_COLLAPSE: %s\n", strerror(errno));
+		munmap(raw, 2 * HUGE);
+		return;
+	}
+	after = smaps_kb(p, "AnonHugePages:");
+	if (!check(p, N, 14, why, sizeof(why))) {
+		for (size_t i = 0; i < N && !why[0]; i++) {
+			*(volatile uint64_t *)(p + i * PAGE + 8) = i;
+			if (kernel_word(p + i * PAGE + 8) != i)
+				snprintf(why, sizeof(why),
+					 "page %zu: a write the kernel does not see after the "
+					 "collapse",
+					 i);
+		}
+	}
+	if (why[0])
+		printf("probe-mm-collapse: %s\n", why);
+	else if (before != 0 || after != 2048)
+		printf("probe-mm-collapse: AnonHugePages %ld kB before, %ld kB after (want 0, "
+		       "2048)\n",
+		       before, after);
+	else
+		printf("probe-mm-collapse: ok\n");
+	munmap(raw, 2 * HUGE);
+}
+
 static void probe_hugetlb(void)
 {
 	enum { N = 2 * HUGE / PAGE };
@@ -1211,12 +1343,14 @@ int main(int argc, char **argv)
 	probe_softdirty();
 	probe_lazyfree();
 	probe_protect();
+	probe_exec();
 	probe_fork();
 	probe_procmem();
 	probe_kernelview();
 	probe_poketext();
 	probe_remap();
 	probe_thp();
+	probe_collapse();
 	probe_hugetlb();
 	probe_uffd();
 	probe_compact();

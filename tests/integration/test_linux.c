@@ -480,10 +480,12 @@ static void test_linux_probe(void **state)
  * Linux's memory manager on a process's page tables (tests/guest/mmprobe.c,
  * build/probe/mmprobe): A and D bits the kernel clears and reads back
  * (MADV_COLD and smaps, MADV_FREE and MADV_PAGEOUT), soft-dirty
- * write-protection, mprotect, COW in both directions, a forced COW through
- * /proc/self/mem, a debugger's PTRACE_POKETEXT into a child's text, COW
- * breaks in the kernel's view of user pages and in the process's, mremap,
- * a split transparent huge page, hugetlbfs pages (COW of a 2 MiB page),
+ * write-protection, mprotect (NX too: code runs, then must fault), COW in
+ * both directions, a forced COW through /proc/self/mem, a debugger's
+ * PTRACE_POKETEXT into a child's text, COW breaks in the kernel's view of
+ * user pages and in the process's, mremap, a split transparent huge page,
+ * 4 KiB pages collapsed into one (MADV_COLLAPSE), hugetlbfs pages (COW of
+ * a 2 MiB page),
  * userfaultfd (pages filled by another thread, write protection), and
  * compaction and KSM moving pages to other frames. Each checks that the
  * process's view (the real CPU through the shadow tables) equals the
@@ -491,10 +493,10 @@ static void test_linux_probe(void **state)
  */
 static void run_mmprobe(const char *const extra[])
 {
-	static const char *const names[] = { "accessed", "softdirty", "lazyfree",   "protect",
-					     "fork",	 "procmem",   "kernelview", "poketext",
-					     "remap",	 "thp",	      "hugetlb",    "uffd",
-					     "compact",	 "ksm" };
+	static const char *const names[] = { "accessed", "softdirty", "lazyfree", "protect",
+					     "exec",	 "fork",      "procmem",  "kernelview",
+					     "poketext", "remap",     "thp",	  "collapse",
+					     "hugetlb",	 "uffd",      "compact",  "ksm" };
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char prog[600];
