@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "umbra/le.h"
 #include "vmm/boot.h"
 #include "vmm/memory.h"
 
@@ -40,40 +41,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define KERNEL_GPA    0x200000u /* 2 MiB: the ELF templates' load address */
 #define MB_GPA	      0x100000u /* 1 MiB: the a.out template's */
 
-static void put16(u8 *p, size_t off, u16 v)
-{
-	memcpy(p + off, &v, 2);
-}
-
-static void put32(u8 *p, size_t off, u32 v)
-{
-	memcpy(p + off, &v, 4);
-}
-
-static void put64(u8 *p, size_t off, u64 v)
-{
-	memcpy(p + off, &v, 8);
-}
-
 /* A protocol 2.15 bzImage as test_load_bzimage builds it: one setup sector, 8 KiB of kernel. */
 static size_t template_bzimage(u8 *img)
 {
 	img[0x1f1] = 1;			   /* setup_sects */
-	put32(img, 0x1f4, 0x2000 / 16);	   /* syssize */
-	put16(img, 0x1fe, 0xaa55);	   /* boot_flag */
+	le_put32(img, 0x1f4, 0x2000 / 16); /* syssize */
+	le_put16(img, 0x1fe, 0xaa55);	   /* boot_flag */
 	img[0x200] = 0xeb;		   /* jump over the header */
 	img[0x201] = 0x6a;		   /* to 0x26c */
 	memcpy(img + 0x202, "HdrS", 4);	   /* header */
-	put16(img, 0x206, 0x020f);	   /* version */
+	le_put16(img, 0x206, 0x020f);	   /* version */
 	img[0x211] = 0x01;		   /* loadflags: LOADED_HIGH */
-	put32(img, 0x214, 0x100000);	   /* code32_start */
-	put32(img, 0x22c, 0x7fffffff);	   /* initrd_addr_max */
-	put32(img, 0x230, 0x200000);	   /* kernel_alignment */
+	le_put32(img, 0x214, 0x100000);	   /* code32_start */
+	le_put32(img, 0x22c, 0x7fffffff);  /* initrd_addr_max */
+	le_put32(img, 0x230, 0x200000);	   /* kernel_alignment */
 	img[0x234] = 1;			   /* relocatable_kernel */
-	put16(img, 0x236, 3);		   /* xloadflags: 64-bit entry, above 4G */
-	put32(img, 0x238, 2047);	   /* cmdline_size */
-	put64(img, 0x258, 0x1000000);	   /* pref_address */
-	put32(img, 0x260, 0x800000);	   /* init_size */
+	le_put16(img, 0x236, 3);	   /* xloadflags: 64-bit entry, above 4G */
+	le_put32(img, 0x238, 2047);	   /* cmdline_size */
+	le_put64(img, 0x258, 0x1000000);   /* pref_address */
+	le_put32(img, 0x260, 0x800000);	   /* init_size */
 	memset(img + 0x400, 0x90, 0x2000); /* the protected-mode kernel */
 	return 0x400 + 0x2000;
 }
@@ -111,20 +97,20 @@ static size_t template_elf64(u8 *img)
 /* The Multiboot header at `off`: magic, flags, checksum, then the a.out fields when given. */
 static void put_mb_header(u8 *img, size_t off, u32 flags)
 {
-	put32(img, off, 0x1badb002u);
-	put32(img, off + 4, flags);
-	put32(img, off + 8, -(0x1badb002u + flags));
+	le_put32(img, off, 0x1badb002u);
+	le_put32(img, off + 4, flags);
+	le_put32(img, off + 8, -(0x1badb002u + flags));
 }
 
 /* A Multiboot kernel with the a.out kludge: the whole 8 KiB file at 1 MiB, 8 KiB of bss. */
 static size_t template_mb_aout(u8 *img)
 {
-	put_mb_header(img, 0, 0x10003u); /* page align, memory info, a.out kludge */
-	put32(img, 12, MB_GPA);		 /* header_addr */
-	put32(img, 16, MB_GPA);		 /* load_addr */
-	put32(img, 20, 0);		 /* load_end_addr: the whole file */
-	put32(img, 24, MB_GPA + 0x4000); /* bss_end_addr */
-	put32(img, 28, MB_GPA + 0x40);	 /* entry_addr */
+	put_mb_header(img, 0, 0x10003u);    /* page align, memory info, a.out kludge */
+	le_put32(img, 12, MB_GPA);	    /* header_addr */
+	le_put32(img, 16, MB_GPA);	    /* load_addr */
+	le_put32(img, 20, 0);		    /* load_end_addr: the whole file */
+	le_put32(img, 24, MB_GPA + 0x4000); /* bss_end_addr */
+	le_put32(img, 28, MB_GPA + 0x40);   /* entry_addr */
 	memset(img + 0x40, 0xf4, 0x2000 - 0x40);
 	return 0x2000;
 }
