@@ -75,9 +75,10 @@
  *              a memory cgroup of 24 MiB writes and checks 64 MiB (half in
  *              transparent huge pages, which reclaim splits) twice over,
  *              so that reclaim ages A bits, unmaps and swaps out under it
- *              all the time. A spte kept after its PTE became a swap entry
- *              shows as a write the kernel never sees, or as a frame's old
- *              data read back.
+ *              all the time; last, in the cgroup, one process sleeps while
+ *              another's 48 MiB push its 32 MiB out, and then checks them. A spte kept after its
+ * PTE became a swap entry shows as a write the kernel never sees, or as a frame's old data read
+ * back.
  *
  * Static, built by the Makefile (build/probe/mmprobe) and packed into a copy
  * of the guest's initramfs by the test; run as root (pagemap's soft-dirty
@@ -172,6 +173,22 @@ static int check_from(const uint8_t *p, size_t first, size_t n, uint64_t seed, c
 static int check(const uint8_t *p, size_t n, uint64_t seed, char *why, size_t len)
 {
 	return check_from(p, 0, n, seed, why, len);
+}
+
+/*
+ * Write its index to the second word of each of pages [first, first + n)
+ * and read it back through the kernel: a write through a stale spte goes
+ * to a frame the process no longer has. 0, or -1 with the page in why.
+ */
+static int writes_seen(uint8_t *p, size_t first, size_t n, char *why, size_t len)
+{
+	for (size_t i = first; i < first + n; i++) {
+		*(volatile uint64_t *)(p + i * PAGE + 8) = i;
+		if (kernel_word(p + i * PAGE + 8) != i)
+			return snprintf(why, len, "page %zu: a write the kernel does not see", i),
+			       -1;
+	}
+	return 0;
 }
 
 /*
@@ -865,16 +882,8 @@ static void probe_collapse(void)
 		return;
 	}
 	after = smaps_kb(p, "AnonHugePages:");
-	if (!check(p, N, 14, why, sizeof(why))) {
-		for (size_t i = 0; i < N && !why[0]; i++) {
-			*(volatile uint64_t *)(p + i * PAGE + 8) = i;
-			if (kernel_word(p + i * PAGE + 8) != i)
-				snprintf(why, sizeof(why),
-					 "page %zu: a write the kernel does not see after the "
-					 "collapse",
-					 i);
-		}
-	}
+	if (!check(p, N, 14, why, sizeof(why)))
+		writes_seen(p, 0, N, why, sizeof(why));
 	if (why[0])
 		printf("probe-mm-collapse: %s\n", why);
 	else if (before != 0 || after != 2048)
@@ -1108,15 +1117,9 @@ static void probe_compact(void)
 	}
 	m1 = vmstat("pgmigrate_success");
 	for (size_t i = 0; i < N && !why[0]; i += 2 * CHUNK) {
-		if (check_from(p, i, CHUNK, 11, why, sizeof(why)))
+		if (check_from(p, i, CHUNK, 11, why, sizeof(why)) ||
+		    writes_seen(p, i, CHUNK, why, sizeof(why)))
 			break;
-		/* A write through a stale spte would go to the old frame. */
-		for (size_t j = i; j < i + CHUNK && !why[0]; j++) {
-			*(volatile uint64_t *)(p + j * PAGE + 8) = j;
-			if (kernel_word(p + j * PAGE + 8) != j)
-				snprintf(why, sizeof(why),
-					 "page %zu: a write the kernel does not see", j);
-		}
 	}
 	if (why[0])
 		printf("probe-mm-compact: %s (%ld pages migrated)\n", why, m1 - m0);
@@ -1250,14 +1253,71 @@ static int swap_pageout(char *why, size_t len)
 }
 
 /*
+ * Part three, in the memory cgroup too: this process fills 32 MiB and
+ * sleeps while another fills 48 MiB, so that reclaim swaps this process's
+ * pages out while its page tables are not the ones loaded (in shadow mode:
+ * a cached root whose guest tables change under it). Then both views of
+ * them must hold the data, and a rewrite must reach the kernel's.
+ */
+static int swap_idle(char *why, size_t len)
+{
+	enum { N = 8192, M = 12288 }; /* 32 MiB here, 48 MiB in the other process */
+	long before, after;
+	int go[2], status = 0;
+	uint8_t *p;
+	pid_t pid;
+	char c;
+
+	if (pipe(go))
+		return snprintf(why, len, "pipe: %s", strerror(errno)), -1;
+	pid = fork(); /* before the mapping: the other process shares none of it */
+	if (pid == 0) {
+		uint8_t *q;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1 || !(q = map_pages(M)))
+			_exit(2);
+		reopen_mem();
+		fill(q, M, 50);
+		if (check(q, M, 50, why, len)) {
+			printf("probe-mm-swap: the other process: %s\n", why);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(go[0]);
+	if (pid < 0 || !(p = map_pages(N)))
+		return snprintf(why, len, "fork or mmap: %s", strerror(errno)), -1;
+	fill(p, N, 40);
+	before = swapped_pages(p, N);
+	if (write(go[1], "g", 1) != 1 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		return snprintf(why, len, "the other process failed (status %#x)", status), -1;
+	close(go[1]);
+	after = swapped_pages(p, N);
+	printf("probe-mm-swap-idle: %ld -> %ld of %d pages swapped out while asleep\n", before,
+	       after, N);
+	if (after <= before)
+		return snprintf(why, len, "no page of the sleeping process was swapped out"), -1;
+	if (check(p, N, 40, why, len))
+		return -1;
+	fill(p, N, 41);
+	if (check(p, N, 41, why, len))
+		return -1;
+	munmap(p, N * PAGE);
+	return 0;
+}
+
+/*
  * Part two, in a forked child confined to a 24 MiB memory cgroup: 64 MiB
  * written and checked in passes, so that each pass swaps most of it out
- * and back in. Exits 0, or 1 after printing what went wrong.
+ * and back in; then part three. Exits 0, or 1 after printing what went
+ * wrong.
  */
 static void swap_pressure_child(void)
 {
 	enum { N = 16384, PASSES = 3 }; /* 64 MiB; the first half in THPs */
-	uint8_t *p;
+	uint8_t *raw, *p;
 	char why[200] = "";
 
 	if (mkdir("/sys/fs/cgroup/mmprobe", 0755) && errno != EEXIST)
@@ -1270,12 +1330,13 @@ static void swap_pressure_child(void)
 		_exit(1);
 	}
 	reopen_mem();
-	p = mmap(NULL, N * PAGE + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
+	raw = mmap(NULL, N * PAGE + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		   0);
+	if (raw == MAP_FAILED) {
 		printf("probe-mm-swap: mmap: %s\n", strerror(errno));
 		_exit(1);
 	}
-	p = (uint8_t *)(((uintptr_t)p + HUGE - 1) & ~(HUGE - 1));
+	p = (uint8_t *)(((uintptr_t)raw + HUGE - 1) & ~(HUGE - 1));
 	madvise(p, N / 2 * PAGE, MADV_HUGEPAGE);
 	madvise(p + N / 2 * PAGE, N / 2 * PAGE, MADV_NOHUGEPAGE);
 	fill(p, N, 20);
@@ -1288,6 +1349,11 @@ static void swap_pressure_child(void)
 		check(p, N, 20 + PASSES, why, sizeof(why));
 	if (why[0]) {
 		printf("probe-mm-swap: under memory pressure: %s\n", why);
+		_exit(1);
+	}
+	munmap(raw, N * PAGE + HUGE);
+	if (swap_idle(why, sizeof(why))) {
+		printf("probe-mm-swap: while asleep: %s\n", why);
 		_exit(1);
 	}
 	_exit(0);

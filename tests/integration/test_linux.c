@@ -658,8 +658,9 @@ static void test_linux_modules(void **state)
 /*
  * Swap (mmprobe swap, tests/guest/mmprobe.c): a zram device from Debian's
  * modules as the guest's swap, then pages swapped out by MADV_PAGEOUT and
- * by reclaim in a 24 MiB memory cgroup, and swapped back in by reads and
- * writes from the process and from the kernel (/proc/self/mem). Reclaim
+ * by reclaim in a 24 MiB memory cgroup (also those of a process asleep
+ * while another fills the cgroup), and swapped back in by reads and writes
+ * from the process and from the kernel (/proc/self/mem). Reclaim
  * clears A bits, unmaps pages whose PTEs then hold swap entries, and splits
  * transparent huge pages; a spte kept across any of it shows as lost or
  * stale data. In shadow mode with our PVM hosts' strategy and CPU, as the
