@@ -46,6 +46,11 @@
  *              the child then runs the new code, the parent the old
  *   remap      MADV_DONTNEED gives zero pages; mremap moves the pages (the
  *              old range faults, the new one has the data)
+ *   move       mremap between addresses aligned to 2 MiB and to 1 GiB:
+ *              Linux then moves whole page tables (the PDE, or the PDPTE,
+ *              that points at a table goes to another slot; the table
+ *              stays), and a huge PMD as it is; the new range has the
+ *              data in both views, the old one faults
  *   thp        a 2 MiB transparent huge page, then mprotect and
  *              MADV_DONTNEED of one 4 KiB page inside it (the kernel
  *              splits the PMD), the neighbours keep data and rights
@@ -802,6 +807,55 @@ static void probe_remap(void)
 	munmap(p, 2 * PAGE);
 }
 
+/*
+ * mremap of `span` bytes (2 MiB or 1 GiB) between two addresses aligned to
+ * it, every `step`-th page written first (in a THP when `huge`): 0, or -1
+ * with what went wrong in why.
+ */
+static int move_aligned(size_t span, size_t step, int huge, uint64_t seed, char *why, size_t len)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	uint8_t *src_raw = mmap(NULL, 2 * span, PROT_READ | PROT_WRITE, flags, -1, 0);
+	uint8_t *dst_raw = mmap(NULL, 2 * span, PROT_NONE, flags, -1, 0);
+	uint8_t *src, *dst, *q;
+	int r = -1;
+
+	if (src_raw == MAP_FAILED || dst_raw == MAP_FAILED)
+		return snprintf(why, len, "mmap of 2 x %zu bytes: %s", span, strerror(errno)), -1;
+	src = (uint8_t *)(((uintptr_t)src_raw + span - 1) & ~(span - 1));
+	dst = (uint8_t *)(((uintptr_t)dst_raw + span - 1) & ~(span - 1));
+	madvise(src, span, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	for (size_t i = 0; i < span / PAGE; i += step)
+		*(volatile uint64_t *)(src + i * PAGE) = tag(seed, i);
+	q = mremap(src, span, span, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	if (q == MAP_FAILED)
+		snprintf(why, len, "mremap of %zu bytes: %s", span, strerror(errno));
+	else if (!faults((uint64_t *)src, 0))
+		snprintf(why, len, "the %zu bytes mremap moved from still read", span);
+	else {
+		for (size_t i = 0; i < span / PAGE; i += step)
+			if (check_from(q, i, 1, seed, why, len) || writes_seen(q, i, 1, why, len))
+				break;
+		r = why[0] ? -1 : 0;
+	}
+	munmap(src_raw, 2 * span);
+	munmap(dst_raw, 2 * span);
+	return r;
+}
+
+static void probe_move(void)
+{
+	char why[160] = "";
+
+	if (!move_aligned(HUGE, 1, 0, 15, why, sizeof(why)) &&
+	    !move_aligned(HUGE, 1, 1, 16, why, sizeof(why)))
+		move_aligned(1ul << 30, HUGE / PAGE, 0, 17, why, sizeof(why));
+	if (why[0])
+		printf("probe-mm-move: %s\n", why);
+	else
+		printf("probe-mm-move: ok\n");
+}
+
 static void probe_thp(void)
 {
 	uint8_t *raw =
@@ -1415,6 +1469,7 @@ int main(int argc, char **argv)
 	probe_kernelview();
 	probe_poketext();
 	probe_remap();
+	probe_move();
 	probe_thp();
 	probe_collapse();
 	probe_hugetlb();

@@ -483,7 +483,8 @@ static void test_linux_probe(void **state)
  * write-protection, mprotect (NX too: code runs, then must fault), COW in
  * both directions, a forced COW through /proc/self/mem, a debugger's
  * PTRACE_POKETEXT into a child's text, COW breaks in the kernel's view of
- * user pages and in the process's, mremap, a split transparent huge page,
+ * user pages and in the process's, mremap (of whole page tables too, 2 MiB
+ * and 1 GiB aligned), a split transparent huge page,
  * 4 KiB pages collapsed into one (MADV_COLLAPSE), hugetlbfs pages (COW of
  * a 2 MiB page),
  * userfaultfd (pages filled by another thread, write protection), and
@@ -495,8 +496,9 @@ static void run_mmprobe(const char *const extra[])
 {
 	static const char *const names[] = { "accessed", "softdirty", "lazyfree", "protect",
 					     "exec",	 "fork",      "procmem",  "kernelview",
-					     "poketext", "remap",     "thp",	  "collapse",
-					     "hugetlb",	 "uffd",      "compact",  "ksm" };
+					     "poketext", "remap",     "move",	  "thp",
+					     "collapse", "hugetlb",   "uffd",	  "compact",
+					     "ksm" };
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char prog[600];
