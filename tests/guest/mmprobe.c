@@ -31,6 +31,11 @@
  *              PTE), while a neighbour keeps running; code rewritten in
  *              place runs as rewritten; after fork a child that rewrites
  *              the page runs its copy and the parent its own
+ *   punch      a shared memfd mapping in two processes: a hole punched in
+ *              the file while the other process sleeps unmaps the page in
+ *              both (the other's page tables change while they are not the
+ *              loaded ones); both then read zero, and one's write reaches
+ *              the other; a truncation makes the tail raise SIGBUS in both
  *   fork       after fork, private pages are copied on the first write in
  *              either process and a MAP_SHARED page is the same in both
  *   procmem    a write through /proc/self/mem to a read-only private page
@@ -300,13 +305,14 @@ static void on_segv(int sig)
 	siglongjmp(fault_jmp, 1);
 }
 
-/* Whether reading (write = 0) or writing the word at p raises SIGSEGV. */
+/* Whether reading (write = 0) or writing the word at p raises SIGSEGV or SIGBUS. */
 static int faults(volatile uint64_t *p, int write)
 {
-	struct sigaction sa = { .sa_handler = on_segv }, old;
+	struct sigaction sa = { .sa_handler = on_segv }, old, old_bus;
 	volatile int faulted = 0;
 
 	sigaction(SIGSEGV, &sa, &old);
+	sigaction(SIGBUS, &sa, &old_bus);
 	if (!sigsetjmp(fault_jmp, 1)) {
 		if (write)
 			*p = 0x5a5a;
@@ -316,6 +322,7 @@ static int faults(volatile uint64_t *p, int write)
 		faulted = 1;
 	}
 	sigaction(SIGSEGV, &old, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
 	return faulted;
 }
 
@@ -624,6 +631,85 @@ static void probe_fork(void)
 	munmap(priv, 8 * PAGE);
 	munmap(shared, PAGE);
 	close(go[0]), close(go[1]), close(done[0]), close(done[1]);
+}
+
+/*
+ * The child's side of probe_punch: page 1 read (its PTE made), then asleep
+ * until the parent has punched it out; then zero, written, and page 2 gone
+ * after the truncation. Exits 0, or 10 + the step that went wrong.
+ */
+static void punch_child(volatile uint64_t *m, int go, int done)
+{
+	char c;
+
+	reopen_mem();
+	if (m[PAGE / 8] != tag(18, 1))
+		_exit(10);
+	if (write(done, "r", 1) != 1 || read(go, &c, 1) != 1)
+		_exit(11);
+	if (m[PAGE / 8] != 0 || kernel_word((const void *)&m[PAGE / 8]) != 0)
+		_exit(12); /* the page punched out is still mapped here */
+	m[PAGE / 8] = tag(19, 1);
+	if (write(done, "w", 1) != 1 || read(go, &c, 1) != 1)
+		_exit(13);
+	if (!faults(&m[2 * PAGE / 8], 0))
+		_exit(14); /* the truncated page still reads here */
+	_exit(0);
+}
+
+static void probe_punch(void)
+{
+	int fd = (int)syscall(SYS_memfd_create, "mmprobe", 0), go[2], done[2], status = 0;
+	volatile uint64_t *m;
+	char why[160] = "", c;
+	pid_t pid;
+
+	if (fd < 0 || ftruncate(fd, 4 * PAGE) || pipe(go) || pipe(done)) {
+		printf("probe-mm-punch: set-up: %s\n", strerror(errno));
+		return;
+	}
+	m = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		printf("probe-mm-punch: mmap: %s\n", strerror(errno));
+		return;
+	}
+	fill((uint8_t *)m, 4, 18);
+	pid = fork();
+	if (pid == 0)
+		punch_child(m, go[0], done[1]);
+	if (pid < 0 || read(done[0], &c, 1) != 1)
+		snprintf(why, sizeof(why), "lost the child: %s", strerror(errno));
+	else if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, PAGE, PAGE))
+		snprintf(why, sizeof(why), "fallocate PUNCH_HOLE: %s", strerror(errno));
+	else if (m[PAGE / 8] != 0 || kernel_word((const void *)&m[PAGE / 8]) != 0)
+		snprintf(why, sizeof(why), "the page punched out still reads its data");
+	else if (write(go[1], "g", 1) != 1 || read(done[0], &c, 1) != 1)
+		snprintf(why, sizeof(why), "the child stopped after the punch");
+	else if (m[PAGE / 8] != tag(19, 1) || kernel_word((const void *)&m[PAGE / 8]) != tag(19, 1))
+		snprintf(why, sizeof(why), "the child's write to the shared page is not seen");
+	else if (ftruncate(fd, 2 * PAGE) || !faults(&m[2 * PAGE / 8], 0))
+		snprintf(why, sizeof(why), "a page truncated off the file still reads");
+	else
+		check((const uint8_t *)m, 1, 18, why, sizeof(why)); /* page 0 kept its data */
+	if (pid > 0) {
+		if (write(go[1], "t", 1) != 1 || waitpid(pid, &status, 0) != pid)
+			status = -1;
+		if (!why[0] && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			snprintf(why, sizeof(why),
+				 "the child saw the wrong thing (status %#x: 12 the punched page "
+				 "still mapped, 14 the truncated page still mapped)",
+				 status);
+	}
+	if (why[0])
+		printf("probe-mm-punch: %s\n", why);
+	else
+		printf("probe-mm-punch: ok\n");
+	munmap((void *)m, 4 * PAGE);
+	close(fd);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
 }
 
 static void probe_procmem(void)
@@ -1465,6 +1551,7 @@ int main(int argc, char **argv)
 	probe_protect();
 	probe_exec();
 	probe_fork();
+	probe_punch();
 	probe_procmem();
 	probe_kernelview();
 	probe_poketext();

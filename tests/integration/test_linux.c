@@ -481,7 +481,8 @@ static void test_linux_probe(void **state)
  * build/probe/mmprobe): A and D bits the kernel clears and reads back
  * (MADV_COLD and smaps, MADV_FREE and MADV_PAGEOUT), soft-dirty
  * write-protection, mprotect (NX too: code runs, then must fault), COW in
- * both directions, a forced COW through /proc/self/mem, a debugger's
+ * both directions, a hole punched in a shared file while another process
+ * maps it (and a truncation), a forced COW through /proc/self/mem, a debugger's
  * PTRACE_POKETEXT into a child's text, COW breaks in the kernel's view of
  * user pages and in the process's, mremap (of whole page tables too, 2 MiB
  * and 1 GiB aligned), a split transparent huge page,
@@ -494,11 +495,11 @@ static void test_linux_probe(void **state)
  */
 static void run_mmprobe(const char *const extra[])
 {
-	static const char *const names[] = { "accessed", "softdirty", "lazyfree", "protect",
-					     "exec",	 "fork",      "procmem",  "kernelview",
-					     "poketext", "remap",     "move",	  "thp",
-					     "collapse", "hugetlb",   "uffd",	  "compact",
-					     "ksm" };
+	static const char *const names[] = { "accessed",   "softdirty", "lazyfree", "protect",
+					     "exec",	   "fork",	"punch",    "procmem",
+					     "kernelview", "poketext",	"remap",    "move",
+					     "thp",	   "collapse",	"hugetlb",  "uffd",
+					     "compact",	   "ksm" };
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char prog[600];
