@@ -445,8 +445,28 @@ static enum options_result parse_run(int argc, char **argv, int i, struct umbra_
 	return OPTIONS_RUN;
 }
 
+static enum options_result parse(int argc, char **argv, struct umbra_options *o, char *err,
+				 size_t errlen);
+
+/*
+ * The messages quote what the user typed; a control character in it (an
+ * argument with a newline) would break the one-line message umbra prints
+ * and could drive the terminal, so each becomes '?'.
+ */
 enum options_result options_parse(int argc, char **argv, struct umbra_options *o, char *err,
 				  size_t errlen)
+{
+	enum options_result r = parse(argc, argv, o, err, errlen);
+
+	if (r == OPTIONS_ERROR)
+		for (char *c = err; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+	return r;
+}
+
+static enum options_result parse(int argc, char **argv, struct umbra_options *o, char *err,
+				 size_t errlen)
 {
 	*o = (struct umbra_options){
 		.mmu = MMU_SHADOW, /* shared/DESIGN.md: the mode this VMM is about */

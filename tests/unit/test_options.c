@@ -121,6 +121,18 @@ static void test_unknown_command(void **state)
 	assert_error_mentions(&p, "unknown command 'start'", NULL);
 }
 
+/* A quoted argument cannot break the one-line message (fuzz_options found "\n"). */
+static void test_error_control_chars(void **state)
+{
+	struct parsed p = PARSE("st\nart", "img");
+	struct parsed q = PARSE("run", "--cpu=-x\033[2J", "img");
+
+	(void)state;
+	assert_error_mentions(&p, "unknown command 'st?art'", NULL);
+	assert_error_mentions(&q, "-x?[2J", NULL);
+	assert_null(strchr(q.err, '\033'));
+}
+
 static void test_unknown_top_level_option(void **state)
 {
 	struct parsed p = PARSE("--frobnicate");
@@ -802,6 +814,7 @@ int main(void)
 		T(test_usage_text),
 		T(test_no_command),
 		T(test_unknown_command),
+		T(test_error_control_chars),
 		T(test_unknown_top_level_option),
 		T(test_no_image),
 		T(test_two_images),
