@@ -158,7 +158,7 @@ static enum step deliver_once(struct insn_ctx *c, const struct emu_event *ev)
 	st = emu_sys_read(c, cpu->idt_base + (u64)ev->vector * IDT_ENTRY_SIZE, gate, sizeof(gate));
 	if (st != STEP_DONE)
 		return st;
-	offset = (gate[0] & 0xffff) | ((gate[0] >> 32) & 0xffff0000) | (gate[1] << 32);
+	offset = x86_gate64_offset(gate[0], gate[1]);
 	sel = (u16)(gate[0] >> 16);
 	ist = (gate[0] >> 32) & 7;
 	gate_type = (gate[0] >> 40) & 0xf;
@@ -167,7 +167,7 @@ static enum step deliver_once(struct insn_ctx *c, const struct emu_event *ev)
 	/* Software interrupts: the gate's DPL must allow the caller (§6.12.1.1). */
 	if (ev->kind == EMU_EV_SOFT_INT && ((gate[0] >> 45) & 3) < cpl)
 		return emu_raise(c, EXC_GP(idt_err));
-	if (!((gate[0] >> 47) & 1))
+	if (!(gate[0] & X86_GATE_P))
 		return emu_raise(c, EXC_NP(idt_err));
 	/* The target code segment. LIMITATION: LDT selectors are refused with #GP. */
 	if (!(sel & SEL_INDEX_MASK) || (sel & SEL_TI))

@@ -204,6 +204,17 @@
 #define X86_EXC_CP  21 /* control protection, error code */
 
 /*
+ * A 64-bit IDT gate (16 bytes, `lo` the first 8, `hi` the next, little
+ * endian; SDM Vol. 3A §6.14.1): its handler's offset, split into bits
+ * 15:0 of lo, 63:48 of lo and 31:0 of hi; and its P bit, bit 47 of lo.
+ */
+static inline u64 x86_gate64_offset(u64 lo, u64 hi)
+{
+	return (lo & 0xffff) | ((lo >> 32) & 0xffff0000) | (hi << 32);
+}
+#define X86_GATE_P (1ull << 47)
+
+/*
  * 6. Proofs.
  */
 /* The flag bits of an entry and its address field are disjoint... */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shadow/x86.h"
+#include "umbra/le.h"
 #include "vmm/code_entries.h"
 
 #define PAGE_MASK_4K 0xfffull
@@ -125,12 +127,9 @@ unsigned code_entries_idt_in_page(const u8 *idt, size_t len, u64 page_la, u64 *o
 	unsigned n = 0;
 
 	for (size_t o = 0; o + 16 <= len && n < max; o += 16) {
-		const u8 *e = idt + o;
-		/* The offset is split: bits 0-15 in bytes 0-1, 16-31 in 6-7, 32-63 in 8-11. */
-		u64 h = (u64)e[0] | (u64)e[1] << 8 | (u64)e[6] << 16 | (u64)e[7] << 24 |
-			(u64)e[8] << 32 | (u64)e[9] << 40 | (u64)e[10] << 48 | (u64)e[11] << 56;
+		u64 lo = le_get64(idt, o), h = x86_gate64_offset(lo, le_get64(idt, o + 8));
 
-		if ((e[5] & 0x80) && (h >> PAGE_SHIFT) == (page_la >> PAGE_SHIFT)) /* P */
+		if ((lo & X86_GATE_P) && (h >> PAGE_SHIFT) == (page_la >> PAGE_SHIFT))
 			out[n++] = h;
 	}
 	return n;
