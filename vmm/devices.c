@@ -43,16 +43,7 @@
 #include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
 
-#define COM1_PORT	  0x3f8
-#define COM1_LEN	  8
-#define COM1_IRQ	  4
-#define I8042_PORT	  0x60
-#define I8042_LEN	  5 /* 0x60 data .. 0x64 status/command */
-#define NR_VCPUS	  1 /* the machine has one vCPU */
-#define PM1A_CNT_QEMU_Q35 0x604
-#define PM1A_CNT_BOCHS	  0xb004
-#define RESET_CTL_PORT	  0xcf9
-#define DEBUG_EXIT_LEN	  4 /* QEMU's iosize: 1, 2 or 4-byte writes */
+#define NR_VCPUS 1 /* the machine has one vCPU */
 
 /* ---- host services lent to devices (struct dev_host) ---------------------- */
 
@@ -189,8 +180,8 @@ int devices_setup(struct vm *vm)
 		.monotonic_ns = host_monotonic_ns,
 		.stats_mark = host_stats_mark,
 	};
-	vm->serial = serial_create(h, COM1_IRQ);
-	if ((r = attach(vm, vm->serial, COM1_PORT, COM1_LEN, "serial (COM1)")))
+	vm->serial = serial_create(h, SERIAL_COM1_IRQ);
+	if ((r = attach(vm, vm->serial, SERIAL_COM1_BASE, SERIAL_IO_LEN, "serial (COM1)")))
 		return r;
 	vm->cmos = cmos_create(h);
 	if ((r = attach(vm, vm->cmos, CMOS_IO_BASE, CMOS_IO_LEN, "cmos")))
@@ -198,14 +189,14 @@ int devices_setup(struct vm *vm)
 	vm->fw_cfg = fw_cfg_create(h);
 	if ((r = attach(vm, vm->fw_cfg, FW_CFG_IO_BASE, FW_CFG_IO_LEN, "fw_cfg")))
 		return r;
-	if ((r = attach(vm, i8042_create(h), I8042_PORT, I8042_LEN, "i8042")))
+	if ((r = attach(vm, i8042_create(h), I8042_IO_BASE, I8042_IO_LEN, "i8042")))
 		return r;
 	acpi = acpi_pm_create(h);
-	if ((r = attach(vm, acpi, PM1A_CNT_QEMU_Q35, ACPI_PM1A_CNT_LEN, "acpi-pm")))
+	if ((r = attach(vm, acpi, ACPI_PM1A_CNT_Q35, ACPI_PM1A_CNT_LEN, "acpi-pm")))
 		return r;
 	/* The same device answers at both legacy addresses. */
-	if (bus_register(&vm->pio, PM1A_CNT_BOCHS, ACPI_PM1A_CNT_LEN, acpi)) {
-		pr_err("cannot place acpi-pm at port 0x%x", PM1A_CNT_BOCHS);
+	if (bus_register(&vm->pio, ACPI_PM1A_CNT_BOCHS, ACPI_PM1A_CNT_LEN, acpi)) {
+		pr_err("cannot place acpi-pm at port 0x%x", ACPI_PM1A_CNT_BOCHS);
 		return UMBRA_EXIT_INTERNAL;
 	}
 	if ((r = attach(vm, acpi_pm_evt_create(h), ACPI_PM1A_EVT_Q35, ACPI_PM1A_EVT_LEN,
@@ -213,12 +204,13 @@ int devices_setup(struct vm *vm)
 		return r;
 	if ((r = attach(vm, pm_timer_create(h), ACPI_PM_TMR_Q35, ACPI_PM_TMR_LEN, "acpi-pm timer")))
 		return r;
-	if ((r = attach(vm, reset_ctl_create(h), RESET_CTL_PORT, 1, "reset control")))
+	if ((r = attach(vm, reset_ctl_create(h), RESET_CTL_PORT, RESET_CTL_LEN, "reset control")))
 		return r;
 	if ((r = attach(vm, stats_mark_create(h), STATS_MARK_PORT, STATS_MARK_LEN, "stats marks")))
 		return r;
 	if (vm->opts->debug_exit_port >= 0 &&
-	    (r = attach(vm, debug_exit_create(h), (u64)vm->opts->debug_exit_port, DEBUG_EXIT_LEN,
+	    (r = attach(vm, debug_exit_create(h), (u64)vm->opts->debug_exit_port,
+			DEBUG_EXIT_MAX_WIDTH /* 1, 2 or 4-byte writes */,
 			"debug-exit (see --debug-exit-port)")))
 		return r;
 	return describe_machine(vm);

@@ -88,19 +88,12 @@ static void fake_stats_mark(void *opaque, u32 label)
 	(void)label;
 }
 
-/* Where vmm/devices.c puts each device (the ports are the PC's and QEMU's). */
-enum { COM1 = 0x3f8, I8042 = 0x60, NR_BASES = 11 };
-static const u16 bases[NR_BASES] = { COM1,
-				     CMOS_IO_BASE,
-				     FW_CFG_IO_BASE,
-				     I8042,
-				     ACPI_PM1A_CNT_Q35,
-				     ACPI_PM1A_CNT_BOCHS,
-				     ACPI_PM1A_EVT_Q35,
-				     ACPI_PM_TMR_Q35,
-				     RESET_CTL_PORT,
-				     STATS_MARK_PORT,
-				     DEBUG_EXIT_DEFAULT_PORT };
+/* Where vmm/devices.c puts each device, from the same headers' constants. */
+enum { NR_BASES = 11 };
+static const u16 bases[NR_BASES] = { SERIAL_COM1_BASE,	CMOS_IO_BASE,		FW_CFG_IO_BASE,
+				     I8042_IO_BASE,	ACPI_PM1A_CNT_Q35,	ACPI_PM1A_CNT_BOCHS,
+				     ACPI_PM1A_EVT_Q35, ACPI_PM_TMR_Q35,	RESET_CTL_PORT,
+				     STATS_MARK_PORT,	DEBUG_EXIT_DEFAULT_PORT };
 
 static void attach(struct bus *bus, struct device *dev, u64 base, u64 len)
 {
@@ -121,22 +114,22 @@ static void build(struct bus *bus, struct device **serial)
 	static const u8 file[] = "etc/umbra-fuzz";
 	struct device *acpi, *cmos, *fw_cfg;
 
-	*serial = serial_create(&host, 4);
-	attach(bus, *serial, COM1, SERIAL_IO_LEN);
+	*serial = serial_create(&host, SERIAL_COM1_IRQ);
+	attach(bus, *serial, SERIAL_COM1_BASE, SERIAL_IO_LEN);
 	attach(bus, cmos = cmos_create(&host), CMOS_IO_BASE, CMOS_IO_LEN);
 	cmos_set_memory(cmos, 3 * GiB, 5 * GiB);
 	attach(bus, fw_cfg = fw_cfg_create(&host), FW_CFG_IO_BASE, FW_CFG_IO_LEN);
 	if (fw_cfg_add_u64(fw_cfg, 0x03, 8 * GiB) || fw_cfg_add_u16(fw_cfg, 0x05, 1) ||
 	    fw_cfg_add_bytes(fw_cfg, 0x8000, file, sizeof(file)))
 		abort();
-	attach(bus, i8042_create(&host), I8042, I8042_IO_LEN);
+	attach(bus, i8042_create(&host), I8042_IO_BASE, I8042_IO_LEN);
 	attach(bus, acpi = acpi_pm_create(&host), ACPI_PM1A_CNT_Q35, ACPI_PM1A_CNT_LEN);
 	attach(bus, acpi, ACPI_PM1A_CNT_BOCHS, ACPI_PM1A_CNT_LEN); /* one device, two places */
 	attach(bus, acpi_pm_evt_create(&host), ACPI_PM1A_EVT_Q35, ACPI_PM1A_EVT_LEN);
 	attach(bus, pm_timer_create(&host), ACPI_PM_TMR_Q35, ACPI_PM_TMR_LEN);
 	attach(bus, reset_ctl_create(&host), RESET_CTL_PORT, RESET_CTL_LEN);
 	attach(bus, stats_mark_create(&host), STATS_MARK_PORT, STATS_MARK_LEN);
-	attach(bus, debug_exit_create(&host), DEBUG_EXIT_DEFAULT_PORT, 1);
+	attach(bus, debug_exit_create(&host), DEBUG_EXIT_DEFAULT_PORT, DEBUG_EXIT_MAX_WIDTH);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
