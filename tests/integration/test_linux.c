@@ -66,6 +66,14 @@ static void b64(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* The last 3000 bytes of a run's output, for a failure message. */
+static const char *out_tail(const char *out)
+{
+	size_t n = strlen(out);
+
+	return out + (n > 3000 ? n - 3000 : 0);
+}
+
 /*
  * A shadow-mode run of hello with --stats=json (the caller frees it): its
  * host probe says what this host does (the strategy, where a syscall from
@@ -117,7 +125,7 @@ static struct result *boot_script(const char *text, const char *mmu_opt, const c
 	}
 	if (!strstr(r->out, "UMBRA-EXIT: 0"))
 		fail_msg("the script did not finish; output tail:\n%s\nstderr:\n%.2000s",
-			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
+			 out_tail(r->out), r->err);
 	return r;
 }
 
@@ -342,6 +350,31 @@ static void remove_dir(const char *tmp)
 }
 
 /*
+ * The path of the guest program `name` in PROBE_DIR (default build/probe,
+ * where `make check` builds them); fails the test when it is missing.
+ */
+static void probe_program(const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe",
+		 name);
+	if (access(out, R_OK))
+		fail_msg("%s is missing (make probe-programs builds it)", out);
+}
+
+/*
+ * In shadow mode, the strategy and CPU of our PVM hosts (--sensitive=patch:
+ * the stand-ins; no FSGSBASE, no SMAP), for tests whose code paths are
+ * theirs; none in hw mode. For boot_packed's `extra`.
+ */
+static const char *const *pvm_options(const char *mmu)
+{
+	static const char *const pvm[] = { "--sensitive=patch", "--cpu=-fsgsbase,-smap", NULL };
+	static const char *const none[] = { NULL };
+
+	return strcmp(mmu, "shadow") ? none : pvm;
+}
+
+/*
  * Boot Linux in LINUX_MMU's mode (shadow by default) with `progs`
  * (NULL-terminated paths) added to a copy of its initramfs as
  * /their-basenames, `text` as its script and `extra` (up to 4 umbra
@@ -377,7 +410,7 @@ static struct result *boot_packed(const char *what, const char *text, const char
 	remove_dir(tmp);
 	if (!strstr(r->out, "UMBRA-EXIT: 0"))
 		fail_msg("the %s did not finish; output tail:\n%s\nstderr:\n%.2000s", what,
-			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0), r->err);
+			 out_tail(r->out), r->err);
 	return r;
 }
 
@@ -410,18 +443,13 @@ static void test_linux_probe(void **state)
 	(void)state;
 	NEED_KVM();
 	need_user_programs(mmu);
-	snprintf(p64, sizeof(p64), "%s/probe64", dir);
-	snprintf(p32, sizeof(p32), "%s/probe32", dir);
-	if (access(p64, R_OK))
-		fail_msg("%s is missing (make probe-programs builds it)", p64);
+	probe_program("probe64", p64, sizeof(p64));
+	snprintf(p32, sizeof(p32), "%s/probe32", dir); /* optional: no 32-bit toolchain */
 	have32 = !access(p32, R_OK);
 	if (!have32)
 		print_message("NOTE: no %s (no 32-bit toolchain): its part is skipped\n", p32);
 	r = boot_packed("probe script", probe_script,
-			(const char *const[]){ p64, have32 ? p32 : NULL, NULL },
-			!strcmp(mmu, "shadow") ? (const char *const[]){ "--cpu=-fsgsbase,-smap",
-									"--sensitive=patch", NULL }
-					       : (const char *const[]){ NULL });
+			(const char *const[]){ p64, have32 ? p32 : NULL, NULL }, pvm_options(mmu));
 	{
 		static const char *const want[] = { "probe-step: ok", "probe-step-io: ok",
 						    "probe-ioperm: ok", "probe-faults: ok" };
@@ -501,15 +529,12 @@ static void run_mmprobe(const char *const extra[])
 					     "thp",	   "collapse",	"hugetlb",  "uffd",
 					     "compact",	   "ksm" };
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
-	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char prog[600];
 	struct result *r;
 
 	NEED_KVM();
 	need_user_programs(mmu);
-	snprintf(prog, sizeof(prog), "%s/mmprobe", dir);
-	if (access(prog, R_OK))
-		fail_msg("%s is missing (make probe-programs builds it)", prog);
+	probe_program("mmprobe", prog, sizeof(prog));
 	r = boot_packed("mm probe", "/mmprobe\n", (const char *const[]){ prog, NULL }, extra);
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char want[64];
@@ -560,14 +585,17 @@ static unsigned long guest_count(const char *out, const char *key)
 	return strtoul(p + strlen(key), NULL, 10);
 }
 
+#define MAX_MODULES 4
+
 /*
  * Kernel modules from the package fetch.sh keeps beside the initramfs (in
- * debs/), each copied to `dir`/NAME.ko; `paths` (NULL-terminated) are their
- * paths under the package's kernel/ directory, e.g. "drivers/block/brd.ko".
- * Skips the test, after removing `dir`, when the package or dpkg-deb is
- * missing.
+ * debs/), each copied to `dir`/NAME.ko, whose path goes to out[i]; `paths`
+ * (NULL-terminated, at most MAX_MODULES) are their paths under the
+ * package's kernel/ directory, e.g. "drivers/block/brd.ko". Skips the
+ * test, after removing `dir`, when the package or dpkg-deb is missing.
  */
-static void extract_modules(const char *initrd, const char *dir, const char *const paths[])
+static void extract_modules(const char *initrd, const char *dir, const char *const paths[],
+			    char out[][640])
 {
 	char cmd[3000];
 	size_t n;
@@ -583,9 +611,11 @@ static void extract_modules(const char *initrd, const char *dir, const char *con
 	for (unsigned i = 0; paths[i] && n < sizeof(cmd); i++) {
 		const char *base = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
 
+		assert_true(i < MAX_MODULES);
+		snprintf(out[i], 640, "%s/%s", dir, base);
 		n += (size_t)snprintf(cmd + n, sizeof(cmd) - n,
-				      " && cp \"$(find '%s' -path '*/kernel/%s')\" '%s/%s'", dir,
-				      paths[i], dir, base);
+				      " && cp \"$(find '%s' -path '*/kernel/%s')\" '%s'", dir,
+				      paths[i], out[i]);
 	}
 	assert_true(n < sizeof(cmd));
 	if (system(cmd) != 0) {
@@ -626,8 +656,8 @@ static void test_linux_modules(void **state)
 		"echo \"module-alarms: $(dmesg | grep -i -E 'warn|bug|oops' | grep -v 'host bridge "
 		"windows from ACPI' | wc -l)\"\n";
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
-	char bz[600], initrd[600], why[512], tmp[] = "/tmp/umbra-modules-XXXXXX", brd[640],
-					     dummy[640];
+	char bz[600], initrd[600], why[512], tmp[] = "/tmp/umbra-modules-XXXXXX",
+					     mods[MAX_MODULES][640];
 	struct result *r;
 
 	(void)state;
@@ -640,20 +670,15 @@ static void test_linux_modules(void **state)
 	assert_non_null(mkdtemp(tmp));
 	extract_modules(
 		initrd, tmp,
-		(const char *const[]){ "drivers/block/brd.ko", "drivers/net/dummy.ko", NULL });
-	snprintf(brd, sizeof(brd), "%s/brd.ko", tmp);
-	snprintf(dummy, sizeof(dummy), "%s/dummy.ko", tmp);
+		(const char *const[]){ "drivers/block/brd.ko", "drivers/net/dummy.ko", NULL },
+		mods);
 	/* Shadow mode with the patch strategy and our PVM hosts' CPU: module code is patched. */
-	r = boot_packed("module script", script_text, (const char *const[]){ brd, dummy, NULL },
-			!strcmp(mmu, "shadow")
-				? (const char *const[]){ "--sensitive=patch",
-							 "--cpu=-fsgsbase,-smap", NULL }
-				: (const char *const[]){ NULL });
+	r = boot_packed("module script", script_text,
+			(const char *const[]){ mods[0], mods[1], NULL }, pvm_options(mmu));
 	remove_dir(tmp);
 	if (guest_count(r->out, "module-cycles: ") != 10 ||
 	    guest_count(r->out, "module-alarms: ") != 0)
-		fail_msg("kernel modules in the guest:\n%s",
-			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0));
+		fail_msg("kernel modules in the guest:\n%s", out_tail(r->out));
 	assert_int_equal(r->status, 0);
 	free(r);
 }
@@ -682,17 +707,14 @@ static void test_linux_swap(void **state)
 		"echo \"swap-alarms: $(dmesg | grep -i -E 'warn|bug|oops' | grep -v 'host bridge "
 		"windows from ACPI' | wc -l)\"\n";
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
-	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char bz[600], initrd[600], why[512], tmp[] = "/tmp/umbra-swap-XXXXXX", prog[600],
-					     mods[3][640];
+					     mods[MAX_MODULES][640];
 	struct result *r;
 
 	(void)state;
 	NEED_KVM();
 	need_user_programs(mmu);
-	snprintf(prog, sizeof(prog), "%s/mmprobe", dir);
-	if (access(prog, R_OK))
-		fail_msg("%s is missing (make probe-programs builds it)", prog);
+	probe_program("mmprobe", prog, sizeof(prog));
 	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
 		print_message("SKIP: the Linux images are not available: %s\n", why);
 		skip();
@@ -700,20 +722,14 @@ static void test_linux_swap(void **state)
 	assert_non_null(mkdtemp(tmp));
 	extract_modules(initrd, tmp,
 			(const char *const[]){ "mm/zsmalloc.ko", "crypto/lzo-rle.ko",
-					       "drivers/block/zram/zram.ko", NULL });
-	snprintf(mods[0], sizeof(mods[0]), "%s/zsmalloc.ko", tmp);
-	snprintf(mods[1], sizeof(mods[1]), "%s/lzo-rle.ko", tmp);
-	snprintf(mods[2], sizeof(mods[2]), "%s/zram.ko", tmp);
+					       "drivers/block/zram/zram.ko", NULL },
+			mods);
 	r = boot_packed("swap script", script_text,
 			(const char *const[]){ mods[0], mods[1], mods[2], prog, NULL },
-			!strcmp(mmu, "shadow")
-				? (const char *const[]){ "--sensitive=patch",
-							 "--cpu=-fsgsbase,-smap", NULL }
-				: (const char *const[]){ NULL });
+			pvm_options(mmu));
 	remove_dir(tmp);
 	if (!strstr(r->out, "probe-mm-swap: ok") || guest_count(r->out, "swap-alarms: ") != 0)
-		fail_msg("swap in the guest:\n%s",
-			 r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0));
+		fail_msg("swap in the guest:\n%s", out_tail(r->out));
 	print_message("%.*s",
 		      (int)(strstr(r->out, "swap-alarms") - strstr(r->out, "probe-mm-swap")),
 		      strstr(r->out, "probe-mm-swap"));
