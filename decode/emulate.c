@@ -534,7 +534,7 @@ static enum step dispatch(struct insn_ctx *c)
 {
 	enum step st;
 
-	if (c->x86->prefix[0] == PREFIX_LOCK && !lock_ok(c))
+	if (emu_locked(c->insn) && !lock_ok(c))
 		return emu_raise(c, EXC_UD());
 	st = emu_dispatch_common(c);
 	if (st != STEP_UNKNOWN)
@@ -610,6 +610,38 @@ static bool single_step_trap(const struct insn_ctx *c, const struct emu_cpu *bef
 	return before->rflags & RFLAGS_TF;
 }
 
+/*
+ * Capstone refuses a LOCK prefix on an instruction that does not take it
+ * (`lock mov`, `lock movbe`), where the CPU raises #UD (SDM Vol. 2A LOCK).
+ * True if `code` has a LOCK prefix and decodes once it is dropped, into an
+ * instruction that would not take it (else capstone is wrong, and the VM
+ * stops on an unknown instruction rather than give the guest a false #UD).
+ */
+static bool misplaced_lock(csh handle, const u8 *code, unsigned n, u64 rip)
+{
+	u8 rest[EMU_MAX_INSN_LEN];
+	unsigned m = 0, i = 0;
+	bool lock = false, lockable;
+	cs_insn *insn;
+
+	for (; i < n && i < EMU_MAX_INSN_LEN && emu_legacy_prefix(code[i]); i++) {
+		if (code[i] == PREFIX_LOCK)
+			lock = true;
+		else
+			rest[m++] = code[i];
+	}
+	if (!lock)
+		return false;
+	for (; i < n && m < sizeof(rest); i++)
+		rest[m++] = code[i];
+	if (cs_disasm(handle, rest, m, rip, 1, &insn) != 1)
+		return false;
+	lockable = emu_lockable(insn->id) && insn->detail->x86.op_count > 0 &&
+		   insn->detail->x86.operands[0].type == X86_OP_MEM;
+	cs_free(insn, 1);
+	return !lockable;
+}
+
 /* Items 1 (decode), 4, 5 and 6 on `n` bytes of code at cpu->rip. */
 static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, const u8 *code,
 				unsigned n, const struct emu_event *fetch_fault,
@@ -629,6 +661,12 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 	if (cs_disasm(handle, code, n, cpu->rip, 1, &insn) != 1) {
 		unsigned raw = cpu->mode == EMU_MODE_HW ? emu_simd_raw_len(code, n) : 0;
 
+		if (misplaced_lock(handle, code, n, cpu->rip)) {
+			struct emu_event ud = EXC_UD();
+
+			snprintf(rep->mnemonic, sizeof(rep->mnemonic), "lock");
+			return deliver_fault(ops, cpu, &ud, rep);
+		}
 		if (raw) {
 			/* No mnemonic from capstone: name it by encoding, map and opcode. */
 			unsigned at = code[0] == 0x62 ? 4 : code[0] == 0xc4 ? 3 : 2;
@@ -670,7 +708,7 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 						  : insn->id == X86_INS_INTO
 							  ? X86_EXC_OF
 							  : (u8)c.x86->operands[0].imm };
-		bool lock = c.x86->prefix[0] == PREFIX_LOCK;
+		bool lock = emu_locked(insn);
 
 		cs_free(insn, 1);
 		if (lock) {

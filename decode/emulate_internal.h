@@ -36,6 +36,43 @@
 #define SEG_FS 0x64
 #define SEG_GS 0x65
 
+/* One of the legacy prefixes (SDM Vol. 2A §2.1.1): LOCK, REP/REPNE, segment, 66, 67. */
+static inline bool emu_legacy_prefix(u8 b)
+{
+	switch (b) {
+	case PREFIX_LOCK:
+	case PREFIX_REP:
+	case PREFIX_REPNE:
+	case SEG_ES:
+	case SEG_CS:
+	case SEG_SS:
+	case 0x3e: /* DS */
+	case SEG_FS:
+	case SEG_GS:
+	case OPSIZE_16:
+	case 0x67: /* address size */ return true;
+	default: return false;
+	}
+}
+
+/*
+ * Whether `insn` has a LOCK prefix. Not cs_x86.prefix[0]: that holds only
+ * the last of LOCK, REP and REPNE (`lock rep movs` shows as rep, and is #UD).
+ */
+static inline bool emu_locked(const cs_insn *insn)
+{
+	for (unsigned i = 0; i < insn->size && emu_legacy_prefix(insn->bytes[i]); i++)
+		if (insn->bytes[i] == PREFIX_LOCK)
+			return true;
+	return false;
+}
+
+/* A REX prefix (64-bit mode); it counts only right before the opcode. */
+static inline bool emu_rex_prefix(u8 b)
+{
+	return (b & 0xf0) == 0x40;
+}
+
 /* Segment selectors (SDM Vol. 3A §3.4.2, Figure 3-6). */
 #define SEL_RPL_MASK   3u
 #define SEL_TI	       (1u << 2) /* 1: the LDT */

@@ -527,6 +527,32 @@ static enum step do_zero_idiom(struct insn_ctx *c, unsigned id)
  * operand size) (SDM Vol. 2B PUSH). push %rsp stores RSP as it was before
  * the push; push m is left out (unknown).
  */
+/*
+ * The operand size of push imm (SDM Vol. 2B PUSH): in 64-bit mode 8, or 2
+ * with a 66 prefix and no REX.W. Capstone 4 gives the immediate size 8
+ * there even with 66; it is right in 32-bit code.
+ */
+static unsigned push_imm_size(const struct insn_ctx *c, const cs_x86_op *op)
+{
+	const u8 *b = c->insn->bytes;
+	bool o16 = false;
+	u8 rex = 0;
+
+	if (!emu_long64(c->cpu))
+		return op->size;
+	for (unsigned i = 0; i < c->insn->size; i++) {
+		if (emu_legacy_prefix(b[i])) {
+			o16 |= b[i] == OPSIZE_16;
+			rex = 0; /* a REX before a legacy prefix is ignored */
+		} else if (emu_rex_prefix(b[i])) {
+			rex = b[i];
+		} else {
+			break;
+		}
+	}
+	return o16 && !(rex & REX_W) ? 2 : 8;
+}
+
 static enum step do_push(struct insn_ctx *c)
 {
 	const cs_x86_op *op = emu_op(c, 0);
@@ -543,8 +569,9 @@ static enum step do_push(struct insn_ctx *c)
 		size = s->size;
 		v = emu_reg_get(cpu, s);
 	} else if (op->type == X86_OP_IMM && (op->size == 2 || op->size == 4 || op->size == 8)) {
-		size = op->size;
-		v = (u64)op->imm;
+		size = push_imm_size(c, op);
+		/* At most an imm32, sign-extended (capstone 4 does not, after 66 REX.W). */
+		v = (u64)(s64)(s32)op->imm;
 	} else {
 		return STEP_UNKNOWN;
 	}
@@ -584,7 +611,7 @@ static enum step do_reg_form(struct insn_ctx *c, unsigned id)
 	if (!a || !b || a->type != X86_OP_REG || !(s = emu_slot_of(a->reg)) ||
 	    !value_of(c, b, s->size, &vb))
 		return STEP_UNKNOWN;
-	if (id == X86_INS_MOV) {
+	if (id == X86_INS_MOV || id == X86_INS_MOVABS) {
 		emu_reg_set(c->cpu, s, vb);
 		return STEP_DONE;
 	}
@@ -628,6 +655,7 @@ enum step emu_dispatch_mem(struct insn_ctx *c)
 		case X86_INS_XOR:
 		case X86_INS_SUB: return do_zero_idiom(c, id);
 		case X86_INS_MOV:
+		case X86_INS_MOVABS: /* mov r64, imm64 */
 		case X86_INS_CMP:
 		case X86_INS_TEST: return do_reg_form(c, id);
 		default: return STEP_UNKNOWN;

@@ -224,18 +224,9 @@ static enum encoding encoding_of(const cs_insn *insn)
 		if (d->groups[i] == X86_GRP_AVX512)
 			return ENC_EVEX;
 	for (unsigned i = 0; i < insn->size; i++) {
+		if (emu_legacy_prefix(insn->bytes[i]))
+			continue;
 		switch (insn->bytes[i]) {
-		case 0xf0:
-		case 0xf2:
-		case 0xf3:
-		case 0x2e:
-		case 0x36:
-		case 0x3e:
-		case 0x26:
-		case 0x64:
-		case 0x65:
-		case 0x66:
-		case 0x67: continue;
 		case 0xc4:
 		case 0xc5: return ENC_VEX;
 		case 0x62: return ENC_EVEX; /* 64-bit mode: never BOUND */

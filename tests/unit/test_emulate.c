@@ -54,9 +54,10 @@ static void test_clac_user_ud(void **state)
 }
 
 /*
- * LOCK on an instruction that does not take it is #UD. Capstone already
- * refuses those byte strings (lock clac, lock movbe), so they stop the VM as
- * unknown: safe, and KVM's own decoder raises that #UD before it exits to us.
+ * LOCK on an instruction that does not take it is #UD (SDM Vol. 2A LOCK).
+ * Capstone refuses those byte strings (lock movbe, lock clac); the emulator
+ * tells them from bytes it does not know by decoding them without the LOCK.
+ * Bytes that do not decode either way stay unknown.
  */
 static void test_lock_prefix_refused(void **state)
 {
@@ -66,8 +67,17 @@ static void test_lock_prefix_refused(void **state)
 
 	env->cpu.gpr[EMU_RDI] = DATA_VA;
 	before = env->cpu;
-	assert_int_equal(RUN(env, &rep, 0xf0, 0x0f, 0x38, 0xf0, 0x07), EMU_UNKNOWN);
-	assert_int_equal(RUN(env, &rep, 0xf0, 0x0f, 0x01, 0xca), EMU_UNKNOWN);
+	assert_int_equal(RUN(env, &rep, 0xf0, 0x0f, 0x38, 0xf0, 0x07), EMU_DONE);
+	assert_string_equal(rep.mnemonic, "lock");
+	assert_fault_at_cpl0(env, &before, X86_EXC_UD, HANDLER_UD, false, 0);
+	env->cpu = before;
+	assert_int_equal(RUN(env, &rep, 0xf0, 0x0f, 0x01, 0xca), EMU_DONE);
+	assert_fault_at_cpl0(env, &before, X86_EXC_UD, HANDLER_UD, false, 0);
+	env->cpu = before;
+	assert_int_equal(RUN(env, &rep, 0xf0, 0x0f, 0x0b), EMU_DONE); /* lock ud2 */
+	assert_fault_at_cpl0(env, &before, X86_EXC_UD, HANDLER_UD, false, 0);
+	env->cpu = before;
+	assert_int_equal(RUN(env, &rep, 0xf0, 0x0f, 0x04), EMU_UNKNOWN); /* 0f 04: none */
 	assert_memory_equal(&env->cpu, &before, sizeof(before));
 }
 

@@ -371,6 +371,10 @@ static void test_movabs(void **state)
 	env->cpu.gpr[EMU_RAX] = 0;
 	assert_ok(env, RUN(env, &rep, 0xa1, 0x44, 0x00, 0x60, 0, 0, 0, 0, 0), &rep, CODE_VA + 19);
 	assert_int_equal(env->cpu.gpr[EMU_RAX], 0xfeedface);
+	/* movabs r64, imm64: a register form, no memory (it was unknown) */
+	assert_ok(env, RUN(env, &rep, 0x49, 0xbb, 1, 2, 3, 4, 5, 6, 7, 0x88), &rep, CODE_VA + 29);
+	assert_int_equal(env->cpu.gpr[EMU_R11], 0x8807060504030201ull);
+	assert_int_equal(env->nwrites, 1);
 }
 
 /* MMIO: a load goes to ops->mmio_read, a store is reported with no hva. */
@@ -613,6 +617,49 @@ static void test_push(void **state)
 	assert_int_equal(env->cpu.gpr[EMU_RSP], sp - 40);
 	assert_int_equal(env->nwrites, 5);
 	assert_int_equal(RUN(env, &rep, 0xff, 0x37), EMU_UNKNOWN); /* push (%rdi) */
+}
+
+/*
+ * push imm with 66: two bytes (pushw), unless REX.W follows it (eight, the
+ * imm32 sign-extended). Capstone 4 reports both as eight-byte operands and
+ * the second unextended; test_emulate_native found both.
+ */
+static void test_push_imm_operand_size(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 sp = STACK_VA + 0x100;
+
+	env->cpu.gpr[EMU_RSP] = sp;
+	poke64(env, sp - 8, 0);
+	assert_ok(env, RUN(env, &rep, 0x66, 0x6a, 0xa5), &rep, CODE_VA + 3); /* pushw $-0x5b */
+	assert_int_equal(env->cpu.gpr[EMU_RSP], sp - 2);
+	assert_int_equal(peek64(env, sp - 8), 0xffa5ull << 48);
+	assert_ok(env, RUN(env, &rep, 0x66, 0x68, 0x34, 0x12), &rep, CODE_VA + 7); /* pushw $imm16 */
+	assert_int_equal(env->cpu.gpr[EMU_RSP], sp - 4);
+	assert_int_equal(peek64(env, sp - 8) >> 32, 0xffa51234ull);
+	/* 66 REX.W: REX.W wins; a REX before the 66 would not count (pushw again). */
+	assert_ok(env, RUN(env, &rep, 0x66, 0x48, 0x68, 0x16, 0x5a, 0x60, 0xa5), &rep,
+		  CODE_VA + 14);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], sp - 12);
+	assert_int_equal(peek64(env, sp - 12), 0xffffffffa5605a16ull);
+	assert_ok(env, RUN(env, &rep, 0x48, 0x66, 0x6a, 0x01), &rep, CODE_VA + 18);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], sp - 14);
+}
+
+/* LOCK with REP on a string instruction is #UD: capstone's prefix[0] shows only the REP. */
+static void test_lock_rep_movs_ud(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.gpr[EMU_RSI] = DATA_VA;
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x100;
+	env->cpu.gpr[EMU_RCX] = 4;
+	assert_int_equal(RUN(env, &rep, 0xf0, 0xf3, 0x48, 0xa5), EMU_DONE);
+	assert_int_equal(env->cpu.rip, HANDLER_UD);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 4);
+	assert_int_equal(env->nwrites, 1); /* the #UD frame only */
 }
 
 /* pop r64/r16 from the stack; pop %rsp is left to the CPU (unknown). */
@@ -1257,6 +1304,8 @@ int main(void)
 		T(test_nop),
 		T(test_pop_gpr),
 		T(test_push),
+		T(test_push_imm_operand_size),
+		T(test_lock_rep_movs_ud),
 		T(test_stos),
 		T(test_rep_stos_complete),
 		T(test_rep_stos_partial),
