@@ -182,7 +182,7 @@ enum imm { I_NONE, I_B, I_Z, I_V };
 
 struct tmpl {
 	const char *name;
-	u8 op[2], oplen;
+	u8 op[3], oplen;
 	s8 digit;   /* ModRM.reg: -1 a register, -2 a random /digit 0-7, -3 /4-7 */
 	u8 imm;	    /* enum imm */
 	u8 kind;    /* enum kind */
@@ -242,6 +242,32 @@ static struct tmpl tmpls[] = {
 	{ "bt* m,ib", { 0x0f, 0xba }, 2, -3, I_B, K_MEM, false, U_BT, false, false, 0, 0, 0 },
 	{ "cmpxchg8b/16b", { 0x0f, 0xc7 }, 2, 1, I_NONE, K_CX, false, 0, false, false, 0, 0, 0 },
 	{ "nopl m", { 0x0f, 0x1f }, 2, 0, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
+	{ "movbe r,m",
+	  { 0x0f, 0x38, 0xf0 },
+	  3,
+	  -1,
+	  I_NONE,
+	  K_MEM,
+	  false,
+	  0,
+	  false,
+	  false,
+	  0,
+	  0,
+	  0 },
+	{ "movbe m,r",
+	  { 0x0f, 0x38, 0xf1 },
+	  3,
+	  -1,
+	  I_NONE,
+	  K_MEM,
+	  false,
+	  0,
+	  false,
+	  false,
+	  0,
+	  0,
+	  0 },
 	{ "mov al,moffs", { 0xa0 }, 1, 0, I_NONE, K_MOFFS, true, 0, false, false, 0, 0, 0 },
 	{ "mov eax,moffs", { 0xa1 }, 1, 0, I_NONE, K_MOFFS, false, 0, false, false, 0, 0, 0 },
 	{ "mov moffs,al", { 0xa2 }, 1, 0, I_NONE, K_MOFFS, true, 0, false, false, 0, 0, 0 },
