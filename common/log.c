@@ -8,17 +8,30 @@
 
 enum log_level log_level = LOG_WARN;
 
+/*
+ * One message, one line. Messages quote what came from outside: a file
+ * name, an option, a guest's string. A control character in one (a path
+ * with a newline, an escape sequence) would break the line or drive the
+ * terminal, so each is printed as '?'. A message longer than the buffer
+ * ends in "...".
+ */
 void log_printf(enum log_level lvl, const char *fmt, ...)
 {
+	char msg[4096];
 	va_list ap;
+	int n;
 
 	if (lvl > log_level)
 		return;
-	fputs("umbra: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n < 0)
+		return;
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	fprintf(stderr, "umbra: %s%s\n", msg, (size_t)n >= sizeof(msg) ? "..." : "");
 }
 
 void bug_report(const char *file, int line, const char *cond)

@@ -261,6 +261,24 @@ static void test_missing_file(void **state)
 		     "/nonexistent/kernel.elf: cannot open image: No such file or directory");
 }
 
+/* A path is quoted in the message: its control characters become '?' (one line). */
+static void test_missing_file_control_chars(void **state)
+{
+	(void)state;
+	expect_error((char *[]){ "umbra", "run", "/nonexistent/ker\nnel\x1b[2J.elf", NULL }, 4,
+		     "/nonexistent/ker?nel?[2J.elf: cannot open image: No such file or directory");
+}
+
+static void test_missing_initrd_control_chars(void **state)
+{
+	char img[512];
+
+	(void)state;
+	image_path(img, sizeof(img), "hello/hello.elf");
+	expect_error((char *[]){ "umbra", "run", "--initrd", "/nonexistent/in\titrd\r", img, NULL },
+		     4, "/nonexistent/in?itrd?: cannot open initrd: No such file or directory");
+}
+
 static char *write_temp(const void *data, size_t len)
 {
 	static char path[64];
@@ -452,6 +470,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_missing_file_control_chars),
+		cmocka_unit_test(test_missing_initrd_control_chars),
 		cmocka_unit_test(test_not_elf),
 		cmocka_unit_test(test_truncated_elf),
 		cmocka_unit_test(test_segment_outside_ram),
