@@ -34,6 +34,9 @@
  *     RSP (the frame) and RIP (the handler).
  * The emulator may refuse (EMU_UNKNOWN, the VM stops) only the forms a
  * template says it may; every template must be compared often enough.
+ * The instructions of the common set (movbe, cmpxchg8b/16b, popcnt,
+ * clflush, prefetch), which hw mode emulates too where KVM's emulator gives
+ * up, run a third time in a hw-mode fixture, under the same rules.
  */
 #include <signal.h>
 #include <stddef.h>
@@ -126,13 +129,14 @@ __asm__(".text\n"
 
 static u8 *nat_page; /* RWX: the instruction, then `jmp *nat_back` */
 static volatile sig_atomic_t nat_signo;
+static volatile u64 nat_fault_addr; /* si_addr of the last signal */
 
 static void nat_on_signal(int sig, siginfo_t *si, void *ctx)
 {
 	ucontext_t *uc = ctx;
 	u64 rip = (u64)uc->uc_mcontext.gregs[REG_RIP];
 
-	(void)si;
+	nat_fault_addr = (u64)(uintptr_t)si->si_addr;
 	if (rip < (u64)(uintptr_t)nat_page || rip >= (u64)(uintptr_t)nat_page + PAGE_SIZE)
 		abort(); /* not the instruction under test: a real crash */
 	nat_signo = sig;
@@ -190,17 +194,16 @@ struct tmpl {
 	u64 undef;  /* flags left undefined */
 	bool same;  /* K_REG: the same register twice (the zeroing idiom) */
 	bool group; /* the arithmetic group: logic digits (1, 4, 6) leave AF undefined */
-	/* counts */
-	unsigned compared, faulted, refused;
+	u8 mprefix; /* a mandatory prefix (popcnt's f3), emitted before any REX */
 };
 
-#define ALU(nm, o, u)                                                                       \
-	{ nm " m8,r8", { o }, 1, -1, I_NONE, K_MEM, true, u, false, false, 0, 0, 0 },       \
-	{                                                                                   \
-		nm " m,r", { o + 1 }, 1, -1, I_NONE, K_MEM, false, u, false, false, 0, 0, 0 \
+#define ALU(nm, o, u)                                                                 \
+	{ nm " m8,r8", { o }, 1, -1, I_NONE, K_MEM, true, u, false, false, 0 },       \
+	{                                                                             \
+		nm " m,r", { o + 1 }, 1, -1, I_NONE, K_MEM, false, u, false, false, 0 \
 	}
 
-static struct tmpl tmpls[] = {
+static const struct tmpl tmpls[] = {
 	ALU("add", 0x00, 0),
 	ALU("or", 0x08, U_LOGIC),
 	ALU("adc", 0x10, 0),
@@ -212,91 +215,77 @@ static struct tmpl tmpls[] = {
 	ALU("test", 0x84, U_LOGIC),
 	ALU("xchg", 0x86, 0),
 	ALU("mov", 0x88, 0),
-	{ "mov r8,m8", { 0x8a }, 1, -1, I_NONE, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "mov r,m", { 0x8b }, 1, -1, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "cmp r8,m8", { 0x3a }, 1, -1, I_NONE, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "cmp r,m", { 0x3b }, 1, -1, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "grp1 m8,ib", { 0x80 }, 1, -2, I_B, K_MEM, true, 0, false, true, 0, 0, 0 },
-	{ "grp1 m,iz", { 0x81 }, 1, -2, I_Z, K_MEM, false, 0, false, true, 0, 0, 0 },
-	{ "grp1 m,ib", { 0x83 }, 1, -2, I_B, K_MEM, false, 0, false, true, 0, 0, 0 },
-	{ "mov m8,ib", { 0xc6 }, 1, 0, I_B, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "mov m,iz", { 0xc7 }, 1, 0, I_Z, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "test m8,ib", { 0xf6 }, 1, 0, I_B, K_MEM, true, U_LOGIC, false, false, 0, 0, 0 },
-	{ "test m,iz", { 0xf7 }, 1, 0, I_Z, K_MEM, false, U_LOGIC, false, false, 0, 0, 0 },
-	{ "not m8", { 0xf6 }, 1, 2, I_NONE, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "not m", { 0xf7 }, 1, 2, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "neg m8", { 0xf6 }, 1, 3, I_NONE, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "neg m", { 0xf7 }, 1, 3, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "inc m8", { 0xfe }, 1, 0, I_NONE, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "dec m8", { 0xfe }, 1, 1, I_NONE, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "inc m", { 0xff }, 1, 0, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "dec m", { 0xff }, 1, 1, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "cmpxchg m8,r8", { 0x0f, 0xb0 }, 2, -1, I_NONE, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "cmpxchg m,r", { 0x0f, 0xb1 }, 2, -1, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "xadd m8,r8", { 0x0f, 0xc0 }, 2, -1, I_NONE, K_MEM, true, 0, false, false, 0, 0, 0 },
-	{ "xadd m,r", { 0x0f, 0xc1 }, 2, -1, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "bt m,r", { 0x0f, 0xa3 }, 2, -1, I_NONE, K_BT, false, U_BT, false, false, 0, 0, 0 },
-	{ "bts m,r", { 0x0f, 0xab }, 2, -1, I_NONE, K_BT, false, U_BT, false, false, 0, 0, 0 },
-	{ "btr m,r", { 0x0f, 0xb3 }, 2, -1, I_NONE, K_BT, false, U_BT, false, false, 0, 0, 0 },
-	{ "btc m,r", { 0x0f, 0xbb }, 2, -1, I_NONE, K_BT, false, U_BT, false, false, 0, 0, 0 },
-	{ "bt* m,ib", { 0x0f, 0xba }, 2, -3, I_B, K_MEM, false, U_BT, false, false, 0, 0, 0 },
-	{ "cmpxchg8b/16b", { 0x0f, 0xc7 }, 2, 1, I_NONE, K_CX, false, 0, false, false, 0, 0, 0 },
-	{ "nopl m", { 0x0f, 0x1f }, 2, 0, I_NONE, K_MEM, false, 0, false, false, 0, 0, 0 },
-	{ "movbe r,m",
-	  { 0x0f, 0x38, 0xf0 },
-	  3,
-	  -1,
-	  I_NONE,
-	  K_MEM,
-	  false,
-	  0,
-	  false,
-	  false,
-	  0,
-	  0,
-	  0 },
-	{ "movbe m,r",
-	  { 0x0f, 0x38, 0xf1 },
-	  3,
-	  -1,
-	  I_NONE,
-	  K_MEM,
-	  false,
-	  0,
-	  false,
-	  false,
-	  0,
-	  0,
-	  0 },
-	{ "mov al,moffs", { 0xa0 }, 1, 0, I_NONE, K_MOFFS, true, 0, false, false, 0, 0, 0 },
-	{ "mov eax,moffs", { 0xa1 }, 1, 0, I_NONE, K_MOFFS, false, 0, false, false, 0, 0, 0 },
-	{ "mov moffs,al", { 0xa2 }, 1, 0, I_NONE, K_MOFFS, true, 0, false, false, 0, 0, 0 },
-	{ "mov moffs,eax", { 0xa3 }, 1, 0, I_NONE, K_MOFFS, false, 0, false, false, 0, 0, 0 },
-	{ "movsb", { 0xa4 }, 1, 0, I_NONE, K_STR, true, 0, false, false, 0, 0, 0 },
-	{ "movs", { 0xa5 }, 1, 0, I_NONE, K_STR, false, 0, false, false, 0, 0, 0 },
-	{ "stosb", { 0xaa }, 1, 0, I_NONE, K_STR, true, 0, false, false, 0, 0, 0 },
-	{ "stos", { 0xab }, 1, 0, I_NONE, K_STR, false, 0, false, false, 0, 0, 0 },
-	{ "push r", { 0x50 }, 1, 0, I_NONE, K_PUSH_R, false, 0, false, false, 0, 0, 0 },
-	{ "pop r", { 0x58 }, 1, 0, I_NONE, K_POP_R, false, 0, false, false, 0, 0, 0 },
-	{ "push ib", { 0x6a }, 1, 0, I_B, K_PUSH_I, false, 0, false, false, 0, 0, 0 },
-	{ "push iz", { 0x68 }, 1, 0, I_Z, K_PUSH_I, false, 0, false, false, 0, 0, 0 },
-	{ "nop", { 0x90 }, 1, 0, I_NONE, K_NOP, false, 0, false, false, 0, 0, 0 },
-	{ "xor r,r", { 0x31 }, 1, -1, I_NONE, K_REG, false, U_LOGIC, true, false, 0, 0, 0 },
-	{ "sub r,r", { 0x29 }, 1, -1, I_NONE, K_REG, false, 0, true, false, 0, 0, 0 },
-	{ "mov r,r", { 0x89 }, 1, -1, I_NONE, K_REG, false, 0, false, false, 0, 0, 0 },
-	{ "mov r,r'", { 0x8b }, 1, -1, I_NONE, K_REG, false, 0, false, false, 0, 0, 0 },
-	{ "cmp r,r", { 0x39 }, 1, -1, I_NONE, K_REG, false, 0, false, false, 0, 0, 0 },
-	{ "cmp r8,r8", { 0x38 }, 1, -1, I_NONE, K_REG, true, 0, false, false, 0, 0, 0 },
-	{ "test r,r", { 0x85 }, 1, -1, I_NONE, K_REG, false, U_LOGIC, false, false, 0, 0, 0 },
-	{ "cmp r,ib", { 0x83 }, 1, 7, I_B, K_REG, false, 0, false, false, 0, 0, 0 },
-	{ "cmp r,iz", { 0x81 }, 1, 7, I_Z, K_REG, false, 0, false, false, 0, 0, 0 },
-	{ "test r,iz", { 0xf7 }, 1, 0, I_Z, K_REG, false, U_LOGIC, false, false, 0, 0, 0 },
-	{ "mov r,iz", { 0xc7 }, 1, 0, I_Z, K_REG, false, 0, false, false, 0, 0, 0 },
-	{ "mov r,iv", { 0xb8 }, 1, 0, I_V, K_REG_IMM, false, 0, false, false, 0, 0, 0 },
-	{ "cmp eax,iz", { 0x3d }, 1, 0, I_Z, K_ACC_IMM, false, 0, false, false, 0, 0, 0 },
-	{ "test al,ib", { 0xa8 }, 1, 0, I_B, K_ACC_IMM, true, U_LOGIC, false, false, 0, 0, 0 },
+	{ "mov r8,m8", { 0x8a }, 1, -1, I_NONE, K_MEM, true, 0, false, false, 0 },
+	{ "mov r,m", { 0x8b }, 1, -1, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "cmp r8,m8", { 0x3a }, 1, -1, I_NONE, K_MEM, true, 0, false, false, 0 },
+	{ "cmp r,m", { 0x3b }, 1, -1, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "grp1 m8,ib", { 0x80 }, 1, -2, I_B, K_MEM, true, 0, false, true, 0 },
+	{ "grp1 m,iz", { 0x81 }, 1, -2, I_Z, K_MEM, false, 0, false, true, 0 },
+	{ "grp1 m,ib", { 0x83 }, 1, -2, I_B, K_MEM, false, 0, false, true, 0 },
+	{ "mov m8,ib", { 0xc6 }, 1, 0, I_B, K_MEM, true, 0, false, false, 0 },
+	{ "mov m,iz", { 0xc7 }, 1, 0, I_Z, K_MEM, false, 0, false, false, 0 },
+	{ "test m8,ib", { 0xf6 }, 1, 0, I_B, K_MEM, true, U_LOGIC, false, false, 0 },
+	{ "test m,iz", { 0xf7 }, 1, 0, I_Z, K_MEM, false, U_LOGIC, false, false, 0 },
+	{ "not m8", { 0xf6 }, 1, 2, I_NONE, K_MEM, true, 0, false, false, 0 },
+	{ "not m", { 0xf7 }, 1, 2, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "neg m8", { 0xf6 }, 1, 3, I_NONE, K_MEM, true, 0, false, false, 0 },
+	{ "neg m", { 0xf7 }, 1, 3, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "inc m8", { 0xfe }, 1, 0, I_NONE, K_MEM, true, 0, false, false, 0 },
+	{ "dec m8", { 0xfe }, 1, 1, I_NONE, K_MEM, true, 0, false, false, 0 },
+	{ "inc m", { 0xff }, 1, 0, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "dec m", { 0xff }, 1, 1, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "cmpxchg m8,r8", { 0x0f, 0xb0 }, 2, -1, I_NONE, K_MEM, true, 0, false, false, 0 },
+	{ "cmpxchg m,r", { 0x0f, 0xb1 }, 2, -1, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "xadd m8,r8", { 0x0f, 0xc0 }, 2, -1, I_NONE, K_MEM, true, 0, false, false, 0 },
+	{ "xadd m,r", { 0x0f, 0xc1 }, 2, -1, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "bt m,r", { 0x0f, 0xa3 }, 2, -1, I_NONE, K_BT, false, U_BT, false, false, 0 },
+	{ "bts m,r", { 0x0f, 0xab }, 2, -1, I_NONE, K_BT, false, U_BT, false, false, 0 },
+	{ "btr m,r", { 0x0f, 0xb3 }, 2, -1, I_NONE, K_BT, false, U_BT, false, false, 0 },
+	{ "btc m,r", { 0x0f, 0xbb }, 2, -1, I_NONE, K_BT, false, U_BT, false, false, 0 },
+	{ "bt* m,ib", { 0x0f, 0xba }, 2, -3, I_B, K_MEM, false, U_BT, false, false, 0 },
+	{ "cmpxchg8b/16b", { 0x0f, 0xc7 }, 2, 1, I_NONE, K_CX, false, 0, false, false, 0 },
+	{ "nopl m", { 0x0f, 0x1f }, 2, 0, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "movbe r,m", { 0x0f, 0x38, 0xf0 }, 3, -1, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "movbe m,r", { 0x0f, 0x38, 0xf1 }, 3, -1, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "mov al,moffs", { 0xa0 }, 1, 0, I_NONE, K_MOFFS, true, 0, false, false, 0 },
+	{ "mov eax,moffs", { 0xa1 }, 1, 0, I_NONE, K_MOFFS, false, 0, false, false, 0 },
+	{ "mov moffs,al", { 0xa2 }, 1, 0, I_NONE, K_MOFFS, true, 0, false, false, 0 },
+	{ "mov moffs,eax", { 0xa3 }, 1, 0, I_NONE, K_MOFFS, false, 0, false, false, 0 },
+	{ "movsb", { 0xa4 }, 1, 0, I_NONE, K_STR, true, 0, false, false, 0 },
+	{ "movs", { 0xa5 }, 1, 0, I_NONE, K_STR, false, 0, false, false, 0 },
+	{ "stosb", { 0xaa }, 1, 0, I_NONE, K_STR, true, 0, false, false, 0 },
+	{ "stos", { 0xab }, 1, 0, I_NONE, K_STR, false, 0, false, false, 0 },
+	{ "push r", { 0x50 }, 1, 0, I_NONE, K_PUSH_R, false, 0, false, false, 0 },
+	{ "pop r", { 0x58 }, 1, 0, I_NONE, K_POP_R, false, 0, false, false, 0 },
+	{ "push ib", { 0x6a }, 1, 0, I_B, K_PUSH_I, false, 0, false, false, 0 },
+	{ "push iz", { 0x68 }, 1, 0, I_Z, K_PUSH_I, false, 0, false, false, 0 },
+	{ "nop", { 0x90 }, 1, 0, I_NONE, K_NOP, false, 0, false, false, 0 },
+	{ "xor r,r", { 0x31 }, 1, -1, I_NONE, K_REG, false, U_LOGIC, true, false, 0 },
+	{ "sub r,r", { 0x29 }, 1, -1, I_NONE, K_REG, false, 0, true, false, 0 },
+	{ "mov r,r", { 0x89 }, 1, -1, I_NONE, K_REG, false, 0, false, false, 0 },
+	{ "mov r,r'", { 0x8b }, 1, -1, I_NONE, K_REG, false, 0, false, false, 0 },
+	{ "cmp r,r", { 0x39 }, 1, -1, I_NONE, K_REG, false, 0, false, false, 0 },
+	{ "cmp r8,r8", { 0x38 }, 1, -1, I_NONE, K_REG, true, 0, false, false, 0 },
+	{ "test r,r", { 0x85 }, 1, -1, I_NONE, K_REG, false, U_LOGIC, false, false, 0 },
+	{ "cmp r,ib", { 0x83 }, 1, 7, I_B, K_REG, false, 0, false, false, 0 },
+	{ "cmp r,iz", { 0x81 }, 1, 7, I_Z, K_REG, false, 0, false, false, 0 },
+	{ "test r,iz", { 0xf7 }, 1, 0, I_Z, K_REG, false, U_LOGIC, false, false, 0 },
+	{ "mov r,iz", { 0xc7 }, 1, 0, I_Z, K_REG, false, 0, false, false, 0 },
+	{ "mov r,iv", { 0xb8 }, 1, 0, I_V, K_REG_IMM, false, 0, false, false, 0 },
+	{ "popcnt r,m", { 0x0f, 0xb8 }, 2, -1, I_NONE, K_MEM, false, 0, false, false, 0xf3 },
+	{ "popcnt r,r", { 0x0f, 0xb8 }, 2, -1, I_NONE, K_REG, false, 0, false, false, 0xf3 },
+	{ "clflush m", { 0x0f, 0xae }, 2, 7, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "prefetcht0 m", { 0x0f, 0x18 }, 2, 1, I_NONE, K_MEM, false, 0, false, false, 0 },
+	{ "cmp eax,iz", { 0x3d }, 1, 0, I_Z, K_ACC_IMM, false, 0, false, false, 0 },
+	{ "test al,ib", { 0xa8 }, 1, 0, I_B, K_ACC_IMM, true, U_LOGIC, false, false, 0 },
 };
 #define NR_TMPLS (sizeof(tmpls) / sizeof(tmpls[0]))
+
+/* What became of each template's cases. */
+static struct outcome {
+	unsigned compared, faulted, refused;
+	unsigned hw_compared; /* compared in hw mode too (the emulator's common set) */
+} outcomes[NR_TMPLS];
 
 /* One generated test case. */
 struct gen {
@@ -505,6 +494,8 @@ static void generate(struct gen *g)
 		g->seg_at = g->n;
 		g->code[g->n++] = seg;
 	}
+	if (t->mprefix)
+		g->code[g->n++] = t->mprefix;
 	if (rex != 16) {
 		rex_at = (int)g->n;
 		g->code[g->n++] = (u8)(0x40 | rex);
@@ -655,26 +646,29 @@ static bool signal_matches(int sig, unsigned vector)
 	}
 }
 
-static void check(struct env *env, struct gen *g, int sig, enum emu_result r, const char *what)
+/* Whether the emulator's outcome for `g` matches the CPU's; true if compared in full. */
+static bool check(struct env *env, const struct gen *g, int sig, enum emu_result r,
+		  const char *what, struct outcome *o)
 {
-	struct tmpl *t = (struct tmpl *)g->t;
 	u64 mask = ARITH_FLAGS & ~g->undef;
 
 	if (r == EMU_UNKNOWN && g->may_refuse) {
-		t->refused++;
-		return;
+		o->refused++;
+		return false;
 	}
 	if (r != EMU_DONE)
 		fail_msg("%s: emulator result %d, native signal %d", what, r, sig);
 	if (sig) {
 		if (env->delivered != 1 || !signal_matches(sig, env->last_event.vector))
-			fail_msg("%s: native signal %d, emulator delivered %u events (vector %u)",
-				 what, sig, env->delivered, env->last_event.vector);
+			fail_msg("%s: native signal %d (address %#llx), emulator delivered %u "
+				 "events (vector %u)",
+				 what, sig, (unsigned long long)nat_fault_addr, env->delivered,
+				 env->last_event.vector);
 		for (unsigned i = 0; i < EMU_NR_GPRS; i++)
 			if (i != EMU_RSP && env->cpu.gpr[i] != g->gpr[i])
 				fail_msg("%s: faulted, but %s changed", what, gpr_names[i]);
-		t->faulted++;
-		return;
+		o->faulted++;
+		return false;
 	}
 	if (env->delivered)
 		fail_msg("%s: the CPU ran it, the emulator delivered vector %u (error code %#x)",
@@ -697,23 +691,63 @@ static void check(struct env *env, struct gen *g, int sig, enum emu_result r, co
 		if (env->ram[DATA_GPA + i] != buf[i])
 			fail_msg("%s: byte %#x of the buffer %#x, the CPU %#x (was %#x)", what, i,
 				 env->ram[DATA_GPA + i], buf[i], g->mem[i]);
-	t->compared++;
-	n_rip_rel += g->rip_rel;
-	n_a32 += g->a32;
-	n_fs += g->seg_base == host_fs_base;
+	return true;
+}
+
+/*
+ * The emulator's common set (decode/emulate_common.c), which hw mode runs
+ * too, where KVM's own emulator gives up: movbe, cmpxchg8b/16b, popcnt,
+ * clflush, prefetch.
+ */
+static bool in_common_set(const struct tmpl *t)
+{
+	return (t->oplen == 3 && t->op[1] == 0x38) ||
+	       (t->op[0] == 0x0f &&
+		(t->op[1] == 0xc7 || t->op[1] == 0xb8 || t->op[1] == 0xae || t->op[1] == 0x18));
+}
+
+/* Map the buffer and the code page where they are here. */
+static void map_host_pages(struct env *env)
+{
+	map_4k(env, (u64)(uintptr_t)buf, DATA_GPA, PTE_P | PTE_RW | PTE_US | PTE_NX);
+	map_4k(env, (u64)(uintptr_t)buf + PAGE_SIZE, DATA_GPA + PAGE_SIZE,
+	       PTE_P | PTE_RW | PTE_US | PTE_NX);
+	map_4k(env, (u64)(uintptr_t)nat_page, CODE_GPA, PTE_P | PTE_US);
+}
+
+/* Emulate `g` from the fixture's state `base`, at `cpl`. */
+static enum emu_result emulate(struct env *env, const struct emu_cpu *base, const struct gen *g,
+			       int cpl)
+{
+	struct emu_report rep;
+
+	env->cpu = *base;
+	if (cpl == 3)
+		to_user(env);
+	memcpy(env->cpu.gpr, g->gpr, sizeof(g->gpr));
+	env->cpu.rflags = g->rflags;
+	env->cpu.rip = (u64)(uintptr_t)nat_page;
+	env->cpu.fs_base = host_fs_base;
+	env->cpu.gs_base = host_gs_base;
+	env->nwrites = 0;
+	env->delivered = 0;
+	memcpy(env->ram + DATA_GPA, g->mem, BUF_SIZE);
+	memcpy(env->ram + CODE_GPA, g->code, g->n);
+	return emu_insn(&env->cpu, &env->ops, &rep);
 }
 
 static void test_vs_host(void **state)
 {
 	static const int sigs[] = { SIGILL, SIGSEGV, SIGBUS };
-	struct env *env = *state;
+	struct env *env = *state, *hw;
 	struct sigaction sa = { .sa_sigaction = nat_on_signal,
 				.sa_flags = SA_SIGINFO | SA_ONSTACK },
 			 old[3];
 	stack_t alt = { .ss_size = 1 << 16 }, old_alt;
-	struct emu_cpu base;
+	struct emu_cpu base, hw_base;
 	struct gen *g = malloc(sizeof(*g));
-	unsigned total = 0, faulted = 0, refused = 0;
+	unsigned total = 0, faulted = 0, refused = 0, hw_total = 0;
+	void *hw_state;
 
 	assert_non_null(g);
 	/*
@@ -725,11 +759,11 @@ static void test_vs_host(void **state)
 	nat_page = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 	assert_true(buf != MAP_FAILED && nat_page != MAP_FAILED);
-	/* The fixture's page tables map the buffer and the code where they are here. */
-	map_4k(env, (u64)(uintptr_t)buf, DATA_GPA, PTE_P | PTE_RW | PTE_US | PTE_NX);
-	map_4k(env, (u64)(uintptr_t)buf + PAGE_SIZE, DATA_GPA + PAGE_SIZE,
-	       PTE_P | PTE_RW | PTE_US | PTE_NX);
-	map_4k(env, (u64)(uintptr_t)nat_page, CODE_GPA, PTE_P | PTE_US);
+	/* A shadow-mode fixture (the state) and a hw-mode one. */
+	assert_int_equal(setup(&hw_state), 0);
+	hw = hw_state;
+	map_host_pages(env);
+	map_host_pages(hw);
 	assert_int_equal(syscall(SYS_arch_prctl, ARCH_GET_FS, &host_fs_base), 0);
 	assert_int_equal(syscall(SYS_arch_prctl, ARCH_GET_GS, &host_gs_base), 0);
 	alt.ss_sp = malloc(alt.ss_size);
@@ -739,12 +773,13 @@ static void test_vs_host(void **state)
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(sigaction(sigs[i], &sa, &old[i]), 0);
 	base = env->cpu;
+	hw_base = hw->cpu;
 
 	rng_state = SEED;
 	for (unsigned it = 0; it < ITERATIONS; it++) {
-		struct emu_report rep;
-		enum emu_result r;
+		struct outcome *o;
 		int sig, cpl = rnd() % 2 ? 3 : 0;
+		const char *what;
 
 		generate(g);
 		memcpy(buf, g->mem, BUF_SIZE);
@@ -752,46 +787,53 @@ static void test_vs_host(void **state)
 		nat_state.in_flags = g->rflags;
 		sig = nat_exec(g->code, g->n);
 
-		env->cpu = base;
-		if (cpl == 3)
-			to_user(env);
-		memcpy(env->cpu.gpr, g->gpr, sizeof(g->gpr));
-		env->cpu.rflags = g->rflags;
-		env->cpu.rip = (u64)(uintptr_t)nat_page;
-		env->cpu.fs_base = host_fs_base;
-		env->cpu.gs_base = host_gs_base;
-		env->nwrites = 0;
-		env->delivered = 0;
-		memcpy(env->ram + DATA_GPA, g->mem, BUF_SIZE);
-		memcpy(env->ram + CODE_GPA, g->code, g->n);
-		r = emu_insn(&env->cpu, &env->ops, &rep);
-		check(env, g, sig, r, describe(g, it, cpl));
+		o = &outcomes[g->t - tmpls];
+		what = describe(g, it, cpl);
+		if (check(env, g, sig, emulate(env, &base, g, cpl), what, o)) {
+			o->compared++;
+			n_rip_rel += g->rip_rel;
+			n_a32 += g->a32;
+			n_fs += g->seg_base && g->seg_base == host_fs_base;
+		}
+		if (in_common_set(g->t)) {
+			struct outcome hw_o = { 0 };
+
+			if (check(hw, g, sig, emulate(hw, &hw_base, g, cpl), what, &hw_o))
+				o->hw_compared++;
+		}
 	}
 
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(sigaction(sigs[i], &old[i], NULL), 0);
 	assert_int_equal(sigaltstack(&old_alt, NULL), 0);
 	for (unsigned i = 0; i < NR_TMPLS; i++) {
-		const struct tmpl *t = &tmpls[i];
+		const struct outcome *o = &outcomes[i];
 
-		total += t->compared;
-		faulted += t->faulted;
-		refused += t->refused;
+		total += o->compared;
+		faulted += o->faulted;
+		refused += o->refused;
+		hw_total += o->hw_compared;
 		if (getenv("EMU_NATIVE_VERBOSE"))
-			print_message("%-16s compared %5u faulted %4u refused %3u\n", t->name,
-				      t->compared, t->faulted, t->refused);
+			print_message("%-16s compared %5u (hw mode %5u) faulted %4u refused %3u\n",
+				      tmpls[i].name, o->compared, o->hw_compared, o->faulted,
+				      o->refused);
 		/* Every template is compared; a generator that only faults proves nothing. */
-		if (t->compared < ITERATIONS / NR_TMPLS / 3)
-			fail_msg("%s: compared only %u times (%u faulted, %u refused)", t->name,
-				 t->compared, t->faulted, t->refused);
+		if (o->compared < ITERATIONS / NR_TMPLS / 3 ||
+		    (in_common_set(&tmpls[i]) && o->hw_compared < o->compared))
+			fail_msg("%s: compared only %u times, %u in hw mode (%u faulted, %u "
+				 "refused)",
+				 tmpls[i].name, o->compared, o->hw_compared, o->faulted,
+				 o->refused);
 	}
 	print_message("%u instructions agree with the host CPU (%u RIP-relative, %u with 32-bit "
-		      "addresses, %u FS-relative), %u faulted in both, %u refused (pop %%rsp)\n",
-		      total, n_rip_rel, n_a32, n_fs, faulted, refused);
+		      "addresses, %u FS-relative; %u in hw mode too), %u faulted in both, %u "
+		      "refused (pop %%rsp)\n",
+		      total, n_rip_rel, n_a32, n_fs, hw_total, faulted, refused);
 	assert_true(n_rip_rel > ITERATIONS / 100 && n_a32 > ITERATIONS / 100 &&
 		    n_fs > ITERATIONS / 100);
 	free(alt.ss_sp);
 	free(g);
+	teardown(&hw_state);
 	munmap(buf, BUF_SIZE);
 	munmap(nat_page, PAGE_SIZE);
 }
