@@ -296,7 +296,8 @@ struct gen {
 	u64 rflags;
 	u8 mem[BUF_SIZE];
 	u64 undef;
-	bool may_refuse; /* a form the emulator leaves to the VMM (pop %rsp) */
+	bool may_refuse;    /* a form the emulator leaves to the VMM (pop %rsp) */
+	unsigned rep_limit; /* the emulator's iterations per call (0: its default) */
 	/* addressing */
 	bool a32;	 /* a 67 prefix */
 	u64 seg_base;	 /* FS's or GS's base, with such a prefix */
@@ -383,8 +384,14 @@ static void put_modrm_mem(struct gen *g, unsigned reg, unsigned rex, u64 target,
 		g->seg_base = 0;
 		g->code[g->seg_at] = 0x3e;
 	}
-	if (base == EMU_RSP)
-		mod = 2; /* RSP is fixed: the displacement takes up the difference */
+	/*
+	 * RSP is fixed, and base + base << scale cannot reach every address:
+	 * a disp32 takes up the difference, so the operand lands on `target`
+	 * exactly, wherever the buffer is (its alignment must not depend on
+	 * ASLR: cmpxchg16b).
+	 */
+	if (base == EMU_RSP || (index != 16 && index == base))
+		mod = 2;
 	disp = mod == 1 ? (s8)rnd() : mod == 2 ? (s32)rnd() : 0;
 	if (index != 16 && index != base) {
 		/* Small, perhaps negative; in 32-bit addressing the upper half is noise. */
@@ -400,11 +407,17 @@ static void put_modrm_mem(struct gen *g, unsigned reg, unsigned rex, u64 target,
 		if (g->a32 || disp != (s32)disp)
 			disp = (s32)disp; /* a32: the sum wraps at 4 GiB anyway */
 	} else if (index == base) {
-		/* base + base << scale: the sum must divide evenly. */
-		u64 k = 1 + (1ull << scale), rest = (want - (u64)disp) & amask;
+		/* base + base << scale, and the remainder in the displacement. */
+		u64 k = 1 + (1ull << scale), v = ((want - (u64)disp) & amask) / k;
 
-		rest -= rest % k;
-		g->gpr[base] = (rest / k) | (g->gpr[base] & ~amask);
+		disp = (s64)((want - v * k) & amask);
+		if (g->a32) {
+			disp = (s32)disp; /* the sum wraps at 4 GiB */
+		} else if (disp != (s32)disp) {
+			v++; /* the remainder took disp32 over its top */
+			disp -= (s64)k;
+		}
+		g->gpr[base] = v | (g->gpr[base] & ~amask);
 	} else {
 		g->gpr[base] =
 			((want - (u64)disp - (idx_val << scale)) & amask) | (g->gpr[base] & ~amask);
@@ -567,18 +580,28 @@ static void generate(struct gen *g)
 		break;
 	}
 	case K_STR: {
-		u64 src = 640 + rnd() % (BUF_SIZE - 1280), dst;
-
+		/*
+		 * A count of up to 150 elements at times: the emulator stops
+		 * every rep_limit (8 then) iterations and is called again, as
+		 * the VMM would; the strings cross the page line.
+		 */
 		u64 amask = g->a32 ? 0xffffffffull : ~0ull;
+		unsigned count = !rep ? 1 : rnd() % 3 ? rnd() % 7 : rnd() % 151;
+		unsigned span = count * (t->byte ? 1 : osz) + 64, src, dst;
+		bool down = g->rflags & RFLAGS_DF;
 
-		dst = rnd() % 2 ? src + (rnd() % 33) - 16 : 640 + rnd() % (BUF_SIZE - 1280);
+		src = (down ? span : 64) + rnd() % (BUF_SIZE - span - 128);
+		dst = rnd() % 2 ? src + (rnd() % 33) - 16
+				: (down ? span : 64) + rnd() % (BUF_SIZE - span - 128);
 		/* The segment prefix is the source's; 67 makes ESI, EDI and ECX count. */
 		g->gpr[EMU_RSI] = (((u64)(uintptr_t)buf + src - g->seg_base) & amask) |
 				  (g->gpr[EMU_RSI] & ~amask);
 		g->gpr[EMU_RDI] =
 			(((u64)(uintptr_t)buf + dst) & amask) | (g->gpr[EMU_RDI] & ~amask);
-		if (rep)
-			g->gpr[EMU_RCX] = (rnd() % 7) | (g->gpr[EMU_RCX] & ~amask);
+		if (rep) {
+			g->gpr[EMU_RCX] = count | (g->gpr[EMU_RCX] & ~amask);
+			g->rep_limit = count > 6 ? 8 : 0;
+		}
 		put(g, t->op, 1);
 		break;
 	}
@@ -719,7 +742,9 @@ static void map_host_pages(struct env *env)
 static enum emu_result emulate(struct env *env, const struct emu_cpu *base, const struct gen *g,
 			       int cpl)
 {
+	u64 base_rip = (u64)(uintptr_t)nat_page;
 	struct emu_report rep;
+	enum emu_result r;
 
 	env->cpu = *base;
 	if (cpl == 3)
@@ -733,7 +758,16 @@ static enum emu_result emulate(struct env *env, const struct emu_cpu *base, cons
 	env->delivered = 0;
 	memcpy(env->ram + DATA_GPA, g->mem, BUF_SIZE);
 	memcpy(env->ram + CODE_GPA, g->code, g->n);
-	return emu_insn(&env->cpu, &env->ops, &rep);
+	env->cpu.virt.rep_limit = g->rep_limit;
+	r = emu_insn(&env->cpu, &env->ops, &rep);
+	/* A rep string stopped between iterations (RIP on it): the VMM calls again. */
+	for (unsigned calls = 1; r == EMU_DONE && !env->delivered && env->cpu.rip == base_rip;
+	     calls++) {
+		assert_true(calls < 200 && (env->cpu.rflags & RFLAGS_RF));
+		env->nwrites = 0;
+		r = emu_insn(&env->cpu, &env->ops, &rep);
+	}
+	return r;
 }
 
 static void test_vs_host(void **state)
