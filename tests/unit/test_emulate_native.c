@@ -29,9 +29,12 @@
  *     with the same 16 registers, RIP after the instruction, the flags the
  *     SDM and the APM both define for it, and the same buffer;
  *   - when the CPU refuses it (SIGILL, SIGSEGV, SIGBUS: a lock prefix where
- *     none is allowed, a misaligned cmpxchg16b), the emulator delivers the
- *     matching exception (#UD; #GP, #SS or #PF) and changes no register but
- *     RSP (the frame) and RIP (the handler).
+ *     none is allowed, a misaligned cmpxchg16b, a rep string run into the
+ *     guard page on either side of the buffer), the emulator delivers the
+ *     matching exception (#UD; #GP, #SS or #PF at the same CR2) with the
+ *     registers the signal's context shows (a rep string's part done), but
+ *     RSP (the frame) and RIP (the handler); at CPL3, where the frame is not
+ *     in the buffer, the buffer must be the CPU's too (strings aside).
  * The emulator may refuse (EMU_UNKNOWN, the VM stops) only the forms a
  * template says it may; every template must be compared often enough.
  * The instructions of the common set (movbe, cmpxchg8b/16b, popcnt,
@@ -129,16 +132,25 @@ __asm__(".text\n"
 
 static u8 *nat_page; /* RWX: the instruction, then `jmp *nat_back` */
 static volatile sig_atomic_t nat_signo;
-static volatile u64 nat_fault_addr; /* si_addr of the last signal */
+static volatile u64 nat_fault_addr;    /* si_addr of the last signal */
+static u64 nat_fault_gpr[EMU_NR_GPRS]; /* the registers at it: a rep string's are part done */
 
 static void nat_on_signal(int sig, siginfo_t *si, void *ctx)
 {
 	ucontext_t *uc = ctx;
 	u64 rip = (u64)uc->uc_mcontext.gregs[REG_RIP];
 
+	/* ucontext's order (sys/ucontext.h REG_*) to the encoding's. */
+	static const int reg_of[EMU_NR_GPRS] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+						 REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+						 REG_R8,  REG_R9,  REG_R10, REG_R11,
+						 REG_R12, REG_R13, REG_R14, REG_R15 };
+
 	nat_fault_addr = (u64)(uintptr_t)si->si_addr;
 	if (rip < (u64)(uintptr_t)nat_page || rip >= (u64)(uintptr_t)nat_page + PAGE_SIZE)
 		abort(); /* not the instruction under test: a real crash */
+	for (unsigned i = 0; i < EMU_NR_GPRS; i++)
+		nat_fault_gpr[i] = (u64)uc->uc_mcontext.gregs[reg_of[i]];
 	nat_signo = sig;
 	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)nat_fault;
 }
@@ -298,6 +310,7 @@ struct gen {
 	u64 undef;
 	bool may_refuse;    /* a form the emulator leaves to the VMM (pop %rsp) */
 	unsigned rep_limit; /* the emulator's iterations per call (0: its default) */
+	bool runoff;	    /* a rep string that runs off the buffer into a guard page */
 	/* addressing */
 	bool a32;	 /* a 67 prefix */
 	u64 seg_base;	 /* FS's or GS's base, with such a prefix */
@@ -309,7 +322,7 @@ struct gen {
 
 static u64 host_fs_base, host_gs_base;
 /* Compared cases per addressing form, which the test requires too. */
-static unsigned n_rip_rel, n_a32, n_fs;
+static unsigned n_rip_rel, n_a32, n_fs, n_runoff_faults;
 
 static u8 *buf; /* the native buffer; the fixture maps the same addresses */
 
@@ -593,6 +606,21 @@ static void generate(struct gen *g)
 		src = (down ? span : 64) + rnd() % (BUF_SIZE - span - 128);
 		dst = rnd() % 2 ? src + (rnd() % 33) - 16
 				: (down ? span : 64) + rnd() % (BUF_SIZE - span - 128);
+		if (rep && count > 8 && rnd() % 3 == 0) {
+			/*
+			 * Half way through, one side runs off the buffer into a
+			 * guard page: the fault must come at that element, with
+			 * RCX, RSI and RDI where the CPU leaves them.
+			 */
+			unsigned half = count / 2 * (t->byte ? 1 : osz);
+			unsigned edge = down ? half : BUF_SIZE - half;
+
+			if (t->op[0] == 0xa4 || t->op[0] == 0xa5 ? rnd() % 2 : 0)
+				src = edge;
+			else
+				dst = edge;
+			g->runoff = true;
+		}
 		/* The segment prefix is the source's; 67 makes ESI, EDI and ECX count. */
 		g->gpr[EMU_RSI] = (((u64)(uintptr_t)buf + src - g->seg_base) & amask) |
 				  (g->gpr[EMU_RSI] & ~amask);
@@ -670,7 +698,7 @@ static bool signal_matches(int sig, unsigned vector)
 }
 
 /* Whether the emulator's outcome for `g` matches the CPU's; true if compared in full. */
-static bool check(struct env *env, const struct gen *g, int sig, enum emu_result r,
+static bool check(struct env *env, const struct gen *g, int sig, int cpl, enum emu_result r,
 		  const char *what, struct outcome *o)
 {
 	u64 mask = ARITH_FLAGS & ~g->undef;
@@ -687,10 +715,36 @@ static bool check(struct env *env, const struct gen *g, int sig, enum emu_result
 				 "events (vector %u)",
 				 what, sig, (unsigned long long)nat_fault_addr, env->delivered,
 				 env->last_event.vector);
+		/*
+		 * The registers as the CPU left them at the fault: unchanged, or
+		 * for a rep string, at the element that faulted. RSP holds the
+		 * emulator's frame at CPL0.
+		 */
 		for (unsigned i = 0; i < EMU_NR_GPRS; i++)
-			if (i != EMU_RSP && env->cpu.gpr[i] != g->gpr[i])
-				fail_msg("%s: faulted, but %s changed", what, gpr_names[i]);
+			if (i != EMU_RSP && env->cpu.gpr[i] != nat_fault_gpr[i])
+				fail_msg("%s: faulted with %s %#llx, the CPU %#llx (was %#llx)",
+					 what, gpr_names[i], (unsigned long long)env->cpu.gpr[i],
+					 (unsigned long long)nat_fault_gpr[i],
+					 (unsigned long long)g->gpr[i]);
+		if (env->last_event.vector == X86_EXC_PF && sig == SIGSEGV &&
+		    env->last_event.cr2 != nat_fault_addr)
+			fail_msg("%s: #PF at %#llx, the CPU's at %#llx", what,
+				 (unsigned long long)env->last_event.cr2,
+				 (unsigned long long)nat_fault_addr);
+		/*
+		 * Memory, where no frame went into the buffer (CPL3: the frame is
+		 * on the kernel stack) and no rep string is involved (a fast
+		 * string may have stored past the element it reports).
+		 */
+		if (cpl == 3 && g->t->kind != K_STR)
+			for (unsigned i = 0; i < BUF_SIZE; i++)
+				if (env->ram[DATA_GPA + i] != buf[i])
+					fail_msg("%s: faulted, but byte %#x of the buffer is %#x, "
+						 "the CPU's %#x",
+						 what, i, env->ram[DATA_GPA + i], buf[i]);
 		o->faulted++;
+		if (g->runoff)
+			n_runoff_faults++;
 		return false;
 	}
 	if (env->delivered)
@@ -782,14 +836,19 @@ static void test_vs_host(void **state)
 	struct gen *g = malloc(sizeof(*g));
 	unsigned total = 0, faulted = 0, refused = 0, hw_total = 0;
 	void *hw_state;
+	u8 *guarded;
 
 	assert_non_null(g);
 	/*
 	 * Both below 2 GiB: 32-bit addresses, a disp32 with no base and
 	 * RIP-relative operands all reach the buffer.
 	 */
-	buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
-		   -1, 0);
+	guarded = mmap(NULL, BUF_SIZE + 2 * PAGE_SIZE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	assert_true(guarded != MAP_FAILED);
+	/* A guard page on each side, mapped in neither run: strings run into them. */
+	buf = guarded + PAGE_SIZE;
+	assert_int_equal(mprotect(buf, BUF_SIZE, PROT_READ | PROT_WRITE), 0);
 	nat_page = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 	assert_true(buf != MAP_FAILED && nat_page != MAP_FAILED);
@@ -823,7 +882,7 @@ static void test_vs_host(void **state)
 
 		o = &outcomes[g->t - tmpls];
 		what = describe(g, it, cpl);
-		if (check(env, g, sig, emulate(env, &base, g, cpl), what, o)) {
+		if (check(env, g, sig, cpl, emulate(env, &base, g, cpl), what, o)) {
 			o->compared++;
 			n_rip_rel += g->rip_rel;
 			n_a32 += g->a32;
@@ -832,7 +891,7 @@ static void test_vs_host(void **state)
 		if (in_common_set(g->t)) {
 			struct outcome hw_o = { 0 };
 
-			if (check(hw, g, sig, emulate(hw, &hw_base, g, cpl), what, &hw_o))
+			if (check(hw, g, sig, cpl, emulate(hw, &hw_base, g, cpl), what, &hw_o))
 				o->hw_compared++;
 		}
 	}
@@ -860,15 +919,15 @@ static void test_vs_host(void **state)
 				 o->refused);
 	}
 	print_message("%u instructions agree with the host CPU (%u RIP-relative, %u with 32-bit "
-		      "addresses, %u FS-relative; %u in hw mode too), %u faulted in both, %u "
-		      "refused (pop %%rsp)\n",
-		      total, n_rip_rel, n_a32, n_fs, hw_total, faulted, refused);
+		      "addresses, %u FS-relative; %u in hw mode too), %u faulted in both (%u rep "
+		      "strings part done), %u refused (pop %%rsp)\n",
+		      total, n_rip_rel, n_a32, n_fs, hw_total, faulted, n_runoff_faults, refused);
 	assert_true(n_rip_rel > ITERATIONS / 100 && n_a32 > ITERATIONS / 100 &&
-		    n_fs > ITERATIONS / 100);
+		    n_fs > ITERATIONS / 100 && n_runoff_faults > ITERATIONS / 1000);
 	free(alt.ss_sp);
 	free(g);
 	teardown(&hw_state);
-	munmap(buf, BUF_SIZE);
+	munmap(guarded, BUF_SIZE + 2 * PAGE_SIZE);
 	munmap(nat_page, PAGE_SIZE);
 }
 
