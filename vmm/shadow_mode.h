@@ -239,6 +239,13 @@ enum shadow_exit shadow_mode_io_exit(struct vm *vm);
  */
 void shadow_mode_dump_recent(struct vm *vm);
 
+/*
+ * A #GP, #UD or #NP at the vCPU's RIP: the instruction emulated on the
+ * virtual CPU, or the process's own fault reflected (vmm/shadow_mode.c).
+ * For vmm/shadow_calls.c, whose slow paths end in the original instruction.
+ */
+enum shadow_exit shadow_handle_insn_trap(struct vm *vm, unsigned vector);
+
 /* Copy the shadow MMU counters into vm->stats (at the end of the run). */
 void shadow_mode_collect_stats(struct vm *vm);
 
