@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "emu_env.h"
+#include "native_run.h"
 #include "xorshift.h"
 
 #define ITERATIONS 60000
@@ -58,117 +59,6 @@
 #define BUF_SIZE   (2 * PAGE_SIZE)
 /* RSP sits here in both runs (give or take up to 512 bytes): pushes land in the buffer. */
 #define STACK_OFF (PAGE_SIZE + 2048)
-
-/* ---- the native run ------------------------------------------------------------ */
-
-/*
- * nat_run loads nat_state.in (all 16 registers, RSP last) and RFLAGS, jumps
- * to the instruction on nat_state.code's page, which jumps back to
- * nat_back; that stores every register and RFLAGS into .out. A signal
- * resumes at nat_fault instead. Only RIP-relative data is touched while the
- * test's registers are loaded.
- */
-struct nat {
-	u64 in[EMU_NR_GPRS];  /* 0x000 */
-	u64 in_flags;	      /* 0x080 */
-	u64 out[EMU_NR_GPRS]; /* 0x088 */
-	u64 out_flags;	      /* 0x108 */
-	u64 host_rsp;	      /* 0x110 */
-	u64 code;	      /* 0x118 */
-};
-_Static_assert(offsetof(struct nat, in_flags) == 0x80 && offsetof(struct nat, out) == 0x88 &&
-		       offsetof(struct nat, out_flags) == 0x108 &&
-		       offsetof(struct nat, host_rsp) == 0x110 &&
-		       offsetof(struct nat, code) == 0x118,
-	       "nat_run's offsets");
-extern struct nat nat_state;
-struct nat nat_state;
-
-void nat_run(void);
-void nat_back(void);
-void nat_fault(void);
-
-#define LOAD(off, reg)	"mov nat_state+" #off "(%rip), %" #reg "\n"
-#define STORE(off, reg) "mov %" #reg ", nat_state+0x88+" #off "(%rip)\n"
-__asm__(".text\n"
-	".globl nat_run\n"
-	".type nat_run, @function\n"
-	"nat_run:\n"
-	"push %rbx\npush %rbp\npush %r12\npush %r13\npush %r14\npush %r15\n"
-	"mov %rsp, nat_state+0x110(%rip)\n"
-	"pushq nat_state+0x80(%rip)\n"
-	"popfq\n" LOAD(0x00, rax) LOAD(0x08, rcx) LOAD(0x10, rdx) LOAD(0x18, rbx) LOAD(0x28, rbp)
-		LOAD(0x30, rsi) LOAD(0x38, rdi) LOAD(0x40, r8) LOAD(0x48, r9) LOAD(0x50, r10) LOAD(
-			0x58, r11) LOAD(0x60, r12) LOAD(0x68, r13) LOAD(0x70, r14) LOAD(0x78, r15)
-			LOAD(0x20,
-			     rsp) "jmp *nat_state+0x118(%rip)\n"
-				  ".globl nat_back\n"
-				  "nat_back:\n" STORE(0x00, rax) STORE(0x08, rcx) STORE(
-					  0x10, rdx) STORE(0x18, rbx) STORE(0x20, rsp)
-					  STORE(0x28, rbp) STORE(0x30, rsi) STORE(0x38, rdi) STORE(
-						  0x40,
-						  r8) STORE(0x48,
-							    r9) STORE(0x50, r10)
-						  STORE(0x58, r11) STORE(0x60, r12) STORE(
-							  0x68,
-							  r13) STORE(0x70, r14)
-							  STORE(0x78,
-								r15) "mov nat_state+0x110(%rip), "
-								     "%rsp\n"
-								     "pushfq\n"
-								     "popq nat_state+0x108(%rip)\n"
-								     "nat_leave:\n"
-								     "cld\n"
-								     "pop %r15\npop %r14\npop "
-								     "%r13\npop %r12\npop "
-								     "%rbp\npop %rbx\n"
-								     "ret\n"
-								     ".size nat_run, .-nat_run\n"
-								     ".globl nat_fault\n"
-								     "nat_fault:\n"
-								     "mov nat_state+0x110(%rip), "
-								     "%rsp\n"
-								     "jmp nat_leave\n");
-
-static u8 *nat_page; /* RWX: the instruction, then `jmp *nat_back` */
-static volatile sig_atomic_t nat_signo;
-static volatile u64 nat_fault_addr;    /* si_addr of the last signal */
-static u64 nat_fault_gpr[EMU_NR_GPRS]; /* the registers at it: a rep string's are part done */
-
-static void nat_on_signal(int sig, siginfo_t *si, void *ctx)
-{
-	ucontext_t *uc = ctx;
-	u64 rip = (u64)uc->uc_mcontext.gregs[REG_RIP];
-
-	/* ucontext's order (sys/ucontext.h REG_*) to the encoding's. */
-	static const int reg_of[EMU_NR_GPRS] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
-						 REG_RSP, REG_RBP, REG_RSI, REG_RDI,
-						 REG_R8,  REG_R9,  REG_R10, REG_R11,
-						 REG_R12, REG_R13, REG_R14, REG_R15 };
-
-	nat_fault_addr = (u64)(uintptr_t)si->si_addr;
-	if (rip < (u64)(uintptr_t)nat_page || rip >= (u64)(uintptr_t)nat_page + PAGE_SIZE)
-		abort(); /* not the instruction under test: a real crash */
-	for (unsigned i = 0; i < EMU_NR_GPRS; i++)
-		nat_fault_gpr[i] = (u64)uc->uc_mcontext.gregs[reg_of[i]];
-	nat_signo = sig;
-	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)nat_fault;
-}
-
-/* Run code[0..n) natively; 0, or the signal it raised. */
-static int nat_exec(const u8 *code, unsigned n)
-{
-	static const u8 jmp_abs[] = { 0xff, 0x25, 0, 0, 0, 0 }; /* jmp *0(%rip) */
-	u64 back = (u64)(uintptr_t)nat_back;
-
-	memcpy(nat_page, code, n);
-	memcpy(nat_page + n, jmp_abs, sizeof(jmp_abs));
-	memcpy(nat_page + n + sizeof(jmp_abs), &back, 8);
-	nat_state.code = (u64)(uintptr_t)nat_page;
-	nat_signo = 0;
-	nat_run();
-	return nat_signo;
-}
 
 /* ---- the instructions ---------------------------------------------------------- */
 
@@ -686,17 +576,6 @@ static const char *describe(const struct gen *g, unsigned it, int cpl)
 	return text;
 }
 
-/* The vectors a signal can come from (Linux, arch/x86/kernel/traps.c). */
-static bool signal_matches(int sig, unsigned vector)
-{
-	switch (sig) {
-	case SIGILL: return vector == X86_EXC_UD;
-	case SIGSEGV: return vector == X86_EXC_GP || vector == X86_EXC_PF;
-	case SIGBUS: return vector == X86_EXC_SS || vector == X86_EXC_GP || vector == X86_EXC_AC;
-	default: return false;
-	}
-}
-
 /* Whether the emulator's outcome for `g` matches the CPU's; true if compared in full. */
 static bool check(struct env *env, const struct gen *g, int sig, int cpl, enum emu_result r,
 		  const char *what, struct outcome *o)
@@ -710,7 +589,7 @@ static bool check(struct env *env, const struct gen *g, int sig, int cpl, enum e
 	if (r != EMU_DONE)
 		fail_msg("%s: emulator result %d, native signal %d", what, r, sig);
 	if (sig) {
-		if (env->delivered != 1 || !signal_matches(sig, env->last_event.vector))
+		if (env->delivered != 1 || !nat_signal_matches(sig, env->last_event.vector))
 			fail_msg("%s: native signal %d (address %#llx), emulator delivered %u "
 				 "events (vector %u)",
 				 what, sig, (unsigned long long)nat_fault_addr, env->delivered,
@@ -826,12 +705,8 @@ static enum emu_result emulate(struct env *env, const struct emu_cpu *base, cons
 
 static void test_vs_host(void **state)
 {
-	static const int sigs[] = { SIGILL, SIGSEGV, SIGBUS };
 	struct env *env = *state, *hw;
-	struct sigaction sa = { .sa_sigaction = nat_on_signal,
-				.sa_flags = SA_SIGINFO | SA_ONSTACK },
-			 old[3];
-	stack_t alt = { .ss_size = 1 << 16 }, old_alt;
+	struct nat_catch catch;
 	struct emu_cpu base, hw_base;
 	struct gen *g = malloc(sizeof(*g));
 	unsigned total = 0, faulted = 0, refused = 0, hw_total = 0;
@@ -859,12 +734,7 @@ static void test_vs_host(void **state)
 	map_host_pages(hw);
 	assert_int_equal(syscall(SYS_arch_prctl, ARCH_GET_FS, &host_fs_base), 0);
 	assert_int_equal(syscall(SYS_arch_prctl, ARCH_GET_GS, &host_gs_base), 0);
-	alt.ss_sp = malloc(alt.ss_size);
-	assert_non_null(alt.ss_sp);
-	assert_int_equal(sigaltstack(&alt, &old_alt), 0);
-	sigemptyset(&sa.sa_mask);
-	for (unsigned i = 0; i < 3; i++)
-		assert_int_equal(sigaction(sigs[i], &sa, &old[i]), 0);
+	nat_catch(&catch);
 	base = env->cpu;
 	hw_base = hw->cpu;
 
@@ -896,9 +766,7 @@ static void test_vs_host(void **state)
 		}
 	}
 
-	for (unsigned i = 0; i < 3; i++)
-		assert_int_equal(sigaction(sigs[i], &old[i], NULL), 0);
-	assert_int_equal(sigaltstack(&old_alt, NULL), 0);
+	nat_release(&catch);
 	for (unsigned i = 0; i < NR_TMPLS; i++) {
 		const struct outcome *o = &outcomes[i];
 
@@ -924,7 +792,6 @@ static void test_vs_host(void **state)
 		      total, n_rip_rel, n_a32, n_fs, hw_total, faulted, n_runoff_faults, refused);
 	assert_true(n_rip_rel > ITERATIONS / 100 && n_a32 > ITERATIONS / 100 &&
 		    n_fs > ITERATIONS / 100 && n_runoff_faults > ITERATIONS / 1000);
-	free(alt.ss_sp);
 	free(g);
 	teardown(&hw_state);
 	munmap(guarded, BUF_SIZE + 2 * PAGE_SIZE);
