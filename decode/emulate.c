@@ -642,6 +642,48 @@ static bool misplaced_lock(csh handle, const u8 *code, unsigned n, u64 rip)
 	return !lockable;
 }
 
+/*
+ * The one-byte opcodes that 64-bit mode removed (SDM Vol. 2A Table A-2,
+ * "i64"): push/pop of ES, CS, SS and DS, daa/das/aaa/aas, pusha/popa,
+ * aam/aad, salc, the 82 alias of group 1, far call and jmp with an
+ * immediate pointer, into. Capstone 4 refuses them in 64-bit mode, where
+ * the CPU raises #UD. True if `code`, past its prefixes, begins with one.
+ */
+static bool invalid_in_64bit(const u8 *code, unsigned n)
+{
+	unsigned i = 0;
+
+	while (i < n && i < EMU_MAX_INSN_LEN && emu_legacy_prefix(code[i]))
+		i++;
+	if (i < n && emu_rex_prefix(code[i]))
+		i++;
+	if (i >= n)
+		return false;
+	switch (code[i]) {
+	case 0x06: /* push es */
+	case 0x07: /* pop es */
+	case 0x0e: /* push cs */
+	case 0x16: /* push ss */
+	case 0x17: /* pop ss */
+	case 0x1e: /* push ds */
+	case 0x1f: /* pop ds */
+	case 0x27: /* daa */
+	case 0x2f: /* das */
+	case 0x37: /* aaa */
+	case 0x3f: /* aas */
+	case 0x60: /* pusha */
+	case 0x61: /* popa */
+	case 0x82: /* group 1, byte, the alias of 80 */
+	case 0x9a: /* call far ptr16:32 */
+	case 0xce: /* into */
+	case 0xd4: /* aam */
+	case 0xd5: /* aad */
+	case 0xd6: /* salc */
+	case 0xea: /* jmp far ptr16:32 */ return true;
+	default: return false;
+	}
+}
+
 /* Items 1 (decode), 4, 5 and 6 on `n` bytes of code at cpu->rip. */
 static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, const u8 *code,
 				unsigned n, const struct emu_event *fetch_fault,
@@ -661,10 +703,11 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 	if (cs_disasm(handle, code, n, cpu->rip, 1, &insn) != 1) {
 		unsigned raw = cpu->mode == EMU_MODE_HW ? emu_simd_raw_len(code, n) : 0;
 
-		if (misplaced_lock(handle, code, n, cpu->rip)) {
+		if (misplaced_lock(handle, code, n, cpu->rip) ||
+		    (emu_long64(cpu) && invalid_in_64bit(code, n))) {
 			struct emu_event ud = EXC_UD();
 
-			snprintf(rep->mnemonic, sizeof(rep->mnemonic), "lock");
+			snprintf(rep->mnemonic, sizeof(rep->mnemonic), "(bad)");
 			return deliver_fault(ops, cpu, &ud, rep);
 		}
 		if (raw) {

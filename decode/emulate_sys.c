@@ -441,6 +441,8 @@ enum step emu_dispatch_sys(struct insn_ctx *c)
 	case X86_INS_LLDT: return do_lldt(c);
 	case X86_INS_LTR: return do_ltr(c);
 	case X86_INS_MOV:
+		if (op0 && op0->type == X86_OP_REG && op0->reg == X86_REG_CS)
+			return emu_raise(c, EXC_UD()); /* mov to CS (SDM Vol. 2B MOV) */
 		if (op0 && op0->type == X86_OP_REG && is_data_sreg(op0->reg))
 			return do_mov_sreg(c);
 		if (c->insn->detail->x86.op_count == 2 && emu_op(c, 1)->type == X86_OP_REG &&

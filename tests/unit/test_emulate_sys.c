@@ -462,6 +462,36 @@ static void test_pop_fs(void **state)
 		     RFLAGS_FIXED | RFLAGS_IF | RFLAGS_RF, rsp, SEL_KDATA);
 }
 
+/*
+ * What 64-bit mode removed is #UD, not an unknown instruction: pop and push
+ * of DS/ES/SS/CS, pusha/popa, the BCD instructions, far call/jmp with an
+ * immediate pointer, and mov to CS (test_emulate_segs_native found these
+ * stopping the VM).
+ */
+static void test_invalid_in_64bit_ud(void **state)
+{
+	static const u8 codes[][6] = { { 1, 0x1f },	  /* pop ds */
+				       { 1, 0x07 },	  /* pop es */
+				       { 2, 0x48, 0x17 }, /* pop ss, a REX before it */
+				       { 1, 0x0e },	  /* push cs */
+				       { 1, 0x60 },	  /* pusha */
+				       { 1, 0x27 },	  /* daa */
+				       { 2, 0xd4, 0x0a }, /* aam */
+				       { 3, 0x82, 0xc0, 1 },
+				       { 5, 0xea, 0, 0, 0, 0 }, /* jmp far: the pointer cut short */
+				       { 2, 0x8e, 0xc8 } };	/* mov %ax, %cs */
+	struct env *env = *state;
+	struct emu_cpu before = env->cpu;
+
+	for (unsigned i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		struct emu_report rep;
+
+		env->cpu = before;
+		assert_int_equal(run(env, codes[i] + 1, codes[i][0], &rep), EMU_DONE);
+		assert_fault(env, &rep, X86_EXC_UD, 0);
+	}
+}
+
 /* ---- iretq ------------------------------------------------------------------ */
 
 /* Build an iretq frame at RSP: RIP, CS, RFLAGS, RSP, SS. */
@@ -941,6 +971,7 @@ int main(void)
 		T(test_mov_ss),
 		T(test_seg_load_sets_accessed),
 		T(test_pop_fs),
+		T(test_invalid_in_64bit_ud),
 		T(test_iretq_same_level),
 		T(test_iretq_keeps_rf),
 		T(test_iretq_noncanonical_rip),
