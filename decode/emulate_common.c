@@ -363,7 +363,8 @@ static enum step do_verrw(struct insn_ctx *c, bool write)
 	st = emu_read_rm16(c, emu_op(c, 0), &sel);
 	if (st != STEP_DONE)
 		return st;
-	if ((sel & SEL_INDEX_MASK) && emu_desc_la(cpu, sel, &la)) {
+	/* Null is index 0 of the GDT only: 4-7 name the LDT's first entry. */
+	if ((sel & ~SEL_RPL_MASK) && emu_desc_la(cpu, sel, &la)) {
 		st = emu_sys_read(c, la, &desc, sizeof(desc));
 		if (st != STEP_DONE)
 			return st;

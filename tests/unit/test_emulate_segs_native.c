@@ -58,6 +58,7 @@ static u8 *buf; /* the memory operands and the stack (one page) */
  * have no LDT, and its selectors are checked as such.
  */
 static bool ldt_works;
+static bool tcg; /* the host CPU is QEMU's TCG (native_run.h) */
 static u16 host_seg[NAT_NR_SEGS];
 static bool gdt_index_ok[GDT_ENTRIES + 8]; /* indexes whose native lar matches the fixture */
 
@@ -310,6 +311,8 @@ static void generate(struct seg_case *k)
 		break;
 	}
 	default:
+		if (tcg) /* TCG checks it as a load of CS: no oracle */
+			return generate(k);
 		k->what = "mov cs, r/m16 (#UD)";
 		k->kind = SK_UD;
 		k->code[k->n++] = 0x8e;
@@ -356,8 +359,8 @@ static void check(struct env *env, const struct seg_case *k, int sig, enum emu_r
 	for (unsigned i = 0; i < k->n; i++)
 		used += snprintf(what + used, sizeof(what) - (size_t)used, "%s%02x", i ? " " : "",
 				 k->code[i]);
-	snprintf(what + used, sizeof(what) - (size_t)used, ") selector %#x descriptor %#llx", k->sel,
-		 (unsigned long long)descriptor(env, k->sel));
+	snprintf(what + used, sizeof(what) - (size_t)used, ") selector %#x descriptor %#llx",
+		 k->sel, (unsigned long long)descriptor(env, k->sel));
 
 	if (r != EMU_DONE)
 		fail_msg("%s: emulator result %d, native signal %d", what, r, sig);
@@ -431,9 +434,11 @@ static void test_segments_vs_host(void **state)
 		skip();
 	}
 	ldt_works = native_lar(4 | 3) >= 0; /* LDT index 0, RPL 3: the probe's data segment */
+	tcg = nat_cpu_is_tcg();
 	if (!ldt_works)
-		print_message("this host's CPU does not use the LDT modify_ldt writes: LDT selectors "
-			      "are checked against no LDT in both runs\n");
+		print_message(
+			"this host's CPU does not use the LDT modify_ldt writes: LDT selectors "
+			"are checked against no LDT in both runs\n");
 	buf = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
 		   -1, 0);
 	nat_page = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,

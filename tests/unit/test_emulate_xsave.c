@@ -706,6 +706,27 @@ static void test_verr_verw(void **state)
 	assert_true(env->cpu.rflags & RFLAGS_ZF);
 }
 
+/*
+ * An LDT selector with index 0 (4-7) is not null: it names the LDT's first
+ * entry (null is GDT index 0 only, SDM Vol. 3A §3.4.2). The rig's CPU found
+ * the emulator calling it null (test_emulate_segs_native).
+ */
+static void test_verr_ldt_index0(void **state)
+{
+	struct env *env = *state;
+
+	memcpy(env->ram + IDT_GPA + 0x800, &(u64){ GDT_DATA_DPL0 }, 8); /* the LDT: one entry */
+	env->cpu.virt.ldtr_sel = 0x38;
+	env->cpu.virt.ldtr_base = IDT_VA + 0x800;
+	env->cpu.virt.ldtr_limit = 7;
+	assert_true(verify(env, false, 0x4));
+	assert_true(verify(env, true, 0x4));
+	assert_false(verify(env, true, 0x7)); /* RPL 3 > DPL 0 */
+	assert_false(verify(env, true, 0xc)); /* beyond the LDT's limit */
+	env->cpu.virt.ldtr_sel = 0;	      /* no LDT */
+	assert_false(verify(env, false, 0x4));
+}
+
 /* At CPL3 a DPL0 segment fails the check, a DPL3 one passes. */
 static void test_verw_cpl3(void **state)
 {
@@ -768,6 +789,7 @@ int main(void)
 		T(test_ud2_ud1),
 		T(test_verr_verw),
 		T(test_verw_cpl3),
+		T(test_verr_ldt_index0),
 		T(test_monitor_mwait),
 		T(test_popcnt_32_16_zero),
 		T(test_popcnt_memory),
