@@ -495,9 +495,10 @@ static inline enum emu_result run(struct env *env, const u8 *code, size_t len,
 #define RUN(env, rep, ...) \
 	run((env), (const u8[]){ __VA_ARGS__ }, sizeof((const u8[]){ __VA_ARGS__ }), (rep))
 
-static inline void to_user(struct env *env)
+/* CPL3: flat 64-bit user code `cs` and data `ss`, as the CPU caches them. */
+static inline void to_user_sels(struct env *env, u16 cs, u16 ss)
 {
-	env->cpu.cs = (struct emu_seg){ .sel = SEL_UCODE,
+	env->cpu.cs = (struct emu_seg){ .sel = cs,
 					.type = 0xb,
 					.s = 1,
 					.dpl = 3,
@@ -505,7 +506,7 @@ static inline void to_user(struct env *env)
 					.l = 1,
 					.g = 1,
 					.limit = 0xffffffff };
-	env->cpu.ss = (struct emu_seg){ .sel = SEL_UDATA,
+	env->cpu.ss = (struct emu_seg){ .sel = ss,
 					.type = 0x3,
 					.s = 1,
 					.dpl = 3,
@@ -513,6 +514,11 @@ static inline void to_user(struct env *env)
 					.db = 1,
 					.g = 1,
 					.limit = 0xffffffff };
+}
+
+static inline void to_user(struct env *env)
+{
+	to_user_sels(env, SEL_UCODE, SEL_UDATA);
 }
 
 /*

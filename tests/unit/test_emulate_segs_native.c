@@ -464,22 +464,7 @@ static void test_segments_vs_host(void **state)
 	assert_int_equal(host_seg[NAT_SS], LINUX_USER_DS);
 
 	/* The virtual CPU: a Linux process at CPL3, its selectors the host's. */
-	env->cpu.cs = (struct emu_seg){ .sel = LINUX_USER_CS,
-					.type = 0xb,
-					.s = 1,
-					.dpl = 3,
-					.present = 1,
-					.l = 1,
-					.g = 1,
-					.limit = 0xffffffff };
-	env->cpu.ss = (struct emu_seg){ .sel = LINUX_USER_DS,
-					.type = 0x3,
-					.s = 1,
-					.dpl = 3,
-					.present = 1,
-					.db = 1,
-					.g = 1,
-					.limit = 0xffffffff };
+	to_user_sels(env, LINUX_USER_CS, LINUX_USER_DS);
 	env->cpu.virt.ds_sel = host_seg[NAT_DS];
 	env->cpu.virt.es_sel = host_seg[NAT_ES];
 	env->cpu.virt.gs_sel = host_seg[NAT_GS];
