@@ -167,6 +167,16 @@ bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit)
 	return false;
 }
 
+unsigned emu_stack_opsize(const struct insn_ctx *c)
+{
+	bool o16 = c->x86->prefix[2] == OPSIZE_16;
+
+	/* cs_x86.rex is the REX that counts: none when a legacy prefix follows it. */
+	if (emu_long64(c->cpu))
+		return o16 && !(c->x86->rex & REX_W) ? 2 : 8;
+	return o16 ? 2 : 4;
+}
+
 u64 emu_addr_mask(const struct insn_ctx *c)
 {
 	return c->x86->addr_size == 2 ? 0xffffull : c->x86->addr_size == 4 ? 0xffffffffull : ~0ull;

@@ -243,6 +243,13 @@ bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit);
 /* The string instructions' index and count registers (SDM Vol. 1 §3.3.7, Vol. 2B REP). */
 /* The mask of the address size (16, 32 or 64 bits: a 67 prefix changes it). */
 u64 emu_addr_mask(const struct insn_ctx *c);
+/*
+ * The operand size of a stack instruction without a register operand
+ * (push imm, pushf, popf, pop fs/gs; SDM Vol. 2B PUSH): in 64-bit mode 8,
+ * or 2 with 66 and no REX.W (capstone 4 gets this wrong for some: push
+ * imm, pushf); in 32-bit code 4, or 2 with 66.
+ */
+unsigned emu_stack_opsize(const struct insn_ctx *c);
 /* Write index or count register r at the address size: 16 bits merge, 32 zero-extend. */
 void emu_set_at_addr_size(struct insn_ctx *c, enum emu_gpr r, u64 v);
 /* The source segment of movs/outs (rSI): DS, or the override's; rDI's is always ES. */

@@ -527,32 +527,6 @@ static enum step do_zero_idiom(struct insn_ctx *c, unsigned id)
  * operand size) (SDM Vol. 2B PUSH). push %rsp stores RSP as it was before
  * the push; push m is left out (unknown).
  */
-/*
- * The operand size of push imm (SDM Vol. 2B PUSH): in 64-bit mode 8, or 2
- * with a 66 prefix and no REX.W. Capstone 4 gives the immediate size 8
- * there even with 66; it is right in 32-bit code.
- */
-static unsigned push_imm_size(const struct insn_ctx *c, const cs_x86_op *op)
-{
-	const u8 *b = c->insn->bytes;
-	bool o16 = false;
-	u8 rex = 0;
-
-	if (!emu_long64(c->cpu))
-		return op->size;
-	for (unsigned i = 0; i < c->insn->size; i++) {
-		if (emu_legacy_prefix(b[i])) {
-			o16 |= b[i] == OPSIZE_16;
-			rex = 0; /* a REX before a legacy prefix is ignored */
-		} else if (emu_rex_prefix(b[i])) {
-			rex = b[i];
-		} else {
-			break;
-		}
-	}
-	return o16 && !(rex & REX_W) ? 2 : 8;
-}
-
 static enum step do_push(struct insn_ctx *c)
 {
 	const cs_x86_op *op = emu_op(c, 0);
@@ -569,7 +543,7 @@ static enum step do_push(struct insn_ctx *c)
 		size = s->size;
 		v = emu_reg_get(cpu, s);
 	} else if (op->type == X86_OP_IMM && (op->size == 2 || op->size == 4 || op->size == 8)) {
-		size = push_imm_size(c, op);
+		size = emu_stack_opsize(c);
 		/* At most an imm32, sign-extended (capstone 4 does not, after 66 REX.W). */
 		v = (u64)(s64)(s32)op->imm;
 	} else {

@@ -338,16 +338,10 @@ static enum step do_cli_sti(struct insn_ctx *c, bool set)
 	return STEP_DONE;
 }
 
-/* pushf/popf operand size: 64 (32 in protected mode), 16 with 66h. */
-static unsigned stack_opsize(struct insn_ctx *c)
-{
-	return c->x86->prefix[2] == OPSIZE_16 ? 2 : emu_long64(c->cpu) ? 8 : 4;
-}
-
 /* pushf: RFLAGS with VM and RF cleared, 8 bytes (2 with 66h) (SDM Vol. 2B PUSHF). */
 static enum step do_pushf(struct insn_ctx *c)
 {
-	return emu_push(c, c->cpu->rflags & ~(RFLAGS_VM | RFLAGS_RF), stack_opsize(c));
+	return emu_push(c, c->cpu->rflags & ~(RFLAGS_VM | RFLAGS_RF), emu_stack_opsize(c));
 }
 
 /*
@@ -358,7 +352,7 @@ static enum step do_pushf(struct insn_ctx *c)
 static enum step do_popf(struct insn_ctx *c)
 {
 	struct emu_cpu *cpu = c->cpu;
-	unsigned size = stack_opsize(c), cpl = emu_cpl_of(cpu);
+	unsigned size = emu_stack_opsize(c), cpl = emu_cpl_of(cpu);
 	u64 v = 0, mask = POPF_MASK, old = cpu->rflags, la;
 	enum step st = emu_stack_la(c, 0, size, &la);
 

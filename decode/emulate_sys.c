@@ -389,7 +389,7 @@ static enum step do_mov_sreg(struct insn_ctx *c)
 static enum step do_pop_sreg(struct insn_ctx *c)
 {
 	struct emu_cpu *cpu = c->cpu;
-	unsigned size = c->x86->prefix[2] == OPSIZE_16 ? 2 : emu_long64(cpu) ? 8 : 4;
+	unsigned size = emu_stack_opsize(c);
 	u64 sp = cpu->gpr[EMU_RSP], v = 0, la;
 	enum step st = emu_stack_la(c, 0, size, &la);
 

@@ -98,7 +98,9 @@ __asm__(".text\n"
 	"je 1f\n"
 	"mov nat_state+0x124(%rip), %gs\n"
 	"1:\n"
-	"cld\n"
+	/* The host's flags (DF clear too): a popf under test may have left AC, NT or ID set. */
+	"pushq $0x202\n"
+	"popfq\n"
 	"pop %r15\n" "pop %r14\n" "pop %r13\n" "pop %r12\n" "pop %rbp\n" "pop %rbx\n"
 	"ret\n"
 	".size nat_run, .-nat_run\n"
@@ -138,12 +140,16 @@ static void nat_on_signal(int sig, siginfo_t *si, void *ctx)
 /* Run code[0..n) natively at nat_page; 0, or the signal it raised. */
 static inline int nat_exec(const u8 *code, unsigned n)
 {
-	static const u8 jmp_abs[] = { 0xff, 0x25, 0, 0, 0, 0 }; /* jmp *0(%rip) */
+	/* jmp *disp32(%rip) to an aligned pointer: with AC set (a popf) a misaligned one is #AC */
+	unsigned at = (n + 6 + 7) & ~7u;
+	u32 disp = at - (n + 6);
 	u64 back = (u64)(uintptr_t)nat_back;
 
 	memcpy(nat_page, code, n);
-	memcpy(nat_page + n, jmp_abs, sizeof(jmp_abs));
-	memcpy(nat_page + n + sizeof(jmp_abs), &back, 8);
+	nat_page[n] = 0xff;
+	nat_page[n + 1] = 0x25;
+	memcpy(nat_page + n + 2, &disp, 4);
+	memcpy(nat_page + at, &back, 8);
 	nat_state.code = (u64)(uintptr_t)nat_page;
 	nat_signo = 0;
 	nat_run();

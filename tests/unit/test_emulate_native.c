@@ -75,6 +75,7 @@ enum kind {
 	K_REG_IMM, /* mov r, imm (opcode + register) */
 	K_ACC_IMM, /* cmp/test al/eAX, imm */
 	K_NOP,	   /* 90 */
+	K_FLAGS,   /* pushf, popf: at CPL3 only (at CPL0 popf may change IF and IOPL) */
 };
 
 #define ARITH_FLAGS \
@@ -162,6 +163,8 @@ static const struct tmpl tmpls[] = {
 	{ "push ib", { 0x6a }, 1, 0, I_B, K_PUSH_I, false, 0, false, false, 0 },
 	{ "push iz", { 0x68 }, 1, 0, I_Z, K_PUSH_I, false, 0, false, false, 0 },
 	{ "nop", { 0x90 }, 1, 0, I_NONE, K_NOP, false, 0, false, false, 0 },
+	{ "pushf", { 0x9c }, 1, 0, I_NONE, K_FLAGS, false, 0, false, false, 0 },
+	{ "popf", { 0x9d }, 1, 0, I_NONE, K_FLAGS, false, 0, false, false, 0 },
 	{ "xor r,r", { 0x31 }, 1, -1, I_NONE, K_REG, false, U_LOGIC, true, false, 0 },
 	{ "sub r,r", { 0x29 }, 1, -1, I_NONE, K_REG, false, 0, true, false, 0 },
 	{ "mov r,r", { 0x89 }, 1, -1, I_NONE, K_REG, false, 0, false, false, 0 },
@@ -201,6 +204,8 @@ struct gen {
 	bool may_refuse;    /* a form the emulator leaves to the VMM (pop %rsp) */
 	unsigned rep_limit; /* the emulator's iterations per call (0: its default) */
 	bool runoff;	    /* a rep string that runs off the buffer into a guard page */
+	bool cpl3;	    /* run at virtual CPL3 only */
+	u64 more_flags;	    /* flags compared beyond the arithmetic ones */
 	/* addressing */
 	bool a32;	 /* a 67 prefix */
 	u64 seg_base;	 /* FS's or GS's base, with such a prefix */
@@ -281,7 +286,7 @@ static void put_modrm_mem(struct gen *g, unsigned reg, unsigned rex, u64 target,
 	} else {
 		base = rm | ((rex & 1) << 3);
 	}
-	if (g->seg_base && (g->rip_rel || base == 16)) {
+	if (g->seg_base && (g->rip_rel || base == 16 || base == EMU_RSP)) {
 		/* A displacement alone cannot reach back from FS's base: make it DS. */
 		want = (u64)(uintptr_t)buf + target;
 		g->seg_base = 0;
@@ -307,8 +312,10 @@ static void put_modrm_mem(struct gen *g, unsigned reg, unsigned rex, u64 target,
 		g->rip_want = want;
 	} else if (base == 16 || base == EMU_RSP) {
 		disp = (s64)(want - (base == 16 ? 0 : g->gpr[EMU_RSP]) - (idx_val << scale));
-		if (g->a32 || disp != (s32)disp)
-			disp = (s32)disp; /* a32: the sum wraps at 4 GiB anyway */
+		if (g->a32)
+			disp = (s32)disp; /* the sum wraps at 4 GiB anyway */
+		/* Else it must reach: a stray address would be this process's memory. */
+		assert_true(disp == (s32)disp);
 	} else if (index == base) {
 		/* base + base << scale, and the remainder in the displacement. */
 		u64 k = 1 + (1ull << scale), v = ((want - (u64)disp) & amask) / k;
@@ -551,6 +558,17 @@ static void generate(struct gen *g)
 		put(g, t->op, 1);
 		put_imm(g, t->imm, osz, rex_w);
 		break;
+	case K_FLAGS:
+		g->code[g->n++] = t->op[0];
+		g->cpl3 = true;
+		g->more_flags = RFLAGS_IF | RFLAGS_IOPL_MASK | RFLAGS_NT | RFLAGS_AC | RFLAGS_ID;
+		if (t->op[0] == 0x9d) {
+			/* What popf pops, but TF: natively a single-step trap would follow. */
+			u64 v = rnd64() & ~RFLAGS_TF;
+
+			memcpy(g->mem + (g->gpr[EMU_RSP] - (u64)(uintptr_t)buf), &v, 8);
+		}
+		break;
 	default: g->code[g->n++] = t->op[0]; break;
 	}
 	assert_true(g->n <= EMU_MAX_INSN_LEN);
@@ -580,7 +598,7 @@ static const char *describe(const struct gen *g, unsigned it, int cpl)
 static bool check(struct env *env, const struct gen *g, int sig, int cpl, enum emu_result r,
 		  const char *what, struct outcome *o)
 {
-	u64 mask = ARITH_FLAGS & ~g->undef;
+	u64 mask = (ARITH_FLAGS & ~g->undef) | g->more_flags;
 
 	if (r == EMU_UNKNOWN && g->may_refuse) {
 		o->refused++;
@@ -751,6 +769,8 @@ static void test_vs_host(void **state)
 		const char *what;
 
 		generate(g);
+		if (g->cpl3)
+			cpl = 3;
 		memcpy(buf, g->mem, BUF_SIZE);
 		memcpy(nat_state.in, g->gpr, sizeof(g->gpr));
 		nat_state.in_flags = g->rflags;

@@ -447,6 +447,13 @@ static void test_pushf(void **state)
 	assert_done(env, RUN(env, &rep, 0x66, 0x9c), &rep, CODE_VA + 1, 2);
 	assert_int_equal(env->cpu.gpr[EMU_RSP], rsp - 10);
 	assert_int_equal(env->writes[1].len, 2);
+	/* 66 REX.W: REX.W wins, 64 bits (test_emulate_native found 16); REX then 66: 16. */
+	assert_done(env, RUN(env, &rep, 0x66, 0x48, 0x9c), &rep, CODE_VA + 3, 3);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], rsp - 18);
+	assert_int_equal(env->writes[2].len, 8);
+	assert_done(env, RUN(env, &rep, 0x48, 0x66, 0x9c), &rep, CODE_VA + 6, 3);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], rsp - 20);
+	assert_int_equal(env->writes[3].len, 2);
 }
 
 /* popf at CPL0 restores IF and IOPL exactly; RF cleared, VM/VIF/VIP kept. */
