@@ -17,8 +17,9 @@
  *     natively first;
  *   - seeded random instructions: mov to DS/ES/GS/SS from a register or
  *     memory, pop %gs (8 and 2 bytes), verr and verw, mov from a segment
- *     register to a register or memory (with 66 and REX.W), and pop
- *     ds/es/ss and mov to CS (#UD in 64-bit mode), on selectors of both
+ *     register to a register or memory (with 66 and REX.W), iretq at the
+ *     same level (random frames: CS, SS, RFLAGS, RSP), and pop ds/es/ss and
+ *     mov to CS (#UD in 64-bit mode), on selectors of both
  *     tables with every RPL, null ones, and indexes past both limits;
  *   - each runs natively (tests/unit/native_run.h) and in the emulator at
  *     virtual CPL3: the selectors, registers, flags and memory must agree,
@@ -50,7 +51,8 @@
 #define LINUX_USER_CS	0x33
 #define GDT_ENTRIES	16
 
-static u8 *buf; /* the memory operands and the stack (one page) */
+static u8 *buf;			  /* the memory operands and the stack (one page) */
+static const struct env *env_now; /* the fixture, for the generator's look at its tables */
 /*
  * Whether the CPU uses what modify_ldt writes: not on every host (this
  * workplace's VMs accept the call, but their LDT stays empty: `lar` of a
@@ -214,11 +216,12 @@ static u16 rnd_selector(void)
 	}
 }
 
-enum seg_kind { SK_LOAD, SK_VERRW, SK_STORE, SK_UD };
+enum seg_kind { SK_LOAD, SK_VERRW, SK_STORE, SK_UD, SK_IRET };
 
 struct seg_case {
 	enum seg_kind kind;
-	u16 sel; /* the selector it loads or checks */
+	u16 sel;      /* the selector it loads or checks */
+	u16 frame_cs; /* SK_IRET: the CS it returns to */
 	u8 code[EMU_MAX_INSN_LEN];
 	unsigned n;
 	u64 gpr[EMU_NR_GPRS];
@@ -243,6 +246,65 @@ static void put_rm(struct seg_case *k, unsigned reg_field, u16 sel)
 	}
 }
 
+/* The fixture's descriptor for `sel` (0 past the table's limit) */
+static u64 descriptor(const struct env *env, u16 sel)
+{
+	u64 base = sel & 4 ? LDT_GPA : GDT_GPA;
+	unsigned limit = sel & 4 ? NR_LDT * 8 : GDT_ENTRIES * 8;
+	u64 d = 0;
+
+	if ((sel & ~7u) < limit)
+		memcpy(&d, env->ram + base + (sel & ~7u), 8);
+	return d;
+}
+
+/*
+ * Whether a return to `sel` would run its code in another mode: a usable
+ * code segment without L (32- or 16-bit), where the stub after the iretq
+ * cannot run. Those are left out (a fault on them is fine).
+ */
+static bool leaves_64bit(const struct env *env, u16 sel)
+{
+	u64 d = descriptor(env, sel);
+
+	return (sel & ~3u) && (d & (1ull << 44)) && (d & (1ull << 43)) && (d & (1ull << 47)) &&
+	       !(d & (1ull << 53)) && ((d >> 45) & 3) == 3 && (sel & 3) == 3;
+}
+
+/*
+ * iretq at CPL3 (same level: SDM Vol. 2A IRET, 64-bit mode pops SS:RSP too)
+ * through a frame at RSP: RIP the stub right after it, CS Linux's 64-bit
+ * user code or any selector, RFLAGS random (not TF: a single step would
+ * follow; not NT, which this workplace's hosts sometimes clear on the way
+ * back from an interrupt that lands before it is read), RSP anywhere in the
+ * buffer, SS Linux's user data or any selector.
+ */
+static void iretq_case(struct seg_case *k)
+{
+	u16 cs = rnd() % 2 ? LINUX_USER_CS : rnd_selector();
+	u16 ss = rnd() % 2 ? LINUX_USER_DS : rnd_selector();
+	u64 frame[5];
+
+	while (leaves_64bit(env_now, cs))
+		cs = rnd_selector();
+	k->what = "iretq";
+	k->kind = SK_IRET;
+	k->sel = cs;
+	k->n = 0;
+	k->code[k->n++] = 0x48;
+	k->code[k->n++] = 0xcf;
+	frame[0] = (u64)(uintptr_t)nat_page + k->n;
+	frame[1] = cs | (rnd64() & ~0xffffull);
+	frame[2] =
+		RFLAGS_FIXED | (rnd64() & (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF |
+					   RFLAGS_SF | RFLAGS_DF | RFLAGS_OF | RFLAGS_AC |
+					   RFLAGS_ID | RFLAGS_IF | RFLAGS_IOPL_MASK | RFLAGS_RF));
+	frame[3] = (u64)(uintptr_t)buf + 0x400 + (rnd() % 0x300) * (rnd() % 4 ? 8 : 1);
+	frame[4] = ss | (rnd64() & ~0xffffull);
+	memcpy(buf + 0x800, frame, sizeof(frame));
+	k->frame_cs = cs;
+}
+
 static void generate(struct seg_case *k)
 {
 	/* mov to these: ES, SS, DS, GS (not CS: #UD, below; not FS: this process's TLS) */
@@ -264,7 +326,7 @@ static void generate(struct seg_case *k)
 	else if (rnd() % 6 == 0)
 		k->code[k->n++] = 0x48;
 
-	switch (rnd() % 10) {
+	switch (rnd() % 12) {
 	case 0:
 	case 1:
 	case 2:
@@ -302,6 +364,8 @@ static void generate(struct seg_case *k)
 			k->code[k->n++] = (u8)(s << 3 | EMU_RDI);
 		break;
 	}
+	case 10:
+	case 11: iretq_case(k); break;
 	case 8: {
 		static const u8 pops[] = { 0x07, 0x17, 0x1f }; /* pop es, ss, ds */
 
@@ -323,20 +387,8 @@ static void generate(struct seg_case *k)
 
 /* ---- the comparison ------------------------------------------------------------ */
 
-/* The fixture's descriptor for `sel` (0 past the table's limit), for messages. */
-static u64 descriptor(const struct env *env, u16 sel)
-{
-	u64 base = sel & 4 ? LDT_GPA : GDT_GPA;
-	unsigned limit = sel & 4 ? NR_LDT * 8 : GDT_ENTRIES * 8;
-	u64 d = 0;
-
-	if ((sel & ~7u) < limit)
-		memcpy(&d, env->ram + base + (sel & ~7u), 8);
-	return d;
-}
-
 struct counts {
-	unsigned loaded, refused_both, ud, verr_set, verr_clear, stored;
+	unsigned loaded, refused_both, ud, verr_set, verr_clear, stored, irets;
 };
 
 static u16 emu_sel(const struct env *env, enum nat_seg s)
@@ -353,6 +405,12 @@ static void check(struct env *env, const struct seg_case *k, int sig, enum emu_r
 		  unsigned it, struct counts *n)
 {
 	static const char *const names[] = { "ds", "es", "gs", "ss" };
+	/* What an iretq loads at CPL3 (IF and IOPL: kept), else what verr/verw set. */
+	const u64 cmp_flags = k->kind == SK_IRET
+				      ? RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF |
+						RFLAGS_DF | RFLAGS_OF | RFLAGS_NT | RFLAGS_AC |
+						RFLAGS_ID | RFLAGS_IF | RFLAGS_IOPL_MASK
+				      : RFLAGS_CF | RFLAGS_ZF | RFLAGS_SF;
 	char what[200];
 	int used = snprintf(what, sizeof(what), "it %u %s (", it, k->what);
 
@@ -398,7 +456,7 @@ static void check(struct env *env, const struct seg_case *k, int sig, enum emu_r
 				 (unsigned long long)env->cpu.gpr[i],
 				 (unsigned long long)nat_state.out[i],
 				 (unsigned long long)k->gpr[i]);
-	if ((env->cpu.rflags ^ nat_state.out_flags) & (RFLAGS_CF | RFLAGS_ZF | RFLAGS_SF))
+	if ((env->cpu.rflags ^ nat_state.out_flags) & cmp_flags)
 		fail_msg("%s: RFLAGS %#llx, the CPU's %#llx", what,
 			 (unsigned long long)env->cpu.rflags,
 			 (unsigned long long)nat_state.out_flags);
@@ -418,12 +476,17 @@ static void check(struct env *env, const struct seg_case *k, int sig, enum emu_r
 		fail_msg("%s: memory differs", what);
 	if (k->kind == SK_UD)
 		fail_msg("%s: ran, where it is #UD in 64-bit mode", what);
+	if (k->kind == SK_IRET && env->cpu.cs.sel != k->frame_cs)
+		fail_msg("%s: CS %#x after it, the frame's %#x", what, env->cpu.cs.sel,
+			 k->frame_cs);
 	if (k->kind == SK_VERRW && (nat_state.out_flags & RFLAGS_ZF))
 		n->verr_set++;
 	else if (k->kind == SK_VERRW)
 		n->verr_clear++;
 	else if (k->kind == SK_STORE)
 		n->stored++;
+	else if (k->kind == SK_IRET)
+		n->irets++;
 	else
 		n->loaded++;
 }
@@ -469,6 +532,7 @@ static void test_segments_vs_host(void **state)
 	env->cpu.virt.es_sel = host_seg[NAT_ES];
 	env->cpu.virt.gs_sel = host_seg[NAT_GS];
 	base = env->cpu;
+	env_now = env;
 	nat_catch(&catch);
 
 	rng_state = SEED;
@@ -497,12 +561,15 @@ static void test_segments_vs_host(void **state)
 		check(env, &k, sig, r, it, &n);
 	}
 	nat_release(&catch);
-	print_message("segment instructions agree with the host CPU: %u loads, %u refused by "
-		      "both, %u #UD, verr/verw %u set ZF and %u cleared it, %u selectors stored\n",
-		      n.loaded, n.refused_both, n.ud, n.verr_set, n.verr_clear, n.stored);
+	print_message(
+		"segment instructions agree with the host CPU: %u loads, %u refused by "
+		"both, %u #UD, verr/verw %u set ZF and %u cleared it, %u selectors stored, %u "
+		"iretq\n",
+		n.loaded, n.refused_both, n.ud, n.verr_set, n.verr_clear, n.stored, n.irets);
 	assert_true(n.loaded > ITERATIONS / 20 && n.refused_both > ITERATIONS / 20 &&
-		    n.verr_set > ITERATIONS / 100 && n.verr_clear > ITERATIONS / 100 &&
-		    n.stored > ITERATIONS / 20 && n.ud > ITERATIONS / 50);
+		    n.verr_set > ITERATIONS / 200 && n.verr_clear > ITERATIONS / 100 &&
+		    n.stored > ITERATIONS / 20 && n.ud > ITERATIONS / 50 &&
+		    n.irets > ITERATIONS / 40);
 	munmap(buf, PAGE_SIZE);
 	munmap(nat_page, PAGE_SIZE);
 }
