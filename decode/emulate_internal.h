@@ -221,11 +221,14 @@ enum step emu_dispatch_priv(struct insn_ctx *c);
 /* decode/emulate_sys.c */
 enum step emu_dispatch_sys(struct insn_ctx *c);
 /*
- * Load `sel` into *ss as SS at privilege `cpl` (SDM Vol. 2B MOV): #GP/#SS(sel);
- * the descriptor's accessed bit set if `mark_accessed` (mov/pop, not far transfers).
+ * Load `sel` into *ss as SS at privilege `cpl` (SDM Vol. 2B MOV): #GP(sel),
+ * or `np_vector`(sel) for a segment not present: #SS for mov, pop and a far
+ * ret, #NP for iret (SDM Vol. 2A IRET's exceptions; Bochs and QEMU agree);
+ * the descriptor's accessed bit set if `mark_accessed` (mov/pop, not far
+ * transfers).
  */
 enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg *ss,
-		      bool mark_accessed);
+		      bool mark_accessed, u8 np_vector);
 /* decode/emulate_xfer.c */
 enum step emu_dispatch_xfer(struct insn_ctx *c);
 /*

@@ -247,7 +247,7 @@ unsigned emu_ss_seg_check(unsigned cpl, u16 sel, u64 desc)
  * with RPL = CPL; else emu_ss_seg_check.
  */
 enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg *ss,
-		      bool mark_accessed)
+		      bool mark_accessed, u8 np_vector)
 {
 	u32 err = sel & SEL_ERR_MASK;
 	unsigned vector;
@@ -269,7 +269,7 @@ enum step emu_load_ss(struct insn_ctx *c, u16 sel, unsigned cpl, struct emu_seg 
 	if (vector == X86_EXC_GP)
 		return emu_raise(c, EXC_GP(err));
 	if (vector == X86_EXC_SS)
-		return emu_raise(c, EXC_SS(err));
+		return emu_raise(c, emu_exception(np_vector, true, err));
 	if (mark_accessed) {
 		st = emu_set_desc_accessed(c, la, desc);
 		if (st != STEP_DONE)
@@ -356,7 +356,7 @@ static enum step load_sreg(struct insn_ctx *c, x86_reg which, u16 sel)
 	c->notes |= EMU_NOTE_TABLES;
 	if (which != X86_REG_SS)
 		return load_data_seg(c, which, sel);
-	st = emu_load_ss(c, sel, emu_cpl_of(c->cpu), &c->cpu->ss, true);
+	st = emu_load_ss(c, sel, emu_cpl_of(c->cpu), &c->cpu->ss, true, X86_EXC_SS);
 	if (st == STEP_DONE) {
 		c->cpu->virt.int_shadow = true; /* MOV SS blocking (SDM Vol. 3A §6.8.3) */
 		c->ss_loaded = true;

@@ -136,7 +136,7 @@ static enum step do_iretq(struct insn_ctx *c)
 		return emu_raise(c, EXC_GP(0));
 	if ((ss_sel & SEL_RPL_MASK) != new_cpl)
 		return emu_raise(c, EXC_GP(ss_sel & SEL_ERR_MASK));
-	st = emu_load_ss(c, ss_sel, new_cpl, &ss, false);
+	st = emu_load_ss(c, ss_sel, new_cpl, &ss, false, X86_EXC_NP);
 	if (st != STEP_DONE)
 		return st;
 
@@ -368,7 +368,7 @@ static enum step do_retf(struct insn_ctx *c)
 			return st;
 		if (((u16)new_ss & SEL_RPL_MASK) != new_cpl)
 			return emu_raise(c, EXC_GP((u16)new_ss & SEL_ERR_MASK));
-		st = emu_load_ss(c, (u16)new_ss, new_cpl, &ss, false);
+		st = emu_load_ss(c, (u16)new_ss, new_cpl, &ss, false, X86_EXC_SS);
 		if (st != STEP_DONE)
 			return st;
 		new_sp += release;
