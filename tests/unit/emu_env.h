@@ -574,4 +574,13 @@ static inline void to_shadow(struct env *env)
 	map_4k(env, MMIO_VA, MMIO_GPA, PTE_P | PTE_RW | PTE_NX);
 }
 
+/* A cmocka setup: the fixture, as a shadow-mode vCPU (to_shadow). */
+static inline int setup_shadow_env(void **state)
+{
+	int r = setup(state);
+
+	to_shadow(*state);
+	return r;
+}
+
 #endif /* UMBRA_TESTS_EMU_ENV_H */

@@ -824,18 +824,10 @@ static void test_vs_host(void **state)
 	munmap(nat_page, PAGE_SIZE);
 }
 
-static int setup_shadow(void **state)
-{
-	int r = setup(state);
-
-	to_shadow(*state);
-	return r;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_vs_host, setup_shadow, teardown),
+		cmocka_unit_test_setup_teardown(test_vs_host, setup_shadow_env, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
