@@ -38,6 +38,7 @@
 #include "native_run.h"
 #include "xorshift.h"
 
+/* EMU_SEGS_SEED and EMU_SEGS_ITERATIONS change them, for a longer soak. */
 #define ITERATIONS 20000
 #define SEED	   0x5e65eed1u
 #define NR_LDT	   16
@@ -499,6 +500,7 @@ static void test_segments_vs_host(void **state)
 	struct counts n = { 0 };
 	struct emu_cpu base;
 	struct seg_case k;
+	unsigned iterations;
 
 	if (modify_ldt(0x11, &probe, sizeof(probe)) != 0) {
 		print_message("SKIP: modify_ldt is not available here (%s)\n", strerror(errno));
@@ -535,8 +537,13 @@ static void test_segments_vs_host(void **state)
 	env_now = env;
 	nat_catch(&catch);
 
-	rng_state = SEED;
-	for (unsigned it = 0; it < ITERATIONS; it++) {
+	iterations = getenv("EMU_SEGS_ITERATIONS") ? (unsigned)atoi(getenv("EMU_SEGS_ITERATIONS"))
+						   : ITERATIONS;
+	rng_state = getenv("EMU_SEGS_SEED") ? (u32)strtoul(getenv("EMU_SEGS_SEED"), NULL, 0) : SEED;
+	if (!rng_state || iterations < ITERATIONS / 10)
+		fail_msg("EMU_SEGS_SEED must not be 0, EMU_SEGS_ITERATIONS at least %u",
+			 ITERATIONS / 10);
+	for (unsigned it = 0; it < iterations; it++) {
 		struct emu_report rep;
 		enum emu_result r;
 		int sig;
@@ -566,10 +573,10 @@ static void test_segments_vs_host(void **state)
 		"both, %u #UD, verr/verw %u set ZF and %u cleared it, %u selectors stored, %u "
 		"iretq\n",
 		n.loaded, n.refused_both, n.ud, n.verr_set, n.verr_clear, n.stored, n.irets);
-	assert_true(n.loaded > ITERATIONS / 20 && n.refused_both > ITERATIONS / 20 &&
-		    n.verr_set > ITERATIONS / 200 && n.verr_clear > ITERATIONS / 100 &&
-		    n.stored > ITERATIONS / 20 && n.ud > ITERATIONS / 50 &&
-		    n.irets > ITERATIONS / 40);
+	assert_true(n.loaded > iterations / 20 && n.refused_both > iterations / 20 &&
+		    n.verr_set > iterations / 200 && n.verr_clear > iterations / 100 &&
+		    n.stored > iterations / 20 && n.ud > iterations / 50 &&
+		    n.irets > iterations / 40);
 	munmap(buf, PAGE_SIZE);
 	munmap(nat_page, PAGE_SIZE);
 }
