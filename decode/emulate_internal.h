@@ -96,10 +96,11 @@ static inline bool emu_rex_prefix(u8 b)
 #define DESC_TYPE_CONFORMING (1u << 2) /* code */
 #define DESC_TYPE_CODE	     (1u << 3)
 /* System descriptor types in IA-32e mode (S = 0), Table 3-2. */
-#define SYS_TYPE_LDT	   0x2
-#define SYS_TYPE_TSS_AVAIL 0x9
-#define SYS_TYPE_TSS_BUSY  0xb
-#define SYS_TYPE_BUSY_BIT  (1u << 1) /* available -> busy */
+#define SYS_TYPE_LDT	     0x2
+#define SYS_TYPE_TSS_AVAIL   0x9
+#define SYS_TYPE_TSS_BUSY    0xb
+#define SYS_TYPE_BUSY_BIT    (1u << 1) /* available -> busy */
+#define SYS_TYPE_CALL_GATE64 0xc       /* a 64-bit call gate in IA-32e mode */
 
 /* How an instruction step ended. */
 enum step { STEP_DONE, STEP_FAULT, STEP_UNKNOWN, STEP_NOT_RAM, STEP_HOST_ERROR };

@@ -387,8 +387,12 @@ static enum step do_retf(struct insn_ctx *c)
 /*
  * jmp far to a code segment (SDM Vol. 2A JMP, protected mode): conforming
  * code needs DPL <= CPL, non-conforming RPL <= CPL and DPL = CPL; CS gets
- * RPL = CPL. Direct ptr16:32 (protected mode) or m16:16/32/64.
- * LIMITATION: call gates, task gates and TSS selectors stop the VM.
+ * RPL = CPL. Direct ptr16:32 (protected mode) or m16:16/32/64. In IA-32e
+ * mode a system descriptor other than a call gate is #GP(sel): there are no
+ * task switches (SDM Vol. 2A JMP, 64-bit mode).
+ * LIMITATION: call gates, and task gates and TSS selectors outside IA-32e
+ * mode, stop the VM. REX.W makes the operand m16:64, as on Intel's CPUs;
+ * AMD's read m16:32 there (test_emulate_segs_native leaves it out on AMD).
  */
 static enum step do_ljmp(struct insn_ctx *c)
 {
@@ -425,7 +429,9 @@ static enum step do_ljmp(struct insn_ctx *c)
 		return st;
 	type = desc_type(desc);
 	if (!(desc & DESC_S))
-		return STEP_UNKNOWN; /* a gate or TSS */
+		return (cpu->efer & EFER_LMA) && type != SYS_TYPE_CALL_GATE64
+			       ? emu_raise(c, EXC_GP(err))
+			       : STEP_UNKNOWN;
 	if (!(type & DESC_TYPE_CODE))
 		return emu_raise(c, EXC_GP(err));
 	if ((type & DESC_TYPE_CONFORMING) ? desc_dpl(desc) > cpl

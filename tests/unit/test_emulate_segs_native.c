@@ -62,6 +62,7 @@ static const struct env *env_now; /* the fixture, for the generator's look at it
  */
 static bool ldt_works;
 static bool tcg; /* the host CPU is QEMU's TCG (native_run.h) */
+static bool amd; /* the host CPU is AMD's */
 static u16 host_seg[NAT_NR_SEGS];
 static bool gdt_index_ok[GDT_ENTRIES + 8]; /* indexes whose native lar matches the fixture */
 
@@ -217,7 +218,7 @@ static u16 rnd_selector(void)
 	}
 }
 
-enum seg_kind { SK_LOAD, SK_VERRW, SK_STORE, SK_UD, SK_IRET };
+enum seg_kind { SK_LOAD, SK_VERRW, SK_STORE, SK_UD, SK_IRET, SK_FAR };
 
 struct seg_case {
 	enum seg_kind kind;
@@ -272,6 +273,17 @@ static bool leaves_64bit(const struct env *env, u16 sel)
 	       !(d & (1ull << 53)) && ((d >> 45) & 3) == 3 && (sel & 3) == 3;
 }
 
+/* A CS to return or jump to: Linux's 64-bit user code, or any selector that stays in 64-bit mode.
+ */
+static u16 far_cs(void)
+{
+	u16 cs = rnd() % 2 ? LINUX_USER_CS : rnd_selector();
+
+	while (leaves_64bit(env_now, cs))
+		cs = rnd_selector();
+	return cs;
+}
+
 /*
  * iretq at CPL3 (same level: SDM Vol. 2A IRET, 64-bit mode pops SS:RSP too)
  * through a frame at RSP: RIP the stub right after it, CS Linux's 64-bit
@@ -282,12 +294,10 @@ static bool leaves_64bit(const struct env *env, u16 sel)
  */
 static void iretq_case(struct seg_case *k)
 {
-	u16 cs = rnd() % 2 ? LINUX_USER_CS : rnd_selector();
+	u16 cs = far_cs();
 	u16 ss = rnd() % 2 ? LINUX_USER_DS : rnd_selector();
 	u64 frame[5];
 
-	while (leaves_64bit(env_now, cs))
-		cs = rnd_selector();
 	k->what = "iretq";
 	k->kind = SK_IRET;
 	k->sel = cs;
@@ -304,6 +314,48 @@ static void iretq_case(struct seg_case *k)
 	frame[4] = ss | (rnd64() & ~0xffffull);
 	memcpy(buf + 0x800, frame, sizeof(frame));
 	k->frame_cs = cs;
+}
+
+/*
+ * A far return (lret, lretq, with or without imm16) or a far jmp through
+ * m16:32 or m16:64 at (%rdi), at CPL3, into the stub right after it. The
+ * CS it lands with: the frame's for a return, RPL forced to the CPL for a
+ * jmp (SDM Vol. 2A JMP, RET).
+ */
+static void far_case(struct seg_case *k)
+{
+	bool w = rnd() % 2, jmp = rnd() % 2, imm = !jmp && rnd() % 2;
+
+	/* AMD's CPUs take REX.W ff /5 as m16:32 too (the emulator: Intel's m16:64). */
+	if (jmp && amd)
+		w = false;
+	unsigned size = w ? 8 : 4;
+	u16 cs = far_cs();
+	u64 ip;
+
+	k->kind = SK_FAR;
+	k->sel = cs;
+	k->n = 0;
+	if (w)
+		k->code[k->n++] = 0x48;
+	if (jmp) {
+		k->what = "ljmp *(%rdi)";
+		k->code[k->n++] = 0xff;
+		k->code[k->n++] = 0x2f;
+	} else {
+		k->what = imm ? "lret $imm16" : "lret";
+		k->code[k->n++] = imm ? 0xca : 0xcb;
+		if (imm) {
+			k->code[k->n++] = (u8)(rnd() % 64);
+			k->code[k->n++] = 0;
+		}
+	}
+	ip = (u64)(uintptr_t)nat_page + k->n;
+	/* The pointer: at (%rdi) for the jmp, at the top of the stack for a return. */
+	memcpy(buf + (jmp ? 0x100 : 0x800), &ip, size);
+	memcpy(buf + (jmp ? 0x100 : 0x800) + size, &(u64){ cs | (rnd64() & ~0xffffull) },
+	       jmp ? 2 : size);
+	k->frame_cs = jmp ? (u16)((cs & ~3u) | 3) : cs;
 }
 
 static void generate(struct seg_case *k)
@@ -327,7 +379,7 @@ static void generate(struct seg_case *k)
 	else if (rnd() % 6 == 0)
 		k->code[k->n++] = 0x48;
 
-	switch (rnd() % 12) {
+	switch (rnd() % 14) {
 	case 0:
 	case 1:
 	case 2:
@@ -367,6 +419,8 @@ static void generate(struct seg_case *k)
 	}
 	case 10:
 	case 11: iretq_case(k); break;
+	case 12:
+	case 13: far_case(k); break;
 	case 8: {
 		static const u8 pops[] = { 0x07, 0x17, 0x1f }; /* pop es, ss, ds */
 
@@ -389,7 +443,7 @@ static void generate(struct seg_case *k)
 /* ---- the comparison ------------------------------------------------------------ */
 
 struct counts {
-	unsigned loaded, refused_both, ud, verr_set, verr_clear, stored, irets;
+	unsigned loaded, refused_both, ud, verr_set, verr_clear, stored, irets, far;
 };
 
 static u16 emu_sel(const struct env *env, enum nat_seg s)
@@ -477,7 +531,7 @@ static void check(struct env *env, const struct seg_case *k, int sig, enum emu_r
 		fail_msg("%s: memory differs", what);
 	if (k->kind == SK_UD)
 		fail_msg("%s: ran, where it is #UD in 64-bit mode", what);
-	if (k->kind == SK_IRET && env->cpu.cs.sel != k->frame_cs)
+	if ((k->kind == SK_IRET || k->kind == SK_FAR) && env->cpu.cs.sel != k->frame_cs)
 		fail_msg("%s: CS %#x after it, the frame's %#x", what, env->cpu.cs.sel,
 			 k->frame_cs);
 	if (k->kind == SK_VERRW && (nat_state.out_flags & RFLAGS_ZF))
@@ -488,6 +542,8 @@ static void check(struct env *env, const struct seg_case *k, int sig, enum emu_r
 		n->stored++;
 	else if (k->kind == SK_IRET)
 		n->irets++;
+	else if (k->kind == SK_FAR)
+		n->far++;
 	else
 		n->loaded++;
 }
@@ -508,6 +564,12 @@ static void test_segments_vs_host(void **state)
 	}
 	ldt_works = native_lar(4 | 3) >= 0; /* LDT index 0, RPL 3: the probe's data segment */
 	tcg = nat_cpu_is_tcg();
+	{
+		unsigned a, b, c, d;
+
+		__cpuid(0, a, b, c, d);
+		amd = b == 0x68747541u; /* "Auth"enticAMD */
+	}
 	if (!ldt_works)
 		print_message(
 			"this host's CPU does not use the LDT modify_ldt writes: LDT selectors "
@@ -571,12 +633,12 @@ static void test_segments_vs_host(void **state)
 	print_message(
 		"segment instructions agree with the host CPU: %u loads, %u refused by "
 		"both, %u #UD, verr/verw %u set ZF and %u cleared it, %u selectors stored, %u "
-		"iretq\n",
-		n.loaded, n.refused_both, n.ud, n.verr_set, n.verr_clear, n.stored, n.irets);
+		"iretq, %u far ret/jmp\n",
+		n.loaded, n.refused_both, n.ud, n.verr_set, n.verr_clear, n.stored, n.irets, n.far);
 	assert_true(n.loaded > iterations / 20 && n.refused_both > iterations / 20 &&
 		    n.verr_set > iterations / 200 && n.verr_clear > iterations / 100 &&
 		    n.stored > iterations / 20 && n.ud > iterations / 50 &&
-		    n.irets > iterations / 40);
+		    n.irets > iterations / 40 && n.far > iterations / 40);
 	munmap(buf, PAGE_SIZE);
 	munmap(nat_page, PAGE_SIZE);
 }

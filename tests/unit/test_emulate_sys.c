@@ -919,6 +919,16 @@ static void test_ljmp_mem64(void **state)
 	poke64(env, DATA_VA + 8, SEL_KCODE | 3);
 	assert_int_equal(RUN(env, &rep, 0x48, 0xff, 0x2f), EMU_DONE);
 	assert_fault(env, &rep, X86_EXC_GP, SEL_KCODE);
+	/* A TSS or an LDT descriptor: no task switch in IA-32e mode, #GP(sel). */
+	reset_cpl0(env);
+	more_gdt(env);
+	poke64(env, DATA_VA + 8, SEL_TSS_DESC);
+	assert_int_equal(RUN(env, &rep, 0x48, 0xff, 0x2f), EMU_DONE);
+	assert_fault(env, &rep, X86_EXC_GP, SEL_TSS_DESC);
+	reset_cpl0(env);
+	poke64(env, DATA_VA + 8, SEL_LDT);
+	assert_int_equal(RUN(env, &rep, 0x48, 0xff, 0x2f), EMU_DONE);
+	assert_fault(env, &rep, X86_EXC_GP, SEL_LDT);
 }
 
 /* emu_data_seg_check, the rule mov to DS/ES/FS/GS uses, on its own (the load_gs stand-in's fill).
