@@ -269,8 +269,9 @@ static bool leaves_64bit(const struct env *env, u16 sel)
 {
 	u64 d = descriptor(env, sel);
 
+	/* Any RPL: a far jmp lands with RPL = CPL whatever the selector's. */
 	return (sel & ~3u) && (d & (1ull << 44)) && (d & (1ull << 43)) && (d & (1ull << 47)) &&
-	       !(d & (1ull << 53)) && ((d >> 45) & 3) == 3 && (sel & 3) == 3;
+	       !(d & (1ull << 53)) && ((d >> 45) & 3) == 3;
 }
 
 /* A CS to return or jump to: Linux's 64-bit user code, or any selector that stays in 64-bit mode.
