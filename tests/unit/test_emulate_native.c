@@ -9,19 +9,20 @@
  * random instructions of that set twice, from the same registers, flags
  * and memory:
  *
- *   - natively, at CPL3 in this process (nat_run below), on a two-page
- *     buffer;
+ *   - natively, at CPL3 in this process (tests/unit/native_run.h), on a
+ *     two-page buffer with a guard page on either side;
  *   - in the emulator, on the fixture of emu_env.h, whose page tables map
- *     the buffer's two pages at the same linear address (its bytes copied
- *     into guest RAM), at virtual CPL0 or CPL3.
+ *     the buffer's two pages and the code page at the same linear
+ *     addresses (their bytes copied into guest RAM), at virtual CPL0 or CPL3.
  *
  * The instructions come from the templates below: mov in its memory forms
  * and movabs, movs and stos (with rep, either direction, overlapping
  * buffers), xchg, cmpxchg, cmpxchg8b/16b, the arithmetic and logic group
  * on memory with register and immediate sources, inc, dec, neg, not, xadd,
- * bt/bts/btr/btc with register and immediate offsets, push, pop, nop, and
- * the register forms a chain bridges. Prefixes (lock, 66, REX, rep),
- * ModRM/SIB forms, displacements and every register are random; address
+ * bt/bts/btr/btc with register and immediate offsets, push, pop, pushf and
+ * popf (at CPL3), nop, and the register forms a chain bridges. Prefixes
+ * (lock, 66, 67, REX, rep, segment), ModRM/SIB forms (RIP-relative and
+ * no-base ones too), displacements and every register are random; address
  * registers are solved so that the operand lands in the buffer.
  *
  * What must agree:
@@ -35,8 +36,8 @@
  *     registers the signal's context shows (a rep string's part done), but
  *     RSP (the frame) and RIP (the handler); at CPL3, where the frame is not
  *     in the buffer, the buffer must be the CPU's too (strings aside).
- * The emulator may refuse (EMU_UNKNOWN, the VM stops) only the forms a
- * template says it may; every template must be compared often enough.
+ * The emulator may refuse (EMU_UNKNOWN, the VM stops) only pop %rsp, which
+ * it leaves to the CPU; every template must be compared often enough.
  * The instructions of the common set (movbe, cmpxchg8b/16b, popcnt,
  * clflush, prefetch), which hw mode emulates too where KVM's emulator gives
  * up, run a third time in a hw-mode fixture, under the same rules.
