@@ -156,6 +156,11 @@ struct emu_virt {
 	 */
 	bool syscall_compat;
 	/*
+	 * A far jmp's m16:xx operand with REX.W is m16:32, REX.W ignored: AMD's
+	 * and Hygon's CPUs. Intel's read m16:64, the default (SDM Vol. 2A JMP).
+	 */
+	bool far_ptr_m16_32;
+	/*
 	 * STI blocking (SDM Vol. 3A §6.8.3): set by an sti that turned IF from 0
 	 * to 1, cleared by the next emulated instruction. While set the VMM must
 	 * not deliver an interrupt until the guest has run one more instruction.

@@ -391,8 +391,8 @@ static enum step do_retf(struct insn_ctx *c)
  * mode a system descriptor other than a call gate is #GP(sel): there are no
  * task switches (SDM Vol. 2A JMP, 64-bit mode).
  * LIMITATION: call gates, and task gates and TSS selectors outside IA-32e
- * mode, stop the VM. REX.W makes the operand m16:64, as on Intel's CPUs;
- * AMD's read m16:32 there (test_emulate_segs_native leaves it out on AMD).
+ * mode, stop the VM. REX.W makes the operand m16:64 (Intel's CPUs), or
+ * leaves it m16:32 (AMD's: virt.far_ptr_m16_32).
  */
 static enum step do_ljmp(struct insn_ctx *c)
 {
@@ -410,6 +410,9 @@ static enum step do_ljmp(struct insn_ctx *c)
 		ip = (u64)op1->imm;
 	} else if (op0 && op0->type == X86_OP_MEM) {
 		unsigned size = far_opsize(c);
+
+		if (size == 8 && cpu->virt.far_ptr_m16_32)
+			size = 4;
 
 		st = emu_operand_la(c, op0, &la);
 		if (st == STEP_DONE)

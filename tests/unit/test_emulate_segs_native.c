@@ -326,11 +326,8 @@ static void iretq_case(struct seg_case *k)
 static void far_case(struct seg_case *k)
 {
 	bool w = rnd() % 2, jmp = rnd() % 2, imm = !jmp && rnd() % 2;
-
-	/* AMD's CPUs take REX.W ff /5 as m16:32 too (the emulator: Intel's m16:64). */
-	if (jmp && amd)
-		w = false;
-	unsigned size = w ? 8 : 4;
+	/* AMD's CPUs take REX.W ff /5 as m16:32 (emu_virt.far_ptr_m16_32). */
+	unsigned size = w && !(jmp && amd) ? 8 : 4;
 	u16 cs = far_cs();
 	u64 ip;
 
@@ -593,6 +590,7 @@ static void test_segments_vs_host(void **state)
 
 	/* The virtual CPU: a Linux process at CPL3, its selectors the host's. */
 	to_user_sels(env, LINUX_USER_CS, LINUX_USER_DS);
+	env->cpu.virt.far_ptr_m16_32 = amd;
 	env->cpu.virt.ds_sel = host_seg[NAT_DS];
 	env->cpu.virt.es_sel = host_seg[NAT_ES];
 	env->cpu.virt.gs_sel = host_seg[NAT_GS];

@@ -929,6 +929,12 @@ static void test_ljmp_mem64(void **state)
 	poke64(env, DATA_VA + 8, SEL_LDT);
 	assert_int_equal(RUN(env, &rep, 0x48, 0xff, 0x2f), EMU_DONE);
 	assert_fault(env, &rep, X86_EXC_GP, SEL_LDT);
+	/* An AMD CPU ignores REX.W there: m16:32, the selector at +4. */
+	reset_cpl0(env);
+	env->cpu.virt.far_ptr_m16_32 = true;
+	poke64(env, DATA_VA, 0x401900 | ((u64)SEL_KCODE << 32));
+	assert_ok(env, RUN(env, &rep, 0x48, 0xff, 0x2f), &rep, 0x401900);
+	assert_int_equal(env->cpu.cs.sel, SEL_KCODE);
 }
 
 /* emu_data_seg_check, the rule mov to DS/ES/FS/GS uses, on its own (the load_gs stand-in's fill).
