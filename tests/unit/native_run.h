@@ -195,8 +195,9 @@ static inline void nat_release(struct nat_catch *c)
 /*
  * Whether "the host CPU" is QEMU's TCG (a nested rig, README "Without
  * /dev/kvm"): an emulator itself, which is no oracle for every corner (it
- * checks a mov to CS as a load of CS, and refuses 66 before cmpxchg8b,
- * where hardware raises #UD and runs it).
+ * checks a mov to CS as a load of CS, refuses 66 before cmpxchg8b, where
+ * hardware raises #UD and runs it, and reads a far jmp's REX.W operand as
+ * m16:64 also as an AMD CPU).
  */
 static inline bool nat_cpu_is_tcg(void)
 {

@@ -326,8 +326,15 @@ static void iretq_case(struct seg_case *k)
 static void far_case(struct seg_case *k)
 {
 	bool w = rnd() % 2, jmp = rnd() % 2, imm = !jmp && rnd() % 2;
-	/* AMD's CPUs take REX.W ff /5 as m16:32 (emu_virt.far_ptr_m16_32). */
-	unsigned size = w && !(jmp && amd) ? 8 : 4;
+	/*
+	 * AMD's CPUs take REX.W ff /5 as m16:32 (emu_virt.far_ptr_m16_32); TCG
+	 * reads m16:64 whatever its vendor, so it is no oracle for that form.
+	 */
+	unsigned size;
+
+	if (jmp && tcg)
+		w = false;
+	size = w && !(jmp && amd) ? 8 : 4;
 	u16 cs = far_cs();
 	u64 ip;
 
