@@ -774,33 +774,40 @@ enum shadow_exit shadow_call_withdraw(struct vm *vm, u64 cr2)
 	return shadow_emu_undo_rewrites(vm) ? SHADOW_EXIT_RESUME : SHADOW_EXIT_STOP;
 }
 
+/* The stand-ins that have a slow path, and it: one list for both functions below. */
+typedef enum shadow_exit slow_path_fn(struct vm *vm);
+static const struct {
+	unsigned fn;
+	slow_path_fn *run;
+} slow_paths[] = {
+	{ MON_CALL_SYNC, sync_slow_path },
+	{ MON_CALL_IRET, iret_slow_path },
+	{ MON_CALL_CX16, cx16_slow_path },
+	/* The swapgs it stands for pushes nothing: finish it. */
+	{ MON_CALL_SWAPGS, swapgs_finish_trap },
+	{ MON_CALL_LOAD_GS, load_gs_slow_path },
+	{ MON_CALL_LOAD_FS, load_fs_slow_path },
+	{ MON_CALL_WRMSR, wrmsr_slow_path },
+	{ MON_CALL_SS_LOAD, ss_load_slow_path },
+};
+
+static slow_path_fn *slow_path_of(unsigned fn)
+{
+	for (size_t i = 0; i < sizeof(slow_paths) / sizeof(slow_paths[0]); i++)
+		if (slow_paths[i].fn == fn)
+			return slow_paths[i].run;
+	return NULL;
+}
+
 bool shadow_call_has_slow_path(unsigned fn)
 {
-	switch (fn) {
-	case MON_CALL_SYNC:
-	case MON_CALL_IRET:
-	case MON_CALL_CX16:
-	case MON_CALL_SWAPGS:
-	case MON_CALL_LOAD_GS:
-	case MON_CALL_LOAD_FS:
-	case MON_CALL_WRMSR:
-	case MON_CALL_SS_LOAD: return true;
-	default: return false;
-	}
+	return slow_path_of(fn) != NULL;
 }
 
 enum shadow_exit shadow_call_slow_path(struct vm *vm, unsigned fn)
 {
-	switch (fn) {
-	case MON_CALL_SYNC: return sync_slow_path(vm);
-	case MON_CALL_IRET: return iret_slow_path(vm);
-	case MON_CALL_CX16: return cx16_slow_path(vm);
-	case MON_CALL_SWAPGS: /* the swapgs it stands for pushes nothing: finish it */
-		return swapgs_finish_trap(vm);
-	case MON_CALL_LOAD_GS: return load_gs_slow_path(vm);
-	case MON_CALL_LOAD_FS: return load_fs_slow_path(vm);
-	case MON_CALL_WRMSR: return wrmsr_slow_path(vm);
-	case MON_CALL_SS_LOAD: return ss_load_slow_path(vm);
-	default: BUG_ON(1); return SHADOW_EXIT_STOP;
-	}
+	slow_path_fn *run = slow_path_of(fn);
+
+	BUG_ON(!run);
+	return run(vm);
 }
