@@ -8,6 +8,13 @@
 
 enum log_level log_level = LOG_WARN;
 
+void log_one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 /*
  * One message, one line. Messages quote what came from outside: a file
  * name, an option, a guest's string. A control character in one (a path
@@ -28,9 +35,7 @@ void log_printf(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	for (char *c = msg; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
+	log_one_line(msg);
 	fprintf(stderr, "umbra: %s%s\n", msg, (size_t)n >= sizeof(msg) ? "..." : "");
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "umbra/log.h"
 #include "vmm/options.h"
 
 static const char usage_text[] =
@@ -459,9 +460,7 @@ enum options_result options_parse(int argc, char **argv, struct umbra_options *o
 	enum options_result r = parse(argc, argv, o, err, errlen);
 
 	if (r == OPTIONS_ERROR)
-		for (char *c = err; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
+		log_one_line(err);
 	return r;
 }
 

@@ -17,6 +17,11 @@ enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern enum log_level log_level;
 
 void log_printf(enum log_level lvl, const char *fmt, ...) __printf(2, 3);
+/*
+ * Make `s` one line that cannot drive a terminal: each control character
+ * (newline, escape, DEL) becomes '?'. log_printf does it to every message.
+ */
+void log_one_line(char *s);
 void bug_report(const char *file, int line, const char *cond) __attribute__((noreturn));
 void warn_report(const char *file, int line, const char *cond);
 
