@@ -86,9 +86,10 @@
  *              transparent huge pages, which reclaim splits) twice over,
  *              so that reclaim ages A bits, unmaps and swaps out under it
  *              all the time; last, in the cgroup, one process sleeps while
- *              another's 48 MiB push its 32 MiB out, and then checks them. A spte kept after its
- * PTE became a swap entry shows as a write the kernel never sees, or as a frame's old data read
- * back.
+ *              another's 48 MiB push its 32 MiB out, and then checks them.
+ *              A spte kept after its PTE became a swap entry shows as a
+ *              write the kernel never sees, or as a frame's old data read
+ *              back.
  *
  * Static, built by the Makefile (build/probe/mmprobe) and packed into a copy
  * of the guest's initramfs by the test; run as root (pagemap's soft-dirty
@@ -183,6 +184,12 @@ static int check_from(const uint8_t *p, size_t first, size_t n, uint64_t seed, c
 static int check(const uint8_t *p, size_t n, uint64_t seed, char *why, size_t len)
 {
 	return check_from(p, 0, n, seed, why, len);
+}
+
+/* A check's one line: "probe-mm-<name>: ok", or what went wrong (`why`). */
+static void verdict(const char *name, const char *why)
+{
+	printf("probe-mm-%s: %s\n", name, why[0] ? why : "ok");
 }
 
 /*
@@ -491,10 +498,7 @@ static void probe_protect(void)
 		snprintf(why, sizeof(why), "MAP_FIXED: %s", strerror(errno));
 	else if (!why[0])
 		check(p + 3 * PAGE, 1, 0, why, sizeof(why)); /* says what it read instead */
-	if (why[0])
-		printf("probe-mm-protect: %s\n", why);
-	else
-		printf("probe-mm-protect: ok\n");
+	verdict("protect", why);
 	munmap(p, 4 * PAGE);
 }
 
@@ -566,10 +570,7 @@ static void probe_exec(void)
 			 status);
 	else if (!runs(p, 43))
 		snprintf(why, sizeof(why), "the child's rewrite reached the parent's code");
-	if (why[0])
-		printf("probe-mm-exec: %s\n", why);
-	else
-		printf("probe-mm-exec: ok\n");
+	verdict("exec", why);
 	munmap(p, 2 * PAGE);
 }
 
@@ -624,10 +625,7 @@ static void probe_fork(void)
 			 "the child saw the wrong data (status %#x: 11 its own writes, "
 			 "12 the parent's, 13 the shared page)",
 			 status);
-	if (why[0])
-		printf("probe-mm-fork: %s\n", why);
-	else
-		printf("probe-mm-fork: ok\n");
+	verdict("fork", why);
 	munmap(priv, 8 * PAGE);
 	munmap(shared, PAGE);
 	close(go[0]), close(go[1]), close(done[0]), close(done[1]);
@@ -700,10 +698,7 @@ static void probe_punch(void)
 				 "still mapped, 14 the truncated page still mapped)",
 				 status);
 	}
-	if (why[0])
-		printf("probe-mm-punch: %s\n", why);
-	else
-		printf("probe-mm-punch: ok\n");
+	verdict("punch", why);
 	munmap((void *)m, 4 * PAGE);
 	close(fd);
 	close(go[0]);
@@ -886,10 +881,7 @@ static void probe_remap(void)
 			munmap(q, 12 * PAGE);
 		}
 	}
-	if (why[0])
-		printf("probe-mm-remap: %s\n", why);
-	else
-		printf("probe-mm-remap: ok\n");
+	verdict("remap", why);
 	munmap(p, 2 * PAGE);
 }
 
@@ -936,10 +928,7 @@ static void probe_move(void)
 	if (!move_aligned(HUGE, 1, 0, 15, why, sizeof(why)) &&
 	    !move_aligned(HUGE, 1, 1, 16, why, sizeof(why)))
 		move_aligned(1ul << 30, HUGE / PAGE, 0, 17, why, sizeof(why));
-	if (why[0])
-		printf("probe-mm-move: %s\n", why);
-	else
-		printf("probe-mm-move: ok\n");
+	verdict("move", why);
 }
 
 static void probe_thp(void)
@@ -1115,10 +1104,7 @@ static void probe_hugetlb(void)
 	munmap(p, 2 * HUGE);
 	close(go[0]), close(go[1]);
 	write_file("/proc/sys/vm/nr_hugepages", "0");
-	if (why[0])
-		printf("probe-mm-hugetlb: %s\n", why);
-	else
-		printf("probe-mm-hugetlb: ok\n");
+	verdict("hugetlb", why);
 }
 
 /* ---- userfaultfd ----------------------------------------------------------- */
@@ -1230,10 +1216,7 @@ static void probe_uffd(void)
 	close(h.fd);
 	if (h.err && !why[0])
 		snprintf(why, sizeof(why), "the handler's ioctl failed: %s", strerror(h.err));
-	if (why[0])
-		printf("probe-mm-uffd: %s\n", why);
-	else
-		printf("probe-mm-uffd: ok\n");
+	verdict("uffd", why);
 }
 
 static void probe_compact(void)
