@@ -351,13 +351,19 @@ static void remove_dir(const char *tmp)
 
 /*
  * The path of the guest program `name` in PROBE_DIR (default build/probe,
- * where `make check` builds them); fails the test when it is missing.
+ * where `make check` builds them); whether it is there.
  */
-static void probe_program(const char *name, char *out, size_t len)
+static bool probe_path(const char *name, char *out, size_t len)
 {
 	snprintf(out, len, "%s/%s", getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe",
 		 name);
-	if (access(out, R_OK))
+	return !access(out, R_OK);
+}
+
+/* probe_path for a program the test needs: fails the test when it is missing. */
+static void probe_program(const char *name, char *out, size_t len)
+{
+	if (!probe_path(name, out, len))
 		fail_msg("%s is missing (make probe-programs builds it)", out);
 }
 
@@ -435,7 +441,6 @@ static void test_linux_probe(void **state)
 		"/probe64\n"
 		"if [ -x /probe32 ]; then /probe32; else echo 'probe32: not built'; fi\n";
 	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
-	const char *dir = getenv("PROBE_DIR") ? getenv("PROBE_DIR") : "build/probe";
 	char p64[600], p32[600];
 	bool have32;
 	struct result *r;
@@ -444,8 +449,7 @@ static void test_linux_probe(void **state)
 	NEED_KVM();
 	need_user_programs(mmu);
 	probe_program("probe64", p64, sizeof(p64));
-	snprintf(p32, sizeof(p32), "%s/probe32", dir); /* optional: no 32-bit toolchain */
-	have32 = !access(p32, R_OK);
+	have32 = probe_path("probe32", p32, sizeof(p32)); /* optional: no 32-bit toolchain */
 	if (!have32)
 		print_message("NOTE: no %s (no 32-bit toolchain): its part is skipped\n", p32);
 	r = boot_packed("probe script", probe_script,
