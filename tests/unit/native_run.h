@@ -21,6 +21,7 @@
 #include <cpuid.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -212,6 +213,32 @@ static inline bool nat_cpu_is_tcg(void)
 	memcpy(sig + 4, &c, 4);
 	memcpy(sig + 8, &d, 4);
 	return !memcmp(sig, "TCGTCGTCGTCG", 12);
+}
+
+/* Whether the host CPU is AMD's or Hygon's (CPUID 0's vendor, as vmm/vcpu.c reads it). */
+static inline bool nat_cpu_is_amd(void)
+{
+	unsigned a, b, c, d;
+	char vendor[12];
+
+	__cpuid(0, a, b, c, d);
+	memcpy(vendor, &b, 4);
+	memcpy(vendor + 4, &d, 4);
+	memcpy(vendor + 8, &c, 4);
+	return !memcmp(vendor, "AuthenticAMD", 12) || !memcmp(vendor, "HygonGenuine", 12);
+}
+
+/*
+ * `code` as hex bytes ("f0 48 01 07") at out, for a failure message; the
+ * characters written (at most len - 1).
+ */
+static inline int nat_bytes(char *out, size_t len, const u8 *code, unsigned n)
+{
+	int used = 0;
+
+	for (unsigned i = 0; i < n && used < (int)len - 3; i++)
+		used += snprintf(out + used, len - (size_t)used, "%s%02x", i ? " " : "", code[i]);
+	return used;
 }
 
 /* The vectors a signal can come from (Linux, arch/x86/kernel/traps.c). */

@@ -593,9 +593,7 @@ static const char *describe(const struct gen *g, unsigned it, int cpl)
 	static char text[128];
 	int used = snprintf(text, sizeof(text), "it %u cpl %d %s (", it, cpl, g->t->name);
 
-	for (unsigned i = 0; i < g->n && used < (int)sizeof(text) - 4; i++)
-		used += snprintf(text + used, sizeof(text) - (size_t)used, "%s%02x", i ? " " : "",
-				 g->code[i]);
+	used += nat_bytes(text + used, sizeof(text) - (size_t)used, g->code, g->n);
 	snprintf(text + used, sizeof(text) - (size_t)used, ")");
 	return text;
 }

@@ -474,9 +474,7 @@ static void check(struct env *env, const struct seg_case *k, int sig, enum emu_r
 	char what[200];
 	int used = snprintf(what, sizeof(what), "it %u %s (", it, k->what);
 
-	for (unsigned i = 0; i < k->n; i++)
-		used += snprintf(what + used, sizeof(what) - (size_t)used, "%s%02x", i ? " " : "",
-				 k->code[i]);
+	used += nat_bytes(what + used, sizeof(what) - (size_t)used, k->code, k->n);
 	snprintf(what + used, sizeof(what) - (size_t)used, ") selector %#x descriptor %#llx",
 		 k->sel, (unsigned long long)descriptor(env, k->sel));
 
@@ -569,12 +567,7 @@ static void test_segments_vs_host(void **state)
 	}
 	ldt_works = native_lar(4 | 3) >= 0; /* LDT index 0, RPL 3: the probe's data segment */
 	tcg = nat_cpu_is_tcg();
-	{
-		unsigned a, b, c, d;
-
-		__cpuid(0, a, b, c, d);
-		amd = b == 0x68747541u; /* "Auth"enticAMD */
-	}
+	amd = nat_cpu_is_amd();
 	if (!ldt_works)
 		print_message(
 			"this host's CPU does not use the LDT modify_ldt writes: LDT selectors "
