@@ -167,6 +167,11 @@ bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit)
 	return false;
 }
 
+unsigned emu_opsize(const struct insn_ctx *c)
+{
+	return (c->x86->rex & REX_W) ? 8 : c->x86->prefix[2] == OPSIZE_16 ? 2 : 4;
+}
+
 unsigned emu_stack_opsize(const struct insn_ctx *c)
 {
 	bool o16 = c->x86->prefix[2] == OPSIZE_16;

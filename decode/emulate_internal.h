@@ -248,6 +248,11 @@ bool emu_rep_pause(struct insn_ctx *c, bool rep, unsigned done, unsigned limit);
 /* The mask of the address size (16, 32 or 64 bits: a 67 prefix changes it). */
 u64 emu_addr_mask(const struct insn_ctx *c);
 /*
+ * The operand size of an instruction whose default is 32 bits (SDM Vol. 1
+ * §3.6.1): 8 with REX.W, 2 with 66, else 4 (movs/stos, far ret and jmp).
+ */
+unsigned emu_opsize(const struct insn_ctx *c);
+/*
  * The operand size of a stack instruction without a register operand
  * (push imm, pushf, popf, pop fs/gs; SDM Vol. 2B PUSH): in 64-bit mode 8,
  * or 2 with 66 and no REX.W (capstone 4 gets this wrong for some: push

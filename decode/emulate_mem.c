@@ -196,10 +196,7 @@ static enum step do_string(struct insn_ctx *c, bool movs)
 	struct emu_cpu *cpu = c->cpu;
 	u8 opc = c->x86->opcode[0];
 	bool rep = c->x86->prefix[0] == PREFIX_REP || c->x86->prefix[0] == PREFIX_REPNE;
-	unsigned size = (opc == OP_MOVSB || opc == OP_STOSB) ? 1
-			: (c->x86->rex & REX_W)		     ? 8
-			: c->x86->prefix[2] == OPSIZE_16     ? 2
-							     : 4;
+	unsigned size = (opc == OP_MOVSB || opc == OP_STOSB) ? 1 : emu_opsize(c);
 	unsigned limit = emu_rep_limit(cpu, REP_LIMIT_DEFAULT);
 	bool l64 = emu_long64(cpu);
 	x86_reg src_seg = emu_string_src_seg(c);

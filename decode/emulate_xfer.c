@@ -313,12 +313,6 @@ enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops
 
 /* ---- item 3: far transfers ---------------------------------------------- */
 
-/* Far return/jump operand size: 64 with REX.W, 16 with 66h, else 32 (SDM Vol. 2B RET). */
-static unsigned far_opsize(struct insn_ctx *c)
-{
-	return (c->x86->rex & REX_W) ? 8 : c->x86->prefix[2] == OPSIZE_16 ? 2 : 4;
-}
-
 /* The new RIP of a far transfer into `cs`: #GP(0) if non-canonical for 64-bit code. */
 static enum step far_target(struct insn_ctx *c, const struct emu_seg *cs, u64 ip, u64 *rip)
 {
@@ -341,7 +335,7 @@ static enum step do_retf(struct insn_ctx *c)
 {
 	struct emu_cpu *cpu = c->cpu;
 	const cs_x86_op *imm = emu_op(c, 0);
-	unsigned size = far_opsize(c), cpl = emu_cpl_of(cpu), new_cpl;
+	unsigned size = emu_opsize(c), cpl = emu_cpl_of(cpu), new_cpl;
 	u64 release = imm && imm->type == X86_OP_IMM ? (u16)imm->imm : 0;
 	u64 ip = 0, sel = 0, new_sp = 0, new_ss = 0, la, rip;
 	struct emu_seg cs, ss = cpu->ss;
@@ -409,7 +403,7 @@ static enum step do_ljmp(struct insn_ctx *c)
 		sel = (u16)op0->imm;
 		ip = (u64)op1->imm;
 	} else if (op0 && op0->type == X86_OP_MEM) {
-		unsigned size = far_opsize(c);
+		unsigned size = emu_opsize(c);
 
 		if (size == 8 && cpu->virt.far_ptr_m16_32)
 			size = 4;
