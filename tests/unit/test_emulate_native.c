@@ -598,11 +598,22 @@ static const char *describe(const struct gen *g, unsigned it, int cpl)
 	return text;
 }
 
+/* The first byte where the fixture's copy of the buffer differs from the CPU's, or -1. */
+static int buf_diff(const struct env *env)
+{
+	if (!memcmp(env->ram + DATA_GPA, buf, BUF_SIZE))
+		return -1;
+	for (int i = 0;; i++)
+		if (env->ram[DATA_GPA + i] != buf[i])
+			return i;
+}
+
 /* Whether the emulator's outcome for `g` matches the CPU's; true if compared in full. */
 static bool check(struct env *env, const struct gen *g, int sig, int cpl, enum emu_result r,
 		  const char *what, struct outcome *o)
 {
 	u64 mask = (ARITH_FLAGS & ~g->undef) | g->more_flags;
+	int diff;
 
 	if (r == EMU_UNKNOWN && g->may_refuse) {
 		o->refused++;
@@ -637,12 +648,9 @@ static bool check(struct env *env, const struct gen *g, int sig, int cpl, enum e
 		 * on the kernel stack) and no rep string is involved (a fast
 		 * string may have stored past the element it reports).
 		 */
-		if (cpl == 3 && g->t->kind != K_STR)
-			for (unsigned i = 0; i < BUF_SIZE; i++)
-				if (env->ram[DATA_GPA + i] != buf[i])
-					fail_msg("%s: faulted, but byte %#x of the buffer is %#x, "
-						 "the CPU's %#x",
-						 what, i, env->ram[DATA_GPA + i], buf[i]);
+		if (cpl == 3 && g->t->kind != K_STR && (diff = buf_diff(env)) >= 0)
+			fail_msg("%s: faulted, but byte %#x of the buffer is %#x, the CPU's %#x",
+				 what, diff, env->ram[DATA_GPA + diff], buf[diff]);
 		o->faulted++;
 		if (g->runoff)
 			n_runoff_faults++;
@@ -665,10 +673,9 @@ static bool check(struct env *env, const struct gen *g, int sig, int cpl, enum e
 			 (unsigned long long)(env->cpu.rflags & mask),
 			 (unsigned long long)(nat_state.out_flags & mask),
 			 (unsigned long long)(g->rflags & mask), (unsigned long long)mask);
-	for (unsigned i = 0; i < BUF_SIZE; i++)
-		if (env->ram[DATA_GPA + i] != buf[i])
-			fail_msg("%s: byte %#x of the buffer %#x, the CPU %#x (was %#x)", what, i,
-				 env->ram[DATA_GPA + i], buf[i], g->mem[i]);
+	if ((diff = buf_diff(env)) >= 0)
+		fail_msg("%s: byte %#x of the buffer %#x, the CPU %#x (was %#x)", what, diff,
+			 env->ram[DATA_GPA + diff], buf[diff], g->mem[diff]);
 	return true;
 }
 
