@@ -136,7 +136,7 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 		u64 gpte = walk->gpte[level];
 
 		if (!(gpte & PTE_P) || gpte_is_large(level, gpte) ||
-		    gpte_rsvd_bits(mmu, level, gpte, mmu->ctl.efer & EFER_NXE))
+		    gpte_rsvd_bits(mmu, mode_role(mmu, SHADOW_VIEW_KERNEL), level, gpte))
 			return SHADOW_MONITOR_CONFLICT;
 	}
 	if (!walk_set_accessed_above(paging_mode_select(&mmu->ctl), &mmu->cfg.mem, walk, at))

@@ -207,7 +207,9 @@ u32 rights_to_acc(u64 rights);
 u64 acc_to_rights(u32 acc);
 u64 gpte_rights(u64 rights_above, u64 gpte);
 union sp_role mode_role(const struct shadow_mmu *mmu, enum shadow_view view);
-u64 gpte_rsvd_bits(const struct shadow_mmu *mmu, unsigned level, u64 gpte, bool nxe);
+u64 gpte_rsvd_bits(const struct shadow_mmu *mmu, union sp_role role, unsigned level, u64 gpte);
+const struct paging_mode *role_paging_mode(union sp_role role);
+unsigned sp_gpte32_index(const struct shadow_page *sp, unsigned index);
 bool gpte_is_large(unsigned level, u64 gpte);
 bool gfn_is_ram(const struct shadow_mmu *mmu, gfn_t gfn);
 u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights, bool dirty,

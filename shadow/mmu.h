@@ -195,13 +195,15 @@ int shadow_set_window(struct shadow_mmu *mmu, gva_t gva, u64 pde, u64 pdpte) __m
 void shadow_clear_window(struct shadow_mmu *mmu);
 
 /*
- * Mode bits that change what a gpte means: CR0.WP, CR0.PG, CR4.PAE/PGE/
+ * Mode bits that change what a gpte means: CR0.WP, CR0.PG, CR4.PAE/PSE/PGE/
  * PCIDE/SMEP/SMAP, EFER.NXE/LMA. A change of CR0.PG or CR4.PAE/PSE/PGE/
  * PCIDE flushes the TLB (SDM Vol. 3A §4.10.4.1) and syncs every
  * out-of-sync table; the others (e.g. the VMM's SMAP switch at stac/clac)
  * do not. Changing any of them that is part of the
  * role makes new roots; old ones stay cached and become reachable again if
- * the mode returns. Only 4-level paging is shadowed (paging_mode_select).
+ * the mode returns. 4-level and 32-bit paging are shadowed
+ * (paging_mode_select; 32-bit: union sp_role in sp.h); the real CPU always
+ * walks 4-level shadow tables.
  * After a change the VMM reloads the root with shadow_switch_view (or
  * shadow_set_cr3): the current roots may no longer be the mode's.
  */
@@ -235,8 +237,9 @@ enum shadow_fault_result {
 				  from a guest-user page with SMAP = 1 and SMEP = 0 (SMAP
 				  does not cover fetches): emulate the instruction against
 				  info.gpa (guest RAM) */
-	SHADOW_UNSUPPORTED,    /* paging is on in a mode other than 4-level (32-bit, PAE,
-				  5-level): not shadowed, stop the VM */
+	SHADOW_UNSUPPORTED,    /* paging is on in a mode other than 4-level or 32-bit
+				  (PAE paging outside long mode, 5-level): not
+				  shadowed, stop the VM */
 	SHADOW_EXEC_UNSCANNED, /* (exec_gate only) a kernel-view fetch the guest may make
 				  from RAM gfn info.gpa not yet approved for execution:
 				  the spte is installed (NX); scan the frame, then

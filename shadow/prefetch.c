@@ -87,6 +87,7 @@ void prefetch_other_view(struct shadow_mmu *mmu, struct shadow_page *sp, unsigne
 		return;
 	other.level = PG_LEVEL_4K;
 	other.access = sp->role.access; /* from the gptes above alone, whatever the view */
+	other.quadrant = sp->role.quadrant;
 	o = sp_lookup(mmu, sp->gfn, other);
 	if (!o || spte_present(o->spt[index]))
 		return;

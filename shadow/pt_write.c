@@ -7,8 +7,10 @@
  * This is what keeps the shadow in sync without any resync on CR3 loads.
  *
  * This file:
- *  1. split the write into the gptes it touches (1..8 bytes, or 16 for
- *     cmpxchg16b, possibly unaligned or across a page);
+ *  1. split the write into the pages it touches (1..8 bytes, or 16 for
+ *     cmpxchg16b, possibly unaligned or across a page), and each sp's part
+ *     into the sptes whose gptes it touches (write_range: 8-byte gptes, or
+ *     a 32-bit table's 4-byte ones, where an sp holds one quadrant);
  *  2. find every sp that shadows the written gfn, in every role (one hash
  *     bucket, sp_cache.c item 1);
  *  3a. a table no root of the current address space reaches is unshadowed
@@ -144,13 +146,46 @@ restart:
 }
 
 /*
- * Items 2 to 4 for the gptes first..last (indices) of the guest table at
- * `table_gfn`. Zapping can free other sps of the same bucket, so after one
- * we rescan from the head; pt_write_stamp marks the sps already done.
+ * Item 1: the sptes first..last of sp whose gptes hold some of the bytes
+ * lo..hi (offsets in its guest table); false if none does.
  */
-static void write_table(struct shadow_mmu *mmu, gfn_t table_gfn, unsigned first, unsigned last,
+static bool write_range(const struct shadow_page *sp, unsigned lo, unsigned hi, unsigned *first,
+			unsigned *last)
+{
+	unsigned per_sp, base, g_first, g_last;
+
+	if (!sp->role.gpte32) {
+		*first = lo / sizeof(u64);
+		*last = hi / sizeof(u64);
+		return true;
+	}
+	/* A quadrant's PDEs (two sptes each) or PTEs (one each): union sp_role. */
+	per_sp = sp->role.level == PG_LEVEL_2M ? SPTE_PER_PAGE / 2 : SPTE_PER_PAGE;
+	base = sp->role.quadrant * per_sp;
+	g_first = MAX(lo / (unsigned)sizeof(u32), base);
+	g_last = MIN(hi / (unsigned)sizeof(u32), base + per_sp - 1);
+	if (g_first > g_last)
+		return false;
+	if (sp->role.level == PG_LEVEL_2M) {
+		*first = (g_first - base) * 2;
+		*last = (g_last - base) * 2 + 1;
+	} else {
+		*first = g_first - base;
+		*last = g_last - base;
+	}
+	return true;
+}
+
+/*
+ * Items 2 to 4 for the bytes lo..hi (offsets) of the guest table at
+ * `table_gfn`. Zapping can free other sps of the same bucket, so after one
+ * we rescan from the head; pt_write_stamp marks the sps already done. A
+ * 32-bit PD's passed-through sps (sp.h) hold no gpte and are skipped.
+ */
+static void write_table(struct shadow_mmu *mmu, gfn_t table_gfn, unsigned lo, unsigned hi,
 			bool changed)
 {
+	unsigned first, last;
 	struct shadow_page *sp;
 	unsigned i;
 
@@ -164,7 +199,7 @@ restart:
 	{
 		u64 zapped = mmu->stats.sp_zapped;
 
-		if (sp->pt_write_stamp == mmu->pt_write_seq)
+		if (sp->pt_write_stamp == mmu->pt_write_seq || sp_role_is_passthrough(sp->role))
 			continue;
 		sp->pt_write_stamp = mmu->pt_write_seq;
 		/* Item 3. A live root is never unshadowed: the guest runs on it. */
@@ -173,7 +208,7 @@ restart:
 			mmu->stats.unshadows++;
 			goto restart;
 		}
-		if (changed)
+		if (changed && write_range(sp, lo, hi, &first, &last))
 			for (i = first; i <= last; i++)
 				update_spte(mmu, sp, i);
 		if (mmu->stats.sp_zapped != zapped)
@@ -193,13 +228,12 @@ void shadow_pt_write(struct shadow_mmu *mmu, gpa_t where, unsigned len, const vo
 	if (++mmu->pt_write_seq == 0)
 		mmu->pt_write_seq = 1; /* 0 is the stamp of a fresh sp */
 	changed = memcmp(old, new_bytes, len) != 0;
-	first = ALIGN_DOWN(where.v, sizeof(u64));
-	last = ALIGN_DOWN(where.v + len - 1, sizeof(u64));
+	first = where.v;
+	last = where.v + len - 1;
 	for (page = ALIGN_DOWN(first, PAGE_SIZE); page <= last; page += PAGE_SIZE) {
-		u64 lo = MAX(first, page), hi = MIN(last, page + PAGE_SIZE - sizeof(u64));
+		u64 lo = MAX(first, page), hi = MIN(last, page + PAGE_SIZE - 1);
 
-		write_table(mmu, gpa_to_gfn(gpa(page)), (lo - page) / sizeof(u64),
-			    (hi - page) / sizeof(u64), changed);
+		write_table(mmu, gpa_to_gfn(gpa(page)), lo - page, hi - page, changed);
 	}
 	op_end(mmu);
 }

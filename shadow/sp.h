@@ -77,10 +77,38 @@ union sp_role {
 		u32 efer_nx : 1;
 		u32 cr4_smep : 1;
 		u32 cr4_smap : 1;
-		u32 unused : 19;
+		/*
+		 * 32-bit paging (walk.h): the guest's tables hold 1024 4-byte
+		 * entries, a shadow table 512 8-byte ones, and the real CPU
+		 * walks 4 levels. An indirect sp of such a role shadows
+		 * (gfn.v is the guest table, `quadrant` which part of it):
+		 *   level 4, 3  the guest PD at CR3, passed through: the root's
+		 *               entry 0 links the level-3 sp, whose entries
+		 *               0..3 link the level-2 sps of quadrants 0..3
+		 *               (a 32-bit gva reaches nothing else). Their
+		 *               entries come from no gpte (sp_is_passthrough);
+		 *   level 2     PDEs quadrant*256 .. +255: spte i is half i % 2
+		 *               of the 4 MiB that PDE quadrant*256 + i/2 maps;
+		 *   level 1     PTEs quadrant*512 .. +511: spte i is PTE
+		 *               quadrant*512 + i.
+		 * Direct sps (halves of a 4 MiB page) keep gpte32 and have
+		 * quadrant 0. `pse` is CR4.PSE, which decides whether PS in a
+		 * PDE maps a page; NX does not exist there, so efer_nx is 0.
+		 * (KVM's role.quadrant and has_4_byte_gpte are the same idea.)
+		 */
+		u32 gpte32 : 1;
+		u32 pse : 1;
+		u32 quadrant : 2;
+		u32 unused : 15;
 	};
 };
 _Static_assert(sizeof(union sp_role) == sizeof(u32), "a role is one word");
+
+/* A 32-bit paging level above the PD: its entries come from no gpte (union sp_role). */
+static inline bool sp_role_is_passthrough(union sp_role role)
+{
+	return role.gpte32 && !role.direct && role.level > 2;
+}
 
 /*
  * 2. spte bits. Hardware bits are the PTE_* of x86.h. Every present spte

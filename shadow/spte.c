@@ -49,10 +49,16 @@ u64 gpte_rights(u64 rights_above, u64 gpte)
  */
 union sp_role mode_role(const struct shadow_mmu *mmu, enum shadow_view view)
 {
+	const struct paging_mode *mode = paging_mode_select(&mmu->ctl);
 	union sp_role role = { .word = 0 };
 
 	role.view = view;
-	role.efer_nx = !!(mmu->ctl.efer & EFER_NXE);
+	if (mode && mode->entry_size == sizeof(u32)) {
+		role.gpte32 = 1;
+		role.pse = mode->pse36;
+	} else {
+		role.efer_nx = !!(mmu->ctl.efer & EFER_NXE);
+	}
 	if (view == SHADOW_VIEW_KERNEL) {
 		role.cr0_wp = !!(mmu->ctl.cr0 & CR0_WP);
 		role.cr4_smep = !!(mmu->ctl.cr4 & CR4_SMEP);
@@ -61,25 +67,28 @@ union sp_role mode_role(const struct shadow_mmu *mmu, enum shadow_view view)
 	return role;
 }
 
-/* Item 3: does a gpte at `level` map a page (PS = 1 in a PDE or PDPTE)? */
+/* Item 2: the guest paging mode whose tables sps of this role shadow. */
+const struct paging_mode *role_paging_mode(union sp_role role)
+{
+	if (!role.gpte32)
+		return &paging_mode_4level;
+	return role.pse ? &paging_mode_32bit_pse : &paging_mode_32bit;
+}
+
+/* Item 3: does a gpte at `level` map a page (PS = 1 in a PDE or PDPTE)? 4-level paging. */
 bool gpte_is_large(unsigned level, u64 gpte)
 {
 	return (level == PG_LEVEL_2M || level == PG_LEVEL_1G) && (gpte & PTE_PS);
 }
 
 /*
- * Item 3: the bits set in `gpte` that must be 0 (the walker's rule, walk.c
- * item 5: MAXPHYADDR, NX without NXE, PS in a PML4E, large-page low bits).
+ * Item 3: the bits set in `gpte`, an entry at `level` of a table that sps of
+ * `role` shadow, that must be 0 (the walker's rule, walk.c item 5).
  */
-u64 gpte_rsvd_bits(const struct shadow_mmu *mmu, unsigned level, u64 gpte, bool nxe)
+u64 gpte_rsvd_bits(const struct shadow_mmu *mmu, union sp_role role, unsigned level, u64 gpte)
 {
-	const struct paging_mode *mode = &paging_mode_4level;
-	u64 rsvd = mode->addr_mask & ~PTE_ADDR_MASK(mmu->ctl.maxphyaddr);
-
-	if (!nxe)
-		rsvd |= PTE_NX;
-	rsvd |= gpte_is_large(level, gpte) ? mode->rsvd_large[level] : mode->rsvd[level];
-	return gpte & rsvd;
+	return walk_gpte_rsvd(role_paging_mode(role), mmu->ctl.maxphyaddr, role.efer_nx, level,
+			      gpte);
 }
 
 /* Item 3: is the guest frame RAM (else it is MMIO or a hole)? */
@@ -112,10 +121,11 @@ bool gfn_is_mmio_direct(const struct shadow_mmu *mmu, gfn_t gfn)
 bool child_for_gpte(const struct shadow_mmu *mmu, union sp_role parent_role, gfn_t parent_gfn,
 		    unsigned index, u64 gpte, gfn_t *child_gfn, union sp_role *child_role)
 {
+	const struct paging_mode *mode = role_paging_mode(parent_role);
 	unsigned level = parent_role.level;
 	u64 pages = 1ull << (SPTE_INDEX_BITS * (level - 1)); /* 4 KiB pages under one spte */
 	union sp_role role = parent_role;
-	u64 rights;
+	u64 rights, addr;
 
 	BUG_ON(level < PG_LEVEL_2M);
 	role.level = level - 1;
@@ -125,21 +135,36 @@ bool child_for_gpte(const struct shadow_mmu *mmu, union sp_role parent_role, gfn
 		*child_role = role;
 		return true;
 	}
-	if (!(gpte & PTE_P) || !(gpte & PTE_A) ||
-	    gpte_rsvd_bits(mmu, level, gpte, parent_role.efer_nx))
+	if (sp_role_is_passthrough(parent_role)) {
+		/* 32-bit paging above the PD (union sp_role): 4 GiB, one quadrant per GiB. */
+		if (index >= (level == PG_LEVEL_PML4 ? 1u : 4u))
+			return false;
+		role.quadrant = level == PG_LEVEL_1G ? index : 0;
+		*child_gfn = parent_gfn;
+		*child_role = role;
+		return true;
+	}
+	if (!(gpte & PTE_P) || !(gpte & PTE_A) || gpte_rsvd_bits(mmu, parent_role, level, gpte))
 		return false;
 	rights = gpte_rights(acc_to_rights(parent_role.access), gpte);
-	if (gpte_is_large(level, gpte)) {
+	addr = walk_gpte_addr(mode, mmu->ctl.maxphyaddr, level, gpte);
+	role.quadrant = 0;
+	if (walk_gpte_is_leaf(mode, level, gpte)) {
 		/*
 		 * Dirty-bit emulation for a large page: its direct sps are
 		 * read-only until the large gpte has D = 1 (role.clean).
 		 */
 		role.clean = !(gpte & PTE_D);
 		role.direct = 1;
-		*child_gfn = gfn(((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT) &
-				 ~(pages - 1));
+		*child_gfn = gfn(addr >> PAGE_SHIFT);
+		/* A 32-bit PDE's 4 MiB page is two sptes: this one maps half index % 2. */
+		if (parent_role.gpte32)
+			child_gfn->v += (index % 2) * pages;
 	} else {
-		*child_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+		*child_gfn = gfn(addr >> PAGE_SHIFT);
+		/* A 32-bit PT is two leaf sps: this spte's 2 MiB is half index % 2 (sp.h). */
+		if (parent_role.gpte32)
+			role.quadrant = index % 2;
 	}
 	role.access = rights_to_acc(rights);
 	*child_role = role;
@@ -229,13 +254,38 @@ u64 make_mmio_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 ri
 	return spte ? spte | SPTE_MMIO_DIRECT | cache : 0;
 }
 
-/* Item 7: the gpte now at index `index` of the guest table sp shadows (0 if unreadable). */
+/*
+ * Item 7: the index in the guest table of the gpte that spte `index` of an
+ * indirect sp of a 32-bit role comes from (union sp_role).
+ */
+unsigned sp_gpte32_index(const struct shadow_page *sp, unsigned index)
+{
+	BUG_ON(!sp->role.gpte32 || sp->role.direct || sp->role.level > PG_LEVEL_2M);
+	if (sp->role.level == PG_LEVEL_2M)
+		return sp->role.quadrant * (SPTE_PER_PAGE / 2) + index / 2;
+	return sp->role.quadrant * SPTE_PER_PAGE + index;
+}
+
+/*
+ * Item 7: the gpte now behind spte `index` of the indirect sp (0 if
+ * unreadable, and for a passed-through 32-bit level: no gpte), zero-extended.
+ */
 u64 sp_read_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, unsigned index)
 {
-	const u64 *gptep = mmu->cfg.mem.gpa_to_hva(
-		mmu->cfg.mem.opaque, gpa(gfn_to_gpa(sp->gfn).v + index * sizeof(u64)), sizeof(u64));
+	const void *gptep;
+	u64 at = gfn_to_gpa(sp->gfn).v;
 
-	return gptep ? __atomic_load_n(gptep, __ATOMIC_ACQUIRE) : 0;
+	if (sp_role_is_passthrough(sp->role))
+		return 0;
+	if (sp->role.gpte32) {
+		gptep = mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque,
+						gpa(at + sp_gpte32_index(sp, index) * sizeof(u32)),
+						sizeof(u32));
+		return gptep ? __atomic_load_n((const u32 *)gptep, __ATOMIC_ACQUIRE) : 0;
+	}
+	gptep = mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, gpa(at + index * sizeof(u64)),
+					sizeof(u64));
+	return gptep ? __atomic_load_n((const u64 *)gptep, __ATOMIC_ACQUIRE) : 0;
 }
 
 /*
@@ -252,10 +302,11 @@ u64 leaf_spte_for_gpte(const struct shadow_mmu *mmu, union sp_role role, u64 gpt
 	u64 rights = gpte_rights(acc_to_rights(role.access), gpte);
 	gfn_t leaf_gfn;
 
-	if (!(gpte & PTE_P) || !(gpte & PTE_A) ||
-	    gpte_rsvd_bits(mmu, PG_LEVEL_4K, gpte, role.efer_nx))
+	if (!(gpte & PTE_P) || !(gpte & PTE_A) || gpte_rsvd_bits(mmu, role, PG_LEVEL_4K, gpte))
 		return 0;
-	leaf_gfn = gfn((gpte & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
+	leaf_gfn = gfn(
+		walk_gpte_addr(role_paging_mode(role), mmu->ctl.maxphyaddr, PG_LEVEL_4K, gpte) >>
+		PAGE_SHIFT);
 	if (!gfn_is_ram(mmu, leaf_gfn)) {
 		if (!gfn_is_mmio_direct(mmu, leaf_gfn))
 			return 0;

@@ -21,7 +21,7 @@
  *     not hold, so the next sync recomputes it whatever the snapshot says);
  *  2. going out of sync (unsync_try, from fault.c item 6): a write fault on
  *     a write-protected gfn whose every indirect sp is a leaf table (level
- *     1). An upper-level table stays in sync: its sptes link sps, and a
+ *     1) of 4-level paging. An upper-level table stays in sync: its sptes link sps, and a
  *     stale link would keep a whole subtree stale past a flush of one gva.
  *     When every slot is taken, the oldest table is synced and
  *     write-protected again;
@@ -124,7 +124,9 @@ bool unsync_try(struct shadow_mmu *mmu, gfn_t gfn)
 
 	if (!mmu->cfg.unsync || !gfn_may_unsync(mmu, gfn))
 		return false;
-	for_each_indirect_sp(mmu, gfn, sp) if (sp->role.level != PG_LEVEL_4K) return false;
+	/* LIMITATION: a 32-bit table (sp.h) stays write-protected: slots hold 8-byte gptes. */
+	for_each_indirect_sp(mmu, gfn,
+			     sp) if (sp->role.level != PG_LEVEL_4K || sp->role.gpte32) return false;
 	table = guest_table(mmu, gfn);
 	if (!table)
 		return false;
@@ -163,7 +165,7 @@ bool unsync_try(struct shadow_mmu *mmu, gfn_t gfn)
  */
 void unsync_new_sp(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	if (!sp->role.direct && sp->role.level == PG_LEVEL_4K)
+	if (!sp->role.direct && sp->role.level == PG_LEVEL_4K && !sp->role.gpte32)
 		sp->unsync = slot_of(mmu, sp->gfn);
 }
 

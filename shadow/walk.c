@@ -38,7 +38,13 @@
  * CPL3, which SMAP checks whatever RFLAGS.AC says) are not modelled.
  * LIMITATION: 1 GiB pages are taken as supported (CPUID.80000001H:EDX[26]);
  * on a CPU without them PDPTE.PS = 1 would be a reserved-bit fault.
- * LIMITATION: gptes are 8 bytes; 32-bit paging (4-byte gptes) is later work.
+ * LIMITATION: PAE paging outside long mode (3 levels, PDPTE registers) and
+ * 5-level paging are not walked (WALK_UNSUPPORTED_MODE).
+ *
+ * 32-bit paging (§4.3) is the same walk on 4-byte gptes: no NX, no reserved
+ * bits but in a 4 MiB PDE, whose address is split (PSE-36), and a #PF
+ * reports I/D only under SMEP. A gpte is returned zero-extended to 64 bits,
+ * so the flag bits sit where 4-level paging has them.
  */
 #include "shadow/walk.h"
 
@@ -66,14 +72,36 @@ const struct paging_mode paging_mode_4level = {
 	.rsvd_large = { [PG_LEVEL_2M] = PTE_RSVD_2M_MASK, [PG_LEVEL_1G] = PTE_RSVD_1G_MASK },
 };
 
-/* Item 1: the mode CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57 select (§4.1.1). */
+const struct paging_mode paging_mode_32bit = {
+	.name = "32-bit",
+	.levels = 2,
+	.bits_per_level = 10,
+	.entry_size = sizeof(u32),
+	.va_bits = 32,
+	.addr_mask = GENMASK_ULL(31, 12),
+};
+
+const struct paging_mode paging_mode_32bit_pse = {
+	.name = "32-bit (PSE)",
+	.levels = 2,
+	.bits_per_level = 10,
+	.entry_size = sizeof(u32),
+	.va_bits = 32,
+	.large_levels = 1u << PG_LEVEL_2M,
+	.addr_mask = GENMASK_ULL(31, 12),
+	.pse36 = true,
+};
+
+/* Item 1: the mode CR0.PG, CR4.PAE, CR4.PSE, EFER.LMA and CR4.LA57 select (§4.1.1). */
 const struct paging_mode *paging_mode_select(const struct walk_ctl *ctl)
 {
 	if (!(ctl->cr0 & CR0_PG))
 		return NULL;
-	if ((ctl->cr4 & CR4_PAE) && (ctl->efer & EFER_LMA) && !(ctl->cr4 & CR4_LA57))
+	if (!(ctl->cr4 & CR4_PAE)) /* EFER.LMA = 1 needs PAE: this is legacy 32-bit paging */
+		return (ctl->cr4 & CR4_PSE) ? &paging_mode_32bit_pse : &paging_mode_32bit;
+	if ((ctl->efer & EFER_LMA) && !(ctl->cr4 & CR4_LA57))
 		return &paging_mode_4level;
-	return NULL; /* 32-bit paging, PAE paging or 5-level paging */
+	return NULL; /* PAE paging or 5-level paging */
 }
 
 /* Item 2: the gva bits below the part that `level` translates. */
@@ -91,14 +119,18 @@ static gpa_t gpte_gpa_of(const struct paging_mode *mode, gpa_t table, gva_t gva,
 }
 
 /* Item 3: read one gpte; false if it is not in guest RAM. */
-static bool read_gpte(const struct walk_mem *mem, gpa_t where, u64 *gpte)
+static bool read_gpte(const struct paging_mode *mode, const struct walk_mem *mem, gpa_t where,
+		      u64 *gpte)
 {
-	const u64 *gptep = mem->gpa_to_hva(mem->opaque, where, sizeof(*gptep));
+	const void *gptep = mem->gpa_to_hva(mem->opaque, where, mode->entry_size);
 
 	if (!gptep)
 		return false;
-	/* One aligned 8-byte load, as the CPU reads a paging-structure entry. */
-	*gpte = __atomic_load_n(gptep, __ATOMIC_ACQUIRE);
+	/* One aligned load of the entry's size, as the CPU reads a paging-structure entry. */
+	if (mode->entry_size == sizeof(u32))
+		*gpte = __atomic_load_n((const u32 *)gptep, __ATOMIC_ACQUIRE);
+	else
+		*gpte = __atomic_load_n((const u64 *)gptep, __ATOMIC_ACQUIRE);
 	return true;
 }
 
@@ -114,19 +146,51 @@ static bool is_leaf(const struct paging_mode *mode, unsigned level, u64 gpte)
 	return level == PG_LEVEL_4K || is_large(mode, level, gpte);
 }
 
-/* Item 5: the bits that must be 0 in this present gpte (§4.5.4, Tables 4-15 to 4-20). */
-static u64 rsvd_bits(const struct paging_mode *mode, const struct walk_ctl *ctl, unsigned level,
-		     u64 gpte)
+bool walk_gpte_is_leaf(const struct paging_mode *mode, unsigned level, u64 gpte)
 {
-	u64 rsvd = mode->addr_mask & ~PTE_ADDR_MASK(ctl->maxphyaddr);
+	return is_leaf(mode, level, gpte);
+}
 
-	if (!(ctl->efer & EFER_NXE))
+/*
+ * Item 5, 32-bit paging (Table 4-4): only a 4 MiB PDE has reserved bits:
+ * bit 21, and bits 20:(M-19) above the address bits PSE-36 holds there,
+ * M = MIN(MAXPHYADDR, 40).
+ */
+static u64 pse36_rsvd(unsigned maxphyaddr)
+{
+	unsigned m = maxphyaddr < 32 ? 32 : maxphyaddr < 40 ? maxphyaddr : 40;
+
+	return (1ull << 21) | (m < 40 ? GENMASK_ULL(20, m - 19) : 0);
+}
+
+/* Item 5: the bits that must be 0 in this present gpte (§4.5.4, Tables 4-15 to 4-20). */
+u64 walk_gpte_rsvd(const struct paging_mode *mode, unsigned maxphyaddr, bool nxe, unsigned level,
+		   u64 gpte)
+{
+	u64 rsvd;
+
+	if (mode->entry_size == sizeof(u32))
+		return is_large(mode, level, gpte) ? gpte & pse36_rsvd(maxphyaddr) : 0;
+	rsvd = mode->addr_mask & ~PTE_ADDR_MASK(maxphyaddr);
+	if (!nxe)
 		rsvd |= PTE_NX;
 	if (is_large(mode, level, gpte))
 		rsvd |= mode->rsvd_large[level];
 	else
 		rsvd |= mode->rsvd[level];
-	return rsvd;
+	return gpte & rsvd;
+}
+
+/* Items 2 and 10: the next table's gpa, or the page base of a leaf. */
+u64 walk_gpte_addr(const struct paging_mode *mode, unsigned maxphyaddr, unsigned level, u64 gpte)
+{
+	u64 addr = gpte & mode->addr_mask & PTE_ADDR_MASK(maxphyaddr);
+
+	if (!is_large(mode, level, gpte))
+		return addr;
+	if (mode->pse36) /* bits 20:13 are address bits 39:32 (reserved ones are 0) */
+		return (gpte & GENMASK_ULL(31, 22)) | ((gpte & GENMASK_ULL(20, 13)) << 19);
+	return addr & ~(walk_level_page_size(mode, level) - 1); /* PAT and reserved bits dropped */
 }
 
 /* Item 6: fold one more level into the rights accumulated above it. */
@@ -161,14 +225,18 @@ static bool permission_fault(u64 rights, u32 access, const struct walk_ctl *ctl)
 }
 
 /* Items 4, 5, 8 and 9: fill walk->fault as a #PF for the access being walked. */
-static enum walk_result raise_pf(struct guest_walk *walk, const struct walk_ctl *ctl, u32 pferr)
+static enum walk_result raise_pf(struct guest_walk *walk, const struct paging_mode *mode,
+				 const struct walk_ctl *ctl, u32 pferr)
 {
+	bool pae = mode->entry_size == sizeof(u64);
+
 	if (walk->access & ACC_WRITE)
 		pferr |= PFERR_WRITE;
 	if (walk->access & ACC_USER)
 		pferr |= PFERR_USER;
 	/* §4.7: I/D is reported only with CR4.SMEP = 1, or PAE/4-level paging and NXE = 1. */
-	if ((walk->access & ACC_FETCH) && ((ctl->efer & EFER_NXE) || (ctl->cr4 & CR4_SMEP)))
+	if ((walk->access & ACC_FETCH) &&
+	    ((pae && (ctl->efer & EFER_NXE)) || (ctl->cr4 & CR4_SMEP)))
 		pferr |= PFERR_FETCH;
 	walk->fault =
 		(struct walk_fault){ .vector = X86_EXC_PF, .error_code = pferr, .cr2 = walk->gva };
@@ -179,12 +247,13 @@ static enum walk_result raise_pf(struct guest_walk *walk, const struct walk_ctl 
  * Item 10: page base from the leaf gpte plus the gva's offset within the
  * page. Item 5 has already refused address bits at or above MAXPHYADDR.
  */
-static gpa_t leaf_gpa(const struct paging_mode *mode, const struct guest_walk *walk)
+static gpa_t leaf_gpa(const struct paging_mode *mode, const struct walk_ctl *ctl,
+		      const struct guest_walk *walk)
 {
 	u64 offset_mask = walk_level_page_size(mode, walk->level) - 1;
-	u64 base = walk->gpte[walk->level] & mode->addr_mask;
+	u64 base = walk_gpte_addr(mode, ctl->maxphyaddr, walk->level, walk->gpte[walk->level]);
 
-	return gpa((base & ~offset_mask) | (walk->gva.v & offset_mask));
+	return gpa(base | (walk->gva.v & offset_mask));
 }
 
 /*
@@ -205,13 +274,13 @@ static enum walk_result walk_tables(struct guest_walk *walk, const struct paging
 		walk->level = level;
 		walk->table_gfn[level] = gpa_to_gfn(table);
 		walk->gpte_gpa[level] = gpte_gpa_of(mode, table, walk->gva, level);
-		if (!read_gpte(mem, walk->gpte_gpa[level], &gpte))
+		if (!read_gpte(mode, mem, walk->gpte_gpa[level], &gpte))
 			return WALK_BAD_GPA;
 		walk->gpte[level] = gpte;
 		if (!(gpte & PTE_P))
-			return raise_pf(walk, ctl, 0);
-		if (gpte & rsvd_bits(mode, ctl, level, gpte))
-			return raise_pf(walk, ctl, PFERR_PRESENT | PFERR_RSVD);
+			return raise_pf(walk, mode, ctl, 0);
+		if (walk_gpte_rsvd(mode, ctl->maxphyaddr, ctl->efer & EFER_NXE, level, gpte))
+			return raise_pf(walk, mode, ctl, PFERR_PRESENT | PFERR_RSVD);
 		rights = accumulate_rights(rights, gpte);
 		walk->rights_at[level] = rights;
 		if (is_leaf(mode, level, gpte))
@@ -220,8 +289,8 @@ static enum walk_result walk_tables(struct guest_walk *walk, const struct paging
 	}
 	walk->rights = rights;
 	if (permission_fault(rights, walk->access, ctl))
-		return raise_pf(walk, ctl, PFERR_PRESENT);
-	walk->gpa = leaf_gpa(mode, walk);
+		return raise_pf(walk, mode, ctl, PFERR_PRESENT);
+	walk->gpa = leaf_gpa(mode, ctl, walk);
 	return WALK_OK;
 }
 
@@ -244,13 +313,24 @@ static bool cas_gpte(struct guest_walk *walk, const struct paging_mode *mode,
 		     const struct walk_mem *mem, unsigned level, u64 new)
 {
 	u64 old = walk->gpte[level];
-	u64 *gptep;
+	void *gptep;
+	bool swapped;
 
 	if (new == old)
 		return true;
-	gptep = mem->gpa_to_hva(mem->opaque, walk->gpte_gpa[level], sizeof(*gptep));
-	if (!gptep || !__atomic_compare_exchange_n(gptep, &old, new, false, __ATOMIC_SEQ_CST,
-						   __ATOMIC_SEQ_CST))
+	gptep = mem->gpa_to_hva(mem->opaque, walk->gpte_gpa[level], mode->entry_size);
+	if (!gptep)
+		return false;
+	if (mode->entry_size == sizeof(u32)) {
+		u32 old32 = (u32)old;
+
+		swapped = __atomic_compare_exchange_n((u32 *)gptep, &old32, (u32) new, false,
+						      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	} else {
+		swapped = __atomic_compare_exchange_n((u64 *)gptep, &old, new, false,
+						      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	if (!swapped)
 		return false;
 	record_gpte(walk, mode, walk->gpte_gpa[level], new);
 	return true;

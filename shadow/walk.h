@@ -44,10 +44,23 @@ struct paging_mode {
 	u64 addr_mask;		 /* physical-address field of an entry before the MAXPHYADDR cut */
 	u64 rsvd[WALK_MAX_LEVELS + 1]; /* fixed reserved bits, PS = 0 form (level 1: the PTE) */
 	u64 rsvd_large[WALK_MAX_LEVELS + 1]; /* fixed reserved bits, PS = 1 form */
+	/*
+	 * 32-bit paging's 4 MiB PDE (PSE-36, SDM Vol. 3A Table 4-4): bits
+	 * 31:22 hold address bits 31:22 and bits 20:13 address bits 39:32;
+	 * its reserved bits depend on MAXPHYADDR (the walker computes them).
+	 */
+	bool pse36;
 };
 
 /* x86-64 4-level paging: CR0.PG = 1, CR4.PAE = 1, EFER.LMA = 1, CR4.LA57 = 0 (§4.5). */
 extern const struct paging_mode paging_mode_4level;
+/*
+ * 32-bit paging: CR0.PG = 1, CR4.PAE = 0 (§4.3): two levels of 1024 4-byte
+ * entries, no NX, and with CR4.PSE = 1 a PDE with PS = 1 maps a 4 MiB page
+ * (CR4.PSE = 0: PS is ignored and the PDE points to a page table).
+ */
+extern const struct paging_mode paging_mode_32bit;
+extern const struct paging_mode paging_mode_32bit_pse;
 
 /*
  * Guest memory as the walker sees it. gpa_to_hva returns where the `len`
@@ -121,10 +134,26 @@ enum walk_result {
 
 /*
  * The paging mode the control registers select (SDM Vol. 3A §4.1.1), or
- * NULL when paging is off or the mode is not implemented (32-bit and PAE
- * paging, 5-level paging).
+ * NULL when paging is off or the mode is not implemented (PAE paging
+ * outside long mode, 5-level paging).
  */
 const struct paging_mode *paging_mode_select(const struct walk_ctl *ctl);
+
+/* Does the present `gpte` at `level` map a page rather than point to a table? */
+bool walk_gpte_is_leaf(const struct paging_mode *mode, unsigned level, u64 gpte);
+
+/*
+ * The bits set in the present `gpte` at `level` that must be 0 (§4.3,
+ * §4.5.4): 0 when the gpte is well-formed. `nxe`: EFER.NXE (4-level only).
+ */
+u64 walk_gpte_rsvd(const struct paging_mode *mode, unsigned maxphyaddr, bool nxe, unsigned level,
+		   u64 gpte);
+
+/*
+ * The gpa a well-formed present `gpte` at `level` points to: the next table,
+ * or the base of the page it maps (a 4 MiB page's base decoded from PSE-36).
+ */
+u64 walk_gpte_addr(const struct paging_mode *mode, unsigned maxphyaddr, unsigned level, u64 gpte);
 
 /*
  * Translate `gva` for `access` (ACC_*) through the guest tables rooted at
@@ -161,7 +190,7 @@ bool walk_set_accessed_above(const struct paging_mode *mode, const struct walk_m
  */
 bool walk_ad_already_set(const struct paging_mode *mode, const struct guest_walk *walk);
 
-/* The size in bytes of the page an entry at `level` maps (4 KiB << 9*(level-1)). */
+/* The size in bytes of the page an entry at `level` maps (4 KiB << bits_per_level*(level-1)). */
 static inline u64 walk_level_page_size(const struct paging_mode *mode, unsigned level)
 {
 	return PAGE_SIZE << (mode->bits_per_level * (level - 1));

@@ -785,15 +785,16 @@ static void test_unsupported_modes(void **state)
 	map_4k(env, GVA_4K, DATA_4K_GPA, LEAF_FLAGS);
 	assert_ptr_equal(paging_mode_select(&env->ctl), &paging_mode_4level);
 
-	env->ctl.cr4 &= ~CR4_PAE; /* 32-bit paging */
+	env->ctl.cr4 &= ~CR4_PAE; /* 32-bit paging (test_walk32.c): not the mode passed */
 	env->ctl.efer &= ~EFER_LMA;
-	assert_null(paging_mode_select(&env->ctl));
+	assert_ptr_equal(paging_mode_select(&env->ctl), &paging_mode_32bit);
 	assert_int_equal(walk_guest(&paging_mode_4level, &env->mem, &env->ctl, gva(GVA_4K), 0,
 				    WALK_PEEK, &walk),
 			 WALK_UNSUPPORTED_MODE);
 
 	env->ctl = saved;
 	env->ctl.efer &= ~EFER_LMA; /* PAE paging */
+	assert_null(paging_mode_select(&env->ctl));
 	assert_int_equal(walk_guest(&paging_mode_4level, &env->mem, &env->ctl, gva(GVA_4K), 0,
 				    WALK_PEEK, &walk),
 			 WALK_UNSUPPORTED_MODE);
