@@ -37,5 +37,6 @@ __attribute__((noreturn)) void debug_exit(unsigned code);
 /* Exit codes used by the images themselves. */
 #define EXIT_BAD_BOOT 0x7f  /* wrong boot magic or boot info */
 #define EXIT_EXCEPTION 0x7e /* an unexpected CPU exception */
+#define EXIT_CHECK_FAILED 0x7d /* a self-check printed FAILED (mboot paging32) */
 
 #endif /* IMAGES_LIB_H */

@@ -5,7 +5,9 @@
  * with load addresses in the header; see start.S) and prints what the
  * loader handed over in the multiboot info: memory sizes, command line,
  * modules and the memory map. Then it probes fw_cfg and exits through the
- * debug-exit port with N from "exit=N" on the command line.
+ * debug-exit port with N from "exit=N" on the command line. With the word
+ * "paging32" it first checks 32-bit paging (paging32.c); with "longmode" it
+ * leaves through its own switch to long mode (start.S).
  */
 #include <stdint.h>
 
@@ -114,6 +116,8 @@ static void print_mmap(const struct mb_info *mbi)
 void mboot_main(uint32_t magic, const struct mb_info *mbi);
 /* start.S: switch to long mode, print a line from 64-bit code, debug-exit(code). */
 __attribute__((noreturn)) void long_mode_exit(unsigned code);
+/* paging32.c: the 32-bit paging checks; the number that failed. */
+unsigned paging32_test(void);
 void mboot_main(uint32_t magic, const struct mb_info *mbi)
 {
 	const char *cmdline = "";
@@ -138,6 +142,8 @@ void mboot_main(uint32_t magic, const struct mb_info *mbi)
 	if (mbi->flags & MB_INFO_MMAP)
 		print_mmap(mbi);
 	fwcfg_report();
+	if (cmdline_has_word(cmdline, "paging32") && paging32_test())
+		debug_exit(EXIT_CHECK_FAILED);
 
 	kprintf("bye\n");
 	if (cmdline_has_word(cmdline, "longmode"))

@@ -13,7 +13,11 @@
  * and for images/mboot (Multiboot: 32-bit protected mode, paging off, run in
  * compatibility mode on the direct root), both header variants, and the
  * guest's own switch to long mode (`longmode`: CR4.PAE, CR3, EFER.LME by
- * wrmsr, CR0.PG and a far jump to 64-bit code, all emulated in shadow mode).
+ * wrmsr, CR0.PG and a far jump to 64-bit code, all emulated in shadow mode),
+ * and its 32-bit paging checks (`paging32`: 4 KiB and 4 MiB pages in several
+ * PD quadrants and both halves of a PT, A/D bits, remaps with invlpg, a
+ * recursive PDE, CR3 switches, CR4.PSE and CR0.PG toggled; images/mboot/
+ * paging32.c), on the 32-bit shadow roles in shadow mode (shadow/sp.h).
  * In shadow mode --stats=json must show the traps by vector, the reflected
  * events and the emulated instructions by mnemonic.
  * Needs /dev/kvm (skips without it).
@@ -163,6 +167,21 @@ static void test_mboot_long_mode(void **state)
 	free(sh);
 }
 
+static void test_mboot_paging32(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = image_both_modes("mboot/mboot.elf", "paging32 exit=4", NULL, (4 << 1) | 1);
+	assert_contains(sh->out, "paging32: 20 of 20 checks passed\nbye\n");
+	/* The guest's table writes were emulated, and its invlpgs. */
+	assert_true(json_count(sh->err, "pt_writes") >= 3);
+	assert_true(json_count(sh->err, "invlpg") >= 3);
+	assert_true(json_count(sh->err, "root_misses") >= 2);
+	free(sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_hello_echo),
 		cmocka_unit_test(test_mboot),
 		cmocka_unit_test(test_mboot_long_mode),
+		cmocka_unit_test(test_mboot_paging32),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
