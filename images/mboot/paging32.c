@@ -99,8 +99,7 @@ static void check(const char *name, uint32_t got, uint32_t want)
 		return;
 	}
 	failures++;
-	kprintf("paging32: %s FAILED: 0x%x, expected 0x%x\n", name, (unsigned)got,
-		(unsigned)want);
+	kprintf("paging32: %s FAILED: 0x%x, expected 0x%x\n", name, (unsigned)got, (unsigned)want);
 }
 
 static void build_tables(void)
