@@ -514,7 +514,9 @@ enum emu_fast emu_fast_insn(struct emu_cpu *cpu, const struct emu_ops *ops) __mu
  * Deliver an event through the guest's IDT exactly as the CPU does in IA-32e
  * mode (SDM Vol. 3A §6.12, §6.14): gate checks, stack switch to TSS.RSPn or
  * IST, the 64-bit frame (SS, RSP, RFLAGS, CS, RIP[, error code]), IF cleared
- * for interrupt gates, TF/NT/RF cleared. A fault while delivering is
+ * for interrupt gates, TF/NT/RF cleared; and in legacy protected mode
+ * (emulate_event32.c): 8-byte 32-bit gates, SSn:ESPn from the 32-bit TSS,
+ * the 32-bit frame (task gates, 16-bit gates and real mode: EMU_UNKNOWN). A fault while delivering is
  * delivered in turn (double fault rules, SDM Table 6-5); a fault while
  * delivering #DF returns EMU_TRIPLE_FAULT.
  */

@@ -6,7 +6,8 @@
  *    descriptor in a struct emu_seg.
  * 2. Deliver an exception or software interrupt through the guest IDT in
  *    IA-32e mode (SDM Vol. 3A §6.14): gate and target checks, the stack
- *    (TSS.RSPn or IST), the 64-bit frame.
+ *    (TSS.RSPn or IST), the 64-bit frame. Legacy protected mode's is in
+ *    emulate_event32.c.
  * 3. A fault while delivering is delivered in turn, with the double-fault
  *    rules of §6.15 Table 6-5; a fault while delivering #DF is a triple
  *    fault.
@@ -45,7 +46,7 @@ static enum exc_class class_of(const struct emu_event *ev)
 }
 
 /* Fault-class exceptions set RF in the pushed RFLAGS image (SDM Vol. 3A §17.3.1.1). */
-static bool is_fault_class(const struct emu_event *ev)
+bool emu_event_is_fault(const struct emu_event *ev)
 {
 	if (ev->kind != EMU_EV_EXCEPTION)
 		return false;
@@ -202,7 +203,7 @@ static enum step deliver_once(struct insn_ctx *c, const struct emu_event *ev)
 	rsp &= ~15ull; /* IA-32e aligns the new stack to 16 bytes (§6.14.2) */
 
 	rflags = cpu->rflags;
-	if (is_fault_class(ev))
+	if (emu_event_is_fault(ev))
 		rflags |= RFLAGS_RF;
 	if (ev->has_error_code)
 		frame[n++] = ev->error_code;
@@ -244,17 +245,20 @@ enum emu_result emu_deliver_event(struct emu_cpu *cpu, const struct emu_ops *ops
 	struct insn_ctx c = { .cpu = &work, .ops = ops };
 	struct emu_event cur = *ev;
 
-	/* LIMITATION: legacy protected-mode delivery (8-byte gates, TSS32) is not emulated. */
-	if (!(cpu->efer & EFER_LMA))
+	/* LIMITATION: real-mode delivery (the IVT) is not emulated. */
+	if (!(cpu->cr0 & CR0_PE))
 		return EMU_UNKNOWN;
 	for (;;) {
-		enum step st = deliver_once(&c, &cur);
+		enum step st = (cpu->efer & EFER_LMA) ? deliver_once(&c, &cur)
+						      : emu_deliver_once_legacy(&c, &cur);
 		enum exc_class first = class_of(&cur), second;
 
 		if (st == STEP_DONE)
 			break;
 		if (st == STEP_NOT_RAM)
 			return EMU_UNHANDLED_MEM;
+		if (st == STEP_UNKNOWN)
+			return EMU_UNKNOWN;
 		if (st != STEP_FAULT)
 			return EMU_HOST_ERROR;
 		/*

@@ -199,6 +199,10 @@ enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la);
  * Vol. 3A §3.4.5.1), one byte, an implicit supervisor access that may fault.
  */
 enum step emu_set_desc_accessed(struct insn_ctx *c, u64 desc_la, u64 desc);
+/* Fault-class exceptions, which push RFLAGS with RF set (SDM Vol. 3A §17.3.1.1). */
+bool emu_event_is_fault(const struct emu_event *ev);
+/* decode/emulate_event32.c: one delivery attempt in legacy protected mode. */
+enum step emu_deliver_once_legacy(struct insn_ctx *c, const struct emu_event *ev);
 
 /* EMU_NOTE_CPL and EMU_NOTE_CODE_MODE for a change of CS from `before` to `after`. */
 u32 emu_transition_notes(const struct emu_cpu *before, const struct emu_cpu *after);

@@ -6,7 +6,9 @@
  * switches views, and every change of CS.L/CS.D (EMU_NOTE_CODE_MODE).
  *
  * 1. iretq to the same or an outer privilege level (SDM Vol. 2A IRET,
- *    IA-32e mode): pops RIP, CS, RFLAGS, RSP, SS.
+ *    IA-32e mode): pops RIP, CS, RFLAGS, RSP, SS; and a 32-bit iret in
+ *    legacy protected mode (a 32-bit kernel's): EIP, CS, EFLAGS, and to an
+ *    outer level ESP, SS.
  * 2. sysret (SDM Vol. 2B SYSRET) and syscall (SDM Vol. 2B SYSCALL), as
  *    emu_syscall_entry for the VMM's syscall entry page and as an
  *    instruction that trapped (#UD) at the guest's RIP. From compatibility
@@ -150,6 +152,71 @@ static enum step do_iretq(struct insn_ctx *c)
 	cpu->cs = cs;
 	cpu->ss = ss;
 	cpu->gpr[EMU_RSP] = frame[3];
+	c->keep_rip = true;
+	if (!(old & RFLAGS_IF) && (cpu->rflags & RFLAGS_IF))
+		c->notes |= EMU_NOTE_IF_SET;
+	return STEP_DONE;
+}
+
+/*
+ * iret with a 32-bit operand size in legacy protected mode (SDM Vol. 2A
+ * IRET, "PROTECTED-MODE" and "RETURN-TO-SAME-PRIVILEGE-LEVEL" / "-OUTER-"):
+ * pop EIP, CS, EFLAGS, and to an outer level ESP and SS; EFLAGS loaded
+ * under do_iretq's rules. LIMITATION: a task return (NT = 1), a return to
+ * virtual-8086 mode, 16-bit iret and 16-bit stacks stop the VM.
+ */
+static enum step do_iret_legacy(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	unsigned cpl = emu_cpl_of(cpu), new_cpl;
+	u32 esp = (u32)cpu->gpr[EMU_RSP], frame[5];
+	u64 mask = IRET_MASK, old = cpu->rflags;
+	struct emu_seg cs, ss = cpu->ss;
+	enum step st;
+	bool outer;
+
+	if ((cpu->efer & EFER_LMA) || !cpu->cs.db || !cpu->ss.db ||
+	    (cpu->rflags & (RFLAGS_NT | RFLAGS_VM)))
+		return STEP_UNKNOWN;
+	st = emu_mem_read(c, (u32)(ss.base + esp), frame, 3 * 4, emu_data_access(cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	if ((frame[2] & RFLAGS_VM) && cpl == 0)
+		return STEP_UNKNOWN; /* to virtual-8086 mode */
+	st = iret_code_seg(c, (u16)frame[1], &cs);
+	if (st != STEP_DONE)
+		return st;
+	cs.l = 0; /* L is ignored outside IA-32e mode */
+	new_cpl = frame[1] & SEL_RPL_MASK;
+	outer = new_cpl > cpl;
+	if (outer) {
+		st = emu_mem_read(c, (u32)(ss.base + esp + 3 * 4), &frame[3], 2 * 4,
+				  emu_data_access(cpu, 0));
+		if (st != STEP_DONE)
+			return st;
+		st = emu_load_ss(c, (u16)frame[4], new_cpl, &ss, false, X86_EXC_NP);
+		if (st != STEP_DONE)
+			return st;
+		if (!ss.db)
+			return STEP_UNKNOWN;
+	}
+	if (frame[0] > cs.limit)
+		return emu_raise(c, EXC_GP(0));
+
+	if (cpl > 0)
+		mask &= ~(RFLAGS_IOPL_MASK | RFLAGS_VIF | RFLAGS_VIP);
+	if (cpl > iopl_of(cpu))
+		mask &= ~RFLAGS_IF;
+	cpu->rflags = (old & ~mask) | (frame[2] & mask) | RFLAGS_FIXED;
+	c->rflags_loaded = true;
+	cpu->rip = frame[0];
+	cpu->cs = cs;
+	if (outer) {
+		cpu->ss = ss;
+		cpu->gpr[EMU_RSP] = frame[3];
+	} else {
+		cpu->gpr[EMU_RSP] = (u32)(esp + 3 * 4);
+	}
 	c->keep_rip = true;
 	if (!(old & RFLAGS_IF) && (cpu->rflags & RFLAGS_IF))
 		c->notes |= EMU_NOTE_IF_SET;
@@ -456,6 +523,7 @@ enum step emu_dispatch_xfer(struct insn_ctx *c)
 {
 	switch (c->insn->id) {
 	case X86_INS_IRETQ: return do_iretq(c);
+	case X86_INS_IRETD: return do_iret_legacy(c);
 	case X86_INS_SYSRET: return do_sysret(c);
 	case X86_INS_SYSCALL: return do_syscall(c);
 	case X86_INS_SYSENTER: return do_sysenter(c);

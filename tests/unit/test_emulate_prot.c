@@ -5,8 +5,9 @@
  * itself to long mode (SDM Vol. 3A §9.8.5): CR4.PAE, EFER.LME through
  * wrmsr, CR3, CR0.PG (IA-32e mode activates: EFER.LMA), then a far jump to
  * a 64-bit code segment. Also pushfd/popfd/cli/hlt as images/mboot runs
- * them, segment bases and string stores in 32-bit mode. Fixture:
- * emu_env.h, with paging off (the walker maps gva = gpa).
+ * them, segment bases and string stores in 32-bit mode, and faults
+ * delivered through a 32-bit IDT (test_emulate_legacy.c has the delivery
+ * rules). Fixture: emu_env.h, with paging off (the walker maps gva = gpa).
  */
 #include "emu_env.h"
 
@@ -15,6 +16,18 @@
 #define GDT_CODE32_DPL0 0x00cf9a000000ffffull
 #define ENTRY32		CODE_GPA /* identity: gva = gpa while paging is off */
 #define TARGET64	(CODE_GPA + 0x800)
+#define IDT32_GPA	RO_GPA /* 8-byte gates: the fixture's IDT_GPA holds 16-byte ones */
+#define HANDLER32_UD	(CODE_GPA + 0xa00)
+#define HANDLER32_GP	(CODE_GPA + 0xb00)
+
+/* A 32-bit interrupt gate to SEL_KCODE32 (SDM Vol. 3A Figure 6-2). */
+static void set_gate32(struct env *env, unsigned vec, u32 handler)
+{
+	u32 *g = (u32 *)(env->ram + IDT32_GPA) + vec * 2;
+
+	g[0] = (handler & 0xffff) | (u32)SEL_KCODE32 << 16;
+	g[1] = (handler & 0xffff0000) | 0x8e00;
+}
 
 static struct emu_seg flat32(u16 sel, bool code)
 {
@@ -58,7 +71,10 @@ static int setup_prot(void **state)
 	env->cpu.ss = flat32(SEL_KDATA, false);
 	env->cpu.gdt_base = GDT_GPA;
 	env->cpu.gdt_limit = 0xff;
-	env->cpu.idt_base = IDT_GPA;
+	env->cpu.idt_base = IDT32_GPA;
+	env->cpu.idt_limit = 256 * 8 - 1;
+	set_gate32(env, X86_EXC_UD, HANDLER32_UD);
+	set_gate32(env, X86_EXC_GP, HANDLER32_GP);
 	env->cpu.rip = ENTRY32;
 	env->cpu.rflags = RFLAGS_FIXED;
 	env->cpu.gpr[EMU_RSP] = STACK_GPA + 0x800;
@@ -199,16 +215,16 @@ static void test_prot_segment_bases(void **state)
 	assert_int_equal(env->writes[2].la, DATA_GPA + 0x104);
 	assert_int_equal(env->cpu.gpr[EMU_RDI], 0x108);
 	assert_int_equal(env->cpu.gpr[EMU_RCX], 0);
-	/* A null SS is refused outside 64-bit mode; delivery in legacy mode is not emulated. */
+	/* A null SS is refused outside 64-bit mode: #GP(0), through the 32-bit IDT. */
 	env->cpu.gpr[EMU_RAX] = 0;
-	assert_int_equal(RUN32(env, &rep, 0x8e, 0xd0), EMU_UNKNOWN);
+	assert_int_equal(RUN32(env, &rep, 0x8e, 0xd0), EMU_DONE);
 	assert_int_equal(env->cpu.ss.sel, SEL_KDATA);
+	assert_int_equal(env->cpu.rip, HANDLER32_GP);
+	assert_int_equal(*(u32 *)(env->ram + env->cpu.gpr[EMU_RSP]), 0);
+	assert_int_equal(*(u32 *)(env->ram + env->cpu.gpr[EMU_RSP] + 4), ENTRY32 + 8);
 }
 
-/*
- * CR0.PG with EFER.LME but no PAE is #GP(0); in legacy protected mode the
- * emulator cannot deliver it (LIMITATION), so it stops with the state unchanged.
- */
+/* CR0.PG with EFER.LME but no PAE is #GP(0), delivered in legacy protected mode. */
 static void test_prot_pg_without_pae(void **state)
 {
 	struct env *env = *state;
@@ -219,10 +235,13 @@ static void test_prot_pg_without_pae(void **state)
 	env->cpu.cr3 = env->root;
 	env->cpu.gpr[EMU_RAX] = CR0_PE | CR0_ET | CR0_PG;
 	before = env->cpu;
-	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xc0), EMU_UNKNOWN);
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xc0), EMU_DONE);
 	assert_true(rep.faulted);
 	assert_int_equal(rep.fault_vector, X86_EXC_GP);
-	assert_memory_equal(&env->cpu, &before, sizeof(before));
+	assert_int_equal(env->cpu.rip, HANDLER32_GP);
+	assert_int_equal(env->cpu.cr0, before.cr0);
+	assert_int_equal(env->cpu.efer, EFER_LME);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], before.gpr[EMU_RSP] - 16);
 }
 
 /* Leaving IA-32e mode from compatibility mode: CR0.PG = 0 clears EFER.LMA. */
@@ -242,15 +261,16 @@ static void test_prot_leave_long_mode(void **state)
 	assert_int_equal(rep.notes, EMU_NOTE_PAGING_MODE);
 }
 
-/* swapgs and sysret exist only in 64-bit mode: #UD (here undeliverable: stop). */
+/* swapgs and sysret exist only in 64-bit mode: #UD. */
 static void test_prot_64bit_only(void **state)
 {
 	struct env *env = *state;
 	struct emu_report rep;
 
-	assert_int_equal(RUN32(env, &rep, 0x0f, 0x07), EMU_UNKNOWN); /* sysret */
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x07), EMU_DONE); /* sysret */
 	assert_int_equal(rep.fault_vector, X86_EXC_UD);
-	assert_int_equal(env->cpu.rip, ENTRY32);
+	assert_int_equal(env->cpu.rip, HANDLER32_UD);
+	assert_int_equal(*(u32 *)(env->ram + env->cpu.gpr[EMU_RSP]), ENTRY32);
 }
 
 /* hw mode keeps to 64-bit code. */

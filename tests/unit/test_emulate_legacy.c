@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shadow mode's events and iret in legacy 32-bit protected mode (CR0.PE = 1,
+ * EFER.LMA = 0; decode/emulate_event32.c and emulate_xfer.c's
+ * do_iret_legacy), as a 32-bit kernel such as a Multiboot one uses them:
+ * 8-byte IDT gates, the 32-bit TSS's SS0:ESP0 on a privilege change, the
+ * 32-bit frame, and iret to the same or an outer level. Expected values
+ * follow the SDM (Vol. 3A §6.12, Vol. 2A INT n and IRET). The fixture is
+ * emu_env.h's with paging off (linear = physical), 32-bit flat descriptors
+ * and a 32-bit TSS.
+ */
+#include "emu_env.h"
+
+#define SEL_UCODE32	 0x2b
+#define SEL_UDATA32	 0x23
+#define SEL_BADSS	 0x38 /* a code segment: not a stack */
+#define SEL_SMALL	 0x40 /* a code segment with a 4 KiB limit */
+#define GDT_CODE32_DPL0	 0x00cf9a000000ffffull
+#define GDT_CODE32_DPL3	 0x00cffa000000ffffull
+#define GDT_CODE32_SMALL 0x00409a0000000fffull /* limit 0xfff, byte granular */
+
+#define H_DE 0x1000u /* handlers: only their addresses matter */
+#define H_TS 0x1100u
+#define H_NP 0x1200u
+#define H_GP 0x1300u
+#define H_PF 0x1400u
+#define H_DF 0x1500u
+#define H_40 0x1600u
+#define H_41 0x1700u
+#define H_42 0x1800u
+
+#define KSTACK_TOP (KSTACK_GPA + PAGE_SIZE)
+#define USTACK_TOP (STACK_GPA + PAGE_SIZE - 16)
+
+static void set_gate32_sel(struct env *env, unsigned vec, u32 handler, unsigned type, unsigned dpl,
+			   u16 sel)
+{
+	u32 *g = (u32 *)(env->ram + IDT_GPA) + vec * 2;
+
+	g[0] = (handler & 0xffff) | (u32)sel << 16;
+	g[1] = (handler & 0xffff0000) | 0x8000 | dpl << 13 | type << 8;
+}
+
+static void set_gate32(struct env *env, unsigned vec, u32 handler, unsigned type, unsigned dpl)
+{
+	set_gate32_sel(env, vec, handler, type, dpl, SEL_KCODE);
+}
+
+static u32 peek32(struct env *env, u64 pa)
+{
+	u32 v;
+
+	memcpy(&v, env->ram + pa, 4);
+	return v;
+}
+
+static void poke32(struct env *env, u64 pa, u32 v)
+{
+	memcpy(env->ram + pa, &v, 4);
+}
+
+static struct emu_seg flat32(u16 sel, bool code)
+{
+	return (struct emu_seg){ .sel = sel,
+				 .type = code ? 0xb : 0x3,
+				 .s = 1,
+				 .dpl = sel & 3,
+				 .present = 1,
+				 .db = 1,
+				 .g = 1,
+				 .limit = 0xffffffff };
+}
+
+static int setup_legacy(void **state)
+{
+	struct env *env;
+	u64 *gdt;
+	u8 *tss;
+
+	setup_shadow_env(state);
+	env = *state;
+	memset(env->ram + IDT_GPA, 0, PAGE_SIZE);
+	gdt = (u64 *)(env->ram + GDT_GPA);
+	gdt[SEL_KCODE / 8] = GDT_CODE32_DPL0;
+	gdt[SEL_KDATA / 8] = GDT_DATA_DPL0;
+	gdt[SEL_UDATA32 / 8] = GDT_DATA_DPL3;
+	gdt[SEL_UCODE32 / 8] = GDT_CODE32_DPL3;
+	gdt[SEL_BADSS / 8] = GDT_CODE32_DPL0;
+	gdt[SEL_SMALL / 8] = GDT_CODE32_SMALL;
+	tss = env->ram + TSS_GPA;
+	memset(tss, 0, 104);
+	memcpy(tss + 4, &(u32){ KSTACK_TOP }, 4); /* ESP0 */
+	memcpy(tss + 8, &(u16){ SEL_KDATA }, 2);  /* SS0 */
+	env->cpu.cr0 = CR0_PE | CR0_ET | CR0_NE;
+	env->cpu.cr4 = 0;
+	env->cpu.efer = 0;
+	env->cpu.cs = flat32(SEL_KCODE, true);
+	env->cpu.ss = flat32(SEL_KDATA, false);
+	env->cpu.gdt_base = GDT_GPA;
+	env->cpu.gdt_limit = 16 * 8 - 1;
+	env->cpu.idt_base = IDT_GPA;
+	env->cpu.idt_limit = 256 * 8 - 1;
+	env->cpu.tr_base = TSS_GPA;
+	env->cpu.rip = CODE_GPA;
+	env->cpu.gpr[EMU_RSP] = USTACK_TOP;
+	env->cpu.rflags = RFLAGS_FIXED | RFLAGS_IF;
+	set_gate32(env, X86_EXC_DE, H_DE, 0xe, 0);
+	set_gate32(env, X86_EXC_TS, H_TS, 0xe, 0);
+	set_gate32(env, X86_EXC_NP, H_NP, 0xe, 0);
+	set_gate32(env, X86_EXC_GP, H_GP, 0xe, 0);
+	set_gate32(env, X86_EXC_PF, H_PF, 0xe, 0);
+	set_gate32(env, X86_EXC_DF, H_DF, 0xe, 0);
+	set_gate32(env, 0x40, H_40, 0xf, 3); /* a system call: trap gate, DPL3 */
+	set_gate32(env, 0x41, H_41, 0xe, 0); /* kernel only */
+	set_gate32(env, 0x42, H_42, 0x5, 3); /* a task gate */
+	return 0;
+}
+
+static void to_user32(struct env *env)
+{
+	env->cpu.cs = flat32(SEL_UCODE32, true);
+	env->cpu.ss = flat32(SEL_UDATA32, false);
+}
+
+/* Put `code` at EIP (physical: paging is off) and emulate it. */
+static enum emu_result run32(struct env *env, const u8 *code, size_t len, struct emu_report *rep)
+{
+	memcpy(env->ram + env->cpu.rip, code, len);
+	return emu_insn(&env->cpu, &env->ops, rep);
+}
+#define RUN32(env, rep, ...) \
+	run32((env), (const u8[]){ __VA_ARGS__ }, sizeof((const u8[]){ __VA_ARGS__ }), (rep))
+
+static enum emu_result deliver(struct env *env, struct emu_event ev)
+{
+	return emu_deliver_event(&env->cpu, &env->ops, &ev);
+}
+
+/* An exception the CPU raised (EXT = 1 in error codes that name a selector). */
+static struct emu_event exc(u8 vector, bool has_err, u32 err)
+{
+	return (struct emu_event){ .kind = EMU_EV_EXCEPTION,
+				   .vector = vector,
+				   .has_error_code = has_err,
+				   .error_code = err };
+}
+
+/* ---- delivery ------------------------------------------------------------- */
+
+/* A #PF at CPL0: same stack, EFLAGS|RF, CS, EIP, error code; IF cleared; CR2 set. */
+static void test_fault_same_level(void **state)
+{
+	struct env *env = *state;
+	u32 esp = USTACK_TOP - 16;
+
+	assert_int_equal(deliver(env, (struct emu_event){ .kind = EMU_EV_EXCEPTION,
+							  .vector = X86_EXC_PF,
+							  .has_error_code = true,
+							  .error_code = 2,
+							  .has_cr2 = true,
+							  .cr2 = 0xc0001234 }),
+			 EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_PF);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], esp);
+	assert_int_equal(env->cpu.cr2, 0xc0001234);
+	assert_int_equal(env->cpu.rflags & RFLAGS_IF, 0);
+	assert_int_equal(env->cpu.cs.sel, SEL_KCODE);
+	assert_int_equal(env->cpu.ss.sel, SEL_KDATA);
+	assert_int_equal(peek32(env, esp), 2);
+	assert_int_equal(peek32(env, esp + 4), CODE_GPA);
+	assert_int_equal(peek32(env, esp + 8), SEL_KCODE);
+	assert_int_equal(peek32(env, esp + 12), RFLAGS_FIXED | RFLAGS_IF | RFLAGS_RF);
+	assert_int_equal(peek32(env, esp + 16), 0); /* nothing more: no SS:ESP */
+}
+
+/* int $0x40 from CPL3: TSS SS0:ESP0, the 20-byte frame, a trap gate keeps IF. */
+static void test_soft_int_from_user(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u32 esp = KSTACK_TOP - 20;
+
+	to_user32(env);
+	env->cpu.gpr[EMU_RSP] = USTACK_TOP;
+	assert_int_equal(RUN32(env, &rep, 0xcd, 0x40), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_40);
+	assert_int_equal(env->cpu.cs.sel, SEL_KCODE);
+	assert_int_equal(env->cpu.ss.sel, SEL_KDATA);
+	assert_int_equal(env->cpu.ss.dpl, 0);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], esp);
+	assert_true(env->cpu.rflags & RFLAGS_IF);
+	assert_true(rep.notes & EMU_NOTE_CPL);
+	assert_int_equal(peek32(env, esp), CODE_GPA + 2); /* after the int */
+	assert_int_equal(peek32(env, esp + 4), SEL_UCODE32);
+	assert_int_equal(peek32(env, esp + 8), RFLAGS_FIXED | RFLAGS_IF); /* no RF: a trap */
+	assert_int_equal(peek32(env, esp + 12), USTACK_TOP);
+	assert_int_equal(peek32(env, esp + 16), SEL_UDATA32);
+}
+
+/* int $0x41 from CPL3 through a DPL0 gate: #GP(0x41 * 8 + 2), on the kernel stack. */
+static void test_soft_int_gate_dpl(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u32 esp = KSTACK_TOP - 24;
+
+	to_user32(env);
+	assert_int_equal(RUN32(env, &rep, 0xcd, 0x41), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_GP);
+	assert_int_equal(peek32(env, esp), 0x41 * 8 + 2);
+	assert_int_equal(peek32(env, esp + 4), CODE_GPA); /* the int itself */
+	assert_int_equal(peek32(env, esp + 16), USTACK_TOP);
+}
+
+/*
+ * A gate not present: #NP(vector * 8 + 2 + EXT). For a benign exception
+ * (#UD) that #NP is delivered; for a contributory one (#DE) it makes a #DF.
+ */
+static void test_gate_not_present(void **state)
+{
+	struct env *env = *state;
+	u32 *g = (u32 *)(env->ram + IDT_GPA);
+
+	set_gate32(env, X86_EXC_UD, 0x1900, 0xe, 0);
+	g[X86_EXC_UD * 2 + 1] &= ~0x8000u;
+	g[X86_EXC_DE * 2 + 1] &= ~0x8000u;
+	assert_int_equal(deliver(env, exc(X86_EXC_UD, false, 0)), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_NP);
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), X86_EXC_UD * 8 + 2 + 1);
+	assert_int_equal(deliver(env, exc(X86_EXC_DE, false, 0)), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_DF);
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), 0);
+}
+
+/* A vector beyond the IDT's limit: #GP(vector * 8 + 2), EXT clear for int n. */
+static void test_idt_limit(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.idt_limit = 0x40 * 8 - 1;
+	assert_int_equal(RUN32(env, &rep, 0xcd, 0x40), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_GP);
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), 0x40 * 8 + 2);
+}
+
+/* A task gate is not emulated: the VM stops (LIMITATION), nothing changed. */
+static void test_task_gate_unknown(void **state)
+{
+	struct env *env = *state;
+	struct emu_cpu before = env->cpu;
+
+	assert_int_equal(deliver(env, (struct emu_event){ .kind = EMU_EV_SOFT_INT,
+							  .vector = 0x42,
+							  .insn_len = 2 }),
+			 EMU_UNKNOWN);
+	assert_memory_equal(&env->cpu, &before, sizeof(before));
+}
+
+/*
+ * The TSS's SS0 checked as the CPU checks it: not a writable data segment
+ * #TS(SS0), null #TS(0), beyond the TSS's limit #TS(TR). The #TS handler
+ * here runs at CPL3 (a DPL3 code segment) on the user's stack, so that its
+ * own delivery needs no SS0.
+ */
+static void test_tss_stack_checks(void **state)
+{
+	static const struct {
+		u16 ss0;
+		u32 tr_limit, err;
+	} cases[] = { { SEL_BADSS, 103, SEL_BADSS }, { 0, 103, 0 }, { SEL_KDATA, 8, SEL_TSS } };
+	struct env *env = *state;
+	struct emu_report rep;
+
+	set_gate32_sel(env, X86_EXC_TS, H_TS, 0xe, 0, SEL_UCODE32);
+	env->cpu.tr_sel = SEL_TSS;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(env->ram + TSS_GPA + 8, &cases[i].ss0, 2);
+		env->cpu.tr_limit = cases[i].tr_limit;
+		to_user32(env);
+		env->cpu.rip = CODE_GPA;
+		env->cpu.gpr[EMU_RSP] = USTACK_TOP;
+		assert_int_equal(RUN32(env, &rep, 0xcd, 0x40), EMU_DONE);
+		if (env->cpu.rip != H_TS)
+			fail_msg("case %u: rip 0x%llx", i, (unsigned long long)env->cpu.rip);
+		assert_int_equal(env->cpu.gpr[EMU_RSP], USTACK_TOP - 16);
+		assert_int_equal(peek32(env, USTACK_TOP - 16), cases[i].err);
+		assert_int_equal(peek32(env, USTACK_TOP - 12), CODE_GPA);
+	}
+	/* With the #TS handler at CPL0 too, every handler needs SS0: a triple fault. */
+	set_gate32(env, X86_EXC_TS, H_TS, 0xe, 0);
+	to_user32(env);
+	env->cpu.rip = CODE_GPA;
+	assert_int_equal(RUN32(env, &rep, 0xcd, 0x40), EMU_TRIPLE_FAULT);
+}
+
+/* The entry point beyond the target CS's limit: #GP(EXT), here 0 for int n. */
+static void test_entry_beyond_limit(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	set_gate32_sel(env, 0x41, H_41, 0xe, 0, SEL_SMALL); /* 0x1700 > 0xfff */
+	assert_int_equal(RUN32(env, &rep, 0xcd, 0x41), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_GP);
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), 0);
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP] + 4), CODE_GPA);
+}
+
+/* #PF whose gate is missing: #NP while delivering #PF is a double fault. */
+static void test_double_fault(void **state)
+{
+	struct env *env = *state;
+	u32 *g = (u32 *)(env->ram + IDT_GPA) + X86_EXC_PF * 2;
+
+	g[1] &= ~0x8000u;
+	assert_int_equal(deliver(env, exc(X86_EXC_PF, true, 0)), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_DF);
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), 0);
+}
+
+/* ---- iret ----------------------------------------------------------------- */
+
+static void push_frame(struct env *env, const u32 *words, unsigned n)
+{
+	u32 esp = (u32)env->cpu.gpr[EMU_RSP] - 4 * n;
+
+	for (unsigned i = 0; i < n; i++)
+		poke32(env, esp + 4 * i, words[i]);
+	env->cpu.gpr[EMU_RSP] = esp;
+}
+
+static void test_iret_same_level(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u32 esp0;
+
+	env->cpu.rflags = RFLAGS_FIXED; /* IF = 0 in the handler */
+	push_frame(env, (const u32[]){ 0x2000, SEL_KCODE, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_CF },
+		   3);
+	esp0 = (u32)env->cpu.gpr[EMU_RSP];
+	assert_int_equal(RUN32(env, &rep, 0xcf), EMU_DONE);
+	assert_int_equal(env->cpu.rip, 0x2000);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], esp0 + 12);
+	assert_int_equal(env->cpu.rflags, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_CF);
+	assert_true(rep.notes & EMU_NOTE_IF_SET);
+	assert_false(rep.notes & EMU_NOTE_CPL);
+}
+
+static void test_iret_to_user(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u32 ksp;
+
+	push_frame(env,
+		   (const u32[]){ 0x3000, SEL_UCODE32, RFLAGS_FIXED | RFLAGS_IF | (3u << 12),
+				  0x7ff0, SEL_UDATA32 },
+		   5);
+	ksp = (u32)env->cpu.gpr[EMU_RSP];
+	assert_int_equal(RUN32(env, &rep, 0xcf), EMU_DONE);
+	assert_int_equal(env->cpu.rip, 0x3000);
+	assert_int_equal(env->cpu.cs.sel, SEL_UCODE32);
+	assert_int_equal(env->cpu.cs.dpl, 3);
+	assert_true(env->cpu.cs.db && !env->cpu.cs.l);
+	assert_int_equal(env->cpu.ss.sel, SEL_UDATA32);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], 0x7ff0);
+	assert_int_equal(env->cpu.rflags & RFLAGS_IOPL_MASK, 3u << 12); /* CPL0 may set IOPL */
+	assert_true(rep.notes & EMU_NOTE_CPL);
+	(void)ksp;
+}
+
+/* To CPL3 with an SS of the wrong RPL: #GP(SS selector). */
+static void test_iret_bad_ss(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	push_frame(env, (const u32[]){ 0x3000, SEL_UCODE32, RFLAGS_FIXED, 0x7ff0, SEL_KDATA }, 5);
+	assert_int_equal(RUN32(env, &rep, 0xcf), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_GP);
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), SEL_KDATA);
+}
+
+/* At CPL3 iret cannot change IOPL, nor IF while CPL > IOPL; nor return inward. */
+static void test_iret_at_user(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_user32(env);
+	push_frame(env, (const u32[]){ 0x3000, SEL_UCODE32, RFLAGS_FIXED | (3u << 12) | RFLAGS_CF },
+		   3);
+	env->cpu.rflags = RFLAGS_FIXED | RFLAGS_IF;
+	assert_int_equal(RUN32(env, &rep, 0xcf), EMU_DONE);
+	assert_int_equal(env->cpu.rip, 0x3000);
+	assert_int_equal(env->cpu.rflags, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_CF);
+
+	push_frame(env, (const u32[]){ 0x3000, SEL_KCODE, RFLAGS_FIXED }, 3);
+	env->cpu.rip = CODE_GPA;
+	assert_int_equal(RUN32(env, &rep, 0xcf), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_GP); /* RPL 0 < CPL 3 */
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), SEL_KCODE);
+}
+
+/* NT = 1 (a task return) is not emulated: the VM stops, nothing changed. */
+static void test_iret_nested_task_unknown(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.rflags |= RFLAGS_NT;
+	assert_int_equal(RUN32(env, &rep, 0xcf), EMU_UNKNOWN);
+}
+
+/* int $0x40 from user, then iret in the handler: back to exactly where it was. */
+static void test_round_trip(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu user;
+
+	to_user32(env);
+	env->cpu.gpr[EMU_RSP] = USTACK_TOP;
+	env->cpu.rflags = RFLAGS_FIXED | RFLAGS_IF | RFLAGS_ZF;
+	user = env->cpu;
+	assert_int_equal(RUN32(env, &rep, 0xcd, 0x40), EMU_DONE);
+	assert_int_equal(RUN32(env, &rep, 0xcf), EMU_DONE);
+	assert_int_equal(env->cpu.rip, user.rip + 2);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], USTACK_TOP);
+	assert_int_equal(env->cpu.rflags, user.rflags);
+	assert_int_equal(env->cpu.cs.sel, SEL_UCODE32);
+	assert_int_equal(env->cpu.ss.sel, SEL_UDATA32);
+	assert_int_equal(env->cpu.ss.dpl, 3);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_legacy, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_fault_same_level),  T(test_soft_int_from_user),
+		T(test_soft_int_gate_dpl), T(test_gate_not_present),
+		T(test_idt_limit),	   T(test_task_gate_unknown),
+		T(test_tss_stack_checks),  T(test_entry_beyond_limit),
+		T(test_double_fault),	   T(test_iret_same_level),
+		T(test_iret_to_user),	   T(test_iret_bad_ss),
+		T(test_iret_at_user),	   T(test_iret_nested_task_unknown),
+		T(test_round_trip),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
