@@ -141,20 +141,23 @@ static enum step do_sldt_str(struct insn_ctx *c, u16 sel)
 }
 
 /*
- * The 16-byte GDT system descriptor `sel` names, for lldt/ltr: #GP(sel)
+ * The GDT system descriptor `sel` names, for lldt/ltr: 16 bytes in IA-32e
+ * mode, 8 in legacy protected mode (a 32-bit TSS; d[1] is then 0). #GP(sel)
  * for an LDT selector, beyond the GDT limit, the wrong type or a bad high
  * half; #NP(sel) if not present; #GP(0) for a non-canonical base.
  */
 static enum step read_sys_desc(struct insn_ctx *c, u16 sel, unsigned type, u64 d[2], u64 *la,
 			       u64 *base)
 {
+	unsigned size = (c->cpu->efer & EFER_LMA) ? 16 : 8;
 	u32 err = sel & SEL_ERR_MASK;
 	enum step st;
 
-	if ((sel & SEL_TI) || (u32)(sel & SEL_INDEX_MASK) + 15 > c->cpu->gdt_limit)
+	if ((sel & SEL_TI) || (u32)(sel & SEL_INDEX_MASK) + size - 1 > c->cpu->gdt_limit)
 		return emu_raise(c, EXC_GP(err));
 	*la = c->cpu->gdt_base + (sel & SEL_INDEX_MASK);
-	st = emu_sys_read(c, *la, d, 16);
+	d[1] = 0;
+	st = emu_sys_read(c, *la, d, size);
 	if (st != STEP_DONE)
 		return st;
 	if ((d[0] & DESC_S) || desc_type(d[0]) != type || (d[1] & SYS_DESC_HIGH_TYPE_MASK))
@@ -203,7 +206,7 @@ static enum step do_lldt(struct insn_ctx *c)
 	return STEP_DONE;
 }
 
-/* ltr r/m16 (SDM Vol. 2A LTR): an available 64-bit TSS, marked busy in the GDT. */
+/* ltr r/m16 (SDM Vol. 2A LTR): an available 64-bit (32-bit) TSS, marked busy in the GDT. */
 static enum step do_ltr(struct insn_ctx *c)
 {
 	struct emu_cpu *cpu = c->cpu;

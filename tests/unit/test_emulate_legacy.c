@@ -319,6 +319,33 @@ static void test_double_fault(void **state)
 	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), 0);
 }
 
+/* ltr in legacy mode reads an 8-byte TSS descriptor and marks it busy; the next entry stays. */
+static void test_ltr_8_byte_descriptor(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 *gdt = (u64 *)(env->ram + GDT_GPA);
+
+	/* A 32-bit available TSS (type 9) at TSS_GPA, limit 103. */
+	gdt[SEL_TSS / 8] = 103 | ((u64)TSS_GPA << 16) | 0x89ull << 40;
+	gdt[SEL_TSS / 8 + 1] = GDT_DATA_DPL0;
+	env->cpu.tr_base = 0;
+	env->cpu.tr_limit = 0;
+	env->cpu.gpr[EMU_RAX] = SEL_TSS;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x00, 0xd8), EMU_DONE); /* ltr %ax */
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.tr_sel, SEL_TSS);
+	assert_int_equal(env->cpu.tr_base, TSS_GPA);
+	assert_int_equal(env->cpu.tr_limit, 103);
+	assert_int_equal(gdt[SEL_TSS / 8] >> 40 & 0xff, 0x8b); /* busy */
+	assert_int_equal(gdt[SEL_TSS / 8 + 1], GDT_DATA_DPL0);
+	/* Loading a busy TSS: #GP(sel). */
+	env->cpu.rip = CODE_GPA;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x00, 0xd8), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_GP);
+	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), SEL_TSS);
+}
+
 /* ---- iret ----------------------------------------------------------------- */
 
 static void push_frame(struct env *env, const u32 *words, unsigned n)
@@ -439,13 +466,21 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_legacy, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_fault_same_level),  T(test_soft_int_from_user),
-		T(test_soft_int_gate_dpl), T(test_gate_not_present),
-		T(test_idt_limit),	   T(test_task_gate_unknown),
-		T(test_tss_stack_checks),  T(test_entry_beyond_limit),
-		T(test_double_fault),	   T(test_iret_same_level),
-		T(test_iret_to_user),	   T(test_iret_bad_ss),
-		T(test_iret_at_user),	   T(test_iret_nested_task_unknown),
+		T(test_fault_same_level),
+		T(test_soft_int_from_user),
+		T(test_soft_int_gate_dpl),
+		T(test_gate_not_present),
+		T(test_idt_limit),
+		T(test_task_gate_unknown),
+		T(test_tss_stack_checks),
+		T(test_entry_beyond_limit),
+		T(test_double_fault),
+		T(test_ltr_8_byte_descriptor),
+		T(test_iret_same_level),
+		T(test_iret_to_user),
+		T(test_iret_bad_ss),
+		T(test_iret_at_user),
+		T(test_iret_nested_task_unknown),
 		T(test_round_trip),
 	};
 #undef T
