@@ -6,7 +6,8 @@
  * loader handed over in the multiboot info: memory sizes, command line,
  * modules and the memory map. Then it probes fw_cfg and exits through the
  * debug-exit port with N from "exit=N" on the command line. With the word
- * "paging32" it first checks 32-bit paging (paging32.c); with "longmode" it
+ * "paging32" it first checks 32-bit paging (paging32.c), with "events32"
+ * exceptions and user mode (events32.c); with "longmode" it
  * leaves through its own switch to long mode (start.S).
  */
 #include <stdint.h>
@@ -118,6 +119,8 @@ void mboot_main(uint32_t magic, const struct mb_info *mbi);
 __attribute__((noreturn)) void long_mode_exit(unsigned code);
 /* paging32.c: the 32-bit paging checks; the number that failed. */
 unsigned paging32_test(void);
+/* events32.c: exceptions, int n and user mode in 32-bit protected mode; the number that failed. */
+unsigned events32_test(void);
 void mboot_main(uint32_t magic, const struct mb_info *mbi)
 {
 	const char *cmdline = "";
@@ -143,6 +146,8 @@ void mboot_main(uint32_t magic, const struct mb_info *mbi)
 		print_mmap(mbi);
 	fwcfg_report();
 	if (cmdline_has_word(cmdline, "paging32") && paging32_test())
+		debug_exit(EXIT_CHECK_FAILED);
+	if (cmdline_has_word(cmdline, "events32") && events32_test())
 		debug_exit(EXIT_CHECK_FAILED);
 
 	kprintf("bye\n");

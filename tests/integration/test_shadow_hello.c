@@ -182,6 +182,24 @@ static void test_mboot_paging32(void **state)
 	free(sh);
 }
 
+/*
+ * A 32-bit kernel's events (images/mboot/events32.c): int n at CPL0, #UD,
+ * #PF (not present, read-only) fixed by its handler, and a user program at
+ * CPL3 (int n through the TSS's stack, a #PF, `cli` refused with #GP(0),
+ * int n back). In shadow mode these are delivered through the guest's
+ * 32-bit IDT (decode/emulate_event32.c) and its iret emulated.
+ */
+static void test_mboot_events32(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = image_both_modes("mboot/mboot.elf", "events32 exit=4", NULL, (4 << 1) | 1);
+	assert_contains(sh->out, "events32: 17 of 17 checks passed\nbye\n");
+	free(sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_mboot),
 		cmocka_unit_test(test_mboot_long_mode),
 		cmocka_unit_test(test_mboot_paging32),
+		cmocka_unit_test(test_mboot_events32),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
