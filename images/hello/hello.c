@@ -20,6 +20,7 @@
 #include "fwcfg.h"
 #include "io.h"
 #include "lib.h"
+#include "pic.h"
 #include "print.h"
 #include "uart.h"
 
@@ -102,27 +103,7 @@ void exception_handler(const struct exc_frame *f)
 
 /* ---- 8259 PIC and 8253/8254 PIT ---------------------------------------- */
 
-#define PIC1_CMD 0x20
-#define PIC1_DATA 0x21
-#define PIC2_CMD 0xa0
-#define PIC2_DATA 0xa1
-#define PIC_ICW1_INIT_ICW4 0x11	  /* init, edge triggered, cascade, ICW4 follows */
-#define PIC_ICW4_8086 0x01
-#define PIC1_VECTOR_BASE 0x20
-#define PIC2_VECTOR_BASE 0x28
-#define PIC1_ICW3_SLAVE_ON_IRQ2 0x04 /* bit mask of the cascade input */
-#define PIC2_ICW3_CASCADE_ID 0x02
-#define PIC_EOI 0x20		  /* non-specific end of interrupt */
-#define PIC1_MASK_ALL_BUT_IRQ0 0xfe
-#define PIC1_MASK_ALL_BUT_IRQ0_IRQ4 0xee
-#define PIC_MASK_ALL 0xff
-
-#define PIT_CH0_DATA 0x40
-#define PIT_CMD 0x43
-#define PIT_CMD_CH0_LOHI_RATEGEN 0x34 /* channel 0, lobyte/hibyte, mode 2 */
-#define PIT_HZ 1193182
 #define TIMER_HZ 100
-#define PIT_DIVISOR ((PIT_HZ + TIMER_HZ / 2) / TIMER_HZ) /* 11932 */
 #define TIMER_TICKS_WANTED 3
 
 static volatile unsigned timer_ticks;
@@ -132,28 +113,7 @@ void timer_handler(void);
 void timer_handler(void)
 {
 	timer_ticks++;
-	outb(PIC1_CMD, PIC_EOI);
-}
-
-static void pic_init(void)
-{
-	outb(PIC1_CMD, PIC_ICW1_INIT_ICW4);
-	outb(PIC2_CMD, PIC_ICW1_INIT_ICW4);
-	outb(PIC1_DATA, PIC1_VECTOR_BASE);	/* ICW2 */
-	outb(PIC2_DATA, PIC2_VECTOR_BASE);
-	outb(PIC1_DATA, PIC1_ICW3_SLAVE_ON_IRQ2); /* ICW3 */
-	outb(PIC2_DATA, PIC2_ICW3_CASCADE_ID);
-	outb(PIC1_DATA, PIC_ICW4_8086);		/* ICW4 */
-	outb(PIC2_DATA, PIC_ICW4_8086);
-	outb(PIC1_DATA, PIC1_MASK_ALL_BUT_IRQ0);	/* OCW1: masks */
-	outb(PIC2_DATA, PIC_MASK_ALL);
-}
-
-static void pit_init(void)
-{
-	outb(PIT_CMD, PIT_CMD_CH0_LOHI_RATEGEN);
-	outb(PIT_CH0_DATA, PIT_DIVISOR & 0xff);
-	outb(PIT_CH0_DATA, PIT_DIVISOR >> 8);
+	pic_eoi();
 }
 
 static void wait_for_ticks(unsigned n)
@@ -205,7 +165,7 @@ void uart_irq_handler(void)
 		echo_ring[echo_head++ % ECHO_RING_SIZE] = uart_getc();
 	}
 	uart_irqs++;
-	outb(PIC1_CMD, PIC_EOI);
+	pic_eoi();
 }
 
 /*
@@ -303,8 +263,8 @@ void hello_main(const struct umbra_boot_info *info, uint64_t magic)
 	fwcfg_report();
 
 	idt_init();
-	pic_init();
-	pit_init();
+	pic_init(PIC1_MASK_ALL_BUT_IRQ0);
+	pit_init(TIMER_HZ);
 	wait_for_ticks(TIMER_TICKS_WANTED);
 	/*
 	 * Print the count waited for, not timer_ticks: a tick pending at the

@@ -32,6 +32,7 @@ trap_stub_##vec:           \
 STUB(6)
 STUB_ERR(13)
 STUB_ERR(14)
+STUB(32)
 STUB(64)
 STUB(65)
 
@@ -105,6 +106,15 @@ user_prog:
 	mov	%ebx, %eax
 	int	$0x41			/* exit: EAX and ESI are the results */
 1:	jmp	1b
+
+/* The second user program: spin until the timer has ticked 6 times in all, then exit. */
+	.globl	user_spin
+user_spin:
+	mov	$ustack, %ebx		/* ustack[0..3]: the tick count, user-readable */
+2:	cmpl	$6, (%ebx)
+	jb	2b
+	int	$0x41
+3:	jmp	3b
 	.balign	4096
 
 	.section .bss

@@ -17,10 +17,15 @@
  * CR2, mapped and retried), #PF on a write to a read-only page (error code
  * 3), then the user program at CPL3: int $0x40 through the TSS's stack, a
  * store that faults (error code 6) and is mapped, `cli` (#GP(0): a process
- * may not disable interrupts), and int $0x41 back to the kernel.
+ * may not disable interrupts), and int $0x41 back to the kernel. Then the
+ * timer (PIT at 100 Hz through the 8259, vector 0x20): three ticks while
+ * the kernel waits in hlt, and three more while a user program spins at
+ * CPL3 (an interrupt from user mode, on the TSS's stack).
  */
 #include <stdint.h>
 
+#include "io.h"
+#include "pic.h"
 #include "print.h"
 
 #define PTE_P  0x001u
@@ -47,7 +52,8 @@ struct trap_frame {
 #define PAGE __attribute__((aligned(4096)))
 static uint32_t pd[1024] PAGE, pt_low[1024] PAGE, pt_demand[1024] PAGE;
 static uint8_t demand_frames[4][4096] PAGE, ro_frame[4096] PAGE;
-static uint8_t kstack[4096] PAGE, ustack[4096] PAGE;
+static uint8_t kstack[4096] PAGE;
+uint8_t ustack[4096] PAGE; /* its first word is the tick count, for user_spin */
 static uint64_t gdt[6];
 static uint32_t idt[256][2];
 static uint32_t tss[26];
@@ -55,11 +61,13 @@ static unsigned next_frame, failures, checks;
 
 /* What the handlers saw, for the checks. */
 static uint32_t last_vector, last_err, last_cr2, syscalls, user_eax, user_esi;
-static uint32_t gp_err, gp_cs, user_pf_err, syscall_cs;
+static uint32_t gp_err, gp_cs, user_pf_err, syscall_cs, user_ticks;
+static volatile uint32_t *const ticks = (volatile uint32_t *)ustack;
 
 void events32_trap(struct trap_frame *f);
-extern char trap_stub_6[], trap_stub_13[], trap_stub_14[], trap_stub_64[], trap_stub_65[];
-extern char user_prog[], user_return[];
+extern char trap_stub_6[], trap_stub_13[], trap_stub_14[], trap_stub_32[], trap_stub_64[],
+	trap_stub_65[];
+extern char user_prog[], user_spin[], user_return[];
 void enter_user(uint32_t eip, uint32_t esp);
 
 static uint32_t phys(const void *p)
@@ -124,6 +132,12 @@ void events32_trap(struct trap_frame *f)
 		else
 			f->eip = 0; /* not ours: let it fail loudly */
 		break;
+	case 32:
+		++*ticks;
+		if (f->cs & 3)
+			user_ticks++;
+		pic_eoi();
+		break;
 	case 64:
 		syscalls++;
 		syscall_cs = f->cs;
@@ -165,6 +179,7 @@ static void load_tables(void)
 	set_gate(6, trap_stub_6, 0xe, 0);
 	set_gate(13, trap_stub_13, 0xe, 0);
 	set_gate(14, trap_stub_14, 0xe, 0);
+	set_gate(32, trap_stub_32, 0xe, 0); /* IRQ 0 */
 	set_gate(64, trap_stub_64, 0xf, 3); /* system call: trap gate, callable from CPL3 */
 	set_gate(65, trap_stub_65, 0xe, 3);
 	__asm__ volatile("lgdt %0\n\t"
@@ -240,6 +255,18 @@ unsigned events32_test(void)
 	check("user cli is #gp(0)", gp_err, 0);
 	check("user cli from cpl3", gp_cs, 0x1b);
 	check("user exit", last_vector, 65);
+
+	pic_init(PIC1_MASK_ALL_BUT_IRQ0);
+	pit_init(100);
+	while (*ticks < 3) /* sti's shadow: no tick slips in before the hlt */
+		__asm__ volatile("sti; hlt" ::: "memory");
+	__asm__ volatile("cli");
+	check("timer in the kernel", *ticks >= 3, 1);
+	__asm__ volatile("sti");
+	enter_user(phys(user_spin), phys(ustack) + sizeof(ustack));
+	__asm__ volatile("cli");
+	outb(PIC1_DATA, 0xff); /* no more ticks */
+	check("timer in user mode", *ticks >= 6 && user_ticks >= 1, 1);
 
 	paging_off();
 	kprintf("events32: %u of %u checks passed\n", checks - failures, checks);
