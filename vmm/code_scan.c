@@ -355,6 +355,9 @@ static bool claim_window(struct vm *vm)
 
 	if (sm->window_on)
 		return true;
+	/* The window is a 64-bit address: a 32-bit guest's linear addresses never reach it. */
+	if (paging_mode_select(&ctl) != &paging_mode_4level)
+		return false;
 	if (walk_guest(paging_mode_select(&ctl), &wm, &ctl, gva(MON_CALL_GVA), ACC_FETCH, WALK_PEEK,
 		       &w) != WALK_FAULT ||
 	    (w.level != PG_LEVEL_1G && w.level != PG_LEVEL_2M) || (w.gpte[w.level] & PTE_P))
