@@ -24,15 +24,9 @@
  */
 #include <stdint.h>
 
+#include "cpu32.h"
 #include "io.h"
 #include "pic.h"
-#include "print.h"
-
-#define PTE_P  0x001u
-#define PTE_RW 0x002u
-#define PTE_US 0x004u
-#define CR0_PG 0x80000000u
-#define CR0_WP 0x00010000u
 
 #define KCODE 0x08
 #define KDATA 0x10
@@ -57,7 +51,8 @@ uint8_t ustack[4096] PAGE; /* its first word is the tick count, for user_spin */
 static uint64_t gdt[6];
 static uint32_t idt[256][2];
 static uint32_t tss[26];
-static unsigned next_frame, failures, checks;
+static unsigned next_frame;
+static struct checks c = { .who = "events32" };
 
 /* What the handlers saw, for the checks. */
 static uint32_t last_vector, last_err, last_cr2, syscalls, user_eax, user_esi;
@@ -69,35 +64,6 @@ extern char trap_stub_6[], trap_stub_13[], trap_stub_14[], trap_stub_32[], trap_
 	trap_stub_65[];
 extern char user_prog[], user_spin[], user_return[];
 void enter_user(uint32_t eip, uint32_t esp);
-
-static uint32_t phys(const void *p)
-{
-	return (uint32_t)(uintptr_t)p;
-}
-
-static uint32_t read_cr2(void)
-{
-	uint32_t v;
-
-	__asm__ volatile("mov %%cr2, %0" : "=r"(v));
-	return v;
-}
-
-static void invlpg(uint32_t va)
-{
-	__asm__ volatile("invlpg (%0)" ::"r"(va) : "memory");
-}
-
-static void check(const char *name, uint32_t got, uint32_t want)
-{
-	checks++;
-	if (got == want) {
-		kprintf("events32: %s ok\n", name);
-		return;
-	}
-	failures++;
-	kprintf("events32: %s FAILED: 0x%x, expected 0x%x\n", name, (unsigned)got, (unsigned)want);
-}
 
 /* A present #PF in the demand region: map the next frame there (user pages too). */
 static void demand_map(uint32_t va)
@@ -124,7 +90,7 @@ void events32_trap(struct trap_frame *f)
 		f->eip += 1; /* the user's cli */
 		break;
 	case 14:
-		last_cr2 = read_cr2();
+		last_cr2 = cr2_read();
 		if (f->cs & 3)
 			user_pf_err = f->err;
 		if (last_cr2 >= DEMAND_VA && last_cr2 < DEMAND_VA + 0x400000)
@@ -197,8 +163,6 @@ static void load_tables(void)
 
 static void paging_on(void)
 {
-	uint32_t cr0;
-
 	for (uint32_t i = 1; i < 1024; i++)
 		pt_low[i] = i << 12 | PTE_P | PTE_RW;
 	pt_low[phys(user_prog) >> 12] |= PTE_US;
@@ -206,19 +170,13 @@ static void paging_on(void)
 	pd[0] = phys(pt_low) | PTE_P | PTE_RW | PTE_US;
 	pd[DEMAND_VA >> 22] = phys(pt_demand) | PTE_P | PTE_RW | PTE_US;
 	pt_demand[(RO_VA >> 12) & 1023] = phys(ro_frame) | PTE_P;
-	__asm__ volatile("mov %0, %%cr3" ::"r"(phys(pd)) : "memory");
-	__asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
-	cr0 |= CR0_PG | CR0_WP;
-	__asm__ volatile("mov %0, %%cr0" ::"r"(cr0) : "memory");
+	cr3_write(phys(pd));
+	cr0_write(cr0_read() | CR0_PG | CR0_WP);
 }
 
 static void paging_off(void)
 {
-	uint32_t cr0;
-
-	__asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
-	cr0 &= ~CR0_PG;
-	__asm__ volatile("mov %0, %%cr0" ::"r"(cr0) : "memory");
+	cr0_write(cr0_read() & ~CR0_PG);
 }
 
 /* Returns the number of failed checks. */
@@ -233,42 +191,41 @@ unsigned events32_test(void)
 	kprintf("events32: on\n");
 
 	__asm__ volatile("int $0x40" : "+a"(eax)::"memory");
-	check("int at cpl0", eax, 10);
+	check_eq(&c, "int at cpl0", eax, 10);
 	__asm__ volatile("ud2" ::: "memory");
-	check("ud2", last_vector, 6);
+	check_eq(&c, "ud2", last_vector, 6);
 
-	check("demand read", demand[1], 0);
-	check("demand read vector", last_vector, 14);
-	check("demand read error code", last_err, 0);
-	check("demand read cr2", last_cr2, DEMAND_VA + 4);
+	check_eq(&c, "demand read", demand[1], 0);
+	check_eq(&c, "demand read vector", last_vector, 14);
+	check_eq(&c, "demand read error code", last_err, 0);
+	check_eq(&c, "demand read cr2", last_cr2, DEMAND_VA + 4);
 	*(volatile uint32_t *)(RO_VA + 8) = 0x1234;
-	check("read-only write error code", last_err, 3);
-	check("read-only write cr2", last_cr2, RO_VA + 8);
-	check("read-only write done", *(volatile uint32_t *)(RO_VA + 8), 0x1234);
+	check_eq(&c, "read-only write error code", last_err, 3);
+	check_eq(&c, "read-only write cr2", last_cr2, RO_VA + 8);
+	check_eq(&c, "read-only write done", *(volatile uint32_t *)(RO_VA + 8), 0x1234);
 
 	enter_user(phys(user_prog), phys(ustack) + sizeof(ustack));
-	check("user syscall", user_eax, 42);
-	check("user syscall from cpl3", syscall_cs, 0x1b);
-	check("syscalls", syscalls, 2);
-	check("user demand error code", user_pf_err, 6);
-	check("user demand store", user_esi, 0x5a5a);
-	check("user cli is #gp(0)", gp_err, 0);
-	check("user cli from cpl3", gp_cs, 0x1b);
-	check("user exit", last_vector, 65);
+	check_eq(&c, "user syscall", user_eax, 42);
+	check_eq(&c, "user syscall from cpl3", syscall_cs, 0x1b);
+	check_eq(&c, "syscalls", syscalls, 2);
+	check_eq(&c, "user demand error code", user_pf_err, 6);
+	check_eq(&c, "user demand store", user_esi, 0x5a5a);
+	check_eq(&c, "user cli is #gp(0)", gp_err, 0);
+	check_eq(&c, "user cli from cpl3", gp_cs, 0x1b);
+	check_eq(&c, "user exit", last_vector, 65);
 
 	pic_init(PIC1_MASK_ALL_BUT_IRQ0);
 	pit_init(100);
 	while (*ticks < 3) /* sti's shadow: no tick slips in before the hlt */
 		__asm__ volatile("sti; hlt" ::: "memory");
 	__asm__ volatile("cli");
-	check("timer in the kernel", *ticks >= 3, 1);
+	check_eq(&c, "timer in the kernel", *ticks >= 3, 1);
 	__asm__ volatile("sti");
 	enter_user(phys(user_spin), phys(ustack) + sizeof(ustack));
 	__asm__ volatile("cli");
 	outb(PIC1_DATA, 0xff); /* no more ticks */
-	check("timer in user mode", *ticks >= 6 && user_ticks >= 1, 1);
+	check_eq(&c, "timer in user mode", *ticks >= 6 && user_ticks >= 1, 1);
 
 	paging_off();
-	kprintf("events32: %u of %u checks passed\n", checks - failures, checks);
-	return failures;
+	return checks_done(&c);
 }
