@@ -516,6 +516,19 @@ static inline void to_user_sels(struct env *env, u16 cs, u16 ss)
 					.limit = 0xffffffff };
 }
 
+/* A flat 32-bit code or data segment of DPL = `sel`'s RPL, as the CPU caches it. */
+static inline struct emu_seg flat32(u16 sel, bool code)
+{
+	return (struct emu_seg){ .sel = sel,
+				 .type = code ? 0xb : 0x3,
+				 .s = 1,
+				 .dpl = sel & 3,
+				 .present = 1,
+				 .db = 1,
+				 .g = 1,
+				 .limit = 0xffffffff };
+}
+
 static inline void to_user(struct env *env)
 {
 	to_user_sels(env, SEL_UCODE, SEL_UDATA);

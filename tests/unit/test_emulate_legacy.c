@@ -59,18 +59,6 @@ static void poke32(struct env *env, u64 pa, u32 v)
 	memcpy(env->ram + pa, &v, 4);
 }
 
-static struct emu_seg flat32(u16 sel, bool code)
-{
-	return (struct emu_seg){ .sel = sel,
-				 .type = code ? 0xb : 0x3,
-				 .s = 1,
-				 .dpl = sel & 3,
-				 .present = 1,
-				 .db = 1,
-				 .g = 1,
-				 .limit = 0xffffffff };
-}
-
 static int setup_legacy(void **state)
 {
 	struct env *env;

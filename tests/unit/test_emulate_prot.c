@@ -29,17 +29,6 @@ static void set_gate32(struct env *env, unsigned vec, u32 handler)
 	g[1] = (handler & 0xffff0000) | 0x8e00;
 }
 
-static struct emu_seg flat32(u16 sel, bool code)
-{
-	return (struct emu_seg){ .sel = sel,
-				 .type = code ? 0xb : 0x3,
-				 .s = 1,
-				 .present = 1,
-				 .db = 1,
-				 .g = 1,
-				 .limit = 0xffffffff };
-}
-
 /*
  * The state at a Multiboot entry, as virtual state: protected mode, paging
  * off, flat CS/SS, GDT at its gpa. The 4-level tables the fixture built stay
