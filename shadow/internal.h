@@ -235,6 +235,7 @@ void unsync_end(struct shadow_mmu *mmu, gfn_t gfn);
 void unsync_forget(struct shadow_mmu *mmu, gfn_t gfn);
 void unsync_sync_all(struct shadow_mmu *mmu);
 void unsync_sync_gva(struct shadow_mmu *mmu, gva_t gva);
+void unsync_force(struct shadow_page *sp, unsigned index);
 
 /* root.c */
 struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view);

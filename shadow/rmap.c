@@ -339,7 +339,7 @@ void leaf_spte_set(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned inde
 		rmap_add(mmu, spte_to_gfn(spte), sp, index);
 	/* The gpte it came from may not be the snapshot's: the next sync recomputes it. */
 	if (sp->unsync && spte)
-		sp->unsync->force[index / 64] |= 1ull << (index % 64);
+		unsync_force(sp, index);
 }
 
 /*

@@ -84,11 +84,8 @@ struct shadow_page *sp_get(struct shadow_mmu *mmu, gfn_t gfn, union sp_role role
 	*created = false;
 	if (sp)
 		return sp;
-	/*
-	 * An upper-level or a 32-bit table of a frame out of sync: back in sync
-	 * first (unsync.c items 2 and 3).
-	 */
-	if (!role.direct && (role.level != PG_LEVEL_4K || role.gpte32))
+	/* An upper-level table of a frame out of sync: back in sync first (unsync.c item 3). */
+	if (!role.direct && role.level != PG_LEVEL_4K)
 		unsync_end(mmu, gfn);
 	sp = pool_alloc(mmu);
 	sp->gfn = gfn;

@@ -21,10 +21,10 @@
  *     not hold, so the next sync recomputes it whatever the snapshot says);
  *  2. going out of sync (unsync_try, from fault.c item 6): a write fault on
  *     a write-protected gfn whose every indirect sp is a leaf table (level
- *     1) of 4-level paging. An upper-level table stays in sync: its sptes link sps, and a
- *     stale link would keep a whole subtree stale past a flush of one gva.
- *     When every slot is taken, the oldest table is synced and
- *     write-protected again;
+ *     1), of 4-level or of 32-bit paging. An upper-level table stays in
+ *     sync: its sptes link sps, and a stale link would keep a whole subtree
+ *     stale past a flush of one gva. When every slot is taken, the oldest
+ *     table is synced and write-protected again;
  *  3. back in sync for good (unsync_end): before an upper-level sp is made
  *     for the frame (sp_cache.c), or when its slot is recycled; forgotten
  *     when its last sp goes (rmap.c);
@@ -35,6 +35,11 @@
  *     gva's PT index in every slot (whichever table maps the gva, its entry
  *     is among them). Slots stay out of sync after a sync: the next store
  *     costs no trap either.
+ *
+ * A slot works on the table's 8-byte words whatever its sps' format: a word
+ * is a 4-level gpte, or two 32-bit ones, and a 32-bit PT's two leaf sps each
+ * hold one half (sp.h, quadrant). word_sptes() says which sptes of an sp a
+ * word feeds, and the force bits are per word.
  */
 #include "shadow/internal.h"
 
@@ -78,7 +83,40 @@ static void link_sps(struct shadow_mmu *mmu, gfn_t gfn, struct unsync_slot *slot
 	for_each_indirect_sp(mmu, gfn, sp) sp->unsync = slot;
 }
 
-/* Item 4: entries first..last of one slot. */
+/*
+ * Item 4: the sptes first..last of sp (indirect, level 1) whose gptes lie in
+ * word `w` of its table; false if none does (the other half of a 32-bit PT).
+ */
+static bool word_sptes(const struct shadow_page *sp, unsigned w, unsigned *first, unsigned *last)
+{
+	unsigned g = w * 2; /* the first 32-bit gpte of the word */
+
+	if (!sp->role.gpte32) {
+		*first = *last = w;
+		return true;
+	}
+	if (g / SPTE_PER_PAGE != sp->role.quadrant)
+		return false;
+	*first = g % SPTE_PER_PAGE;
+	*last = *first + 1;
+	return true;
+}
+
+/* Item 1: the word of the table that spte `index` of sp comes from. */
+static unsigned spte_word(const struct shadow_page *sp, unsigned index)
+{
+	return sp->role.gpte32 ? sp_gpte32_index(sp, index) / 2 : index;
+}
+
+/* Item 1 (rmap.c's leaf_spte_set): spte `index` of an out-of-sync sp was filled from memory. */
+void unsync_force(struct shadow_page *sp, unsigned index)
+{
+	unsigned w = spte_word(sp, index);
+
+	sp->unsync->force[w / 64] |= 1ull << (w % 64);
+}
+
+/* Item 4: words first..last of one slot. */
 static void sync_slot(struct shadow_mmu *mmu, struct unsync_slot *slot, unsigned first,
 		      unsigned last)
 {
@@ -99,8 +137,20 @@ static void sync_slot(struct shadow_mmu *mmu, struct unsync_slot *slot, unsigned
 		if (gpte == slot->snap[i] && !(slot->force[i / 64] & bit))
 			continue;
 		slot->snap[i] = gpte;
-		for_each_indirect_sp(mmu, slot->gfn, sp) if (leaf_spte_resync(mmu, sp, i, gpte))
-			mmu->stats.unsync_updates++;
+		for_each_indirect_sp(mmu, slot->gfn, sp)
+		{
+			unsigned lo, hi;
+
+			if (!word_sptes(sp, i, &lo, &hi))
+				continue;
+			/* A 32-bit sp's spte k is the word's half k % 2 (its quadrant starts even).
+			 */
+			for (unsigned k = lo; k <= hi; k++)
+				if (leaf_spte_resync(mmu, sp, k,
+						     sp->role.gpte32 ? (u32)(gpte >> (32 * (k % 2)))
+								     : gpte))
+					mmu->stats.unsync_updates++;
+		}
 		slot->force[i / 64] &= ~bit; /* after: the resync itself sets it */
 	}
 }
@@ -124,9 +174,7 @@ bool unsync_try(struct shadow_mmu *mmu, gfn_t gfn)
 
 	if (!mmu->cfg.unsync || !gfn_may_unsync(mmu, gfn))
 		return false;
-	/* LIMITATION: a 32-bit table (sp.h) stays write-protected: slots hold 8-byte gptes. */
-	for_each_indirect_sp(mmu, gfn,
-			     sp) if (sp->role.level != PG_LEVEL_4K || sp->role.gpte32) return false;
+	for_each_indirect_sp(mmu, gfn, sp) if (sp->role.level != PG_LEVEL_4K) return false;
 	table = guest_table(mmu, gfn);
 	if (!table)
 		return false;
@@ -165,7 +213,7 @@ bool unsync_try(struct shadow_mmu *mmu, gfn_t gfn)
  */
 void unsync_new_sp(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	if (!sp->role.direct && sp->role.level == PG_LEVEL_4K && !sp->role.gpte32)
+	if (!sp->role.direct && sp->role.level == PG_LEVEL_4K)
 		sp->unsync = slot_of(mmu, sp->gfn);
 }
 
@@ -205,9 +253,15 @@ void unsync_sync_all(struct shadow_mmu *mmu)
 	sync_slots(mmu, 0, SPTE_PER_PAGE - 1);
 }
 
+/*
+ * A slot does not know which format its table has: the word of a 4-level PT
+ * and the word of a 32-bit PT that hold the gva's entry are both synced.
+ */
 void unsync_sync_gva(struct shadow_mmu *mmu, gva_t gva)
 {
-	unsigned index = gva_index(gva, PG_LEVEL_4K);
+	unsigned index = gva_index(gva, PG_LEVEL_4K), w32 = ((gva.v >> PAGE_SHIFT) & 1023) / 2;
 
 	sync_slots(mmu, index, index);
+	if (w32 != index)
+		sync_slots(mmu, w32, w32);
 }
