@@ -15,6 +15,9 @@
  *                 out of sync (shadow/unsync.c), unchanged since the last
  *                 sync (a compare each), or with one gpte of one of them
  *                 changed before each switch (one spte updated)
+ *  32-bit         fill and pt-write for a guest in 32-bit paging (CR4.PAE =
+ *                 0): the same NR_PAGES mappings in NR_PT / 2 page tables of
+ *                 1024 4-byte entries, each shadowed by two leaf sps
  *
  * Each figure is the median over RUNS runs of (time of the loop / ops).
  * The guest: one PML4 / PDPT / PD and NR_PT PTs mapping NR_PT * 512 4 KiB
@@ -199,6 +202,68 @@ static double run_pt_write(struct bench *b, u64 *updates, u64 *zaps)
 	return total / n;
 }
 
+/* The 32-bit guest: PD at PD_GPA, PT i (1024 entries) at PT_GPA(i); MMU in 32-bit paging. */
+static void setup32(struct bench *b)
+{
+	unsigned i;
+
+	setup(b, 0);
+	memset(b->ram + PD_GPA, 0, PAGE_SIZE);
+	for (i = 0; i < NR_PT; i++)
+		memset(b->ram + PT_GPA(i), 0, PAGE_SIZE);
+	for (i = 0; i < NR_PT / 2; i++)
+		((u32 *)(b->ram + PD_GPA))[i] = (u32)(PT_GPA(i) | TABLE_FLAGS);
+	for (i = 0; i < NR_PAGES; i++)
+		((u32 *)(b->ram + PT_GPA(i / 1024)))[i % 1024] =
+			(u32)((DATA_GPA + (u64)i * PAGE_SIZE) | LEAF_FLAGS);
+	shadow_set_mode(b->mmu, CR0_PE | CR0_PG | CR0_WP, CR4_PSE, 0);
+	b->sink += shadow_set_cr3(b->mmu, PD_GPA, SHADOW_VIEW_KERNEL).v;
+}
+
+/* ns per shadow fill in 32-bit paging (as run_fill). */
+static double run_fill32(struct bench *b)
+{
+	double t0, t1;
+	unsigned i;
+
+	setup32(b);
+	t0 = now_ns();
+	for (i = 0; i < NR_PAGES; i++)
+		must_fix(b, page_gva(i));
+	t1 = now_ns();
+	teardown(b);
+	return (t1 - t0) / NR_PAGES;
+}
+
+/* ns per 4-byte PT-write update in 32-bit paging (as run_pt_write). */
+static double run_pt_write32(struct bench *b)
+{
+	double total = 0;
+	unsigned round, pt, n = 0;
+
+	setup32(b);
+	for (pt = 0; pt < NR_PAGES; pt++)
+		must_fix(b, page_gva(pt));
+	for (round = 0; round < 64; round++) {
+		double t0 = now_ns();
+
+		for (pt = 0; pt < NR_PT / 2; pt++) {
+			unsigned index = (round * 13) % 1024; /* both halves of the PT in turn */
+			u32 *p = (u32 *)(b->ram + PT_GPA(pt)) + index, old = *p,
+			    new = old ^ (1u << 20);
+
+			*p = new;
+			shadow_pt_write(b->mmu, gpa(PT_GPA(pt) + index * 4), 4, &old, &new);
+			n++;
+		}
+		total += now_ns() - t0;
+		for (pt = 0; pt < NR_PT / 2; pt++)
+			must_fix(b, page_gva(pt * 1024 + (round * 13 + 1) % 1024));
+	}
+	teardown(b);
+	return total / n;
+}
+
 /* ns per CR3 switch between two cached roots. */
 static double run_cr3_hit(struct bench *b)
 {
@@ -289,6 +354,7 @@ int main(void)
 {
 	struct bench b = { 0 };
 	double fill[RUNS], ptw[RUNS], hit[RUNS], miss[RUNS], uns[RUNS], uns_store[RUNS];
+	double fill32[RUNS], ptw32[RUNS];
 	u64 updates = 0, zaps = 0;
 	unsigned r;
 
@@ -305,6 +371,8 @@ int main(void)
 		miss[r] = run_cr3_miss(&b);
 		uns[r] = run_cr3_unsync(&b, false);
 		uns_store[r] = run_cr3_unsync(&b, true);
+		fill32[r] = run_fill32(&b);
+		ptw32[r] = run_pt_write32(&b);
 	}
 	printf("shadow MMU micro-benchmark: synthetic memory, -O2, median of %d runs\n", RUNS);
 	printf("%-36s %10s %10s\n", "operation", "ns/op", "ops/run");
@@ -317,6 +385,9 @@ int main(void)
 	       20000);
 	printf("%-36s %10.0f %10d\n", "... one gpte changed before each", median(uns_store, RUNS),
 	       20000);
+	printf("%-36s %10.0f %10d\n", "32-bit paging: fill", median(fill32, RUNS), NR_PAGES);
+	printf("%-36s %10.0f %10d\n", "32-bit paging: PT-write update", median(ptw32, RUNS),
+	       64 * NR_PT / 2);
 	printf("(last PT-write run: %llu sptes updated in place, %llu zapped)\n",
 	       (unsigned long long)updates, (unsigned long long)zaps);
 	free(b.pool);

@@ -202,7 +202,12 @@ restart:
 		if (sp->pt_write_stamp == mmu->pt_write_seq || sp_role_is_passthrough(sp->role))
 			continue;
 		sp->pt_write_stamp = mmu->pt_write_seq;
-		/* Item 3. A live root is never unshadowed: the guest runs on it. */
+		/*
+		 * Item 3. A live root is never unshadowed: the guest runs on it.
+		 * A write to one half of a 32-bit PT counts for the other half's sp
+		 * too, as KVM counts it: a page that is data now must lose all its
+		 * sps, or its writes keep trapping (a synthetic cost: make bench-shadow).
+		 */
 		if (++sp->write_flood_count >= WRITE_FLOOD_THRESHOLD && !root_is_live(mmu, sp)) {
 			sp_zap(mmu, sp);
 			mmu->stats.unshadows++;
