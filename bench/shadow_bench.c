@@ -154,13 +154,18 @@ static void must_fix(struct bench *b, gva_t at)
 	}
 }
 
-/* ns per shadow fill: a read fault on each of NR_PAGES fresh 4 KiB mappings. */
-static double run_fill(struct bench *b)
+static void setup32(struct bench *b);
+
+/* ns per shadow fill: a read fault on each of NR_PAGES fresh 4 KiB mappings (32-bit: paging32). */
+static double run_fill(struct bench *b, bool paging32)
 {
 	double t0, t1;
 	unsigned i;
 
-	setup(b, 0);
+	if (paging32)
+		setup32(b);
+	else
+		setup(b, 0);
 	t0 = now_ns();
 	for (i = 0; i < NR_PAGES; i++)
 		must_fix(b, page_gva(i));
@@ -218,21 +223,6 @@ static void setup32(struct bench *b)
 			(u32)((DATA_GPA + (u64)i * PAGE_SIZE) | LEAF_FLAGS);
 	shadow_set_mode(b->mmu, CR0_PE | CR0_PG | CR0_WP, CR4_PSE, 0);
 	b->sink += shadow_set_cr3(b->mmu, PD_GPA, SHADOW_VIEW_KERNEL).v;
-}
-
-/* ns per shadow fill in 32-bit paging (as run_fill). */
-static double run_fill32(struct bench *b)
-{
-	double t0, t1;
-	unsigned i;
-
-	setup32(b);
-	t0 = now_ns();
-	for (i = 0; i < NR_PAGES; i++)
-		must_fix(b, page_gva(i));
-	t1 = now_ns();
-	teardown(b);
-	return (t1 - t0) / NR_PAGES;
 }
 
 /* ns per 4-byte PT-write update in 32-bit paging (as run_pt_write). */
@@ -365,13 +355,13 @@ int main(void)
 		return 1;
 	}
 	for (r = 0; r < RUNS; r++) {
-		fill[r] = run_fill(&b);
+		fill[r] = run_fill(&b, false);
 		ptw[r] = run_pt_write(&b, &updates, &zaps);
 		hit[r] = run_cr3_hit(&b);
 		miss[r] = run_cr3_miss(&b);
 		uns[r] = run_cr3_unsync(&b, false);
 		uns_store[r] = run_cr3_unsync(&b, true);
-		fill32[r] = run_fill32(&b);
+		fill32[r] = run_fill(&b, true);
 		ptw32[r] = run_pt_write32(&b);
 	}
 	printf("shadow MMU micro-benchmark: synthetic memory, -O2, median of %d runs\n", RUNS);
