@@ -582,7 +582,9 @@ void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *
 	if (vm->stop)
 		return; /* a callback already stopped the VM and said why (shadow_msr.c) */
 	if (rep->code_len)
-		decode_describe(rep->code, rep->code_len, rip, DECODE_64, text, sizeof(text));
+		decode_describe(rep->code, rep->code_len, rip,
+				decode_mode_of(vm->shadow->cpu.cs.l, vm->shadow->cpu.cs.db), text,
+				sizeof(text));
 	else
 		snprintf(text, sizeof(text), "(code not readable through the guest's page tables)");
 	switch (r) {
@@ -609,4 +611,16 @@ void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *
 			mnemonic, (unsigned long long)rip);
 		break;
 	}
+}
+
+void shadow_deliver_stop(struct vm *vm, enum emu_result r, u8 vector, u64 rip)
+{
+	if (r != EMU_UNKNOWN || vm->stop) {
+		shadow_emu_stop(vm, r, &(struct emu_report){ 0 }, rip);
+		return;
+	}
+	vm_kill(vm, UMBRA_EXIT_EMULATION,
+		"shadow mode: delivering vector %u at rip 0x%llx needs what shadow mode does not "
+		"emulate: a task gate, a 16-bit gate or stack, virtual-8086 or real mode",
+		vector, (unsigned long long)rip);
 }

@@ -99,4 +99,11 @@ enum emu_result shadow_emu_syscall(struct vm *vm, struct emu_report *rep) __must
  */
 void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *rep, u64 rip);
 
+/*
+ * Stop the VM after delivering `vector` at `rip` gave `r` (not EMU_DONE):
+ * EMU_UNKNOWN says which kinds of delivery shadow mode does not emulate
+ * (status 10); the rest as shadow_emu_stop.
+ */
+void shadow_deliver_stop(struct vm *vm, enum emu_result r, u8 vector, u64 rip);
+
 #endif /* UMBRA_VMM_SHADOW_EMU_H */

@@ -58,7 +58,6 @@ enum shadow_exit shadow_reflect_exception(struct vm *vm, unsigned vector, bool h
 				      .cr2 = cr2 };
 	u64 rip = sm->cpu.rip;
 	enum emu_result r;
-	struct emu_report rep = { 0 };
 
 	if (sm->cpu.idt_limit == 0) {
 		struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
@@ -85,7 +84,7 @@ enum shadow_exit shadow_reflect_exception(struct vm *vm, unsigned vector, bool h
 		sm->cpu.cr2 = cr2;
 	r = shadow_emu_deliver(vm, &ev);
 	if (r != EMU_DONE) {
-		shadow_emu_stop(vm, r, &rep, rip);
+		shadow_deliver_stop(vm, r, vector, rip);
 		return SHADOW_EXIT_STOP;
 	}
 	return SHADOW_EXIT_RESUME;
@@ -188,7 +187,6 @@ static enum shadow_exit step_out_of_int_shadow(struct vm *vm)
 enum shadow_exit shadow_event_finish(struct vm *vm)
 {
 	struct shadow_mode *sm = vm->shadow;
-	struct emu_report rep = { 0 };
 
 	expire_int_shadow(sm);
 	if (any_pending(sm) && (sm->cpu.rflags & RFLAGS_IF) && sm->cpu.virt.int_shadow &&
@@ -202,7 +200,7 @@ enum shadow_exit shadow_event_finish(struct vm *vm)
 		enum emu_result r = shadow_emu_deliver(vm, &ev);
 
 		if (r != EMU_DONE) {
-			shadow_emu_stop(vm, r, &rep, rip);
+			shadow_deliver_stop(vm, r, ev.vector, rip);
 			return SHADOW_EXIT_STOP;
 		}
 		vm->stats.irq_delivered++;

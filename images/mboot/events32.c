@@ -229,3 +229,19 @@ unsigned events32_test(void)
 	paging_off();
 	return checks_done(&c);
 }
+
+/*
+ * events32_taskgate(): int $0x42 through a task gate, which shadow mode does
+ * not emulate: the VM must stop with a message that says so (status 10).
+ * Not for hw mode, where the CPU would switch tasks (to a busy TSS here).
+ */
+void events32_taskgate(void);
+void events32_taskgate(void)
+{
+	load_tables();
+	idt[0x42][0] = (uint32_t)TSS << 16;
+	idt[0x42][1] = 0x8000 | 3u << 13 | 0x5u << 8; /* present, DPL3, task gate */
+	kprintf("taskgate: int $0x42\n");
+	__asm__ volatile("int $0x42" ::: "memory");
+	kprintf("taskgate: returned\n");
+}

@@ -121,6 +121,8 @@ __attribute__((noreturn)) void long_mode_exit(unsigned code);
 unsigned paging32_test(void);
 /* events32.c: exceptions, int n and user mode in 32-bit protected mode; the number that failed. */
 unsigned events32_test(void);
+/* events32.c: int n through a task gate (shadow mode stops the VM). */
+void events32_taskgate(void);
 void mboot_main(uint32_t magic, const struct mb_info *mbi)
 {
 	const char *cmdline = "";
@@ -149,6 +151,8 @@ void mboot_main(uint32_t magic, const struct mb_info *mbi)
 		debug_exit(EXIT_CHECK_FAILED);
 	if (cmdline_has_word(cmdline, "events32") && events32_test())
 		debug_exit(EXIT_CHECK_FAILED);
+	if (cmdline_has_word(cmdline, "taskgate"))
+		events32_taskgate();
 
 	kprintf("bye\n");
 	if (cmdline_has_word(cmdline, "longmode"))

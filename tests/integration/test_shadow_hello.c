@@ -200,6 +200,26 @@ static void test_mboot_events32(void **state)
 	free(sh);
 }
 
+/*
+ * int n through a task gate, which shadow mode does not emulate: the VM stops
+ * with status 10 and says why, naming the vector (shadow mode only: the CPU
+ * would switch tasks).
+ */
+static void test_mboot_task_gate_refused(void **state)
+{
+	struct result *sh = new_result();
+
+	(void)state;
+	NEED_KVM();
+	run_image(sh, "shadow", "mboot/mboot.elf", "taskgate", NULL);
+	assert_int_equal(sh->status, 10);
+	assert_contains(sh->out, "taskgate: int $0x42\n");
+	assert_null(strstr(sh->out, "taskgate: returned"));
+	assert_contains(sh->err, "delivering vector 66 at rip 0x");
+	assert_contains(sh->err, "a task gate");
+	free(sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_mboot_long_mode),
 		cmocka_unit_test(test_mboot_paging32),
 		cmocka_unit_test(test_mboot_events32),
+		cmocka_unit_test(test_mboot_task_gate_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
