@@ -589,6 +589,16 @@ void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *
 		snprintf(text, sizeof(text), "(code not readable through the guest's page tables)");
 	switch (r) {
 	case EMU_UNKNOWN:
+		/* int n, or an instruction that faulted: the event's delivery was refused. */
+		if (rep->faulted || !strncmp(mnemonic, "int", 3)) {
+			vm_kill(vm, UMBRA_EXIT_EMULATION,
+				"shadow mode: %s at rip 0x%llx: delivering its event needs what "
+				"shadow "
+				"mode does not emulate (a task gate, a 16-bit gate or stack, "
+				"virtual-8086 or real mode): %s",
+				mnemonic, (unsigned long long)rip, text);
+			break;
+		}
 		vm_kill(vm, UMBRA_EXIT_EMULATION, "shadow mode: %s at rip 0x%llx not emulated: %s",
 			mnemonic, (unsigned long long)rip, text);
 		break;

@@ -107,11 +107,16 @@ user_prog:
 	int	$0x41			/* exit: EAX and ESI are the results */
 1:	jmp	1b
 
-/* The second user program: spin until the timer has ticked 6 times in all, then exit. */
+/*
+ * The second user program: spin until the timer has ticked three more
+ * times than when it started (those ticks interrupt it at CPL3), then exit.
+ */
 	.globl	user_spin
 user_spin:
 	mov	$ustack, %ebx		/* ustack[0..3]: the tick count, user-readable */
-2:	cmpl	$6, (%ebx)
+	mov	(%ebx), %ecx
+	add	$3, %ecx
+2:	cmp	%ecx, (%ebx)
 	jb	2b
 	int	$0x41
 3:	jmp	3b

@@ -224,7 +224,7 @@ unsigned events32_test(void)
 	enter_user(phys(user_spin), phys(ustack) + sizeof(ustack));
 	__asm__ volatile("cli");
 	outb(PIC1_DATA, 0xff); /* no more ticks */
-	check_eq(&c, "timer in user mode", *ticks >= 6 && user_ticks >= 1, 1);
+	check_eq(&c, "timer in user mode", user_ticks >= 1, 1);
 
 	paging_off();
 	return checks_done(&c);

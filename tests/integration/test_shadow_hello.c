@@ -83,8 +83,8 @@ static void test_hello_default(void **state)
 	assert_contains(sh->out, "timer: 3 ticks\nbye\n");
 	/* The shadow path was really taken: traps, reflected timer ticks, emulation. */
 	assert_contains(sh->err, "\"mode\": \"shadow\"");
-	assert_contains(sh->err, "\"13\": ");  /* #GP traps (lidt, sti, hlt, iretq, cli) */
-	assert_contains(sh->err, "\"32\": ");  /* timer interrupts on the real IDT */
+	assert_contains(sh->err, "\"13\": "); /* #GP traps (lidt, sti, hlt, iretq, cli) */
+	assert_contains(sh->err, "\"32\": "); /* timer interrupts on the real IDT */
 	assert_contains(sh->err, "\"lidt\": 1");
 	/*
 	 * One iretq per tick delivered: 3, or more on a slow host, where ticks
@@ -215,8 +215,9 @@ static void test_mboot_task_gate_refused(void **state)
 	assert_int_equal(sh->status, 10);
 	assert_contains(sh->out, "taskgate: int $0x42\n");
 	assert_null(strstr(sh->out, "taskgate: returned"));
-	assert_contains(sh->err, "delivering vector 66 at rip 0x");
-	assert_contains(sh->err, "a task gate");
+	assert_contains(sh->err, "int at rip 0x");
+	assert_contains(sh->err, "delivering its event needs what shadow mode does not emulate (a "
+				 "task gate");
 	free(sh);
 }
 
