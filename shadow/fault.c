@@ -127,6 +127,7 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 					     enum walk_result wr)
 {
 	unsigned at = walk->level; /* the level whose entry is not present */
+	union sp_role role = mode_role(mmu, SHADOW_VIEW_KERNEL);
 	struct shadow_page *sp;
 	unsigned index;
 
@@ -135,8 +136,8 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 	for (unsigned level = PG_LEVEL_PML4; level > at; level--) {
 		u64 gpte = walk->gpte[level];
 
-		if (!(gpte & PTE_P) || gpte_is_large(level, gpte) ||
-		    gpte_rsvd_bits(mmu, mode_role(mmu, SHADOW_VIEW_KERNEL), level, gpte))
+		if (!(gpte & PTE_P) || walk_gpte_is_leaf(role_paging_mode(role), level, gpte) ||
+		    gpte_rsvd_bits(mmu, role, level, gpte))
 			return SHADOW_MONITOR_CONFLICT;
 	}
 	if (!walk_set_accessed_above(paging_mode_select(&mmu->ctl), &mmu->cfg.mem, walk, at))

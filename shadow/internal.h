@@ -210,7 +210,8 @@ union sp_role mode_role(const struct shadow_mmu *mmu, enum shadow_view view);
 u64 gpte_rsvd_bits(const struct shadow_mmu *mmu, union sp_role role, unsigned level, u64 gpte);
 const struct paging_mode *role_paging_mode(union sp_role role);
 unsigned sp_gpte32_index(const struct shadow_page *sp, unsigned index);
-bool gpte_is_large(unsigned level, u64 gpte);
+bool sp_sptes_of_bytes(const struct shadow_page *sp, unsigned lo, unsigned hi, unsigned *first,
+		       unsigned *last);
 bool gfn_is_ram(const struct shadow_mmu *mmu, gfn_t gfn);
 u64 make_leaf_spte(const struct shadow_mmu *mmu, union sp_role role, u64 rights, bool dirty,
 		   gfn_t gfn);

@@ -9,7 +9,7 @@
  * This file:
  *  1. split the write into the pages it touches (1..8 bytes, or 16 for
  *     cmpxchg16b, possibly unaligned or across a page), and each sp's part
- *     into the sptes whose gptes it touches (write_range: 8-byte gptes, or
+ *     into the sptes whose gptes it touches (sp_sptes_of_bytes: 8-byte gptes, or
  *     a 32-bit table's 4-byte ones, where an sp holds one quadrant);
  *  2. find every sp that shadows the written gfn, in every role (one hash
  *     bucket, sp_cache.c item 1);
@@ -146,37 +146,6 @@ restart:
 }
 
 /*
- * Item 1: the sptes first..last of sp whose gptes hold some of the bytes
- * lo..hi (offsets in its guest table); false if none does.
- */
-static bool write_range(const struct shadow_page *sp, unsigned lo, unsigned hi, unsigned *first,
-			unsigned *last)
-{
-	unsigned per_sp, base, g_first, g_last;
-
-	if (!sp->role.gpte32) {
-		*first = lo / sizeof(u64);
-		*last = hi / sizeof(u64);
-		return true;
-	}
-	/* A quadrant's PDEs (two sptes each) or PTEs (one each): union sp_role. */
-	per_sp = sp->role.level == PG_LEVEL_2M ? SPTE_PER_PAGE / 2 : SPTE_PER_PAGE;
-	base = sp->role.quadrant * per_sp;
-	g_first = MAX(lo / (unsigned)sizeof(u32), base);
-	g_last = MIN(hi / (unsigned)sizeof(u32), base + per_sp - 1);
-	if (g_first > g_last)
-		return false;
-	if (sp->role.level == PG_LEVEL_2M) {
-		*first = (g_first - base) * 2;
-		*last = (g_last - base) * 2 + 1;
-	} else {
-		*first = g_first - base;
-		*last = g_last - base;
-	}
-	return true;
-}
-
-/*
  * Items 2 to 4 for the bytes lo..hi (offsets) of the guest table at
  * `table_gfn`. Zapping can free other sps of the same bucket, so after one
  * we rescan from the head; pt_write_stamp marks the sps already done. A
@@ -213,7 +182,7 @@ restart:
 			mmu->stats.unshadows++;
 			goto restart;
 		}
-		if (changed && write_range(sp, lo, hi, &first, &last))
+		if (changed && sp_sptes_of_bytes(sp, lo, hi, &first, &last))
 			for (i = first; i <= last; i++)
 				update_spte(mmu, sp, i);
 		if (mmu->stats.sp_zapped != zapped)

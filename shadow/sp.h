@@ -86,7 +86,7 @@ union sp_role {
 		 *               entry 0 links the level-3 sp, whose entries
 		 *               0..3 link the level-2 sps of quadrants 0..3
 		 *               (a 32-bit gva reaches nothing else). Their
-		 *               entries come from no gpte (sp_is_passthrough);
+		 *               entries come from no gpte (sp_role_is_passthrough);
 		 *   level 2     PDEs quadrant*256 .. +255: spte i is half i % 2
 		 *               of the 4 MiB that PDE quadrant*256 + i/2 maps;
 		 *   level 1     PTEs quadrant*512 .. +511: spte i is PTE

@@ -75,12 +75,6 @@ const struct paging_mode *role_paging_mode(union sp_role role)
 	return role.pse ? &paging_mode_32bit_pse : &paging_mode_32bit;
 }
 
-/* Item 3: does a gpte at `level` map a page (PS = 1 in a PDE or PDPTE)? 4-level paging. */
-bool gpte_is_large(unsigned level, u64 gpte)
-{
-	return (level == PG_LEVEL_2M || level == PG_LEVEL_1G) && (gpte & PTE_PS);
-}
-
 /*
  * Item 3: the bits set in `gpte`, an entry at `level` of a table that sps of
  * `role` shadow, that must be 0 (the walker's rule, walk.c item 5).
@@ -272,20 +266,49 @@ unsigned sp_gpte32_index(const struct shadow_page *sp, unsigned index)
  */
 u64 sp_read_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, unsigned index)
 {
-	const void *gptep;
-	u64 at = gfn_to_gpa(sp->gfn).v;
+	const struct paging_mode *mode = role_paging_mode(sp->role);
+	unsigned gindex;
+	u64 gpte;
 
 	if (sp_role_is_passthrough(sp->role))
 		return 0;
-	if (sp->role.gpte32) {
-		gptep = mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque,
-						gpa(at + sp_gpte32_index(sp, index) * sizeof(u32)),
-						sizeof(u32));
-		return gptep ? __atomic_load_n((const u32 *)gptep, __ATOMIC_ACQUIRE) : 0;
+	gindex = sp->role.gpte32 ? sp_gpte32_index(sp, index) : index;
+	if (!walk_read_gpte(mode, &mmu->cfg.mem,
+			    gpa(gfn_to_gpa(sp->gfn).v + gindex * mode->entry_size), &gpte))
+		return 0;
+	return gpte;
+}
+
+/*
+ * Item 7: the sptes first..last of the indirect sp whose gptes hold some of
+ * the bytes lo..hi (offsets in its guest table); false if none does (a
+ * 32-bit table's other quadrant). The inverse of sp_gpte32_index.
+ */
+bool sp_sptes_of_bytes(const struct shadow_page *sp, unsigned lo, unsigned hi, unsigned *first,
+		       unsigned *last)
+{
+	unsigned per_sp, base, g_first, g_last;
+
+	if (!sp->role.gpte32) {
+		*first = lo / sizeof(u64);
+		*last = hi / sizeof(u64);
+		return true;
 	}
-	gptep = mmu->cfg.mem.gpa_to_hva(mmu->cfg.mem.opaque, gpa(at + index * sizeof(u64)),
-					sizeof(u64));
-	return gptep ? __atomic_load_n((const u64 *)gptep, __ATOMIC_ACQUIRE) : 0;
+	/* A quadrant's PDEs (two sptes each) or PTEs (one each): union sp_role. */
+	per_sp = sp->role.level == PG_LEVEL_2M ? SPTE_PER_PAGE / 2 : SPTE_PER_PAGE;
+	base = sp->role.quadrant * per_sp;
+	g_first = MAX(lo / (unsigned)sizeof(u32), base);
+	g_last = MIN(hi / (unsigned)sizeof(u32), base + per_sp - 1);
+	if (g_first > g_last)
+		return false;
+	if (sp->role.level == PG_LEVEL_2M) {
+		*first = (g_first - base) * 2;
+		*last = (g_last - base) * 2 + 1;
+	} else {
+		*first = g_first - base;
+		*last = g_last - base;
+	}
+	return true;
 }
 
 /*

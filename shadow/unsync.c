@@ -38,8 +38,8 @@
  *
  * A slot works on the table's 8-byte words whatever its sps' format: a word
  * is a 4-level gpte, or two 32-bit ones, and a 32-bit PT's two leaf sps each
- * hold one half (sp.h, quadrant). word_sptes() says which sptes of an sp a
- * word feeds, and the force bits are per word.
+ * hold one half (sp.h, quadrant). sp_sptes_of_bytes() says which sptes of an
+ * sp a word feeds, and the force bits are per word.
  */
 #include "shadow/internal.h"
 
@@ -83,25 +83,6 @@ static void link_sps(struct shadow_mmu *mmu, gfn_t gfn, struct unsync_slot *slot
 	for_each_indirect_sp(mmu, gfn, sp) sp->unsync = slot;
 }
 
-/*
- * Item 4: the sptes first..last of sp (indirect, level 1) whose gptes lie in
- * word `w` of its table; false if none does (the other half of a 32-bit PT).
- */
-static bool word_sptes(const struct shadow_page *sp, unsigned w, unsigned *first, unsigned *last)
-{
-	unsigned g = w * 2; /* the first 32-bit gpte of the word */
-
-	if (!sp->role.gpte32) {
-		*first = *last = w;
-		return true;
-	}
-	if (g / SPTE_PER_PAGE != sp->role.quadrant)
-		return false;
-	*first = g % SPTE_PER_PAGE;
-	*last = *first + 1;
-	return true;
-}
-
 /* Item 1: the word of the table that spte `index` of sp comes from. */
 static unsigned spte_word(const struct shadow_page *sp, unsigned index)
 {
@@ -141,7 +122,7 @@ static void sync_slot(struct shadow_mmu *mmu, struct unsync_slot *slot, unsigned
 		{
 			unsigned lo, hi;
 
-			if (!word_sptes(sp, i, &lo, &hi))
+			if (!sp_sptes_of_bytes(sp, i * 8, i * 8 + 7, &lo, &hi))
 				continue;
 			/* A 32-bit sp's spte k is the word's half k % 2 (its quadrant starts even).
 			 */

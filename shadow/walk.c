@@ -118,9 +118,9 @@ static gpa_t gpte_gpa_of(const struct paging_mode *mode, gpa_t table, gva_t gva,
 	return gpa(table.v + index * mode->entry_size);
 }
 
-/* Item 3: read one gpte; false if it is not in guest RAM. */
-static bool read_gpte(const struct paging_mode *mode, const struct walk_mem *mem, gpa_t where,
-		      u64 *gpte)
+/* Item 3: read one gpte (walk.h); false if it is not in guest RAM. */
+bool walk_read_gpte(const struct paging_mode *mode, const struct walk_mem *mem, gpa_t where,
+		    u64 *gpte)
 {
 	const void *gptep = mem->gpa_to_hva(mem->opaque, where, mode->entry_size);
 
@@ -274,7 +274,7 @@ static enum walk_result walk_tables(struct guest_walk *walk, const struct paging
 		walk->level = level;
 		walk->table_gfn[level] = gpa_to_gfn(table);
 		walk->gpte_gpa[level] = gpte_gpa_of(mode, table, walk->gva, level);
-		if (!read_gpte(mode, mem, walk->gpte_gpa[level], &gpte))
+		if (!walk_read_gpte(mode, mem, walk->gpte_gpa[level], &gpte))
 			return WALK_BAD_GPA;
 		walk->gpte[level] = gpte;
 		if (!(gpte & PTE_P))

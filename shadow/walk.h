@@ -139,6 +139,13 @@ enum walk_result {
  */
 const struct paging_mode *paging_mode_select(const struct walk_ctl *ctl);
 
+/*
+ * Read the gpte at `where` as the CPU reads one: a single aligned load of
+ * mode->entry_size bytes, zero-extended. False if it is not guest RAM.
+ */
+bool walk_read_gpte(const struct paging_mode *mode, const struct walk_mem *mem, gpa_t where,
+		    u64 *gpte);
+
 /* Does the present `gpte` at `level` map a page rather than point to a table? */
 bool walk_gpte_is_leaf(const struct paging_mode *mode, unsigned level, u64 gpte);
 
