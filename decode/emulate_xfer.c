@@ -103,6 +103,26 @@ static enum step iret_code_seg(struct insn_ctx *c, u16 sel, struct emu_seg *cs)
 }
 
 /*
+ * RFLAGS from the `popped` image under IRET's rules at `cpl` (SDM Vol. 2A
+ * IRET): IOPL, VIF and VIP only at CPL0, IF only while CPL <= IOPL; RF as
+ * the frame has it (a #DB handler's way on). Notes IF going from 0 to 1.
+ */
+static void iret_load_rflags(struct insn_ctx *c, unsigned cpl, u64 popped)
+{
+	struct emu_cpu *cpu = c->cpu;
+	u64 mask = IRET_MASK, old = cpu->rflags;
+
+	if (cpl > 0)
+		mask &= ~(RFLAGS_IOPL_MASK | RFLAGS_VIF | RFLAGS_VIP);
+	if (cpl > iopl_of(cpu))
+		mask &= ~RFLAGS_IF;
+	cpu->rflags = (old & ~mask) | (popped & mask) | RFLAGS_FIXED;
+	c->rflags_loaded = true;
+	if (!(old & RFLAGS_IF) && (cpu->rflags & RFLAGS_IF))
+		c->notes |= EMU_NOTE_IF_SET;
+}
+
+/*
  * iretq (SDM Vol. 2A IRET, IA-32e mode): #GP(0) with RFLAGS.NT = 1; pop
  * RIP, CS, RFLAGS, RSP, SS; return to CS.RPL >= CPL; RFLAGS loaded under
  * the CPL/IOPL rules (IOPL, VIF, VIP at CPL0 only; IF if CPL <= IOPL).
@@ -111,7 +131,7 @@ static enum step do_iretq(struct insn_ctx *c)
 {
 	struct emu_cpu *cpu = c->cpu;
 	unsigned cpl = emu_cpl_of(cpu), new_cpl;
-	u64 rsp = cpu->gpr[EMU_RSP], frame[5], mask = IRET_MASK, old = cpu->rflags;
+	u64 rsp = cpu->gpr[EMU_RSP], frame[5];
 	struct emu_seg cs, ss;
 	enum step st;
 	u16 cs_sel, ss_sel;
@@ -142,19 +162,12 @@ static enum step do_iretq(struct insn_ctx *c)
 	if (st != STEP_DONE)
 		return st;
 
-	if (cpl > 0)
-		mask &= ~(RFLAGS_IOPL_MASK | RFLAGS_VIF | RFLAGS_VIP);
-	if (cpl > iopl_of(cpu))
-		mask &= ~RFLAGS_IF;
-	cpu->rflags = (old & ~mask) | (frame[2] & mask) | RFLAGS_FIXED;
-	c->rflags_loaded = true; /* RF as the frame has it: a #DB handler's way on */
+	iret_load_rflags(c, cpl, frame[2]);
 	cpu->rip = cs.l ? frame[0] : (u32)frame[0];
 	cpu->cs = cs;
 	cpu->ss = ss;
 	cpu->gpr[EMU_RSP] = frame[3];
 	c->keep_rip = true;
-	if (!(old & RFLAGS_IF) && (cpu->rflags & RFLAGS_IF))
-		c->notes |= EMU_NOTE_IF_SET;
 	return STEP_DONE;
 }
 
@@ -170,7 +183,6 @@ static enum step do_iret_legacy(struct insn_ctx *c)
 	struct emu_cpu *cpu = c->cpu;
 	unsigned cpl = emu_cpl_of(cpu), new_cpl;
 	u32 esp = (u32)cpu->gpr[EMU_RSP], frame[5];
-	u64 mask = IRET_MASK, old = cpu->rflags;
 	struct emu_seg cs, ss = cpu->ss;
 	enum step st;
 	bool outer;
@@ -203,12 +215,7 @@ static enum step do_iret_legacy(struct insn_ctx *c)
 	if (frame[0] > cs.limit)
 		return emu_raise(c, EXC_GP(0));
 
-	if (cpl > 0)
-		mask &= ~(RFLAGS_IOPL_MASK | RFLAGS_VIF | RFLAGS_VIP);
-	if (cpl > iopl_of(cpu))
-		mask &= ~RFLAGS_IF;
-	cpu->rflags = (old & ~mask) | (frame[2] & mask) | RFLAGS_FIXED;
-	c->rflags_loaded = true;
+	iret_load_rflags(c, cpl, frame[2]);
 	cpu->rip = frame[0];
 	cpu->cs = cs;
 	if (outer) {
@@ -218,8 +225,6 @@ static enum step do_iret_legacy(struct insn_ctx *c)
 		cpu->gpr[EMU_RSP] = (u32)(esp + 3 * 4);
 	}
 	c->keep_rip = true;
-	if (!(old & RFLAGS_IF) && (cpu->rflags & RFLAGS_IF))
-		c->notes |= EMU_NOTE_IF_SET;
 	return STEP_DONE;
 }
 
