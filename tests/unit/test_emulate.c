@@ -155,6 +155,66 @@ static void test_int_n_dpl_violation(void **state)
 		     before.gpr[EMU_RSP], SEL_UDATA);
 }
 
+/* Point gate `vec`'s selector at `sel`. */
+static void set_gate_sel(struct env *env, unsigned vec, u16 sel)
+{
+	u64 *g = (u64 *)(env->ram + IDT_GPA) + vec * 2;
+
+	g[0] = (g[0] & ~(0xffffull << 16)) | (u64)sel << 16;
+}
+
+/*
+ * The code segment a gate names (SDM Vol. 3A §6.12.1.1, decode/emulate_event.c
+ * emu_gate_target): not a code segment, 32-bit code in IA-32e mode, or a DPL
+ * above CPL is #GP(sel); not present #NP(sel); EXT is 0 for int n.
+ */
+static void test_int_n_gate_target_checks(void **state)
+{
+	static const struct {
+		u64 desc;
+		u8 vector;
+	} cases[] = {
+		{ GDT_DATA_DPL0, X86_EXC_GP },
+		{ 0x00cf9a000000ffffull, X86_EXC_GP },		 /* 32-bit code */
+		{ GDT_CODE64_DPL3, X86_EXC_GP },		 /* DPL 3 > CPL 0 */
+		{ GDT_CODE64_DPL0 & ~(1ull << 47), X86_EXC_NP }, /* not present */
+	};
+	struct env *env = *state;
+	u64 *gdt = (u64 *)(env->ram + GDT_GPA);
+	struct emu_report rep;
+	struct emu_cpu before = env->cpu;
+
+	set_gate(env, X86_EXC_NP, HANDLER_GP + 0x80, 0xe, 0, 0);
+	set_gate_sel(env, 0x81, 0x38);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		env->cpu = before;
+		gdt[7] = cases[i].desc;
+		assert_int_equal(RUN(env, &rep, 0xcd, 0x81), EMU_DONE);
+		assert_int_equal(env->cpu.rip,
+				 cases[i].vector == X86_EXC_GP ? HANDLER_GP : HANDLER_GP + 0x80);
+		assert_fault_at_cpl0(env, &before, cases[i].vector, env->cpu.rip, true, 0x38);
+	}
+}
+
+/* A conforming code segment keeps the CPL: from CPL3, no stack switch. */
+static void test_int_n_conforming_target(void **state)
+{
+	struct env *env = *state;
+	u64 *gdt = (u64 *)(env->ram + GDT_GPA);
+	struct emu_report rep;
+
+	gdt[7] = 0x00af9e000000ffffull; /* 64-bit code, conforming, DPL0 */
+	set_gate(env, 0x81, HANDLER_81, 0xe, 3, 0);
+	set_gate_sel(env, 0x81, 0x38);
+	to_user(env);
+	assert_int_equal(RUN(env, &rep, 0xcd, 0x81), EMU_DONE);
+	assert_int_equal(env->cpu.rip, HANDLER_81);
+	assert_int_equal(env->cpu.cs.sel, 0x3b);
+	assert_int_equal(env->cpu.ss.sel, SEL_UDATA);
+	/* The frame is on the user's own stack. */
+	assert_int_equal(env->cpu.gpr[EMU_RSP], ((STACK_VA + PAGE_SIZE - 8) & ~15ull) - 40);
+}
+
 /* A vector beyond the IDT limit: #GP(vector * 8 + 2). */
 static void test_int_n_beyond_idt_limit(void **state)
 {
@@ -584,6 +644,8 @@ static void test_operand_not_ram(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_int_n_gate_target_checks),
+		T(test_int_n_conforming_target),
 		T(test_clac_stac),
 		T(test_clac_user_ud),
 		T(test_lock_prefix_refused),

@@ -232,6 +232,50 @@ static void test_idt_limit(void **state)
 	assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), 0x40 * 8 + 2);
 }
 
+/*
+ * The code segment a gate names (emu_gate_target): not code, a DPL above
+ * CPL: #GP(sel); not present: #NP(sel). L is ignored outside IA-32e mode, so
+ * a 64-bit code descriptor is a valid target; a conforming one keeps CPL3
+ * and the user's stack.
+ */
+static void test_gate_target_checks(void **state)
+{
+	static const struct {
+		u64 desc;
+		u32 handler;
+	} cases[] = {
+		{ GDT_DATA_DPL0, H_GP },
+		{ GDT_CODE32_DPL3, H_GP },		   /* DPL 3 > CPL 0 */
+		{ GDT_CODE32_DPL0 & ~(1ull << 47), H_NP }, /* not present */
+		{ 0x00af9a000000ffffull, H_41 },	   /* L = 1: ignored here */
+	};
+	struct env *env = *state;
+	u64 *gdt = (u64 *)(env->ram + GDT_GPA);
+	struct emu_report rep;
+	struct emu_cpu before = env->cpu;
+
+	set_gate32_sel(env, 0x41, H_41, 0xe, 0, SEL_SMALL);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		env->cpu = before;
+		gdt[SEL_SMALL / 8] = cases[i].desc;
+		assert_int_equal(RUN32(env, &rep, 0xcd, 0x41), EMU_DONE);
+		assert_int_equal(env->cpu.rip, cases[i].handler);
+		if (cases[i].handler != H_41)
+			assert_int_equal(peek32(env, (u32)env->cpu.gpr[EMU_RSP]), SEL_SMALL);
+	}
+	/* Conforming (type 0xe), DPL0, from CPL3 through a DPL3 gate: no stack switch. */
+	env->cpu = before;
+	gdt[SEL_SMALL / 8] = 0x00cf9e000000ffffull;
+	set_gate32_sel(env, 0x41, H_41, 0xe, 3, SEL_SMALL);
+	to_user32(env);
+	env->cpu.gpr[EMU_RSP] = USTACK_TOP;
+	assert_int_equal(RUN32(env, &rep, 0xcd, 0x41), EMU_DONE);
+	assert_int_equal(env->cpu.rip, H_41);
+	assert_int_equal(env->cpu.cs.sel, SEL_SMALL | 3);
+	assert_int_equal(env->cpu.ss.sel, SEL_UDATA32);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], USTACK_TOP - 12);
+}
+
 /* A task gate is not emulated: the VM stops (LIMITATION), nothing changed. */
 static void test_task_gate_unknown(void **state)
 {
@@ -459,6 +503,7 @@ int main(void)
 		T(test_soft_int_gate_dpl),
 		T(test_gate_not_present),
 		T(test_idt_limit),
+		T(test_gate_target_checks),
 		T(test_task_gate_unknown),
 		T(test_tss_stack_checks),
 		T(test_entry_beyond_limit),
