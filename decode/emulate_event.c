@@ -136,6 +136,39 @@ void emu_seg_from_desc(struct emu_seg *seg, u16 sel, u64 desc)
 }
 
 /*
+ * Item 2: the code segment an IDT gate names (SDM Vol. 3A §6.12.1.1), in
+ * IA-32e and legacy protected mode: a GDT selector (LIMITATION: LDT
+ * selectors are refused with #GP), a code segment of DPL <= CPL, in IA-32e
+ * mode 64-bit code (L = 1, D = 0), present. Sets *desc and the handler's CPL
+ * (a conforming segment keeps the CPL).
+ */
+enum step emu_gate_target(struct insn_ctx *c, u16 sel, u32 ext, u64 *desc, unsigned *new_cpl)
+{
+	struct emu_cpu *cpu = c->cpu;
+	unsigned cpl = emu_cpl_of(cpu), dpl;
+	u32 err = (sel & SEL_ERR_MASK) + ext;
+	bool lma = cpu->efer & EFER_LMA;
+	enum step st;
+	u64 la;
+
+	if (!(sel & SEL_INDEX_MASK) || (sel & SEL_TI))
+		return emu_raise(c, EXC_GP((sel & SEL_INDEX_MASK & SEL_ERR_MASK) + ext));
+	if (!emu_desc_la(cpu, sel, &la))
+		return emu_raise(c, EXC_GP(err));
+	st = emu_sys_read(c, la, desc, sizeof(*desc));
+	if (st != STEP_DONE)
+		return st;
+	dpl = (*desc >> DESC_DPL_SHIFT) & 3;
+	if (!(*desc & DESC_S) || !((*desc >> DESC_TYPE_SHIFT) & DESC_TYPE_CODE) || dpl > cpl ||
+	    (lma && (!(*desc & DESC_L) || (*desc & DESC_DB))))
+		return emu_raise(c, EXC_GP(err));
+	if (!(*desc & DESC_P))
+		return emu_raise(c, EXC_NP(err));
+	*new_cpl = ((*desc >> DESC_TYPE_SHIFT) & DESC_TYPE_CONFORMING) ? cpl : dpl;
+	return STEP_DONE;
+}
+
+/*
  * Item 2. One delivery attempt of `ev` on c->cpu (SDM Vol. 3A §6.14.1-§6.14.5).
  * STEP_FAULT: c->fault is the fault that stopped it; c->cpu may be partly
  * changed (only CR2), which is what the CPU does too.
@@ -170,20 +203,9 @@ static enum step deliver_once(struct insn_ctx *c, const struct emu_event *ev)
 		return emu_raise(c, EXC_GP(idt_err));
 	if (!(gate[0] & X86_GATE_P))
 		return emu_raise(c, EXC_NP(idt_err));
-	/* The target code segment. LIMITATION: LDT selectors are refused with #GP. */
-	if (!(sel & SEL_INDEX_MASK) || (sel & SEL_TI))
-		return emu_raise(c, EXC_GP((sel & SEL_INDEX_MASK & 0xffff) + ext));
-	if ((u32)(sel | 7) > cpu->gdt_limit)
-		return emu_raise(c, EXC_GP((sel & 0xfffc) + ext));
-	st = emu_sys_read(c, cpu->gdt_base + (sel & 0xfff8), &desc, sizeof(desc));
+	st = emu_gate_target(c, sel, ext, &desc, &new_cpl);
 	if (st != STEP_DONE)
 		return st;
-	if (!((desc >> 44) & 1) || !((desc >> 40) & DESC_TYPE_CODE) || !((desc >> 53) & 1) ||
-	    ((desc >> 54) & 1) || ((desc >> 45) & 3) > cpl)
-		return emu_raise(c, EXC_GP((sel & 0xfffc) + ext));
-	if (!((desc >> 47) & 1))
-		return emu_raise(c, EXC_NP((sel & 0xfffc) + ext));
-	new_cpl = ((desc >> 40) & DESC_TYPE_CONFORMING) ? cpl : (desc >> 45) & 3;
 	if (!emu_is_canonical(offset))
 		return emu_raise(c, EXC_GP(ext));
 

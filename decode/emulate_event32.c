@@ -80,7 +80,7 @@ enum step emu_deliver_once_legacy(struct insn_ctx *c, const struct emu_event *ev
 	u32 idt_err = (u32)ev->vector * 8 + ERR_IDT + ext, gate[2], frame[6], esp, entry;
 	unsigned cpl = emu_cpl_of(cpu), new_cpl, type, n = 0;
 	struct emu_seg cs, ss = cpu->ss;
-	u64 desc, la;
+	u64 desc;
 	u16 sel;
 	enum step st;
 
@@ -109,21 +109,10 @@ enum step emu_deliver_once_legacy(struct insn_ctx *c, const struct emu_event *ev
 	sel = (u16)(gate[0] >> 16);
 	entry = (gate[0] & 0xffff) | (gate[1] & 0xffff0000);
 
-	/* Item 2. LIMITATION (as in IA-32e mode): LDT selectors are refused with #GP. */
-	if (!(sel & SEL_INDEX_MASK) || (sel & SEL_TI))
-		return emu_raise(c, EXC_GP((sel & SEL_INDEX_MASK & SEL_ERR_MASK) + ext));
-	if (!emu_desc_la(cpu, sel, &la))
-		return emu_raise(c, EXC_GP((sel & SEL_ERR_MASK) + ext));
-	st = emu_sys_read(c, la, &desc, sizeof(desc));
+	/* Item 2 (emu_gate_target; LIMITATION there: LDT selectors are refused with #GP). */
+	st = emu_gate_target(c, sel, ext, &desc, &new_cpl);
 	if (st != STEP_DONE)
 		return st;
-	if (!(desc & DESC_S) || !((desc >> DESC_TYPE_SHIFT) & DESC_TYPE_CODE) ||
-	    ((desc >> DESC_DPL_SHIFT) & 3) > cpl)
-		return emu_raise(c, EXC_GP((sel & SEL_ERR_MASK) + ext));
-	if (!(desc & DESC_P))
-		return emu_raise(c, EXC_NP((sel & SEL_ERR_MASK) + ext));
-	new_cpl = ((desc >> DESC_TYPE_SHIFT) & DESC_TYPE_CONFORMING) ? cpl
-								     : (desc >> DESC_DPL_SHIFT) & 3;
 	emu_seg_from_desc(&cs, (u16)((sel & ~SEL_RPL_MASK) | new_cpl), desc);
 	if (entry > cs.limit)
 		return emu_raise(c, EXC_GP(ext));

@@ -201,6 +201,8 @@ enum step emu_read_desc(struct insn_ctx *c, u16 sel, u64 *desc, u64 *desc_la);
 enum step emu_set_desc_accessed(struct insn_ctx *c, u64 desc_la, u64 desc);
 /* Fault-class exceptions, which push RFLAGS with RF set (SDM Vol. 3A §17.3.1.1). */
 bool emu_event_is_fault(const struct emu_event *ev);
+/* decode/emulate_event.c: the code segment an IDT gate names, checked (item 2). */
+enum step emu_gate_target(struct insn_ctx *c, u16 sel, u32 ext, u64 *desc, unsigned *new_cpl);
 /* decode/emulate_event32.c: one delivery attempt in legacy protected mode. */
 enum step emu_deliver_once_legacy(struct insn_ctx *c, const struct emu_event *ev);
 
