@@ -574,6 +574,11 @@ enum emu_result shadow_emu_deliver(struct vm *vm, const struct emu_event *ev)
 	return r;
 }
 
+/* What decode/ refuses to deliver an event through (emu_deliver_event: EMU_UNKNOWN). */
+#define UNEMULATED_DELIVERY                                                                        \
+	"what shadow mode does not emulate (a task gate, a 16-bit gate or stack, virtual-8086 or " \
+	"real mode)"
+
 void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *rep, u64 rip)
 {
 	char text[160];
@@ -592,10 +597,8 @@ void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *
 		/* int n, or an instruction that faulted: the event's delivery was refused. */
 		if (rep->faulted || !strncmp(mnemonic, "int", 3)) {
 			vm_kill(vm, UMBRA_EXIT_EMULATION,
-				"shadow mode: %s at rip 0x%llx: delivering its event needs what "
-				"shadow "
-				"mode does not emulate (a task gate, a 16-bit gate or stack, "
-				"virtual-8086 or real mode): %s",
+				"shadow mode: %s at rip 0x%llx: delivering its event "
+				"needs " UNEMULATED_DELIVERY ": %s",
 				mnemonic, (unsigned long long)rip, text);
 			break;
 		}
@@ -630,7 +633,6 @@ void shadow_deliver_stop(struct vm *vm, enum emu_result r, u8 vector, u64 rip)
 		return;
 	}
 	vm_kill(vm, UMBRA_EXIT_EMULATION,
-		"shadow mode: delivering vector %u at rip 0x%llx needs what shadow mode does not "
-		"emulate: a task gate, a 16-bit gate or stack, virtual-8086 or real mode",
+		"shadow mode: delivering vector %u at rip 0x%llx needs " UNEMULATED_DELIVERY,
 		vector, (unsigned long long)rip);
 }
