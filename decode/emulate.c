@@ -569,10 +569,15 @@ static enum step dispatch(struct insn_ctx *c)
 	return st;
 }
 
+/* Deliver `ev`; a delivery the emulator does not know is noted in the report. */
 static enum emu_result deliver(const struct emu_ops *ops, struct emu_cpu *cpu,
-			       const struct emu_event *ev)
+			       const struct emu_event *ev, struct emu_report *rep)
 {
-	return ops->deliver(ops->opaque, cpu, ev);
+	enum emu_result r = ops->deliver(ops->opaque, cpu, ev);
+
+	if (r == EMU_UNKNOWN)
+		rep->delivery_refused = true;
+	return r;
 }
 
 /* Deliver `ev` raised by the instruction on the state before it; note a CPL change. */
@@ -584,7 +589,7 @@ static enum emu_result deliver_fault(const struct emu_ops *ops, struct emu_cpu *
 
 	rep->faulted = true;
 	rep->fault_vector = ev->vector;
-	r = deliver(ops, cpu, ev);
+	r = deliver(ops, cpu, ev, rep);
 	if (r != EMU_DONE || cpu->mode != EMU_MODE_SHADOW)
 		return r;
 	cpu->virt.int_shadow = false; /* the faulting instruction ended any STI blocking */
@@ -776,7 +781,7 @@ static enum emu_result run_code(struct emu_cpu *cpu, const struct emu_ops *ops, 
 		}
 		work.rip = c.next_rip;
 		work.rflags &= ~RFLAGS_RF;
-		r = deliver(ops, &work, &ev);
+		r = deliver(ops, &work, &ev, rep);
 		if (r == EMU_DONE) {
 			if (work.mode == EMU_MODE_SHADOW)
 				rep->notes |= emu_transition_notes(cpu, &work);
@@ -813,7 +818,7 @@ finish:
 
 			/* One #DB reports both causes (SDM Vol. 3A §17.2.3). */
 			work.virt.dr6 |= c.db_hits | (step ? DR6_BS : 0);
-			r = deliver(ops, &work, &db);
+			r = deliver(ops, &work, &db, rep);
 			if (r != EMU_DONE)
 				return r;
 			rep->trapped = true;

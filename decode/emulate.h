@@ -442,6 +442,11 @@ struct emu_report {
 	 * instruction or data breakpoints after it (emulate.c items 7, 8).
 	 */
 	u8 db_hits;
+	/*
+	 * EMU_UNKNOWN came from delivering the instruction's event (int n, a
+	 * fault, a #DB): a kind of delivery emu_deliver_event does not emulate.
+	 */
+	bool delivery_refused;
 	u32 notes;		   /* EMU_NOTE_* */
 	bool cr3_noflush;	   /* EMU_NOTE_CR3 with bit 63 set (PCID kept, SDM §4.10.4.1) */
 	u8 code[EMU_MAX_INSN_LEN]; /* the bytes fetched at RIP, for decode_describe() */
@@ -516,9 +521,9 @@ enum emu_fast emu_fast_insn(struct emu_cpu *cpu, const struct emu_ops *ops) __mu
  * IST, the 64-bit frame (SS, RSP, RFLAGS, CS, RIP[, error code]), IF cleared
  * for interrupt gates, TF/NT/RF cleared; and in legacy protected mode
  * (emulate_event32.c): 8-byte 32-bit gates, SSn:ESPn from the 32-bit TSS,
- * the 32-bit frame (task gates, 16-bit gates and real mode: EMU_UNKNOWN). A fault while delivering is
- * delivered in turn (double fault rules, SDM Table 6-5); a fault while
- * delivering #DF returns EMU_TRIPLE_FAULT.
+ * the 32-bit frame (task gates, 16-bit gates and real mode: EMU_UNKNOWN). A fault while delivering
+ * is delivered in turn (double fault rules, SDM Table 6-5); a fault while delivering #DF returns
+ * EMU_TRIPLE_FAULT.
  */
 enum emu_result emu_deliver_event(struct emu_cpu *cpu, const struct emu_ops *ops,
 				  const struct emu_event *ev) __must_check;

@@ -372,6 +372,7 @@ enum emu_result emu_syscall_entry(struct emu_cpu *cpu, const struct emu_ops *ops
 		rep->faulted = true;
 		rep->fault_vector = X86_EXC_UD;
 		r = ops->deliver(ops->opaque, cpu, &ud);
+		rep->delivery_refused = r == EMU_UNKNOWN;
 		if (r == EMU_DONE && emu_cpl_of(cpu) != cpl)
 			rep->notes |= EMU_NOTE_CPL;
 		return r;

@@ -594,8 +594,7 @@ void shadow_emu_stop(struct vm *vm, enum emu_result r, const struct emu_report *
 		snprintf(text, sizeof(text), "(code not readable through the guest's page tables)");
 	switch (r) {
 	case EMU_UNKNOWN:
-		/* int n, or an instruction that faulted: the event's delivery was refused. */
-		if (rep->faulted || !strncmp(mnemonic, "int", 3)) {
+		if (rep->delivery_refused) {
 			vm_kill(vm, UMBRA_EXIT_EMULATION,
 				"shadow mode: %s at rip 0x%llx: delivering its event "
 				"needs " UNEMULATED_DELIVERY ": %s",

@@ -607,6 +607,7 @@ static void test_unknown_instruction(void **state)
 	/* hlt: KVM's business, not ours */
 	assert_int_equal(RUN(env, &rep, 0xf4), EMU_UNKNOWN);
 	assert_string_equal(rep.mnemonic, "hlt");
+	assert_false(rep.delivery_refused); /* the instruction, not a delivery */
 	assert_memory_equal(&env->cpu, &before, sizeof(before));
 	/* xrstors [rdi]: supervisor state, deliberately not emulated */
 	assert_int_equal(RUN(env, &rep, 0x0f, 0xc7, 0x1f), EMU_UNKNOWN);

@@ -287,6 +287,14 @@ static void test_task_gate_unknown(void **state)
 							  .insn_len = 2 }),
 			 EMU_UNKNOWN);
 	assert_memory_equal(&env->cpu, &before, sizeof(before));
+	/* As the int instruction: the report says the delivery was refused (shadow_emu_stop). */
+	{
+		struct emu_report rep;
+
+		assert_int_equal(RUN32(env, &rep, 0xcd, 0x42), EMU_UNKNOWN);
+		assert_true(rep.delivery_refused);
+		assert_memory_equal(&env->cpu, &before, sizeof(before));
+	}
 }
 
 /*
