@@ -127,6 +127,12 @@ static inline gfn_t cr3_table_gfn(const struct shadow_mmu *mmu)
 	return gfn((mmu->ctl.cr3 & PTE_ADDR_MASK(mmu->ctl.maxphyaddr)) >> PAGE_SHIFT);
 }
 
+/* PAE paging: the 32-byte slot of CR3's PDPT in its page (union sp_role, pdpt). */
+static inline unsigned cr3_pdpt_slot(const struct shadow_mmu *mmu)
+{
+	return (unsigned)(mmu->ctl.cr3 >> 5) & 0x7f;
+}
+
 static inline bool is_root_sp(const struct shadow_page *sp)
 {
 	return sp->role.level == PG_LEVEL_PML4;
@@ -158,9 +164,9 @@ static inline bool gva_in_window(const struct shadow_mmu *mmu, gva_t gva)
  * sp_cache.c: every indirect sp shadowing guest table `gfn_` (one per role),
  * found in its hash bucket. The body may break, continue or goto.
  */
-#define for_each_indirect_sp(mmu, gfn_, sp)                                 \
-	for ((sp) = sp_bucket((mmu), (gfn_)); (sp); (sp) = (sp)->hash_next) \
-		if ((sp)->gfn.v != (gfn_).v || (sp)->role.direct) {         \
+#define for_each_indirect_sp(mmu, gfn_, sp)                                        \
+	for ((sp) = sp_bucket((mmu), (gfn_)); (sp); (sp) = (sp)->hash_next)        \
+		if ((sp)->gfn.v != (gfn_).v || !sp_role_shadows_gfn((sp)->role)) { \
 		} else
 
 /* pool.c */
@@ -183,6 +189,8 @@ void sp_link(struct shadow_mmu *mmu, struct shadow_page *parent, unsigned index,
 	     struct shadow_page *child);
 void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp);
 void spte_zap(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index);
+/* root.c */
+void pdpte_sp_refresh(struct shadow_mmu *mmu, struct shadow_page *sp);
 void sp_zap_children(struct shadow_mmu *mmu, struct shadow_page *sp);
 struct shadow_page *spte_to_child(const struct shadow_mmu *mmu, u64 spte);
 

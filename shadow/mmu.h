@@ -201,9 +201,9 @@ void shadow_clear_window(struct shadow_mmu *mmu);
  * out-of-sync table; the others (e.g. the VMM's SMAP switch at stac/clac)
  * do not. Changing any of them that is part of the
  * role makes new roots; old ones stay cached and become reachable again if
- * the mode returns. 4-level and 32-bit paging are shadowed
- * (paging_mode_select; 32-bit: union sp_role in sp.h); the real CPU always
- * walks 4-level shadow tables.
+ * the mode returns. 4-level, 32-bit and PAE paging are shadowed
+ * (paging_mode_select; 32-bit and PAE: union sp_role in sp.h); the real CPU
+ * always walks 4-level shadow tables.
  * After a change the VMM reloads the root with shadow_switch_view (or
  * shadow_set_cr3): the current roots may no longer be the mode's.
  */
@@ -217,6 +217,15 @@ void shadow_set_mode(struct shadow_mmu *mmu, u64 cr0, u64 cr4, u64 efer);
  * every CR3 write, flushing or not (more than the CPU promises).
  */
 mpa_t shadow_set_cr3(struct shadow_mmu *mmu, u64 cr3, enum shadow_view view);
+
+/*
+ * PAE paging: the guest loaded its PDPTE registers (walk_read_pdptes: a CR3
+ * write, or a CR0/CR4 write in PAE paging). The VMM passes them before the
+ * shadow_set_cr3 or shadow_set_mode of the same instruction, then reloads
+ * the root (shadow_set_cr3 or shadow_switch_view), which follows them. As
+ * on the CPU, a store into the PDPT changes nothing until the next load.
+ */
+void shadow_set_pdptes(struct shadow_mmu *mmu, const u64 pdpte[4]);
 
 /* The root for the current CR3 in `view` (the guest changed virtual CPL). */
 mpa_t shadow_switch_view(struct shadow_mmu *mmu, enum shadow_view view);

@@ -11,6 +11,7 @@
  *     sp of gfn 0 (the identity map). A root is created with the monitor's
  *     entries copied into its reserved slots;
  *  1b. a new root's prefill: the entries whose child sp exists already;
+ *  1c. PAE paging: the level-3 sp follows the PDPTE registers;
  *  2. "live" roots: the current root of each view. Eviction never frees a
  *     live root page (pool.c);
  *  3. shadow_set_cr3 / shadow_switch_view: look the root up (hit) or build
@@ -34,6 +35,7 @@
 #include "shadow/internal.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "umbra/log.h"
 
@@ -74,6 +76,39 @@ static void root_prefill(struct shadow_mmu *mmu, struct shadow_page *root)
 	}
 }
 
+/*
+ * Item 1c. A PAE guest's level-3 sp (union sp_role) holds links to the PDs
+ * its CR3's PDPTE registers named when it was last refreshed; the registers
+ * of this load may name others (the guest rewrote its PDPT and reloaded
+ * CR3). A link the registers no longer make goes; one they make whose PD
+ * sp exists is made now, as root_prefill does. Called for the current
+ * CR3's sp only: when a root of it is taken (root_get) and when one links it
+ * (sp_link).
+ */
+void pdpte_sp_refresh(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	BUG_ON(!sp_role_is_pdpte(sp->role) || sp->gfn.v != cr3_table_gfn(mmu).v ||
+	       sp->role.pdpt != cr3_pdpt_slot(mmu));
+	for (unsigned i = 0; i < 4; i++) {
+		struct shadow_page *child = NULL;
+		union sp_role role;
+		bool want;
+		gfn_t g;
+
+		want = child_for_gpte(mmu, sp->role, sp->gfn, i, mmu->ctl.pdpte[i], &g, &role);
+		if (spte_present(sp->spt[i])) {
+			child = spte_to_child(mmu, sp->spt[i]);
+			if (want && child->gfn.v == g.v && child->role.word == role.word)
+				continue;
+			spte_zap(mmu, sp, i);
+		}
+		if (want && (child = sp_lookup(mmu, g, role)) != NULL) {
+			sp_link(mmu, sp, i, child);
+			mmu->stats.root_prefills++;
+		}
+	}
+}
+
 /* Item 1: the root for the current CR3 and mode in `view`; never NULL. */
 struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view)
 {
@@ -87,9 +122,11 @@ struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view)
 		return root;
 	role.level = PG_LEVEL_PML4;
 	role.access = SP_ACC_ALL;
-	if (mmu->ctl.cr0 & CR0_PG)
+	if (mmu->ctl.cr0 & CR0_PG) {
 		root_gfn = cr3_table_gfn(mmu);
-	else
+		if (role.pae) /* one root per PDPT, and a page may hold several */
+			role.pdpt = cr3_pdpt_slot(mmu);
+	} else
 		role.direct = 1; /* paging off: gva == gpa, mapped like one huge page */
 	root = sp_get(mmu, root_gfn, role, &created);
 	if (created) {
@@ -102,6 +139,8 @@ struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view)
 	} else {
 		mmu->stats.root_hits++;
 	}
+	if (role.pae && spte_present(root->spt[0]))
+		pdpte_sp_refresh(mmu, spte_to_child(mmu, root->spt[0]));
 	root_lru_touch(mmu, root);
 	mmu->cur_root[view] = root;
 	return root;
@@ -119,6 +158,16 @@ mpa_t shadow_set_cr3(struct shadow_mmu *mmu, u64 cr3, enum shadow_view view)
 	root = root_get(mmu, view);
 	op_end(mmu);
 	return root->mpa;
+}
+
+/* Item 3. */
+void shadow_set_pdptes(struct shadow_mmu *mmu, const u64 pdpte[4])
+{
+	if (!memcmp(mmu->ctl.pdpte, pdpte, sizeof(mmu->ctl.pdpte)))
+		return;
+	memcpy(mmu->ctl.pdpte, pdpte, sizeof(mmu->ctl.pdpte));
+	/* The next root_get refreshes the level-3 sp (item 1c). */
+	mmu->cur_root[SHADOW_VIEW_KERNEL] = mmu->cur_root[SHADOW_VIEW_USER] = NULL;
 }
 
 /* Item 3. */

@@ -99,15 +99,47 @@ union sp_role {
 		u32 gpte32 : 1;
 		u32 pse : 1;
 		u32 quadrant : 2;
-		u32 unused : 15;
+		/*
+		 * PAE paging outside long mode (walk.h): the guest's PDs and PTs
+		 * are 4-level paging's, under 4 PDPTE registers. Every sp of such
+		 * a guest has `pae`; the indirect ones above the PD are:
+		 *   level 4  passed through: entry 0 links the level-3 sp;
+		 *   level 3  the PDPTE registers: entries 0..3 link the PDs that
+		 *            walk_ctl.pdpte[0..3] name (sp_role_is_pdpte).
+		 * Their gfn is the PDPT's page, `pdpt` is CR3[11:5] (its slot:
+		 * Linux packs 128 PDPTs of 32 bytes in a page), and they shadow no
+		 * guest memory (sp_role_shadows_gfn): the registers change only at
+		 * a load, when root.c refreshes the level-3 sp.
+		 */
+		u32 pae : 1;
+		u32 pdpt : 7;
+		u32 unused : 7;
 	};
 };
 _Static_assert(sizeof(union sp_role) == sizeof(u32), "a role is one word");
 
-/* A 32-bit paging level above the PD: its entries come from no gpte (union sp_role). */
+/* A 32-bit or PAE paging level above the PD's parent: its entries come from no gpte (union
+ * sp_role). */
 static inline bool sp_role_is_passthrough(union sp_role role)
 {
-	return role.gpte32 && !role.direct && role.level > 2;
+	return !role.direct && ((role.gpte32 && role.level > PG_LEVEL_2M) ||
+				(role.pae && role.level == PG_LEVEL_PML4));
+}
+
+/* PAE paging's level 3: its entries come from the PDPTE registers (union sp_role). */
+static inline bool sp_role_is_pdpte(union sp_role role)
+{
+	return role.pae && !role.direct && role.level == PG_LEVEL_1G;
+}
+
+/*
+ * Does an sp of this role shadow the guest table at its gfn, which is then
+ * write-protected? Indirect sps do, but PAE's levels above the PD: the CPU
+ * reads no memory there after the PDPTE load.
+ */
+static inline bool sp_role_shadows_gfn(union sp_role role)
+{
+	return !role.direct && !(role.pae && role.level >= PG_LEVEL_1G);
 }
 
 /*

@@ -85,7 +85,7 @@ struct shadow_page *sp_get(struct shadow_mmu *mmu, gfn_t gfn, union sp_role role
 	if (sp)
 		return sp;
 	/* An upper-level table of a frame out of sync: back in sync first (unsync.c item 3). */
-	if (!role.direct && role.level != PG_LEVEL_4K)
+	if (sp_role_shadows_gfn(role) && role.level != PG_LEVEL_4K)
 		unsync_end(mmu, gfn);
 	sp = pool_alloc(mmu);
 	sp->gfn = gfn;
@@ -93,7 +93,7 @@ struct shadow_page *sp_get(struct shadow_mmu *mmu, gfn_t gfn, union sp_role role
 	bucket = bucket_of(mmu, gfn);
 	sp->hash_next = *bucket;
 	*bucket = sp;
-	if (!role.direct) {
+	if (sp_role_shadows_gfn(role)) {
 		gfn_shadow_get(mmu, gfn); /* write-protects gfn in every root */
 		unsync_new_sp(mmu, sp);	  /* ... unless it is out of sync: join it */
 	}
@@ -123,6 +123,9 @@ void sp_link(struct shadow_mmu *mmu, struct shadow_page *parent, unsigned index,
 	}
 	child->parents[child->nr_parents++] = (struct sp_parent){ .sp = parent, .index = index };
 	spte_store(mmu, parent, index, child->mpa.v | SPTE_NONLEAF_BITS);
+	/* A cached PDPTE sp may hold the registers of an earlier load of its CR3. */
+	if (sp_role_is_pdpte(child->role))
+		pdpte_sp_refresh(mmu, child);
 }
 
 /* Item 4: the sp a present non-leaf spte points at. */
@@ -225,7 +228,7 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 		BUG_ON(!*pp);
 	*pp = sp->hash_next;
 	sp->hash_next = NULL;
-	if (!sp->role.direct)
+	if (sp_role_shadows_gfn(sp->role))
 		gfn_shadow_put(mmu, sp->gfn); /* may lift the write-protection */
 	pool_free(mmu, sp);
 	mmu->stats.sp_zapped++;

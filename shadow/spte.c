@@ -57,6 +57,7 @@ union sp_role mode_role(const struct shadow_mmu *mmu, enum shadow_view view)
 		role.gpte32 = 1;
 		role.pse = mode->pse36;
 	} else {
+		role.pae = mode == &paging_mode_pae;
 		role.efer_nx = !!(mmu->ctl.efer & EFER_NXE);
 	}
 	if (view == SHADOW_VIEW_KERNEL) {
@@ -70,6 +71,8 @@ union sp_role mode_role(const struct shadow_mmu *mmu, enum shadow_view view)
 /* Item 2: the guest paging mode whose tables sps of this role shadow. */
 const struct paging_mode *role_paging_mode(union sp_role role)
 {
+	if (role.pae)
+		return &paging_mode_pae;
 	if (!role.gpte32)
 		return &paging_mode_4level;
 	return role.pse ? &paging_mode_32bit_pse : &paging_mode_32bit;
@@ -130,11 +133,24 @@ bool child_for_gpte(const struct shadow_mmu *mmu, union sp_role parent_role, gfn
 		return true;
 	}
 	if (sp_role_is_passthrough(parent_role)) {
-		/* 32-bit paging above the PD (union sp_role): 4 GiB, one quadrant per GiB. */
+		/*
+		 * 32-bit paging above the PD (union sp_role): 4 GiB, one quadrant
+		 * per GiB; PAE paging's root: the PDPTE sp of the same PDPT.
+		 */
 		if (index >= (level == PG_LEVEL_PML4 ? 1u : 4u))
 			return false;
 		role.quadrant = level == PG_LEVEL_1G ? index : 0;
 		*child_gfn = parent_gfn;
+		*child_role = role;
+		return true;
+	}
+	if (sp_role_is_pdpte(parent_role)) {
+		/* A PDPTE register: no A bit and no rights (walk.c); its PD is any PDPT's. */
+		if (index >= 4 || !(gpte & PTE_P) || gpte_rsvd_bits(mmu, parent_role, level, gpte))
+			return false;
+		role.pdpt = 0;
+		*child_gfn =
+			gfn(walk_gpte_addr(mode, mmu->ctl.maxphyaddr, level, gpte) >> PAGE_SHIFT);
 		*child_role = role;
 		return true;
 	}
@@ -272,6 +288,8 @@ u64 sp_read_gpte(const struct shadow_mmu *mmu, const struct shadow_page *sp, uns
 
 	if (sp_role_is_passthrough(sp->role))
 		return 0;
+	if (sp_role_is_pdpte(sp->role))
+		return index < 4 ? mmu->ctl.pdpte[index] : 0;
 	gindex = sp->role.gpte32 ? sp_gpte32_index(sp, index) : index;
 	if (!walk_read_gpte(mode, &mmu->cfg.mem,
 			    gpa(gfn_to_gpa(sp->gfn).v + gindex * mode->entry_size), &gpte))

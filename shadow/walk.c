@@ -38,13 +38,18 @@
  * CPL3, which SMAP checks whatever RFLAGS.AC says) are not modelled.
  * LIMITATION: 1 GiB pages are taken as supported (CPUID.80000001H:EDX[26]);
  * on a CPU without them PDPTE.PS = 1 would be a reserved-bit fault.
- * LIMITATION: PAE paging outside long mode (3 levels, PDPTE registers) and
- * 5-level paging are not walked (WALK_UNSUPPORTED_MODE).
+ * LIMITATION: 5-level paging is not walked (WALK_UNSUPPORTED_MODE).
  *
  * 32-bit paging (§4.3) is the same walk on 4-byte gptes: no NX, no reserved
  * bits but in a 4 MiB PDE, whose address is split (PSE-36), and a #PF
  * reports I/D only under SMEP. A gpte is returned zero-extended to 64 bits,
  * so the flag bits sit where 4-level paging has them.
+ *
+ * PAE paging (§4.4) is 4-level paging's PD and PT under 4 PDPTE registers
+ * instead of a PML4 and a PDPT in memory: item 3 takes the level-3 entry
+ * from walk_ctl.pdpte[], which holds no rights (item 6) and gets no A bit
+ * (item 11). Bits 62:MAXPHYADDR are reserved in every PAE entry (SDM Tables
+ * 4-8 to 4-11; KVM checks only 51:MAXPHYADDR there).
  */
 #include "shadow/walk.h"
 
@@ -92,6 +97,25 @@ const struct paging_mode paging_mode_32bit_pse = {
 	.pse36 = true,
 };
 
+/* Bits 62:52, reserved in every PAE entry; 63 too in a PDPTE, with 8:5 and 2:1 (§4.4.2). */
+#define PAE_RSVD_HIGH  GENMASK_ULL(62, X86_MAXPHYADDR_MAX)
+#define PAE_RSVD_PDPTE (PTE_NX | PAE_RSVD_HIGH | GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1))
+
+const struct paging_mode paging_mode_pae = {
+	.name = "PAE",
+	.levels = 3,
+	.bits_per_level = 9,
+	.entry_size = sizeof(u64),
+	.va_bits = 32,
+	.large_levels = 1u << PG_LEVEL_2M,
+	.addr_mask = PTE_ADDR_MASK(X86_MAXPHYADDR_MAX),
+	.rsvd = { [PG_LEVEL_4K] = PAE_RSVD_HIGH,
+		  [PG_LEVEL_2M] = PAE_RSVD_HIGH,
+		  [PG_LEVEL_1G] = PAE_RSVD_PDPTE },
+	.rsvd_large = { [PG_LEVEL_2M] = PAE_RSVD_HIGH | PTE_RSVD_2M_MASK },
+	.pdpte_regs = true,
+};
+
 /* Item 1: the mode CR0.PG, CR4.PAE, CR4.PSE, EFER.LMA and CR4.LA57 select (§4.1.1). */
 const struct paging_mode *paging_mode_select(const struct walk_ctl *ctl)
 {
@@ -99,9 +123,17 @@ const struct paging_mode *paging_mode_select(const struct walk_ctl *ctl)
 		return NULL;
 	if (!(ctl->cr4 & CR4_PAE)) /* EFER.LMA = 1 needs PAE: this is legacy 32-bit paging */
 		return (ctl->cr4 & CR4_PSE) ? &paging_mode_32bit_pse : &paging_mode_32bit;
-	if ((ctl->efer & EFER_LMA) && !(ctl->cr4 & CR4_LA57))
+	if (!(ctl->efer & EFER_LMA))
+		return &paging_mode_pae;
+	if (!(ctl->cr4 & CR4_LA57))
 		return &paging_mode_4level;
-	return NULL; /* PAE paging or 5-level paging */
+	return NULL; /* 5-level paging */
+}
+
+/* Items 3, 6 and 11: is `level` PAE's PDPTE level, whose entries are registers? */
+static bool is_pdpte_reg(const struct paging_mode *mode, unsigned level)
+{
+	return mode->pdpte_regs && level == mode->levels;
 }
 
 /* Item 2: the gva bits below the part that `level` translates. */
@@ -110,12 +142,19 @@ static unsigned level_shift(const struct paging_mode *mode, unsigned level)
 	return PAGE_SHIFT + mode->bits_per_level * (level - 1);
 }
 
-/* Item 2: where the gpte for `gva` at `level` lives in the table at `table`. */
-static gpa_t gpte_gpa_of(const struct paging_mode *mode, gpa_t table, gva_t gva, unsigned level)
+/* Item 2: the index of the gpte for `gva` in a table at `level`. */
+static unsigned gpte_index(const struct paging_mode *mode, gva_t gva, unsigned level)
 {
 	u64 index = (gva.v >> level_shift(mode, level)) & ((1ull << mode->bits_per_level) - 1);
 
-	return gpa(table.v + index * mode->entry_size);
+	/* PAE's PDPT has 4 entries, for gva bits 31:30. */
+	return (unsigned)(is_pdpte_reg(mode, level) ? index & 3 : index);
+}
+
+/* Item 2: where the gpte for `gva` at `level` lives in the table at `table`. */
+static gpa_t gpte_gpa_of(const struct paging_mode *mode, gpa_t table, gva_t gva, unsigned level)
+{
+	return gpa(table.v + gpte_index(mode, gva, level) * mode->entry_size);
 }
 
 /* Item 3: read one gpte (walk.h); false if it is not in guest RAM. */
@@ -131,6 +170,21 @@ bool walk_read_gpte(const struct paging_mode *mode, const struct walk_mem *mem, 
 		*gpte = __atomic_load_n((const u32 *)gptep, __ATOMIC_ACQUIRE);
 	else
 		*gpte = __atomic_load_n((const u64 *)gptep, __ATOMIC_ACQUIRE);
+	return true;
+}
+
+/* A PDPTE load (walk.h; §4.4.1). */
+bool walk_read_pdptes(const struct walk_mem *mem, u64 cr3, unsigned maxphyaddr, u64 pdpte[4])
+{
+	for (unsigned i = 0; i < 4; i++) {
+		gpa_t where = gpa((cr3 & CR3_PAE_PDPT_MASK) + i * sizeof(u64));
+
+		if (!walk_read_gpte(&paging_mode_pae, mem, where, &pdpte[i]))
+			return false;
+		if ((pdpte[i] & PTE_P) &&
+		    walk_gpte_rsvd(&paging_mode_pae, maxphyaddr, false, PG_LEVEL_1G, pdpte[i]))
+			return false;
+	}
 	return true;
 }
 
@@ -264,8 +318,9 @@ static enum walk_result walk_tables(struct guest_walk *walk, const struct paging
 				    const struct walk_mem *mem, const struct walk_ctl *ctl)
 {
 	u64 addr_mask = mode->addr_mask & PTE_ADDR_MASK(ctl->maxphyaddr);
-	gpa_t table = gpa(ctl->cr3 & addr_mask); /* PCID, PWT/PCD, no-flush dropped */
-	u64 rights = RIGHTS_AND_MASK;		 /* nothing is denied above the root */
+	/* PCID, PWT/PCD, no-flush dropped; PAE's PDPT is 32-byte aligned. */
+	gpa_t table = gpa(ctl->cr3 & (mode->pdpte_regs ? CR3_PAE_PDPT_MASK : addr_mask));
+	u64 rights = RIGHTS_AND_MASK; /* nothing is denied above the root */
 	unsigned level;
 
 	for (level = mode->levels;; level--) {
@@ -274,14 +329,17 @@ static enum walk_result walk_tables(struct guest_walk *walk, const struct paging
 		walk->level = level;
 		walk->table_gfn[level] = gpa_to_gfn(table);
 		walk->gpte_gpa[level] = gpte_gpa_of(mode, table, walk->gva, level);
-		if (!walk_read_gpte(mode, mem, walk->gpte_gpa[level], &gpte))
+		if (is_pdpte_reg(mode, level)) /* item 3: loaded with CR3, not read now */
+			gpte = ctl->pdpte[gpte_index(mode, walk->gva, level)];
+		else if (!walk_read_gpte(mode, mem, walk->gpte_gpa[level], &gpte))
 			return WALK_BAD_GPA;
 		walk->gpte[level] = gpte;
 		if (!(gpte & PTE_P))
 			return raise_pf(walk, mode, ctl, 0);
 		if (walk_gpte_rsvd(mode, ctl->maxphyaddr, ctl->efer & EFER_NXE, level, gpte))
 			return raise_pf(walk, mode, ctl, PFERR_PRESENT | PFERR_RSVD);
-		rights = accumulate_rights(rights, gpte);
+		if (!is_pdpte_reg(mode, level)) /* item 6: a PDPTE has no R/W, U/S or NX */
+			rights = accumulate_rights(rights, gpte);
 		walk->rights_at[level] = rights;
 		if (is_leaf(mode, level, gpte))
 			break;
@@ -362,7 +420,8 @@ static bool set_ad_bits(struct guest_walk *walk, const struct paging_mode *mode,
 	unsigned level;
 
 	for (level = mode->levels; level >= walk->level; level--)
-		if (!cas_gpte(walk, mode, mem, level, ad_target(walk, level)))
+		if (!is_pdpte_reg(mode, level) &&
+		    !cas_gpte(walk, mode, mem, level, ad_target(walk, level)))
 			return false;
 	return true;
 }
@@ -371,7 +430,7 @@ static bool set_ad_bits(struct guest_walk *walk, const struct paging_mode *mode,
 bool walk_ad_already_set(const struct paging_mode *mode, const struct guest_walk *walk)
 {
 	for (unsigned level = mode->levels; level >= walk->level; level--)
-		if (ad_target(walk, level) != walk->gpte[level])
+		if (!is_pdpte_reg(mode, level) && ad_target(walk, level) != walk->gpte[level])
 			return false;
 	return true;
 }
@@ -381,7 +440,7 @@ bool walk_set_accessed_above(const struct paging_mode *mode, const struct walk_m
 			     struct guest_walk *walk, unsigned level)
 {
 	for (unsigned l = mode->levels; l > level; l--)
-		if (!cas_gpte(walk, mode, mem, l, walk->gpte[l] | PTE_A))
+		if (!is_pdpte_reg(mode, l) && !cas_gpte(walk, mode, mem, l, walk->gpte[l] | PTE_A))
 			return false;
 	return true;
 }

@@ -50,6 +50,13 @@ struct paging_mode {
 	 * its reserved bits depend on MAXPHYADDR (the walker computes them).
 	 */
 	bool pse36;
+	/*
+	 * PAE paging outside long mode (§4.4): the root level's 4 entries are
+	 * the PDPTE registers (struct walk_ctl), which a CR3 load filled from
+	 * memory; they are never read from memory by the walk, have no R/W,
+	 * U/S or A bits, and add no rights.
+	 */
+	bool pdpte_regs;
 };
 
 /* x86-64 4-level paging: CR0.PG = 1, CR4.PAE = 1, EFER.LMA = 1, CR4.LA57 = 0 (§4.5). */
@@ -61,6 +68,12 @@ extern const struct paging_mode paging_mode_4level;
  */
 extern const struct paging_mode paging_mode_32bit;
 extern const struct paging_mode paging_mode_32bit_pse;
+/*
+ * PAE paging: CR0.PG = 1, CR4.PAE = 1, EFER.LMA = 0 (§4.4): 4 PDPTEs in
+ * registers, then a PD and a PT of 512 8-byte entries; 2 MiB pages, NX with
+ * EFER.NXE, and bits 62:MAXPHYADDR reserved in every entry.
+ */
+extern const struct paging_mode paging_mode_pae;
 
 /*
  * Guest memory as the walker sees it. gpa_to_hva returns where the `len`
@@ -79,6 +92,13 @@ struct walk_mem {
 struct walk_ctl {
 	u64 cr0, cr3, cr4, efer;
 	unsigned maxphyaddr;
+	/*
+	 * PAE paging only: the PDPTE registers, as the last load (a CR3 write,
+	 * or a CR0/CR4 write entering PAE paging) read them from the 32 bytes
+	 * at CR3[31:5] (§4.4.1). Later stores there change nothing until the
+	 * next load. walk_read_pdptes() does such a load.
+	 */
+	u64 pdpte[4];
 };
 
 /* The access being translated: a bitmask. No bits: a supervisor data read. */
@@ -134,8 +154,7 @@ enum walk_result {
 
 /*
  * The paging mode the control registers select (SDM Vol. 3A §4.1.1), or
- * NULL when paging is off or the mode is not implemented (PAE paging
- * outside long mode, 5-level paging).
+ * NULL when paging is off or the mode is not implemented (5-level paging).
  */
 const struct paging_mode *paging_mode_select(const struct walk_ctl *ctl);
 
@@ -145,6 +164,16 @@ const struct paging_mode *paging_mode_select(const struct walk_ctl *ctl);
  */
 bool walk_read_gpte(const struct paging_mode *mode, const struct walk_mem *mem, gpa_t where,
 		    u64 *gpte);
+
+/* The PDPT address CR3 holds in PAE paging: bits 31:5 (§4.4.1). */
+#define CR3_PAE_PDPT_MASK GENMASK_ULL(31, 5)
+
+/*
+ * A PDPTE load (§4.4.1): the 4 PDPTEs at CR3[31:5] into pdpte[]. False if
+ * they are not all guest RAM, or a present one has a reserved bit set: the
+ * instruction loading them raises #GP(0) and changes nothing.
+ */
+bool walk_read_pdptes(const struct walk_mem *mem, u64 cr3, unsigned maxphyaddr, u64 pdpte[4]);
 
 /* Does the present `gpte` at `level` map a page rather than point to a table? */
 bool walk_gpte_is_leaf(const struct paging_mode *mode, unsigned level, u64 gpte);

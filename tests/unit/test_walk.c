@@ -793,8 +793,8 @@ static void test_unsupported_modes(void **state)
 			 WALK_UNSUPPORTED_MODE);
 
 	env->ctl = saved;
-	env->ctl.efer &= ~EFER_LMA; /* PAE paging */
-	assert_null(paging_mode_select(&env->ctl));
+	env->ctl.efer &= ~EFER_LMA; /* PAE paging (test_walkpae.c): not the mode passed */
+	assert_ptr_equal(paging_mode_select(&env->ctl), &paging_mode_pae);
 	assert_int_equal(walk_guest(&paging_mode_4level, &env->mem, &env->ctl, gva(GVA_4K), 0,
 				    WALK_PEEK, &walk),
 			 WALK_UNSUPPORTED_MODE);

@@ -112,8 +112,8 @@ static void test_mode_select(void **state)
 	assert_ptr_equal(paging_mode_select(&env->ctl), &paging_mode_32bit_pse);
 	env->ctl.cr4 &= ~CR4_PSE;
 	assert_ptr_equal(paging_mode_select(&env->ctl), &paging_mode_32bit);
-	env->ctl.cr4 |= CR4_PAE; /* PAE paging outside long mode: not walked */
-	assert_null(paging_mode_select(&env->ctl));
+	env->ctl.cr4 |= CR4_PAE; /* PAE paging outside long mode (test_walkpae) */
+	assert_ptr_equal(paging_mode_select(&env->ctl), &paging_mode_pae);
 	env->ctl.cr0 &= ~CR0_PG;
 	assert_null(paging_mode_select(&env->ctl));
 }
