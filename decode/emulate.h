@@ -198,6 +198,8 @@ struct emu_cpu {
 	u64 gdt_base, idt_base, tr_base; /* linear addresses */
 	u32 gdt_limit, idt_limit, tr_limit;
 	u16 tr_sel;
+	/* PAE paging outside long mode: the PDPTE registers (ops->load_pdptes fills them). */
+	u64 pdpte[4];
 	struct emu_virt virt; /* EMU_MODE_SHADOW only */
 	/* Set by the emulator: what it changed (EMU_DIRTY_*), for write-back. */
 	u32 dirty;
@@ -381,6 +383,15 @@ struct emu_ops {
 	 * the VM (EMU_HOST_ERROR). NULL: port instructions are EMU_UNKNOWN.
 	 */
 	bool (*pio)(void *opaque, u16 port, void *data, unsigned size, bool is_out);
+	/*
+	 * PAE paging outside long mode: read the 4 PDPTEs at `cr3`[31:5] into
+	 * pdpte[] (SDM Vol. 3A §4.4.1); false if one that is present has a
+	 * reserved bit set, or they are not RAM: the instruction raises
+	 * #GP(0). Called by a CR3 write in PAE paging, and by a CR0/CR4 write
+	 * that leaves PAE paging on and changes a bit §4.4.1 names. NULL: such
+	 * a write is EMU_UNKNOWN (hw mode never emulates it).
+	 */
+	bool (*load_pdptes)(void *opaque, u64 cr3, u64 pdpte[4]);
 };
 
 /* The MSRs emu_cpu holds in shadow mode (SDM Vol. 4 Table 2-2). */
@@ -419,6 +430,7 @@ enum emu_msr_index {
 #define EMU_NOTE_REP_PARTIAL (1u << 6) /* a rep string stopped at rep_limit: resume re-runs it */
 #define EMU_NOTE_TABLES	     (1u << 7) /* GDTR/IDTR/LDTR/TR or a segment changed */
 #define EMU_NOTE_CODE_MODE   (1u << 8) /* CS.L or CS.D changed: 64-bit, compat, 32-bit code */
+#define EMU_NOTE_PDPTE	     (1u << 9) /* cpu->pdpte loaded: shadow_set_pdptes */
 
 #define EMU_MAX_INSN_LEN 15 /* SDM Vol. 2A §2.3.11 */
 

@@ -7,7 +7,9 @@
  *
  * 1. mov to/from CR0, CR2, CR3, CR4, CR8 with the reserved-bit and
  *    consistency checks of SDM Vol. 3A §2.5 and Vol. 2B MOV (Control
- *    Registers); CR3, CR0/CR4/EFER changes are reported as EMU_NOTE_*.
+ *    Registers); CR3, CR0/CR4/EFER changes are reported as EMU_NOTE_*; in
+ *    PAE paging outside long mode, the PDPTE loads of §4.4.1 (through
+ *    ops->load_pdptes, EMU_NOTE_PDPTE).
  * 2. clts, lmsw, smsw (UMIP), invlpg, wbinvd, invd, hlt.
  * 3. The virtual IF and IOPL: cli, sti (with STI blocking), pushf, popf.
  * 4. rdmsr/wrmsr: the MSRs emu_cpu holds here, the rest through ops->msr;
@@ -87,12 +89,40 @@ static const struct reg_slot *gpr_op(struct insn_ctx *c, unsigned i)
 
 /* ---- item 1: control registers ------------------------------------------- */
 
+/* Is PAE paging outside long mode on with these values (SDM Vol. 3A §4.1.1)? */
+static bool pae_paging(u64 cr0, u64 cr4, u64 efer)
+{
+	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA);
+}
+
+/*
+ * A PDPTE load (§4.4.1) from the PDPT at `cr3` into the working copy, for a
+ * write that leaves PAE paging on: #GP(0) if the VMM finds a reserved bit.
+ */
+static enum step load_pdptes(struct insn_ctx *c, u64 cr3)
+{
+	u64 regs[4];
+
+	if (!c->ops->load_pdptes)
+		return STEP_UNKNOWN;
+	if (!c->ops->load_pdptes(c->ops->opaque, cr3, regs))
+		return emu_raise(c, EXC_GP(0));
+	memcpy(c->cpu->pdpte, regs, sizeof(regs));
+	c->notes |= EMU_NOTE_PDPTE;
+	return STEP_DONE;
+}
+
+/* The CR0 and CR4 bits whose change reloads the PDPTEs in PAE paging (§4.4.1). */
+#define CR0_PDPTE_BITS (CR0_CD | CR0_NW | CR0_PG)
+#define CR4_PDPTE_BITS (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)
+
 static enum step write_cr0(struct insn_ctx *c, u64 v)
 {
 	struct emu_cpu *cpu = c->cpu;
 
 	bool pg_on = (v & CR0_PG) && !(cpu->cr0 & CR0_PG);
 	bool pg_off = !(v & CR0_PG) && (cpu->cr0 & CR0_PG);
+	u64 efer = cpu->efer;
 
 	if (v & CR0_HIGH_RESERVED)
 		return emu_raise(c, EXC_GP(0));
@@ -109,10 +139,17 @@ static enum step write_cr0(struct insn_ctx *c, u64 v)
 		return emu_raise(c, EXC_GP(0));
 	if (!(v & CR0_WP) && (cpu->cr4 & CR4_CET))
 		return emu_raise(c, EXC_GP(0));
-	if (pg_on && (cpu->efer & EFER_LME))
-		cpu->efer |= EFER_LMA;
+	if (pg_on && (efer & EFER_LME))
+		efer |= EFER_LMA;
 	if (pg_off)
-		cpu->efer &= ~EFER_LMA;
+		efer &= ~EFER_LMA;
+	if (pae_paging(v, cpu->cr4, efer) && ((v ^ cpu->cr0) & CR0_PDPTE_BITS)) {
+		enum step s = load_pdptes(c, cpu->cr3);
+
+		if (s != STEP_DONE)
+			return s;
+	}
+	cpu->efer = efer;
 	if ((v ^ cpu->cr0) & CR0_PAGING_BITS)
 		c->notes |= EMU_NOTE_PAGING_MODE;
 	cpu->cr0 = v;
@@ -137,6 +174,12 @@ static enum step write_cr3(struct insn_ctx *c, u64 v)
 	}
 	if (v & cr3_reserved(cpu))
 		return emu_raise(c, EXC_GP(0));
+	if (pae_paging(cpu->cr0, cpu->cr4, cpu->efer)) {
+		enum step s = load_pdptes(c, v);
+
+		if (s != STEP_DONE)
+			return s;
+	}
 	cpu->cr3 = v;
 	c->notes |= EMU_NOTE_CR3;
 	c->cr3_noflush = noflush;
@@ -162,6 +205,12 @@ static enum step write_cr4(struct insn_ctx *c, u64 v)
 		return emu_raise(c, EXC_GP(0)); /* setting PCIDE with a nonzero PCID */
 	if ((v & CR4_CET) && !(cpu->cr0 & CR0_WP))
 		return emu_raise(c, EXC_GP(0));
+	if (pae_paging(cpu->cr0, v, cpu->efer) && (changed & CR4_PDPTE_BITS)) {
+		enum step s = load_pdptes(c, cpu->cr3);
+
+		if (s != STEP_DONE)
+			return s;
+	}
 	if (changed & CR4_PAGING_BITS)
 		c->notes |= EMU_NOTE_PAGING_MODE;
 	cpu->cr4 = v;

@@ -122,11 +122,8 @@ static enum emu_map_result map(void *opaque, u64 la, unsigned len, u32 access, v
 {
 	struct vm *vm = opaque;
 	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
-	struct walk_ctl ctl = { .cr0 = s->cr0,
-				.cr3 = s->cr3,
-				.cr4 = s->cr4,
-				.efer = s->efer,
-				.maxphyaddr = vm->guest_maxphyaddr };
+	struct walk_ctl ctl =
+		guest_hw_walk_ctl(&vm->mem, s->cr0, s->cr3, s->cr4, s->efer, vm->guest_maxphyaddr);
 	enum emu_map_result r;
 	gpa_t gpa;
 

@@ -14,6 +14,21 @@ struct walk_mem guest_walk_mem(struct guest_mem *mem)
 	return (struct walk_mem){ .opaque = mem, .gpa_to_hva = ram_or_rom };
 }
 
+struct walk_ctl guest_hw_walk_ctl(struct guest_mem *mem, u64 cr0, u64 cr3, u64 cr4, u64 efer,
+				  unsigned maxphyaddr)
+{
+	struct walk_ctl ctl = {
+		.cr0 = cr0, .cr3 = cr3, .cr4 = cr4, .efer = efer, .maxphyaddr = maxphyaddr
+	};
+	struct walk_mem wm = guest_walk_mem(mem);
+
+	/* A PDPT the CPU refused to load is never walked: leave the registers 0. */
+	if (paging_mode_select(&ctl) == &paging_mode_pae &&
+	    !walk_read_pdptes(&wm, cr3, maxphyaddr, ctl.pdpte))
+		memset(ctl.pdpte, 0, sizeof(ctl.pdpte));
+	return ctl;
+}
+
 bool guest_fetch_gpa(struct guest_mem *mem, const struct walk_ctl *ctl, u64 la, gpa_t *gpa)
 {
 	struct walk_mem wm = guest_walk_mem(mem);

@@ -14,6 +14,14 @@
 struct walk_mem guest_walk_mem(struct guest_mem *mem);
 
 /*
+ * hw mode: the walk_ctl of KVM's sregs. In PAE paging its PDPTE registers
+ * are read from the PDPT at CR3 (what the CPU loaded, unless the guest
+ * rewrote its PDPT since: no known guest walks through such a stale PDPT).
+ */
+struct walk_ctl guest_hw_walk_ctl(struct guest_mem *mem, u64 cr0, u64 cr3, u64 cr4, u64 efer,
+				  unsigned maxphyaddr);
+
+/*
  * Where a fetch at linear `la` lands through the guest tables described by
  * `ctl` (peek: no A/D side effects): its gpa into *gpa; false if it does
  * not translate for a fetch.

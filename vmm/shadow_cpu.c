@@ -276,5 +276,6 @@ struct walk_ctl shadow_cpu_walk_ctl(const struct emu_cpu *c)
 				  .cr3 = c->cr3,
 				  .cr4 = c->cr4,
 				  .efer = c->efer,
-				  .maxphyaddr = c->virt.maxphyaddr };
+				  .maxphyaddr = c->virt.maxphyaddr,
+				  .pdpte = { c->pdpte[0], c->pdpte[1], c->pdpte[2], c->pdpte[3] } };
 }

@@ -76,6 +76,15 @@ static bool mmio_read(void *opaque, gpa_t a, void *buf, unsigned len)
 	return true;
 }
 
+/* PAE paging: a PDPTE load (decode/emulate.h); the walker's rule for the reserved bits. */
+static bool load_pdptes(void *opaque, u64 cr3, u64 pdpte[4])
+{
+	struct vm *vm = opaque;
+	struct walk_mem wm = guest_walk_mem(&vm->mem);
+
+	return walk_read_pdptes(&wm, cr3, vm->shadow->cpu.virt.maxphyaddr, pdpte);
+}
+
 /* Item 7. */
 static bool pio(void *opaque, u16 port, void *data, unsigned size, bool is_out)
 {
@@ -323,6 +332,9 @@ static void follow_cpu(struct vm *vm, u32 notes, bool cr3_noflush, unsigned old_
 		sm->view = emu_cpl(c) == 0 ? SHADOW_VIEW_KERNEL : SHADOW_VIEW_USER;
 	if (shadow_cr4(c) != sm->shadow_cr4)
 		notes |= EMU_NOTE_PAGING_MODE;
+	/* Before the mode and CR3: the roots they give follow the registers. */
+	if (notes & EMU_NOTE_PDPTE)
+		shadow_set_pdptes(sm->mmu, c->pdpte);
 	if (notes & EMU_NOTE_PAGING_MODE) {
 		sm->shadow_cr4 = shadow_cr4(c);
 		shadow_set_mode(sm->mmu, c->cr0, sm->shadow_cr4, c->efer);
@@ -331,7 +343,7 @@ static void follow_cpu(struct vm *vm, u32 notes, bool cr3_noflush, unsigned old_
 		sm->root = shadow_set_cr3(sm->mmu, c->cr3, sm->view);
 		if (!cr3_noflush)
 			sm->mon.need_flush = true;
-	} else if (notes & (EMU_NOTE_PAGING_MODE | EMU_NOTE_CPL)) {
+	} else if (notes & (EMU_NOTE_PAGING_MODE | EMU_NOTE_CPL | EMU_NOTE_PDPTE)) {
 		sm->root = shadow_switch_view(sm->mmu, sm->view);
 	}
 }
@@ -356,6 +368,7 @@ static const struct emu_ops *ops_for(struct vm *vm)
 		.read_xcr = read_xcr,
 		.write_xcr = write_xcr,
 		.pio = pio,
+		.load_pdptes = load_pdptes,
 	};
 
 	ops.opaque = vm;

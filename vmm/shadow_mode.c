@@ -789,9 +789,8 @@ static enum shadow_exit handle_pf(struct vm *vm)
 	case SHADOW_UNSUPPORTED:
 	default:
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
-			"shadow mode: the guest's paging mode is not shadowed (4-level and 32-bit "
-			"paging are; PAE paging outside long mode is not), at "
-			"rip 0x%llx",
+			"shadow mode: the guest's paging mode is not shadowed (4-level, 32-bit and "
+			"PAE paging are; 5-level paging is not), at rip 0x%llx",
 			(unsigned long long)f->rip);
 		return SHADOW_EXIT_STOP;
 	}

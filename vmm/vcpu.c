@@ -309,11 +309,8 @@ static size_t fetch_code(struct vm *vm, u8 *buf, size_t len)
 {
 	const struct kvm_sregs *s = sregs_of(vm);
 	u64 addr = s->cs.base + regs_of(vm)->rip;
-	struct walk_ctl ctl = { .cr0 = s->cr0,
-				.cr3 = s->cr3,
-				.cr4 = s->cr4,
-				.efer = s->efer,
-				.maxphyaddr = vm->guest_maxphyaddr };
+	struct walk_ctl ctl =
+		guest_hw_walk_ctl(&vm->mem, s->cr0, s->cr3, s->cr4, s->efer, vm->guest_maxphyaddr);
 
 	if (!(s->efer & EFER_LMA))
 		addr &= 0xffffffffu;

@@ -6,7 +6,8 @@
  * loader handed over in the multiboot info: memory sizes, command line,
  * modules and the memory map. Then it probes fw_cfg and exits through the
  * debug-exit port with N from "exit=N" on the command line. With the word
- * "paging32" it first checks 32-bit paging (paging32.c), with "events32"
+ * "paging32" it first checks 32-bit paging (paging32.c), with "pae" PAE
+ * paging (pae.c), with "events32"
  * exceptions and user mode (events32.c); with "longmode" it
  * leaves through its own switch to long mode (start.S).
  */
@@ -119,6 +120,8 @@ void mboot_main(uint32_t magic, const struct mb_info *mbi);
 __attribute__((noreturn)) void long_mode_exit(unsigned code);
 /* paging32.c: the 32-bit paging checks; the number that failed. */
 unsigned paging32_test(void);
+/* pae.c: the PAE paging checks; the number that failed. */
+unsigned pae_test(void);
 /* events32.c: exceptions, int n and user mode in 32-bit protected mode; the number that failed. */
 unsigned events32_test(void);
 /* events32.c: int n through a task gate (shadow mode stops the VM). */
@@ -148,6 +151,8 @@ void mboot_main(uint32_t magic, const struct mb_info *mbi)
 		print_mmap(mbi);
 	fwcfg_report();
 	if (cmdline_has_word(cmdline, "paging32") && paging32_test())
+		debug_exit(EXIT_CHECK_FAILED);
+	if (cmdline_has_word(cmdline, "pae") && pae_test())
 		debug_exit(EXIT_CHECK_FAILED);
 	if (cmdline_has_word(cmdline, "events32") && events32_test())
 		debug_exit(EXIT_CHECK_FAILED);

@@ -17,7 +17,10 @@
  * and its 32-bit paging checks (`paging32`: 4 KiB and 4 MiB pages in several
  * PD quadrants and both halves of a PT, A/D bits, remaps with invlpg, a
  * recursive PDE, CR3 switches, CR4.PSE and CR0.PG toggled; images/mboot/
- * paging32.c), on the 32-bit shadow roles in shadow mode (shadow/sp.h).
+ * paging32.c), on the 32-bit shadow roles in shadow mode (shadow/sp.h), and
+ * its PAE paging checks (`pae`: two PDPTs in one page, the PDPTE loads of
+ * CR3, CR0.PG and CR4.PGE writes, a rewritten PDPTE reloaded, 2 MiB pages,
+ * NX; images/mboot/pae.c) on the PAE roles.
  * In shadow mode --stats=json must show the traps by vector, the reflected
  * events and the emulated instructions by mnemonic.
  * Needs /dev/kvm (skips without it).
@@ -182,6 +185,22 @@ static void test_mboot_paging32(void **state)
 	free(sh);
 }
 
+static void test_mboot_pae(void **state)
+{
+	struct result *sh;
+
+	(void)state;
+	NEED_KVM();
+	sh = image_both_modes("mboot/mboot.elf", "pae exit=4", NULL, (4 << 1) | 1);
+	assert_contains(sh->out, "pae: 21 of 21 checks passed\nbye\n");
+	assert_true(json_count(sh->err, "pt_writes") >= 2);
+	assert_true(json_count(sh->err, "invlpg") >= 1);
+	/* PDPTs A and B of the one page are two roots, A's taken again from the cache. */
+	assert_true(json_count(sh->err, "root_misses") >= 2);
+	assert_true(json_count(sh->err, "root_hits") >= 1);
+	free(sh);
+}
+
 /*
  * A 32-bit kernel's events (images/mboot/events32.c): int n at CPL0, #UD,
  * #PF (not present, read-only) fixed by its handler, and a user program at
@@ -231,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_mboot),
 		cmocka_unit_test(test_mboot_long_mode),
 		cmocka_unit_test(test_mboot_paging32),
+		cmocka_unit_test(test_mboot_pae),
 		cmocka_unit_test(test_mboot_events32),
 		cmocka_unit_test(test_mboot_task_gate_refused),
 	};

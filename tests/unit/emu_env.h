@@ -111,7 +111,8 @@ struct env {
 	u64 apic_base;
 	u32 xcr_index;
 	u64 xcr_value;
-	u64 root; /* the fixture's 4-level root, for tests that change CR3 */
+	u64 root;	      /* the fixture's 4-level root, for tests that change CR3 */
+	unsigned pdpte_loads; /* ops->load_pdptes calls */
 	/* xsave family: the vCPU's state, the copy handed out, and the calls */
 	u8 xstate_vcpu[XSTATE_SIZE];
 	u8 xstate_copy[XSTATE_SIZE];
@@ -303,6 +304,7 @@ static inline enum emu_map_result fake_map_phys(void *opaque, u64 la, unsigned l
 	struct guest_walk w;
 
 	/* Any paging mode the walker knows, paging off (identity) included. */
+	memcpy(ctl.pdpte, env->cpu.pdpte, sizeof(ctl.pdpte));
 	assert_true(((la + len - 1) ^ la) < PAGE_SIZE); /* never across a page */
 	switch (walk_guest(paging_mode_select(&ctl), &env->mem, &ctl, gva(la), acc, WALK_SET_AD,
 			   &w)) {
@@ -320,6 +322,15 @@ static inline enum emu_map_result fake_map_phys(void *opaque, u64 la, unsigned l
 		return EMU_MAP_FAULT;
 	default: return EMU_MAP_NOT_RAM;
 	}
+}
+
+/* PAE paging: the walker's PDPTE load, counted. */
+static inline bool fake_load_pdptes(void *opaque, u64 cr3, u64 pdpte[4])
+{
+	struct env *env = opaque;
+
+	env->pdpte_loads++;
+	return walk_read_pdptes(&env->mem, cr3, TEST_MAXPHYADDR, pdpte);
 }
 
 static inline bool fake_mmio_read(void *opaque, gpa_t a, void *buf, unsigned len)
@@ -581,6 +592,7 @@ static inline void to_shadow(struct env *env)
 	env->ops.write = fake_write;
 	env->ops.msr = fake_msr;
 	env->ops.write_xcr = fake_write_xcr;
+	env->ops.load_pdptes = fake_load_pdptes;
 	env->cpu.virt.maxphyaddr = TEST_MAXPHYADDR;
 	env->cpu.virt.star = ((u64)(SEL_UDATA - 8 - 3) << 48) | ((u64)SEL_KCODE << 32);
 	env->apic_base = APIC_BASE_VALUE;

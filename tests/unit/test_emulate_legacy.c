@@ -502,6 +502,113 @@ static void test_round_trip(void **state)
 	assert_int_equal(env->cpu.ss.dpl, 3);
 }
 
+/* ---- PAE paging: the PDPTE loads (SDM Vol. 3A §4.4.1) ------------------------ */
+
+#define PDPT_A	  0x70020u /* two PDPTs in one page, 32-byte aligned */
+#define PDPT_B	  0x70040u
+#define PAE_PD	  0x71000u /* PDE 0: the first 2 MiB, identity */
+#define CR0_PG_ON (CR0_PE | CR0_ET | CR0_NE | CR0_PG)
+
+/* A store at a physical address (emu_env.h's poke64 takes a 4-level va). */
+static void poke_pa64(struct env *env, u64 pa, u64 v)
+{
+	memcpy(env->ram + pa, &v, 8);
+}
+
+/* Paging off, CR4.PAE = 1, CR3 = PDPT_A; PDPT_B names the PD in its entry 3 too. */
+static void setup_pae(struct env *env)
+{
+	poke_pa64(env, PAE_PD, 0 | PTE_P | PTE_RW | PTE_PS);
+	poke_pa64(env, PDPT_A, PAE_PD | PTE_P);
+	poke_pa64(env, PDPT_B, PAE_PD | PTE_P);
+	poke_pa64(env, PDPT_B + 24, PAE_PD | PTE_P | PTE_PWT);
+	env->cpu.cr4 = CR4_PAE;
+	env->cpu.cr3 = PDPT_A;
+}
+
+/* mov %eax,%cr0 setting PG loads the PDPTEs of CR3; mov %ebx,%cr3 those of the new CR3. */
+static void test_pae_loads(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	setup_pae(env);
+	env->cpu.gpr[EMU_RAX] = CR0_PG_ON;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xc0), EMU_DONE);
+	assert_int_equal(env->pdpte_loads, 1);
+	assert_true(rep.notes & EMU_NOTE_PDPTE);
+	assert_true(rep.notes & EMU_NOTE_PAGING_MODE);
+	assert_int_equal(env->cpu.pdpte[0], PAE_PD | PTE_P);
+	assert_int_equal(env->cpu.pdpte[3], 0);
+	assert_int_equal(env->cpu.efer & EFER_LMA, 0);
+	/* Paging is on: the next instruction is fetched through the PDPTE registers. */
+	env->cpu.gpr[EMU_RBX] = PDPT_B | 0x18; /* bits 4:0 are ignored */
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xdb), EMU_DONE);
+	assert_int_equal(env->pdpte_loads, 2);
+	assert_true(rep.notes & EMU_NOTE_PDPTE);
+	assert_int_equal(env->cpu.cr3, PDPT_B | 0x18);
+	assert_int_equal(env->cpu.pdpte[3], PAE_PD | PTE_P | PTE_PWT);
+}
+
+/* A PDPTE with a reserved bit: #GP(0) on the loading instruction, CR3 and the registers kept. */
+static void test_pae_load_refused(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	struct emu_cpu before;
+
+	setup_pae(env);
+	env->cpu.cr0 = CR0_PG_ON;
+	env->cpu.pdpte[0] = PAE_PD | PTE_P;
+	poke_pa64(env, PDPT_B + 8, PAE_PD | PTE_P | PTE_RW); /* bit 1 is reserved in a PDPTE */
+	env->cpu.gpr[EMU_RBX] = PDPT_B;
+	before = env->cpu;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xdb), EMU_DONE);
+	assert_int_equal(env->last_event.vector, X86_EXC_GP);
+	assert_int_equal(env->last_event.error_code, 0);
+	assert_int_equal(env->cpu.rip, H_GP);
+	assert_int_equal(env->cpu.cr3, before.cr3);
+	assert_memory_equal(env->cpu.pdpte, before.pdpte, sizeof(before.pdpte));
+	assert_false(rep.notes & (EMU_NOTE_PDPTE | EMU_NOTE_CR3));
+	/* Entering PAE paging through such a PDPT faults too, and paging stays off. */
+	env->cpu = before;
+	env->cpu.cr0 = CR0_PE | CR0_ET | CR0_NE;
+	env->cpu.cr3 = PDPT_B;
+	env->cpu.gpr[EMU_RAX] = CR0_PG_ON;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xc0), EMU_DONE);
+	assert_int_equal(env->last_event.vector, X86_EXC_GP);
+	assert_int_equal(env->cpu.cr0 & CR0_PG, 0);
+}
+
+/* Which CR0/CR4 writes load the PDPTEs: PG, CD, NW, PAE, PGE, PSE, SMEP; not WP or OSFXSR. */
+static void test_pae_which_writes_load(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	setup_pae(env);
+	env->cpu.cr0 = CR0_PG_ON;
+	env->cpu.pdpte[0] = PAE_PD | PTE_P;
+	env->cpu.gpr[EMU_RAX] = CR0_PG_ON | CR0_WP;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xc0), EMU_DONE);
+	assert_int_equal(env->pdpte_loads, 0);
+	assert_false(rep.notes & EMU_NOTE_PDPTE);
+	env->cpu.gpr[EMU_RAX] = CR4_PAE | CR4_OSFXSR;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xe0), EMU_DONE);
+	assert_int_equal(env->pdpte_loads, 0);
+	env->cpu.gpr[EMU_RAX] = CR4_PAE | CR4_OSFXSR | CR4_PGE;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xe0), EMU_DONE);
+	assert_int_equal(env->pdpte_loads, 1);
+	assert_true(rep.notes & EMU_NOTE_PDPTE);
+	env->cpu.gpr[EMU_RAX] = CR0_PG_ON | CR0_WP | CR0_CD;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xc0), EMU_DONE);
+	assert_int_equal(env->pdpte_loads, 2);
+	/* Leaving PAE for 32-bit paging loads nothing, nor does a CR3 write there. */
+	env->cpu.gpr[EMU_RAX] = CR4_PSE;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x22, 0xe0), EMU_DONE);
+	assert_int_equal(env->pdpte_loads, 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_legacy, teardown)
@@ -523,6 +630,9 @@ int main(void)
 		T(test_iret_at_user),
 		T(test_iret_nested_task_unknown),
 		T(test_round_trip),
+		T(test_pae_loads),
+		T(test_pae_load_refused),
+		T(test_pae_which_writes_load),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
