@@ -18,6 +18,10 @@
  *  32-bit         fill and pt-write for a guest in 32-bit paging (CR4.PAE =
  *                 0): the same NR_PAGES mappings in NR_PT / 2 page tables of
  *                 1024 4-byte entries, each shadowed by two leaf sps
+ *  PAE cr3 hit    shadow_set_pdptes + shadow_set_cr3 between the cached roots
+ *                 of two PDPTs in one page (PAE paging outside long mode),
+ *                 whose registers differ (PWT) but name the same PD: each
+ *                 switch refreshes the level-3 sp's links (shadow/root.c)
  *
  * Each figure is the median over RUNS runs of (time of the loop / ops).
  * The guest: one PML4 / PDPT / PD and NR_PT PTs mapping NR_PT * 512 4 KiB
@@ -274,6 +278,44 @@ static double run_cr3_hit(struct bench *b)
 	return (t1 - t0) / n;
 }
 
+/* PAE paging: a CR3 load as the VMM makes it (the PDPTE load, then the MMU's side). */
+static void load_pae_cr3(struct bench *b, u64 cr3)
+{
+	struct walk_mem mem = { b, bench_gpa_to_hva };
+	u64 regs[4];
+
+	if (!walk_read_pdptes(&mem, cr3, MAXPHYADDR, regs)) {
+		fprintf(stderr, "shadow_bench: bad PDPT at 0x%llx\n", (unsigned long long)cr3);
+		exit(1);
+	}
+	shadow_set_pdptes(b->mmu, regs);
+	b->sink += shadow_set_cr3(b->mmu, cr3, SHADOW_VIEW_KERNEL).v;
+}
+
+/* ns per CR3 switch between the cached roots of two PDPTs of one page (PAE paging). */
+static double run_cr3_hit_pae(struct bench *b)
+{
+	const unsigned n = 20000;
+	const u64 pdpt_a = 0x4000, pdpt_b = 0x4020;
+	double t0, t1;
+	unsigned i;
+
+	setup(b, 0);
+	*gptep(b, pdpt_a, 0) = PD_GPA | PTE_P;
+	*gptep(b, pdpt_b, 0) = PD_GPA | PTE_P | PTE_PWT;
+	shadow_set_mode(b->mmu, CR0_PE | CR0_PG | CR0_WP, CR4_PAE, EFER_NXE);
+	load_pae_cr3(b, pdpt_b);
+	must_fix(b, page_gva(0));
+	load_pae_cr3(b, pdpt_a);
+	must_fix(b, page_gva(0));
+	t0 = now_ns();
+	for (i = 0; i < n; i++)
+		load_pae_cr3(b, i & 1 ? pdpt_a : pdpt_b);
+	t1 = now_ns();
+	teardown(b);
+	return (t1 - t0) / n;
+}
+
 /* ns per CR3 switch to a CR3 never seen before (a new root). */
 static double run_cr3_miss(struct bench *b)
 {
@@ -344,7 +386,7 @@ int main(void)
 {
 	struct bench b = { 0 };
 	double fill[RUNS], ptw[RUNS], hit[RUNS], miss[RUNS], uns[RUNS], uns_store[RUNS];
-	double fill32[RUNS], ptw32[RUNS];
+	double fill32[RUNS], ptw32[RUNS], hit_pae[RUNS];
 	u64 updates = 0, zaps = 0;
 	unsigned r;
 
@@ -363,6 +405,7 @@ int main(void)
 		uns_store[r] = run_cr3_unsync(&b, true);
 		fill32[r] = run_fill(&b, true);
 		ptw32[r] = run_pt_write32(&b);
+		hit_pae[r] = run_cr3_hit_pae(&b);
 	}
 	printf("shadow MMU micro-benchmark: synthetic memory, -O2, median of %d runs\n", RUNS);
 	printf("%-36s %10s %10s\n", "operation", "ns/op", "ops/run");
@@ -378,6 +421,7 @@ int main(void)
 	printf("%-36s %10.0f %10d\n", "32-bit paging: fill", median(fill32, RUNS), NR_PAGES);
 	printf("%-36s %10.0f %10d\n", "32-bit paging: PT-write update", median(ptw32, RUNS),
 	       64 * NR_PT / 2);
+	printf("%-36s %10.0f %10d\n", "PAE paging: CR3 switch, hit", median(hit_pae, RUNS), 20000);
 	printf("(last PT-write run: %llu sptes updated in place, %llu zapped)\n",
 	       (unsigned long long)updates, (unsigned long long)zaps);
 	free(b.pool);
