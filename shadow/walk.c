@@ -354,7 +354,8 @@ static enum walk_result walk_tables(struct guest_walk *walk, const struct paging
 
 /*
  * Item 11: record a gpte we just updated at every level that read the same
- * gpa (a table referenced twice in one walk, e.g. a recursive PML4E).
+ * gpa (a table referenced twice in one walk, e.g. a recursive PML4E). Not a
+ * PDPTE register: its value was loaded before, whatever memory holds now.
  */
 static void record_gpte(struct guest_walk *walk, const struct paging_mode *mode, gpa_t where,
 			u64 gpte)
@@ -362,7 +363,7 @@ static void record_gpte(struct guest_walk *walk, const struct paging_mode *mode,
 	unsigned level;
 
 	for (level = walk->level; level <= mode->levels; level++)
-		if (walk->gpte_gpa[level].v == where.v)
+		if (walk->gpte_gpa[level].v == where.v && !is_pdpte_reg(mode, level))
 			walk->gpte[level] = gpte;
 }
 

@@ -603,6 +603,18 @@ static u64 random_pdpte(void)
 	}
 }
 
+/* A store into a PDPT page no trap catches (out of sync if it is a PT too: a stale value). */
+static void pdpt_store(struct env *env, u64 where, u64 val)
+{
+	if (gfn_is_shadowed(env->mmu, gpa_to_gfn(gpa(where))) &&
+	    env->nstale < sizeof(env->stale) / sizeof(env->stale[0])) {
+		env->stale[env->nstale].where = where;
+		env->stale[env->nstale++].val = *gpte_at(env, where);
+	}
+	*gpte_at(env, where) = val;
+	env->pdpt_stores++;
+}
+
 /* One random guest edit: a PDE or PTE through the trapped-write path, or a PDPTE without a trap. */
 static void random_edit(struct env *env)
 {
@@ -623,9 +635,14 @@ static void random_edit(struct env *env)
 		val = *gpte_at(env, where) ^ (1ull << pick(8));
 		break;
 	case 3: /* a PDPTE: the CPU reads it at the next load only */
-		*gpte_at(env, pdpt_gpas[pick(NR_PDPTS)] + 8 * pick(4)) = random_pdpte();
-		env->pdpt_stores++;
-		return;
+		where = pdpt_gpas[pick(NR_PDPTS)] + 8 * pick(4);
+		val = random_pdpte();
+		/* The page may be a PD or PT too: then the store traps as any table write. */
+		if (!gfn_is_write_protected(env->mmu, gpa_to_gfn(gpa(where)))) {
+			pdpt_store(env, where, val);
+			return;
+		}
+		break;
 	default: /* a PTE */
 		where = pte_gpa(PT_GPA(pick(NR_PTS)), va);
 		val = random_page() | random_flags();

@@ -208,6 +208,28 @@ static void test_ad_bits_skip_pdpte(void **state)
 	assert_int_equal(*pdpte_mem(env, 3), PD_GPA(3) | PTE_P);
 }
 
+/*
+ * The PDPT's page used as a PT too: the walk sets A in a PTE that is the
+ * very PDPTE it took from a register. The register, and the walk's record
+ * of it, keep the loaded value.
+ */
+static void test_pdpt_page_as_pt(void **state)
+{
+	struct env *env = *state;
+	u32 va = 0xc000f000u; /* PDPTE 3, PDE 0, PTE 15: the 8 bytes at PDPT_GPA + 24 */
+	u64 pdpte3 = PD_GPA(3) | PTE_P;
+	struct guest_walk walk;
+
+	*pde(env, va) = (PDPT_GPA & ~0xfffu) | TABLE_FLAGS;
+	assert_int_equal(do_walk(env, &walk, va, 0, WALK_SET_AD), WALK_OK);
+	assert_int_equal(walk.gpte_gpa[1].v, PDPT_GPA + 24);
+	assert_int_equal(walk.gpa.v, PD_GPA(3));
+	assert_int_equal(walk.gpte[1], pdpte3 | PTE_A);
+	assert_int_equal(*pdpte_mem(env, 3), pdpte3 | PTE_A);
+	assert_int_equal(walk.gpte[3], pdpte3);
+	assert_int_equal(env->ctl.pdpte[3], pdpte3);
+}
+
 static void test_not_present(void **state)
 {
 	struct env *env = *state;
@@ -298,6 +320,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_translate_2m, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pdpte_registers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ad_bits_skip_pdpte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pdpt_page_as_pt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_present, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pdpte_reserved_bits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_bits, setup, teardown),
