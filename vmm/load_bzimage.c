@@ -152,8 +152,13 @@ static int check_header(const u8 *img, size_t size, struct bz_layout *l, char *e
 			 sects, l->setup_size, size);
 		return -EINVAL;
 	}
+	/*
+	 * syssize counts 16-byte paragraphs, rounded up: the file may end
+	 * inside the last one (memtest86+ 6.10's x64 image ends 8 bytes in),
+	 * which other loaders accept.
+	 */
 	syssize = (u64)le_get32(img, BP_SYSSIZE) * 16;
-	if (syssize > size - l->setup_size) {
+	if (syssize > size - l->setup_size + 15) {
 		boot_err(
 			err, errlen,
 			"truncated bzImage: the header says %llu bytes of kernel, the file has %zu",
