@@ -49,6 +49,8 @@ int guest_mem_init(struct guest_mem *mem, u64 ram_bytes)
 		ram_bytes > MEM_PCI_HOLE_START ? MEM_4G + ram_bytes - MEM_PCI_HOLE_START : 0;
 
 	add_region(mem, 0, MEM_LOW_RAM_END, mem->ram, MEM_RAM);
+	add_region(mem, MEM_VGA_START, MEM_ROM_START - MEM_VGA_START, mem->ram + MEM_VGA_START,
+		   MEM_VGA);
 	add_region(mem, MEM_ROM_START, rom_size, mem->rom, MEM_ROM);
 	add_region(mem, MEM_HIGH_START, mem->low_ram_end - MEM_HIGH_START,
 		   mem->ram + MEM_HIGH_START, MEM_RAM);

@@ -6,8 +6,8 @@
  * where host offset == gpa below 4 GiB):
  *
  *   [0, 640K)            RAM            (the top 1 KiB is reported reserved: EBDA)
- *   [640K, 768K)         hole           VGA: unbacked, so accesses exit as MMIO
- *                                       (unknown, all-ones)
+ *   [640K, 768K)         VGA memory     plain memory, no display behind it: what
+ *                                       the guest writes reads back (MEM_VGA)
  *   [768K, 896K)         ROM            option-ROM space, empty: all-ones, read-only
  *   [896K, 1M)           ROM            read-only to the guest, VMM-filled (BIOS area):
  *                                       the ACPI tables, RSDP at 0xe0000 (vmm/acpi.c)
@@ -15,8 +15,17 @@
  *   [3G, 4G)             PCI hole       LAPIC, IOAPIC, future MMIO devices
  *   [4G, 4G + SIZE - 3G) RAM            only when SIZE > 3 GiB
  *
- * The 384 KiB of host mapping under the 640K-1M window is simply not used,
- * as on a real PC the RAM behind that window is hidden.
+ * The 256 KiB of host mapping under the ROM window is simply not used, as on
+ * a real PC the RAM behind that window is hidden; the 128 KiB under the VGA
+ * window back the VGA memory.
+ *
+ * Why VGA memory is backed (since session 33): guests that draw a text
+ * screen write it at 0xb8000 whatever their console is (memtest86+, which
+ * also prints on the serial port; hobby kernels). Unbacked, each store
+ * there was an MMIO exit, and in shadow mode a trap and an emulated store:
+ * most of a memtest86+ run's exits. It is reported reserved (e820, the
+ * Multiboot map), as on a PC, and no loader puts anything there; Linux,
+ * given no screen_info, does not take it for a VGA console.
  *
  * Why the option-ROM space is backed: Linux scans it in 16-byte steps for
  * an iBFT (reserve_ibft_region) and in 2 KiB steps for ROM signatures
@@ -31,6 +40,7 @@
 #include "umbra/types.h"
 
 #define MEM_LOW_RAM_END	   0xa0000ull /* 640 KiB */
+#define MEM_VGA_START	   0xa0000ull /* VGA memory, to the ROM window */
 #define MEM_EBDA_START	   0x9fc00ull /* top 1 KiB of low RAM, reserved */
 #define MEM_ROM_START	   0xc0000ull /* the read-only window: option-ROM space, then BIOS */
 #define MEM_BIOS_START	   0xe0000ull /* BIOS area Linux scans for tables */
@@ -42,7 +52,8 @@
 	0xfec00000ull /* KVM's in-kernel IOAPIC (KVM_IOAPIC_DEFAULT_BASE_ADDRESS) \
 		       */
 
-enum mem_kind { MEM_RAM, MEM_ROM };
+/* RAM: the guest's, in its memory map; ROM: read-only; VGA: read-write, not in the map. */
+enum mem_kind { MEM_RAM, MEM_ROM, MEM_VGA };
 
 struct mem_region {
 	gpa_t base;
@@ -51,7 +62,7 @@ struct mem_region {
 	enum mem_kind kind;
 };
 
-#define MEM_MAX_REGIONS 4
+#define MEM_MAX_REGIONS 5
 
 struct guest_mem {
 	u64 ram_bytes;	  /* --mem: bytes of RAM the guest was given */
@@ -72,7 +83,7 @@ void guest_mem_destroy(struct guest_mem *mem);
 
 /*
  * The host address of [gpa, gpa+len) if that whole range lies in one RAM
- * region (ROM too when `rom_ok`), else NULL. This is the only bounds check
+ * region (VGA memory too; ROM too when `rom_ok`), else NULL. This is the only bounds check
  * between a guest-supplied address and host memory: use it for every access.
  */
 void *gpa_to_hva_kind(const struct guest_mem *mem, gpa_t gpa, u64 len, bool rom_ok);

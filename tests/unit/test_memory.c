@@ -51,6 +51,7 @@ static void test_layout_512m(void **state)
 	struct guest_mem m;
 	const struct region_want want[] = {
 		{ 0, LOW_END, 0, MEM_RAM },
+		{ LOW_END, ROM_START - LOW_END, LOW_END, MEM_VGA },
 		{ ROM_START, 0x40000, 0, MEM_ROM },
 		{ ONE_MIB, 512 * MiB - ONE_MIB, ONE_MIB, MEM_RAM },
 	};
@@ -74,6 +75,7 @@ static void test_layout_3g_exactly(void **state)
 	struct guest_mem m;
 	const struct region_want want[] = {
 		{ 0, LOW_END, 0, MEM_RAM },
+		{ LOW_END, ROM_START - LOW_END, LOW_END, MEM_VGA },
 		{ ROM_START, 0x40000, 0, MEM_ROM },
 		{ ONE_MIB, HOLE_START - ONE_MIB, ONE_MIB, MEM_RAM },
 	};
@@ -95,6 +97,7 @@ static void test_layout_5g(void **state)
 	struct guest_mem m;
 	const struct region_want want[] = {
 		{ 0, LOW_END, 0, MEM_RAM },
+		{ LOW_END, ROM_START - LOW_END, LOW_END, MEM_VGA },
 		{ ROM_START, 0x40000, 0, MEM_ROM },
 		{ ONE_MIB, HOLE_START - ONE_MIB, ONE_MIB, MEM_RAM },
 		{ FOUR_GIB, 2 * GiB, HOLE_START, MEM_RAM },
@@ -144,8 +147,8 @@ static void test_init_minimum(void **state)
 	(void)state;
 	assert_int_equal(guest_mem_init(&m, 2 * MiB), 0);
 	assert_int_equal(m.low_ram_end, 2 * MiB);
-	assert_int_equal(m.nr_regions, 3);
-	assert_int_equal(m.regions[2].size, 1 * MiB);
+	assert_int_equal(m.nr_regions, 4);
+	assert_int_equal(m.regions[3].size, 1 * MiB);
 	assert_ptr_equal(gpa_to_hva(&m, gpa(2 * MiB - 1), 1), m.ram + 2 * MiB - 1);
 	assert_null(gpa_to_hva(&m, gpa(2 * MiB), 1));
 	guest_mem_destroy(&m);
@@ -180,10 +183,12 @@ static void test_hva_low_ram_edges(void **state)
 	/* From low RAM into the 640K hole. */
 	assert_null(gpa_to_hva(m, gpa(LOW_END - 1), 2));
 	assert_null(gpa_to_hva(m, gpa(0), LOW_END + 1));
-	/* The VGA hole is unbacked even for ROM users; the ROM is not RAM. */
-	assert_null(gpa_to_hva(m, gpa(LOW_END), 1));
-	assert_null(gpa_to_hva_kind(m, gpa(LOW_END), 1, true));
-	assert_null(gpa_to_hva_kind(m, gpa(ROM_START - 1), 1, true));
+	/* VGA memory is backed (memory.h), on its own: no access spans into it. */
+	assert_ptr_equal(gpa_to_hva(m, gpa(LOW_END), 1), m->ram + LOW_END);
+	assert_ptr_equal(gpa_to_hva(m, gpa(0xb8000), 4000), m->ram + 0xb8000);
+	assert_ptr_equal(gpa_to_hva(m, gpa(ROM_START - 1), 1), m->ram + ROM_START - 1);
+	assert_null(gpa_to_hva(m, gpa(ROM_START - 1), 2));
+	/* The ROM is not RAM. */
 	assert_null(gpa_to_hva(m, gpa(ROM_START), 1));
 	assert_null(gpa_to_hva(m, gpa(BIOS_START - 1), 1));
 }
@@ -241,7 +246,7 @@ static void test_hva_zero_length(void **state)
 	assert_ptr_equal(gpa_to_hva(m, gpa(0x8000), 0), m->ram + 0x8000);
 	/* ... but not one past it. */
 	assert_null(gpa_to_hva(m, gpa(64 * MiB + 1), 0));
-	assert_null(gpa_to_hva(m, gpa(0xc0000), 0));
+	assert_null(gpa_to_hva(m, gpa(0xc0001), 0)); /* past VGA memory, in the ROM */
 }
 
 static void test_hva_no_overflow(void **state)
