@@ -36,6 +36,12 @@
 #     swap and kernel modules against the shadow MMU, where a late or
 #     missing TLB flush can show (the nested rig cannot show one: README,
 #     "Without /dev/kvm").
+# 10. (before 5) test_shadow_hello: the Multiboot guest's 32-bit checks
+#     (32-bit and PAE paging, events, user mode: sessions 32 and 33), which
+#     on PVM run at CPL3 on the host's GDT, whose 32-bit user segment may
+#     be missing; and tools/memtest-time.sh: memtest86+, all CPL0, to its
+#     fifth test in every configuration (hw mode there emulates each
+#     instruction: 600 s at most).
 #
 # --quick skips 5 (about half an hour on the rig; minutes on PVM) and 6.
 # Each step's output goes to DIR (default bench/results/pvm-report-DATE), and
@@ -55,7 +61,7 @@ while [ $# -gt 0 ]; do
 	--quick) quick=1; shift ;;
 	--out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
 	--out=*) out=${1#--out=}; shift ;;
-	-h | --help) sed -n '3,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) usage ;;
 	esac
 done
@@ -172,6 +178,10 @@ step linux-modules bash -c 'make build/san/tests/test_linux >/dev/null &&
 step linux-swap bash -c 'make build/san/tests/test_linux probe-programs >/dev/null &&
 	env UMBRA=vmm/umbra LINUX_TESTS=test_linux_swap build/san/tests/test_linux 2>&1 |
 	grep -a -E "swap|NOTE|OK|FAIL|SKIP"; [ "${PIPESTATUS[0]}" -eq 0 ]'
+step mboot-32bit bash -c 'make build/san/tests/test_shadow_hello build/san/umbra images >/dev/null &&
+	env UMBRA=vmm/umbra build/san/tests/test_shadow_hello 2>&1 |
+	grep -a -E "paging32:|pae:|events32:|OK|FAIL|SKIP|ERROR"; [ "${PIPESTATUS[0]}" -eq 0 ]'
+step memtest tools/memtest-time.sh --timeout 600
 if [ $quick -eq 0 ]; then
 	step bench make bench QUICK=1 BENCH_ARGS="--linux-timeout 1800 --variant noentry:--chain-entry=off --variant noprefault:--shadow-prefault=off --variant nochain:--chain=off --variant lifo:--shadow-clean-first=off"
 	step profile-pingpong tools/trap-profile.sh -n 25 '/ubench -m -n 2000 pingpong'

@@ -1,0 +1,121 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# How long memtest86+ (Debian's, images/memtest/fetch.sh) takes to reach each
+# of its first tests, in each configuration, side by side: a guest that runs
+# everything at CPL0, where hw mode on a PVM host emulates every instruction
+# and shadow mode runs it natively at CPL3 (README, "memtest86+").
+#
+#   tools/memtest-time.sh [--mem SIZE] [--timeout S] [--tests N] [CONFIG...]
+#
+# CONFIG: umbra-shadow, umbra-hw (vmm/umbra, built first), qemu-tcg, qemu-kvm
+# (qemu-system-x86_64 -kernel); default: every one that can run here (umbra
+# and qemu-kvm need /dev/kvm, QEMU must be installed). Each boots with
+# --mem SIZE (default 64M) and is stopped once test N (default 4, counting
+# from 0) starts, or after S seconds (default 300). Prints a Markdown table:
+# the seconds from the start of the process to the start of each test, and
+# umbra's exits and shadow traps (--stats=json). A configuration that cannot
+# run is listed with the reason. Exit status: 0, 1 if one did not reach test
+# N, 2 on bad usage or when the image cannot be fetched.
+set -u
+me=tools/memtest-time.sh
+mem=64M
+limit=300
+upto=4
+configs=()
+# The names memtest86+ 6.10 gives its first tests, in order.
+names=("Address test, walking ones, no cache" "Address test, own address in window"
+	"Address test, own address + window" "Moving inversions, 1s & 0s"
+	"Moving inversions, 8 bit pattern" "Moving inversions, random pattern")
+usage() {
+	sed -n '/^#   tools/,/^#   tools/s/^#   //p' "$0" >&2
+	exit 2
+}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
+	--timeout) [ $# -ge 2 ] || usage; limit=$2; shift 2 ;;
+	--tests) [ $# -ge 2 ] || usage; upto=$2; shift 2 ;;
+	-h | --help) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	umbra-shadow | umbra-hw | qemu-tcg | qemu-kvm) configs+=("$1"); shift ;;
+	*) echo "$me: unknown argument '$1'" >&2; usage ;;
+	esac
+done
+case $upto in [0-5]) ;; *) echo "$me: --tests must be 0..5" >&2; exit 2 ;; esac
+cd "$(dirname "$0")/.." || exit 2
+image=$(sh images/memtest/fetch.sh) || { echo "$me: memtest86+ is not available" >&2; exit 2; }
+[ ${#configs[@]} -gt 0 ] || configs=(umbra-shadow umbra-hw qemu-tcg qemu-kvm)
+qemu=$(command -v qemu-system-x86_64 || true)
+if [ -e /dev/kvm ] && [[ " ${configs[*]} " == *" umbra-"* ]]; then
+	make -s vmm/umbra >&2 || { echo "$me: cannot build vmm/umbra" >&2; exit 2; }
+fi
+cmdline="console=ttyS0,115200 nosmp"
+
+# Why config $1 cannot run here, or nothing.
+why_not() {
+	case $1 in
+	umbra-*) [ -e /dev/kvm ] || echo "no /dev/kvm" ;;
+	qemu-tcg) [ -n "$qemu" ] || echo "qemu-system-x86_64 not installed" ;;
+	qemu-kvm) [ -n "$qemu" ] || echo "qemu-system-x86_64 not installed"
+		[ -n "$qemu" ] && [ ! -e /dev/kvm ] && echo "no /dev/kvm" ;;
+	esac
+}
+
+# Run config $1; sets the global arrays at[] (seconds to each test) and info.
+measure() {
+	local cfg=$1 dir pid start now i
+	dir=$(mktemp -d) || return 1
+	case $cfg in
+	umbra-*) vmm/umbra run --mmu="${cfg#umbra-}" --mem "$mem" --stats=json \
+		--cmdline "$cmdline" "$image" >"$dir/out" 2>"$dir/err" </dev/null & ;;
+	qemu-*) "$qemu" -accel "${cfg#qemu-}" -m "$mem" -display none -serial "file:$dir/out" \
+		-no-reboot -kernel "$image" -append "$cmdline" >"$dir/err" 2>&1 </dev/null & ;;
+	esac
+	pid=$!
+	start=$(date +%s.%N)
+	at=()
+	while kill -0 "$pid" 2>/dev/null; do
+		now=$(date +%s.%N)
+		for ((i = ${#at[@]}; i <= upto; i++)); do
+			grep -q -a -F "${names[$i]}" "$dir/out" 2>/dev/null || break
+			at[i]=$(printf '%.1f' "$(echo "$now - $start" | bc)")
+		done
+		if [ ${#at[@]} -gt "$upto" ] || [ "$(echo "$now - $start > $limit" | bc)" = 1 ]; then
+			kill -TERM "$pid"
+			break
+		fi
+		sleep 0.2
+	done
+	wait "$pid" 2>/dev/null
+	info=""
+	if [[ $cfg == umbra-* ]]; then
+		info="$(grep -a -o '"exits_total": [0-9]*' "$dir/err" | grep -o '[0-9]*$') exits"
+		[ "$cfg" = umbra-shadow ] &&
+			info="$info, $(grep -a -o '"traps_total": [0-9]*' "$dir/err" | grep -o '[0-9]*$') traps"
+	fi
+	rm -rf "$dir"
+}
+
+status=0
+printf '%s\n\n' "memtest86+ ($(basename "$image")), --mem $mem, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+printf '| config |'
+for ((i = 0; i <= upto; i++)); do printf ' test %d s |' "$i"; done
+printf ' events |\n| --- |'
+for ((i = 0; i <= upto; i++)); do printf ' ---: |'; done
+printf ' --- |\n'
+for cfg in "${configs[@]}"; do
+	why=$(why_not "$cfg")
+	if [ -n "$why" ]; then
+		printf '| %s | not runnable here: %s |\n' "$cfg" "$why"
+		continue
+	fi
+	echo "$me: $cfg ..." >&2
+	measure "$cfg"
+	printf '| %s |' "$cfg"
+	for ((i = 0; i <= upto; i++)); do printf ' %s |' "${at[$i]:--}"; done
+	printf ' %s |\n' "${info:--}"
+	[ ${#at[@]} -gt "$upto" ] || status=1
+done
+printf '\nSeconds from the start of the process to the start of each test (memtest prints\n'
+printf "its name as the test begins); '-': not reached within %s s.\n" "$limit"
+exit $status
