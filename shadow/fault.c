@@ -159,11 +159,19 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
  * one spte, where that is exact: the frame is RAM from end to end (one
  * region, so mpa == gpa is contiguous), none of its gfns is write-tracked
  * (a 2 MiB spte cannot trap writes to one 4 KiB page of it: rmap.c item
- * 8), and the spte needs no execution gate (the gate is per 4 KiB frame;
- * Linux maps its direct map NX, so that is where this pays). The spte is
- * what item 5 gives the frame's first gfn, with PS: the rights and the
- * dirty-bit emulation of the large gpte. A 4 KiB table already linked there
- * (the frame was tracked then) is replaced. False: map 4 KiB (item 4).
+ * 8). The spte is what item 5 gives the frame's first gfn, with PS: the
+ * rights and the dirty-bit emulation of the large gpte. A 4 KiB table
+ * already linked there (the frame was tracked then) is replaced. False: map
+ * 4 KiB (item 4).
+ *
+ * The execution gate is per 4 KiB frame, so a kernel-executable page gets a
+ * 2 MiB spte for data only: NX, and not gated (sp.h: a large spte never is).
+ * No frame of it is approved code (approved frames are tracked), and a
+ * fetch there faults and comes here as a fetch, which takes the 4 KiB path:
+ * fetch_path replaces the 2 MiB leaf with a table and the gate scans the
+ * frame, which then tracks the frame, so no later data fault maps it whole
+ * again. This pays where a guest maps all of its memory executable in large
+ * pages (memtest86+); Linux maps its direct map NX.
  */
 static bool map_large(struct shadow_mmu *mmu, const struct guest_walk *walk, enum shadow_view view,
 		      u32 access)
@@ -186,9 +194,15 @@ static bool map_large(struct shadow_mmu *mmu, const struct guest_walk *walk, enu
 		return false;
 	}
 	spte = make_leaf_spte(mmu, sp->role, walk->rights, walk->gpte[walk->level] & PTE_D, frame);
-	if (spte & SPTE_EXEC_GATED)
-		mmu->stats.large_gated++;
-	if (!spte || (spte & SPTE_EXEC_GATED))
+	if (spte & SPTE_EXEC_GATED) {
+		if (access & ACC_FETCH) {
+			mmu->stats.large_gated++;
+			return false;
+		}
+		spte = (spte & ~SPTE_EXEC_GATED) | PTE_NX;
+		mmu->stats.large_data_only++;
+	}
+	if (!spte)
 		return false;
 	spte |= PTE_PS;
 	/* The walk set D for a write, and no gfn of the frame is write-protected. */

@@ -385,8 +385,9 @@ struct shadow_stats {
 	 */
 	u64 large_not_ram; /* the frame is not RAM from end to end */
 	u64 large_tracked; /* a gfn of the frame is write-tracked (a guest table, approved code) */
-	u64 large_gated;   /* the page is kernel-executable: the execution gate is per 4 KiB */
-	u64 prefaults;	   /* shadow_prefault calls */
+	u64 large_gated;   /* a kernel fetch in an executable page: the gate is per 4 KiB */
+	u64 large_data_only; /* 2 MiB sptes made NX for data: the page is kernel-executable */
+	u64 prefaults;	     /* shadow_prefault calls */
 	u64 prefaults_fixed; /* ... that mapped the access */
 	u64 root_prefills;   /* a new root's entries linked to existing sps (root.c item 1b) */
 	u64 prefetched_other_view; /* a kernel-view fault's entry filled in the user view */

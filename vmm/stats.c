@@ -141,7 +141,7 @@ void stats_add_mark(struct stats *st, u32 label, const struct shadow_stats *mmu)
 							X(unsync_ends) X(unsync_syncs)  \
 								X(unsync_updates) \
 	X(faults_fixed_large) X(large_maps) X(large_zaps) X(large_not_ram) X(large_tracked)    \
-		X(large_gated) X(prefaults) X(prefaults_fixed) X(root_prefills) X(prefetched_other_view) X(unshadows_inactive) X(pool_clears)
+		X(large_gated) X(large_data_only) X(prefaults) X(prefaults_fixed) X(root_prefills) X(prefetched_other_view) X(unshadows_inactive) X(pool_clears)
 /* clang-format on */
 
 /* "name" or "name (note)". */

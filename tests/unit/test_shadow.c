@@ -716,22 +716,31 @@ static void test_large_spte_and_guest_tables(void **state)
 }
 
 /*
- * Executable kernel pages need the gate's per-4 KiB approval, so they are
- * never mapped 2 MiB at a time; guest-NX pages and the user view are.
+ * Executable kernel pages need the gate's per-4 KiB approval: a kernel
+ * data access maps the 2 MiB NX (data only), and a kernel fetch there takes
+ * the 4 KiB path and the gate. Guest-NX pages and the user view map 2 MiB
+ * as they are.
  */
 static void test_large_spte_exec_gate(void **state)
 {
 	struct env *env = *state;
 	u64 *pde = gptep_for(env, GVA_2M, PG_LEVEL_2M);
+	struct shadow_fault_info info;
 
 	remake_mmu(env, true, true);
 	*pde = 0x200000 | USER_RW | PTE_PS | PTE_D;
 	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
+	assert_true(spte_at_2m(env, GVA_2M) & PTE_PS);
+	assert_int_equal(stats(env)->large_data_only, 1);
+	expect_mapped(env, GVA_2M + 0x5000, SHADOW_VIEW_KERNEL, 0x38eabc, PTE_RW | PTE_US | PTE_NX);
+	/* A fetch: the 2 MiB leaf gives way to 4 KiB sptes, and the frame is to scan. */
+	assert_int_equal(fault(env, GVA_2M + 0x10, ACC_FETCH, SHADOW_VIEW_KERNEL, &info),
+			 SHADOW_EXEC_UNSCANNED);
 	assert_false(spte_at_2m(env, GVA_2M) & PTE_PS);
-	assert_int_equal(stats(env)->large_maps, 0);
 	assert_int_equal(stats(env)->large_gated, 1);
+	expect_unmapped(env, GVA_2M + 0x5000, SHADOW_VIEW_KERNEL);
 	assert_int_equal(fault(env, GVA_2M, 0, SHADOW_VIEW_USER, NULL), SHADOW_FIXED);
-	assert_int_equal(stats(env)->large_maps, 1);
+	assert_int_equal(stats(env)->large_maps, 2);
 	expect_mapped(env, GVA_2M + 0x10000, SHADOW_VIEW_USER, 0x399abc, PTE_RW | PTE_US);
 	/* An approved frame is write-tracked: the user view's 2 MiB spte goes. */
 	shadow_exec_approve(env->mmu, gfn(0x389));
@@ -739,10 +748,10 @@ static void test_large_spte_exec_gate(void **state)
 	expect_unmapped(env, GVA_2M + 0x10000, SHADOW_VIEW_USER);
 	guest_write_gpte(env, pde, *pde | PTE_NX);
 	assert_int_equal(fault(env, GVA_2M + 0x10000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
-	assert_int_equal(stats(env)->large_maps, 1); /* still tracked: 4 KiB */
+	assert_int_equal(stats(env)->large_maps, 2); /* still tracked: 4 KiB */
 	assert_true(shadow_exec_revoke(env->mmu, gfn(0x389)));
 	assert_int_equal(fault(env, GVA_2M + 0x20000, 0, SHADOW_VIEW_KERNEL, NULL), SHADOW_FIXED);
-	assert_int_equal(stats(env)->large_maps, 2);
+	assert_int_equal(stats(env)->large_maps, 3);
 	assert_true(spte_at_2m(env, GVA_2M) & PTE_PS);
 }
 
