@@ -6,9 +6,10 @@
 # everything at CPL0, where hw mode on a PVM host emulates every instruction
 # and shadow mode runs it natively at CPL3 (README, "memtest86+").
 #
-#   tools/memtest-time.sh [--mem SIZE] [--timeout S] [--tests N] [CONFIG...]
+#   tools/memtest-time.sh [--mem SIZE] [--timeout S] [--tests N] [--umbra PATH] [CONFIG...]
 #
-# CONFIG: umbra-shadow, umbra-hw (vmm/umbra, built first), qemu-tcg, qemu-kvm
+# CONFIG: umbra-shadow, umbra-hw (vmm/umbra, built first; or --umbra's binary,
+# used as it is), qemu-tcg, qemu-kvm
 # (qemu-system-x86_64 -kernel); default: every one that can run here (umbra
 # and qemu-kvm need /dev/kvm, QEMU must be installed). Each boots with
 # --mem SIZE (default 64M) and is stopped once test N (default 4, counting
@@ -22,6 +23,7 @@ me=tools/memtest-time.sh
 mem=64M
 limit=300
 upto=4
+umbra=
 configs=()
 # The names memtest86+ 6.10 gives its first tests, in order.
 names=("Address test, walking ones, no cache" "Address test, own address in window"
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
 	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || usage; limit=$2; shift 2 ;;
 	--tests) [ $# -ge 2 ] || usage; upto=$2; shift 2 ;;
+	--umbra) [ $# -ge 2 ] || usage; umbra=$2; shift 2 ;;
 	-h | --help) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	umbra-shadow | umbra-hw | qemu-tcg | qemu-kvm) configs+=("$1"); shift ;;
 	*) echo "$me: unknown argument '$1'" >&2; usage ;;
@@ -46,8 +49,11 @@ cd "$(dirname "$0")/.." || exit 2
 image=$(sh images/memtest/fetch.sh) || { echo "$me: memtest86+ is not available" >&2; exit 2; }
 [ ${#configs[@]} -gt 0 ] || configs=(umbra-shadow umbra-hw qemu-tcg qemu-kvm)
 qemu=$(command -v qemu-system-x86_64 || true)
-if [ -e /dev/kvm ] && [[ " ${configs[*]} " == *" umbra-"* ]]; then
-	make -s vmm/umbra >&2 || { echo "$me: cannot build vmm/umbra" >&2; exit 2; }
+if [ -z "$umbra" ]; then
+	umbra=vmm/umbra
+	if [ -e /dev/kvm ] && [[ " ${configs[*]} " == *" umbra-"* ]]; then
+		make -s vmm/umbra >&2 || { echo "$me: cannot build vmm/umbra" >&2; exit 2; }
+	fi
 fi
 cmdline="console=ttyS0,115200 nosmp"
 
@@ -66,7 +72,7 @@ measure() {
 	local cfg=$1 dir pid start now i
 	dir=$(mktemp -d) || return 1
 	case $cfg in
-	umbra-*) vmm/umbra run --mmu="${cfg#umbra-}" --mem "$mem" --stats=json \
+	umbra-*) "$umbra" run --mmu="${cfg#umbra-}" --mem "$mem" --stats=json \
 		--cmdline "$cmdline" "$image" >"$dir/out" 2>"$dir/err" </dev/null & ;;
 	qemu-*) "$qemu" -accel "${cfg#qemu-}" -m "$mem" -display none -serial "file:$dir/out" \
 		-no-reboot -kernel "$image" -append "$cmdline" >"$dir/err" 2>&1 </dev/null & ;;
@@ -76,11 +82,11 @@ measure() {
 	at=()
 	while kill -0 "$pid" 2>/dev/null; do
 		now=$(date +%s.%N)
-		for ((i = ${#at[@]}; i <= upto; i++)); do
-			grep -q -a -F "${names[$i]}" "$dir/out" 2>/dev/null || break
-			at[i]=$(printf '%.1f' "$(echo "$now - $start" | bc)")
+		for ((i = 0; i <= upto; i++)); do
+			[ -z "${at[$i]:-}" ] && grep -q -a -F "${names[$i]}" "$dir/out" 2>/dev/null &&
+				at[i]=$(printf '%.1f' "$(echo "$now - $start" | bc)")
 		done
-		if [ ${#at[@]} -gt "$upto" ] || [ "$(echo "$now - $start > $limit" | bc)" = 1 ]; then
+		if [ -n "${at[$upto]:-}" ] || [ "$(echo "$now - $start > $limit" | bc)" = 1 ]; then
 			kill -TERM "$pid"
 			break
 		fi
@@ -114,8 +120,9 @@ for cfg in "${configs[@]}"; do
 	printf '| %s |' "$cfg"
 	for ((i = 0; i <= upto; i++)); do printf ' %s |' "${at[$i]:--}"; done
 	printf ' %s |\n' "${info:--}"
-	[ ${#at[@]} -gt "$upto" ] || status=1
+	[ -n "${at[$upto]:-}" ] || status=1
 done
-printf '\nSeconds from the start of the process to the start of each test (memtest prints\n'
-printf "its name as the test begins); '-': not reached within %s s.\n" "$limit"
+printf '\nSeconds from the start of the process to the first screen showing each test\n'
+printf '(memtest redraws its screen every few seconds: a short test may pass unseen, "-");\n'
+printf 'the last column not reached within %s s: "-".\n' "$limit"
 exit $status
