@@ -24,81 +24,19 @@
  *
  * SHADOW32_SEED and SHADOW32_STEPS replay or lengthen the random test.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "shadow/internal.h" /* gfn_is_write_protected, for the oracle */
+#include "shadow_model32.h"
 #include "xorshift.h"
 
-#define RAM_SIZE	(16 * MiB)
-#define TEST_MAXPHYADDR 40
-#define POOL_MPA	(1 * TiB)
-#define POOL_PAGES	128
-#define PD_GPA(n)	(1 * MiB + (n)*PAGE_SIZE) /* NR_PDS page directories */
-#define PT_GPA(n)	(1 * MiB + (NR_PDS + (n)) * PAGE_SIZE)
-#define NR_PDS		3
-#define NR_PTS		8
-#define DATA_GPA	(2 * MiB) /* 4 KiB data pages from here */
-#define NR_DATA		64
-#define BIG_GPA		(8 * MiB) /* two 4 MiB pages: 8 MiB and 12 MiB */
-#define MMIO_GPA	0xfee00000u
+#define PD_GPA(n) (1 * MiB + (n)*PAGE_SIZE) /* NR_PDS page directories */
+#define PT_GPA(n) (1 * MiB + (NR_PDS + (n)) * PAGE_SIZE)
+#define NR_PDS	  3
+#define NR_PTS	  8
+#define DATA_GPA  (2 * MiB) /* 4 KiB data pages from here */
+#define NR_DATA	  64
+#define BIG_GPA	  (8 * MiB) /* two 4 MiB pages: 8 MiB and 12 MiB */
+#define MMIO_GPA  0xfee00000u
 
 #define CR0_32 (CR0_PE | CR0_ET | CR0_NE | CR0_PG)
-
-struct env {
-	u8 *ram;
-	void *pool;
-	struct walk_ctl ctl;
-	struct shadow_mmu *mmu;
-	enum shadow_view view; /* the view the model CPU runs in */
-	bool large;
-	unsigned prefetch;
-	u64 accesses_ok, guest_faults, pt_writes_emulated, mmio, checks_mapped;
-	u64 table_stores, stale_ok;
-	/* Values a PTE had since the last flush that covered it (out of sync). */
-	struct {
-		u64 where;
-		u32 val;
-	} stale[512];
-	unsigned nstale;
-};
-
-static void *test_gpa_to_hva(void *opaque, gpa_t where, size_t len)
-{
-	struct env *env = opaque;
-
-	if (where.v >= RAM_SIZE || len > RAM_SIZE - where.v)
-		return NULL;
-	return env->ram + where.v;
-}
-
-static void test_store(void *opaque, mpa_t spte_mpa, u64 *sptep, u64 val)
-{
-	(void)opaque;
-	(void)spte_mpa;
-	*sptep = val;
-}
-
-static const struct walk_mem *walk_mem(struct env *env)
-{
-	static struct walk_mem mem;
-
-	mem = (struct walk_mem){ .opaque = env, .gpa_to_hva = test_gpa_to_hva };
-	return &mem;
-}
-
-/* A flush that syncs every out-of-sync table: nothing may be stale after it. */
-static void forget_stale(struct env *env)
-{
-	env->nstale = 0;
-}
 
 static void set_mode(struct env *env, u64 cr0, u64 cr4)
 {
@@ -117,29 +55,16 @@ static void set_cr3(struct env *env, u32 cr3)
 	(void)shadow_set_cr3(env->mmu, cr3, env->view);
 }
 
+static u64 random_gpte(void);
+
 static int setup_with(void **state, bool large, unsigned prefetch)
 {
-	struct env *env = calloc(1, sizeof(*env));
-	struct shadow_config cfg;
+	/* Unsync on: a 32-bit PT goes out of sync as a 4-level one does. */
+	struct env *env = model_create(large, prefetch, sizeof(u32));
 
-	env->ram = aligned_alloc(PAGE_SIZE, RAM_SIZE);
-	env->pool = aligned_alloc(PAGE_SIZE, POOL_PAGES * PAGE_SIZE);
-	memset(env->ram, 0, RAM_SIZE);
-	env->large = large;
-	env->prefetch = prefetch;
-	cfg = (struct shadow_config){
-		.mem = { .opaque = env, .gpa_to_hva = test_gpa_to_hva },
-		.pool = { .base = mpa(POOL_MPA), .hva = env->pool, .nr_pages = POOL_PAGES },
-		.writer = { .opaque = env, .store = test_store },
-		.maxphyaddr = TEST_MAXPHYADDR,
-		.prefetch = prefetch,
-		.unsync = 8, /* on: a 32-bit table must still never go out of sync */
-		.large_pages = large,
-	};
-	env->mmu = shadow_create(&cfg);
-	assert_non_null(env->mmu);
-	env->ctl.maxphyaddr = TEST_MAXPHYADDR;
-	env->view = SHADOW_VIEW_KERNEL;
+	env->tables_lo = PD_GPA(0);
+	env->tables_hi = PT_GPA(NR_PTS);
+	env->random_gpte = random_gpte;
 	set_mode(env, CR0_32 | CR0_WP, CR4_PSE);
 	set_cr3(env, PD_GPA(0));
 	*state = env;
@@ -154,17 +79,6 @@ static int setup(void **state)
 static int setup_small(void **state)
 {
 	return setup_with(state, false, 0);
-}
-
-static int teardown(void **state)
-{
-	struct env *env = *state;
-
-	shadow_destroy(env->mmu);
-	free(env->pool);
-	free(env->ram);
-	free(env);
-	return 0;
 }
 
 /* ---- the guest ---------------------------------------------------------- */
@@ -184,97 +98,7 @@ static u64 pte_gpa(u32 pt, u32 va)
 	return pt + ((va >> 12) & 1023) * 4;
 }
 
-/* The guest stores a gpte; the VMM emulates the trapped write and tells the MMU. */
-static void guest_write32(struct env *env, u64 where, u32 val)
-{
-	u32 old = *gpte_at(env, where);
-
-	*gpte_at(env, where) = val;
-	shadow_pt_write(env->mmu, gpa(where), sizeof(val), &old, &val);
-}
-
-static u32 view_access(const struct env *env, u32 access)
-{
-	return env->view == SHADOW_VIEW_USER ? access | ACC_USER : access;
-}
-
 /* ---- the oracle --------------------------------------------------------- */
-
-/* Why the shadow's translation of va (mpa `where`, `rights`) is wrong for the guest now, or NULL.
- */
-static const char *mismatch(struct env *env, u32 va, enum shadow_view view, mpa_t where, u64 rights)
-{
-	const struct paging_mode *mode = paging_mode_select(&env->ctl);
-	u32 acc = view == SHADOW_VIEW_USER ? ACC_USER : 0;
-	struct guest_walk walk;
-
-	if (walk_guest(mode, walk_mem(env), &env->ctl, gva(va), acc, WALK_PEEK, &walk) != WALK_OK)
-		return "the guest does not map it";
-	if (walk.gpa.v != where.v)
-		return "the guest maps another gpa";
-	if (!walk_ad_already_set(mode, &walk))
-		return "A is clear in a gpte of the walk";
-	if (!(rights & PTE_US))
-		return "not a user page (the guest runs at real CPL3)";
-	if (rights & PTE_RW) {
-		if (walk_guest(mode, walk_mem(env), &env->ctl, gva(va), acc | ACC_WRITE, WALK_PEEK,
-			       &walk) != WALK_OK ||
-		    !(walk.gpte[walk.level] & PTE_D))
-			return "writable in the shadow, not writable or clean in the guest";
-		if (gfn_is_write_protected(env->mmu, gpa_to_gfn(gpa(where.v))))
-			return "a writable spte to a write-protected table";
-	}
-	if (!(rights & PTE_NX) && walk_guest(mode, walk_mem(env), &env->ctl, gva(va),
-					     acc | ACC_FETCH, WALK_PEEK, &walk) != WALK_OK)
-		return "executable in the shadow, not in the guest";
-	return NULL;
-}
-
-/* Where the PTE for va lives in the current tables (0: no PT reached). */
-static u64 leaf_pte_gpa(struct env *env, u32 va)
-{
-	struct guest_walk walk;
-
-	enum walk_result r = walk_guest(paging_mode_select(&env->ctl), walk_mem(env), &env->ctl,
-					gva(va), 0, WALK_PEEK, &walk);
-
-	/* A PTE that is not present (a fault at level 1) still has its place. */
-	if (r != WALK_OK && r != WALK_FAULT)
-		return 0;
-	return walk.level == PG_LEVEL_4K ? walk.gpte_gpa[PG_LEVEL_4K].v : 0;
-}
-
-static void agrees(struct env *env, u32 va, enum shadow_view view)
-{
-	const char *why;
-	mpa_t where;
-	u64 rights, pte;
-
-	if (!shadow_translate(env->mmu, view, gva(va), &where, &rights))
-		return;
-	env->checks_mapped++;
-	why = mismatch(env, va, view, where, rights);
-	if (!why)
-		return;
-	/* Out of sync: the PTE may still be one it was since the last flush that covered it. */
-	pte = leaf_pte_gpa(env, va);
-	for (unsigned i = 0; pte && i < env->nstale; i++) {
-		u32 now = *gpte_at(env, pte);
-
-		if (env->stale[i].where != pte)
-			continue;
-		*gpte_at(env, pte) = env->stale[i].val;
-		why = mismatch(env, va, view, where, rights);
-		*gpte_at(env, pte) = now;
-		if (!why) {
-			env->stale_ok++;
-			return;
-		}
-	}
-	fail_msg("gva 0x%x (%s view): the shadow maps mpa 0x%llx with rights 0x%llx: %s", va,
-		 view == SHADOW_VIEW_USER ? "user" : "kernel", (unsigned long long)where.v,
-		 (unsigned long long)rights, why);
-}
 
 /* The gvas checked: each side of every quadrant seam, of the PD and of a PT. */
 static const u32 pd_indexes[] = { 0x000, 0x001, 0x0ff, 0x100, 0x1ff, 0x200, 0x2ff, 0x300, 0x3ff };
@@ -298,120 +122,6 @@ static void check_all(struct env *env)
 }
 
 /* ---- the model CPU ------------------------------------------------------ */
-
-static bool translation_allows(struct env *env, u32 va, u32 access)
-{
-	mpa_t where;
-	u64 rights;
-
-	if (!shadow_translate(env->mmu, env->view, gva(va), &where, &rights))
-		return false;
-	if ((access & ACC_WRITE) && !(rights & PTE_RW))
-		return false;
-	return !((access & ACC_FETCH) && (rights & PTE_NX));
-}
-
-static u32 random_gpte(void);
-
-/*
- * A store the CPU makes without a trap: into a page table it writes a new
- * gpte (an out-of-sync table: the shadow catches up at the next flush that
- * covers it, and meanwhile the old value is one the oracle allows).
- */
-static void cpu_store(struct env *env, u32 va)
-{
-	mpa_t where;
-	u64 rights, at;
-	u32 old;
-
-	assert_true(shadow_translate(env->mmu, env->view, gva(va), &where, &rights));
-	at = where.v & ~3ull;
-	if (at < PD_GPA(0) || at >= PT_GPA(NR_PTS))
-		return; /* data: its contents do not matter here */
-	old = *gpte_at(env, at);
-	*gpte_at(env, at) = random_gpte();
-	env->table_stores++;
-	if (gfn_is_shadowed(env->mmu, gpa_to_gfn(gpa(at))) &&
-	    env->nstale < sizeof(env->stale) / sizeof(env->stale[0])) {
-		env->stale[env->nstale].where = at;
-		env->stale[env->nstale++].val = old;
-	}
-}
-
-/*
- * One access as the CPU makes it on the shadow: through the translation,
- * else a real #PF the VMM hands to shadow_fault (at most 4 times). Returns
- * the fault result it ended with (SHADOW_FIXED: the access went through).
- */
-static enum shadow_fault_result cpu_access(struct env *env, u32 va, u32 access)
-{
-	const struct paging_mode *mode = paging_mode_select(&env->ctl);
-	struct shadow_fault_info info;
-	struct guest_walk walk;
-	enum shadow_fault_result r;
-
-	access = view_access(env, access);
-	for (int tries = 0; tries < 4; tries++) {
-		if (translation_allows(env, va, access)) {
-			env->accesses_ok++;
-			if (access & ACC_WRITE)
-				cpu_store(env, va);
-			return SHADOW_FIXED;
-		}
-		r = shadow_fault(env->mmu, gva(va), access, env->view, &info);
-		switch (r) {
-		case SHADOW_FIXED: continue;
-		case SHADOW_GUEST_FAULT:
-			/* The guest's own verdict, error code included. */
-			switch (walk_guest(mode, walk_mem(env), &env->ctl, gva(va), access,
-					   WALK_PEEK, &walk)) {
-			case WALK_FAULT:
-				assert_int_equal(info.error_code, walk.fault.error_code);
-				break;
-			case WALK_BAD_GPA: /* a table outside RAM reads as reserved bits (fault.c)
-					    */
-				assert_true(info.error_code & PFERR_RSVD);
-				break;
-			default: fail_msg("gva 0x%x: a #PF the guest's tables do not give", va);
-			}
-			assert_int_equal(info.cr2.v, va);
-			env->guest_faults++;
-			return r;
-		case SHADOW_EMULATE_PT_WRITE:
-			/* The VMM emulates the store: 4 bytes at the gpa, a new gpte. */
-			assert_true(access & ACC_WRITE);
-			guest_write32(env, info.gpa.v & ~3ull, random_gpte());
-			env->pt_writes_emulated++;
-			return r;
-		case SHADOW_MMIO:
-			assert_true(info.gpa.v >= RAM_SIZE);
-			env->mmio++;
-			return r;
-		default: fail_msg("gva 0x%x access %u: shadow_fault returned %d", va, access, r);
-		}
-	}
-	fail_msg("gva 0x%x access %u: still not mapped after 4 fixed faults", va, access);
-	return SHADOW_UNSUPPORTED;
-}
-
-static void expect_maps(struct env *env, u32 va, u32 access, u64 expect_gpa)
-{
-	mpa_t where;
-	u64 rights;
-
-	assert_int_equal(cpu_access(env, va, access), SHADOW_FIXED);
-	assert_true(shadow_translate(env->mmu, env->view, gva(va), &where, &rights));
-	assert_int_equal(where.v, expect_gpa);
-	agrees(env, va, env->view);
-}
-
-static void expect_unmapped(struct env *env, u32 va)
-{
-	mpa_t where;
-	u64 rights;
-
-	assert_false(shadow_translate(env->mmu, env->view, gva(va), &where, &rights));
-}
 
 /* ---- fixed tests -------------------------------------------------------- */
 
@@ -452,12 +162,12 @@ static void test_pte_write_hits_its_half(void **state)
 	expect_maps(env, lo, 0, DATA_GPA);
 	expect_maps(env, hi, 0, DATA_GPA + PAGE_SIZE);
 	/* PTE 0x200 moves: only the upper half's sp changes. */
-	guest_write32(env, pte_gpa(PT_GPA(0), hi), (DATA_GPA + 2 * PAGE_SIZE) | FLAGS | PTE_A);
+	guest_write(env, pte_gpa(PT_GPA(0), hi), (DATA_GPA + 2 * PAGE_SIZE) | FLAGS | PTE_A);
 	expect_maps(env, lo, 0, DATA_GPA);
 	check_all(env);
 	expect_maps(env, hi, 0, DATA_GPA + 2 * PAGE_SIZE);
 	/* PTE 0 goes away. */
-	guest_write32(env, pte_gpa(PT_GPA(0), lo), 0);
+	guest_write(env, pte_gpa(PT_GPA(0), lo), 0);
 	expect_unmapped(env, lo);
 	expect_maps(env, hi, 0, DATA_GPA + 2 * PAGE_SIZE);
 	/* A write spanning PTEs 0x1ff and 0x200 (8 bytes) reaches both halves. */
@@ -489,7 +199,7 @@ static void test_pde_write_unlinks_both_halves(void **state)
 	expect_maps(env, va + 0x200000, 0, DATA_GPA + PAGE_SIZE);
 	expect_maps(env, next, 0, DATA_GPA + 2 * PAGE_SIZE);
 	/* The PDE now points to another PT, whose entries are empty. */
-	guest_write32(env, pde_gpa(PD_GPA(0), va), PT_GPA(2) | FLAGS | PTE_A);
+	guest_write(env, pde_gpa(PD_GPA(0), va), PT_GPA(2) | FLAGS | PTE_A);
 	expect_unmapped(env, va);
 	expect_unmapped(env, va + 0x200000);
 	expect_maps(env, next, 0, DATA_GPA + 2 * PAGE_SIZE);
@@ -512,7 +222,7 @@ static void test_4m_page(void **state)
 	if (env->large)
 		assert_true(shadow_get_stats(env->mmu)->large_maps >= 2);
 	/* PSE-36: address bits above 4 GiB are not RAM here, so MMIO. */
-	guest_write32(env, pde_gpa(PD_GPA(0), va), BIG_GPA | FLAGS | PTE_PS | PTE_A | (1u << 13));
+	guest_write(env, pde_gpa(PD_GPA(0), va), BIG_GPA | FLAGS | PTE_PS | PTE_A | (1u << 13));
 	expect_unmapped(env, va + 0x1234);
 	assert_int_equal(cpu_access(env, va + 0x1234, 0), SHADOW_MMIO);
 }
@@ -697,24 +407,12 @@ static void random_edit(struct env *env)
 		val = random_page() | random_flags();
 		break;
 	}
-	guest_write32(env, where, val);
+	guest_write(env, where, val);
 }
 
-static u32 random_gpte(void)
+static u64 random_gpte(void)
 {
 	return random_page() | random_flags();
-}
-
-/* invlpg: the PTEs at va's index, in every PT, are exact again (unsync.c item 4). */
-static void guest_invlpg(struct env *env, u32 va)
-{
-	unsigned k = 0;
-
-	shadow_invlpg(env->mmu, gva(va));
-	for (unsigned i = 0; i < env->nstale; i++)
-		if ((env->stale[i].where & (PAGE_SIZE - 1)) / 4 != ((va >> 12) & 1023))
-			env->stale[k++] = env->stale[i];
-	env->nstale = k;
 }
 
 static void random_step(struct env *env)

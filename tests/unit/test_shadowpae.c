@@ -13,28 +13,14 @@
  * seeded guest edits (PDPT stores included), PDPTE loads, CR3 switches
  * between PDPTs of one page and of another, view, CR0.WP and EFER.NXE
  * changes, flushes and accesses, and after every step checks a set of gvas
- * in each GiB against the reference walker, as test_shadow32.c does (whose
- * comment says what the oracle allows an out-of-sync PT).
+ * in each GiB against the reference walker (shadow_model32.h, shared with
+ * test_shadow32.c, says what the oracle allows an out-of-sync PT).
  *
  * SHADOWPAE_SEED and SHADOWPAE_STEPS replay or lengthen the random test.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "shadow/internal.h" /* gfn_is_write_protected, for the oracle */
+#include "shadow_model32.h"
 #include "xorshift.h"
 
-#define RAM_SIZE	(16 * MiB)
-#define TEST_MAXPHYADDR 40
-#define POOL_MPA	(1 * TiB)
-#define POOL_PAGES	128
 /* Three PDPTs in one page (slots 0, 1 and 5) and one in another page. */
 #define NR_PDPTS   4
 #define PDPT_PAGE  (1 * MiB)
@@ -53,55 +39,9 @@
 static const u32 pdpt_gpas[NR_PDPTS] = { PDPT_PAGE, PDPT_PAGE + 0x20, PDPT_PAGE + 0xa0,
 					 PDPT_PAGE + PAGE_SIZE + 0x40 };
 
-struct env {
-	u8 *ram;
-	void *pool;
-	struct walk_ctl ctl;
-	struct shadow_mmu *mmu;
-	enum shadow_view view; /* the view the model CPU runs in */
-	bool large;
-	u64 accesses_ok, guest_faults, pt_writes_emulated, mmio, checks_mapped;
-	u64 table_stores, stale_ok, pdpt_stores, pdpte_loads, pdpte_load_gp;
-	/* Values a PTE had since the last flush that covered it (out of sync). */
-	struct {
-		u64 where;
-		u64 val;
-	} stale[512];
-	unsigned nstale;
-};
-
-static void *test_gpa_to_hva(void *opaque, gpa_t where, size_t len)
-{
-	struct env *env = opaque;
-
-	if (where.v >= RAM_SIZE || len > RAM_SIZE - where.v)
-		return NULL;
-	return env->ram + where.v;
-}
-
-static void test_store(void *opaque, mpa_t spte_mpa, u64 *sptep, u64 val)
-{
-	(void)opaque;
-	(void)spte_mpa;
-	*sptep = val;
-}
-
-static const struct walk_mem *walk_mem(struct env *env)
-{
-	static struct walk_mem mem;
-
-	mem = (struct walk_mem){ .opaque = env, .gpa_to_hva = test_gpa_to_hva };
-	return &mem;
-}
-
 static u64 *gpte_at(struct env *env, u64 where)
 {
 	return (u64 *)(env->ram + where);
-}
-
-static void forget_stale(struct env *env)
-{
-	env->nstale = 0;
 }
 
 /* A change of CR0.WP or EFER.NXE: no PDPTE load (§4.4.1), no flush of what is out of sync. */
@@ -135,28 +75,16 @@ static bool load_cr3(struct env *env, u32 cr3)
 	return true;
 }
 
+static u64 random_gpte(void);
+
 static int setup_with(void **state, bool large, unsigned prefetch)
 {
-	struct env *env = calloc(1, sizeof(*env));
-	struct shadow_config cfg;
+	struct env *env = model_create(large, prefetch, sizeof(u64));
 
-	env->ram = aligned_alloc(PAGE_SIZE, RAM_SIZE);
-	env->pool = aligned_alloc(PAGE_SIZE, POOL_PAGES * PAGE_SIZE);
-	memset(env->ram, 0, RAM_SIZE);
-	env->large = large;
-	cfg = (struct shadow_config){
-		.mem = { .opaque = env, .gpa_to_hva = test_gpa_to_hva },
-		.pool = { .base = mpa(POOL_MPA), .hva = env->pool, .nr_pages = POOL_PAGES },
-		.writer = { .opaque = env, .store = test_store },
-		.maxphyaddr = TEST_MAXPHYADDR,
-		.prefetch = prefetch,
-		.unsync = 8,
-		.large_pages = large,
-	};
-	env->mmu = shadow_create(&cfg);
-	assert_non_null(env->mmu);
-	env->ctl.maxphyaddr = TEST_MAXPHYADDR;
-	env->view = SHADOW_VIEW_KERNEL;
+	/* The PDPTs' pages too: the model CPU may store there without a trap. */
+	env->tables_lo = PDPT_PAGE;
+	env->tables_hi = PT_GPA(NR_PTS);
+	env->random_gpte = random_gpte;
 	/* PDPT k's entry q names PD (k + q) % NR_PDS: every PD is under several PDPTs. */
 	for (unsigned k = 0; k < NR_PDPTS; k++)
 		for (unsigned q = 0; q < 4; q++)
@@ -177,17 +105,6 @@ static int setup_small(void **state)
 	return setup_with(state, false, 0);
 }
 
-static int teardown(void **state)
-{
-	struct env *env = *state;
-
-	shadow_destroy(env->mmu);
-	free(env->pool);
-	free(env->ram);
-	free(env);
-	return 0;
-}
-
 /* ---- the guest ---------------------------------------------------------- */
 
 static u64 pde_gpa(u32 pd, u32 va)
@@ -200,95 +117,7 @@ static u64 pte_gpa(u32 pt, u32 va)
 	return pt + ((va >> 12) & 511) * 8;
 }
 
-/* The guest stores a gpte; the VMM emulates the trapped write and tells the MMU. */
-static void guest_write64(struct env *env, u64 where, u64 val)
-{
-	u64 old = *gpte_at(env, where);
-
-	*gpte_at(env, where) = val;
-	shadow_pt_write(env->mmu, gpa(where), sizeof(val), &old, &val);
-}
-
-static u32 view_access(const struct env *env, u32 access)
-{
-	return env->view == SHADOW_VIEW_USER ? access | ACC_USER : access;
-}
-
 /* ---- the oracle --------------------------------------------------------- */
-
-/* Why the shadow's translation of va (mpa `where`, `rights`) is wrong for the guest now, or NULL.
- */
-static const char *mismatch(struct env *env, u32 va, enum shadow_view view, mpa_t where, u64 rights)
-{
-	const struct paging_mode *mode = paging_mode_select(&env->ctl);
-	u32 acc = view == SHADOW_VIEW_USER ? ACC_USER : 0;
-	struct guest_walk walk;
-
-	if (walk_guest(mode, walk_mem(env), &env->ctl, gva(va), acc, WALK_PEEK, &walk) != WALK_OK)
-		return "the guest does not map it";
-	if (walk.gpa.v != where.v)
-		return "the guest maps another gpa";
-	if (!walk_ad_already_set(mode, &walk))
-		return "A is clear in a gpte of the walk";
-	if (!(rights & PTE_US))
-		return "not a user page (the guest runs at real CPL3)";
-	if (rights & PTE_RW) {
-		if (walk_guest(mode, walk_mem(env), &env->ctl, gva(va), acc | ACC_WRITE, WALK_PEEK,
-			       &walk) != WALK_OK ||
-		    !(walk.gpte[walk.level] & PTE_D))
-			return "writable in the shadow, not writable or clean in the guest";
-		if (gfn_is_write_protected(env->mmu, gpa_to_gfn(gpa(where.v))))
-			return "a writable spte to a write-protected table";
-	}
-	if (!(rights & PTE_NX) && walk_guest(mode, walk_mem(env), &env->ctl, gva(va),
-					     acc | ACC_FETCH, WALK_PEEK, &walk) != WALK_OK)
-		return "executable in the shadow, not in the guest";
-	return NULL;
-}
-
-/* Where the PTE for va lives in the current tables (0: no PT reached). */
-static u64 leaf_pte_gpa(struct env *env, u32 va)
-{
-	struct guest_walk walk;
-	enum walk_result r = walk_guest(paging_mode_select(&env->ctl), walk_mem(env), &env->ctl,
-					gva(va), 0, WALK_PEEK, &walk);
-
-	if (r != WALK_OK && r != WALK_FAULT)
-		return 0;
-	return walk.level == PG_LEVEL_4K ? walk.gpte_gpa[PG_LEVEL_4K].v : 0;
-}
-
-static void agrees(struct env *env, u32 va, enum shadow_view view)
-{
-	const char *why;
-	mpa_t where;
-	u64 rights, pte;
-
-	if (!shadow_translate(env->mmu, view, gva(va), &where, &rights))
-		return;
-	env->checks_mapped++;
-	why = mismatch(env, va, view, where, rights);
-	if (!why)
-		return;
-	pte = leaf_pte_gpa(env, va);
-	for (unsigned i = 0; pte && i < env->nstale; i++) {
-		u64 now = *gpte_at(env, pte);
-
-		if (env->stale[i].where != pte)
-			continue;
-		*gpte_at(env, pte) = env->stale[i].val;
-		why = mismatch(env, va, view, where, rights);
-		*gpte_at(env, pte) = now;
-		if (!why) {
-			env->stale_ok++;
-			return;
-		}
-	}
-	fail_msg("gva 0x%x (%s view, CR3 0x%llx): the shadow maps mpa 0x%llx with rights 0x%llx: "
-		 "%s",
-		 va, view == SHADOW_VIEW_USER ? "user" : "kernel", (unsigned long long)env->ctl.cr3,
-		 (unsigned long long)where.v, (unsigned long long)rights, why);
-}
 
 /* The gvas checked: both sides of the PD's and the PT's middle, and their ends, in each GiB. */
 static const u32 pd_indexes[] = { 0x000, 0x001, 0x0ff, 0x100, 0x1ff };
@@ -308,108 +137,6 @@ static void check_all(struct env *env)
 			for (unsigned j = 0; j < NR_PT_INDEXES; j++)
 				for (unsigned v = 0; v < SHADOW_NR_VIEWS; v++)
 					agrees(env, va_of(q, i, j), v);
-}
-
-/* ---- the model CPU ------------------------------------------------------ */
-
-static bool translation_allows(struct env *env, u32 va, u32 access)
-{
-	mpa_t where;
-	u64 rights;
-
-	if (!shadow_translate(env->mmu, env->view, gva(va), &where, &rights))
-		return false;
-	if ((access & ACC_WRITE) && !(rights & PTE_RW))
-		return false;
-	return !((access & ACC_FETCH) && (rights & PTE_NX));
-}
-
-static u64 random_gpte(void);
-
-/* A store the CPU makes without a trap: into a guest table (PDPTs included) a new entry. */
-static void cpu_store(struct env *env, u32 va)
-{
-	mpa_t where;
-	u64 rights, at, old;
-
-	assert_true(shadow_translate(env->mmu, env->view, gva(va), &where, &rights));
-	at = where.v & ~7ull;
-	if (at < PDPT_PAGE || at >= PT_GPA(NR_PTS))
-		return; /* data: its contents do not matter here */
-	old = *gpte_at(env, at);
-	*gpte_at(env, at) = random_gpte();
-	env->table_stores++;
-	if (gfn_is_shadowed(env->mmu, gpa_to_gfn(gpa(at))) &&
-	    env->nstale < sizeof(env->stale) / sizeof(env->stale[0])) {
-		env->stale[env->nstale].where = at;
-		env->stale[env->nstale++].val = old;
-	}
-}
-
-/* One access on the shadow, faults handed to shadow_fault (test_shadow32.c's cpu_access). */
-static enum shadow_fault_result cpu_access(struct env *env, u32 va, u32 access)
-{
-	const struct paging_mode *mode = paging_mode_select(&env->ctl);
-	struct shadow_fault_info info;
-	struct guest_walk walk;
-	enum shadow_fault_result r;
-
-	access = view_access(env, access);
-	for (int tries = 0; tries < 4; tries++) {
-		if (translation_allows(env, va, access)) {
-			env->accesses_ok++;
-			if (access & ACC_WRITE)
-				cpu_store(env, va);
-			return SHADOW_FIXED;
-		}
-		r = shadow_fault(env->mmu, gva(va), access, env->view, &info);
-		switch (r) {
-		case SHADOW_FIXED: continue;
-		case SHADOW_GUEST_FAULT:
-			switch (walk_guest(mode, walk_mem(env), &env->ctl, gva(va), access,
-					   WALK_PEEK, &walk)) {
-			case WALK_FAULT:
-				assert_int_equal(info.error_code, walk.fault.error_code);
-				break;
-			case WALK_BAD_GPA: assert_true(info.error_code & PFERR_RSVD); break;
-			default: fail_msg("gva 0x%x: a #PF the guest's tables do not give", va);
-			}
-			assert_int_equal(info.cr2.v, va);
-			env->guest_faults++;
-			return r;
-		case SHADOW_EMULATE_PT_WRITE:
-			assert_true(access & ACC_WRITE);
-			guest_write64(env, info.gpa.v & ~7ull, random_gpte());
-			env->pt_writes_emulated++;
-			return r;
-		case SHADOW_MMIO:
-			assert_true(info.gpa.v >= RAM_SIZE);
-			env->mmio++;
-			return r;
-		default: fail_msg("gva 0x%x access %u: shadow_fault returned %d", va, access, r);
-		}
-	}
-	fail_msg("gva 0x%x access %u: still not mapped after 4 fixed faults", va, access);
-	return SHADOW_UNSUPPORTED;
-}
-
-static void expect_maps(struct env *env, u32 va, u32 access, u64 expect_gpa)
-{
-	mpa_t where;
-	u64 rights;
-
-	assert_int_equal(cpu_access(env, va, access), SHADOW_FIXED);
-	assert_true(shadow_translate(env->mmu, env->view, gva(va), &where, &rights));
-	assert_int_equal(where.v, expect_gpa);
-	agrees(env, va, env->view);
-}
-
-static void expect_unmapped(struct env *env, u32 va)
-{
-	mpa_t where;
-	u64 rights;
-
-	assert_false(shadow_translate(env->mmu, env->view, gva(va), &where, &rights));
 }
 
 /* ---- fixed tests -------------------------------------------------------- */
@@ -515,7 +242,7 @@ static void test_2m_nx_reserved(void **state)
 	check_all(env);
 	set_mode(env, CR0_PAE_MODE | CR0_WP, EFER_NXE);
 	(void)shadow_switch_view(env->mmu, env->view);
-	guest_write64(env, pde_gpa(PD_GPA(2), va), BIG_GPA | FLAGS | PTE_PS | PTE_A | RSVD_BIT62);
+	guest_write(env, pde_gpa(PD_GPA(2), va), BIG_GPA | FLAGS | PTE_PS | PTE_A | RSVD_BIT62);
 	expect_unmapped(env, va);
 	assert_int_equal(cpu_access(env, va, 0), SHADOW_GUEST_FAULT);
 	check_all(env);
@@ -532,7 +259,7 @@ static void test_pt_write_under_two_pds(void **state)
 	*gpte_at(env, pte_gpa(PT_GPA(3), lo)) = DATA_GPA | FLAGS;
 	expect_maps(env, lo, 0, DATA_GPA);
 	expect_maps(env, hi, 0, DATA_GPA);
-	guest_write64(env, pte_gpa(PT_GPA(3), lo), (DATA_GPA + PAGE_SIZE) | FLAGS | PTE_A);
+	guest_write(env, pte_gpa(PT_GPA(3), lo), (DATA_GPA + PAGE_SIZE) | FLAGS | PTE_A);
 	expect_maps(env, lo, 0, DATA_GPA + PAGE_SIZE);
 	expect_maps(env, hi, 0, DATA_GPA + PAGE_SIZE);
 	check_all(env);
@@ -606,11 +333,7 @@ static u64 random_pdpte(void)
 /* A store into a PDPT page no trap catches (out of sync if it is a PT too: a stale value). */
 static void pdpt_store(struct env *env, u64 where, u64 val)
 {
-	if (gfn_is_shadowed(env->mmu, gpa_to_gfn(gpa(where))) &&
-	    env->nstale < sizeof(env->stale) / sizeof(env->stale[0])) {
-		env->stale[env->nstale].where = where;
-		env->stale[env->nstale++].val = *gpte_at(env, where);
-	}
+	note_stale(env, where);
 	*gpte_at(env, where) = val;
 	env->pdpt_stores++;
 }
@@ -648,18 +371,7 @@ static void random_edit(struct env *env)
 		val = random_page() | random_flags();
 		break;
 	}
-	guest_write64(env, where, val);
-}
-
-static void guest_invlpg(struct env *env, u32 va)
-{
-	unsigned k = 0;
-
-	shadow_invlpg(env->mmu, gva(va));
-	for (unsigned i = 0; i < env->nstale; i++)
-		if ((env->stale[i].where & (PAGE_SIZE - 1)) / 8 != ((va >> 12) & 511))
-			env->stale[k++] = env->stale[i];
-	env->nstale = k;
+	guest_write(env, where, val);
 }
 
 static void random_step(struct env *env)
