@@ -189,8 +189,6 @@ void sp_link(struct shadow_mmu *mmu, struct shadow_page *parent, unsigned index,
 	     struct shadow_page *child);
 void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp);
 void spte_zap(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned index);
-/* root.c */
-void pdpte_sp_refresh(struct shadow_mmu *mmu, struct shadow_page *sp);
 void sp_zap_children(struct shadow_mmu *mmu, struct shadow_page *sp);
 struct shadow_page *spte_to_child(const struct shadow_mmu *mmu, u64 spte);
 
@@ -249,6 +247,7 @@ void unsync_force(struct shadow_page *sp, unsigned index);
 /* root.c */
 struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view);
 bool root_is_live(const struct shadow_mmu *mmu, const struct shadow_page *sp);
+void pdpte_sp_refresh(struct shadow_mmu *mmu, struct shadow_page *sp);
 
 /* stats.c */
 void op_end(struct shadow_mmu *mmu);

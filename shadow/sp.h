@@ -118,8 +118,10 @@ union sp_role {
 };
 _Static_assert(sizeof(union sp_role) == sizeof(u32), "a role is one word");
 
-/* A 32-bit or PAE paging level above the PD's parent: its entries come from no gpte (union
- * sp_role). */
+/*
+ * A level whose entries come from no gpte (union sp_role): 32-bit paging's
+ * levels 4 and 3, PAE paging's level 4.
+ */
 static inline bool sp_role_is_passthrough(union sp_role role)
 {
 	return !role.direct && ((role.gpte32 && role.level > PG_LEVEL_2M) ||
