@@ -75,10 +75,7 @@ int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 
 			 (unsigned long long)paddr, (unsigned long long)MEM_EBDA_START);
 		return -EINVAL;
 	}
-	dst = gpa_to_hva(mem, gpa(paddr), memsz);
-	/* VGA memory is backed, but it is no RAM the guest's memory map offers. */
-	if (paddr < MEM_HIGH_START && memsz > MEM_LOW_RAM_END - MIN(paddr, MEM_LOW_RAM_END))
-		dst = NULL;
+	dst = gpa_to_ram(mem, gpa(paddr), memsz);
 	if (!dst) {
 		boot_err(err, errlen,
 			 "segment [0x%llx, +0x%llx) lies outside guest RAM (%llu MiB; see --mem)",

@@ -69,13 +69,13 @@ void guest_mem_destroy(struct guest_mem *mem)
 	memset(mem, 0, sizeof(*mem));
 }
 
-/* Item 3. */
-void *gpa_to_hva_kind(const struct guest_mem *mem, gpa_t a, u64 len, bool rom_ok)
+/* Item 3: in one region of a kind in `kinds` (a mask of 1u << enum mem_kind). */
+static void *find_hva(const struct guest_mem *mem, gpa_t a, u64 len, unsigned kinds)
 {
 	for (unsigned i = 0; i < mem->nr_regions; i++) {
 		const struct mem_region *r = &mem->regions[i];
 
-		if (r->kind == MEM_ROM && !rom_ok)
+		if (!(kinds & (1u << r->kind)))
 			continue;
 		/* Written so that no sum can overflow: a and len are guest-controlled. */
 		if (a.v >= r->base.v && a.v - r->base.v <= r->size &&
@@ -83,6 +83,19 @@ void *gpa_to_hva_kind(const struct guest_mem *mem, gpa_t a, u64 len, bool rom_ok
 			return r->hva + (a.v - r->base.v);
 	}
 	return NULL;
+}
+
+/* Item 3. */
+void *gpa_to_hva_kind(const struct guest_mem *mem, gpa_t a, u64 len, bool rom_ok)
+{
+	return find_hva(mem, a, len,
+			(1u << MEM_RAM) | (1u << MEM_VGA) | (rom_ok ? 1u << MEM_ROM : 0));
+}
+
+/* Item 3. */
+void *gpa_to_ram(const struct guest_mem *mem, gpa_t a, u64 len)
+{
+	return find_hva(mem, a, len, 1u << MEM_RAM);
 }
 
 u64 guest_mem_usable(const struct guest_mem *mem)

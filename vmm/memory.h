@@ -92,6 +92,9 @@ static inline void *gpa_to_hva(const struct guest_mem *mem, gpa_t gpa, u64 len)
 	return gpa_to_hva_kind(mem, gpa, len, false);
 }
 
+/* As gpa_to_hva, but RAM the guest's memory map offers only (no VGA memory): for loaders. */
+void *gpa_to_ram(const struct guest_mem *mem, gpa_t gpa, u64 len);
+
 /* Bytes of RAM the guest can address (the hole hides a little of --mem). */
 u64 guest_mem_usable(const struct guest_mem *mem);
 

@@ -188,6 +188,10 @@ static void test_hva_low_ram_edges(void **state)
 	assert_ptr_equal(gpa_to_hva(m, gpa(0xb8000), 4000), m->ram + 0xb8000);
 	assert_ptr_equal(gpa_to_hva(m, gpa(ROM_START - 1), 1), m->ram + ROM_START - 1);
 	assert_null(gpa_to_hva(m, gpa(ROM_START - 1), 2));
+	/* ... but it is no RAM for the loaders. */
+	assert_null(gpa_to_ram(m, gpa(LOW_END), 1));
+	assert_null(gpa_to_ram(m, gpa(0xb8000), 4000));
+	assert_ptr_equal(gpa_to_ram(m, gpa(LOW_END - 1), 1), m->ram + LOW_END - 1);
 	/* The ROM is not RAM. */
 	assert_null(gpa_to_hva(m, gpa(ROM_START), 1));
 	assert_null(gpa_to_hva(m, gpa(BIOS_START - 1), 1));
