@@ -10,7 +10,7 @@
  *     plus the root LRU (pool.c). With paging off the root is the direct
  *     sp of gfn 0 (the identity map). A root is created with the monitor's
  *     entries copied into its reserved slots;
- *  1b. a new root's prefill: the entries whose child sp exists already;
+ *  1b. prefill: a new root's entries whose child sp exists already;
  *  1c. PAE paging: the level-3 sp follows the PDPTE registers;
  *  2. "live" roots: the current root of each view. Eviction never frees a
  *     live root page (pool.c);
@@ -55,25 +55,24 @@ bool root_is_live(const struct shadow_mmu *mmu, const struct shadow_page *sp)
  * wants A = 1, so the guest sees no difference: a fault's walk would set
  * nothing), and only an sp in use is linked, which is in sync with its
  * table like any other (upper-level sps never go out of sync). Nothing is
- * allocated, so nothing is evicted. Reserved slots are the monitor's.
+ * allocated, so nothing is evicted. The monitor's slots and present entries
+ * are left as they are; item 1c prefills a PAE level-3 sp's entries too.
  * Cost: one store per linked slot, against a trap per slot used.
  */
-static void root_prefill(struct shadow_mmu *mmu, struct shadow_page *root)
+static void prefill_entry(struct shadow_mmu *mmu, struct shadow_page *sp, unsigned i)
 {
-	for (unsigned i = 0; i < SPTE_PER_PAGE; i++) {
-		struct shadow_page *child;
-		union sp_role role;
-		gfn_t g;
+	struct shadow_page *child;
+	union sp_role role;
+	gfn_t g;
 
-		if (mmu->reserved[i] || !child_for_gpte(mmu, root->role, root->gfn, i,
-							sp_read_gpte(mmu, root, i), &g, &role))
-			continue;
-		child = sp_lookup(mmu, g, role);
-		if (!child)
-			continue;
-		sp_link(mmu, root, i, child);
-		mmu->stats.root_prefills++;
-	}
+	if (is_monitor_slot(mmu, sp, i) || spte_present(sp->spt[i]) ||
+	    !child_for_gpte(mmu, sp->role, sp->gfn, i, sp_read_gpte(mmu, sp, i), &g, &role))
+		return;
+	child = sp_lookup(mmu, g, role);
+	if (!child)
+		return;
+	sp_link(mmu, sp, i, child);
+	mmu->stats.root_prefills++;
 }
 
 /*
@@ -81,31 +80,27 @@ static void root_prefill(struct shadow_mmu *mmu, struct shadow_page *root)
  * its CR3's PDPTE registers named when it was last refreshed; the registers
  * of this load may name others (the guest rewrote its PDPT and reloaded
  * CR3). A link the registers no longer make goes; one they make whose PD
- * sp exists is made now, as root_prefill does. Called for the current
- * CR3's sp only: when a root of it is taken (root_get) and when one links it
- * (sp_link).
+ * sp exists is made now (item 1b; sp_read_gpte reads the registers here).
+ * Called for the current CR3's sp only: when a root of it is taken
+ * (root_get) and when one links it (sp_link).
  */
 void pdpte_sp_refresh(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
 	BUG_ON(!sp_role_is_pdpte(sp->role) || sp->gfn.v != cr3_table_gfn(mmu).v ||
 	       sp->role.pdpt != cr3_pdpt_slot(mmu));
 	for (unsigned i = 0; i < 4; i++) {
-		struct shadow_page *child = NULL;
+		struct shadow_page *child;
 		union sp_role role;
-		bool want;
 		gfn_t g;
 
-		want = child_for_gpte(mmu, sp->role, sp->gfn, i, mmu->ctl.pdpte[i], &g, &role);
 		if (spte_present(sp->spt[i])) {
 			child = spte_to_child(mmu, sp->spt[i]);
-			if (want && child->gfn.v == g.v && child->role.word == role.word)
-				continue;
-			spte_zap(mmu, sp, i);
+			if (!child_for_gpte(mmu, sp->role, sp->gfn, i, sp_read_gpte(mmu, sp, i), &g,
+					    &role) ||
+			    child->gfn.v != g.v || child->role.word != role.word)
+				spte_zap(mmu, sp, i);
 		}
-		if (want && (child = sp_lookup(mmu, g, role)) != NULL) {
-			sp_link(mmu, sp, i, child);
-			mmu->stats.root_prefills++;
-		}
+		prefill_entry(mmu, sp, i);
 	}
 }
 
@@ -134,8 +129,8 @@ struct shadow_page *root_get(struct shadow_mmu *mmu, enum shadow_view view)
 		for (i = 0; i < SPTE_PER_PAGE; i++)
 			if (mmu->reserved[i])
 				spte_store(mmu, root, i, mmu->reserved_pml4e[i]);
-		if (!role.direct)
-			root_prefill(mmu, root);
+		for (i = 0; i < SPTE_PER_PAGE && !role.direct; i++)
+			prefill_entry(mmu, root, i);
 	} else {
 		mmu->stats.root_hits++;
 	}
