@@ -128,6 +128,7 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 {
 	unsigned at = walk->level; /* the level whose entry is not present */
 	union sp_role role = mode_role(mmu, SHADOW_VIEW_KERNEL);
+	const struct paging_mode *mode = role_paging_mode(role);
 	struct shadow_page *sp;
 	unsigned index;
 
@@ -136,11 +137,11 @@ static enum shadow_fault_result window_fault(struct shadow_mmu *mmu, struct gues
 	for (unsigned level = PG_LEVEL_PML4; level > at; level--) {
 		u64 gpte = walk->gpte[level];
 
-		if (!(gpte & PTE_P) || walk_gpte_is_leaf(role_paging_mode(role), level, gpte) ||
+		if (!(gpte & PTE_P) || walk_gpte_is_leaf(mode, level, gpte) ||
 		    gpte_rsvd_bits(mmu, role, level, gpte))
 			return SHADOW_MONITOR_CONFLICT;
 	}
-	if (!walk_set_accessed_above(paging_mode_select(&mmu->ctl), &mmu->cfg.mem, walk, at))
+	if (!walk_set_accessed_above(mode, &mmu->cfg.mem, walk, at))
 		return SHADOW_MONITOR_CONFLICT; /* changed under us: not expected */
 	sp = fetch_path(mmu, walk, SHADOW_VIEW_KERNEL, at);
 	if (sp->window)
