@@ -9,18 +9,8 @@
  * memory the walk changed: an A/D update must write its own 4 bytes and
  * never the neighbouring entry.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "walk_env32.h"
 
-#include <stdlib.h>
-#include <string.h>
-
-#include "shadow/shadow.h"
-
-#define RAM_SIZE	(8 * MiB)
 #define PD_GPA		(1 * MiB)
 #define PT_GPA		(1 * MiB + 0x1000)
 #define DATA_4K_GPA	0x345000u
@@ -33,41 +23,15 @@
 #define TABLE_FLAGS (PTE_P | PTE_RW | PTE_US)
 #define LEAF_FLAGS  (PTE_P | PTE_RW | PTE_US)
 
-struct env {
-	u8 *ram;
-	struct walk_mem mem;
-	struct walk_ctl ctl;
-};
-
-static void *test_gpa_to_hva(void *opaque, gpa_t where, size_t len)
-{
-	struct env *env = opaque;
-
-	if (where.v >= RAM_SIZE || len > RAM_SIZE - where.v)
-		return NULL;
-	return env->ram + where.v;
-}
-
 static int setup(void **state)
 {
-	struct env *env = calloc(1, sizeof(*env));
+	struct env *env = env_new();
 
-	env->ram = calloc(1, RAM_SIZE);
-	env->mem = (struct walk_mem){ .opaque = env, .gpa_to_hva = test_gpa_to_hva };
 	env->ctl = (struct walk_ctl){ .cr0 = CR0_PE | CR0_PG | CR0_WP,
 				      .cr3 = PD_GPA,
 				      .cr4 = CR4_PSE,
 				      .maxphyaddr = TEST_MAXPHYADDR };
 	*state = env;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *env = *state;
-
-	free(env->ram);
-	free(env);
 	return 0;
 }
 
@@ -86,23 +50,6 @@ static void map_4k(struct env *env, u32 va, u32 pa, u32 flags)
 {
 	*pde(env, va) = PT_GPA | TABLE_FLAGS;
 	*pte(env, va) = pa | flags;
-}
-
-static enum walk_result do_walk(struct env *env, struct guest_walk *walk, u32 va, u32 access,
-				u32 flags)
-{
-	return walk_guest(paging_mode_select(&env->ctl), &env->mem, &env->ctl, gva(va), access,
-			  flags, walk);
-}
-
-static void expect_pf(struct env *env, u32 va, u32 access, u32 error_code)
-{
-	struct guest_walk walk;
-
-	assert_int_equal(do_walk(env, &walk, va, access, WALK_SET_AD), WALK_FAULT);
-	assert_int_equal(walk.fault.vector, X86_EXC_PF);
-	assert_int_equal(walk.fault.error_code, error_code);
-	assert_int_equal(walk.fault.cr2.v, va);
 }
 
 static void test_mode_select(void **state)

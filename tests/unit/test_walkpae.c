@@ -9,18 +9,8 @@
  * The walk takes the level-3 entries from the PDPTE registers in walk_ctl,
  * loaded by walk_read_pdptes() as a CR3 load does, never from memory.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "walk_env32.h"
 
-#include <stdlib.h>
-#include <string.h>
-
-#include "shadow/shadow.h"
-
-#define RAM_SIZE	(8 * MiB)
 #define PDPT_GPA	(1 * MiB + 0x60) /* 32-byte aligned, the 4th PDPT of its page */
 #define PD_GPA(i)	(2 * MiB + (i)*0x1000u)
 #define PT_GPA		(3 * MiB)
@@ -33,21 +23,6 @@
 
 #define TABLE_FLAGS (PTE_P | PTE_RW | PTE_US)
 #define LEAF_FLAGS  (PTE_P | PTE_RW | PTE_US)
-
-struct env {
-	u8 *ram;
-	struct walk_mem mem;
-	struct walk_ctl ctl;
-};
-
-static void *test_gpa_to_hva(void *opaque, gpa_t where, size_t len)
-{
-	struct env *env = opaque;
-
-	if (where.v >= RAM_SIZE || len > RAM_SIZE - where.v)
-		return NULL;
-	return env->ram + where.v;
-}
 
 static u64 *pdpte_mem(struct env *env, unsigned i)
 {
@@ -72,10 +47,8 @@ static void load_cr3(struct env *env)
 
 static int setup(void **state)
 {
-	struct env *env = calloc(1, sizeof(*env));
+	struct env *env = env_new();
 
-	env->ram = calloc(1, RAM_SIZE);
-	env->mem = (struct walk_mem){ .opaque = env, .gpa_to_hva = test_gpa_to_hva };
 	env->ctl = (struct walk_ctl){ .cr0 = CR0_PE | CR0_PG | CR0_WP,
 				      .cr3 = PDPT_GPA,
 				      .cr4 = CR4_PAE,
@@ -88,36 +61,10 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct env *env = *state;
-
-	free(env->ram);
-	free(env);
-	return 0;
-}
-
 static void map_4k(struct env *env, u32 va, u32 pa, u64 flags)
 {
 	*pde(env, va) = PT_GPA | TABLE_FLAGS;
 	*pte(env, va) = pa | flags;
-}
-
-static enum walk_result do_walk(struct env *env, struct guest_walk *walk, u32 va, u32 access,
-				u32 flags)
-{
-	return walk_guest(paging_mode_select(&env->ctl), &env->mem, &env->ctl, gva(va), access,
-			  flags, walk);
-}
-
-static void expect_pf(struct env *env, u32 va, u32 access, u32 error_code)
-{
-	struct guest_walk walk;
-
-	assert_int_equal(do_walk(env, &walk, va, access, WALK_SET_AD), WALK_FAULT);
-	assert_int_equal(walk.fault.vector, X86_EXC_PF);
-	assert_int_equal(walk.fault.error_code, error_code);
-	assert_int_equal(walk.fault.cr2.v, va);
 }
 
 /* CR4.PAE without EFER.LMA is PAE paging; with it, 4-level paging. */
@@ -267,7 +214,7 @@ static void test_pdpte_reserved_bits(void **state)
 	assert_true(walk_read_pdptes(&env->mem, env->ctl.cr3, TEST_MAXPHYADDR, regs));
 	assert_int_equal(regs[2], *pdpte_mem(env, 2));
 	/* A PDPT outside guest RAM reads as all ones: reserved bits. */
-	assert_false(walk_read_pdptes(&env->mem, RAM_SIZE, TEST_MAXPHYADDR, regs));
+	assert_false(walk_read_pdptes(&env->mem, WALK_ENV_RAM_SIZE, TEST_MAXPHYADDR, regs));
 }
 
 /* Bits 62:MAXPHYADDR are reserved in a PAE PDE and PTE; 63 is NX with EFER.NXE only. */
