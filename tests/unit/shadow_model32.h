@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "shadow/internal.h" /* gfn_is_write_protected, for the oracle */
+#include "xorshift.h"
 
 #define MODEL_RAM_SIZE	 (16 * MiB)
 #define MODEL_MAXPHYADDR 40
@@ -367,6 +368,31 @@ static void expect_unmapped(struct env *env, u32 va)
 	u64 rights;
 
 	assert_false(shadow_translate(env->mmu, env->view, gva(va), &where, &rights));
+}
+
+/* ---- the random tests' draws -------------------------------------------- */
+
+static u32 pick(u32 n)
+{
+	return rnd() % n;
+}
+
+/* Flags of a guest entry both paging modes have: mostly present, R/W, U/S, A, D. */
+static u64 random_flags(void)
+{
+	u64 f = PTE_P;
+
+	if (pick(8) == 0)
+		f = 0;
+	if (pick(4))
+		f |= PTE_RW;
+	if (pick(4))
+		f |= PTE_US;
+	if (pick(2))
+		f |= PTE_A;
+	if (pick(3) == 0)
+		f |= PTE_D;
+	return f;
 }
 
 #endif /* UMBRA_TESTS_SHADOW_MODEL32_H */

@@ -25,7 +25,6 @@
  * SHADOW32_SEED and SHADOW32_STEPS replay or lengthen the random test.
  */
 #include "shadow_model32.h"
-#include "xorshift.h"
 
 #define PD_GPA(n) (1 * MiB + (n)*PAGE_SIZE) /* NR_PDS page directories */
 #define PT_GPA(n) (1 * MiB + (NR_PDS + (n)) * PAGE_SIZE)
@@ -333,11 +332,6 @@ static void test_out_of_sync_refill(void **state)
 
 /* ---- the random test ---------------------------------------------------- */
 
-static u32 pick(u32 n)
-{
-	return rnd() % n;
-}
-
 static u32 random_va(void)
 {
 	/* Half the offsets are those of a checked PTE, for stores into a table page. */
@@ -345,23 +339,6 @@ static u32 random_va(void)
 			     : pick(PAGE_SIZE) & ~3u;
 
 	return va_of(pick(NR_PD_INDEXES), pick(NR_PT_INDEXES)) | (pick(2) ? 0x200000 : 0) | offset;
-}
-
-static u32 random_flags(void)
-{
-	u32 f = PTE_P;
-
-	if (pick(8) == 0)
-		f = 0;
-	if (pick(4))
-		f |= PTE_RW;
-	if (pick(4))
-		f |= PTE_US;
-	if (pick(2))
-		f |= PTE_A;
-	if (pick(3) == 0)
-		f |= PTE_D;
-	return f;
 }
 
 static u32 random_page(void)

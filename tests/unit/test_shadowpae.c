@@ -19,7 +19,6 @@
  * SHADOWPAE_SEED and SHADOWPAE_STEPS replay or lengthen the random test.
  */
 #include "shadow_model32.h"
-#include "xorshift.h"
 
 /* Three PDPTs in one page (slots 0, 1 and 5) and one in another page. */
 #define NR_PDPTS   4
@@ -267,11 +266,6 @@ static void test_pt_write_under_two_pds(void **state)
 
 /* ---- the random test ---------------------------------------------------- */
 
-static u32 pick(u32 n)
-{
-	return rnd() % n;
-}
-
 static u32 random_va(void)
 {
 	/* Half the offsets are those of a checked entry, for stores into a table page. */
@@ -280,20 +274,11 @@ static u32 random_va(void)
 	return va_of(pick(4), pick(NR_PD_INDEXES), pick(NR_PT_INDEXES)) | offset;
 }
 
-static u64 random_flags(void)
+/* The common flags, then what PAE adds: NX, and a reserved bit now and then. */
+static u64 random_pae_flags(void)
 {
-	u64 f = PTE_P;
+	u64 f = random_flags();
 
-	if (pick(8) == 0)
-		f = 0;
-	if (pick(4))
-		f |= PTE_RW;
-	if (pick(4))
-		f |= PTE_US;
-	if (pick(2))
-		f |= PTE_A;
-	if (pick(3) == 0)
-		f |= PTE_D;
 	if (pick(6) == 0)
 		f |= PTE_NX;
 	if (pick(32) == 0)
@@ -314,7 +299,7 @@ static u64 random_page(void)
 
 static u64 random_gpte(void)
 {
-	return random_page() | random_flags();
+	return random_page() | random_pae_flags();
 }
 
 /* A PDPTE as the guest may store one: mostly valid, sometimes not present or reserved. */
@@ -347,11 +332,11 @@ static void random_edit(struct env *env)
 	switch (pick(7)) {
 	case 0: /* a PDE to a PT */
 		where = pde_gpa(PD_GPA(pick(NR_PDS)), va);
-		val = PT_GPA(pick(NR_PTS)) | random_flags();
+		val = PT_GPA(pick(NR_PTS)) | random_pae_flags();
 		break;
 	case 1: /* a PDE to a 2 MiB page */
 		where = pde_gpa(PD_GPA(pick(NR_PDS)), va);
-		val = (BIG_GPA + pick(4) * 2 * MiB) | random_flags() | PTE_PS;
+		val = (BIG_GPA + pick(4) * 2 * MiB) | random_pae_flags() | PTE_PS;
 		break;
 	case 2: /* flip one flag of a PDE */
 		where = pde_gpa(PD_GPA(pick(NR_PDS)), va);
@@ -368,7 +353,7 @@ static void random_edit(struct env *env)
 		break;
 	default: /* a PTE */
 		where = pte_gpa(PT_GPA(pick(NR_PTS)), va);
-		val = random_page() | random_flags();
+		val = random_page() | random_pae_flags();
 		break;
 	}
 	guest_write(env, where, val);
