@@ -375,7 +375,8 @@ static bool cas_gpte(struct guest_walk *walk, const struct paging_mode *mode,
 	void *gptep;
 	bool swapped;
 
-	if (new == old)
+	/* A PDPTE register gets no A bit (it is reserved there) and is no memory. */
+	if (new == old || is_pdpte_reg(mode, level))
 		return true;
 	gptep = mem->gpa_to_hva(mem->opaque, walk->gpte_gpa[level], mode->entry_size);
 	if (!gptep)
@@ -421,8 +422,7 @@ static bool set_ad_bits(struct guest_walk *walk, const struct paging_mode *mode,
 	unsigned level;
 
 	for (level = mode->levels; level >= walk->level; level--)
-		if (!is_pdpte_reg(mode, level) &&
-		    !cas_gpte(walk, mode, mem, level, ad_target(walk, level)))
+		if (!cas_gpte(walk, mode, mem, level, ad_target(walk, level)))
 			return false;
 	return true;
 }
@@ -441,7 +441,7 @@ bool walk_set_accessed_above(const struct paging_mode *mode, const struct walk_m
 			     struct guest_walk *walk, unsigned level)
 {
 	for (unsigned l = mode->levels; l > level; l--)
-		if (!is_pdpte_reg(mode, l) && !cas_gpte(walk, mode, mem, l, walk->gpte[l] | PTE_A))
+		if (!cas_gpte(walk, mode, mem, l, walk->gpte[l] | PTE_A))
 			return false;
 	return true;
 }
