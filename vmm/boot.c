@@ -93,14 +93,18 @@ int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 
 #define GDT_CODE32 0x00cf9a000000ffffull /* P, DPL0, code RX, D=1, G, 4 GiB */
 #define GDT_DATA   0x00cf92000000ffffull /* P, DPL0, data RW, B=1, G, 4 GiB */
 
-void boot_write_gdt(struct guest_mem *mem, bool long_mode)
+void boot_write_gdt(struct guest_mem *mem, enum boot_gdt layout, struct boot_state *bs)
 {
+	static const u64 layouts[][BOOT_GDT_ENTRIES] = {
+		[BOOT_GDT_LONG64] = { 0, GDT_CODE64, GDT_DATA, GDT_CODE32 },
+		[BOOT_GDT_PROT32] = { 0, GDT_CODE32, GDT_DATA, 0 },
+		[BOOT_GDT_LINUX32] = { 0, 0, GDT_CODE32, GDT_DATA },
+	};
 	u64 *gdt = gpa_to_hva(mem, gpa(UMBRA_BOOT_GDT), BOOT_GDT_ENTRIES * 8);
 
-	gdt[0] = 0;
-	gdt[BOOT_SEL_CODE / 8] = long_mode ? GDT_CODE64 : GDT_CODE32;
-	gdt[BOOT_SEL_DATA / 8] = GDT_DATA;
-	gdt[3] = long_mode ? GDT_CODE32 : 0;
+	memcpy(gdt, layouts[layout], sizeof(layouts[layout]));
+	bs->cs_sel = layout == BOOT_GDT_LINUX32 ? 0x10 : 0x08;
+	bs->ds_sel = bs->cs_sel + 8;
 }
 
 /* Item 4: identity map [0, span) with 2 MiB pages; returns CR3. */

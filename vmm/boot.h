@@ -9,7 +9,8 @@
  *   - Multiboot v1 (a header in the first 8 KiB): loaded as QEMU's -kernel
  *     does, entered in 32-bit protected mode (vmm/load_multiboot.c);
  *   - Linux bzImage (boot protocol 2.12 or later): entered at its 64-bit
- *     entry point in long mode with boot_params (vmm/load_bzimage.c);
+ *     entry point in long mode with boot_params, or in 32-bit protected
+ *     mode when it has none (vmm/load_bzimage.c);
  *   - ELF64 x86-64: Umbra's boot contract, entered in long mode
  *     (vmm/load_elf.c, include/umbra/bootinfo.h).
  */
@@ -24,16 +25,25 @@ enum boot_cpu_mode {
 	BOOT_PROT32, /* 32-bit protected mode, paging off */
 };
 
-/* Flat segments the boot GDT provides (at UMBRA_BOOT_GDT). */
-#define BOOT_SEL_CODE	 0x08 /* 64-bit code for BOOT_LONG64, 32-bit for BOOT_PROT32 */
-#define BOOT_SEL_DATA	 0x10
+/*
+ * The boot GDT (at UMBRA_BOOT_GDT, BOOT_GDT_ENTRIES entries): flat ring-0
+ * segments in one of three layouts; the loader picks one and records the
+ * selectors the CPU starts with (boot_state.cs_sel/ds_sel).
+ */
 #define BOOT_GDT_ENTRIES 4
+enum boot_gdt {
+	BOOT_GDT_LONG64,  /* 0x08 64-bit code, 0x10 data, 0x18 32-bit code */
+	BOOT_GDT_PROT32,  /* 0x08 32-bit code, 0x10 data (Multiboot, as QEMU gives) */
+	BOOT_GDT_LINUX32, /* 0x10 32-bit code, 0x18 data: boot.rst's __BOOT_CS/__BOOT_DS */
+};
 
 struct boot_state {
-	const char *format; /* "elf64", "bzimage", "multiboot-elf", "multiboot-aout" */
+	const char
+		*format; /* "elf64", "bzimage", "bzimage-32", "multiboot-elf", "multiboot-aout" */
 	enum boot_cpu_mode mode;
 	u64 rip, rsp, rflags;
 	u64 rax, rbx, rdi, rsi;
+	u16 cs_sel, ds_sel;	  /* in the boot GDT; DS, ES, FS, GS and SS get ds_sel */
 	u64 cr3;		  /* BOOT_LONG64 only */
 	bool nx;		  /* set EFER.NXE (BOOT_LONG64) */
 	u64 load_start, load_end; /* gpa span of the kernel image */
@@ -74,8 +84,8 @@ void boot_err(char *err, size_t errlen, const char *fmt, ...) __printf(3, 4);
 /* Copy one ELF segment (file bytes + zeroed tail) into RAM, checking bounds. */
 int boot_place(struct guest_mem *mem, u64 paddr, const u8 *src, u64 filesz, u64 memsz, char *err,
 	       size_t errlen) __must_check;
-/* Write the flat boot GDT; `long_mode` picks a 64-bit or 32-bit code segment. */
-void boot_write_gdt(struct guest_mem *mem, bool long_mode);
+/* Write the boot GDT in `layout` and set bs->cs_sel and bs->ds_sel to match. */
+void boot_write_gdt(struct guest_mem *mem, enum boot_gdt layout, struct boot_state *bs);
 /*
  * Write the boot page tables (at UMBRA_BOOT_PGTABLE): an identity map of
  * [0, min(max(4 GiB, top of RAM), BOOT_IDMAP_MAX)) with 2 MiB pages, RWX,

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * Linux bzImage loader: the x86 boot protocol (Linux's
- * Documentation/arch/x86/boot.rst), 64-bit entry only.
+ * Documentation/arch/x86/boot.rst), its 64-bit entry, or its 32-bit one
+ * for an image that has no 64-bit entry (a 32-bit kernel, memtest86+'s ia32
+ * image).
  *
  * 1. Recognise the image: boot_flag 0xAA55 at 0x1FE and "HdrS" at 0x202.
  * 2. Check the setup header against the file (every field is untrusted):
- *    protocol 2.12 or later, a 64-bit entry point (XLF_KERNEL_64), setup
+ *    protocol 2.12 or later, LOADED_HIGH (a bzImage, not a zImage), setup
  *    sectors and the protected-mode kernel (syssize) inside the file.
  * 3. Load the protected-mode kernel (the file after (setup_sects + 1) * 512
  *    bytes) at its runtime start (pref_address, aligned up to
@@ -18,13 +20,20 @@
  *    as the file has it, then the loader's fields (type_of_loader, loadflags,
  *    cmd_line_ptr, ramdisk), and the e820 map from guest_mem_map(), the same
  *    map the other loaders give.
- * 6. Entry (boot.rst, "64-bit Boot Protocol"): long mode, paging on with the
- *    boot identity map (it covers the kernel's init_size, boot_params and
- *    the command line), flat 64-bit code and data from the boot GDT,
- *    interrupts off, RSI = boot_params, RIP = load address + 0x200.
- *    The protocol names selectors __BOOT_CS (0x10) and __BOOT_DS (0x18); the
- *    boot GDT has the same flat segments at 0x08 and 0x10, and Linux's
- *    64-bit entry loads its own GDT and segments before using either.
+ * 6. Entry, with XLF_KERNEL_64 (boot.rst, "64-bit Boot Protocol"): long
+ *    mode, paging on with the boot identity map (it covers the kernel's
+ *    init_size, boot_params and the command line), flat 64-bit code and data
+ *    from the boot GDT, interrupts off, RSI = boot_params, RIP = load
+ *    address + 0x200. The protocol names selectors __BOOT_CS (0x10) and
+ *    __BOOT_DS (0x18); the boot GDT has the same flat segments at 0x08 and
+ *    0x10, and Linux's 64-bit entry loads its own GDT and segments before
+ *    using either.
+ *    Without it ("32-bit Boot Protocol"): protected mode, paging off, flat
+ *    4 GiB code at __BOOT_CS (0x10) and data at __BOOT_DS (0x18) in CS and
+ *    DS, ES, SS, interrupts off, ESI = boot_params, EBP = EDI = EBX = 0,
+ *    EIP = the load address (the protected-mode kernel's first byte). The
+ *    32-bit protocol cannot reach a kernel above 4 GiB; the load address
+ *    never is (item 3).
  */
 #include <errno.h>
 #include <string.h>
@@ -64,7 +73,7 @@
 #define BP_E820_MAX	     128
 #define BP_SIZE		     0x1000
 
-#define BZ_MIN_VERSION	   0x020c      /* 2.12: xloadflags, so the 64-bit entry is announced */
+#define BZ_MIN_VERSION	   0x020c      /* 2.12: xloadflags, which announce the 64-bit entry */
 #define BZ_HDR_MAGIC	   0x53726448u /* "HdrS" */
 #define BZ_BOOT_FLAG	   0xaa55
 #define BZ_ENTRY64_OFFSET  0x200
@@ -131,12 +140,6 @@ static int check_header(const u8 *img, size_t size, struct bz_layout *l, char *e
 		boot_err(err, errlen,
 			 "truncated bzImage: protocol %u.%02u setup header is only 0x%zx bytes",
 			 version >> 8, version & 0xff, l->hdr_end - BP_HDR);
-		return -EINVAL;
-	}
-	if (!(le_get16(img, BP_XLOADFLAGS) & XLF_KERNEL_64)) {
-		boot_err(err, errlen,
-			 "bzImage has no 64-bit entry point (XLF_KERNEL_64 clear: a 32-bit "
-			 "kernel?)");
 		return -EINVAL;
 	}
 	if (!(img[BP_LOADFLAGS] & BZ_LOADED_HIGH)) {
@@ -304,12 +307,19 @@ int bzimage_load(struct guest_mem *mem, const struct boot_input *in, struct boot
 	    write_params(mem, in, in->image, &l, bp, err, errlen))
 		return -EINVAL;
 	/* Item 6. */
-	boot_write_gdt(mem, true);
-	bs->format = "bzimage";
-	bs->mode = BOOT_LONG64;
-	bs->cr3 = boot_identity_map(mem);
-	bs->nx = in->cpu_has_nx;
-	bs->rip = l.load + BZ_ENTRY64_OFFSET;
+	if (le_get16(in->image, BP_XLOADFLAGS) & XLF_KERNEL_64) {
+		boot_write_gdt(mem, BOOT_GDT_LONG64, bs);
+		bs->format = "bzimage";
+		bs->mode = BOOT_LONG64;
+		bs->cr3 = boot_identity_map(mem);
+		bs->nx = in->cpu_has_nx;
+		bs->rip = l.load + BZ_ENTRY64_OFFSET;
+	} else {
+		boot_write_gdt(mem, BOOT_GDT_LINUX32, bs);
+		bs->format = "bzimage-32";
+		bs->mode = BOOT_PROT32;
+		bs->rip = l.load;
+	}
 	bs->rsi = BZ_PARAMS_GPA;
 	bs->rsp = UMBRA_BOOT_STACK_TOP; /* not required; the kernel sets its own */
 	bs->rflags = RFLAGS_FIXED;

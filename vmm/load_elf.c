@@ -165,7 +165,7 @@ int elf64_load(struct guest_mem *mem, const struct boot_input *in, struct boot_s
 		return -EINVAL;
 	if (write_boot_info(mem, in, bs, err, errlen))
 		return -EINVAL;
-	boot_write_gdt(mem, true);
+	boot_write_gdt(mem, BOOT_GDT_LONG64, bs);
 	bs->format = "elf64";
 	bs->mode = BOOT_LONG64;
 	bs->cr3 = boot_identity_map(mem);

@@ -329,7 +329,7 @@ int multiboot_load(struct guest_mem *mem, const struct boot_input *in, struct bo
 	if (r)
 		return r;
 	/* Item 6. */
-	boot_write_gdt(mem, false);
+	boot_write_gdt(mem, BOOT_GDT_PROT32, bs);
 	bs->mode = BOOT_PROT32;
 	bs->rax = MB_BOOT_MAGIC;
 	bs->rbx = MB_INFO_GPA;

@@ -42,13 +42,14 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned ma
 		c->cr4 = CR4_PAE;
 		c->efer = EFER_LME | EFER_LMA | EFER_SCE | (bs->nx ? EFER_NXE : 0);
 	} else {
-		/* Multiboot (spec 3.2): protected mode, paging off, as QEMU leaves it. */
+		/* Multiboot (spec 3.2) and Linux's 32-bit boot protocol: protected mode, paging
+		 * off. */
 		c->cr0 = CR0_PE | CR0_ET;
 	}
 	c->rflags = RFLAGS_FIXED | (bs->rflags & SHADOW_VIRT_FLAGS);
 	c->rip = bs->rip;
-	/* The boot GDT's flat code (64-bit, or 32-bit for Multiboot) and data, ring 0. */
-	c->cs = (struct emu_seg){ .sel = BOOT_SEL_CODE,
+	/* The boot GDT's flat code (64-bit, or 32-bit outside long mode) and data, ring 0. */
+	c->cs = (struct emu_seg){ .sel = bs->cs_sel,
 				  .limit = 0xffffffff,
 				  .type = 0xb,
 				  .s = 1,
@@ -56,7 +57,7 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned ma
 				  .l = lm,
 				  .db = !lm,
 				  .g = 1 };
-	c->ss = (struct emu_seg){ .sel = BOOT_SEL_DATA,
+	c->ss = (struct emu_seg){ .sel = bs->ds_sel,
 				  .limit = 0xffffffff,
 				  .type = 0x3,
 				  .s = 1,
@@ -65,7 +66,7 @@ void shadow_cpu_boot(struct emu_cpu *c, const struct boot_state *bs, unsigned ma
 				  .g = 1 };
 	c->gdt_base = UMBRA_BOOT_GDT;
 	c->gdt_limit = BOOT_GDT_ENTRIES * 8 - 1;
-	c->virt.ds_sel = c->virt.es_sel = c->virt.fs_sel = c->virt.gs_sel = BOOT_SEL_DATA;
+	c->virt.ds_sel = c->virt.es_sel = c->virt.fs_sel = c->virt.gs_sel = bs->ds_sel;
 	c->virt.pat = 0x0007040600070406ull; /* the reset value (SDM Vol. 3A §11.12.4) */
 	c->virt.maxphyaddr = maxphyaddr;
 }

@@ -218,8 +218,8 @@ static int set_boot_state(struct vm *vm)
 		pr_err("KVM_GET_SREGS: %s", strerror(errno));
 		return UMBRA_EXIT_INTERNAL;
 	}
-	flat_segment(&sregs.cs, BOOT_SEL_CODE, true, lm);
-	flat_segment(&sregs.ds, BOOT_SEL_DATA, false, lm);
+	flat_segment(&sregs.cs, bs->cs_sel, true, lm);
+	flat_segment(&sregs.ds, bs->ds_sel, false, lm);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.gdt.base = UMBRA_BOOT_GDT;
 	sregs.gdt.limit = BOOT_GDT_ENTRIES * 8 - 1;

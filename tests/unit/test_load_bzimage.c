@@ -4,7 +4,7 @@
  * x86 boot protocol (Linux's Documentation/arch/x86/boot.rst): the setup
  * header and its checks, where the kernel, command line and initrd go, the
  * boot_params fields the loader writes at their documented offsets, the e820
- * map, and the 64-bit entry state.
+ * map, and the 64-bit and 32-bit entry states.
  *
  * Images are synthetic: a boot sector and setup header as a 2.15 kernel has
  * them (one setup sector after the boot sector), then a patterned
@@ -187,8 +187,10 @@ static void test_entry_state(void **state)
 	assert_int_equal(ram64(e, UMBRA_BOOT_PGTABLE + 0x2000 + 4 * 4096 - 8) & ~0xfffull,
 			 4 * GiB - 2 * MiB);
 	/* 64-bit flat code at the selector the vCPU loads into CS, flat data at DS's. */
-	assert_int_equal(ram64(e, UMBRA_BOOT_GDT + BOOT_SEL_CODE), 0x00af9a000000ffffull);
-	assert_int_equal(ram64(e, UMBRA_BOOT_GDT + BOOT_SEL_DATA), 0x00cf92000000ffffull);
+	assert_int_equal(e->bs.cs_sel, 0x08);
+	assert_int_equal(e->bs.ds_sel, 0x10);
+	assert_int_equal(ram64(e, UMBRA_BOOT_GDT + e->bs.cs_sel), 0x00af9a000000ffffull);
+	assert_int_equal(ram64(e, UMBRA_BOOT_GDT + e->bs.ds_sel), 0x00cf92000000ffffull);
 }
 
 static void test_kernel_loaded(void **state)
@@ -470,12 +472,30 @@ static void test_old_protocol(void **state)
 	expect_einval(e, "boot protocol 2.11; umbra needs 2.12 or later");
 }
 
-static void test_no_64bit_entry(void **state)
+/*
+ * Without XLF_KERNEL_64, boot.rst's 32-bit protocol: protected mode, paging
+ * off, __BOOT_CS = 0x10 flat 32-bit code and __BOOT_DS = 0x18 flat data,
+ * ESI = boot_params, entry at the protected-mode kernel's first byte.
+ */
+static void test_32bit_entry(void **state)
 {
 	struct env *e = *state;
 
 	put16(e->img, O_XLOADFLAGS, XLF_ABOVE_4G);
-	expect_einval(e, "no 64-bit entry point");
+	load_ok(e);
+	assert_string_equal(e->bs.format, "bzimage-32");
+	assert_int_equal(e->bs.mode, BOOT_PROT32);
+	assert_int_equal(e->bs.rip, PREF_ADDRESS);
+	assert_int_equal(e->bs.rsi, PARAMS_GPA);
+	assert_int_equal(e->bs.rflags, 0x2); /* IF = 0 */
+	assert_int_equal(e->bs.rbx | e->bs.rdi, 0);
+	assert_int_equal(e->bs.cs_sel, 0x10);
+	assert_int_equal(e->bs.ds_sel, 0x18);
+	assert_int_equal(ram64(e, UMBRA_BOOT_GDT + 0x08), 0);
+	assert_int_equal(ram64(e, UMBRA_BOOT_GDT + 0x10), 0x00cf9a000000ffffull);
+	assert_int_equal(ram64(e, UMBRA_BOOT_GDT + 0x18), 0x00cf92000000ffffull);
+	/* The rest of the protocol is the 64-bit one's: boot_params as the header says. */
+	assert_int_equal(get32(ram(e, PARAMS_GPA, 4096), O_CMD_LINE_PTR), CMDLINE_GPA);
 }
 
 static void test_zimage(void **state)
@@ -544,7 +564,7 @@ int main(void)
 		T(test_init_size_too_big),
 		T(test_bad_alignment),
 		T(test_old_protocol),
-		T(test_no_64bit_entry),
+		T(test_32bit_entry),
 		T(test_zimage),
 		T(test_truncated_header),
 		T(test_truncated_kernel),
