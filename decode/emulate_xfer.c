@@ -452,46 +452,53 @@ static enum step do_retf(struct insn_ctx *c)
 }
 
 /*
- * jmp far to a code segment (SDM Vol. 2A JMP, protected mode): conforming
- * code needs DPL <= CPL, non-conforming RPL <= CPL and DPL = CPL; CS gets
- * RPL = CPL. Direct ptr16:32 (protected mode) or m16:16/32/64. In IA-32e
+ * The operand of a far jmp or call: a direct ptr16:16/32 (outside 64-bit
+ * mode) or m16:16/32/64, whose offset is `*size` bytes. REX.W makes the
+ * operand m16:64 (Intel's CPUs), or leaves it m16:32 (AMD's:
+ * virt.far_ptr_m16_32).
+ */
+static enum step far_pointer(struct insn_ctx *c, u16 *sel, u64 *ip, unsigned *size)
+{
+	const struct emu_cpu *cpu = c->cpu;
+	const cs_x86_op *op0 = emu_op(c, 0), *op1 = emu_op(c, 1);
+	enum step st;
+	u64 la;
+
+	*size = emu_opsize(c);
+	if (op0 && op1 && op0->type == X86_OP_IMM && op1->type == X86_OP_IMM) {
+		*sel = (u16)op0->imm;
+		*ip = (u64)op1->imm;
+		return STEP_DONE;
+	}
+	if (!op0 || op0->type != X86_OP_MEM)
+		return STEP_UNKNOWN;
+	if (*size == 8 && cpu->virt.far_ptr_m16_32)
+		*size = 4;
+	st = emu_operand_la(c, op0, &la);
+	if (st == STEP_DONE)
+		st = emu_mem_read(c, la, ip, *size, emu_data_access(cpu, 0));
+	if (st == STEP_DONE)
+		st = emu_mem_read(c, la + *size, sel, sizeof(*sel), emu_data_access(cpu, 0));
+	return st;
+}
+
+/*
+ * The code segment a far jmp or call to `sel` enters, without a gate (SDM
+ * Vol. 2A JMP and CALL, protected mode): conforming code needs DPL <= CPL,
+ * non-conforming RPL <= CPL and DPL = CPL; CS gets RPL = CPL. In IA-32e
  * mode a system descriptor other than a call gate is #GP(sel): there are no
  * task switches (SDM Vol. 2A JMP, 64-bit mode).
  * LIMITATION: call gates, and task gates and TSS selectors outside IA-32e
- * mode, stop the VM. REX.W makes the operand m16:64 (Intel's CPUs), or
- * leaves it m16:32 (AMD's: virt.far_ptr_m16_32).
+ * mode, stop the VM.
  */
-static enum step do_ljmp(struct insn_ctx *c)
+static enum step far_code_seg(struct insn_ctx *c, u16 sel, struct emu_seg *cs)
 {
 	struct emu_cpu *cpu = c->cpu;
-	const cs_x86_op *op0 = emu_op(c, 0), *op1 = emu_op(c, 1);
 	unsigned cpl = emu_cpl_of(cpu), type;
-	u64 ip = 0, desc, la, rip;
-	struct emu_seg cs;
+	u32 err = sel & SEL_ERR_MASK;
+	u64 desc, la;
 	enum step st;
-	u16 sel = 0;
-	u32 err;
 
-	if (op0 && op1 && op0->type == X86_OP_IMM && op1->type == X86_OP_IMM) {
-		sel = (u16)op0->imm;
-		ip = (u64)op1->imm;
-	} else if (op0 && op0->type == X86_OP_MEM) {
-		unsigned size = emu_opsize(c);
-
-		if (size == 8 && cpu->virt.far_ptr_m16_32)
-			size = 4;
-
-		st = emu_operand_la(c, op0, &la);
-		if (st == STEP_DONE)
-			st = emu_mem_read(c, la, &ip, size, emu_data_access(cpu, 0));
-		if (st == STEP_DONE)
-			st = emu_mem_read(c, la + size, &sel, sizeof(sel), emu_data_access(cpu, 0));
-		if (st != STEP_DONE)
-			return st;
-	} else {
-		return STEP_UNKNOWN;
-	}
-	err = sel & SEL_ERR_MASK;
 	if (!(sel & ~SEL_RPL_MASK))
 		return emu_raise(c, EXC_GP(0));
 	st = emu_read_desc(c, sel, &desc, &la);
@@ -511,14 +518,68 @@ static enum step do_ljmp(struct insn_ctx *c)
 		return emu_raise(c, EXC_GP(err));
 	if (!(desc & DESC_P))
 		return emu_raise(c, EXC_NP(err));
-	emu_seg_from_desc(&cs, (u16)((sel & ~SEL_RPL_MASK) | cpl), desc);
+	emu_seg_from_desc(cs, (u16)((sel & ~SEL_RPL_MASK) | cpl), desc);
 	if (!(cpu->efer & EFER_LMA))
-		cs.l = 0; /* L is ignored outside IA-32e mode */
-	if (cs.l)
-		cs.base = 0;
-	st = far_target(c, &cs, ip, &rip);
+		cs->l = 0; /* L is ignored outside IA-32e mode */
+	if (cs->l)
+		cs->base = 0;
+	return STEP_DONE;
+}
+
+/* jmp far (SDM Vol. 2A JMP): far_pointer, far_code_seg, and there. */
+static enum step do_ljmp(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	struct emu_seg cs;
+	unsigned size;
+	u64 ip = 0, rip;
+	u16 sel = 0;
+	enum step st = far_pointer(c, &sel, &ip, &size);
+
+	if (st == STEP_DONE)
+		st = far_code_seg(c, sel, &cs);
+	if (st == STEP_DONE)
+		st = far_target(c, &cs, ip, &rip);
 	if (st != STEP_DONE)
 		return st;
+	cpu->cs = cs;
+	cpu->rip = rip;
+	c->keep_rip = true;
+	return STEP_DONE;
+}
+
+/*
+ * call far to a code segment (SDM Vol. 2A CALL, protected mode and IA-32e
+ * mode, same privilege): jmp far's checks, then CS and the return IP
+ * pushed as operand-size slots (CS zero-extended), both or neither.
+ * memtest86+'s ia32 image calls so from its 64-bit interrupt stubs into its
+ * 32-bit handlers, which return with retf.
+ */
+static enum step do_lcall(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	struct emu_seg cs;
+	unsigned size, push = emu_opsize(c); /* AMD: REX.W pushes 8-byte slots from an m16:32 */
+	u64 ip = 0, rip, la, ret = cpu->rip + c->insn->size, old_cs = cpu->cs.sel;
+	u8 frame[16];
+	u16 sel = 0;
+	enum step st = far_pointer(c, &sel, &ip, &size);
+
+	if (st == STEP_DONE)
+		st = far_code_seg(c, sel, &cs);
+	if (st == STEP_DONE)
+		st = far_target(c, &cs, ip, &rip);
+	if (st == STEP_DONE)
+		st = emu_stack_la(c, -2 * (s64)push, 2 * push, &la);
+	if (st != STEP_DONE)
+		return st;
+	/* The low `push` bytes of each (x86 is little-endian): IP below CS. */
+	memcpy(frame, &ret, push);
+	memcpy(frame + push, &old_cs, push);
+	st = emu_mem_write(c, la, frame, 2 * push, emu_data_access(cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	emu_set_sp(cpu, cpu->gpr[EMU_RSP] - 2 * push);
 	cpu->cs = cs;
 	cpu->rip = rip;
 	c->keep_rip = true;
@@ -536,6 +597,7 @@ enum step emu_dispatch_xfer(struct insn_ctx *c)
 	case X86_INS_RETF:
 	case X86_INS_RETFQ: return do_retf(c);
 	case X86_INS_LJMP: return do_ljmp(c);
+	case X86_INS_LCALL: return do_lcall(c);
 	default: return STEP_UNKNOWN;
 	}
 }

@@ -318,17 +318,20 @@ static void iretq_case(struct seg_case *k)
 }
 
 /*
- * A far return (lret, lretq, with or without imm16) or a far jmp through
- * m16:32 or m16:64 at (%rdi), at CPL3, into the stub right after it. The
- * CS it lands with: the frame's for a return, RPL forced to the CPL for a
- * jmp (SDM Vol. 2A JMP, RET).
+ * A far return (lret, lretq, with or without imm16), or a far jmp or call
+ * through m16:32 or m16:64 at (%rdi), at CPL3, into the stub right after
+ * it. The CS it lands with: the frame's for a return, RPL forced to the CPL
+ * for a jmp or call (SDM Vol. 2A JMP, CALL, RET); a call leaves its return
+ * address and CS on the stack, which the memory comparison checks.
  */
 static void far_case(struct seg_case *k)
 {
-	bool w = rnd() % 2, jmp = rnd() % 2, imm = !jmp && rnd() % 2;
+	unsigned kind = rnd() % 3; /* 0 ret, 1 jmp, 2 call */
+	bool w = rnd() % 2, jmp = kind != 0, imm = !jmp && rnd() % 2;
 	/*
-	 * AMD's CPUs take REX.W ff /5 as m16:32 (emu_virt.far_ptr_m16_32); TCG
-	 * reads m16:64 whatever its vendor, so it is no oracle for that form.
+	 * AMD's CPUs take REX.W ff /3 and ff /5 as m16:32
+	 * (emu_virt.far_ptr_m16_32); TCG reads m16:64 whatever its vendor, so
+	 * it is no oracle for that form.
 	 */
 	unsigned size;
 
@@ -344,9 +347,9 @@ static void far_case(struct seg_case *k)
 	if (w)
 		k->code[k->n++] = 0x48;
 	if (jmp) {
-		k->what = "ljmp *(%rdi)";
+		k->what = kind == 1 ? "ljmp *(%rdi)" : "lcall *(%rdi)";
 		k->code[k->n++] = 0xff;
-		k->code[k->n++] = 0x2f;
+		k->code[k->n++] = kind == 1 ? 0x2f : 0x1f;
 	} else {
 		k->what = imm ? "lret $imm16" : "lret";
 		k->code[k->n++] = imm ? 0xca : 0xcb;

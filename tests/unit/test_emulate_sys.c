@@ -15,6 +15,7 @@
 #define SEL_NP_DATA	  0x50 /* a not-present DPL0 data segment */
 #define SEL_FS_DATA	  0x58 /* a DPL0 data segment with base FS_DATA_BASE */
 #define SEL_KCODE_NR	  0x60 /* DPL0 execute-only code: not loadable into DS */
+#define SEL_KCODE32	  0x68 /* DPL0 32-bit code */
 #define FS_DATA_BASE	  0x12345000ull
 #define LDT_BASE	  0xffff888000100000ull
 #define TSS_LIMIT	  0x67
@@ -68,6 +69,7 @@ static void more_gdt(struct env *env)
 	gdt(env)[SEL_NP_DATA / 8] = data_desc(0, 0, false);
 	gdt(env)[SEL_FS_DATA / 8] = data_desc(FS_DATA_BASE, 0, true);
 	gdt(env)[SEL_KCODE_NR / 8] = 0x00af98000000ffffull; /* execute-only */
+	gdt(env)[SEL_KCODE32 / 8] = 0x00cf9a000000ffffull;
 }
 
 /* The instruction raised `vector` with `err`, and it reached its handler (no #DF). */
@@ -898,6 +900,54 @@ static void test_lretq_faults(void **state)
 	assert_fault(env, &rep, X86_EXC_GP, 0);
 }
 
+/*
+ * call far m16:32 from 64-bit code into 32-bit code at the same level, and
+ * the 32-bit retf back, as memtest86+'s ia32 image's interrupt stubs run in
+ * long mode: 4-byte slots, EIP below CS. Then m16:64 (REX.W, 8-byte
+ * slots), and a call that fails pushes nothing.
+ */
+static void test_lcall_compat_and_back(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 rsp = STACK_VA + 0x800, target = CODE_VA + 0x800;
+
+	more_gdt(env);
+	env->cpu.gpr[EMU_RSP] = rsp;
+	env->cpu.gpr[EMU_RDI] = DATA_VA;
+	poke64(env, DATA_VA, target | (u64)SEL_KCODE32 << 32);
+	assert_ok(env, RUN(env, &rep, 0xff, 0x1f), &rep, target); /* lcall *(%rdi) */
+	assert_string_equal(rep.mnemonic, "lcall");
+	assert_int_equal(env->cpu.cs.sel, SEL_KCODE32);
+	assert_false(env->cpu.cs.l);
+	assert_true(env->cpu.cs.db);
+	assert_int_equal(rep.notes, EMU_NOTE_CODE_MODE);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], rsp - 8);
+	assert_int_equal(peek64(env, rsp - 8), (CODE_VA + 2) | (u64)SEL_KCODE << 32);
+	/* lret in 32-bit code: back to 64-bit code after the call. */
+	assert_ok(env, RUN(env, &rep, 0xcb), &rep, CODE_VA + 2);
+	assert_int_equal(env->cpu.cs.sel, SEL_KCODE);
+	assert_true(env->cpu.cs.l);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], rsp);
+	assert_int_equal(rep.notes, EMU_NOTE_CODE_MODE);
+	/* REX.W: m16:64 (Intel's reading), 8-byte slots. */
+	env->cpu.rip = CODE_VA;
+	poke64(env, DATA_VA, target);
+	poke64(env, DATA_VA + 8, SEL_KCODE);
+	assert_ok(env, RUN(env, &rep, 0x48, 0xff, 0x1f), &rep, target);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], rsp - 16);
+	assert_int_equal(peek64(env, rsp - 16), CODE_VA + 3);
+	assert_int_equal(peek64(env, rsp - 8), SEL_KCODE);
+	/* Into DPL3 code: #GP(sel), taken with the RSP and RIP of the call (nothing pushed). */
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RSP] = rsp;
+	poke64(env, DATA_VA, target | (u64)SEL_UCODE << 32);
+	assert_int_equal(RUN(env, &rep, 0xff, 0x1f), EMU_DONE);
+	assert_fault(env, &rep, X86_EXC_GP, SEL_UCODE & SEL_ERR_MASK_TEST);
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP] + 8), CODE_VA); /* frame RIP */
+	assert_int_equal(peek64(env, env->cpu.gpr[EMU_RSP] + 32), rsp);	   /* frame RSP */
+}
+
 /* jmp far m16:64 in 64-bit mode: to CPL0 code; to DPL3 non-conforming code is #GP(sel). */
 static void test_ljmp_mem64(void **state)
 {
@@ -1015,6 +1065,7 @@ int main(void)
 		T(test_lretq_outer_level),
 		T(test_lretq_faults),
 		T(test_ljmp_mem64),
+		T(test_lcall_compat_and_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
