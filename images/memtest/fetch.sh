@@ -2,15 +2,20 @@
 # SPDX-License-Identifier: MIT
 #
 # Fetch a second real guest for umbra: Debian's memtest86+ package, with
-# `apt-get download`, and extract its 64-bit image (boot/memtest86+x64.bin,
-# a bzImage-style binary with a 64-bit entry, booted by umbra's Linux boot
-# protocol). Called by `make memtest-image` and by tests/integration/
-# test_memtest.c.
+# `apt-get download`, and extract its two BIOS images, bzImage-style
+# binaries booted by umbra's Linux boot protocol:
+#   x64  boot/memtest86+x64.bin, with a 64-bit entry (the default);
+#   ia32 boot/memtest86+ia32.bin, 32-bit code with the 32-bit entry only,
+#        which runs in compatibility mode on 4-level paging where CPUID
+#        offers long mode, else on PAE paging (umbra's --cpu=-lm).
+# Called by `make memtest-image` and by tests/integration/test_memtest.c.
+#
+#   sh images/memtest/fetch.sh [x64|ia32]
 #
 # Everything goes to a cache outside the tracked files: $UMBRA_MEMTEST_CACHE,
 # else ~/.cache/umbra/memtest. Once cached it works offline. On success it
-# prints the path of the image; on failure it says what could not be fetched
-# or extracted and exits non-zero. Example:
+# prints the path of the image asked for; on failure it says what could not
+# be fetched or extracted and exits non-zero. Example:
 #   vmm/umbra run --mem 256M --cmdline "console=ttyS0,115200 nosmp" \
 #       "$(sh images/memtest/fetch.sh)"
 set -eu
@@ -21,9 +26,13 @@ die() {
 	exit 1
 }
 
+case ${1:-x64} in
+x64 | ia32) flavour=${1:-x64} ;;
+*) die "unknown image '$1' (x64 or ia32)" ;;
+esac
 pkg=memtest86+
 cache=${UMBRA_MEMTEST_CACHE:-${HOME:?HOME is not set; set UMBRA_MEMTEST_CACHE}/.cache/umbra/memtest}
-image=$cache/memtest86+x64.bin
+image=$cache/memtest86+$flavour.bin
 mkdir -p "$cache/debs" || die "cannot create the cache directory $cache"
 
 cached_deb() {
@@ -41,15 +50,19 @@ fi
 
 # Extract again only when the package changed.
 stamp=$(basename "$deb")
-if [ -f "$image" ] && [ -f "$cache/stamp" ] && [ "$(cat "$cache/stamp")" = "$stamp" ]; then
+if [ -f "$cache/memtest86+x64.bin" ] && [ -f "$cache/memtest86+ia32.bin" ] &&
+	[ -f "$cache/stamp" ] && [ "$(cat "$cache/stamp")" = "$stamp" ]; then
 	printf '%s\n' "$image"
 	exit 0
 fi
 tmp=$(mktemp -d "$cache/extract.XXXXXX") || die "cannot create a directory in $cache"
 trap 'rm -rf "$tmp"' EXIT
 dpkg-deb -x "$deb" "$tmp" || die "cannot unpack $deb (dpkg-deb -x failed)"
-[ -f "$tmp/boot/memtest86+x64.bin" ] || die "$deb has no boot/memtest86+x64.bin"
-cp "$tmp/boot/memtest86+x64.bin" "$image.new" && mv "$image.new" "$image" ||
-	die "cannot write $image"
+for f in x64 ia32; do
+	[ -f "$tmp/boot/memtest86+$f.bin" ] || die "$deb has no boot/memtest86+$f.bin"
+	cp "$tmp/boot/memtest86+$f.bin" "$cache/memtest86+$f.bin.new" &&
+		mv "$cache/memtest86+$f.bin.new" "$cache/memtest86+$f.bin" ||
+		die "cannot write $cache/memtest86+$f.bin"
+done
 printf '%s\n' "$stamp" >"$cache/stamp"
 printf '%s\n' "$image"
