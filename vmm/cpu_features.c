@@ -52,7 +52,10 @@ static const struct cpu_feature features[] = {
 	{ "rdrand", 1, 0, ECX, 30 },
 	{ "hypervisor", 1, 0, ECX, 31 },
 	/* CPUID.1:EDX */
+	{ "pse", 1, 0, EDX, 3 },
+	{ "pae", 1, 0, EDX, 6 },
 	{ "mce", 1, 0, EDX, 7 },
+	{ "pge", 1, 0, EDX, 13 },
 	{ "mca", 1, 0, EDX, 14 },
 	{ "clflush", 1, 0, EDX, 19 },
 	/* CPUID.(7,0):EBX */
@@ -107,6 +110,9 @@ static const struct cpu_feature features[] = {
 	{ "3dnowprefetch", 0x80000001u, 0, ECX, 8 },
 	{ "pdpe1gb", 0x80000001u, 0, EDX, 26 },
 	{ "rdtscp", 0x80000001u, 0, EDX, 27 },
+	/* Long mode: hidden, EFER.LME is reserved (cpu_features_efer_valid); a 32-bit guest then
+	   stays out of IA-32e mode (memtest86+'s ia32 image takes PAE paging instead). */
+	{ "lm", 0x80000001u, 0, EDX, 29 },
 };
 
 #define NFEATURES (sizeof(features) / sizeof(features[0]))

@@ -41,12 +41,14 @@ static void test_apply(void **state)
 
 	(void)state;
 	fill(e, ARRAY_SIZE(e));
-	assert_true(cpu_features_parse("-xsave,-popcnt,-avx512f,-xsaves,-rdtscp,-pku", &h, err,
-				       sizeof(err)));
+	assert_true(cpu_features_parse("-xsave,-popcnt,-avx512f,-xsaves,-rdtscp,-pku,-lm,-pae", &h,
+				       err, sizeof(err)));
 	cpu_features_apply(&h, e, ARRAY_SIZE(e));
 	/* CPUID.1:ECX[26] xsave, [23] popcnt */
 	assert_int_equal(e[0].ecx, ONES & ~(1u << 26) & ~(1u << 23));
-	assert_int_equal(e[0].eax & e[0].ebx & e[0].edx, ONES);
+	/* CPUID.1:EDX[6] pae */
+	assert_int_equal(e[0].edx, ONES & ~(1u << 6));
+	assert_int_equal(e[0].eax & e[0].ebx, ONES);
 	/* CPUID.(7,0):EBX[16] avx512f, ECX[3] pku; sub-leaf 1 untouched */
 	assert_int_equal(e[1].ebx, ONES & ~(1u << 16));
 	assert_int_equal(e[1].ecx, ONES & ~(1u << 3));
@@ -54,8 +56,9 @@ static void test_apply(void **state)
 	/* CPUID.(0xd,1):EAX[3] xsaves; sub-leaf 0 untouched */
 	assert_int_equal(e[4].eax, ONES & ~(1u << 3));
 	assert_int_equal(e[3].eax, ONES);
-	/* CPUID.0x80000001:EDX[27] rdtscp */
-	assert_int_equal(e[5].edx, ONES & ~(1u << 27));
+	/* CPUID.0x80000001:EDX[27] rdtscp, [29] lm, which takes EFER.LME and LMA with it */
+	assert_int_equal(e[5].edx, ONES & ~(1u << 27) & ~(1u << 29));
+	assert_int_equal(cpu_features_efer_valid(e, ARRAY_SIZE(e)), (1u << 0) | (1u << 11));
 	assert_int_equal(e[5].ecx, ONES);
 	assert_int_equal(e[6].eax & e[6].ebx & e[6].ecx & e[6].edx, ONES);
 }
