@@ -6,7 +6,8 @@
 # everything at CPL0, where hw mode on a PVM host emulates every instruction
 # and shadow mode runs it natively at CPL3 (README, "memtest86+").
 #
-#   tools/memtest-time.sh [--mem SIZE] [--timeout S] [--tests N] [--umbra PATH] [CONFIG...]
+#   tools/memtest-time.sh [--mem SIZE] [--timeout S] [--tests N] [--umbra PATH]
+#                         [--image x64|ia32] [--hide FEAT] [CONFIG...]
 #
 # CONFIG: umbra-shadow, umbra-hw (vmm/umbra, built first; or --umbra's binary,
 # used as it is), qemu-tcg, qemu-kvm
@@ -16,14 +17,20 @@
 # from 0) starts, or after S seconds (default 300). Prints a Markdown table:
 # the seconds from the start of the process to the start of each test, and
 # umbra's exits and shadow traps (--stats=json). A configuration that cannot
-# run is listed with the reason. Exit status: 0, 1 if one did not reach test
-# N, 2 on bad usage or when the image cannot be fetched.
+# run is listed with the reason. --image ia32 times the package's 32-bit
+# image instead of the 64-bit one (the events column adds the paging it
+# showed, [LM] or [PAE]); --hide FEAT hides a CPUID feature from
+# every configuration (umbra --cpu=-FEAT, QEMU -cpu max,-FEAT): --image ia32
+# --hide lm runs it on PAE paging. Exit status: 0, 1 if one did not reach
+# test N, 2 on bad usage or when the image cannot be fetched.
 set -u
 me=tools/memtest-time.sh
 mem=64M
 limit=300
 upto=4
 umbra=
+flavour=x64
+hide=
 configs=()
 usage() {
 	sed -n '/^#   tools/,/^#   tools/s/^#   //p' "$0" >&2
@@ -35,14 +42,21 @@ while [ $# -gt 0 ]; do
 	--timeout) [ $# -ge 2 ] || usage; limit=$2; shift 2 ;;
 	--tests) [ $# -ge 2 ] || usage; upto=$2; shift 2 ;;
 	--umbra) [ $# -ge 2 ] || usage; umbra=$2; shift 2 ;;
-	-h | --help) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--image) [ $# -ge 2 ] || usage; flavour=$2; shift 2 ;;
+	--hide) [ $# -ge 2 ] || usage; hide=$2; shift 2 ;;
+	-h | --help) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	umbra-shadow | umbra-hw | qemu-tcg | qemu-kvm) configs+=("$1"); shift ;;
 	*) echo "$me: unknown argument '$1'" >&2; usage ;;
 	esac
 done
 case $upto in [0-9]) ;; *) echo "$me: --tests must be 0..9" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.." || exit 2
-image=$(sh images/memtest/fetch.sh) || { echo "$me: memtest86+ is not available" >&2; exit 2; }
+case $flavour in x64 | ia32) ;; *) echo "$me: --image must be x64 or ia32" >&2; exit 2 ;; esac
+case $hide in *[!a-z0-9_]*) echo "$me: --hide takes one feature name" >&2; exit 2 ;; esac
+image=$(sh images/memtest/fetch.sh "$flavour") ||
+	{ echo "$me: memtest86+ is not available" >&2; exit 2; }
+umbra_cpu=() qemu_cpu=()
+if [ -n "$hide" ]; then umbra_cpu=("--cpu=-$hide"); qemu_cpu=(-cpu "max,-$hide"); fi
 [ ${#configs[@]} -gt 0 ] || configs=(umbra-shadow umbra-hw qemu-tcg qemu-kvm)
 qemu=$(command -v qemu-system-x86_64 || true)
 if [ -z "$umbra" ]; then
@@ -68,10 +82,11 @@ measure() {
 	local cfg=$1 dir pid start now i
 	dir=$(mktemp -d) || return 1
 	case $cfg in
-	umbra-*) "$umbra" run --mmu="${cfg#umbra-}" --mem "$mem" --stats=json \
+	umbra-*) "$umbra" run --mmu="${cfg#umbra-}" "${umbra_cpu[@]}" --mem "$mem" --stats=json \
 		--cmdline "$cmdline" "$image" >"$dir/out" 2>"$dir/err" </dev/null & ;;
-	qemu-*) "$qemu" -accel "${cfg#qemu-}" -m "$mem" -display none -serial "file:$dir/out" \
-		-no-reboot -kernel "$image" -append "$cmdline" >"$dir/err" 2>&1 </dev/null & ;;
+	qemu-*) "$qemu" -accel "${cfg#qemu-}" "${qemu_cpu[@]}" -m "$mem" -display none \
+		-serial "file:$dir/out" -no-reboot -kernel "$image" -append "$cmdline" \
+		>"$dir/err" 2>&1 </dev/null & ;;
 	esac
 	pid=$!
 	start=$(date +%s.%N)
@@ -98,11 +113,14 @@ measure() {
 		[ "$cfg" = umbra-shadow ] &&
 			info="$info, $(grep -a -o '"traps_total": [0-9]*' "$dir/err" | grep -o '[0-9]*$') traps"
 	fi
+	# The 32-bit image names the paging it took: [LM] (compatibility mode) or [PAE].
+	paging=$(grep -a -o -m1 '\[\(LM\|PAE\)\]' "$dir/out" | head -n 1)
+	[ -n "$paging" ] && info="${info:+$info, }$paging"
 	rm -rf "$dir"
 }
 
 status=0
-printf '%s\n\n' "memtest86+ ($(basename "$image")), --mem $mem, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+printf '%s\n\n' "memtest86+ ($(basename "$image")${hide:+, CPUID without $hide}), --mem $mem, $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 printf '| config |'
 for ((i = 0; i <= upto; i++)); do printf ' test %d s |' "$i"; done
 printf ' events |\n| --- |'

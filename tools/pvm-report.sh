@@ -41,7 +41,10 @@
 #     on PVM run at CPL3 on the host's GDT, whose 32-bit user segment may
 #     be missing; and tools/memtest-time.sh: memtest86+, all CPL0, to its
 #     fifth test in every configuration (hw mode there emulates each
-#     instruction: 600 s at most).
+#     instruction: 600 s at most), its 64-bit image and its 32-bit one
+#     (compatibility mode on 4-level paging; with long mode hidden, PAE
+#     paging: session 34; on PVM the guest's cpuid may not be filtered,
+#     and the table says which paging memtest showed).
 #
 # --quick skips 5 (about half an hour on the rig; minutes on PVM) and 6.
 # Each step's output goes to DIR (default bench/results/pvm-report-DATE), and
@@ -182,6 +185,8 @@ step mboot-32bit bash -c 'make build/san/tests/test_shadow_hello build/san/umbra
 	env UMBRA=vmm/umbra build/san/tests/test_shadow_hello 2>&1 |
 	grep -a -E "paging32:|pae:|events32:|OK|FAIL|SKIP|ERROR"; [ "${PIPESTATUS[0]}" -eq 0 ]'
 step memtest tools/memtest-time.sh --timeout 600
+step memtest-ia32 tools/memtest-time.sh --timeout 600 --image ia32
+step memtest-ia32-pae tools/memtest-time.sh --timeout 600 --image ia32 --hide lm
 if [ $quick -eq 0 ]; then
 	step bench make bench QUICK=1 BENCH_ARGS="--linux-timeout 1800 --variant noentry:--chain-entry=off --variant noprefault:--shadow-prefault=off --variant nochain:--chain=off --variant lifo:--shadow-clean-first=off"
 	step profile-pingpong tools/trap-profile.sh -n 25 '/ubench -m -n 2000 pingpong'
