@@ -195,6 +195,13 @@ static void assert_mb_entry(struct env *e, const char *format, u64 rip)
 	assert_int_equal(e->bs.rax, MB_EAX_MAGIC);
 	assert_int_equal(e->bs.rbx, 0x2000);
 	assert_int_equal(e->bs.rip, rip);
+	/* Flat 32-bit code at 0x08 and data at 0x10, as QEMU's loader gives. */
+	assert_int_equal(e->bs.cs_sel, 0x08);
+	assert_int_equal(e->bs.ds_sel, 0x10);
+	assert_int_equal(*(u64 *)gpa_to_hva(&e->mem, gpa(UMBRA_BOOT_GDT + 0x08), 8),
+			 0x00cf9a000000ffffull);
+	assert_int_equal(*(u64 *)gpa_to_hva(&e->mem, gpa(UMBRA_BOOT_GDT + 0x10), 8),
+			 0x00cf92000000ffffull);
 }
 
 static void assert_file_bytes_at(struct env *e, u64 a, size_t file_off, size_t len)
