@@ -199,6 +199,25 @@ static __attribute__((unused)) bool kvm_usable(void)
 #define TCG_TESTOS_SKIPS    "prot_rsvd,user_fs_base_noncanonical"
 #define TCG_TESTOS_NR_SKIPS 2
 
+/*
+ * Whether /dev/kvm here is PVM (the kvm_pvm module, shared/HOST.md), where
+ * KVM emulates every guest CPL0 instruction (about 1 us each): hw mode runs
+ * a guest kernel's own loops hundreds of times slower than shadow mode.
+ */
+static __attribute__((unused)) bool host_is_pvm(void)
+{
+	FILE *f = fopen("/proc/modules", "r");
+	char line[256];
+	bool pvm = false;
+
+	if (!f)
+		return false;
+	while (!pvm && fgets(line, sizeof(line), f))
+		pvm = !strncmp(line, "kvm_pvm ", 8);
+	fclose(f);
+	return pvm;
+}
+
 static __attribute__((unused)) bool host_is_qemu_tcg(void)
 {
 	unsigned a, b, c, d;
