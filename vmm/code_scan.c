@@ -688,9 +688,11 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	 * indirect calls reach (Linux's native_save_fl, a pushf). A guess:
 	 * right or none on every page of Debian's 6.1 kernel, but on one a
 	 * wrong boundary came within 2 votes of the 39 of 64 it takes. So not
-	 * when the fetch told us.
+	 * when the fetch told us, and not outside 64-bit code, which has no
+	 * linear sweep (decode/scan.h, scan_kinds_shadow): the guess reads
+	 * data as code as readily.
 	 */
-	if (!first_known) {
+	if (!first_known && sm->cpu.cs.l) {
 		u64 page_la = la & ~(u64)(PAGE_SIZE - 1);
 		gfn_t prev_g;
 		const u8 *prev;
@@ -713,11 +715,14 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 		for (unsigned i = 0; i < k; i++)
 			add_entry(vm, &ctl, g, page_la + known[i], entries, &n);
 	}
-	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)),
-			 sm->cpu.cs.l	 ? DECODE_64
-			 : sm->cpu.cs.db ? DECODE_32
-					 : DECODE_16,
-			 SCAN_KINDS_SHADOW);
+	{
+		enum decode_mode mode = sm->cpu.cs.l	? DECODE_64
+					: sm->cpu.cs.db ? DECODE_32
+							: DECODE_16;
+
+		scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)), mode,
+				 scan_kinds_shadow(mode));
+	}
 	/*
 	 * The frame's last scan, if it was revoked since: the int3s the guest
 	 * wrote over its instructions (text_poke_bp, kprobes: decode/scan.h
@@ -802,6 +807,11 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 
 		if (site && patch_copies_add(&sm->copies, page, site->off, site->orig, site->len))
 			r = -ENOMEM;
+		if (site && vm->trace)
+			fprintf(vm->trace, "patch gpa 0x%llx: %s, %u bytes from %02x%s\n",
+				(unsigned long long)(gfn_to_gpa(g).v + site->off),
+				scan_kind_name(site->kind), site->len, site->orig[0],
+				site->rewrite ? " (rewritten)" : "");
 	}
 	/* Code this page branches or falls into: entries of their own pages. */
 	for (unsigned i = 0; r >= 0 && i < res.nexits; i++)

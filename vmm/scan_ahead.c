@@ -44,14 +44,14 @@ static struct scan_memo *decode_ahead(const struct scan_ahead_req *r)
 	if (!memo)
 		return NULL;
 	memcpy(page, r->hva, sizeof(page));
-	if (r->prev_hva) {
+	if (r->prev_hva && r->mode == DECODE_64) { /* as the real scan (scan_kinds_shadow) */
 		memcpy(tail, r->prev_hva + SCAN_PAGE_SIZE - SCAN_SYNC_TAIL, sizeof(tail));
 		/* Into the memo too: the real scan asks the same question. */
 		sync = scan_sync_offset_memo(memo, tail, SCAN_SYNC_TAIL, page, SCAN_SYNC_HEAD,
 					     r->mode);
 	}
 	entry = (u16)(sync > 0 ? sync : 0);
-	scan_result_init(&res, r->page, r->mode, SCAN_KINDS_SHADOW);
+	scan_result_init(&res, r->page, r->mode, scan_kinds_shadow(r->mode));
 	/* A failure (no memory) leaves the memo with what was decoded: still exact. */
 	err = scan_code_page_add_entry_memo(&res, page, NULL, 0, &entry, 1, memo);
 	(void)err;

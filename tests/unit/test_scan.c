@@ -206,6 +206,43 @@ static void test_linear(void **state)
 }
 
 /*
+ * scan_kinds_shadow: the linear sweep in 64-bit code only. Linux's 32-bit
+ * decompressor jumps into its relocated copy right after the end of its
+ * compressed payload, in the same page; the bytes after its startup code's
+ * `jmp *%eax` are payload too. Swept as code, payload bytes 9c/9d/cf/0e
+ * became int3 patches and the payload failed its CRC (session 34).
+ */
+static void test_no_sweep_in_32bit(void **state)
+{
+	static const u8 startup[] = {
+		0x6a, 0x00, /* 0: push $0 */
+		0x9d,	    /* 2: popf: a site */
+		0xff, 0xe0, /* 3: jmp *%eax */
+		0x37, 0x9c, /* 5: payload: aaa; pushf, as a sweep would read it */
+		0xcf,	    /* 7: iret */
+		0x0e,	    /* 8: push %cs */
+	};
+	struct scan_result *res;
+
+	(void)state;
+	fill_page(startup, sizeof(startup), 0);
+	memset(page + sizeof(startup), 0x90, sizeof(page) - sizeof(startup));
+	assert_int_equal(scan_kinds_shadow(DECODE_32), SCAN_KINDS_SHADOW & ~SCAN_OPT_LINEAR);
+	assert_int_equal(scan_kinds_shadow(DECODE_16), SCAN_KINDS_SHADOW & ~SCAN_OPT_LINEAR);
+	assert_int_equal(scan_kinds_shadow(DECODE_64), SCAN_KINDS_SHADOW);
+	res = scan(DECODE_32, scan_kinds_shadow(DECODE_32), NULL, 0, 0, 1);
+	assert_site(res, 0, 2, 1, SCAN_KIND_POPF);
+	assert_false(scan_is_insn_start(res, 5));
+	done(res);
+	/* With the sweep, as before: three sites in the payload. */
+	res = scan(DECODE_32, SCAN_KINDS_SHADOW, NULL, 0, 0, 4);
+	assert_site(res, 1, 6, 1, SCAN_KIND_PUSHF);
+	assert_site(res, 2, 7, 1, SCAN_KIND_IRET);
+	assert_site(res, 3, 8, 1, SCAN_KIND_SREG_READ);
+	done(res);
+}
+
+/*
  * scan_sync_offset: 3-byte instructions (mov %rdi,%rax) run through the
  * page boundary; the last one starts 1 byte before it, so the page's first
  * instruction starts at offset 2, whatever byte the decoding starts from.
@@ -1407,6 +1444,7 @@ int main(void)
 		cmocka_unit_test(test_branches_around_data),
 		cmocka_unit_test(test_exits),
 		cmocka_unit_test(test_linear),
+		cmocka_unit_test(test_no_sweep_in_32bit),
 		cmocka_unit_test(test_sync_offset),
 		cmocka_unit_test(test_call_and_backward_branch),
 		cmocka_unit_test(test_operand_sizes),
