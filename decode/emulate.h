@@ -161,6 +161,12 @@ struct emu_virt {
 	 */
 	bool far_ptr_m16_32;
 	/*
+	 * push of a segment register with a 32- or 64-bit operand size writes
+	 * only the selector's 2 bytes, the rest of the slot kept: Intel's Core
+	 * and Atom CPUs (SDM Vol. 2B PUSH). AMD's zero-extend it, the default.
+	 */
+	bool push_sreg_move16;
+	/*
 	 * STI blocking (SDM Vol. 3A §6.8.3): set by an sti that turned IF from 0
 	 * to 1, cleared by the next emulated instruction. While set the VMM must
 	 * not deliver an interrupt until the guest has run one more instruction.

@@ -430,6 +430,39 @@ static enum step do_mov_from_sreg(struct insn_ctx *c, x86_reg which)
 	return store_selector(c, sel);
 }
 
+/*
+ * push sreg (0e/16/1e/06 outside 64-bit mode, 0f a0/a8 push fs/gs): the
+ * guest's own selector, as mov r/m, sreg reads it, in an operand-size slot;
+ * zero-extended, or a 16-bit store into it (virt.push_sreg_move16). 32-bit
+ * Linux's sync_core pushes %cs so for its iret to itself.
+ */
+static enum step do_push_sreg(struct insn_ctx *c, x86_reg which)
+{
+	struct emu_cpu *cpu = c->cpu;
+	unsigned size = emu_stack_opsize(c);
+	u64 la, v = 0;
+	enum step st;
+	u16 sel;
+
+	switch (which) {
+	case X86_REG_CS: sel = cpu->cs.sel; break;
+	case X86_REG_SS: sel = cpu->ss.sel; break;
+	case X86_REG_DS: sel = cpu->virt.ds_sel; break;
+	case X86_REG_ES: sel = cpu->virt.es_sel; break;
+	case X86_REG_FS: sel = cpu->virt.fs_sel; break;
+	case X86_REG_GS: sel = cpu->virt.gs_sel; break;
+	default: return STEP_UNKNOWN;
+	}
+	if (size == 2 || !cpu->virt.push_sreg_move16)
+		return emu_push(c, sel, size);
+	st = emu_stack_la(c, -(s64)size, size, &la);
+	if (st == STEP_DONE) /* the slot as it was, for its upper bytes */
+		st = emu_mem_read(c, la, &v, size, emu_data_access(cpu, 0));
+	if (st != STEP_DONE)
+		return st;
+	return emu_push(c, (v & ~0xffffull) | sel, size);
+}
+
 enum step emu_dispatch_sys(struct insn_ctx *c)
 {
 	const cs_x86_op *op0 = emu_op(c, 0);
@@ -455,6 +488,11 @@ enum step emu_dispatch_sys(struct insn_ctx *c)
 	case X86_INS_POP:
 		if (op0 && op0->type == X86_OP_REG && is_data_sreg(op0->reg))
 			return do_pop_sreg(c);
+		return STEP_UNKNOWN;
+	case X86_INS_PUSH:
+		if (op0 && op0->type == X86_OP_REG &&
+		    (is_data_sreg(op0->reg) || op0->reg == X86_REG_CS))
+			return do_push_sreg(c, op0->reg);
 		return STEP_UNKNOWN;
 	default: return STEP_UNKNOWN;
 	}

@@ -114,6 +114,33 @@ static void test_prot_popfd_pushfd_cli_hlt(void **state)
 	assert_int_equal(rep.notes, EMU_NOTE_HALT);
 }
 
+/*
+ * 32-bit Linux's sync_core: pushfl; pushl %cs; pushl $1f; iret. push %cs
+ * pushes the virtual CS (the real one is the monitor's): zero-extended
+ * into a 4-byte slot, or a 16-bit store into it (Intel's), and 2 bytes with
+ * 66; push %ds likewise.
+ */
+static void test_prot_push_sreg(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+	u64 esp = env->cpu.gpr[EMU_RSP];
+
+	memset(env->ram + esp - 8, 0xa5, 8);
+	assert_ok(env, RUN32(env, &rep, 0x0e), &rep, ENTRY32 + 1);
+	assert_string_equal(rep.mnemonic, "push");
+	assert_int_equal(env->cpu.gpr[EMU_RSP], esp - 4);
+	assert_int_equal(*(u32 *)(env->ram + esp - 4), SEL_KCODE32);
+	env->cpu.virt.push_sreg_move16 = true;
+	env->cpu.virt.ds_sel = SEL_KDATA;
+	assert_ok(env, RUN32(env, &rep, 0x1e), &rep, ENTRY32 + 2); /* push %ds */
+	assert_int_equal(env->cpu.gpr[EMU_RSP], esp - 8);
+	assert_int_equal(*(u32 *)(env->ram + esp - 8), 0xa5a50000u | SEL_KDATA);
+	assert_ok(env, RUN32(env, &rep, 0x66, 0x0e), &rep, ENTRY32 + 4); /* pushw %cs */
+	assert_int_equal(env->cpu.gpr[EMU_RSP], esp - 10);
+	assert_int_equal(*(u16 *)(env->ram + esp - 10), SEL_KCODE32);
+}
+
 /* The whole switch to long mode, one trapping instruction at a time. */
 static void test_prot_multiboot_to_long_mode(void **state)
 {
@@ -278,9 +305,13 @@ static void test_prot_hw_mode_unknown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_prot_popfd_pushfd_cli_hlt), T(test_prot_multiboot_to_long_mode),
-		T(test_prot_segment_bases),	   T(test_prot_pg_without_pae),
-		T(test_prot_leave_long_mode),	   T(test_prot_64bit_only),
+		T(test_prot_push_sreg),
+		T(test_prot_popfd_pushfd_cli_hlt),
+		T(test_prot_multiboot_to_long_mode),
+		T(test_prot_segment_bases),
+		T(test_prot_pg_without_pae),
+		T(test_prot_leave_long_mode),
+		T(test_prot_64bit_only),
 		T(test_prot_hw_mode_unknown),
 	};
 

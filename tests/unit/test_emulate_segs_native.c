@@ -18,7 +18,8 @@
  *   - seeded random instructions: mov to DS/ES/GS/SS from a register or
  *     memory, pop %gs (8 and 2 bytes), verr and verw, mov from a segment
  *     register to a register or memory (with 66 and REX.W), iretq at the
- *     same level (random frames: CS, SS, RFLAGS, RSP), and pop ds/es/ss and
+ *     same level (random frames: CS, SS, RFLAGS, RSP), far jmp, call and
+ *     return, push %gs (the slot zero-extended or not), and pop ds/es/ss and
  *     mov to CS (#UD in 64-bit mode), on selectors of both
  *     tables with every RPL, null ones, and indexes past both limits;
  *   - each runs natively (tests/unit/native_run.h) and in the emulator at
@@ -387,7 +388,7 @@ static void generate(struct seg_case *k)
 	else if (rnd() % 6 == 0)
 		k->code[k->n++] = 0x48;
 
-	switch (rnd() % 14) {
+	switch (rnd() % 15) {
 	case 0:
 	case 1:
 	case 2:
@@ -429,6 +430,13 @@ static void generate(struct seg_case *k)
 	case 11: iretq_case(k); break;
 	case 12:
 	case 13: far_case(k); break;
+	case 14:
+		/* push %gs: 8 bytes, 2 with 66; the slot's upper bytes zeroed or kept */
+		k->what = "push %gs";
+		k->kind = SK_STORE;
+		k->code[k->n++] = 0x0f;
+		k->code[k->n++] = 0xa8;
+		break;
 	case 8: {
 		static const u8 pops[] = { 0x07, 0x17, 0x1f }; /* pop es, ss, ds */
 
@@ -594,6 +602,7 @@ static void test_segments_vs_host(void **state)
 	/* The virtual CPU: a Linux process at CPL3, its selectors the host's. */
 	to_user_sels(env, LINUX_USER_CS, LINUX_USER_DS);
 	env->cpu.virt.far_ptr_m16_32 = amd;
+	env->cpu.virt.push_sreg_move16 = !amd;
 	env->cpu.virt.ds_sel = host_seg[NAT_DS];
 	env->cpu.virt.es_sel = host_seg[NAT_ES];
 	env->cpu.virt.gs_sel = host_seg[NAT_GS];
@@ -635,7 +644,7 @@ static void test_segments_vs_host(void **state)
 	print_message(
 		"segment instructions agree with the host CPU: %u loads, %u refused by "
 		"both, %u #UD, verr/verw %u set ZF and %u cleared it, %u selectors stored, %u "
-		"iretq, %u far ret/jmp\n",
+		"iretq, %u far ret/jmp/call\n",
 		n.loaded, n.refused_both, n.ud, n.verr_set, n.verr_clear, n.stored, n.irets, n.far);
 	assert_true(n.loaded > iterations / 20 && n.refused_both > iterations / 20 &&
 		    n.verr_set > iterations / 200 && n.verr_clear > iterations / 100 &&
