@@ -54,6 +54,17 @@
  *                                          to date: kvmclock, present only when
  *                                          the guest's CPUID offers it (vmm/
  *                                          cpu_features.h); refused: #GP(0)
+ *   IA32_MCG_CAP    0x179  the snapshot    #GP(0) (read-only)
+ *   IA32_MCG_STATUS 0x17a  the snapshot,   kept (KVM's rule; Linux writes 0)
+ *                          then the last
+ *                          value written
+ *   IA32_MCG_CTL    0x17b  the same, if MCG_CAP.CTL_P: 0 or all ones, else #GP(0)
+ *   IA32_MCi_CTL    0x400+4i  the          0 or all ones (bits 10 and 0 may be
+ *   IA32_MCi_STATUS 0x401+4i  snapshot,    clear, as KVM allows); STATUS 0 only;
+ *   IA32_MCi_ADDR   0x402+4i  then the     ADDR, MISC: kept; for i < MCG_CAP's
+ *   IA32_MCi_MISC   0x403+4i  last written count (and < 32), else #GP(0). Linux
+ *                                          with MCE (Debian's 686-pae) reads them
+ *                                          all at boot, and panics on a #GP there
  *   anything else          #GP(0)          #GP(0)
  *
  * An MSR KVM would not give at the snapshot is absent: #GP(0) like the rest.
@@ -120,6 +131,20 @@ int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
 	get_one(vm, MSR_IA32_BIOS_SIGN_ID, &m->bios_sign_id);
 	get_one(vm, MSR_IA32_SPEC_CTRL, &m->spec_ctrl);
 	get_one(vm, MSR_IA32_ARCH_CAPS, &m->arch_caps);
+	if (get_one(vm, MSR_IA32_MCG_CAP, &m->mcg_cap)) {
+		unsigned banks =
+			MIN((unsigned)(m->mcg_cap.value & MCG_CAP_COUNT_MASK), SHADOW_MCE_BANKS);
+
+		get_one(vm, MSR_IA32_MCG_STATUS, &m->mcg_status);
+		if (m->mcg_cap.value & MCG_CAP_CTL_P)
+			get_one(vm, MSR_IA32_MCG_CTL, &m->mcg_ctl);
+		for (unsigned i = 0; i < banks * 4; i++) {
+			struct shadow_msr_val v;
+
+			get_one(vm, MSR_IA32_MC0_CTL + i, &v);
+			m->mce_banks[i] = v.value;
+		}
+	}
 	/* Not read from KVM: 0 until the guest writes them, as on a fresh vCPU. */
 	m->kvm_wall_clock.present = m->kvm_system_time.present = vm->kvm_clock;
 	/* The in-kernel LAPIC always has an APIC_BASE; without it nothing works. */
@@ -151,6 +176,9 @@ static struct shadow_msr_val *msr_slot(struct shadow_msrs *m, u32 index)
 	case MSR_IA32_BIOS_SIGN_ID: return &m->bios_sign_id;
 	case MSR_IA32_SPEC_CTRL: return &m->spec_ctrl;
 	case MSR_IA32_ARCH_CAPS: return &m->arch_caps;
+	case MSR_IA32_MCG_CAP: return &m->mcg_cap;
+	case MSR_IA32_MCG_STATUS: return &m->mcg_status;
+	case MSR_IA32_MCG_CTL: return &m->mcg_ctl;
 	case MSR_KVM_WALL_CLOCK_NEW: return &m->kvm_wall_clock;
 	case MSR_KVM_SYSTEM_TIME_NEW: return &m->kvm_system_time;
 	default: return NULL;
@@ -229,6 +257,29 @@ static enum shadow_msr_result mtrr_access(struct shadow_msrs *m, unsigned maxphy
 	return SHADOW_MSR_OK;
 }
 
+/* IA32_MCi_*: bank i < MCG_CAP's count, with KVM's write rules (arch/x86/kvm/x86.c set_msr_mce). */
+static enum shadow_msr_result mce_bank_access(struct shadow_msrs *m, u32 index, bool write,
+					      u64 *value)
+{
+	unsigned banks = m->mcg_cap.present ? MIN((unsigned)(m->mcg_cap.value & MCG_CAP_COUNT_MASK),
+						  SHADOW_MCE_BANKS)
+					    : 0;
+	u32 off = index - MSR_IA32_MC0_CTL;
+
+	if (index < MSR_IA32_MC0_CTL || off >= banks * 4)
+		return SHADOW_MSR_GP;
+	if (!write) {
+		*value = m->mce_banks[off];
+		return SHADOW_MSR_OK;
+	}
+	/* CTL: 0 or all ones, but for bits 10 (Linux on K8s) and 0 (UnixWare); STATUS: 0. */
+	if ((off % 4 == 0 && *value && (*value | (1ull << 10) | 1) != ~0ull) ||
+	    (off % 4 == 1 && *value))
+		return SHADOW_MSR_GP;
+	m->mce_banks[off] = *value;
+	return SHADOW_MSR_OK;
+}
+
 /* A write that keeps `v` equal to the snapshot `old` in `keep`; else stop (LIMITATION). */
 static enum shadow_msr_result write_same(u64 old, u64 v, u64 keep)
 {
@@ -243,6 +294,8 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 	/* The write-only command MSRs: a barrier or flush the host's own VM exit covers. */
 	if (index == MSR_IA32_PRED_CMD || index == MSR_IA32_FLUSH_CMD)
 		return write && *value <= 1 ? SHADOW_MSR_OK : SHADOW_MSR_GP;
+	if (!reg && index >= MSR_IA32_MC0_CTL && index < MSR_IA32_MC0_CTL + SHADOW_MCE_BANKS * 4)
+		return mce_bank_access(m, index, write, value);
 	if (!reg)
 		return mtrr_access(m, maxphyaddr, index, write, value);
 	if (!reg->present)
@@ -263,7 +316,13 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 	case MSR_IA32_MISC_ENABLE: return write_same(reg->value, *value, ~0ull);
 	case MSR_IA32_BIOS_SIGN_ID:
 		return SHADOW_MSR_OK; /* a write asks the CPU to refresh it: nothing to do */
-	case MSR_IA32_SPEC_CTRL: reg->value = *value; return SHADOW_MSR_OK;
+	case MSR_IA32_SPEC_CTRL:
+	case MSR_IA32_MCG_STATUS: reg->value = *value; return SHADOW_MSR_OK;
+	case MSR_IA32_MCG_CTL:
+		if (*value && *value != ~0ull)
+			return SHADOW_MSR_GP;
+		reg->value = *value;
+		return SHADOW_MSR_OK;
 	case MSR_KVM_WALL_CLOCK_NEW:
 	case MSR_KVM_SYSTEM_TIME_NEW: reg->value = *value; return SHADOW_MSR_FORWARD;
 	case MSR_IA32_MTRR_DEF_TYPE:
@@ -271,7 +330,7 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 			return SHADOW_MSR_GP;
 		reg->value = *value;
 		return SHADOW_MSR_OK;
-	default: return SHADOW_MSR_GP; /* MTRRCAP is read-only */
+	default: return SHADOW_MSR_GP; /* MTRRCAP and MCG_CAP are read-only */
 	}
 }
 

@@ -22,6 +22,10 @@ struct vm;
 #define MSR_IA32_MTRRCAP	0xfeu
 #define MSR_IA32_MISC_ENABLE	0x1a0u
 #define MSR_IA32_MTRR_DEF_TYPE	0x2ffu
+#define MSR_IA32_MCG_CAP	0x179u
+#define MSR_IA32_MCG_STATUS	0x17au
+#define MSR_IA32_MCG_CTL	0x17bu
+#define MSR_IA32_MC0_CTL	0x400u /* bank i: CTL, STATUS, ADDR, MISC at 0x400 + 4i */
 #define MSR_KVM_WALL_CLOCK_NEW	0x4b564d00u
 #define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
 
@@ -46,6 +50,12 @@ struct vm;
 /* The 11 fixed-range MTRRs: FIX64K_00000, FIX16K_80000/A0000, FIX4K_C0000..F8000. */
 #define SHADOW_MTRR_NFIX 11u
 
+/* MCG_CAP: the bank count in bits 7:0, MCG_CTL present with CTL_P, bit 8 (SDM Vol. 3B §16.3.1). */
+#define MCG_CAP_COUNT_MASK 0xffull
+#define MCG_CAP_CTL_P	   (1ull << 8)
+/* The banks shadow mode keeps: KVM's KVM_MAX_MCE_BANKS. More are #GP(0). */
+#define SHADOW_MCE_BANKS 32u
+
 #define APIC_BASE_BSP  (1ull << 8)
 #define APIC_BASE_EXTD (1ull << 10)
 #define APIC_BASE_EN   (1ull << 11)
@@ -69,6 +79,14 @@ struct shadow_msrs {
 	 */
 	u64 mtrr_var[SHADOW_MTRR_NVAR][2];
 	u64 mtrr_fix[SHADOW_MTRR_NFIX];
+	/*
+	 * Machine check (SDM Vol. 3B §16.3), snapshotted: MCG_CAP (read-only),
+	 * MCG_STATUS, MCG_CTL if MCG_CAP.CTL_P, and the banks' CTL, STATUS,
+	 * ADDR and MISC for i < MCG_CAP.COUNT (and < SHADOW_MCE_BANKS), as KVM
+	 * keeps them: nothing ever raises a machine check in them.
+	 */
+	struct shadow_msr_val mcg_cap, mcg_status, mcg_ctl;
+	u64 mce_banks[SHADOW_MCE_BANKS * 4];
 };
 
 /*

@@ -488,9 +488,60 @@ static void test_kvm_clock_msrs(void **state)
 
 #define T(f) cmocka_unit_test(f)
 
+/*
+ * Machine check, as KVM keeps it: MCG_CAP read-only, MCG_STATUS kept,
+ * MCG_CTL only with CTL_P, and the banks below MCG_CAP's count with KVM's
+ * write rules. Without MCG_CAP (a CPU without MCA) all of them are #GP(0).
+ */
+static void test_mce(void **state)
+{
+	struct shadow_msrs m = snapshot();
+	u64 v;
+
+	(void)state;
+	assert_int_equal(rd(&m, MSR_IA32_MCG_CAP, &v), SHADOW_MSR_GP);
+	assert_int_equal(rd(&m, MSR_IA32_MCG_STATUS, &v), SHADOW_MSR_GP);
+	assert_int_equal(rd(&m, MSR_IA32_MC0_CTL, &v), SHADOW_MSR_GP);
+	m.mcg_cap = (struct shadow_msr_val){ true, 2 }; /* two banks, no MCG_CTL */
+	m.mcg_status = (struct shadow_msr_val){ true, 0 };
+	m.mce_banks[0] = ~0ull;
+	assert_int_equal(rd(&m, MSR_IA32_MCG_CAP, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 2);
+	assert_int_equal(wr(&m, MSR_IA32_MCG_CAP, 2), SHADOW_MSR_GP);
+	assert_int_equal(wr(&m, MSR_IA32_MCG_STATUS, 0), SHADOW_MSR_OK);
+	assert_int_equal(rd(&m, MSR_IA32_MCG_CTL, &v), SHADOW_MSR_GP);
+	/* Bank 0's CTL as snapshotted; bank 1's MISC (0x407) the last bank MSR; 0x408 none. */
+	assert_int_equal(rd(&m, MSR_IA32_MC0_CTL, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, ~0ull);
+	assert_int_equal(rd(&m, MSR_IA32_MC0_CTL + 7, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 0);
+	assert_int_equal(rd(&m, MSR_IA32_MC0_CTL + 8, &v), SHADOW_MSR_GP);
+	/* CTL: 0, all ones, all ones but bits 10 and 0; nothing else. */
+	assert_int_equal(wr(&m, MSR_IA32_MC0_CTL + 4, 0), SHADOW_MSR_OK);
+	assert_int_equal(wr(&m, MSR_IA32_MC0_CTL + 4, ~0ull & ~(1ull << 10) & ~1ull),
+			 SHADOW_MSR_OK);
+	assert_int_equal(rd(&m, MSR_IA32_MC0_CTL + 4, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, ~0ull & ~(1ull << 10) & ~1ull);
+	assert_int_equal(wr(&m, MSR_IA32_MC0_CTL + 4, 0xff), SHADOW_MSR_GP);
+	/* STATUS: 0 only; ADDR and MISC: anything. */
+	assert_int_equal(wr(&m, MSR_IA32_MC0_CTL + 1, 0), SHADOW_MSR_OK);
+	assert_int_equal(wr(&m, MSR_IA32_MC0_CTL + 1, 1ull << 63), SHADOW_MSR_GP);
+	assert_int_equal(wr(&m, MSR_IA32_MC0_CTL + 2, 0x1234), SHADOW_MSR_OK);
+	assert_int_equal(rd(&m, MSR_IA32_MC0_CTL + 2, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 0x1234);
+	/* With CTL_P, MCG_CTL: 0 or all ones. */
+	m.mcg_cap.value |= MCG_CAP_CTL_P;
+	m.mcg_ctl = (struct shadow_msr_val){ true, ~0ull };
+	assert_int_equal(wr(&m, MSR_IA32_MCG_CTL, 0), SHADOW_MSR_OK);
+	assert_int_equal(wr(&m, MSR_IA32_MCG_CTL, 5), SHADOW_MSR_GP);
+	assert_int_equal(rd(&m, MSR_IA32_MCG_CTL, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_mce),
 		T(test_reads_return_snapshot),
 		T(test_kvm_clock_msrs),
 		T(test_absent_msr_is_gp),
