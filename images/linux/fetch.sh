@@ -7,10 +7,18 @@
 # build a gzip'd newc cpio initramfs around busybox. Called by `make
 # linux-images` (and later by the Linux run/check targets).
 #
+#   sh images/linux/fetch.sh [amd64|i386]
+#
+# i386: the 32-bit guest instead, Debian's 686-pae kernel (the package
+# linux-image-686-pae depends on: PAE paging, a 32-bit boot protocol entry)
+# and the i386 busybox-static, from Debian's i386 archive through apt lists
+# kept in the cache (this machine's apt configuration is not changed).
+#
 # Everything goes to a cache outside the tracked files: $UMBRA_CACHE, else
-# ~/.cache/umbra/linux. Once cached it works offline. On success it prints two
-# lines, the path of the bzImage then the path of the initramfs; on failure it
-# names what could not be fetched or built and exits non-zero.
+# ~/.cache/umbra/linux (linux-i386 for i386). Once cached it works offline.
+# On success it prints two lines, the path of the bzImage then the path of
+# the initramfs; on failure it names what could not be fetched or built and
+# exits non-zero.
 #
 # The initramfs's /init mounts proc, sys, devtmpfs and a tmpfs on /tmp, then:
 #   umbra.run=<base64>    (on the kernel command line) decodes a shell script,
@@ -33,10 +41,36 @@ die() {
 }
 note() { printf '%s: %s\n' "$me" "$*" >&2; }
 
-cache=${UMBRA_CACHE:-${HOME:?HOME is not set; set UMBRA_CACHE}/.cache/umbra/linux}
+arch=${1:-amd64}
+case $arch in
+amd64) meta=linux-image-cloud-amd64 flavour=cloud-amd64 dir=linux ;;
+i386) meta=linux-image-686-pae flavour=686-pae dir=linux-i386 ;;
+*) die "unknown architecture '$arch' (amd64 or i386)" ;;
+esac
+cache=${UMBRA_CACHE:-${HOME:?HOME is not set; set UMBRA_CACHE}/.cache/umbra/$dir}
 bzimage=$cache/bzImage
 initramfs=$cache/initramfs.cpio.gz
 mkdir -p "$cache/debs" || die "cannot create the cache directory $cache"
+
+# apt for $arch: the machine's own for amd64; for i386 Debian's i386 lists,
+# fetched into the cache on first use (the machine's sources, another
+# architecture).
+apt_i386() {
+	"$@" -o Dir::State::Lists="$cache/apt/lists" -o Dir::Cache="$cache/apt/cache" \
+		-o APT::Architecture=i386 -o APT::Architectures::=i386
+}
+apt_for() {
+	if [ "$arch" = amd64 ]; then "$@"; else apt_i386 "$@"; fi
+}
+if [ "$arch" = i386 ] && [ ! -d "$cache/apt/lists/partial" ]; then
+	mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial" ||
+		die "cannot create $cache/apt"
+	note "fetching Debian's i386 package lists into $cache/apt"
+	apt_i386 apt-get -q update >&2 || {
+		rm -rf "$cache/apt"
+		die "cannot fetch Debian's i386 package lists (apt-get update failed: offline?)"
+	}
+fi
 
 # Newest cached .deb of package $1, or nothing.
 cached_deb() {
@@ -48,7 +82,7 @@ fetch_deb() {
 	deb=$(cached_deb "$1")
 	if [ -z "$deb" ]; then
 		note "downloading Debian package $1"
-		(cd "$cache/debs" && apt-get download "$1" >&2) ||
+		(cd "$cache/debs" && apt_for apt-get download "$1" >&2) ||
 			die "cannot download Debian package $1 (apt-get download failed: offline, or stale apt lists? try apt-get update)"
 		deb=$(cached_deb "$1")
 		[ -n "$deb" ] || die "apt-get download $1 left no $1_*.deb in $cache/debs"
@@ -58,9 +92,8 @@ fetch_deb() {
 
 # 1. Which kernel: the versioned package the meta-package depends on. The
 #    answer is remembered so that a cached kernel keeps working offline.
-meta=linux-image-cloud-amd64
-kpkg=$(apt-cache depends "$meta" 2>/dev/null |
-	sed -n 's/^ *|\{0,1\}Depends: \(linux-image-[^ <>]*-cloud-amd64\)$/\1/p' | head -n 1) || true
+kpkg=$(apt_for apt-cache depends "$meta" 2>/dev/null |
+	sed -n "s/^ *|\{0,1\}Depends: \(linux-image-[^ <>]*-$flavour\)\$/\1/p" | head -n 1) || true
 if [ -z "$kpkg" ] && [ -f "$cache/kernel-package" ]; then
 	kpkg=$(cat "$cache/kernel-package")
 	note "apt-cache cannot resolve $meta; using the cached $kpkg"
@@ -110,7 +143,28 @@ root=$work/root
 mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/dev" \
 	"$root/proc" "$root/sys" "$root/tmp" "$root/root" "$root/etc"
 cp "$bb" "$root/bin/busybox"
-"$bb" --list-full | while read -r applet; do
+# The applet list, from busybox itself; where this machine cannot run an i386
+# binary (a kernel without IA32 emulation), from this machine's own
+# busybox-static of the same Debian version, which has the same applets.
+lister=$bb
+if ! "$bb" --list-full >/dev/null 2>&1; then
+	[ "$arch" != amd64 ] || die "$bb does not run here"
+	hdeb=$(cached_deb busybox-static-host)
+	if [ -z "$hdeb" ]; then
+		note "this machine cannot run the i386 busybox; listing applets with its own busybox-static"
+		mkdir -p "$work/host-deb"
+		(cd "$work/host-deb" && apt-get download busybox-static >&2) ||
+			die "cannot download Debian package busybox-static for this machine"
+		hdeb=$(ls "$work/host-deb"/busybox-static_*.deb | head -n 1)
+		[ "$(dpkg-deb -f "$hdeb" Version)" = "$(dpkg-deb -f "$bdeb" Version)" ] ||
+			die "busybox-static for this machine ($(dpkg-deb -f "$hdeb" Version)) and i386 ($(dpkg-deb -f "$bdeb" Version)) differ: cannot list the i386 applets"
+		mv "$hdeb" "$cache/debs/busybox-static-host_$(dpkg-deb -f "$hdeb" Version | tr ':' '_').deb"
+		hdeb=$(cached_deb busybox-static-host)
+	fi
+	dpkg-deb -x "$hdeb" "$work/host" || die "cannot extract $hdeb"
+	lister=$work/host/bin/busybox
+fi
+"$lister" --list-full | while read -r applet; do
 	[ "$applet" = bin/busybox ] || [ -L "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 done
 [ -L "$root/bin/sh" ] || die "busybox-static provides no sh applet"
