@@ -47,25 +47,6 @@ static const char script[] =
 	"echo \"dmesg-alarms: $(wc -l < /tmp/alarm)\"\n"
 	"cat /tmp/alarm\n";
 
-static void b64(const char *in, char *out, size_t outlen)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(in), o = 0;
-
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char)in[i] << 16 |
-			     (i + 1 < n ? (unsigned char)in[i + 1] << 8 : 0) |
-			     (i + 2 < n ? (unsigned char)in[i + 2] : 0);
-
-		assert_true(o + 5 < outlen);
-		out[o++] = t[(v >> 18) & 63];
-		out[o++] = t[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? t[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? t[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
 /* The last 3000 bytes of a run's output, for a failure message. */
 static const char *out_tail(const char *out)
 {

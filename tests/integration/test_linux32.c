@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A third real guest, 32-bit: Debian's 686-pae kernel with the i386 busybox
+ * initramfs (images/linux/fetch.sh i386, `make linux32-images`), in shadow
+ * mode. Without the packages the test says so and is skipped, not passed;
+ * it needs /dev/kvm.
+ *
+ * What it takes that the x86-64 guest does not: the 32-bit boot protocol
+ * (vmm/load_bzimage.c); its decompressor in protected mode without paging,
+ * run from the page that ends its payload (decode/scan.h, scan_kinds_shadow);
+ * PAE paging outside long mode, the PDPTE registers and all; a kernel at
+ * CPL0 in 32-bit code, which shadow mode runs at real CPL3 in compatibility
+ * mode, with its segment loads, far transfers, push %cs and iret emulated;
+ * the machine-check MSRs (CONFIG_X86_MCE); and 32-bit user processes,
+ * whose system calls come through int $0x80 and sysenter.
+ *
+ * The script prints the machine, forks and execs, moves 16 MiB through
+ * tmpfs and checks the copy, and greps dmesg for alarms; `reboot -f` ends
+ * the VM (status 0).
+ */
+#define RUN_TIMEOUT_S 1800
+#define OUT_MAX	      (256 * 1024)
+#include "run_umbra.h"
+#include "linux_images.h"
+
+static const char script[] =
+	"echo \"uname: $(uname -m) $(uname -r)\"\n"
+	"echo \"cpus: $(grep -c ^processor /proc/cpuinfo)\"\n"
+	"grep -qw pae /proc/cpuinfo && echo 'cpuinfo: pae'\n"
+	"mount | grep -q ' /proc ' && echo 'mount: proc ok'\n"
+	"i=0; while [ $i -lt 100 ]; do /bin/true || break; i=$((i+1)); done; echo \"forkexec: "
+	"$i\"\n"
+	"dd if=/dev/urandom of=/tmp/big bs=1M count=16 2>/dev/null\n"
+	"a=$(md5sum < /tmp/big); cp /tmp/big /tmp/big2; b=$(md5sum < /tmp/big2)\n"
+	"[ \"$a\" = \"$b\" ] && [ \"$(wc -c < /tmp/big)\" = 16777216 ] && "
+	"echo 'tmpfs: 16 MiB checksum ok'\n"
+	"dmesg | grep -i -E 'warn|bug|oops' | grep -v 'host bridge windows from ACPI' > "
+	"/tmp/alarm\n"
+	"echo \"dmesg-alarms: $(wc -l < /tmp/alarm)\"\n"
+	"cat /tmp/alarm\n";
+
+static void test_linux32_shadow_script(void **state)
+{
+	struct result *r = new_result();
+	char bz[600], initrd[600], why[512], enc[4096], cmdline[4600];
+
+	(void)state;
+	NEED_KVM();
+	if (!linux_images_for("i386", bz, initrd, sizeof(bz), why, sizeof(why))) {
+		print_message("SKIP: the 32-bit Linux images are not available: %s\n", why);
+		free(r);
+		skip();
+	}
+	b64(script, enc, sizeof(enc));
+	snprintf(cmdline, sizeof(cmdline),
+		 "console=ttyS0 reboot=k panic=-1 noreplace-smp pci=off quiet umbra.run=%s", enc);
+	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--mem", "512M", "--stats=json",
+				 "--cmdline", cmdline, "--initrd", initrd, bz, NULL });
+	if (!strstr(r->out, "UMBRA-EXIT: 0"))
+		fail_msg(
+			"the script did not finish (status %d); output tail:\n%s\nstderr:\n%.2000s",
+			r->status, r->out + (strlen(r->out) > 3000 ? strlen(r->out) - 3000 : 0),
+			r->err);
+	assert_contains(r->out, "uname: i686 6.");
+	assert_contains(r->out, "cpus: 1");
+	assert_contains(r->out, "cpuinfo: pae");
+	assert_contains(r->out, "mount: proc ok");
+	assert_contains(r->out, "forkexec: 100");
+	assert_contains(r->out, "tmpfs: 16 MiB checksum ok");
+	if (!strstr(r->out, "dmesg-alarms: 0"))
+		fail_msg("alarming dmesg lines:\n%s", strstr(r->out, "dmesg-alarms:"));
+	assert_int_equal(r->status, 0); /* reboot -f: i8042 reset, umbra exits 0 */
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_linux32_shadow_script),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
