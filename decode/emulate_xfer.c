@@ -333,27 +333,59 @@ static enum step do_syscall(struct insn_ctx *c)
 }
 
 /*
- * sysenter (SDM Vol. 2B SYSENTER), Intel's way into the kernel for a 32-bit
+ * sysenter (SDM Vol. 2B SYSENTER), the way into the kernel of a 32-bit
  * vDSO: #UD in IA-32e mode on AMD's CPUs (APM Vol. 3; virt.syscall_compat);
  * #GP(0) while IA32_SYSENTER_CS[15:2] is 0. Else IF, RF (and VM) cleared,
  * RSP = SYSENTER_ESP, RIP = SYSENTER_EIP, CS = SYSENTER_CS & ~3 (flat
- * 64-bit code, DPL0), SS = CS + 8: virtual CPL 0. RCX and R11 keep their
- * values; the guest saved what it needs in user mode.
+ * code, DPL0: 64-bit in IA-32e mode, else 32-bit, with ESP and EIP the
+ * MSRs' low halves), SS = CS + 8: virtual CPL 0. RCX and R11 keep their
+ * values; the guest saved what it needs in user mode. A 32-bit kernel
+ * (Debian's 686-pae) takes its processes' system calls so: at real CPL3 in
+ * compatibility mode the instruction #UDs on AMD's CPUs, and on Intel's
+ * would enter the VM's own 64-bit SYSENTER_EIP; either way the VMM gets it.
  */
 static enum step do_sysenter(struct insn_ctx *c)
 {
 	struct emu_cpu *cpu = c->cpu;
 	u16 sel = (u16)cpu->virt.sysenter_cs & SEL_ERR_MASK;
+	bool lma = cpu->efer & EFER_LMA;
 
-	if (cpu->virt.syscall_compat || !(cpu->efer & EFER_LMA))
-		return emu_raise(c, EXC_UD()); /* LIMITATION: legacy-mode sysenter: #UD */
+	if (lma && cpu->virt.syscall_compat)
+		return emu_raise(c, EXC_UD());
 	if (!sel)
 		return emu_raise(c, EXC_GP(0));
 	cpu->rflags &= ~(RFLAGS_IF | RFLAGS_RF | RFLAGS_VM);
-	cpu->gpr[EMU_RSP] = cpu->virt.sysenter_esp;
-	cpu->rip = cpu->virt.sysenter_eip;
-	cpu->cs = flat_seg(sel, 0, true, true);
+	cpu->gpr[EMU_RSP] = lma ? cpu->virt.sysenter_esp : (u32)cpu->virt.sysenter_esp;
+	cpu->rip = lma ? cpu->virt.sysenter_eip : (u32)cpu->virt.sysenter_eip;
+	cpu->cs = flat_seg(sel, 0, true, lma);
 	cpu->ss = flat_seg((u16)(sel + 8), 0, false, false);
+	c->keep_rip = true;
+	return STEP_DONE;
+}
+
+/*
+ * sysexit (SDM Vol. 2B SYSEXIT), back to user mode from CPL 0: #GP(0) at
+ * another CPL or while IA32_SYSENTER_CS[15:2] is 0. CS = (SYSENTER_CS +
+ * 16) | 3, flat 32-bit code, SS = (SYSENTER_CS + 24) | 3, ESP = ECX, EIP =
+ * EDX; with REX.W (64-bit mode) CS = + 32, 64-bit, SS = + 40, RSP = RCX,
+ * RIP = RDX, #GP(0) if either is not canonical. RFLAGS as they are: the
+ * kernel's sti before it is what enables interrupts.
+ */
+static enum step do_sysexit(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	u16 sel = (u16)cpu->virt.sysenter_cs & SEL_ERR_MASK;
+	bool q = emu_opsize(c) == 8;
+	u64 sp = cpu->gpr[EMU_RCX], ip = cpu->gpr[EMU_RDX];
+
+	if (!sel || emu_cpl_of(cpu) != 0)
+		return emu_raise(c, EXC_GP(0));
+	if (q && (!emu_is_canonical(sp) || !emu_is_canonical(ip)))
+		return emu_raise(c, EXC_GP(0));
+	cpu->gpr[EMU_RSP] = q ? sp : (u32)sp;
+	cpu->rip = q ? ip : (u32)ip;
+	cpu->cs = flat_seg((u16)((sel + (q ? 32 : 16)) | 3), 3, true, q);
+	cpu->ss = flat_seg((u16)((sel + (q ? 40 : 24)) | 3), 3, false, false);
 	c->keep_rip = true;
 	return STEP_DONE;
 }
@@ -594,6 +626,7 @@ enum step emu_dispatch_xfer(struct insn_ctx *c)
 	case X86_INS_SYSRET: return do_sysret(c);
 	case X86_INS_SYSCALL: return do_syscall(c);
 	case X86_INS_SYSENTER: return do_sysenter(c);
+	case X86_INS_SYSEXIT: return do_sysexit(c);
 	case X86_INS_RETF:
 	case X86_INS_RETFQ: return do_retf(c);
 	case X86_INS_LJMP: return do_ljmp(c);

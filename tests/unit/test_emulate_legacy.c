@@ -133,6 +133,59 @@ static struct emu_event exc(u8 vector, bool has_err, u32 err)
 				   .error_code = err };
 }
 
+/* ---- sysenter and sysexit --------------------------------------------------- */
+
+/*
+ * A 32-bit kernel's fast system call (Debian's 686-pae vDSO): sysenter from
+ * CPL3 to SYSENTER_CS's flat 32-bit code at SYSENTER_EIP on SYSENTER_ESP,
+ * IF cleared, on an AMD CPU too (its #UD is IA-32e mode's only); sysexit
+ * back to (SYSENTER_CS + 16) | 3 at EDX on ECX. Without SYSENTER_CS both
+ * are #GP(0), and sysexit is #GP(0) at CPL3.
+ */
+static void test_sysenter_sysexit(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->cpu.virt.syscall_compat = true; /* AMD */
+	to_user32(env);
+	env->cpu.rflags |= RFLAGS_IF;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x34), EMU_DONE); /* no SYSENTER_CS */
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_GP);
+	to_user32(env);
+	env->cpu.rip = CODE_GPA;
+	env->cpu.gpr[EMU_RSP] = USTACK_TOP;
+	env->cpu.virt.sysenter_cs = SEL_KCODE;
+	env->cpu.virt.sysenter_esp = 0xffffffff00000000ull | KSTACK_TOP;
+	env->cpu.virt.sysenter_eip = 0xffffffff00000000ull | H_41;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x34), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, H_41); /* the low halves, outside IA-32e mode */
+	assert_int_equal(env->cpu.gpr[EMU_RSP], KSTACK_TOP);
+	assert_int_equal(env->cpu.cs.sel, SEL_KCODE);
+	assert_false(env->cpu.cs.l);
+	assert_true(env->cpu.cs.db);
+	assert_int_equal(env->cpu.ss.sel, SEL_KDATA);
+	assert_int_equal(env->cpu.rflags & RFLAGS_IF, 0);
+	assert_true(rep.notes & EMU_NOTE_CPL);
+	/* sysexit: to EDX on ECX at CPL3, CS 0x18 | 3 and SS 0x20 | 3 past SYSENTER_CS 0x08. */
+	env->cpu.gpr[EMU_RCX] = USTACK_TOP - 64;
+	env->cpu.gpr[EMU_RDX] = CODE_GPA + 0x100;
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x35), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(env->cpu.rip, CODE_GPA + 0x100);
+	assert_int_equal(env->cpu.gpr[EMU_RSP], USTACK_TOP - 64);
+	assert_int_equal(env->cpu.cs.sel, (SEL_KCODE + 16) | 3);
+	assert_int_equal(env->cpu.ss.sel, (SEL_KCODE + 24) | 3);
+	assert_int_equal(env->cpu.cs.dpl, 3);
+	assert_true(rep.notes & EMU_NOTE_CPL);
+	/* sysexit at CPL3: #GP(0). */
+	assert_int_equal(RUN32(env, &rep, 0x0f, 0x35), EMU_DONE);
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_GP);
+}
+
 /* ---- delivery ------------------------------------------------------------- */
 
 /* A #PF at CPL0: same stack, EFLAGS|RF, CS, EIP, error code; IF cleared; CR2 set. */
@@ -613,6 +666,7 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_legacy, teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_sysenter_sysexit),
 		T(test_fault_same_level),
 		T(test_soft_int_from_user),
 		T(test_soft_int_gate_dpl),
