@@ -413,20 +413,26 @@ static enum step do_pop_sreg(struct insn_ctx *c)
  * host's). A register destination gets it zero-extended, memory 16 bits
  * (SDM Vol. 2B MOV), as sldt/str do.
  */
+/* The guest's selector in segment register `which`; false for another register. */
+static bool guest_selector(const struct emu_cpu *cpu, x86_reg which, u16 *sel)
+{
+	switch (which) {
+	case X86_REG_CS: *sel = cpu->cs.sel; return true;
+	case X86_REG_SS: *sel = cpu->ss.sel; return true;
+	case X86_REG_DS: *sel = cpu->virt.ds_sel; return true;
+	case X86_REG_ES: *sel = cpu->virt.es_sel; return true;
+	case X86_REG_FS: *sel = cpu->virt.fs_sel; return true;
+	case X86_REG_GS: *sel = cpu->virt.gs_sel; return true;
+	default: return false;
+	}
+}
+
 static enum step do_mov_from_sreg(struct insn_ctx *c, x86_reg which)
 {
-	const struct emu_cpu *cpu = c->cpu;
 	u16 sel;
 
-	switch (which) {
-	case X86_REG_CS: sel = cpu->cs.sel; break;
-	case X86_REG_SS: sel = cpu->ss.sel; break;
-	case X86_REG_DS: sel = cpu->virt.ds_sel; break;
-	case X86_REG_ES: sel = cpu->virt.es_sel; break;
-	case X86_REG_FS: sel = cpu->virt.fs_sel; break;
-	case X86_REG_GS: sel = cpu->virt.gs_sel; break;
-	default: return STEP_UNKNOWN;
-	}
+	if (!guest_selector(c->cpu, which, &sel))
+		return STEP_UNKNOWN;
 	return store_selector(c, sel);
 }
 
@@ -444,15 +450,8 @@ static enum step do_push_sreg(struct insn_ctx *c, x86_reg which)
 	enum step st;
 	u16 sel;
 
-	switch (which) {
-	case X86_REG_CS: sel = cpu->cs.sel; break;
-	case X86_REG_SS: sel = cpu->ss.sel; break;
-	case X86_REG_DS: sel = cpu->virt.ds_sel; break;
-	case X86_REG_ES: sel = cpu->virt.es_sel; break;
-	case X86_REG_FS: sel = cpu->virt.fs_sel; break;
-	case X86_REG_GS: sel = cpu->virt.gs_sel; break;
-	default: return STEP_UNKNOWN;
-	}
+	if (!guest_selector(cpu, which, &sel))
+		return STEP_UNKNOWN;
 	if (size == 2 || !cpu->virt.push_sreg_move16)
 		return emu_push(c, sel, size);
 	st = emu_stack_la(c, -(s64)size, size, &la);

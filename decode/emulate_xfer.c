@@ -442,7 +442,7 @@ static enum step do_retf(struct insn_ctx *c)
 	const cs_x86_op *imm = emu_op(c, 0);
 	unsigned size = emu_opsize(c), cpl = emu_cpl_of(cpu), new_cpl;
 	u64 release = imm && imm->type == X86_OP_IMM ? (u16)imm->imm : 0;
-	u64 ip = 0, sel = 0, new_sp = 0, new_ss = 0, la, rip;
+	u64 ip = 0, sel = 0, new_sp = 0, new_ss = 0, la, rip = 0;
 	struct emu_seg cs, ss = cpu->ss;
 	enum step st = emu_stack_la(c, 0, 2 * size, &la);
 
@@ -558,20 +558,29 @@ static enum step far_code_seg(struct insn_ctx *c, u16 sel, struct emu_seg *cs)
 	return STEP_DONE;
 }
 
-/* jmp far (SDM Vol. 2A JMP): far_pointer, far_code_seg, and there. */
-static enum step do_ljmp(struct insn_ctx *c)
+/* Where a far jmp or call goes: its operand, the code segment's checks, the new RIP. */
+static enum step far_destination(struct insn_ctx *c, struct emu_seg *cs, u64 *rip)
 {
-	struct emu_cpu *cpu = c->cpu;
-	struct emu_seg cs;
 	unsigned size;
-	u64 ip = 0, rip;
+	u64 ip = 0;
 	u16 sel = 0;
 	enum step st = far_pointer(c, &sel, &ip, &size);
 
 	if (st == STEP_DONE)
-		st = far_code_seg(c, sel, &cs);
+		st = far_code_seg(c, sel, cs);
 	if (st == STEP_DONE)
-		st = far_target(c, &cs, ip, &rip);
+		st = far_target(c, cs, ip, rip);
+	return st;
+}
+
+/* jmp far (SDM Vol. 2A JMP). */
+static enum step do_ljmp(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	struct emu_seg cs;
+	u64 rip = 0;
+	enum step st = far_destination(c, &cs, &rip);
+
 	if (st != STEP_DONE)
 		return st;
 	cpu->cs = cs;
@@ -591,16 +600,11 @@ static enum step do_lcall(struct insn_ctx *c)
 {
 	struct emu_cpu *cpu = c->cpu;
 	struct emu_seg cs;
-	unsigned size, push = emu_opsize(c); /* AMD: REX.W pushes 8-byte slots from an m16:32 */
-	u64 ip = 0, rip, la, ret = cpu->rip + c->insn->size, old_cs = cpu->cs.sel;
+	unsigned push = emu_opsize(c); /* AMD: REX.W pushes 8-byte slots from an m16:32 */
+	u64 rip = 0, la, ret = cpu->rip + c->insn->size, old_cs = cpu->cs.sel;
 	u8 frame[16];
-	u16 sel = 0;
-	enum step st = far_pointer(c, &sel, &ip, &size);
+	enum step st = far_destination(c, &cs, &rip);
 
-	if (st == STEP_DONE)
-		st = far_code_seg(c, sel, &cs);
-	if (st == STEP_DONE)
-		st = far_target(c, &cs, ip, &rip);
 	if (st == STEP_DONE)
 		st = emu_stack_la(c, -2 * (s64)push, 2 * push, &la);
 	if (st != STEP_DONE)
