@@ -54,6 +54,9 @@
  *                                          to date: kvmclock, present only when
  *                                          the guest's CPUID offers it (vmm/
  *                                          cpu_features.h); refused: #GP(0)
+ *   IA32_TSC_ADJUST 0x3b   the snapshot,   kept, and forwarded to KVM, which moves
+ *                          then the last   the vCPU's TSC by the difference (SDM
+ *                          value written   Vol. 3B §18.17.3); present where KVM has it
  *   IA32_MCG_CAP    0x179  the snapshot    #GP(0) (read-only)
  *   IA32_MCG_STATUS 0x17a  the snapshot,   kept (KVM's rule; Linux writes 0)
  *                          then the last
@@ -131,6 +134,7 @@ int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
 	get_one(vm, MSR_IA32_BIOS_SIGN_ID, &m->bios_sign_id);
 	get_one(vm, MSR_IA32_SPEC_CTRL, &m->spec_ctrl);
 	get_one(vm, MSR_IA32_ARCH_CAPS, &m->arch_caps);
+	get_one(vm, MSR_IA32_TSC_ADJUST, &m->tsc_adjust);
 	if (get_one(vm, MSR_IA32_MCG_CAP, &m->mcg_cap)) {
 		unsigned banks =
 			MIN((unsigned)(m->mcg_cap.value & MCG_CAP_COUNT_MASK), SHADOW_MCE_BANKS);
@@ -176,6 +180,7 @@ static struct shadow_msr_val *msr_slot(struct shadow_msrs *m, u32 index)
 	case MSR_IA32_BIOS_SIGN_ID: return &m->bios_sign_id;
 	case MSR_IA32_SPEC_CTRL: return &m->spec_ctrl;
 	case MSR_IA32_ARCH_CAPS: return &m->arch_caps;
+	case MSR_IA32_TSC_ADJUST: return &m->tsc_adjust;
 	case MSR_IA32_MCG_CAP: return &m->mcg_cap;
 	case MSR_IA32_MCG_STATUS: return &m->mcg_status;
 	case MSR_IA32_MCG_CTL: return &m->mcg_ctl;
@@ -323,6 +328,7 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 			return SHADOW_MSR_GP;
 		reg->value = *value;
 		return SHADOW_MSR_OK;
+	case MSR_IA32_TSC_ADJUST:
 	case MSR_KVM_WALL_CLOCK_NEW:
 	case MSR_KVM_SYSTEM_TIME_NEW: reg->value = *value; return SHADOW_MSR_FORWARD;
 	case MSR_IA32_MTRR_DEF_TYPE:

@@ -22,6 +22,7 @@ struct vm;
 #define MSR_IA32_MTRRCAP	0xfeu
 #define MSR_IA32_MISC_ENABLE	0x1a0u
 #define MSR_IA32_MTRR_DEF_TYPE	0x2ffu
+#define MSR_IA32_TSC_ADJUST	0x3bu
 #define MSR_IA32_MCG_CAP	0x179u
 #define MSR_IA32_MCG_STATUS	0x17au
 #define MSR_IA32_MCG_CTL	0x17bu
@@ -68,7 +69,7 @@ struct shadow_msr_val {
 
 struct shadow_msrs {
 	struct shadow_msr_val apic_base, mtrrcap, misc_enable, mtrr_def_type, bios_sign_id;
-	struct shadow_msr_val spec_ctrl, arch_caps;
+	struct shadow_msr_val spec_ctrl, arch_caps, tsc_adjust;
 	/* kvmclock's, present when the guest's CPUID offers it (struct vm's kvm_clock). */
 	struct shadow_msr_val kvm_wall_clock, kvm_system_time;
 	/*

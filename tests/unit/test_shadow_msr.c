@@ -486,6 +486,26 @@ static void test_kvm_clock_msrs(void **state)
 	assert_int_equal(rd(&m, 0x12, &v), SHADOW_MSR_GP);
 }
 
+/*
+ * IA32_TSC_ADJUST: absent unless KVM gave it; then the snapshot, and a write
+ * is kept and forwarded (KVM moves the TSC). Debian's 686-pae kernel reads
+ * it at boot (tsc_store_and_check_tsc_adjust).
+ */
+static void test_tsc_adjust(void **state)
+{
+	struct shadow_msrs m = snapshot();
+	u64 v;
+
+	(void)state;
+	assert_int_equal(rd(&m, MSR_IA32_TSC_ADJUST, &v), SHADOW_MSR_GP);
+	m.tsc_adjust = (struct shadow_msr_val){ true, 0 };
+	assert_int_equal(rd(&m, MSR_IA32_TSC_ADJUST, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 0);
+	assert_int_equal(wr(&m, MSR_IA32_TSC_ADJUST, (u64)-1000), SHADOW_MSR_FORWARD);
+	assert_int_equal(rd(&m, MSR_IA32_TSC_ADJUST, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, (u64)-1000);
+}
+
 #define T(f) cmocka_unit_test(f)
 
 /*
@@ -544,6 +564,7 @@ int main(void)
 		T(test_mce),
 		T(test_reads_return_snapshot),
 		T(test_kvm_clock_msrs),
+		T(test_tsc_adjust),
 		T(test_absent_msr_is_gp),
 		T(test_apic_gpa),
 		T(test_apic_base_same_accepted),
