@@ -44,7 +44,9 @@
 #     instruction: 600 s at most), its 64-bit image and its 32-bit one
 #     (compatibility mode on 4-level paging; with long mode hidden, PAE
 #     paging: session 34; on PVM the guest's cpuid may not be filtered,
-#     and the table says which paging memtest showed).
+#     and the table says which paging memtest showed); test_linux32, Debian's
+#     686-pae kernel in shadow mode (its 32-bit code at CPL3 in
+#     compatibility mode on the host's GDT).
 #
 # --quick skips 5 (about half an hour on the rig; minutes on PVM) and 6.
 # Each step's output goes to DIR (default bench/results/pvm-report-DATE), and
@@ -187,6 +189,9 @@ step mboot-32bit bash -c 'make build/san/tests/test_shadow_hello build/san/umbra
 step memtest tools/memtest-time.sh --timeout 600
 step memtest-ia32 tools/memtest-time.sh --timeout 600 --image ia32
 step memtest-ia32-pae tools/memtest-time.sh --timeout 600 --image ia32 --hide lm
+step linux32 bash -c 'make build/san/tests/test_linux32 >/dev/null &&
+	env UMBRA=vmm/umbra build/san/tests/test_linux32 2>&1 |
+	grep -a -E "uname|forkexec|tmpfs|dmesg-alarms|OK|FAIL|SKIP|ERROR"; [ "${PIPESTATUS[0]}" -eq 0 ]'
 if [ $quick -eq 0 ]; then
 	step bench make bench QUICK=1 BENCH_ARGS="--linux-timeout 1800 --variant noentry:--chain-entry=off --variant noprefault:--shadow-prefault=off --variant nochain:--chain=off --variant lifo:--shadow-clean-first=off"
 	step profile-pingpong tools/trap-profile.sh -n 25 '/ubench -m -n 2000 pingpong'
