@@ -125,6 +125,14 @@ static bool get_one(struct vm *vm, u32 index, struct shadow_msr_val *out)
 	return out->present;
 }
 
+/* The machine-check banks the snapshot's MCG_CAP announces, as far as shadow mode keeps them. */
+static unsigned mce_bank_count(const struct shadow_msrs *m)
+{
+	return m->mcg_cap.present
+		       ? MIN((unsigned)(m->mcg_cap.value & MCG_CAP_COUNT_MASK), SHADOW_MCE_BANKS)
+		       : 0;
+}
+
 int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -136,13 +144,10 @@ int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
 	get_one(vm, MSR_IA32_ARCH_CAPS, &m->arch_caps);
 	get_one(vm, MSR_IA32_TSC_ADJUST, &m->tsc_adjust);
 	if (get_one(vm, MSR_IA32_MCG_CAP, &m->mcg_cap)) {
-		unsigned banks =
-			MIN((unsigned)(m->mcg_cap.value & MCG_CAP_COUNT_MASK), SHADOW_MCE_BANKS);
-
 		get_one(vm, MSR_IA32_MCG_STATUS, &m->mcg_status);
 		if (m->mcg_cap.value & MCG_CAP_CTL_P)
 			get_one(vm, MSR_IA32_MCG_CTL, &m->mcg_ctl);
-		for (unsigned i = 0; i < banks * 4; i++) {
+		for (unsigned i = 0; i < mce_bank_count(m) * 4; i++) {
 			struct shadow_msr_val v;
 
 			get_one(vm, MSR_IA32_MC0_CTL + i, &v);
@@ -266,12 +271,9 @@ static enum shadow_msr_result mtrr_access(struct shadow_msrs *m, unsigned maxphy
 static enum shadow_msr_result mce_bank_access(struct shadow_msrs *m, u32 index, bool write,
 					      u64 *value)
 {
-	unsigned banks = m->mcg_cap.present ? MIN((unsigned)(m->mcg_cap.value & MCG_CAP_COUNT_MASK),
-						  SHADOW_MCE_BANKS)
-					    : 0;
-	u32 off = index - MSR_IA32_MC0_CTL;
+	u32 off = index - MSR_IA32_MC0_CTL; /* the caller checked index >= MC0_CTL */
 
-	if (index < MSR_IA32_MC0_CTL || off >= banks * 4)
+	if (off >= mce_bank_count(m) * 4)
 		return SHADOW_MSR_GP;
 	if (!write) {
 		*value = m->mce_banks[off];
