@@ -635,6 +635,8 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	struct walk_ctl ctl = shadow_cpu_walk_ctl(&sm->cpu);
 	gfn_t g = gpa_to_gfn(at);
 	u8 *page = gpa_to_hva(&vm->mem, gfn_to_gpa(g), PAGE_SIZE);
+	enum decode_mode mode = decode_mode_of(sm->cpu.cs.l, sm->cpu.cs.db);
+	u32 kinds = scan_kinds_shadow(mode);
 	u16 entries[SCAN_MAX_ENTRIES];
 	unsigned n = 0;
 	struct scan_result res;
@@ -688,11 +690,11 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 	 * indirect calls reach (Linux's native_save_fl, a pushf). A guess:
 	 * right or none on every page of Debian's 6.1 kernel, but on one a
 	 * wrong boundary came within 2 votes of the 39 of 64 it takes. So not
-	 * when the fetch told us, and not outside 64-bit code, which has no
-	 * linear sweep (decode/scan.h, scan_kinds_shadow): the guess reads
-	 * data as code as readily.
+	 * when the fetch told us, and only with the linear sweep, which
+	 * 32-bit code goes without (decode/scan.h, scan_kinds_shadow): the
+	 * guess reads data as code as readily.
 	 */
-	if (!first_known && sm->cpu.cs.l) {
+	if (!first_known && (kinds & SCAN_OPT_LINEAR)) {
 		u64 page_la = la & ~(u64)(PAGE_SIZE - 1);
 		gfn_t prev_g;
 		const u8 *prev;
@@ -700,8 +702,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 
 		if (code_frame_at(vm, &ctl, page_la - PAGE_SIZE, &prev_g, &prev) &&
 		    (sync = scan_sync_offset_memo(memo, prev + PAGE_SIZE - SCAN_SYNC_TAIL,
-						  SCAN_SYNC_TAIL, page, SCAN_SYNC_HEAD,
-						  sm->cpu.cs.l ? DECODE_64 : DECODE_32)) >= 0)
+						  SCAN_SYNC_TAIL, page, SCAN_SYNC_HEAD, mode)) >= 0)
 			add_entry(vm, &ctl, g, page_la + (u64)sync, entries, &n);
 	}
 	/* Every entry learnt in this page (LIMITATION: past SCAN_MAX_ENTRIES, dropped). */
@@ -715,14 +716,7 @@ static enum shadow_exit scan_code_frame_timed(struct vm *vm, gpa_t at, u64 la, u
 		for (unsigned i = 0; i < k; i++)
 			add_entry(vm, &ctl, g, page_la + known[i], entries, &n);
 	}
-	{
-		enum decode_mode mode = sm->cpu.cs.l	? DECODE_64
-					: sm->cpu.cs.db ? DECODE_32
-							: DECODE_16;
-
-		scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)), mode,
-				 scan_kinds_shadow(mode));
-	}
+	scan_result_init(&res, gva(la & ~(u64)(PAGE_SIZE - 1)), mode, kinds);
 	/*
 	 * The frame's last scan, if it was revoked since: the int3s the guest
 	 * wrote over its instructions (text_poke_bp, kprobes: decode/scan.h

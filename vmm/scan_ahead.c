@@ -38,20 +38,21 @@ static struct scan_memo *decode_ahead(const struct scan_ahead_req *r)
 	u8 page[SCAN_PAGE_SIZE], tail[SCAN_SYNC_TAIL];
 	struct scan_memo *memo = scan_memo_new();
 	struct scan_result res;
+	u32 kinds = scan_kinds_shadow(r->mode);
 	int sync = -1, err;
 	u16 entry;
 
 	if (!memo)
 		return NULL;
 	memcpy(page, r->hva, sizeof(page));
-	if (r->prev_hva && r->mode == DECODE_64) { /* as the real scan (scan_kinds_shadow) */
+	if (r->prev_hva && (kinds & SCAN_OPT_LINEAR)) { /* as the real scan (code_scan.c) */
 		memcpy(tail, r->prev_hva + SCAN_PAGE_SIZE - SCAN_SYNC_TAIL, sizeof(tail));
 		/* Into the memo too: the real scan asks the same question. */
 		sync = scan_sync_offset_memo(memo, tail, SCAN_SYNC_TAIL, page, SCAN_SYNC_HEAD,
 					     r->mode);
 	}
 	entry = (u16)(sync > 0 ? sync : 0);
-	scan_result_init(&res, r->page, r->mode, scan_kinds_shadow(r->mode));
+	scan_result_init(&res, r->page, r->mode, kinds);
 	/* A failure (no memory) leaves the memo with what was decoded: still exact. */
 	err = scan_code_page_add_entry_memo(&res, page, NULL, 0, &entry, 1, memo);
 	(void)err;

@@ -67,10 +67,7 @@ enum shadow_exit shadow_reflect_exception(struct vm *vm, unsigned vector, bool h
 		char text[160] = "(code not readable)";
 
 		if (n)
-			decode_describe(code, n, rip,
-					sm->cpu.cs.l	? DECODE_64
-					: sm->cpu.cs.db ? DECODE_32
-							: DECODE_16,
+			decode_describe(code, n, rip, decode_mode_of(sm->cpu.cs.l, sm->cpu.cs.db),
 					text, sizeof(text));
 		vm->stats.reflected++;
 		vm_kill(vm, UMBRA_EXIT_TRIPLE_FAULT,
