@@ -485,18 +485,18 @@ static enum step do_retf(struct insn_ctx *c)
 
 /*
  * The operand of a far jmp or call: a direct ptr16:16/32 (outside 64-bit
- * mode) or m16:16/32/64, whose offset is `*size` bytes. REX.W makes the
- * operand m16:64 (Intel's CPUs), or leaves it m16:32 (AMD's:
+ * mode) or m16:16/32/64, whose offset is operand-size bytes. REX.W makes
+ * the operand m16:64 (Intel's CPUs), or leaves it m16:32 (AMD's:
  * virt.far_ptr_m16_32).
  */
-static enum step far_pointer(struct insn_ctx *c, u16 *sel, u64 *ip, unsigned *size)
+static enum step far_pointer(struct insn_ctx *c, u16 *sel, u64 *ip)
 {
 	const struct emu_cpu *cpu = c->cpu;
 	const cs_x86_op *op0 = emu_op(c, 0), *op1 = emu_op(c, 1);
+	unsigned size = emu_opsize(c);
 	enum step st;
 	u64 la;
 
-	*size = emu_opsize(c);
 	if (op0 && op1 && op0->type == X86_OP_IMM && op1->type == X86_OP_IMM) {
 		*sel = (u16)op0->imm;
 		*ip = (u64)op1->imm;
@@ -504,13 +504,13 @@ static enum step far_pointer(struct insn_ctx *c, u16 *sel, u64 *ip, unsigned *si
 	}
 	if (!op0 || op0->type != X86_OP_MEM)
 		return STEP_UNKNOWN;
-	if (*size == 8 && cpu->virt.far_ptr_m16_32)
-		*size = 4;
+	if (size == 8 && cpu->virt.far_ptr_m16_32)
+		size = 4;
 	st = emu_operand_la(c, op0, &la);
 	if (st == STEP_DONE)
-		st = emu_mem_read(c, la, ip, *size, emu_data_access(cpu, 0));
+		st = emu_mem_read(c, la, ip, size, emu_data_access(cpu, 0));
 	if (st == STEP_DONE)
-		st = emu_mem_read(c, la + *size, sel, sizeof(*sel), emu_data_access(cpu, 0));
+		st = emu_mem_read(c, la + size, sel, sizeof(*sel), emu_data_access(cpu, 0));
 	return st;
 }
 
@@ -561,10 +561,9 @@ static enum step far_code_seg(struct insn_ctx *c, u16 sel, struct emu_seg *cs)
 /* Where a far jmp or call goes: its operand, the code segment's checks, the new RIP. */
 static enum step far_destination(struct insn_ctx *c, struct emu_seg *cs, u64 *rip)
 {
-	unsigned size;
 	u64 ip = 0;
 	u16 sel = 0;
-	enum step st = far_pointer(c, &sel, &ip, &size);
+	enum step st = far_pointer(c, &sel, &ip);
 
 	if (st == STEP_DONE)
 		st = far_code_seg(c, sel, cs);
