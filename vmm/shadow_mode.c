@@ -320,9 +320,10 @@ int shadow_mode_setup(struct vm *vm)
 	}
 	shadow_cpu_boot(&sm->cpu, &vm->boot, vm->guest_maxphyaddr);
 	sm->cpu.virt.null_sel_keeps_base = vm->cpu_null_sel_keeps_base;
-	sm->cpu.virt.syscall_compat = vm->cpu_syscall_compat;
-	sm->cpu.virt.far_ptr_m16_32 = vm->cpu_far_ptr_m16_32;
-	sm->cpu.virt.push_sreg_move16 = vm->cpu_push_sreg_move16;
+	/* Where AMD's and Intel's CPUs differ (decode/emulate.h, struct emu_virt). */
+	sm->cpu.virt.syscall_compat = vm->cpu_amd;
+	sm->cpu.virt.far_ptr_m16_32 = vm->cpu_amd;
+	sm->cpu.virt.push_sreg_move16 = !vm->cpu_amd;
 	/* A CR4 or EFER bit whose feature the guest's CPUID lacks faults, as on that CPU. */
 	sm->cpu.virt.cr4_valid = EMU_CR4_VALID_DEFAULT & vm->cpu_cr4_valid;
 	sm->cpu.virt.efer_valid = vm->cpu_efer_valid;

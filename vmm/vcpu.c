@@ -99,9 +99,7 @@ static int setup_cpuid(struct vm *vm)
 	vm->kvm_clock = vm->kvm_clock && !cpu_features_hidden(&vm->opts->cpu_hide, "hypervisor");
 	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;
 	vm->cpu_null_sel_keeps_base = cpuid_null_sel_keeps_base(cpuid->entries, cpuid->nent);
-	vm->cpu_syscall_compat = cpuid_is_amd(cpuid->entries, cpuid->nent);
-	vm->cpu_far_ptr_m16_32 = vm->cpu_syscall_compat;
-	vm->cpu_push_sreg_move16 = !vm->cpu_syscall_compat;
+	vm->cpu_amd = cpuid_is_amd(cpuid->entries, cpuid->nent);
 	vm->cpu_cr4_valid = cpu_features_cr4_valid(cpuid->entries, cpuid->nent);
 	vm->cpu_efer_valid = cpu_features_efer_valid(cpuid->entries, cpuid->nent);
 	for (u32 i = 0; i < cpuid->nent; i++) {

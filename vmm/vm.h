@@ -40,9 +40,8 @@ struct vm {
 	u64 cpu_efer_valid; /* the EFER bits (cpu_features_efer_valid) */
 	/* An AMD CPU without NullSelectorClearsBase (decode/emulate.h, null_sel_keeps_base) */
 	bool cpu_null_sel_keeps_base;
-	bool cpu_syscall_compat;   /* SYSCALL from compatibility mode (AMD), emu_virt */
-	bool cpu_far_ptr_m16_32;   /* far jmp's REX.W ignored (AMD), emu_virt */
-	bool cpu_push_sreg_move16; /* push sreg stores 16 bits (Intel), emu_virt */
+	/* The guest's CPUID vendor is AMD or Hygon: its emu_virt ways (shadow_mode.c) */
+	bool cpu_amd;
 	bool kvm_clock; /* ... and kvmclock (vmm/cpu_features.h, cpu_features_kvm_clock) */
 	/* MAXPHYADDR in the CPUID the guest sees (0x80000008 EAX[7:0]; 36 without the leaf) */
 	unsigned guest_maxphyaddr;
