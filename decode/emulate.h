@@ -167,6 +167,13 @@ struct emu_virt {
 	 */
 	bool push_sreg_move16;
 	/*
+	 * iret/iretq to an outer level whose SS is not present raises
+	 * #SS(SS), not #NP(SS): AMD's CPUs (an EPYC of family 1Ah, measured by
+	 * test_emulate_segs_native; AMD APM Vol. 3 IRET lists #SS). Intel's
+	 * SDM lists #NP there, as Bochs and QEMU do, the default.
+	 */
+	bool iret_ss_np_is_ss;
+	/*
 	 * STI blocking (SDM Vol. 3A §6.8.3): set by an sti that turned IF from 0
 	 * to 1, cleared by the next emulated instruction. While set the VMM must
 	 * not deliver an interrupt until the guest has run one more instruction.
@@ -398,6 +405,13 @@ struct emu_ops {
 	 * a write is EMU_UNKNOWN (hw mode never emulates it).
 	 */
 	bool (*load_pdptes)(void *opaque, u64 cr3, u64 pdpte[4]);
+	/*
+	 * cpuid: the guest's CPUID leaf `leaf`, subleaf `subleaf`, into
+	 * out[] = { EAX, EBX, ECX, EDX }, as the hypervisor would answer it
+	 * (the emulator then sets OSXSAVE and OSPKE from CR4); false on a host
+	 * error. NULL: cpuid is EMU_UNKNOWN (hw mode: KVM answers it itself).
+	 */
+	bool (*cpuid)(void *opaque, u32 leaf, u32 subleaf, u32 out[4]);
 };
 
 /* The MSRs emu_cpu holds in shadow mode (SDM Vol. 4 Table 2-2). */

@@ -547,6 +547,37 @@ static enum step do_rdtsc(struct insn_ctx *c, bool aux)
 	return STEP_DONE;
 }
 
+/*
+ * cpuid (SDM Vol. 2A CPUID): EAX..EDX from the VMM's table for leaf EAX,
+ * subleaf ECX (upper halves cleared). Any CPL: the guest is offered no
+ * CPUID faulting. Two bits follow the control registers, as on hardware:
+ * CPUID.1:ECX.OSXSAVE[27] is CR4.OSXSAVE and CPUID.(7,0):ECX.OSPKE[4] is
+ * CR4.PKE. Shadow mode only (PVM hosts run a CPL3 cpuid natively, on the
+ * host's CPUID, so shadow mode traps it: SCAN_KIND_CPUID).
+ */
+#define CPUID_1_ECX_OSXSAVE (1u << 27)
+#define CPUID_7_ECX_OSPKE   (1u << 4)
+static enum step do_cpuid(struct insn_ctx *c)
+{
+	struct emu_cpu *cpu = c->cpu;
+	u32 leaf = (u32)cpu->gpr[EMU_RAX], sub = (u32)cpu->gpr[EMU_RCX], r[4];
+
+	if (!c->ops->cpuid)
+		return STEP_UNKNOWN;
+	if (!c->ops->cpuid(c->ops->opaque, leaf, sub, r))
+		return STEP_HOST_ERROR;
+	if (leaf == 1)
+		r[2] = (r[2] & ~CPUID_1_ECX_OSXSAVE) |
+		       (cpu->cr4 & CR4_OSXSAVE ? CPUID_1_ECX_OSXSAVE : 0);
+	if (leaf == 7 && sub == 0)
+		r[2] = (r[2] & ~CPUID_7_ECX_OSPKE) | (cpu->cr4 & CR4_PKE ? CPUID_7_ECX_OSPKE : 0);
+	cpu->gpr[EMU_RAX] = r[0];
+	cpu->gpr[EMU_RBX] = r[1];
+	cpu->gpr[EMU_RCX] = r[2];
+	cpu->gpr[EMU_RDX] = r[3];
+	return STEP_DONE;
+}
+
 /* ---- item 5 -------------------------------------------------------------- */
 
 /* xsetbv: #UD if CR4.OSXSAVE = 0; #GP(0) at CPL > 0 or for a refused value (SDM Vol. 2B). */
@@ -684,6 +715,7 @@ enum step emu_dispatch_priv(struct insn_ctx *c)
 	case X86_INS_RDTSCP: return do_rdtsc(c, true);
 	case X86_INS_XSETBV: return do_xsetbv(c);
 	case X86_INS_SWAPGS: return do_swapgs(c);
+	case X86_INS_CPUID: return do_cpuid(c);
 	default: return STEP_UNKNOWN;
 	}
 }

@@ -153,6 +153,7 @@ const char *scan_kind_name(enum scan_kind kind)
 		[SCAN_KIND_PUSHF] = "pushf",	   [SCAN_KIND_POPF] = "popf",
 		[SCAN_KIND_SYSDESC] = "sysdesc",   [SCAN_KIND_SREG_READ] = "sreg-read",
 		[SCAN_KIND_SEGCHECK] = "segcheck", [SCAN_KIND_IRET] = "iret",
+		[SCAN_KIND_CPUID] = "cpuid",
 	};
 
 	return (unsigned)kind < SCAN_NR_KINDS ? names[kind] : "?";
@@ -228,6 +229,7 @@ static int classify(const cs_insn *insn, enum decode_mode mode)
 	case X86_INS_VERR:
 	case X86_INS_VERW: return SCAN_KIND_SEGCHECK;
 	case X86_INS_IRETQ: return SCAN_KIND_IRET;
+	case X86_INS_CPUID: return SCAN_KIND_CPUID;
 	case X86_INS_IRET:
 	case X86_INS_IRETD:
 		/*

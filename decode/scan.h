@@ -40,6 +40,12 @@
  *           kernel's return to user mode would never trap. On PVM hosts
  *           CPL3 runs on the host's GDT, where Linux's user selectors 0x33
  *           and 0x2b are valid: patched in shadow mode.
+ *   CPUID   cpuid (0f a2): on PVM hosts a CPL3 cpuid never reaches KVM and
+ *           answers with the host's own CPUID, not the guest's (which
+ *           KVM offers without SMEP, SMAP, FSGSBASE...): the guest kernel
+ *           would turn on CR4 bits it is not offered. Patched in shadow
+ *           mode (on VMX/SVM hosts KVM would answer right, but a trap is
+ *           cheap against how rarely a kernel runs cpuid).
  * cli/sti, in/out, hlt, sysret and the other privileged instructions
  * fault at CPL3 on their own and need no patch.
  *
@@ -99,6 +105,7 @@ enum scan_kind {
 	SCAN_KIND_SREG_READ,
 	SCAN_KIND_SEGCHECK,
 	SCAN_KIND_IRET,
+	SCAN_KIND_CPUID,
 	SCAN_NR_KINDS
 };
 
@@ -127,11 +134,12 @@ enum scan_kind {
  * 0x2b), not the guest's ring-0 ones; and iretq, which on PVM hosts
  * completes natively when it returns to selectors the host's GDT holds
  * (Linux's user CS/SS are the host's), so the virtual CPL and the view
- * would never change. With the linear sweep.
+ * would never change; and cpuid, which PVM hosts answer from the host's
+ * CPUID. With the linear sweep.
  */
 #define SCAN_KINDS_SHADOW                                                                          \
 	(SCAN_KINDS_DEFAULT | SCAN_KIND_BIT(SCAN_KIND_SREG_READ) | SCAN_KIND_BIT(SCAN_KIND_IRET) | \
-	 SCAN_OPT_LINEAR)
+	 SCAN_KIND_BIT(SCAN_KIND_CPUID) | SCAN_OPT_LINEAR)
 
 /*
  * What shadow mode scans code in `mode` with: SCAN_KINDS_SHADOW, but the

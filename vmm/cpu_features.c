@@ -360,3 +360,33 @@ u64 cpu_features_efer_valid(const struct kvm_cpuid_entry2 *e, u32 n)
 
 	return offered(efer, sizeof(efer) / sizeof(efer[0]), e, n);
 }
+
+static const struct kvm_cpuid_entry2 *find_entry(const struct kvm_cpuid_entry2 *e, u32 n, u32 leaf,
+						 u32 subleaf)
+{
+	for (u32 i = 0; i < n; i++)
+		if (e[i].function == leaf &&
+		    (!(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e[i].index == subleaf))
+			return &e[i];
+	return NULL;
+}
+
+void cpu_features_lookup(const struct kvm_cpuid_entry2 *entries, u32 nent, bool amd, u32 leaf,
+			 u32 subleaf, u32 out[4])
+{
+	const struct kvm_cpuid_entry2 *e = find_entry(entries, nent, leaf, subleaf);
+
+	if (!e && !amd) {
+		/* The ranges KVM knows: basic, hypervisor, extended, Centaur. */
+		const struct kvm_cpuid_entry2 *top =
+			find_entry(entries, nent, leaf & 0xc0000000u, 0);
+		const struct kvm_cpuid_entry2 *basic = find_entry(entries, nent, 0, 0);
+
+		if (top && leaf > top->eax && basic)
+			e = find_entry(entries, nent, basic->eax, subleaf);
+	}
+	out[0] = e ? e->eax : 0;
+	out[1] = e ? e->ebx : 0;
+	out[2] = e ? e->ecx : 0;
+	out[3] = e ? e->edx : 0;
+}

@@ -31,6 +31,7 @@
  *    against the virtual CPL, IOPL and the guest TSS's I/O bitmap, go to
  *    the port bus (a port nobody decodes reads as all ones).
  */
+#include <errno.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@
 #include "shadow/x86.h"
 #include "umbra/le.h"
 #include "umbra/log.h"
+#include "vmm/cpu_features.h"
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
 #include "vmm/monitor.h"
@@ -300,6 +302,31 @@ static bool write_xcr(void *opaque, u32 index, u64 value)
 	return true;
 }
 
+/*
+ * A cpuid that shadow mode trapped (SCAN_KIND_CPUID): answered from the
+ * vCPU's own CPUID as KVM holds it now (KVM_GET_CPUID2), since KVM keeps
+ * CPUID.(0xd,0).EBX, the XSAVE area size, in step with XCR0 (write_xcr).
+ * An ioctl per cpuid, which Linux runs a few dozen times at boot.
+ */
+static bool cpuid(void *opaque, u32 leaf, u32 subleaf, u32 out[4])
+{
+	struct vm *vm = opaque;
+	struct kvm_cpuid2 *c =
+		calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2));
+	bool ok = c != NULL;
+
+	if (ok) {
+		c->nent = CPUID_MAX_ENTRIES;
+		ok = ioctl(vm->vcpu_fd, KVM_GET_CPUID2, c) == 0;
+	}
+	if (ok)
+		cpu_features_lookup(c->entries, c->nent, vm->cpu_amd, leaf, subleaf, out);
+	else
+		pr_err("cpuid: KVM_GET_CPUID2: %s", c ? strerror(errno) : "out of memory");
+	free(c);
+	return ok;
+}
+
 static enum emu_msr_result msr(void *opaque, u32 index, bool is_write, u64 *value)
 {
 	return shadow_msr_access(opaque, index, is_write, value);
@@ -369,6 +396,7 @@ static const struct emu_ops *ops_for(struct vm *vm)
 		.write_xcr = write_xcr,
 		.pio = pio,
 		.load_pdptes = load_pdptes,
+		.cpuid = cpuid,
 	};
 
 	ops.opaque = vm;

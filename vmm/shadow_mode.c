@@ -236,12 +236,15 @@ int shadow_mode_setup(struct vm *vm)
 	 * and rdfsbase work at real CPL3, so it carries the guest's own
 	 * choices, and UMIP makes sgdt & co. trap as DESIGN.md wants. TSD
 	 * (Linux's PR_SET_TSC) makes a process's rdtsc fault as on hardware;
-	 * only in user mode (shadow_real_cr4 says why). On PVM
-	 * CPL3 runs on the host's CR4 and only PAE was ever measured there.
+	 * only in user mode (shadow_real_cr4 says why). On PVM CPL3 runs on
+	 * the host's CR4, but KVM emulates the instructions that trap to it,
+	 * and with UMIP in the vCPU's CR4 its emulator raises the #GP for
+	 * sgdt & co. at CPL3 that reaches the monitor; without it, it answers
+	 * them with the monitor's tables (testos's gdt_free_slot read the
+	 * monitor's GDT base, seen on 2026-12-07).
 	 */
-	sm->real_cr4_fixed = CR4_PAE;
+	sm->real_cr4_fixed = CR4_PAE | (vm->cpu_cr4_valid & CR4_UMIP); /* as the guest CPUID says */
 	if (vm->host.iopl3 == HOST_YES) {
-		sm->real_cr4_fixed |= vm->cpu_cr4_valid & CR4_UMIP; /* as the guest CPUID says */
 		sm->real_cr4_mirror = CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE | CR4_FSGSBASE;
 		sm->real_cr4_user_mirror = CR4_TSD;
 	}
@@ -324,6 +327,7 @@ int shadow_mode_setup(struct vm *vm)
 	sm->cpu.virt.syscall_compat = vm->cpu_amd;
 	sm->cpu.virt.far_ptr_m16_32 = vm->cpu_amd;
 	sm->cpu.virt.push_sreg_move16 = !vm->cpu_amd;
+	sm->cpu.virt.iret_ss_np_is_ss = vm->cpu_amd;
 	/* A CR4 or EFER bit whose feature the guest's CPUID lacks faults, as on that CPU. */
 	sm->cpu.virt.cr4_valid = EMU_CR4_VALID_DEFAULT & vm->cpu_cr4_valid;
 	sm->cpu.virt.efer_valid = vm->cpu_efer_valid;

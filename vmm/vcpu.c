@@ -34,7 +34,6 @@
 #include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
 
-#define CPUID_MAX_ENTRIES   256
 #define CPUID_ADDR_SIZES    0x80000008u
 #define CPUID_DEFAULT_MAXPA 36 /* without leaf 0x80000008 (SDM Vol. 3A §4.1.4) */
 /* LAPIC register offsets and LVT delivery modes: Intel SDM Vol. 3A §10.5.1. */
@@ -97,6 +96,24 @@ static int setup_cpuid(struct vm *vm)
 	/* --cpu, in both modes, after what shadow mode hides. */
 	cpu_features_apply(&vm->opts->cpu_hide, cpuid->entries, cpuid->nent);
 	vm->kvm_clock = vm->kvm_clock && !cpu_features_hidden(&vm->opts->cpu_hide, "hypervisor");
+	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0) {
+		pr_err("KVM_SET_CPUID2: %s", strerror(errno));
+		r = UMBRA_EXIT_INTERNAL;
+		goto out;
+	}
+	/*
+	 * What the guest sees is the table KVM keeps, which is not always the
+	 * one set: PVM hosts add features of their own CPU (SMEP, SMAP,
+	 * FSGSBASE, which KVM_GET_SUPPORTED_CPUID leaves out). The CR4 and
+	 * EFER bits the guest may set, and shadow mode's trapped cpuid
+	 * (shadow_emu.c), follow it.
+	 */
+	cpuid->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(vm->vcpu_fd, KVM_GET_CPUID2, cpuid) < 0) {
+		pr_err("KVM_GET_CPUID2: %s", strerror(errno));
+		r = UMBRA_EXIT_INTERNAL;
+		goto out;
+	}
 	vm->guest_maxphyaddr = CPUID_DEFAULT_MAXPA;
 	vm->cpu_null_sel_keeps_base = cpuid_null_sel_keeps_base(cpuid->entries, cpuid->nent);
 	vm->cpu_amd = cpuid_is_amd(cpuid->entries, cpuid->nent);
@@ -109,10 +126,6 @@ static int setup_cpuid(struct vm *vm)
 		if (cpuid->entries[i].function == CPUID_ADDR_SIZES &&
 		    (cpuid->entries[i].eax & 0xff))
 			vm->guest_maxphyaddr = cpuid->entries[i].eax & 0xff;
-	}
-	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0) {
-		pr_err("KVM_SET_CPUID2: %s", strerror(errno));
-		r = UMBRA_EXIT_INTERNAL;
 	}
 out:
 	free(cpuid);

@@ -242,13 +242,58 @@ static void test_kvm_clock(void **state)
 	assert_int_equal(e[0].ecx, 0x7ffafbffu);
 }
 
+/* A trapped cpuid's answer (cpu_features_lookup): KVM's lookup rules. */
+static void test_lookup(void **state)
+{
+	const struct kvm_cpuid_entry2 e[] = {
+		{ .function = 0, .eax = 0xd, .ebx = 1, .ecx = 2, .edx = 3 },
+		{ .function = 1, .index = 5, .eax = 0x10 }, /* index not significant */
+		{ .function = 7,
+		  .index = 0,
+		  .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		  .ebx = 0x70 },
+		{ .function = 7,
+		  .index = 1,
+		  .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		  .eax = 0x71 },
+		{ .function = 0xd,
+		  .index = 2,
+		  .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		  .eax = 0xd2 },
+		{ .function = 0x80000000u, .eax = 0x80000008u },
+	};
+	u32 r[4];
+
+	(void)state;
+	cpu_features_lookup(e, ARRAY_SIZE(e), false, 1, 9, r);
+	assert_int_equal(r[0], 0x10);
+	cpu_features_lookup(e, ARRAY_SIZE(e), false, 7, 1, r);
+	assert_int_equal(r[0], 0x71);
+	assert_int_equal(r[1], 0);
+	cpu_features_lookup(e, ARRAY_SIZE(e), false, 7, 3, r); /* a subleaf with no entry */
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+	/* Beyond the basic range: Intel gives the highest basic leaf (0xd here), AMD zeros. */
+	cpu_features_lookup(e, ARRAY_SIZE(e), false, 0x20, 2, r);
+	assert_int_equal(r[0], 0xd2);
+	cpu_features_lookup(e, ARRAY_SIZE(e), true, 0x20, 2, r);
+	assert_int_equal(r[0], 0);
+	cpu_features_lookup(e, ARRAY_SIZE(e), false, 0x80000009u, 2, r);
+	assert_int_equal(r[0], 0xd2);
+	/* Inside its range but absent (leaf 3): zeros, on Intel too. */
+	cpu_features_lookup(e, ARRAY_SIZE(e), false, 3, 0, r);
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+	cpu_features_lookup(e, ARRAY_SIZE(e), false, 0, 0, r);
+	assert_int_equal(r[1], 1);
+	assert_int_equal(r[3], 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apply),	     cmocka_unit_test(test_hide_for_shadow),
 		cmocka_unit_test(test_cr4_valid),    cmocka_unit_test(test_efer_valid),
 		cmocka_unit_test(test_kvm_clock),    cmocka_unit_test(test_apply_nothing),
-		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_lookup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

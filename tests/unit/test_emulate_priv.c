@@ -719,6 +719,68 @@ static void test_rdtsc(void **state)
 	assert_gp(env, &rep, 0);
 }
 
+/* ---- cpuid ------------------------------------------------------------------ */
+
+/* The VMM's table, faked: leaves 1 and 7 answer with every bit set, others with leaf + subleaf +
+ * register. */
+static bool fake_cpuid(void *opaque, u32 leaf, u32 subleaf, u32 out[4])
+{
+	(void)opaque;
+	if (leaf == 0xbad)
+		return false;
+	for (unsigned i = 0; i < 4; i++)
+		out[i] = leaf == 1 || leaf == 7 ? ~0u : leaf + subleaf + i;
+	return true;
+}
+
+/*
+ * cpuid: the VMM's answer, upper halves cleared, at any CPL; OSXSAVE and
+ * OSPKE as CR4 has them; a host error stops; without the op, unknown.
+ */
+static void test_cpuid(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	env->ops.cpuid = fake_cpuid;
+	env->cpu.gpr[EMU_RAX] = 0xffffffff00000002ull;
+	env->cpu.gpr[EMU_RCX] = 0x10;
+	env->cpu.gpr[EMU_RBX] = env->cpu.gpr[EMU_RDX] = ~0ull;
+	assert_done(env, RUN(env, &rep, 0x0f, 0xa2), &rep, CODE_VA, 2);
+	assert_string_equal(rep.mnemonic, "cpuid");
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 0x12);
+	assert_int_equal(env->cpu.gpr[EMU_RBX], 0x13);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], 0x14);
+	assert_int_equal(env->cpu.gpr[EMU_RDX], 0x15);
+	env->cpu.cr4 &= ~(CR4_OSXSAVE | CR4_PKE);
+	env->cpu.gpr[EMU_RAX] = 1;
+	env->cpu.rip = CODE_VA;
+	assert_done(env, RUN(env, &rep, 0x0f, 0xa2), &rep, CODE_VA, 2);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], ~(1u << 27));
+	env->cpu.cr4 |= CR4_OSXSAVE;
+	env->cpu.gpr[EMU_RAX] = 1;
+	env->cpu.rip = CODE_VA;
+	assert_done(env, RUN(env, &rep, 0x0f, 0xa2), &rep, CODE_VA, 2);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], ~0u);
+	env->cpu.gpr[EMU_RAX] = 7;
+	env->cpu.gpr[EMU_RCX] = 0;
+	env->cpu.rip = CODE_VA;
+	assert_done(env, RUN(env, &rep, 0x0f, 0xa2), &rep, CODE_VA, 2);
+	assert_int_equal(env->cpu.gpr[EMU_RCX], ~(1u << 4));
+	/* User mode: the same answer, no fault. */
+	env->cpu.rip = CODE_VA;
+	to_user(env);
+	env->cpu.gpr[EMU_RAX] = 3;
+	env->cpu.gpr[EMU_RCX] = 0;
+	assert_done(env, RUN(env, &rep, 0x0f, 0xa2), &rep, CODE_VA, 2);
+	assert_int_equal(env->cpu.gpr[EMU_RAX], 3);
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RAX] = 0xbad;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xa2), EMU_HOST_ERROR);
+	env->ops.cpuid = NULL;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xa2), EMU_UNKNOWN);
+}
+
 /* ---- xsetbv, swapgs, invpcid ------------------------------------------------ */
 
 static void test_xsetbv(void **state)
@@ -887,6 +949,7 @@ int main(void)
 		T(test_msr_gp),
 		T(test_msr_callback),
 		T(test_rdtsc),
+		T(test_cpuid),
 		T(test_xsetbv),
 		T(test_swapgs),
 		T(test_invpcid_shadow),

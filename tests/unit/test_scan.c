@@ -338,14 +338,21 @@ static void test_kinds(void **state)
 		0x8c, 0xc8,		/* 7: mov %cs,%eax */
 		0x0f, 0x03, 0xc1,	/* 9: lsl %ecx,%eax */
 		0x8c, 0xd8,		/* c: mov %ds,%eax (not sensitive) */
-		0xc3,			/* e: ret */
+		0x0f, 0xa2,		/* e: cpuid */
+		0xc3,			/* 10: ret */
 	};
 	struct scan_result *res;
 
 	(void)state;
 	fill_page(code, sizeof(code), 0);
 	res = scan(DECODE_64, SCAN_KINDS_DEFAULT, NULL, 0, 0, 0);
-	assert_int_equal(res->ninsns, 6);
+	assert_int_equal(res->ninsns, 7);
+	done(res);
+
+	/* Shadow mode's kinds take cpuid (PVM answers a CPL3 one from the host's CPUID). */
+	res = scan(DECODE_64, SCAN_KINDS_SHADOW & ~SCAN_OPT_LINEAR, NULL, 0, 0, 2);
+	assert_site(res, 0, 7, 2, SCAN_KIND_SREG_READ);
+	assert_site(res, 1, 0xe, 2, SCAN_KIND_CPUID);
 	done(res);
 
 	res = scan(DECODE_64, SCAN_KINDS_NO_UMIP, NULL, 0, 0, 2);
