@@ -48,6 +48,12 @@ static unsigned iopl_of(const struct emu_cpu *cpu)
 	return (unsigned)((cpu->rflags & RFLAGS_IOPL_MASK) >> RFLAGS_IOPL_SHIFT);
 }
 
+/* The vector of an iret whose new SS is not present (emu_virt.iret_ss_np_is_ss). */
+static u8 iret_ss_np_vector(const struct emu_cpu *cpu)
+{
+	return cpu->virt.iret_ss_np_is_ss ? X86_EXC_SS : X86_EXC_NP;
+}
+
 static unsigned desc_type(u64 desc)
 {
 	return (unsigned)((desc & DESC_TYPE_MASK) >> DESC_TYPE_SHIFT);
@@ -158,7 +164,7 @@ static enum step do_iretq(struct insn_ctx *c)
 		return emu_raise(c, EXC_GP(0));
 	if ((ss_sel & SEL_RPL_MASK) != new_cpl)
 		return emu_raise(c, EXC_GP(ss_sel & SEL_ERR_MASK));
-	st = emu_load_ss(c, ss_sel, new_cpl, &ss, false, X86_EXC_NP);
+	st = emu_load_ss(c, ss_sel, new_cpl, &ss, false, iret_ss_np_vector(cpu));
 	if (st != STEP_DONE)
 		return st;
 
@@ -206,7 +212,7 @@ static enum step do_iret_legacy(struct insn_ctx *c)
 				  emu_data_access(cpu, 0));
 		if (st != STEP_DONE)
 			return st;
-		st = emu_load_ss(c, (u16)frame[4], new_cpl, &ss, false, X86_EXC_NP);
+		st = emu_load_ss(c, (u16)frame[4], new_cpl, &ss, false, iret_ss_np_vector(cpu));
 		if (st != STEP_DONE)
 			return st;
 		if (!ss.db)

@@ -603,6 +603,7 @@ static void test_segments_vs_host(void **state)
 	to_user_sels(env, LINUX_USER_CS, LINUX_USER_DS);
 	env->cpu.virt.far_ptr_m16_32 = amd;
 	env->cpu.virt.push_sreg_move16 = !amd;
+	env->cpu.virt.iret_ss_np_is_ss = amd;
 	env->cpu.virt.ds_sel = host_seg[NAT_DS];
 	env->cpu.virt.es_sel = host_seg[NAT_ES];
 	env->cpu.virt.gs_sel = host_seg[NAT_GS];

@@ -702,13 +702,20 @@ static void test_iretq_faults(void **state)
 	assert_fault(env, &rep, X86_EXC_GP, 0);
 	/*
 	 * SS not present: #NP(SS), not mov's #SS (SDM Vol. 2A IRET; the rig's
-	 * CPU, in test_emulate_segs_native, and Bochs agree).
+	 * TCG CPU, in test_emulate_segs_native, and Bochs agree).
 	 */
 	reset_cpl0(env);
 	more_gdt(env);
 	push_iret_frame(env, 0x401000, SEL_KCODE, RFLAGS_FIXED, 0x1000, SEL_NP_DATA);
 	assert_int_equal(RUN(env, &rep, 0x48, 0xcf), EMU_DONE);
-	assert_fault(env, &rep, X86_EXC_NP, SEL_NP_DATA);
+	assert_fault(env, &rep, X86_EXC_NP, SEL_NP_DATA); /* ... and #SS(SS) with AMD's rule (an
+							     EPYC of family 1Ah, natively). */
+	reset_cpl0(env);
+	more_gdt(env);
+	env->cpu.virt.iret_ss_np_is_ss = true;
+	push_iret_frame(env, 0x401000, SEL_KCODE, RFLAGS_FIXED, 0x1000, SEL_NP_DATA);
+	assert_int_equal(RUN(env, &rep, 0x48, 0xcf), EMU_DONE);
+	assert_fault(env, &rep, X86_EXC_SS, SEL_NP_DATA);
 }
 
 /* From virtual CPL3, iretq to CPL0 (RPL < CPL) is refused: #GP(CS). */
