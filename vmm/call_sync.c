@@ -95,8 +95,14 @@ void call_sync_fill(struct vm *vm)
 	struct call_sync_key *k = &sm->sync_key;
 	bool null_ss = !(c->ss.sel & ~3u);
 	u64 cs_la, cs_desc, ss_la = DATA_GVA(ss_desc), ss_desc = 0;
+	/*
+	 * With the kernel's NT set an iretq must #GP, and the stand-ins test
+	 * the real NT, which is 0 (virtual in the kernel, shadow_virt_flags):
+	 * the slow path then, whose emulated iretq raises it.
+	 */
+	bool nt = c->rflags & RFLAGS_NT;
 
-	if (k->valid && k->gdt_base == c->gdt_base && k->gdt_limit == c->gdt_limit &&
+	if (!nt && k->valid && k->gdt_base == c->gdt_base && k->gdt_limit == c->gdt_limit &&
 	    k->ldtr_sel == c->virt.ldtr_sel && k->ldtr_base == c->virt.ldtr_base &&
 	    k->ldtr_limit == c->virt.ldtr_limit && emu_seg_equal(&k->cs, &c->cs) &&
 	    emu_seg_equal(&k->ss, &c->ss))
@@ -108,7 +114,7 @@ void call_sync_fill(struct vm *vm)
 	d->cs_desc = 1;
 	d->zero = 0;
 	k->valid = false;
-	if (!read_desc(vm, c->cs.sel, &cs_la, &cs_desc) ||
+	if (nt || !read_desc(vm, c->cs.sel, &cs_la, &cs_desc) ||
 	    (!null_ss && !read_desc(vm, c->ss.sel, &ss_la, &ss_desc)) ||
 	    !emu_iret_keeps_segs(c, cs_desc, ss_desc))
 		return; /* not cached: asked again at the next trap */

@@ -208,7 +208,7 @@ void shadow_cpu_store(struct shadow_mode *sm, struct kvm_run *run)
 		d->fs_defer = !sm->fs_base_seen && !(c->cr4 & CR4_FSGSBASE);
 		if (!sm->iopl3) {
 			d->vif = !!(c->rflags & RFLAGS_IF);
-			d->virt_flags = c->rflags & (RFLAGS_IOPL_MASK | RFLAGS_AC);
+			d->virt_flags = c->rflags & (RFLAGS_IOPL_MASK | RFLAGS_AC | RFLAGS_NT);
 			/* d->pending: resume_guest (vmm/shadow_mode.c), once the TPR is known. */
 		}
 	}

@@ -36,8 +36,11 @@
  * and IOPL; AC too for the guest kernel, where it only lifts SMAP
  * (emulated by the shadow MMU's views), because at real CPL3 with the
  * host's CR0.AM a real AC=1 turns on alignment checking (#AC on the first
- * unaligned access, seen in Linux's strncpy_from_user). With `iopl3` the
- * guest kernel's IF is the real one, not virtual.
+ * unaligned access, seen in Linux's strncpy_from_user). And NT for the
+ * guest kernel: PVM hosts clear a real NT at CPL3 (an emulated popf's NT
+ * was gone at the next trap, seen on 2026-12-07), and only the kernel's
+ * patched popf and iretq change it. With `iopl3` the guest kernel's IF is
+ * the real one, not virtual.
  */
 static inline u64 shadow_virt_flags(bool iopl3, unsigned cpl)
 {
@@ -49,7 +52,7 @@ static inline u64 shadow_virt_flags(bool iopl3, unsigned cpl)
 	 * so the kernel's IF and AC are both real, and a native pushf (the
 	 * save_fl rewrites, shadow_mode.c) shows them.
 	 */
-	return iopl3 ? RFLAGS_IOPL_MASK : RFLAGS_IOPL_MASK | RFLAGS_AC | RFLAGS_IF;
+	return iopl3 ? RFLAGS_IOPL_MASK : RFLAGS_IOPL_MASK | RFLAGS_AC | RFLAGS_IF | RFLAGS_NT;
 }
 
 /*

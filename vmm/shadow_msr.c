@@ -57,6 +57,11 @@
  *   IA32_TSC_ADJUST 0x3b   the snapshot,   kept, and forwarded to KVM, which moves
  *                          then the last   the vCPU's TSC by the difference (SDM
  *                          value written   Vol. 3B §18.17.3); present where KVM has it
+ *   HWCR      0xc0010015   the snapshot    forwarded to KVM, which takes only the
+ *   (AMD's)                (TscFreqSel set bits it implements (McStatusWrEn,
+ *                          by vcpu.c),     TscFreqSel); refused: #GP(0). Linux
+ *                          then the last   reads it on family 10h and later and
+ *                          value written   warns without TscFreqSel
  *   IA32_MCG_CAP    0x179  the snapshot    #GP(0) (read-only)
  *   IA32_MCG_STATUS 0x17a  the snapshot,   kept (KVM's rule; Linux writes 0)
  *                          then the last
@@ -143,6 +148,7 @@ int shadow_msr_snapshot(struct vm *vm, struct shadow_msrs *m)
 	get_one(vm, MSR_IA32_SPEC_CTRL, &m->spec_ctrl);
 	get_one(vm, MSR_IA32_ARCH_CAPS, &m->arch_caps);
 	get_one(vm, MSR_IA32_TSC_ADJUST, &m->tsc_adjust);
+	get_one(vm, MSR_K7_HWCR, &m->hwcr);
 	if (get_one(vm, MSR_IA32_MCG_CAP, &m->mcg_cap)) {
 		get_one(vm, MSR_IA32_MCG_STATUS, &m->mcg_status);
 		if (m->mcg_cap.value & MCG_CAP_CTL_P)
@@ -186,6 +192,7 @@ static struct shadow_msr_val *msr_slot(struct shadow_msrs *m, u32 index)
 	case MSR_IA32_SPEC_CTRL: return &m->spec_ctrl;
 	case MSR_IA32_ARCH_CAPS: return &m->arch_caps;
 	case MSR_IA32_TSC_ADJUST: return &m->tsc_adjust;
+	case MSR_K7_HWCR: return &m->hwcr;
 	case MSR_IA32_MCG_CAP: return &m->mcg_cap;
 	case MSR_IA32_MCG_STATUS: return &m->mcg_status;
 	case MSR_IA32_MCG_CTL: return &m->mcg_ctl;
@@ -331,6 +338,7 @@ enum shadow_msr_result shadow_msr_policy(struct shadow_msrs *m, unsigned maxphya
 		reg->value = *value;
 		return SHADOW_MSR_OK;
 	case MSR_IA32_TSC_ADJUST:
+	case MSR_K7_HWCR:
 	case MSR_KVM_WALL_CLOCK_NEW:
 	case MSR_KVM_SYSTEM_TIME_NEW: reg->value = *value; return SHADOW_MSR_FORWARD;
 	case MSR_IA32_MTRR_DEF_TYPE:

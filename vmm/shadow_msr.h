@@ -23,6 +23,7 @@ struct vm;
 #define MSR_IA32_MISC_ENABLE	0x1a0u
 #define MSR_IA32_MTRR_DEF_TYPE	0x2ffu
 #define MSR_IA32_TSC_ADJUST	0x3bu
+#define MSR_K7_HWCR		0xc0010015u
 #define MSR_IA32_MCG_CAP	0x179u
 #define MSR_IA32_MCG_STATUS	0x17au
 #define MSR_IA32_MCG_CTL	0x17bu
@@ -69,7 +70,7 @@ struct shadow_msr_val {
 
 struct shadow_msrs {
 	struct shadow_msr_val apic_base, mtrrcap, misc_enable, mtrr_def_type, bios_sign_id;
-	struct shadow_msr_val spec_ctrl, arch_caps, tsc_adjust;
+	struct shadow_msr_val spec_ctrl, arch_caps, tsc_adjust, hwcr;
 	/* kvmclock's, present when the guest's CPUID offers it (struct vm's kvm_clock). */
 	struct shadow_msr_val kvm_wall_clock, kvm_system_time;
 	/*

@@ -179,9 +179,12 @@ bool vcpu_lapic_requeue(struct vm *vm, unsigned vector, u8 tpr)
 	 */
 	if ((lapic_reg(&s, APIC_LVTT, NULL) & 0xff) != vector)
 		return false;
+	/*
+	 * In service, as KVM's acknowledgement leaves it; on PVM hosts the
+	 * vector taken is in neither register (seen on 2026-12-07: ISR and
+	 * IRR both clear at the trap), so it is pending again all the same.
+	 */
 	isr = lapic_reg(&s, APIC_ISR + reg, NULL);
-	if (!(isr & bit))
-		return false;
 	isr &= ~bit;
 	irr = lapic_reg(&s, APIC_IRR + reg, NULL) | bit;
 	lapic_reg(&s, APIC_ISR + reg, &isr);
@@ -256,6 +259,28 @@ static int set_boot_state(struct vm *vm)
 	return 0;
 }
 
+/*
+ * AMD's HWCR.TscFreqSel (bit 24; APM Vol. 2, MSR C001_0015): the TSC counts
+ * at the P0 frequency, which KVM's constant TSC does. KVM leaves it clear
+ * unless userspace sets it, and Linux on a family 10h or later CPU warns
+ * "[Firmware Bug]: TSC doesn't count with P0 frequency!" (seen on an EPYC of
+ * family 1Ah). Where KVM refuses it (before Linux 6.6) the guest warns so.
+ */
+#define MSR_K7_HWCR	  0xc0010015u
+#define HWCR_TSC_FREQ_SEL (1ull << 24)
+static void setup_hwcr(struct vm *vm)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m = { .hdr = { .nmsrs = 1 }, .e = { .index = MSR_K7_HWCR } };
+
+	if (!vm->cpu_amd || ioctl(vm->vcpu_fd, KVM_GET_MSRS, &m) != 1)
+		return;
+	m.e.data |= HWCR_TSC_FREQ_SEL;
+	(void)ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m);
+}
+
 int vcpu_setup(struct vm *vm)
 {
 	int sz, r;
@@ -278,6 +303,8 @@ int vcpu_setup(struct vm *vm)
 	}
 	vm->run_size = (size_t)sz;
 	r = setup_cpuid(vm);
+	if (!r)
+		setup_hwcr(vm);
 	if (!r)
 		r = setup_lapic(vm);
 	if (!r)

@@ -506,6 +506,26 @@ static void test_tsc_adjust(void **state)
 	assert_int_equal(v, (u64)-1000);
 }
 
+/*
+ * AMD's HWCR: absent unless KVM gave it (an Intel vCPU); then the snapshot
+ * (TscFreqSel, which vcpu.c sets, so that Linux does not warn), and a write
+ * is forwarded for KVM to judge.
+ */
+static void test_hwcr(void **state)
+{
+	struct shadow_msrs m = snapshot();
+	u64 v;
+
+	(void)state;
+	assert_int_equal(rd(&m, MSR_K7_HWCR, &v), SHADOW_MSR_GP);
+	m.hwcr = (struct shadow_msr_val){ true, 1ull << 24 };
+	assert_int_equal(rd(&m, MSR_K7_HWCR, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, 1ull << 24);
+	assert_int_equal(wr(&m, MSR_K7_HWCR, (1ull << 24) | (1ull << 18)), SHADOW_MSR_FORWARD);
+	assert_int_equal(rd(&m, MSR_K7_HWCR, &v), SHADOW_MSR_OK);
+	assert_int_equal(v, (1ull << 24) | (1ull << 18));
+}
+
 #define T(f) cmocka_unit_test(f)
 
 /*
@@ -565,6 +585,7 @@ int main(void)
 		T(test_reads_return_snapshot),
 		T(test_kvm_clock_msrs),
 		T(test_tsc_adjust),
+		T(test_hwcr),
 		T(test_absent_msr_is_gp),
 		T(test_apic_gpa),
 		T(test_apic_base_same_accepted),
