@@ -99,7 +99,7 @@ step() {
 	echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs"
 	echo "- kernel: $(uname -r)"
 	echo "- flags shadow mode cares about: $(grep -m1 -o -w -E 'fsgsbase|smap|smep|umip|pku|fsrm|pcid|invpcid' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-	echo "- /dev/kvm: $(if grep -q '^kvm_pvm ' /proc/modules 2>/dev/null; then echo 'PVM (kvm_pvm)'; elif grep -q -E '^kvm_(intel|amd) ' /proc/modules 2>/dev/null; then echo 'VMX/SVM'; else echo 'present, module not named'; fi)"
+	echo "- /dev/kvm: $(if [ -e /sys/module/kvm_pvm ]; then echo 'PVM (kvm_pvm)'; elif [ -e /sys/module/kvm_intel ] || [ -e /sys/module/kvm_amd ]; then echo 'VMX/SVM'; else echo 'present, module not named'; fi)"
 } >"$report"
 
 probe=../shared/tools/hostprobe
