@@ -452,10 +452,15 @@ static enum step simd_run(struct insn_ctx *c, u64 rfbm, const u8 *code, unsigned
 	return STEP_DONE;
 }
 
+/*
+ * In hw mode; and in shadow mode where the VMM gives the xsave state: there
+ * a process's SSE/AVX instruction comes here when it trapped, which on PVM
+ * hosts can be a #GP (a misaligned movdqa) that KVM's own emulator turned
+ * into #UD; run natively, it raises what the CPU raises.
+ */
 static bool hw_simd_ready(const struct insn_ctx *c)
 {
-	return c->cpu->mode == EMU_MODE_HW && c->ops->get_xstate && c->ops->put_xstate &&
-	       emu_long64(c->cpu);
+	return c->ops->get_xstate && c->ops->put_xstate && emu_long64(c->cpu);
 }
 
 enum step emu_dispatch_simd(struct insn_ctx *c)

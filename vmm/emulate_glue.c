@@ -227,7 +227,7 @@ static bool xstate_init(struct vm *vm)
 	return true;
 }
 
-static struct emu_xstate *xstate_get(void *opaque)
+struct emu_xstate *vmm_xstate_get(void *opaque)
 {
 	struct vm *vm = opaque;
 
@@ -240,7 +240,7 @@ static struct emu_xstate *xstate_get(void *opaque)
 	return &xbuf.xs;
 }
 
-static bool xstate_put(void *opaque, const struct emu_xstate *xs)
+bool vmm_xstate_put(void *opaque, const struct emu_xstate *xs)
 {
 	struct vm *vm = opaque;
 
@@ -282,8 +282,8 @@ static const struct emu_ops *ops_for(struct vm *vm)
 		.read_xcr = read_xcr,
 		.flush_tlb = flush_tlb,
 		.deliver = deliver,
-		.get_xstate = xstate_get,
-		.put_xstate = xstate_put,
+		.get_xstate = vmm_xstate_get,
+		.put_xstate = vmm_xstate_put,
 	};
 
 	ops.opaque = vm;

@@ -19,4 +19,12 @@ struct vm;
  */
 enum emu_result vmm_emulate_insn(struct vm *vm, struct emu_report *rep) __must_check;
 
+/*
+ * The vCPU's xsave state for emu_ops.get_xstate/put_xstate (`opaque` is the
+ * struct vm), in both modes: hw mode's SIMD fallback, and shadow mode's for
+ * a process's SSE/AVX instruction that trapped (shadow_handle_insn_trap).
+ */
+struct emu_xstate *vmm_xstate_get(void *opaque);
+bool vmm_xstate_put(void *opaque, const struct emu_xstate *xs);
+
 #endif /* UMBRA_VMM_EMULATE_GLUE_H */

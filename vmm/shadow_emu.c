@@ -44,6 +44,7 @@
 #include "umbra/le.h"
 #include "umbra/log.h"
 #include "vmm/cpu_features.h"
+#include "vmm/emulate_glue.h"
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
 #include "vmm/monitor.h"
@@ -397,6 +398,8 @@ static const struct emu_ops *ops_for(struct vm *vm)
 		.pio = pio,
 		.load_pdptes = load_pdptes,
 		.cpuid = cpuid,
+		.get_xstate = vmm_xstate_get,
+		.put_xstate = vmm_xstate_put,
 	};
 
 	ops.opaque = vm;

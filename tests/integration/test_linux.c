@@ -450,15 +450,6 @@ static void test_linux_probe(void **state)
 						    "probe-ioperm: ok", "probe-faults: ok" };
 
 		for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-			/*
-			 * KNOWN BUG on PVM hosts (2026-12-07, open): a process's
-			 * #GP on an SSE access reaches it as SIGILL, not SIGSEGV.
-			 */
-			if (i == 3 && host_is_pvm() && strstr(r->out, "probe-faults: ")) {
-				print_message("NOTE: PVM host, known bug: %.120s\n",
-					      strstr(r->out, "probe-faults: "));
-				continue;
-			}
 			if (!strstr(r->out, want[i]))
 				fail_msg("no \"%s\" in the output:\n%s", want[i],
 					 strstr(r->out, "probe-") ? strstr(r->out, "probe-")

@@ -480,7 +480,7 @@ static void test_kmov_needs_opmask_state(void **state)
 	assert_fault_at_cpl0(env, &before, X86_EXC_UD, HANDLER_UD, false, 0);
 }
 
-/* Shadow mode never gets here: its guest kernel runs SIMD natively at CPL3. */
+/* Without the VMM's xsave state (get_xstate) nothing SIMD is emulated. */
 static void test_hw_mode_only(void **state)
 {
 	struct env *env = *state;
@@ -488,6 +488,29 @@ static void test_hw_mode_only(void **state)
 
 	env->ops.get_xstate = NULL;
 	assert_int_equal(RUN(env, &rep, 0x66, 0x0f, 0xef, 0xed), EMU_UNKNOWN);
+}
+
+/*
+ * Shadow mode with the xsave state: a process's movdqa that trapped (on PVM
+ * a misaligned one arrives as #UD, KVM's emulator having failed on it) runs
+ * natively and raises what the CPU raises: #GP misaligned, nothing aligned.
+ */
+static void test_shadow_mode_movdqa(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_shadow(env);
+	fill(data(env, 0x40), 16, 1);
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x40;
+	assert_int_equal(RUN(env, &rep, 0x66, 0x0f, 0x6f, 0x07), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_memory_equal(xmm(env, 0), data(env, 0x40), 16);
+	env->cpu.rip = CODE_VA;
+	env->cpu.gpr[EMU_RDI] = DATA_VA + 0x48;
+	assert_int_equal(RUN(env, &rep, 0x66, 0x0f, 0x6f, 0x07), EMU_DONE);
+	assert_true(rep.faulted);
+	assert_int_equal(rep.fault_vector, X86_EXC_GP);
 }
 
 /* ---- AVX-512 (EVEX) ------------------------------------------------------------- */
@@ -730,6 +753,7 @@ int main(void)
 		S(test_guest_mxcsr_is_guests),
 		S(test_refused),
 		S(test_hw_mode_only),
+		S(test_shadow_mode_movdqa),
 		S(test_prefetch_never_faults),
 		S(test_kmov_needs_opmask_state),
 		Z(test_evex_zmm_load),
