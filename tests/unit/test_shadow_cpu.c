@@ -29,8 +29,8 @@
 static void test_virt_flags(void **state)
 {
 	(void)state;
-	/* Patching: IF and IOPL always; AC in the guest kernel only. */
-	assert_int_equal(shadow_virt_flags(false, 0), RFLAGS_IF | IOPL3 | RFLAGS_AC);
+	/* Patching: IF and IOPL always; AC and NT in the guest kernel only. */
+	assert_int_equal(shadow_virt_flags(false, 0), RFLAGS_IF | IOPL3 | RFLAGS_AC | RFLAGS_NT);
 	assert_int_equal(shadow_virt_flags(false, 3), RFLAGS_IF | IOPL3);
 	/* iopl3: the guest kernel's IF and AC are the real ones. */
 	assert_int_equal(shadow_virt_flags(true, 0), IOPL3);
@@ -48,6 +48,11 @@ static void test_real_rflags(void **state)
 			 RFLAGS_FIXED | RFLAGS_CF | RFLAGS_IF);
 	assert_int_equal(shadow_real_rflags(false, 3, user_iopl3),
 			 RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_IF);
+	/* The kernel's NT stays virtual (PVM would clear a real one); a process's is real. */
+	assert_int_equal(shadow_real_rflags(false, 0, kernel_cli | RFLAGS_NT),
+			 RFLAGS_FIXED | RFLAGS_CF | RFLAGS_IF);
+	assert_int_equal(shadow_real_rflags(false, 3, user_iopl3 | RFLAGS_NT),
+			 RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_IF | RFLAGS_NT);
 	/* iopl3: the kernel keeps IF=0 and its AC for real, at IOPL 3. */
 	assert_int_equal(shadow_real_rflags(true, 0, kernel_cli),
 			 RFLAGS_FIXED | RFLAGS_CF | RFLAGS_AC | IOPL3);
