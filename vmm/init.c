@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "umbra/log.h"
+#include "vmm/kvm_stats.h"
 #include "vmm/exitcode.h"
 #include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
@@ -221,7 +222,8 @@ static void install_signals(void)
 
 /* ---- the whole run ---------------------------------------------------------- */
 
-static void print_stats(struct vm *vm, int status)
+/* `kvm_lines`: KVM's own counters of the vCPU (kvm_stats_print), taken before the teardown. */
+static void print_stats(struct vm *vm, int status, const char *kvm_lines)
 {
 	const struct umbra_options *o = vm->opts;
 	FILE *f = stderr;
@@ -232,12 +234,15 @@ static void print_stats(struct vm *vm, int status)
 		pr_err("cannot write statistics to %s: %s", o->stats_file, strerror(errno));
 		return;
 	}
-	if (o->stats == STATS_JSON)
+	if (o->stats == STATS_JSON) {
 		stats_print_json(&vm->stats, f, o->mmu == MMU_HW ? "hw" : "shadow", o->image,
 				 status);
-	else
+	} else {
 		stats_print_text(&vm->stats, f, o->mmu == MMU_HW ? "hw" : "shadow", o->image,
 				 status);
+		if (kvm_lines)
+			fputs(kvm_lines, f);
+	}
 	if (f != stderr)
 		fclose(f);
 }
@@ -245,7 +250,8 @@ static void print_stats(struct vm *vm, int status)
 int vmm_run(const struct umbra_options *opts)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
-	size_t done = 0;
+	size_t done = 0, kvm_len = 0;
+	char *kvm_lines = NULL;
 	int status = 0;
 
 	if (!vm) {
@@ -279,10 +285,20 @@ int vmm_run(const struct umbra_options *opts)
 	else if (!status)
 		status = vm->exit_code; /* a signal arrived during setup */
 	vm->stats.t_end = stats_now();
+	/* What KVM did in the kernel, without an exit to us: read while the vCPU exists. */
+	if (opts->stats == STATS_TEXT && vm->vcpu_fd >= 0) {
+		FILE *m = open_memstream(&kvm_lines, &kvm_len);
+
+		if (m) {
+			kvm_stats_print(vm->vcpu_fd, m);
+			fclose(m);
+		}
+	}
 	while (done--)
 		if (init_steps[done].teardown)
 			init_steps[done].teardown(vm);
-	print_stats(vm, status);
+	print_stats(vm, status, kvm_lines);
+	free(kvm_lines);
 	current_vm = NULL;
 	if (vm->trace && vm->trace != stderr)
 		fclose(vm->trace);
