@@ -434,11 +434,13 @@ static void test_linux_probe(void **state)
 	if (!have32)
 		print_message("NOTE: no %s (no 32-bit toolchain): its part is skipped\n", p32);
 	/*
-	 * KNOWN BUG on PVM hosts (2026-12-07, open): after the kernel's iret
-	 * back to the 32-bit process (a #PF on its vDSO page handled), the
-	 * next exception is taken without the switch to the monitor's stack,
-	 * its frame pushed on the process's own, and umbra stops ("vector 14
-	 * taken inside the monitor", cs 0x23). PROBE32_PVM=1 runs it anyway.
+	 * PVM hosts run no compatibility-mode code natively: KVM emulates each
+	 * instruction (its insn_emulation counter, umbra --stats), and there,
+	 * after the kernel's iret back to the 32-bit process (a #PF on its vDSO
+	 * page handled), the next exception is taken without the switch to the
+	 * monitor's stack, its frame pushed on the process's own: umbra stops
+	 * ("vector 14 taken inside the monitor", cs 0x23; open, 2026-12-07).
+	 * PROBE32_PVM=1 runs it anyway.
 	 */
 	if (have32 && host_is_pvm() && !strcmp(mmu, "shadow") && !getenv("PROBE32_PVM")) {
 		print_message("NOTE: PVM host: the 32-bit probe is left out (a known bug, README "

@@ -190,6 +190,18 @@ static void test_memtest(void **state)
 		skip();
 	}
 	/*
+	 * PVM hosts run no compatibility-mode code natively: KVM emulates each
+	 * instruction (its insn_emulation counter: 20M in 20 s of Debian's
+	 * 686-pae kernel, 2026-12-07), and its emulator fails on memtest's x87
+	 * (fild), injecting the #UD that stops umbra (status 10).
+	 */
+	if (!strcmp(c->mmu, "--mmu=shadow") && !strcmp(c->flavour, "ia32") && host_is_pvm()) {
+		print_message(
+			"SKIP: on this host (PVM) KVM emulates every instruction of 32-bit "
+			"code at CPL3 and fails on memtest's x87 (README \"32-bit guests\")\n");
+		skip();
+	}
+	/*
 	 * Nested KVM under QEMU's TCG (tools/nested-kvm.sh) stops memtest on PAE
 	 * paging after its first screen, QEMU's own -accel kvm -cpu max,-lm as
 	 * well as hw mode (session 34): TCG's, not umbra's.
