@@ -58,6 +58,28 @@ static struct result *image_both_modes(const char *image, const char *cmdline, c
 	return sh;
 }
 
+/*
+ * The same for a guest that pages outside long mode or irets in 32-bit
+ * code, which hw mode cannot run on PVM hosts (2026-12-07: KVM there
+ * triple-faults at the guest's CR0.PG in 32-bit and PAE paging and cannot
+ * emulate iretd; PVM guests are 64-bit). There shadow mode runs alone, its
+ * own checks (the caller's) the test, and a NOTE says so.
+ */
+static struct result *legacy32_both_modes(const char *cmdline, int want_status)
+{
+	struct result *sh;
+
+	if (!host_is_pvm())
+		return image_both_modes("mboot/mboot.elf", cmdline, NULL, want_status);
+	print_message("NOTE: the host is PVM: hw mode cannot run '%s' (32-bit paging, iretd); "
+		      "shadow mode runs alone\n",
+		      cmdline);
+	sh = new_result();
+	run_image(sh, "shadow", "mboot/mboot.elf", cmdline, NULL);
+	assert_int_equal(sh->status, want_status);
+	return sh;
+}
+
 static struct result *both_modes(const char *cmdline, const char *input, int want_status)
 {
 	return image_both_modes("hello/hello.elf", cmdline, input, want_status);
@@ -176,7 +198,7 @@ static void test_mboot_paging32(void **state)
 
 	(void)state;
 	NEED_KVM();
-	sh = image_both_modes("mboot/mboot.elf", "paging32 exit=4", NULL, (4 << 1) | 1);
+	sh = legacy32_both_modes("paging32 exit=4", (4 << 1) | 1);
 	assert_contains(sh->out, "paging32: 20 of 20 checks passed\nbye\n");
 	/* The guest's table writes were emulated, and its invlpgs. */
 	assert_true(json_count(sh->err, "pt_writes") >= 3);
@@ -191,7 +213,7 @@ static void test_mboot_pae(void **state)
 
 	(void)state;
 	NEED_KVM();
-	sh = image_both_modes("mboot/mboot.elf", "pae exit=4", NULL, (4 << 1) | 1);
+	sh = legacy32_both_modes("pae exit=4", (4 << 1) | 1);
 	assert_contains(sh->out, "pae: 21 of 21 checks passed\nbye\n");
 	assert_true(json_count(sh->err, "pt_writes") >= 2);
 	assert_true(json_count(sh->err, "invlpg") >= 1);
@@ -214,7 +236,7 @@ static void test_mboot_events32(void **state)
 
 	(void)state;
 	NEED_KVM();
-	sh = image_both_modes("mboot/mboot.elf", "events32 exit=4", NULL, (4 << 1) | 1);
+	sh = legacy32_both_modes("events32 exit=4", (4 << 1) | 1);
 	assert_contains(sh->out, "events32: 19 of 19 checks passed\nbye\n");
 	free(sh);
 }
