@@ -377,12 +377,16 @@ void cpu_features_lookup(const struct kvm_cpuid_entry2 *entries, u32 nent, bool 
 	const struct kvm_cpuid_entry2 *e = find_entry(entries, nent, leaf, subleaf);
 
 	if (!e && !amd) {
-		/* The ranges KVM knows: basic, hypervisor, extended, Centaur. */
+		/*
+		 * The ranges KVM knows: basic, hypervisor, extended, Centaur; a
+		 * range without its top leaf counts as exceeded, as in KVM's
+		 * get_out_of_range_cpuid_entry().
+		 */
 		const struct kvm_cpuid_entry2 *top =
 			find_entry(entries, nent, leaf & 0xc0000000u, 0);
 		const struct kvm_cpuid_entry2 *basic = find_entry(entries, nent, 0, 0);
 
-		if (top && leaf > top->eax && basic)
+		if ((!top || leaf > top->eax) && basic)
 			e = find_entry(entries, nent, basic->eax, subleaf);
 	}
 	out[0] = e ? e->eax : 0;

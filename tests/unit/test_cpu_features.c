@@ -279,6 +279,9 @@ static void test_lookup(void **state)
 	assert_int_equal(r[0], 0);
 	cpu_features_lookup(e, ARRAY_SIZE(e), false, 0x80000009u, 2, r);
 	assert_int_equal(r[0], 0xd2);
+	/* A range without its top leaf (no 0xc0000000 entry): exceeded too. */
+	cpu_features_lookup(e, ARRAY_SIZE(e), false, 0xc0000001u, 2, r);
+	assert_int_equal(r[0], 0xd2);
 	/* Inside its range but absent (leaf 3): zeros, on Intel too. */
 	cpu_features_lookup(e, ARRAY_SIZE(e), false, 3, 0, r);
 	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
