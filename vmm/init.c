@@ -222,8 +222,7 @@ static void install_signals(void)
 
 /* ---- the whole run ---------------------------------------------------------- */
 
-/* `kvm_lines`: KVM's own counters of the vCPU (kvm_stats_print), taken before the teardown. */
-static void print_stats(struct vm *vm, int status, const char *kvm_lines)
+static void print_stats(struct vm *vm, int status)
 {
 	const struct umbra_options *o = vm->opts;
 	FILE *f = stderr;
@@ -234,15 +233,12 @@ static void print_stats(struct vm *vm, int status, const char *kvm_lines)
 		pr_err("cannot write statistics to %s: %s", o->stats_file, strerror(errno));
 		return;
 	}
-	if (o->stats == STATS_JSON) {
+	if (o->stats == STATS_JSON)
 		stats_print_json(&vm->stats, f, o->mmu == MMU_HW ? "hw" : "shadow", o->image,
 				 status);
-	} else {
+	else
 		stats_print_text(&vm->stats, f, o->mmu == MMU_HW ? "hw" : "shadow", o->image,
 				 status);
-		if (kvm_lines)
-			fputs(kvm_lines, f);
-	}
 	if (f != stderr)
 		fclose(f);
 }
@@ -250,8 +246,7 @@ static void print_stats(struct vm *vm, int status, const char *kvm_lines)
 int vmm_run(const struct umbra_options *opts)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
-	size_t done = 0, kvm_len = 0;
-	char *kvm_lines = NULL;
+	size_t done = 0;
 	int status = 0;
 
 	if (!vm) {
@@ -286,19 +281,12 @@ int vmm_run(const struct umbra_options *opts)
 		status = vm->exit_code; /* a signal arrived during setup */
 	vm->stats.t_end = stats_now();
 	/* What KVM did in the kernel, without an exit to us: read while the vCPU exists. */
-	if (opts->stats == STATS_TEXT && vm->vcpu_fd >= 0) {
-		FILE *m = open_memstream(&kvm_lines, &kvm_len);
-
-		if (m) {
-			kvm_stats_print(vm->vcpu_fd, m);
-			fclose(m);
-		}
-	}
+	if (opts->stats != STATS_NONE && vm->vcpu_fd >= 0)
+		kvm_stats_read(vm->vcpu_fd, &vm->stats);
 	while (done--)
 		if (init_steps[done].teardown)
 			init_steps[done].teardown(vm);
-	print_stats(vm, status, kvm_lines);
-	free(kvm_lines);
+	print_stats(vm, status);
 	current_vm = NULL;
 	if (vm->trace && vm->trace != stderr)
 		fclose(vm->trace);

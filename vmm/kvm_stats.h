@@ -3,19 +3,21 @@
  * vmm/kvm_stats: KVM's own counters of the vCPU (KVM_GET_STATS_FD, Linux
  * 5.14+), for --stats: what KVM did in the kernel without an exit to the
  * VMM (its page faults, the instructions it emulated, its shadow-MMU
- * work). On PVM hosts that is where a guest's time can go unseen: memtest86+
- * in shadow mode spent minutes there with a few thousand exits.
+ * work). On PVM hosts that is where a guest's time can go unseen: Debian's
+ * 686-pae kernel made 20M instructions emulated by KVM in 20 s and 407
+ * traps to umbra (its compatibility-mode code, which PVM never runs
+ * natively).
  */
 #ifndef UMBRA_VMM_KVM_STATS_H
 #define UMBRA_VMM_KVM_STATS_H
 
-#include <stdio.h>
+struct stats;
 
 /*
- * Print "  kvm <name> <value>" for each nonzero cumulative counter of the
- * vCPU `vcpu_fd` into `f`, in KVM's order; a line saying so where KVM has
- * no stats fd. Returns the number of counters printed.
+ * Keep the nonzero single-valued cumulative counters of the vCPU `vcpu_fd`
+ * in st->kvm[] (at most STATS_MAX_KVM, in KVM's order), or say in
+ * st->kvm_note why there are none. Call before the vCPU is closed.
  */
-unsigned kvm_stats_print(int vcpu_fd, FILE *f);
+void kvm_stats_read(int vcpu_fd, struct stats *st);
 
 #endif

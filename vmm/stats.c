@@ -479,6 +479,11 @@ void stats_print_text(const struct stats *st, FILE *f, const char *mode, const c
 		print_shadow_text(st, f, wall);
 	if (st->nr_marks || st->marks_dropped)
 		print_marks_text(st, f);
+	if (st->kvm_note[0])
+		fprintf(f, "  kvm stats          none (%s)\n", st->kvm_note);
+	for (unsigned i = 0; i < st->nr_kvm; i++)
+		fprintf(f, "  kvm %-18s %llu\n", st->kvm[i].name,
+			(unsigned long long)st->kvm[i].value);
 }
 
 /* `mode` and `image` are printed as JSON strings: escape what JSON requires. */
@@ -610,5 +615,14 @@ void stats_print_json(const struct stats *st, FILE *f, const char *mode, const c
 	if (st->have_shadow)
 		print_shadow_json(st, f, st->t_end - st->t_start);
 	print_marks_json(st, f);
+	if (st->nr_kvm) {
+		fputs(", \"kvm\": {", f);
+		for (unsigned i = 0; i < st->nr_kvm; i++) {
+			fputs(i ? ", " : "", f);
+			json_string(f, st->kvm[i].name);
+			fprintf(f, ": %llu", (unsigned long long)st->kvm[i].value);
+		}
+		fputc('}', f);
+	}
 	fputs("}\n", f);
 }

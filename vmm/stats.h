@@ -20,6 +20,7 @@ struct shadow_strategy;
 #define STATS_MAX_MNEMONICS   32 /* distinct emulated mnemonics; the rest count as "other" */
 
 #define STATS_MAX_MARKS 512 /* marks kept; later ones are only counted as dropped */
+#define STATS_MAX_KVM	64  /* KVM's own counters of the vCPU kept (vmm/kvm_stats.h) */
 
 /*
  * The counters a stats mark snapshots, in output order: X(name, what).
@@ -62,6 +63,12 @@ struct stats_mark {
 #undef X
 };
 
+/* One of KVM's own counters of the vCPU ("exits", "insn_emulation"), nonzero. */
+struct stats_kvm {
+	char name[40];
+	u64 value;
+};
+
 /* Emulated instructions of one mnemonic (capstone's name: "clac", "int3"). */
 struct stats_mnemonic {
 	char name[24];
@@ -78,6 +85,14 @@ struct stats {
 	unsigned nr_emulated_by;
 	u64 emulated_other;    /* mnemonics beyond STATS_MAX_MNEMONICS */
 	double t_start, t_end; /* CLOCK_MONOTONIC seconds */
+	/*
+	 * KVM's own nonzero counters of the vCPU at the end (kvm_stats_read):
+	 * what KVM did in the kernel without an exit to the VMM. kvm_note: why
+	 * there are none (no stats fd), or empty.
+	 */
+	struct stats_kvm kvm[STATS_MAX_KVM];
+	unsigned nr_kvm;
+	char kvm_note[80];
 
 	/* Shadow mode (vmm/shadow_mode.c); all zero in hw mode. */
 	u64 traps[STATS_NR_VECTORS];	    /* monitor traps by vector */

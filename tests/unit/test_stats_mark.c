@@ -265,6 +265,36 @@ static void test_json_no_marks(void **state)
 	free(s);
 }
 
+/*
+ * KVM's own counters (vmm/kvm_stats.h): the JSON object's last member,
+ * "kvm", and a text line each; none without them, or the reason why not.
+ */
+static void test_kvm_counters(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = print(true);
+	assert_null(strstr(s, "\"kvm\""));
+	free(s);
+	st.kvm[0] = (struct stats_kvm){ "exits", 543 };
+	st.kvm[1] = (struct stats_kvm){ "insn_emulation", 766 };
+	st.nr_kvm = 2;
+	s = print(true);
+	assert_non_null(strstr(s, ", \"kvm\": {\"exits\": 543, \"insn_emulation\": 766}}\n"));
+	free(s);
+	s = print(false);
+	assert_non_null(
+		strstr(s, "\n  kvm exits              543\n  kvm insn_emulation     766\n"));
+	free(s);
+	st.nr_kvm = 0;
+	snprintf(st.kvm_note, sizeof(st.kvm_note), "KVM_GET_STATS_FD: Inappropriate ioctl");
+	s = print(false);
+	assert_non_null(
+		strstr(s, "  kvm stats          none (KVM_GET_STATS_FD: Inappropriate ioctl)\n"));
+	free(s);
+}
+
 /* Text: one line per mark with the differences from the previous one. */
 static void test_text_marks(void **state)
 {
@@ -299,6 +329,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_marks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_no_marks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_marks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kvm_counters, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
