@@ -98,33 +98,11 @@
 #define MTRR_PHYSBASE_RSVD 0xf00ull
 #define MTRR_PHYSMASK_RSVD 0x7ffull
 
-/*
- * One MSR of the vCPU through KVM_GET_MSRS or KVM_SET_MSRS (`req`), which
- * return the number of MSRs done: false for one KVM does not know or refuses.
- * Never on the trap path but for kvmclock's few writes.
- */
-static bool one_msr(struct vm *vm, unsigned long req, u32 index, u64 *value)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} buf;
-
-	memset(&buf, 0, sizeof(buf));
-	buf.hdr.nmsrs = 1;
-	buf.e.index = index;
-	buf.e.data = *value;
-	if (ioctl(vm->vcpu_fd, req, &buf) != 1)
-		return false;
-	*value = buf.e.data;
-	return true;
-}
-
 /* One MSR from the vCPU for the snapshot; false if KVM does not know it. */
 static bool get_one(struct vm *vm, u32 index, struct shadow_msr_val *out)
 {
 	out->value = 0;
-	out->present = one_msr(vm, KVM_GET_MSRS, index, &out->value);
+	out->present = vcpu_msr(vm, KVM_GET_MSRS, index, &out->value);
 	if (!out->present)
 		out->value = 0;
 	return out->present;
@@ -358,12 +336,12 @@ enum emu_msr_result shadow_msr_access(struct vm *vm, u32 index, bool write, u64 
 
 	/* The TSC moves: read it from the vCPU at the time of the access. */
 	if (index == EMU_MSR_TSC && !write)
-		return one_msr(vm, KVM_GET_MSRS, index, value) ? EMU_MSR_OK : EMU_MSR_HOST_ERROR;
+		return vcpu_msr(vm, KVM_GET_MSRS, index, value) ? EMU_MSR_OK : EMU_MSR_HOST_ERROR;
 	switch (shadow_msr_policy(&sm->msrs, sm->cpu.virt.maxphyaddr, index, write, value)) {
 	case SHADOW_MSR_OK: return EMU_MSR_OK;
 	case SHADOW_MSR_GP: return EMU_MSR_GP;
 	case SHADOW_MSR_FORWARD:
-		if (one_msr(vm, KVM_SET_MSRS, index, value))
+		if (vcpu_msr(vm, KVM_SET_MSRS, index, value))
 			return EMU_MSR_OK;
 		*reg = old;
 		return EMU_MSR_GP;

@@ -32,6 +32,7 @@
 #include "vmm/exitcode.h"
 #include "vmm/guest_access.h"
 #include "vmm/shadow_mode.h"
+#include "vmm/shadow_msr.h"
 #include "vmm/vm.h"
 
 #define CPUID_ADDR_SIZES    0x80000008u
@@ -259,6 +260,23 @@ static int set_boot_state(struct vm *vm)
 	return 0;
 }
 
+bool vcpu_msr(struct vm *vm, unsigned long req, u32 index, u64 *value)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} buf;
+
+	memset(&buf, 0, sizeof(buf));
+	buf.hdr.nmsrs = 1;
+	buf.e.index = index;
+	buf.e.data = *value;
+	if (ioctl(vm->vcpu_fd, req, &buf) != 1)
+		return false;
+	*value = buf.e.data;
+	return true;
+}
+
 /*
  * AMD's HWCR.TscFreqSel (bit 24; APM Vol. 2, MSR C001_0015): the TSC counts
  * at the P0 frequency, which KVM's constant TSC does. KVM leaves it clear
@@ -266,19 +284,15 @@ static int set_boot_state(struct vm *vm)
  * "[Firmware Bug]: TSC doesn't count with P0 frequency!" (seen on an EPYC of
  * family 1Ah). Where KVM refuses it (before Linux 6.6) the guest warns so.
  */
-#define MSR_K7_HWCR	  0xc0010015u
 #define HWCR_TSC_FREQ_SEL (1ull << 24)
 static void setup_hwcr(struct vm *vm)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr = { .nmsrs = 1 }, .e = { .index = MSR_K7_HWCR } };
+	u64 hwcr = 0;
 
-	if (!vm->cpu_amd || ioctl(vm->vcpu_fd, KVM_GET_MSRS, &m) != 1)
+	if (!vm->cpu_amd || !vcpu_msr(vm, KVM_GET_MSRS, MSR_K7_HWCR, &hwcr))
 		return;
-	m.e.data |= HWCR_TSC_FREQ_SEL;
-	(void)ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m);
+	hwcr |= HWCR_TSC_FREQ_SEL;
+	(void)vcpu_msr(vm, KVM_SET_MSRS, MSR_K7_HWCR, &hwcr);
 }
 
 int vcpu_setup(struct vm *vm)

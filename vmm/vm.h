@@ -110,12 +110,19 @@ int vcpu_run_loop(struct vm *vm);
 /*
  * For shadow mode's TPR masking (vmm/shadow_mode.c, resume_guest), through
  * KVM_GET/SET_LAPIC: the LAPIC timer's interrupt `vector` that the vCPU has
- * just taken, which the LAPIC holds in service, back in its IRR as if never
- * accepted, and the TPR := `tpr` so that it waits there. False if `vector`
- * is not the timer's, not in service, or an ioctl failed; then nothing
- * changed.
+ * just taken, which the LAPIC holds in service (or, on PVM hosts, in
+ * neither register), back in its IRR as if never accepted, and the TPR :=
+ * `tpr` so that it waits there. False if `vector` is not the timer's or an
+ * ioctl failed; then nothing changed.
  */
 bool vcpu_lapic_requeue(struct vm *vm, unsigned vector, u8 tpr);
+
+/*
+ * One MSR of the vCPU through KVM_GET_MSRS or KVM_SET_MSRS (`req`), which
+ * return the number of MSRs done: false for one KVM does not know or
+ * refuses. *value is written for a set and read back.
+ */
+bool vcpu_msr(struct vm *vm, unsigned long req, u32 index, u64 *value);
 
 /* Run a whole VM for `opts`; returns umbra's exit status (vmm/init.c). */
 int vmm_run(const struct umbra_options *opts);
