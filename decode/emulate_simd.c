@@ -458,7 +458,7 @@ static enum step simd_run(struct insn_ctx *c, u64 rfbm, const u8 *code, unsigned
  * hosts can be a #GP (a misaligned movdqa) that KVM's own emulator turned
  * into #UD; run natively, it raises what the CPU raises.
  */
-static bool hw_simd_ready(const struct insn_ctx *c)
+static bool simd_fallback_ready(const struct insn_ctx *c)
 {
 	return c->ops->get_xstate && c->ops->put_xstate && emu_long64(c->cpu);
 }
@@ -474,7 +474,7 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	u32 used;
 	enum step st;
 
-	if (!hw_simd_ready(c) || !simd_group(c->insn) || !simd_operands(c, &op, &used) ||
+	if (!simd_fallback_ready(c) || !simd_group(c->insn) || !simd_operands(c, &op, &used) ||
 	    len > sizeof(code))
 		return STEP_UNKNOWN;
 	host_layout();
@@ -616,7 +616,7 @@ enum step emu_simd_raw(struct insn_ctx *c, const u8 *code, unsigned len)
 	u64 rfbm = 0;
 	enum step st;
 
-	if (!hw_simd_ready(c))
+	if (!simd_fallback_ready(c))
 		return STEP_UNKNOWN;
 	host_layout();
 	st = simd_checks(c, code[0] == 0x62 ? ENC_EVEX : ENC_VEX, &rfbm);

@@ -407,12 +407,6 @@ static enum step do_pop_sreg(struct insn_ctx *c)
 	return st;
 }
 
-/*
- * mov r/m, sreg (8C /r): the guest's own selector, which a deprivileged
- * guest cannot read natively (its real CS/SS are the monitor's or the
- * host's). A register destination gets it zero-extended, memory 16 bits
- * (SDM Vol. 2B MOV), as sldt/str do.
- */
 /* The guest's selector in segment register `which`; false for another register. */
 static bool guest_selector(const struct emu_cpu *cpu, x86_reg which, u16 *sel)
 {
@@ -427,6 +421,12 @@ static bool guest_selector(const struct emu_cpu *cpu, x86_reg which, u16 *sel)
 	}
 }
 
+/*
+ * mov r/m, sreg (8C /r): the guest's own selector, which a deprivileged
+ * guest cannot read natively (its real CS/SS are the monitor's or the
+ * host's). A register destination gets it zero-extended, memory 16 bits
+ * (SDM Vol. 2B MOV), as sldt/str do.
+ */
 static enum step do_mov_from_sreg(struct insn_ctx *c, x86_reg which)
 {
 	u16 sel;

@@ -64,6 +64,9 @@ u64 cpu_features_cr4_valid(const struct kvm_cpuid_entry2 *entries, u32 nent);
 /* Likewise the EFER bits a WRMSR may set: SCE, NXE, LME/LMA where CPUID offers them. */
 u64 cpu_features_efer_valid(const struct kvm_cpuid_entry2 *entries, u32 nent);
 
+/* Room for the CPUID entries KVM gives (KVM_GET_SUPPORTED_CPUID, KVM_GET_CPUID2). */
+#define CPUID_MAX_ENTRIES 256
+
 /*
  * What a cpuid of `leaf`, `subleaf` returns on a vCPU with these entries
  * (out[] = EAX, EBX, ECX, EDX), by KVM's rules (kvm_cpuid()): the entry of
@@ -72,9 +75,6 @@ u64 cpu_features_efer_valid(const struct kvm_cpuid_entry2 *entries, u32 nent);
  * highest basic leaf's entry as Intel CPUs do, and zeros on AMD; any other
  * missing leaf gives zeros. Shadow mode answers a trapped cpuid with it.
  */
-/* Room for the CPUID entries KVM gives (KVM_GET_SUPPORTED_CPUID, KVM_GET_CPUID2). */
-#define CPUID_MAX_ENTRIES 256
-
 void cpu_features_lookup(const struct kvm_cpuid_entry2 *entries, u32 nent, bool amd, u32 leaf,
 			 u32 subleaf, u32 out[4]);
 

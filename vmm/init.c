@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "umbra/log.h"
-#include "vmm/kvm_stats.h"
 #include "vmm/exitcode.h"
+#include "vmm/kvm_stats.h"
 #include "vmm/shadow_mode.h"
 #include "vmm/vm.h"
 
