@@ -70,8 +70,11 @@ static void seg_to_kvm(struct kvm_segment *k, const struct emu_seg *e)
 	k->unusable = !e->present;
 }
 
-static void cpu_from_kvm(struct emu_cpu *c, const struct kvm_regs *r, const struct kvm_sregs *s)
+static void cpu_from_kvm(struct vm *vm, struct emu_cpu *c)
 {
+	const struct kvm_regs *r = &vm->run->s.regs.regs;
+	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
+
 	memset(c, 0, sizeof(*c));
 	emu_gprs_from_kvm(c->gpr, r);
 	c->rip = r->rip;
@@ -92,6 +95,16 @@ static void cpu_from_kvm(struct emu_cpu *c, const struct kvm_regs *r, const stru
 	c->tr_base = s->tr.base;
 	c->tr_limit = s->tr.limit;
 	c->tr_sel = s->tr.selector;
+	c->virt.null_sel_keeps_base = vm->cpu_null_sel_keeps_base;
+	/*
+	 * The syscall MSRs, for sysret and the syscall entry: the guest's, where
+	 * the VMM keeps them (vmm/hw_syscall.h). Elsewhere KVM runs both itself.
+	 */
+	if (vm->hw_sys.on) {
+		c->virt.star = vm->hw_sys.star;
+		c->virt.lstar = vm->hw_sys.lstar;
+		c->virt.sfmask = vm->hw_sys.sfmask;
+	}
 }
 
 /* ---- item 3 -------------------------------------------------------------- */
@@ -302,12 +315,30 @@ enum emu_result vmm_emulate_insn(struct vm *vm, struct emu_report *rep)
 		handlers_kept = true;
 	}
 
-	cpu_from_kvm(&cpu, &vm->run->s.regs.regs, &vm->run->s.regs.sregs);
-	cpu.virt.null_sel_keeps_base = vm->cpu_null_sel_keeps_base;
+	cpu_from_kvm(vm, &cpu);
 	r = emu_insn(&cpu, ops_for(vm), rep);
 	if (r != EMU_DONE)
 		return r;
 	cpu_to_kvm(vm->run, &cpu);
 	stats_count_emulated(&vm->stats, rep->mnemonic);
+	return EMU_DONE;
+}
+
+/* RFLAGS bits a CPL3 syscall cannot have saved on a PVM host (IF is always 1 there). */
+#define PVM_CPL3_NEVER (RFLAGS_IOPL_MASK | RFLAGS_VM)
+#define SYSCALL_LEN    2u
+
+enum emu_result vmm_emulate_syscall_entry(struct vm *vm, struct emu_report *rep)
+{
+	struct emu_cpu cpu;
+	enum emu_result r;
+
+	cpu_from_kvm(vm, &cpu);
+	cpu.rip = cpu.gpr[EMU_RCX] - SYSCALL_LEN;
+	cpu.rflags = (cpu.gpr[EMU_R11] & ~PVM_CPL3_NEVER) | RFLAGS_IF | RFLAGS_FIXED;
+	r = emu_syscall_entry(&cpu, ops_for(vm), SYSCALL_LEN, rep);
+	if (r != EMU_DONE)
+		return r;
+	cpu_to_kvm(vm->run, &cpu);
 	return EMU_DONE;
 }

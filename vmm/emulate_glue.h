@@ -20,6 +20,15 @@ struct vm;
 enum emu_result vmm_emulate_insn(struct vm *vm, struct emu_report *rep) __must_check;
 
 /*
+ * hw mode's syscall entry (vmm/hw_syscall.h): the vCPU is at the entry page
+ * at CPL3 with RCX and R11 as a `syscall` set them; make the syscall there
+ * (at RCX - 2, RFLAGS from R11) with emu_syscall_entry, into the sync regs.
+ * A process that jumped to the page gets exactly that. Not counted as an
+ * emulated instruction: stats.syscalls counts it.
+ */
+enum emu_result vmm_emulate_syscall_entry(struct vm *vm, struct emu_report *rep) __must_check;
+
+/*
  * The vCPU's xsave state for emu_ops.get_xstate/put_xstate (`opaque` is the
  * struct vm), in both modes: hw mode's SIMD fallback, and shadow mode's for
  * a process's SSE/AVX instruction that trapped (shadow_handle_insn_trap).

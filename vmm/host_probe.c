@@ -604,23 +604,14 @@ static void with_note(char *buf, size_t len, const char *name, const char *note_
 
 /*
  * hw mode: where a guest's syscall from user mode arrives still at CPL3
- * (PVM, shared/HOST.md), the guest kernel's syscall entry runs at CPL3 and
- * faults, so Linux cannot run a user program. For a Linux image the probe
- * (a few ms) runs to say so before a long boot ends in a panic; hw mode
- * uses none of its answers, so they are not reported.
+ * (PVM, shared/HOST.md), the guest kernel's syscall entry would run at CPL3
+ * and fault; vmm/hw_syscall.c works around it. The probe (a few ms) says
+ * whether it must; hw mode uses only that answer, so none is reported.
  */
 static int hw_user_mode_check(struct vm *vm)
 {
-	struct host_probe p;
-
-	if (!vm->boot.format || strcmp(vm->boot.format, "bzimage"))
-		return 0;
-	if (host_probe_run(vm->kvm_fd, &p))
-		return 0; /* a probe that fails only loses the warning */
-	if (p.syscall_cpl == 3)
-		pr_warn("hw mode on this host: a guest's syscall from user mode stays at CPL3 "
-			"(KVM here is PVM, see shared/HOST.md), so Linux cannot run user "
-			"programs: expect a panic when /init starts; --mmu=shadow runs them");
+	if (host_probe_run(vm->kvm_fd, &vm->host))
+		vm->host.syscall_cpl = -1; /* a probe that fails: assume a host like VMX's */
 	return 0;
 }
 

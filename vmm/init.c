@@ -37,9 +37,10 @@ static const struct init_step init_steps[] = {
 	{ "memory", memory_setup, memory_teardown },
 	{ "image", image_setup, image_teardown },
 	{ "kvm", kvm_setup, kvm_teardown },
-	{ "host probe", host_probe_setup, NULL }, /* shadow mode; hw mode: Linux only */
+	{ "host probe", host_probe_setup, NULL }, /* hw mode: syscall_cpl only */
 	{ "devices", devices_setup, devices_teardown },
 	{ "vcpu", vcpu_setup, vcpu_teardown },
+	{ "hw syscall", hw_syscall_setup, hw_syscall_teardown }, /* hw mode on PVM hosts */
 	{ "shadow", shadow_mode_setup, shadow_mode_teardown },
 	{ "console", console_setup, console_teardown },
 };

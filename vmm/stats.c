@@ -473,6 +473,9 @@ void stats_print_text(const struct stats *st, FILE *f, const char *mode, const c
 			(unsigned long long)st->emulated_by[i].count);
 	if (st->emulated_other)
 		fprintf(f, "    %-18s %llu\n", "other", (unsigned long long)st->emulated_other);
+	if (st->hw_syscall_entry)
+		fprintf(f, "  guest syscalls       %llu (through hw mode's entry page)\n",
+			(unsigned long long)st->syscalls);
 	if (st->host && st->strategy)
 		print_host_text(st, f);
 	if (st->have_shadow)
@@ -610,6 +613,8 @@ void stats_print_json(const struct stats *st, FILE *f, const char *mode, const c
 		fprintf(f, "%s\"other\": %llu", st->nr_emulated_by ? ", " : "",
 			(unsigned long long)st->emulated_other);
 	fputc('}', f);
+	if (st->hw_syscall_entry)
+		fprintf(f, ", \"hw_syscalls\": %llu", (unsigned long long)st->syscalls);
 	if (st->host && st->strategy)
 		print_host_json(st, f);
 	if (st->have_shadow)

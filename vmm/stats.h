@@ -184,6 +184,8 @@ struct stats {
 	const struct host_probe *host;
 	const struct shadow_strategy *strategy;
 	bool have_shadow; /* `shadow` holds the MMU's final counters */
+	/* hw mode's own syscall entry is on (PVM hosts, vmm/hw_syscall.h): `syscalls` counts it */
+	bool hw_syscall_entry;
 	struct shadow_stats shadow;
 	/* Guest-triggered snapshots (stats_add_mark), in the order they came. */
 	struct stats_mark marks[STATS_MAX_MARKS];

@@ -572,7 +572,15 @@ static enum exit_action handle_exit(struct vm *vm)
 		return handle_shadow_exit(vm, reason);
 	switch (reason) {
 	case KVM_EXIT_IO: return handle_io(vm);
-	case KVM_EXIT_MMIO: return handle_mmio(vm);
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		if (vm->hw_sys.on && hw_syscall_msr_exit(vm))
+			return EXIT_RESUME;
+		return vm->stop ? EXIT_FATAL : handle_unknown(vm);
+	case KVM_EXIT_MMIO:
+		if (hw_syscall_mmio_exit(vm))
+			return vm->stop ? EXIT_FATAL : EXIT_RESUME;
+		return handle_mmio(vm);
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_HLT: /* with the in-kernel LAPIC hlt stays in KVM; resume if not */
 		return EXIT_RESUME;

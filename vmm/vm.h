@@ -14,6 +14,7 @@
 #include "vmm/boot.h"
 #include "vmm/console.h"
 #include "vmm/host_probe.h"
+#include "vmm/hw_syscall.h"
 #include "vmm/memory.h"
 #include "vmm/options.h"
 #include "vmm/stats.h"
@@ -55,14 +56,17 @@ struct vm {
 	struct dev_host dev_host;
 
 	/*
-	 * The start-up host probe and the strategy it chose (vmm/host_probe.c;
-	 * shadow mode only: zero in hw mode, where stats.host stays NULL).
+	 * The start-up host probe and the strategy it chose (vmm/host_probe.c).
+	 * hw mode uses only host.syscall_cpl (vmm/hw_syscall.h); the strategy
+	 * is zero there and stats.host stays NULL.
 	 */
 	struct host_probe host;
 	struct shadow_strategy strategy;
 
 	/* Shadow mode (vmm/shadow_mode.c); NULL in hw mode. */
 	struct shadow_mode *shadow;
+	/* hw mode's syscall entry on PVM hosts (vmm/hw_syscall.h); .on false elsewhere. */
+	struct hw_syscall hw_sys;
 
 	struct console console;
 	struct stats stats;

@@ -148,30 +148,6 @@ static unsigned long long json_count(const char *err, const char *key)
 	return strtoull(p + strlen(k), NULL, 10);
 }
 
-/* hw mode runs Linux user programs only where a syscall from CPL3 reaches CPL0: skip if not. */
-static void need_user_programs(const char *mmu)
-{
-	if (!strcmp(mmu, "hw")) {
-		struct result *h = hello_stats();
-		/*
-		 * hw mode runs Linux user programs only where a syscall from CPL3
-		 * reaches CPL0. On PVM hosts it stays at CPL3 (shared/HOST.md), the
-		 * kernel's entry faults and /init dies.
-		 */
-		bool user_ok = !strstr(h->err, "\"syscall_cpl\": 3");
-
-		free(h);
-		if (!user_ok) {
-			print_message(
-				"SKIP: hw mode cannot run Linux user programs on this host: a "
-				"syscall from user mode stays at CPL3 (KVM here is PVM, "
-				"shared/HOST.md); the hw-mode script test needs a VMX or SVM "
-				"host\n");
-			skip();
-		}
-	}
-}
-
 static void test_linux_shadow_script(void **state)
 {
 	struct result *r;
@@ -182,7 +158,6 @@ static void test_linux_shadow_script(void **state)
 	(void)state;
 	NEED_KVM();
 	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
-	need_user_programs(mmu);
 	r = run_script(mmu_opt, NULL, NULL);
 	if (!strcmp(mmu, "shadow")) {
 		assert_contains(r->err, "\"syscalls\": "); /* through the monitor's entry */
@@ -428,7 +403,6 @@ static void test_linux_probe(void **state)
 
 	(void)state;
 	NEED_KVM();
-	need_user_programs(mmu);
 	probe_program("probe64", p64, sizeof(p64));
 	have32 = probe_path("probe32", p32, sizeof(p32)); /* optional: no 32-bit toolchain */
 	if (!have32)
@@ -528,12 +502,10 @@ static void run_mmprobe(const char *const extra[])
 					     "kernelview", "poketext",	"remap",    "move",
 					     "thp",	   "collapse",	"hugetlb",  "uffd",
 					     "compact",	   "ksm" };
-	const char *mmu = getenv("LINUX_MMU") ? getenv("LINUX_MMU") : "shadow";
 	char prog[600];
 	struct result *r;
 
 	NEED_KVM();
-	need_user_programs(mmu);
 	probe_program("mmprobe", prog, sizeof(prog));
 	r = boot_packed("mm probe", "/mmprobe\n", (const char *const[]){ prog, NULL }, extra);
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -662,7 +634,6 @@ static void test_linux_modules(void **state)
 
 	(void)state;
 	NEED_KVM();
-	need_user_programs(mmu);
 	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
 		print_message("SKIP: the Linux images are not available: %s\n", why);
 		skip();
@@ -713,7 +684,6 @@ static void test_linux_swap(void **state)
 
 	(void)state;
 	NEED_KVM();
-	need_user_programs(mmu);
 	probe_program("mmprobe", prog, sizeof(prog));
 	if (!linux_images(bz, initrd, sizeof(bz), why, sizeof(why))) {
 		print_message("SKIP: the Linux images are not available: %s\n", why);
@@ -776,7 +746,6 @@ static void test_linux_tracing(void **state)
 
 	(void)state;
 	NEED_KVM();
-	need_user_programs(mmu);
 	snprintf(mmu_opt, sizeof(mmu_opt), "--mmu=%s", mmu);
 	/* The patch strategy (our PVM hosts'), where the most of kernel text is patched. */
 	r = boot_script(tracing, mmu_opt, !strcmp(mmu, "shadow") ? "--sensitive=patch" : NULL,
