@@ -73,9 +73,11 @@ static struct bench_report report;
 /*
  * Whether this host's KVM takes a guest's user-mode syscall to CPL0. On PVM
  * it stays at CPL3 (shared/HOST.md): a Linux guest whose kernel runs at
- * CPL0 under that KVM (umbra-hw, qemu-kvm) dies when /init makes its first
- * system call. umbra's host probe (in a shadow-mode run of images/hello)
- * says which; asked once, and taken as yes when it cannot tell.
+ * CPL0 under QEMU's KVM dies when /init makes its first system call, and
+ * umbra-hw runs it only through its own syscall entry (vmm/hw_syscall.h),
+ * on a KVM that emulates every guest CPL0 instruction. umbra's host probe
+ * (in a shadow-mode run of images/hello) says which; asked once, and taken
+ * as yes when it cannot tell.
  */
 static int user_syscall_reaches_cpl0(const struct bench_opts *o)
 {
@@ -120,7 +122,12 @@ static const char *unrunnable(const struct bench_opts *o, const struct config *c
 			return "not runnable here: /dev/kvm is not available";
 	if (cf->kind == UMBRA && access(o->umbra, X_OK))
 		return "not runnable here: umbra is not built";
-	if (cf->cpl0_via_kvm && !user_syscall_reaches_cpl0(o))
+	if (cf->kind == UMBRA && cf->cpl0_via_kvm && !user_syscall_reaches_cpl0(o) &&
+	    !(o->only_conf && bench_selected(o->only_conf, cf->name)))
+		return "not run here unless --configs names it: KVM is PVM, which emulates every "
+		       "guest CPL0 instruction, so a hw-mode Linux boot takes over half an hour "
+		       "(README, \"Linux\"; give it --hw-timeout 7200)";
+	if (cf->kind != UMBRA && cf->cpl0_via_kvm && !user_syscall_reaches_cpl0(o))
 		return "not runnable here: KVM is PVM, where a guest's user-mode syscall stays at "
 		       "CPL3, so Linux under it cannot run user programs (shared/HOST.md)";
 	return cf->kind == UMBRA ? NULL : qemu_available(o);
