@@ -3,11 +3,10 @@
  * hw mode's syscall entry on PVM hosts (vmm/hw_syscall.h says why and what
  * the guest sees).
  *
- * 1. Set-up: the region (a memslot above RAM, at the first 1 GiB boundary at
- *    or above max(top of RAM, 4 GiB), where shadow mode puts its monitor),
- *    the real LSTAR, and the MSR filter.
+ * 1. Set-up: the region (a memslot above RAM) and the visible pages (in the
+ *    option-ROM window), the real LSTAR, and the MSR filter.
  * 2. The guest's MSR accesses that the filter sends here.
- * 3. The slot-257 entry, stored into a guest root by the vCPU itself.
+ * 3. The slot entry, stored into a guest root by the vCPU itself.
  * 4. A syscall arriving at the entry page.
  *
  * The pages themselves are vmm/hw_syscall_region.c's.
@@ -87,6 +86,7 @@ int hw_syscall_setup(struct vm *vm)
 		return UMBRA_EXIT_INTERNAL;
 	}
 	hw_region_build(hs->region, hs->region_gpa);
+	hw_region_build_rom(vm->mem.rom + (HW_SYSCALL_ROM_GPA - MEM_ROM_START), hs->region_gpa);
 	slot = (struct kvm_userspace_memory_region){
 		.slot = HW_SYSCALL_MEMSLOT,
 		.guest_phys_addr = hs->region_gpa,
@@ -183,7 +183,7 @@ static bool store_by_vcpu(struct vm *vm, u64 gpa, u64 val)
 
 /*
  * The guest wrote LSTAR while on the root in CR3: give that root the
- * slot-257 entry, unless it has it. False if the VM was stopped.
+ * slot entry, unless it has it. False if the VM was stopped.
  */
 static bool install_in_root(struct vm *vm)
 {
@@ -208,8 +208,7 @@ static bool install_in_root(struct vm *vm)
 			(unsigned long long)root);
 		return false;
 	}
-	if ((*e & ~PTE_A) == hw_region_slot_entry(hs->region_gpa, false) ||
-	    (*e & ~PTE_A) == hw_region_slot_entry(hs->region_gpa, true))
+	if (*e == hw_region_slot_entry(false) || *e == hw_region_slot_entry(true))
 		return true;
 	if (*e & PTE_P) {
 		vm_kill(vm, UMBRA_EXIT_UNSUPPORTED,
@@ -219,8 +218,7 @@ static bool install_in_root(struct vm *vm)
 			(unsigned long long)root);
 		return false;
 	}
-	if (!store_by_vcpu(vm, slot_gpa,
-			   hw_region_slot_entry(hs->region_gpa, s->efer & EFER_NXE))) {
+	if (!store_by_vcpu(vm, slot_gpa, hw_region_slot_entry(s->efer & EFER_NXE))) {
 		vm_kill(vm, UMBRA_EXIT_INTERNAL,
 			"hw mode: storing the syscall entry's PML4 entry with the vCPU failed");
 		return false;

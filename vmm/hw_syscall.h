@@ -13,28 +13,27 @@
  *    filter with KVM_CAP_X86_USER_SPACE_MSR). The VMM keeps the guest's
  *    values (a read of LSTAR returns the guest's) and points the real LSTAR
  *    at HW_SYSCALL_GVA.
- *  - HW_SYSCALL_GVA is in PML4 slot 257, the hypervisor hole of the x86-64
- *    layout, the slot shadow mode's monitor takes in its own tables
- *    (vmm/monitor.h). At each LSTAR write the VMM puts its own entry in
- *    slot 257 of the guest's current root, through the vCPU, so that KVM's
- *    shadow of that root sees the store (HOST.md: stores made from
- *    userspace are not seen). Linux copies the upper half of its kernel
- *    root into every process's root (pgd_ctor), so all processes get it;
- *    a root that already has a different entry there stops the VM.
+ *  - HW_SYSCALL_GVA is in PML4 slot 509, an unused hole of Linux's 4-level
+ *    layout that its pgd_ctor copies into every new process's root
+ *    (vmm/hw_syscall_region.h says why that slot). At each LSTAR write the
+ *    VMM puts its own entry in that slot of the guest's current root (the
+ *    kernel's, for Linux), through the vCPU, so that KVM's shadow of that
+ *    root sees the store (HOST.md: stores made from userspace are not
+ *    seen). A root that already maps the slot stops the VM (status 14).
  *  - The page at HW_SYSCALL_GVA is user-executable and read-only, and
  *    holds a store to the next page, which has no memory behind it: KVM
- *    emulates the store and exits (KVM_EXIT_MMIO). The VMM then makes the syscall's CPL0 half with
- * the emulator (emu_syscall_entry): CS and SS from STAR, RIP = the guest's LSTAR. A process that
- * jumps to the page itself gets exactly what a `syscall` at RCX - 2 with its R11 as RFLAGS gives,
- * nothing more.
+ *    emulates the store and exits (KVM_EXIT_MMIO). The VMM then makes the
+ *    syscall's CPL0 half with the emulator (emu_syscall_entry): CS and SS
+ *    from STAR, RIP = the guest's LSTAR. A process that jumps to the page
+ *    itself gets exactly what a `syscall` at RCX - 2 with its R11 as RFLAGS
+ *    gives, nothing more.
  *
- * The guest-visible contract: PML4 slot 257 of the roots that were current
- * at an LSTAR write holds the VMM's entry (P, U/S; not writable), and a
- * process sees a page of that store and int3 at 0xffff808000000000, and a
- * page after it whose stores are dropped and whose reads are all-ones
- * (unclaimed MMIO). Nothing else
- * changes. 4-level paging only (the VMM hides LA57 from a PVM guest's CPUID
- * anyway; the host has none).
+ * The guest-visible contract: slot 509 of the roots that were current at an
+ * LSTAR write holds the VMM's entry; a process sees a page of that store
+ * and int3 at HW_SYSCALL_GVA, and a page after it whose stores are dropped
+ * and whose reads are all-ones (unclaimed MMIO); the top 28 KiB of the
+ * option-ROM window hold the tables (hw_syscall_region.h), read-only as the
+ * rest of it. Nothing else changes. 4-level paging only.
  *
  * LIMITATION: kernels with page-table isolation (PTI, on Intel CPUs that
  * need it) give processes a user root without the kernel's upper half; a
@@ -55,7 +54,7 @@ struct hw_syscall {
 	u64 region_bytes; /* their size */
 	/* The guest's syscall MSRs: the real LSTAR is HW_SYSCALL_GVA. */
 	u64 star, lstar, sfmask;
-	unsigned roots; /* roots given the slot-257 entry */
+	unsigned roots; /* roots given the slot entry */
 };
 
 /*

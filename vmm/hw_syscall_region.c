@@ -5,19 +5,24 @@
 #include "shadow/x86.h"
 #include "vmm/hw_syscall_region.h"
 
-#define PG_SLOT_PDPT  0u /* + NX_CHAIN: the chain for EFER.NXE = 1 */
-#define PG_SLOT_PD    1u
-#define PG_SLOT_PT    2u
-#define NX_CHAIN      3u
-#define PG_ENTRY      6u
-#define PG_STUB	      7u
-#define PG_STORE_ROOT 8u
-#define PG_STORE_PDPT 9u
-#define PG_STORE_PD0  10u
+/* The visible pages (in the option-ROM window). */
+#define PG_SLOT_PDPT 0u /* + NX_CHAIN: the chain for EFER.NXE = 1 */
+#define PG_SLOT_PD   1u
+#define PG_SLOT_PT   2u
+#define NX_CHAIN     3u
+#define PG_ENTRY     6u
+/* The region's pages. */
+#define PG_STUB	      0u
+#define PG_STORE_ROOT 1u
+#define PG_STORE_PDPT 2u
+#define PG_STORE_PD0  3u
 
-#define SLOT_FLAGS  (PTE_P | PTE_RW | PTE_US)
+/* A and D set already: the ROM window is read-only, the CPU could not set them. */
+#define SLOT_FLAGS  (PTE_P | PTE_RW | PTE_US | PTE_A)
 #define MMIO_OFFSET (512 * MiB)
 #define INSN_INT3   0xcc
+
+_Static_assert(PG_ENTRY + 1 == HW_SYSCALL_ROM_PAGES, "the visible pages");
 
 static const u8 entry_code[HW_SYSCALL_ENTRY_LEN] = {
 	0x88,
@@ -30,14 +35,14 @@ static const u8 entry_code[HW_SYSCALL_ENTRY_LEN] = {
 static const u8 stub_code[] = { 0x48, 0x89, 0x07, /* mov %rax, (%rdi) */
 				0xe6, HW_SYSCALL_PORT /* out %al, $HW_SYSCALL_PORT */ };
 
-static u64 page_gpa(u64 region_gpa, unsigned page)
+static u64 page_gpa(u64 base, unsigned page)
 {
-	return region_gpa + (u64)page * PAGE_SIZE;
+	return base + (u64)page * PAGE_SIZE;
 }
 
-static u64 *table(u8 *region, unsigned page)
+static u64 *table(u8 *pages, unsigned page)
 {
-	return (u64 *)(region + (u64)page * PAGE_SIZE);
+	return (u64 *)(pages + (u64)page * PAGE_SIZE);
 }
 
 /* The store root's PDs: one per GiB of [0, region_gpa + 1 GiB). */
@@ -58,24 +63,31 @@ u64 hw_region_bytes(u64 region_gpa)
 	return (u64)(PG_STORE_PD0 + nr_pds(region_gpa)) * PAGE_SIZE;
 }
 
-void hw_region_build(u8 *region, u64 region_gpa)
+void hw_region_build_rom(u8 *rom, u64 region_gpa)
 {
-	u8 *entry = region + (u64)PG_ENTRY * PAGE_SIZE;
-	u8 *stub = region + (u64)PG_STUB * PAGE_SIZE;
+	u8 *entry = rom + (u64)PG_ENTRY * PAGE_SIZE;
 
+	memset(rom, 0, (u64)HW_SYSCALL_ROM_PAGES * PAGE_SIZE);
 	for (unsigned nx = 0; nx < 2; nx++) {
 		unsigned at = nx * NX_CHAIN;
 
-		table(region, PG_SLOT_PDPT + at)[0] =
-			page_gpa(region_gpa, PG_SLOT_PD + at) | SLOT_FLAGS;
-		table(region, PG_SLOT_PD + at)[0] =
-			page_gpa(region_gpa, PG_SLOT_PT + at) | SLOT_FLAGS;
-		table(region, PG_SLOT_PT + at)[0] = page_gpa(region_gpa, PG_ENTRY) | PTE_P | PTE_US;
-		table(region, PG_SLOT_PT + at)[1] =
-			hw_region_mmio_gpa(region_gpa) | SLOT_FLAGS | (nx ? PTE_NX : 0);
+		table(rom, PG_SLOT_PDPT + at)[0] =
+			page_gpa(HW_SYSCALL_ROM_GPA, PG_SLOT_PD + at) | SLOT_FLAGS;
+		table(rom, PG_SLOT_PD + at)[0] =
+			page_gpa(HW_SYSCALL_ROM_GPA, PG_SLOT_PT + at) | SLOT_FLAGS;
+		table(rom, PG_SLOT_PT + at)[0] =
+			page_gpa(HW_SYSCALL_ROM_GPA, PG_ENTRY) | PTE_P | PTE_US | PTE_A;
+		table(rom, PG_SLOT_PT + at)[1] =
+			hw_region_mmio_gpa(region_gpa) | SLOT_FLAGS | PTE_D | (nx ? PTE_NX : 0);
 	}
 	memset(entry, INSN_INT3, PAGE_SIZE);
 	memcpy(entry, entry_code, sizeof(entry_code));
+}
+
+void hw_region_build(u8 *region, u64 region_gpa)
+{
+	u8 *stub = region + (u64)PG_STUB * PAGE_SIZE;
+
 	memset(stub, INSN_INT3, PAGE_SIZE);
 	memcpy(stub, stub_code, sizeof(stub_code));
 	table(region, PG_STORE_ROOT)[0] = page_gpa(region_gpa, PG_STORE_PDPT) | PTE_P | PTE_RW;
@@ -89,9 +101,9 @@ void hw_region_build(u8 *region, u64 region_gpa)
 	}
 }
 
-u64 hw_region_slot_entry(u64 region_gpa, bool nxe)
+u64 hw_region_slot_entry(bool nxe)
 {
-	return page_gpa(region_gpa, PG_SLOT_PDPT + (nxe ? NX_CHAIN : 0)) | SLOT_FLAGS;
+	return page_gpa(HW_SYSCALL_ROM_GPA, PG_SLOT_PDPT + (nxe ? NX_CHAIN : 0)) | SLOT_FLAGS;
 }
 
 u64 hw_region_mmio_gpa(u64 region_gpa)

@@ -69,13 +69,13 @@ void kmain(uint64_t info_pa, uint64_t magic)
 	paging_init(boot_info.mem, boot_info.nr_mem, lapic_phys_base());
 	kprintf("paging: kernel PML4 at 0x%lx, %lu free frames\n", kernel_pml4, pmm_free_frames());
 	/*
-	 * claim_slot257=1 tests the VMM, not the MMU: a mapping in PML4 slot 257
-	 * (0xffff808000000000, the hypervisor hole) before the LSTAR write.
-	 * umbra reserves the slot (shadow mode's monitor, hw mode's syscall
-	 * entry on PVM hosts) and stops the VM with status 14, saying so.
+	 * claim_slot509=1 tests the VMM, not the MMU: a mapping in PML4 slot 509
+	 * (0xfffffe8000000000) before the LSTAR write. On PVM hosts umbra's hw
+	 * mode reserves that slot for its syscall entry (vmm/hw_syscall.h) and
+	 * stops the VM with status 14, saying so.
 	 */
-	if (cmdline_value(cmdline, "claim_slot257"))
-		pt_map(kernel_pml4, 0xffff808000000000ull, pmm_alloc_zeroed(), PTE_P | PTE_RW, LVL_PT);
+	if (cmdline_value(cmdline, "claim_slot509"))
+		pt_map(kernel_pml4, 0xfffffe8000000000ull, pmm_alloc_zeroed(), PTE_P | PTE_RW, LVL_PT);
 	syscall_init();
 	lapic_init();
 	lapic_timer_start(TIMER_HZ);

@@ -142,21 +142,21 @@ static void test_testos_no_test(void **state)
 }
 
 /*
- * A guest that maps PML4 slot 257 before it writes LSTAR (testos's
- * claim_slot257=1). On a PVM host hw mode's syscall entry needs the slot
+ * A guest that maps PML4 slot 509 before it writes LSTAR (testos's
+ * claim_slot509=1). On a PVM host hw mode's syscall entry needs the slot
  * (vmm/hw_syscall.h): the VM stops with status 14 and says why. Elsewhere
  * hw mode leaves the slot to the guest, and the test runs.
  */
-static void test_testos_slot257_claimed(void **state)
+static void test_testos_slot509_claimed(void **state)
 {
 	struct result *r = new_result();
 
 	(void)state;
 	NEED_KVM();
-	run_testos(r, "claim_slot257=1 test=user_syscall");
+	run_testos(r, "claim_slot509=1 test=user_syscall");
 	if (host_is_pvm()) {
 		assert_int_equal(r->status, 14);
-		assert_contains(r->err, "the guest maps PML4 slot 257 (0xffff808000000000");
+		assert_contains(r->err, "the guest maps PML4 slot 509 (0xfffffe8000000000");
 		assert_contains(r->err, "which the syscall entry needs");
 		assert_null(strstr(r->out, "TEST user_syscall"));
 	} else {
@@ -292,7 +292,7 @@ int main(void)
 		cmocka_unit_test(test_testos_suite_hw),
 		cmocka_unit_test(test_testos_stress_deterministic),
 		cmocka_unit_test(test_testos_no_test),
-		cmocka_unit_test(test_testos_slot257_claimed),
+		cmocka_unit_test(test_testos_slot509_claimed),
 		cmocka_unit_test(test_testos_bench_compute_mmap),
 		cmocka_unit_test(test_testos_bench_pf),
 		cmocka_unit_test(test_testos_bench_fork_pingpong),

@@ -2,7 +2,7 @@
 /*
  * Unit tests for the pages behind hw mode's syscall entry on PVM hosts
  * (vmm/hw_syscall_region.c): where they go, and what a walk through a guest
- * root holding the slot-257 entry finds (shadow/walk.h, as the CPU would):
+ * root holding the slot entry finds (shadow/walk.h, as the CPU would):
  * the entry page user-executable and read-only, the MMIO page after it
  * user-writable (and NX in the chain for EFER.NXE = 1), the entry's one
  * instruction a store there (capstone), and the store root mapping every
@@ -28,7 +28,8 @@ struct env {
 	u64 region_gpa;
 	u8 *region;
 	u64 region_bytes;
-	u64 root[512]; /* a guest PML4 at ROOT_GPA */
+	u8 rom[HW_SYSCALL_ROM_PAGES * PAGE_SIZE]; /* the visible pages, at HW_SYSCALL_ROM_GPA */
+	u64 root[512];				  /* a guest PML4 at ROOT_GPA */
 	struct walk_mem mem;
 	struct walk_ctl ctl;
 };
@@ -39,6 +40,8 @@ static void *env_gpa_to_hva(void *opaque, gpa_t where, size_t len)
 
 	if (where.v >= ROOT_GPA && where.v + len <= ROOT_GPA + PAGE_SIZE)
 		return (u8 *)e->root + (where.v - ROOT_GPA);
+	if (where.v >= HW_SYSCALL_ROM_GPA && where.v + len <= HW_SYSCALL_ROM_GPA + sizeof(e->rom))
+		return e->rom + (where.v - HW_SYSCALL_ROM_GPA);
 	if (where.v >= e->region_gpa && where.v + len <= e->region_gpa + e->region_bytes)
 		return e->region + (where.v - e->region_gpa);
 	return NULL; /* everything else, the MMIO page included, is not memory */
@@ -55,7 +58,9 @@ static struct env *env_new(u64 ram_top, bool nxe)
 	e->region = calloc(1, e->region_bytes);
 	assert_non_null(e->region);
 	hw_region_build(e->region, e->region_gpa);
-	e->root[HW_SYSCALL_SLOT] = hw_region_slot_entry(e->region_gpa, nxe);
+	memset(e->rom, 0xff, sizeof(e->rom)); /* the ROM window as umbra fills it */
+	hw_region_build_rom(e->rom, e->region_gpa);
+	e->root[HW_SYSCALL_SLOT] = hw_region_slot_entry(nxe);
 	e->mem = (struct walk_mem){ .opaque = e, .gpa_to_hva = env_gpa_to_hva };
 	e->ctl = (struct walk_ctl){ .cr0 = CR0_PE | CR0_PG | CR0_WP,
 				    .cr3 = ROOT_GPA,
@@ -83,10 +88,15 @@ static void test_placement(void **state)
 	assert_true(hw_region_gpa(512 * MiB) == 4 * GiB); /* never in or below the PCI hole */
 	assert_true(hw_region_gpa(5 * GiB + 4096) == 6 * GiB);
 	/* The store root needs a PD per GiB up to the region's own. */
-	assert_true(hw_region_bytes(4 * GiB) == (10 + 5) * PAGE_SIZE);
+	assert_true(hw_region_bytes(4 * GiB) == (3 + 5) * PAGE_SIZE);
 	assert_true(hw_region_bytes(511 * GiB) > 0);
 	assert_true(hw_region_bytes(512 * GiB) == 0); /* its PDPT has 512 entries */
 	assert_true(hw_region_mmio_gpa(4 * GiB) >= 4 * GiB + hw_region_bytes(4 * GiB));
+	/* The visible pages: the top of the option-ROM window, below the BIOS area. */
+	assert_true(HW_SYSCALL_ROM_GPA >= 0xc0000 && HW_SYSCALL_ROM_GPA % PAGE_SIZE == 0);
+	assert_true(HW_SYSCALL_ROM_GPA + HW_SYSCALL_ROM_PAGES * PAGE_SIZE == 0xe0000);
+	/* The slot: 509, the gva its first byte. */
+	assert_true((HW_SYSCALL_GVA >> 39 & 511) == HW_SYSCALL_SLOT);
 }
 
 /* What a process sees at the entry page and the page after it. */
@@ -99,7 +109,7 @@ static void test_user_view(void **state)
 		(void)state;
 		/* The entry page: a user fetch or read reaches it; a write faults. */
 		assert_int_equal(walk(e, HW_SYSCALL_GVA, ACC_USER | ACC_FETCH, &w), WALK_OK);
-		assert_true(env_gpa_to_hva(e, w.gpa, 1) == e->region + 6 * PAGE_SIZE);
+		assert_true(env_gpa_to_hva(e, w.gpa, 1) == e->rom + 6 * PAGE_SIZE);
 		assert_false(w.rights & PTE_RW);
 		assert_int_equal(walk(e, HW_SYSCALL_GVA + 8, ACC_USER | ACC_WRITE, &w), WALK_FAULT);
 		assert_int_equal(w.fault.error_code, PFERR_PRESENT | PFERR_WRITE | PFERR_USER);
@@ -110,6 +120,21 @@ static void test_user_view(void **state)
 		/* ... and is executable only where NX does not exist (CONFIG_DEBUG_WX). */
 		assert_int_equal(walk(e, HW_SYSCALL_MMIO_GVA, ACC_USER | ACC_FETCH, &w),
 				 nxe ? WALK_FAULT : WALK_OK);
+		/* The CPU never has to set A or D there: the ROM window is read-only. */
+		{
+			static u8 before[HW_SYSCALL_ROM_PAGES * PAGE_SIZE];
+
+			memcpy(before, e->rom, sizeof(before));
+			assert_int_equal(walk_guest(paging_mode_select(&e->ctl), &e->mem, &e->ctl,
+						    gva(HW_SYSCALL_GVA), ACC_USER | ACC_FETCH,
+						    WALK_SET_AD, &w),
+					 WALK_OK);
+			assert_int_equal(walk_guest(paging_mode_select(&e->ctl), &e->mem, &e->ctl,
+						    gva(HW_SYSCALL_MMIO_GVA), ACC_USER | ACC_WRITE,
+						    WALK_SET_AD, &w),
+					 WALK_OK);
+			assert_memory_equal(before, e->rom, sizeof(before));
+		}
 		/* Nothing else in the slot is mapped. */
 		assert_int_equal(walk(e, HW_SYSCALL_GVA + 2 * PAGE_SIZE, ACC_USER, &w), WALK_FAULT);
 		assert_int_equal(walk(e, HW_SYSCALL_GVA + 2 * MiB, ACC_USER, &w), WALK_FAULT);
@@ -124,10 +149,10 @@ static void test_nx_chain_needs_nxe(void **state)
 	struct guest_walk w;
 
 	(void)state;
-	e->root[HW_SYSCALL_SLOT] = hw_region_slot_entry(e->region_gpa, true);
+	e->root[HW_SYSCALL_SLOT] = hw_region_slot_entry(true);
 	assert_int_equal(walk(e, HW_SYSCALL_MMIO_GVA, ACC_USER | ACC_WRITE, &w), WALK_FAULT);
 	assert_true(w.fault.error_code & PFERR_RSVD);
-	assert_false(hw_region_slot_entry(e->region_gpa, true) & PTE_NX); /* only the leaf */
+	assert_false(hw_region_slot_entry(true) & PTE_NX); /* only the leaf */
 	env_free(e);
 }
 
@@ -148,7 +173,7 @@ static void disasm_one(const u8 *code, u64 addr, char *text, size_t len, unsigne
 static void test_code(void **state)
 {
 	struct env *e = env_new(1 * GiB, true);
-	const u8 *entry = e->region + 6 * PAGE_SIZE;
+	const u8 *entry = e->rom + 6 * PAGE_SIZE;
 	u64 stub_off = hw_region_stub(e->region_gpa) - e->region_gpa;
 	char text[80], want[80];
 	unsigned size;
