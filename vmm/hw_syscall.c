@@ -130,7 +130,9 @@ void hw_syscall_teardown(struct vm *vm)
  * tracking sees it: finish the pending exit, then run the store stub on
  * the store root with interrupts off, and put every register back. Only
  * from 64-bit code at CPL0 (an LSTAR write is). False if the vCPU did
- * anything but the stub's `out`; the guest state is restored either way.
+ * anything but the stub's `out`; the guest state is restored either way
+ * (KVM_SET_REGS/SREGS: the sync regs in kvm_run then hold the stub's, so
+ * nothing may read them before the next exit, and none is marked dirty).
  */
 static bool store_by_vcpu(struct vm *vm, u64 gpa, u64 val)
 {
