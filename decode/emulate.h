@@ -560,6 +560,9 @@ enum emu_fast emu_fast_insn(struct emu_cpu *cpu, const struct emu_ops *ops) __mu
 enum emu_result emu_deliver_event(struct emu_cpu *cpu, const struct emu_ops *ops,
 				  const struct emu_event *ev) __must_check;
 
+/* The length of `syscall` (0f 05): the VMMs' entries re-run it at RCX - EMU_SYSCALL_LEN. */
+#define EMU_SYSCALL_LEN 2u
+
 /*
  * Shadow mode: the guest executed `syscall` (insn_len bytes at cpu->rip),
  * which trapped to the VMM. Apply its effect on the virtual state exactly

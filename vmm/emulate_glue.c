@@ -326,7 +326,6 @@ enum emu_result vmm_emulate_insn(struct vm *vm, struct emu_report *rep)
 
 /* RFLAGS bits a CPL3 syscall cannot have saved on a PVM host (IF is always 1 there). */
 #define PVM_CPL3_NEVER (RFLAGS_IOPL_MASK | RFLAGS_VM)
-#define SYSCALL_LEN    2u
 
 enum emu_result vmm_emulate_syscall_entry(struct vm *vm, struct emu_report *rep)
 {
@@ -334,9 +333,9 @@ enum emu_result vmm_emulate_syscall_entry(struct vm *vm, struct emu_report *rep)
 	enum emu_result r;
 
 	cpu_from_kvm(vm, &cpu);
-	cpu.rip = cpu.gpr[EMU_RCX] - SYSCALL_LEN;
+	cpu.rip = cpu.gpr[EMU_RCX] - EMU_SYSCALL_LEN;
 	cpu.rflags = (cpu.gpr[EMU_R11] & ~PVM_CPL3_NEVER) | RFLAGS_IF | RFLAGS_FIXED;
-	r = emu_syscall_entry(&cpu, ops_for(vm), SYSCALL_LEN, rep);
+	r = emu_syscall_entry(&cpu, ops_for(vm), EMU_SYSCALL_LEN, rep);
 	if (r != EMU_DONE)
 		return r;
 	cpu_to_kvm(vm->run, &cpu);

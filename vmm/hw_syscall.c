@@ -25,10 +25,6 @@
 #include "vmm/hw_syscall_region.h"
 #include "vmm/vm.h"
 
-#define MSR_STAR   0xc0000081u
-#define MSR_LSTAR  0xc0000082u
-#define MSR_SFMASK 0xc0000084u
-
 /* The memslot number: the guest's regions take 0 .. MEM_MAX_REGIONS - 1. */
 #define HW_SYSCALL_MEMSLOT 16u
 
@@ -42,17 +38,17 @@ static int install_filter(struct vm *vm)
 {
 	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR,
 				      .args = { KVM_MSR_EXIT_REASON_FILTER } };
-	u8 writes = 1u << (0xc0000083u - MSR_STAR); /* CSTAR allowed, the other three not */
+	u8 writes = 1u << (EMU_MSR_CSTAR - EMU_MSR_STAR); /* CSTAR allowed, the other three not */
 	u8 reads = 0;
 	struct kvm_msr_filter f = {
 		.flags = KVM_MSR_FILTER_DEFAULT_ALLOW,
 		.ranges = { { .flags = KVM_MSR_FILTER_WRITE,
 			      .nmsrs = 4,
-			      .base = MSR_STAR,
+			      .base = EMU_MSR_STAR,
 			      .bitmap = &writes },
 			    { .flags = KVM_MSR_FILTER_READ,
 			      .nmsrs = 1,
-			      .base = MSR_LSTAR,
+			      .base = EMU_MSR_LSTAR,
 			      .bitmap = &reads } },
 	};
 
@@ -67,6 +63,7 @@ int hw_syscall_setup(struct vm *vm)
 	struct hw_syscall *hs = &vm->hw_sys;
 	struct kvm_userspace_memory_region slot;
 	u64 real_lstar = HW_SYSCALL_GVA;
+	u8 *rom;
 	int r;
 
 	memset(hs, 0, sizeof(*hs));
@@ -86,7 +83,10 @@ int hw_syscall_setup(struct vm *vm)
 		return UMBRA_EXIT_INTERNAL;
 	}
 	hw_region_build(hs->region, hs->region_gpa);
-	hw_region_build_rom(vm->mem.rom + (HW_SYSCALL_ROM_GPA - MEM_ROM_START), hs->region_gpa);
+	rom = gpa_to_hva_kind(&vm->mem, gpa(HW_SYSCALL_ROM_GPA),
+			      (u64)HW_SYSCALL_ROM_PAGES * PAGE_SIZE, true);
+	BUG_ON(!rom); /* the option-ROM window is always there (vmm/memory.h) */
+	hw_region_build_rom(rom, hs->region_gpa);
 	slot = (struct kvm_userspace_memory_region){
 		.slot = HW_SYSCALL_MEMSLOT,
 		.guest_phys_addr = hs->region_gpa,
@@ -98,7 +98,7 @@ int hw_syscall_setup(struct vm *vm)
 		return UMBRA_EXIT_INTERNAL;
 	}
 	r = install_filter(vm);
-	if (r || !vcpu_msr(vm, KVM_SET_MSRS, MSR_LSTAR, &real_lstar)) {
+	if (r || !vcpu_msr(vm, KVM_SET_MSRS, EMU_MSR_LSTAR, &real_lstar)) {
 		/* Without it the guest runs as before: its processes cannot make syscalls. */
 		pr_warn("hw mode on this host: a syscall from user mode stays at CPL3 (KVM here is "
 			"PVM, shared/HOST.md) and KVM refuses the MSR filter that works around it "
@@ -157,7 +157,6 @@ static bool store_by_vcpu(struct vm *vm, u64 gpa, u64 val)
 	regs = saved;
 	sregs = ssaved;
 	sregs.cr3 = hw_region_store_root(hs->region_gpa);
-	sregs.cr4 &= ~CR4_LA57;
 	regs.rip = hw_region_stub(hs->region_gpa);
 	regs.rax = val;
 	regs.rdi = gpa;
@@ -189,7 +188,6 @@ static bool store_by_vcpu(struct vm *vm, u64 gpa, u64 val)
  */
 static bool install_in_root(struct vm *vm)
 {
-	struct hw_syscall *hs = &vm->hw_sys;
 	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
 	u64 root = s->cr3 & PTE_ADDR_MASK(X86_MAXPHYADDR_MAX);
 	u64 slot_gpa = root + HW_SYSCALL_SLOT * 8;
@@ -225,7 +223,6 @@ static bool install_in_root(struct vm *vm)
 			"hw mode: storing the syscall entry's PML4 entry with the vCPU failed");
 		return false;
 	}
-	hs->roots++;
 	return true;
 }
 
@@ -240,23 +237,23 @@ bool hw_syscall_msr_exit(struct vm *vm)
 
 	run->msr.error = 0;
 	if (run->exit_reason == KVM_EXIT_X86_RDMSR) {
-		if (index == MSR_LSTAR)
+		if (index == EMU_MSR_LSTAR)
 			run->msr.data = hs->lstar;
 		else
 			run->msr.error = 1; /* the filter sends no other read */
 		return true;
 	}
 	switch (index) {
-	case MSR_STAR:
-	case MSR_SFMASK:
+	case EMU_MSR_STAR:
+	case EMU_MSR_SFMASK:
 		/* KVM keeps the real ones (its emulator's compatibility-mode syscall uses them). */
 		if (!vcpu_msr(vm, KVM_SET_MSRS, index, &v)) {
 			run->msr.error = 1; /* #GP, as KVM would have raised */
 			return true;
 		}
-		*(index == MSR_STAR ? &hs->star : &hs->sfmask) = v;
+		*(index == EMU_MSR_STAR ? &hs->star : &hs->sfmask) = v;
 		return true;
-	case MSR_LSTAR:
+	case EMU_MSR_LSTAR:
 		if (!emu_is_canonical(v)) {
 			run->msr.error = 1;
 			return true;

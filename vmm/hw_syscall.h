@@ -49,12 +49,11 @@ struct vm;
 
 struct hw_syscall {
 	bool on;	  /* this host needs it and it is set up */
-	u8 *region;	  /* the VMM's pages (hw_syscall.c, "Region layout") */
+	u8 *region;	  /* the VMM's pages (hw_syscall_region.h, "The region") */
 	u64 region_gpa;	  /* where they are in guest-physical space, above RAM */
 	u64 region_bytes; /* their size */
 	/* The guest's syscall MSRs: the real LSTAR is HW_SYSCALL_GVA. */
 	u64 star, lstar, sfmask;
-	unsigned roots; /* roots given the slot entry */
 };
 
 /*

@@ -577,8 +577,6 @@ enum chain_class shadow_emu_chain_next(struct vm *vm, struct chain_insn *first)
  * (vmm/monitor.h): RCX holds the next RIP and R11 the flags the CPU saw,
  * with the real IF/IOPL, which the virtual ones replace.
  */
-#define SYSCALL_LEN 2u
-
 enum emu_result shadow_emu_syscall(struct vm *vm, struct emu_report *rep)
 {
 	struct shadow_mode *sm = vm->shadow;
@@ -586,13 +584,13 @@ enum emu_result shadow_emu_syscall(struct vm *vm, struct emu_report *rep)
 	unsigned old_cpl = emu_cpl(c);
 	enum emu_result r;
 
-	c->rip = c->gpr[EMU_RCX] - SYSCALL_LEN;
+	c->rip = c->gpr[EMU_RCX] - EMU_SYSCALL_LEN;
 	{
 		u64 virt = shadow_virt_flags(sm->iopl3, emu_cpl(c));
 
 		c->rflags = (c->gpr[EMU_R11] & ~virt) | (c->rflags & virt);
 	}
-	r = emu_syscall_entry(c, ops_for(vm), SYSCALL_LEN, rep);
+	r = emu_syscall_entry(c, ops_for(vm), EMU_SYSCALL_LEN, rep);
 	if (r != EMU_DONE)
 		return r;
 	stats_count_emulated(&vm->stats, rep->mnemonic);
