@@ -18,6 +18,15 @@ void syscall_init(void)
 	wrmsr(MSR_STAR, STAR_VALUE);
 	wrmsr(MSR_LSTAR, (uint64_t)syscall_entry);
 	wrmsr(MSR_SFMASK, SFMASK_VALUE);
+	/*
+	 * The guest's own values read back: in hw mode on PVM hosts the real
+	 * LSTAR is umbra's entry page (vmm/hw_syscall.h), which a read must not
+	 * show; in shadow mode all three are the monitor's copies.
+	 */
+	if (rdmsr(MSR_LSTAR) != (uint64_t)syscall_entry || rdmsr(MSR_STAR) != STAR_VALUE ||
+	    rdmsr(MSR_SFMASK) != SFMASK_VALUE)
+		panic("syscall MSRs read back LSTAR 0x%lx STAR 0x%lx SFMASK 0x%lx", rdmsr(MSR_LSTAR),
+		      rdmsr(MSR_STAR), rdmsr(MSR_SFMASK));
 }
 
 /* Returns 0 to go back with sysretq, 1 to iretq through the (edited) frame. */
