@@ -862,12 +862,12 @@ static enum emu_result precheck(const struct emu_cpu *cpu, struct emu_report *re
 {
 	memset(rep, 0, sizeof(*rep));
 	/*
-	 * hw mode: 64-bit mode only. Shadow mode: also 32-bit protected mode
-	 * (legacy or compatibility), where a Multiboot kernel starts and
-	 * switches to long mode.
+	 * 64-bit mode, and 32-bit protected mode (legacy or compatibility):
+	 * where a Multiboot kernel starts and switches to long mode (shadow
+	 * mode), and where memtest86+'s ia32 image runs its x87 code (hw mode on
+	 * PVM hosts, whose KVM emulates it and rejects x87). No 16-bit code.
 	 */
-	if (!emu_long64(cpu) &&
-	    (cpu->mode != EMU_MODE_SHADOW || !(cpu->cr0 & CR0_PE) || cpu->cs.l || !cpu->cs.db))
+	if (!emu_long64(cpu) && (!(cpu->cr0 & CR0_PE) || cpu->cs.l || !cpu->cs.db))
 		return EMU_UNKNOWN;
 	if (!capstone_ready())
 		return EMU_HOST_ERROR;

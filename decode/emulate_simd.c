@@ -45,6 +45,20 @@
  *    as they are, their length found from the encoding (emu_simd_raw_len,
  *    below); with a memory operand they stay unknown.
  *
+ * x87 instructions (opcodes D8-DF, SDM Vol. 1 ch. 8) take the same path,
+ * in 64-bit and in 32-bit protected mode (memtest86+ computes with them; KVM's
+ * emulator rejects them all), with these differences:
+ * 1. Accepted by opcode, not by capstone's group (fnstsw and fnstcw are in
+ *    none); the memory operand's size and direction come from the opcode
+ *    map (decode/x87.h: capstone calls fistp's a read and fnsave's 4
+ *    bytes). fldenv, fnstenv, frstor and fnsave run in 64-bit code only and
+ *    without an operand-size prefix: elsewhere their images hold FCS and
+ *    FDS, or have the 16-bit layout, which the 64-bit step would not make.
+ * 2. The checks: #NM if CR0.EM or CR0.TS (no #UD); a native SIGFPE is a
+ *    pending unmasked x87 exception, #MF with CR0.NE = 1 (the FERR# path of
+ *    CR0.NE = 0 is not emulated: the VM stops, as at wait); FOP, FIP and
+ *    FDP are made the guest's afterwards (x87_pointers).
+ *
  * LIMITATION: the memory operand is read in full even for an instruction
  * that only stores to it (a store-only operand on a page that is not
  * readable cannot exist on x86, so this changes nothing but the A bit,
@@ -62,6 +76,7 @@
 
 #include "decode/emulate_internal.h"
 #include "decode/simd_native.h"
+#include "decode/x87.h"
 #include "shadow/x86.h"
 #include "umbra/le.h"
 
@@ -78,9 +93,12 @@ _Static_assert(EMU_RAX == 0 && EMU_RCX == 1 && EMU_RDX == 2 && EMU_RBX == 3 && E
 #define LEG_MXCSR   24
 #define MXCSR_INIT  0x1f80
 #define AREA_LEN    4096 /* components 0-7 end at 2688 in the standard format */
-#define MAX_OPERAND 64	 /* a ZMM register's worth */
+#define MAX_OPERAND 112	 /* fnsave's 108 bytes; a ZMM register is 64 */
+#define LEG_FOP	    6
+#define LEG_FIP	    8
+#define LEG_FDP	    16
 
-enum encoding { ENC_LEGACY, ENC_VEX, ENC_EVEX };
+enum encoding { ENC_LEGACY, ENC_VEX, ENC_EVEX, ENC_X87 };
 
 /*
  * Where the host's XSAVE puts components 2-7 (CPUID leaf 0xd): the native
@@ -166,7 +184,8 @@ static bool vector_reg(x86_reg r)
 	return (r >= X86_REG_XMM0 && r <= X86_REG_XMM31) ||
 	       (r >= X86_REG_YMM0 && r <= X86_REG_YMM31) ||
 	       (r >= X86_REG_ZMM0 && r <= X86_REG_ZMM31) || (r >= X86_REG_K0 && r <= X86_REG_K7) ||
-	       (r >= X86_REG_MM0 && r <= X86_REG_MM7);
+	       (r >= X86_REG_MM0 && r <= X86_REG_MM7) || (r >= X86_REG_ST0 && r <= X86_REG_ST7) ||
+	       (r >= X86_REG_FP0 && r <= X86_REG_FP7) || r == X86_REG_FPSW;
 }
 
 /* Mark the GPR behind capstone register `r` in *used; false for one the native step cannot take. */
@@ -183,7 +202,7 @@ static bool note_reg(x86_reg r, u32 *used)
 }
 
 /* Item 1: the operands; *mem is the memory operand or NULL, *used the GPRs referenced. */
-static bool simd_operands(struct insn_ctx *c, const cs_x86_op **mem, u32 *used)
+static bool simd_operands(struct insn_ctx *c, bool x87, const cs_x86_op **mem, u32 *used)
 {
 	const cs_detail *d = c->insn->detail;
 
@@ -199,7 +218,8 @@ static bool simd_operands(struct insn_ctx *c, const cs_x86_op **mem, u32 *used)
 				return false;
 			break;
 		case X86_OP_MEM:
-			if (*mem || !op->size || op->size > MAX_OPERAND)
+			/* An x87 operand's size is x87_mem_form's (capstone's can be wrong). */
+			if (*mem || (!x87 && (!op->size || op->size > MAX_OPERAND)))
 				return false;
 			*mem = op;
 			break;
@@ -297,11 +317,17 @@ static unsigned rewrite(const cs_insn *insn, const cs_x86 *x86, unsigned base, u
 }
 
 /* Item 4: a native fault as the guest's exception. */
-static enum step native_fault(struct insn_ctx *c, int sig)
+static enum step native_fault(struct insn_ctx *c, bool x87, int sig)
 {
 	switch (sig) {
 	case SIGILL: return emu_raise(c, EXC_UD());
 	case SIGFPE:
+		/* A pending unmasked x87 exception; with CR0.NE = 0 the legacy FERR# path is not
+		 * emulated (as in wait, emulate_common.c). */
+		if (x87)
+			return (c->cpu->cr0 & CR0_NE)
+				       ? emu_raise(c, emu_exception(X86_EXC_MF, false, 0))
+				       : STEP_UNKNOWN;
 		if (!(c->cpu->cr4 & CR4_OSXMMEXCPT))
 			return emu_raise(c, EXC_UD());
 		return emu_raise(c, emu_exception(X86_EXC_XM, false, 0));
@@ -317,6 +343,13 @@ static enum step simd_checks(struct insn_ctx *c, enum encoding enc, u64 *rfbm)
 {
 	u64 xcr0 = XF_LEGACY;
 
+	if (enc == ENC_X87) {
+		/* x87: #NM if CR0.EM or CR0.TS (SDM Vol. 1 §8.x, Vol. 3A Table 2-2); no #UD. */
+		if (c->cpu->cr0 & (CR0_EM | CR0_TS))
+			return emu_raise(c, emu_exception(X86_EXC_NM, false, 0));
+		*rfbm = XF_LEGACY;
+		return STEP_DONE;
+	}
 	if (enc == ENC_LEGACY) {
 		if ((c->cpu->cr0 & CR0_EM) || !(c->cpu->cr4 & CR4_OSFXSR))
 			return emu_raise(c, EXC_UD());
@@ -394,15 +427,47 @@ struct simd_mem {
 static u8 membuf[192] __attribute__((aligned(64)));
 
 /*
+ * x87 item 2: the last opcode, instruction pointer and data pointer (FOP,
+ * FIP, FDP; SDM Vol. 1 §8.1.8-8.1.10) as the guest's CPU leaves them, not as
+ * the native step did: a non-control instruction records itself (its
+ * original ModRM, not the rewritten one; its RIP, not the VMM's stub; its
+ * operand's linear address, not the buffer's: the offset wherever the
+ * segment base is 0). fninit and fnsave clear them and frstor and fldenv
+ * load them, natively alike; the other control instructions keep the
+ * guest's `before` (an AMD CPU's xsave stores zeros there while no x87
+ * exception is pending, which would lose them).
+ */
+static void x87_pointers(const struct insn_ctx *c, const struct simd_mem *mem, u8 *area,
+			 const u8 *before)
+{
+	u8 op = c->x86->opcode[0], modrm = c->x86->modrm;
+
+	if (x87_control(op, modrm)) {
+		bool sets = (op == 0xdb && modrm == 0xe3) ||
+			    (op == 0xdd && (modrm >> 6) != 3 && ((modrm >> 3) & 7) >= 4) ||
+			    (op == 0xd9 && (modrm >> 6) != 3 && ((modrm >> 3) & 7) == 4);
+
+		if (!sets)
+			memcpy(area + LEG_FOP, before, LEG_FDP + 8 - LEG_FOP);
+		return;
+	}
+	le_put16(area, LEG_FOP, (u16)(((op & 7u) << 8) | modrm));
+	le_put64(area, LEG_FIP, c->cpu->rip);
+	if (mem)
+		le_put64(area, LEG_FDP, mem->la);
+}
+
+/*
  * Items 4 and 5: run `code` natively with the guest's state, then commit.
  * `mem` (NULL: no memory operand) was loaded into membuf by the caller.
  */
-static enum step simd_run(struct insn_ctx *c, u64 rfbm, const u8 *code, unsigned len,
-			  struct simd_mem *mem)
+static enum step simd_run(struct insn_ctx *c, enum encoding enc, u64 rfbm, const u8 *code,
+			  unsigned len, struct simd_mem *mem)
 {
 	static u8 guest_area[AREA_LEN] __attribute__((aligned(64)));
 	static u8 host_area[AREA_LEN] __attribute__((aligned(64)));
 	struct simd_native sn;
+	u8 x87_before[LEG_FDP + 8 - LEG_FOP];
 	struct emu_xstate *xs;
 	enum step st;
 	int sig;
@@ -421,11 +486,12 @@ static enum step simd_run(struct insn_ctx *c, u64 rfbm, const u8 *code, unsigned
 	sn.guest_area = guest_area;
 	sn.host_area = host_area;
 	sn.rfbm = rfbm;
+	memcpy(x87_before, guest_area + LEG_FOP, sizeof(x87_before));
 	sig = simd_native_step(&sn, code, len);
 	if (sig < 0)
 		return STEP_HOST_ERROR;
 	if (sig)
-		return native_fault(c, sig);
+		return native_fault(c, enc == ENC_X87, sig);
 
 	/* Item 5. */
 	if (mem) {
@@ -446,6 +512,8 @@ static enum step simd_run(struct insn_ctx *c, u64 rfbm, const u8 *code, unsigned
 	sn.gpr[EMU_RSP] = c->cpu->gpr[EMU_RSP];
 	memcpy(c->cpu->gpr, sn.gpr, sizeof(sn.gpr));
 	c->cpu->rflags = (c->cpu->rflags & ~FLAGS_ARITH) | (sn.rflags & FLAGS_ARITH);
+	if (enc == ENC_X87)
+		x87_pointers(c, mem, guest_area, x87_before);
 	area_out(xs, rfbm, guest_area);
 	if (!c->ops->put_xstate(c->ops->opaque, xs))
 		return STEP_HOST_ERROR;
@@ -460,12 +528,16 @@ static enum step simd_run(struct insn_ctx *c, u64 rfbm, const u8 *code, unsigned
  */
 static bool simd_fallback_ready(const struct insn_ctx *c)
 {
-	return c->ops->get_xstate && c->ops->put_xstate && emu_long64(c->cpu);
+	return c->ops->get_xstate && c->ops->put_xstate &&
+	       (emu_long64(c->cpu) || (!c->cpu->cs.l && c->cpu->cs.db));
 }
 
 enum step emu_dispatch_simd(struct insn_ctx *c)
 {
 	static const u8 bases[] = { EMU_RSI, EMU_RDI, EMU_RBX, EMU_RDX, EMU_RCX, EMU_RAX };
+	bool x87 = x87_escape(c->x86->opcode[0]);
+	enum encoding enc = x87 ? ENC_X87 : encoding_of(c->insn);
+	struct x87_mem form = { 0, false, false };
 	const cs_x86_op *op;
 	struct simd_mem mem;
 	u8 code[32];
@@ -474,11 +546,24 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	u32 used;
 	enum step st;
 
-	if (!simd_fallback_ready(c) || !simd_group(c->insn) || !simd_operands(c, &op, &used) ||
-	    len > sizeof(code))
+	if (!simd_fallback_ready(c) || (!x87 && !simd_group(c->insn)) ||
+	    !simd_operands(c, x87, &op, &used) || len > sizeof(code))
+		return STEP_UNKNOWN;
+	/* VEX and EVEX, and 32-bit code's SIMD, run in 64-bit mode only: x87 in both. */
+	if (!x87 && !emu_long64(c->cpu))
+		return STEP_UNKNOWN;
+	/*
+	 * x87 item 1: the memory form from the opcode map. The environment and
+	 * state images (fldenv, fnstenv, frstor, fnsave) have a 16-bit layout
+	 * with an operand-size prefix, and store FCS and FDS in 32-bit code,
+	 * which the VMM's 64-bit step would not: only 64-bit code's run.
+	 */
+	if (x87 && op &&
+	    (!x87_mem_form(c->x86->opcode[0], c->x86->modrm, &form) ||
+	     (form.env && (!emu_long64(c->cpu) || c->x86->prefix[2] == 0x66))))
 		return STEP_UNKNOWN;
 	host_layout();
-	st = simd_checks(c, encoding_of(c->insn), &rfbm);
+	st = simd_checks(c, enc, &rfbm);
 	if (st != STEP_DONE)
 		return st;
 	memcpy(code, c->insn->bytes, len);
@@ -492,7 +577,7 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 
 		if (mo && (mo >= len || (code[mo] >> 6) != 3))
 			return STEP_UNKNOWN;
-		return simd_run(c, rfbm, code, len, NULL);
+		return simd_run(c, enc, rfbm, code, len, NULL);
 	}
 
 	/* Item 3. */
@@ -507,10 +592,12 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	st = emu_operand_la(c, op, &mem.la);
 	if (st != STEP_DONE)
 		return st;
-	mem.size = op->size;
+	mem.size = x87 ? form.size : op->size;
 	mem.off = (unsigned)(mem.la & 63);
 	mem.acc = emu_data_access(c->cpu, 0);
-	mem.mapped_write = op == &c->x86->operands[0] || (op->access & CS_AC_WRITE);
+	/* SIMD: operand 0 is the destination. x87: the table says (fld's operand 0 is read). */
+	mem.mapped_write =
+		x87 ? form.write : op == &c->x86->operands[0] || (op->access & CS_AC_WRITE);
 	st = emu_mem_map(c, mem.la, mem.size, mem.acc | (mem.mapped_write ? EMU_ACC_WRITE : 0),
 			 &mem.m);
 	if (st != STEP_DONE)
@@ -520,7 +607,7 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	if (st != STEP_DONE)
 		return st;
 	memcpy(mem.before, membuf + mem.off, mem.size);
-	return simd_run(c, rfbm, code, len, &mem);
+	return simd_run(c, enc, rfbm, code, len, &mem);
 }
 
 /*
@@ -616,13 +703,15 @@ enum step emu_simd_raw(struct insn_ctx *c, const u8 *code, unsigned len)
 	u64 rfbm = 0;
 	enum step st;
 
-	if (!simd_fallback_ready(c))
+	enum encoding enc = code[0] == 0x62 ? ENC_EVEX : ENC_VEX;
+
+	if (!simd_fallback_ready(c) || !emu_long64(c->cpu))
 		return STEP_UNKNOWN;
 	host_layout();
-	st = simd_checks(c, code[0] == 0x62 ? ENC_EVEX : ENC_VEX, &rfbm);
+	st = simd_checks(c, enc, &rfbm);
 	if (st != STEP_DONE)
 		return st;
-	return simd_run(c, rfbm, code, len, NULL);
+	return simd_run(c, enc, rfbm, code, len, NULL);
 }
 
 void emu_simd_keep_handlers(void)

@@ -617,15 +617,24 @@ static void test_unknown_instruction(void **state)
 	assert_int_equal(env->delivered, 0);
 }
 
-/* Compatibility mode is not emulated. */
+/*
+ * Compatibility mode is emulated (32-bit code: memtest86+'s ia32 image in
+ * hw mode); 16-bit code is not.
+ */
 static void test_compat_mode_unknown(void **state)
 {
 	struct env *env = *state;
 	struct emu_report rep;
 
 	env->cpu.cs.l = 0;
-	env->cpu.cs.db = 1;
+	env->cpu.cs.db = 0;
+	env->cpu.rflags |= RFLAGS_AC;
 	assert_int_equal(RUN(env, &rep, 0x0f, 0x01, 0xca), EMU_UNKNOWN);
+	assert_string_equal(rep.mnemonic, "");
+	env->cpu.cs.db = 1;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0x01, 0xca), EMU_DONE); /* clac */
+	assert_false(env->cpu.rflags & RFLAGS_AC);
+	assert_int_equal(env->cpu.rip, CODE_VA + 3);
 }
 
 /* MMIO operands stop the VM rather than being guessed at. */

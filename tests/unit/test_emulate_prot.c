@@ -289,13 +289,19 @@ static void test_prot_64bit_only(void **state)
 	assert_int_equal(*(u32 *)(env->ram + env->cpu.gpr[EMU_RSP]), ENTRY32);
 }
 
-/* hw mode keeps to 64-bit code. */
+/*
+ * hw mode in 32-bit code: decoded, but only what hw mode emulates (cli is
+ * KVM's business there); without CR0.PE nothing at all.
+ */
 static void test_prot_hw_mode_unknown(void **state)
 {
 	struct env *env = *state;
 	struct emu_report rep;
 
 	env->cpu.mode = EMU_MODE_HW;
+	assert_int_equal(RUN32(env, &rep, 0xfa), EMU_UNKNOWN);
+	assert_string_equal(rep.mnemonic, "cli");
+	env->cpu.cr0 &= ~CR0_PE;
 	assert_int_equal(RUN32(env, &rep, 0xfa), EMU_UNKNOWN);
 	assert_string_equal(rep.mnemonic, "");
 }
