@@ -9,6 +9,7 @@
  *   summary.c  median and spread of N samples, ratios
  *   script.c   the Linux guest's boot script, base64 for its command line
  *   report.c   the Markdown tables and the CSV file
+ *   pvm.c      which Linux configurations a PVM host runs
  */
 #ifndef UMBRA_BENCH_BENCHLIB_H
 #define UMBRA_BENCH_BENCHLIB_H
@@ -227,5 +228,16 @@ struct bench_variant {
 	unsigned nopts;
 };
 int bench_parse_variant(const char *arg, struct bench_variant *v, char *err, size_t errlen);
+
+/*
+ * Why a Linux configuration whose guest kernel runs at CPL0 under KVM
+ * (umbra-hw, qemu-kvm) does not run on this host, or NULL (pvm.c).
+ * @syscall_reaches_cpl0: the host probe's answer (0 on PVM, where KVM
+ * emulates guest CPL0 code and a user-mode syscall stays at CPL3). There
+ * QEMU cannot run Linux's user programs at all; umbra-hw can (its own
+ * syscall entry) but takes most of an hour, so it runs only when
+ * --configs names it (@named).
+ */
+const char *bench_cpl0_unrunnable(int is_umbra, int named, int syscall_reaches_cpl0);
 
 #endif

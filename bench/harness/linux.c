@@ -122,16 +122,13 @@ static const char *unrunnable(const struct bench_opts *o, const struct config *c
 			return "not runnable here: /dev/kvm is not available";
 	if (cf->kind == UMBRA && access(o->umbra, X_OK))
 		return "not runnable here: umbra is not built";
-	if (cf->cpl0_via_kvm && !user_syscall_reaches_cpl0(o)) {
-		if (cf->kind != UMBRA)
-			return "not runnable here: KVM is PVM, where a guest's user-mode syscall "
-			       "stays at CPL3, so Linux under it cannot run user programs "
-			       "(shared/HOST.md)";
-		if (!o->only_conf || !bench_selected(o->only_conf, cf->name))
-			return "not run here unless --configs names it: KVM is PVM, which "
-			       "emulates every guest CPL0 instruction, so a hw-mode Linux boot "
-			       "takes over half an hour (README, \"Linux\"; give it --hw-timeout "
-			       "7200)";
+	if (cf->cpl0_via_kvm) {
+		const char *reason = bench_cpl0_unrunnable(
+			cf->kind == UMBRA, o->only_conf && bench_selected(o->only_conf, cf->name),
+			user_syscall_reaches_cpl0(o));
+
+		if (reason)
+			return reason;
 	}
 	return cf->kind == UMBRA ? NULL : qemu_available(o);
 }

@@ -853,6 +853,17 @@ static void test_write_marks(void **state)
 }
 
 /* --variant NAME:OPTS: the configuration's name and umbra's options. */
+/* On a PVM host (no syscall reaches CPL0): QEMU never, umbra-hw only when named. */
+static void test_cpl0_unrunnable(void **state)
+{
+	(void)state;
+	assert_null(bench_cpl0_unrunnable(0, 0, 1));
+	assert_null(bench_cpl0_unrunnable(1, 0, 1));
+	assert_non_null(strstr(bench_cpl0_unrunnable(0, 1, 0), "cannot run user programs"));
+	assert_non_null(strstr(bench_cpl0_unrunnable(1, 0, 0), "unless --configs names it"));
+	assert_null(bench_cpl0_unrunnable(1, 1, 0));
+}
+
 static void test_variant(void **state)
 {
 	struct bench_variant v;
@@ -932,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_json_marks),
 		cmocka_unit_test(test_mark_delta),
 		cmocka_unit_test(test_write_marks),
+		cmocka_unit_test(test_cpl0_unrunnable),
 		cmocka_unit_test(test_variant),
 		cmocka_unit_test(test_variant_bad),
 	};
