@@ -205,16 +205,23 @@ static void test_memtest(void **state)
 		skip();
 	}
 	/*
-	 * hw mode on PVM with long mode hidden: KVM's emulator answers the
-	 * guest's cpuid there, so memtest takes its PAE path, and on it never
-	 * draws its first screen (session 37: after its first wait, emulated,
-	 * 20 minutes without an exit, polling the keyboard controller; with
-	 * long mode it runs). Not understood; not umbra's emulation, which saw
-	 * one instruction.
+	 * Long mode hidden on PVM: --cpu does not reach the guest's cpuid there
+	 * (vmm/cpu_features.c). In shadow mode memtest then shows [LM] (the
+	 * check below would skip after minutes of its tests: skip now). In hw
+	 * mode it never draws its first screen (session 37: after its first
+	 * wait, emulated, 20 minutes without an exit, with IF = 0, polling the
+	 * keyboard controller; with long mode shown it runs). Not understood;
+	 * perhaps KVM refuses its EFER.LME against the CPUID umbra gave it
+	 * while its cpuid says long mode. Not umbra's emulation, which saw one
+	 * instruction.
 	 */
-	if (!strcmp(c->mmu, "--mmu=hw") && c->cpu && host_is_pvm()) {
-		print_message("SKIP: hw mode on this host (PVM) with long mode hidden: memtest86+ "
-			      "never draws its first screen there (README \"32-bit guests\")\n");
+	if (c->cpu && host_is_pvm()) {
+		print_message("SKIP: %s does not reach the guest's cpuid on this host (PVM)%s "
+			      "(README \"32-bit guests\")\n",
+			      c->cpu,
+			      strcmp(c->mmu, "--mmu=hw") ? ""
+							 : "; in hw mode memtest86+ never draws "
+							   "its first screen with it");
 		skip();
 	}
 	/*
