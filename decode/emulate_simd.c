@@ -322,8 +322,10 @@ static enum step native_fault(struct insn_ctx *c, bool x87, int sig)
 	switch (sig) {
 	case SIGILL: return emu_raise(c, EXC_UD());
 	case SIGFPE:
-		/* A pending unmasked x87 exception; with CR0.NE = 0 the legacy FERR# path is not
-		 * emulated (as in wait, emulate_common.c). */
+		/*
+		 * A pending unmasked x87 exception: #MF; with CR0.NE = 0 the
+		 * legacy FERR# path is not emulated (as at wait, emulate_common.c).
+		 */
 		if (x87)
 			return (c->cpu->cr0 & CR0_NE)
 				       ? emu_raise(c, emu_exception(X86_EXC_MF, false, 0))
@@ -344,7 +346,7 @@ static enum step simd_checks(struct insn_ctx *c, enum encoding enc, u64 *rfbm)
 	u64 xcr0 = XF_LEGACY;
 
 	if (enc == ENC_X87) {
-		/* x87: #NM if CR0.EM or CR0.TS (SDM Vol. 1 §8.x, Vol. 3A Table 2-2); no #UD. */
+		/* x87: #NM if CR0.EM or CR0.TS (SDM Vol. 3A §2.5, Table 2-2); never #UD. */
 		if (c->cpu->cr0 & (CR0_EM | CR0_TS))
 			return emu_raise(c, emu_exception(X86_EXC_NM, false, 0));
 		*rfbm = XF_LEGACY;
@@ -443,9 +445,11 @@ static void x87_pointers(const struct insn_ctx *c, const struct simd_mem *mem, u
 	u8 op = c->x86->opcode[0], modrm = c->x86->modrm;
 
 	if (x87_control(op, modrm)) {
+		unsigned reg = (modrm >> 3) & 7;
+		/* fninit; frstor and fnsave (DD /4, /6); fldenv (D9 /4). Not fnstsw m16 (DD /7). */
 		bool sets = (op == 0xdb && modrm == 0xe3) ||
-			    (op == 0xdd && (modrm >> 6) != 3 && ((modrm >> 3) & 7) >= 4) ||
-			    (op == 0xd9 && (modrm >> 6) != 3 && ((modrm >> 3) & 7) == 4);
+			    (op == 0xdd && (modrm >> 6) != 3 && (reg == 4 || reg == 6)) ||
+			    (op == 0xd9 && (modrm >> 6) != 3 && reg == 4);
 
 		if (!sets)
 			memcpy(area + LEG_FOP, before, LEG_FDP + 8 - LEG_FOP);

@@ -123,6 +123,12 @@ static void test_last_pointers(void **state)
 	assert_int_equal(x87_get16(env, FOP), 0x547);
 	assert_int_equal(le_get64(env->xstate_vcpu, FIP), CODE_VA);
 	assert_int_equal(le_get64(env->xstate_vcpu, FDP), DATA_VA + 8);
+	/* fnstsw [rdi+0x22], another control instruction, the same */
+	assert_int_equal(RUN(env, &rep, 0xdd, 0x7f, 0x22), EMU_DONE);
+	assert_int_equal(le_get16(data(env, 0x22), 0), 0x3800); /* TOP = 7 after the push */
+	assert_int_equal(x87_get16(env, FOP), 0x547);
+	assert_int_equal(le_get64(env->xstate_vcpu, FIP), CODE_VA);
+	assert_int_equal(le_get64(env->xstate_vcpu, FDP), DATA_VA + 8);
 	/* fninit clears them */
 	assert_int_equal(RUN(env, &rep, 0xdb, 0xe3), EMU_DONE);
 	assert_int_equal(le_get64(env->xstate_vcpu, FIP), 0);
