@@ -26,9 +26,18 @@
  * KVM stores initial values for the components whose bit is clear, so
  * copying a component whose XINUSE bit is 0 stores its initial values.
  *
- * The forms without REX.W store FIP/FDP as offset + selector (SDM §13.5.1);
- * KVM's area has the 64-bit layout, so they are refused (STEP_UNKNOWN, the
- * VM stops) when RFBM[0] = 1. Linux uses the REX.W forms.
+ * The forms without REX.W (32-bit code has no other) store FIP and FDP as
+ * 32-bit offsets with the selectors FCS and FDS above them (SDM §13.5.1,
+ * the FXSAVE layout); KVM's area has the 64-bit layout (xsave64), so
+ * item 6 converts. LIMITATION: FCS and FDS are stored as 0 (as on CPUs
+ * that deprecate them, CPUID.(EAX=7,ECX=0):EBX[13]), and xrstor drops
+ * them: KVM's area has no room for them.
+ *
+ * Shadow mode runs these natively at CPL3 (the state is the guest's own);
+ * one comes here only where it trapped: on PVM hosts, whose KVM emulates
+ * 32-bit code at CPL3 and rejects the xsave family, so a 32-bit guest
+ * kernel's xrstor arrives as #UD. There the vCPU's state is the guest's,
+ * and XCR0 is the guest's virtual one (ops->read_xcr).
  */
 #include <string.h>
 
@@ -43,6 +52,9 @@
 /* The legacy region (SDM Vol. 1 §13.4.1, the FXSAVE64 layout). */
 #define LEG_FCW		   0
 #define LEG_FSW		   2
+#define LEG_FIP		   8
+#define LEG_FDP		   16
+#define LEG_PTRS_LEN	   16 /* FIP and FDP */
 #define LEG_MXCSR	   24
 #define LEG_MXCSR_MSK	   28
 #define LEG_ST0		   32
@@ -55,12 +67,21 @@
 /* The longest area handled: 16 pages (AMX tiles need 11 KiB). */
 #define SPAN_MAX_PAGES 17
 
-/* [la, la + len) translated: hva[i] is where the i-th page-sized chunk lives in the VMM. */
+/*
+ * [la, la + len) translated: hva[i] is where the i-th page-sized chunk lives
+ * in the VMM. In shadow mode (ops->map_phys) that is a bounce copy, and
+ * span_commit stores it through ref[i]: a store must go through the shadow
+ * MMU's write path (the page may hold a shadowed page table).
+ */
 struct span {
 	u64 la;
 	u32 len;
 	u8 *hva[SPAN_MAX_PAGES];
+	struct mem_ref ref[SPAN_MAX_PAGES];
+	bool bounced;
 };
+
+static u8 bounce[SPAN_MAX_PAGES * PAGE_SIZE];
 
 /* Item 2. Translate the whole area for `acc` before touching any of it. */
 static enum step span_map(struct insn_ctx *c, u64 la, u32 len, u32 acc, struct span *s)
@@ -68,23 +89,64 @@ static enum step span_map(struct insn_ctx *c, u64 la, u32 len, u32 acc, struct s
 	u64 end = la + len;
 	unsigned i = 0;
 
-	if (c->ops->map_phys)
-		return STEP_UNKNOWN; /* hw mode only: every piece must be RAM with a host pointer */
 	if (!emu_is_canonical(end - 1))
 		return emu_raise(c, EXC_GP(0));
 	if (((end - 1) >> PAGE_SHIFT) - (la >> PAGE_SHIFT) >= SPAN_MAX_PAGES)
 		return STEP_UNKNOWN;
 	s->la = la;
 	s->len = len;
+	s->bounced = c->ops->map_phys != NULL;
 	for (u64 a = la; a < end; i++) {
 		u64 to = MIN((a & PAGE_MASK) + PAGE_SIZE, end);
-		struct mem_ref m;
-		enum step st = emu_mem_map(c, a, (unsigned)(to - a), acc, &m);
+		struct mem_ref *m = &s->ref[i];
+		enum step st = emu_mem_map(c, a, (unsigned)(to - a), acc, m);
 
 		if (st != STEP_DONE)
 			return st;
-		s->hva[i] = m.piece[0].hva;
+		if (!s->bounced) {
+			/* hw mode: every piece is RAM with a host pointer */
+			s->hva[i] = m->piece[0].hva;
+		} else {
+			/* One piece per page; an area in MMIO is not emulated. */
+			if (m->npieces != 1 || !m->piece[0].hva)
+				return STEP_NOT_RAM;
+			s->hva[i] = bounce + i * PAGE_SIZE;
+			st = emu_mem_load(c, m, s->hva[i]);
+			if (st != STEP_DONE)
+				return st;
+		}
 		a = to;
+	}
+	return STEP_DONE;
+}
+
+/*
+ * Store a bounced span (shadow mode) back to the guest, in stores of at
+ * most EMU_WRITE_MAX bytes and only where the bytes changed (a page holds
+ * one piece: span_map maps page by page); nothing to do in hw mode.
+ */
+static enum step span_commit(struct insn_ctx *c, const struct span *s)
+{
+	unsigned n = (unsigned)(((s->la + s->len - 1) >> PAGE_SHIFT) - (s->la >> PAGE_SHIFT)) + 1;
+
+	for (unsigned i = 0; s->bounced && i < n; i++) {
+		const struct mem_ref *m = &s->ref[i];
+
+		for (unsigned at = 0; at < m->len; at += EMU_WRITE_MAX) {
+			struct mem_ref part = { .la = m->la + at, .npieces = 1 };
+			enum step st;
+
+			part.len = MIN(m->len - at, (unsigned)EMU_WRITE_MAX);
+			part.piece[0] = (struct emu_piece){ .gpa = gpa(m->piece[0].gpa.v + at),
+							    .hva = (u8 *)m->piece[0].hva + at,
+							    .off = 0,
+							    .len = part.len };
+			if (!memcmp(part.piece[0].hva, s->hva[i] + at, part.len))
+				continue;
+			st = emu_mem_store(c, &part, s->hva[i] + at);
+			if (st != STEP_DONE)
+				return st;
+		}
 	}
 	return STEP_DONE;
 }
@@ -122,6 +184,30 @@ static u64 get64(const u8 *p)
 static void put64(u8 *p, u64 v)
 {
 	memcpy(p, &v, sizeof(v));
+}
+
+/*
+ * Item 6: FIP and FDP between the 64-bit layout of KVM's area (two 64-bit
+ * offsets at LEG_FIP and LEG_FDP) and the 32-bit one of the forms without
+ * REX.W (each a 32-bit offset, its 16-bit selector, 2 reserved bytes).
+ */
+static void pointers_to32(const u8 *area, u8 out[LEG_PTRS_LEN])
+{
+	u32 fip = (u32)get64(area + LEG_FIP), fdp = (u32)get64(area + LEG_FDP);
+
+	memset(out, 0, LEG_PTRS_LEN); /* FCS, FDS: 0 (the file-top LIMITATION) */
+	memcpy(out, &fip, sizeof(fip));
+	memcpy(out + (LEG_FDP - LEG_FIP), &fdp, sizeof(fdp));
+}
+
+static void pointers_from32(u8 *area)
+{
+	u32 fip, fdp;
+
+	memcpy(&fip, area + LEG_FIP, sizeof(fip));
+	memcpy(&fdp, area + LEG_FDP, sizeof(fdp));
+	put64(area + LEG_FIP, fip);
+	put64(area + LEG_FDP, fdp);
 }
 
 /* The byte ranges of the legacy region that make up component i < 2 (SDM §13.4.1). */
@@ -190,15 +276,13 @@ static bool area_size(const struct emu_xstate *xs, u64 mask, bool compacted, u32
 }
 
 /* Item 1, and RFBM. */
-static enum step common_checks(struct insn_ctx *c, bool rex_w, u64 *la, u64 *rfbm)
+static enum step common_checks(struct insn_ctx *c, u64 *la, u64 *rfbm)
 {
 	const cs_x86_op *mem = emu_op(c, 0);
 	u64 xcr0;
 	enum step st;
 
-	/* Shadow mode runs these natively at CPL3 (its state is the guest's own). */
-	if (c->cpu->mode != EMU_MODE_HW || !mem || mem->type != X86_OP_MEM || !c->ops->get_xstate ||
-	    !c->ops->put_xstate)
+	if (!mem || mem->type != X86_OP_MEM || !c->ops->get_xstate || !c->ops->put_xstate)
 		return STEP_UNKNOWN;
 	if (!(c->cpu->cr4 & CR4_OSXSAVE))
 		return emu_raise(c, EXC_UD());
@@ -212,8 +296,6 @@ static enum step common_checks(struct insn_ctx *c, bool rex_w, u64 *la, u64 *rfb
 	if (!c->ops->read_xcr(c->ops->opaque, 0, &xcr0))
 		return STEP_HOST_ERROR;
 	*rfbm = ((c->cpu->gpr[EMU_RDX] << 32) | (u32)c->cpu->gpr[EMU_RAX]) & xcr0;
-	if ((*rfbm & XFEATURE_X87) && !rex_w)
-		return STEP_UNKNOWN; /* the 32-bit FIP/FDP layout: see the file-top comment */
 	return STEP_DONE;
 }
 
@@ -228,7 +310,7 @@ static enum step do_xsave(struct insn_ctx *c, enum xsave_kind kind, bool rex_w)
 	struct range r[2];
 	u64 la, rfbm, xinuse, saved, bv;
 	u32 size, off;
-	enum step st = common_checks(c, rex_w, &la, &rfbm);
+	enum step st = common_checks(c, &la, &rfbm);
 
 	if (st != STEP_DONE)
 		return st;
@@ -259,6 +341,12 @@ static enum step do_xsave(struct insn_ctx *c, enum xsave_kind kind, bool rex_w)
 		if (i < 2) {
 			for (unsigned k = 0, n = legacy_ranges(i, r); k < n; k++)
 				span_copy(&s, r[k].off, xs->area + r[k].off, r[k].len, true);
+			if (i == 0 && !rex_w) {
+				u8 ptrs[LEG_PTRS_LEN];
+
+				pointers_to32(xs->area, ptrs);
+				span_copy(&s, LEG_FIP, ptrs, sizeof(ptrs), true);
+			}
 			continue;
 		}
 		if (!comp_offset(xs, i, compacted, rfbm, &off))
@@ -272,13 +360,13 @@ static enum step do_xsave(struct insn_ctx *c, enum xsave_kind kind, bool rex_w)
 		put64(hdr, xinuse & rfbm);
 		put64(hdr + 8, rfbm | XCOMP_BV_COMPACTED);
 		span_copy(&s, EMU_XSTATE_HEADER, hdr, sizeof(hdr), true);
-		return STEP_DONE;
+		return span_commit(c, &s);
 	}
 	/* Only XSTATE_BV of the header is written; its bits outside RFBM are kept (SDM §13.7). */
 	span_copy(&s, EMU_XSTATE_HEADER, &bv, sizeof(bv), false);
 	bv = (bv & ~rfbm) | (xinuse & rfbm);
 	span_copy(&s, EMU_XSTATE_HEADER, &bv, sizeof(bv), true);
-	return STEP_DONE;
+	return span_commit(c, &s);
 }
 
 /* Component i's initial configuration (SDM §13.6): all zero but x87's FCW (and MXCSR). */
@@ -309,7 +397,7 @@ static enum step do_xrstor(struct insn_ctx *c, bool rex_w)
 	u64 la, rfbm, xcr0, xstate_bv, xcomp_bv, kvm_bv;
 	u32 size, off, mxcsr = MXCSR_INIT, mxcsr_mask;
 	bool compacted, load_mxcsr, init_mxcsr = false;
-	enum step st = common_checks(c, rex_w, &la, &rfbm);
+	enum step st = common_checks(c, &la, &rfbm);
 
 	if (st != STEP_DONE)
 		return st;
@@ -394,6 +482,8 @@ static enum step do_xrstor(struct insn_ctx *c, bool rex_w)
 		if (i < 2) {
 			for (unsigned k = 0, n = legacy_ranges(i, r); k < n; k++)
 				span_copy(&s, r[k].off, xs->area + r[k].off, r[k].len, false);
+			if (i == 0 && !rex_w)
+				pointers_from32(xs->area);
 			continue;
 		}
 		if (!comp_offset(xs, i, compacted, xcomp_bv & ~XCOMP_BV_COMPACTED, &off))

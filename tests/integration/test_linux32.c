@@ -59,18 +59,18 @@ static void test_linux32_shadow_script(void **state)
 	 * PVM hosts run no compatibility-mode code natively: KVM emulates each
 	 * instruction (2026-12-07, an EPYC of family 1Ah: 20M instructions in
 	 * 20 s by its insn_emulation counter, umbra --stats; the decompressor
-	 * wrote 64-160 KiB/s). And there the boot stops: session 37's run
-	 * (LINUX32_PVM=1) finished the decompressor after 35 minutes, then the
-	 * kernel's first `xrstor [edi]` came to umbra (KVM's emulator rejects
-	 * it), which shadow mode does not emulate (decode/emulate_xsave.c: hw
-	 * mode only, and not the 32-bit FIP/FDP layout): status 10. Skipped
-	 * there with that reason; LINUX32_PVM=1 runs it anyway.
+	 * wrote 64-160 KiB/s). Session 37's run (LINUX32_PVM=1) spent 35
+	 * minutes in the decompressor, then the kernel's first `xrstor [edi]`
+	 * came to umbra (KVM's emulator rejects it) and stopped it. Shadow mode
+	 * emulates the xsave family where it traps since then
+	 * (decode/emulate_xsave.c), but no run has gone past that point: skipped
+	 * there, saying so; LINUX32_PVM=1 runs it anyway.
 	 */
 	if (host_is_pvm() && !getenv("LINUX32_PVM")) {
 		print_message("SKIP: on this host (PVM) KVM emulates every instruction of 32-bit "
-			      "code at CPL3 (35 minutes of decompressor), and the kernel's first "
-			      "xrstor then stops umbra: shadow mode does not emulate the xsave "
-			      "family (README \"32-bit guests\"; LINUX32_PVM=1 runs it anyway)\n");
+			      "code at CPL3 (35 minutes of decompressor), and no run has passed "
+			      "the kernel's first xrstor yet (README \"32-bit guests\"; "
+			      "LINUX32_PVM=1 runs it anyway)\n");
 		free(r);
 		skip();
 	}

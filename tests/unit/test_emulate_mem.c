@@ -495,8 +495,8 @@ static void test_unknown_reports_bytes(void **state)
 	assert_string_equal(rep.mnemonic, "add");
 	assert_true(rep.code_len >= 3);
 	assert_memory_equal(rep.code, ((const u8[]){ 0x48, 0x01, 0xd8 }), 3);
-	/* xrstor [rdi]: not emulated. */
-	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x2f), EMU_UNKNOWN);
+	/* xrstors [rdi]: supervisor state, not emulated. */
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xc7, 0x1f), EMU_UNKNOWN);
 	assert_memory_equal(&env->cpu, &before, sizeof(before));
 }
 

@@ -222,10 +222,61 @@ static void test_xsave_partial_mask(void **state)
 	assert_memory_equal(data(env, 160), env->xstate_vcpu + 160, 256);
 	assert_int_equal(rd64(data(env, 512)), 2);
 
-	/* ... but with x87 it would need the 32-bit FIP/FDP layout: stop */
+	/* ... but with x87 it is the 32-bit layout: FIP, FDP as 32-bit offsets, FCS, FDS 0 */
+	prepare_area(env, 0);
+	wr64(env->xstate_vcpu + 16, 0x1122334455667788ull);
 	env->cpu.rip = CODE_VA;
 	env->cpu.gpr[EMU_RAX] = 1;
-	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x27), EMU_UNKNOWN);
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x27), EMU_DONE);
+	assert_memory_equal(data(env, 0), env->xstate_vcpu, 8); /* FCW, FSW, FTW, FOP */
+	assert_int_equal(rd64(data(env, 8)), 0x81000000);
+	assert_int_equal(rd64(data(env, 16)), 0x55667788);
+	assert_memory_equal(data(env, 32), env->xstate_vcpu + 32, 128); /* ST0-7 */
+}
+
+/*
+ * xrstor without REX.W in shadow mode, from 32-bit code: a 32-bit guest
+ * kernel's on a PVM host, whose KVM rejects it. FIP and FDP lose their
+ * selectors; the rest loads as in 64-bit code.
+ */
+static void test_xrstor_32bit_shadow(void **state)
+{
+	struct env *env = *state;
+	struct emu_report rep;
+
+	to_shadow(env);
+	env->cpu.cs = flat32(SEL_KCODE, true);
+	prepare_area(env, 1);
+	memset(data(env, 0), 0, 512);
+	wr64(data(env, 0), 0x0000000000000040ull | 0x027f); /* FCW 027FH, FSW 0040H */
+	wr64(data(env, 8), 0x00000010c0001234ull);	    /* FIP, FCS 10H */
+	wr64(data(env, 16), 0x00000018c0005678ull);	    /* FDP, FDS 18H */
+	memset(data(env, 32), 0x5a, 128);
+	memset(data(env, 520), 0, 56);
+	wr64(data(env, 512), 1);
+	env->cpu.gpr[EMU_RAX] = 1;
+	env->cpu.gpr[EMU_RDX] = 0;
+	/* xrstor [edi] */
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x2f), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(rd64(env->xstate_vcpu + 8), 0xc0001234);
+	assert_int_equal(rd64(env->xstate_vcpu + 16), 0xc0005678);
+	assert_memory_equal(env->xstate_vcpu, data(env, 0), 4);
+	assert_true(all_bytes(env->xstate_vcpu + 32, 0x5a, 128));
+	assert_int_equal(env->xstate_puts, 1);
+	assert_int_equal(env->nwrites, 0);
+
+	/* xsave [edi] back: through the shadow MMU's write path (ops->write), 32-bit layout */
+	memset(data(env, 0), 0xcc, 1024);
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x27), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_true(env->nwrites > 0);
+	assert_int_equal(rd64(data(env, 8)), 0xc0001234);
+	assert_int_equal(rd64(data(env, 16)), 0xc0005678);
+	assert_true(all_bytes(data(env, 32), 0x5a, 128));
+	assert_int_equal(rd64(data(env, 512)) & 1, 1);
+	assert_true(all_bytes(data(env, 160), 0xcc, 256)); /* RFBM = 1: no SSE state */
 }
 
 static void test_xsave_faults(void **state)
@@ -798,6 +849,7 @@ int main(void)
 		T(test_wait_pending_mf),
 		T(test_xsave_all),
 		T(test_xsave_partial_mask),
+		T(test_xrstor_32bit_shadow),
 		T(test_xsave_faults),
 		T(test_xsaveopt_init_optimization),
 		T(test_xsavec),
