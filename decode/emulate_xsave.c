@@ -516,8 +516,8 @@ static enum step do_mxcsr(struct insn_ctx *c, bool load)
 	u64 la, bv;
 	enum step st;
 
-	if (c->cpu->mode != EMU_MODE_HW || !mem || mem->type != X86_OP_MEM || !c->ops->get_xstate ||
-	    !c->ops->put_xstate)
+	/* Shadow mode too, where it traps: as the xsave family (file-top comment). */
+	if (!mem || mem->type != X86_OP_MEM || !c->ops->get_xstate || !c->ops->put_xstate)
 		return STEP_UNKNOWN;
 	if ((c->cpu->cr0 & CR0_EM) || !(c->cpu->cr4 & CR4_OSFXSR))
 		return emu_raise(c, EXC_UD());

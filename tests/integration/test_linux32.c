@@ -63,13 +63,14 @@ static void test_linux32_shadow_script(void **state)
 	 * minutes in the decompressor, then the kernel's first `xrstor [edi]`
 	 * came to umbra (KVM's emulator rejects it) and stopped it. Shadow mode
 	 * emulates the xsave family where it traps since then
-	 * (decode/emulate_xsave.c), but no run has gone past that point: skipped
-	 * there, saying so; LINUX32_PVM=1 runs it anyway.
+	 * (decode/emulate_xsave.c); the next run went past it to the first
+	 * ldmxcsr, emulated since, and no run has gone further: skipped there,
+	 * saying so; LINUX32_PVM=1 runs it anyway.
 	 */
 	if (host_is_pvm() && !getenv("LINUX32_PVM")) {
 		print_message("SKIP: on this host (PVM) KVM emulates every instruction of 32-bit "
 			      "code at CPL3 (35 minutes of decompressor), and no run has passed "
-			      "the kernel's first xrstor yet (README \"32-bit guests\"; "
+			      "the kernel's first ldmxcsr yet (README \"32-bit guests\"; "
 			      "LINUX32_PVM=1 runs it anyway)\n");
 		free(r);
 		skip();

@@ -277,6 +277,17 @@ static void test_xrstor_32bit_shadow(void **state)
 	assert_true(all_bytes(data(env, 32), 0x5a, 128));
 	assert_int_equal(rd64(data(env, 512)) & 1, 1);
 	assert_true(all_bytes(data(env, 160), 0xcc, 256)); /* RFBM = 1: no SSE state */
+
+	/* ldmxcsr [edi], stmxcsr [edi+4] (the 686-pae kernel's kernel_fpu_begin on PVM) */
+	env->cpu.cr4 |= CR4_OSFXSR;
+	wr64(data(env, 0), 0x1fa0);
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x17), EMU_DONE);
+	assert_false(rep.faulted);
+	assert_int_equal(rd64(env->xstate_vcpu + 24) & 0xffffffff, 0x1fa0);
+	env->cpu.rip = CODE_VA;
+	assert_int_equal(RUN(env, &rep, 0x0f, 0xae, 0x5f, 0x04), EMU_DONE);
+	assert_int_equal(rd64(data(env, 4)) & 0xffffffff, 0x1fa0);
 }
 
 static void test_xsave_faults(void **state)
