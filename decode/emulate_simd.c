@@ -430,35 +430,29 @@ static u8 membuf[192] __attribute__((aligned(64)));
 
 /*
  * x87 item 2: the last opcode, instruction pointer and data pointer (FOP,
- * FIP, FDP; SDM Vol. 1 §8.1.8-8.1.10) as the guest's CPU leaves them, not as
+ * FIP, FDP; decode/x87.h) in `area` as the guest's CPU leaves them, not as
  * the native step did: a non-control instruction records itself (its
  * original ModRM, not the rewritten one; its RIP, not the VMM's stub; its
  * operand's linear address, not the buffer's: the offset wherever the
- * segment base is 0). fninit and fnsave clear them and frstor and fldenv
- * load them, natively alike; the other control instructions keep the
- * guest's `before` (an AMD CPU's xsave stores zeros there while no x87
- * exception is pending, which would lose them).
+ * segment base is 0). Those that set them do so natively alike; the others
+ * keep the guest's, from `before` (the area before the step: an AMD CPU's
+ * xsave stores zeros there while no x87 exception is pending).
  */
 static void x87_pointers(const struct insn_ctx *c, const struct simd_mem *mem, u8 *area,
 			 const u8 *before)
 {
 	u8 op = c->x86->opcode[0], modrm = c->x86->modrm;
 
-	if (x87_control(op, modrm)) {
-		unsigned reg = (modrm >> 3) & 7;
-		/* fninit; frstor and fnsave (DD /4, /6); fldenv (D9 /4). Not fnstsw m16 (DD /7). */
-		bool sets = (op == 0xdb && modrm == 0xe3) ||
-			    (op == 0xdd && (modrm >> 6) != 3 && (reg == 4 || reg == 6)) ||
-			    (op == 0xd9 && (modrm >> 6) != 3 && reg == 4);
-
-		if (!sets)
-			memcpy(area + LEG_FOP, before, LEG_FDP + 8 - LEG_FOP);
+	switch (x87_pointer_effect(op, modrm)) {
+	case X87_PTRS_SET: return;
+	case X87_PTRS_KEEP: memcpy(area + LEG_FOP, before + LEG_FOP, LEG_FDP + 8 - LEG_FOP); return;
+	case X87_PTRS_RECORD:
+		le_put16(area, LEG_FOP, (u16)(((op & 7u) << 8) | modrm));
+		le_put64(area, LEG_FIP, c->cpu->rip);
+		if (mem)
+			le_put64(area, LEG_FDP, mem->la);
 		return;
 	}
-	le_put16(area, LEG_FOP, (u16)(((op & 7u) << 8) | modrm));
-	le_put64(area, LEG_FIP, c->cpu->rip);
-	if (mem)
-		le_put64(area, LEG_FDP, mem->la);
 }
 
 /*
@@ -471,7 +465,6 @@ static enum step simd_run(struct insn_ctx *c, enum encoding enc, u64 rfbm, const
 	static u8 guest_area[AREA_LEN] __attribute__((aligned(64)));
 	static u8 host_area[AREA_LEN] __attribute__((aligned(64)));
 	struct simd_native sn;
-	u8 x87_before[LEG_FDP + 8 - LEG_FOP];
 	struct emu_xstate *xs;
 	enum step st;
 	int sig;
@@ -490,7 +483,6 @@ static enum step simd_run(struct insn_ctx *c, enum encoding enc, u64 rfbm, const
 	sn.guest_area = guest_area;
 	sn.host_area = host_area;
 	sn.rfbm = rfbm;
-	memcpy(x87_before, guest_area + LEG_FOP, sizeof(x87_before));
 	sig = simd_native_step(&sn, code, len);
 	if (sig < 0)
 		return STEP_HOST_ERROR;
@@ -517,7 +509,7 @@ static enum step simd_run(struct insn_ctx *c, enum encoding enc, u64 rfbm, const
 	memcpy(c->cpu->gpr, sn.gpr, sizeof(sn.gpr));
 	c->cpu->rflags = (c->cpu->rflags & ~FLAGS_ARITH) | (sn.rflags & FLAGS_ARITH);
 	if (enc == ENC_X87)
-		x87_pointers(c, mem, guest_area, x87_before);
+		x87_pointers(c, mem, guest_area, xs->area); /* xs: untouched until area_out */
 	area_out(xs, rfbm, guest_area);
 	if (!c->ops->put_xstate(c->ops->opaque, xs))
 		return STEP_HOST_ERROR;
@@ -530,10 +522,10 @@ static enum step simd_run(struct insn_ctx *c, enum encoding enc, u64 rfbm, const
  * hosts can be a #GP (a misaligned movdqa) that KVM's own emulator turned
  * into #UD; run natively, it raises what the CPU raises.
  */
-static bool simd_fallback_ready(const struct insn_ctx *c)
+static bool simd_fallback_ready(const struct insn_ctx *c, bool x87)
 {
-	return c->ops->get_xstate && c->ops->put_xstate &&
-	       (emu_long64(c->cpu) || (!c->cpu->cs.l && c->cpu->cs.db));
+	/* SIMD in 64-bit code only; x87 also in the 32-bit code emu_insn takes. */
+	return c->ops->get_xstate && c->ops->put_xstate && (emu_long64(c->cpu) || x87);
 }
 
 enum step emu_dispatch_simd(struct insn_ctx *c)
@@ -550,11 +542,8 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	u32 used;
 	enum step st;
 
-	if (!simd_fallback_ready(c) || (!x87 && !simd_group(c->insn)) ||
+	if (!simd_fallback_ready(c, x87) || (!x87 && !simd_group(c->insn)) ||
 	    !simd_operands(c, x87, &op, &used) || len > sizeof(code))
-		return STEP_UNKNOWN;
-	/* VEX and EVEX, and 32-bit code's SIMD, run in 64-bit mode only: x87 in both. */
-	if (!x87 && !emu_long64(c->cpu))
 		return STEP_UNKNOWN;
 	/*
 	 * x87 item 1: the memory form from the opcode map. The environment and
@@ -564,7 +553,7 @@ enum step emu_dispatch_simd(struct insn_ctx *c)
 	 */
 	if (x87 && op &&
 	    (!x87_mem_form(c->x86->opcode[0], c->x86->modrm, &form) ||
-	     (form.env && (!emu_long64(c->cpu) || c->x86->prefix[2] == 0x66))))
+	     (form.env && (!emu_long64(c->cpu) || c->x86->prefix[2] == OPSIZE_16))))
 		return STEP_UNKNOWN;
 	host_layout();
 	st = simd_checks(c, enc, &rfbm);
@@ -709,7 +698,7 @@ enum step emu_simd_raw(struct insn_ctx *c, const u8 *code, unsigned len)
 
 	enum encoding enc = code[0] == 0x62 ? ENC_EVEX : ENC_VEX;
 
-	if (!simd_fallback_ready(c) || !emu_long64(c->cpu))
+	if (!simd_fallback_ready(c, false))
 		return STEP_UNKNOWN;
 	host_layout();
 	st = simd_checks(c, enc, &rfbm);

@@ -55,12 +55,21 @@ bool x87_mem_form(u8 opcode, u8 modrm, struct x87_mem *m)
 	return m->size != 0;
 }
 
-bool x87_control(u8 opcode, u8 modrm)
+enum x87_ptrs x87_pointer_effect(u8 opcode, u8 modrm)
 {
 	unsigned reg = (modrm >> 3) & 7;
 
-	if ((modrm >> 6) == 3)
-		return (opcode == 0xdb && (modrm == 0xe2 || modrm == 0xe3)) || /* fnclex, fninit */
-		       (opcode == 0xdf && modrm == 0xe0);		       /* fnstsw ax */
-	return (opcode == 0xd9 && reg >= 4) || (opcode == 0xdd && reg >= 4);
+	if ((modrm >> 6) == 3) {
+		if (opcode == 0xdb && modrm == 0xe3)
+			return X87_PTRS_SET; /* fninit */
+		if ((opcode == 0xdb && modrm == 0xe2) || (opcode == 0xdf && modrm == 0xe0))
+			return X87_PTRS_KEEP; /* fnclex, fnstsw ax */
+		return X87_PTRS_RECORD;
+	}
+	/* D9 /4 fldenv, DD /4 frstor, DD /6 fnsave; D9 /5-/7 and DD /7 keep them. */
+	if ((opcode == 0xd9 && reg == 4) || (opcode == 0xdd && (reg == 4 || reg == 6)))
+		return X87_PTRS_SET;
+	if ((opcode == 0xd9 && reg >= 4) || (opcode == 0xdd && reg >= 4))
+		return X87_PTRS_KEEP;
+	return X87_PTRS_RECORD;
 }

@@ -3,8 +3,8 @@
  * The x87 instruction forms (opcodes D8-DF, SDM Vol. 2A/2B and Vol. 1
  * §8.1.8) that hw mode's native fallback needs to know and capstone 4.0.2
  * gets wrong or leaves out: the size and direction of the memory operand
- * (capstone calls fistp's a read and fnsave's 4 bytes), and which are
- * control instructions. Internal to decode/.
+ * (capstone calls fistp's a read and fnsave's 4 bytes), and what each does
+ * to the last opcode and pointers. Internal to decode/.
  */
 #ifndef UMBRA_DECODE_X87_H
 #define UMBRA_DECODE_X87_H
@@ -30,10 +30,14 @@ static inline bool x87_escape(u8 opcode)
 bool x87_mem_form(u8 opcode, u8 modrm, struct x87_mem *m);
 
 /*
- * A control instruction (fninit, fnclex, fldcw, fnstcw, fnstsw, fldenv,
- * fnstenv, frstor, fnsave): it leaves the last instruction and data
- * pointers and the last opcode alone, or sets them itself.
+ * What an instruction does to the last opcode, instruction pointer and data
+ * pointer (FOP, FIP, FDP; SDM Vol. 1 §8.1.8-8.1.10).
  */
-bool x87_control(u8 opcode, u8 modrm);
+enum x87_ptrs {
+	X87_PTRS_RECORD, /* a non-control instruction: records itself */
+	X87_PTRS_KEEP,	 /* fnclex, fldcw, fnstcw, fnstsw, fnstenv: leaves them */
+	X87_PTRS_SET,	 /* fninit, fnsave clear them; fldenv, frstor load them */
+};
+enum x87_ptrs x87_pointer_effect(u8 opcode, u8 modrm);
 
 #endif /* UMBRA_DECODE_X87_H */

@@ -237,15 +237,18 @@ static void test_x87_forms(void **state)
 	assert_true(m.size == 8 && !m.write);
 	assert_true(x87_mem_form(0xd9, 0x30, &m)); /* fnstenv */
 	assert_true(m.size == 28 && m.write && m.env);
-	assert_false(x87_mem_form(0xd9, 0x08, &m)); /* D9 /1 */
-	assert_false(x87_mem_form(0xdd, 0x28, &m)); /* DD /5 */
-	assert_false(x87_mem_form(0xdb, 0x20, &m)); /* DB /4 */
-	assert_false(x87_mem_form(0xd9, 0xc0, &m)); /* a register form */
-	assert_true(x87_control(0xdb, 0xe3));	    /* fninit */
-	assert_true(x87_control(0xdf, 0xe0));	    /* fnstsw ax */
-	assert_true(x87_control(0xd9, 0x38));	    /* fnstcw */
-	assert_false(x87_control(0xd9, 0xee));	    /* fldz */
-	assert_false(x87_control(0xdd, 0x18));	    /* fstp m64 */
+	assert_false(x87_mem_form(0xd9, 0x08, &m));			   /* D9 /1 */
+	assert_false(x87_mem_form(0xdd, 0x28, &m));			   /* DD /5 */
+	assert_false(x87_mem_form(0xdb, 0x20, &m));			   /* DB /4 */
+	assert_false(x87_mem_form(0xd9, 0xc0, &m));			   /* a register form */
+	assert_int_equal(x87_pointer_effect(0xdb, 0xe3), X87_PTRS_SET);	   /* fninit */
+	assert_int_equal(x87_pointer_effect(0xdd, 0x30), X87_PTRS_SET);	   /* fnsave */
+	assert_int_equal(x87_pointer_effect(0xd9, 0x20), X87_PTRS_SET);	   /* fldenv */
+	assert_int_equal(x87_pointer_effect(0xdf, 0xe0), X87_PTRS_KEEP);   /* fnstsw ax */
+	assert_int_equal(x87_pointer_effect(0xdd, 0x38), X87_PTRS_KEEP);   /* fnstsw m16 */
+	assert_int_equal(x87_pointer_effect(0xd9, 0x38), X87_PTRS_KEEP);   /* fnstcw */
+	assert_int_equal(x87_pointer_effect(0xd9, 0xee), X87_PTRS_RECORD); /* fldz */
+	assert_int_equal(x87_pointer_effect(0xdd, 0x18), X87_PTRS_RECORD); /* fstp m64 */
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
