@@ -29,6 +29,22 @@
 #define REX_R 4u
 #define REX_X 2u
 #define REX_B 1u
+/*
+ * The legacy region of an XSAVE area (SDM Vol. 1 §13.4.1, the FXSAVE64
+ * layout, which KVM's area has): emulate_xsave.c and emulate_simd.c.
+ */
+#define LEG_FCW	      0
+#define LEG_FSW	      2
+#define LEG_FOP	      6
+#define LEG_FIP	      8
+#define LEG_FDP	      16
+#define LEG_MXCSR     24
+#define LEG_MXCSR_MSK 28
+#define LEG_ST0	      32
+#define LEG_XMM0      160
+#define LEG_END	      416
+#define FCW_INIT      0x037f
+#define MXCSR_INIT    0x1f80
 /* Segment-override prefixes (SDM Vol. 2A §2.1.1), as cs_x86.prefix[1] holds them. */
 #define SEG_ES 0x26
 #define SEG_CS 0x2e

@@ -90,13 +90,8 @@ _Static_assert(EMU_RAX == 0 && EMU_RCX == 1 && EMU_RDX == 2 && EMU_RBX == 3 && E
 #define XF_SSE_AVX  0x6ull
 #define FLAGS_ARITH (RFLAGS_OF | RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_CF | RFLAGS_PF)
 #define LEGACY_LEN  512
-#define LEG_MXCSR   24
-#define MXCSR_INIT  0x1f80
 #define AREA_LEN    4096 /* components 0-7 end at 2688 in the standard format */
 #define MAX_OPERAND 112	 /* fnsave's 108 bytes; a ZMM register is 64 */
-#define LEG_FOP	    6
-#define LEG_FIP	    8
-#define LEG_FDP	    16
 
 enum encoding { ENC_LEGACY, ENC_VEX, ENC_EVEX, ENC_X87 };
 

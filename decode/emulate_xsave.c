@@ -49,19 +49,7 @@
 #define XFEATURE_AVX	   (1ull << 2)
 #define XCOMP_BV_COMPACTED (1ull << 63)
 
-/* The legacy region (SDM Vol. 1 §13.4.1, the FXSAVE64 layout). */
-#define LEG_FCW		   0
-#define LEG_FSW		   2
-#define LEG_FIP		   8
-#define LEG_FDP		   16
-#define LEG_PTRS_LEN	   16 /* FIP and FDP */
-#define LEG_MXCSR	   24
-#define LEG_MXCSR_MSK	   28
-#define LEG_ST0		   32
-#define LEG_XMM0	   160
-#define LEG_END		   416
-#define FCW_INIT	   0x037f
-#define MXCSR_INIT	   0x1f80
+#define LEG_PTRS_LEN	   16	  /* FIP and FDP */
 #define MXCSR_MASK_DEFAULT 0xffbf /* when the saved MXCSR_MASK is 0 (SDM Vol. 1 §11.6.6) */
 
 /* The longest area handled: 16 pages (AMX tiles need 11 KiB). */
@@ -78,6 +66,7 @@ struct span {
 	u32 len;
 	u8 *hva[SPAN_MAX_PAGES];
 	struct mem_ref ref[SPAN_MAX_PAGES];
+	unsigned npages;
 	bool bounced;
 };
 
@@ -117,6 +106,7 @@ static enum step span_map(struct insn_ctx *c, u64 la, u32 len, u32 acc, struct s
 		}
 		a = to;
 	}
+	s->npages = i;
 	return STEP_DONE;
 }
 
@@ -127,9 +117,7 @@ static enum step span_map(struct insn_ctx *c, u64 la, u32 len, u32 acc, struct s
  */
 static enum step span_commit(struct insn_ctx *c, const struct span *s)
 {
-	unsigned n = (unsigned)(((s->la + s->len - 1) >> PAGE_SHIFT) - (s->la >> PAGE_SHIFT)) + 1;
-
-	for (unsigned i = 0; s->bounced && i < n; i++) {
+	for (unsigned i = 0; s->bounced && i < s->npages; i++) {
 		const struct mem_ref *m = &s->ref[i];
 
 		for (unsigned at = 0; at < m->len; at += EMU_WRITE_MAX) {
