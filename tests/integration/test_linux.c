@@ -80,19 +80,14 @@ static struct result *hello_stats(void)
 
 /*
  * The kernel command line of the tests' boots in `mmu_opt` mode, before
- * the script. hw mode on a PVM host: KVM emulates every guest CPL0
- * instruction (~1 us each, shared/HOST.md), so an initcall or the initramfs
- * unpack holds the CPU for tens of seconds and the soft-lockup watchdog
- * reports "BUG: soft lockup", which the scripts' dmesg checks would count;
- * and the crypto API's boot self-tests (this kernel has them) take 27 of
- * the boot's 41 minutes (measured, session 36). That is the host's speed,
- * not a fault: such boots go without the watchdog and the self-tests.
+ * the script: hw mode on a PVM host, where KVM emulates every guest CPL0
+ * instruction (~1 us each, shared/HOST.md), adds LINUX_EMULATED_CMDLINE.
  */
 static const char *linux_cmdline(const char *mmu_opt)
 {
 	return !strcmp(mmu_opt, "--mmu=hw") && host_is_pvm()
-		       ? "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet "
-			 "nowatchdog cryptomgr.notests"
+		       ? "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off "
+			 "quiet" LINUX_EMULATED_CMDLINE
 		       : "console=ttyS0 reboot=k panic=-1 nopti noreplace-smp pci=off quiet";
 }
 

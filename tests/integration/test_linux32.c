@@ -81,14 +81,10 @@ static void test_linux32_shadow_script(void **state)
 		skip();
 	}
 	b64(script, enc, sizeof(enc));
-	/*
-	 * On PVM, where all of it is emulated: no soft-lockup watchdog and no
-	 * crypto self-tests, as test_linux's hw-mode boots there (its
-	 * linux_cmdline says why).
-	 */
+	/* On PVM all of it is emulated (linux_images.h). */
 	snprintf(cmdline, sizeof(cmdline),
 		 "console=ttyS0 reboot=k panic=-1 noreplace-smp pci=off quiet%s umbra.run=%s",
-		 host_is_pvm() ? " nowatchdog cryptomgr.notests" : "", enc);
+		 host_is_pvm() ? LINUX_EMULATED_CMDLINE : "", enc);
 	run_umbra(r, (char *[]){ "umbra", "run", "--mmu=shadow", "--mem", "512M", "--stats=json",
 				 "--cmdline", cmdline, "--initrd", initrd, bz, NULL });
 	if (!strstr(r->out, "UMBRA-EXIT: 0"))
